@@ -1,0 +1,377 @@
+import SubsidyCore
+
+/// A JSON document as the proto3 JSON mapping needs it.
+///
+/// Numbers keep their literal text so that 64-bit amounts in fen are read exactly: no value ever
+/// passes through floating point. Objects keep member order so output is stable.
+public enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    /// The number's literal text, e.g. `120000000` or `-5`.
+    case number(String)
+    case string(String)
+    case array([JSONValue])
+    case object([(String, JSONValue)])
+
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): true
+        case let (.bool(a), .bool(b)): a == b
+        case let (.number(a), .number(b)): a == b
+        case let (.string(a), .string(b)): a == b
+        case let (.array(a), .array(b)): a == b
+        case let (.object(a), .object(b)): a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        default: false
+        }
+    }
+
+    public var isNull: Bool { if case .null = self { true } else { false } }
+
+    // MARK: Building values (used by generated code)
+
+    public static func integer(_ value: some BinaryInteger) -> JSONValue { .number(String(value)) }
+    /// Proto3 JSON writes 64-bit integers as strings (JavaScript cannot hold them exactly).
+    public static func int64String(_ value: some BinaryInteger) -> JSONValue { .string(String(value)) }
+    public static func enumValue(_ value: some ProtoEnum) -> JSONValue { .string(value.description) }
+    public static func bytes(_ value: [UInt8]) -> JSONValue { .string(Base64.encode(value)) }
+
+    // MARK: Reading values (used by generated code); `path` names the field in errors.
+
+    public func objectMembers(at path: String) throws(SubsidyError) -> [(String, JSONValue)] {
+        switch self {
+        case .object(let members): return members
+        case .null: return []
+        default: throw .invalidField(path, "must be a JSON object")
+        }
+    }
+
+    public func array<T>(at path: String, _ element: (JSONValue, String) throws(SubsidyError) -> T) throws(SubsidyError) -> [T] {
+        switch self {
+        case .null: return []
+        case .array(let values):
+            var result: [T] = []
+            result.reserveCapacity(values.count)
+            for (i, value) in values.enumerated() { result.append(try element(value, "\(path)[\(i)]")) }
+            return result
+        default: throw .invalidField(path, "must be a JSON array")
+        }
+    }
+
+    public func string(at path: String) throws(SubsidyError) -> String {
+        switch self {
+        case .string(let s):
+            if s.utf8.contains(0) { throw .invalidField(path, "contains a NUL character; text may not contain U+0000") }
+            return s
+        case .null: return ""
+        default: throw .invalidField(path, "must be a JSON string")
+        }
+    }
+
+    public func bool(at path: String) throws(SubsidyError) -> Bool {
+        switch self {
+        case .bool(let b): return b
+        case .null: return false
+        default: throw .invalidField(path, "must be true or false")
+        }
+    }
+
+    public func bytes(at path: String) throws(SubsidyError) -> [UInt8] {
+        guard let decoded = Base64.decode(try string(at: path)) else { throw .invalidField(path, "must be base64") }
+        return decoded
+    }
+
+    public func enumValue<E: ProtoEnum>(_: E.Type, at path: String) throws(SubsidyError) -> E {
+        switch self {
+        case .null: return E(rawValue: 0)
+        case .string(let name):
+            if let value = E(protoName: name) { return value }
+            throw .invalidField(path, "unknown value \"\(name)\"; expected one of \(E.protoNames.sorted { $0.key < $1.key }.map(\.value).joined(separator: ", "))")
+        case .number: return E(rawValue: try int32(at: path))
+        default: throw .invalidField(path, "must be an enum name")
+        }
+    }
+
+    public func int32(at path: String) throws(SubsidyError) -> Int32 { try integer(Int32.self, at: path) }
+    public func int64(at path: String) throws(SubsidyError) -> Int64 { try integer(Int64.self, at: path) }
+    public func uint32(at path: String) throws(SubsidyError) -> UInt32 { try integer(UInt32.self, at: path) }
+    public func uint64(at path: String) throws(SubsidyError) -> UInt64 { try integer(UInt64.self, at: path) }
+
+    private func integer<T: FixedWidthInteger>(_: T.Type, at path: String) throws(SubsidyError) -> T {
+        let text: String
+        switch self {
+        case .null: return 0
+        case .number(let n): text = n
+        case .string(let s): text = s
+        default: throw .invalidField(path, "must be an integer")
+        }
+        guard let value = T(text) else {
+            throw .invalidField(path, "must be an integer between \(T.min) and \(T.max) (got \(text))")
+        }
+        return value
+    }
+
+    // MARK: Text
+
+    /// Parses JSON text (RFC 8259). Errors name the byte offset.
+    public static func parse(_ text: String) throws(SubsidyError) -> JSONValue {
+        var parser = JSONParser(bytes: Array(text.utf8))
+        return try parser.parseDocument()
+    }
+
+    /// Serializes; `pretty` indents by two spaces.
+    public func serialized(pretty: Bool = false) -> String {
+        var out = ""
+        write(to: &out, pretty: pretty, indent: 0)
+        return out
+    }
+
+    private func write(to out: inout String, pretty: Bool, indent: Int) {
+        let newline = pretty ? "\n" + String(repeating: "  ", count: indent + 1) : ""
+        let closing = pretty ? "\n" + String(repeating: "  ", count: indent) : ""
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .number(let n): out += n
+        case .string(let s): JSONValue.writeString(s, to: &out)
+        case .array(let values):
+            if values.isEmpty { out += "[]"; return }
+            out += "["
+            for (i, value) in values.enumerated() {
+                out += (i > 0 ? "," : "") + newline
+                value.write(to: &out, pretty: pretty, indent: indent + 1)
+            }
+            out += closing + "]"
+        case .object(let members):
+            if members.isEmpty { out += "{}"; return }
+            out += "{"
+            for (i, (key, value)) in members.enumerated() {
+                out += (i > 0 ? "," : "") + newline
+                JSONValue.writeString(key, to: &out)
+                out += pretty ? ": " : ":"
+                value.write(to: &out, pretty: pretty, indent: indent + 1)
+            }
+            out += closing + "}"
+        }
+    }
+
+    private static func writeString(_ s: String, to out: inout String) {
+        out += "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+
+    /// Looks up an object member by key.
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.first { $0.0 == key }?.1
+    }
+}
+
+/// A strict RFC 8259 parser over UTF-8 bytes with a nesting limit.
+struct JSONParser {
+    static let maximumDepth = 64
+    let bytes: [UInt8]
+    var index = 0
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func parseDocument() throws(SubsidyError) -> JSONValue {
+        let value = try parseValue(depth: 0)
+        skipWhitespace()
+        guard index == bytes.count else { throw error("unexpected text after the JSON value") }
+        return value
+    }
+
+    private func error(_ problem: String) -> SubsidyError {
+        .invalidField("json", "\(problem) at byte \(index)")
+    }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count, [0x20, 0x0a, 0x0d, 0x09].contains(bytes[index]) { index += 1 }
+    }
+
+    private mutating func parseValue(depth: Int) throws(SubsidyError) -> JSONValue {
+        guard depth < Self.maximumDepth else { throw error("nested more than \(Self.maximumDepth) levels") }
+        skipWhitespace()
+        guard index < bytes.count else { throw error("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"):
+            index += 1
+            var members: [(String, JSONValue)] = []
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+            while true {
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a member name") }
+                let key = try parseString()
+                if members.contains(where: { $0.0 == key }) { throw error("duplicate member \"\(key)\"") }
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+                index += 1
+                members.append((key, try parseValue(depth: depth + 1)))
+                skipWhitespace()
+                guard index < bytes.count else { throw error("unexpected end of input") }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+                throw error("expected ',' or '}'")
+            }
+        case UInt8(ascii: "["):
+            index += 1
+            var values: [JSONValue] = []
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(values) }
+            while true {
+                values.append(try parseValue(depth: depth + 1))
+                skipWhitespace()
+                guard index < bytes.count else { throw error("unexpected end of input") }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(values) }
+                throw error("expected ',' or ']'")
+            }
+        case UInt8(ascii: "\""):
+            return .string(try parseString())
+        case UInt8(ascii: "t"): return try literal("true", .bool(true))
+        case UInt8(ascii: "f"): return try literal("false", .bool(false))
+        case UInt8(ascii: "n"): return try literal("null", .null)
+        default: return try parseNumber()
+        }
+    }
+
+    private mutating func literal(_ word: String, _ value: JSONValue) throws(SubsidyError) -> JSONValue {
+        let w = Array(word.utf8)
+        guard bytes.count - index >= w.count, Array(bytes[index..<(index + w.count)]) == w else { throw error("invalid literal") }
+        index += w.count
+        return value
+    }
+
+    private mutating func parseNumber() throws(SubsidyError) -> JSONValue {
+        let start = index
+        if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
+        let digitsStart = index
+        while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+        guard index > digitsStart else { throw error("invalid value") }
+        if bytes[digitsStart] == UInt8(ascii: "0"), index - digitsStart > 1 { throw error("leading zero in number") }
+        if index < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) {
+            // Every number in this protocol is an integer (money is in fen); fractions are refused
+            // here rather than rounded somewhere later.
+            throw error("only integers are accepted (amounts are in fen)")
+        }
+        return .number(String(decoding: bytes[start..<index], as: UTF8.self))
+    }
+
+    private mutating func parseString() throws(SubsidyError) -> String {
+        index += 1  // opening quote
+        var scalars = String.UnicodeScalarView()
+        var run: [UInt8] = []
+        func flush() throws(SubsidyError) {
+            guard !run.isEmpty else { return }
+            guard let s = String(validating: run, as: UTF8.self) else { throw error("string is not valid UTF-8") }
+            scalars.append(contentsOf: s.unicodeScalars)
+            run.removeAll(keepingCapacity: true)
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                try flush()
+                return String(scalars)
+            }
+            if byte < 0x20 { throw error("control character in string") }
+            if byte == UInt8(ascii: "\\") {
+                try flush()
+                index += 1
+                guard index < bytes.count else { break }
+                let escape = bytes[index]
+                index += 1
+                switch escape {
+                case UInt8(ascii: "\""): scalars.append("\"")
+                case UInt8(ascii: "\\"): scalars.append("\\")
+                case UInt8(ascii: "/"): scalars.append("/")
+                case UInt8(ascii: "b"): scalars.append("\u{08}")
+                case UInt8(ascii: "f"): scalars.append("\u{0C}")
+                case UInt8(ascii: "n"): scalars.append("\n")
+                case UInt8(ascii: "r"): scalars.append("\r")
+                case UInt8(ascii: "t"): scalars.append("\t")
+                case UInt8(ascii: "u"):
+                    var code = try hex4()
+                    if (0xD800...0xDBFF).contains(code) {
+                        guard bytes.count - index >= 6, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                            throw error("unpaired surrogate")
+                        }
+                        index += 2
+                        let low = try hex4()
+                        guard (0xDC00...0xDFFF).contains(low) else { throw error("unpaired surrogate") }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let scalar = Unicode.Scalar(code) else { throw error("invalid \\u escape") }
+                    scalars.append(scalar)
+                default: throw error("invalid escape")
+                }
+                continue
+            }
+            run.append(byte)
+            index += 1
+        }
+        throw error("unterminated string")
+    }
+
+    private mutating func hex4() throws(SubsidyError) -> UInt32 {
+        guard bytes.count - index >= 4,
+              let value = UInt32(String(decoding: bytes[index..<(index + 4)], as: UTF8.self), radix: 16)
+        else { throw error("invalid \\u escape") }
+        index += 4
+        return value
+    }
+}
+
+/// RFC 4648 base64, for `bytes` fields in JSON.
+enum Base64 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var i = 0
+        while i < bytes.count {
+            let b0 = bytes[i], b1 = i + 1 < bytes.count ? bytes[i + 1] : 0, b2 = i + 2 < bytes.count ? bytes[i + 2] : 0
+            out.append(alphabet[Int(b0 >> 2)])
+            out.append(alphabet[Int((b0 & 0x03) << 4 | b1 >> 4)])
+            out.append(i + 1 < bytes.count ? alphabet[Int((b1 & 0x0f) << 2 | b2 >> 6)] : UInt8(ascii: "="))
+            out.append(i + 2 < bytes.count ? alphabet[Int(b2 & 0x3f)] : UInt8(ascii: "="))
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func decode(_ text: String) -> [UInt8]? {
+        var values: [UInt8] = []
+        for byte in text.utf8 where byte != UInt8(ascii: "=") {
+            guard let v = alphabet.firstIndex(of: byte == UInt8(ascii: "-") ? UInt8(ascii: "+") : byte == UInt8(ascii: "_") ? UInt8(ascii: "/") : byte) else { return nil }
+            values.append(UInt8(v))
+        }
+        guard values.count % 4 != 1 else { return nil }
+        var out: [UInt8] = []
+        var i = 0
+        while i < values.count {
+            let chunk = values[i..<min(i + 4, values.count)].map { UInt32($0) }
+            let n = chunk.enumerated().reduce(UInt32(0)) { $0 | $1.element << (18 - 6 * UInt32($1.offset)) }
+            out.append(UInt8(n >> 16 & 0xff))
+            if chunk.count > 2 { out.append(UInt8(n >> 8 & 0xff)) }
+            if chunk.count > 3 { out.append(UInt8(n & 0xff)) }
+            i += 4
+        }
+        return out
+    }
+}

@@ -1,0 +1,295 @@
+import ArgumentParser
+import SubsidyClient
+import SubsidyCore
+import SubsidyWire
+
+// The application lifecycle of RULES.md, one command per transition. Districts file and review;
+// the city decides. Every mutating command sends a fresh request id (or --request-id to retry).
+
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "District: file an application from a JSON file (the protos' JSON mapping of Application).")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Application JSON file, or - for standard input.") var file: String
+    @Option(help: "Request id, to retry an earlier submission safely.") var requestId: String = newRequestID()
+
+    func run() async throws {
+        let text = try readText(path: file)
+        var request = SubmitApplicationRequest()
+        request.requestId = requestId
+        do throws(SubsidyError) {
+            request.application = try Application(jsonText: text, path: "application")
+        } catch {
+            printError(error)
+            throw ExitCode(1)
+        }
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await client.call(DistrictServiceMethods.submitApplication, request, timeout: global.timeout)
+        }
+        global.emit(r, human: r.record.map(describe) ?? "")
+    }
+}
+
+struct Show: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show one application with its history.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Application id.") var applicationId: String
+
+    func run() async throws {
+        var request = GetApplicationRequest()
+        request.applicationId = applicationId
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await isCity(client)
+                ? client.call(CityServiceMethods.getApplication, request, timeout: global.timeout)
+                : client.call(DistrictServiceMethods.getApplication, request, timeout: global.timeout)
+        }
+        global.emit(r, human: r.record.map(describe) ?? "")
+    }
+}
+
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List applications (a district: its own; the city: every district).")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Measure, e.g. CLOUD_VOUCHER.") var measure: String?
+    @Option(help: "State, e.g. RECOMMENDED.") var state: String?
+    @Option(help: "Funding year.") var year: Int32 = 0
+    @Option(help: "Enterprise USCC.") var enterprise: String = ""
+    @Option(help: "City only: one district.") var district: String = ""
+    @Option(help: "Page size.") var pageSize: Int32 = 50
+    @Option(help: "Page token from a previous page.") var pageToken: String = ""
+
+    func run() async throws {
+        var request = ListApplicationsRequest()
+        if let measure { request.measure = try parseEnum(Measure.self, measure, option: "--measure") }
+        if let state { request.state = try parseEnum(ApplicationState.self, state, option: "--state") }
+        request.fundingYear = year
+        request.enterpriseUscc = enterprise
+        request.district = district
+        request.pageSize = pageSize
+        request.pageToken = pageToken
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await isCity(client)
+                ? client.call(CityServiceMethods.listApplications, request, timeout: global.timeout)
+                : client.call(DistrictServiceMethods.listApplications, request, timeout: global.timeout)
+        }
+        var text = r.records.map { "\($0.id)  \($0.district)  \($0.state)  \($0.application?.measure.description ?? "")  \(yuan($0.awardedFen))" }
+        if !r.nextPageToken.isEmpty { text.append("(more: --page-token \(r.nextPageToken))") }
+        global.emit(r, human: text.isEmpty ? "no applications" : text.joined(separator: "\n"))
+    }
+}
+
+struct Amend: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "District: replace a RETURNED application's content and resubmit it.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument var applicationId: String
+    @Option(help: "Application JSON file, or -.") var file: String
+    @Option var reason: String = ""
+    @Option var requestId: String = newRequestID()
+
+    func run() async throws {
+        var request = AmendApplicationRequest()
+        request.requestId = requestId
+        request.applicationId = applicationId
+        request.reason = reason
+        let text = try readText(path: file)
+        do throws(SubsidyError) {
+            request.application = try Application(jsonText: text, path: "application")
+        } catch {
+            printError(error)
+            throw ExitCode(1)
+        }
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await client.call(DistrictServiceMethods.amendApplication, request, timeout: global.timeout)
+        }
+        global.emit(r, human: r.record.map(describe) ?? "")
+    }
+}
+
+struct Withdraw: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "District: withdraw an application before approval.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument var applicationId: String
+    @Option var reason: String = ""
+    @Option var requestId: String = newRequestID()
+
+    func run() async throws {
+        var request = WithdrawApplicationRequest()
+        request.requestId = requestId
+        request.applicationId = applicationId
+        request.reason = reason
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await client.call(DistrictServiceMethods.withdrawApplication, request, timeout: global.timeout)
+        }
+        global.emit(r, human: r.record.map(describe) ?? "")
+    }
+}
+
+struct Review: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "District: first review (初审) — recommend, return or reject.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument var applicationId: String
+    @Option(help: "recommend, return or reject.") var outcome: String
+    @Option var reason: String = ""
+    @Option var requestId: String = newRequestID()
+
+    func run() async throws {
+        var request = ReviewApplicationRequest()
+        request.requestId = requestId
+        request.applicationId = applicationId
+        request.outcome = try parseEnum(ReviewOutcome.self, outcome, option: "--outcome")
+        request.reason = reason
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await client.call(DistrictServiceMethods.reviewApplication, request, timeout: global.timeout)
+        }
+        global.emit(r, human: r.record.map(describe) ?? "")
+    }
+}
+
+struct Approve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "City: approve (复核) — compute the award and commit it against every cap.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument var applicationId: String
+    @Option(help: "Decision date YYYY-MM-DD, within 2020-07-17..2023-12-31.") var decisionDate: String
+    @Option(help: "Case-by-case measures: the decided amount in fen.") var caseAmountFen: Int64 = 0
+    @Option(help: "Case-by-case measures: the decision's document number.") var document: String = ""
+    @Option var reason: String = ""
+    @Option var requestId: String = newRequestID()
+
+    func run() async throws {
+        var request = ApproveApplicationRequest()
+        request.requestId = requestId
+        request.applicationId = applicationId
+        request.decisionDate = decisionDate
+        request.caseAmountFen = caseAmountFen
+        request.decisionDocument = document
+        request.reason = reason
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await client.call(CityServiceMethods.approveApplication, request, timeout: global.timeout)
+        }
+        global.emit(r, human: r.record.map(describe) ?? "")
+    }
+}
+
+/// The city's decisions that take only an id, a reason and a date.
+protocol CityDecisionCommand: AsyncParsableCommand {
+    var global: GlobalOptions { get }
+    var applicationId: String { get }
+    var reason: String { get }
+    var decisionDate: String { get }
+    var requestId: String { get }
+    static var method: UnaryMethod<DecideApplicationRequest, DecideApplicationResponse> { get }
+}
+
+extension CityDecisionCommand {
+    func run() async throws {
+        var request = DecideApplicationRequest()
+        request.requestId = requestId
+        request.applicationId = applicationId
+        request.reason = reason
+        request.decisionDate = decisionDate
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await client.call(Self.method, request, timeout: global.timeout)
+        }
+        global.emit(r, human: r.record.map(describe) ?? "")
+    }
+}
+
+struct Reject: CityDecisionCommand {
+    static let configuration = CommandConfiguration(abstract: "City: reject (releases a commitment if approved).")
+    static var method: UnaryMethod<DecideApplicationRequest, DecideApplicationResponse> { CityServiceMethods.rejectApplication }
+    @OptionGroup var global: GlobalOptions
+    @Argument var applicationId: String
+    @Option var reason: String = ""
+    @Option var decisionDate: String = ""
+    @Option var requestId: String = newRequestID()
+}
+
+struct Publicize: CityDecisionCommand {
+    static let configuration = CommandConfiguration(abstract: "City: start the 7-day publicity (公示) of an approved award.")
+    static var method: UnaryMethod<DecideApplicationRequest, DecideApplicationResponse> { CityServiceMethods.publicizeApplication }
+    @OptionGroup var global: GlobalOptions
+    @Argument var applicationId: String
+    @Option var reason: String = ""
+    @Option var decisionDate: String = ""
+    @Option var requestId: String = newRequestID()
+}
+
+struct Disburse: CityDecisionCommand {
+    static let configuration = CommandConfiguration(abstract: "City: mark a publicized award disbursed.")
+    static var method: UnaryMethod<DecideApplicationRequest, DecideApplicationResponse> { CityServiceMethods.disburseApplication }
+    @OptionGroup var global: GlobalOptions
+    @Argument var applicationId: String
+    @Option var reason: String = ""
+    @Option var decisionDate: String = ""
+    @Option var requestId: String = newRequestID()
+}
+
+struct Revoke: CityDecisionCommand {
+    static let configuration = CommandConfiguration(abstract: "City: revoke an award (releases it, or records a clawback after disbursement).")
+    static var method: UnaryMethod<DecideApplicationRequest, DecideApplicationResponse> { CityServiceMethods.revokeApplication }
+    @OptionGroup var global: GlobalOptions
+    @Argument var applicationId: String
+    @Option var reason: String = ""
+    @Option var decisionDate: String = ""
+    @Option var requestId: String = newRequestID()
+}
+
+struct Quota: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "City: every cap — limit, committed, remaining — and the top consumers.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Funding year; default every year.") var year: Int32 = 0
+    @Option(help: "Top consumers to show.") var top: Int32 = 5
+
+    func run() async throws {
+        var request = GetQuotaRequest()
+        request.fundingYear = year
+        request.top = top
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await client.call(CityServiceMethods.getQuota, request, timeout: global.timeout)
+        }
+        var lines = ["policy \(r.policyVersion)", "cap                                  scope                       limit            committed        remaining"]
+        for cap in r.caps {
+            func fmt(_ value: Int64) -> String { cap.unit == "count" ? "\(value)" : yuan(value) }
+            lines.append("\(cap.capId.padding(36)) \(cap.scope.padding(27)) \(fmt(cap.limit).padding(16)) \(fmt(cap.committed).padding(16)) \(fmt(cap.remaining))")
+        }
+        global.emit(r, human: lines.joined(separator: "\n"))
+    }
+}
+
+/// Whether the connected tenant is the city (the same command serves both roles).
+func isCity(_ client: SubsidyClient) async throws(SubsidyError) -> Bool {
+    try await client.call(IdentityMethods.whoAmI, WhoAmIRequest()).role == .city
+}
+
+func parseEnum<E: ProtoEnum>(_: E.Type, _ text: String, option: String) throws -> E {
+    if let value = E(protoName: text.uppercased()) { return value }
+    throw ValidationError("\(option): unknown value \"\(text)\"; expected one of \(E.protoNames.values.sorted().joined(separator: ", "))")
+}
+
+func yuan(_ fen: Int64) -> String { Money(fen: fen).description }
+
+func describe(_ record: ApplicationRecord) -> String {
+    var lines = [
+        "\(record.id)  \(record.district)  \(record.state)",
+        "measure:  \(record.application?.measure.description ?? "")  year \(record.application?.fundingYear ?? 0)",
+        "applicant: \(record.application?.enterpriseUscc ?? "")  \(record.application?.projectName ?? "")",
+    ]
+    if record.awardedFen > 0 { lines.append("awarded:  \(yuan(record.awardedFen)) yuan on \(record.decisionDate)") }
+    for t in record.history {
+        lines.append("  \(t.at)  \(t.fromState) → \(t.toState)  by \(t.tenant) (uid \(t.actorUid))  \(t.reason)")
+    }
+    return lines.joined(separator: "\n")
+}
+
+extension String {
+    func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,151 @@
+import ArgumentParser
+import SubsidyClient
+import SubsidyCore
+import SubsidyWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `subsidyctl`: the thin command-line client for district bureaus and the city bureau.
+@main
+struct SubsidyCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "subsidyctl",
+        abstract: "Client for subsidyd: file and review applications (districts), decide and watch caps (city).",
+        discussion: """
+            Connect with --socket PATH, or with --data-dir DIR --as TENANT for the layout of
+            `subsidyd --dev --data-dir DIR` (TENANT: chancheng, nanhai, shunde, gaoming, sanshui or city).
+            Exit status: 0 on success, 1 with the server's status (e.g. NOT_FOUND) printed on stderr.
+            """,
+        subcommands: [
+            Health.self, WhoAmI.self, Services.self,
+            Submit.self, Show.self, List.self, Amend.self, Withdraw.self, Review.self,
+            Approve.self, Reject.self, Publicize.self, Disburse.self, Revoke.self,
+            Quota.self,
+        ]
+    )
+
+    /// Global options may also stand before the command (`subsidyctl --as nanhai list`), as the
+    /// README shows; ArgumentParser wants them after it, so they are moved there.
+    static func main() async {
+        let arguments = GlobalOptions.hoisted(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// Connection and output options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "Path of the subsidyd socket to use.")
+    var socket: String?
+
+    @Option(help: "Data directory of a `subsidyd --dev` daemon (with --as).")
+    var dataDir: String = "./subsidyd-data"
+
+    @Option(name: .customLong("as"), help: "Tenant to act as with --data-dir: a district id or city.")
+    var tenant: String = "city"
+
+    @Flag(help: "Print responses as JSON (the protos' JSON mapping).")
+    var json = false
+
+    @Option(help: "Deadline for the call, in milliseconds.")
+    var timeoutMs: Int64 = 30_000
+
+    /// Options that take a value, and flags, that may precede the command name.
+    private static let valued: Set<String> = ["--socket", "--data-dir", "--as", "--timeout-ms"]
+    private static let flags: Set<String> = ["--json"]
+
+    static func hoisted(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let word = arguments[index]
+            let name = String(word.prefix { $0 != "=" })
+            if flags.contains(word) {
+                leading.append(word)
+                index += 1
+            } else if valued.contains(name) {
+                leading.append(word)
+                if !word.contains("="), index + 1 < arguments.count { leading.append(arguments[index + 1]); index += 1 }
+                index += 1
+            } else {
+                break
+            }
+        }
+        guard index < arguments.count, !leading.isEmpty else { return arguments }
+        return [arguments[index]] + leading + arguments[(index + 1)...]
+    }
+
+    var socketPath: String {
+        socket ?? DevelopmentLayout.socketPath(dataDirectory: dataDir, tenant: tenant)
+    }
+
+    var timeout: Duration { .milliseconds(timeoutMs) }
+
+    /// Runs `body` with a connected client and turns a failed status into exit code 1.
+    func withClient<T>(_ body: (SubsidyClient) async throws(SubsidyError) -> T) async throws -> T {
+        do throws(SubsidyError) {
+            let client = try await SubsidyClient.connect(unixSocketPath: socketPath)
+            defer { Task { await client.close() } }
+            return try await body(client)
+        } catch {
+            printError(error)
+            throw ExitCode(1)
+        }
+    }
+
+    /// Prints a response: JSON with --json, otherwise `human` (or JSON when it has no text form).
+    func emit(_ message: some ProtoMessage, human: String? = nil) {
+        if json || human == nil {
+            print(message.jsonValue.serialized(pretty: true))
+        } else if let human {
+            print(human)
+        }
+    }
+}
+
+func printError(_ error: SubsidyError) {
+    var text = "error: \(error.code): \(error.message)\n"
+    for detail in error.details {
+        switch detail {
+        case let .field(path, problem): text += "  field \(path): \(problem)\n"
+        case let .capExhausted(capID, scope, limit, committed, requested):
+            text += "  cap \(capID) [\(scope)]: limit \(limit), committed \(committed), requested \(requested)\n"
+        case let .precondition(subject, problem): text += "  \(subject): \(problem)\n"
+        }
+    }
+    var bytes = Array(text.utf8)
+    _ = write(2, &bytes, bytes.count)
+}
+
+/// Reads a whole file (a JSON request), or standard input for "-".
+func readText(path: String) throws -> String {
+    let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw ValidationError("\(path): cannot open (errno \(errno))") }
+    defer { if fd != 0 { close(fd) } }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = read(fd, &chunk, chunk.count)
+        if n < 0 { throw ValidationError("\(path): read failed (errno \(errno))") }
+        if n == 0 { break }
+        bytes += chunk[0..<n]
+    }
+    guard let text = String(validating: bytes, as: UTF8.self) else { throw ValidationError("\(path): not UTF-8") }
+    return text
+}
+
+/// A fresh request id for a mutating call (retries of one invocation reuse it).
+func newRequestID() -> String {
+    var random = SystemRandomNumberGenerator()
+    return (0..<4).map { _ in String(random.next() as UInt32, radix: 16) }.joined(separator: "-")
+}
