@@ -52,7 +52,7 @@ public final class SubsidyClient: Sendable {
         var result: Result<O, SubsidyError> = .failure(SubsidyError(.unavailable, "connection closed before the reply"))
         await withTaskCancellationHandler {
             do throws(SubsidyError) {
-                try await send(callID: callID, method: method.fullName, request.serializedBytes(), timeout: timeout, metadata: metadata)
+                try await send(callID: callID, method: method.fullName, request.checkedSerializedBytes(), timeout: timeout, metadata: metadata)
                 for await frame in replies where frame.kind == .end {
                     let status = frame.status ?? Status()
                     if status.code == .ok {
@@ -62,6 +62,8 @@ public final class SubsidyClient: Sendable {
                     }
                     break
                 }
+                // Iteration also stops when this task is cancelled (CANCEL was sent).
+                if Task.isCancelled { result = .failure(SubsidyError(.cancelled, "cancelled by the client")) }
             } catch {
                 result = .failure(error)
             }
@@ -81,7 +83,7 @@ public final class SubsidyClient: Sendable {
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do throws(SubsidyError) {
-                    try await send(callID: callID, method: method.fullName, request.serializedBytes(), timeout: timeout, metadata: metadata)
+                    try await send(callID: callID, method: method.fullName, request.checkedSerializedBytes(), timeout: timeout, metadata: metadata)
                     for await frame in replies {
                         if frame.kind == .message {
                             continuation.yield(try O(serializedBytes: frame.payload, path: "response"))

@@ -30,13 +30,15 @@ final class Connection: Sendable {
     let peer: PeerCredentials
     let router: MethodRouter
     let limits: ServerConfiguration.Limits
+    let testHooks: Bool
     let logger: Logger
     private let state = Mutex(State())
 
     init(
         channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tenant: Tenant, peer: PeerCredentials,
-        router: MethodRouter, limits: ServerConfiguration.Limits, logger: Logger
+        router: MethodRouter, limits: ServerConfiguration.Limits, testHooks: Bool, logger: Logger
     ) {
+        self.testHooks = testHooks
         self.channel = channel
         self.tenant = tenant
         self.peer = peer
@@ -172,9 +174,15 @@ final class Connection: Sendable {
             await writer.message(callID: callID, payload: payload)
         }
         let timeout = frame.timeoutMs
+        let testDelay = testHooks ? context.metadata["x-test-delay-ms"].flatMap { Int64($0) } : nil
         await withTaskGroup(of: Outcome.self) { group in
             group.addTask {
                 do throws(SubsidyError) {
+                    if let testDelay {
+                        // Cancellation ends the sleep early; the handler then still runs, as a
+                        // real handler that is already committing would.
+                        try? await Task.sleep(for: .milliseconds(testDelay))
+                    }
                     return .finished(.success(try await route.handler(frame.payload, context, send)))
                 } catch {
                     return .finished(.failure(error))

@@ -10,6 +10,9 @@ public struct ServerConfiguration: Sendable {
     public var dataDirectory: String
     public var tenants: [Tenant]
     public var limits: Limits
+    /// Test-only fault hooks (e.g. metadata `x-test-delay-ms` delays a handler). Off in
+    /// production; `subsidyd --test-hooks` turns them on for the integration tests.
+    public var testHooks = false
 
     /// Per-connection and per-process limits; exceeding one gets RESOURCE_EXHAUSTED or a closed
     /// connection, and a log line, while everyone else keeps being served.

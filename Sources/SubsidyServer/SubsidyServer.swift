@@ -102,7 +102,8 @@ public final class SubsidyServer: Service, Sendable {
             return
         }
         let connection = Connection(
-            channel: channel, tenant: tenant, peer: peer, router: router, limits: configuration.limits, logger: logger
+            channel: channel, tenant: tenant, peer: peer, router: router, limits: configuration.limits,
+            testHooks: configuration.testHooks, logger: logger
         )
         let id = ObjectIdentifier(connection)
         let draining = connections.withLock { connections -> Bool in

@@ -7,6 +7,8 @@ import Glibc
 /// ``ProtoMessage/serializedBytes()`` keeps both inside one function and frees all at once.
 public final class ProtoArena {
     private var blocks: [UnsafeMutableRawPointer] = []
+    /// Set when a string with U+0000 was copied: protobuf-c would encode only its prefix.
+    private(set) var sawEmbeddedNul = false
 
     init() {}
 
@@ -15,7 +17,8 @@ public final class ProtoArena {
     }
 
     private func raw(_ size: Int, alignment: Int) -> UnsafeMutableRawPointer {
-        // malloc's alignment covers every C scalar and struct protobuf-c uses.
+        // malloc's alignment covers every C scalar and struct protobuf-c uses. Running out of
+        // memory here is unrecoverable in any case; protobuf-c itself would abort too.
         guard let block = calloc(1, max(size, 1)) else { fatalError("out of memory allocating \(size) bytes") }
         blocks.append(block)
         return block
@@ -29,6 +32,7 @@ public final class ProtoArena {
     /// A NUL-terminated copy of `value`.
     public func string(_ value: String) -> UnsafeMutablePointer<CChar> {
         var utf8 = Array(value.utf8)
+        if utf8.contains(0) { sawEmbeddedNul = true }
         utf8.append(0)
         let p = raw(utf8.count, alignment: 1).bindMemory(to: CChar.self, capacity: utf8.count)
         utf8.withUnsafeBytes { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }

@@ -44,7 +44,27 @@ extension ProtoMessage {
     /// Encodes with protobuf-c. Every C allocation made for it is freed before this returns.
     public func serializedBytes() -> [UInt8] {
         let arena = ProtoArena()
-        let message = _fill(arena).assumingMemoryBound(to: ProtobufCMessage.self)
+        // The message points into the arena: keep it alive until packing is done (ARC may
+        // otherwise end its lifetime right after its last use).
+        return withExtendedLifetime(arena) { Self.pack(_fill(arena)) }
+    }
+
+    /// Encodes like ``serializedBytes()`` but refuses text with U+0000, which protobuf-c would
+    /// silently cut short. Clients use this for everything they send.
+    public func checkedSerializedBytes() throws(SubsidyError) -> [UInt8] {
+        let arena = ProtoArena()
+        return try withExtendedLifetime(arena) { () throws(SubsidyError) -> [UInt8] in
+            let message = _fill(arena)
+            if arena.sawEmbeddedNul {
+                throw SubsidyError(.invalidArgument, "\(Self.protoName): a text field contains U+0000, which this protocol cannot carry")
+            }
+            return Self.pack(message)
+        }
+    }
+
+    /// Packs a message built in an arena that is still alive.
+    private static func pack(_ raw: UnsafeMutableRawPointer) -> [UInt8] {
+        let message = raw.assumingMemoryBound(to: ProtobufCMessage.self)
         let size = protobuf_c_message_get_packed_size(message)
         return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
             count = size == 0 ? 0 : protobuf_c_message_pack(message, buffer.baseAddress)

@@ -22,6 +22,9 @@ struct SubsidyDaemon: AsyncParsableCommand {
     @Option(help: "Directory for the SQLite stores, the lock file and (with --dev) the sockets.")
     var dataDir: String = "./subsidyd-data"
 
+    @Flag(help: .hidden)
+    var testHooks = false
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -50,7 +53,8 @@ struct SubsidyDaemon: AsyncParsableCommand {
             logger.critical("\(error)")
             throw ExitCode(2)
         }
-        let configuration = ServerConfiguration.development(dataDirectory: dataDirectory)
+        var configuration = ServerConfiguration.development(dataDirectory: dataDirectory)
+        configuration.testHooks = testHooks
 
         let health = HealthMonitor()
         var router = MethodRouter()

@@ -1,0 +1,126 @@
+import Foundation
+import SubsidyClient
+import SubsidyCore
+import SubsidyWire
+
+/// The real `subsidyd` binary, started in a fresh temporary data directory.
+///
+/// Tests drive it over its real sockets; nothing stands in for it.
+public final class DaemonProcess: @unchecked Sendable {
+    public static let districts = ["chancheng", "nanhai", "shunde", "gaoming", "sanshui"]
+    public static let tenants = districts + ["city"]
+
+    public let dataDirectory: String
+    public let process: Process
+    public let logPath: String
+
+    /// Where the package's executables were built (beside the test bundle), or `SUBSIDYD_BIN_DIR`.
+    public static var productsDirectory: String {
+        if let dir = ProcessInfo.processInfo.environment["SUBSIDYD_BIN_DIR"] { return dir }
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        while url.path != "/" && !FileManager.default.fileExists(atPath: url.deletingLastPathComponent().appendingPathComponent("subsidyd").path) {
+            url = url.deletingLastPathComponent()
+        }
+        return url.deletingLastPathComponent().path
+    }
+
+    /// A short temporary directory (Unix socket paths are limited to 107 bytes).
+    public static func makeTemporaryDirectory() -> String {
+        var template = Array("/tmp/subsidyd-test-XXXXXX".utf8CString)
+        return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    }
+
+    private init(dataDirectory: String, process: Process, logPath: String) {
+        self.dataDirectory = dataDirectory
+        self.process = process
+        self.logPath = logPath
+    }
+
+    /// Starts the daemon and waits until every socket answers Health.Check.
+    public static func start(dataDirectory: String? = nil, extraArguments: [String] = []) async throws -> DaemonProcess {
+        let directory = dataDirectory ?? makeTemporaryDirectory()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: productsDirectory + "/subsidyd")
+        process.arguments = ["--dev", "--data-dir", directory, "--test-hooks", "--log-level", "debug"] + extraArguments
+        let logPath = directory + "/daemon-\(UUID().uuidString.prefix(8)).log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+        let daemon = DaemonProcess(dataDirectory: directory, process: process, logPath: logPath)
+        try await daemon.waitUntilServing()
+        return daemon
+    }
+
+    public func socketPath(_ tenant: String) -> String {
+        DevelopmentLayout.socketPath(dataDirectory: dataDirectory, tenant: tenant)
+    }
+
+    public func client(_ tenant: String) async throws -> SubsidyClient {
+        try await SubsidyClient.connect(unixSocketPath: socketPath(tenant))
+    }
+
+    private func waitUntilServing() async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        for tenant in Self.tenants {
+            while true {
+                guard process.isRunning else {
+                    throw DaemonError.exited(status: process.terminationStatus, log: log())
+                }
+                if let client = try? await client(tenant) {
+                    let status = try? await client.call(HealthMethods.check, HealthCheckRequest(), timeout: .seconds(2)).status
+                    await client.close()
+                    if status == .serving { break }
+                }
+                guard ContinuousClock.now < deadline else { throw DaemonError.notServing(log: log()) }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    @discardableResult
+    public func terminate() async -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        return await waitForExit()
+    }
+
+    /// SIGKILL: no chance to drain or close anything.
+    public func crash() async {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        _ = await waitForExit()
+    }
+
+    public func waitForExit() async -> Int32 {
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+        return process.terminationStatus
+    }
+
+    public func log() -> String {
+        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    }
+
+    /// Resident set size of the daemon in KiB, from /proc.
+    public func residentKiB() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+public enum DaemonError: Error, CustomStringConvertible {
+    case exited(status: Int32, log: String)
+    case notServing(log: String)
+
+    public var description: String {
+        switch self {
+        case let .exited(status, log): "subsidyd exited with \(status):\n\(log)"
+        case let .notServing(log): "subsidyd did not start serving:\n\(log)"
+        }
+    }
+}

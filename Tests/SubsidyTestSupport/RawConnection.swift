@@ -1,0 +1,100 @@
+import Foundation
+import SubsidyWire
+
+/// A blocking Unix-socket connection that speaks frames byte by byte, for tests that must send
+/// what a well-behaved client never would.
+public final class RawConnection {
+    public let fd: Int32
+
+    public init(path: String, receiveTimeoutSeconds: Int = 10) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw RawConnectionError.system("socket", errno) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8.prefix(raw.count - 1))
+            raw.copyBytes(from: bytes)
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else {
+            let e = errno
+            close(fd)
+            throw RawConnectionError.system("connect", e)
+        }
+        var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    /// Writes raw bytes; false if the peer has closed.
+    @discardableResult
+    public func send(_ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return false }
+            offset += n
+        }
+        return true
+    }
+
+    public func send(_ frame: Frame) {
+        let body = frame.serializedBytes()
+        send(Self.lengthPrefix(body.count) + body)
+    }
+
+    public static func lengthPrefix(_ length: Int) -> [UInt8] {
+        let n = UInt32(length)
+        return [UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)]
+    }
+
+    /// Reads exactly `count` bytes; nil on EOF, timeout or error.
+    public func receive(count: Int) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: count)
+        var offset = 0
+        while offset < count {
+            let n = buffer[offset...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return nil }
+            offset += n
+        }
+        return buffer
+    }
+
+    /// Reads one frame; nil on EOF or timeout.
+    public func receiveFrame() throws -> Frame? {
+        guard let header = receive(count: 4) else { return nil }
+        let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
+        guard let body = receive(count: length) else { return nil }
+        return try Frame(serializedBytes: body, path: "frame")
+    }
+
+    /// True once the peer has closed the connection (reads return EOF).
+    public func isClosedByPeer() -> Bool {
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, 0) == 0
+    }
+
+    /// A REQUEST frame for `method` with `payload`.
+    public static func request(callID: UInt64, method: String, payload: [UInt8], timeoutMs: UInt64 = 0, metadata: [String: String] = [:]) -> Frame {
+        var frame = Frame()
+        frame.callId = callID
+        frame.kind = .request
+        frame.method = method
+        frame.payload = payload
+        frame.timeoutMs = timeoutMs
+        frame.metadata = metadata.map { key, value in
+            var entry = MetadataEntry()
+            entry.key = key
+            entry.value = value
+            return entry
+        }
+        return frame
+    }
+}
+
+public enum RawConnectionError: Error {
+    case system(String, Int32)
+}

@@ -1,0 +1,56 @@
+import SubsidyCore
+import SubsidyWire
+import Testing
+
+@Suite("proto3 JSON mapping")
+struct JSONValueTests {
+    @Test("an application from JSON: camelCase or snake_case names, int64 as string or number, enums by name")
+    func applicationFromJSON() throws {
+        let text = """
+            {"measure": "CLOUD_VOUCHER", "fundingYear": 2022, "enterprise_uscc": "91440604MA4UH8XX3N",
+             "contractAmountFen": "120000000000", "paid_amount_fen": 120000000000,
+             "servedEnterprises": ["a", "b"], "otherFundDeclared": false, "projectName": "云上 \\u4f5b\\u5c71 \\ud83d\\ude00"}
+            """
+        let application = try Application(jsonText: text, path: "application")
+        #expect(application.measure == .cloudVoucher)
+        #expect(application.fundingYear == 2022)
+        #expect(application.contractAmountFen == 120_000_000_000)
+        #expect(application.paidAmountFen == 120_000_000_000)
+        #expect(application.servedEnterprises == ["a", "b"])
+        #expect(application.projectName == "云上 佛山 😀")
+        let again = try Application(jsonText: application.jsonValue.serialized(), path: "application")
+        #expect(again == application)
+    }
+
+    @Test("mistakes are INVALID_ARGUMENT naming the field", arguments: [
+        (#"{"measure": "NOPE"}"#, "application.measure"),
+        (#"{"contractAmountFen": 1.5}"#, "json"),
+        (#"{"contractAmountFen": "12x"}"#, "application.contract_amount_fen"),
+        (#"{"fundingYear": 99999999999}"#, "application.funding_year"),
+        (#"{"colour": "red"}"#, "application.colour"),
+        (#"{"servedEnterprises": [1]}"#, "application.served_enterprises[0]"),
+        (#"{"projectName": "a\u0000b"}"#, "application.project_name"),
+        (#"{"projectName": "a", "projectName": "b"}"#, "json"),
+        (#"{"projectName": "a""#, "json"),
+        (#"[1, 2"#, "json"),
+    ])
+    func mistakes(text: String, field: String) throws {
+        let error = try #require(throws: SubsidyError.self) { try Application(jsonText: text, path: "application") }
+        #expect(error.code == .invalidArgument)
+        #expect(error.message.hasPrefix(field), "\(error.message)")
+    }
+
+    @Test("deep nesting is refused, not a stack overflow")
+    func deepNesting() throws {
+        let text = String(repeating: "[", count: 100_000)
+        #expect(throws: SubsidyError.self) { try JSONValue.parse(text) }
+    }
+
+    @Test("bytes fields are base64")
+    func bytesBase64() throws {
+        var response = GetFileDescriptorSetResponse()
+        response.fileDescriptorSet = Array(0...255)
+        let json = response.jsonValue.serialized()
+        #expect(try GetFileDescriptorSetResponse(jsonText: json) == response)
+    }
+}
