@@ -1,0 +1,75 @@
+extension Application {
+    /// Checks that the fields the measure needs are present and well-formed, before any policy or
+    /// usage is consulted. Malformed input is `INVALID_ARGUMENT` naming the proto field
+    /// (`application.contract_amount_fen: must be > 0 (got -5.00)`); whether a well-formed application
+    /// is *eligible* is the calculator's question and fails with `FAILED_PRECONDITION`.
+    public func validate() throws(SubsidyError) {
+        switch measure {
+        case .cloudVoucher:
+            try Self.requireText(contractNumber, "contract_number")
+            try Self.requirePositive(contractAmount, "contract_amount_fen")
+            try Self.requirePositive(paidAmount, "paid_amount_fen")
+            guard let provider else {
+                throw SubsidyError.invalidField("application.provider_uscc", "required for CLOUD_VOUCHER (the pool provider that sold the product)")
+            }
+            if provider == enterprise {
+                throw SubsidyError.invalidField("application.provider_uscc", "must differ from the buying enterprise (got \(provider) for both)")
+            }
+        case .benchmarkProject:
+            try Self.requirePositive(investedAmount, "invested_amount_fen")
+        case .identifierNode:
+            try Self.requirePositive(constructionAmount, "construction_amount_fen")
+            try Self.requirePositive(totalInvestment, "total_investment_fen")
+        case .demoBase:
+            try Self.requirePositive(upperLevelAwardTotal, "upper_level_award_total_fen")
+        case .publicService:
+            try Self.requirePositive(previousYearServiceSpend, "previous_year_service_spend_fen")
+        case .clusterPilot, .clusterPilotFollowOn:
+            try Self.requireText(pilotID, "pilot_id")
+            if selectionDate == nil {
+                throw SubsidyError.invalidField("application.selection_date", "required for \(measure) (the date the pilot was selected)")
+            }
+            let served = Set(servedEnterprises)
+            if let stray = provincialVoucherEnterprises.first(where: { !served.contains($0) }) {
+                throw SubsidyError.invalidField(
+                    "application.provincial_voucher_enterprises",
+                    "\(stray) is not among served_enterprises (only served enterprises count)")
+            }
+        case .poolEntry, .crossIndustryPlatform, .majorPlatform, .innovationCarrier:
+            break
+        }
+        let amounts: [(String, Money)] = [
+            ("contract_amount_fen", contractAmount), ("paid_amount_fen", paidAmount),
+            ("invested_amount_fen", investedAmount), ("construction_amount_fen", constructionAmount),
+            ("total_investment_fen", totalInvestment), ("upper_level_subsidy_fen", upperLevelSubsidy),
+            ("upper_level_award_total_fen", upperLevelAwardTotal),
+            ("previous_year_service_spend_fen", previousYearServiceSpend), ("case_amount_fen", caseAmount),
+        ]
+        for (name, amount) in amounts where amount < .zero {
+            throw SubsidyError.invalidField("application.\(name)", "must be ≥ 0 (got \(amount))")
+        }
+        try Self.requireText(projectName, "project_name")
+        // General rule 2: content also filed with another city fund must say why (注明原因).
+        if otherFundDeclared && Self.isBlank(otherFundReason) {
+            throw SubsidyError.invalidField(
+                "application.other_fund_reason",
+                "required when other_fund_declared is true (同一实施内容已申报市级其他专项资金的，必须注明原因)")
+        }
+    }
+
+    private static func isBlank(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy(\.properties.isWhitespace)
+    }
+
+    private static func requireText(_ text: String, _ name: String) throws(SubsidyError) {
+        if isBlank(text) {
+            throw SubsidyError.invalidField("application.\(name)", "must not be empty")
+        }
+    }
+
+    private static func requirePositive(_ amount: Money, _ name: String) throws(SubsidyError) {
+        if amount <= .zero {
+            throw SubsidyError.invalidField("application.\(name)", "must be > 0 (got \(amount))")
+        }
+    }
+}

@@ -1,0 +1,151 @@
+/// An application for one measure, with every field any measure needs. Fields a measure does not
+/// use keep their zero defaults. Names mirror the proto's `Application` (`contractAmount` ⇄
+/// `contract_amount_fen`, `enterprise` ⇄ `enterprise_uscc`, `provider` ⇄ `provider_uscc`), and
+/// error paths use the proto names under `application.`. ``caseAmount`` and ``decisionDocument``
+/// are not in the proto's `Application`: they come from the request (`case_amount_fen`,
+/// `decision_document`), as proposed values for a quote.
+public struct Application: Hashable, Sendable {
+    /// The measure applied for.
+    public var measure: Measure
+    /// 资金年度 — the budget year the application is filed under.
+    public var fundingYear: FundingYear
+    /// The applicant: enterprise, lead unit (牵头单位) or institution.
+    public var enterprise: USCC
+    /// Whether the applicant is local, relocated to Foshan, or neither.
+    public var enterpriseLocality: Locality
+    /// Project name; part of the content fingerprint when there is no contract number.
+    public var projectName: String
+    /// 合同编号 — the contract number (voucher; optional elsewhere).
+    public var contractNumber: String
+    /// 合同金额 — contract amount (voucher).
+    public var contractAmount: Money
+    /// 实际支付金额 — amount actually paid (voucher).
+    public var paidAmount: Money
+    /// The seller of a voucher contract, a Foshan resource-pool provider.
+    public var provider: USCC?
+    /// 项目已投入金额 — amount invested so far (benchmark project).
+    public var investedAmount: Money
+    /// 项目建设金额 — construction amount (identifier node).
+    public var constructionAmount: Money
+    /// 项目投资总额 — total investment (identifier node's combined cap).
+    public var totalInvestment: Money
+    /// 上级补助 — national + provincial subsidy already received for this project.
+    public var upperLevelSubsidy: Money
+    /// 上级奖补总金额 — total upper-level award (demonstration base).
+    public var upperLevelAwardTotal: Money
+    /// 上一年服务项目投入金额 — previous year's spend on public-service projects.
+    public var previousYearServiceSpend: Money
+    /// Date of selection (入选) for pilots, platforms, bases and provincial benchmark projects.
+    public var selectionDate: CalendarDate?
+    /// The level of that selection.
+    public var selectionLevel: SelectionLevel
+    /// The applicant is also in the Guangdong provincial resource pool (pool-entry bonus).
+    public var inProvincialPool: Bool
+    /// The project is recognised as a secondary identifier-resolution node by the national or
+    /// provincial authority.
+    public var recognisedSecondaryNode: Bool
+    /// The cluster pilot's identifier (its selection document or programme number); one-time rules
+    /// for pilots are keyed on it.
+    public var pilotID: String
+    /// Cluster enterprises the pilot served (follow-on award), by USCC.
+    public var servedEnterprises: [USCC]
+    /// Served enterprises that hold a declared Guangdong (provincial) voucher, by USCC.
+    public var provincialVoucherEnterprises: [USCC]
+    /// The same content was also filed with another city fund (多头申报).
+    public var otherFundDeclared: Bool
+    /// Why, which the policy requires when ``otherFundDeclared`` is set.
+    public var otherFundReason: String
+    /// Amount proposed for a case-by-case measure (the city decides; see ``DecisionInput``).
+    public var caseAmount: Money
+    /// Document number proposed for a case-by-case measure.
+    public var decisionDocument: String
+
+    /// An application; every field except the measure, year and applicant defaults to empty/zero.
+    public init(
+        measure: Measure,
+        fundingYear: FundingYear,
+        enterprise: USCC,
+        enterpriseLocality: Locality = .local,
+        projectName: String = "",
+        contractNumber: String = "",
+        contractAmount: Money = .zero,
+        paidAmount: Money = .zero,
+        provider: USCC? = nil,
+        investedAmount: Money = .zero,
+        constructionAmount: Money = .zero,
+        totalInvestment: Money = .zero,
+        upperLevelSubsidy: Money = .zero,
+        upperLevelAwardTotal: Money = .zero,
+        previousYearServiceSpend: Money = .zero,
+        selectionDate: CalendarDate? = nil,
+        selectionLevel: SelectionLevel = .none,
+        inProvincialPool: Bool = false,
+        recognisedSecondaryNode: Bool = false,
+        pilotID: String = "",
+        servedEnterprises: [USCC] = [],
+        provincialVoucherEnterprises: [USCC] = [],
+        otherFundDeclared: Bool = false,
+        otherFundReason: String = "",
+        caseAmount: Money = .zero,
+        decisionDocument: String = ""
+    ) {
+        self.measure = measure
+        self.fundingYear = fundingYear
+        self.enterprise = enterprise
+        self.enterpriseLocality = enterpriseLocality
+        self.projectName = projectName
+        self.contractNumber = contractNumber
+        self.contractAmount = contractAmount
+        self.paidAmount = paidAmount
+        self.provider = provider
+        self.investedAmount = investedAmount
+        self.constructionAmount = constructionAmount
+        self.totalInvestment = totalInvestment
+        self.upperLevelSubsidy = upperLevelSubsidy
+        self.upperLevelAwardTotal = upperLevelAwardTotal
+        self.previousYearServiceSpend = previousYearServiceSpend
+        self.selectionDate = selectionDate
+        self.selectionLevel = selectionLevel
+        self.inProvincialPool = inProvincialPool
+        self.recognisedSecondaryNode = recognisedSecondaryNode
+        self.pilotID = pilotID
+        self.servedEnterprises = servedEnterprises
+        self.provincialVoucherEnterprises = provincialVoucherEnterprises
+        self.otherFundDeclared = otherFundDeclared
+        self.otherFundReason = otherFundReason
+        self.caseAmount = caseAmount
+        self.decisionDocument = decisionDocument
+    }
+
+    /// The key under which “the same implementation content” (同一实施内容) is recognised, so it is
+    /// never funded twice — across measures, districts and applicants (RULES.md general rule 2).
+    ///
+    /// - With a contract number: `contract:` + the normalised contract number. Contract numbers are
+    ///   taken as city-wide identities on purpose: two applicants (a manufacturer and its platform
+    ///   partner) claiming the same contract is exactly the double funding the rule forbids.
+    /// - Without one: `project:` + measure + `:` + applicant USCC + `:` + the normalised project name.
+    ///   The measure is part of the key because contract-less awards such as a pilot's selection
+    ///   award and its follow-on legitimately share a project name.
+    ///
+    /// Normalising drops all white space (including the ideographic space U+3000), folds full-width
+    /// ASCII (U+FF01–U+FF5E) to half-width and upper-cases ASCII letters, so `ＨＴ-2022 001` and
+    /// `ht-2022001` are the same contract.
+    public var contentFingerprint: String {
+        let contract = Self.normalisedKey(contractNumber)
+        if !contract.isEmpty { return "contract:" + contract }
+        return "project:\(measure.rawValue):\(enterprise.rawValue):\(Self.normalisedKey(projectName))"
+    }
+
+    /// The normalisation used by ``contentFingerprint``.
+    public static func normalisedKey(_ text: String) -> String {
+        var scalars = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if scalar.properties.isWhitespace { continue }
+            var value = scalar.value
+            if (0xFF01...0xFF5E).contains(value) { value -= 0xFEE0 }
+            if (0x61...0x7A).contains(value) { value -= 0x20 }
+            scalars.append(Unicode.Scalar(value) ?? scalar)
+        }
+        return String(scalars)
+    }
+}

@@ -1,0 +1,277 @@
+/// Computes what may be awarded for an application, and why — a pure function of the application,
+/// the policy, a snapshot of city-wide usage and the city's decision input.
+///
+/// Order of checks (the first failure is the error):
+/// 1. the application is well-formed (``Application/validate()``, `INVALID_ARGUMENT`);
+/// 2. the policy offers the measure, the funding year and decision date are in the validity
+///    window (`FAILED_PRECONDITION`, subject `validity_window`, naming the window);
+/// 3. eligibility: locality, selection level, the voucher provider's pool membership, the
+///    secondary-node recognition (`FAILED_PRECONDITION`, subject `eligibility`);
+/// 4. the content has not been funded (`FAILED_PRECONDITION`, subject `duplicate_content` — chosen
+///    over `ALREADY_EXISTS` because nothing is being created twice: the application exists, it is
+///    the *system's state* that forbids approving it);
+/// 5. one-time rules — count caps per applicant or pilot (`FAILED_PRECONDITION`, subject `one_time`);
+/// 6. the follow-on condition (`FAILED_PRECONDITION`, subject `follow_on_condition`);
+/// 7. annual count quotas (`RESOURCE_EXHAUSTED`, with the cap in the details);
+/// 8. the amount: the least of the formula, the per-project limit, the combined upper-level limit
+///    and every amount cap's headroom (caps are inclusive, percentages floored). Zero →
+///    `RESOURCE_EXHAUSTED` naming the cap (or `FAILED_PRECONDITION` when the formula or the
+///    upper-level money leaves nothing). With `allow_partial_awards = false`, an award below the
+///    *entitlement* (formula, per-project and combined limits — the legal maximum) because a cap ran
+///    short is refused with `RESOURCE_EXHAUSTED` too.
+public enum AwardCalculator {
+    /// The award for `application` under `policy` given `usage`, with its explanation and charges.
+    public static func compute(
+        application: Application, policy: Policy, usage: some UsageSnapshot, decision: DecisionInput
+    ) throws(SubsidyError) -> AwardDecision {
+        try application.validate()
+        let measure = application.measure
+        let rule = try policy.rule(for: measure)
+        let date = decision.decisionDate
+        var conditions: [LimitTrace] = []
+
+        // General rule 1: funding year and decision date inside the policy.
+        _ = try policy.fundingYear(application.fundingYear.year)
+        try policy.checkDecisionDate(date)
+        conditions.append(LimitTrace(
+            kind: .validityWindow,
+            detail: "funding year \(application.fundingYear) in \(policy.fundingYears.lowerBound)–\(policy.fundingYears.upperBound); decision date \(date) in \(policy.validityText)"))
+
+        conditions += try eligibility(application, rule: rule, usage: usage, date: date)
+
+        // General rule 2: the same content is never funded twice.
+        let fingerprint = application.contentFingerprint
+        if try usage.hasFunded(content: fingerprint) {
+            throw SubsidyError.precondition(
+                "duplicate_content",
+                "the same implementation content (\(fingerprint)) is already funded; it may not be funded again by any measure or district")
+        }
+        conditions.append(LimitTrace(kind: .duplicateContent, detail: "content \(fingerprint) not funded before"))
+
+        // Resolve every applicable cap and its usage once.
+        var caps: [(rule: CapRule, key: CapKey, used: CapUsage)] = []
+        for cap in rule.caps where cap.applies(to: application) {
+            guard let key = cap.key(for: application, policyName: policy.name) else {
+                throw SubsidyError(.internal, "cap \(cap.id) has no subject in the application")
+            }
+            caps.append((cap, key, try usage.committed(key)))
+        }
+
+        // One-time rules, then the follow-on condition, then annual quotas.
+        for cap in caps {
+            guard case let .count(limit) = cap.rule.limit, cap.rule.subject != .city, cap.used.count >= limit else { continue }
+            let who = switch cap.rule.subject {
+            case .pilot: "pilot \(application.pilotID)"
+            case .provider: "provider \(application.provider?.rawValue ?? "")"
+            case .applicant, .city: "applicant \(application.enterprise)"
+            }
+            throw SubsidyError.precondition(
+                "one_time",
+                "\(who) already has \(cap.used.count) \(measure) award\(cap.used.count == 1 ? "" : "s") and \(cap.rule.describe(scope: cap.key)) allows no more")
+        }
+        if let followOn = rule.followOn {
+            conditions.append(try checkFollowOn(followOn, application: application, usage: usage, date: date))
+        }
+        for cap in caps {
+            guard case let .count(limit) = cap.rule.limit, cap.rule.subject == .city, cap.used.count >= limit else { continue }
+            throw SubsidyError.capExhausted(
+                "\(cap.rule.describe(scope: cap.key)) exhausted: \(cap.used.count) awards committed",
+                key: cap.key, limit: cap.rule.limit, committed: cap.used, requested: .zero)
+        }
+
+        // The amount.
+        let (formulaAmount, formulaDetail, document) = try formula(application, rule: rule, decision: decision)
+        var limits: [LimitTrace] = [LimitTrace(kind: .formula, limit: formulaAmount, headroom: formulaAmount, detail: formulaDetail)]
+        if let perProject = rule.perProjectCap {
+            limits.append(LimitTrace(kind: .perProject, limit: perProject, headroom: perProject,
+                                     detail: "at most \(perProject.yuanText) per project (article \(rule.article))"))
+        }
+        if let rate = rule.combinedUpperLevelRate, let base = measure.combinedUpperLevelBase {
+            let (baseAmount, baseName) = value(of: base, in: application)
+            let maximum = baseAmount.scaled(by: rate)
+            let upper = application.upperLevelSubsidy
+            let headroom = maximum.headroom(after: upper)
+            limits.append(LimitTrace(
+                kind: .combinedUpperLevel, limit: maximum, committed: upper, headroom: headroom,
+                detail: "upper-level + city ≤ \(rate) of \(baseName) = \(maximum); upper-level received \(upper) leaves \(headroom)"))
+        }
+        let entitlement = limits.compactMap(\.headroom).min() ?? .zero
+
+        for cap in caps {
+            switch cap.rule.limit {
+            case let .amount(limit):
+                let headroom = limit.headroom(after: cap.used.amount)
+                limits.append(LimitTrace(
+                    kind: cap.rule.traceKind, capKey: cap.key, limit: limit, committed: cap.used.amount, headroom: headroom,
+                    detail: "\(cap.rule.describe(scope: cap.key)): committed \(cap.used.amount), leaves \(headroom)"))
+            case let .count(limit):
+                limits.append(LimitTrace(
+                    kind: cap.rule.traceKind, capKey: cap.key, limitCount: limit, committedCount: cap.used.count,
+                    detail: "\(cap.rule.describe(scope: cap.key)): \(cap.used.count) committed, this is number \(cap.used.count + 1)"))
+            }
+        }
+
+        let award = limits.compactMap(\.headroom).min() ?? .zero
+        guard let bindingIndex = limits.firstIndex(where: { $0.headroom == award }) else {
+            throw SubsidyError(.internal, "no limit produced the award \(award)")
+        }
+        limits[bindingIndex].binding = true
+        let binding = limits[bindingIndex]
+
+        if award <= .zero {
+            switch binding.kind {
+            case .formula:
+                throw SubsidyError.precondition("formula", "\(measure) formula gives \(formulaAmount.yuanText): \(formulaDetail)")
+            case .combinedUpperLevel:
+                throw SubsidyError.precondition("combined_upper_level", "upper-level subsidy leaves no room for city money: \(binding.detail)")
+            default:
+                throw exhausted(binding, caps: caps, requested: entitlement, suffix: "exhausted:")
+            }
+        }
+        if !policy.allowPartialAwards && award < entitlement {
+            throw exhausted(binding, caps: caps, requested: entitlement,
+                            suffix: "leaves only \(award.yuanText) of the \(entitlement.yuanText) due, and policy \(policy.name) does not allow partial awards (allow_partial_awards = false);")
+        }
+
+        let charges = caps.map { CapCharge(key: $0.key, amount: award, count: 1, limit: $0.rule.limit) }
+        return AwardDecision(
+            measure: measure, fundingYear: application.fundingYear, enterprise: application.enterprise,
+            contentFingerprint: fingerprint, decisionDate: date, decisionDocument: document, award: award,
+            formulaAmount: formulaAmount, limits: conditions + limits, charges: charges, policyVersion: policy.version)
+    }
+
+    private static func exhausted(
+        _ binding: LimitTrace, caps: [(rule: CapRule, key: CapKey, used: CapUsage)], requested: Money, suffix: String
+    ) -> SubsidyError {
+        guard let cap = caps.first(where: { $0.key == binding.capKey }) else {
+            return SubsidyError(.internal, "binding limit \(binding.kind.label) is not a cap")
+        }
+        return SubsidyError.capExhausted(
+            "\(cap.rule.describe(scope: cap.key)) \(suffix) committed \(cap.used.amount), requested \(requested)",
+            key: cap.key, limit: cap.rule.limit, committed: cap.used, requested: requested)
+    }
+
+    /// Locality, selection level and the measure's own conditions.
+    private static func eligibility(
+        _ application: Application, rule: MeasureRule, usage: some UsageSnapshot, date: CalendarDate
+    ) throws(SubsidyError) -> [LimitTrace] {
+        let measure = application.measure
+        var traces: [LimitTrace] = []
+        let allowed = Locality.allCases.filter(rule.localities.contains).map(\.rawValue).joined(separator: ", ")
+        guard rule.localities.contains(application.enterpriseLocality) else {
+            throw SubsidyError.precondition(
+                "eligibility",
+                "\(measure) (article \(rule.article)) is only for \(allowed) applicants; \(application.enterprise) is \(application.enterpriseLocality)")
+        }
+        traces.append(LimitTrace(kind: .eligibility, detail: "applicant \(application.enterprise) is \(application.enterpriseLocality) (allowed: \(allowed))"))
+
+        if let levels = rule.selectionLevels {
+            let allowedLevels = SelectionLevel.allCases.filter(levels.contains).map(\.rawValue).joined(separator: ", ")
+            guard levels.contains(application.selectionLevel) else {
+                throw SubsidyError.precondition(
+                    "eligibility",
+                    "\(measure) (article \(rule.article)) needs selection at level \(allowedLevels); the application says \(application.selectionLevel)")
+            }
+            traces.append(LimitTrace(kind: .eligibility, detail: "selected at \(application.selectionLevel) level (allowed: \(allowedLevels))"))
+        }
+        if let selected = application.selectionDate, selected > date {
+            throw SubsidyError.precondition("selection_date", "selection date \(selected) is after the decision date \(date)")
+        }
+
+        switch measure {
+        case .cloudVoucher:
+            // validate() guarantees a provider for vouchers.
+            guard let provider = application.provider else { break }
+            guard try usage.isPoolMember(provider, on: date) else {
+                throw SubsidyError.precondition(
+                    "eligibility",
+                    "provider \(provider) is not in the Foshan industrial-internet resource pool (资源池) on \(date); vouchers pay only for pool providers' products")
+            }
+            traces.append(LimitTrace(kind: .eligibility, detail: "provider \(provider) is in the Foshan resource pool on \(date)"))
+        case .identifierNode:
+            guard application.recognisedSecondaryNode else {
+                throw SubsidyError.precondition(
+                    "eligibility",
+                    "IDENTIFIER_NODE needs a project recognised as a secondary node (二级节点) by the national or provincial authority")
+            }
+            traces.append(LimitTrace(kind: .eligibility, detail: "recognised secondary identifier-resolution node"))
+        default:
+            break
+        }
+        return traces
+    }
+
+    /// Article 五: ≥ N distinct served enterprises with a voucher obtained within the window.
+    private static func checkFollowOn(
+        _ followOn: MeasureRule.FollowOn, application: Application, usage: some UsageSnapshot, date: CalendarDate
+    ) throws(SubsidyError) -> LimitTrace {
+        guard let selected = application.selectionDate, let windowEnd = selected.adding(years: followOn.windowYears) else {
+            throw SubsidyError.invalidField("application.selection_date", "required for CLUSTER_PILOT_FOLLOW_ON")
+        }
+        let window = "\(selected)..\(windowEnd)"
+        if followOn.decisionWithinWindow && date > windowEnd {
+            throw SubsidyError.precondition(
+                "follow_on_condition",
+                "decision date \(date) is more than \(followOn.windowYears) years after selection on \(selected) (window \(window))")
+        }
+        let served = Set(application.servedEnterprises)
+        let foshan = try usage.voucherRecipients(among: served.sorted(), decidedFrom: selected, through: windowEnd)
+        let declared = Set(application.provincialVoucherEnterprises)  // ⊆ served, by validate()
+        let holders = foshan.union(declared)
+        let summary = "\(holders.count) of \(served.count) served enterprises hold a voucher (\(foshan.count) Foshan vouchers decided \(window), \(declared.subtracting(foshan).count) more declared Guangdong vouchers); need ≥ \(followOn.minServedEnterprises)"
+        guard holders.count >= followOn.minServedEnterprises else {
+            throw SubsidyError.precondition("follow_on_condition", summary)
+        }
+        return LimitTrace(kind: .followOnCondition, detail: summary)
+    }
+
+    /// The formula's amount, a sentence explaining it, and the decision document (case by case).
+    private static func formula(
+        _ application: Application, rule: MeasureRule, decision: DecisionInput
+    ) throws(SubsidyError) -> (Money, String, String?) {
+        switch application.measure.formulaShape {
+        case .fixed:
+            guard let amount = rule.amount else { throw SubsidyError(.internal, "policy has no amount for \(application.measure)") }
+            guard application.measure == .poolEntry, let bonus = rule.provincialPoolBonus else {
+                return (amount, "fixed award \(amount) (article \(rule.article))", nil)
+            }
+            guard application.inProvincialPool else {
+                return (amount, "first entry \(amount); not in the Guangdong provincial pool, so no bonus", nil)
+            }
+            guard let total = amount.adding(bonus) else { throw SubsidyError(.internal, "pool-entry award overflows") }
+            return (total, "first entry \(amount) + Guangdong provincial pool bonus \(bonus) = \(total)", nil)
+        case let .rate(base):
+            guard let rate = rule.rate else { throw SubsidyError(.internal, "policy has no rate for \(application.measure)") }
+            let (baseAmount, baseName) = value(of: base, in: application)
+            let amount = baseAmount.scaled(by: rate)
+            return (amount, "\(rate) of \(baseName) = \(amount)", nil)
+        case .caseByCase:
+            guard let amount = decision.caseAmount, amount > .zero else {
+                throw SubsidyError.invalidField("case_amount_fen", "required and > 0 for \(application.measure) (一事一议: the city decides the amount)")
+            }
+            guard let document = decision.decisionDocument, !document.unicodeScalars.allSatisfy(\.properties.isWhitespace) else {
+                throw SubsidyError.invalidField("decision_document", "required for \(application.measure) (一事一议: the city's decision document number)")
+            }
+            return (amount, "case by case (一事一议) per \(document): \(amount)", document)
+        }
+    }
+
+    /// The base amount and a phrase naming it: `min(contract 1,200,000.00, paid 1,200,000.00)`.
+    private static func value(of base: Measure.FormulaBase, in application: Application) -> (Money, String) {
+        switch base {
+        case .lowerOfContractAndPaid:
+            let lower = min(application.contractAmount, application.paidAmount)
+            return (lower, "min(contract \(application.contractAmount), paid \(application.paidAmount))")
+        case .investedAmount:
+            return (application.investedAmount, "invested \(application.investedAmount)")
+        case .constructionAmount:
+            return (application.constructionAmount, "construction amount \(application.constructionAmount)")
+        case .totalInvestment:
+            return (application.totalInvestment, "total investment \(application.totalInvestment)")
+        case .upperLevelAwardTotal:
+            return (application.upperLevelAwardTotal, "upper-level award total \(application.upperLevelAwardTotal)")
+        case .previousYearServiceSpend:
+            return (application.previousYearServiceSpend, "previous-year service spend \(application.previousYearServiceSpend)")
+        }
+    }
+}

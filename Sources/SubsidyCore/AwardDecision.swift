@@ -1,0 +1,45 @@
+/// The result of ``AwardCalculator/compute(application:policy:usage:decision:)``: the award, why it
+/// is that amount, and exactly what the ledger must commit.
+public struct AwardDecision: Hashable, Sendable {
+    public let measure: Measure
+    public let fundingYear: FundingYear
+    /// The applicant (enterprise, lead unit, institution).
+    public let enterprise: USCC
+    /// ``Application/contentFingerprint``; the ledger stores it with the commitment so the same
+    /// content is never funded twice.
+    public let contentFingerprint: String
+    public let decisionDate: CalendarDate
+    /// The city's document number, for case-by-case measures.
+    public let decisionDocument: String?
+    /// The amount awarded: the least headroom of every amount limit.
+    public let award: Money
+    /// What the formula alone gives (fixed amount, rate × base, or the case amount).
+    public let formulaAmount: Money
+    /// Every limit and condition applied, in order; exactly one amount limit is ``LimitTrace/binding``.
+    public let limits: [LimitTrace]
+    /// What to add to each cap's running total on approval; the ledger records exactly these.
+    public let charges: [CapCharge]
+    /// ``Policy/version`` of the policy the award was computed under.
+    public let policyVersion: String
+
+    public init(
+        measure: Measure, fundingYear: FundingYear, enterprise: USCC, contentFingerprint: String,
+        decisionDate: CalendarDate, decisionDocument: String?, award: Money, formulaAmount: Money,
+        limits: [LimitTrace], charges: [CapCharge], policyVersion: String
+    ) {
+        self.measure = measure
+        self.fundingYear = fundingYear
+        self.enterprise = enterprise
+        self.contentFingerprint = contentFingerprint
+        self.decisionDate = decisionDate
+        self.decisionDocument = decisionDocument
+        self.award = award
+        self.formulaAmount = formulaAmount
+        self.limits = limits
+        self.charges = charges
+        self.policyVersion = policyVersion
+    }
+
+    /// The limit that set the award.
+    public var binding: LimitTrace? { limits.first(where: \.binding) }
+}

@@ -1,0 +1,96 @@
+/// One support measure of the 2020 Foshan policy (see RULES.md). Raw values are the wire and
+/// policy-file codes.
+///
+/// The numbers of each measure live in the policy file; the *shape* of its formula (what base,
+/// fixed or case by case) is the text's and lives here.
+public enum Measure: String, CaseIterable, Hashable, Sendable, CustomStringConvertible {
+    /// 条一 — first entry into the Foshan ecosystem supply resource pool (资源池), + provincial-pool bonus.
+    case poolEntry = "POOL_ENTRY"
+    /// 条一 — 上云上平台服务券, the cloud-adoption service voucher.
+    case cloudVoucher = "CLOUD_VOUCHER"
+    /// 条二 — 标杆示范项目, a benchmark demonstration project.
+    case benchmarkProject = "BENCHMARK_PROJECT"
+    /// 条三 — 标识解析二级节点, a secondary node of the identifier resolution system.
+    case identifierNode = "IDENTIFIER_NODE"
+    /// 条四 — 跨行业、跨领域工业互联网平台, a cross-industry, cross-domain platform.
+    case crossIndustryPlatform = "CROSS_INDUSTRY_PLATFORM"
+    /// 条四 — a platform of major significance, decided case by case (一事一议).
+    case majorPlatform = "MAJOR_PLATFORM"
+    /// 条五 — lead unit of a cluster digital-transformation pilot (产业集群试点), on selection.
+    case clusterPilot = "CLUSTER_PILOT"
+    /// 条五 — the pilot's follow-on award after serving ≥ 15 voucher-holding cluster enterprises.
+    case clusterPilotFollowOn = "CLUSTER_PILOT_FOLLOW_ON"
+    /// 条六 — 产业示范基地, a demonstration base, matched against its upper-level award.
+    case demoBase = "DEMO_BASE"
+    /// 条七 — public services (公共服务), subsidised after the fact.
+    case publicService = "PUBLIC_SERVICE"
+    /// 条八 — 公共创新服务载体, a public innovation carrier, decided case by case (一事一议).
+    case innovationCarrier = "INNOVATION_CARRIER"
+
+    /// How the text computes the amount; the policy file supplies the numbers.
+    public enum FormulaShape: Hashable, Sendable {
+        /// A fixed amount (`amount_yuan`).
+        case fixed
+        /// A rate (`rate_bp`) of the base, floored.
+        case rate(FormulaBase)
+        /// 一事一议: the amount and document number come from the city's decision.
+        case caseByCase
+    }
+
+    /// What a rate applies to.
+    public enum FormulaBase: Hashable, Sendable {
+        /// The lower of contract amount and amount actually paid (voucher).
+        case lowerOfContractAndPaid
+        /// Amount already invested (项目已投入金额).
+        case investedAmount
+        /// Construction amount (项目建设金额).
+        case constructionAmount
+        /// Total investment of the project (项目投资总额).
+        case totalInvestment
+        /// Total upper-level award (上级奖补总金额).
+        case upperLevelAwardTotal
+        /// Previous year's service-project spend (上一年服务项目投入金额).
+        case previousYearServiceSpend
+    }
+
+    /// The formula shape the text gives this measure.
+    public var formulaShape: FormulaShape {
+        switch self {
+        case .poolEntry, .crossIndustryPlatform, .clusterPilot, .clusterPilotFollowOn: .fixed
+        case .cloudVoucher: .rate(.lowerOfContractAndPaid)
+        case .benchmarkProject: .rate(.investedAmount)
+        case .identifierNode: .rate(.constructionAmount)
+        case .demoBase: .rate(.upperLevelAwardTotal)
+        case .publicService: .rate(.previousYearServiceSpend)
+        case .majorPlatform, .innovationCarrier: .caseByCase
+        }
+    }
+
+    /// The base the combined “upper-level + city ≤ rate” limit applies to, where the text has one.
+    public var combinedUpperLevelBase: FormulaBase? {
+        switch self {
+        case .benchmarkProject: .investedAmount   // 二: 不超过项目已投入金额的50%
+        case .identifierNode: .totalInvestment     // 三: 不超过项目投资总额的50%
+        default: nil
+        }
+    }
+
+    /// Short Chinese name for explanations.
+    public var displayName: String {
+        switch self {
+        case .poolEntry: "资源池首次入选奖励"
+        case .cloudVoucher: "上云上平台服务券"
+        case .benchmarkProject: "标杆示范项目"
+        case .identifierNode: "标识解析二级节点"
+        case .crossIndustryPlatform: "跨行业跨领域平台"
+        case .majorPlatform: "重大平台（一事一议）"
+        case .clusterPilot: "产业集群试点"
+        case .clusterPilotFollowOn: "产业集群试点后续奖励"
+        case .demoBase: "产业示范基地"
+        case .publicService: "工业互联网公共服务"
+        case .innovationCarrier: "公共创新服务载体（一事一议）"
+        }
+    }
+
+    public var description: String { rawValue }
+}

@@ -1,0 +1,150 @@
+/// A 统一社会信用代码 (unified social credit code, GB 32100-2015): the 18-character identity of
+/// every enterprise, provider and institution. Caps are keyed on it, never on names.
+///
+/// Layout (1-based positions): 1 registration authority, 2 organisation type, 3–8 administrative
+/// division (digits), 9–17 the organisation code of GB 11714 (8 characters and its own check
+/// character at 17), 18 the check character over positions 1–17.
+/// A value of this type has passed both checks.
+public struct USCC: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The 18 characters, upper case.
+    public let rawValue: String
+
+    /// The 31 characters GB 32100 allows, in check-value order (no I, O, S, V, Z).
+    static let alphabet: [Character] = Array("0123456789ABCDEFGHJKLMNPQRTUWXY")
+    static let weights = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
+    /// GB 11714 weights for the 8 body characters of the organisation code.
+    static let organisationWeights = [3, 7, 9, 10, 5, 8, 4, 2]
+
+    /// Why a text is not a valid USCC: the 1-based position at fault (when there is one) and the rule.
+    public struct ValidationError: Error, Hashable, Sendable, CustomStringConvertible {
+        /// The 1-based position that is wrong, or `nil` when the length is wrong.
+        public let position: Int?
+        /// What is wrong and, for a check character, what was expected.
+        public let problem: String
+
+        public init(position: Int?, problem: String) {
+            self.position = position
+            self.problem = problem
+        }
+
+        public var description: String {
+            position.map { "position \($0): \(problem)" } ?? problem
+        }
+    }
+
+    /// Validates `text` as a USCC: length, alphabet, digits in 3–8, the GB 11714 check character at
+    /// 17 and the GB 32100 check character at 18. Nothing is normalised: lower case is an error,
+    /// because silently altering an identity is worse than refusing it.
+    public init(validating text: String) throws(ValidationError) {
+        let characters = Array(text)
+        guard characters.count == 18 else {
+            throw ValidationError(position: nil, problem: "must be 18 characters (got \(characters.count))")
+        }
+        for (offset, character) in characters.enumerated() {
+            let position = offset + 1
+            guard Self.alphabet.contains(character) else {
+                let problem: String
+                if character.isASCII && character.isLowercase {
+                    problem = "'\(character)' is lower case (codes use upper case)"
+                } else if "IOSVZ".contains(character) {
+                    problem = "'\(character)' is not used in codes (no I, O, S, V, Z)"
+                } else {
+                    problem = "'\(character)' is not a code character (0-9 and A-Y without I, O, S, V, Z)"
+                }
+                throw ValidationError(position: position, problem: problem)
+            }
+            if (3...8).contains(position) && character.wholeNumberValue == nil {
+                throw ValidationError(position: position, problem: "'\(character)' must be a digit (positions 3–8 are the administrative division code)")
+            }
+        }
+        let expected18 = Self.checkCharacter(characters[0..<17])
+        guard characters[17] == expected18 else {
+            throw ValidationError(position: 18, problem: "check character is '\(characters[17])', positions 1–17 give '\(expected18)'")
+        }
+        guard let expected17 = Self.organisationCheckCharacter(body: characters[8..<16]) else {
+            // Unreachable: positions 9–16 passed the alphabet check, which is a subset of GB 11714's.
+            throw ValidationError(position: 9, problem: "organisation code body is not GB 11714 characters")
+        }
+        guard characters[16] == expected17 else {
+            throw ValidationError(position: 17, problem: "organisation code check character is '\(characters[16])', positions 9–16 give '\(expected17)' (GB 11714)")
+        }
+        self.rawValue = text
+    }
+
+    /// Validates `text` as a USCC for the request field `path`: `INVALID_ARGUMENT` naming the field,
+    /// the position and the rule.
+    public static func parse(_ text: String, field path: String) throws(SubsidyError) -> USCC {
+        do {
+            return try USCC(validating: text)
+        } catch {
+            throw SubsidyError.invalidField(path, "'\(text)' is not a valid 统一社会信用代码: \(error)")
+        }
+    }
+
+    /// The GB 32100 check character (position 18) for 17 code characters, or `nil` if any is
+    /// outside the alphabet.
+    public static func checkCharacter(forPrefix prefix17: String) -> Character? {
+        let characters = Array(prefix17)
+        guard characters.count == 17, characters.allSatisfy(alphabet.contains) else { return nil }
+        return checkCharacter(characters[...])
+    }
+
+    private static func checkCharacter(_ characters: ArraySlice<Character>) -> Character {
+        var sum = 0
+        for (character, weight) in zip(characters, weights) {
+            sum += (alphabet.firstIndex(of: character) ?? 0) * weight
+        }
+        return alphabet[(31 - sum % 31) % 31]
+    }
+
+    /// The GB 11714 check character for an 8-character organisation-code body (digits and upper
+    /// case letters, letters valued A = 10 … Z = 35): `0`–`9` or `X`; `nil` for other characters.
+    public static func organisationCheckCharacter(body: some Collection<Character>) -> Character? {
+        guard body.count == 8 else { return nil }
+        var sum = 0
+        for (character, weight) in zip(body, organisationWeights) {
+            guard character.isASCII else { return nil }
+            if let digit = character.wholeNumberValue {
+                sum += digit * weight
+            } else if let ascii = character.asciiValue, (65...90).contains(ascii) {
+                sum += (Int(ascii) - 55) * weight
+            } else {
+                return nil
+            }
+        }
+        switch 11 - sum % 11 {
+        case 10: return "X"
+        case 11: return "0"
+        case let value: return Character(String(value))
+        }
+    }
+
+    /// Completes 17 characters with their check character, e.g. to seed demo data.
+    /// Throws if the prefix is malformed or its organisation code (positions 9–17) does not check.
+    public static func makeValid(prefix17: String) throws(ValidationError) -> USCC {
+        guard prefix17.count == 17 else {
+            throw ValidationError(position: nil, problem: "prefix must be 17 characters (got \(prefix17.count))")
+        }
+        guard let check = checkCharacter(forPrefix: prefix17) else {
+            // Let the full validator name the offending position.
+            return try USCC(validating: prefix17 + "0")
+        }
+        return try USCC(validating: prefix17 + String(check))
+    }
+
+    /// Completes 16 characters with both check characters (GB 11714 at 17, GB 32100 at 18).
+    public static func makeValid(prefix16: String) throws(ValidationError) -> USCC {
+        let characters = Array(prefix16)
+        guard characters.count == 16 else {
+            throw ValidationError(position: nil, problem: "prefix must be 16 characters (got \(characters.count))")
+        }
+        guard let check17 = organisationCheckCharacter(body: characters[8...]) else {
+            return try USCC(validating: prefix16 + "00")
+        }
+        return try makeValid(prefix17: prefix16 + String(check17))
+    }
+
+    public static func < (lhs: USCC, rhs: USCC) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public var description: String { rawValue }
+}
