@@ -55,37 +55,63 @@ final class Connection: Sendable {
             try await channel.executeThenClose { inbound, outbound in
                 let writer = FrameWriter(outbound: outbound, allocator: channel.channel.allocator)
                 try await withThrowingDiscardingTaskGroup { group in
-                    do {
-                        for try await body in inbound {
-                            guard let frame = await decode(body, writer: writer) else { break }
-                            switch frame.kind {
-                            case .request:
-                                switch admit(frame) {
-                                case .failure(let refusal):
-                                    await writer.end(callID: frame.callId, status: Status(refusal))
-                                case .success(let interruptions):
-                                    group.addTask { await self.runCall(frame, interruptions: interruptions, writer: writer) }
-                                }
-                            case .cancel:
-                                interrupt(callID: frame.callId, reason: .cancelledByClient)
-                            default:
-                                await writer.end(
-                                    callID: 0,
-                                    status: Status(.invalidField("frame.kind", "a client may send only REQUEST or CANCEL frames (got \(frame.kind))"))
-                                )
-                                return
-                            }
-                        }
-                    } catch let error as FrameError {
-                        logger.notice("closing connection: \(error)")
-                        let code: SubsidyError.Code = if case .frameTooLarge = error { .resourceExhausted } else { .invalidArgument }
-                        await writer.end(callID: 0, status: Status(SubsidyError(code, error.description)))
+                    switch await readFrames(inbound, writer: writer, group: &group) {
+                    case .endOfInput:
+                        // The client has gone: nobody is left to read a stream. Unary calls
+                        // still finish, so a decision that is being committed is not torn.
+                        interruptStreams(reason: .cancelledByClient)
+                    case .protocolViolation:
                         group.cancelAll()
                     }
                 }
             }
         } catch {
             logger.debug("connection ended: \(error)")
+        }
+    }
+
+    private enum InputEnd {
+        case endOfInput
+        /// The peer broke the protocol; it was told why (END on call 0) and is being closed.
+        case protocolViolation
+    }
+
+    private func readFrames(
+        _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, writer: FrameWriter, group: inout ThrowingDiscardingTaskGroup<any Error>
+    ) async -> InputEnd {
+        do {
+            for try await body in inbound {
+                guard let frame = await decode(body, writer: writer) else { return .protocolViolation }
+                switch frame.kind {
+                case .request where frame.callId == 0:
+                    await writer.end(callID: 0, status: Status(.invalidField("frame.call_id", "must be non-zero")))
+                    return .protocolViolation
+                case .request:
+                    switch admit(frame) {
+                    case .failure(let refusal):
+                        await writer.end(callID: frame.callId, status: Status(refusal))
+                    case .success(let interruptions):
+                        group.addTask { await self.runCall(frame, interruptions: interruptions, writer: writer) }
+                    }
+                case .cancel:
+                    interrupt(callID: frame.callId, reason: .cancelledByClient)
+                default:
+                    await writer.end(
+                        callID: 0,
+                        status: Status(.invalidField("frame.kind", "a client may send only REQUEST or CANCEL frames (got \(frame.kind))"))
+                    )
+                    return .protocolViolation
+                }
+            }
+            return .endOfInput
+        } catch let error as FrameError {
+            logger.notice("closing connection: \(error)")
+            let code: SubsidyError.Code = if case .frameTooLarge = error { .resourceExhausted } else { .invalidArgument }
+            await writer.end(callID: 0, status: Status(SubsidyError(code, error.description)))
+            return .protocolViolation
+        } catch {
+            logger.debug("connection read failed: \(error)")
+            return .endOfInput
         }
     }
 
@@ -105,7 +131,6 @@ final class Connection: Sendable {
     private func admit(_ frame: Frame) -> Result<AsyncStream<Interruption>, SubsidyError> {
         let isStreaming = router.route(frame.method)?.descriptor.isServerStreaming ?? false
         return state.withLock { state in
-            if frame.callId == 0 { return .failure(.invalidField("frame.call_id", "must be non-zero")) }
             if state.draining { return .failure(SubsidyError(.unavailable, "subsidyd is shutting down; retry against the restarted daemon")) }
             if state.calls[frame.callId] != nil {
                 return .failure(.invalidField("frame.call_id", "call \(frame.callId) is already open on this connection"))
@@ -127,41 +152,59 @@ final class Connection: Sendable {
 
     /// Starts draining: no new calls, streams end, and the channel closes when the last call ends.
     func beginDraining() {
-        let (streams, idle) = state.withLock { state -> ([CallHandle], Bool) in
+        let idle = state.withLock { state -> Bool in
             state.draining = true
-            return (state.calls.values.filter(\.isStreaming), state.calls.isEmpty)
+            return state.calls.isEmpty
         }
-        for handle in streams { handle.interrupt.yield(.serverShuttingDown) }
+        interruptStreams(reason: .serverShuttingDown)
         if idle { channel.channel.close(promise: nil) }
+    }
+
+    private func interruptStreams(reason: Interruption) {
+        let streams = state.withLock { $0.calls.values.filter(\.isStreaming) }
+        for handle in streams { handle.interrupt.yield(reason) }
     }
 
     private enum Outcome: Sendable {
         case finished(Result<[UInt8]?, SubsidyError>)
         case interrupted(Interruption)
         case deadlineExceeded
+        case graceExpired
         case none
     }
 
     private func runCall(_ frame: Frame, interruptions: AsyncStream<Interruption>, writer: FrameWriter) async {
-        let callID = frame.callId
-        let route = router.route(frame.method)
-        defer { finish(callID: callID) }
-
         var logger = self.logger
         logger[metadataKey: "call.method"] = "\(frame.method)"
-        logger[metadataKey: "call.id"] = "\(callID)"
+        logger[metadataKey: "call.id"] = "\(frame.callId)"
+        await execute(frame, interruptions: interruptions, writer: writer, logger: logger) { status, payload in
+            // The call leaves the table before its END is written, so a client that reuses the
+            // id (or counts its open calls) right after reading END is never refused.
+            let closeNow = self.state.withLock { state -> Bool in
+                state.calls.removeValue(forKey: frame.callId)?.interrupt.finish()
+                return state.draining && state.calls.isEmpty
+            }
+            await writer.end(callID: frame.callId, status: status, payload: payload)
+            if closeNow { self.channel.channel.close(promise: nil) }
+        }
+    }
 
-        guard let route else {
-            await writer.end(callID: callID, status: Status(SubsidyError(.unimplemented, "unknown method \"\(frame.method)\"")))
-            return
+    /// Runs a call's handler against its deadline and a possible cancel, and ends it through
+    /// `end` as soon as the first of them finishes — before waiting for the others, so a deadline
+    /// is answered on time even while a handler completes work that must not be torn in half.
+    private func execute(
+        _ frame: Frame, interruptions: AsyncStream<Interruption>, writer: FrameWriter, logger: Logger,
+        end: @escaping @Sendable (Status, [UInt8]) async -> Void
+    ) async {
+        let callID = frame.callId
+        guard let route = router.route(frame.method) else {
+            return await end(Status(SubsidyError(.unimplemented, "unknown method \"\(frame.method)\"")), [])
         }
         guard route.roles.contains(tenant.role) else {
             logger.notice("permission denied: \(tenant.role) tenant \(tenant.id) called \(frame.method)")
-            await writer.end(
-                callID: callID,
-                status: Status(SubsidyError(.permissionDenied, "\(frame.method) is not available to the \(tenant.role.rawValue) tenant \(tenant.id)"))
+            return await end(
+                Status(SubsidyError(.permissionDenied, "\(frame.method) is not available to the \(tenant.role.rawValue) tenant \(tenant.id)")), []
             )
-            return
         }
         let context = CallContext(
             tenant: tenant, peer: peer, method: frame.method,
@@ -171,7 +214,7 @@ final class Connection: Sendable {
         let ended = Mutex(false)
         let send: @Sendable ([UInt8]) async throws -> Void = { payload in
             guard !ended.withLock({ $0 }) else { throw CancellationError() }
-            await writer.message(callID: callID, payload: payload)
+            try await writer.message(callID: callID, payload: payload)
         }
         let timeout = frame.timeoutMs
         let testDelay = testHooks ? context.metadata["x-test-delay-ms"].flatMap { Int64($0) } : nil
@@ -204,41 +247,46 @@ final class Connection: Sendable {
                 }
             }
             var outcome = Outcome.none
+            var graceStarted = false
             while let next = await group.next() {
-                if case .none = next { continue }
-                outcome = next
+                switch next {
+                case .none:
+                    continue
+                case .interrupted(.serverShuttingDown) where !graceStarted:
+                    // A stream told of the shutdown (Health.Watch sends NOT_SERVING) gets a
+                    // moment to say so and end cleanly before it is cut off.
+                    graceStarted = true
+                    group.addTask {
+                        try? await Task.sleep(for: .milliseconds(500))
+                        return .graceExpired
+                    }
+                    continue
+                case .graceExpired:
+                    outcome = .interrupted(.serverShuttingDown)
+                default:
+                    outcome = next
+                }
                 break
             }
             ended.withLock { $0 = true }
-            // Reply before waiting for the other children, so a deadline answers on time even
-            // while a handler finishes work that must not be torn in half.
             switch outcome {
             case .finished(.success(let payload)):
-                await writer.end(callID: callID, status: .ok, payload: payload ?? [])
+                await end(.ok, payload ?? [])
             case .finished(.failure(let error)):
                 logger.debug("call failed: \(error)")
-                await writer.end(callID: callID, status: Status(error))
+                await end(Status(error), [])
             case .interrupted(.cancelledByClient):
-                await writer.end(callID: callID, status: Status(SubsidyError(.cancelled, "cancelled by the client")))
+                await end(Status(SubsidyError(.cancelled, "cancelled by the client")), [])
             case .interrupted(.serverShuttingDown):
-                await writer.end(callID: callID, status: Status(SubsidyError(.unavailable, "subsidyd is shutting down")))
+                await end(Status(SubsidyError(.unavailable, "subsidyd is shutting down")), [])
             case .deadlineExceeded:
                 logger.info("deadline of \(timeout) ms exceeded")
-                await writer.end(callID: callID, status: Status(SubsidyError(.deadlineExceeded, "deadline of \(timeout) ms exceeded")))
-            case .none:
-                await writer.end(callID: callID, status: Status(SubsidyError(.internal, "call ended without an outcome")))
+                await end(Status(SubsidyError(.deadlineExceeded, "deadline of \(timeout) ms exceeded")), [])
+            case .none, .graceExpired:
+                await end(Status(SubsidyError(.internal, "call ended without an outcome")), [])
             }
             group.cancelAll()
         }
-    }
-
-    private func finish(callID: UInt64) {
-        let (handle, closeNow) = state.withLock { state -> (CallHandle?, Bool) in
-            let handle = state.calls.removeValue(forKey: callID)
-            return (handle, state.draining && state.calls.isEmpty)
-        }
-        handle?.interrupt.finish()
-        if closeNow { channel.channel.close(promise: nil) }
     }
 }
 
@@ -254,21 +302,22 @@ struct FrameWriter: Sendable {
         frame.kind = .end
         frame.status = status
         frame.payload = payload
-        await write(frame)
+        // A peer that has gone away cannot be told anything; the call's outcome stands regardless.
+        try? await write(frame)
     }
 
-    func message(callID: UInt64, payload: [UInt8]) async {
+    /// Throws when the peer has gone, so a stream stops producing for nobody.
+    func message(callID: UInt64, payload: [UInt8]) async throws {
         var frame = Frame()
         frame.callId = callID
         frame.kind = .message
         frame.payload = payload
-        await write(frame)
+        try await write(frame)
     }
 
-    private func write(_ frame: Frame) async {
+    private func write(_ frame: Frame) async throws {
         var buffer = allocator.buffer(capacity: 64 + frame.payload.count)
         frame.write(to: &buffer)
-        // A peer that has gone away cannot be told anything; the call's outcome stands regardless.
-        try? await outbound.write(buffer)
+        try await outbound.write(buffer)
     }
 }

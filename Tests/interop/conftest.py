@@ -1,0 +1,158 @@
+"""Fixtures for the Python interop tests: the real subsidyd binary, started with --dev.
+
+Environment:
+  SUBSIDYD_BIN    the daemon binary (default: <repo>/.build/debug/subsidyd)
+  SUBSIDY_PY_GEN  directory holding `protoc --python_out` output for Protos/. If unset, the
+                  default Protos/python/gen is used when present; otherwise the code is generated
+                  into a temporary directory with Protos/python/generate.sh (needs protoc).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "Protos" / "python"))
+
+DISTRICTS = ("chancheng", "nanhai", "shunde", "gaoming", "sanshui")
+TENANTS = DISTRICTS + ("city",)
+
+
+def _ensure_generated() -> str:
+    gen = os.environ.get("SUBSIDY_PY_GEN")
+    if gen:
+        return gen
+    default = REPO / "Protos" / "python" / "gen"
+    if (default / "foshan" / "subsidy" / "v1" / "frame_pb2.py").is_file():
+        return str(default)
+    out = tempfile.mkdtemp(prefix="subsidy-py-gen.")
+    subprocess.run(["bash", str(REPO / "Protos" / "python" / "generate.sh"), out], check=True)
+    return out
+
+
+GEN_DIR = _ensure_generated()
+os.environ["SUBSIDY_PY_GEN"] = GEN_DIR
+
+import subsidy_client  # noqa: E402
+
+PB = subsidy_client.load_generated(GEN_DIR)
+
+
+class Daemon:
+    """One running `subsidyd --dev --data-dir DIR`."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.binary = os.environ.get("SUBSIDYD_BIN", str(REPO / ".build" / "debug" / "subsidyd"))
+        if not os.access(self.binary, os.X_OK):
+            pytest.fail(f"subsidyd binary not found at {self.binary} (set SUBSIDYD_BIN)")
+        self.log_path = data_dir / "subsidyd.log"
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [self.binary, "--dev", "--data-dir", str(data_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def socket(self, tenant: str) -> str:
+        if tenant == "city":
+            return str(self.data_dir / "sockets" / "city.sock")
+        return str(self.data_dir / "sockets" / "district" / f"{tenant}.sock")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(TENANTS)
+        while pending:
+            if self.process.poll() is not None:
+                pytest.fail(f"subsidyd exited with {self.process.returncode} during start-up:\n{self.log()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"subsidyd sockets not ready after {timeout} s ({pending} missing):\n{self.log()}")
+            tenant = pending[0]
+            if os.path.exists(self.socket(tenant)):
+                try:
+                    with subsidy_client.Connection(self.socket(tenant)) as conn:
+                        conn.unary(
+                            "/foshan.subsidy.v1.Health/Check",
+                            PB.health_pb2.HealthCheckRequest(),
+                            PB.health_pb2.HealthCheckResponse,
+                            timeout_ms=5000,
+                        )
+                    pending.pop(0)
+                    continue
+                except (OSError, subsidy_client.RpcError):
+                    pass
+            time.sleep(0.05)
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        """SIGTERM, then the exit status (killing it if it does not exit in time)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"subsidyd did not exit within {timeout} s of SIGTERM:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def pb():
+    return PB
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory):
+    """A daemon shared by the tests that leave it running."""
+    d = Daemon(tmp_path_factory.mktemp("subsidyd"))
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def own_daemon(tmp_path):
+    """A daemon for one test (e.g. one that stops it)."""
+    d = Daemon(tmp_path)
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def connect(daemon):
+    """connect(tenant) -> Connection to the shared daemon; closed after the test."""
+    opened = []
+
+    def _connect(tenant: str = "nanhai"):
+        conn = subsidy_client.Connection(daemon.socket(tenant))
+        opened.append(conn)
+        return conn
+
+    yield _connect
+    for conn in opened:
+        conn.close()
