@@ -56,12 +56,14 @@ struct SubsidyDaemon: AsyncParsableCommand {
         var configuration = ServerConfiguration.development(dataDirectory: dataDirectory)
         configuration.testHooks = testHooks
 
-        let health = HealthMonitor()
-        var router = MethodRouter()
-        FoundationServices.register(into: &router, health: health, policyVersion: "none")
-        FoundationServices.registerReflection(into: &router)
-
-        let server = SubsidyServer(configuration: configuration, router: router, health: health, logger: logger)
+        let services: SubsidyServices
+        do {
+            services = try SubsidyServices.bootstrap(configuration: configuration, logger: logger)
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(2)
+        }
+        let server = SubsidyServer(configuration: configuration, router: services.router, health: services.health, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: server)],
