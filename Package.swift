@@ -15,6 +15,8 @@ let package = Package(
         .executable(name: "subsidyd", targets: ["subsidyd"]),
         .executable(name: "subsidyctl", targets: ["subsidyctl"]),
         .library(name: "SubsidyClient", targets: ["SubsidyClient"]),
+        // For Tests/Fuzz (a separate package that builds the libFuzzer targets against the wire layer).
+        .library(name: "SubsidyWire", targets: ["SubsidyWire"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
