@@ -41,6 +41,12 @@ let package = Package(
 
         // Pure domain: money, identities, policy, award calculation. No I/O.
         .target(name: "SubsidyCore", swiftSettings: swiftSettings),
+        // SQLite stores: district files, the city ledger, audit chains.
+        .target(
+            name: "SubsidyStore",
+            dependencies: ["SubsidyCore", "CSQLite"],
+            swiftSettings: swiftSettings
+        ),
         // The protobuf-c bridge, framing and status; no domain logic.
         .target(
             name: "SubsidyWire",
@@ -54,7 +60,7 @@ let package = Package(
         .target(
             name: "SubsidyServer",
             dependencies: [
-                "SubsidyCore", "SubsidyWire",
+                "SubsidyCore", "SubsidyStore", "SubsidyWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

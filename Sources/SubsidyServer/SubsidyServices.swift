@@ -1,6 +1,11 @@
 import Logging
 import SubsidyCore
+import SubsidyStore
 import SubsidyWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Builds everything the daemon serves from a configuration: the router with every service,
 /// and the health monitor. The executable only parses flags, loads configuration and runs this.
@@ -8,11 +13,62 @@ public struct SubsidyServices: Sendable {
     public let router: MethodRouter
     public let health: HealthMonitor
 
+    public let stores: SubsidyStores
+    public let policy: Policy
+
+    /// Loads the policy, opens every store, reconciles them with the ledger (before anything is
+    /// served), and registers every service.
     public static func bootstrap(configuration: ServerConfiguration, logger: Logger) throws -> SubsidyServices {
+        let policy = try loadPolicy(path: configuration.policyPath)
+        logger.info("policy \(policy.version)")
+        let stores = try SubsidyStores(dataDirectory: configuration.dataDirectory)
+        let report = try Recovery.reconcile(ledger: stores.ledger, districts: stores.districts)
+        for line in report.rolledForward { logger.notice("recovery: rolled forward \(line)") }
+        for line in report.inconsistencies { logger.critical("recovery: INCONSISTENT \(line)") }
+
         let health = HealthMonitor()
+        let events = LedgerEvents()
+        let faults = FaultPoints(enabled: configuration.testHooks)
         var router = MethodRouter()
-        FoundationServices.register(into: &router, health: health, policyVersion: "none")
+        FoundationServices.register(into: &router, health: health, policyVersion: policy.version)
+        DistrictService(policy: policy, stores: stores).register(into: &router)
+        CityService(policy: policy, stores: stores, events: events, faults: faults).register(into: &router)
+        QuoteService(policy: policy, stores: stores).register(into: &router)
+        CityViews(policy: policy, stores: stores, events: events).register(into: &router)
         FoundationServices.registerReflection(into: &router)
-        return SubsidyServices(router: router, health: health)
+        return SubsidyServices(router: router, health: health, stores: stores, policy: policy)
     }
+
+    /// The policy file at `path`, or the embedded Foshan 2020 policy.
+    static func loadPolicy(path: String?) throws -> Policy {
+        guard let path else { return try Policy.load(text: EmbeddedPolicy.text, name: EmbeddedPolicy.name) }
+        let text = try readTextFile(path)
+        let name = String(path.split(separator: "/").last ?? "policy").replacingOccurrences(ofSuffix: ".toml")
+        return try Policy.load(text: text, name: name)
+    }
+}
+
+extension String {
+    fileprivate func replacingOccurrences(ofSuffix suffix: String) -> String {
+        hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
+    }
+}
+
+/// Reads a whole UTF-8 text file (configuration, policy).
+func readTextFile(_ path: String) throws -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw ServerError.configuration(key: "file", problem: "\(path): cannot open (errno \(errno))") }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = read(fd, &chunk, chunk.count)
+        if n < 0 { throw ServerError.configuration(key: "file", problem: "\(path): read failed (errno \(errno))") }
+        if n == 0 { break }
+        bytes += chunk[0..<n]
+    }
+    guard let text = String(validating: bytes, as: UTF8.self) else {
+        throw ServerError.configuration(key: "file", problem: "\(path) is not UTF-8")
+    }
+    return text
 }

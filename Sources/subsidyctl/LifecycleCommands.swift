@@ -201,7 +201,7 @@ extension CityDecisionCommand {
 }
 
 struct Reject: CityDecisionCommand {
-    static let configuration = CommandConfiguration(abstract: "City: reject (releases a commitment if approved).")
+    static let configuration = CommandConfiguration(abstract: "City: reject a RECOMMENDED application (after approval, use revoke).")
     static var method: UnaryMethod<DecideApplicationRequest, DecideApplicationResponse> { CityServiceMethods.rejectApplication }
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
@@ -283,7 +283,7 @@ func describe(_ record: ApplicationRecord) -> String {
     ]
     if record.awardedFen > 0 { lines.append("awarded:  \(yuan(record.awardedFen)) yuan on \(record.decisionDate)") }
     for t in record.history {
-        lines.append("  \(t.at)  \(t.fromState) → \(t.toState)  by \(t.tenant) (uid \(t.actorUid))  \(t.reason)")
+        lines.append("  \(t.at)  \(t.fromState.rawValue == 0 ? "—" : t.fromState.description) → \(t.toState)  by \(t.tenant) (uid \(t.actorUid))  \(t.reason)")
     }
     return lines.joined(separator: "\n")
 }

@@ -20,9 +20,9 @@ struct SubsidyCtl: AsyncParsableCommand {
             """,
         subcommands: [
             Health.self, WhoAmI.self, Services.self,
-            Submit.self, Show.self, List.self, Amend.self, Withdraw.self, Review.self,
+            ApplicantCommand.self, Submit.self, Show.self, List.self, Amend.self, Withdraw.self, Review.self, Quote.self,
             Approve.self, Reject.self, Publicize.self, Disburse.self, Revoke.self,
-            Quota.self,
+            Quota.self, Events.self, Pool.self, Import.self, Audit.self,
         ]
     )
 
@@ -82,7 +82,10 @@ struct GlobalOptions: ParsableArguments {
             }
         }
         guard index < arguments.count, !leading.isEmpty else { return arguments }
-        return [arguments[index]] + leading + arguments[(index + 1)...]
+        // Options belong to the leaf command: after `applicant register`, not after `applicant`.
+        var end = index + 1
+        if ["applicant", "pool", "audit"].contains(arguments[index]), end < arguments.count, !arguments[end].hasPrefix("-") { end += 1 }
+        return Array(arguments[index..<end]) + leading + arguments[end...]
     }
 
     var socketPath: String {

@@ -1,0 +1,249 @@
+import SubsidyCore
+import SubsidyStore
+import SubsidyWire
+
+/// The city's views across districts — caps, consumers, events, the resource pool, audit — and
+/// the import of decisions made before the system existed.
+struct CityViews: Sendable {
+    let policy: Policy
+    let stores: SubsidyStores
+    let events: LedgerEvents
+
+    func register(into router: inout MethodRouter) {
+        let city: Set<TenantRole> = [.city]
+        router.register(CityServiceMethods.getQuota, roles: city, quota)
+        router.register(CityServiceMethods.watchQuota, roles: city) { request, context, writer throws(SubsidyError) in
+            for await _ in events.subscribeWithInitial() {
+                let snapshot = try await quota(request, context)
+                do { try await writer.write(snapshot) } catch { return }
+            }
+        }
+        router.register(CityServiceMethods.watchEvents, roles: city, watchEvents)
+        router.register(CityServiceMethods.registerPoolMember, roles: city, registerPoolMember)
+        router.register(CityServiceMethods.listPoolMembers, roles: city) { _, _ throws(SubsidyError) in
+            let ledger = stores.ledger
+            var response = ListPoolMembersResponse()
+            response.members = try await BlockingIO.run { try ledger.poolMembers() }.map(PoolMember.init)
+            return response
+        }
+        router.register(CityServiceMethods.importHistory, roles: city, importHistory)
+        router.register(CityServiceMethods.verifyAudit, roles: city) { _, _ throws(SubsidyError) in
+            let stores = self.stores
+            var response = VerifyAuditResponse()
+            response.chains = try await BlockingIO.run {
+                var files = [("ledger", stores.ledger.database)]
+                files += DistrictID.allCases.map { ($0.rawValue, stores.store($0).database) }
+                return try files.map { try AuditChain.verify($0.1, file: $0.0) }
+            }.map { report in
+                var chain = AuditChainReport()
+                chain.file = report.file
+                chain.rows = report.rows
+                chain.ok = report.ok
+                chain.firstBadRow = report.firstBadRow ?? 0
+                chain.problem = report.problem
+                return chain
+            }
+            return response
+        }
+    }
+
+    @Sendable
+    func quota(_ request: GetQuotaRequest, _ context: CallContext) async throws(SubsidyError) -> GetQuotaResponse {
+        let year: Int? = request.fundingYear == 0 ? nil : try policy.fundingYear(Int(request.fundingYear)).year
+        guard request.top >= 0 else { throw .invalidField("request.top", "must be ≥ 0") }
+        let top = request.top == 0 ? 5 : min(Int(request.top), 100)
+        let (ledger, policy) = (stores.ledger, self.policy)
+        let (totals, providers, enterprises, districts) = try await BlockingIO.run {
+            (
+                try ledger.capTotals(scopePrefix: year.map(String.init)),
+                try ledger.consumers(by: .provider, fundingYear: year, limit: top),
+                try ledger.consumers(by: .enterprise, fundingYear: year, limit: top),
+                try ledger.consumers(by: .district, fundingYear: year, limit: DistrictID.allCases.count)
+            )
+        }
+        var response = GetQuotaResponse()
+        response.policyVersion = policy.version
+        let years = year.map { [$0] } ?? Array(policy.fundingYears)
+        for cap in policy.caps.sorted(by: { $0.id < $1.id }) {
+            let unit = if case .count = cap.limit { "count" } else { "fen" }
+            let limit: Int64 = switch cap.limit {
+            case .amount(let money): money.fen
+            case .count(let count): Int64(count)
+            }
+            func status(scope: String, total: CityLedger.CapTotal?) -> CapStatus {
+                var s = CapStatus()
+                s.capId = cap.id
+                s.scope = scope
+                s.fundingYear = Int32(scope.prefix { $0 != "/" }) ?? 0
+                s.unit = unit
+                s.limit = limit
+                s.count = total?.count ?? 0
+                s.committed = unit == "count" ? s.count : (total?.amountFen ?? 0)
+                s.remaining = max(0, limit - s.committed)
+                return s
+            }
+            if cap.subject == .city {
+                let scopes = cap.period == .fundingYear ? years.map(String.init) : [policy.name]
+                for scope in scopes {
+                    response.caps.append(status(scope: scope, total: totals.first { $0.capID == cap.id && $0.scope == scope }))
+                }
+            } else {
+                // Per-enterprise, per-provider and one-time caps: the subjects closest to theirs.
+                let used = totals.filter { $0.capID == cap.id }
+                    .sorted { unit == "count" ? $0.count > $1.count : $0.amountFen > $1.amountFen }
+                response.caps += used.prefix(top).map { status(scope: $0.scope, total: $0) }
+            }
+        }
+        func consumer(_ kind: String) -> ((id: String, amountFen: Int64, count: Int64)) -> Consumer {
+            { row in
+                var c = Consumer()
+                c.kind = kind
+                c.id = row.id
+                c.committedFen = row.amountFen
+                c.count = row.count
+                return c
+            }
+        }
+        response.topProviders = providers.map(consumer("provider"))
+        response.topEnterprises = enterprises.map(consumer("enterprise"))
+        response.districts = districts.map(consumer("district"))
+        return response
+    }
+
+    @Sendable
+    func watchEvents(_ request: WatchEventsRequest, _ context: CallContext, _ writer: ResponseStreamWriter<LedgerEvent>) async throws(SubsidyError) {
+        let ledger = stores.ledger
+        var after = Int64(clamping: request.afterSequence)
+        if after == 0 { after = try await BlockingIO.run { try ledger.lastEventSequence() } }
+        for await _ in events.subscribeWithInitial() {
+            let from = after
+            let batch = try await BlockingIO.run { try ledger.events(after: from) }
+            for row in batch {
+                var event = LedgerEvent()
+                event.sequence = UInt64(row.seq)
+                event.applicationId = row.applicationID
+                event.district = row.district
+                event.state = SubsidyWire.ApplicationState(protoName: row.state) ?? .init(rawValue: 0)
+                event.amountFen = row.amountFen
+                event.at = row.at
+                do { try await writer.write(event) } catch { return }
+                after = row.seq
+            }
+        }
+    }
+
+    @Sendable
+    func registerPoolMember(_ request: RegisterPoolMemberRequest, _ context: CallContext) async throws(SubsidyError) -> RegisterPoolMemberResponse {
+        let key = try requestKey(request.requestId, method: context.method, request)
+        guard let member = request.member else { throw .invalidField("request.member", "is required") }
+        let uscc = try USCC.parse(member.uscc, field: "member.uscc")
+        let entry = try parseDate(member.entryDate, field: "member.entry_date")
+        try policy.checkDecisionDate(entry)
+        let record = CityLedger.PoolMember(uscc: uscc.rawValue, name: member.name, entryDate: entry.description, provincial: member.provincial, source: "registration")
+        let ledger = stores.ledger
+        let bytes = try await BlockingIO.run {
+            try ledger.mutate(key) { transaction, now in
+                try ledger.registerPoolMember(record, at: now, in: transaction)
+                var response = RegisterPoolMemberResponse()
+                response.member = PoolMember(record)
+                return response.serializedBytes()
+            }
+        }
+        return try RegisterPoolMemberResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    /// Imports decisions made before the system existed, validated like live ones and charged
+    /// against the same caps. Each row's id is derived from its content, so re-importing the same
+    /// file changes nothing (`already_present`).
+    @Sendable
+    func importHistory(_ request: ImportHistoryRequest, _ context: CallContext) async throws(SubsidyError) -> ImportHistoryResponse {
+        let key = try requestKey(request.requestId, method: context.method, request)
+        guard !request.awards.isEmpty else { throw .invalidField("request.awards", "is empty") }
+        var validated: [(CityLedger.CommitmentFields, [CapCharge])] = []
+        for (i, award) in request.awards.enumerated() {
+            validated.append(try importedCommitment(award, path: "request.awards[\(i)]", requestID: key.id))
+        }
+        let rows = validated
+        let ledger = stores.ledger
+        let bytes = try await BlockingIO.run {
+            try ledger.mutate(key) { transaction, now in
+                var response = ImportHistoryResponse()
+                for (fields, charges) in rows {
+                    if try ledger.hasCommitment(fields.applicationID, in: transaction) {
+                        response.alreadyPresent += 1
+                    } else {
+                        try ledger.insertCommitment(fields, charges: charges, at: now, in: transaction)
+                        response.imported += 1
+                    }
+                }
+                return response.serializedBytes()
+            }
+        }
+        events.changed()
+        return try ImportHistoryResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    private func importedCommitment(_ award: HistoricalAward, path: String, requestID: String) throws(SubsidyError) -> (CityLedger.CommitmentFields, [CapCharge]) {
+        guard let measure = Measure(rawValue: award.measure.description) else { throw .invalidField("\(path).measure", "is required") }
+        let year: FundingYear
+        do { year = try policy.fundingYear(Int(award.fundingYear)) } catch { throw .invalidField("\(path).funding_year", error.message) }
+        guard let district = DistrictID(rawValue: award.district) else {
+            throw .invalidField("\(path).district", "unknown district \"\(award.district)\"")
+        }
+        let enterprise = try USCC.parse(award.enterpriseUscc, field: "\(path).enterprise_uscc")
+        let provider = award.providerUscc.isEmpty ? nil : try USCC.parse(award.providerUscc, field: "\(path).provider_uscc")
+        guard award.amountFen > 0 else { throw .invalidField("\(path).amount_fen", "must be > 0 (got \(award.amountFen))") }
+        let date = try parseDate(award.decisionDate, field: "\(path).decision_date")
+        do { try policy.checkDecisionDate(date) } catch { throw .invalidField("\(path).decision_date", error.message) }
+        guard !award.decisionDocument.isEmpty else { throw .invalidField("\(path).decision_document", "is required for an imported decision") }
+        let application = CoreApplication(
+            measure: measure, fundingYear: year, enterprise: enterprise, projectName: "imported \(award.decisionDocument)",
+            contractNumber: award.contractNumber, provider: provider, pilotID: award.pilotId
+        )
+        let amount = Money(fen: award.amountFen)
+        let rule = try policy.rule(for: measure)
+        let charges = rule.caps.filter { $0.applies(to: application) }.compactMap { cap -> CapCharge? in
+            guard let capKey = cap.key(for: application, policyName: policy.name) else { return nil }
+            let isCount = if case .count = cap.limit { true } else { false }
+            return CapCharge(key: capKey, amount: isCount ? .zero : amount, count: 1, limit: cap.limit)
+        }
+        let identity = [measure.rawValue, String(year.year), district.rawValue, enterprise.rawValue, provider?.rawValue ?? "",
+                        String(award.amountFen), date.description, award.decisionDocument, award.contractNumber, award.pilotId]
+        let id = "import-" + String(SHA256.hexString(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
+        return (
+            CityLedger.CommitmentFields(
+                applicationID: id, district: district.rawValue, measure: measure, fundingYear: year.year, enterprise: enterprise.rawValue,
+                provider: provider?.rawValue ?? "", pilotID: award.pilotId, contentFingerprint: application.contentFingerprint,
+                amount: amount, decisionDate: date, decisionDocument: award.decisionDocument, policyVersion: policy.version,
+                explanation: [], source: "import", requestID: requestID, inProvincialPool: false
+            ),
+            charges
+        )
+    }
+}
+
+extension PoolMember {
+    init(_ record: CityLedger.PoolMember) {
+        self.init()
+        uscc = record.uscc
+        name = record.name
+        entryDate = record.entryDate
+        provincial = record.provincial
+        source = record.source
+    }
+}
+
+extension LedgerEvents {
+    /// One signal at once (to send the current state), then one per change.
+    func subscribeWithInitial() -> AsyncStream<Void> {
+        let changes = subscribe()
+        return AsyncStream { continuation in
+            continuation.yield()
+            let task = Task {
+                for await _ in changes { continuation.yield() }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+import SubsidyCore
+import SubsidyStore
+import SubsidyWire
+
+// Translation between the wire messages and the domain: the one place that knows both.
+// Errors name the proto field path (`application.enterprise_uscc`).
+
+typealias WireApplication = SubsidyWire.Application
+typealias CoreApplication = SubsidyCore.Application
+// Inside the server the domain's names win; the wire's are spelled `SubsidyWire.X`.
+typealias Locality = SubsidyCore.Locality
+typealias Measure = SubsidyCore.Measure
+typealias ApplicantRole = SubsidyCore.ApplicantRole
+typealias ApplicationState = SubsidyCore.ApplicationState
+typealias SelectionLevel = SubsidyCore.SelectionLevel
+
+extension CoreApplication {
+    /// Builds and validates the domain application from its wire form.
+    /// - Parameter locality: the registry's locality for the enterprise, which overrides the
+    ///   request's (a bureau's registry, not the form, says where an enterprise is registered).
+    init(wire: WireApplication, policy: Policy, locality: Locality?, path: String = "application") throws(SubsidyError) {
+        guard let measure = Measure(rawValue: wire.measure.description) else {
+            throw .invalidField("\(path).measure", "is required: one of \(Measure.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let fundingYear: FundingYear
+        do {
+            fundingYear = try policy.fundingYear(Int(wire.fundingYear))
+        } catch {
+            throw .invalidField("\(path).funding_year", error.message)
+        }
+        let enterprise = try USCC.parse(wire.enterpriseUscc, field: "\(path).enterprise_uscc")
+        let provider = wire.providerUscc.isEmpty ? nil : try USCC.parse(wire.providerUscc, field: "\(path).provider_uscc")
+        var selectionDate: CalendarDate?
+        if !wire.selectionDate.isEmpty {
+            do {
+                selectionDate = try CalendarDate(parsing: wire.selectionDate)
+            } catch {
+                throw .invalidField("\(path).selection_date", "must be a date YYYY-MM-DD (got \"\(wire.selectionDate)\")")
+            }
+        }
+        var served: [USCC] = []
+        for (i, text) in wire.servedEnterprises.enumerated() {
+            served.append(try USCC.parse(text, field: "\(path).served_enterprises[\(i)]"))
+        }
+        var provincial: [USCC] = []
+        for (i, text) in wire.provincialVoucherEnterprises.enumerated() {
+            provincial.append(try USCC.parse(text, field: "\(path).provincial_voucher_enterprises[\(i)]"))
+        }
+        let level: SelectionLevel = switch wire.selectionLevel {
+        case .municipal: .municipal
+        case .provincial: .provincial
+        case .national: .national
+        default: .none
+        }
+        self.init(
+            measure: measure, fundingYear: fundingYear, enterprise: enterprise,
+            enterpriseLocality: locality ?? Locality(wire: wire.enterpriseLocality) ?? .local,
+            projectName: wire.projectName, contractNumber: wire.contractNumber,
+            contractAmount: Money(fen: wire.contractAmountFen), paidAmount: Money(fen: wire.paidAmountFen), provider: provider,
+            investedAmount: Money(fen: wire.investedAmountFen), constructionAmount: Money(fen: wire.constructionAmountFen),
+            totalInvestment: Money(fen: wire.totalInvestmentFen), upperLevelSubsidy: Money(fen: wire.upperLevelSubsidyFen),
+            upperLevelAwardTotal: Money(fen: wire.upperLevelAwardTotalFen),
+            previousYearServiceSpend: Money(fen: wire.previousYearServiceSpendFen), selectionDate: selectionDate,
+            selectionLevel: level, inProvincialPool: wire.inProvincialPool, recognisedSecondaryNode: wire.recognisedSecondaryNode,
+            pilotID: wire.pilotId, servedEnterprises: served, provincialVoucherEnterprises: provincial,
+            otherFundDeclared: wire.otherFundDeclared, otherFundReason: wire.otherFundReason
+        )
+        try validate()
+    }
+}
+
+extension Locality {
+    init?(wire: SubsidyWire.Locality) {
+        switch wire {
+        case .local: self = .local
+        case .relocated: self = .relocated
+        case .nonLocal: self = .nonLocal
+        default: return nil
+        }
+    }
+
+    var wire: SubsidyWire.Locality {
+        switch self {
+        case .local: .local
+        case .relocated: .relocated
+        case .nonLocal: .nonLocal
+        }
+    }
+}
+
+extension ApplicantRole {
+    init?(wire: SubsidyWire.ApplicantRole) {
+        switch wire {
+        case .industrialEnterprise: self = .industrialEnterprise
+        case .serviceProvider: self = .serviceProvider
+        case .platform: self = .platform
+        case .institution: self = .institution
+        default: return nil
+        }
+    }
+
+    var wire: SubsidyWire.ApplicantRole {
+        switch self {
+        case .industrialEnterprise: .industrialEnterprise
+        case .serviceProvider: .serviceProvider
+        case .platform: .platform
+        case .institution: .institution
+        }
+    }
+}
+
+extension SubsidyCore.ApplicationState {
+    var wire: SubsidyWire.ApplicationState { SubsidyWire.ApplicationState(protoName: rawValue) ?? .init(rawValue: 0) }
+
+    init?(wire: SubsidyWire.ApplicationState) {
+        self.init(rawValue: wire.description)
+    }
+}
+
+extension SubsidyWire.Applicant {
+    init(_ record: ApplicantRecord) {
+        self.init()
+        uscc = record.uscc
+        name = record.name
+        district = record.district.rawValue
+        locality = record.locality.wire
+        role = record.role.wire
+    }
+}
+
+extension ApplicationRecord {
+    /// The wire form of a stored application. The stored content is the submitted message.
+    init(_ stored: StoredApplication) {
+        self.init()
+        id = stored.id
+        district = stored.district.rawValue
+        state = stored.state.wire
+        application = try? WireApplication(serializedBytes: stored.content, path: "stored")
+        awardedFen = stored.awardedFen
+        explanation = stored.explanation.isEmpty ? nil : try? AwardExplanation(serializedBytes: stored.explanation, path: "stored")
+        decisionDate = stored.decisionDate
+        decisionDocument = stored.decisionDocument
+        createdAt = stored.createdAt
+        updatedAt = stored.updatedAt
+        history = stored.history.map { entry in
+            var t = TransitionRecord()
+            t.fromState = entry.from?.wire ?? .init(rawValue: 0)
+            t.toState = entry.to.wire
+            t.action = entry.action
+            t.tenant = entry.tenant
+            t.actorUid = entry.actorUID
+            t.at = entry.at
+            t.reason = entry.reason
+            t.requestId = entry.requestID
+            return t
+        }
+    }
+}
+
+extension AwardExplanation {
+    init(_ decision: AwardDecision) {
+        self.init()
+        awardFen = decision.award.fen
+        formulaFen = decision.formulaAmount.fen
+        policyVersion = decision.policyVersion
+        rendered = decision.render()
+        limits = decision.limits.map { trace in
+            var l = SubsidyWire.LimitTrace()
+            l.kind = trace.kind.rawValue
+            l.capId = trace.capID ?? ""
+            l.scope = trace.scope ?? ""
+            l.limit = trace.limit?.fen ?? Int64(trace.limitCount ?? 0)
+            l.committed = trace.committed?.fen ?? Int64(trace.committedCount ?? 0)
+            l.headroom = trace.headroom?.fen ?? 0
+            l.detail = trace.detail
+            l.binding = trace.binding
+            return l
+        }
+    }
+}
+
+/// Parses a required date field.
+func parseDate(_ text: String, field: String) throws(SubsidyError) -> CalendarDate {
+    guard !text.isEmpty else { throw .invalidField(field, "is required (YYYY-MM-DD)") }
+    do {
+        return try CalendarDate(parsing: text)
+    } catch {
+        throw .invalidField(field, "must be a date YYYY-MM-DD (got \"\(text)\")")
+    }
+}
+
+/// The idempotency key of a mutating request: its id, and a hash of its method and content.
+func requestKey(_ requestID: String, method: String, _ request: some ProtoMessage) throws(SubsidyError) -> RequestKey {
+    guard !requestID.isEmpty else { throw .invalidField("request.request_id", "is required for every mutating call (any unique text, e.g. a UUID)") }
+    guard requestID.utf8.count <= 128 else { throw .invalidField("request.request_id", "must be at most 128 bytes") }
+    return RequestKey(id: requestID, fingerprint: SHA256.hexString(Array(method.utf8) + [0] + request.serializedBytes()))
+}

@@ -1,0 +1,271 @@
+import SubsidyCore
+import SubsidyStore
+import SubsidyWire
+import Synchronization
+
+/// The district bureaus' service: applicants, filing and the first review (初审). Every call is
+/// scoped to the caller's district, resolved from its socket and credentials.
+struct DistrictService: Sendable {
+    let policy: Policy
+    let stores: SubsidyStores
+
+    func register(into router: inout MethodRouter) {
+        let district: Set<TenantRole> = [.district]
+        router.register(DistrictServiceMethods.registerApplicant, roles: district, registerApplicant)
+        router.register(DistrictServiceMethods.getApplicant, roles: district, getApplicant)
+        router.register(DistrictServiceMethods.listApplicants, roles: district, listApplicants)
+        router.register(DistrictServiceMethods.submitApplication, roles: district, submit)
+        router.register(DistrictServiceMethods.getApplication, roles: district, getApplication)
+        router.register(DistrictServiceMethods.listApplications, roles: district, listApplications)
+        router.register(DistrictServiceMethods.amendApplication, roles: district, amend)
+        router.register(DistrictServiceMethods.withdrawApplication, roles: district, withdraw)
+        router.register(DistrictServiceMethods.reviewApplication, roles: district, review)
+    }
+
+    @Sendable
+    func registerApplicant(_ request: RegisterApplicantRequest, _ context: CallContext) async throws(SubsidyError) -> RegisterApplicantResponse {
+        let district = try context.requireDistrict()
+        let key = try requestKey(request.requestId, method: context.method, request)
+        guard let applicant = request.applicant else { throw .invalidField("request.applicant", "is required") }
+        let uscc = try USCC.parse(applicant.uscc, field: "applicant.uscc")
+        guard !applicant.name.isEmpty else { throw .invalidField("applicant.name", "is required") }
+        guard let locality = Locality(wire: applicant.locality) else {
+            throw .invalidField("applicant.locality", "is required: LOCAL, RELOCATED or NON_LOCAL")
+        }
+        guard let role = ApplicantRole(wire: applicant.role) else {
+            throw .invalidField("applicant.role", "is required: INDUSTRIAL_ENTERPRISE, SERVICE_PROVIDER, PLATFORM or INSTITUTION")
+        }
+        let record = ApplicantRecord(uscc: uscc.rawValue, name: applicant.name, district: district, locality: locality, role: role)
+        let store = stores.store(district)
+        let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
+        let bytes = try await BlockingIO.run {
+            try store.mutate(key) { transaction, now in
+                try store.insertApplicant(record, by: actor, at: now, in: transaction)
+                var response = RegisterApplicantResponse()
+                response.applicant = SubsidyWire.Applicant(record)
+                return response.serializedBytes()
+            }
+        }
+        return try RegisterApplicantResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    @Sendable
+    func getApplicant(_ request: GetApplicantRequest, _ context: CallContext) async throws(SubsidyError) -> GetApplicantResponse {
+        let district = try context.requireDistrict()
+        let uscc = try USCC.parse(request.uscc, field: "request.uscc")
+        let store = stores.store(district)
+        guard let record = try await BlockingIO.run({ try store.applicant(uscc.rawValue) }) else {
+            throw SubsidyError(.notFound, "applicant \(uscc.rawValue) is not registered in \(district.rawValue)")
+        }
+        var response = GetApplicantResponse()
+        response.applicant = SubsidyWire.Applicant(record)
+        return response
+    }
+
+    @Sendable
+    func listApplicants(_ request: ListApplicantsRequest, _ context: CallContext) async throws(SubsidyError) -> ListApplicantsResponse {
+        let district = try context.requireDistrict()
+        let limit = try pageSize(request.pageSize)
+        let store = stores.store(district)
+        let after = request.pageToken
+        let records = try await BlockingIO.run { try store.applicants(after: after, limit: limit + 1) }
+        var response = ListApplicantsResponse()
+        response.applicants = records.prefix(limit).map(SubsidyWire.Applicant.init)
+        if records.count > limit { response.nextPageToken = records[limit - 1].uscc }
+        return response
+    }
+
+    @Sendable
+    func submit(_ request: SubmitApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> SubmitApplicationResponse {
+        let district = try context.requireDistrict()
+        let key = try requestKey(request.requestId, method: context.method, request)
+        guard let submitted = request.application else { throw .invalidField("request.application", "is required") }
+        let store = stores.store(district)
+        let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
+        let policy = self.policy
+        let bytes = try await BlockingIO.run {
+            try store.mutate(key) { transaction, now in
+                var wire = submitted
+                let application = try checkedApplication(&wire, store: store, transaction: transaction, policy: policy)
+                let record = try store.insertApplication(
+                    measure: application.measure, fundingYear: application.fundingYear.year, enterprise: application.enterprise.rawValue,
+                    content: wire.serializedBytes(), actor: actor, request: key, at: now, in: transaction
+                )
+                var response = SubmitApplicationResponse()
+                response.record = ApplicationRecord(record)
+                return response.serializedBytes()
+            }
+        }
+        return try SubmitApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    @Sendable
+    func getApplication(_ request: GetApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> GetApplicationResponse {
+        let district = try context.requireDistrict()
+        let store = try stores.owning(request.applicationId, as: district)
+        let id = request.applicationId
+        guard let record = try await BlockingIO.run({ try store.application(id) }) else {
+            throw SubsidyError(.notFound, "application \(id) does not exist in \(district.rawValue)")
+        }
+        var response = GetApplicationResponse()
+        response.record = ApplicationRecord(record)
+        return response
+    }
+
+    @Sendable
+    func listApplications(_ request: ListApplicationsRequest, _ context: CallContext) async throws(SubsidyError) -> ListApplicationsResponse {
+        let district = try context.requireDistrict()
+        if !request.district.isEmpty && request.district != district.rawValue {
+            throw SubsidyError(.permissionDenied, "district \(district.rawValue) may not list the applications of \(request.district)")
+        }
+        return try await ApplicationListing.list(request, districts: [stores.store(district)])
+    }
+
+    @Sendable
+    func amend(_ request: AmendApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> AmendApplicationResponse {
+        let district = try context.requireDistrict()
+        let key = try requestKey(request.requestId, method: context.method, request)
+        let store = try stores.owning(request.applicationId, as: district)
+        guard let submitted = request.application else { throw .invalidField("request.application", "is required") }
+        let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
+        let policy = self.policy
+        let bytes = try await BlockingIO.run {
+            try store.mutate(key) { transaction, now in
+                var wire = submitted
+                let application = try checkedApplication(&wire, store: store, transaction: transaction, policy: policy)
+                let record = try store.apply(.amend, to: request.applicationId, actor: actor, role: .district, reason: request.reason, request: key, at: now, in: transaction) {
+                    $0.content = wire.serializedBytes()
+                    $0.measure = application.measure
+                    $0.fundingYear = application.fundingYear.year
+                    $0.enterprise = application.enterprise.rawValue
+                }
+                var response = AmendApplicationResponse()
+                response.record = ApplicationRecord(record)
+                return response.serializedBytes()
+            }
+        }
+        return try AmendApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    @Sendable
+    func withdraw(_ request: WithdrawApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> WithdrawApplicationResponse {
+        let district = try context.requireDistrict()
+        let key = try requestKey(request.requestId, method: context.method, request)
+        let store = try stores.owning(request.applicationId, as: district)
+        let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
+        let stores = self.stores
+        let bytes = try await BlockingIO.run {
+            // Withdrawal of a RECOMMENDED application must not slip between an approval's
+            // ledger and district steps.
+            try stores.decisionLock.withLock { _ in
+                try store.mutate(key) { transaction, now in
+                    let record = try store.apply(.withdraw, to: request.applicationId, actor: actor, role: .district, reason: request.reason, request: key, at: now, in: transaction)
+                    var response = WithdrawApplicationResponse()
+                    response.record = ApplicationRecord(record)
+                    return response.serializedBytes()
+                }
+            }
+        }
+        return try WithdrawApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    @Sendable
+    func review(_ request: ReviewApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> ReviewApplicationResponse {
+        let district = try context.requireDistrict()
+        let key = try requestKey(request.requestId, method: context.method, request)
+        let store = try stores.owning(request.applicationId, as: district)
+        let transition: Transition
+        switch request.outcome {
+        case .recommend: transition = .recommend
+        case .return: transition = .return
+        case .reject: transition = .reject
+        default: throw .invalidField("request.outcome", "is required: RECOMMEND, RETURN or REJECT")
+        }
+        if transition != .recommend && request.reason.isEmpty {
+            throw .invalidField("request.reason", "is required when returning or rejecting an application")
+        }
+        let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
+        let bytes = try await BlockingIO.run {
+            try store.mutate(key) { transaction, now in
+                let record = try store.apply(transition, to: request.applicationId, actor: actor, role: .district, reason: request.reason, request: key, at: now, in: transaction)
+                var response = ReviewApplicationResponse()
+                response.record = ApplicationRecord(record)
+                return response.serializedBytes()
+            }
+        }
+        return try ReviewApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+}
+
+/// Checks an application against the district's registry and the policy, and fixes the
+/// locality to the registry's before it is stored.
+func checkedApplication(
+    _ wire: inout WireApplication, store: DistrictStore, transaction: borrowing Transaction, policy: Policy
+) throws -> CoreApplication {
+    let uscc = try USCC.parse(wire.enterpriseUscc, field: "application.enterprise_uscc")
+    guard let applicant = try store.applicantRecord(uscc.rawValue, in: transaction) else {
+        throw SubsidyError.precondition(
+            "applicant", "\(uscc.rawValue) is not registered in \(store.district.rawValue); register it first (subsidyctl applicant register)"
+        )
+    }
+    wire.enterpriseLocality = applicant.locality.wire
+    let application = try CoreApplication(wire: wire, policy: policy, locality: applicant.locality)
+    let rule = try policy.rule(for: application.measure)
+    guard rule.applicantRoles.contains(applicant.role) else {
+        throw SubsidyError.precondition(
+            "applicant.role",
+            "\(application.measure) is for \(rule.applicantRoles.map(\.rawValue).sorted().joined(separator: " or ")); \(uscc.rawValue) is registered as \(applicant.role.rawValue)"
+        )
+    }
+    return application
+}
+
+func pageSize(_ requested: Int32) throws(SubsidyError) -> Int {
+    guard requested >= 0 else { throw .invalidField("request.page_size", "must be ≥ 0 (got \(requested))") }
+    return requested == 0 ? 50 : min(Int(requested), 500)
+}
+
+extension SubsidyStores {
+    /// The store that holds `applicationID`, if the caller may touch it. Ids start with their
+    /// district; another district's id is PERMISSION_DENIED, whatever the rest says.
+    func owning(_ applicationID: String, as caller: DistrictID?) throws(SubsidyError) -> DistrictStore {
+        guard !applicationID.isEmpty else { throw .invalidField("request.application_id", "is required") }
+        let prefix = String(applicationID.prefix { $0 != "-" })
+        guard let owner = DistrictID(rawValue: prefix) else {
+            throw SubsidyError(.notFound, "application \(applicationID) does not exist")
+        }
+        if let caller, caller != owner {
+            throw SubsidyError(.permissionDenied, "application \(applicationID) belongs to \(owner.rawValue); \(caller.rawValue) may not access it")
+        }
+        return store(owner)
+    }
+}
+
+/// Listing across one or more district stores in one stable order (by id).
+enum ApplicationListing {
+    static func list(_ request: ListApplicationsRequest, districts: [DistrictStore]) async throws(SubsidyError) -> ListApplicationsResponse {
+        let limit = try pageSize(request.pageSize)
+        var filter = ApplicationFilter()
+        if request.measure.rawValue != 0 {
+            guard let measure = Measure(rawValue: request.measure.description) else { throw .invalidField("request.measure", "unknown measure") }
+            filter.measure = measure
+        }
+        if request.state.rawValue != 0 {
+            guard let state = SubsidyCore.ApplicationState(wire: request.state) else { throw .invalidField("request.state", "unknown state") }
+            filter.state = state
+        }
+        if request.fundingYear != 0 { filter.fundingYear = Int(request.fundingYear) }
+        if !request.enterpriseUscc.isEmpty {
+            filter.enterprise = try USCC.parse(request.enterpriseUscc, field: "request.enterprise_uscc").rawValue
+        }
+        let after = request.pageToken
+        let chosen = filter
+        let records = try await BlockingIO.run {
+            try districts.flatMap { try $0.applications(chosen, afterID: after, limit: limit + 1) }.sorted { $0.id < $1.id }
+        }
+        var response = ListApplicationsResponse()
+        response.records = records.prefix(limit).map(ApplicationRecord.init)
+        if records.count > limit { response.nextPageToken = records[limit - 1].id }
+        return response
+    }
+}

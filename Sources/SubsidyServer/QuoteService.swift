@@ -1,0 +1,61 @@
+import SubsidyCore
+import SubsidyStore
+import SubsidyWire
+
+/// `Quote`: the policy engine run as a dry run against live city-wide usage. Nothing is written.
+struct QuoteService: Sendable {
+    let policy: Policy
+    let stores: SubsidyStores
+
+    func register(into router: inout MethodRouter) {
+        router.register(DistrictServiceMethods.quote, roles: [.district], quote)
+        router.register(CityServiceMethods.quote, roles: [.city], quote)
+    }
+
+    @Sendable
+    func quote(_ request: QuoteRequest, _ context: CallContext) async throws(SubsidyError) -> QuoteResponse {
+        let caller = context.tenant.district
+        let decisionDate = request.decisionDate.isEmpty ? policy.validThrough : try parseDate(request.decisionDate, field: "request.decision_date")
+        guard request.caseAmountFen >= 0 else { throw .invalidField("request.case_amount_fen", "must be ≥ 0 (got \(request.caseAmountFen))") }
+        let decision = DecisionInput(
+            decisionDate: decisionDate,
+            caseAmount: request.caseAmountFen > 0 ? Money(fen: request.caseAmountFen) : nil,
+            decisionDocument: request.decisionDocument.isEmpty ? nil : request.decisionDocument
+        )
+        let (policy, stores) = (self.policy, self.stores)
+        let application: CoreApplication
+        switch (request.application, request.applicationId.isEmpty) {
+        case (.some, false):
+            throw .invalidField("request.application_id", "give either application or application_id, not both")
+        case (nil, true):
+            throw .invalidField("request.application", "give an application to pre-check, or the application_id of a stored one")
+        case (.some(let submitted), true):
+            if let caller {
+                // A district quotes only for its own registered applicants.
+                let store = stores.store(caller)
+                application = try await BlockingIO.run {
+                    var wire = submitted
+                    return try store.database.read { try checkedApplication(&wire, store: store, transaction: $0, policy: policy) }
+                }
+            } else {
+                application = try CoreApplication(wire: submitted, policy: policy, locality: nil)
+            }
+        case (nil, false):
+            let store = try stores.owning(request.applicationId, as: caller)
+            let id = request.applicationId
+            guard let stored = try await BlockingIO.run({ try store.application(id) }) else {
+                throw SubsidyError(.notFound, "application \(id) does not exist")
+            }
+            let wire = try WireApplication(serializedBytes: stored.content, path: "stored")
+            application = try CoreApplication(wire: wire, policy: policy, locality: Locality(wire: wire.enterpriseLocality))
+        }
+        let award = try await BlockingIO.run {
+            try stores.ledger.database.read { transaction in
+                try AwardCalculator.compute(application: application, policy: policy, usage: stores.ledger.usage(in: transaction), decision: decision)
+            }
+        }
+        var response = QuoteResponse()
+        response.explanation = AwardExplanation(award)
+        return response
+    }
+}

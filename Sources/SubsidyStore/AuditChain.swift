@@ -1,0 +1,83 @@
+import SubsidyCore
+
+/// The hash-chained audit log kept in every file: `h_i = SHA-256(h_{i-1} ‖ event_i)`, appended
+/// in the same transaction as the change it records.
+///
+/// `audit_head` holds the last sequence number and hash, written with every append, so deleting
+/// rows at the end of the chain is detected as well as edits, deletions and reordering inside it.
+public enum AuditChain {
+    static let schema = """
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            event TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE TABLE audit_head (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            seq INTEGER NOT NULL,
+            hash TEXT NOT NULL
+        );
+        INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '\(genesis)');
+        """
+
+    /// The hash before the first event.
+    static let genesis = String(repeating: "0", count: 64)
+
+    static func hash(previous: String, event: String) -> String {
+        SHA256.hexString(Array(previous.utf8) + Array(event.utf8))
+    }
+
+    /// Appends `event` (a canonical one-line description of the change).
+    static func append(_ event: String, at time: String, in transaction: borrowing Transaction) throws {
+        let head = try transaction.query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        guard let row = head.first else { throw SQLiteError(code: 0, message: "audit_head is missing") }
+        let seq = row.int(0) + 1
+        let hash = hash(previous: row.text(1), event: event)
+        try transaction.query(
+            "INSERT INTO audit (seq, at, event, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
+            [.integer(seq), .text(time), .text(event), .text(row.text(1)), .text(hash)]
+        )
+        try transaction.query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", [.integer(seq), .text(hash)])
+    }
+
+    /// The result of checking one file's chain.
+    public struct Report: Sendable, Equatable {
+        public var file: String
+        public var rows: Int64
+        /// The first row (by sequence number) that does not verify, or nil if all do.
+        public var firstBadRow: Int64?
+        public var problem: String
+        public var ok: Bool { firstBadRow == nil }
+    }
+
+    /// Recomputes every hash in order.
+    public static func verify(_ database: SQLiteDatabase, file: String) throws -> Report {
+        try database.read { transaction in
+            let rows = try transaction.query("SELECT seq, event, prev_hash, hash FROM audit ORDER BY seq")
+            var previous = genesis
+            var expectedSeq: Int64 = 1
+            for row in rows {
+                let seq = row.int(0)
+                if seq != expectedSeq {
+                    return Report(file: file, rows: Int64(rows.count), firstBadRow: expectedSeq, problem: "row \(expectedSeq) is missing (next is \(seq))")
+                }
+                if row.text(2) != previous {
+                    return Report(file: file, rows: Int64(rows.count), firstBadRow: seq, problem: "row \(seq) does not follow row \(seq - 1) (rows deleted or reordered)")
+                }
+                let expected = hash(previous: previous, event: row.text(1))
+                if row.text(3) != expected {
+                    return Report(file: file, rows: Int64(rows.count), firstBadRow: seq, problem: "row \(seq) was altered: its hash does not match its content")
+                }
+                previous = expected
+                expectedSeq += 1
+            }
+            let head = try transaction.query("SELECT seq, hash FROM audit_head WHERE id = 1").first
+            if let head, head.int(0) != expectedSeq - 1 || head.text(1) != previous {
+                return Report(file: file, rows: Int64(rows.count), firstBadRow: expectedSeq, problem: "the chain ends at row \(expectedSeq - 1) but the head says \(head.int(0)) (rows deleted at the end)")
+            }
+            return Report(file: file, rows: Int64(rows.count), firstBadRow: nil, problem: "")
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import SubsidyCore
+
+extension CityLedger {
+    /// Committed totals per cap key (counted commitments only).
+    public struct CapTotal: Sendable, Equatable {
+        public var capID: String
+        public var scope: String
+        public var amountFen: Int64
+        public var count: Int64
+    }
+
+    /// Every cap key with usage; `scopePrefix` (e.g. "2022") narrows to one funding year.
+    public func capTotals(scopePrefix: String?) throws -> [CapTotal] {
+        try database.read { transaction in
+            var sql = """
+                SELECT c.cap_id, c.scope, SUM(c.amount_fen), SUM(c.count) FROM charges c
+                JOIN commitments m ON m.application_id = c.application_id
+                WHERE m.state IN \(CityLedger.counted)
+                """
+            var parameters: [SQLiteValue] = []
+            if let scopePrefix {
+                sql += " AND (c.scope = ? OR c.scope LIKE ?)"
+                parameters += [.text(scopePrefix), .text(scopePrefix + "/%")]
+            }
+            sql += " GROUP BY c.cap_id, c.scope ORDER BY c.cap_id, SUM(c.amount_fen) DESC, c.scope"
+            return try transaction.query(sql, parameters).map {
+                CapTotal(capID: $0.text(0), scope: $0.text(1), amountFen: $0.int(2), count: $0.int(3))
+            }
+        }
+    }
+
+    /// Total committed per `column` (enterprise, provider or district), largest first.
+    public func consumers(by column: ConsumerColumn, fundingYear: Int?, limit: Int) throws -> [(id: String, amountFen: Int64, count: Int64)] {
+        try database.read { transaction in
+            var sql = "SELECT \(column.rawValue), SUM(amount_fen), COUNT(*) FROM commitments WHERE state IN \(CityLedger.counted) AND \(column.rawValue) != ''"
+            var parameters: [SQLiteValue] = []
+            if let fundingYear {
+                sql += " AND funding_year = ?"
+                parameters.append(.integer(Int64(fundingYear)))
+            }
+            sql += " GROUP BY \(column.rawValue) ORDER BY SUM(amount_fen) DESC, \(column.rawValue) LIMIT ?"
+            parameters.append(.integer(Int64(limit)))
+            return try transaction.query(sql, parameters).map { (id: $0.text(0), amountFen: $0.int(1), count: $0.int(2)) }
+        }
+    }
+
+    public enum ConsumerColumn: String, Sendable {
+        case enterprise, provider, district
+    }
+
+    /// Ledger events after `sequence`, oldest first.
+    public func events(after sequence: Int64, limit: Int = 500) throws -> [(seq: Int64, applicationID: String, district: String, state: String, amountFen: Int64, at: String)] {
+        try database.read { transaction in
+            try transaction.query(
+                "SELECT seq, application_id, district, state, amount_fen, at FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                [.integer(sequence), .integer(Int64(limit))]
+            ).map { (seq: $0.int(0), applicationID: $0.text(1), district: $0.text(2), state: $0.text(3), amountFen: $0.int(4), at: $0.text(5)) }
+        }
+    }
+
+    public func lastEventSequence() throws -> Int64 {
+        try database.read { try $0.query("SELECT COALESCE(MAX(seq), 0) FROM events").first?.int(0) ?? 0 }
+    }
+
+    // MARK: Resource pool
+
+    public struct PoolMember: Sendable, Equatable {
+        public var uscc: String
+        public var name: String
+        public var entryDate: String
+        public var provincial: Bool
+        public var source: String
+        public init(uscc: String, name: String, entryDate: String, provincial: Bool, source: String) {
+            self.uscc = uscc
+            self.name = name
+            self.entryDate = entryDate
+            self.provincial = provincial
+            self.source = source
+        }
+    }
+
+    /// Registers a Foshan resource-pool member directly (a city decision with its entry date).
+    public func registerPoolMember(_ member: PoolMember, at time: String, in transaction: borrowing Transaction) throws {
+        if let existing = try transaction.query("SELECT entry_date FROM pool_members WHERE uscc = ?", [.text(member.uscc)]).first {
+            throw SubsidyError(.alreadyExists, "\(member.uscc) is already in the Foshan resource pool since \(existing.text(0))")
+        }
+        try transaction.query(
+            "INSERT INTO pool_members (uscc, name, entry_date, provincial, source) VALUES (?, ?, ?, ?, ?)",
+            [.text(member.uscc), .text(member.name), .text(member.entryDate), .integer(member.provincial ? 1 : 0), .text(member.source)]
+        )
+        try AuditChain.append("pool-member \(member.uscc) entry=\(member.entryDate) provincial=\(member.provincial) source=\(member.source)", at: time, in: transaction)
+    }
+
+    public func poolMembers() throws -> [PoolMember] {
+        try database.read { transaction in
+            try transaction.query("SELECT uscc, name, entry_date, provincial, source FROM pool_members ORDER BY uscc").map {
+                PoolMember(uscc: $0.text(0), name: $0.text(1), entryDate: $0.text(2), provincial: $0.int(3) != 0, source: $0.text(4))
+            }
+        }
+    }
+
+    /// Whether an imported row with this id is already in the ledger.
+    public func hasCommitment(_ applicationID: String, in transaction: borrowing Transaction) throws -> Bool {
+        try !transaction.query("SELECT 1 FROM commitments WHERE application_id = ?", [.text(applicationID)]).isEmpty
+    }
+}

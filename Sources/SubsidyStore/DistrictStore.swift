@@ -1,0 +1,260 @@
+import SubsidyCore
+
+/// One district's own file: its applicants, applications, their history, its request log and
+/// its audit chain. Only this district's tenant (and the city, for decisions) reaches it.
+public final class DistrictStore: Sendable {
+    public let district: DistrictID
+    public let database: SQLiteDatabase
+
+    static let migrations = [
+        SQLiteDatabase.Migration(
+            version: 1,
+            sql: """
+                CREATE TABLE applicants (
+                    uscc TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    locality TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    created_at TEXT NOT NULL
+                );
+                CREATE TABLE applications (
+                    id TEXT PRIMARY KEY,
+                    seq INTEGER NOT NULL UNIQUE,
+                    measure TEXT NOT NULL,
+                    funding_year INTEGER NOT NULL,
+                    enterprise TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    content BLOB NOT NULL,
+                    awarded_fen INTEGER NOT NULL DEFAULT 0 CHECK (awarded_fen >= 0),
+                    explanation BLOB NOT NULL DEFAULT x'',
+                    decision_date TEXT NOT NULL DEFAULT '',
+                    decision_document TEXT NOT NULL DEFAULT '',
+                    publicized_on TEXT NOT NULL DEFAULT '',
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                );
+                CREATE INDEX applications_filter ON applications (state, measure, funding_year);
+                CREATE INDEX applications_enterprise ON applications (enterprise);
+                CREATE TABLE transitions (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    application_id TEXT NOT NULL REFERENCES applications (id),
+                    from_state TEXT,
+                    to_state TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    actor_uid INTEGER NOT NULL,
+                    at TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    request_id TEXT NOT NULL
+                );
+                CREATE INDEX transitions_application ON transitions (application_id, id);
+                \(RequestLog.schema)
+                \(AuditChain.schema)
+                """
+        )
+    ]
+
+    public init(path: String, district: DistrictID) throws {
+        self.district = district
+        database = try SQLiteDatabase(path: path, migrations: Self.migrations)
+    }
+
+    // MARK: Idempotent mutations
+
+    /// Runs a mutation once per request id: a retry returns the first response; the response is
+    /// stored in the same transaction as the change.
+    public func mutate(
+        _ request: RequestKey, _ body: (borrowing Transaction, String) throws -> [UInt8]
+    ) throws -> [UInt8] {
+        try database.write { transaction in
+            if let earlier = try RequestLog.lookup(request.id, fingerprint: request.fingerprint, in: transaction) {
+                return earlier
+            }
+            let now = Timestamp.now()
+            let response = try body(transaction, now)
+            try RequestLog.record(request.id, fingerprint: request.fingerprint, response: response, at: now, in: transaction)
+            return response
+        }
+    }
+
+    /// The stored response of an earlier request with this id, if any (ALREADY_EXISTS if the
+    /// id was used for other content).
+    public func replay(_ request: RequestKey) throws -> [UInt8]? {
+        try database.read { try RequestLog.lookup(request.id, fingerprint: request.fingerprint, in: $0) }
+    }
+
+    // MARK: Applicants
+
+    public func insertApplicant(_ applicant: ApplicantRecord, by actor: Actor, at time: String, in transaction: borrowing Transaction) throws {
+        if let existing = try Self.applicant(applicant.uscc, in: transaction, district: district) {
+            guard existing == applicant else {
+                throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(district.rawValue) as \(existing.name)")
+            }
+            return
+        }
+        try transaction.query(
+            "INSERT INTO applicants (uscc, name, locality, role, created_at) VALUES (?, ?, ?, ?, ?)",
+            [.text(applicant.uscc), .text(applicant.name), .text(applicant.locality.rawValue), .text(applicant.role.rawValue), .text(time)]
+        )
+        try AuditChain.append(
+            "register-applicant \(applicant.uscc) role=\(applicant.role) locality=\(applicant.locality) by=\(actor.tenant)/\(actor.uid)",
+            at: time, in: transaction
+        )
+    }
+
+    public func applicant(_ uscc: String) throws -> ApplicantRecord? {
+        try database.read { try Self.applicant(uscc, in: $0, district: district) }
+    }
+
+    /// The registered applicant, read inside the caller's transaction.
+    public func applicantRecord(_ uscc: String, in transaction: borrowing Transaction) throws -> ApplicantRecord? {
+        try Self.applicant(uscc, in: transaction, district: district)
+    }
+
+    static func applicant(_ uscc: String, in transaction: borrowing Transaction, district: DistrictID) throws -> ApplicantRecord? {
+        try transaction.query("SELECT uscc, name, locality, role FROM applicants WHERE uscc = ?", [.text(uscc)]).first.map {
+            ApplicantRecord(
+                uscc: $0.text(0), name: $0.text(1), district: district,
+                locality: Locality(rawValue: $0.text(2)) ?? .nonLocal, role: ApplicantRole(rawValue: $0.text(3)) ?? .industrialEnterprise
+            )
+        }
+    }
+
+    public func applicants(after: String, limit: Int) throws -> [ApplicantRecord] {
+        try database.read { transaction in
+            try transaction.query(
+                "SELECT uscc, name, locality, role FROM applicants WHERE uscc > ? ORDER BY uscc LIMIT ?", [.text(after), .integer(Int64(limit))]
+            ).map {
+                ApplicantRecord(
+                    uscc: $0.text(0), name: $0.text(1), district: district,
+                    locality: Locality(rawValue: $0.text(2)) ?? .nonLocal, role: ApplicantRole(rawValue: $0.text(3)) ?? .industrialEnterprise
+                )
+            }
+        }
+    }
+
+    // MARK: Applications
+
+    /// Files a new application in state SUBMITTED.
+    public func insertApplication(
+        measure: Measure, fundingYear: Int, enterprise: String, content: [UInt8],
+        actor: Actor, request: RequestKey, at time: String, in transaction: borrowing Transaction
+    ) throws -> StoredApplication {
+        let seq = (try transaction.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM applications").first?.int(0)) ?? 1
+        let digits = String(seq)
+        let id = "\(district.rawValue)-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
+        try transaction.query(
+            """
+            INSERT INTO applications (id, seq, measure, funding_year, enterprise, state, content, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [.text(id), .integer(seq), .text(measure.rawValue), .integer(Int64(fundingYear)), .text(enterprise),
+             .text(ApplicationState.submitted.rawValue), .blob(content), .text(time), .text(time)]
+        )
+        try recordTransition(id: id, from: nil, to: .submitted, action: "submit", actor: actor, reason: "", request: request, at: time, in: transaction)
+        return try Self.application(id, in: transaction, district: district)!
+    }
+
+    /// Moves an application along `transition`, checking it is legal from the current state,
+    /// and applies `update` to the other columns in the same transaction.
+    public func apply(
+        _ transition: Transition, to id: String, actor: Actor, role: ActorRole, reason: String, request: RequestKey,
+        at time: String, in transaction: borrowing Transaction,
+        update: (inout StoredApplication) throws -> Void = { _ in }
+    ) throws -> StoredApplication {
+        guard var record = try Self.application(id, in: transaction, district: district) else {
+            throw SubsidyError(.notFound, "application \(id) does not exist in \(district.rawValue)")
+        }
+        let from = record.state
+        record.state = try from.applying(transition, as: role)
+        try update(&record)
+        try transaction.query(
+            """
+            UPDATE applications SET state = ?, content = ?, awarded_fen = ?, explanation = ?, decision_date = ?,
+                decision_document = ?, publicized_on = ?, measure = ?, funding_year = ?, enterprise = ?, updated_at = ?
+            WHERE id = ?
+            """,
+            [.text(record.state.rawValue), .blob(record.content), .integer(record.awardedFen), .blob(record.explanation),
+             .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicizedOn), .text(record.measure.rawValue),
+             .integer(Int64(record.fundingYear)), .text(record.enterprise), .text(time), .text(id)]
+        )
+        try recordTransition(id: id, from: from, to: record.state, action: transition.rawValue, actor: actor, reason: reason, request: request, at: time, in: transaction)
+        return try Self.application(id, in: transaction, district: district)!
+    }
+
+    private func recordTransition(
+        id: String, from: ApplicationState?, to: ApplicationState, action: String, actor: Actor, reason: String,
+        request: RequestKey, at time: String, in transaction: borrowing Transaction
+    ) throws {
+        try transaction.query(
+            """
+            INSERT INTO transitions (application_id, from_state, to_state, action, tenant, actor_uid, at, reason, request_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [.text(id), from.map { .text($0.rawValue) } ?? .null, .text(to.rawValue), .text(action), .text(actor.tenant),
+             .integer(Int64(actor.uid)), .text(time), .text(reason), .text(request.id)]
+        )
+        try AuditChain.append(
+            "\(action) \(id) \(from?.rawValue ?? "-")->\(to.rawValue) by=\(actor.tenant)/\(actor.uid) request=\(request.id) reason=\(reason)",
+            at: time, in: transaction
+        )
+    }
+
+    public func application(_ id: String) throws -> StoredApplication? {
+        try database.read { try Self.application(id, in: $0, district: district) }
+    }
+
+    static func application(_ id: String, in transaction: borrowing Transaction, district: DistrictID) throws -> StoredApplication? {
+        guard let row = try transaction.query(
+            """
+            SELECT id, measure, funding_year, enterprise, state, content, awarded_fen, explanation, decision_date,
+                   decision_document, publicized_on, created_at, updated_at
+            FROM applications WHERE id = ?
+            """,
+            [.text(id)]
+        ).first else { return nil }
+        let history = try transaction.query(
+            "SELECT from_state, to_state, action, tenant, actor_uid, at, reason, request_id FROM transitions WHERE application_id = ? ORDER BY id",
+            [.text(id)]
+        ).map {
+            TransitionEntry(
+                from: ApplicationState(rawValue: $0.text(0)), to: ApplicationState(rawValue: $0.text(1)) ?? .submitted,
+                action: $0.text(2), tenant: $0.text(3), actorUID: UInt32(truncatingIfNeeded: $0.int(4)), at: $0.text(5),
+                reason: $0.text(6), requestID: $0.text(7)
+            )
+        }
+        return StoredApplication(
+            id: row.text(0), district: district, measure: Measure(rawValue: row.text(1)) ?? .cloudVoucher,
+            fundingYear: Int(row.int(2)), enterprise: row.text(3), state: ApplicationState(rawValue: row.text(4)) ?? .submitted,
+            content: row.blob(5), awardedFen: row.int(6), explanation: row.blob(7), decisionDate: row.text(8),
+            decisionDocument: row.text(9), publicizedOn: row.text(10), createdAt: row.text(11), updatedAt: row.text(12),
+            history: history
+        )
+    }
+
+    /// Applications matching `filter`, in id order, after `afterID` (exclusive).
+    public func applications(_ filter: ApplicationFilter, afterID: String, limit: Int) throws -> [StoredApplication] {
+        try database.read { transaction in
+            var sql = "SELECT id FROM applications WHERE id > ?"
+            var parameters: [SQLiteValue] = [.text(afterID)]
+            if let measure = filter.measure { sql += " AND measure = ?"; parameters.append(.text(measure.rawValue)) }
+            if let state = filter.state { sql += " AND state = ?"; parameters.append(.text(state.rawValue)) }
+            if let year = filter.fundingYear { sql += " AND funding_year = ?"; parameters.append(.integer(Int64(year))) }
+            if let enterprise = filter.enterprise { sql += " AND enterprise = ?"; parameters.append(.text(enterprise)) }
+            sql += " ORDER BY id LIMIT ?"
+            parameters.append(.integer(Int64(limit)))
+            return try transaction.query(sql, parameters).compactMap { try Self.application($0.text(0), in: transaction, district: district) }
+        }
+    }
+
+    /// Ids and states of applications holding (or pending) a commitment, for recovery.
+    public func decidedStates() throws -> [String: ApplicationState] {
+        try database.read { transaction in
+            var states: [String: ApplicationState] = [:]
+            for row in try transaction.query("SELECT id, state FROM applications") {
+                states[row.text(0)] = ApplicationState(rawValue: row.text(1))
+            }
+            return states
+        }
+    }
+}

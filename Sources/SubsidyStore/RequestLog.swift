@@ -1,0 +1,58 @@
+import SubsidyCore
+
+/// Idempotency for mutating requests: the first result of each client-chosen request id is kept
+/// in the same transaction as the change, so a retry (even after a crash) returns it, and the
+/// same id with different content is refused.
+enum RequestLog {
+    static let schema = """
+        CREATE TABLE requests (
+            request_id TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            response BLOB NOT NULL,
+            at TEXT NOT NULL
+        );
+        """
+
+    /// The stored response for `requestID`, nil if new; ALREADY_EXISTS if reused for other content.
+    static func lookup(_ requestID: String, fingerprint: String, in transaction: borrowing Transaction) throws -> [UInt8]? {
+        guard let row = try transaction.query("SELECT fingerprint, response FROM requests WHERE request_id = ?", [.text(requestID)]).first else {
+            return nil
+        }
+        guard row.text(0) == fingerprint else {
+            throw SubsidyError(
+                .alreadyExists,
+                "request_id \(requestID) was already used for a different request; use a new request id for new content",
+                details: [.field(path: "request.request_id", problem: "already used for different content")]
+            )
+        }
+        return row.blob(1)
+    }
+
+    static func record(_ requestID: String, fingerprint: String, response: [UInt8], at time: String, in transaction: borrowing Transaction) throws {
+        try transaction.query(
+            "INSERT INTO requests (request_id, fingerprint, response, at) VALUES (?, ?, ?, ?)",
+            [.text(requestID), .text(fingerprint), .blob(response), .text(time)]
+        )
+    }
+}
+
+/// Who made a change: the tenant and the peer's uid from SO_PEERCRED.
+public struct Actor: Sendable, Hashable {
+    public var tenant: String
+    public var uid: UInt32
+    public init(tenant: String, uid: UInt32) {
+        self.tenant = tenant
+        self.uid = uid
+    }
+}
+
+/// A mutating request's identity for idempotency.
+public struct RequestKey: Sendable, Hashable {
+    public var id: String
+    /// SHA-256 (hex) of the method and the request's content, so a retry matches exactly.
+    public var fingerprint: String
+    public init(id: String, fingerprint: String) {
+        self.id = id
+        self.fingerprint = fingerprint
+    }
+}

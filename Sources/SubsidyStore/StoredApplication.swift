@@ -1,0 +1,64 @@
+import SubsidyCore
+
+/// An application as its district store keeps it. `content` is the submitted application in the
+/// protocol's encoding, kept byte for byte; the columns beside it exist for filtering and rules.
+public struct StoredApplication: Sendable, Equatable {
+    public var id: String
+    public var district: DistrictID
+    public var measure: Measure
+    public var fundingYear: Int
+    public var enterprise: String
+    public var state: ApplicationState
+    public var content: [UInt8]
+    public var awardedFen: Int64
+    /// The award explanation in the protocol's encoding (set on approval).
+    public var explanation: [UInt8]
+    public var decisionDate: String
+    public var decisionDocument: String
+    public var publicizedOn: String
+    public var createdAt: String
+    public var updatedAt: String
+    public var history: [TransitionEntry]
+}
+
+/// One recorded state change.
+public struct TransitionEntry: Sendable, Equatable {
+    public var from: ApplicationState?
+    public var to: ApplicationState
+    public var action: String
+    public var tenant: String
+    public var actorUID: UInt32
+    public var at: String
+    public var reason: String
+    public var requestID: String
+}
+
+/// A registered applicant (enterprise, provider, platform or institution).
+public struct ApplicantRecord: Sendable, Equatable {
+    public var uscc: String
+    public var name: String
+    public var district: DistrictID
+    public var locality: Locality
+    public var role: ApplicantRole
+    public init(uscc: String, name: String, district: DistrictID, locality: Locality, role: ApplicantRole) {
+        self.uscc = uscc
+        self.name = name
+        self.district = district
+        self.locality = locality
+        self.role = role
+    }
+}
+
+/// Filters for listing applications; nil matches everything. Order is by id.
+public struct ApplicationFilter: Sendable {
+    public var measure: Measure?
+    public var state: ApplicationState?
+    public var fundingYear: Int?
+    public var enterprise: String?
+    public init(measure: Measure? = nil, state: ApplicationState? = nil, fundingYear: Int? = nil, enterprise: String? = nil) {
+        self.measure = measure
+        self.state = state
+        self.fundingYear = fundingYear
+        self.enterprise = enterprise
+    }
+}

@@ -1,0 +1,229 @@
+import ArgumentParser
+import SubsidyClient
+import SubsidyCore
+import SubsidyWire
+
+// Applicants, quotes and the city's ledger tools.
+
+struct ApplicantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "applicant", abstract: "District: register and look up applicants.",
+        subcommands: [RegisterApplicant.self, ShowApplicant.self, ListApplicants.self]
+    )
+}
+
+struct RegisterApplicant: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "register", abstract: "Register an enterprise, provider, platform or institution.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "18-character unified social credit code.") var uscc: String
+    @Option(help: "Registered name.") var name: String
+    @Option(help: "local, relocated or non_local.") var locality: String = "local"
+    @Option(help: "industrial_enterprise, service_provider, platform or institution.") var role: String
+    @Option var requestId: String = newRequestID()
+
+    func run() async throws {
+        var request = RegisterApplicantRequest()
+        request.requestId = requestId
+        var applicant = SubsidyWire.Applicant()
+        applicant.uscc = uscc
+        applicant.name = name
+        applicant.locality = try parseEnum(SubsidyWire.Locality.self, locality, option: "--locality")
+        applicant.role = try parseEnum(SubsidyWire.ApplicantRole.self, role, option: "--role")
+        request.applicant = applicant
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await client.call(DistrictServiceMethods.registerApplicant, request, timeout: global.timeout)
+        }
+        global.emit(r, human: r.applicant.map { "registered \($0.uscc) \($0.name) (\($0.role), \($0.locality)) in \($0.district)" } ?? "")
+    }
+}
+
+struct ShowApplicant: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one registered applicant.")
+    @OptionGroup var global: GlobalOptions
+    @Argument var uscc: String
+
+    func run() async throws {
+        var request = GetApplicantRequest()
+        request.uscc = uscc
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await client.call(DistrictServiceMethods.getApplicant, request, timeout: global.timeout)
+        }
+        global.emit(r, human: r.applicant.map { "\($0.uscc)  \($0.name)  \($0.role)  \($0.locality)  \($0.district)" } ?? "")
+    }
+}
+
+struct ListApplicants: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List this district's applicants.")
+    @OptionGroup var global: GlobalOptions
+    @Option var pageSize: Int32 = 50
+    @Option var pageToken: String = ""
+
+    func run() async throws {
+        var request = ListApplicantsRequest()
+        request.pageSize = pageSize
+        request.pageToken = pageToken
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await client.call(DistrictServiceMethods.listApplicants, request, timeout: global.timeout)
+        }
+        var lines = r.applicants.map { "\($0.uscc)  \($0.name)  \($0.role)  \($0.locality)" }
+        if !r.nextPageToken.isEmpty { lines.append("(more: --page-token \(r.nextPageToken))") }
+        global.emit(r, human: lines.isEmpty ? "no applicants" : lines.joined(separator: "\n"))
+    }
+}
+
+struct Quote: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Dry-run the policy engine against live city-wide usage: the award and why. Consumes nothing.",
+        discussion: "Give --file (an Application as JSON, a pre-check before filing) or --application-id (a stored application)."
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Application JSON file, or -.") var file: String?
+    @Option(help: "A stored application's id.") var applicationId: String?
+    @Option(help: "Decision date YYYY-MM-DD (default: the last day of the policy).") var decisionDate: String = ""
+    @Option(help: "Case-by-case measures: the amount in fen.") var caseAmountFen: Int64 = 0
+    @Option(help: "Case-by-case measures: the decision's document number.") var document: String = ""
+
+    func validate() throws {
+        guard (file == nil) != (applicationId == nil) else {
+            throw ValidationError("give exactly one of --file or --application-id")
+        }
+    }
+
+    func run() async throws {
+        var request = QuoteRequest()
+        if let file {
+            let text = try readText(path: file)
+            do throws(SubsidyError) {
+                request.application = try SubsidyWire.Application(jsonText: text, path: "application")
+            } catch {
+                printError(error)
+                throw ExitCode(1)
+            }
+        }
+        request.applicationId = applicationId ?? ""
+        request.decisionDate = decisionDate
+        request.caseAmountFen = caseAmountFen
+        request.decisionDocument = document
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await isCity(client)
+                ? client.call(CityServiceMethods.quote, request, timeout: global.timeout)
+                : client.call(DistrictServiceMethods.quote, request, timeout: global.timeout)
+        }
+        global.emit(r, human: r.explanation?.rendered ?? "")
+    }
+}
+
+struct Pool: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "City: the Foshan resource pool (资源池) that voucher providers must belong to.",
+        subcommands: [PoolRegister.self, PoolList.self]
+    )
+}
+
+struct PoolRegister: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "register", abstract: "Register a pool member with its entry date.")
+    @OptionGroup var global: GlobalOptions
+    @Option var uscc: String
+    @Option var name: String = ""
+    @Option(help: "Entry date YYYY-MM-DD.") var entryDate: String
+    @Flag(help: "Also in the Guangdong provincial pool.") var provincial = false
+    @Option var requestId: String = newRequestID()
+
+    func run() async throws {
+        var request = RegisterPoolMemberRequest()
+        request.requestId = requestId
+        var member = PoolMember()
+        member.uscc = uscc
+        member.name = name
+        member.entryDate = entryDate
+        member.provincial = provincial
+        request.member = member
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await client.call(CityServiceMethods.registerPoolMember, request, timeout: global.timeout)
+        }
+        global.emit(r, human: r.member.map { "pool member \($0.uscc) since \($0.entryDate)" } ?? "")
+    }
+}
+
+struct PoolList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List pool members.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await client.call(CityServiceMethods.listPoolMembers, ListPoolMembersRequest(), timeout: global.timeout)
+        }
+        let lines = r.members.map { "\($0.uscc)  \($0.entryDate)  \($0.provincial ? "provincial" : "")  \($0.source)  \($0.name)" }
+        global.emit(r, human: lines.isEmpty ? "no pool members" : lines.joined(separator: "\n"))
+    }
+}
+
+struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "City: import decisions made before the system existed, so every cap counts them.",
+        discussion: "A JSON file: {\"awards\": [HistoricalAward, ...]} in the protos' JSON mapping. Re-importing is idempotent."
+    )
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "JSON file, or -.") var file: String
+    @Option var requestId: String?
+
+    func run() async throws {
+        let text = try readText(path: file)
+        var request: ImportHistoryRequest
+        do throws(SubsidyError) {
+            request = try ImportHistoryRequest(jsonText: text, path: "import")
+        } catch {
+            printError(error)
+            throw ExitCode(1)
+        }
+        // The file's content decides the id, so running the same import twice is a retry.
+        request.requestId = requestId ?? "import-" + String(SHA256.hexString(Array(text.utf8)).prefix(24))
+        let sent = request
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await client.call(CityServiceMethods.importHistory, sent, timeout: global.timeout)
+        }
+        global.emit(r, human: "imported \(r.imported), already present \(r.alreadyPresent)")
+    }
+}
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "City: audit chains.", subcommands: [AuditVerify.self])
+}
+
+struct AuditVerify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "verify", abstract: "Check every file's hash chain; report the first bad row.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await client.call(CityServiceMethods.verifyAudit, VerifyAuditRequest(), timeout: global.timeout)
+        }
+        let lines = r.chains.map { $0.ok ? "\($0.file.padding(10)) ok      \($0.rows) rows" : "\($0.file.padding(10)) BROKEN  at row \($0.firstBadRow): \($0.problem)" }
+        global.emit(r, human: lines.joined(separator: "\n"))
+        if r.chains.contains(where: { !$0.ok }) { throw ExitCode(3) }
+    }
+}
+
+struct Events: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "City: follow ledger events (approvals, disbursements, revocations) as they happen.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Start after this sequence number (0: only new events).") var after: UInt64 = 0
+
+    func run() async throws {
+        var request = WatchEventsRequest()
+        request.afterSequence = after
+        try await global.withClient { client throws(SubsidyError) in
+            do {
+                for try await event in client.stream(CityServiceMethods.watchEvents, request) {
+                    global.emit(event, human: "#\(event.sequence)  \(event.at)  \(event.applicationId)  \(event.state)  \(yuan(event.amountFen))")
+                }
+            } catch let error as SubsidyError {
+                throw error
+            } catch {
+                throw SubsidyError(.unknown, "\(error)")
+            }
+        }
+    }
+}
