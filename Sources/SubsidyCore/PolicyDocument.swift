@@ -4,16 +4,17 @@
 /// are integers (`20_000_000` allowed), basic strings (`"…"` with `\" \\ \n \t` and `\u` + four hex digits), booleans,
 /// local dates (`2020-07-17`) and one-line arrays of those. Everything else — floats, inline tables,
 /// arrays of tables, dotted or quoted keys, multi-line values — is a syntax error naming the line,
-/// so a policy can never be half-read.
-struct PolicyDocument {
-    enum Value: Equatable {
+/// so a policy can never be half-read. `package` so the daemon's configuration file uses the same
+/// parser (and the same error shape) instead of a second one.
+package struct PolicyDocument {
+    package enum Value: Equatable {
         case integer(Int64)
         case string(String)
         case boolean(Bool)
         case date(CalendarDate)
         case array([Value])
 
-        var typeName: String {
+        package var typeName: String {
             switch self {
             case .integer: "an integer"
             case .string: "a string"
@@ -24,24 +25,24 @@ struct PolicyDocument {
         }
     }
 
-    struct Entry {
-        let value: Value
-        let line: Int
+    package struct Entry {
+        package let value: Value
+        package let line: Int
     }
 
-    struct Table {
+    package struct Table {
         /// Dotted name, e.g. `measure.CLOUD_VOUCHER.cap.per_provider`; `""` for the root.
-        let name: String
-        let line: Int
-        var entries: [String: Entry] = [:]
-        var order: [String] = []
+        package let name: String
+        package let line: Int
+        package var entries: [String: Entry] = [:]
+        package var order: [String] = []
     }
 
     /// Tables in file order; the root table (keys before any header) first.
-    private(set) var tables: [Table] = []
+    package private(set) var tables: [Table] = []
 
     /// Parses `text`; `policyName` only labels errors.
-    init(text: String, policyName: String) throws(PolicyError) {
+    package init(text: String, policyName: String) throws(PolicyError) {
         tables = [Table(name: "", line: 0)]
         var seenTables: Set<String> = [""]
         var lineNumber = 0

@@ -30,14 +30,19 @@ final class Connection: Sendable {
     let peer: PeerCredentials
     let router: MethodRouter
     let limits: ServerConfiguration.Limits
+    let activity: ConnectionActivity
+    let rateLimiter: RequestRateLimiter
     let testHooks: Bool
     let logger: Logger
     private let state = Mutex(State())
 
     init(
         channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tenant: Tenant, peer: PeerCredentials,
-        router: MethodRouter, limits: ServerConfiguration.Limits, testHooks: Bool, logger: Logger
+        router: MethodRouter, limits: ServerConfiguration.Limits, activity: ConnectionActivity,
+        rateLimiter: RequestRateLimiter, testHooks: Bool, logger: Logger
     ) {
+        self.activity = activity
+        self.rateLimiter = rateLimiter
         self.testHooks = testHooks
         self.channel = channel
         self.tenant = tenant
@@ -130,6 +135,18 @@ final class Connection: Sendable {
     /// it may not start.
     private func admit(_ frame: Frame) -> Result<AsyncStream<Interruption>, SubsidyError> {
         let isStreaming = router.route(frame.method)?.descriptor.isServerStreaming ?? false
+        if case .refused(let first) = rateLimiter.admit(tenant: tenant.id) {
+            if first {
+                logger.notice(
+                    "refusing calls: tenant \(tenant.id) is over its request rate",
+                    metadata: ["limit.requests_per_second": "\(limits.requestsPerSecond)", "limit.request_burst": "\(limits.requestBurst)"]
+                )
+            }
+            return .failure(SubsidyError(
+                .resourceExhausted,
+                "tenant \(tenant.id) is over its request rate of \(limits.requestsPerSecond)/s (burst \(limits.requestBurst)); retry later"
+            ))
+        }
         return state.withLock { state in
             if state.draining { return .failure(SubsidyError(.unavailable, "subsidyd is shutting down; retry against the restarted daemon")) }
             if state.calls[frame.callId] != nil {
@@ -141,6 +158,7 @@ final class Connection: Sendable {
             }
             let (stream, continuation) = AsyncStream<Interruption>.makeStream()
             state.calls[frame.callId] = CallHandle(interrupt: continuation, isStreaming: isStreaming)
+            activity.callStarted()
             return .success(stream)
         }
     }
@@ -181,7 +199,10 @@ final class Connection: Sendable {
             // The call leaves the table before its END is written, so a client that reuses the
             // id (or counts its open calls) right after reading END is never refused.
             let closeNow = self.state.withLock { state -> Bool in
-                state.calls.removeValue(forKey: frame.callId)?.interrupt.finish()
+                if let handle = state.calls.removeValue(forKey: frame.callId) {
+                    handle.interrupt.finish()
+                    self.activity.callEnded()
+                }
                 return state.draining && state.calls.isEmpty
             }
             await writer.end(callID: frame.callId, status: status, payload: payload)

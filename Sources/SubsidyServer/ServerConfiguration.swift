@@ -6,23 +6,47 @@ import Glibc
 #endif
 
 /// Everything the daemon needs to start, flat like Hummingbird's configuration.
+///
+/// Built either by ``development(dataDirectory:)`` (`subsidyd --dev`) or from a configuration file
+/// by ``load(path:)`` (`subsidyd --config FILE`), which validates every key.
 public struct ServerConfiguration: Sendable {
     public var dataDirectory: String
+    /// Directory holding the sockets (created at start with ``runtimeDirectoryMode``), or nil to
+    /// create each socket's parent directories with mode 0755 (`--dev`).
+    public var runtimeDirectory: String?
+    /// Permission bits of the runtime directory when the daemon creates it.
+    public var runtimeDirectoryMode: UInt32 = 0o755
     public var tenants: [Tenant]
     public var limits: Limits
+    /// The policy file to load, or nil for the embedded default policy.
+    public var policyPath: String?
     /// Test-only fault hooks (e.g. metadata `x-test-delay-ms` delays a handler). Off in
     /// production; `subsidyd --test-hooks` turns them on for the integration tests.
     public var testHooks = false
 
     /// Per-connection and per-process limits; exceeding one gets RESOURCE_EXHAUSTED or a closed
     /// connection, and a log line, while everyone else keeps being served.
-    public struct Limits: Sendable {
+    public struct Limits: Sendable, Equatable {
         /// Largest frame accepted, checked against the length header before any allocation.
         public var maximumFrameLength = FrameDecoderDefaults.maximumFrameLength
+        /// Once a frame's first byte has arrived, the whole frame must arrive within this long
+        /// or the connection is closed (a slow-loris client cannot hold buffers open forever).
+        public var frameDeadlineMilliseconds: Int64 = 10_000
+        /// A connection with no call open and no inbound traffic for this long is closed. A
+        /// connection with an open call (e.g. a watch stream) is never idle.
+        public var idleTimeoutMilliseconds: Int64 = 300_000
         /// Calls one connection may have open at once.
         public var maximumConcurrentCallsPerConnection = 64
-        /// A connection with no traffic for this long is closed.
-        public var idleTimeoutSeconds: Int64 = 300
+        /// Connections open at once over all sockets; beyond it a new one is refused at accept.
+        public var maximumConnections = 1_024
+        /// Connections one uid may have open at once over all sockets.
+        public var maximumConnectionsPerUID = 128
+        /// Sustained requests per second each tenant may start (a token bucket per tenant, shared
+        /// by all of that tenant's connections); beyond it a call ends RESOURCE_EXHAUSTED.
+        public var requestsPerSecond = 500
+        /// Requests a tenant may start in a burst above the sustained rate (the bucket's size).
+        public var requestBurst = 1_000
+
         public init() {}
     }
 
@@ -33,7 +57,8 @@ public struct ServerConfiguration: Sendable {
     }
 
     /// The embedded default: every socket under `dataDirectory/sockets`, only the current user
-    /// allowed, mode 0600.
+    /// allowed, mode 0600, and a request rate high enough that benchmarks measure the daemon
+    /// rather than the limiter.
     public static func development(dataDirectory: String) -> ServerConfiguration {
         let uid = getuid()
         var tenants = DistrictID.allCases.map { district in
@@ -50,7 +75,10 @@ public struct ServerConfiguration: Sendable {
                 allowedUIDs: [uid]
             )
         )
-        return ServerConfiguration(dataDirectory: dataDirectory, tenants: tenants)
+        var limits = Limits()
+        limits.requestsPerSecond = 1_000_000
+        limits.requestBurst = 1_000_000
+        return ServerConfiguration(dataDirectory: dataDirectory, tenants: tenants, limits: limits)
     }
 }
 

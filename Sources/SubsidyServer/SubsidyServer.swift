@@ -21,6 +21,8 @@ public final class SubsidyServer: Service, Sendable {
     private let logger: Logger
     private let group: any EventLoopGroup
     private let connections = Mutex<[ObjectIdentifier: Connection]>([:])
+    private let connectionLimiter: ConnectionLimiter
+    private let rateLimiter: RequestRateLimiter
     private let listeners = Mutex<[any Channel]>([])
     /// Resumed once every socket is listening (for tests and readiness logging).
     private let readiness: AsyncStream<Void>.Continuation
@@ -35,11 +37,18 @@ public final class SubsidyServer: Service, Sendable {
         self.health = health
         self.logger = logger
         self.group = group
+        connectionLimiter = ConnectionLimiter(
+            maximumTotal: configuration.limits.maximumConnections, maximumPerUID: configuration.limits.maximumConnectionsPerUID
+        )
+        rateLimiter = RequestRateLimiter(rate: configuration.limits.requestsPerSecond, burst: configuration.limits.requestBurst)
         (ready, readiness) = AsyncStream<Void>.makeStream()
     }
 
     public func run() async throws {
-        var bound: [(Tenant, NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>?, Never>)] = []
+        var bound: [(Tenant, Listener)] = []
+        if let runtimeDirectory = configuration.runtimeDirectory {
+            try SocketFiles.makeDirectories(runtimeDirectory, mode: configuration.runtimeDirectoryMode)
+        }
         for tenant in configuration.tenants {
             bound.append((tenant, try await bind(tenant)))
         }
@@ -68,9 +77,17 @@ public final class SubsidyServer: Service, Sendable {
         for connection in connections.withLock({ Array($0.values) }) { connection.beginDraining() }
     }
 
-    private func accept(
-        on listener: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>?, Never>, tenant: Tenant
-    ) async {
+    /// A connection that passed the kernel-credential check and the connection limits.
+    struct AcceptedConnection: Sendable {
+        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        let peer: PeerCredentials
+        let activity: ConnectionActivity
+    }
+
+    /// A tenant's listening socket; it yields nil for peers refused in the channel initializer.
+    typealias Listener = NIOAsyncChannel<AcceptedConnection?, Never>
+
+    private func accept(on listener: Listener, tenant: Tenant) async {
         var tenantLogger = self.logger
         tenantLogger[metadataKey: "tenant.id"] = "\(tenant.id)"
         let logger = tenantLogger
@@ -93,17 +110,10 @@ public final class SubsidyServer: Service, Sendable {
         }
     }
 
-    private func serve(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tenant: Tenant, logger: Logger) async {
-        let peer: PeerCredentials
-        do {
-            peer = try await PeerCredentials.of(channel.channel).get()
-        } catch {
-            try? await channel.channel.close()
-            return
-        }
+    private func serve(_ accepted: AcceptedConnection, tenant: Tenant, logger: Logger) async {
         let connection = Connection(
-            channel: channel, tenant: tenant, peer: peer, router: router, limits: configuration.limits,
-            testHooks: configuration.testHooks, logger: logger
+            channel: accepted.channel, tenant: tenant, peer: accepted.peer, router: router, limits: configuration.limits,
+            activity: accepted.activity, rateLimiter: rateLimiter, testHooks: configuration.testHooks, logger: logger
         )
         let id = ObjectIdentifier(connection)
         let draining = connections.withLock { connections -> Bool in
@@ -115,43 +125,68 @@ public final class SubsidyServer: Service, Sendable {
         _ = connections.withLock { $0.removeValue(forKey: id) }
     }
 
-    /// Binds a tenant's socket with its final permissions from the first instant, after making
-    /// sure no live daemon owns the path.
-    private func bind(_ tenant: Tenant) async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>?, Never> {
+    /// Binds a tenant's socket with its final mode and group from the first instant a peer can
+    /// reach it, after making sure no live daemon owns the path.
+    private func bind(_ tenant: Tenant) async throws -> Listener {
         let path = tenant.socketPath
         guard path.utf8.count < 108 else { throw ServerError.socketPathTooLong(path: path) }
-        try SocketFiles.prepareDirectory(for: path)
+        guard SocketFiles.stagingPathLength(for: path) < 108 else { throw ServerError.socketPathTooLong(path: path) }
+        try SocketFiles.makeDirectories(SocketFiles.directory(of: path), mode: configuration.runtimeDirectoryMode)
         try await SocketFiles.removeIfStale(path, group: group)
 
-        let limits = configuration.limits
-        let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
-        // umask is process-wide; listeners are bound one at a time at start-up, before anything
-        // else creates files, so the socket is never wider than its final mode.
-        let previous = umask(mode_t(0o777 & ~tenant.socketMode))
-        defer { umask(previous) }
-        let listener = try await bootstrap.bind(unixDomainSocketPath: path) { channel in
-            PeerCredentials.of(channel).flatMap { peer -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>?> in
-                guard tenant.admits(peer) else {
-                    // Refused before a single byte is read: no frame of theirs is ever parsed.
-                    logger.warning(
-                        "refused peer not allowed on this socket",
-                        metadata: ["tenant.id": "\(tenant.id)", "peer.uid": "\(peer.uid)", "peer.gid": "\(peer.gid)", "peer.pid": "\(peer.pid)"]
-                    )
-                    return channel.close().map { nil }
+        return try await SocketFiles.bindStaged(
+            at: path, mode: tenant.socketMode, group: tenant.socketGroup,
+            bind: { stagedPath in
+                try await bootstrap.bind(unixDomainSocketPath: stagedPath) { channel in
+                    PeerCredentials.of(channel).flatMap { peer in
+                        channel.eventLoop.makeCompletedFuture { try self.initialize(channel, peer: peer, tenant: tenant) }
+                    }
                 }
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(FrameDecoder(maximumFrameLength: limits.maximumFrameLength))
-                    )
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
+            },
+            close: { listener in try? await listener.channel.close() }
+        )
+    }
+
+    /// Runs on the new connection's event loop: decides, from the kernel's credentials and the
+    /// connection counts alone, whether the peer is served, before a single byte of it is read.
+    private func initialize(_ channel: any Channel, peer: PeerCredentials, tenant: Tenant) throws -> AcceptedConnection? {
+        let limits = configuration.limits
+        var logger = self.logger
+        logger[metadataKey: "tenant.id"] = "\(tenant.id)"
+        logger[metadataKey: "peer.uid"] = "\(peer.uid)"
+        logger[metadataKey: "peer.gid"] = "\(peer.gid)"
+        logger[metadataKey: "peer.pid"] = "\(peer.pid)"
+        guard tenant.admits(peer) else {
+            // Refused before a single byte is read: no frame of theirs is ever parsed.
+            logger.warning("refused peer not allowed on this socket")
+            channel.close(promise: nil)
+            return nil
         }
-        if let group = tenant.socketGroup, chown(path, uid_t.max, gid_t(group)) != 0 {
-            throw ServerError.cannotCreate(path: path, errno: errno)
+        if let refusal = connectionLimiter.acquire(uid: peer.uid) {
+            logger.warning("refused connection: \(refusal)")
+            try channel.pipeline.syncOperations.addHandler(
+                ConnectionRefusalHandler(status: Status(SubsidyError(.resourceExhausted, "connection refused: \(refusal)")))
+            )
+            return nil
         }
-        return listener
+        let limiter = connectionLimiter
+        channel.closeFuture.whenComplete { _ in limiter.release(uid: peer.uid) }
+        let activity = ConnectionActivity()
+        try channel.pipeline.syncOperations.addHandler(
+            ConnectionTimeoutHandler(
+                frameDeadline: .milliseconds(limits.frameDeadlineMilliseconds),
+                idleTimeout: .milliseconds(limits.idleTimeoutMilliseconds),
+                activity: activity, logger: logger
+            )
+        )
+        try channel.pipeline.syncOperations.addHandler(
+            ByteToMessageHandler(FrameDecoder(maximumFrameLength: limits.maximumFrameLength))
+        )
+        return AcceptedConnection(
+            channel: try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel),
+            peer: peer, activity: activity
+        )
     }
 }

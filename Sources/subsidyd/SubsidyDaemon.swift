@@ -1,8 +1,9 @@
 import ArgumentParser
 import Logging
 import ServiceLifecycle
-import UnixSignals
+import SubsidyCore
 import SubsidyServer
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -16,11 +17,20 @@ struct SubsidyDaemon: AsyncParsableCommand {
         abstract: "Foshan industrial-internet subsidy daemon: district and city RPCs over Unix sockets."
     )
 
+    /// Where `subsidyd` and `subsidyd --check-config` look without `--config`.
+    static let defaultConfigPath = "/etc/subsidyd/subsidyd.toml"
+
     @Flag(help: "Embedded default: every tenant socket under --data-dir, only the current user allowed.")
     var dev = false
 
-    @Option(help: "Directory for the SQLite stores, the lock file and (with --dev) the sockets.")
-    var dataDir: String = "./subsidyd-data"
+    @Option(help: "Directory for the SQLite stores, the lock file and the sockets (with --dev only).")
+    var dataDir: String?
+
+    @Option(help: "Configuration file (default \(SubsidyDaemon.defaultConfigPath)); see Deploy/subsidyd.toml.")
+    var config: String?
+
+    @Flag(help: "Validate the configuration file and exit: 0 if it is usable, 1 with the problem on stderr.")
+    var checkConfig = false
 
     @Flag(help: .hidden)
     var testHooks = false
@@ -32,12 +42,70 @@ struct SubsidyDaemon: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level: unknown level \"\(logLevel)\"")
         }
-        guard dev else {
-            throw ValidationError("only --dev is available in this build: run `subsidyd --dev --data-dir DIR`")
+        if dev && (config != nil || checkConfig) {
+            throw ValidationError("--dev uses the embedded configuration; it cannot be combined with --config or --check-config")
+        }
+        if !dev && dataDir != nil {
+            throw ValidationError("--data-dir is for --dev; with a configuration file set data_dir in it")
+        }
+    }
+
+    /// Loads the configuration file, or prints why it cannot be used and exits 1.
+    private func loadConfiguration() throws -> ServerConfiguration {
+        let path = config ?? Self.defaultConfigPath
+        do {
+            return try ServerConfiguration.load(path: path)
+        } catch {
+            var text = Array("subsidyd: configuration error: \(error)\n".utf8)
+            _ = write(2, &text, text.count)
+            throw ExitCode(1)
+        }
+    }
+
+    /// `--check-config` also parses the policy file it names, so a typo there is found before a
+    /// restart rather than by it.
+    private func checkPolicy(at path: String) throws {
+        var problem: String?
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            problem = "\(path): cannot open (\(String(cString: strerror(errno))))"
+        } else {
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            while case let n = read(fd, &chunk, chunk.count), n > 0 { bytes += chunk[0..<n] }
+            close(fd)
+            var name = String(path.split(separator: "/").last ?? "")
+            if name.hasSuffix(".toml") { name.removeLast(5) }
+            do {
+                _ = try Policy.load(text: String(decoding: bytes, as: UTF8.self), name: name)
+            } catch {
+                problem = "\(error)"
+            }
+        }
+        if let problem {
+            var text = Array("subsidyd: configuration error: policy: \(problem)\n".utf8)
+            _ = write(2, &text, text.count)
+            throw ExitCode(1)
         }
     }
 
     func run() async throws {
+        if checkConfig {
+            let configuration = try loadConfiguration()
+            if let policyPath = configuration.policyPath { try checkPolicy(at: policyPath) }
+            let tenants = configuration.tenants.map { "\($0.id) \($0.socketPath)" }.joined(separator: ", ")
+            print("\(config ?? Self.defaultConfigPath): OK (data_dir \(configuration.dataDirectory); \(tenants))")
+            return
+        }
+        var configuration: ServerConfiguration
+        if dev {
+            let dataDir = self.dataDir ?? "./subsidyd-data"
+            configuration = ServerConfiguration.development(dataDirectory: dataDir.hasPrefix("/") ? dataDir : currentDirectory() + "/" + dataDir)
+        } else {
+            configuration = try loadConfiguration()
+        }
+        configuration.testHooks = testHooks
+
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -45,17 +113,13 @@ struct SubsidyDaemon: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "subsidyd")
-        let dataDirectory = dataDir.hasPrefix("/") ? dataDir : currentDirectory() + "/" + dataDir
         let lock: DataDirectoryLock
         do {
-            lock = try DataDirectoryLock(dataDirectory: dataDirectory)
+            lock = try DataDirectoryLock(dataDirectory: configuration.dataDirectory)
         } catch {
             logger.critical("\(error)")
             throw ExitCode(2)
         }
-        var configuration = ServerConfiguration.development(dataDirectory: dataDirectory)
-        configuration.testHooks = testHooks
-
         let services: SubsidyServices
         do {
             services = try SubsidyServices.bootstrap(configuration: configuration, logger: logger)

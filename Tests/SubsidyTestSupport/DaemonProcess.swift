@@ -13,6 +13,8 @@ public final class DaemonProcess: @unchecked Sendable {
     public let dataDirectory: String
     public let process: Process
     public let logPath: String
+    /// Socket of each tenant when started from a configuration file; nil for the `--dev` layout.
+    public let socketPaths: [String: String]?
 
     /// Where the package's executables were built (beside the test bundle), or `SUBSIDYD_BIN_DIR`.
     public static var productsDirectory: String {
@@ -30,18 +32,21 @@ public final class DaemonProcess: @unchecked Sendable {
         return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
     }
 
-    private init(dataDirectory: String, process: Process, logPath: String) {
+    private init(dataDirectory: String, process: Process, logPath: String, socketPaths: [String: String]? = nil) {
         self.dataDirectory = dataDirectory
         self.process = process
         self.logPath = logPath
+        self.socketPaths = socketPaths
     }
 
     /// Starts the daemon and waits until every socket answers Health.Check.
-    public static func start(dataDirectory: String? = nil, extraArguments: [String] = []) async throws -> DaemonProcess {
+    /// - Parameter environment: added to the daemon's environment (e.g. `SUBSIDYD_CRASH_AT`).
+    public static func start(dataDirectory: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:]) async throws -> DaemonProcess {
         let directory = dataDirectory ?? makeTemporaryDirectory()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: productsDirectory + "/subsidyd")
         process.arguments = ["--dev", "--data-dir", directory, "--test-hooks", "--log-level", "debug"] + extraArguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
         let logPath = directory + "/daemon-\(UUID().uuidString.prefix(8)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
@@ -53,8 +58,27 @@ public final class DaemonProcess: @unchecked Sendable {
         return daemon
     }
 
+    /// Starts the daemon with `subsidyd --config FILE` (the file written from `configuration`)
+    /// and waits until every socket answers Health.Check.
+    public static func start(configuration: DaemonConfiguration, extraArguments: [String] = []) async throws -> DaemonProcess {
+        let configPath = try configuration.write()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: productsDirectory + "/subsidyd")
+        process.arguments = ["--config", configPath, "--test-hooks", "--log-level", "debug"] + extraArguments
+        let logPath = configuration.baseDirectory + "/daemon-\(UUID().uuidString.prefix(8)).log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+        let paths = Dictionary(uniqueKeysWithValues: tenants.map { ($0, configuration.socketPath($0)) })
+        let daemon = DaemonProcess(dataDirectory: configuration.dataDirectory, process: process, logPath: logPath, socketPaths: paths)
+        try await daemon.waitUntilServing()
+        return daemon
+    }
+
     public func socketPath(_ tenant: String) -> String {
-        DevelopmentLayout.socketPath(dataDirectory: dataDirectory, tenant: tenant)
+        socketPaths?[tenant] ?? DevelopmentLayout.socketPath(dataDirectory: dataDirectory, tenant: tenant)
     }
 
     public func client(_ tenant: String) async throws -> SubsidyClient {

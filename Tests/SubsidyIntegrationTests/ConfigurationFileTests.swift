@@ -1,0 +1,138 @@
+import Foundation
+import SubsidyTestSupport
+import Testing
+
+/// `subsidyd --check-config`: every kind of mistake exits non-zero naming the key (and line); the
+/// shipped Deploy/subsidyd.toml passes.
+@Suite("configuration file")
+struct ConfigurationFileTests {
+    static let valid = """
+        data_dir = "/var/lib/subsidyd-test"
+        runtime_dir = "/run/subsidyd-test"
+
+        [limits]
+        frame_deadline_ms = 5_000
+        request_burst = 100
+
+        [district.chancheng]
+        display_name = "禅城区"
+        socket = "district/chancheng.sock"
+        socket_mode = "0660"
+        socket_group = 0
+        allowed_gids = [0]
+
+        [district.nanhai]
+        display_name = "南海区"
+        socket = "district/nanhai.sock"
+        allowed_uids = ["root", 1001]
+
+        [district.shunde]
+        display_name = "顺德区"
+        socket = "district/shunde.sock"
+        allowed_uids = [0]
+
+        [district.gaoming]
+        display_name = "高明区"
+        socket = "/run/subsidyd-test/district/gaoming.sock"
+        allowed_uids = [0]
+
+        [district.sanshui]
+        display_name = "三水区"
+        socket = "district/sanshui.sock"
+        allowed_uids = [0]
+
+        [city]
+        display_name = "佛山市"
+        socket = "city.sock"
+        socket_mode = "0600"
+        allowed_uids = [0]
+
+        """
+
+    /// Writes `text` to a fresh file and runs `subsidyd --check-config --config` on it.
+    static func check(_ text: String) throws -> (status: Int32, output: String, error: String) {
+        let path = DaemonProcess.makeTemporaryDirectory() + "/subsidyd.toml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return try run(DaemonProcess.productsDirectory + "/subsidyd", ["--check-config", "--config", path])
+    }
+
+    static func replacing(_ old: String, with new: String) -> String {
+        precondition(valid.contains(old), "the base configuration has no \(old)")
+        return valid.replacingOccurrences(of: old, with: new)
+    }
+
+    @Test("the test's base configuration and the shipped Deploy/subsidyd.toml pass")
+    func validFiles() throws {
+        let base = try Self.check(Self.valid)
+        #expect(base.status == 0, "\(base.error)")
+        #expect(base.output.contains("OK"))
+
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Deploy/subsidyd.toml").path
+        let result = try run(DaemonProcess.productsDirectory + "/subsidyd", ["--check-config", "--config", shipped])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("nanhai /run/subsidyd/district/nanhai.sock"))
+    }
+
+    /// One row per kind of mistake: the broken text and what the message must name.
+    static let mistakes: [(String, String, String)] = [
+        ("missing district", replacing("[district.sanshui]\ndisplay_name = \"三水区\"\nsocket = \"district/sanshui.sock\"\nallowed_uids = [0]\n", with: ""), "district.sanshui: missing table"),
+        ("unknown district", replacing("[district.sanshui]", with: "[district.foshan]"), "district.foshan: unknown district"),
+        ("missing city", replacing("[city]", with: "[citty]"), "citty: unknown table"),
+        ("duplicate socket", replacing("socket = \"district/shunde.sock\"", with: "socket = \"district/nanhai.sock\""), ":22: district.shunde.socket: /run/subsidyd-test/district/nanhai.sock is already the socket of [district.nanhai]"),
+        ("socket path too long", replacing("socket = \"city.sock\"", with: "socket = \"/tmp/" + String(repeating: "x", count: 110) + ".sock\""), "city.socket: "),
+        ("socket directory too long for staging", replacing("socket = \"city.sock\"", with: "socket = \"/tmp/" + String(repeating: "d", count: 95) + "/c.sock\""), "city.socket: the directory of"),
+        ("world-writable socket", replacing("socket_mode = \"0660\"", with: "socket_mode = \"0666\""), ":11: district.chancheng.socket_mode: must not be world-writable"),
+        ("mode not octal", replacing("socket_mode = \"0600\"", with: "socket_mode = \"rw-------\""), "city.socket_mode: must be an octal mode"),
+        ("mode as a decimal integer", replacing("socket_mode = \"0600\"", with: "socket_mode = 600"), "city.socket_mode: must be a string"),
+        ("setuid bit", replacing("socket_mode = \"0600\"", with: "socket_mode = \"4600\""), "city.socket_mode: setuid"),
+        ("nobody allowed", replacing("socket_mode = \"0600\"\nallowed_uids = [0]", with: "socket_mode = \"0600\"\nallowed_uids = []"), "city.allowed_uids: at least one allowed uid or gid"),
+        ("unknown user", replacing("allowed_uids = [\"root\", 1001]", with: "allowed_uids = [\"no-such-user-h4\"]"), "district.nanhai.allowed_uids: unknown user 'no-such-user-h4'"),
+        ("unknown group", replacing("socket_group = 0", with: "socket_group = \"no-such-group-h4\""), "district.chancheng.socket_group: unknown group"),
+        ("uid out of range", replacing("allowed_uids = [\"root\", 1001]", with: "allowed_uids = [4294967295]"), "district.nanhai.allowed_uids: 4294967295 is not a valid user id"),
+        ("zero limit", replacing("request_burst = 100", with: "request_burst = 0"), ":6: limits.request_burst: must be > 0"),
+        ("negative limit", replacing("frame_deadline_ms = 5_000", with: "frame_deadline_ms = -1"), "limits.frame_deadline_ms: must be > 0"),
+        ("limit of the wrong type", replacing("frame_deadline_ms = 5_000", with: "frame_deadline_ms = \"5s\""), "limits.frame_deadline_ms: must be an integer"),
+        ("misspelt limit", replacing("request_burst = 100", with: "request_brust = 100"), "limits.request_brust: unknown key"),
+        ("per-uid above total", replacing("request_burst = 100", with: "max_connections = 10\nmax_connections_per_uid = 20"), "limits.max_connections_per_uid: max_connections_per_uid (20) exceeds max_connections (10)"),
+        ("relative data_dir", replacing("data_dir = \"/var/lib/subsidyd-test\"", with: "data_dir = \"var/lib\""), ":1: data_dir: must be an absolute path"),
+        ("missing runtime_dir", replacing("runtime_dir = \"/run/subsidyd-test\"", with: ""), "runtime_dir: missing key"),
+        ("syntax error", replacing("data_dir = \"/var/lib/subsidyd-test\"", with: "data_dir = /var/lib"), ":1: data_dir: expected a value"),
+        ("missing display name", replacing("display_name = \"佛山市\"", with: ""), "city.display_name: missing key"),
+        ("unknown tenant key", replacing("display_name = \"佛山市\"", with: "display_name = \"佛山市\"\nrole = \"city\""), "city.role: unknown key"),
+        ("policy file that does not exist", replacing("runtime_dir = \"/run/subsidyd-test\"", with: "runtime_dir = \"/run/subsidyd-test\"\npolicy = \"/nonexistent/foshan-2020.toml\""), "policy: /nonexistent/foshan-2020.toml: cannot open"),
+    ]
+
+    @Test("each kind of mistake exits non-zero naming the key", arguments: mistakes)
+    func mistake(name: String, text: String, expected: String) throws {
+        let result = try Self.check(text)
+        #expect(result.status == 1, "\(name): exit \(result.status)")
+        #expect(result.error.contains(expected), "\(name): \(result.error)")
+        #expect(result.output.isEmpty)
+    }
+
+    @Test("a missing configuration file, and --dev with --config, are refused")
+    func missingFileAndConflicts() throws {
+        let missing = try run(DaemonProcess.productsDirectory + "/subsidyd", ["--check-config", "--config", "/nonexistent/subsidyd.toml"])
+        #expect(missing.status == 1)
+        #expect(missing.error.contains("/nonexistent/subsidyd.toml: cannot open"))
+        let conflict = try run(DaemonProcess.productsDirectory + "/subsidyd", ["--dev", "--config", "/nonexistent/subsidyd.toml"])
+        #expect(conflict.status != 0)
+        #expect(conflict.error.contains("--dev"))
+    }
+
+    @Test("a policy file named by the configuration is parsed by --check-config")
+    func policyChecked() throws {
+        let directory = DaemonProcess.makeTemporaryDirectory()
+        let policy = directory + "/foshan-2020.toml"
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Deploy/policy/foshan-2020.toml").path
+        try FileManager.default.copyItem(atPath: shipped, toPath: policy)
+        let good = try Self.check(Self.replacing("runtime_dir = \"/run/subsidyd-test\"", with: "runtime_dir = \"/run/subsidyd-test\"\npolicy = \"\(policy)\""))
+        #expect(good.status == 0, "\(good.error)")
+        try "[policy]\ntitle = 1\n".write(toFile: policy, atomically: true, encoding: .utf8)
+        let bad = try Self.check(Self.replacing("runtime_dir = \"/run/subsidyd-test\"", with: "runtime_dir = \"/run/subsidyd-test\"\npolicy = \"\(policy)\""))
+        #expect(bad.status == 1)
+        #expect(bad.error.contains("policy: foshan-2020:2: policy.title"), "\(bad.error)")
+    }
+}

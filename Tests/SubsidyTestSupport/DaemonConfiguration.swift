@@ -1,0 +1,65 @@
+import Foundation
+
+/// A `subsidyd --config` file for tests: every path under a fresh temporary directory, the
+/// current user allowed everywhere unless a test says otherwise, limits as the test needs them.
+public struct DaemonConfiguration: Sendable {
+    /// Holds `data/`, `run/` (the sockets) and the file itself; mode 0755 so that tests running
+    /// clients as other users can reach the sockets (their modes decide the rest).
+    public let baseDirectory: String
+    /// `[limits]` keys and values, e.g. `["idle_timeout_ms": 1_000]`.
+    public var limits: [String: Int] = [:]
+    public var socketMode = "0600"
+    public var socketGroup: UInt32?
+    /// Allowed uids per tenant; a tenant missing here allows the current user.
+    public var allowedUIDs: [String: [UInt32]] = [:]
+    /// Allowed gids per tenant.
+    public var allowedGIDs: [String: [UInt32]] = [:]
+
+    public init() {
+        baseDirectory = DaemonProcess.makeTemporaryDirectory()
+        chmod(baseDirectory, 0o755)
+    }
+
+    public var dataDirectory: String { baseDirectory + "/data" }
+    public var runtimeDirectory: String { baseDirectory + "/run" }
+    public var path: String { baseDirectory + "/subsidyd.toml" }
+
+    public func socketPath(_ tenant: String) -> String {
+        tenant == "city" ? runtimeDirectory + "/city.sock" : runtimeDirectory + "/district/\(tenant).sock"
+    }
+
+    public func rendered() -> String {
+        var text = """
+            data_dir = "\(dataDirectory)"
+            runtime_dir = "\(runtimeDirectory)"
+            runtime_dir_mode = "0755"
+
+            [limits]
+
+            """
+        for (key, value) in limits.sorted(by: { $0.key < $1.key }) { text += "\(key) = \(value)\n" }
+        let names = ["chancheng": "禅城区", "nanhai": "南海区", "shunde": "顺德区", "gaoming": "高明区", "sanshui": "三水区", "city": "佛山市"]
+        for tenant in DaemonProcess.tenants {
+            let uids = allowedUIDs[tenant] ?? (allowedGIDs[tenant] == nil ? [getuid()] : [])
+            let gids = allowedGIDs[tenant] ?? []
+            text += """
+
+                [\(tenant == "city" ? "city" : "district." + tenant)]
+                display_name = "\(names[tenant]!)"
+                socket = "\(tenant == "city" ? "city.sock" : "district/\(tenant).sock")"
+                socket_mode = "\(socketMode)"
+                allowed_uids = [\(uids.map(String.init).joined(separator: ", "))]
+                allowed_gids = [\(gids.map(String.init).joined(separator: ", "))]
+
+                """
+            if let socketGroup { text += "socket_group = \(socketGroup)\n" }
+        }
+        return text
+    }
+
+    /// Writes the file and returns its path.
+    public func write() throws -> String {
+        try rendered().write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
