@@ -58,7 +58,7 @@ public struct ServerConfiguration: Sendable {
 
     /// The embedded default: every socket under `dataDirectory/sockets`, only the current user
     /// allowed, mode 0600, and a request rate high enough that benchmarks measure the daemon
-    /// rather than the limiter.
+    /// rather than the limiter; the other limits are the defaults.
     public static func development(dataDirectory: String) -> ServerConfiguration {
         let uid = getuid()
         var tenants = DistrictID.allCases.map { district in
@@ -76,6 +76,8 @@ public struct ServerConfiguration: Sendable {
             )
         )
         var limits = Limits()
+        // Every tenant is the same uid in --dev, so a per-uid cap would be a total cap.
+        limits.maximumConnectionsPerUID = limits.maximumConnections
         limits.requestsPerSecond = 1_000_000
         limits.requestBurst = 1_000_000
         return ServerConfiguration(dataDirectory: dataDirectory, tenants: tenants, limits: limits)
