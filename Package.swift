@@ -100,7 +100,7 @@ let package = Package(
 
         .target(
             name: "SubsidyTestSupport",
-            dependencies: ["SubsidyClient", "SubsidyWire", "SubsidyCore"],
+            dependencies: ["SubsidyClient", "SubsidyWire", "SubsidyCore", "CSQLite"],
             path: "Tests/SubsidyTestSupport",
             swiftSettings: swiftSettings
         ),

@@ -202,14 +202,16 @@ struct CityViews: Sendable {
         )
         let amount = Money(fen: award.amountFen)
         let rule = try policy.rule(for: measure)
-        let charges = rule.caps.filter { $0.applies(to: application) }.compactMap { cap -> CapCharge? in
+        // An imported decision counts toward every cap of its measure: the import format carries
+        // no selection level, and a decided award was within the city's quota when it was made.
+        let charges = rule.caps.compactMap { cap -> CapCharge? in
             guard let capKey = cap.key(for: application, policyName: policy.name) else { return nil }
             let isCount = if case .count = cap.limit { true } else { false }
             return CapCharge(key: capKey, amount: isCount ? .zero : amount, count: 1, limit: cap.limit)
         }
         let identity = [measure.rawValue, String(year.year), district.rawValue, enterprise.rawValue, provider?.rawValue ?? "",
                         String(award.amountFen), date.description, award.decisionDocument, award.contractNumber, award.pilotId]
-        let id = "import-" + String(SHA256.hexString(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
+        let id = "import-" + String(SHA256.hex(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
         return (
             CityLedger.CommitmentFields(
                 applicationID: id, district: district.rawValue, measure: measure, fundingYear: year.year, enterprise: enterprise.rawValue,

@@ -193,5 +193,5 @@ func parseDate(_ text: String, field: String) throws(SubsidyError) -> CalendarDa
 func requestKey(_ requestID: String, method: String, _ request: some ProtoMessage) throws(SubsidyError) -> RequestKey {
     guard !requestID.isEmpty else { throw .invalidField("request.request_id", "is required for every mutating call (any unique text, e.g. a UUID)") }
     guard requestID.utf8.count <= 128 else { throw .invalidField("request.request_id", "must be at most 128 bytes") }
-    return RequestKey(id: requestID, fingerprint: SHA256.hexString(Array(method.utf8) + [0] + request.serializedBytes()))
+    return RequestKey(id: requestID, fingerprint: SHA256.hex(Array(method.utf8) + [0] + request.serializedBytes()))
 }

@@ -1,0 +1,154 @@
+import CSQLite
+import Foundation
+import SubsidyCore
+
+/// An independent check of the invariants of DESIGN.md §4, reading the SQLite files directly
+/// with plain SQL — none of the store code is used, so a bug there cannot hide itself.
+public enum LedgerChecker {
+    /// Every violation found; empty when the data directory is consistent.
+    public static func violations(dataDirectory: String, policy: Policy) throws -> [String] {
+        var problems: [String] = []
+        let ledger = try ReadOnlyDatabase(path: dataDirectory + "/city-ledger.sqlite")
+
+        // 1. For every cap and scope: committed ≤ limit (amount and count).
+        let limits = Dictionary(policy.caps.map { ($0.id, $0.limit) }, uniquingKeysWith: { first, _ in first })
+        for row in try ledger.rows("""
+            SELECT c.cap_id, c.scope, SUM(c.amount_fen), SUM(c.count) FROM charges c
+            JOIN commitments m ON m.application_id = c.application_id
+            WHERE m.state IN ('live', 'disbursed') GROUP BY c.cap_id, c.scope
+            """)
+        {
+            guard let limit = limits[row[0]] else {
+                problems.append("charge against unknown cap \(row[0])")
+                continue
+            }
+            switch limit {
+            case .amount(let money) where Int64(row[2])! > money.fen:
+                problems.append("cap \(row[0])[\(row[1])] over its limit: \(row[2]) > \(money.fen)")
+            case .count(let count) where Int(row[3])! > count:
+                problems.append("cap \(row[0])[\(row[1])] over its count: \(row[3]) > \(count)")
+            default: break
+            }
+        }
+        // Charges add up to the commitment's amount per cap (no charge lost or doubled).
+        for row in try ledger.rows("""
+            SELECT DISTINCT m.application_id FROM charges c JOIN commitments m ON m.application_id = c.application_id
+            WHERE c.amount_fen != 0 AND c.amount_fen != m.amount_fen
+            """)
+        {
+            problems.append("commitment \(row[0]) has charges that do not match its amount")
+        }
+
+        // 2. Every approved application has exactly one live commitment of the same amount, and vice versa.
+        var commitments: [String: (state: String, amount: Int64)] = [:]
+        for row in try ledger.rows("SELECT application_id, state, amount_fen FROM commitments WHERE source = 'decision'") {
+            commitments[row[0]] = (row[1], Int64(row[2])!)
+        }
+        var seen = Set<String>()
+        for district in DistrictID.allCases {
+            let store = try ReadOnlyDatabase(path: "\(dataDirectory)/districts/\(district.rawValue).sqlite")
+            for row in try store.rows("SELECT id, state, awarded_fen FROM applications") {
+                let (id, state, awarded) = (row[0], row[1], Int64(row[2])!)
+                let commitment = commitments[id]
+                seen.insert(id)
+                switch state {
+                case "APPROVED", "PUBLICIZED", "DISBURSED":
+                    guard let commitment, ["live", "disbursed"].contains(commitment.state) else {
+                        problems.append("\(id) is \(state) without a live commitment")
+                        continue
+                    }
+                    if commitment.amount != awarded { problems.append("\(id) awarded \(awarded) but committed \(commitment.amount)") }
+                    if (state == "DISBURSED") != (commitment.state == "disbursed") {
+                        problems.append("\(id) is \(state) but its commitment is \(commitment.state)")
+                    }
+                default:
+                    if let commitment, ["live", "disbursed"].contains(commitment.state) {
+                        problems.append("\(id) is \(state) but holds a live commitment of \(commitment.amount)")
+                    }
+                }
+            }
+            try verifyChain(store, file: district.rawValue, into: &problems)
+        }
+        for id in commitments.keys where !seen.contains(id) {
+            problems.append("commitment \(id) has no application in any district")
+        }
+
+        // 3. No content funded twice.
+        for row in try ledger.rows("""
+            SELECT content_fingerprint, COUNT(*) FROM commitments WHERE state IN ('live', 'disbursed')
+            GROUP BY content_fingerprint HAVING COUNT(*) > 1
+            """)
+        {
+            problems.append("content \(row[0]) funded \(row[1]) times")
+        }
+
+        // 4. Every audit chain verifies.
+        try verifyChain(ledger, file: "ledger", into: &problems)
+        return problems
+    }
+
+    static func verifyChain(_ database: ReadOnlyDatabase, file: String, into problems: inout [String]) throws {
+        var previous = String(repeating: "0", count: 64)
+        var expected: Int64 = 1
+        for row in try database.rows("SELECT seq, event, prev_hash, hash FROM audit ORDER BY seq") {
+            let hash = SHA256.hex(Array(previous.utf8) + Array(row[1].utf8))
+            if Int64(row[0]) != expected || row[2] != previous || row[3] != hash {
+                problems.append("\(file): audit chain breaks at row \(row[0])")
+                return
+            }
+            previous = hash
+            expected += 1
+        }
+        let head = try database.rows("SELECT seq, hash FROM audit_head")
+        if head.first != [String(expected - 1), previous] { problems.append("\(file): audit head does not match the chain") }
+    }
+}
+
+/// A read-only SQLite handle returning every value as text.
+public final class ReadOnlyDatabase {
+    private var handle: OpaquePointer?
+
+    public init(path: String) throws {
+        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY, nil) == SQLITE_OK else {
+            throw CheckerError.open(path)
+        }
+        sqlite3_busy_timeout(handle, 5_000)
+    }
+
+    deinit { sqlite3_close_v2(handle) }
+
+    public func rows(_ sql: String) throws -> [[String]] {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else {
+            throw CheckerError.sql(String(cString: sqlite3_errmsg(handle)), sql)
+        }
+        defer { sqlite3_finalize(statement) }
+        var rows: [[String]] = []
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else { throw CheckerError.sql(String(cString: sqlite3_errmsg(handle)), sql) }
+            rows.append((0..<sqlite3_column_count(statement)).map { column in
+                sqlite3_column_text(statement, column).map { String(cString: $0) } ?? ""
+            })
+        }
+        return rows
+    }
+
+    /// Runs a statement that changes the file (tests that tamper with audit rows).
+    public static func execute(path: String, _ sql: String) throws {
+        var handle: OpaquePointer?
+        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK else { throw CheckerError.open(path) }
+        defer { sqlite3_close_v2(handle) }
+        var message: UnsafeMutablePointer<CChar>?
+        guard sqlite3_exec(handle, sql, nil, nil, &message) == SQLITE_OK else {
+            defer { sqlite3_free(message) }
+            throw CheckerError.sql(message.map { String(cString: $0) } ?? "", sql)
+        }
+    }
+}
+
+public enum CheckerError: Error {
+    case open(String)
+    case sql(String, String)
+}

@@ -1,0 +1,143 @@
+import SubsidyClient
+import SubsidyCore
+import SubsidyWire
+
+/// Valid identities and requests for tests: real-format USCCs with correct check characters.
+public enum TestData {
+    /// The `n`-th test USCC registered in Foshan (administrative prefix 4406xx).
+    public static func uscc(_ n: Int, area: Int = 4) -> String {
+        let digits = String(n)
+        let body = String(repeating: "0", count: max(0, 8 - digits.count)) + digits
+        // 9 (business) 1 (enterprise) 44060x (Foshan district code) + 8-digit body.
+        return (try? USCC.makeValid(prefix16: "9144060\(area)" + body).rawValue) ?? ""
+    }
+
+    public static func voucher(enterprise: String, provider: String, contractFen: Int64, year: Int32 = 2022, contract: String) -> SubsidyWire.Application {
+        var a = SubsidyWire.Application()
+        a.measure = .cloudVoucher
+        a.fundingYear = year
+        a.enterpriseUscc = enterprise
+        a.providerUscc = provider
+        a.contractNumber = contract
+        a.contractAmountFen = contractFen
+        a.paidAmountFen = contractFen
+        a.projectName = "上云 \(contract)"
+        return a
+    }
+
+    public static func benchmark(enterprise: String, investedFen: Int64, year: Int32 = 2022, name: String) -> SubsidyWire.Application {
+        var a = SubsidyWire.Application()
+        a.measure = .benchmarkProject
+        a.fundingYear = year
+        a.enterpriseUscc = enterprise
+        a.investedAmountFen = investedFen
+        a.selectionLevel = .municipal
+        a.projectName = name
+        return a
+    }
+}
+
+/// Steps of the lifecycle as one call each, with fresh request ids.
+public struct Bureau: Sendable {
+    public let client: SubsidyClient
+    private static func id() -> String { String(UInt64.random(in: 1...UInt64.max), radix: 36) }
+
+    public init(_ client: SubsidyClient) { self.client = client }
+
+    @discardableResult
+    public func register(_ uscc: String, role: SubsidyWire.ApplicantRole = .industrialEnterprise, locality: SubsidyWire.Locality = .local) async throws -> SubsidyWire.Applicant? {
+        var request = RegisterApplicantRequest()
+        request.requestId = Self.id()
+        var applicant = SubsidyWire.Applicant()
+        applicant.uscc = uscc
+        applicant.name = "测试企业 \(uscc.suffix(4))"
+        applicant.role = role
+        applicant.locality = locality
+        request.applicant = applicant
+        return try await client.call(DistrictServiceMethods.registerApplicant, request).applicant
+    }
+
+    public func submit(_ application: SubsidyWire.Application, requestID: String? = nil) async throws -> ApplicationRecord {
+        var request = SubmitApplicationRequest()
+        request.requestId = requestID ?? Self.id()
+        request.application = application
+        return try await client.call(DistrictServiceMethods.submitApplication, request).record ?? ApplicationRecord()
+    }
+
+    @discardableResult
+    public func recommend(_ id: String) async throws -> ApplicationRecord {
+        var request = ReviewApplicationRequest()
+        request.requestId = Self.id()
+        request.applicationId = id
+        request.outcome = .recommend
+        return try await client.call(DistrictServiceMethods.reviewApplication, request).record ?? ApplicationRecord()
+    }
+
+    /// Submits and recommends; the id of the application, ready for the city.
+    public func file(_ application: SubsidyWire.Application) async throws -> String {
+        let id = try await submit(application).id
+        try await recommend(id)
+        return id
+    }
+
+    public func approve(_ id: String, date: String = "2022-06-01", requestID: String? = nil) async throws -> ApplicationRecord {
+        var request = ApproveApplicationRequest()
+        request.requestId = requestID ?? Self.id()
+        request.applicationId = id
+        request.decisionDate = date
+        return try await client.call(CityServiceMethods.approveApplication, request).record ?? ApplicationRecord()
+    }
+
+    public func decide(_ method: UnaryMethod<DecideApplicationRequest, DecideApplicationResponse>, _ id: String, date: String = "", reason: String = "test") async throws -> ApplicationRecord {
+        var request = DecideApplicationRequest()
+        request.requestId = Self.id()
+        request.applicationId = id
+        request.decisionDate = date
+        request.reason = reason
+        return try await client.call(method, request).record ?? ApplicationRecord()
+    }
+
+    public func pool(_ uscc: String, since: String = "2020-07-17") async throws {
+        var request = RegisterPoolMemberRequest()
+        request.requestId = Self.id()
+        var member = PoolMember()
+        member.uscc = uscc
+        member.entryDate = since
+        request.member = member
+        _ = try await client.call(CityServiceMethods.registerPoolMember, request)
+    }
+
+    public func importAwards(_ awards: [HistoricalAward], requestID: String? = nil) async throws -> ImportHistoryResponse {
+        var request = ImportHistoryRequest()
+        request.requestId = requestID ?? Self.id()
+        request.awards = awards
+        return try await client.call(CityServiceMethods.importHistory, request)
+    }
+
+    public func quota(year: Int32 = 0) async throws -> GetQuotaResponse {
+        var request = GetQuotaRequest()
+        request.fundingYear = year
+        request.top = 100
+        return try await client.call(CityServiceMethods.getQuota, request)
+    }
+}
+
+extension GetQuotaResponse {
+    /// The committed amount (fen) or count of one cap scope.
+    public func committed(_ capID: String, _ scope: String) -> Int64 {
+        caps.first { $0.capId == capID && $0.scope == scope }?.committed ?? 0
+    }
+}
+
+public func historical(_ measure: SubsidyWire.Measure, district: String, enterprise: String, provider: String = "", amountFen: Int64, document: String, year: Int32 = 2022) -> HistoricalAward {
+    var award = HistoricalAward()
+    award.measure = measure
+    award.fundingYear = year
+    award.district = district
+    award.enterpriseUscc = enterprise
+    award.providerUscc = provider
+    award.amountFen = amountFen
+    award.decisionDate = "\(year == 2020 ? 2020 : year)-0\(year == 2020 ? 9 : 3)-15"
+    award.decisionDocument = document
+    return award
+}
