@@ -32,7 +32,11 @@ public enum JSONValue: Sendable, Equatable {
     public static func integer(_ value: some BinaryInteger) -> JSONValue { .number(String(value)) }
     /// Proto3 JSON writes 64-bit integers as strings (JavaScript cannot hold them exactly).
     public static func int64String(_ value: some BinaryInteger) -> JSONValue { .string(String(value)) }
-    public static func enumValue(_ value: some ProtoEnum) -> JSONValue { .string(value.description) }
+    /// An enum by its name; a number the schema does not name (proto3 enums are open) is written
+    /// as a JSON number, as the proto3 JSON mapping says — a string "7" would not parse back.
+    public static func enumValue<E: ProtoEnum>(_ value: E) -> JSONValue {
+        E.protoNames[value.rawValue].map { .string($0) } ?? .integer(value.rawValue)
+    }
     public static func bytes(_ value: [UInt8]) -> JSONValue { .string(Base64.encode(value)) }
 
     // MARK: Reading values (used by generated code); `path` names the field in errors.
