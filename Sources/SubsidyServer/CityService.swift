@@ -156,6 +156,14 @@ struct CityService: Sendable {
             try stores.decisionLock.withLock { _ -> [UInt8] in
                 if let earlier = try store.replay(key) { return earlier }
                 guard let current = try store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
+                if current.state == transition.to, current.history.last?.requestID == key.id {
+                    // Recovery finished this very request after a crash: answer the retry with it.
+                    return try store.mutate(key) { _, _ in
+                        var response = DecideApplicationResponse()
+                        response.record = ApplicationRecord(current)
+                        return response.serializedBytes()
+                    }
+                }
                 _ = try current.state.applying(transition, as: .city)
                 try stores.ledger.database.write { transaction in
                     try ledgerStep(stores.ledger, transaction, id, key, Timestamp.now())

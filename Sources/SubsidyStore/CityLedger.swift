@@ -89,6 +89,8 @@ public final class CityLedger: Sendable {
         public var requestID: String
         /// For released/clawback: the application state the release moves it to.
         public var releaseState: String
+        /// The request id of the last ledger-first change after approval (disbursement or
+        /// release), so recovery records it and a retry of that request is recognised.
         public var releaseRequestID: String
     }
 
@@ -333,7 +335,8 @@ public final class CityLedger: Sendable {
         }
         guard commitment.state == "live" else { return }
         try transaction.query(
-            "UPDATE commitments SET state = 'disbursed', updated_at = ? WHERE application_id = ?", [.text(time), .text(applicationID)]
+            "UPDATE commitments SET state = 'disbursed', release_request_id = ?, updated_at = ? WHERE application_id = ?",
+            [.text(requestID), .text(time), .text(applicationID)]
         )
         try appendEvent(applicationID: applicationID, district: commitment.district, state: "DISBURSED", amountFen: commitment.amountFen, at: time, in: transaction)
         try AuditChain.append("disburse \(applicationID) amount=\(commitment.amountFen) request=\(requestID)", at: time, in: transaction)

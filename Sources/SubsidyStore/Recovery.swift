@@ -28,7 +28,7 @@ public enum Recovery {
                     continue
                 }
                 for transition in pendingTransitions(commitment: commitment, state: application.state) {
-                    let request = RequestKey(id: transition == .revoke ? commitment.releaseRequestID : commitment.requestID, fingerprint: "recovery")
+                    let request = RequestKey(id: transition == .approve ? commitment.requestID : commitment.releaseRequestID, fingerprint: "recovery")
                     try store.database.write { transaction in
                         _ = try store.apply(
                             transition, to: commitment.applicationID, actor: actor, role: .city,

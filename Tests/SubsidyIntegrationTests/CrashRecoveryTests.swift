@@ -1,0 +1,165 @@
+import Foundation
+import SubsidyClient
+import SubsidyCore
+import SubsidyTestSupport
+import SubsidyWire
+import Testing
+
+/// The real daemon killed with SIGKILL — at every step of the commit protocol and at random
+/// moments under concurrent load from all districts — restarted, and checked by the independent
+/// checker. `SUBSIDYD_CRASH_CYCLES=5000 swift test --filter CrashRecoveryTests` runs thousands.
+@Suite("crash recovery", .serialized)
+struct CrashRecoveryTests {
+    static let provider = TestData.uscc(901)
+    static let buyersPerDistrict = 6
+
+    /// Registers the provider and buyers in a fresh data directory, then stops cleanly.
+    private func seed() async throws -> String {
+        let daemon = try await DaemonProcess.start()
+        let city = Bureau(try await daemon.client("city"))
+        try await city.pool(Self.provider)
+        for (d, district) in DaemonProcess.districts.enumerated() {
+            let bureau = Bureau(try await daemon.client(district))
+            for i in 0..<Self.buyersPerDistrict { try await bureau.register(Self.buyer(d, i)) }
+        }
+        #expect(await daemon.terminate() == 0)
+        return daemon.dataDirectory
+    }
+
+    static func buyer(_ district: Int, _ i: Int) -> String { TestData.uscc(3000 + district * 100 + i) }
+
+    @Test(
+        "a crash at each step of the commit protocol is recovered, and the retry returns the result",
+        arguments: ["approve.after-ledger", "approve.after-district", "revoke.after-ledger", "disburse.after-ledger"]
+    )
+    func faultPoint(point: String) async throws {
+        let directory = try await seed()
+        var daemon = try await DaemonProcess.start(dataDirectory: directory)
+        let nanhai = Bureau(try await daemon.client("nanhai"))
+        var city = Bureau(try await daemon.client("city"))
+        let id = try await nanhai.file(TestData.voucher(enterprise: Self.buyer(1, 0), provider: Self.provider, contractFen: 20_000_000, contract: "C-\(point)"))
+        if point != "approve.after-ledger" && point != "approve.after-district" {
+            _ = try await city.approve(id)
+            if point == "disburse.after-ledger" { _ = try await city.decide(CityServiceMethods.publicizeApplication, id, date: "2022-06-02") }
+        }
+        #expect(await daemon.terminate() == 0)
+
+        daemon = try await DaemonProcess.start(dataDirectory: directory, environment: ["SUBSIDYD_CRASH_AT": point])
+        city = Bureau(try await daemon.client("city"))
+        var request = DecideApplicationRequest()
+        request.requestId = "crash-\(point)"
+        request.applicationId = id
+        request.reason = "crash test"
+        request.decisionDate = "2022-06-20"
+        let expected: SubsidyWire.ApplicationState
+        let crashed = await #expect(throws: SubsidyError.self) {
+            switch point {
+            case "revoke.after-ledger": _ = try await city.client.call(CityServiceMethods.revokeApplication, request)
+            case "disburse.after-ledger": _ = try await city.client.call(CityServiceMethods.disburseApplication, request)
+            default: _ = try await city.approve(id, requestID: request.requestId)
+            }
+        }
+        #expect(crashed?.code == .unavailable)
+        #expect(await daemon.waitForExit() == SIGKILL)
+        switch point {
+        case "revoke.after-ledger": expected = .revoked
+        case "disburse.after-ledger": expected = .disbursed
+        default: expected = .approved
+        }
+
+        let restarted = try await DaemonProcess.start(dataDirectory: directory)
+        defer { Task { await restarted.terminate() } }
+        #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
+        city = Bureau(try await restarted.client("city"))
+        let retried: ApplicationRecord
+        switch point {
+        case "revoke.after-ledger": retried = try await city.client.call(CityServiceMethods.revokeApplication, request).record ?? ApplicationRecord()
+        case "disburse.after-ledger": retried = try await city.client.call(CityServiceMethods.disburseApplication, request).record ?? ApplicationRecord()
+        default: retried = try await city.approve(id, requestID: request.requestId)
+        }
+        #expect(retried.state == expected)
+        if point.hasPrefix("approve") { #expect(retried.awardedFen == 10_000_000) }
+        #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
+    }
+
+    @Test("SIGKILL at random moments under load from every district never breaks an invariant")
+    func randomKills() async throws {
+        let cycles = Int(ProcessInfo.processInfo.environment["SUBSIDYD_CRASH_CYCLES"] ?? "") ?? 100
+        let directory = try await seed()
+        let points = ["approve.after-ledger", "approve.after-district", "revoke.after-ledger", "disburse.after-ledger"]
+        var approvedSeen = 0
+        for cycle in 0..<cycles {
+            // One cycle in four arms a protocol step; the others are killed from outside.
+            let armed = cycle % 4 == 3 ? points[(cycle / 4) % points.count] : nil
+            let daemon = try await DaemonProcess.start(dataDirectory: directory, environment: armed.map { ["SUBSIDYD_CRASH_AT": $0] } ?? [:])
+            let violations = try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy)
+            #expect(violations == [], "after restart \(cycle): \(violations)")
+            if !violations.isEmpty { break }
+            let load = Task { await Self.load(daemon: daemon, cycle: cycle) }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 20...200)))
+            await daemon.crash()
+            approvedSeen += await load.value
+        }
+        let final = try await DaemonProcess.start(dataDirectory: directory)
+        #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
+        let quota = try await Bureau(try await final.client("city")).quota(year: 2022)
+        #expect(quota.caps.allSatisfy { $0.committed <= $0.limit })
+        #expect(approvedSeen > 0, "the load never got an approval through")
+        #expect(await final.terminate() == 0)
+    }
+
+    /// Every district files and reviews while the city approves, publicizes, disburses and
+    /// revokes, until the daemon dies. Returns how many approvals were acknowledged.
+    private static func load(daemon: DaemonProcess, cycle: Int) async -> Int {
+        await withTaskGroup(of: Int.self) { group in
+            for (d, district) in DaemonProcess.districts.enumerated() {
+                group.addTask {
+                    guard let bureau = try? Bureau(await daemon.client(district)) else { return 0 }
+                    for n in 0..<50 {
+                        let buyer = buyer(d, Int.random(in: 0..<buyersPerDistrict))
+                        let application = TestData.voucher(
+                            enterprise: buyer, provider: provider, contractFen: Int64.random(in: 1...40) * 2_500_000,
+                            contract: "K-\(cycle)-\(district)-\(n)"
+                        )
+                        do { _ = try await bureau.file(application) } catch { return 0 }
+                    }
+                    return 0
+                }
+            }
+            for _ in 0..<2 {
+                group.addTask {
+                    guard let city = try? Bureau(await daemon.client("city")) else { return 0 }
+                    var approved = 0
+                    for _ in 0..<50 {
+                        var request = ListApplicationsRequest()
+                        request.state = .recommended
+                        request.pageSize = 10
+                        guard let page = try? await city.client.call(CityServiceMethods.listApplications, request) else { return approved }
+                        for record in page.records {
+                            do {
+                                let result = try await city.approve(record.id)
+                                approved += 1
+                                switch Int.random(in: 0..<4) {
+                                case 0: _ = try await city.decide(CityServiceMethods.revokeApplication, result.id, reason: "random revoke")
+                                case 1:
+                                    _ = try await city.decide(CityServiceMethods.publicizeApplication, result.id, date: "2022-06-02")
+                                    _ = try await city.decide(CityServiceMethods.disburseApplication, result.id, date: "2022-06-20")
+                                default: break
+                                }
+                            } catch let error as SubsidyError where error.code == .unavailable {
+                                return approved
+                            } catch {
+                                continue
+                            }
+                        }
+                        try? await Task.sleep(for: .milliseconds(5))
+                    }
+                    return approved
+                }
+            }
+            var total = 0
+            for await n in group { total += n }
+            return total
+        }
+    }
+}
