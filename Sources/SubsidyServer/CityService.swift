@@ -182,7 +182,7 @@ struct CityService: Sendable {
     }
 
     /// A decision that touches only the district file (reject before approval, publicity).
-    private func decideInDistrict(
+    func decideInDistrict(
         _ transition: Transition, _ request: DecideApplicationRequest, _ context: CallContext
     ) async throws(SubsidyError) -> DecideApplicationResponse {
         let key = try requestKey(request.requestId, method: context.method, request)

@@ -32,6 +32,9 @@ struct SubsidyDaemon: AsyncParsableCommand {
     @Flag(help: "Validate the configuration file and exit: 0 if it is usable, 1 with the problem on stderr.")
     var checkConfig = false
 
+    @Flag(help: "With --dev: seed a realistic sample (all five districts, every lifecycle state) into an empty data directory.")
+    var demo = false
+
     @Flag(help: .hidden)
     var testHooks = false
 
@@ -44,6 +47,9 @@ struct SubsidyDaemon: AsyncParsableCommand {
         }
         if dev && (config != nil || checkConfig) {
             throw ValidationError("--dev uses the embedded configuration; it cannot be combined with --config or --check-config")
+        }
+        if demo && !dev {
+            throw ValidationError("--demo seeds the --dev layout; use it with --dev")
         }
         if !dev && dataDir != nil {
             throw ValidationError("--data-dir is for --dev; with a configuration file set data_dir in it")
@@ -126,6 +132,14 @@ struct SubsidyDaemon: AsyncParsableCommand {
         } catch {
             logger.critical("\(error)")
             throw ExitCode(2)
+        }
+        if demo {
+            do {
+                try await DemoData.seed(services: services, configuration: configuration, logger: logger)
+            } catch {
+                logger.critical("demo: seeding failed: \(error)")
+                throw ExitCode(2)
+            }
         }
         let server = SubsidyServer(configuration: configuration, router: services.router, health: services.health, logger: logger)
         let group = ServiceGroup(

@@ -263,6 +263,23 @@ struct LedgerWorkflowTests {
         #expect(result.output.contains("ledger     ok"))
     }
 
+    @Test("--demo seeds every lifecycle state in every district, consistently, and only once")
+    func demo() async throws {
+        let daemon = try await DaemonProcess.start(extraArguments: ["--demo"])
+        let city = Bureau(try await daemon.client("city"))
+        let all = try await city.client.call(CityServiceMethods.listApplications, ListApplicationsRequest())
+        #expect(Set(all.records.map(\.district)) == Set(DaemonProcess.districts))
+        let states = Set(all.records.map(\.state))
+        #expect(states.isSuperset(of: [.submitted, .returned, .recommended, .rejected, .withdrawn, .approved, .publicized, .disbursed, .revoked]))
+        #expect(try await city.quota(year: 2022).committed("CLOUD_VOUCHER.annual_budget", "2022") > 0)
+        #expect(try LedgerChecker.violations(dataDirectory: daemon.dataDirectory, policy: Self.policy) == [])
+        #expect(await daemon.terminate() == 0)
+        let again = try await DaemonProcess.start(dataDirectory: daemon.dataDirectory, extraArguments: ["--demo"])
+        defer { Task { await again.terminate() } }
+        let after = try await Bureau(try await again.client("city")).client.call(CityServiceMethods.listApplications, ListApplicationsRequest())
+        #expect(after.records.count == all.records.count)
+    }
+
     static let policy: Policy = {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Deploy/policy/foshan-2020.toml").path
