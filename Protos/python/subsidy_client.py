@@ -41,6 +41,8 @@ __all__ = [
     "decode_frame_stream",
     "encode_frame",
     "load_generated",
+    "make_uscc",
+    "uscc_is_valid",
 ]
 
 #: Largest frame subsidyd accepts by default (and the largest this client accepts).
@@ -130,6 +132,51 @@ class RpcError(Exception):
     @property
     def field_violations(self) -> Sequence:
         return list(self.status.field_violations) if self.status is not None else []
+
+
+# -- USCC (统一社会信用代码, GB 32100-2015) -------------------------------------------------------
+
+#: The 31 characters GB 32100 allows, in check-value order (no I, O, S, V, Z).
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_ORGANISATION_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def _organisation_check(body8: str) -> str:
+    """GB 11714 check character of the 8-character organisation-code body (positions 9-16)."""
+    total = sum((int(c) if c.isdigit() else ord(c) - 55) * w for c, w in zip(body8, _ORGANISATION_WEIGHTS))
+    value = 11 - total % 11
+    return "X" if value == 10 else "0" if value == 11 else str(value)
+
+
+def _uscc_check(prefix17: str) -> str:
+    """GB 32100 check character (position 18) over positions 1-17."""
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(prefix17, _USCC_WEIGHTS))
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def make_uscc(prefix16: str) -> str:
+    """A valid USCC from its first 16 characters: appends the organisation-code check character
+    (position 17) and the USCC check character (position 18), as subsidyd verifies them.
+
+    ``make_uscc("914406040000" + "0900")`` is a Nanhai (440604) enterprise; positions 3-8 must be
+    digits and every character must be in :data:`USCC_ALPHABET`.
+    """
+    if len(prefix16) != 16 or any(c not in USCC_ALPHABET for c in prefix16) or not prefix16[2:8].isdigit():
+        raise ValueError(f"not a USCC prefix: {prefix16!r}")
+    prefix17 = prefix16 + _organisation_check(prefix16[8:16])
+    return prefix17 + _uscc_check(prefix17)
+
+
+def uscc_is_valid(text: str) -> bool:
+    """Whether ``text`` passes the checks subsidyd applies (length, alphabet, both check characters)."""
+    return (
+        len(text) == 18
+        and all(c in USCC_ALPHABET for c in text)
+        and text[2:8].isdigit()
+        and text[16] == _organisation_check(text[8:16])
+        and text[17] == _uscc_check(text[:17])
+    )
 
 
 def encode_frame(frame) -> bytes:
