@@ -202,7 +202,15 @@ struct CityService: Sendable {
             try stores.decisionLock.withLock { _ -> [UInt8] in
                 try store.mutate(key) { transaction, now in
                     let record = try store.apply(transition, to: id, actor: actor, role: .city, reason: request.reason, request: key, at: now, in: transaction) {
-                        if transition == .publicize { $0.publicizedOn = publicized }
+                        if transition == .publicize {
+                            // Publicity follows the decision; a backdated date would shorten the 公示.
+                            guard publicized >= $0.decisionDate else {
+                                throw SubsidyError.precondition(
+                                    "decision_date", "publicity of \(id) cannot start on \(publicized), before its approval on \($0.decisionDate)"
+                                )
+                            }
+                            $0.publicizedOn = publicized
+                        }
                     }
                     var response = DecideApplicationResponse()
                     response.record = ApplicationRecord(record)

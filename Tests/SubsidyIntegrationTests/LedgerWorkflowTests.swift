@@ -44,6 +44,10 @@ struct LedgerWorkflowTests {
         #expect(approved.state == .approved)
         #expect(approved.awardedFen == 30_000_000)
         #expect(approved.explanation?.limits.contains { $0.kind == "formula" && $0.binding } == true)
+        let backdated = await #expect(throws: SubsidyError.self) {
+            try await city.decide(CityServiceMethods.publicizeApplication, first, date: "2022-05-01")
+        }
+        #expect(backdated?.code == .failedPrecondition)
         #expect(try await city.decide(CityServiceMethods.publicizeApplication, first, date: "2022-06-02").state == .publicized)
         let early = await #expect(throws: SubsidyError.self) {
             try await city.decide(CityServiceMethods.disburseApplication, first, date: "2022-06-05")
