@@ -7,26 +7,68 @@ import SubsidyWire
 // the city decides. Every mutating command sends a fresh request id (or --request-id to retry).
 
 struct Submit: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "District: file an application from a JSON file (the protos' JSON mapping of Application).")
+    static let configuration = CommandConfiguration(
+        abstract: "District: file an application, from a JSON file (the protos' JSON mapping of Application) or from flags.",
+        discussion: """
+            With --file, flags given as well override the file's fields. Amounts are in yuan \
+            ("1,200,000" or "1200000.50"); use the JSON file for fields without a flag.
+            """
+    )
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Application JSON file, or - for standard input.") var file: String
+    @Option(help: "Application JSON file, or - for standard input.") var file: String?
+    @Option(help: "Measure, e.g. CLOUD_VOUCHER.") var measure: String?
+    @Option(help: "Funding year (2020–2023).") var year: Int32?
+    @Option(help: "Applicant's USCC.") var enterprise: String?
+    @Option(help: "Provider's USCC (vouchers).") var provider: String?
+    @Option(help: "Project name.") var projectName: String?
+    @Option(help: "Contract number (vouchers).") var contractNumber: String?
+    @Option(help: "Contract amount in yuan.") var contractAmount: String?
+    @Option(help: "Amount actually paid in yuan.") var paidAmount: String?
+    @Option(help: "Amount invested in yuan (benchmark projects).") var investedAmount: String?
+    @Option(help: "Previous year's service spend in yuan (public service).") var previousYearSpend: String?
     @Option(help: "Request id, to retry an earlier submission safely.") var requestId: String = newRequestID()
 
     func run() async throws {
-        let text = try readText(path: file)
         var request = SubmitApplicationRequest()
         request.requestId = requestId
-        do throws(SubsidyError) {
-            request.application = try Application(jsonText: text, path: "application")
-        } catch {
-            printError(error)
-            throw ExitCode(1)
+        var application = SubsidyWire.Application()
+        if let file {
+            let text = try readText(path: file)
+            do throws(SubsidyError) {
+                application = try SubsidyWire.Application(jsonText: text, path: "application")
+            } catch {
+                printError(error)
+                throw ExitCode(1)
+            }
+        } else if measure == nil || year == nil || enterprise == nil {
+            throw ValidationError("give --file, or at least --measure, --year and --enterprise")
         }
+        if let measure { application.measure = try parseEnum(SubsidyWire.Measure.self, measure, option: "--measure") }
+        if let year { application.fundingYear = year }
+        if let enterprise { application.enterpriseUscc = enterprise }
+        if let provider { application.providerUscc = provider }
+        if let projectName { application.projectName = projectName }
+        if let contractNumber { application.contractNumber = contractNumber }
+        if let contractAmount { application.contractAmountFen = try fen(contractAmount, option: "--contract-amount") }
+        if let paidAmount { application.paidAmountFen = try fen(paidAmount, option: "--paid-amount") }
+        if let investedAmount { application.investedAmountFen = try fen(investedAmount, option: "--invested-amount") }
+        if let previousYearSpend { application.previousYearServiceSpendFen = try fen(previousYearSpend, option: "--previous-year-spend") }
+        request.application = application
+        let sent = request
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await client.call(DistrictServiceMethods.submitApplication, request, timeout: global.timeout)
+            try await client.call(DistrictServiceMethods.submitApplication, sent, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
+    }
+}
+
+/// Yuan text ("1,200,000.00") as fen; no floating point on the way.
+func fen(_ text: String, option: String) throws -> Int64 {
+    do {
+        return try Money(parsing: text).fen
+    } catch {
+        throw ValidationError("\(option): \(error)")
     }
 }
 

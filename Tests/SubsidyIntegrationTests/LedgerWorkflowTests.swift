@@ -267,6 +267,42 @@ struct LedgerWorkflowTests {
         #expect(result.output.contains("ledger     ok"))
     }
 
+    @Test("subsidyctl submit from flags, amounts in yuan")
+    func submitFromFlags() async throws {
+        let (daemon, _, _, buyers) = try await prepared(buyersPerDistrict: 1)
+        defer { Task { await daemon.terminate() } }
+        let result = try runCtl([
+            "--data-dir", daemon.dataDirectory, "--as", "sanshui", "--json", "submit", "--measure", "CLOUD_VOUCHER", "--year", "2022",
+            "--enterprise", buyers["sanshui"]![0], "--provider", Self.provider, "--contract-number", "F-1", "--project-name", "设备上云",
+            "--contract-amount", "1,200,000", "--paid-amount", "1199999.99",
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        let record = try JSONValue.parse(result.output)["record"]
+        #expect(record?["state"] == .string("SUBMITTED"))
+        #expect(record?["application"]?["paidAmountFen"] == .string("119999999"))
+        let bad = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "sanshui", "submit", "--measure", "CLOUD_VOUCHER", "--year", "2022",
+                              "--enterprise", buyers["sanshui"]![0], "--contract-amount", "1.5e6"])
+        #expect(bad.status != 0)
+        #expect(bad.error.contains("--contract-amount"))
+    }
+
+    @Test("a store written by a newer subsidyd is refused at start-up with a clear error")
+    func newerSchemaRefused() async throws {
+        let daemon = try await DaemonProcess.start()
+        #expect(await daemon.terminate() == 0)
+        try ReadOnlyDatabase.execute(path: daemon.dataDirectory + "/districts/shunde.sqlite", "PRAGMA user_version = 99")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: DaemonProcess.productsDirectory + "/subsidyd")
+        process.arguments = ["--dev", "--data-dir", daemon.dataDirectory]
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        let output = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 2)
+        #expect(output.contains("shunde.sqlite has schema version 99, but this subsidyd understands only up to 1"))
+    }
+
     @Test("--demo seeds every lifecycle state in every district, consistently, and only once")
     func demo() async throws {
         let daemon = try await DaemonProcess.start(extraArguments: ["--demo"])
