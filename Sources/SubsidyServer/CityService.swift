@@ -105,9 +105,7 @@ struct CityService: Sendable {
                     } else {
                         record = current  // recovery already completed this approval
                     }
-                    var response = ApproveApplicationResponse()
-                    response.record = ApplicationRecord(record)
-                    return response.serializedBytes()
+                    return ApproveApplicationResponse.encoding(record)
                 }
                 faults.reach("approve.after-district")
                 return response
@@ -159,9 +157,7 @@ struct CityService: Sendable {
                 if current.state == transition.to, current.history.last?.requestID == key.id {
                     // Recovery finished this very request after a crash: answer the retry with it.
                     return try store.mutate(key) { _, _ in
-                        var response = DecideApplicationResponse()
-                        response.record = ApplicationRecord(current)
-                        return response.serializedBytes()
+                        return DecideApplicationResponse.encoding(current)
                     }
                 }
                 _ = try current.state.applying(transition, as: .city)
@@ -171,9 +167,7 @@ struct CityService: Sendable {
                 faults.reach("\(transition).after-ledger")
                 return try store.mutate(key) { transaction, now in
                     let record = try store.apply(transition, to: id, actor: actor, role: .city, reason: request.reason, request: key, at: now, in: transaction)
-                    var response = DecideApplicationResponse()
-                    response.record = ApplicationRecord(record)
-                    return response.serializedBytes()
+                    return DecideApplicationResponse.encoding(record)
                 }
             }
         }
@@ -212,9 +206,7 @@ struct CityService: Sendable {
                             $0.publicizedOn = publicized
                         }
                     }
-                    var response = DecideApplicationResponse()
-                    response.record = ApplicationRecord(record)
-                    return response.serializedBytes()
+                    return DecideApplicationResponse.encoding(record)
                 }
             }
         }

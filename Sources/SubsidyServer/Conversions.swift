@@ -195,3 +195,24 @@ func requestKey(_ requestID: String, method: String, _ request: some ProtoMessag
     guard requestID.utf8.count <= 128 else { throw .invalidField("request.request_id", "must be at most 128 bytes") }
     return RequestKey(id: requestID, fingerprint: SHA256.hex(Array(method.utf8) + [0] + request.serializedBytes()))
 }
+
+/// A response that carries one application record (submit, amend, review, decisions, …).
+protocol RecordResponse: ProtoMessage {
+    var record: ApplicationRecord? { get set }
+}
+
+extension RecordResponse {
+    /// The encoded response for `stored`, as the request log keeps it.
+    static func encoding(_ stored: StoredApplication) -> [UInt8] {
+        var response = Self()
+        response.record = ApplicationRecord(stored)
+        return response.serializedBytes()
+    }
+}
+
+extension SubmitApplicationResponse: RecordResponse {}
+extension AmendApplicationResponse: RecordResponse {}
+extension WithdrawApplicationResponse: RecordResponse {}
+extension ReviewApplicationResponse: RecordResponse {}
+extension ApproveApplicationResponse: RecordResponse {}
+extension DecideApplicationResponse: RecordResponse {}

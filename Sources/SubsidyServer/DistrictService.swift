@@ -91,9 +91,7 @@ struct DistrictService: Sendable {
                     measure: application.measure, fundingYear: application.fundingYear.year, enterprise: application.enterprise.rawValue,
                     content: wire.serializedBytes(), actor: actor, request: key, at: now, in: transaction
                 )
-                var response = SubmitApplicationResponse()
-                response.record = ApplicationRecord(record)
-                return response.serializedBytes()
+                return SubmitApplicationResponse.encoding(record)
             }
         }
         return try SubmitApplicationResponse(serializedBytes: bytes, path: "stored")
@@ -139,9 +137,7 @@ struct DistrictService: Sendable {
                     $0.fundingYear = application.fundingYear.year
                     $0.enterprise = application.enterprise.rawValue
                 }
-                var response = AmendApplicationResponse()
-                response.record = ApplicationRecord(record)
-                return response.serializedBytes()
+                return AmendApplicationResponse.encoding(record)
             }
         }
         return try AmendApplicationResponse(serializedBytes: bytes, path: "stored")
@@ -160,9 +156,7 @@ struct DistrictService: Sendable {
             try stores.decisionLock.withLock { _ in
                 try store.mutate(key) { transaction, now in
                     let record = try store.apply(.withdraw, to: request.applicationId, actor: actor, role: .district, reason: request.reason, request: key, at: now, in: transaction)
-                    var response = WithdrawApplicationResponse()
-                    response.record = ApplicationRecord(record)
-                    return response.serializedBytes()
+                    return WithdrawApplicationResponse.encoding(record)
                 }
             }
         }
@@ -188,9 +182,7 @@ struct DistrictService: Sendable {
         let bytes = try await BlockingIO.run {
             try store.mutate(key) { transaction, now in
                 let record = try store.apply(transition, to: request.applicationId, actor: actor, role: .district, reason: request.reason, request: key, at: now, in: transaction)
-                var response = ReviewApplicationResponse()
-                response.record = ApplicationRecord(record)
-                return response.serializedBytes()
+                return ReviewApplicationResponse.encoding(record)
             }
         }
         return try ReviewApplicationResponse(serializedBytes: bytes, path: "stored")

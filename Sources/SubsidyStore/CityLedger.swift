@@ -353,12 +353,6 @@ public final class CityLedger: Sendable {
 
     /// Like ``DistrictStore/mutate(_:_:)`` for city-only requests (pool registration, imports).
     public func mutate(_ request: RequestKey, _ body: (borrowing Transaction, String) throws -> [UInt8]) throws -> [UInt8] {
-        try database.write { transaction in
-            if let earlier = try RequestLog.lookup(request.id, fingerprint: request.fingerprint, in: transaction) { return earlier }
-            let now = Timestamp.now()
-            let response = try body(transaction, now)
-            try RequestLog.record(request.id, fingerprint: request.fingerprint, response: response, at: now, in: transaction)
-            return response
-        }
+        try RequestLog.mutate(database, request, body)
     }
 }

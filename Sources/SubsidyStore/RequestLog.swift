@@ -28,6 +28,20 @@ enum RequestLog {
         return row.blob(1)
     }
 
+    /// Runs `body` once per request id inside one write transaction of `database`: a retry gets
+    /// the first response back; the response is stored in the same transaction as the change.
+    static func mutate(
+        _ database: SQLiteDatabase, _ request: RequestKey, _ body: (borrowing Transaction, String) throws -> [UInt8]
+    ) throws -> [UInt8] {
+        try database.write { transaction in
+            if let earlier = try lookup(request.id, fingerprint: request.fingerprint, in: transaction) { return earlier }
+            let now = Timestamp.now()
+            let response = try body(transaction, now)
+            try record(request.id, fingerprint: request.fingerprint, response: response, at: now, in: transaction)
+            return response
+        }
+    }
+
     static func record(_ requestID: String, fingerprint: String, response: [UInt8], at time: String, in transaction: borrowing Transaction) throws {
         try transaction.query(
             "INSERT INTO requests (request_id, fingerprint, response, at) VALUES (?, ?, ?, ?)",
