@@ -116,6 +116,11 @@ struct FuzzRegressionTests {
         #expect(request.jsonValue.serialized() == #"{"outcome":"RECOMMEND"}"#)
     }
 
+    @Test("a \\u escape is exactly four hex digits: no sign (found while writing fuzz-json)", arguments: [#""\u+041""#, #""\u-000""#, #""\u 041""#, #""\u004""#])
+    func unicodeEscapeIsFourHexDigits(text: String) {
+        #expect(throws: SubsidyError.self) { try JSONValue.parse(text) }
+    }
+
     /// What a correct frame decoder produces for `stream`, read to its end.
     static func referenceParse(_ stream: [UInt8], maximum: Int) -> (bodies: [[UInt8]], failure: FrameError?) {
         var bodies: [[UInt8]] = []

@@ -227,6 +227,8 @@ public enum Seeds {
             ("surrogate-pair", #"{"projectName": "\ud83d\ude00 \u5357\u6d77"}"#),
             ("lone-surrogate", #"{"projectName": "\ud83d"}"#),
             ("bad-escape", #"{"projectName": "\x41"}"#),
+            ("unicode-escape-plus-sign", #"{"projectName": "\u+041"}"#),
+            ("unicode-escape-minus-sign", #"{"projectName": "\u-000"}"#),
             ("fraction", #"{"contractAmountFen": 1.5}"#),
             ("exponent", #"{"contractAmountFen": 1e9}"#),
             ("leading-zero", #"{"contractAmountFen": 0123}"#),
