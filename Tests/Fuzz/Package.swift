@@ -51,5 +51,10 @@ let package = Package(
             dependencies: ["FuzzSupport", .product(name: "SubsidyWire", package: "subsidyd")],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "fuzz-amounts",
+            dependencies: ["FuzzSupport", .product(name: "SubsidyWire", package: "subsidyd")],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -3,7 +3,7 @@
 #
 #   Tests/Fuzz/run.sh TARGET [RUNS] [extra libFuzzer flags...]
 #
-# TARGET: frame-decoder | envelope | requests | json  (or the full name, fuzz-json)
+# TARGET: frame-decoder | envelope | requests | json | amounts  (or the full name, fuzz-json)
 # RUNS:   executions to run (-runs=N); default 1000000. 0 or "forever" runs until stopped.
 #
 # Starts from the committed seeds in corpus/TARGET and the saved crashes in regressions/TARGET;
@@ -19,8 +19,8 @@ target="${target#fuzz-}"
 runs="${2:-1000000}"
 shift $(( $# >= 2 ? 2 : 1 ))
 case "$target" in
-    frame-decoder|envelope|requests|json) ;;
-    *) echo "unknown target '$target' (frame-decoder, envelope, requests, json)" >&2; exit 2 ;;
+    frame-decoder|envelope|requests|json|amounts) ;;
+    *) echo "unknown target '$target' (frame-decoder, envelope, requests, json, amounts)" >&2; exit 2 ;;
 esac
 [[ "$runs" == forever ]] && runs=-1
 [[ "$runs" == 0 ]] && runs=-1

@@ -8,7 +8,7 @@ import SubsidyWire
 import Testing
 
 /// Replays the fuzz seed corpus (Tests/Fuzz/corpus) and every saved crash (Tests/Fuzz/regressions)
-/// through the code paths of the four libFuzzer targets in Tests/Fuzz, without sanitizers, and
+/// through the code paths of the five libFuzzer targets in Tests/Fuzz, without sanitizers, and
 /// checks the same properties: bytes decode or are refused with INVALID_ARGUMENT (a
 /// `SubsidyError`), never a trap, and what decodes round-trips through protobuf-c and JSON.
 /// Each input's layout is the one its harness defines (see Tests/Fuzz/README.md).
@@ -97,6 +97,13 @@ struct FuzzRegressionTests {
         }
         let encoded = try application.checkedSerializedBytes()
         #expect(checkDecode(SubsidyWire.Application.self, encoded, path: "application", input) == application, "\(input)")
+    }
+
+    @Test("amounts: subsidyctl's yuan flags through Money(parsing:)", arguments: FuzzInput.all(for: "amounts"))
+    func amounts(input: FuzzInput) {
+        let text = String(validating: input.bytes, as: UTF8.self) ?? String(decoding: input.bytes, as: UTF8.self)
+        guard let money = try? Money(parsing: text) else { return }
+        #expect((try? Money(parsing: money.description)) == money, "\(input): \(money.description) does not parse back")
     }
 
     @Test("the corpus and regressions directories are found and not empty")
@@ -213,7 +220,7 @@ struct FuzzInput: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { String(path.dropFirst(FuzzInput.directory.count + 1)) }
 
-    static let targets = ["frame-decoder", "envelope", "requests", "json"]
+    static let targets = ["frame-decoder", "envelope", "requests", "json", "amounts"]
 
     /// Tests/Fuzz, found from this file's path.
     static let directory: String = {

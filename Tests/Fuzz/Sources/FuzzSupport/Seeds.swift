@@ -257,6 +257,23 @@ public enum Seeds {
         return out
     }
 
+    /// subsidyctl amount flag values (yuan), valid and not.
+    static func amountInputs() -> [(String, [UInt8])] {
+        let texts = [
+            ("plain", "1200000"), ("grouped", "1,200,000"), ("grouped-decimals", "1,200,000.50"), ("cents", "0.05"),
+            ("negative", "-5.00"), ("negative-zero", "-0"), ("int64-max", "92233720368547758.07"),
+            ("int64-min", "-92233720368547758.08"), ("overflow", "92233720368547758.08"), ("three-decimals", "1.005"),
+            ("point-only", "."), ("trailing-point", "5."), ("leading-point", ".5"), ("minus-only", "-"), ("empty", ""),
+            ("bad-group", "1,20,000"), ("leading-comma", ",100"), ("trailing-comma", "100,"), ("four-digit-group", "1,2000"),
+            ("comma-after-point", "1.0,0"), ("two-points", "1.2.3"), ("fullwidth-digits", "１２３"), ("arabic-indic", "١٢٣"),
+            ("space", "1 000"), ("plus", "+5"), ("exponent", "1e5"), ("combining-mark", "5\u{0301}"), ("nul", "1\u{0}0"),
+            ("yuan-sign", "¥100"), ("many-zeros", String(repeating: "0", count: 40) + "1"),
+        ]
+        var out = texts.map { ($0.0, Array($0.1.utf8)) }
+        out.append(("bad-utf8", [0x31, 0xff, 0x30]))
+        return out
+    }
+
     /// Writes the seeds for `target` into `directory` (which must exist).
     public static func write(target: String, to directory: String) -> Never {
         let seeds: [(String, [UInt8])]
@@ -265,6 +282,7 @@ public enum Seeds {
         case "envelope": seeds = envelopes()
         case "requests": seeds = requestInputs()
         case "json": seeds = jsonInputs()
+        case "amounts": seeds = amountInputs()
         default: propertyViolated("no seeds for \(target)")
         }
         for (name, bytes) in seeds {
