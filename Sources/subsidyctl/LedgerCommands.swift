@@ -162,18 +162,23 @@ struct PoolList: AsyncParsableCommand {
 
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "City: import decisions made before the system existed, so every cap counts them.",
-        discussion: "A JSON file: {\"awards\": [HistoricalAward, ...]} in the protos' JSON mapping. Re-importing is idempotent."
+        abstract: "City: import decisions made before the system existed, so every cap and one-time rule counts them.",
+        discussion: """
+            JSON: {"awards": [HistoricalAward, ...]} in the protos' JSON mapping. CSV (a .csv file): a header \
+            line naming the columns measure, year, district, enterprise, provider, amount (yuan), \
+            decision_date, document, and optionally contract and pilot. Every row is validated like a live \
+            decision; re-importing the same file is idempotent.
+            """
     )
     @OptionGroup var global: GlobalOptions
-    @Option(help: "JSON file, or -.") var file: String
+    @Option(help: "JSON or CSV file, or - (JSON) for standard input.") var file: String
     @Option var requestId: String?
 
     func run() async throws {
         let text = try readText(path: file)
         var request: ImportHistoryRequest
         do throws(SubsidyError) {
-            request = try ImportHistoryRequest(jsonText: text, path: "import")
+            request = file.lowercased().hasSuffix(".csv") ? try HistoryCSV.parse(text) : try ImportHistoryRequest(jsonText: text, path: "import")
         } catch {
             printError(error)
             throw ExitCode(1)
@@ -185,6 +190,91 @@ struct Import: AsyncParsableCommand {
             try await client.call(CityServiceMethods.importHistory, sent, timeout: global.timeout)
         }
         global.emit(r, human: "imported \(r.imported), already present \(r.alreadyPresent)")
+    }
+}
+
+/// The CSV form of a historical import: RFC 4180 fields (quotes for commas), one award a row.
+enum HistoryCSV {
+    static let required = ["measure", "year", "district", "enterprise", "provider", "amount", "decision_date", "document"]
+
+    static func parse(_ text: String) throws(SubsidyError) -> ImportHistoryRequest {
+        var rows = try records(text)
+        guard !rows.isEmpty else { throw .invalidField("csv", "is empty") }
+        let header = rows.removeFirst().map { $0.trimmingSpaces.lowercased() }
+        for column in required where !header.contains(column) {
+            throw .invalidField("csv", "header lacks the column \"\(column)\" (needs \(required.joined(separator: ", ")))")
+        }
+        var request = ImportHistoryRequest()
+        for (n, row) in rows.enumerated() where !(row.count == 1 && row[0].trimmingSpaces.isEmpty) {
+            let line = "csv line \(n + 2)"
+            guard row.count == header.count else { throw .invalidField(line, "has \(row.count) fields; the header has \(header.count)") }
+            let field = Dictionary(uniqueKeysWithValues: zip(header, row.map(\.trimmingSpaces)))
+            var award = HistoricalAward()
+            guard let measure = SubsidyWire.Measure(protoName: field["measure"] ?? "") else {
+                throw .invalidField("\(line).measure", "unknown measure \"\(field["measure"] ?? "")\"")
+            }
+            award.measure = measure
+            guard let year = Int32(field["year"] ?? "") else { throw .invalidField("\(line).year", "must be a year") }
+            award.fundingYear = year
+            award.district = field["district"] ?? ""
+            award.enterpriseUscc = field["enterprise"] ?? ""
+            award.providerUscc = field["provider"] ?? ""
+            do {
+                award.amountFen = try Money(parsing: field["amount"] ?? "").fen
+            } catch {
+                throw .invalidField("\(line).amount", "must be an amount in yuan (got \"\(field["amount"] ?? "")\"): \(error)")
+            }
+            award.decisionDate = field["decision_date"] ?? ""
+            award.decisionDocument = field["document"] ?? ""
+            award.contractNumber = field["contract"] ?? ""
+            award.pilotId = field["pilot"] ?? ""
+            request.awards.append(award)
+        }
+        return request
+    }
+
+    /// Splits CSV text into rows of fields.
+    static func records(_ text: String) throws(SubsidyError) -> [[String]] {
+        var rows: [[String]] = []
+        var row: [String] = []
+        var field = ""
+        var quoted = false
+        var iterator = Array(text.unicodeScalars).makeIterator()
+        var pending: Unicode.Scalar? = nil
+        func next() -> Unicode.Scalar? {
+            if let p = pending { pending = nil; return p }
+            return iterator.next()
+        }
+        while let c = next() {
+            if quoted {
+                if c == "\"" {
+                    if let after = next() {
+                        if after == "\"" { field.unicodeScalars.append("\"") } else { quoted = false; pending = after }
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    field.unicodeScalars.append(c)
+                }
+                continue
+            }
+            switch c {
+            case "\"" where field.isEmpty: quoted = true
+            case ",": row.append(field); field = ""
+            case "\r": continue
+            case "\n": row.append(field); rows.append(row); row = []; field = ""
+            default: field.unicodeScalars.append(c)
+            }
+        }
+        if quoted { throw .invalidField("csv", "a quoted field is not closed") }
+        if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+        return rows
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        String(unicodeScalars.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed().map(Character.init))
     }
 }
 

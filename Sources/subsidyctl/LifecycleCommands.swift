@@ -301,6 +301,13 @@ struct Quota: AsyncParsableCommand {
             func fmt(_ value: Int64) -> String { cap.unit == "count" ? "\(value)" : yuan(value) }
             lines.append("\(cap.capId.padding(36)) \(cap.scope.padding(27)) \(fmt(cap.limit).padding(16)) \(fmt(cap.committed).padding(16)) \(fmt(cap.remaining))")
         }
+        for (title, consumers) in [("top providers", r.topProviders), ("top enterprises", r.topEnterprises), ("districts", r.districts)] where !consumers.isEmpty {
+            lines.append("")
+            lines.append("\(title) (committed across all districts)")
+            for c in consumers {
+                lines.append("  \(c.id.padding(20)) \(yuan(c.committedFen).padding(16)) \(c.count) award\(c.count == 1 ? "" : "s")")
+            }
+        }
         global.emit(r, human: lines.joined(separator: "\n"))
     }
 }

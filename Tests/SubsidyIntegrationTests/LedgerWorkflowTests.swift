@@ -303,6 +303,70 @@ struct LedgerWorkflowTests {
         #expect(output.contains("shunde.sqlite has schema version 99, but this subsidyd understands only up to 1"))
     }
 
+    @Test("subsidyctl import reads CSV too, amounts in yuan, and names the line of a bad row")
+    func csvImport() async throws {
+        let (daemon, city, _, _) = try await prepared(buyersPerDistrict: 0)
+        defer { Task { await daemon.terminate() } }
+        let file = daemon.dataDirectory + "/history.csv"
+        let csv = """
+            measure,year,district,enterprise,provider,amount,decision_date,document
+            CLOUD_VOUCHER,2021,nanhai,\(TestData.uscc(960)),\(Self.provider),"250,000.00",2021-04-01,佛工信〔2021〕9号
+            PUBLIC_SERVICE,2021,shunde,\(TestData.uscc(961)),,120000,2021-05-01,佛工信〔2021〕10号
+
+            """
+        try csv.write(toFile: file, atomically: true, encoding: .utf8)
+        let first = try runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
+        #expect(first.status == 0, "\(first.error)")
+        #expect(first.output == "imported 2, already present 0\n")
+        #expect(try runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file]).output == "imported 2, already present 0\n")
+        #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 12_000_000)
+        try (csv + "CLOUD_VOUCHER,2021,nanhai,x,y,abc,2021-04-01,d\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let bad = try runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
+        #expect(bad.status == 1)
+        #expect(bad.error.contains("csv line 4.amount"))
+    }
+
+    @Test("WatchEvents streams each ledger change; a case-by-case award takes the city's amount and document")
+    func eventsAndCaseByCase() async throws {
+        let (daemon, city, districts, _) = try await prepared(buyersPerDistrict: 0)
+        defer { Task { await daemon.terminate() } }
+        let platform = TestData.uscc(970)
+        try await districts["chancheng"]!.register(platform, role: .platform)
+        var application = SubsidyWire.Application()
+        application.measure = .majorPlatform
+        application.fundingYear = 2022
+        application.enterpriseUscc = platform
+        application.projectName = "工业互联网重大平台"
+        let id = try await districts["chancheng"]!.file(application)
+
+        let watcher = try await daemon.client("city")
+        var request = WatchEventsRequest()
+        request.afterSequence = 0
+        let events = watcher.stream(CityServiceMethods.watchEvents, request)
+        let first = Task {
+            var iterator = events.makeAsyncIterator()
+            return try await iterator.next()
+        }
+        try await Task.sleep(for: .milliseconds(200))
+
+        var approve = ApproveApplicationRequest()
+        approve.requestId = "case-1"
+        approve.applicationId = id
+        approve.decisionDate = "2022-06-01"
+        let missing = await #expect(throws: SubsidyError.self) { try await city.client.call(CityServiceMethods.approveApplication, approve) }
+        #expect(missing?.code == .invalidArgument || missing?.code == .failedPrecondition)
+        approve.requestId = "case-2"
+        approve.caseAmountFen = 800_000_000
+        approve.decisionDocument = "佛工信函〔2022〕15号"
+        let record = try await city.client.call(CityServiceMethods.approveApplication, approve).record
+        #expect(record?.awardedFen == 800_000_000)
+        #expect(record?.decisionDocument == "佛工信函〔2022〕15号")
+        let event = try await first.value
+        #expect(event?.applicationId == id)
+        #expect(event?.state == .approved)
+        #expect(event?.amountFen == 800_000_000)
+    }
+
     @Test("--demo seeds every lifecycle state in every district, consistently, and only once")
     func demo() async throws {
         let daemon = try await DaemonProcess.start(extraArguments: ["--demo"])
