@@ -28,14 +28,7 @@ struct CityService: Sendable {
 
     @Sendable
     func getApplication(_ request: GetApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> GetApplicationResponse {
-        let store = try stores.owning(request.applicationId, as: nil)
-        let id = request.applicationId
-        guard let record = try await BlockingIO.run({ try store.application(id) }) else {
-            throw SubsidyError(.notFound, "application \(id) does not exist")
-        }
-        var response = GetApplicationResponse()
-        response.record = ApplicationRecord(record)
-        return response
+        try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: nil))
     }
 
     @Sendable

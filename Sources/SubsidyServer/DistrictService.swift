@@ -100,14 +100,7 @@ struct DistrictService: Sendable {
     @Sendable
     func getApplication(_ request: GetApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> GetApplicationResponse {
         let district = try context.requireDistrict()
-        let store = try stores.owning(request.applicationId, as: district)
-        let id = request.applicationId
-        guard let record = try await BlockingIO.run({ try store.application(id) }) else {
-            throw SubsidyError(.notFound, "application \(id) does not exist in \(district.rawValue)")
-        }
-        var response = GetApplicationResponse()
-        response.record = ApplicationRecord(record)
-        return response
+        return try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: district))
     }
 
     @Sendable
@@ -233,8 +226,17 @@ extension SubsidyStores {
     }
 }
 
-/// Listing across one or more district stores in one stable order (by id).
+/// Reading applications from one or more district stores; listing is in one stable order (by id).
 enum ApplicationListing {
+    static func get(_ id: String, from store: DistrictStore) async throws(SubsidyError) -> GetApplicationResponse {
+        guard let record = try await BlockingIO.run({ try store.application(id) }) else {
+            throw SubsidyError(.notFound, "application \(id) does not exist in \(store.district.rawValue)")
+        }
+        var response = GetApplicationResponse()
+        response.record = ApplicationRecord(record)
+        return response
+    }
+
     static func list(_ request: ListApplicationsRequest, districts: [DistrictStore]) async throws(SubsidyError) -> ListApplicationsResponse {
         let limit = try pageSize(request.pageSize)
         var filter = ApplicationFilter()
