@@ -97,6 +97,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Load figures against a running daemon (BENCHMARKS.md); not a test.
+        .executableTarget(
+            name: "subsidyd-bench",
+            dependencies: [
+                "SubsidyClient", "SubsidyWire", "SubsidyCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         .target(
             name: "SubsidyTestSupport",

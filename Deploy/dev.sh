@@ -21,7 +21,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 echo "== swift build (first time: a few minutes)"
-swift build 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
+# Progress lines are dropped; a failed build stops here rather than running a stale binary.
+swift build 2>&1 | { grep -Ev '^\[[0-9]+/[0-9]+\]' || true; }
+[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "swift build failed" >&2; exit 1; }
 bin=$(swift build --show-bin-path)
 
 echo "== starting subsidyd --dev --demo --data-dir $data_dir"

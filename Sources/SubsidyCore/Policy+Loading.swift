@@ -49,8 +49,14 @@ extension Policy {
         }
 
         let reader = TableReader(table: policyTable, policyName: name)
-        try reader.allowOnly(["title", "issuer", "valid_from", "valid_through", "first_funding_year", "last_funding_year",
+        try reader.allowOnly(["name", "title", "issuer", "valid_from", "valid_through", "first_funding_year", "last_funding_year",
                               "allow_partial_awards", "publicity_days"])
+        // The name scopes every whole-policy cap, so it comes from the file itself when the file
+        // declares it: renaming or moving the file must not reset once-only rules.
+        let declaredName = try? reader.text("name")
+        if let declaredName, declaredName != name {
+            return try load(text: text, name: declaredName)
+        }
         let title = try reader.text("title")
         let issuer = try reader.text("issuer")
         let validFrom = try reader.date("valid_from")

@@ -46,11 +46,13 @@ struct CityService: Sendable {
     /// 复核: computes the award against the ledger and commits it there, then in the district.
     @Sendable
     func approve(_ request: ApproveApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> ApproveApplicationResponse {
-        let key = try requestKey(request.requestId, method: context.method, request)
+        let key = try requestKey(request.requestId, context: context, request)
         let store = try stores.owning(request.applicationId, as: nil)
         let decisionDate = try parseDate(request.decisionDate, field: "request.decision_date")
         try policy.checkDecisionDate(decisionDate)
-        guard request.caseAmountFen >= 0 else { throw .invalidField("request.case_amount_fen", "must be ≥ 0 (got \(request.caseAmountFen))") }
+        guard request.caseAmountFen >= 0, request.caseAmountFen <= maximumAwardFen else {
+            throw .invalidField("request.case_amount_fen", "must be between 0 and \(maximumAwardFen) fen (got \(request.caseAmountFen))")
+        }
         let decision = DecisionInput(
             decisionDate: decisionDate,
             caseAmount: request.caseAmountFen > 0 ? Money(fen: request.caseAmountFen) : nil,
@@ -61,6 +63,7 @@ struct CityService: Sendable {
         let bytes = try await BlockingIO.run {
             try stores.decisionLock.withLock { _ -> [UInt8] in
                 if let earlier = try store.replay(key) { return earlier }
+                _ = try Recovery.reconcile(applicationID: id, ledger: stores.ledger, store: store)
                 guard let current = try store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
                 // Step 1: the ledger. A commitment already there is this approval interrupted
                 // by a crash (recovery or a retry completes it); otherwise compute and commit.
@@ -85,6 +88,7 @@ struct CityService: Sendable {
                     return try stores.ledger.commitment(for: id, in: transaction)!
                 }
                 faults.reach("approve.after-ledger")
+                try faults.failIfArmed("approve.after-ledger")
                 // Step 2: the district.
                 let response = try store.mutate(key) { transaction, now in
                     let record: StoredApplication
@@ -120,16 +124,18 @@ struct CityService: Sendable {
     @Sendable
     func disburse(_ request: DecideApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> DecideApplicationResponse {
         let date = try parseDate(request.decisionDate, field: "request.decision_date")
-        let store = try stores.owning(request.applicationId, as: nil)
-        let id = request.applicationId
-        if let current = try await BlockingIO.run({ try store.application(id) }), current.state == .publicized,
-           let publicized = try? CalendarDate(parsing: current.publicizedOn), let ends = policy.publicityEnds(publicisedOn: publicized), date < ends
-        {
-            throw SubsidyError.precondition(
-                "publicity", "the \(policy.publicityDays)-day publicity of \(id) began \(publicized) and ends before \(ends); disburse on or after \(ends)"
-            )
-        }
-        return try await decideThroughLedger(.disburse, request, context) { ledger, transaction, id, key, now in
+        try policy.checkDecisionDate(date)
+        let policy = self.policy
+        return try await decideThroughLedger(.disburse, request, context, check: { current in
+            // Checked under the decision lock on a fresh read, so a concurrent publicize cannot
+            // slip a same-day disbursement past the 公示.
+            guard let publicized = try? CalendarDate(parsing: current.publicizedOn), let ends = policy.publicityEnds(publicisedOn: publicized) else { return }
+            if date < ends {
+                throw SubsidyError.precondition(
+                    "publicity", "the \(policy.publicityDays)-day publicity of \(current.id) began \(publicized) and ends before \(ends); disburse on or after \(ends)"
+                )
+            }
+        }) { ledger, transaction, id, key, now in
             try ledger.markDisbursed(applicationID: id, requestID: key.id, at: now, in: transaction)
         }
     }
@@ -137,15 +143,17 @@ struct CityService: Sendable {
     /// A decision that changes the ledger: ledger first, then the district, under the decision lock.
     private func decideThroughLedger(
         _ transition: Transition, _ request: DecideApplicationRequest, _ context: CallContext,
-        ledgerStep: @escaping @Sendable (CityLedger, borrowing Transaction, String, RequestKey, String) throws -> Void
+        check: @escaping @Sendable (StoredApplication) throws -> Void = { _ in },
+        ledgerStep: @escaping @Sendable (CityLedger, Transaction, String, RequestKey, String) throws -> Void
     ) async throws(SubsidyError) -> DecideApplicationResponse {
-        let key = try requestKey(request.requestId, method: context.method, request)
+        let key = try requestKey(request.requestId, context: context, request)
         let store = try stores.owning(request.applicationId, as: nil)
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let (stores, faults, id) = (self.stores, self.faults, request.applicationId)
         let bytes = try await BlockingIO.run {
             try stores.decisionLock.withLock { _ -> [UInt8] in
                 if let earlier = try store.replay(key) { return earlier }
+                _ = try Recovery.reconcile(applicationID: id, ledger: stores.ledger, store: store)
                 guard let current = try store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
                 if current.state == transition.to, current.history.last?.requestID == key.id {
                     // Recovery finished this very request after a crash: answer the retry with it.
@@ -154,6 +162,7 @@ struct CityService: Sendable {
                     }
                 }
                 _ = try current.state.applying(transition, as: .city)
+                try check(current)
                 try stores.ledger.database.write { transaction in
                     try ledgerStep(stores.ledger, transaction, id, key, Timestamp.now())
                 }
@@ -172,7 +181,7 @@ struct CityService: Sendable {
     func decideInDistrict(
         _ transition: Transition, _ request: DecideApplicationRequest, _ context: CallContext
     ) async throws(SubsidyError) -> DecideApplicationResponse {
-        let key = try requestKey(request.requestId, method: context.method, request)
+        let key = try requestKey(request.requestId, context: context, request)
         let store = try stores.owning(request.applicationId, as: nil)
         var publicizedOn = ""
         if transition == .publicize {
@@ -187,7 +196,8 @@ struct CityService: Sendable {
         let (stores, id, publicized) = (self.stores, request.applicationId, publicizedOn)
         let bytes = try await BlockingIO.run {
             try stores.decisionLock.withLock { _ -> [UInt8] in
-                try store.mutate(key) { transaction, now in
+                _ = try Recovery.reconcile(applicationID: id, ledger: stores.ledger, store: store)
+                return try store.mutate(key) { transaction, now in
                     let record = try store.apply(transition, to: id, actor: actor, role: .city, reason: request.reason, request: key, at: now, in: transaction) {
                         if transition == .publicize {
                             // Publicity follows the decision; a backdated date would shorten the 公示.

@@ -116,29 +116,36 @@ struct CityViews: Sendable {
         var after = Int64(clamping: request.afterSequence)
         if after == 0 { after = try await BlockingIO.run { try ledger.lastEventSequence() } }
         for await _ in events.subscribeWithInitial() {
-            let from = after
-            let batch = try await BlockingIO.run { try ledger.events(after: from) }
-            for row in batch {
-                var event = LedgerEvent()
-                event.sequence = UInt64(row.seq)
-                event.applicationId = row.applicationID
-                event.district = row.district
-                event.state = SubsidyWire.ApplicationState(protoName: row.state) ?? .init(rawValue: 0)
-                event.amountFen = row.amountFen
-                event.at = row.at
-                do { try await writer.write(event) } catch { return }
-                after = row.seq
+            while true {
+                let from = after
+                let batch = try await BlockingIO.run { try ledger.events(after: from) }
+                for row in batch {
+                    var event = LedgerEvent()
+                    event.sequence = UInt64(row.seq)
+                    event.applicationId = row.applicationID
+                    event.district = row.district
+                    event.state = SubsidyWire.ApplicationState(protoName: row.state) ?? .init(rawValue: 0)
+                    event.amountFen = row.amountFen
+                    event.at = row.at
+                    do { try await writer.write(event) } catch { return }
+                    after = row.seq
+                }
+                // A short batch means the stream has caught up; a full one, that more are waiting.
+                if batch.count < CityLedger.eventBatch { break }
             }
         }
     }
 
     @Sendable
     func registerPoolMember(_ request: RegisterPoolMemberRequest, _ context: CallContext) async throws(SubsidyError) -> RegisterPoolMemberResponse {
-        let key = try requestKey(request.requestId, method: context.method, request)
+        let key = try requestKey(request.requestId, context: context, request)
         guard let member = request.member else { throw .invalidField("request.member", "is required") }
         let uscc = try USCC.parse(member.uscc, field: "member.uscc")
         let entry = try parseDate(member.entryDate, field: "member.entry_date")
-        try policy.checkDecisionDate(entry)
+        // Providers may have joined the pool before the policy began; not after it ended.
+        guard entry <= policy.validThrough else {
+            throw .invalidField("member.entry_date", "\(entry) is after the policy ended on \(policy.validThrough)")
+        }
         let record = CityLedger.PoolMember(uscc: uscc.rawValue, name: member.name, entryDate: entry.description, provincial: member.provincial, source: "registration")
         let ledger = stores.ledger
         let bytes = try await BlockingIO.run {
@@ -157,7 +164,7 @@ struct CityViews: Sendable {
     /// file changes nothing (`already_present`).
     @Sendable
     func importHistory(_ request: ImportHistoryRequest, _ context: CallContext) async throws(SubsidyError) -> ImportHistoryResponse {
-        let key = try requestKey(request.requestId, method: context.method, request)
+        let key = try requestKey(request.requestId, context: context, request)
         guard !request.awards.isEmpty else { throw .invalidField("request.awards", "is empty") }
         var validated: [(CityLedger.CommitmentFields, [CapCharge])] = []
         for (i, award) in request.awards.enumerated() {
@@ -168,10 +175,16 @@ struct CityViews: Sendable {
         let bytes = try await BlockingIO.run {
             try ledger.mutate(key) { transaction, now in
                 var response = ImportHistoryResponse()
-                for (fields, charges) in rows {
+                for (i, (fields, charges)) in rows.enumerated() {
                     if try ledger.hasCommitment(fields.applicationID, in: transaction) {
                         response.alreadyPresent += 1
                     } else {
+                        // No double funding, whether the twin is live, imported earlier or in this file.
+                        if try ledger.usage(in: transaction).hasFunded(content: fields.contentFingerprint) {
+                            throw SubsidyError.precondition(
+                                "request.awards[\(i)]", "content \(fields.contentFingerprint) is already funded; the same contract or project cannot be funded twice"
+                            )
+                        }
                         try ledger.insertCommitment(fields, charges: charges, at: now, in: transaction)
                         response.imported += 1
                     }
@@ -192,7 +205,9 @@ struct CityViews: Sendable {
         }
         let enterprise = try USCC.parse(award.enterpriseUscc, field: "\(path).enterprise_uscc")
         let provider = award.providerUscc.isEmpty ? nil : try USCC.parse(award.providerUscc, field: "\(path).provider_uscc")
-        guard award.amountFen > 0 else { throw .invalidField("\(path).amount_fen", "must be > 0 (got \(award.amountFen))") }
+        guard award.amountFen > 0, award.amountFen <= maximumAwardFen else {
+            throw .invalidField("\(path).amount_fen", "must be between 1 and \(maximumAwardFen) fen (got \(award.amountFen))")
+        }
         let date = try parseDate(award.decisionDate, field: "\(path).decision_date")
         do { try policy.checkDecisionDate(date) } catch { throw .invalidField("\(path).decision_date", error.message) }
         guard !award.decisionDocument.isEmpty else { throw .invalidField("\(path).decision_document", "is required for an imported decision") }
@@ -204,10 +219,20 @@ struct CityViews: Sendable {
         let rule = try policy.rule(for: measure)
         // An imported decision counts toward every cap of its measure: the import format carries
         // no selection level, and a decided award was within the city's quota when it was made.
-        let charges = rule.caps.compactMap { cap -> CapCharge? in
-            guard let capKey = cap.key(for: application, policyName: policy.name) else { return nil }
+        var charges: [CapCharge] = []
+        for cap in rule.caps {
+            guard let capKey = cap.key(for: application, policyName: policy.name) else {
+                // A cap whose subject the row does not name would silently not count it.
+                let field = cap.subject == .provider ? "provider_uscc" : cap.subject == .pilot ? "pilot_id" : "enterprise_uscc"
+                throw .invalidField("\(path).\(field)", "is required: \(measure) counts against \(cap.id)")
+            }
             let isCount = if case .count = cap.limit { true } else { false }
-            return CapCharge(key: capKey, amount: isCount ? .zero : amount, count: 1, limit: cap.limit)
+            charges.append(CapCharge(key: capKey, amount: isCount ? .zero : amount, count: 1, limit: cap.limit))
+        }
+        // The measure's own ceiling: a fixed amount (with the provincial-pool bonus) or a per-project cap.
+        let ceiling = rule.amount.map { fixed in rule.provincialPoolBonus.map { Money(fen: fixed.fen + $0.fen) } ?? fixed } ?? rule.perProjectCap
+        if let ceiling, amount > ceiling {
+            throw .invalidField("\(path).amount_fen", "\(amount) exceeds what \(measure) can award (\(ceiling))")
         }
         let identity = [measure.rawValue, String(year.year), district.rawValue, enterprise.rawValue, provider?.rawValue ?? "",
                         String(award.amountFen), date.description, award.decisionDocument, award.contractNumber, award.pilotId]
@@ -223,6 +248,10 @@ struct CityViews: Sendable {
         )
     }
 }
+
+/// The largest single award the ledger accepts (100 million yuan): far above any rule of the
+/// policy, far below where sums of awards could overflow 64 bits.
+let maximumAwardFen: Int64 = 10_000_000_000
 
 extension PoolMember {
     init(_ record: CityLedger.PoolMember) {

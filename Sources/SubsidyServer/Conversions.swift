@@ -189,11 +189,16 @@ func parseDate(_ text: String, field: String) throws(SubsidyError) -> CalendarDa
     }
 }
 
-/// The idempotency key of a mutating request: its id, and a hash of its method and content.
-func requestKey(_ requestID: String, method: String, _ request: some ProtoMessage) throws(SubsidyError) -> RequestKey {
+/// The idempotency key of a mutating request: the caller's tenant and id, and a hash of its
+/// method and content. The tenant is part of the key so that one tenant's ids can never collide
+/// with (or pre-empt) another's in a file both write, such as a district store the city decides in.
+func requestKey(_ requestID: String, context: CallContext, _ request: some ProtoMessage) throws(SubsidyError) -> RequestKey {
     guard !requestID.isEmpty else { throw .invalidField("request.request_id", "is required for every mutating call (any unique text, e.g. a UUID)") }
     guard requestID.utf8.count <= 128 else { throw .invalidField("request.request_id", "must be at most 128 bytes") }
-    return RequestKey(id: requestID, fingerprint: SHA256.hex(Array(method.utf8) + [0] + request.serializedBytes()))
+    return RequestKey(
+        id: context.tenant.id + ":" + requestID,
+        fingerprint: SHA256.hex(Array(context.method.utf8) + [0] + request.serializedBytes())
+    )
 }
 
 /// A response that carries one application record (submit, amend, review, decisions, …).

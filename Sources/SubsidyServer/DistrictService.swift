@@ -25,7 +25,7 @@ struct DistrictService: Sendable {
     @Sendable
     func registerApplicant(_ request: RegisterApplicantRequest, _ context: CallContext) async throws(SubsidyError) -> RegisterApplicantResponse {
         let district = try context.requireDistrict()
-        let key = try requestKey(request.requestId, method: context.method, request)
+        let key = try requestKey(request.requestId, context: context, request)
         guard let applicant = request.applicant else { throw .invalidField("request.applicant", "is required") }
         let uscc = try USCC.parse(applicant.uscc, field: "applicant.uscc")
         guard !applicant.name.isEmpty else { throw .invalidField("applicant.name", "is required") }
@@ -78,7 +78,7 @@ struct DistrictService: Sendable {
     @Sendable
     func submit(_ request: SubmitApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> SubmitApplicationResponse {
         let district = try context.requireDistrict()
-        let key = try requestKey(request.requestId, method: context.method, request)
+        let key = try requestKey(request.requestId, context: context, request)
         guard let submitted = request.application else { throw .invalidField("request.application", "is required") }
         let store = stores.store(district)
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
@@ -115,7 +115,7 @@ struct DistrictService: Sendable {
     @Sendable
     func amend(_ request: AmendApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> AmendApplicationResponse {
         let district = try context.requireDistrict()
-        let key = try requestKey(request.requestId, method: context.method, request)
+        let key = try requestKey(request.requestId, context: context, request)
         let store = try stores.owning(request.applicationId, as: district)
         guard let submitted = request.application else { throw .invalidField("request.application", "is required") }
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
@@ -139,7 +139,7 @@ struct DistrictService: Sendable {
     @Sendable
     func withdraw(_ request: WithdrawApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> WithdrawApplicationResponse {
         let district = try context.requireDistrict()
-        let key = try requestKey(request.requestId, method: context.method, request)
+        let key = try requestKey(request.requestId, context: context, request)
         let store = try stores.owning(request.applicationId, as: district)
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let stores = self.stores
@@ -147,7 +147,10 @@ struct DistrictService: Sendable {
             // Withdrawal of a RECOMMENDED application must not slip between an approval's
             // ledger and district steps.
             try stores.decisionLock.withLock { _ in
-                try store.mutate(key) { transaction, now in
+                // An approval whose district step failed is completed first: its commitment
+                // stands, and a withdrawal must not strand it.
+                _ = try Recovery.reconcile(applicationID: request.applicationId, ledger: stores.ledger, store: store)
+                return try store.mutate(key) { transaction, now in
                     let record = try store.apply(.withdraw, to: request.applicationId, actor: actor, role: .district, reason: request.reason, request: key, at: now, in: transaction)
                     return WithdrawApplicationResponse.encoding(record)
                 }
@@ -159,7 +162,7 @@ struct DistrictService: Sendable {
     @Sendable
     func review(_ request: ReviewApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> ReviewApplicationResponse {
         let district = try context.requireDistrict()
-        let key = try requestKey(request.requestId, method: context.method, request)
+        let key = try requestKey(request.requestId, context: context, request)
         let store = try stores.owning(request.applicationId, as: district)
         let transition: Transition
         switch request.outcome {
@@ -185,7 +188,7 @@ struct DistrictService: Sendable {
 /// Checks an application against the district's registry and the policy, and fixes the
 /// locality to the registry's before it is stored.
 func checkedApplication(
-    _ wire: inout WireApplication, store: DistrictStore, transaction: borrowing Transaction, policy: Policy
+    _ wire: inout WireApplication, store: DistrictStore, transaction: Transaction, policy: Policy
 ) throws -> CoreApplication {
     let uscc = try USCC.parse(wire.enterpriseUscc, field: "application.enterprise_uscc")
     guard let applicant = try store.applicantRecord(uscc.rawValue, in: transaction) else {

@@ -75,4 +75,9 @@ struct FaultPoints: Sendable {
     func reach(_ point: String) {
         if armed.contains(point) { kill(getpid(), SIGKILL) }
     }
+
+    /// A failure without a crash (a full disk, an I/O error) at `point`, when armed as `fail:point`.
+    func failIfArmed(_ point: String) throws {
+        if armed.contains("fail:" + point) { throw SubsidyError(.internal, "test fault at \(point)") }
+    }
 }

@@ -30,7 +30,7 @@ public enum AuditChain {
     }
 
     /// Appends `event` (a canonical one-line description of the change).
-    static func append(_ event: String, at time: String, in transaction: borrowing Transaction) throws {
+    static func append(_ event: String, at time: String, in transaction: Transaction) throws {
         let head = try transaction.query("SELECT seq, hash FROM audit_head WHERE id = 1")
         guard let row = head.first else { throw SQLiteError(code: 0, message: "audit_head is missing") }
         let seq = row.int(0) + 1
@@ -73,8 +73,10 @@ public enum AuditChain {
                 previous = expected
                 expectedSeq += 1
             }
-            let head = try transaction.query("SELECT seq, hash FROM audit_head WHERE id = 1").first
-            if let head, head.int(0) != expectedSeq - 1 || head.text(1) != previous {
+            guard let head = try transaction.query("SELECT seq, hash FROM audit_head WHERE id = 1").first else {
+                return Report(file: file, rows: Int64(rows.count), firstBadRow: expectedSeq, problem: "the chain's head row is missing (rows may have been deleted at the end)")
+            }
+            if head.int(0) != expectedSeq - 1 || head.text(1) != previous {
                 return Report(file: file, rows: Int64(rows.count), firstBadRow: expectedSeq, problem: "the chain ends at row \(expectedSeq - 1) but the head says \(head.int(0)) (rows deleted at the end)")
             }
             return Report(file: file, rows: Int64(rows.count), firstBadRow: nil, problem: "")

@@ -49,7 +49,10 @@ extension CityLedger {
     }
 
     /// Ledger events after `sequence`, oldest first.
-    public func events(after sequence: Int64, limit: Int = 500) throws -> [(seq: Int64, applicationID: String, district: String, state: String, amountFen: Int64, at: String)] {
+    /// Events returned by one ``events(after:limit:)`` call unless told otherwise.
+    public static let eventBatch = 500
+
+    public func events(after sequence: Int64, limit: Int = CityLedger.eventBatch) throws -> [(seq: Int64, applicationID: String, district: String, state: String, amountFen: Int64, at: String)] {
         try database.read { transaction in
             try transaction.query(
                 "SELECT seq, application_id, district, state, amount_fen, at FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -80,7 +83,7 @@ extension CityLedger {
     }
 
     /// Registers a Foshan resource-pool member directly (a city decision with its entry date).
-    public func registerPoolMember(_ member: PoolMember, at time: String, in transaction: borrowing Transaction) throws {
+    public func registerPoolMember(_ member: PoolMember, at time: String, in transaction: Transaction) throws {
         if let existing = try transaction.query("SELECT entry_date FROM pool_members WHERE uscc = ?", [.text(member.uscc)]).first {
             throw SubsidyError(.alreadyExists, "\(member.uscc) is already in the Foshan resource pool since \(existing.text(0))")
         }
@@ -100,7 +103,7 @@ extension CityLedger {
     }
 
     /// Whether an imported row with this id is already in the ledger.
-    public func hasCommitment(_ applicationID: String, in transaction: borrowing Transaction) throws -> Bool {
+    public func hasCommitment(_ applicationID: String, in transaction: Transaction) throws -> Bool {
         try !transaction.query("SELECT 1 FROM commitments WHERE application_id = ?", [.text(applicationID)]).isEmpty
     }
 }

@@ -152,13 +152,13 @@ public final class CityLedger: Sendable {
     }
 
     /// Runs the policy engine against the ledger inside `transaction`.
-    public func usage(in transaction: borrowing Transaction) -> some UsageSnapshot {
+    public func usage(in transaction: Transaction) -> some UsageSnapshot {
         Usage(connection: transaction.connection)
     }
 
     // MARK: Commitments
 
-    public func commitment(for applicationID: String, in transaction: borrowing Transaction) throws -> Commitment? {
+    public func commitment(for applicationID: String, in transaction: Transaction) throws -> Commitment? {
         try transaction.query(
             """
             SELECT application_id, district, measure, funding_year, enterprise, amount_fen, decision_date, decision_document,
@@ -195,7 +195,7 @@ public final class CityLedger: Sendable {
     /// transaction (the policy engine already did; this is the ledger's own guarantee).
     public func commit(
         applicationID: String, district: String, application: Application, decision: AwardDecision,
-        explanation: [UInt8], requestID: String, at time: String, in transaction: borrowing Transaction
+        explanation: [UInt8], requestID: String, at time: String, in transaction: Transaction
     ) throws {
         try insertCommitment(
             CommitmentFields(
@@ -256,7 +256,7 @@ public final class CityLedger: Sendable {
     /// Inserts a commitment with its charges, then checks every charged cap is still within its
     /// limit; a violation throws RESOURCE_EXHAUSTED and the caller's transaction rolls back.
     public func insertCommitment(
-        _ fields: CommitmentFields, charges: [CapCharge], at time: String, in transaction: borrowing Transaction
+        _ fields: CommitmentFields, charges: [CapCharge], at time: String, in transaction: Transaction
     ) throws {
         try transaction.query(
             """
@@ -309,7 +309,7 @@ public final class CityLedger: Sendable {
     /// Releases a commitment (reject after approval, revocation); after disbursement it becomes a
     /// clawback. `targetState` is the application state the district must reach.
     public func release(
-        applicationID: String, targetState: ApplicationState, requestID: String, at time: String, in transaction: borrowing Transaction
+        applicationID: String, targetState: ApplicationState, requestID: String, at time: String, in transaction: Transaction
     ) throws {
         guard let commitment = try commitment(for: applicationID, in: transaction) else {
             throw SubsidyError(.internal, "no commitment for \(applicationID) in the ledger")
@@ -318,7 +318,8 @@ public final class CityLedger: Sendable {
         switch commitment.state {
         case "live": newState = "released"
         case "disbursed": newState = "clawback"
-        default: return  // already released: a retry of the same release
+        default:
+            throw SubsidyError.precondition("commitment", "the commitment of \(applicationID) is already \(commitment.state)")
         }
         try transaction.query(
             "UPDATE commitments SET state = ?, release_state = ?, release_request_id = ?, updated_at = ? WHERE application_id = ?",
@@ -329,11 +330,13 @@ public final class CityLedger: Sendable {
     }
 
     /// Marks a commitment disbursed (still counted against its caps).
-    public func markDisbursed(applicationID: String, requestID: String, at time: String, in transaction: borrowing Transaction) throws {
+    public func markDisbursed(applicationID: String, requestID: String, at time: String, in transaction: Transaction) throws {
         guard let commitment = try commitment(for: applicationID, in: transaction) else {
             throw SubsidyError(.internal, "no commitment for \(applicationID) in the ledger")
         }
-        guard commitment.state == "live" else { return }
+        guard commitment.state == "live" else {
+            throw SubsidyError.precondition("commitment", "the commitment of \(applicationID) is \(commitment.state), not live")
+        }
         try transaction.query(
             "UPDATE commitments SET state = 'disbursed', release_request_id = ?, updated_at = ? WHERE application_id = ?",
             [.text(requestID), .text(time), .text(applicationID)]
@@ -342,7 +345,7 @@ public final class CityLedger: Sendable {
         try AuditChain.append("disburse \(applicationID) amount=\(commitment.amountFen) request=\(requestID)", at: time, in: transaction)
     }
 
-    private func appendEvent(applicationID: String, district: String, state: String, amountFen: Int64, at time: String, in transaction: borrowing Transaction) throws {
+    private func appendEvent(applicationID: String, district: String, state: String, amountFen: Int64, at time: String, in transaction: Transaction) throws {
         try transaction.query(
             "INSERT INTO events (application_id, district, state, amount_fen, at) VALUES (?, ?, ?, ?, ?)",
             [.text(applicationID), .text(district), .text(state), .integer(amountFen), .text(time)]
@@ -352,7 +355,7 @@ public final class CityLedger: Sendable {
     // MARK: Idempotency
 
     /// Like ``DistrictStore/mutate(_:_:)`` for city-only requests (pool registration, imports).
-    public func mutate(_ request: RequestKey, _ body: (borrowing Transaction, String) throws -> [UInt8]) throws -> [UInt8] {
+    public func mutate(_ request: RequestKey, _ body: (Transaction, String) throws -> [UInt8]) throws -> [UInt8] {
         try RequestLog.mutate(database, request, body)
     }
 }

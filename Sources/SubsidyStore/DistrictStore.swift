@@ -64,7 +64,7 @@ public final class DistrictStore: Sendable {
     /// Runs a mutation once per request id: a retry returns the first response; the response is
     /// stored in the same transaction as the change.
     public func mutate(
-        _ request: RequestKey, _ body: (borrowing Transaction, String) throws -> [UInt8]
+        _ request: RequestKey, _ body: (Transaction, String) throws -> [UInt8]
     ) throws -> [UInt8] {
         try RequestLog.mutate(database, request, body)
     }
@@ -77,7 +77,7 @@ public final class DistrictStore: Sendable {
 
     // MARK: Applicants
 
-    public func insertApplicant(_ applicant: ApplicantRecord, by actor: Actor, at time: String, in transaction: borrowing Transaction) throws {
+    public func insertApplicant(_ applicant: ApplicantRecord, by actor: Actor, at time: String, in transaction: Transaction) throws {
         if let existing = try Self.applicant(applicant.uscc, in: transaction, district: district) {
             guard existing == applicant else {
                 throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(district.rawValue) as \(existing.name)")
@@ -99,11 +99,11 @@ public final class DistrictStore: Sendable {
     }
 
     /// The registered applicant, read inside the caller's transaction.
-    public func applicantRecord(_ uscc: String, in transaction: borrowing Transaction) throws -> ApplicantRecord? {
+    public func applicantRecord(_ uscc: String, in transaction: Transaction) throws -> ApplicantRecord? {
         try Self.applicant(uscc, in: transaction, district: district)
     }
 
-    static func applicant(_ uscc: String, in transaction: borrowing Transaction, district: DistrictID) throws -> ApplicantRecord? {
+    static func applicant(_ uscc: String, in transaction: Transaction, district: DistrictID) throws -> ApplicantRecord? {
         try transaction.query("SELECT uscc, name, locality, role FROM applicants WHERE uscc = ?", [.text(uscc)]).first.map {
             ApplicantRecord(
                 uscc: $0.text(0), name: $0.text(1), district: district,
@@ -130,7 +130,7 @@ public final class DistrictStore: Sendable {
     /// Files a new application in state SUBMITTED.
     public func insertApplication(
         measure: Measure, fundingYear: Int, enterprise: String, content: [UInt8],
-        actor: Actor, request: RequestKey, at time: String, in transaction: borrowing Transaction
+        actor: Actor, request: RequestKey, at time: String, in transaction: Transaction
     ) throws -> StoredApplication {
         let seq = (try transaction.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM applications").first?.int(0)) ?? 1
         let digits = String(seq)
@@ -151,7 +151,7 @@ public final class DistrictStore: Sendable {
     /// and applies `update` to the other columns in the same transaction.
     public func apply(
         _ transition: Transition, to id: String, actor: Actor, role: ActorRole, reason: String, request: RequestKey,
-        at time: String, in transaction: borrowing Transaction,
+        at time: String, in transaction: Transaction,
         update: (inout StoredApplication) throws -> Void = { _ in }
     ) throws -> StoredApplication {
         guard var record = try Self.application(id, in: transaction, district: district) else {
@@ -176,7 +176,7 @@ public final class DistrictStore: Sendable {
 
     private func recordTransition(
         id: String, from: ApplicationState?, to: ApplicationState, action: String, actor: Actor, reason: String,
-        request: RequestKey, at time: String, in transaction: borrowing Transaction
+        request: RequestKey, at time: String, in transaction: Transaction
     ) throws {
         try transaction.query(
             """
@@ -196,7 +196,7 @@ public final class DistrictStore: Sendable {
         try database.read { try Self.application(id, in: $0, district: district) }
     }
 
-    static func application(_ id: String, in transaction: borrowing Transaction, district: DistrictID) throws -> StoredApplication? {
+    static func application(_ id: String, in transaction: Transaction, district: DistrictID) throws -> StoredApplication? {
         guard let row = try transaction.query(
             """
             SELECT id, measure, funding_year, enterprise, state, content, awarded_fen, explanation, decision_date,

@@ -23,33 +23,53 @@ public enum Recovery {
             var committedIDs = Set<String>()
             for commitment in commitments {
                 committedIDs.insert(commitment.applicationID)
-                guard let application = try store.application(commitment.applicationID) else {
-                    report.inconsistencies.append("ledger commitment \(commitment.applicationID) has no application in \(district.rawValue)")
-                    continue
-                }
-                for transition in pendingTransitions(commitment: commitment, state: application.state) {
-                    let request = RequestKey(id: transition == .approve ? commitment.requestID : commitment.releaseRequestID, fingerprint: "recovery")
-                    try store.database.write { transaction in
-                        _ = try store.apply(
-                            transition, to: commitment.applicationID, actor: actor, role: .city,
-                            reason: "recovered from the city ledger after a crash", request: request, at: Timestamp.now(), in: transaction
-                        ) { record in
-                            if transition == .approve {
-                                record.awardedFen = commitment.amountFen
-                                record.explanation = commitment.explanation
-                                record.decisionDate = commitment.decisionDate
-                                record.decisionDocument = commitment.decisionDocument
-                            }
-                        }
-                    }
-                    report.rolledForward.append("\(commitment.applicationID) \(transition)")
-                }
+                try reconcile(commitment, store: store, into: &report)
             }
             for (id, state) in try store.decidedStates() where state.holdsCommitment && !committedIDs.contains(id) {
                 report.inconsistencies.append("\(id) is \(state) but the ledger holds no commitment for it")
             }
         }
         return report
+    }
+
+    /// Brings one application in line with its commitment (if any). Decisions call this under the
+    /// decision lock, so a district step that failed without a crash is completed before anything
+    /// else touches the application — not left until the next start.
+    public static func reconcile(applicationID: String, ledger: CityLedger, store: DistrictStore) throws -> Report {
+        var report = Report()
+        let commitment = try ledger.database.read { try ledger.commitment(for: applicationID, in: $0) }
+        if let commitment { try reconcile(commitment, store: store, into: &report) }
+        return report
+    }
+
+    private static func reconcile(_ commitment: CityLedger.Commitment, store: DistrictStore, into report: inout Report) throws {
+        guard let application = try store.application(commitment.applicationID) else {
+            report.inconsistencies.append("ledger commitment \(commitment.applicationID) has no application in \(store.district.rawValue)")
+            return
+        }
+        let pending = pendingTransitions(commitment: commitment, state: application.state)
+        if pending.isEmpty, ["live", "disbursed"].contains(commitment.state), !application.state.holdsCommitment {
+            report.inconsistencies.append(
+                "\(commitment.applicationID) is \(application.state) but the ledger holds a \(commitment.state) commitment of \(commitment.amountFen) fen"
+            )
+        }
+        for transition in pending {
+            let request = RequestKey(id: transition == .approve ? commitment.requestID : commitment.releaseRequestID, fingerprint: "recovery")
+            try store.database.write { transaction in
+                _ = try store.apply(
+                    transition, to: commitment.applicationID, actor: actor, role: .city,
+                    reason: "completed from the city ledger", request: request, at: Timestamp.now(), in: transaction
+                ) { record in
+                    if transition == .approve {
+                        record.awardedFen = commitment.amountFen
+                        record.explanation = commitment.explanation
+                        record.decisionDate = commitment.decisionDate
+                        record.decisionDocument = commitment.decisionDocument
+                    }
+                }
+            }
+            report.rolledForward.append("\(commitment.applicationID) \(transition)")
+        }
     }
 
     /// What the district must still do to match the ledger.

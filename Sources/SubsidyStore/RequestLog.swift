@@ -14,7 +14,7 @@ enum RequestLog {
         """
 
     /// The stored response for `requestID`, nil if new; ALREADY_EXISTS if reused for other content.
-    static func lookup(_ requestID: String, fingerprint: String, in transaction: borrowing Transaction) throws -> [UInt8]? {
+    static func lookup(_ requestID: String, fingerprint: String, in transaction: Transaction) throws -> [UInt8]? {
         guard let row = try transaction.query("SELECT fingerprint, response FROM requests WHERE request_id = ?", [.text(requestID)]).first else {
             return nil
         }
@@ -31,7 +31,7 @@ enum RequestLog {
     /// Runs `body` once per request id inside one write transaction of `database`: a retry gets
     /// the first response back; the response is stored in the same transaction as the change.
     static func mutate(
-        _ database: SQLiteDatabase, _ request: RequestKey, _ body: (borrowing Transaction, String) throws -> [UInt8]
+        _ database: SQLiteDatabase, _ request: RequestKey, _ body: (Transaction, String) throws -> [UInt8]
     ) throws -> [UInt8] {
         try database.write { transaction in
             if let earlier = try lookup(request.id, fingerprint: request.fingerprint, in: transaction) { return earlier }
@@ -42,7 +42,7 @@ enum RequestLog {
         }
     }
 
-    static func record(_ requestID: String, fingerprint: String, response: [UInt8], at time: String, in transaction: borrowing Transaction) throws {
+    static func record(_ requestID: String, fingerprint: String, response: [UInt8], at time: String, in transaction: Transaction) throws {
         try transaction.query(
             "INSERT INTO requests (request_id, fingerprint, response, at) VALUES (?, ?, ?, ?)",
             [.text(requestID), .text(fingerprint), .blob(response), .text(time)]

@@ -47,7 +47,7 @@ public final class SQLiteDatabase: Sendable {
     }
 
     /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`; any error rolls everything back.
-    public func write<T>(_ body: (borrowing Transaction) throws -> T) throws -> T {
+    public func write<T>(_ body: (Transaction) throws -> T) throws -> T {
         try connection.withLock { box in
             let connection = box.connection
             try connection.execute("BEGIN IMMEDIATE")
@@ -63,7 +63,7 @@ public final class SQLiteDatabase: Sendable {
     }
 
     /// Runs `body` inside a read transaction (a consistent snapshot).
-    public func read<T>(_ body: (borrowing Transaction) throws -> T) throws -> T {
+    public func read<T>(_ body: (Transaction) throws -> T) throws -> T {
         try connection.withLock { box in
             let connection = box.connection
             try connection.execute("BEGIN")
@@ -73,9 +73,11 @@ public final class SQLiteDatabase: Sendable {
     }
 }
 
-/// Access to the file inside ``SQLiteDatabase/write(_:)`` or ``SQLiteDatabase/read(_:)``; it
-/// cannot escape the closure.
-public struct Transaction: ~Copyable {
+/// Access to the file inside ``SQLiteDatabase/write(_:)`` or ``SQLiteDatabase/read(_:)``. Use it
+/// only inside that closure: it is valid only while the transaction (and the lock) is held.
+/// (It was `~Copyable` to make escaping impossible, but Swift 6.3's optimizer crashes on
+/// borrowed non-copyable values in these generic closures in release builds.)
+public struct Transaction {
     let connection: SQLiteConnection
 
     @discardableResult

@@ -31,7 +31,7 @@ struct RegisterApplicant: AsyncParsableCommand {
         applicant.locality = try parseEnum(SubsidyWire.Locality.self, locality, option: "--locality")
         applicant.role = try parseEnum(SubsidyWire.ApplicantRole.self, role, option: "--role")
         request.applicant = applicant
-        let r = try await global.withClient { client throws(SubsidyError) in
+        let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await client.call(DistrictServiceMethods.registerApplicant, request, timeout: global.timeout)
         }
         global.emit(r, human: r.applicant.map { "registered \($0.uscc) \($0.name) (\($0.role), \($0.locality)) in \($0.district)" } ?? "")
@@ -140,7 +140,7 @@ struct PoolRegister: AsyncParsableCommand {
         member.entryDate = entryDate
         member.provincial = provincial
         request.member = member
-        let r = try await global.withClient { client throws(SubsidyError) in
+        let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await client.call(CityServiceMethods.registerPoolMember, request, timeout: global.timeout)
         }
         global.emit(r, human: r.member.map { "pool member \($0.uscc) since \($0.entryDate)" } ?? "")
@@ -186,7 +186,7 @@ struct Import: AsyncParsableCommand {
         // The file's content decides the id, so running the same import twice is a retry.
         request.requestId = requestId ?? "import-" + String(SHA256.hex(Array(text.utf8)).prefix(24))
         let sent = request
-        let r = try await global.withClient { client throws(SubsidyError) in
+        let r = try await global.withClient(retrying: sent.requestId) { client throws(SubsidyError) in
             try await client.call(CityServiceMethods.importHistory, sent, timeout: global.timeout)
         }
         global.emit(r, human: "imported \(r.imported), already present \(r.alreadyPresent)")

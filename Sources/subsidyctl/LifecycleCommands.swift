@@ -56,7 +56,7 @@ struct Submit: AsyncParsableCommand {
         if let previousYearSpend { application.previousYearServiceSpendFen = try fen(previousYearSpend, option: "--previous-year-spend") }
         request.application = application
         let sent = request
-        let r = try await global.withClient { client throws(SubsidyError) in
+        let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await client.call(DistrictServiceMethods.submitApplication, sent, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
@@ -143,7 +143,7 @@ struct Amend: AsyncParsableCommand {
             printError(error)
             throw ExitCode(1)
         }
-        let r = try await global.withClient { client throws(SubsidyError) in
+        let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await client.call(DistrictServiceMethods.amendApplication, request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
@@ -163,7 +163,7 @@ struct Withdraw: AsyncParsableCommand {
         request.requestId = requestId
         request.applicationId = applicationId
         request.reason = reason
-        let r = try await global.withClient { client throws(SubsidyError) in
+        let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await client.call(DistrictServiceMethods.withdrawApplication, request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
@@ -185,7 +185,7 @@ struct Review: AsyncParsableCommand {
         request.applicationId = applicationId
         request.outcome = try parseEnum(ReviewOutcome.self, outcome, option: "--outcome")
         request.reason = reason
-        let r = try await global.withClient { client throws(SubsidyError) in
+        let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await client.call(DistrictServiceMethods.reviewApplication, request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
@@ -211,7 +211,7 @@ struct Approve: AsyncParsableCommand {
         request.caseAmountFen = caseAmountFen
         request.decisionDocument = document
         request.reason = reason
-        let r = try await global.withClient { client throws(SubsidyError) in
+        let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await client.call(CityServiceMethods.approveApplication, request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")

@@ -95,13 +95,19 @@ struct GlobalOptions: ParsableArguments {
     var timeout: Duration { .milliseconds(timeoutMs) }
 
     /// Runs `body` with a connected client and turns a failed status into exit code 1.
-    func withClient<T>(_ body: (SubsidyClient) async throws(SubsidyError) -> T) async throws -> T {
+    /// - Parameter retrying: the request id of a mutating call, printed on failure so the caller
+    ///   can retry safely (the daemon returns the first result of an id it has seen).
+    func withClient<T>(retrying requestID: String? = nil, _ body: (SubsidyClient) async throws(SubsidyError) -> T) async throws -> T {
         do throws(SubsidyError) {
             let client = try await SubsidyClient.connect(unixSocketPath: socketPath)
             defer { Task { await client.close() } }
             return try await body(client)
         } catch {
             printError(error)
+            if let requestID, [.unavailable, .deadlineExceeded, .internal, .unknown, .cancelled].contains(error.code) {
+                var text = Array("retry safely with: --request-id \(requestID)\n".utf8)
+                _ = write(2, &text, text.count)
+            }
             throw ExitCode(1)
         }
     }

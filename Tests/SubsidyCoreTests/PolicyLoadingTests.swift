@@ -211,3 +211,16 @@ struct PolicyLoadingTests {
         #expect(try Policy.load(text: text, name: "test").title == "a \"b\" 佛 #c")
     }
 }
+
+@Suite("policy name")
+struct PolicyNameTests {
+    @Test("the name declared in the file wins over the file's path, so renaming it cannot reset once-only caps")
+    func declaredName() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Deploy/policy/foshan-2020.toml")
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let policy = try Policy.load(text: text, name: "foshan-2020-rev1")
+        #expect(policy.name == "foshan-2020")
+        #expect(policy.version.hasPrefix("foshan-2020@"))
+    }
+}

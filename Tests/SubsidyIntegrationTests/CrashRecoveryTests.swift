@@ -82,6 +82,31 @@ struct CrashRecoveryTests {
         #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
     }
 
+    @Test("a district step that fails without a crash is completed before the application is touched again")
+    func failedDistrictStep() async throws {
+        let directory = try await seed()
+        let daemon = try await DaemonProcess.start(dataDirectory: directory, environment: ["SUBSIDYD_CRASH_AT": "fail:approve.after-ledger"])
+        defer { Task { await daemon.terminate() } }
+        let nanhai = Bureau(try await daemon.client("nanhai"))
+        let city = Bureau(try await daemon.client("city"))
+        let id = try await nanhai.file(TestData.voucher(enterprise: Self.buyer(1, 1), provider: Self.provider, contractFen: 20_000_000, contract: "F-1"))
+        let failed = await #expect(throws: SubsidyError.self) { try await city.approve(id) }
+        #expect(failed?.code == .internal)
+        // The ledger holds the commitment; the district still says RECOMMENDED. A withdrawal now
+        // must not strand the commitment: the approval is completed first, so it is refused.
+        var withdraw = WithdrawApplicationRequest()
+        withdraw.requestId = "withdraw-after-failure"
+        withdraw.applicationId = id
+        let refused = await #expect(throws: SubsidyError.self) { try await nanhai.client.call(DistrictServiceMethods.withdrawApplication, withdraw) }
+        #expect(refused?.code == .failedPrecondition)
+        var get = GetApplicationRequest()
+        get.applicationId = id
+        let record = try await nanhai.client.call(DistrictServiceMethods.getApplication, get).record
+        #expect(record?.state == .approved)
+        #expect(record?.awardedFen == 10_000_000)
+        #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
+    }
+
     @Test("SIGKILL at random moments under load from every district never breaks an invariant")
     func randomKills() async throws {
         let cycles = Int(ProcessInfo.processInfo.environment["SUBSIDYD_CRASH_CYCLES"] ?? "") ?? 100

@@ -27,6 +27,9 @@ enum EmbeddedPolicy {
 # measure's own keys.
 
 [policy]
+# Scopes every whole-policy cap (once-only rules): keep it when the file is renamed or revised, so
+# awards already made keep counting; a successor policy gets a new name and starts afresh.
+name = "foshan-2020"
 title = "佛山市深化“互联网+先进制造”发展工业互联网的若干政策措施"
 # 本政策措施由佛山市工业和信息化局负责解释
 issuer = "佛山市工业和信息化局"
