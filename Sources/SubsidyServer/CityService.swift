@@ -83,7 +83,7 @@ struct CityService: Sendable {
                     let explanation = AwardExplanation(award).serializedBytes()
                     try stores.ledger.commit(
                         applicationID: id, district: current.district.rawValue, application: application, decision: award,
-                        explanation: explanation, requestID: key.id, at: Timestamp.now(), in: transaction
+                        explanation: explanation, requestID: key.id, actor: actor, reason: request.reason, at: Timestamp.now(), in: transaction
                     )
                     return try stores.ledger.commitment(for: id, in: transaction)!
                 }
@@ -116,8 +116,8 @@ struct CityService: Sendable {
     @Sendable
     func revoke(_ request: DecideApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> DecideApplicationResponse {
         guard !request.reason.isEmpty else { throw .invalidField("request.reason", "is required to revoke an award") }
-        return try await decideThroughLedger(.revoke, request, context) { ledger, transaction, id, key, now in
-            try ledger.release(applicationID: id, targetState: .revoked, requestID: key.id, at: now, in: transaction)
+        return try await decideThroughLedger(.revoke, request, context) { ledger, transaction, id, key, actor, now in
+            try ledger.release(applicationID: id, targetState: .revoked, requestID: key.id, actor: actor, reason: request.reason, at: now, in: transaction)
         }
     }
 
@@ -135,8 +135,8 @@ struct CityService: Sendable {
                     "publicity", "the \(policy.publicityDays)-day publicity of \(current.id) began \(publicized) and ends before \(ends); disburse on or after \(ends)"
                 )
             }
-        }) { ledger, transaction, id, key, now in
-            try ledger.markDisbursed(applicationID: id, requestID: key.id, at: now, in: transaction)
+        }) { ledger, transaction, id, key, actor, now in
+            try ledger.markDisbursed(applicationID: id, requestID: key.id, actor: actor, reason: request.reason, at: now, in: transaction)
         }
     }
 
@@ -144,7 +144,7 @@ struct CityService: Sendable {
     private func decideThroughLedger(
         _ transition: Transition, _ request: DecideApplicationRequest, _ context: CallContext,
         check: @escaping @Sendable (StoredApplication) throws -> Void = { _ in },
-        ledgerStep: @escaping @Sendable (CityLedger, Transaction, String, RequestKey, String) throws -> Void
+        ledgerStep: @escaping @Sendable (CityLedger, Transaction, String, RequestKey, Actor, String) throws -> Void
     ) async throws(SubsidyError) -> DecideApplicationResponse {
         let key = try requestKey(request.requestId, context: context, request)
         let store = try stores.owning(request.applicationId, as: nil)
@@ -164,7 +164,7 @@ struct CityService: Sendable {
                 _ = try current.state.applying(transition, as: .city)
                 try check(current)
                 try stores.ledger.database.write { transaction in
-                    try ledgerStep(stores.ledger, transaction, id, key, Timestamp.now())
+                    try ledgerStep(stores.ledger, transaction, id, key, actor, Timestamp.now())
                 }
                 faults.reach("\(transition).after-ledger")
                 return try store.mutate(key) { transaction, now in

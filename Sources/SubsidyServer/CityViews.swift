@@ -168,7 +168,9 @@ struct CityViews: Sendable {
         guard !request.awards.isEmpty else { throw .invalidField("request.awards", "is empty") }
         var validated: [(CityLedger.CommitmentFields, [CapCharge])] = []
         for (i, award) in request.awards.enumerated() {
-            validated.append(try importedCommitment(award, path: "request.awards[\(i)]", requestID: key.id))
+            validated.append(try importedCommitment(
+                award, path: "request.awards[\(i)]", requestID: key.id, actor: Actor(tenant: context.tenant.id, uid: context.peer.uid)
+            ))
         }
         let rows = validated
         let ledger = stores.ledger
@@ -196,7 +198,7 @@ struct CityViews: Sendable {
         return try ImportHistoryResponse(serializedBytes: bytes, path: "stored")
     }
 
-    private func importedCommitment(_ award: HistoricalAward, path: String, requestID: String) throws(SubsidyError) -> (CityLedger.CommitmentFields, [CapCharge]) {
+    private func importedCommitment(_ award: HistoricalAward, path: String, requestID: String, actor: Actor) throws(SubsidyError) -> (CityLedger.CommitmentFields, [CapCharge]) {
         guard let measure = Measure(rawValue: award.measure.description) else { throw .invalidField("\(path).measure", "is required") }
         let year: FundingYear
         do { year = try policy.fundingYear(Int(award.fundingYear)) } catch { throw .invalidField("\(path).funding_year", error.message) }
@@ -242,7 +244,8 @@ struct CityViews: Sendable {
                 applicationID: id, district: district.rawValue, measure: measure, fundingYear: year.year, enterprise: enterprise.rawValue,
                 provider: provider?.rawValue ?? "", pilotID: award.pilotId, contentFingerprint: application.contentFingerprint,
                 amount: amount, decisionDate: date, decisionDocument: award.decisionDocument, policyVersion: policy.version,
-                explanation: [], source: "import", requestID: requestID, inProvincialPool: false
+                explanation: [], source: "import", requestID: requestID, inProvincialPool: false,
+                actor: actor, reason: "imported: \(award.decisionDocument)"
             ),
             charges
         )

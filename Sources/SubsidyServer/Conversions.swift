@@ -151,7 +151,7 @@ extension ApplicationRecord {
             t.actorUid = entry.actorUID
             t.at = entry.at
             t.reason = entry.reason
-            t.requestId = entry.requestID
+            t.requestId = clientRequestID(entry.requestID)
             return t
         }
     }
@@ -187,6 +187,14 @@ func parseDate(_ text: String, field: String) throws(SubsidyError) -> CalendarDa
     } catch {
         throw .invalidField(field, "must be a date YYYY-MM-DD (got \"\(text)\")")
     }
+}
+
+/// The request id as the client sent it: stores keep it scoped by tenant (`nanhai:…`).
+func clientRequestID(_ stored: String) -> String {
+    guard let colon = stored.firstIndex(of: ":") else { return stored }
+    let tenant = stored[..<colon]
+    guard DistrictID(rawValue: String(tenant)) != nil || tenant == "city" else { return stored }
+    return String(stored[stored.index(after: colon)...])
 }
 
 /// The idempotency key of a mutating request: the caller's tenant and id, and a hash of its

@@ -62,7 +62,19 @@ public final class CityLedger: Sendable {
                 \(RequestLog.schema)
                 \(AuditChain.schema)
                 """
-        )
+        ),
+        // Who decided and why, so recovery can record the decision as its author's, not its own.
+        SQLiteDatabase.Migration(
+            version: 2,
+            sql: """
+                ALTER TABLE commitments ADD COLUMN actor_tenant TEXT NOT NULL DEFAULT '';
+                ALTER TABLE commitments ADD COLUMN actor_uid INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE commitments ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+                ALTER TABLE commitments ADD COLUMN release_actor_tenant TEXT NOT NULL DEFAULT '';
+                ALTER TABLE commitments ADD COLUMN release_actor_uid INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE commitments ADD COLUMN release_reason TEXT NOT NULL DEFAULT '';
+                """
+        ),
     ]
 
     public init(path: String) throws {
@@ -92,6 +104,12 @@ public final class CityLedger: Sendable {
         /// The request id of the last ledger-first change after approval (disbursement or
         /// release), so recovery records it and a retry of that request is recognised.
         public var releaseRequestID: String
+        /// Who approved, and why.
+        public var actor: Actor
+        public var reason: String
+        /// Who made the last ledger-first change after approval, and why.
+        public var releaseActor: Actor
+        public var releaseReason: String
     }
 
     // MARK: Usage, as the policy engine sees it
@@ -162,7 +180,8 @@ public final class CityLedger: Sendable {
         try transaction.query(
             """
             SELECT application_id, district, measure, funding_year, enterprise, amount_fen, decision_date, decision_document,
-                   policy_version, explanation, state, request_id, release_state, release_request_id
+                   policy_version, explanation, state, request_id, release_state, release_request_id,
+                   actor_tenant, actor_uid, reason, release_actor_tenant, release_actor_uid, release_reason
             FROM commitments WHERE application_id = ?
             """,
             [.text(applicationID)]
@@ -174,7 +193,8 @@ public final class CityLedger: Sendable {
             try transaction.query(
                 """
                 SELECT application_id, district, measure, funding_year, enterprise, amount_fen, decision_date, decision_document,
-                       policy_version, explanation, state, request_id, release_state, release_request_id
+                       policy_version, explanation, state, request_id, release_state, release_request_id,
+                       actor_tenant, actor_uid, reason, release_actor_tenant, release_actor_uid, release_reason
                 FROM commitments WHERE district = ? AND source = 'decision' ORDER BY application_id
                 """,
                 [.text(district)]
@@ -187,7 +207,9 @@ public final class CityLedger: Sendable {
             applicationID: row.text(0), district: row.text(1), measure: row.text(2), fundingYear: Int(row.int(3)),
             enterprise: row.text(4), amountFen: row.int(5), decisionDate: row.text(6), decisionDocument: row.text(7),
             policyVersion: row.text(8), explanation: row.blob(9), state: row.text(10), requestID: row.text(11),
-            releaseState: row.text(12), releaseRequestID: row.text(13)
+            releaseState: row.text(12), releaseRequestID: row.text(13),
+            actor: Actor(tenant: row.text(14), uid: UInt32(truncatingIfNeeded: row.int(15))), reason: row.text(16),
+            releaseActor: Actor(tenant: row.text(17), uid: UInt32(truncatingIfNeeded: row.int(18))), releaseReason: row.text(19)
         )
     }
 
@@ -195,7 +217,7 @@ public final class CityLedger: Sendable {
     /// transaction (the policy engine already did; this is the ledger's own guarantee).
     public func commit(
         applicationID: String, district: String, application: Application, decision: AwardDecision,
-        explanation: [UInt8], requestID: String, at time: String, in transaction: Transaction
+        explanation: [UInt8], requestID: String, actor: Actor, reason: String, at time: String, in transaction: Transaction
     ) throws {
         try insertCommitment(
             CommitmentFields(
@@ -203,7 +225,8 @@ public final class CityLedger: Sendable {
                 enterprise: decision.enterprise.rawValue, provider: application.provider?.rawValue ?? "", pilotID: application.pilotID,
                 contentFingerprint: decision.contentFingerprint, amount: decision.award, decisionDate: decision.decisionDate,
                 decisionDocument: decision.decisionDocument ?? "", policyVersion: decision.policyVersion, explanation: explanation,
-                source: "decision", requestID: requestID, inProvincialPool: application.inProvincialPool
+                source: "decision", requestID: requestID, inProvincialPool: application.inProvincialPool,
+                actor: actor, reason: reason
             ),
             charges: decision.charges, at: time, in: transaction
         )
@@ -228,12 +251,17 @@ public final class CityLedger: Sendable {
         public var source: String
         public var requestID: String
         public var inProvincialPool: Bool
+        public var actor: Actor
+        public var reason: String
 
         public init(
             applicationID: String, district: String, measure: Measure, fundingYear: Int, enterprise: String, provider: String,
             pilotID: String, contentFingerprint: String, amount: Money, decisionDate: CalendarDate, decisionDocument: String,
-            policyVersion: String, explanation: [UInt8], source: String, requestID: String, inProvincialPool: Bool
+            policyVersion: String, explanation: [UInt8], source: String, requestID: String, inProvincialPool: Bool,
+            actor: Actor, reason: String
         ) {
+            self.actor = actor
+            self.reason = reason
             self.applicationID = applicationID
             self.district = district
             self.measure = measure
@@ -262,13 +290,14 @@ public final class CityLedger: Sendable {
             """
             INSERT INTO commitments (application_id, district, measure, funding_year, enterprise, provider, pilot_id,
                 content_fingerprint, amount_fen, decision_date, decision_document, policy_version, explanation, state, source,
-                request_id, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'live', ?, ?, ?, ?)
+                request_id, created_at, updated_at, actor_tenant, actor_uid, reason)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'live', ?, ?, ?, ?, ?, ?, ?)
             """,
             [.text(fields.applicationID), .text(fields.district), .text(fields.measure.rawValue), .integer(Int64(fields.fundingYear)),
              .text(fields.enterprise), .text(fields.provider), .text(fields.pilotID), .text(fields.contentFingerprint),
              .integer(fields.amount.fen), .text(fields.decisionDate.description), .text(fields.decisionDocument),
-             .text(fields.policyVersion), .blob(fields.explanation), .text(fields.source), .text(fields.requestID), .text(time), .text(time)]
+             .text(fields.policyVersion), .blob(fields.explanation), .text(fields.source), .text(fields.requestID), .text(time), .text(time),
+             .text(fields.actor.tenant), .integer(Int64(fields.actor.uid)), .text(fields.reason)]
         )
         let usage = Usage(connection: transaction.connection)
         for charge in charges {
@@ -309,7 +338,8 @@ public final class CityLedger: Sendable {
     /// Releases a commitment (reject after approval, revocation); after disbursement it becomes a
     /// clawback. `targetState` is the application state the district must reach.
     public func release(
-        applicationID: String, targetState: ApplicationState, requestID: String, at time: String, in transaction: Transaction
+        applicationID: String, targetState: ApplicationState, requestID: String, actor: Actor, reason: String,
+        at time: String, in transaction: Transaction
     ) throws {
         guard let commitment = try commitment(for: applicationID, in: transaction) else {
             throw SubsidyError(.internal, "no commitment for \(applicationID) in the ledger")
@@ -322,15 +352,22 @@ public final class CityLedger: Sendable {
             throw SubsidyError.precondition("commitment", "the commitment of \(applicationID) is already \(commitment.state)")
         }
         try transaction.query(
-            "UPDATE commitments SET state = ?, release_state = ?, release_request_id = ?, updated_at = ? WHERE application_id = ?",
-            [.text(newState), .text(targetState.rawValue), .text(requestID), .text(time), .text(applicationID)]
+            """
+            UPDATE commitments SET state = ?, release_state = ?, release_request_id = ?, release_actor_tenant = ?,
+                release_actor_uid = ?, release_reason = ?, updated_at = ?
+            WHERE application_id = ?
+            """,
+            [.text(newState), .text(targetState.rawValue), .text(requestID), .text(actor.tenant), .integer(Int64(actor.uid)),
+             .text(reason), .text(time), .text(applicationID)]
         )
         try appendEvent(applicationID: applicationID, district: commitment.district, state: targetState.rawValue, amountFen: commitment.amountFen, at: time, in: transaction)
         try AuditChain.append("\(newState) \(applicationID) amount=\(commitment.amountFen) to=\(targetState) request=\(requestID)", at: time, in: transaction)
     }
 
     /// Marks a commitment disbursed (still counted against its caps).
-    public func markDisbursed(applicationID: String, requestID: String, at time: String, in transaction: Transaction) throws {
+    public func markDisbursed(
+        applicationID: String, requestID: String, actor: Actor, reason: String, at time: String, in transaction: Transaction
+    ) throws {
         guard let commitment = try commitment(for: applicationID, in: transaction) else {
             throw SubsidyError(.internal, "no commitment for \(applicationID) in the ledger")
         }
@@ -338,8 +375,12 @@ public final class CityLedger: Sendable {
             throw SubsidyError.precondition("commitment", "the commitment of \(applicationID) is \(commitment.state), not live")
         }
         try transaction.query(
-            "UPDATE commitments SET state = 'disbursed', release_request_id = ?, updated_at = ? WHERE application_id = ?",
-            [.text(requestID), .text(time), .text(applicationID)]
+            """
+            UPDATE commitments SET state = 'disbursed', release_request_id = ?, release_actor_tenant = ?, release_actor_uid = ?,
+                release_reason = ?, updated_at = ?
+            WHERE application_id = ?
+            """,
+            [.text(requestID), .text(actor.tenant), .integer(Int64(actor.uid)), .text(reason), .text(time), .text(applicationID)]
         )
         try appendEvent(applicationID: applicationID, district: commitment.district, state: "DISBURSED", amountFen: commitment.amountFen, at: time, in: transaction)
         try AuditChain.append("disburse \(applicationID) amount=\(commitment.amountFen) request=\(requestID)", at: time, in: transaction)

@@ -54,11 +54,16 @@ public enum Recovery {
             )
         }
         for transition in pending {
-            let request = RequestKey(id: transition == .approve ? commitment.requestID : commitment.releaseRequestID, fingerprint: "recovery")
+            let approving = transition == .approve
+            let request = RequestKey(id: approving ? commitment.requestID : commitment.releaseRequestID, fingerprint: "recovery")
+            // The decision is its author's: the ledger kept who made it and why.
+            let author = approving ? commitment.actor : commitment.releaseActor
+            let reason = approving ? commitment.reason : commitment.releaseReason
             try store.database.write { transaction in
                 _ = try store.apply(
-                    transition, to: commitment.applicationID, actor: actor, role: .city,
-                    reason: "completed from the city ledger", request: request, at: Timestamp.now(), in: transaction
+                    transition, to: commitment.applicationID, actor: author.tenant.isEmpty ? actor : author, role: .city,
+                    reason: reason.isEmpty ? "completed from the city ledger" : reason + " (completed from the city ledger)",
+                    request: request, at: Timestamp.now(), in: transaction
                 ) { record in
                     if transition == .approve {
                         record.awardedFen = commitment.amountFen

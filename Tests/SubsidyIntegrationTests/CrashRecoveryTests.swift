@@ -104,6 +104,9 @@ struct CrashRecoveryTests {
         let record = try await nanhai.client.call(DistrictServiceMethods.getApplication, get).record
         #expect(record?.state == .approved)
         #expect(record?.awardedFen == 10_000_000)
+        // Completed from the ledger, but recorded as the city's decision, by the peer who made it.
+        #expect(record?.history.last?.tenant == "city")
+        #expect(record?.history.last?.actorUid == getuid())
         #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
     }
 
