@@ -38,8 +38,13 @@ struct DistrictService: Sendable {
         let record = ApplicantRecord(uscc: uscc.rawValue, name: applicant.name, district: district, locality: locality, role: role)
         let store = stores.store(district)
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
+        let ledger = stores.ledger
         let bytes = try await BlockingIO.run {
-            try store.mutate(key) { transaction, now in
+            if let earlier = try store.replay(key) { return earlier }
+            // The city-wide index first (one district per enterprise), then the district's own
+            // file; a crash between the two is completed by retrying the same registration.
+            try ledger.indexApplicant(record, at: Timestamp.now())
+            return try store.mutate(key) { transaction, now in
                 try store.insertApplicant(record, by: actor, at: now, in: transaction)
                 var response = RegisterApplicantResponse()
                 response.applicant = SubsidyWire.Applicant(record)

@@ -65,6 +65,34 @@ extension CityLedger {
         try database.read { try $0.query("SELECT COALESCE(MAX(seq), 0) FROM events").first?.int(0) ?? 0 }
     }
 
+    // MARK: The city-wide applicant index
+
+    /// Records that `applicant` is registered by its district, or refuses if another district (or
+    /// the same one, with other details) registered that USCC first. Idempotent for the same entry.
+    public func indexApplicant(_ applicant: ApplicantRecord, at time: String) throws {
+        try database.write { transaction in
+            if let row = try transaction.query("SELECT district, name, locality, role FROM applicants WHERE uscc = ?", [.text(applicant.uscc)]).first {
+                guard row.text(0) == applicant.district.rawValue else {
+                    throw SubsidyError(
+                        .alreadyExists,
+                        "\(applicant.uscc) is registered by \(row.text(0)); an enterprise is registered once, by the district of its seat",
+                        details: [.field(path: "applicant.uscc", problem: "already registered by \(row.text(0))")]
+                    )
+                }
+                guard row.text(1) == applicant.name, row.text(2) == applicant.locality.rawValue, row.text(3) == applicant.role.rawValue else {
+                    throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(row.text(0)) as \(row.text(1)) (\(row.text(3)), \(row.text(2)))")
+                }
+                return
+            }
+            try transaction.query(
+                "INSERT INTO applicants (uscc, district, name, locality, role, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [.text(applicant.uscc), .text(applicant.district.rawValue), .text(applicant.name), .text(applicant.locality.rawValue),
+                 .text(applicant.role.rawValue), .text(time)]
+            )
+            try AuditChain.append("index-applicant \(applicant.uscc) district=\(applicant.district) role=\(applicant.role) locality=\(applicant.locality)", at: time, in: transaction)
+        }
+    }
+
     // MARK: Resource pool
 
     public struct PoolMember: Sendable, Equatable {

@@ -75,6 +75,21 @@ public final class CityLedger: Sendable {
                 ALTER TABLE commitments ADD COLUMN release_reason TEXT NOT NULL DEFAULT '';
                 """
         ),
+        // The city-wide applicant index: an enterprise is registered by one district, its
+        // registered seat, so no other district can file for it under another locality or role.
+        SQLiteDatabase.Migration(
+            version: 3,
+            sql: """
+                CREATE TABLE applicants (
+                    uscc TEXT PRIMARY KEY,
+                    district TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    locality TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    created_at TEXT NOT NULL
+                );
+                """
+        ),
     ]
 
     public init(path: String) throws {

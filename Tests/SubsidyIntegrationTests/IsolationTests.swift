@@ -22,7 +22,7 @@ struct IsolationTests {
             let bureau = Bureau(try await daemon.client(district))
             let buyer = TestData.uscc(4000 + d)
             try await bureau.register(buyer)
-            try await bureau.register(provider, role: .serviceProvider)
+            if d == 0 { try await bureau.register(provider, role: .serviceProvider) }
             ids[district] = try await bureau.submit(
                 TestData.voucher(enterprise: buyer, provider: provider, contractFen: 10_000_000, contract: "ISO-\(district)")
             ).id
@@ -92,6 +92,14 @@ struct IsolationTests {
             }
         }
         #expect(checked == 5 * 4 * 6 + 5 * CityServiceMethods.all.count)
+
+        // An enterprise is registered once, by its own district: another district cannot
+        // register it (under another locality or role) to file for it.
+        let taken = await #expect(throws: SubsidyError.self) {
+            try await bureaus["shunde"]!.register(TestData.uscc(4000), role: .industrialEnterprise, locality: .local)
+        }
+        #expect(taken?.code == .alreadyExists)
+        #expect(taken?.message.contains("registered by chancheng") == true)
         #expect(try fileDigests(daemon.dataDirectory) == before, "a refused call changed a file")
     }
 
