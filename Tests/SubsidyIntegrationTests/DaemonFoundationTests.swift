@@ -264,19 +264,3 @@ struct DaemonFoundationTests {
         #expect(missing.error.contains("UNAVAILABLE"))
     }
 }
-
-/// Runs the real subsidyctl binary.
-func runCtl(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: DaemonProcess.productsDirectory + "/subsidyctl")
-    process.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let error = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
-}

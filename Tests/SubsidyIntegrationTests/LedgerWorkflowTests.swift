@@ -291,16 +291,9 @@ struct LedgerWorkflowTests {
         let daemon = try await DaemonProcess.start()
         #expect(await daemon.terminate() == 0)
         try ReadOnlyDatabase.execute(path: daemon.dataDirectory + "/districts/shunde.sqlite", "PRAGMA user_version = 99")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: DaemonProcess.productsDirectory + "/subsidyd")
-        process.arguments = ["--dev", "--data-dir", daemon.dataDirectory]
-        let err = Pipe()
-        process.standardError = err
-        try process.run()
-        let output = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 2)
-        #expect(output.contains("shunde.sqlite has schema version 99, but this subsidyd understands only up to 1"))
+        let result = try run(DaemonProcess.productsDirectory + "/subsidyd", ["--dev", "--data-dir", daemon.dataDirectory])
+        #expect(result.status == 2)
+        #expect(result.error.contains("shunde.sqlite has schema version 99, but this subsidyd understands only up to 1"))
     }
 
     @Test("subsidyctl import reads CSV too, amounts in yuan, and names the line of a bad row")
