@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 data_dir=${DATA_DIR:-$PWD/subsidyd-data}
 
 need=()
-for pkg in libprotobuf-c-dev libsqlite3-dev pkg-config; do
+for pkg in libprotobuf-c-dev libsqlite3-dev libicu-dev pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

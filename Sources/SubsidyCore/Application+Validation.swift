@@ -26,7 +26,9 @@ extension Application {
             try Self.requirePositive(previousYearServiceSpend, "previous_year_service_spend_fen")
         case .clusterPilot, .clusterPilotFollowOn:
             try Self.requireText(pilotID, "pilot_id")
-            if selectionDate == nil {
+            // The follow-on's window runs from the selection date recorded with its pilot's award
+            // (the ledger's), so only the pilot itself must declare one.
+            if measure == .clusterPilot && selectionDate == nil {
                 throw SubsidyError.invalidField("application.selection_date", "required for \(measure) (the date the pilot was selected)")
             }
             let served = Set(servedEnterprises)
@@ -49,6 +51,7 @@ extension Application {
             throw SubsidyError.invalidField("application.\(name)", "must be ≥ 0 (got \(amount))")
         }
         try Self.requireText(projectName, "project_name")
+        try checkBounds()
         // General rule 2: content also filed with another city fund must say why (注明原因).
         if otherFundDeclared && Self.isBlank(otherFundReason) {
             throw SubsidyError.invalidField(
@@ -57,13 +60,33 @@ extension Application {
         }
     }
 
+    /// Every text and list has a maximum (``InputLimits``) and every date a plausible range,
+    /// checked before anything is stored or computed, so no field can grow a row, a reply or a
+    /// quote's work without bound.
+    func checkBounds() throws(SubsidyError) {
+        try InputLimits.check(projectName, InputLimits.projectName, field: "application.project_name")
+        try InputLimits.check(contractNumber, InputLimits.contractNumber, field: "application.contract_number")
+        try InputLimits.check(pilotID, InputLimits.pilotID, field: "application.pilot_id")
+        try InputLimits.check(otherFundReason, InputLimits.reason, field: "application.other_fund_reason")
+        try InputLimits.check(decisionDocument, InputLimits.decisionDocument, field: "application.decision_document")
+        try InputLimits.check(count: servedEnterprises.count, InputLimits.servedEnterprises, field: "application.served_enterprises")
+        try InputLimits.check(
+            count: provincialVoucherEnterprises.count, InputLimits.servedEnterprises, field: "application.provincial_voucher_enterprises")
+        if let selectionDate {
+            try InputLimits.check(selectionDate, field: "application.selection_date")
+        }
+    }
+
+    /// Blank means nothing to compare: empty, or only white space, invisible characters and
+    /// punctuation (its ``CanonicalText`` is empty).
     private static func isBlank(_ text: String) -> Bool {
-        text.unicodeScalars.allSatisfy(\.properties.isWhitespace)
+        CanonicalText(text).isEmpty
     }
 
     private static func requireText(_ text: String, _ name: String) throws(SubsidyError) {
         if isBlank(text) {
-            throw SubsidyError.invalidField("application.\(name)", "must not be empty")
+            let what = text.isEmpty ? "" : " (it holds only white space, invisible characters or punctuation)"
+            throw SubsidyError.invalidField("application.\(name)", "must not be empty\(what)")
         }
     }
 

@@ -120,32 +120,30 @@ public struct Application: Hashable, Sendable {
     /// The key under which “the same implementation content” (同一实施内容) is recognised, so it is
     /// never funded twice — across measures, districts and applicants (RULES.md general rule 2).
     ///
-    /// - With a contract number: `contract:` + the normalised contract number. Contract numbers are
-    ///   taken as city-wide identities on purpose: two applicants (a manufacturer and its platform
-    ///   partner) claiming the same contract is exactly the double funding the rule forbids.
-    /// - Without one: `project:` + measure + `:` + applicant USCC + `:` + the normalised project name.
-    ///   The measure is part of the key because contract-less awards such as a pilot's selection
-    ///   award and its follow-on legitimately share a project name.
+    /// - With a contract number: `contract:` + its ``CanonicalText`` key. Contract numbers are
+    ///   city-wide identities on purpose: two applicants (a manufacturer and its platform partner)
+    ///   claiming the same contract is exactly the double funding the rule forbids.
+    /// - Without one: `project:` + applicant USCC + `:` + the canonical project name. The measure is
+    ///   *not* part of the key: the same enterprise's same project may not be funded under two
+    ///   measures. The one exception — a pilot's selection award and its follow-on, one project by
+    ///   design — is ``Measure/sharesContent(with:)``, applied where funded content is compared.
     ///
-    /// Normalising drops all white space (including the ideographic space U+3000), folds full-width
-    /// ASCII (U+FF01–U+FF5E) to half-width and upper-cases ASCII letters, so `ＨＴ-2022 001` and
-    /// `ht-2022001` are the same contract.
+    /// Canonical forms make `ＨＴ－２０２２ ００１`, `ht-2022-1。` and `HT\u{200B}-2022-001` one contract
+    /// (see ``CanonicalText`` and `Deploy/policy/IDENTITY.md`).
     public var contentFingerprint: String {
-        let contract = Self.normalisedKey(contractNumber)
-        if !contract.isEmpty { return "contract:" + contract }
-        return "project:\(measure.rawValue):\(enterprise.rawValue):\(Self.normalisedKey(projectName))"
+        let contract = CanonicalText(contractNumber)
+        if !contract.isEmpty { return "contract:" + contract.key }
+        return "project:\(enterprise.rawValue):\(CanonicalText(projectName).key)"
     }
 
-    /// The normalisation used by ``contentFingerprint``.
-    public static func normalisedKey(_ text: String) -> String {
-        var scalars = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            if scalar.properties.isWhitespace { continue }
-            var value = scalar.value
-            if (0xFF01...0xFF5E).contains(value) { value -= 0xFEE0 }
-            if (0x61...0x7A).contains(value) { value -= 0x20 }
-            scalars.append(Unicode.Scalar(value) ?? scalar)
-        }
-        return String(scalars)
+    /// What the user typed for the content the fingerprint is keyed on: the contract number if
+    /// there is one, else the project name.
+    public var contentText: CanonicalText {
+        let contract = CanonicalText(contractNumber)
+        return contract.isEmpty ? CanonicalText(projectName) : contract
     }
+
+    /// The pilot id in canonical form: once-per-pilot rules and the follow-on's link to its pilot
+    /// are keyed on it, so `P-07`, `P-07 ` and `Ｐ－０７` are one pilot.
+    public var pilotKey: String { CanonicalText(pilotID).key }
 }

@@ -41,13 +41,8 @@ public enum AwardCalculator {
 
         // General rule 2: the same content is never funded twice.
         let fingerprint = application.contentFingerprint
-        if try usage.hasFunded(content: fingerprint) {
-            throw SubsidyError.precondition(
-                "duplicate_content",
-                "the same implementation content (\(fingerprint)) is already funded; it may not be funded again by any measure or district")
-        }
-        conditions.append(LimitTrace(kind: .duplicateContent, detail: "content \(fingerprint) not funded before"))
-
+        if let conflict = try duplicate(of: application, usage: usage) { throw conflict }
+        conditions.append(LimitTrace(kind: .duplicateContent, detail: "content \(application.contentText) (\(fingerprint)) not funded before"))
         // Resolve every applicable cap and its usage once.
         var caps: [(rule: CapRule, key: CapKey, used: CapUsage)] = []
         for cap in rule.caps where cap.applies(to: application) {
@@ -134,10 +129,30 @@ public enum AwardCalculator {
         }
 
         let charges = caps.map { CapCharge(key: $0.key, amount: award, count: 1, limit: $0.rule.limit) }
-        return AwardDecision(
+        var result = AwardDecision(
             measure: measure, fundingYear: application.fundingYear, enterprise: application.enterprise,
             contentFingerprint: fingerprint, decisionDate: date, decisionDocument: document, award: award,
             formulaAmount: formulaAmount, limits: conditions + limits, charges: charges, policyVersion: policy.version)
+        result.contentTyped = application.contentText.typed
+        if measure == .clusterPilot || measure == .clusterPilotFollowOn { result.pilotKey = application.pilotKey }
+        if measure == .clusterPilot { result.selectionDate = application.selectionDate }
+        return result
+    }
+
+    /// `FAILED_PRECONDITION` (`duplicate_content`) naming the award that already holds the
+    /// application's content, or nil. A pilot's selection award and its follow-on share content
+    /// by design (``Measure/sharesContent(with:)``); every other pair — the same measure twice, or
+    /// two measures for one project — is double funding. Submit and review ask the same question
+    /// early, so the clerk hears it before the city does.
+    public static func duplicate(of application: Application, usage: some UsageSnapshot) throws(SubsidyError) -> SubsidyError? {
+        let fingerprint = application.contentFingerprint
+        let conflicts = try usage.fundedContent(fingerprint).filter { !application.measure.sharesContent(with: $0.measure) }
+        guard let first = conflicts.first else { return nil }
+        let typed = first.typed.isEmpty ? "" : " (typed there as \"\(first.typed)\")"
+        return SubsidyError.precondition(
+            "duplicate_content",
+            "the same implementation content \(application.contentText) is already funded as \(first.applicationID) under \(first.measure)\(typed); "
+                + "content \(fingerprint) may not be funded again by any measure or district")
     }
 
     private static func exhausted(
@@ -174,8 +189,8 @@ public enum AwardCalculator {
             }
             traces.append(LimitTrace(kind: .eligibility, detail: "selected at \(application.selectionLevel) level (allowed: \(allowedLevels))"))
         }
-        if let selected = application.selectionDate, selected > date {
-            throw SubsidyError.precondition("selection_date", "selection date \(selected) is after the decision date \(date)")
+        if let selected = application.selectionDate {
+            try InputLimits.check(selected, field: "application.selection_date", notAfter: date, latestName: "the decision date")
         }
 
         switch measure {
@@ -201,24 +216,39 @@ public enum AwardCalculator {
         return traces
     }
 
-    /// Article 五: ≥ N distinct served enterprises with a voucher obtained within the window.
+    /// Article 五: the follow-on belongs to a pilot with a live `CLUSTER_PILOT` award to the same
+    /// lead unit, and ≥ N distinct served enterprises hold a voucher obtained within the window
+    /// that runs from the selection date recorded with that award — never from a date the
+    /// follow-on application itself declares.
     private static func checkFollowOn(
         _ followOn: MeasureRule.FollowOn, application: Application, usage: some UsageSnapshot, date: CalendarDate
     ) throws(SubsidyError) -> LimitTrace {
-        guard let selected = application.selectionDate, let windowEnd = selected.adding(years: followOn.windowYears) else {
-            throw SubsidyError.invalidField("application.selection_date", "required for CLUSTER_PILOT_FOLLOW_ON")
+        let pilot = CanonicalText(application.pilotID)
+        guard let award = try usage.pilotAward(pilot.key) else {
+            throw SubsidyError.precondition(
+                "follow_on_condition",
+                "pilot \(pilot) has no live CLUSTER_PILOT award in the ledger; a follow-on belongs to an awarded pilot")
+        }
+        guard award.enterprise == application.enterprise else {
+            throw SubsidyError.precondition(
+                "follow_on_condition",
+                "pilot \(pilot) was awarded to \(award.enterprise) (\(award.applicationID)), not to \(application.enterprise)")
+        }
+        let selected = award.selectionDate
+        guard let windowEnd = selected.adding(years: followOn.windowYears) else {
+            throw SubsidyError(.internal, "the window of pilot \(pilot.key) cannot be computed from \(selected)")
         }
         let window = "\(selected)..\(windowEnd)"
         if followOn.decisionWithinWindow && date > windowEnd {
             throw SubsidyError.precondition(
                 "follow_on_condition",
-                "decision date \(date) is more than \(followOn.windowYears) years after selection on \(selected) (window \(window))")
+                "decision date \(date) is more than \(followOn.windowYears) years after the pilot's selection on \(selected) (window \(window), from \(award.applicationID))")
         }
         let served = Set(application.servedEnterprises)
         let foshan = try usage.voucherRecipients(among: served.sorted(), decidedFrom: selected, through: windowEnd)
         let declared = Set(application.provincialVoucherEnterprises)  // ⊆ served, by validate()
         let holders = foshan.union(declared)
-        let summary = "\(holders.count) of \(served.count) served enterprises hold a voucher (\(foshan.count) Foshan vouchers decided \(window), \(declared.subtracting(foshan).count) more declared Guangdong vouchers); need ≥ \(followOn.minServedEnterprises)"
+        let summary = "pilot \(pilot.key) selected \(selected) (\(award.applicationID)); \(holders.count) of \(served.count) served enterprises hold a voucher (\(foshan.count) Foshan vouchers decided \(window), \(declared.subtracting(foshan).count) more declared Guangdong vouchers); need ≥ \(followOn.minServedEnterprises)"
         guard holders.count >= followOn.minServedEnterprises else {
             throw SubsidyError.precondition("follow_on_condition", summary)
         }

@@ -8,6 +8,13 @@ public struct AwardDecision: Hashable, Sendable {
     /// ``Application/contentFingerprint``; the ledger stores it with the commitment so the same
     /// content is never funded twice.
     public let contentFingerprint: String
+    /// The contract number or project name as typed (``Application/contentText``), stored beside
+    /// the canonical fingerprint so a bureau sees both.
+    public var contentTyped: String = ""
+    /// ``Application/pilotKey`` for pilot measures, else empty.
+    public var pilotKey: String = ""
+    /// For a `CLUSTER_PILOT`, the selection date its follow-on's window will run from.
+    public var selectionDate: CalendarDate?
     public let decisionDate: CalendarDate
     /// The city's document number, for case-by-case measures.
     public let decisionDocument: String?

@@ -56,7 +56,7 @@ public struct CapRule: Hashable, Sendable {
         switch subject {
         case .applicant: subjectID = application.enterprise.rawValue
         case .provider: subjectID = application.provider?.rawValue
-        case .pilot: subjectID = application.pilotID.isEmpty ? nil : application.pilotID
+        case .pilot: subjectID = application.pilotKey.isEmpty ? nil : application.pilotKey
         case .city: return CapKey(capID: id, scope: period)
         }
         return subjectID.map { CapKey(capID: id, scope: period + "/" + $0) }

@@ -13,12 +13,15 @@ public struct InMemoryUsageSnapshot: UsageSnapshot, Sendable {
     }
 
     public var usage: [CapKey: CapUsage]
-    public var fundedContent: Set<String>
+    /// Live commitments by ``Application/contentFingerprint``.
+    public var fundedContent: [String: [FundedContent]]
+    /// Live `CLUSTER_PILOT` awards by ``Application/pilotKey``.
+    public var pilots: [String: PilotAward] = [:]
     /// Pool members and the first day of their membership.
     public var poolMembers: [USCC: CalendarDate]
     public var vouchers: [Voucher]
 
-    public init(usage: [CapKey: CapUsage] = [:], fundedContent: Set<String> = [], poolMembers: [USCC: CalendarDate] = [:], vouchers: [Voucher] = []) {
+    public init(usage: [CapKey: CapUsage] = [:], fundedContent: [String: [FundedContent]] = [:], poolMembers: [USCC: CalendarDate] = [:], vouchers: [Voucher] = []) {
         self.usage = usage
         self.fundedContent = fundedContent
         self.poolMembers = poolMembers
@@ -27,7 +30,9 @@ public struct InMemoryUsageSnapshot: UsageSnapshot, Sendable {
 
     public func committed(_ key: CapKey) -> CapUsage { usage[key] ?? .none }
 
-    public func hasFunded(content fingerprint: String) -> Bool { fundedContent.contains(fingerprint) }
+    public func fundedContent(_ fingerprint: String) -> [FundedContent] { fundedContent[fingerprint] ?? [] }
+
+    public func pilotAward(_ pilotKey: String) -> PilotAward? { pilots[pilotKey] }
 
     public func isPoolMember(_ provider: USCC, on date: CalendarDate) -> Bool {
         poolMembers[provider].map { $0 <= date } ?? false
@@ -47,11 +52,11 @@ public struct InMemoryUsageSnapshot: UsageSnapshot, Sendable {
         return true
     }
 
-    /// Records `decision` as the ledger would: every charge, the content fingerprint and, for a
-    /// voucher, the recipient. Returns `false` (changing nothing) if a charge would pass its limit —
-    /// the same atomic re-check the ledger makes.
+    /// Records `decision` as the ledger would: every charge, the content fingerprint, for a
+    /// voucher the recipient and for a pilot its selection. Returns `false` (changing nothing) if a
+    /// charge would pass its limit — the same atomic re-check the ledger makes.
     @discardableResult
-    public mutating func commit(_ decision: AwardDecision) -> Bool {
+    public mutating func commit(_ decision: AwardDecision, applicationID: String = "") -> Bool {
         var next = usage
         for charge in decision.charges {
             let current = next[charge.key] ?? .none
@@ -64,7 +69,11 @@ public struct InMemoryUsageSnapshot: UsageSnapshot, Sendable {
             }
         }
         usage = next
-        fundedContent.insert(decision.contentFingerprint)
+        fundedContent[decision.contentFingerprint, default: []].append(
+            FundedContent(applicationID: applicationID, measure: decision.measure, typed: decision.contentTyped))
+        if decision.measure == .clusterPilot, let selected = decision.selectionDate, !decision.pilotKey.isEmpty {
+            pilots[decision.pilotKey] = PilotAward(applicationID: applicationID, enterprise: decision.enterprise, selectionDate: selected)
+        }
         if decision.measure == .cloudVoucher {
             vouchers.append(Voucher(enterprise: decision.enterprise, decided: decision.decisionDate))
         }

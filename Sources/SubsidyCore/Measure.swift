@@ -27,6 +27,15 @@ public enum Measure: String, CaseIterable, Hashable, Sendable, CustomStringConve
     /// 条八 — 公共创新服务载体, a public innovation carrier, decided case by case (一事一议).
     case innovationCarrier = "INNOVATION_CARRIER"
 
+    /// Whether an award under `other` for the same content is part of the same project by design,
+    /// not double funding: a cluster pilot's selection award and its follow-on (article 五).
+    public func sharesContent(with other: Measure) -> Bool {
+        switch (self, other) {
+        case (.clusterPilot, .clusterPilotFollowOn), (.clusterPilotFollowOn, .clusterPilot): true
+        default: false
+        }
+    }
+
     /// How the text computes the amount; the policy file supplies the numbers.
     public enum FormulaShape: Hashable, Sendable {
         /// A fixed amount (`amount_yuan`).

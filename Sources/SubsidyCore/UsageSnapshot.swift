@@ -5,12 +5,43 @@
 public protocol UsageSnapshot {
     /// The amount and number of live commitments under `key`.
     func committed(_ key: CapKey) throws(SubsidyError) -> CapUsage
-    /// Whether any live commitment — any measure, any district — has this
+    /// Every live commitment — any measure, any district — with this
     /// ``Application/contentFingerprint``.
-    func hasFunded(content fingerprint: String) throws(SubsidyError) -> Bool
+    func fundedContent(_ fingerprint: String) throws(SubsidyError) -> [FundedContent]
+    /// The live `CLUSTER_PILOT` award of the pilot with this canonical id
+    /// (``Application/pilotKey``), if there is one: a follow-on belongs to it.
+    func pilotAward(_ pilotKey: String) throws(SubsidyError) -> PilotAward?
     /// Whether `provider` is in the Foshan ecosystem supply resource pool (资源池) on `date`.
     func isPoolMember(_ provider: USCC, on date: CalendarDate) throws(SubsidyError) -> Bool
     /// Those of `enterprises` that hold a live `CLOUD_VOUCHER` commitment decided within
     /// `from...through` (inclusive), for the follow-on rule.
     func voucherRecipients(among enterprises: [USCC], decidedFrom from: CalendarDate, through: CalendarDate) throws(SubsidyError) -> Set<USCC>
+}
+
+/// A live commitment that holds some content, as duplicate checks report it.
+public struct FundedContent: Hashable, Sendable {
+    public var applicationID: String
+    public var measure: Measure
+    /// The contract number or project name as that application typed it.
+    public var typed: String
+
+    public init(applicationID: String, measure: Measure, typed: String) {
+        self.applicationID = applicationID
+        self.measure = measure
+        self.typed = typed
+    }
+}
+
+/// A pilot's live selection award, with the facts its follow-on is checked against.
+public struct PilotAward: Hashable, Sendable {
+    public var applicationID: String
+    public var enterprise: USCC
+    /// The selection date recorded with the award: the follow-on's window runs from it.
+    public var selectionDate: CalendarDate
+
+    public init(applicationID: String, enterprise: USCC, selectionDate: CalendarDate) {
+        self.applicationID = applicationID
+        self.enterprise = enterprise
+        self.selectionDate = selectionDate
+    }
 }

@@ -182,9 +182,12 @@ struct CityViews: Sendable {
                         response.alreadyPresent += 1
                     } else {
                         // No double funding, whether the twin is live, imported earlier or in this file.
-                        if try ledger.usage(in: transaction).hasFunded(content: fields.contentFingerprint) {
+                        let twins = try ledger.usage(in: transaction).fundedContent(fields.contentFingerprint)
+                        if let twin = twins.first(where: { !fields.measure.sharesContent(with: $0.measure) }) {
                             throw SubsidyError.precondition(
-                                "request.awards[\(i)]", "content \(fields.contentFingerprint) is already funded; the same contract or project cannot be funded twice"
+                                "request.awards[\(i)]",
+                                "content \"\(fields.contentTyped)\" (\(fields.contentFingerprint)) is already funded as \(twin.applicationID) under \(twin.measure); "
+                                    + "the same contract or project cannot be funded twice"
                             )
                         }
                         try ledger.insertCommitment(fields, charges: charges, at: now, in: transaction)
@@ -201,7 +204,8 @@ struct CityViews: Sendable {
     private func importedCommitment(_ award: HistoricalAward, path: String, requestID: String, actor: Actor) throws(SubsidyError) -> (CityLedger.CommitmentFields, [CapCharge]) {
         guard let measure = Measure(rawValue: award.measure.description) else { throw .invalidField("\(path).measure", "is required") }
         let year: FundingYear
-        do { year = try policy.fundingYear(Int(award.fundingYear)) } catch { throw .invalidField("\(path).funding_year", error.message) }
+        guard award.fundingYear != 0 else { throw .invalidField("\(path).funding_year", "is required") }
+        year = try policy.fundingYear(Int(award.fundingYear))
         guard let district = DistrictID(rawValue: award.district) else {
             throw .invalidField("\(path).district", "unknown district \"\(award.district)\"")
         }
@@ -214,7 +218,9 @@ struct CityViews: Sendable {
         do { try policy.checkDecisionDate(date) } catch { throw .invalidField("\(path).decision_date", error.message) }
         guard !award.decisionDocument.isEmpty else { throw .invalidField("\(path).decision_document", "is required for an imported decision") }
         let application = CoreApplication(
-            measure: measure, fundingYear: year, enterprise: enterprise, projectName: "imported \(award.decisionDocument)",
+            // Without a contract, an imported row's content is its decision: one measure, one pilot.
+            measure: measure, fundingYear: year, enterprise: enterprise,
+            projectName: "imported \(measure) \(award.decisionDocument) \(award.pilotId)",
             contractNumber: award.contractNumber, provider: provider, pilotID: award.pilotId
         )
         let amount = Money(fen: award.amountFen)
@@ -243,7 +249,7 @@ struct CityViews: Sendable {
             CityLedger.CommitmentFields(
                 applicationID: id, district: district.rawValue, measure: measure, fundingYear: year.year, enterprise: enterprise.rawValue,
                 provider: provider?.rawValue ?? "", pilotID: award.pilotId, contentFingerprint: application.contentFingerprint,
-                amount: amount, decisionDate: date, decisionDocument: award.decisionDocument, policyVersion: policy.version,
+                contentTyped: application.contentText.typed, pilotKey: application.pilotKey, amount: amount, decisionDate: date, decisionDocument: award.decisionDocument, policyVersion: policy.version,
                 explanation: [], source: "import", requestID: requestID, inProvincialPool: false,
                 actor: actor, reason: "imported: \(award.decisionDocument)"
             ),

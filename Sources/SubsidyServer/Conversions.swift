@@ -22,12 +22,12 @@ extension CoreApplication {
         guard let measure = Measure(rawValue: wire.measure.description) else {
             throw .invalidField("\(path).measure", "is required: one of \(Measure.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let fundingYear: FundingYear
-        do {
-            fundingYear = try policy.fundingYear(Int(wire.fundingYear))
-        } catch {
-            throw .invalidField("\(path).funding_year", error.message)
+        guard wire.fundingYear != 0 else {
+            throw .invalidField("\(path).funding_year", "is required: one of \(policy.fundingYears.lowerBound)–\(policy.fundingYears.upperBound)")
         }
+        // A year outside the policy is not malformed: it is the validity window that refuses it,
+        // with the same code and detail as a decision date outside the window.
+        let fundingYear = try policy.fundingYear(Int(wire.fundingYear))
         let enterprise = try USCC.parse(wire.enterpriseUscc, field: "\(path).enterprise_uscc")
         let provider = wire.providerUscc.isEmpty ? nil : try USCC.parse(wire.providerUscc, field: "\(path).provider_uscc")
         var selectionDate: CalendarDate?

@@ -90,7 +90,56 @@ public final class CityLedger: Sendable {
                 );
                 """
         ),
+        // Canonical identity (issue 8): content fingerprints without the measure (one project is
+        // not funded by two measures), in CanonicalText form; the typed content and the pilot's
+        // canonical id beside them; the pilot's selection date, which its follow-on's window runs
+        // from. The backfill rewrites version-3 fingerprints, whose normalisation (white space
+        // dropped, full-width folded, ASCII upper-cased) the canonical form subsumes.
+        SQLiteDatabase.Migration(
+            version: 4,
+            sql: """
+                ALTER TABLE commitments ADD COLUMN content_typed TEXT NOT NULL DEFAULT '';
+                ALTER TABLE commitments ADD COLUMN pilot_key TEXT NOT NULL DEFAULT '';
+                ALTER TABLE commitments ADD COLUMN selection_date TEXT NOT NULL DEFAULT '';
+                CREATE INDEX commitments_pilot ON commitments (pilot_key, measure);
+                """,
+            backfill: CityLedger.canonicaliseVersion3Rows
+        ),
     ]
+
+    /// Migration 4's backfill: every fingerprint, pilot key and pilot charge in canonical form.
+    @Sendable
+    static func canonicaliseVersion3Rows(_ transaction: Transaction) throws(SQLiteError) {
+        let rows = try transaction.query("SELECT application_id, content_fingerprint, pilot_id FROM commitments")
+        for row in rows {
+            let id = row.text(0), old = row.text(1), pilot = row.text(2)
+            var fingerprint = old
+            var typed = ""
+            if old.hasPrefix("contract:") {
+                typed = String(old.dropFirst("contract:".count))
+                fingerprint = "contract:" + CanonicalText.canonical(typed)
+            } else if old.hasPrefix("project:") {
+                // project:<measure>:<uscc>:<name>; the name may itself hold colons.
+                let parts = old.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
+                if parts.count == 4 {
+                    typed = String(parts[3])
+                    fingerprint = "project:\(parts[2]):" + CanonicalText.canonical(typed)
+                }
+            }
+            let pilotKey = CanonicalText.canonical(pilot)
+            try transaction.query(
+                "UPDATE commitments SET content_fingerprint = ?, content_typed = ?, pilot_key = ? WHERE application_id = ?",
+                [.text(fingerprint), .text(typed), .text(pilotKey), .text(id)]
+            )
+            if !pilot.isEmpty && pilotKey != pilot {
+                // Once-per-pilot caps were keyed on the typed id: `<policy>/<pilot id>`.
+                try transaction.query(
+                    "UPDATE charges SET scope = substr(scope, 1, length(scope) - ?) || ? WHERE application_id = ? AND scope LIKE '%/' || ?",
+                    [.integer(Int64(pilot.utf8.count)), .text(pilotKey), .text(id), .text(pilot)]
+                )
+            }
+        }
+    }
 
     public init(path: String) throws {
         database = try SQLiteDatabase(path: path, migrations: Self.migrations)
@@ -148,12 +197,39 @@ public final class CityLedger: Sendable {
             return CapUsage(amount: Money(fen: row?.int(0) ?? 0), count: Int(row?.int(1) ?? 0))
         }
 
-        func hasFunded(content fingerprint: String) throws(SubsidyError) -> Bool {
+        func fundedContent(_ fingerprint: String) throws(SubsidyError) -> [FundedContent] {
             try wrap {
-                try !connection.query(
-                    "SELECT 1 FROM commitments WHERE content_fingerprint = ? AND state IN \(CityLedger.counted) LIMIT 1", [.text(fingerprint)]
-                ).isEmpty
+                try connection.query(
+                    """
+                    SELECT application_id, measure, content_typed FROM commitments
+                    WHERE content_fingerprint = ? AND state IN \(CityLedger.counted) ORDER BY application_id
+                    """,
+                    [.text(fingerprint)]
+                ).compactMap { row in
+                    Measure(rawValue: row.text(1)).map { FundedContent(applicationID: row.text(0), measure: $0, typed: row.text(2)) }
+                }
             }
+        }
+
+        func pilotAward(_ pilotKey: String) throws(SubsidyError) -> PilotAward? {
+            guard !pilotKey.isEmpty else { return nil }
+            let row = try wrap {
+                try connection.query(
+                    """
+                    SELECT application_id, enterprise, selection_date FROM commitments
+                    WHERE pilot_key = ? AND measure = 'CLUSTER_PILOT' AND state IN \(CityLedger.counted)
+                    ORDER BY application_id LIMIT 1
+                    """,
+                    [.text(pilotKey)]
+                ).first
+            }
+            guard let row else { return nil }
+            guard let enterprise = try? USCC(validating: row.text(1)), let selected = try? CalendarDate(parsing: row.text(2)) else {
+                // Imported pilots may lack a selection date: the follow-on cannot be checked.
+                throw SubsidyError.precondition(
+                    "follow_on_condition", "the pilot award \(row.text(0)) records no selection date; the city must record it before a follow-on")
+            }
+            return PilotAward(applicationID: row.text(0), enterprise: enterprise, selectionDate: selected)
         }
 
         func isPoolMember(_ provider: USCC, on date: CalendarDate) throws(SubsidyError) -> Bool {
@@ -238,7 +314,8 @@ public final class CityLedger: Sendable {
             CommitmentFields(
                 applicationID: applicationID, district: district, measure: decision.measure, fundingYear: decision.fundingYear.year,
                 enterprise: decision.enterprise.rawValue, provider: application.provider?.rawValue ?? "", pilotID: application.pilotID,
-                contentFingerprint: decision.contentFingerprint, amount: decision.award, decisionDate: decision.decisionDate,
+                contentFingerprint: decision.contentFingerprint, contentTyped: decision.contentTyped, pilotKey: decision.pilotKey,
+                selectionDate: decision.selectionDate, amount: decision.award, decisionDate: decision.decisionDate,
                 decisionDocument: decision.decisionDocument ?? "", policyVersion: decision.policyVersion, explanation: explanation,
                 source: "decision", requestID: requestID, inProvincialPool: application.inProvincialPool,
                 actor: actor, reason: reason
@@ -257,6 +334,12 @@ public final class CityLedger: Sendable {
         public var provider: String
         public var pilotID: String
         public var contentFingerprint: String
+        /// The contract number or project name as typed, beside the canonical fingerprint.
+        public var contentTyped: String
+        /// The canonical pilot id (``Application/pilotKey``), for pilot measures.
+        public var pilotKey: String
+        /// A pilot's selection date, recorded with its award for the follow-on's window.
+        public var selectionDate: CalendarDate?
         public var amount: Money
         public var decisionDate: CalendarDate
         public var decisionDocument: String
@@ -271,7 +354,8 @@ public final class CityLedger: Sendable {
 
         public init(
             applicationID: String, district: String, measure: Measure, fundingYear: Int, enterprise: String, provider: String,
-            pilotID: String, contentFingerprint: String, amount: Money, decisionDate: CalendarDate, decisionDocument: String,
+            pilotID: String, contentFingerprint: String, contentTyped: String = "", pilotKey: String = "",
+            selectionDate: CalendarDate? = nil, amount: Money, decisionDate: CalendarDate, decisionDocument: String,
             policyVersion: String, explanation: [UInt8], source: String, requestID: String, inProvincialPool: Bool,
             actor: Actor, reason: String
         ) {
@@ -285,6 +369,9 @@ public final class CityLedger: Sendable {
             self.provider = provider
             self.pilotID = pilotID
             self.contentFingerprint = contentFingerprint
+            self.contentTyped = contentTyped
+            self.pilotKey = pilotKey
+            self.selectionDate = selectionDate
             self.amount = amount
             self.decisionDate = decisionDate
             self.decisionDocument = decisionDocument
@@ -305,14 +392,15 @@ public final class CityLedger: Sendable {
             """
             INSERT INTO commitments (application_id, district, measure, funding_year, enterprise, provider, pilot_id,
                 content_fingerprint, amount_fen, decision_date, decision_document, policy_version, explanation, state, source,
-                request_id, created_at, updated_at, actor_tenant, actor_uid, reason)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'live', ?, ?, ?, ?, ?, ?, ?)
+                request_id, created_at, updated_at, actor_tenant, actor_uid, reason, content_typed, pilot_key, selection_date)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'live', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [.text(fields.applicationID), .text(fields.district), .text(fields.measure.rawValue), .integer(Int64(fields.fundingYear)),
              .text(fields.enterprise), .text(fields.provider), .text(fields.pilotID), .text(fields.contentFingerprint),
              .integer(fields.amount.fen), .text(fields.decisionDate.description), .text(fields.decisionDocument),
              .text(fields.policyVersion), .blob(fields.explanation), .text(fields.source), .text(fields.requestID), .text(time), .text(time),
-             .text(fields.actor.tenant), .integer(Int64(fields.actor.uid)), .text(fields.reason)]
+             .text(fields.actor.tenant), .integer(Int64(fields.actor.uid)), .text(fields.reason),
+             .text(fields.contentTyped), .text(fields.pilotKey), .text(fields.selectionDate?.description ?? "")]
         )
         let usage = Usage(connection: transaction.connection)
         for charge in charges {

@@ -9,13 +9,17 @@ public final class SQLiteDatabase: Sendable {
     private let connection: Mutex<SQLiteConnectionBox>
     public let path: String
 
-    /// A migration: its version (1, 2, …) and the SQL that takes the schema there.
+    /// A migration: its version (1, 2, …), the SQL that takes the schema there, and, where rows
+    /// must be rewritten by code SQL lacks (Unicode normalisation), a backfill run after the SQL in
+    /// the same transaction. Released migrations are never edited: a change is a new version.
     public struct Migration: Sendable {
         public var version: Int
         public var sql: String
-        public init(version: Int, sql: String) {
+        public var backfill: (@Sendable (Transaction) throws(SQLiteError) -> Void)?
+        public init(version: Int, sql: String, backfill: (@Sendable (Transaction) throws(SQLiteError) -> Void)? = nil) {
             self.version = version
             self.sql = sql
+            self.backfill = backfill
         }
     }
 
@@ -35,6 +39,7 @@ public final class SQLiteDatabase: Sendable {
             try connection.execute("BEGIN IMMEDIATE")
             do {
                 try connection.execute(migration.sql)
+                try migration.backfill?(Transaction(connection: connection))
                 try connection.execute("PRAGMA user_version = \(migration.version)")
                 try connection.execute("COMMIT")
             } catch {

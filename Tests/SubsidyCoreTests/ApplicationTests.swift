@@ -86,24 +86,33 @@ struct ApplicationTests {
         var a = F.voucher(contract: "100.00", contractNumber: "HT-2022 0001")
         var b = F.benchmark(invested: "100.00")
         b.contractNumber = "\u{3000}ｈｔ-２０２２０００１ "
-        #expect(a.contentFingerprint == "contract:HT-20220001")
+        #expect(a.contentFingerprint == "contract:ht-20220001")
         #expect(a.contentFingerprint == b.contentFingerprint)  // across measures and applicants
         a.contractNumber = "HT-2022-0002"
         #expect(a.contentFingerprint != b.contentFingerprint)
     }
 
-    @Test("content fingerprint without a contract: measure, applicant and normalised project name")
+    @Test("content fingerprint without a contract: applicant and canonical project name, not the measure")
     func fingerprintProject() {
         var a = F.benchmark(invested: "100.00")
         a.projectName = "5G 智能工厂 ｐｈａｓｅ 1"
         var b = a
         b.projectName = "5G智能工厂PHASE1"
-        #expect(a.contentFingerprint == "project:BENCHMARK_PROJECT:91440606MA4W3BY65F:5G智能工厂PHASE1")
+        #expect(a.contentFingerprint == "project:91440606MA4W3BY65F:5g智能工厂phase1")
         #expect(a.contentFingerprint == b.contentFingerprint)
         b.enterprise = F.buyer
         #expect(a.contentFingerprint != b.contentFingerprint)
-        // A pilot's selection award and its follow-on share a project name but not a fingerprint.
-        #expect(F.clusterPilot().contentFingerprint != F.followOn(served: []).contentFingerprint)
+        // The same project under two measures is the same content; only a pilot's selection award
+        // and its follow-on may share it.
+        var node = F.identifierNode(construction: "1.00", total: "1.00")
+        node.enterprise = a.enterprise
+        node.projectName = a.projectName
+        #expect(node.contentFingerprint == a.contentFingerprint)
+        #expect(F.clusterPilot().contentFingerprint == F.followOn(served: []).contentFingerprint)
+        #expect(Measure.clusterPilot.sharesContent(with: .clusterPilotFollowOn))
+        #expect(Measure.clusterPilotFollowOn.sharesContent(with: .clusterPilot))
+        #expect(!Measure.benchmarkProject.sharesContent(with: .identifierNode))
+        #expect(!Measure.clusterPilot.sharesContent(with: .clusterPilot))
     }
 
     @Test("district ids and display names")

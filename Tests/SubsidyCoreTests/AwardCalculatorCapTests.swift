@@ -139,7 +139,7 @@ struct AwardCalculatorCapTests {
             seed: [("CROSS_INDUSTRY_PLATFORM.once_per_enterprise", "foshan-2020/91440604MA54TBW28N", F.yuan("2,000,000.00"), 1)],
             expected: .refused(.failedPrecondition, "already has 1 CROSS_INDUSTRY_PLATFORM award")),
         Row(name: "cluster pilot: second award for the pilot", application: F.clusterPilot(),
-            seed: [("CLUSTER_PILOT.once_per_pilot", "foshan-2020/\(F.pilotID)", F.yuan("1,000,000.00"), 1)],
+            seed: [("CLUSTER_PILOT.once_per_pilot", "foshan-2020/\(F.pilotKey)", F.yuan("1,000,000.00"), 1)],
             expected: .refused(.failedPrecondition, "pilot \(F.pilotID) already has 1 CLUSTER_PILOT award")),
     ]
 
@@ -160,7 +160,7 @@ struct AwardCalculatorCapTests {
     @Test("the follow-on award is once per pilot")
     func followOnOnce() throws {
         let served = F.clusterEnterprises(15)
-        var usage = F.usage([("CLUSTER_PILOT_FOLLOW_ON.once_per_pilot", "foshan-2020/\(F.pilotID)", F.yuan("2,000,000.00"), 1)])
+        var usage = F.usage([("CLUSTER_PILOT_FOLLOW_ON.once_per_pilot", "foshan-2020/\(F.pilotKey)", F.yuan("2,000,000.00"), 1)])
         usage.vouchers = served.map { .init(enterprise: $0, decided: F.date("2022-01-01")) }
         check(try compute(F.followOn(served: served), usage: usage, on: F.date("2023-03-01")),
               .refused(.failedPrecondition, "already has 1 CLUSTER_PILOT_FOLLOW_ON award"))

@@ -73,7 +73,7 @@ struct AwardCalculatorRuleTests {
         followOnRow("14 distinct, one listed twice", vouchers: Array(inWindow.prefix(14)), servedExtra: F.clusterEnterprises(1),
                     expected: .refused(.failedPrecondition, "14 of 14 served")),
         followOnRow("15, decided after two years", vouchers: inWindow, date: "2023-03-11",
-                    expected: .refused(.failedPrecondition, "decision date 2023-03-11 is more than 2 years after selection on 2021-03-10")),
+                    expected: .refused(.failedPrecondition, "decision date 2023-03-11 is more than 2 years after the pilot's selection on 2021-03-10")),
     ]
 
     @Test("follow-on condition", arguments: followOnRows)
@@ -113,7 +113,7 @@ struct AwardCalculatorRuleTests {
         var lateMember = F.usage()
         lateMember.poolMembers[F.provider] = F.date("2022-09-02")
         var funded = F.usage()
-        funded.fundedContent = ["contract:HT-2022-0001"]
+        funded.fundedContent = ["contract:ht-2022-1": [FundedContent(applicationID: "nanhai-000001", measure: .cloudVoucher, typed: "HT-2022-0001")]]
         var otherFund = F.voucher(contract: "100,000.00")
         otherFund.otherFundDeclared = true
         var otherFundWithReason = otherFund
@@ -138,14 +138,14 @@ struct AwardCalculatorRuleTests {
             Row(name: "node not recognised as a secondary node", application: F.identifierNode(construction: "100.00", total: "100.00", recognised: false),
                 expected: .refused(.failedPrecondition, "recognised as a secondary node")),
             Row(name: "same contract already funded", application: F.voucher(contract: "100,000.00"), usage: funded,
-                expected: .refused(.failedPrecondition, "the same implementation content (contract:HT-2022-0001) is already funded")),
+                expected: .refused(.failedPrecondition, "the same implementation content \"HT-2022-0001\" (canonical \"ht-2022-1\") is already funded as nanhai-000001 under CLOUD_VOUCHER")),
             Row(name: "same contract written differently", application: F.voucher(contract: "100,000.00", contractNumber: " ｈｔ-2022-0001 "), usage: funded,
                 expected: .refused(.failedPrecondition, "already funded")),
             Row(name: "other fund declared without a reason", application: otherFund,
                 expected: .refused(.invalidArgument, "application.other_fund_reason: required when other_fund_declared is true")),
             Row(name: "other fund declared with a reason", application: otherFundWithReason, expected: .award(5_000_000, .formula)),
             Row(name: "selected after the decision date", application: selectedLater,
-                expected: .refused(.failedPrecondition, "selection date 2022-09-02 is after the decision date 2022-09-01")),
+                expected: .refused(.invalidArgument, "application.selection_date: 2022-09-02 is after the decision date 2022-09-01")),
             Row(name: "case by case without an amount", application: F.caseByCase(.majorPlatform), document: "佛工信函〔2022〕15号",
                 expected: .refused(.invalidArgument, "case_amount_fen: required and > 0 for MAJOR_PLATFORM")),
             Row(name: "case by case without a document", application: F.caseByCase(.innovationCarrier), caseAmount: F.yuan("1.00"),

@@ -66,10 +66,14 @@ enum Fixtures {
     static let decisionDate = date("2022-09-01")
     static let pilotID = "粤工信2021-集群试点-07"
     static let pilotSelected = date("2021-03-10")
+    /// ``pilotID`` in canonical form, as caps and the ledger key it.
+    static let pilotKey = CanonicalText(pilotID).key
 
-    /// The usage snapshot with the voucher provider in the pool since 2021-01-15.
+    /// The usage snapshot with the voucher provider in the pool since 2021-01-15 and the pilot
+    /// ``pilotID`` awarded to ``association``, selected ``pilotSelected``.
     static func usage(_ seed: [(String, String, Money, Int)] = []) -> InMemoryUsageSnapshot {
         var usage = InMemoryUsageSnapshot(poolMembers: [provider: date("2021-01-15")])
+        usage.pilots[pilotKey] = PilotAward(applicationID: "shunde-000001", enterprise: association, selectionDate: pilotSelected)
         for (capID, scope, amount, count) in seed {
             usage.add(amount, count: count, to: CapKey(capID: capID, scope: scope))
         }

@@ -1,0 +1,51 @@
+/// The maximum size of every text and list a client may send, checked before anything is stored,
+/// so one tenant cannot grow rows, replies or a call's work without bound. `Protos/README.md` §9
+/// lists them; a value over its limit is `INVALID_ARGUMENT` naming the field and the limit.
+///
+/// Lengths are counted in Unicode scalars (code points), not grapheme clusters: one “character”
+/// carrying thousands of combining marks is thousands, not one.
+public enum InputLimits {
+    /// Enterprise and applicant names.
+    public static let name = 200
+    /// Project names (项目名称).
+    public static let projectName = 200
+    /// Contract numbers (合同编号).
+    public static let contractNumber = 64
+    /// Pilot ids (the selection document or programme number).
+    public static let pilotID = 64
+    /// Decision document numbers (文号).
+    public static let decisionDocument = 200
+    /// Reasons for a decision, a return, a withdrawal or an other-fund declaration.
+    public static let reason = 2_000
+    /// Served enterprises (and provincial-voucher enterprises) of one follow-on application.
+    public static let servedEnterprises = 5_000
+    /// The earliest date any date field may hold.
+    public static let earliestDate = CalendarDate(year: 2000, month: 1, day: 1)!
+
+    /// `INVALID_ARGUMENT` naming `field` if `text` has more than `limit` code points.
+    public static func check(_ text: String, _ limit: Int, field: String) throws(SubsidyError) {
+        // utf8.count bounds the scalar count from above, so most texts need no second pass.
+        guard text.utf8.count > limit else { return }
+        let length = text.unicodeScalars.count
+        if length > limit {
+            throw SubsidyError.invalidField(field, "must be at most \(limit) characters (got \(length))")
+        }
+    }
+
+    /// `INVALID_ARGUMENT` naming `field` if a list has more than `limit` entries.
+    public static func check(count: Int, _ limit: Int, field: String) throws(SubsidyError) {
+        if count > limit {
+            throw SubsidyError.invalidField(field, "must have at most \(limit) entries (got \(count))")
+        }
+    }
+
+    /// `INVALID_ARGUMENT` naming `field` for a date before ``earliestDate`` or after `latest`.
+    public static func check(_ date: CalendarDate, field: String, notAfter latest: CalendarDate? = nil, latestName: String = "") throws(SubsidyError) {
+        if date < earliestDate {
+            throw SubsidyError.invalidField(field, "\(date) is before \(earliestDate), the earliest date subsidyd accepts")
+        }
+        if let latest, date > latest {
+            throw SubsidyError.invalidField(field, "\(date) is after \(latestName.isEmpty ? "\(latest)" : "\(latestName) \(latest)")")
+        }
+    }
+}

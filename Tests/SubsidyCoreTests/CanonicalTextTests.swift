@@ -1,0 +1,146 @@
+import SubsidyCore
+import Testing
+
+/// Property-style tests of the canonical form: every respelling a generator can produce of an
+/// identifier — invisible characters, dashes, widths, white space, case, leading zeros, trailing
+/// punctuation — canonicalises to the same key, and genuinely different identifiers do not.
+@Suite("CanonicalText")
+struct CanonicalTextTests {
+    /// Every Default_Ignorable or format character a clerk's copy-paste can carry.
+    static let invisibles: [Unicode.Scalar] = [
+        "\u{200B}", "\u{200C}", "\u{200D}", "\u{2060}", "\u{FEFF}", "\u{00AD}", "\u{200E}", "\u{200F}",
+        "\u{202A}", "\u{202B}", "\u{202C}", "\u{202D}", "\u{202E}", "\u{2066}", "\u{2067}", "\u{2068}", "\u{2069}",
+        "\u{061C}", "\u{180E}", "\u{034F}", "\u{FE0F}", "\u{FE00}", "\u{2061}", "\u{2062}", "\u{2063}", "\u{2064}",
+        "\u{115F}", "\u{1160}", "\u{3164}", "\u{FFA0}", "\u{E0001}", "\u{E0020}", "\u{1D173}",
+    ]
+    /// Every dash and hyphen variant.
+    static let dashes: [Unicode.Scalar] = [
+        "-", "\u{2010}", "\u{2011}", "\u{2012}", "\u{2013}", "\u{2014}", "\u{2015}", "\u{2212}", "\u{FE58}", "\u{FE63}",
+        "\u{FF0D}", "\u{2E3A}", "\u{2E3B}", "\u{301C}", "\u{3030}", "\u{30A0}", "\u{058A}", "\u{05BE}", "\u{1806}", "\u{2043}",
+        "\u{02D7}", "\u{2796}", "\u{2E17}", "\u{FE31}", "\u{FE32}",
+    ]
+    /// Every white-space and separator character.
+    static let spaces: [Unicode.Scalar] = [
+        " ", "\t", "\n", "\r", "\u{0B}", "\u{0C}", "\u{85}", "\u{A0}", "\u{1680}", "\u{2000}", "\u{2001}", "\u{2002}", "\u{2003}",
+        "\u{2004}", "\u{2005}", "\u{2006}", "\u{2007}", "\u{2008}", "\u{2009}", "\u{200A}", "\u{2028}", "\u{2029}", "\u{202F}",
+        "\u{205F}", "\u{3000}",
+    ]
+    static let trailing: [String] = ["", ".", "。", "．", "、", ",", "，", ";", "；", "-", "—", ". ", "。\u{200B}", "..."]
+
+    /// A small deterministic generator (SplitMix64), so a failure names a seed that reproduces it.
+    struct Generator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func pick<T>(_ values: [T]) -> T { values[Int(next() % UInt64(values.count))] }
+        mutating func chance(_ percent: UInt64) -> Bool { next() % 100 < percent }
+    }
+
+    /// A respelling of `text`: each ASCII letter or digit maybe full-width or other-cased, each
+    /// `-` any dash, digit runs maybe zero-padded, invisibles and spaces sprinkled anywhere,
+    /// trailing punctuation appended.
+    static func respell(_ text: String, _ g: inout Generator) -> String {
+        var out = String.UnicodeScalarView()
+        var atRunStart = true
+        for scalar in text.unicodeScalars {
+            if g.chance(20) { out.append(g.pick(invisibles)) }
+            if g.chance(10) { out.append(g.pick(spaces)) }
+            let isDigit = ("0"..."9").contains(scalar)
+            if isDigit && atRunStart && g.chance(30) {
+                for _ in 0..<(1 + g.next() % 3) { out.append(g.chance(50) ? "0" : "\u{FF10}") }
+            }
+            atRunStart = !isDigit
+            if scalar == "-" {
+                out.append(g.pick(dashes))
+                if g.chance(15) { out.append(g.pick(dashes)) }  // a doubled dash
+            } else if scalar.isASCII, scalar.properties.isAlphabetic || isDigit {
+                var value = scalar.value
+                if g.chance(40), let upper = scalar.properties.uppercaseMapping.unicodeScalars.first, g.chance(50) { value = upper.value }
+                else if g.chance(40), let lower = scalar.properties.lowercaseMapping.unicodeScalars.first { value = lower.value }
+                if g.chance(40) { value += 0xFEE0 }  // full-width form
+                out.append(Unicode.Scalar(value) ?? scalar)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out) + g.pick(trailing)
+    }
+
+    static let identifiers = [
+        "HT-2022-0001", "P-07", "粤工信2021-集群试点-07", "FS-IIoT/2023/015", "陶瓷产业集群数字化转型试点", "5G 智能工厂 二期",
+        "SZ-A-1", "合同编号2022-88号", "MES上云-01",
+    ]
+
+    @Test("every generated respelling of an identifier has its canonical key", arguments: identifiers)
+    func respellings(_ identifier: String) {
+        let key = CanonicalText(identifier).key
+        var g = Generator(state: UInt64(truncatingIfNeeded: identifier.hashValue & 0) &+ 0x5EED)
+        for round in 0..<2_000 {
+            let variant = Self.respell(identifier, &g)
+            let variantKey = CanonicalText(variant).key
+            if variantKey != key {
+                Issue.record("round \(round): \(variant.unicodeScalars.map { String($0.value, radix: 16) }) → \"\(variantKey)\", expected \"\(key)\"")
+                return
+            }
+        }
+    }
+
+    @Test("each invisible, dash, space and trailing mark alone", arguments: [
+        ("P-07", "P-07 "), ("P-07", "P-07\u{200B}"), ("P-07", "\u{FEFF}P-07"), ("P-07", "P\u{00AD}-07"), ("P-07", "P–07"),
+        ("P-07", "Ｐ－０７"), ("P-07", "p-7"), ("P-07", "P-007。"), ("P-07", "P - 07"), ("P-07", "P—07."),
+        ("HT-2022-0001", "HT\u{2011}2022\u{2212}0001"), ("HT-2022-0001", "ht-2022-1"), ("HT-2022-0001", "ＨＴ－２０２２－０００１。"),
+        ("项目①", "项目1"), ("ﬁber", "FIBER"), ("Straße", "STRASSE"), ("P-07", "P-07\u{202E}"), ("A\u{0301}", "Á"),
+    ])
+    func pairs(_ pair: (String, String)) {
+        #expect(CanonicalText(pair.0).key == CanonicalText(pair.1).key, "\"\(pair.0)\" vs \"\(pair.1)\"")
+    }
+
+    @Test("different identifiers stay different", arguments: [
+        ("P-07", "P-08"), ("P-07", "P-70"), ("P-07", "P-17"), ("HT-2022-0001", "HT-2022-0010"), ("HT-100", "HT-10"),
+        ("项目一期", "项目二期"), ("A-1", "B-1"), ("HT-2022-1", "HT-20221"), ("0", ""), ("P-0", "P-"),
+    ])
+    func distinct(_ pair: (String, String)) {
+        #expect(CanonicalText(pair.0).key != CanonicalText(pair.1).key, "\"\(pair.0)\" vs \"\(pair.1)\"")
+    }
+
+    @Test("only invisible characters, white space and punctuation is empty")
+    func blank() {
+        for text in ["", " ", "\u{200B}", "\u{3000}\u{FEFF}", "。", "-", " . ", "\u{00AD}\u{2060}"] {
+            #expect(CanonicalText(text).isEmpty, "\(text.unicodeScalars.map(\.value))")
+        }
+        #expect(!CanonicalText("0").isEmpty)
+    }
+
+    @Test("the canonical form is idempotent and keeps what was typed")
+    func idempotent() {
+        var g = Generator(state: 42)
+        for identifier in Self.identifiers {
+            for _ in 0..<200 {
+                let text = CanonicalText(Self.respell(identifier, &g))
+                #expect(CanonicalText.canonical(text.key) == text.key)
+                #expect(text.typed != text.key || text.description == "\"\(text.typed)\"")
+            }
+        }
+    }
+
+    @Test("a contract number respelled is the same content; a project under two measures too")
+    func fingerprints() {
+        var g = Generator(state: 7)
+        let base = Fixtures.voucher(contract: "100.00", contractNumber: "HT-2022-0001")
+        for _ in 0..<500 {
+            var variant = base
+            variant.contractNumber = Self.respell("HT-2022-0001", &g)
+            #expect(variant.contentFingerprint == base.contentFingerprint, "\(variant.contractNumber.unicodeScalars.map(\.value))")
+        }
+        var pilot = Fixtures.clusterPilot()
+        for _ in 0..<500 {
+            pilot.pilotID = Self.respell(Fixtures.pilotID, &g)
+            #expect(pilot.pilotKey == Fixtures.pilotKey)
+        }
+    }
+}
