@@ -131,9 +131,15 @@ public struct Application: Hashable, Sendable {
     /// Canonical forms make `ＨＴ－２０２２ ００１`, `ht-2022-1。` and `HT\u{200B}-2022-001` one contract
     /// (see ``CanonicalText`` and `Deploy/policy/IDENTITY.md`).
     public var contentFingerprint: String {
+        Self.contentFingerprint(contractNumber: contractNumber, projectName: projectName, enterprise: enterprise.rawValue)
+    }
+
+    /// ``contentFingerprint`` from the three fields it depends on (for rows stored before it
+    /// existed, which need no valid application around them).
+    public static func contentFingerprint(contractNumber: String, projectName: String, enterprise: String) -> String {
         let contract = CanonicalText(contractNumber)
         if !contract.isEmpty { return "contract:" + contract.key }
-        return "project:\(enterprise.rawValue):\(CanonicalText(projectName).key)"
+        return "project:\(enterprise):\(CanonicalText(projectName).key)"
     }
 
     /// What the user typed for the content the fingerprint is keyed on: the contract number if

@@ -18,4 +18,24 @@ public enum DistrictID: String, CaseIterable, Hashable, Sendable, CustomStringCo
     }
 
     public var description: String { rawValue }
+
+    /// The district's administrative division code (GB/T 2260), as positions 3–8 of a USCC
+    /// registered there carry it: 440604 禅城, 440605 南海, 440606 顺德, 440607 三水, 440608 高明.
+    public var divisionCode: String {
+        switch self {
+        case .chancheng: "440604"
+        case .nanhai: "440605"
+        case .shunde: "440606"
+        case .sanshui: "440607"
+        case .gaoming: "440608"
+        }
+    }
+
+    /// The district whose area registered `uscc` (its positions 3–8), or nil for a code outside
+    /// the five districts (another city, or Foshan's city-level 440600/440601).
+    public init?(registrationAreaOf uscc: USCC) {
+        let code = String(uscc.rawValue.dropFirst(2).prefix(6))
+        guard let district = DistrictID.allCases.first(where: { $0.divisionCode == code }) else { return nil }
+        self = district
+    }
 }

@@ -50,6 +50,8 @@ struct CityService: Sendable {
         let store = try stores.owning(request.applicationId, as: nil)
         let decisionDate = try parseDate(request.decisionDate, field: "request.decision_date")
         try policy.checkDecisionDate(decisionDate)
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
+        try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
         guard request.caseAmountFen >= 0, request.caseAmountFen <= maximumAwardFen else {
             throw .invalidField("request.case_amount_fen", "must be between 0 and \(maximumAwardFen) fen (got \(request.caseAmountFen))")
         }
@@ -116,6 +118,7 @@ struct CityService: Sendable {
     @Sendable
     func revoke(_ request: DecideApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> DecideApplicationResponse {
         guard !request.reason.isEmpty else { throw .invalidField("request.reason", "is required to revoke an award") }
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         return try await decideThroughLedger(.revoke, request, context) { ledger, transaction, id, key, actor, now in
             try ledger.release(applicationID: id, targetState: .revoked, requestID: key.id, actor: actor, reason: request.reason, at: now, in: transaction)
         }
@@ -123,10 +126,15 @@ struct CityService: Sendable {
 
     @Sendable
     func disburse(_ request: DecideApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> DecideApplicationResponse {
+        // The validity window bounds approval, not payment: an award approved inside it may be
+        // paid (or revoked) after it ends. The date must still be real and follow the approval.
         let date = try parseDate(request.decisionDate, field: "request.decision_date")
-        try policy.checkDecisionDate(date)
+        try InputLimits.check(date, field: "request.decision_date")
         let policy = self.policy
         return try await decideThroughLedger(.disburse, request, context, check: { current in
+            if let approved = try? CalendarDate(parsing: current.decisionDate), date < approved {
+                throw SubsidyError.invalidField("request.decision_date", "disbursement on \(date) is before the approval of \(current.id) on \(approved)")
+            }
             // Checked under the decision lock on a fresh read, so a concurrent publicize cannot
             // slip a same-day disbursement past the 公示.
             guard let publicized = try? CalendarDate(parsing: current.publicizedOn), let ends = policy.publicityEnds(publicisedOn: publicized) else { return }
@@ -185,13 +193,15 @@ struct CityService: Sendable {
         let store = try stores.owning(request.applicationId, as: nil)
         var publicizedOn = ""
         if transition == .publicize {
+            // Like payment, the 公示 of an award approved inside the window may run past its end.
             let date = try parseDate(request.decisionDate, field: "request.decision_date")
-            try policy.checkDecisionDate(date)
+            try InputLimits.check(date, field: "request.decision_date")
             publicizedOn = date.description
         }
         if transition == .cityReject && request.reason.isEmpty {
             throw .invalidField("request.reason", "is required to reject an application")
         }
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let (stores, id, publicized) = (self.stores, request.applicationId, publicizedOn)
         let bytes = try await BlockingIO.run {

@@ -142,6 +142,8 @@ struct CityViews: Sendable {
         guard let member = request.member else { throw .invalidField("request.member", "is required") }
         let uscc = try USCC.parse(member.uscc, field: "member.uscc")
         let entry = try parseDate(member.entryDate, field: "member.entry_date")
+        try InputLimits.check(entry, field: "member.entry_date")
+        try InputLimits.check(member.name, InputLimits.name, field: "member.name")
         // Providers may have joined the pool before the policy began; not after it ended.
         guard entry <= policy.validThrough else {
             throw .invalidField("member.entry_date", "\(entry) is after the policy ended on \(policy.validThrough)")
@@ -217,6 +219,9 @@ struct CityViews: Sendable {
         let date = try parseDate(award.decisionDate, field: "\(path).decision_date")
         do { try policy.checkDecisionDate(date) } catch { throw .invalidField("\(path).decision_date", error.message) }
         guard !award.decisionDocument.isEmpty else { throw .invalidField("\(path).decision_document", "is required for an imported decision") }
+        try InputLimits.check(award.decisionDocument, InputLimits.decisionDocument, field: "\(path).decision_document")
+        try InputLimits.check(award.contractNumber, InputLimits.contractNumber, field: "\(path).contract_number")
+        try InputLimits.check(award.pilotId, InputLimits.pilotID, field: "\(path).pilot_id")
         let application = CoreApplication(
             // Without a contract, an imported row's content is its decision: one measure, one pilot.
             measure: measure, fundingYear: year, enterprise: enterprise,

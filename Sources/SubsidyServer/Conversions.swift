@@ -142,6 +142,7 @@ extension ApplicationRecord {
         decisionDocument = stored.decisionDocument
         createdAt = stored.createdAt
         updatedAt = stored.updatedAt
+        contentKey = stored.contentKey
         history = stored.history.map { entry in
             var t = TransitionRecord()
             t.fromState = entry.from?.wire ?? .init(rawValue: 0)
@@ -215,10 +216,12 @@ protocol RecordResponse: ProtoMessage {
 }
 
 extension RecordResponse {
-    /// The encoded response for `stored`, as the request log keeps it.
-    static func encoding(_ stored: StoredApplication) -> [UInt8] {
+    /// The encoded response for `stored`, with the clerk's `warnings`, as the request log keeps it.
+    static func encoding(_ stored: StoredApplication, warnings: [String] = []) -> [UInt8] {
         var response = Self()
-        response.record = ApplicationRecord(stored)
+        var record = ApplicationRecord(stored)
+        record.warnings = warnings
+        response.record = record
         return response.serializedBytes()
     }
 }

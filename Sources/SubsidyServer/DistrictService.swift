@@ -8,6 +8,8 @@ import Synchronization
 struct DistrictService: Sendable {
     let policy: Policy
     let stores: SubsidyStores
+    /// `[relocations]` of the configuration: enterprises another district's area registered.
+    var relocations: [String: DistrictID] = [:]
 
     func register(into router: inout MethodRouter) {
         let district: Set<TenantRole> = [.district]
@@ -28,7 +30,17 @@ struct DistrictService: Sendable {
         let key = try requestKey(request.requestId, context: context, request)
         guard let applicant = request.applicant else { throw .invalidField("request.applicant", "is required") }
         let uscc = try USCC.parse(applicant.uscc, field: "applicant.uscc")
-        guard !applicant.name.isEmpty else { throw .invalidField("applicant.name", "is required") }
+        guard !CanonicalText(applicant.name).isEmpty else { throw .invalidField("applicant.name", "is required") }
+        try InputLimits.check(applicant.name, InputLimits.name, field: "applicant.name")
+        // A district registers only the enterprises of its own area (USCC positions 3–8), unless
+        // the configuration records the enterprise as relocated to it.
+        let owner = relocations[uscc.rawValue] ?? DistrictID(registrationAreaOf: uscc)
+        if let owner, owner != district {
+            throw SubsidyError.precondition(
+                "applicant.uscc",
+                "\(uscc.rawValue) is registered in \(owner.displayName) (\(owner.rawValue), area \(owner.divisionCode)); "
+                    + "only \(owner.rawValue) may register it (a relocated enterprise is listed under [relocations] in the configuration)")
+        }
         guard let locality = Locality(wire: applicant.locality) else {
             throw .invalidField("applicant.locality", "is required: LOCAL, RELOCATED or NON_LOCAL")
         }
@@ -87,16 +99,22 @@ struct DistrictService: Sendable {
         guard let submitted = request.application else { throw .invalidField("request.application", "is required") }
         let store = stores.store(district)
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
-        let policy = self.policy
+        let (policy, stores) = (self.policy, self.stores)
         let bytes = try await BlockingIO.run {
-            try store.mutate(key) { transaction, now in
+            if let earlier = try store.replay(key) { return earlier }
+            // Checked before the district's write transaction: the check reads every district's
+            // file, and holding one district's writer while waiting for another's could deadlock.
+            var preview = submitted
+            let candidate = try store.database.read { try checkedApplication(&preview, store: store, transaction: $0, policy: policy) }
+            let warnings = try stores.contentNotices(for: candidate, excluding: "")
+            return try store.mutate(key) { transaction, now in
                 var wire = submitted
                 let application = try checkedApplication(&wire, store: store, transaction: transaction, policy: policy)
                 let record = try store.insertApplication(
                     measure: application.measure, fundingYear: application.fundingYear.year, enterprise: application.enterprise.rawValue,
-                    content: wire.serializedBytes(), actor: actor, request: key, at: now, in: transaction
+                    contentKey: application.contentFingerprint, content: wire.serializedBytes(), actor: actor, request: key, at: now, in: transaction
                 )
-                return SubmitApplicationResponse.encoding(record)
+                return SubmitApplicationResponse.encoding(record, warnings: warnings)
             }
         }
         return try SubmitApplicationResponse(serializedBytes: bytes, path: "stored")
@@ -124,9 +142,14 @@ struct DistrictService: Sendable {
         let store = try stores.owning(request.applicationId, as: district)
         guard let submitted = request.application else { throw .invalidField("request.application", "is required") }
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
-        let policy = self.policy
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
+        let (policy, stores) = (self.policy, self.stores)
         let bytes = try await BlockingIO.run {
-            try store.mutate(key) { transaction, now in
+            if let earlier = try store.replay(key) { return earlier }
+            var preview = submitted
+            let candidate = try store.database.read { try checkedApplication(&preview, store: store, transaction: $0, policy: policy) }
+            let warnings = try stores.contentNotices(for: candidate, excluding: request.applicationId)
+            return try store.mutate(key) { transaction, now in
                 var wire = submitted
                 let application = try checkedApplication(&wire, store: store, transaction: transaction, policy: policy)
                 let record = try store.apply(.amend, to: request.applicationId, actor: actor, role: .district, reason: request.reason, request: key, at: now, in: transaction) {
@@ -134,8 +157,9 @@ struct DistrictService: Sendable {
                     $0.measure = application.measure
                     $0.fundingYear = application.fundingYear.year
                     $0.enterprise = application.enterprise.rawValue
+                    $0.contentKey = application.contentFingerprint
                 }
-                return AmendApplicationResponse.encoding(record)
+                return AmendApplicationResponse.encoding(record, warnings: warnings)
             }
         }
         return try AmendApplicationResponse(serializedBytes: bytes, path: "stored")
@@ -146,6 +170,7 @@ struct DistrictService: Sendable {
         let district = try context.requireDistrict()
         let key = try requestKey(request.requestId, context: context, request)
         let store = try stores.owning(request.applicationId, as: district)
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let stores = self.stores
         let bytes = try await BlockingIO.run {
@@ -179,11 +204,22 @@ struct DistrictService: Sendable {
         if transition != .recommend && request.reason.isEmpty {
             throw .invalidField("request.reason", "is required when returning or rejecting an application")
         }
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
+        let (policy, stores) = (self.policy, self.stores)
         let bytes = try await BlockingIO.run {
-            try store.mutate(key) { transaction, now in
+            if let earlier = try store.replay(key) { return earlier }
+            var warnings: [String] = []
+            if transition == .recommend, let current = try store.application(request.applicationId) {
+                // 初审 again asks what submit asked: a recommendation of content already funded
+                // would only reach the city to be refused there.
+                let wire = try WireApplication(serializedBytes: current.content, path: "stored")
+                let application = try CoreApplication(wire: wire, policy: policy, locality: Locality(wire: wire.enterpriseLocality))
+                warnings = try stores.contentNotices(for: application, excluding: current.id)
+            }
+            return try store.mutate(key) { transaction, now in
                 let record = try store.apply(transition, to: request.applicationId, actor: actor, role: .district, reason: request.reason, request: key, at: now, in: transaction)
-                return ReviewApplicationResponse.encoding(record)
+                return ReviewApplicationResponse.encoding(record, warnings: warnings)
             }
         }
         return try ReviewApplicationResponse(serializedBytes: bytes, path: "stored")
@@ -219,6 +255,35 @@ func pageSize(_ requested: Int32) throws(SubsidyError) -> Int {
 }
 
 extension SubsidyStores {
+    /// What submit, amend and review tell the clerk before the city ever sees an application:
+    /// content already funded in the ledger is refused (`FAILED_PRECONDITION`, `duplicate_content`
+    /// — the rule is certain); content pending in another application of any district, and a
+    /// follow-on whose pilot has no award yet, are warnings (another decision may still change
+    /// them). The city's approval checks again, inside the ledger's transaction.
+    func contentNotices(for application: CoreApplication, excluding id: String) throws -> [String] {
+        let usage = ledger.usage(in:)
+        let (conflict, pilot): (SubsidyError?, PilotAward?) = try ledger.database.read { transaction in
+            let snapshot = usage(transaction)
+            let pilot = application.measure == .clusterPilotFollowOn ? try snapshot.pilotAward(application.pilotKey) : nil
+            return (try AwardCalculator.duplicate(of: application, usage: snapshot), pilot)
+        }
+        if let conflict { throw conflict }
+        var warnings: [String] = []
+        if application.measure == .clusterPilotFollowOn && pilot == nil {
+            warnings.append(
+                "pilot \(CanonicalText(application.pilotID)) has no CLUSTER_PILOT award yet; the city can approve the follow-on only after the pilot's award")
+        }
+        let key = application.contentFingerprint
+        for district in DistrictID.allCases {
+            for other in try store(district).pendingApplications(withContent: key, excluding: id)
+            where !application.measure.sharesContent(with: other.measure) {
+                warnings.append(
+                    "the same content \(application.contentText) is already pending as \(other.applicationID) (\(other.measure), \(other.state)); only one can be funded")
+            }
+        }
+        return warnings
+    }
+
     /// The store that holds `applicationID`, if the caller may touch it. Ids start with their
     /// district; another district's id is PERMISSION_DENIED, whatever the rest says.
     func owning(_ applicationID: String, as caller: DistrictID?) throws(SubsidyError) -> DistrictStore {

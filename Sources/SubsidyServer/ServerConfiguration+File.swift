@@ -130,6 +130,7 @@ private struct ConfigurationReader {
         var root: PolicyDocument.Table?
         var limitsTable: PolicyDocument.Table?
         var cityTable: PolicyDocument.Table?
+        var relocationsTable: PolicyDocument.Table?
         var districtTables: [(DistrictID, PolicyDocument.Table)] = []
         for table in document.tables {
             let parts = table.name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
@@ -137,13 +138,14 @@ private struct ConfigurationReader {
             case (1, ""): root = table
             case (1, "limits"): limitsTable = table
             case (1, "city"): cityTable = table
+            case (1, "relocations"): relocationsTable = table
             case (2, "district"):
                 guard let district = DistrictID(rawValue: parts[1]) else {
                     throw error(table, nil, "unknown district '\(parts[1])' (known: \(DistrictID.allCases.map(\.rawValue).joined(separator: ", ")))")
                 }
                 districtTables.append((district, table))
             default:
-                throw error(table, nil, "unknown table (expected [limits], [district.<id>] or [city])")
+                throw error(table, nil, "unknown table (expected [limits], [district.<id>], [city] or [relocations])")
             }
         }
         guard let root else { throw .init(path: path, line: nil, key: nil, problem: "empty document") }
@@ -176,7 +178,27 @@ private struct ConfigurationReader {
         configuration.runtimeDirectory = runtimeDirectory
         configuration.runtimeDirectoryMode = runtimeMode
         configuration.policyPath = policyPath
+        configuration.relocations = try relocations(relocationsTable)
         return configuration
+    }
+
+    /// `[relocations]`: `"<USCC>" = "<district>"` for an enterprise registered in one district's
+    /// area (its USCC's positions 3–8) that now belongs to another.
+    private func relocations(_ table: PolicyDocument.Table?) throws(ServerConfiguration.FileError) -> [String: DistrictID] {
+        guard let table else { return [:] }
+        var result: [String: DistrictID] = [:]
+        for key in table.order {
+            do {
+                _ = try USCC(validating: key)
+            } catch {
+                throw self.error(table, key, "not a valid 统一社会信用代码: \(error)")
+            }
+            guard case .string(let text)? = table.entries[key]?.value, let district = DistrictID(rawValue: text) else {
+                throw self.error(table, key, "must be a district id (\(DistrictID.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            result[key] = district
+        }
+        return result
     }
 
     private func allowOnly(_ keys: [String], in table: PolicyDocument.Table, hint: String? = nil) throws(ServerConfiguration.FileError) {

@@ -20,6 +20,9 @@ public struct ServerConfiguration: Sendable {
     public var limits: Limits
     /// The policy file to load, or nil for the embedded default policy.
     public var policyPath: String?
+    /// Enterprises registered in one district's area (USCC positions 3–8) that now belong to
+    /// another district (`[relocations]`): that district, not the area's, registers them.
+    public var relocations: [String: DistrictID] = [:]
     /// Test-only fault hooks (e.g. metadata `x-test-delay-ms` delays a handler). Off in
     /// production; `subsidyd --test-hooks` turns them on for the integration tests.
     public var testHooks = false

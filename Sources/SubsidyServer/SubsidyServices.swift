@@ -22,6 +22,7 @@ public struct SubsidyServices: Sendable {
         let policy = try loadPolicy(path: configuration.policyPath)
         logger.info("policy \(policy.version)")
         let stores = try SubsidyStores(dataDirectory: configuration.dataDirectory)
+        try stores.backfillContentKeys(logger: logger)
         let report = try Recovery.reconcile(ledger: stores.ledger, districts: stores.districts)
         for line in report.rolledForward { logger.notice("recovery: rolled forward \(line)") }
         for line in report.inconsistencies { logger.critical("recovery: INCONSISTENT \(line)") }
@@ -31,7 +32,7 @@ public struct SubsidyServices: Sendable {
         let faults = FaultPoints(enabled: configuration.testHooks)
         var router = MethodRouter()
         FoundationServices.register(into: &router, health: health, policyVersion: policy.version)
-        DistrictService(policy: policy, stores: stores).register(into: &router)
+        DistrictService(policy: policy, stores: stores, relocations: configuration.relocations).register(into: &router)
         CityService(policy: policy, stores: stores, events: events, faults: faults).register(into: &router)
         QuoteService(policy: policy, stores: stores).register(into: &router)
         CityViews(policy: policy, stores: stores, events: events).register(into: &router)
@@ -45,6 +46,28 @@ public struct SubsidyServices: Sendable {
         let text = try readTextFile(path)
         let name = String(path.split(separator: "/").last ?? "policy").replacingOccurrences(ofSuffix: ".toml")
         return try Policy.load(text: text, name: name)
+    }
+}
+
+extension SubsidyStores {
+    /// Fills in the content key of applications stored before district migration 3, so the
+    /// duplicate warnings see them. Runs once per row, at start-up, before anything is served.
+    func backfillContentKeys(logger: Logger) throws {
+        for (district, store) in districts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            var filled = 0
+            while case let rows = try store.applicationsWithoutContentKey(limit: 500), !rows.isEmpty {
+                for row in rows {
+                    // A row the bridge cannot decode keeps a key no submit can produce.
+                    let key = (try? WireApplication(serializedBytes: row.content, path: "stored")).map { wire in
+                        CoreApplication.contentFingerprint(
+                            contractNumber: wire.contractNumber, projectName: wire.projectName, enterprise: wire.enterpriseUscc)
+                    } ?? "undecodable:\(row.id)"
+                    try store.setContentKey(key, for: row.id)
+                    filled += 1
+                }
+            }
+            if filled > 0 { logger.notice("content keys filled in for \(filled) applications of \(district)") }
+        }
     }
 }
 

@@ -51,8 +51,58 @@ public final class DistrictStore: Sendable {
                 \(RequestLog.schema)
                 \(AuditChain.schema)
                 """
-        )
+        ),
+        // (Version 2 is the ledger position a district last saw; see Recovery.)
+        // The canonical content key (Application.contentFingerprint) of each application, so a
+        // submit or review can say the same content is already pending elsewhere. Rows of earlier
+        // versions are filled in at start-up (`backfillContentKeys`), which needs the wire decoder.
+        SQLiteDatabase.Migration(
+            version: 3,
+            sql: """
+                ALTER TABLE applications ADD COLUMN content_key TEXT NOT NULL DEFAULT '';
+                CREATE INDEX applications_content ON applications (content_key, state);
+                """
+        ),
     ]
+
+    /// States in which an application still waits for a decision: its content is claimed but not
+    /// funded.
+    static let pendingStates = "('SUBMITTED', 'RETURNED', 'RECOMMENDED')"
+
+    /// Applications of this district, other than `excluding`, pending with content `key`.
+    public func pendingApplications(withContent key: String, excluding id: String) throws -> [PendingContent] {
+        try database.read { transaction in
+            try transaction.query(
+                "SELECT id, measure, state FROM applications WHERE content_key = ? AND state IN \(Self.pendingStates) AND id != ? ORDER BY id",
+                [.text(key), .text(id)]
+            ).map { row in
+                PendingContent(
+                    applicationID: row.text(0), measure: try Self.decode(Measure.self, row.text(1), column: "measure"),
+                    state: try Self.decode(ApplicationState.self, row.text(2), column: "state"))
+            }
+        }
+    }
+
+    /// Ids and contents of applications stored before content keys existed (migration 3).
+    public func applicationsWithoutContentKey(limit: Int) throws -> [(id: String, content: [UInt8])] {
+        try database.read { transaction in
+            try transaction.query("SELECT id, content FROM applications WHERE content_key = '' ORDER BY id LIMIT ?", [.integer(Int64(limit))])
+                .map { (id: $0.text(0), content: $0.blob(1)) }
+        }
+    }
+
+    /// Records the content key of an application stored before migration 3.
+    public func setContentKey(_ key: String, for id: String) throws {
+        try database.write { try $0.query("UPDATE applications SET content_key = ? WHERE id = ?", [.text(key), .text(id)]) }
+    }
+
+    /// A stored value outside its type is a damaged or newer file: an error, never a guess.
+    static func decode<T: RawRepresentable>(_: T.Type, _ raw: String, column: String) throws -> T where T.RawValue == String {
+        guard let value = T(rawValue: raw) else {
+            throw SQLiteError(code: 0, message: "applications.\(column) holds unknown value \"\(raw)\"")
+        }
+        return value
+    }
 
     public init(path: String, district: DistrictID) throws {
         self.district = district
@@ -129,7 +179,7 @@ public final class DistrictStore: Sendable {
 
     /// Files a new application in state SUBMITTED.
     public func insertApplication(
-        measure: Measure, fundingYear: Int, enterprise: String, content: [UInt8],
+        measure: Measure, fundingYear: Int, enterprise: String, contentKey: String, content: [UInt8],
         actor: Actor, request: RequestKey, at time: String, in transaction: Transaction
     ) throws -> StoredApplication {
         let seq = (try transaction.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM applications").first?.int(0)) ?? 1
@@ -137,11 +187,11 @@ public final class DistrictStore: Sendable {
         let id = "\(district.rawValue)-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
         try transaction.query(
             """
-            INSERT INTO applications (id, seq, measure, funding_year, enterprise, state, content, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO applications (id, seq, measure, funding_year, enterprise, state, content, created_at, updated_at, content_key)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [.text(id), .integer(seq), .text(measure.rawValue), .integer(Int64(fundingYear)), .text(enterprise),
-             .text(ApplicationState.submitted.rawValue), .blob(content), .text(time), .text(time)]
+             .text(ApplicationState.submitted.rawValue), .blob(content), .text(time), .text(time), .text(contentKey)]
         )
         try recordTransition(id: id, from: nil, to: .submitted, action: "submit", actor: actor, reason: "", request: request, at: time, in: transaction)
         return try Self.application(id, in: transaction, district: district)!
@@ -163,12 +213,12 @@ public final class DistrictStore: Sendable {
         try transaction.query(
             """
             UPDATE applications SET state = ?, content = ?, awarded_fen = ?, explanation = ?, decision_date = ?,
-                decision_document = ?, publicized_on = ?, measure = ?, funding_year = ?, enterprise = ?, updated_at = ?
+                decision_document = ?, publicized_on = ?, measure = ?, funding_year = ?, enterprise = ?, updated_at = ?, content_key = ?
             WHERE id = ?
             """,
             [.text(record.state.rawValue), .blob(record.content), .integer(record.awardedFen), .blob(record.explanation),
              .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicizedOn), .text(record.measure.rawValue),
-             .integer(Int64(record.fundingYear)), .text(record.enterprise), .text(time), .text(id)]
+             .integer(Int64(record.fundingYear)), .text(record.enterprise), .text(time), .text(record.contentKey), .text(id)]
         )
         try recordTransition(id: id, from: from, to: record.state, action: transition.rawValue, actor: actor, reason: reason, request: request, at: time, in: transaction)
         return try Self.application(id, in: transaction, district: district)!
@@ -200,7 +250,7 @@ public final class DistrictStore: Sendable {
         guard let row = try transaction.query(
             """
             SELECT id, measure, funding_year, enterprise, state, content, awarded_fen, explanation, decision_date,
-                   decision_document, publicized_on, created_at, updated_at
+                   decision_document, publicized_on, created_at, updated_at, content_key
             FROM applications WHERE id = ?
             """,
             [.text(id)]
@@ -220,7 +270,7 @@ public final class DistrictStore: Sendable {
             fundingYear: Int(row.int(2)), enterprise: row.text(3), state: ApplicationState(rawValue: row.text(4)) ?? .submitted,
             content: row.blob(5), awardedFen: row.int(6), explanation: row.blob(7), decisionDate: row.text(8),
             decisionDocument: row.text(9), publicizedOn: row.text(10), createdAt: row.text(11), updatedAt: row.text(12),
-            history: history
+            history: history, contentKey: row.text(13)
         )
     }
 

@@ -19,6 +19,20 @@ public struct StoredApplication: Sendable, Equatable {
     public var createdAt: String
     public var updatedAt: String
     public var history: [TransitionEntry]
+    /// ``Application/contentFingerprint`` of the content, for duplicate checks across districts.
+    public var contentKey: String = ""
+}
+
+/// Another application pending with the same content (for a clerk's warning).
+public struct PendingContent: Sendable, Equatable {
+    public var applicationID: String
+    public var measure: Measure
+    public var state: ApplicationState
+    public init(applicationID: String, measure: Measure, state: ApplicationState) {
+        self.applicationID = applicationID
+        self.measure = measure
+        self.state = state
+    }
 }
 
 /// One recorded state change.

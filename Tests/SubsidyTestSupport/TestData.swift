@@ -4,8 +4,9 @@ import SubsidyWire
 
 /// Valid identities and requests for tests: real-format USCCs with correct check characters.
 public enum TestData {
-    /// The `n`-th test USCC registered in Foshan (administrative prefix 4406xx).
-    public static func uscc(_ n: Int, area: Int = 4) -> String {
+    /// The `n`-th test USCC registered in Foshan (administrative prefix 4406xx; by default 440600,
+    /// the city level, which any district may register: 440604…440608 belong to one district each).
+    public static func uscc(_ n: Int, area: Int = 0) -> String {
         let digits = String(n)
         let body = String(repeating: "0", count: max(0, 8 - digits.count)) + digits
         // 9 (business) 1 (enterprise) 44060x (Foshan district code) + 8-digit body.

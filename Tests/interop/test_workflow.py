@@ -20,7 +20,7 @@ CITY = "/foshan.subsidy.v1.CityService/"
 WAIT = 15.0  # seconds any single reply may take before a test gives up
 
 
-def uscc(n: int, area: int = 4) -> str:
+def uscc(n: int, area: int = 0) -> str:
     """The n-th test USCC of a Foshan enterprise: 9 (business) 1 (enterprise) 44060<area>
     (district code) and an 8-digit body; both check characters computed."""
     code = make_uscc(f"9144060{area}{n:08d}")

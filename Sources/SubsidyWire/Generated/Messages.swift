@@ -586,6 +586,13 @@ public struct ApplicationRecord: ProtoMessage {
     public var history: [TransitionRecord] = []
     public var createdAt: String = ""
     public var updatedAt: String = ""
+    /// The canonical form "the same implementation content" is compared in (README §5, "Canonical
+    /// identity"): `contract:<canonical contract number>` or `project:<USCC>:<canonical project name>`.
+    /// The typed text stays in application.contract_number / application.project_name.
+    public var contentKey: String = ""
+    /// Notices for the clerk that do not refuse the call: the same content already pending in another
+    /// application (any district), or a rule the city will check at approval.
+    public var warnings: [String] = []
 
     public init() {}
 
@@ -606,6 +613,8 @@ public struct ApplicationRecord: ProtoMessage {
         m.history = ProtoC.messages(c.n_history, c.history)
         m.createdAt = ProtoC.string(c.created_at)
         m.updatedAt = ProtoC.string(c.updated_at)
+        m.contentKey = ProtoC.string(c.content_key)
+        m.warnings = ProtoC.strings(c.n_warnings, c.warnings)
         return m
     }
 
@@ -623,6 +632,8 @@ public struct ApplicationRecord: ProtoMessage {
         (p.pointee.n_history, p.pointee.history) = arena.messages(self.history, Foshan__Subsidy__V1__TransitionRecord.self)
         p.pointee.created_at = arena.string(self.createdAt)
         p.pointee.updated_at = arena.string(self.updatedAt)
+        p.pointee.content_key = arena.string(self.contentKey)
+        (p.pointee.n_warnings, p.pointee.warnings) = arena.strings(self.warnings)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -641,6 +652,8 @@ public struct ApplicationRecord: ProtoMessage {
             case "history": self.history = try value.array(at: path + ".history") { (v: JSONValue, p: String) throws(SubsidyError) in try TransitionRecord(json: v, path: p) }
             case "createdAt", "created_at": self.createdAt = try value.string(at: path + ".created_at")
             case "updatedAt", "updated_at": self.updatedAt = try value.string(at: path + ".updated_at")
+            case "contentKey", "content_key": self.contentKey = try value.string(at: path + ".content_key")
+            case "warnings": self.warnings = try value.array(at: path + ".warnings") { (v: JSONValue, p: String) throws(SubsidyError) in try v.string(at: p) }
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -659,6 +672,8 @@ public struct ApplicationRecord: ProtoMessage {
         if !self.history.isEmpty { members.append(("history", .array(self.history.map { $0.jsonValue }))) }
         if self.createdAt != "" { members.append(("createdAt", JSONValue.string(self.createdAt))) }
         if self.updatedAt != "" { members.append(("updatedAt", JSONValue.string(self.updatedAt))) }
+        if self.contentKey != "" { members.append(("contentKey", JSONValue.string(self.contentKey))) }
+        if !self.warnings.isEmpty { members.append(("warnings", .array(self.warnings.map { JSONValue.string($0) }))) }
         return .object(members)
     }
 }

@@ -1322,7 +1322,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__award_explanation__descrip
   (ProtobufCMessageInit) foshan__subsidy__v1__award_explanation__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__field_descriptors[11] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__field_descriptors[13] =
 {
   {
     "id",
@@ -1456,10 +1456,35 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "content_key",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicationRecord, content_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "warnings",
+    13,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Foshan__Subsidy__V1__ApplicationRecord, n_warnings),
+    offsetof(Foshan__Subsidy__V1__ApplicationRecord, warnings),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__application_record__field_indices_by_name[] = {
   3,   /* field[3] = application */
   4,   /* field[4] = awarded_fen */
+  11,   /* field[11] = content_key */
   9,   /* field[9] = created_at */
   6,   /* field[6] = decision_date */
   7,   /* field[7] = decision_document */
@@ -1469,11 +1494,12 @@ static const unsigned foshan__subsidy__v1__application_record__field_indices_by_
   0,   /* field[0] = id */
   2,   /* field[2] = state */
   10,   /* field[10] = updated_at */
+  12,   /* field[12] = warnings */
 };
 static const ProtobufCIntRange foshan__subsidy__v1__application_record__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__application_record__descriptor =
 {
@@ -1483,7 +1509,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__application_record__descri
   "Foshan__Subsidy__V1__ApplicationRecord",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__ApplicationRecord),
-  11,
+  13,
   foshan__subsidy__v1__application_record__field_descriptors,
   foshan__subsidy__v1__application_record__field_indices_by_name,
   1,  foshan__subsidy__v1__application_record__number_ranges,

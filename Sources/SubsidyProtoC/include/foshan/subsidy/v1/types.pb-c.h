@@ -285,10 +285,22 @@ struct  Foshan__Subsidy__V1__ApplicationRecord
   Foshan__Subsidy__V1__TransitionRecord **history;
   char *created_at;
   char *updated_at;
+  /*
+   * The canonical form "the same implementation content" is compared in (README §5, "Canonical
+   * identity"): `contract:<canonical contract number>` or `project:<USCC>:<canonical project name>`.
+   * The typed text stays in application.contract_number / application.project_name.
+   */
+  char *content_key;
+  /*
+   * Notices for the clerk that do not refuse the call: the same content already pending in another
+   * application (any district), or a rule the city will check at approval.
+   */
+  size_t n_warnings;
+  char **warnings;
 };
 #define FOSHAN__SUBSIDY__V1__APPLICATION_RECORD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__application_record__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
 
 
 /*
