@@ -121,6 +121,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SubsidyCoreTests", dependencies: ["SubsidyCore"], swiftSettings: swiftSettings),
+        // The stores in-process, on real SQLite files in a temp directory.
+        .testTarget(name: "SubsidyStoreTests", dependencies: ["SubsidyStore", "SubsidyCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SubsidyWireTests",
             dependencies: [

@@ -29,8 +29,12 @@ public enum AuditChain {
         SHA256.hex(Array(previous.utf8) + Array(event.utf8))
     }
 
-    /// Appends `event` (a canonical one-line description of the change).
-    static func append(_ event: String, at time: String, in transaction: Transaction) throws {
+    /// Appends `event`, encoded as one line of JSON (``AuditEvent/encoded``).
+    static func append(_ event: AuditEvent, at time: String, in transaction: Transaction) throws {
+        try append(encoded: event.encoded, at: time, in: transaction)
+    }
+
+    private static func append(encoded event: String, at time: String, in transaction: Transaction) throws {
         let head = try transaction.query("SELECT seq, hash FROM audit_head WHERE id = 1")
         guard let row = head.first else { throw SQLiteError(code: 0, message: "audit_head is missing") }
         let seq = row.int(0) + 1

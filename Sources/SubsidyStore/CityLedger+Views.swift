@@ -89,7 +89,13 @@ extension CityLedger {
                 [.text(applicant.uscc), .text(applicant.district.rawValue), .text(applicant.name), .text(applicant.locality.rawValue),
                  .text(applicant.role.rawValue), .text(time)]
             )
-            try AuditChain.append("index-applicant \(applicant.uscc) district=\(applicant.district) role=\(applicant.role) locality=\(applicant.locality)", at: time, in: transaction)
+            try AuditChain.append(
+                AuditEvent("index-applicant", [
+                    .text("uscc", applicant.uscc), .text("district", applicant.district.rawValue), .text("role", applicant.role.rawValue),
+                    .text("locality", applicant.locality.rawValue),
+                ]),
+                at: time, in: transaction
+            )
         }
     }
 
@@ -119,7 +125,13 @@ extension CityLedger {
             "INSERT INTO pool_members (uscc, name, entry_date, provincial, source) VALUES (?, ?, ?, ?, ?)",
             [.text(member.uscc), .text(member.name), .text(member.entryDate), .integer(member.provincial ? 1 : 0), .text(member.source)]
         )
-        try AuditChain.append("pool-member \(member.uscc) entry=\(member.entryDate) provincial=\(member.provincial) source=\(member.source)", at: time, in: transaction)
+        try AuditChain.append(
+            AuditEvent("pool-member", [
+                .text("uscc", member.uscc), .text("name", member.name), .text("entry", member.entryDate),
+                .integer("provincial", member.provincial ? 1 : 0), .text("source", member.source),
+            ]),
+            at: time, in: transaction
+        )
     }
 
     public func poolMembers() throws -> [PoolMember] {

@@ -432,8 +432,12 @@ public final class CityLedger: Sendable {
         }
         try appendEvent(applicationID: fields.applicationID, district: fields.district, state: "APPROVED", amountFen: fields.amount.fen, at: time, in: transaction)
         try AuditChain.append(
-            "commit \(fields.applicationID) source=\(fields.source) district=\(fields.district) measure=\(fields.measure) amount=\(fields.amount.fen) "
-                + "policy=\(fields.policyVersion) request=\(fields.requestID) charges=\(charges.map { "\($0.key)+\($0.amount.fen)/\($0.count)" }.joined(separator: ","))",
+            AuditEvent("commit", [
+                .text("application", fields.applicationID), .text("source", fields.source), .text("district", fields.district),
+                .text("measure", fields.measure.rawValue), .integer("amount_fen", fields.amount.fen), .text("content", fields.contentFingerprint),
+                .text("policy", fields.policyVersion), .text("request", fields.requestID),
+            ] + AuditEvent.Field.actor(fields.actor) + [.text("reason", fields.reason)]
+              + charges.map { .text("charge", "\($0.key)+\($0.amount.fen)/\($0.count)") }),
             at: time, in: transaction
         )
     }
@@ -464,7 +468,13 @@ public final class CityLedger: Sendable {
              .text(reason), .text(time), .text(applicationID)]
         )
         try appendEvent(applicationID: applicationID, district: commitment.district, state: targetState.rawValue, amountFen: commitment.amountFen, at: time, in: transaction)
-        try AuditChain.append("\(newState) \(applicationID) amount=\(commitment.amountFen) to=\(targetState) request=\(requestID)", at: time, in: transaction)
+        try AuditChain.append(
+            AuditEvent(newState, [
+                .text("application", applicationID), .integer("amount_fen", commitment.amountFen), .text("to", targetState.rawValue),
+                .text("request", requestID),
+            ] + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
+            at: time, in: transaction
+        )
     }
 
     /// Marks a commitment disbursed (still counted against its caps).
@@ -486,7 +496,12 @@ public final class CityLedger: Sendable {
             [.text(requestID), .text(actor.tenant), .integer(Int64(actor.uid)), .text(reason), .text(time), .text(applicationID)]
         )
         try appendEvent(applicationID: applicationID, district: commitment.district, state: "DISBURSED", amountFen: commitment.amountFen, at: time, in: transaction)
-        try AuditChain.append("disburse \(applicationID) amount=\(commitment.amountFen) request=\(requestID)", at: time, in: transaction)
+        try AuditChain.append(
+            AuditEvent("disburse", [
+                .text("application", applicationID), .integer("amount_fen", commitment.amountFen), .text("request", requestID),
+            ] + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
+            at: time, in: transaction
+        )
     }
 
     private func appendEvent(applicationID: String, district: String, state: String, amountFen: Int64, at time: String, in transaction: Transaction) throws {

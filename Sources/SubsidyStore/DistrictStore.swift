@@ -139,7 +139,10 @@ public final class DistrictStore: Sendable {
             [.text(applicant.uscc), .text(applicant.name), .text(applicant.locality.rawValue), .text(applicant.role.rawValue), .text(time)]
         )
         try AuditChain.append(
-            "register-applicant \(applicant.uscc) role=\(applicant.role) locality=\(applicant.locality) by=\(actor.tenant)/\(actor.uid)",
+            AuditEvent("register-applicant", [
+                .text("uscc", applicant.uscc), .text("name", applicant.name), .text("role", applicant.role.rawValue),
+                .text("locality", applicant.locality.rawValue),
+            ] + AuditEvent.Field.actor(actor)),
             at: time, in: transaction
         )
     }
@@ -237,7 +240,9 @@ public final class DistrictStore: Sendable {
              .integer(Int64(actor.uid)), .text(time), .text(reason), .text(request.id)]
         )
         try AuditChain.append(
-            "\(action) \(id) \(from?.rawValue ?? "-")->\(to.rawValue) by=\(actor.tenant)/\(actor.uid) request=\(request.id) reason=\(reason)",
+            AuditEvent(action, [
+                .text("application", id), .text("from", from?.rawValue ?? ""), .text("to", to.rawValue), .text("request", request.id),
+            ] + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
             at: time, in: transaction
         )
     }

@@ -1,0 +1,58 @@
+import Foundation
+@testable import SubsidyStore
+import Testing
+
+@Suite("AuditEvent")
+struct AuditEventTests {
+    static let hostile = [
+        "contract cancelled\nrevoke nanhai-000001 by=city/0", "\" by=city", "a\\\"b", "\r\n\t", "\u{2028}\u{2029}\u{85}",
+        "\u{0}\u{1}\u{1F}\u{7F}", "{\"action\":\"approve\"}", "正常的理由", "",
+    ]
+
+    @Test("a value cannot add a line or a field: every hostile value round-trips as one JSON string", arguments: hostile)
+    func oneLine(_ reason: String) throws {
+        let event = AuditEvent("revoke", [.text("application", "nanhai-000001"), .text("reason", reason), .integer("uid", 1000)])
+        let encoded = event.encoded
+        #expect(!encoded.unicodeScalars.contains { $0.value < 0x20 || $0 == "\u{2028}" || $0 == "\u{2029}" || $0 == "\u{85}" })
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(encoded.utf8)) as? [String: Any])
+        #expect(object.count == 4)
+        #expect(object["action"] as? String == "revoke")
+        #expect(object["reason"] as? String == reason)
+        #expect(object["uid"] as? Int == 1000)
+    }
+
+    @Test("the same event always encodes to the same bytes, fields in the order given")
+    func deterministic() {
+        let event = AuditEvent("commit", [.text("b", "1"), .integer("a", -5)])
+        #expect(event.encoded == #"{"action":"commit","b":"1","a":-5}"#)
+        #expect(event.encoded == AuditEvent("commit", [.text("b", "1"), .integer("a", -5)]).encoded)
+    }
+
+    @Test("a chain of hostile events verifies, and editing one is found")
+    func chain() throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteDatabase(path: directory.path + "/audit.sqlite", migrations: [.init(version: 1, sql: AuditChain.schema)])
+        for (i, reason) in Self.hostile.enumerated() {
+            try database.write { transaction in
+                try AuditChain.append(AuditEvent("note", [.integer("i", Int64(i)), .text("reason", reason)]), at: "2026-01-01T00:00:00Z", in: transaction)
+            }
+        }
+        #expect(try AuditChain.verify(database, file: "audit").ok)
+        try database.write { try $0.query("UPDATE audit SET event = replace(event, 'cancelled', 'approved') WHERE seq = 1") }
+        let report = try AuditChain.verify(database, file: "audit")
+        #expect(report.firstBadRow == 1)
+    }
+}
+
+/// A directory under the system's temp directory, removed with everything in it when released.
+final class TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        var template = Array((NSTemporaryDirectory() + "/subsidyd-store-XXXXXX").utf8CString)
+        guard let created = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
+        path = String(cString: created)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
