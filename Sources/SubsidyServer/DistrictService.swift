@@ -39,7 +39,7 @@ struct DistrictService: Sendable {
         let store = stores.store(district)
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let ledger = stores.ledger
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             if let earlier = try store.replay(key) { return earlier }
             // The city-wide index first (one district per enterprise), then the district's own
             // file; a crash between the two is completed by retrying the same registration.
@@ -59,7 +59,7 @@ struct DistrictService: Sendable {
         let district = try context.requireDistrict()
         let uscc = try USCC.parse(request.uscc, field: "request.uscc")
         let store = stores.store(district)
-        guard let record = try await BlockingIO.run({ try store.applicant(uscc.rawValue) }) else {
+        guard let record = try await BlockingIO.run(for: context, { try store.applicant(uscc.rawValue) }) else {
             throw SubsidyError(.notFound, "applicant \(uscc.rawValue) is not registered in \(district.rawValue)")
         }
         var response = GetApplicantResponse()
@@ -73,10 +73,14 @@ struct DistrictService: Sendable {
         let limit = try pageSize(request.pageSize)
         let store = stores.store(district)
         let after = request.pageToken
-        let records = try await BlockingIO.run { try store.applicants(after: after, limit: limit + 1) }
+        let records = try await BlockingIO.run(for: context) { try store.applicants(after: after, limit: limit + 1) }
+        var page = ReplyPage<SubsidyWire.Applicant>(budget: context.listPageBytes)
+        for record in records.prefix(limit) {
+            guard try page.add(SubsidyWire.Applicant(record), id: record.uscc) else { break }
+        }
         var response = ListApplicantsResponse()
-        response.applicants = records.prefix(limit).map(SubsidyWire.Applicant.init)
-        if records.count > limit { response.nextPageToken = records[limit - 1].uscc }
+        response.applicants = page.records
+        if page.records.count < records.count, let last = page.records.last { response.nextPageToken = last.uscc }
         return response
     }
 
@@ -88,7 +92,7 @@ struct DistrictService: Sendable {
         let store = stores.store(district)
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let policy = self.policy
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             try store.mutate(key) { transaction, now in
                 var wire = submitted
                 let application = try checkedApplication(&wire, store: store, transaction: transaction, policy: policy)
@@ -105,7 +109,7 @@ struct DistrictService: Sendable {
     @Sendable
     func getApplication(_ request: GetApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> GetApplicationResponse {
         let district = try context.requireDistrict()
-        return try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: district))
+        return try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: district), context: context)
     }
 
     @Sendable
@@ -114,7 +118,7 @@ struct DistrictService: Sendable {
         if !request.district.isEmpty && request.district != district.rawValue {
             throw SubsidyError(.permissionDenied, "district \(district.rawValue) may not list the applications of \(request.district)")
         }
-        return try await ApplicationListing.list(request, districts: [stores.store(district)])
+        return try await ApplicationListing.list(request, districts: [stores.store(district)], context: context)
     }
 
     @Sendable
@@ -125,7 +129,7 @@ struct DistrictService: Sendable {
         guard let submitted = request.application else { throw .invalidField("request.application", "is required") }
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let policy = self.policy
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             try store.mutate(key) { transaction, now in
                 var wire = submitted
                 let application = try checkedApplication(&wire, store: store, transaction: transaction, policy: policy)
@@ -148,7 +152,7 @@ struct DistrictService: Sendable {
         let store = try stores.owning(request.applicationId, as: district)
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let stores = self.stores
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             // Withdrawal of a RECOMMENDED application must not slip between an approval's
             // ledger and district steps.
             try stores.decisionLock.withLock { _ in
@@ -180,7 +184,7 @@ struct DistrictService: Sendable {
             throw .invalidField("request.reason", "is required when returning or rejecting an application")
         }
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             try store.mutate(key) { transaction, now in
                 let record = try store.apply(transition, to: request.applicationId, actor: actor, role: .district, reason: request.reason, request: key, at: now, in: transaction)
                 return ReviewApplicationResponse.encoding(record)
@@ -236,8 +240,8 @@ extension SubsidyStores {
 
 /// Reading applications from one or more district stores; listing is in one stable order (by id).
 enum ApplicationListing {
-    static func get(_ id: String, from store: DistrictStore) async throws(SubsidyError) -> GetApplicationResponse {
-        guard let record = try await BlockingIO.run({ try store.application(id) }) else {
+    static func get(_ id: String, from store: DistrictStore, context: CallContext) async throws(SubsidyError) -> GetApplicationResponse {
+        guard let record = try await BlockingIO.run(for: context, { try store.application(id) }) else {
             throw SubsidyError(.notFound, "application \(id) does not exist in \(store.district.rawValue)")
         }
         var response = GetApplicationResponse()
@@ -245,7 +249,9 @@ enum ApplicationListing {
         return response
     }
 
-    static func list(_ request: ListApplicationsRequest, districts: [DistrictStore]) async throws(SubsidyError) -> ListApplicationsResponse {
+    /// One page of applications from `districts`, merged in id order, within the page's count
+    /// and byte budget.
+    static func list(_ request: ListApplicationsRequest, districts: [DistrictStore], context: CallContext) async throws(SubsidyError) -> ListApplicationsResponse {
         let limit = try pageSize(request.pageSize)
         var filter = ApplicationFilter()
         if request.measure.rawValue != 0 {
@@ -262,12 +268,23 @@ enum ApplicationListing {
         }
         let after = request.pageToken
         let chosen = filter
-        let records = try await BlockingIO.run {
-            try districts.flatMap { try $0.applications(chosen, afterID: after, limit: limit + 1) }.sorted { $0.id < $1.id }
+        let budget = context.listPageBytes
+        return try await BlockingIO.run(for: context) {
+            // Ids first from every district (an index walk each), merged; then records one at a
+            // time, only while they fit the page. The city's list over five districts costs one
+            // page of records, however many applications each district holds.
+            let candidates = try districts.flatMap { store in
+                try store.applicationIDs(chosen, afterID: after, limit: limit + 1).map { (id: $0, store: store) }
+            }.sorted { $0.id < $1.id }.prefix(limit + 1)
+            var page = ReplyPage<ApplicationRecord>(budget: budget)
+            for candidate in candidates.prefix(limit) {
+                guard let stored = try candidate.store.application(candidate.id) else { continue }
+                guard try page.add(ApplicationRecord(stored), id: candidate.id) else { break }
+            }
+            var response = ListApplicationsResponse()
+            response.records = page.records
+            if page.records.count < candidates.count, let last = page.records.last { response.nextPageToken = last.id }
+            return response
         }
-        var response = ListApplicationsResponse()
-        response.records = records.prefix(limit).map(ApplicationRecord.init)
-        if records.count > limit { response.nextPageToken = records[limit - 1].id }
-        return response
     }
 }
