@@ -17,7 +17,7 @@ struct BadInputTests {
         var configuration = DaemonConfiguration()
         configuration.limits = [
             "frame_deadline_ms": frameDeadlineMs, "idle_timeout_ms": idleTimeoutMs,
-            "max_connections": 4_000, "max_connections_per_uid": 4_000,
+            "max_connections": 4_000, "max_connections_per_uid": 4_000, "max_connections_per_tenant": 3_000,
             "requests_per_second": 100_000, "request_burst": 100_000,
         ]
         return configuration
