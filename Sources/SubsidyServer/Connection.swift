@@ -197,7 +197,6 @@ final class Connection: Sendable {
             return state.calls.isEmpty
         }
         interruptStreams(reason: .serverShuttingDown)
-        queued.drain()
         if idle { channel.channel.close(promise: nil) }
     }
 

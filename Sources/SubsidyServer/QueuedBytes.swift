@@ -6,8 +6,7 @@ import Synchronization
 /// Two gates follow from it. The read loop stops reading the connection (so the kernel and the
 /// client feel the backpressure) while the total is at or above the limit; and a call waits
 /// before starting store work while the replies alone are — so a client that never reads cannot
-/// make the daemon build more replies for it. Transitions: counts go up and down; `drain()`
-/// moves to draining for good, which fails every call waiting for reply room.
+/// make the daemon build more replies for it.
 final class QueuedBytes: Sendable {
     private struct RoomWaiter {
         let id: UInt64
@@ -20,7 +19,6 @@ final class QueuedBytes: Sendable {
         var reader: CheckedContinuation<Void, Never>?
         var roomWaiters: [RoomWaiter] = []
         var nextID: UInt64 = 0
-        var draining = false
     }
 
     /// `max_queued_bytes_per_connection`.
@@ -47,7 +45,7 @@ final class QueuedBytes: Sendable {
     func waitUntilBelowLimit() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let ready = state.withLock { state -> Bool in
-                if state.requests + state.replies < limit || state.draining { return true }
+                if state.requests + state.replies < limit { return true }
                 state.reader = continuation
                 return false
             }
@@ -56,7 +54,7 @@ final class QueuedBytes: Sendable {
     }
 
     /// Returns once the connection's unwritten replies are under the limit; throws if the call
-    /// is cancelled or the connection starts draining while it waits.
+    /// is cancelled while it waits. (Draining does not end the wait: an admitted call finishes.)
     func waitForReplyRoom() async throws {
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1
@@ -65,7 +63,7 @@ final class QueuedBytes: Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let ready = state.withLock { state -> Bool? in
-                    if Task.isCancelled || state.draining { return false }
+                    if Task.isCancelled { return false }
                     if state.replies < limit { return true }
                     state.roomWaiters.append(RoomWaiter(id: id, continuation: continuation))
                     return nil
@@ -83,17 +81,6 @@ final class QueuedBytes: Sendable {
             }
             waiter?.continuation.resume(throwing: CancellationError())
         }
-    }
-
-    /// The connection is shutting down: nobody waits for reply room any more.
-    func drain() {
-        let (reader, waiters) = state.withLock { state in
-            state.draining = true
-            defer { state.reader = nil; state.roomWaiters = [] }
-            return (state.reader, state.roomWaiters)
-        }
-        reader?.resume()
-        for waiter in waiters { waiter.continuation.resume(throwing: CancellationError()) }
     }
 
     private func release(_ change: (inout State) -> Void) {

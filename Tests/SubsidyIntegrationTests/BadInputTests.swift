@@ -109,6 +109,8 @@ struct BadInputTests {
         var configuration = Self.configuration()
         configuration.limits["max_connections"] = key == "max_connections" ? limit : 100
         configuration.limits["max_connections_per_uid"] = limit
+        // The per-tenant default (half of a small max_connections) lets these limits bind first.
+        configuration.limits["max_connections_per_tenant"] = nil
         let daemon = try await DaemonProcess.start(configuration: configuration)
         defer { Task { await daemon.terminate() } }
         try await Task.sleep(for: .milliseconds(300))  // the start-up probes' connections close
