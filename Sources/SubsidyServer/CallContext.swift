@@ -9,6 +9,11 @@ public struct CallContext: Sendable {
     public var method: String
     public var metadata: [String: String]
     public var logger: Logger
+    /// The tenant's share of blocking store work and the connection's reply room; see
+    /// `BlockingIO.run(for:_:)`.
+    var blockingWork: BlockingWorkAdmission
+    /// Byte budget of one list page (`ServerConfiguration.Limits.listPageBytes`).
+    var listPageBytes: Int
 
     /// The caller's district, or PERMISSION_DENIED for the city (which has none).
     public func requireDistrict() throws(SubsidyError) -> DistrictID {

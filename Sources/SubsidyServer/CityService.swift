@@ -28,7 +28,7 @@ struct CityService: Sendable {
 
     @Sendable
     func getApplication(_ request: GetApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> GetApplicationResponse {
-        try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: nil))
+        try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: nil), context: context)
     }
 
     @Sendable
@@ -40,7 +40,7 @@ struct CityService: Sendable {
             }
             districts = [stores.store(one)]
         }
-        return try await ApplicationListing.list(request, districts: districts)
+        return try await ApplicationListing.list(request, districts: districts, context: context)
     }
 
     /// 复核: computes the award against the ledger and commits it there, then in the district.
@@ -62,7 +62,7 @@ struct CityService: Sendable {
         )
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let (policy, stores, faults, id) = (self.policy, self.stores, self.faults, request.applicationId)
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             try stores.decisionLock.withLock { _ -> [UInt8] in
                 if let earlier = try store.replay(key) { return earlier }
                 _ = try Recovery.reconcile(applicationID: id, ledger: stores.ledger, store: store)
@@ -158,7 +158,7 @@ struct CityService: Sendable {
         let store = try stores.owning(request.applicationId, as: nil)
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let (stores, faults, id) = (self.stores, self.faults, request.applicationId)
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             try stores.decisionLock.withLock { _ -> [UInt8] in
                 if let earlier = try store.replay(key) { return earlier }
                 _ = try Recovery.reconcile(applicationID: id, ledger: stores.ledger, store: store)
@@ -204,7 +204,7 @@ struct CityService: Sendable {
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let (stores, id, publicized) = (self.stores, request.applicationId, publicizedOn)
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             try stores.decisionLock.withLock { _ -> [UInt8] in
                 _ = try Recovery.reconcile(applicationID: id, ledger: stores.ledger, store: store)
                 return try store.mutate(key) { transaction, now in

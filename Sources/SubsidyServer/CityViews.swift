@@ -20,17 +20,17 @@ struct CityViews: Sendable {
         }
         router.register(CityServiceMethods.watchEvents, roles: city, watchEvents)
         router.register(CityServiceMethods.registerPoolMember, roles: city, registerPoolMember)
-        router.register(CityServiceMethods.listPoolMembers, roles: city) { _, _ throws(SubsidyError) in
+        router.register(CityServiceMethods.listPoolMembers, roles: city) { _, context throws(SubsidyError) in
             let ledger = stores.ledger
             var response = ListPoolMembersResponse()
-            response.members = try await BlockingIO.run { try ledger.poolMembers() }.map(PoolMember.init)
+            response.members = try await BlockingIO.run(for: context) { try ledger.poolMembers() }.map(PoolMember.init)
             return response
         }
         router.register(CityServiceMethods.importHistory, roles: city, importHistory)
-        router.register(CityServiceMethods.verifyAudit, roles: city) { _, _ throws(SubsidyError) in
+        router.register(CityServiceMethods.verifyAudit, roles: city) { _, context throws(SubsidyError) in
             let stores = self.stores
             var response = VerifyAuditResponse()
-            response.chains = try await BlockingIO.run {
+            response.chains = try await BlockingIO.run(for: context) {
                 var files = [("ledger", stores.ledger.database)]
                 files += DistrictID.allCases.map { ($0.rawValue, stores.store($0).database) }
                 return try files.map { try AuditChain.verify($0.1, file: $0.0) }
@@ -53,7 +53,7 @@ struct CityViews: Sendable {
         guard request.top >= 0 else { throw .invalidField("request.top", "must be ≥ 0") }
         let top = request.top == 0 ? 5 : min(Int(request.top), 100)
         let (ledger, policy) = (stores.ledger, self.policy)
-        let (totals, providers, enterprises, districts) = try await BlockingIO.run {
+        let (totals, providers, enterprises, districts) = try await BlockingIO.run(for: context) {
             (
                 try ledger.capTotals(scopePrefix: year.map(String.init)),
                 try ledger.consumers(by: .provider, fundingYear: year, limit: top),
@@ -114,11 +114,11 @@ struct CityViews: Sendable {
     func watchEvents(_ request: WatchEventsRequest, _ context: CallContext, _ writer: ResponseStreamWriter<LedgerEvent>) async throws(SubsidyError) {
         let ledger = stores.ledger
         var after = Int64(clamping: request.afterSequence)
-        if after == 0 { after = try await BlockingIO.run { try ledger.lastEventSequence() } }
+        if after == 0 { after = try await BlockingIO.run(for: context) { try ledger.lastEventSequence() } }
         for await _ in events.subscribeWithInitial() {
             while true {
                 let from = after
-                let batch = try await BlockingIO.run { try ledger.events(after: from) }
+                let batch = try await BlockingIO.run(for: context) { try ledger.events(after: from) }
                 for row in batch {
                     var event = LedgerEvent()
                     event.sequence = UInt64(row.seq)
@@ -150,7 +150,7 @@ struct CityViews: Sendable {
         }
         let record = CityLedger.PoolMember(uscc: uscc.rawValue, name: member.name, entryDate: entry.description, provincial: member.provincial, source: "registration")
         let ledger = stores.ledger
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             try ledger.mutate(key) { transaction, now in
                 try ledger.registerPoolMember(record, at: now, in: transaction)
                 var response = RegisterPoolMemberResponse()
@@ -176,7 +176,7 @@ struct CityViews: Sendable {
         }
         let rows = validated
         let ledger = stores.ledger
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             try ledger.mutate(key) { transaction, now in
                 var response = ImportHistoryResponse()
                 for (i, (fields, charges)) in rows.enumerated() {

@@ -16,6 +16,8 @@ final class Connection: Sendable {
     private struct CallHandle {
         let interrupt: AsyncStream<Interruption>.Continuation
         let isStreaming: Bool
+        /// The request's size, counted in ``queued`` while the call is open.
+        let requestBytes: Int
     }
 
     /// Open calls and whether the connection is draining. Transitions: `open → draining` (on
@@ -34,13 +36,19 @@ final class Connection: Sendable {
     let rateLimiter: RequestRateLimiter
     let testHooks: Bool
     let logger: Logger
+    /// Requests of open calls and replies not yet written, against `max_queued_bytes_per_connection`.
+    let queued: QueuedBytes
+    /// The tenant's share of blocking store work, shared by all of its connections.
+    let storePermits: AsyncSemaphore
     private let state = Mutex(State())
 
     init(
         channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tenant: Tenant, peer: PeerCredentials,
         router: MethodRouter, limits: ServerConfiguration.Limits, activity: ConnectionActivity,
-        rateLimiter: RequestRateLimiter, testHooks: Bool, logger: Logger
+        rateLimiter: RequestRateLimiter, storePermits: AsyncSemaphore, testHooks: Bool, logger: Logger
     ) {
+        self.storePermits = storePermits
+        queued = QueuedBytes(limit: limits.maximumQueuedBytesPerConnection)
         self.activity = activity
         self.rateLimiter = rateLimiter
         self.testHooks = testHooks
@@ -58,7 +66,7 @@ final class Connection: Sendable {
     func run() async {
         do {
             try await channel.executeThenClose { inbound, outbound in
-                let writer = FrameWriter(outbound: outbound, allocator: channel.channel.allocator)
+                let writer = FrameWriter(outbound: outbound, allocator: channel.channel.allocator, queued: queued)
                 try await withThrowingDiscardingTaskGroup { group in
                     switch await readFrames(inbound, writer: writer, group: &group) {
                     case .endOfInput:
@@ -85,7 +93,18 @@ final class Connection: Sendable {
         _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, writer: FrameWriter, group: inout ThrowingDiscardingTaskGroup<any Error>
     ) async -> InputEnd {
         do {
-            for try await body in inbound {
+            var frames = inbound.makeAsyncIterator()
+            while true {
+                if queued.total >= queued.limit {
+                    // Backpressure: no more reads (so no more calls) until the client has read
+                    // enough of its replies or its open calls have ended.
+                    logger.info(
+                        "pausing reads: \(queued.total) bytes queued for this connection",
+                        metadata: ["limit.max_queued_bytes_per_connection": "\(queued.limit)"]
+                    )
+                    await queued.waitUntilBelowLimit()
+                }
+                guard let body = try await frames.next() else { break }
                 guard let frame = await decode(body, writer: writer) else { return .protocolViolation }
                 switch frame.kind {
                 case .request where frame.callId == 0:
@@ -157,7 +176,10 @@ final class Connection: Sendable {
                 return .failure(SubsidyError(.resourceExhausted, "at most \(limits.maximumConcurrentCallsPerConnection) concurrent calls per connection"))
             }
             let (stream, continuation) = AsyncStream<Interruption>.makeStream()
-            state.calls[frame.callId] = CallHandle(interrupt: continuation, isStreaming: isStreaming)
+            // The payload and the method name are what an open call holds of its frame.
+            let requestBytes = frame.payload.count + frame.method.utf8.count
+            queued.addRequest(requestBytes)
+            state.calls[frame.callId] = CallHandle(interrupt: continuation, isStreaming: isStreaming, requestBytes: requestBytes)
             activity.callStarted()
             return .success(stream)
         }
@@ -202,6 +224,7 @@ final class Connection: Sendable {
                 if let handle = state.calls.removeValue(forKey: frame.callId) {
                     handle.interrupt.finish()
                     self.activity.callEnded()
+                    self.queued.removeRequest(handle.requestBytes)
                 }
                 return state.draining && state.calls.isEmpty
             }
@@ -230,7 +253,9 @@ final class Connection: Sendable {
         let context = CallContext(
             tenant: tenant, peer: peer, method: frame.method,
             metadata: Dictionary(frame.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }),
-            logger: logger
+            logger: logger,
+            blockingWork: BlockingWorkAdmission(tenantPermits: storePermits, connection: queued),
+            listPageBytes: limits.listPageBytes
         )
         let ended = Mutex(false)
         let send: @Sendable ([UInt8]) async throws -> Void = { payload in
@@ -313,9 +338,15 @@ final class Connection: Sendable {
 
 /// Encodes frames onto a connection's outbound writer. Writes from concurrent calls interleave
 /// whole frames only: each frame is one buffer.
+///
+/// A frame counts in `queued` from when it is encoded until the channel has taken it; the
+/// writer suspends while the channel is unwritable, so a client that does not read keeps its
+/// replies counted, and its connection stops being read. No frame larger than what clients
+/// accept (`FrameDecoderDefaults.maximumReplyFrameLength`) is ever sent.
 struct FrameWriter: Sendable {
     let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     let allocator: ByteBufferAllocator
+    let queued: QueuedBytes
 
     func end(callID: UInt64, status: Status, payload: [UInt8] = []) async {
         var frame = Frame()
@@ -323,8 +354,18 @@ struct FrameWriter: Sendable {
         frame.kind = .end
         frame.status = status
         frame.payload = payload
+        var buffer = encode(frame)
+        if buffer.readableBytes > FrameDecoderDefaults.maximumReplyFrameLength {
+            // Better a clear status than a frame the client would refuse and close on.
+            frame.payload = []
+            frame.status = Status(SubsidyError(
+                .resourceExhausted,
+                "the reply is \(buffer.readableBytes) bytes, more than the \(FrameDecoderDefaults.maximumReplyFrameLength)-byte frames clients accept; ask for less (a smaller page_size)"
+            ))
+            buffer = encode(frame)
+        }
         // A peer that has gone away cannot be told anything; the call's outcome stands regardless.
-        try? await write(frame)
+        try? await write(buffer)
     }
 
     /// Throws when the peer has gone, so a stream stops producing for nobody.
@@ -333,12 +374,23 @@ struct FrameWriter: Sendable {
         frame.callId = callID
         frame.kind = .message
         frame.payload = payload
-        try await write(frame)
+        let buffer = encode(frame)
+        guard buffer.readableBytes <= FrameDecoderDefaults.maximumReplyFrameLength else {
+            throw SubsidyError(.resourceExhausted, "a stream message of \(buffer.readableBytes) bytes exceeds the \(FrameDecoderDefaults.maximumReplyFrameLength)-byte frames clients accept")
+        }
+        try await write(buffer)
     }
 
-    private func write(_ frame: Frame) async throws {
+    private func encode(_ frame: Frame) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 64 + frame.payload.count)
         frame.write(to: &buffer)
+        return buffer
+    }
+
+    private func write(_ buffer: ByteBuffer) async throws {
+        let bytes = buffer.readableBytes
+        queued.addReply(bytes)
+        defer { queued.removeReply(bytes) }
         try await outbound.write(buffer)
     }
 }

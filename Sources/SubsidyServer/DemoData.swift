@@ -146,7 +146,8 @@ public enum DemoData {
             let service = district == nil ? "CityService" : "DistrictService"
             return CallContext(
                 tenant: tenant, peer: PeerCredentials(pid: getpid(), uid: getuid(), gid: getgid()),
-                method: "/foshan.subsidy.v1.\(service)/\(method)", metadata: [:], logger: Self.logger
+                method: "/foshan.subsidy.v1.\(service)/\(method)", metadata: [:], logger: Self.logger,
+                blockingWork: .inProcess, listPageBytes: configuration.limits.listPageBytes
             )
         }
 

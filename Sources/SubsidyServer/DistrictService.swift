@@ -51,7 +51,7 @@ struct DistrictService: Sendable {
         let store = stores.store(district)
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let ledger = stores.ledger
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             if let earlier = try store.replay(key) { return earlier }
             // The city-wide index first (one district per enterprise), then the district's own
             // file; a crash between the two is completed by retrying the same registration.
@@ -71,7 +71,7 @@ struct DistrictService: Sendable {
         let district = try context.requireDistrict()
         let uscc = try USCC.parse(request.uscc, field: "request.uscc")
         let store = stores.store(district)
-        guard let record = try await BlockingIO.run({ try store.applicant(uscc.rawValue) }) else {
+        guard let record = try await BlockingIO.run(for: context, { try store.applicant(uscc.rawValue) }) else {
             throw SubsidyError(.notFound, "applicant \(uscc.rawValue) is not registered in \(district.rawValue)")
         }
         var response = GetApplicantResponse()
@@ -85,10 +85,14 @@ struct DistrictService: Sendable {
         let limit = try pageSize(request.pageSize)
         let store = stores.store(district)
         let after = request.pageToken
-        let records = try await BlockingIO.run { try store.applicants(after: after, limit: limit + 1) }
+        let records = try await BlockingIO.run(for: context) { try store.applicants(after: after, limit: limit + 1) }
+        var page = ReplyPage<SubsidyWire.Applicant>(budget: context.listPageBytes)
+        for record in records.prefix(limit) {
+            guard try page.add(SubsidyWire.Applicant(record), id: record.uscc) else { break }
+        }
         var response = ListApplicantsResponse()
-        response.applicants = records.prefix(limit).map(SubsidyWire.Applicant.init)
-        if records.count > limit { response.nextPageToken = records[limit - 1].uscc }
+        response.applicants = page.records
+        if page.records.count < records.count, let last = page.records.last { response.nextPageToken = last.uscc }
         return response
     }
 
@@ -100,7 +104,7 @@ struct DistrictService: Sendable {
         let store = stores.store(district)
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let (policy, stores) = (self.policy, self.stores)
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             if let earlier = try store.replay(key) { return earlier }
             // Checked before the district's write transaction: the check reads every district's
             // file, and holding one district's writer while waiting for another's could deadlock.
@@ -123,7 +127,7 @@ struct DistrictService: Sendable {
     @Sendable
     func getApplication(_ request: GetApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> GetApplicationResponse {
         let district = try context.requireDistrict()
-        return try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: district))
+        return try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: district), context: context)
     }
 
     @Sendable
@@ -132,7 +136,7 @@ struct DistrictService: Sendable {
         if !request.district.isEmpty && request.district != district.rawValue {
             throw SubsidyError(.permissionDenied, "district \(district.rawValue) may not list the applications of \(request.district)")
         }
-        return try await ApplicationListing.list(request, districts: [stores.store(district)])
+        return try await ApplicationListing.list(request, districts: [stores.store(district)], context: context)
     }
 
     @Sendable
@@ -144,7 +148,7 @@ struct DistrictService: Sendable {
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let (policy, stores) = (self.policy, self.stores)
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             if let earlier = try store.replay(key) { return earlier }
             var preview = submitted
             let candidate = try store.database.read { try checkedApplication(&preview, store: store, transaction: $0, policy: policy) }
@@ -173,7 +177,7 @@ struct DistrictService: Sendable {
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let stores = self.stores
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             // Withdrawal of a RECOMMENDED application must not slip between an approval's
             // ledger and district steps.
             try stores.decisionLock.withLock { _ in
@@ -207,7 +211,7 @@ struct DistrictService: Sendable {
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let actor = Actor(tenant: context.tenant.id, uid: context.peer.uid)
         let (policy, stores) = (self.policy, self.stores)
-        let bytes = try await BlockingIO.run {
+        let bytes = try await BlockingIO.run(for: context) {
             if let earlier = try store.replay(key) { return earlier }
             var warnings: [String] = []
             if transition == .recommend, let current = try store.application(request.applicationId) {
@@ -301,8 +305,8 @@ extension SubsidyStores {
 
 /// Reading applications from one or more district stores; listing is in one stable order (by id).
 enum ApplicationListing {
-    static func get(_ id: String, from store: DistrictStore) async throws(SubsidyError) -> GetApplicationResponse {
-        guard let record = try await BlockingIO.run({ try store.application(id) }) else {
+    static func get(_ id: String, from store: DistrictStore, context: CallContext) async throws(SubsidyError) -> GetApplicationResponse {
+        guard let record = try await BlockingIO.run(for: context, { try store.application(id) }) else {
             throw SubsidyError(.notFound, "application \(id) does not exist in \(store.district.rawValue)")
         }
         var response = GetApplicationResponse()
@@ -310,7 +314,9 @@ enum ApplicationListing {
         return response
     }
 
-    static func list(_ request: ListApplicationsRequest, districts: [DistrictStore]) async throws(SubsidyError) -> ListApplicationsResponse {
+    /// One page of applications from `districts`, merged in id order, within the page's count
+    /// and byte budget.
+    static func list(_ request: ListApplicationsRequest, districts: [DistrictStore], context: CallContext) async throws(SubsidyError) -> ListApplicationsResponse {
         let limit = try pageSize(request.pageSize)
         var filter = ApplicationFilter()
         if request.measure.rawValue != 0 {
@@ -327,12 +333,23 @@ enum ApplicationListing {
         }
         let after = request.pageToken
         let chosen = filter
-        let records = try await BlockingIO.run {
-            try districts.flatMap { try $0.applications(chosen, afterID: after, limit: limit + 1) }.sorted { $0.id < $1.id }
+        let budget = context.listPageBytes
+        return try await BlockingIO.run(for: context) {
+            // Ids first from every district (an index walk each), merged; then records one at a
+            // time, only while they fit the page. The city's list over five districts costs one
+            // page of records, however many applications each district holds.
+            let candidates = try districts.flatMap { store in
+                try store.applicationIDs(chosen, afterID: after, limit: limit + 1).map { (id: $0, store: store) }
+            }.sorted { $0.id < $1.id }.prefix(limit + 1)
+            var page = ReplyPage<ApplicationRecord>(budget: budget)
+            for candidate in candidates.prefix(limit) {
+                guard let stored = try candidate.store.application(candidate.id) else { continue }
+                guard try page.add(ApplicationRecord(stored), id: candidate.id) else { break }
+            }
+            var response = ListApplicationsResponse()
+            response.records = page.records
+            if page.records.count < candidates.count, let last = page.records.last { response.nextPageToken = last.id }
+            return response
         }
-        var response = ListApplicationsResponse()
-        response.records = records.prefix(limit).map(ApplicationRecord.init)
-        if records.count > limit { response.nextPageToken = records[limit - 1].id }
-        return response
     }
 }

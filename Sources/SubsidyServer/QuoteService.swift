@@ -33,7 +33,7 @@ struct QuoteService: Sendable {
             if let caller {
                 // A district quotes only for its own registered applicants.
                 let store = stores.store(caller)
-                application = try await BlockingIO.run {
+                application = try await BlockingIO.run(for: context) {
                     var wire = submitted
                     return try store.database.read { try checkedApplication(&wire, store: store, transaction: $0, policy: policy) }
                 }
@@ -43,13 +43,13 @@ struct QuoteService: Sendable {
         case (nil, false):
             let store = try stores.owning(request.applicationId, as: caller)
             let id = request.applicationId
-            guard let stored = try await BlockingIO.run({ try store.application(id) }) else {
+            guard let stored = try await BlockingIO.run(for: context, { try store.application(id) }) else {
                 throw SubsidyError(.notFound, "application \(id) does not exist")
             }
             let wire = try WireApplication(serializedBytes: stored.content, path: "stored")
             application = try CoreApplication(wire: wire, policy: policy, locality: Locality(wire: wire.enterpriseLocality))
         }
-        let award = try await BlockingIO.run {
+        let award = try await BlockingIO.run(for: context) {
             try stores.ledger.database.read { transaction in
                 try AwardCalculator.compute(application: application, policy: policy, usage: stores.ledger.usage(in: transaction), decision: decision)
             }

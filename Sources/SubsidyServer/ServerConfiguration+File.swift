@@ -116,6 +116,7 @@ private struct ConfigurationReader {
     static let limitKeys = [
         "max_frame_bytes", "frame_deadline_ms", "idle_timeout_ms", "max_calls_per_connection",
         "max_connections", "max_connections_per_uid", "requests_per_second", "request_burst",
+        "max_connections_per_tenant", "max_queued_bytes_per_connection", "max_concurrent_store_calls_per_tenant",
     ]
     static let tenantKeys = ["display_name", "socket", "socket_mode", "socket_group", "allowed_uids", "allowed_gids"]
     /// The longest socket path the kernel accepts (`sun_path` is 108 bytes with its NUL).
@@ -255,6 +256,21 @@ private struct ConfigurationReader {
         if let value = try positive("max_connections_per_uid", maximum: 1_000_000) { limits.maximumConnectionsPerUID = Int(value) }
         if let value = try positive("requests_per_second", maximum: 10_000_000) { limits.requestsPerSecond = Int(value) }
         if let value = try positive("request_burst", maximum: 10_000_000) { limits.requestBurst = Int(value) }
+        if let value = try positive("max_queued_bytes_per_connection", maximum: 1 << 32) { limits.maximumQueuedBytesPerConnection = Int(value) }
+        if let value = try positive("max_concurrent_store_calls_per_tenant", maximum: 1_000) {
+            limits.maximumConcurrentStoreCallsPerTenant = Int(value)
+        }
+        if let value = try positive("max_connections_per_tenant", maximum: 1_000_000) {
+            limits.maximumConnectionsPerTenant = Int(value)
+            // A tenant that may take every connection could lock every other tenant out.
+            if value >= limits.maximumConnections && limits.maximumConnections > 1 {
+                throw error(table, "max_connections_per_tenant",
+                            "max_connections_per_tenant (\(value)) must be below max_connections (\(limits.maximumConnections)), so other tenants keep room")
+            }
+        } else if limits.maximumConnectionsPerTenant >= limits.maximumConnections {
+            // A small max_connections without a per-tenant key: half of it per tenant.
+            limits.maximumConnectionsPerTenant = max(1, limits.maximumConnections / 2)
+        }
         if limits.maximumConnectionsPerUID > limits.maximumConnections {
             throw error(table, table.entries["max_connections_per_uid"] != nil ? "max_connections_per_uid" : "max_connections",
                         "max_connections_per_uid (\(limits.maximumConnectionsPerUID)) exceeds max_connections (\(limits.maximumConnections))")

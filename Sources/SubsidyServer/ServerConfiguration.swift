@@ -44,6 +44,17 @@ public struct ServerConfiguration: Sendable {
         public var maximumConnections = 1_024
         /// Connections one uid may have open at once over all sockets.
         public var maximumConnectionsPerUID = 128
+        /// Connections one tenant may have open at once, whatever uids its peers use, so one
+        /// bureau's many accounts cannot lock the others out. Five districts at this default
+        /// (5 × 192 = 960) still leave room for the city under the default `maximumConnections`.
+        public var maximumConnectionsPerTenant = 192
+        /// Bytes one connection may have queued in the daemon: the requests of its open calls
+        /// and its replies not yet taken by the socket. Above it the daemon stops reading that
+        /// connection and its calls wait before their store work, until the client reads.
+        public var maximumQueuedBytesPerConnection = 8 * 1024 * 1024
+        /// Store operations (blocking SQLite work) one tenant may have running at once; its
+        /// further calls wait their turn, so one tenant's flood cannot take every store thread.
+        public var maximumConcurrentStoreCallsPerTenant = 4
         /// Sustained requests per second each tenant may start (a token bucket per tenant, shared
         /// by all of that tenant's connections); beyond it a call ends RESOURCE_EXHAUSTED.
         public var requestsPerSecond = 500
@@ -51,6 +62,11 @@ public struct ServerConfiguration: Sendable {
         public var requestBurst = 1_000
 
         public init() {}
+
+        /// Byte budget of one list page: a page stops before the record that would pass it and
+        /// returns a page token. Well under the largest frame any client accepts, so a page and
+        /// its envelope always fit, and under a quarter of `maximumFrameLength`.
+        public var listPageBytes: Int { min(1024 * 1024, max(4 * 1024, maximumFrameLength / 4)) }
     }
 
     public init(dataDirectory: String, tenants: [Tenant], limits: Limits = Limits()) {
@@ -90,4 +106,7 @@ public struct ServerConfiguration: Sendable {
 /// Kept here so configuration does not need to import the wire layer for one number.
 public enum FrameDecoderDefaults {
     public static let maximumFrameLength = 4 * 1024 * 1024
+    /// The largest frame the daemon sends: what its own client (and the Python client) accept by
+    /// default, whatever `max_frame_bytes` says about inbound frames.
+    public static let maximumReplyFrameLength = 4 * 1024 * 1024
 }

@@ -23,6 +23,9 @@ public final class SubsidyServer: Service, Sendable {
     private let connections = Mutex<[ObjectIdentifier: Connection]>([:])
     private let connectionLimiter: ConnectionLimiter
     private let rateLimiter: RequestRateLimiter
+    private let storePermits: TenantStorePermits
+    /// The configured limits, lowered where the descriptor limit requires it.
+    private let limits: ServerConfiguration.Limits
     private let listeners = Mutex<[any Channel]>([])
     /// Resumed once every socket is listening (for tests and readiness logging).
     private let readiness: AsyncStream<Void>.Continuation
@@ -37,10 +40,14 @@ public final class SubsidyServer: Service, Sendable {
         self.health = health
         self.logger = logger
         self.group = group
+        let limits = ResourceLimits.fitting(configuration.limits, descriptors: ResourceLimits.currentDescriptorLimit(), logger: logger)
+        self.limits = limits
         connectionLimiter = ConnectionLimiter(
-            maximumTotal: configuration.limits.maximumConnections, maximumPerUID: configuration.limits.maximumConnectionsPerUID
+            maximumTotal: limits.maximumConnections, maximumPerUID: limits.maximumConnectionsPerUID,
+            maximumPerTenant: limits.maximumConnectionsPerTenant
         )
-        rateLimiter = RequestRateLimiter(rate: configuration.limits.requestsPerSecond, burst: configuration.limits.requestBurst)
+        rateLimiter = RequestRateLimiter(rate: limits.requestsPerSecond, burst: limits.requestBurst)
+        storePermits = TenantStorePermits(tenants: configuration.tenants, permitsPerTenant: limits.maximumConcurrentStoreCallsPerTenant)
         (ready, readiness) = AsyncStream<Void>.makeStream()
     }
 
@@ -112,8 +119,9 @@ public final class SubsidyServer: Service, Sendable {
 
     private func serve(_ accepted: AcceptedConnection, tenant: Tenant, logger: Logger) async {
         let connection = Connection(
-            channel: accepted.channel, tenant: tenant, peer: accepted.peer, router: router, limits: configuration.limits,
-            activity: accepted.activity, rateLimiter: rateLimiter, testHooks: configuration.testHooks, logger: logger
+            channel: accepted.channel, tenant: tenant, peer: accepted.peer, router: router, limits: limits,
+            activity: accepted.activity, rateLimiter: rateLimiter, storePermits: storePermits.permits(for: tenant),
+            testHooks: configuration.testHooks, logger: logger
         )
         let id = ObjectIdentifier(connection)
         let draining = connections.withLock { connections -> Bool in
@@ -134,8 +142,18 @@ public final class SubsidyServer: Service, Sendable {
         try SocketFiles.makeDirectories(SocketFiles.directory(of: path), mode: configuration.runtimeDirectoryMode)
         try await SocketFiles.removeIfStale(path, group: group)
 
+        var listenerLogger = logger
+        listenerLogger[metadataKey: "tenant.id"] = "\(tenant.id)"
+        let acceptLogger = listenerLogger
+        // NIO puts an AcceptBackoffHandler after this one (accepts pause 1 s after an accept
+        // error such as EMFILE); this one makes each pause a log line.
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptFailureLogger(logger: acceptLogger))
+                }
+            }
         return try await SocketFiles.bindStaged(
             at: path, mode: tenant.socketMode, group: tenant.socketGroup,
             bind: { stagedPath in
@@ -152,7 +170,7 @@ public final class SubsidyServer: Service, Sendable {
     /// Runs on the new connection's event loop: decides, from the kernel's credentials and the
     /// connection counts alone, whether the peer is served, before a single byte of it is read.
     private func initialize(_ channel: any Channel, peer: PeerCredentials, tenant: Tenant) throws -> AcceptedConnection? {
-        let limits = configuration.limits
+        let limits = self.limits
         var logger = self.logger
         logger[metadataKey: "tenant.id"] = "\(tenant.id)"
         logger[metadataKey: "peer.uid"] = "\(peer.uid)"
@@ -164,7 +182,7 @@ public final class SubsidyServer: Service, Sendable {
             channel.close(promise: nil)
             return nil
         }
-        if let refusal = connectionLimiter.acquire(uid: peer.uid) {
+        if let refusal = connectionLimiter.acquire(uid: peer.uid, tenant: tenant.id) {
             logger.warning("refused connection: \(refusal)")
             try channel.pipeline.syncOperations.addHandler(
                 ConnectionRefusalHandler(status: Status(SubsidyError(.resourceExhausted, "connection refused: \(refusal)")))
@@ -172,7 +190,7 @@ public final class SubsidyServer: Service, Sendable {
             return nil
         }
         let limiter = connectionLimiter
-        channel.closeFuture.whenComplete { _ in limiter.release(uid: peer.uid) }
+        channel.closeFuture.whenComplete { _ in limiter.release(uid: peer.uid, tenant: tenant.id) }
         let activity = ConnectionActivity()
         try channel.pipeline.syncOperations.addHandler(
             ConnectionTimeoutHandler(
@@ -185,7 +203,12 @@ public final class SubsidyServer: Service, Sendable {
             ByteToMessageHandler(FrameDecoder(maximumFrameLength: limits.maximumFrameLength))
         )
         return AcceptedConnection(
-            channel: try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel),
+            // Few decoded frames wait unread: when the connection is paused for backpressure
+            // (max_queued_bytes_per_connection) at most two more frames are held for it.
+            channel: try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                wrappingChannelSynchronously: channel,
+                configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2))
+            ),
             peer: peer, activity: activity
         )
     }

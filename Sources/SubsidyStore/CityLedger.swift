@@ -252,7 +252,10 @@ public final class CityLedger: Sendable {
                     [.text(from.description), .text(through.description)]
                 )
             }
-            return Set(enterprises.filter { wanted.contains($0.rawValue) && rows.contains([.text($0.rawValue)]) })
+            // A set, not a scan of the rows per enterprise: a quote may name thousands of served
+            // enterprises, and the ledger may hold thousands of recipients.
+            let recipients = Set(rows.map { $0.text(0) })
+            return Set(enterprises.filter { wanted.contains($0.rawValue) && recipients.contains($0.rawValue) })
         }
 
         private func wrap<T>(_ body: () throws -> T) throws(SubsidyError) -> T {

@@ -93,7 +93,9 @@ public final class DistrictStore: Sendable {
 
     /// Records the content key of an application stored before migration 3.
     public func setContentKey(_ key: String, for id: String) throws {
-        try database.write { try $0.query("UPDATE applications SET content_key = ? WHERE id = ?", [.text(key), .text(id)]) }
+        try database.write { transaction in
+            _ = try transaction.query("UPDATE applications SET content_key = ? WHERE id = ?", [.text(key), .text(id)])
+        }
     }
 
     /// A stored value outside its type is a damaged or newer file: an error, never a guess.
@@ -291,6 +293,22 @@ public final class DistrictStore: Sendable {
             sql += " ORDER BY id LIMIT ?"
             parameters.append(.integer(Int64(limit)))
             return try transaction.query(sql, parameters).compactMap { try Self.application($0.text(0), in: transaction, district: district) }
+        }
+    }
+
+    /// Ids of the applications matching `filter` after `afterID`, in id order: a page's
+    /// candidates, read without their content so that merging districts costs no records.
+    public func applicationIDs(_ filter: ApplicationFilter, afterID: String, limit: Int) throws -> [String] {
+        try database.read { transaction in
+            var sql = "SELECT id FROM applications WHERE id > ?"
+            var parameters: [SQLiteValue] = [.text(afterID)]
+            if let measure = filter.measure { sql += " AND measure = ?"; parameters.append(.text(measure.rawValue)) }
+            if let state = filter.state { sql += " AND state = ?"; parameters.append(.text(state.rawValue)) }
+            if let year = filter.fundingYear { sql += " AND funding_year = ?"; parameters.append(.integer(Int64(year))) }
+            if let enterprise = filter.enterprise { sql += " AND enterprise = ?"; parameters.append(.text(enterprise)) }
+            sql += " ORDER BY id LIMIT ?"
+            parameters.append(.integer(Int64(limit)))
+            return try transaction.query(sql, parameters).map { $0.text(0) }
         }
     }
 

@@ -119,6 +119,7 @@ struct SubsidyDaemon: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "subsidyd")
+        ResourceLimits.raiseFileDescriptorLimit(logger: logger)
         let lock: DataDirectoryLock
         do {
             lock = try DataDirectoryLock(dataDirectory: configuration.dataDirectory)

@@ -17,7 +17,7 @@ struct BadInputTests {
         var configuration = DaemonConfiguration()
         configuration.limits = [
             "frame_deadline_ms": frameDeadlineMs, "idle_timeout_ms": idleTimeoutMs,
-            "max_connections": 4_000, "max_connections_per_uid": 4_000,
+            "max_connections": 4_000, "max_connections_per_uid": 4_000, "max_connections_per_tenant": 3_000,
             "requests_per_second": 100_000, "request_burst": 100_000,
         ]
         return configuration
@@ -109,6 +109,8 @@ struct BadInputTests {
         var configuration = Self.configuration()
         configuration.limits["max_connections"] = key == "max_connections" ? limit : 100
         configuration.limits["max_connections_per_uid"] = limit
+        // The per-tenant default (half of a small max_connections) lets these limits bind first.
+        configuration.limits["max_connections_per_tenant"] = nil
         let daemon = try await DaemonProcess.start(configuration: configuration)
         defer { Task { await daemon.terminate() } }
         try await Task.sleep(for: .milliseconds(300))  // the start-up probes' connections close

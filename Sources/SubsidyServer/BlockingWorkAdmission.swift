@@ -1,0 +1,62 @@
+import SubsidyCore
+
+/// A call's way into blocking store work: a permit from its tenant's share
+/// (`max_concurrent_store_calls_per_tenant`), taken only while its connection has room for more
+/// replies (`max_queued_bytes_per_connection`).
+///
+/// Blocking work runs on threads of a shared pool; without a share per tenant one tenant's flood
+/// would hold every thread and every other tenant's call would queue behind it.
+struct BlockingWorkAdmission: Sendable {
+    let tenantPermits: AsyncSemaphore
+    let connection: QueuedBytes
+
+    /// Waits for reply room, then for a permit. If replies finished meanwhile filled the room
+    /// again, the permit goes back and the wait starts over: a client that does not read gets at
+    /// most its tenant's permits' worth of replies built beyond its limit.
+    func enter() async throws(SubsidyError) {
+        do {
+            while true {
+                try await connection.waitForReplyRoom()
+                try await tenantPermits.wait()
+                if connection.hasReplyRoom { return }
+                tenantPermits.signal()
+            }
+        } catch {
+            throw SubsidyError(.cancelled, "the call ended before its turn for the store came")
+        }
+    }
+
+    func leave() {
+        tenantPermits.signal()
+    }
+
+    /// For calls made in-process without a connection (demo seeding): one at a time, nothing queued.
+    static var inProcess: BlockingWorkAdmission {
+        BlockingWorkAdmission(tenantPermits: AsyncSemaphore(permits: 1), connection: QueuedBytes(limit: Int.max))
+    }
+}
+
+/// One semaphore per tenant, fixed at start-up.
+struct TenantStorePermits: Sendable {
+    private let permits: [String: AsyncSemaphore]
+
+    init(tenants: [Tenant], permitsPerTenant: Int) {
+        permits = Dictionary(tenants.map { ($0.id, AsyncSemaphore(permits: permitsPerTenant)) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    func permits(for tenant: Tenant) -> AsyncSemaphore {
+        // Every served tenant is in the configuration the dictionary was built from.
+        permits[tenant.id]!
+    }
+}
+
+extension BlockingIO {
+    /// Runs `body` like ``run(_:)`` once the call's tenant has a store permit free (and its
+    /// connection room for the reply). Handlers use this one, so every store call is counted
+    /// against its tenant.
+    static func run<T: Sendable>(for context: CallContext, _ body: @escaping @Sendable () throws -> T) async throws(SubsidyError) -> T {
+        try await context.blockingWork.enter()
+        defer { context.blockingWork.leave() }
+        return try await run(body)
+    }
+}

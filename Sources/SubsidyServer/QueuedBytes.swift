@@ -1,0 +1,104 @@
+import Synchronization
+
+/// What one connection holds in the daemon's memory: the request payloads of its open calls and
+/// its replies that the socket has not taken yet (the client is slow to read, or never reads).
+///
+/// Two gates follow from it. The read loop stops reading the connection (so the kernel and the
+/// client feel the backpressure) while the total is at or above the limit; and a call waits
+/// before starting store work while the replies alone are — so a client that never reads cannot
+/// make the daemon build more replies for it.
+final class QueuedBytes: Sendable {
+    private struct RoomWaiter {
+        let id: UInt64
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var requests = 0
+        var replies = 0
+        var reader: CheckedContinuation<Void, Never>?
+        var roomWaiters: [RoomWaiter] = []
+        var nextID: UInt64 = 0
+    }
+
+    /// `max_queued_bytes_per_connection`.
+    let limit: Int
+    private let state = Mutex(State())
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Bytes held now (for logs and the read loop's decision).
+    var total: Int { state.withLock { $0.requests + $0.replies } }
+
+    /// Whether the unwritten replies are under the limit.
+    var hasReplyRoom: Bool { state.withLock { $0.replies < limit } }
+
+    func addRequest(_ bytes: Int) { state.withLock { $0.requests += bytes } }
+    func removeRequest(_ bytes: Int) { release { $0.requests -= bytes } }
+    func addReply(_ bytes: Int) { state.withLock { $0.replies += bytes } }
+    func removeReply(_ bytes: Int) { release { $0.replies -= bytes } }
+
+    /// Returns at once while under the limit; otherwise when enough has been written or ended.
+    /// Only the connection's read loop waits here, so there is at most one such waiter.
+    func waitUntilBelowLimit() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if state.requests + state.replies < limit { return true }
+                state.reader = continuation
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    /// Returns once the connection's unwritten replies are under the limit; throws if the call
+    /// is cancelled while it waits. (Draining does not end the wait: an admitted call finishes.)
+    func waitForReplyRoom() async throws {
+        let id = state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let ready = state.withLock { state -> Bool? in
+                    if Task.isCancelled { return false }
+                    if state.replies < limit { return true }
+                    state.roomWaiters.append(RoomWaiter(id: id, continuation: continuation))
+                    return nil
+                }
+                switch ready {
+                case true?: continuation.resume()
+                case false?: continuation.resume(throwing: CancellationError())
+                case nil: break
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> RoomWaiter? in
+                guard let index = state.roomWaiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.roomWaiters.remove(at: index)
+            }
+            waiter?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    private func release(_ change: (inout State) -> Void) {
+        let (reader, waiters) = state.withLock { state -> (CheckedContinuation<Void, Never>?, [RoomWaiter]) in
+            change(&state)
+            var reader: CheckedContinuation<Void, Never>?
+            if state.requests + state.replies < limit {
+                reader = state.reader
+                state.reader = nil
+            }
+            var waiters: [RoomWaiter] = []
+            if state.replies < limit {
+                waiters = state.roomWaiters
+                state.roomWaiters = []
+            }
+            return (reader, waiters)
+        }
+        reader?.resume()
+        for waiter in waiters { waiter.continuation.resume() }
+    }
+}

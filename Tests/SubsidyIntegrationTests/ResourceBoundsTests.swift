@@ -1,0 +1,213 @@
+import Foundation
+import SubsidyClient
+import SubsidyCore
+import SubsidyTestSupport
+import SubsidyWire
+import Synchronization
+import Testing
+
+/// One tenant cannot hurt the others (issue 8 §3): replies bounded by bytes, a connection that
+/// never reads bounded in memory, connections capped per tenant — against the real daemon.
+@Suite("resource bounds", .serialized)
+struct ResourceBoundsTests {
+    /// The page byte budget with the default 4 MiB `max_frame_bytes`.
+    static let pageBudget = 1024 * 1024
+
+    static func configuration(_ extra: [String: Int] = [:]) -> DaemonConfiguration {
+        raiseDescriptorLimit()
+        var configuration = DaemonConfiguration()
+        configuration.limits = ["requests_per_second": 1_000_000, "request_burst": 1_000_000].merging(extra) { _, new in new }
+        return configuration
+    }
+
+    /// A CLUSTER_PILOT application near the size of the largest one a district can file: many
+    /// served enterprises, a long project name and a long reason (~30 KB encoded).
+    static func largeApplication(enterprise: String, index: Int, served: [String]) -> SubsidyWire.Application {
+        var a = SubsidyWire.Application()
+        a.measure = .clusterPilot
+        a.fundingYear = 2022
+        a.enterpriseUscc = enterprise
+        a.pilotId = "P-\(enterprise.suffix(6))-\(index)"
+        a.selectionDate = "2022-03-01"
+        a.selectionLevel = .provincial
+        a.projectName = String(repeating: "集群数字化转型", count: 25) + " \(index)"
+        a.otherFundReason = String(repeating: "说明", count: 700)
+        a.servedEnterprises = served
+        return a
+    }
+
+    /// Submits `count` large applications in each district (in parallel per district) and returns
+    /// every id filed.
+    static func fill(_ daemon: DaemonProcess, perDistrict count: Int) async throws -> Set<String> {
+        let served = (0..<1_000).map { TestData.uscc(500_000 + $0) }
+        return try await withThrowingTaskGroup(of: [String].self) { group in
+            for (d, district) in DaemonProcess.districts.enumerated() {
+                group.addTask {
+                    let bureau = Bureau(try await daemon.client(district))
+                    let enterprise = TestData.uscc(10_000 + d, area: [4, 5, 6, 8, 7][d])
+                    try await bureau.register(enterprise)
+                    var ids: [String] = []
+                    for i in 0..<count {
+                        ids.append(try await bureau.submit(largeApplication(enterprise: enterprise, index: i, served: served)).id)
+                    }
+                    await bureau.client.close()
+                    return ids
+                }
+            }
+            var all = Set<String>()
+            for try await ids in group { all.formUnion(ids) }
+            return all
+        }
+    }
+
+    @Test("the city pages through thousands of large applications: every page under the byte budget, every record once")
+    func cityListIsBoundedByBytes() async throws {
+        let daemon = try await DaemonProcess.start(configuration: Self.configuration())
+        defer { Task { await daemon.terminate() } }
+        let filed = try await Self.fill(daemon, perDistrict: 250)
+        #expect(filed.count == 1_250)
+
+        let city = try await daemon.client("city")
+        var seen: [String] = []
+        var token = ""
+        var pages = 0
+        repeat {
+            var request = ListApplicationsRequest()
+            request.pageSize = 500
+            request.pageToken = token
+            let page = try await city.call(CityServiceMethods.listApplications, request)
+            let bytes = page.serializedBytes().count
+            #expect(bytes <= Self.pageBudget + 4_096, "page \(pages) is \(bytes) bytes")
+            #expect(!page.records.isEmpty)
+            seen += page.records.map(\.id)
+            token = page.nextPageToken
+            pages += 1
+        } while !token.isEmpty && pages < 1_000
+        print("city list: \(seen.count) records in \(pages) pages")
+        #expect(pages > 1, "a 500-record page of ~30 KB records must have been cut by bytes")
+        #expect(seen.count == Set(seen).count, "a record was listed twice")
+        #expect(Set(seen) == filed, "records lost: \(filed.subtracting(seen).sorted().prefix(5))")
+        #expect(seen == seen.sorted(), "pages are in id order")
+
+        // A district's own list is bounded the same way.
+        let nanhai = try await daemon.client("nanhai")
+        var request = ListApplicationsRequest()
+        request.pageSize = 500
+        let page = try await nanhai.call(DistrictServiceMethods.listApplications, request)
+        #expect(page.serializedBytes().count <= Self.pageBudget + 4_096)
+        #expect(!page.nextPageToken.isEmpty && page.records.count < 250)
+        await nanhai.close()
+        await city.close()
+    }
+
+    @Test("clients that send many large list requests and never read: the daemon stops reading them, its RSS stays bounded, others are served")
+    func hostileNonReaders() async throws {
+        let daemon = try await DaemonProcess.start(configuration: Self.configuration())
+        defer { Task { await daemon.terminate() } }
+        // ~1 MiB per ListApplications page in nanhai.
+        _ = try await Self.fill(daemon, perDistrict: 60)
+        let city = try await daemon.client("city")
+        let shunde = try await daemon.client("shunde")
+        _ = try await city.call(CityServiceMethods.listApplications, ListApplicationsRequest())
+        let before = daemon.residentKiB()
+
+        var request = ListApplicationsRequest()
+        request.pageSize = 500
+        let frame = RawConnection.request(callID: 0, method: DistrictServiceMethods.listApplications.fullName, payload: request.serializedBytes())
+        let hostile = try (0..<4).map { _ in try RawConnection(path: daemon.socketPath("nanhai")) }
+        var sent = [Int](repeating: 0, count: hostile.count)
+        // Each hostile client writes requests until the daemon stops reading it (its socket
+        // buffer fills) or 5,000 requests: without backpressure each would cost a ~1 MiB reply.
+        for (i, raw) in hostile.enumerated() {
+            sent[i] = sendUntilBlocked(raw, frame: frame, maximum: 5_000)
+        }
+        var peak = 0
+        for round in 0..<20 {
+            // Others are served while the hostile clients sit on their replies.
+            _ = try await city.call(CityServiceMethods.listApplications, ListApplicationsRequest(), timeout: .seconds(30))
+            #expect(try await shunde.call(IdentityMethods.whoAmI, WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
+            // Keep pushing: whatever the daemon still reads is answered into a full socket.
+            for (i, raw) in hostile.enumerated() { sent[i] += sendUntilBlocked(raw, frame: frame, maximum: 5_000 - sent[i]) }
+            peak = max(peak, daemon.residentKiB())
+            if round % 5 == 4 { print("hostile non-readers: round \(round + 1), RSS \(daemon.residentKiB()) KiB, peak \(peak) KiB") }
+            if round % 5 == 4 { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        let growth = peak - before
+        print("hostile non-readers: requests accepted by the kernel per connection \(sent); RSS before \(before) KiB, peak \(peak) KiB, growth \(growth) KiB")
+        #expect(sent.allSatisfy { $0 < 5_000 }, "the daemon kept reading a client that never reads: \(sent)")
+        // Per connection: 8 MiB queued + 4 replies built past it (~1 MiB each) + a few frames.
+        // 4 connections → ~50 MiB of replies, plus transient encoding copies and allocator
+        // slack (measured ~140 MiB peak growth); without the bound this is gigabytes.
+        #expect(growth < 256 * 1024, "RSS grew by \(growth) KiB")
+        #expect(daemon.log().contains("pausing reads"))
+
+        // Closing the hostile connections lets their calls finish; the daemon keeps serving.
+        _ = consume hostile
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await shunde.call(IdentityMethods.whoAmI, WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
+        await shunde.close()
+        await city.close()
+    }
+
+    @Test("connections beyond max_connections_per_tenant get RESOURCE_EXHAUSTED; other tenants still connect")
+    func perTenantConnectionLimit() async throws {
+        let daemon = try await DaemonProcess.start(configuration: Self.configuration(["max_connections_per_tenant": 3]))
+        defer { Task { await daemon.terminate() } }
+        // The start-up probes' connections close.
+        var open: [RawConnection] = []
+        var refusal: Frame?
+        for _ in 0..<100 where refusal == nil {
+            let raw = try RawConnection(path: daemon.socketPath("nanhai"))
+            raw.send(RawConnection.request(callID: 1, method: IdentityMethods.whoAmI.fullName, payload: []))
+            let reply = try #require(try raw.receiveFrame())
+            if reply.callId == 0 { refusal = reply } else { open.append(raw) }
+        }
+        #expect(open.count == 3)
+        let refused = try #require(refusal)
+        #expect(refused.status?.code == .resourceExhausted)
+        #expect(refused.status?.message.contains("tenant nanhai already has 3 connections open (max_connections_per_tenant)") == true)
+        #expect(daemon.log().contains("refused connection"))
+        // The city and the other districts are not affected.
+        for tenant in ["city", "shunde"] {
+            let client = try await daemon.client(tenant)
+            #expect(try await client.call(IdentityMethods.whoAmI, WhoAmIRequest()).tenant == tenant)
+            await client.close()
+        }
+    }
+}
+
+/// Writes `frame` with increasing call ids, without blocking, until the socket will take no more
+/// or `maximum` frames are written; returns how many were written whole.
+func sendUntilBlocked(_ raw: RawConnection, frame: Frame, maximum: Int) -> Int {
+    let flags = fcntl(raw.fd, F_GETFL)
+    _ = fcntl(raw.fd, F_SETFL, flags | O_NONBLOCK)
+    defer { _ = fcntl(raw.fd, F_SETFL, flags) }
+    var count = 0
+    var pending: [UInt8] = []
+    while count < maximum {
+        if pending.isEmpty {
+            var next = frame
+            next.callId = UInt64(Int.random(in: 1...Int.max))
+            let body = next.serializedBytes()
+            pending = RawConnection.lengthPrefix(body.count) + body
+        }
+        let n = pending.withUnsafeBytes { send(raw.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if n > 0 {
+            pending.removeFirst(n)
+            if pending.isEmpty { count += 1 }
+            continue
+        }
+        if n < 0 && errno == EAGAIN && partlyWritten(pending, of: frame) {
+            // Half a frame would look like a slow-loris client; finish it if the daemon reads
+            // within a second, else leave it to the frame deadline.
+            var descriptor = pollfd(fd: raw.fd, events: Int16(POLLOUT), revents: 0)
+            if poll(&descriptor, 1, 1_000) > 0 { continue }
+        }
+        break
+    }
+    return count
+}
+
+private func partlyWritten(_ pending: [UInt8], of frame: Frame) -> Bool {
+    !pending.isEmpty && pending.count < frame.serializedBytes().count + 4
+}
