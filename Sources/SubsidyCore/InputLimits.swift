@@ -19,6 +19,10 @@ public enum InputLimits {
     public static let reason = 2_000
     /// Served enterprises (and provincial-voucher enterprises) of one follow-on application.
     public static let servedEnterprises = 5_000
+    /// Recorded changes one application may reach through returns and amendments: its history is
+    /// in every reply that carries the record, so an endless return–amend loop must end. Later
+    /// city decisions (at most four more) are never refused by it.
+    public static let transitionsPerApplication = 100
     /// The earliest date any date field may hold.
     public static let earliestDate = CalendarDate(year: 2000, month: 1, day: 1)!
 

@@ -36,13 +36,64 @@ public struct USCC: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// 17 and the GB 32100 check character at 18. Nothing is normalised: lower case is an error,
     /// because silently altering an identity is worse than refusing it.
     public init(validating text: String) throws(ValidationError) {
+        // A follow-on may list thousands of USCCs: the valid ones are checked on their bytes;
+        // only a failure takes the slower path that names the position and the rule.
+        if let bytes = Self.codeBytes(text), Self.checksMatch(bytes) {
+            self.rawValue = text
+            return
+        }
+        try Self.explainInvalid(text)
+        self.rawValue = text
+    }
+
+    /// Each code character's value (its index in ``alphabet``), by ASCII byte; -1 outside it.
+    private static let byteValues: [Int8] = {
+        var table = [Int8](repeating: -1, count: 128)
+        for (index, character) in alphabet.enumerated() {
+            if let ascii = character.asciiValue { table[Int(ascii)] = Int8(index) }
+        }
+        return table
+    }()
+
+    /// The 18 bytes of `text` if they are all code characters with digits at 3–8, else nil.
+    private static func codeBytes(_ text: String) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(18)
+        for byte in text.utf8 {
+            guard bytes.count < 18, byte < 128, byteValues[Int(byte)] >= 0 else { return nil }
+            if (2..<8).contains(bytes.count) && !(0x30...0x39).contains(byte) { return nil }
+            bytes.append(byte)
+        }
+        return bytes.count == 18 ? bytes : nil
+    }
+
+    /// Both check characters of 18 code bytes: GB 32100 at 18, GB 11714 at 17.
+    private static func checksMatch(_ bytes: [UInt8]) -> Bool {
+        var sum = 0
+        for index in 0..<17 { sum += Int(byteValues[Int(bytes[index])]) * weights[index] }
+        guard byteValues[Int(bytes[17])] == Int8((31 - sum % 31) % 31) else { return false }
+        var organisation = 0
+        for index in 0..<8 {
+            let byte = Int(bytes[8 + index])
+            // Digits are worth themselves, letters A = 10 … Z = 35 (GB 11714).
+            organisation += (byte <= 0x39 ? byte - 0x30 : byte - 55) * organisationWeights[index]
+        }
+        let check17: UInt8 = switch 11 - organisation % 11 {
+        case 10: UInt8(ascii: "X")
+        case 11: UInt8(ascii: "0")
+        case let value: UInt8(0x30 + value)
+        }
+        return bytes[16] == check17
+    }
+
+    private static func explainInvalid(_ text: String) throws(ValidationError) {
         let characters = Array(text)
         guard characters.count == 18 else {
             throw ValidationError(position: nil, problem: "must be 18 characters (got \(characters.count))")
         }
         for (offset, character) in characters.enumerated() {
             let position = offset + 1
-            guard Self.alphabet.contains(character) else {
+            guard alphabet.contains(character) else {
                 let problem: String
                 if character.isASCII && character.isLowercase {
                     problem = "'\(character)' is lower case (codes use upper case)"
@@ -57,18 +108,17 @@ public struct USCC: Hashable, Comparable, Sendable, CustomStringConvertible {
                 throw ValidationError(position: position, problem: "'\(character)' must be a digit (positions 3–8 are the administrative division code)")
             }
         }
-        let expected18 = Self.checkCharacter(characters[0..<17])
+        let expected18 = checkCharacter(characters[0..<17])
         guard characters[17] == expected18 else {
             throw ValidationError(position: 18, problem: "check character is '\(characters[17])', positions 1–17 give '\(expected18)'")
         }
-        guard let expected17 = Self.organisationCheckCharacter(body: characters[8..<16]) else {
+        guard let expected17 = organisationCheckCharacter(body: characters[8..<16]) else {
             // Unreachable: positions 9–16 passed the alphabet check, which is a subset of GB 11714's.
             throw ValidationError(position: 9, problem: "organisation code body is not GB 11714 characters")
         }
         guard characters[16] == expected17 else {
             throw ValidationError(position: 17, problem: "organisation code check character is '\(characters[16])', positions 9–16 give '\(expected17)' (GB 11714)")
         }
-        self.rawValue = text
     }
 
     /// Validates `text` as a USCC for the request field `path`: `INVALID_ARGUMENT` naming the field,

@@ -214,6 +214,12 @@ public final class DistrictStore: Sendable {
         }
         let from = record.state
         record.state = try from.applying(transition, as: role)
+        if transition == .return || transition == .amend, record.history.count >= InputLimits.transitionsPerApplication {
+            throw SubsidyError.precondition(
+                "history",
+                "application \(id) has \(record.history.count) recorded changes, the most one application may have "
+                    + "(\(InputLimits.transitionsPerApplication)); withdraw it and file a new one")
+        }
         try update(&record)
         try transaction.query(
             """

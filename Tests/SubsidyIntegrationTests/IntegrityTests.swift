@@ -209,4 +209,38 @@ struct IntegrityTests {
         error = await #expect(throws: SubsidyError.self) { try await chancheng.submit(pilot) }
         #expect(error?.message.contains("application.served_enterprises: must have at most 5000 entries") == true, "\(error?.message ?? "")")
     }
+
+    @Test("an endless return–amend loop ends: one application has at most 100 recorded changes")
+    func historyBound() async throws {
+        let (daemon, _, bureaus, buyers) = try await prepared()
+        defer { Task { await daemon.terminate() } }
+        let chancheng = bureaus["chancheng"]!
+        let application = TestData.voucher(enterprise: buyers[0], provider: Self.provider, contractFen: 1_000_000, contract: "LOOP-1")
+        let id = try await chancheng.submit(application).id
+        var refusal: SubsidyError?
+        for cycle in 0..<60 where refusal == nil {
+            var review = ReviewApplicationRequest()
+            review.applicationId = id
+            review.outcome = .return
+            review.reason = "cycle \(cycle)"
+            review.requestId = "return-\(cycle)"
+            var amend = AmendApplicationRequest()
+            amend.applicationId = id
+            amend.application = application
+            amend.reason = "cycle \(cycle)"
+            amend.requestId = "amend-\(cycle)"
+            do {
+                _ = try await chancheng.client.call(DistrictServiceMethods.reviewApplication, review)
+                _ = try await chancheng.client.call(DistrictServiceMethods.amendApplication, amend)
+            } catch {
+                refusal = error
+            }
+        }
+        #expect(refusal?.code == .failedPrecondition)
+        #expect(refusal?.message.contains("has 100 recorded changes") == true, "\(refusal?.message ?? "none")")
+        // The application is still whole and can be withdrawn.
+        var get = GetApplicationRequest()
+        get.applicationId = id
+        #expect(try await chancheng.client.call(DistrictServiceMethods.getApplication, get).record?.history.count == 100)
+    }
 }
