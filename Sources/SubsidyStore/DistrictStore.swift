@@ -51,7 +51,22 @@ public final class DistrictStore: Sendable {
                 \(RequestLog.schema)
                 \(AuditChain.schema)
                 """
-        )
+        ),
+        // The ledger position (identity, audit head) this district last saw complete a
+        // ledger-first step, so a ledger rolled back or replaced behind its back is refused at
+        // start-up. No row until the first such step.
+        SQLiteDatabase.Migration(
+            version: 2,
+            sql: """
+                CREATE TABLE ledger_seen (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    ledger_identity TEXT NOT NULL,
+                    ledger_seq INTEGER NOT NULL,
+                    ledger_hash TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                );
+                """
+        ),
     ]
 
     public init(path: String, district: DistrictID) throws {
