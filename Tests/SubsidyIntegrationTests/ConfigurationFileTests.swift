@@ -96,6 +96,7 @@ struct ConfigurationFileTests {
         ("misspelt limit", replacing("request_burst = 100", with: "request_brust = 100"), "limits.request_brust: unknown key"),
         ("per-uid above total", replacing("request_burst = 100", with: "max_connections = 10\nmax_connections_per_uid = 20"), "limits.max_connections_per_uid: max_connections_per_uid (20) exceeds max_connections (10)"),
         ("relative data_dir", replacing("data_dir = \"/var/lib/subsidyd-test\"", with: "data_dir = \"var/lib\""), ":1: data_dir: must be an absolute path"),
+        ("group-writable runtime_dir_mode", replacing("runtime_dir = \"/run/subsidyd-test\"", with: "runtime_dir = \"/run/subsidyd-test\"\nruntime_dir_mode = \"0775\""), "runtime_dir_mode: must not be writable by group or others"),
         ("missing runtime_dir", replacing("runtime_dir = \"/run/subsidyd-test\"", with: ""), "runtime_dir: missing key"),
         ("syntax error", replacing("data_dir = \"/var/lib/subsidyd-test\"", with: "data_dir = /var/lib"), ":1: data_dir: expected a value"),
         ("missing display name", replacing("display_name = \"佛山市\"", with: ""), "city.display_name: missing key"),
