@@ -32,7 +32,7 @@ struct SubsidyDaemon: AsyncParsableCommand {
     @Flag(help: "Embedded default: every tenant socket under --data-dir, only the current user allowed.")
     var dev = false
 
-    @Option(help: "Directory for the SQLite stores, the lock file and the sockets (with --dev only).")
+    @Option(help: "Directory for the SQLite stores (locked while in use) and the sockets (with --dev only).")
     var dataDir: String?
 
     @Option(help: "Configuration file (default \(SubsidyDaemon.defaultConfigPath)); see Deploy/subsidyd.toml.")
