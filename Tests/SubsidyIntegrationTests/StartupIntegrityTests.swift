@@ -190,9 +190,12 @@ struct StartupIntegrityTests {
         let first = try await DaemonProcess.start()
         defer { try? FileManager.default.removeItem(atPath: first.dataDirectory) }
         unlink(first.dataDirectory + "/subsidyd.lock")
-        let second = try await refusedStart(first.dataDirectory)
+        // Run to completion rather than through DaemonProcess.start, whose readiness probe would
+        // be answered by the first daemon's sockets. Were the lock missed, the second daemon
+        // would still exit (its sockets are live) — with the wrong code and message.
+        let second = try subsidyd(["--dev", "--data-dir", first.dataDirectory])
         #expect(second.status == Self.cannotStart)
-        #expect(second.log.contains("another subsidyd holds this data directory's lock"))
+        #expect(second.error.contains("another subsidyd holds this data directory's lock"), "\(second.error)")
         // --check must not look at stores a daemon is serving either.
         #expect(try subsidyd(["--dev", "--data-dir", first.dataDirectory, "--check"]).status == Self.cannotStart)
         let health = try await first.client("city").call(HealthMethods.check, HealthCheckRequest())
