@@ -89,6 +89,7 @@ struct CityService: Sendable {
                     )
                     return try stores.ledger.commitment(for: id, in: transaction)!
                 }
+                let position = try stores.ledger.position()
                 faults.reach("approve.after-ledger")
                 try faults.failIfArmed("approve.after-ledger")
                 // Step 2: the district.
@@ -101,6 +102,7 @@ struct CityService: Sendable {
                             $0.decisionDate = commitment.decisionDate
                             $0.decisionDocument = commitment.decisionDocument
                         }
+                        try store.recordLedgerPosition(position, at: now, in: transaction)
                     } else {
                         record = current  // recovery already completed this approval
                     }
@@ -174,9 +176,11 @@ struct CityService: Sendable {
                 try stores.ledger.database.write { transaction in
                     try ledgerStep(stores.ledger, transaction, id, key, actor, Timestamp.now())
                 }
+                let position = try stores.ledger.position()
                 faults.reach("\(transition).after-ledger")
                 return try store.mutate(key) { transaction, now in
                     let record = try store.apply(transition, to: id, actor: actor, role: .city, reason: request.reason, request: key, at: now, in: transaction)
+                    try store.recordLedgerPosition(position, at: now, in: transaction)
                     return DecideApplicationResponse.encoding(record)
                 }
             }

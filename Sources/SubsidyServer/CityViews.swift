@@ -1,6 +1,7 @@
 import SubsidyCore
 import SubsidyStore
 import SubsidyWire
+import Synchronization
 
 /// The city's views across districts — caps, consumers, events, the resource pool, audit — and
 /// the import of decisions made before the system existed.
@@ -30,17 +31,32 @@ struct CityViews: Sendable {
         router.register(CityServiceMethods.verifyAudit, roles: city) { _, context throws(SubsidyError) in
             let stores = self.stores
             var response = VerifyAuditResponse()
-            response.chains = try await BlockingIO.run(for: context) {
+            let (chains, inconsistencies) = try await BlockingIO.run(for: context) {
                 var files = [("ledger", stores.ledger.database)]
                 files += DistrictID.allCases.map { ($0.rawValue, stores.store($0).database) }
-                return try files.map { try AuditChain.verify($0.1, file: $0.0) }
-            }.map { report in
+                let chains = try files.map { try AuditChain.verify($0.1, file: $0.0) }
+                // The start-up check, read-only and under the decision lock so no decision is
+                // seen half-way; a step still to be completed from the ledger is not a problem.
+                let recovery = try stores.decisionLock.withLock { _ in
+                    try Recovery.reconcile(ledger: stores.ledger, districts: stores.districts, apply: false)
+                }
+                return (chains, recovery.inconsistencies.map(\.description))
+            }
+            response.chains = chains.map { report in
                 var chain = AuditChainReport()
                 chain.file = report.file
                 chain.rows = report.rows
                 chain.ok = report.ok
                 chain.firstBadRow = report.firstBadRow ?? 0
                 chain.problem = report.problem
+                return chain
+            }
+            // One report per disagreement between the ledger and a district (Protos/README.md §7).
+            response.chains += inconsistencies.map { problem in
+                var chain = AuditChainReport()
+                chain.file = "consistency"
+                chain.ok = false
+                chain.problem = problem
                 return chain
             }
             return response

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import SubsidyCore
 import SubsidyWire
@@ -36,7 +37,11 @@ public struct MethodRouter: Sendable {
     ) {
         routes[method.fullName] = Route(descriptor: method, roles: roles) { payload, context, _ async throws(SubsidyError) in
             let request = try I(serializedBytes: payload, path: "request")
-            return try await body(request, context).serializedBytes()
+            do throws(SubsidyError) {
+                return try await body(request, context).serializedBytes()
+            } catch {
+                throw error.redactingInternal(logger: context.logger)
+            }
         }
     }
 
@@ -48,7 +53,11 @@ public struct MethodRouter: Sendable {
     ) {
         routes[method.fullName] = Route(descriptor: method, roles: roles) { payload, context, send async throws(SubsidyError) in
             let request = try I(serializedBytes: payload, path: "request")
-            try await body(request, context, ResponseStreamWriter(send: send))
+            do throws(SubsidyError) {
+                try await body(request, context, ResponseStreamWriter(send: send))
+            } catch {
+                throw error.redactingInternal(logger: context.logger)
+            }
             return nil
         }
     }

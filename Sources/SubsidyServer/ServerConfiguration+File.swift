@@ -158,6 +158,10 @@ private struct ConfigurationReader {
         if runtimeMode & 0o700 != 0o700 {
             throw error(root, "runtime_dir_mode", "the daemon's own user needs rwx on its runtime directory (got \(octal(runtimeMode)))")
         }
+        if runtimeMode & 0o022 != 0 {
+            // The next start would refuse a directory created this way (StrictModes).
+            throw error(root, "runtime_dir_mode", "must not be writable by group or others (got \(octal(runtimeMode)))")
+        }
         let policyPath = try absolutePath("policy", in: root, required: false)
 
         let limits = try readLimits(limitsTable)

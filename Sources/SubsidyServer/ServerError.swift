@@ -7,6 +7,10 @@ public enum ServerError: Error, CustomStringConvertible, Equatable {
     case cannotCreate(path: String, errno: Int32)
     case peerCredentialsUnavailable
     case configuration(key: String, problem: String)
+    /// A directory that fails the StrictModes rule (see ``StrictModes``).
+    case unsafeDirectory(path: String, problem: String)
+    /// Start-up found the ledger and the district stores disagreeing; one line per problem.
+    case storesInconsistent(problems: [String])
 
     public var description: String {
         switch self {
@@ -16,6 +20,11 @@ public enum ServerError: Error, CustomStringConvertible, Equatable {
         case let .cannotCreate(path, errno): "\(path): cannot create (errno \(errno))"
         case .peerCredentialsUnavailable: "SO_PEERCRED unavailable on this channel"
         case let .configuration(key, problem): "configuration \(key): \(problem)"
+        case let .unsafeDirectory(path, problem): "\(path): \(problem); refusing to use it"
+        case let .storesInconsistent(problems):
+            "refusing to serve: the city ledger and the district stores disagree:\n"
+                + problems.map { "  - \($0)" }.joined(separator: "\n")
+                + "\nrun `subsidyd --check` for a full report and see Deploy/README.md (\"Refusing to serve\") for the repair"
         }
     }
 }

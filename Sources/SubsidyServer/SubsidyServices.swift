@@ -25,7 +25,10 @@ public struct SubsidyServices: Sendable {
         try stores.backfillContentKeys(logger: logger)
         let report = try Recovery.reconcile(ledger: stores.ledger, districts: stores.districts)
         for line in report.rolledForward { logger.notice("recovery: rolled forward \(line)") }
-        for line in report.inconsistencies { logger.critical("recovery: INCONSISTENT \(line)") }
+        // Serving on stores that disagree would award against caps the ledger does not hold.
+        guard report.inconsistencies.isEmpty else {
+            throw ServerError.storesInconsistent(problems: report.inconsistencies.map(\.description))
+        }
 
         let health = HealthMonitor()
         let events = LedgerEvents()

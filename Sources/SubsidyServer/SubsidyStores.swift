@@ -36,7 +36,9 @@ public final class SubsidyStores: Sendable {
 }
 
 /// Runs blocking SQLite work on threads of its own, never on a NIO event loop or the
-/// cooperative pool, and turns storage failures into statuses.
+/// cooperative pool, and turns storage failures into statuses. An unknown failure becomes
+/// INTERNAL carrying its cause; the router logs that cause under an error id and sends the
+/// caller only the id (`SubsidyError.redactingInternal(logger:)`), never SQL or schema text.
 enum BlockingIO {
     private static let queue = DispatchQueue(label: "subsidyd.stores", attributes: .concurrent)
 

@@ -105,6 +105,21 @@ public final class CityLedger: Sendable {
                 """,
             backfill: CityLedger.canonicaliseVersion3Rows
         ),
+        // A random identity, generated once, that every district records with the ledger
+        // position it last saw: a different ledger file put in place is then recognised even if
+        // its audit chain happens to be as long.
+        SQLiteDatabase.Migration(
+            version: 5,
+            sql: """
+                CREATE TABLE ledger_identity (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    identity TEXT NOT NULL,
+                    created_at TEXT NOT NULL
+                );
+                INSERT INTO ledger_identity (id, identity, created_at)
+                VALUES (1, lower(hex(randomblob(16))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+                """
+        ),
     ]
 
     /// Migration 4's backfill: every fingerprint, pilot key and pilot charge in canonical form.

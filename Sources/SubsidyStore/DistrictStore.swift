@@ -52,7 +52,21 @@ public final class DistrictStore: Sendable {
                 \(AuditChain.schema)
                 """
         ),
-        // (Version 2 is the ledger position a district last saw; see Recovery.)
+        // The ledger position (identity, audit head) this district last saw complete a
+        // ledger-first step, so a ledger rolled back or replaced behind its back is refused at
+        // start-up. No row until the first such step.
+        SQLiteDatabase.Migration(
+            version: 2,
+            sql: """
+                CREATE TABLE ledger_seen (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    ledger_identity TEXT NOT NULL,
+                    ledger_seq INTEGER NOT NULL,
+                    ledger_hash TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                );
+                """
+        ),
         // The canonical content key (Application.contentFingerprint) of each application, so a
         // submit or review can say the same content is already pending elsewhere. Rows of earlier
         // versions are filled in at start-up (`backfillContentKeys`), which needs the wire decoder.

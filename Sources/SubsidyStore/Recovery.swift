@@ -7,29 +7,93 @@ import SubsidyCore
 /// the ledger is never rolled back. Anything the protocol cannot produce is reported, not fixed.
 public enum Recovery {
     public struct Report: Sendable {
-        /// "nanhai-000012 RECOMMENDED->APPROVED", one per repaired application.
+        /// "nanhai-000012 approve", one per repaired application (with `apply: false`, one per
+        /// application recovery would repair).
         public var rolledForward: [String] = []
         /// States the commit protocol cannot produce (e.g. an approved application without a
-        /// live commitment); the daemon logs them loudly.
-        public var inconsistencies: [String] = []
+        /// live commitment, a ledger behind what a district saw). The daemon refuses to serve
+        /// while there is any.
+        public var inconsistencies: [Inconsistency] = []
+    }
+
+    /// One disagreement between the ledger and a district store, with the file it was found in.
+    public struct Inconsistency: Sendable, Equatable, CustomStringConvertible {
+        /// The file that disagrees (a district store, or the ledger).
+        public var file: String
+        /// The application concerned, or nil for the ledger position as a whole.
+        public var applicationID: String?
+        public var problem: String
+        /// True when the ledger is behind, rewritten or replaced relative to what a district saw:
+        /// only restoring a newer ledger (or accepting this one deliberately) resolves it.
+        public var isLedgerPosition: Bool
+
+        public var description: String { "\(file): " + (applicationID.map { "\($0): " } ?? "") + problem }
     }
 
     public static let actor = Actor(tenant: "recovery", uid: 0)
 
-    public static func reconcile(ledger: CityLedger, districts: [DistrictID: DistrictStore]) throws -> Report {
+    /// Checks every district against the ledger and, with `apply`, rolls districts forward to the
+    /// ledger. Nothing is rolled forward when a district has seen a later (or another) ledger
+    /// than this one: an older ledger must not drive the districts.
+    public static func reconcile(ledger: CityLedger, districts: [DistrictID: DistrictStore], apply: Bool = true) throws -> Report {
         var report = Report()
-        for (district, store) in districts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+        let current = try ledger.position()
+        let ordered = districts.sorted(by: { $0.key.rawValue < $1.key.rawValue })
+        for (_, store) in ordered {
+            if let problem = try positionProblem(ledger: ledger, current: current, store: store) {
+                report.inconsistencies.append(problem)
+            }
+        }
+        let applying = apply && report.inconsistencies.isEmpty
+        for (district, store) in ordered {
             let commitments = try ledger.commitments(district: district.rawValue)
             var committedIDs = Set<String>()
             for commitment in commitments {
                 committedIDs.insert(commitment.applicationID)
-                try reconcile(commitment, store: store, into: &report)
+                try reconcile(commitment, ledger: ledger, store: store, apply: applying, into: &report)
             }
-            for (id, state) in try store.decidedStates() where state.holdsCommitment && !committedIDs.contains(id) {
-                report.inconsistencies.append("\(id) is \(state) but the ledger holds no commitment for it")
+            for (id, state) in try store.decidedStates().sorted(by: { $0.key < $1.key }) where state.holdsCommitment && !committedIDs.contains(id) {
+                report.inconsistencies.append(
+                    Inconsistency(
+                        file: store.database.path, applicationID: id,
+                        problem: "is \(state) but the ledger \(ledger.database.path) holds no commitment for it", isLedgerPosition: false
+                    )
+                )
             }
         }
         return report
+    }
+
+    /// Whether `store` has seen a ledger position that `current` does not continue.
+    static func positionProblem(ledger: CityLedger, current: LedgerPosition, store: DistrictStore) throws -> Inconsistency? {
+        guard let seen = try store.seenLedgerPosition() else { return nil }
+        let problem: String
+        if seen.identity != current.identity {
+            problem = "has seen ledger \(seen.identity), but \(ledger.database.path) is ledger \(current.identity): a different ledger file was put in place"
+        } else if seen.sequence > current.sequence {
+            problem = "has seen the ledger at audit row \(seen.sequence), but \(ledger.database.path) ends at row \(current.sequence): "
+                + "the ledger was rolled back (restored from an older copy?)"
+        } else if try ledger.auditHash(at: seen.sequence) != seen.hash {
+            problem = "has seen the ledger's audit row \(seen.sequence) with hash \(seen.hash.prefix(16))…, but that row of \(ledger.database.path) "
+                + "differs: the ledger was rewritten or replaced"
+        } else {
+            return nil
+        }
+        return Inconsistency(file: store.database.path, applicationID: nil, problem: problem, isLedgerPosition: true)
+    }
+
+    /// Records the ledger's current position in every district, audited there: the operator's
+    /// explicit acceptance of a ledger restored on purpose (`subsidyd --repair --accept-ledger`).
+    /// Returns one line per district.
+    public static func acceptLedger(ledger: CityLedger, districts: [DistrictID: DistrictStore], by actor: Actor) throws -> [String] {
+        let current = try ledger.position()
+        var lines: [String] = []
+        for (_, store) in districts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let seen = try store.seenLedgerPosition()
+            try store.acceptLedgerPosition(current, by: actor, at: Timestamp.now())
+            lines.append("\(store.database.path): now records \(current) (was \(seen.map(\.description) ?? "none"))")
+        }
+        return lines
     }
 
     /// Brings one application in line with its commitment (if any). Decisions call this under the
@@ -38,21 +102,39 @@ public enum Recovery {
     public static func reconcile(applicationID: String, ledger: CityLedger, store: DistrictStore) throws -> Report {
         var report = Report()
         let commitment = try ledger.database.read { try ledger.commitment(for: applicationID, in: $0) }
-        if let commitment { try reconcile(commitment, store: store, into: &report) }
+        if let commitment { try reconcile(commitment, ledger: ledger, store: store, apply: true, into: &report) }
         return report
     }
 
-    private static func reconcile(_ commitment: CityLedger.Commitment, store: DistrictStore, into report: inout Report) throws {
+    private static func reconcile(
+        _ commitment: CityLedger.Commitment, ledger: CityLedger, store: DistrictStore, apply: Bool, into report: inout Report
+    ) throws {
         guard let application = try store.application(commitment.applicationID) else {
-            report.inconsistencies.append("ledger commitment \(commitment.applicationID) has no application in \(store.district.rawValue)")
+            report.inconsistencies.append(
+                Inconsistency(
+                    file: ledger.database.path, applicationID: commitment.applicationID,
+                    problem: "the ledger holds a \(commitment.state) commitment, but \(store.database.path) has no such application",
+                    isLedgerPosition: false
+                )
+            )
             return
         }
         let pending = pendingTransitions(commitment: commitment, state: application.state)
         if pending.isEmpty, ["live", "disbursed"].contains(commitment.state), !application.state.holdsCommitment {
             report.inconsistencies.append(
-                "\(commitment.applicationID) is \(application.state) but the ledger holds a \(commitment.state) commitment of \(commitment.amountFen) fen"
+                Inconsistency(
+                    file: store.database.path, applicationID: commitment.applicationID,
+                    problem: "is \(application.state) but the ledger \(ledger.database.path) holds a \(commitment.state) commitment of \(commitment.amountFen) fen",
+                    isLedgerPosition: false
+                )
             )
         }
+        guard apply else {
+            report.rolledForward += pending.map { "\(commitment.applicationID) \($0)" }
+            return
+        }
+        // Completing a ledger-first step is seeing the ledger where it now stands.
+        let position = pending.isEmpty ? nil : try ledger.position()
         for transition in pending {
             let approving = transition == .approve
             let request = RequestKey(id: approving ? commitment.requestID : commitment.releaseRequestID, fingerprint: "recovery")
@@ -60,10 +142,11 @@ public enum Recovery {
             let author = approving ? commitment.actor : commitment.releaseActor
             let reason = approving ? commitment.reason : commitment.releaseReason
             try store.database.write { transaction in
+                let now = Timestamp.now()
                 _ = try store.apply(
                     transition, to: commitment.applicationID, actor: author.tenant.isEmpty ? actor : author, role: .city,
                     reason: reason.isEmpty ? "completed from the city ledger" : reason + " (completed from the city ledger)",
-                    request: request, at: Timestamp.now(), in: transaction
+                    request: request, at: now, in: transaction
                 ) { record in
                     if transition == .approve {
                         record.awardedFen = commitment.amountFen
@@ -72,6 +155,7 @@ public enum Recovery {
                         record.decisionDocument = commitment.decisionDocument
                     }
                 }
+                if let position { try store.recordLedgerPosition(position, at: now, in: transaction) }
             }
             report.rolledForward.append("\(commitment.applicationID) \(transition)")
         }

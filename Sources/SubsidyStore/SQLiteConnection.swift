@@ -1,5 +1,9 @@
 import CSQLite
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A failure reported by SQLite, with the statement that caused it.
 public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public var code: Int32
@@ -30,6 +34,13 @@ final class SQLiteConnection {
     /// Opens (creating if needed) with WAL and `synchronous=FULL`, so a commit that returned
     /// survives a crash or power loss.
     init(path: String) throws(SQLiteError) {
+        // SQLite would create the file 0644 less the umask, and gives its -wal and -shm files the
+        // database file's mode; creating it 0600 first keeps all three private to the daemon.
+        let created = open(path, O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard created >= 0 else {
+            throw SQLiteError(code: SQLITE_CANTOPEN, message: "\(path): cannot open (\(String(cString: strerror(errno))))")
+        }
+        close(created)
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)

@@ -283,14 +283,19 @@ struct Audit: AsyncParsableCommand {
 }
 
 struct AuditVerify: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "verify", abstract: "Check every file's hash chain; report the first bad row.")
+    static let configuration = CommandConfiguration(commandName: "verify", abstract: "Check every file's hash chain and the ledger against the districts; report each problem.")
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
         let r = try await global.withClient { client throws(SubsidyError) in
             try await client.call(CityServiceMethods.verifyAudit, VerifyAuditRequest(), timeout: global.timeout)
         }
-        let lines = r.chains.map { $0.ok ? "\($0.file.padding(10)) ok      \($0.rows) rows" : "\($0.file.padding(10)) BROKEN  at row \($0.firstBadRow): \($0.problem)" }
+        let lines = r.chains.map { chain in
+            if chain.ok { return "\(chain.file.padding(10)) ok      \(chain.rows) rows" }
+            // A cross-file disagreement has no row of its own; its problem names file and application.
+            if chain.file == "consistency" { return "\(chain.file.padding(10)) BROKEN  \(chain.problem)" }
+            return "\(chain.file.padding(10)) BROKEN  at row \(chain.firstBadRow): \(chain.problem)"
+        }
         global.emit(r, human: lines.joined(separator: "\n"))
         if r.chains.contains(where: { !$0.ok }) { throw ExitCode(3) }
     }

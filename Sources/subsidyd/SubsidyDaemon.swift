@@ -10,6 +10,12 @@ import Glibc
 #endif
 
 /// `subsidyd`: serves the district and city sockets until SIGTERM or SIGINT, then drains and exits 0.
+///
+/// Exit codes (Deploy/README.md): 0 stopped cleanly, or `--check`/`--repair` found the stores
+/// consistent; 1 configuration error or a failure while serving; 2 cannot start (data directory
+/// locked by another daemon, a directory failing StrictModes, stores that cannot be opened);
+/// 3 the ledger and the district stores disagree (start-up refused, or `--check`/`--repair`
+/// found them inconsistent).
 @main
 struct SubsidyDaemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,13 +23,16 @@ struct SubsidyDaemon: AsyncParsableCommand {
         abstract: "Foshan industrial-internet subsidy daemon: district and city RPCs over Unix sockets."
     )
 
+    /// Start-up refused (or `--check`/`--repair` found) the ledger and the districts disagreeing.
+    static let inconsistentExitCode: Int32 = 3
+
     /// Where `subsidyd` and `subsidyd --check-config` look without `--config`.
     static let defaultConfigPath = "/etc/subsidyd/subsidyd.toml"
 
     @Flag(help: "Embedded default: every tenant socket under --data-dir, only the current user allowed.")
     var dev = false
 
-    @Option(help: "Directory for the SQLite stores, the lock file and the sockets (with --dev only).")
+    @Option(help: "Directory for the SQLite stores (locked while in use) and the sockets (with --dev only).")
     var dataDir: String?
 
     @Option(help: "Configuration file (default \(SubsidyDaemon.defaultConfigPath)); see Deploy/subsidyd.toml.")
@@ -31,6 +40,15 @@ struct SubsidyDaemon: AsyncParsableCommand {
 
     @Flag(help: "Validate the configuration file and exit: 0 if it is usable, 1 with the problem on stderr.")
     var checkConfig = false
+
+    @Flag(help: "Check the stores without serving (the daemon must be stopped): recovery's consistency check and every audit chain; exit 0 if consistent, 3 if not.")
+    var check = false
+
+    @Flag(help: "Operator repair with the daemon stopped: roll districts forward to the ledger as start-up does; exit 0 if the stores are then consistent, 3 if not.")
+    var repair = false
+
+    @Flag(help: "With --repair: record the current ledger's position in every district (audited) — only after restoring the ledger on purpose.")
+    var acceptLedger = false
 
     @Flag(help: "With --dev: seed a realistic sample (all five districts, every lifecycle state) into an empty data directory.")
     var demo = false
@@ -50,6 +68,15 @@ struct SubsidyDaemon: AsyncParsableCommand {
         }
         if demo && !dev {
             throw ValidationError("--demo seeds the --dev layout; use it with --dev")
+        }
+        if check && (repair || checkConfig || demo) {
+            throw ValidationError("--check cannot be combined with --repair, --check-config or --demo")
+        }
+        if repair && (checkConfig || demo) {
+            throw ValidationError("--repair cannot be combined with --check-config or --demo")
+        }
+        if acceptLedger && !repair {
+            throw ValidationError("--accept-ledger is part of the explicit repair; use it with --repair")
         }
         if !dev && dataDir != nil {
             throw ValidationError("--data-dir is for --dev; with a configuration file set data_dir in it")
@@ -122,14 +149,24 @@ struct SubsidyDaemon: AsyncParsableCommand {
         ResourceLimits.raiseFileDescriptorLimit(logger: logger)
         let lock: DataDirectoryLock
         do {
+            if let runtimeDirectory = configuration.runtimeDirectory { try StrictModes.check(directory: runtimeDirectory) }
             lock = try DataDirectoryLock(dataDirectory: configuration.dataDirectory)
         } catch {
             logger.critical("\(error)")
             throw ExitCode(2)
         }
+        if check || repair {
+            try maintain(configuration.dataDirectory)
+            withExtendedLifetime(lock) {}
+            return
+        }
         let services: SubsidyServices
         do {
             services = try SubsidyServices.bootstrap(configuration: configuration, logger: logger)
+        } catch let error as ServerError {
+            logger.critical("\(error)")
+            if case .storesInconsistent = error { throw ExitCode(Self.inconsistentExitCode) }
+            throw ExitCode(2)
         } catch {
             logger.critical("\(error)")
             throw ExitCode(2)
@@ -157,6 +194,25 @@ struct SubsidyDaemon: AsyncParsableCommand {
             throw ExitCode(1)
         }
         withExtendedLifetime(lock) {}
+    }
+}
+
+extension SubsidyDaemon {
+    /// `--check` or `--repair` on a data directory whose lock this process holds: the report on
+    /// stdout, exit 0 if the stores are (now) consistent, 3 if not.
+    private func maintain(_ dataDirectory: String) throws {
+        let report: StoreConsistency.Report
+        do {
+            report = check
+                ? try StoreConsistency.check(dataDirectory: dataDirectory)
+                : try StoreConsistency.repair(dataDirectory: dataDirectory, acceptLedger: acceptLedger, operatorUID: getuid())
+        } catch {
+            var text = Array("subsidyd: \(check ? "check" : "repair") failed: \(error)\n".utf8)
+            _ = write(2, &text, text.count)
+            throw ExitCode(2)
+        }
+        print(report.lines.joined(separator: "\n"))
+        if !report.consistent { throw ExitCode(Self.inconsistentExitCode) }
     }
 }
 

@@ -99,6 +99,7 @@ struct ConfigurationFileTests {
         ("no store calls", replacing("request_burst = 100", with: "max_concurrent_store_calls_per_tenant = 0"), "limits.max_concurrent_store_calls_per_tenant: must be > 0"),
         ("no queued bytes", replacing("request_burst = 100", with: "max_queued_bytes_per_connection = 0"), "limits.max_queued_bytes_per_connection: must be > 0"),
         ("relative data_dir", replacing("data_dir = \"/var/lib/subsidyd-test\"", with: "data_dir = \"var/lib\""), ":1: data_dir: must be an absolute path"),
+        ("group-writable runtime_dir_mode", replacing("runtime_dir = \"/run/subsidyd-test\"", with: "runtime_dir = \"/run/subsidyd-test\"\nruntime_dir_mode = \"0775\""), "runtime_dir_mode: must not be writable by group or others"),
         ("missing runtime_dir", replacing("runtime_dir = \"/run/subsidyd-test\"", with: ""), "runtime_dir: missing key"),
         ("syntax error", replacing("data_dir = \"/var/lib/subsidyd-test\"", with: "data_dir = /var/lib"), ":1: data_dir: expected a value"),
         ("missing display name", replacing("display_name = \"佛山市\"", with: ""), "city.display_name: missing key"),

@@ -38,7 +38,7 @@ struct AuditEventTests {
             }
         }
         #expect(try AuditChain.verify(database, file: "audit").ok)
-        try database.write { try $0.query("UPDATE audit SET event = replace(event, 'cancelled', 'approved') WHERE seq = 1") }
+        try database.write { _ = try $0.query("UPDATE audit SET event = replace(event, 'cancelled', 'approved') WHERE seq = 1") }
         let report = try AuditChain.verify(database, file: "audit")
         #expect(report.firstBadRow == 1)
     }

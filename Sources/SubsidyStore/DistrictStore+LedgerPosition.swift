@@ -1,0 +1,48 @@
+extension DistrictStore {
+    /// The ledger position this district last saw complete a ledger-first step, or nil if none has.
+    public func seenLedgerPosition() throws -> LedgerPosition? {
+        try database.read { transaction in
+            try transaction.query("SELECT ledger_identity, ledger_seq, ledger_hash FROM ledger_seen WHERE id = 1").first.map {
+                LedgerPosition(identity: $0.text(0), sequence: $0.int(1), hash: $0.text(2))
+            }
+        }
+    }
+
+    /// Records `position` as seen, inside the district step of a ledger-first change. Only a
+    /// later position of the same ledger replaces the record: a step never moves it backwards,
+    /// and a different ledger is accepted only by ``acceptLedgerPosition(_:at:in:)``.
+    public func recordLedgerPosition(_ position: LedgerPosition, at time: String, in transaction: Transaction) throws {
+        try transaction.query(
+            """
+            INSERT INTO ledger_seen (id, ledger_identity, ledger_seq, ledger_hash, updated_at) VALUES (1, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET ledger_seq = excluded.ledger_seq, ledger_hash = excluded.ledger_hash,
+                updated_at = excluded.updated_at
+            WHERE excluded.ledger_identity = ledger_seen.ledger_identity AND excluded.ledger_seq > ledger_seen.ledger_seq
+            """,
+            [.text(position.identity), .integer(position.sequence), .text(position.hash), .text(time)]
+        )
+    }
+
+    /// The operator's "I restored the ledger deliberately": records `position` whatever was
+    /// recorded before, and says so in this district's audit chain.
+    public func acceptLedgerPosition(_ position: LedgerPosition, by actor: Actor, at time: String) throws {
+        try database.write { transaction in
+            let previous = try transaction.query("SELECT ledger_identity, ledger_seq, ledger_hash FROM ledger_seen WHERE id = 1").first
+            try transaction.query(
+                """
+                INSERT INTO ledger_seen (id, ledger_identity, ledger_seq, ledger_hash, updated_at) VALUES (1, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET ledger_identity = excluded.ledger_identity, ledger_seq = excluded.ledger_seq,
+                    ledger_hash = excluded.ledger_hash, updated_at = excluded.updated_at
+                """,
+                [.text(position.identity), .integer(position.sequence), .text(position.hash), .text(time)]
+            )
+            let before = previous.map { "\($0.text(0))@\($0.int(1))/\($0.text(2))" } ?? "none"
+            try AuditChain.append(
+                AuditEvent("accept-ledger", [
+                    .text("ledger", "\(position.identity)@\(position.sequence)/\(position.hash)"), .text("previous", before),
+                ] + AuditEvent.Field.actor(actor)),
+                at: time, in: transaction
+            )
+        }
+    }
+}

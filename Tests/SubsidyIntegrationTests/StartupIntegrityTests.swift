@@ -1,0 +1,258 @@
+import Foundation
+import SubsidyClient
+import SubsidyCore
+import SubsidyTestSupport
+import SubsidyWire
+import Testing
+
+/// The daemon never serves on stores that disagree (issue 8 §4): a rolled-back, replaced or
+/// rewritten ledger, a missing commitment, a second daemon on the same directory and unsafe
+/// directories all stop start-up with the documented exit code and a message naming the problem.
+@Suite("start-up integrity", .serialized)
+struct StartupIntegrityTests {
+    static let provider = TestData.uscc(950)
+    static let buyer = TestData.uscc(4101)
+    /// `subsidyd` exit codes, as Deploy/README.md documents them.
+    static let cannotStart: Int32 = 2
+    static let inconsistent: Int32 = 3
+
+    /// A data directory with one Nanhai voucher approved and publicized; the daemon stopped.
+    private func approvedAndPublicized() async throws -> (directory: String, id: String) {
+        let daemon = try await DaemonProcess.start()
+        let city = Bureau(try await daemon.client("city"))
+        try await city.pool(Self.provider)
+        let nanhai = Bureau(try await daemon.client("nanhai"))
+        try await nanhai.register(Self.buyer)
+        let id = try await nanhai.file(TestData.voucher(enterprise: Self.buyer, provider: Self.provider, contractFen: 20_000_000, contract: "S-1"))
+        _ = try await city.approve(id)
+        _ = try await city.decide(CityServiceMethods.publicizeApplication, id, date: "2022-06-02")
+        #expect(await daemon.terminate() == 0)
+        return (daemon.dataDirectory, id)
+    }
+
+    /// Starts the daemon expecting it to refuse; its exit status and everything it wrote.
+    private func refusedStart(_ directory: String) async throws -> (status: Int32, log: String) {
+        do {
+            let daemon = try await DaemonProcess.start(dataDirectory: directory)
+            await daemon.terminate()
+            Issue.record("subsidyd started on \(directory)")
+            return (0, "")
+        } catch DaemonError.exited(let status, let log) {
+            return (status, log)
+        }
+    }
+
+    private func subsidyd(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        try run(DaemonProcess.productsDirectory + "/subsidyd", arguments)
+    }
+
+    static let ledgerFiles = ["city-ledger.sqlite", "city-ledger.sqlite-wal"]
+
+    /// Copies the ledger (with its WAL, if any) out of or back into `directory`.
+    private func copyLedger(from source: String, to destination: String) throws {
+        let files = FileManager.default
+        try? files.removeItem(atPath: destination + "/city-ledger.sqlite-shm")
+        for name in Self.ledgerFiles {
+            try? files.removeItem(atPath: destination + "/" + name)
+            if files.fileExists(atPath: source + "/" + name) { try files.copyItem(atPath: source + "/" + name, toPath: destination + "/" + name) }
+        }
+    }
+
+    @Test("a ledger restored from an older copy stops start-up; --check reports it; --repair --accept-ledger lets it start")
+    func rolledBackLedger() async throws {
+        let (directory, id) = try await approvedAndPublicized()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let backup = DaemonProcess.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: backup) }
+        try copyLedger(from: directory, to: backup)
+
+        // One more ledger-first step, which Nanhai sees; then the old ledger comes back.
+        let daemon = try await DaemonProcess.start(dataDirectory: directory)
+        let city = Bureau(try await daemon.client("city"))
+        #expect(try await city.decide(CityServiceMethods.disburseApplication, id, date: "2022-06-20").state == .disbursed)
+        #expect(await daemon.terminate() == 0)
+        try copyLedger(from: backup, to: directory)
+
+        let refused = try await refusedStart(directory)
+        #expect(refused.status == Self.inconsistent)
+        #expect(refused.log.contains("refusing to serve"))
+        #expect(refused.log.contains(directory + "/districts/nanhai.sqlite"))
+        #expect(refused.log.contains("rolled back"))
+
+        let check = try subsidyd(["--dev", "--data-dir", directory, "--check"])
+        #expect(check.status == Self.inconsistent)
+        #expect(check.output.contains("nanhai.sqlite") && check.output.contains("rolled back"))
+        #expect(check.output.contains("--accept-ledger"))
+
+        let repair = try subsidyd(["--dev", "--data-dir", directory, "--repair"])
+        #expect(repair.status == Self.inconsistent, "a plain repair does not accept an older ledger: \(repair.output)")
+        #expect(try await refusedStart(directory).status == Self.inconsistent)
+
+        let accept = try subsidyd(["--dev", "--data-dir", directory, "--repair", "--accept-ledger"])
+        #expect(accept.status == 0, "\(accept.output)\(accept.error)")
+        #expect(try subsidyd(["--dev", "--data-dir", directory, "--check"]).status == 0)
+        let nanhai = try ReadOnlyDatabase(path: directory + "/districts/nanhai.sqlite")
+        #expect(try nanhai.rows("SELECT event FROM audit ORDER BY seq DESC LIMIT 1").first?.first?.hasPrefix("accept-ledger ") == true)
+
+        let accepted = try await DaemonProcess.start(dataDirectory: directory)
+        let audit = try await Bureau(try await accepted.client("city")).client.call(CityServiceMethods.verifyAudit, VerifyAuditRequest())
+        #expect(audit.chains.count == 6 && audit.chains.allSatisfy(\.ok))
+        #expect(await accepted.terminate() == 0)
+    }
+
+    @Test("a ledger replaced by another file, or rewritten, stops start-up", arguments: ["replaced", "rewritten"])
+    func replacedLedger(variant: String) async throws {
+        let (directory, _) = try await approvedAndPublicized()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let expected: String
+        if variant == "replaced" {
+            // Another data directory's ledger: its own identity.
+            let other = try await DaemonProcess.start()
+            #expect(await other.terminate() == 0)
+            defer { try? FileManager.default.removeItem(atPath: other.dataDirectory) }
+            try copyLedger(from: other.dataDirectory, to: directory)
+            expected = "a different ledger file"
+        } else {
+            // The same ledger with the audit row Nanhai saw last rewritten (and the head with it).
+            let ledger = directory + "/city-ledger.sqlite"
+            try ReadOnlyDatabase.execute(
+                path: ledger,
+                """
+                UPDATE audit SET hash = '\(String(repeating: "f", count: 64))' WHERE seq = (SELECT seq FROM audit_head);
+                UPDATE audit_head SET hash = '\(String(repeating: "f", count: 64))';
+                """
+            )
+            expected = "rewritten or replaced"
+        }
+        let refused = try await refusedStart(directory)
+        #expect(refused.status == Self.inconsistent)
+        #expect(refused.log.contains(expected), "\(refused.log)")
+        let check = try subsidyd(["--dev", "--data-dir", directory, "--check"])
+        #expect(check.status == Self.inconsistent)
+        #expect(check.output.contains(expected))
+    }
+
+    @Test("a district approval whose commitment vanished is reported by audit verify, and then stops start-up")
+    func missingCommitment() async throws {
+        let (directory, id) = try await approvedAndPublicized()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let daemon = try await DaemonProcess.start(dataDirectory: directory)
+        let clean = try runCtl(["--data-dir", directory, "--as", "city", "audit", "verify"])
+        #expect(clean.status == 0, "\(clean.output)\(clean.error)")
+        try ReadOnlyDatabase.execute(
+            path: directory + "/city-ledger.sqlite",
+            "DELETE FROM charges WHERE application_id = '\(id)'; DELETE FROM commitments WHERE application_id = '\(id)';"
+        )
+        let verify = try runCtl(["--data-dir", directory, "--as", "city", "audit", "verify"])
+        #expect(verify.status == 3)
+        #expect(verify.output.contains("consistency") && verify.output.contains("\(id): is PUBLICIZED but the ledger"), "\(verify.output)")
+        #expect(await daemon.terminate() == 0)
+
+        let refused = try await refusedStart(directory)
+        #expect(refused.status == Self.inconsistent)
+        #expect(refused.log.contains("\(directory)/districts/nanhai.sqlite: \(id): is PUBLICIZED but the ledger"), "\(refused.log)")
+        let check = try subsidyd(["--dev", "--data-dir", directory, "--check"])
+        #expect(check.status == Self.inconsistent)
+        #expect(check.output.contains(id))
+        // Nothing a repair may do safely recreates an award: it stays refused.
+        #expect(try subsidyd(["--dev", "--data-dir", directory, "--repair"]).status == Self.inconsistent)
+    }
+
+    @Test("the normal crash window is not an inconsistency: --check lists it, start-up completes it")
+    func ledgerAheadIsRolledForward() async throws {
+        let daemon = try await DaemonProcess.start()
+        let directory = daemon.dataDirectory
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let city = Bureau(try await daemon.client("city"))
+        try await city.pool(Self.provider)
+        let nanhai = Bureau(try await daemon.client("nanhai"))
+        try await nanhai.register(Self.buyer)
+        let id = try await nanhai.file(TestData.voucher(enterprise: Self.buyer, provider: Self.provider, contractFen: 20_000_000, contract: "S-2"))
+        #expect(await daemon.terminate() == 0)
+        let crashing = try await DaemonProcess.start(dataDirectory: directory, environment: ["SUBSIDYD_CRASH_AT": "approve.after-ledger"])
+        _ = try? await Bureau(try await crashing.client("city")).approve(id)
+        #expect(await crashing.waitForExit() == SIGKILL)
+
+        let check = try subsidyd(["--dev", "--data-dir", directory, "--check"])
+        #expect(check.status == 0, "\(check.output)")
+        #expect(check.output.contains("recovery would roll forward: \(id) approve"))
+        let restarted = try await DaemonProcess.start(dataDirectory: directory)
+        var get = GetApplicationRequest()
+        get.applicationId = id
+        #expect(try await restarted.client("nanhai").call(DistrictServiceMethods.getApplication, get).record?.state == .approved)
+        let nanhaiFile = try ReadOnlyDatabase(path: directory + "/districts/nanhai.sqlite")
+        #expect(try nanhaiFile.rows("SELECT COUNT(*) FROM ledger_seen") == [["1"]], "recovery's roll-forward records the ledger position")
+        #expect(await restarted.terminate() == 0)
+    }
+
+    @Test("a second daemon on the same data directory refuses to start, even with any lock file deleted")
+    func secondDaemon() async throws {
+        let first = try await DaemonProcess.start()
+        defer { try? FileManager.default.removeItem(atPath: first.dataDirectory) }
+        unlink(first.dataDirectory + "/subsidyd.lock")
+        // Run to completion rather than through DaemonProcess.start, whose readiness probe would
+        // be answered by the first daemon's sockets. Were the lock missed, the second daemon
+        // would still exit (its sockets are live) — with the wrong code and message.
+        let second = try subsidyd(["--dev", "--data-dir", first.dataDirectory])
+        #expect(second.status == Self.cannotStart)
+        #expect(second.error.contains("another subsidyd holds this data directory's lock"), "\(second.error)")
+        // --check must not look at stores a daemon is serving either.
+        #expect(try subsidyd(["--dev", "--data-dir", first.dataDirectory, "--check"]).status == Self.cannotStart)
+        let health = try await first.client("city").call(HealthMethods.check, HealthCheckRequest())
+        #expect(health.status == .serving)
+        #expect(await first.terminate() == 0)
+    }
+
+    @Test("a data directory writable by others, or owned by another user, is refused", arguments: [0o775, 0o757, 0o777, -1])
+    func unsafeDataDirectory(mode: Int) async throws {
+        let base = DaemonProcess.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let directory = base + "/data"
+        #expect(mkdir(directory, 0o700) == 0)
+        if mode >= 0 {
+            #expect(chmod(directory, mode_t(mode)) == 0)
+        } else {
+            // Owned by someone else: only root can arrange that.
+            guard geteuid() == 0 else { return }
+            #expect(chown(directory, 65_534, 65_534) == 0)
+        }
+        let refused = try await refusedStart(directory)
+        #expect(refused.status == Self.cannotStart)
+        #expect(refused.log.contains(directory + ": "), "\(refused.log)")
+        #expect(refused.log.contains(mode >= 0 ? "is writable by" : "is owned by uid 65534"))
+        #expect(refused.log.contains("refusing to use it"))
+    }
+
+    @Test("a runtime directory writable by others is refused")
+    func unsafeRuntimeDirectory() async throws {
+        let configuration = DaemonConfiguration()
+        defer { try? FileManager.default.removeItem(atPath: configuration.baseDirectory) }
+        #expect(mkdir(configuration.runtimeDirectory, 0o700) == 0)
+        #expect(chmod(configuration.runtimeDirectory, 0o777) == 0)
+        do {
+            let daemon = try await DaemonProcess.start(configuration: configuration)
+            await daemon.terminate()
+            Issue.record("subsidyd started with a world-writable runtime directory")
+        } catch DaemonError.exited(let status, let log) {
+            #expect(status == Self.cannotStart)
+            #expect(log.contains(configuration.runtimeDirectory + ": is writable by group and others"), "\(log)")
+        }
+    }
+
+    @Test("the stores and their -wal and -shm files are private to the daemon (0600)")
+    func storeFileModes() async throws {
+        let daemon = try await DaemonProcess.start()
+        defer { try? FileManager.default.removeItem(atPath: daemon.dataDirectory) }
+        let city = Bureau(try await daemon.client("city"))
+        try await city.pool(Self.provider)
+        var files = ["city-ledger.sqlite", "city-ledger.sqlite-wal", "city-ledger.sqlite-shm"]
+        for district in DaemonProcess.districts { files += ["", "-wal", "-shm"].map { "districts/\(district).sqlite" + $0 } }
+        for file in files {
+            var info = stat()
+            guard stat(daemon.dataDirectory + "/" + file, &info) == 0 else { continue }  // -wal/-shm may be gone
+            #expect(info.st_mode & 0o777 == 0o600, "\(file) has mode \(String(info.st_mode & 0o777, radix: 8))")
+        }
+        #expect(FileManager.default.fileExists(atPath: daemon.dataDirectory + "/city-ledger.sqlite"))
+        #expect(await daemon.terminate() == 0)
+    }
+}
