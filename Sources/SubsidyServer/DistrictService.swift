@@ -34,12 +34,16 @@ struct DistrictService: Sendable {
         try InputLimits.check(applicant.name, InputLimits.name, field: "applicant.name")
         // A district registers only the enterprises of its own area (USCC positions 3–8), unless
         // the configuration records the enterprise as relocated to it.
-        let owner = relocations[uscc.rawValue] ?? DistrictID(registrationAreaOf: uscc)
-        if let owner, owner != district {
+        if let relocatedTo = relocations[uscc.rawValue], relocatedTo != district {
             throw SubsidyError.precondition(
                 "applicant.uscc",
-                "\(uscc.rawValue) is registered in \(owner.displayName) (\(owner.rawValue), area \(owner.divisionCode)); "
-                    + "only \(owner.rawValue) may register it (a relocated enterprise is listed under [relocations] in the configuration)")
+                "\(uscc.rawValue) has relocated to \(relocatedTo.displayName) (\(relocatedTo.rawValue), [relocations]); only \(relocatedTo.rawValue) may register it")
+        }
+        if relocations[uscc.rawValue] == nil, let area = DistrictID(registrationAreaOf: uscc), area != district {
+            throw SubsidyError.precondition(
+                "applicant.uscc",
+                "\(uscc.rawValue) is registered in \(area.displayName) (\(area.rawValue), area \(area.divisionCode)); "
+                    + "only \(area.rawValue) may register it (a relocated enterprise is listed under [relocations] in the configuration)")
         }
         guard let locality = Locality(wire: applicant.locality) else {
             throw .invalidField("applicant.locality", "is required: LOCAL, RELOCATED or NON_LOCAL")

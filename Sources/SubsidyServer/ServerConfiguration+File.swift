@@ -187,7 +187,7 @@ private struct ConfigurationReader {
         return configuration
     }
 
-    /// `[relocations]`: `"<USCC>" = "<district>"` for an enterprise registered in one district's
+    /// `[relocations]`: `<USCC> = "<district>"` for an enterprise registered in one district's
     /// area (its USCC's positions 3–8) that now belongs to another.
     private func relocations(_ table: PolicyDocument.Table?) throws(ServerConfiguration.FileError) -> [String: DistrictID] {
         guard let table else { return [:] }

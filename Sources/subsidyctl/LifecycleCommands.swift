@@ -330,7 +330,13 @@ func describe(_ record: ApplicationRecord) -> String {
         "measure:  \(record.application?.measure.description ?? "")  year \(record.application?.fundingYear ?? 0)",
         "applicant: \(record.application?.enterpriseUscc ?? "")  \(record.application?.projectName ?? "")",
     ]
+    if let application = record.application, !record.contentKey.isEmpty {
+        let typed = application.contractNumber.isEmpty ? application.projectName : application.contractNumber
+        lines.append("content:  \(typed)  (compared as \(record.contentKey))")
+    }
     if record.awardedFen > 0 { lines.append("awarded:  \(yuan(record.awardedFen)) yuan on \(record.decisionDate)") }
+    // Warnings do not refuse the call, but the clerk must see them: only one of the two can be funded.
+    for warning in record.warnings { lines.append("warning:  \(warning)") }
     for t in record.history {
         lines.append("  \(t.at)  \(t.fromState.rawValue == 0 ? "—" : t.fromState.description) → \(t.toState)  by \(t.tenant) (uid \(t.actorUid))  \(t.reason)")
     }

@@ -104,6 +104,8 @@ struct ConfigurationFileTests {
         ("syntax error", replacing("data_dir = \"/var/lib/subsidyd-test\"", with: "data_dir = /var/lib"), ":1: data_dir: expected a value"),
         ("missing display name", replacing("display_name = \"佛山市\"", with: ""), "city.display_name: missing key"),
         ("unknown tenant key", replacing("display_name = \"佛山市\"", with: "display_name = \"佛山市\"\nrole = \"city\""), "city.role: unknown key"),
+        ("relocation of an invalid USCC", replacing("[city]", with: "[relocations]\n91440604MA4UH8XX6X = \"nanhai\"\n\n[city]"), "relocations.91440604MA4UH8XX6X: not a valid 统一社会信用代码"),
+        ("relocation to an unknown district", replacing("[city]", with: "[relocations]\n91440604MA4UH8XX6U = \"foshan\"\n\n[city]"), "relocations.91440604MA4UH8XX6U: must be a district id"),
         ("policy file that does not exist", replacing("runtime_dir = \"/run/subsidyd-test\"", with: "runtime_dir = \"/run/subsidyd-test\"\npolicy = \"/nonexistent/foshan-2020.toml\""), "policy: /nonexistent/foshan-2020.toml: cannot open"),
     ]
 

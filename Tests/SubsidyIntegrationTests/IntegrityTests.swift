@@ -149,6 +149,18 @@ struct IntegrityTests {
         #expect(try await bureaus["sanshui"]!.register(TestData.uscc(9321, area: 7))?.uscc == TestData.uscc(9321, area: 7))
     }
 
+    @Test("a relocated enterprise is registered by the district [relocations] names, not by its area's")
+    func relocation() async throws {
+        let moved = TestData.uscc(9330, area: 4)  // registered in 禅城, moved to 南海
+        var configuration = DaemonConfiguration()
+        configuration.relocations = [moved: "nanhai"]
+        let daemon = try await DaemonProcess.start(configuration: configuration)
+        defer { Task { await daemon.terminate() } }
+        let refused = await #expect(throws: SubsidyError.self) { try await Bureau(try await daemon.client("chancheng")).register(moved) }
+        #expect(refused?.message.contains("has relocated to 南海区 (nanhai, [relocations])") == true, "\(refused?.message ?? "")")
+        #expect(try await Bureau(try await daemon.client("nanhai")).register(moved)?.uscc == moved)
+    }
+
     @Test("the validity window bounds approval, not publicity or payment; years outside it are a precondition")
     func datesAndWindow() async throws {
         let (daemon, city, bureaus, buyers) = try await prepared()

@@ -92,7 +92,7 @@ struct StartupIntegrityTests {
         #expect(accept.status == 0, "\(accept.output)\(accept.error)")
         #expect(try subsidyd(["--dev", "--data-dir", directory, "--check"]).status == 0)
         let nanhai = try ReadOnlyDatabase(path: directory + "/districts/nanhai.sqlite")
-        #expect(try nanhai.rows("SELECT event FROM audit ORDER BY seq DESC LIMIT 1").first?.first?.hasPrefix("accept-ledger ") == true)
+        #expect(try nanhai.rows("SELECT event FROM audit ORDER BY seq DESC LIMIT 1").first?.first?.hasPrefix(#"{"action":"accept-ledger""#) == true)
 
         let accepted = try await DaemonProcess.start(dataDirectory: directory)
         let audit = try await Bureau(try await accepted.client("city")).client.call(CityServiceMethods.verifyAudit, VerifyAuditRequest())

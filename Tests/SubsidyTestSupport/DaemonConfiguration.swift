@@ -14,6 +14,8 @@ public struct DaemonConfiguration: Sendable {
     public var allowedUIDs: [String: [UInt32]] = [:]
     /// Allowed gids per tenant.
     public var allowedGIDs: [String: [UInt32]] = [:]
+    /// `[relocations]`: USCC → district.
+    public var relocations: [String: String] = [:]
 
     public init() {
         baseDirectory = DaemonProcess.makeTemporaryDirectory()
@@ -53,6 +55,10 @@ public struct DaemonConfiguration: Sendable {
 
                 """
             if let socketGroup { text += "socket_group = \(socketGroup)\n" }
+        }
+        if !relocations.isEmpty {
+            text += "\n[relocations]\n"
+            for (uscc, district) in relocations.sorted(by: { $0.key < $1.key }) { text += "\(uscc) = \"\(district)\"\n" }
         }
         return text
     }
