@@ -116,14 +116,14 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
         let source = Array(text.utf16)
         var capacity = Int32(source.count * 3 + 16)
         while true {
-            var status = U_ZERO_ERROR
-            var destination = [UChar](repeating: 0, count: Int(capacity))
+            var status = SUBSIDY_ICU_OK
+            var destination = [UInt16](repeating: 0, count: Int(capacity))
             let length = subsidy_nfkc_casefold(source, Int32(source.count), &destination, capacity, &status)
-            if status == U_BUFFER_OVERFLOW_ERROR {
+            if status == SUBSIDY_ICU_BUFFER_TOO_SMALL {
                 capacity = length + 1
                 continue
             }
-            guard status.rawValue <= U_ZERO_ERROR.rawValue else { return text }
+            guard status == SUBSIDY_ICU_OK else { return text }
             return String(decoding: destination[0..<Int(length)], as: UTF16.self)
         }
     }
