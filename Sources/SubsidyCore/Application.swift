@@ -139,7 +139,44 @@ public struct Application: Hashable, Sendable {
     public static func contentFingerprint(contractNumber: String, projectName: String, enterprise: String) -> String {
         let contract = CanonicalText(contractNumber)
         if !contract.isEmpty { return "contract:" + contract.key }
-        return "project:\(enterprise):\(CanonicalText(projectName).key)"
+        return projectKey(projectName: projectName, enterprise: enterprise)
+    }
+
+    /// `project:<USCC>:<canonical project name>`: the applicant's project, whatever the measure.
+    public static func projectKey(projectName: String, enterprise: String) -> String {
+        "project:\(enterprise):\(CanonicalText(projectName).key)"
+    }
+
+    /// Every key this content is known by, each compared city-wide: the fingerprint, and — for
+    /// every measure but the voucher — the applicant's project as well, so typing a contract
+    /// number on a benchmark project does not let the same project be funded again as an
+    /// identifier node. (A voucher is its contract: one enterprise may buy several services for
+    /// one project, so its project key is compared only with other measures'; see
+    /// ``isDoubleFunding(with:)``.)
+    public var contentKeys: [String] {
+        Self.contentKeys(measure: measure, contractNumber: contractNumber, projectName: projectName, enterprise: enterprise.rawValue)
+    }
+
+    /// ``contentKeys`` from the fields they depend on.
+    public static func contentKeys(measure: Measure, contractNumber: String, projectName: String, enterprise: String) -> [String] {
+        let fingerprint = contentFingerprint(contractNumber: contractNumber, projectName: projectName, enterprise: enterprise)
+        let project = projectKey(projectName: projectName, enterprise: enterprise)
+        return project == fingerprint || CanonicalText(projectName).isEmpty ? [fingerprint] : [fingerprint, project]
+    }
+
+    /// Whether funding this application when `funded` already holds one of its keys would fund
+    /// the same content twice (general rule 2). Not when the two are a pilot's selection award and
+    /// its follow-on (one project by design), nor when two vouchers share only a project name
+    /// (a voucher's content is its contract).
+    public func isDoubleFunding(with funded: FundedContent) -> Bool {
+        Self.isDoubleFunding(measure, funded.measure, sharing: funded.key)
+    }
+
+    /// ``isDoubleFunding(with:)`` for two measures sharing `key`.
+    public static func isDoubleFunding(_ measure: Measure, _ other: Measure, sharing key: String) -> Bool {
+        if measure.sharesContent(with: other) { return false }
+        if measure == .cloudVoucher && other == .cloudVoucher && key.hasPrefix("project:") { return false }
+        return true
     }
 
     /// What the user typed for the content the fingerprint is keyed on: the contract number if

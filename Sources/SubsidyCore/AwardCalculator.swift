@@ -134,6 +134,7 @@ public enum AwardCalculator {
             contentFingerprint: fingerprint, decisionDate: date, decisionDocument: document, award: award,
             formulaAmount: formulaAmount, limits: conditions + limits, charges: charges, policyVersion: policy.version)
         result.contentTyped = application.contentText.typed
+        result.contentKeys = application.contentKeys
         if measure == .clusterPilot || measure == .clusterPilotFollowOn { result.pilotKey = application.pilotKey }
         if measure == .clusterPilot { result.selectionDate = application.selectionDate }
         return result
@@ -145,14 +146,14 @@ public enum AwardCalculator {
     /// two measures for one project — is double funding. Submit and review ask the same question
     /// early, so the clerk hears it before the city does.
     public static func duplicate(of application: Application, usage: some UsageSnapshot) throws(SubsidyError) -> SubsidyError? {
-        let fingerprint = application.contentFingerprint
-        let conflicts = try usage.fundedContent(fingerprint).filter { !application.measure.sharesContent(with: $0.measure) }
-        guard let first = conflicts.first else { return nil }
+        guard let first = try usage.fundedContent(application.contentKeys).first(where: application.isDoubleFunding(with:)) else {
+            return nil
+        }
         let typed = first.typed.isEmpty ? "" : " (typed there as \"\(first.typed)\")"
         return SubsidyError.precondition(
             "duplicate_content",
             "the same implementation content \(application.contentText) is already funded as \(first.applicationID) under \(first.measure)\(typed); "
-                + "content \(fingerprint) may not be funded again by any measure or district")
+                + "content \(first.key) may not be funded again by any measure or district")
     }
 
     private static func exhausted(
@@ -234,7 +235,12 @@ public enum AwardCalculator {
                 "follow_on_condition",
                 "pilot \(pilot) was awarded to \(award.enterprise) (\(award.applicationID)), not to \(application.enterprise)")
         }
-        let selected = award.selectionDate
+        guard let selected = award.selectionDate else {
+            throw SubsidyError.precondition(
+                "follow_on_condition",
+                "the award \(award.applicationID) of pilot \(pilot) records no selection date, so the follow-on's window cannot be known; "
+                    + "import the pilot's award with its selection_date")
+        }
         guard let windowEnd = selected.adding(years: followOn.windowYears) else {
             throw SubsidyError(.internal, "the window of pilot \(pilot.key) cannot be computed from \(selected)")
         }

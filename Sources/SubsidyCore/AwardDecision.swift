@@ -11,6 +11,8 @@ public struct AwardDecision: Hashable, Sendable {
     /// The contract number or project name as typed (``Application/contentText``), stored beside
     /// the canonical fingerprint so a bureau sees both.
     public var contentTyped: String = ""
+    /// ``Application/contentKeys``: the ledger records each, so any of them is found again.
+    public var contentKeys: [String] = []
     /// ``Application/pilotKey`` for pilot measures, else empty.
     public var pilotKey: String = ""
     /// For a `CLUSTER_PILOT`, the selection date its follow-on's window will run from.

@@ -8,14 +8,17 @@ import CICU
 /// 1. Unicode **NFKC_Casefold** (NFKC, full case folding, and every Default_Ignorable_Code_Point
 ///    removed: zero-width spaces and joiners, BOM, soft hyphen, bidi marks, variation selectors, …),
 ///    so full-width `ＨＴ` and half-width `ht` agree, as do `①` and `1`, `ﬁ` and `fi`;
-/// 2. every remaining format (Cf) or control (Cc) character removed, and every white-space character
-///    and separator (Z*) removed — `HT 2022 001`, `HT2022001` and `HT\u{3000}2022001` agree;
-/// 3. every dash or hyphen (general category Pd — hyphen, en and em dash, 〜, ‐, ‑, ⸺ … — and the
-///    minus signs U+2212, U+2796, U+02D7 and the hyphen bullet U+2043) mapped to `-`, and a run of
-///    them to one;
-/// 4. decimal digits of any script mapped to ASCII, and the leading zeros of every digit run
-///    dropped (`HT-2022-007` ≡ `HT-2022-7`; a run of zeros keeps one `0`);
-/// 5. trailing punctuation (Po and Pd: `。` `.` `,` `、` `-` …) dropped.
+/// 2. every remaining format (Cf) or control (Cc) character removed, as if it were not there;
+/// 3. the text read as runs of digits (of any script, mapped to ASCII) and runs of everything
+///    else. White space and dashes (general category Pd — hyphen, en and em dash, 〜, ‐, ‑, ⸺ … —
+///    and the minus signs U+2212, U+2796, U+02D7 and the hyphen bullet U+2043) only separate
+///    runs: two text runs around a separator are one (`smart factory` = `smartfactory`), two digit
+///    runs stay two (`HT 2022 1` ≠ `HT 20221`);
+/// 4. the leading zeros of each digit run dropped (`007` = `7`; `000` = `0`), except in a run right
+///    after `.` or `,`, a decimal fraction (`V1.05` ≠ `V1.5`);
+/// 5. trailing punctuation (Po: `。` `.` `,` `、` `;` …) dropped;
+/// 6. the runs written joined by `-`: `HT-2022-0001`, `ＨＴ２０２２－１`, `ht 2022 01。` all give
+///    `ht-2022-1`.
 ///
 /// The typed text is kept beside it (``typed``): stores record both, and messages show both.
 public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
@@ -41,47 +44,70 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
 
     /// The canonical form of `text`.
     public static func canonical(_ text: String) -> String {
-        let folded = nfkcCasefold(text)
-        var scalars: [Unicode.Scalar] = []
-        scalars.reserveCapacity(folded.unicodeScalars.count)
-        var inDigitRun = false
-        for scalar in folded.unicodeScalars {
+        var tokens: [Token] = []
+        // A separator (white space or a dash) was seen since the last kept character.
+        var separated = false
+        for scalar in nfkcCasefold(text).unicodeScalars {
             let properties = scalar.properties
             switch properties.generalCategory {
-            case .format, .control, .spaceSeparator, .lineSeparator, .paragraphSeparator:
+            case .format, .control:
+                continue  // invisible: as if it were not there, even inside a digit run
+            case .spaceSeparator, .lineSeparator, .paragraphSeparator:
+                separated = true
                 continue
             default:
                 break
             }
-            if properties.isWhitespace || properties.isDefaultIgnorableCodePoint { continue }
-            if isDash(scalar) {
-                inDigitRun = false
-                if scalars.last != "-" { scalars.append("-") }
+            if properties.isDefaultIgnorableCodePoint { continue }
+            if properties.isWhitespace || isDash(scalar) {
+                separated = true
                 continue
             }
-            if properties.numericType == .decimal, let value = properties.numericValue, let digit = Unicode.Scalar(UInt32(48 + Int(value))) {
-                // Drop a leading zero of a digit run; a later digit (or the run's end) decides.
-                if inDigitRun, scalars.last == "0", !previousIsDigit(scalars, before: scalars.count - 1) {
-                    scalars.removeLast()
+            if properties.numericType == .decimal, let value = properties.numericValue,
+               let digit = Unicode.Scalar(UInt32(48 + Int(value))) {
+                if let last = tokens.last, last.isDigits, !separated {
+                    tokens[tokens.count - 1].scalars.append(digit)
+                } else {
+                    // A run right after '.' or ',' is a decimal fraction: its zeros count.
+                    let fraction = !separated && (tokens.last?.scalars.last == "." || tokens.last?.scalars.last == ",")
+                    tokens.append(Token(isDigits: true, isFraction: fraction, scalars: [digit]))
                 }
-                scalars.append(digit)
-                inDigitRun = true
+            } else if let last = tokens.last, !last.isDigits {
+                // Text on both sides of a separator is one run: "smart factory" = "smartfactory".
+                tokens[tokens.count - 1].scalars.append(scalar)
+            } else {
+                tokens.append(Token(isDigits: false, isFraction: false, scalars: [scalar]))
+            }
+            separated = false
+        }
+        // Trailing punctuation ("。", ".", "、" …) is not part of an identifier.
+        while let last = tokens.last, !last.isDigits {
+            var scalars = last.scalars
+            while let end = scalars.last, end.properties.generalCategory == .otherPunctuation { scalars.removeLast() }
+            if scalars.isEmpty {
+                tokens.removeLast()
                 continue
             }
-            inDigitRun = false
-            scalars.append(scalar)
+            tokens[tokens.count - 1].scalars = scalars
+            break
         }
-        while let last = scalars.last, isTrailingPunctuation(last) { scalars.removeLast() }
         var result = String.UnicodeScalarView()
-        result.append(contentsOf: scalars)
+        for (index, token) in tokens.enumerated() {
+            if index > 0 { result.append("-") }
+            var scalars = token.scalars[...]
+            if token.isDigits && !token.isFraction {
+                while scalars.count > 1, scalars.first == "0" { scalars = scalars.dropFirst() }
+            }
+            result.append(contentsOf: scalars)
+        }
         return String(result)
     }
 
-    /// Whether the scalar before `index` (if any) is an ASCII digit: a `0` is a leading zero only
-    /// at the start of its run.
-    private static func previousIsDigit(_ scalars: [Unicode.Scalar], before index: Int) -> Bool {
-        guard index > 0 else { return false }
-        return ("0"..."9").contains(scalars[index - 1])
+    /// A maximal run of digits, or of anything else, between separators.
+    private struct Token {
+        var isDigits: Bool
+        var isFraction: Bool
+        var scalars: [Unicode.Scalar]
     }
 
     static func isDash(_ scalar: Unicode.Scalar) -> Bool {
@@ -95,13 +121,6 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
             return true
         default:
             return false
-        }
-    }
-
-    private static func isTrailingPunctuation(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.properties.generalCategory {
-        case .otherPunctuation, .dashPunctuation: true
-        default: false
         }
     }
 

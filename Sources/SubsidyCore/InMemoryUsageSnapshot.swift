@@ -13,7 +13,7 @@ public struct InMemoryUsageSnapshot: UsageSnapshot, Sendable {
     }
 
     public var usage: [CapKey: CapUsage]
-    /// Live commitments by ``Application/contentFingerprint``.
+    /// Live commitments by each of their ``Application/contentKeys``.
     public var fundedContent: [String: [FundedContent]]
     /// Live `CLUSTER_PILOT` awards by ``Application/pilotKey``.
     public var pilots: [String: PilotAward] = [:]
@@ -30,7 +30,7 @@ public struct InMemoryUsageSnapshot: UsageSnapshot, Sendable {
 
     public func committed(_ key: CapKey) -> CapUsage { usage[key] ?? .none }
 
-    public func fundedContent(_ fingerprint: String) -> [FundedContent] { fundedContent[fingerprint] ?? [] }
+    public func fundedContent(_ keys: [String]) -> [FundedContent] { keys.flatMap { fundedContent[$0] ?? [] } }
 
     public func pilotAward(_ pilotKey: String) -> PilotAward? { pilots[pilotKey] }
 
@@ -69,8 +69,10 @@ public struct InMemoryUsageSnapshot: UsageSnapshot, Sendable {
             }
         }
         usage = next
-        fundedContent[decision.contentFingerprint, default: []].append(
-            FundedContent(applicationID: applicationID, measure: decision.measure, typed: decision.contentTyped))
+        for key in decision.contentKeys {
+            fundedContent[key, default: []].append(
+                FundedContent(applicationID: applicationID, measure: decision.measure, typed: decision.contentTyped, key: key))
+        }
         if decision.measure == .clusterPilot, let selected = decision.selectionDate, !decision.pilotKey.isEmpty {
             pilots[decision.pilotKey] = PilotAward(applicationID: applicationID, enterprise: decision.enterprise, selectionDate: selected)
         }

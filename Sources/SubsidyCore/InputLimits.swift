@@ -19,6 +19,11 @@ public enum InputLimits {
     public static let reason = 2_000
     /// Served enterprises (and provincial-voucher enterprises) of one follow-on application.
     public static let servedEnterprises = 5_000
+    /// Rows of one `ImportHistory` request (a bigger history is imported in several requests).
+    public static let importRows = 10_000
+    /// Metadata entries of one call, and the length of each key and value.
+    public static let metadataEntries = 64
+    public static let metadataText = 1_024
     /// Recorded changes one application may reach through returns and amendments: its history is
     /// in every reply that carries the record, so an endless return–amend loop must end. Later
     /// city decisions (at most four more) are never refused by it.

@@ -5,9 +5,9 @@
 public protocol UsageSnapshot {
     /// The amount and number of live commitments under `key`.
     func committed(_ key: CapKey) throws(SubsidyError) -> CapUsage
-    /// Every live commitment — any measure, any district — with this
-    /// ``Application/contentFingerprint``.
-    func fundedContent(_ fingerprint: String) throws(SubsidyError) -> [FundedContent]
+    /// Every live commitment — any measure, any district — known by one of `keys`
+    /// (``Application/contentKeys``), once per key it shares.
+    func fundedContent(_ keys: [String]) throws(SubsidyError) -> [FundedContent]
     /// The live `CLUSTER_PILOT` award of the pilot with this canonical id
     /// (``Application/pilotKey``), if there is one: a follow-on belongs to it.
     func pilotAward(_ pilotKey: String) throws(SubsidyError) -> PilotAward?
@@ -24,11 +24,14 @@ public struct FundedContent: Hashable, Sendable {
     public var measure: Measure
     /// The contract number or project name as that application typed it.
     public var typed: String
+    /// The content key the two share.
+    public var key: String
 
-    public init(applicationID: String, measure: Measure, typed: String) {
+    public init(applicationID: String, measure: Measure, typed: String, key: String) {
         self.applicationID = applicationID
         self.measure = measure
         self.typed = typed
+        self.key = key
     }
 }
 
@@ -36,10 +39,11 @@ public struct FundedContent: Hashable, Sendable {
 public struct PilotAward: Hashable, Sendable {
     public var applicationID: String
     public var enterprise: USCC
-    /// The selection date recorded with the award: the follow-on's window runs from it.
-    public var selectionDate: CalendarDate
+    /// The selection date recorded with the award: the follow-on's window runs from it. Nil for
+    /// an award recorded without one (an import that predates the field).
+    public var selectionDate: CalendarDate?
 
-    public init(applicationID: String, enterprise: USCC, selectionDate: CalendarDate) {
+    public init(applicationID: String, enterprise: USCC, selectionDate: CalendarDate?) {
         self.applicationID = applicationID
         self.enterprise = enterprise
         self.selectionDate = selectionDate

@@ -216,8 +216,8 @@ struct CityService: Sendable {
                         if transition == .publicize {
                             // Publicity follows the decision; a backdated date would shorten the 公示.
                             guard publicized >= $0.decisionDate else {
-                                throw SubsidyError.precondition(
-                                    "decision_date", "publicity of \(id) cannot start on \(publicized), before its approval on \($0.decisionDate)"
+                                throw SubsidyError.invalidField(
+                                    "request.decision_date", "publicity of \(id) cannot start on \(publicized), before its approval on \($0.decisionDate)"
                                 )
                             }
                             $0.publicizedOn = publicized

@@ -184,6 +184,7 @@ struct CityViews: Sendable {
     func importHistory(_ request: ImportHistoryRequest, _ context: CallContext) async throws(SubsidyError) -> ImportHistoryResponse {
         let key = try requestKey(request.requestId, context: context, request)
         guard !request.awards.isEmpty else { throw .invalidField("request.awards", "is empty") }
+        try InputLimits.check(count: request.awards.count, InputLimits.importRows, field: "request.awards")
         var validated: [(CityLedger.CommitmentFields, [CapCharge])] = []
         for (i, award) in request.awards.enumerated() {
             validated.append(try importedCommitment(
@@ -200,8 +201,8 @@ struct CityViews: Sendable {
                         response.alreadyPresent += 1
                     } else {
                         // No double funding, whether the twin is live, imported earlier or in this file.
-                        let twins = try ledger.usage(in: transaction).fundedContent(fields.contentFingerprint)
-                        if let twin = twins.first(where: { !fields.measure.sharesContent(with: $0.measure) }) {
+                        let twins = try ledger.usage(in: transaction).fundedContent(fields.contentKeys)
+                        if let twin = twins.first(where: { CoreApplication.isDoubleFunding(fields.measure, $0.measure, sharing: $0.key) }) {
                             throw SubsidyError.precondition(
                                 "request.awards[\(i)]",
                                 "content \"\(fields.contentTyped)\" (\(fields.contentFingerprint)) is already funded as \(twin.applicationID) under \(twin.measure); "
@@ -238,11 +239,21 @@ struct CityViews: Sendable {
         try InputLimits.check(award.decisionDocument, InputLimits.decisionDocument, field: "\(path).decision_document")
         try InputLimits.check(award.contractNumber, InputLimits.contractNumber, field: "\(path).contract_number")
         try InputLimits.check(award.pilotId, InputLimits.pilotID, field: "\(path).pilot_id")
+        try InputLimits.check(award.projectName, InputLimits.projectName, field: "\(path).project_name")
+        var selectionDate: CalendarDate?
+        if !award.selectionDate.isEmpty {
+            let selected = try parseDate(award.selectionDate, field: "\(path).selection_date")
+            try InputLimits.check(selected, field: "\(path).selection_date", notAfter: date, latestName: "the decision date")
+            selectionDate = selected
+        } else if measure == .clusterPilot {
+            throw .invalidField("\(path).selection_date", "is required for CLUSTER_PILOT (its follow-on's window runs from it)")
+        }
         let application = CoreApplication(
-            // Without a contract, an imported row's content is its decision: one measure, one pilot.
+            // Without a project name, an imported row's content is its decision: one measure, one pilot.
             measure: measure, fundingYear: year, enterprise: enterprise,
-            projectName: "imported \(measure) \(award.decisionDocument) \(award.pilotId)",
-            contractNumber: award.contractNumber, provider: provider, pilotID: award.pilotId
+            projectName: CanonicalText(award.projectName).isEmpty
+                ? "imported \(measure) \(award.decisionDocument) \(award.pilotId)" : award.projectName,
+            contractNumber: award.contractNumber, provider: provider, selectionDate: selectionDate, pilotID: award.pilotId
         )
         let amount = Money(fen: award.amountFen)
         let rule = try policy.rule(for: measure)
@@ -263,14 +274,17 @@ struct CityViews: Sendable {
         if let ceiling, amount > ceiling {
             throw .invalidField("\(path).amount_fen", "\(amount) exceeds what \(measure) can award (\(ceiling))")
         }
+        // Canonical texts, so a respelled re-import is recognised as already present.
         let identity = [measure.rawValue, String(year.year), district.rawValue, enterprise.rawValue, provider?.rawValue ?? "",
-                        String(award.amountFen), date.description, award.decisionDocument, award.contractNumber, award.pilotId]
+                        String(award.amountFen), date.description, CanonicalText(award.decisionDocument).key,
+                        CanonicalText(award.contractNumber).key, application.pilotKey]
         let id = "import-" + String(SHA256.hex(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
         return (
             CityLedger.CommitmentFields(
                 applicationID: id, district: district.rawValue, measure: measure, fundingYear: year.year, enterprise: enterprise.rawValue,
                 provider: provider?.rawValue ?? "", pilotID: award.pilotId, contentFingerprint: application.contentFingerprint,
-                contentTyped: application.contentText.typed, pilotKey: application.pilotKey, amount: amount, decisionDate: date, decisionDocument: award.decisionDocument, policyVersion: policy.version,
+                contentKeys: application.contentKeys, contentTyped: application.contentText.typed, pilotKey: application.pilotKey,
+                selectionDate: selectionDate, amount: amount, decisionDate: date, decisionDocument: award.decisionDocument, policyVersion: policy.version,
                 explanation: [], source: "import", requestID: requestID, inProvincialPool: false,
                 actor: actor, reason: "imported: \(award.decisionDocument)"
             ),

@@ -250,6 +250,9 @@ final class Connection: Sendable {
                 Status(SubsidyError(.permissionDenied, "\(frame.method) is not available to the \(tenant.role.rawValue) tenant \(tenant.id)")), []
             )
         }
+        if let problem = Self.metadataProblem(frame.metadata.map { ($0.key, $0.value) }) {
+            return await end(Status(SubsidyError.invalidField("frame.metadata", problem)), [])
+        }
         let context = CallContext(
             tenant: tenant, peer: peer, method: frame.method,
             metadata: Dictionary(frame.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }),
@@ -333,6 +336,18 @@ final class Connection: Sendable {
             }
             group.cancelAll()
         }
+    }
+
+    /// Why a call's metadata is refused, if it is: too many entries, or a key or value too long
+    /// (``InputLimits``); nil when it is within bounds.
+    static func metadataProblem(_ entries: [(String, String)]) -> String? {
+        if entries.count > InputLimits.metadataEntries {
+            return "must have at most \(InputLimits.metadataEntries) entries (got \(entries.count))"
+        }
+        for (key, value) in entries where key.utf8.count > InputLimits.metadataText || value.utf8.count > InputLimits.metadataText {
+            return "keys and values must be at most \(InputLimits.metadataText) bytes (\"\(key.prefix(40))\" is longer)"
+        }
+        return nil
     }
 }
 

@@ -38,6 +38,10 @@ extension CoreApplication {
                 throw .invalidField("\(path).selection_date", "must be a date YYYY-MM-DD (got \"\(wire.selectionDate)\")")
             }
         }
+        // Counted before a single one is parsed: the count bounds the work.
+        try InputLimits.check(count: wire.servedEnterprises.count, InputLimits.servedEnterprises, field: "\(path).served_enterprises")
+        try InputLimits.check(
+            count: wire.provincialVoucherEnterprises.count, InputLimits.servedEnterprises, field: "\(path).provincial_voucher_enterprises")
         var served: [USCC] = []
         for (i, text) in wire.servedEnterprises.enumerated() {
             served.append(try USCC.parse(text, field: "\(path).served_enterprises[\(i)]"))

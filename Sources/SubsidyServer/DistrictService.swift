@@ -32,24 +32,31 @@ struct DistrictService: Sendable {
         let uscc = try USCC.parse(applicant.uscc, field: "applicant.uscc")
         guard !CanonicalText(applicant.name).isEmpty else { throw .invalidField("applicant.name", "is required") }
         try InputLimits.check(applicant.name, InputLimits.name, field: "applicant.name")
-        // A district registers only the enterprises of its own area (USCC positions 3–8), unless
-        // the configuration records the enterprise as relocated to it.
-        if let relocatedTo = relocations[uscc.rawValue], relocatedTo != district {
-            throw SubsidyError.precondition(
-                "applicant.uscc",
-                "\(uscc.rawValue) has relocated to \(relocatedTo.displayName) (\(relocatedTo.rawValue), [relocations]); only \(relocatedTo.rawValue) may register it")
-        }
-        if relocations[uscc.rawValue] == nil, let area = DistrictID(registrationAreaOf: uscc), area != district {
-            throw SubsidyError.precondition(
-                "applicant.uscc",
-                "\(uscc.rawValue) is registered in \(area.displayName) (\(area.rawValue), area \(area.divisionCode)); "
-                    + "only \(area.rawValue) may register it (a relocated enterprise is listed under [relocations] in the configuration)")
-        }
         guard let locality = Locality(wire: applicant.locality) else {
             throw .invalidField("applicant.locality", "is required: LOCAL, RELOCATED or NON_LOCAL")
         }
         guard let role = ApplicantRole(wire: applicant.role) else {
             throw .invalidField("applicant.role", "is required: INDUSTRIAL_ENTERPRISE, SERVICE_PROVIDER, PLATFORM or INSTITUTION")
+        }
+        // Positions 3–8 say where the enterprise was registered: outside Foshan (4406xx) it is not
+        // local, though it may have relocated here; inside, only its area's district registers it,
+        // unless the configuration records it as relocated to another.
+        let area = String(uscc.rawValue.dropFirst(2).prefix(6))
+        if locality == .local && !area.hasPrefix("4406") {
+            throw SubsidyError.precondition(
+                "applicant.locality",
+                "\(uscc.rawValue) was registered in area \(area), outside Foshan (4406xx): it is RELOCATED or NON_LOCAL, not LOCAL")
+        }
+        if let relocatedTo = relocations[uscc.rawValue], relocatedTo != district {
+            throw SubsidyError.precondition(
+                "applicant.uscc",
+                "\(uscc.rawValue) has relocated to \(relocatedTo.displayName) (\(relocatedTo.rawValue), [relocations]); only \(relocatedTo.rawValue) may register it")
+        }
+        if relocations[uscc.rawValue] == nil, let owner = DistrictID(registrationAreaOf: uscc), owner != district {
+            throw SubsidyError.precondition(
+                "applicant.uscc",
+                "\(uscc.rawValue) is registered in \(owner.displayName) (\(owner.rawValue), area \(owner.divisionCode)); "
+                    + "only \(owner.rawValue) may register it (a relocated enterprise is listed under [relocations] in the configuration)")
         }
         let record = ApplicantRecord(uscc: uscc.rawValue, name: applicant.name, district: district, locality: locality, role: role)
         let store = stores.store(district)
@@ -114,13 +121,13 @@ struct DistrictService: Sendable {
             // file, and holding one district's writer while waiting for another's could deadlock.
             var preview = submitted
             let candidate = try store.database.read { try checkedApplication(&preview, store: store, transaction: $0, policy: policy) }
-            let warnings = try stores.contentNotices(for: candidate, excluding: "")
+            let warnings = try stores.contentNotices(for: candidate, excluding: "", policy: policy)
             return try store.mutate(key) { transaction, now in
                 var wire = submitted
                 let application = try checkedApplication(&wire, store: store, transaction: transaction, policy: policy)
                 let record = try store.insertApplication(
                     measure: application.measure, fundingYear: application.fundingYear.year, enterprise: application.enterprise.rawValue,
-                    contentKey: application.contentFingerprint, content: wire.serializedBytes(), actor: actor, request: key, at: now, in: transaction
+                    contentKeys: application.contentKeys, content: wire.serializedBytes(), actor: actor, request: key, at: now, in: transaction
                 )
                 return SubmitApplicationResponse.encoding(record, warnings: warnings)
             }
@@ -156,7 +163,7 @@ struct DistrictService: Sendable {
             if let earlier = try store.replay(key) { return earlier }
             var preview = submitted
             let candidate = try store.database.read { try checkedApplication(&preview, store: store, transaction: $0, policy: policy) }
-            let warnings = try stores.contentNotices(for: candidate, excluding: request.applicationId)
+            let warnings = try stores.contentNotices(for: candidate, excluding: request.applicationId, policy: policy)
             return try store.mutate(key) { transaction, now in
                 var wire = submitted
                 let application = try checkedApplication(&wire, store: store, transaction: transaction, policy: policy)
@@ -166,6 +173,7 @@ struct DistrictService: Sendable {
                     $0.fundingYear = application.fundingYear.year
                     $0.enterprise = application.enterprise.rawValue
                     $0.contentKey = application.contentFingerprint
+                    $0.projectKey = application.contentKeys.dropFirst().first ?? ""
                 }
                 return AmendApplicationResponse.encoding(record, warnings: warnings)
             }
@@ -223,7 +231,7 @@ struct DistrictService: Sendable {
                 // would only reach the city to be refused there.
                 let wire = try WireApplication(serializedBytes: current.content, path: "stored")
                 let application = try CoreApplication(wire: wire, policy: policy, locality: Locality(wire: wire.enterpriseLocality))
-                warnings = try stores.contentNotices(for: application, excluding: current.id)
+                warnings = try stores.contentNotices(for: application, excluding: current.id, policy: policy)
             }
             return try store.mutate(key) { transaction, now in
                 let record = try store.apply(transition, to: request.applicationId, actor: actor, role: .district, reason: request.reason, request: key, at: now, in: transaction)
@@ -263,28 +271,41 @@ func pageSize(_ requested: Int32) throws(SubsidyError) -> Int {
 }
 
 extension SubsidyStores {
-    /// What submit, amend and review tell the clerk before the city ever sees an application:
-    /// content already funded in the ledger is refused (`FAILED_PRECONDITION`, `duplicate_content`
-    /// — the rule is certain); content pending in another application of any district, and a
-    /// follow-on whose pilot has no award yet, are warnings (another decision may still change
-    /// them). The city's approval checks again, inside the ledger's transaction.
-    func contentNotices(for application: CoreApplication, excluding id: String) throws -> [String] {
-        let usage = ledger.usage(in:)
-        let (conflict, pilot): (SubsidyError?, PilotAward?) = try ledger.database.read { transaction in
-            let snapshot = usage(transaction)
-            let pilot = application.measure == .clusterPilotFollowOn ? try snapshot.pilotAward(application.pilotKey) : nil
-            return (try AwardCalculator.duplicate(of: application, usage: snapshot), pilot)
-        }
-        if let conflict { throw conflict }
+    /// What submit, amend and review tell the clerk before the city ever sees an application.
+    /// The policy engine is run as `Quote` would run it (decided on the policy's last day) against
+    /// the ledger: what can never be funded is refused — content already funded
+    /// (`duplicate_content`) and a one-time award already used (`one_time`) — and whatever else
+    /// would stop an approval today (a cap exhausted, a follow-on's pilot not yet awarded, …) is a
+    /// warning, as is the same content pending in another application of any district: another
+    /// decision may still change those. The city's approval decides, inside the ledger's
+    /// transaction.
+    func contentNotices(for application: CoreApplication, excluding id: String, policy: Policy) throws -> [String] {
         var warnings: [String] = []
-        if application.measure == .clusterPilotFollowOn && pilot == nil {
-            warnings.append(
-                "pilot \(CanonicalText(application.pilotID)) has no CLUSTER_PILOT award yet; the city can approve the follow-on only after the pilot's award")
+        let usage = ledger.usage(in:)
+        let outcome = try ledger.database.read { transaction -> SubsidyError? in
+            let snapshot = usage(transaction)
+            if let duplicate = try AwardCalculator.duplicate(of: application, usage: snapshot) { return duplicate }
+            // A case-by-case amount is the city's to set; there is nothing to pre-compute.
+            guard application.measure.formulaShape != .caseByCase else { return nil }
+            do throws(SubsidyError) {
+                _ = try AwardCalculator.compute(
+                    application: application, policy: policy, usage: snapshot, decision: DecisionInput(decisionDate: policy.validThrough))
+                return nil
+            } catch {
+                return error
+            }
         }
-        let key = application.contentFingerprint
+        if let outcome {
+            let certain = outcome.details.contains { detail in
+                if case .precondition(let subject, _) = detail { return subject == "duplicate_content" || subject == "one_time" }
+                return false
+            }
+            if certain { throw outcome }
+            warnings.append("the city could not approve it as things stand: \(outcome.message)")
+        }
         for district in DistrictID.allCases {
-            for other in try store(district).pendingApplications(withContent: key, excluding: id)
-            where !application.measure.sharesContent(with: other.measure) {
+            for other in try store(district).pendingApplications(withContent: application.contentKeys, excluding: id)
+            where CoreApplication.isDoubleFunding(application.measure, other.measure, sharing: other.key) {
                 warnings.append(
                     "the same content \(application.contentText) is already pending as \(other.applicationID) (\(other.measure), \(other.state)); only one can be funded")
             }

@@ -16,6 +16,7 @@ struct QuoteService: Sendable {
     func quote(_ request: QuoteRequest, _ context: CallContext) async throws(SubsidyError) -> QuoteResponse {
         let caller = context.tenant.district
         let decisionDate = request.decisionDate.isEmpty ? policy.validThrough : try parseDate(request.decisionDate, field: "request.decision_date")
+        try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
         guard request.caseAmountFen >= 0 else { throw .invalidField("request.case_amount_fen", "must be ≥ 0 (got \(request.caseAmountFen))") }
         let decision = DecisionInput(
             decisionDate: decisionDate,

@@ -51,9 +51,7 @@ public enum ResourceLimits {
         var fitted = limits
         fitted.maximumConnections = ceiling
         fitted.maximumConnectionsPerUID = min(limits.maximumConnectionsPerUID, ceiling)
-        if limits.maximumConnectionsPerTenant >= ceiling {
-            fitted.maximumConnectionsPerTenant = max(1, ceiling / 2)
-        }
+        fitted.maximumConnectionsPerTenant = min(limits.maximumConnectionsPerTenant, ServerConfiguration.Limits.tenantShare(of: ceiling))
         logger.warning(
             "max_connections \(limits.maximumConnections) does not fit the descriptor limit \(descriptors) with \(descriptorHeadroom) to spare; serving at most \(fitted.maximumConnections) connections (per uid \(fitted.maximumConnectionsPerUID), per tenant \(fitted.maximumConnectionsPerTenant)); raise the hard RLIMIT_NOFILE (systemd LimitNOFILE=) to allow more"
         )

@@ -266,14 +266,15 @@ private struct ConfigurationReader {
         }
         if let value = try positive("max_connections_per_tenant", maximum: 1_000_000) {
             limits.maximumConnectionsPerTenant = Int(value)
-            // A tenant that may take every connection could lock every other tenant out.
-            if value >= limits.maximumConnections && limits.maximumConnections > 1 {
+            // With the five other tenants at their cap, every tenant — the city included — must
+            // still find room: one bureau's accounts cannot lock the others out.
+            if Int(value) * ServerConfiguration.Limits.otherTenants >= limits.maximumConnections && limits.maximumConnections > 1 {
                 throw error(table, "max_connections_per_tenant",
-                            "max_connections_per_tenant (\(value)) must be below max_connections (\(limits.maximumConnections)), so other tenants keep room")
+                            "\(ServerConfiguration.Limits.otherTenants) × max_connections_per_tenant (\(value)) must be below max_connections (\(limits.maximumConnections)), so that with five tenants at their cap the sixth keeps room")
             }
-        } else if limits.maximumConnectionsPerTenant >= limits.maximumConnections {
-            // A small max_connections without a per-tenant key: half of it per tenant.
-            limits.maximumConnectionsPerTenant = max(1, limits.maximumConnections / 2)
+        } else {
+            // A small max_connections without a per-tenant key: the largest share that keeps room.
+            limits.maximumConnectionsPerTenant = min(limits.maximumConnectionsPerTenant, ServerConfiguration.Limits.tenantShare(of: limits.maximumConnections))
         }
         if limits.maximumConnectionsPerUID > limits.maximumConnections {
             throw error(table, table.entries["max_connections_per_uid"] != nil ? "max_connections_per_uid" : "max_connections",

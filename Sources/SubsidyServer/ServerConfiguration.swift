@@ -63,6 +63,15 @@ public struct ServerConfiguration: Sendable {
 
         public init() {}
 
+        /// The tenants besides any one (five districts and the city make six).
+        public static let otherTenants = 5
+
+        /// The most connections one tenant may hold so that, with every other tenant at that cap,
+        /// one more tenant still finds room under `total`.
+        public static func tenantShare(of total: Int) -> Int {
+            max(1, (total - 1) / otherTenants)
+        }
+
         /// Byte budget of one list page: a page stops before the record that would pass it and
         /// returns a page token. Well under the largest frame any client accepts, so a page and
         /// its envelope always fit, and under a quarter of `maximumFrameLength`.

@@ -53,23 +53,41 @@ public struct SubsidyServices: Sendable {
 }
 
 extension SubsidyStores {
-    /// Fills in the content key of applications stored before district migration 3, so the
-    /// duplicate warnings see them. Runs once per row, at start-up, before anything is served.
+    /// Fills in what migrations could not compute in SQL: the content keys of applications stored
+    /// before district migration 3 (so the duplicate warnings see them) and the selection dates of
+    /// pilot awards decided before ledger migration 4. Runs once per row, at start-up, before
+    /// anything is served.
     func backfillContentKeys(logger: Logger) throws {
         for (district, store) in districts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             var filled = 0
             while case let rows = try store.applicationsWithoutContentKey(limit: 500), !rows.isEmpty {
                 for row in rows {
                     // A row the bridge cannot decode keeps a key no submit can produce.
-                    let key = (try? WireApplication(serializedBytes: row.content, path: "stored")).map { wire in
-                        CoreApplication.contentFingerprint(
-                            contractNumber: wire.contractNumber, projectName: wire.projectName, enterprise: wire.enterpriseUscc)
-                    } ?? "undecodable:\(row.id)"
-                    try store.setContentKey(key, for: row.id)
+                    let wire = try? WireApplication(serializedBytes: row.content, path: "stored")
+                    let keys = wire.flatMap { wire in
+                        Measure(rawValue: wire.measure.description).map { measure in
+                            CoreApplication.contentKeys(
+                                measure: measure, contractNumber: wire.contractNumber, projectName: wire.projectName, enterprise: wire.enterpriseUscc)
+                        }
+                    } ?? ["undecodable:\(row.id)"]
+                    try store.setContentKeys(keys[0], project: keys.dropFirst().first ?? "", for: row.id)
                     filled += 1
                 }
             }
             if filled > 0 { logger.notice("content keys filled in for \(filled) applications of \(district)") }
+        }
+        // A pilot awarded before the ledger kept selection dates: its follow-on's window runs from
+        // the date its own application declared.
+        for pilot in try ledger.pilotAwardsWithoutSelectionDate() {
+            guard let district = DistrictID(rawValue: pilot.district), let stored = try store(district).application(pilot.applicationID),
+                  let wire = try? WireApplication(serializedBytes: stored.content, path: "stored"),
+                  let selected = try? CalendarDate(parsing: wire.selectionDate)
+            else {
+                logger.warning("pilot award \(pilot.applicationID) has no selection date to fill in; its follow-on will be refused")
+                continue
+            }
+            try ledger.recordSelectionDate(selected, for: pilot.applicationID)
+            logger.notice("selection date \(selected) recorded for pilot award \(pilot.applicationID)")
         }
     }
 }

@@ -91,10 +91,13 @@ public final class CityLedger: Sendable {
                 """
         ),
         // Canonical identity (issue 8): content fingerprints without the measure (one project is
-        // not funded by two measures), in CanonicalText form; the typed content and the pilot's
-        // canonical id beside them; the pilot's selection date, which its follow-on's window runs
-        // from. The backfill rewrites version-3 fingerprints, whose normalisation (white space
-        // dropped, full-width folded, ASCII upper-cased) the canonical form subsumes.
+        // not funded by two measures), in CanonicalText form; every key a commitment's content is
+        // known by (content_keys: the fingerprint, and the applicant's project for all but
+        // vouchers); the typed content and the pilot's canonical id beside them; the pilot's
+        // selection date, which its follow-on's window runs from. The backfill rewrites version-3
+        // fingerprints, whose normalisation (white space dropped, full-width folded, ASCII
+        // upper-cased) the canonical form subsumes; a version-3 row keeps one key, its fingerprint
+        // (its project name is not in the ledger when it had a contract number).
         SQLiteDatabase.Migration(
             version: 4,
             sql: """
@@ -102,6 +105,11 @@ public final class CityLedger: Sendable {
                 ALTER TABLE commitments ADD COLUMN pilot_key TEXT NOT NULL DEFAULT '';
                 ALTER TABLE commitments ADD COLUMN selection_date TEXT NOT NULL DEFAULT '';
                 CREATE INDEX commitments_pilot ON commitments (pilot_key, measure);
+                CREATE TABLE content_keys (
+                    key TEXT NOT NULL,
+                    application_id TEXT NOT NULL REFERENCES commitments (application_id),
+                    PRIMARY KEY (key, application_id)
+                );
                 """,
             backfill: CityLedger.canonicaliseVersion3Rows
         ),
@@ -146,12 +154,19 @@ public final class CityLedger: Sendable {
                 "UPDATE commitments SET content_fingerprint = ?, content_typed = ?, pilot_key = ? WHERE application_id = ?",
                 [.text(fingerprint), .text(typed), .text(pilotKey), .text(id)]
             )
+            try transaction.query("INSERT OR IGNORE INTO content_keys (key, application_id) VALUES (?, ?)", [.text(fingerprint), .text(id)])
             if !pilot.isEmpty && pilotKey != pilot {
-                // Once-per-pilot caps were keyed on the typed id: `<policy>/<pilot id>`.
-                try transaction.query(
-                    "UPDATE charges SET scope = substr(scope, 1, length(scope) - ?) || ? WHERE application_id = ? AND scope LIKE '%/' || ?",
-                    [.integer(Int64(pilot.utf8.count)), .text(pilotKey), .text(id), .text(pilot)]
-                )
+                // Once-per-pilot caps were keyed on the typed id: `<policy>/<pilot id>`. Rewritten
+                // here, not in SQL, whose length() counts characters where Swift counts bytes.
+                for charge in try transaction.query("SELECT cap_id, scope FROM charges WHERE application_id = ?", [.text(id)]) {
+                    let scope = charge.text(1)
+                    guard scope.hasSuffix("/" + pilot) else { continue }
+                    let rewritten = String(scope.dropLast(pilot.count)) + pilotKey
+                    try transaction.query(
+                        "UPDATE charges SET scope = ? WHERE application_id = ? AND cap_id = ? AND scope = ?",
+                        [.text(rewritten), .text(id), .text(charge.text(0)), .text(scope)]
+                    )
+                }
             }
         }
     }
@@ -212,16 +227,22 @@ public final class CityLedger: Sendable {
             return CapUsage(amount: Money(fen: row?.int(0) ?? 0), count: Int(row?.int(1) ?? 0))
         }
 
-        func fundedContent(_ fingerprint: String) throws(SubsidyError) -> [FundedContent] {
+        func fundedContent(_ keys: [String]) throws(SubsidyError) -> [FundedContent] {
             try wrap {
-                try connection.query(
-                    """
-                    SELECT application_id, measure, content_typed FROM commitments
-                    WHERE content_fingerprint = ? AND state IN \(CityLedger.counted) ORDER BY application_id
-                    """,
-                    [.text(fingerprint)]
-                ).compactMap { row in
-                    Measure(rawValue: row.text(1)).map { FundedContent(applicationID: row.text(0), measure: $0, typed: row.text(2)) }
+                try keys.flatMap { key in
+                    try connection.query(
+                        """
+                        SELECT c.application_id, c.measure, c.content_typed FROM content_keys k
+                        JOIN commitments c ON c.application_id = k.application_id
+                        WHERE k.key = ? AND c.state IN \(CityLedger.counted) ORDER BY c.application_id
+                        """,
+                        [.text(key)]
+                    ).map { row in
+                        guard let measure = Measure(rawValue: row.text(1)) else {
+                            throw SQLiteError(code: 0, message: "commitments.measure holds unknown value \"\(row.text(1))\"")
+                        }
+                        return FundedContent(applicationID: row.text(0), measure: measure, typed: row.text(2), key: key)
+                    }
                 }
             }
         }
@@ -239,12 +260,10 @@ public final class CityLedger: Sendable {
                 ).first
             }
             guard let row else { return nil }
-            guard let enterprise = try? USCC(validating: row.text(1)), let selected = try? CalendarDate(parsing: row.text(2)) else {
-                // Imported pilots may lack a selection date: the follow-on cannot be checked.
-                throw SubsidyError.precondition(
-                    "follow_on_condition", "the pilot award \(row.text(0)) records no selection date; the city must record it before a follow-on")
+            guard let enterprise = try? USCC(validating: row.text(1)) else {
+                throw SubsidyError(.internal, "commitment \(row.text(0)) holds an invalid enterprise")
             }
-            return PilotAward(applicationID: row.text(0), enterprise: enterprise, selectionDate: selected)
+            return PilotAward(applicationID: row.text(0), enterprise: enterprise, selectionDate: try? CalendarDate(parsing: row.text(2)))
         }
 
         func isPoolMember(_ provider: USCC, on date: CalendarDate) throws(SubsidyError) -> Bool {
@@ -284,6 +303,24 @@ public final class CityLedger: Sendable {
     }
 
     // MARK: Commitments
+
+    /// Pilot awards decided before the ledger recorded selection dates (migration 4): their ids
+    /// and districts, so start-up can fill the date in from the district's stored application.
+    public func pilotAwardsWithoutSelectionDate() throws -> [(applicationID: String, district: String)] {
+        try database.read { transaction in
+            try transaction.query(
+                "SELECT application_id, district FROM commitments WHERE measure = 'CLUSTER_PILOT' AND selection_date = '' AND source = 'decision'"
+            ).map { (applicationID: $0.text(0), district: $0.text(1)) }
+        }
+    }
+
+    /// Records the selection date of a pilot award decided before migration 4.
+    public func recordSelectionDate(_ date: CalendarDate, for applicationID: String) throws {
+        try database.write { transaction in
+            _ = try transaction.query(
+                "UPDATE commitments SET selection_date = ? WHERE application_id = ? AND selection_date = ''", [.text(date.description), .text(applicationID)])
+        }
+    }
 
     public func commitment(for applicationID: String, in transaction: Transaction) throws -> Commitment? {
         try transaction.query(
@@ -332,7 +369,8 @@ public final class CityLedger: Sendable {
             CommitmentFields(
                 applicationID: applicationID, district: district, measure: decision.measure, fundingYear: decision.fundingYear.year,
                 enterprise: decision.enterprise.rawValue, provider: application.provider?.rawValue ?? "", pilotID: application.pilotID,
-                contentFingerprint: decision.contentFingerprint, contentTyped: decision.contentTyped, pilotKey: decision.pilotKey,
+                contentFingerprint: decision.contentFingerprint, contentKeys: decision.contentKeys, contentTyped: decision.contentTyped,
+                pilotKey: decision.pilotKey,
                 selectionDate: decision.selectionDate, amount: decision.award, decisionDate: decision.decisionDate,
                 decisionDocument: decision.decisionDocument ?? "", policyVersion: decision.policyVersion, explanation: explanation,
                 source: "decision", requestID: requestID, inProvincialPool: application.inProvincialPool,
@@ -352,6 +390,9 @@ public final class CityLedger: Sendable {
         public var provider: String
         public var pilotID: String
         public var contentFingerprint: String
+        /// Every key the content is known by (``Application/contentKeys``); empty means just the
+        /// fingerprint.
+        public var contentKeys: [String]
         /// The contract number or project name as typed, beside the canonical fingerprint.
         public var contentTyped: String
         /// The canonical pilot id (``Application/pilotKey``), for pilot measures.
@@ -372,7 +413,7 @@ public final class CityLedger: Sendable {
 
         public init(
             applicationID: String, district: String, measure: Measure, fundingYear: Int, enterprise: String, provider: String,
-            pilotID: String, contentFingerprint: String, contentTyped: String = "", pilotKey: String = "",
+            pilotID: String, contentFingerprint: String, contentKeys: [String] = [], contentTyped: String = "", pilotKey: String = "",
             selectionDate: CalendarDate? = nil, amount: Money, decisionDate: CalendarDate, decisionDocument: String,
             policyVersion: String, explanation: [UInt8], source: String, requestID: String, inProvincialPool: Bool,
             actor: Actor, reason: String
@@ -387,6 +428,7 @@ public final class CityLedger: Sendable {
             self.provider = provider
             self.pilotID = pilotID
             self.contentFingerprint = contentFingerprint
+            self.contentKeys = contentKeys
             self.contentTyped = contentTyped
             self.pilotKey = pilotKey
             self.selectionDate = selectionDate
@@ -420,6 +462,9 @@ public final class CityLedger: Sendable {
              .text(fields.actor.tenant), .integer(Int64(fields.actor.uid)), .text(fields.reason),
              .text(fields.contentTyped), .text(fields.pilotKey), .text(fields.selectionDate?.description ?? "")]
         )
+        for key in fields.contentKeys.isEmpty ? [fields.contentFingerprint] : fields.contentKeys {
+            try transaction.query("INSERT INTO content_keys (key, application_id) VALUES (?, ?)", [.text(key), .text(fields.applicationID)])
+        }
         let usage = Usage(connection: transaction.connection)
         for charge in charges {
             try transaction.query(

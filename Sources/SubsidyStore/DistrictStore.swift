@@ -67,14 +67,17 @@ public final class DistrictStore: Sendable {
                 );
                 """
         ),
-        // The canonical content key (Application.contentFingerprint) of each application, so a
+        // The canonical content keys (Application.contentKeys: the fingerprint, and the project
+        // key where it differs) of each application, so a
         // submit or review can say the same content is already pending elsewhere. Rows of earlier
         // versions are filled in at start-up (`backfillContentKeys`), which needs the wire decoder.
         SQLiteDatabase.Migration(
             version: 3,
             sql: """
                 ALTER TABLE applications ADD COLUMN content_key TEXT NOT NULL DEFAULT '';
+                ALTER TABLE applications ADD COLUMN project_key TEXT NOT NULL DEFAULT '';
                 CREATE INDEX applications_content ON applications (content_key, state);
+                CREATE INDEX applications_project ON applications (project_key, state);
                 """
         ),
     ]
@@ -83,16 +86,22 @@ public final class DistrictStore: Sendable {
     /// funded.
     static let pendingStates = "('SUBMITTED', 'RETURNED', 'RECOMMENDED')"
 
-    /// Applications of this district, other than `excluding`, pending with content `key`.
-    public func pendingApplications(withContent key: String, excluding id: String) throws -> [PendingContent] {
+    /// Applications of this district, other than `excluding`, pending with one of `keys` — once
+    /// per key they share.
+    public func pendingApplications(withContent keys: [String], excluding id: String) throws -> [PendingContent] {
         try database.read { transaction in
-            try transaction.query(
-                "SELECT id, measure, state FROM applications WHERE content_key = ? AND state IN \(Self.pendingStates) AND id != ? ORDER BY id",
-                [.text(key), .text(id)]
-            ).map { row in
-                PendingContent(
-                    applicationID: row.text(0), measure: try Self.decode(Measure.self, row.text(1), column: "measure"),
-                    state: try Self.decode(ApplicationState.self, row.text(2), column: "state"))
+            try keys.flatMap { key in
+                try transaction.query(
+                    """
+                    SELECT id, measure, state FROM applications
+                    WHERE (content_key = ?1 OR project_key = ?1) AND state IN \(Self.pendingStates) AND id != ?2 ORDER BY id
+                    """,
+                    [.text(key), .text(id)]
+                ).map { row in
+                    PendingContent(
+                        applicationID: row.text(0), measure: try Self.decode(Measure.self, row.text(1), column: "measure"),
+                        state: try Self.decode(ApplicationState.self, row.text(2), column: "state"), key: key)
+                }
             }
         }
     }
@@ -105,10 +114,10 @@ public final class DistrictStore: Sendable {
         }
     }
 
-    /// Records the content key of an application stored before migration 3.
-    public func setContentKey(_ key: String, for id: String) throws {
+    /// Records the content keys of an application stored before migration 3.
+    public func setContentKeys(_ key: String, project: String, for id: String) throws {
         try database.write { transaction in
-            _ = try transaction.query("UPDATE applications SET content_key = ? WHERE id = ?", [.text(key), .text(id)])
+            _ = try transaction.query("UPDATE applications SET content_key = ?, project_key = ? WHERE id = ?", [.text(key), .text(project), .text(id)])
         }
     }
 
@@ -198,7 +207,7 @@ public final class DistrictStore: Sendable {
 
     /// Files a new application in state SUBMITTED.
     public func insertApplication(
-        measure: Measure, fundingYear: Int, enterprise: String, contentKey: String, content: [UInt8],
+        measure: Measure, fundingYear: Int, enterprise: String, contentKeys: [String], content: [UInt8],
         actor: Actor, request: RequestKey, at time: String, in transaction: Transaction
     ) throws -> StoredApplication {
         let seq = (try transaction.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM applications").first?.int(0)) ?? 1
@@ -206,11 +215,12 @@ public final class DistrictStore: Sendable {
         let id = "\(district.rawValue)-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
         try transaction.query(
             """
-            INSERT INTO applications (id, seq, measure, funding_year, enterprise, state, content, created_at, updated_at, content_key)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO applications (id, seq, measure, funding_year, enterprise, state, content, created_at, updated_at, content_key, project_key)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [.text(id), .integer(seq), .text(measure.rawValue), .integer(Int64(fundingYear)), .text(enterprise),
-             .text(ApplicationState.submitted.rawValue), .blob(content), .text(time), .text(time), .text(contentKey)]
+             .text(ApplicationState.submitted.rawValue), .blob(content), .text(time), .text(time),
+             .text(contentKeys.first ?? ""), .text(contentKeys.dropFirst().first ?? "")]
         )
         try recordTransition(id: id, from: nil, to: .submitted, action: "submit", actor: actor, reason: "", request: request, at: time, in: transaction)
         return try Self.application(id, in: transaction, district: district)!
@@ -238,12 +248,14 @@ public final class DistrictStore: Sendable {
         try transaction.query(
             """
             UPDATE applications SET state = ?, content = ?, awarded_fen = ?, explanation = ?, decision_date = ?,
-                decision_document = ?, publicized_on = ?, measure = ?, funding_year = ?, enterprise = ?, updated_at = ?, content_key = ?
+                decision_document = ?, publicized_on = ?, measure = ?, funding_year = ?, enterprise = ?, updated_at = ?, content_key = ?,
+                project_key = ?
             WHERE id = ?
             """,
             [.text(record.state.rawValue), .blob(record.content), .integer(record.awardedFen), .blob(record.explanation),
              .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicizedOn), .text(record.measure.rawValue),
-             .integer(Int64(record.fundingYear)), .text(record.enterprise), .text(time), .text(record.contentKey), .text(id)]
+             .integer(Int64(record.fundingYear)), .text(record.enterprise), .text(time), .text(record.contentKey), .text(record.projectKey),
+             .text(id)]
         )
         try recordTransition(id: id, from: from, to: record.state, action: transition.rawValue, actor: actor, reason: reason, request: request, at: time, in: transaction)
         return try Self.application(id, in: transaction, district: district)!
@@ -277,7 +289,7 @@ public final class DistrictStore: Sendable {
         guard let row = try transaction.query(
             """
             SELECT id, measure, funding_year, enterprise, state, content, awarded_fen, explanation, decision_date,
-                   decision_document, publicized_on, created_at, updated_at, content_key
+                   decision_document, publicized_on, created_at, updated_at, content_key, project_key
             FROM applications WHERE id = ?
             """,
             [.text(id)]
@@ -297,7 +309,7 @@ public final class DistrictStore: Sendable {
             fundingYear: Int(row.int(2)), enterprise: row.text(3), state: ApplicationState(rawValue: row.text(4)) ?? .submitted,
             content: row.blob(5), awardedFen: row.int(6), explanation: row.blob(7), decisionDate: row.text(8),
             decisionDocument: row.text(9), publicizedOn: row.text(10), createdAt: row.text(11), updatedAt: row.text(12),
-            history: history, contentKey: row.text(13)
+            history: history, contentKey: row.text(13), projectKey: row.text(14)
         )
     }
 

@@ -21,6 +21,11 @@ public struct StoredApplication: Sendable, Equatable {
     public var history: [TransitionEntry]
     /// ``Application/contentFingerprint`` of the content, for duplicate checks across districts.
     public var contentKey: String = ""
+    /// The applicant's project key, where it is a second key (``Application/contentKeys``).
+    public var projectKey: String = ""
+
+    /// Every key the content is known by.
+    public var contentKeys: [String] { projectKey.isEmpty ? [contentKey] : [contentKey, projectKey] }
 }
 
 /// Another application pending with the same content (for a clerk's warning).
@@ -28,10 +33,13 @@ public struct PendingContent: Sendable, Equatable {
     public var applicationID: String
     public var measure: Measure
     public var state: ApplicationState
-    public init(applicationID: String, measure: Measure, state: ApplicationState) {
+    /// The content key the two share.
+    public var key: String
+    public init(applicationID: String, measure: Measure, state: ApplicationState, key: String) {
         self.applicationID = applicationID
         self.measure = measure
         self.state = state
+        self.key = key
     }
 }
 

@@ -228,6 +228,8 @@ enum HistoryCSV {
             award.decisionDocument = field["document"] ?? ""
             award.contractNumber = field["contract"] ?? ""
             award.pilotId = field["pilot"] ?? ""
+            award.projectName = field["project"] ?? ""
+            award.selectionDate = field["selection_date"] ?? ""
             request.awards.append(award)
         }
         return request

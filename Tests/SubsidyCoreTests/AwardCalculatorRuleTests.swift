@@ -113,7 +113,7 @@ struct AwardCalculatorRuleTests {
         var lateMember = F.usage()
         lateMember.poolMembers[F.provider] = F.date("2022-09-02")
         var funded = F.usage()
-        funded.fundedContent = ["contract:ht-2022-1": [FundedContent(applicationID: "nanhai-000001", measure: .cloudVoucher, typed: "HT-2022-0001")]]
+        funded.fundedContent = ["contract:ht-2022-1": [FundedContent(applicationID: "nanhai-000001", measure: .cloudVoucher, typed: "HT-2022-0001", key: "contract:ht-2022-1")]]
         var otherFund = F.voucher(contract: "100,000.00")
         otherFund.otherFundDeclared = true
         var otherFundWithReason = otherFund

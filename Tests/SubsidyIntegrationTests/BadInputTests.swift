@@ -17,7 +17,7 @@ struct BadInputTests {
         var configuration = DaemonConfiguration()
         configuration.limits = [
             "frame_deadline_ms": frameDeadlineMs, "idle_timeout_ms": idleTimeoutMs,
-            "max_connections": 4_000, "max_connections_per_uid": 4_000, "max_connections_per_tenant": 3_000,
+            "max_connections": 16_000, "max_connections_per_uid": 16_000, "max_connections_per_tenant": 3_000,
             "requests_per_second": 100_000, "request_burst": 100_000,
         ]
         return configuration
@@ -109,7 +109,7 @@ struct BadInputTests {
         var configuration = Self.configuration()
         configuration.limits["max_connections"] = key == "max_connections" ? limit : 100
         configuration.limits["max_connections_per_uid"] = limit
-        // The per-tenant default (half of a small max_connections) lets these limits bind first.
+        // The per-tenant default (a fifth of a small max_connections) is checked after these.
         configuration.limits["max_connections_per_tenant"] = nil
         let daemon = try await DaemonProcess.start(configuration: configuration)
         defer { Task { await daemon.terminate() } }
@@ -134,7 +134,9 @@ struct BadInputTests {
         #expect(try open[0].receiveFrame()?.status?.code == .ok)
         open.removeLast()
         try await Task.sleep(for: .milliseconds(200))
-        let again = try RawConnection(path: daemon.socketPath("nanhai"))
+        // The freed slot was gaoming's (tenants in turn); with a small max_connections each tenant
+        // may hold only its share, so it is gaoming that reconnects.
+        let again = try RawConnection(path: daemon.socketPath(DaemonProcess.tenants[(limit - 1) % 6]))
         again.send(RawConnection.request(callID: 1, method: IdentityMethods.whoAmI.fullName, payload: []))
         #expect(try again.receiveFrame()?.status?.code == .ok)
     }

@@ -95,7 +95,7 @@ struct ConfigurationFileTests {
         ("limit of the wrong type", replacing("frame_deadline_ms = 5_000", with: "frame_deadline_ms = \"5s\""), "limits.frame_deadline_ms: must be an integer"),
         ("misspelt limit", replacing("request_burst = 100", with: "request_brust = 100"), "limits.request_brust: unknown key"),
         ("per-uid above total", replacing("request_burst = 100", with: "max_connections = 10\nmax_connections_per_uid = 20"), "limits.max_connections_per_uid: max_connections_per_uid (20) exceeds max_connections (10)"),
-        ("per-tenant not below total", replacing("request_burst = 100", with: "max_connections = 10\nmax_connections_per_tenant = 10"), "limits.max_connections_per_tenant: max_connections_per_tenant (10) must be below max_connections (10)"),
+        ("per-tenant leaves no room for the sixth tenant", replacing("request_burst = 100", with: "max_connections = 10\nmax_connections_per_tenant = 2"), "limits.max_connections_per_tenant: 5 × max_connections_per_tenant (2) must be below max_connections (10)"),
         ("no store calls", replacing("request_burst = 100", with: "max_concurrent_store_calls_per_tenant = 0"), "limits.max_concurrent_store_calls_per_tenant: must be > 0"),
         ("no queued bytes", replacing("request_burst = 100", with: "max_queued_bytes_per_connection = 0"), "limits.max_queued_bytes_per_connection: must be > 0"),
         ("relative data_dir", replacing("data_dir = \"/var/lib/subsidyd-test\"", with: "data_dir = \"var/lib\""), ":1: data_dir: must be an absolute path"),

@@ -108,7 +108,7 @@ struct IntegrityTests {
         followOn.selectionLevel = .provincial
         followOn.servedEnterprises = buyers
         let early = try await gaoming.submit(followOn)
-        #expect(early.warnings.contains { $0.contains("has no CLUSTER_PILOT award yet") }, "\(early.warnings)")
+        #expect(early.warnings.contains { $0.contains("has no live CLUSTER_PILOT award") }, "\(early.warnings)")
         _ = try await gaoming.recommend(early.id)
         let refused = await #expect(throws: SubsidyError.self) { try await city.approve(early.id, date: "2023-06-01") }
         #expect(refused?.code == .failedPrecondition)
@@ -127,11 +127,12 @@ struct IntegrityTests {
         // 2023-01-01): a decision on 2023-06-01 is outside it.
         let late = await #expect(throws: SubsidyError.self) { try await city.approve(early.id, date: "2023-06-01") }
         #expect(late?.message.contains("after the pilot's selection on 2021-03-10") == true, "\(late?.message ?? "")")
-        // A second selection award for the same pilot, spelled differently, is once-per-pilot.
+        // A second selection award for the same pilot, spelled differently, is once-per-pilot: a
+        // certain refusal, so the district hears it at submit.
         pilot.pilotId = "p-7。"
         pilot.projectName = "另一个集群试点"
-        let second = try await gaoming.file(pilot)
-        let twice = await #expect(throws: SubsidyError.self) { try await city.approve(second, date: "2021-07-01") }
+        let twice = await #expect(throws: SubsidyError.self) { try await gaoming.submit(pilot) }
+        #expect(twice?.code == .failedPrecondition)
         #expect(twice?.message.contains("already has 1 CLUSTER_PILOT award") == true, "\(twice?.message ?? "")")
     }
 
@@ -146,6 +147,11 @@ struct IntegrityTests {
             #expect(refused?.message.contains("禅城区 (chancheng, area 440604)") == true, "\(refused?.message ?? "")")
         }
         #expect(try await bureaus["chancheng"]!.register(chanchengEnterprise)?.uscc == chanchengEnterprise)
+        // A USCC from outside Foshan is not LOCAL, though it may have relocated here.
+        let guangzhou = try USCC.makeValid(prefix16: "9144010600009330").rawValue
+        let notLocal = await #expect(throws: SubsidyError.self) { try await bureaus["nanhai"]!.register(guangzhou, locality: .local) }
+        #expect(notLocal?.message.contains("area 440106, outside Foshan") == true, "\(notLocal?.message ?? "")")
+        #expect(try await bureaus["nanhai"]!.register(guangzhou, locality: .relocated)?.uscc == guangzhou)
         #expect(try await bureaus["sanshui"]!.register(TestData.uscc(9321, area: 7))?.uscc == TestData.uscc(9321, area: 7))
     }
 

@@ -47,7 +47,7 @@ struct LedgerWorkflowTests {
         let backdated = await #expect(throws: SubsidyError.self) {
             try await city.decide(CityServiceMethods.publicizeApplication, first, date: "2022-05-01")
         }
-        #expect(backdated?.code == .failedPrecondition)
+        #expect(backdated?.code == .invalidArgument)
         #expect(try await city.decide(CityServiceMethods.publicizeApplication, first, date: "2022-06-02").state == .publicized)
         let early = await #expect(throws: SubsidyError.self) {
             try await city.decide(CityServiceMethods.disburseApplication, first, date: "2022-06-05")

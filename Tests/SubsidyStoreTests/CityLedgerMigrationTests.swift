@@ -36,17 +36,23 @@ struct CityLedgerMigrationTests {
         try insertVersion3(old, id: "shunde-000001", measure: "CLOUD_VOUCHER", fingerprint: "contract:HT-20220001")
         try insertVersion3(old, id: "shunde-000002", measure: "BENCHMARK_PROJECT", fingerprint: "project:BENCHMARK_PROJECT:\(Self.enterprise):5G智能工厂:PHASE1")
         try insertVersion3(old, id: "shunde-000003", measure: "CLUSTER_PILOT", fingerprint: "project:CLUSTER_PILOT:\(Self.enterprise):试点", pilot: "P-07 ")
+        // A pilot id in Chinese: SQLite counts its characters, Swift its bytes; the scope must
+        // come out whole.
+        try insertVersion3(old, id: "shunde-000004", measure: "CLUSTER_PILOT", fingerprint: "project:CLUSTER_PILOT:\(Self.enterprise):试点二", pilot: "粤工信2021-集群试点-07")
 
         let ledger = try CityLedger(path: path)
         try ledger.database.read { transaction in
             let usage = ledger.usage(in: transaction)
-            #expect(try usage.fundedContent("contract:" + CanonicalText("ＨＴ－２０２２０００１\u{200B}").key).map(\.applicationID) == ["shunde-000001"])
+            #expect(try usage.fundedContent(["contract:" + CanonicalText("ＨＴ－２０２２０００１\u{200B}").key]).map(\.applicationID) == ["shunde-000001"])
             let project = Application.contentFingerprint(contractNumber: "", projectName: "5g智能工厂:phase 1。", enterprise: Self.enterprise)
-            #expect(try usage.fundedContent(project).map(\.applicationID) == ["shunde-000002"])
-            #expect(try usage.fundedContent(project).first?.typed == "5G智能工厂:PHASE1")
+            #expect(try usage.fundedContent([project]).map(\.applicationID) == ["shunde-000002"])
+            #expect(try usage.fundedContent([project]).first?.typed == "5G智能工厂:PHASE1")
             let scopes = try transaction.query("SELECT scope FROM charges WHERE application_id = 'shunde-000003'").map { $0.text(0) }
             #expect(scopes == ["foshan-2020/p-7"])
             #expect(try transaction.query("SELECT pilot_key FROM commitments WHERE application_id = 'shunde-000003'").first?.text(0) == "p-7")
+            let chinese = try transaction.query("SELECT scope FROM charges WHERE application_id = 'shunde-000004'").map { $0.text(0) }
+            #expect(chinese == ["foshan-2020/粤工信-2021-集群试点-7"])
+            #expect(try usage.pilotAward(CanonicalText("粤工信2021-集群试点-7").key)?.applicationID == "shunde-000004")
         }
     }
 }

@@ -881,6 +881,12 @@ public struct HistoricalAward: ProtoMessage {
     public var decisionDocument: String = ""
     public var contractNumber: String = ""
     public var pilotId: String = ""
+    /// The project, for "the same content" checks (README §5): without it an imported award without
+    /// a contract number is its own content, known only by its decision document.
+    public var projectName: String = ""
+    /// For CLUSTER_PILOT (required): the date the pilot was selected, which its follow-on's
+    /// two-year window runs from.
+    public var selectionDate: String = ""
 
     public init() {}
 
@@ -900,6 +906,8 @@ public struct HistoricalAward: ProtoMessage {
         m.decisionDocument = ProtoC.string(c.decision_document)
         m.contractNumber = ProtoC.string(c.contract_number)
         m.pilotId = ProtoC.string(c.pilot_id)
+        m.projectName = ProtoC.string(c.project_name)
+        m.selectionDate = ProtoC.string(c.selection_date)
         return m
     }
 
@@ -916,6 +924,8 @@ public struct HistoricalAward: ProtoMessage {
         p.pointee.decision_document = arena.string(self.decisionDocument)
         p.pointee.contract_number = arena.string(self.contractNumber)
         p.pointee.pilot_id = arena.string(self.pilotId)
+        p.pointee.project_name = arena.string(self.projectName)
+        p.pointee.selection_date = arena.string(self.selectionDate)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -933,6 +943,8 @@ public struct HistoricalAward: ProtoMessage {
             case "decisionDocument", "decision_document": self.decisionDocument = try value.string(at: path + ".decision_document")
             case "contractNumber", "contract_number": self.contractNumber = try value.string(at: path + ".contract_number")
             case "pilotId", "pilot_id": self.pilotId = try value.string(at: path + ".pilot_id")
+            case "projectName", "project_name": self.projectName = try value.string(at: path + ".project_name")
+            case "selectionDate", "selection_date": self.selectionDate = try value.string(at: path + ".selection_date")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -950,6 +962,8 @@ public struct HistoricalAward: ProtoMessage {
         if self.decisionDocument != "" { members.append(("decisionDocument", JSONValue.string(self.decisionDocument))) }
         if self.contractNumber != "" { members.append(("contractNumber", JSONValue.string(self.contractNumber))) }
         if self.pilotId != "" { members.append(("pilotId", JSONValue.string(self.pilotId))) }
+        if self.projectName != "" { members.append(("projectName", JSONValue.string(self.projectName))) }
+        if self.selectionDate != "" { members.append(("selectionDate", JSONValue.string(self.selectionDate))) }
         return .object(members)
     }
 }

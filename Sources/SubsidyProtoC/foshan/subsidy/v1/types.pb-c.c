@@ -1812,7 +1812,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__pool_member__descriptor =
   (ProtobufCMessageInit) foshan__subsidy__v1__pool_member__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__historical_award__field_descriptors[10] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__historical_award__field_descriptors[12] =
 {
   {
     "measure",
@@ -1934,6 +1934,30 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__historical_award__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "project_name",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__HistoricalAward, project_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "selection_date",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__HistoricalAward, selection_date),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__historical_award__field_indices_by_name[] = {
   5,   /* field[5] = amount_fen */
@@ -1945,12 +1969,14 @@ static const unsigned foshan__subsidy__v1__historical_award__field_indices_by_na
   1,   /* field[1] = funding_year */
   0,   /* field[0] = measure */
   9,   /* field[9] = pilot_id */
+  10,   /* field[10] = project_name */
   4,   /* field[4] = provider_uscc */
+  11,   /* field[11] = selection_date */
 };
 static const ProtobufCIntRange foshan__subsidy__v1__historical_award__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__historical_award__descriptor =
 {
@@ -1960,7 +1986,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__historical_award__descript
   "Foshan__Subsidy__V1__HistoricalAward",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__HistoricalAward),
-  10,
+  12,
   foshan__subsidy__v1__historical_award__field_descriptors,
   foshan__subsidy__v1__historical_award__field_indices_by_name,
   1,  foshan__subsidy__v1__historical_award__number_ranges,

@@ -375,10 +375,20 @@ struct  Foshan__Subsidy__V1__HistoricalAward
   char *decision_document;
   char *contract_number;
   char *pilot_id;
+  /*
+   * The project, for "the same content" checks (README §5): without it an imported award without
+   * a contract number is its own content, known only by its decision document.
+   */
+  char *project_name;
+  /*
+   * For CLUSTER_PILOT (required): the date the pilot was selected, which its follow-on's
+   * two-year window runs from.
+   */
+  char *selection_date;
 };
 #define FOSHAN__SUBSIDY__V1__HISTORICAL_AWARD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__historical_award__descriptor) \
-    , FOSHAN__SUBSIDY__V1__MEASURE__MEASURE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , FOSHAN__SUBSIDY__V1__MEASURE__MEASURE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
