@@ -21,10 +21,18 @@ struct CityViews: Sendable {
         }
         router.register(CityServiceMethods.watchEvents, roles: city, watchEvents)
         router.register(CityServiceMethods.registerPoolMember, roles: city, registerPoolMember)
-        router.register(CityServiceMethods.listPoolMembers, roles: city) { _, context throws(SubsidyError) in
+        router.register(CityServiceMethods.listPoolMembers, roles: city) { request, context throws(SubsidyError) in
             let ledger = stores.ledger
+            let limit = try pageSize(request.pageSize)
+            let after = request.pageToken
+            let records = try await BlockingIO.run(for: context) { try ledger.poolMembers(after: after, limit: limit + 1) }
+            var page = ReplyPage<PoolMember>(budget: context.listPageBytes)
+            for record in records.prefix(limit) {
+                guard try page.add(PoolMember(record), id: record.uscc) else { break }
+            }
             var response = ListPoolMembersResponse()
-            response.members = try await BlockingIO.run(for: context) { try ledger.poolMembers() }.map(PoolMember.init)
+            response.members = page.records
+            if page.records.count < records.count, let last = page.records.last { response.nextPageToken = last.uscc }
             return response
         }
         router.register(CityServiceMethods.importHistory, roles: city, importHistory)

@@ -8,12 +8,15 @@ import Glibc
 public enum StrictModes {
     /// Throws ``ServerError/unsafeDirectory(path:problem:)`` naming the path and the problem.
     /// A missing directory passes: the daemon creates it with a private mode.
-    public static func check(directory path: String) throws(ServerError) {
+    /// - Parameter allowingSharedTemporary: also accept a root-owned sticky directory such as
+    ///   `/tmp`, where no one may remove or rename another user's files (for a socket placed there).
+    public static func check(directory path: String, allowingSharedTemporary: Bool = false) throws(ServerError) {
         var info = stat()
         guard stat(path, &info) == 0 else {
             if errno == ENOENT { return }
             throw ServerError.unsafeDirectory(path: path, problem: "cannot be examined (\(String(cString: strerror(errno))))")
         }
+        if allowingSharedTemporary && info.st_uid == 0 && info.st_mode & S_ISVTX != 0 && info.st_mode & S_IFMT == S_IFDIR { return }
         try check(info, path: path)
     }
 

@@ -56,8 +56,19 @@ public final class SubsidyServer: Service, Sendable {
         if let runtimeDirectory = configuration.runtimeDirectory {
             try SocketFiles.makeDirectories(runtimeDirectory, mode: configuration.runtimeDirectoryMode)
         }
-        for tenant in configuration.tenants {
-            bound.append((tenant, try await bind(tenant)))
+        do {
+            for tenant in configuration.tenants {
+                bound.append((tenant, try await bind(tenant)))
+            }
+        } catch {
+            // The sockets bound before the failure are closed and removed; an async channel that
+            // is dropped without being run would trap, and a socket file left behind would look
+            // like a live daemon to the next start.
+            for (tenant, listener) in bound {
+                try? await listener.executeThenClose { _ in }
+                unlink(tenant.socketPath)
+            }
+            throw error
         }
         listeners.withLock { $0 = bound.map { $0.1.channel } }
         logger.info("serving \(bound.count) sockets", metadata: ["data.dir": "\(configuration.dataDirectory)"])
@@ -139,6 +150,8 @@ public final class SubsidyServer: Service, Sendable {
         let path = tenant.socketPath
         guard path.utf8.count < 108 else { throw ServerError.socketPathTooLong(path: path) }
         guard SocketFiles.stagingPathLength(for: path) < 108 else { throw ServerError.socketPathTooLong(path: path) }
+        // A socket is renamed into this directory: another account able to write it could swap it.
+        try StrictModes.check(directory: SocketFiles.directory(of: path), allowingSharedTemporary: true)
         try SocketFiles.makeDirectories(SocketFiles.directory(of: path), mode: configuration.runtimeDirectoryMode)
         try await SocketFiles.removeIfStale(path, group: group)
 

@@ -21,6 +21,9 @@ public final class SubsidyStores: Sendable {
         if mkdir(districtDirectory, 0o700) != 0 && errno != EEXIST {
             throw ServerError.cannotCreate(path: districtDirectory, errno: errno)
         }
+        // The district files live one level down: a writable districts/ would let another account
+        // swap them even under a safe data directory.
+        try StrictModes.check(directory: districtDirectory)
         ledger = try CityLedger(path: dataDirectory + "/city-ledger.sqlite")
         var districts: [DistrictID: DistrictStore] = [:]
         for district in DistrictID.allCases {

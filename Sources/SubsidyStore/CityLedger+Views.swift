@@ -134,9 +134,13 @@ extension CityLedger {
         )
     }
 
-    public func poolMembers() throws -> [PoolMember] {
+    /// Pool members after `after` (a USCC, exclusive), in USCC order, at most `limit`.
+    public func poolMembers(after: String = "", limit: Int = Int(Int32.max)) throws -> [PoolMember] {
         try database.read { transaction in
-            try transaction.query("SELECT uscc, name, entry_date, provincial, source FROM pool_members ORDER BY uscc").map {
+            try transaction.query(
+                "SELECT uscc, name, entry_date, provincial, source FROM pool_members WHERE uscc > ? ORDER BY uscc LIMIT ?",
+                [.text(after), .integer(Int64(limit))]
+            ).map {
                 PoolMember(uscc: $0.text(0), name: $0.text(1), entryDate: $0.text(2), provincial: $0.int(3) != 0, source: $0.text(4))
             }
         }

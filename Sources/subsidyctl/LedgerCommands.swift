@@ -152,8 +152,17 @@ struct PoolList: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
+        // Every page, so the list is whole however long it is.
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await client.call(CityServiceMethods.listPoolMembers, ListPoolMembersRequest(), timeout: global.timeout)
+            var all = ListPoolMembersResponse()
+            var request = ListPoolMembersRequest()
+            request.pageSize = 500
+            repeat {
+                let page = try await client.call(CityServiceMethods.listPoolMembers, request, timeout: global.timeout)
+                all.members += page.members
+                request.pageToken = page.nextPageToken
+            } while !request.pageToken.isEmpty
+            return all
         }
         let lines = r.members.map { "\($0.uscc)  \($0.entryDate)  \($0.provincial ? "provincial" : "")  \($0.source)  \($0.name)" }
         global.emit(r, human: lines.isEmpty ? "no pool members" : lines.joined(separator: "\n"))

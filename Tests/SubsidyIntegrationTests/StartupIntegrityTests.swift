@@ -223,6 +223,22 @@ struct StartupIntegrityTests {
         #expect(refused.log.contains("refusing to use it"))
     }
 
+    @Test("a districts/ directory or a socket's directory writable by others is refused", arguments: ["districts", "sockets"])
+    func unsafeInnerDirectory(which: String) async throws {
+        let base = DaemonProcess.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let directory = base + "/data"
+        #expect(mkdir(directory, 0o700) == 0)
+        // --dev puts the district files under data/districts and the sockets under data/sockets.
+        let inner = which == "districts" ? directory + "/districts" : directory + "/sockets"
+        #expect(mkdir(inner, 0o700) == 0)
+        #expect(chmod(inner, 0o777) == 0)
+        let refused = try await refusedStart(directory)
+        #expect(refused.status != 0)
+        #expect(refused.log.contains(inner), "\(refused.log)")
+        #expect(refused.log.contains("is writable by group and others"), "\(refused.log)")
+    }
+
     @Test("a runtime directory writable by others is refused")
     func unsafeRuntimeDirectory() async throws {
         let configuration = DaemonConfiguration()

@@ -2405,7 +2405,11 @@ public struct RegisterPoolMemberResponse: ProtoMessage {
     }
 }
 
+/// Members in USCC order; pages as the other lists do (README §5): page_size 0 means 50, at most
+/// 500, and a page also stops at the reply byte budget.
 public struct ListPoolMembersRequest: ProtoMessage {
+    public var pageSize: Int32 = 0
+    public var pageToken: String = ""
 
     public init() {}
 
@@ -2413,27 +2417,44 @@ public struct ListPoolMembersRequest: ProtoMessage {
     public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_list_pool_members_request() }
 
     public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
-        return Self()
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__ListPoolMembersRequest.self).pointee
+        var m = Self()
+        m.pageSize = c.page_size
+        m.pageToken = ProtoC.string(c.page_token)
+        return m
     }
 
     public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
         let p = arena.allocate(Foshan__Subsidy__V1__ListPoolMembersRequest.self)
         foshan__subsidy__v1__list_pool_members_request__init(p)
+        p.pointee.page_size = self.pageSize
+        p.pointee.page_token = arena.string(self.pageToken)
         return UnsafeMutableRawPointer(p)
     }
 
     public init(json: JSONValue, path: String) throws(SubsidyError) {
         self.init()
-        for (key, _) in try json.objectMembers(at: path) {
-            throw SubsidyError.invalidField(path + "." + key, "unknown field")
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "pageSize", "page_size": self.pageSize = try value.int32(at: path + ".page_size")
+            case "pageToken", "page_token": self.pageToken = try value.string(at: path + ".page_token")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
         }
     }
 
-    public var jsonValue: JSONValue { .object([]) }
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if self.pageSize != 0 { members.append(("pageSize", JSONValue.integer(self.pageSize))) }
+        if self.pageToken != "" { members.append(("pageToken", JSONValue.string(self.pageToken))) }
+        return .object(members)
+    }
 }
 
 public struct ListPoolMembersResponse: ProtoMessage {
     public var members: [PoolMember] = []
+    /// Pass as page_token for the next page; empty when there is none.
+    public var nextPageToken: String = ""
 
     public init() {}
 
@@ -2444,6 +2465,7 @@ public struct ListPoolMembersResponse: ProtoMessage {
         let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__ListPoolMembersResponse.self).pointee
         var m = Self()
         m.members = ProtoC.messages(c.n_members, c.members)
+        m.nextPageToken = ProtoC.string(c.next_page_token)
         return m
     }
 
@@ -2451,6 +2473,7 @@ public struct ListPoolMembersResponse: ProtoMessage {
         let p = arena.allocate(Foshan__Subsidy__V1__ListPoolMembersResponse.self)
         foshan__subsidy__v1__list_pool_members_response__init(p)
         (p.pointee.n_members, p.pointee.members) = arena.messages(self.members, Foshan__Subsidy__V1__PoolMember.self)
+        p.pointee.next_page_token = arena.string(self.nextPageToken)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -2459,6 +2482,7 @@ public struct ListPoolMembersResponse: ProtoMessage {
         for (key, value) in try json.objectMembers(at: path) {
             switch key {
             case "members": self.members = try value.array(at: path + ".members") { (v: JSONValue, p: String) throws(SubsidyError) in try PoolMember(json: v, path: p) }
+            case "nextPageToken", "next_page_token": self.nextPageToken = try value.string(at: path + ".next_page_token")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -2467,6 +2491,7 @@ public struct ListPoolMembersResponse: ProtoMessage {
     public var jsonValue: JSONValue {
         var members: [(String, JSONValue)] = []
         if !self.members.isEmpty { members.append(("members", .array(self.members.map { $0.jsonValue }))) }
+        if self.nextPageToken != "" { members.append(("nextPageToken", JSONValue.string(self.nextPageToken))) }
         return .object(members)
     }
 }

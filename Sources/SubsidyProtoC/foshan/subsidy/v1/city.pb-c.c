@@ -1168,9 +1168,42 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__register_pool_member_respo
   (ProtobufCMessageInit) foshan__subsidy__v1__register_pool_member_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-#define foshan__subsidy__v1__list_pool_members_request__field_descriptors NULL
-#define foshan__subsidy__v1__list_pool_members_request__field_indices_by_name NULL
-#define foshan__subsidy__v1__list_pool_members_request__number_ranges NULL
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_pool_members_request__field_descriptors[2] =
+{
+  {
+    "page_size",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ListPoolMembersRequest, page_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ListPoolMembersRequest, page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__list_pool_members_request__field_indices_by_name[] = {
+  0,   /* field[0] = page_size */
+  1,   /* field[1] = page_token */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__list_pool_members_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
 const ProtobufCMessageDescriptor foshan__subsidy__v1__list_pool_members_request__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
@@ -1179,14 +1212,14 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__list_pool_members_request_
   "Foshan__Subsidy__V1__ListPoolMembersRequest",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__ListPoolMembersRequest),
-  0,
+  2,
   foshan__subsidy__v1__list_pool_members_request__field_descriptors,
   foshan__subsidy__v1__list_pool_members_request__field_indices_by_name,
-  0,  foshan__subsidy__v1__list_pool_members_request__number_ranges,
+  1,  foshan__subsidy__v1__list_pool_members_request__number_ranges,
   (ProtobufCMessageInit) foshan__subsidy__v1__list_pool_members_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_pool_members_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_pool_members_response__field_descriptors[2] =
 {
   {
     "members",
@@ -1200,14 +1233,27 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_pool_members_res
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next_page_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ListPoolMembersResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__list_pool_members_response__field_indices_by_name[] = {
   0,   /* field[0] = members */
+  1,   /* field[1] = next_page_token */
 };
 static const ProtobufCIntRange foshan__subsidy__v1__list_pool_members_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__list_pool_members_response__descriptor =
 {
@@ -1217,7 +1263,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__list_pool_members_response
   "Foshan__Subsidy__V1__ListPoolMembersResponse",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__ListPoolMembersResponse),
-  1,
+  2,
   foshan__subsidy__v1__list_pool_members_response__field_descriptors,
   foshan__subsidy__v1__list_pool_members_response__field_indices_by_name,
   1,  foshan__subsidy__v1__list_pool_members_response__number_ranges,

@@ -152,13 +152,19 @@ struct  Foshan__Subsidy__V1__RegisterPoolMemberResponse
     , NULL }
 
 
+/*
+ * Members in USCC order; pages as the other lists do (README §5): page_size 0 means 50, at most
+ * 500, and a page also stops at the reply byte budget.
+ */
 struct  Foshan__Subsidy__V1__ListPoolMembersRequest
 {
   ProtobufCMessage base;
+  int32_t page_size;
+  char *page_token;
 };
 #define FOSHAN__SUBSIDY__V1__LIST_POOL_MEMBERS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__list_pool_members_request__descriptor) \
-     }
+    , 0, (char *)protobuf_c_empty_string }
 
 
 struct  Foshan__Subsidy__V1__ListPoolMembersResponse
@@ -166,10 +172,14 @@ struct  Foshan__Subsidy__V1__ListPoolMembersResponse
   ProtobufCMessage base;
   size_t n_members;
   Foshan__Subsidy__V1__PoolMember **members;
+  /*
+   * Pass as page_token for the next page; empty when there is none.
+   */
+  char *next_page_token;
 };
 #define FOSHAN__SUBSIDY__V1__LIST_POOL_MEMBERS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__list_pool_members_response__descriptor) \
-    , 0,NULL }
+    , 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Foshan__Subsidy__V1__ImportHistoryRequest
