@@ -285,7 +285,7 @@ public enum AwardCalculator {
             guard let amount = decision.caseAmount, amount > .zero else {
                 throw SubsidyError.invalidField("case_amount_fen", "required and > 0 for \(application.measure) (一事一议: the city decides the amount)")
             }
-            guard let document = decision.decisionDocument, !document.unicodeScalars.allSatisfy(\.properties.isWhitespace) else {
+            guard let document = decision.decisionDocument, !CanonicalText(document).isEmpty else {
                 throw SubsidyError.invalidField("decision_document", "required for \(application.measure) (一事一议: the city's decision document number)")
             }
             return (amount, "case by case (一事一议) per \(document): \(amount)", document)

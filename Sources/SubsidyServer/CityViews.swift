@@ -40,15 +40,14 @@ struct CityViews: Sendable {
             let stores = self.stores
             var response = VerifyAuditResponse()
             let (chains, inconsistencies) = try await BlockingIO.run(for: context) {
-                var files = [("ledger", stores.ledger.database)]
-                files += DistrictID.allCases.map { ($0.rawValue, stores.store($0).database) }
-                let chains = try files.map { try AuditChain.verify($0.1, file: $0.0) }
                 // The start-up check, read-only and under the decision lock so no decision is
                 // seen half-way; a step still to be completed from the ledger is not a problem.
-                let recovery = try stores.decisionLock.withLock { _ in
-                    try Recovery.reconcile(ledger: stores.ledger, districts: stores.districts, apply: false)
+                let (chains, recovery) = try stores.decisionLock.withLock { _ in
+                    try StoreConsistency.inspect(stores, naming: { _, tenant in tenant })
                 }
-                return (chains, recovery.inconsistencies.map(\.description))
+                // Bounded: one line per disagreement, at most 100 (the count is in the last).
+                let problems = recovery.inconsistencies.map(\.description)
+                return (chains, problems.count <= 100 ? problems : Array(problems.prefix(99)) + ["… and \(problems.count - 99) more; subsidyd --check lists them all"])
             }
             response.chains = chains.map { report in
                 var chain = AuditChainReport()

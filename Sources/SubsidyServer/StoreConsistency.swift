@@ -18,21 +18,29 @@ public enum StoreConsistency {
     public static func check(dataDirectory: String) throws -> Report {
         let stores = try SubsidyStores(dataDirectory: dataDirectory)
         var report = Report()
-        let recovery = try Recovery.reconcile(ledger: stores.ledger, districts: stores.districts, apply: false)
+        let (chains, recovery) = try inspect(stores, naming: { path, _ in path })
         report.lines += recovery.rolledForward.map { "recovery would roll forward: \($0) (the normal crash window; start-up completes it)" }
         report.lines += recovery.inconsistencies.map { "INCONSISTENT \($0)" }
         if recovery.inconsistencies.contains(where: \.isLedgerPosition) { report.lines += ledgerBehindAdvice }
-        var files = [(stores.ledger.database.path, stores.ledger.database)]
-        files += DistrictID.allCases.map { (stores.store($0).database.path, stores.store($0).database) }
-        var chainsOK = true
-        for (path, database) in files {
-            let chain = try AuditChain.verify(database, file: path)
-            chainsOK = chainsOK && chain.ok
-            report.lines.append(chain.ok ? "audit \(path): ok, \(chain.rows) rows" : "audit \(path): BROKEN at row \(chain.firstBadRow ?? 0): \(chain.problem)")
+        for chain in chains {
+            report.lines.append(
+                chain.ok ? "audit \(chain.file): ok, \(chain.rows) rows" : "audit \(chain.file): BROKEN at row \(chain.firstBadRow ?? 0): \(chain.problem)")
         }
-        report.consistent = recovery.inconsistencies.isEmpty && chainsOK
+        report.consistent = recovery.inconsistencies.isEmpty && chains.allSatisfy(\.ok)
         report.lines.append(report.consistent ? "consistent: subsidyd will start on \(dataDirectory)" : "NOT consistent: subsidyd will refuse to start on \(dataDirectory)")
         return report
+    }
+
+    /// Every audit chain (the ledger's first, then each district's, labelled by `naming` from the
+    /// file's path and its tenant — `ledger` or the district id) and what start-up recovery would
+    /// do, changing nothing: the one inspection `--check` and `VerifyAudit` both report.
+    static func inspect(
+        _ stores: SubsidyStores, naming: (_ path: String, _ tenant: String) -> String
+    ) throws -> (chains: [AuditChain.Report], recovery: Recovery.Report) {
+        var files = [(naming(stores.ledger.database.path, "ledger"), stores.ledger.database)]
+        files += DistrictID.allCases.map { (naming(stores.store($0).database.path, $0.rawValue), stores.store($0).database) }
+        let chains = try files.map { try AuditChain.verify($0.1, file: $0.0) }
+        return (chains, try Recovery.reconcile(ledger: stores.ledger, districts: stores.districts, apply: false))
     }
 
     /// Does what is safely doable: with `acceptLedger`, first records the ledger's current

@@ -56,16 +56,33 @@ public final class SubsidyServer: Service, Sendable {
         if let runtimeDirectory = configuration.runtimeDirectory {
             try SocketFiles.makeDirectories(runtimeDirectory, mode: configuration.runtimeDirectoryMode)
         }
+        // Everything that can refuse a socket is checked for every socket before any is bound, so
+        // a refusal leaves nothing half-started: path lengths, the directory's safety (a socket
+        // is renamed into it: another account able to write it could swap it), and a path held
+        // by something that is not a stale socket.
+        for tenant in configuration.tenants {
+            let path = tenant.socketPath
+            guard path.utf8.count < 108 else { throw ServerError.socketPathTooLong(path: path) }
+            guard SocketFiles.stagingPathLength(for: path) < 108 else { throw ServerError.socketPathTooLong(path: path) }
+            try StrictModes.check(directory: SocketFiles.directory(of: path), allowingSharedTemporary: true)
+            try SocketFiles.makeDirectories(SocketFiles.directory(of: path), mode: configuration.runtimeDirectoryMode)
+            try await SocketFiles.removeIfStale(path, group: group)
+        }
         do {
             for tenant in configuration.tenants {
                 bound.append((tenant, try await bind(tenant)))
             }
         } catch {
-            // The sockets bound before the failure are closed and removed; an async channel that
-            // is dropped without being run would trap, and a socket file left behind would look
-            // like a live daemon to the next start.
+            // The sockets bound before the failure are closed and removed, and any peer already
+            // accepted on them is closed: an async channel dropped without being run would trap,
+            // and a socket file left behind would look like a live daemon to the next start.
             for (tenant, listener) in bound {
-                try? await listener.executeThenClose { _ in }
+                try? await listener.executeThenClose { inbound in
+                    listener.channel.close(promise: nil)
+                    for try await accepted in inbound {
+                        try? await accepted?.channel.executeThenClose { _, _ in }
+                    }
+                }
                 unlink(tenant.socketPath)
             }
             throw error
@@ -93,7 +110,21 @@ public final class SubsidyServer: Service, Sendable {
         health.set(.notServing)
         for listener in listeners.withLock({ $0 }) { listener.close(promise: nil) }
         for connection in connections.withLock({ Array($0.values) }) { connection.beginDraining() }
+        // A client that never reads its replies would hold the drain forever (its calls wait to
+        // write). After the grace period the connections still open are closed: their calls'
+        // store work completes regardless; only replies nobody was reading are lost. A watchdog,
+        // not work that must finish, so an unstructured task is right here.
+        Task { [self] in
+            try? await Task.sleep(for: .milliseconds(Self.drainGraceMilliseconds))
+            let stuck = connections.withLock { Array($0.values) }
+            guard !stuck.isEmpty else { return }
+            logger.warning("closing \(stuck.count) connections still draining after \(Self.drainGraceMilliseconds) ms (clients not reading their replies)")
+            for connection in stuck { connection.channel.channel.close(promise: nil) }
+        }
     }
+
+    /// How long a graceful shutdown waits for connections to drain before closing them.
+    static let drainGraceMilliseconds: Int64 = 10_000
 
     /// A connection that passed the kernel-credential check and the connection limits.
     struct AcceptedConnection: Sendable {
@@ -148,11 +179,7 @@ public final class SubsidyServer: Service, Sendable {
     /// reach it, after making sure no live daemon owns the path.
     private func bind(_ tenant: Tenant) async throws -> Listener {
         let path = tenant.socketPath
-        guard path.utf8.count < 108 else { throw ServerError.socketPathTooLong(path: path) }
-        guard SocketFiles.stagingPathLength(for: path) < 108 else { throw ServerError.socketPathTooLong(path: path) }
-        // A socket is renamed into this directory: another account able to write it could swap it.
-        try StrictModes.check(directory: SocketFiles.directory(of: path), allowingSharedTemporary: true)
-        try SocketFiles.makeDirectories(SocketFiles.directory(of: path), mode: configuration.runtimeDirectoryMode)
+        // Checked once more just before binding: the pre-pass in run() may be a moment old.
         try await SocketFiles.removeIfStale(path, group: group)
 
         var listenerLogger = logger

@@ -313,21 +313,6 @@ public final class DistrictStore: Sendable {
         )
     }
 
-    /// Applications matching `filter`, in id order, after `afterID` (exclusive).
-    public func applications(_ filter: ApplicationFilter, afterID: String, limit: Int) throws -> [StoredApplication] {
-        try database.read { transaction in
-            var sql = "SELECT id FROM applications WHERE id > ?"
-            var parameters: [SQLiteValue] = [.text(afterID)]
-            if let measure = filter.measure { sql += " AND measure = ?"; parameters.append(.text(measure.rawValue)) }
-            if let state = filter.state { sql += " AND state = ?"; parameters.append(.text(state.rawValue)) }
-            if let year = filter.fundingYear { sql += " AND funding_year = ?"; parameters.append(.integer(Int64(year))) }
-            if let enterprise = filter.enterprise { sql += " AND enterprise = ?"; parameters.append(.text(enterprise)) }
-            sql += " ORDER BY id LIMIT ?"
-            parameters.append(.integer(Int64(limit)))
-            return try transaction.query(sql, parameters).compactMap { try Self.application($0.text(0), in: transaction, district: district) }
-        }
-    }
-
     /// Ids of the applications matching `filter` after `afterID`, in id order: a page's
     /// candidates, read without their content so that merging districts costs no records.
     public func applicationIDs(_ filter: ApplicationFilter, afterID: String, limit: Int) throws -> [String] {

@@ -239,6 +239,27 @@ struct StartupIntegrityTests {
         #expect(refused.log.contains("is writable by group and others"), "\(refused.log)")
     }
 
+    @Test("a socket path taken by something that is not a socket stops start-up before any socket is bound: no crash, none left behind")
+    func laterSocketFails() async throws {
+        let configuration = DaemonConfiguration()
+        defer { try? FileManager.default.removeItem(atPath: configuration.baseDirectory) }
+        // The city's socket path is taken by a plain file (checked for every socket before any is bound).
+        #expect(mkdir(configuration.runtimeDirectory, 0o755) == 0)
+        #expect(FileManager.default.createFile(atPath: configuration.socketPath("city"), contents: Data("not a socket".utf8)))
+        do {
+            let daemon = try await DaemonProcess.start(configuration: configuration)
+            await daemon.terminate()
+            Issue.record("subsidyd started with its city socket path taken")
+        } catch DaemonError.exited(let status, let log) {
+            #expect(status != 0)
+            #expect(log.contains("exists and is not a socket"), "\(log)")
+            #expect(!log.contains("Fatal error"), "\(log)")
+        }
+        for district in DaemonProcess.districts {
+            #expect(!FileManager.default.fileExists(atPath: configuration.socketPath(district)), "\(district)'s socket was left behind")
+        }
+    }
+
     @Test("a runtime directory writable by others is refused")
     func unsafeRuntimeDirectory() async throws {
         let configuration = DaemonConfiguration()

@@ -73,13 +73,36 @@ public enum LedgerChecker {
             problems.append("commitment \(id) has no application in any district")
         }
 
-        // 3. No content funded twice.
+        // 3. No content funded twice: a key two live commitments share is double funding unless
+        //    the rule allows that pair (a pilot and its follow-on; two vouchers sharing only a
+        //    project name) — and every commitment is known at least by its fingerprint.
+        var holders: [String: [(id: String, measure: String)]] = [:]
         for row in try ledger.rows("""
-            SELECT content_fingerprint, COUNT(*) FROM commitments WHERE state IN ('live', 'disbursed')
-            GROUP BY content_fingerprint HAVING COUNT(*) > 1
+            SELECT k.key, m.application_id, m.measure FROM content_keys k JOIN commitments m ON m.application_id = k.application_id
+            WHERE m.state IN ('live', 'disbursed') ORDER BY m.application_id
             """)
         {
-            problems.append("content \(row[0]) funded \(row[1]) times")
+            holders[row[0], default: []].append((row[1], row[2]))
+        }
+        for (key, funded) in holders.sorted(by: { $0.key < $1.key }) where funded.count > 1 {
+            for i in funded.indices {
+                for j in funded.indices where j > i {
+                    guard let first = Measure(rawValue: funded[i].measure), let second = Measure(rawValue: funded[j].measure) else {
+                        problems.append("content \(key): unknown measure in \(funded[i].id) or \(funded[j].id)")
+                        continue
+                    }
+                    if Application.isDoubleFunding(first, second, sharing: key) {
+                        problems.append("content \(key) funded twice: \(funded[i].id) (\(first)) and \(funded[j].id) (\(second))")
+                    }
+                }
+            }
+        }
+        for row in try ledger.rows("""
+            SELECT application_id FROM commitments m WHERE NOT EXISTS
+                (SELECT 1 FROM content_keys k WHERE k.application_id = m.application_id AND k.key = m.content_fingerprint)
+            """)
+        {
+            problems.append("commitment \(row[0]) is not known by its own content fingerprint")
         }
 
         // 4. Every audit chain verifies.
