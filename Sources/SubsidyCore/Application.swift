@@ -147,11 +147,11 @@ public struct Application: Hashable, Sendable {
         "project:\(enterprise):\(CanonicalText(projectName).key)"
     }
 
-    /// Every key this content is known by, each compared city-wide: the fingerprint, and — for
-    /// every measure but the voucher — the applicant's project as well, so typing a contract
-    /// number on a benchmark project does not let the same project be funded again as an
+    /// Every key this content is known by, each compared city-wide: the fingerprint, and the
+    /// applicant's project as well when a contract number made the fingerprint, so typing a
+    /// contract number on a benchmark project does not let the same project be funded again as an
     /// identifier node. (A voucher is its contract: one enterprise may buy several services for
-    /// one project, so its project key is compared only with other measures'; see
+    /// one project, so two vouchers sharing only the project key are not double funding; see
     /// ``isDoubleFunding(with:)``.)
     public var contentKeys: [String] {
         Self.contentKeys(measure: measure, contractNumber: contractNumber, projectName: projectName, enterprise: enterprise.rawValue)

@@ -12,12 +12,19 @@ struct BlockingWorkAdmission: Sendable {
 
     /// Waits for reply room, then for a permit. If replies finished meanwhile filled the room
     /// again, the permit goes back and the wait starts over: a client that does not read gets at
-    /// most its tenant's permits' worth of replies built beyond its limit.
+    /// most its tenant's permits' worth of replies built beyond its limit. A call whose peer has
+    /// gone by then never starts.
     func enter() async throws(SubsidyError) {
         do {
             while true {
                 try await connection.waitForReplyRoom()
                 try await tenantPermits.wait()
+                // A peer that left while this call queued for a permit reads no reply: the work
+                // is not started (nothing is torn; a returning client retries by request id).
+                if connection.isAbandoned {
+                    tenantPermits.signal()
+                    throw CancellationError()
+                }
                 if connection.hasReplyRoom { return }
                 tenantPermits.signal()
             }

@@ -70,10 +70,13 @@ final class Connection: Sendable {
                 try await withThrowingDiscardingTaskGroup { group in
                     switch await readFrames(inbound, writer: writer, group: &group) {
                     case .endOfInput:
-                        // The client has gone: nobody is left to read a stream. Unary calls
-                        // still finish, so a decision that is being committed is not torn.
+                        // The client has gone: nobody is left to read a stream or a reply. Calls
+                        // already at the store still finish, so a decision that is being committed
+                        // is not torn; calls still waiting for their turn end without starting.
                         interruptStreams(reason: .cancelledByClient)
+                        queued.abandon()
                     case .protocolViolation:
+                        queued.abandon()
                         group.cancelAll()
                     }
                 }

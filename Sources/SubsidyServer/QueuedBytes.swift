@@ -19,6 +19,8 @@ final class QueuedBytes: Sendable {
         var reader: CheckedContinuation<Void, Never>?
         var roomWaiters: [RoomWaiter] = []
         var nextID: UInt64 = 0
+        /// The peer has gone: no reply will be read, so no more store work is started for it.
+        var abandoned = false
     }
 
     /// `max_queued_bytes_per_connection`.
@@ -31,6 +33,9 @@ final class QueuedBytes: Sendable {
 
     /// Bytes held now (for logs and the read loop's decision).
     var total: Int { state.withLock { $0.requests + $0.replies } }
+
+    /// Whether the peer has gone (``abandon()``).
+    var isAbandoned: Bool { state.withLock { $0.abandoned } }
 
     /// Whether the unwritten replies are under the limit.
     var hasReplyRoom: Bool { state.withLock { $0.replies < limit } }
@@ -63,7 +68,7 @@ final class QueuedBytes: Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let ready = state.withLock { state -> Bool? in
-                    if Task.isCancelled { return false }
+                    if Task.isCancelled || state.abandoned { return false }
                     if state.replies < limit { return true }
                     state.roomWaiters.append(RoomWaiter(id: id, continuation: continuation))
                     return nil
@@ -81,6 +86,18 @@ final class QueuedBytes: Sendable {
             }
             waiter?.continuation.resume(throwing: CancellationError())
         }
+    }
+
+    /// The connection's peer has gone (or the connection is being closed): calls still waiting
+    /// for reply room end now, and later ones do not wait. Work that never started is not torn;
+    /// the client, if it comes back, retries with its request ids.
+    func abandon() {
+        let waiters = state.withLock { state -> [RoomWaiter] in
+            state.abandoned = true
+            defer { state.roomWaiters = [] }
+            return state.roomWaiters
+        }
+        for waiter in waiters { waiter.continuation.resume(throwing: CancellationError()) }
     }
 
     private func release(_ change: (inout State) -> Void) {

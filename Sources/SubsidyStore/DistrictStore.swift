@@ -90,19 +90,23 @@ public final class DistrictStore: Sendable {
     /// per key they share.
     public func pendingApplications(withContent keys: [String], excluding id: String) throws -> [PendingContent] {
         try database.read { transaction in
-            try keys.flatMap { key in
-                try transaction.query(
-                    """
-                    SELECT id, measure, state FROM applications
-                    WHERE (content_key = ?1 OR project_key = ?1) AND state IN \(Self.pendingStates) AND id != ?2 ORDER BY id
-                    """,
-                    [.text(key), .text(id)]
-                ).map { row in
-                    PendingContent(
-                        applicationID: row.text(0), measure: try Self.decode(Measure.self, row.text(1), column: "measure"),
-                        state: try Self.decode(ApplicationState.self, row.text(2), column: "state"), key: key)
+            // One indexed lookup per key and column (an OR across the two columns could scan the
+            // table, and its rows carry the whole application).
+            var found: [PendingContent] = []
+            for key in keys {
+                var ids = Set<String>()
+                for column in ["content_key", "project_key"] {
+                    for row in try transaction.query(
+                        "SELECT id, measure, state FROM applications WHERE \(column) = ? AND state IN \(Self.pendingStates) AND id != ? ORDER BY id",
+                        [.text(key), .text(id)]
+                    ) where ids.insert(row.text(0)).inserted {
+                        found.append(PendingContent(
+                            applicationID: row.text(0), measure: try Self.decode(Measure.self, row.text(1), column: "measure"),
+                            state: try Self.decode(ApplicationState.self, row.text(2), column: "state"), key: key))
+                    }
                 }
             }
+            return found
         }
     }
 

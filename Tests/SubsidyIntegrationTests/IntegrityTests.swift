@@ -89,6 +89,45 @@ struct IntegrityTests {
         let refused = await #expect(throws: SubsidyError.self) { try await shunde.submit(node) }
         #expect(refused?.code == .failedPrecondition)
         #expect(refused?.message.contains("already funded as \(benchmark) under BENCHMARK_PROJECT") == true, "\(refused?.message ?? "")")
+        // Typing a contract number does not make it other content: the project is still known.
+        node.contractNumber = "NODE-1"
+        let withContract = await #expect(throws: SubsidyError.self) { try await shunde.submit(node) }
+        #expect(withContract?.message.contains("already funded as \(benchmark)") == true, "\(withContract?.message ?? "")")
+
+        // Two vouchers of one enterprise for one project are two contracts, both fundable.
+        let nanhai = bureaus["nanhai"]!
+        var first = TestData.voucher(enterprise: buyers[1], provider: Self.provider, contractFen: 1_000_000, contract: "V-1")
+        first.projectName = "设备上云"
+        var second = first
+        second.contractNumber = "V-2"
+        #expect(try await city.approve(try await nanhai.file(first)).state == .approved)
+        #expect(try await city.approve(try await nanhai.file(second)).state == .approved)
+        // But a benchmark project of that name, for that enterprise, is the vouchers' content.
+        let benchmarkTwin = await #expect(throws: SubsidyError.self) {
+            try await nanhai.submit(TestData.benchmark(enterprise: buyers[1], investedFen: 1_000_000, name: "设备上云"))
+        }
+        #expect(benchmarkTwin?.code == .failedPrecondition)
+    }
+
+    @Test("pool members come back in pages, every one once")
+    func poolPages() async throws {
+        let (daemon, city, _, _) = try await prepared()
+        defer { Task { await daemon.terminate() } }
+        let members = (0..<120).map { TestData.uscc(9400 + $0) }
+        for member in members { try await city.pool(member) }
+        var seen: [String] = []
+        var request = ListPoolMembersRequest()
+        request.pageSize = 50
+        var pages = 0
+        repeat {
+            let page = try await city.client.call(CityServiceMethods.listPoolMembers, request)
+            #expect(page.members.count <= 50)
+            seen += page.members.map(\.uscc)
+            request.pageToken = page.nextPageToken
+            pages += 1
+        } while !request.pageToken.isEmpty
+        #expect(pages == 3)
+        #expect(seen == (members + [Self.provider]).sorted())
     }
 
     @Test("a follow-on needs a live award of its pilot, and its window runs from the pilot's recorded selection date")

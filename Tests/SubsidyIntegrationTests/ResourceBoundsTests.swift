@@ -148,12 +148,35 @@ struct ResourceBoundsTests {
         #expect(growth < 192 * 1024, "RSS grew by \(growth) KiB")
         #expect(daemon.log().contains("pausing reads"))
 
-        // Closing the hostile connections lets their calls finish; the daemon keeps serving.
+        // Closing the hostile connections ends their calls still waiting for a turn (nobody will
+        // read those replies); the daemon keeps serving.
         _ = consume hostile
         try await Task.sleep(for: .milliseconds(500))
         #expect(try await shunde.call(IdentityMethods.whoAmI, WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
         await shunde.close()
         await city.close()
+        // And it stops on SIGTERM within its drain grace (10 s), not after building every reply.
+        let started = ContinuousClock.now
+        #expect(await daemon.terminate(patience: .seconds(40)) == 0)
+        print("hostile non-readers: SIGTERM to exit \(ContinuousClock.now - started)")
+    }
+
+    @Test("a client that never reads cannot hold a graceful shutdown")
+    func shutdownWithNonReader() async throws {
+        let daemon = try await DaemonProcess.start(configuration: Self.configuration([
+            "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 1024 * 1024,
+        ]))
+        _ = try await Self.fill(daemon, perDistrict: 40)
+        var request = ListApplicationsRequest()
+        request.pageSize = 500
+        let frame = RawConnection.request(callID: 0, method: DistrictServiceMethods.listApplications.fullName, payload: request.serializedBytes())
+        let hostile = try RawConnection(path: daemon.socketPath("nanhai"))
+        _ = sendUntilBlocked(hostile, frame: frame, maximum: 2_000)
+        try await Task.sleep(for: .milliseconds(500))
+        // The connection stays open and unread while the daemon drains.
+        #expect(await daemon.terminate(patience: .seconds(40)) == 0)
+        #expect(daemon.log().contains("still draining after"))
+        withExtendedLifetime(hostile) {}
     }
 
     @Test("connections beyond max_connections_per_tenant get RESOURCE_EXHAUSTED; other tenants still connect")

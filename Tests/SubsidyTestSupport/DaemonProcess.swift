@@ -105,8 +105,13 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Sends SIGTERM and waits for the exit status.
     @discardableResult
-    public func terminate() async -> Int32 {
+    /// SIGTERM, then the exit status; a daemon still running after `patience` is killed with
+    /// SIGKILL (and reports it), so a drain that hangs fails its test instead of outliving it.
+    public func terminate(patience: Duration = .seconds(60)) async -> Int32 {
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        let deadline = ContinuousClock.now + patience
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         return await waitForExit()
     }
 
