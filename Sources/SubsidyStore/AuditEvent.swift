@@ -1,3 +1,5 @@
+import SubsidyCore
+
 /// One audit event: an action and named fields, stored as one line of JSON with every value
 /// escaped, so no value a client chose — a reason holding a newline, `" by=city`, a quote — can
 /// forge another field or another event. Fields keep the order they are given in, so the same
@@ -29,36 +31,15 @@ public struct AuditEvent: Sendable, Equatable {
 
     /// `{"action":"…","name":value,…}` on one line.
     public var encoded: String {
-        var text = "{\"action\":" + Self.quoted(action)
+        var text = "{\"action\":" + JSONString.quoted(action)
         for field in fields {
-            text += "," + Self.quoted(field.name) + ":"
+            text += "," + JSONString.quoted(field.name) + ":"
             switch field.value {
-            case .text(let value): text += Self.quoted(value)
+            case .text(let value): text += JSONString.quoted(value)
             case .integer(let value): text += String(value)
             }
         }
         return text + "}"
-    }
-
-    /// A JSON string literal: quotes, backslashes, every control character and the two Unicode
-    /// line separators escaped, so the result never spans lines.
-    static func quoted(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F || scalar.value == 0x2028 || scalar.value == 0x2029 || scalar.value == 0x85:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default:
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }
 
