@@ -300,4 +300,37 @@ struct IntegrityTests {
         get.applicationId = id
         #expect(try await chancheng.client.call(DistrictServiceMethods.getApplication, get).record?.history.count == 100)
     }
+
+    @Test("a quote with the most served enterprises a follow-on may list is answered, and others are served meanwhile")
+    func largestQuote() async throws {
+        let (daemon, city, bureaus, _) = try await prepared()
+        defer { Task { await daemon.terminate() } }
+        let gaoming = bureaus["gaoming"]!
+        let lead = TestData.uscc(9340)
+        try await gaoming.register(lead, role: .platform)
+        var followOn = SubsidyWire.Application()
+        followOn.measure = .clusterPilotFollowOn
+        followOn.fundingYear = 2023
+        followOn.enterpriseUscc = lead
+        followOn.projectName = "集群试点"
+        followOn.pilotId = "P-99"
+        followOn.selectionLevel = .provincial
+        followOn.servedEnterprises = (0..<InputLimits.servedEnterprises).map { TestData.uscc(600_000 + $0) }
+        var pilot = followOn
+        pilot.measure = .clusterPilot
+        pilot.fundingYear = 2021
+        pilot.selectionDate = "2021-09-01"
+        pilot.servedEnterprises = []
+        _ = try await city.approve(try await gaoming.file(pilot), date: "2021-10-01")
+        var request = QuoteRequest()
+        request.application = followOn
+        request.decisionDate = "2023-06-01"
+        let quote = Task { [request] in try await gaoming.client.call(DistrictServiceMethods.quote, request, timeout: .seconds(120)) }
+        // Another tenant is served while the quote runs.
+        #expect(try await city.client.call(IdentityMethods.whoAmI, WhoAmIRequest()).tenant == "city")
+        // None of them holds a voucher: the follow-on condition fails, having counted all 5,000.
+        let outcome = await #expect(throws: SubsidyError.self) { _ = try await quote.value }
+        #expect(outcome?.code == .failedPrecondition)
+        #expect(outcome?.message.contains("0 of 5000 served enterprises hold a voucher") == true, "\(outcome?.message ?? "")")
+    }
 }
