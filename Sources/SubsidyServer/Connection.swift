@@ -45,10 +45,10 @@ final class Connection: Sendable {
     init(
         channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tenant: Tenant, peer: PeerCredentials,
         router: MethodRouter, limits: ServerConfiguration.Limits, activity: ConnectionActivity,
-        rateLimiter: RequestRateLimiter, storePermits: AsyncSemaphore, testHooks: Bool, logger: Logger
+        rateLimiter: RequestRateLimiter, storePermits: AsyncSemaphore, tenantQueue: TenantQueue? = nil, testHooks: Bool, logger: Logger
     ) {
         self.storePermits = storePermits
-        queued = QueuedBytes(limit: limits.maximumQueuedBytesPerConnection)
+        queued = QueuedBytes(limit: limits.maximumQueuedBytesPerConnection, tenant: tenantQueue)
         self.activity = activity
         self.rateLimiter = rateLimiter
         self.testHooks = testHooks
@@ -106,6 +106,20 @@ final class Connection: Sendable {
                         metadata: ["limit.max_queued_bytes_per_connection": "\(queued.limit)"]
                     )
                     await queued.waitUntilBelowLimit()
+                }
+                if let tenantQueue = queued.tenant, tenantQueue.isOverLimit {
+                    // The tenant as a whole holds too much: this connection waits too, checking
+                    // every 20 ms (the bytes fall as any of the tenant's clients read, or go), and
+                    // stops waiting if it is closed meanwhile (drain, idle timeout).
+                    logger.info(
+                        "pausing reads: tenant \(tenant.id) holds \(tenantQueue.total) bytes over all its connections",
+                        metadata: ["limit.max_queued_bytes_per_tenant": "\(tenantQueue.limit)"]
+                    )
+                    while tenantQueue.isOverLimit && channel.channel.isActive {
+                        try? await Task.sleep(for: .milliseconds(20))
+                    }
+                    // Closed meanwhile: read on, to the end of what arrived.
+                    if channel.channel.isActive { continue }
                 }
                 guard let body = try await frames.next() else { break }
                 guard let frame = await decode(body, writer: writer) else { return .protocolViolation }

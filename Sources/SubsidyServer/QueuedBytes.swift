@@ -25,10 +25,13 @@ final class QueuedBytes: Sendable {
 
     /// `max_queued_bytes_per_connection`.
     let limit: Int
+    /// The bytes of all the tenant's connections, against `max_queued_bytes_per_tenant`.
+    let tenant: TenantQueue?
     private let state = Mutex(State())
 
-    init(limit: Int) {
+    init(limit: Int, tenant: TenantQueue? = nil) {
         self.limit = limit
+        self.tenant = tenant
     }
 
     /// Bytes held now (for logs and the read loop's decision).
@@ -40,10 +43,22 @@ final class QueuedBytes: Sendable {
     /// Whether the unwritten replies are under the limit.
     var hasReplyRoom: Bool { state.withLock { $0.replies < limit } }
 
-    func addRequest(_ bytes: Int) { state.withLock { $0.requests += bytes } }
-    func removeRequest(_ bytes: Int) { release { $0.requests -= bytes } }
-    func addReply(_ bytes: Int) { state.withLock { $0.replies += bytes } }
-    func removeReply(_ bytes: Int) { release { $0.replies -= bytes } }
+    func addRequest(_ bytes: Int) {
+        state.withLock { $0.requests += bytes }
+        tenant?.add(bytes)
+    }
+    func removeRequest(_ bytes: Int) {
+        tenant?.remove(bytes)
+        release { $0.requests -= bytes }
+    }
+    func addReply(_ bytes: Int) {
+        state.withLock { $0.replies += bytes }
+        tenant?.add(bytes)
+    }
+    func removeReply(_ bytes: Int) {
+        tenant?.remove(bytes)
+        release { $0.replies -= bytes }
+    }
 
     /// Returns at once while under the limit; otherwise when enough has been written or ended.
     /// Only the connection's read loop waits here, so there is at most one such waiter.
@@ -118,4 +133,24 @@ final class QueuedBytes: Sendable {
         reader?.resume()
         for waiter in waiters { waiter.continuation.resume() }
     }
+}
+
+/// What all of one tenant's connections hold in the daemon (requests of open calls, replies not
+/// yet written), so many connections of one bureau cannot together take the memory a per-connection
+/// limit allows each: past `max_queued_bytes_per_tenant` every connection of the tenant stops
+/// reading until the total falls. Only that tenant waits; the others are not affected.
+final class TenantQueue: Sendable {
+    /// `max_queued_bytes_per_tenant`.
+    let limit: Int
+    private let bytes = Mutex(0)
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    var total: Int { bytes.withLock { $0 } }
+    var isOverLimit: Bool { total >= limit }
+
+    func add(_ count: Int) { bytes.withLock { $0 += count } }
+    func remove(_ count: Int) { bytes.withLock { $0 -= count } }
 }

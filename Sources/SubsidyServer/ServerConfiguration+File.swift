@@ -117,6 +117,7 @@ private struct ConfigurationReader {
         "max_frame_bytes", "frame_deadline_ms", "idle_timeout_ms", "max_calls_per_connection",
         "max_connections", "max_connections_per_uid", "requests_per_second", "request_burst",
         "max_connections_per_tenant", "max_queued_bytes_per_connection", "max_concurrent_store_calls_per_tenant",
+        "max_queued_bytes_per_tenant",
     ]
     static let tenantKeys = ["display_name", "socket", "socket_mode", "socket_group", "allowed_uids", "allowed_gids"]
     /// The longest socket path the kernel accepts (`sun_path` is 108 bytes with its NUL).
@@ -261,6 +262,11 @@ private struct ConfigurationReader {
         if let value = try positive("requests_per_second", maximum: 10_000_000) { limits.requestsPerSecond = Int(value) }
         if let value = try positive("request_burst", maximum: 10_000_000) { limits.requestBurst = Int(value) }
         if let value = try positive("max_queued_bytes_per_connection", maximum: 1 << 32) { limits.maximumQueuedBytesPerConnection = Int(value) }
+        if let value = try positive("max_queued_bytes_per_tenant", maximum: 1 << 40) { limits.maximumQueuedBytesPerTenant = Int(value) }
+        if limits.maximumQueuedBytesPerTenant < limits.maximumQueuedBytesPerConnection {
+            throw error(table, table.entries["max_queued_bytes_per_tenant"] != nil ? "max_queued_bytes_per_tenant" : "max_queued_bytes_per_connection",
+                        "max_queued_bytes_per_tenant (\(limits.maximumQueuedBytesPerTenant)) must be at least max_queued_bytes_per_connection (\(limits.maximumQueuedBytesPerConnection))")
+        }
         if let value = try positive("max_concurrent_store_calls_per_tenant", maximum: 1_000) {
             limits.maximumConcurrentStoreCallsPerTenant = Int(value)
         }

@@ -52,6 +52,11 @@ public struct ServerConfiguration: Sendable {
         /// and its replies not yet taken by the socket. Above it the daemon stops reading that
         /// connection and its calls wait before their store work, until the client reads.
         public var maximumQueuedBytesPerConnection = 8 * 1024 * 1024
+        /// Bytes all of one tenant's connections may hold together (requests of open calls and
+        /// unwritten replies); past it every connection of that tenant stops reading until the
+        /// total falls, so a bureau's many connections cannot add up to more. At least
+        /// ``maximumQueuedBytesPerConnection``.
+        public var maximumQueuedBytesPerTenant = 64 * 1024 * 1024
         /// Store operations (blocking SQLite work) one tenant may have running at once; its
         /// further calls wait their turn, so one tenant's flood cannot take every store thread.
         public var maximumConcurrentStoreCallsPerTenant = 4

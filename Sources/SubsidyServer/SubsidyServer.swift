@@ -24,6 +24,8 @@ public final class SubsidyServer: Service, Sendable {
     private let connectionLimiter: ConnectionLimiter
     private let rateLimiter: RequestRateLimiter
     private let storePermits: TenantStorePermits
+    /// Each tenant's bytes held over all its connections (`max_queued_bytes_per_tenant`).
+    private let tenantQueues: [String: TenantQueue]
     /// The configured limits, lowered where the descriptor limit requires it.
     private let limits: ServerConfiguration.Limits
     private let listeners = Mutex<[any Channel]>([])
@@ -48,6 +50,8 @@ public final class SubsidyServer: Service, Sendable {
         )
         rateLimiter = RequestRateLimiter(rate: limits.requestsPerSecond, burst: limits.requestBurst)
         storePermits = TenantStorePermits(tenants: configuration.tenants, permitsPerTenant: limits.maximumConcurrentStoreCallsPerTenant)
+        tenantQueues = Dictionary(
+            configuration.tenants.map { ($0.id, TenantQueue(limit: limits.maximumQueuedBytesPerTenant)) }, uniquingKeysWith: { first, _ in first })
         (ready, readiness) = AsyncStream<Void>.makeStream()
     }
 
@@ -163,6 +167,7 @@ public final class SubsidyServer: Service, Sendable {
         let connection = Connection(
             channel: accepted.channel, tenant: tenant, peer: accepted.peer, router: router, limits: limits,
             activity: accepted.activity, rateLimiter: rateLimiter, storePermits: storePermits.permits(for: tenant),
+            tenantQueue: tenantQueues[tenant.id],
             testHooks: configuration.testHooks, logger: logger
         )
         let id = ObjectIdentifier(connection)

@@ -105,8 +105,11 @@ struct ResourceBoundsTests {
         // 1,000 calls a connection may open: without the queued-bytes bound each hostile
         // connection could make the daemon build ~1 GiB of replies. With it (2 MiB here), each
         // holds ~2 MiB + one reply per store permit + a few frames.
+        // The tenant's budget (6 MiB) is below 4 × 2 MiB: the four connections together are held
+        // to it as well.
         let daemon = try await DaemonProcess.start(configuration: Self.configuration([
             "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 2 * 1024 * 1024,
+            "max_queued_bytes_per_tenant": 6 * 1024 * 1024,
         ]))
         defer { Task { await daemon.terminate() } }
         // ~1 MiB per ListApplications page in nanhai.
@@ -147,6 +150,7 @@ struct ResourceBoundsTests {
         // keep freed memory. Without the bound it is 4 × 1,000 × 1 MiB.
         #expect(growth < 192 * 1024, "RSS grew by \(growth) KiB")
         #expect(daemon.log().contains("pausing reads"))
+        #expect(daemon.log().contains("pausing reads: tenant nanhai holds"))
 
         // Closing the hostile connections ends their calls still waiting for a turn (nobody will
         // read those replies); the daemon keeps serving.
