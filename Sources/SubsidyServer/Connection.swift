@@ -267,12 +267,13 @@ final class Connection: Sendable {
                 Status(SubsidyError(.permissionDenied, "\(frame.method) is not available to the \(tenant.role.rawValue) tenant \(tenant.id)")), []
             )
         }
-        if let problem = Self.metadataProblem(frame.metadata.map { ($0.key, $0.value) }) {
+        let metadata = frame.metadata.map { ($0.key, $0.value) }
+        if let problem = Self.metadataProblem(metadata) {
             return await end(Status(SubsidyError.invalidField("frame.metadata", problem)), [])
         }
         let context = CallContext(
             tenant: tenant, peer: peer, method: frame.method,
-            metadata: Dictionary(frame.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }),
+            metadata: Dictionary(metadata, uniquingKeysWith: { _, last in last }),
             logger: logger,
             blockingWork: BlockingWorkAdmission(tenantPermits: storePermits, connection: queued),
             listPageBytes: limits.listPageBytes

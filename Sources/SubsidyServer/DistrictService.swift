@@ -281,9 +281,8 @@ extension SubsidyStores {
     /// transaction.
     func contentNotices(for application: CoreApplication, excluding id: String, policy: Policy) throws -> [String] {
         var warnings: [String] = []
-        let usage = ledger.usage(in:)
         let outcome = try ledger.database.read { transaction -> SubsidyError? in
-            let snapshot = usage(transaction)
+            let snapshot = ledger.usage(in: transaction)
             if let duplicate = try AwardCalculator.duplicate(of: application, usage: snapshot) { return duplicate }
             // A case-by-case amount is the city's to set; there is nothing to pre-compute.
             guard application.measure.formulaShape != .caseByCase else { return nil }

@@ -23,9 +23,6 @@ public struct StoredApplication: Sendable, Equatable {
     public var contentKey: String = ""
     /// The applicant's project key, where it is a second key (``Application/contentKeys``).
     public var projectKey: String = ""
-
-    /// Every key the content is known by.
-    public var contentKeys: [String] { projectKey.isEmpty ? [contentKey] : [contentKey, projectKey] }
 }
 
 /// Another application pending with the same content (for a clerk's warning).

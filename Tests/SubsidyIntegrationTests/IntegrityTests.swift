@@ -27,6 +27,19 @@ struct IntegrityTests {
         ]
     }
 
+    /// A provincial cluster pilot's follow-on (project 集群试点, funding year 2023).
+    static func followOn(lead: String, pilot: String, served: [String]) -> SubsidyWire.Application {
+        var application = SubsidyWire.Application()
+        application.measure = .clusterPilotFollowOn
+        application.fundingYear = 2023
+        application.enterpriseUscc = lead
+        application.projectName = "集群试点"
+        application.pilotId = pilot
+        application.selectionLevel = .provincial
+        application.servedEnterprises = served
+        return application
+    }
+
     func prepared() async throws -> (DaemonProcess, city: Bureau, [String: Bureau], buyers: [String]) {
         let daemon = try await DaemonProcess.start()
         let city = Bureau(try await daemon.client("city"))
@@ -137,15 +150,8 @@ struct IntegrityTests {
         let gaoming = bureaus["gaoming"]!
         let lead = TestData.uscc(9310)
         try await gaoming.register(lead, role: .platform)
-        var followOn = SubsidyWire.Application()
-        followOn.measure = .clusterPilotFollowOn
-        followOn.fundingYear = 2023
-        followOn.enterpriseUscc = lead
-        followOn.projectName = "集群试点"
-        followOn.pilotId = "P-07 "
+        var followOn = Self.followOn(lead: lead, pilot: "P-07 ", served: buyers)
         followOn.selectionDate = "2023-01-01"  // declared, but only the pilot award's date counts
-        followOn.selectionLevel = .provincial
-        followOn.servedEnterprises = buyers
         let early = try await gaoming.submit(followOn)
         #expect(early.warnings.contains { $0.contains("has no live CLUSTER_PILOT award") }, "\(early.warnings)")
         _ = try await gaoming.recommend(early.id)
@@ -256,14 +262,8 @@ struct IntegrityTests {
         long.selectionDate = "1999-12-31"
         error = await #expect(throws: SubsidyError.self) { try await chancheng.submit(long) }
         #expect(error?.message.contains("application.selection_date: 1999-12-31 is before 2000-01-01") == true)
-        var pilot = SubsidyWire.Application()
-        pilot.measure = .clusterPilotFollowOn
-        pilot.fundingYear = 2023
-        pilot.enterpriseUscc = buyers[0]
-        pilot.projectName = "p"
-        pilot.pilotId = "P-1"
-        pilot.servedEnterprises = Array(repeating: buyers[1], count: InputLimits.servedEnterprises + 1)
-        error = await #expect(throws: SubsidyError.self) { try await chancheng.submit(pilot) }
+        let tooMany = Self.followOn(lead: buyers[0], pilot: "P-1", served: Array(repeating: buyers[1], count: InputLimits.servedEnterprises + 1))
+        error = await #expect(throws: SubsidyError.self) { try await chancheng.submit(tooMany) }
         #expect(error?.message.contains("application.served_enterprises: must have at most 5000 entries") == true, "\(error?.message ?? "")")
     }
 
@@ -308,14 +308,7 @@ struct IntegrityTests {
         let gaoming = bureaus["gaoming"]!
         let lead = TestData.uscc(9340)
         try await gaoming.register(lead, role: .platform)
-        var followOn = SubsidyWire.Application()
-        followOn.measure = .clusterPilotFollowOn
-        followOn.fundingYear = 2023
-        followOn.enterpriseUscc = lead
-        followOn.projectName = "集群试点"
-        followOn.pilotId = "P-99"
-        followOn.selectionLevel = .provincial
-        followOn.servedEnterprises = (0..<InputLimits.servedEnterprises).map { TestData.uscc(600_000 + $0) }
+        let followOn = Self.followOn(lead: lead, pilot: "P-99", served: (0..<InputLimits.servedEnterprises).map { TestData.uscc(600_000 + $0) })
         var pilot = followOn
         pilot.measure = .clusterPilot
         pilot.fundingYear = 2021
