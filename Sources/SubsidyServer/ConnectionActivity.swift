@@ -16,15 +16,15 @@ final class ConnectionActivity: Sendable {
         lastActiveNanoseconds.store(now.uptimeNanoseconds, ordering: .relaxed)
     }
 
-    func callStarted() {
+    func callStarted(now: NIODeadline = .now()) {
         openCalls.add(1, ordering: .relaxed)
-        touch()
+        touch(now: now)
     }
 
     /// The idle period starts again when the last call ends, not when it started.
-    func callEnded() {
+    func callEnded(now: NIODeadline = .now()) {
         openCalls.subtract(1, ordering: .relaxed)
-        touch()
+        touch(now: now)
     }
 
     /// A connection with an open call — a watch stream that is quiet for an hour included — is busy.

@@ -55,7 +55,8 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        activity.touch()
+        // The loop's clock, the one the timers run on (an EmbeddedEventLoop's in tests).
+        activity.touch(now: context.eventLoop.now)
         track(buffer.readableBytesView, context: context)
         context.fireChannelRead(data)
     }
@@ -106,7 +107,7 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
             if activity.isBusy || frameTimer != nil || headerBytes > 0 || bodyRemaining > 0 {
                 return scheduleIdleCheck(context: context, after: idleTimeout)
             }
-            let idle = activity.idleTime()
+            let idle = activity.idleTime(now: context.eventLoop.now)
             if idle >= idleTimeout {
                 close(
                     context: context, code: .unavailable,
