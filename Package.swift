@@ -129,6 +129,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Transport handlers on NIO's EmbeddedChannel (time driven by advanceTime) and the
+        // connection limits in-process: the server's own code below the process.
+        .testTarget(
+            name: "SubsidyServerTests",
+            dependencies: [
+                "SubsidyServer", "SubsidyWire", "SubsidyCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SubsidyIntegrationTests",
             dependencies: [
