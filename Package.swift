@@ -117,13 +117,16 @@ let package = Package(
             path: "Tests/SubsidyTestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SubsidyCoreTests", dependencies: ["SubsidyCore"], swiftSettings: swiftSettings),
+        // The seeded generator every random test draws from (SUBSIDYD_SEED replays a run); no
+        // dependencies, so the core and wire tests can use it without the client.
+        .target(name: "SubsidyTestRandom", path: "Tests/SubsidyTestRandom", swiftSettings: swiftSettings),
+        .testTarget(name: "SubsidyCoreTests", dependencies: ["SubsidyCore", "SubsidyTestRandom"], swiftSettings: swiftSettings),
         // The stores in-process, on real SQLite files in a temp directory.
         .testTarget(name: "SubsidyStoreTests", dependencies: ["SubsidyStore", "SubsidyCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SubsidyWireTests",
             dependencies: [
-                "SubsidyWire", "SubsidyCore",
+                "SubsidyWire", "SubsidyCore", "SubsidyTestRandom",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -144,7 +147,7 @@ let package = Package(
         .testTarget(
             name: "SubsidyIntegrationTests",
             dependencies: [
-                "SubsidyTestSupport", "SubsidyClient", "SubsidyWire", "SubsidyCore",
+                "SubsidyTestSupport", "SubsidyTestRandom", "SubsidyClient", "SubsidyWire", "SubsidyCore",
                 "subsidyd", "subsidyctl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import SubsidyCore
+import SubsidyTestRandom
 import Testing
 
 /// Property-style tests of the canonical form: every respelling a generator can produce of an
@@ -27,24 +28,10 @@ struct CanonicalTextTests {
     ]
     static let trailing: [String] = ["", ".", "。", "．", "、", ",", "，", ";", "；", "-", "—", ". ", "。\u{200B}", "..."]
 
-    /// A small deterministic generator (SplitMix64), so a failure names a seed that reproduces it.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func pick<T>(_ values: [T]) -> T { values[Int(next() % UInt64(values.count))] }
-        mutating func chance(_ percent: UInt64) -> Bool { next() % 100 < percent }
-    }
-
     /// A respelling of `text`: each ASCII letter or digit maybe full-width or other-cased, each
     /// `-` any dash, digit runs maybe zero-padded, invisibles and spaces sprinkled anywhere,
     /// trailing punctuation appended.
-    static func respell(_ text: String, _ g: inout Generator) -> String {
+    static func respell(_ text: String, _ g: inout SplitMix64) -> String {
         var out = String.UnicodeScalarView()
         var atRunStart = true
         for scalar in text.unicodeScalars {
@@ -81,13 +68,12 @@ struct CanonicalTextTests {
     @Test("every generated respelling of an identifier has its canonical key", arguments: identifiers)
     func respellings(_ identifier: String) {
         let key = CanonicalText(identifier).key
-        // Seeded from the identifier's scalars (String.hashValue is randomised per process).
-        var g = Generator(state: identifier.unicodeScalars.reduce(0x5EED) { $0 &* 31 &+ UInt64($1.value) })
+        var g = TestSeed.generator("CanonicalText.respellings \(identifier)")
         for round in 0..<2_000 {
             let variant = Self.respell(identifier, &g)
             let variantKey = CanonicalText(variant).key
             if variantKey != key {
-                Issue.record("round \(round): \(variant.unicodeScalars.map { String($0.value, radix: 16) }) → \"\(variantKey)\", expected \"\(key)\"")
+                Issue.record("round \(round): \(variant.unicodeScalars.map { String($0.value, radix: 16) }) → \"\(variantKey)\", expected \"\(key)\" (\(TestSeed.replay))")
                 return
             }
         }
@@ -123,29 +109,29 @@ struct CanonicalTextTests {
 
     @Test("the canonical form is idempotent and keeps what was typed")
     func idempotent() {
-        var g = Generator(state: 42)
+        var g = TestSeed.generator("CanonicalText.idempotent")
         for identifier in Self.identifiers {
             for _ in 0..<200 {
                 let text = CanonicalText(Self.respell(identifier, &g))
-                #expect(CanonicalText.canonical(text.key) == text.key)
-                #expect(text.typed != text.key || text.description == "\"\(text.typed)\"")
+                #expect(CanonicalText.canonical(text.key) == text.key, "\(text.typed.unicodeScalars.map(\.value)) (\(TestSeed.replay))")
+                #expect(text.typed != text.key || text.description == "\"\(text.typed)\"", "\(TestSeed.replay)")
             }
         }
     }
 
     @Test("a respelled contract number is the same content; a respelled pilot id the same pilot")
     func fingerprints() {
-        var g = Generator(state: 7)
+        var g = TestSeed.generator("CanonicalText.fingerprints")
         let base = Fixtures.voucher(contract: "100.00", contractNumber: "HT-2022-0001")
         for _ in 0..<500 {
             var variant = base
             variant.contractNumber = Self.respell("HT-2022-0001", &g)
-            #expect(variant.contentFingerprint == base.contentFingerprint, "\(variant.contractNumber.unicodeScalars.map(\.value))")
+            #expect(variant.contentFingerprint == base.contentFingerprint, "\(variant.contractNumber.unicodeScalars.map(\.value)) (\(TestSeed.replay))")
         }
         var pilot = Fixtures.clusterPilot()
         for _ in 0..<500 {
             pilot.pilotID = Self.respell(Fixtures.pilotID, &g)
-            #expect(pilot.pilotKey == Fixtures.pilotKey)
+            #expect(pilot.pilotKey == Fixtures.pilotKey, "\(pilot.pilotID.unicodeScalars.map(\.value)) (\(TestSeed.replay))")
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import SubsidyClient
 import SubsidyCore
+import SubsidyTestRandom
 import SubsidyTestSupport
 import SubsidyWire
 import Synchronization
@@ -268,7 +269,7 @@ enum BadInput {
 
     /// Returns how many connections the daemon closed (all of them, whatever the bytes claimed).
     static func randomBytes(_ daemon: DaemonProcess, count: Int) throws -> Int {
-        var generator = SystemRandomNumberGenerator()
+        var generator = TestSeed.generator("BadInput.randomBytes \(count)")
         var closed = 0
         var connections: [RawConnection] = []
         for _ in 0..<count {

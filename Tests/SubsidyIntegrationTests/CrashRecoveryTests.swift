@@ -1,13 +1,15 @@
 import Foundation
 import SubsidyClient
 import SubsidyCore
+import SubsidyTestRandom
 import SubsidyTestSupport
 import SubsidyWire
 import Testing
 
 /// The real daemon killed with SIGKILL — at every step of the commit protocol and at random
 /// moments under concurrent load from all districts — restarted, and checked by the independent
-/// checker. `SUBSIDYD_CRASH_CYCLES=5000 swift test --filter CrashRecoveryTests` runs thousands.
+/// checker. `SUBSIDYD_CRASH_CYCLES=5000 swift test --filter CrashRecoveryTests` runs thousands;
+/// `SUBSIDYD_SEED` replays a run's kill moments and load (the daemon's timing is its own).
 @Suite("crash recovery", .serialized)
 struct CrashRecoveryTests {
     static let provider = TestData.uscc(901)
@@ -113,6 +115,7 @@ struct CrashRecoveryTests {
     @Test("SIGKILL at random moments under load from every district never breaks an invariant")
     func randomKills() async throws {
         let cycles = Int(ProcessInfo.processInfo.environment["SUBSIDYD_CRASH_CYCLES"] ?? "") ?? 100
+        var random = TestSeed.generator("CrashRecovery.randomKills")
         let directory = try await seed()
         let points = ["approve.after-ledger", "approve.after-district", "revoke.after-ledger", "disburse.after-ledger"]
         var approvedSeen = 0
@@ -121,15 +124,16 @@ struct CrashRecoveryTests {
             let armed = cycle % 4 == 3 ? points[(cycle / 4) % points.count] : nil
             let daemon = try await DaemonProcess.start(dataDirectory: directory, environment: armed.map { ["SUBSIDYD_CRASH_AT": $0] } ?? [:])
             let violations = try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy)
-            #expect(violations == [], "after restart \(cycle): \(violations)")
+            #expect(violations == [], "after restart \(cycle): \(violations) (\(TestSeed.replay))")
             if !violations.isEmpty { break }
-            let load = Task { await Self.load(daemon: daemon, cycle: cycle) }
-            try await Task.sleep(for: .milliseconds(Int.random(in: 20...200)))
+            let loadRandom = random.derived("load \(cycle)")
+            let load = Task { await Self.load(daemon: daemon, cycle: cycle, random: loadRandom) }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 20...200, using: &random)))
             await daemon.crash()
             approvedSeen += await load.value
         }
         let final = try await DaemonProcess.start(dataDirectory: directory)
-        #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
+        #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [], "\(TestSeed.replay)")
         let quota = try await Bureau(try await final.client("city")).quota(year: 2022)
         #expect(quota.caps.allSatisfy { $0.committed <= $0.limit })
         #expect(approvedSeen > 0, "the load never got an approval through")
@@ -137,16 +141,19 @@ struct CrashRecoveryTests {
     }
 
     /// Every district files and reviews while the city approves, publicizes, disburses and
-    /// revokes, until the daemon dies. Returns how many approvals were acknowledged.
-    private static func load(daemon: DaemonProcess, cycle: Int) async -> Int {
+    /// revokes, until the daemon dies. Returns how many approvals were acknowledged. Each task
+    /// draws from its own generator derived from `random`.
+    private static func load(daemon: DaemonProcess, cycle: Int, random: SplitMix64) async -> Int {
         await withTaskGroup(of: Int.self) { group in
             for (d, district) in DaemonProcess.districts.enumerated() {
+                let seed = random.derived(district)
                 group.addTask {
+                    var random = seed
                     guard let bureau = try? Bureau(await daemon.client(district)) else { return 0 }
                     for n in 0..<50 {
-                        let buyer = buyer(d, Int.random(in: 0..<buyersPerDistrict))
+                        let buyer = buyer(d, Int.random(in: 0..<buyersPerDistrict, using: &random))
                         let application = TestData.voucher(
-                            enterprise: buyer, provider: provider, contractFen: Int64.random(in: 1...40) * 2_500_000,
+                            enterprise: buyer, provider: provider, contractFen: Int64.random(in: 1...40, using: &random) * 2_500_000,
                             contract: "K-\(cycle)-\(district)-\(n)"
                         )
                         do { _ = try await bureau.file(application) } catch { return 0 }
@@ -154,8 +161,10 @@ struct CrashRecoveryTests {
                     return 0
                 }
             }
-            for _ in 0..<2 {
+            for c in 0..<2 {
+                let seed = random.derived("city \(c)")
                 group.addTask {
+                    var random = seed
                     guard let city = try? Bureau(await daemon.client("city")) else { return 0 }
                     var approved = 0
                     for _ in 0..<50 {
@@ -167,7 +176,7 @@ struct CrashRecoveryTests {
                             do {
                                 let result = try await city.approve(record.id)
                                 approved += 1
-                                switch Int.random(in: 0..<4) {
+                                switch Int.random(in: 0..<4, using: &random) {
                                 case 0: _ = try await city.decide(CityServiceMethods.revokeApplication, result.id, reason: "random revoke")
                                 case 1:
                                     _ = try await city.decide(CityServiceMethods.publicizeApplication, result.id, date: "2022-06-02")

@@ -1,6 +1,7 @@
 import Foundation
 import SubsidyClient
 import SubsidyCore
+import SubsidyTestRandom
 import SubsidyTestSupport
 import SubsidyWire
 import Testing
@@ -161,7 +162,7 @@ struct DaemonFoundationTests {
         #expect(refusal.status?.code == .resourceExhausted)
         #expect(huge.isClosedByPeer())
 
-        var generator = SystemRandomNumberGenerator()
+        var generator = TestSeed.generator("DaemonFoundation.hostileBytes")
         for _ in 0..<20 {
             let random = try RawConnection(path: daemon.socketPath("nanhai"))
             random.send((0..<512).map { _ in UInt8.random(in: 0...255, using: &generator) })

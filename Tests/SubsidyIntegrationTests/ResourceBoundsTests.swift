@@ -210,6 +210,9 @@ struct ResourceBoundsTests {
     }
 }
 
+/// Call ids for `sendUntilBlocked`, never reused in the test process (so never on one connection).
+private let nextCallID = Atomic<UInt64>(0)
+
 /// Writes `frame` with increasing call ids, without blocking, until the socket will take no more
 /// or `maximum` frames are written; returns how many were written whole.
 func sendUntilBlocked(_ raw: RawConnection, frame: Frame, maximum: Int) -> Int {
@@ -221,7 +224,7 @@ func sendUntilBlocked(_ raw: RawConnection, frame: Frame, maximum: Int) -> Int {
     while count < maximum {
         if pending.isEmpty {
             var next = frame
-            next.callId = UInt64(Int.random(in: 1...Int.max))
+            next.callId = nextCallID.add(1, ordering: .relaxed).newValue
             let body = next.serializedBytes()
             pending = RawConnection.lengthPrefix(body.count) + body
         }

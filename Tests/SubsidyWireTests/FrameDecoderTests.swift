@@ -1,6 +1,7 @@
 import NIOCore
 import NIOEmbedded
 import SubsidyCore
+import SubsidyTestRandom
 import SubsidyWire
 import Testing
 
@@ -93,13 +94,13 @@ struct FrameDecoderTests {
 
     @Test("garbage inside a well-sized frame is INVALID_ARGUMENT, not a crash")
     func garbageBody() throws {
-        var generator = SystemRandomNumberGenerator()
+        var generator = TestSeed.generator("FrameDecoder.garbageBody")
         for _ in 0..<200 {
             let body = (0..<Int.random(in: 1...64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             do {
                 _ = try Frame(body: ByteBuffer(bytes: body))
             } catch {
-                #expect(error.code == .invalidArgument)
+                #expect(error.code == .invalidArgument, "\(body) (\(TestSeed.replay))")
             }
         }
     }
