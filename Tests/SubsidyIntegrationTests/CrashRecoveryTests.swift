@@ -15,17 +15,17 @@ struct CrashRecoveryTests {
     static let provider = TestData.uscc(901)
     static let buyersPerDistrict = 6
 
-    /// Registers the provider and buyers in a fresh data directory, then stops cleanly.
-    private func seed() async throws -> String {
-        let daemon = try await DaemonProcess.start()
-        let city = Bureau(try await daemon.client("city"))
-        try await city.pool(Self.provider)
-        for (d, district) in DaemonProcess.districts.enumerated() {
-            let bureau = Bureau(try await daemon.client(district))
-            for i in 0..<Self.buyersPerDistrict { try await bureau.register(Self.buyer(d, i)) }
+    /// Registers the provider and buyers in `directory`, then stops cleanly.
+    private func seed(_ directory: String) async throws {
+        try await withDaemon(dataDirectory: directory) { daemon in
+            let city = Bureau(try await daemon.client("city"))
+            try await city.pool(Self.provider)
+            for (d, district) in DaemonProcess.districts.enumerated() {
+                let bureau = Bureau(try await daemon.client(district))
+                for i in 0..<Self.buyersPerDistrict { try await bureau.register(Self.buyer(d, i)) }
+            }
+            #expect(await daemon.terminate() == 0)
         }
-        #expect(await daemon.terminate() == 0)
-        return daemon.dataDirectory
     }
 
     static func buyer(_ district: Int, _ i: Int) -> String { TestData.uscc(3000 + district * 100 + i) }
@@ -35,109 +35,115 @@ struct CrashRecoveryTests {
         arguments: ["approve.after-ledger", "approve.after-district", "revoke.after-ledger", "disburse.after-ledger"]
     )
     func faultPoint(point: String) async throws {
-        let directory = try await seed()
-        var daemon = try await DaemonProcess.start(dataDirectory: directory)
-        let nanhai = Bureau(try await daemon.client("nanhai"))
-        var city = Bureau(try await daemon.client("city"))
-        let id = try await nanhai.file(TestData.voucher(enterprise: Self.buyer(1, 0), provider: Self.provider, contractFen: 20_000_000, contract: "C-\(point)"))
-        if point != "approve.after-ledger" && point != "approve.after-district" {
-            _ = try await city.approve(id)
-            if point == "disburse.after-ledger" { _ = try await city.decide(CityServiceMethods.publicizeApplication, id, date: "2022-06-02") }
-        }
-        #expect(await daemon.terminate() == 0)
+        try await withTemporaryDirectory { directory in
+            try await seed(directory)
+            var daemon = try await DaemonProcess.start(dataDirectory: directory)
+            let nanhai = Bureau(try await daemon.client("nanhai"))
+            var city = Bureau(try await daemon.client("city"))
+            let id = try await nanhai.file(TestData.voucher(enterprise: Self.buyer(1, 0), provider: Self.provider, contractFen: 20_000_000, contract: "C-\(point)"))
+            if point != "approve.after-ledger" && point != "approve.after-district" {
+                _ = try await city.approve(id)
+                if point == "disburse.after-ledger" { _ = try await city.decide(CityServiceMethods.publicizeApplication, id, date: "2022-06-02") }
+            }
+            #expect(await daemon.terminate() == 0)
 
-        daemon = try await DaemonProcess.start(dataDirectory: directory, environment: ["SUBSIDYD_CRASH_AT": point])
-        city = Bureau(try await daemon.client("city"))
-        var request = DecideApplicationRequest()
-        request.requestId = "crash-\(point)"
-        request.applicationId = id
-        request.reason = "crash test"
-        request.decisionDate = "2022-06-20"
-        let expected: SubsidyWire.ApplicationState
-        let crashed = await #expect(throws: SubsidyError.self) {
+            daemon = try await DaemonProcess.start(dataDirectory: directory, environment: ["SUBSIDYD_CRASH_AT": point])
+            city = Bureau(try await daemon.client("city"))
+            var request = DecideApplicationRequest()
+            request.requestId = "crash-\(point)"
+            request.applicationId = id
+            request.reason = "crash test"
+            request.decisionDate = "2022-06-20"
+            let expected: SubsidyWire.ApplicationState
+            let crashed = await #expect(throws: SubsidyError.self) {
+                switch point {
+                case "revoke.after-ledger": _ = try await city.client.call(CityServiceMethods.revokeApplication, request)
+                case "disburse.after-ledger": _ = try await city.client.call(CityServiceMethods.disburseApplication, request)
+                default: _ = try await city.approve(id, requestID: request.requestId)
+                }
+            }
+            #expect(crashed?.code == .unavailable)
+            #expect(await daemon.waitForExit() == SIGKILL)
             switch point {
-            case "revoke.after-ledger": _ = try await city.client.call(CityServiceMethods.revokeApplication, request)
-            case "disburse.after-ledger": _ = try await city.client.call(CityServiceMethods.disburseApplication, request)
-            default: _ = try await city.approve(id, requestID: request.requestId)
+            case "revoke.after-ledger": expected = .revoked
+            case "disburse.after-ledger": expected = .disbursed
+            default: expected = .approved
+            }
+            try await withDaemon(dataDirectory: directory) { restarted in
+                #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
+                city = Bureau(try await restarted.client("city"))
+                let retried: ApplicationRecord
+                switch point {
+                case "revoke.after-ledger": retried = try await city.client.call(CityServiceMethods.revokeApplication, request).record ?? ApplicationRecord()
+                case "disburse.after-ledger": retried = try await city.client.call(CityServiceMethods.disburseApplication, request).record ?? ApplicationRecord()
+                default: retried = try await city.approve(id, requestID: request.requestId)
+                }
+                #expect(retried.state == expected)
+                if point.hasPrefix("approve") { #expect(retried.awardedFen == 10_000_000) }
+                #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
             }
         }
-        #expect(crashed?.code == .unavailable)
-        #expect(await daemon.waitForExit() == SIGKILL)
-        switch point {
-        case "revoke.after-ledger": expected = .revoked
-        case "disburse.after-ledger": expected = .disbursed
-        default: expected = .approved
-        }
-
-        let restarted = try await DaemonProcess.start(dataDirectory: directory)
-        defer { Task { await restarted.terminate() } }
-        #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
-        city = Bureau(try await restarted.client("city"))
-        let retried: ApplicationRecord
-        switch point {
-        case "revoke.after-ledger": retried = try await city.client.call(CityServiceMethods.revokeApplication, request).record ?? ApplicationRecord()
-        case "disburse.after-ledger": retried = try await city.client.call(CityServiceMethods.disburseApplication, request).record ?? ApplicationRecord()
-        default: retried = try await city.approve(id, requestID: request.requestId)
-        }
-        #expect(retried.state == expected)
-        if point.hasPrefix("approve") { #expect(retried.awardedFen == 10_000_000) }
-        #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
     }
 
     @Test("a district step that fails without a crash is completed before the application is touched again")
     func failedDistrictStep() async throws {
-        let directory = try await seed()
-        let daemon = try await DaemonProcess.start(dataDirectory: directory, environment: ["SUBSIDYD_CRASH_AT": "fail:approve.after-ledger"])
-        defer { Task { await daemon.terminate() } }
-        let nanhai = Bureau(try await daemon.client("nanhai"))
-        let city = Bureau(try await daemon.client("city"))
-        let id = try await nanhai.file(TestData.voucher(enterprise: Self.buyer(1, 1), provider: Self.provider, contractFen: 20_000_000, contract: "F-1"))
-        let failed = await #expect(throws: SubsidyError.self) { try await city.approve(id) }
-        #expect(failed?.code == .internal)
-        // The ledger holds the commitment; the district still says RECOMMENDED. A withdrawal now
-        // must not strand the commitment: the approval is completed first, so it is refused.
-        var withdraw = WithdrawApplicationRequest()
-        withdraw.requestId = "withdraw-after-failure"
-        withdraw.applicationId = id
-        let refused = await #expect(throws: SubsidyError.self) { try await nanhai.client.call(DistrictServiceMethods.withdrawApplication, withdraw) }
-        #expect(refused?.code == .failedPrecondition)
-        var get = GetApplicationRequest()
-        get.applicationId = id
-        let record = try await nanhai.client.call(DistrictServiceMethods.getApplication, get).record
-        #expect(record?.state == .approved)
-        #expect(record?.awardedFen == 10_000_000)
-        // Completed from the ledger, but recorded as the city's decision, by the peer who made it.
-        #expect(record?.history.last?.tenant == "city")
-        #expect(record?.history.last?.actorUid == getuid())
-        #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
+        try await withTemporaryDirectory { directory in
+            try await seed(directory)
+            try await withDaemon(dataDirectory: directory, environment: ["SUBSIDYD_CRASH_AT": "fail:approve.after-ledger"]) { daemon in
+                let nanhai = Bureau(try await daemon.client("nanhai"))
+                let city = Bureau(try await daemon.client("city"))
+                let id = try await nanhai.file(TestData.voucher(enterprise: Self.buyer(1, 1), provider: Self.provider, contractFen: 20_000_000, contract: "F-1"))
+                let failed = await #expect(throws: SubsidyError.self) { try await city.approve(id) }
+                #expect(failed?.code == .internal)
+                // The ledger holds the commitment; the district still says RECOMMENDED. A withdrawal now
+                // must not strand the commitment: the approval is completed first, so it is refused.
+                var withdraw = WithdrawApplicationRequest()
+                withdraw.requestId = "withdraw-after-failure"
+                withdraw.applicationId = id
+                let refused = await #expect(throws: SubsidyError.self) { try await nanhai.client.call(DistrictServiceMethods.withdrawApplication, withdraw) }
+                #expect(refused?.code == .failedPrecondition)
+                var get = GetApplicationRequest()
+                get.applicationId = id
+                let record = try await nanhai.client.call(DistrictServiceMethods.getApplication, get).record
+                #expect(record?.state == .approved)
+                #expect(record?.awardedFen == 10_000_000)
+                // Completed from the ledger, but recorded as the city's decision, by the peer who made it.
+                #expect(record?.history.last?.tenant == "city")
+                #expect(record?.history.last?.actorUid == getuid())
+                #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
+            }
+        }
     }
 
     @Test("SIGKILL at random moments under load from every district never breaks an invariant")
     func randomKills() async throws {
-        let cycles = Int(ProcessInfo.processInfo.environment["SUBSIDYD_CRASH_CYCLES"] ?? "") ?? 100
-        var random = TestSeed.generator("CrashRecovery.randomKills")
-        let directory = try await seed()
-        let points = ["approve.after-ledger", "approve.after-district", "revoke.after-ledger", "disburse.after-ledger"]
-        var approvedSeen = 0
-        for cycle in 0..<cycles {
-            // One cycle in four arms a protocol step; the others are killed from outside.
-            let armed = cycle % 4 == 3 ? points[(cycle / 4) % points.count] : nil
-            let daemon = try await DaemonProcess.start(dataDirectory: directory, environment: armed.map { ["SUBSIDYD_CRASH_AT": $0] } ?? [:])
-            let violations = try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy)
-            #expect(violations == [], "after restart \(cycle): \(violations) (\(TestSeed.replay))")
-            if !violations.isEmpty { break }
-            let loadRandom = random.derived("load \(cycle)")
-            let load = Task { await Self.load(daemon: daemon, cycle: cycle, random: loadRandom) }
-            try await Task.sleep(for: .milliseconds(Int.random(in: 20...200, using: &random)))
-            await daemon.crash()
-            approvedSeen += await load.value
+        try await withTemporaryDirectory { directory in
+            let cycles = Int(ProcessInfo.processInfo.environment["SUBSIDYD_CRASH_CYCLES"] ?? "") ?? 100
+            var random = TestSeed.generator("CrashRecovery.randomKills")
+            try await seed(directory)
+            let points = ["approve.after-ledger", "approve.after-district", "revoke.after-ledger", "disburse.after-ledger"]
+            var approvedSeen = 0
+            for cycle in 0..<cycles {
+                // One cycle in four arms a protocol step; the others are killed from outside.
+                let armed = cycle % 4 == 3 ? points[(cycle / 4) % points.count] : nil
+                let daemon = try await DaemonProcess.start(dataDirectory: directory, environment: armed.map { ["SUBSIDYD_CRASH_AT": $0] } ?? [:])
+                let violations = try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy)
+                #expect(violations == [], "after restart \(cycle): \(violations) (\(TestSeed.replay))")
+                if !violations.isEmpty { break }
+                let loadRandom = random.derived("load \(cycle)")
+                let load = Task { await Self.load(daemon: daemon, cycle: cycle, random: loadRandom) }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 20...200, using: &random)))
+                await daemon.crash()
+                approvedSeen += await load.value
+            }
+            try await withDaemon(dataDirectory: directory) { final in
+                #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [], "\(TestSeed.replay)")
+                let quota = try await Bureau(try await final.client("city")).quota(year: 2022)
+                #expect(quota.caps.allSatisfy { $0.committed <= $0.limit })
+                #expect(approvedSeen > 0, "the load never got an approval through")
+                #expect(await final.terminate() == 0)
+            }
         }
-        let final = try await DaemonProcess.start(dataDirectory: directory)
-        #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [], "\(TestSeed.replay)")
-        let quota = try await Bureau(try await final.client("city")).quota(year: 2022)
-        #expect(quota.caps.allSatisfy { $0.committed <= $0.limit })
-        #expect(approvedSeen > 0, "the load never got an approval through")
-        #expect(await final.terminate() == 0)
     }
 
     /// Every district files and reviews while the city approves, publicizes, disburses and

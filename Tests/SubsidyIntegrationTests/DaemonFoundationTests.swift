@@ -12,258 +12,260 @@ import Testing
 struct DaemonFoundationTests {
     @Test("every tenant's socket serves Health and WhoAmI with the tenant it resolved")
     func healthAndIdentity() async throws {
-        let daemon = try await DaemonProcess.start()
-        defer { Task { await daemon.terminate() } }
-        for tenant in DaemonProcess.tenants {
-            let client = try await daemon.client(tenant)
-            let health = try await client.call(HealthMethods.check, HealthCheckRequest())
-            #expect(health.status == .serving)
-            let me = try await client.call(IdentityMethods.whoAmI, WhoAmIRequest())
-            #expect(me.tenant == tenant)
-            #expect(me.role == (tenant == "city" ? .city : .district))
-            #expect(me.uid == getuid())
-            #expect(me.pid == getpid())
-            await client.close()
+        try await withDaemon { daemon in
+            for tenant in DaemonProcess.tenants {
+                let client = try await daemon.client(tenant)
+                let health = try await client.call(HealthMethods.check, HealthCheckRequest())
+                #expect(health.status == .serving)
+                let me = try await client.call(IdentityMethods.whoAmI, WhoAmIRequest())
+                #expect(me.tenant == tenant)
+                #expect(me.role == (tenant == "city" ? .city : .district))
+                #expect(me.uid == getuid())
+                #expect(me.pid == getpid())
+                await client.close()
+            }
         }
     }
 
     @Test("calls on one connection are multiplexed: replies come back out of order")
     func multiplexing() async throws {
-        let daemon = try await DaemonProcess.start()
-        defer { Task { await daemon.terminate() } }
-        let client = try await daemon.client("nanhai")
-        // The group yields results in completion order.
-        let order = try await withThrowingTaskGroup(of: String.self) { group in
-            group.addTask {
-                // Long enough that the other task's calls finish first even on a loaded CI machine
-                // (other suites run beside this one).
-                _ = try await client.call(HealthMethods.check, HealthCheckRequest(), metadata: ["x-test-delay-ms": "5000"])
-                return "slow"
+        try await withDaemon { daemon in
+            let client = try await daemon.client("nanhai")
+            // The group yields results in completion order.
+            let order = try await withThrowingTaskGroup(of: String.self) { group in
+                group.addTask {
+                    // Long enough that the other task's calls finish first even on a loaded CI machine
+                    // (other suites run beside this one).
+                    _ = try await client.call(HealthMethods.check, HealthCheckRequest(), metadata: ["x-test-delay-ms": "5000"])
+                    return "slow"
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(100))
+                    for _ in 0..<5 { _ = try await client.call(IdentityMethods.whoAmI, WhoAmIRequest()) }
+                    return "fast"
+                }
+                var order: [String] = []
+                for try await name in group { order.append(name) }
+                return order
             }
-            group.addTask {
-                try await Task.sleep(for: .milliseconds(100))
-                for _ in 0..<5 { _ = try await client.call(IdentityMethods.whoAmI, WhoAmIRequest()) }
-                return "fast"
-            }
-            var order: [String] = []
-            for try await name in group { order.append(name) }
-            return order
+            #expect(order == ["fast", "slow"])
         }
-        #expect(order == ["fast", "slow"])
     }
 
     @Test("a call past its deadline ends DEADLINE_EXCEEDED and the connection keeps working")
     func deadline() async throws {
-        let daemon = try await DaemonProcess.start()
-        defer { Task { await daemon.terminate() } }
-        let client = try await daemon.client("shunde")
-        let error = await #expect(throws: SubsidyError.self) {
-            try await client.call(HealthMethods.check, HealthCheckRequest(), timeout: .milliseconds(100), metadata: ["x-test-delay-ms": "5000"])
+        try await withDaemon { daemon in
+            let client = try await daemon.client("shunde")
+            let error = await #expect(throws: SubsidyError.self) {
+                try await client.call(HealthMethods.check, HealthCheckRequest(), timeout: .milliseconds(100), metadata: ["x-test-delay-ms": "5000"])
+            }
+            #expect(error?.code == .deadlineExceeded)
+            #expect(try await client.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
         }
-        #expect(error?.code == .deadlineExceeded)
-        #expect(try await client.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
     }
 
     @Test("a cancelled call ends CANCELLED; others on the connection are unaffected")
     func cancel() async throws {
-        let daemon = try await DaemonProcess.start()
-        defer { Task { await daemon.terminate() } }
-        let raw = try RawConnection(path: daemon.socketPath("gaoming"))
-        raw.send(RawConnection.request(callID: 5, method: HealthMethods.check.fullName, payload: [], metadata: ["x-test-delay-ms": "10000"]))
-        var cancel = Frame()
-        cancel.callId = 5
-        cancel.kind = .cancel
-        raw.send(cancel)
-        let reply = try #require(try raw.receiveFrame())
-        #expect(reply.callId == 5)
-        #expect(reply.kind == .end)
-        #expect(reply.status?.code == .cancelled)
+        try await withDaemon { daemon in
+            let raw = try RawConnection(path: daemon.socketPath("gaoming"))
+            raw.send(RawConnection.request(callID: 5, method: HealthMethods.check.fullName, payload: [], metadata: ["x-test-delay-ms": "10000"]))
+            var cancel = Frame()
+            cancel.callId = 5
+            cancel.kind = .cancel
+            raw.send(cancel)
+            let reply = try #require(try raw.receiveFrame())
+            #expect(reply.callId == 5)
+            #expect(reply.kind == .end)
+            #expect(reply.status?.code == .cancelled)
 
-        // The client library sends CANCEL when the awaiting task is cancelled.
-        let client = try await daemon.client("gaoming")
-        let task = Task {
-            try await client.call(HealthMethods.check, HealthCheckRequest(), metadata: ["x-test-delay-ms": "10000"])
+            // The client library sends CANCEL when the awaiting task is cancelled.
+            let client = try await daemon.client("gaoming")
+            let task = Task {
+                try await client.call(HealthMethods.check, HealthCheckRequest(), metadata: ["x-test-delay-ms": "10000"])
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            task.cancel()
+            let result = await task.result
+            #expect(throws: SubsidyError(.cancelled, "cancelled by the client")) { try result.get() }
+            #expect(try await client.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
         }
-        try await Task.sleep(for: .milliseconds(200))
-        task.cancel()
-        let result = await task.result
-        #expect(throws: SubsidyError(.cancelled, "cancelled by the client")) { try result.get() }
-        #expect(try await client.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
     }
 
     @Test("a server stream (Health.Watch) delivers messages while other calls complete, and ends on cancel")
     func streaming() async throws {
-        let daemon = try await DaemonProcess.start()
-        defer { Task { await daemon.terminate() } }
-        let raw = try RawConnection(path: daemon.socketPath("city"))
-        raw.send(RawConnection.request(callID: 1, method: HealthMethods.watch.fullName, payload: []))
-        let first = try #require(try raw.receiveFrame())
-        #expect(first.kind == .message && first.callId == 1)
-        #expect(try HealthCheckResponse(serializedBytes: first.payload).status == .serving)
-        raw.send(RawConnection.request(callID: 2, method: IdentityMethods.whoAmI.fullName, payload: []))
-        let second = try #require(try raw.receiveFrame())
-        #expect(second.callId == 2 && second.kind == .end && second.status?.code == .ok)
-        var cancel = Frame()
-        cancel.callId = 1
-        cancel.kind = .cancel
-        raw.send(cancel)
-        let end = try #require(try raw.receiveFrame())
-        #expect(end.callId == 1 && end.kind == .end && end.status?.code == .cancelled)
+        try await withDaemon { daemon in
+            let raw = try RawConnection(path: daemon.socketPath("city"))
+            raw.send(RawConnection.request(callID: 1, method: HealthMethods.watch.fullName, payload: []))
+            let first = try #require(try raw.receiveFrame())
+            #expect(first.kind == .message && first.callId == 1)
+            #expect(try HealthCheckResponse(serializedBytes: first.payload).status == .serving)
+            raw.send(RawConnection.request(callID: 2, method: IdentityMethods.whoAmI.fullName, payload: []))
+            let second = try #require(try raw.receiveFrame())
+            #expect(second.callId == 2 && second.kind == .end && second.status?.code == .ok)
+            var cancel = Frame()
+            cancel.callId = 1
+            cancel.kind = .cancel
+            raw.send(cancel)
+            let end = try #require(try raw.receiveFrame())
+            #expect(end.callId == 1 && end.kind == .end && end.status?.code == .cancelled)
+        }
     }
 
     @Test("unknown methods, undecodable payloads, NUL text and reused call ids get clear statuses")
     func badCalls() async throws {
-        let daemon = try await DaemonProcess.start()
-        defer { Task { await daemon.terminate() } }
-        let raw = try RawConnection(path: daemon.socketPath("sanshui"))
+        try await withDaemon { daemon in
+            let raw = try RawConnection(path: daemon.socketPath("sanshui"))
 
-        raw.send(RawConnection.request(callID: 1, method: "/foshan.subsidy.v1.Nope/Nothing", payload: []))
-        let unknown = try #require(try raw.receiveFrame())
-        #expect(unknown.status?.code == .unimplemented)
-        #expect(unknown.status?.message.contains("/foshan.subsidy.v1.Nope/Nothing") == true)
+            raw.send(RawConnection.request(callID: 1, method: "/foshan.subsidy.v1.Nope/Nothing", payload: []))
+            let unknown = try #require(try raw.receiveFrame())
+            #expect(unknown.status?.code == .unimplemented)
+            #expect(unknown.status?.message.contains("/foshan.subsidy.v1.Nope/Nothing") == true)
 
-        raw.send(RawConnection.request(callID: 2, method: HealthMethods.check.fullName, payload: [0x0a, 0x09, 0x01]))
-        let garbage = try #require(try raw.receiveFrame())
-        #expect(garbage.status?.code == .invalidArgument)
+            raw.send(RawConnection.request(callID: 2, method: HealthMethods.check.fullName, payload: [0x0a, 0x09, 0x01]))
+            let garbage = try #require(try raw.receiveFrame())
+            #expect(garbage.status?.code == .invalidArgument)
 
-        raw.send(RawConnection.request(callID: 3, method: HealthMethods.check.fullName, payload: [0x0a, 0x03, 0x61, 0x00, 0x62]))
-        let nul = try #require(try raw.receiveFrame())
-        #expect(nul.status?.code == .invalidArgument)
-        #expect(nul.status?.fieldViolations.first?.field == "request.service")
+            raw.send(RawConnection.request(callID: 3, method: HealthMethods.check.fullName, payload: [0x0a, 0x03, 0x61, 0x00, 0x62]))
+            let nul = try #require(try raw.receiveFrame())
+            #expect(nul.status?.code == .invalidArgument)
+            #expect(nul.status?.fieldViolations.first?.field == "request.service")
 
-        // A valid frame carrying another message type: WhoAmIResponse bytes sent to Health.Check
-        // (field 1 there is a string; here it is a varint of the wrong wire type for `service`).
-        raw.send(RawConnection.request(callID: 4, method: HealthMethods.check.fullName, payload: [0x08, 0x01]))
-        let wrongType = try #require(try raw.receiveFrame())
-        #expect(wrongType.status?.code == .invalidArgument)
+            // A valid frame carrying another message type: WhoAmIResponse bytes sent to Health.Check
+            // (field 1 there is a string; here it is a varint of the wrong wire type for `service`).
+            raw.send(RawConnection.request(callID: 4, method: HealthMethods.check.fullName, payload: [0x08, 0x01]))
+            let wrongType = try #require(try raw.receiveFrame())
+            #expect(wrongType.status?.code == .invalidArgument)
 
-        raw.send(RawConnection.request(callID: 6, method: HealthMethods.check.fullName, payload: [], metadata: ["x-test-delay-ms": "500"]))
-        raw.send(RawConnection.request(callID: 6, method: HealthMethods.check.fullName, payload: []))
-        let reused = try #require(try raw.receiveFrame())
-        #expect(reused.callId == 6 && reused.status?.code == .invalidArgument)
-        let original = try #require(try raw.receiveFrame())
-        #expect(original.callId == 6 && original.status?.code == .ok)
+            raw.send(RawConnection.request(callID: 6, method: HealthMethods.check.fullName, payload: [], metadata: ["x-test-delay-ms": "500"]))
+            raw.send(RawConnection.request(callID: 6, method: HealthMethods.check.fullName, payload: []))
+            let reused = try #require(try raw.receiveFrame())
+            #expect(reused.callId == 6 && reused.status?.code == .invalidArgument)
+            let original = try #require(try raw.receiveFrame())
+            #expect(original.callId == 6 && original.status?.code == .ok)
 
-        raw.send(RawConnection.request(callID: 0, method: HealthMethods.check.fullName, payload: []))
-        let zero = try #require(try raw.receiveFrame())
-        #expect(zero.status?.code == .invalidArgument)
+            raw.send(RawConnection.request(callID: 0, method: HealthMethods.check.fullName, payload: []))
+            let zero = try #require(try raw.receiveFrame())
+            #expect(zero.status?.code == .invalidArgument)
+        }
     }
 
     @Test("a 2 GiB length header or random bytes close that connection only")
     func hostileBytes() async throws {
-        let daemon = try await DaemonProcess.start()
-        defer { Task { await daemon.terminate() } }
-        let bystander = try await daemon.client("nanhai")
+        try await withDaemon { daemon in
+            let bystander = try await daemon.client("nanhai")
 
-        let huge = try RawConnection(path: daemon.socketPath("nanhai"))
-        huge.send([0x80, 0x00, 0x00, 0x00])
-        let refusal = try #require(try huge.receiveFrame())
-        #expect(refusal.callId == 0)
-        #expect(refusal.status?.code == .resourceExhausted)
-        #expect(huge.isClosedByPeer())
+            let huge = try RawConnection(path: daemon.socketPath("nanhai"))
+            huge.send([0x80, 0x00, 0x00, 0x00])
+            let refusal = try #require(try huge.receiveFrame())
+            #expect(refusal.callId == 0)
+            #expect(refusal.status?.code == .resourceExhausted)
+            #expect(huge.isClosedByPeer())
 
-        var generator = TestSeed.generator("DaemonFoundation.hostileBytes")
-        for _ in 0..<20 {
-            let random = try RawConnection(path: daemon.socketPath("nanhai"))
-            random.send((0..<512).map { _ in UInt8.random(in: 0...255, using: &generator) })
-            // Whatever the bytes claim, the daemon answers or closes; it never hangs the test.
-            while try random.receiveFrame() != nil {}
+            var generator = TestSeed.generator("DaemonFoundation.hostileBytes")
+            for _ in 0..<20 {
+                let random = try RawConnection(path: daemon.socketPath("nanhai"))
+                random.send((0..<512).map { _ in UInt8.random(in: 0...255, using: &generator) })
+                // Whatever the bytes claim, the daemon answers or closes; it never hangs the test.
+                while try random.receiveFrame() != nil {}
+            }
+
+            let truncated = try RawConnection(path: daemon.socketPath("nanhai"))
+            truncated.send([0x00, 0x00, 0x01, 0x00, 0x0a, 0x0b])
+            _ = truncated  // closed by deinit mid-frame
+
+            #expect(try await bystander.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
+            let fresh = try await daemon.client("nanhai")
+            #expect(try await fresh.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
         }
-
-        let truncated = try RawConnection(path: daemon.socketPath("nanhai"))
-        truncated.send([0x00, 0x00, 0x01, 0x00, 0x0a, 0x0b])
-        _ = truncated  // closed by deinit mid-frame
-
-        #expect(try await bystander.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
-        let fresh = try await daemon.client("nanhai")
-        #expect(try await fresh.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
     }
 
     @Test("SIGTERM drains an in-flight call, reports NOT_SERVING to watchers, and exits 0")
     func gracefulShutdown() async throws {
-        let daemon = try await DaemonProcess.start()
-        let client = try await daemon.client("chancheng")
-        let watcher = try await daemon.client("city")
-        let updates = Task {
-            var seen: [ServingStatus] = []
-            for try await update in watcher.stream(HealthMethods.watch, HealthCheckRequest()) { seen.append(update.status) }
-            return seen
+        try await withDaemon { daemon in
+            let client = try await daemon.client("chancheng")
+            let watcher = try await daemon.client("city")
+            let updates = Task {
+                var seen: [ServingStatus] = []
+                for try await update in watcher.stream(HealthMethods.watch, HealthCheckRequest()) { seen.append(update.status) }
+                return seen
+            }
+            let inFlight = Task {
+                try await client.call(IdentityMethods.whoAmI, WhoAmIRequest(), metadata: ["x-test-delay-ms": "1500"])
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let status = await daemon.terminate()
+            #expect(status == 0)
+            #expect(try await inFlight.value.tenant == "chancheng")
+            #expect(try await updates.value == [.serving, .notServing])
+            #expect(!FileManager.default.fileExists(atPath: daemon.socketPath("city")))
         }
-        let inFlight = Task {
-            try await client.call(IdentityMethods.whoAmI, WhoAmIRequest(), metadata: ["x-test-delay-ms": "1500"])
-        }
-        try await Task.sleep(for: .milliseconds(300))
-        let status = await daemon.terminate()
-        #expect(status == 0)
-        #expect(try await inFlight.value.tenant == "chancheng")
-        #expect(try await updates.value == [.serving, .notServing])
-        #expect(!FileManager.default.fileExists(atPath: daemon.socketPath("city")))
     }
 
     @Test("a stale socket left by a killed daemon is replaced; a live one is not; the data directory is locked")
     func socketsAndLock() async throws {
-        let first = try await DaemonProcess.start()
-        let second = Process()
-        second.executableURL = URL(fileURLWithPath: DaemonProcess.productsDirectory + "/subsidyd")
-        second.arguments = ["--dev", "--data-dir", first.dataDirectory]
-        second.standardError = FileHandle.nullDevice
-        try second.run()
-        second.waitUntilExit()
-        #expect(second.terminationStatus == 2)
+        try await withDaemon { first in
+            let second = Process()
+            second.executableURL = URL(fileURLWithPath: DaemonProcess.productsDirectory + "/subsidyd")
+            second.arguments = ["--dev", "--data-dir", first.dataDirectory]
+            second.standardError = FileHandle.nullDevice
+            try second.run()
+            second.waitUntilExit()
+            #expect(second.terminationStatus == 2)
 
-        await first.crash()
-        #expect(FileManager.default.fileExists(atPath: first.socketPath("city")))
-        let restarted = try await DaemonProcess.start(dataDirectory: first.dataDirectory)
-        let client = try await restarted.client("city")
-        #expect(try await client.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
-        #expect(await restarted.terminate() == 0)
+            await first.crash()
+            #expect(FileManager.default.fileExists(atPath: first.socketPath("city")))
+            let restarted = try await DaemonProcess.start(dataDirectory: first.dataDirectory)
+            let client = try await restarted.client("city")
+            #expect(try await client.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
+            #expect(await restarted.terminate() == 0)
+        }
     }
 
     @Test("sockets are created mode 0600 in --dev")
     func socketModes() async throws {
-        let daemon = try await DaemonProcess.start()
-        defer { Task { await daemon.terminate() } }
-        for tenant in DaemonProcess.tenants {
-            let attributes = try FileManager.default.attributesOfItem(atPath: daemon.socketPath(tenant))
-            #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        try await withDaemon { daemon in
+            for tenant in DaemonProcess.tenants {
+                let attributes = try FileManager.default.attributesOfItem(atPath: daemon.socketPath(tenant))
+                #expect((attributes[.posixPermissions] as? Int) == 0o600)
+            }
         }
     }
 
     @Test("reflection lists every service and returns the descriptor set")
     func reflection() async throws {
-        let daemon = try await DaemonProcess.start()
-        defer { Task { await daemon.terminate() } }
-        let client = try await daemon.client("nanhai")
-        let services = try await client.call(ReflectionMethods.listServices, ListServicesRequest())
-        let names = Set(services.services.map(\.name))
-        #expect(names.isSuperset(of: [
-            "foshan.subsidy.v1.DistrictService", "foshan.subsidy.v1.CityService", "foshan.subsidy.v1.Health",
-            "foshan.subsidy.v1.Reflection", "foshan.subsidy.v1.Identity",
-        ]))
-        let check = services.services.first { $0.name == "foshan.subsidy.v1.Health" }?.methods.first { $0.name == "Check" }
-        #expect(check?.inputType == ".foshan.subsidy.v1.HealthCheckRequest")
-        #expect(check?.allowedForCaller == true)
-        let set = try await client.call(ReflectionMethods.getFileDescriptorSet, GetFileDescriptorSetRequest())
-        #expect(set.fileDescriptorSet.count > 1000)
-        #expect(String(decoding: set.fileDescriptorSet, as: UTF8.self).contains("foshan/subsidy/v1/frame.proto"))
+        try await withDaemon { daemon in
+            let client = try await daemon.client("nanhai")
+            let services = try await client.call(ReflectionMethods.listServices, ListServicesRequest())
+            let names = Set(services.services.map(\.name))
+            #expect(names.isSuperset(of: [
+                "foshan.subsidy.v1.DistrictService", "foshan.subsidy.v1.CityService", "foshan.subsidy.v1.Health",
+                "foshan.subsidy.v1.Reflection", "foshan.subsidy.v1.Identity",
+            ]))
+            let check = services.services.first { $0.name == "foshan.subsidy.v1.Health" }?.methods.first { $0.name == "Check" }
+            #expect(check?.inputType == ".foshan.subsidy.v1.HealthCheckRequest")
+            #expect(check?.allowedForCaller == true)
+            let set = try await client.call(ReflectionMethods.getFileDescriptorSet, GetFileDescriptorSetRequest())
+            #expect(set.fileDescriptorSet.count > 1000)
+            #expect(String(decoding: set.fileDescriptorSet, as: UTF8.self).contains("foshan/subsidy/v1/frame.proto"))
+        }
     }
 
     @Test("subsidyctl health and whoami against the daemon")
     func subsidyctl() async throws {
-        let daemon = try await DaemonProcess.start()
-        defer { Task { await daemon.terminate() } }
-        let health = try runCtl(["--data-dir", daemon.dataDirectory, "health"])
-        #expect(health.status == 0)
-        #expect(health.output == "SERVING\n")
-        let whoami = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "--json", "whoami"])
-        #expect(whoami.status == 0)
-        let json = try JSONValue.parse(whoami.output)
-        #expect(json["tenant"] == .string("nanhai"))
-        #expect(json["role"] == .string("DISTRICT"))
-        let bySocket = try runCtl(["whoami", "--socket", daemon.socketPath("shunde")])
-        #expect(bySocket.output.contains("shunde (顺德区)"))
-        let missing = try runCtl(["--socket", daemon.dataDirectory + "/nope.sock", "health"])
-        #expect(missing.status == 1)
-        #expect(missing.error.contains("UNAVAILABLE"))
+        try await withDaemon { daemon in
+            let health = try runCtl(["--data-dir", daemon.dataDirectory, "health"])
+            #expect(health.status == 0)
+            #expect(health.output == "SERVING\n")
+            let whoami = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "--json", "whoami"])
+            #expect(whoami.status == 0)
+            let json = try JSONValue.parse(whoami.output)
+            #expect(json["tenant"] == .string("nanhai"))
+            #expect(json["role"] == .string("DISTRICT"))
+            let bySocket = try runCtl(["whoami", "--socket", daemon.socketPath("shunde")])
+            #expect(bySocket.output.contains("shunde (顺德区)"))
+            let missing = try runCtl(["--socket", daemon.dataDirectory + "/nope.sock", "health"])
+            #expect(missing.status == 1)
+            #expect(missing.error.contains("UNAVAILABLE"))
+        }
     }
 }

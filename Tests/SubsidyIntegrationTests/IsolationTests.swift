@@ -12,95 +12,95 @@ import Testing
 struct IsolationTests {
     @Test("the isolation matrix: 5 callers × 4 other districts × every application RPC, and every city method")
     func matrix() async throws {
-        let daemon = try await DaemonProcess.start()
-        defer { Task { await daemon.terminate() } }
-        let provider = TestData.uscc(902)
-        try await Bureau(try await daemon.client("city")).pool(provider)
-        var ids: [String: String] = [:]
-        var bureaus: [String: Bureau] = [:]
-        for (d, district) in DaemonProcess.districts.enumerated() {
-            let bureau = Bureau(try await daemon.client(district))
-            let buyer = TestData.uscc(4000 + d)
-            try await bureau.register(buyer)
-            if d == 0 { try await bureau.register(provider, role: .serviceProvider) }
-            ids[district] = try await bureau.submit(
-                TestData.voucher(enterprise: buyer, provider: provider, contractFen: 10_000_000, contract: "ISO-\(district)")
-            ).id
-            bureaus[district] = bureau
-        }
-        let before = try fileDigests(daemon.dataDirectory)
+        try await withDaemon { daemon in
+            let provider = TestData.uscc(902)
+            try await Bureau(try await daemon.client("city")).pool(provider)
+            var ids: [String: String] = [:]
+            var bureaus: [String: Bureau] = [:]
+            for (d, district) in DaemonProcess.districts.enumerated() {
+                let bureau = Bureau(try await daemon.client(district))
+                let buyer = TestData.uscc(4000 + d)
+                try await bureau.register(buyer)
+                if d == 0 { try await bureau.register(provider, role: .serviceProvider) }
+                ids[district] = try await bureau.submit(
+                    TestData.voucher(enterprise: buyer, provider: provider, contractFen: 10_000_000, contract: "ISO-\(district)")
+                ).id
+                bureaus[district] = bureau
+            }
+            let before = try fileDigests(daemon.dataDirectory)
 
-        var checked = 0
-        for caller in DaemonProcess.districts {
-            let client = bureaus[caller]!.client
-            for target in DaemonProcess.districts where target != caller {
-                let id = ids[target]!
-                let attempts: [(String, () async throws -> Void)] = [
-                    ("GetApplication", {
-                        var r = GetApplicationRequest()
-                        r.applicationId = id
-                        _ = try await client.call(DistrictServiceMethods.getApplication, r)
-                    }),
-                    ("ReviewApplication", {
-                        var r = ReviewApplicationRequest()
-                        r.requestId = "iso-review-\(caller)-\(target)"
-                        r.applicationId = id
-                        r.outcome = .recommend
-                        _ = try await client.call(DistrictServiceMethods.reviewApplication, r)
-                    }),
-                    ("WithdrawApplication", {
-                        var r = WithdrawApplicationRequest()
-                        r.requestId = "iso-withdraw-\(caller)-\(target)"
-                        r.applicationId = id
-                        _ = try await client.call(DistrictServiceMethods.withdrawApplication, r)
-                    }),
-                    ("AmendApplication", {
-                        var r = AmendApplicationRequest()
-                        r.requestId = "iso-amend-\(caller)-\(target)"
-                        r.applicationId = id
-                        r.application = TestData.voucher(enterprise: TestData.uscc(4000), provider: provider, contractFen: 1, contract: "X")
-                        _ = try await client.call(DistrictServiceMethods.amendApplication, r)
-                    }),
-                    ("Quote", {
-                        var r = QuoteRequest()
-                        r.applicationId = id
-                        _ = try await client.call(DistrictServiceMethods.quote, r)
-                    }),
-                    ("ListApplications", {
-                        var r = ListApplicationsRequest()
-                        r.district = target
-                        _ = try await client.call(DistrictServiceMethods.listApplications, r)
-                    }),
-                ]
-                for (name, attempt) in attempts {
-                    let error = await #expect(throws: SubsidyError.self, "\(caller) → \(target) \(name)") { try await attempt() }
-                    #expect(error?.code == .permissionDenied, "\(caller) → \(target) \(name): \(String(describing: error))")
+            var checked = 0
+            for caller in DaemonProcess.districts {
+                let client = bureaus[caller]!.client
+                for target in DaemonProcess.districts where target != caller {
+                    let id = ids[target]!
+                    let attempts: [(String, () async throws -> Void)] = [
+                        ("GetApplication", {
+                            var r = GetApplicationRequest()
+                            r.applicationId = id
+                            _ = try await client.call(DistrictServiceMethods.getApplication, r)
+                        }),
+                        ("ReviewApplication", {
+                            var r = ReviewApplicationRequest()
+                            r.requestId = "iso-review-\(caller)-\(target)"
+                            r.applicationId = id
+                            r.outcome = .recommend
+                            _ = try await client.call(DistrictServiceMethods.reviewApplication, r)
+                        }),
+                        ("WithdrawApplication", {
+                            var r = WithdrawApplicationRequest()
+                            r.requestId = "iso-withdraw-\(caller)-\(target)"
+                            r.applicationId = id
+                            _ = try await client.call(DistrictServiceMethods.withdrawApplication, r)
+                        }),
+                        ("AmendApplication", {
+                            var r = AmendApplicationRequest()
+                            r.requestId = "iso-amend-\(caller)-\(target)"
+                            r.applicationId = id
+                            r.application = TestData.voucher(enterprise: TestData.uscc(4000), provider: provider, contractFen: 1, contract: "X")
+                            _ = try await client.call(DistrictServiceMethods.amendApplication, r)
+                        }),
+                        ("Quote", {
+                            var r = QuoteRequest()
+                            r.applicationId = id
+                            _ = try await client.call(DistrictServiceMethods.quote, r)
+                        }),
+                        ("ListApplications", {
+                            var r = ListApplicationsRequest()
+                            r.district = target
+                            _ = try await client.call(DistrictServiceMethods.listApplications, r)
+                        }),
+                    ]
+                    for (name, attempt) in attempts {
+                        let error = await #expect(throws: SubsidyError.self, "\(caller) → \(target) \(name)") { try await attempt() }
+                        #expect(error?.code == .permissionDenied, "\(caller) → \(target) \(name): \(String(describing: error))")
+                        checked += 1
+                    }
+                }
+                // A district's own list never contains another district's applications.
+                let own = try await client.call(DistrictServiceMethods.listApplications, ListApplicationsRequest())
+                #expect(own.records.map(\.id) == [ids[caller]!])
+
+                // Every city method, whatever the request, is refused to a district.
+                let raw = try RawConnection(path: daemon.socketPath(caller))
+                for (n, method) in CityServiceMethods.all.enumerated() {
+                    raw.send(RawConnection.request(callID: UInt64(n + 1), method: method.fullName, payload: []))
+                    let reply = try #require(try raw.receiveFrame())
+                    #expect(reply.status?.code == .permissionDenied, "\(caller) \(method.fullName)")
                     checked += 1
                 }
             }
-            // A district's own list never contains another district's applications.
-            let own = try await client.call(DistrictServiceMethods.listApplications, ListApplicationsRequest())
-            #expect(own.records.map(\.id) == [ids[caller]!])
+            #expect(checked == 5 * 4 * 6 + 5 * CityServiceMethods.all.count)
 
-            // Every city method, whatever the request, is refused to a district.
-            let raw = try RawConnection(path: daemon.socketPath(caller))
-            for (n, method) in CityServiceMethods.all.enumerated() {
-                raw.send(RawConnection.request(callID: UInt64(n + 1), method: method.fullName, payload: []))
-                let reply = try #require(try raw.receiveFrame())
-                #expect(reply.status?.code == .permissionDenied, "\(caller) \(method.fullName)")
-                checked += 1
+            // An enterprise is registered once, by its own district: another district cannot
+            // register it (under another locality or role) to file for it.
+            let taken = await #expect(throws: SubsidyError.self) {
+                try await bureaus["shunde"]!.register(TestData.uscc(4000), role: .industrialEnterprise, locality: .local)
             }
+            #expect(taken?.code == .alreadyExists)
+            #expect(taken?.message.contains("registered by chancheng") == true)
+            #expect(try fileDigests(daemon.dataDirectory) == before, "a refused call changed a file")
         }
-        #expect(checked == 5 * 4 * 6 + 5 * CityServiceMethods.all.count)
-
-        // An enterprise is registered once, by its own district: another district cannot
-        // register it (under another locality or role) to file for it.
-        let taken = await #expect(throws: SubsidyError.self) {
-            try await bureaus["shunde"]!.register(TestData.uscc(4000), role: .industrialEnterprise, locality: .local)
-        }
-        #expect(taken?.code == .alreadyExists)
-        #expect(taken?.message.contains("registered by chancheng") == true)
-        #expect(try fileDigests(daemon.dataDirectory) == before, "a refused call changed a file")
     }
 
     /// SHA-256 of every SQLite file (and its WAL) under the data directory.

@@ -12,146 +12,151 @@ struct LedgerWorkflowTests {
     static let provider = TestData.uscc(900)
 
     /// A daemon with one registered provider in the pool and `count` buyers in each district.
-    func prepared(buyersPerDistrict count: Int = 2) async throws -> (DaemonProcess, city: Bureau, districts: [String: Bureau], buyers: [String: [String]]) {
-        let daemon = try await DaemonProcess.start()
-        let city = Bureau(try await daemon.client("city"))
-        try await city.pool(Self.provider)
-        var districts: [String: Bureau] = [:]
-        var buyers: [String: [String]] = [:]
-        for (d, name) in DaemonProcess.districts.enumerated() {
-            let bureau = Bureau(try await daemon.client(name))
-            if name == "chancheng" { try await bureau.register(Self.provider, role: .serviceProvider) }
-            buyers[name] = []
-            for i in 0..<count {
-                let uscc = TestData.uscc(1000 + d * 100 + i)
-                try await bureau.register(uscc)
-                buyers[name]!.append(uscc)
+    func prepared<T>(
+        isolation: isolated (any Actor)? = #isolation,
+        buyersPerDistrict count: Int = 2,
+        _ test: (DaemonProcess, _ city: Bureau, _ districts: [String: Bureau], _ buyers: [String: [String]]) async throws -> T
+    ) async throws -> T {
+        try await withDaemon { daemon in
+            let city = Bureau(try await daemon.client("city"))
+            try await city.pool(Self.provider)
+            var districts: [String: Bureau] = [:]
+            var buyers: [String: [String]] = [:]
+            for (d, name) in DaemonProcess.districts.enumerated() {
+                let bureau = Bureau(try await daemon.client(name))
+                if name == "chancheng" { try await bureau.register(Self.provider, role: .serviceProvider) }
+                buyers[name] = []
+                for i in 0..<count {
+                    let uscc = TestData.uscc(1000 + d * 100 + i)
+                    try await bureau.register(uscc)
+                    buyers[name]!.append(uscc)
+                }
+                districts[name] = bureau
             }
-            districts[name] = bureau
+            return try await test(daemon, city, districts, buyers)
         }
-        return (daemon, city, districts, buyers)
     }
 
     @Test("submit → review → approve → publicize → disburse, and a revoke; quota shows the effect")
     func fullWorkflow() async throws {
-        let (daemon, city, districts, buyers) = try await prepared()
-        defer { Task { await daemon.terminate() } }
-        let nanhai = districts["nanhai"]!
-        let first = try await nanhai.file(TestData.voucher(enterprise: buyers["nanhai"]![0], provider: Self.provider, contractFen: 60_000_000, contract: "W-1"))
-        let second = try await nanhai.file(TestData.voucher(enterprise: buyers["nanhai"]![1], provider: Self.provider, contractFen: 40_000_000, contract: "W-2"))
+        try await prepared() { daemon, city, districts, buyers in
+            let nanhai = districts["nanhai"]!
+            let first = try await nanhai.file(TestData.voucher(enterprise: buyers["nanhai"]![0], provider: Self.provider, contractFen: 60_000_000, contract: "W-1"))
+            let second = try await nanhai.file(TestData.voucher(enterprise: buyers["nanhai"]![1], provider: Self.provider, contractFen: 40_000_000, contract: "W-2"))
 
-        let approved = try await city.approve(first)
-        #expect(approved.state == .approved)
-        #expect(approved.awardedFen == 30_000_000)
-        #expect(approved.explanation?.limits.contains { $0.kind == "formula" && $0.binding } == true)
-        let backdated = await #expect(throws: SubsidyError.self) {
-            try await city.decide(CityServiceMethods.publicizeApplication, first, date: "2022-05-01")
+            let approved = try await city.approve(first)
+            #expect(approved.state == .approved)
+            #expect(approved.awardedFen == 30_000_000)
+            #expect(approved.explanation?.limits.contains { $0.kind == "formula" && $0.binding } == true)
+            let backdated = await #expect(throws: SubsidyError.self) {
+                try await city.decide(CityServiceMethods.publicizeApplication, first, date: "2022-05-01")
+            }
+            #expect(backdated?.code == .invalidArgument)
+            #expect(try await city.decide(CityServiceMethods.publicizeApplication, first, date: "2022-06-02").state == .publicized)
+            let early = await #expect(throws: SubsidyError.self) {
+                try await city.decide(CityServiceMethods.disburseApplication, first, date: "2022-06-05")
+            }
+            #expect(early?.code == .failedPrecondition)
+            let disbursed = try await city.decide(CityServiceMethods.disburseApplication, first, date: "2022-06-09")
+            #expect(disbursed.state == .disbursed)
+            #expect(disbursed.history.map(\.toState) == [.submitted, .recommended, .approved, .publicized, .disbursed])
+            #expect(disbursed.history.last?.tenant == "city")
+            #expect(disbursed.history.last?.actorUid == getuid())
+
+            _ = try await city.approve(second)
+            var quota = try await city.quota(year: 2022)
+            #expect(quota.committed("CLOUD_VOUCHER.annual_budget", "2022") == 50_000_000)
+            let revoked = try await city.decide(CityServiceMethods.revokeApplication, second, reason: "contract cancelled")
+            #expect(revoked.state == .revoked)
+            quota = try await city.quota(year: 2022)
+            #expect(quota.committed("CLOUD_VOUCHER.annual_budget", "2022") == 30_000_000)
+            #expect(quota.committed("CLOUD_VOUCHER.per_provider", "2022/\(Self.provider)") == 30_000_000)
+            #expect(quota.districts.first { $0.id == "nanhai" }?.committedFen == 30_000_000)
+
+            // An illegal transition names the current state.
+            let illegal = await #expect(throws: SubsidyError.self) { try await city.approve(first) }
+            #expect(illegal?.code == .failedPrecondition)
+            #expect(illegal?.message.contains("DISBURSED") == true)
+            let audit = try await city.client.call(CityServiceMethods.verifyAudit, VerifyAuditRequest())
+            #expect(audit.chains.count == 6 && audit.chains.allSatisfy(\.ok))
+            #expect(try LedgerChecker.violations(dataDirectory: daemon.dataDirectory, policy: Self.policy).isEmpty)
         }
-        #expect(backdated?.code == .invalidArgument)
-        #expect(try await city.decide(CityServiceMethods.publicizeApplication, first, date: "2022-06-02").state == .publicized)
-        let early = await #expect(throws: SubsidyError.self) {
-            try await city.decide(CityServiceMethods.disburseApplication, first, date: "2022-06-05")
-        }
-        #expect(early?.code == .failedPrecondition)
-        let disbursed = try await city.decide(CityServiceMethods.disburseApplication, first, date: "2022-06-09")
-        #expect(disbursed.state == .disbursed)
-        #expect(disbursed.history.map(\.toState) == [.submitted, .recommended, .approved, .publicized, .disbursed])
-        #expect(disbursed.history.last?.tenant == "city")
-        #expect(disbursed.history.last?.actorUid == getuid())
-
-        _ = try await city.approve(second)
-        var quota = try await city.quota(year: 2022)
-        #expect(quota.committed("CLOUD_VOUCHER.annual_budget", "2022") == 50_000_000)
-        let revoked = try await city.decide(CityServiceMethods.revokeApplication, second, reason: "contract cancelled")
-        #expect(revoked.state == .revoked)
-        quota = try await city.quota(year: 2022)
-        #expect(quota.committed("CLOUD_VOUCHER.annual_budget", "2022") == 30_000_000)
-        #expect(quota.committed("CLOUD_VOUCHER.per_provider", "2022/\(Self.provider)") == 30_000_000)
-        #expect(quota.districts.first { $0.id == "nanhai" }?.committedFen == 30_000_000)
-
-        // An illegal transition names the current state.
-        let illegal = await #expect(throws: SubsidyError.self) { try await city.approve(first) }
-        #expect(illegal?.code == .failedPrecondition)
-        #expect(illegal?.message.contains("DISBURSED") == true)
-        let audit = try await city.client.call(CityServiceMethods.verifyAudit, VerifyAuditRequest())
-        #expect(audit.chains.count == 6 && audit.chains.allSatisfy(\.ok))
-        #expect(try LedgerChecker.violations(dataDirectory: daemon.dataDirectory, policy: Self.policy).isEmpty)
     }
 
     @Test("subsidyctl quote: a 1,200,000-yuan voucher for an enterprise with 300,000 this year gets 200,000.00, bound by the per-enterprise cap")
     func quoteDoneWhen() async throws {
-        let (daemon, city, districts, buyers) = try await prepared(buyersPerDistrict: 1)
-        defer { Task { await daemon.terminate() } }
-        let buyer = buyers["shunde"]![0]
-        let earlier = try await districts["shunde"]!.file(TestData.voucher(enterprise: buyer, provider: Self.provider, contractFen: 60_000_000, contract: "Q-1"))
-        #expect(try await city.approve(earlier).awardedFen == 30_000_000)
+        try await prepared(buyersPerDistrict: 1) { daemon, city, districts, buyers in
+            let buyer = buyers["shunde"]![0]
+            let earlier = try await districts["shunde"]!.file(TestData.voucher(enterprise: buyer, provider: Self.provider, contractFen: 60_000_000, contract: "Q-1"))
+            #expect(try await city.approve(earlier).awardedFen == 30_000_000)
 
-        let file = daemon.dataDirectory + "/quote.json"
-        let application = TestData.voucher(enterprise: buyer, provider: Self.provider, contractFen: 120_000_000, contract: "Q-2")
-        try application.jsonValue.serialized(pretty: true).write(toFile: file, atomically: true, encoding: .utf8)
-        let human = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "shunde", "quote", "--file", file, "--decision-date", "2022-07-01"])
-        #expect(human.status == 0, "\(human.error)")
-        #expect(human.output.contains("Award: 200,000.00 yuan (20000000 fen), bound by the per-enterprise cap"))
-        let json = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "shunde", "--json", "quote", "--file", file, "--decision-date", "2022-07-01"])
-        let explanation = try JSONValue.parse(json.output)["explanation"]
-        #expect(explanation?["awardFen"] == .string("20000000"))
-        // A quote consumes nothing.
-        #expect(try await city.quota(year: 2022).committed("CLOUD_VOUCHER.per_enterprise", "2022/\(buyer)") == 30_000_000)
+            let file = daemon.dataDirectory + "/quote.json"
+            let application = TestData.voucher(enterprise: buyer, provider: Self.provider, contractFen: 120_000_000, contract: "Q-2")
+            try application.jsonValue.serialized(pretty: true).write(toFile: file, atomically: true, encoding: .utf8)
+            let human = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "shunde", "quote", "--file", file, "--decision-date", "2022-07-01"])
+            #expect(human.status == 0, "\(human.error)")
+            #expect(human.output.contains("Award: 200,000.00 yuan (20000000 fen), bound by the per-enterprise cap"))
+            let json = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "shunde", "--json", "quote", "--file", file, "--decision-date", "2022-07-01"])
+            let explanation = try JSONValue.parse(json.output)["explanation"]
+            #expect(explanation?["awardFen"] == .string("20000000"))
+            // A quote consumes nothing.
+            #expect(try await city.quota(year: 2022).committed("CLOUD_VOUCHER.per_enterprise", "2022/\(buyer)") == 30_000_000)
+        }
     }
 
     @Test("five districts race for the last 500,000 of the 20,000,000-yuan voucher budget")
     func raceForBudget() async throws {
-        let (daemon, city, districts, buyers) = try await prepared(buyersPerDistrict: 2)
-        defer { Task { await daemon.terminate() } }
-        // 39 earlier awards of 500,000 to other enterprises leave 500,000 of the 2022 budget.
-        let earlier = (0..<39).map { i in
-            historical(.cloudVoucher, district: DaemonProcess.districts[i % 5], enterprise: TestData.uscc(5000 + i), provider: TestData.uscc(6000 + i), amountFen: 50_000_000, document: "佛工信〔2022〕\(i)号")
+        try await prepared(buyersPerDistrict: 2) { daemon, city, districts, buyers in
+            // 39 earlier awards of 500,000 to other enterprises leave 500,000 of the 2022 budget.
+            let earlier = (0..<39).map { i in
+                historical(.cloudVoucher, district: DaemonProcess.districts[i % 5], enterprise: TestData.uscc(5000 + i), provider: TestData.uscc(6000 + i), amountFen: 50_000_000, document: "佛工信〔2022〕\(i)号")
+            }
+            #expect(try await city.importAwards(earlier).imported == 39)
+            let results = try await race(daemon: daemon, districts: districts) { district, i in
+                TestData.voucher(enterprise: buyers[district]![i], provider: Self.provider, contractFen: 60_000_000, contract: "R-\(district)-\(i)")
+            }
+            let quota = try await city.quota(year: 2022)
+            #expect(quota.committed("CLOUD_VOUCHER.annual_budget", "2022") == 2_000_000_000)
+            #expect(results.awarded.reduce(0, +) == 50_000_000)
+            #expect(results.exhausted == 10 - results.awarded.count)
+            #expect(try LedgerChecker.violations(dataDirectory: daemon.dataDirectory, policy: Self.policy).isEmpty)
         }
-        #expect(try await city.importAwards(earlier).imported == 39)
-        let results = try await race(daemon: daemon, districts: districts) { district, i in
-            TestData.voucher(enterprise: buyers[district]![i], provider: Self.provider, contractFen: 60_000_000, contract: "R-\(district)-\(i)")
-        }
-        let quota = try await city.quota(year: 2022)
-        #expect(quota.committed("CLOUD_VOUCHER.annual_budget", "2022") == 2_000_000_000)
-        #expect(results.awarded.reduce(0, +) == 50_000_000)
-        #expect(results.exhausted == 10 - results.awarded.count)
-        #expect(try LedgerChecker.violations(dataDirectory: daemon.dataDirectory, policy: Self.policy).isEmpty)
     }
 
     @Test("five districts race for the last 200,000 of one provider's 3,000,000-yuan cap")
     func raceForProviderCap() async throws {
-        let (daemon, city, districts, buyers) = try await prepared(buyersPerDistrict: 2)
-        defer { Task { await daemon.terminate() } }
-        let earlier = (0..<7).map { i in
-            historical(.cloudVoucher, district: "chancheng", enterprise: TestData.uscc(7000 + i), provider: Self.provider, amountFen: 40_000_000, document: "佛工信〔2022〕P\(i)号")
+        try await prepared(buyersPerDistrict: 2) { daemon, city, districts, buyers in
+            let earlier = (0..<7).map { i in
+                historical(.cloudVoucher, district: "chancheng", enterprise: TestData.uscc(7000 + i), provider: Self.provider, amountFen: 40_000_000, document: "佛工信〔2022〕P\(i)号")
+            }
+            #expect(try await city.importAwards(earlier).imported == 7)
+            let results = try await race(daemon: daemon, districts: districts) { district, i in
+                TestData.voucher(enterprise: buyers[district]![i], provider: Self.provider, contractFen: 30_000_000, contract: "P-\(district)-\(i)")
+            }
+            let quota = try await city.quota(year: 2022)
+            #expect(quota.committed("CLOUD_VOUCHER.per_provider", "2022/\(Self.provider)") == 300_000_000)
+            #expect(results.awarded.reduce(0, +) == 20_000_000)
+            #expect(results.exhausted == 10 - results.awarded.count)
+            #expect(try LedgerChecker.violations(dataDirectory: daemon.dataDirectory, policy: Self.policy).isEmpty)
         }
-        #expect(try await city.importAwards(earlier).imported == 7)
-        let results = try await race(daemon: daemon, districts: districts) { district, i in
-            TestData.voucher(enterprise: buyers[district]![i], provider: Self.provider, contractFen: 30_000_000, contract: "P-\(district)-\(i)")
-        }
-        let quota = try await city.quota(year: 2022)
-        #expect(quota.committed("CLOUD_VOUCHER.per_provider", "2022/\(Self.provider)") == 300_000_000)
-        #expect(results.awarded.reduce(0, +) == 20_000_000)
-        #expect(results.exhausted == 10 - results.awarded.count)
-        #expect(try LedgerChecker.violations(dataDirectory: daemon.dataDirectory, policy: Self.policy).isEmpty)
     }
 
     @Test("five districts race for the last 2 of the 30 benchmark projects")
     func raceForProjectCount() async throws {
-        let (daemon, city, districts, buyers) = try await prepared(buyersPerDistrict: 2)
-        defer { Task { await daemon.terminate() } }
-        var earlier = (0..<28).map { i in
-            historical(.benchmarkProject, district: DaemonProcess.districts[i % 5], enterprise: TestData.uscc(8000 + i), amountFen: 100_000_000, document: "佛工信〔2022〕B\(i)号")
+        try await prepared(buyersPerDistrict: 2) { daemon, city, districts, buyers in
+            var earlier = (0..<28).map { i in
+                historical(.benchmarkProject, district: DaemonProcess.districts[i % 5], enterprise: TestData.uscc(8000 + i), amountFen: 100_000_000, document: "佛工信〔2022〕B\(i)号")
+            }
+            earlier[0].contractNumber = ""
+            #expect(try await city.importAwards(earlier).imported == 28)
+            let results = try await race(daemon: daemon, districts: districts) { district, i in
+                TestData.benchmark(enterprise: buyers[district]![i], investedFen: 500_000_000, name: "标杆 \(district) \(i)")
+            }
+            #expect(results.awarded.count == 2)
+            #expect(results.exhausted == 8)
+            #expect(try await city.quota(year: 2022).committed("BENCHMARK_PROJECT.annual_count", "2022") == 30)
+            #expect(try LedgerChecker.violations(dataDirectory: daemon.dataDirectory, policy: Self.policy).isEmpty)
         }
-        earlier[0].contractNumber = ""
-        #expect(try await city.importAwards(earlier).imported == 28)
-        let results = try await race(daemon: daemon, districts: districts) { district, i in
-            TestData.benchmark(enterprise: buyers[district]![i], investedFen: 500_000_000, name: "标杆 \(district) \(i)")
-        }
-        #expect(results.awarded.count == 2)
-        #expect(results.exhausted == 8)
-        #expect(try await city.quota(year: 2022).committed("BENCHMARK_PROJECT.annual_count", "2022") == 30)
-        #expect(try LedgerChecker.violations(dataDirectory: daemon.dataDirectory, policy: Self.policy).isEmpty)
     }
 
     /// Every district files two applications; then one city connection per district approves
@@ -196,185 +201,189 @@ struct LedgerWorkflowTests {
 
     @Test("a retried request id returns the first result; the same id with other content is refused")
     func idempotency() async throws {
-        let (daemon, city, districts, buyers) = try await prepared(buyersPerDistrict: 1)
-        let gaoming = districts["gaoming"]!
-        let application = TestData.voucher(enterprise: buyers["gaoming"]![0], provider: Self.provider, contractFen: 10_000_000, contract: "I-1")
-        let first = try await gaoming.submit(application, requestID: "same-id")
-        let again = try await gaoming.submit(application, requestID: "same-id")
-        #expect(first == again)
-        var other = application
-        other.contractNumber = "I-2"
-        let reused = await #expect(throws: SubsidyError.self) { try await gaoming.submit(other, requestID: "same-id") }
-        #expect(reused?.code == .alreadyExists)
-        try await gaoming.recommend(first.id)
-        let approved = try await city.approve(first.id, requestID: "approve-1")
+        try await prepared(buyersPerDistrict: 1) { daemon, city, districts, buyers in
+            let gaoming = districts["gaoming"]!
+            let application = TestData.voucher(enterprise: buyers["gaoming"]![0], provider: Self.provider, contractFen: 10_000_000, contract: "I-1")
+            let first = try await gaoming.submit(application, requestID: "same-id")
+            let again = try await gaoming.submit(application, requestID: "same-id")
+            #expect(first == again)
+            var other = application
+            other.contractNumber = "I-2"
+            let reused = await #expect(throws: SubsidyError.self) { try await gaoming.submit(other, requestID: "same-id") }
+            #expect(reused?.code == .alreadyExists)
+            try await gaoming.recommend(first.id)
+            let approved = try await city.approve(first.id, requestID: "approve-1")
 
-        // After a crash and restart, the retry still returns the first result.
-        await daemon.crash()
-        let restarted = try await DaemonProcess.start(dataDirectory: daemon.dataDirectory)
-        defer { Task { await restarted.terminate() } }
-        let city2 = Bureau(try await restarted.client("city"))
-        #expect(try await city2.approve(first.id, requestID: "approve-1") == approved)
-        let list = try await Bureau(try await restarted.client("gaoming")).client.call(DistrictServiceMethods.listApplications, ListApplicationsRequest())
-        #expect(list.records.count == 1)
+            // After a crash and restart, the retry still returns the first result.
+            await daemon.crash()
+            try await withDaemon(dataDirectory: daemon.dataDirectory) { restarted in
+                let city2 = Bureau(try await restarted.client("city"))
+                #expect(try await city2.approve(first.id, requestID: "approve-1") == approved)
+                let list = try await Bureau(try await restarted.client("gaoming")).client.call(DistrictServiceMethods.listApplications, ListApplicationsRequest())
+                #expect(list.records.count == 1)
+            }
+        }
     }
 
     @Test("imports are validated, idempotent, and count against caps and one-time rules")
     func historicalImport() async throws {
-        let (daemon, city, _, _) = try await prepared(buyersPerDistrict: 0)
-        defer { Task { await daemon.terminate() } }
-        let awards = [
-            historical(.poolEntry, district: "sanshui", enterprise: TestData.uscc(950), amountFen: 10_000_000, document: "佛工信〔2021〕1号", year: 2021),
-            historical(.cloudVoucher, district: "sanshui", enterprise: TestData.uscc(951), provider: Self.provider, amountFen: 25_000_000, document: "佛工信〔2021〕2号", year: 2021),
-        ]
-        #expect(try await city.importAwards(awards).imported == 2)
-        let again = try await city.importAwards(awards)
-        #expect(again.imported == 0 && again.alreadyPresent == 2)
-        var bad = awards[1]
-        bad.enterpriseUscc = "91440604000000019X"
-        let refused = await #expect(throws: SubsidyError.self) { try await city.importAwards([bad]) }
-        #expect(refused?.code == .invalidArgument)
-        #expect(refused?.message.hasPrefix("request.awards[0].enterprise_uscc") == true)
-        let quota = try await city.quota(year: 2021)
-        #expect(quota.committed("CLOUD_VOUCHER.annual_budget", "2021") == 25_000_000)
-        #expect(quota.committed("POOL_ENTRY.annual_count", "2021") == 1)
-        // The imported pool entry is a pool member now, and its one-time rule is used.
-        let members = try await city.client.call(CityServiceMethods.listPoolMembers, ListPoolMembersRequest())
-        #expect(members.members.contains { $0.uscc == TestData.uscc(950) })
+        try await prepared(buyersPerDistrict: 0) { daemon, city, _, _ in
+            let awards = [
+                historical(.poolEntry, district: "sanshui", enterprise: TestData.uscc(950), amountFen: 10_000_000, document: "佛工信〔2021〕1号", year: 2021),
+                historical(.cloudVoucher, district: "sanshui", enterprise: TestData.uscc(951), provider: Self.provider, amountFen: 25_000_000, document: "佛工信〔2021〕2号", year: 2021),
+            ]
+            #expect(try await city.importAwards(awards).imported == 2)
+            let again = try await city.importAwards(awards)
+            #expect(again.imported == 0 && again.alreadyPresent == 2)
+            var bad = awards[1]
+            bad.enterpriseUscc = "91440604000000019X"
+            let refused = await #expect(throws: SubsidyError.self) { try await city.importAwards([bad]) }
+            #expect(refused?.code == .invalidArgument)
+            #expect(refused?.message.hasPrefix("request.awards[0].enterprise_uscc") == true)
+            let quota = try await city.quota(year: 2021)
+            #expect(quota.committed("CLOUD_VOUCHER.annual_budget", "2021") == 25_000_000)
+            #expect(quota.committed("POOL_ENTRY.annual_count", "2021") == 1)
+            // The imported pool entry is a pool member now, and its one-time rule is used.
+            let members = try await city.client.call(CityServiceMethods.listPoolMembers, ListPoolMembersRequest())
+            #expect(members.members.contains { $0.uscc == TestData.uscc(950) })
+        }
     }
 
     @Test("an edited, deleted or reordered audit row is detected", arguments: ["edit", "delete", "reorder", "truncate"])
     func auditTampering(kind: String) async throws {
-        let (daemon, city, districts, buyers) = try await prepared(buyersPerDistrict: 1)
-        let id = try await districts["chancheng"]!.file(TestData.voucher(enterprise: buyers["chancheng"]![0], provider: Self.provider, contractFen: 10_000_000, contract: "A-1"))
-        _ = try await city.approve(id)
-        #expect(await daemon.terminate() == 0)
-        let file = daemon.dataDirectory + "/districts/chancheng.sqlite"
-        switch kind {
-        case "edit": try ReadOnlyDatabase.execute(path: file, #"UPDATE audit SET event = replace(event, '"tenant":"', '"tenant":"someone-') WHERE seq = 3"#)
-        case "delete": try ReadOnlyDatabase.execute(path: file, "DELETE FROM audit WHERE seq = 2")
-        case "reorder":
-            try ReadOnlyDatabase.execute(path: file, """
-                UPDATE audit SET seq = -1 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 3; UPDATE audit SET seq = 3 WHERE seq = -1;
-                """)
-        default: try ReadOnlyDatabase.execute(path: file, "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)")
+        try await prepared(buyersPerDistrict: 1) { daemon, city, districts, buyers in
+            let id = try await districts["chancheng"]!.file(TestData.voucher(enterprise: buyers["chancheng"]![0], provider: Self.provider, contractFen: 10_000_000, contract: "A-1"))
+            _ = try await city.approve(id)
+            #expect(await daemon.terminate() == 0)
+            let file = daemon.dataDirectory + "/districts/chancheng.sqlite"
+            switch kind {
+            case "edit": try ReadOnlyDatabase.execute(path: file, #"UPDATE audit SET event = replace(event, '"tenant":"', '"tenant":"someone-') WHERE seq = 3"#)
+            case "delete": try ReadOnlyDatabase.execute(path: file, "DELETE FROM audit WHERE seq = 2")
+            case "reorder":
+                try ReadOnlyDatabase.execute(path: file, """
+                    UPDATE audit SET seq = -1 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 3; UPDATE audit SET seq = 3 WHERE seq = -1;
+                    """)
+            default: try ReadOnlyDatabase.execute(path: file, "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)")
+            }
+            try await withDaemon(dataDirectory: daemon.dataDirectory) { restarted in
+                let result = try runCtl(["--data-dir", restarted.dataDirectory, "audit", "verify"])
+                #expect(result.status == 3)
+                #expect(result.output.contains("chancheng  BROKEN  at row"))
+                #expect(result.output.contains("ledger     ok"))
+            }
         }
-        let restarted = try await DaemonProcess.start(dataDirectory: daemon.dataDirectory)
-        defer { Task { await restarted.terminate() } }
-        let result = try runCtl(["--data-dir", restarted.dataDirectory, "audit", "verify"])
-        #expect(result.status == 3)
-        #expect(result.output.contains("chancheng  BROKEN  at row"))
-        #expect(result.output.contains("ledger     ok"))
     }
 
     @Test("subsidyctl submit from flags, amounts in yuan")
     func submitFromFlags() async throws {
-        let (daemon, _, _, buyers) = try await prepared(buyersPerDistrict: 1)
-        defer { Task { await daemon.terminate() } }
-        let result = try runCtl([
-            "--data-dir", daemon.dataDirectory, "--as", "sanshui", "--json", "submit", "--measure", "CLOUD_VOUCHER", "--year", "2022",
-            "--enterprise", buyers["sanshui"]![0], "--provider", Self.provider, "--contract-number", "F-1", "--project-name", "设备上云",
-            "--contract-amount", "1,200,000", "--paid-amount", "1199999.99",
-        ])
-        #expect(result.status == 0, "\(result.error)")
-        let record = try JSONValue.parse(result.output)["record"]
-        #expect(record?["state"] == .string("SUBMITTED"))
-        #expect(record?["application"]?["paidAmountFen"] == .string("119999999"))
-        let bad = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "sanshui", "submit", "--measure", "CLOUD_VOUCHER", "--year", "2022",
-                              "--enterprise", buyers["sanshui"]![0], "--contract-amount", "1.5e6"])
-        #expect(bad.status != 0)
-        #expect(bad.error.contains("--contract-amount"))
+        try await prepared(buyersPerDistrict: 1) { daemon, _, _, buyers in
+            let result = try runCtl([
+                "--data-dir", daemon.dataDirectory, "--as", "sanshui", "--json", "submit", "--measure", "CLOUD_VOUCHER", "--year", "2022",
+                "--enterprise", buyers["sanshui"]![0], "--provider", Self.provider, "--contract-number", "F-1", "--project-name", "设备上云",
+                "--contract-amount", "1,200,000", "--paid-amount", "1199999.99",
+            ])
+            #expect(result.status == 0, "\(result.error)")
+            let record = try JSONValue.parse(result.output)["record"]
+            #expect(record?["state"] == .string("SUBMITTED"))
+            #expect(record?["application"]?["paidAmountFen"] == .string("119999999"))
+            let bad = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "sanshui", "submit", "--measure", "CLOUD_VOUCHER", "--year", "2022",
+                                  "--enterprise", buyers["sanshui"]![0], "--contract-amount", "1.5e6"])
+            #expect(bad.status != 0)
+            #expect(bad.error.contains("--contract-amount"))
+        }
     }
 
     @Test("a store written by a newer subsidyd is refused at start-up with a clear error")
     func newerSchemaRefused() async throws {
-        let daemon = try await DaemonProcess.start()
-        #expect(await daemon.terminate() == 0)
-        try ReadOnlyDatabase.execute(path: daemon.dataDirectory + "/districts/shunde.sqlite", "PRAGMA user_version = 99")
-        let result = try run(DaemonProcess.productsDirectory + "/subsidyd", ["--dev", "--data-dir", daemon.dataDirectory])
-        #expect(result.status == 2)
-        #expect(result.error.contains("shunde.sqlite has schema version 99, but this subsidyd understands only up to 3"))
+        try await withDaemon { daemon in
+            #expect(await daemon.terminate() == 0)
+            try ReadOnlyDatabase.execute(path: daemon.dataDirectory + "/districts/shunde.sqlite", "PRAGMA user_version = 99")
+            let result = try run(DaemonProcess.productsDirectory + "/subsidyd", ["--dev", "--data-dir", daemon.dataDirectory])
+            #expect(result.status == 2)
+            #expect(result.error.contains("shunde.sqlite has schema version 99, but this subsidyd understands only up to 3"))
+        }
     }
 
     @Test("subsidyctl import reads CSV too, amounts in yuan, and names the line of a bad row")
     func csvImport() async throws {
-        let (daemon, city, _, _) = try await prepared(buyersPerDistrict: 0)
-        defer { Task { await daemon.terminate() } }
-        let file = daemon.dataDirectory + "/history.csv"
-        let csv = """
-            measure,year,district,enterprise,provider,amount,decision_date,document
-            CLOUD_VOUCHER,2021,nanhai,\(TestData.uscc(960)),\(Self.provider),"250,000.00",2021-04-01,佛工信〔2021〕9号
-            PUBLIC_SERVICE,2021,shunde,\(TestData.uscc(961)),,120000,2021-05-01,佛工信〔2021〕10号
+        try await prepared(buyersPerDistrict: 0) { daemon, city, _, _ in
+            let file = daemon.dataDirectory + "/history.csv"
+            let csv = """
+                measure,year,district,enterprise,provider,amount,decision_date,document
+                CLOUD_VOUCHER,2021,nanhai,\(TestData.uscc(960)),\(Self.provider),"250,000.00",2021-04-01,佛工信〔2021〕9号
+                PUBLIC_SERVICE,2021,shunde,\(TestData.uscc(961)),,120000,2021-05-01,佛工信〔2021〕10号
 
-            """
-        try csv.write(toFile: file, atomically: true, encoding: .utf8)
-        let first = try runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
-        #expect(first.status == 0, "\(first.error)")
-        #expect(first.output == "imported 2, already present 0\n")
-        #expect(try runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file]).output == "imported 2, already present 0\n")
-        #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 12_000_000)
-        try (csv + "CLOUD_VOUCHER,2021,nanhai,x,y,abc,2021-04-01,d\n").write(toFile: file, atomically: true, encoding: .utf8)
-        let bad = try runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
-        #expect(bad.status == 1)
-        #expect(bad.error.contains("csv line 4.amount"))
+                """
+            try csv.write(toFile: file, atomically: true, encoding: .utf8)
+            let first = try runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
+            #expect(first.status == 0, "\(first.error)")
+            #expect(first.output == "imported 2, already present 0\n")
+            #expect(try runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file]).output == "imported 2, already present 0\n")
+            #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 12_000_000)
+            try (csv + "CLOUD_VOUCHER,2021,nanhai,x,y,abc,2021-04-01,d\n").write(toFile: file, atomically: true, encoding: .utf8)
+            let bad = try runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
+            #expect(bad.status == 1)
+            #expect(bad.error.contains("csv line 4.amount"))
+        }
     }
 
     @Test("WatchEvents streams each ledger change; a case-by-case award takes the city's amount and document")
     func eventsAndCaseByCase() async throws {
-        let (daemon, city, districts, _) = try await prepared(buyersPerDistrict: 0)
-        defer { Task { await daemon.terminate() } }
-        let platform = TestData.uscc(970)
-        try await districts["chancheng"]!.register(platform, role: .platform)
-        var application = SubsidyWire.Application()
-        application.measure = .majorPlatform
-        application.fundingYear = 2022
-        application.enterpriseUscc = platform
-        application.projectName = "工业互联网重大平台"
-        let id = try await districts["chancheng"]!.file(application)
+        try await prepared(buyersPerDistrict: 0) { daemon, city, districts, _ in
+            let platform = TestData.uscc(970)
+            try await districts["chancheng"]!.register(platform, role: .platform)
+            var application = SubsidyWire.Application()
+            application.measure = .majorPlatform
+            application.fundingYear = 2022
+            application.enterpriseUscc = platform
+            application.projectName = "工业互联网重大平台"
+            let id = try await districts["chancheng"]!.file(application)
 
-        let watcher = try await daemon.client("city")
-        var request = WatchEventsRequest()
-        request.afterSequence = 0
-        let events = watcher.stream(CityServiceMethods.watchEvents, request)
-        let first = Task {
-            var iterator = events.makeAsyncIterator()
-            return try await iterator.next()
+            let watcher = try await daemon.client("city")
+            var request = WatchEventsRequest()
+            request.afterSequence = 0
+            let events = watcher.stream(CityServiceMethods.watchEvents, request)
+            let first = Task {
+                var iterator = events.makeAsyncIterator()
+                return try await iterator.next()
+            }
+            try await Task.sleep(for: .milliseconds(200))
+
+            var approve = ApproveApplicationRequest()
+            approve.requestId = "case-1"
+            approve.applicationId = id
+            approve.decisionDate = "2022-06-01"
+            let missing = await #expect(throws: SubsidyError.self) { try await city.client.call(CityServiceMethods.approveApplication, approve) }
+            #expect(missing?.code == .invalidArgument || missing?.code == .failedPrecondition)
+            approve.requestId = "case-2"
+            approve.caseAmountFen = 800_000_000
+            approve.decisionDocument = "佛工信函〔2022〕15号"
+            let record = try await city.client.call(CityServiceMethods.approveApplication, approve).record
+            #expect(record?.awardedFen == 800_000_000)
+            #expect(record?.decisionDocument == "佛工信函〔2022〕15号")
+            let event = try await first.value
+            #expect(event?.applicationId == id)
+            #expect(event?.state == .approved)
+            #expect(event?.amountFen == 800_000_000)
         }
-        try await Task.sleep(for: .milliseconds(200))
-
-        var approve = ApproveApplicationRequest()
-        approve.requestId = "case-1"
-        approve.applicationId = id
-        approve.decisionDate = "2022-06-01"
-        let missing = await #expect(throws: SubsidyError.self) { try await city.client.call(CityServiceMethods.approveApplication, approve) }
-        #expect(missing?.code == .invalidArgument || missing?.code == .failedPrecondition)
-        approve.requestId = "case-2"
-        approve.caseAmountFen = 800_000_000
-        approve.decisionDocument = "佛工信函〔2022〕15号"
-        let record = try await city.client.call(CityServiceMethods.approveApplication, approve).record
-        #expect(record?.awardedFen == 800_000_000)
-        #expect(record?.decisionDocument == "佛工信函〔2022〕15号")
-        let event = try await first.value
-        #expect(event?.applicationId == id)
-        #expect(event?.state == .approved)
-        #expect(event?.amountFen == 800_000_000)
     }
 
     @Test("--demo seeds every lifecycle state in every district, consistently, and only once")
     func demo() async throws {
-        let daemon = try await DaemonProcess.start(extraArguments: ["--demo"])
-        let city = Bureau(try await daemon.client("city"))
-        let all = try await city.client.call(CityServiceMethods.listApplications, ListApplicationsRequest())
-        #expect(Set(all.records.map(\.district)) == Set(DaemonProcess.districts))
-        let states = Set(all.records.map(\.state))
-        #expect(states.isSuperset(of: [.submitted, .returned, .recommended, .rejected, .withdrawn, .approved, .publicized, .disbursed, .revoked]))
-        #expect(try await city.quota(year: 2022).committed("CLOUD_VOUCHER.annual_budget", "2022") > 0)
-        #expect(try LedgerChecker.violations(dataDirectory: daemon.dataDirectory, policy: Self.policy) == [])
-        #expect(await daemon.terminate() == 0)
-        let again = try await DaemonProcess.start(dataDirectory: daemon.dataDirectory, extraArguments: ["--demo"])
-        defer { Task { await again.terminate() } }
-        let after = try await Bureau(try await again.client("city")).client.call(CityServiceMethods.listApplications, ListApplicationsRequest())
-        #expect(after.records.count == all.records.count)
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            let city = Bureau(try await daemon.client("city"))
+            let all = try await city.client.call(CityServiceMethods.listApplications, ListApplicationsRequest())
+            #expect(Set(all.records.map(\.district)) == Set(DaemonProcess.districts))
+            let states = Set(all.records.map(\.state))
+            #expect(states.isSuperset(of: [.submitted, .returned, .recommended, .rejected, .withdrawn, .approved, .publicized, .disbursed, .revoked]))
+            #expect(try await city.quota(year: 2022).committed("CLOUD_VOUCHER.annual_budget", "2022") > 0)
+            #expect(try LedgerChecker.violations(dataDirectory: daemon.dataDirectory, policy: Self.policy) == [])
+            #expect(await daemon.terminate() == 0)
+            try await withDaemon(dataDirectory: daemon.dataDirectory, extraArguments: ["--demo"]) { again in
+                let after = try await Bureau(try await again.client("city")).client.call(CityServiceMethods.listApplications, ListApplicationsRequest())
+                #expect(after.records.count == all.records.count)
+            }
+        }
     }
 
     static let policy: Policy = {

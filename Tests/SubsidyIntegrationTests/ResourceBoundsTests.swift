@@ -62,42 +62,42 @@ struct ResourceBoundsTests {
 
     @Test("the city pages through thousands of large applications: every page under the byte budget, every record once")
     func cityListIsBoundedByBytes() async throws {
-        let daemon = try await DaemonProcess.start(configuration: Self.configuration())
-        defer { Task { await daemon.terminate() } }
-        let filed = try await Self.fill(daemon, perDistrict: 250)
-        #expect(filed.count == 1_250)
+        try await withDaemon(configuration: Self.configuration()) { daemon in
+            let filed = try await Self.fill(daemon, perDistrict: 250)
+            #expect(filed.count == 1_250)
 
-        let city = try await daemon.client("city")
-        var seen: [String] = []
-        var token = ""
-        var pages = 0
-        repeat {
+            let city = try await daemon.client("city")
+            var seen: [String] = []
+            var token = ""
+            var pages = 0
+            repeat {
+                var request = ListApplicationsRequest()
+                request.pageSize = 500
+                request.pageToken = token
+                let page = try await city.call(CityServiceMethods.listApplications, request)
+                let bytes = page.serializedBytes().count
+                #expect(bytes <= Self.pageBudget + 4_096, "page \(pages) is \(bytes) bytes")
+                #expect(!page.records.isEmpty)
+                seen += page.records.map(\.id)
+                token = page.nextPageToken
+                pages += 1
+            } while !token.isEmpty && pages < 1_000
+            print("city list: \(seen.count) records in \(pages) pages")
+            #expect(pages > 1, "a 500-record page of ~30 KB records must have been cut by bytes")
+            #expect(seen.count == Set(seen).count, "a record was listed twice")
+            #expect(Set(seen) == filed, "records lost: \(filed.subtracting(seen).sorted().prefix(5))")
+            #expect(seen == seen.sorted(), "pages are in id order")
+
+            // A district's own list is bounded the same way.
+            let nanhai = try await daemon.client("nanhai")
             var request = ListApplicationsRequest()
             request.pageSize = 500
-            request.pageToken = token
-            let page = try await city.call(CityServiceMethods.listApplications, request)
-            let bytes = page.serializedBytes().count
-            #expect(bytes <= Self.pageBudget + 4_096, "page \(pages) is \(bytes) bytes")
-            #expect(!page.records.isEmpty)
-            seen += page.records.map(\.id)
-            token = page.nextPageToken
-            pages += 1
-        } while !token.isEmpty && pages < 1_000
-        print("city list: \(seen.count) records in \(pages) pages")
-        #expect(pages > 1, "a 500-record page of ~30 KB records must have been cut by bytes")
-        #expect(seen.count == Set(seen).count, "a record was listed twice")
-        #expect(Set(seen) == filed, "records lost: \(filed.subtracting(seen).sorted().prefix(5))")
-        #expect(seen == seen.sorted(), "pages are in id order")
-
-        // A district's own list is bounded the same way.
-        let nanhai = try await daemon.client("nanhai")
-        var request = ListApplicationsRequest()
-        request.pageSize = 500
-        let page = try await nanhai.call(DistrictServiceMethods.listApplications, request)
-        #expect(page.serializedBytes().count <= Self.pageBudget + 4_096)
-        #expect(!page.nextPageToken.isEmpty && page.records.count < 250)
-        await nanhai.close()
-        await city.close()
+            let page = try await nanhai.call(DistrictServiceMethods.listApplications, request)
+            #expect(page.serializedBytes().count <= Self.pageBudget + 4_096)
+            #expect(!page.nextPageToken.isEmpty && page.records.count < 250)
+            await nanhai.close()
+            await city.close()
+        }
     }
 
     @Test("clients that send many large list requests and never read: the daemon stops reading them, its RSS stays bounded, others are served")
@@ -107,105 +107,108 @@ struct ResourceBoundsTests {
         // holds ~2 MiB + one reply per store permit + a few frames.
         // The tenant's budget (6 MiB) is below 4 × 2 MiB: the four connections together are held
         // to it as well.
-        let daemon = try await DaemonProcess.start(configuration: Self.configuration([
+        try await withDaemon(configuration: Self.configuration([
             "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 2 * 1024 * 1024,
             "max_queued_bytes_per_tenant": 6 * 1024 * 1024,
-        ]))
-        defer { Task { await daemon.terminate() } }
-        // ~1 MiB per ListApplications page in nanhai.
-        _ = try await Self.fill(daemon, perDistrict: 60)
-        let city = try await daemon.client("city")
-        let shunde = try await daemon.client("shunde")
-        _ = try await city.call(CityServiceMethods.listApplications, ListApplicationsRequest())
-        let before = daemon.residentKiB()
+        ])) { daemon in
+            // ~1 MiB per ListApplications page in nanhai.
+            _ = try await Self.fill(daemon, perDistrict: 60)
+            let city = try await daemon.client("city")
+            let shunde = try await daemon.client("shunde")
+            _ = try await city.call(CityServiceMethods.listApplications, ListApplicationsRequest())
+            let before = daemon.residentKiB()
 
-        var request = ListApplicationsRequest()
-        request.pageSize = 500
-        let frame = RawConnection.request(callID: 0, method: DistrictServiceMethods.listApplications.fullName, payload: request.serializedBytes())
-        let hostile = try (0..<4).map { _ in try RawConnection(path: daemon.socketPath("nanhai")) }
-        var sent = [Int](repeating: 0, count: hostile.count)
-        // Each hostile client writes requests until the daemon stops reading it (its socket
-        // buffer fills) or 5,000 requests: without backpressure each would cost a ~1 MiB reply.
-        for (i, raw) in hostile.enumerated() {
-            sent[i] = sendUntilBlocked(raw, frame: frame, maximum: 5_000)
-        }
-        var peak = 0
-        for round in 0..<20 {
-            // Others are served while the hostile clients sit on their replies.
-            _ = try await city.call(CityServiceMethods.listApplications, ListApplicationsRequest(), timeout: .seconds(30))
+            var request = ListApplicationsRequest()
+            request.pageSize = 500
+            let frame = RawConnection.request(callID: 0, method: DistrictServiceMethods.listApplications.fullName, payload: request.serializedBytes())
+            let hostile = try (0..<4).map { _ in try RawConnection(path: daemon.socketPath("nanhai")) }
+            var sent = [Int](repeating: 0, count: hostile.count)
+            // Each hostile client writes requests until the daemon stops reading it (its socket
+            // buffer fills) or 5,000 requests: without backpressure each would cost a ~1 MiB reply.
+            for (i, raw) in hostile.enumerated() {
+                sent[i] = sendUntilBlocked(raw, frame: frame, maximum: 5_000)
+            }
+            var peak = 0
+            for round in 0..<20 {
+                // Others are served while the hostile clients sit on their replies.
+                _ = try await city.call(CityServiceMethods.listApplications, ListApplicationsRequest(), timeout: .seconds(30))
+                #expect(try await shunde.call(IdentityMethods.whoAmI, WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
+                // Keep pushing: whatever the daemon still reads is answered into a full socket.
+                for (i, raw) in hostile.enumerated() { sent[i] += sendUntilBlocked(raw, frame: frame, maximum: 5_000 - sent[i]) }
+                peak = max(peak, daemon.residentKiB())
+                if round % 5 == 4 { print("hostile non-readers: round \(round + 1), RSS \(daemon.residentKiB()) KiB, peak \(peak) KiB") }
+                if round % 5 == 4 { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            let growth = peak - before
+            print("hostile non-readers: requests accepted by the kernel per connection \(sent); RSS before \(before) KiB, peak \(peak) KiB, growth \(growth) KiB")
+            #expect(sent.allSatisfy { $0 < 5_000 }, "the daemon kept reading a client that never reads: \(sent)")
+            // Per connection (Deploy/README.md, "Worst-case memory"): 2 MiB queued + the frame that
+            // crossed it + up to 4 replies built past it (~1 MiB each) + 3 inbound frames of ~20 B:
+            // ~7 MiB, 4 connections ~28 MiB. Measured peak growth is ~125 MiB (the same with 8 MiB
+            // queued): the rest is the store calls' transient working sets and malloc arenas that
+            // keep freed memory. Without the bound it is 4 × 1,000 × 1 MiB.
+            #expect(growth < 192 * 1024, "RSS grew by \(growth) KiB")
+            #expect(daemon.log().contains("pausing reads"))
+            #expect(daemon.log().contains("pausing reads: tenant nanhai holds"))
+
+            // Closing the hostile connections ends their calls still waiting for a turn (nobody will
+            // read those replies); the daemon keeps serving.
+            _ = consume hostile
+            try await Task.sleep(for: .milliseconds(500))
             #expect(try await shunde.call(IdentityMethods.whoAmI, WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
-            // Keep pushing: whatever the daemon still reads is answered into a full socket.
-            for (i, raw) in hostile.enumerated() { sent[i] += sendUntilBlocked(raw, frame: frame, maximum: 5_000 - sent[i]) }
-            peak = max(peak, daemon.residentKiB())
-            if round % 5 == 4 { print("hostile non-readers: round \(round + 1), RSS \(daemon.residentKiB()) KiB, peak \(peak) KiB") }
-            if round % 5 == 4 { try await Task.sleep(for: .milliseconds(200)) }
+            await shunde.close()
+            await city.close()
+            // And it stops on SIGTERM within its drain grace (10 s), not after building every reply.
+            let started = ContinuousClock.now
+            #expect(await daemon.terminate(patience: .seconds(40)) == 0)
+            print("hostile non-readers: SIGTERM to exit \(ContinuousClock.now - started)")
         }
-        let growth = peak - before
-        print("hostile non-readers: requests accepted by the kernel per connection \(sent); RSS before \(before) KiB, peak \(peak) KiB, growth \(growth) KiB")
-        #expect(sent.allSatisfy { $0 < 5_000 }, "the daemon kept reading a client that never reads: \(sent)")
-        // Per connection (Deploy/README.md, "Worst-case memory"): 2 MiB queued + the frame that
-        // crossed it + up to 4 replies built past it (~1 MiB each) + 3 inbound frames of ~20 B:
-        // ~7 MiB, 4 connections ~28 MiB. Measured peak growth is ~125 MiB (the same with 8 MiB
-        // queued): the rest is the store calls' transient working sets and malloc arenas that
-        // keep freed memory. Without the bound it is 4 × 1,000 × 1 MiB.
-        #expect(growth < 192 * 1024, "RSS grew by \(growth) KiB")
-        #expect(daemon.log().contains("pausing reads"))
-        #expect(daemon.log().contains("pausing reads: tenant nanhai holds"))
-
-        // Closing the hostile connections ends their calls still waiting for a turn (nobody will
-        // read those replies); the daemon keeps serving.
-        _ = consume hostile
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(try await shunde.call(IdentityMethods.whoAmI, WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
-        await shunde.close()
-        await city.close()
-        // And it stops on SIGTERM within its drain grace (10 s), not after building every reply.
-        let started = ContinuousClock.now
-        #expect(await daemon.terminate(patience: .seconds(40)) == 0)
-        print("hostile non-readers: SIGTERM to exit \(ContinuousClock.now - started)")
     }
 
     @Test("a client that never reads cannot hold a graceful shutdown")
     func shutdownWithNonReader() async throws {
-        let daemon = try await DaemonProcess.start(configuration: Self.configuration([
+        try await withDaemon(configuration: Self.configuration([
             "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 1024 * 1024,
-        ]))
-        _ = try await Self.fill(daemon, perDistrict: 40)
-        var request = ListApplicationsRequest()
-        request.pageSize = 500
-        let frame = RawConnection.request(callID: 0, method: DistrictServiceMethods.listApplications.fullName, payload: request.serializedBytes())
-        let hostile = try RawConnection(path: daemon.socketPath("nanhai"))
-        _ = sendUntilBlocked(hostile, frame: frame, maximum: 2_000)
-        try await Task.sleep(for: .milliseconds(500))
-        // The connection stays open and unread while the daemon drains.
-        #expect(await daemon.terminate(patience: .seconds(40)) == 0)
-        #expect(daemon.log().contains("still draining after"))
-        withExtendedLifetime(hostile) {}
+        ])) { daemon in
+            _ = try await Self.fill(daemon, perDistrict: 40)
+            var request = ListApplicationsRequest()
+            request.pageSize = 500
+            let frame = RawConnection.request(callID: 0, method: DistrictServiceMethods.listApplications.fullName, payload: request.serializedBytes())
+            let hostile = try RawConnection(path: daemon.socketPath("nanhai"))
+            _ = sendUntilBlocked(hostile, frame: frame, maximum: 2_000)
+            // Time for the daemon to take calls from it before the drain starts (nothing in the log
+            // marks the moment: with this configuration its reads need not pause).
+            try await Task.sleep(for: .milliseconds(500))
+            // The connection stays open and unread while the daemon drains.
+            #expect(await daemon.terminate(patience: .seconds(40)) == 0)
+            #expect(daemon.log().contains("still draining after"))
+            withExtendedLifetime(hostile) {}
+        }
     }
 
     @Test("connections beyond max_connections_per_tenant get RESOURCE_EXHAUSTED; other tenants still connect")
     func perTenantConnectionLimit() async throws {
-        let daemon = try await DaemonProcess.start(configuration: Self.configuration(["max_connections_per_tenant": 3]))
-        defer { Task { await daemon.terminate() } }
-        // The start-up probes' connections close.
-        var open: [RawConnection] = []
-        var refusal: Frame?
-        for _ in 0..<100 where refusal == nil {
-            let raw = try RawConnection(path: daemon.socketPath("nanhai"))
-            raw.send(RawConnection.request(callID: 1, method: IdentityMethods.whoAmI.fullName, payload: []))
-            let reply = try #require(try raw.receiveFrame())
-            if reply.callId == 0 { refusal = reply } else { open.append(raw) }
-        }
-        #expect(open.count == 3)
-        let refused = try #require(refusal)
-        #expect(refused.status?.code == .resourceExhausted)
-        #expect(refused.status?.message.contains("tenant nanhai already has 3 connections open (max_connections_per_tenant)") == true)
-        #expect(daemon.log().contains("refused connection"))
-        // The city and the other districts are not affected.
-        for tenant in ["city", "shunde"] {
-            let client = try await daemon.client(tenant)
-            #expect(try await client.call(IdentityMethods.whoAmI, WhoAmIRequest()).tenant == tenant)
-            await client.close()
+        try await withDaemon(configuration: Self.configuration(["max_connections_per_tenant": 3])) { daemon in
+            // The start-up probes' connections close.
+            var open: [RawConnection] = []
+            var refusal: Frame?
+            for _ in 0..<100 where refusal == nil {
+                let raw = try RawConnection(path: daemon.socketPath("nanhai"))
+                raw.send(RawConnection.request(callID: 1, method: IdentityMethods.whoAmI.fullName, payload: []))
+                let reply = try #require(try raw.receiveFrame())
+                if reply.callId == 0 { refusal = reply } else { open.append(raw) }
+            }
+            #expect(open.count == 3)
+            let refused = try #require(refusal)
+            #expect(refused.status?.code == .resourceExhausted)
+            #expect(refused.status?.message.contains("tenant nanhai already has 3 connections open (max_connections_per_tenant)") == true)
+            #expect(daemon.log().contains("refused connection"))
+            // The city and the other districts are not affected.
+            for tenant in ["city", "shunde"] {
+                let client = try await daemon.client(tenant)
+                #expect(try await client.call(IdentityMethods.whoAmI, WhoAmIRequest()).tenant == tenant)
+                await client.close()
+            }
         }
     }
 }

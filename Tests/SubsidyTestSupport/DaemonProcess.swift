@@ -85,7 +85,18 @@ public final class DaemonProcess: @unchecked Sendable {
         try await SubsidyClient.connect(unixSocketPath: socketPath(tenant))
     }
 
+    /// A daemon that never serves is killed and reaped before the error is thrown, so nothing is
+    /// left writing into a directory its caller is about to remove.
     private func waitUntilServing() async throws {
+        do {
+            try await pollUntilServing()
+        } catch {
+            await crash()
+            throw error
+        }
+    }
+
+    private func pollUntilServing() async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         for tenant in Self.tenants {
             while true {
@@ -103,10 +114,9 @@ public final class DaemonProcess: @unchecked Sendable {
         }
     }
 
-    /// Sends SIGTERM and waits for the exit status.
-    @discardableResult
     /// SIGTERM, then the exit status; a daemon still running after `patience` is killed with
     /// SIGKILL (and reports it), so a drain that hangs fails its test instead of outliving it.
+    @discardableResult
     public func terminate(patience: Duration = .seconds(60)) async -> Int32 {
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
         let deadline = ContinuousClock.now + patience
@@ -140,6 +150,74 @@ public final class DaemonProcess: @unchecked Sendable {
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
+}
+
+/// Starts the daemon (`--dev`) in a fresh temporary directory, runs `body`, then — however `body`
+/// ends, a thrown error included — terminates the daemon, waits for it, and removes the directory.
+/// With `dataDirectory` the caller's directory is used and left in place.
+/// `SUBSIDYD_KEEP_TEST_DIRS=1` keeps every directory for a post-mortem.
+public func withDaemon<T>(
+    isolation: isolated (any Actor)? = #isolation,
+    dataDirectory: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:],
+    _ body: (DaemonProcess) async throws -> T
+) async throws -> T {
+    let directory = dataDirectory ?? DaemonProcess.makeTemporaryDirectory()
+    return try await removingAfterwards(directory, owned: dataDirectory == nil) {
+        let daemon = try await DaemonProcess.start(dataDirectory: directory, extraArguments: extraArguments, environment: environment)
+        return try await run(daemon, body)
+    }
+}
+
+/// Starts the daemon with `subsidyd --config` written from `configuration`, runs `body`, then
+/// always terminates the daemon and removes `configuration.baseDirectory`.
+public func withDaemon<T>(
+    isolation: isolated (any Actor)? = #isolation,
+    configuration: DaemonConfiguration, extraArguments: [String] = [],
+    _ body: (DaemonProcess) async throws -> T
+) async throws -> T {
+    try await removingAfterwards(configuration.baseDirectory, owned: true) {
+        let daemon = try await DaemonProcess.start(configuration: configuration, extraArguments: extraArguments)
+        return try await run(daemon, body)
+    }
+}
+
+/// Runs `body` with a fresh temporary directory (short, for socket paths) that is removed
+/// afterwards however `body` ends — for tests that restart daemons on one data directory.
+public func withTemporaryDirectory<T>(
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: (String) async throws -> T
+) async throws -> T {
+    let directory = DaemonProcess.makeTemporaryDirectory()
+    return try await removingAfterwards(directory, owned: true) { try await body(directory) }
+}
+
+private func run<T>(
+    isolation: isolated (any Actor)? = #isolation,
+    _ daemon: DaemonProcess, _ body: (DaemonProcess) async throws -> T
+) async throws -> T {
+    let result: T
+    do {
+        result = try await body(daemon)
+    } catch {
+        await daemon.terminate()
+        // The directory (and the log in it) is about to go: keep the end of the log in the output.
+        print("subsidyd log (\(daemon.logPath)) after \(error):\n\(daemon.log().suffix(8_000))")
+        throw error
+    }
+    await daemon.terminate()
+    return result
+}
+
+private func removingAfterwards<T>(
+    isolation: isolated (any Actor)? = #isolation,
+    _ directory: String, owned: Bool, _ body: () async throws -> T
+) async throws -> T {
+    defer {
+        if owned && ProcessInfo.processInfo.environment["SUBSIDYD_KEEP_TEST_DIRS"] == nil {
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+    return try await body()
 }
 
 public enum DaemonError: Error, CustomStringConvertible {
