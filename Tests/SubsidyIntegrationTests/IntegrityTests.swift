@@ -62,7 +62,7 @@ struct IntegrityTests {
 
     @Test("a funded contract number is refused at submit in every respelling and every district; a pending one warns")
     func contractRespellings() async throws {
-        try await prepared() { daemon, city, bureaus, buyers in
+        try await prepared { daemon, city, bureaus, buyers in
             let chancheng = bureaus["chancheng"]!, nanhai = bureaus["nanhai"]!
             let first = try await chancheng.file(TestData.voucher(enterprise: buyers[0], provider: Self.provider, contractFen: 10_000_000, contract: "HT-2022-0001"))
 
@@ -90,7 +90,7 @@ struct IntegrityTests {
 
     @Test("one enterprise's project is not funded under two measures")
     func twoMeasures() async throws {
-        try await prepared() { daemon, city, bureaus, buyers in
+        try await prepared { daemon, city, bureaus, buyers in
             let shunde = bureaus["shunde"]!
             let benchmark = try await shunde.file(TestData.benchmark(enterprise: buyers[2], investedFen: 100_000_000, name: "5G 智能工厂"))
             _ = try await city.approve(benchmark)
@@ -128,7 +128,7 @@ struct IntegrityTests {
 
     @Test("pool members come back in pages, every one once")
     func poolPages() async throws {
-        try await prepared() { daemon, city, _, _ in
+        try await prepared { daemon, city, _, _ in
             let members = (0..<120).map { TestData.uscc(9400 + $0) }
             for member in members { try await city.pool(member) }
             var seen: [String] = []
@@ -149,7 +149,7 @@ struct IntegrityTests {
 
     @Test("a follow-on needs a live award of its pilot, and its window runs from the pilot's recorded selection date")
     func followOnNeedsPilot() async throws {
-        try await prepared() { daemon, city, bureaus, buyers in
+        try await prepared { daemon, city, bureaus, buyers in
             let gaoming = bureaus["gaoming"]!
             let lead = TestData.uscc(9310)
             try await gaoming.register(lead, role: .platform)
@@ -187,7 +187,7 @@ struct IntegrityTests {
 
     @Test("a district registers only the enterprises of its own area")
     func registrationArea() async throws {
-        try await prepared() { daemon, _, bureaus, _ in
+        try await prepared { daemon, _, bureaus, _ in
             let chanchengEnterprise = TestData.uscc(9320, area: 4)  // 440604 禅城
             for name in ["nanhai", "shunde", "gaoming", "sanshui"] {
                 let refused = await #expect(throws: SubsidyError.self) { try await bureaus[name]!.register(chanchengEnterprise) }
@@ -219,7 +219,7 @@ struct IntegrityTests {
 
     @Test("the validity window bounds approval, not publicity or payment; years outside it are a precondition")
     func datesAndWindow() async throws {
-        try await prepared() { daemon, city, bureaus, buyers in
+        try await prepared { daemon, city, bureaus, buyers in
             let chancheng = bureaus["chancheng"]!
             var outside = TestData.voucher(enterprise: buyers[0], provider: Self.provider, contractFen: 1_000_000, year: 2024, contract: "Y-2024")
             let refused = await #expect(throws: SubsidyError.self) { try await chancheng.submit(outside) }
@@ -249,7 +249,7 @@ struct IntegrityTests {
 
     @Test("every text and list has a limit, named with the field")
     func limits() async throws {
-        try await prepared() { daemon, _, bureaus, buyers in
+        try await prepared { daemon, _, bureaus, buyers in
             let chancheng = bureaus["chancheng"]!
             var long = TestData.voucher(enterprise: buyers[0], provider: Self.provider, contractFen: 1_000_000, contract: String(repeating: "9", count: 65))
             var error = await #expect(throws: SubsidyError.self) { try await chancheng.submit(long) }
@@ -274,7 +274,7 @@ struct IntegrityTests {
 
     @Test("an endless return–amend loop ends: one application has at most 100 recorded changes")
     func historyBound() async throws {
-        try await prepared() { daemon, _, bureaus, buyers in
+        try await prepared { daemon, _, bureaus, buyers in
             let chancheng = bureaus["chancheng"]!
             let application = TestData.voucher(enterprise: buyers[0], provider: Self.provider, contractFen: 1_000_000, contract: "LOOP-1")
             let id = try await chancheng.submit(application).id
@@ -308,7 +308,7 @@ struct IntegrityTests {
 
     @Test("a quote with the most served enterprises a follow-on may list is answered, and others are served meanwhile")
     func largestQuote() async throws {
-        try await prepared() { daemon, city, bureaus, _ in
+        try await prepared { daemon, city, bureaus, _ in
             let gaoming = bureaus["gaoming"]!
             let lead = TestData.uscc(9340)
             try await gaoming.register(lead, role: .platform)

@@ -39,7 +39,7 @@ struct LedgerWorkflowTests {
 
     @Test("submit → review → approve → publicize → disburse, and a revoke; quota shows the effect")
     func fullWorkflow() async throws {
-        try await prepared() { daemon, city, districts, buyers in
+        try await prepared { daemon, city, districts, buyers in
             let nanhai = districts["nanhai"]!
             let first = try await nanhai.file(TestData.voucher(enterprise: buyers["nanhai"]![0], provider: Self.provider, contractFen: 60_000_000, contract: "W-1"))
             let second = try await nanhai.file(TestData.voucher(enterprise: buyers["nanhai"]![1], provider: Self.provider, contractFen: 40_000_000, contract: "W-2"))

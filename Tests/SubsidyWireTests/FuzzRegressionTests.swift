@@ -1,11 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 import NIOEmbedded
 import SubsidyCore
 import SubsidyWire
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Replays the fuzz seed corpus (Tests/Fuzz/corpus) and every saved crash (Tests/Fuzz/regressions)
 /// through the code paths of the five libFuzzer targets in Tests/Fuzz, without sanitizers, and

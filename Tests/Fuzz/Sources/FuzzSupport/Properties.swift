@@ -1,8 +1,8 @@
 import CFuzzerDriver
+import SubsidyWire
 #if canImport(Glibc)
 import Glibc
 #endif
-import SubsidyWire
 
 /// A property a fuzz target checks was broken: trap, so libFuzzer saves the input as a crash.
 public func propertyViolated(_ message: String) -> Never {

@@ -1,7 +1,7 @@
+import SubsidyWire
 #if canImport(Glibc)
 import Glibc
 #endif
-import SubsidyWire
 
 /// The committed seed corpus (Tests/Fuzz/corpus/TARGET), written by `fuzz-TARGET --write-seeds DIR`.
 ///
