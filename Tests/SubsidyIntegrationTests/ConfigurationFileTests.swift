@@ -51,7 +51,9 @@ struct ConfigurationFileTests {
 
     /// Writes `text` to a fresh file and runs `subsidyd --check-config --config` on it.
     static func check(_ text: String) throws -> (status: Int32, output: String, error: String) {
-        let path = DaemonProcess.makeTemporaryDirectory() + "/subsidyd.toml"
+        let directory = DaemonProcess.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/subsidyd.toml"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return try run(DaemonProcess.productsDirectory + "/subsidyd", ["--check-config", "--config", path])
     }
@@ -131,6 +133,7 @@ struct ConfigurationFileTests {
     @Test("a policy file named by the configuration is parsed by --check-config")
     func policyChecked() throws {
         let directory = DaemonProcess.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let policy = directory + "/foshan-2020.toml"
         let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Deploy/policy/foshan-2020.toml").path
