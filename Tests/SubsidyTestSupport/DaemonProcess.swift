@@ -164,7 +164,7 @@ public func withDaemon<T>(
     let directory = dataDirectory ?? DaemonProcess.makeTemporaryDirectory()
     return try await removingAfterwards(directory, owned: dataDirectory == nil) {
         let daemon = try await DaemonProcess.start(dataDirectory: directory, extraArguments: extraArguments, environment: environment)
-        return try await run(daemon, body)
+        return try await terminatingAfterwards(daemon, body)
     }
 }
 
@@ -177,7 +177,7 @@ public func withDaemon<T>(
 ) async throws -> T {
     try await removingAfterwards(configuration.baseDirectory, owned: true) {
         let daemon = try await DaemonProcess.start(configuration: configuration, extraArguments: extraArguments)
-        return try await run(daemon, body)
+        return try await terminatingAfterwards(daemon, body)
     }
 }
 
@@ -191,7 +191,7 @@ public func withTemporaryDirectory<T>(
     return try await removingAfterwards(directory, owned: true) { try await body(directory) }
 }
 
-private func run<T>(
+private func terminatingAfterwards<T>(
     isolation: isolated (any Actor)? = #isolation,
     _ daemon: DaemonProcess, _ body: (DaemonProcess) async throws -> T
 ) async throws -> T {
