@@ -16,13 +16,12 @@ struct ConnectionTimeoutHandlerTests {
     private func connection(
         frameDeadline: TimeAmount = deadline, idleTimeout: TimeAmount = idle
     ) throws -> (EmbeddedConnection, ConnectionActivity) {
-        let loop = EmbeddedEventLoop()
-        loop.advanceTime(to: .now())
+        let loop = EmbeddedConnection.syncedLoop()
         let activity = ConnectionActivity(now: loop.now)
         let handler = ConnectionTimeoutHandler(
             frameDeadline: frameDeadline, idleTimeout: idleTimeout, activity: activity, logger: quietLogger
         )
-        return (try EmbeddedConnection(handler), activity)
+        return (try EmbeddedConnection(handler, loop: loop), activity)
     }
 
     // MARK: frame deadline
@@ -179,11 +178,10 @@ struct ConnectionTimeoutHandlerTests {
 
     @Test("a handler added to a connection that becomes active later starts its idle timer then")
     func idleFromActivation() throws {
-        let loop = EmbeddedEventLoop()
-        loop.advanceTime(to: .now())
+        let loop = EmbeddedConnection.syncedLoop()
         let activity = ConnectionActivity(now: loop.now)
         let handler = ConnectionTimeoutHandler(frameDeadline: Self.deadline, idleTimeout: Self.idle, activity: activity, logger: quietLogger)
-        let connection = try EmbeddedConnection(handler, active: false)
+        let connection = try EmbeddedConnection(handler, loop: loop, active: false)
         connection.advance(by: Self.idle * 2)
         #expect(try connection.framesSent().isEmpty)
         try connection.activate()

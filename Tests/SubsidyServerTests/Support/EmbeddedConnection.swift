@@ -10,15 +10,22 @@ struct EmbeddedConnection {
     let loop: EmbeddedEventLoop
     let channel: EmbeddedChannel
 
-    /// Starts the loop's clock at the real uptime, so that what reads `NIODeadline.now()` directly
-    /// (as `ConnectionActivity`'s defaults do) agrees with the loop to within the test's own
-    /// run time.
-    init(_ handler: any ChannelHandler, active: Bool = true) throws {
-        loop = EmbeddedEventLoop()
-        loop.advanceTime(to: .now())
+    /// A fresh loop's clock starts at the real uptime (``syncedLoop()``); pass `loop` when the
+    /// test made something from its clock before the handler.
+    init(_ handler: any ChannelHandler, loop: EmbeddedEventLoop = EmbeddedConnection.syncedLoop(), active: Bool = true) throws {
+        self.loop = loop
         channel = EmbeddedChannel(loop: loop)
         try channel.pipeline.syncOperations.addHandler(handler)
         if active { try activate() }
+    }
+
+    /// An embedded loop whose clock starts at the real uptime, so that what reads `NIODeadline.now()`
+    /// directly (as `ConnectionActivity`'s defaults do) agrees with the loop to within the test's
+    /// own run time.
+    static func syncedLoop() -> EmbeddedEventLoop {
+        let loop = EmbeddedEventLoop()
+        loop.advanceTime(to: .now())
+        return loop
     }
 
     func activate() throws {
