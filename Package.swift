@@ -48,7 +48,11 @@ let package = Package(
         // SQLite stores: district files, the city ledger, audit chains.
         .target(
             name: "SubsidyStore",
-            dependencies: ["SubsidyCore", "CSQLite"],
+            dependencies: [
+                "SubsidyCore", "CSQLite",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The protobuf-c bridge, framing and status; no domain logic.
@@ -85,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "subsidyd",
             dependencies: [
-                "SubsidyServer", "SubsidyCore",
+                "SubsidyServer", "SubsidyStore", "SubsidyCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

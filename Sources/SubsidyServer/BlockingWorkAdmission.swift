@@ -1,11 +1,12 @@
 import SubsidyCore
+import SubsidyStore
 
 /// A call's way into blocking store work: a permit from its tenant's share
 /// (`max_concurrent_store_calls_per_tenant`), taken only while its connection has room for more
 /// replies (`max_queued_bytes_per_connection`).
 ///
-/// Blocking work runs on threads of a shared pool; without a share per tenant one tenant's flood
-/// would hold every thread and every other tenant's call would queue behind it.
+/// Store work queues on each file's executor; without a share per tenant one tenant's flood
+/// would fill every queue and every other tenant's call would wait behind it.
 struct BlockingWorkAdmission: Sendable {
     let tenantPermits: AsyncSemaphore
     let connection: QueuedBytes
@@ -54,16 +55,5 @@ struct TenantStorePermits: Sendable {
     func permits(for tenant: Tenant) -> AsyncSemaphore {
         // Every served tenant is in the configuration the dictionary was built from.
         permits[tenant.id]!
-    }
-}
-
-extension BlockingIO {
-    /// Runs `body` like ``run(_:)`` once the call's tenant has a store permit free (and its
-    /// connection room for the reply). Handlers use this one, so every store call is counted
-    /// against its tenant.
-    static func run<T: Sendable>(for context: CallContext, _ body: @escaping @Sendable () throws -> T) async throws(SubsidyError) -> T {
-        try await context.blockingWork.enter()
-        defer { context.blockingWork.leave() }
-        return try await run(body)
     }
 }

@@ -10,7 +10,7 @@ public struct CallContext: Sendable {
     public var metadata: [String: String]
     public var logger: Logger
     /// The tenant's share of blocking store work and the connection's reply room; see
-    /// `BlockingIO.run(for:_:)`.
+    /// `StoreCall.run(for:_:)`.
     var blockingWork: BlockingWorkAdmission
     /// Byte budget of one list page (`ServerConfiguration.Limits.listPageBytes`).
     var listPageBytes: Int

@@ -1,7 +1,6 @@
 import SubsidyCore
 import SubsidyStore
 import SubsidyWire
-import Synchronization
 
 /// The city's views across districts — caps, consumers, events, the resource pool, audit — and
 /// the import of decisions made before the system existed.
@@ -25,7 +24,7 @@ struct CityViews: Sendable {
             let ledger = stores.ledger
             let limit = try pageSize(request.pageSize)
             let after = request.pageToken
-            let records = try await BlockingIO.run(for: context) { try ledger.poolMembers(after: after, limit: limit + 1) }
+            let records = try await StoreCall.run(for: context) { try await ledger.poolMembers(after: after, limit: limit + 1) }
             var page = ReplyPage<PoolMember>(budget: context.listPageBytes)
             for record in records.prefix(limit) {
                 guard try page.add(PoolMember(record), id: record.uscc) else { break }
@@ -39,12 +38,10 @@ struct CityViews: Sendable {
         router.register(CityServiceMethods.verifyAudit, roles: city) { _, context throws(SubsidyError) in
             let stores = self.stores
             var response = VerifyAuditResponse()
-            let (chains, inconsistencies) = try await BlockingIO.run(for: context) {
+            let (chains, inconsistencies) = try await StoreCall.run(for: context) {
                 // The start-up check, read-only and under the decision lock so no decision is
                 // seen half-way; a step still to be completed from the ledger is not a problem.
-                let (chains, recovery) = try stores.decisionLock.withLock { _ in
-                    try StoreConsistency.inspect(stores, naming: { _, tenant in tenant })
-                }
+                let (chains, recovery) = try await stores.inspect(naming: { _, tenant in tenant })
                 // Bounded: one line per disagreement, at most 100 (the count is in the last).
                 let problems = recovery.inconsistencies.map(\.description)
                 return (chains, problems.count <= 100 ? problems : Array(problems.prefix(99)) + ["… and \(problems.count - 99) more; subsidyd --check lists them all"])
@@ -76,12 +73,12 @@ struct CityViews: Sendable {
         guard request.top >= 0 else { throw .invalidField("request.top", "must be ≥ 0") }
         let top = request.top == 0 ? 5 : min(Int(request.top), 100)
         let (ledger, policy) = (stores.ledger, self.policy)
-        let (totals, providers, enterprises, districts) = try await BlockingIO.run(for: context) {
+        let (totals, providers, enterprises, districts) = try await StoreCall.run(for: context) {
             (
-                try ledger.capTotals(scopePrefix: year.map(String.init)),
-                try ledger.consumers(by: .provider, fundingYear: year, limit: top),
-                try ledger.consumers(by: .enterprise, fundingYear: year, limit: top),
-                try ledger.consumers(by: .district, fundingYear: year, limit: DistrictID.allCases.count)
+                try await ledger.capTotals(scopePrefix: year.map(String.init)),
+                try await ledger.consumers(by: .provider, fundingYear: year, limit: top),
+                try await ledger.consumers(by: .enterprise, fundingYear: year, limit: top),
+                try await ledger.consumers(by: .district, fundingYear: year, limit: DistrictID.allCases.count)
             )
         }
         var response = GetQuotaResponse()
@@ -137,11 +134,11 @@ struct CityViews: Sendable {
     func watchEvents(_ request: WatchEventsRequest, _ context: CallContext, _ writer: ResponseStreamWriter<LedgerEvent>) async throws(SubsidyError) {
         let ledger = stores.ledger
         var after = Int64(clamping: request.afterSequence)
-        if after == 0 { after = try await BlockingIO.run(for: context) { try ledger.lastEventSequence() } }
+        if after == 0 { after = try await StoreCall.run(for: context) { try await ledger.lastEventSequence() } }
         for await _ in events.subscribeWithInitial() {
             while true {
                 let from = after
-                let batch = try await BlockingIO.run(for: context) { try ledger.events(after: from) }
+                let batch = try await StoreCall.run(for: context) { try await ledger.events(after: from) }
                 for row in batch {
                     var event = LedgerEvent()
                     event.sequence = UInt64(row.seq)
@@ -172,10 +169,9 @@ struct CityViews: Sendable {
             throw .invalidField("member.entry_date", "\(entry) is after the policy ended on \(policy.validThrough)")
         }
         let record = CityLedger.PoolMember(uscc: uscc.rawValue, name: member.name, entryDate: entry.description, provincial: member.provincial, source: "registration")
-        let ledger = stores.ledger
-        let bytes = try await BlockingIO.run(for: context) {
-            try ledger.mutate(key) { transaction, now in
-                try ledger.registerPoolMember(record, at: now, in: transaction)
+        let stores = self.stores
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.registerPoolMember(record, request: key) { record in
                 var response = RegisterPoolMemberResponse()
                 response.member = PoolMember(record)
                 return response.serializedBytes()
@@ -198,28 +194,12 @@ struct CityViews: Sendable {
                 award, path: "request.awards[\(i)]", requestID: key.id, actor: Actor(tenant: context.tenant.id, uid: context.peer.uid)
             ))
         }
-        let rows = validated
-        let ledger = stores.ledger
-        let bytes = try await BlockingIO.run(for: context) {
-            try ledger.mutate(key) { transaction, now in
+        let (rows, stores) = (validated, self.stores)
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.importHistory(rows, request: key) { imported, alreadyPresent in
                 var response = ImportHistoryResponse()
-                for (i, (fields, charges)) in rows.enumerated() {
-                    if try ledger.hasCommitment(fields.applicationID, in: transaction) {
-                        response.alreadyPresent += 1
-                    } else {
-                        // No double funding, whether the twin is live, imported earlier or in this file.
-                        let twins = try ledger.usage(in: transaction).fundedContent(fields.contentKeys)
-                        if let twin = twins.first(where: { CoreApplication.isDoubleFunding(fields.measure, $0.measure, sharing: $0.key) }) {
-                            throw SubsidyError.precondition(
-                                "request.awards[\(i)]",
-                                "content \"\(fields.contentTyped)\" (\(fields.contentFingerprint)) is already funded as \(twin.applicationID) under \(twin.measure); "
-                                    + "the same contract or project cannot be funded twice"
-                            )
-                        }
-                        try ledger.insertCommitment(fields, charges: charges, at: now, in: transaction)
-                        response.imported += 1
-                    }
-                }
+                response.imported = Int32(imported)
+                response.alreadyPresent = Int32(alreadyPresent)
                 return response.serializedBytes()
             }
         }
@@ -292,7 +272,7 @@ struct CityViews: Sendable {
                 provider: provider?.rawValue ?? "", pilotID: award.pilotId, contentFingerprint: application.contentFingerprint,
                 contentKeys: application.contentKeys, contentTyped: application.contentText.typed, pilotKey: application.pilotKey,
                 selectionDate: selectionDate, amount: amount, decisionDate: date, decisionDocument: award.decisionDocument, policyVersion: policy.version,
-                explanation: [], source: "import", requestID: requestID, inProvincialPool: false,
+                explanation: [], source: .import, requestID: requestID, inProvincialPool: false,
                 actor: actor, reason: "imported: \(award.decisionDocument)"
             ),
             charges

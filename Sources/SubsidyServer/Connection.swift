@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import SubsidyCore
+import SubsidyStore
 import SubsidyWire
 import Synchronization
 

@@ -221,12 +221,17 @@ protocol RecordResponse: ProtoMessage {
 
 extension RecordResponse {
     /// The encoded response for `stored`, with the clerk's `warnings`, as the request log keeps it.
-    static func encoding(_ stored: StoredApplication, warnings: [String] = []) -> [UInt8] {
+    static func encoding(_ stored: StoredApplication, warnings: [String]) -> [UInt8] {
         var response = Self()
         var record = ApplicationRecord(stored)
         record.warnings = warnings
         response.record = record
         return response.serializedBytes()
+    }
+
+    /// The encoded response for `stored`, as the request log keeps it.
+    static func encoding(_ stored: StoredApplication) -> [UInt8] {
+        encoding(stored, warnings: [])
     }
 }
 

@@ -23,7 +23,8 @@ public enum DemoData {
     }
 
     public static func seed(services: SubsidyServices, configuration: ServerConfiguration, logger: Logger) async throws {
-        let applicantCount = try DistrictID.allCases.reduce(0) { $0 + (try services.stores.store($1).applicants(after: "", limit: 1).count) }
+        var applicantCount = 0
+        for district in DistrictID.allCases { applicantCount += try await services.stores.store(district).applicants(after: "", limit: 1).count }
         guard applicantCount == 0 else {
             logger.info("demo: data directory already has data; not seeding again")
             return
@@ -32,7 +33,7 @@ public enum DemoData {
         let policy = services.policy
         let stores = services.stores
         let district = DistrictService(policy: policy, stores: stores)
-        let city = CityService(policy: policy, stores: stores, events: LedgerEvents(), faults: FaultPoints(enabled: false))
+        let city = CityService(policy: policy, stores: stores, events: LedgerEvents())
         let views = CityViews(policy: policy, stores: stores, events: LedgerEvents())
 
         // Decisions made before the system: imported so their caps count.
@@ -200,7 +201,8 @@ public enum DemoData {
             switch method.fullName {
             case CityServiceMethods.revokeApplication.fullName: _ = try await service.revoke(r, ctx)
             case CityServiceMethods.disburseApplication.fullName: _ = try await service.disburse(r, ctx)
-            default: _ = try await service.decideInDistrict(method.fullName == CityServiceMethods.publicizeApplication.fullName ? .publicize : .cityReject, r, ctx)
+            case CityServiceMethods.publicizeApplication.fullName: _ = try await service.publicize(r, ctx)
+            default: _ = try await service.reject(r, ctx)
             }
         }
     }

@@ -30,31 +30,19 @@ struct QuoteService: Sendable {
             throw .invalidField("request.application_id", "give either application or application_id, not both")
         case (nil, true):
             throw .invalidField("request.application", "give an application to pre-check, or the application_id of a stored one")
-        case (.some(let submitted), true):
+        case (.some(var wire), true):
             if let caller {
                 // A district quotes only for its own registered applicants.
-                let store = stores.store(caller)
-                application = try await BlockingIO.run(for: context) {
-                    var wire = submitted
-                    return try store.database.read { try checkedApplication(&wire, store: store, transaction: $0, policy: policy) }
-                }
+                application = try await checkedApplication(&wire, district: caller, stores: stores, policy: policy, context: context).0
             } else {
-                application = try CoreApplication(wire: submitted, policy: policy, locality: nil)
+                application = try CoreApplication(wire: wire, policy: policy, locality: nil)
             }
         case (nil, false):
-            let store = try stores.owning(request.applicationId, as: caller)
             let id = request.applicationId
-            guard let stored = try await BlockingIO.run(for: context, { try store.application(id) }) else {
-                throw SubsidyError(.notFound, "application \(id) does not exist")
-            }
-            let wire = try WireApplication(serializedBytes: stored.content, path: "stored")
-            application = try CoreApplication(wire: wire, policy: policy, locality: Locality(wire: wire.enterpriseLocality))
+            _ = try stores.owning(id, as: caller)
+            application = try await StoreCall.run(for: context) { try await stores.storedApplication(id, as: caller, policy: policy) }
         }
-        let award = try await BlockingIO.run(for: context) {
-            try stores.ledger.database.read { transaction in
-                try AwardCalculator.compute(application: application, policy: policy, usage: stores.ledger.usage(in: transaction), decision: decision)
-            }
-        }
+        let award = try await StoreCall.run(for: context) { try await stores.quote(application, policy: policy, decision: decision) }
         var response = QuoteResponse()
         response.explanation = AwardExplanation(award)
         return response

@@ -29,18 +29,20 @@ struct AuditEventTests {
     }
 
     @Test("a chain of hostile events verifies, and editing one is found")
-    func chain() throws {
+    func chain() async throws {
         let directory = try TemporaryDirectory()
-        let database = try SQLiteDatabase(path: directory.path + "/audit.sqlite", migrations: [.init(version: 1, sql: AuditChain.schema)])
+        // A district file's first migration creates the audit tables.
+        let database = try SQLiteDatabase(path: directory.path + "/audit.sqlite", migrations: Array(DistrictStore.migrations.prefix(1)))
         for (i, reason) in Self.hostile.enumerated() {
-            try database.write { transaction in
+            try await database.write { transaction in
                 try AuditChain.append(AuditEvent("note", [.integer("i", Int64(i)), .text("reason", reason)]), at: "2026-01-01T00:00:00Z", in: transaction)
             }
         }
-        #expect(try AuditChain.verify(database, file: "audit").ok)
-        try database.write { _ = try $0.query("UPDATE audit SET event = replace(event, 'cancelled', 'approved') WHERE seq = 1") }
-        let report = try AuditChain.verify(database, file: "audit")
+        #expect(try await AuditChain.verify(database, file: "audit").ok)
+        try await database.write { _ = try $0.query("UPDATE audit SET event = replace(event, 'cancelled', 'approved') WHERE seq = 1") }
+        let report = try await AuditChain.verify(database, file: "audit")
         #expect(report.firstBadRow == 1)
+        await database.close()
     }
 }
 

@@ -2,7 +2,7 @@ import Synchronization
 
 /// A counting semaphore for tasks: `wait()` suspends (never blocks a thread) until a permit is
 /// free, in FIFO order, and gives up with `CancellationError` if its task is cancelled first.
-final class AsyncSemaphore: Sendable {
+package final class AsyncSemaphore: Sendable {
     private struct Waiter {
         let id: UInt64
         let continuation: CheckedContinuation<Void, any Error>
@@ -16,11 +16,11 @@ final class AsyncSemaphore: Sendable {
 
     private let state: Mutex<State>
 
-    init(permits: Int) {
+    package init(permits: Int) {
         state = Mutex(State(available: permits))
     }
 
-    func wait() async throws {
+    package func wait() async throws {
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
@@ -54,7 +54,7 @@ final class AsyncSemaphore: Sendable {
     }
 
     /// Returns a permit taken by a successful ``wait()``.
-    func signal() {
+    package func signal() {
         let next = state.withLock { state -> Waiter? in
             if state.waiters.isEmpty {
                 state.available += 1
