@@ -16,6 +16,7 @@ public final class SQLiteDatabase: Sendable {
     private let writeThread: NIOThreadPool
     private let readThreads: NIOThreadPool
     private let readerCount: Int
+    private let isClosed = Mutex(false)
     public let path: String
 
     /// A migration: its version (1, 2, …), the SQL that takes the schema there, and, where rows
@@ -83,10 +84,14 @@ public final class SQLiteDatabase: Sendable {
     }
 
     private func run<T: Sendable>(on pool: NIOThreadPool, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        guard !isClosed.withLock({ $0 }) else { throw SQLiteError.closed(path) }
         do {
             return try await pool.runIfActive(body)
-        } catch is NIOThreadPoolError.ThreadPoolInactive {
-            throw SQLiteError.closed(path)
+        } catch {
+            // Work refused by a pool that was shut down meanwhile is the file closing, not the
+            // caller's cancellation.
+            if isClosed.withLock({ $0 }) || error is NIOThreadPoolError.ThreadPoolInactive { throw SQLiteError.closed(path) }
+            throw error
         }
     }
 
@@ -129,6 +134,7 @@ public final class SQLiteDatabase: Sendable {
     /// Stops the file's threads (work already queued finishes first) and closes its connections.
     /// Later calls fail with ``SQLiteError/closed(_:)``.
     public func close() async {
+        isClosed.withLock { $0 = true }
         try? await writeThread.shutdownGracefully()
         try? await readThreads.shutdownGracefully()
         writer.withLock { box in

@@ -224,6 +224,7 @@ public final class SubsidyStores: Service, Sendable {
             try await ledger.database.write { transaction in try ledgerStep(ledger, transaction, Timestamp.now()) }
             let position = try await ledger.position()
             faults.reach("\(transition).after-ledger")
+            try faults.failIfArmed("\(transition).after-ledger")
             return try await store.mutate(key) { transaction, now in
                 let record = try store.apply(transition, to: id, actor: actor, role: .city, reason: reason, request: key, at: now, in: transaction)
                 try store.recordLedgerPosition(position, at: now, in: transaction)
