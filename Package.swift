@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // 3.x or 4.x, so integrators of SubsidyClient already on either can resolve; 4.x imports
+        // only FoundationEssentials on Linux.
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // System C libraries (Debian: libprotobuf-c-dev, libsqlite3-dev).
@@ -43,8 +46,13 @@ let package = Package(
         .target(name: "SubsidyProtoC", dependencies: ["CProtobufC"]),
 
         // Pure domain: money, identities, policy, award calculation. No I/O; ICU only for the
-        // Unicode normalisation the standard library lacks.
-        .target(name: "SubsidyCore", dependencies: ["CICU"], swiftSettings: swiftSettings),
+        // Unicode normalisation the standard library lacks, swift-crypto only for SHA-256 (the
+        // policy version and audit-chain hashes, see HexDigest).
+        .target(
+            name: "SubsidyCore",
+            dependencies: ["CICU", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // SQLite stores: district files, the city ledger, audit chains.
         .target(
             name: "SubsidyStore",

@@ -210,7 +210,7 @@ func requestKey(_ requestID: String, context: CallContext, _ request: some Proto
     guard requestID.utf8.count <= 128 else { throw .invalidField("request.request_id", "must be at most 128 bytes") }
     return RequestKey(
         id: context.tenant.id + ":" + requestID,
-        fingerprint: SHA256.hex(Array(context.method.utf8) + [0] + request.serializedBytes())
+        fingerprint: HexDigest.sha256(Array(context.method.utf8) + [0] + request.serializedBytes())
     )
 }
 

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SubsidyCore
 import SubsidyWire
 
@@ -66,7 +71,9 @@ public enum FoundationServices {
             }
             return response
         }
-        let descriptorSet = decodeBase64(protoFileDescriptorSetBase64)
+        // Generated standard base64; a constant that did not decode would leave reflection empty
+        // (DaemonFoundationTests decodes the set a client receives).
+        let descriptorSet = Data(base64Encoded: protoFileDescriptorSetBase64).map { Array($0) } ?? []
         router.register(ReflectionMethods.getFileDescriptorSet, roles: everyone) { _, _ throws(SubsidyError) in
             var response = GetFileDescriptorSetResponse()
             response.fileDescriptorSet = descriptorSet
@@ -76,9 +83,5 @@ public enum FoundationServices {
 
     private static func knows(service: String) -> Bool {
         service.isEmpty || allServiceMethods[service] != nil
-    }
-
-    private static func decodeBase64(_ text: String) -> [UInt8] {
-        (try? JSONValue.string(text).bytes(at: "descriptor_set")) ?? []
     }
 }

@@ -13,7 +13,7 @@ public enum AuditChain {
     static let genesis = String(repeating: "0", count: 64)
 
     static func hash(previous: String, event: String) -> String {
-        SHA256.hex(Array(previous.utf8) + Array(event.utf8))
+        HexDigest.sha256(Array(previous.utf8) + Array(event.utf8))
     }
 
     /// Appends `event`, encoded as one line of JSON (``AuditEvent/encoded``).

@@ -193,7 +193,7 @@ struct Import: AsyncParsableCommand {
             throw ExitCode(1)
         }
         // The file's content decides the id, so running the same import twice is a retry.
-        request.requestId = requestId ?? "import-" + String(SHA256.hex(Array(text.utf8)).prefix(24))
+        request.requestId = requestId ?? "import-" + String(HexDigest.sha256(Array(text.utf8)).prefix(24))
         let sent = request
         let r = try await global.withClient(retrying: sent.requestId) { client throws(SubsidyError) in
             try await client.call(CityServiceMethods.importHistory, sent, timeout: global.timeout)

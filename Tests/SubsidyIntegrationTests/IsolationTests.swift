@@ -110,7 +110,7 @@ struct IsolationTests {
         while let path = enumerator?.nextObject() as? String {
             guard path.hasSuffix(".sqlite") || path.hasSuffix(".sqlite-wal") else { continue }
             let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + path))
-            digests[path] = SHA256.hex(data)
+            digests[path] = HexDigest.sha256(data)
         }
         return digests
     }

@@ -28,6 +28,16 @@ struct AuditEventTests {
         #expect(event.encoded == AuditEvent("commit", [.text("b", "1"), .integer("a", -5)]).encoded)
     }
 
+    /// Hashes already stored in district and city files must keep verifying whatever computes
+    /// SHA-256: these links were computed independently (`printf '%s' … | sha256sum`).
+    @Test("chain links are SHA-256 of the previous hash's text and the event, in lower-case hex")
+    func linkFormat() {
+        let first = AuditChain.hash(previous: AuditChain.genesis, event: #"{"action":"commit","b":"1","a":-5}"#)
+        #expect(first == "eb2256fd6b29769ecf79ebe5d6f12e31c459d000ae6ee1ef86d43f665355e3ea")
+        #expect(AuditChain.hash(previous: first, event: #"{"action":"note","reason":"正常的理由"}"#)
+                == "b416ca9357bfbb4752053584fe1c4daae84906d0bbb7acc5c9dd96e1288921e4")
+    }
+
     @Test("a chain of hostile events verifies, and editing one is found")
     func chain() async throws {
         let directory = try TemporaryDirectory()

@@ -46,6 +46,21 @@ struct JSONValueTests {
         #expect(throws: SubsidyError.self) { try JSONValue.parse(text) }
     }
 
+    @Test("bytes are read in the standard or URL-safe alphabet, padded or not", arguments: [
+        ("+/8=", [0xfb, 0xff] as [UInt8]), ("-_8=", [0xfb, 0xff]), ("-_8", [0xfb, 0xff]), ("+/8", [0xfb, 0xff]),
+        ("", []), ("AA==", [0]), ("AA", [0]), ("AAA=", [0, 0]), ("AAA", [0, 0]), ("AAAA", [0, 0, 0]),
+    ])
+    func bytesSpellings(_ text: String, _ bytes: [UInt8]) throws {
+        #expect(try JSONValue.string(text).bytes(at: "set") == bytes)
+    }
+
+    @Test("bytes that are not base64 are INVALID_ARGUMENT naming the field", arguments: ["A", "AAAAA", "A===", "AA AA", "AA\nAA", "*AAA", "=AAA", "AA==AA==", "6L+Zé"])
+    func bytesMistakes(_ text: String) throws {
+        let error = try #require(throws: SubsidyError.self) { try JSONValue.string(text).bytes(at: "response.file_descriptor_set") }
+        #expect(error.code == .invalidArgument)
+        #expect(error.message == "response.file_descriptor_set: must be base64", "\(error.message)")
+    }
+
     @Test("bytes fields are base64")
     func bytesBase64() throws {
         var response = GetFileDescriptorSetResponse()
