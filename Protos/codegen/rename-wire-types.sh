@@ -8,9 +8,14 @@
 #
 # What it renames, per file:
 # - `SubsidyWire.X` always;
-# - a bare `X` (not after a `.`, so `foshan.subsidy.v1.X` in a string stays) unless SubsidyCore
-#   declares a type of the same name and the file imports SubsidyCore: there a bare `Measure` was
-#   the domain's (the wire's had to be spelled `SubsidyWire.Measure`), and stays so;
+# - a bare `X` (not after a `.`, so `foshan.subsidy.v1.X` in a string stays), except where X is
+#   also a SubsidyCore type (Application, Measure, Locality, ApplicationState, ApplicantRole,
+#   SelectionLevel, LimitTrace) and the bare name may be the domain's:
+#   - in Sources/SubsidyServer a bare `Measure` was the domain's (module typealiases said so; the
+#     wire's was spelled `SubsidyWire.Measure`): it stays;
+#   - in a file that imports SubsidyCore but not SubsidyWire it is the domain's: it stays;
+#   - in a file that imports both, overloads decided: it stays, and the script lists the line
+#     ("check:") for you to decide (the compiler will complain about the wire ones);
 # - the server's former typealiases: `WireApplication` → `Foshan_Subsidy_V1_Application`,
 #   `CoreApplication` → `Application`.
 # Review the diff: a bare name in prose or a string literal is renamed too.
@@ -24,7 +29,7 @@ table="$here/wire-renames.txt"
 core_types=$(grep -hoE '^public (struct|enum|final class|class|protocol|typealias) [A-Za-z_][A-Za-z0-9_]*' \
   "$root"/Sources/SubsidyCore/*.swift | awk '{print $NF}' | LC_ALL=C sort -u)
 
-program() { # $1: yes if the file imports SubsidyCore
+program() { # $1: yes if a bare name shared with SubsidyCore is (or may be) the domain's
   echo 's/\bWireApplication\b/Foshan_Subsidy_V1_Application/g'
   echo 's/\bCoreApplication\b/Application/g'
   while read -r kind old new; do
@@ -43,8 +48,17 @@ program() { # $1: yes if the file imports SubsidyCore
   done < <(grep -v '^#' "$table")
 }
 
+shared=$(grep -v '^#' "$table" | awk '$1 == "type" {print $2}' | grep -xF "$core_types" | paste -sd'|' -)
 for file in "$@"; do
-  imports_core=no
-  grep -qE '^(@[a-zA-Z_]+ )*import SubsidyCore\b' "$file" && imports_core=yes
-  sed -E -i -f <(program "$imports_core") "$file"
+  core=no wire=no server=no
+  grep -qE '^(@[a-zA-Z_]+ )*import SubsidyCore\b' "$file" && core=yes
+  grep -qE '^(@[a-zA-Z_]+ )*import SubsidyWire\b' "$file" && wire=yes
+  case "$(cd "$(dirname "$file")" && pwd)/" in "$root"/Sources/SubsidyServer/*) server=yes ;; esac
+  domain=no
+  { [ "$server" = yes ] || [ "$core" = yes ]; } && domain=yes
+  if [ "$server" = no ] && [ "$core" = yes ] && [ "$wire" = yes ] && [ -n "$shared" ]; then
+    grep -nE "(^|[^.[:alnum:]_])($shared)\b" "$file" | grep -vE '^[0-9]+:[[:space:]]*//' \
+      | sed "s|^|check: $file:|" >&2 || true
+  fi
+  sed -E -i -f <(program "$domain") "$file"
 done
