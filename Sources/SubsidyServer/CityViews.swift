@@ -12,33 +12,33 @@ struct CityViews: Sendable {
 
     func register(into router: inout MethodRouter) {
         let city: Set<TenantRole> = [.city]
-        router.register(CityServiceMethods.getQuota, roles: city, quota)
-        router.register(CityServiceMethods.watchQuota, roles: city) { request, context, writer throws(SubsidyError) in
+        router.register(Foshan_Subsidy_V1_CityService.Method.getQuota, roles: city, quota)
+        router.register(Foshan_Subsidy_V1_CityService.Method.watchQuota, roles: city) { request, context, writer throws(SubsidyError) in
             for await _ in events.subscribeWithInitial() {
                 let snapshot = try await quota(request, context)
                 do { try await writer.write(snapshot) } catch { return }
             }
         }
-        router.register(CityServiceMethods.watchEvents, roles: city, watchEvents)
-        router.register(CityServiceMethods.registerPoolMember, roles: city, registerPoolMember)
-        router.register(CityServiceMethods.listPoolMembers, roles: city) { request, context throws(SubsidyError) in
+        router.register(Foshan_Subsidy_V1_CityService.Method.watchEvents, roles: city, watchEvents)
+        router.register(Foshan_Subsidy_V1_CityService.Method.registerPoolMember, roles: city, registerPoolMember)
+        router.register(Foshan_Subsidy_V1_CityService.Method.listPoolMembers, roles: city) { request, context throws(SubsidyError) in
             let ledger = stores.ledger
             let limit = try pageSize(request.pageSize)
             let after = request.pageToken
             let records = try await BlockingIO.run(for: context) { try ledger.poolMembers(after: after, limit: limit + 1) }
-            var page = ReplyPage<PoolMember>(budget: context.listPageBytes)
+            var page = ReplyPage<Foshan_Subsidy_V1_PoolMember>(budget: context.listPageBytes)
             for record in records.prefix(limit) {
-                guard try page.add(PoolMember(record), id: record.uscc) else { break }
+                guard try page.add(Foshan_Subsidy_V1_PoolMember(record), id: record.uscc) else { break }
             }
-            var response = ListPoolMembersResponse()
+            var response = Foshan_Subsidy_V1_ListPoolMembersResponse()
             response.members = page.records
             if page.records.count < records.count, let last = page.records.last { response.nextPageToken = last.uscc }
             return response
         }
-        router.register(CityServiceMethods.importHistory, roles: city, importHistory)
-        router.register(CityServiceMethods.verifyAudit, roles: city) { _, context throws(SubsidyError) in
+        router.register(Foshan_Subsidy_V1_CityService.Method.importHistory, roles: city, importHistory)
+        router.register(Foshan_Subsidy_V1_CityService.Method.verifyAudit, roles: city) { _, context throws(SubsidyError) in
             let stores = self.stores
-            var response = VerifyAuditResponse()
+            var response = Foshan_Subsidy_V1_VerifyAuditResponse()
             let (chains, inconsistencies) = try await BlockingIO.run(for: context) {
                 // The start-up check, read-only and under the decision lock so no decision is
                 // seen half-way; a step still to be completed from the ledger is not a problem.
@@ -50,7 +50,7 @@ struct CityViews: Sendable {
                 return (chains, problems.count <= 100 ? problems : Array(problems.prefix(99)) + ["… and \(problems.count - 99) more; subsidyd --check lists them all"])
             }
             response.chains = chains.map { report in
-                var chain = AuditChainReport()
+                var chain = Foshan_Subsidy_V1_AuditChainReport()
                 chain.file = report.file
                 chain.rows = report.rows
                 chain.ok = report.ok
@@ -60,7 +60,7 @@ struct CityViews: Sendable {
             }
             // One report per disagreement between the ledger and a district (Protos/README.md §7).
             response.chains += inconsistencies.map { problem in
-                var chain = AuditChainReport()
+                var chain = Foshan_Subsidy_V1_AuditChainReport()
                 chain.file = "consistency"
                 chain.ok = false
                 chain.problem = problem
@@ -71,7 +71,7 @@ struct CityViews: Sendable {
     }
 
     @Sendable
-    func quota(_ request: GetQuotaRequest, _ context: CallContext) async throws(SubsidyError) -> GetQuotaResponse {
+    func quota(_ request: Foshan_Subsidy_V1_GetQuotaRequest, _ context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetQuotaResponse {
         let year: Int? = request.fundingYear == 0 ? nil : try policy.fundingYear(Int(request.fundingYear)).year
         guard request.top >= 0 else { throw .invalidField("request.top", "must be ≥ 0") }
         let top = request.top == 0 ? 5 : min(Int(request.top), 100)
@@ -84,7 +84,7 @@ struct CityViews: Sendable {
                 try ledger.consumers(by: .district, fundingYear: year, limit: DistrictID.allCases.count)
             )
         }
-        var response = GetQuotaResponse()
+        var response = Foshan_Subsidy_V1_GetQuotaResponse()
         response.policyVersion = policy.version
         let years = year.map { [$0] } ?? Array(policy.fundingYears)
         for cap in policy.caps.sorted(by: { $0.id < $1.id }) {
@@ -93,8 +93,8 @@ struct CityViews: Sendable {
             case .amount(let money): money.fen
             case .count(let count): Int64(count)
             }
-            func status(scope: String, total: CityLedger.CapTotal?) -> CapStatus {
-                var s = CapStatus()
+            func status(scope: String, total: CityLedger.CapTotal?) -> Foshan_Subsidy_V1_CapStatus {
+                var s = Foshan_Subsidy_V1_CapStatus()
                 s.capId = cap.id
                 s.scope = scope
                 s.fundingYear = Int32(scope.prefix { $0 != "/" }) ?? 0
@@ -117,9 +117,9 @@ struct CityViews: Sendable {
                 response.caps += used.prefix(top).map { status(scope: $0.scope, total: $0) }
             }
         }
-        func consumer(_ kind: String) -> ((id: String, amountFen: Int64, count: Int64)) -> Consumer {
+        func consumer(_ kind: String) -> ((id: String, amountFen: Int64, count: Int64)) -> Foshan_Subsidy_V1_Consumer {
             { row in
-                var c = Consumer()
+                var c = Foshan_Subsidy_V1_Consumer()
                 c.kind = kind
                 c.id = row.id
                 c.committedFen = row.amountFen
@@ -134,7 +134,7 @@ struct CityViews: Sendable {
     }
 
     @Sendable
-    func watchEvents(_ request: WatchEventsRequest, _ context: CallContext, _ writer: ResponseStreamWriter<LedgerEvent>) async throws(SubsidyError) {
+    func watchEvents(_ request: Foshan_Subsidy_V1_WatchEventsRequest, _ context: CallContext, _ writer: ResponseStreamWriter<Foshan_Subsidy_V1_LedgerEvent>) async throws(SubsidyError) {
         let ledger = stores.ledger
         var after = Int64(clamping: request.afterSequence)
         if after == 0 { after = try await BlockingIO.run(for: context) { try ledger.lastEventSequence() } }
@@ -143,11 +143,11 @@ struct CityViews: Sendable {
                 let from = after
                 let batch = try await BlockingIO.run(for: context) { try ledger.events(after: from) }
                 for row in batch {
-                    var event = LedgerEvent()
+                    var event = Foshan_Subsidy_V1_LedgerEvent()
                     event.sequence = UInt64(row.seq)
                     event.applicationId = row.applicationID
                     event.district = row.district
-                    event.state = SubsidyWire.ApplicationState(protoName: row.state) ?? .init(rawValue: 0)
+                    event.state = ApplicationState(rawValue: row.state)?.wire ?? .init(rawValue: 0)
                     event.amountFen = row.amountFen
                     event.at = row.at
                     do { try await writer.write(event) } catch { return }
@@ -160,7 +160,7 @@ struct CityViews: Sendable {
     }
 
     @Sendable
-    func registerPoolMember(_ request: RegisterPoolMemberRequest, _ context: CallContext) async throws(SubsidyError) -> RegisterPoolMemberResponse {
+    func registerPoolMember(_ request: Foshan_Subsidy_V1_RegisterPoolMemberRequest, _ context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_RegisterPoolMemberResponse {
         let key = try requestKey(request.requestId, context: context, request)
         guard let member = request.member else { throw .invalidField("request.member", "is required") }
         let uscc = try USCC.parse(member.uscc, field: "member.uscc")
@@ -176,19 +176,19 @@ struct CityViews: Sendable {
         let bytes = try await BlockingIO.run(for: context) {
             try ledger.mutate(key) { transaction, now in
                 try ledger.registerPoolMember(record, at: now, in: transaction)
-                var response = RegisterPoolMemberResponse()
-                response.member = PoolMember(record)
+                var response = Foshan_Subsidy_V1_RegisterPoolMemberResponse()
+                response.member = Foshan_Subsidy_V1_PoolMember(record)
                 return response.serializedBytes()
             }
         }
-        return try RegisterPoolMemberResponse(serializedBytes: bytes, path: "stored")
+        return try Foshan_Subsidy_V1_RegisterPoolMemberResponse(serializedBytes: bytes, path: "stored")
     }
 
     /// Imports decisions made before the system existed, validated like live ones and charged
     /// against the same caps. Each row's id is derived from its content, so re-importing the same
     /// file changes nothing (`already_present`).
     @Sendable
-    func importHistory(_ request: ImportHistoryRequest, _ context: CallContext) async throws(SubsidyError) -> ImportHistoryResponse {
+    func importHistory(_ request: Foshan_Subsidy_V1_ImportHistoryRequest, _ context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryResponse {
         let key = try requestKey(request.requestId, context: context, request)
         guard !request.awards.isEmpty else { throw .invalidField("request.awards", "is empty") }
         try InputLimits.check(count: request.awards.count, InputLimits.importRows, field: "request.awards")
@@ -202,14 +202,14 @@ struct CityViews: Sendable {
         let ledger = stores.ledger
         let bytes = try await BlockingIO.run(for: context) {
             try ledger.mutate(key) { transaction, now in
-                var response = ImportHistoryResponse()
+                var response = Foshan_Subsidy_V1_ImportHistoryResponse()
                 for (i, (fields, charges)) in rows.enumerated() {
                     if try ledger.hasCommitment(fields.applicationID, in: transaction) {
                         response.alreadyPresent += 1
                     } else {
                         // No double funding, whether the twin is live, imported earlier or in this file.
                         let twins = try ledger.usage(in: transaction).fundedContent(fields.contentKeys)
-                        if let twin = twins.first(where: { CoreApplication.isDoubleFunding(fields.measure, $0.measure, sharing: $0.key) }) {
+                        if let twin = twins.first(where: { Application.isDoubleFunding(fields.measure, $0.measure, sharing: $0.key) }) {
                             throw SubsidyError.precondition(
                                 "request.awards[\(i)]",
                                 "content \"\(fields.contentTyped)\" (\(fields.contentFingerprint)) is already funded as \(twin.applicationID) under \(twin.measure); "
@@ -224,11 +224,11 @@ struct CityViews: Sendable {
             }
         }
         events.changed()
-        return try ImportHistoryResponse(serializedBytes: bytes, path: "stored")
+        return try Foshan_Subsidy_V1_ImportHistoryResponse(serializedBytes: bytes, path: "stored")
     }
 
-    private func importedCommitment(_ award: HistoricalAward, path: String, requestID: String, actor: Actor) throws(SubsidyError) -> (CityLedger.CommitmentFields, [CapCharge]) {
-        guard let measure = Measure(rawValue: award.measure.description) else { throw .invalidField("\(path).measure", "is required") }
+    private func importedCommitment(_ award: Foshan_Subsidy_V1_HistoricalAward, path: String, requestID: String, actor: Actor) throws(SubsidyError) -> (CityLedger.CommitmentFields, [CapCharge]) {
+        guard let measure = Measure(wire: award.measure) else { throw .invalidField("\(path).measure", "is required") }
         let year: FundingYear
         guard award.fundingYear != 0 else { throw .invalidField("\(path).funding_year", "is required") }
         year = try policy.fundingYear(Int(award.fundingYear))
@@ -255,7 +255,7 @@ struct CityViews: Sendable {
         } else if measure == .clusterPilot {
             throw .invalidField("\(path).selection_date", "is required for CLUSTER_PILOT (its follow-on's window runs from it)")
         }
-        let application = CoreApplication(
+        let application = Application(
             // Without a project name, an imported row's content is its decision: one measure, one pilot.
             measure: measure, fundingYear: year, enterprise: enterprise,
             projectName: CanonicalText(award.projectName).isEmpty
@@ -304,7 +304,7 @@ struct CityViews: Sendable {
 /// policy, far below where sums of awards could overflow 64 bits.
 let maximumAwardFen: Int64 = 10_000_000_000
 
-extension PoolMember {
+extension Foshan_Subsidy_V1_PoolMember {
     init(_ record: CityLedger.PoolMember) {
         self.init()
         uscc = record.uscc

@@ -10,27 +10,27 @@ public enum FoundationServices {
     public static func register(into router: inout MethodRouter, health: HealthMonitor, policyVersion: String) {
         let everyone: Set<TenantRole> = [.district, .city]
 
-        router.register(HealthMethods.check, roles: everyone) { request, _ throws(SubsidyError) in
-            var response = HealthCheckResponse()
+        router.register(Foshan_Subsidy_V1_Health.Method.check, roles: everyone) { request, _ throws(SubsidyError) in
+            var response = Foshan_Subsidy_V1_HealthCheckResponse()
             response.status = knows(service: request.service) ? health.status : .serviceUnknown
             return response
         }
-        router.register(HealthMethods.watch, roles: everyone) { request, _, writer throws(SubsidyError) in
+        router.register(Foshan_Subsidy_V1_Health.Method.watch, roles: everyone) { request, _, writer throws(SubsidyError) in
             guard knows(service: request.service) else {
-                var response = HealthCheckResponse()
+                var response = Foshan_Subsidy_V1_HealthCheckResponse()
                 response.status = .serviceUnknown
                 try? await writer.write(response)
                 return
             }
             for await status in health.updates() {
-                var response = HealthCheckResponse()
+                var response = Foshan_Subsidy_V1_HealthCheckResponse()
                 response.status = status
                 do { try await writer.write(response) } catch { return }
                 if status == .notServing { return }
             }
         }
-        router.register(IdentityMethods.whoAmI, roles: everyone) { _, context throws(SubsidyError) in
-            var response = WhoAmIResponse()
+        router.register(Foshan_Subsidy_V1_Identity.Method.whoAmI, roles: everyone) { _, context throws(SubsidyError) in
+            var response = Foshan_Subsidy_V1_WhoAmIResponse()
             response.tenant = context.tenant.id
             response.displayName = context.tenant.displayName
             response.role = context.tenant.role == .city ? .city : .district
@@ -47,19 +47,19 @@ public enum FoundationServices {
     public static func registerReflection(into router: inout MethodRouter) {
         let everyone: Set<TenantRole> = [.district, .city]
         let snapshot = router
-        router.register(ReflectionMethods.listServices, roles: everyone) { _, context throws(SubsidyError) in
-            var response = ListServicesResponse()
+        router.register(Foshan_Subsidy_V1_Reflection.Method.listServices, roles: everyone) { _, context throws(SubsidyError) in
+            var response = Foshan_Subsidy_V1_ListServicesResponse()
             for (name, methods) in allServiceMethods.sorted(by: { $0.key < $1.key }) {
-                var service = ServiceInfo()
+                var service = Foshan_Subsidy_V1_ServiceInfo()
                 service.name = name
                 service.methods = methods.map { method in
-                    var info = MethodInfo()
+                    var info = Foshan_Subsidy_V1_MethodInfo()
                     info.name = method.methodName
                     info.fullName = method.fullName
                     info.inputType = "." + method.inputName
                     info.outputType = "." + method.outputName
                     info.serverStreaming = method.isServerStreaming
-                    info.allowedForCaller = name == ReflectionMethods.serviceName || snapshot.isAllowed(method.fullName, for: context.tenant.role)
+                    info.allowedForCaller = name == Foshan_Subsidy_V1_Reflection.serviceName || snapshot.isAllowed(method.fullName, for: context.tenant.role)
                     return info
                 }
                 response.services.append(service)
@@ -67,8 +67,8 @@ public enum FoundationServices {
             return response
         }
         let descriptorSet = decodeBase64(protoFileDescriptorSetBase64)
-        router.register(ReflectionMethods.getFileDescriptorSet, roles: everyone) { _, _ throws(SubsidyError) in
-            var response = GetFileDescriptorSetResponse()
+        router.register(Foshan_Subsidy_V1_Reflection.Method.getFileDescriptorSet, roles: everyone) { _, _ throws(SubsidyError) in
+            var response = Foshan_Subsidy_V1_GetFileDescriptorSetResponse()
             response.fileDescriptorSet = descriptorSet
             return response
         }

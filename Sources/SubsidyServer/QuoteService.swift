@@ -8,12 +8,12 @@ struct QuoteService: Sendable {
     let stores: SubsidyStores
 
     func register(into router: inout MethodRouter) {
-        router.register(DistrictServiceMethods.quote, roles: [.district], quote)
-        router.register(CityServiceMethods.quote, roles: [.city], quote)
+        router.register(Foshan_Subsidy_V1_DistrictService.Method.quote, roles: [.district], quote)
+        router.register(Foshan_Subsidy_V1_CityService.Method.quote, roles: [.city], quote)
     }
 
     @Sendable
-    func quote(_ request: QuoteRequest, _ context: CallContext) async throws(SubsidyError) -> QuoteResponse {
+    func quote(_ request: Foshan_Subsidy_V1_QuoteRequest, _ context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_QuoteResponse {
         let caller = context.tenant.district
         let decisionDate = request.decisionDate.isEmpty ? policy.validThrough : try parseDate(request.decisionDate, field: "request.decision_date")
         try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
@@ -24,7 +24,7 @@ struct QuoteService: Sendable {
             decisionDocument: request.decisionDocument.isEmpty ? nil : request.decisionDocument
         )
         let (policy, stores) = (self.policy, self.stores)
-        let application: CoreApplication
+        let application: Application
         switch (request.application, request.applicationId.isEmpty) {
         case (.some, false):
             throw .invalidField("request.application_id", "give either application or application_id, not both")
@@ -39,7 +39,7 @@ struct QuoteService: Sendable {
                     return try store.database.read { try checkedApplication(&wire, store: store, transaction: $0, policy: policy) }
                 }
             } else {
-                application = try CoreApplication(wire: submitted, policy: policy, locality: nil)
+                application = try Application(wire: submitted, policy: policy, locality: nil)
             }
         case (nil, false):
             let store = try stores.owning(request.applicationId, as: caller)
@@ -47,16 +47,16 @@ struct QuoteService: Sendable {
             guard let stored = try await BlockingIO.run(for: context, { try store.application(id) }) else {
                 throw SubsidyError(.notFound, "application \(id) does not exist")
             }
-            let wire = try WireApplication(serializedBytes: stored.content, path: "stored")
-            application = try CoreApplication(wire: wire, policy: policy, locality: Locality(wire: wire.enterpriseLocality))
+            let wire = try Foshan_Subsidy_V1_Application(serializedBytes: stored.content, path: "stored")
+            application = try Application(wire: wire, policy: policy, locality: Locality(wire: wire.enterpriseLocality))
         }
         let award = try await BlockingIO.run(for: context) {
             try stores.ledger.database.read { transaction in
                 try AwardCalculator.compute(application: application, policy: policy, usage: stores.ledger.usage(in: transaction), decision: decision)
             }
         }
-        var response = QuoteResponse()
-        response.explanation = AwardExplanation(award)
+        var response = Foshan_Subsidy_V1_QuoteResponse()
+        response.explanation = Foshan_Subsidy_V1_AwardExplanation(award)
         return response
     }
 }

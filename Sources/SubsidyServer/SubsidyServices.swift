@@ -63,10 +63,10 @@ extension SubsidyStores {
             while case let rows = try store.applicationsWithoutContentKey(limit: 500), !rows.isEmpty {
                 for row in rows {
                     // A row the bridge cannot decode keeps a key no submit can produce.
-                    let wire = try? WireApplication(serializedBytes: row.content, path: "stored")
+                    let wire = try? Foshan_Subsidy_V1_Application(serializedBytes: row.content, path: "stored")
                     let keys = wire.flatMap { wire in
-                        Measure(rawValue: wire.measure.description).map { measure in
-                            CoreApplication.contentKeys(
+                        Measure(wire: wire.measure).map { measure in
+                            Application.contentKeys(
                                 measure: measure, contractNumber: wire.contractNumber, projectName: wire.projectName, enterprise: wire.enterpriseUscc)
                         }
                     } ?? ["undecodable:\(row.id)"]
@@ -80,7 +80,7 @@ extension SubsidyStores {
         // the date its own application declared.
         for pilot in try ledger.pilotAwardsWithoutSelectionDate() {
             guard let district = DistrictID(rawValue: pilot.district), let stored = try store(district).application(pilot.applicationID),
-                  let wire = try? WireApplication(serializedBytes: stored.content, path: "stored"),
+                  let wire = try? Foshan_Subsidy_V1_Application(serializedBytes: stored.content, path: "stored"),
                   let selected = try? CalendarDate(parsing: wire.selectionDate)
             else {
                 logger.warning("pilot award \(pilot.applicationID) has no selection date to fill in; its follow-on will be refused")
