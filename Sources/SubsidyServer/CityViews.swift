@@ -4,74 +4,73 @@ import SubsidyWire
 import Synchronization
 
 /// The city's views across districts — caps, consumers, events, the resource pool, audit — and
-/// the import of decisions made before the system existed.
+/// the import of decisions made before the system existed: the `CityService` methods that are not
+/// decisions on one application. Each method has the shape of its `ServiceProtocol` requirement.
 struct CityViews: Sendable {
     let policy: Policy
     let stores: SubsidyStores
     let events: LedgerEvents
 
-    func register(into router: inout MethodRouter) {
-        let city: Set<TenantRole> = [.city]
-        router.register(Foshan_Subsidy_V1_CityService.Method.getQuota, roles: city, quota)
-        router.register(Foshan_Subsidy_V1_CityService.Method.watchQuota, roles: city) { request, context, writer throws(SubsidyError) in
-            for await _ in events.subscribeWithInitial() {
-                let snapshot = try await quota(request, context)
-                do { try await writer.write(snapshot) } catch { return }
-            }
-        }
-        router.register(Foshan_Subsidy_V1_CityService.Method.watchEvents, roles: city, watchEvents)
-        router.register(Foshan_Subsidy_V1_CityService.Method.registerPoolMember, roles: city, registerPoolMember)
-        router.register(Foshan_Subsidy_V1_CityService.Method.listPoolMembers, roles: city) { request, context throws(SubsidyError) in
-            let ledger = stores.ledger
-            let limit = try pageSize(request.pageSize)
-            let after = request.pageToken
-            let records = try await BlockingIO.run(for: context) { try ledger.poolMembers(after: after, limit: limit + 1) }
-            var page = ReplyPage<Foshan_Subsidy_V1_PoolMember>(budget: context.listPageBytes)
-            for record in records.prefix(limit) {
-                guard try page.add(Foshan_Subsidy_V1_PoolMember(record), id: record.uscc) else { break }
-            }
-            var response = Foshan_Subsidy_V1_ListPoolMembersResponse()
-            response.members = page.records
-            if page.records.count < records.count, let last = page.records.last { response.nextPageToken = last.uscc }
-            return response
-        }
-        router.register(Foshan_Subsidy_V1_CityService.Method.importHistory, roles: city, importHistory)
-        router.register(Foshan_Subsidy_V1_CityService.Method.verifyAudit, roles: city) { _, context throws(SubsidyError) in
-            let stores = self.stores
-            var response = Foshan_Subsidy_V1_VerifyAuditResponse()
-            let (chains, inconsistencies) = try await BlockingIO.run(for: context) {
-                // The start-up check, read-only and under the decision lock so no decision is
-                // seen half-way; a step still to be completed from the ledger is not a problem.
-                let (chains, recovery) = try stores.decisionLock.withLock { _ in
-                    try StoreConsistency.inspect(stores, naming: { _, tenant in tenant })
-                }
-                // Bounded: one line per disagreement, at most 100 (the count is in the last).
-                let problems = recovery.inconsistencies.map(\.description)
-                return (chains, problems.count <= 100 ? problems : Array(problems.prefix(99)) + ["… and \(problems.count - 99) more; subsidyd --check lists them all"])
-            }
-            response.chains = chains.map { report in
-                var chain = Foshan_Subsidy_V1_AuditChainReport()
-                chain.file = report.file
-                chain.rows = report.rows
-                chain.ok = report.ok
-                chain.firstBadRow = report.firstBadRow ?? 0
-                chain.problem = report.problem
-                return chain
-            }
-            // One report per disagreement between the ledger and a district (Protos/README.md §7).
-            response.chains += inconsistencies.map { problem in
-                var chain = Foshan_Subsidy_V1_AuditChainReport()
-                chain.file = "consistency"
-                chain.ok = false
-                chain.problem = problem
-                return chain
-            }
-            return response
+    /// `WatchQuota`: a `GetQuota` reply now and after every ledger change.
+    func watchQuota(
+        _ request: Foshan_Subsidy_V1_GetQuotaRequest, writer: ResponseStreamWriter<Foshan_Subsidy_V1_GetQuotaResponse>, context: CallContext
+    ) async throws(SubsidyError) {
+        for await _ in events.subscribeWithInitial() {
+            let snapshot = try await getQuota(request, context: context)
+            do { try await writer.write(snapshot) } catch { return }
         }
     }
 
-    @Sendable
-    func quota(_ request: Foshan_Subsidy_V1_GetQuotaRequest, _ context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetQuotaResponse {
+    func listPoolMembers(_ request: Foshan_Subsidy_V1_ListPoolMembersRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListPoolMembersResponse {
+        let ledger = stores.ledger
+        let limit = try pageSize(request.pageSize)
+        let after = request.pageToken
+        let records = try await BlockingIO.run(for: context) { try ledger.poolMembers(after: after, limit: limit + 1) }
+        var page = ReplyPage<Foshan_Subsidy_V1_PoolMember>(budget: context.listPageBytes)
+        for record in records.prefix(limit) {
+            guard try page.add(Foshan_Subsidy_V1_PoolMember(record), id: record.uscc) else { break }
+        }
+        var response = Foshan_Subsidy_V1_ListPoolMembersResponse()
+        response.members = page.records
+        if page.records.count < records.count, let last = page.records.last { response.nextPageToken = last.uscc }
+        return response
+    }
+
+    func verifyAudit(_ request: Foshan_Subsidy_V1_VerifyAuditRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_VerifyAuditResponse {
+        let stores = self.stores
+        var response = Foshan_Subsidy_V1_VerifyAuditResponse()
+        let (chains, inconsistencies) = try await BlockingIO.run(for: context) {
+            // The start-up check, read-only and under the decision lock so no decision is
+            // seen half-way; a step still to be completed from the ledger is not a problem.
+            let (chains, recovery) = try stores.decisionLock.withLock { _ in
+                try StoreConsistency.inspect(stores, naming: { _, tenant in tenant })
+            }
+            // Bounded: one line per disagreement, at most 100 (the count is in the last).
+            let problems = recovery.inconsistencies.map(\.description)
+            return (chains, problems.count <= 100 ? problems : Array(problems.prefix(99)) + ["… and \(problems.count - 99) more; subsidyd --check lists them all"])
+        }
+        response.chains = chains.map { report in
+            var chain = Foshan_Subsidy_V1_AuditChainReport()
+            chain.file = report.file
+            chain.rows = report.rows
+            chain.ok = report.ok
+            chain.firstBadRow = report.firstBadRow ?? 0
+            chain.problem = report.problem
+            return chain
+        }
+        // One report per disagreement between the ledger and a district (Protos/README.md §7).
+        response.chains += inconsistencies.map { problem in
+            var chain = Foshan_Subsidy_V1_AuditChainReport()
+            chain.file = "consistency"
+            chain.ok = false
+            chain.problem = problem
+            return chain
+        }
+        return response
+    }
+
+    /// `GetQuota`: every cap's use and the largest consumers.
+    func getQuota(_ request: Foshan_Subsidy_V1_GetQuotaRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetQuotaResponse {
         let year: Int? = request.fundingYear == 0 ? nil : try policy.fundingYear(Int(request.fundingYear)).year
         guard request.top >= 0 else { throw .invalidField("request.top", "must be ≥ 0") }
         let top = request.top == 0 ? 5 : min(Int(request.top), 100)
@@ -133,8 +132,9 @@ struct CityViews: Sendable {
         return response
     }
 
-    @Sendable
-    func watchEvents(_ request: Foshan_Subsidy_V1_WatchEventsRequest, _ context: CallContext, _ writer: ResponseStreamWriter<Foshan_Subsidy_V1_LedgerEvent>) async throws(SubsidyError) {
+    func watchEvents(
+        _ request: Foshan_Subsidy_V1_WatchEventsRequest, writer: ResponseStreamWriter<Foshan_Subsidy_V1_LedgerEvent>, context: CallContext
+    ) async throws(SubsidyError) {
         let ledger = stores.ledger
         var after = Int64(clamping: request.afterSequence)
         if after == 0 { after = try await BlockingIO.run(for: context) { try ledger.lastEventSequence() } }
@@ -159,8 +159,7 @@ struct CityViews: Sendable {
         }
     }
 
-    @Sendable
-    func registerPoolMember(_ request: Foshan_Subsidy_V1_RegisterPoolMemberRequest, _ context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_RegisterPoolMemberResponse {
+    func registerPoolMember(_ request: Foshan_Subsidy_V1_RegisterPoolMemberRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_RegisterPoolMemberResponse {
         let key = try requestKey(request.requestId, context: context, request)
         guard let member = request.member else { throw .invalidField("request.member", "is required") }
         let uscc = try USCC.parse(member.uscc, field: "member.uscc")
@@ -187,8 +186,7 @@ struct CityViews: Sendable {
     /// Imports decisions made before the system existed, validated like live ones and charged
     /// against the same caps. Each row's id is derived from its content, so re-importing the same
     /// file changes nothing (`already_present`).
-    @Sendable
-    func importHistory(_ request: Foshan_Subsidy_V1_ImportHistoryRequest, _ context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryResponse {
+    func importHistory(_ request: Foshan_Subsidy_V1_ImportHistoryRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryResponse {
         let key = try requestKey(request.requestId, context: context, request)
         guard !request.awards.isEmpty else { throw .invalidField("request.awards", "is empty") }
         try InputLimits.check(count: request.awards.count, InputLimits.importRows, field: "request.awards")

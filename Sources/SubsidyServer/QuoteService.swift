@@ -7,13 +7,9 @@ struct QuoteService: Sendable {
     let policy: Policy
     let stores: SubsidyStores
 
-    func register(into router: inout MethodRouter) {
-        router.register(Foshan_Subsidy_V1_DistrictService.Method.quote, roles: [.district], quote)
-        router.register(Foshan_Subsidy_V1_CityService.Method.quote, roles: [.city], quote)
-    }
-
-    @Sendable
-    func quote(_ request: Foshan_Subsidy_V1_QuoteRequest, _ context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_QuoteResponse {
+    /// `Quote` of both `DistrictService` and `CityService`: a district quotes for its own
+    /// applicants, the city for any.
+    func quote(_ request: Foshan_Subsidy_V1_QuoteRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_QuoteResponse {
         let caller = context.tenant.district
         let decisionDate = request.decisionDate.isEmpty ? policy.validThrough : try parseDate(request.decisionDate, field: "request.decision_date")
         try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
