@@ -247,6 +247,41 @@ struct DaemonFoundationTests {
         #expect(String(decoding: set.fileDescriptorSet, as: UTF8.self).contains("foshan/subsidy/v1/frame.proto"))
     }
 
+    @Test("the generated clients: every method of every service is served, each to the role it is for")
+    func everyMethodServed() async throws {
+        let daemon = try await DaemonProcess.start()
+        defer { Task { await daemon.terminate() } }
+        for tenant in ["nanhai", "city"] {
+            let connection = try await daemon.client(tenant)
+            let reflection = Foshan_Subsidy_V1_Reflection.Client(wrapping: connection)
+            let listed = try await reflection.listServices(Foshan_Subsidy_V1_ListServicesRequest(), timeout: .seconds(10))
+            var served: [String: Bool] = [:]
+            for service in listed.services {
+                for method in service.methods { served[method.fullName] = method.allowedForCaller }
+            }
+            // Reflection marks a method allowed only if the router holds a route for it for this role.
+            for (service, methods) in allServiceMethods {
+                let open = switch service {
+                case Foshan_Subsidy_V1_DistrictService.serviceName: tenant != "city"
+                case Foshan_Subsidy_V1_CityService.serviceName: tenant == "city"
+                default: true
+                }
+                for method in methods {
+                    #expect(served[method.fullName] == open, "\(tenant): \(method.fullName)")
+                }
+            }
+            let me = try await Foshan_Subsidy_V1_Identity.Client(wrapping: connection).whoAmI(Foshan_Subsidy_V1_WhoAmIRequest())
+            #expect(me.tenant == tenant)
+            var first: Foshan_Subsidy_V1_HealthCheckResponse?
+            for try await update in Foshan_Subsidy_V1_Health.Client(wrapping: connection).watch(Foshan_Subsidy_V1_HealthCheckRequest()) {
+                first = update
+                break
+            }
+            #expect(first?.status == .serving)
+            await connection.close()
+        }
+    }
+
     @Test("subsidyctl health and whoami against the daemon")
     func subsidyctl() async throws {
         let daemon = try await DaemonProcess.start()
