@@ -321,10 +321,10 @@ def gen_service_protocol(fd, s, docs, path):
     ns = swift_name(full)
     methods = service_methods(fd, s)
     out = f"extension {ns} {{\n"
-    out += f"    /// The handlers of `{full}`, one requirement per RPC. A conforming type serves the whole\n"
-    out += "    /// service through ``registerMethods(with:roles:)``: a method left out is a compile error,\n"
-    out += "    /// not an UNIMPLEMENTED at run time. Requests arrive decoded and checked (text is UTF-8\n"
-    out += "    /// without NUL); a thrown ``SubsidyError`` is the call's status.\n"
+    out += f"    /// The handlers of `{full}`, one requirement per RPC.\n    ///\n"
+    out += "    /// A conforming type serves the whole service through ``registerMethods(with:roles:)``: a\n"
+    out += "    /// method left out is a compile error, not an UNIMPLEMENTED at run time. Requests arrive\n"
+    out += "    /// decoded and checked (text is UTF-8 without NUL); a thrown ``SubsidyError`` is the status.\n"
     out += "    public protocol ServiceProtocol: Sendable {\n"
     for i, (prop, m, inp, outp) in enumerate(methods):
         out += doc(docs.get(tuple(path + [2, i]), ""), "        ")
@@ -354,9 +354,9 @@ def gen_client(fd, s, docs, path):
     full = f"{fd.package}.{s.name}"
     ns = swift_name(full)
     out = f"extension {ns} {{\n"
-    out += f"    /// Typed calls of `{full}` over one ``SubsidyClient`` connection, one method per RPC.\n"
-    out += "    /// A non-OK status is thrown as a ``SubsidyError``; `timeout` is the call's deadline, which\n"
-    out += "    /// the server enforces.\n"
+    out += f"    /// Typed calls of `{full}`, one method per RPC.\n    ///\n"
+    out += "    /// The calls travel on one ``SubsidyClient`` connection. A non-OK status is thrown as a\n"
+    out += "    /// ``SubsidyError``; `timeout` is the call's deadline, which the server enforces.\n"
     out += "    public struct Client: Sendable {\n"
     out += "        /// The connection the calls travel on (several clients may share it).\n"
     out += "        public let connection: SubsidyClient\n\n"

@@ -4,9 +4,10 @@ import SubsidyCore
 import SubsidyWire
 
 extension Foshan_Subsidy_V1_Identity {
-    /// Typed calls of `foshan.subsidy.v1.Identity` over one ``SubsidyClient`` connection, one method per RPC.
-    /// A non-OK status is thrown as a ``SubsidyError``; `timeout` is the call's deadline, which
-    /// the server enforces.
+    /// Typed calls of `foshan.subsidy.v1.Identity`, one method per RPC.
+    ///
+    /// The calls travel on one ``SubsidyClient`` connection. A non-OK status is thrown as a
+    /// ``SubsidyError``; `timeout` is the call's deadline, which the server enforces.
     public struct Client: Sendable {
         /// The connection the calls travel on (several clients may share it).
         public let connection: SubsidyClient

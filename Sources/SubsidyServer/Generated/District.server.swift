@@ -4,10 +4,11 @@ import SubsidyCore
 import SubsidyWire
 
 extension Foshan_Subsidy_V1_DistrictService {
-    /// The handlers of `foshan.subsidy.v1.DistrictService`, one requirement per RPC. A conforming type serves the whole
-    /// service through ``registerMethods(with:roles:)``: a method left out is a compile error,
-    /// not an UNIMPLEMENTED at run time. Requests arrive decoded and checked (text is UTF-8
-    /// without NUL); a thrown ``SubsidyError`` is the call's status.
+    /// The handlers of `foshan.subsidy.v1.DistrictService`, one requirement per RPC.
+    ///
+    /// A conforming type serves the whole service through ``registerMethods(with:roles:)``: a
+    /// method left out is a compile error, not an UNIMPLEMENTED at run time. Requests arrive
+    /// decoded and checked (text is UTF-8 without NUL); a thrown ``SubsidyError`` is the status.
     public protocol ServiceProtocol: Sendable {
         /// `/foshan.subsidy.v1.DistrictService/RegisterApplicant`
         func registerApplicant(_ request: Foshan_Subsidy_V1_RegisterApplicantRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_RegisterApplicantResponse
