@@ -20,7 +20,7 @@ struct Health: AsyncParsableCommand {
         if watch {
             try await global.withClient { client throws(SubsidyError) in
                 do {
-                    for try await update in client.stream(Foshan_Subsidy_V1_Health.Method.watch, request) {
+                    for try await update in Foshan_Subsidy_V1_Health.Client(wrapping: client).watch(request) {
                         global.emit(update, human: name(update.status))
                     }
                 } catch let error as SubsidyError {
@@ -31,7 +31,7 @@ struct Health: AsyncParsableCommand {
             }
         } else {
             let response = try await global.withClient { client throws(SubsidyError) in
-                try await client.call(Foshan_Subsidy_V1_Health.Method.check, request, timeout: global.timeout)
+                try await Foshan_Subsidy_V1_Health.Client(wrapping: client).check(request, timeout: global.timeout)
             }
             global.emit(response, human: name(response.status))
         }
@@ -51,7 +51,7 @@ struct WhoAmI: AsyncParsableCommand {
 
     func run() async throws {
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest(), timeout: global.timeout)
+            try await Foshan_Subsidy_V1_Identity.Client(wrapping: client).whoAmI(Foshan_Subsidy_V1_WhoAmIRequest(), timeout: global.timeout)
         }
         global.emit(
             r,
@@ -72,7 +72,7 @@ struct Services: AsyncParsableCommand {
 
     func run() async throws {
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await client.call(Foshan_Subsidy_V1_Reflection.Method.listServices, Foshan_Subsidy_V1_ListServicesRequest(), timeout: global.timeout)
+            try await Foshan_Subsidy_V1_Reflection.Client(wrapping: client).listServices(Foshan_Subsidy_V1_ListServicesRequest(), timeout: global.timeout)
         }
         var text = ""
         for service in r.services {

@@ -32,7 +32,7 @@ struct RegisterApplicant: AsyncParsableCommand {
         applicant.role = try parseEnum(Foshan_Subsidy_V1_ApplicantRole.self, role, option: "--role")
         request.applicant = applicant
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(Foshan_Subsidy_V1_DistrictService.Method.registerApplicant, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).registerApplicant(request, timeout: global.timeout)
         }
         global.emit(r, human: r.applicant.map { "registered \($0.uscc) \($0.name) (\($0.role), \($0.locality)) in \($0.district)" } ?? "")
     }
@@ -47,7 +47,7 @@ struct ShowApplicant: AsyncParsableCommand {
         var request = Foshan_Subsidy_V1_GetApplicantRequest()
         request.uscc = uscc
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplicant, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).getApplicant(request, timeout: global.timeout)
         }
         global.emit(r, human: r.applicant.map { "\($0.uscc)  \($0.name)  \($0.role)  \($0.locality)  \($0.district)" } ?? "")
     }
@@ -64,7 +64,7 @@ struct ListApplicants: AsyncParsableCommand {
         request.pageSize = pageSize
         request.pageToken = pageToken
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await client.call(Foshan_Subsidy_V1_DistrictService.Method.listApplicants, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplicants(request, timeout: global.timeout)
         }
         var lines = r.applicants.map { "\($0.uscc)  \($0.name)  \($0.role)  \($0.locality)" }
         if !r.nextPageToken.isEmpty { lines.append("(more: --page-token \(r.nextPageToken))") }
@@ -108,8 +108,8 @@ struct Quote: AsyncParsableCommand {
         request.decisionDocument = document
         let r = try await global.withClient { client throws(SubsidyError) in
             try await isCity(client)
-                ? client.call(Foshan_Subsidy_V1_CityService.Method.quote, request, timeout: global.timeout)
-                : client.call(Foshan_Subsidy_V1_DistrictService.Method.quote, request, timeout: global.timeout)
+                ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).quote(request, timeout: global.timeout)
+                : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).quote(request, timeout: global.timeout)
         }
         global.emit(r, human: r.explanation?.rendered ?? "")
     }
@@ -141,7 +141,7 @@ struct PoolRegister: AsyncParsableCommand {
         member.provincial = provincial
         request.member = member
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(Foshan_Subsidy_V1_CityService.Method.registerPoolMember, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).registerPoolMember(request, timeout: global.timeout)
         }
         global.emit(r, human: r.member.map { "pool member \($0.uscc) since \($0.entryDate)" } ?? "")
     }
@@ -158,7 +158,7 @@ struct PoolList: AsyncParsableCommand {
             var request = Foshan_Subsidy_V1_ListPoolMembersRequest()
             request.pageSize = 500
             repeat {
-                let page = try await client.call(Foshan_Subsidy_V1_CityService.Method.listPoolMembers, request, timeout: global.timeout)
+                let page = try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).listPoolMembers(request, timeout: global.timeout)
                 all.members += page.members
                 request.pageToken = page.nextPageToken
             } while !request.pageToken.isEmpty
@@ -196,7 +196,7 @@ struct Import: AsyncParsableCommand {
         request.requestId = requestId ?? "import-" + String(SHA256.hex(Array(text.utf8)).prefix(24))
         let sent = request
         let r = try await global.withClient(retrying: sent.requestId) { client throws(SubsidyError) in
-            try await client.call(Foshan_Subsidy_V1_CityService.Method.importHistory, sent, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).importHistory(sent, timeout: global.timeout)
         }
         global.emit(r, human: "imported \(r.imported), already present \(r.alreadyPresent)")
     }
@@ -299,7 +299,7 @@ struct AuditVerify: AsyncParsableCommand {
 
     func run() async throws {
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await client.call(Foshan_Subsidy_V1_CityService.Method.verifyAudit, Foshan_Subsidy_V1_VerifyAuditRequest(), timeout: global.timeout)
+            try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).verifyAudit(Foshan_Subsidy_V1_VerifyAuditRequest(), timeout: global.timeout)
         }
         let lines = r.chains.map { chain in
             if chain.ok { return "\(chain.file.padding(10)) ok      \(chain.rows) rows" }
@@ -322,7 +322,7 @@ struct Events: AsyncParsableCommand {
         request.afterSequence = after
         try await global.withClient { client throws(SubsidyError) in
             do {
-                for try await event in client.stream(Foshan_Subsidy_V1_CityService.Method.watchEvents, request) {
+                for try await event in Foshan_Subsidy_V1_CityService.Client(wrapping: client).watchEvents(request) {
                     global.emit(event, human: "#\(event.sequence)  \(event.at)  \(event.applicationId)  \(event.state)  \(yuan(event.amountFen))")
                 }
             } catch let error as SubsidyError {

@@ -57,7 +57,7 @@ struct Submit: AsyncParsableCommand {
         request.application = application
         let sent = request
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(Foshan_Subsidy_V1_DistrictService.Method.submitApplication, sent, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).submitApplication(sent, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
     }
@@ -83,8 +83,8 @@ struct Show: AsyncParsableCommand {
         request.applicationId = applicationId
         let r = try await global.withClient { client throws(SubsidyError) in
             try await isCity(client)
-                ? client.call(Foshan_Subsidy_V1_CityService.Method.getApplication, request, timeout: global.timeout)
-                : client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, request, timeout: global.timeout)
+                ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).getApplication(request, timeout: global.timeout)
+                : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).getApplication(request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
     }
@@ -113,8 +113,8 @@ struct List: AsyncParsableCommand {
         request.pageToken = pageToken
         let r = try await global.withClient { client throws(SubsidyError) in
             try await isCity(client)
-                ? client.call(Foshan_Subsidy_V1_CityService.Method.listApplications, request, timeout: global.timeout)
-                : client.call(Foshan_Subsidy_V1_DistrictService.Method.listApplications, request, timeout: global.timeout)
+                ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
+                : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
         }
         var text = r.records.map { "\($0.id)  \($0.district)  \($0.state)  \($0.application?.measure.description ?? "")  \(yuan($0.awardedFen))" }
         if !r.nextPageToken.isEmpty { text.append("(more: --page-token \(r.nextPageToken))") }
@@ -144,7 +144,7 @@ struct Amend: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).amendApplication(request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
     }
@@ -164,7 +164,7 @@ struct Withdraw: AsyncParsableCommand {
         request.applicationId = applicationId
         request.reason = reason
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(Foshan_Subsidy_V1_DistrictService.Method.withdrawApplication, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).withdrawApplication(request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
     }
@@ -186,7 +186,7 @@ struct Review: AsyncParsableCommand {
         request.outcome = try parseEnum(Foshan_Subsidy_V1_ReviewOutcome.self, outcome, option: "--outcome")
         request.reason = reason
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).reviewApplication(request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
     }
@@ -212,7 +212,7 @@ struct Approve: AsyncParsableCommand {
         request.decisionDocument = document
         request.reason = reason
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(Foshan_Subsidy_V1_CityService.Method.approveApplication, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).approveApplication(request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
     }
@@ -294,7 +294,7 @@ struct Quota: AsyncParsableCommand {
         request.fundingYear = year
         request.top = top
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await client.call(Foshan_Subsidy_V1_CityService.Method.getQuota, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).getQuota(request, timeout: global.timeout)
         }
         var lines = ["policy \(r.policyVersion)", "cap                                  scope                       limit            committed        remaining"]
         for cap in r.caps {
@@ -314,7 +314,7 @@ struct Quota: AsyncParsableCommand {
 
 /// Whether the connected tenant is the city (the same command serves both roles).
 func isCity(_ client: SubsidyClient) async throws(SubsidyError) -> Bool {
-    try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).role == .city
+    try await Foshan_Subsidy_V1_Identity.Client(wrapping: client).whoAmI(Foshan_Subsidy_V1_WhoAmIRequest()).role == .city
 }
 
 func parseEnum<E: ProtoEnum>(_: E.Type, _ text: String, option: String) throws -> E {
