@@ -202,5 +202,44 @@ class RealProtosTests(unittest.TestCase):
         self.assertGreater(count, 0)
 
 
+class RenameScriptTests(unittest.TestCase):
+    """rename-wire-types.sh on files outside SubsidyServer (inside it, bare shared names stay)."""
+
+    def rename(self, text):
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rename-wire-types.sh")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "Use.swift")
+            with open(path, "w") as fh:
+                fh.write(text)
+            run = subprocess.run(["bash", script, path], capture_output=True, text=True, check=True)
+            with open(path) as fh:
+                return fh.read(), run.stderr
+
+    def test_wire_only_file(self):
+        out, _ = self.rename(
+            "import SubsidyWire\n"
+            "let a = Application()  // a foshan.subsidy.v1.Frame in prose stays\n"
+            "let f: [Frame] = [SubsidyWire.Frame()]\n"
+            "let m = CityServiceMethods.approveApplication, n = HealthMethods.serviceName\n"
+            "let d = FrameDecoder(), s = \"foshan.subsidy.v1.Status\"\n")
+        self.assertEqual(out,
+            "import SubsidyWire\n"
+            "let a = Foshan_Subsidy_V1_Application()  // a foshan.subsidy.v1.Frame in prose stays\n"
+            "let f: [Foshan_Subsidy_V1_Frame] = [Foshan_Subsidy_V1_Frame()]\n"
+            "let m = Foshan_Subsidy_V1_CityService.Method.approveApplication, n = Foshan_Subsidy_V1_Health.serviceName\n"
+            "let d = FrameDecoder(), s = \"foshan.subsidy.v1.Status\"\n")
+
+    def test_shared_names_stay_where_they_may_be_the_domains(self):
+        out, err = self.rename(
+            "import SubsidyCore\nimport SubsidyWire\n"
+            "let a = Application(), w = SubsidyWire.Application(), r = GetApplicationRequest()\n"
+            "let x: WireApplication, y: CoreApplication\n")
+        self.assertEqual(out,
+            "import SubsidyCore\nimport SubsidyWire\n"
+            "let a = Application(), w = Foshan_Subsidy_V1_Application(), r = Foshan_Subsidy_V1_GetApplicationRequest()\n"
+            "let x: Foshan_Subsidy_V1_Application, y: Application\n")
+        self.assertIn("Use.swift:3:", err)
+
+
 if __name__ == "__main__":
     unittest.main()
