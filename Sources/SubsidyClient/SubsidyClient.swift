@@ -54,7 +54,7 @@ public final class SubsidyClient: Sendable {
             do throws(SubsidyError) {
                 try await send(callID: callID, method: method.fullName, request.checkedSerializedBytes(), timeout: timeout, metadata: metadata)
                 for await frame in replies where frame.kind == .end {
-                    let status = frame.status ?? Status()
+                    let status = frame.status ?? Foshan_Subsidy_V1_Status()
                     if status.code == .ok {
                         result = Result { () throws(SubsidyError) in try O(serializedBytes: frame.payload, path: "response") }
                     } else {
@@ -88,7 +88,7 @@ public final class SubsidyClient: Sendable {
                         if frame.kind == .message {
                             continuation.yield(try O(serializedBytes: frame.payload, path: "response"))
                         } else if frame.kind == .end {
-                            let status = frame.status ?? Status()
+                            let status = frame.status ?? Foshan_Subsidy_V1_Status()
                             if status.code != .ok { throw SubsidyError(status) }
                             continuation.finish()
                             calls.close(callID)
@@ -116,7 +116,7 @@ public final class SubsidyClient: Sendable {
     }
 
     private func send(callID: UInt64, method: String, _ payload: [UInt8], timeout: Duration?, metadata: [String: String]) async throws(SubsidyError) {
-        var frame = Frame()
+        var frame = Foshan_Subsidy_V1_Frame()
         frame.callId = callID
         frame.kind = .request
         frame.method = method
@@ -126,7 +126,7 @@ public final class SubsidyClient: Sendable {
             frame.timeoutMs = UInt64(max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000))
         }
         frame.metadata = metadata.sorted { $0.key < $1.key }.map { key, value in
-            var entry = MetadataEntry()
+            var entry = Foshan_Subsidy_V1_MetadataEntry()
             entry.key = key
             entry.value = value
             return entry
@@ -135,7 +135,7 @@ public final class SubsidyClient: Sendable {
     }
 
     private func cancel(callID: UInt64) {
-        var frame = Frame()
+        var frame = Foshan_Subsidy_V1_Frame()
         frame.callId = callID
         frame.kind = .cancel
         var buffer = channel.allocator.buffer(capacity: 16)
@@ -143,7 +143,7 @@ public final class SubsidyClient: Sendable {
         channel.writeAndFlush(buffer, promise: nil)
     }
 
-    private func write(_ frame: Frame) async throws(SubsidyError) {
+    private func write(_ frame: Foshan_Subsidy_V1_Frame) async throws(SubsidyError) {
         var buffer = channel.allocator.buffer(capacity: 64 + frame.payload.count)
         frame.write(to: &buffer)
         do {
@@ -158,16 +158,16 @@ public final class SubsidyClient: Sendable {
 final class CallTable: Sendable {
     private struct State {
         var nextID: UInt64 = 1
-        var open: [UInt64: AsyncStream<Frame>.Continuation] = [:]
+        var open: [UInt64: AsyncStream<Foshan_Subsidy_V1_Frame>.Continuation] = [:]
         var closed = false
         /// A connection-level error from the server (call id 0), kept for calls still open.
-        var connectionError: Frame?
+        var connectionError: Foshan_Subsidy_V1_Frame?
     }
 
     private let state = Mutex(State())
 
-    func open() -> (UInt64, AsyncStream<Frame>) {
-        let (stream, continuation) = AsyncStream<Frame>.makeStream()
+    func open() -> (UInt64, AsyncStream<Foshan_Subsidy_V1_Frame>) {
+        let (stream, continuation) = AsyncStream<Foshan_Subsidy_V1_Frame>.makeStream()
         let (id, closed) = state.withLock { state -> (UInt64, Bool) in
             let id = state.nextID
             state.nextID += 1
@@ -182,10 +182,10 @@ final class CallTable: Sendable {
         state.withLock { $0.open.removeValue(forKey: id) }?.finish()
     }
 
-    func deliver(_ frame: Frame) {
+    func deliver(_ frame: Foshan_Subsidy_V1_Frame) {
         if frame.callId == 0 {
             // The server is about to close the connection: every open call ends with its status.
-            let all = state.withLock { state -> [UInt64: AsyncStream<Frame>.Continuation] in
+            let all = state.withLock { state -> [UInt64: AsyncStream<Foshan_Subsidy_V1_Frame>.Continuation] in
                 state.connectionError = frame
                 return state.open
             }
@@ -202,7 +202,7 @@ final class CallTable: Sendable {
     }
 
     func connectionClosed() {
-        let all = state.withLock { state -> [AsyncStream<Frame>.Continuation] in
+        let all = state.withLock { state -> [AsyncStream<Foshan_Subsidy_V1_Frame>.Continuation] in
             state.closed = true
             defer { state.open = [:] }
             return Array(state.open.values)
@@ -220,7 +220,7 @@ final class ReplyHandler: ChannelInboundHandler, Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let body = unwrapInboundIn(data)
-        guard let frame = try? Frame(body: body) else {
+        guard let frame = try? Foshan_Subsidy_V1_Frame(body: body) else {
             context.close(promise: nil)
             return
         }

@@ -3,72 +3,71 @@ import SubsidyStore
 import SubsidyWire
 
 /// The city's views across districts — caps, consumers, events, the resource pool, audit — and
-/// the import of decisions made before the system existed.
+/// the import of decisions made before the system existed: the `CityService` methods that are not
+/// decisions on one application. Each method has the shape of its `ServiceProtocol` requirement.
 struct CityViews: Sendable {
     let policy: Policy
     let stores: SubsidyStores
     let events: LedgerEvents
 
-    func register(into router: inout MethodRouter) {
-        let city: Set<TenantRole> = [.city]
-        router.register(CityServiceMethods.getQuota, roles: city, quota)
-        router.register(CityServiceMethods.watchQuota, roles: city) { request, context, writer throws(SubsidyError) in
-            for await _ in events.subscribeWithInitial() {
-                let snapshot = try await quota(request, context)
-                do { try await writer.write(snapshot) } catch { return }
-            }
-        }
-        router.register(CityServiceMethods.watchEvents, roles: city, watchEvents)
-        router.register(CityServiceMethods.registerPoolMember, roles: city, registerPoolMember)
-        router.register(CityServiceMethods.listPoolMembers, roles: city) { request, context throws(SubsidyError) in
-            let ledger = stores.ledger
-            let limit = try pageSize(request.pageSize)
-            let after = request.pageToken
-            let records = try await StoreCall.run(for: context) { try await ledger.poolMembers(after: after, limit: limit + 1) }
-            var page = ReplyPage<PoolMember>(budget: context.listPageBytes)
-            for record in records.prefix(limit) {
-                guard try page.add(PoolMember(record), id: record.uscc) else { break }
-            }
-            var response = ListPoolMembersResponse()
-            response.members = page.records
-            if page.records.count < records.count, let last = page.records.last { response.nextPageToken = last.uscc }
-            return response
-        }
-        router.register(CityServiceMethods.importHistory, roles: city, importHistory)
-        router.register(CityServiceMethods.verifyAudit, roles: city) { _, context throws(SubsidyError) in
-            let stores = self.stores
-            var response = VerifyAuditResponse()
-            let (chains, inconsistencies) = try await StoreCall.run(for: context) {
-                // The start-up check, read-only and under the decision lock so no decision is
-                // seen half-way; a step still to be completed from the ledger is not a problem.
-                let (chains, recovery) = try await stores.inspect(naming: { _, tenant in tenant })
-                // Bounded: one line per disagreement, at most 100 (the count is in the last).
-                let problems = recovery.inconsistencies.map(\.description)
-                return (chains, problems.count <= 100 ? problems : Array(problems.prefix(99)) + ["… and \(problems.count - 99) more; subsidyd --check lists them all"])
-            }
-            response.chains = chains.map { report in
-                var chain = AuditChainReport()
-                chain.file = report.file
-                chain.rows = report.rows
-                chain.ok = report.ok
-                chain.firstBadRow = report.firstBadRow ?? 0
-                chain.problem = report.problem
-                return chain
-            }
-            // One report per disagreement between the ledger and a district (Protos/README.md §7).
-            response.chains += inconsistencies.map { problem in
-                var chain = AuditChainReport()
-                chain.file = "consistency"
-                chain.ok = false
-                chain.problem = problem
-                return chain
-            }
-            return response
+    /// `WatchQuota`: a `GetQuota` reply now and after every ledger change.
+    func watchQuota(
+        _ request: Foshan_Subsidy_V1_GetQuotaRequest, writer: ResponseStreamWriter<Foshan_Subsidy_V1_GetQuotaResponse>, context: CallContext
+    ) async throws(SubsidyError) {
+        for await _ in events.subscribeWithInitial() {
+            let snapshot = try await getQuota(request, context: context)
+            do { try await writer.write(snapshot) } catch { return }
         }
     }
 
-    @Sendable
-    func quota(_ request: GetQuotaRequest, _ context: CallContext) async throws(SubsidyError) -> GetQuotaResponse {
+    func listPoolMembers(_ request: Foshan_Subsidy_V1_ListPoolMembersRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListPoolMembersResponse {
+        let ledger = stores.ledger
+        let limit = try pageSize(request.pageSize)
+        let after = request.pageToken
+        let records = try await StoreCall.run(for: context) { try await ledger.poolMembers(after: after, limit: limit + 1) }
+        var page = ReplyPage<Foshan_Subsidy_V1_PoolMember>(budget: context.listPageBytes)
+        for record in records.prefix(limit) {
+            guard try page.add(Foshan_Subsidy_V1_PoolMember(record), id: record.uscc) else { break }
+        }
+        var response = Foshan_Subsidy_V1_ListPoolMembersResponse()
+        response.members = page.records
+        if page.records.count < records.count, let last = page.records.last { response.nextPageToken = last.uscc }
+        return response
+    }
+
+    func verifyAudit(_ request: Foshan_Subsidy_V1_VerifyAuditRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_VerifyAuditResponse {
+        let stores = self.stores
+        var response = Foshan_Subsidy_V1_VerifyAuditResponse()
+        let (chains, inconsistencies) = try await StoreCall.run(for: context) {
+            // The start-up check, read-only and under the decision lock so no decision is
+            // seen half-way; a step still to be completed from the ledger is not a problem.
+            let (chains, recovery) = try await stores.inspect(naming: { _, tenant in tenant })
+            // Bounded: one line per disagreement, at most 100 (the count is in the last).
+            let problems = recovery.inconsistencies.map(\.description)
+            return (chains, problems.count <= 100 ? problems : Array(problems.prefix(99)) + ["… and \(problems.count - 99) more; subsidyd --check lists them all"])
+        }
+        response.chains = chains.map { report in
+            var chain = Foshan_Subsidy_V1_AuditChainReport()
+            chain.file = report.file
+            chain.rows = report.rows
+            chain.ok = report.ok
+            chain.firstBadRow = report.firstBadRow ?? 0
+            chain.problem = report.problem
+            return chain
+        }
+        // One report per disagreement between the ledger and a district (Protos/README.md §7).
+        response.chains += inconsistencies.map { problem in
+            var chain = Foshan_Subsidy_V1_AuditChainReport()
+            chain.file = "consistency"
+            chain.ok = false
+            chain.problem = problem
+            return chain
+        }
+        return response
+    }
+
+    /// `GetQuota`: every cap's use and the largest consumers.
+    func getQuota(_ request: Foshan_Subsidy_V1_GetQuotaRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetQuotaResponse {
         let year: Int? = request.fundingYear == 0 ? nil : try policy.fundingYear(Int(request.fundingYear)).year
         guard request.top >= 0 else { throw .invalidField("request.top", "must be ≥ 0") }
         let top = request.top == 0 ? 5 : min(Int(request.top), 100)
@@ -81,7 +80,7 @@ struct CityViews: Sendable {
                 try await ledger.consumers(by: .district, fundingYear: year, limit: DistrictID.allCases.count)
             )
         }
-        var response = GetQuotaResponse()
+        var response = Foshan_Subsidy_V1_GetQuotaResponse()
         response.policyVersion = policy.version
         let years = year.map { [$0] } ?? Array(policy.fundingYears)
         for cap in policy.caps.sorted(by: { $0.id < $1.id }) {
@@ -90,8 +89,8 @@ struct CityViews: Sendable {
             case .amount(let money): money.fen
             case .count(let count): Int64(count)
             }
-            func status(scope: String, total: CityLedger.CapTotal?) -> CapStatus {
-                var s = CapStatus()
+            func status(scope: String, total: CityLedger.CapTotal?) -> Foshan_Subsidy_V1_CapStatus {
+                var s = Foshan_Subsidy_V1_CapStatus()
                 s.capId = cap.id
                 s.scope = scope
                 s.fundingYear = Int32(scope.prefix { $0 != "/" }) ?? 0
@@ -114,9 +113,9 @@ struct CityViews: Sendable {
                 response.caps += used.prefix(top).map { status(scope: $0.scope, total: $0) }
             }
         }
-        func consumer(_ kind: String) -> ((id: String, amountFen: Int64, count: Int64)) -> Consumer {
+        func consumer(_ kind: String) -> ((id: String, amountFen: Int64, count: Int64)) -> Foshan_Subsidy_V1_Consumer {
             { row in
-                var c = Consumer()
+                var c = Foshan_Subsidy_V1_Consumer()
                 c.kind = kind
                 c.id = row.id
                 c.committedFen = row.amountFen
@@ -130,8 +129,9 @@ struct CityViews: Sendable {
         return response
     }
 
-    @Sendable
-    func watchEvents(_ request: WatchEventsRequest, _ context: CallContext, _ writer: ResponseStreamWriter<LedgerEvent>) async throws(SubsidyError) {
+    func watchEvents(
+        _ request: Foshan_Subsidy_V1_WatchEventsRequest, writer: ResponseStreamWriter<Foshan_Subsidy_V1_LedgerEvent>, context: CallContext
+    ) async throws(SubsidyError) {
         let ledger = stores.ledger
         var after = Int64(clamping: request.afterSequence)
         if after == 0 { after = try await StoreCall.run(for: context) { try await ledger.lastEventSequence() } }
@@ -140,11 +140,11 @@ struct CityViews: Sendable {
                 let from = after
                 let batch = try await StoreCall.run(for: context) { try await ledger.events(after: from) }
                 for row in batch {
-                    var event = LedgerEvent()
+                    var event = Foshan_Subsidy_V1_LedgerEvent()
                     event.sequence = UInt64(row.seq)
                     event.applicationId = row.applicationID
                     event.district = row.district
-                    event.state = SubsidyWire.ApplicationState(protoName: row.state) ?? .init(rawValue: 0)
+                    event.state = ApplicationState(rawValue: row.state)?.wire ?? .init(rawValue: 0)
                     event.amountFen = row.amountFen
                     event.at = row.at
                     do { try await writer.write(event) } catch { return }
@@ -156,8 +156,7 @@ struct CityViews: Sendable {
         }
     }
 
-    @Sendable
-    func registerPoolMember(_ request: RegisterPoolMemberRequest, _ context: CallContext) async throws(SubsidyError) -> RegisterPoolMemberResponse {
+    func registerPoolMember(_ request: Foshan_Subsidy_V1_RegisterPoolMemberRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_RegisterPoolMemberResponse {
         let key = try requestKey(request.requestId, context: context, request)
         guard let member = request.member else { throw .invalidField("request.member", "is required") }
         let uscc = try USCC.parse(member.uscc, field: "member.uscc")
@@ -172,19 +171,18 @@ struct CityViews: Sendable {
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.registerPoolMember(record, request: key) { record in
-                var response = RegisterPoolMemberResponse()
-                response.member = PoolMember(record)
+                var response = Foshan_Subsidy_V1_RegisterPoolMemberResponse()
+                response.member = Foshan_Subsidy_V1_PoolMember(record)
                 return response.serializedBytes()
             }
         }
-        return try RegisterPoolMemberResponse(serializedBytes: bytes, path: "stored")
+        return try Foshan_Subsidy_V1_RegisterPoolMemberResponse(serializedBytes: bytes, path: "stored")
     }
 
     /// Imports decisions made before the system existed, validated like live ones and charged
     /// against the same caps. Each row's id is derived from its content, so re-importing the same
     /// file changes nothing (`already_present`).
-    @Sendable
-    func importHistory(_ request: ImportHistoryRequest, _ context: CallContext) async throws(SubsidyError) -> ImportHistoryResponse {
+    func importHistory(_ request: Foshan_Subsidy_V1_ImportHistoryRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryResponse {
         let key = try requestKey(request.requestId, context: context, request)
         guard !request.awards.isEmpty else { throw .invalidField("request.awards", "is empty") }
         try InputLimits.check(count: request.awards.count, InputLimits.importRows, field: "request.awards")
@@ -197,18 +195,18 @@ struct CityViews: Sendable {
         let (rows, stores) = (validated, self.stores)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.importHistory(rows, request: key) { imported, alreadyPresent in
-                var response = ImportHistoryResponse()
+                var response = Foshan_Subsidy_V1_ImportHistoryResponse()
                 response.imported = Int32(imported)
                 response.alreadyPresent = Int32(alreadyPresent)
                 return response.serializedBytes()
             }
         }
         events.changed()
-        return try ImportHistoryResponse(serializedBytes: bytes, path: "stored")
+        return try Foshan_Subsidy_V1_ImportHistoryResponse(serializedBytes: bytes, path: "stored")
     }
 
-    private func importedCommitment(_ award: HistoricalAward, path: String, requestID: String, actor: Actor) throws(SubsidyError) -> (CityLedger.CommitmentFields, [CapCharge]) {
-        guard let measure = Measure(rawValue: award.measure.description) else { throw .invalidField("\(path).measure", "is required") }
+    private func importedCommitment(_ award: Foshan_Subsidy_V1_HistoricalAward, path: String, requestID: String, actor: Actor) throws(SubsidyError) -> (CityLedger.CommitmentFields, [CapCharge]) {
+        guard let measure = Measure(wire: award.measure) else { throw .invalidField("\(path).measure", "is required") }
         let year: FundingYear
         guard award.fundingYear != 0 else { throw .invalidField("\(path).funding_year", "is required") }
         year = try policy.fundingYear(Int(award.fundingYear))
@@ -235,7 +233,7 @@ struct CityViews: Sendable {
         } else if measure == .clusterPilot {
             throw .invalidField("\(path).selection_date", "is required for CLUSTER_PILOT (its follow-on's window runs from it)")
         }
-        let application = CoreApplication(
+        let application = Application(
             // Without a project name, an imported row's content is its decision: one measure, one pilot.
             measure: measure, fundingYear: year, enterprise: enterprise,
             projectName: CanonicalText(award.projectName).isEmpty
@@ -265,7 +263,7 @@ struct CityViews: Sendable {
         let identity = [measure.rawValue, String(year.year), district.rawValue, enterprise.rawValue, provider?.rawValue ?? "",
                         String(award.amountFen), date.description, CanonicalText(award.decisionDocument).key,
                         CanonicalText(award.contractNumber).key, application.pilotKey]
-        let id = "import-" + String(HexDigest.sha256(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
+        let id = "import-" + String(SHA256.hex(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
         return (
             CityLedger.CommitmentFields(
                 applicationID: id, district: district.rawValue, measure: measure, fundingYear: year.year, enterprise: enterprise.rawValue,
@@ -284,7 +282,7 @@ struct CityViews: Sendable {
 /// policy, far below where sums of awards could overflow 64 bits.
 let maximumAwardFen: Int64 = 10_000_000_000
 
-extension PoolMember {
+extension Foshan_Subsidy_V1_PoolMember {
     init(_ record: CityLedger.PoolMember) {
         self.init()
         uscc = record.uscc

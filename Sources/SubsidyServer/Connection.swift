@@ -126,12 +126,12 @@ final class Connection: Sendable {
                 guard let frame = await decode(body, writer: writer) else { return .protocolViolation }
                 switch frame.kind {
                 case .request where frame.callId == 0:
-                    await writer.end(callID: 0, status: Status(.invalidField("frame.call_id", "must be non-zero")))
+                    await writer.end(callID: 0, status: Foshan_Subsidy_V1_Status(.invalidField("frame.call_id", "must be non-zero")))
                     return .protocolViolation
                 case .request:
                     switch admit(frame) {
                     case .failure(let refusal):
-                        await writer.end(callID: frame.callId, status: Status(refusal))
+                        await writer.end(callID: frame.callId, status: Foshan_Subsidy_V1_Status(refusal))
                     case .success(let interruptions):
                         group.addTask { await self.runCall(frame, interruptions: interruptions, writer: writer) }
                     }
@@ -140,7 +140,7 @@ final class Connection: Sendable {
                 default:
                     await writer.end(
                         callID: 0,
-                        status: Status(.invalidField("frame.kind", "a client may send only REQUEST or CANCEL frames (got \(frame.kind))"))
+                        status: Foshan_Subsidy_V1_Status(.invalidField("frame.kind", "a client may send only REQUEST or CANCEL frames (got \(frame.kind))"))
                     )
                     return .protocolViolation
                 }
@@ -149,7 +149,7 @@ final class Connection: Sendable {
         } catch let error as FrameError {
             logger.notice("closing connection: \(error)")
             let code: SubsidyError.Code = if case .frameTooLarge = error { .resourceExhausted } else { .invalidArgument }
-            await writer.end(callID: 0, status: Status(SubsidyError(code, error.description)))
+            await writer.end(callID: 0, status: Foshan_Subsidy_V1_Status(SubsidyError(code, error.description)))
             return .protocolViolation
         } catch {
             logger.debug("connection read failed: \(error)")
@@ -158,19 +158,19 @@ final class Connection: Sendable {
     }
 
     /// Decodes an envelope; one that does not parse ends the connection (its framing cannot be trusted).
-    private func decode(_ body: ByteBuffer, writer: FrameWriter) async -> Frame? {
+    private func decode(_ body: ByteBuffer, writer: FrameWriter) async -> Foshan_Subsidy_V1_Frame? {
         do {
-            return try Frame(body: body)
+            return try Foshan_Subsidy_V1_Frame(body: body)
         } catch {
             logger.notice("closing connection: undecodable frame: \(error)")
-            await writer.end(callID: 0, status: Status(error))
+            await writer.end(callID: 0, status: Foshan_Subsidy_V1_Status(error))
             return nil
         }
     }
 
     /// Registers a new call before its task starts (so a CANCEL read next finds it), or says why
     /// it may not start.
-    private func admit(_ frame: Frame) -> Result<AsyncStream<Interruption>, SubsidyError> {
+    private func admit(_ frame: Foshan_Subsidy_V1_Frame) -> Result<AsyncStream<Interruption>, SubsidyError> {
         let isStreaming = router.route(frame.method)?.descriptor.isServerStreaming ?? false
         if case .refused(let first) = rateLimiter.admit(tenant: tenant.id) {
             if first {
@@ -231,7 +231,7 @@ final class Connection: Sendable {
         case none
     }
 
-    private func runCall(_ frame: Frame, interruptions: AsyncStream<Interruption>, writer: FrameWriter) async {
+    private func runCall(_ frame: Foshan_Subsidy_V1_Frame, interruptions: AsyncStream<Interruption>, writer: FrameWriter) async {
         var logger = self.logger
         logger[metadataKey: "call.method"] = "\(frame.method)"
         logger[metadataKey: "call.id"] = "\(frame.callId)"
@@ -255,22 +255,22 @@ final class Connection: Sendable {
     /// `end` as soon as the first of them finishes — before waiting for the others, so a deadline
     /// is answered on time even while a handler completes work that must not be torn in half.
     private func execute(
-        _ frame: Frame, interruptions: AsyncStream<Interruption>, writer: FrameWriter, logger: Logger,
-        end: @escaping @Sendable (Status, [UInt8]) async -> Void
+        _ frame: Foshan_Subsidy_V1_Frame, interruptions: AsyncStream<Interruption>, writer: FrameWriter, logger: Logger,
+        end: @escaping @Sendable (Foshan_Subsidy_V1_Status, [UInt8]) async -> Void
     ) async {
         let callID = frame.callId
         guard let route = router.route(frame.method) else {
-            return await end(Status(SubsidyError(.unimplemented, "unknown method \"\(frame.method)\"")), [])
+            return await end(Foshan_Subsidy_V1_Status(SubsidyError(.unimplemented, "unknown method \"\(frame.method)\"")), [])
         }
         guard route.roles.contains(tenant.role) else {
             logger.notice("permission denied: \(tenant.role) tenant \(tenant.id) called \(frame.method)")
             return await end(
-                Status(SubsidyError(.permissionDenied, "\(frame.method) is not available to the \(tenant.role.rawValue) tenant \(tenant.id)")), []
+                Foshan_Subsidy_V1_Status(SubsidyError(.permissionDenied, "\(frame.method) is not available to the \(tenant.role.rawValue) tenant \(tenant.id)")), []
             )
         }
         let metadata = frame.metadata.map { ($0.key, $0.value) }
         if let problem = Self.metadataProblem(metadata) {
-            return await end(Status(SubsidyError.invalidField("frame.metadata", problem)), [])
+            return await end(Foshan_Subsidy_V1_Status(SubsidyError.invalidField("frame.metadata", problem)), [])
         }
         let context = CallContext(
             tenant: tenant, peer: peer, method: frame.method,
@@ -342,16 +342,16 @@ final class Connection: Sendable {
                 await end(.ok, payload ?? [])
             case .finished(.failure(let error)):
                 logger.debug("call failed: \(error)")
-                await end(Status(error), [])
+                await end(Foshan_Subsidy_V1_Status(error), [])
             case .interrupted(.cancelledByClient):
-                await end(Status(SubsidyError(.cancelled, "cancelled by the client")), [])
+                await end(Foshan_Subsidy_V1_Status(SubsidyError(.cancelled, "cancelled by the client")), [])
             case .interrupted(.serverShuttingDown):
-                await end(Status(SubsidyError(.unavailable, "subsidyd is shutting down")), [])
+                await end(Foshan_Subsidy_V1_Status(SubsidyError(.unavailable, "subsidyd is shutting down")), [])
             case .deadlineExceeded:
                 logger.info("deadline of \(timeout) ms exceeded")
-                await end(Status(SubsidyError(.deadlineExceeded, "deadline of \(timeout) ms exceeded")), [])
+                await end(Foshan_Subsidy_V1_Status(SubsidyError(.deadlineExceeded, "deadline of \(timeout) ms exceeded")), [])
             case .none, .graceExpired:
-                await end(Status(SubsidyError(.internal, "call ended without an outcome")), [])
+                await end(Foshan_Subsidy_V1_Status(SubsidyError(.internal, "call ended without an outcome")), [])
             }
             group.cancelAll()
         }
@@ -382,8 +382,8 @@ struct FrameWriter: Sendable {
     let allocator: ByteBufferAllocator
     let queued: QueuedBytes
 
-    func end(callID: UInt64, status: Status, payload: [UInt8] = []) async {
-        var frame = Frame()
+    func end(callID: UInt64, status: Foshan_Subsidy_V1_Status, payload: [UInt8] = []) async {
+        var frame = Foshan_Subsidy_V1_Frame()
         frame.callId = callID
         frame.kind = .end
         frame.status = status
@@ -392,7 +392,7 @@ struct FrameWriter: Sendable {
         if buffer.readableBytes > FrameDecoderDefaults.maximumReplyFrameLength {
             // Better a clear status than a frame the client would refuse and close on.
             frame.payload = []
-            frame.status = Status(SubsidyError(
+            frame.status = Foshan_Subsidy_V1_Status(SubsidyError(
                 .resourceExhausted,
                 "the reply is \(buffer.readableBytes) bytes, more than the \(FrameDecoderDefaults.maximumReplyFrameLength)-byte frames clients accept; ask for less (a smaller page_size)"
             ))
@@ -404,7 +404,7 @@ struct FrameWriter: Sendable {
 
     /// Throws when the peer has gone, so a stream stops producing for nobody.
     func message(callID: UInt64, payload: [UInt8]) async throws {
-        var frame = Frame()
+        var frame = Foshan_Subsidy_V1_Frame()
         frame.callId = callID
         frame.kind = .message
         frame.payload = payload
@@ -415,7 +415,7 @@ struct FrameWriter: Sendable {
         try await write(buffer)
     }
 
-    private func encode(_ frame: Frame) -> ByteBuffer {
+    private func encode(_ frame: Foshan_Subsidy_V1_Frame) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 64 + frame.payload.count)
         frame.write(to: &buffer)
         return buffer

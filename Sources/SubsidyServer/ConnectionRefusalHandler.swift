@@ -8,10 +8,10 @@ final class ConnectionRefusalHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let status: Status
+    private let status: Foshan_Subsidy_V1_Status
     private var sent = false
 
-    init(status: Status) {
+    init(status: Foshan_Subsidy_V1_Status) {
         self.status = status
     }
 
@@ -30,7 +30,7 @@ final class ConnectionRefusalHandler: ChannelInboundHandler {
     private func refuse(context: ChannelHandlerContext) {
         guard !sent else { return }
         sent = true
-        var frame = Frame()
+        var frame = Foshan_Subsidy_V1_Frame()
         frame.callId = 0
         frame.kind = .end
         frame.status = status

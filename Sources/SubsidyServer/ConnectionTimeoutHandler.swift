@@ -130,10 +130,10 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
         closing = true
         cancelTimers()
         logger.notice("closing connection: \(reason)")
-        var frame = Frame()
+        var frame = Foshan_Subsidy_V1_Frame()
         frame.callId = 0
         frame.kind = .end
-        frame.status = Status(SubsidyError(code, "closing connection: \(reason)"))
+        frame.status = Foshan_Subsidy_V1_Status(SubsidyError(code, "closing connection: \(reason)"))
         var buffer = context.channel.allocator.buffer(capacity: 128)
         frame.write(to: &buffer)
         // Written from here, in front of the decoder, it goes straight to the socket; a peer that

@@ -3,23 +3,16 @@ import SubsidyStore
 import SubsidyWire
 
 // Translation between the wire messages and the domain: the one place that knows both.
-// Errors name the proto field path (`application.enterprise_uscc`).
+// Errors name the proto field path (`application.enterprise_uscc`). Enums convert by exhaustive
+// `switch` over the domain's cases, so a case added on one side without the other does not compile
+// (the wire's enums are open, so from the wire there is always a `default`: unknown numbers).
 
-typealias WireApplication = SubsidyWire.Application
-typealias CoreApplication = SubsidyCore.Application
-// Inside the server the domain's names win; the wire's are spelled `SubsidyWire.X`.
-typealias Locality = SubsidyCore.Locality
-typealias Measure = SubsidyCore.Measure
-typealias ApplicantRole = SubsidyCore.ApplicantRole
-typealias ApplicationState = SubsidyCore.ApplicationState
-typealias SelectionLevel = SubsidyCore.SelectionLevel
-
-extension CoreApplication {
+extension Application {
     /// Builds and validates the domain application from its wire form.
     /// - Parameter locality: the registry's locality for the enterprise, which overrides the
     ///   request's (a bureau's registry, not the form, says where an enterprise is registered).
-    init(wire: WireApplication, policy: Policy, locality: Locality?, path: String = "application") throws(SubsidyError) {
-        guard let measure = Measure(rawValue: wire.measure.description) else {
+    init(wire: Foshan_Subsidy_V1_Application, policy: Policy, locality: Locality?, path: String = "application") throws(SubsidyError) {
+        guard let measure = Measure(wire: wire.measure) else {
             throw .invalidField("\(path).measure", "is required: one of \(Measure.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard wire.fundingYear != 0 else {
@@ -50,12 +43,7 @@ extension CoreApplication {
         for (i, text) in wire.provincialVoucherEnterprises.enumerated() {
             provincial.append(try USCC.parse(text, field: "\(path).provincial_voucher_enterprises[\(i)]"))
         }
-        let level: SelectionLevel = switch wire.selectionLevel {
-        case .municipal: .municipal
-        case .provincial: .provincial
-        case .national: .national
-        default: .none
-        }
+        let level = SelectionLevel(wire: wire.selectionLevel)
         self.init(
             measure: measure, fundingYear: fundingYear, enterprise: enterprise,
             enterpriseLocality: locality ?? Locality(wire: wire.enterpriseLocality) ?? .local,
@@ -74,7 +62,7 @@ extension CoreApplication {
 }
 
 extension Locality {
-    init?(wire: SubsidyWire.Locality) {
+    init?(wire: Foshan_Subsidy_V1_Locality) {
         switch wire {
         case .local: self = .local
         case .relocated: self = .relocated
@@ -83,7 +71,7 @@ extension Locality {
         }
     }
 
-    var wire: SubsidyWire.Locality {
+    var wire: Foshan_Subsidy_V1_Locality {
         switch self {
         case .local: .local
         case .relocated: .relocated
@@ -93,7 +81,7 @@ extension Locality {
 }
 
 extension ApplicantRole {
-    init?(wire: SubsidyWire.ApplicantRole) {
+    init?(wire: Foshan_Subsidy_V1_ApplicantRole) {
         switch wire {
         case .industrialEnterprise: self = .industrialEnterprise
         case .serviceProvider: self = .serviceProvider
@@ -103,7 +91,7 @@ extension ApplicantRole {
         }
     }
 
-    var wire: SubsidyWire.ApplicantRole {
+    var wire: Foshan_Subsidy_V1_ApplicantRole {
         switch self {
         case .industrialEnterprise: .industrialEnterprise
         case .serviceProvider: .serviceProvider
@@ -113,15 +101,94 @@ extension ApplicantRole {
     }
 }
 
-extension SubsidyCore.ApplicationState {
-    var wire: SubsidyWire.ApplicationState { SubsidyWire.ApplicationState(protoName: rawValue) ?? .init(rawValue: 0) }
+extension ApplicationState {
+    init?(wire: Foshan_Subsidy_V1_ApplicationState) {
+        switch wire {
+        case .submitted: self = .submitted
+        case .returned: self = .returned
+        case .recommended: self = .recommended
+        case .rejected: self = .rejected
+        case .withdrawn: self = .withdrawn
+        case .approved: self = .approved
+        case .publicized: self = .publicized
+        case .disbursed: self = .disbursed
+        case .revoked: self = .revoked
+        default: return nil
+        }
+    }
 
-    init?(wire: SubsidyWire.ApplicationState) {
-        self.init(rawValue: wire.description)
+    var wire: Foshan_Subsidy_V1_ApplicationState {
+        switch self {
+        case .submitted: .submitted
+        case .returned: .returned
+        case .recommended: .recommended
+        case .rejected: .rejected
+        case .withdrawn: .withdrawn
+        case .approved: .approved
+        case .publicized: .publicized
+        case .disbursed: .disbursed
+        case .revoked: .revoked
+        }
     }
 }
 
-extension SubsidyWire.Applicant {
+extension Measure {
+    init?(wire: Foshan_Subsidy_V1_Measure) {
+        switch wire {
+        case .poolEntry: self = .poolEntry
+        case .cloudVoucher: self = .cloudVoucher
+        case .benchmarkProject: self = .benchmarkProject
+        case .identifierNode: self = .identifierNode
+        case .crossIndustryPlatform: self = .crossIndustryPlatform
+        case .majorPlatform: self = .majorPlatform
+        case .clusterPilot: self = .clusterPilot
+        case .clusterPilotFollowOn: self = .clusterPilotFollowOn
+        case .demoBase: self = .demoBase
+        case .publicService: self = .publicService
+        case .innovationCarrier: self = .innovationCarrier
+        default: return nil
+        }
+    }
+
+    var wire: Foshan_Subsidy_V1_Measure {
+        switch self {
+        case .poolEntry: .poolEntry
+        case .cloudVoucher: .cloudVoucher
+        case .benchmarkProject: .benchmarkProject
+        case .identifierNode: .identifierNode
+        case .crossIndustryPlatform: .crossIndustryPlatform
+        case .majorPlatform: .majorPlatform
+        case .clusterPilot: .clusterPilot
+        case .clusterPilotFollowOn: .clusterPilotFollowOn
+        case .demoBase: .demoBase
+        case .publicService: .publicService
+        case .innovationCarrier: .innovationCarrier
+        }
+    }
+}
+
+extension SelectionLevel {
+    /// An unset or unknown level is `.none`: the application claims no selection.
+    init(wire: Foshan_Subsidy_V1_SelectionLevel) {
+        switch wire {
+        case .municipal: self = .municipal
+        case .provincial: self = .provincial
+        case .national: self = .national
+        default: self = .none
+        }
+    }
+
+    var wire: Foshan_Subsidy_V1_SelectionLevel {
+        switch self {
+        case .none: .unspecified
+        case .municipal: .municipal
+        case .provincial: .provincial
+        case .national: .national
+        }
+    }
+}
+
+extension Foshan_Subsidy_V1_Applicant {
     init(_ record: ApplicantRecord) {
         self.init()
         uscc = record.uscc
@@ -132,23 +199,23 @@ extension SubsidyWire.Applicant {
     }
 }
 
-extension ApplicationRecord {
+extension Foshan_Subsidy_V1_ApplicationRecord {
     /// The wire form of a stored application. The stored content is the submitted message.
     init(_ stored: StoredApplication) {
         self.init()
         id = stored.id
         district = stored.district.rawValue
         state = stored.state.wire
-        application = try? WireApplication(serializedBytes: stored.content, path: "stored")
+        application = try? Foshan_Subsidy_V1_Application(serializedBytes: stored.content, path: "stored")
         awardedFen = stored.awardedFen
-        explanation = stored.explanation.isEmpty ? nil : try? AwardExplanation(serializedBytes: stored.explanation, path: "stored")
+        explanation = stored.explanation.isEmpty ? nil : try? Foshan_Subsidy_V1_AwardExplanation(serializedBytes: stored.explanation, path: "stored")
         decisionDate = stored.decisionDate
         decisionDocument = stored.decisionDocument
         createdAt = stored.createdAt
         updatedAt = stored.updatedAt
         contentKey = stored.contentKey
         history = stored.history.map { entry in
-            var t = TransitionRecord()
+            var t = Foshan_Subsidy_V1_TransitionRecord()
             t.fromState = entry.from?.wire ?? .init(rawValue: 0)
             t.toState = entry.to.wire
             t.action = entry.action
@@ -162,7 +229,7 @@ extension ApplicationRecord {
     }
 }
 
-extension AwardExplanation {
+extension Foshan_Subsidy_V1_AwardExplanation {
     init(_ decision: AwardDecision) {
         self.init()
         awardFen = decision.award.fen
@@ -170,7 +237,7 @@ extension AwardExplanation {
         policyVersion = decision.policyVersion
         rendered = decision.render()
         limits = decision.limits.map { trace in
-            var l = SubsidyWire.LimitTrace()
+            var l = Foshan_Subsidy_V1_LimitTrace()
             l.kind = trace.kind.rawValue
             l.capId = trace.capID ?? ""
             l.scope = trace.scope ?? ""
@@ -216,14 +283,14 @@ func requestKey(_ requestID: String, context: CallContext, _ request: some Proto
 
 /// A response that carries one application record (submit, amend, review, decisions, …).
 protocol RecordResponse: ProtoMessage {
-    var record: ApplicationRecord? { get set }
+    var record: Foshan_Subsidy_V1_ApplicationRecord? { get set }
 }
 
 extension RecordResponse {
     /// The encoded response for `stored`, with the clerk's `warnings`, as the request log keeps it.
     static func encoding(_ stored: StoredApplication, warnings: [String]) -> [UInt8] {
         var response = Self()
-        var record = ApplicationRecord(stored)
+        var record = Foshan_Subsidy_V1_ApplicationRecord(stored)
         record.warnings = warnings
         response.record = record
         return response.serializedBytes()
@@ -235,9 +302,9 @@ extension RecordResponse {
     }
 }
 
-extension SubmitApplicationResponse: RecordResponse {}
-extension AmendApplicationResponse: RecordResponse {}
-extension WithdrawApplicationResponse: RecordResponse {}
-extension ReviewApplicationResponse: RecordResponse {}
-extension ApproveApplicationResponse: RecordResponse {}
-extension DecideApplicationResponse: RecordResponse {}
+extension Foshan_Subsidy_V1_SubmitApplicationResponse: RecordResponse {}
+extension Foshan_Subsidy_V1_AmendApplicationResponse: RecordResponse {}
+extension Foshan_Subsidy_V1_WithdrawApplicationResponse: RecordResponse {}
+extension Foshan_Subsidy_V1_ReviewApplicationResponse: RecordResponse {}
+extension Foshan_Subsidy_V1_ApproveApplicationResponse: RecordResponse {}
+extension Foshan_Subsidy_V1_DecideApplicationResponse: RecordResponse {}

@@ -37,10 +37,10 @@ public enum DemoData {
         let views = CityViews(policy: policy, stores: stores, events: LedgerEvents())
 
         // Decisions made before the system: imported so their caps count.
-        var history = ImportHistoryRequest()
+        var history = Foshan_Subsidy_V1_ImportHistoryRequest()
         history.requestId = "demo-history"
         for i in 0..<12 {
-            var award = HistoricalAward()
+            var award = Foshan_Subsidy_V1_HistoricalAward()
             award.measure = .cloudVoucher
             award.fundingYear = 2021
             award.district = DistrictID.allCases[i % 5].rawValue
@@ -52,19 +52,19 @@ public enum DemoData {
             award.contractNumber = "HIST-2021-\(i)"
             history.awards.append(award)
         }
-        _ = try await views.importHistory(history, seeder.context(.city, "ImportHistory"))
+        _ = try await views.importHistory(history, context: seeder.context(.city, "ImportHistory"))
 
         for (d, id) in DistrictID.allCases.enumerated() {
             let ctx = seeder.context(id, "RegisterApplicant")
             try await seeder.register(district, ctx, uscc(d, 1), providers[d], .serviceProvider)
-            var member = RegisterPoolMemberRequest()
+            var member = Foshan_Subsidy_V1_RegisterPoolMemberRequest()
             member.requestId = "demo-pool-\(d)"
-            var m = PoolMember()
+            var m = Foshan_Subsidy_V1_PoolMember()
             m.uscc = uscc(d, 1)
             m.name = providers[d]
             m.entryDate = "2020-0\(8 + d % 2)-1\(d)"
             member.member = m
-            _ = try await views.registerPoolMember(member, seeder.context(.city, "RegisterPoolMember"))
+            _ = try await views.registerPoolMember(member, context: seeder.context(.city, "RegisterPoolMember"))
             for n in 0..<4 {
                 try await seeder.register(district, ctx, uscc(d, 10 + n), "佛山市\(id.displayName)\(buyers[(d + n) % buyers.count])制造有限公司", .industrialEnterprise)
             }
@@ -74,8 +74,8 @@ public enum DemoData {
         // Every lifecycle state, across the districts and measures.
         for (d, id) in DistrictID.allCases.enumerated() {
             let provider = uscc(d, 1)
-            func voucher(_ n: Int, _ contractYuan: Int64) -> SubsidyWire.Application {
-                var a = SubsidyWire.Application()
+            func voucher(_ n: Int, _ contractYuan: Int64) -> Foshan_Subsidy_V1_Application {
+                var a = Foshan_Subsidy_V1_Application()
                 a.measure = .cloudVoucher
                 a.fundingYear = 2022
                 a.enterpriseUscc = uscc(d, 10 + n)
@@ -93,23 +93,23 @@ public enum DemoData {
             let approved = try await seeder.submit(district, id, voucher(2, 600_000 + Int64(d) * 150_000))
             try await seeder.review(district, id, approved, .recommend, "")
             try await seeder.approve(city, approved, "2022-0\(5 + d % 3)-1\(d)")
-            if d >= 1 { try await seeder.decide(city, CityServiceMethods.publicizeApplication, approved, "2022-08-01", "公示") }
-            if d >= 2 { try await seeder.decide(city, CityServiceMethods.disburseApplication, approved, "2022-08-20", "已拨付") }
-            if d == 4 { try await seeder.decide(city, CityServiceMethods.revokeApplication, approved, "2022-09-01", "项目未按合同实施，撤销奖补") }
+            if d >= 1 { try await seeder.decide(city, Foshan_Subsidy_V1_CityService.Method.publicizeApplication, approved, "2022-08-01", "公示") }
+            if d >= 2 { try await seeder.decide(city, Foshan_Subsidy_V1_CityService.Method.disburseApplication, approved, "2022-08-20", "已拨付") }
+            if d == 4 { try await seeder.decide(city, Foshan_Subsidy_V1_CityService.Method.revokeApplication, approved, "2022-09-01", "项目未按合同实施，撤销奖补") }
             let recommended = try await seeder.submit(district, id, voucher(3, 420_000))
             try await seeder.review(district, id, recommended, .recommend, "")
             if d == 0 {
-                try await seeder.decide(city, CityServiceMethods.rejectApplication, recommended, "", "服务商产品不属于资源池目录")
+                try await seeder.decide(city, Foshan_Subsidy_V1_CityService.Method.rejectApplication, recommended, "", "服务商产品不属于资源池目录")
             }
             if d == 1 {
-                var w = WithdrawApplicationRequest()
+                var w = Foshan_Subsidy_V1_WithdrawApplicationRequest()
                 w.requestId = "demo-withdraw-\(d)"
                 w.applicationId = recommended
                 w.reason = "企业申请撤回"
-                _ = try await district.withdraw(w, seeder.context(id, "WithdrawApplication"))
+                _ = try await district.withdrawApplication(w, context: seeder.context(id, "WithdrawApplication"))
             }
             if d == 2 {
-                var a = SubsidyWire.Application()
+                var a = Foshan_Subsidy_V1_Application()
                 a.measure = .publicService
                 a.fundingYear = 2022
                 a.enterpriseUscc = uscc(d, 90)
@@ -120,7 +120,7 @@ public enum DemoData {
                 try await seeder.approve(city, ps, "2022-06-30")
             }
             if d == 3 {
-                var a = SubsidyWire.Application()
+                var a = Foshan_Subsidy_V1_Application()
                 a.measure = .benchmarkProject
                 a.fundingYear = 2022
                 a.enterpriseUscc = uscc(d, 11)
@@ -154,55 +154,55 @@ public enum DemoData {
 
         func context(_ city: CityTenant, _ method: String) -> CallContext { context(nil, method) }
 
-        func register(_ service: DistrictService, _ ctx: CallContext, _ uscc: String, _ name: String, _ role: SubsidyWire.ApplicantRole) async throws {
-            var r = RegisterApplicantRequest()
+        func register(_ service: DistrictService, _ ctx: CallContext, _ uscc: String, _ name: String, _ role: Foshan_Subsidy_V1_ApplicantRole) async throws {
+            var r = Foshan_Subsidy_V1_RegisterApplicantRequest()
             r.requestId = "demo-applicant-\(ctx.tenant.id)-\(uscc)"
-            var a = SubsidyWire.Applicant()
+            var a = Foshan_Subsidy_V1_Applicant()
             a.uscc = uscc
             a.name = name
             a.locality = .local
             a.role = role
             r.applicant = a
-            _ = try await service.registerApplicant(r, ctx)
+            _ = try await service.registerApplicant(r, context: ctx)
         }
 
-        func submit(_ service: DistrictService, _ district: DistrictID, _ application: SubsidyWire.Application) async throws -> String {
-            var r = SubmitApplicationRequest()
+        func submit(_ service: DistrictService, _ district: DistrictID, _ application: Foshan_Subsidy_V1_Application) async throws -> String {
+            var r = Foshan_Subsidy_V1_SubmitApplicationRequest()
             r.requestId = "demo-submit-\(district.rawValue)-\(application.enterpriseUscc)-\(application.measure)-\(application.contractNumber)"
             r.application = application
-            return try await service.submit(r, context(district, "SubmitApplication")).record?.id ?? ""
+            return try await service.submitApplication(r, context: context(district, "SubmitApplication")).record?.id ?? ""
         }
 
-        func review(_ service: DistrictService, _ district: DistrictID, _ id: String, _ outcome: ReviewOutcome, _ reason: String) async throws {
-            var r = ReviewApplicationRequest()
+        func review(_ service: DistrictService, _ district: DistrictID, _ id: String, _ outcome: Foshan_Subsidy_V1_ReviewOutcome, _ reason: String) async throws {
+            var r = Foshan_Subsidy_V1_ReviewApplicationRequest()
             r.requestId = "demo-review-\(id)"
             r.applicationId = id
             r.outcome = outcome
             r.reason = reason
-            _ = try await service.review(r, context(district, "ReviewApplication"))
+            _ = try await service.reviewApplication(r, context: context(district, "ReviewApplication"))
         }
 
         func approve(_ service: CityService, _ id: String, _ date: String) async throws {
-            var r = ApproveApplicationRequest()
+            var r = Foshan_Subsidy_V1_ApproveApplicationRequest()
             r.requestId = "demo-approve-\(id)"
             r.applicationId = id
             r.decisionDate = date
             r.reason = "复核通过"
-            _ = try await service.approve(r, context(.city, "ApproveApplication"))
+            _ = try await service.approveApplication(r, context: context(.city, "ApproveApplication"))
         }
 
-        func decide(_ service: CityService, _ method: UnaryMethod<DecideApplicationRequest, DecideApplicationResponse>, _ id: String, _ date: String, _ reason: String) async throws {
-            var r = DecideApplicationRequest()
+        func decide(_ service: CityService, _ method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse>, _ id: String, _ date: String, _ reason: String) async throws {
+            var r = Foshan_Subsidy_V1_DecideApplicationRequest()
             r.requestId = "demo-\(method.methodName)-\(id)"
             r.applicationId = id
             r.decisionDate = date
             r.reason = reason
             let ctx = context(.city, method.methodName)
             switch method.fullName {
-            case CityServiceMethods.revokeApplication.fullName: _ = try await service.revoke(r, ctx)
-            case CityServiceMethods.disburseApplication.fullName: _ = try await service.disburse(r, ctx)
-            case CityServiceMethods.publicizeApplication.fullName: _ = try await service.publicize(r, ctx)
-            default: _ = try await service.reject(r, ctx)
+            case Foshan_Subsidy_V1_CityService.Method.revokeApplication.fullName: _ = try await service.revokeApplication(r, context: ctx)
+            case Foshan_Subsidy_V1_CityService.Method.disburseApplication.fullName: _ = try await service.disburseApplication(r, context: ctx)
+            case Foshan_Subsidy_V1_CityService.Method.publicizeApplication.fullName: _ = try await service.publicizeApplication(r, context: ctx)
+            default: _ = try await service.rejectApplication(r, context: ctx)
             }
         }
     }

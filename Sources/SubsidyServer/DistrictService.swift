@@ -1,31 +1,16 @@
 import SubsidyCore
 import SubsidyStore
 import SubsidyWire
-import Synchronization
 
 /// The district bureaus' service: applicants, filing and the first review (初审). Every call is
 /// scoped to the caller's district, resolved from its socket and credentials.
-struct DistrictService: Sendable {
+struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
     let policy: Policy
     let stores: SubsidyStores
     /// `[relocations]` of the configuration: enterprises another district's area registered.
     var relocations: [String: DistrictID] = [:]
 
-    func register(into router: inout MethodRouter) {
-        let district: Set<TenantRole> = [.district]
-        router.register(DistrictServiceMethods.registerApplicant, roles: district, registerApplicant)
-        router.register(DistrictServiceMethods.getApplicant, roles: district, getApplicant)
-        router.register(DistrictServiceMethods.listApplicants, roles: district, listApplicants)
-        router.register(DistrictServiceMethods.submitApplication, roles: district, submit)
-        router.register(DistrictServiceMethods.getApplication, roles: district, getApplication)
-        router.register(DistrictServiceMethods.listApplications, roles: district, listApplications)
-        router.register(DistrictServiceMethods.amendApplication, roles: district, amend)
-        router.register(DistrictServiceMethods.withdrawApplication, roles: district, withdraw)
-        router.register(DistrictServiceMethods.reviewApplication, roles: district, review)
-    }
-
-    @Sendable
-    func registerApplicant(_ request: RegisterApplicantRequest, _ context: CallContext) async throws(SubsidyError) -> RegisterApplicantResponse {
+    func registerApplicant(_ request: Foshan_Subsidy_V1_RegisterApplicantRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_RegisterApplicantResponse {
         let district = try context.requireDistrict()
         let key = try requestKey(request.requestId, context: context, request)
         guard let applicant = request.applicant else { throw .invalidField("request.applicant", "is required") }
@@ -62,46 +47,43 @@ struct DistrictService: Sendable {
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.registerApplicant(record, request: key, actor: context.actor) { record in
-                var response = RegisterApplicantResponse()
-                response.applicant = SubsidyWire.Applicant(record)
+                var response = Foshan_Subsidy_V1_RegisterApplicantResponse()
+                response.applicant = Foshan_Subsidy_V1_Applicant(record)
                 return response.serializedBytes()
             }
         }
-        return try RegisterApplicantResponse(serializedBytes: bytes, path: "stored")
+        return try Foshan_Subsidy_V1_RegisterApplicantResponse(serializedBytes: bytes, path: "stored")
     }
 
-    @Sendable
-    func getApplicant(_ request: GetApplicantRequest, _ context: CallContext) async throws(SubsidyError) -> GetApplicantResponse {
+    func getApplicant(_ request: Foshan_Subsidy_V1_GetApplicantRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicantResponse {
         let district = try context.requireDistrict()
         let uscc = try USCC.parse(request.uscc, field: "request.uscc")
         let store = stores.store(district)
         guard let record = try await StoreCall.run(for: context, { try await store.applicant(uscc.rawValue) }) else {
             throw SubsidyError(.notFound, "applicant \(uscc.rawValue) is not registered in \(district.rawValue)")
         }
-        var response = GetApplicantResponse()
-        response.applicant = SubsidyWire.Applicant(record)
+        var response = Foshan_Subsidy_V1_GetApplicantResponse()
+        response.applicant = Foshan_Subsidy_V1_Applicant(record)
         return response
     }
 
-    @Sendable
-    func listApplicants(_ request: ListApplicantsRequest, _ context: CallContext) async throws(SubsidyError) -> ListApplicantsResponse {
+    func listApplicants(_ request: Foshan_Subsidy_V1_ListApplicantsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicantsResponse {
         let district = try context.requireDistrict()
         let limit = try pageSize(request.pageSize)
         let store = stores.store(district)
         let after = request.pageToken
         let records = try await StoreCall.run(for: context) { try await store.applicants(after: after, limit: limit + 1) }
-        var page = ReplyPage<SubsidyWire.Applicant>(budget: context.listPageBytes)
+        var page = ReplyPage<Foshan_Subsidy_V1_Applicant>(budget: context.listPageBytes)
         for record in records.prefix(limit) {
-            guard try page.add(SubsidyWire.Applicant(record), id: record.uscc) else { break }
+            guard try page.add(Foshan_Subsidy_V1_Applicant(record), id: record.uscc) else { break }
         }
-        var response = ListApplicantsResponse()
+        var response = Foshan_Subsidy_V1_ListApplicantsResponse()
         response.applicants = page.records
         if page.records.count < records.count, let last = page.records.last { response.nextPageToken = last.uscc }
         return response
     }
 
-    @Sendable
-    func submit(_ request: SubmitApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> SubmitApplicationResponse {
+    func submitApplication(_ request: Foshan_Subsidy_V1_SubmitApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_SubmitApplicationResponse {
         let district = try context.requireDistrict()
         let key = try requestKey(request.requestId, context: context, request)
         guard var wire = request.application else { throw .invalidField("request.application", "is required") }
@@ -109,20 +91,18 @@ struct DistrictService: Sendable {
         let (stores, policy, content) = (self.stores, self.policy, wire.serializedBytes())
         let bytes = try await StoreCall.run(for: context) {
             try await stores.submit(application, content: content, applicant: applicant, policy: policy, request: key, actor: context.actor) {
-                SubmitApplicationResponse.encoding($0, warnings: $1)
+                Foshan_Subsidy_V1_SubmitApplicationResponse.encoding($0, warnings: $1)
             }
         }
-        return try SubmitApplicationResponse(serializedBytes: bytes, path: "stored")
+        return try Foshan_Subsidy_V1_SubmitApplicationResponse(serializedBytes: bytes, path: "stored")
     }
 
-    @Sendable
-    func getApplication(_ request: GetApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> GetApplicationResponse {
+    func getApplication(_ request: Foshan_Subsidy_V1_GetApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicationResponse {
         let district = try context.requireDistrict()
         return try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: district), context: context)
     }
 
-    @Sendable
-    func listApplications(_ request: ListApplicationsRequest, _ context: CallContext) async throws(SubsidyError) -> ListApplicationsResponse {
+    func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicationsResponse {
         let district = try context.requireDistrict()
         if !request.district.isEmpty && request.district != district.rawValue {
             throw SubsidyError(.permissionDenied, "district \(district.rawValue) may not list the applications of \(request.district)")
@@ -130,8 +110,7 @@ struct DistrictService: Sendable {
         return try await ApplicationListing.list(request, districts: [stores.store(district)], context: context)
     }
 
-    @Sendable
-    func amend(_ request: AmendApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> AmendApplicationResponse {
+    func amendApplication(_ request: Foshan_Subsidy_V1_AmendApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_AmendApplicationResponse {
         let district = try context.requireDistrict()
         let key = try requestKey(request.requestId, context: context, request)
         _ = try stores.owning(request.applicationId, as: district)
@@ -143,13 +122,12 @@ struct DistrictService: Sendable {
             try await stores.amend(
                 request.applicationId, with: application, content: content, applicant: applicant, policy: policy, request: key,
                 actor: context.actor, reason: request.reason
-            ) { AmendApplicationResponse.encoding($0, warnings: $1) }
+            ) { Foshan_Subsidy_V1_AmendApplicationResponse.encoding($0, warnings: $1) }
         }
-        return try AmendApplicationResponse(serializedBytes: bytes, path: "stored")
+        return try Foshan_Subsidy_V1_AmendApplicationResponse(serializedBytes: bytes, path: "stored")
     }
 
-    @Sendable
-    func withdraw(_ request: WithdrawApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> WithdrawApplicationResponse {
+    func withdrawApplication(_ request: Foshan_Subsidy_V1_WithdrawApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_WithdrawApplicationResponse {
         let district = try context.requireDistrict()
         let key = try requestKey(request.requestId, context: context, request)
         _ = try stores.owning(request.applicationId, as: district)
@@ -157,14 +135,13 @@ struct DistrictService: Sendable {
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.withdraw(request.applicationId, as: district, request: key, actor: context.actor, reason: request.reason) {
-                WithdrawApplicationResponse.encoding($0)
+                Foshan_Subsidy_V1_WithdrawApplicationResponse.encoding($0)
             }
         }
-        return try WithdrawApplicationResponse(serializedBytes: bytes, path: "stored")
+        return try Foshan_Subsidy_V1_WithdrawApplicationResponse(serializedBytes: bytes, path: "stored")
     }
 
-    @Sendable
-    func review(_ request: ReviewApplicationRequest, _ context: CallContext) async throws(SubsidyError) -> ReviewApplicationResponse {
+    func reviewApplication(_ request: Foshan_Subsidy_V1_ReviewApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ReviewApplicationResponse {
         let district = try context.requireDistrict()
         let key = try requestKey(request.requestId, context: context, request)
         _ = try stores.owning(request.applicationId, as: district)
@@ -182,18 +159,24 @@ struct DistrictService: Sendable {
         let (stores, policy) = (self.stores, self.policy)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.review(request.applicationId, as: district, transition, policy: policy, request: key, actor: context.actor, reason: request.reason) {
-                ReviewApplicationResponse.encoding($0, warnings: $1)
+                Foshan_Subsidy_V1_ReviewApplicationResponse.encoding($0, warnings: $1)
             }
         }
-        return try ReviewApplicationResponse(serializedBytes: bytes, path: "stored")
+        return try Foshan_Subsidy_V1_ReviewApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+}
+
+extension DistrictService {
+    func quote(_ request: Foshan_Subsidy_V1_QuoteRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_QuoteResponse {
+        try await QuoteService(policy: policy, stores: stores).quote(request, context: context)
     }
 }
 
 /// Checks an application against the district's registry and the policy, and fixes the
 /// locality to the registry's before it is stored. Returns it with the registry's entry.
 func checkedApplication(
-    _ wire: inout WireApplication, district: DistrictID, stores: SubsidyStores, policy: Policy, context: CallContext
-) async throws(SubsidyError) -> (CoreApplication, ApplicantRecord) {
+    _ wire: inout Foshan_Subsidy_V1_Application, district: DistrictID, stores: SubsidyStores, policy: Policy, context: CallContext
+) async throws(SubsidyError) -> (Application, ApplicantRecord) {
     let uscc = try USCC.parse(wire.enterpriseUscc, field: "application.enterprise_uscc")
     let store = stores.store(district)
     guard let applicant = try await StoreCall.run(for: context, { try await store.applicant(uscc.rawValue) }) else {
@@ -202,7 +185,7 @@ func checkedApplication(
         )
     }
     wire.enterpriseLocality = applicant.locality.wire
-    let application = try CoreApplication(wire: wire, policy: policy, locality: applicant.locality)
+    let application = try Application(wire: wire, policy: policy, locality: applicant.locality)
     let rule = try policy.rule(for: application.measure)
     guard rule.applicantRoles.contains(applicant.role) else {
         throw SubsidyError.precondition(
@@ -220,22 +203,22 @@ func pageSize(_ requested: Int32) throws(SubsidyError) -> Int {
 
 /// Reading applications from one or more district stores; listing is in one stable order (by id).
 enum ApplicationListing {
-    static func get(_ id: String, from store: DistrictStore, context: CallContext) async throws(SubsidyError) -> GetApplicationResponse {
+    static func get(_ id: String, from store: DistrictStore, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicationResponse {
         guard let record = try await StoreCall.run(for: context, { try await store.application(id) }) else {
             throw SubsidyError(.notFound, "application \(id) does not exist in \(store.district.rawValue)")
         }
-        var response = GetApplicationResponse()
-        response.record = ApplicationRecord(record)
+        var response = Foshan_Subsidy_V1_GetApplicationResponse()
+        response.record = Foshan_Subsidy_V1_ApplicationRecord(record)
         return response
     }
 
     /// One page of applications from `districts`, merged in id order, within the page's count
     /// and byte budget.
-    static func list(_ request: ListApplicationsRequest, districts: [DistrictStore], context: CallContext) async throws(SubsidyError) -> ListApplicationsResponse {
+    static func list(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, districts: [DistrictStore], context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicationsResponse {
         let limit = try pageSize(request.pageSize)
         var filter = ApplicationFilter()
         if request.measure.rawValue != 0 {
-            guard let measure = Measure(rawValue: request.measure.description) else { throw .invalidField("request.measure", "unknown measure") }
+            guard let measure = Measure(wire: request.measure) else { throw .invalidField("request.measure", "unknown measure") }
             filter.measure = measure
         }
         if request.state.rawValue != 0 {
@@ -258,12 +241,12 @@ enum ApplicationListing {
                 candidates += try await store.applicationIDs(chosen, afterID: after, limit: limit + 1).map { (id: $0, store: store) }
             }
             candidates = Array(candidates.sorted { $0.id < $1.id }.prefix(limit + 1))
-            var page = ReplyPage<ApplicationRecord>(budget: budget)
+            var page = ReplyPage<Foshan_Subsidy_V1_ApplicationRecord>(budget: budget)
             for candidate in candidates.prefix(limit) {
                 guard let stored = try await candidate.store.application(candidate.id) else { continue }
-                guard try page.add(ApplicationRecord(stored), id: candidate.id) else { break }
+                guard try page.add(Foshan_Subsidy_V1_ApplicationRecord(stored), id: candidate.id) else { break }
             }
-            var response = ListApplicationsResponse()
+            var response = Foshan_Subsidy_V1_ListApplicationsResponse()
             response.records = page.records
             if page.records.count < candidates.count, let last = page.records.last { response.nextPageToken = last.id }
             return response

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import SubsidyCore
 import SubsidyWire
 
@@ -11,77 +6,16 @@ public enum FoundationServices {
     /// The daemon's version string, reported by WhoAmI.
     public static let serverVersion = "subsidyd 0.1.0"
 
+    static let everyone: Set<TenantRole> = [.district, .city]
+
     /// Registers Health and Identity. Call ``registerReflection(into:)`` last, so it lists the rest.
     public static func register(into router: inout MethodRouter, health: HealthMonitor, policyVersion: String) {
-        let everyone: Set<TenantRole> = [.district, .city]
-
-        router.register(HealthMethods.check, roles: everyone) { request, _ throws(SubsidyError) in
-            var response = HealthCheckResponse()
-            response.status = knows(service: request.service) ? health.status : .serviceUnknown
-            return response
-        }
-        router.register(HealthMethods.watch, roles: everyone) { request, _, writer throws(SubsidyError) in
-            guard knows(service: request.service) else {
-                var response = HealthCheckResponse()
-                response.status = .serviceUnknown
-                try? await writer.write(response)
-                return
-            }
-            for await status in health.updates() {
-                var response = HealthCheckResponse()
-                response.status = status
-                do { try await writer.write(response) } catch { return }
-                if status == .notServing { return }
-            }
-        }
-        router.register(IdentityMethods.whoAmI, roles: everyone) { _, context throws(SubsidyError) in
-            var response = WhoAmIResponse()
-            response.tenant = context.tenant.id
-            response.displayName = context.tenant.displayName
-            response.role = context.tenant.role == .city ? .city : .district
-            response.uid = context.peer.uid
-            response.gid = context.peer.gid
-            response.pid = context.peer.pid
-            response.serverVersion = serverVersion
-            response.policyVersion = policyVersion
-            return response
-        }
+        HealthService(monitor: health).registerMethods(with: &router, roles: everyone)
+        IdentityService(policyVersion: policyVersion).registerMethods(with: &router, roles: everyone)
     }
 
     /// Registers Reflection over every service of the protocol, marking which the caller may use.
     public static func registerReflection(into router: inout MethodRouter) {
-        let everyone: Set<TenantRole> = [.district, .city]
-        let snapshot = router
-        router.register(ReflectionMethods.listServices, roles: everyone) { _, context throws(SubsidyError) in
-            var response = ListServicesResponse()
-            for (name, methods) in allServiceMethods.sorted(by: { $0.key < $1.key }) {
-                var service = ServiceInfo()
-                service.name = name
-                service.methods = methods.map { method in
-                    var info = MethodInfo()
-                    info.name = method.methodName
-                    info.fullName = method.fullName
-                    info.inputType = "." + method.inputName
-                    info.outputType = "." + method.outputName
-                    info.serverStreaming = method.isServerStreaming
-                    info.allowedForCaller = name == ReflectionMethods.serviceName || snapshot.isAllowed(method.fullName, for: context.tenant.role)
-                    return info
-                }
-                response.services.append(service)
-            }
-            return response
-        }
-        // Generated standard base64; a constant that did not decode would leave reflection empty
-        // (DaemonFoundationTests decodes the set a client receives).
-        let descriptorSet = Data(base64Encoded: protoFileDescriptorSetBase64).map { Array($0) } ?? []
-        router.register(ReflectionMethods.getFileDescriptorSet, roles: everyone) { _, _ throws(SubsidyError) in
-            var response = GetFileDescriptorSetResponse()
-            response.fileDescriptorSet = descriptorSet
-            return response
-        }
-    }
-
-    private static func knows(service: String) -> Bool {
-        service.isEmpty || allServiceMethods[service] != nil
+        ReflectionService(served: router).registerMethods(with: &router, roles: everyone)
     }
 }

@@ -4,8 +4,8 @@ import Synchronization
 /// The daemon's serving status, with watchers told of every change.
 public final class HealthMonitor: Sendable {
     private struct State {
-        var status: ServingStatus = .serving
-        var watchers: [Int: AsyncStream<ServingStatus>.Continuation] = [:]
+        var status: Foshan_Subsidy_V1_ServingStatus = .serving
+        var watchers: [Int: AsyncStream<Foshan_Subsidy_V1_ServingStatus>.Continuation] = [:]
         var nextID = 0
     }
 
@@ -13,10 +13,10 @@ public final class HealthMonitor: Sendable {
 
     public init() {}
 
-    public var status: ServingStatus { state.withLock { $0.status } }
+    public var status: Foshan_Subsidy_V1_ServingStatus { state.withLock { $0.status } }
 
-    public func set(_ status: ServingStatus) {
-        let watchers = state.withLock { state -> [AsyncStream<ServingStatus>.Continuation] in
+    public func set(_ status: Foshan_Subsidy_V1_ServingStatus) {
+        let watchers = state.withLock { state -> [AsyncStream<Foshan_Subsidy_V1_ServingStatus>.Continuation] in
             guard state.status != status else { return [] }
             state.status = status
             return Array(state.watchers.values)
@@ -25,8 +25,8 @@ public final class HealthMonitor: Sendable {
     }
 
     /// The current status, then each change, until the caller stops iterating.
-    public func updates() -> AsyncStream<ServingStatus> {
-        let (stream, continuation) = AsyncStream<ServingStatus>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    public func updates() -> AsyncStream<Foshan_Subsidy_V1_ServingStatus> {
+        let (stream, continuation) = AsyncStream<Foshan_Subsidy_V1_ServingStatus>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let id = state.withLock { state -> Int in
             let id = state.nextID
             state.nextID += 1

@@ -7,13 +7,9 @@ struct QuoteService: Sendable {
     let policy: Policy
     let stores: SubsidyStores
 
-    func register(into router: inout MethodRouter) {
-        router.register(DistrictServiceMethods.quote, roles: [.district], quote)
-        router.register(CityServiceMethods.quote, roles: [.city], quote)
-    }
-
-    @Sendable
-    func quote(_ request: QuoteRequest, _ context: CallContext) async throws(SubsidyError) -> QuoteResponse {
+    /// `Quote` of both `DistrictService` and `CityService`: a district quotes for its own
+    /// applicants, the city for any.
+    func quote(_ request: Foshan_Subsidy_V1_QuoteRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_QuoteResponse {
         let caller = context.tenant.district
         let decisionDate = request.decisionDate.isEmpty ? policy.validThrough : try parseDate(request.decisionDate, field: "request.decision_date")
         try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
@@ -24,7 +20,7 @@ struct QuoteService: Sendable {
             decisionDocument: request.decisionDocument.isEmpty ? nil : request.decisionDocument
         )
         let (policy, stores) = (self.policy, self.stores)
-        let application: CoreApplication
+        let application: Application
         switch (request.application, request.applicationId.isEmpty) {
         case (.some, false):
             throw .invalidField("request.application_id", "give either application or application_id, not both")
@@ -35,7 +31,7 @@ struct QuoteService: Sendable {
                 // A district quotes only for its own registered applicants.
                 application = try await checkedApplication(&wire, district: caller, stores: stores, policy: policy, context: context).0
             } else {
-                application = try CoreApplication(wire: wire, policy: policy, locality: nil)
+                application = try Application(wire: wire, policy: policy, locality: nil)
             }
         case (nil, false):
             let id = request.applicationId
@@ -43,8 +39,8 @@ struct QuoteService: Sendable {
             application = try await StoreCall.run(for: context) { try await stores.storedApplication(id, as: caller, policy: policy) }
         }
         let award = try await StoreCall.run(for: context) { try await stores.quote(application, policy: policy, decision: decision) }
-        var response = QuoteResponse()
-        response.explanation = AwardExplanation(award)
+        var response = Foshan_Subsidy_V1_QuoteResponse()
+        response.explanation = Foshan_Subsidy_V1_AwardExplanation(award)
         return response
     }
 }

@@ -230,7 +230,7 @@ public final class SubsidyServer: Service, Sendable {
         if let refusal = connectionLimiter.acquire(uid: peer.uid, tenant: tenant.id) {
             logger.warning("refused connection: \(refusal)")
             try channel.pipeline.syncOperations.addHandler(
-                ConnectionRefusalHandler(status: Status(SubsidyError(.resourceExhausted, "connection refused: \(refusal)")))
+                ConnectionRefusalHandler(status: Foshan_Subsidy_V1_Status(SubsidyError(.resourceExhausted, "connection refused: \(refusal)")))
             )
             return nil
         }

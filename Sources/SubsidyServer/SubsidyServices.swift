@@ -39,10 +39,10 @@ public struct SubsidyServices: Sendable {
         let events = LedgerEvents()
         var router = MethodRouter()
         FoundationServices.register(into: &router, health: health, policyVersion: policy.version)
-        DistrictService(policy: policy, stores: stores, relocations: configuration.relocations).register(into: &router)
-        CityService(policy: policy, stores: stores, events: events).register(into: &router)
-        QuoteService(policy: policy, stores: stores).register(into: &router)
-        CityViews(policy: policy, stores: stores, events: events).register(into: &router)
+        DistrictService(policy: policy, stores: stores, relocations: configuration.relocations)
+            .registerMethods(with: &router, roles: [.district])
+        CityService(policy: policy, stores: stores, events: events)
+            .registerMethods(with: &router, roles: [.city])
         FoundationServices.registerReflection(into: &router)
         return SubsidyServices(router: router, health: health, stores: stores, policy: policy)
     }
@@ -67,10 +67,10 @@ extension SubsidyStores {
             while case let rows = try await store.applicationsWithoutContentKey(limit: 500), !rows.isEmpty {
                 for row in rows {
                     // A row the bridge cannot decode keeps a key no submit can produce.
-                    let wire = try? WireApplication(serializedBytes: row.content, path: "stored")
+                    let wire = try? Foshan_Subsidy_V1_Application(serializedBytes: row.content, path: "stored")
                     let keys = wire.flatMap { wire in
-                        Measure(rawValue: wire.measure.description).map { measure in
-                            CoreApplication.contentKeys(
+                        Measure(wire: wire.measure).map { measure in
+                            Application.contentKeys(
                                 measure: measure, contractNumber: wire.contractNumber, projectName: wire.projectName, enterprise: wire.enterpriseUscc)
                         }
                     } ?? ["undecodable:\(row.id)"]
@@ -84,7 +84,7 @@ extension SubsidyStores {
         // the date its own application declared.
         for pilot in try await ledger.pilotAwardsWithoutSelectionDate() {
             guard let district = DistrictID(rawValue: pilot.district), let stored = try await store(district).application(pilot.applicationID),
-                  let wire = try? WireApplication(serializedBytes: stored.content, path: "stored"),
+                  let wire = try? Foshan_Subsidy_V1_Application(serializedBytes: stored.content, path: "stored"),
                   let selected = try? CalendarDate(parsing: wire.selectionDate)
             else {
                 logger.warning("pilot award \(pilot.applicationID) has no selection date to fill in; its follow-on will be refused")

@@ -24,15 +24,15 @@ extension SubsidyStores {
 }
 
 /// Stored application content is the protocol's encoding of `Application`, kept byte for byte;
-/// explanations are the protocol's `AwardExplanation`.
+/// explanations are the protocol's `Foshan_Subsidy_V1_AwardExplanation`.
 struct WireContentCodec: StoredContentCodec {
-    func application(from content: [UInt8], policy: Policy) throws -> CoreApplication {
-        let wire = try WireApplication(serializedBytes: content, path: "stored")
-        return try CoreApplication(wire: wire, policy: policy, locality: Locality(wire: wire.enterpriseLocality))
+    func application(from content: [UInt8], policy: Policy) throws -> Application {
+        let wire = try Foshan_Subsidy_V1_Application(serializedBytes: content, path: "stored")
+        return try Application(wire: wire, policy: policy, locality: Locality(wire: wire.enterpriseLocality))
     }
 
     func explanation(of award: AwardDecision) -> [UInt8] {
-        AwardExplanation(award).serializedBytes()
+        Foshan_Subsidy_V1_AwardExplanation(award).serializedBytes()
     }
 }
 

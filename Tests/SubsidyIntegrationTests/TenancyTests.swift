@@ -62,7 +62,7 @@ struct TenancyTests {
 
         // Root (the test itself) is listed on shunde and still served there.
         let client = try await daemon.client("shunde")
-        #expect(try await client.call(IdentityMethods.whoAmI, WhoAmIRequest()).uid == 0)
+        #expect(try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).uid == 0)
     }
 
     @Test("a peer is admitted by its primary gid when its uid is not listed", .enabled(if: canSwitchUsers, "needs root and setpriv to run clients as other users"))
@@ -123,6 +123,6 @@ struct TenancyTests {
         #expect(second.status != 0)
         #expect(second.error.contains("lock"))
         let client = try await daemon.client("city")
-        #expect(try await client.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
+        #expect(try await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest()).status == .serving)
     }
 }

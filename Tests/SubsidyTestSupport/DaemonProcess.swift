@@ -93,7 +93,7 @@ public final class DaemonProcess: @unchecked Sendable {
                     throw DaemonError.exited(status: process.terminationStatus, log: log())
                 }
                 if let client = try? await client(tenant) {
-                    let status = try? await client.call(HealthMethods.check, HealthCheckRequest(), timeout: .seconds(2)).status
+                    let status = try? await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest(), timeout: .seconds(2)).status
                     await client.close()
                     if status == .serving { break }
                 }

@@ -11,14 +11,14 @@ struct JSONValueTests {
              "contractAmountFen": "120000000000", "paid_amount_fen": 120000000000,
              "servedEnterprises": ["a", "b"], "otherFundDeclared": false, "projectName": "云上 \\u4f5b\\u5c71 \\ud83d\\ude00"}
             """
-        let application = try Application(jsonText: text, path: "application")
+        let application = try Foshan_Subsidy_V1_Application(jsonText: text, path: "application")
         #expect(application.measure == .cloudVoucher)
         #expect(application.fundingYear == 2022)
         #expect(application.contractAmountFen == 120_000_000_000)
         #expect(application.paidAmountFen == 120_000_000_000)
         #expect(application.servedEnterprises == ["a", "b"])
         #expect(application.projectName == "云上 佛山 😀")
-        let again = try Application(jsonText: application.jsonValue.serialized(), path: "application")
+        let again = try Foshan_Subsidy_V1_Application(jsonText: application.jsonValue.serialized(), path: "application")
         #expect(again == application)
     }
 
@@ -35,7 +35,7 @@ struct JSONValueTests {
         (#"[1, 2"#, "json"),
     ])
     func mistakes(text: String, field: String) throws {
-        let error = try #require(throws: SubsidyError.self) { try Application(jsonText: text, path: "application") }
+        let error = try #require(throws: SubsidyError.self) { try Foshan_Subsidy_V1_Application(jsonText: text, path: "application") }
         #expect(error.code == .invalidArgument)
         #expect(error.message.hasPrefix(field), "\(error.message)")
     }
@@ -63,9 +63,9 @@ struct JSONValueTests {
 
     @Test("bytes fields are base64")
     func bytesBase64() throws {
-        var response = GetFileDescriptorSetResponse()
+        var response = Foshan_Subsidy_V1_GetFileDescriptorSetResponse()
         response.fileDescriptorSet = Array(0...255)
         let json = response.jsonValue.serialized()
-        #expect(try GetFileDescriptorSetResponse(jsonText: json) == response)
+        #expect(try Foshan_Subsidy_V1_GetFileDescriptorSetResponse(jsonText: json) == response)
     }
 }
