@@ -1,6 +1,6 @@
 extension CityLedger {
     /// The ledger's identity and audit head, read inside `transaction`.
-    public func position(in transaction: Transaction) throws -> LedgerPosition {
+    func position(in transaction: Transaction) throws -> LedgerPosition {
         guard let identity = try transaction.query("SELECT identity FROM ledger_identity WHERE id = 1").first else {
             throw SQLiteError(code: 0, message: "\(database.path): ledger_identity is missing")
         }

@@ -72,7 +72,7 @@ extension CityLedger {
 
     /// Records that `applicant` is registered by its district, or refuses if another district (or
     /// the same one, with other details) registered that USCC first. Idempotent for the same entry.
-    public func indexApplicant(_ applicant: ApplicantRecord, at time: String) async throws {
+    func indexApplicant(_ applicant: ApplicantRecord, at time: String) async throws {
         try await database.write { transaction in
             if let row = try transaction.query("SELECT district, name, locality, role FROM applicants WHERE uscc = ?", [.text(applicant.uscc)]).first {
                 let (district, name, locality, role) = (try row.text("district"), try row.text("name"), try row.text("locality"), try row.text("role"))
@@ -121,7 +121,7 @@ extension CityLedger {
     }
 
     /// Registers a Foshan resource-pool member directly (a city decision with its entry date).
-    public func registerPoolMember(_ member: PoolMember, at time: String, in transaction: Transaction) throws {
+    func registerPoolMember(_ member: PoolMember, at time: String, in transaction: Transaction) throws {
         if let existing = try transaction.query("SELECT entry_date FROM pool_members WHERE uscc = ?", [.text(member.uscc)]).first {
             throw SubsidyError(.alreadyExists, "\(member.uscc) is already in the Foshan resource pool since \(try existing.text("entry_date"))")
         }
@@ -153,7 +153,7 @@ extension CityLedger {
     }
 
     /// Whether an imported row with this id is already in the ledger.
-    public func hasCommitment(_ applicationID: String, in transaction: Transaction) throws -> Bool {
+    func hasCommitment(_ applicationID: String, in transaction: Transaction) throws -> Bool {
         try !transaction.query("SELECT 1 FROM commitments WHERE application_id = ?", [.text(applicationID)]).isEmpty
     }
 }

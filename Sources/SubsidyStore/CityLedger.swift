@@ -348,7 +348,7 @@ public final class CityLedger: Sendable {
     }
 
     /// Runs the policy engine against the ledger inside `transaction`.
-    public func usage(in transaction: Transaction) -> some UsageSnapshot {
+    func usage(in transaction: Transaction) -> some UsageSnapshot {
         Usage(connection: transaction.connection)
     }
 
@@ -356,7 +356,7 @@ public final class CityLedger: Sendable {
 
     /// Pilot awards decided before the ledger recorded selection dates (migration 4): their ids
     /// and districts, so start-up can fill the date in from the district's stored application.
-    public func pilotAwardsWithoutSelectionDate() async throws -> [(applicationID: String, district: String)] {
+    package func pilotAwardsWithoutSelectionDate() async throws -> [(applicationID: String, district: String)] {
         try await database.read { transaction in
             try transaction.query(
                 "SELECT application_id, district FROM commitments WHERE measure = 'CLUSTER_PILOT' AND selection_date = '' AND source = 'decision'"
@@ -365,14 +365,14 @@ public final class CityLedger: Sendable {
     }
 
     /// Records the selection date of a pilot award decided before migration 4.
-    public func recordSelectionDate(_ date: CalendarDate, for applicationID: String) async throws {
+    package func recordSelectionDate(_ date: CalendarDate, for applicationID: String) async throws {
         try await database.write { transaction in
             _ = try transaction.query(
                 "UPDATE commitments SET selection_date = ? WHERE application_id = ? AND selection_date = ''", [.text(date.description), .text(applicationID)])
         }
     }
 
-    public func commitment(for applicationID: String, in transaction: Transaction) throws -> Commitment? {
+    func commitment(for applicationID: String, in transaction: Transaction) throws -> Commitment? {
         try transaction.query(
             """
             SELECT application_id, district, measure, funding_year, enterprise, amount_fen, decision_date, decision_document,
@@ -416,7 +416,7 @@ public final class CityLedger: Sendable {
 
     /// Records a decision's commitment and every cap charge, re-checking each cap inside the same
     /// transaction (the policy engine already did; this is the ledger's own guarantee).
-    public func commit(
+    func commit(
         applicationID: String, district: String, application: Application, decision: AwardDecision,
         explanation: [UInt8], requestID: String, actor: Actor, reason: String, at time: String, in transaction: Transaction
     ) throws {
@@ -499,7 +499,7 @@ public final class CityLedger: Sendable {
 
     /// Inserts a commitment with its charges, then checks every charged cap is still within its
     /// limit; a violation throws RESOURCE_EXHAUSTED and the caller's transaction rolls back.
-    public func insertCommitment(
+    func insertCommitment(
         _ fields: CommitmentFields, charges: [CapCharge], at time: String, in transaction: Transaction
     ) throws {
         try transaction.query(
@@ -561,7 +561,7 @@ public final class CityLedger: Sendable {
 
     /// Releases a commitment (reject after approval, revocation); after disbursement it becomes a
     /// clawback. `targetState` is the application state the district must reach.
-    public func release(
+    func release(
         applicationID: String, targetState: ApplicationState, requestID: String, actor: Actor, reason: String,
         at time: String, in transaction: Transaction
     ) throws {
@@ -595,7 +595,7 @@ public final class CityLedger: Sendable {
     }
 
     /// Marks a commitment disbursed (still counted against its caps).
-    public func markDisbursed(
+    func markDisbursed(
         applicationID: String, requestID: String, actor: Actor, reason: String, at time: String, in transaction: Transaction
     ) throws {
         guard let commitment = try commitment(for: applicationID, in: transaction) else {
@@ -631,7 +631,7 @@ public final class CityLedger: Sendable {
     // MARK: Idempotency
 
     /// Like ``DistrictStore/mutate(_:_:)`` for city-only requests (pool registration, imports).
-    public func mutate(_ request: RequestKey, _ body: @escaping @Sendable (Transaction, String) throws -> [UInt8]) async throws -> [UInt8] {
+    func mutate(_ request: RequestKey, _ body: @escaping @Sendable (Transaction, String) throws -> [UInt8]) async throws -> [UInt8] {
         try await RequestLog.mutate(database, request, body)
     }
 }

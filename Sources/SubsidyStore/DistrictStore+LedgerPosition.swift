@@ -11,7 +11,7 @@ extension DistrictStore {
     /// Records `position` as seen, inside the district step of a ledger-first change. Only a
     /// later position of the same ledger replaces the record: a step never moves it backwards,
     /// and a different ledger is accepted only by ``acceptLedgerPosition(_:at:in:)``.
-    public func recordLedgerPosition(_ position: LedgerPosition, at time: String, in transaction: Transaction) throws {
+    func recordLedgerPosition(_ position: LedgerPosition, at time: String, in transaction: Transaction) throws {
         try transaction.query(
             """
             INSERT INTO ledger_seen (id, ledger_identity, ledger_seq, ledger_hash, updated_at) VALUES (1, ?, ?, ?, ?)
@@ -25,7 +25,7 @@ extension DistrictStore {
 
     /// The operator's "I restored the ledger deliberately": records `position` whatever was
     /// recorded before, and says so in this district's audit chain.
-    public func acceptLedgerPosition(_ position: LedgerPosition, by actor: Actor, at time: String) async throws {
+    func acceptLedgerPosition(_ position: LedgerPosition, by actor: Actor, at time: String) async throws {
         try await database.write { transaction in
             let previous = try transaction.query("SELECT ledger_identity, ledger_seq, ledger_hash FROM ledger_seen WHERE id = 1").first
             try transaction.query(

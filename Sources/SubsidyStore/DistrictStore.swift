@@ -130,7 +130,7 @@ public final class DistrictStore: Sendable {
     }
 
     /// Ids and contents of applications stored before content keys existed (migration 3).
-    public func applicationsWithoutContentKey(limit: Int) async throws -> [(id: String, content: [UInt8])] {
+    package func applicationsWithoutContentKey(limit: Int) async throws -> [(id: String, content: [UInt8])] {
         try await database.read { transaction in
             try transaction.query("SELECT id, content FROM applications WHERE content_key = '' ORDER BY id LIMIT ?", [.integer(Int64(limit))])
                 .map { (id: try $0.text("id"), content: try $0.blob("content")) }
@@ -138,7 +138,7 @@ public final class DistrictStore: Sendable {
     }
 
     /// Records the content keys of an application stored before migration 3.
-    public func setContentKeys(_ key: String, project: String, for id: String) async throws {
+    package func setContentKeys(_ key: String, project: String, for id: String) async throws {
         try await database.write { transaction in
             _ = try transaction.query("UPDATE applications SET content_key = ?, project_key = ? WHERE id = ?", [.text(key), .text(project), .text(id)])
         }
@@ -153,7 +153,7 @@ public final class DistrictStore: Sendable {
 
     /// Runs a mutation once per request id: a retry returns the first response; the response is
     /// stored in the same transaction as the change.
-    public func mutate(
+    func mutate(
         _ request: RequestKey, _ body: @escaping @Sendable (Transaction, String) throws -> [UInt8]
     ) async throws -> [UInt8] {
         try await RequestLog.mutate(database, request, body)
@@ -161,13 +161,13 @@ public final class DistrictStore: Sendable {
 
     /// The stored response of an earlier request with this id, if any (ALREADY_EXISTS if the
     /// id was used for other content).
-    public func replay(_ request: RequestKey) async throws -> [UInt8]? {
+    func replay(_ request: RequestKey) async throws -> [UInt8]? {
         try await database.read { try RequestLog.lookup(request.id, fingerprint: request.fingerprint, in: $0) }
     }
 
     // MARK: Applicants
 
-    public func insertApplicant(_ applicant: ApplicantRecord, by actor: Actor, at time: String, in transaction: Transaction) throws {
+    func insertApplicant(_ applicant: ApplicantRecord, by actor: Actor, at time: String, in transaction: Transaction) throws {
         if let existing = try Self.applicant(applicant.uscc, in: transaction, district: district) {
             guard existing == applicant else {
                 throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(district.rawValue) as \(existing.name)")
@@ -193,7 +193,7 @@ public final class DistrictStore: Sendable {
     }
 
     /// The registered applicant, read inside the caller's transaction.
-    public func applicantRecord(_ uscc: String, in transaction: Transaction) throws -> ApplicantRecord? {
+    func applicantRecord(_ uscc: String, in transaction: Transaction) throws -> ApplicantRecord? {
         try Self.applicant(uscc, in: transaction, district: district)
     }
 
@@ -222,7 +222,7 @@ public final class DistrictStore: Sendable {
     // MARK: Applications
 
     /// Files a new application in state SUBMITTED.
-    public func insertApplication(
+    func insertApplication(
         measure: Measure, fundingYear: Int, enterprise: String, contentKeys: [String], content: [UInt8],
         actor: Actor, request: RequestKey, at time: String, in transaction: Transaction
     ) throws -> StoredApplication {
@@ -244,7 +244,7 @@ public final class DistrictStore: Sendable {
 
     /// Moves an application along `transition`, checking it is legal from the current state,
     /// and applies `update` to the other columns in the same transaction.
-    public func apply(
+    func apply(
         _ transition: Transition, to id: String, actor: Actor, role: ActorRole, reason: String, request: RequestKey,
         at time: String, in transaction: Transaction,
         update: (inout StoredApplication) throws -> Void = { _ in }
@@ -303,7 +303,7 @@ public final class DistrictStore: Sendable {
     }
 
     /// The application, read inside the caller's transaction.
-    public func application(_ id: String, in transaction: Transaction) throws -> StoredApplication? {
+    func application(_ id: String, in transaction: Transaction) throws -> StoredApplication? {
         try Self.application(id, in: transaction, district: district)
     }
 

@@ -181,7 +181,7 @@ struct SubsidyDaemon: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
-        let server = SubsidyServer(configuration: configuration, router: services.router, health: services.health, logger: logger)
+        let server = UnixSocketServer(configuration: configuration, router: services.router, health: services.health, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 // Shut down in reverse: the server drains its calls first, then the stores close.

@@ -263,7 +263,7 @@ struct CityViews: Sendable {
         let identity = [measure.rawValue, String(year.year), district.rawValue, enterprise.rawValue, provider?.rawValue ?? "",
                         String(award.amountFen), date.description, CanonicalText(award.decisionDocument).key,
                         CanonicalText(award.contractNumber).key, application.pilotKey]
-        let id = "import-" + String(SHA256.hex(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
+        let id = "import-" + String(HexDigest.sha256(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
         return (
             CityLedger.CommitmentFields(
                 applicationID: id, district: district.rawValue, measure: measure, fundingYear: year.year, enterprise: enterprise.rawValue,

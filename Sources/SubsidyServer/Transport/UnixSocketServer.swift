@@ -14,7 +14,7 @@ import Glibc
 ///
 /// On graceful shutdown it stops accepting, reports NOT_SERVING, lets every in-flight call finish
 /// (streams are ended), then returns, so the process can close its files and exit 0.
-public final class SubsidyServer: Service, Sendable {
+public final class UnixSocketServer: Service, Sendable {
     public let configuration: ServerConfiguration
     public let health: HealthMonitor
     private let router: MethodRouter
