@@ -138,6 +138,17 @@ let package = Package(
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
+        // The handlers through the router and the transport handlers, in-process.
+        .testTarget(
+            name: "SubsidyServerTests",
+            dependencies: [
+                "SubsidyServer", "SubsidyStore", "SubsidyWire", "SubsidyCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SubsidyWireTests",
             dependencies: [
