@@ -238,7 +238,7 @@ public final class DistrictStore: Sendable {
              .text(ApplicationState.submitted.rawValue), .blob(content), .text(time), .text(time),
              .text(contentKeys.first ?? ""), .text(contentKeys.dropFirst().first ?? "")]
         )
-        try recordTransition(id: id, from: nil, to: .submitted, action: "submit", actor: actor, reason: "", request: request, at: time, in: transaction)
+        try recordTransition(id: id, from: nil, to: .submitted, action: .submit, actor: actor, reason: "", request: request, at: time, in: transaction)
         return try Self.application(id, in: transaction, district: district)!
     }
 
@@ -273,12 +273,12 @@ public final class DistrictStore: Sendable {
              .integer(Int64(record.fundingYear)), .text(record.enterprise), .text(time), .text(record.contentKey), .text(record.projectKey),
              .text(id)]
         )
-        try recordTransition(id: id, from: from, to: record.state, action: transition.rawValue, actor: actor, reason: reason, request: request, at: time, in: transaction)
+        try recordTransition(id: id, from: from, to: record.state, action: .transition(transition), actor: actor, reason: reason, request: request, at: time, in: transaction)
         return try Self.application(id, in: transaction, district: district)!
     }
 
     private func recordTransition(
-        id: String, from: ApplicationState?, to: ApplicationState, action: String, actor: Actor, reason: String,
+        id: String, from: ApplicationState?, to: ApplicationState, action: HistoryAction, actor: Actor, reason: String,
         request: RequestKey, at time: String, in transaction: Transaction
     ) throws {
         try transaction.query(
@@ -286,11 +286,11 @@ public final class DistrictStore: Sendable {
             INSERT INTO transitions (application_id, from_state, to_state, action, tenant, actor_uid, at, reason, request_id)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            [.text(id), from.map { .text($0.rawValue) } ?? .null, .text(to.rawValue), .text(action), .text(actor.tenant),
+            [.text(id), from.map { .text($0.rawValue) } ?? .null, .text(to.rawValue), .text(action.rawValue), .text(actor.tenant),
              .integer(Int64(actor.uid)), .text(time), .text(reason), .text(request.id)]
         )
         try AuditChain.append(
-            AuditEvent(action, [
+            AuditEvent(action.rawValue, [
                 .text("application", id), .text("from", from?.rawValue ?? ""), .text("to", to.rawValue), .text("request", request.id),
             ] + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
             at: time, in: transaction
@@ -326,7 +326,7 @@ public final class DistrictStore: Sendable {
                     return state
                 },
                 to: try row.decode(ApplicationState.self, "to_state"),
-                action: try row.text("action"), tenant: try row.text("tenant"), actorUID: UInt32(truncatingIfNeeded: try row.int("actor_uid")),
+                action: try row.decode(HistoryAction.self, "action"), tenant: try row.text("tenant"), actorUID: UInt32(truncatingIfNeeded: try row.int("actor_uid")),
                 at: try row.text("at"), reason: try row.text("reason"), requestID: try row.text("request_id")
             )
         }

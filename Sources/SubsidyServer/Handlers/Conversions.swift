@@ -218,7 +218,7 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
             var t = Foshan_Subsidy_V1_TransitionRecord()
             t.fromState = entry.from?.wire ?? .init(rawValue: 0)
             t.toState = entry.to.wire
-            t.action = entry.action
+            t.action = entry.action.rawValue
             t.tenant = entry.tenant
             t.actorUid = entry.actorUID
             t.at = entry.at
