@@ -25,13 +25,9 @@ struct CityViews: Sendable {
         let limit = try pageSize(request.pageSize)
         let after = request.pageToken
         let records = try await StoreCall.run(for: context) { try await ledger.poolMembers(after: after, limit: limit + 1) }
-        var page = ReplyPage<Foshan_Subsidy_V1_PoolMember>(budget: context.listPageBytes)
-        for record in records.prefix(limit) {
-            guard try page.add(Foshan_Subsidy_V1_PoolMember(record), id: record.uscc) else { break }
-        }
         var response = Foshan_Subsidy_V1_ListPoolMembersResponse()
-        response.members = page.records
-        if page.records.count < records.count, let last = page.records.last { response.nextPageToken = last.uscc }
+        (response.members, response.nextPageToken) = try ReplyPage.page(
+            of: records, limit: limit, budget: context.listPageBytes, key: \.uscc, Foshan_Subsidy_V1_PoolMember.init)
         return response
     }
 

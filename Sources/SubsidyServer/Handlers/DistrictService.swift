@@ -73,13 +73,9 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         let store = stores.store(district)
         let after = request.pageToken
         let records = try await StoreCall.run(for: context) { try await store.applicants(after: after, limit: limit + 1) }
-        var page = ReplyPage<Foshan_Subsidy_V1_Applicant>(budget: context.listPageBytes)
-        for record in records.prefix(limit) {
-            guard try page.add(Foshan_Subsidy_V1_Applicant(record), id: record.uscc) else { break }
-        }
         var response = Foshan_Subsidy_V1_ListApplicantsResponse()
-        response.applicants = page.records
-        if page.records.count < records.count, let last = page.records.last { response.nextPageToken = last.uscc }
+        (response.applicants, response.nextPageToken) = try ReplyPage.page(
+            of: records, limit: limit, budget: context.listPageBytes, key: \.uscc, Foshan_Subsidy_V1_Applicant.init)
         return response
     }
 

@@ -38,4 +38,19 @@ struct ReplyPage<Record: ProtoMessage> {
         bytes += field
         return true
     }
+
+    /// One page of `fetched` (read with one record more than `limit`, to know whether more
+    /// follow), converted by `encode`, and the token of the next page if there is one: the key of
+    /// the last record kept, when the page stopped before the end of what was read.
+    static func page<Stored>(
+        of fetched: [Stored], limit: Int, budget: Int, key: (Stored) -> String, _ encode: (Stored) -> Record
+    ) throws(SubsidyError) -> (records: [Record], nextPageToken: String) {
+        var page = ReplyPage(budget: budget)
+        var lastKey = ""
+        for stored in fetched.prefix(limit) {
+            guard try page.add(encode(stored), id: key(stored)) else { break }
+            lastKey = key(stored)
+        }
+        return (page.records, page.records.count < fetched.count ? lastKey : "")
+    }
 }
