@@ -355,13 +355,13 @@ def gen_client(fd, s, docs, path):
     ns = swift_name(full)
     out = f"extension {ns} {{\n"
     out += f"    /// Typed calls of `{full}`, one method per RPC.\n    ///\n"
-    out += "    /// The calls travel on one ``SubsidyClient`` connection. A non-OK status is thrown as a\n"
+    out += "    /// The calls travel on one ``ClientConnection``. A non-OK status is thrown as a\n"
     out += "    /// ``SubsidyError``; `timeout` is the call's deadline, which the server enforces.\n"
     out += "    public struct Client: Sendable {\n"
     out += "        /// The connection the calls travel on (several clients may share it).\n"
-    out += "        public let connection: SubsidyClient\n\n"
+    out += "        public let connection: ClientConnection\n\n"
     out += "        /// Calls the service over `connection`.\n"
-    out += "        public init(wrapping connection: SubsidyClient) {\n            self.connection = connection\n        }\n"
+    out += "        public init(wrapping connection: ClientConnection) {\n            self.connection = connection\n        }\n"
     for i, (prop, m, inp, outp) in enumerate(service_methods(fd, s)):
         out += "\n" + doc(docs.get(tuple(path + [2, i]), ""), "        ")
         out += f"        /// `/{full}/{m.name}`"

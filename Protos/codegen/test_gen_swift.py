@@ -143,7 +143,7 @@ class TinySetTests(unittest.TestCase):
         ns = "Foshan_Subsidy_V1_Painter"
         self.assertEqual(client_methods(client, ns), [("call", "paint"), ("stream", "watchPaint"), ("call", "whoAmI")])
         self.assertIn(") -> AsyncThrowingStream<Foshan_Subsidy_V1_PaintResponse, any Error> {", client)
-        self.assertIn("public init(wrapping connection: SubsidyClient)", client)
+        self.assertIn("public init(wrapping connection: ClientConnection)", client)
 
     def test_rename_table(self):
         lines = [l for l in self.files["codegen/wire-renames.txt"].splitlines() if not l.startswith("#")]

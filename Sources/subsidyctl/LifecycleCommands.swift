@@ -313,7 +313,7 @@ struct Quota: AsyncParsableCommand {
 }
 
 /// Whether the connected tenant is the city (the same command serves both roles).
-func isCity(_ client: SubsidyClient) async throws(SubsidyError) -> Bool {
+func isCity(_ client: ClientConnection) async throws(SubsidyError) -> Bool {
     try await Foshan_Subsidy_V1_Identity.Client(wrapping: client).whoAmI(Foshan_Subsidy_V1_WhoAmIRequest()).role == .city
 }
 

@@ -54,7 +54,7 @@ struct SubsidyBench: AsyncParsableCommand {
     /// Health.Check round trips per second over `connections` connections, 16 calls in flight on each.
     private func roundTrips(connections: Int) async throws -> Double {
         let clients = try await (0..<connections).asyncMap { i in
-            try await SubsidyClient.connect(unixSocketPath: socket(DistrictID.allCases[i % 5].rawValue))
+            try await ClientConnection.connect(unixSocketPath: socket(DistrictID.allCases[i % 5].rawValue))
         }
         let deadline = now() + Double(seconds)
         let start = now()
@@ -82,7 +82,7 @@ struct SubsidyBench: AsyncParsableCommand {
     /// Files `applications` vouchers across the five districts, then approves them all.
     private func ledgerPath() async throws -> (filed: Double, approved: Double) {
         let provider = try USCC.makeValid(prefix16: "9144060499999999").rawValue
-        let cityConnection = try await SubsidyClient.connect(unixSocketPath: socket("city"))
+        let cityConnection = try await ClientConnection.connect(unixSocketPath: socket("city"))
         let city = Foshan_Subsidy_V1_CityService.Client(wrapping: cityConnection)
         var pool = Foshan_Subsidy_V1_RegisterPoolMemberRequest()
         pool.requestId = "bench-pool-\(getpid())"
@@ -98,7 +98,7 @@ struct SubsidyBench: AsyncParsableCommand {
         let ids = try await withThrowingTaskGroup(of: [String].self) { group in
             for (d, district) in DistrictID.allCases.enumerated() {
                 group.addTask {
-                    let connection = try await SubsidyClient.connect(unixSocketPath: socket(district.rawValue))
+                    let connection = try await ClientConnection.connect(unixSocketPath: socket(district.rawValue))
                     let client = Foshan_Subsidy_V1_DistrictService.Client(wrapping: connection)
                     var ids: [String] = []
                     for n in 0..<perDistrict {

@@ -81,8 +81,8 @@ public final class DaemonProcess: @unchecked Sendable {
         socketPaths?[tenant] ?? DevelopmentLayout.socketPath(dataDirectory: dataDirectory, tenant: tenant)
     }
 
-    public func client(_ tenant: String) async throws -> SubsidyClient {
-        try await SubsidyClient.connect(unixSocketPath: socketPath(tenant))
+    public func client(_ tenant: String) async throws -> ClientConnection {
+        try await ClientConnection.connect(unixSocketPath: socketPath(tenant))
     }
 
     private func waitUntilServing() async throws {

@@ -40,10 +40,10 @@ public enum TestData {
 
 /// Steps of the lifecycle as one call each, with fresh request ids.
 public struct Bureau: Sendable {
-    public let client: SubsidyClient
+    public let client: ClientConnection
     private static func id() -> String { String(UInt64.random(in: 1...UInt64.max), radix: 36) }
 
-    public init(_ client: SubsidyClient) { self.client = client }
+    public init(_ client: ClientConnection) { self.client = client }
 
     @discardableResult
     public func register(_ uscc: String, role: Foshan_Subsidy_V1_ApplicantRole = .industrialEnterprise, locality: Foshan_Subsidy_V1_Locality = .local) async throws -> Foshan_Subsidy_V1_Applicant? {

@@ -6,14 +6,14 @@ import SubsidyWire
 extension Foshan_Subsidy_V1_Reflection {
     /// Typed calls of `foshan.subsidy.v1.Reflection`, one method per RPC.
     ///
-    /// The calls travel on one ``SubsidyClient`` connection. A non-OK status is thrown as a
+    /// The calls travel on one ``ClientConnection``. A non-OK status is thrown as a
     /// ``SubsidyError``; `timeout` is the call's deadline, which the server enforces.
     public struct Client: Sendable {
         /// The connection the calls travel on (several clients may share it).
-        public let connection: SubsidyClient
+        public let connection: ClientConnection
 
         /// Calls the service over `connection`.
-        public init(wrapping connection: SubsidyClient) {
+        public init(wrapping connection: ClientConnection) {
             self.connection = connection
         }
 

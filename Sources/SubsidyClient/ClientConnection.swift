@@ -9,7 +9,7 @@ import Synchronization
 /// Calls are multiplexed: any number may be in flight at once from any tasks, and replies are
 /// matched to calls by id whatever order they arrive in. A non-OK status is thrown as a
 /// ``SubsidyError`` with the same code and details; a lost connection as `UNAVAILABLE`.
-public final class SubsidyClient: Sendable {
+public final class ClientConnection: Sendable {
     private let channel: any Channel
     private let calls: CallTable
 
@@ -23,7 +23,7 @@ public final class SubsidyClient: Sendable {
         unixSocketPath path: String,
         maximumFrameLength: Int = FrameDecoder.defaultMaximumFrameLength,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
-    ) async throws(SubsidyError) -> SubsidyClient {
+    ) async throws(SubsidyError) -> ClientConnection {
         let calls = CallTable()
         do {
             let channel = try await ClientBootstrap(group: group)
@@ -37,7 +37,7 @@ public final class SubsidyClient: Sendable {
                 }
                 .connect(unixDomainSocketPath: path)
                 .get()
-            return SubsidyClient(channel: channel, calls: calls)
+            return ClientConnection(channel: channel, calls: calls)
         } catch {
             throw SubsidyError(.unavailable, "cannot connect to \(path): \(error)")
         }
