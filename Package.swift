@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // 3.x or 4.x, so integrators of SubsidyClient already on either can resolve; 4.x imports
+        // only FoundationEssentials on Linux.
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // System C libraries (Debian: libprotobuf-c-dev, libsqlite3-dev).
@@ -43,12 +46,21 @@ let package = Package(
         .target(name: "SubsidyProtoC", dependencies: ["CProtobufC"]),
 
         // Pure domain: money, identities, policy, award calculation. No I/O; ICU only for the
-        // Unicode normalisation the standard library lacks.
-        .target(name: "SubsidyCore", dependencies: ["CICU"], swiftSettings: swiftSettings),
+        // Unicode normalisation the standard library lacks, swift-crypto only for SHA-256 (the
+        // policy version and audit-chain hashes, see HexDigest).
+        .target(
+            name: "SubsidyCore",
+            dependencies: ["CICU", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // SQLite stores: district files, the city ledger, audit chains.
         .target(
             name: "SubsidyStore",
-            dependencies: ["SubsidyCore", "CSQLite"],
+            dependencies: [
+                "SubsidyCore", "CSQLite",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The protobuf-c bridge, framing and status; no domain logic.
@@ -85,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "subsidyd",
             dependencies: [
-                "SubsidyServer", "SubsidyCore",
+                "SubsidyServer", "SubsidyStore", "SubsidyCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -122,25 +134,30 @@ let package = Package(
         .target(name: "SubsidyTestRandom", path: "Tests/SubsidyTestRandom", swiftSettings: swiftSettings),
         .testTarget(name: "SubsidyCoreTests", dependencies: ["SubsidyCore", "SubsidyTestRandom"], swiftSettings: swiftSettings),
         // The stores in-process, on real SQLite files in a temp directory.
-        .testTarget(name: "SubsidyStoreTests", dependencies: ["SubsidyStore", "SubsidyCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SubsidyStoreTests",
+            dependencies: ["SubsidyStore", "SubsidyCore"],
+            // Files written by the first release, opened from the source tree by SchemaFixtureTests.
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        // The handlers through the router and the transport handlers, in-process.
+        .testTarget(
+            name: "SubsidyServerTests",
+            dependencies: [
+                "SubsidyServer", "SubsidyStore", "SubsidyWire", "SubsidyCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SubsidyWireTests",
             dependencies: [
                 "SubsidyWire", "SubsidyCore", "SubsidyTestRandom",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        // Transport handlers on NIO's EmbeddedChannel (time driven by advanceTime) and the
-        // connection limits in-process: the server's own code below the process.
-        .testTarget(
-            name: "SubsidyServerTests",
-            dependencies: [
-                "SubsidyServer", "SubsidyWire", "SubsidyCore",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates every file derived from Protos/: the protoc-c C code (Sources/SubsidyProtoC) and the
-# typed Swift bridge (Sources/SubsidyWire/Generated). CI runs it with --check and fails if the
-# committed output differs.
+# Regenerates every file derived from Protos/: the protoc-c C code (Sources/SubsidyProtoC), the
+# typed Swift bridge (Sources/SubsidyWire/Generated), the service protocols
+# (Sources/SubsidyServer/Generated/*.server.swift), the client stubs (Sources/SubsidyClient/Generated)
+# and the rename table (Protos/codegen/wire-renames.txt). It runs the generator's tests
+# (Protos/codegen/test_*.py) first. CI runs it with --check and fails if the committed output differs.
 #
 # Needs: protoc-c (protobuf-c-compiler), protoc (protobuf-compiler) and a Python with `protobuf`
 # (PYTHON=/path/to/venv/bin/python; default python3).
@@ -11,16 +13,20 @@ python=${PYTHON:-python3}
 check=no
 [ "${1:-}" = "--check" ] && check=yes
 
+# The generator's own tests first: output from a generator that fails them is not worth comparing.
+"$python" -m unittest discover -s "$root/Protos/codegen" -p 'test_*.py' -q 2>&1 | grep -v '^$' | tail -3
+[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "Protos/codegen tests failed" >&2; exit 1; }
+
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-mkdir -p "$out/c/include" "$out/swift"
+mkdir -p "$out/c/include"
 cd "$root/Protos"
 protos=$(find foshan -name '*.proto' | LC_ALL=C sort)
 # shellcheck disable=SC2086
 protoc-c --c_out="$out/c" -I. $protos
 # shellcheck disable=SC2086
 protoc --include_source_info --descriptor_set_out="$out/set.pb" -I. $protos
-"$python" "$root/Protos/codegen/gen_swift.py" "$out/set.pb" "$out/swift" "$out/c"
+"$python" "$root/Protos/codegen/gen_swift.py" "$out/set.pb" "$out"
 
 # Layout for SwiftPM: headers under include/ (public), sources beside it.
 for h in $(cd "$out/c" && find foshan -name '*.h'); do
@@ -36,21 +42,52 @@ done
 # An explicit module map: SwiftPM refuses an umbrella header that has directories beside it.
 printf 'module SubsidyProtoC {\n    header "SubsidyProtoC.h"\n    export *\n}\n' > "$out/c/include/module.modulemap"
 
-c_dest="$root/Sources/SubsidyProtoC"
-s_dest="$root/Sources/SubsidyWire/Generated"
-if [ "$check" = yes ]; then
-  if diff -r "$out/c" "$c_dest" >/dev/null && diff -r "$out/swift" "$s_dest" >/dev/null; then
-    echo "generated code is up to date"
+# What goes where: generated output DEST [FILES] — a whole directory, or only the files matching
+# FILES in a directory that also holds other generated code (SubsidyServer/Generated has the
+# embedded policy of Deploy/embed-policy.sh).
+targets=(
+  "c|Sources/SubsidyProtoC|"
+  "wire|Sources/SubsidyWire/Generated|"
+  "server|Sources/SubsidyServer/Generated|*.server.swift"
+  "client|Sources/SubsidyClient/Generated|"
+  "codegen|Protos/codegen|wire-renames.txt"
+)
+stale=no
+for target in "${targets[@]}"; do
+  IFS='|' read -r from dest files <<<"$target"
+  src="$out/$from"
+  dest="$root/$dest"
+  if [ -z "$files" ]; then
+    if [ "$check" = yes ]; then
+      diff -r "$src" "$dest" >/dev/null 2>&1 || { diff -r "$src" "$dest" 2>&1 | head -20; stale=yes; }
+    else
+      rm -rf "$dest"
+      mkdir -p "$dest"
+      cp -R "$src/." "$dest/"
+    fi
   else
-    diff -r "$out/c" "$c_dest" | head -20 || true
-    diff -r "$out/swift" "$s_dest" | head -20 || true
+    # shellcheck disable=SC2086
+    have=$(cd "$dest" 2>/dev/null && ls -1 $files 2>/dev/null | LC_ALL=C sort || true)
+    # shellcheck disable=SC2086
+    want=$(cd "$src" && ls -1 $files | LC_ALL=C sort)
+    if [ "$check" = yes ]; then
+      [ "$have" = "$want" ] || { echo "$dest: files differ: have [$have], want [$want]"; stale=yes; }
+      for f in $want; do
+        cmp -s "$src/$f" "$dest/$f" || { diff "$src/$f" "$dest/$f" 2>&1 | head -20; stale=yes; }
+      done
+    else
+      mkdir -p "$dest"
+      for f in $have; do rm -f "$dest/$f"; done
+      for f in $want; do cp "$src/$f" "$dest/$f"; done
+    fi
+  fi
+done
+if [ "$check" = yes ]; then
+  if [ "$stale" = yes ]; then
     echo "generated code is STALE: run Protos/generate.sh and commit the result" >&2
     exit 1
   fi
+  echo "generated code is up to date"
 else
-  rm -rf "$c_dest" "$s_dest"
-  mkdir -p "$c_dest" "$s_dest"
-  cp -R "$out/c/." "$c_dest/"
-  cp -R "$out/swift/." "$s_dest/"
-  echo "regenerated $c_dest and $s_dest"
+  echo "regenerated Sources/SubsidyProtoC, Sources/{SubsidyWire,SubsidyServer,SubsidyClient}/Generated, Protos/codegen/wire-renames.txt"
 fi

@@ -77,7 +77,7 @@ extension Policy {
             rules[measure] = try loadMeasure(measure, table: table, caps: capTables[measure] ?? [], policyName: name)
         }
 
-        let hash = SHA256.hex(text.utf8)
+        let hash = HexDigest.sha256(text.utf8)
         return Policy(
             name: name, version: name + "@" + hash.prefix(12), title: title, issuer: issuer,
             validFrom: validFrom, validThrough: validThrough, fundingYears: Int(firstYear)...Int(lastYear),

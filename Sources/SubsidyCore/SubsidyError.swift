@@ -57,11 +57,25 @@ public struct SubsidyError: Error, Hashable, Sendable, CustomStringConvertible {
     public var code: Code
     public var message: String
     public var details: [Detail]
+    /// The failure underneath (a storage error, say), kept for the server's log and never sent
+    /// to the caller; like grpc-swift's `RPCError.cause`. Not part of equality.
+    public var cause: (any Error)?
 
-    public init(_ code: Code, _ message: String, details: [Detail] = []) {
+    public init(_ code: Code, _ message: String, details: [Detail] = [], cause: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.details = details
+        self.cause = cause
+    }
+
+    public static func == (lhs: SubsidyError, rhs: SubsidyError) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.details == rhs.details
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(details)
     }
 
     public var description: String { "\(code): \(message)" }

@@ -15,10 +15,13 @@ public enum StoreConsistency {
     /// Reports, without changing any data, what start-up recovery would roll forward, every
     /// inconsistency that would stop start-up, and every audit chain that does not verify.
     /// (Opening the stores applies schema migrations this subsidyd has and the files lack.)
-    public static func check(dataDirectory: String) throws -> Report {
-        let stores = try SubsidyStores(dataDirectory: dataDirectory)
+    public static func check(dataDirectory: String) async throws -> Report {
+        try await withStores(dataDirectory) { stores in try await check(stores, dataDirectory: dataDirectory) }
+    }
+
+    private static func check(_ stores: SubsidyStores, dataDirectory: String) async throws -> Report {
         var report = Report()
-        let (chains, recovery) = try inspect(stores, naming: { path, _ in path })
+        let (chains, recovery) = try await stores.inspect(naming: { path, _ in path })
         report.lines += recovery.rolledForward.map { "recovery would roll forward: \($0) (the normal crash window; start-up completes it)" }
         report.lines += recovery.inconsistencies.map { "INCONSISTENT \($0)" }
         if recovery.inconsistencies.contains(where: \.isLedgerPosition) { report.lines += ledgerBehindAdvice }
@@ -31,30 +34,24 @@ public enum StoreConsistency {
         return report
     }
 
-    /// Every audit chain (the ledger's first, then each district's, labelled by `naming` from the
-    /// file's path and its tenant — `ledger` or the district id) and what start-up recovery would
-    /// do, changing nothing: the one inspection `--check` and `VerifyAudit` both report.
-    static func inspect(
-        _ stores: SubsidyStores, naming: (_ path: String, _ tenant: String) -> String
-    ) throws -> (chains: [AuditChain.Report], recovery: Recovery.Report) {
-        var files = [(naming(stores.ledger.database.path, "ledger"), stores.ledger.database)]
-        files += DistrictID.allCases.map { (naming(stores.store($0).database.path, $0.rawValue), stores.store($0).database) }
-        let chains = try files.map { try AuditChain.verify($0.1, file: $0.0) }
-        return (chains, try Recovery.reconcile(ledger: stores.ledger, districts: stores.districts, apply: false))
-    }
-
     /// Does what is safely doable: with `acceptLedger`, first records the ledger's current
     /// position in every district (audited there); then rolls districts forward to the ledger as
     /// start-up recovery does. Never creates, edits or deletes a commitment or an application's
     /// decision: what remains inconsistent is reported, and the daemon still refuses to start.
     /// `operatorUID` is who ran it, recorded with the acceptance in each district's audit chain.
-    public static func repair(dataDirectory: String, acceptLedger: Bool, operatorUID: UInt32) throws -> Report {
-        let stores = try SubsidyStores(dataDirectory: dataDirectory)
+    public static func repair(dataDirectory: String, acceptLedger: Bool, operatorUID: UInt32) async throws -> Report {
+        try await withStores(dataDirectory) { stores in
+            try await repair(stores, dataDirectory: dataDirectory, acceptLedger: acceptLedger, operatorUID: operatorUID)
+        }
+    }
+
+    private static func repair(_ stores: SubsidyStores, dataDirectory: String, acceptLedger: Bool, operatorUID: UInt32) async throws -> Report {
         var report = Report()
         if acceptLedger {
-            report.lines += try Recovery.acceptLedger(ledger: stores.ledger, districts: stores.districts, by: Actor(tenant: "operator", uid: operatorUID)).map { "accepted ledger: \($0)" }
+            report.lines += try await Recovery.acceptLedger(ledger: stores.ledger, districts: stores.districts, by: Actor(tenant: "operator", uid: operatorUID))
+                .map { "accepted ledger: \($0)" }
         }
-        let recovery = try Recovery.reconcile(ledger: stores.ledger, districts: stores.districts, apply: true)
+        let recovery = try await stores.recover(apply: true)
         report.lines += recovery.rolledForward.map { "rolled forward: \($0)" }
         report.lines += recovery.inconsistencies.map { "INCONSISTENT \($0)" }
         if recovery.inconsistencies.contains(where: \.isLedgerPosition) { report.lines += ledgerBehindAdvice }
@@ -63,6 +60,19 @@ public enum StoreConsistency {
             report.consistent ? "consistent: subsidyd will start on \(dataDirectory)" : "NOT repaired: subsidyd will still refuse to start on \(dataDirectory)"
         )
         return report
+    }
+
+    /// Runs `body` on the stores of `dataDirectory`, closing them after it, whatever it did.
+    private static func withStores<T>(_ dataDirectory: String, _ body: (SubsidyStores) async throws -> T) async throws -> T {
+        let stores = try SubsidyStores.open(dataDirectory: dataDirectory)
+        do {
+            let result = try await body(stores)
+            await stores.close()
+            return result
+        } catch {
+            await stores.close()
+            throw error
+        }
     }
 
     static let ledgerBehindAdvice = [

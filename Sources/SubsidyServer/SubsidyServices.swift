@@ -18,27 +18,31 @@ public struct SubsidyServices: Sendable {
 
     /// Loads the policy, opens every store, reconciles them with the ledger (before anything is
     /// served), and registers every service.
-    public static func bootstrap(configuration: ServerConfiguration, logger: Logger) throws -> SubsidyServices {
+    public static func bootstrap(configuration: ServerConfiguration, logger: Logger) async throws -> SubsidyServices {
         let policy = try loadPolicy(path: configuration.policyPath)
         logger.info("policy \(policy.version)")
-        let stores = try SubsidyStores(dataDirectory: configuration.dataDirectory)
-        try stores.backfillContentKeys(logger: logger)
-        let report = try Recovery.reconcile(ledger: stores.ledger, districts: stores.districts)
-        for line in report.rolledForward { logger.notice("recovery: rolled forward \(line)") }
-        // Serving on stores that disagree would award against caps the ledger does not hold.
-        guard report.inconsistencies.isEmpty else {
-            throw ServerError.storesInconsistent(problems: report.inconsistencies.map(\.description))
+        let stores = try SubsidyStores.open(dataDirectory: configuration.dataDirectory, faults: FaultPoints(enabled: configuration.testHooks))
+        do {
+            try await stores.backfillContentKeys(logger: logger)
+            let report = try await stores.recover()
+            for line in report.rolledForward { logger.notice("recovery: rolled forward \(line)") }
+            // Serving on stores that disagree would award against caps the ledger does not hold.
+            guard report.inconsistencies.isEmpty else {
+                throw ServerError.storesInconsistent(problems: report.inconsistencies.map(\.description))
+            }
+        } catch {
+            await stores.close()
+            throw error
         }
 
         let health = HealthMonitor()
         let events = LedgerEvents()
-        let faults = FaultPoints(enabled: configuration.testHooks)
         var router = MethodRouter()
         FoundationServices.register(into: &router, health: health, policyVersion: policy.version)
-        DistrictService(policy: policy, stores: stores, relocations: configuration.relocations).register(into: &router)
-        CityService(policy: policy, stores: stores, events: events, faults: faults).register(into: &router)
-        QuoteService(policy: policy, stores: stores).register(into: &router)
-        CityViews(policy: policy, stores: stores, events: events).register(into: &router)
+        DistrictService(policy: policy, stores: stores, relocations: configuration.relocations)
+            .registerMethods(with: &router, roles: [.district])
+        CityService(policy: policy, stores: stores, events: events)
+            .registerMethods(with: &router, roles: [.city])
         FoundationServices.registerReflection(into: &router)
         return SubsidyServices(router: router, health: health, stores: stores, policy: policy)
     }
@@ -57,20 +61,20 @@ extension SubsidyStores {
     /// before district migration 3 (so the duplicate warnings see them) and the selection dates of
     /// pilot awards decided before ledger migration 4. Runs once per row, at start-up, before
     /// anything is served.
-    func backfillContentKeys(logger: Logger) throws {
+    func backfillContentKeys(logger: Logger) async throws {
         for (district, store) in districts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             var filled = 0
-            while case let rows = try store.applicationsWithoutContentKey(limit: 500), !rows.isEmpty {
+            while case let rows = try await store.applicationsWithoutContentKey(limit: 500), !rows.isEmpty {
                 for row in rows {
                     // A row the bridge cannot decode keeps a key no submit can produce.
-                    let wire = try? WireApplication(serializedBytes: row.content, path: "stored")
+                    let wire = try? Foshan_Subsidy_V1_Application(serializedBytes: row.content, path: "stored")
                     let keys = wire.flatMap { wire in
-                        Measure(rawValue: wire.measure.description).map { measure in
-                            CoreApplication.contentKeys(
+                        Measure(wire: wire.measure).map { measure in
+                            Application.contentKeys(
                                 measure: measure, contractNumber: wire.contractNumber, projectName: wire.projectName, enterprise: wire.enterpriseUscc)
                         }
                     } ?? ["undecodable:\(row.id)"]
-                    try store.setContentKeys(keys[0], project: keys.dropFirst().first ?? "", for: row.id)
+                    try await store.setContentKeys(keys[0], project: keys.dropFirst().first ?? "", for: row.id)
                     filled += 1
                 }
             }
@@ -78,15 +82,15 @@ extension SubsidyStores {
         }
         // A pilot awarded before the ledger kept selection dates: its follow-on's window runs from
         // the date its own application declared.
-        for pilot in try ledger.pilotAwardsWithoutSelectionDate() {
-            guard let district = DistrictID(rawValue: pilot.district), let stored = try store(district).application(pilot.applicationID),
-                  let wire = try? WireApplication(serializedBytes: stored.content, path: "stored"),
+        for pilot in try await ledger.pilotAwardsWithoutSelectionDate() {
+            guard let district = DistrictID(rawValue: pilot.district), let stored = try await store(district).application(pilot.applicationID),
+                  let wire = try? Foshan_Subsidy_V1_Application(serializedBytes: stored.content, path: "stored"),
                   let selected = try? CalendarDate(parsing: wire.selectionDate)
             else {
                 logger.warning("pilot award \(pilot.applicationID) has no selection date to fill in; its follow-on will be refused")
                 continue
             }
-            try ledger.recordSelectionDate(selected, for: pilot.applicationID)
+            try await ledger.recordSelectionDate(selected, for: pilot.applicationID)
             logger.notice("selection date \(selected) recorded for pilot award \(pilot.applicationID)")
         }
     }

@@ -5,28 +5,15 @@ import SubsidyCore
 ///
 /// `audit_head` holds the last sequence number and hash, written with every append, so deleting
 /// rows at the end of the chain is detected as well as edits, deletions and reordering inside it.
+///
+/// Its tables (`audit`, `audit_head`) are created by each file's first migration, spelled out
+/// there literally so that a migration never changes after release.
 public enum AuditChain {
-    static let schema = """
-        CREATE TABLE audit (
-            seq INTEGER PRIMARY KEY,
-            at TEXT NOT NULL,
-            event TEXT NOT NULL,
-            prev_hash TEXT NOT NULL,
-            hash TEXT NOT NULL
-        );
-        CREATE TABLE audit_head (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            seq INTEGER NOT NULL,
-            hash TEXT NOT NULL
-        );
-        INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '\(genesis)');
-        """
-
     /// The hash before the first event.
     static let genesis = String(repeating: "0", count: 64)
 
     static func hash(previous: String, event: String) -> String {
-        SHA256.hex(Array(previous.utf8) + Array(event.utf8))
+        HexDigest.sha256(Array(previous.utf8) + Array(event.utf8))
     }
 
     /// Appends `event`, encoded as one line of JSON (``AuditEvent/encoded``).
@@ -37,11 +24,12 @@ public enum AuditChain {
     private static func append(encoded event: String, at time: String, in transaction: Transaction) throws {
         let head = try transaction.query("SELECT seq, hash FROM audit_head WHERE id = 1")
         guard let row = head.first else { throw SQLiteError(code: 0, message: "audit_head is missing") }
-        let seq = row.int(0) + 1
-        let hash = hash(previous: row.text(1), event: event)
+        let seq = try row.int("seq") + 1
+        let previous = try row.text("hash")
+        let hash = hash(previous: previous, event: event)
         try transaction.query(
             "INSERT INTO audit (seq, at, event, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
-            [.integer(seq), .text(time), .text(event), .text(row.text(1)), .text(hash)]
+            [.integer(seq), .text(time), .text(event), .text(previous), .text(hash)]
         )
         try transaction.query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", [.integer(seq), .text(hash)])
     }
@@ -57,21 +45,26 @@ public enum AuditChain {
     }
 
     /// Recomputes every hash in order.
-    public static func verify(_ database: SQLiteDatabase, file: String) throws -> Report {
-        try database.read { transaction in
+    public static func verify(_ database: SQLiteDatabase, file: String) async throws -> Report {
+        try await database.read { try verify(in: $0, file: file) }
+    }
+
+    /// ``verify(_:file:)`` inside the caller's read transaction.
+    static func verify(in transaction: Transaction, file: String) throws -> Report {
+        do {
             let rows = try transaction.query("SELECT seq, event, prev_hash, hash FROM audit ORDER BY seq")
             var previous = genesis
             var expectedSeq: Int64 = 1
             for row in rows {
-                let seq = row.int(0)
+                let seq = try row.int("seq")
                 if seq != expectedSeq {
                     return Report(file: file, rows: Int64(rows.count), firstBadRow: expectedSeq, problem: "row \(expectedSeq) is missing (next is \(seq))")
                 }
-                if row.text(2) != previous {
+                if try row.text("prev_hash") != previous {
                     return Report(file: file, rows: Int64(rows.count), firstBadRow: seq, problem: "row \(seq) does not follow row \(seq - 1) (rows deleted or reordered)")
                 }
-                let expected = hash(previous: previous, event: row.text(1))
-                if row.text(3) != expected {
+                let expected = hash(previous: previous, event: try row.text("event"))
+                if try row.text("hash") != expected {
                     return Report(file: file, rows: Int64(rows.count), firstBadRow: seq, problem: "row \(seq) was altered: its hash does not match its content")
                 }
                 previous = expected
@@ -80,8 +73,10 @@ public enum AuditChain {
             guard let head = try transaction.query("SELECT seq, hash FROM audit_head WHERE id = 1").first else {
                 return Report(file: file, rows: Int64(rows.count), firstBadRow: expectedSeq, problem: "the chain's head row is missing (rows may have been deleted at the end)")
             }
-            if head.int(0) != expectedSeq - 1 || head.text(1) != previous {
-                return Report(file: file, rows: Int64(rows.count), firstBadRow: expectedSeq, problem: "the chain ends at row \(expectedSeq - 1) but the head says \(head.int(0)) (rows deleted at the end)")
+            let headSeq = try head.int("seq")
+            let headHash = try head.text("hash")
+            if headSeq != expectedSeq - 1 || headHash != previous {
+                return Report(file: file, rows: Int64(rows.count), firstBadRow: expectedSeq, problem: "the chain ends at row \(expectedSeq - 1) but the head says \(headSeq) (rows deleted at the end)")
             }
             return Report(file: file, rows: Int64(rows.count), firstBadRow: nil, problem: "")
         }

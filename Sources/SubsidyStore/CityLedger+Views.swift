@@ -10,10 +10,10 @@ extension CityLedger {
     }
 
     /// Every cap key with usage; `scopePrefix` (e.g. "2022") narrows to one funding year.
-    public func capTotals(scopePrefix: String?) throws -> [CapTotal] {
-        try database.read { transaction in
+    public func capTotals(scopePrefix: String?) async throws -> [CapTotal] {
+        try await database.read { transaction in
             var sql = """
-                SELECT c.cap_id, c.scope, SUM(c.amount_fen), SUM(c.count) FROM charges c
+                SELECT c.cap_id AS cap_id, c.scope AS scope, SUM(c.amount_fen) AS amount_fen, SUM(c.count) AS count FROM charges c
                 JOIN commitments m ON m.application_id = c.application_id
                 WHERE m.state IN \(CityLedger.counted)
                 """
@@ -24,15 +24,15 @@ extension CityLedger {
             }
             sql += " GROUP BY c.cap_id, c.scope ORDER BY c.cap_id, SUM(c.amount_fen) DESC, c.scope"
             return try transaction.query(sql, parameters).map {
-                CapTotal(capID: $0.text(0), scope: $0.text(1), amountFen: $0.int(2), count: $0.int(3))
+                CapTotal(capID: try $0.text("cap_id"), scope: try $0.text("scope"), amountFen: try $0.int("amount_fen"), count: try $0.int("count"))
             }
         }
     }
 
     /// Total committed per `column` (enterprise, provider or district), largest first.
-    public func consumers(by column: ConsumerColumn, fundingYear: Int?, limit: Int) throws -> [(id: String, amountFen: Int64, count: Int64)] {
-        try database.read { transaction in
-            var sql = "SELECT \(column.rawValue), SUM(amount_fen), COUNT(*) FROM commitments WHERE state IN \(CityLedger.counted) AND \(column.rawValue) != ''"
+    public func consumers(by column: ConsumerColumn, fundingYear: Int?, limit: Int) async throws -> [(id: String, amountFen: Int64, count: Int64)] {
+        try await database.read { transaction in
+            var sql = "SELECT \(column.rawValue) AS id, SUM(amount_fen) AS amount_fen, COUNT(*) AS count FROM commitments WHERE state IN \(CityLedger.counted) AND \(column.rawValue) != ''"
             var parameters: [SQLiteValue] = []
             if let fundingYear {
                 sql += " AND funding_year = ?"
@@ -40,7 +40,7 @@ extension CityLedger {
             }
             sql += " GROUP BY \(column.rawValue) ORDER BY SUM(amount_fen) DESC, \(column.rawValue) LIMIT ?"
             parameters.append(.integer(Int64(limit)))
-            return try transaction.query(sql, parameters).map { (id: $0.text(0), amountFen: $0.int(1), count: $0.int(2)) }
+            return try transaction.query(sql, parameters).map { (id: try $0.text("id"), amountFen: try $0.int("amount_fen"), count: try $0.int("count")) }
         }
     }
 
@@ -52,35 +52,39 @@ extension CityLedger {
     /// Events returned by one ``events(after:limit:)`` call unless told otherwise.
     public static let eventBatch = 500
 
-    public func events(after sequence: Int64, limit: Int = CityLedger.eventBatch) throws -> [(seq: Int64, applicationID: String, district: String, state: String, amountFen: Int64, at: String)] {
-        try database.read { transaction in
+    public func events(after sequence: Int64, limit: Int = CityLedger.eventBatch) async throws -> [(seq: Int64, applicationID: String, district: String, state: String, amountFen: Int64, at: String)] {
+        try await database.read { transaction in
             try transaction.query(
                 "SELECT seq, application_id, district, state, amount_fen, at FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                 [.integer(sequence), .integer(Int64(limit))]
-            ).map { (seq: $0.int(0), applicationID: $0.text(1), district: $0.text(2), state: $0.text(3), amountFen: $0.int(4), at: $0.text(5)) }
+            ).map {
+                (seq: try $0.int("seq"), applicationID: try $0.text("application_id"), district: try $0.text("district"), state: try $0.text("state"),
+                 amountFen: try $0.int("amount_fen"), at: try $0.text("at"))
+            }
         }
     }
 
-    public func lastEventSequence() throws -> Int64 {
-        try database.read { try $0.query("SELECT COALESCE(MAX(seq), 0) FROM events").first?.int(0) ?? 0 }
+    public func lastEventSequence() async throws -> Int64 {
+        try await database.read { try $0.query("SELECT COALESCE(MAX(seq), 0) AS last FROM events").first?.int("last") ?? 0 }
     }
 
     // MARK: The city-wide applicant index
 
     /// Records that `applicant` is registered by its district, or refuses if another district (or
     /// the same one, with other details) registered that USCC first. Idempotent for the same entry.
-    public func indexApplicant(_ applicant: ApplicantRecord, at time: String) throws {
-        try database.write { transaction in
+    func indexApplicant(_ applicant: ApplicantRecord, at time: String) async throws {
+        try await database.write { transaction in
             if let row = try transaction.query("SELECT district, name, locality, role FROM applicants WHERE uscc = ?", [.text(applicant.uscc)]).first {
-                guard row.text(0) == applicant.district.rawValue else {
+                let (district, name, locality, role) = (try row.text("district"), try row.text("name"), try row.text("locality"), try row.text("role"))
+                guard district == applicant.district.rawValue else {
                     throw SubsidyError(
                         .alreadyExists,
-                        "\(applicant.uscc) is registered by \(row.text(0)); an enterprise is registered once, by the district of its seat",
-                        details: [.field(path: "applicant.uscc", problem: "already registered by \(row.text(0))")]
+                        "\(applicant.uscc) is registered by \(district); an enterprise is registered once, by the district of its seat",
+                        details: [.field(path: "applicant.uscc", problem: "already registered by \(district)")]
                     )
                 }
-                guard row.text(1) == applicant.name, row.text(2) == applicant.locality.rawValue, row.text(3) == applicant.role.rawValue else {
-                    throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(row.text(0)) as \(row.text(1)) (\(row.text(3)), \(row.text(2)))")
+                guard name == applicant.name, locality == applicant.locality.rawValue, role == applicant.role.rawValue else {
+                    throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(district) as \(name) (\(role), \(locality))")
                 }
                 return
             }
@@ -117,9 +121,9 @@ extension CityLedger {
     }
 
     /// Registers a Foshan resource-pool member directly (a city decision with its entry date).
-    public func registerPoolMember(_ member: PoolMember, at time: String, in transaction: Transaction) throws {
+    func registerPoolMember(_ member: PoolMember, at time: String, in transaction: Transaction) throws {
         if let existing = try transaction.query("SELECT entry_date FROM pool_members WHERE uscc = ?", [.text(member.uscc)]).first {
-            throw SubsidyError(.alreadyExists, "\(member.uscc) is already in the Foshan resource pool since \(existing.text(0))")
+            throw SubsidyError(.alreadyExists, "\(member.uscc) is already in the Foshan resource pool since \(try existing.text("entry_date"))")
         }
         try transaction.query(
             "INSERT INTO pool_members (uscc, name, entry_date, provincial, source) VALUES (?, ?, ?, ?, ?)",
@@ -135,19 +139,21 @@ extension CityLedger {
     }
 
     /// Pool members after `after` (a USCC, exclusive), in USCC order, at most `limit`.
-    public func poolMembers(after: String = "", limit: Int = Int(Int32.max)) throws -> [PoolMember] {
-        try database.read { transaction in
+    public func poolMembers(after: String = "", limit: Int = Int(Int32.max)) async throws -> [PoolMember] {
+        try await database.read { transaction in
             try transaction.query(
                 "SELECT uscc, name, entry_date, provincial, source FROM pool_members WHERE uscc > ? ORDER BY uscc LIMIT ?",
                 [.text(after), .integer(Int64(limit))]
             ).map {
-                PoolMember(uscc: $0.text(0), name: $0.text(1), entryDate: $0.text(2), provincial: $0.int(3) != 0, source: $0.text(4))
+                PoolMember(
+                    uscc: try $0.text("uscc"), name: try $0.text("name"), entryDate: try $0.text("entry_date"), provincial: try $0.int("provincial") != 0,
+                    source: try $0.text("source"))
             }
         }
     }
 
     /// Whether an imported row with this id is already in the ledger.
-    public func hasCommitment(_ applicationID: String, in transaction: Transaction) throws -> Bool {
+    func hasCommitment(_ applicationID: String, in transaction: Transaction) throws -> Bool {
         try !transaction.query("SELECT 1 FROM commitments WHERE application_id = ?", [.text(applicationID)]).isEmpty
     }
 }

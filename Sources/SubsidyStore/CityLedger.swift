@@ -4,7 +4,9 @@ import SubsidyCore
 /// first (keyed by application, so a retry finds it) and only then marks the application approved
 /// in its district; a release goes the same way. Recovery reconciles the districts with it.
 public final class CityLedger: Sendable {
-    public let database: SQLiteDatabase
+    /// The file. Only the stores' own operations open transactions on it; package-wide for the
+    /// consistency tools and the tests below the process.
+    package let database: SQLiteDatabase
 
     static let migrations = [
         SQLiteDatabase.Migration(
@@ -59,8 +61,25 @@ public final class CityLedger: Sendable {
                     amount_fen INTEGER NOT NULL,
                     at TEXT NOT NULL
                 );
-                \(RequestLog.schema)
-                \(AuditChain.schema)
+                CREATE TABLE requests (
+                    request_id TEXT PRIMARY KEY,
+                    fingerprint TEXT NOT NULL,
+                    response BLOB NOT NULL,
+                    at TEXT NOT NULL
+                );
+                CREATE TABLE audit (
+                    seq INTEGER PRIMARY KEY,
+                    at TEXT NOT NULL,
+                    event TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                CREATE TABLE audit_head (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    seq INTEGER NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
                 """
         ),
         // Who decided and why, so recovery can record the decision as its author's, not its own.
@@ -135,7 +154,7 @@ public final class CityLedger: Sendable {
     static func canonicaliseVersion3Rows(_ transaction: Transaction) throws(SQLiteError) {
         let rows = try transaction.query("SELECT application_id, content_fingerprint, pilot_id FROM commitments")
         for row in rows {
-            let id = row.text(0), old = row.text(1), pilot = row.text(2)
+            let id = try row.text("application_id"), old = try row.text("content_fingerprint"), pilot = try row.text("pilot_id")
             var fingerprint = old
             var typed = ""
             if old.hasPrefix("contract:") {
@@ -159,12 +178,12 @@ public final class CityLedger: Sendable {
                 // Once-per-pilot caps were keyed on the typed id: `<policy>/<pilot id>`. Rewritten
                 // here, not in SQL, whose length() counts characters where Swift counts bytes.
                 for charge in try transaction.query("SELECT cap_id, scope FROM charges WHERE application_id = ?", [.text(id)]) {
-                    let scope = charge.text(1)
+                    let scope = try charge.text("scope")
                     guard scope.hasSuffix("/" + pilot) else { continue }
                     let rewritten = String(scope.dropLast(pilot.count)) + pilotKey
                     try transaction.query(
                         "UPDATE charges SET scope = ? WHERE application_id = ? AND cap_id = ? AND scope = ?",
-                        [.text(rewritten), .text(id), .text(charge.text(0)), .text(scope)]
+                        [.text(rewritten), .text(id), .text(try charge.text("cap_id")), .text(scope)]
                     )
                 }
             }
@@ -176,7 +195,30 @@ public final class CityLedger: Sendable {
     }
 
     /// Commitment states that count against caps: approved (reserved) and disbursed.
-    static let counted = "('live', 'disbursed')"
+    static let counted = "('\(CommitmentState.live.rawValue)', '\(CommitmentState.disbursed.rawValue)')"
+
+    /// Where a commitment stands in the ledger.
+    public enum CommitmentState: String, Sendable, CaseIterable {
+        /// Approved: reserved against every cap.
+        case live
+        /// Paid: still counted against every cap.
+        case disbursed
+        /// Released before payment (revoked, or rejected after approval): no longer counted.
+        case released
+        /// Revoked after payment: no longer counted; the money is to be recovered.
+        case clawback
+
+        /// Whether the commitment counts against its caps.
+        public var isCounted: Bool { self == .live || self == .disbursed }
+    }
+
+    /// How a commitment came into the ledger.
+    public enum Source: String, Sendable {
+        /// Approved through this system.
+        case decision
+        /// Imported from decisions made before it (`ImportHistory`).
+        case `import`
+    }
 
     /// A commitment as the ledger records it.
     public struct Commitment: Sendable, Equatable {
@@ -190,11 +232,10 @@ public final class CityLedger: Sendable {
         public var decisionDocument: String
         public var policyVersion: String
         public var explanation: [UInt8]
-        /// live, disbursed, released or clawback.
-        public var state: String
+        public var state: CommitmentState
         public var requestID: String
         /// For released/clawback: the application state the release moves it to.
-        public var releaseState: String
+        public var releaseState: ApplicationState?
         /// The request id of the last ledger-first change after approval (disbursement or
         /// release), so recovery records it and a retry of that request is recognised.
         public var releaseRequestID: String
@@ -217,14 +258,15 @@ public final class CityLedger: Sendable {
             let row = try wrap {
                 try connection.query(
                     """
-                    SELECT COALESCE(SUM(c.amount_fen), 0), COALESCE(SUM(c.count), 0) FROM charges c
+                    SELECT COALESCE(SUM(c.amount_fen), 0) AS amount_fen, COALESCE(SUM(c.count), 0) AS count FROM charges c
                     JOIN commitments m ON m.application_id = c.application_id
                     WHERE c.cap_id = ? AND c.scope = ? AND m.state IN \(CityLedger.counted)
                     """,
                     [.text(key.capID), .text(key.scope)]
                 ).first
             }
-            return CapUsage(amount: Money(fen: row?.int(0) ?? 0), count: Int(row?.int(1) ?? 0))
+            let (amount, count) = try wrap { (try row?.int("amount_fen") ?? 0, try row?.int("count") ?? 0) }
+            return CapUsage(amount: Money(fen: amount), count: Int(count))
         }
 
         func fundedContent(_ keys: [String]) throws(SubsidyError) -> [FundedContent] {
@@ -232,16 +274,15 @@ public final class CityLedger: Sendable {
                 try keys.flatMap { key in
                     try connection.query(
                         """
-                        SELECT c.application_id, c.measure, c.content_typed FROM content_keys k
+                        SELECT c.application_id AS application_id, c.measure AS measure, c.content_typed AS content_typed FROM content_keys k
                         JOIN commitments c ON c.application_id = k.application_id
                         WHERE k.key = ? AND c.state IN \(CityLedger.counted) ORDER BY c.application_id
                         """,
                         [.text(key)]
                     ).map { row in
-                        guard let measure = Measure(rawValue: row.text(1)) else {
-                            throw SQLiteError(code: 0, message: "commitments.measure holds unknown value \"\(row.text(1))\"")
-                        }
-                        return FundedContent(applicationID: row.text(0), measure: measure, typed: row.text(2), key: key)
+                        FundedContent(
+                            applicationID: try row.text("application_id"), measure: try row.decode(Measure.self, "measure"),
+                            typed: try row.text("content_typed"), key: key)
                     }
                 }
             }
@@ -260,10 +301,11 @@ public final class CityLedger: Sendable {
                 ).first
             }
             guard let row else { return nil }
-            guard let enterprise = try? USCC(validating: row.text(1)) else {
-                throw SubsidyError(.internal, "commitment \(row.text(0)) holds an invalid enterprise")
+            let (id, uscc, selected) = try wrap { (try row.text("application_id"), try row.text("enterprise"), try row.text("selection_date")) }
+            guard let enterprise = try? USCC(validating: uscc) else {
+                throw SubsidyError(.dataLoss, "commitment \(id) holds an invalid enterprise")
             }
-            return PilotAward(applicationID: row.text(0), enterprise: enterprise, selectionDate: try? CalendarDate(parsing: row.text(2)))
+            return PilotAward(applicationID: id, enterprise: enterprise, selectionDate: try? CalendarDate(parsing: selected))
         }
 
         func isPoolMember(_ provider: USCC, on date: CalendarDate) throws(SubsidyError) -> Bool {
@@ -288,17 +330,25 @@ public final class CityLedger: Sendable {
             }
             // A set, not a scan of the rows per enterprise: a quote may name thousands of served
             // enterprises, and the ledger may hold thousands of recipients.
-            let recipients = Set(rows.map { $0.text(0) })
+            let recipients = try wrap { Set(try rows.map { try $0.text("enterprise") }) }
             return Set(enterprises.filter { wanted.contains($0.rawValue) && recipients.contains($0.rawValue) })
         }
 
         private func wrap<T>(_ body: () throws -> T) throws(SubsidyError) -> T {
-            do { return try body() } catch { throw SubsidyError(.internal, "ledger read failed: \(error)") }
+            do {
+                return try body()
+            } catch let error as SubsidyError {
+                throw error
+            } catch let error as SQLiteError where error.isDataLoss {
+                throw SubsidyError(.dataLoss, "the ledger holds damaged data", cause: error)
+            } catch {
+                throw SubsidyError(.internal, "ledger read failed", cause: error)
+            }
         }
     }
 
     /// Runs the policy engine against the ledger inside `transaction`.
-    public func usage(in transaction: Transaction) -> some UsageSnapshot {
+    func usage(in transaction: Transaction) -> some UsageSnapshot {
         Usage(connection: transaction.connection)
     }
 
@@ -306,23 +356,23 @@ public final class CityLedger: Sendable {
 
     /// Pilot awards decided before the ledger recorded selection dates (migration 4): their ids
     /// and districts, so start-up can fill the date in from the district's stored application.
-    public func pilotAwardsWithoutSelectionDate() throws -> [(applicationID: String, district: String)] {
-        try database.read { transaction in
+    package func pilotAwardsWithoutSelectionDate() async throws -> [(applicationID: String, district: String)] {
+        try await database.read { transaction in
             try transaction.query(
                 "SELECT application_id, district FROM commitments WHERE measure = 'CLUSTER_PILOT' AND selection_date = '' AND source = 'decision'"
-            ).map { (applicationID: $0.text(0), district: $0.text(1)) }
+            ).map { (applicationID: try $0.text("application_id"), district: try $0.text("district")) }
         }
     }
 
     /// Records the selection date of a pilot award decided before migration 4.
-    public func recordSelectionDate(_ date: CalendarDate, for applicationID: String) throws {
-        try database.write { transaction in
+    package func recordSelectionDate(_ date: CalendarDate, for applicationID: String) async throws {
+        try await database.write { transaction in
             _ = try transaction.query(
                 "UPDATE commitments SET selection_date = ? WHERE application_id = ? AND selection_date = ''", [.text(date.description), .text(applicationID)])
         }
     }
 
-    public func commitment(for applicationID: String, in transaction: Transaction) throws -> Commitment? {
+    func commitment(for applicationID: String, in transaction: Transaction) throws -> Commitment? {
         try transaction.query(
             """
             SELECT application_id, district, measure, funding_year, enterprise, amount_fen, decision_date, decision_document,
@@ -331,11 +381,11 @@ public final class CityLedger: Sendable {
             FROM commitments WHERE application_id = ?
             """,
             [.text(applicationID)]
-        ).first.map(Self.commitment(row:))
+        ).first.map { try Self.commitment(row: $0) }
     }
 
-    public func commitments(district: String) throws -> [Commitment] {
-        try database.read { transaction in
+    public func commitments(district: String) async throws -> [Commitment] {
+        try await database.read { transaction in
             try transaction.query(
                 """
                 SELECT application_id, district, measure, funding_year, enterprise, amount_fen, decision_date, decision_document,
@@ -344,24 +394,29 @@ public final class CityLedger: Sendable {
                 FROM commitments WHERE district = ? AND source = 'decision' ORDER BY application_id
                 """,
                 [.text(district)]
-            ).map(Self.commitment(row:))
+            ).map { try Self.commitment(row: $0) }
         }
     }
 
-    private static func commitment(row: [SQLiteValue]) -> Commitment {
-        Commitment(
-            applicationID: row.text(0), district: row.text(1), measure: row.text(2), fundingYear: Int(row.int(3)),
-            enterprise: row.text(4), amountFen: row.int(5), decisionDate: row.text(6), decisionDocument: row.text(7),
-            policyVersion: row.text(8), explanation: row.blob(9), state: row.text(10), requestID: row.text(11),
-            releaseState: row.text(12), releaseRequestID: row.text(13),
-            actor: Actor(tenant: row.text(14), uid: UInt32(truncatingIfNeeded: row.int(15))), reason: row.text(16),
-            releaseActor: Actor(tenant: row.text(17), uid: UInt32(truncatingIfNeeded: row.int(18))), releaseReason: row.text(19)
+    private static func commitment(row: SQLiteRow) throws -> Commitment {
+        let releaseState = try row.text("release_state")
+        return Commitment(
+            applicationID: try row.text("application_id"), district: try row.text("district"), measure: try row.text("measure"),
+            fundingYear: Int(try row.int("funding_year")), enterprise: try row.text("enterprise"), amountFen: try row.int("amount_fen"),
+            decisionDate: try row.text("decision_date"), decisionDocument: try row.text("decision_document"),
+            policyVersion: try row.text("policy_version"), explanation: try row.blob("explanation"),
+            state: try row.decode(CommitmentState.self, "state"), requestID: try row.text("request_id"),
+            releaseState: releaseState.isEmpty ? nil : try row.decode(ApplicationState.self, "release_state"),
+            releaseRequestID: try row.text("release_request_id"),
+            actor: Actor(tenant: try row.text("actor_tenant"), uid: UInt32(truncatingIfNeeded: try row.int("actor_uid"))), reason: try row.text("reason"),
+            releaseActor: Actor(tenant: try row.text("release_actor_tenant"), uid: UInt32(truncatingIfNeeded: try row.int("release_actor_uid"))),
+            releaseReason: try row.text("release_reason")
         )
     }
 
     /// Records a decision's commitment and every cap charge, re-checking each cap inside the same
     /// transaction (the policy engine already did; this is the ledger's own guarantee).
-    public func commit(
+    func commit(
         applicationID: String, district: String, application: Application, decision: AwardDecision,
         explanation: [UInt8], requestID: String, actor: Actor, reason: String, at time: String, in transaction: Transaction
     ) throws {
@@ -373,7 +428,7 @@ public final class CityLedger: Sendable {
                 pilotKey: decision.pilotKey,
                 selectionDate: decision.selectionDate, amount: decision.award, decisionDate: decision.decisionDate,
                 decisionDocument: decision.decisionDocument ?? "", policyVersion: decision.policyVersion, explanation: explanation,
-                source: "decision", requestID: requestID, inProvincialPool: application.inProvincialPool,
+                source: .decision, requestID: requestID, inProvincialPool: application.inProvincialPool,
                 actor: actor, reason: reason
             ),
             charges: decision.charges, at: time, in: transaction
@@ -404,8 +459,7 @@ public final class CityLedger: Sendable {
         public var decisionDocument: String
         public var policyVersion: String
         public var explanation: [UInt8]
-        /// "decision" or "import".
-        public var source: String
+        public var source: Source
         public var requestID: String
         public var inProvincialPool: Bool
         public var actor: Actor
@@ -415,7 +469,7 @@ public final class CityLedger: Sendable {
             applicationID: String, district: String, measure: Measure, fundingYear: Int, enterprise: String, provider: String,
             pilotID: String, contentFingerprint: String, contentKeys: [String] = [], contentTyped: String = "", pilotKey: String = "",
             selectionDate: CalendarDate? = nil, amount: Money, decisionDate: CalendarDate, decisionDocument: String,
-            policyVersion: String, explanation: [UInt8], source: String, requestID: String, inProvincialPool: Bool,
+            policyVersion: String, explanation: [UInt8], source: Source, requestID: String, inProvincialPool: Bool,
             actor: Actor, reason: String
         ) {
             self.actor = actor
@@ -445,7 +499,7 @@ public final class CityLedger: Sendable {
 
     /// Inserts a commitment with its charges, then checks every charged cap is still within its
     /// limit; a violation throws RESOURCE_EXHAUSTED and the caller's transaction rolls back.
-    public func insertCommitment(
+    func insertCommitment(
         _ fields: CommitmentFields, charges: [CapCharge], at time: String, in transaction: Transaction
     ) throws {
         try transaction.query(
@@ -458,7 +512,7 @@ public final class CityLedger: Sendable {
             [.text(fields.applicationID), .text(fields.district), .text(fields.measure.rawValue), .integer(Int64(fields.fundingYear)),
              .text(fields.enterprise), .text(fields.provider), .text(fields.pilotID), .text(fields.contentFingerprint),
              .integer(fields.amount.fen), .text(fields.decisionDate.description), .text(fields.decisionDocument),
-             .text(fields.policyVersion), .blob(fields.explanation), .text(fields.source), .text(fields.requestID), .text(time), .text(time),
+             .text(fields.policyVersion), .blob(fields.explanation), .text(fields.source.rawValue), .text(fields.requestID), .text(time), .text(time),
              .text(fields.actor.tenant), .integer(Int64(fields.actor.uid)), .text(fields.reason),
              .text(fields.contentTyped), .text(fields.pilotKey), .text(fields.selectionDate?.description ?? "")]
         )
@@ -496,7 +550,7 @@ public final class CityLedger: Sendable {
         try appendEvent(applicationID: fields.applicationID, district: fields.district, state: "APPROVED", amountFen: fields.amount.fen, at: time, in: transaction)
         try AuditChain.append(
             AuditEvent("commit", [
-                .text("application", fields.applicationID), .text("source", fields.source), .text("district", fields.district),
+                .text("application", fields.applicationID), .text("source", fields.source.rawValue), .text("district", fields.district),
                 .text("measure", fields.measure.rawValue), .integer("amount_fen", fields.amount.fen), .text("content", fields.contentFingerprint),
                 .text("policy", fields.policyVersion), .text("request", fields.requestID),
             ] + AuditEvent.Field.actor(fields.actor) + [.text("reason", fields.reason)]
@@ -507,18 +561,18 @@ public final class CityLedger: Sendable {
 
     /// Releases a commitment (reject after approval, revocation); after disbursement it becomes a
     /// clawback. `targetState` is the application state the district must reach.
-    public func release(
+    func release(
         applicationID: String, targetState: ApplicationState, requestID: String, actor: Actor, reason: String,
         at time: String, in transaction: Transaction
     ) throws {
         guard let commitment = try commitment(for: applicationID, in: transaction) else {
             throw SubsidyError(.internal, "no commitment for \(applicationID) in the ledger")
         }
-        let newState: String
+        let newState: CommitmentState
         switch commitment.state {
-        case "live": newState = "released"
-        case "disbursed": newState = "clawback"
-        default:
+        case .live: newState = .released
+        case .disbursed: newState = .clawback
+        case .released, .clawback:
             throw SubsidyError.precondition("commitment", "the commitment of \(applicationID) is already \(commitment.state)")
         }
         try transaction.query(
@@ -527,12 +581,12 @@ public final class CityLedger: Sendable {
                 release_actor_uid = ?, release_reason = ?, updated_at = ?
             WHERE application_id = ?
             """,
-            [.text(newState), .text(targetState.rawValue), .text(requestID), .text(actor.tenant), .integer(Int64(actor.uid)),
+            [.text(newState.rawValue), .text(targetState.rawValue), .text(requestID), .text(actor.tenant), .integer(Int64(actor.uid)),
              .text(reason), .text(time), .text(applicationID)]
         )
         try appendEvent(applicationID: applicationID, district: commitment.district, state: targetState.rawValue, amountFen: commitment.amountFen, at: time, in: transaction)
         try AuditChain.append(
-            AuditEvent(newState, [
+            AuditEvent(newState.rawValue, [
                 .text("application", applicationID), .integer("amount_fen", commitment.amountFen), .text("to", targetState.rawValue),
                 .text("request", requestID),
             ] + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
@@ -541,13 +595,13 @@ public final class CityLedger: Sendable {
     }
 
     /// Marks a commitment disbursed (still counted against its caps).
-    public func markDisbursed(
+    func markDisbursed(
         applicationID: String, requestID: String, actor: Actor, reason: String, at time: String, in transaction: Transaction
     ) throws {
         guard let commitment = try commitment(for: applicationID, in: transaction) else {
             throw SubsidyError(.internal, "no commitment for \(applicationID) in the ledger")
         }
-        guard commitment.state == "live" else {
+        guard commitment.state == .live else {
             throw SubsidyError.precondition("commitment", "the commitment of \(applicationID) is \(commitment.state), not live")
         }
         try transaction.query(
@@ -577,7 +631,7 @@ public final class CityLedger: Sendable {
     // MARK: Idempotency
 
     /// Like ``DistrictStore/mutate(_:_:)`` for city-only requests (pool registration, imports).
-    public func mutate(_ request: RequestKey, _ body: (Transaction, String) throws -> [UInt8]) throws -> [UInt8] {
-        try RequestLog.mutate(database, request, body)
+    func mutate(_ request: RequestKey, _ body: @escaping @Sendable (Transaction, String) throws -> [UInt8]) async throws -> [UInt8] {
+        try await RequestLog.mutate(database, request, body)
     }
 }

@@ -1,9 +1,9 @@
 extension DistrictStore {
     /// The ledger position this district last saw complete a ledger-first step, or nil if none has.
-    public func seenLedgerPosition() throws -> LedgerPosition? {
-        try database.read { transaction in
+    public func seenLedgerPosition() async throws -> LedgerPosition? {
+        try await database.read { transaction in
             try transaction.query("SELECT ledger_identity, ledger_seq, ledger_hash FROM ledger_seen WHERE id = 1").first.map {
-                LedgerPosition(identity: $0.text(0), sequence: $0.int(1), hash: $0.text(2))
+                LedgerPosition(identity: try $0.text("ledger_identity"), sequence: try $0.int("ledger_seq"), hash: try $0.text("ledger_hash"))
             }
         }
     }
@@ -11,7 +11,7 @@ extension DistrictStore {
     /// Records `position` as seen, inside the district step of a ledger-first change. Only a
     /// later position of the same ledger replaces the record: a step never moves it backwards,
     /// and a different ledger is accepted only by ``acceptLedgerPosition(_:at:in:)``.
-    public func recordLedgerPosition(_ position: LedgerPosition, at time: String, in transaction: Transaction) throws {
+    func recordLedgerPosition(_ position: LedgerPosition, at time: String, in transaction: Transaction) throws {
         try transaction.query(
             """
             INSERT INTO ledger_seen (id, ledger_identity, ledger_seq, ledger_hash, updated_at) VALUES (1, ?, ?, ?, ?)
@@ -25,8 +25,8 @@ extension DistrictStore {
 
     /// The operator's "I restored the ledger deliberately": records `position` whatever was
     /// recorded before, and says so in this district's audit chain.
-    public func acceptLedgerPosition(_ position: LedgerPosition, by actor: Actor, at time: String) throws {
-        try database.write { transaction in
+    func acceptLedgerPosition(_ position: LedgerPosition, by actor: Actor, at time: String) async throws {
+        try await database.write { transaction in
             let previous = try transaction.query("SELECT ledger_identity, ledger_seq, ledger_hash FROM ledger_seen WHERE id = 1").first
             try transaction.query(
                 """
@@ -36,7 +36,7 @@ extension DistrictStore {
                 """,
                 [.text(position.identity), .integer(position.sequence), .text(position.hash), .text(time)]
             )
-            let before = previous.map { "\($0.text(0))@\($0.int(1))/\($0.text(2))" } ?? "none"
+            let before = try previous.map { "\(try $0.text("ledger_identity"))@\(try $0.int("ledger_seq"))/\(try $0.text("ledger_hash"))" } ?? "none"
             try AuditChain.append(
                 AuditEvent("accept-ledger", [
                     .text("ledger", "\(position.identity)@\(position.sequence)/\(position.hash)"), .text("previous", before),

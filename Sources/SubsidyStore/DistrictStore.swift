@@ -4,7 +4,9 @@ import SubsidyCore
 /// its audit chain. Only this district's tenant (and the city, for decisions) reaches it.
 public final class DistrictStore: Sendable {
     public let district: DistrictID
-    public let database: SQLiteDatabase
+    /// The file. Only the stores' own operations open transactions on it; package-wide for the
+    /// consistency tools and the tests below the process.
+    package let database: SQLiteDatabase
 
     static let migrations = [
         SQLiteDatabase.Migration(
@@ -48,8 +50,25 @@ public final class DistrictStore: Sendable {
                     request_id TEXT NOT NULL
                 );
                 CREATE INDEX transitions_application ON transitions (application_id, id);
-                \(RequestLog.schema)
-                \(AuditChain.schema)
+                CREATE TABLE requests (
+                    request_id TEXT PRIMARY KEY,
+                    fingerprint TEXT NOT NULL,
+                    response BLOB NOT NULL,
+                    at TEXT NOT NULL
+                );
+                CREATE TABLE audit (
+                    seq INTEGER PRIMARY KEY,
+                    at TEXT NOT NULL,
+                    event TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                CREATE TABLE audit_head (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    seq INTEGER NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
                 """
         ),
         // The ledger position (identity, audit head) this district last saw complete a
@@ -88,8 +107,8 @@ public final class DistrictStore: Sendable {
 
     /// Applications of this district, other than `excluding`, pending with one of `keys` — once
     /// per key they share.
-    public func pendingApplications(withContent keys: [String], excluding id: String) throws -> [PendingContent] {
-        try database.read { transaction in
+    public func pendingApplications(withContent keys: [String], excluding id: String) async throws -> [PendingContent] {
+        try await database.read { transaction in
             // One indexed lookup per key and column (an OR across the two columns could scan the
             // table, and its rows carry the whole application).
             var found: [PendingContent] = []
@@ -99,10 +118,10 @@ public final class DistrictStore: Sendable {
                     for row in try transaction.query(
                         "SELECT id, measure, state FROM applications WHERE \(column) = ? AND state IN \(Self.pendingStates) AND id != ? ORDER BY id",
                         [.text(key), .text(id)]
-                    ) where ids.insert(row.text(0)).inserted {
+                    ) where ids.insert(try row.text("id")).inserted {
                         found.append(PendingContent(
-                            applicationID: row.text(0), measure: try Self.decode(Measure.self, row.text(1), column: "measure"),
-                            state: try Self.decode(ApplicationState.self, row.text(2), column: "state"), key: key))
+                            applicationID: try row.text("id"), measure: try row.decode(Measure.self, "measure"),
+                            state: try row.decode(ApplicationState.self, "state"), key: key))
                     }
                 }
             }
@@ -111,26 +130,18 @@ public final class DistrictStore: Sendable {
     }
 
     /// Ids and contents of applications stored before content keys existed (migration 3).
-    public func applicationsWithoutContentKey(limit: Int) throws -> [(id: String, content: [UInt8])] {
-        try database.read { transaction in
+    package func applicationsWithoutContentKey(limit: Int) async throws -> [(id: String, content: [UInt8])] {
+        try await database.read { transaction in
             try transaction.query("SELECT id, content FROM applications WHERE content_key = '' ORDER BY id LIMIT ?", [.integer(Int64(limit))])
-                .map { (id: $0.text(0), content: $0.blob(1)) }
+                .map { (id: try $0.text("id"), content: try $0.blob("content")) }
         }
     }
 
     /// Records the content keys of an application stored before migration 3.
-    public func setContentKeys(_ key: String, project: String, for id: String) throws {
-        try database.write { transaction in
+    package func setContentKeys(_ key: String, project: String, for id: String) async throws {
+        try await database.write { transaction in
             _ = try transaction.query("UPDATE applications SET content_key = ?, project_key = ? WHERE id = ?", [.text(key), .text(project), .text(id)])
         }
-    }
-
-    /// A stored value outside its type is a damaged or newer file: an error, never a guess.
-    static func decode<T: RawRepresentable>(_: T.Type, _ raw: String, column: String) throws -> T where T.RawValue == String {
-        guard let value = T(rawValue: raw) else {
-            throw SQLiteError(code: 0, message: "applications.\(column) holds unknown value \"\(raw)\"")
-        }
-        return value
     }
 
     public init(path: String, district: DistrictID) throws {
@@ -142,21 +153,21 @@ public final class DistrictStore: Sendable {
 
     /// Runs a mutation once per request id: a retry returns the first response; the response is
     /// stored in the same transaction as the change.
-    public func mutate(
-        _ request: RequestKey, _ body: (Transaction, String) throws -> [UInt8]
-    ) throws -> [UInt8] {
-        try RequestLog.mutate(database, request, body)
+    func mutate(
+        _ request: RequestKey, _ body: @escaping @Sendable (Transaction, String) throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        try await RequestLog.mutate(database, request, body)
     }
 
     /// The stored response of an earlier request with this id, if any (ALREADY_EXISTS if the
     /// id was used for other content).
-    public func replay(_ request: RequestKey) throws -> [UInt8]? {
-        try database.read { try RequestLog.lookup(request.id, fingerprint: request.fingerprint, in: $0) }
+    func replay(_ request: RequestKey) async throws -> [UInt8]? {
+        try await database.read { try RequestLog.lookup(request.id, fingerprint: request.fingerprint, in: $0) }
     }
 
     // MARK: Applicants
 
-    public func insertApplicant(_ applicant: ApplicantRecord, by actor: Actor, at time: String, in transaction: Transaction) throws {
+    func insertApplicant(_ applicant: ApplicantRecord, by actor: Actor, at time: String, in transaction: Transaction) throws {
         if let existing = try Self.applicant(applicant.uscc, in: transaction, district: district) {
             guard existing == applicant else {
                 throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(district.rawValue) as \(existing.name)")
@@ -176,45 +187,46 @@ public final class DistrictStore: Sendable {
         )
     }
 
-    public func applicant(_ uscc: String) throws -> ApplicantRecord? {
-        try database.read { try Self.applicant(uscc, in: $0, district: district) }
+    public func applicant(_ uscc: String) async throws -> ApplicantRecord? {
+        let district = self.district
+        return try await database.read { try Self.applicant(uscc, in: $0, district: district) }
     }
 
     /// The registered applicant, read inside the caller's transaction.
-    public func applicantRecord(_ uscc: String, in transaction: Transaction) throws -> ApplicantRecord? {
+    func applicantRecord(_ uscc: String, in transaction: Transaction) throws -> ApplicantRecord? {
         try Self.applicant(uscc, in: transaction, district: district)
     }
 
     static func applicant(_ uscc: String, in transaction: Transaction, district: DistrictID) throws -> ApplicantRecord? {
         try transaction.query("SELECT uscc, name, locality, role FROM applicants WHERE uscc = ?", [.text(uscc)]).first.map {
-            ApplicantRecord(
-                uscc: $0.text(0), name: $0.text(1), district: district,
-                locality: Locality(rawValue: $0.text(2)) ?? .nonLocal, role: ApplicantRole(rawValue: $0.text(3)) ?? .industrialEnterprise
-            )
+            try applicant(row: $0, district: district)
         }
     }
 
-    public func applicants(after: String, limit: Int) throws -> [ApplicantRecord] {
-        try database.read { transaction in
+    static func applicant(row: SQLiteRow, district: DistrictID) throws -> ApplicantRecord {
+        ApplicantRecord(
+            uscc: try row.text("uscc"), name: try row.text("name"), district: district,
+            locality: try row.decode(Locality.self, "locality"), role: try row.decode(ApplicantRole.self, "role")
+        )
+    }
+
+    public func applicants(after: String, limit: Int) async throws -> [ApplicantRecord] {
+        let district = self.district
+        return try await database.read { transaction in
             try transaction.query(
                 "SELECT uscc, name, locality, role FROM applicants WHERE uscc > ? ORDER BY uscc LIMIT ?", [.text(after), .integer(Int64(limit))]
-            ).map {
-                ApplicantRecord(
-                    uscc: $0.text(0), name: $0.text(1), district: district,
-                    locality: Locality(rawValue: $0.text(2)) ?? .nonLocal, role: ApplicantRole(rawValue: $0.text(3)) ?? .industrialEnterprise
-                )
-            }
+            ).map { try Self.applicant(row: $0, district: district) }
         }
     }
 
     // MARK: Applications
 
     /// Files a new application in state SUBMITTED.
-    public func insertApplication(
+    func insertApplication(
         measure: Measure, fundingYear: Int, enterprise: String, contentKeys: [String], content: [UInt8],
         actor: Actor, request: RequestKey, at time: String, in transaction: Transaction
     ) throws -> StoredApplication {
-        let seq = (try transaction.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM applications").first?.int(0)) ?? 1
+        let seq = try transaction.query("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM applications").first?.int("next") ?? 1
         let digits = String(seq)
         let id = "\(district.rawValue)-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
         try transaction.query(
@@ -226,13 +238,13 @@ public final class DistrictStore: Sendable {
              .text(ApplicationState.submitted.rawValue), .blob(content), .text(time), .text(time),
              .text(contentKeys.first ?? ""), .text(contentKeys.dropFirst().first ?? "")]
         )
-        try recordTransition(id: id, from: nil, to: .submitted, action: "submit", actor: actor, reason: "", request: request, at: time, in: transaction)
+        try recordTransition(id: id, from: nil, to: .submitted, action: .submit, actor: actor, reason: "", request: request, at: time, in: transaction)
         return try Self.application(id, in: transaction, district: district)!
     }
 
     /// Moves an application along `transition`, checking it is legal from the current state,
     /// and applies `update` to the other columns in the same transaction.
-    public func apply(
+    func apply(
         _ transition: Transition, to id: String, actor: Actor, role: ActorRole, reason: String, request: RequestKey,
         at time: String, in transaction: Transaction,
         update: (inout StoredApplication) throws -> Void = { _ in }
@@ -261,12 +273,12 @@ public final class DistrictStore: Sendable {
              .integer(Int64(record.fundingYear)), .text(record.enterprise), .text(time), .text(record.contentKey), .text(record.projectKey),
              .text(id)]
         )
-        try recordTransition(id: id, from: from, to: record.state, action: transition.rawValue, actor: actor, reason: reason, request: request, at: time, in: transaction)
+        try recordTransition(id: id, from: from, to: record.state, action: .transition(transition), actor: actor, reason: reason, request: request, at: time, in: transaction)
         return try Self.application(id, in: transaction, district: district)!
     }
 
     private func recordTransition(
-        id: String, from: ApplicationState?, to: ApplicationState, action: String, actor: Actor, reason: String,
+        id: String, from: ApplicationState?, to: ApplicationState, action: HistoryAction, actor: Actor, reason: String,
         request: RequestKey, at time: String, in transaction: Transaction
     ) throws {
         try transaction.query(
@@ -274,19 +286,25 @@ public final class DistrictStore: Sendable {
             INSERT INTO transitions (application_id, from_state, to_state, action, tenant, actor_uid, at, reason, request_id)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            [.text(id), from.map { .text($0.rawValue) } ?? .null, .text(to.rawValue), .text(action), .text(actor.tenant),
+            [.text(id), from.map { .text($0.rawValue) } ?? .null, .text(to.rawValue), .text(action.rawValue), .text(actor.tenant),
              .integer(Int64(actor.uid)), .text(time), .text(reason), .text(request.id)]
         )
         try AuditChain.append(
-            AuditEvent(action, [
+            AuditEvent(action.rawValue, [
                 .text("application", id), .text("from", from?.rawValue ?? ""), .text("to", to.rawValue), .text("request", request.id),
             ] + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
             at: time, in: transaction
         )
     }
 
-    public func application(_ id: String) throws -> StoredApplication? {
-        try database.read { try Self.application(id, in: $0, district: district) }
+    public func application(_ id: String) async throws -> StoredApplication? {
+        let district = self.district
+        return try await database.read { try Self.application(id, in: $0, district: district) }
+    }
+
+    /// The application, read inside the caller's transaction.
+    func application(_ id: String, in transaction: Transaction) throws -> StoredApplication? {
+        try Self.application(id, in: transaction, district: district)
     }
 
     static func application(_ id: String, in transaction: Transaction, district: DistrictID) throws -> StoredApplication? {
@@ -301,26 +319,32 @@ public final class DistrictStore: Sendable {
         let history = try transaction.query(
             "SELECT from_state, to_state, action, tenant, actor_uid, at, reason, request_id FROM transitions WHERE application_id = ? ORDER BY id",
             [.text(id)]
-        ).map {
+        ).map { row in
             TransitionEntry(
-                from: ApplicationState(rawValue: $0.text(0)), to: ApplicationState(rawValue: $0.text(1)) ?? .submitted,
-                action: $0.text(2), tenant: $0.text(3), actorUID: UInt32(truncatingIfNeeded: $0.int(4)), at: $0.text(5),
-                reason: $0.text(6), requestID: $0.text(7)
+                from: try row.optionalText("from_state").map { raw in
+                    guard let state = ApplicationState(rawValue: raw) else { throw SQLiteError.damaged("column from_state holds unknown value \"\(raw)\"") }
+                    return state
+                },
+                to: try row.decode(ApplicationState.self, "to_state"),
+                action: try row.decode(HistoryAction.self, "action"), tenant: try row.text("tenant"), actorUID: UInt32(truncatingIfNeeded: try row.int("actor_uid")),
+                at: try row.text("at"), reason: try row.text("reason"), requestID: try row.text("request_id")
             )
         }
         return StoredApplication(
-            id: row.text(0), district: district, measure: Measure(rawValue: row.text(1)) ?? .cloudVoucher,
-            fundingYear: Int(row.int(2)), enterprise: row.text(3), state: ApplicationState(rawValue: row.text(4)) ?? .submitted,
-            content: row.blob(5), awardedFen: row.int(6), explanation: row.blob(7), decisionDate: row.text(8),
-            decisionDocument: row.text(9), publicizedOn: row.text(10), createdAt: row.text(11), updatedAt: row.text(12),
-            history: history, contentKey: row.text(13), projectKey: row.text(14)
+            id: try row.text("id"), district: district, measure: try row.decode(Measure.self, "measure"),
+            fundingYear: Int(try row.int("funding_year")), enterprise: try row.text("enterprise"),
+            state: try row.decode(ApplicationState.self, "state"), content: try row.blob("content"), awardedFen: try row.int("awarded_fen"),
+            explanation: try row.blob("explanation"), decisionDate: try row.text("decision_date"),
+            decisionDocument: try row.text("decision_document"), publicizedOn: try row.text("publicized_on"),
+            createdAt: try row.text("created_at"), updatedAt: try row.text("updated_at"),
+            history: history, contentKey: try row.text("content_key"), projectKey: try row.text("project_key")
         )
     }
 
     /// Ids of the applications matching `filter` after `afterID`, in id order: a page's
     /// candidates, read without their content so that merging districts costs no records.
-    public func applicationIDs(_ filter: ApplicationFilter, afterID: String, limit: Int) throws -> [String] {
-        try database.read { transaction in
+    public func applicationIDs(_ filter: ApplicationFilter, afterID: String, limit: Int) async throws -> [String] {
+        try await database.read { transaction in
             var sql = "SELECT id FROM applications WHERE id > ?"
             var parameters: [SQLiteValue] = [.text(afterID)]
             if let measure = filter.measure { sql += " AND measure = ?"; parameters.append(.text(measure.rawValue)) }
@@ -329,16 +353,16 @@ public final class DistrictStore: Sendable {
             if let enterprise = filter.enterprise { sql += " AND enterprise = ?"; parameters.append(.text(enterprise)) }
             sql += " ORDER BY id LIMIT ?"
             parameters.append(.integer(Int64(limit)))
-            return try transaction.query(sql, parameters).map { $0.text(0) }
+            return try transaction.query(sql, parameters).map { try $0.text("id") }
         }
     }
 
     /// Ids and states of applications holding (or pending) a commitment, for recovery.
-    public func decidedStates() throws -> [String: ApplicationState] {
-        try database.read { transaction in
+    public func decidedStates() async throws -> [String: ApplicationState] {
+        try await database.read { transaction in
             var states: [String: ApplicationState] = [:]
             for row in try transaction.query("SELECT id, state FROM applications") {
-                states[row.text(0)] = ApplicationState(rawValue: row.text(1))
+                states[try row.text("id")] = try row.decode(ApplicationState.self, "state")
             }
             return states
         }

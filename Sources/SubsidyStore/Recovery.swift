@@ -35,24 +35,24 @@ public enum Recovery {
     /// Checks every district against the ledger and, with `apply`, rolls districts forward to the
     /// ledger. Nothing is rolled forward when a district has seen a later (or another) ledger
     /// than this one: an older ledger must not drive the districts.
-    public static func reconcile(ledger: CityLedger, districts: [DistrictID: DistrictStore], apply: Bool = true) throws -> Report {
+    public static func reconcile(ledger: CityLedger, districts: [DistrictID: DistrictStore], apply: Bool = true) async throws -> Report {
         var report = Report()
-        let current = try ledger.position()
+        let current = try await ledger.position()
         let ordered = districts.sorted(by: { $0.key.rawValue < $1.key.rawValue })
         for (_, store) in ordered {
-            if let problem = try positionProblem(ledger: ledger, current: current, store: store) {
+            if let problem = try await positionProblem(ledger: ledger, current: current, store: store) {
                 report.inconsistencies.append(problem)
             }
         }
         let applying = apply && report.inconsistencies.isEmpty
         for (district, store) in ordered {
-            let commitments = try ledger.commitments(district: district.rawValue)
+            let commitments = try await ledger.commitments(district: district.rawValue)
             var committedIDs = Set<String>()
             for commitment in commitments {
                 committedIDs.insert(commitment.applicationID)
-                try reconcile(commitment, ledger: ledger, store: store, apply: applying, into: &report)
+                try await reconcile(commitment, ledger: ledger, store: store, apply: applying, into: &report)
             }
-            for (id, state) in try store.decidedStates().sorted(by: { $0.key < $1.key }) where state.holdsCommitment && !committedIDs.contains(id) {
+            for (id, state) in try await store.decidedStates().sorted(by: { $0.key < $1.key }) where state.holdsCommitment && !committedIDs.contains(id) {
                 report.inconsistencies.append(
                     Inconsistency(
                         file: store.database.path, applicationID: id,
@@ -65,15 +65,15 @@ public enum Recovery {
     }
 
     /// Whether `store` has seen a ledger position that `current` does not continue.
-    static func positionProblem(ledger: CityLedger, current: LedgerPosition, store: DistrictStore) throws -> Inconsistency? {
-        guard let seen = try store.seenLedgerPosition() else { return nil }
+    static func positionProblem(ledger: CityLedger, current: LedgerPosition, store: DistrictStore) async throws -> Inconsistency? {
+        guard let seen = try await store.seenLedgerPosition() else { return nil }
         let problem: String
         if seen.identity != current.identity {
             problem = "has seen ledger \(seen.identity), but \(ledger.database.path) is ledger \(current.identity): a different ledger file was put in place"
         } else if seen.sequence > current.sequence {
             problem = "has seen the ledger at audit row \(seen.sequence), but \(ledger.database.path) ends at row \(current.sequence): "
                 + "the ledger was rolled back (restored from an older copy?)"
-        } else if try ledger.auditHash(at: seen.sequence) != seen.hash {
+        } else if try await ledger.auditHash(at: seen.sequence) != seen.hash {
             problem = "has seen the ledger's audit row \(seen.sequence) with hash \(seen.hash.prefix(16))…, but that row of \(ledger.database.path) "
                 + "differs: the ledger was rewritten or replaced"
         } else {
@@ -85,12 +85,12 @@ public enum Recovery {
     /// Records the ledger's current position in every district, audited there: the operator's
     /// explicit acceptance of a ledger restored on purpose (`subsidyd --repair --accept-ledger`).
     /// Returns one line per district.
-    public static func acceptLedger(ledger: CityLedger, districts: [DistrictID: DistrictStore], by actor: Actor) throws -> [String] {
-        let current = try ledger.position()
+    public static func acceptLedger(ledger: CityLedger, districts: [DistrictID: DistrictStore], by actor: Actor) async throws -> [String] {
+        let current = try await ledger.position()
         var lines: [String] = []
         for (_, store) in districts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            let seen = try store.seenLedgerPosition()
-            try store.acceptLedgerPosition(current, by: actor, at: Timestamp.now())
+            let seen = try await store.seenLedgerPosition()
+            try await store.acceptLedgerPosition(current, by: actor, at: Timestamp.now())
             lines.append("\(store.database.path): now records \(current) (was \(seen.map(\.description) ?? "none"))")
         }
         return lines
@@ -99,17 +99,17 @@ public enum Recovery {
     /// Brings one application in line with its commitment (if any). Decisions call this under the
     /// decision lock, so a district step that failed without a crash is completed before anything
     /// else touches the application — not left until the next start.
-    public static func reconcile(applicationID: String, ledger: CityLedger, store: DistrictStore) throws -> Report {
+    public static func reconcile(applicationID: String, ledger: CityLedger, store: DistrictStore) async throws -> Report {
         var report = Report()
-        let commitment = try ledger.database.read { try ledger.commitment(for: applicationID, in: $0) }
-        if let commitment { try reconcile(commitment, ledger: ledger, store: store, apply: true, into: &report) }
+        let commitment = try await ledger.database.read { try ledger.commitment(for: applicationID, in: $0) }
+        if let commitment { try await reconcile(commitment, ledger: ledger, store: store, apply: true, into: &report) }
         return report
     }
 
     private static func reconcile(
         _ commitment: CityLedger.Commitment, ledger: CityLedger, store: DistrictStore, apply: Bool, into report: inout Report
-    ) throws {
-        guard let application = try store.application(commitment.applicationID) else {
+    ) async throws {
+        guard let application = try await store.application(commitment.applicationID) else {
             report.inconsistencies.append(
                 Inconsistency(
                     file: ledger.database.path, applicationID: commitment.applicationID,
@@ -120,7 +120,7 @@ public enum Recovery {
             return
         }
         let pending = pendingTransitions(commitment: commitment, state: application.state)
-        if pending.isEmpty, ["live", "disbursed"].contains(commitment.state), !application.state.holdsCommitment {
+        if pending.isEmpty, commitment.state.isCounted, !application.state.holdsCommitment {
             report.inconsistencies.append(
                 Inconsistency(
                     file: store.database.path, applicationID: commitment.applicationID,
@@ -134,14 +134,14 @@ public enum Recovery {
             return
         }
         // Completing a ledger-first step is seeing the ledger where it now stands.
-        let position = pending.isEmpty ? nil : try ledger.position()
+        let position = pending.isEmpty ? nil : try await ledger.position()
         for transition in pending {
             let approving = transition == .approve
             let request = RequestKey(id: approving ? commitment.requestID : commitment.releaseRequestID, fingerprint: "recovery")
             // The decision is its author's: the ledger kept who made it and why.
             let author = approving ? commitment.actor : commitment.releaseActor
             let reason = approving ? commitment.reason : commitment.releaseReason
-            try store.database.write { transaction in
+            try await store.database.write { transaction in
                 let now = Timestamp.now()
                 _ = try store.apply(
                     transition, to: commitment.applicationID, actor: author.tenant.isEmpty ? actor : author, role: .city,
@@ -164,13 +164,13 @@ public enum Recovery {
     /// What the district must still do to match the ledger.
     static func pendingTransitions(commitment: CityLedger.Commitment, state: ApplicationState) -> [Transition] {
         switch (commitment.state, state) {
-        case ("live", .recommended), ("disbursed", .recommended): [.approve]
-        case ("disbursed", .publicized): [.disburse]
-        case ("released", .recommended), ("clawback", .recommended):
+        case (.live, .recommended), (.disbursed, .recommended): [.approve]
+        case (.disbursed, .publicized): [.disburse]
+        case (.released, .recommended), (.clawback, .recommended):
             // Approved and revoked in the ledger before the district heard of either.
             [.approve, .revoke]
-        case ("released", let s) where s.holdsCommitment: [.revoke]
-        case ("clawback", let s) where s.holdsCommitment: [.revoke]
+        case (.released, let s) where s.holdsCommitment: [.revoke]
+        case (.clawback, let s) where s.holdsCommitment: [.revoke]
         default: []
         }
     }

@@ -3,37 +3,30 @@ import SubsidyCore
 /// Idempotency for mutating requests: the first result of each client-chosen request id is kept
 /// in the same transaction as the change, so a retry (even after a crash) returns it, and the
 /// same id with different content is refused.
+///
+/// Its table (`requests`) is created by each file's first migration.
 enum RequestLog {
-    static let schema = """
-        CREATE TABLE requests (
-            request_id TEXT PRIMARY KEY,
-            fingerprint TEXT NOT NULL,
-            response BLOB NOT NULL,
-            at TEXT NOT NULL
-        );
-        """
-
     /// The stored response for `requestID`, nil if new; ALREADY_EXISTS if reused for other content.
     static func lookup(_ requestID: String, fingerprint: String, in transaction: Transaction) throws -> [UInt8]? {
         guard let row = try transaction.query("SELECT fingerprint, response FROM requests WHERE request_id = ?", [.text(requestID)]).first else {
             return nil
         }
-        guard row.text(0) == fingerprint else {
+        guard try row.text("fingerprint") == fingerprint else {
             throw SubsidyError(
                 .alreadyExists,
                 "request_id \(requestID) was already used for a different request; use a new request id for new content",
                 details: [.field(path: "request.request_id", problem: "already used for different content")]
             )
         }
-        return row.blob(1)
+        return try row.blob("response")
     }
 
     /// Runs `body` once per request id inside one write transaction of `database`: a retry gets
     /// the first response back; the response is stored in the same transaction as the change.
     static func mutate(
-        _ database: SQLiteDatabase, _ request: RequestKey, _ body: (Transaction, String) throws -> [UInt8]
-    ) throws -> [UInt8] {
-        try database.write { transaction in
+        _ database: SQLiteDatabase, _ request: RequestKey, _ body: @escaping @Sendable (Transaction, String) throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        try await database.write { transaction in
             if let earlier = try lookup(request.id, fingerprint: request.fingerprint, in: transaction) { return earlier }
             let now = Timestamp.now()
             let response = try body(transaction, now)

@@ -14,6 +14,15 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
 
     /// SQLITE_BUSY / SQLITE_LOCKED: another process holds the file (e.g. a second daemon).
     public var isBusy: Bool { code & 0xff == SQLITE_BUSY || code & 0xff == SQLITE_LOCKED }
+
+    /// A stored value this binary cannot read back as what its column holds (an unknown state, a
+    /// missing column, a wrong type): damaged data, reported as DATA_LOSS, never guessed at.
+    public var isDataLoss: Bool { code & 0xff == SQLITE_CORRUPT }
+
+    static func damaged(_ message: String) -> SQLiteError { SQLiteError(code: SQLITE_CORRUPT, message: message) }
+
+    /// The database was closed (the daemon is shutting down).
+    static func closed(_ path: String) -> SQLiteError { SQLiteError(code: SQLITE_MISUSE, message: "\(path) is closed") }
 }
 
 /// A value bound to or read from a statement.
@@ -27,20 +36,22 @@ public enum SQLiteValue: Sendable, Equatable {
 /// One SQLite connection: the only writer of its file (DESIGN.md §4). Not thread-safe on its
 /// own; ``SQLiteDatabase`` owns it behind a lock.
 final class SQLiteConnection {
-    private let handle: OpaquePointer
+    private var handle: OpaquePointer?
     private var cache: [String: OpaquePointer] = [:]
+    private var columnNames: [String: SQLiteRow.Columns] = [:]
     let path: String
 
     /// Opens (creating if needed) with WAL and `synchronous=FULL`, so a commit that returned
-    /// survives a crash or power loss.
-    init(path: String) throws(SQLiteError) {
+    /// survives a crash or power loss. A `readOnly` connection refuses every write
+    /// (`query_only`): the readers of ``SQLiteDatabase`` cannot become a second writer.
+    init(path: String, readOnly: Bool = false) throws(SQLiteError) {
         // SQLite would create the file 0644 less the umask, and gives its -wal and -shm files the
         // database file's mode; creating it 0600 first keeps all three private to the daemon.
-        let created = open(path, O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        let created = Glibc.open(path, O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard created >= 0 else {
             throw SQLiteError(code: SQLITE_CANTOPEN, message: "\(path): cannot open (\(String(cString: strerror(errno))))")
         }
-        close(created)
+        Glibc.close(created)
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -56,21 +67,32 @@ final class SQLiteConnection {
         try execute("PRAGMA journal_mode=WAL")
         try execute("PRAGMA synchronous=FULL")
         try execute("PRAGMA foreign_keys=ON")
+        if readOnly { try execute("PRAGMA query_only=ON") }
     }
 
-    deinit {
+    /// Finalizes every cached statement and closes the file; later calls fail as closed.
+    func close() {
         for statement in cache.values { sqlite3_finalize(statement) }
-        sqlite3_close_v2(handle)
+        cache.removeAll()
+        if let handle { sqlite3_close_v2(handle) }
+        handle = nil
     }
+
+    deinit { close() }
 
     private func error(_ rc: Int32, _ sql: String?) -> SQLiteError {
-        SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+        SQLiteError(code: rc, message: handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed", sql: sql)
+    }
+
+    private func live() throws(SQLiteError) -> OpaquePointer {
+        guard let handle else { throw SQLiteError.closed(path) }
+        return handle
     }
 
     /// Runs SQL that returns no rows (may hold several statements).
     func execute(_ sql: String) throws(SQLiteError) {
         var message: UnsafeMutablePointer<CChar>?
-        let rc = sqlite3_exec(handle, sql, nil, nil, &message)
+        let rc = sqlite3_exec(try live(), sql, nil, nil, &message)
         if rc != SQLITE_OK {
             let text = message.map { String(cString: $0) } ?? ""
             sqlite3_free(message)
@@ -80,8 +102,9 @@ final class SQLiteConnection {
 
     /// Runs one statement with bound parameters and returns every row.
     @discardableResult
-    func query(_ sql: String, _ parameters: [SQLiteValue] = []) throws(SQLiteError) -> [[SQLiteValue]] {
+    func query(_ sql: String, _ parameters: [SQLiteValue] = []) throws(SQLiteError) -> [SQLiteRow] {
         let statement = try prepared(sql)
+        let columns = columnNames[sql] ?? SQLiteRow.Columns(statement)
         defer {
             sqlite3_reset(statement)
             sqlite3_clear_bindings(statement)
@@ -96,13 +119,12 @@ final class SQLiteConnection {
             }
             guard rc == SQLITE_OK else { throw error(rc, sql) }
         }
-        var rows: [[SQLiteValue]] = []
+        var rows: [SQLiteRow] = []
         while true {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { break }
             guard rc == SQLITE_ROW else { throw error(rc, sql) }
-            let columns = sqlite3_column_count(statement)
-            rows.append((0..<columns).map { column in
+            rows.append(SQLiteRow(columns: columns, values: (0..<sqlite3_column_count(statement)).map { column in
                 switch sqlite3_column_type(statement, column) {
                 case SQLITE_INTEGER: .integer(sqlite3_column_int64(statement, column))
                 case SQLITE_TEXT: .text(String(cString: sqlite3_column_text(statement, column)))
@@ -110,7 +132,7 @@ final class SQLiteConnection {
                     .blob(Array(UnsafeRawBufferPointer(start: sqlite3_column_blob(statement, column), count: Int(sqlite3_column_bytes(statement, column)))))
                 default: .null
                 }
-            })
+            }))
         }
         return rows
     }
@@ -118,23 +140,71 @@ final class SQLiteConnection {
     private func prepared(_ sql: String) throws(SQLiteError) -> OpaquePointer {
         if let statement = cache[sql] { return statement }
         var statement: OpaquePointer?
-        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        let rc = sqlite3_prepare_v3(try live(), sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
         guard rc == SQLITE_OK, let statement else { throw error(rc, sql) }
         cache[sql] = statement
+        columnNames[sql] = SQLiteRow.Columns(statement)
         return statement
     }
 
-    var changes: Int { Int(sqlite3_changes(handle)) }
+    var changes: Int { handle.map { Int(sqlite3_changes($0)) } ?? 0 }
 }
 
-extension [SQLiteValue] {
-    func int(_ i: Int) -> Int64 { if case .integer(let v) = self[i] { v } else { 0 } }
-    func text(_ i: Int) -> String { if case .text(let v) = self[i] { v } else { "" } }
-    func blob(_ i: Int) -> [UInt8] {
-        switch self[i] {
-        case .blob(let v): v
-        case .text(let v): [UInt8](v.utf8)
-        default: []
+/// One result row, read by column name. A column the statement lacks, or a value of another
+/// type than the column's, is damaged data (``SQLiteError/isDataLoss``), never a default.
+public struct SQLiteRow: Sendable {
+    /// The statement's column names, shared by all its rows.
+    final class Columns: Sendable {
+        let index: [String: Int]
+        init(_ statement: OpaquePointer) {
+            var index: [String: Int] = [:]
+            for column in 0..<sqlite3_column_count(statement) {
+                index[String(cString: sqlite3_column_name(statement, column))] = Int(column)
+            }
+            self.index = index
         }
+    }
+
+    let columns: Columns
+    let values: [SQLiteValue]
+
+    private func value(_ name: String) throws(SQLiteError) -> SQLiteValue {
+        guard let i = columns.index[name] else { throw .damaged("the row has no column \(name)") }
+        return values[i]
+    }
+
+    public func text(_ name: String) throws(SQLiteError) -> String {
+        guard case .text(let v) = try value(name) else { throw .damaged("column \(name) does not hold text") }
+        return v
+    }
+
+    /// Text, or nil where the column is NULL.
+    public func optionalText(_ name: String) throws(SQLiteError) -> String? {
+        switch try value(name) {
+        case .null: return nil
+        case .text(let v): return v
+        default: throw .damaged("column \(name) does not hold text")
+        }
+    }
+
+    public func int(_ name: String) throws(SQLiteError) -> Int64 {
+        guard case .integer(let v) = try value(name) else { throw .damaged("column \(name) does not hold an integer") }
+        return v
+    }
+
+    public func blob(_ name: String) throws(SQLiteError) -> [UInt8] {
+        switch try value(name) {
+        case .blob(let v): return v
+        // SQLite returns an empty blob as NULL-free zero-length text in some paths; both are bytes.
+        case .text(let v): return [UInt8](v.utf8)
+        default: throw .damaged("column \(name) does not hold bytes")
+        }
+    }
+
+    /// A stored enumeration: a value outside `T` is a damaged or newer file, an error, never a guess.
+    public func decode<T: RawRepresentable>(_: T.Type, _ name: String) throws(SQLiteError) -> T where T.RawValue == String {
+        let raw = try text(name)
+        guard let value = T(rawValue: raw) else { throw .damaged("column \(name) holds unknown value \"\(raw)\"") }
+        return value
     }
 }

@@ -1,17 +1,28 @@
+import NIOPosix
 import Synchronization
 
-/// A SQLite file with its single connection behind a lock: every read and write of the file goes
-/// through ``read(_:)`` or ``write(_:)``, one at a time, so there is exactly one writer per file.
+/// A SQLite file with a serial executor of its own, in the shape of GRDB's `DatabasePool`: one
+/// writer connection on one dedicated thread, so there is exactly one writer per file and writes
+/// queue without holding any other thread; and a few reader connections on threads of their own,
+/// so in WAL mode a read never waits behind the writer.
 ///
-/// Calls block their thread; the server runs them off the NIO event loops (see `BlockingIO`).
+/// ``write(_:)`` and ``read(_:)`` suspend the calling task, never block it. The synchronous
+/// ``writeNow(_:)`` and ``readNow(_:)`` are for start-up and the operator's tools, which run
+/// before (or without) any concurrent caller. ``close()`` stops the threads and closes every
+/// connection; the stores call it when the daemon shuts down.
 public final class SQLiteDatabase: Sendable {
-    /// The connection; `Mutex` serializes use, SQLite itself is opened without its own mutex.
-    private let connection: Mutex<SQLiteConnectionBox>
+    private let writer: Mutex<SQLiteConnectionBox?>
+    private let readers: Mutex<[SQLiteConnectionBox]>
+    private let writeThread: NIOThreadPool
+    private let readThreads: NIOThreadPool
+    private let readerCount: Int
+    private let isClosed = Mutex(false)
     public let path: String
 
     /// A migration: its version (1, 2, …), the SQL that takes the schema there, and, where rows
     /// must be rewritten by code SQL lacks (Unicode normalisation), a backfill run after the SQL in
-    /// the same transaction. Released migrations are never edited: a change is a new version.
+    /// the same transaction. Released migrations are literal SQL and never edited: a change is a
+    /// new version (`SchemaFixtureTests` migrates a file made by the first release).
     public struct Migration: Sendable {
         public var version: Int
         public var sql: String
@@ -25,9 +36,9 @@ public final class SQLiteDatabase: Sendable {
 
     /// Opens the file and applies the migrations it has not seen, each in its own transaction.
     /// A file from a newer binary (schema version above the last migration) is refused.
-    public init(path: String, migrations: [Migration]) throws(SQLiteError) {
+    public init(path: String, migrations: [Migration], readers: Int = 2) throws(SQLiteError) {
         let connection = try SQLiteConnection(path: path)
-        let current = try connection.query("PRAGMA user_version").first?.int(0) ?? 0
+        let current = try connection.query("PRAGMA user_version").first?.int("user_version") ?? 0
         let latest = migrations.map(\.version).max() ?? 0
         if current > latest {
             throw SQLiteError(
@@ -47,14 +58,47 @@ public final class SQLiteDatabase: Sendable {
                 throw error
             }
         }
-        self.connection = Mutex(SQLiteConnectionBox(connection))
+        // Readers are opened after the migrations, so they never see a half-built schema.
+        var opened: [SQLiteConnectionBox] = []
+        for _ in 0..<max(1, readers) { opened.append(SQLiteConnectionBox(try SQLiteConnection(path: path, readOnly: true))) }
+        self.writer = Mutex(SQLiteConnectionBox(connection))
+        self.readers = Mutex(opened)
+        self.readerCount = opened.count
         self.path = path
+        writeThread = NIOThreadPool(numberOfThreads: 1)
+        readThreads = NIOThreadPool(numberOfThreads: opened.count)
+        writeThread.start()
+        readThreads.start()
     }
 
-    /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`; any error rolls everything back.
-    public func write<T>(_ body: (Transaction) throws -> T) throws -> T {
-        try connection.withLock { box in
-            let connection = box.connection
+    /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT` on the file's writer thread; any error rolls
+    /// everything back. Writes run one at a time, in the order they were submitted.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
+        try await run(on: writeThread) { try self.writeNow(body) }
+    }
+
+    /// Runs `body` inside a read transaction (a consistent snapshot) on a reader thread, beside
+    /// whatever the writer is doing.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
+        try await run(on: readThreads) { try self.readNow(body) }
+    }
+
+    private func run<T: Sendable>(on pool: NIOThreadPool, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        guard !isClosed.withLock({ $0 }) else { throw SQLiteError.closed(path) }
+        do {
+            return try await pool.runIfActive(body)
+        } catch {
+            // Work refused by a pool that was shut down meanwhile is the file closing, not the
+            // caller's cancellation.
+            if isClosed.withLock({ $0 }) || error is NIOThreadPoolError.ThreadPoolInactive { throw SQLiteError.closed(path) }
+            throw error
+        }
+    }
+
+    /// ``write(_:)`` on the calling thread, for start-up and offline tools.
+    public func writeNow<T>(_ body: (Transaction) throws -> T) throws -> T {
+        try writer.withLock { box in
+            guard let connection = box?.connection else { throw SQLiteError.closed(path) }
             try connection.execute("BEGIN IMMEDIATE")
             do {
                 let result = try body(Transaction(connection: connection))
@@ -67,26 +111,53 @@ public final class SQLiteDatabase: Sendable {
         }
     }
 
-    /// Runs `body` inside a read transaction (a consistent snapshot).
-    public func read<T>(_ body: (Transaction) throws -> T) throws -> T {
-        try connection.withLock { box in
-            let connection = box.connection
-            try connection.execute("BEGIN")
-            defer { try? connection.execute("COMMIT") }
-            return try body(Transaction(connection: connection))
+    /// ``read(_:)`` on the calling thread, for start-up and offline tools.
+    public func readNow<T>(_ body: (Transaction) throws -> T) throws -> T {
+        // Each reader thread takes a connection for the length of one read; a synchronous caller
+        // beyond them (start-up, tests) reads through the writer's connection instead of waiting.
+        guard let box = readers.withLock({ $0.popLast() }) else {
+            return try writer.withLock { box in
+                guard let connection = box?.connection else { throw SQLiteError.closed(path) }
+                return try Self.snapshot(connection, body)
+            }
+        }
+        defer { readers.withLock { $0.append(box) } }
+        return try Self.snapshot(box.connection, body)
+    }
+
+    private static func snapshot<T>(_ connection: SQLiteConnection, _ body: (Transaction) throws -> T) throws -> T {
+        try connection.execute("BEGIN")
+        defer { try? connection.execute("COMMIT") }
+        return try body(Transaction(connection: connection))
+    }
+
+    /// Stops the file's threads (work already queued finishes first) and closes its connections.
+    /// Later calls fail with ``SQLiteError/closed(_:)``.
+    public func close() async {
+        isClosed.withLock { $0 = true }
+        try? await writeThread.shutdownGracefully()
+        try? await readThreads.shutdownGracefully()
+        writer.withLock { box in
+            box?.connection.close()
+            box = nil
+        }
+        readers.withLock { boxes in
+            for box in boxes { box.connection.close() }
+            boxes.removeAll()
         }
     }
 }
 
 /// Access to the file inside ``SQLiteDatabase/write(_:)`` or ``SQLiteDatabase/read(_:)``. Use it
-/// only inside that closure: it is valid only while the transaction (and the lock) is held.
+/// only inside that closure: it is valid only while the transaction is open.
 /// (It was `~Copyable` to make escaping impossible, but Swift 6.3's optimizer crashes on
 /// borrowed non-copyable values in these generic closures in release builds.)
 public struct Transaction {
     let connection: SQLiteConnection
 
+    /// Runs one statement; rows are read by column name (``SQLiteRow``).
     @discardableResult
-    public func query(_ sql: String, _ parameters: [SQLiteValue] = []) throws(SQLiteError) -> [[SQLiteValue]] {
+    public func query(_ sql: String, _ parameters: [SQLiteValue] = []) throws(SQLiteError) -> [SQLiteRow] {
         try connection.query(sql, parameters)
     }
 

@@ -40,11 +40,37 @@ public struct PendingContent: Sendable, Equatable {
     }
 }
 
+/// What a history entry records: the filing, or a move along the lifecycle.
+public enum HistoryAction: RawRepresentable, Sendable, Equatable, CustomStringConvertible {
+    case submit
+    case transition(Transition)
+
+    /// The stored (and wire) spelling: `submit`, or the transition's name (`approve`, …).
+    public var rawValue: String {
+        switch self {
+        case .submit: "submit"
+        case .transition(let transition): transition.rawValue
+        }
+    }
+
+    public init?(rawValue: String) {
+        if rawValue == "submit" {
+            self = .submit
+        } else if let transition = Transition(rawValue: rawValue) {
+            self = .transition(transition)
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String { rawValue }
+}
+
 /// One recorded state change.
 public struct TransitionEntry: Sendable, Equatable {
     public var from: ApplicationState?
     public var to: ApplicationState
-    public var action: String
+    public var action: HistoryAction
     public var tenant: String
     public var actorUID: UInt32
     public var at: String

@@ -47,7 +47,7 @@ public enum FrameError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-extension Frame {
+extension Foshan_Subsidy_V1_Frame {
     /// Appends this frame, length prefix included, to `buffer`.
     public func write(to buffer: inout ByteBuffer) {
         let body = serializedBytes()

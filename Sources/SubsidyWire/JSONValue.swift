@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SubsidyCore
 
 /// A JSON document as the proto3 JSON mapping needs it.
@@ -37,7 +42,8 @@ public enum JSONValue: Sendable, Equatable {
     public static func enumValue<E: ProtoEnum>(_ value: E) -> JSONValue {
         E.protoNames[value.rawValue].map { .string($0) } ?? .integer(value.rawValue)
     }
-    public static func bytes(_ value: [UInt8]) -> JSONValue { .string(Base64.encode(value)) }
+    /// Standard base64 with padding (RFC 4648 §4), as the proto3 JSON mapping writes `bytes`.
+    public static func bytes(_ value: [UInt8]) -> JSONValue { .string(Data(value).base64EncodedString()) }
 
     // MARK: Reading values (used by generated code); `path` names the field in errors.
 
@@ -79,9 +85,18 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
+    /// Base64 in the standard or the URL-safe alphabet, padded or not: the proto3 JSON mapping
+    /// accepts all four spellings. Anything else (whitespace included) is `INVALID_ARGUMENT`.
     public func bytes(at path: String) throws(SubsidyError) -> [UInt8] {
-        guard let decoded = Base64.decode(try string(at: path)) else { throw .invalidField(path, "must be base64") }
-        return decoded
+        var text = Array(try string(at: path).utf8)
+        for i in text.indices {
+            if text[i] == UInt8(ascii: "-") { text[i] = UInt8(ascii: "+") } else if text[i] == UInt8(ascii: "_") { text[i] = UInt8(ascii: "/") }
+        }
+        if !text.contains(UInt8(ascii: "=")) && text.count % 4 != 1 {
+            text += repeatElement(UInt8(ascii: "="), count: (4 - text.count % 4) % 4)
+        }
+        guard let decoded = Data(base64Encoded: Data(text)) else { throw .invalidField(path, "must be base64") }
+        return Array(decoded)
     }
 
     public func enumValue<E: ProtoEnum>(_: E.Type, at path: String) throws(SubsidyError) -> E {
@@ -333,45 +348,5 @@ struct JSONParser {
         }
         index += 4
         return value
-    }
-}
-
-/// RFC 4648 base64, for `bytes` fields in JSON.
-enum Base64 {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    static func encode(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var i = 0
-        while i < bytes.count {
-            let b0 = bytes[i], b1 = i + 1 < bytes.count ? bytes[i + 1] : 0, b2 = i + 2 < bytes.count ? bytes[i + 2] : 0
-            out.append(alphabet[Int(b0 >> 2)])
-            out.append(alphabet[Int((b0 & 0x03) << 4 | b1 >> 4)])
-            out.append(i + 1 < bytes.count ? alphabet[Int((b1 & 0x0f) << 2 | b2 >> 6)] : UInt8(ascii: "="))
-            out.append(i + 2 < bytes.count ? alphabet[Int(b2 & 0x3f)] : UInt8(ascii: "="))
-            i += 3
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    static func decode(_ text: String) -> [UInt8]? {
-        var values: [UInt8] = []
-        for byte in text.utf8 where byte != UInt8(ascii: "=") {
-            guard let v = alphabet.firstIndex(of: byte == UInt8(ascii: "-") ? UInt8(ascii: "+") : byte == UInt8(ascii: "_") ? UInt8(ascii: "/") : byte) else { return nil }
-            values.append(UInt8(v))
-        }
-        guard values.count % 4 != 1 else { return nil }
-        var out: [UInt8] = []
-        var i = 0
-        while i < values.count {
-            let chunk = values[i..<min(i + 4, values.count)].map { UInt32($0) }
-            let n = chunk.enumerated().reduce(UInt32(0)) { $0 | $1.element << (18 - 6 * UInt32($1.offset)) }
-            out.append(UInt8(n >> 16 & 0xff))
-            if chunk.count > 2 { out.append(UInt8(n >> 8 & 0xff)) }
-            if chunk.count > 3 { out.append(UInt8(n & 0xff)) }
-            i += 4
-        }
-        return out
     }
 }

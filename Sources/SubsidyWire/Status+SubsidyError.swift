@@ -1,20 +1,20 @@
 import SubsidyCore
 
-extension Status {
+extension Foshan_Subsidy_V1_Status {
     /// The wire form of a ``SubsidyError``; the one place domain errors become statuses.
     public init(_ error: SubsidyError) {
         self.init()
-        code = StatusCode(rawValue: error.code.rawValue)
+        code = Foshan_Subsidy_V1_StatusCode(rawValue: error.code.rawValue)
         message = error.message
         for detail in error.details {
             switch detail {
             case let .field(path, problem):
-                var v = FieldViolation()
+                var v = Foshan_Subsidy_V1_FieldViolation()
                 v.field = path
                 v.description = problem
                 fieldViolations.append(v)
             case let .capExhausted(capID, scope, limit, committed, requested):
-                var v = CapViolation()
+                var v = Foshan_Subsidy_V1_CapViolation()
                 v.capId = capID
                 v.scope = scope
                 v.limit = limit
@@ -22,7 +22,7 @@ extension Status {
                 v.requested = requested
                 capViolations.append(v)
             case let .precondition(subject, problem):
-                var v = PreconditionFailure()
+                var v = Foshan_Subsidy_V1_PreconditionFailure()
                 v.subject = subject
                 v.description = problem
                 preconditionFailures.append(v)
@@ -31,12 +31,12 @@ extension Status {
     }
 
     /// An OK status.
-    public static var ok: Status { Status() }
+    public static var ok: Foshan_Subsidy_V1_Status { Foshan_Subsidy_V1_Status() }
 }
 
 extension SubsidyError {
     /// The error a non-OK wire status describes.
-    public init(_ status: Status) {
+    public init(_ status: Foshan_Subsidy_V1_Status) {
         var details: [Detail] = []
         details += status.fieldViolations.map { .field(path: $0.field, problem: $0.description) }
         details += status.capViolations.map {

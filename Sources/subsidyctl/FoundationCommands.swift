@@ -15,12 +15,12 @@ struct Health: AsyncParsableCommand {
     var watch = false
 
     func run() async throws {
-        var request = HealthCheckRequest()
+        var request = Foshan_Subsidy_V1_HealthCheckRequest()
         request.service = service
         if watch {
             try await global.withClient { client throws(SubsidyError) in
                 do {
-                    for try await update in client.stream(HealthMethods.watch, request) {
+                    for try await update in Foshan_Subsidy_V1_Health.Client(wrapping: client).watch(request) {
                         global.emit(update, human: name(update.status))
                     }
                 } catch let error as SubsidyError {
@@ -31,13 +31,13 @@ struct Health: AsyncParsableCommand {
             }
         } else {
             let response = try await global.withClient { client throws(SubsidyError) in
-                try await client.call(HealthMethods.check, request, timeout: global.timeout)
+                try await Foshan_Subsidy_V1_Health.Client(wrapping: client).check(request, timeout: global.timeout)
             }
             global.emit(response, human: name(response.status))
         }
     }
 
-    private func name(_ status: ServingStatus) -> String {
+    private func name(_ status: Foshan_Subsidy_V1_ServingStatus) -> String {
         status.description.replacingPrefix("SERVING_STATUS_")
     }
 }
@@ -51,7 +51,7 @@ struct WhoAmI: AsyncParsableCommand {
 
     func run() async throws {
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await client.call(IdentityMethods.whoAmI, WhoAmIRequest(), timeout: global.timeout)
+            try await Foshan_Subsidy_V1_Identity.Client(wrapping: client).whoAmI(Foshan_Subsidy_V1_WhoAmIRequest(), timeout: global.timeout)
         }
         global.emit(
             r,
@@ -72,7 +72,7 @@ struct Services: AsyncParsableCommand {
 
     func run() async throws {
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await client.call(ReflectionMethods.listServices, ListServicesRequest(), timeout: global.timeout)
+            try await Foshan_Subsidy_V1_Reflection.Client(wrapping: client).listServices(Foshan_Subsidy_V1_ListServicesRequest(), timeout: global.timeout)
         }
         var text = ""
         for service in r.services {

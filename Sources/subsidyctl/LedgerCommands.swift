@@ -23,16 +23,16 @@ struct RegisterApplicant: AsyncParsableCommand {
     @Option var requestId: String = newRequestID()
 
     func run() async throws {
-        var request = RegisterApplicantRequest()
+        var request = Foshan_Subsidy_V1_RegisterApplicantRequest()
         request.requestId = requestId
-        var applicant = SubsidyWire.Applicant()
+        var applicant = Foshan_Subsidy_V1_Applicant()
         applicant.uscc = uscc
         applicant.name = name
-        applicant.locality = try parseEnum(SubsidyWire.Locality.self, locality, option: "--locality")
-        applicant.role = try parseEnum(SubsidyWire.ApplicantRole.self, role, option: "--role")
+        applicant.locality = try parseEnum(Foshan_Subsidy_V1_Locality.self, locality, option: "--locality")
+        applicant.role = try parseEnum(Foshan_Subsidy_V1_ApplicantRole.self, role, option: "--role")
         request.applicant = applicant
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(DistrictServiceMethods.registerApplicant, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).registerApplicant(request, timeout: global.timeout)
         }
         global.emit(r, human: r.applicant.map { "registered \($0.uscc) \($0.name) (\($0.role), \($0.locality)) in \($0.district)" } ?? "")
     }
@@ -44,10 +44,10 @@ struct ShowApplicant: AsyncParsableCommand {
     @Argument var uscc: String
 
     func run() async throws {
-        var request = GetApplicantRequest()
+        var request = Foshan_Subsidy_V1_GetApplicantRequest()
         request.uscc = uscc
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await client.call(DistrictServiceMethods.getApplicant, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).getApplicant(request, timeout: global.timeout)
         }
         global.emit(r, human: r.applicant.map { "\($0.uscc)  \($0.name)  \($0.role)  \($0.locality)  \($0.district)" } ?? "")
     }
@@ -60,11 +60,11 @@ struct ListApplicants: AsyncParsableCommand {
     @Option var pageToken: String = ""
 
     func run() async throws {
-        var request = ListApplicantsRequest()
+        var request = Foshan_Subsidy_V1_ListApplicantsRequest()
         request.pageSize = pageSize
         request.pageToken = pageToken
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await client.call(DistrictServiceMethods.listApplicants, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplicants(request, timeout: global.timeout)
         }
         var lines = r.applicants.map { "\($0.uscc)  \($0.name)  \($0.role)  \($0.locality)" }
         if !r.nextPageToken.isEmpty { lines.append("(more: --page-token \(r.nextPageToken))") }
@@ -92,11 +92,11 @@ struct Quote: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var request = QuoteRequest()
+        var request = Foshan_Subsidy_V1_QuoteRequest()
         if let file {
             let text = try readText(path: file)
             do throws(SubsidyError) {
-                request.application = try SubsidyWire.Application(jsonText: text, path: "application")
+                request.application = try Foshan_Subsidy_V1_Application(jsonText: text, path: "application")
             } catch {
                 printError(error)
                 throw ExitCode(1)
@@ -108,8 +108,8 @@ struct Quote: AsyncParsableCommand {
         request.decisionDocument = document
         let r = try await global.withClient { client throws(SubsidyError) in
             try await isCity(client)
-                ? client.call(CityServiceMethods.quote, request, timeout: global.timeout)
-                : client.call(DistrictServiceMethods.quote, request, timeout: global.timeout)
+                ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).quote(request, timeout: global.timeout)
+                : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).quote(request, timeout: global.timeout)
         }
         global.emit(r, human: r.explanation?.rendered ?? "")
     }
@@ -132,16 +132,16 @@ struct PoolRegister: AsyncParsableCommand {
     @Option var requestId: String = newRequestID()
 
     func run() async throws {
-        var request = RegisterPoolMemberRequest()
+        var request = Foshan_Subsidy_V1_RegisterPoolMemberRequest()
         request.requestId = requestId
-        var member = PoolMember()
+        var member = Foshan_Subsidy_V1_PoolMember()
         member.uscc = uscc
         member.name = name
         member.entryDate = entryDate
         member.provincial = provincial
         request.member = member
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(CityServiceMethods.registerPoolMember, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).registerPoolMember(request, timeout: global.timeout)
         }
         global.emit(r, human: r.member.map { "pool member \($0.uscc) since \($0.entryDate)" } ?? "")
     }
@@ -154,11 +154,11 @@ struct PoolList: AsyncParsableCommand {
     func run() async throws {
         // Every page, so the list is whole however long it is.
         let r = try await global.withClient { client throws(SubsidyError) in
-            var all = ListPoolMembersResponse()
-            var request = ListPoolMembersRequest()
+            var all = Foshan_Subsidy_V1_ListPoolMembersResponse()
+            var request = Foshan_Subsidy_V1_ListPoolMembersRequest()
             request.pageSize = 500
             repeat {
-                let page = try await client.call(CityServiceMethods.listPoolMembers, request, timeout: global.timeout)
+                let page = try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).listPoolMembers(request, timeout: global.timeout)
                 all.members += page.members
                 request.pageToken = page.nextPageToken
             } while !request.pageToken.isEmpty
@@ -185,18 +185,18 @@ struct Import: AsyncParsableCommand {
 
     func run() async throws {
         let text = try readText(path: file)
-        var request: ImportHistoryRequest
+        var request: Foshan_Subsidy_V1_ImportHistoryRequest
         do throws(SubsidyError) {
-            request = file.lowercased().hasSuffix(".csv") ? try HistoryCSV.parse(text) : try ImportHistoryRequest(jsonText: text, path: "import")
+            request = file.lowercased().hasSuffix(".csv") ? try HistoryCSV.parse(text) : try Foshan_Subsidy_V1_ImportHistoryRequest(jsonText: text, path: "import")
         } catch {
             printError(error)
             throw ExitCode(1)
         }
         // The file's content decides the id, so running the same import twice is a retry.
-        request.requestId = requestId ?? "import-" + String(SHA256.hex(Array(text.utf8)).prefix(24))
+        request.requestId = requestId ?? "import-" + String(HexDigest.sha256(Array(text.utf8)).prefix(24))
         let sent = request
         let r = try await global.withClient(retrying: sent.requestId) { client throws(SubsidyError) in
-            try await client.call(CityServiceMethods.importHistory, sent, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).importHistory(sent, timeout: global.timeout)
         }
         global.emit(r, human: "imported \(r.imported), already present \(r.alreadyPresent)")
     }
@@ -206,20 +206,20 @@ struct Import: AsyncParsableCommand {
 enum HistoryCSV {
     static let required = ["measure", "year", "district", "enterprise", "provider", "amount", "decision_date", "document"]
 
-    static func parse(_ text: String) throws(SubsidyError) -> ImportHistoryRequest {
+    static func parse(_ text: String) throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryRequest {
         var rows = try records(text)
         guard !rows.isEmpty else { throw .invalidField("csv", "is empty") }
         let header = rows.removeFirst().map { $0.trimmingSpaces.lowercased() }
         for column in required where !header.contains(column) {
             throw .invalidField("csv", "header lacks the column \"\(column)\" (needs \(required.joined(separator: ", ")))")
         }
-        var request = ImportHistoryRequest()
+        var request = Foshan_Subsidy_V1_ImportHistoryRequest()
         for (n, row) in rows.enumerated() where !(row.count == 1 && row[0].trimmingSpaces.isEmpty) {
             let line = "csv line \(n + 2)"
             guard row.count == header.count else { throw .invalidField(line, "has \(row.count) fields; the header has \(header.count)") }
             let field = Dictionary(uniqueKeysWithValues: zip(header, row.map(\.trimmingSpaces)))
-            var award = HistoricalAward()
-            guard let measure = SubsidyWire.Measure(protoName: field["measure"] ?? "") else {
+            var award = Foshan_Subsidy_V1_HistoricalAward()
+            guard let measure = Foshan_Subsidy_V1_Measure(protoName: field["measure"] ?? "") else {
                 throw .invalidField("\(line).measure", "unknown measure \"\(field["measure"] ?? "")\"")
             }
             award.measure = measure
@@ -299,7 +299,7 @@ struct AuditVerify: AsyncParsableCommand {
 
     func run() async throws {
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await client.call(CityServiceMethods.verifyAudit, VerifyAuditRequest(), timeout: global.timeout)
+            try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).verifyAudit(Foshan_Subsidy_V1_VerifyAuditRequest(), timeout: global.timeout)
         }
         let lines = r.chains.map { chain in
             if chain.ok { return "\(chain.file.padding(10)) ok      \(chain.rows) rows" }
@@ -318,11 +318,11 @@ struct Events: AsyncParsableCommand {
     @Option(help: "Start after this sequence number (0: only new events).") var after: UInt64 = 0
 
     func run() async throws {
-        var request = WatchEventsRequest()
+        var request = Foshan_Subsidy_V1_WatchEventsRequest()
         request.afterSequence = after
         try await global.withClient { client throws(SubsidyError) in
             do {
-                for try await event in client.stream(CityServiceMethods.watchEvents, request) {
+                for try await event in Foshan_Subsidy_V1_CityService.Client(wrapping: client).watchEvents(request) {
                     global.emit(event, human: "#\(event.sequence)  \(event.at)  \(event.applicationId)  \(event.state)  \(yuan(event.amountFen))")
                 }
             } catch let error as SubsidyError {

@@ -30,13 +30,13 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Request id, to retry an earlier submission safely.") var requestId: String = newRequestID()
 
     func run() async throws {
-        var request = SubmitApplicationRequest()
+        var request = Foshan_Subsidy_V1_SubmitApplicationRequest()
         request.requestId = requestId
-        var application = SubsidyWire.Application()
+        var application = Foshan_Subsidy_V1_Application()
         if let file {
             let text = try readText(path: file)
             do throws(SubsidyError) {
-                application = try SubsidyWire.Application(jsonText: text, path: "application")
+                application = try Foshan_Subsidy_V1_Application(jsonText: text, path: "application")
             } catch {
                 printError(error)
                 throw ExitCode(1)
@@ -44,7 +44,7 @@ struct Submit: AsyncParsableCommand {
         } else if measure == nil || year == nil || enterprise == nil {
             throw ValidationError("give --file, or at least --measure, --year and --enterprise")
         }
-        if let measure { application.measure = try parseEnum(SubsidyWire.Measure.self, measure, option: "--measure") }
+        if let measure { application.measure = try parseEnum(Foshan_Subsidy_V1_Measure.self, measure, option: "--measure") }
         if let year { application.fundingYear = year }
         if let enterprise { application.enterpriseUscc = enterprise }
         if let provider { application.providerUscc = provider }
@@ -57,7 +57,7 @@ struct Submit: AsyncParsableCommand {
         request.application = application
         let sent = request
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(DistrictServiceMethods.submitApplication, sent, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).submitApplication(sent, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
     }
@@ -79,12 +79,12 @@ struct Show: AsyncParsableCommand {
     @Argument(help: "Application id.") var applicationId: String
 
     func run() async throws {
-        var request = GetApplicationRequest()
+        var request = Foshan_Subsidy_V1_GetApplicationRequest()
         request.applicationId = applicationId
         let r = try await global.withClient { client throws(SubsidyError) in
             try await isCity(client)
-                ? client.call(CityServiceMethods.getApplication, request, timeout: global.timeout)
-                : client.call(DistrictServiceMethods.getApplication, request, timeout: global.timeout)
+                ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).getApplication(request, timeout: global.timeout)
+                : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).getApplication(request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
     }
@@ -103,9 +103,9 @@ struct List: AsyncParsableCommand {
     @Option(help: "Page token from a previous page.") var pageToken: String = ""
 
     func run() async throws {
-        var request = ListApplicationsRequest()
-        if let measure { request.measure = try parseEnum(Measure.self, measure, option: "--measure") }
-        if let state { request.state = try parseEnum(ApplicationState.self, state, option: "--state") }
+        var request = Foshan_Subsidy_V1_ListApplicationsRequest()
+        if let measure { request.measure = try parseEnum(Foshan_Subsidy_V1_Measure.self, measure, option: "--measure") }
+        if let state { request.state = try parseEnum(Foshan_Subsidy_V1_ApplicationState.self, state, option: "--state") }
         request.fundingYear = year
         request.enterpriseUscc = enterprise
         request.district = district
@@ -113,8 +113,8 @@ struct List: AsyncParsableCommand {
         request.pageToken = pageToken
         let r = try await global.withClient { client throws(SubsidyError) in
             try await isCity(client)
-                ? client.call(CityServiceMethods.listApplications, request, timeout: global.timeout)
-                : client.call(DistrictServiceMethods.listApplications, request, timeout: global.timeout)
+                ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
+                : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
         }
         var text = r.records.map { "\($0.id)  \($0.district)  \($0.state)  \($0.application?.measure.description ?? "")  \(yuan($0.awardedFen))" }
         if !r.nextPageToken.isEmpty { text.append("(more: --page-token \(r.nextPageToken))") }
@@ -132,19 +132,19 @@ struct Amend: AsyncParsableCommand {
     @Option var requestId: String = newRequestID()
 
     func run() async throws {
-        var request = AmendApplicationRequest()
+        var request = Foshan_Subsidy_V1_AmendApplicationRequest()
         request.requestId = requestId
         request.applicationId = applicationId
         request.reason = reason
         let text = try readText(path: file)
         do throws(SubsidyError) {
-            request.application = try Application(jsonText: text, path: "application")
+            request.application = try Foshan_Subsidy_V1_Application(jsonText: text, path: "application")
         } catch {
             printError(error)
             throw ExitCode(1)
         }
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(DistrictServiceMethods.amendApplication, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).amendApplication(request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
     }
@@ -159,12 +159,12 @@ struct Withdraw: AsyncParsableCommand {
     @Option var requestId: String = newRequestID()
 
     func run() async throws {
-        var request = WithdrawApplicationRequest()
+        var request = Foshan_Subsidy_V1_WithdrawApplicationRequest()
         request.requestId = requestId
         request.applicationId = applicationId
         request.reason = reason
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(DistrictServiceMethods.withdrawApplication, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).withdrawApplication(request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
     }
@@ -180,13 +180,13 @@ struct Review: AsyncParsableCommand {
     @Option var requestId: String = newRequestID()
 
     func run() async throws {
-        var request = ReviewApplicationRequest()
+        var request = Foshan_Subsidy_V1_ReviewApplicationRequest()
         request.requestId = requestId
         request.applicationId = applicationId
-        request.outcome = try parseEnum(ReviewOutcome.self, outcome, option: "--outcome")
+        request.outcome = try parseEnum(Foshan_Subsidy_V1_ReviewOutcome.self, outcome, option: "--outcome")
         request.reason = reason
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(DistrictServiceMethods.reviewApplication, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).reviewApplication(request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
     }
@@ -204,7 +204,7 @@ struct Approve: AsyncParsableCommand {
     @Option var requestId: String = newRequestID()
 
     func run() async throws {
-        var request = ApproveApplicationRequest()
+        var request = Foshan_Subsidy_V1_ApproveApplicationRequest()
         request.requestId = requestId
         request.applicationId = applicationId
         request.decisionDate = decisionDate
@@ -212,7 +212,7 @@ struct Approve: AsyncParsableCommand {
         request.decisionDocument = document
         request.reason = reason
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(CityServiceMethods.approveApplication, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).approveApplication(request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
     }
@@ -225,12 +225,12 @@ protocol CityDecisionCommand: AsyncParsableCommand {
     var reason: String { get }
     var decisionDate: String { get }
     var requestId: String { get }
-    static var method: UnaryMethod<DecideApplicationRequest, DecideApplicationResponse> { get }
+    static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { get }
 }
 
 extension CityDecisionCommand {
     func run() async throws {
-        var request = DecideApplicationRequest()
+        var request = Foshan_Subsidy_V1_DecideApplicationRequest()
         request.requestId = requestId
         request.applicationId = applicationId
         request.reason = reason
@@ -244,7 +244,7 @@ extension CityDecisionCommand {
 
 struct Reject: CityDecisionCommand {
     static let configuration = CommandConfiguration(abstract: "City: reject a RECOMMENDED application (after approval, use revoke).")
-    static var method: UnaryMethod<DecideApplicationRequest, DecideApplicationResponse> { CityServiceMethods.rejectApplication }
+    static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.rejectApplication }
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
     @Option var reason: String = ""
@@ -254,7 +254,7 @@ struct Reject: CityDecisionCommand {
 
 struct Publicize: CityDecisionCommand {
     static let configuration = CommandConfiguration(abstract: "City: start the 7-day publicity (公示) of an approved award.")
-    static var method: UnaryMethod<DecideApplicationRequest, DecideApplicationResponse> { CityServiceMethods.publicizeApplication }
+    static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.publicizeApplication }
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
     @Option var reason: String = ""
@@ -264,7 +264,7 @@ struct Publicize: CityDecisionCommand {
 
 struct Disburse: CityDecisionCommand {
     static let configuration = CommandConfiguration(abstract: "City: mark a publicized award disbursed.")
-    static var method: UnaryMethod<DecideApplicationRequest, DecideApplicationResponse> { CityServiceMethods.disburseApplication }
+    static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.disburseApplication }
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
     @Option var reason: String = ""
@@ -274,7 +274,7 @@ struct Disburse: CityDecisionCommand {
 
 struct Revoke: CityDecisionCommand {
     static let configuration = CommandConfiguration(abstract: "City: revoke an award (releases it, or records a clawback after disbursement).")
-    static var method: UnaryMethod<DecideApplicationRequest, DecideApplicationResponse> { CityServiceMethods.revokeApplication }
+    static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.revokeApplication }
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
     @Option var reason: String = ""
@@ -290,11 +290,11 @@ struct Quota: AsyncParsableCommand {
     @Option(help: "Top consumers to show.") var top: Int32 = 5
 
     func run() async throws {
-        var request = GetQuotaRequest()
+        var request = Foshan_Subsidy_V1_GetQuotaRequest()
         request.fundingYear = year
         request.top = top
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await client.call(CityServiceMethods.getQuota, request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).getQuota(request, timeout: global.timeout)
         }
         var lines = ["policy \(r.policyVersion)", "cap                                  scope                       limit            committed        remaining"]
         for cap in r.caps {
@@ -313,8 +313,8 @@ struct Quota: AsyncParsableCommand {
 }
 
 /// Whether the connected tenant is the city (the same command serves both roles).
-func isCity(_ client: SubsidyClient) async throws(SubsidyError) -> Bool {
-    try await client.call(IdentityMethods.whoAmI, WhoAmIRequest()).role == .city
+func isCity(_ client: ClientConnection) async throws(SubsidyError) -> Bool {
+    try await Foshan_Subsidy_V1_Identity.Client(wrapping: client).whoAmI(Foshan_Subsidy_V1_WhoAmIRequest()).role == .city
 }
 
 func parseEnum<E: ProtoEnum>(_: E.Type, _ text: String, option: String) throws -> E {
@@ -324,7 +324,7 @@ func parseEnum<E: ProtoEnum>(_: E.Type, _ text: String, option: String) throws -
 
 func yuan(_ fen: Int64) -> String { Money(fen: fen).description }
 
-func describe(_ record: ApplicationRecord) -> String {
+func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord) -> String {
     var lines = [
         "\(record.id)  \(record.district)  \(record.state)",
         "measure:  \(record.application?.measure.description ?? "")  year \(record.application?.fundingYear ?? 0)",

@@ -97,9 +97,9 @@ struct GlobalOptions: ParsableArguments {
     /// Runs `body` with a connected client and turns a failed status into exit code 1.
     /// - Parameter retrying: the request id of a mutating call, printed on failure so the caller
     ///   can retry safely (the daemon returns the first result of an id it has seen).
-    func withClient<T>(retrying requestID: String? = nil, _ body: (SubsidyClient) async throws(SubsidyError) -> T) async throws -> T {
+    func withClient<T>(retrying requestID: String? = nil, _ body: (ClientConnection) async throws(SubsidyError) -> T) async throws -> T {
         do throws(SubsidyError) {
-            let client = try await SubsidyClient.connect(unixSocketPath: socketPath)
+            let client = try await ClientConnection.connect(unixSocketPath: socketPath)
             defer { Task { await client.close() } }
             return try await body(client)
         } catch {

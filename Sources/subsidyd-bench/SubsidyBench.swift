@@ -54,17 +54,18 @@ struct SubsidyBench: AsyncParsableCommand {
     /// Health.Check round trips per second over `connections` connections, 16 calls in flight on each.
     private func roundTrips(connections: Int) async throws -> Double {
         let clients = try await (0..<connections).asyncMap { i in
-            try await SubsidyClient.connect(unixSocketPath: socket(DistrictID.allCases[i % 5].rawValue))
+            try await ClientConnection.connect(unixSocketPath: socket(DistrictID.allCases[i % 5].rawValue))
         }
         let deadline = now() + Double(seconds)
         let start = now()
         let total = try await withThrowingTaskGroup(of: Int.self) { group in
             for client in clients {
+                let health = Foshan_Subsidy_V1_Health.Client(wrapping: client)
                 for _ in 0..<16 {
                     group.addTask {
                         var n = 0
                         while now() < deadline {
-                            _ = try await client.call(HealthMethods.check, HealthCheckRequest())
+                            _ = try await health.check(Foshan_Subsidy_V1_HealthCheckRequest())
                             n += 1
                         }
                         return n
@@ -81,14 +82,15 @@ struct SubsidyBench: AsyncParsableCommand {
     /// Files `applications` vouchers across the five districts, then approves them all.
     private func ledgerPath() async throws -> (filed: Double, approved: Double) {
         let provider = try USCC.makeValid(prefix16: "9144060499999999").rawValue
-        let city = try await SubsidyClient.connect(unixSocketPath: socket("city"))
-        var pool = RegisterPoolMemberRequest()
+        let cityConnection = try await ClientConnection.connect(unixSocketPath: socket("city"))
+        let city = Foshan_Subsidy_V1_CityService.Client(wrapping: cityConnection)
+        var pool = Foshan_Subsidy_V1_RegisterPoolMemberRequest()
         pool.requestId = "bench-pool-\(getpid())"
-        var member = PoolMember()
+        var member = Foshan_Subsidy_V1_PoolMember()
         member.uscc = provider
         member.entryDate = "2020-07-17"
         pool.member = member
-        _ = try? await city.call(CityServiceMethods.registerPoolMember, pool)
+        _ = try? await city.registerPoolMember(pool)
         let perDistrict = min(9_999, max(1, applications / 5))
         let run = getpid()
 
@@ -96,22 +98,23 @@ struct SubsidyBench: AsyncParsableCommand {
         let ids = try await withThrowingTaskGroup(of: [String].self) { group in
             for (d, district) in DistrictID.allCases.enumerated() {
                 group.addTask {
-                    let client = try await SubsidyClient.connect(unixSocketPath: socket(district.rawValue))
+                    let connection = try await ClientConnection.connect(unixSocketPath: socket(district.rawValue))
+                    let client = Foshan_Subsidy_V1_DistrictService.Client(wrapping: connection)
                     var ids: [String] = []
                     for n in 0..<perDistrict {
                         let enterprise = try USCC.makeValid(prefix16: "9144060\(d)" + String(format8: Int(run % 10_000) * 10_000 + n)).rawValue
-                        var register = RegisterApplicantRequest()
+                        var register = Foshan_Subsidy_V1_RegisterApplicantRequest()
                         register.requestId = "bench-reg-\(run)-\(d)-\(n)"
-                        var applicant = SubsidyWire.Applicant()
+                        var applicant = Foshan_Subsidy_V1_Applicant()
                         applicant.uscc = enterprise
                         applicant.name = "bench \(n)"
                         applicant.locality = .local
                         applicant.role = .industrialEnterprise
                         register.applicant = applicant
-                        _ = try await client.call(DistrictServiceMethods.registerApplicant, register)
-                        var submit = SubmitApplicationRequest()
+                        _ = try await client.registerApplicant(register)
+                        var submit = Foshan_Subsidy_V1_SubmitApplicationRequest()
                         submit.requestId = "bench-submit-\(run)-\(d)-\(n)"
-                        var application = SubsidyWire.Application()
+                        var application = Foshan_Subsidy_V1_Application()
                         application.measure = .cloudVoucher
                         application.fundingYear = 2023
                         application.enterpriseUscc = enterprise
@@ -121,15 +124,15 @@ struct SubsidyBench: AsyncParsableCommand {
                         application.paidAmountFen = 200_000
                         application.projectName = "bench"
                         submit.application = application
-                        let id = try await client.call(DistrictServiceMethods.submitApplication, submit).record?.id ?? ""
-                        var review = ReviewApplicationRequest()
+                        let id = try await client.submitApplication(submit).record?.id ?? ""
+                        var review = Foshan_Subsidy_V1_ReviewApplicationRequest()
                         review.requestId = "bench-review-\(run)-\(d)-\(n)"
                         review.applicationId = id
                         review.outcome = .recommend
-                        _ = try await client.call(DistrictServiceMethods.reviewApplication, review)
+                        _ = try await client.reviewApplication(review)
                         ids.append(id)
                     }
-                    await client.close()
+                    await connection.close()
                     return ids
                 }
             }
@@ -143,18 +146,18 @@ struct SubsidyBench: AsyncParsableCommand {
                 let slice = Array(ids[chunk..<min(ids.count, chunk + max(1, ids.count / 5))])
                 group.addTask {
                     for id in slice {
-                        var approve = ApproveApplicationRequest()
+                        var approve = Foshan_Subsidy_V1_ApproveApplicationRequest()
                         approve.requestId = "bench-approve-\(id)-\(run)"
                         approve.applicationId = id
                         approve.decisionDate = "2023-06-01"
-                        _ = try await city.call(CityServiceMethods.approveApplication, approve)
+                        _ = try await city.approveApplication(approve)
                     }
                 }
             }
             try await group.waitForAll()
         }
         let approved = Double(ids.count) / (now() - approveStart)
-        await city.close()
+        await cityConnection.close()
         return (filed, approved)
     }
 }

@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import SubsidyCore
 import SubsidyServer
+import SubsidyStore
 import UnixSignals
 
 #if canImport(Glibc)
@@ -156,13 +157,13 @@ struct SubsidyDaemon: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if check || repair {
-            try maintain(configuration.dataDirectory)
+            try await maintain(configuration.dataDirectory)
             withExtendedLifetime(lock) {}
             return
         }
         let services: SubsidyServices
         do {
-            services = try SubsidyServices.bootstrap(configuration: configuration, logger: logger)
+            services = try await SubsidyServices.bootstrap(configuration: configuration, logger: logger)
         } catch let error as ServerError {
             logger.critical("\(error)")
             if case .storesInconsistent = error { throw ExitCode(Self.inconsistentExitCode) }
@@ -176,13 +177,15 @@ struct SubsidyDaemon: AsyncParsableCommand {
                 try await DemoData.seed(services: services, configuration: configuration, logger: logger)
             } catch {
                 logger.critical("demo: seeding failed: \(error)")
+                await services.stores.close()
                 throw ExitCode(2)
             }
         }
-        let server = SubsidyServer(configuration: configuration, router: services.router, health: services.health, logger: logger)
+        let server = UnixSocketServer(configuration: configuration, router: services.router, health: services.health, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)],
+                // Shut down in reverse: the server drains its calls first, then the stores close.
+                services: [.init(service: services.stores), .init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -200,12 +203,12 @@ struct SubsidyDaemon: AsyncParsableCommand {
 extension SubsidyDaemon {
     /// `--check` or `--repair` on a data directory whose lock this process holds: the report on
     /// stdout, exit 0 if the stores are (now) consistent, 3 if not.
-    private func maintain(_ dataDirectory: String) throws {
+    private func maintain(_ dataDirectory: String) async throws {
         let report: StoreConsistency.Report
         do {
             report = check
-                ? try StoreConsistency.check(dataDirectory: dataDirectory)
-                : try StoreConsistency.repair(dataDirectory: dataDirectory, acceptLedger: acceptLedger, operatorUID: getuid())
+                ? try await StoreConsistency.check(dataDirectory: dataDirectory)
+                : try await StoreConsistency.repair(dataDirectory: dataDirectory, acceptLedger: acceptLedger, operatorUID: getuid())
         } catch {
             var text = Array("subsidyd: \(check ? "check" : "repair") failed: \(error)\n".utf8)
             _ = write(2, &text, text.count)

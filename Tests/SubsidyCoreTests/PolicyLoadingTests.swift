@@ -8,7 +8,7 @@ struct PolicyLoadingTests {
     func shippedPolicy() throws {
         let text = try Fixtures.policyText()
         let policy = try Policy.load(text: text, name: "foshan-2020")
-        #expect(policy.version == "foshan-2020@" + SHA256.hex(text.utf8).prefix(12))
+        #expect(policy.version == "foshan-2020@" + HexDigest.sha256(text.utf8).prefix(12))
         #expect(policy.version.count == "foshan-2020@".count + 12)
         #expect(policy.validFrom.description == "2020-07-17")
         #expect(policy.validThrough.description == "2023-12-31")

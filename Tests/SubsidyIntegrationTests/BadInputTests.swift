@@ -54,14 +54,14 @@ struct BadInputTests {
         try await withDaemon(configuration: Self.configuration()) { daemon in
             try await withBystander(daemon) {
                 let raw = try RawConnection(path: daemon.socketPath("shunde"))
-                var response = HealthCheckResponse()
+                var response = Foshan_Subsidy_V1_HealthCheckResponse()
                 response.status = .serving
                 // A HealthCheckResponse sent as a WhoAmI… no: sent as a Health.Check request, whose
                 // field 1 is a string; the varint there does not decode as one.
-                raw.send(RawConnection.request(callID: 1, method: HealthMethods.check.fullName, payload: response.serializedBytes()))
+                raw.send(RawConnection.request(callID: 1, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: response.serializedBytes()))
                 let reply = try #require(try raw.receiveFrame())
                 #expect(reply.callId == 1 && reply.status?.code == .invalidArgument)
-                raw.send(RawConnection.request(callID: 2, method: IdentityMethods.whoAmI.fullName, payload: []))
+                raw.send(RawConnection.request(callID: 2, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: []))
                 let next = try #require(try raw.receiveFrame())
                 #expect(next.callId == 2 && next.status?.code == .ok)
                 #expect(try BadInput.wrongType(daemon, count: 20) == 20)
@@ -90,14 +90,14 @@ struct BadInputTests {
         try await withDaemon(configuration: Self.configuration(frameDeadlineMs: 10_000, idleTimeoutMs: 1_000)) { daemon in
             try await withBystander(daemon) {
                 let watcher = try RawConnection(path: daemon.socketPath("city"))
-                watcher.send(RawConnection.request(callID: 1, method: HealthMethods.watch.fullName, payload: []))
+                watcher.send(RawConnection.request(callID: 1, method: Foshan_Subsidy_V1_Health.Method.watch.fullName, payload: []))
                 #expect(try watcher.receiveFrame()?.kind == .message)
 
                 let closed = try await BadInput.idle(daemon, count: 1_000)
                 #expect(closed == 1_000)
 
                 // Well past the idle timeout, the quiet stream's connection still answers.
-                watcher.send(RawConnection.request(callID: 2, method: IdentityMethods.whoAmI.fullName, payload: []))
+                watcher.send(RawConnection.request(callID: 2, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: []))
                 let reply = try #require(try watcher.receiveFrame())
                 #expect(reply.callId == 2 && reply.status?.code == .ok)
             }
@@ -121,7 +121,7 @@ struct BadInputTests {
             var open: [RawConnection] = []
             for i in 0..<limit {
                 let raw = try RawConnection(path: daemon.socketPath(DaemonProcess.tenants[i % 6]))
-                raw.send(RawConnection.request(callID: 1, method: IdentityMethods.whoAmI.fullName, payload: []))
+                raw.send(RawConnection.request(callID: 1, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: []))
                 #expect(try raw.receiveFrame()?.status?.code == .ok)
                 open.append(raw)
             }
@@ -133,7 +133,7 @@ struct BadInputTests {
             #expect(daemon.log().contains("refused connection"))
 
             // Those already connected keep being served, and a freed slot is usable again.
-            open[0].send(RawConnection.request(callID: 2, method: IdentityMethods.whoAmI.fullName, payload: []))
+            open[0].send(RawConnection.request(callID: 2, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: []))
             #expect(try open[0].receiveFrame()?.status?.code == .ok)
             open.removeLast()
             // The freed slot was gaoming's (tenants in turn); with a small max_connections each tenant
@@ -141,7 +141,7 @@ struct BadInputTests {
             // the close (until then each try is refused at accept, holding no slot).
             let served = await eventually {
                 guard let again = try? RawConnection(path: daemon.socketPath(DaemonProcess.tenants[(limit - 1) % 6])) else { return false }
-                again.send(RawConnection.request(callID: 1, method: IdentityMethods.whoAmI.fullName, payload: []))
+                again.send(RawConnection.request(callID: 1, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: []))
                 return (try? again.receiveFrame())??.status?.code == .ok
             }
             #expect(served, "the freed slot was never usable again")
@@ -159,7 +159,7 @@ struct BadInputTests {
             var exhausted = 0
             var messages: Set<String> = []
             for _ in 0..<40 {
-                if let failure = await failure(of: { try await nanhai.call(IdentityMethods.whoAmI, WhoAmIRequest()) }) {
+                if let failure = await failure(of: { try await nanhai.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()) }) {
                     messages.insert(failure)
                     exhausted += 1
                 } else {
@@ -170,13 +170,13 @@ struct BadInputTests {
             #expect(ok >= 9 && ok <= 15, "ok \(ok)")
             #expect(exhausted == 40 - ok)
             let shunde = try await daemon.client("shunde")
-            for _ in 0..<8 { _ = try await shunde.call(IdentityMethods.whoAmI, WhoAmIRequest()) }
+            for _ in 0..<8 { _ = try await shunde.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()) }
             // Refusals are logged once per episode, not once per call.
             let lines = daemon.log().components(separatedBy: "is over its request rate").count - 1
             #expect(lines >= 1 && lines < exhausted)
             // The bucket refills: after a second nanhai is served again.
             try await Task.sleep(for: .milliseconds(1_100))
-            #expect(try await nanhai.call(IdentityMethods.whoAmI, WhoAmIRequest()).tenant == "nanhai")
+            #expect(try await nanhai.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).tenant == "nanhai")
         }
     }
 
@@ -208,13 +208,13 @@ struct BadInputTests {
 /// connection.
 func withBystander(_ daemon: DaemonProcess, _ body: () async throws -> Void) async throws {
     let client = try await daemon.client("nanhai")
-    #expect(try await client.call(IdentityMethods.whoAmI, WhoAmIRequest()).tenant == "nanhai")
+    #expect(try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).tenant == "nanhai")
     let counts = Mutex((ok: 0, failed: [String]()))
     let stop = Atomic<Bool>(false)
     let task = Task {
         while !stop.load(ordering: .relaxed) {
             do {
-                let me = try await client.call(IdentityMethods.whoAmI, WhoAmIRequest(), timeout: .seconds(5))
+                let me = try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest(), timeout: .seconds(5))
                 counts.withLock { $0.ok += me.tenant == "nanhai" ? 1 : 0 }
             } catch {
                 counts.withLock { $0.failed.append("\(error)") }
@@ -231,7 +231,7 @@ func withBystander(_ daemon: DaemonProcess, _ body: () async throws -> Void) asy
     }
     stop.store(true, ordering: .relaxed)
     await task.value
-    #expect(try await client.call(IdentityMethods.whoAmI, WhoAmIRequest()).tenant == "nanhai")
+    #expect(try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).tenant == "nanhai")
     let (ok, failed) = counts.withLock { ($0.ok, $0.failed) }
     #expect(failed.isEmpty, "bystander calls failed (\(ok) succeeded): \(failed.prefix(5))")
     await client.close()
@@ -252,7 +252,7 @@ func failure(of body: () async throws -> some Any) async -> String? {
 /// The hostile clients, each usable alone or as part of the memory run.
 enum BadInput {
     struct Ending {
-        var status: Status?
+        var status: Foshan_Subsidy_V1_Status?
         var closed: Bool
     }
 
@@ -293,11 +293,11 @@ enum BadInput {
     /// Returns how many wrong-type calls got INVALID_ARGUMENT.
     static func wrongType(_ daemon: DaemonProcess, count: Int) throws -> Int {
         let raw = try RawConnection(path: daemon.socketPath("gaoming"))
-        var response = HealthCheckResponse()
+        var response = Foshan_Subsidy_V1_HealthCheckResponse()
         response.status = .serving
         var invalid = 0
         for id in 1...count {
-            raw.send(RawConnection.request(callID: UInt64(id), method: HealthMethods.check.fullName, payload: response.serializedBytes()))
+            raw.send(RawConnection.request(callID: UInt64(id), method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: response.serializedBytes()))
             if try raw.receiveFrame()?.status?.code == .invalidArgument { invalid += 1 }
         }
         return invalid
@@ -306,7 +306,7 @@ enum BadInput {
     /// Opens `count` connections that each send one byte of a frame per second, until the daemon
     /// closes them. Returns how many were closed and how many were told DEADLINE_EXCEEDED.
     static func slowLoris(_ daemon: DaemonProcess, count: Int) async throws -> (closed: Int, deadlineStatuses: Int) {
-        let frame = RawConnection.request(callID: 1, method: IdentityMethods.whoAmI.fullName, payload: []).serializedBytes()
+        let frame = RawConnection.request(callID: 1, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: []).serializedBytes()
         let bytes = RawConnection.lengthPrefix(frame.count) + frame
         var connections: [RawConnection] = []
         for i in 0..<count { connections.append(try RawConnection(path: daemon.socketPath(DaemonProcess.districts[i % 5]))) }
@@ -356,7 +356,7 @@ enum BadInput {
 
 /// Reads whatever the peer sends until it closes or `timeout` passes without data. Returns whether
 /// it closed, and the status of a call-0 END it sent first, if any.
-func waitForClose(_ fd: Int32, timeout: Duration) -> (closed: Bool, status: Status?) {
+func waitForClose(_ fd: Int32, timeout: Duration) -> (closed: Bool, status: Foshan_Subsidy_V1_Status?) {
     var received: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4_096)
     let milliseconds = Int32(timeout.components.seconds * 1_000 + timeout.components.attoseconds / 1_000_000_000_000_000)
@@ -372,10 +372,10 @@ func waitForClose(_ fd: Int32, timeout: Duration) -> (closed: Bool, status: Stat
         if n == 0 || (errno != EAGAIN && errno != EINTR) { closed = true }
         break
     }
-    var status: Status?
+    var status: Foshan_Subsidy_V1_Status?
     if received.count > 4 {
         let length = Int(received[0]) << 24 | Int(received[1]) << 16 | Int(received[2]) << 8 | Int(received[3])
-        if received.count >= 4 + length, let frame = try? Frame(serializedBytes: Array(received[4..<(4 + length)]), path: "frame") {
+        if received.count >= 4 + length, let frame = try? Foshan_Subsidy_V1_Frame(serializedBytes: Array(received[4..<(4 + length)]), path: "frame") {
             status = frame.status
         }
     }

@@ -43,22 +43,22 @@ struct CrashRecoveryTests {
             let id = try await nanhai.file(TestData.voucher(enterprise: Self.buyer(1, 0), provider: Self.provider, contractFen: 20_000_000, contract: "C-\(point)"))
             if point != "approve.after-ledger" && point != "approve.after-district" {
                 _ = try await city.approve(id)
-                if point == "disburse.after-ledger" { _ = try await city.decide(CityServiceMethods.publicizeApplication, id, date: "2022-06-02") }
+                if point == "disburse.after-ledger" { _ = try await city.decide(Foshan_Subsidy_V1_CityService.Method.publicizeApplication, id, date: "2022-06-02") }
             }
             #expect(await daemon.terminate() == 0)
 
             daemon = try await DaemonProcess.start(dataDirectory: directory, environment: ["SUBSIDYD_CRASH_AT": point])
             city = Bureau(try await daemon.client("city"))
-            var request = DecideApplicationRequest()
+            var request = Foshan_Subsidy_V1_DecideApplicationRequest()
             request.requestId = "crash-\(point)"
             request.applicationId = id
             request.reason = "crash test"
             request.decisionDate = "2022-06-20"
-            let expected: SubsidyWire.ApplicationState
+            let expected: Foshan_Subsidy_V1_ApplicationState
             let crashed = await #expect(throws: SubsidyError.self) {
                 switch point {
-                case "revoke.after-ledger": _ = try await city.client.call(CityServiceMethods.revokeApplication, request)
-                case "disburse.after-ledger": _ = try await city.client.call(CityServiceMethods.disburseApplication, request)
+                case "revoke.after-ledger": _ = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.revokeApplication, request)
+                case "disburse.after-ledger": _ = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.disburseApplication, request)
                 default: _ = try await city.approve(id, requestID: request.requestId)
                 }
             }
@@ -72,10 +72,10 @@ struct CrashRecoveryTests {
             try await withDaemon(dataDirectory: directory) { restarted in
                 #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
                 city = Bureau(try await restarted.client("city"))
-                let retried: ApplicationRecord
+                let retried: Foshan_Subsidy_V1_ApplicationRecord
                 switch point {
-                case "revoke.after-ledger": retried = try await city.client.call(CityServiceMethods.revokeApplication, request).record ?? ApplicationRecord()
-                case "disburse.after-ledger": retried = try await city.client.call(CityServiceMethods.disburseApplication, request).record ?? ApplicationRecord()
+                case "revoke.after-ledger": retried = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.revokeApplication, request).record ?? Foshan_Subsidy_V1_ApplicationRecord()
+                case "disburse.after-ledger": retried = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.disburseApplication, request).record ?? Foshan_Subsidy_V1_ApplicationRecord()
                 default: retried = try await city.approve(id, requestID: request.requestId)
                 }
                 #expect(retried.state == expected)
@@ -97,14 +97,14 @@ struct CrashRecoveryTests {
                 #expect(failed?.code == .internal)
                 // The ledger holds the commitment; the district still says RECOMMENDED. A withdrawal now
                 // must not strand the commitment: the approval is completed first, so it is refused.
-                var withdraw = WithdrawApplicationRequest()
+                var withdraw = Foshan_Subsidy_V1_WithdrawApplicationRequest()
                 withdraw.requestId = "withdraw-after-failure"
                 withdraw.applicationId = id
-                let refused = await #expect(throws: SubsidyError.self) { try await nanhai.client.call(DistrictServiceMethods.withdrawApplication, withdraw) }
+                let refused = await #expect(throws: SubsidyError.self) { try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.withdrawApplication, withdraw) }
                 #expect(refused?.code == .failedPrecondition)
-                var get = GetApplicationRequest()
+                var get = Foshan_Subsidy_V1_GetApplicationRequest()
                 get.applicationId = id
-                let record = try await nanhai.client.call(DistrictServiceMethods.getApplication, get).record
+                let record = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, get).record
                 #expect(record?.state == .approved)
                 #expect(record?.awardedFen == 10_000_000)
                 // Completed from the ledger, but recorded as the city's decision, by the peer who made it.
@@ -174,19 +174,19 @@ struct CrashRecoveryTests {
                     guard let city = try? Bureau(await daemon.client("city")) else { return 0 }
                     var approved = 0
                     for _ in 0..<50 {
-                        var request = ListApplicationsRequest()
+                        var request = Foshan_Subsidy_V1_ListApplicationsRequest()
                         request.state = .recommended
                         request.pageSize = 10
-                        guard let page = try? await city.client.call(CityServiceMethods.listApplications, request) else { return approved }
+                        guard let page = try? await city.client.call(Foshan_Subsidy_V1_CityService.Method.listApplications, request) else { return approved }
                         for record in page.records {
                             do {
                                 let result = try await city.approve(record.id)
                                 approved += 1
                                 switch Int.random(in: 0..<4, using: &random) {
-                                case 0: _ = try await city.decide(CityServiceMethods.revokeApplication, result.id, reason: "random revoke")
+                                case 0: _ = try await city.decide(Foshan_Subsidy_V1_CityService.Method.revokeApplication, result.id, reason: "random revoke")
                                 case 1:
-                                    _ = try await city.decide(CityServiceMethods.publicizeApplication, result.id, date: "2022-06-02")
-                                    _ = try await city.decide(CityServiceMethods.disburseApplication, result.id, date: "2022-06-20")
+                                    _ = try await city.decide(Foshan_Subsidy_V1_CityService.Method.publicizeApplication, result.id, date: "2022-06-02")
+                                    _ = try await city.decide(Foshan_Subsidy_V1_CityService.Method.disburseApplication, result.id, date: "2022-06-20")
                                 default: break
                                 }
                             } catch let error as SubsidyError where error.code == .unavailable {

@@ -15,9 +15,9 @@ struct DaemonFoundationTests {
         try await withDaemon { daemon in
             for tenant in DaemonProcess.tenants {
                 let client = try await daemon.client(tenant)
-                let health = try await client.call(HealthMethods.check, HealthCheckRequest())
+                let health = try await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest())
                 #expect(health.status == .serving)
-                let me = try await client.call(IdentityMethods.whoAmI, WhoAmIRequest())
+                let me = try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest())
                 #expect(me.tenant == tenant)
                 #expect(me.role == (tenant == "city" ? .city : .district))
                 #expect(me.uid == getuid())
@@ -36,12 +36,12 @@ struct DaemonFoundationTests {
                 group.addTask {
                     // Long enough that the other task's calls finish first even on a loaded CI machine
                     // (other suites run beside this one).
-                    _ = try await client.call(HealthMethods.check, HealthCheckRequest(), metadata: ["x-test-delay-ms": "5000"])
+                    _ = try await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest(), metadata: ["x-test-delay-ms": "5000"])
                     return "slow"
                 }
                 group.addTask {
                     try await Task.sleep(for: .milliseconds(100))
-                    for _ in 0..<5 { _ = try await client.call(IdentityMethods.whoAmI, WhoAmIRequest()) }
+                    for _ in 0..<5 { _ = try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()) }
                     return "fast"
                 }
                 var order: [String] = []
@@ -57,10 +57,10 @@ struct DaemonFoundationTests {
         try await withDaemon { daemon in
             let client = try await daemon.client("shunde")
             let error = await #expect(throws: SubsidyError.self) {
-                try await client.call(HealthMethods.check, HealthCheckRequest(), timeout: .milliseconds(100), metadata: ["x-test-delay-ms": "5000"])
+                try await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest(), timeout: .milliseconds(100), metadata: ["x-test-delay-ms": "5000"])
             }
             #expect(error?.code == .deadlineExceeded)
-            #expect(try await client.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
+            #expect(try await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest()).status == .serving)
         }
     }
 
@@ -68,8 +68,8 @@ struct DaemonFoundationTests {
     func cancel() async throws {
         try await withDaemon { daemon in
             let raw = try RawConnection(path: daemon.socketPath("gaoming"))
-            raw.send(RawConnection.request(callID: 5, method: HealthMethods.check.fullName, payload: [], metadata: ["x-test-delay-ms": "10000"]))
-            var cancel = Frame()
+            raw.send(RawConnection.request(callID: 5, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: [], metadata: ["x-test-delay-ms": "10000"]))
+            var cancel = Foshan_Subsidy_V1_Frame()
             cancel.callId = 5
             cancel.kind = .cancel
             raw.send(cancel)
@@ -81,13 +81,13 @@ struct DaemonFoundationTests {
             // The client library sends CANCEL when the awaiting task is cancelled.
             let client = try await daemon.client("gaoming")
             let task = Task {
-                try await client.call(HealthMethods.check, HealthCheckRequest(), metadata: ["x-test-delay-ms": "10000"])
+                try await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest(), metadata: ["x-test-delay-ms": "10000"])
             }
             try await Task.sleep(for: .milliseconds(200))
             task.cancel()
             let result = await task.result
             #expect(throws: SubsidyError(.cancelled, "cancelled by the client")) { try result.get() }
-            #expect(try await client.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
+            #expect(try await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest()).status == .serving)
         }
     }
 
@@ -95,14 +95,14 @@ struct DaemonFoundationTests {
     func streaming() async throws {
         try await withDaemon { daemon in
             let raw = try RawConnection(path: daemon.socketPath("city"))
-            raw.send(RawConnection.request(callID: 1, method: HealthMethods.watch.fullName, payload: []))
+            raw.send(RawConnection.request(callID: 1, method: Foshan_Subsidy_V1_Health.Method.watch.fullName, payload: []))
             let first = try #require(try raw.receiveFrame())
             #expect(first.kind == .message && first.callId == 1)
-            #expect(try HealthCheckResponse(serializedBytes: first.payload).status == .serving)
-            raw.send(RawConnection.request(callID: 2, method: IdentityMethods.whoAmI.fullName, payload: []))
+            #expect(try Foshan_Subsidy_V1_HealthCheckResponse(serializedBytes: first.payload).status == .serving)
+            raw.send(RawConnection.request(callID: 2, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: []))
             let second = try #require(try raw.receiveFrame())
             #expect(second.callId == 2 && second.kind == .end && second.status?.code == .ok)
-            var cancel = Frame()
+            var cancel = Foshan_Subsidy_V1_Frame()
             cancel.callId = 1
             cancel.kind = .cancel
             raw.send(cancel)
@@ -121,29 +121,29 @@ struct DaemonFoundationTests {
             #expect(unknown.status?.code == .unimplemented)
             #expect(unknown.status?.message.contains("/foshan.subsidy.v1.Nope/Nothing") == true)
 
-            raw.send(RawConnection.request(callID: 2, method: HealthMethods.check.fullName, payload: [0x0a, 0x09, 0x01]))
+            raw.send(RawConnection.request(callID: 2, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: [0x0a, 0x09, 0x01]))
             let garbage = try #require(try raw.receiveFrame())
             #expect(garbage.status?.code == .invalidArgument)
 
-            raw.send(RawConnection.request(callID: 3, method: HealthMethods.check.fullName, payload: [0x0a, 0x03, 0x61, 0x00, 0x62]))
+            raw.send(RawConnection.request(callID: 3, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: [0x0a, 0x03, 0x61, 0x00, 0x62]))
             let nul = try #require(try raw.receiveFrame())
             #expect(nul.status?.code == .invalidArgument)
             #expect(nul.status?.fieldViolations.first?.field == "request.service")
 
             // A valid frame carrying another message type: WhoAmIResponse bytes sent to Health.Check
             // (field 1 there is a string; here it is a varint of the wrong wire type for `service`).
-            raw.send(RawConnection.request(callID: 4, method: HealthMethods.check.fullName, payload: [0x08, 0x01]))
+            raw.send(RawConnection.request(callID: 4, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: [0x08, 0x01]))
             let wrongType = try #require(try raw.receiveFrame())
             #expect(wrongType.status?.code == .invalidArgument)
 
-            raw.send(RawConnection.request(callID: 6, method: HealthMethods.check.fullName, payload: [], metadata: ["x-test-delay-ms": "500"]))
-            raw.send(RawConnection.request(callID: 6, method: HealthMethods.check.fullName, payload: []))
+            raw.send(RawConnection.request(callID: 6, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: [], metadata: ["x-test-delay-ms": "500"]))
+            raw.send(RawConnection.request(callID: 6, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: []))
             let reused = try #require(try raw.receiveFrame())
             #expect(reused.callId == 6 && reused.status?.code == .invalidArgument)
             let original = try #require(try raw.receiveFrame())
             #expect(original.callId == 6 && original.status?.code == .ok)
 
-            raw.send(RawConnection.request(callID: 0, method: HealthMethods.check.fullName, payload: []))
+            raw.send(RawConnection.request(callID: 0, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: []))
             let zero = try #require(try raw.receiveFrame())
             #expect(zero.status?.code == .invalidArgument)
         }
@@ -173,9 +173,9 @@ struct DaemonFoundationTests {
             truncated.send([0x00, 0x00, 0x01, 0x00, 0x0a, 0x0b])
             _ = truncated  // closed by deinit mid-frame
 
-            #expect(try await bystander.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
+            #expect(try await bystander.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest()).status == .serving)
             let fresh = try await daemon.client("nanhai")
-            #expect(try await fresh.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
+            #expect(try await fresh.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest()).status == .serving)
         }
     }
 
@@ -185,12 +185,12 @@ struct DaemonFoundationTests {
             let client = try await daemon.client("chancheng")
             let watcher = try await daemon.client("city")
             let updates = Task {
-                var seen: [ServingStatus] = []
-                for try await update in watcher.stream(HealthMethods.watch, HealthCheckRequest()) { seen.append(update.status) }
+                var seen: [Foshan_Subsidy_V1_ServingStatus] = []
+                for try await update in watcher.stream(Foshan_Subsidy_V1_Health.Method.watch, Foshan_Subsidy_V1_HealthCheckRequest()) { seen.append(update.status) }
                 return seen
             }
             let inFlight = Task {
-                try await client.call(IdentityMethods.whoAmI, WhoAmIRequest(), metadata: ["x-test-delay-ms": "1500"])
+                try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest(), metadata: ["x-test-delay-ms": "1500"])
             }
             try await Task.sleep(for: .milliseconds(300))
             let status = await daemon.terminate()
@@ -216,7 +216,7 @@ struct DaemonFoundationTests {
             #expect(FileManager.default.fileExists(atPath: first.socketPath("city")))
             let restarted = try await DaemonProcess.start(dataDirectory: first.dataDirectory)
             let client = try await restarted.client("city")
-            #expect(try await client.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
+            #expect(try await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest()).status == .serving)
             #expect(await restarted.terminate() == 0)
         }
     }
@@ -235,7 +235,7 @@ struct DaemonFoundationTests {
     func reflection() async throws {
         try await withDaemon { daemon in
             let client = try await daemon.client("nanhai")
-            let services = try await client.call(ReflectionMethods.listServices, ListServicesRequest())
+            let services = try await client.call(Foshan_Subsidy_V1_Reflection.Method.listServices, Foshan_Subsidy_V1_ListServicesRequest())
             let names = Set(services.services.map(\.name))
             #expect(names.isSuperset(of: [
                 "foshan.subsidy.v1.DistrictService", "foshan.subsidy.v1.CityService", "foshan.subsidy.v1.Health",
@@ -244,9 +244,44 @@ struct DaemonFoundationTests {
             let check = services.services.first { $0.name == "foshan.subsidy.v1.Health" }?.methods.first { $0.name == "Check" }
             #expect(check?.inputType == ".foshan.subsidy.v1.HealthCheckRequest")
             #expect(check?.allowedForCaller == true)
-            let set = try await client.call(ReflectionMethods.getFileDescriptorSet, GetFileDescriptorSetRequest())
+            let set = try await client.call(Foshan_Subsidy_V1_Reflection.Method.getFileDescriptorSet, Foshan_Subsidy_V1_GetFileDescriptorSetRequest())
             #expect(set.fileDescriptorSet.count > 1000)
             #expect(String(decoding: set.fileDescriptorSet, as: UTF8.self).contains("foshan/subsidy/v1/frame.proto"))
+        }
+    }
+
+    @Test("the generated clients: every method of every service is served, each to the role it is for")
+    func everyMethodServed() async throws {
+        try await withDaemon { daemon in
+            for tenant in ["nanhai", "city"] {
+                let connection = try await daemon.client(tenant)
+                let reflection = Foshan_Subsidy_V1_Reflection.Client(wrapping: connection)
+                let listed = try await reflection.listServices(Foshan_Subsidy_V1_ListServicesRequest(), timeout: .seconds(10))
+                var served: [String: Bool] = [:]
+                for service in listed.services {
+                    for method in service.methods { served[method.fullName] = method.allowedForCaller }
+                }
+                // Reflection marks a method allowed only if the router holds a route for it for this role.
+                for (service, methods) in allServiceMethods {
+                    let open = switch service {
+                    case Foshan_Subsidy_V1_DistrictService.serviceName: tenant != "city"
+                    case Foshan_Subsidy_V1_CityService.serviceName: tenant == "city"
+                    default: true
+                    }
+                    for method in methods {
+                        #expect(served[method.fullName] == open, "\(tenant): \(method.fullName)")
+                    }
+                }
+                let me = try await Foshan_Subsidy_V1_Identity.Client(wrapping: connection).whoAmI(Foshan_Subsidy_V1_WhoAmIRequest())
+                #expect(me.tenant == tenant)
+                var first: Foshan_Subsidy_V1_HealthCheckResponse?
+                for try await update in Foshan_Subsidy_V1_Health.Client(wrapping: connection).watch(Foshan_Subsidy_V1_HealthCheckRequest()) {
+                    first = update
+                    break
+                }
+                #expect(first?.status == .serving)
+                await connection.close()
+            }
         }
     }
 

@@ -28,8 +28,8 @@ struct IntegrityTests {
     }
 
     /// A provincial cluster pilot's follow-on (project 集群试点, funding year 2023).
-    static func followOn(lead: String, pilot: String, served: [String]) -> SubsidyWire.Application {
-        var application = SubsidyWire.Application()
+    static func followOn(lead: String, pilot: String, served: [String]) -> Foshan_Subsidy_V1_Application {
+        var application = Foshan_Subsidy_V1_Application()
         application.measure = .clusterPilotFollowOn
         application.fundingYear = 2023
         application.enterpriseUscc = lead
@@ -94,7 +94,7 @@ struct IntegrityTests {
             let shunde = bureaus["shunde"]!
             let benchmark = try await shunde.file(TestData.benchmark(enterprise: buyers[2], investedFen: 100_000_000, name: "5G 智能工厂"))
             _ = try await city.approve(benchmark)
-            var node = SubsidyWire.Application()
+            var node = Foshan_Subsidy_V1_Application()
             node.measure = .identifierNode
             node.fundingYear = 2022
             node.enterpriseUscc = buyers[2]
@@ -132,11 +132,11 @@ struct IntegrityTests {
             let members = (0..<120).map { TestData.uscc(9400 + $0) }
             for member in members { try await city.pool(member) }
             var seen: [String] = []
-            var request = ListPoolMembersRequest()
+            var request = Foshan_Subsidy_V1_ListPoolMembersRequest()
             request.pageSize = 50
             var pages = 0
             repeat {
-                let page = try await city.client.call(CityServiceMethods.listPoolMembers, request)
+                let page = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.listPoolMembers, request)
                 #expect(page.members.count <= 50)
                 seen += page.members.map(\.uscc)
                 request.pageToken = page.nextPageToken
@@ -226,18 +226,18 @@ struct IntegrityTests {
             #expect(refused?.code == .failedPrecondition)
             #expect(refused?.message.contains("validity_window") == true, "\(refused?.message ?? "")")
             let quote = await #expect(throws: SubsidyError.self) {
-                var request = QuoteRequest()
+                var request = Foshan_Subsidy_V1_QuoteRequest()
                 request.application = outside
-                _ = try await chancheng.client.call(DistrictServiceMethods.quote, request)
+                _ = try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.quote, request)
             }
             #expect(quote?.code == .failedPrecondition)
 
             outside.fundingYear = 2023
             let id = try await chancheng.file(outside)
             _ = try await city.approve(id, date: "2023-12-20")
-            #expect(try await city.decide(CityServiceMethods.publicizeApplication, id, date: "2023-12-28").state == .publicized)
-            #expect(try await city.decide(CityServiceMethods.disburseApplication, id, date: "2024-01-05").state == .disbursed)
-            let revoked = try await city.decide(CityServiceMethods.revokeApplication, id, reason: "clawback in 2024")
+            #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.publicizeApplication, id, date: "2023-12-28").state == .publicized)
+            #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.disburseApplication, id, date: "2024-01-05").state == .disbursed)
+            let revoked = try await city.decide(Foshan_Subsidy_V1_CityService.Method.revokeApplication, id, reason: "clawback in 2024")
             #expect(revoked.state == .revoked)
             let lateApproval = await #expect(throws: SubsidyError.self) {
                 let other = try await chancheng.file(TestData.voucher(enterprise: buyers[0], provider: Self.provider, contractFen: 1_000_000, year: 2023, contract: "Y-2"))
@@ -280,19 +280,19 @@ struct IntegrityTests {
             let id = try await chancheng.submit(application).id
             var refusal: SubsidyError?
             for cycle in 0..<60 where refusal == nil {
-                var review = ReviewApplicationRequest()
+                var review = Foshan_Subsidy_V1_ReviewApplicationRequest()
                 review.applicationId = id
                 review.outcome = .return
                 review.reason = "cycle \(cycle)"
                 review.requestId = "return-\(cycle)"
-                var amend = AmendApplicationRequest()
+                var amend = Foshan_Subsidy_V1_AmendApplicationRequest()
                 amend.applicationId = id
                 amend.application = application
                 amend.reason = "cycle \(cycle)"
                 amend.requestId = "amend-\(cycle)"
                 do {
-                    _ = try await chancheng.client.call(DistrictServiceMethods.reviewApplication, review)
-                    _ = try await chancheng.client.call(DistrictServiceMethods.amendApplication, amend)
+                    _ = try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, review)
+                    _ = try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, amend)
                 } catch let error as SubsidyError {
                     refusal = error
                 }
@@ -300,9 +300,9 @@ struct IntegrityTests {
             #expect(refusal?.code == .failedPrecondition)
             #expect(refusal?.message.contains("has 100 recorded changes") == true, "\(refusal?.message ?? "none")")
             // The application is still whole and can be withdrawn.
-            var get = GetApplicationRequest()
+            var get = Foshan_Subsidy_V1_GetApplicationRequest()
             get.applicationId = id
-            #expect(try await chancheng.client.call(DistrictServiceMethods.getApplication, get).record?.history.count == 100)
+            #expect(try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, get).record?.history.count == 100)
         }
     }
 
@@ -319,12 +319,12 @@ struct IntegrityTests {
             pilot.selectionDate = "2021-09-01"
             pilot.servedEnterprises = []
             _ = try await city.approve(try await gaoming.file(pilot), date: "2021-10-01")
-            var request = QuoteRequest()
+            var request = Foshan_Subsidy_V1_QuoteRequest()
             request.application = followOn
             request.decisionDate = "2023-06-01"
-            let quote = Task { [request] in try await gaoming.client.call(DistrictServiceMethods.quote, request, timeout: .seconds(120)) }
+            let quote = Task { [request] in try await gaoming.client.call(Foshan_Subsidy_V1_DistrictService.Method.quote, request, timeout: .seconds(120)) }
             // Another tenant is served while the quote runs.
-            #expect(try await city.client.call(IdentityMethods.whoAmI, WhoAmIRequest()).tenant == "city")
+            #expect(try await city.client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).tenant == "city")
             // None of them holds a voucher: the follow-on condition fails, having counted all 5,000.
             let outcome = await #expect(throws: SubsidyError.self) { _ = try await quote.value }
             #expect(outcome?.code == .failedPrecondition)

@@ -28,9 +28,9 @@ struct InternalErrorTests {
         try await nanhai.register(TestData.uscc(4201))
         try ReadOnlyDatabase.execute(path: daemon.dataDirectory + "/districts/nanhai.sqlite", "DROP TABLE applicants")
         // Both a read and a write: every path through the stores is redacted.
-        var list = ListApplicantsRequest()
+        var list = Foshan_Subsidy_V1_ListApplicantsRequest()
         list.pageSize = 10
-        let listed = await #expect(throws: SubsidyError.self) { try await nanhai.client.call(DistrictServiceMethods.listApplicants, list) }
+        let listed = await #expect(throws: SubsidyError.self) { try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.listApplicants, list) }
         let registered = await #expect(throws: SubsidyError.self) { try await nanhai.register(TestData.uscc(4202)) }
         var ids: [String] = []
         for error in [listed, registered] {

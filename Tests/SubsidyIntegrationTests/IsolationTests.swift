@@ -36,39 +36,39 @@ struct IsolationTests {
                     let id = ids[target]!
                     let attempts: [(String, () async throws -> Void)] = [
                         ("GetApplication", {
-                            var r = GetApplicationRequest()
+                            var r = Foshan_Subsidy_V1_GetApplicationRequest()
                             r.applicationId = id
-                            _ = try await client.call(DistrictServiceMethods.getApplication, r)
+                            _ = try await client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, r)
                         }),
                         ("ReviewApplication", {
-                            var r = ReviewApplicationRequest()
+                            var r = Foshan_Subsidy_V1_ReviewApplicationRequest()
                             r.requestId = "iso-review-\(caller)-\(target)"
                             r.applicationId = id
                             r.outcome = .recommend
-                            _ = try await client.call(DistrictServiceMethods.reviewApplication, r)
+                            _ = try await client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, r)
                         }),
                         ("WithdrawApplication", {
-                            var r = WithdrawApplicationRequest()
+                            var r = Foshan_Subsidy_V1_WithdrawApplicationRequest()
                             r.requestId = "iso-withdraw-\(caller)-\(target)"
                             r.applicationId = id
-                            _ = try await client.call(DistrictServiceMethods.withdrawApplication, r)
+                            _ = try await client.call(Foshan_Subsidy_V1_DistrictService.Method.withdrawApplication, r)
                         }),
                         ("AmendApplication", {
-                            var r = AmendApplicationRequest()
+                            var r = Foshan_Subsidy_V1_AmendApplicationRequest()
                             r.requestId = "iso-amend-\(caller)-\(target)"
                             r.applicationId = id
                             r.application = TestData.voucher(enterprise: TestData.uscc(4000), provider: provider, contractFen: 1, contract: "X")
-                            _ = try await client.call(DistrictServiceMethods.amendApplication, r)
+                            _ = try await client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, r)
                         }),
                         ("Quote", {
-                            var r = QuoteRequest()
+                            var r = Foshan_Subsidy_V1_QuoteRequest()
                             r.applicationId = id
-                            _ = try await client.call(DistrictServiceMethods.quote, r)
+                            _ = try await client.call(Foshan_Subsidy_V1_DistrictService.Method.quote, r)
                         }),
                         ("ListApplications", {
-                            var r = ListApplicationsRequest()
+                            var r = Foshan_Subsidy_V1_ListApplicationsRequest()
                             r.district = target
-                            _ = try await client.call(DistrictServiceMethods.listApplications, r)
+                            _ = try await client.call(Foshan_Subsidy_V1_DistrictService.Method.listApplications, r)
                         }),
                     ]
                     for (name, attempt) in attempts {
@@ -78,19 +78,19 @@ struct IsolationTests {
                     }
                 }
                 // A district's own list never contains another district's applications.
-                let own = try await client.call(DistrictServiceMethods.listApplications, ListApplicationsRequest())
+                let own = try await client.call(Foshan_Subsidy_V1_DistrictService.Method.listApplications, Foshan_Subsidy_V1_ListApplicationsRequest())
                 #expect(own.records.map(\.id) == [ids[caller]!])
 
                 // Every city method, whatever the request, is refused to a district.
                 let raw = try RawConnection(path: daemon.socketPath(caller))
-                for (n, method) in CityServiceMethods.all.enumerated() {
+                for (n, method) in Foshan_Subsidy_V1_CityService.Method.all.enumerated() {
                     raw.send(RawConnection.request(callID: UInt64(n + 1), method: method.fullName, payload: []))
                     let reply = try #require(try raw.receiveFrame())
                     #expect(reply.status?.code == .permissionDenied, "\(caller) \(method.fullName)")
                     checked += 1
                 }
             }
-            #expect(checked == 5 * 4 * 6 + 5 * CityServiceMethods.all.count)
+            #expect(checked == 5 * 4 * 6 + 5 * Foshan_Subsidy_V1_CityService.Method.all.count)
 
             // An enterprise is registered once, by its own district: another district cannot
             // register it (under another locality or role) to file for it.
@@ -110,7 +110,7 @@ struct IsolationTests {
         while let path = enumerator?.nextObject() as? String {
             guard path.hasSuffix(".sqlite") || path.hasSuffix(".sqlite-wal") else { continue }
             let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + path))
-            digests[path] = SHA256.hex(data)
+            digests[path] = HexDigest.sha256(data)
         }
         return digests
     }

@@ -49,15 +49,15 @@ struct LedgerWorkflowTests {
             #expect(approved.awardedFen == 30_000_000)
             #expect(approved.explanation?.limits.contains { $0.kind == "formula" && $0.binding } == true)
             let backdated = await #expect(throws: SubsidyError.self) {
-                try await city.decide(CityServiceMethods.publicizeApplication, first, date: "2022-05-01")
+                try await city.decide(Foshan_Subsidy_V1_CityService.Method.publicizeApplication, first, date: "2022-05-01")
             }
             #expect(backdated?.code == .invalidArgument)
-            #expect(try await city.decide(CityServiceMethods.publicizeApplication, first, date: "2022-06-02").state == .publicized)
+            #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.publicizeApplication, first, date: "2022-06-02").state == .publicized)
             let early = await #expect(throws: SubsidyError.self) {
-                try await city.decide(CityServiceMethods.disburseApplication, first, date: "2022-06-05")
+                try await city.decide(Foshan_Subsidy_V1_CityService.Method.disburseApplication, first, date: "2022-06-05")
             }
             #expect(early?.code == .failedPrecondition)
-            let disbursed = try await city.decide(CityServiceMethods.disburseApplication, first, date: "2022-06-09")
+            let disbursed = try await city.decide(Foshan_Subsidy_V1_CityService.Method.disburseApplication, first, date: "2022-06-09")
             #expect(disbursed.state == .disbursed)
             #expect(disbursed.history.map(\.toState) == [.submitted, .recommended, .approved, .publicized, .disbursed])
             #expect(disbursed.history.last?.tenant == "city")
@@ -66,7 +66,7 @@ struct LedgerWorkflowTests {
             _ = try await city.approve(second)
             var quota = try await city.quota(year: 2022)
             #expect(quota.committed("CLOUD_VOUCHER.annual_budget", "2022") == 50_000_000)
-            let revoked = try await city.decide(CityServiceMethods.revokeApplication, second, reason: "contract cancelled")
+            let revoked = try await city.decide(Foshan_Subsidy_V1_CityService.Method.revokeApplication, second, reason: "contract cancelled")
             #expect(revoked.state == .revoked)
             quota = try await city.quota(year: 2022)
             #expect(quota.committed("CLOUD_VOUCHER.annual_budget", "2022") == 30_000_000)
@@ -77,7 +77,7 @@ struct LedgerWorkflowTests {
             let illegal = await #expect(throws: SubsidyError.self) { try await city.approve(first) }
             #expect(illegal?.code == .failedPrecondition)
             #expect(illegal?.message.contains("DISBURSED") == true)
-            let audit = try await city.client.call(CityServiceMethods.verifyAudit, VerifyAuditRequest())
+            let audit = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.verifyAudit, Foshan_Subsidy_V1_VerifyAuditRequest())
             #expect(audit.chains.count == 6 && audit.chains.allSatisfy(\.ok))
             #expect(try LedgerChecker.violations(dataDirectory: daemon.dataDirectory, policy: Self.policy).isEmpty)
         }
@@ -162,7 +162,7 @@ struct LedgerWorkflowTests {
     /// Every district files two applications; then one city connection per district approves
     /// its district's applications, all at once.
     private func race(
-        daemon: DaemonProcess, districts: [String: Bureau], _ make: @Sendable (String, Int) -> SubsidyWire.Application
+        daemon: DaemonProcess, districts: [String: Bureau], _ make: @Sendable (String, Int) -> Foshan_Subsidy_V1_Application
     ) async throws -> (awarded: [Int64], exhausted: Int) {
         var filed: [(String, String)] = []
         for district in DaemonProcess.districts {
@@ -219,7 +219,7 @@ struct LedgerWorkflowTests {
             try await withDaemon(dataDirectory: daemon.dataDirectory) { restarted in
                 let city2 = Bureau(try await restarted.client("city"))
                 #expect(try await city2.approve(first.id, requestID: "approve-1") == approved)
-                let list = try await Bureau(try await restarted.client("gaoming")).client.call(DistrictServiceMethods.listApplications, ListApplicationsRequest())
+                let list = try await Bureau(try await restarted.client("gaoming")).client.call(Foshan_Subsidy_V1_DistrictService.Method.listApplications, Foshan_Subsidy_V1_ListApplicationsRequest())
                 #expect(list.records.count == 1)
             }
         }
@@ -244,7 +244,7 @@ struct LedgerWorkflowTests {
             #expect(quota.committed("CLOUD_VOUCHER.annual_budget", "2021") == 25_000_000)
             #expect(quota.committed("POOL_ENTRY.annual_count", "2021") == 1)
             // The imported pool entry is a pool member now, and its one-time rule is used.
-            let members = try await city.client.call(CityServiceMethods.listPoolMembers, ListPoolMembersRequest())
+            let members = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.listPoolMembers, Foshan_Subsidy_V1_ListPoolMembersRequest())
             #expect(members.members.contains { $0.uscc == TestData.uscc(950) })
         }
     }
@@ -332,7 +332,7 @@ struct LedgerWorkflowTests {
         try await prepared(buyersPerDistrict: 0) { daemon, city, districts, _ in
             let platform = TestData.uscc(970)
             try await districts["chancheng"]!.register(platform, role: .platform)
-            var application = SubsidyWire.Application()
+            var application = Foshan_Subsidy_V1_Application()
             application.measure = .majorPlatform
             application.fundingYear = 2022
             application.enterpriseUscc = platform
@@ -340,25 +340,25 @@ struct LedgerWorkflowTests {
             let id = try await districts["chancheng"]!.file(application)
 
             let watcher = try await daemon.client("city")
-            var request = WatchEventsRequest()
+            var request = Foshan_Subsidy_V1_WatchEventsRequest()
             request.afterSequence = 0
-            let events = watcher.stream(CityServiceMethods.watchEvents, request)
+            let events = watcher.stream(Foshan_Subsidy_V1_CityService.Method.watchEvents, request)
             let first = Task {
                 var iterator = events.makeAsyncIterator()
                 return try await iterator.next()
             }
             try await Task.sleep(for: .milliseconds(200))
 
-            var approve = ApproveApplicationRequest()
+            var approve = Foshan_Subsidy_V1_ApproveApplicationRequest()
             approve.requestId = "case-1"
             approve.applicationId = id
             approve.decisionDate = "2022-06-01"
-            let missing = await #expect(throws: SubsidyError.self) { try await city.client.call(CityServiceMethods.approveApplication, approve) }
+            let missing = await #expect(throws: SubsidyError.self) { try await city.client.call(Foshan_Subsidy_V1_CityService.Method.approveApplication, approve) }
             #expect(missing?.code == .invalidArgument || missing?.code == .failedPrecondition)
             approve.requestId = "case-2"
             approve.caseAmountFen = 800_000_000
             approve.decisionDocument = "佛工信函〔2022〕15号"
-            let record = try await city.client.call(CityServiceMethods.approveApplication, approve).record
+            let record = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.approveApplication, approve).record
             #expect(record?.awardedFen == 800_000_000)
             #expect(record?.decisionDocument == "佛工信函〔2022〕15号")
             let event = try await first.value
@@ -372,7 +372,7 @@ struct LedgerWorkflowTests {
     func demo() async throws {
         try await withDaemon(extraArguments: ["--demo"]) { daemon in
             let city = Bureau(try await daemon.client("city"))
-            let all = try await city.client.call(CityServiceMethods.listApplications, ListApplicationsRequest())
+            let all = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.listApplications, Foshan_Subsidy_V1_ListApplicationsRequest())
             #expect(Set(all.records.map(\.district)) == Set(DaemonProcess.districts))
             let states = Set(all.records.map(\.state))
             #expect(states.isSuperset(of: [.submitted, .returned, .recommended, .rejected, .withdrawn, .approved, .publicized, .disbursed, .revoked]))
@@ -380,7 +380,7 @@ struct LedgerWorkflowTests {
             #expect(try LedgerChecker.violations(dataDirectory: daemon.dataDirectory, policy: Self.policy) == [])
             #expect(await daemon.terminate() == 0)
             try await withDaemon(dataDirectory: daemon.dataDirectory, extraArguments: ["--demo"]) { again in
-                let after = try await Bureau(try await again.client("city")).client.call(CityServiceMethods.listApplications, ListApplicationsRequest())
+                let after = try await Bureau(try await again.client("city")).client.call(Foshan_Subsidy_V1_CityService.Method.listApplications, Foshan_Subsidy_V1_ListApplicationsRequest())
                 #expect(after.records.count == all.records.count)
             }
         }

@@ -22,8 +22,8 @@ struct ResourceBoundsTests {
 
     /// A CLUSTER_PILOT application near the size of the largest one a district can file: many
     /// served enterprises, a long project name and a long reason (~30 KB encoded).
-    static func largeApplication(enterprise: String, index: Int, served: [String]) -> SubsidyWire.Application {
-        var a = SubsidyWire.Application()
+    static func largeApplication(enterprise: String, index: Int, served: [String]) -> Foshan_Subsidy_V1_Application {
+        var a = Foshan_Subsidy_V1_Application()
         a.measure = .clusterPilot
         a.fundingYear = 2022
         a.enterpriseUscc = enterprise
@@ -71,10 +71,10 @@ struct ResourceBoundsTests {
             var token = ""
             var pages = 0
             repeat {
-                var request = ListApplicationsRequest()
+                var request = Foshan_Subsidy_V1_ListApplicationsRequest()
                 request.pageSize = 500
                 request.pageToken = token
-                let page = try await city.call(CityServiceMethods.listApplications, request)
+                let page = try await city.call(Foshan_Subsidy_V1_CityService.Method.listApplications, request)
                 let bytes = page.serializedBytes().count
                 #expect(bytes <= Self.pageBudget + 4_096, "page \(pages) is \(bytes) bytes")
                 #expect(!page.records.isEmpty)
@@ -90,9 +90,9 @@ struct ResourceBoundsTests {
 
             // A district's own list is bounded the same way.
             let nanhai = try await daemon.client("nanhai")
-            var request = ListApplicationsRequest()
+            var request = Foshan_Subsidy_V1_ListApplicationsRequest()
             request.pageSize = 500
-            let page = try await nanhai.call(DistrictServiceMethods.listApplications, request)
+            let page = try await nanhai.call(Foshan_Subsidy_V1_DistrictService.Method.listApplications, request)
             #expect(page.serializedBytes().count <= Self.pageBudget + 4_096)
             #expect(!page.nextPageToken.isEmpty && page.records.count < 250)
             await nanhai.close()
@@ -115,12 +115,12 @@ struct ResourceBoundsTests {
             _ = try await Self.fill(daemon, perDistrict: 60)
             let city = try await daemon.client("city")
             let shunde = try await daemon.client("shunde")
-            _ = try await city.call(CityServiceMethods.listApplications, ListApplicationsRequest())
+            _ = try await city.call(Foshan_Subsidy_V1_CityService.Method.listApplications, Foshan_Subsidy_V1_ListApplicationsRequest())
             let before = daemon.residentKiB()
 
-            var request = ListApplicationsRequest()
+            var request = Foshan_Subsidy_V1_ListApplicationsRequest()
             request.pageSize = 500
-            let frame = RawConnection.request(callID: 0, method: DistrictServiceMethods.listApplications.fullName, payload: request.serializedBytes())
+            let frame = RawConnection.request(callID: 0, method: Foshan_Subsidy_V1_DistrictService.Method.listApplications.fullName, payload: request.serializedBytes())
             let hostile = try (0..<4).map { _ in try RawConnection(path: daemon.socketPath("nanhai")) }
             var sent = [Int](repeating: 0, count: hostile.count)
             // Each hostile client writes requests until the daemon stops reading it (its socket
@@ -131,8 +131,8 @@ struct ResourceBoundsTests {
             var peak = 0
             for round in 0..<20 {
                 // Others are served while the hostile clients sit on their replies.
-                _ = try await city.call(CityServiceMethods.listApplications, ListApplicationsRequest(), timeout: .seconds(30))
-                #expect(try await shunde.call(IdentityMethods.whoAmI, WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
+                _ = try await city.call(Foshan_Subsidy_V1_CityService.Method.listApplications, Foshan_Subsidy_V1_ListApplicationsRequest(), timeout: .seconds(30))
+                #expect(try await shunde.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
                 // Keep pushing: whatever the daemon still reads is answered into a full socket.
                 for (i, raw) in hostile.enumerated() { sent[i] += sendUntilBlocked(raw, frame: frame, maximum: 5_000 - sent[i]) }
                 peak = max(peak, daemon.residentKiB())
@@ -155,7 +155,7 @@ struct ResourceBoundsTests {
             // read those replies); the daemon keeps serving.
             _ = consume hostile
             try await Task.sleep(for: .milliseconds(500))
-            #expect(try await shunde.call(IdentityMethods.whoAmI, WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
+            #expect(try await shunde.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
             await shunde.close()
             await city.close()
             // And it stops on SIGTERM within its drain grace (10 s), not after building every reply.
@@ -171,9 +171,9 @@ struct ResourceBoundsTests {
             "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 1024 * 1024,
         ])) { daemon in
             _ = try await Self.fill(daemon, perDistrict: 40)
-            var request = ListApplicationsRequest()
+            var request = Foshan_Subsidy_V1_ListApplicationsRequest()
             request.pageSize = 500
-            let frame = RawConnection.request(callID: 0, method: DistrictServiceMethods.listApplications.fullName, payload: request.serializedBytes())
+            let frame = RawConnection.request(callID: 0, method: Foshan_Subsidy_V1_DistrictService.Method.listApplications.fullName, payload: request.serializedBytes())
             let hostile = try RawConnection(path: daemon.socketPath("nanhai"))
             _ = sendUntilBlocked(hostile, frame: frame, maximum: 2_000)
             // Time for the daemon to take calls from it before the drain starts (nothing in the log
@@ -191,10 +191,10 @@ struct ResourceBoundsTests {
         try await withDaemon(configuration: Self.configuration(["max_connections_per_tenant": 3])) { daemon in
             // The start-up probes' connections close.
             var open: [RawConnection] = []
-            var refusal: Frame?
+            var refusal: Foshan_Subsidy_V1_Frame?
             for _ in 0..<100 where refusal == nil {
                 let raw = try RawConnection(path: daemon.socketPath("nanhai"))
-                raw.send(RawConnection.request(callID: 1, method: IdentityMethods.whoAmI.fullName, payload: []))
+                raw.send(RawConnection.request(callID: 1, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: []))
                 let reply = try #require(try raw.receiveFrame())
                 if reply.callId == 0 { refusal = reply } else { open.append(raw) }
             }
@@ -206,7 +206,7 @@ struct ResourceBoundsTests {
             // The city and the other districts are not affected.
             for tenant in ["city", "shunde"] {
                 let client = try await daemon.client(tenant)
-                #expect(try await client.call(IdentityMethods.whoAmI, WhoAmIRequest()).tenant == tenant)
+                #expect(try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).tenant == tenant)
                 await client.close()
             }
         }
@@ -218,7 +218,7 @@ private let nextCallID = Atomic<UInt64>(0)
 
 /// Writes `frame` with increasing call ids, without blocking, until the socket will take no more
 /// or `maximum` frames are written; returns how many were written whole.
-func sendUntilBlocked(_ raw: RawConnection, frame: Frame, maximum: Int) -> Int {
+func sendUntilBlocked(_ raw: RawConnection, frame: Foshan_Subsidy_V1_Frame, maximum: Int) -> Int {
     let flags = fcntl(raw.fd, F_GETFL)
     _ = fcntl(raw.fd, F_SETFL, flags | O_NONBLOCK)
     defer { _ = fcntl(raw.fd, F_SETFL, flags) }
@@ -248,6 +248,6 @@ func sendUntilBlocked(_ raw: RawConnection, frame: Frame, maximum: Int) -> Int {
     return count
 }
 
-private func partlyWritten(_ pending: [UInt8], of frame: Frame) -> Bool {
+private func partlyWritten(_ pending: [UInt8], of frame: Foshan_Subsidy_V1_Frame) -> Bool {
     !pending.isEmpty && pending.count < frame.serializedBytes().count + 4
 }

@@ -25,7 +25,7 @@ struct StartupIntegrityTests {
         try await nanhai.register(Self.buyer)
         let id = try await nanhai.file(TestData.voucher(enterprise: Self.buyer, provider: Self.provider, contractFen: 20_000_000, contract: "S-1"))
         _ = try await city.approve(id)
-        _ = try await city.decide(CityServiceMethods.publicizeApplication, id, date: "2022-06-02")
+        _ = try await city.decide(Foshan_Subsidy_V1_CityService.Method.publicizeApplication, id, date: "2022-06-02")
         #expect(await daemon.terminate() == 0)
         return (daemon.dataDirectory, id)
     }
@@ -69,7 +69,7 @@ struct StartupIntegrityTests {
         // One more ledger-first step, which Nanhai sees; then the old ledger comes back.
         let daemon = try await DaemonProcess.start(dataDirectory: directory)
         let city = Bureau(try await daemon.client("city"))
-        #expect(try await city.decide(CityServiceMethods.disburseApplication, id, date: "2022-06-20").state == .disbursed)
+        #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.disburseApplication, id, date: "2022-06-20").state == .disbursed)
         #expect(await daemon.terminate() == 0)
         try copyLedger(from: backup, to: directory)
 
@@ -95,7 +95,7 @@ struct StartupIntegrityTests {
         #expect(try nanhai.rows("SELECT event FROM audit ORDER BY seq DESC LIMIT 1").first?.first?.hasPrefix(#"{"action":"accept-ledger""#) == true)
 
         let accepted = try await DaemonProcess.start(dataDirectory: directory)
-        let audit = try await Bureau(try await accepted.client("city")).client.call(CityServiceMethods.verifyAudit, VerifyAuditRequest())
+        let audit = try await Bureau(try await accepted.client("city")).client.call(Foshan_Subsidy_V1_CityService.Method.verifyAudit, Foshan_Subsidy_V1_VerifyAuditRequest())
         #expect(audit.chains.count == 6 && audit.chains.allSatisfy(\.ok))
         #expect(await accepted.terminate() == 0)
     }
@@ -177,9 +177,9 @@ struct StartupIntegrityTests {
         #expect(check.status == 0, "\(check.output)")
         #expect(check.output.contains("recovery would roll forward: \(id) approve"))
         let restarted = try await DaemonProcess.start(dataDirectory: directory)
-        var get = GetApplicationRequest()
+        var get = Foshan_Subsidy_V1_GetApplicationRequest()
         get.applicationId = id
-        #expect(try await restarted.client("nanhai").call(DistrictServiceMethods.getApplication, get).record?.state == .approved)
+        #expect(try await restarted.client("nanhai").call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, get).record?.state == .approved)
         let nanhaiFile = try ReadOnlyDatabase(path: directory + "/districts/nanhai.sqlite")
         #expect(try nanhaiFile.rows("SELECT COUNT(*) FROM ledger_seen") == [["1"]], "recovery's roll-forward records the ledger position")
         #expect(await restarted.terminate() == 0)
@@ -198,7 +198,7 @@ struct StartupIntegrityTests {
         #expect(second.error.contains("another subsidyd holds this data directory's lock"), "\(second.error)")
         // --check must not look at stores a daemon is serving either.
         #expect(try subsidyd(["--dev", "--data-dir", first.dataDirectory, "--check"]).status == Self.cannotStart)
-        let health = try await first.client("city").call(HealthMethods.check, HealthCheckRequest())
+        let health = try await first.client("city").call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest())
         #expect(health.status == .serving)
         #expect(await first.terminate() == 0)
     }

@@ -61,7 +61,7 @@ struct TenancyTests {
 
             // Root (the test itself) is listed on shunde and still served there.
             let client = try await daemon.client("shunde")
-            #expect(try await client.call(IdentityMethods.whoAmI, WhoAmIRequest()).uid == 0)
+            #expect(try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).uid == 0)
         }
     }
 
@@ -123,7 +123,7 @@ struct TenancyTests {
             #expect(second.status != 0)
             #expect(second.error.contains("lock"))
             let client = try await daemon.client("city")
-            #expect(try await client.call(HealthMethods.check, HealthCheckRequest()).status == .serving)
+            #expect(try await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest()).status == .serving)
         }
     }
 }

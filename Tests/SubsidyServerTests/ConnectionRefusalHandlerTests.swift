@@ -10,7 +10,7 @@ import Testing
 /// read.
 @Suite("ConnectionRefusalHandler")
 struct ConnectionRefusalHandlerTests {
-    static let status = Status(SubsidyError(.resourceExhausted, "connection refused: the daemon already has 4 connections open (max_connections)"))
+    static let status = Foshan_Subsidy_V1_Status(SubsidyError(.resourceExhausted, "connection refused: the daemon already has 4 connections open (max_connections)"))
 
     @Test("installed on an open connection: one END on call 0 with the status, then closed")
     func refusesAtOnce() throws {

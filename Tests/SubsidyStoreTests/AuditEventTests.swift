@@ -28,31 +28,30 @@ struct AuditEventTests {
         #expect(event.encoded == AuditEvent("commit", [.text("b", "1"), .integer("a", -5)]).encoded)
     }
 
+    /// Hashes already stored in district and city files must keep verifying whatever computes
+    /// SHA-256: these links were computed independently (`printf '%s' … | sha256sum`).
+    @Test("chain links are SHA-256 of the previous hash's text and the event, in lower-case hex")
+    func linkFormat() {
+        let first = AuditChain.hash(previous: AuditChain.genesis, event: #"{"action":"commit","b":"1","a":-5}"#)
+        #expect(first == "eb2256fd6b29769ecf79ebe5d6f12e31c459d000ae6ee1ef86d43f665355e3ea")
+        #expect(AuditChain.hash(previous: first, event: #"{"action":"note","reason":"正常的理由"}"#)
+                == "b416ca9357bfbb4752053584fe1c4daae84906d0bbb7acc5c9dd96e1288921e4")
+    }
+
     @Test("a chain of hostile events verifies, and editing one is found")
-    func chain() throws {
+    func chain() async throws {
         let directory = try TemporaryDirectory()
-        let database = try SQLiteDatabase(path: directory.path + "/audit.sqlite", migrations: [.init(version: 1, sql: AuditChain.schema)])
+        // A district file's first migration creates the audit tables.
+        let database = try SQLiteDatabase(path: directory.path + "/audit.sqlite", migrations: Array(DistrictStore.migrations.prefix(1)))
         for (i, reason) in Self.hostile.enumerated() {
-            try database.write { transaction in
+            try await database.write { transaction in
                 try AuditChain.append(AuditEvent("note", [.integer("i", Int64(i)), .text("reason", reason)]), at: "2026-01-01T00:00:00Z", in: transaction)
             }
         }
-        #expect(try AuditChain.verify(database, file: "audit").ok)
-        try database.write { _ = try $0.query("UPDATE audit SET event = replace(event, 'cancelled', 'approved') WHERE seq = 1") }
-        let report = try AuditChain.verify(database, file: "audit")
+        #expect(try await AuditChain.verify(database, file: "audit").ok)
+        try await database.write { _ = try $0.query("UPDATE audit SET event = replace(event, 'cancelled', 'approved') WHERE seq = 1") }
+        let report = try await AuditChain.verify(database, file: "audit")
         #expect(report.firstBadRow == 1)
+        await database.close()
     }
-}
-
-/// A directory under the system's temp directory, removed with everything in it when released.
-final class TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        var template = Array((NSTemporaryDirectory() + "/subsidyd-store-XXXXXX").utf8CString)
-        guard let created = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
-        path = String(cString: created)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
 }

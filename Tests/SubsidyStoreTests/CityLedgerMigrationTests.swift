@@ -10,7 +10,7 @@ struct CityLedgerMigrationTests {
     static let enterprise = "91440606MA4W3BY65F"
 
     func insertVersion3(_ database: SQLiteDatabase, id: String, measure: String, fingerprint: String, pilot: String = "") throws {
-        try database.write { transaction in
+        try database.writeNow { transaction in
             try transaction.query(
                 """
                 INSERT INTO commitments (application_id, district, measure, funding_year, enterprise, pilot_id, content_fingerprint,
@@ -41,16 +41,16 @@ struct CityLedgerMigrationTests {
         try insertVersion3(old, id: "shunde-000004", measure: "CLUSTER_PILOT", fingerprint: "project:CLUSTER_PILOT:\(Self.enterprise):试点二", pilot: "粤工信2021-集群试点-07")
 
         let ledger = try CityLedger(path: path)
-        try ledger.database.read { transaction in
+        try ledger.database.readNow { transaction in
             let usage = ledger.usage(in: transaction)
             #expect(try usage.fundedContent(["contract:" + CanonicalText("ＨＴ－２０２２０００１\u{200B}").key]).map(\.applicationID) == ["shunde-000001"])
             let project = Application.contentFingerprint(contractNumber: "", projectName: "5g智能工厂:phase 1。", enterprise: Self.enterprise)
             #expect(try usage.fundedContent([project]).map(\.applicationID) == ["shunde-000002"])
             #expect(try usage.fundedContent([project]).first?.typed == "5G智能工厂:PHASE1")
-            let scopes = try transaction.query("SELECT scope FROM charges WHERE application_id = 'shunde-000003'").map { $0.text(0) }
+            let scopes = try transaction.query("SELECT scope FROM charges WHERE application_id = 'shunde-000003'").map { try $0.text("scope") }
             #expect(scopes == ["foshan-2020/p-7"])
-            #expect(try transaction.query("SELECT pilot_key FROM commitments WHERE application_id = 'shunde-000003'").first?.text(0) == "p-7")
-            let chinese = try transaction.query("SELECT scope FROM charges WHERE application_id = 'shunde-000004'").map { $0.text(0) }
+            #expect(try transaction.query("SELECT pilot_key FROM commitments WHERE application_id = 'shunde-000003'").first?.text("pilot_key") == "p-7")
+            let chinese = try transaction.query("SELECT scope FROM charges WHERE application_id = 'shunde-000004'").map { try $0.text("scope") }
             #expect(chinese == ["foshan-2020/粤工信-2021-集群试点-7"])
             #expect(try usage.pilotAward(CanonicalText("粤工信2021-集群试点-7").key)?.applicationID == "shunde-000004")
         }

@@ -81,8 +81,8 @@ public final class DaemonProcess: @unchecked Sendable {
         socketPaths?[tenant] ?? DevelopmentLayout.socketPath(dataDirectory: dataDirectory, tenant: tenant)
     }
 
-    public func client(_ tenant: String) async throws -> SubsidyClient {
-        try await SubsidyClient.connect(unixSocketPath: socketPath(tenant))
+    public func client(_ tenant: String) async throws -> ClientConnection {
+        try await ClientConnection.connect(unixSocketPath: socketPath(tenant))
     }
 
     /// A daemon that never serves is killed and reaped before the error is thrown, so nothing is
@@ -104,7 +104,7 @@ public final class DaemonProcess: @unchecked Sendable {
                     throw DaemonError.exited(status: process.terminationStatus, log: log())
                 }
                 if let client = try? await client(tenant) {
-                    let status = try? await client.call(HealthMethods.check, HealthCheckRequest(), timeout: .seconds(2)).status
+                    let status = try? await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest(), timeout: .seconds(2)).status
                     await client.close()
                     if status == .serving { break }
                 }

@@ -114,7 +114,7 @@ public enum LedgerChecker {
         var previous = String(repeating: "0", count: 64)
         var expected: Int64 = 1
         for row in try database.rows("SELECT seq, event, prev_hash, hash FROM audit ORDER BY seq") {
-            let hash = SHA256.hex(Array(previous.utf8) + Array(row[1].utf8))
+            let hash = HexDigest.sha256(Array(previous.utf8) + Array(row[1].utf8))
             if Int64(row[0]) != expected || row[2] != previous || row[3] != hash {
                 problems.append("\(file): audit chain breaks at row \(row[0])")
                 return

@@ -41,7 +41,7 @@ public final class RawConnection {
         return true
     }
 
-    public func send(_ frame: Frame) {
+    public func send(_ frame: Foshan_Subsidy_V1_Frame) {
         let body = frame.serializedBytes()
         send(Self.lengthPrefix(body.count) + body)
     }
@@ -64,11 +64,11 @@ public final class RawConnection {
     }
 
     /// Reads one frame; nil on EOF or timeout.
-    public func receiveFrame() throws -> Frame? {
+    public func receiveFrame() throws -> Foshan_Subsidy_V1_Frame? {
         guard let header = receive(count: 4) else { return nil }
         let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
         guard let body = receive(count: length) else { return nil }
-        return try Frame(serializedBytes: body, path: "frame")
+        return try Foshan_Subsidy_V1_Frame(serializedBytes: body, path: "frame")
     }
 
     /// True once the peer has closed the connection (reads return EOF).
@@ -78,15 +78,15 @@ public final class RawConnection {
     }
 
     /// A REQUEST frame for `method` with `payload`.
-    public static func request(callID: UInt64, method: String, payload: [UInt8], timeoutMs: UInt64 = 0, metadata: [String: String] = [:]) -> Frame {
-        var frame = Frame()
+    public static func request(callID: UInt64, method: String, payload: [UInt8], timeoutMs: UInt64 = 0, metadata: [String: String] = [:]) -> Foshan_Subsidy_V1_Frame {
+        var frame = Foshan_Subsidy_V1_Frame()
         frame.callId = callID
         frame.kind = .request
         frame.method = method
         frame.payload = payload
         frame.timeoutMs = timeoutMs
         frame.metadata = metadata.map { key, value in
-            var entry = MetadataEntry()
+            var entry = Foshan_Subsidy_V1_MetadataEntry()
             entry.key = key
             entry.value = value
             return entry

@@ -13,8 +13,8 @@ public enum TestData {
         return (try? USCC.makeValid(prefix16: "9144060\(area)" + body).rawValue) ?? ""
     }
 
-    public static func voucher(enterprise: String, provider: String, contractFen: Int64, year: Int32 = 2022, contract: String) -> SubsidyWire.Application {
-        var a = SubsidyWire.Application()
+    public static func voucher(enterprise: String, provider: String, contractFen: Int64, year: Int32 = 2022, contract: String) -> Foshan_Subsidy_V1_Application {
+        var a = Foshan_Subsidy_V1_Application()
         a.measure = .cloudVoucher
         a.fundingYear = year
         a.enterpriseUscc = enterprise
@@ -26,8 +26,8 @@ public enum TestData {
         return a
     }
 
-    public static func benchmark(enterprise: String, investedFen: Int64, year: Int32 = 2022, name: String) -> SubsidyWire.Application {
-        var a = SubsidyWire.Application()
+    public static func benchmark(enterprise: String, investedFen: Int64, year: Int32 = 2022, name: String) -> Foshan_Subsidy_V1_Application {
+        var a = Foshan_Subsidy_V1_Application()
         a.measure = .benchmarkProject
         a.fundingYear = year
         a.enterpriseUscc = enterprise
@@ -40,98 +40,98 @@ public enum TestData {
 
 /// Steps of the lifecycle as one call each, with fresh request ids.
 public struct Bureau: Sendable {
-    public let client: SubsidyClient
+    public let client: ClientConnection
     private static func id() -> String { String(UInt64.random(in: 1...UInt64.max), radix: 36) }
 
-    public init(_ client: SubsidyClient) { self.client = client }
+    public init(_ client: ClientConnection) { self.client = client }
 
     @discardableResult
-    public func register(_ uscc: String, role: SubsidyWire.ApplicantRole = .industrialEnterprise, locality: SubsidyWire.Locality = .local) async throws -> SubsidyWire.Applicant? {
-        var request = RegisterApplicantRequest()
+    public func register(_ uscc: String, role: Foshan_Subsidy_V1_ApplicantRole = .industrialEnterprise, locality: Foshan_Subsidy_V1_Locality = .local) async throws -> Foshan_Subsidy_V1_Applicant? {
+        var request = Foshan_Subsidy_V1_RegisterApplicantRequest()
         request.requestId = Self.id()
-        var applicant = SubsidyWire.Applicant()
+        var applicant = Foshan_Subsidy_V1_Applicant()
         applicant.uscc = uscc
         applicant.name = "测试企业 \(uscc.suffix(4))"
         applicant.role = role
         applicant.locality = locality
         request.applicant = applicant
-        return try await client.call(DistrictServiceMethods.registerApplicant, request).applicant
+        return try await client.call(Foshan_Subsidy_V1_DistrictService.Method.registerApplicant, request).applicant
     }
 
-    public func submit(_ application: SubsidyWire.Application, requestID: String? = nil) async throws -> ApplicationRecord {
-        var request = SubmitApplicationRequest()
+    public func submit(_ application: Foshan_Subsidy_V1_Application, requestID: String? = nil) async throws -> Foshan_Subsidy_V1_ApplicationRecord {
+        var request = Foshan_Subsidy_V1_SubmitApplicationRequest()
         request.requestId = requestID ?? Self.id()
         request.application = application
-        return try await client.call(DistrictServiceMethods.submitApplication, request).record ?? ApplicationRecord()
+        return try await client.call(Foshan_Subsidy_V1_DistrictService.Method.submitApplication, request).record ?? Foshan_Subsidy_V1_ApplicationRecord()
     }
 
     @discardableResult
-    public func recommend(_ id: String) async throws -> ApplicationRecord {
-        var request = ReviewApplicationRequest()
+    public func recommend(_ id: String) async throws -> Foshan_Subsidy_V1_ApplicationRecord {
+        var request = Foshan_Subsidy_V1_ReviewApplicationRequest()
         request.requestId = Self.id()
         request.applicationId = id
         request.outcome = .recommend
-        return try await client.call(DistrictServiceMethods.reviewApplication, request).record ?? ApplicationRecord()
+        return try await client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, request).record ?? Foshan_Subsidy_V1_ApplicationRecord()
     }
 
     /// Submits and recommends; the id of the application, ready for the city.
-    public func file(_ application: SubsidyWire.Application) async throws -> String {
+    public func file(_ application: Foshan_Subsidy_V1_Application) async throws -> String {
         let id = try await submit(application).id
         try await recommend(id)
         return id
     }
 
-    public func approve(_ id: String, date: String = "2022-06-01", requestID: String? = nil) async throws -> ApplicationRecord {
-        var request = ApproveApplicationRequest()
+    public func approve(_ id: String, date: String = "2022-06-01", requestID: String? = nil) async throws -> Foshan_Subsidy_V1_ApplicationRecord {
+        var request = Foshan_Subsidy_V1_ApproveApplicationRequest()
         request.requestId = requestID ?? Self.id()
         request.applicationId = id
         request.decisionDate = date
-        return try await client.call(CityServiceMethods.approveApplication, request).record ?? ApplicationRecord()
+        return try await client.call(Foshan_Subsidy_V1_CityService.Method.approveApplication, request).record ?? Foshan_Subsidy_V1_ApplicationRecord()
     }
 
-    public func decide(_ method: UnaryMethod<DecideApplicationRequest, DecideApplicationResponse>, _ id: String, date: String = "", reason: String = "test") async throws -> ApplicationRecord {
-        var request = DecideApplicationRequest()
+    public func decide(_ method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse>, _ id: String, date: String = "", reason: String = "test") async throws -> Foshan_Subsidy_V1_ApplicationRecord {
+        var request = Foshan_Subsidy_V1_DecideApplicationRequest()
         request.requestId = Self.id()
         request.applicationId = id
         request.decisionDate = date
         request.reason = reason
-        return try await client.call(method, request).record ?? ApplicationRecord()
+        return try await client.call(method, request).record ?? Foshan_Subsidy_V1_ApplicationRecord()
     }
 
     public func pool(_ uscc: String, since: String = "2020-07-17") async throws {
-        var request = RegisterPoolMemberRequest()
+        var request = Foshan_Subsidy_V1_RegisterPoolMemberRequest()
         request.requestId = Self.id()
-        var member = PoolMember()
+        var member = Foshan_Subsidy_V1_PoolMember()
         member.uscc = uscc
         member.entryDate = since
         request.member = member
-        _ = try await client.call(CityServiceMethods.registerPoolMember, request)
+        _ = try await client.call(Foshan_Subsidy_V1_CityService.Method.registerPoolMember, request)
     }
 
-    public func importAwards(_ awards: [HistoricalAward], requestID: String? = nil) async throws -> ImportHistoryResponse {
-        var request = ImportHistoryRequest()
+    public func importAwards(_ awards: [Foshan_Subsidy_V1_HistoricalAward], requestID: String? = nil) async throws -> Foshan_Subsidy_V1_ImportHistoryResponse {
+        var request = Foshan_Subsidy_V1_ImportHistoryRequest()
         request.requestId = requestID ?? Self.id()
         request.awards = awards
-        return try await client.call(CityServiceMethods.importHistory, request)
+        return try await client.call(Foshan_Subsidy_V1_CityService.Method.importHistory, request)
     }
 
-    public func quota(year: Int32 = 0) async throws -> GetQuotaResponse {
-        var request = GetQuotaRequest()
+    public func quota(year: Int32 = 0) async throws -> Foshan_Subsidy_V1_GetQuotaResponse {
+        var request = Foshan_Subsidy_V1_GetQuotaRequest()
         request.fundingYear = year
         request.top = 100
-        return try await client.call(CityServiceMethods.getQuota, request)
+        return try await client.call(Foshan_Subsidy_V1_CityService.Method.getQuota, request)
     }
 }
 
-extension GetQuotaResponse {
+extension Foshan_Subsidy_V1_GetQuotaResponse {
     /// The committed amount (fen) or count of one cap scope.
     public func committed(_ capID: String, _ scope: String) -> Int64 {
         caps.first { $0.capId == capID && $0.scope == scope }?.committed ?? 0
     }
 }
 
-public func historical(_ measure: SubsidyWire.Measure, district: String, enterprise: String, provider: String = "", amountFen: Int64, document: String, year: Int32 = 2022) -> HistoricalAward {
-    var award = HistoricalAward()
+public func historical(_ measure: Foshan_Subsidy_V1_Measure, district: String, enterprise: String, provider: String = "", amountFen: Int64, document: String, year: Int32 = 2022) -> Foshan_Subsidy_V1_HistoricalAward {
+    var award = Foshan_Subsidy_V1_HistoricalAward()
     award.measure = measure
     award.fundingYear = year
     award.district = district

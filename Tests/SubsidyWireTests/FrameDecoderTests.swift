@@ -7,13 +7,13 @@ import Testing
 
 @Suite("FrameDecoder")
 struct FrameDecoderTests {
-    private func frameBytes(_ frame: Frame) -> [UInt8] {
+    private func frameBytes(_ frame: Foshan_Subsidy_V1_Frame) -> [UInt8] {
         var buffer = ByteBuffer()
         frame.write(to: &buffer)
         return Array(buffer.readableBytesView)
     }
 
-    private func sampleFrame(callID: UInt64 = 7) -> Frame {
+    private func sampleFrame(callID: UInt64 = 7) -> Foshan_Subsidy_V1_Frame {
         RawFrames.request(callID: callID, method: "/foshan.subsidy.v1.Health/Check", payload: [0x0a, 0x02, 0x68, 0x69])
     }
 
@@ -30,8 +30,8 @@ struct FrameDecoderTests {
         try channel.writeInbound(ByteBuffer(bytes: bytes))
         let first = try #require(try channel.readInbound(as: ByteBuffer.self))
         let second = try #require(try channel.readInbound(as: ByteBuffer.self))
-        #expect(try Frame(body: first).callId == 1)
-        #expect(try Frame(body: second).callId == 2)
+        #expect(try Foshan_Subsidy_V1_Frame(body: first).callId == 1)
+        #expect(try Foshan_Subsidy_V1_Frame(body: second).callId == 2)
         #expect(try channel.readInbound(as: ByteBuffer.self) == nil)
         #expect(try channel.finish().isClean)
     }
@@ -45,7 +45,7 @@ struct FrameDecoderTests {
             #expect(try channel.readInbound(as: ByteBuffer.self) == nil, "split \(split): frame emitted early")
             try channel.writeInbound(ByteBuffer(bytes: bytes[split...]))
             let body = try #require(try channel.readInbound(as: ByteBuffer.self), "split \(split)")
-            #expect(try Frame(body: body) == sampleFrame(), "split \(split)")
+            #expect(try Foshan_Subsidy_V1_Frame(body: body) == sampleFrame(), "split \(split)")
             _ = try channel.finish()
         }
     }
@@ -54,10 +54,10 @@ struct FrameDecoderTests {
     func byteAtATime() throws {
         let channel = try makeChannel()
         let bytes = frameBytes(sampleFrame()) + frameBytes(sampleFrame(callID: 9))
-        var frames: [Frame] = []
+        var frames: [Foshan_Subsidy_V1_Frame] = []
         for byte in bytes {
             try channel.writeInbound(ByteBuffer(bytes: [byte]))
-            while let body = try channel.readInbound(as: ByteBuffer.self) { frames.append(try Frame(body: body)) }
+            while let body = try channel.readInbound(as: ByteBuffer.self) { frames.append(try Foshan_Subsidy_V1_Frame(body: body)) }
         }
         #expect(frames.map(\.callId) == [7, 9])
     }
@@ -98,7 +98,7 @@ struct FrameDecoderTests {
         for _ in 0..<200 {
             let body = (0..<Int.random(in: 1...64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             do {
-                _ = try Frame(body: ByteBuffer(bytes: body))
+                _ = try Foshan_Subsidy_V1_Frame(body: ByteBuffer(bytes: body))
             } catch {
                 #expect(error.code == .invalidArgument, "\(body) (\(TestSeed.replay))")
             }
@@ -108,8 +108,8 @@ struct FrameDecoderTests {
 
 /// Frames for tests, without the test-support target (which needs the client).
 enum RawFrames {
-    static func request(callID: UInt64, method: String, payload: [UInt8]) -> Frame {
-        var frame = Frame()
+    static func request(callID: UInt64, method: String, payload: [UInt8]) -> Foshan_Subsidy_V1_Frame {
+        var frame = Foshan_Subsidy_V1_Frame()
         frame.callId = callID
         frame.kind = .request
         frame.method = method

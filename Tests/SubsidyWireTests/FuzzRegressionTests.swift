@@ -31,7 +31,7 @@ struct FuzzRegressionTests {
             while let body = try channel.readInbound(as: ByteBuffer.self) {
                 #expect(body.readableBytes <= maximum, "\(input): a body larger than the maximum")
                 bodies.append(Array(body.readableBytesView))
-                checkDecode(Frame.self, body.readableBytesView, path: "frame", input)
+                checkDecode(Foshan_Subsidy_V1_Frame.self, body.readableBytesView, path: "frame", input)
             }
         }
         func record(_ error: any Error) {
@@ -59,7 +59,7 @@ struct FuzzRegressionTests {
 
     @Test("envelope: Frame(serializedBytes:), then a REQUEST's payload as its method's type", arguments: FuzzInput.all(for: "envelope"))
     func envelope(input: FuzzInput) {
-        guard let frame = checkDecode(Frame.self, input.bytes, path: "frame", input) else { return }
+        guard let frame = checkDecode(Foshan_Subsidy_V1_Frame.self, input.bytes, path: "frame", input) else { return }
         if frame.kind == .request, let type = RequestType.forMethod(frame.method) {
             type.check(frame.payload, input)
         }
@@ -88,15 +88,15 @@ struct FuzzRegressionTests {
                 Issue.record("\(input): our own JSON does not parse: \(error)")
             }
         }
-        let application: SubsidyWire.Application
+        let application: Foshan_Subsidy_V1_Application
         do {
-            application = try SubsidyWire.Application(jsonText: text, path: "application")
+            application = try Foshan_Subsidy_V1_Application(jsonText: text, path: "application")
         } catch {
             #expect(error.code == .invalidArgument, "\(input): \(error)")
             return
         }
         let encoded = try application.checkedSerializedBytes()
-        #expect(checkDecode(SubsidyWire.Application.self, encoded, path: "application", input) == application, "\(input)")
+        #expect(checkDecode(Foshan_Subsidy_V1_Application.self, encoded, path: "application", input) == application, "\(input)")
     }
 
     @Test("amounts: subsidyctl's yuan flags through Money(parsing:)", arguments: FuzzInput.all(for: "amounts"))
@@ -115,10 +115,10 @@ struct FuzzRegressionTests {
 
     @Test("an enum number the schema does not name survives the JSON mapping (found by fuzz-requests)")
     func unknownEnumNumberInJSON() throws {
-        var request = ReviewApplicationRequest()
-        request.outcome = ReviewOutcome(rawValue: 1_919_907)
+        var request = Foshan_Subsidy_V1_ReviewApplicationRequest()
+        request.outcome = Foshan_Subsidy_V1_ReviewOutcome(rawValue: 1_919_907)
         #expect(request.jsonValue.serialized() == #"{"outcome":1919907}"#)
-        #expect(try ReviewApplicationRequest(jsonText: request.jsonValue.serialized()) == request)
+        #expect(try Foshan_Subsidy_V1_ReviewApplicationRequest(jsonText: request.jsonValue.serialized()) == request)
         request.outcome = .recommend
         #expect(request.jsonValue.serialized() == #"{"outcome":"RECOMMEND"}"#)
     }

@@ -6,48 +6,48 @@ import Testing
 struct ProtoBridgeTests {
     @Test("a frame with nested and repeated fields round-trips through protobuf-c")
     func roundTrip() throws {
-        var frame = Frame()
+        var frame = Foshan_Subsidy_V1_Frame()
         frame.callId = UInt64.max
         frame.kind = .end
         frame.method = "/foshan.subsidy.v1.DistrictService/SubmitApplication"
         frame.timeoutMs = 1500
         frame.metadata = [("a", "1"), ("区", "南海")].map { key, value in
-            var entry = MetadataEntry()
+            var entry = Foshan_Subsidy_V1_MetadataEntry()
             entry.key = key
             entry.value = value
             return entry
         }
         frame.payload = [0, 1, 2, 255]
-        var status = Status()
+        var status = Foshan_Subsidy_V1_Status()
         status.code = .resourceExhausted
         status.message = "CLOUD_VOUCHER per-provider cap exhausted"
-        var cap = CapViolation()
+        var cap = Foshan_Subsidy_V1_CapViolation()
         cap.capId = "CLOUD_VOUCHER.per_provider"
         cap.limit = 300_000_000
         cap.committed = 290_000_000
         cap.requested = -1
         status.capViolations = [cap]
         frame.status = status
-        let decoded = try Frame(serializedBytes: frame.serializedBytes())
+        let decoded = try Foshan_Subsidy_V1_Frame(serializedBytes: frame.serializedBytes())
         #expect(decoded == frame)
     }
 
     @Test("an application with every kind of field round-trips, repeated strings included")
     func applicationRoundTrip() throws {
-        var application = Application()
+        var application = Foshan_Subsidy_V1_Application()
         application.measure = .clusterPilotFollowOn
         application.fundingYear = 2022
         application.servedEnterprises = ["91440604MA4UH8XX3N", "", "南海"]
         application.otherFundDeclared = true
         application.contractAmountFen = Int64.min
-        #expect(try Application(serializedBytes: application.serializedBytes()) == application)
+        #expect(try Foshan_Subsidy_V1_Application(serializedBytes: application.serializedBytes()) == application)
     }
 
     @Test("an embedded NUL is refused naming the field, never truncated")
     func embeddedNul() throws {
         // HealthCheckRequest { service = "ab\0c" }: field 1, wire type 2, length 4.
         let bytes: [UInt8] = [0x0a, 0x04, 0x61, 0x62, 0x00, 0x63]
-        let error = try #require(throws: SubsidyError.self) { try HealthCheckRequest(serializedBytes: bytes) }
+        let error = try #require(throws: SubsidyError.self) { try Foshan_Subsidy_V1_HealthCheckRequest(serializedBytes: bytes) }
         #expect(error.code == .invalidArgument)
         #expect(error.details == [.field(path: "request.service", problem: "contains a NUL character at byte 2; text may not contain U+0000")])
     }
@@ -55,7 +55,7 @@ struct ProtoBridgeTests {
     @Test("invalid UTF-8 is refused naming the field", arguments: [[UInt8(0xff)], [0xc3], [0xed, 0xa0, 0x80], [0x61, 0xe4, 0xb8]])
     func invalidUTF8(text: [UInt8]) throws {
         let bytes: [UInt8] = [0x0a, UInt8(text.count)] + text
-        let error = try #require(throws: SubsidyError.self) { try HealthCheckRequest(serializedBytes: bytes) }
+        let error = try #require(throws: SubsidyError.self) { try Foshan_Subsidy_V1_HealthCheckRequest(serializedBytes: bytes) }
         #expect(error.code == .invalidArgument)
         #expect(error.message.contains("request.service"))
     }
@@ -65,13 +65,13 @@ struct ProtoBridgeTests {
         // protobuf-c cannot even encode such a string, so the bytes are built by hand:
         // call_id = 1, metadata { key = "ok" }, metadata { key = "x\0y" }.
         let bytes: [UInt8] = [0x08, 0x01, 0x2a, 0x04, 0x0a, 0x02, 0x6f, 0x6b, 0x2a, 0x05, 0x0a, 0x03, 0x78, 0x00, 0x79]
-        let error = try #require(throws: SubsidyError.self) { try Frame(serializedBytes: bytes, path: "frame") }
+        let error = try #require(throws: SubsidyError.self) { try Foshan_Subsidy_V1_Frame(serializedBytes: bytes, path: "frame") }
         #expect(error.message.hasPrefix("frame.metadata[1].key: contains a NUL"))
     }
 
     @Test("encoding text with a NUL is refused by the checked encoder rather than truncated")
     func encodeNul() throws {
-        var request = HealthCheckRequest()
+        var request = Foshan_Subsidy_V1_HealthCheckRequest()
         request.service = "a\u{0}b"
         let error = try #require(throws: SubsidyError.self) { try request.checkedSerializedBytes() }
         #expect(error.code == .invalidArgument)
@@ -87,7 +87,7 @@ struct ProtoBridgeTests {
         [0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],  // 11-byte varint
     ])
     func malformed(bytes: [UInt8]) throws {
-        let error = try #require(throws: SubsidyError.self) { try Frame(serializedBytes: bytes, path: "frame") }
+        let error = try #require(throws: SubsidyError.self) { try Foshan_Subsidy_V1_Frame(serializedBytes: bytes, path: "frame") }
         #expect(error.code == .invalidArgument)
     }
 
@@ -95,7 +95,7 @@ struct ProtoBridgeTests {
     func unknownFields() throws {
         // field 99 (varint) then service = "x"
         let bytes: [UInt8] = [0x98, 0x06, 0x01, 0x0a, 0x01, 0x78]
-        #expect(try HealthCheckRequest(serializedBytes: bytes).service == "x")
+        #expect(try Foshan_Subsidy_V1_HealthCheckRequest(serializedBytes: bytes).service == "x")
     }
 
     @Test("status ⇄ SubsidyError keeps code, message and every detail")
@@ -108,6 +108,6 @@ struct ProtoBridgeTests {
                 .precondition(subject: "state", problem: "is APPROVED"),
             ]
         )
-        #expect(SubsidyError(Status(error)) == error)
+        #expect(SubsidyError(Foshan_Subsidy_V1_Status(error)) == error)
     }
 }

@@ -50,12 +50,12 @@ struct EmbeddedConnection {
     }
 
     /// The frames written to the peer, decoded (each written buffer holds whole frames).
-    func framesSent() throws -> [Frame] {
-        var frames: [Frame] = []
+    func framesSent() throws -> [Foshan_Subsidy_V1_Frame] {
+        var frames: [Foshan_Subsidy_V1_Frame] = []
         while var buffer = try channel.readOutbound(as: ByteBuffer.self) {
             while let length = buffer.readInteger(endianness: .big, as: UInt32.self) {
                 let slice = buffer.readSlice(length: Int(length))
-                frames.append(try Frame(body: try #require(slice, "a frame written in part")))
+                frames.append(try Foshan_Subsidy_V1_Frame(body: try #require(slice, "a frame written in part")))
             }
         }
         return frames
@@ -66,7 +66,7 @@ struct EmbeddedConnection {
 
 /// A length-prefixed frame as a client writes it.
 func frameBytes(callID: UInt64 = 1, method: String = "/foshan.subsidy.v1.Identity/WhoAmI") -> [UInt8] {
-    var frame = Frame()
+    var frame = Foshan_Subsidy_V1_Frame()
     frame.callId = callID
     frame.kind = .request
     frame.method = method

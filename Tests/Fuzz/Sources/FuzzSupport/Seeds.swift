@@ -38,7 +38,7 @@ public enum Seeds {
         }
         """
 
-    static func application() -> Application { try! Application(jsonText: applicationJSON) }
+    static func application() -> Foshan_Subsidy_V1_Application { try! Foshan_Subsidy_V1_Application(jsonText: applicationJSON) }
 
     /// Valid requests for a few methods: (method, request type, encoded request).
     static func requests() -> [(name: String, method: String, type: String, bytes: [UInt8])] {
@@ -52,28 +52,28 @@ public enum Seeds {
         let district = "/foshan.subsidy.v1.DistrictService/"
         let city = "/foshan.subsidy.v1.CityService/"
         return [
-            make("health-check", "/foshan.subsidy.v1.Health/Check", HealthCheckRequest.self, #"{"service": "foshan.subsidy.v1.DistrictService"}"#),
-            make("whoami", "/foshan.subsidy.v1.Identity/WhoAmI", WhoAmIRequest.self, "{}"),
-            make("submit", district + "SubmitApplication", SubmitApplicationRequest.self,
+            make("health-check", "/foshan.subsidy.v1.Health/Check", Foshan_Subsidy_V1_HealthCheckRequest.self, #"{"service": "foshan.subsidy.v1.DistrictService"}"#),
+            make("whoami", "/foshan.subsidy.v1.Identity/WhoAmI", Foshan_Subsidy_V1_WhoAmIRequest.self, "{}"),
+            make("submit", district + "SubmitApplication", Foshan_Subsidy_V1_SubmitApplicationRequest.self,
                  #"{"requestId": "0f3a-77", "application": \#(applicationJSON)}"#),
-            make("amend", district + "AmendApplication", AmendApplicationRequest.self,
+            make("amend", district + "AmendApplication", Foshan_Subsidy_V1_AmendApplicationRequest.self,
                  #"{"requestId": "a1", "applicationId": "NH-2021-000001", "application": \#(applicationJSON), "reason": "合同金额更正"}"#),
-            make("get-application", district + "GetApplication", GetApplicationRequest.self, #"{"applicationId": "NH-2021-000001"}"#),
-            make("list-applications", district + "ListApplications", ListApplicationsRequest.self,
+            make("get-application", district + "GetApplication", Foshan_Subsidy_V1_GetApplicationRequest.self, #"{"applicationId": "NH-2021-000001"}"#),
+            make("list-applications", district + "ListApplications", Foshan_Subsidy_V1_ListApplicationsRequest.self,
                  #"{"fundingYear": 2021, "enterpriseUscc": "91440604MA4UH8XX3N", "pageSize": 50, "pageToken": "abc"}"#),
-            make("register-applicant", district + "RegisterApplicant", RegisterApplicantRequest.self,
+            make("register-applicant", district + "RegisterApplicant", Foshan_Subsidy_V1_RegisterApplicantRequest.self,
                  #"{"requestId": "r1", "applicant": {"uscc": "91440604MA4UH8XX3N", "name": "佛山市某某制造有限公司", "district": "nanhai", "locality": "LOCAL", "role": "INDUSTRIAL_ENTERPRISE"}}"#),
-            make("review", district + "ReviewApplication", ReviewApplicationRequest.self,
+            make("review", district + "ReviewApplication", Foshan_Subsidy_V1_ReviewApplicationRequest.self,
                  #"{"requestId": "r2", "applicationId": "NH-2021-000001", "outcome": "RECOMMEND", "reason": "ok"}"#),
-            make("quote", district + "Quote", QuoteRequest.self,
+            make("quote", district + "Quote", Foshan_Subsidy_V1_QuoteRequest.self,
                  #"{"applicationId": "NH-2021-000001", "decisionDate": "2021-06-30", "caseAmountFen": "-9223372036854775808", "decisionDocument": "佛工信〔2021〕12号"}"#),
-            make("approve", city + "ApproveApplication", ApproveApplicationRequest.self,
+            make("approve", city + "ApproveApplication", Foshan_Subsidy_V1_ApproveApplicationRequest.self,
                  #"{"requestId": "c1", "applicationId": "NH-2021-000001", "decisionDate": "2021-06-30", "caseAmountFen": "9223372036854775807", "decisionDocument": "d", "reason": "r"}"#),
-            make("get-quota", city + "GetQuota", GetQuotaRequest.self, #"{"fundingYear": 2021, "top": 10}"#),
-            make("watch-events", city + "WatchEvents", WatchEventsRequest.self, #"{"afterSequence": "18446744073709551615"}"#),
-            make("register-pool-member", city + "RegisterPoolMember", RegisterPoolMemberRequest.self,
+            make("get-quota", city + "GetQuota", Foshan_Subsidy_V1_GetQuotaRequest.self, #"{"fundingYear": 2021, "top": 10}"#),
+            make("watch-events", city + "WatchEvents", Foshan_Subsidy_V1_WatchEventsRequest.self, #"{"afterSequence": "18446744073709551615"}"#),
+            make("register-pool-member", city + "RegisterPoolMember", Foshan_Subsidy_V1_RegisterPoolMemberRequest.self,
                  #"{"requestId": "p1", "member": {"uscc": "91440605MA51X8QY2K", "name": "云服务商", "entryDate": "2020-01-01", "provincial": true, "source": "省资源池"}}"#),
-            make("import-history", city + "ImportHistory", ImportHistoryRequest.self,
+            make("import-history", city + "ImportHistory", Foshan_Subsidy_V1_ImportHistoryRequest.self,
                  #"{"requestId": "h1", "awards": [{"measure": "POOL_ENTRY", "fundingYear": 2020, "district": "shunde", "enterpriseUscc": "91440606X", "amountFen": "5000000", "decisionDate": "2020-12-01"}, {"measure": 99, "fundingYear": -1}]}"#),
         ]
     }
@@ -115,8 +115,8 @@ public enum Seeds {
         return bytes
     }
 
-    static func frame(callID: UInt64, kind: FrameKind, method: String = "", payload: [UInt8] = [], status: Status? = nil) -> Frame {
-        var frame = Frame()
+    static func frame(callID: UInt64, kind: Foshan_Subsidy_V1_FrameKind, method: String = "", payload: [UInt8] = [], status: Foshan_Subsidy_V1_Status? = nil) -> Foshan_Subsidy_V1_Frame {
+        var frame = Foshan_Subsidy_V1_Frame()
         frame.callId = callID
         frame.kind = kind
         frame.method = method
@@ -132,7 +132,7 @@ public enum Seeds {
             var frame = frame(callID: UInt64(i + 1), kind: .request, method: request.method, payload: request.bytes)
             frame.timeoutMs = 30_000
             if i == 0 {
-                var entry = MetadataEntry()
+                var entry = Foshan_Subsidy_V1_MetadataEntry()
                 entry.key = "区"
                 entry.value = "南海"
                 frame.metadata = [entry]
@@ -140,20 +140,20 @@ public enum Seeds {
             out.append(("request-" + request.name, frame.serializedBytes()))
         }
         out.append(("cancel", frame(callID: 3, kind: .cancel).serializedBytes()))
-        var status = Status()
+        var status = Foshan_Subsidy_V1_Status()
         status.code = .invalidArgument
         status.message = "application.contract_amount_fen: must be positive"
-        var violation = FieldViolation()
+        var violation = Foshan_Subsidy_V1_FieldViolation()
         violation.field = "application.contract_amount_fen"
         violation.description = "must be positive"
         status.fieldViolations = [violation]
-        var cap = CapViolation()
+        var cap = Foshan_Subsidy_V1_CapViolation()
         cap.capId = "CLOUD_VOUCHER.per_provider"
         cap.limit = 300_000_000
         cap.requested = -1
         status.capViolations = [cap]
         out.append(("end-with-status", frame(callID: 9, kind: .end, status: status).serializedBytes()))
-        out.append(("unknown-kind", frame(callID: 1, kind: FrameKind(rawValue: 77), method: "/x/y").serializedBytes()))
+        out.append(("unknown-kind", frame(callID: 1, kind: Foshan_Subsidy_V1_FrameKind(rawValue: 77), method: "/x/y").serializedBytes()))
         out.append(("request-unknown-method", frame(callID: 1, kind: .request, method: "/foshan.subsidy.v1.Nope/Nope", payload: [0x0a, 0x00]).serializedBytes()))
         // Frame.method (field 3) with NUL / bad UTF-8; a payload that is a message of the wrong type.
         out.append(("method-with-nul", [0x08, 0x01, 0x10, 0x01, 0x1a, 0x04, 0x2f, 0x61, 0x00, 0x62]))

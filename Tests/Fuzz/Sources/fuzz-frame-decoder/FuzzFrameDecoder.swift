@@ -4,7 +4,7 @@ import NIOEmbedded
 import SubsidyWire
 
 /// Target (a): a byte stream through `ByteToMessageHandler(FrameDecoder)`, as the daemon's and
-/// the client's pipelines hold it, then every frame body through `Frame(body:)`.
+/// the client's pipelines hold it, then every frame body through `Foshan_Subsidy_V1_Frame(body:)`.
 ///
 /// Input: byte 0 picks the maximum frame length, byte 1 how the stream is cut into reads, and the
 /// rest is the stream. A plain reference parser says what must come out: the same bodies in the
@@ -34,7 +34,7 @@ public func fuzzFrameDecoder(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int3
         while let body = try? channel.readInbound(as: ByteBuffer.self) {
             guard body.readableBytes <= maximum else { propertyViolated("a \(body.readableBytes)-byte body passed a \(maximum)-byte limit") }
             bodies.append(Array(body.readableBytesView))
-            _ = checkDecode(Frame.self, body.readableBytesView, path: "frame")
+            _ = checkDecode(Foshan_Subsidy_V1_Frame.self, body.readableBytesView, path: "frame")
         }
     }
     func record(_ error: any Error) {

@@ -2,11 +2,11 @@ import FuzzSupport
 import SubsidyWire
 
 /// Target (d): subsidyctl's JSON input. `subsidyctl submit/amend --file F` reads F, refuses it
-/// unless it is UTF-8 (`readText`), then calls `Application(jsonText:path:)`, which is
+/// unless it is UTF-8 (`readText`), then calls `Foshan_Subsidy_V1_Application(jsonText:path:)`, which is
 /// `JSONValue.parse` + the generated proto3-JSON mapping. Input bytes that are not UTF-8 are
 /// still fed in, repaired, so the parser sees U+FFFD too.
 /// Checks: `JSONValue.parse` either throws `SubsidyError` or returns a value whose compact and
-/// pretty serializations parse back to the same value; an `Application` that parses re-encodes
+/// pretty serializations parse back to the same value; a `Foshan_Subsidy_V1_Application` that parses re-encodes
 /// (no U+0000 reaches protobuf-c), decodes from its own bytes to the same value, and its own JSON
 /// gives it back.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -27,9 +27,9 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         }
     }
 
-    let application: Application
+    let application: Foshan_Subsidy_V1_Application
     do {
-        application = try Application(jsonText: text, path: "application")
+        application = try Foshan_Subsidy_V1_Application(jsonText: text, path: "application")
     } catch {
         return 0
     }
@@ -39,7 +39,7 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     } catch {
         propertyViolated("an Application accepted from JSON cannot be sent: \(error)")
     }
-    guard let decoded = checkDecode(Application.self, encoded, path: "application") else {
+    guard let decoded = checkDecode(Foshan_Subsidy_V1_Application.self, encoded, path: "application") else {
         propertyViolated("an Application accepted from JSON does not decode from its own bytes")
     }
     guard decoded == application else { propertyViolated("Application changed on the wire") }

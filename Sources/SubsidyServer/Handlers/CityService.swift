@@ -1,0 +1,164 @@
+import SubsidyCore
+import SubsidyStore
+import SubsidyWire
+
+/// The city bureau's service: the second review (复核) against the ledger, publicity,
+/// disbursement, revocation, and every cap across all districts. Each handler checks and
+/// translates its request, then makes one call to the stores, which run the commit protocol.
+struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
+    let policy: Policy
+    let stores: SubsidyStores
+    let events: LedgerEvents
+
+    func getApplication(_ request: Foshan_Subsidy_V1_GetApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicationResponse {
+        try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: nil), context: context)
+    }
+
+    func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicationsResponse {
+        var districts = DistrictID.allCases.map(stores.store)
+        if !request.district.isEmpty {
+            guard let one = DistrictID(rawValue: request.district) else {
+                throw .invalidField("request.district", "unknown district \"\(request.district)\"")
+            }
+            districts = [stores.store(one)]
+        }
+        return try await ApplicationListing.list(request, districts: districts, context: context)
+    }
+
+    /// 复核: the award computed against the ledger and committed there, then in the district.
+    func approveApplication(_ request: Foshan_Subsidy_V1_ApproveApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ApproveApplicationResponse {
+        let key = try requestKey(request.requestId, context: context, request)
+        _ = try stores.owning(request.applicationId, as: nil)
+        let decisionDate = try parseDate(request.decisionDate, field: "request.decision_date")
+        try policy.checkDecisionDate(decisionDate)
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
+        try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
+        guard request.caseAmountFen >= 0, request.caseAmountFen <= maximumAwardFen else {
+            throw .invalidField("request.case_amount_fen", "must be between 0 and \(maximumAwardFen) fen (got \(request.caseAmountFen))")
+        }
+        let decision = DecisionInput(
+            decisionDate: decisionDate,
+            caseAmount: request.caseAmountFen > 0 ? Money(fen: request.caseAmountFen) : nil,
+            decisionDocument: request.decisionDocument.isEmpty ? nil : request.decisionDocument
+        )
+        let (stores, policy) = (self.stores, self.policy)
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.approve(
+                request.applicationId, decision: decision, policy: policy, request: key, actor: context.actor, reason: request.reason,
+                respond: { Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) })
+        }
+        events.changed()
+        return try Foshan_Subsidy_V1_ApproveApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    /// Revocation releases the commitment in the ledger first (a clawback after disbursement).
+    func revokeApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
+        guard !request.reason.isEmpty else { throw .invalidField("request.reason", "is required to revoke an award") }
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
+        let key = try requestKey(request.requestId, context: context, request)
+        _ = try stores.owning(request.applicationId, as: nil)
+        let stores = self.stores
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.revoke(request.applicationId, request: key, actor: context.actor, reason: request.reason, respond: { Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
+        }
+        events.changed()
+        return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    func disburseApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
+        // The validity window bounds approval, not payment: an award approved inside it may be
+        // paid (or revoked) after it ends. The date must still be real and follow the approval.
+        let date = try parseDate(request.decisionDate, field: "request.decision_date")
+        try InputLimits.check(date, field: "request.decision_date")
+        let key = try requestKey(request.requestId, context: context, request)
+        _ = try stores.owning(request.applicationId, as: nil)
+        let (stores, policy) = (self.stores, self.policy)
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.disburse(
+                request.applicationId, on: date, policy: policy, request: key, actor: context.actor, reason: request.reason,
+                respond: { Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
+        }
+        events.changed()
+        return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    /// 公示: only the district file changes; like payment, it may run past the validity window.
+    func publicizeApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
+        let key = try requestKey(request.requestId, context: context, request)
+        _ = try stores.owning(request.applicationId, as: nil)
+        let date = try parseDate(request.decisionDate, field: "request.decision_date")
+        try InputLimits.check(date, field: "request.decision_date")
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
+        let stores = self.stores
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.publicize(
+                request.applicationId, on: date, request: key, actor: context.actor, reason: request.reason, respond: { Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
+        }
+        return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    /// The city's refusal at second review, before approval.
+    func rejectApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
+        let key = try requestKey(request.requestId, context: context, request)
+        _ = try stores.owning(request.applicationId, as: nil)
+        guard !request.reason.isEmpty else { throw .invalidField("request.reason", "is required to reject an application") }
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
+        let stores = self.stores
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.reject(request.applicationId, request: key, actor: context.actor, reason: request.reason, respond: { Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
+        }
+        return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+}
+
+// The city's views and `Quote` answer the rest of the service's methods.
+extension CityService {
+    private var views: CityViews { CityViews(policy: policy, stores: stores, events: events) }
+
+    func quote(_ request: Foshan_Subsidy_V1_QuoteRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_QuoteResponse {
+        try await QuoteService(policy: policy, stores: stores).quote(request, context: context)
+    }
+
+    func getQuota(_ request: Foshan_Subsidy_V1_GetQuotaRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetQuotaResponse {
+        try await views.getQuota(request, context: context)
+    }
+
+    func watchQuota(
+        _ request: Foshan_Subsidy_V1_GetQuotaRequest, writer: ResponseStreamWriter<Foshan_Subsidy_V1_GetQuotaResponse>, context: CallContext
+    ) async throws(SubsidyError) {
+        try await views.watchQuota(request, writer: writer, context: context)
+    }
+
+    func watchEvents(
+        _ request: Foshan_Subsidy_V1_WatchEventsRequest, writer: ResponseStreamWriter<Foshan_Subsidy_V1_LedgerEvent>, context: CallContext
+    ) async throws(SubsidyError) {
+        try await views.watchEvents(request, writer: writer, context: context)
+    }
+
+    func registerPoolMember(
+        _ request: Foshan_Subsidy_V1_RegisterPoolMemberRequest, context: CallContext
+    ) async throws(SubsidyError) -> Foshan_Subsidy_V1_RegisterPoolMemberResponse {
+        try await views.registerPoolMember(request, context: context)
+    }
+
+    func listPoolMembers(
+        _ request: Foshan_Subsidy_V1_ListPoolMembersRequest, context: CallContext
+    ) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListPoolMembersResponse {
+        try await views.listPoolMembers(request, context: context)
+    }
+
+    func importHistory(
+        _ request: Foshan_Subsidy_V1_ImportHistoryRequest, context: CallContext
+    ) async throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryResponse {
+        try await views.importHistory(request, context: context)
+    }
+
+    func verifyAudit(_ request: Foshan_Subsidy_V1_VerifyAuditRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_VerifyAuditResponse {
+        try await views.verifyAudit(request, context: context)
+    }
+}
+
+extension CallContext {
+    /// Who makes a change: the tenant and the peer's uid from SO_PEERCRED.
+    var actor: Actor { Actor(tenant: tenant.id, uid: peer.uid) }
+}

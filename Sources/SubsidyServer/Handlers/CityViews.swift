@@ -1,0 +1,305 @@
+import SubsidyCore
+import SubsidyStore
+import SubsidyWire
+
+/// The city's views across districts — caps, consumers, events, the resource pool, audit — and
+/// the import of decisions made before the system existed: the `CityService` methods that are not
+/// decisions on one application. Each method has the shape of its `ServiceProtocol` requirement.
+struct CityViews: Sendable {
+    let policy: Policy
+    let stores: SubsidyStores
+    let events: LedgerEvents
+
+    /// `WatchQuota`: a `GetQuota` reply now and after every ledger change.
+    func watchQuota(
+        _ request: Foshan_Subsidy_V1_GetQuotaRequest, writer: ResponseStreamWriter<Foshan_Subsidy_V1_GetQuotaResponse>, context: CallContext
+    ) async throws(SubsidyError) {
+        for await _ in events.subscribeWithInitial() {
+            let snapshot = try await getQuota(request, context: context)
+            do { try await writer.write(snapshot) } catch { return }
+        }
+    }
+
+    func listPoolMembers(_ request: Foshan_Subsidy_V1_ListPoolMembersRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListPoolMembersResponse {
+        let ledger = stores.ledger
+        let limit = try pageSize(request.pageSize)
+        let after = request.pageToken
+        let records = try await StoreCall.run(for: context) { try await ledger.poolMembers(after: after, limit: limit + 1) }
+        var response = Foshan_Subsidy_V1_ListPoolMembersResponse()
+        (response.members, response.nextPageToken) = try ReplyPage.page(
+            of: records, limit: limit, budget: context.listPageBytes, key: \.uscc, Foshan_Subsidy_V1_PoolMember.init)
+        return response
+    }
+
+    func verifyAudit(_ request: Foshan_Subsidy_V1_VerifyAuditRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_VerifyAuditResponse {
+        let stores = self.stores
+        var response = Foshan_Subsidy_V1_VerifyAuditResponse()
+        let (chains, inconsistencies) = try await StoreCall.run(for: context) {
+            // The start-up check, read-only and under the decision lock so no decision is
+            // seen half-way; a step still to be completed from the ledger is not a problem.
+            let (chains, recovery) = try await stores.inspect(naming: { _, tenant in tenant })
+            // Bounded: one line per disagreement, at most 100 (the count is in the last).
+            let problems = recovery.inconsistencies.map(\.description)
+            return (chains, problems.count <= 100 ? problems : Array(problems.prefix(99)) + ["… and \(problems.count - 99) more; subsidyd --check lists them all"])
+        }
+        response.chains = chains.map { report in
+            var chain = Foshan_Subsidy_V1_AuditChainReport()
+            chain.file = report.file
+            chain.rows = report.rows
+            chain.ok = report.ok
+            chain.firstBadRow = report.firstBadRow ?? 0
+            chain.problem = report.problem
+            return chain
+        }
+        // One report per disagreement between the ledger and a district (Protos/README.md §7).
+        response.chains += inconsistencies.map { problem in
+            var chain = Foshan_Subsidy_V1_AuditChainReport()
+            chain.file = "consistency"
+            chain.ok = false
+            chain.problem = problem
+            return chain
+        }
+        return response
+    }
+
+    /// `GetQuota`: every cap's use and the largest consumers.
+    func getQuota(_ request: Foshan_Subsidy_V1_GetQuotaRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetQuotaResponse {
+        let year: Int? = request.fundingYear == 0 ? nil : try policy.fundingYear(Int(request.fundingYear)).year
+        guard request.top >= 0 else { throw .invalidField("request.top", "must be ≥ 0") }
+        let top = request.top == 0 ? 5 : min(Int(request.top), 100)
+        let (ledger, policy) = (stores.ledger, self.policy)
+        let (totals, providers, enterprises, districts) = try await StoreCall.run(for: context) {
+            (
+                try await ledger.capTotals(scopePrefix: year.map(String.init)),
+                try await ledger.consumers(by: .provider, fundingYear: year, limit: top),
+                try await ledger.consumers(by: .enterprise, fundingYear: year, limit: top),
+                try await ledger.consumers(by: .district, fundingYear: year, limit: DistrictID.allCases.count)
+            )
+        }
+        var response = Foshan_Subsidy_V1_GetQuotaResponse()
+        response.policyVersion = policy.version
+        let years = year.map { [$0] } ?? Array(policy.fundingYears)
+        for cap in policy.caps.sorted(by: { $0.id < $1.id }) {
+            let unit = if case .count = cap.limit { "count" } else { "fen" }
+            let limit: Int64 = switch cap.limit {
+            case .amount(let money): money.fen
+            case .count(let count): Int64(count)
+            }
+            func status(scope: String, total: CityLedger.CapTotal?) -> Foshan_Subsidy_V1_CapStatus {
+                var s = Foshan_Subsidy_V1_CapStatus()
+                s.capId = cap.id
+                s.scope = scope
+                s.fundingYear = Int32(scope.prefix { $0 != "/" }) ?? 0
+                s.unit = unit
+                s.limit = limit
+                s.count = total?.count ?? 0
+                s.committed = unit == "count" ? s.count : (total?.amountFen ?? 0)
+                s.remaining = max(0, limit - s.committed)
+                return s
+            }
+            if cap.subject == .city {
+                let scopes = cap.period == .fundingYear ? years.map(String.init) : [policy.name]
+                for scope in scopes {
+                    response.caps.append(status(scope: scope, total: totals.first { $0.capID == cap.id && $0.scope == scope }))
+                }
+            } else {
+                // Per-enterprise, per-provider and one-time caps: the subjects closest to theirs.
+                let used = totals.filter { $0.capID == cap.id }
+                    .sorted { unit == "count" ? $0.count > $1.count : $0.amountFen > $1.amountFen }
+                response.caps += used.prefix(top).map { status(scope: $0.scope, total: $0) }
+            }
+        }
+        func consumer(_ kind: String) -> ((id: String, amountFen: Int64, count: Int64)) -> Foshan_Subsidy_V1_Consumer {
+            { row in
+                var c = Foshan_Subsidy_V1_Consumer()
+                c.kind = kind
+                c.id = row.id
+                c.committedFen = row.amountFen
+                c.count = row.count
+                return c
+            }
+        }
+        response.topProviders = providers.map(consumer("provider"))
+        response.topEnterprises = enterprises.map(consumer("enterprise"))
+        response.districts = districts.map(consumer("district"))
+        return response
+    }
+
+    func watchEvents(
+        _ request: Foshan_Subsidy_V1_WatchEventsRequest, writer: ResponseStreamWriter<Foshan_Subsidy_V1_LedgerEvent>, context: CallContext
+    ) async throws(SubsidyError) {
+        let ledger = stores.ledger
+        var after = Int64(clamping: request.afterSequence)
+        if after == 0 { after = try await StoreCall.run(for: context) { try await ledger.lastEventSequence() } }
+        for await _ in events.subscribeWithInitial() {
+            while true {
+                let from = after
+                let batch = try await StoreCall.run(for: context) { try await ledger.events(after: from) }
+                for row in batch {
+                    var event = Foshan_Subsidy_V1_LedgerEvent()
+                    event.sequence = UInt64(row.seq)
+                    event.applicationId = row.applicationID
+                    event.district = row.district
+                    event.state = ApplicationState(rawValue: row.state)?.wire ?? .init(rawValue: 0)
+                    event.amountFen = row.amountFen
+                    event.at = row.at
+                    do { try await writer.write(event) } catch { return }
+                    after = row.seq
+                }
+                // A short batch means the stream has caught up; a full one, that more are waiting.
+                if batch.count < CityLedger.eventBatch { break }
+            }
+        }
+    }
+
+    func registerPoolMember(_ request: Foshan_Subsidy_V1_RegisterPoolMemberRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_RegisterPoolMemberResponse {
+        let key = try requestKey(request.requestId, context: context, request)
+        guard let member = request.member else { throw .invalidField("request.member", "is required") }
+        let uscc = try USCC.parse(member.uscc, field: "member.uscc")
+        let entry = try parseDate(member.entryDate, field: "member.entry_date")
+        try InputLimits.check(entry, field: "member.entry_date")
+        try InputLimits.check(member.name, InputLimits.name, field: "member.name")
+        // Providers may have joined the pool before the policy began; not after it ended.
+        guard entry <= policy.validThrough else {
+            throw .invalidField("member.entry_date", "\(entry) is after the policy ended on \(policy.validThrough)")
+        }
+        let record = CityLedger.PoolMember(uscc: uscc.rawValue, name: member.name, entryDate: entry.description, provincial: member.provincial, source: "registration")
+        let stores = self.stores
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.registerPoolMember(record, request: key) { record in
+                var response = Foshan_Subsidy_V1_RegisterPoolMemberResponse()
+                response.member = Foshan_Subsidy_V1_PoolMember(record)
+                return response.serializedBytes()
+            }
+        }
+        return try Foshan_Subsidy_V1_RegisterPoolMemberResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    /// Imports decisions made before the system existed, validated like live ones and charged
+    /// against the same caps. Each row's id is derived from its content, so re-importing the same
+    /// file changes nothing (`already_present`).
+    func importHistory(_ request: Foshan_Subsidy_V1_ImportHistoryRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryResponse {
+        let key = try requestKey(request.requestId, context: context, request)
+        guard !request.awards.isEmpty else { throw .invalidField("request.awards", "is empty") }
+        try InputLimits.check(count: request.awards.count, InputLimits.importRows, field: "request.awards")
+        var validated: [(CityLedger.CommitmentFields, [CapCharge])] = []
+        for (i, award) in request.awards.enumerated() {
+            validated.append(try importedCommitment(
+                award, path: "request.awards[\(i)]", requestID: key.id, actor: Actor(tenant: context.tenant.id, uid: context.peer.uid)
+            ))
+        }
+        let (rows, stores) = (validated, self.stores)
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.importHistory(rows, request: key) { imported, alreadyPresent in
+                var response = Foshan_Subsidy_V1_ImportHistoryResponse()
+                response.imported = Int32(imported)
+                response.alreadyPresent = Int32(alreadyPresent)
+                return response.serializedBytes()
+            }
+        }
+        events.changed()
+        return try Foshan_Subsidy_V1_ImportHistoryResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    private func importedCommitment(_ award: Foshan_Subsidy_V1_HistoricalAward, path: String, requestID: String, actor: Actor) throws(SubsidyError) -> (CityLedger.CommitmentFields, [CapCharge]) {
+        guard let measure = Measure(wire: award.measure) else { throw .invalidField("\(path).measure", "is required") }
+        let year: FundingYear
+        guard award.fundingYear != 0 else { throw .invalidField("\(path).funding_year", "is required") }
+        year = try policy.fundingYear(Int(award.fundingYear))
+        guard let district = DistrictID(rawValue: award.district) else {
+            throw .invalidField("\(path).district", "unknown district \"\(award.district)\"")
+        }
+        let enterprise = try USCC.parse(award.enterpriseUscc, field: "\(path).enterprise_uscc")
+        let provider = award.providerUscc.isEmpty ? nil : try USCC.parse(award.providerUscc, field: "\(path).provider_uscc")
+        guard award.amountFen > 0, award.amountFen <= maximumAwardFen else {
+            throw .invalidField("\(path).amount_fen", "must be between 1 and \(maximumAwardFen) fen (got \(award.amountFen))")
+        }
+        let date = try parseDate(award.decisionDate, field: "\(path).decision_date")
+        do { try policy.checkDecisionDate(date) } catch { throw .invalidField("\(path).decision_date", error.message) }
+        guard !award.decisionDocument.isEmpty else { throw .invalidField("\(path).decision_document", "is required for an imported decision") }
+        try InputLimits.check(award.decisionDocument, InputLimits.decisionDocument, field: "\(path).decision_document")
+        try InputLimits.check(award.contractNumber, InputLimits.contractNumber, field: "\(path).contract_number")
+        try InputLimits.check(award.pilotId, InputLimits.pilotID, field: "\(path).pilot_id")
+        try InputLimits.check(award.projectName, InputLimits.projectName, field: "\(path).project_name")
+        var selectionDate: CalendarDate?
+        if !award.selectionDate.isEmpty {
+            let selected = try parseDate(award.selectionDate, field: "\(path).selection_date")
+            try InputLimits.check(selected, field: "\(path).selection_date", notAfter: date, latestName: "the decision date")
+            selectionDate = selected
+        } else if measure == .clusterPilot {
+            throw .invalidField("\(path).selection_date", "is required for CLUSTER_PILOT (its follow-on's window runs from it)")
+        }
+        let application = Application(
+            // Without a project name, an imported row's content is its decision: one measure, one pilot.
+            measure: measure, fundingYear: year, enterprise: enterprise,
+            projectName: CanonicalText(award.projectName).isEmpty
+                ? "imported \(measure) \(award.decisionDocument) \(award.pilotId)" : award.projectName,
+            contractNumber: award.contractNumber, provider: provider, selectionDate: selectionDate, pilotID: award.pilotId
+        )
+        let amount = Money(fen: award.amountFen)
+        let rule = try policy.rule(for: measure)
+        // An imported decision counts toward every cap of its measure: the import format carries
+        // no selection level, and a decided award was within the city's quota when it was made.
+        var charges: [CapCharge] = []
+        for cap in rule.caps {
+            guard let capKey = cap.key(for: application, policyName: policy.name) else {
+                // A cap whose subject the row does not name would silently not count it.
+                let field = cap.subject == .provider ? "provider_uscc" : cap.subject == .pilot ? "pilot_id" : "enterprise_uscc"
+                throw .invalidField("\(path).\(field)", "is required: \(measure) counts against \(cap.id)")
+            }
+            let isCount = if case .count = cap.limit { true } else { false }
+            charges.append(CapCharge(key: capKey, amount: isCount ? .zero : amount, count: 1, limit: cap.limit))
+        }
+        // The measure's own ceiling: a fixed amount (with the provincial-pool bonus) or a per-project cap.
+        let ceiling = rule.amount.map { fixed in rule.provincialPoolBonus.map { Money(fen: fixed.fen + $0.fen) } ?? fixed } ?? rule.perProjectCap
+        if let ceiling, amount > ceiling {
+            throw .invalidField("\(path).amount_fen", "\(amount) exceeds what \(measure) can award (\(ceiling))")
+        }
+        // Canonical texts, so a respelled re-import is recognised as already present.
+        let identity = [measure.rawValue, String(year.year), district.rawValue, enterprise.rawValue, provider?.rawValue ?? "",
+                        String(award.amountFen), date.description, CanonicalText(award.decisionDocument).key,
+                        CanonicalText(award.contractNumber).key, application.pilotKey]
+        let id = "import-" + String(HexDigest.sha256(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
+        return (
+            CityLedger.CommitmentFields(
+                applicationID: id, district: district.rawValue, measure: measure, fundingYear: year.year, enterprise: enterprise.rawValue,
+                provider: provider?.rawValue ?? "", pilotID: award.pilotId, contentFingerprint: application.contentFingerprint,
+                contentKeys: application.contentKeys, contentTyped: application.contentText.typed, pilotKey: application.pilotKey,
+                selectionDate: selectionDate, amount: amount, decisionDate: date, decisionDocument: award.decisionDocument, policyVersion: policy.version,
+                explanation: [], source: .import, requestID: requestID, inProvincialPool: false,
+                actor: actor, reason: "imported: \(award.decisionDocument)"
+            ),
+            charges
+        )
+    }
+}
+
+/// The largest single award the ledger accepts (100 million yuan): far above any rule of the
+/// policy, far below where sums of awards could overflow 64 bits.
+let maximumAwardFen: Int64 = 10_000_000_000
+
+extension Foshan_Subsidy_V1_PoolMember {
+    init(_ record: CityLedger.PoolMember) {
+        self.init()
+        uscc = record.uscc
+        name = record.name
+        entryDate = record.entryDate
+        provincial = record.provincial
+        source = record.source
+    }
+}
+
+extension LedgerEvents {
+    /// One signal at once (to send the current state), then one per change.
+    func subscribeWithInitial() -> AsyncStream<Void> {
+        let changes = subscribe()
+        return AsyncStream { continuation in
+            continuation.yield()
+            let task = Task {
+                for await _ in changes { continuation.yield() }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}

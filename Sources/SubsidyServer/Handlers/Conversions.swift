@@ -1,0 +1,310 @@
+import SubsidyCore
+import SubsidyStore
+import SubsidyWire
+
+// Translation between the wire messages and the domain: the one place that knows both.
+// Errors name the proto field path (`application.enterprise_uscc`). Enums convert by exhaustive
+// `switch` over the domain's cases, so a case added on one side without the other does not compile
+// (the wire's enums are open, so from the wire there is always a `default`: unknown numbers).
+
+extension Application {
+    /// Builds and validates the domain application from its wire form.
+    /// - Parameter locality: the registry's locality for the enterprise, which overrides the
+    ///   request's (a bureau's registry, not the form, says where an enterprise is registered).
+    init(wire: Foshan_Subsidy_V1_Application, policy: Policy, locality: Locality?, path: String = "application") throws(SubsidyError) {
+        guard let measure = Measure(wire: wire.measure) else {
+            throw .invalidField("\(path).measure", "is required: one of \(Measure.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard wire.fundingYear != 0 else {
+            throw .invalidField("\(path).funding_year", "is required: one of \(policy.fundingYears.lowerBound)–\(policy.fundingYears.upperBound)")
+        }
+        // A year outside the policy is not malformed: it is the validity window that refuses it,
+        // with the same code and detail as a decision date outside the window.
+        let fundingYear = try policy.fundingYear(Int(wire.fundingYear))
+        let enterprise = try USCC.parse(wire.enterpriseUscc, field: "\(path).enterprise_uscc")
+        let provider = wire.providerUscc.isEmpty ? nil : try USCC.parse(wire.providerUscc, field: "\(path).provider_uscc")
+        var selectionDate: CalendarDate?
+        if !wire.selectionDate.isEmpty {
+            do {
+                selectionDate = try CalendarDate(parsing: wire.selectionDate)
+            } catch {
+                throw .invalidField("\(path).selection_date", "must be a date YYYY-MM-DD (got \"\(wire.selectionDate)\")")
+            }
+        }
+        // Counted before a single one is parsed: the count bounds the work.
+        try InputLimits.check(count: wire.servedEnterprises.count, InputLimits.servedEnterprises, field: "\(path).served_enterprises")
+        try InputLimits.check(
+            count: wire.provincialVoucherEnterprises.count, InputLimits.servedEnterprises, field: "\(path).provincial_voucher_enterprises")
+        var served: [USCC] = []
+        for (i, text) in wire.servedEnterprises.enumerated() {
+            served.append(try USCC.parse(text, field: "\(path).served_enterprises[\(i)]"))
+        }
+        var provincial: [USCC] = []
+        for (i, text) in wire.provincialVoucherEnterprises.enumerated() {
+            provincial.append(try USCC.parse(text, field: "\(path).provincial_voucher_enterprises[\(i)]"))
+        }
+        let level = SelectionLevel(wire: wire.selectionLevel)
+        self.init(
+            measure: measure, fundingYear: fundingYear, enterprise: enterprise,
+            enterpriseLocality: locality ?? Locality(wire: wire.enterpriseLocality) ?? .local,
+            projectName: wire.projectName, contractNumber: wire.contractNumber,
+            contractAmount: Money(fen: wire.contractAmountFen), paidAmount: Money(fen: wire.paidAmountFen), provider: provider,
+            investedAmount: Money(fen: wire.investedAmountFen), constructionAmount: Money(fen: wire.constructionAmountFen),
+            totalInvestment: Money(fen: wire.totalInvestmentFen), upperLevelSubsidy: Money(fen: wire.upperLevelSubsidyFen),
+            upperLevelAwardTotal: Money(fen: wire.upperLevelAwardTotalFen),
+            previousYearServiceSpend: Money(fen: wire.previousYearServiceSpendFen), selectionDate: selectionDate,
+            selectionLevel: level, inProvincialPool: wire.inProvincialPool, recognisedSecondaryNode: wire.recognisedSecondaryNode,
+            pilotID: wire.pilotId, servedEnterprises: served, provincialVoucherEnterprises: provincial,
+            otherFundDeclared: wire.otherFundDeclared, otherFundReason: wire.otherFundReason
+        )
+        try validate()
+    }
+}
+
+extension Locality {
+    init?(wire: Foshan_Subsidy_V1_Locality) {
+        switch wire {
+        case .local: self = .local
+        case .relocated: self = .relocated
+        case .nonLocal: self = .nonLocal
+        default: return nil
+        }
+    }
+
+    var wire: Foshan_Subsidy_V1_Locality {
+        switch self {
+        case .local: .local
+        case .relocated: .relocated
+        case .nonLocal: .nonLocal
+        }
+    }
+}
+
+extension ApplicantRole {
+    init?(wire: Foshan_Subsidy_V1_ApplicantRole) {
+        switch wire {
+        case .industrialEnterprise: self = .industrialEnterprise
+        case .serviceProvider: self = .serviceProvider
+        case .platform: self = .platform
+        case .institution: self = .institution
+        default: return nil
+        }
+    }
+
+    var wire: Foshan_Subsidy_V1_ApplicantRole {
+        switch self {
+        case .industrialEnterprise: .industrialEnterprise
+        case .serviceProvider: .serviceProvider
+        case .platform: .platform
+        case .institution: .institution
+        }
+    }
+}
+
+extension ApplicationState {
+    init?(wire: Foshan_Subsidy_V1_ApplicationState) {
+        switch wire {
+        case .submitted: self = .submitted
+        case .returned: self = .returned
+        case .recommended: self = .recommended
+        case .rejected: self = .rejected
+        case .withdrawn: self = .withdrawn
+        case .approved: self = .approved
+        case .publicized: self = .publicized
+        case .disbursed: self = .disbursed
+        case .revoked: self = .revoked
+        default: return nil
+        }
+    }
+
+    var wire: Foshan_Subsidy_V1_ApplicationState {
+        switch self {
+        case .submitted: .submitted
+        case .returned: .returned
+        case .recommended: .recommended
+        case .rejected: .rejected
+        case .withdrawn: .withdrawn
+        case .approved: .approved
+        case .publicized: .publicized
+        case .disbursed: .disbursed
+        case .revoked: .revoked
+        }
+    }
+}
+
+extension Measure {
+    init?(wire: Foshan_Subsidy_V1_Measure) {
+        switch wire {
+        case .poolEntry: self = .poolEntry
+        case .cloudVoucher: self = .cloudVoucher
+        case .benchmarkProject: self = .benchmarkProject
+        case .identifierNode: self = .identifierNode
+        case .crossIndustryPlatform: self = .crossIndustryPlatform
+        case .majorPlatform: self = .majorPlatform
+        case .clusterPilot: self = .clusterPilot
+        case .clusterPilotFollowOn: self = .clusterPilotFollowOn
+        case .demoBase: self = .demoBase
+        case .publicService: self = .publicService
+        case .innovationCarrier: self = .innovationCarrier
+        default: return nil
+        }
+    }
+
+    var wire: Foshan_Subsidy_V1_Measure {
+        switch self {
+        case .poolEntry: .poolEntry
+        case .cloudVoucher: .cloudVoucher
+        case .benchmarkProject: .benchmarkProject
+        case .identifierNode: .identifierNode
+        case .crossIndustryPlatform: .crossIndustryPlatform
+        case .majorPlatform: .majorPlatform
+        case .clusterPilot: .clusterPilot
+        case .clusterPilotFollowOn: .clusterPilotFollowOn
+        case .demoBase: .demoBase
+        case .publicService: .publicService
+        case .innovationCarrier: .innovationCarrier
+        }
+    }
+}
+
+extension SelectionLevel {
+    /// An unset or unknown level is `.none`: the application claims no selection.
+    init(wire: Foshan_Subsidy_V1_SelectionLevel) {
+        switch wire {
+        case .municipal: self = .municipal
+        case .provincial: self = .provincial
+        case .national: self = .national
+        default: self = .none
+        }
+    }
+
+    var wire: Foshan_Subsidy_V1_SelectionLevel {
+        switch self {
+        case .none: .unspecified
+        case .municipal: .municipal
+        case .provincial: .provincial
+        case .national: .national
+        }
+    }
+}
+
+extension Foshan_Subsidy_V1_Applicant {
+    init(_ record: ApplicantRecord) {
+        self.init()
+        uscc = record.uscc
+        name = record.name
+        district = record.district.rawValue
+        locality = record.locality.wire
+        role = record.role.wire
+    }
+}
+
+extension Foshan_Subsidy_V1_ApplicationRecord {
+    /// The wire form of a stored application. The stored content is the submitted message.
+    init(_ stored: StoredApplication) {
+        self.init()
+        id = stored.id
+        district = stored.district.rawValue
+        state = stored.state.wire
+        application = try? Foshan_Subsidy_V1_Application(serializedBytes: stored.content, path: "stored")
+        awardedFen = stored.awardedFen
+        explanation = stored.explanation.isEmpty ? nil : try? Foshan_Subsidy_V1_AwardExplanation(serializedBytes: stored.explanation, path: "stored")
+        decisionDate = stored.decisionDate
+        decisionDocument = stored.decisionDocument
+        createdAt = stored.createdAt
+        updatedAt = stored.updatedAt
+        contentKey = stored.contentKey
+        history = stored.history.map { entry in
+            var t = Foshan_Subsidy_V1_TransitionRecord()
+            t.fromState = entry.from?.wire ?? .init(rawValue: 0)
+            t.toState = entry.to.wire
+            t.action = entry.action.rawValue
+            t.tenant = entry.tenant
+            t.actorUid = entry.actorUID
+            t.at = entry.at
+            t.reason = entry.reason
+            t.requestId = clientRequestID(entry.requestID)
+            return t
+        }
+    }
+}
+
+extension Foshan_Subsidy_V1_AwardExplanation {
+    init(_ decision: AwardDecision) {
+        self.init()
+        awardFen = decision.award.fen
+        formulaFen = decision.formulaAmount.fen
+        policyVersion = decision.policyVersion
+        rendered = decision.render()
+        limits = decision.limits.map { trace in
+            var l = Foshan_Subsidy_V1_LimitTrace()
+            l.kind = trace.kind.rawValue
+            l.capId = trace.capID ?? ""
+            l.scope = trace.scope ?? ""
+            l.limit = trace.limit?.fen ?? Int64(trace.limitCount ?? 0)
+            l.committed = trace.committed?.fen ?? Int64(trace.committedCount ?? 0)
+            l.headroom = trace.headroom?.fen ?? 0
+            l.detail = trace.detail
+            l.binding = trace.binding
+            return l
+        }
+    }
+}
+
+/// Parses a required date field.
+func parseDate(_ text: String, field: String) throws(SubsidyError) -> CalendarDate {
+    guard !text.isEmpty else { throw .invalidField(field, "is required (YYYY-MM-DD)") }
+    do {
+        return try CalendarDate(parsing: text)
+    } catch {
+        throw .invalidField(field, "must be a date YYYY-MM-DD (got \"\(text)\")")
+    }
+}
+
+/// The request id as the client sent it: stores keep it scoped by tenant (`nanhai:…`).
+func clientRequestID(_ stored: String) -> String {
+    guard let colon = stored.firstIndex(of: ":") else { return stored }
+    let tenant = stored[..<colon]
+    guard DistrictID(rawValue: String(tenant)) != nil || tenant == "city" else { return stored }
+    return String(stored[stored.index(after: colon)...])
+}
+
+/// The idempotency key of a mutating request: the caller's tenant and id, and a hash of its
+/// method and content. The tenant is part of the key so that one tenant's ids can never collide
+/// with (or pre-empt) another's in a file both write, such as a district store the city decides in.
+func requestKey(_ requestID: String, context: CallContext, _ request: some ProtoMessage) throws(SubsidyError) -> RequestKey {
+    guard !requestID.isEmpty else { throw .invalidField("request.request_id", "is required for every mutating call (any unique text, e.g. a UUID)") }
+    guard requestID.utf8.count <= 128 else { throw .invalidField("request.request_id", "must be at most 128 bytes") }
+    return RequestKey(
+        id: context.tenant.id + ":" + requestID,
+        fingerprint: HexDigest.sha256(Array(context.method.utf8) + [0] + request.serializedBytes())
+    )
+}
+
+/// A response that carries one application record (submit, amend, review, decisions, …).
+protocol RecordResponse: ProtoMessage {
+    var record: Foshan_Subsidy_V1_ApplicationRecord? { get set }
+}
+
+extension RecordResponse {
+    /// The encoded response for `stored`, with the clerk's `warnings`, as the request log keeps it.
+    static func encoding(_ stored: StoredApplication, warnings: [String]) -> [UInt8] {
+        var response = Self()
+        var record = Foshan_Subsidy_V1_ApplicationRecord(stored)
+        record.warnings = warnings
+        response.record = record
+        return response.serializedBytes()
+    }
+
+    /// The encoded response for `stored`, as the request log keeps it.
+    static func encoding(_ stored: StoredApplication) -> [UInt8] {
+        encoding(stored, warnings: [])
+    }
+}
+
+extension Foshan_Subsidy_V1_SubmitApplicationResponse: RecordResponse {}
+extension Foshan_Subsidy_V1_AmendApplicationResponse: RecordResponse {}
+extension Foshan_Subsidy_V1_WithdrawApplicationResponse: RecordResponse {}
+extension Foshan_Subsidy_V1_ReviewApplicationResponse: RecordResponse {}
+extension Foshan_Subsidy_V1_ApproveApplicationResponse: RecordResponse {}
+extension Foshan_Subsidy_V1_DecideApplicationResponse: RecordResponse {}

@@ -1,0 +1,251 @@
+import SubsidyCore
+import SubsidyStore
+import SubsidyWire
+
+/// The district bureaus' service: applicants, filing and the first review (初审). Every call is
+/// scoped to the caller's district, resolved from its socket and credentials.
+struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
+    let policy: Policy
+    let stores: SubsidyStores
+    /// `[relocations]` of the configuration: enterprises another district's area registered.
+    var relocations: [String: DistrictID] = [:]
+
+    func registerApplicant(_ request: Foshan_Subsidy_V1_RegisterApplicantRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_RegisterApplicantResponse {
+        let district = try context.requireDistrict()
+        let key = try requestKey(request.requestId, context: context, request)
+        guard let applicant = request.applicant else { throw .invalidField("request.applicant", "is required") }
+        let uscc = try USCC.parse(applicant.uscc, field: "applicant.uscc")
+        guard !CanonicalText(applicant.name).isEmpty else { throw .invalidField("applicant.name", "is required") }
+        try InputLimits.check(applicant.name, InputLimits.name, field: "applicant.name")
+        guard let locality = Locality(wire: applicant.locality) else {
+            throw .invalidField("applicant.locality", "is required: LOCAL, RELOCATED or NON_LOCAL")
+        }
+        guard let role = ApplicantRole(wire: applicant.role) else {
+            throw .invalidField("applicant.role", "is required: INDUSTRIAL_ENTERPRISE, SERVICE_PROVIDER, PLATFORM or INSTITUTION")
+        }
+        // Positions 3–8 say where the enterprise was registered: outside Foshan (4406xx) it is not
+        // local, though it may have relocated here; inside, only its area's district registers it,
+        // unless the configuration records it as relocated to another.
+        let area = String(uscc.rawValue.dropFirst(2).prefix(6))
+        if locality == .local && !area.hasPrefix("4406") {
+            throw SubsidyError.precondition(
+                "applicant.locality",
+                "\(uscc.rawValue) was registered in area \(area), outside Foshan (4406xx): it is RELOCATED or NON_LOCAL, not LOCAL")
+        }
+        if let relocatedTo = relocations[uscc.rawValue], relocatedTo != district {
+            throw SubsidyError.precondition(
+                "applicant.uscc",
+                "\(uscc.rawValue) has relocated to \(relocatedTo.displayName) (\(relocatedTo.rawValue), [relocations]); only \(relocatedTo.rawValue) may register it")
+        }
+        if relocations[uscc.rawValue] == nil, let owner = DistrictID(registrationAreaOf: uscc), owner != district {
+            throw SubsidyError.precondition(
+                "applicant.uscc",
+                "\(uscc.rawValue) is registered in \(owner.displayName) (\(owner.rawValue), area \(owner.divisionCode)); "
+                    + "only \(owner.rawValue) may register it (a relocated enterprise is listed under [relocations] in the configuration)")
+        }
+        let record = ApplicantRecord(uscc: uscc.rawValue, name: applicant.name, district: district, locality: locality, role: role)
+        let stores = self.stores
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.registerApplicant(record, request: key, actor: context.actor) { record in
+                var response = Foshan_Subsidy_V1_RegisterApplicantResponse()
+                response.applicant = Foshan_Subsidy_V1_Applicant(record)
+                return response.serializedBytes()
+            }
+        }
+        return try Foshan_Subsidy_V1_RegisterApplicantResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    func getApplicant(_ request: Foshan_Subsidy_V1_GetApplicantRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicantResponse {
+        let district = try context.requireDistrict()
+        let uscc = try USCC.parse(request.uscc, field: "request.uscc")
+        let store = stores.store(district)
+        guard let record = try await StoreCall.run(for: context, { try await store.applicant(uscc.rawValue) }) else {
+            throw SubsidyError(.notFound, "applicant \(uscc.rawValue) is not registered in \(district.rawValue)")
+        }
+        var response = Foshan_Subsidy_V1_GetApplicantResponse()
+        response.applicant = Foshan_Subsidy_V1_Applicant(record)
+        return response
+    }
+
+    func listApplicants(_ request: Foshan_Subsidy_V1_ListApplicantsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicantsResponse {
+        let district = try context.requireDistrict()
+        let limit = try pageSize(request.pageSize)
+        let store = stores.store(district)
+        let after = request.pageToken
+        let records = try await StoreCall.run(for: context) { try await store.applicants(after: after, limit: limit + 1) }
+        var response = Foshan_Subsidy_V1_ListApplicantsResponse()
+        (response.applicants, response.nextPageToken) = try ReplyPage.page(
+            of: records, limit: limit, budget: context.listPageBytes, key: \.uscc, Foshan_Subsidy_V1_Applicant.init)
+        return response
+    }
+
+    func submitApplication(_ request: Foshan_Subsidy_V1_SubmitApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_SubmitApplicationResponse {
+        let district = try context.requireDistrict()
+        let key = try requestKey(request.requestId, context: context, request)
+        guard var wire = request.application else { throw .invalidField("request.application", "is required") }
+        let (application, applicant) = try await checkedApplication(&wire, district: district, stores: stores, policy: policy, context: context)
+        let (stores, policy, content) = (self.stores, self.policy, wire.serializedBytes())
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.submit(application, content: content, applicant: applicant, policy: policy, request: key, actor: context.actor) {
+                Foshan_Subsidy_V1_SubmitApplicationResponse.encoding($0, warnings: $1)
+            }
+        }
+        return try Foshan_Subsidy_V1_SubmitApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    func getApplication(_ request: Foshan_Subsidy_V1_GetApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicationResponse {
+        let district = try context.requireDistrict()
+        return try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: district), context: context)
+    }
+
+    func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicationsResponse {
+        let district = try context.requireDistrict()
+        if !request.district.isEmpty && request.district != district.rawValue {
+            throw SubsidyError(.permissionDenied, "district \(district.rawValue) may not list the applications of \(request.district)")
+        }
+        return try await ApplicationListing.list(request, districts: [stores.store(district)], context: context)
+    }
+
+    func amendApplication(_ request: Foshan_Subsidy_V1_AmendApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_AmendApplicationResponse {
+        let district = try context.requireDistrict()
+        let key = try requestKey(request.requestId, context: context, request)
+        _ = try stores.owning(request.applicationId, as: district)
+        guard var wire = request.application else { throw .invalidField("request.application", "is required") }
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
+        let (application, applicant) = try await checkedApplication(&wire, district: district, stores: stores, policy: policy, context: context)
+        let (stores, policy, content) = (self.stores, self.policy, wire.serializedBytes())
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.amend(
+                request.applicationId, with: application, content: content, applicant: applicant, policy: policy, request: key,
+                actor: context.actor, reason: request.reason
+            ) { Foshan_Subsidy_V1_AmendApplicationResponse.encoding($0, warnings: $1) }
+        }
+        return try Foshan_Subsidy_V1_AmendApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    func withdrawApplication(_ request: Foshan_Subsidy_V1_WithdrawApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_WithdrawApplicationResponse {
+        let district = try context.requireDistrict()
+        let key = try requestKey(request.requestId, context: context, request)
+        _ = try stores.owning(request.applicationId, as: district)
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
+        let stores = self.stores
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.withdraw(request.applicationId, as: district, request: key, actor: context.actor, reason: request.reason) {
+                Foshan_Subsidy_V1_WithdrawApplicationResponse.encoding($0)
+            }
+        }
+        return try Foshan_Subsidy_V1_WithdrawApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    func reviewApplication(_ request: Foshan_Subsidy_V1_ReviewApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ReviewApplicationResponse {
+        let district = try context.requireDistrict()
+        let key = try requestKey(request.requestId, context: context, request)
+        _ = try stores.owning(request.applicationId, as: district)
+        let transition: Transition
+        switch request.outcome {
+        case .recommend: transition = .recommend
+        case .return: transition = .return
+        case .reject: transition = .reject
+        default: throw .invalidField("request.outcome", "is required: RECOMMEND, RETURN or REJECT")
+        }
+        if transition != .recommend && request.reason.isEmpty {
+            throw .invalidField("request.reason", "is required when returning or rejecting an application")
+        }
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
+        let (stores, policy) = (self.stores, self.policy)
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.review(request.applicationId, as: district, transition, policy: policy, request: key, actor: context.actor, reason: request.reason) {
+                Foshan_Subsidy_V1_ReviewApplicationResponse.encoding($0, warnings: $1)
+            }
+        }
+        return try Foshan_Subsidy_V1_ReviewApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+}
+
+extension DistrictService {
+    func quote(_ request: Foshan_Subsidy_V1_QuoteRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_QuoteResponse {
+        try await QuoteService(policy: policy, stores: stores).quote(request, context: context)
+    }
+}
+
+/// Checks an application against the district's registry and the policy, and fixes the
+/// locality to the registry's before it is stored. Returns it with the registry's entry.
+func checkedApplication(
+    _ wire: inout Foshan_Subsidy_V1_Application, district: DistrictID, stores: SubsidyStores, policy: Policy, context: CallContext
+) async throws(SubsidyError) -> (Application, ApplicantRecord) {
+    let uscc = try USCC.parse(wire.enterpriseUscc, field: "application.enterprise_uscc")
+    let store = stores.store(district)
+    guard let applicant = try await StoreCall.run(for: context, { try await store.applicant(uscc.rawValue) }) else {
+        throw SubsidyError.precondition(
+            "applicant", "\(uscc.rawValue) is not registered in \(district.rawValue); register it first (subsidyctl applicant register)"
+        )
+    }
+    wire.enterpriseLocality = applicant.locality.wire
+    let application = try Application(wire: wire, policy: policy, locality: applicant.locality)
+    let rule = try policy.rule(for: application.measure)
+    guard rule.applicantRoles.contains(applicant.role) else {
+        throw SubsidyError.precondition(
+            "applicant.role",
+            "\(application.measure) is for \(rule.applicantRoles.map(\.rawValue).sorted().joined(separator: " or ")); \(uscc.rawValue) is registered as \(applicant.role.rawValue)"
+        )
+    }
+    return (application, applicant)
+}
+
+func pageSize(_ requested: Int32) throws(SubsidyError) -> Int {
+    guard requested >= 0 else { throw .invalidField("request.page_size", "must be ≥ 0 (got \(requested))") }
+    return requested == 0 ? 50 : min(Int(requested), 500)
+}
+
+/// Reading applications from one or more district stores; listing is in one stable order (by id).
+enum ApplicationListing {
+    static func get(_ id: String, from store: DistrictStore, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicationResponse {
+        guard let record = try await StoreCall.run(for: context, { try await store.application(id) }) else {
+            throw SubsidyError(.notFound, "application \(id) does not exist in \(store.district.rawValue)")
+        }
+        var response = Foshan_Subsidy_V1_GetApplicationResponse()
+        response.record = Foshan_Subsidy_V1_ApplicationRecord(record)
+        return response
+    }
+
+    /// One page of applications from `districts`, merged in id order, within the page's count
+    /// and byte budget.
+    static func list(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, districts: [DistrictStore], context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicationsResponse {
+        let limit = try pageSize(request.pageSize)
+        var filter = ApplicationFilter()
+        if request.measure.rawValue != 0 {
+            guard let measure = Measure(wire: request.measure) else { throw .invalidField("request.measure", "unknown measure") }
+            filter.measure = measure
+        }
+        if request.state.rawValue != 0 {
+            guard let state = SubsidyCore.ApplicationState(wire: request.state) else { throw .invalidField("request.state", "unknown state") }
+            filter.state = state
+        }
+        if request.fundingYear != 0 { filter.fundingYear = Int(request.fundingYear) }
+        if !request.enterpriseUscc.isEmpty {
+            filter.enterprise = try USCC.parse(request.enterpriseUscc, field: "request.enterprise_uscc").rawValue
+        }
+        let after = request.pageToken
+        let chosen = filter
+        let budget = context.listPageBytes
+        return try await StoreCall.run(for: context) {
+            // Ids first from every district (an index walk each), merged; then records one at a
+            // time, only while they fit the page. The city's list over five districts costs one
+            // page of records, however many applications each district holds.
+            var candidates: [(id: String, store: DistrictStore)] = []
+            for store in districts {
+                candidates += try await store.applicationIDs(chosen, afterID: after, limit: limit + 1).map { (id: $0, store: store) }
+            }
+            candidates = Array(candidates.sorted { $0.id < $1.id }.prefix(limit + 1))
+            var page = ReplyPage<Foshan_Subsidy_V1_ApplicationRecord>(budget: budget)
+            for candidate in candidates.prefix(limit) {
+                guard let stored = try await candidate.store.application(candidate.id) else { continue }
+                guard try page.add(Foshan_Subsidy_V1_ApplicationRecord(stored), id: candidate.id) else { break }
+            }
+            var response = Foshan_Subsidy_V1_ListApplicationsResponse()
+            response.records = page.records
+            if page.records.count < candidates.count, let last = page.records.last { response.nextPageToken = last.id }
+            return response
+        }
+    }
+}

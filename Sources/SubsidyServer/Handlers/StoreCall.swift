@@ -1,0 +1,69 @@
+import Logging
+import SubsidyCore
+import SubsidyStore
+import SubsidyWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension SubsidyStores {
+    /// Opens every store under `dataDirectory` (the ledger, and the district files one level
+    /// down), with the wire codec for stored content.
+    public static func open(dataDirectory: String, faults: FaultPoints = FaultPoints(enabled: false)) throws -> SubsidyStores {
+        let districtDirectory = dataDirectory + "/districts"
+        if mkdir(districtDirectory, 0o700) != 0 && errno != EEXIST {
+            throw ServerError.cannotCreate(path: districtDirectory, errno: errno)
+        }
+        // The district files live one level down: a writable districts/ would let another account
+        // swap them even under a safe data directory.
+        try StrictModes.check(directory: districtDirectory)
+        return try SubsidyStores(
+            ledgerPath: dataDirectory + "/city-ledger.sqlite", districtDirectory: districtDirectory, codec: WireContentCodec(), faults: faults)
+    }
+}
+
+/// Stored application content is the protocol's encoding of `Application`, kept byte for byte;
+/// explanations are the protocol's `Foshan_Subsidy_V1_AwardExplanation`.
+struct WireContentCodec: StoredContentCodec {
+    func application(from content: [UInt8], policy: Policy) throws -> Application {
+        let wire = try Foshan_Subsidy_V1_Application(serializedBytes: content, path: "stored")
+        return try Application(wire: wire, policy: policy, locality: Locality(wire: wire.enterpriseLocality))
+    }
+
+    func explanation(of award: AwardDecision) -> [UInt8] {
+        Foshan_Subsidy_V1_AwardExplanation(award).serializedBytes()
+    }
+}
+
+/// A handler's way to the stores: a permit from its tenant's share (and reply room on its
+/// connection; ``BlockingWorkAdmission``), then the store call, whose failures become statuses.
+/// An unknown failure becomes INTERNAL keeping its cause, damaged data DATA_LOSS; the router logs
+/// the cause under an error id and sends the caller only the id
+/// (`SubsidyError.redactingInternal(logger:)`), never SQL or schema text.
+enum StoreCall {
+    static func run<T: Sendable>(for context: CallContext, _ body: @Sendable () async throws -> T) async throws(SubsidyError) -> T {
+        try await context.blockingWork.enter()
+        defer { context.blockingWork.leave() }
+        do {
+            return try await body()
+        } catch {
+            throw status(of: error)
+        }
+    }
+
+    /// The status a store failure is reported as.
+    static func status(of error: any Error) -> SubsidyError {
+        switch error {
+        case let error as SubsidyError: error
+        case let error as SQLiteError where error.isBusy:
+            SubsidyError(.unavailable, "the store is busy; retry with the same request id", cause: error)
+        case let error as SQLiteError where error.isDataLoss:
+            SubsidyError(.dataLoss, "stored data is damaged", cause: error)
+        case is CancellationError:
+            SubsidyError(.cancelled, "the call was cancelled", cause: error)
+        default:
+            SubsidyError(.internal, "storage failure", cause: error)
+        }
+    }
+}

@@ -1,0 +1,430 @@
+import Logging
+import NIOCore
+import SubsidyCore
+import SubsidyStore
+import SubsidyWire
+import Synchronization
+
+/// One accepted connection: reads frames, runs each call as a child task, and multiplexes the
+/// replies. Its failure is logged and never reaches the listener or any other connection.
+final class Connection: Sendable {
+    /// Why a call stops before its handler finishes.
+    enum Interruption: Sendable {
+        case cancelledByClient
+        case serverShuttingDown
+    }
+
+    private struct CallHandle {
+        let interrupt: AsyncStream<Interruption>.Continuation
+        let isStreaming: Bool
+        /// The request's size, counted in ``queued`` while the call is open.
+        let requestBytes: Int
+    }
+
+    /// Open calls and whether the connection is draining. Transitions: `open → draining` (on
+    /// shutdown), and the channel closes once draining with no open calls.
+    private struct State {
+        var calls: [UInt64: CallHandle] = [:]
+        var draining = false
+    }
+
+    let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    let tenant: Tenant
+    let peer: PeerCredentials
+    let router: MethodRouter
+    let limits: ServerConfiguration.Limits
+    let activity: ConnectionActivity
+    let rateLimiter: RequestRateLimiter
+    let testHooks: Bool
+    let logger: Logger
+    /// Requests of open calls and replies not yet written, against `max_queued_bytes_per_connection`.
+    let queued: QueuedBytes
+    /// The tenant's share of blocking store work, shared by all of its connections.
+    let storePermits: AsyncSemaphore
+    private let state = Mutex(State())
+
+    init(
+        channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tenant: Tenant, peer: PeerCredentials,
+        router: MethodRouter, limits: ServerConfiguration.Limits, activity: ConnectionActivity,
+        rateLimiter: RequestRateLimiter, storePermits: AsyncSemaphore, tenantQueue: TenantQueue? = nil, testHooks: Bool, logger: Logger
+    ) {
+        self.storePermits = storePermits
+        queued = QueuedBytes(limit: limits.maximumQueuedBytesPerConnection, tenant: tenantQueue)
+        self.activity = activity
+        self.rateLimiter = rateLimiter
+        self.testHooks = testHooks
+        self.channel = channel
+        self.tenant = tenant
+        self.peer = peer
+        self.router = router
+        self.limits = limits
+        var logger = logger
+        logger[metadataKey: "peer.pid"] = "\(peer.pid)"
+        logger[metadataKey: "peer.uid"] = "\(peer.uid)"
+        self.logger = logger
+    }
+
+    func run() async {
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                let writer = FrameWriter(outbound: outbound, allocator: channel.channel.allocator, queued: queued)
+                try await withThrowingDiscardingTaskGroup { group in
+                    switch await readFrames(inbound, writer: writer, group: &group) {
+                    case .endOfInput:
+                        // The client has gone: nobody is left to read a stream or a reply. Calls
+                        // already at the store still finish, so a decision that is being committed
+                        // is not torn; calls still waiting for their turn end without starting.
+                        interruptStreams(reason: .cancelledByClient)
+                        queued.abandon()
+                    case .protocolViolation:
+                        queued.abandon()
+                        group.cancelAll()
+                    }
+                }
+            }
+        } catch {
+            logger.debug("connection ended: \(error)")
+        }
+    }
+
+    private enum InputEnd {
+        case endOfInput
+        /// The peer broke the protocol; it was told why (END on call 0) and is being closed.
+        case protocolViolation
+    }
+
+    private func readFrames(
+        _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, writer: FrameWriter, group: inout ThrowingDiscardingTaskGroup<any Error>
+    ) async -> InputEnd {
+        do {
+            var frames = inbound.makeAsyncIterator()
+            while true {
+                if queued.total >= queued.limit {
+                    // Backpressure: no more reads (so no more calls) until the client has read
+                    // enough of its replies or its open calls have ended.
+                    logger.info(
+                        "pausing reads: \(queued.total) bytes queued for this connection",
+                        metadata: ["limit.max_queued_bytes_per_connection": "\(queued.limit)"]
+                    )
+                    await queued.waitUntilBelowLimit()
+                }
+                if let tenantQueue = queued.tenant, tenantQueue.isOverLimit {
+                    // The tenant as a whole holds too much: this connection waits too, checking
+                    // every 20 ms (the bytes fall as any of the tenant's clients read, or go), and
+                    // stops waiting if it is closed meanwhile (drain, idle timeout).
+                    logger.info(
+                        "pausing reads: tenant \(tenant.id) holds \(tenantQueue.total) bytes over all its connections",
+                        metadata: ["limit.max_queued_bytes_per_tenant": "\(tenantQueue.limit)"]
+                    )
+                    while tenantQueue.isOverLimit && channel.channel.isActive {
+                        try? await Task.sleep(for: .milliseconds(20))
+                    }
+                    // Closed meanwhile: read on, to the end of what arrived.
+                    if channel.channel.isActive { continue }
+                }
+                guard let body = try await frames.next() else { break }
+                guard let frame = await decode(body, writer: writer) else { return .protocolViolation }
+                switch frame.kind {
+                case .request where frame.callId == 0:
+                    await writer.end(callID: 0, status: Foshan_Subsidy_V1_Status(.invalidField("frame.call_id", "must be non-zero")))
+                    return .protocolViolation
+                case .request:
+                    switch admit(frame) {
+                    case .failure(let refusal):
+                        await writer.end(callID: frame.callId, status: Foshan_Subsidy_V1_Status(refusal))
+                    case .success(let interruptions):
+                        group.addTask { await self.runCall(frame, interruptions: interruptions, writer: writer) }
+                    }
+                case .cancel:
+                    interrupt(callID: frame.callId, reason: .cancelledByClient)
+                default:
+                    await writer.end(
+                        callID: 0,
+                        status: Foshan_Subsidy_V1_Status(.invalidField("frame.kind", "a client may send only REQUEST or CANCEL frames (got \(frame.kind))"))
+                    )
+                    return .protocolViolation
+                }
+            }
+            return .endOfInput
+        } catch let error as FrameError {
+            logger.notice("closing connection: \(error)")
+            let code: SubsidyError.Code = if case .frameTooLarge = error { .resourceExhausted } else { .invalidArgument }
+            await writer.end(callID: 0, status: Foshan_Subsidy_V1_Status(SubsidyError(code, error.description)))
+            return .protocolViolation
+        } catch {
+            logger.debug("connection read failed: \(error)")
+            return .endOfInput
+        }
+    }
+
+    /// Decodes an envelope; one that does not parse ends the connection (its framing cannot be trusted).
+    private func decode(_ body: ByteBuffer, writer: FrameWriter) async -> Foshan_Subsidy_V1_Frame? {
+        do {
+            return try Foshan_Subsidy_V1_Frame(body: body)
+        } catch {
+            logger.notice("closing connection: undecodable frame: \(error)")
+            await writer.end(callID: 0, status: Foshan_Subsidy_V1_Status(error))
+            return nil
+        }
+    }
+
+    /// Registers a new call before its task starts (so a CANCEL read next finds it), or says why
+    /// it may not start.
+    private func admit(_ frame: Foshan_Subsidy_V1_Frame) -> Result<AsyncStream<Interruption>, SubsidyError> {
+        let isStreaming = router.route(frame.method)?.descriptor.isServerStreaming ?? false
+        if case .refused(let first) = rateLimiter.admit(tenant: tenant.id) {
+            if first {
+                logger.notice(
+                    "refusing calls: tenant \(tenant.id) is over its request rate",
+                    metadata: ["limit.requests_per_second": "\(limits.requestsPerSecond)", "limit.request_burst": "\(limits.requestBurst)"]
+                )
+            }
+            return .failure(SubsidyError(
+                .resourceExhausted,
+                "tenant \(tenant.id) is over its request rate of \(limits.requestsPerSecond)/s (burst \(limits.requestBurst)); retry later"
+            ))
+        }
+        return state.withLock { state in
+            if state.draining { return .failure(SubsidyError(.unavailable, "subsidyd is shutting down; retry against the restarted daemon")) }
+            if state.calls[frame.callId] != nil {
+                return .failure(.invalidField("frame.call_id", "call \(frame.callId) is already open on this connection"))
+            }
+            if state.calls.count >= limits.maximumConcurrentCallsPerConnection {
+                logger.notice("refusing call: \(limits.maximumConcurrentCallsPerConnection) calls already open")
+                return .failure(SubsidyError(.resourceExhausted, "at most \(limits.maximumConcurrentCallsPerConnection) concurrent calls per connection"))
+            }
+            let (stream, continuation) = AsyncStream<Interruption>.makeStream()
+            // The payload and the method name are what an open call holds of its frame.
+            let requestBytes = frame.payload.count + frame.method.utf8.count
+            queued.addRequest(requestBytes)
+            state.calls[frame.callId] = CallHandle(interrupt: continuation, isStreaming: isStreaming, requestBytes: requestBytes)
+            activity.callStarted()
+            return .success(stream)
+        }
+    }
+
+    private func interrupt(callID: UInt64, reason: Interruption) {
+        let handle = state.withLock { $0.calls[callID] }
+        handle?.interrupt.yield(reason)
+    }
+
+    /// Starts draining: no new calls, streams end, and the channel closes when the last call ends.
+    func beginDraining() {
+        let idle = state.withLock { state -> Bool in
+            state.draining = true
+            return state.calls.isEmpty
+        }
+        interruptStreams(reason: .serverShuttingDown)
+        if idle { channel.channel.close(promise: nil) }
+    }
+
+    private func interruptStreams(reason: Interruption) {
+        let streams = state.withLock { $0.calls.values.filter(\.isStreaming) }
+        for handle in streams { handle.interrupt.yield(reason) }
+    }
+
+    private enum Outcome: Sendable {
+        case finished(Result<[UInt8]?, SubsidyError>)
+        case interrupted(Interruption)
+        case deadlineExceeded
+        case graceExpired
+        case none
+    }
+
+    private func runCall(_ frame: Foshan_Subsidy_V1_Frame, interruptions: AsyncStream<Interruption>, writer: FrameWriter) async {
+        var logger = self.logger
+        logger[metadataKey: "call.method"] = "\(frame.method)"
+        logger[metadataKey: "call.id"] = "\(frame.callId)"
+        await execute(frame, interruptions: interruptions, writer: writer, logger: logger) { status, payload in
+            // The call leaves the table before its END is written, so a client that reuses the
+            // id (or counts its open calls) right after reading END is never refused.
+            let closeNow = self.state.withLock { state -> Bool in
+                if let handle = state.calls.removeValue(forKey: frame.callId) {
+                    handle.interrupt.finish()
+                    self.activity.callEnded()
+                    self.queued.removeRequest(handle.requestBytes)
+                }
+                return state.draining && state.calls.isEmpty
+            }
+            await writer.end(callID: frame.callId, status: status, payload: payload)
+            if closeNow { self.channel.channel.close(promise: nil) }
+        }
+    }
+
+    /// Runs a call's handler against its deadline and a possible cancel, and ends it through
+    /// `end` as soon as the first of them finishes — before waiting for the others, so a deadline
+    /// is answered on time even while a handler completes work that must not be torn in half.
+    private func execute(
+        _ frame: Foshan_Subsidy_V1_Frame, interruptions: AsyncStream<Interruption>, writer: FrameWriter, logger: Logger,
+        end: @escaping @Sendable (Foshan_Subsidy_V1_Status, [UInt8]) async -> Void
+    ) async {
+        let callID = frame.callId
+        guard let route = router.route(frame.method) else {
+            return await end(Foshan_Subsidy_V1_Status(SubsidyError(.unimplemented, "unknown method \"\(frame.method)\"")), [])
+        }
+        guard route.roles.contains(tenant.role) else {
+            logger.notice("permission denied: \(tenant.role) tenant \(tenant.id) called \(frame.method)")
+            return await end(
+                Foshan_Subsidy_V1_Status(SubsidyError(.permissionDenied, "\(frame.method) is not available to the \(tenant.role.rawValue) tenant \(tenant.id)")), []
+            )
+        }
+        let metadata = frame.metadata.map { ($0.key, $0.value) }
+        if let problem = Self.metadataProblem(metadata) {
+            return await end(Foshan_Subsidy_V1_Status(SubsidyError.invalidField("frame.metadata", problem)), [])
+        }
+        let context = CallContext(
+            tenant: tenant, peer: peer, method: frame.method,
+            metadata: Dictionary(metadata, uniquingKeysWith: { _, last in last }),
+            logger: logger,
+            blockingWork: BlockingWorkAdmission(tenantPermits: storePermits, connection: queued),
+            listPageBytes: limits.listPageBytes
+        )
+        let ended = Mutex(false)
+        let send: @Sendable ([UInt8]) async throws -> Void = { payload in
+            guard !ended.withLock({ $0 }) else { throw CancellationError() }
+            try await writer.message(callID: callID, payload: payload)
+        }
+        let timeout = frame.timeoutMs
+        let testDelay = testHooks ? context.metadata["x-test-delay-ms"].flatMap { Int64($0) } : nil
+        await withTaskGroup(of: Outcome.self) { group in
+            group.addTask {
+                do throws(SubsidyError) {
+                    if let testDelay {
+                        // Cancellation ends the sleep early; the handler then still runs, as a
+                        // real handler that is already committing would.
+                        try? await Task.sleep(for: .milliseconds(testDelay))
+                    }
+                    return .finished(.success(try await route.handler(frame.payload, context, send)))
+                } catch {
+                    return .finished(.failure(error))
+                }
+            }
+            group.addTask {
+                for await reason in interruptions { return .interrupted(reason) }
+                return .none
+            }
+            // Deadlines beyond a day are treated as none rather than overflowing the clock.
+            if timeout > 0 && timeout < 86_400_000 {
+                group.addTask {
+                    do {
+                        try await Task.sleep(for: .milliseconds(Int64(timeout)))
+                        return .deadlineExceeded
+                    } catch {
+                        return .none
+                    }
+                }
+            }
+            var outcome = Outcome.none
+            var graceStarted = false
+            while let next = await group.next() {
+                switch next {
+                case .none:
+                    continue
+                case .interrupted(.serverShuttingDown) where !graceStarted:
+                    // A stream told of the shutdown (Health.Watch sends NOT_SERVING) gets a
+                    // moment to say so and end cleanly before it is cut off.
+                    graceStarted = true
+                    group.addTask {
+                        try? await Task.sleep(for: .milliseconds(500))
+                        return .graceExpired
+                    }
+                    continue
+                case .graceExpired:
+                    outcome = .interrupted(.serverShuttingDown)
+                default:
+                    outcome = next
+                }
+                break
+            }
+            ended.withLock { $0 = true }
+            switch outcome {
+            case .finished(.success(let payload)):
+                await end(.ok, payload ?? [])
+            case .finished(.failure(let error)):
+                logger.debug("call failed: \(error)")
+                await end(Foshan_Subsidy_V1_Status(error), [])
+            case .interrupted(.cancelledByClient):
+                await end(Foshan_Subsidy_V1_Status(SubsidyError(.cancelled, "cancelled by the client")), [])
+            case .interrupted(.serverShuttingDown):
+                await end(Foshan_Subsidy_V1_Status(SubsidyError(.unavailable, "subsidyd is shutting down")), [])
+            case .deadlineExceeded:
+                logger.info("deadline of \(timeout) ms exceeded")
+                await end(Foshan_Subsidy_V1_Status(SubsidyError(.deadlineExceeded, "deadline of \(timeout) ms exceeded")), [])
+            case .none, .graceExpired:
+                await end(Foshan_Subsidy_V1_Status(SubsidyError(.internal, "call ended without an outcome")), [])
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Why a call's metadata is refused, if it is: too many entries, or a key or value too long
+    /// (``InputLimits``); nil when it is within bounds.
+    static func metadataProblem(_ entries: [(String, String)]) -> String? {
+        if entries.count > InputLimits.metadataEntries {
+            return "must have at most \(InputLimits.metadataEntries) entries (got \(entries.count))"
+        }
+        for (key, value) in entries where key.utf8.count > InputLimits.metadataText || value.utf8.count > InputLimits.metadataText {
+            return "keys and values must be at most \(InputLimits.metadataText) bytes (\"\(key.prefix(40))\" is longer)"
+        }
+        return nil
+    }
+}
+
+/// Encodes frames onto a connection's outbound writer. Writes from concurrent calls interleave
+/// whole frames only: each frame is one buffer.
+///
+/// A frame counts in `queued` from when it is encoded until the channel has taken it; the
+/// writer suspends while the channel is unwritable, so a client that does not read keeps its
+/// replies counted, and its connection stops being read. No frame larger than what clients
+/// accept (`FrameDecoderDefaults.maximumReplyFrameLength`) is ever sent.
+struct FrameWriter: Sendable {
+    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let allocator: ByteBufferAllocator
+    let queued: QueuedBytes
+
+    func end(callID: UInt64, status: Foshan_Subsidy_V1_Status, payload: [UInt8] = []) async {
+        var frame = Foshan_Subsidy_V1_Frame()
+        frame.callId = callID
+        frame.kind = .end
+        frame.status = status
+        frame.payload = payload
+        var buffer = encode(frame)
+        if buffer.readableBytes > FrameDecoderDefaults.maximumReplyFrameLength {
+            // Better a clear status than a frame the client would refuse and close on.
+            frame.payload = []
+            frame.status = Foshan_Subsidy_V1_Status(SubsidyError(
+                .resourceExhausted,
+                "the reply is \(buffer.readableBytes) bytes, more than the \(FrameDecoderDefaults.maximumReplyFrameLength)-byte frames clients accept; ask for less (a smaller page_size)"
+            ))
+            buffer = encode(frame)
+        }
+        // A peer that has gone away cannot be told anything; the call's outcome stands regardless.
+        try? await write(buffer)
+    }
+
+    /// Throws when the peer has gone, so a stream stops producing for nobody.
+    func message(callID: UInt64, payload: [UInt8]) async throws {
+        var frame = Foshan_Subsidy_V1_Frame()
+        frame.callId = callID
+        frame.kind = .message
+        frame.payload = payload
+        let buffer = encode(frame)
+        guard buffer.readableBytes <= FrameDecoderDefaults.maximumReplyFrameLength else {
+            throw SubsidyError(.resourceExhausted, "a stream message of \(buffer.readableBytes) bytes exceeds the \(FrameDecoderDefaults.maximumReplyFrameLength)-byte frames clients accept")
+        }
+        try await write(buffer)
+    }
+
+    private func encode(_ frame: Foshan_Subsidy_V1_Frame) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 64 + frame.payload.count)
+        frame.write(to: &buffer)
+        return buffer
+    }
+
+    private func write(_ buffer: ByteBuffer) async throws {
+        let bytes = buffer.readableBytes
+        queued.addReply(bytes)
+        defer { queued.removeReply(bytes) }
+        try await outbound.write(buffer)
+    }
+}

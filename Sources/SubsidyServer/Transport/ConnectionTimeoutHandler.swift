@@ -1,0 +1,149 @@
+import Logging
+import NIOCore
+import SubsidyCore
+import SubsidyWire
+
+/// First handler of every admitted connection: enforces the frame deadline (slow-loris) and the
+/// idle timeout with timers on the connection's own event loop, so nothing waits or blocks.
+///
+/// It follows frame boundaries by reading only the 4-byte length headers as bytes pass through
+/// (it copies and buffers nothing; the frame decoder behind it does the real work). When a frame's
+/// first byte arrives a deadline is scheduled; when its last byte arrives it is cancelled. If it
+/// fires, or the connection has been idle too long, the peer is sent END on call 0 saying why
+/// and the connection is closed.
+final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let frameDeadline: TimeAmount
+    private let idleTimeout: TimeAmount
+    private let activity: ConnectionActivity
+    private let logger: Logger
+
+    /// Header bytes of the current frame seen so far (0 at a frame boundary or inside a body).
+    private var headerBytes = 0
+    private var header: UInt32 = 0
+    private var bodyRemaining = 0
+    private var frameTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    private var closing = false
+
+    init(frameDeadline: TimeAmount, idleTimeout: TimeAmount, activity: ConnectionActivity, logger: Logger) {
+        self.frameDeadline = frameDeadline
+        self.idleTimeout = idleTimeout
+        self.activity = activity
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { scheduleIdleCheck(context: context, after: idleTimeout) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if idleTimer == nil { scheduleIdleCheck(context: context, after: idleTimeout) }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelTimers()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelTimers()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        // The loop's clock, the one the timers run on (an EmbeddedEventLoop's in tests).
+        activity.touch(now: context.eventLoop.now)
+        track(buffer.readableBytesView, context: context)
+        context.fireChannelRead(data)
+    }
+
+    private func track(_ bytes: ByteBufferView, context: ChannelHandlerContext) {
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            if bodyRemaining > 0 {
+                let taken = min(bodyRemaining, bytes.endIndex - index)
+                bodyRemaining -= taken
+                index += taken
+                if bodyRemaining == 0 { frameCompleted() }
+                continue
+            }
+            if headerBytes == 0 && frameTimer == nil { frameStarted(context: context) }
+            header = header << 8 | UInt32(bytes[index])
+            headerBytes += 1
+            index += 1
+            if headerBytes == 4 {
+                bodyRemaining = Int(header)
+                headerBytes = 0
+                header = 0
+                if bodyRemaining == 0 { frameCompleted() }
+            }
+        }
+    }
+
+    private func frameStarted(context: ChannelHandlerContext) {
+        let deadline = frameDeadline
+        frameTimer = context.eventLoop.assumeIsolated().scheduleTask(in: deadline) { [self] in
+            frameTimer = nil
+            close(
+                context: context, code: .deadlineExceeded,
+                because: "a frame started \(deadline.nanoseconds / 1_000_000) ms ago has not arrived in full (frame_deadline_ms)"
+            )
+        }
+    }
+
+    private func frameCompleted() {
+        frameTimer?.cancel()
+        frameTimer = nil
+    }
+
+    private func scheduleIdleCheck(context: ChannelHandlerContext, after delay: TimeAmount) {
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            idleTimer = nil
+            // A connection in the middle of a frame is the frame deadline's business.
+            if activity.isBusy || frameTimer != nil || headerBytes > 0 || bodyRemaining > 0 {
+                return scheduleIdleCheck(context: context, after: idleTimeout)
+            }
+            let idle = activity.idleTime(now: context.eventLoop.now)
+            if idle >= idleTimeout {
+                close(
+                    context: context, code: .unavailable,
+                    because: "idle for \(idle.nanoseconds / 1_000_000) ms with no call open (idle_timeout_ms)"
+                )
+            } else {
+                scheduleIdleCheck(context: context, after: idleTimeout - idle)
+            }
+        }
+    }
+
+    private func cancelTimers() {
+        frameTimer?.cancel()
+        frameTimer = nil
+        idleTimer?.cancel()
+        idleTimer = nil
+    }
+
+    private func close(context: ChannelHandlerContext, code: SubsidyError.Code, because reason: String) {
+        guard !closing else { return }
+        closing = true
+        cancelTimers()
+        logger.notice("closing connection: \(reason)")
+        var frame = Foshan_Subsidy_V1_Frame()
+        frame.callId = 0
+        frame.kind = .end
+        frame.status = Foshan_Subsidy_V1_Status(SubsidyError(code, "closing connection: \(reason)"))
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        frame.write(to: &buffer)
+        // Written from here, in front of the decoder, it goes straight to the socket; a peer that
+        // reads nothing only loses the explanation, not the close.
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        context.close(promise: nil)
+    }
+}
+
+extension ConnectionTimeoutHandler {
+    typealias OutboundOut = ByteBuffer
+}

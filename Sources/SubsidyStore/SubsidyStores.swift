@@ -1,0 +1,517 @@
+import ServiceLifecycle
+import SubsidyCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the stored application content becomes the core's ``Application``, and an award's
+/// explanation its stored bytes. Applications are kept byte for byte in the protocol's encoding
+/// (an integrator's submission is returned exactly as filed); the server owns that encoding and
+/// hands the stores this codec, so the store never parses protobuf itself.
+public protocol StoredContentCodec: Sendable {
+    /// The core application of stored `content`, checked against `policy`.
+    func application(from content: [UInt8], policy: Policy) throws -> Application
+    /// The stored form of an award's explanation.
+    func explanation(of award: AwardDecision) -> [UInt8]
+}
+
+/// Every SQLite file under the data directory — the city ledger and one store per district — and
+/// the operations that change them, each of which runs the whole commit protocol
+/// (DESIGN.md §4): idempotency by request id, the decision lock, the ledger first and the district
+/// second, the fault points between them, and the roll-forward of an interrupted step before
+/// anything else touches the application. Handlers translate the wire to these calls and back.
+///
+/// A `Service`: in the daemon's `ServiceGroup` before the server, so on shutdown the server
+/// drains first and the files close after it.
+public final class SubsidyStores: Service, Sendable {
+    public let ledger: CityLedger
+    public let districts: [DistrictID: DistrictStore]
+    /// Held across both steps of a decision (ledger, then district) and by district withdrawals,
+    /// so no district change slips between an approval's ledger commit and its district commit.
+    /// A task waits for it without holding a thread.
+    private let decisionLock = AsyncSemaphore(permits: 1)
+    private let codec: any StoredContentCodec
+    private let faults: FaultPoints
+
+    /// Opens (and migrates) the ledger at `ledgerPath` and one file per district in
+    /// `districtDirectory`.
+    public init(ledgerPath: String, districtDirectory: String, codec: any StoredContentCodec, faults: FaultPoints = FaultPoints(enabled: false)) throws {
+        ledger = try CityLedger(path: ledgerPath)
+        var districts: [DistrictID: DistrictStore] = [:]
+        for district in DistrictID.allCases {
+            districts[district] = try DistrictStore(path: "\(districtDirectory)/\(district.rawValue).sqlite", district: district)
+        }
+        self.districts = districts
+        self.codec = codec
+        self.faults = faults
+    }
+
+    /// The district's store. Every ``DistrictID`` has one: the initializer opens one per case.
+    public func store(_ district: DistrictID) -> DistrictStore {
+        districts[district]!
+    }
+
+    /// The store that holds `applicationID`, if the caller may touch it. Ids start with their
+    /// district; another district's id is PERMISSION_DENIED, whatever the rest says.
+    public func owning(_ applicationID: String, as caller: DistrictID?) throws(SubsidyError) -> DistrictStore {
+        guard !applicationID.isEmpty else { throw .invalidField("request.application_id", "is required") }
+        let prefix = String(applicationID.prefix { $0 != "-" })
+        guard let owner = DistrictID(rawValue: prefix) else {
+            throw SubsidyError(.notFound, "application \(applicationID) does not exist")
+        }
+        if let caller, caller != owner {
+            throw SubsidyError(.permissionDenied, "application \(applicationID) belongs to \(owner.rawValue); \(caller.rawValue) may not access it")
+        }
+        return store(owner)
+    }
+
+    // MARK: Lifecycle
+
+    /// Waits for the service group's graceful shutdown, then closes every file.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await close()
+    }
+
+    /// Closes every file (work already queued on a file finishes first).
+    public func close() async {
+        await ledger.database.close()
+        for store in districts.values { await store.database.close() }
+    }
+
+    /// Start-up recovery (or, with `apply: false`, what it would do): every district against the
+    /// ledger, under the decision lock.
+    public func recover(apply: Bool = true) async throws -> Recovery.Report {
+        try await underDecisionLock { [ledger, districts] in
+            try await Recovery.reconcile(ledger: ledger, districts: districts, apply: apply)
+        }
+    }
+
+    /// Every audit chain (the ledger's first, labelled by `naming` from the file's path and its
+    /// tenant) and what recovery would do, changing nothing, seen under the decision lock so no
+    /// decision is caught half-way: what `--check` and `VerifyAudit` report.
+    public func inspect(
+        naming: @escaping @Sendable (_ path: String, _ tenant: String) -> String
+    ) async throws -> (chains: [AuditChain.Report], recovery: Recovery.Report) {
+        try await underDecisionLock { [ledger, districts] in
+            var chains = [try await AuditChain.verify(ledger.database, file: naming(ledger.database.path, "ledger"))]
+            for district in DistrictID.allCases {
+                let database = districts[district]!.database
+                chains.append(try await AuditChain.verify(database, file: naming(database.path, district.rawValue)))
+            }
+            return (chains, try await Recovery.reconcile(ledger: ledger, districts: districts, apply: false))
+        }
+    }
+
+    /// Runs `body` holding the decision lock. Once it holds the lock the body runs to its end even
+    /// if the caller goes away: a commit protocol is never stopped between its two steps by a
+    /// cancelled call (an unstructured task does not inherit the caller's cancellation).
+    private func underDecisionLock<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await decisionLock.wait()
+        let lock = decisionLock
+        return try await Task {
+            defer { lock.signal() }
+            return try await body()
+        }.value
+    }
+
+    // MARK: City decisions (ledger first, then the district)
+
+    /// 复核: computes the award against the ledger and commits it there, then marks the
+    /// application approved in its district. A commitment already in the ledger for this
+    /// application is this approval interrupted by a crash: it is completed, not computed again.
+    /// Returns the stored response (`respond` of the approved record), the same for a retry.
+    public func approve(
+        _ id: String, decision: DecisionInput, policy: Policy, request key: RequestKey, actor: Actor, reason: String,
+        respond: @escaping @Sendable (StoredApplication) -> [UInt8]
+    ) async throws -> [UInt8] {
+        let store = try owning(id, as: nil)
+        let (ledger, codec, faults) = (self.ledger, self.codec, self.faults)
+        return try await underDecisionLock {
+            if let earlier = try await store.replay(key) { return earlier }
+            _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
+            guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
+            // Step 1: the ledger.
+            let commitment = try await ledger.database.write { transaction -> CityLedger.Commitment in
+                if let existing = try ledger.commitment(for: id, in: transaction), existing.state.isCounted {
+                    guard existing.requestID == key.id || current.state == .recommended else {
+                        throw SubsidyError.precondition("state", "application \(id) is already \(current.state)")
+                    }
+                    return existing
+                }
+                _ = try current.state.applying(.approve, as: .city)
+                let application = try codec.application(from: current.content, policy: policy)
+                let award = try AwardCalculator.compute(application: application, policy: policy, usage: ledger.usage(in: transaction), decision: decision)
+                try ledger.commit(
+                    applicationID: id, district: current.district.rawValue, application: application, decision: award,
+                    explanation: codec.explanation(of: award), requestID: key.id, actor: actor, reason: reason, at: Timestamp.now(), in: transaction
+                )
+                return try ledger.commitment(for: id, in: transaction)!
+            }
+            let position = try await ledger.position()
+            faults.reach("approve.after-ledger")
+            try faults.failIfArmed("approve.after-ledger")
+            // Step 2: the district.
+            let response = try await store.mutate(key) { transaction, now in
+                guard current.state == .recommended else { return respond(current) }  // recovery completed it
+                let record = try store.apply(.approve, to: id, actor: actor, role: .city, reason: reason, request: key, at: now, in: transaction) {
+                    $0.awardedFen = commitment.amountFen
+                    $0.explanation = commitment.explanation
+                    $0.decisionDate = commitment.decisionDate
+                    $0.decisionDocument = commitment.decisionDocument
+                }
+                try store.recordLedgerPosition(position, at: now, in: transaction)
+                return respond(record)
+            }
+            faults.reach("approve.after-district")
+            return response
+        }
+    }
+
+    /// Revocation: releases the commitment in the ledger (a clawback after disbursement), then
+    /// marks the application revoked in its district.
+    public func revoke(
+        _ id: String, request key: RequestKey, actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) -> [UInt8]
+    ) async throws -> [UInt8] {
+        try await decideThroughLedger(.revoke, id, request: key, actor: actor, reason: reason, respond: respond) { ledger, transaction, now in
+            try ledger.release(applicationID: id, targetState: .revoked, requestID: key.id, actor: actor, reason: reason, at: now, in: transaction)
+        }
+    }
+
+    /// Records payment on `date`: in the ledger (the commitment stays counted), then in the
+    /// district. The date must not precede the approval, nor the end of the 公示 — checked on a
+    /// fresh read under the decision lock, so a concurrent publicize cannot slip a same-day
+    /// payment past it. The validity window bounds approval, not payment.
+    public func disburse(
+        _ id: String, on date: CalendarDate, policy: Policy, request key: RequestKey, actor: Actor, reason: String,
+        respond: @escaping @Sendable (StoredApplication) -> [UInt8]
+    ) async throws -> [UInt8] {
+        try await decideThroughLedger(.disburse, id, request: key, actor: actor, reason: reason, respond: respond, check: { current in
+            if let approved = try? CalendarDate(parsing: current.decisionDate), date < approved {
+                throw SubsidyError.invalidField("request.decision_date", "disbursement on \(date) is before the approval of \(current.id) on \(approved)")
+            }
+            guard let publicized = try? CalendarDate(parsing: current.publicizedOn), let ends = policy.publicityEnds(publicisedOn: publicized) else { return }
+            if date < ends {
+                throw SubsidyError.precondition(
+                    "publicity", "the \(policy.publicityDays)-day publicity of \(current.id) began \(publicized) and ends before \(ends); disburse on or after \(ends)"
+                )
+            }
+        }) { ledger, transaction, now in
+            try ledger.markDisbursed(applicationID: id, requestID: key.id, actor: actor, reason: reason, at: now, in: transaction)
+        }
+    }
+
+    /// A decision that changes the ledger: ledger first, then the district, under the decision lock.
+    private func decideThroughLedger(
+        _ transition: Transition, _ id: String, request key: RequestKey, actor: Actor, reason: String,
+        respond: @escaping @Sendable (StoredApplication) -> [UInt8],
+        check: @escaping @Sendable (StoredApplication) throws -> Void = { _ in },
+        ledgerStep: @escaping @Sendable (CityLedger, Transaction, String) throws -> Void
+    ) async throws -> [UInt8] {
+        let store = try owning(id, as: nil)
+        let (ledger, faults) = (self.ledger, self.faults)
+        return try await underDecisionLock {
+            if let earlier = try await store.replay(key) { return earlier }
+            _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
+            guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
+            if current.state == transition.to, current.history.last?.requestID == key.id {
+                // Recovery finished this very request after a crash: answer the retry with it.
+                return try await store.mutate(key) { _, _ in respond(current) }
+            }
+            _ = try current.state.applying(transition, as: .city)
+            try check(current)
+            try await ledger.database.write { transaction in try ledgerStep(ledger, transaction, Timestamp.now()) }
+            let position = try await ledger.position()
+            faults.reach("\(transition).after-ledger")
+            try faults.failIfArmed("\(transition).after-ledger")
+            return try await store.mutate(key) { transaction, now in
+                let record = try store.apply(transition, to: id, actor: actor, role: .city, reason: reason, request: key, at: now, in: transaction)
+                try store.recordLedgerPosition(position, at: now, in: transaction)
+                return respond(record)
+            }
+        }
+    }
+
+    /// Starts the 公示 on `date` (not before the approval; it may run past the validity window,
+    /// like payment). Only the district file changes.
+    public func publicize(
+        _ id: String, on date: CalendarDate, request key: RequestKey, actor: Actor, reason: String,
+        respond: @escaping @Sendable (StoredApplication) -> [UInt8]
+    ) async throws -> [UInt8] {
+        let publicized = date.description
+        return try await decideInDistrict(.publicize, id, request: key, actor: actor, reason: reason, respond: respond) { record in
+            // Publicity follows the decision; a backdated date would shorten the 公示.
+            guard publicized >= record.decisionDate else {
+                throw SubsidyError.invalidField(
+                    "request.decision_date", "publicity of \(id) cannot start on \(publicized), before its approval on \(record.decisionDate)"
+                )
+            }
+            record.publicizedOn = publicized
+        }
+    }
+
+    /// The city's refusal at second review (before approval). Only the district file changes.
+    public func reject(
+        _ id: String, request key: RequestKey, actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) -> [UInt8]
+    ) async throws -> [UInt8] {
+        try await decideInDistrict(.cityReject, id, request: key, actor: actor, reason: reason, respond: respond)
+    }
+
+    /// A city decision that touches only the district file, under the decision lock (after an
+    /// interrupted ledger step of the same application is completed).
+    private func decideInDistrict(
+        _ transition: Transition, _ id: String, request key: RequestKey, actor: Actor, reason: String,
+        respond: @escaping @Sendable (StoredApplication) -> [UInt8],
+        update: @escaping @Sendable (inout StoredApplication) throws -> Void = { _ in }
+    ) async throws -> [UInt8] {
+        let store = try owning(id, as: nil)
+        let ledger = self.ledger
+        return try await underDecisionLock {
+            _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
+            return try await store.mutate(key) { transaction, now in
+                respond(try store.apply(transition, to: id, actor: actor, role: .city, reason: reason, request: key, at: now, in: transaction, update: update))
+            }
+        }
+    }
+
+    // MARK: District operations
+
+    /// Registers an applicant: in the city-wide index first (one district per enterprise), then
+    /// in the district's own file; a crash between the two is completed by retrying the request.
+    public func registerApplicant(
+        _ record: ApplicantRecord, request key: RequestKey, actor: Actor, respond: @escaping @Sendable (ApplicantRecord) -> [UInt8]
+    ) async throws -> [UInt8] {
+        let store = self.store(record.district)
+        if let earlier = try await store.replay(key) { return earlier }
+        try await ledger.indexApplicant(record, at: Timestamp.now())
+        return try await store.mutate(key) { transaction, now in
+            try store.insertApplicant(record, by: actor, at: now, in: transaction)
+            return respond(record)
+        }
+    }
+
+    /// Files `application` (its stored `content` the protocol's encoding, with the locality of
+    /// `applicant`, the registry's entry it was checked against) in state SUBMITTED.
+    /// `respond` gets the record and the clerk's warnings (``contentNotices(for:excluding:policy:)``).
+    public func submit(
+        _ application: Application, content: [UInt8], applicant: ApplicantRecord, policy: Policy, request key: RequestKey, actor: Actor,
+        respond: @escaping @Sendable (StoredApplication, [String]) -> [UInt8]
+    ) async throws -> [UInt8] {
+        let store = self.store(applicant.district)
+        if let earlier = try await store.replay(key) { return earlier }
+        // Checked before the district's write transaction: the check reads every district's file.
+        let warnings = try await contentNotices(for: application, excluding: "", policy: policy)
+        return try await store.mutate(key) { transaction, now in
+            try Self.requireRegistered(applicant, in: store, transaction)
+            let record = try store.insertApplication(
+                measure: application.measure, fundingYear: application.fundingYear.year, enterprise: application.enterprise.rawValue,
+                contentKeys: application.contentKeys, content: content, actor: actor, request: key, at: now, in: transaction
+            )
+            return respond(record, warnings)
+        }
+    }
+
+    /// Replaces the content of a RETURNED application and files it again (SUBMITTED).
+    public func amend(
+        _ id: String, with application: Application, content: [UInt8], applicant: ApplicantRecord, policy: Policy,
+        request key: RequestKey, actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication, [String]) -> [UInt8]
+    ) async throws -> [UInt8] {
+        let store = try owning(id, as: applicant.district)
+        if let earlier = try await store.replay(key) { return earlier }
+        let warnings = try await contentNotices(for: application, excluding: id, policy: policy)
+        return try await store.mutate(key) { transaction, now in
+            try Self.requireRegistered(applicant, in: store, transaction)
+            let record = try store.apply(.amend, to: id, actor: actor, role: .district, reason: reason, request: key, at: now, in: transaction) {
+                $0.content = content
+                $0.measure = application.measure
+                $0.fundingYear = application.fundingYear.year
+                $0.enterprise = application.enterprise.rawValue
+                $0.contentKey = application.contentFingerprint
+                $0.projectKey = application.contentKeys.dropFirst().first ?? ""
+            }
+            return respond(record, warnings)
+        }
+    }
+
+    /// Withdraws an application before approval. Under the decision lock: a RECOMMENDED
+    /// application's withdrawal must not slip between an approval's two steps, and an approval
+    /// whose district step failed is completed first (its commitment stands).
+    public func withdraw(
+        _ id: String, as district: DistrictID, request key: RequestKey, actor: Actor, reason: String,
+        respond: @escaping @Sendable (StoredApplication) -> [UInt8]
+    ) async throws -> [UInt8] {
+        let store = try owning(id, as: district)
+        let ledger = self.ledger
+        return try await underDecisionLock {
+            _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
+            return try await store.mutate(key) { transaction, now in
+                respond(try store.apply(.withdraw, to: id, actor: actor, role: .district, reason: reason, request: key, at: now, in: transaction))
+            }
+        }
+    }
+
+    /// 初审: recommend, return or reject. A recommendation asks again what submit asked (content
+    /// already funded is refused; the rest are warnings for the clerk).
+    public func review(
+        _ id: String, as district: DistrictID, _ transition: Transition, policy: Policy, request key: RequestKey, actor: Actor, reason: String,
+        respond: @escaping @Sendable (StoredApplication, [String]) -> [UInt8]
+    ) async throws -> [UInt8] {
+        let store = try owning(id, as: district)
+        if let earlier = try await store.replay(key) { return earlier }
+        var warnings: [String] = []
+        if transition == .recommend, let current = try await store.application(id) {
+            let application = try codec.application(from: current.content, policy: policy)
+            warnings = try await contentNotices(for: application, excluding: current.id, policy: policy)
+        }
+        let notices = warnings
+        return try await store.mutate(key) { transaction, now in
+            respond(try store.apply(transition, to: id, actor: actor, role: .district, reason: reason, request: key, at: now, in: transaction), notices)
+        }
+    }
+
+    /// The applicant an application was checked against must still be the registry's entry.
+    private static func requireRegistered(_ applicant: ApplicantRecord, in store: DistrictStore, _ transaction: Transaction) throws {
+        guard try store.applicantRecord(applicant.uscc, in: transaction) == applicant else {
+            throw SubsidyError.precondition("applicant", "\(applicant.uscc) is not registered in \(store.district.rawValue); register it first")
+        }
+    }
+
+    /// What submit, amend and review tell the clerk before the city ever sees an application.
+    /// The policy engine is run as `Quote` would run it (decided on the policy's last day) against
+    /// the ledger: what can never be funded is refused — content already funded
+    /// (`duplicate_content`) and a one-time award already used (`one_time`) — and whatever else
+    /// would stop an approval today (a cap exhausted, a follow-on's pilot not yet awarded, …) is a
+    /// warning, as is the same content pending in another application of any district: another
+    /// decision may still change those. The city's approval decides, inside the ledger's
+    /// transaction.
+    public func contentNotices(for application: Application, excluding id: String, policy: Policy) async throws -> [String] {
+        var warnings: [String] = []
+        let ledger = self.ledger
+        let outcome = try await ledger.database.read { transaction -> SubsidyError? in
+            let snapshot = ledger.usage(in: transaction)
+            if let duplicate = try AwardCalculator.duplicate(of: application, usage: snapshot) { return duplicate }
+            // A case-by-case amount is the city's to set; there is nothing to pre-compute.
+            guard application.measure.formulaShape != .caseByCase else { return nil }
+            do throws(SubsidyError) {
+                _ = try AwardCalculator.compute(
+                    application: application, policy: policy, usage: snapshot, decision: DecisionInput(decisionDate: policy.validThrough))
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let outcome {
+            let certain = outcome.details.contains { detail in
+                if case .precondition(let subject, _) = detail { return subject == "duplicate_content" || subject == "one_time" }
+                return false
+            }
+            if certain { throw outcome }
+            warnings.append("the city could not approve it as things stand: \(outcome.message)")
+        }
+        for district in DistrictID.allCases {
+            for other in try await store(district).pendingApplications(withContent: application.contentKeys, excluding: id)
+            where Application.isDoubleFunding(application.measure, other.measure, sharing: other.key) {
+                warnings.append(
+                    "the same content \(application.contentText) is already pending as \(other.applicationID) (\(other.measure), \(other.state)); only one can be funded")
+            }
+        }
+        return warnings
+    }
+
+    /// `Quote`: the policy engine as a dry run against live city-wide usage. Nothing is written.
+    public func quote(_ application: Application, policy: Policy, decision: DecisionInput) async throws -> AwardDecision {
+        let ledger = self.ledger
+        return try await ledger.database.read { transaction in
+            try AwardCalculator.compute(application: application, policy: policy, usage: ledger.usage(in: transaction), decision: decision)
+        }
+    }
+
+    /// The stored application `id` decoded to the core's form (for `Quote` by id).
+    public func storedApplication(_ id: String, as caller: DistrictID?, policy: Policy) async throws -> Application {
+        let store = try owning(id, as: caller)
+        guard let stored = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
+        return try codec.application(from: stored.content, policy: policy)
+    }
+
+    // MARK: City-only records
+
+    /// Registers a resource-pool member (idempotent by request id).
+    public func registerPoolMember(
+        _ member: CityLedger.PoolMember, request key: RequestKey, respond: @escaping @Sendable (CityLedger.PoolMember) -> [UInt8]
+    ) async throws -> [UInt8] {
+        let ledger = self.ledger
+        return try await ledger.mutate(key) { transaction, now in
+            try ledger.registerPoolMember(member, at: now, in: transaction)
+            return respond(member)
+        }
+    }
+
+    /// Imports decisions made before the system existed, in one transaction: each row is charged
+    /// against the same caps as a live decision, a row already in the ledger (same content-derived
+    /// id) is counted as already present, and content already funded refuses the whole import,
+    /// naming its row (`request.awards[i]`).
+    public func importHistory(
+        _ rows: [(CityLedger.CommitmentFields, [CapCharge])], request key: RequestKey,
+        respond: @escaping @Sendable (_ imported: Int, _ alreadyPresent: Int) -> [UInt8]
+    ) async throws -> [UInt8] {
+        let ledger = self.ledger
+        let rows = ImportRows(rows: rows)
+        return try await ledger.mutate(key) { transaction, now in
+            var (imported, present) = (0, 0)
+            for (i, (fields, charges)) in rows.rows.enumerated() {
+                if try ledger.hasCommitment(fields.applicationID, in: transaction) {
+                    present += 1
+                    continue
+                }
+                // No double funding, whether the twin is live, imported earlier or in this file.
+                let twins = try ledger.usage(in: transaction).fundedContent(fields.contentKeys)
+                if let twin = twins.first(where: { Application.isDoubleFunding(fields.measure, $0.measure, sharing: $0.key) }) {
+                    throw SubsidyError.precondition(
+                        "request.awards[\(i)]",
+                        "content \"\(fields.contentTyped)\" (\(fields.contentFingerprint)) is already funded as \(twin.applicationID) under \(twin.measure); "
+                            + "the same contract or project cannot be funded twice"
+                    )
+                }
+                try ledger.insertCommitment(fields, charges: charges, at: now, in: transaction)
+                imported += 1
+            }
+            return respond(imported, present)
+        }
+    }
+}
+
+/// Import rows crossing to the ledger's writer thread (tuples are not `Sendable` by themselves).
+private struct ImportRows: Sendable {
+    let rows: [(CityLedger.CommitmentFields, [CapCharge])]
+}
+
+/// Test-only crash points of the commit protocol: with test hooks on, the environment variable
+/// `SUBSIDYD_CRASH_AT=approve.after-ledger` (etc.) makes the daemon SIGKILL itself right there,
+/// so tests can prove recovery at every step; `fail:approve.after-ledger` fails the step without
+/// a crash (a full disk, an I/O error).
+public struct FaultPoints: Sendable {
+    let armed: Set<String>
+
+    /// Armed from `SUBSIDYD_CRASH_AT` when `enabled` (the configuration's test hooks).
+    public init(enabled: Bool) {
+        guard enabled, let value = getenv("SUBSIDYD_CRASH_AT") else {
+            armed = []
+            return
+        }
+        armed = Set(String(cString: value).split(separator: ",").map(String.init))
+    }
+
+    /// Armed with exactly `points` (for tests in-process, which use `fail:` points only).
+    package init(armed points: Set<String>) {
+        armed = points
+    }
+
+    func reach(_ point: String) {
+        if armed.contains(point) { kill(getpid(), SIGKILL) }
+    }
+
+    func failIfArmed(_ point: String) throws {
+        if armed.contains("fail:" + point) { throw SubsidyError(.internal, "test fault at \(point)") }
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import Logging
+import SubsidyCore
+@testable import SubsidyServer
+@testable import SubsidyStore
+import SubsidyWire
+import Testing
+
+/// The handlers through the router, in-process (like grpc-swift's in-process transport): the
+/// real services on real stores in a temporary data directory, called with encoded requests as a
+/// connection would call them, roles checked as the connection checks them. No socket.
+final class InProcessDaemon: Sendable {
+    let directory: String
+    let configuration: ServerConfiguration
+    let services: SubsidyServices
+
+    init() async throws {
+        var template = Array((NSTemporaryDirectory() + "/subsidyd-handlers-XXXXXX").utf8CString)
+        guard let created = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
+        directory = String(cString: created)
+        configuration = ServerConfiguration.development(dataDirectory: directory)
+        services = try await SubsidyServices.bootstrap(configuration: configuration, logger: Logger(label: "test"))
+    }
+
+    func shutdown() async {
+        await services.stores.close()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Calls `method` as `tenant` would over its socket: the route's roles, a context with the
+    /// tenant's identity, the handler, and the response decoded (or the status it failed with).
+    func call<I, O>(_ method: UnaryMethod<I, O>, _ request: I, as tenant: String) async throws(SubsidyError) -> O {
+        guard let route = services.router.route(method.fullName) else { throw SubsidyError(.unimplemented, method.fullName) }
+        let tenant = configuration.tenants.first { $0.id == tenant }!
+        guard route.roles.contains(tenant.role) else { throw SubsidyError(.permissionDenied, "\(method.fullName) is not for \(tenant.id)") }
+        let context = CallContext(
+            tenant: tenant, peer: PeerCredentials(pid: getpid(), uid: getuid(), gid: getgid()), method: method.fullName, metadata: [:],
+            logger: Logger(label: "test"), blockingWork: .inProcess, listPageBytes: configuration.limits.listPageBytes
+        )
+        let bytes = try await route.handler(request.serializedBytes(), context, { _ in })
+        return try O(serializedBytes: bytes ?? [], path: "response")
+    }
+}
+
+@Suite("handlers in-process")
+struct HandlerTests {
+    typealias District = Foshan_Subsidy_V1_DistrictService.Method
+    typealias City = Foshan_Subsidy_V1_CityService.Method
+
+    /// A 顺德 (area 440606) enterprise numbered `n`.
+    static func uscc(_ n: Int) throws -> String {
+        let digits = String(n)
+        return try USCC.makeValid(prefix16: "91440606MA" + String(repeating: "0", count: 6 - digits.count) + digits).rawValue
+    }
+
+    /// Registers an enterprise in 顺德 and files a benchmark project for it; returns its id.
+    static func file(_ daemon: InProcessDaemon, _ n: Int) async throws -> String {
+        var register = Foshan_Subsidy_V1_RegisterApplicantRequest()
+        register.requestId = "register-\(n)"
+        var applicant = Foshan_Subsidy_V1_Applicant()
+        applicant.uscc = try uscc(n)
+        applicant.name = "佛山市顺德区测试制造有限公司 \(n)"
+        applicant.locality = .local
+        applicant.role = .industrialEnterprise
+        register.applicant = applicant
+        _ = try await daemon.call(District.registerApplicant, register, as: "shunde")
+
+        var submit = Foshan_Subsidy_V1_SubmitApplicationRequest()
+        submit.requestId = "submit-\(n)"
+        var application = Foshan_Subsidy_V1_Application()
+        application.measure = .benchmarkProject
+        application.fundingYear = 2022
+        application.enterpriseUscc = try uscc(n)
+        application.investedAmountFen = 100_000_000
+        application.selectionLevel = .municipal
+        application.projectName = "智能工厂 \(n)"
+        submit.application = application
+        return try #require(try await daemon.call(District.submitApplication, submit, as: "shunde").record?.id)
+    }
+
+    @Test("the lifecycle through the router: submit, review, approve, publicize, disburse")
+    func lifecycle() async throws {
+        let daemon = try await InProcessDaemon()
+        let id = try await Self.file(daemon, 1)
+        var review = Foshan_Subsidy_V1_ReviewApplicationRequest()
+        review.requestId = "review-1"
+        review.applicationId = id
+        review.outcome = .recommend
+        #expect(try await daemon.call(District.reviewApplication, review, as: "shunde").record?.state == .recommended)
+
+        var approve = Foshan_Subsidy_V1_ApproveApplicationRequest()
+        approve.requestId = "approve-1"
+        approve.applicationId = id
+        approve.decisionDate = "2022-09-01"
+        let approved = try #require(try await daemon.call(City.approveApplication, approve, as: "city").record)
+        #expect(approved.state == .approved)
+        #expect(approved.awardedFen == 30_000_000)  // 30% of 1,000,000 yuan
+        // The retry gets the same response.
+        #expect(try await daemon.call(City.approveApplication, approve, as: "city").record == approved)
+
+        var publicize = Foshan_Subsidy_V1_DecideApplicationRequest()
+        publicize.requestId = "publicize-1"
+        publicize.applicationId = id
+        publicize.decisionDate = "2022-09-02"
+        #expect(try await daemon.call(City.publicizeApplication, publicize, as: "city").record?.state == .publicized)
+        var disburse = publicize
+        disburse.requestId = "disburse-1"
+        disburse.decisionDate = "2022-09-20"
+        #expect(try await daemon.call(City.disburseApplication, disburse, as: "city").record?.state == .disbursed)
+        await daemon.shutdown()
+    }
+
+    @Test("bad input names its field; roles and ownership are enforced before any store work")
+    func refusals() async throws {
+        let daemon = try await InProcessDaemon()
+        let id = try await Self.file(daemon, 2)
+        var approve = Foshan_Subsidy_V1_ApproveApplicationRequest()
+        approve.applicationId = id
+        approve.decisionDate = "2022-09-01"
+        await #expect(throws: SubsidyError.invalidField("request.request_id", "is required for every mutating call (any unique text, e.g. a UUID)")) {
+            _ = try await daemon.call(City.approveApplication, approve, as: "city")
+        }
+        approve.requestId = "approve-2"
+        approve.decisionDate = "2022-02-30"
+        do {
+            _ = try await daemon.call(City.approveApplication, approve, as: "city")
+            Issue.record("an impossible date was accepted")
+        } catch {
+            #expect(error.code == .invalidArgument)
+            #expect(error.details.contains { if case .field("request.decision_date", _) = $0 { true } else { false } })
+        }
+        // A district may not approve, nor read another district's application.
+        await #expect(throws: SubsidyError.self) { _ = try await daemon.call(City.approveApplication, approve, as: "shunde") }
+        var get = Foshan_Subsidy_V1_GetApplicationRequest()
+        get.applicationId = id
+        do {
+            _ = try await daemon.call(District.getApplication, get, as: "nanhai")
+            Issue.record("nanhai read shunde's application")
+        } catch {
+            #expect(error.code == .permissionDenied)
+        }
+        // Approving before the district recommended: a precondition, and nothing in the ledger.
+        approve.decisionDate = "2022-09-01"
+        do {
+            _ = try await daemon.call(City.approveApplication, approve, as: "city")
+            Issue.record("an unreviewed application was approved")
+        } catch {
+            #expect(error.code == .failedPrecondition)
+        }
+        #expect(try await daemon.services.stores.ledger.capTotals(scopePrefix: nil).isEmpty)
+        await daemon.shutdown()
+    }
+
+    @Test("a damaged stored row reaches the caller as DATA_LOSS with an error id, never as data")
+    func damagedRow() async throws {
+        let daemon = try await InProcessDaemon()
+        let id = try await Self.file(daemon, 3)
+        try daemon.services.stores.store(.shunde).database.writeNow {
+            _ = try $0.query("UPDATE applications SET measure = 'NOT_A_MEASURE' WHERE id = ?", [.text(id)])
+        }
+        var get = Foshan_Subsidy_V1_GetApplicationRequest()
+        get.applicationId = id
+        do {
+            _ = try await daemon.call(District.getApplication, get, as: "shunde")
+            Issue.record("a damaged row was returned")
+        } catch {
+            #expect(error.code == .dataLoss)
+            #expect(error.message.contains("error id"))
+            #expect(!error.message.contains("NOT_A_MEASURE"))
+        }
+        await daemon.shutdown()
+    }
+
+    @Test("every method of every service has a route")
+    func everyMethodRouted() async throws {
+        let daemon = try await InProcessDaemon()
+        let all = Foshan_Subsidy_V1_DistrictService.Method.all + Foshan_Subsidy_V1_CityService.Method.all
+        #expect(all.filter { daemon.services.router.route($0.fullName) == nil }.map(\.fullName) == [])
+        await daemon.shutdown()
+    }
+}

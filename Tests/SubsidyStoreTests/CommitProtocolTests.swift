@@ -1,0 +1,128 @@
+import Dispatch
+import SubsidyCore
+@testable import SubsidyStore
+import Testing
+
+/// The commit protocol step by step, in-process on real files: the ledger first, then the
+/// district; a failure between them completed by recovery (or by the next decision on the same
+/// application); idempotency by request id; cap races with one winner.
+@Suite("commit protocol")
+struct CommitProtocolTests {
+    @Test("an approval commits in the ledger, then the district; a retry gets the first response")
+    func approve() async throws {
+        let harness = try StoreHarness()
+        let id = try await harness.recommended(harness.benchmark(StoreHarness.uscc(1)), in: .shunde)
+        #expect(try await harness.approve(id) == .approved)
+
+        let commitment = try #require(try await harness.commitment(id))
+        #expect(commitment.state == .live)
+        #expect(commitment.amountFen == 300_000_00)  // 30% of 1,000,000 yuan
+        let record = try await harness.application(id)
+        #expect(record.state == .approved)
+        #expect(record.awardedFen == commitment.amountFen)
+        #expect(record.history.last?.tenant == "city")
+        // The district saw the ledger where the approval left it.
+        #expect(try await harness.stores.store(.shunde).seenLedgerPosition() == (try await harness.stores.ledger.position()))
+
+        // The same request again: the stored response, nothing new in either file.
+        let auditBefore = try await harness.stores.ledger.position()
+        #expect(try await harness.approve(id) == .approved)
+        #expect(try await harness.stores.ledger.position() == auditBefore)
+        // The same request id for other content is refused.
+        await #expect(throws: SubsidyError.self) {
+            _ = try await harness.stores.approve(
+                id, decision: DecisionInput(decisionDate: try CalendarDate(parsing: "2022-09-02")), policy: harness.policy,
+                request: RequestKey(id: "city:approve-\(id)", fingerprint: "other"), actor: StoreHarness.city, reason: ""
+            ) { _ in [] }
+        }
+        await harness.stores.close()
+    }
+
+    @Test("a district step that failed after the ledger's is completed by recovery, as its author's")
+    func recoveryAfterLedger() async throws {
+        let first = try StoreHarness(faults: ["fail:approve.after-ledger"])
+        let id = try await first.recommended(first.benchmark(StoreHarness.uscc(2)), in: .nanhai)
+        await #expect(throws: SubsidyError.self) { try await first.approve(id) }
+        #expect(try await first.commitment(id)?.state == .live)
+        #expect(try await first.application(id).state == .recommended)
+
+        // A restart: recovery rolls the district forward to the ledger.
+        let harness = try await first.reopened()
+        let report = try await harness.stores.recover()
+        #expect(report.rolledForward == ["\(id) approve"])
+        #expect(report.inconsistencies.isEmpty)
+        let record = try await harness.application(id)
+        #expect(record.state == .approved)
+        #expect(record.history.last?.tenant == "city")
+        #expect(record.history.last?.requestID == "city:approve-\(id)")
+        // The client's retry of the interrupted request is answered with the approval.
+        #expect(try await harness.approve(id) == .approved)
+        #expect(try await harness.stores.recover().rolledForward.isEmpty)
+        await harness.stores.close()
+    }
+
+    @Test("the next decision on an application first completes its interrupted approval")
+    func completedBeforeNextDecision() async throws {
+        let harness = try StoreHarness(faults: ["fail:approve.after-ledger"])
+        let id = try await harness.recommended(harness.benchmark(StoreHarness.uscc(3)), in: .chancheng)
+        await #expect(throws: SubsidyError.self) { try await harness.approve(id) }
+        // Withdrawing would strand the commitment; the approval is completed first, and the
+        // withdrawal is refused because the application is now APPROVED.
+        await #expect(throws: SubsidyError.self) {
+            _ = try await harness.stores.withdraw(
+                id, as: .chancheng, request: RequestKey(id: "chancheng:withdraw", fingerprint: "f"), actor: StoreHarness.actor(.chancheng), reason: "撤回"
+            ) { _ in [] }
+        }
+        #expect(try await harness.application(id).state == .approved)
+        await harness.stores.close()
+    }
+
+    @Test("a revocation interrupted after the ledger is completed by recovery")
+    func revokeRecovery() async throws {
+        let first = try StoreHarness(faults: ["fail:revoke.after-ledger"])
+        let id = try await first.recommended(first.benchmark(StoreHarness.uscc(4)), in: .gaoming)
+        try await first.approve(id)
+        await #expect(throws: SubsidyError.self) {
+            _ = try await first.stores.revoke(id, request: RequestKey(id: "city:revoke", fingerprint: "f"), actor: StoreHarness.city, reason: "违规") { _ in [] }
+        }
+        #expect(try await first.commitment(id)?.state == .released)
+        #expect(try await first.application(id).state == .approved)
+
+        let harness = try await first.reopened()
+        #expect(try await harness.stores.recover().rolledForward == ["\(id) revoke"])
+        #expect(try await harness.application(id).state == .revoked)
+        await harness.stores.close()
+    }
+
+    @Test("31 concurrent approvals against an annual count of 30: exactly 30 win")
+    func race() async throws {
+        let harness = try StoreHarness()
+        var ids: [String] = []
+        for n in 0..<31 {
+            let district = DistrictID.allCases[n % DistrictID.allCases.count]
+            ids.append(try await harness.recommended(harness.benchmark(StoreHarness.uscc(100 + n), invested: 100_000), in: district))
+        }
+        let outcomes = await withTaskGroup(of: Result<ApplicationState, any Error>.self) { group in
+            for id in ids {
+                group.addTask { await Result { try await harness.approve(id) } }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let approved = outcomes.filter { (try? $0.get()) == .approved }.count
+        let refused = outcomes.compactMap { result -> SubsidyError? in
+            if case .failure(let error as SubsidyError) = result { return error }
+            return nil
+        }
+        #expect(approved == 30)
+        #expect(refused.map(\.code) == [.resourceExhausted])
+        let totals = try await harness.stores.ledger.capTotals(scopePrefix: "2022")
+        #expect(totals.first { $0.capID == "BENCHMARK_PROJECT.annual_count" }?.count == 30)
+        await harness.stores.close()
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}
