@@ -164,7 +164,7 @@ let package = Package(
         .testTarget(
             name: "SubsidyIntegrationTests",
             dependencies: [
-                "SubsidyTestSupport", "SubsidyTestRandom", "SubsidyClient", "SubsidyWire", "SubsidyCore",
+                "SubsidyTestSupport", "SubsidyTestRandom", "SubsidyClient", "SubsidyWire", "SubsidyCore", "SubsidyStore",
                 "subsidyd", "subsidyctl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

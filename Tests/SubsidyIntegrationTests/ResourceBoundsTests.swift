@@ -1,6 +1,7 @@
 import Foundation
 import SubsidyClient
 import SubsidyCore
+@testable import SubsidyStore
 import SubsidyTestSupport
 import SubsidyWire
 import Synchronization
@@ -36,34 +37,46 @@ struct ResourceBoundsTests {
         return a
     }
 
-    /// Submits `count` large applications in each district (in parallel per district) and returns
-    /// every id filed.
-    static func fill(_ daemon: DaemonProcess, perDistrict count: Int) async throws -> Set<String> {
+    /// Writes `count` large applications (SUBMITTED) into each district's file before the daemon
+    /// starts, through the store's own code in one transaction per district, and returns every
+    /// id. These tests are about what the daemon does with many large records, not about filing
+    /// them (which the lifecycle tests cover over the socket): filing 1,250 of them one RPC at a
+    /// time took a minute.
+    static func prefill(_ configuration: DaemonConfiguration, perDistrict count: Int) async throws -> Set<String> {
         let served = (0..<1_000).map { TestData.uscc(500_000 + $0) }
-        return try await withThrowingTaskGroup(of: [String].self) { group in
-            for (d, district) in DaemonProcess.districts.enumerated() {
-                group.addTask {
-                    let bureau = Bureau(try await daemon.client(district))
-                    let enterprise = TestData.uscc(10_000 + d, area: [4, 5, 6, 8, 7][d])
-                    try await bureau.register(enterprise)
-                    var ids: [String] = []
-                    for i in 0..<count {
-                        ids.append(try await bureau.submit(largeApplication(enterprise: enterprise, index: i, served: served)).id)
-                    }
-                    await bureau.client.close()
-                    return ids
+        let districts = configuration.dataDirectory + "/districts"
+        for directory in [configuration.dataDirectory, districts] where mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            throw CocoaError(.fileWriteUnknown)
+        }
+        var all = Set<String>()
+        for (d, district) in DistrictID.allCases.enumerated() {
+            let store = try DistrictStore(path: "\(districts)/\(district.rawValue).sqlite", district: district)
+            let enterprise = TestData.uscc(10_000 + d, area: Int(district.divisionCode.suffix(1))!)
+            let applicant = ApplicantRecord(uscc: enterprise, name: "集群促进会 \(d)", district: district, locality: .local, role: .industrialEnterprise)
+            let actor = Actor(tenant: district.rawValue, uid: getuid())
+            let ids = try store.database.writeNow { transaction in
+                try store.insertApplicant(applicant, by: actor, at: "2022-05-01T00:00:00Z", in: transaction)
+                return try (0..<count).map { i in
+                    let wire = largeApplication(enterprise: enterprise, index: i, served: served)
+                    let keys = Application.contentKeys(measure: .clusterPilot, contractNumber: "", projectName: wire.projectName, enterprise: enterprise)
+                    return try store.insertApplication(
+                        measure: .clusterPilot, fundingYear: 2022, enterprise: enterprise, contentKeys: keys, content: wire.serializedBytes(),
+                        actor: actor, request: RequestKey(id: "\(district.rawValue):prefill-\(i)", fingerprint: "prefill"),
+                        at: "2022-05-01T00:00:00Z", in: transaction
+                    ).id
                 }
             }
-            var all = Set<String>()
-            for try await ids in group { all.formUnion(ids) }
-            return all
+            await store.database.close()
+            all.formUnion(ids)
         }
+        return all
     }
 
     @Test("the city pages through thousands of large applications: every page under the byte budget, every record once")
     func cityListIsBoundedByBytes() async throws {
-        try await withDaemon(configuration: Self.configuration()) { daemon in
-            let filed = try await Self.fill(daemon, perDistrict: 250)
+        let configuration = Self.configuration()
+        let filed = try await Self.prefill(configuration, perDistrict: 250)
+        try await withDaemon(configuration: configuration) { daemon in
             #expect(filed.count == 1_250)
 
             let city = try await daemon.client("city")
@@ -107,12 +120,13 @@ struct ResourceBoundsTests {
         // holds ~2 MiB + one reply per store permit + a few frames.
         // The tenant's budget (6 MiB) is below 4 × 2 MiB: the four connections together are held
         // to it as well.
-        try await withDaemon(configuration: Self.configuration([
+        let configuration = Self.configuration([
             "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 2 * 1024 * 1024,
             "max_queued_bytes_per_tenant": 6 * 1024 * 1024,
-        ])) { daemon in
-            // ~1 MiB per ListApplications page in nanhai.
-            _ = try await Self.fill(daemon, perDistrict: 60)
+        ])
+        // ~1 MiB per ListApplications page in nanhai.
+        _ = try await Self.prefill(configuration, perDistrict: 60)
+        try await withDaemon(configuration: configuration) { daemon in
             let city = try await daemon.client("city")
             let shunde = try await daemon.client("shunde")
             _ = try await city.call(Foshan_Subsidy_V1_CityService.Method.listApplications, Foshan_Subsidy_V1_ListApplicationsRequest())
@@ -167,10 +181,11 @@ struct ResourceBoundsTests {
 
     @Test("a client that never reads cannot hold a graceful shutdown")
     func shutdownWithNonReader() async throws {
-        try await withDaemon(configuration: Self.configuration([
+        let configuration = Self.configuration([
             "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 1024 * 1024,
-        ])) { daemon in
-            _ = try await Self.fill(daemon, perDistrict: 40)
+        ])
+        _ = try await Self.prefill(configuration, perDistrict: 40)
+        try await withDaemon(configuration: configuration) { daemon in
             var request = Foshan_Subsidy_V1_ListApplicationsRequest()
             request.pageSize = 500
             let frame = RawConnection.request(callID: 0, method: Foshan_Subsidy_V1_DistrictService.Method.listApplications.fullName, payload: request.serializedBytes())
