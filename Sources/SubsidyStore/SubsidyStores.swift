@@ -124,7 +124,7 @@ public final class SubsidyStores: Service, Sendable {
     /// Returns the stored response (`respond` of the approved record), the same for a retry.
     public func approve(
         _ id: String, decision: DecisionInput, policy: Policy, request key: RequestKey, actor: Actor, reason: String,
-        respond: @escaping @Sendable (StoredApplication) -> [UInt8]
+        respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = try owning(id, as: nil)
         let (ledger, codec, faults) = (self.ledger, self.codec, self.faults)
@@ -154,7 +154,7 @@ public final class SubsidyStores: Service, Sendable {
             try faults.failIfArmed("approve.after-ledger")
             // Step 2: the district.
             let response = try await store.mutate(key) { transaction, now in
-                guard current.state == .recommended else { return respond(current) }  // recovery completed it
+                guard current.state == .recommended else { return try respond(current) }  // recovery completed it
                 let record = try store.apply(.approve, to: id, actor: actor, role: .city, reason: reason, request: key, at: now, in: transaction) {
                     $0.awardedFen = commitment.amountFen
                     $0.explanation = commitment.explanation
@@ -162,7 +162,7 @@ public final class SubsidyStores: Service, Sendable {
                     $0.decisionDocument = commitment.decisionDocument
                 }
                 try store.recordLedgerPosition(position, at: now, in: transaction)
-                return respond(record)
+                return try respond(record)
             }
             faults.reach("approve.after-district")
             return response
@@ -172,7 +172,7 @@ public final class SubsidyStores: Service, Sendable {
     /// Revocation: releases the commitment in the ledger (a clawback after disbursement), then
     /// marks the application revoked in its district.
     public func revoke(
-        _ id: String, request key: RequestKey, actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) -> [UInt8]
+        _ id: String, request key: RequestKey, actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
         try await decideThroughLedger(.revoke, id, request: key, actor: actor, reason: reason, respond: respond) { ledger, transaction, now in
             try ledger.release(applicationID: id, targetState: .revoked, requestID: key.id, actor: actor, reason: reason, at: now, in: transaction)
@@ -185,7 +185,7 @@ public final class SubsidyStores: Service, Sendable {
     /// payment past it. The validity window bounds approval, not payment.
     public func disburse(
         _ id: String, on date: CalendarDate, policy: Policy, request key: RequestKey, actor: Actor, reason: String,
-        respond: @escaping @Sendable (StoredApplication) -> [UInt8]
+        respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
         try await decideThroughLedger(.disburse, id, request: key, actor: actor, reason: reason, respond: respond, check: { current in
             if let approved = try? CalendarDate(parsing: current.decisionDate), date < approved {
@@ -205,7 +205,7 @@ public final class SubsidyStores: Service, Sendable {
     /// A decision that changes the ledger: ledger first, then the district, under the decision lock.
     private func decideThroughLedger(
         _ transition: Transition, _ id: String, request key: RequestKey, actor: Actor, reason: String,
-        respond: @escaping @Sendable (StoredApplication) -> [UInt8],
+        respond: @escaping @Sendable (StoredApplication) throws -> [UInt8],
         check: @escaping @Sendable (StoredApplication) throws -> Void = { _ in },
         ledgerStep: @escaping @Sendable (CityLedger, Transaction, String) throws -> Void
     ) async throws -> [UInt8] {
@@ -217,7 +217,7 @@ public final class SubsidyStores: Service, Sendable {
             guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
             if current.state == transition.to, current.history.last?.requestID == key.id {
                 // Recovery finished this very request after a crash: answer the retry with it.
-                return try await store.mutate(key) { _, _ in respond(current) }
+                return try await store.mutate(key) { _, _ in try respond(current) }
             }
             _ = try current.state.applying(transition, as: .city)
             try check(current)
@@ -228,7 +228,7 @@ public final class SubsidyStores: Service, Sendable {
             return try await store.mutate(key) { transaction, now in
                 let record = try store.apply(transition, to: id, actor: actor, role: .city, reason: reason, request: key, at: now, in: transaction)
                 try store.recordLedgerPosition(position, at: now, in: transaction)
-                return respond(record)
+                return try respond(record)
             }
         }
     }
@@ -237,7 +237,7 @@ public final class SubsidyStores: Service, Sendable {
     /// like payment). Only the district file changes.
     public func publicize(
         _ id: String, on date: CalendarDate, request key: RequestKey, actor: Actor, reason: String,
-        respond: @escaping @Sendable (StoredApplication) -> [UInt8]
+        respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let publicized = date.description
         return try await decideInDistrict(.publicize, id, request: key, actor: actor, reason: reason, respond: respond) { record in
@@ -253,7 +253,7 @@ public final class SubsidyStores: Service, Sendable {
 
     /// The city's refusal at second review (before approval). Only the district file changes.
     public func reject(
-        _ id: String, request key: RequestKey, actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) -> [UInt8]
+        _ id: String, request key: RequestKey, actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
         try await decideInDistrict(.cityReject, id, request: key, actor: actor, reason: reason, respond: respond)
     }
@@ -262,7 +262,7 @@ public final class SubsidyStores: Service, Sendable {
     /// interrupted ledger step of the same application is completed).
     private func decideInDistrict(
         _ transition: Transition, _ id: String, request key: RequestKey, actor: Actor, reason: String,
-        respond: @escaping @Sendable (StoredApplication) -> [UInt8],
+        respond: @escaping @Sendable (StoredApplication) throws -> [UInt8],
         update: @escaping @Sendable (inout StoredApplication) throws -> Void = { _ in }
     ) async throws -> [UInt8] {
         let store = try owning(id, as: nil)
@@ -270,7 +270,7 @@ public final class SubsidyStores: Service, Sendable {
         return try await underDecisionLock {
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
             return try await store.mutate(key) { transaction, now in
-                respond(try store.apply(transition, to: id, actor: actor, role: .city, reason: reason, request: key, at: now, in: transaction, update: update))
+                try respond(try store.apply(transition, to: id, actor: actor, role: .city, reason: reason, request: key, at: now, in: transaction, update: update))
             }
         }
     }
@@ -280,14 +280,14 @@ public final class SubsidyStores: Service, Sendable {
     /// Registers an applicant: in the city-wide index first (one district per enterprise), then
     /// in the district's own file; a crash between the two is completed by retrying the request.
     public func registerApplicant(
-        _ record: ApplicantRecord, request key: RequestKey, actor: Actor, respond: @escaping @Sendable (ApplicantRecord) -> [UInt8]
+        _ record: ApplicantRecord, request key: RequestKey, actor: Actor, respond: @escaping @Sendable (ApplicantRecord) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = self.store(record.district)
         if let earlier = try await store.replay(key) { return earlier }
         try await ledger.indexApplicant(record, at: Timestamp.now())
         return try await store.mutate(key) { transaction, now in
             try store.insertApplicant(record, by: actor, at: now, in: transaction)
-            return respond(record)
+            return try respond(record)
         }
     }
 
@@ -296,7 +296,7 @@ public final class SubsidyStores: Service, Sendable {
     /// `respond` gets the record and the clerk's warnings (``contentNotices(for:excluding:policy:)``).
     public func submit(
         _ application: Application, content: [UInt8], applicant: ApplicantRecord, policy: Policy, request key: RequestKey, actor: Actor,
-        respond: @escaping @Sendable (StoredApplication, [String]) -> [UInt8]
+        respond: @escaping @Sendable (StoredApplication, [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = self.store(applicant.district)
         if let earlier = try await store.replay(key) { return earlier }
@@ -308,14 +308,14 @@ public final class SubsidyStores: Service, Sendable {
                 measure: application.measure, fundingYear: application.fundingYear.year, enterprise: application.enterprise.rawValue,
                 contentKeys: application.contentKeys, content: content, actor: actor, request: key, at: now, in: transaction
             )
-            return respond(record, warnings)
+            return try respond(record, warnings)
         }
     }
 
     /// Replaces the content of a RETURNED application and files it again (SUBMITTED).
     public func amend(
         _ id: String, with application: Application, content: [UInt8], applicant: ApplicantRecord, policy: Policy,
-        request key: RequestKey, actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication, [String]) -> [UInt8]
+        request key: RequestKey, actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication, [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = try owning(id, as: applicant.district)
         if let earlier = try await store.replay(key) { return earlier }
@@ -330,7 +330,7 @@ public final class SubsidyStores: Service, Sendable {
                 $0.contentKey = application.contentFingerprint
                 $0.projectKey = application.contentKeys.dropFirst().first ?? ""
             }
-            return respond(record, warnings)
+            return try respond(record, warnings)
         }
     }
 
@@ -339,14 +339,14 @@ public final class SubsidyStores: Service, Sendable {
     /// whose district step failed is completed first (its commitment stands).
     public func withdraw(
         _ id: String, as district: DistrictID, request key: RequestKey, actor: Actor, reason: String,
-        respond: @escaping @Sendable (StoredApplication) -> [UInt8]
+        respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = try owning(id, as: district)
         let ledger = self.ledger
         return try await underDecisionLock {
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
             return try await store.mutate(key) { transaction, now in
-                respond(try store.apply(.withdraw, to: id, actor: actor, role: .district, reason: reason, request: key, at: now, in: transaction))
+                try respond(try store.apply(.withdraw, to: id, actor: actor, role: .district, reason: reason, request: key, at: now, in: transaction))
             }
         }
     }
@@ -355,7 +355,7 @@ public final class SubsidyStores: Service, Sendable {
     /// already funded is refused; the rest are warnings for the clerk).
     public func review(
         _ id: String, as district: DistrictID, _ transition: Transition, policy: Policy, request key: RequestKey, actor: Actor, reason: String,
-        respond: @escaping @Sendable (StoredApplication, [String]) -> [UInt8]
+        respond: @escaping @Sendable (StoredApplication, [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = try owning(id, as: district)
         if let earlier = try await store.replay(key) { return earlier }
@@ -366,7 +366,7 @@ public final class SubsidyStores: Service, Sendable {
         }
         let notices = warnings
         return try await store.mutate(key) { transaction, now in
-            respond(try store.apply(transition, to: id, actor: actor, role: .district, reason: reason, request: key, at: now, in: transaction), notices)
+            try respond(try store.apply(transition, to: id, actor: actor, role: .district, reason: reason, request: key, at: now, in: transaction), notices)
         }
     }
 
@@ -438,12 +438,12 @@ public final class SubsidyStores: Service, Sendable {
 
     /// Registers a resource-pool member (idempotent by request id).
     public func registerPoolMember(
-        _ member: CityLedger.PoolMember, request key: RequestKey, respond: @escaping @Sendable (CityLedger.PoolMember) -> [UInt8]
+        _ member: CityLedger.PoolMember, request key: RequestKey, respond: @escaping @Sendable (CityLedger.PoolMember) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let ledger = self.ledger
         return try await ledger.mutate(key) { transaction, now in
             try ledger.registerPoolMember(member, at: now, in: transaction)
-            return respond(member)
+            return try respond(member)
         }
     }
 
@@ -453,7 +453,7 @@ public final class SubsidyStores: Service, Sendable {
     /// naming its row (`request.awards[i]`).
     public func importHistory(
         _ rows: [(CityLedger.CommitmentFields, [CapCharge])], request key: RequestKey,
-        respond: @escaping @Sendable (_ imported: Int, _ alreadyPresent: Int) -> [UInt8]
+        respond: @escaping @Sendable (_ imported: Int, _ alreadyPresent: Int) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let ledger = self.ledger
         let rows = ImportRows(rows: rows)
@@ -476,7 +476,7 @@ public final class SubsidyStores: Service, Sendable {
                 try ledger.insertCommitment(fields, charges: charges, at: now, in: transaction)
                 imported += 1
             }
-            return respond(imported, present)
+            return try respond(imported, present)
         }
     }
 }

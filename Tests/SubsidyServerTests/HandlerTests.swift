@@ -168,6 +168,18 @@ struct HandlerTests {
             #expect(error.message.contains("error id"))
             #expect(!error.message.contains("NOT_A_MEASURE"))
         }
+        // Content that no longer decodes is not a record without its application.
+        let other = try await Self.file(daemon, 4)
+        try daemon.services.stores.store(.shunde).database.writeNow {
+            _ = try $0.query("UPDATE applications SET content = x'ffffffff' WHERE id = ?", [.text(other)])
+        }
+        get.applicationId = other
+        do {
+            _ = try await daemon.call(District.getApplication, get, as: "shunde")
+            Issue.record("an application with undecodable content was returned")
+        } catch {
+            #expect(error.code == .dataLoss)
+        }
         await daemon.shutdown()
     }
 

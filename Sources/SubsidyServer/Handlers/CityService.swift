@@ -45,7 +45,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         let bytes = try await StoreCall.run(for: context) {
             try await stores.approve(
                 request.applicationId, decision: decision, policy: policy, request: key, actor: context.actor, reason: request.reason,
-                respond: { Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) })
+                respond: { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) })
         }
         events.changed()
         return try Foshan_Subsidy_V1_ApproveApplicationResponse(serializedBytes: bytes, path: "stored")
@@ -59,7 +59,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         _ = try stores.owning(request.applicationId, as: nil)
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
-            try await stores.revoke(request.applicationId, request: key, actor: context.actor, reason: request.reason, respond: { Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
+            try await stores.revoke(request.applicationId, request: key, actor: context.actor, reason: request.reason, respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
         }
         events.changed()
         return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
@@ -76,7 +76,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         let bytes = try await StoreCall.run(for: context) {
             try await stores.disburse(
                 request.applicationId, on: date, policy: policy, request: key, actor: context.actor, reason: request.reason,
-                respond: { Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
+                respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
         }
         events.changed()
         return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
@@ -92,7 +92,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.publicize(
-                request.applicationId, on: date, request: key, actor: context.actor, reason: request.reason, respond: { Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
+                request.applicationId, on: date, request: key, actor: context.actor, reason: request.reason, respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
         }
         return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
     }
@@ -105,7 +105,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
-            try await stores.reject(request.applicationId, request: key, actor: context.actor, reason: request.reason, respond: { Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
+            try await stores.reject(request.applicationId, request: key, actor: context.actor, reason: request.reason, respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
         }
         return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
     }

@@ -200,15 +200,20 @@ extension Foshan_Subsidy_V1_Applicant {
 }
 
 extension Foshan_Subsidy_V1_ApplicationRecord {
-    /// The wire form of a stored application. The stored content is the submitted message.
-    init(_ stored: StoredApplication) {
+    /// The wire form of a stored application. The stored content is the submitted message; content
+    /// or an explanation that no longer decodes is DATA_LOSS, never a record without it.
+    init(_ stored: StoredApplication) throws(SubsidyError) {
         self.init()
         id = stored.id
         district = stored.district.rawValue
         state = stored.state.wire
-        application = try? Foshan_Subsidy_V1_Application(serializedBytes: stored.content, path: "stored")
+        do {
+            application = try Foshan_Subsidy_V1_Application(serializedBytes: stored.content, path: "stored")
+            explanation = stored.explanation.isEmpty ? nil : try Foshan_Subsidy_V1_AwardExplanation(serializedBytes: stored.explanation, path: "stored")
+        } catch {
+            throw SubsidyError(.dataLoss, "the stored content of application \(stored.id) does not decode", cause: error)
+        }
         awardedFen = stored.awardedFen
-        explanation = stored.explanation.isEmpty ? nil : try? Foshan_Subsidy_V1_AwardExplanation(serializedBytes: stored.explanation, path: "stored")
         decisionDate = stored.decisionDate
         decisionDocument = stored.decisionDocument
         createdAt = stored.createdAt
@@ -288,17 +293,17 @@ protocol RecordResponse: ProtoMessage {
 
 extension RecordResponse {
     /// The encoded response for `stored`, with the clerk's `warnings`, as the request log keeps it.
-    static func encoding(_ stored: StoredApplication, warnings: [String]) -> [UInt8] {
+    static func encoding(_ stored: StoredApplication, warnings: [String]) throws(SubsidyError) -> [UInt8] {
         var response = Self()
-        var record = Foshan_Subsidy_V1_ApplicationRecord(stored)
+        var record = try Foshan_Subsidy_V1_ApplicationRecord(stored)
         record.warnings = warnings
         response.record = record
         return response.serializedBytes()
     }
 
     /// The encoded response for `stored`, as the request log keeps it.
-    static func encoding(_ stored: StoredApplication) -> [UInt8] {
-        encoding(stored, warnings: [])
+    static func encoding(_ stored: StoredApplication) throws(SubsidyError) -> [UInt8] {
+        try encoding(stored, warnings: [])
     }
 }
 

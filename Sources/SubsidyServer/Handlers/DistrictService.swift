@@ -87,7 +87,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         let (stores, policy, content) = (self.stores, self.policy, wire.serializedBytes())
         let bytes = try await StoreCall.run(for: context) {
             try await stores.submit(application, content: content, applicant: applicant, policy: policy, request: key, actor: context.actor) {
-                Foshan_Subsidy_V1_SubmitApplicationResponse.encoding($0, warnings: $1)
+                try Foshan_Subsidy_V1_SubmitApplicationResponse.encoding($0, warnings: $1)
             }
         }
         return try Foshan_Subsidy_V1_SubmitApplicationResponse(serializedBytes: bytes, path: "stored")
@@ -118,7 +118,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
             try await stores.amend(
                 request.applicationId, with: application, content: content, applicant: applicant, policy: policy, request: key,
                 actor: context.actor, reason: request.reason
-            ) { Foshan_Subsidy_V1_AmendApplicationResponse.encoding($0, warnings: $1) }
+            ) { try Foshan_Subsidy_V1_AmendApplicationResponse.encoding($0, warnings: $1) }
         }
         return try Foshan_Subsidy_V1_AmendApplicationResponse(serializedBytes: bytes, path: "stored")
     }
@@ -131,7 +131,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.withdraw(request.applicationId, as: district, request: key, actor: context.actor, reason: request.reason) {
-                Foshan_Subsidy_V1_WithdrawApplicationResponse.encoding($0)
+                try Foshan_Subsidy_V1_WithdrawApplicationResponse.encoding($0)
             }
         }
         return try Foshan_Subsidy_V1_WithdrawApplicationResponse(serializedBytes: bytes, path: "stored")
@@ -155,7 +155,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         let (stores, policy) = (self.stores, self.policy)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.review(request.applicationId, as: district, transition, policy: policy, request: key, actor: context.actor, reason: request.reason) {
-                Foshan_Subsidy_V1_ReviewApplicationResponse.encoding($0, warnings: $1)
+                try Foshan_Subsidy_V1_ReviewApplicationResponse.encoding($0, warnings: $1)
             }
         }
         return try Foshan_Subsidy_V1_ReviewApplicationResponse(serializedBytes: bytes, path: "stored")
@@ -204,7 +204,7 @@ enum ApplicationListing {
             throw SubsidyError(.notFound, "application \(id) does not exist in \(store.district.rawValue)")
         }
         var response = Foshan_Subsidy_V1_GetApplicationResponse()
-        response.record = Foshan_Subsidy_V1_ApplicationRecord(record)
+        response.record = try Foshan_Subsidy_V1_ApplicationRecord(record)
         return response
     }
 
@@ -240,7 +240,7 @@ enum ApplicationListing {
             var page = ReplyPage<Foshan_Subsidy_V1_ApplicationRecord>(budget: budget)
             for candidate in candidates.prefix(limit) {
                 guard let stored = try await candidate.store.application(candidate.id) else { continue }
-                guard try page.add(Foshan_Subsidy_V1_ApplicationRecord(stored), id: candidate.id) else { break }
+                guard try page.add(try Foshan_Subsidy_V1_ApplicationRecord(stored), id: candidate.id) else { break }
             }
             var response = Foshan_Subsidy_V1_ListApplicationsResponse()
             response.records = page.records
