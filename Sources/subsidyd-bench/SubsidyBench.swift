@@ -102,7 +102,9 @@ struct SubsidyBench: AsyncParsableCommand {
                     let client = Foshan_Subsidy_V1_DistrictService.Client(wrapping: connection)
                     var ids: [String] = []
                     for n in 0..<perDistrict {
-                        let enterprise = try USCC.makeValid(prefix16: "9144060\(d)" + String(format8: Int(run % 10_000) * 10_000 + n)).rawValue
+                        // Registered in the district's own area: only that district may register it.
+                        let enterprise = try USCC.makeValid(
+                            prefix16: "91" + district.divisionCode + String(format8: Int(run % 10_000) * 10_000 + n)).rawValue
                         var register = Foshan_Subsidy_V1_RegisterApplicantRequest()
                         register.requestId = "bench-reg-\(run)-\(d)-\(n)"
                         var applicant = Foshan_Subsidy_V1_Applicant()
