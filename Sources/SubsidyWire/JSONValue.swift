@@ -1,9 +1,10 @@
+import SubsidyCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import SubsidyCore
 
 /// A JSON document as the proto3 JSON mapping needs it.
 ///

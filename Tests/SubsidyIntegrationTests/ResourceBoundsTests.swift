@@ -1,11 +1,11 @@
 import Foundation
 import SubsidyClient
 import SubsidyCore
-@testable import SubsidyStore
 import SubsidyTestSupport
 import SubsidyWire
 import Synchronization
 import Testing
+@testable import SubsidyStore
 
 /// One tenant cannot hurt the others (issue 8 §3): replies bounded by bytes, a connection that
 /// never reads bounded in memory, connections capped per tenant — against the real daemon.

@@ -1,10 +1,10 @@
 import Foundation
 import Logging
 import SubsidyCore
-@testable import SubsidyServer
-@testable import SubsidyStore
 import SubsidyWire
 import Testing
+@testable import SubsidyServer
+@testable import SubsidyStore
 
 /// The handlers through the router, in-process (like grpc-swift's in-process transport): the
 /// real services on real stores in a temporary data directory, called with encoded requests as a

@@ -1,6 +1,6 @@
 import Foundation
-@testable import SubsidyStore
 import Testing
+@testable import SubsidyStore
 
 @Suite("AuditEvent")
 struct AuditEventTests {

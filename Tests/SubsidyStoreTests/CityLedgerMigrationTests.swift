@@ -1,6 +1,6 @@
 import SubsidyCore
-@testable import SubsidyStore
 import Testing
+@testable import SubsidyStore
 
 /// Ledger migration 4 on a real file written by version 3: fingerprints, pilot keys and pilot
 /// charges are rewritten into the canonical form, so content funded before the upgrade is still

@@ -1,7 +1,7 @@
 import Dispatch
 import SubsidyCore
-@testable import SubsidyStore
 import Testing
+@testable import SubsidyStore
 
 /// The commit protocol step by step, in-process on real files: the ledger first, then the
 /// district; a failure between them completed by recovery (or by the next decision on the same

@@ -1,7 +1,7 @@
 import Dispatch
 import SubsidyCore
-@testable import SubsidyStore
 import Testing
+@testable import SubsidyStore
 
 /// The per-file executor and the typed rows.
 @Suite("SQLite database")

@@ -1,7 +1,7 @@
 import Foundation
 import SubsidyCore
-@testable import SubsidyStore
 import Testing
+@testable import SubsidyStore
 
 /// Files written by the first release (commit 0cfade0, `subsidyd --dev --demo`: every lifecycle
 /// state, live and imported awards; ledger schema 3, district schema 1), committed under

@@ -1,8 +1,8 @@
 import Foundation
 import SubsidyCore
-@testable import SubsidyStore
 import Synchronization
 import Testing
+@testable import SubsidyStore
 
 /// Stored content for the tests: the stores keep applications as opaque bytes and read them back
 /// through a codec (the daemon's is the protocol encoding, which lives in the server). Here the
