@@ -302,11 +302,6 @@ public final class DistrictStore: Sendable {
         return try await database.read { try Self.application(id, in: $0, district: district) }
     }
 
-    /// The application, read inside the caller's transaction.
-    func application(_ id: String, in transaction: Transaction) throws -> StoredApplication? {
-        try Self.application(id, in: transaction, district: district)
-    }
-
     static func application(_ id: String, in transaction: Transaction, district: DistrictID) throws -> StoredApplication? {
         guard let row = try transaction.query(
             """

@@ -37,8 +37,8 @@ public enum SQLiteValue: Sendable, Equatable {
 /// own; ``SQLiteDatabase`` owns it behind a lock.
 final class SQLiteConnection {
     private var handle: OpaquePointer?
-    private var cache: [String: OpaquePointer] = [:]
-    private var columnNames: [String: SQLiteRow.Columns] = [:]
+    /// Prepared statements by their SQL, each with its column names (shared by its rows).
+    private var cache: [String: (statement: OpaquePointer, columns: SQLiteRow.Columns)] = [:]
     let path: String
 
     /// Opens (creating if needed) with WAL and `synchronous=FULL`, so a commit that returned
@@ -72,7 +72,7 @@ final class SQLiteConnection {
 
     /// Finalizes every cached statement and closes the file; later calls fail as closed.
     func close() {
-        for statement in cache.values { sqlite3_finalize(statement) }
+        for entry in cache.values { sqlite3_finalize(entry.statement) }
         cache.removeAll()
         if let handle { sqlite3_close_v2(handle) }
         handle = nil
@@ -103,8 +103,7 @@ final class SQLiteConnection {
     /// Runs one statement with bound parameters and returns every row.
     @discardableResult
     func query(_ sql: String, _ parameters: [SQLiteValue] = []) throws(SQLiteError) -> [SQLiteRow] {
-        let statement = try prepared(sql)
-        let columns = columnNames[sql] ?? SQLiteRow.Columns(statement)
+        let (statement, columns) = try prepared(sql)
         defer {
             sqlite3_reset(statement)
             sqlite3_clear_bindings(statement)
@@ -137,14 +136,14 @@ final class SQLiteConnection {
         return rows
     }
 
-    private func prepared(_ sql: String) throws(SQLiteError) -> OpaquePointer {
-        if let statement = cache[sql] { return statement }
+    private func prepared(_ sql: String) throws(SQLiteError) -> (statement: OpaquePointer, columns: SQLiteRow.Columns) {
+        if let entry = cache[sql] { return entry }
         var statement: OpaquePointer?
         let rc = sqlite3_prepare_v3(try live(), sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
         guard rc == SQLITE_OK, let statement else { throw error(rc, sql) }
-        cache[sql] = statement
-        columnNames[sql] = SQLiteRow.Columns(statement)
-        return statement
+        let entry = (statement: statement, columns: SQLiteRow.Columns(statement))
+        cache[sql] = entry
+        return entry
     }
 
     var changes: Int { handle.map { Int(sqlite3_changes($0)) } ?? 0 }
@@ -195,7 +194,8 @@ public struct SQLiteRow: Sendable {
     public func blob(_ name: String) throws(SQLiteError) -> [UInt8] {
         switch try value(name) {
         case .blob(let v): return v
-        // SQLite returns an empty blob as NULL-free zero-length text in some paths; both are bytes.
+        // A BLOB column may hold text (SQLite keeps what was bound): its bytes are the UTF-8, as
+        // the positional reader returned before.
         case .text(let v): return [UInt8](v.utf8)
         default: throw .damaged("column \(name) does not hold bytes")
         }

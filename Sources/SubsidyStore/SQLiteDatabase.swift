@@ -15,7 +15,6 @@ public final class SQLiteDatabase: Sendable {
     private let readers: Mutex<[SQLiteConnectionBox]>
     private let writeThread: NIOThreadPool
     private let readThreads: NIOThreadPool
-    private let readerCount: Int
     private let isClosed = Mutex(false)
     public let path: String
 
@@ -63,7 +62,6 @@ public final class SQLiteDatabase: Sendable {
         for _ in 0..<max(1, readers) { opened.append(SQLiteConnectionBox(try SQLiteConnection(path: path, readOnly: true))) }
         self.writer = Mutex(SQLiteConnectionBox(connection))
         self.readers = Mutex(opened)
-        self.readerCount = opened.count
         self.path = path
         writeThread = NIOThreadPool(numberOfThreads: 1)
         readThreads = NIOThreadPool(numberOfThreads: opened.count)

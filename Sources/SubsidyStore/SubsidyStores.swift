@@ -456,10 +456,9 @@ public final class SubsidyStores: Service, Sendable {
         respond: @escaping @Sendable (_ imported: Int, _ alreadyPresent: Int) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let ledger = self.ledger
-        let rows = ImportRows(rows: rows)
         return try await ledger.mutate(key) { transaction, now in
             var (imported, present) = (0, 0)
-            for (i, (fields, charges)) in rows.rows.enumerated() {
+            for (i, (fields, charges)) in rows.enumerated() {
                 if try ledger.hasCommitment(fields.applicationID, in: transaction) {
                     present += 1
                     continue
@@ -479,11 +478,6 @@ public final class SubsidyStores: Service, Sendable {
             return try respond(imported, present)
         }
     }
-}
-
-/// Import rows crossing to the ledger's writer thread (tuples are not `Sendable` by themselves).
-private struct ImportRows: Sendable {
-    let rows: [(CityLedger.CommitmentFields, [CapCharge])]
 }
 
 /// Test-only crash points of the commit protocol: with test hooks on, the environment variable

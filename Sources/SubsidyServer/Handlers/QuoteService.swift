@@ -35,7 +35,6 @@ struct QuoteService: Sendable {
             }
         case (nil, false):
             let id = request.applicationId
-            _ = try stores.owning(id, as: caller)
             application = try await StoreCall.run(for: context) { try await stores.storedApplication(id, as: caller, policy: policy) }
         }
         let award = try await StoreCall.run(for: context) { try await stores.quote(application, policy: policy, decision: decision) }
