@@ -156,20 +156,24 @@ struct BadInputTests {
         configuration.limits["request_burst"] = 10
         try await withDaemon(configuration: configuration) { daemon in
             let nanhai = try await daemon.client("nanhai")
-            var ok = 0
-            var exhausted = 0
-            var messages: Set<String> = []
-            for _ in 0..<40 {
-                if let failure = await failure(of: { try await nanhai.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()) }) {
-                    messages.insert(failure)
-                    exhausted += 1
-                } else {
-                    ok += 1
+            // All 40 at once, so they reach the daemon within one burst however slowly this
+            // process runs on a loaded machine.
+            let started = ContinuousClock.now
+            let failures = await withTaskGroup(of: String?.self) { group in
+                for _ in 0..<40 {
+                    group.addTask { await failure(of: { try await nanhai.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()) }) }
                 }
+                return await group.reduce(into: [String?]()) { $0.append($1) }
             }
+            let messages = Set(failures.compactMap { $0 })
+            let exhausted = failures.count { $0 != nil }
+            let ok = 40 - exhausted
             #expect(messages.allSatisfy { $0.hasPrefix("\(SubsidyError.Code.resourceExhausted)") && $0.contains("request rate") }, "\(messages)")
-            #expect(ok >= 9 && ok <= 15, "ok \(ok)")
-            #expect(exhausted == 40 - ok)
+            // The burst, plus what the bucket refilled (5 a second) while the 40 calls ran: on a
+            // loaded machine they take longer, and more get through — never more than that.
+            let elapsed = ContinuousClock.now - started
+            let refilled = Int(elapsed.components.seconds * 5 + elapsed.components.attoseconds * 5 / 1_000_000_000_000_000_000)
+            #expect(ok >= 9 && ok <= 10 + refilled + 1, "ok \(ok) in \(elapsed)")
             let shunde = try await daemon.client("shunde")
             for _ in 0..<8 { _ = try await shunde.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()) }
             // Refusals are logged once per episode, not once per call.
@@ -386,13 +390,4 @@ func waitForClose(_ fd: Int32, timeout: Duration) -> (closed: Bool, status: Fosh
         }
     }
     return (closed, status)
-}
-
-/// 1,000 connections in the test process (and the daemon, which inherits the limit) need more
-/// descriptors than some shells allow by default.
-func raiseDescriptorLimit(to wanted: rlim_t = 8_192) {
-    var limit = rlimit()
-    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < wanted else { return }
-    limit.rlim_cur = min(wanted, limit.rlim_max)
-    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
 }

@@ -151,7 +151,7 @@ struct ResourceBoundsTests {
                 sent[i] = sendUntilBlocked(raw, frame: frame, maximum: 5_000)
             }
             var peak = 0
-            for round in 0..<20 {
+            for round in 0..<10 {
                 // Others are served while the hostile clients sit on their replies.
                 _ = try await city.call(Foshan_Subsidy_V1_CityService.Method.listApplications, Foshan_Subsidy_V1_ListApplicationsRequest(), timeout: .seconds(30))
                 #expect(try await shunde.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
