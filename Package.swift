@@ -136,8 +136,9 @@ let package = Package(
         // The stores in-process, on real SQLite files in a temp directory.
         .testTarget(
             name: "SubsidyStoreTests",
-            dependencies: ["SubsidyStore", "SubsidyCore", "SubsidyTestSupport"],
-            // Files written by the first release, opened from the source tree by SchemaFixtureTests.
+            dependencies: ["SubsidyStore", "SubsidyCore", "SubsidyTestSupport", "SubsidyTestRandom"],
+            // Files written by the first release, opened from the source tree by SchemaFixtureTests
+            // (in SubsidyServerTests, which opens them as the daemon does).
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),

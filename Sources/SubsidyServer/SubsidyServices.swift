@@ -23,7 +23,7 @@ public struct SubsidyServices: Sendable {
         logger.info("policy \(policy.version)")
         let stores = try SubsidyStores.open(dataDirectory: configuration.dataDirectory, faults: FaultPoints(enabled: configuration.testHooks))
         do {
-            try await stores.backfillContentKeys(logger: logger)
+            try await stores.upgradeStoredRows(logger: logger)
             let report = try await stores.recover()
             for line in report.rolledForward { logger.notice("recovery: rolled forward \(line)") }
             // Serving on stores that disagree would award against caps the ledger does not hold.
@@ -57,35 +57,26 @@ public struct SubsidyServices: Sendable {
 }
 
 extension SubsidyStores {
-    /// Fills in what migrations could not compute in SQL: the content keys of applications stored
-    /// before district migration 3 (so the duplicate warnings see them) and the selection dates of
-    /// pilot awards decided before ledger migration 4. Runs once per row, at start-up, before
-    /// anything is served.
-    func backfillContentKeys(logger: Logger) async throws {
-        for (district, store) in districts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            var filled = 0
-            while case let rows = try await store.applicationsWithoutContentKey(limit: 500), !rows.isEmpty {
-                for row in rows {
-                    // A row the bridge cannot decode keeps a key no submit can produce.
-                    let wire = try? Foshan_Subsidy_V1_Application(serializedBytes: row.content, path: "stored")
-                    let keys = wire.flatMap { wire in
-                        Measure(wire: wire.measure).map { measure in
-                            Application.contentKeys(
-                                measure: measure, contractNumber: wire.contractNumber, projectName: wire.projectName, enterprise: wire.enterpriseUscc)
-                        }
-                    } ?? ["undecodable:\(row.id)"]
-                    try await store.setContentKeys(keys[0], project: keys.dropFirst().first ?? "", for: row.id)
-                    filled += 1
-                }
+    /// Fills in what migrations could not compute in SQL, once per row, at start-up, before
+    /// anything is served: the first releases' content rewritten in the store's own form, the
+    /// content keys of applications stored before district migration 3 (so the duplicate warnings
+    /// see them) and the selection dates of pilot awards decided before ledger migration 4.
+    func upgradeStoredRows(logger: Logger) async throws {
+        for result in try await convertLegacyContent(using: WireLegacyDecoder()) {
+            if result.converted > 0 { logger.notice("rewrote \(result.converted) rows of \(result.file) stored in the protocol's encoding in the store's own form") }
+            if !result.failed.isEmpty {
+                logger.error("\(result.file): \(result.failed.count) stored rows do not decode and are damaged (DATA_LOSS when read): \(result.failed.prefix(20))")
             }
+        }
+        for (district, store) in districts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let filled = try await store.fillContentKeys()
             if filled > 0 { logger.notice("content keys filled in for \(filled) applications of \(district)") }
         }
         // A pilot awarded before the ledger kept selection dates: its follow-on's window runs from
         // the date its own application declared.
         for pilot in try await ledger.pilotAwardsWithoutSelectionDate() {
-            guard let district = DistrictID(rawValue: pilot.district), let stored = try await store(district).application(pilot.applicationID),
-                  let wire = try? Foshan_Subsidy_V1_Application(serializedBytes: stored.content, path: "stored"),
-                  let selected = try? CalendarDate(parsing: wire.selectionDate)
+            guard let district = DistrictID(rawValue: pilot.district),
+                  let selected = try? await store(district).application(pilot.applicationID)?.application.selectionDate
             else {
                 logger.warning("pilot award \(pilot.applicationID) has no selection date to fill in; its follow-on will be refused")
                 continue

@@ -147,7 +147,52 @@ public final class CityLedger: Sendable {
                 VALUES (1, lower(hex(randomblob(16))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
                 """
         ),
+        // Explanations were stored in the protocol's encoding, which the store cannot read; they
+        // are now the store's own JSON (StoredExplanation). The ones written before wait here to
+        // be rewritten at the next open (SubsidyStores.convertLegacyContent), which needs the
+        // server's decoder.
+        SQLiteDatabase.Migration(
+            version: 6,
+            sql: """
+                CREATE TABLE legacy_explanations (application_id TEXT PRIMARY KEY);
+                INSERT INTO legacy_explanations SELECT application_id FROM commitments WHERE length(explanation) > 0;
+                """
+        ),
     ]
+
+    /// Rewrites, in batches, the explanations that migration 6 listed as stored in the protocol's
+    /// encoding; returns the application ids `decoder` could not read (left as they were, so
+    /// reading them is DATA_LOSS, as any damaged row).
+    package func convertLegacyExplanations(using decoder: any LegacyContentDecoder) async throws -> (converted: Int, failed: [String]) {
+        var converted = 0
+        var failed: [String] = []
+        while true {
+            let batch = try await database.write { transaction -> (Int, [String]) in
+                var done = 0
+                var bad: [String] = []
+                for row in try transaction.query("SELECT application_id FROM legacy_explanations ORDER BY application_id LIMIT 200") {
+                    let id = try row.text("application_id")
+                    try transaction.query("DELETE FROM legacy_explanations WHERE application_id = ?", [.text(id)])
+                    guard let stored = try transaction.query("SELECT explanation FROM commitments WHERE application_id = ?", [.text(id)]).first else {
+                        continue
+                    }
+                    do {
+                        let explanation = try decoder.explanation(fromLegacy: try stored.blob("explanation"))
+                        try transaction.query(
+                            "UPDATE commitments SET explanation = ? WHERE application_id = ?", [.blob(StoredExplanation.encode(explanation)), .text(id)])
+                        done += 1
+                    } catch {
+                        bad.append(id)
+                    }
+                }
+                return (done, bad)
+            }
+            converted += batch.0
+            failed += batch.1
+            if batch.0 + batch.1.count == 0 { break }
+        }
+        return (converted, failed)
+    }
 
     /// Migration 4's backfill: every fingerprint, pilot key and pilot charge in canonical form.
     @Sendable
@@ -231,7 +276,8 @@ public final class CityLedger: Sendable {
         public var decisionDate: String
         public var decisionDocument: String
         public var policyVersion: String
-        public var explanation: [UInt8]
+        /// Nil for an imported award (no engine ran).
+        public var explanation: StoredExplanation?
         public var state: CommitmentState
         public var requestID: String
         /// For released/clawback: the application state the release moves it to.
@@ -404,7 +450,7 @@ public final class CityLedger: Sendable {
             applicationID: try row.text("application_id"), district: try row.text("district"), measure: try row.text("measure"),
             fundingYear: Int(try row.int("funding_year")), enterprise: try row.text("enterprise"), amountFen: try row.int("amount_fen"),
             decisionDate: try row.text("decision_date"), decisionDocument: try row.text("decision_document"),
-            policyVersion: try row.text("policy_version"), explanation: try row.blob("explanation"),
+            policyVersion: try row.text("policy_version"), explanation: try StoredExplanation.decode(try row.blob("explanation")),
             state: try row.decode(CommitmentState.self, "state"), requestID: try row.text("request_id"),
             releaseState: releaseState.isEmpty ? nil : try row.decode(ApplicationState.self, "release_state"),
             releaseRequestID: try row.text("release_request_id"),
@@ -418,7 +464,7 @@ public final class CityLedger: Sendable {
     /// transaction (the policy engine already did; this is the ledger's own guarantee).
     func commit(
         applicationID: String, district: String, application: Application, decision: AwardDecision,
-        explanation: [UInt8], requestID: String, actor: Actor, reason: String, at time: String, in transaction: Transaction
+        requestID: String, actor: Actor, reason: String, at time: String, in transaction: Transaction
     ) throws {
         try insertCommitment(
             CommitmentFields(
@@ -427,7 +473,7 @@ public final class CityLedger: Sendable {
                 contentFingerprint: decision.contentFingerprint, contentKeys: decision.contentKeys, contentTyped: decision.contentTyped,
                 pilotKey: decision.pilotKey,
                 selectionDate: decision.selectionDate, amount: decision.award, decisionDate: decision.decisionDate,
-                decisionDocument: decision.decisionDocument ?? "", policyVersion: decision.policyVersion, explanation: explanation,
+                decisionDocument: decision.decisionDocument ?? "", policyVersion: decision.policyVersion, explanation: StoredExplanation(decision),
                 source: .decision, requestID: requestID, inProvincialPool: application.inProvincialPool,
                 actor: actor, reason: reason
             ),
@@ -458,7 +504,7 @@ public final class CityLedger: Sendable {
         public var decisionDate: CalendarDate
         public var decisionDocument: String
         public var policyVersion: String
-        public var explanation: [UInt8]
+        public var explanation: StoredExplanation?
         public var source: Source
         public var requestID: String
         public var inProvincialPool: Bool
@@ -469,7 +515,7 @@ public final class CityLedger: Sendable {
             applicationID: String, district: String, measure: Measure, fundingYear: Int, enterprise: String, provider: String,
             pilotID: String, contentFingerprint: String, contentKeys: [String] = [], contentTyped: String = "", pilotKey: String = "",
             selectionDate: CalendarDate? = nil, amount: Money, decisionDate: CalendarDate, decisionDocument: String,
-            policyVersion: String, explanation: [UInt8], source: Source, requestID: String, inProvincialPool: Bool,
+            policyVersion: String, explanation: StoredExplanation?, source: Source, requestID: String, inProvincialPool: Bool,
             actor: Actor, reason: String
         ) {
             self.actor = actor
@@ -512,7 +558,7 @@ public final class CityLedger: Sendable {
             [.text(fields.applicationID), .text(fields.district), .text(fields.measure.rawValue), .integer(Int64(fields.fundingYear)),
              .text(fields.enterprise), .text(fields.provider), .text(fields.pilotID), .text(fields.contentFingerprint),
              .integer(fields.amount.fen), .text(fields.decisionDate.description), .text(fields.decisionDocument),
-             .text(fields.policyVersion), .blob(fields.explanation), .text(fields.source.rawValue), .text(fields.requestID), .text(time), .text(time),
+             .text(fields.policyVersion), .blob(StoredExplanation.encode(fields.explanation)), .text(fields.source.rawValue), .text(fields.requestID), .text(time), .text(time),
              .text(fields.actor.tenant), .integer(Int64(fields.actor.uid)), .text(fields.reason),
              .text(fields.contentTyped), .text(fields.pilotKey), .text(fields.selectionDate?.description ?? "")]
         )

@@ -89,7 +89,7 @@ public final class DistrictStore: Sendable {
         // The canonical content keys (Application.contentKeys: the fingerprint, and the project
         // key where it differs) of each application, so a
         // submit or review can say the same content is already pending elsewhere. Rows of earlier
-        // versions are filled in at start-up (`backfillContentKeys`), which needs the wire decoder.
+        // versions are filled in at start-up (`fillContentKeys`).
         SQLiteDatabase.Migration(
             version: 3,
             sql: """
@@ -97,6 +97,17 @@ public final class DistrictStore: Sendable {
                 ALTER TABLE applications ADD COLUMN project_key TEXT NOT NULL DEFAULT '';
                 CREATE INDEX applications_content ON applications (content_key, state);
                 CREATE INDEX applications_project ON applications (project_key, state);
+                """
+        ),
+        // Application content and explanations were stored in the protocol's encoding, which the
+        // store cannot read; they are now the store's own JSON (ApplicationContent,
+        // StoredExplanation). The rows written before wait here to be rewritten at the next open
+        // (SubsidyStores.convertLegacyContent), which needs the server's decoder.
+        SQLiteDatabase.Migration(
+            version: 4,
+            sql: """
+                CREATE TABLE legacy_content (id TEXT PRIMARY KEY);
+                INSERT INTO legacy_content SELECT id FROM applications;
                 """
         ),
     ]
@@ -129,19 +140,56 @@ public final class DistrictStore: Sendable {
         }
     }
 
-    /// Ids and contents of applications stored before content keys existed (migration 3).
-    package func applicationsWithoutContentKey(limit: Int) async throws -> [(id: String, content: [UInt8])] {
-        try await database.read { transaction in
-            try transaction.query("SELECT id, content FROM applications WHERE content_key = '' ORDER BY id LIMIT ?", [.integer(Int64(limit))])
-                .map { (id: try $0.text("id"), content: try $0.blob("content")) }
+    /// Fills in the content keys of applications stored before migration 3, so the duplicate
+    /// warnings see them; returns how many. A row whose content does not decode gets a key no
+    /// submit can produce.
+    package func fillContentKeys() async throws -> Int {
+        try await database.write { transaction in
+            var filled = 0
+            for row in try transaction.query("SELECT id, content FROM applications WHERE content_key = ''") {
+                let id = try row.text("id")
+                let keys = (try? ApplicationContent.decode(try row.blob("content")))?.contentKeys ?? ["undecodable:\(id)"]
+                try transaction.query(
+                    "UPDATE applications SET content_key = ?, project_key = ? WHERE id = ?", [.text(keys[0]), .text(keys.dropFirst().first ?? ""), .text(id)])
+                filled += 1
+            }
+            return filled
         }
     }
 
-    /// Records the content keys of an application stored before migration 3.
-    package func setContentKeys(_ key: String, project: String, for id: String) async throws {
-        try await database.write { transaction in
-            _ = try transaction.query("UPDATE applications SET content_key = ?, project_key = ? WHERE id = ?", [.text(key), .text(project), .text(id)])
+    /// Rewrites, in batches, the content and explanations that migration 4 listed as stored in the
+    /// protocol's encoding; returns the ids `decoder` could not read (left as they were, so reading
+    /// them is DATA_LOSS, as any damaged row).
+    package func convertLegacyContent(using decoder: any LegacyContentDecoder) async throws -> (converted: Int, failed: [String]) {
+        var converted = 0
+        var failed: [String] = []
+        while true {
+            let batch = try await database.write { transaction -> (Int, [String]) in
+                var done = 0
+                var bad: [String] = []
+                for row in try transaction.query("SELECT id FROM legacy_content ORDER BY id LIMIT 200") {
+                    let id = try row.text("id")
+                    try transaction.query("DELETE FROM legacy_content WHERE id = ?", [.text(id)])
+                    guard let stored = try transaction.query("SELECT content, explanation FROM applications WHERE id = ?", [.text(id)]).first else { continue }
+                    do {
+                        let application = try decoder.application(fromLegacy: try stored.blob("content"))
+                        let legacyExplanation = try stored.blob("explanation")
+                        let explanation = legacyExplanation.isEmpty ? nil : try decoder.explanation(fromLegacy: legacyExplanation)
+                        try transaction.query(
+                            "UPDATE applications SET content = ?, explanation = ? WHERE id = ?",
+                            [.blob(ApplicationContent.encode(application)), .blob(StoredExplanation.encode(explanation)), .text(id)])
+                        done += 1
+                    } catch {
+                        bad.append(id)
+                    }
+                }
+                return (done, bad)
+            }
+            converted += batch.0
+            failed += batch.1
+            if batch.0 + batch.1.count == 0 { break }
         }
+        return (converted, failed)
     }
 
     public init(path: String, district: DistrictID) throws {
@@ -221,11 +269,11 @@ public final class DistrictStore: Sendable {
 
     // MARK: Applications
 
-    /// Files a new application in state SUBMITTED.
+    /// Files `application` in state SUBMITTED.
     func insertApplication(
-        measure: Measure, fundingYear: Int, enterprise: String, contentKeys: [String], content: [UInt8],
-        actor: Actor, request: RequestKey, at time: String, in transaction: Transaction
+        _ application: Application, actor: Actor, request: RequestKey, at time: String, in transaction: Transaction
     ) throws -> StoredApplication {
+        let contentKeys = application.contentKeys
         let seq = try transaction.query("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM applications").first?.int("next") ?? 1
         let digits = String(seq)
         let id = "\(district.rawValue)-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
@@ -234,8 +282,9 @@ public final class DistrictStore: Sendable {
             INSERT INTO applications (id, seq, measure, funding_year, enterprise, state, content, created_at, updated_at, content_key, project_key)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            [.text(id), .integer(seq), .text(measure.rawValue), .integer(Int64(fundingYear)), .text(enterprise),
-             .text(ApplicationState.submitted.rawValue), .blob(content), .text(time), .text(time),
+            [.text(id), .integer(seq), .text(application.measure.rawValue), .integer(Int64(application.fundingYear.year)),
+             .text(application.enterprise.rawValue), .text(ApplicationState.submitted.rawValue), .blob(ApplicationContent.encode(application)),
+             .text(time), .text(time),
              .text(contentKeys.first ?? ""), .text(contentKeys.dropFirst().first ?? "")]
         )
         try recordTransition(id: id, from: nil, to: .submitted, action: .submit, actor: actor, reason: "", request: request, at: time, in: transaction)
@@ -268,7 +317,8 @@ public final class DistrictStore: Sendable {
                 project_key = ?
             WHERE id = ?
             """,
-            [.text(record.state.rawValue), .blob(record.content), .integer(record.awardedFen), .blob(record.explanation),
+            [.text(record.state.rawValue), .blob(ApplicationContent.encode(record.application)), .integer(record.awardedFen),
+             .blob(StoredExplanation.encode(record.explanation)),
              .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicizedOn), .text(record.measure.rawValue),
              .integer(Int64(record.fundingYear)), .text(record.enterprise), .text(time), .text(record.contentKey), .text(record.projectKey),
              .text(id)]
@@ -328,8 +378,9 @@ public final class DistrictStore: Sendable {
         return StoredApplication(
             id: try row.text("id"), district: district, measure: try row.decode(Measure.self, "measure"),
             fundingYear: Int(try row.int("funding_year")), enterprise: try row.text("enterprise"),
-            state: try row.decode(ApplicationState.self, "state"), content: try row.blob("content"), awardedFen: try row.int("awarded_fen"),
-            explanation: try row.blob("explanation"), decisionDate: try row.text("decision_date"),
+            state: try row.decode(ApplicationState.self, "state"), application: try ApplicationContent.decode(try row.blob("content")),
+            awardedFen: try row.int("awarded_fen"), explanation: try StoredExplanation.decode(try row.blob("explanation")),
+            decisionDate: try row.text("decision_date"),
             decisionDocument: try row.text("decision_document"), publicizedOn: try row.text("publicized_on"),
             createdAt: try row.text("created_at"), updatedAt: try row.text("updated_at"),
             history: history, contentKey: try row.text("content_key"), projectKey: try row.text("project_key")

@@ -1,7 +1,7 @@
 import SubsidyCore
 
-/// An application as its district store keeps it. `content` is the submitted application in the
-/// protocol's encoding, kept byte for byte; the columns beside it exist for filtering and rules.
+/// An application as its district store keeps it: the core application as filed, and the columns
+/// beside it that exist for filtering and rules.
 public struct StoredApplication: Sendable, Equatable {
     public var id: String
     public var district: DistrictID
@@ -9,10 +9,10 @@ public struct StoredApplication: Sendable, Equatable {
     public var fundingYear: Int
     public var enterprise: String
     public var state: ApplicationState
-    public var content: [UInt8]
+    public var application: Application
     public var awardedFen: Int64
-    /// The award explanation in the protocol's encoding (set on approval).
-    public var explanation: [UInt8]
+    /// Why the award is what it is (set on approval).
+    public var explanation: StoredExplanation?
     public var decisionDate: String
     public var decisionDocument: String
     public var publicizedOn: String

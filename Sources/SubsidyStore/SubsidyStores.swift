@@ -5,17 +5,6 @@ import SubsidyCore
 import Glibc
 #endif
 
-/// How the stored application content becomes the core's ``Application``, and an award's
-/// explanation its stored bytes. Applications are kept byte for byte in the protocol's encoding
-/// (an integrator's submission is returned exactly as filed); the server owns that encoding and
-/// hands the stores this codec, so the store never parses protobuf itself.
-public protocol StoredContentCodec: Sendable {
-    /// The core application of stored `content`, checked against `policy`.
-    func application(from content: [UInt8], policy: Policy) throws -> Application
-    /// The stored form of an award's explanation.
-    func explanation(of award: AwardDecision) -> [UInt8]
-}
-
 /// Every SQLite file under the data directory — the city ledger and one store per district — and
 /// the operations that change them, each of which runs the whole commit protocol
 /// (DESIGN.md §4): idempotency by request id, the decision lock, the ledger first and the district
@@ -31,19 +20,17 @@ public final class SubsidyStores: Service, Sendable {
     /// so no district change slips between an approval's ledger commit and its district commit.
     /// A task waits for it without holding a thread.
     private let decisionLock = AsyncSemaphore(permits: 1)
-    private let codec: any StoredContentCodec
     private let faults: FaultPoints
 
     /// Opens (and migrates) the ledger at `ledgerPath` and one file per district in
     /// `districtDirectory`.
-    public init(ledgerPath: String, districtDirectory: String, codec: any StoredContentCodec, faults: FaultPoints = FaultPoints(enabled: false)) throws {
+    public init(ledgerPath: String, districtDirectory: String, faults: FaultPoints = FaultPoints(enabled: false)) throws {
         ledger = try CityLedger(path: ledgerPath)
         var districts: [DistrictID: DistrictStore] = [:]
         for district in DistrictID.allCases {
             districts[district] = try DistrictStore(path: "\(districtDirectory)/\(district.rawValue).sqlite", district: district)
         }
         self.districts = districts
-        self.codec = codec
         self.faults = faults
     }
 
@@ -64,6 +51,23 @@ public final class SubsidyStores: Service, Sendable {
             throw SubsidyError(.permissionDenied, "application \(applicationID) belongs to \(owner.rawValue); \(caller.rawValue) may not access it")
         }
         return store(owner)
+    }
+
+    // MARK: Opening older files
+
+    /// Rewrites what the first releases stored in the protocol's encoding — application content
+    /// and explanations, listed by district migration 4 and ledger migration 6 — in the store's
+    /// own form, once. `decoder` is the server's (only it knows the protocol). Returns each file's
+    /// count of rows rewritten and the rows it could not read, by file name.
+    public func convertLegacyContent(using decoder: any LegacyContentDecoder) async throws -> [(file: String, converted: Int, failed: [String])] {
+        var results: [(file: String, converted: Int, failed: [String])] = []
+        let ledgerResult = try await ledger.convertLegacyExplanations(using: decoder)
+        results.append((file: "city-ledger", converted: ledgerResult.converted, failed: ledgerResult.failed))
+        for district in DistrictID.allCases {
+            let result = try await store(district).convertLegacyContent(using: decoder)
+            results.append((file: district.rawValue, converted: result.converted, failed: result.failed))
+        }
+        return results
     }
 
     // MARK: Lifecycle
@@ -127,7 +131,7 @@ public final class SubsidyStores: Service, Sendable {
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = try owning(id, as: nil)
-        let (ledger, codec, faults) = (self.ledger, self.codec, self.faults)
+        let (ledger, faults) = (self.ledger, self.faults)
         return try await underDecisionLock {
             if let earlier = try await store.replay(key) { return earlier }
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
@@ -141,11 +145,11 @@ public final class SubsidyStores: Service, Sendable {
                     return existing
                 }
                 _ = try current.state.applying(.approve, as: .city)
-                let application = try codec.application(from: current.content, policy: policy)
+                let application = try Self.checked(current.application, policy: policy)
                 let award = try AwardCalculator.compute(application: application, policy: policy, usage: ledger.usage(in: transaction), decision: decision)
                 try ledger.commit(
                     applicationID: id, district: current.district.rawValue, application: application, decision: award,
-                    explanation: codec.explanation(of: award), requestID: key.id, actor: actor, reason: reason, at: Timestamp.now(), in: transaction
+                    requestID: key.id, actor: actor, reason: reason, at: Timestamp.now(), in: transaction
                 )
                 return try ledger.commitment(for: id, in: transaction)!
             }
@@ -291,11 +295,11 @@ public final class SubsidyStores: Service, Sendable {
         }
     }
 
-    /// Files `application` (its stored `content` the protocol's encoding, with the locality of
-    /// `applicant`, the registry's entry it was checked against) in state SUBMITTED.
+    /// Files `application` (with the locality of `applicant`, the registry's entry it was checked
+    /// against) in state SUBMITTED.
     /// `respond` gets the record and the clerk's warnings (``contentNotices(for:excluding:policy:)``).
     public func submit(
-        _ application: Application, content: [UInt8], applicant: ApplicantRecord, policy: Policy, request key: RequestKey, actor: Actor,
+        _ application: Application, applicant: ApplicantRecord, policy: Policy, request key: RequestKey, actor: Actor,
         respond: @escaping @Sendable (StoredApplication, [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = self.store(applicant.district)
@@ -304,17 +308,14 @@ public final class SubsidyStores: Service, Sendable {
         let warnings = try await contentNotices(for: application, excluding: "", policy: policy)
         return try await store.mutate(key) { transaction, now in
             try Self.requireRegistered(applicant, in: store, transaction)
-            let record = try store.insertApplication(
-                measure: application.measure, fundingYear: application.fundingYear.year, enterprise: application.enterprise.rawValue,
-                contentKeys: application.contentKeys, content: content, actor: actor, request: key, at: now, in: transaction
-            )
+            let record = try store.insertApplication(application, actor: actor, request: key, at: now, in: transaction)
             return try respond(record, warnings)
         }
     }
 
     /// Replaces the content of a RETURNED application and files it again (SUBMITTED).
     public func amend(
-        _ id: String, with application: Application, content: [UInt8], applicant: ApplicantRecord, policy: Policy,
+        _ id: String, with application: Application, applicant: ApplicantRecord, policy: Policy,
         request key: RequestKey, actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication, [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = try owning(id, as: applicant.district)
@@ -323,7 +324,7 @@ public final class SubsidyStores: Service, Sendable {
         return try await store.mutate(key) { transaction, now in
             try Self.requireRegistered(applicant, in: store, transaction)
             let record = try store.apply(.amend, to: id, actor: actor, role: .district, reason: reason, request: key, at: now, in: transaction) {
-                $0.content = content
+                $0.application = application
                 $0.measure = application.measure
                 $0.fundingYear = application.fundingYear.year
                 $0.enterprise = application.enterprise.rawValue
@@ -361,7 +362,7 @@ public final class SubsidyStores: Service, Sendable {
         if let earlier = try await store.replay(key) { return earlier }
         var warnings: [String] = []
         if transition == .recommend, let current = try await store.application(id) {
-            let application = try codec.application(from: current.content, policy: policy)
+            let application = try Self.checked(current.application, policy: policy)
             warnings = try await contentNotices(for: application, excluding: current.id, policy: policy)
         }
         let notices = warnings
@@ -431,7 +432,15 @@ public final class SubsidyStores: Service, Sendable {
     public func storedApplication(_ id: String, as caller: DistrictID?, policy: Policy) async throws -> Application {
         let store = try owning(id, as: caller)
         guard let stored = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
-        return try codec.application(from: stored.content, policy: policy)
+        return try Self.checked(stored.application, policy: policy)
+    }
+
+    /// A stored application as the policy in force reads it: its funding year must be one of the
+    /// policy's, and the core's own checks must still hold (what submit checked on the wire form).
+    static func checked(_ application: Application, policy: Policy) throws(SubsidyError) -> Application {
+        _ = try policy.fundingYear(application.fundingYear.year)
+        try application.validate()
+        return application
     }
 
     // MARK: City-only records

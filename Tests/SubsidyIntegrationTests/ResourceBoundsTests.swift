@@ -22,18 +22,13 @@ struct ResourceBoundsTests {
 
     /// A CLUSTER_PILOT application with `served` enterprises, a long project name and a long reason
     /// (~30 KB encoded with 1,000 served enterprises; the largest a district can file has 5,000).
-    static func largeApplication(enterprise: String, index: Int, served: [String]) -> Foshan_Subsidy_V1_Application {
-        var a = Foshan_Subsidy_V1_Application()
-        a.measure = .clusterPilot
-        a.fundingYear = 2022
-        a.enterpriseUscc = enterprise
-        a.pilotId = "P-\(enterprise.suffix(6))-\(index)"
-        a.selectionDate = "2022-03-01"
-        a.selectionLevel = .provincial
-        a.projectName = String(repeating: "集群数字化转型", count: 25) + " \(index)"
-        a.otherFundReason = String(repeating: "说明", count: 700)
-        a.servedEnterprises = served
-        return a
+    static func largeApplication(enterprise: USCC, index: Int, served: [USCC]) -> Application {
+        Application(
+            measure: .clusterPilot, fundingYear: FundingYear(2022)!, enterprise: enterprise,
+            projectName: String(repeating: "集群数字化转型", count: 25) + " \(index)", selectionDate: CalendarDate(year: 2022, month: 3, day: 1),
+            selectionLevel: .provincial, pilotID: "P-\(enterprise.rawValue.suffix(6))-\(index)", servedEnterprises: served,
+            otherFundReason: String(repeating: "说明", count: 700)
+        )
     }
 
     /// Writes `count` large applications (SUBMITTED) into each of `districts`' files before the
@@ -45,7 +40,7 @@ struct ResourceBoundsTests {
         _ configuration: DaemonConfiguration, perDistrict count: Int, servedEnterprises: Int = 1_000,
         districts chosen: [DistrictID] = DistrictID.allCases
     ) async throws -> Set<String> {
-        let served = (0..<servedEnterprises).map { TestData.uscc(500_000 + $0) }
+        let served = try (0..<servedEnterprises).map { try USCC(validating: TestData.uscc(500_000 + $0)) }
         let districts = configuration.dataDirectory + "/districts"
         for directory in [configuration.dataDirectory, districts] where mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw CocoaError(.fileWriteUnknown)
@@ -59,11 +54,8 @@ struct ResourceBoundsTests {
             let ids = try store.database.writeNow { transaction in
                 try store.insertApplicant(applicant, by: actor, at: "2022-05-01T00:00:00Z", in: transaction)
                 return try (0..<count).map { i in
-                    let wire = largeApplication(enterprise: enterprise, index: i, served: served)
-                    let keys = Application.contentKeys(measure: .clusterPilot, contractNumber: "", projectName: wire.projectName, enterprise: enterprise)
                     return try store.insertApplication(
-                        measure: .clusterPilot, fundingYear: 2022, enterprise: enterprise, contentKeys: keys, content: wire.serializedBytes(),
-                        actor: actor, request: RequestKey(id: "\(district.rawValue):prefill-\(i)", fingerprint: "prefill"),
+                        largeApplication(enterprise: try USCC(validating: enterprise), index: i, served: served), actor: actor, request: RequestKey(id: "\(district.rawValue):prefill-\(i)", fingerprint: "prefill"),
                         at: "2022-05-01T00:00:00Z", in: transaction
                     ).id
                 }

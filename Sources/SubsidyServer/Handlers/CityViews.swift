@@ -266,7 +266,7 @@ struct CityViews: Sendable {
                 provider: provider?.rawValue ?? "", pilotID: award.pilotId, contentFingerprint: application.contentFingerprint,
                 contentKeys: application.contentKeys, contentTyped: application.contentText.typed, pilotKey: application.pilotKey,
                 selectionDate: selectionDate, amount: amount, decisionDate: date, decisionDocument: award.decisionDocument, policyVersion: policy.version,
-                explanation: [], source: .import, requestID: requestID, inProvincialPool: false,
+                explanation: nil, source: .import, requestID: requestID, inProvincialPool: false,
                 actor: actor, reason: "imported: \(award.decisionDocument)"
             ),
             charges

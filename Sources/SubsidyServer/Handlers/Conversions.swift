@@ -61,6 +61,65 @@ extension Application {
     }
 }
 
+extension Foshan_Subsidy_V1_Application {
+    /// The wire form of a core application: what the district filed, field for field (the
+    /// inverse of ``Application/init(wire:policy:locality:path:)`` on what it accepts).
+    init(_ a: Application) {
+        self.init()
+        measure = a.measure.wire
+        fundingYear = Int32(a.fundingYear.year)
+        enterpriseUscc = a.enterprise.rawValue
+        enterpriseLocality = a.enterpriseLocality.wire
+        projectName = a.projectName
+        contractNumber = a.contractNumber
+        contractAmountFen = a.contractAmount.fen
+        paidAmountFen = a.paidAmount.fen
+        providerUscc = a.provider?.rawValue ?? ""
+        investedAmountFen = a.investedAmount.fen
+        constructionAmountFen = a.constructionAmount.fen
+        totalInvestmentFen = a.totalInvestment.fen
+        upperLevelSubsidyFen = a.upperLevelSubsidy.fen
+        upperLevelAwardTotalFen = a.upperLevelAwardTotal.fen
+        previousYearServiceSpendFen = a.previousYearServiceSpend.fen
+        selectionDate = a.selectionDate?.description ?? ""
+        selectionLevel = a.selectionLevel.wire
+        inProvincialPool = a.inProvincialPool
+        recognisedSecondaryNode = a.recognisedSecondaryNode
+        pilotId = a.pilotID
+        servedEnterprises = a.servedEnterprises.map(\.rawValue)
+        provincialVoucherEnterprises = a.provincialVoucherEnterprises.map(\.rawValue)
+        otherFundDeclared = a.otherFundDeclared
+        otherFundReason = a.otherFundReason
+    }
+}
+
+extension Application {
+    /// An application as the first releases stored it (the protocol's encoding), read as filed:
+    /// nothing is checked against a policy, and a value no submit could have stored throws.
+    init(legacyWire wire: Foshan_Subsidy_V1_Application) throws {
+        guard let measure = Measure(wire: wire.measure), let year = FundingYear(Int(wire.fundingYear)) else {
+            throw SubsidyError(.dataLoss, "stored application has no valid measure or funding year")
+        }
+        let selectionDate = wire.selectionDate.isEmpty ? nil : try CalendarDate(parsing: wire.selectionDate)
+        self.init(
+            measure: measure, fundingYear: year, enterprise: try USCC(validating: wire.enterpriseUscc),
+            enterpriseLocality: Locality(wire: wire.enterpriseLocality) ?? .local,
+            projectName: wire.projectName, contractNumber: wire.contractNumber,
+            contractAmount: Money(fen: wire.contractAmountFen), paidAmount: Money(fen: wire.paidAmountFen),
+            provider: wire.providerUscc.isEmpty ? nil : try USCC(validating: wire.providerUscc),
+            investedAmount: Money(fen: wire.investedAmountFen), constructionAmount: Money(fen: wire.constructionAmountFen),
+            totalInvestment: Money(fen: wire.totalInvestmentFen), upperLevelSubsidy: Money(fen: wire.upperLevelSubsidyFen),
+            upperLevelAwardTotal: Money(fen: wire.upperLevelAwardTotalFen),
+            previousYearServiceSpend: Money(fen: wire.previousYearServiceSpendFen), selectionDate: selectionDate,
+            selectionLevel: SelectionLevel(wire: wire.selectionLevel), inProvincialPool: wire.inProvincialPool,
+            recognisedSecondaryNode: wire.recognisedSecondaryNode, pilotID: wire.pilotId,
+            servedEnterprises: try wire.servedEnterprises.map { try USCC(validating: $0) },
+            provincialVoucherEnterprises: try wire.provincialVoucherEnterprises.map { try USCC(validating: $0) },
+            otherFundDeclared: wire.otherFundDeclared, otherFundReason: wire.otherFundReason
+        )
+    }
+}
+
 extension Locality {
     init?(wire: Foshan_Subsidy_V1_Locality) {
         switch wire {
@@ -200,19 +259,15 @@ extension Foshan_Subsidy_V1_Applicant {
 }
 
 extension Foshan_Subsidy_V1_ApplicationRecord {
-    /// The wire form of a stored application. The stored content is the submitted message; content
-    /// or an explanation that no longer decodes is DATA_LOSS, never a record without it.
+    /// The wire form of a stored application. (Content that no longer decodes never gets here: the
+    /// store reports it as damaged data when it reads the row, and the caller gets DATA_LOSS.)
     init(_ stored: StoredApplication) throws(SubsidyError) {
         self.init()
         id = stored.id
         district = stored.district.rawValue
         state = stored.state.wire
-        do {
-            application = try Foshan_Subsidy_V1_Application(serializedBytes: stored.content, path: "stored")
-            explanation = stored.explanation.isEmpty ? nil : try Foshan_Subsidy_V1_AwardExplanation(serializedBytes: stored.explanation, path: "stored")
-        } catch {
-            throw SubsidyError(.dataLoss, "the stored content of application \(stored.id) does not decode", cause: error)
-        }
+        application = Foshan_Subsidy_V1_Application(stored.application)
+        explanation = stored.explanation.map(Foshan_Subsidy_V1_AwardExplanation.init)
         awardedFen = stored.awardedFen
         decisionDate = stored.decisionDate
         decisionDocument = stored.decisionDocument
@@ -236,21 +291,25 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
 
 extension Foshan_Subsidy_V1_AwardExplanation {
     init(_ decision: AwardDecision) {
+        self.init(StoredExplanation(decision))
+    }
+
+    init(_ explanation: StoredExplanation) {
         self.init()
-        awardFen = decision.award.fen
-        formulaFen = decision.formulaAmount.fen
-        policyVersion = decision.policyVersion
-        rendered = decision.render()
-        limits = decision.limits.map { trace in
+        awardFen = explanation.awardFen
+        formulaFen = explanation.formulaFen
+        policyVersion = explanation.policyVersion
+        rendered = explanation.rendered
+        limits = explanation.limits.map { limit in
             var l = Foshan_Subsidy_V1_LimitTrace()
-            l.kind = trace.kind.rawValue
-            l.capId = trace.capID ?? ""
-            l.scope = trace.scope ?? ""
-            l.limit = trace.limit?.fen ?? Int64(trace.limitCount ?? 0)
-            l.committed = trace.committed?.fen ?? Int64(trace.committedCount ?? 0)
-            l.headroom = trace.headroom?.fen ?? 0
-            l.detail = trace.detail
-            l.binding = trace.binding
+            l.kind = limit.kind
+            l.capId = limit.capID
+            l.scope = limit.scope
+            l.limit = limit.limit
+            l.committed = limit.committed
+            l.headroom = limit.headroom
+            l.detail = limit.detail
+            l.binding = limit.binding
             return l
         }
     }

@@ -84,9 +84,9 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         let key = try requestKey(request.requestId, context: context, request)
         guard var wire = request.application else { throw .invalidField("request.application", "is required") }
         let (application, applicant) = try await checkedApplication(&wire, district: district, stores: stores, policy: policy, context: context)
-        let (stores, policy, content) = (self.stores, self.policy, wire.serializedBytes())
+        let (stores, policy) = (self.stores, self.policy)
         let bytes = try await StoreCall.run(for: context) {
-            try await stores.submit(application, content: content, applicant: applicant, policy: policy, request: key, actor: context.actor) {
+            try await stores.submit(application, applicant: applicant, policy: policy, request: key, actor: context.actor) {
                 try Foshan_Subsidy_V1_SubmitApplicationResponse.encoding($0, warnings: $1)
             }
         }
@@ -113,10 +113,10 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         guard var wire = request.application else { throw .invalidField("request.application", "is required") }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let (application, applicant) = try await checkedApplication(&wire, district: district, stores: stores, policy: policy, context: context)
-        let (stores, policy, content) = (self.stores, self.policy, wire.serializedBytes())
+        let (stores, policy) = (self.stores, self.policy)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.amend(
-                request.applicationId, with: application, content: content, applicant: applicant, policy: policy, request: key,
+                request.applicationId, with: application, applicant: applicant, policy: policy, request: key,
                 actor: context.actor, reason: request.reason
             ) { try Foshan_Subsidy_V1_AmendApplicationResponse.encoding($0, warnings: $1) }
         }

@@ -18,21 +18,28 @@ extension SubsidyStores {
         // The district files live one level down: a writable districts/ would let another account
         // swap them even under a safe data directory.
         try StrictModes.check(directory: districtDirectory)
-        return try SubsidyStores(
-            ledgerPath: dataDirectory + "/city-ledger.sqlite", districtDirectory: districtDirectory, codec: WireContentCodec(), faults: faults)
+        return try SubsidyStores(ledgerPath: dataDirectory + "/city-ledger.sqlite", districtDirectory: districtDirectory, faults: faults)
     }
 }
 
-/// Stored application content is the protocol's encoding of `Application`, kept byte for byte;
-/// explanations are the protocol's `Foshan_Subsidy_V1_AwardExplanation`.
-struct WireContentCodec: StoredContentCodec {
-    func application(from content: [UInt8], policy: Policy) throws -> Application {
-        let wire = try Foshan_Subsidy_V1_Application(serializedBytes: content, path: "stored")
-        return try Application(wire: wire, policy: policy, locality: Locality(wire: wire.enterpriseLocality))
+/// The first releases stored an application as the protocol's encoding of `Application` and an
+/// explanation as `AwardExplanation`; opening such a file rewrites them in the store's own form
+/// through this decoder (`SubsidyStores.convertLegacyContent(using:)`).
+struct WireLegacyDecoder: LegacyContentDecoder {
+    func application(fromLegacy bytes: [UInt8]) throws -> Application {
+        try Application(legacyWire: Foshan_Subsidy_V1_Application(serializedBytes: bytes, path: "stored"))
     }
 
-    func explanation(of award: AwardDecision) -> [UInt8] {
-        Foshan_Subsidy_V1_AwardExplanation(award).serializedBytes()
+    func explanation(fromLegacy bytes: [UInt8]) throws -> StoredExplanation {
+        let wire = try Foshan_Subsidy_V1_AwardExplanation(serializedBytes: bytes, path: "stored")
+        return StoredExplanation(
+            awardFen: wire.awardFen, formulaFen: wire.formulaFen, policyVersion: wire.policyVersion, rendered: wire.rendered,
+            limits: wire.limits.map { limit in
+                StoredExplanation.Limit(
+                    kind: limit.kind, capID: limit.capId, scope: limit.scope, limit: limit.limit, committed: limit.committed, headroom: limit.headroom,
+                    detail: limit.detail, binding: limit.binding)
+            }
+        )
     }
 }
 

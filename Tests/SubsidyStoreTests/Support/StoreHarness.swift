@@ -1,39 +1,14 @@
 import Foundation
 import SubsidyCore
 import SubsidyTestSupport
-import Synchronization
 import Testing
 @testable import SubsidyStore
-
-/// Stored content for the tests: the stores keep applications as opaque bytes and read them back
-/// through a codec (the daemon's is the protocol encoding, which lives in the server). Here the
-/// bytes are a key into the applications the test filed; everything else is the real store.
-final class KeyedContentCodec: StoredContentCodec {
-    private let applications = Mutex<[String: Application]>([:])
-
-    /// Remembers `application` and returns the bytes that stand for it.
-    func content(for application: Application, key: String) -> [UInt8] {
-        applications.withLock { $0[key] = application }
-        return Array(key.utf8)
-    }
-
-    func application(from content: [UInt8], policy: Policy) throws -> Application {
-        let key = String(decoding: content, as: UTF8.self)
-        guard let application = applications.withLock({ $0[key] }) else { throw SubsidyError(.internal, "no application filed as \(key)") }
-        return application
-    }
-
-    func explanation(of award: AwardDecision) -> [UInt8] {
-        Array("award \(award.award.fen) fen".utf8)
-    }
-}
 
 /// The real stores on real SQLite files in a temporary directory, with the real Foshan 2020
 /// policy and helpers that file applications the way the district service does.
 final class StoreHarness: Sendable {
     let directory: TemporaryDirectory
     let stores: SubsidyStores
-    let codec: KeyedContentCodec
     let policy: Policy
     static let city = Actor(tenant: "city", uid: 1000)
 
@@ -46,20 +21,19 @@ final class StoreHarness: Sendable {
         return try Policy.load(text: text, name: "foshan-2020")
     }
 
-    init(faults: Set<String> = [], directory: TemporaryDirectory? = nil, codec: KeyedContentCodec = KeyedContentCodec()) throws {
+    init(faults: Set<String> = [], directory: TemporaryDirectory? = nil) throws {
         self.directory = try directory ?? TemporaryDirectory()
-        self.codec = codec
         policy = try Self.loadPolicy()
         let districts = self.directory.path + "/districts"
         try FileManager.default.createDirectory(atPath: districts, withIntermediateDirectories: true)
         stores = try SubsidyStores(
-            ledgerPath: self.directory.path + "/city-ledger.sqlite", districtDirectory: districts, codec: codec, faults: FaultPoints(armed: faults))
+            ledgerPath: self.directory.path + "/city-ledger.sqlite", districtDirectory: districts, faults: FaultPoints(armed: faults))
     }
 
     /// The same files opened again (as after a restart), with other fault points armed.
     func reopened(faults: Set<String> = []) async throws -> StoreHarness {
         await stores.close()
-        return try StoreHarness(faults: faults, directory: directory, codec: codec)
+        return try StoreHarness(faults: faults, directory: directory)
     }
 
     static func actor(_ district: DistrictID) -> Actor { Actor(tenant: district.rawValue, uid: 2000) }
@@ -93,7 +67,7 @@ final class StoreHarness: Sendable {
         let applicant = try await register(application.enterprise, in: district)
         let key = "\(district):submit-\(application.enterprise.rawValue)-\(application.projectName)"
         let bytes = try await stores.submit(
-            application, content: codec.content(for: application, key: key), applicant: applicant, policy: policy,
+            application, applicant: applicant, policy: policy,
             request: RequestKey(id: key, fingerprint: "f"), actor: Self.actor(district)
         ) { record, _ in Array(record.id.utf8) }
         let id = String(decoding: bytes, as: UTF8.self)

@@ -1,0 +1,208 @@
+import SubsidyCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+// The store's own encodings of what it keeps beside its columns: an application's content and an
+// award's explanation, as JSON of plain fields. The store reads them itself — no codec from
+// another layer, no protobuf — and a row that does not decode is damaged data (DATA_LOSS).
+// Field names are the storage format: renaming one is a migration.
+
+/// An application's content as the district store keeps it (JSON in `applications.content`).
+struct ApplicationContent: Codable, Equatable {
+    var measure: String
+    var fundingYear: Int
+    var enterprise: String
+    var enterpriseLocality: String
+    var projectName: String
+    var contractNumber: String
+    var contractAmountFen: Int64
+    var paidAmountFen: Int64
+    var provider: String?
+    var investedAmountFen: Int64
+    var constructionAmountFen: Int64
+    var totalInvestmentFen: Int64
+    var upperLevelSubsidyFen: Int64
+    var upperLevelAwardTotalFen: Int64
+    var previousYearServiceSpendFen: Int64
+    var selectionDate: String?
+    var selectionLevel: String
+    var inProvincialPool: Bool
+    var recognisedSecondaryNode: Bool
+    var pilotID: String
+    var servedEnterprises: [String]
+    var provincialVoucherEnterprises: [String]
+    var otherFundDeclared: Bool
+    var otherFundReason: String
+    var caseAmountFen: Int64
+    var decisionDocument: String
+
+    init(_ a: Application) {
+        measure = a.measure.rawValue
+        fundingYear = a.fundingYear.year
+        enterprise = a.enterprise.rawValue
+        enterpriseLocality = a.enterpriseLocality.rawValue
+        projectName = a.projectName
+        contractNumber = a.contractNumber
+        contractAmountFen = a.contractAmount.fen
+        paidAmountFen = a.paidAmount.fen
+        provider = a.provider?.rawValue
+        investedAmountFen = a.investedAmount.fen
+        constructionAmountFen = a.constructionAmount.fen
+        totalInvestmentFen = a.totalInvestment.fen
+        upperLevelSubsidyFen = a.upperLevelSubsidy.fen
+        upperLevelAwardTotalFen = a.upperLevelAwardTotal.fen
+        previousYearServiceSpendFen = a.previousYearServiceSpend.fen
+        selectionDate = a.selectionDate?.description
+        selectionLevel = a.selectionLevel.rawValue
+        inProvincialPool = a.inProvincialPool
+        recognisedSecondaryNode = a.recognisedSecondaryNode
+        pilotID = a.pilotID
+        servedEnterprises = a.servedEnterprises.map(\.rawValue)
+        provincialVoucherEnterprises = a.provincialVoucherEnterprises.map(\.rawValue)
+        otherFundDeclared = a.otherFundDeclared
+        otherFundReason = a.otherFundReason
+        caseAmountFen = a.caseAmount.fen
+        decisionDocument = a.decisionDocument
+    }
+
+    /// The core application; a value the core would not accept is damaged data.
+    func application() throws(SQLiteError) -> Application {
+        func damaged(_ what: String) -> SQLiteError { .damaged("stored application content: \(what)") }
+        func uscc(_ text: String, _ field: String) throws(SQLiteError) -> USCC {
+            do { return try USCC(validating: text) } catch { throw damaged("\(field) \"\(text)\" is not a valid USCC") }
+        }
+        guard let measure = Measure(rawValue: measure) else { throw damaged("unknown measure \"\(measure)\"") }
+        guard let year = FundingYear(fundingYear) else { throw damaged("funding year \(fundingYear) is out of range") }
+        guard let locality = Locality(rawValue: enterpriseLocality) else { throw damaged("unknown locality \"\(enterpriseLocality)\"") }
+        guard let level = SelectionLevel(rawValue: selectionLevel) else { throw damaged("unknown selection level \"\(selectionLevel)\"") }
+        var selected: CalendarDate?
+        if let selectionDate {
+            do { selected = try CalendarDate(parsing: selectionDate) } catch { throw damaged("selection date \"\(selectionDate)\"") }
+        }
+        var served: [USCC] = []
+        served.reserveCapacity(servedEnterprises.count)
+        for text in servedEnterprises { served.append(try uscc(text, "served enterprise")) }
+        var provincial: [USCC] = []
+        for text in provincialVoucherEnterprises { provincial.append(try uscc(text, "provincial voucher enterprise")) }
+        return Application(
+            measure: measure, fundingYear: year, enterprise: try uscc(enterprise, "enterprise"), enterpriseLocality: locality,
+            projectName: projectName, contractNumber: contractNumber, contractAmount: Money(fen: contractAmountFen),
+            paidAmount: Money(fen: paidAmountFen), provider: try provider.map { text throws(SQLiteError) in try uscc(text, "provider") },
+            investedAmount: Money(fen: investedAmountFen), constructionAmount: Money(fen: constructionAmountFen),
+            totalInvestment: Money(fen: totalInvestmentFen), upperLevelSubsidy: Money(fen: upperLevelSubsidyFen),
+            upperLevelAwardTotal: Money(fen: upperLevelAwardTotalFen), previousYearServiceSpend: Money(fen: previousYearServiceSpendFen),
+            selectionDate: selected, selectionLevel: level, inProvincialPool: inProvincialPool, recognisedSecondaryNode: recognisedSecondaryNode,
+            pilotID: pilotID, servedEnterprises: served, provincialVoucherEnterprises: provincial, otherFundDeclared: otherFundDeclared,
+            otherFundReason: otherFundReason, caseAmount: Money(fen: caseAmountFen), decisionDocument: decisionDocument
+        )
+    }
+
+    static func encode(_ application: Application) -> [UInt8] {
+        StoredJSON.encode(ApplicationContent(application))
+    }
+
+    static func decode(_ bytes: [UInt8]) throws(SQLiteError) -> Application {
+        try StoredJSON.decode(ApplicationContent.self, bytes, what: "application content").application()
+    }
+}
+
+/// Why an award is what it is, as the ledger and the district keep it (JSON in their
+/// `explanation` columns): the amounts, the policy version, the text a clerk reads, and one entry
+/// per limit the policy engine checked.
+public struct StoredExplanation: Codable, Sendable, Equatable {
+    public var awardFen: Int64
+    public var formulaFen: Int64
+    public var policyVersion: String
+    /// ``AwardDecision/render()`` at the time of the decision.
+    public var rendered: String
+    public var limits: [Limit]
+
+    /// One limit the engine checked (``LimitTrace``), in the protocol's terms: a money limit in
+    /// fen, or a count.
+    public struct Limit: Codable, Sendable, Equatable {
+        public var kind: String
+        public var capID: String
+        public var scope: String
+        public var limit: Int64
+        public var committed: Int64
+        public var headroom: Int64
+        public var detail: String
+        public var binding: Bool
+
+        public init(kind: String, capID: String, scope: String, limit: Int64, committed: Int64, headroom: Int64, detail: String, binding: Bool) {
+            self.kind = kind
+            self.capID = capID
+            self.scope = scope
+            self.limit = limit
+            self.committed = committed
+            self.headroom = headroom
+            self.detail = detail
+            self.binding = binding
+        }
+    }
+
+    public init(awardFen: Int64, formulaFen: Int64, policyVersion: String, rendered: String, limits: [Limit]) {
+        self.awardFen = awardFen
+        self.formulaFen = formulaFen
+        self.policyVersion = policyVersion
+        self.rendered = rendered
+        self.limits = limits
+    }
+
+    /// The explanation of `decision`.
+    public init(_ decision: AwardDecision) {
+        self.init(
+            awardFen: decision.award.fen, formulaFen: decision.formulaAmount.fen, policyVersion: decision.policyVersion,
+            rendered: decision.render(),
+            limits: decision.limits.map { trace in
+                Limit(
+                    kind: trace.kind.rawValue, capID: trace.capID ?? "", scope: trace.scope ?? "",
+                    limit: trace.limit?.fen ?? Int64(trace.limitCount ?? 0), committed: trace.committed?.fen ?? Int64(trace.committedCount ?? 0),
+                    headroom: trace.headroom?.fen ?? 0, detail: trace.detail, binding: trace.binding
+                )
+            }
+        )
+    }
+
+    /// The column's bytes: empty for none.
+    static func encode(_ explanation: StoredExplanation?) -> [UInt8] {
+        explanation.map { StoredJSON.encode($0) } ?? []
+    }
+
+    static func decode(_ bytes: [UInt8]) throws(SQLiteError) -> StoredExplanation? {
+        bytes.isEmpty ? nil : try StoredJSON.decode(StoredExplanation.self, bytes, what: "award explanation")
+    }
+}
+
+/// JSON with sorted keys (the same value is always the same bytes, so a stored response and a
+/// digest of it are stable).
+enum StoredJSON {
+    static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Plain structs of strings, integers and booleans: encoding cannot fail.
+        return Array((try? encoder.encode(value)) ?? Data())
+    }
+
+    static func decode<T: Decodable>(_: T.Type, _ bytes: [UInt8], what: String) throws(SQLiteError) -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
+        } catch {
+            throw .damaged("stored \(what) does not decode: \(error)")
+        }
+    }
+}
+
+/// Reads the first release's stored content — the protocol's encoding, which only the server
+/// knows — so that opening an older file can rewrite it in the store's own form. Used once per
+/// row, by ``SubsidyStores/convertLegacyContent(using:)``.
+public protocol LegacyContentDecoder: Sendable {
+    /// The application in `bytes` (as filed, not checked against any policy).
+    func application(fromLegacy bytes: [UInt8]) throws -> Application
+    /// The explanation in `bytes`.
+    func explanation(fromLegacy bytes: [UInt8]) throws -> StoredExplanation
+}

@@ -1,0 +1,116 @@
+import Foundation
+import Logging
+import SubsidyCore
+import SubsidyTestSupport
+import SubsidyWire
+import Testing
+@testable import SubsidyServer
+@testable import SubsidyStore
+
+/// Files written by the first release (commit 0cfade0, `subsidyd --dev --demo`: every lifecycle
+/// state, live and imported awards; ledger schema 3, district schema 1), committed under
+/// Tests/SubsidyStoreTests/Fixtures/first-release, opened by this binary as the daemon opens them:
+/// every migration since runs on them, the content they kept in the protocol's encoding is
+/// rewritten in the store's own form, and every row still reads back as what it was. Migrations
+/// are literal SQL that never changes after release; this test is what notices if one did.
+@Suite("first-release files")
+struct SchemaFixtureTests {
+    static let fixtures = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("SubsidyStoreTests/Fixtures/first-release")
+
+    /// A copy of the fixture files laid out as a data directory (opening migrates them, and turns
+    /// on WAL).
+    static func copy() throws -> String {
+        let directory = TestDirectories.make("subsidyd-fixture")
+        try FileManager.default.createDirectory(atPath: directory + "/districts", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for name in ["city-ledger.sqlite"] + DistrictID.allCases.map({ "districts/\($0.rawValue).sqlite" }) {
+            try FileManager.default.copyItem(atPath: fixtures.appendingPathComponent(name).path, toPath: directory + "/" + name)
+        }
+        return directory
+    }
+
+    /// Every application of the fixture as the first release's records showed it: the stored
+    /// protocol bytes, decoded (from another copy, opened by the store only, so nothing rewrote them).
+    static func originalApplications() async throws -> [String: Foshan_Subsidy_V1_Application] {
+        let directory = try copy()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var originals: [String: Foshan_Subsidy_V1_Application] = [:]
+        for district in DistrictID.allCases {
+            let store = try DistrictStore(path: "\(directory)/districts/\(district.rawValue).sqlite", district: district)
+            let rows = try store.database.readNow { try $0.query("SELECT id, content FROM applications").map { (try $0.text("id"), try $0.blob("content")) } }
+            for (id, content) in rows { originals[id] = try Foshan_Subsidy_V1_Application(serializedBytes: content, path: "stored") }
+            await store.database.close()
+        }
+        return originals
+    }
+
+    @Test("the first release's files migrate, are rewritten in the store's own form, read back whole, and agree with each other")
+    func migrate() async throws {
+        let originals = try await Self.originalApplications()
+        let directory = try Self.copy()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let services = try await SubsidyServices.bootstrap(configuration: .development(dataDirectory: directory), logger: Logger(label: "test"))
+        let stores = services.stores
+        let ledger = stores.ledger
+        #expect(try ledger.database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 6)
+        #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 4)
+
+        // Every commitment of the demo reads back typed: live, disbursed and clawed back;
+        // decided and imported; each known by its content key after migration 4; every decided
+        // one with its explanation, now the store's own.
+        var states: [CityLedger.CommitmentState: Int] = [:]
+        var explained = 0
+        for district in DistrictID.allCases {
+            for commitment in try await ledger.commitments(district: district.rawValue) {
+                states[commitment.state, default: 0] += 1
+                let explanation = try #require(commitment.explanation)
+                #expect(explanation.awardFen == commitment.amountFen)
+                #expect(!explanation.rendered.isEmpty && !explanation.limits.isEmpty)
+                explained += 1
+            }
+        }
+        #expect(explained > 0)
+        #expect(states[.live, default: 0] > 0 && states[.disbursed, default: 0] > 0 && states[.clawback, default: 0] > 0)
+        let (commitments, keyed, imported, pending) = try ledger.database.readNow { transaction in
+            (try transaction.query("SELECT COUNT(*) AS n FROM commitments").first!.int("n"),
+             try transaction.query("SELECT COUNT(DISTINCT application_id) AS n FROM content_keys").first!.int("n"),
+             try transaction.query("SELECT COUNT(*) AS n FROM commitments WHERE source = 'import'").first!.int("n"),
+             try transaction.query("SELECT COUNT(*) AS n FROM legacy_explanations").first!.int("n"))
+        }
+        #expect(commitments == keyed)
+        #expect(imported > 0)
+        #expect(pending == 0)
+        #expect(try await ledger.poolMembers().isEmpty == false)
+
+        // Every application in every district reads back as the core's, in every lifecycle state
+        // the demo made, and its record on the wire is what the first release showed.
+        var seen = Set<ApplicationState>()
+        var compared = 0
+        for district in DistrictID.allCases {
+            let store = stores.store(district)
+            #expect(try store.database.readNow { try $0.query("SELECT COUNT(*) AS n FROM legacy_content").first!.int("n") } == 0)
+            for id in try await store.applicationIDs(ApplicationFilter(), afterID: "", limit: 10_000) {
+                let application = try #require(try await store.application(id))
+                seen.insert(application.state)
+                #expect(!application.history.isEmpty)
+                #expect(try Foshan_Subsidy_V1_ApplicationRecord(application).application == originals[id], "\(id)")
+                if application.state == .approved || application.state == .publicized || application.state == .disbursed {
+                    #expect(application.explanation?.awardFen == application.awardedFen, "\(id)")
+                }
+                compared += 1
+            }
+            #expect(try await store.applicants(after: "", limit: 1000).isEmpty == false)
+        }
+        #expect(compared == originals.count)
+        #expect(seen.isSuperset(of: [.submitted, .returned, .recommended, .approved, .publicized, .disbursed, .revoked, .rejected, .withdrawn]))
+
+        // The audit chains still verify, and the ledger and the districts agree.
+        let (chains, recovery) = try await stores.inspect(naming: { _, tenant in tenant })
+        #expect(chains.count == 6)
+        #expect(chains.filter { !$0.ok }.map(\.problem) == [])
+        #expect(recovery.inconsistencies.isEmpty)
+        #expect(recovery.rolledForward.isEmpty)
+        await stores.close()
+    }
+}
