@@ -18,6 +18,7 @@ struct SubsidyCtl: AsyncParsableCommand {
             `subsidyd --dev --data-dir DIR` (TENANT: chancheng, nanhai, shunde, gaoming, sanshui or city).
             Exit status: 0 on success, 1 with the server's status (e.g. NOT_FOUND) printed on stderr.
             """,
+        version: SubsidyVersion.current,
         subcommands: [
             Health.self, WhoAmI.self, Services.self,
             ApplicantCommand.self, Submit.self, Show.self, List.self, Amend.self, Withdraw.self, Review.self, Quote.self,

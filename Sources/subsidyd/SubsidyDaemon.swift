@@ -21,7 +21,8 @@ import Glibc
 struct SubsidyDaemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subsidyd",
-        abstract: "Foshan industrial-internet subsidy daemon: district and city RPCs over Unix sockets."
+        abstract: "Foshan industrial-internet subsidy daemon: district and city RPCs over Unix sockets.",
+        version: SubsidyVersion.current
     )
 
     /// Start-up refused (or `--check`/`--repair` found) the ledger and the districts disagreeing.
@@ -131,6 +132,9 @@ struct SubsidyDaemon: AsyncParsableCommand {
             print("\(config ?? Self.defaultConfigPath): OK (data_dir \(configuration.dataDirectory); \(tenants))")
             return
         }
+        // SIGHUP's default action is to end the process: trapped before anything else (a
+        // logrotate postrotate or `systemctl reload` during start-up must not kill the daemon).
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         var configuration: ServerConfiguration
         if dev {
             let dataDir = self.dataDir ?? "./subsidyd-data"
@@ -139,6 +143,14 @@ struct SubsidyDaemon: AsyncParsableCommand {
             configuration = try loadConfiguration()
         }
         configuration.testHooks = testHooks
+        let reloadSource: @Sendable () throws -> ServerConfiguration
+        if dev {
+            let development = configuration
+            reloadSource = { development }
+        } else {
+            let path = config ?? Self.defaultConfigPath
+            reloadSource = { try ServerConfiguration.load(path: path) }
+        }
 
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -182,10 +194,21 @@ struct SubsidyDaemon: AsyncParsableCommand {
             }
         }
         let server = UnixSocketServer(configuration: configuration, router: services.router, health: services.health, logger: logger)
+        logger.notice(
+            "subsidyd \(SubsidyVersion.current) starting",
+            metadata: [
+                "version": "\(SubsidyVersion.current)", "policy.version": "\(services.policy.version)",
+                "policy.file": "\(configuration.policyPath ?? "embedded")", "data.dir": "\(configuration.dataDirectory)",
+                "limits": "\(server.limitsInForce.summary)",
+            ])
+        let operations = OperationsService(
+            hangups: hangups, notifier: ServiceManagerNotifier(), server: server, services: services,
+            started: configuration, loadConfiguration: reloadSource, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                // Shut down in reverse: the server drains its calls first, then the stores close.
-                services: [.init(service: services.stores), .init(service: server)],
+                // Shut down in reverse: STOPPING is reported and reloads stop, the server drains
+                // its calls, then the stores close.
+                services: [.init(service: services.stores), .init(service: server), .init(service: operations)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -16,6 +16,8 @@ public struct DaemonConfiguration: Sendable {
     public var allowedGIDs: [String: [UInt32]] = [:]
     /// `[relocations]`: USCC → district.
     public var relocations: [String: String] = [:]
+    /// `policy = …`: a policy file instead of the embedded policy.
+    public var policyPath: String?
 
     public init() {
         baseDirectory = DaemonProcess.makeTemporaryDirectory()
@@ -36,9 +38,9 @@ public struct DaemonConfiguration: Sendable {
             runtime_dir = "\(runtimeDirectory)"
             runtime_dir_mode = "0755"
 
-            [limits]
-
             """
+        if let policyPath { text += "policy = \"\(policyPath)\"\n" }
+        text += "\n[limits]\n"
         for (key, value) in limits.sorted(by: { $0.key < $1.key }) { text += "\(key) = \(value)\n" }
         let names = ["chancheng": "禅城区", "nanhai": "南海区", "shunde": "顺德区", "gaoming": "高明区", "sanshui": "三水区", "city": "佛山市"]
         for tenant in DaemonProcess.tenants {

@@ -31,7 +31,7 @@ final class Connection: Sendable {
     let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
     let tenant: Tenant
     let peer: PeerCredentials
-    let router: MethodRouter
+    let router: RouteTable
     let limits: ServerConfiguration.Limits
     let activity: ConnectionActivity
     let rateLimiter: RequestRateLimiter
@@ -45,7 +45,7 @@ final class Connection: Sendable {
 
     init(
         channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tenant: Tenant, peer: PeerCredentials,
-        router: MethodRouter, limits: ServerConfiguration.Limits, activity: ConnectionActivity,
+        router: RouteTable, limits: ServerConfiguration.Limits, activity: ConnectionActivity,
         rateLimiter: RequestRateLimiter, storePermits: AsyncSemaphore, tenantQueue: TenantQueue? = nil, testHooks: Bool, logger: Logger
     ) {
         self.storePermits = storePermits
