@@ -10,6 +10,8 @@ public struct DaemonConfiguration: Sendable {
     public var limits: [String: Int] = [:]
     public var socketMode = "0600"
     public var socketGroup: UInt32?
+    /// `socket_group` per tenant, overriding ``socketGroup``.
+    public var socketGroups: [String: UInt32] = [:]
     /// Allowed uids per tenant; a tenant missing here allows the current user.
     public var allowedUIDs: [String: [UInt32]] = [:]
     /// Allowed gids per tenant.
@@ -56,7 +58,7 @@ public struct DaemonConfiguration: Sendable {
                 allowed_gids = [\(gids.map(String.init).joined(separator: ", "))]
 
                 """
-            if let socketGroup { text += "socket_group = \(socketGroup)\n" }
+            if let group = socketGroups[tenant] ?? socketGroup { text += "socket_group = \(group)\n" }
         }
         if !relocations.isEmpty {
             text += "\n[relocations]\n"
