@@ -16,6 +16,8 @@ public struct SubsidyServices: Sendable {
     public let health: HealthMonitor
 
     public let stores: SubsidyStores
+    /// Calls, connections, store latency and cap usage (`subsidyctl admin metrics`, the textfile).
+    public let metrics: DaemonMetrics
     private let events: LedgerEvents
     private let servingPolicy: ServingPolicy
 
@@ -43,15 +45,18 @@ public struct SubsidyServices: Sendable {
 
         let health = HealthMonitor()
         let events = LedgerEvents()
-        let router = makeRouter(policy: policy, configuration: configuration, stores: stores, health: health, events: events)
-        return SubsidyServices(router: RouteTable(router), health: health, stores: stores, events: events, servingPolicy: ServingPolicy(value: Mutex(policy)))
+        let servingPolicy = ServingPolicy(value: Mutex(policy))
+        let metrics = DaemonMetrics(stores: stores, policy: { servingPolicy.value.withLock { $0 } })
+        let router = makeRouter(policy: policy, configuration: configuration, stores: stores, health: health, events: events, metrics: metrics)
+        return SubsidyServices(router: RouteTable(router), health: health, stores: stores, metrics: metrics, events: events, servingPolicy: servingPolicy)
     }
 
     /// Every service, bound to one policy. The stores, the health monitor and the ledger's event
     /// stream are shared across reloads: a reload must not re-create tenants, lose a WatchCaps
     /// subscriber or reopen a file.
     static func makeRouter(
-        policy: Policy, configuration: ServerConfiguration, stores: SubsidyStores, health: HealthMonitor, events: LedgerEvents
+        policy: Policy, configuration: ServerConfiguration, stores: SubsidyStores, health: HealthMonitor, events: LedgerEvents,
+        metrics: DaemonMetrics
     ) -> MethodRouter {
         var router = MethodRouter()
         FoundationServices.register(into: &router, health: health, policyVersion: policy.version)
@@ -59,6 +64,7 @@ public struct SubsidyServices: Sendable {
             .registerMethods(with: &router, roles: [.district])
         CityService(policy: policy, stores: stores, events: events)
             .registerMethods(with: &router, roles: [.city])
+        AdminService(stores: stores, metrics: metrics).registerMethods(with: &router, roles: [.city])
         FoundationServices.registerReflection(into: &router)
         return router
     }
@@ -69,7 +75,7 @@ public struct SubsidyServices: Sendable {
     @discardableResult
     public func reload(configuration: ServerConfiguration, logger: Logger) throws -> Policy {
         let policy = try Self.loadPolicy(path: configuration.policyPath)
-        let router = Self.makeRouter(policy: policy, configuration: configuration, stores: stores, health: health, events: events)
+        let router = Self.makeRouter(policy: policy, configuration: configuration, stores: stores, health: health, events: events, metrics: metrics)
         servingPolicy.value.withLock { $0 = policy }
         self.router.replace(with: router)
         return policy

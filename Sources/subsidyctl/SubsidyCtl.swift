@@ -23,7 +23,7 @@ struct SubsidyCtl: AsyncParsableCommand {
             Health.self, WhoAmI.self, Services.self,
             ApplicantCommand.self, Submit.self, Show.self, List.self, Amend.self, Withdraw.self, Review.self, Quote.self,
             Approve.self, Reject.self, Publicize.self, Disburse.self, Revoke.self,
-            Quota.self, Events.self, Pool.self, Import.self, Audit.self,
+            Quota.self, Events.self, Pool.self, Import.self, Audit.self, Admin.self,
         ]
     )
 
@@ -85,7 +85,7 @@ struct GlobalOptions: ParsableArguments {
         guard index < arguments.count, !leading.isEmpty else { return arguments }
         // Options belong to the leaf command: after `applicant register`, not after `applicant`.
         var end = index + 1
-        if ["applicant", "pool", "audit"].contains(arguments[index]), end < arguments.count, !arguments[end].hasPrefix("-") { end += 1 }
+        if ["applicant", "pool", "audit", "admin"].contains(arguments[index]), end < arguments.count, !arguments[end].hasPrefix("-") { end += 1 }
         return Array(arguments[index..<end]) + leading + arguments[end...]
     }
 

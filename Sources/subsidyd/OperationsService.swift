@@ -47,6 +47,7 @@ struct OperationsService: Service {
             next = try loadConfiguration()
         } catch {
             logger.error("reload refused, configuration kept: \(error)", metadata: ["policy.version": "\(previous.version)"])
+            services.metrics.recordReload(accepted: false)
             return
         }
         next.testHooks = started.testHooks
@@ -61,9 +62,11 @@ struct OperationsService: Service {
             policy = try services.reload(configuration: next, logger: logger)
         } catch {
             logger.error("reload refused, policy and limits kept: policy: \(error)", metadata: ["policy.version": "\(previous.version)"])
+            services.metrics.recordReload(accepted: false)
             return
         }
         let kept = server.applyReloadedLimits(next.limits)
+        services.metrics.recordReload(accepted: true)
         if !kept.isEmpty {
             logger.warning("reload: \(kept.joined(separator: ", ")) changed; sized per tenant at start-up, so the change takes effect at the next restart")
         }

@@ -22,7 +22,8 @@ struct SubsidyDaemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subsidyd",
         abstract: "Foshan industrial-internet subsidy daemon: district and city RPCs over Unix sockets.",
-        version: SubsidyVersion.current
+        version: SubsidyVersion.current,
+        subcommands: [OfflineBackup.self, Restore.self]
     )
 
     /// Start-up refused (or `--check`/`--repair` found) the ledger and the districts disagreeing.
@@ -60,6 +61,17 @@ struct SubsidyDaemon: AsyncParsableCommand {
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
+
+    /// `backup` and `restore` are dispatched before the daemon's own flags are parsed: they share
+    /// option names (`--data-dir`, `--config`) that mean something else to the daemon itself.
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        switch arguments.first {
+        case "backup": await OfflineBackup.main(Array(arguments.dropFirst()))
+        case "restore": Restore.main(Array(arguments.dropFirst()))
+        default: await Self.main(nil)
+        }
+    }
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
@@ -193,7 +205,8 @@ struct SubsidyDaemon: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
-        let server = UnixSocketServer(configuration: configuration, router: services.router, health: services.health, logger: logger)
+        let server = UnixSocketServer(
+            configuration: configuration, router: services.router, health: services.health, logger: logger, metrics: services.metrics)
         logger.notice(
             "subsidyd \(SubsidyVersion.current) starting",
             metadata: [

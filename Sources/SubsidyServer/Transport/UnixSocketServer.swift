@@ -19,6 +19,7 @@ public final class UnixSocketServer: Service, Sendable {
     public let health: HealthMonitor
     private let router: RouteTable
     private let logger: Logger
+    private let metrics: DaemonMetrics?
     private let group: any EventLoopGroup
     private let connections = Mutex<[ObjectIdentifier: Connection]>([:])
     private let connectionLimiter: ConnectionLimiter
@@ -36,9 +37,10 @@ public final class UnixSocketServer: Service, Sendable {
     public let ready: AsyncStream<Void>
 
     public init(
-        configuration: ServerConfiguration, router: RouteTable, health: HealthMonitor, logger: Logger,
+        configuration: ServerConfiguration, router: RouteTable, health: HealthMonitor, logger: Logger, metrics: DaemonMetrics? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
+        self.metrics = metrics
         self.configuration = configuration
         self.router = router
         self.health = health
@@ -208,7 +210,7 @@ public final class UnixSocketServer: Service, Sendable {
             channel: accepted.channel, tenant: tenant, peer: accepted.peer, router: router, limits: limits,
             activity: accepted.activity, rateLimiter: rateLimiter, storePermits: storePermits.permits(for: tenant),
             tenantQueue: tenantQueues[tenant.id],
-            testHooks: configuration.testHooks, logger: logger
+            testHooks: configuration.testHooks, logger: logger, metrics: metrics
         )
         let id = ObjectIdentifier(connection)
         let draining = connections.withLock { connections -> Bool in
@@ -264,18 +266,24 @@ public final class UnixSocketServer: Service, Sendable {
         guard tenant.admits(peer) else {
             // Refused before a single byte is read: no frame of theirs is ever parsed.
             logger.warning("refused peer not allowed on this socket")
+            metrics?.connectionRefused(tenant: tenant.id, reason: "peer_not_allowed")
             channel.close(promise: nil)
             return nil
         }
         if let refusal = connectionLimiter.acquire(uid: peer.uid, tenant: tenant.id) {
             logger.warning("refused connection: \(refusal)")
+            metrics?.connectionRefused(tenant: tenant.id, reason: "limit")
             try channel.pipeline.syncOperations.addHandler(
                 ConnectionRefusalHandler(status: Foshan_Subsidy_V1_Status(SubsidyError(.resourceExhausted, "connection refused: \(refusal)")))
             )
             return nil
         }
-        let limiter = connectionLimiter
-        channel.closeFuture.whenComplete { _ in limiter.release(uid: peer.uid, tenant: tenant.id) }
+        let (limiter, metrics) = (connectionLimiter, self.metrics)
+        metrics?.connectionOpened(tenant: tenant.id)
+        channel.closeFuture.whenComplete { _ in
+            limiter.release(uid: peer.uid, tenant: tenant.id)
+            metrics?.connectionClosed(tenant: tenant.id)
+        }
         let activity = ConnectionActivity()
         try channel.pipeline.syncOperations.addHandler(
             ConnectionTimeoutHandler(
