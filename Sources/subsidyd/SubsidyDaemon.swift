@@ -62,6 +62,9 @@ struct SubsidyDaemon: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(help: "logfmt or json: one line per event on stderr (default: log_format in the configuration, else logfmt).")
+    var logFormat: String?
+
     /// `backup` and `restore` are dispatched before the daemon's own flags are parsed: they share
     /// option names (`--data-dir`, `--config`) that mean something else to the daemon itself.
     static func main() async {
@@ -76,6 +79,9 @@ struct SubsidyDaemon: AsyncParsableCommand {
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level: unknown level \"\(logLevel)\"")
+        }
+        if let logFormat, StructuredLogHandler.Format(rawValue: logFormat) == nil {
+            throw ValidationError("--log-format: must be logfmt or json (got \"\(logFormat)\")")
         }
         if dev && (config != nil || checkConfig) {
             throw ValidationError("--dev uses the embedded configuration; it cannot be combined with --config or --check-config")
@@ -165,11 +171,8 @@ struct SubsidyDaemon: AsyncParsableCommand {
         }
 
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let format = logFormat.flatMap(StructuredLogHandler.Format.init(rawValue:)) ?? configuration.logFormat
+        LoggingSystem.bootstrap { _ in StructuredLogHandler(format: format, level: level) }
         let logger = Logger(label: "subsidyd")
         ResourceLimits.raiseFileDescriptorLimit(logger: logger)
         let lock: DataDirectoryLock
@@ -217,11 +220,19 @@ struct SubsidyDaemon: AsyncParsableCommand {
         let operations = OperationsService(
             hangups: hangups, notifier: ServiceManagerNotifier(), server: server, services: services,
             started: configuration, loadConfiguration: reloadSource, logger: logger)
+        var members: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: services.stores), .init(service: server)]
+        if let path = configuration.metricsTextfile {
+            members.append(
+                .init(
+                    service: MetricsTextfileWriter(
+                        metrics: services.metrics, path: path, interval: .milliseconds(configuration.metricsIntervalMilliseconds), logger: logger)))
+        }
+        members.append(.init(service: operations))
         let group = ServiceGroup(
             configuration: .init(
-                // Shut down in reverse: STOPPING is reported and reloads stop, the server drains
-                // its calls, then the stores close.
-                services: [.init(service: services.stores), .init(service: server), .init(service: operations)],
+                // Shut down in reverse: STOPPING is reported and reloads stop, the metrics file
+                // is left as last written, the server drains its calls, then the stores close.
+                services: members,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -20,6 +20,8 @@ public struct DaemonConfiguration: Sendable {
     public var relocations: [String: String] = [:]
     /// `policy = …`: a policy file instead of the embedded policy.
     public var policyPath: String?
+    /// Further top-level lines, e.g. `metrics_textfile = "…"` or `log_format = "json"`.
+    public var extraRootLines: [String] = []
 
     public init() {
         baseDirectory = DaemonProcess.makeTemporaryDirectory()
@@ -42,6 +44,7 @@ public struct DaemonConfiguration: Sendable {
 
             """
         if let policyPath { text += "policy = \"\(policyPath)\"\n" }
+        for line in extraRootLines { text += line + "\n" }
         text += "\n[limits]\n"
         for (key, value) in limits.sorted(by: { $0.key < $1.key }) { text += "\(key) = \(value)\n" }
         let names = ["chancheng": "禅城区", "nanhai": "南海区", "shunde": "顺德区", "gaoming": "高明区", "sanshui": "三水区", "city": "佛山市"]
