@@ -1,6 +1,10 @@
 import CProtobufC
 import SubsidyCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Walks an encoded message before protobuf-c sees it and refuses text it would alter.
 ///
 /// protobuf-c 1.4.1 stores strings as NUL-terminated `char *`, so `"abc\0def"` arrives as `"abc"`,
@@ -59,8 +63,9 @@ enum PayloadValidator {
     }
 
     private static func validateText(_ text: UnsafeRawBufferPointer, path: String) throws(SubsidyError) {
-        if let nul = text.firstIndex(of: 0) {
-            throw .invalidField(path, "contains a NUL character at byte \(nul); text may not contain U+0000")
+        // memchr, not Collection.firstIndex: every text field of every stored record passes here.
+        if let base = text.baseAddress, let nul = memchr(base, 0, text.count) {
+            throw .invalidField(path, "contains a NUL character at byte \(base.distance(to: UnsafeRawPointer(nul))); text may not contain U+0000")
         }
         if String(validating: text, as: UTF8.self) == nil {
             throw .invalidField(path, "is not valid UTF-8")

@@ -31,12 +31,18 @@ public final class ProtoArena {
 
     /// A NUL-terminated copy of `value`.
     public func string(_ value: String) -> UnsafeMutablePointer<CChar> {
-        var utf8 = Array(value.utf8)
-        if utf8.contains(0) { sawEmbeddedNul = true }
-        utf8.append(0)
-        let p = raw(utf8.count, alignment: 1).bindMemory(to: CChar.self, capacity: utf8.count)
-        utf8.withUnsafeBytes { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        return p
+        // Straight from the string's own UTF-8 into the arena: no intermediate array per string
+        // (a list reply fills tens of thousands of them).
+        var value = value
+        return value.withUTF8 { utf8 in
+            let p = raw(utf8.count + 1, alignment: 1).bindMemory(to: CChar.self, capacity: utf8.count + 1)
+            if let base = utf8.baseAddress, !utf8.isEmpty {
+                UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: utf8.count)
+                if memchr(base, 0, utf8.count) != nil { sawEmbeddedNul = true }
+            }
+            p[utf8.count] = 0
+            return p
+        }
     }
 
     public func bytes(_ value: [UInt8]) -> ProtobufCBinaryData {

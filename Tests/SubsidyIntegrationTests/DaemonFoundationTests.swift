@@ -8,7 +8,7 @@ import Testing
 
 /// The real `subsidyd` over its real sockets: framing, multiplexing, deadlines, cancellation,
 /// bad input and shutdown.
-@Suite("subsidyd foundation", .serialized)
+@Suite("subsidyd foundation")
 struct DaemonFoundationTests {
     @Test("every tenant's socket serves Health and WhoAmI with the tenant it resolved")
     func healthAndIdentity() async throws {
@@ -184,19 +184,21 @@ struct DaemonFoundationTests {
         try await withDaemon { daemon in
             let client = try await daemon.client("chancheng")
             let watcher = try await daemon.client("city")
-            let updates = Task {
-                var seen: [Foshan_Subsidy_V1_ServingStatus] = []
-                for try await update in watcher.stream(Foshan_Subsidy_V1_Health.Method.watch, Foshan_Subsidy_V1_HealthCheckRequest()) { seen.append(update.status) }
-                return seen
-            }
+            // The watch is open (its first update arrived) before SIGTERM: a connection with no
+            // call open is closed as soon as the drain starts.
+            var updates = watcher.stream(Foshan_Subsidy_V1_Health.Method.watch, Foshan_Subsidy_V1_HealthCheckRequest()).makeAsyncIterator()
+            #expect(try await updates.next()?.status == .serving)
             let inFlight = Task {
                 try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest(), metadata: ["x-test-delay-ms": "1500"])
             }
-            try await Task.sleep(for: .milliseconds(300))
+            // SIGTERM only once the daemon holds the call (a call arriving after it is refused).
+            #expect(await eventually { daemon.log().contains("test hook: delaying the handler") })
             let status = await daemon.terminate()
             #expect(status == 0)
             #expect(try await inFlight.value.tenant == "chancheng")
-            #expect(try await updates.value == [.serving, .notServing])
+            var after: [Foshan_Subsidy_V1_ServingStatus] = []
+            while let update = try await updates.next() { after.append(update.status) }
+            #expect(after == [.notServing])
             #expect(!FileManager.default.fileExists(atPath: daemon.socketPath("city")))
         }
     }
@@ -204,6 +206,7 @@ struct DaemonFoundationTests {
     @Test("a stale socket left by a killed daemon is replaced; a live one is not; the data directory is locked")
     func socketsAndLock() async throws {
         try await withDaemon { first in
+            raiseDescriptorLimit()
             let second = Process()
             second.executableURL = URL(fileURLWithPath: DaemonProcess.productsDirectory + "/subsidyd")
             second.arguments = ["--dev", "--data-dir", first.dataDirectory]

@@ -8,7 +8,7 @@ import Testing
 /// Issue 8 §1–§2 through the real daemon: nothing is funded twice by a respelling or under a
 /// second measure, a follow-on needs its pilot's award, districts register their own
 /// enterprises, the validity window bounds approval (not payment), and fields have limits.
-@Suite("integrity at the edges", .serialized)
+@Suite("integrity at the edges")
 struct IntegrityTests {
     static let provider = TestData.uscc(930)
 

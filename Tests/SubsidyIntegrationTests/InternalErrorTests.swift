@@ -7,7 +7,7 @@ import Testing
 
 /// Storage failures reach clients as INTERNAL with an error id and nothing else; the daemon
 /// logs the cause under the same id (issue 8 §5).
-@Suite("internal errors", .serialized)
+@Suite("internal errors")
 struct InternalErrorTests {
     /// Words of SQL, schema and SQLite's own messages that must never reach a client.
     static let leaks = ["SELECT", "INSERT", "UPDATE", "FROM", "SQLite", "sqlite", "no such table", "applicants", "ledger", "fault", "storage"]

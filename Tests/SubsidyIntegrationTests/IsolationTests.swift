@@ -8,7 +8,7 @@ import Testing
 /// Districts see and change only their own data: every district RPC, called as every district,
 /// aimed at every other district's application, is PERMISSION_DENIED and leaves every file as
 /// it was; every CityService method is PERMISSION_DENIED to every district.
-@Suite("tenant isolation", .serialized)
+@Suite("tenant isolation")
 struct IsolationTests {
     @Test("the isolation matrix: 5 callers × 4 other districts × every application RPC, and every city method")
     func matrix() async throws {

@@ -7,7 +7,7 @@ import Testing
 
 /// The system of record through the real daemon: the lifecycle, the commit protocol's
 /// guarantees, idempotency, imports and the audit chain.
-@Suite("ledger and lifecycle", .serialized)
+@Suite("ledger and lifecycle")
 struct LedgerWorkflowTests {
     static let provider = TestData.uscc(900)
 

@@ -3,6 +3,7 @@ import SubsidyTestSupport
 
 /// Runs a program to completion, capturing its output.
 func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+    raiseDescriptorLimit()
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments

@@ -8,7 +8,7 @@ import Testing
 /// The daemon never serves on stores that disagree (issue 8 §4): a rolled-back, replaced or
 /// rewritten ledger, a missing commitment, a second daemon on the same directory and unsafe
 /// directories all stop start-up with the documented exit code and a message naming the problem.
-@Suite("start-up integrity", .serialized)
+@Suite("start-up integrity")
 struct StartupIntegrityTests {
     static let provider = TestData.uscc(950)
     static let buyer = TestData.uscc(4101)

@@ -7,7 +7,7 @@ import Testing
 
 /// Identity from the kernel: real peers with other uids, run with `setpriv`, against a daemon
 /// started from a configuration file. CI runs as root; elsewhere these skip with the reason.
-@Suite("tenancy from the kernel", .serialized)
+@Suite("tenancy from the kernel")
 struct TenancyTests {
     static let canSwitchUsers = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
     static let nobody: UInt32 = 65_534

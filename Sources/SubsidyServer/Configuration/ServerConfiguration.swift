@@ -45,6 +45,11 @@ public struct ServerConfiguration: Sendable {
         /// A connection with no call open and no inbound traffic for this long is closed. A
         /// connection with an open call (e.g. a watch stream) is never idle.
         public var idleTimeoutMilliseconds: Int64 = 300_000
+        /// On SIGTERM, how long the daemon waits for connections to take their last replies
+        /// before closing the ones still open (clients not reading). Their calls' store work
+        /// completes either way; only replies nobody was reading are lost. A service manager's
+        /// stop timeout must be longer than this.
+        public var drainGraceMilliseconds: Int64 = 10_000
         /// Calls one connection may have open at once.
         public var maximumConcurrentCallsPerConnection = 64
         /// Connections open at once over all sockets; beyond it a new one is refused at accept.

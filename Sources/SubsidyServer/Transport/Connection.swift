@@ -305,8 +305,10 @@ final class Connection: Sendable {
             group.addTask {
                 do throws(SubsidyError) {
                     if let testDelay {
-                        // Cancellation ends the sleep early; the handler then still runs, as a
-                        // real handler that is already committing would.
+                        // Logged so a test can tell the call is in flight. Cancellation ends the
+                        // sleep early; the handler then still runs, as a real handler that is
+                        // already committing would.
+                        context.logger.debug("test hook: delaying the handler \(testDelay) ms")
                         try? await Task.sleep(for: .milliseconds(testDelay))
                     }
                     return .finished(.success(try await route.handler(frame.payload, context, send)))

@@ -160,17 +160,15 @@ public final class UnixSocketServer: Service, Sendable {
         // write). After the grace period the connections still open are closed: their calls'
         // store work completes regardless; only replies nobody was reading are lost. A watchdog,
         // not work that must finish, so an unstructured task is right here.
+        let grace = limits.drainGraceMilliseconds
         Task { [self] in
-            try? await Task.sleep(for: .milliseconds(Self.drainGraceMilliseconds))
+            try? await Task.sleep(for: .milliseconds(grace))
             let stuck = connections.withLock { Array($0.values) }
             guard !stuck.isEmpty else { return }
-            logger.warning("closing \(stuck.count) connections still draining after \(Self.drainGraceMilliseconds) ms (clients not reading their replies)")
+            logger.warning("closing \(stuck.count) connections still draining after \(grace) ms (clients not reading their replies; drain_grace_ms)")
             for connection in stuck { connection.channel.channel.close(promise: nil) }
         }
     }
-
-    /// How long a graceful shutdown waits for connections to drain before closing them.
-    static let drainGraceMilliseconds: Int64 = 10_000
 
     /// A connection that passed the kernel-credential check and the connection limits.
     struct AcceptedConnection: Sendable {
