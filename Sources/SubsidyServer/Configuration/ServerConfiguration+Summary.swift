@@ -11,6 +11,7 @@ extension ServerConfiguration.Limits {
             ("max_queued_bytes_per_tenant", "\(maximumQueuedBytesPerTenant)"),
             ("max_concurrent_store_calls_per_tenant", "\(maximumConcurrentStoreCallsPerTenant)"),
             ("requests_per_second", "\(requestsPerSecond)"), ("request_burst", "\(requestBurst)"),
+            ("drain_grace_ms", "\(drainGraceMilliseconds)"),
         ].map { "\($0.0)=\($0.1)" }.joined(separator: " ")
     }
 }
