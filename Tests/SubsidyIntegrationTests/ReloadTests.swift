@@ -86,6 +86,33 @@ struct ReloadTests {
         #expect(status == 0, "\(daemon.log())")
     }
 
+    @Test("a reloaded per-connection limit applies to connections accepted after the reload")
+    func reloadedLimitApplies() async throws {
+        var configuration = DaemonConfiguration()
+        defer { try? FileManager.default.removeItem(atPath: configuration.baseDirectory) }
+        let daemon = try await DaemonProcess.start(configuration: configuration)
+        configuration.limits = ["max_calls_per_connection": 1]
+        _ = try configuration.write()
+        kill(daemon.process.processIdentifier, SIGHUP)
+        #expect(await eventually { daemon.log().contains("max_calls_per_connection=1 ") })
+
+        // One call held open by the test hook; a second on the same connection is one too many.
+        let client = try await daemon.client("shunde")
+        let held = Task {
+            try await client.call(
+                Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest(), metadata: ["x-test-delay-ms": "2000"])
+        }
+        #expect(await eventually { daemon.log().contains("test hook: delaying the handler 2000 ms") })
+        let refused = await #expect(throws: SubsidyError.self) {
+            try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest())
+        }
+        #expect(refused?.code == .resourceExhausted)
+        #expect(refused?.message.contains("at most 1 concurrent calls per connection") == true, "\(String(describing: refused))")
+        #expect(try await held.value.status == .serving)
+        await client.close()
+        #expect(await daemon.terminate() == 0)
+    }
+
     @Test("--version prints the release for both programs")
     func versions() throws {
         let daemon = try run(DaemonProcess.productsDirectory + "/subsidyd", ["--version"])
