@@ -75,6 +75,7 @@ public struct SubsidyServices: Sendable {
     @discardableResult
     public func reload(configuration: ServerConfiguration, logger: Logger) throws -> Policy {
         let policy = try Self.loadPolicy(path: configuration.policyPath)
+        logger.debug("policy \(policy.version) loaded from \(configuration.policyPath ?? "the binary")")
         let router = Self.makeRouter(policy: policy, configuration: configuration, stores: stores, health: health, events: events, metrics: metrics)
         servingPolicy.value.withLock { $0 = policy }
         self.router.replace(with: router)
