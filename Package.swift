@@ -141,7 +141,7 @@ let package = Package(
         // The stores in-process, on real SQLite files in a temp directory.
         .testTarget(
             name: "SubsidyStoreTests",
-            dependencies: ["SubsidyStore", "SubsidyCore"],
+            dependencies: ["SubsidyStore", "SubsidyCore", "SubsidyTestSupport"],
             // Files written by the first release, opened from the source tree by SchemaFixtureTests.
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
@@ -150,7 +150,7 @@ let package = Package(
         .testTarget(
             name: "SubsidyServerTests",
             dependencies: [
-                "SubsidyServer", "SubsidyStore", "SubsidyWire", "SubsidyCore",
+                "SubsidyServer", "SubsidyStore", "SubsidyWire", "SubsidyCore", "SubsidyTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SubsidyCore
+import SubsidyTestSupport
 import SubsidyWire
 import Testing
 @testable import SubsidyServer
@@ -15,9 +16,7 @@ final class InProcessDaemon: Sendable {
     let services: SubsidyServices
 
     init() async throws {
-        var template = Array((NSTemporaryDirectory() + "/subsidyd-handlers-XXXXXX").utf8CString)
-        guard let created = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
-        directory = String(cString: created)
+        directory = TestDirectories.make("subsidyd-handlers")
         configuration = ServerConfiguration.development(dataDirectory: directory)
         services = try await SubsidyServices.bootstrap(configuration: configuration, logger: Logger(label: "test"))
     }

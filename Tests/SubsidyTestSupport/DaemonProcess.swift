@@ -3,10 +3,6 @@ import SubsidyClient
 import SubsidyCore
 import SubsidyWire
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The real `subsidyd` binary, started in a fresh temporary data directory.
 ///
 /// Tests drive it over its real sockets; nothing stands in for it.
@@ -31,26 +27,10 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     /// A short temporary directory (Unix socket paths are limited to 107 bytes), under
-    /// ``temporaryRoot``.
+    /// ``TestDirectories/root``.
     public static func makeTemporaryDirectory() -> String {
-        var template = Array((temporaryRoot + "/subsidyd-test-XXXXXX").utf8CString)
-        return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        TestDirectories.make("subsidyd-test")
     }
-
-    /// Where test directories go: `SUBSIDYD_TEST_TMPDIR` if set, else `/dev/shm` when it is a
-    /// tmpfs with at least 2 GiB free, else `/tmp`. The suites create thousands of files and every
-    /// commit is fsynced; in memory that costs neither disk writes nor journal work. The tests
-    /// check behaviour, which is the same on either; the benchmark is what measures the disk.
-    public static let temporaryRoot: String = {
-        if let chosen = ProcessInfo.processInfo.environment["SUBSIDYD_TEST_TMPDIR"], !chosen.isEmpty { return chosen }
-        let mounts = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
-        let isTmpfs = mounts.split(separator: "\n").contains { $0.split(separator: " ").prefix(3).dropFirst().elementsEqual(["/dev/shm", "tmpfs"]) }
-        var space = statvfs()
-        if isTmpfs, statvfs("/dev/shm", &space) == 0, UInt64(space.f_bavail) * UInt64(space.f_frsize) >= 2 << 30 {
-            return "/dev/shm"
-        }
-        return "/tmp"
-    }()
 
     private init(dataDirectory: String, process: Process, logPath: String, socketPaths: [String: String]? = nil) {
         self.dataDirectory = dataDirectory

@@ -1,5 +1,6 @@
 import Foundation
 import SubsidyCore
+import SubsidyTestSupport
 import Synchronization
 import Testing
 @testable import SubsidyStore
@@ -124,14 +125,12 @@ final class StoreHarness: Sendable {
     }
 }
 
-/// A directory under the system's temp directory, removed with everything in it when released.
+/// A directory under ``TestDirectories/root``, removed with everything in it when released.
 final class TemporaryDirectory: Sendable {
     let path: String
 
     init() throws {
-        var template = Array((NSTemporaryDirectory() + "/subsidyd-store-XXXXXX").utf8CString)
-        guard let created = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
-        path = String(cString: created)
+        path = TestDirectories.make("subsidyd-store")
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
