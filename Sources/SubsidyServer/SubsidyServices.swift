@@ -2,6 +2,7 @@ import Logging
 import SubsidyCore
 import SubsidyStore
 import SubsidyWire
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -10,11 +11,18 @@ import Glibc
 /// Builds everything the daemon serves from a configuration: the router with every service,
 /// and the health monitor. The executable only parses flags, loads configuration and runs this.
 public struct SubsidyServices: Sendable {
-    public let router: MethodRouter
+    /// The router in force; a SIGHUP reload (``reload(configuration:logger:)``) replaces it whole.
+    public let router: RouteTable
     public let health: HealthMonitor
 
     public let stores: SubsidyStores
-    public let policy: Policy
+    /// Calls, connections, store latency and cap usage (`subsidyctl admin metrics`, the textfile).
+    public let metrics: DaemonMetrics
+    private let events: LedgerEvents
+    private let servingPolicy: ServingPolicy
+
+    /// The policy the daemon serves now (the latest one a reload accepted).
+    public var policy: Policy { servingPolicy.value.withLock { $0 } }
 
     /// Loads the policy, opens every store, reconciles them with the ledger (before anything is
     /// served), and registers every service.
@@ -37,14 +45,41 @@ public struct SubsidyServices: Sendable {
 
         let health = HealthMonitor()
         let events = LedgerEvents()
+        let servingPolicy = ServingPolicy(value: Mutex(policy))
+        let metrics = DaemonMetrics(stores: stores, policy: { servingPolicy.value.withLock { $0 } })
+        let router = makeRouter(policy: policy, configuration: configuration, stores: stores, health: health, events: events, metrics: metrics)
+        return SubsidyServices(router: RouteTable(router), health: health, stores: stores, metrics: metrics, events: events, servingPolicy: servingPolicy)
+    }
+
+    /// Every service, bound to one policy. The stores, the health monitor and the ledger's event
+    /// stream are shared across reloads: a reload must not re-create tenants, lose a WatchCaps
+    /// subscriber or reopen a file.
+    static func makeRouter(
+        policy: Policy, configuration: ServerConfiguration, stores: SubsidyStores, health: HealthMonitor, events: LedgerEvents,
+        metrics: DaemonMetrics
+    ) -> MethodRouter {
         var router = MethodRouter()
         FoundationServices.register(into: &router, health: health, policyVersion: policy.version)
         DistrictService(policy: policy, stores: stores, relocations: configuration.relocations)
             .registerMethods(with: &router, roles: [.district])
         CityService(policy: policy, stores: stores, events: events)
             .registerMethods(with: &router, roles: [.city])
+        AdminService(stores: stores, metrics: metrics).registerMethods(with: &router, roles: [.city])
         FoundationServices.registerReflection(into: &router)
-        return SubsidyServices(router: router, health: health, stores: stores, policy: policy)
+        return router
+    }
+
+    /// SIGHUP: loads the policy `configuration` names and, only if it loads and validates in full,
+    /// serves every following call with it. A policy that fails throws and changes nothing: the
+    /// old one keeps being served. Returns the policy now in force.
+    @discardableResult
+    public func reload(configuration: ServerConfiguration, logger: Logger) throws -> Policy {
+        let policy = try Self.loadPolicy(path: configuration.policyPath)
+        logger.debug("policy \(policy.version) loaded from \(configuration.policyPath ?? "the binary")")
+        let router = Self.makeRouter(policy: policy, configuration: configuration, stores: stores, health: health, events: events, metrics: metrics)
+        servingPolicy.value.withLock { $0 = policy }
+        self.router.replace(with: router)
+        return policy
     }
 
     /// The policy file at `path`, or the embedded Foshan 2020 policy.
@@ -53,6 +88,15 @@ public struct SubsidyServices: Sendable {
         let text = try readTextFile(path)
         let name = String(path.split(separator: "/").last ?? "policy").replacingOccurrences(ofSuffix: ".toml")
         return try Policy.load(text: text, name: name)
+    }
+}
+
+/// The policy in force, shared by every copy of ``SubsidyServices``.
+private final class ServingPolicy: Sendable {
+    let value: Mutex<Policy>
+
+    init(value: consuming Mutex<Policy>) {
+        self.value = value
     }
 }
 

@@ -111,7 +111,7 @@ public final class SubsidyStores: Service, Sendable {
     /// Runs `body` holding the decision lock. Once it holds the lock the body runs to its end even
     /// if the caller goes away: a commit protocol is never stopped between its two steps by a
     /// cancelled call (an unstructured task does not inherit the caller's cancellation).
-    private func underDecisionLock<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    func underDecisionLock<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         try await decisionLock.wait()
         let lock = decisionLock
         return try await Task {

@@ -18,11 +18,12 @@ struct SubsidyCtl: AsyncParsableCommand {
             `subsidyd --dev --data-dir DIR` (TENANT: chancheng, nanhai, shunde, gaoming, sanshui or city).
             Exit status: 0 on success, 1 with the server's status (e.g. NOT_FOUND) printed on stderr.
             """,
+        version: SubsidyVersion.current,
         subcommands: [
             Health.self, WhoAmI.self, Services.self,
             ApplicantCommand.self, Submit.self, Show.self, List.self, Amend.self, Withdraw.self, Review.self, Quote.self,
             Approve.self, Reject.self, Publicize.self, Disburse.self, Revoke.self,
-            Quota.self, Events.self, Pool.self, Import.self, Audit.self,
+            Quota.self, Events.self, Pool.self, Import.self, Audit.self, Admin.self,
         ]
     )
 
@@ -84,7 +85,7 @@ struct GlobalOptions: ParsableArguments {
         guard index < arguments.count, !leading.isEmpty else { return arguments }
         // Options belong to the leaf command: after `applicant register`, not after `applicant`.
         var end = index + 1
-        if ["applicant", "pool", "audit"].contains(arguments[index]), end < arguments.count, !arguments[end].hasPrefix("-") { end += 1 }
+        if ["applicant", "pool", "audit", "admin"].contains(arguments[index]), end < arguments.count, !arguments[end].hasPrefix("-") { end += 1 }
         return Array(arguments[index..<end]) + leading + arguments[end...]
     }
 

@@ -21,7 +21,9 @@ import Glibc
 struct SubsidyDaemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subsidyd",
-        abstract: "Foshan industrial-internet subsidy daemon: district and city RPCs over Unix sockets."
+        abstract: "Foshan industrial-internet subsidy daemon: district and city RPCs over Unix sockets.",
+        version: SubsidyVersion.current,
+        subcommands: [OfflineBackup.self, Restore.self]
     )
 
     /// Start-up refused (or `--check`/`--repair` found) the ledger and the districts disagreeing.
@@ -60,9 +62,26 @@ struct SubsidyDaemon: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(help: "logfmt or json: one line per event on stderr (default: log_format in the configuration, else logfmt).")
+    var logFormat: String?
+
+    /// `backup` and `restore` are dispatched before the daemon's own flags are parsed: they share
+    /// option names (`--data-dir`, `--config`) that mean something else to the daemon itself.
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        switch arguments.first {
+        case "backup": await OfflineBackup.main(Array(arguments.dropFirst()))
+        case "restore": Restore.main(Array(arguments.dropFirst()))
+        default: await Self.main(nil)
+        }
+    }
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level: unknown level \"\(logLevel)\"")
+        }
+        if let logFormat, StructuredLogHandler.Format(rawValue: logFormat) == nil {
+            throw ValidationError("--log-format: must be logfmt or json (got \"\(logFormat)\")")
         }
         if dev && (config != nil || checkConfig) {
             throw ValidationError("--dev uses the embedded configuration; it cannot be combined with --config or --check-config")
@@ -131,6 +150,9 @@ struct SubsidyDaemon: AsyncParsableCommand {
             print("\(config ?? Self.defaultConfigPath): OK (data_dir \(configuration.dataDirectory); \(tenants))")
             return
         }
+        // SIGHUP's default action is to end the process: trapped before anything else (a
+        // logrotate postrotate or `systemctl reload` during start-up must not kill the daemon).
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         var configuration: ServerConfiguration
         if dev {
             let dataDir = self.dataDir ?? "./subsidyd-data"
@@ -139,13 +161,18 @@ struct SubsidyDaemon: AsyncParsableCommand {
             configuration = try loadConfiguration()
         }
         configuration.testHooks = testHooks
+        let reloadSource: @Sendable () throws -> ServerConfiguration
+        if dev {
+            let development = configuration
+            reloadSource = { development }
+        } else {
+            let path = config ?? Self.defaultConfigPath
+            reloadSource = { try ServerConfiguration.load(path: path) }
+        }
 
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let format = logFormat.flatMap(StructuredLogHandler.Format.init(rawValue:)) ?? configuration.logFormat
+        LoggingSystem.bootstrap { _ in StructuredLogHandler(format: format, level: level) }
         let logger = Logger(label: "subsidyd")
         ResourceLimits.raiseFileDescriptorLimit(logger: logger)
         let lock: DataDirectoryLock
@@ -181,11 +208,31 @@ struct SubsidyDaemon: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
-        let server = UnixSocketServer(configuration: configuration, router: services.router, health: services.health, logger: logger)
+        let server = UnixSocketServer(
+            configuration: configuration, router: services.router, health: services.health, logger: logger, metrics: services.metrics)
+        logger.notice(
+            "subsidyd \(SubsidyVersion.current) starting",
+            metadata: [
+                "version": "\(SubsidyVersion.current)", "policy.version": "\(services.policy.version)",
+                "policy.file": "\(configuration.policyPath ?? "embedded")", "data.dir": "\(configuration.dataDirectory)",
+                "limits": "\(server.limitsInForce.summary)",
+            ])
+        let operations = OperationsService(
+            hangups: hangups, notifier: ServiceManagerNotifier(), server: server, services: services,
+            started: configuration, loadConfiguration: reloadSource, logger: logger)
+        var members: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: services.stores), .init(service: server)]
+        if let path = configuration.metricsTextfile {
+            members.append(
+                .init(
+                    service: MetricsTextfileWriter(
+                        metrics: services.metrics, path: path, interval: .milliseconds(configuration.metricsIntervalMilliseconds), logger: logger)))
+        }
+        members.append(.init(service: operations))
         let group = ServiceGroup(
             configuration: .init(
-                // Shut down in reverse: the server drains its calls first, then the stores close.
-                services: [.init(service: services.stores), .init(service: server)],
+                // Shut down in reverse: STOPPING is reported and reloads stop, the metrics file
+                // is left as last written, the server drains its calls, then the stores close.
+                services: members,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -109,6 +109,9 @@ struct ConfigurationFileTests {
         ("unknown tenant key", replacing("display_name = \"佛山市\"", with: "display_name = \"佛山市\"\nrole = \"city\""), "city.role: unknown key"),
         ("relocation of an invalid USCC", replacing("[city]", with: "[relocations]\n91440604MA4UH8XX6X = \"nanhai\"\n\n[city]"), "relocations.91440604MA4UH8XX6X: not a valid 统一社会信用代码"),
         ("relocation to an unknown district", replacing("[city]", with: "[relocations]\n91440604MA4UH8XX6U = \"foshan\"\n\n[city]"), "relocations.91440604MA4UH8XX6U: must be a district id"),
+        ("unknown log format", replacing("runtime_dir = \"/run/subsidyd-test\"", with: "runtime_dir = \"/run/subsidyd-test\"\nlog_format = \"xml\""), "log_format: must be \"logfmt\" or \"json\""),
+        ("metrics textfile the collector ignores", replacing("runtime_dir = \"/run/subsidyd-test\"", with: "runtime_dir = \"/run/subsidyd-test\"\nmetrics_textfile = \"/var/lib/prometheus/node-exporter/subsidyd.txt\""), "metrics_textfile: must end in .prom"),
+        ("metrics interval too short", replacing("runtime_dir = \"/run/subsidyd-test\"", with: "runtime_dir = \"/run/subsidyd-test\"\nmetrics_interval_ms = 10"), "metrics_interval_ms: must be between 1000 and 3600000"),
         ("policy file that does not exist", replacing("runtime_dir = \"/run/subsidyd-test\"", with: "runtime_dir = \"/run/subsidyd-test\"\npolicy = \"/nonexistent/foshan-2020.toml\""), "policy: /nonexistent/foshan-2020.toml: cannot open"),
     ]
 

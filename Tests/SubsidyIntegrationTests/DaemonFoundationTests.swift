@@ -268,7 +268,7 @@ struct DaemonFoundationTests {
                 for (service, methods) in allServiceMethods {
                     let open = switch service {
                     case Foshan_Subsidy_V1_DistrictService.serviceName: tenant != "city"
-                    case Foshan_Subsidy_V1_CityService.serviceName: tenant == "city"
+                    case Foshan_Subsidy_V1_CityService.serviceName, Foshan_Subsidy_V1_Admin.serviceName: tenant == "city"
                     default: true
                     }
                     for method in methods {

@@ -10,12 +10,18 @@ public struct DaemonConfiguration: Sendable {
     public var limits: [String: Int] = [:]
     public var socketMode = "0600"
     public var socketGroup: UInt32?
+    /// `socket_group` per tenant, overriding ``socketGroup``.
+    public var socketGroups: [String: UInt32] = [:]
     /// Allowed uids per tenant; a tenant missing here allows the current user.
     public var allowedUIDs: [String: [UInt32]] = [:]
     /// Allowed gids per tenant.
     public var allowedGIDs: [String: [UInt32]] = [:]
     /// `[relocations]`: USCC → district.
     public var relocations: [String: String] = [:]
+    /// `policy = …`: a policy file instead of the embedded policy.
+    public var policyPath: String?
+    /// Further top-level lines, e.g. `metrics_textfile = "…"` or `log_format = "json"`.
+    public var extraRootLines: [String] = []
 
     public init() {
         baseDirectory = DaemonProcess.makeTemporaryDirectory()
@@ -36,9 +42,10 @@ public struct DaemonConfiguration: Sendable {
             runtime_dir = "\(runtimeDirectory)"
             runtime_dir_mode = "0755"
 
-            [limits]
-
             """
+        if let policyPath { text += "policy = \"\(policyPath)\"\n" }
+        for line in extraRootLines { text += line + "\n" }
+        text += "\n[limits]\n"
         for (key, value) in limits.sorted(by: { $0.key < $1.key }) { text += "\(key) = \(value)\n" }
         let names = ["chancheng": "禅城区", "nanhai": "南海区", "shunde": "顺德区", "gaoming": "高明区", "sanshui": "三水区", "city": "佛山市"]
         for tenant in DaemonProcess.tenants {
@@ -54,7 +61,7 @@ public struct DaemonConfiguration: Sendable {
                 allowed_gids = [\(gids.map(String.init).joined(separator: ", "))]
 
                 """
-            if let socketGroup { text += "socket_group = \(socketGroup)\n" }
+            if let group = socketGroups[tenant] ?? socketGroup { text += "socket_group = \(group)\n" }
         }
         if !relocations.isEmpty {
             text += "\n[relocations]\n"

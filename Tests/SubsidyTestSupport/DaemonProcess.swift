@@ -61,12 +61,20 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Starts the daemon with `subsidyd --config FILE` (the file written from `configuration`)
     /// and waits until every socket answers Health.Check.
-    public static func start(configuration: DaemonConfiguration, extraArguments: [String] = []) async throws -> DaemonProcess {
+    /// - Parameter launcher: a program and its arguments the daemon is started through, e.g.
+    ///   `setpriv --reuid=… --groups=…` to run it as the systemd unit would.
+    public static func start(configuration: DaemonConfiguration, extraArguments: [String] = [], launcher: [String] = []) async throws -> DaemonProcess {
         let configPath = try configuration.write()
         raiseDescriptorLimit()
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: productsDirectory + "/subsidyd")
-        process.arguments = ["--config", configPath, "--test-hooks", "--log-level", "debug"] + extraArguments
+        let arguments = ["--config", configPath, "--test-hooks", "--log-level", "debug"] + extraArguments
+        if let program = launcher.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = Array(launcher.dropFirst()) + [productsDirectory + "/subsidyd"] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: productsDirectory + "/subsidyd")
+            process.arguments = arguments
+        }
         let logPath = configuration.baseDirectory + "/daemon-\(UUID().uuidString.prefix(8)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))

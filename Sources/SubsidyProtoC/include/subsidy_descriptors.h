@@ -2,6 +2,11 @@
 #pragma once
 #include <protobuf-c/protobuf-c.h>
 
+const ProtobufCMessageDescriptor *subsidy_descriptor_backup_request(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_backup_file(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_backup_response(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_get_metrics_request(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_get_metrics_response(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_applicant(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_application(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_transition_record(void);

@@ -112,7 +112,7 @@ private struct ConfigurationReader {
     let path: String
     let names: ServerConfiguration.NameResolver
 
-    static let rootKeys = ["data_dir", "runtime_dir", "runtime_dir_mode", "policy"]
+    static let rootKeys = ["data_dir", "runtime_dir", "runtime_dir_mode", "policy", "metrics_textfile", "metrics_interval_ms", "log_format"]
     static let limitKeys = [
         "max_frame_bytes", "frame_deadline_ms", "idle_timeout_ms", "drain_grace_ms", "max_calls_per_connection",
         "max_connections", "max_connections_per_uid", "requests_per_second", "request_burst",
@@ -185,6 +185,26 @@ private struct ConfigurationReader {
         configuration.runtimeDirectoryMode = runtimeMode
         configuration.policyPath = policyPath
         configuration.relocations = try relocations(relocationsTable)
+        configuration.metricsTextfile = try absolutePath("metrics_textfile", in: root, required: false)
+        if let path = configuration.metricsTextfile, !path.hasSuffix(".prom") {
+            // node_exporter reads only *.prom files: any other name would silently never be collected.
+            throw error(root, "metrics_textfile", "must end in .prom, the textfile collector reads nothing else (got \"\(path)\")")
+        }
+        if let entry = root.entries["metrics_interval_ms"] {
+            guard case .integer(let value) = entry.value else {
+                throw error(root, "metrics_interval_ms", "must be an integer (got \(entry.value.typeName))")
+            }
+            guard (1_000...3_600_000).contains(value) else {
+                throw error(root, "metrics_interval_ms", "must be between 1000 and 3600000 (got \(value))")
+            }
+            configuration.metricsIntervalMilliseconds = value
+        }
+        if let text = try string("log_format", in: root, required: false) {
+            guard let format = StructuredLogHandler.Format(rawValue: text) else {
+                throw error(root, "log_format", "must be \"logfmt\" or \"json\" (got \"\(text)\")")
+            }
+            configuration.logFormat = format
+        }
         return configuration
     }
 

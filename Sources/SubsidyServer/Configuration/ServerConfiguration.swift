@@ -26,6 +26,13 @@ public struct ServerConfiguration: Sendable {
     /// Test-only fault hooks (e.g. metadata `x-test-delay-ms` delays a handler). Off in
     /// production; `subsidyd --test-hooks` turns them on for the integration tests.
     public var testHooks = false
+    /// `metrics_textfile`: the file the metrics are written to, in Prometheus's text format, for
+    /// node_exporter's textfile collector (replaced atomically, mode 0644); nil writes none.
+    public var metricsTextfile: String?
+    /// `metrics_interval_ms`: how often that file is rewritten.
+    public var metricsIntervalMilliseconds: Int64 = 15_000
+    /// `log_format`: one line per event, as logfmt or JSON.
+    public var logFormat: StructuredLogHandler.Format = .logfmt
 
     /// Per-connection and per-process limits; exceeding one gets RESOURCE_EXHAUSTED or a closed
     /// connection, and a log line, while everyone else keeps being served.

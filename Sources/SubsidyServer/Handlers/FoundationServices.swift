@@ -4,7 +4,7 @@ import SubsidyWire
 /// Health, Identity and Reflection: the services every tenant may call.
 public enum FoundationServices {
     /// The daemon's version string, reported by WhoAmI.
-    public static let serverVersion = "subsidyd 0.1.0"
+    public static let serverVersion = "subsidyd \(SubsidyVersion.current)"
 
     static let everyone: Set<TenantRole> = [.district, .city]
 

@@ -52,6 +52,8 @@ enum StoreCall {
     static func run<T: Sendable>(for context: CallContext, _ body: @Sendable () async throws -> T) async throws(SubsidyError) -> T {
         try await context.blockingWork.enter()
         defer { context.blockingWork.leave() }
+        let started = ContinuousClock.now
+        defer { context.metrics?.recordStoreCall(method: context.method, duration: ContinuousClock.now - started) }
         do {
             return try await body()
         } catch {

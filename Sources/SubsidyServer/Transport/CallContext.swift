@@ -14,6 +14,8 @@ public struct CallContext: Sendable {
     var blockingWork: BlockingWorkAdmission
     /// Byte budget of one list page (`ServerConfiguration.Limits.listPageBytes`).
     var listPageBytes: Int
+    /// Where `StoreCall` records store latency; nil where no metrics are kept (handler tests).
+    var metrics: DaemonMetrics? = nil
 
     /// The caller's district, or PERMISSION_DENIED for the city (which has none).
     public func requireDistrict() throws(SubsidyError) -> DistrictID {

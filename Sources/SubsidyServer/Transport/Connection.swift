@@ -31,12 +31,13 @@ final class Connection: Sendable {
     let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
     let tenant: Tenant
     let peer: PeerCredentials
-    let router: MethodRouter
+    let router: RouteTable
     let limits: ServerConfiguration.Limits
     let activity: ConnectionActivity
     let rateLimiter: RequestRateLimiter
     let testHooks: Bool
     let logger: Logger
+    let metrics: DaemonMetrics?
     /// Requests of open calls and replies not yet written, against `max_queued_bytes_per_connection`.
     let queued: QueuedBytes
     /// The tenant's share of blocking store work, shared by all of its connections.
@@ -45,9 +46,11 @@ final class Connection: Sendable {
 
     init(
         channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tenant: Tenant, peer: PeerCredentials,
-        router: MethodRouter, limits: ServerConfiguration.Limits, activity: ConnectionActivity,
-        rateLimiter: RequestRateLimiter, storePermits: AsyncSemaphore, tenantQueue: TenantQueue? = nil, testHooks: Bool, logger: Logger
+        router: RouteTable, limits: ServerConfiguration.Limits, activity: ConnectionActivity,
+        rateLimiter: RequestRateLimiter, storePermits: AsyncSemaphore, tenantQueue: TenantQueue? = nil, testHooks: Bool, logger: Logger,
+        metrics: DaemonMetrics? = nil
     ) {
+        self.metrics = metrics
         self.storePermits = storePermits
         queued = QueuedBytes(limit: limits.maximumQueuedBytesPerConnection, tenant: tenantQueue)
         self.activity = activity
@@ -131,6 +134,7 @@ final class Connection: Sendable {
                 case .request:
                     switch admit(frame) {
                     case .failure(let refusal):
+                        metrics?.recordRefusedCall(method: metricsMethod(frame.method), tenant: tenant.id, code: refusal.code.description)
                         await writer.end(callID: frame.callId, status: Foshan_Subsidy_V1_Status(refusal))
                     case .success(let interruptions):
                         group.addTask { await self.runCall(frame, interruptions: interruptions, writer: writer) }
@@ -203,6 +207,12 @@ final class Connection: Sendable {
         }
     }
 
+    /// The method as a metrics label: only names the router serves, so a client cannot grow the
+    /// label set by inventing method names.
+    private func metricsMethod(_ method: String) -> String {
+        router.route(method) == nil ? "unknown" : method
+    }
+
     private func interrupt(callID: UInt64, reason: Interruption) {
         let handle = state.withLock { $0.calls[callID] }
         handle?.interrupt.yield(reason)
@@ -235,7 +245,11 @@ final class Connection: Sendable {
         var logger = self.logger
         logger[metadataKey: "call.method"] = "\(frame.method)"
         logger[metadataKey: "call.id"] = "\(frame.callId)"
+        let started = ContinuousClock.now
         await execute(frame, interruptions: interruptions, writer: writer, logger: logger) { status, payload in
+            self.metrics?.recordCall(
+                method: self.metricsMethod(frame.method), tenant: self.tenant.id, code: SubsidyError.Code(rawValue: status.code.rawValue).description,
+                duration: ContinuousClock.now - started)
             // The call leaves the table before its END is written, so a client that reuses the
             // id (or counts its open calls) right after reading END is never refused.
             let closeNow = self.state.withLock { state -> Bool in
@@ -277,7 +291,8 @@ final class Connection: Sendable {
             metadata: Dictionary(metadata, uniquingKeysWith: { _, last in last }),
             logger: logger,
             blockingWork: BlockingWorkAdmission(tenantPermits: storePermits, connection: queued),
-            listPageBytes: limits.listPageBytes
+            listPageBytes: limits.listPageBytes,
+            metrics: metrics
         )
         let ended = Mutex(false)
         let send: @Sendable ([UInt8]) async throws -> Void = { payload in

@@ -23,28 +23,37 @@ final class ConnectionLimiter: Sendable {
         var total = 0
         var perUID: [UInt32: Int] = [:]
         var perTenant: [String: Int] = [:]
+        // The maxima live beside the counts so a SIGHUP reload changes them atomically with respect
+        // to every acquire; connections already open above a lowered maximum stay open.
+        var maximumTotal: Int
+        var maximumPerUID: Int
+        var maximumPerTenant: Int
     }
 
-    let maximumTotal: Int
-    let maximumPerUID: Int
-    let maximumPerTenant: Int
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     init(maximumTotal: Int, maximumPerUID: Int, maximumPerTenant: Int) {
-        self.maximumTotal = maximumTotal
-        self.maximumPerUID = maximumPerUID
-        self.maximumPerTenant = maximumPerTenant
+        state = Mutex(State(maximumTotal: maximumTotal, maximumPerUID: maximumPerUID, maximumPerTenant: maximumPerTenant))
+    }
+
+    /// Applies reloaded maxima to the next acquire.
+    func setMaxima(total: Int, perUID: Int, perTenant: Int) {
+        state.withLock { state in
+            state.maximumTotal = total
+            state.maximumPerUID = perUID
+            state.maximumPerTenant = perTenant
+        }
     }
 
     /// Counts a new connection of `uid` on `tenant`'s socket, or says why it may not be opened.
     /// Every successful acquire must be paired with one ``release(uid:tenant:)``.
     func acquire(uid: UInt32, tenant: String) -> Refusal? {
         state.withLock { state in
-            if state.total >= maximumTotal { return .total(limit: maximumTotal) }
+            if state.total >= state.maximumTotal { return .total(limit: state.maximumTotal) }
             let mine = state.perUID[uid, default: 0]
-            if mine >= maximumPerUID { return .perUID(uid: uid, limit: maximumPerUID) }
+            if mine >= state.maximumPerUID { return .perUID(uid: uid, limit: state.maximumPerUID) }
             let tenants = state.perTenant[tenant, default: 0]
-            if tenants >= maximumPerTenant { return .perTenant(tenant: tenant, limit: maximumPerTenant) }
+            if tenants >= state.maximumPerTenant { return .perTenant(tenant: tenant, limit: state.maximumPerTenant) }
             state.total += 1
             state.perUID[uid] = mine + 1
             state.perTenant[tenant] = tenants + 1

@@ -18,20 +18,44 @@ final class RequestRateLimiter: Sendable {
         var refusing = false
     }
 
-    let rate: Double
-    let burst: Double
-    private let buckets: Mutex<[String: Bucket]>
+    private struct State {
+        var rate: Double
+        var burst: Double
+        var buckets: [String: Bucket] = [:]
+    }
+
+    // Rate and burst sit under the buckets' lock so a SIGHUP reload applies to the next call.
+    private let state: Mutex<State>
 
     init(rate: Int, burst: Int) {
-        self.rate = Double(rate)
-        self.burst = Double(max(burst, 1))
-        buckets = Mutex([:])
+        state = Mutex(State(rate: Double(rate), burst: Double(max(burst, 1))))
+    }
+
+    /// Calls per second, as configured now.
+    var rate: Double { state.withLock { $0.rate } }
+    /// Bucket size (at least 1), as configured now.
+    var burst: Double { state.withLock { $0.burst } }
+
+    /// Applies a reloaded rate and burst to the next call; each bucket keeps its tokens (at most the new burst).
+    func setRate(_ rate: Int, burst: Int) {
+        state.withLock { state in
+            state.rate = Double(rate)
+            state.burst = Double(max(burst, 1))
+            let burst = state.burst
+            state.buckets = state.buckets.mapValues { bucket in
+                var bucket = bucket
+                bucket.tokens = min(burst, bucket.tokens)
+                return bucket
+            }
+        }
     }
 
     func admit(tenant: String, now: NIODeadline = .now()) -> Decision {
         let nanoseconds = now.uptimeNanoseconds
-        return buckets.withLock { buckets in
-            var bucket = buckets[tenant] ?? Bucket(tokens: burst, refilledAt: nanoseconds)
+        return state.withLock { state in
+            let rate = state.rate
+            let burst = state.burst
+            var bucket = state.buckets[tenant] ?? Bucket(tokens: burst, refilledAt: nanoseconds)
             if nanoseconds > bucket.refilledAt {
                 let elapsed = Double(nanoseconds - bucket.refilledAt) / 1e9
                 bucket.tokens = min(burst, bucket.tokens + elapsed * rate)
@@ -46,7 +70,7 @@ final class RequestRateLimiter: Sendable {
                 decision = .refused(firstRefusal: !bucket.refusing)
                 bucket.refusing = true
             }
-            buckets[tenant] = bucket
+            state.buckets[tenant] = bucket
             return decision
         }
     }

@@ -17,8 +17,9 @@ import Glibc
 public final class UnixSocketServer: Service, Sendable {
     public let configuration: ServerConfiguration
     public let health: HealthMonitor
-    private let router: MethodRouter
+    private let router: RouteTable
     private let logger: Logger
+    private let metrics: DaemonMetrics?
     private let group: any EventLoopGroup
     private let connections = Mutex<[ObjectIdentifier: Connection]>([:])
     private let connectionLimiter: ConnectionLimiter
@@ -26,24 +27,27 @@ public final class UnixSocketServer: Service, Sendable {
     private let storePermits: TenantStorePermits
     /// Each tenant's bytes held over all its connections (`max_queued_bytes_per_tenant`).
     private let tenantQueues: [String: TenantQueue]
-    /// The configured limits, lowered where the descriptor limit requires it.
-    private let limits: ServerConfiguration.Limits
+    /// The configured limits, lowered where the descriptor limit requires it; a reload replaces
+    /// them (``applyReloadedLimits(_:)``) for connections accepted from then on.
+    private let currentLimits: Mutex<ServerConfiguration.Limits>
+    private var limits: ServerConfiguration.Limits { currentLimits.withLock { $0 } }
     private let listeners = Mutex<[any Channel]>([])
     /// Resumed once every socket is listening (for tests and readiness logging).
     private let readiness: AsyncStream<Void>.Continuation
     public let ready: AsyncStream<Void>
 
     public init(
-        configuration: ServerConfiguration, router: MethodRouter, health: HealthMonitor, logger: Logger,
+        configuration: ServerConfiguration, router: RouteTable, health: HealthMonitor, logger: Logger, metrics: DaemonMetrics? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
+        self.metrics = metrics
         self.configuration = configuration
         self.router = router
         self.health = health
         self.logger = logger
         self.group = group
         let limits = ResourceLimits.fitting(configuration.limits, descriptors: ResourceLimits.currentDescriptorLimit(), logger: logger)
-        self.limits = limits
+        currentLimits = Mutex(limits)
         connectionLimiter = ConnectionLimiter(
             maximumTotal: limits.maximumConnections, maximumPerUID: limits.maximumConnectionsPerUID,
             maximumPerTenant: limits.maximumConnectionsPerTenant
@@ -66,6 +70,14 @@ public final class UnixSocketServer: Service, Sendable {
         // by something that is not a stale socket.
         for tenant in configuration.tenants {
             let path = tenant.socketPath
+            // Found here, before any socket is bound, rather than as a bare EPERM from chown(2)
+            // halfway through: the usual cause is a unit file without SupplementaryGroups=.
+            if let group = tenant.socketGroup, !SocketFiles.mayAssignGroup(group) {
+                throw ServerError.configuration(
+                    key: SocketFiles.socketGroupKey(of: tenant),
+                    problem: "\(path): the daemon (uid \(geteuid())) cannot give its socket to group \(group): run it with that group as a supplementary group (systemd: SupplementaryGroups=, see Deploy/systemd/subsidyd.service)"
+                )
+            }
             guard path.utf8.count < 108 else { throw ServerError.socketPathTooLong(path: path) }
             guard SocketFiles.stagingPathLength(for: path) < 108 else { throw ServerError.socketPathTooLong(path: path) }
             try StrictModes.check(directory: SocketFiles.directory(of: path), allowingSharedTemporary: true)
@@ -108,6 +120,36 @@ public final class UnixSocketServer: Service, Sendable {
         for (tenant, _) in bound { unlink(tenant.socketPath) }
         logger.info("all connections drained")
     }
+
+    /// SIGHUP: the connection limits and the request rate apply from the next connection or call;
+    /// the per-connection limits (frames, deadlines, calls, queued bytes) apply to connections
+    /// accepted from now on. The store permits and the per-tenant queue are sized once per tenant
+    /// at start-up; a change to those is reported as needing a restart. Returns the limits that
+    /// stayed as they were for that reason (empty if every change took effect).
+    public func applyReloadedLimits(_ configured: ServerConfiguration.Limits) -> [String] {
+        let limits = ResourceLimits.fitting(configured, descriptors: ResourceLimits.currentDescriptorLimit(), logger: logger)
+        var kept: [String] = []
+        let applied = currentLimits.withLock { current -> ServerConfiguration.Limits in
+            var next = limits
+            if next.maximumConcurrentStoreCallsPerTenant != current.maximumConcurrentStoreCallsPerTenant {
+                kept.append("max_concurrent_store_calls_per_tenant")
+                next.maximumConcurrentStoreCallsPerTenant = current.maximumConcurrentStoreCallsPerTenant
+            }
+            if next.maximumQueuedBytesPerTenant != current.maximumQueuedBytesPerTenant {
+                kept.append("max_queued_bytes_per_tenant")
+                next.maximumQueuedBytesPerTenant = current.maximumQueuedBytesPerTenant
+            }
+            current = next
+            return next
+        }
+        connectionLimiter.setMaxima(
+            total: applied.maximumConnections, perUID: applied.maximumConnectionsPerUID, perTenant: applied.maximumConnectionsPerTenant)
+        rateLimiter.setRate(applied.requestsPerSecond, burst: applied.requestBurst)
+        return kept
+    }
+
+    /// The limits in force now (after any reload).
+    public var limitsInForce: ServerConfiguration.Limits { limits }
 
     private func beginShutdown() {
         logger.info("graceful shutdown: no longer accepting; draining in-flight calls")
@@ -166,7 +208,7 @@ public final class UnixSocketServer: Service, Sendable {
             channel: accepted.channel, tenant: tenant, peer: accepted.peer, router: router, limits: limits,
             activity: accepted.activity, rateLimiter: rateLimiter, storePermits: storePermits.permits(for: tenant),
             tenantQueue: tenantQueues[tenant.id],
-            testHooks: configuration.testHooks, logger: logger
+            testHooks: configuration.testHooks, logger: logger, metrics: metrics
         )
         let id = ObjectIdentifier(connection)
         let draining = connections.withLock { connections -> Bool in
@@ -222,18 +264,24 @@ public final class UnixSocketServer: Service, Sendable {
         guard tenant.admits(peer) else {
             // Refused before a single byte is read: no frame of theirs is ever parsed.
             logger.warning("refused peer not allowed on this socket")
+            metrics?.connectionRefused(tenant: tenant.id, reason: "peer_not_allowed")
             channel.close(promise: nil)
             return nil
         }
         if let refusal = connectionLimiter.acquire(uid: peer.uid, tenant: tenant.id) {
             logger.warning("refused connection: \(refusal)")
+            metrics?.connectionRefused(tenant: tenant.id, reason: "limit")
             try channel.pipeline.syncOperations.addHandler(
                 ConnectionRefusalHandler(status: Foshan_Subsidy_V1_Status(SubsidyError(.resourceExhausted, "connection refused: \(refusal)")))
             )
             return nil
         }
-        let limiter = connectionLimiter
-        channel.closeFuture.whenComplete { _ in limiter.release(uid: peer.uid, tenant: tenant.id) }
+        let (limiter, metrics) = (connectionLimiter, self.metrics)
+        metrics?.connectionOpened(tenant: tenant.id)
+        channel.closeFuture.whenComplete { _ in
+            limiter.release(uid: peer.uid, tenant: tenant.id)
+            metrics?.connectionClosed(tenant: tenant.id)
+        }
         let activity = ConnectionActivity()
         try channel.pipeline.syncOperations.addHandler(
             ConnectionTimeoutHandler(

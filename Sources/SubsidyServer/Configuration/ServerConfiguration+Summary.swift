@@ -1,0 +1,17 @@
+extension ServerConfiguration.Limits {
+    /// The limits as the configuration file spells them (`key=value`, space-separated), for the
+    /// start-up and reload log lines: an operator can grep the key they set.
+    public var summary: String {
+        [
+            ("max_frame_bytes", "\(maximumFrameLength)"), ("frame_deadline_ms", "\(frameDeadlineMilliseconds)"),
+            ("idle_timeout_ms", "\(idleTimeoutMilliseconds)"), ("max_calls_per_connection", "\(maximumConcurrentCallsPerConnection)"),
+            ("max_connections", "\(maximumConnections)"), ("max_connections_per_uid", "\(maximumConnectionsPerUID)"),
+            ("max_connections_per_tenant", "\(maximumConnectionsPerTenant)"),
+            ("max_queued_bytes_per_connection", "\(maximumQueuedBytesPerConnection)"),
+            ("max_queued_bytes_per_tenant", "\(maximumQueuedBytesPerTenant)"),
+            ("max_concurrent_store_calls_per_tenant", "\(maximumConcurrentStoreCallsPerTenant)"),
+            ("requests_per_second", "\(requestsPerSecond)"), ("request_burst", "\(requestBurst)"),
+            ("drain_grace_ms", "\(drainGraceMilliseconds)"),
+        ].map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+    }
+}

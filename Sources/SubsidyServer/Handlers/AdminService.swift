@@ -1,0 +1,58 @@
+import Logging
+import SubsidyCore
+import SubsidyStore
+import SubsidyWire
+
+/// `foshan.subsidy.v1.Admin`, for the city's operators: the online backup and the metrics.
+struct AdminService: Foshan_Subsidy_V1_Admin.ServiceProtocol {
+    let stores: SubsidyStores
+    let metrics: DaemonMetrics
+
+    func backup(_ request: Foshan_Subsidy_V1_BackupRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_BackupResponse {
+        let directory = request.directory
+        guard !directory.isEmpty else { throw .invalidField("request.directory", "is required") }
+        // The daemon's working directory is not the caller's: a relative path would land elsewhere.
+        guard directory.hasPrefix("/") else { throw .invalidField("request.directory", "must be an absolute path (got \(directory))") }
+        guard !directory.split(separator: "/").contains("..") else { throw .invalidField("request.directory", "must not contain `..`") }
+        let stores = self.stores
+        let started = ContinuousClock.now
+        let manifest = try await StoreCall.run(for: context) {
+            do {
+                return try await stores.backup(into: directory, writtenBy: "subsidyd \(SubsidyVersion.current)")
+            } catch let error as BackupError {
+                // The operator's to fix (a directory in use, a disk problem), not an internal failure.
+                throw SubsidyError(.failedPrecondition, "backup: \(error)")
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        metrics.recordBackup(seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        context.logger.notice(
+            "backup taken",
+            metadata: [
+                "backup.directory": "\(directory)", "backup.taken_at": "\(manifest.takenAt)",
+                "ledger.sequence": "\(manifest.ledger.sequence)",
+            ])
+        var response = Foshan_Subsidy_V1_BackupResponse()
+        response.directory = directory
+        response.takenAt = manifest.takenAt
+        response.ledgerIdentity = manifest.ledger.identity
+        response.ledgerSequence = manifest.ledger.sequence
+        response.files = manifest.files.map { file in
+            var entry = Foshan_Subsidy_V1_BackupFile()
+            entry.name = file.name
+            entry.bytes = file.bytes
+            entry.sha256 = file.sha256
+            entry.auditSequence = file.auditSequence
+            entry.auditHash = file.auditHash
+            return entry
+        }
+        return response
+    }
+
+    func getMetrics(_ request: Foshan_Subsidy_V1_GetMetricsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetMetricsResponse {
+        let metrics = self.metrics
+        var response = Foshan_Subsidy_V1_GetMetricsResponse()
+        response.text = try await StoreCall.run(for: context) { try await metrics.exposition() }
+        return response
+    }
+}

@@ -1,0 +1,65 @@
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Rewrites the metrics file for node_exporter's textfile collector every `interval`, without
+/// TCP: written beside its final name and renamed over it, so the collector never reads half a
+/// file. Mode 0644 whatever the daemon's umask: node_exporter runs as another user.
+public struct MetricsTextfileWriter: Service {
+    let metrics: DaemonMetrics
+    let path: String
+    let interval: Duration
+    let logger: Logger
+
+    public init(metrics: DaemonMetrics, path: String, interval: Duration, logger: Logger) {
+        self.metrics = metrics
+        self.path = path
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var failing = false
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try Self.write(try await metrics.exposition(), to: path)
+                if failing { logger.notice("metrics textfile written again", metadata: ["metrics.textfile": "\(path)"]) }
+                failing = false
+            } catch {
+                // Logged once per failing episode: a missing directory must not flood the log.
+                if !failing { logger.warning("metrics textfile not written: \(error)", metadata: ["metrics.textfile": "\(path)"]) }
+                failing = true
+            }
+            let interval = self.interval
+            _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+
+    /// Writes `text` to `path` atomically (a temporary name in the same directory, then rename).
+    static func write(_ text: String, to path: String) throws {
+        let temporary = path + ".\(getpid()).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else { throw ServerError.cannotCreate(path: temporary, errno: errno) }
+        var bytes = Array(text.utf8)
+        var offset = 0
+        var failure: Int32 = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n <= 0 {
+                failure = errno
+                break
+            }
+            offset += n
+        }
+        fchmod(fd, 0o644)
+        close(fd)
+        guard failure == 0, rename(temporary, path) == 0 else {
+            let error = failure != 0 ? failure : errno
+            unlink(temporary)
+            throw ServerError.cannotCreate(path: path, errno: error)
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import CSQLite
+import SubsidyCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The file chores of backups and restores: directories, durable renames, copies, hashes, and the
+/// read-only checks of a copied SQLite file.
+enum BackupFiles {
+    /// A file being written is `.<name>.partial` beside its final name (`districts/.nanhai.sqlite.partial`).
+    static func partialName(_ name: String) -> String {
+        guard let slash = name.lastIndex(of: "/") else { return ".\(name).partial" }
+        return "\(name[...slash]).\(name[name.index(after: slash)...]).partial"
+    }
+
+    /// Creates `path` 0700, or accepts an existing empty directory (a mount point, say). Anything
+    /// in it already is refused: a backup or restore never mixes with other files.
+    static func createEmptyDirectory(_ path: String) throws {
+        if mkdir(path, 0o700) == 0 { return }
+        let error = errno
+        guard error == EEXIST else {
+            throw BackupError.directory(path: path, problem: "cannot create (\(String(cString: strerror(error))))")
+        }
+        guard let directory = opendir(path) else { throw BackupError.directory(path: path, problem: "exists and is not a directory") }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { throw BackupError.directory(path: path, problem: "is not empty; choose a new directory") }
+        }
+    }
+
+    /// `VACUUM INTO` from a connection of its own, opened on the live file: it reads the last
+    /// commit (the caller holds the file's only writer), and writes a compact, self-contained copy.
+    static func vacuum(_ source: String, into target: String) throws {
+        // Not `readOnly`: query_only would refuse VACUUM INTO. It only ever runs this statement.
+        let connection = try SQLiteConnection(path: source)
+        defer { connection.close() }
+        try connection.query("VACUUM INTO ?", [.text(target)])
+        try syncFile(target)
+    }
+
+    /// What ``check(_:name:)`` found in a file.
+    struct Checked {
+        var file: BackupManifest.File
+        var ledgerIdentity: String?
+    }
+
+    /// Opens a copy read-only and immutable (nothing, not even a `-wal`, is written beside it),
+    /// runs `integrity_check`, verifies its audit chain to its head, and hashes it.
+    static func check(_ path: String, name: String) throws -> Checked {
+        var handle: OpaquePointer?
+        let uri = "file:\(percentEncoded(path))?immutable=1"
+        guard sqlite3_open_v2(uri, &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let handle else {
+            sqlite3_close_v2(handle)
+            throw BackupError.file(name: path, problem: "cannot be opened as a SQLite file")
+        }
+        defer { sqlite3_close_v2(handle) }
+        func rows(_ sql: String) throws -> [[String]] {
+            var statement: OpaquePointer?
+            guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
+                throw BackupError.file(name: path, problem: "\(String(cString: sqlite3_errmsg(handle))) (\(sql))")
+            }
+            defer { sqlite3_finalize(statement) }
+            var result: [[String]] = []
+            while true {
+                let rc = sqlite3_step(statement)
+                if rc == SQLITE_DONE { break }
+                guard rc == SQLITE_ROW else { throw BackupError.file(name: path, problem: "\(String(cString: sqlite3_errmsg(handle))) (\(sql))") }
+                result.append((0..<sqlite3_column_count(statement)).map { column in
+                    sqlite3_column_text(statement, column).map { String(cString: $0) } ?? ""
+                })
+            }
+            return result
+        }
+        let integrity = try rows("PRAGMA integrity_check").map { $0.first ?? "" }
+        guard integrity == ["ok"] else {
+            throw BackupError.file(name: path, problem: "integrity_check: \(integrity.prefix(5).joined(separator: "; "))")
+        }
+        // The same chain rule as AuditChain.verify, over this read-only handle.
+        var previous = AuditChain.genesis
+        var expected: Int64 = 1
+        for row in try rows("SELECT seq, event, prev_hash, hash FROM audit ORDER BY seq") {
+            guard Int64(row[0]) == expected, row[2] == previous, AuditChain.hash(previous: previous, event: row[1]) == row[3] else {
+                throw BackupError.file(name: path, problem: "audit chain does not verify at row \(expected)")
+            }
+            previous = row[3]
+            expected += 1
+        }
+        guard let head = try rows("SELECT seq, hash FROM audit_head WHERE id = 1").first, Int64(head[0]) == expected - 1, head[1] == previous else {
+            throw BackupError.file(name: path, problem: "audit head does not match the chain's last row \(expected - 1)")
+        }
+        let identity = name == BackupManifest.expectedNames[0] ? try rows("SELECT identity FROM ledger_identity WHERE id = 1").first?.first : nil
+        let file = BackupManifest.File(name: name, bytes: size(of: path), sha256: try sha256(of: path), auditSequence: expected - 1, auditHash: previous)
+        return Checked(file: file, ledgerIdentity: identity)
+    }
+
+    /// SQLite URIs take the path percent-encoded where it has `%`, `?` or `#`.
+    private static func percentEncoded(_ path: String) -> String {
+        var out = ""
+        for character in path {
+            switch character {
+            case "%": out += "%25"
+            case "?": out += "%3f"
+            case "#": out += "%23"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    /// Size in bytes, or -1 if the path is missing.
+    static func size(of path: String) -> Int64 {
+        var status = stat()
+        return stat(path, &status) == 0 ? Int64(status.st_size) : -1
+    }
+
+    static func sha256(of path: String) throws -> String {
+        HexDigest.sha256(try readBytes(path))
+    }
+
+    static func readBytes(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BackupError.file(name: path, problem: "cannot open (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n < 0 { throw BackupError.file(name: path, problem: "read failed (\(String(cString: strerror(errno))))") }
+            if n == 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return bytes
+    }
+
+    static func readText(_ path: String) -> String? {
+        (try? readBytes(path)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Copies `source` to `target` (created 0600, must not exist) and syncs it.
+    static func copy(_ source: String, to target: String) throws {
+        try write(try readBytes(source), to: target)
+    }
+
+    /// Writes `text` under a temporary name, syncs, and renames it into place.
+    static func writeDurably(_ text: String, to path: String) throws {
+        let partial = path + ".partial"
+        try write(Array(text.utf8), to: partial)
+        try renameDurably(partial, to: path)
+    }
+
+    private static func write(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw BackupError.file(name: path, problem: "cannot create (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw BackupError.file(name: path, problem: "write failed (\(String(cString: strerror(errno))))") }
+            offset += n
+        }
+        guard fsync(fd) == 0 else { throw BackupError.file(name: path, problem: "fsync failed (\(String(cString: strerror(errno))))") }
+    }
+
+    /// rename(2), then fsync of the directory, so the new name survives a crash.
+    static func renameDurably(_ source: String, to target: String) throws {
+        guard rename(source, target) == 0 else {
+            throw BackupError.file(name: target, problem: "cannot rename into place (\(String(cString: strerror(errno))))")
+        }
+        let directory = target.lastIndex(of: "/").map { String(target[..<$0]) } ?? "."
+        let fd = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+
+    static func syncFile(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BackupError.file(name: path, problem: "cannot open (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw BackupError.file(name: path, problem: "fsync failed (\(String(cString: strerror(errno))))") }
+    }
+}

@@ -1,0 +1,244 @@
+import CSQLite
+import SubsidyCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A backup of every store: the city ledger and the five district files at one point in time,
+/// and the manifest that lets a restore check it before writing anything.
+///
+/// Layout (the data directory's own): `city-ledger.sqlite`, `districts/<id>.sqlite`, `MANIFEST`.
+/// The manifest is written last; a directory without one is an interrupted backup.
+public struct BackupManifest: Sendable, Equatable {
+    /// One file of the backup.
+    public struct File: Sendable, Equatable {
+        /// Relative to the backup (and data) directory.
+        public var name: String
+        public var bytes: Int64
+        /// Lower-case hex SHA-256 of the whole file.
+        public var sha256: String
+        /// The file's audit chain head (sequence 0: no event yet).
+        public var auditSequence: Int64
+        public var auditHash: String
+    }
+
+    /// The manifest format; a restore refuses a format it does not know.
+    public static let format = 1
+    public static let fileName = "MANIFEST"
+
+    /// When every writer was paused for the snapshot (RFC 3339 UTC).
+    public var takenAt: String
+    /// The subsidyd release that wrote the backup.
+    public var writtenBy: String
+    /// The ledger's identity and its audit head in the backup: every decision acknowledged before
+    /// the backup began is at or below `ledger.sequence`.
+    public var ledger: LedgerPosition
+    public var files: [File]
+
+    /// The files every backup holds, in the order they are written and listed.
+    public static var expectedNames: [String] {
+        ["city-ledger.sqlite"] + DistrictID.allCases.map { "districts/\($0.rawValue).sqlite" }
+    }
+
+    /// One `key value` line per fact, so an operator can read it and `grep` it.
+    public var text: String {
+        var lines = [
+            "subsidyd-backup \(Self.format)", "taken-at \(takenAt)", "written-by \(writtenBy)",
+            "ledger-identity \(ledger.identity)", "ledger-sequence \(ledger.sequence)", "ledger-hash \(ledger.hash)",
+        ]
+        for file in files {
+            lines.append("file \(file.name) bytes=\(file.bytes) sha256=\(file.sha256) audit-sequence=\(file.auditSequence) audit-hash=\(file.auditHash)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Parses ``text``; a problem names the line.
+    public init(parsing text: String) throws(BackupError) {
+        var fields: [String: String] = [:]
+        var files: [File] = []
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+            let parts = line.split(separator: " ").map(String.init)
+            guard parts.count >= 2 else { throw .manifest("line \(index + 1): expected `key value`") }
+            if parts[0] == "file" {
+                var values: [String: String] = [:]
+                for part in parts.dropFirst(2) {
+                    guard let equals = part.firstIndex(of: "=") else { throw .manifest("line \(index + 1): expected key=value, got \(part)") }
+                    values[String(part[..<equals])] = String(part[part.index(after: equals)...])
+                }
+                guard let bytes = values["bytes"].flatMap({ Int64($0) }), let sha256 = values["sha256"],
+                    let sequence = values["audit-sequence"].flatMap({ Int64($0) }), let hash = values["audit-hash"]
+                else { throw .manifest("line \(index + 1): file \(parts[1]) lacks bytes, sha256, audit-sequence or audit-hash") }
+                files.append(File(name: parts[1], bytes: bytes, sha256: sha256, auditSequence: sequence, auditHash: hash))
+            } else {
+                fields[parts[0]] = parts.dropFirst().joined(separator: " ")
+            }
+        }
+        guard fields["subsidyd-backup"] == String(Self.format) else {
+            throw .manifest("not a subsidyd backup manifest of format \(Self.format) (first line: subsidyd-backup \(fields["subsidyd-backup"] ?? "missing"))")
+        }
+        guard let takenAt = fields["taken-at"], let writtenBy = fields["written-by"], let identity = fields["ledger-identity"],
+            let sequence = fields["ledger-sequence"].flatMap({ Int64($0) }), let hash = fields["ledger-hash"]
+        else { throw .manifest("taken-at, written-by, ledger-identity, ledger-sequence or ledger-hash is missing") }
+        guard files.map(\.name) == Self.expectedNames else {
+            throw .manifest("lists \(files.map(\.name).joined(separator: ", ")); a backup holds exactly \(Self.expectedNames.joined(separator: ", "))")
+        }
+        self.init(takenAt: takenAt, writtenBy: writtenBy, ledger: LedgerPosition(identity: identity, sequence: sequence, hash: hash), files: files)
+    }
+
+    public init(takenAt: String, writtenBy: String, ledger: LedgerPosition, files: [File]) {
+        self.takenAt = takenAt
+        self.writtenBy = writtenBy
+        self.ledger = ledger
+        self.files = files
+    }
+}
+
+/// Why a backup or a restore did not happen. Nothing is left half-written in its place: a backup
+/// without a manifest is incomplete, a restore writes nothing until every check has passed.
+public enum BackupError: Error, Sendable, Equatable, CustomStringConvertible {
+    case directory(path: String, problem: String)
+    case manifest(String)
+    case file(name: String, problem: String)
+    case writersDidNotPause(seconds: Int)
+
+    public var description: String {
+        switch self {
+        case let .directory(path, problem): "\(path): \(problem)"
+        case let .manifest(problem): "\(BackupManifest.fileName): \(problem)"
+        case let .file(name, problem): "\(name): \(problem)"
+        case let .writersDidNotPause(seconds): "the stores' writers did not all pause within \(seconds) s; no backup taken"
+        }
+    }
+}
+
+extension SubsidyStores {
+    /// Takes a backup into `directory` (created; it must not exist, or be empty) while the stores
+    /// keep serving.
+    ///
+    /// One point in time across all six files: under the decision lock (no decision is between
+    /// its ledger and its district step), each file's single writer thread is parked in a write
+    /// transaction, and only when all six are parked does each copy its file with `VACUUM INTO`
+    /// (from a connection of its own, reading the last commit) and release its writer. So no
+    /// commit of any file falls between the copies. Writers wait for the length of their own
+    /// file's copy; readers never wait. Each copy goes to a temporary name, passes
+    /// `integrity_check` and its audit chain, and is renamed; the manifest is written last.
+    public func backup(into directory: String, writtenBy: String) async throws -> BackupManifest {
+        try BackupFiles.createEmptyDirectory(directory)
+        try BackupFiles.createEmptyDirectory(directory + "/districts")
+        let databases = [ledger.database] + DistrictID.allCases.map { store($0).database }
+        let names = BackupManifest.expectedNames
+        let rendezvous = WriterRendezvous(parties: databases.count)
+        let takenAt = try await underDecisionLock {
+            try await withThrowingTaskGroup(of: String?.self) { group in
+                for (index, database) in databases.enumerated() {
+                    let target = directory + "/" + BackupFiles.partialName(names[index])
+                    group.addTask {
+                        try await database.write { _ in
+                            let at = try rendezvous.arriveAndWait()
+                            try BackupFiles.vacuum(database.path, into: target)
+                            return index == 0 ? at : nil
+                        }
+                    }
+                }
+                var takenAt = ""
+                for try await at in group { if let at { takenAt = at } }
+                return takenAt
+            }
+        }
+        var files: [BackupManifest.File] = []
+        var ledgerPosition: LedgerPosition?
+        for name in names {
+            let partial = directory + "/" + BackupFiles.partialName(name)
+            let checked = try BackupFiles.check(partial, name: name)
+            if name == names[0] {
+                guard let identity = checked.ledgerIdentity else { throw BackupError.file(name: name, problem: "ledger_identity is missing") }
+                ledgerPosition = LedgerPosition(identity: identity, sequence: checked.file.auditSequence, hash: checked.file.auditHash)
+            }
+            try BackupFiles.renameDurably(partial, to: directory + "/" + name)
+            files.append(checked.file)
+        }
+        let manifest = BackupManifest(takenAt: takenAt, writtenBy: writtenBy, ledger: ledgerPosition!, files: files)
+        try BackupFiles.writeDurably(manifest.text, to: directory + "/" + BackupManifest.fileName)
+        return manifest
+    }
+
+    /// Checks the backup in `backup` against its manifest — every file present, of the size and
+    /// SHA-256 recorded, passing `integrity_check`, its audit chain verifying up to the head
+    /// recorded, the ledger's identity and sequence as recorded — and only then copies it into
+    /// `dataDirectory` (created 0700; it must not exist, or be empty), each file under a temporary
+    /// name first. Opens nothing in the backup for writing.
+    @discardableResult
+    public static func restore(backup: String, into dataDirectory: String) throws -> BackupManifest {
+        let manifest = try verifyBackup(at: backup)
+        try BackupFiles.createEmptyDirectory(dataDirectory)
+        try BackupFiles.createEmptyDirectory(dataDirectory + "/districts")
+        for file in manifest.files {
+            let target = dataDirectory + "/" + file.name
+            let partial = dataDirectory + "/" + BackupFiles.partialName(file.name)
+            try BackupFiles.copy(backup + "/" + file.name, to: partial)
+            // The copy is checked again: a disk that corrupts what it writes is found here.
+            guard try BackupFiles.sha256(of: partial) == file.sha256 else {
+                throw BackupError.file(name: target, problem: "the copy's SHA-256 differs from the backup's; restore stopped")
+            }
+            try BackupFiles.renameDurably(partial, to: target)
+        }
+        return manifest
+    }
+
+    /// ``restore(backup:into:)``'s checks alone: the manifest, if the backup passes them.
+    public static func verifyBackup(at backup: String) throws -> BackupManifest {
+        let manifestPath = backup + "/" + BackupManifest.fileName
+        guard let text = BackupFiles.readText(manifestPath) else {
+            throw BackupError.directory(path: backup, problem: "no \(BackupManifest.fileName): not a backup, or an interrupted one")
+        }
+        let manifest = try BackupManifest(parsing: text)
+        for file in manifest.files {
+            let path = backup + "/" + file.name
+            let bytes = BackupFiles.size(of: path)
+            guard bytes == file.bytes else {
+                throw BackupError.file(name: path, problem: bytes < 0 ? "missing" : "has \(bytes) bytes, the manifest says \(file.bytes)")
+            }
+            guard try BackupFiles.sha256(of: path) == file.sha256 else {
+                throw BackupError.file(name: path, problem: "SHA-256 differs from the manifest's (altered or damaged)")
+            }
+            let checked = try BackupFiles.check(path, name: file.name)
+            guard checked.file.auditSequence == file.auditSequence, checked.file.auditHash == file.auditHash else {
+                throw BackupError.file(
+                    name: path, problem: "audit head is row \(checked.file.auditSequence), the manifest says \(file.auditSequence)")
+            }
+            if file.name == BackupManifest.expectedNames[0] {
+                guard checked.ledgerIdentity == manifest.ledger.identity, file.auditSequence == manifest.ledger.sequence,
+                    file.auditHash == manifest.ledger.hash
+                else { throw BackupError.file(name: path, problem: "not the ledger the manifest names (\(manifest.ledger))") }
+            }
+        }
+        return manifest
+    }
+}
+
+/// Parks every file's writer at once: each arrives from its own writer thread and waits, without
+/// a task, until all have arrived (their threads are dedicated, so blocking them holds no one
+/// else up). A party missing for `timeout` makes every party give up.
+final class WriterRendezvous: Sendable {
+    private let arrived = Mutex(0)
+    private let parties: Int
+    static let timeoutSeconds = 30
+
+    init(parties: Int) {
+        self.parties = parties
+    }
+
+    /// Returns the time the last party arrived at (the backup's point in time) as the first one saw it.
+    func arriveAndWait() throws -> String {
+        arrived.withLock { $0 += 1 }
+        var waited = 0
+        while arrived.withLock({ $0 }) < parties {
+            guard waited < Self.timeoutSeconds * 10_000 else { throw BackupError.writersDidNotPause(seconds: Self.timeoutSeconds) }
+            usleep(100)
+            waited += 1
+        }
+        return Timestamp.now()
+    }
+}

@@ -1,0 +1,80 @@
+import Logging
+import ServiceLifecycle
+import SubsidyCore
+import SubsidyServer
+import UnixSignals
+
+/// The daemon's side of the service manager: READY once every socket listens, RELOADING/READY
+/// around a SIGHUP reload, STOPPING when graceful shutdown begins.
+///
+/// A reload re-reads the configuration file and the policy it names. Either both load and
+/// validate in full and take effect together, or neither does: the error is logged and the daemon
+/// keeps serving with what it had. Sockets, tenants and stores are never re-created by a reload.
+struct OperationsService: Service {
+    let hangups: UnixSignalsSequence
+    let notifier: ServiceManagerNotifier
+    let server: UnixSocketServer
+    let services: SubsidyServices
+    /// The configuration the daemon started with (tenants and sockets stay as they are).
+    let started: ServerConfiguration
+    /// Reads the configuration afresh (the same file, or the embedded `--dev` layout).
+    let loadConfiguration: @Sendable () throws -> ServerConfiguration
+    let logger: Logger
+
+    func run() async throws {
+        // The stream yields once every socket listens and then finishes; it also ends if the
+        // server fails to start, when the group cancels this service.
+        for await _ in server.ready {}
+        guard !Task.isCancelled else { return }
+        notifier.ready(status: "serving policy \(services.policy.version)")
+        await withGracefulShutdownHandler {
+            for await _ in hangups.cancelOnGracefulShutdown() {
+                reload()
+            }
+        } onGracefulShutdown: {
+            notifier.stopping()
+        }
+    }
+
+    /// One SIGHUP. Never throws: a bad file must not take the service down.
+    func reload() {
+        notifier.reloading()
+        let previous = services.policy
+        defer { notifier.ready(status: "serving policy \(services.policy.version)") }
+        logger.notice("reload requested (SIGHUP)", metadata: ["policy.version": "\(previous.version)"])
+        var next: ServerConfiguration
+        do {
+            next = try loadConfiguration()
+        } catch {
+            logger.error("reload refused, configuration kept: \(error)", metadata: ["policy.version": "\(previous.version)"])
+            services.metrics.recordReload(accepted: false)
+            return
+        }
+        next.testHooks = started.testHooks
+        if next.tenants != started.tenants || next.dataDirectory != started.dataDirectory || next.runtimeDirectory != started.runtimeDirectory {
+            logger.warning("reload: tenants, sockets and directories changed in the file take effect only at a restart; a reload never re-creates them")
+            next.tenants = started.tenants
+            next.dataDirectory = started.dataDirectory
+            next.runtimeDirectory = started.runtimeDirectory
+        }
+        let policy: Policy
+        do {
+            policy = try services.reload(configuration: next, logger: logger)
+        } catch {
+            logger.error("reload refused, policy and limits kept: policy: \(error)", metadata: ["policy.version": "\(previous.version)"])
+            services.metrics.recordReload(accepted: false)
+            return
+        }
+        let kept = server.applyReloadedLimits(next.limits)
+        services.metrics.recordReload(accepted: true)
+        if !kept.isEmpty {
+            logger.warning("reload: \(kept.joined(separator: ", ")) changed; sized per tenant at start-up, so the change takes effect at the next restart")
+        }
+        logger.notice(
+            "reloaded",
+            metadata: [
+                "policy.version": "\(policy.version)", "policy.previous": "\(previous.version)",
+                "limits": "\(server.limitsInForce.summary)",
+            ])
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import SubsidyClient
+import SubsidyCore
+import SubsidyTestSupport
+import SubsidyWire
+import Synchronization
+import Testing
+
+/// What the load tasks and the backup task share.
+private final class LoadState: Sendable {
+    /// Approvals the daemon acknowledged, in order.
+    let acknowledged = Mutex<[String]>([])
+    /// ``acknowledged`` as it was just before the backup call was sent.
+    let beforeBackup = Mutex<[String]>([])
+    let stop = Mutex(false)
+}
+
+/// Online backup under load, restore into a new data directory, and a daemon started on it —
+/// all with the real binaries. Plus what a restore refuses, and the offline backup.
+@Suite("backup and restore", .serialized)
+struct BackupRestoreTests {
+    static let provider = TestData.uscc(4000)
+    static func buyer(_ district: Int, _ i: Int) -> String { TestData.uscc(4100 + district * 100 + i) }
+    static let buyersPerDistrict = 4
+
+    static func subsidyd(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        try run(DaemonProcess.productsDirectory + "/subsidyd", arguments)
+    }
+
+    @Test("a backup taken while every district files and the city approves restores into a daemon with every decision acknowledged before it")
+    func backupUnderLoadThenRestore() async throws {
+        try await withTemporaryDirectory { base in
+            let backup = base + "/backup"
+            let restored = base + "/restored"
+            let load = LoadState()
+            try await withDaemon { daemon in
+                let city = Bureau(try await daemon.client("city"))
+                try await city.pool(Self.provider)
+                for (d, district) in DaemonProcess.districts.enumerated() {
+                    let bureau = Bureau(try await daemon.client(district))
+                    for i in 0..<Self.buyersPerDistrict { try await bureau.register(Self.buyer(d, i)) }
+                    await bureau.client.close()
+                }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    // Load: each district files vouchers and the city approves them, until the backup is done.
+                    for (d, district) in DaemonProcess.districts.enumerated() {
+                        group.addTask {
+                            let bureau = Bureau(try await daemon.client(district))
+                            let approver = Bureau(try await daemon.client("city"))
+                            var i = 0
+                            while !load.stop.withLock({ $0 }) && i < 200 {
+                                let application = TestData.voucher(
+                                    enterprise: Self.buyer(d, i % Self.buyersPerDistrict), provider: Self.provider, contractFen: 1_000_000,
+                                    contract: "BK-\(d)-\(i)")
+                                let id = try await bureau.file(application)
+                                // A cap may run out under load: only approvals that returned count.
+                                if let record = try? await approver.approve(id), record.state == .approved {
+                                    load.acknowledged.withLock { $0.append(id) }
+                                }
+                                i += 1
+                            }
+                            await bureau.client.close()
+                            await approver.client.close()
+                        }
+                    }
+                    group.addTask {
+                        defer { load.stop.withLock { $0 = true } }
+                        let busy = await eventually(timeout: .seconds(120)) { load.acknowledged.withLock { $0.count } >= 15 }
+                        #expect(busy, "the load produced approvals")
+                        let admin = try await daemon.client("city")
+                        load.beforeBackup.withLock { $0 = load.acknowledged.withLock { $0 } }
+                        var request = Foshan_Subsidy_V1_BackupRequest()
+                        request.directory = backup
+                        let response = try await admin.call(Foshan_Subsidy_V1_Admin.Method.backup, request, timeout: .seconds(120))
+                        await admin.close()
+                        #expect(response.files.map(\.name) == ["city-ledger.sqlite"] + DaemonProcess.districts.map { "districts/\($0).sqlite" })
+                        #expect(response.ledgerSequence > 0)
+                    }
+                    try await group.waitForAll()
+                }
+                // A district may not take a backup.
+                let nanhai = try await daemon.client("nanhai")
+                var request = Foshan_Subsidy_V1_BackupRequest()
+                request.directory = base + "/by-nanhai"
+                await #expect(throws: SubsidyError.self) { try await nanhai.call(Foshan_Subsidy_V1_Admin.Method.backup, request) }
+                await nanhai.close()
+                // The offline backup refuses while the daemon holds the data directory.
+                let locked = try Self.subsidyd(["backup", "--data-dir", daemon.dataDirectory, base + "/offline"])
+                #expect(locked.status == 2, "\(locked.error)")
+                #expect(locked.error.contains("lock"), "\(locked.error)")
+            }
+
+            let manifest = try String(contentsOfFile: backup + "/MANIFEST", encoding: .utf8)
+            #expect(manifest.hasPrefix("subsidyd-backup 1\n"))
+            let restoredRun = try Self.subsidyd(["restore", backup, "--data-dir", restored])
+            #expect(restoredRun.status == 0, "\(restoredRun.error)")
+            let check = try Self.subsidyd(["--check", "--dev", "--data-dir", restored])
+            #expect(check.status == 0, "\(check.output)\(check.error)")
+            #expect(try LedgerChecker.violations(dataDirectory: restored, policy: LedgerWorkflowTests.policy) == [])
+
+            let expected = load.beforeBackup.withLock { $0 }
+            #expect(expected.count >= 15)
+            try await withDaemon(dataDirectory: restored) { daemon in
+                let city = try await daemon.client("city")
+                for id in expected {
+                    var get = Foshan_Subsidy_V1_GetApplicationRequest()
+                    get.applicationId = id
+                    let record = try await city.call(Foshan_Subsidy_V1_CityService.Method.getApplication, get).record
+                    #expect(record?.state == .approved, "\(id) was approved and acknowledged before the backup began")
+                }
+                let audit = try await city.call(Foshan_Subsidy_V1_CityService.Method.verifyAudit, Foshan_Subsidy_V1_VerifyAuditRequest())
+                #expect(audit.chains.count == 6 && audit.chains.allSatisfy(\.ok), "\(audit.chains)")
+                await city.close()
+            }
+        }
+    }
+
+    @Test("restore refuses a backup whose file differs from its manifest, or without a manifest, and writes nothing; the offline backup of a stopped daemon restores")
+    func restoreRefusesAndOfflineBackup() async throws {
+        try await withTemporaryDirectory { base in
+            let data = base + "/data"
+            #expect(mkdir(data, 0o700) == 0)
+            try await withDaemon(dataDirectory: data) { daemon in
+                let city = Bureau(try await daemon.client("city"))
+                try await city.pool(Self.provider)
+                let nanhai = Bureau(try await daemon.client("nanhai"))
+                try await nanhai.register(Self.buyer(1, 0))
+                let id = try await nanhai.file(TestData.voucher(enterprise: Self.buyer(1, 0), provider: Self.provider, contractFen: 1_000_000, contract: "OFF-1"))
+                #expect(try await city.approve(id).state == .approved)
+                #expect(await daemon.terminate() == 0)
+            }
+            let offline = try Self.subsidyd(["backup", "--data-dir", data, base + "/offline"])
+            #expect(offline.status == 0, "\(offline.error)")
+            let verified = try Self.subsidyd(["restore", base + "/offline", "--data-dir", base + "/unused", "--verify-only"])
+            #expect(verified.status == 0, "\(verified.error)")
+            #expect(!FileManager.default.fileExists(atPath: base + "/unused"))
+
+            // One byte changed in a district file: refused before anything is written.
+            try FileManager.default.copyItem(atPath: base + "/offline", toPath: base + "/tampered")
+            let victim = base + "/tampered/districts/nanhai.sqlite"
+            var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: victim)))
+            bytes[bytes.count - 1] ^= 0xFF
+            try Data(bytes).write(to: URL(fileURLWithPath: victim))
+            let tampered = try Self.subsidyd(["restore", base + "/tampered", "--data-dir", base + "/new1"])
+            #expect(tampered.status == 1)
+            #expect(tampered.error.contains("districts/nanhai.sqlite") && tampered.error.contains("SHA-256"), "\(tampered.error)")
+            #expect(!FileManager.default.fileExists(atPath: base + "/new1"))
+
+            try FileManager.default.removeItem(atPath: base + "/tampered/MANIFEST")
+            let unlisted = try Self.subsidyd(["restore", base + "/tampered", "--data-dir", base + "/new2"])
+            #expect(unlisted.status == 1)
+            #expect(unlisted.error.contains("no MANIFEST"), "\(unlisted.error)")
+            #expect(!FileManager.default.fileExists(atPath: base + "/new2"))
+
+            // A non-empty target is refused too.
+            let occupied = try Self.subsidyd(["restore", base + "/offline", "--data-dir", data])
+            #expect(occupied.status == 1)
+            #expect(occupied.error.contains("is not empty"), "\(occupied.error)")
+
+            let restored = try Self.subsidyd(["restore", base + "/offline", "--data-dir", base + "/restored"])
+            #expect(restored.status == 0, "\(restored.error)")
+            let check = try Self.subsidyd(["--check", "--dev", "--data-dir", base + "/restored"])
+            #expect(check.status == 0, "\(check.output)\(check.error)")
+        }
+    }
+
+    @Test("subsidyctl admin backup --dated writes into a new directory named by the time; a relative or missing directory is refused naming the field")
+    func subsidyctlBackup() async throws {
+        try await withTemporaryDirectory { base in
+            try await withDaemon { daemon in
+                let taken = try runCtl(["--data-dir", daemon.dataDirectory, "admin", "backup", "--dated", base])
+                #expect(taken.status == 0, "\(taken.error)")
+                let made = try FileManager.default.contentsOfDirectory(atPath: base).filter { $0.hasSuffix("Z") }
+                #expect(made.count == 1)
+                #expect(FileManager.default.fileExists(atPath: base + "/" + (made.first ?? "") + "/MANIFEST"))
+
+                let city = try await daemon.client("city")
+                var request = Foshan_Subsidy_V1_BackupRequest()
+                request.directory = "relative/dir"
+                let error = await #expect(throws: SubsidyError.self) { try await city.call(Foshan_Subsidy_V1_Admin.Method.backup, request) }
+                #expect(error?.code == .invalidArgument)
+                #expect(error?.message.contains("request.directory") == true)
+                request.directory = base + "/no/such/parent"
+                let missing = await #expect(throws: SubsidyError.self) { try await city.call(Foshan_Subsidy_V1_Admin.Method.backup, request) }
+                #expect(missing?.code == .failedPrecondition)
+                await city.close()
+            }
+        }
+    }
+}

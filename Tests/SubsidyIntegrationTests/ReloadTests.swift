@@ -1,0 +1,125 @@
+import Foundation
+import SubsidyClient
+import SubsidyCore
+import SubsidyTestSupport
+import SubsidyWire
+import Testing
+
+/// SIGHUP against the real daemon: a good policy and limits take effect together, a bad file is
+/// refused and logged with the old policy kept, and the sockets are never re-created.
+@Suite("subsidyd reload (SIGHUP)", .serialized)
+struct ReloadTests {
+    static var shippedPolicy: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Deploy/policy/foshan-2020.toml").path
+    }
+
+    static func policyVersion(_ daemon: DaemonProcess, tenant: String = "nanhai") async throws -> String {
+        let client = try await daemon.client(tenant)
+        do {
+            let me = try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest())
+            await client.close()
+            return me.policyVersion
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    static func inode(_ path: String) -> UInt64 {
+        var status = stat()
+        return stat(path, &status) == 0 ? UInt64(status.st_ino) : 0
+    }
+
+    static func occurrences(of text: String, in log: String) -> Int {
+        log.components(separatedBy: text).count - 1
+    }
+
+    @Test("a good policy and new limits are served after SIGHUP; a bad policy or configuration is refused and the old kept")
+    func reloadGoodAndBad() async throws {
+        var configuration = DaemonConfiguration()
+        defer { try? FileManager.default.removeItem(atPath: configuration.baseDirectory) }
+        let policyPath = configuration.baseDirectory + "/foshan-2020.toml"
+        try FileManager.default.copyItem(atPath: Self.shippedPolicy, toPath: policyPath)
+        configuration.policyPath = policyPath
+        configuration.limits = ["requests_per_second": 400]
+        let daemon = try await DaemonProcess.start(configuration: configuration)
+        let socket = configuration.socketPath("nanhai")
+        let socketInode = Self.inode(socket)
+        let original = try await Self.policyVersion(daemon)
+        #expect(original.hasPrefix("foshan-2020@"))
+        #expect(daemon.log().contains("subsidyd \(SubsidyVersion.current) starting"))
+
+        // A revised policy (the text differs, so its version does) and a new limit.
+        let revised = try String(contentsOfFile: policyPath, encoding: .utf8) + "\n# revised for the reload test\n"
+        try revised.write(toFile: policyPath, atomically: true, encoding: .utf8)
+        configuration.limits = ["requests_per_second": 300]
+        _ = try configuration.write()
+        kill(daemon.process.processIdentifier, SIGHUP)
+        let changed = await eventually { (try? await Self.policyVersion(daemon)).map { $0 != original } ?? false }
+        #expect(changed, "\(daemon.log())")
+        let current = try await Self.policyVersion(daemon)
+        #expect(current.hasPrefix("foshan-2020@"))
+        #expect(await eventually { daemon.log().contains("requests_per_second=300") })
+        #expect(Self.inode(socket) == socketInode, "a reload must not re-create the sockets")
+
+        // A policy with a mistake: refused, logged, the revised policy still served.
+        try "[policy]\ntitle = 1\n".write(toFile: policyPath, atomically: true, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        #expect(await eventually { Self.occurrences(of: "reload refused", in: daemon.log()) == 1 })
+        #expect(daemon.log().contains("policy.title"), "the refusal names the key")
+        #expect(try await Self.policyVersion(daemon) == current)
+        #expect(try await Self.policyVersion(daemon, tenant: "city") == current)
+
+        // A configuration with a mistake: refused too, even with the policy file repaired.
+        try revised.write(toFile: policyPath, atomically: true, encoding: .utf8)
+        try (configuration.rendered().replacingOccurrences(of: "[limits]\n", with: "[limits]\nrequest_brust = 5\n"))
+            .write(toFile: configuration.path, atomically: true, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        #expect(await eventually { Self.occurrences(of: "reload refused", in: daemon.log()) == 2 })
+        #expect(daemon.log().contains("request_brust"))
+        #expect(try await Self.policyVersion(daemon) == current)
+        #expect(daemon.process.isRunning)
+        #expect(Self.inode(socket) == socketInode)
+
+        let status = await daemon.terminate()
+        #expect(status == 0, "\(daemon.log())")
+    }
+
+    @Test("a reloaded per-connection limit applies to connections accepted after the reload")
+    func reloadedLimitApplies() async throws {
+        var configuration = DaemonConfiguration()
+        defer { try? FileManager.default.removeItem(atPath: configuration.baseDirectory) }
+        let daemon = try await DaemonProcess.start(configuration: configuration)
+        configuration.limits = ["max_calls_per_connection": 1]
+        _ = try configuration.write()
+        kill(daemon.process.processIdentifier, SIGHUP)
+        #expect(await eventually { daemon.log().contains("max_calls_per_connection=1 ") })
+
+        // One call held open by the test hook; a second on the same connection is one too many.
+        let client = try await daemon.client("shunde")
+        let held = Task {
+            try await client.call(
+                Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest(), metadata: ["x-test-delay-ms": "2000"])
+        }
+        #expect(await eventually { daemon.log().contains("test hook: delaying the handler 2000 ms") })
+        let refused = await #expect(throws: SubsidyError.self) {
+            try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest())
+        }
+        #expect(refused?.code == .resourceExhausted)
+        #expect(refused?.message.contains("at most 1 concurrent calls per connection") == true, "\(String(describing: refused))")
+        #expect(try await held.value.status == .serving)
+        await client.close()
+        #expect(await daemon.terminate() == 0)
+    }
+
+    @Test("--version prints the release for both programs")
+    func versions() throws {
+        let daemon = try run(DaemonProcess.productsDirectory + "/subsidyd", ["--version"])
+        #expect(daemon.status == 0)
+        #expect(daemon.output.trimmingCharacters(in: .whitespacesAndNewlines) == SubsidyVersion.current)
+        let ctl = try runCtl(["--version"])
+        #expect(ctl.status == 0)
+        #expect(ctl.output.trimmingCharacters(in: .whitespacesAndNewlines) == SubsidyVersion.current)
+    }
+}
