@@ -12,17 +12,15 @@ extension CityLedger {
     /// Every cap key with usage; `scopePrefix` (e.g. "2022") narrows to one funding year.
     public func capTotals(scopePrefix: String?) async throws -> [CapTotal] {
         try await database.read { transaction in
-            var sql = """
-                SELECT c.cap_id AS cap_id, c.scope AS scope, SUM(c.amount_fen) AS amount_fen, SUM(c.count) AS count FROM charges c
-                JOIN commitments m ON m.application_id = c.application_id
-                WHERE m.state IN \(CityLedger.counted)
-                """
+            // The maintained totals (ledger migration 7); a key whose awards were all released
+            // keeps a zero row, which is not usage.
+            var sql = "SELECT cap_id, scope, amount_fen, count FROM cap_totals WHERE (amount_fen != 0 OR count != 0)"
             var parameters: [SQLiteValue] = []
             if let scopePrefix {
-                sql += " AND (c.scope = ? OR c.scope LIKE ?)"
+                sql += " AND (scope = ? OR scope LIKE ?)"
                 parameters += [.text(scopePrefix), .text(scopePrefix + "/%")]
             }
-            sql += " GROUP BY c.cap_id, c.scope ORDER BY c.cap_id, SUM(c.amount_fen) DESC, c.scope"
+            sql += " ORDER BY cap_id, amount_fen DESC, scope"
             return try transaction.query(sql, parameters).map {
                 CapTotal(capID: try $0.text("cap_id"), scope: try $0.text("scope"), amountFen: try $0.int("amount_fen"), count: try $0.int("count"))
             }

@@ -158,6 +158,75 @@ public final class CityLedger: Sendable {
                 INSERT INTO legacy_explanations SELECT application_id FROM commitments WHERE length(explanation) > 0;
                 """
         ),
+        // Each cap key's committed total (amount and count of its counted charges), kept by
+        // triggers in the same transaction as every change to a charge or to a commitment's
+        // state, so a cap check reads one row however many awards exist. Counted means live or
+        // disbursed (CityLedger.counted). The triggers, not the code, keep it: a repair or any
+        // other statement that touches charges or states cannot forget it. The independent
+        // checker (Tests/SubsidyTestSupport/LedgerChecker.swift) recomputes it from the charges.
+        SQLiteDatabase.Migration(
+            version: 7,
+            sql: """
+                CREATE TABLE cap_totals (
+                    cap_id TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    amount_fen INTEGER NOT NULL,
+                    count INTEGER NOT NULL,
+                    PRIMARY KEY (cap_id, scope)
+                ) WITHOUT ROWID;
+                INSERT INTO cap_totals (cap_id, scope, amount_fen, count)
+                    SELECT c.cap_id, c.scope, SUM(c.amount_fen), SUM(c.count) FROM charges c
+                    JOIN commitments m ON m.application_id = c.application_id
+                    WHERE m.state IN ('live', 'disbursed') GROUP BY c.cap_id, c.scope;
+                CREATE TRIGGER cap_totals_charge_added AFTER INSERT ON charges
+                WHEN (SELECT state FROM commitments WHERE application_id = NEW.application_id) IN ('live', 'disbursed')
+                BEGIN
+                    INSERT INTO cap_totals (cap_id, scope, amount_fen, count) VALUES (NEW.cap_id, NEW.scope, NEW.amount_fen, NEW.count)
+                    ON CONFLICT (cap_id, scope) DO UPDATE SET amount_fen = amount_fen + excluded.amount_fen, count = count + excluded.count;
+                END;
+                CREATE TRIGGER cap_totals_charge_removed AFTER DELETE ON charges
+                WHEN (SELECT state FROM commitments WHERE application_id = OLD.application_id) IN ('live', 'disbursed')
+                BEGIN
+                    UPDATE cap_totals SET amount_fen = amount_fen - OLD.amount_fen, count = count - OLD.count
+                    WHERE cap_id = OLD.cap_id AND scope = OLD.scope;
+                END;
+                CREATE TRIGGER cap_totals_charge_changed AFTER UPDATE ON charges
+                WHEN (SELECT state FROM commitments WHERE application_id = OLD.application_id) IN ('live', 'disbursed')
+                BEGIN
+                    UPDATE cap_totals SET amount_fen = amount_fen - OLD.amount_fen, count = count - OLD.count
+                    WHERE cap_id = OLD.cap_id AND scope = OLD.scope;
+                    INSERT INTO cap_totals (cap_id, scope, amount_fen, count) VALUES (NEW.cap_id, NEW.scope, NEW.amount_fen, NEW.count)
+                    ON CONFLICT (cap_id, scope) DO UPDATE SET amount_fen = amount_fen + excluded.amount_fen, count = count + excluded.count;
+                END;
+                CREATE TRIGGER cap_totals_uncounted AFTER UPDATE OF state ON commitments
+                WHEN OLD.state IN ('live', 'disbursed') AND NEW.state NOT IN ('live', 'disbursed')
+                BEGIN
+                    UPDATE cap_totals SET
+                        amount_fen = amount_fen - (SELECT c.amount_fen FROM charges c WHERE c.application_id = NEW.application_id
+                                                   AND c.cap_id = cap_totals.cap_id AND c.scope = cap_totals.scope),
+                        count = count - (SELECT c.count FROM charges c WHERE c.application_id = NEW.application_id
+                                         AND c.cap_id = cap_totals.cap_id AND c.scope = cap_totals.scope)
+                    WHERE (cap_id, scope) IN (SELECT cap_id, scope FROM charges WHERE application_id = NEW.application_id);
+                END;
+                CREATE TRIGGER cap_totals_counted AFTER UPDATE OF state ON commitments
+                WHEN OLD.state NOT IN ('live', 'disbursed') AND NEW.state IN ('live', 'disbursed')
+                BEGIN
+                    INSERT INTO cap_totals (cap_id, scope, amount_fen, count)
+                        SELECT cap_id, scope, amount_fen, count FROM charges WHERE application_id = NEW.application_id
+                    ON CONFLICT (cap_id, scope) DO UPDATE SET amount_fen = amount_fen + excluded.amount_fen, count = count + excluded.count;
+                END;
+                CREATE TRIGGER cap_totals_commitment_removed AFTER DELETE ON commitments
+                WHEN OLD.state IN ('live', 'disbursed')
+                BEGIN
+                    UPDATE cap_totals SET
+                        amount_fen = amount_fen - (SELECT c.amount_fen FROM charges c WHERE c.application_id = OLD.application_id
+                                                   AND c.cap_id = cap_totals.cap_id AND c.scope = cap_totals.scope),
+                        count = count - (SELECT c.count FROM charges c WHERE c.application_id = OLD.application_id
+                                         AND c.cap_id = cap_totals.cap_id AND c.scope = cap_totals.scope)
+                    WHERE (cap_id, scope) IN (SELECT cap_id, scope FROM charges WHERE application_id = OLD.application_id);
+                END;
+                """
+        ),
     ]
 
     /// Rewrites, in batches, the explanations that migration 6 listed as stored in the protocol's
@@ -300,16 +369,10 @@ public final class CityLedger: Sendable {
     struct Usage: UsageSnapshot {
         let connection: SQLiteConnection
 
+        /// One row of `cap_totals` (ledger migration 7): constant time, however many awards exist.
         func committed(_ key: CapKey) throws(SubsidyError) -> CapUsage {
             let row = try wrap {
-                try connection.query(
-                    """
-                    SELECT COALESCE(SUM(c.amount_fen), 0) AS amount_fen, COALESCE(SUM(c.count), 0) AS count FROM charges c
-                    JOIN commitments m ON m.application_id = c.application_id
-                    WHERE c.cap_id = ? AND c.scope = ? AND m.state IN \(CityLedger.counted)
-                    """,
-                    [.text(key.capID), .text(key.scope)]
-                ).first
+                try connection.query("SELECT amount_fen, count FROM cap_totals WHERE cap_id = ? AND scope = ?", [.text(key.capID), .text(key.scope)]).first
             }
             let (amount, count) = try wrap { (try row?.int("amount_fen") ?? 0, try row?.int("count") ?? 0) }
             return CapUsage(amount: Money(fen: amount), count: Int(count))

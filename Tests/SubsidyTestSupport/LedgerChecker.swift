@@ -30,6 +30,25 @@ public enum LedgerChecker {
             default: break
             }
         }
+        // The maintained totals the store checks caps against (cap_totals, kept by triggers) are
+        // exactly the sums recomputed here from the charges of counted commitments; a key whose
+        // awards were all released keeps a zero row.
+        var recomputed: [String: (amount: String, count: String)] = [:]
+        for row in try ledger.rows("""
+            SELECT c.cap_id, c.scope, SUM(c.amount_fen), SUM(c.count) FROM charges c
+            JOIN commitments m ON m.application_id = c.application_id
+            WHERE m.state IN ('live', 'disbursed') GROUP BY c.cap_id, c.scope
+            """)
+        {
+            recomputed[row[0] + "[" + row[1] + "]"] = (row[2], row[3])
+        }
+        var maintained: [String: (amount: String, count: String)] = [:]
+        for row in try ledger.rows("SELECT cap_id, scope, amount_fen, count FROM cap_totals WHERE amount_fen != 0 OR count != 0") {
+            maintained[row[0] + "[" + row[1] + "]"] = (row[2], row[3])
+        }
+        for key in Set(recomputed.keys).union(maintained.keys) where recomputed[key]?.amount != maintained[key]?.amount || recomputed[key]?.count != maintained[key]?.count {
+            problems.append("cap total \(key) is kept as \(maintained[key].map { "\($0.amount) fen, \($0.count)" } ?? "none") but its charges add up to \(recomputed[key].map { "\($0.amount) fen, \($0.count)" } ?? "none")")
+        }
         // Charges add up to the commitment's amount per cap (no charge lost or doubled).
         for row in try ledger.rows("""
             SELECT DISTINCT m.application_id FROM charges c JOIN commitments m ON m.application_id = c.application_id
