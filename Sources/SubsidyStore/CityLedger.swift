@@ -227,6 +227,20 @@ public final class CityLedger: Sendable {
                 END;
                 """
         ),
+        // Explanations (a few KB each) move out of the commitment rows into their own table, so
+        // the rows every check and view reads stay small and many fit a page; a commitment's
+        // explanation is read only when a record is shown.
+        SQLiteDatabase.Migration(
+            version: 8,
+            sql: """
+                CREATE TABLE explanations (
+                    application_id TEXT PRIMARY KEY REFERENCES commitments (application_id),
+                    body BLOB NOT NULL
+                );
+                INSERT INTO explanations (application_id, body) SELECT application_id, explanation FROM commitments WHERE length(explanation) > 0;
+                UPDATE commitments SET explanation = x'' WHERE length(explanation) > 0;
+                """
+        ),
     ]
 
     /// Rewrites, in batches, the explanations that migration 6 listed as stored in the protocol's
@@ -242,13 +256,13 @@ public final class CityLedger: Sendable {
                 for row in try transaction.query("SELECT application_id FROM legacy_explanations ORDER BY application_id LIMIT 200") {
                     let id = try row.text("application_id")
                     try transaction.query("DELETE FROM legacy_explanations WHERE application_id = ?", [.text(id)])
-                    guard let stored = try transaction.query("SELECT explanation FROM commitments WHERE application_id = ?", [.text(id)]).first else {
+                    guard let stored = try transaction.query("SELECT body FROM explanations WHERE application_id = ?", [.text(id)]).first else {
                         continue
                     }
                     do {
-                        let explanation = try decoder.explanation(fromLegacy: try stored.blob("explanation"))
+                        let explanation = try decoder.explanation(fromLegacy: try stored.blob("body"))
                         try transaction.query(
-                            "UPDATE commitments SET explanation = ? WHERE application_id = ?", [.blob(StoredExplanation.encode(explanation)), .text(id)])
+                            "UPDATE explanations SET body = ? WHERE application_id = ?", [.blob(StoredExplanation.encode(explanation)), .text(id)])
                         done += 1
                     } catch {
                         bad.append(id)
@@ -305,7 +319,9 @@ public final class CityLedger: Sendable {
     }
 
     public init(path: String) throws {
-        database = try SQLiteDatabase(path: path, migrations: Self.migrations)
+        // Every decision reads the ledger's hot pages (cap totals, content keys, the commitments
+        // it checks): 32 MiB a connection keeps them, three connections at most 96 MiB.
+        database = try SQLiteDatabase(path: path, migrations: Self.migrations, cacheKiB: 32 * 1024)
     }
 
     /// Commitment states that count against caps: approved (reserved) and disbursed.
@@ -485,7 +501,8 @@ public final class CityLedger: Sendable {
         try transaction.query(
             """
             SELECT application_id, district, measure, funding_year, enterprise, amount_fen, decision_date, decision_document,
-                   policy_version, explanation, state, request_id, release_state, release_request_id,
+                   policy_version, (SELECT body FROM explanations e WHERE e.application_id = commitments.application_id) AS explanation,
+                   state, request_id, release_state, release_request_id,
                    actor_tenant, actor_uid, reason, release_actor_tenant, release_actor_uid, release_reason
             FROM commitments WHERE application_id = ?
             """,
@@ -498,7 +515,8 @@ public final class CityLedger: Sendable {
             try transaction.query(
                 """
                 SELECT application_id, district, measure, funding_year, enterprise, amount_fen, decision_date, decision_document,
-                       policy_version, explanation, state, request_id, release_state, release_request_id,
+                       policy_version, (SELECT body FROM explanations e WHERE e.application_id = commitments.application_id) AS explanation,
+                   state, request_id, release_state, release_request_id,
                        actor_tenant, actor_uid, reason, release_actor_tenant, release_actor_uid, release_reason
                 FROM commitments WHERE district = ? AND source = 'decision' ORDER BY application_id
                 """,
@@ -513,7 +531,7 @@ public final class CityLedger: Sendable {
             applicationID: try row.text("application_id"), district: try row.text("district"), measure: try row.text("measure"),
             fundingYear: Int(try row.int("funding_year")), enterprise: try row.text("enterprise"), amountFen: try row.int("amount_fen"),
             decisionDate: try row.text("decision_date"), decisionDocument: try row.text("decision_document"),
-            policyVersion: try row.text("policy_version"), explanation: try StoredExplanation.decode(try row.blob("explanation")),
+            policyVersion: try row.text("policy_version"), explanation: try StoredExplanation.decode(try row.optionalBlob("explanation") ?? []),
             state: try row.decode(CommitmentState.self, "state"), requestID: try row.text("request_id"),
             releaseState: releaseState.isEmpty ? nil : try row.decode(ApplicationState.self, "release_state"),
             releaseRequestID: try row.text("release_request_id"),
@@ -621,12 +639,16 @@ public final class CityLedger: Sendable {
             [.text(fields.applicationID), .text(fields.district), .text(fields.measure.rawValue), .integer(Int64(fields.fundingYear)),
              .text(fields.enterprise), .text(fields.provider), .text(fields.pilotID), .text(fields.contentFingerprint),
              .integer(fields.amount.fen), .text(fields.decisionDate.description), .text(fields.decisionDocument),
-             .text(fields.policyVersion), .blob(StoredExplanation.encode(fields.explanation)), .text(fields.source.rawValue), .text(fields.requestID), .text(time), .text(time),
+             .text(fields.policyVersion), .blob([]), .text(fields.source.rawValue), .text(fields.requestID), .text(time), .text(time),
              .text(fields.actor.tenant), .integer(Int64(fields.actor.uid)), .text(fields.reason),
              .text(fields.contentTyped), .text(fields.pilotKey), .text(fields.selectionDate?.description ?? "")]
         )
         for key in fields.contentKeys.isEmpty ? [fields.contentFingerprint] : fields.contentKeys {
             try transaction.query("INSERT INTO content_keys (key, application_id) VALUES (?, ?)", [.text(key), .text(fields.applicationID)])
+        }
+        if let explanation = fields.explanation {
+            try transaction.query(
+                "INSERT INTO explanations (application_id, body) VALUES (?, ?)", [.text(fields.applicationID), .blob(StoredExplanation.encode(explanation))])
         }
         let usage = Usage(connection: transaction.connection)
         for charge in charges {

@@ -44,7 +44,7 @@ final class SQLiteConnection {
     /// Opens (creating if needed) with WAL and `synchronous=FULL`, so a commit that returned
     /// survives a crash or power loss. A `readOnly` connection refuses every write
     /// (`query_only`): the readers of ``SQLiteDatabase`` cannot become a second writer.
-    init(path: String, readOnly: Bool = false) throws(SQLiteError) {
+    init(path: String, readOnly: Bool = false, cacheKiB: Int = 2_048) throws(SQLiteError) {
         // SQLite would create the file 0644 less the umask, and gives its -wal and -shm files the
         // database file's mode; creating it 0600 first keeps all three private to the daemon.
         let created = Glibc.open(path, O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
@@ -67,6 +67,7 @@ final class SQLiteConnection {
         try execute("PRAGMA journal_mode=WAL")
         try execute("PRAGMA synchronous=FULL")
         try execute("PRAGMA foreign_keys=ON")
+        try execute("PRAGMA cache_size=-\(max(64, cacheKiB))")
         if readOnly { try execute("PRAGMA query_only=ON") }
     }
 
@@ -199,6 +200,12 @@ public struct SQLiteRow: Sendable {
         case .text(let v): return [UInt8](v.utf8)
         default: throw .damaged("column \(name) does not hold bytes")
         }
+    }
+
+    /// Bytes, or nil where the column is NULL (e.g. a scalar subquery that found no row).
+    public func optionalBlob(_ name: String) throws(SQLiteError) -> [UInt8]? {
+        if case .null = try value(name) { return nil }
+        return try blob(name)
     }
 
     /// A stored enumeration: a value outside `T` is a damaged or newer file, an error, never a guess.

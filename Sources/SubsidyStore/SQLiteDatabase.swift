@@ -35,8 +35,10 @@ public final class SQLiteDatabase: Sendable {
 
     /// Opens the file and applies the migrations it has not seen, each in its own transaction.
     /// A file from a newer binary (schema version above the last migration) is refused.
-    public init(path: String, migrations: [Migration], readers: Int = 2) throws(SQLiteError) {
-        let connection = try SQLiteConnection(path: path)
+    /// - Parameter cacheKiB: each connection's page cache (`PRAGMA cache_size`), sized per file
+    ///   by its owner; SQLite's default is 2 MiB.
+    public init(path: String, migrations: [Migration], readers: Int = 2, cacheKiB: Int = 2_048) throws(SQLiteError) {
+        let connection = try SQLiteConnection(path: path, cacheKiB: cacheKiB)
         let current = try connection.query("PRAGMA user_version").first?.int("user_version") ?? 0
         let latest = migrations.map(\.version).max() ?? 0
         if current > latest {
@@ -59,7 +61,7 @@ public final class SQLiteDatabase: Sendable {
         }
         // Readers are opened after the migrations, so they never see a half-built schema.
         var opened: [SQLiteConnectionBox] = []
-        for _ in 0..<max(1, readers) { opened.append(SQLiteConnectionBox(try SQLiteConnection(path: path, readOnly: true))) }
+        for _ in 0..<max(1, readers) { opened.append(SQLiteConnectionBox(try SQLiteConnection(path: path, readOnly: true, cacheKiB: cacheKiB))) }
         self.writer = Mutex(SQLiteConnectionBox(connection))
         self.readers = Mutex(opened)
         self.path = path
