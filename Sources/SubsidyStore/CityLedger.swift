@@ -243,6 +243,19 @@ public final class CityLedger: Sendable {
         ),
     ]
 
+    /// `record` with the explanation of its award, which only the ledger keeps; nil before an
+    /// approval.
+    func explained(_ record: StoredApplication) throws -> StoredApplication {
+        var record = record
+        record.explanation = try database.readNow { try Self.explanation(for: record.id, in: $0) }
+        return record
+    }
+
+    static func explanation(for applicationID: String, in transaction: Transaction) throws -> StoredExplanation? {
+        try StoredExplanation.decode(
+            try transaction.query("SELECT body FROM explanations WHERE application_id = ?", [.text(applicationID)]).first?.blob("body") ?? [])
+    }
+
     /// Rewrites, in batches, the explanations that migration 6 listed as stored in the protocol's
     /// encoding; returns the application ids `decoder` could not read (left as they were, so
     /// reading them is DATA_LOSS, as any damaged row).

@@ -110,6 +110,14 @@ public final class DistrictStore: Sendable {
                 INSERT INTO legacy_content SELECT id FROM applications;
                 """
         ),
+        // An award's explanation is kept once, with its commitment in the ledger; the copy each
+        // approved application kept here goes (records read it from the ledger).
+        SQLiteDatabase.Migration(
+            version: 5,
+            sql: """
+                UPDATE applications SET explanation = x'' WHERE length(explanation) > 0;
+                """
+        ),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not

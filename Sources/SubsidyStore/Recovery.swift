@@ -150,7 +150,6 @@ public enum Recovery {
                 ) { record in
                     if transition == .approve {
                         record.awardedFen = commitment.amountFen
-                        record.explanation = commitment.explanation
                         record.decisionDate = commitment.decisionDate
                         record.decisionDocument = commitment.decisionDocument
                     }

@@ -11,7 +11,9 @@ public struct StoredApplication: Sendable, Equatable {
     public var state: ApplicationState
     public var application: Application
     public var awardedFen: Int64
-    /// Why the award is what it is (set on approval).
+    /// Why the award is what it is: kept once, with the commitment in the city ledger, and
+    /// attached to a record by ``SubsidyStores`` (``SubsidyStores/record(_:in:)``); nil in a
+    /// record read from the district file alone.
     public var explanation: StoredExplanation?
     public var decisionDate: String
     public var decisionDocument: String

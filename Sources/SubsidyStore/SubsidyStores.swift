@@ -132,6 +132,7 @@ public final class SubsidyStores: Service, Sendable {
     ) async throws -> [UInt8] {
         let store = try owning(id, as: nil)
         let (ledger, faults) = (self.ledger, self.faults)
+        let respond = Self.explaining(respond, from: ledger)
         return try await underDecisionLock {
             if let earlier = try await store.replay(key) { return earlier }
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
@@ -161,7 +162,6 @@ public final class SubsidyStores: Service, Sendable {
                 guard current.state == .recommended else { return try respond(current) }  // recovery completed it
                 let record = try store.apply(.approve, to: id, actor: actor, role: .city, reason: reason, request: key, at: now, in: transaction) {
                     $0.awardedFen = commitment.amountFen
-                    $0.explanation = commitment.explanation
                     $0.decisionDate = commitment.decisionDate
                     $0.decisionDocument = commitment.decisionDocument
                 }
@@ -215,6 +215,7 @@ public final class SubsidyStores: Service, Sendable {
     ) async throws -> [UInt8] {
         let store = try owning(id, as: nil)
         let (ledger, faults) = (self.ledger, self.faults)
+        let respond = Self.explaining(respond, from: ledger)
         return try await underDecisionLock {
             if let earlier = try await store.replay(key) { return earlier }
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
@@ -271,12 +272,29 @@ public final class SubsidyStores: Service, Sendable {
     ) async throws -> [UInt8] {
         let store = try owning(id, as: nil)
         let ledger = self.ledger
+        let respond = Self.explaining(respond, from: ledger)
         return try await underDecisionLock {
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
             return try await store.mutate(key) { transaction, now in
                 try respond(try store.apply(transition, to: id, actor: actor, role: .city, reason: reason, request: key, at: now, in: transaction, update: update))
             }
         }
+    }
+
+    /// `respond` given each record with its award's explanation, which only the ledger keeps.
+    private static func explaining(
+        _ respond: @escaping @Sendable (StoredApplication) throws -> [UInt8], from ledger: CityLedger
+    ) -> @Sendable (StoredApplication) throws -> [UInt8] {
+        { record in try respond(try ledger.explained(record)) }
+    }
+
+    /// The application `id` from `store`, with its award's explanation from the ledger: what a
+    /// record shows.
+    public func record(_ id: String, in store: DistrictStore) async throws -> StoredApplication? {
+        guard var record = try await store.application(id) else { return nil }
+        let ledger = self.ledger
+        record.explanation = try await ledger.database.read { try CityLedger.explanation(for: id, in: $0) }
+        return record
     }
 
     // MARK: District operations

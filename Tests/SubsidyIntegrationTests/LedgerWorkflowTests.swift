@@ -300,7 +300,7 @@ struct LedgerWorkflowTests {
             try ReadOnlyDatabase.execute(path: daemon.dataDirectory + "/districts/shunde.sqlite", "PRAGMA user_version = 99")
             let result = try run(DaemonProcess.productsDirectory + "/subsidyd", ["--dev", "--data-dir", daemon.dataDirectory])
             #expect(result.status == 2)
-            #expect(result.error.contains("shunde.sqlite has schema version 99, but this subsidyd understands only up to 4"))
+            #expect(result.error.contains(/shunde\.sqlite has schema version 99, but this subsidyd understands only up to [0-9]+; use a newer subsidyd/))
         }
     }
 

@@ -54,7 +54,7 @@ struct SchemaFixtureTests {
         let stores = services.stores
         let ledger = stores.ledger
         #expect(try ledger.database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 8)
-        #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 4)
+        #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 5)
 
         // Every commitment of the demo reads back typed: live, disbursed and clawed back;
         // decided and imported; each known by its content key after migration 4; every decided
@@ -91,7 +91,7 @@ struct SchemaFixtureTests {
             let store = stores.store(district)
             #expect(try store.database.readNow { try $0.query("SELECT COUNT(*) AS n FROM legacy_content").first!.int("n") } == 0)
             for id in try await store.applicationIDs(ApplicationFilter(), afterID: "", limit: 10_000) {
-                let application = try #require(try await store.application(id))
+                let application = try #require(try await stores.record(id, in: store))
                 seen.insert(application.state)
                 #expect(!application.history.isEmpty)
                 #expect(try Foshan_Subsidy_V1_ApplicationRecord(application).application == originals[id], "\(id)")

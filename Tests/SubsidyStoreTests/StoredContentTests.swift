@@ -70,7 +70,10 @@ struct StoredContentTests {
         #expect(try await harness.application(id).application == application)
         #expect(try await harness.application(id).explanation == nil)
         try await harness.approve(id)
-        let record = try await harness.application(id)
+        // The explanation is kept once, with the commitment; the district row holds none, and
+        // a record shows the ledger's.
+        #expect(try await harness.application(id).explanation == nil)
+        let record = try #require(try await harness.stores.record(id, in: harness.stores.store(.gaoming)))
         let explanation = try #require(record.explanation)
         #expect(explanation.awardFen == record.awardedFen)
         #expect(try await harness.commitment(id)?.explanation == explanation)

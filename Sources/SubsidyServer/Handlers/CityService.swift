@@ -11,7 +11,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
     let events: LedgerEvents
 
     func getApplication(_ request: Foshan_Subsidy_V1_GetApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicationResponse {
-        try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: nil), context: context)
+        try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: nil), stores: stores, context: context)
     }
 
     func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicationsResponse {
@@ -22,7 +22,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
             }
             districts = [stores.store(one)]
         }
-        return try await ApplicationListing.list(request, districts: districts, context: context)
+        return try await ApplicationListing.list(request, districts: districts, stores: stores, context: context)
     }
 
     /// 复核: the award computed against the ledger and committed there, then in the district.

@@ -95,7 +95,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
 
     func getApplication(_ request: Foshan_Subsidy_V1_GetApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicationResponse {
         let district = try context.requireDistrict()
-        return try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: district), context: context)
+        return try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: district), stores: stores, context: context)
     }
 
     func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicationsResponse {
@@ -103,7 +103,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         if !request.district.isEmpty && request.district != district.rawValue {
             throw SubsidyError(.permissionDenied, "district \(district.rawValue) may not list the applications of \(request.district)")
         }
-        return try await ApplicationListing.list(request, districts: [stores.store(district)], context: context)
+        return try await ApplicationListing.list(request, districts: [stores.store(district)], stores: stores, context: context)
     }
 
     func amendApplication(_ request: Foshan_Subsidy_V1_AmendApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_AmendApplicationResponse {
@@ -199,8 +199,8 @@ func pageSize(_ requested: Int32) throws(SubsidyError) -> Int {
 
 /// Reading applications from one or more district stores; listing is in one stable order (by id).
 enum ApplicationListing {
-    static func get(_ id: String, from store: DistrictStore, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicationResponse {
-        guard let record = try await StoreCall.run(for: context, { try await store.application(id) }) else {
+    static func get(_ id: String, from store: DistrictStore, stores: SubsidyStores, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicationResponse {
+        guard let record = try await StoreCall.run(for: context, { try await stores.record(id, in: store) }) else {
             throw SubsidyError(.notFound, "application \(id) does not exist in \(store.district.rawValue)")
         }
         var response = Foshan_Subsidy_V1_GetApplicationResponse()
@@ -210,7 +210,9 @@ enum ApplicationListing {
 
     /// One page of applications from `districts`, merged in id order, within the page's count
     /// and byte budget.
-    static func list(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, districts: [DistrictStore], context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicationsResponse {
+    static func list(
+        _ request: Foshan_Subsidy_V1_ListApplicationsRequest, districts: [DistrictStore], stores: SubsidyStores, context: CallContext
+    ) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicationsResponse {
         let limit = try pageSize(request.pageSize)
         var filter = ApplicationFilter()
         if request.measure.rawValue != 0 {
@@ -239,7 +241,7 @@ enum ApplicationListing {
             candidates = Array(candidates.sorted { $0.id < $1.id }.prefix(limit + 1))
             var page = ReplyPage<Foshan_Subsidy_V1_ApplicationRecord>(budget: budget)
             for candidate in candidates.prefix(limit) {
-                guard let stored = try await candidate.store.application(candidate.id) else { continue }
+                guard let stored = try await stores.record(candidate.id, in: candidate.store) else { continue }
                 guard try page.add(try Foshan_Subsidy_V1_ApplicationRecord(stored), id: candidate.id) else { break }
             }
             var response = Foshan_Subsidy_V1_ListApplicationsResponse()
