@@ -6,6 +6,13 @@ import Synchronization
 /// queue without holding any other thread; and a few reader connections on threads of their own,
 /// so in WAL mode a read never waits behind the writer.
 ///
+/// Writes are committed in groups: the writer thread takes every write waiting for it and runs
+/// them in one transaction, each inside its own savepoint, in the order they were submitted. A
+/// write that throws is rolled back to its savepoint and fails alone; the others commit. No write
+/// returns before the transaction holding it has committed (and, with `synchronous=FULL`, been
+/// fsynced), so each caller keeps its own durability and its own error, and concurrent callers
+/// share one fsync.
+///
 /// ``write(_:)`` and ``read(_:)`` suspend the calling task, never block it. The synchronous
 /// ``writeNow(_:)`` and ``readNow(_:)`` are for start-up and the operator's tools, which run
 /// before (or without) any concurrent caller. ``close()`` stops the threads and closes every
@@ -16,6 +23,10 @@ public final class SQLiteDatabase: Sendable {
     private let writeThread: NIOThreadPool
     private let readThreads: NIOThreadPool
     private let isClosed = Mutex(false)
+    /// Writes waiting for the writer thread, and whether a drain of them is already queued there.
+    private let pending = Mutex<(writes: [PendingWrite], drainQueued: Bool)>(([], false))
+    /// Transactions committed by ``write(_:)`` (not by ``writeNow(_:)``), for tests of grouping.
+    package let groupCommits = Atomic<Int>(0)
     public let path: String
 
     /// A migration: its version (1, 2, …), the SQL that takes the schema there, and, where rows
@@ -71,10 +82,92 @@ public final class SQLiteDatabase: Sendable {
         readThreads.start()
     }
 
-    /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT` on the file's writer thread; any error rolls
-    /// everything back. Writes run one at a time, in the order they were submitted.
+    /// Runs `body` on the file's writer thread inside a transaction it may share with other writes
+    /// submitted meanwhile (group commit, see the type's documentation); returns once that
+    /// transaction has committed. An error thrown by `body` undoes only `body`'s changes.
     public func write<T: Sendable>(_ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
-        try await run(on: writeThread) { try self.writeNow(body) }
+        guard !isClosed.withLock({ $0 }) else { throw SQLiteError.closed(path) }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let write = PendingWrite { transaction in
+                do {
+                    let value = try body(transaction)
+                    return .succeeded { committed in
+                        if let committed { continuation.resume(throwing: committed) } else { continuation.resume(returning: value) }
+                    }
+                } catch {
+                    return .failed { continuation.resume(throwing: error) }
+                }
+            } abandon: { error in
+                continuation.resume(throwing: error)
+            }
+            let queueDrain = pending.withLock { state -> Bool in
+                state.writes.append(write)
+                defer { state.drainQueued = true }
+                return !state.drainQueued
+            }
+            guard queueDrain else { return }
+            writeThread.submit { [self] threadState in
+                guard threadState == .active else {
+                    // The file is closing: nothing waiting will run.
+                    for write in takePending() { write.abandon(SQLiteError.closed(path)) }
+                    return
+                }
+                drain()
+            }
+        }
+    }
+
+    private func takePending() -> [PendingWrite] {
+        pending.withLock { state in
+            defer { state = ([], false) }
+            return state.writes
+        }
+    }
+
+    /// Runs every write waiting, in one transaction, each in its own savepoint; then tells each
+    /// caller its outcome. Writes submitted while this runs queue the next drain.
+    private func drain() {
+        let batch = takePending()
+        guard !batch.isEmpty else { return }
+        writer.withLock { box in
+            guard let connection = box?.connection else {
+                for write in batch { write.abandon(SQLiteError.closed(path)) }
+                return
+            }
+            do {
+                try connection.execute("BEGIN IMMEDIATE")
+            } catch {
+                for write in batch { write.abandon(error) }
+                return
+            }
+            var outcomes: [PendingWrite.Outcome] = []
+            outcomes.reserveCapacity(batch.count)
+            do {
+                for write in batch {
+                    try connection.execute("SAVEPOINT write")
+                    let outcome = write.run(Transaction(connection: connection))
+                    if case .failed = outcome { try connection.execute("ROLLBACK TO write") }
+                    try connection.execute("RELEASE write")
+                    outcomes.append(outcome)
+                }
+                try connection.execute("COMMIT")
+            } catch {
+                // The transaction itself failed (SQLite aborted it, or it could not commit):
+                // nothing in it was written, and every caller is told so.
+                try? connection.execute("ROLLBACK")
+                for (index, write) in batch.enumerated() {
+                    if index < outcomes.count, case .failed(let finish) = outcomes[index] { finish() } else { write.abandon(error) }
+                }
+                return
+            }
+            groupCommits.add(1, ordering: .relaxed)
+            for outcome in outcomes {
+                switch outcome {
+                case .succeeded(let finish): finish(nil)
+                case .failed(let finish): finish()
+                }
+            }
+        }
     }
 
     /// Runs `body` inside a read transaction (a consistent snapshot) on a reader thread, beside
@@ -163,6 +256,21 @@ public struct Transaction {
 
     /// Rows changed by the last statement.
     public var changes: Int { connection.changes }
+}
+
+/// A write waiting for the writer thread: its body, run inside the group's transaction, and how
+/// to tell its caller the outcome once the group's fate is known.
+struct PendingWrite: Sendable {
+    enum Outcome {
+        /// The body returned; call with nil once committed, or with the error that undid it.
+        case succeeded(@Sendable (_ commitFailure: (any Error)?) -> Void)
+        /// The body threw; its savepoint was rolled back. Tells the caller its error.
+        case failed(@Sendable () -> Void)
+    }
+
+    let run: @Sendable (Transaction) -> Outcome
+    /// Fails the caller without running the body (the file closed, or the group never began).
+    let abandon: @Sendable (any Error) -> Void
 }
 
 /// Lets the non-Sendable connection live inside a `Mutex` (which provides the exclusion).

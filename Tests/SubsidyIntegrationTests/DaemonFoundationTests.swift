@@ -207,11 +207,10 @@ struct DaemonFoundationTests {
     func socketsAndLock() async throws {
         try await withDaemon { first in
             raiseDescriptorLimit()
-            let second = Process()
-            second.executableURL = URL(fileURLWithPath: DaemonProcess.productsDirectory + "/subsidyd")
-            second.arguments = ["--dev", "--data-dir", first.dataDirectory]
-            second.standardError = FileHandle.nullDevice
-            try second.run()
+            let null = open("/dev/null", O_WRONLY)
+            defer { close(null) }
+            let second = try ChildProcess(
+                executable: DaemonProcess.productsDirectory + "/subsidyd", arguments: ["--dev", "--data-dir", first.dataDirectory], standardError: null)
             second.waitUntilExit()
             #expect(second.terminationStatus == 2)
 

@@ -1,19 +1,28 @@
 import Foundation
+import Synchronization
 import SubsidyTestSupport
 
 /// Runs a program to completion, capturing its output.
 func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
     raiseDescriptorLimit()
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
     let out = Pipe()
     let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
+    let process = try ChildProcess(
+        executable: executable, arguments: arguments,
+        standardOutput: out.fileHandleForWriting.fileDescriptor, standardError: err.fileHandleForWriting.fileDescriptor)
+    // The child has its own copies; ours must close for the reads below to see end of file.
+    try out.fileHandleForWriting.close()
+    try err.fileHandleForWriting.close()
+    // Standard error is read beside standard output, so neither pipe can fill and stall the child.
+    let errorData = Mutex(Data())
+    let errorRead = DispatchGroup()
+    DispatchQueue.global().async(group: errorRead) {
+        let data = err.fileHandleForReading.readDataToEndOfFile()
+        errorData.withLock { $0 = data }
+    }
     let output = out.fileHandleForReading.readDataToEndOfFile()
-    let error = err.fileHandleForReading.readDataToEndOfFile()
+    errorRead.wait()
+    let error = errorData.withLock { $0 }
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
 }

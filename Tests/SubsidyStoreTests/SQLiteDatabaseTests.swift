@@ -1,5 +1,6 @@
 import Dispatch
 import SubsidyCore
+import Synchronization
 import Testing
 @testable import SubsidyStore
 
@@ -26,6 +27,51 @@ struct SQLiteDatabaseTests {
         // The reader saw the last committed state, not the write in progress.
         #expect(seen == "live")
         #expect(try await database.read { try $0.query("SELECT state FROM t").first?.text("state") } == "disbursed")
+        await database.close()
+    }
+
+    @Test("writes waiting for the writer commit together; one that throws is undone alone; none returns before its commit")
+    func groupCommit() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteDatabase(path: directory.path + "/t.sqlite", migrations: [Self.table])
+        let release = DispatchSemaphore(value: 0)
+        // The first write holds the writer thread until every other write is queued behind it.
+        async let first: Void = database.write { transaction in
+            try transaction.query("INSERT INTO t (id, state) VALUES (0, 'live')")
+            _ = release.wait(timeout: .now() + 10)
+        }
+        let commitsBefore = database.groupCommits.load(ordering: .relaxed)
+        let outcomes = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+            for id in 1...40 {
+                group.addTask {
+                    do {
+                        try await database.write { transaction in
+                            try transaction.query("INSERT INTO t (id, state) VALUES (?, 'live')", [.integer(Int64(id))])
+                            // Every seventh is refused after it wrote: its row must not survive.
+                            if id % 7 == 0 { throw SubsidyError(.failedPrecondition, "refused \(id)") }
+                        }
+                        // Returned: its row is committed, visible to a reader at once.
+                        let row = try await database.read { try $0.query("SELECT id FROM t WHERE id = ?", [.integer(Int64(id))]).first }
+                        return (id, row != nil)
+                    } catch let error as SubsidyError {
+                        #expect(error.message == "refused \(id)")
+                        return (id, false)
+                    }
+                }
+            }
+            // The 40 are queued behind the first write before it lets go.
+            try await Task.sleep(for: .milliseconds(200))
+            release.signal()
+            return try await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        try await first
+        #expect(outcomes.count == 40)
+        for (id, committed) in outcomes { #expect(committed == (id % 7 != 0), "write \(id)") }
+        let ids = try await database.read { try $0.query("SELECT id FROM t ORDER BY id").map { try $0.int("id") } }
+        #expect(ids == [0] + (1...40).filter { $0 % 7 != 0 }.map(Int64.init))
+        // Far fewer transactions than writes: they shared commits (and fsyncs).
+        let commits = database.groupCommits.load(ordering: .relaxed) - commitsBefore
+        #expect(commits < 20, "\(commits) commits for 41 writes")
         await database.close()
     }
 

@@ -11,7 +11,7 @@ public final class DaemonProcess: @unchecked Sendable {
     public static let tenants = districts + ["city"]
 
     public let dataDirectory: String
-    public let process: Process
+    public let process: ChildProcess
     public let logPath: String
     /// Socket of each tenant when started from a configuration file; nil for the `--dev` layout.
     public let socketPaths: [String: String]?
@@ -32,7 +32,7 @@ public final class DaemonProcess: @unchecked Sendable {
         TestDirectories.make("subsidyd-test")
     }
 
-    private init(dataDirectory: String, process: Process, logPath: String, socketPaths: [String: String]? = nil) {
+    private init(dataDirectory: String, process: ChildProcess, logPath: String, socketPaths: [String: String]? = nil) {
         self.dataDirectory = dataDirectory
         self.process = process
         self.logPath = logPath
@@ -44,16 +44,16 @@ public final class DaemonProcess: @unchecked Sendable {
     public static func start(dataDirectory: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:]) async throws -> DaemonProcess {
         let directory = dataDirectory ?? makeTemporaryDirectory()
         raiseDescriptorLimit()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: productsDirectory + "/subsidyd")
-        process.arguments = ["--dev", "--data-dir", directory, "--test-hooks", "--log-level", "debug"] + extraArguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
         let logPath = directory + "/daemon-\(UUID().uuidString.prefix(8)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardError = log
-        process.standardOutput = log
-        try process.run()
+        defer { try? log.close() }
+        let process = try ChildProcess(
+            executable: productsDirectory + "/subsidyd",
+            arguments: ["--dev", "--data-dir", directory, "--test-hooks", "--log-level", "debug"] + extraArguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { _, added in added },
+            standardOutput: log.fileDescriptor, standardError: log.fileDescriptor
+        )
         let daemon = DaemonProcess(dataDirectory: directory, process: process, logPath: logPath)
         try await daemon.waitUntilServing()
         return daemon
@@ -66,21 +66,20 @@ public final class DaemonProcess: @unchecked Sendable {
     public static func start(configuration: DaemonConfiguration, extraArguments: [String] = [], launcher: [String] = []) async throws -> DaemonProcess {
         let configPath = try configuration.write()
         raiseDescriptorLimit()
-        let process = Process()
         let arguments = ["--config", configPath, "--test-hooks", "--log-level", "debug"] + extraArguments
-        if let program = launcher.first {
-            process.executableURL = URL(fileURLWithPath: program)
-            process.arguments = Array(launcher.dropFirst()) + [productsDirectory + "/subsidyd"] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: productsDirectory + "/subsidyd")
-            process.arguments = arguments
-        }
         let logPath = configuration.baseDirectory + "/daemon-\(UUID().uuidString.prefix(8)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardError = log
-        process.standardOutput = log
-        try process.run()
+        defer { try? log.close() }
+        let process: ChildProcess
+        if let program = launcher.first {
+            process = try ChildProcess(
+                executable: program, arguments: Array(launcher.dropFirst()) + [productsDirectory + "/subsidyd"] + arguments,
+                standardOutput: log.fileDescriptor, standardError: log.fileDescriptor)
+        } else {
+            process = try ChildProcess(
+                executable: productsDirectory + "/subsidyd", arguments: arguments, standardOutput: log.fileDescriptor, standardError: log.fileDescriptor)
+        }
         let paths = Dictionary(uniqueKeysWithValues: tenants.map { ($0, configuration.socketPath($0)) })
         let daemon = DaemonProcess(dataDirectory: configuration.dataDirectory, process: process, logPath: logPath, socketPaths: paths)
         try await daemon.waitUntilServing()
