@@ -260,34 +260,12 @@ public final class CityLedger: Sendable {
     /// encoding; returns the application ids `decoder` could not read (left as they were, so
     /// reading them is DATA_LOSS, as any damaged row).
     package func convertLegacyExplanations(using decoder: any LegacyContentDecoder) async throws -> (converted: Int, failed: [String]) {
-        var converted = 0
-        var failed: [String] = []
-        while true {
-            let batch = try await database.write { transaction -> (Int, [String]) in
-                var done = 0
-                var bad: [String] = []
-                for row in try transaction.query("SELECT application_id FROM legacy_explanations ORDER BY application_id LIMIT 200") {
-                    let id = try row.text("application_id")
-                    try transaction.query("DELETE FROM legacy_explanations WHERE application_id = ?", [.text(id)])
-                    guard let stored = try transaction.query("SELECT body FROM explanations WHERE application_id = ?", [.text(id)]).first else {
-                        continue
-                    }
-                    do {
-                        let explanation = try decoder.explanation(fromLegacy: try stored.blob("body"))
-                        try transaction.query(
-                            "UPDATE explanations SET body = ? WHERE application_id = ?", [.blob(StoredExplanation.encode(explanation)), .text(id)])
-                        done += 1
-                    } catch {
-                        bad.append(id)
-                    }
-                }
-                return (done, bad)
-            }
-            converted += batch.0
-            failed += batch.1
-            if batch.0 + batch.1.count == 0 { break }
+        try await database.rewriteListedRows(pending: "legacy_explanations", key: "application_id") { transaction, id in
+            guard let stored = try transaction.query("SELECT body FROM explanations WHERE application_id = ?", [.text(id)]).first else { return true }
+            guard let explanation = try? decoder.explanation(fromLegacy: try stored.blob("body")) else { return false }
+            try transaction.query("UPDATE explanations SET body = ? WHERE application_id = ?", [.blob(StoredExplanation.encode(explanation)), .text(id)])
+            return true
         }
-        return (converted, failed)
     }
 
     /// Migration 4's backfill: every fingerprint, pilot key and pilot charge in canonical form.

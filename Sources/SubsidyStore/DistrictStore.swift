@@ -165,39 +165,16 @@ public final class DistrictStore: Sendable {
         }
     }
 
-    /// Rewrites, in batches, the content and explanations that migration 4 listed as stored in the
-    /// protocol's encoding; returns the ids `decoder` could not read (left as they were, so reading
-    /// them is DATA_LOSS, as any damaged row).
+    /// Rewrites the content that migration 4 listed as stored in the protocol's encoding (the
+    /// explanations beside it went with migration 5: the ledger keeps them); returns the ids
+    /// `decoder` could not read (left as they were, so reading them is DATA_LOSS, as any damaged row).
     package func convertLegacyContent(using decoder: any LegacyContentDecoder) async throws -> (converted: Int, failed: [String]) {
-        var converted = 0
-        var failed: [String] = []
-        while true {
-            let batch = try await database.write { transaction -> (Int, [String]) in
-                var done = 0
-                var bad: [String] = []
-                for row in try transaction.query("SELECT id FROM legacy_content ORDER BY id LIMIT 200") {
-                    let id = try row.text("id")
-                    try transaction.query("DELETE FROM legacy_content WHERE id = ?", [.text(id)])
-                    guard let stored = try transaction.query("SELECT content, explanation FROM applications WHERE id = ?", [.text(id)]).first else { continue }
-                    do {
-                        let application = try decoder.application(fromLegacy: try stored.blob("content"))
-                        let legacyExplanation = try stored.blob("explanation")
-                        let explanation = legacyExplanation.isEmpty ? nil : try decoder.explanation(fromLegacy: legacyExplanation)
-                        try transaction.query(
-                            "UPDATE applications SET content = ?, explanation = ? WHERE id = ?",
-                            [.blob(ApplicationContent.encode(application)), .blob(StoredExplanation.encode(explanation)), .text(id)])
-                        done += 1
-                    } catch {
-                        bad.append(id)
-                    }
-                }
-                return (done, bad)
-            }
-            converted += batch.0
-            failed += batch.1
-            if batch.0 + batch.1.count == 0 { break }
+        try await database.rewriteListedRows(pending: "legacy_content", key: "id") { transaction, id in
+            guard let stored = try transaction.query("SELECT content FROM applications WHERE id = ?", [.text(id)]).first else { return true }
+            guard let application = try? decoder.application(fromLegacy: try stored.blob("content")) else { return false }
+            try transaction.query("UPDATE applications SET content = ? WHERE id = ?", [.blob(ApplicationContent.encode(application)), .text(id)])
+            return true
         }
-        return (converted, failed)
     }
 
     public init(path: String, district: DistrictID) throws {

@@ -170,6 +170,31 @@ public final class SQLiteDatabase: Sendable {
         }
     }
 
+    /// Works through the rows a migration listed in the table `pending` (their keys in its column
+    /// `key`), up to 200 in each write transaction, deleting each from the list as `rewrite`
+    /// handles it; `rewrite` returns false for a row it cannot read (left as it was). Returns how
+    /// many were rewritten and the keys that were not.
+    package func rewriteListedRows(
+        pending: String, key: String, _ rewrite: @escaping @Sendable (Transaction, String) throws -> Bool
+    ) async throws -> (converted: Int, failed: [String]) {
+        var converted = 0
+        var failed: [String] = []
+        while true {
+            let (done, bad) = try await write { transaction -> (Int, [String]) in
+                var (done, bad) = (0, [String]())
+                for row in try transaction.query("SELECT \(key) FROM \(pending) ORDER BY \(key) LIMIT 200") {
+                    let id = try row.text(key)
+                    try transaction.query("DELETE FROM \(pending) WHERE \(key) = ?", [.text(id)])
+                    if try rewrite(transaction, id) { done += 1 } else { bad.append(id) }
+                }
+                return (done, bad)
+            }
+            converted += done
+            failed += bad
+            if done + bad.count == 0 { return (converted, failed) }
+        }
+    }
+
     /// Runs `body` inside a read transaction (a consistent snapshot) on a reader thread, beside
     /// whatever the writer is doing.
     public func read<T: Sendable>(_ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
