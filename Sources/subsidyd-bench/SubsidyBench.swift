@@ -16,7 +16,7 @@ struct SubsidyBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subsidyd-bench",
         abstract: "Measure a running subsidyd: Health.Check round trips, filing and approvals; prefill its ledger.",
-        subcommands: [RoundTripCommand.self, LedgerCommand.self, PrefillCommand.self]
+        subcommands: [RoundTripCommand.self, LedgerCommand.self, PrefillCommand.self, GenerateCommand.self]
     )
 }
 
