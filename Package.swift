@@ -154,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "SubsidyServerTests",
             dependencies: [
-                "SubsidyServer", "SubsidyStore", "SubsidyWire", "SubsidyCore", "SubsidyTestSupport",
+                "SubsidyServer", "SubsidyStore", "SubsidyWire", "SubsidyCore", "SubsidyTestSupport", "SubsidyTestRandom",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
