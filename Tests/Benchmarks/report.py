@@ -46,6 +46,7 @@ def main():
     if machine:
         print(f"machine: {machine.get('cpus')} cpus, {machine.get('model')}, {machine.get('mem_gib')} GiB, kernel {machine.get('kernel')}, "
               f"{machine.get('fs')}; gRPC {machine.get('grpc')}, SQLite {machine.get('sqlite')}; load at start {machine.get('load')}")
+        print(f"subsidyd measured: {machine.get('subsidyd')}")
     rounds = max((int(r["round"]) for r in records if "round" in r), default=0)
     print(f"\nRound trips, one call in flight per connection: medians of {rounds} interleaved rounds (latencies in µs, p50/p99/p999)")
     head = f"{'conns':>5}  {'raw UDS /s':>10} {'p50/p99/p999':>16}  {'gRPC C++ /s':>11} {'p50/p99/p999':>16}  {'subsidyd /s':>11} {'p50/p99/p999':>16}  {'÷gRPC':>6} {'÷UDS':>6}  {'server CPU µs/call sd|gRPC':>26}"

@@ -12,6 +12,8 @@
 #   --applications N  applications filed and approved per round and size (default 500)
 #   --smoke           one short round of everything, sizes "100", to check the harness works
 #   --skip-build      reuse the release build and the scratch binaries already there
+#   SUBSIDYD=PATH     measure this subsidyd binary instead of this tree's release build (another
+#                     commit's, for a before/after run with the same harness)
 #   BENCH_DIR=DIR     scratch and data directory (default .build-bench, on the repository's disk:
 #                     the SQLite anchor and the daemon's files are on the same disk)
 #
@@ -78,7 +80,8 @@ if [ "$skip_build" = 0 ]; then
   g++ -O2 -std=c++17 -pthread -I"$gen" -o "$bin/grpc_client" "$here/grpc/client.cc" "$gen/health.pb.cc" "$gen/health.grpc.pb.cc" $(pkg-config --cflags --libs grpc++ protobuf)
 fi
 release=$(swift build -c release --show-bin-path)
-for b in "$release/subsidyd" "$release/subsidyd-bench" "$bin/uds_pingpong" "$bin/grpc_server" "$bin/grpc_client" "$bin/wait_ready"; do
+subsidyd=${SUBSIDYD:-$release/subsidyd}
+for b in "$subsidyd" "$release/subsidyd-bench" "$bin/uds_pingpong" "$bin/grpc_server" "$bin/grpc_client" "$bin/wait_ready"; do
   [ -x "$b" ] || { echo "missing $b: run without --skip-build" >&2; exit 1; }
 done
 
@@ -105,14 +108,14 @@ start_daemon() {
   local data=$1 t0
   rm -f "$data/sockets/city.sock"  # a SIGKILLed daemon leaves its socket file behind
   t0=$("$bin/now_ns")
-  "$release/subsidyd" --dev --data-dir "$data" --log-level warning >>"$bench_dir/subsidyd.log" 2>&1 &
+  "$subsidyd" --dev --data-dir "$data" --log-level warning >>"$bench_dir/subsidyd.log" 2>&1 &
   daemon_pid=$!
   ready=$("$bin/wait_ready" "$data/sockets/city.sock" "$t0" 600)
 }
 stop_daemon() { kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""; }
 
 echo "== machine"
-record "machine cpus=$(nproc) model=\"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\" mem_gib=$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo) kernel=$(uname -r) fs=$(df -T "$bench_dir" | awk 'NR==2 { print $2 }') grpc=$(pkg-config --modversion grpc++) sqlite=$(pkg-config --modversion sqlite3) swift=\"$(swift --version 2>&1 | head -1)\" load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+record "machine subsidyd=$subsidyd cpus=$(nproc) model=\"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\" mem_gib=$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo) kernel=$(uname -r) fs=$(df -T "$bench_dir" | awk 'NR==2 { print $2 }') grpc=$(pkg-config --modversion grpc++) sqlite=$(pkg-config --modversion sqlite3) swift=\"$(swift --version 2>&1 | head -1)\" load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 
 echo "== round trips: raw UDS, gRPC C++ over UDS, subsidyd Health.Check ($rounds rounds × $seconds s, one call in flight per connection)"
 rpc_data="$bench_dir/data-rpc"
@@ -170,7 +173,7 @@ for size in $sizes; do
   stop_daemon
   # The checkers after the phase: the daemon's own consistency and audit check, then an
   # independent sum of every cap scope against the policy's limits.
-  if "$release/subsidyd" --dev --data-dir "$data" --check >"$bench_dir/check-$size.log" 2>&1; then check=consistent; else check="INCONSISTENT (see $bench_dir/check-$size.log)"; fi
+  if "$subsidyd" --dev --data-dir "$data" --check >"$bench_dir/check-$size.log" 2>&1; then check=consistent; else check="INCONSISTENT (see $bench_dir/check-$size.log)"; fi
   record "size=$size check=$check $(python3 "$here/overcommit.py" "$data/city-ledger.sqlite" "$root/Deploy/policy/foshan-2020.toml")"
 done
 
