@@ -29,6 +29,8 @@ let package = Package(
         // 3.x or 4.x, so integrators of SubsidyClient already on either can resolve; 4.x imports
         // only FoundationEssentials on Linux.
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        // Latency histograms in subsidyd-bench only (p50/p99/p999); the daemon does not link it.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // System C libraries (Debian: libprotobuf-c-dev, libsqlite3-dev).
@@ -124,6 +126,7 @@ let package = Package(
             dependencies: [
                 "SubsidyClient", "SubsidyWire", "SubsidyCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -151,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "SubsidyServerTests",
             dependencies: [
-                "SubsidyServer", "SubsidyStore", "SubsidyWire", "SubsidyCore", "SubsidyTestSupport",
+                "SubsidyServer", "SubsidyStore", "SubsidyWire", "SubsidyCore", "SubsidyTestSupport", "SubsidyTestRandom",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Prints run.sh's results as tables: medians over the rounds, each figure beside its anchor from
+the same run, and the ratios issue 10 sets targets for. Reads the `key=value` lines run.sh wrote.
+
+    report.py RESULTS.txt
+"""
+import re
+import shlex
+import statistics
+import sys
+
+
+def parse(path):
+    records = []
+    for line in open(path, encoding="utf-8"):
+        words = shlex.split(line.strip())
+        if not words:
+            continue
+        fields = {"_words": [w for w in words if "=" not in w]}
+        for w in words:
+            if "=" in w:
+                key, value = w.split("=", 1)
+                fields.setdefault(key, value)
+        records.append(fields)
+    return records
+
+
+def median(records, key):
+    values = [float(r[key]) for r in records if key in r and re.fullmatch(r"-?[0-9.]+", r[key])]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, digits=0):
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}×" if a is not None and b else "—"
+
+
+def main():
+    records = parse(sys.argv[1])
+    machine = next((r for r in records if "machine" in r["_words"]), None)
+    if machine:
+        print(f"machine: {machine.get('cpus')} cpus, {machine.get('model')}, {machine.get('mem_gib')} GiB, kernel {machine.get('kernel')}, "
+              f"{machine.get('fs')}; gRPC {machine.get('grpc')}, SQLite {machine.get('sqlite')}; load at start {machine.get('load')}")
+        print(f"subsidyd measured: {machine.get('subsidyd')}")
+    rounds = max((int(r["round"]) for r in records if "round" in r), default=0)
+    print(f"\nRound trips, one call in flight per connection: medians of {rounds} interleaved rounds (latencies in µs, p50/p99/p999)")
+    head = f"{'conns':>5}  {'raw UDS /s':>10} {'p50/p99/p999':>16}  {'gRPC C++ /s':>11} {'p50/p99/p999':>16}  {'subsidyd /s':>11} {'p50/p99/p999':>16}  {'÷gRPC':>6} {'÷UDS':>6}  {'server CPU µs/call sd|gRPC':>26}"
+    print(head)
+    for connections in ("1", "8", "64"):
+        row = {}
+        for who in ("uds", "grpc", "subsidyd"):
+            rs = [r for r in records if who in r["_words"] and r.get("connections") == connections and "rate" in r]
+            rate = median(rs, "rate")
+            pct = "/".join(fmt(median(rs, k)) for k in ("p50_us", "p99_us", "p999_us"))
+            calls = median(rs, "calls")
+            cpu = median([{"c": str(float(r["server_cpu_s"]) * 1e6 / float(r["calls"]))} for r in rs if "server_cpu_s" in r and float(r["calls"])], "c")
+            row[who] = (rate, pct, cpu, calls)
+        print(f"{connections:>5}  {fmt(row['uds'][0]):>10} {row['uds'][1]:>16}  {fmt(row['grpc'][0]):>11} {row['grpc'][1]:>16}  "
+              f"{fmt(row['subsidyd'][0]):>11} {row['subsidyd'][1]:>16}  {ratio(row['subsidyd'][0], row['grpc'][0]):>6} "
+              f"{ratio(row['subsidyd'][0], row['uds'][0]):>6}  {fmt(row['subsidyd'][2], 1):>12} | {fmt(row['grpc'][2], 1):<11}")
+    rss = next((r for r in records if "rpc-daemon" in r["_words"]), None)
+    if rss:
+        print(f"peak RSS after the round trips: subsidyd {rss.get('peak_rss_mib')} MiB, gRPC C++ server {rss.get('grpc_server_peak_rss_mib')} MiB")
+
+    sizes = sorted({int(r["size"]) for r in records if "size" in r})
+    if not sizes:
+        return
+    print(f"\nApprovals against a prefilled ledger (no cap binds): medians of {rounds} rounds, beside raw SQLite WAL+FULL single-row commits in the same rounds")
+    print(f"{'prior awards':>12}  {'import rows/s':>13}  {'start ms':>8} {'after KILL':>10}  {'approve /s':>10} {'p50/p99/p999 µs':>22}  "
+          f"{'filing /s':>9}  {'SQLite /s':>9}  {'÷SQLite':>7}  {'CPU s':>6} {'RSS MiB':>7} {'ledger MiB':>10}  check")
+    first_rate = None
+    for size in sizes:
+        at = [r for r in records if r.get("size") == str(size)]
+        prefill = next((r for r in at if "prefill" in r["_words"]), {})
+        clean = next((r for r in at if "clean" in r["_words"]), {})
+        killed = next((r for r in at if "after-sigkill" in r["_words"]), {})
+        approves = [r for r in at if "approve" in r["_words"]]
+        filings = [r for r in at if "filing" in r["_words"]]
+        sqlite = [r for r in at if "sqlite" in r["_words"]]
+        daemon = next((r for r in at if "daemon" in r["_words"]), {})
+        check = next((r for r in at if "check" in r), {})
+        rate = median(approves, "rate")
+        first_rate = first_rate or rate
+        pct = "/".join(fmt(median(approves, k)) for k in ("p50_us", "p99_us", "p999_us"))
+        sq = median(sqlite, "rate")
+        print(f"{size:>12,}  {fmt(median([prefill], 'rate')):>13}  {fmt(median([clean], 'ready_ms'), 1):>8} {fmt(median([killed], 'ready_ms'), 1):>10}  "
+              f"{fmt(rate):>10} {pct:>22}  {fmt(median(filings, 'rate')):>9}  {fmt(sq):>9}  {ratio(rate, sq):>7}  "
+              f"{daemon.get('cpu_s', '—'):>6} {daemon.get('peak_rss_mib', '—'):>7} {daemon.get('ledger_mib', '—'):>10}  "
+              f"{check.get('check', '—')}, overcommit {check.get('overcommit', '—')}")
+    if len(sizes) > 1 and first_rate:
+        last = median([r for r in records if r.get("size") == str(sizes[-1]) and "approve" in r["_words"]], "rate")
+        print(f"approvals/s at {sizes[-1]:,} prior awards ÷ at {sizes[0]:,}: {ratio(last, first_rate)} (target ≥ 0.8×)")
+
+
+if __name__ == "__main__":
+    main()
