@@ -1,6 +1,6 @@
 import Foundation
-import Synchronization
 import SubsidyTestSupport
+import Synchronization
 
 /// Runs a program to completion, capturing its output.
 func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
