@@ -151,6 +151,31 @@ struct BureauListTests {
     }
 }
 
+@Suite("events through a pipe")
+struct EventsPipeTests {
+    @Test("subsidyctl events writes each event as it comes, into a pipe, while it keeps following")
+    func eventsFlushIntoAPipe() async throws {
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            let out = Pipe()
+            let events = try ChildProcess(
+                executable: DaemonProcess.productsDirectory + "/subsidyctl", arguments: ["--data-dir", daemon.dataDirectory, "events", "--after", "1"],
+                standardOutput: out.fileHandleForWriting.fileDescriptor)
+            try out.fileHandleForWriting.close()
+            defer {
+                kill(events.processIdentifier, SIGTERM)
+                events.waitUntilExit()
+            }
+            // The demo's ledger already holds events after #1: they must arrive while the
+            // command is still following, not when it exits.
+            var ready = pollfd(fd: out.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            #expect(poll(&ready, 1, 20_000) == 1, "an event line arrives within 20 s")
+            let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+            #expect(line.hasPrefix("#2  "), "\(line)")
+            #expect(events.isRunning)
+        }
+    }
+}
+
 /// Columns a terminal gives `text` (CJK and fullwidth characters two), computed independently of
 /// subsidyctl's own.
 private func displayWidth(_ text: String) -> Int {
