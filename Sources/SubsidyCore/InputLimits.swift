@@ -21,6 +21,9 @@ public enum InputLimits {
     public static let servedEnterprises = 5_000
     /// Rows of one `ImportHistory` request (a bigger history is imported in several requests).
     public static let importRows = 10_000
+    /// Applications of one `ApproveApplications` list (a committee's sitting; a longer list is
+    /// sent in several requests).
+    public static let approvalsPerBatch = 500
     /// Metadata entries of one call, and the length of each key and value.
     public static let metadataEntries = 64
     public static let metadataText = 1_024

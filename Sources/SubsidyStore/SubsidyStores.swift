@@ -174,6 +174,40 @@ public final class SubsidyStores: Service, Sendable {
         }
     }
 
+    /// 复核 planned for a committee's list, in its order: the award each application would get if
+    /// the ones before it were approved, against the ledger as it stands (one read transaction,
+    /// so the plan is of one moment); nothing is committed. An application that could not be
+    /// approved (not RECOMMENDED, refused by a cap, the same content as one before it, …) gets its
+    /// error and takes nothing from the ones after it.
+    public func planApprovals(_ ids: [String], decision: DecisionInput, policy: Policy) async throws -> [Result<AwardDecision, SubsidyError>] {
+        var candidates: [Result<(id: String, application: Application), SubsidyError>] = []
+        for id in ids {
+            do {
+                let store = try owning(id, as: nil)
+                guard let stored = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
+                _ = try stored.state.applying(.approve, as: .city)
+                candidates.append(.success((id, try Self.checked(stored.application, policy: policy))))
+            } catch let error as SubsidyError {
+                candidates.append(.failure(error))
+            }
+        }
+        let (ledger, listed) = (self.ledger, candidates)
+        return try await ledger.database.read { transaction in
+            var usage = PlannedUsage(ledger.usage(in: transaction))
+            return listed.map { candidate in
+                candidate.flatMap { id, application in
+                    do throws(SubsidyError) {
+                        let award = try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
+                        usage.add(award, applicationID: id)
+                        return .success(award)
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+        }
+    }
+
     /// Revocation: releases the commitment in the ledger (a clawback after disbursement), then
     /// marks the application revoked in its district. A revocation dated (`on`) must not precede
     /// the approval.

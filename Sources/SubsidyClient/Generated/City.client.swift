@@ -38,6 +38,13 @@ extension Foshan_Subsidy_V1_CityService {
             try await connection.call(Foshan_Subsidy_V1_CityService.Method.approveApplication, request, timeout: timeout, metadata: metadata)
         }
 
+        /// `/foshan.subsidy.v1.CityService/ApproveApplications`
+        public func approveApplications(
+            _ request: Foshan_Subsidy_V1_ApproveApplicationsRequest, timeout: Duration? = nil, metadata: [String: String] = [:]
+        ) async throws(SubsidyError) -> Foshan_Subsidy_V1_ApproveApplicationsResponse {
+            try await connection.call(Foshan_Subsidy_V1_CityService.Method.approveApplications, request, timeout: timeout, metadata: metadata)
+        }
+
         /// `/foshan.subsidy.v1.CityService/RejectApplication`
         public func rejectApplication(
             _ request: Foshan_Subsidy_V1_DecideApplicationRequest, timeout: Duration? = nil, metadata: [String: String] = [:]

@@ -39,8 +39,15 @@ const ProtobufCMessageDescriptor *subsidy_descriptor_review_application_request(
 const ProtobufCMessageDescriptor *subsidy_descriptor_review_application_response(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_quote_request(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_quote_response(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_field_violation(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_cap_violation(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_precondition_failure(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_status(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_approve_application_request(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_approve_application_response(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_approve_applications_request(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_approval_outcome(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_approve_applications_response(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_decide_application_request(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_decide_application_response(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_get_quota_request(void);
@@ -54,10 +61,6 @@ const ProtobufCMessageDescriptor *subsidy_descriptor_import_history_response(voi
 const ProtobufCMessageDescriptor *subsidy_descriptor_verify_audit_request(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_verify_audit_response(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_watch_events_request(void);
-const ProtobufCMessageDescriptor *subsidy_descriptor_field_violation(void);
-const ProtobufCMessageDescriptor *subsidy_descriptor_cap_violation(void);
-const ProtobufCMessageDescriptor *subsidy_descriptor_precondition_failure(void);
-const ProtobufCMessageDescriptor *subsidy_descriptor_status(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_metadata_entry(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_frame(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_health_check_request(void);

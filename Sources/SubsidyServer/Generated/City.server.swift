@@ -16,6 +16,8 @@ extension Foshan_Subsidy_V1_CityService {
         func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicationsResponse
         /// `/foshan.subsidy.v1.CityService/ApproveApplication`
         func approveApplication(_ request: Foshan_Subsidy_V1_ApproveApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ApproveApplicationResponse
+        /// `/foshan.subsidy.v1.CityService/ApproveApplications`
+        func approveApplications(_ request: Foshan_Subsidy_V1_ApproveApplicationsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ApproveApplicationsResponse
         /// `/foshan.subsidy.v1.CityService/RejectApplication`
         func rejectApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse
         /// `/foshan.subsidy.v1.CityService/PublicizeApplication`
@@ -54,6 +56,9 @@ extension Foshan_Subsidy_V1_CityService.ServiceProtocol {
         }
         router.register(Foshan_Subsidy_V1_CityService.Method.approveApplication, roles: roles) { request, context throws(SubsidyError) in
             try await self.approveApplication(request, context: context)
+        }
+        router.register(Foshan_Subsidy_V1_CityService.Method.approveApplications, roles: roles) { request, context throws(SubsidyError) in
+            try await self.approveApplications(request, context: context)
         }
         router.register(Foshan_Subsidy_V1_CityService.Method.rejectApplication, roles: roles) { request, context throws(SubsidyError) in
             try await self.rejectApplication(request, context: context)

@@ -51,6 +51,67 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         return try Foshan_Subsidy_V1_ApproveApplicationResponse(serializedBytes: bytes, path: "stored")
     }
 
+    /// 复核 of a committee's list, or its plan (`plan_only`): each application in the list's order,
+    /// each approval idempotent on (request id, application id) and refused on its own.
+    func approveApplications(
+        _ request: Foshan_Subsidy_V1_ApproveApplicationsRequest, context: CallContext
+    ) async throws(SubsidyError) -> Foshan_Subsidy_V1_ApproveApplicationsResponse {
+        let ids = request.applicationIds
+        guard !ids.isEmpty else { throw .invalidField("request.application_ids", "must name at least one application") }
+        try InputLimits.check(count: ids.count, InputLimits.approvalsPerBatch, field: "request.application_ids")
+        var listed = Set<String>()
+        for (index, id) in ids.enumerated() {
+            try InputLimits.check(id, InputLimits.contractNumber, field: "request.application_ids[\(index)]")
+            guard listed.insert(id).inserted else { throw .invalidField("request.application_ids[\(index)]", "\(id) is listed twice") }
+        }
+        // Checked even for a plan, so a plan and its approval are the same request but for the flag.
+        guard !request.requestId.isEmpty else { throw .invalidField("request.request_id", "is required for every mutating call (any unique text, e.g. a UUID)") }
+        try InputLimits.check(request.requestId, 128, field: "request.request_id")
+        let decisionDate = try parseDate(request.decisionDate, field: "request.decision_date")
+        try policy.checkDecisionDate(decisionDate)
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
+        try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
+        let decision = DecisionInput(decisionDate: decisionDate, decisionDocument: request.decisionDocument.isEmpty ? nil : request.decisionDocument)
+
+        var response = Foshan_Subsidy_V1_ApproveApplicationsResponse()
+        let (stores, policy) = (self.stores, self.policy)
+        if request.planOnly {
+            let planned = try await StoreCall.run(for: context) { try await stores.planApprovals(ids, decision: decision, policy: policy) }
+            for (id, result) in zip(ids, planned) {
+                response.add(id, result.map { Foshan_Subsidy_V1_AwardExplanation($0) }, enterprise: (try? result.get())?.enterprise.rawValue ?? "")
+            }
+            return response
+        }
+        defer { events.changed() }
+        for id in ids {
+            // Each approval as ApproveApplication would make it, with a request id of its own, so a
+            // retried list replays the approvals it already made and makes the rest.
+            var item = Foshan_Subsidy_V1_ApproveApplicationRequest()
+            item.applicationId = id
+            item.decisionDate = request.decisionDate
+            item.decisionDocument = request.decisionDocument
+            item.reason = request.reason
+            let key = RequestKey(
+                id: context.tenant.id + ":" + request.requestId + "/" + id,
+                fingerprint: HexDigest.sha256(Array(context.method.utf8) + [0] + item.serializedBytes()))
+            do throws(SubsidyError) {
+                _ = try stores.owning(id, as: nil)
+                let bytes = try await StoreCall.run(for: context) {
+                    try await stores.approve(
+                        id, decision: decision, policy: policy, request: key, actor: context.actor, reason: request.reason,
+                        respond: { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) })
+                }
+                let record = try Foshan_Subsidy_V1_ApproveApplicationResponse(serializedBytes: bytes, path: "stored").record
+                var explanation = record?.explanation ?? Foshan_Subsidy_V1_AwardExplanation()
+                explanation.awardFen = record?.awardedFen ?? explanation.awardFen
+                response.add(id, .success(explanation), enterprise: record?.application?.enterpriseUscc ?? "")
+            } catch {
+                response.add(id, .failure(error), enterprise: "")
+            }
+        }
+        return response
+    }
+
     /// Revocation releases the commitment in the ledger first (a clawback after disbursement).
     func revokeApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
         guard !request.reason.isEmpty else { throw .invalidField("request.reason", "is required to revoke an award") }
@@ -177,4 +238,34 @@ extension CityService {
 extension CallContext {
     /// Who makes a change: the tenant and the peer's uid from SO_PEERCRED.
     var actor: Actor { Actor(tenant: tenant.id, uid: peer.uid) }
+}
+
+extension Foshan_Subsidy_V1_ApproveApplicationsResponse {
+    /// Records the outcome for `id`: its award and binding limit, or why it was (would be) refused.
+    fileprivate mutating func add(_ id: String, _ result: Result<Foshan_Subsidy_V1_AwardExplanation, SubsidyError>, enterprise: String) {
+        var outcome = Foshan_Subsidy_V1_ApprovalOutcome()
+        outcome.applicationId = id
+        outcome.district = String(id.prefix { $0 != "-" })
+        outcome.enterpriseUscc = enterprise
+        switch result {
+        case .success(let explanation):
+            outcome.status = Foshan_Subsidy_V1_Status()
+            outcome.awardFen = explanation.awardFen
+            outcome.formulaFen = explanation.formulaFen
+            if let binding = explanation.limits.first(where: \.binding) {
+                outcome.bindingCap = binding.capId.isEmpty ? binding.kind : binding.capId
+                outcome.bindingScope = binding.scope
+            }
+            approved += 1
+            totalAwardFen += explanation.awardFen
+        case .failure(let error):
+            outcome.status = Foshan_Subsidy_V1_Status(error)
+            if let cap = outcome.status?.capViolations.first {
+                outcome.bindingCap = cap.capId
+                outcome.bindingScope = cap.scope
+            }
+            refused += 1
+        }
+        outcomes.append(outcome)
+    }
 }

@@ -115,6 +115,214 @@ public struct Foshan_Subsidy_V1_ApproveApplicationResponse: ProtoMessage {
 /// disburse (the 公示's first day; the day of payment) and optional to reject and to revoke (empty:
 /// not recorded); a revocation's date may not precede the approval. Each is kept in the history
 /// entry of the change, with the decision's document number (文号), if given.
+/// 复核 of a committee's list, in its order. With `plan_only`, nothing is committed: each
+/// application is computed as if the ones before it in the list had been approved (cap totals,
+/// duplicate content, pilots, vouchers), so the committee sees which fit, for how much, and which
+/// cap cuts or refuses which. Otherwise each is approved as ApproveApplication would, one after the
+/// other; one refused application does not stop the others, and a retry of the same request
+/// (same request_id and fields) approves nothing twice: each application's approval is
+/// idempotent on (request_id, application_id). Case-by-case measures (一事一议) need their own
+/// amount and are approved one at a time with ApproveApplication.
+public struct Foshan_Subsidy_V1_ApproveApplicationsRequest: ProtoMessage {
+    public var requestId: String = ""
+    /// 1 to 500 distinct application ids.
+    public var applicationIds: [String] = []
+    /// The decision date, within the policy window, for every approval.
+    public var decisionDate: String = ""
+    /// The committee's minutes number or the decision's 文号, recorded on every approval.
+    public var decisionDocument: String = ""
+    public var reason: String = ""
+    public var planOnly: Bool = false
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.ApproveApplicationsRequest"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_approve_applications_request() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__ApproveApplicationsRequest.self).pointee
+        var m = Self()
+        m.requestId = ProtoC.string(c.request_id)
+        m.applicationIds = ProtoC.strings(c.n_application_ids, c.application_ids)
+        m.decisionDate = ProtoC.string(c.decision_date)
+        m.decisionDocument = ProtoC.string(c.decision_document)
+        m.reason = ProtoC.string(c.reason)
+        m.planOnly = c.plan_only != 0
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__ApproveApplicationsRequest.self)
+        foshan__subsidy__v1__approve_applications_request__init(p)
+        p.pointee.request_id = arena.string(self.requestId)
+        (p.pointee.n_application_ids, p.pointee.application_ids) = arena.strings(self.applicationIds)
+        p.pointee.decision_date = arena.string(self.decisionDate)
+        p.pointee.decision_document = arena.string(self.decisionDocument)
+        p.pointee.reason = arena.string(self.reason)
+        p.pointee.plan_only = self.planOnly ? 1 : 0
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "requestId", "request_id": self.requestId = try value.string(at: path + ".request_id")
+            case "applicationIds", "application_ids": self.applicationIds = try value.array(at: path + ".application_ids") { (v: JSONValue, p: String) throws(SubsidyError) in try v.string(at: p) }
+            case "decisionDate", "decision_date": self.decisionDate = try value.string(at: path + ".decision_date")
+            case "decisionDocument", "decision_document": self.decisionDocument = try value.string(at: path + ".decision_document")
+            case "reason": self.reason = try value.string(at: path + ".reason")
+            case "planOnly", "plan_only": self.planOnly = try value.bool(at: path + ".plan_only")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if self.requestId != "" { members.append(("requestId", JSONValue.string(self.requestId))) }
+        if !self.applicationIds.isEmpty { members.append(("applicationIds", .array(self.applicationIds.map { JSONValue.string($0) }))) }
+        if self.decisionDate != "" { members.append(("decisionDate", JSONValue.string(self.decisionDate))) }
+        if self.decisionDocument != "" { members.append(("decisionDocument", JSONValue.string(self.decisionDocument))) }
+        if self.reason != "" { members.append(("reason", JSONValue.string(self.reason))) }
+        if self.planOnly != false { members.append(("planOnly", JSONValue.bool(self.planOnly))) }
+        return .object(members)
+    }
+}
+
+/// What happened (or, in a plan, would happen) to one application of the list.
+public struct Foshan_Subsidy_V1_ApprovalOutcome: ProtoMessage {
+    public var applicationId: String = ""
+    /// OK: approved (would be). Otherwise why not, with its details (a cap that refused, …).
+    public var status: Foshan_Subsidy_V1_Status? = nil
+    public var awardFen: Int64 = 0
+    /// What the formula alone gives: an award below it was cut by `binding_cap`.
+    public var formulaFen: Int64 = 0
+    /// The limit that set the award (a cap id, or the limit kind such as `formula`).
+    public var bindingCap: String = ""
+    public var bindingScope: String = ""
+    public var district: String = ""
+    public var enterpriseUscc: String = ""
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.ApprovalOutcome"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_approval_outcome() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__ApprovalOutcome.self).pointee
+        var m = Self()
+        m.applicationId = ProtoC.string(c.application_id)
+        m.status = ProtoC.message(c.status)
+        m.awardFen = c.award_fen
+        m.formulaFen = c.formula_fen
+        m.bindingCap = ProtoC.string(c.binding_cap)
+        m.bindingScope = ProtoC.string(c.binding_scope)
+        m.district = ProtoC.string(c.district)
+        m.enterpriseUscc = ProtoC.string(c.enterprise_uscc)
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__ApprovalOutcome.self)
+        foshan__subsidy__v1__approval_outcome__init(p)
+        p.pointee.application_id = arena.string(self.applicationId)
+        p.pointee.status = arena.message(self.status, Foshan__Subsidy__V1__Status.self)
+        p.pointee.award_fen = self.awardFen
+        p.pointee.formula_fen = self.formulaFen
+        p.pointee.binding_cap = arena.string(self.bindingCap)
+        p.pointee.binding_scope = arena.string(self.bindingScope)
+        p.pointee.district = arena.string(self.district)
+        p.pointee.enterprise_uscc = arena.string(self.enterpriseUscc)
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "applicationId", "application_id": self.applicationId = try value.string(at: path + ".application_id")
+            case "status": self.status = value.isNull ? nil : try Foshan_Subsidy_V1_Status(json: value, path: path + ".status")
+            case "awardFen", "award_fen": self.awardFen = try value.int64(at: path + ".award_fen")
+            case "formulaFen", "formula_fen": self.formulaFen = try value.int64(at: path + ".formula_fen")
+            case "bindingCap", "binding_cap": self.bindingCap = try value.string(at: path + ".binding_cap")
+            case "bindingScope", "binding_scope": self.bindingScope = try value.string(at: path + ".binding_scope")
+            case "district": self.district = try value.string(at: path + ".district")
+            case "enterpriseUscc", "enterprise_uscc": self.enterpriseUscc = try value.string(at: path + ".enterprise_uscc")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if self.applicationId != "" { members.append(("applicationId", JSONValue.string(self.applicationId))) }
+        if let v = self.status { members.append(("status", v.jsonValue)) }
+        if self.awardFen != 0 { members.append(("awardFen", JSONValue.int64String(self.awardFen))) }
+        if self.formulaFen != 0 { members.append(("formulaFen", JSONValue.int64String(self.formulaFen))) }
+        if self.bindingCap != "" { members.append(("bindingCap", JSONValue.string(self.bindingCap))) }
+        if self.bindingScope != "" { members.append(("bindingScope", JSONValue.string(self.bindingScope))) }
+        if self.district != "" { members.append(("district", JSONValue.string(self.district))) }
+        if self.enterpriseUscc != "" { members.append(("enterpriseUscc", JSONValue.string(self.enterpriseUscc))) }
+        return .object(members)
+    }
+}
+
+public struct Foshan_Subsidy_V1_ApproveApplicationsResponse: ProtoMessage {
+    public var outcomes: [Foshan_Subsidy_V1_ApprovalOutcome] = []
+    /// The sum of the awards approved (would be).
+    public var totalAwardFen: Int64 = 0
+    public var approved: Int32 = 0
+    public var refused: Int32 = 0
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.ApproveApplicationsResponse"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_approve_applications_response() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__ApproveApplicationsResponse.self).pointee
+        var m = Self()
+        m.outcomes = ProtoC.messages(c.n_outcomes, c.outcomes)
+        m.totalAwardFen = c.total_award_fen
+        m.approved = c.approved
+        m.refused = c.refused
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__ApproveApplicationsResponse.self)
+        foshan__subsidy__v1__approve_applications_response__init(p)
+        (p.pointee.n_outcomes, p.pointee.outcomes) = arena.messages(self.outcomes, Foshan__Subsidy__V1__ApprovalOutcome.self)
+        p.pointee.total_award_fen = self.totalAwardFen
+        p.pointee.approved = self.approved
+        p.pointee.refused = self.refused
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "outcomes": self.outcomes = try value.array(at: path + ".outcomes") { (v: JSONValue, p: String) throws(SubsidyError) in try Foshan_Subsidy_V1_ApprovalOutcome(json: v, path: p) }
+            case "totalAwardFen", "total_award_fen": self.totalAwardFen = try value.int64(at: path + ".total_award_fen")
+            case "approved": self.approved = try value.int32(at: path + ".approved")
+            case "refused": self.refused = try value.int32(at: path + ".refused")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if !self.outcomes.isEmpty { members.append(("outcomes", .array(self.outcomes.map { $0.jsonValue }))) }
+        if self.totalAwardFen != 0 { members.append(("totalAwardFen", JSONValue.int64String(self.totalAwardFen))) }
+        if self.approved != 0 { members.append(("approved", JSONValue.integer(self.approved))) }
+        if self.refused != 0 { members.append(("refused", JSONValue.integer(self.refused))) }
+        return .object(members)
+    }
+}
+
 public struct Foshan_Subsidy_V1_DecideApplicationRequest: ProtoMessage {
     public var requestId: String = ""
     public var applicationId: String = ""
@@ -702,6 +910,8 @@ public enum Foshan_Subsidy_V1_CityService: Sendable {
         public static let listApplications = UnaryMethod<Foshan_Subsidy_V1_ListApplicationsRequest, Foshan_Subsidy_V1_ListApplicationsResponse>(fullName: "/foshan.subsidy.v1.CityService/ListApplications")
         /// `/foshan.subsidy.v1.CityService/ApproveApplication`
         public static let approveApplication = UnaryMethod<Foshan_Subsidy_V1_ApproveApplicationRequest, Foshan_Subsidy_V1_ApproveApplicationResponse>(fullName: "/foshan.subsidy.v1.CityService/ApproveApplication")
+        /// `/foshan.subsidy.v1.CityService/ApproveApplications`
+        public static let approveApplications = UnaryMethod<Foshan_Subsidy_V1_ApproveApplicationsRequest, Foshan_Subsidy_V1_ApproveApplicationsResponse>(fullName: "/foshan.subsidy.v1.CityService/ApproveApplications")
         /// `/foshan.subsidy.v1.CityService/RejectApplication`
         public static let rejectApplication = UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse>(fullName: "/foshan.subsidy.v1.CityService/RejectApplication")
         /// `/foshan.subsidy.v1.CityService/PublicizeApplication`
@@ -727,6 +937,6 @@ public enum Foshan_Subsidy_V1_CityService: Sendable {
         /// `/foshan.subsidy.v1.CityService/VerifyAudit`
         public static let verifyAudit = UnaryMethod<Foshan_Subsidy_V1_VerifyAuditRequest, Foshan_Subsidy_V1_VerifyAuditResponse>(fullName: "/foshan.subsidy.v1.CityService/VerifyAudit")
         /// Every method, in the order of the .proto, for routing and reflection.
-        public static let all: [any MethodDescriptor] = [getApplication, listApplications, approveApplication, rejectApplication, publicizeApplication, disburseApplication, revokeApplication, quote, getQuota, watchQuota, watchEvents, registerPoolMember, listPoolMembers, importHistory, verifyAudit]
+        public static let all: [any MethodDescriptor] = [getApplication, listApplications, approveApplication, approveApplications, rejectApplication, publicizeApplication, disburseApplication, revokeApplication, quote, getQuota, watchQuota, watchEvents, registerPoolMember, listPoolMembers, importHistory, verifyAudit]
     }
 }

@@ -97,6 +97,141 @@ void   foshan__subsidy__v1__approve_application_response__free_unpacked
   assert(message->base.descriptor == &foshan__subsidy__v1__approve_application_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   foshan__subsidy__v1__approve_applications_request__init
+                     (Foshan__Subsidy__V1__ApproveApplicationsRequest         *message)
+{
+  static const Foshan__Subsidy__V1__ApproveApplicationsRequest init_value = FOSHAN__SUBSIDY__V1__APPROVE_APPLICATIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__approve_applications_request__get_packed_size
+                     (const Foshan__Subsidy__V1__ApproveApplicationsRequest *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__approve_applications_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__approve_applications_request__pack
+                     (const Foshan__Subsidy__V1__ApproveApplicationsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__approve_applications_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__approve_applications_request__pack_to_buffer
+                     (const Foshan__Subsidy__V1__ApproveApplicationsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__approve_applications_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__ApproveApplicationsRequest *
+       foshan__subsidy__v1__approve_applications_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__ApproveApplicationsRequest *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__approve_applications_request__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__approve_applications_request__free_unpacked
+                     (Foshan__Subsidy__V1__ApproveApplicationsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__approve_applications_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   foshan__subsidy__v1__approval_outcome__init
+                     (Foshan__Subsidy__V1__ApprovalOutcome         *message)
+{
+  static const Foshan__Subsidy__V1__ApprovalOutcome init_value = FOSHAN__SUBSIDY__V1__APPROVAL_OUTCOME__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__approval_outcome__get_packed_size
+                     (const Foshan__Subsidy__V1__ApprovalOutcome *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__approval_outcome__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__approval_outcome__pack
+                     (const Foshan__Subsidy__V1__ApprovalOutcome *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__approval_outcome__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__approval_outcome__pack_to_buffer
+                     (const Foshan__Subsidy__V1__ApprovalOutcome *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__approval_outcome__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__ApprovalOutcome *
+       foshan__subsidy__v1__approval_outcome__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__ApprovalOutcome *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__approval_outcome__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__approval_outcome__free_unpacked
+                     (Foshan__Subsidy__V1__ApprovalOutcome *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__approval_outcome__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   foshan__subsidy__v1__approve_applications_response__init
+                     (Foshan__Subsidy__V1__ApproveApplicationsResponse         *message)
+{
+  static const Foshan__Subsidy__V1__ApproveApplicationsResponse init_value = FOSHAN__SUBSIDY__V1__APPROVE_APPLICATIONS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__approve_applications_response__get_packed_size
+                     (const Foshan__Subsidy__V1__ApproveApplicationsResponse *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__approve_applications_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__approve_applications_response__pack
+                     (const Foshan__Subsidy__V1__ApproveApplicationsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__approve_applications_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__approve_applications_response__pack_to_buffer
+                     (const Foshan__Subsidy__V1__ApproveApplicationsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__approve_applications_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__ApproveApplicationsResponse *
+       foshan__subsidy__v1__approve_applications_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__ApproveApplicationsResponse *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__approve_applications_response__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__approve_applications_response__free_unpacked
+                     (Foshan__Subsidy__V1__ApproveApplicationsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__approve_applications_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   foshan__subsidy__v1__decide_application_request__init
                      (Foshan__Subsidy__V1__DecideApplicationRequest         *message)
 {
@@ -823,6 +958,315 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__approve_application_respon
   (ProtobufCMessageInit) foshan__subsidy__v1__approve_application_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__approve_applications_request__field_descriptors[6] =
+{
+  {
+    "request_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApproveApplicationsRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "application_ids",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Foshan__Subsidy__V1__ApproveApplicationsRequest, n_application_ids),
+    offsetof(Foshan__Subsidy__V1__ApproveApplicationsRequest, application_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "decision_date",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApproveApplicationsRequest, decision_date),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "decision_document",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApproveApplicationsRequest, decision_document),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApproveApplicationsRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "plan_only",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApproveApplicationsRequest, plan_only),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__approve_applications_request__field_indices_by_name[] = {
+  1,   /* field[1] = application_ids */
+  2,   /* field[2] = decision_date */
+  3,   /* field[3] = decision_document */
+  5,   /* field[5] = plan_only */
+  4,   /* field[4] = reason */
+  0,   /* field[0] = request_id */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__approve_applications_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__approve_applications_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.ApproveApplicationsRequest",
+  "ApproveApplicationsRequest",
+  "Foshan__Subsidy__V1__ApproveApplicationsRequest",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__ApproveApplicationsRequest),
+  6,
+  foshan__subsidy__v1__approve_applications_request__field_descriptors,
+  foshan__subsidy__v1__approve_applications_request__field_indices_by_name,
+  1,  foshan__subsidy__v1__approve_applications_request__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__approve_applications_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__approval_outcome__field_descriptors[8] =
+{
+  {
+    "application_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApprovalOutcome, application_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApprovalOutcome, status),
+    &foshan__subsidy__v1__status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "award_fen",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApprovalOutcome, award_fen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "formula_fen",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApprovalOutcome, formula_fen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "binding_cap",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApprovalOutcome, binding_cap),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "binding_scope",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApprovalOutcome, binding_scope),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "district",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApprovalOutcome, district),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "enterprise_uscc",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApprovalOutcome, enterprise_uscc),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__approval_outcome__field_indices_by_name[] = {
+  0,   /* field[0] = application_id */
+  2,   /* field[2] = award_fen */
+  4,   /* field[4] = binding_cap */
+  5,   /* field[5] = binding_scope */
+  6,   /* field[6] = district */
+  7,   /* field[7] = enterprise_uscc */
+  3,   /* field[3] = formula_fen */
+  1,   /* field[1] = status */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__approval_outcome__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__approval_outcome__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.ApprovalOutcome",
+  "ApprovalOutcome",
+  "Foshan__Subsidy__V1__ApprovalOutcome",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__ApprovalOutcome),
+  8,
+  foshan__subsidy__v1__approval_outcome__field_descriptors,
+  foshan__subsidy__v1__approval_outcome__field_indices_by_name,
+  1,  foshan__subsidy__v1__approval_outcome__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__approval_outcome__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__approve_applications_response__field_descriptors[4] =
+{
+  {
+    "outcomes",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Foshan__Subsidy__V1__ApproveApplicationsResponse, n_outcomes),
+    offsetof(Foshan__Subsidy__V1__ApproveApplicationsResponse, outcomes),
+    &foshan__subsidy__v1__approval_outcome__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "total_award_fen",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApproveApplicationsResponse, total_award_fen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "approved",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApproveApplicationsResponse, approved),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "refused",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApproveApplicationsResponse, refused),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__approve_applications_response__field_indices_by_name[] = {
+  2,   /* field[2] = approved */
+  0,   /* field[0] = outcomes */
+  3,   /* field[3] = refused */
+  1,   /* field[1] = total_award_fen */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__approve_applications_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__approve_applications_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.ApproveApplicationsResponse",
+  "ApproveApplicationsResponse",
+  "Foshan__Subsidy__V1__ApproveApplicationsResponse",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__ApproveApplicationsResponse),
+  4,
+  foshan__subsidy__v1__approve_applications_response__field_descriptors,
+  foshan__subsidy__v1__approve_applications_response__field_indices_by_name,
+  1,  foshan__subsidy__v1__approve_applications_response__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__approve_applications_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor foshan__subsidy__v1__decide_application_request__field_descriptors[5] =
 {
   {
@@ -1479,11 +1923,12 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__watch_events_request__desc
   (ProtobufCMessageInit) foshan__subsidy__v1__watch_events_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor foshan__subsidy__v1__city_service__method_descriptors[15] =
+static const ProtobufCMethodDescriptor foshan__subsidy__v1__city_service__method_descriptors[16] =
 {
   { "GetApplication", &foshan__subsidy__v1__get_application_request__descriptor, &foshan__subsidy__v1__get_application_response__descriptor },
   { "ListApplications", &foshan__subsidy__v1__list_applications_request__descriptor, &foshan__subsidy__v1__list_applications_response__descriptor },
   { "ApproveApplication", &foshan__subsidy__v1__approve_application_request__descriptor, &foshan__subsidy__v1__approve_application_response__descriptor },
+  { "ApproveApplications", &foshan__subsidy__v1__approve_applications_request__descriptor, &foshan__subsidy__v1__approve_applications_response__descriptor },
   { "RejectApplication", &foshan__subsidy__v1__decide_application_request__descriptor, &foshan__subsidy__v1__decide_application_response__descriptor },
   { "PublicizeApplication", &foshan__subsidy__v1__decide_application_request__descriptor, &foshan__subsidy__v1__decide_application_response__descriptor },
   { "DisburseApplication", &foshan__subsidy__v1__decide_application_request__descriptor, &foshan__subsidy__v1__decide_application_response__descriptor },
@@ -1499,20 +1944,21 @@ static const ProtobufCMethodDescriptor foshan__subsidy__v1__city_service__method
 };
 const unsigned foshan__subsidy__v1__city_service__method_indices_by_name[] = {
   2,        /* ApproveApplication */
-  5,        /* DisburseApplication */
+  3,        /* ApproveApplications */
+  6,        /* DisburseApplication */
   0,        /* GetApplication */
-  8,        /* GetQuota */
-  13,        /* ImportHistory */
+  9,        /* GetQuota */
+  14,        /* ImportHistory */
   1,        /* ListApplications */
-  12,        /* ListPoolMembers */
-  4,        /* PublicizeApplication */
-  7,        /* Quote */
-  11,        /* RegisterPoolMember */
-  3,        /* RejectApplication */
-  6,        /* RevokeApplication */
-  14,        /* VerifyAudit */
-  10,        /* WatchEvents */
-  9         /* WatchQuota */
+  13,        /* ListPoolMembers */
+  5,        /* PublicizeApplication */
+  8,        /* Quote */
+  12,        /* RegisterPoolMember */
+  4,        /* RejectApplication */
+  7,        /* RevokeApplication */
+  15,        /* VerifyAudit */
+  11,        /* WatchEvents */
+  10         /* WatchQuota */
 };
 const ProtobufCServiceDescriptor foshan__subsidy__v1__city_service__descriptor =
 {
@@ -1521,7 +1967,7 @@ const ProtobufCServiceDescriptor foshan__subsidy__v1__city_service__descriptor =
   "CityService",
   "Foshan__Subsidy__V1__CityService",
   "foshan.subsidy.v1",
-  15,
+  16,
   foshan__subsidy__v1__city_service__method_descriptors,
   foshan__subsidy__v1__city_service__method_indices_by_name
 };
@@ -1549,13 +1995,21 @@ void foshan__subsidy__v1__city_service__approve_application(ProtobufCService *se
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void foshan__subsidy__v1__city_service__approve_applications(ProtobufCService *service,
+                                                             const Foshan__Subsidy__V1__ApproveApplicationsRequest *input,
+                                                             Foshan__Subsidy__V1__ApproveApplicationsResponse_Closure closure,
+                                                             void *closure_data)
+{
+  assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void foshan__subsidy__v1__city_service__reject_application(ProtobufCService *service,
                                                            const Foshan__Subsidy__V1__DecideApplicationRequest *input,
                                                            Foshan__Subsidy__V1__DecideApplicationResponse_Closure closure,
                                                            void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__publicize_application(ProtobufCService *service,
                                                               const Foshan__Subsidy__V1__DecideApplicationRequest *input,
@@ -1563,7 +2017,7 @@ void foshan__subsidy__v1__city_service__publicize_application(ProtobufCService *
                                                               void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__disburse_application(ProtobufCService *service,
                                                              const Foshan__Subsidy__V1__DecideApplicationRequest *input,
@@ -1571,7 +2025,7 @@ void foshan__subsidy__v1__city_service__disburse_application(ProtobufCService *s
                                                              void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__revoke_application(ProtobufCService *service,
                                                            const Foshan__Subsidy__V1__DecideApplicationRequest *input,
@@ -1579,7 +2033,7 @@ void foshan__subsidy__v1__city_service__revoke_application(ProtobufCService *ser
                                                            void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__quote(ProtobufCService *service,
                                               const Foshan__Subsidy__V1__QuoteRequest *input,
@@ -1587,7 +2041,7 @@ void foshan__subsidy__v1__city_service__quote(ProtobufCService *service,
                                               void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__get_quota(ProtobufCService *service,
                                                   const Foshan__Subsidy__V1__GetQuotaRequest *input,
@@ -1595,7 +2049,7 @@ void foshan__subsidy__v1__city_service__get_quota(ProtobufCService *service,
                                                   void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__watch_quota(ProtobufCService *service,
                                                     const Foshan__Subsidy__V1__GetQuotaRequest *input,
@@ -1603,7 +2057,7 @@ void foshan__subsidy__v1__city_service__watch_quota(ProtobufCService *service,
                                                     void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__watch_events(ProtobufCService *service,
                                                      const Foshan__Subsidy__V1__WatchEventsRequest *input,
@@ -1611,7 +2065,7 @@ void foshan__subsidy__v1__city_service__watch_events(ProtobufCService *service,
                                                      void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__register_pool_member(ProtobufCService *service,
                                                              const Foshan__Subsidy__V1__RegisterPoolMemberRequest *input,
@@ -1619,7 +2073,7 @@ void foshan__subsidy__v1__city_service__register_pool_member(ProtobufCService *s
                                                              void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__list_pool_members(ProtobufCService *service,
                                                           const Foshan__Subsidy__V1__ListPoolMembersRequest *input,
@@ -1627,7 +2081,7 @@ void foshan__subsidy__v1__city_service__list_pool_members(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__import_history(ProtobufCService *service,
                                                        const Foshan__Subsidy__V1__ImportHistoryRequest *input,
@@ -1635,7 +2089,7 @@ void foshan__subsidy__v1__city_service__import_history(ProtobufCService *service
                                                        void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__verify_audit(ProtobufCService *service,
                                                      const Foshan__Subsidy__V1__VerifyAuditRequest *input,
@@ -1643,7 +2097,7 @@ void foshan__subsidy__v1__city_service__verify_audit(ProtobufCService *service,
                                                      void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__init (Foshan__Subsidy__V1__CityService_Service *service,
                                               Foshan__Subsidy__V1__CityService_ServiceDestroy destroy)

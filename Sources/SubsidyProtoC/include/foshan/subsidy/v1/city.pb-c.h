@@ -16,9 +16,13 @@ PROTOBUF_C__BEGIN_DECLS
 
 #include "foshan/subsidy/v1/types.pb-c.h"
 #include "foshan/subsidy/v1/district.pb-c.h"
+#include "foshan/subsidy/v1/status.pb-c.h"
 
 typedef struct Foshan__Subsidy__V1__ApproveApplicationRequest Foshan__Subsidy__V1__ApproveApplicationRequest;
 typedef struct Foshan__Subsidy__V1__ApproveApplicationResponse Foshan__Subsidy__V1__ApproveApplicationResponse;
+typedef struct Foshan__Subsidy__V1__ApproveApplicationsRequest Foshan__Subsidy__V1__ApproveApplicationsRequest;
+typedef struct Foshan__Subsidy__V1__ApprovalOutcome Foshan__Subsidy__V1__ApprovalOutcome;
+typedef struct Foshan__Subsidy__V1__ApproveApplicationsResponse Foshan__Subsidy__V1__ApproveApplicationsResponse;
 typedef struct Foshan__Subsidy__V1__DecideApplicationRequest Foshan__Subsidy__V1__DecideApplicationRequest;
 typedef struct Foshan__Subsidy__V1__DecideApplicationResponse Foshan__Subsidy__V1__DecideApplicationResponse;
 typedef struct Foshan__Subsidy__V1__GetQuotaRequest Foshan__Subsidy__V1__GetQuotaRequest;
@@ -78,7 +82,86 @@ struct  Foshan__Subsidy__V1__ApproveApplicationResponse
  * disburse (the 公示's first day; the day of payment) and optional to reject and to revoke (empty:
  * not recorded); a revocation's date may not precede the approval. Each is kept in the history
  * entry of the change, with the decision's document number (文号), if given.
+ * 复核 of a committee's list, in its order. With `plan_only`, nothing is committed: each
+ * application is computed as if the ones before it in the list had been approved (cap totals,
+ * duplicate content, pilots, vouchers), so the committee sees which fit, for how much, and which
+ * cap cuts or refuses which. Otherwise each is approved as ApproveApplication would, one after the
+ * other; one refused application does not stop the others, and a retry of the same request
+ * (same request_id and fields) approves nothing twice: each application's approval is
+ * idempotent on (request_id, application_id). Case-by-case measures (一事一议) need their own
+ * amount and are approved one at a time with ApproveApplication.
  */
+struct  Foshan__Subsidy__V1__ApproveApplicationsRequest
+{
+  ProtobufCMessage base;
+  char *request_id;
+  /*
+   * 1 to 500 distinct application ids.
+   */
+  size_t n_application_ids;
+  char **application_ids;
+  /*
+   * The decision date, within the policy window, for every approval.
+   */
+  char *decision_date;
+  /*
+   * The committee's minutes number or the decision's 文号, recorded on every approval.
+   */
+  char *decision_document;
+  char *reason;
+  protobuf_c_boolean plan_only;
+};
+#define FOSHAN__SUBSIDY__V1__APPROVE_APPLICATIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__approve_applications_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * What happened (or, in a plan, would happen) to one application of the list.
+ */
+struct  Foshan__Subsidy__V1__ApprovalOutcome
+{
+  ProtobufCMessage base;
+  char *application_id;
+  /*
+   * OK: approved (would be). Otherwise why not, with its details (a cap that refused, …).
+   */
+  Foshan__Subsidy__V1__Status *status;
+  int64_t award_fen;
+  /*
+   * What the formula alone gives: an award below it was cut by `binding_cap`.
+   */
+  int64_t formula_fen;
+  /*
+   * The limit that set the award (a cap id, or the limit kind such as `formula`).
+   */
+  char *binding_cap;
+  char *binding_scope;
+  char *district;
+  char *enterprise_uscc;
+};
+#define FOSHAN__SUBSIDY__V1__APPROVAL_OUTCOME__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__approval_outcome__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Foshan__Subsidy__V1__ApproveApplicationsResponse
+{
+  ProtobufCMessage base;
+  size_t n_outcomes;
+  Foshan__Subsidy__V1__ApprovalOutcome **outcomes;
+  /*
+   * The sum of the awards approved (would be).
+   */
+  int64_t total_award_fen;
+  int32_t approved;
+  int32_t refused;
+};
+#define FOSHAN__SUBSIDY__V1__APPROVE_APPLICATIONS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__approve_applications_response__descriptor) \
+    , 0,NULL, 0, 0, 0 }
+
+
 struct  Foshan__Subsidy__V1__DecideApplicationRequest
 {
   ProtobufCMessage base;
@@ -288,6 +371,63 @@ Foshan__Subsidy__V1__ApproveApplicationResponse *
                       const uint8_t       *data);
 void   foshan__subsidy__v1__approve_application_response__free_unpacked
                      (Foshan__Subsidy__V1__ApproveApplicationResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__ApproveApplicationsRequest methods */
+void   foshan__subsidy__v1__approve_applications_request__init
+                     (Foshan__Subsidy__V1__ApproveApplicationsRequest         *message);
+size_t foshan__subsidy__v1__approve_applications_request__get_packed_size
+                     (const Foshan__Subsidy__V1__ApproveApplicationsRequest   *message);
+size_t foshan__subsidy__v1__approve_applications_request__pack
+                     (const Foshan__Subsidy__V1__ApproveApplicationsRequest   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__approve_applications_request__pack_to_buffer
+                     (const Foshan__Subsidy__V1__ApproveApplicationsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__ApproveApplicationsRequest *
+       foshan__subsidy__v1__approve_applications_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__approve_applications_request__free_unpacked
+                     (Foshan__Subsidy__V1__ApproveApplicationsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__ApprovalOutcome methods */
+void   foshan__subsidy__v1__approval_outcome__init
+                     (Foshan__Subsidy__V1__ApprovalOutcome         *message);
+size_t foshan__subsidy__v1__approval_outcome__get_packed_size
+                     (const Foshan__Subsidy__V1__ApprovalOutcome   *message);
+size_t foshan__subsidy__v1__approval_outcome__pack
+                     (const Foshan__Subsidy__V1__ApprovalOutcome   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__approval_outcome__pack_to_buffer
+                     (const Foshan__Subsidy__V1__ApprovalOutcome   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__ApprovalOutcome *
+       foshan__subsidy__v1__approval_outcome__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__approval_outcome__free_unpacked
+                     (Foshan__Subsidy__V1__ApprovalOutcome *message,
+                      ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__ApproveApplicationsResponse methods */
+void   foshan__subsidy__v1__approve_applications_response__init
+                     (Foshan__Subsidy__V1__ApproveApplicationsResponse         *message);
+size_t foshan__subsidy__v1__approve_applications_response__get_packed_size
+                     (const Foshan__Subsidy__V1__ApproveApplicationsResponse   *message);
+size_t foshan__subsidy__v1__approve_applications_response__pack
+                     (const Foshan__Subsidy__V1__ApproveApplicationsResponse   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__approve_applications_response__pack_to_buffer
+                     (const Foshan__Subsidy__V1__ApproveApplicationsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__ApproveApplicationsResponse *
+       foshan__subsidy__v1__approve_applications_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__approve_applications_response__free_unpacked
+                     (Foshan__Subsidy__V1__ApproveApplicationsResponse *message,
                       ProtobufCAllocator *allocator);
 /* Foshan__Subsidy__V1__DecideApplicationRequest methods */
 void   foshan__subsidy__v1__decide_application_request__init
@@ -544,6 +684,15 @@ typedef void (*Foshan__Subsidy__V1__ApproveApplicationRequest_Closure)
 typedef void (*Foshan__Subsidy__V1__ApproveApplicationResponse_Closure)
                  (const Foshan__Subsidy__V1__ApproveApplicationResponse *message,
                   void *closure_data);
+typedef void (*Foshan__Subsidy__V1__ApproveApplicationsRequest_Closure)
+                 (const Foshan__Subsidy__V1__ApproveApplicationsRequest *message,
+                  void *closure_data);
+typedef void (*Foshan__Subsidy__V1__ApprovalOutcome_Closure)
+                 (const Foshan__Subsidy__V1__ApprovalOutcome *message,
+                  void *closure_data);
+typedef void (*Foshan__Subsidy__V1__ApproveApplicationsResponse_Closure)
+                 (const Foshan__Subsidy__V1__ApproveApplicationsResponse *message,
+                  void *closure_data);
 typedef void (*Foshan__Subsidy__V1__DecideApplicationRequest_Closure)
                  (const Foshan__Subsidy__V1__DecideApplicationRequest *message,
                   void *closure_data);
@@ -602,6 +751,10 @@ struct Foshan__Subsidy__V1__CityService_Service
                               const Foshan__Subsidy__V1__ApproveApplicationRequest *input,
                               Foshan__Subsidy__V1__ApproveApplicationResponse_Closure closure,
                               void *closure_data);
+  void (*approve_applications)(Foshan__Subsidy__V1__CityService_Service *service,
+                               const Foshan__Subsidy__V1__ApproveApplicationsRequest *input,
+                               Foshan__Subsidy__V1__ApproveApplicationsResponse_Closure closure,
+                               void *closure_data);
   void (*reject_application)(Foshan__Subsidy__V1__CityService_Service *service,
                              const Foshan__Subsidy__V1__DecideApplicationRequest *input,
                              Foshan__Subsidy__V1__DecideApplicationResponse_Closure closure,
@@ -661,6 +814,7 @@ void foshan__subsidy__v1__city_service__init (Foshan__Subsidy__V1__CityService_S
       function_prefix__ ## get_application,\
       function_prefix__ ## list_applications,\
       function_prefix__ ## approve_application,\
+      function_prefix__ ## approve_applications,\
       function_prefix__ ## reject_application,\
       function_prefix__ ## publicize_application,\
       function_prefix__ ## disburse_application,\
@@ -685,6 +839,10 @@ void foshan__subsidy__v1__city_service__approve_application(ProtobufCService *se
                                                             const Foshan__Subsidy__V1__ApproveApplicationRequest *input,
                                                             Foshan__Subsidy__V1__ApproveApplicationResponse_Closure closure,
                                                             void *closure_data);
+void foshan__subsidy__v1__city_service__approve_applications(ProtobufCService *service,
+                                                             const Foshan__Subsidy__V1__ApproveApplicationsRequest *input,
+                                                             Foshan__Subsidy__V1__ApproveApplicationsResponse_Closure closure,
+                                                             void *closure_data);
 void foshan__subsidy__v1__city_service__reject_application(ProtobufCService *service,
                                                            const Foshan__Subsidy__V1__DecideApplicationRequest *input,
                                                            Foshan__Subsidy__V1__DecideApplicationResponse_Closure closure,
@@ -738,6 +896,9 @@ void foshan__subsidy__v1__city_service__verify_audit(ProtobufCService *service,
 
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__approve_application_request__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__approve_application_response__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__approve_applications_request__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__approval_outcome__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__approve_applications_response__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__decide_application_request__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__decide_application_response__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__get_quota_request__descriptor;
