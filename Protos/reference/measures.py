@@ -8,6 +8,7 @@ Inputs (all read, nothing else is consulted):
   Sources/SubsidyCore/Application+Validation.swift   which fields each measure requires (validate())
   Sources/SubsidyCore/Measure.swift              the codes and the formula's shape and base per measure
   Sources/SubsidyCore/InputLimits.swift          the length limits of texts and lists
+  Sources/SubsidyServer/Handlers/CityViews.swift  the largest single award (maximumAwardFen)
   Protos/foshan/subsidy/v1/types.proto           the fields of Application
 
     python3 Protos/reference/measures.py           # rewrite Protos/MEASURES.md
@@ -155,6 +156,14 @@ def text_limits() -> dict[str, tuple[int, str]]:
     if "project_name" not in out:
         raise SourceDrift("Application+Validation.swift: checkBounds() limits not found")
     return out
+
+
+def maximum_award_fen() -> int:
+    """The largest single award the ledger accepts (`maximumAwardFen`, CityViews.swift)."""
+    m = re.search(r"let maximumAwardFen: Int64 = ([\d_]+)", _read(REPO / "Sources" / "SubsidyServer" / "Handlers" / "CityViews.swift"))
+    if not m:
+        raise SourceDrift("CityViews.swift: maximumAwardFen not found")
+    return int(m.group(1).replace("_", ""))
 
 
 def application_fields() -> list[tuple[str, str]]:
@@ -402,7 +411,8 @@ def render() -> str:
             elif shape == "rate":
                 text = f"floor({bp(m['rate_bp'])} × `{base}`)"
             else:
-                text = "case by case (一事一议): the city's `case_amount_fen` (> 0, at most 100,000,000 yuan) with its `decision_document` (not blank, at most 200 characters), given on `ApproveApplication` and `Quote`"
+                text = (f"case by case (一事一议): the city's `case_amount_fen` (> 0; on approval at most {maximum_award_fen():,} fen) "
+                        f"with its `decision_document` (not blank, at most {limits['decision_document'][0]} characters), given on `ApproveApplication` and `Quote`")
             w(f"- **Award**: {text}.")
             if m.get("per_project_cap_yuan"):
                 w(f"- **Per project**: at most {yuan(m['per_project_cap_yuan'])}.")
