@@ -12,6 +12,10 @@ status of a function is listed for every method that reaches it, so:
     `--check` fails until METHODS.md is regenerated and committed);
   - a new function that raises, one that disappeared, or a precondition subject without an
     explanation in SUBJECTS fails `--check` until REACH / SUBJECTS say where it belongs.
+What it cannot see: a handler that starts calling a raising function it did not call before (a
+new edge between functions already in REACH). The call graph is not computed — by name it is
+far too coarse in Swift (`submit`, `record`, `apply` exist on several types) — so REACH is kept
+by hand: when a change makes a method reach another raising function, add the method there.
 
     python3 Protos/reference/methods.py           # rewrite Protos/METHODS.md
     python3 Protos/reference/methods.py --check   # CI: exit 1 if stale or if a raise is unattributed
@@ -345,7 +349,9 @@ def render() -> tuple[str, list[str]]:
     w("The list is read from the code (`Protos/reference/raises.py` finds every raise in the handlers, the")
     w("stores and the core; `methods.py` attributes each to the methods that reach it), so it is complete")
     w("for what the code can raise — some entries need unusual data to happen (e.g. a stored application")
-    w("failing re-validation only after the rules changed). Codes are gRPC's (`Protos/README.md` §7).")
+    w("failing re-validation only after the rules changed). Which methods reach which function is kept")
+    w("by hand in `methods.py` (`REACH`); a raise in a function nobody attributed fails CI. Codes are")
+    w("gRPC's (`Protos/README.md` §7).")
     w("Field requirements per measure: [MEASURES.md](MEASURES.md); the rules behind the statuses:")
     w("[INTEGRATORS.md](INTEGRATORS.md).")
     w("")
