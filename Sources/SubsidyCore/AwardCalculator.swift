@@ -129,9 +129,10 @@ public enum AwardCalculator {
         }
 
         let charges = caps.map { CapCharge(key: $0.key, amount: award, count: 1, limit: $0.rule.limit) }
+        // Every approval may name its 文号; case by case requires one (checked in the formula).
         var result = AwardDecision(
             measure: measure, fundingYear: application.fundingYear, enterprise: application.enterprise,
-            contentFingerprint: fingerprint, decisionDate: date, decisionDocument: document, award: award,
+            contentFingerprint: fingerprint, decisionDate: date, decisionDocument: document ?? decision.decisionDocument, award: award,
             formulaAmount: formulaAmount, limits: conditions + limits, charges: charges, policyVersion: policy.version)
         result.contentTyped = application.contentText.typed
         result.contentKeys = application.contentKeys

@@ -31,7 +31,7 @@ public struct SubsidyServices: Sendable {
         logger.info("policy \(policy.version)")
         let stores = try SubsidyStores.open(dataDirectory: configuration.dataDirectory, faults: FaultPoints(enabled: configuration.testHooks))
         do {
-            try await stores.upgradeStoredRows(logger: logger)
+            try await stores.upgradeStoredRows(policy: policy, logger: logger)
             let report = try await stores.recover()
             for line in report.rolledForward { logger.notice("recovery: rolled forward \(line)") }
             // Serving on stores that disagree would award against caps the ledger does not hold.
@@ -105,7 +105,7 @@ extension SubsidyStores {
     /// anything is served: the first releases' content rewritten in the store's own form, the
     /// content keys of applications stored before district migration 3 (so the duplicate warnings
     /// see them) and the selection dates of pilot awards decided before ledger migration 4.
-    func upgradeStoredRows(logger: Logger) async throws {
+    func upgradeStoredRows(policy: Policy, logger: Logger) async throws {
         for result in try await convertLegacyContent(using: WireLegacyDecoder()) {
             if result.converted > 0 { logger.notice("rewrote \(result.converted) rows of \(result.file) stored in the protocol's encoding in the store's own form") }
             if !result.failed.isEmpty {
@@ -115,6 +115,8 @@ extension SubsidyStores {
         for (district, store) in districts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             let filled = try await store.fillContentKeys()
             if filled > 0 { logger.notice("content keys filled in for \(filled) applications of \(district)") }
+            let publicized = try await store.fillPublicityLastDays(days: policy.publicityDays)
+            if publicized > 0 { logger.notice("last day of the 公示 filled in for \(publicized) applications of \(district)") }
         }
         // A pilot awarded before the ledger kept selection dates: its follow-on's window runs from
         // the date its own application declared.

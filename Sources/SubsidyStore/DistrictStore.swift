@@ -118,6 +118,27 @@ public final class DistrictStore: Sendable {
                 UPDATE applications SET explanation = x'' WHERE length(explanation) > 0;
                 """
         ),
+        // Every city decision keeps its date and document number (文号) in its history entry; an
+        // application keeps the last day of its 公示 and its day of payment. Entries recorded
+        // before take what the application row kept (the approval's date and document, the
+        // 公示's first day); the 公示's last day of rows publicized before is filled in at start-up
+        // (`fillPublicityLastDays`), as it depends on the policy.
+        SQLiteDatabase.Migration(
+            version: 6,
+            sql: """
+                ALTER TABLE transitions ADD COLUMN decision_date TEXT NOT NULL DEFAULT '';
+                ALTER TABLE transitions ADD COLUMN decision_document TEXT NOT NULL DEFAULT '';
+                ALTER TABLE applications ADD COLUMN publicity_last_day TEXT NOT NULL DEFAULT '';
+                ALTER TABLE applications ADD COLUMN disbursed_on TEXT NOT NULL DEFAULT '';
+                UPDATE transitions SET
+                    decision_date = (SELECT a.decision_date FROM applications a WHERE a.id = transitions.application_id),
+                    decision_document = (SELECT a.decision_document FROM applications a WHERE a.id = transitions.application_id)
+                WHERE action = 'approve';
+                UPDATE transitions SET
+                    decision_date = (SELECT a.publicized_on FROM applications a WHERE a.id = transitions.application_id)
+                WHERE action = 'publicize';
+                """
+        ),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not
@@ -174,6 +195,21 @@ public final class DistrictStore: Sendable {
             guard let application = try? decoder.application(fromLegacy: try stored.blob("content")) else { return false }
             try transaction.query("UPDATE applications SET content = ? WHERE id = ?", [.blob(ApplicationContent.encode(application)), .text(id)])
             return true
+        }
+    }
+
+    /// Fills in the last day of the 公示 of applications publicized before migration 6, for a
+    /// 公示 of `days` days; returns how many.
+    package func fillPublicityLastDays(days: Int) async throws -> Int {
+        try await database.write { transaction in
+            let rows = try transaction.query(
+                "SELECT id, publicized_on FROM applications WHERE publicized_on != '' AND publicity_last_day = ''")
+            for row in rows {
+                let first = try CalendarDate(parsing: try row.text("publicized_on"))
+                guard let last = first.adding(days: days - 1) else { continue }
+                try transaction.query("UPDATE applications SET publicity_last_day = ? WHERE id = ?", [.text(last.description), .text(try row.text("id"))])
+            }
+            return rows.count
         }
     }
 
@@ -280,7 +316,7 @@ public final class DistrictStore: Sendable {
     /// and applies `update` to the other columns in the same transaction.
     func apply(
         _ transition: Transition, to id: String, actor: Actor, role: ActorRole, reason: String, request: RequestKey,
-        at time: String, in transaction: Transaction,
+        decision: DecisionNote = .none, at time: String, in transaction: Transaction,
         update: (inout StoredApplication) throws -> Void = { _ in }
     ) throws -> StoredApplication {
         guard var record = try Self.application(id, in: transaction, district: district) else {
@@ -299,35 +335,43 @@ public final class DistrictStore: Sendable {
             """
             UPDATE applications SET state = ?, content = ?, awarded_fen = ?, explanation = ?, decision_date = ?,
                 decision_document = ?, publicized_on = ?, measure = ?, funding_year = ?, enterprise = ?, updated_at = ?, content_key = ?,
-                project_key = ?
+                project_key = ?, publicity_last_day = ?, disbursed_on = ?
             WHERE id = ?
             """,
             [.text(record.state.rawValue), .blob(ApplicationContent.encode(record.application)), .integer(record.awardedFen),
              .blob(StoredExplanation.encode(record.explanation)),
              .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicizedOn), .text(record.measure.rawValue),
              .integer(Int64(record.fundingYear)), .text(record.enterprise), .text(time), .text(record.contentKey), .text(record.projectKey),
-             .text(id)]
+             .text(record.publicityLastDay), .text(record.disbursedOn), .text(id)]
         )
-        try recordTransition(id: id, from: from, to: record.state, action: .transition(transition), actor: actor, reason: reason, request: request, at: time, in: transaction)
+        try recordTransition(
+            id: id, from: from, to: record.state, action: .transition(transition), actor: actor, reason: reason, request: request, decision: decision,
+            at: time, in: transaction)
         return try Self.application(id, in: transaction, district: district)!
     }
 
     private func recordTransition(
         id: String, from: ApplicationState?, to: ApplicationState, action: HistoryAction, actor: Actor, reason: String,
-        request: RequestKey, at time: String, in transaction: Transaction
+        request: RequestKey, decision: DecisionNote = .none, at time: String, in transaction: Transaction
     ) throws {
         try transaction.query(
             """
-            INSERT INTO transitions (application_id, from_state, to_state, action, tenant, actor_uid, at, reason, request_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO transitions (application_id, from_state, to_state, action, tenant, actor_uid, at, reason, request_id,
+                decision_date, decision_document)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [.text(id), from.map { .text($0.rawValue) } ?? .null, .text(to.rawValue), .text(action.rawValue), .text(actor.tenant),
-             .integer(Int64(actor.uid)), .text(time), .text(reason), .text(request.id)]
+             .integer(Int64(actor.uid)), .text(time), .text(reason), .text(request.id), .text(decision.date), .text(decision.document)]
         )
+        // The audit event names the decision's date and document only when it has them, so the
+        // events of changes without them hash as they did before.
+        var decisionFields: [AuditEvent.Field] = []
+        if !decision.date.isEmpty { decisionFields.append(.text("decision_date", decision.date)) }
+        if !decision.document.isEmpty { decisionFields.append(.text("decision_document", decision.document)) }
         try AuditChain.append(
             AuditEvent(action.rawValue, [
                 .text("application", id), .text("from", from?.rawValue ?? ""), .text("to", to.rawValue), .text("request", request.id),
-            ] + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
+            ] + AuditEvent.Field.actor(actor) + [.text("reason", reason)] + decisionFields),
             at: time, in: transaction
         )
     }
@@ -341,13 +385,17 @@ public final class DistrictStore: Sendable {
         guard let row = try transaction.query(
             """
             SELECT id, measure, funding_year, enterprise, state, content, awarded_fen, explanation, decision_date,
-                   decision_document, publicized_on, created_at, updated_at, content_key, project_key
+                   decision_document, publicized_on, created_at, updated_at, content_key, project_key, publicity_last_day, disbursed_on,
+                   COALESCE((SELECT name FROM applicants WHERE uscc = applications.enterprise), '') AS enterprise_name
             FROM applications WHERE id = ?
             """,
             [.text(id)]
         ).first else { return nil }
         let history = try transaction.query(
-            "SELECT from_state, to_state, action, tenant, actor_uid, at, reason, request_id FROM transitions WHERE application_id = ? ORDER BY id",
+            """
+            SELECT from_state, to_state, action, tenant, actor_uid, at, reason, request_id, decision_date, decision_document
+            FROM transitions WHERE application_id = ? ORDER BY id
+            """,
             [.text(id)]
         ).map { row in
             TransitionEntry(
@@ -357,7 +405,8 @@ public final class DistrictStore: Sendable {
                 },
                 to: try row.decode(ApplicationState.self, "to_state"),
                 action: try row.decode(HistoryAction.self, "action"), tenant: try row.text("tenant"), actorUID: UInt32(truncatingIfNeeded: try row.int("actor_uid")),
-                at: try row.text("at"), reason: try row.text("reason"), requestID: try row.text("request_id")
+                at: try row.text("at"), reason: try row.text("reason"), requestID: try row.text("request_id"),
+                decisionDate: try row.text("decision_date"), decisionDocument: try row.text("decision_document")
             )
         }
         return StoredApplication(
@@ -368,7 +417,9 @@ public final class DistrictStore: Sendable {
             decisionDate: try row.text("decision_date"),
             decisionDocument: try row.text("decision_document"), publicizedOn: try row.text("publicized_on"),
             createdAt: try row.text("created_at"), updatedAt: try row.text("updated_at"),
-            history: history, contentKey: try row.text("content_key"), projectKey: try row.text("project_key")
+            history: history, contentKey: try row.text("content_key"), projectKey: try row.text("project_key"),
+            enterpriseName: try row.text("enterprise_name"), publicityLastDay: try row.text("publicity_last_day"),
+            disbursedOn: try row.text("disbursed_on")
         )
     }
 

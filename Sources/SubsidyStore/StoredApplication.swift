@@ -25,6 +25,25 @@ public struct StoredApplication: Sendable, Equatable {
     public var contentKey: String = ""
     /// The applicant's project key, where it is a second key (``Application/contentKeys``).
     public var projectKey: String = ""
+    /// The enterprise's registered name in this district ("" if it is not registered), read with
+    /// the record so the city's lists and exports can name it.
+    public var enterpriseName: String = ""
+    /// The last day (inclusive) of the 公示 that began on ``publicizedOn``.
+    public var publicityLastDay: String = ""
+    /// The day of payment, once disbursed.
+    public var disbursedOn: String = ""
+}
+
+/// What a city decision names besides its reason: the date it takes effect and its document
+/// number (文号). Kept in the history entry of the change it makes.
+public struct DecisionNote: Sendable, Equatable {
+    public var date: String
+    public var document: String
+    public init(date: String = "", document: String = "") {
+        self.date = date
+        self.document = document
+    }
+    public static let none = DecisionNote()
 }
 
 /// Another application pending with the same content (for a clerk's warning).
@@ -78,6 +97,9 @@ public struct TransitionEntry: Sendable, Equatable {
     public var at: String
     public var reason: String
     public var requestID: String
+    /// The decision's date and document number, for the city's decisions that carry them.
+    public var decisionDate: String = ""
+    public var decisionDocument: String = ""
 }
 
 /// A registered applicant (enterprise, provider, platform or institution).

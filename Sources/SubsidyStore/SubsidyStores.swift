@@ -160,7 +160,8 @@ public final class SubsidyStores: Service, Sendable {
             // Step 2: the district.
             let response = try await store.mutate(key) { transaction, now in
                 guard current.state == .recommended else { return try respond(current) }  // recovery completed it
-                let record = try store.apply(.approve, to: id, actor: actor, role: .city, reason: reason, request: key, at: now, in: transaction) {
+                let note = DecisionNote(date: commitment.decisionDate, document: commitment.decisionDocument)
+                let record = try store.apply(.approve, to: id, actor: actor, role: .city, reason: reason, request: key, decision: note, at: now, in: transaction) {
                     $0.awardedFen = commitment.amountFen
                     $0.decisionDate = commitment.decisionDate
                     $0.decisionDocument = commitment.decisionDocument
@@ -174,11 +175,18 @@ public final class SubsidyStores: Service, Sendable {
     }
 
     /// Revocation: releases the commitment in the ledger (a clawback after disbursement), then
-    /// marks the application revoked in its district.
+    /// marks the application revoked in its district. A revocation dated (`on`) must not precede
+    /// the approval.
     public func revoke(
-        _ id: String, request key: RequestKey, actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+        _ id: String, on date: CalendarDate?, document: String, request key: RequestKey, actor: Actor, reason: String,
+        respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
-        try await decideThroughLedger(.revoke, id, request: key, actor: actor, reason: reason, respond: respond) { ledger, transaction, now in
+        let note = DecisionNote(date: date?.description ?? "", document: document)
+        return try await decideThroughLedger(.revoke, id, request: key, actor: actor, reason: reason, decision: note, respond: respond, check: { current in
+            if let date, let approved = try? CalendarDate(parsing: current.decisionDate), date < approved {
+                throw SubsidyError.invalidField("request.decision_date", "revocation on \(date) is before the approval of \(current.id) on \(approved)")
+            }
+        }) { ledger, transaction, now in
             try ledger.release(applicationID: id, targetState: .revoked, requestID: key.id, actor: actor, reason: reason, at: now, in: transaction)
         }
     }
@@ -188,10 +196,14 @@ public final class SubsidyStores: Service, Sendable {
     /// fresh read under the decision lock, so a concurrent publicize cannot slip a same-day
     /// payment past it. The validity window bounds approval, not payment.
     public func disburse(
-        _ id: String, on date: CalendarDate, policy: Policy, request key: RequestKey, actor: Actor, reason: String,
+        _ id: String, on date: CalendarDate, document: String, policy: Policy, request key: RequestKey, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
-        try await decideThroughLedger(.disburse, id, request: key, actor: actor, reason: reason, respond: respond, check: { current in
+        let note = DecisionNote(date: date.description, document: document)
+        return try await decideThroughLedger(
+            .disburse, id, request: key, actor: actor, reason: reason, decision: note, respond: respond,
+            update: { $0.disbursedOn = date.description },
+            check: { current in
             if let approved = try? CalendarDate(parsing: current.decisionDate), date < approved {
                 throw SubsidyError.invalidField("request.decision_date", "disbursement on \(date) is before the approval of \(current.id) on \(approved)")
             }
@@ -208,8 +220,9 @@ public final class SubsidyStores: Service, Sendable {
 
     /// A decision that changes the ledger: ledger first, then the district, under the decision lock.
     private func decideThroughLedger(
-        _ transition: Transition, _ id: String, request key: RequestKey, actor: Actor, reason: String,
+        _ transition: Transition, _ id: String, request key: RequestKey, actor: Actor, reason: String, decision: DecisionNote,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8],
+        update: @escaping @Sendable (inout StoredApplication) throws -> Void = { _ in },
         check: @escaping @Sendable (StoredApplication) throws -> Void = { _ in },
         ledgerStep: @escaping @Sendable (CityLedger, Transaction, String) throws -> Void
     ) async throws -> [UInt8] {
@@ -231,7 +244,8 @@ public final class SubsidyStores: Service, Sendable {
             faults.reach("\(transition).after-ledger")
             try faults.failIfArmed("\(transition).after-ledger")
             return try await store.mutate(key) { transaction, now in
-                let record = try store.apply(transition, to: id, actor: actor, role: .city, reason: reason, request: key, at: now, in: transaction)
+                let record = try store.apply(
+                    transition, to: id, actor: actor, role: .city, reason: reason, request: key, decision: decision, at: now, in: transaction, update: update)
                 try store.recordLedgerPosition(position, at: now, in: transaction)
                 return try respond(record)
             }
@@ -239,13 +253,15 @@ public final class SubsidyStores: Service, Sendable {
     }
 
     /// Starts the 公示 on `date` (not before the approval; it may run past the validity window,
-    /// like payment). Only the district file changes.
+    /// like payment) for the policy's publicity days. Only the district file changes.
     public func publicize(
-        _ id: String, on date: CalendarDate, request key: RequestKey, actor: Actor, reason: String,
+        _ id: String, on date: CalendarDate, document: String, policy: Policy, request key: RequestKey, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let publicized = date.description
-        return try await decideInDistrict(.publicize, id, request: key, actor: actor, reason: reason, respond: respond) { record in
+        let lastDay = date.adding(days: policy.publicityDays - 1)?.description ?? ""
+        let note = DecisionNote(date: publicized, document: document)
+        return try await decideInDistrict(.publicize, id, request: key, actor: actor, reason: reason, decision: note, respond: respond) { record in
             // Publicity follows the decision; a backdated date would shorten the 公示.
             guard publicized >= record.decisionDate else {
                 throw SubsidyError.invalidField(
@@ -253,20 +269,23 @@ public final class SubsidyStores: Service, Sendable {
                 )
             }
             record.publicizedOn = publicized
+            record.publicityLastDay = lastDay
         }
     }
 
     /// The city's refusal at second review (before approval). Only the district file changes.
     public func reject(
-        _ id: String, request key: RequestKey, actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+        _ id: String, on date: CalendarDate?, document: String, request key: RequestKey, actor: Actor, reason: String,
+        respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
-        try await decideInDistrict(.cityReject, id, request: key, actor: actor, reason: reason, respond: respond)
+        let note = DecisionNote(date: date?.description ?? "", document: document)
+        return try await decideInDistrict(.cityReject, id, request: key, actor: actor, reason: reason, decision: note, respond: respond)
     }
 
     /// A city decision that touches only the district file, under the decision lock (after an
     /// interrupted ledger step of the same application is completed).
     private func decideInDistrict(
-        _ transition: Transition, _ id: String, request key: RequestKey, actor: Actor, reason: String,
+        _ transition: Transition, _ id: String, request key: RequestKey, actor: Actor, reason: String, decision: DecisionNote,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8],
         update: @escaping @Sendable (inout StoredApplication) throws -> Void = { _ in }
     ) async throws -> [UInt8] {
@@ -276,7 +295,10 @@ public final class SubsidyStores: Service, Sendable {
         return try await underDecisionLock {
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
             return try await store.mutate(key) { transaction, now in
-                try respond(try store.apply(transition, to: id, actor: actor, role: .city, reason: reason, request: key, at: now, in: transaction, update: update))
+                try respond(
+                    try store.apply(
+                        transition, to: id, actor: actor, role: .city, reason: reason, request: key, decision: decision, at: now, in: transaction,
+                        update: update))
             }
         }
     }

@@ -3,6 +3,10 @@ import SubsidyClient
 import SubsidyCore
 import SubsidyWire
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 // Applicants, quotes and the city's ledger tools.
 
 struct ApplicantCommand: AsyncParsableCommand {
@@ -316,14 +320,21 @@ struct Events: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "City: follow ledger events (approvals, disbursements, revocations) as they happen.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Start after this sequence number (0: only new events).") var after: UInt64 = 0
+    @Option(help: "Stop after this many events (0: follow until interrupted).") var count: Int = 0
 
     func run() async throws {
         var request = Foshan_Subsidy_V1_WatchEventsRequest()
         request.afterSequence = after
         try await global.withClient { client throws(SubsidyError) in
             do {
+                var printed = 0
                 for try await event in Foshan_Subsidy_V1_CityService.Client(wrapping: client).watchEvents(request) {
                     global.emit(event, human: "#\(event.sequence)  \(event.at)  \(event.applicationId)  \(event.state)  \(yuan(event.amountFen))")
+                    // Each event leaves at once, even into a pipe or file (`events > file`,
+                    // `events | grep`), where stdio would otherwise hold it until a block fills.
+                    fflush(nil)
+                    printed += 1
+                    if count > 0, printed >= count { break }
                 }
             } catch let error as SubsidyError {
                 throw error

@@ -116,9 +116,24 @@ struct List: AsyncParsableCommand {
                 ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
                 : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
         }
-        var text = r.records.map { "\($0.id)  \($0.district)  \($0.state)  \($0.application?.measure.description ?? "")  \(yuan($0.awardedFen))" }
-        if !r.nextPageToken.isEmpty { text.append("(more: --page-token \(r.nextPageToken))") }
-        global.emit(r, human: text.isEmpty ? "no applications" : text.joined(separator: "\n"))
+        let chinese = prefersChinese()
+        var table = TextTable(
+            chinese
+                ? [.init(title: "申请编号"), .init(title: "区"), .init(title: "状态"), .init(title: "支持方向"), .init(title: "企业"),
+                   .init(title: "资助金额（元）", alignment: .right)]
+                : [.init(title: "ID"), .init(title: "DISTRICT"), .init(title: "STATE"), .init(title: "MEASURE"), .init(title: "ENTERPRISE"),
+                   .init(title: "AWARDED (YUAN)", alignment: .right)])
+        for record in r.records {
+            let enterprise = record.enterpriseName.isEmpty ? record.application?.enterpriseUscc ?? "" : record.enterpriseName
+            table.append([
+                record.id, chinese ? districtName(record.district) : record.district, stateLabel(record.state, chinese: chinese),
+                chinese ? measureName(record.application?.measure) : record.application?.measure.description ?? "", enterprise,
+                yuan(record.awardedFen),
+            ])
+        }
+        var text = r.records.isEmpty ? "no applications" : table.rendered()
+        if !r.nextPageToken.isEmpty { text += "\n(more: --page-token \(r.nextPageToken))" }
+        global.emit(r, human: text)
     }
 }
 
@@ -198,8 +213,8 @@ struct Approve: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
     @Option(help: "Decision date YYYY-MM-DD, within 2020-07-17..2023-12-31.") var decisionDate: String
-    @Option(help: "Case-by-case measures: the decided amount in fen.") var caseAmountFen: Int64 = 0
-    @Option(help: "Case-by-case measures: the decision's document number.") var document: String = ""
+    @Option(help: "Case-by-case measures: the decided amount in yuan, e.g. 8,000,000 or 8000000.00.") var caseAmount: String?
+    @Option(help: "The decision's document number (文号), e.g. 佛工信〔2023〕12号.") var document: String = ""
     @Option var reason: String = ""
     @Option var requestId: String = newRequestID()
 
@@ -208,7 +223,11 @@ struct Approve: AsyncParsableCommand {
         request.requestId = requestId
         request.applicationId = applicationId
         request.decisionDate = decisionDate
-        request.caseAmountFen = caseAmountFen
+        if let caseAmount {
+            request.caseAmountFen = try fen(caseAmount, option: "--case-amount")
+            // Echoed, so a slip of the unit shows before anyone reads the record.
+            note("case amount: \(yuan(request.caseAmountFen)) yuan")
+        }
         request.decisionDocument = document
         request.reason = reason
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
@@ -224,6 +243,7 @@ protocol CityDecisionCommand: AsyncParsableCommand {
     var applicationId: String { get }
     var reason: String { get }
     var decisionDate: String { get }
+    var document: String { get }
     var requestId: String { get }
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { get }
 }
@@ -234,8 +254,9 @@ extension CityDecisionCommand {
         request.requestId = requestId
         request.applicationId = applicationId
         request.reason = reason
-        request.decisionDate = decisionDate
-        let r = try await global.withClient { client throws(SubsidyError) in
+        request.decisionDate = decisionDate.isEmpty ? todayInChina() : decisionDate
+        request.decisionDocument = document
+        let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await client.call(Self.method, request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
@@ -248,7 +269,8 @@ struct Reject: CityDecisionCommand {
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
     @Option var reason: String = ""
-    @Option var decisionDate: String = ""
+    @Option(help: "Decision date YYYY-MM-DD (default: today in China).") var decisionDate: String = ""
+    @Option(help: "The decision's document number (文号).") var document: String = ""
     @Option var requestId: String = newRequestID()
 }
 
@@ -258,7 +280,8 @@ struct Publicize: CityDecisionCommand {
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
     @Option var reason: String = ""
-    @Option var decisionDate: String = ""
+    @Option(help: "Decision date YYYY-MM-DD (default: today in China).") var decisionDate: String = ""
+    @Option(help: "The decision's document number (文号).") var document: String = ""
     @Option var requestId: String = newRequestID()
 }
 
@@ -268,7 +291,8 @@ struct Disburse: CityDecisionCommand {
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
     @Option var reason: String = ""
-    @Option var decisionDate: String = ""
+    @Option(help: "Decision date YYYY-MM-DD (default: today in China).") var decisionDate: String = ""
+    @Option(help: "The decision's document number (文号).") var document: String = ""
     @Option var requestId: String = newRequestID()
 }
 
@@ -278,7 +302,8 @@ struct Revoke: CityDecisionCommand {
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
     @Option var reason: String = ""
-    @Option var decisionDate: String = ""
+    @Option(help: "Decision date YYYY-MM-DD (default: today in China).") var decisionDate: String = ""
+    @Option(help: "The decision's document number (文号).") var document: String = ""
     @Option var requestId: String = newRequestID()
 }
 
@@ -328,17 +353,24 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord) -> String {
     var lines = [
         "\(record.id)  \(record.district)  \(record.state)",
         "measure:  \(record.application?.measure.description ?? "")  year \(record.application?.fundingYear ?? 0)",
-        "applicant: \(record.application?.enterpriseUscc ?? "")  \(record.application?.projectName ?? "")",
+        "applicant: \(record.application?.enterpriseUscc ?? "")  \(record.enterpriseName)",
+        "project:  \(record.application?.projectName ?? "")",
     ]
     if let application = record.application, !record.contentKey.isEmpty {
         let typed = application.contractNumber.isEmpty ? application.projectName : application.contractNumber
         lines.append("content:  \(typed)  (compared as \(record.contentKey))")
     }
-    if record.awardedFen > 0 { lines.append("awarded:  \(yuan(record.awardedFen)) yuan on \(record.decisionDate)") }
+    if record.awardedFen > 0 {
+        lines.append("awarded:  \(yuan(record.awardedFen)) yuan on \(record.decisionDate)" + (record.decisionDocument.isEmpty ? "" : "  \(record.decisionDocument)"))
+    }
+    if !record.publicizedOn.isEmpty { lines.append("公示:     \(record.publicizedOn) – \(record.publicityLastDay)") }
+    if !record.disbursedOn.isEmpty { lines.append("paid:     \(record.disbursedOn)") }
     // Warnings do not refuse the call, but the clerk must see them: only one of the two can be funded.
     for warning in record.warnings { lines.append("warning:  \(warning)") }
     for t in record.history {
-        lines.append("  \(t.at)  \(t.fromState.rawValue == 0 ? "—" : t.fromState.description) → \(t.toState)  by \(t.tenant) (uid \(t.actorUid))  \(t.reason)")
+        var decision = t.decisionDate.isEmpty ? "" : "  dated \(t.decisionDate)"
+        if !t.decisionDocument.isEmpty { decision += " \(t.decisionDocument)" }
+        lines.append("  \(t.at)  \(t.fromState.rawValue == 0 ? "—" : t.fromState.description) → \(t.toState)  by \(t.tenant) (uid \(t.actorUid))\(decision)  \(t.reason)")
     }
     return lines.joined(separator: "\n")
 }

@@ -23,7 +23,7 @@ struct SubsidyCtl: AsyncParsableCommand {
             Health.self, WhoAmI.self, Services.self,
             ApplicantCommand.self, Submit.self, Show.self, List.self, Amend.self, Withdraw.self, Review.self, Quote.self,
             Approve.self, Reject.self, Publicize.self, Disburse.self, Revoke.self,
-            Quota.self, Events.self, Pool.self, Import.self, Audit.self, Admin.self,
+            Quota.self, Export.self, Events.self, Pool.self, Import.self, Audit.self, Admin.self,
         ]
     )
 
@@ -125,12 +125,14 @@ struct GlobalOptions: ParsableArguments {
 
 func printError(_ error: SubsidyError) {
     var text = "error: \(error.code): \(error.message)\n"
+    // A detail that only repeats the message is left out: one error, one line.
     for detail in error.details {
         switch detail {
-        case let .field(path, problem): text += "  field \(path): \(problem)\n"
+        case let .field(path, problem) where !error.message.contains(problem): text += "  field \(path): \(problem)\n"
         case let .capExhausted(capID, scope, limit, committed, requested):
             text += "  cap \(capID) [\(scope)]: limit \(limit), committed \(committed), requested \(requested)\n"
-        case let .precondition(subject, problem): text += "  \(subject): \(problem)\n"
+        case let .precondition(subject, problem) where !error.message.contains(problem): text += "  \(subject): \(problem)\n"
+        default: break
         }
     }
     var bytes = Array(text.utf8)

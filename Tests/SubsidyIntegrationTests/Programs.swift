@@ -3,12 +3,13 @@ import SubsidyTestSupport
 import Synchronization
 
 /// Runs a program to completion, capturing its output.
-func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
     raiseDescriptorLimit()
     let out = Pipe()
     let err = Pipe()
     let process = try ChildProcess(
         executable: executable, arguments: arguments,
+        environment: environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { $1 },
         standardOutput: out.fileHandleForWriting.fileDescriptor, standardError: err.fileHandleForWriting.fileDescriptor)
     // The child has its own copies; ours must close for the reads below to see end of file.
     try out.fileHandleForWriting.close()
@@ -28,6 +29,6 @@ func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, 
 }
 
 /// Runs the real subsidyctl binary.
-func runCtl(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-    try run(DaemonProcess.productsDirectory + "/subsidyctl", arguments)
+func runCtl(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+    try run(DaemonProcess.productsDirectory + "/subsidyctl", arguments, environment: environment)
 }

@@ -54,7 +54,7 @@ struct SchemaFixtureTests {
         let stores = services.stores
         let ledger = stores.ledger
         #expect(try ledger.database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 8)
-        #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 5)
+        #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 6)
 
         // Every commitment of the demo reads back typed: live, disbursed and clawed back;
         // decided and imported; each known by its content key after migration 4; every decided
@@ -97,6 +97,15 @@ struct SchemaFixtureTests {
                 #expect(try Foshan_Subsidy_V1_ApplicationRecord(application).application == originals[id], "\(id)")
                 if application.state == .approved || application.state == .publicized || application.state == .disbursed {
                     #expect(application.explanation?.awardFen == application.awardedFen, "\(id)")
+                    // Migration 6 gave the approval's history entry the date and 文号 the row kept.
+                    let approval = try #require(application.history.last { $0.action == .transition(.approve) }, "\(id)")
+                    #expect(approval.decisionDate == application.decisionDate && approval.decisionDocument == application.decisionDocument, "\(id)")
+                }
+                if !application.publicizedOn.isEmpty {
+                    // The 公示's last day, filled in at start-up from the policy's publicity days.
+                    let first = try CalendarDate(parsing: application.publicizedOn)
+                    #expect(application.publicityLastDay == first.adding(days: services.policy.publicityDays - 1)?.description, "\(id)")
+                    #expect(application.history.last { $0.action == .transition(.publicize) }?.decisionDate == application.publicizedOn, "\(id)")
                 }
                 compared += 1
             }

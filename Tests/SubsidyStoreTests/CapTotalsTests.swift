@@ -42,7 +42,7 @@ struct CapTotalsTests {
         let countKey = try #require(kept.first { $0.value[1] == 4 }?.key, "the annual count of benchmark projects: \(kept)")
 
         _ = try await harness.stores.revoke(
-            ids[1], request: RequestKey(id: "city:revoke-\(ids[1])", fingerprint: "f"), actor: StoreHarness.city, reason: "撤销"
+            ids[1], on: nil, document: "", request: RequestKey(id: "city:revoke-\(ids[1])", fingerprint: "f"), actor: StoreHarness.city, reason: "撤销"
         ) { _ in [] }
         (kept, summed) = try Self.totals(harness.stores.ledger)
         #expect(kept == summed)

@@ -83,7 +83,7 @@ struct CommitProtocolTests {
         let id = try await first.recommended(first.benchmark(StoreHarness.uscc(4)), in: .gaoming)
         try await first.approve(id)
         await #expect(throws: SubsidyError.self) {
-            _ = try await first.stores.revoke(id, request: RequestKey(id: "city:revoke", fingerprint: "f"), actor: StoreHarness.city, reason: "违规") { _ in [] }
+            _ = try await first.stores.revoke(id, on: nil, document: "", request: RequestKey(id: "city:revoke", fingerprint: "f"), actor: StoreHarness.city, reason: "违规") { _ in [] }
         }
         #expect(try await first.commitment(id)?.state == .released)
         #expect(try await first.application(id).state == .approved)

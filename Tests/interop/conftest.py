@@ -1,10 +1,12 @@
 """Fixtures for the Python interop tests: the real subsidyd binary, started with --dev.
 
+The tests run on the installed client package: `pip install Protos/python` (it generates the
+protobuf modules with protoc at install time; .ci/run installs it into .venv).
+
 Environment:
   SUBSIDYD_BIN    the daemon binary (default: <repo>/.build/debug/subsidyd)
-  SUBSIDY_PY_GEN  directory holding `protoc --python_out` output for Protos/. If unset, the
-                  default Protos/python/gen is used when present; otherwise the code is generated
-                  into a temporary directory with Protos/python/generate.sh (needs protoc).
+  SUBSIDY_PY_GEN  optional: another `protoc --python_out` directory for Protos/ to use instead of
+                  the modules installed with the package
 """
 
 from __future__ import annotations
@@ -12,38 +14,22 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "Protos" / "python"))
 
 DISTRICTS = ("chancheng", "nanhai", "shunde", "gaoming", "sanshui")
 TENANTS = DISTRICTS + ("city",)
 
+try:
+    import subsidy_client
+except ImportError as error:  # pragma: no cover - a set-up error, said plainly
+    raise ImportError(f"{error}: install the client package first: pip install {REPO / 'Protos' / 'python'}") from error
 
-def _ensure_generated() -> str:
-    gen = os.environ.get("SUBSIDY_PY_GEN")
-    if gen:
-        return gen
-    default = REPO / "Protos" / "python" / "gen"
-    if (default / "foshan" / "subsidy" / "v1" / "frame_pb2.py").is_file():
-        return str(default)
-    out = tempfile.mkdtemp(prefix="subsidy-py-gen.")
-    subprocess.run(["bash", str(REPO / "Protos" / "python" / "generate.sh"), out], check=True)
-    return out
-
-
-GEN_DIR = _ensure_generated()
-os.environ["SUBSIDY_PY_GEN"] = GEN_DIR
-
-import subsidy_client  # noqa: E402
-
-PB = subsidy_client.load_generated(GEN_DIR)
+PB = subsidy_client.load_generated()
 
 
 class Daemon:

@@ -57,9 +57,13 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let key = try requestKey(request.requestId, context: context, request)
         _ = try stores.owning(request.applicationId, as: nil)
+        let date = try parseOptionalDate(request.decisionDate, field: "request.decision_date")
+        let document = try decisionDocument(request)
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
-            try await stores.revoke(request.applicationId, request: key, actor: context.actor, reason: request.reason, respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
+            try await stores.revoke(
+                request.applicationId, on: date, document: document, request: key, actor: context.actor, reason: request.reason,
+                respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
         }
         events.changed()
         return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
@@ -72,10 +76,11 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         try InputLimits.check(date, field: "request.decision_date")
         let key = try requestKey(request.requestId, context: context, request)
         _ = try stores.owning(request.applicationId, as: nil)
+        let document = try decisionDocument(request)
         let (stores, policy) = (self.stores, self.policy)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.disburse(
-                request.applicationId, on: date, policy: policy, request: key, actor: context.actor, reason: request.reason,
+                request.applicationId, on: date, document: document, policy: policy, request: key, actor: context.actor, reason: request.reason,
                 respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
         }
         events.changed()
@@ -89,10 +94,11 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         let date = try parseDate(request.decisionDate, field: "request.decision_date")
         try InputLimits.check(date, field: "request.decision_date")
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
-        let stores = self.stores
+        let document = try decisionDocument(request)
+        let (stores, policy) = (self.stores, self.policy)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.publicize(
-                request.applicationId, on: date, request: key, actor: context.actor, reason: request.reason, respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
+                request.applicationId, on: date, document: document, policy: policy, request: key, actor: context.actor, reason: request.reason, respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
         }
         return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
     }
@@ -103,12 +109,22 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         _ = try stores.owning(request.applicationId, as: nil)
         guard !request.reason.isEmpty else { throw .invalidField("request.reason", "is required to reject an application") }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
+        let date = try parseOptionalDate(request.decisionDate, field: "request.decision_date")
+        let document = try decisionDocument(request)
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
-            try await stores.reject(request.applicationId, request: key, actor: context.actor, reason: request.reason, respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
+            try await stores.reject(
+                request.applicationId, on: date, document: document, request: key, actor: context.actor, reason: request.reason,
+                respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
         }
         return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
     }
+}
+
+/// The decision's document number (文号), checked against its bound.
+private func decisionDocument(_ request: Foshan_Subsidy_V1_DecideApplicationRequest) throws(SubsidyError) -> String {
+    try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
+    return request.decisionDocument
 }
 
 // The city's views and `Quote` answer the rest of the service's methods.

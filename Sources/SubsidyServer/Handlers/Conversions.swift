@@ -274,6 +274,10 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
         createdAt = stored.createdAt
         updatedAt = stored.updatedAt
         contentKey = stored.contentKey
+        enterpriseName = stored.enterpriseName
+        publicizedOn = stored.publicizedOn
+        publicityLastDay = stored.publicityLastDay
+        disbursedOn = stored.disbursedOn
         history = stored.history.map { entry in
             var t = Foshan_Subsidy_V1_TransitionRecord()
             t.fromState = entry.from?.wire ?? .init(rawValue: 0)
@@ -284,6 +288,8 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
             t.at = entry.at
             t.reason = entry.reason
             t.requestId = clientRequestID(entry.requestID)
+            t.decisionDate = entry.decisionDate
+            t.decisionDocument = entry.decisionDocument
             return t
         }
     }
@@ -323,6 +329,14 @@ func parseDate(_ text: String, field: String) throws(SubsidyError) -> CalendarDa
     } catch {
         throw .invalidField(field, "must be a date YYYY-MM-DD (got \"\(text)\")")
     }
+}
+
+/// Parses a date field that may be left empty (nil).
+func parseOptionalDate(_ text: String, field: String) throws(SubsidyError) -> CalendarDate? {
+    guard !text.isEmpty else { return nil }
+    let date = try parseDate(text, field: field)
+    try InputLimits.check(date, field: field)
+    return date
 }
 
 /// The request id as the client sent it: stores keep it scoped by tenant (`nanhai:…`).

@@ -111,11 +111,17 @@ public struct Foshan_Subsidy_V1_ApproveApplicationResponse: ProtoMessage {
     }
 }
 
+/// Reject, publicize, disburse and revoke. The decision date is required to publicize and to
+/// disburse (the 公示's first day; the day of payment) and optional to reject and to revoke (empty:
+/// not recorded); a revocation's date may not precede the approval. Each is kept in the history
+/// entry of the change, with the decision's document number (文号), if given.
 public struct Foshan_Subsidy_V1_DecideApplicationRequest: ProtoMessage {
     public var requestId: String = ""
     public var applicationId: String = ""
     public var reason: String = ""
     public var decisionDate: String = ""
+    /// The decision's document number (文号), e.g. 佛工信〔2023〕12号; at most 128 bytes.
+    public var decisionDocument: String = ""
 
     public init() {}
 
@@ -129,6 +135,7 @@ public struct Foshan_Subsidy_V1_DecideApplicationRequest: ProtoMessage {
         m.applicationId = ProtoC.string(c.application_id)
         m.reason = ProtoC.string(c.reason)
         m.decisionDate = ProtoC.string(c.decision_date)
+        m.decisionDocument = ProtoC.string(c.decision_document)
         return m
     }
 
@@ -139,6 +146,7 @@ public struct Foshan_Subsidy_V1_DecideApplicationRequest: ProtoMessage {
         p.pointee.application_id = arena.string(self.applicationId)
         p.pointee.reason = arena.string(self.reason)
         p.pointee.decision_date = arena.string(self.decisionDate)
+        p.pointee.decision_document = arena.string(self.decisionDocument)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -150,6 +158,7 @@ public struct Foshan_Subsidy_V1_DecideApplicationRequest: ProtoMessage {
             case "applicationId", "application_id": self.applicationId = try value.string(at: path + ".application_id")
             case "reason": self.reason = try value.string(at: path + ".reason")
             case "decisionDate", "decision_date": self.decisionDate = try value.string(at: path + ".decision_date")
+            case "decisionDocument", "decision_document": self.decisionDocument = try value.string(at: path + ".decision_document")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -161,6 +170,7 @@ public struct Foshan_Subsidy_V1_DecideApplicationRequest: ProtoMessage {
         if self.applicationId != "" { members.append(("applicationId", JSONValue.string(self.applicationId))) }
         if self.reason != "" { members.append(("reason", JSONValue.string(self.reason))) }
         if self.decisionDate != "" { members.append(("decisionDate", JSONValue.string(self.decisionDate))) }
+        if self.decisionDocument != "" { members.append(("decisionDocument", JSONValue.string(self.decisionDocument))) }
         return .object(members)
     }
 }

@@ -370,6 +370,10 @@ public struct Foshan_Subsidy_V1_TransitionRecord: ProtoMessage {
     public var at: String = ""
     public var reason: String = ""
     public var requestId: String = ""
+    /// The date the decision names (YYYY-MM-DD) and its document number (文号), for the city's
+    /// decisions that carry them; empty otherwise, and on changes recorded before version 1.1.
+    public var decisionDate: String = ""
+    public var decisionDocument: String = ""
 
     public init() {}
 
@@ -387,6 +391,8 @@ public struct Foshan_Subsidy_V1_TransitionRecord: ProtoMessage {
         m.at = ProtoC.string(c.at)
         m.reason = ProtoC.string(c.reason)
         m.requestId = ProtoC.string(c.request_id)
+        m.decisionDate = ProtoC.string(c.decision_date)
+        m.decisionDocument = ProtoC.string(c.decision_document)
         return m
     }
 
@@ -401,6 +407,8 @@ public struct Foshan_Subsidy_V1_TransitionRecord: ProtoMessage {
         p.pointee.at = arena.string(self.at)
         p.pointee.reason = arena.string(self.reason)
         p.pointee.request_id = arena.string(self.requestId)
+        p.pointee.decision_date = arena.string(self.decisionDate)
+        p.pointee.decision_document = arena.string(self.decisionDocument)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -416,6 +424,8 @@ public struct Foshan_Subsidy_V1_TransitionRecord: ProtoMessage {
             case "at": self.at = try value.string(at: path + ".at")
             case "reason": self.reason = try value.string(at: path + ".reason")
             case "requestId", "request_id": self.requestId = try value.string(at: path + ".request_id")
+            case "decisionDate", "decision_date": self.decisionDate = try value.string(at: path + ".decision_date")
+            case "decisionDocument", "decision_document": self.decisionDocument = try value.string(at: path + ".decision_document")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -431,6 +441,8 @@ public struct Foshan_Subsidy_V1_TransitionRecord: ProtoMessage {
         if self.at != "" { members.append(("at", JSONValue.string(self.at))) }
         if self.reason != "" { members.append(("reason", JSONValue.string(self.reason))) }
         if self.requestId != "" { members.append(("requestId", JSONValue.string(self.requestId))) }
+        if self.decisionDate != "" { members.append(("decisionDate", JSONValue.string(self.decisionDate))) }
+        if self.decisionDocument != "" { members.append(("decisionDocument", JSONValue.string(self.decisionDocument))) }
         return .object(members)
     }
 }
@@ -592,6 +604,14 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
     /// Notices for the clerk that do not refuse the call: the same content already pending in another
     /// application (any district), or a rule the city will check at approval.
     public var warnings: [String] = []
+    /// The registered name of the enterprise (application.enterprise_uscc) in its district, so the
+    /// city's lists and exports can name it; empty if it is not registered.
+    public var enterpriseName: String = ""
+    /// The 公示: its first and last day (inclusive), once publicized.
+    public var publicizedOn: String = ""
+    public var publicityLastDay: String = ""
+    /// The day of payment, once disbursed.
+    public var disbursedOn: String = ""
 
     public init() {}
 
@@ -614,6 +634,10 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         m.updatedAt = ProtoC.string(c.updated_at)
         m.contentKey = ProtoC.string(c.content_key)
         m.warnings = ProtoC.strings(c.n_warnings, c.warnings)
+        m.enterpriseName = ProtoC.string(c.enterprise_name)
+        m.publicizedOn = ProtoC.string(c.publicized_on)
+        m.publicityLastDay = ProtoC.string(c.publicity_last_day)
+        m.disbursedOn = ProtoC.string(c.disbursed_on)
         return m
     }
 
@@ -633,6 +657,10 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         p.pointee.updated_at = arena.string(self.updatedAt)
         p.pointee.content_key = arena.string(self.contentKey)
         (p.pointee.n_warnings, p.pointee.warnings) = arena.strings(self.warnings)
+        p.pointee.enterprise_name = arena.string(self.enterpriseName)
+        p.pointee.publicized_on = arena.string(self.publicizedOn)
+        p.pointee.publicity_last_day = arena.string(self.publicityLastDay)
+        p.pointee.disbursed_on = arena.string(self.disbursedOn)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -653,6 +681,10 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
             case "updatedAt", "updated_at": self.updatedAt = try value.string(at: path + ".updated_at")
             case "contentKey", "content_key": self.contentKey = try value.string(at: path + ".content_key")
             case "warnings": self.warnings = try value.array(at: path + ".warnings") { (v: JSONValue, p: String) throws(SubsidyError) in try v.string(at: p) }
+            case "enterpriseName", "enterprise_name": self.enterpriseName = try value.string(at: path + ".enterprise_name")
+            case "publicizedOn", "publicized_on": self.publicizedOn = try value.string(at: path + ".publicized_on")
+            case "publicityLastDay", "publicity_last_day": self.publicityLastDay = try value.string(at: path + ".publicity_last_day")
+            case "disbursedOn", "disbursed_on": self.disbursedOn = try value.string(at: path + ".disbursed_on")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -673,6 +705,10 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         if self.updatedAt != "" { members.append(("updatedAt", JSONValue.string(self.updatedAt))) }
         if self.contentKey != "" { members.append(("contentKey", JSONValue.string(self.contentKey))) }
         if !self.warnings.isEmpty { members.append(("warnings", .array(self.warnings.map { JSONValue.string($0) }))) }
+        if self.enterpriseName != "" { members.append(("enterpriseName", JSONValue.string(self.enterpriseName))) }
+        if self.publicizedOn != "" { members.append(("publicizedOn", JSONValue.string(self.publicizedOn))) }
+        if self.publicityLastDay != "" { members.append(("publicityLastDay", JSONValue.string(self.publicityLastDay))) }
+        if self.disbursedOn != "" { members.append(("disbursedOn", JSONValue.string(self.disbursedOn))) }
         return .object(members)
     }
 }

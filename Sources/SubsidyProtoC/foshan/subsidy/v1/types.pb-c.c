@@ -974,7 +974,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__application__descriptor =
   (ProtobufCMessageInit) foshan__subsidy__v1__application__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__transition_record__field_descriptors[8] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__transition_record__field_descriptors[10] =
 {
   {
     "from_state",
@@ -1072,11 +1072,37 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__transition_record__fi
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "decision_date",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__TransitionRecord, decision_date),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "decision_document",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__TransitionRecord, decision_document),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__transition_record__field_indices_by_name[] = {
   2,   /* field[2] = action */
   4,   /* field[4] = actor_uid */
   5,   /* field[5] = at */
+  8,   /* field[8] = decision_date */
+  9,   /* field[9] = decision_document */
   0,   /* field[0] = from_state */
   6,   /* field[6] = reason */
   7,   /* field[7] = request_id */
@@ -1086,7 +1112,7 @@ static const unsigned foshan__subsidy__v1__transition_record__field_indices_by_n
 static const ProtobufCIntRange foshan__subsidy__v1__transition_record__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__transition_record__descriptor =
 {
@@ -1096,7 +1122,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__transition_record__descrip
   "Foshan__Subsidy__V1__TransitionRecord",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__TransitionRecord),
-  8,
+  10,
   foshan__subsidy__v1__transition_record__field_descriptors,
   foshan__subsidy__v1__transition_record__field_indices_by_name,
   1,  foshan__subsidy__v1__transition_record__number_ranges,
@@ -1322,7 +1348,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__award_explanation__descrip
   (ProtobufCMessageInit) foshan__subsidy__v1__award_explanation__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__field_descriptors[13] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__field_descriptors[17] =
 {
   {
     "id",
@@ -1480,6 +1506,54 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "enterprise_name",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicationRecord, enterprise_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "publicized_on",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicationRecord, publicized_on),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "publicity_last_day",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicationRecord, publicity_last_day),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "disbursed_on",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicationRecord, disbursed_on),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__application_record__field_indices_by_name[] = {
   3,   /* field[3] = application */
@@ -1488,10 +1562,14 @@ static const unsigned foshan__subsidy__v1__application_record__field_indices_by_
   9,   /* field[9] = created_at */
   6,   /* field[6] = decision_date */
   7,   /* field[7] = decision_document */
+  16,   /* field[16] = disbursed_on */
   1,   /* field[1] = district */
+  13,   /* field[13] = enterprise_name */
   5,   /* field[5] = explanation */
   8,   /* field[8] = history */
   0,   /* field[0] = id */
+  15,   /* field[15] = publicity_last_day */
+  14,   /* field[14] = publicized_on */
   2,   /* field[2] = state */
   10,   /* field[10] = updated_at */
   12,   /* field[12] = warnings */
@@ -1499,7 +1577,7 @@ static const unsigned foshan__subsidy__v1__application_record__field_indices_by_
 static const ProtobufCIntRange foshan__subsidy__v1__application_record__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 0, 17 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__application_record__descriptor =
 {
@@ -1509,7 +1587,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__application_record__descri
   "Foshan__Subsidy__V1__ApplicationRecord",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__ApplicationRecord),
-  13,
+  17,
   foshan__subsidy__v1__application_record__field_descriptors,
   foshan__subsidy__v1__application_record__field_indices_by_name,
   1,  foshan__subsidy__v1__application_record__number_ranges,

@@ -73,6 +73,12 @@ struct  Foshan__Subsidy__V1__ApproveApplicationResponse
     , NULL }
 
 
+/*
+ * Reject, publicize, disburse and revoke. The decision date is required to publicize and to
+ * disburse (the 公示's first day; the day of payment) and optional to reject and to revoke (empty:
+ * not recorded); a revocation's date may not precede the approval. Each is kept in the history
+ * entry of the change, with the decision's document number (文号), if given.
+ */
 struct  Foshan__Subsidy__V1__DecideApplicationRequest
 {
   ProtobufCMessage base;
@@ -80,10 +86,14 @@ struct  Foshan__Subsidy__V1__DecideApplicationRequest
   char *application_id;
   char *reason;
   char *decision_date;
+  /*
+   * The decision's document number (文号), e.g. 佛工信〔2023〕12号; at most 128 bytes.
+   */
+  char *decision_document;
 };
 #define FOSHAN__SUBSIDY__V1__DECIDE_APPLICATION_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__decide_application_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Foshan__Subsidy__V1__DecideApplicationResponse

@@ -218,10 +218,16 @@ struct  Foshan__Subsidy__V1__TransitionRecord
   char *at;
   char *reason;
   char *request_id;
+  /*
+   * The date the decision names (YYYY-MM-DD) and its document number (文号), for the city's
+   * decisions that carry them; empty otherwise, and on changes recorded before version 1.1.
+   */
+  char *decision_date;
+  char *decision_document;
 };
 #define FOSHAN__SUBSIDY__V1__TRANSITION_RECORD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__transition_record__descriptor) \
-    , FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -298,10 +304,24 @@ struct  Foshan__Subsidy__V1__ApplicationRecord
    */
   size_t n_warnings;
   char **warnings;
+  /*
+   * The registered name of the enterprise (application.enterprise_uscc) in its district, so the
+   * city's lists and exports can name it; empty if it is not registered.
+   */
+  char *enterprise_name;
+  /*
+   * The 公示: its first and last day (inclusive), once publicized.
+   */
+  char *publicized_on;
+  char *publicity_last_day;
+  /*
+   * The day of payment, once disbursed.
+   */
+  char *disbursed_on;
 };
 #define FOSHAN__SUBSIDY__V1__APPLICATION_RECORD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__application_record__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*

@@ -1,9 +1,10 @@
-"""A small Python client for subsidyd, written from Protos/README.md alone.
+"""The wire layer of the subsidyd client, written from Protos/README.md alone.
 
 It needs only the official ``protobuf`` runtime and the Python code that ``protoc --python_out``
-generates from Protos/ (see ``Protos/python/generate.sh``). The generated code is looked up in, in
-order: the ``gen_dir`` argument of :func:`load_generated`, the ``SUBSIDY_PY_GEN`` environment
-variable, then ``Protos/python/gen`` beside this file.
+generates from Protos/, which ``pip install Protos/python`` builds and installs as
+``foshan.subsidy.v1`` (``SUBSIDY_PY_GEN`` or the ``gen_dir`` argument of :func:`load_generated`
+points at another ``protoc --python_out`` directory instead). The typed, retrying client is in
+:mod:`subsidy_client.client`; this module is the low level it is built on.
 
 Wire summary (the README has the details): a Unix stream socket carries frames, each a 4-byte
 big-endian unsigned length then one encoded ``foshan.subsidy.v1.Frame``. The client starts calls
@@ -41,41 +42,45 @@ __all__ = [
     "decode_frame_stream",
     "encode_frame",
     "load_generated",
-    "make_uscc",
-    "uscc_is_valid",
 ]
 
 #: Largest frame subsidyd accepts by default (and the largest this client accepts).
 DEFAULT_MAX_FRAME_LENGTH = 4 * 1024 * 1024
 
-_MODULES = ("status", "frame", "types", "health", "identity", "reflection", "district", "city")
+_MODULES = ("status", "frame", "types", "health", "identity", "reflection", "district", "city", "admin")
 _generated: Optional[types.SimpleNamespace] = None
 
 
 def load_generated(gen_dir: Optional[str] = None) -> types.SimpleNamespace:
-    """Imports the protoc-generated modules and returns them as ``ns.frame_pb2``, ``ns.health_pb2`` ...
+    """The protoc-generated modules, as ``ns.frame_pb2``, ``ns.health_pb2`` ...
 
-    ``gen_dir`` is the directory given to ``protoc --python_out`` (it holds ``foshan/subsidy/v1``).
+    Installed with this package (``pip install Protos/python`` generates them at build time), they
+    are imported from ``foshan.subsidy.v1``. ``gen_dir`` (or ``SUBSIDY_PY_GEN``) names another
+    directory given to ``protoc --python_out`` (it holds ``foshan/subsidy/v1``) to use instead; it
+    must be given before the modules are first imported in this process.
     """
     global _generated
     if _generated is not None and gen_dir is None:
         return _generated
-    directory = (
-        gen_dir
-        or os.environ.get("SUBSIDY_PY_GEN")
-        or os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen")
-    )
-    directory = os.path.abspath(directory)
-    if not os.path.isfile(os.path.join(directory, "foshan", "subsidy", "v1", "frame_pb2.py")):
-        raise ImportError(
-            f"no generated code in {directory}: run Protos/python/generate.sh {directory} "
-            "(or set SUBSIDY_PY_GEN to the directory you passed to protoc --python_out)"
-        )
-    if directory not in sys.path:
-        sys.path.insert(0, directory)
+    directory = gen_dir or os.environ.get("SUBSIDY_PY_GEN")
+    if directory:
+        directory = os.path.abspath(directory)
+        if not os.path.isfile(os.path.join(directory, "foshan", "subsidy", "v1", "frame_pb2.py")):
+            raise ImportError(
+                f"no generated code in {directory}: run Protos/python/generate.sh {directory} "
+                "(or set SUBSIDY_PY_GEN to the directory you passed to protoc --python_out)"
+            )
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
     ns = types.SimpleNamespace()
-    for name in _MODULES:
-        setattr(ns, f"{name}_pb2", importlib.import_module(f"foshan.subsidy.v1.{name}_pb2"))
+    try:
+        for name in _MODULES:
+            setattr(ns, f"{name}_pb2", importlib.import_module(f"foshan.subsidy.v1.{name}_pb2"))
+    except ImportError as error:
+        raise ImportError(
+            f"the generated foshan.subsidy.v1 modules are missing ({error}): install the package "
+            "with `pip install Protos/python` (it runs protoc), or set SUBSIDY_PY_GEN"
+        ) from error
     _generated = ns
     return ns
 
@@ -132,51 +137,6 @@ class RpcError(Exception):
     @property
     def field_violations(self) -> Sequence:
         return list(self.status.field_violations) if self.status is not None else []
-
-
-# -- USCC (统一社会信用代码, GB 32100-2015) -------------------------------------------------------
-
-#: The 31 characters GB 32100 allows, in check-value order (no I, O, S, V, Z).
-USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_ORGANISATION_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def _organisation_check(body8: str) -> str:
-    """GB 11714 check character of the 8-character organisation-code body (positions 9-16)."""
-    total = sum((int(c) if c.isdigit() else ord(c) - 55) * w for c, w in zip(body8, _ORGANISATION_WEIGHTS))
-    value = 11 - total % 11
-    return "X" if value == 10 else "0" if value == 11 else str(value)
-
-
-def _uscc_check(prefix17: str) -> str:
-    """GB 32100 check character (position 18) over positions 1-17."""
-    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(prefix17, _USCC_WEIGHTS))
-    return USCC_ALPHABET[(31 - total % 31) % 31]
-
-
-def make_uscc(prefix16: str) -> str:
-    """A valid USCC from its first 16 characters: appends the organisation-code check character
-    (position 17) and the USCC check character (position 18), as subsidyd verifies them.
-
-    ``make_uscc("914406040000" + "0900")`` is a Nanhai (440604) enterprise; positions 3-8 must be
-    digits and every character must be in :data:`USCC_ALPHABET`.
-    """
-    if len(prefix16) != 16 or any(c not in USCC_ALPHABET for c in prefix16) or not prefix16[2:8].isdigit():
-        raise ValueError(f"not a USCC prefix: {prefix16!r}")
-    prefix17 = prefix16 + _organisation_check(prefix16[8:16])
-    return prefix17 + _uscc_check(prefix17)
-
-
-def uscc_is_valid(text: str) -> bool:
-    """Whether ``text`` passes the checks subsidyd applies (length, alphabet, both check characters)."""
-    return (
-        len(text) == 18
-        and all(c in USCC_ALPHABET for c in text)
-        and text[2:8].isdigit()
-        and text[16] == _organisation_check(text[8:16])
-        and text[17] == _uscc_check(text[:17])
-    )
 
 
 def encode_frame(frame) -> bytes:

@@ -1,0 +1,226 @@
+import ArgumentParser
+import SubsidyClient
+import SubsidyCore
+import SubsidyWire
+
+/// What `export` writes.
+enum ExportKind: String, ExpressibleByArgument, CaseIterable {
+    /// 公示名单: awards under (or past) their 7-day notice.
+    case publicity
+    /// 拨付名单: awards to pay (publicized) and paid, for the finance bureau.
+    case disbursement
+    /// Every application matching the filters, with its state and dates.
+    case applications
+    /// Year-end summary: measure × district, counts and amounts per state; the city adds cap usage.
+    case report
+}
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export the 公示 list, the disbursement list, the applications or a year-end report as CSV for Excel.",
+        discussion: """
+            CSV in UTF-8 with a byte-order mark (Excel opens the Chinese correctly), CRLF line ends,
+            amounts in yuan as plain numbers. A district exports its own applications; the city every
+            district's (or one, with --district), with the enterprises' registered names.
+            publicity: states PUBLICIZED and DISBURSED unless --state is given; --from/--to select by the
+            公示's first day. disbursement: PUBLICIZED and DISBURSED; --from/--to select by the approval
+            date. applications and report: every state; --from/--to select by the approval date.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "publicity, disbursement, applications or report.") var kind: ExportKind
+    @Option(help: "Output file; - for standard output.") var out: String = "-"
+    @Option(help: "Funding year.") var year: Int32 = 0
+    @Option(help: "Measure, e.g. CLOUD_VOUCHER.") var measure: String?
+    @Option(help: "State, e.g. PUBLICIZED (default: the kind's states).") var state: String?
+    @Option(help: "City only: one district.") var district: String = ""
+    @Option(help: "First date (YYYY-MM-DD) of the range the kind selects by.") var from: String = ""
+    @Option(help: "Last date (YYYY-MM-DD) of the range, inclusive.") var to: String = ""
+
+    func validate() throws {
+        for (option, text) in [("--from", from), ("--to", to)] where !text.isEmpty {
+            guard (try? CalendarDate(parsing: text)) != nil else { throw ValidationError("\(option): must be a date YYYY-MM-DD (got \"\(text)\")") }
+        }
+    }
+
+    func run() async throws {
+        var filter = Foshan_Subsidy_V1_ListApplicationsRequest()
+        if let measure { filter.measure = try parseEnum(Foshan_Subsidy_V1_Measure.self, measure, option: "--measure") }
+        filter.fundingYear = year
+        filter.district = district
+        let states: [Foshan_Subsidy_V1_ApplicationState] =
+            if let state { [try parseEnum(Foshan_Subsidy_V1_ApplicationState.self, state, option: "--state")] } else {
+                switch kind {
+                case .publicity, .disbursement: [.publicized, .disbursed]
+                case .applications, .report: [.unspecified]
+                }
+            }
+        let (records, quota) = try await global.withClient { client throws(SubsidyError) in
+            let city = try await isCity(client)
+            var records: [Foshan_Subsidy_V1_ApplicationRecord] = []
+            for state in states {
+                var request = filter
+                request.state = state
+                request.pageSize = 500
+                repeat {
+                    let page =
+                        try await city
+                        ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
+                        : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
+                    records += page.records
+                    request.pageToken = page.nextPageToken
+                } while !request.pageToken.isEmpty
+            }
+            var quota: Foshan_Subsidy_V1_GetQuotaResponse?
+            if kind == .report, city {
+                var request = Foshan_Subsidy_V1_GetQuotaRequest()
+                request.fundingYear = year
+                quota = try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).getQuota(request, timeout: global.timeout)
+            }
+            return (records, quota)
+        }
+        let selected = records.filter { inRange(kind == .publicity ? $0.publicizedOn : $0.decisionDate) }
+            .sorted { ($0.district, $0.id) < ($1.district, $1.id) }
+        let document =
+            switch kind {
+            case .publicity: Self.publicity(selected)
+            case .disbursement: Self.disbursement(selected)
+            case .applications: Self.applications(selected)
+            case .report: Self.report(selected, quota: quota)
+            }
+        try writeFile(document.bytes, to: out)
+        if out != "-" {
+            note("\(kind.rawValue): \(document.rows.count) rows written to \(out)")
+        }
+    }
+
+    private func inRange(_ date: String) -> Bool {
+        if from.isEmpty && to.isEmpty { return true }
+        guard !date.isEmpty else { return false }
+        return (from.isEmpty || date >= from) && (to.isEmpty || date <= to)
+    }
+
+    /// The columns every award list starts with.
+    private static let awardHeader = ["序号", "申请编号", "区", "企业名称", "统一社会信用代码", "项目名称", "支持方向", "资助金额（元）"]
+
+    private static func awardCells(_ record: Foshan_Subsidy_V1_ApplicationRecord, number: Int) -> [CSVDocument.CSVCell] {
+        [
+            .number(String(number)), .text(record.id), .text(districtName(record.district)), .text(record.enterpriseName),
+            .text(record.application?.enterpriseUscc ?? ""), .text(record.application?.projectName ?? ""),
+            .text(measureName(record.application?.measure)), .number(plainYuan(record.awardedFen)),
+        ]
+    }
+
+    static func publicity(_ records: [Foshan_Subsidy_V1_ApplicationRecord]) -> CSVDocument {
+        var document = CSVDocument(header: awardHeader + ["文号", "公示开始日期", "公示结束日期"])
+        for (index, record) in records.enumerated() {
+            document.rows.append(
+                awardCells(record, number: index + 1) + [
+                    .text(record.decisionDocument), .text(record.publicizedOn), .text(record.publicityLastDay),
+                ])
+        }
+        return document
+    }
+
+    static func disbursement(_ records: [Foshan_Subsidy_V1_ApplicationRecord]) -> CSVDocument {
+        var document = CSVDocument(header: awardHeader + ["审定日期", "文号", "公示结束日期", "拨付金额（元）", "状态", "拨付日期"])
+        for (index, record) in records.enumerated() {
+            document.rows.append(
+                awardCells(record, number: index + 1) + [
+                    .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicityLastDay),
+                    .number(plainYuan(record.awardedFen)), .text(stateLabel(record.state, chinese: true)), .text(record.disbursedOn),
+                ])
+        }
+        return document
+    }
+
+    static func applications(_ records: [Foshan_Subsidy_V1_ApplicationRecord]) -> CSVDocument {
+        var document = CSVDocument(header: [
+            "申请编号", "区", "状态", "支持方向", "资金年度", "企业名称", "统一社会信用代码", "项目名称", "合同编号", "资助金额（元）",
+            "审定日期", "文号", "公示开始日期", "拨付日期", "申报时间",
+        ])
+        for record in records {
+            let application = record.application
+            document.rows.append([
+                .text(record.id), .text(districtName(record.district)), .text(stateLabel(record.state, chinese: true)),
+                .text(measureName(application?.measure)), .number(String(application?.fundingYear ?? 0)), .text(record.enterpriseName),
+                .text(application?.enterpriseUscc ?? ""), .text(application?.projectName ?? ""), .text(application?.contractNumber ?? ""),
+                .number(plainYuan(record.awardedFen)), .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicizedOn),
+                .text(record.disbursedOn), .text(record.createdAt),
+            ])
+        }
+        return document
+    }
+
+    /// The states a report counts, in lifecycle order.
+    static let reportStates: [Foshan_Subsidy_V1_ApplicationState] = [
+        .submitted, .returned, .recommended, .rejected, .withdrawn, .approved, .publicized, .disbursed, .revoked,
+    ]
+
+    static func report(_ records: [Foshan_Subsidy_V1_ApplicationRecord], quota: Foshan_Subsidy_V1_GetQuotaResponse?) -> CSVDocument {
+        struct Key: Hashable, Comparable {
+            var measure: Int32
+            var district: String
+            static func < (a: Key, b: Key) -> Bool { (a.measure, a.district) < (b.measure, b.district) }
+        }
+        var counts: [Key: [Int32: Int]] = [:]
+        var committed: [Key: Int64] = [:]
+        var disbursed: [Key: Int64] = [:]
+        var names: [Int32: String] = [:]
+        for record in records {
+            let measure = record.application?.measure
+            let key = Key(measure: measure?.rawValue ?? 0, district: record.district)
+            names[key.measure] = measureName(measure)
+            counts[key, default: [:]][record.state.rawValue, default: 0] += 1
+            if [.approved, .publicized, .disbursed].contains(record.state) { committed[key, default: 0] += record.awardedFen }
+            if record.state == .disbursed { disbursed[key, default: 0] += record.awardedFen }
+        }
+        var document = CSVDocument(
+            header: ["支持方向", "区"] + reportStates.map { stateLabel($0, chinese: true) + "（件）" } + ["已承诺金额（元）", "已拨付金额（元）"])
+        for key in counts.keys.sorted() {
+            document.rows.append(
+                [.text(names[key.measure] ?? ""), .text(districtName(key.district))]
+                    + reportStates.map { .number(String(counts[key]?[$0.rawValue] ?? 0)) }
+                    + [.number(plainYuan(committed[key] ?? 0)), .number(plainYuan(disbursed[key] ?? 0))])
+        }
+        if let quota {
+            document.rows.append([])
+            document.rows.append(["额度", "范围", "资金年度", "单位", "上限", "已使用", "剩余"].map { .text($0) })
+            for cap in quota.caps {
+                func amount(_ value: Int64) -> CSVDocument.CSVCell { .number(cap.unit == "count" ? String(value) : plainYuan(value)) }
+                document.rows.append([
+                    .text(cap.capId), .text(cap.scope), .number(String(cap.fundingYear)), .text(cap.unit == "count" ? "件" : "元"),
+                    amount(cap.limit), amount(cap.committed), amount(cap.remaining),
+                ])
+            }
+        }
+        return document
+    }
+}
+
+/// A district id's Chinese name (禅城区), or the id as given.
+func districtName(_ id: String) -> String { DistrictID(rawValue: id)?.displayName ?? id }
+
+/// A measure's Chinese name, or its protocol name.
+func measureName(_ measure: Foshan_Subsidy_V1_Measure?) -> String {
+    guard let measure else { return "" }
+    return Measure(rawValue: measure.description)?.displayName ?? measure.description
+}
+
+/// A state as clerks name it (待初审, 公示中, …) or its protocol name.
+func stateLabel(_ state: Foshan_Subsidy_V1_ApplicationState, chinese: Bool) -> String {
+    guard chinese else { return state.description }
+    return switch state {
+    case .submitted: "待初审"
+    case .returned: "已退回"
+    case .recommended: "已推荐"
+    case .rejected: "不予支持"
+    case .withdrawn: "已撤回"
+    case .approved: "已审定"
+    case .publicized: "公示中"
+    case .disbursed: "已拨付"
+    case .revoked: "已撤销"
+    default: state.description
+    }
+}

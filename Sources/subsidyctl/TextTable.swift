@@ -1,0 +1,149 @@
+import ArgumentParser
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Columns a terminal gives `text`: two for East Asian wide and fullwidth characters (汉字,
+/// fullwidth punctuation), none for combining marks and zero-width characters, one otherwise.
+/// Counting characters instead puts every column after a Chinese name out of line.
+func displayWidth(_ text: String) -> Int {
+    text.unicodeScalars.reduce(0) { $0 + displayWidth($1) }
+}
+
+private func displayWidth(_ scalar: Unicode.Scalar) -> Int {
+    let v = scalar.value
+    switch v {
+    case 0x0300...0x036F, 0x200B...0x200F, 0x2060...0x2064, 0xFE00...0xFE0F, 0xFEFF: return 0
+    case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF,
+        0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6, 0x1F300...0x1F64F,
+        0x20000...0x3FFFD:
+        return 2
+    default: return 1
+    }
+}
+
+/// A table for the terminal: a header row, columns aligned by display width, amounts
+/// right-aligned.
+struct TextTable {
+    enum Alignment { case left, right }
+
+    struct Column {
+        var title: String
+        var alignment: Alignment = .left
+    }
+
+    var columns: [Column]
+    var rows: [[String]] = []
+
+    init(_ columns: [Column]) { self.columns = columns }
+
+    mutating func append(_ row: [String]) { rows.append(row) }
+
+    /// The table as lines, two spaces between columns, no trailing blanks.
+    func rendered() -> String {
+        var widths = columns.map { displayWidth($0.title) }
+        for row in rows {
+            for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], displayWidth(cell)) }
+        }
+        func line(_ cells: [String]) -> String {
+            var text = ""
+            for (index, column) in columns.enumerated() {
+                let cell = index < cells.count ? cells[index] : ""
+                let pad = String(repeating: " ", count: widths[index] - displayWidth(cell))
+                if index > 0 { text += "  " }
+                text += column.alignment == .right ? pad + cell : cell + (index == columns.count - 1 ? "" : pad)
+            }
+            return text
+        }
+        return ([line(columns.map(\.title))] + rows.map(line)).map { String($0.reversed().drop { $0 == " " }.reversed()) }.joined(separator: "\n")
+    }
+}
+
+/// A CSV file the way Excel opens it: UTF-8 with a byte-order mark (without one, Excel reads
+/// Chinese as mojibake), CRLF line ends, RFC 4180 quoting.
+struct CSVDocument {
+    var header: [String]
+    var rows: [[CSVCell]] = []
+
+    /// One field: text is guarded against formula injection (a name beginning with `=`, `+`, `-`
+    /// or `@` would run as a formula in Excel); numbers are written as they are.
+    enum CSVCell {
+        case text(String)
+        case number(String)
+    }
+
+    var bytes: [UInt8] {
+        var text = "\u{FEFF}" + header.map(Self.quoted).joined(separator: ",") + "\r\n"
+        for row in rows {
+            text += row.map { cell in
+                switch cell {
+                case .number(let value): value
+                case .text(let value): Self.quoted(["=", "+", "-", "@"].contains(value.first.map(String.init) ?? "") ? "'" + value : value)
+                }
+            }.joined(separator: ",") + "\r\n"
+        }
+        return Array(text.utf8)
+    }
+
+    private static func quoted(_ field: String) -> String {
+        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
+        return "\"" + field.replacingQuotes() + "\""
+    }
+}
+
+extension String {
+    fileprivate func replacingQuotes() -> String {
+        var out = ""
+        for character in self {
+            if character == "\"" { out += "\"\"" } else { out.append(character) }
+        }
+        return out
+    }
+}
+
+/// Fen as a plain decimal yuan figure ("1200000.50"), the form a spreadsheet reads as a number.
+func plainYuan(_ fen: Int64) -> String {
+    let magnitude = fen.magnitude
+    let cents = magnitude % 100
+    return (fen < 0 ? "-" : "") + String(magnitude / 100) + "." + (cents < 10 ? "0" : "") + String(cents)
+}
+
+/// Writes `bytes` to `path` (created or truncated, mode 0644), or to standard output for "-".
+func writeFile(_ bytes: [UInt8], to path: String) throws {
+    let fd = path == "-" ? 1 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw ValidationError("\(path): cannot create (errno \(errno))") }
+    defer { if fd != 1 { close(fd) } }
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw ValidationError("\(path): write failed (errno \(errno))")
+        }
+        offset += n
+    }
+}
+
+/// Today's date in China (UTC+8 all year: no daylight saving since 1991), for a decision dated today.
+func todayInChina() -> String {
+    var seconds = time(nil) + 8 * 3600
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
+}
+
+/// Whether the user's locale is Chinese (LC_ALL, LC_MESSAGES or LANG beginning with `zh`).
+func prefersChinese() -> Bool {
+    for name in ["LC_ALL", "LC_MESSAGES", "LANG"] {
+        if let value = getenv(name).map({ String(cString: $0) }), !value.isEmpty { return value.hasPrefix("zh") }
+    }
+    return false
+}
+
+/// Writes a line of commentary to standard error (where it stays out of a piped table or file).
+func note(_ text: String) {
+    var bytes = Array((text + "\n").utf8)
+    _ = write(2, &bytes, bytes.count)
+}

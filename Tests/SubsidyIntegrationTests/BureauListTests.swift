@@ -1,0 +1,194 @@
+import Foundation
+import SubsidyTestSupport
+import Testing
+
+/// The lists the bureaus publish and read, through the real subsidyctl against the real daemon
+/// (`--demo` data): decision dates and 文号 kept, the 公示 and disbursement exports as Excel opens
+/// them, and tables that line up with Chinese names.
+@Suite("bureau lists and exports")
+struct BureauListTests {
+    static let voucher = """
+        {"measure": "CLOUD_VOUCHER", "fundingYear": 2022, "enterpriseUscc": "91440605000000115C",
+         "providerUscc": "914406050000000193", "contractNumber": "HT-2022-NH-9",
+         "contractAmountFen": "120000000", "paidAmountFen": "120000000", "projectName": "设备上云"}
+        """
+
+    /// Runs subsidyctl against `daemon` as `tenant`, expecting success.
+    static func ctl(_ daemon: DaemonProcess, as tenant: String, _ arguments: [String], environment: [String: String] = [:]) throws -> String {
+        let result = try runCtl(["--data-dir", daemon.dataDirectory, "--as", tenant] + arguments, environment: environment)
+        #expect(result.status == 0, "subsidyctl \(arguments): \(result.error)")
+        return result.output
+    }
+
+    /// Reads a CSV export back the way a script would (Python's csv, the BOM stripped by utf-8-sig).
+    static func readCSV(_ path: String) throws -> [[String]] {
+        let script = "import csv, json, sys; print(json.dumps(list(csv.reader(open(sys.argv[1], encoding='utf-8-sig', newline='')))))"
+        let result = try run("/usr/bin/python3", ["-c", script, path])
+        #expect(result.status == 0, "\(result.error)")
+        return try JSONDecoder().decode([[String]].self, from: Data(result.output.utf8))
+    }
+
+    /// Files the voucher in nanhai and takes it through approval, publicity and payment with dates
+    /// and 文号; returns its id.
+    static func decideVoucher(_ daemon: DaemonProcess) throws -> String {
+        let file = daemon.dataDirectory + "/voucher.json"
+        try voucher.write(toFile: file, atomically: false, encoding: .utf8)
+        let submitted = try ctl(daemon, as: "nanhai", ["--json", "submit", "--file", file])
+        let object = try JSONSerialization.jsonObject(with: Data(submitted.utf8)) as? [String: Any]
+        let id = try #require((object?["record"] as? [String: Any])?["id"] as? String, "\(submitted)")
+        _ = try ctl(daemon, as: "nanhai", ["review", id, "--outcome", "recommend"])
+        _ = try ctl(daemon, as: "city", ["approve", id, "--decision-date", "2022-10-01", "--document", "佛工信〔2022〕88号"])
+        _ = try ctl(daemon, as: "city", ["publicize", id, "--decision-date", "2022-10-02", "--document", "佛工信公示〔2022〕5号"])
+        let early = try runCtl(["--data-dir", daemon.dataDirectory, "disburse", id, "--decision-date", "2022-10-08"])
+        #expect(early.status != 0 && early.error.contains("2022-10-09"), "payment inside the 公示 is refused: \(early.error)")
+        #expect(early.error.split(separator: "\n").filter { $0.contains("2022-10-09") }.count == 1, "the refusal is said once: \(early.error)")
+        _ = try ctl(daemon, as: "city", ["disburse", id, "--decision-date", "2022-10-09", "--document", "佛财拨〔2022〕3号"])
+        return id
+    }
+
+    @Test("every city decision keeps its date and 文号; the record names the enterprise, the 公示 window and the day of payment")
+    func decisionsKeepDatesAndDocuments() async throws {
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            let id = try Self.decideVoucher(daemon)
+            _ = try Self.ctl(daemon, as: "city", ["revoke", id, "--decision-date", "2022-11-01", "--document", "佛工信〔2022〕99号", "--reason", "合同解除"])
+            let early = try runCtl(["--data-dir", daemon.dataDirectory, "reject", "shunde-000004", "--decision-date", "1999-12-31", "--reason", "x"])
+            #expect(early.status != 0 && early.error.contains("request.decision_date"), "a date before the window is refused: \(early.error)")
+
+            let shown = try Self.ctl(daemon, as: "city", ["--json", "show", id])
+            let record = try #require(try JSONSerialization.jsonObject(with: Data(shown.utf8)) as? [String: Any])["record"] as? [String: Any]
+            #expect(record?["enterpriseName"] as? String == "佛山市南海区铝型材制造有限公司")
+            #expect(record?["publicizedOn"] as? String == "2022-10-02")
+            #expect(record?["publicityLastDay"] as? String == "2022-10-08")
+            #expect(record?["disbursedOn"] as? String == "2022-10-09")
+            #expect(record?["decisionDocument"] as? String == "佛工信〔2022〕88号")
+            let history = try #require(record?["history"] as? [[String: Any]])
+            let decided = history.compactMap { entry -> String? in
+                guard let date = entry["decisionDate"] as? String else { return nil }
+                return "\(entry["action"] ?? "") \(date) \(entry["decisionDocument"] ?? "")"
+            }
+            #expect(decided == [
+                "approve 2022-10-01 佛工信〔2022〕88号", "publicize 2022-10-02 佛工信公示〔2022〕5号", "disburse 2022-10-09 佛财拨〔2022〕3号",
+                "revoke 2022-11-01 佛工信〔2022〕99号",
+            ])
+            let human = try Self.ctl(daemon, as: "city", ["show", id])
+            #expect(human.contains("公示:     2022-10-02 – 2022-10-08"), "\(human)")
+            #expect(human.contains("dated 2022-11-01 佛工信〔2022〕99号"), "\(human)")
+
+            // A revocation dated before its approval is refused, and the award stays.
+            let other = try #require(try Self.ctl(daemon, as: "city", ["--json", "list", "--state", "APPROVED", "--district", "shunde"])
+                .firstRecordID())
+            let backdated = try runCtl(["--data-dir", daemon.dataDirectory, "revoke", other, "--decision-date", "2020-08-01", "--reason", "x"])
+            #expect(backdated.status != 0 && backdated.error.contains("before the approval"), "\(backdated.error)")
+        }
+    }
+
+    @Test("the 公示 and disbursement lists export as CSV Excel opens: a BOM, Chinese headers, enterprise names, yuan")
+    func publicityAndDisbursementExports() async throws {
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            let id = try Self.decideVoucher(daemon)
+            let publicity = daemon.dataDirectory + "/公示.csv"
+            _ = try Self.ctl(daemon, as: "city", ["export", "publicity", "--year", "2022", "--from", "2022-10-01", "--out", publicity])
+            let bytes = try #require(FileManager.default.contents(atPath: publicity))
+            #expect(Array(bytes.prefix(3)) == [0xEF, 0xBB, 0xBF], "UTF-8 with a byte-order mark")
+            #expect(String(decoding: bytes, as: UTF8.self).contains("\r\n"))
+            let rows = try Self.readCSV(publicity)
+            #expect(rows.first == ["序号", "申请编号", "区", "企业名称", "统一社会信用代码", "项目名称", "支持方向", "资助金额（元）", "文号", "公示开始日期", "公示结束日期"])
+            #expect(rows.dropFirst().map { Array($0.dropFirst()) } == [[
+                id, "南海区", "佛山市南海区铝型材制造有限公司", "91440605000000115C", "设备上云", "上云上平台服务券", "500000.00", "佛工信〔2022〕88号",
+                "2022-10-02", "2022-10-08",
+            ]], "only the 公示 begun in the range: \(rows)")
+
+            let disbursement = daemon.dataDirectory + "/拨付.csv"
+            _ = try Self.ctl(daemon, as: "city", ["export", "disbursement", "--out", disbursement])
+            let paid = try Self.readCSV(disbursement)
+            let header = try #require(paid.first)
+            #expect(header.suffix(6) == ["审定日期", "文号", "公示结束日期", "拨付金额（元）", "状态", "拨付日期"])
+            let ours = try #require(paid.first { $0.count > 1 && $0[1] == id })
+            #expect(ours.suffix(6) == ["2022-10-01", "佛工信〔2022〕88号", "2022-10-08", "500000.00", "已拨付", "2022-10-09"])
+            #expect(Set(paid.dropFirst().map { $0[2] }).count > 1, "the city's list spans districts: \(paid)")
+
+            // A district exports only its own.
+            let own = daemon.dataDirectory + "/nanhai.csv"
+            _ = try Self.ctl(daemon, as: "nanhai", ["export", "applications", "--out", own])
+            let applications = try Self.readCSV(own).dropFirst()
+            #expect(!applications.isEmpty && applications.allSatisfy { $0[1] == "南海区" }, "\(applications)")
+
+            let report = try Self.ctl(daemon, as: "city", ["export", "report", "--year", "2022"])
+            #expect(report.hasPrefix("\u{FEFF}支持方向,区,待初审（件）"), "\(report.prefix(80))")
+            #expect(report.contains("CLOUD_VOUCHER.annual_budget,2022,2022,元,"), "the city's report carries cap usage")
+        }
+    }
+
+    @Test("tables have headers and line up by display width with Chinese names, amounts right-aligned")
+    func tablesLineUp() async throws {
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            let chinese = try Self.ctl(daemon, as: "nanhai", ["list"], environment: ["LANG": "zh_CN.UTF-8", "LC_ALL": ""])
+            let golden = """
+                申请编号       区      状态    支持方向          企业                            资助金额（元）
+                nanhai-000001  南海区  待初审  上云上平台服务券  佛山市南海区家电制造有限公司              0.00
+                nanhai-000002  南海区  已退回  上云上平台服务券  佛山市南海区铝型材制造有限公司            0.00
+                nanhai-000003  南海区  公示中  上云上平台服务券  佛山市南海区家具制造有限公司        375,000.00
+                nanhai-000004  南海区  已撤回  上云上平台服务券  佛山市南海区纺织制造有限公司              0.00
+                """
+            #expect(chinese.trimmingCharacters(in: .newlines) == golden)
+
+            // Every district's rows, in English: each column starts at the same display column.
+            let english = try Self.ctl(daemon, as: "city", ["list", "--page-size", "100"], environment: ["LANG": "C.UTF-8", "LC_ALL": ""])
+            let lines = english.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("(more") }
+            #expect(lines.first?.hasPrefix("ID") == true && lines.count > 10)
+            let width = displayWidth(try #require(lines.first))
+            // Where each left-aligned column starts (cells hold no double space).
+            func starts(_ line: String) -> [Int] {
+                line.ranges(of: /\S+( \S+)*/).prefix(5).map { displayWidth(String(line[..<$0.lowerBound])) }
+            }
+            let columns = starts(lines[0])
+            #expect(columns.count == 5)
+            for line in lines {
+                #expect(displayWidth(line) == width, "right-aligned amounts end in one column: \(line)")
+                #expect(starts(line) == columns, "\(line)")
+            }
+        }
+    }
+}
+
+@Suite("events through a pipe")
+struct EventsPipeTests {
+    @Test("subsidyctl events writes each event as it comes, into a pipe, while it keeps following")
+    func eventsFlushIntoAPipe() async throws {
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            let out = Pipe()
+            let events = try ChildProcess(
+                executable: DaemonProcess.productsDirectory + "/subsidyctl", arguments: ["--data-dir", daemon.dataDirectory, "events", "--after", "1"],
+                standardOutput: out.fileHandleForWriting.fileDescriptor)
+            try out.fileHandleForWriting.close()
+            defer {
+                kill(events.processIdentifier, SIGTERM)
+                events.waitUntilExit()
+            }
+            // The demo's ledger already holds events after #1: they must arrive while the
+            // command is still following, not when it exits.
+            var ready = pollfd(fd: out.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            #expect(poll(&ready, 1, 20_000) == 1, "an event line arrives within 20 s")
+            let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+            #expect(line.hasPrefix("#2  "), "\(line)")
+            #expect(events.isRunning)
+        }
+    }
+}
+
+/// Columns a terminal gives `text` (CJK and fullwidth characters two), computed independently of
+/// subsidyctl's own.
+private func displayWidth(_ text: String) -> Int {
+    text.unicodeScalars.reduce(0) { width, scalar in
+        let v = scalar.value
+        return width + ((0x3000...0x9FFF).contains(v) || (0xFF00...0xFF60).contains(v) ? 2 : 1)
+    }
+}
+
+extension String {
+    /// The id of the first record of a `--json list` response.
+    fileprivate func firstRecordID() throws -> String? {
+        let object = try JSONSerialization.jsonObject(with: Data(utf8)) as? [String: Any]
+        return (object?["records"] as? [[String: Any]])?.first?["id"] as? String
+    }
+}
