@@ -199,8 +199,9 @@ public struct Foshan_Subsidy_V1_Applicant: ProtoMessage {
     }
 }
 
-/// The content of an application. Which fields a measure needs is listed in RULES.md and checked
-/// with INVALID_ARGUMENT naming the field ("application.contract_amount_fen").
+/// The content of an application. Which fields each measure needs, their bounds and a minimal valid
+/// example are in Protos/MEASURES.md (generated from the policy files); a missing or malformed one
+/// is INVALID_ARGUMENT naming the field ("application.contract_amount_fen").
 public struct Foshan_Subsidy_V1_Application: ProtoMessage {
     public var measure: Foshan_Subsidy_V1_Measure = .init(rawValue: 0)
     public var fundingYear: Int32 = 0

@@ -153,8 +153,9 @@ struct  Foshan__Subsidy__V1__Applicant
 
 
 /*
- * The content of an application. Which fields a measure needs is listed in RULES.md and checked
- * with INVALID_ARGUMENT naming the field ("application.contract_amount_fen").
+ * The content of an application. Which fields each measure needs, their bounds and a minimal valid
+ * example are in Protos/MEASURES.md (generated from the policy files); a missing or malformed one
+ * is INVALID_ARGUMENT naming the field ("application.contract_amount_fen").
  */
 struct  Foshan__Subsidy__V1__Application
 {
