@@ -105,7 +105,7 @@ D = "DistrictService."
 C = "CityService."
 STORE_METHODS = [D + m for m in ("RegisterApplicant", "GetApplicant", "ListApplicants", "SubmitApplication", "GetApplication",
                                  "ListApplications", "AmendApplication", "WithdrawApplication", "ReviewApplication", "Quote")] + \
-                [C + m for m in ("GetApplication", "ListApplications", "ApproveApplication", "RejectApplication", "PublicizeApplication",
+                [C + m for m in ("GetApplication", "ListApplications", "ApproveApplication", "ApproveApplications", "RejectApplication", "PublicizeApplication",
                                  "DisburseApplication", "RevokeApplication", "Quote", "GetQuota", "WatchQuota", "WatchEvents",
                                  "RegisterPoolMember", "ListPoolMembers", "ImportHistory", "VerifyAudit")] + ["Admin.Backup", "Admin.GetMetrics"]
 QUOTES = [D + "Quote", C + "Quote"]
@@ -154,6 +154,7 @@ REACH: dict[str, list[Reach]] = {
     "CityLedger.swift:pilotAward": [Reach(ENGINE)],
     "CityLedger.swift:wrap": [Reach(ENGINE + NOTICE + [C + "ImportHistory"])],
     "CityService.swift:approveApplication": [Reach([C + "ApproveApplication"])],
+    "CityService.swift:approveApplications": [Reach([C + "ApproveApplications"])],
     "CityService.swift:disburseApplication": [Reach([C + "DisburseApplication"])],
     "CityService.swift:listApplications": [Reach([C + "ListApplications"])],
     "CityService.swift:publicizeApplication": [Reach([C + "PublicizeApplication"])],
@@ -183,7 +184,7 @@ REACH: dict[str, list[Reach]] = {
                                   Reach([D + "AmendApplication", D + "ReviewApplication"], keep={"history"},
                                         why="the history bound refuses only a RETURN or an amendment")],
     "DistrictStore.swift:insertApplicant": [Reach([D + "RegisterApplicant"])],
-    "Policy.swift:checkDecisionDate": [Reach(ENGINE)],
+    "Policy.swift:checkDecisionDate": [Reach(ENGINE + [C + "ApproveApplications"])],
     "Policy.swift:fundingYear": [Reach(VALIDATED + [C + "GetQuota", C + "WatchQuota", C + "ImportHistory"])],
     "Policy.swift:rule": [Reach(APP_WIRE + ENGINE + [C + "ImportHistory"])],
     "QuoteService.swift:quote": [Reach(QUOTES)],
@@ -207,6 +208,8 @@ NOT_A_STATUS = {
     "SubsidyError.swift:invalidField": "constructor: its callers are the sites",
     "SubsidyError.swift:precondition": "constructor: its callers are the sites",
     "SubsidyError+Caps.swift:capExhausted": "constructor: its callers are the sites",
+    "SubsidyStores.swift:planApprovals": "ApproveApplications reports each application's refusal in its ApprovalOutcome.status, "
+                                         "never as the call's status (so do the approvals of a list)",
     "SubsidyStores.swift:failIfArmed": "test fault points, armed only with --test-hooks and SUBSIDYD_CRASH_AT",
     "SubsidyError+ErrorID.swift:redactingInternal": "rewrites the INTERNAL and DATA_LOSS raised elsewhere to an error id (shown so below)",
     "CallContext.swift:requireDistrict": "district methods are served to district tenants only (the router refuses the city first)",

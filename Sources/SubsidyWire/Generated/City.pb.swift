@@ -328,7 +328,7 @@ public struct Foshan_Subsidy_V1_DecideApplicationRequest: ProtoMessage {
     public var applicationId: String = ""
     public var reason: String = ""
     public var decisionDate: String = ""
-    /// The decision's document number (文号), e.g. 佛工信〔2023〕12号; at most 128 bytes.
+    /// The decision's document number (文号), e.g. 佛工信〔2023〕12号; at most 200 characters.
     public var decisionDocument: String = ""
 
     public init() {}

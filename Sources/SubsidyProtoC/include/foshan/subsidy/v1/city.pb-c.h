@@ -170,7 +170,7 @@ struct  Foshan__Subsidy__V1__DecideApplicationRequest
   char *reason;
   char *decision_date;
   /*
-   * The decision's document number (文号), e.g. 佛工信〔2023〕12号; at most 128 bytes.
+   * The decision's document number (文号), e.g. 佛工信〔2023〕12号; at most 200 characters.
    */
   char *decision_document;
 };
