@@ -187,14 +187,19 @@ struct Import: AsyncParsableCommand {
     @Option(help: "JSON or CSV file, or - (JSON) for standard input.") var file: String
     @Option var requestId: String?
 
+    @Option(help: "CSV text encoding (default: UTF-8 with or without a BOM, else GB18030/GBK).") var encoding: Spreadsheet.TextEncoding?
+
     func run() async throws {
-        let text = try readText(path: file)
+        // Excel's "CSV UTF-8" starts with a byte-order mark and an older Excel writes GBK: both
+        // are read (the mark is not part of the first column's name).
+        let isCSV = file.lowercased().hasSuffix(".csv")
+        let text = isCSV ? try Spreadsheet.decode(try readBytes(path: file), as: encoding, path: file).0 : try readText(path: file)
         var request: Foshan_Subsidy_V1_ImportHistoryRequest
         do throws(SubsidyError) {
-            request = file.lowercased().hasSuffix(".csv") ? try HistoryCSV.parse(text) : try Foshan_Subsidy_V1_ImportHistoryRequest(jsonText: text, path: "import")
+            request = isCSV ? try HistoryCSV.parse(text) : try Foshan_Subsidy_V1_ImportHistoryRequest(jsonText: text, path: "import")
         } catch {
-            printError(error)
-            throw ExitCode(1)
+            printError(error, json: global.json)
+            throw ExitCode(ExitStatus.of(error.code))
         }
         // The file's content decides the id, so running the same import twice is a retry.
         request.requestId = requestId ?? "import-" + String(HexDigest.sha256(Array(text.utf8)).prefix(24))
@@ -219,7 +224,7 @@ enum HistoryCSV {
         }
         var request = Foshan_Subsidy_V1_ImportHistoryRequest()
         for (n, row) in rows.enumerated() where !(row.count == 1 && row[0].trimmingSpaces.isEmpty) {
-            let line = "csv line \(n + 2)"
+            let line = "csv row \(n + 2)"
             guard row.count == header.count else { throw .invalidField(line, "has \(row.count) fields; the header has \(header.count)") }
             let field = Dictionary(uniqueKeysWithValues: zip(header, row.map(\.trimmingSpaces)))
             var award = Foshan_Subsidy_V1_HistoricalAward()
@@ -312,7 +317,7 @@ struct AuditVerify: AsyncParsableCommand {
             return "\(chain.file.padding(10)) BROKEN  at row \(chain.firstBadRow): \(chain.problem)"
         }
         global.emit(r, human: lines.joined(separator: "\n"))
-        if r.chains.contains(where: { !$0.ok }) { throw ExitCode(3) }
+        if r.chains.contains(where: { !$0.ok }) { throw ExitCode(ExitStatus.auditBroken) }
     }
 }
 

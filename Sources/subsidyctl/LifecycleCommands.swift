@@ -28,8 +28,21 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Amount invested in yuan (benchmark projects).") var investedAmount: String?
     @Option(help: "Previous year's service spend in yuan (public service).") var previousYearSpend: String?
     @Option(help: "Request id, to retry an earlier submission safely.") var requestId: String = newRequestID()
+    @Option(
+        help: ArgumentHelp(
+            "A spreadsheet (CSV) of applications, one a row: files every row and writes a result per row.",
+            discussion: "Columns: the JSON field names of Application (measure, fundingYear, enterpriseUscc, projectName, contractNumber, "
+                + "contractAmount (yuan; contractAmountFen in fen), …). Re-running the file files nothing twice."))
+    var batch: String?
+    @Option(help: "The batch file's encoding (default: UTF-8 with or without a BOM, else GB18030/GBK).") var encoding: Spreadsheet.TextEncoding?
+    @Option(help: "Where the batch's per-row results go (default: FILE.results.csv beside it).") var results: String?
 
     func run() async throws {
+        if let batch {
+            guard file == nil, measure == nil, enterprise == nil else { throw ValidationError("--batch files the rows of its file; give no --file or field flags with it") }
+            try await BatchSubmission(global: global, path: batch, encoding: encoding, resultsPath: results).run()
+            return
+        }
         var request = Foshan_Subsidy_V1_SubmitApplicationRequest()
         request.requestId = requestId
         var application = Foshan_Subsidy_V1_Application()
@@ -38,8 +51,8 @@ struct Submit: AsyncParsableCommand {
             do throws(SubsidyError) {
                 application = try Foshan_Subsidy_V1_Application(jsonText: text, path: "application")
             } catch {
-                printError(error)
-                throw ExitCode(1)
+                printError(error, json: global.json)
+                throw ExitCode(ExitStatus.of(error.code))
             }
         } else if measure == nil || year == nil || enterprise == nil {
             throw ValidationError("give --file, or at least --measure, --year and --enterprise")
@@ -155,8 +168,8 @@ struct Amend: AsyncParsableCommand {
         do throws(SubsidyError) {
             request.application = try Foshan_Subsidy_V1_Application(jsonText: text, path: "application")
         } catch {
-            printError(error)
-            throw ExitCode(1)
+            printError(error, json: global.json)
+            throw ExitCode(ExitStatus.of(error.code))
         }
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).amendApplication(request, timeout: global.timeout)
@@ -186,19 +199,28 @@ struct Withdraw: AsyncParsableCommand {
 }
 
 struct Review: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "District: first review (初审) — recommend, return or reject.")
+    static let configuration = CommandConfiguration(
+        abstract: "District: first review (初审) — recommend, return or reject one application, several, or a file's list.")
 
     @OptionGroup var global: GlobalOptions
-    @Argument var applicationId: String
+    @Argument(help: "Application ids.") var applicationIds: [String] = []
+    @Option(help: "A file of application ids (one a line, or a CSV with an id / 申请编号 column).") var batch: String?
     @Option(help: "recommend, return or reject.") var outcome: String
     @Option var reason: String = ""
     @Option var requestId: String = newRequestID()
 
     func run() async throws {
+        let ids = try applicationIDs(file: batch, arguments: applicationIds)
+        guard !ids.isEmpty else { throw ValidationError("name an application id, or --batch FILE") }
+        let outcome = try parseEnum(Foshan_Subsidy_V1_ReviewOutcome.self, outcome, option: "--outcome")
+        if ids.count > 1 || batch != nil {
+            try await BatchReview(global: global, ids: ids, outcome: outcome, reason: reason).run()
+            return
+        }
         var request = Foshan_Subsidy_V1_ReviewApplicationRequest()
         request.requestId = requestId
-        request.applicationId = applicationId
-        request.outcome = try parseEnum(Foshan_Subsidy_V1_ReviewOutcome.self, outcome, option: "--outcome")
+        request.applicationId = ids[0]
+        request.outcome = outcome
         request.reason = reason
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).reviewApplication(request, timeout: global.timeout)
@@ -208,20 +230,39 @@ struct Review: AsyncParsableCommand {
 }
 
 struct Approve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "City: approve (复核) — compute the award and commit it against every cap.")
+    static let configuration = CommandConfiguration(
+        abstract: "City: approve (复核) — compute the award and commit it against every cap; a committee's list with --batch, planned first with --plan.",
+        discussion: """
+            --plan computes the list in its order, each application as if the ones before it were approved, and shows
+            which fit, for how much, and which cap cuts or refuses which; nothing is committed. Approving the same
+            list (same ids, date and document) again approves nothing twice.
+            """)
 
     @OptionGroup var global: GlobalOptions
-    @Argument var applicationId: String
+    @Argument(help: "Application ids.") var applicationIds: [String] = []
+    @Option(help: "A file of application ids (one a line, or a CSV with an id / 申请编号 column), in the committee's order.") var batch: String?
+    @Flag(help: "Plan the list: what each approval would give; nothing is committed.") var plan = false
     @Option(help: "Decision date YYYY-MM-DD, within 2020-07-17..2023-12-31.") var decisionDate: String
     @Option(help: "Case-by-case measures: the decided amount in yuan, e.g. 8,000,000 or 8000000.00.") var caseAmount: String?
     @Option(help: "The decision's document number (文号), e.g. 佛工信〔2023〕12号.") var document: String = ""
     @Option var reason: String = ""
-    @Option var requestId: String = newRequestID()
+    @Option(help: "Request id, to retry safely (a list's id is derived from the list when not given).") var requestId: String?
 
     func run() async throws {
+        let ids = try applicationIDs(file: batch, arguments: applicationIds)
+        guard !ids.isEmpty else { throw ValidationError("name an application id, or --batch FILE") }
+        if ids.count > 1 || batch != nil || plan {
+            guard caseAmount == nil else { throw ValidationError("--case-amount is for one case-by-case application; approve those one at a time") }
+            try await BatchApproval(
+                global: global, ids: ids, decisionDate: decisionDate, document: document, reason: reason, plan: plan,
+                requestID: requestId
+            ).run()
+            return
+        }
+        let requestId = self.requestId ?? newRequestID()
         var request = Foshan_Subsidy_V1_ApproveApplicationRequest()
         request.requestId = requestId
-        request.applicationId = applicationId
+        request.applicationId = ids[0]
         request.decisionDate = decisionDate
         if let caseAmount {
             request.caseAmountFen = try fen(caseAmount, option: "--case-amount")

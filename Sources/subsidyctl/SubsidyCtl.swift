@@ -16,7 +16,12 @@ struct SubsidyCtl: AsyncParsableCommand {
         discussion: """
             Connect with --socket PATH, or with --data-dir DIR --as TENANT for the layout of
             `subsidyd --dev --data-dir DIR` (TENANT: chancheng, nanhai, shunde, gaoming, sanshui or city).
-            Exit status: 0 on success, 1 with the server's status (e.g. NOT_FOUND) printed on stderr.
+            The socket: --socket, else $SUBSIDY_SOCKET, else the dev layout under --data-dir.
+            Exit status: 0 on success; 2 when a batch had refused rows (the rest were done; see its
+            results); 3 when `audit verify` finds a broken chain; 10 + the status code when the daemon
+            refused the call (13 INVALID_ARGUMENT, 15 NOT_FOUND, 16 ALREADY_EXISTS, 17 PERMISSION_DENIED,
+            18 RESOURCE_EXHAUSTED, 19 FAILED_PRECONDITION, 24 UNAVAILABLE: not running or wrong socket,
+            …); 64 for a command line it cannot use. The error is one line on stderr (JSON with --json).
             """,
         version: SubsidyVersion.current,
         subcommands: [
@@ -89,11 +94,38 @@ struct GlobalOptions: ParsableArguments {
         return Array(arguments[index..<end]) + leading + arguments[end...]
     }
 
+    /// --socket, else `SUBSIDY_SOCKET` (a deployment's clients set it once), else the dev layout.
     var socketPath: String {
-        socket ?? DevelopmentLayout.socketPath(dataDirectory: dataDir, tenant: tenant)
+        if let socket { return socket }
+        if let environment = getenv("SUBSIDY_SOCKET").map({ String(cString: $0) }), !environment.isEmpty { return environment }
+        return DevelopmentLayout.socketPath(dataDirectory: dataDir, tenant: tenant)
     }
 
     var timeout: Duration { .milliseconds(timeoutMs) }
+
+    /// `error` with what to do next, where the cause is on this side of the socket: no daemon,
+    /// the wrong socket, a peer the daemon does not admit, an unknown tenant.
+    private func explained(_ error: SubsidyError) -> SubsidyError {
+        guard error.code == .unavailable else { return error }
+        let path = socketPath
+        let chosen = socket != nil ? "--socket" : getenv("SUBSIDY_SOCKET") != nil ? "SUBSIDY_SOCKET" : "--data-dir \(dataDir) --as \(tenant)"
+        let hint: String
+        if socket == nil, getenv("SUBSIDY_SOCKET") == nil, !(DistrictID.allCases.map(\.rawValue) + ["city"]).contains(tenant) {
+            hint = "unknown tenant \"\(tenant)\" for --as; use one of \((DistrictID.allCases.map(\.rawValue) + ["city"]).joined(separator: ", "))"
+        } else if error.message.contains("cannot connect"), error.message.contains("errno: 2)") {
+            hint = "no socket at \(path) (from \(chosen)): is subsidyd running, and is this its socket?"
+        } else if error.message.contains("cannot connect"), error.message.contains("errno: 13)") {
+            hint = "no permission to connect to \(path): uid \(getuid()) is not in the socket's group (the tenant's socket_group in the daemon's configuration)"
+        } else if error.message.contains("cannot connect"), error.message.contains("errno: 111)") {
+            hint = "nothing listens on \(path): subsidyd is not running (the socket file is stale)"
+        } else if error.message.contains("connection lost") {
+            hint = "the daemon closed the connection to \(path); it closes, before any reply, the peers its configuration does not admit "
+                + "(you are uid \(getuid()), gid \(getgid()): the tenant's allowed_uids / allowed_gids must list one of them), and it logs why"
+        } else {
+            return error
+        }
+        return SubsidyError(error.code, hint + " — " + error.message, details: error.details)
+    }
 
     /// Runs `body` with a connected client and turns a failed status into exit code 1.
     /// - Parameter retrying: the request id of a mutating call, printed on failure so the caller
@@ -104,12 +136,13 @@ struct GlobalOptions: ParsableArguments {
             defer { Task { await client.close() } }
             return try await body(client)
         } catch {
-            printError(error)
-            if let requestID, [.unavailable, .deadlineExceeded, .internal, .unknown, .cancelled].contains(error.code) {
+            let error = explained(error)
+            printError(error, json: json)
+            if !json, let requestID, [.unavailable, .deadlineExceeded, .internal, .unknown, .cancelled].contains(error.code) {
                 var text = Array("retry safely with: --request-id \(requestID)\n".utf8)
                 _ = write(2, &text, text.count)
             }
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.of(error.code))
         }
     }
 
@@ -123,7 +156,25 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
-func printError(_ error: SubsidyError) {
+/// subsidyctl's exit statuses (`subsidyctl --help` lists them).
+enum ExitStatus {
+    /// A batch with refused rows: the others were done.
+    static let partialBatch: Int32 = 2
+    /// `audit verify` found a broken chain.
+    static let auditBroken: Int32 = 3
+    /// A call the daemon refused: 10 + its status code, so scripts can tell NOT_FOUND (15) from
+    /// FAILED_PRECONDITION (19) or a daemon that is not running (UNAVAILABLE, 24).
+    static func of(_ code: SubsidyError.Code) -> Int32 { 10 + code.rawValue }
+}
+
+/// Prints `error` on stderr: one line (and the details that add to it), or with `json` the
+/// protos' JSON of its `Status`.
+func printError(_ error: SubsidyError, json: Bool = false) {
+    if json {
+        var bytes = Array(("{\"error\": " + Foshan_Subsidy_V1_Status(error).jsonValue.serialized(pretty: false) + "}\n").utf8)
+        _ = write(2, &bytes, bytes.count)
+        return
+    }
     var text = "error: \(error.code): \(error.message)\n"
     // A detail that only repeats the message is left out: one error, one line.
     for detail in error.details {

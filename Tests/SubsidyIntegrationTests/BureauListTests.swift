@@ -1,5 +1,6 @@
 import Foundation
 import SubsidyTestSupport
+import SubsidyWire
 import Testing
 
 /// The lists the bureaus publish and read, through the real subsidyctl against the real daemon
@@ -147,6 +148,110 @@ struct BureauListTests {
                 #expect(displayWidth(line) == width, "right-aligned amounts end in one column: \(line)")
                 #expect(starts(line) == columns, "\(line)")
             }
+        }
+    }
+}
+
+@Suite("batches: a spreadsheet filed, a list reviewed, a committee's list planned and approved")
+struct BatchTests {
+    static let enterprises = ["91440605000000107H", "91440605000000115C", "914406050000001237", "914406050000001312"]
+
+    /// A spreadsheet as Excel's "CSV UTF-8" saves it: a BOM, CRLF, a quoted amount with commas.
+    static func sheet(rows: Int, bad: Bool) -> String {
+        var text = "\u{FEFF}measure,fundingYear,enterpriseUscc,providerUscc,contractNumber,contractAmount,paidAmount,projectName\r\n"
+        for n in 0..<rows {
+            text += "CLOUD_VOUCHER,2022,\(enterprises[n % enterprises.count]),914406050000000193,HT-BATCH-\(n),\"1,000,000\",1000000,批量项目\(n)\r\n"
+        }
+        if bad {
+            text += "CLOUD_VOUCHER,2022,91440605000000107H,914406050000000193,HT-BAD-1,一百万,1000000,金额不是数字\r\n"
+            text += "CLOUD_VOUCHER,2022,91440605000000107H,914406050000000193,HT-BAD-2,1000000,1000000,\r\n"
+        }
+        return text
+    }
+
+    @Test("submit --batch files every good row, names each bad row by its spreadsheet row, and a re-run files nothing twice; GBK is read too")
+    func submitBatch() async throws {
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            let file = daemon.dataDirectory + "/申报.csv"
+            try Self.sheet(rows: 40, bad: true).write(toFile: file, atomically: false, encoding: .utf8)
+            let first = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
+            #expect(first.status == 2, "refused rows make exit status 2: \(first.error)")
+            #expect(first.output.contains("40 filed, 0 already filed, 2 refused of 42 rows"), "\(first.output)")
+            let results = try BureauListTests.readCSV(daemon.dataDirectory + "/申报.results.csv")
+            #expect(results.count == 43)
+            #expect(results[1][1].hasPrefix("filed") && results[1][2].hasPrefix("nanhai-"), "\(results[1])")
+            #expect(results[41][0] == "42" && results[41][3].contains("row 42 column contractAmount"), "\(results[41])")
+            #expect(results[42][0] == "43" && results[42][3].contains("project_name"), "\(results[42])")
+            let listed = try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--state", "SUBMITTED", "--page-size", "100"])
+            let filedIDs = Set(results.dropFirst().map { $0[2] }.filter { !$0.isEmpty })
+            #expect(filedIDs.count == 40)
+
+            let again = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
+            #expect(again.output.contains("0 filed, 40 already filed, 2 refused"), "\(again.output)")
+            #expect(try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--state", "SUBMITTED", "--page-size", "100"]) == listed,
+                    "a re-run files nothing")
+
+            // The same rows saved as GBK by an older Excel, with new contracts: read as GB18030.
+            let utf8 = daemon.dataDirectory + "/for-gbk.csv"
+            let gbk = daemon.dataDirectory + "/gbk.csv"
+            try String(Self.sheet(rows: 40, bad: true).dropFirst()).replacingOccurrences(of: "HT-BATCH-", with: "HT-GBK-")
+                .write(toFile: utf8, atomically: false, encoding: .utf8)
+            let converted = try run("/usr/bin/iconv", ["-f", "UTF-8", "-t", "GB18030", "-o", gbk, utf8])
+            #expect(converted.status == 0, "\(converted.error)")
+            let fromGBK = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", gbk, "--results", daemon.dataDirectory + "/gbk-out.csv"])
+            #expect(fromGBK.error.contains("read as GB18030") && fromGBK.output.contains("40 filed"), "\(fromGBK.output) \(fromGBK.error)")
+            let gbkRows = try BureauListTests.readCSV(daemon.dataDirectory + "/gbk-out.csv")
+            let one = try #require(gbkRows.dropFirst().first?[2])
+            let shown = try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", one])
+            #expect(shown.contains("批量项目0"), "the Chinese project name survives the GBK round trip")
+
+            // The results file is the next step's list: every filed application recommended.
+            let reviewed = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", daemon.dataDirectory + "/申报.results.csv",
+                                       "--outcome", "recommend"])
+            #expect(reviewed.status == 0 && reviewed.output.contains("40 reviewed, 0 refused"), "\(reviewed.output) \(reviewed.error)")
+        }
+    }
+
+    @Test("approve --plan shows which of a committee's list fit under the caps, in order, consuming nothing; approve --batch then commits exactly that, once")
+    func planThenApprove() async throws {
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            let file = daemon.dataDirectory + "/list.csv"
+            try Self.sheet(rows: 6, bad: false).write(toFile: file, atomically: false, encoding: .utf8)
+            _ = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
+            let results = daemon.dataDirectory + "/list.results.csv"
+            _ = try BureauListTests.ctl(daemon, as: "nanhai", ["review", "--batch", results, "--outcome", "recommend"])
+            let quotaBefore = try BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"])
+
+            let plan = try BureauListTests.ctl(
+                daemon, as: "city", ["--json", "approve", "--plan", "--batch", results, "--decision-date", "2022-10-01", "--document", "会议纪要〔2022〕7号"])
+            let planned = try JSONValue.parse(plan)
+            #expect(try BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"]) == quotaBefore, "a plan consumes nothing")
+            guard case .array(let outcomes)? = planned["outcomes"] else { Issue.record("no outcomes: \(plan)"); return }
+            #expect(outcomes.count == 6)
+            // Four enterprises, a 500,000-yuan cap each: each one's first 1,000,000-yuan voucher takes
+            // its 500,000 (the formula's half), the second finds the cap used by the first.
+            let codes = outcomes.map { $0["status"]?["code"] }
+            #expect(codes.prefix(4).allSatisfy { $0 == nil || $0 == .string("OK") }, "\(plan)")
+            #expect(codes.suffix(2).allSatisfy { $0 == .string("RESOURCE_EXHAUSTED") }, "\(plan)")
+            #expect(outcomes.suffix(2).allSatisfy { $0["bindingCap"] == .string("CLOUD_VOUCHER.per_enterprise") }, "\(plan)")
+
+            let approved = try runCtl(["--data-dir", daemon.dataDirectory, "--json", "approve", "--batch", results, "--decision-date", "2022-10-01",
+                                       "--document", "会议纪要〔2022〕7号"])
+            #expect(approved.status == 2, "two refusals: \(approved.error)")
+            let committed = try JSONValue.parse(approved.output)
+            #expect(committed["outcomes"] == planned["outcomes"], "the approval is what the plan said")
+            let quotaAfter = try BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"])
+            #expect(quotaAfter != quotaBefore)
+
+            // The same list again approves nothing twice: the approvals replay, the refusals stay refused.
+            let again = try runCtl(["--data-dir", daemon.dataDirectory, "--json", "approve", "--batch", results, "--decision-date", "2022-10-01",
+                                    "--document", "会议纪要〔2022〕7号"])
+            #expect(try JSONValue.parse(again.output)["outcomes"] == planned["outcomes"], "\(again.output)")
+            #expect(try BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"]) == quotaAfter)
+
+            // Each approval names the committee's minutes.
+            let first = try #require(try BureauListTests.readCSV(results).dropFirst().first?[2])
+            #expect(try BureauListTests.ctl(daemon, as: "city", ["show", first]).contains("dated 2022-10-01 会议纪要〔2022〕7号"))
         }
     }
 }

@@ -301,8 +301,15 @@ struct DaemonFoundationTests {
             let bySocket = try runCtl(["whoami", "--socket", daemon.socketPath("shunde")])
             #expect(bySocket.output.contains("shunde (顺德区)"))
             let missing = try runCtl(["--socket", daemon.dataDirectory + "/nope.sock", "health"])
-            #expect(missing.status == 1)
-            #expect(missing.error.contains("UNAVAILABLE"))
+            #expect(missing.status == 24, "UNAVAILABLE is exit 10 + 14")
+            #expect(missing.error.contains("UNAVAILABLE") && missing.error.contains("is subsidyd running"), "\(missing.error)")
+            #expect(missing.error.split(separator: "\n").count == 1, "one line: \(missing.error)")
+            let unknown = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhia", "health"])
+            #expect(unknown.error.contains("unknown tenant \"nanhia\"") && unknown.error.contains("chancheng, nanhai"), "\(unknown.error)")
+            // Scripts read the same refusal as JSON on stderr with --json, and the exit status by code.
+            let notFound = try runCtl(["--data-dir", daemon.dataDirectory, "--json", "show", "nanhai-999999"])
+            #expect(notFound.status == 15)
+            #expect(try JSONValue.parse(notFound.error)["error"]?["code"] == .string("NOT_FOUND"), "\(notFound.error)")
         }
     }
 }

@@ -54,7 +54,7 @@ struct MetricsAndLogsTests {
 
         // A district may not read them.
         let denied = try runCtl(["--socket", configuration.socketPath("nanhai"), "admin", "metrics"])
-        #expect(denied.status == 1)
+        #expect(denied.status == 17, "PERMISSION_DENIED is exit 10 + 7")
         #expect(denied.error.contains("PERMISSION_DENIED"))
 
         // The textfile, for node_exporter: complete, world-readable, with the cap usage.

@@ -50,8 +50,9 @@ struct TenancyTests {
             // Same user, a socket whose tenant does not list it: the kernel lets it connect (group
             // bits), the daemon reads SO_PEERCRED and closes without reading a byte.
             let refused = try Self.runCtl(as: Self.nobody, gid: Self.nobody, ["--socket", daemon.socketPath("shunde"), "whoami"], in: configuration.baseDirectory)
-            #expect(refused.status == 1)
+            #expect(refused.status == 24, "UNAVAILABLE is exit 10 + 14")
             #expect(refused.error.contains("UNAVAILABLE"), "\(refused.error)")
+            #expect(refused.error.contains("uid \(Self.nobody)") && refused.error.contains("allowed_uids"), "says who was refused and why: \(refused.error)")
             await eventually { daemon.log().contains("refused peer not allowed on this socket") }
             let refusal = daemon.log().split(separator: "\n").first { $0.contains("refused peer not allowed on this socket") }
             let line = try #require(refusal, "no refusal logged:\n\(daemon.log())")
@@ -76,7 +77,7 @@ struct TenancyTests {
             #expect(me["uid"] == .number("\(Self.stranger)"))
             // The same uid and gid on nanhai (which lists uids only) is refused.
             let refused = try Self.runCtl(as: Self.stranger, gid: Self.nobody, ["--socket", daemon.socketPath("nanhai"), "whoami"], in: configuration.baseDirectory)
-            #expect(refused.status == 1)
+            #expect(refused.status == 24, "UNAVAILABLE is exit 10 + 14")
         }
     }
 
@@ -86,7 +87,8 @@ struct TenancyTests {
         try await withDaemon(configuration: configuration) { daemon in
             let before = daemon.log().components(separatedBy: "refused peer").count
             let result = try Self.runCtl(as: Self.stranger, gid: Self.stranger, ["--socket", daemon.socketPath("nanhai"), "whoami"], in: configuration.baseDirectory)
-            #expect(result.status == 1)
+            #expect(result.status == 24, "UNAVAILABLE is exit 10 + 14")
+            #expect(result.error.contains("not in the socket's group"), "says what to change: \(result.error)")
             // Refused by connect(2) itself (EACCES): the daemon never saw it. Nothing to poll for
             // in a negative, so a fixed wait gives a log line that was coming time to appear.
             try await Task.sleep(for: .milliseconds(100))

@@ -1,0 +1,290 @@
+import ArgumentParser
+import SubsidyClient
+import SubsidyCore
+import SubsidyWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The columns of a batch of applications (`submit --batch`): the JSON field names of
+/// `Application` (camelCase, or the protos' snake_case). Every amount is in yuan under the name
+/// without `Fen` (`contractAmount`); the `…Fen` names take fen, as in the JSON.
+enum ApplicationColumns {
+    /// JSON name → kind, for every field of `Application`.
+    static let fields: [String: Kind] = [
+        "measure": .text, "fundingYear": .integer, "enterpriseUscc": .text, "enterpriseLocality": .text, "projectName": .text,
+        "contractNumber": .text, "contractAmountFen": .fen, "paidAmountFen": .fen, "providerUscc": .text, "investedAmountFen": .fen,
+        "constructionAmountFen": .fen, "totalInvestmentFen": .fen, "upperLevelSubsidyFen": .fen, "upperLevelAwardTotalFen": .fen,
+        "previousYearServiceSpendFen": .fen, "selectionDate": .text, "selectionLevel": .text, "inProvincialPool": .boolean,
+        "recognisedSecondaryNode": .boolean, "pilotId": .text, "servedEnterprises": .list, "provincialVoucherEnterprises": .list,
+        "otherFundDeclared": .boolean, "otherFundReason": .text,
+    ]
+
+    enum Kind { case text, integer, fen, yuan, boolean, list }
+
+    /// The JSON field and kind a column names, or nil for a column that is not a field.
+    static func field(_ column: String) -> (name: String, kind: Kind)? {
+        let name = camelCase(column)
+        if let kind = fields[name] { return (name, kind) }
+        if fields[name + "Fen"] == .fen { return (name + "Fen", .yuan) }
+        return nil
+    }
+
+    private static func camelCase(_ column: String) -> String {
+        let parts = column.split(separator: "_")
+        guard parts.count > 1 else { return column }
+        return String(parts[0]) + parts.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+    }
+
+    /// One row as the JSON of an `Application`; a bad value names the row and the column.
+    static func json(_ fields: [String: String], row: Int) throws(SubsidyError) -> String {
+        var members: [String] = []
+        for (column, value) in fields.sorted(by: { $0.key < $1.key }) where !value.isEmpty {
+            guard let (name, kind) = field(column) else { continue }
+            let place = "row \(row) column \(column)"
+            let encoded: String
+            switch kind {
+            case .text: encoded = JSONString.quoted(value)
+            case .integer:
+                guard let number = Int32(value) else { throw .invalidField(place, "must be a whole number (got \"\(value)\")") }
+                encoded = String(number)
+            case .fen:
+                guard let number = Int64(value) else { throw .invalidField(place, "must be a whole number of fen (got \"\(value)\")") }
+                encoded = JSONString.quoted(String(number))
+            case .yuan:
+                do {
+                    encoded = JSONString.quoted(String(try Money(parsing: value).fen))
+                } catch {
+                    throw .invalidField(place, "must be an amount in yuan (got \"\(value)\"): \(error)")
+                }
+            case .boolean:
+                switch value.lowercased() {
+                case "true", "yes", "1", "是", "y": encoded = "true"
+                case "false", "no", "0", "否", "n": encoded = "false"
+                default: throw .invalidField(place, "must be true or false (是/否) (got \"\(value)\")")
+                }
+            case .list:
+                // A cell lists USCCs separated by ; , 、 or spaces (Excel keeps one cell per field).
+                let items = value.split { ";；,，、 \n".contains($0) }.map { JSONString.quoted(String($0)) }
+                encoded = "[" + items.joined(separator: ",") + "]"
+            }
+            members.append(JSONString.quoted(name) + ":" + encoded)
+        }
+        return "{" + members.joined(separator: ",") + "}"
+    }
+}
+
+/// `submit --batch`: every row of a spreadsheet filed as one application, each with a request
+/// id derived from the row's content and number, so a re-run files nothing twice.
+struct BatchSubmission {
+    let global: GlobalOptions
+    let path: String
+    let encoding: Spreadsheet.TextEncoding?
+    let resultsPath: String?
+
+    func run() async throws {
+        let sheet = try Spreadsheet.read(path: path, encoding: encoding)
+        let unknown = sheet.header.filter { !$0.isEmpty && ApplicationColumns.field($0) == nil }
+        guard unknown.isEmpty else {
+            throw ValidationError(
+                "\(path): unknown column\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); the columns are the JSON field names "
+                    + "of Application (subsidyctl submit --help)")
+        }
+        if sheet.encoding != .utf8 { note("\(path): read as GB18030") }
+        let started = utcNow()
+        let progress = Progress(total: sheet.rows.count, label: "submit")
+        var results = CSVDocument(header: ["行号 row", "结果 outcome", "申请编号 application", "说明 detail"])
+        var (filed, again, failed) = (0, 0, 0)
+        try await global.withClient { client throws(SubsidyError) in
+            let district = Foshan_Subsidy_V1_DistrictService.Client(wrapping: client)
+            for (index, row) in sheet.rows.enumerated() {
+                defer { progress.update(index + 1) }
+                var request = Foshan_Subsidy_V1_SubmitApplicationRequest()
+                do throws(SubsidyError) {
+                    let json = try ApplicationColumns.json(row.fields, row: row.row)
+                    request.application = try Foshan_Subsidy_V1_Application(jsonText: json, path: "row \(row.row)")
+                    // The row's content and place decide its id: a re-run of the file (after
+                    // fixing its bad rows) files only what was not filed before.
+                    request.requestId = "batch-" + String(HexDigest.sha256(Array("\(row.row)\u{0}\(json)".utf8)).prefix(32))
+                    let response = try await district.submitApplication(request, timeout: global.timeout)
+                    let id = response.record?.id ?? ""
+                    // A replay answers with the record filed before this run began.
+                    if let created = response.record?.createdAt, created < started {
+                        again += 1
+                        results.rows.append([.number(String(row.row)), .text("already filed 已提交"), .text(id), .text("")])
+                    } else {
+                        filed += 1
+                        let warnings = response.record?.warnings.joined(separator: "; ") ?? ""
+                        results.rows.append([.number(String(row.row)), .text("filed 已提交"), .text(id), .text(warnings)])
+                    }
+                } catch {
+                    // A connection that is gone fails every row after it: stop, the re-run resumes.
+                    if error.code == .unavailable { throw error }
+                    failed += 1
+                    results.rows.append([.number(String(row.row)), .text("error 失败"), .text(""), .text("\(error.code): \(error.message)")])
+                }
+            }
+        }
+        let out = resultsPath ?? Self.resultsPath(for: path)
+        try writeFile(results.bytes, to: out)
+        let summary = "\(filed) filed, \(again) already filed, \(failed) refused of \(sheet.rows.count) rows; results in \(out)"
+        if global.json {
+            print(#"{"filed": \#(filed), "alreadyFiled": \#(again), "refused": \#(failed), "rows": \#(sheet.rows.count), "results": \#(JSONString.quoted(out))}"#)
+        } else {
+            print(summary)
+        }
+        if failed > 0 { throw ExitCode(ExitStatus.partialBatch) }
+    }
+
+    /// `apps.csv` → `apps.results.csv` beside it.
+    static func resultsPath(for path: String) -> String {
+        guard path != "-" else { return "submit-results.csv" }
+        let stem = path.hasSuffix(".csv") ? String(path.dropLast(4)) : path
+        return stem + ".results.csv"
+    }
+}
+
+/// Application ids from a file (one per line, or a CSV whose first column, or a column named
+/// `id`, `application…` or 申请编号, holds them) or from the command line.
+func applicationIDs(file: String?, arguments: [String]) throws -> [String] {
+    guard let file else { return arguments }
+    let (text, _) = try Spreadsheet.decode(try readBytes(path: file), as: nil, path: file)
+    var rows: [[String]]
+    do throws(SubsidyError) {
+        rows = try HistoryCSV.records(text)
+    } catch {
+        throw ValidationError("\(file): \(error.message)")
+    }
+    rows = rows.filter { !$0.allSatisfy { $0.trimmingSpaces.isEmpty } }
+    guard let first = rows.first else { throw ValidationError("\(file): no application ids") }
+    var column = 0
+    // A header names the column: `id`, `application_id`, 申请编号, or the column of a results
+    // file (`申请编号 application`), so `submit --batch`'s results feed `review --batch`.
+    let named = first.firstIndex { cell in
+        let name = cell.trimmingSpaces.lowercased()
+        return name == "id" || name.contains("application") || name.contains("申请编号")
+    }
+    if let named {
+        column = named
+        rows.removeFirst()
+    }
+    let ids = rows.compactMap { column < $0.count ? $0[column].trimmingSpaces : nil }.filter { !$0.isEmpty }
+    guard !ids.isEmpty else { throw ValidationError("\(file): no application ids") }
+    return ids + arguments
+}
+
+/// `approve --batch/--plan`: a committee's list through ApproveApplications, in chunks of the
+/// daemon's limit; a plan consumes nothing.
+struct BatchApproval {
+    let global: GlobalOptions
+    let ids: [String]
+    let decisionDate: String
+    let document: String
+    let reason: String
+    let plan: Bool
+    let requestID: String?
+
+    func run() async throws {
+        let chunkSize = InputLimits.approvalsPerBatch
+        var outcomes: [Foshan_Subsidy_V1_ApprovalOutcome] = []
+        var total: Int64 = 0
+        // The list, date and document decide the request id: approving the same list again is a
+        // retry that approves nothing twice.
+        let base = requestID ?? "approve-" + String(HexDigest.sha256(Array((ids + [decisionDate, document, reason]).joined(separator: "\u{0}").utf8)).prefix(32))
+        let progress = Progress(total: ids.count, label: plan ? "plan" : "approve")
+        for start in stride(from: 0, to: ids.count, by: chunkSize) {
+            var request = Foshan_Subsidy_V1_ApproveApplicationsRequest()
+            request.applicationIds = Array(ids[start..<min(ids.count, start + chunkSize)])
+            request.requestId = ids.count > chunkSize ? "\(base)-\(start / chunkSize)" : base
+            request.decisionDate = decisionDate
+            request.decisionDocument = document
+            request.reason = reason
+            request.planOnly = plan
+            let sent = request
+            let response = try await global.withClient(retrying: plan ? nil : sent.requestId) { client throws(SubsidyError) in
+                try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).approveApplications(sent, timeout: global.timeout)
+            }
+            outcomes += response.outcomes
+            total += response.totalAwardFen
+            progress.update(outcomes.count)
+        }
+        var combined = Foshan_Subsidy_V1_ApproveApplicationsResponse()
+        combined.outcomes = outcomes
+        combined.totalAwardFen = total
+        combined.approved = Int32(outcomes.filter { $0.status?.code.rawValue ?? 0 == 0 }.count)
+        combined.refused = Int32(outcomes.count) - combined.approved
+        global.emit(combined, human: Self.table(combined, plan: plan))
+        if combined.refused > 0 && !plan { throw ExitCode(ExitStatus.partialBatch) }
+    }
+
+    static func table(_ response: Foshan_Subsidy_V1_ApproveApplicationsResponse, plan: Bool) -> String {
+        let chinese = prefersChinese()
+        var table = TextTable(
+            chinese
+                ? [.init(title: "申请编号"), .init(title: "区"), .init(title: plan ? "预计" : "结果"), .init(title: "资助金额（元）", alignment: .right),
+                   .init(title: "测算金额（元）", alignment: .right), .init(title: "约束额度 / 原因")]
+                : [.init(title: "APPLICATION"), .init(title: "DISTRICT"), .init(title: plan ? "WOULD BE" : "OUTCOME"),
+                   .init(title: "AWARD (YUAN)", alignment: .right), .init(title: "FORMULA (YUAN)", alignment: .right),
+                   .init(title: "BINDING CAP / REASON")])
+        for outcome in response.outcomes {
+            let ok = outcome.status?.code.rawValue ?? 0 == 0
+            let cut = ok && outcome.awardFen < outcome.formulaFen
+            let verdict =
+                if ok {
+                    cut ? (chinese ? "部分支持" : "cut") : (chinese ? (plan ? "可支持" : "已审定") : (plan ? "approved" : "APPROVED"))
+                } else {
+                    chinese ? "不予支持" : "refused"
+                }
+            var why = ""
+            if cut || !ok, !outcome.bindingCap.isEmpty { why = outcome.bindingCap + (outcome.bindingScope.isEmpty ? "" : " [\(outcome.bindingScope)]") }
+            if !ok, let status = outcome.status { why += (why.isEmpty ? "" : ": ") + "\(status.code): \(status.message)" }
+            table.append([
+                outcome.applicationId, chinese ? districtName(outcome.district) : outcome.district, verdict, ok ? yuan(outcome.awardFen) : "—",
+                ok ? yuan(outcome.formulaFen) : "—", why,
+            ])
+        }
+        let summary =
+            chinese
+            ? "\(plan ? "预计" : "")支持 \(response.approved) 项，合计 \(yuan(response.totalAwardFen)) 元；不予支持 \(response.refused) 项\(plan ? "（未占用任何额度）" : "")"
+            : "\(response.approved) \(plan ? "would be " : "")approved for \(yuan(response.totalAwardFen)) yuan, \(response.refused) refused"
+                + (plan ? " (a plan: nothing was committed)" : "")
+        return table.rendered() + "\n" + summary
+    }
+}
+
+/// `review --batch`: one first review per id, each with a request id derived from the id, the
+/// outcome and the reason, so a re-run reviews nothing twice.
+struct BatchReview {
+    let global: GlobalOptions
+    let ids: [String]
+    let outcome: Foshan_Subsidy_V1_ReviewOutcome
+    let reason: String
+
+    func run() async throws {
+        let progress = Progress(total: ids.count, label: "review")
+        var table = TextTable([.init(title: "APPLICATION"), .init(title: "STATE"), .init(title: "DETAIL")])
+        var failed = 0
+        try await global.withClient { client throws(SubsidyError) in
+            let district = Foshan_Subsidy_V1_DistrictService.Client(wrapping: client)
+            for (index, id) in ids.enumerated() {
+                defer { progress.update(index + 1) }
+                var request = Foshan_Subsidy_V1_ReviewApplicationRequest()
+                request.applicationId = id
+                request.outcome = outcome
+                request.reason = reason
+                request.requestId = "review-" + String(HexDigest.sha256(Array("\(id)\u{0}\(outcome.description)\u{0}\(reason)".utf8)).prefix(32))
+                do throws(SubsidyError) {
+                    let response = try await district.reviewApplication(request, timeout: global.timeout)
+                    table.append([id, response.record.map { stateLabel($0.state, chinese: prefersChinese()) } ?? "", response.record?.warnings.joined(separator: "; ") ?? ""])
+                } catch {
+                    if error.code == .unavailable { throw error }
+                    failed += 1
+                    table.append([id, "—", "\(error.code): \(error.message)"])
+                }
+            }
+        }
+        print(table.rendered() + "\n\(ids.count - failed) reviewed, \(failed) refused")
+        if failed > 0 { throw ExitCode(ExitStatus.partialBatch) }
+    }
+}
