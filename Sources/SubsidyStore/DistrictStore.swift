@@ -433,10 +433,31 @@ public final class DistrictStore: Sendable {
             if let state = filter.state { sql += " AND state = ?"; parameters.append(.text(state.rawValue)) }
             if let year = filter.fundingYear { sql += " AND funding_year = ?"; parameters.append(.integer(Int64(year))) }
             if let enterprise = filter.enterprise { sql += " AND enterprise = ?"; parameters.append(.text(enterprise)) }
+            if let text = filter.text {
+                // The content keys hold the canonical contract number and project name, so the
+                // text is compared canonical there, and as typed against names and USCCs.
+                let canonical = Self.likePattern(CanonicalText.canonical(text))
+                let typed = Self.likePattern(text)
+                sql += """
+                     AND (content_key LIKE ? ESCAPE '\\' OR project_key LIKE ? ESCAPE '\\' OR enterprise LIKE ? ESCAPE '\\'
+                          OR enterprise IN (SELECT uscc FROM applicants WHERE name LIKE ? ESCAPE '\\'))
+                    """
+                parameters += [.text(canonical), .text(canonical), .text(Self.likePattern(text.uppercased())), .text(typed)]
+            }
             sql += " ORDER BY id LIMIT ?"
             parameters.append(.integer(Int64(limit)))
             return try transaction.query(sql, parameters).map { try $0.text("id") }
         }
+    }
+
+    /// `%text%` for LIKE, with LIKE's own wildcards in `text` matched literally.
+    static func likePattern(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            if character == "%" || character == "_" || character == "\\" { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return "%" + escaped + "%"
     }
 
     /// Ids and states of applications holding (or pending) a commitment, for recovery.

@@ -124,10 +124,14 @@ public struct ApplicationFilter: Sendable {
     public var state: ApplicationState?
     public var fundingYear: Int?
     public var enterprise: String?
-    public init(measure: Measure? = nil, state: ApplicationState? = nil, fundingYear: Int? = nil, enterprise: String? = nil) {
+    /// Text the enterprise's name or USCC, or the canonical contract number or project name,
+    /// contains.
+    public var text: String?
+    public init(measure: Measure? = nil, state: ApplicationState? = nil, fundingYear: Int? = nil, enterprise: String? = nil, text: String? = nil) {
         self.measure = measure
         self.state = state
         self.fundingYear = fundingYear
         self.enterprise = enterprise
+        self.text = text
     }
 }

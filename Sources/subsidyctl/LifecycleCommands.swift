@@ -114,6 +114,7 @@ struct List: AsyncParsableCommand {
     @Option(help: "City only: one district.") var district: String = ""
     @Option(help: "Page size.") var pageSize: Int32 = 50
     @Option(help: "Page token from a previous page.") var pageToken: String = ""
+    @Option(help: "Only applications whose enterprise name or USCC, contract number or project name contains this text.") var text: String = ""
 
     func run() async throws {
         var request = Foshan_Subsidy_V1_ListApplicationsRequest()
@@ -124,30 +125,55 @@ struct List: AsyncParsableCommand {
         request.district = district
         request.pageSize = pageSize
         request.pageToken = pageToken
-        let r = try await global.withClient { client throws(SubsidyError) in
-            try await isCity(client)
-                ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
-                : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
-        }
-        let chinese = prefersChinese()
-        var table = TextTable(
-            chinese
-                ? [.init(title: "申请编号"), .init(title: "区"), .init(title: "状态"), .init(title: "支持方向"), .init(title: "企业"),
-                   .init(title: "资助金额（元）", alignment: .right)]
-                : [.init(title: "ID"), .init(title: "DISTRICT"), .init(title: "STATE"), .init(title: "MEASURE"), .init(title: "ENTERPRISE"),
-                   .init(title: "AWARDED (YUAN)", alignment: .right)])
-        for record in r.records {
-            let enterprise = record.enterpriseName.isEmpty ? record.application?.enterpriseUscc ?? "" : record.enterpriseName
-            table.append([
-                record.id, chinese ? districtName(record.district) : record.district, stateLabel(record.state, chinese: chinese),
-                chinese ? measureName(record.application?.measure) : record.application?.measure.description ?? "", enterprise,
-                yuan(record.awardedFen),
-            ])
-        }
-        var text = r.records.isEmpty ? "no applications" : table.rendered()
-        if !r.nextPageToken.isEmpty { text += "\n(more: --page-token \(r.nextPageToken))" }
-        global.emit(r, human: text)
+        request.text = text
+        try await listApplications(request, global: global)
     }
+}
+
+struct Search: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find applications by enterprise name or USCC, contract number or project name (a district: its own; the city: all).",
+        discussion: "Contract numbers and project names match in their canonical form: full-width letters, case, dashes and spaces do not matter.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Text to look for, e.g. 铝型材, HT-2022 or 9144060500.") var text: String
+    @Option(help: "Page size.") var pageSize: Int32 = 50
+    @Option(help: "Page token from a previous page.") var pageToken: String = ""
+
+    func run() async throws {
+        var request = Foshan_Subsidy_V1_ListApplicationsRequest()
+        request.text = text
+        request.pageSize = pageSize
+        request.pageToken = pageToken
+        try await listApplications(request, global: global)
+    }
+}
+
+/// Lists applications as a table (or JSON): the city's list spans every district.
+func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, global: GlobalOptions) async throws {
+    let r = try await global.withClient { client throws(SubsidyError) in
+        try await isCity(client)
+            ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
+            : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
+    }
+    let chinese = prefersChinese()
+    var table = TextTable(
+        chinese
+            ? [.init(title: "申请编号"), .init(title: "区"), .init(title: "状态"), .init(title: "支持方向"), .init(title: "企业"),
+               .init(title: "资助金额（元）", alignment: .right)]
+            : [.init(title: "ID"), .init(title: "DISTRICT"), .init(title: "STATE"), .init(title: "MEASURE"), .init(title: "ENTERPRISE"),
+               .init(title: "AWARDED (YUAN)", alignment: .right)])
+    for record in r.records {
+        let enterprise = record.enterpriseName.isEmpty ? record.application?.enterpriseUscc ?? "" : record.enterpriseName
+        table.append([
+            record.id, chinese ? districtName(record.district) : record.district, stateLabel(record.state, chinese: chinese),
+            chinese ? measureName(record.application?.measure) : record.application?.measure.description ?? "", enterprise,
+            yuan(record.awardedFen),
+        ])
+    }
+    var text = r.records.isEmpty ? "no applications" : table.rendered()
+    if !r.nextPageToken.isEmpty { text += "\n(more: --page-token \(r.nextPageToken))" }
+    global.emit(r, human: text)
 }
 
 struct Amend: AsyncParsableCommand {

@@ -26,7 +26,7 @@ struct SubsidyCtl: AsyncParsableCommand {
         version: SubsidyVersion.current,
         subcommands: [
             Health.self, WhoAmI.self, Services.self,
-            ApplicantCommand.self, Submit.self, Show.self, List.self, Amend.self, Withdraw.self, Review.self, Quote.self,
+            ApplicantCommand.self, Submit.self, Show.self, List.self, Search.self, Amend.self, Withdraw.self, Review.self, Quote.self,
             Approve.self, Reject.self, Publicize.self, Disburse.self, Revoke.self,
             Quota.self, Export.self, Events.self, Pool.self, Import.self, Audit.self, Admin.self,
         ]

@@ -227,6 +227,11 @@ enum ApplicationListing {
         if !request.enterpriseUscc.isEmpty {
             filter.enterprise = try USCC.parse(request.enterpriseUscc, field: "request.enterprise_uscc").rawValue
         }
+        if !request.text.isEmpty {
+            try InputLimits.check(request.text, InputLimits.name, field: "request.text")
+            guard !CanonicalText.canonical(request.text).isEmpty else { throw .invalidField("request.text", "has nothing to search for") }
+            filter.text = request.text
+        }
         let after = request.pageToken
         let chosen = filter
         let budget = context.listPageBytes

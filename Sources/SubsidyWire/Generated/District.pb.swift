@@ -442,6 +442,11 @@ public struct Foshan_Subsidy_V1_ListApplicationsRequest: ProtoMessage {
     public var district: String = ""
     public var pageSize: Int32 = 0
     public var pageToken: String = ""
+    /// Search: applications whose enterprise name, enterprise USCC, contract number or project name
+    /// contains this text (at most 200 characters). Contract numbers and project names are compared
+    /// in their canonical form (§5 "Canonical identity": widths, case, dashes and spaces do not
+    /// matter); names and USCCs as typed. Cost: a scan of the district's applications.
+    public var text: String = ""
 
     public init() {}
 
@@ -458,6 +463,7 @@ public struct Foshan_Subsidy_V1_ListApplicationsRequest: ProtoMessage {
         m.district = ProtoC.string(c.district)
         m.pageSize = c.page_size
         m.pageToken = ProtoC.string(c.page_token)
+        m.text = ProtoC.string(c.text)
         return m
     }
 
@@ -471,6 +477,7 @@ public struct Foshan_Subsidy_V1_ListApplicationsRequest: ProtoMessage {
         p.pointee.district = arena.string(self.district)
         p.pointee.page_size = self.pageSize
         p.pointee.page_token = arena.string(self.pageToken)
+        p.pointee.text = arena.string(self.text)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -485,6 +492,7 @@ public struct Foshan_Subsidy_V1_ListApplicationsRequest: ProtoMessage {
             case "district": self.district = try value.string(at: path + ".district")
             case "pageSize", "page_size": self.pageSize = try value.int32(at: path + ".page_size")
             case "pageToken", "page_token": self.pageToken = try value.string(at: path + ".page_token")
+            case "text": self.text = try value.string(at: path + ".text")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -499,6 +507,7 @@ public struct Foshan_Subsidy_V1_ListApplicationsRequest: ProtoMessage {
         if self.district != "" { members.append(("district", JSONValue.string(self.district))) }
         if self.pageSize != 0 { members.append(("pageSize", JSONValue.integer(self.pageSize))) }
         if self.pageToken != "" { members.append(("pageToken", JSONValue.string(self.pageToken))) }
+        if self.text != "" { members.append(("text", JSONValue.string(self.text))) }
         return .object(members)
     }
 }

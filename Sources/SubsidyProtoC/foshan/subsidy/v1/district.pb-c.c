@@ -1339,7 +1339,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__get_application_response__
   (ProtobufCMessageInit) foshan__subsidy__v1__get_application_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_applications_request__field_descriptors[7] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_applications_request__field_descriptors[8] =
 {
   {
     "measure",
@@ -1425,6 +1425,18 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_applications_req
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "text",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ListApplicationsRequest, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__list_applications_request__field_indices_by_name[] = {
   4,   /* field[4] = district */
@@ -1434,11 +1446,12 @@ static const unsigned foshan__subsidy__v1__list_applications_request__field_indi
   5,   /* field[5] = page_size */
   6,   /* field[6] = page_token */
   1,   /* field[1] = state */
+  7,   /* field[7] = text */
 };
 static const ProtobufCIntRange foshan__subsidy__v1__list_applications_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__list_applications_request__descriptor =
 {
@@ -1448,7 +1461,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__list_applications_request_
   "Foshan__Subsidy__V1__ListApplicationsRequest",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__ListApplicationsRequest),
-  7,
+  8,
   foshan__subsidy__v1__list_applications_request__field_descriptors,
   foshan__subsidy__v1__list_applications_request__field_indices_by_name,
   1,  foshan__subsidy__v1__list_applications_request__number_ranges,

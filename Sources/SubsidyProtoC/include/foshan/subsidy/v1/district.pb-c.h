@@ -171,10 +171,17 @@ struct  Foshan__Subsidy__V1__ListApplicationsRequest
   char *district;
   int32_t page_size;
   char *page_token;
+  /*
+   * Search: applications whose enterprise name, enterprise USCC, contract number or project name
+   * contains this text (at most 200 characters). Contract numbers and project names are compared
+   * in their canonical form (§5 "Canonical identity": widths, case, dashes and spaces do not
+   * matter); names and USCCs as typed. Cost: a scan of the district's applications.
+   */
+  char *text;
 };
 #define FOSHAN__SUBSIDY__V1__LIST_APPLICATIONS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__list_applications_request__descriptor) \
-    , FOSHAN__SUBSIDY__V1__MEASURE__MEASURE_UNSPECIFIED, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+    , FOSHAN__SUBSIDY__V1__MEASURE__MEASURE_UNSPECIFIED, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Foshan__Subsidy__V1__ListApplicationsResponse
