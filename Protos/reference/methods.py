@@ -103,7 +103,7 @@ def raises_drift(message: str) -> SystemExit:
 
 D = "DistrictService."
 C = "CityService."
-STORE_METHODS = [D + m for m in ("RegisterApplicant", "GetApplicant", "ListApplicants", "SubmitApplication", "GetApplication",
+STORE_METHODS = [D + m for m in ("RegisterApplicant", "GetApplicant", "ListApplicants", "UpdateApplicant", "SubmitApplication", "GetApplication",
                                  "ListApplications", "AmendApplication", "WithdrawApplication", "ReviewApplication", "Quote")] + \
                 [C + m for m in ("GetApplication", "ListApplications", "ApproveApplication", "ApproveApplications", "RejectApplication", "PublicizeApplication",
                                  "DisburseApplication", "RevokeApplication", "Quote", "GetQuota", "WatchQuota", "WatchEvents",
@@ -179,8 +179,12 @@ REACH: dict[str, list[Reach]] = {
     "DistrictService.swift:registerApplicant": [Reach([D + "RegisterApplicant"])],
     "DistrictService.swift:reviewApplication": [Reach([D + "ReviewApplication"])],
     "DistrictService.swift:submitApplication": [Reach([D + "SubmitApplication"])],
+    "DistrictService.swift:updateApplicant": [Reach([D + "UpdateApplicant"])],
+    "DistrictStore.swift:updateApplicant": [Reach([D + "UpdateApplicant"])],
+    "SubsidyStores.swift:updateApplicant": [Reach([D + "UpdateApplicant"])],
+    "SubsidyStores.swift:amend": [Reach([D + "AmendApplication"])],
     "DistrictService.swift:withdrawApplication": [Reach([D + "WithdrawApplication"])],
-    "DistrictStore.swift:apply": [Reach(TRANSITIONS, drop={"history"}),
+    "DistrictStore.swift:applyReportingChanges": [Reach(TRANSITIONS, drop={"history"}),
                                   Reach([D + "AmendApplication", D + "ReviewApplication"], keep={"history"},
                                         why="the history bound refuses only a RETURN or an amendment")],
     "DistrictStore.swift:insertApplicant": [Reach([D + "RegisterApplicant"])],

@@ -9,7 +9,7 @@ public enum Transition: String, CaseIterable, Hashable, Sendable, CustomStringCo
     case reject
     /// District withdraws before approval: SUBMITTED | RETURNED | RECOMMENDED → WITHDRAWN.
     case withdraw
-    /// District resubmits a corrected application: RETURNED → SUBMITTED.
+    /// District corrects an application before review, or resubmits a returned one: SUBMITTED | RETURNED → SUBMITTED.
     case amend
     /// City approves an amount, committing it against every cap: RECOMMENDED → APPROVED.
     case approve
@@ -36,7 +36,8 @@ public enum Transition: String, CaseIterable, Hashable, Sendable, CustomStringCo
         switch self {
         case .recommend, .return, .reject: [.submitted]
         case .withdraw: [.submitted, .returned, .recommended]
-        case .amend: [.returned]
+        // Before the first review as well: a clerk corrects a typo without a return round trip.
+        case .amend: [.submitted, .returned]
         case .approve, .cityReject: [.recommended]
         case .publicize: [.approved]
         case .disburse: [.publicized]

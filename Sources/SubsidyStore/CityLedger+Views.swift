@@ -70,6 +70,21 @@ extension CityLedger {
 
     /// Records that `applicant` is registered by its district, or refuses if another district (or
     /// the same one, with other details) registered that USCC first. Idempotent for the same entry.
+    /// Brings the index's entry for `applicant` (registered before) to its new name and role.
+    func reindexApplicant(_ applicant: ApplicantRecord, at time: String) async throws {
+        try await database.write { transaction in
+            try transaction.query(
+                "UPDATE applicants SET name = ?, role = ? WHERE uscc = ? AND district = ?",
+                [.text(applicant.name), .text(applicant.role.rawValue), .text(applicant.uscc), .text(applicant.district.rawValue)])
+            guard transaction.changes > 0 else { return }
+            try AuditChain.append(
+                AuditEvent("reindex-applicant", [
+                    .text("uscc", applicant.uscc), .text("district", applicant.district.rawValue), .text("role", applicant.role.rawValue),
+                ]),
+                at: time, in: transaction)
+        }
+    }
+
     func indexApplicant(_ applicant: ApplicantRecord, at time: String) async throws {
         try await database.write { transaction in
             if let row = try transaction.query("SELECT district, name, locality, role FROM applicants WHERE uscc = ?", [.text(applicant.uscc)]).first {

@@ -139,6 +139,28 @@ public final class DistrictStore: Sendable {
                 WHERE action = 'publicize';
                 """
         ),
+        // An amendment records the fields it changed, before and after (JSON of FieldChange);
+        // amendments made before have none recorded (''). A registry entry's changes (更名, role)
+        // are kept beside it.
+        SQLiteDatabase.Migration(
+            version: 7,
+            sql: """
+                ALTER TABLE transitions ADD COLUMN changes TEXT NOT NULL DEFAULT '';
+                CREATE TABLE applicant_changes (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    uscc TEXT NOT NULL REFERENCES applicants (uscc),
+                    field TEXT NOT NULL,
+                    before TEXT NOT NULL,
+                    after TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    actor_uid INTEGER NOT NULL,
+                    at TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    request_id TEXT NOT NULL
+                );
+                CREATE INDEX applicant_changes_uscc ON applicant_changes (uscc, id);
+                """
+        ),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not
@@ -256,6 +278,50 @@ public final class DistrictStore: Sendable {
         )
     }
 
+    /// Renames an applicant or changes its role, recording each field changed.
+    func updateApplicant(
+        _ uscc: String, name: String?, role: ApplicantRole?, by actor: Actor, reason: String, request: RequestKey, at time: String,
+        in transaction: Transaction
+    ) throws -> ApplicantRecord {
+        guard var record = try Self.applicant(uscc, in: transaction, district: district) else {
+            throw SubsidyError(.notFound, "applicant \(uscc) is not registered in \(district.rawValue)")
+        }
+        var changes: [(field: String, before: String, after: String)] = []
+        if let name, name != record.name { changes.append(("name", record.name, name)); record.name = name }
+        if let role, role != record.role { changes.append(("role", record.role.rawValue, role.rawValue)); record.role = role }
+        guard !changes.isEmpty else { return record }
+        try transaction.query("UPDATE applicants SET name = ?, role = ? WHERE uscc = ?", [.text(record.name), .text(record.role.rawValue), .text(uscc)])
+        for change in changes {
+            try transaction.query(
+                """
+                INSERT INTO applicant_changes (uscc, field, before, after, tenant, actor_uid, at, reason, request_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [.text(uscc), .text(change.field), .text(change.before), .text(change.after), .text(actor.tenant), .integer(Int64(actor.uid)),
+                 .text(time), .text(reason), .text(request.id)])
+        }
+        try AuditChain.append(
+            AuditEvent("update-applicant", [.text("uscc", uscc)] + changes.flatMap { [.text($0.field + ".before", $0.before), .text($0.field, $0.after)] }
+                + [.text("request", request.id)] + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
+            at: time, in: transaction)
+        return record
+    }
+
+    /// Every recorded change of applicant `uscc`, oldest first.
+    public func applicantChanges(_ uscc: String) async throws -> [ApplicantChange] {
+        try await database.read { try Self.applicantChanges(uscc, in: $0) }
+    }
+
+    static func applicantChanges(_ uscc: String, in transaction: Transaction) throws -> [ApplicantChange] {
+        try transaction.query(
+            "SELECT field, before, after, tenant, actor_uid, at, reason FROM applicant_changes WHERE uscc = ? ORDER BY id", [.text(uscc)]
+        ).map { row in
+            ApplicantChange(
+                at: try row.text("at"), field: try row.text("field"), before: try row.text("before"), after: try row.text("after"),
+                tenant: try row.text("tenant"), actorUID: UInt32(truncatingIfNeeded: try row.int("actor_uid")), reason: try row.text("reason"))
+        }
+    }
+
     public func applicant(_ uscc: String) async throws -> ApplicantRecord? {
         let district = self.district
         return try await database.read { try Self.applicant(uscc, in: $0, district: district) }
@@ -319,6 +385,20 @@ public final class DistrictStore: Sendable {
         decision: DecisionNote = .none, at time: String, in transaction: Transaction,
         update: (inout StoredApplication) throws -> Void = { _ in }
     ) throws -> StoredApplication {
+        try applyReportingChanges(transition, to: id, actor: actor, role: role, reason: reason, request: request, decision: decision, at: time, in: transaction) {
+            record in
+            try update(&record)
+            return []
+        }
+    }
+
+    /// ``apply(_:to:actor:role:reason:request:decision:at:in:update:)`` whose `update` returns the
+    /// fields it changed, for the history entry.
+    func applyReportingChanges(
+        _ transition: Transition, to id: String, actor: Actor, role: ActorRole, reason: String, request: RequestKey,
+        decision: DecisionNote = .none, at time: String, in transaction: Transaction,
+        changing update: (inout StoredApplication) throws -> [FieldChange]
+    ) throws -> StoredApplication {
         guard var record = try Self.application(id, in: transaction, district: district) else {
             throw SubsidyError(.notFound, "application \(id) does not exist in \(district.rawValue)")
         }
@@ -330,7 +410,7 @@ public final class DistrictStore: Sendable {
                 "application \(id) has \(record.history.count) recorded changes, the most one application may have "
                     + "(\(InputLimits.transitionsPerApplication)); withdraw it and file a new one")
         }
-        try update(&record)
+        let changes = try update(&record)
         try transaction.query(
             """
             UPDATE applications SET state = ?, content = ?, awarded_fen = ?, explanation = ?, decision_date = ?,
@@ -346,28 +426,31 @@ public final class DistrictStore: Sendable {
         )
         try recordTransition(
             id: id, from: from, to: record.state, action: .transition(transition), actor: actor, reason: reason, request: request, decision: decision,
-            at: time, in: transaction)
+            changes: changes, at: time, in: transaction)
         return try Self.application(id, in: transaction, district: district)!
     }
 
     private func recordTransition(
         id: String, from: ApplicationState?, to: ApplicationState, action: HistoryAction, actor: Actor, reason: String,
-        request: RequestKey, decision: DecisionNote = .none, at time: String, in transaction: Transaction
+        request: RequestKey, decision: DecisionNote = .none, changes: [FieldChange] = [], at time: String, in transaction: Transaction
     ) throws {
+        let changed = String(decoding: StoredJSON.encode(changes), as: UTF8.self)
         try transaction.query(
             """
             INSERT INTO transitions (application_id, from_state, to_state, action, tenant, actor_uid, at, reason, request_id,
-                decision_date, decision_document)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                decision_date, decision_document, changes)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [.text(id), from.map { .text($0.rawValue) } ?? .null, .text(to.rawValue), .text(action.rawValue), .text(actor.tenant),
-             .integer(Int64(actor.uid)), .text(time), .text(reason), .text(request.id), .text(decision.date), .text(decision.document)]
+             .integer(Int64(actor.uid)), .text(time), .text(reason), .text(request.id), .text(decision.date), .text(decision.document),
+             .text(changes.isEmpty ? "" : changed)]
         )
         // The audit event names the decision's date and document only when it has them, so the
         // events of changes without them hash as they did before.
         var decisionFields: [AuditEvent.Field] = []
         if !decision.date.isEmpty { decisionFields.append(.text("decision_date", decision.date)) }
         if !decision.document.isEmpty { decisionFields.append(.text("decision_document", decision.document)) }
+        if !changes.isEmpty { decisionFields.append(.text("changes", changed)) }
         try AuditChain.append(
             AuditEvent(action.rawValue, [
                 .text("application", id), .text("from", from?.rawValue ?? ""), .text("to", to.rawValue), .text("request", request.id),
@@ -393,7 +476,7 @@ public final class DistrictStore: Sendable {
         ).first else { return nil }
         let history = try transaction.query(
             """
-            SELECT from_state, to_state, action, tenant, actor_uid, at, reason, request_id, decision_date, decision_document
+            SELECT from_state, to_state, action, tenant, actor_uid, at, reason, request_id, decision_date, decision_document, changes
             FROM transitions WHERE application_id = ? ORDER BY id
             """,
             [.text(id)]
@@ -406,7 +489,8 @@ public final class DistrictStore: Sendable {
                 to: try row.decode(ApplicationState.self, "to_state"),
                 action: try row.decode(HistoryAction.self, "action"), tenant: try row.text("tenant"), actorUID: UInt32(truncatingIfNeeded: try row.int("actor_uid")),
                 at: try row.text("at"), reason: try row.text("reason"), requestID: try row.text("request_id"),
-                decisionDate: try row.text("decision_date"), decisionDocument: try row.text("decision_document")
+                decisionDate: try row.text("decision_date"), decisionDocument: try row.text("decision_document"),
+                changes: try Self.changes(try row.text("changes"))
             )
         }
         return StoredApplication(
@@ -448,6 +532,11 @@ public final class DistrictStore: Sendable {
             parameters.append(.integer(Int64(limit)))
             return try transaction.query(sql, parameters).map { try $0.text("id") }
         }
+    }
+
+    /// The field changes a history entry recorded ('' for none).
+    private static func changes(_ text: String) throws -> [FieldChange] {
+        text.isEmpty ? [] : try StoredJSON.decode([FieldChange].self, Array(text.utf8), what: "field changes")
     }
 
     /// `%text%` for LIKE, with LIKE's own wildcards in `text` matched literally.

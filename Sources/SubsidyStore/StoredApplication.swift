@@ -100,6 +100,20 @@ public struct TransitionEntry: Sendable, Equatable {
     /// The decision's date and document number, for the city's decisions that carry them.
     public var decisionDate: String = ""
     public var decisionDocument: String = ""
+    /// For an amendment, the fields it changed.
+    public var changes: [FieldChange] = []
+}
+
+/// One field of an application an amendment changed, named as in the protocol's JSON.
+public struct FieldChange: Sendable, Equatable, Codable {
+    public var field: String
+    public var before: String
+    public var after: String
+    public init(field: String, before: String, after: String) {
+        self.field = field
+        self.before = before
+        self.after = after
+    }
 }
 
 /// A registered applicant (enterprise, provider, platform or institution).
@@ -134,4 +148,15 @@ public struct ApplicationFilter: Sendable {
         self.enterprise = enterprise
         self.text = text
     }
+}
+
+/// One recorded change of a registry entry (更名, role).
+public struct ApplicantChange: Sendable, Equatable {
+    public var at: String
+    public var field: String
+    public var before: String
+    public var after: String
+    public var tenant: String
+    public var actorUID: UInt32
+    public var reason: String
 }

@@ -11,6 +11,31 @@ import Foundation
 // another layer, no protobuf — and a row that does not decode is damaged data (DATA_LOSS).
 // Field names are the storage format: renaming one is a migration.
 
+extension ApplicationContent {
+    /// The protocol's JSON names of the fields whose stored names differ; the two the protocol's
+    /// Application does not carry are left out of a change list.
+    private static let wireNames = ["enterprise": "enterpriseUscc", "provider": "providerUscc", "pilotID": "pilotId"]
+    private static let internalFields: Set<String> = ["caseAmountFen", "decisionDocument"]
+
+    /// Every field that differs between `old` and `new`, in declaration order, as text.
+    static func changes(from old: Application, to new: Application) -> [FieldChange] {
+        func text(_ value: Any) -> String {
+            switch value {
+            case let list as [String]: list.joined(separator: ", ")
+            case let optional as String?: optional ?? ""
+            default: "\(value)"
+            }
+        }
+        let before = Mirror(reflecting: ApplicationContent(old)).children
+        let after = Mirror(reflecting: ApplicationContent(new)).children
+        return zip(before, after).compactMap { old, new in
+            guard let name = old.label, !internalFields.contains(name) else { return nil }
+            let (was, now) = (text(old.value), text(new.value))
+            return was == now ? nil : FieldChange(field: wireNames[name] ?? name, before: was, after: now)
+        }
+    }
+}
+
 /// An application's content as the district store keeps it (JSON in `applications.content`).
 struct ApplicationContent: Codable, Equatable {
     var measure: String

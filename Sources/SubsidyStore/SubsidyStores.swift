@@ -369,6 +369,27 @@ public final class SubsidyStores: Service, Sendable {
         }
     }
 
+    /// 更名 or a new role: the ledger's index first (it refuses a second registration under
+    /// another name), then the district's registry with the change recorded. A retry of the
+    /// same request completes it.
+    public func updateApplicant(
+        _ uscc: String, in district: DistrictID, name: String?, role: ApplicantRole?, request key: RequestKey, actor: Actor, reason: String,
+        respond: @escaping @Sendable (ApplicantRecord, [ApplicantChange]) throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        let store = self.store(district)
+        if let earlier = try await store.replay(key) { return earlier }
+        guard var updated = try await store.applicant(uscc) else {
+            throw SubsidyError(.notFound, "applicant \(uscc) is not registered in \(district.rawValue)")
+        }
+        if let name { updated.name = name }
+        if let role { updated.role = role }
+        try await ledger.reindexApplicant(updated, at: Timestamp.now())
+        return try await store.mutate(key) { transaction, now in
+            let record = try store.updateApplicant(uscc, name: name, role: role, by: actor, reason: reason, request: key, at: now, in: transaction)
+            return try respond(record, try DistrictStore.applicantChanges(uscc, in: transaction))
+        }
+    }
+
     /// Files `application` (with the locality of `applicant`, the registry's entry it was checked
     /// against) in state SUBMITTED.
     /// `respond` gets the record and the clerk's warnings (``contentNotices(for:excluding:policy:)``).
@@ -394,16 +415,23 @@ public final class SubsidyStores: Service, Sendable {
     ) async throws -> [UInt8] {
         let store = try owning(id, as: applicant.district)
         if let earlier = try await store.replay(key) { return earlier }
+        // The state first: an application that may not be amended is refused for that, not for
+        // what its new content would collide with (the write below checks it again).
+        guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
+        _ = try current.state.applying(.amend, as: .district)
         let warnings = try await contentNotices(for: application, excluding: id, policy: policy)
         return try await store.mutate(key) { transaction, now in
             try Self.requireRegistered(applicant, in: store, transaction)
-            let record = try store.apply(.amend, to: id, actor: actor, role: .district, reason: reason, request: key, at: now, in: transaction) {
-                $0.application = application
-                $0.measure = application.measure
-                $0.fundingYear = application.fundingYear.year
-                $0.enterprise = application.enterprise.rawValue
-                $0.contentKey = application.contentFingerprint
-                $0.projectKey = application.contentKeys.dropFirst().first ?? ""
+            let record = try store.applyReportingChanges(.amend, to: id, actor: actor, role: .district, reason: reason, request: key, at: now, in: transaction) {
+                record in
+                let changes = ApplicationContent.changes(from: record.application, to: application)
+                record.application = application
+                record.measure = application.measure
+                record.fundingYear = application.fundingYear.year
+                record.enterprise = application.enterprise.rawValue
+                record.contentKey = application.contentFingerprint
+                record.projectKey = application.contentKeys.dropFirst().first ?? ""
+                return changes
             }
             return try respond(record, warnings)
         }

@@ -11,8 +11,8 @@ import Glibc
 
 struct ApplicantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "applicant", abstract: "District: register and look up applicants.",
-        subcommands: [RegisterApplicant.self, ShowApplicant.self, ListApplicants.self]
+        commandName: "applicant", abstract: "District: register, rename (更名) and look up applicants.",
+        subcommands: [RegisterApplicant.self, UpdateApplicant.self, ShowApplicant.self, ListApplicants.self]
     )
 }
 
@@ -53,8 +53,43 @@ struct ShowApplicant: AsyncParsableCommand {
         let r = try await global.withClient { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).getApplicant(request, timeout: global.timeout)
         }
-        global.emit(r, human: r.applicant.map { "\($0.uscc)  \($0.name)  \($0.role)  \($0.locality)  \($0.district)" } ?? "")
+        global.emit(r, human: applicantText(r.applicant, history: r.history))
     }
+}
+
+struct UpdateApplicant: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "update", abstract: "Rename an applicant (更名) or change its role; the change is kept in its history.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "18-character unified social credit code.") var uscc: String
+    @Option(help: "The new registered name.") var name: String = ""
+    @Option(help: "The new role: industrial_enterprise, service_provider, platform or institution.") var role: String?
+    @Option var reason: String = ""
+    @Option var requestId: String = newRequestID()
+
+    func run() async throws {
+        var request = Foshan_Subsidy_V1_UpdateApplicantRequest()
+        request.requestId = requestId
+        request.uscc = uscc
+        request.name = name
+        if let role { request.role = try parseEnum(Foshan_Subsidy_V1_ApplicantRole.self, role, option: "--role") }
+        request.reason = reason
+        let sent = request
+        let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).updateApplicant(sent, timeout: global.timeout)
+        }
+        global.emit(r, human: applicantText(r.applicant, history: r.history))
+    }
+}
+
+/// An applicant and the history of its entry.
+func applicantText(_ applicant: Foshan_Subsidy_V1_Applicant?, history: [Foshan_Subsidy_V1_ApplicantChange]) -> String {
+    guard let applicant else { return "" }
+    var lines = ["\(applicant.uscc)  \(applicant.name)  \(applicant.role)  \(applicant.locality)  \(applicant.district)"]
+    for change in history {
+        lines.append("  \(change.at)  \(change.field): \(change.before) → \(change.after)  by \(change.tenant) (uid \(change.actorUid))  \(change.reason)")
+    }
+    return lines.joined(separator: "\n")
 }
 
 struct ListApplicants: AsyncParsableCommand {

@@ -177,30 +177,80 @@ func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, glob
 }
 
 struct Amend: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "District: replace a RETURNED application's content and resubmit it.")
+    static let configuration = CommandConfiguration(
+        abstract: "District: correct an application before review, or a RETURNED one, and (re)submit it; the history records each field changed.",
+        discussion: """
+            Change single fields with --set FIELD=VALUE (JSON field names of Application; amounts in yuan under the name \
+            without Fen, e.g. --set contractAmount=1,200,000; an empty value clears the field), or give the whole \
+            application with --file: Application JSON, or what `show --json` printed, edited.
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
-    @Option(help: "Application JSON file, or -.") var file: String
+    @Option(help: "Application JSON file (or `show --json` output), or -.") var file: String?
+    @Option(name: .customLong("set"), help: "FIELD=VALUE, repeatable.") var assignments: [String] = []
     @Option var reason: String = ""
     @Option var requestId: String = newRequestID()
 
     func run() async throws {
+        guard file != nil || !assignments.isEmpty else { throw ValidationError("give --set FIELD=VALUE or --file") }
         var request = Foshan_Subsidy_V1_AmendApplicationRequest()
         request.requestId = requestId
         request.applicationId = applicationId
         request.reason = reason
-        let text = try readText(path: file)
+        // The starting point: the file, or the application as it stands.
+        let fileText = try file.map { try readText(path: $0) }
+        var current: JSONValue = .object([])
+        if fileText == nil {
+            var get = Foshan_Subsidy_V1_GetApplicationRequest()
+            get.applicationId = applicationId
+            let sent = get
+            current = try await global.withClient { client throws(SubsidyError) in
+                try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).getApplication(sent, timeout: global.timeout)
+            }.record?.application?.jsonValue ?? .object([])
+        }
         do throws(SubsidyError) {
-            request.application = try Foshan_Subsidy_V1_Application(jsonText: text, path: "application")
+            var content = current
+            if let fileText {
+                content = try JSONValue.parse(fileText)
+                // What `show --json` prints wraps the application in its record.
+                if let application = content["record"]?["application"] { content = application }
+            }
+            for assignment in assignments {
+                guard let equals = assignment.firstIndex(of: "=") else {
+                    throw SubsidyError.invalidField("--set", "\(assignment): expected FIELD=VALUE")
+                }
+                let column = String(assignment[..<equals]).trimmingSpaces
+                let value = String(assignment[assignment.index(after: equals)...]).trimmingSpaces
+                guard let (name, _) = ApplicationColumns.field(column) else {
+                    throw SubsidyError.invalidField("--set", "\(column) is not a field of Application (JSON names, e.g. projectName, contractAmount)")
+                }
+                let single = try JSONValue.parse(try ApplicationColumns.json([column: value], row: 0))
+                content = content.setting(name, to: value.isEmpty ? nil : single[name])
+            }
+            request.application = try Foshan_Subsidy_V1_Application(jsonText: content.serialized(), path: "application")
         } catch {
             printError(error, json: global.json)
             throw ExitCode(ExitStatus.of(error.code))
         }
+        let sent = request
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).amendApplication(request, timeout: global.timeout)
+            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).amendApplication(sent, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(describe) ?? "")
+    }
+}
+
+extension JSONValue {
+    /// This object with `key` set to `value` (removed for nil), other members kept in order.
+    func setting(_ key: String, to value: JSONValue?) -> JSONValue {
+        guard case .object(var members) = self else { return self }
+        if let index = members.firstIndex(where: { $0.0 == key }) {
+            if let value { members[index].1 = value } else { members.remove(at: index) }
+        } else if let value {
+            members.append((key, value))
+        }
+        return .object(members)
     }
 }
 
@@ -438,6 +488,7 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord) -> String {
         var decision = t.decisionDate.isEmpty ? "" : "  dated \(t.decisionDate)"
         if !t.decisionDocument.isEmpty { decision += " \(t.decisionDocument)" }
         lines.append("  \(t.at)  \(t.fromState.rawValue == 0 ? "—" : t.fromState.description) → \(t.toState)  by \(t.tenant) (uid \(t.actorUid))\(decision)  \(t.reason)")
+        for change in t.changes { lines.append("      \(change.field): \(change.before.isEmpty ? "—" : change.before) → \(change.after.isEmpty ? "—" : change.after)") }
     }
     return lines.joined(separator: "\n")
 }

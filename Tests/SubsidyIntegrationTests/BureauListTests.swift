@@ -256,6 +256,78 @@ struct BatchTests {
     }
 }
 
+@Suite("finding and correcting: search, amendments with their fields, 更名")
+struct FindAndCorrectTests {
+    static func ids(_ json: String) throws -> [String] {
+        guard case .array(let records)? = try JSONValue.parse(json)["records"] else { return [] }
+        return records.compactMap { if case .string(let id)? = $0["id"] { id } else { nil } }
+    }
+
+    @Test("search finds an application by enterprise name, USCC, contract number or project name, however the contract is spelled")
+    func search() async throws {
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            // The demo's nanhai-000003 has contract HT-2022-nanhai-2: every spelling finds it.
+            for spelling in ["HT-2022-nanhai-2", "ht 2022 nanhai 2", "ＨＴ－２０２２－ＮＡＮＨＡＩ－２", "HT\u{200B}-2022-NANHAI-2", "ht—2022—nanhai—2"] {
+                let found = try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", spelling]))
+                #expect(found == ["nanhai-000003"], "\(spelling): \(found)")
+            }
+            let byName = try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", "铝型材"]))
+            #expect(byName.count == 3 && Set(byName.map { $0.prefix { $0 != "-" } }).count == 3, "the city finds every district's: \(byName)")
+            let ownOnly = try Self.ids(try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "search", "铝型材"]))
+            #expect(ownOnly == ["nanhai-000002"], "a district finds only its own: \(ownOnly)")
+            #expect(try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", "91440605000000115C"])) == ["nanhai-000002"])
+            #expect(try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", "100%_"])).isEmpty, "LIKE's wildcards match literally")
+            let nothing = try runCtl(["--data-dir", daemon.dataDirectory, "search", " \u{200B} "])
+            #expect(nothing.status == 13 && nothing.error.contains("request.text"), "\(nothing.error)")
+        }
+    }
+
+    @Test("a clerk amends before review with single fields or show --json; the history names each field before and after")
+    func amendments() async throws {
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            // nanhai-000001 is SUBMITTED: corrected without a return.
+            let amended = try BureauListTests.ctl(
+                daemon, as: "nanhai", ["amend", "nanhai-000001", "--set", "projectName=设备上云（更正）", "--set", "contractAmount=900,000", "--reason", "笔误"])
+            #expect(amended.contains("projectName: 设备上云与生产管控云化 → 设备上云（更正）"), "\(amended)")
+            #expect(amended.contains("contractAmountFen: 36000000 → 90000000"), "amounts on the command line are yuan: \(amended)")
+            // The JSON show printed, edited, goes back as it is (nanhai-000002 is RETURNED).
+            let shown = try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", "nanhai-000002"])
+            let file = daemon.dataDirectory + "/edited.json"
+            try shown.replacingOccurrences(of: "设备上云与生产管控云化", with: "改过的项目").write(toFile: file, atomically: false, encoding: .utf8)
+            let resubmitted = try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "amend", "nanhai-000002", "--file", file])
+            let history = try JSONValue.parse(resubmitted)["record"]?["history"]
+            guard case .array(let entries)? = history, case .array(let changes)? = entries.last?["changes"] else {
+                Issue.record("no changes recorded: \(resubmitted)")
+                return
+            }
+            #expect(changes.count == 1)
+            #expect(changes.first?["field"] == .string("projectName") && changes.first?["after"] == .string("改过的项目"))
+            // Decided applications are not amended; the state says why, before any content check.
+            let decided = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000003", "--set", "projectName=x"])
+            #expect(decided.status == 19 && decided.error.contains("state:"), "\(decided.error)")
+            let unknown = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000001", "--set", "bogus=1"])
+            #expect(unknown.status == 13 && unknown.error.contains("bogus"), "\(unknown.error)")
+        }
+    }
+
+    @Test("更名: an applicant renamed keeps its history, is found by its new name, and the chains still verify")
+    func renameApplicant() async throws {
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            _ = try BureauListTests.ctl(
+                daemon, as: "nanhai", ["applicant", "update", "91440605000000107H", "--name", "佛山市南海区家电智造有限公司", "--reason", "工商变更"])
+            let shown = try BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "show", "91440605000000107H"])
+            #expect(shown.contains("name: 佛山市南海区家电制造有限公司 → 佛山市南海区家电智造有限公司") && shown.contains("工商变更"), "\(shown)")
+            #expect(try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", "家电智造"])) == ["nanhai-000001"])
+            let record = try BureauListTests.ctl(daemon, as: "city", ["--json", "show", "nanhai-000001"])
+            #expect(try JSONValue.parse(record)["record"]?["enterpriseName"] == .string("佛山市南海区家电智造有限公司"))
+            let nothing = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "applicant", "update", "91440605000000107H"])
+            #expect(nothing.status == 13)
+            let verified = try runCtl(["--data-dir", daemon.dataDirectory, "audit", "verify"])
+            #expect(verified.status == 0, "\(verified.output)")
+        }
+    }
+}
+
 @Suite("events through a pipe")
 struct EventsPipeTests {
     @Test("subsidyctl events writes each event as it comes, into a pipe, while it keeps following")

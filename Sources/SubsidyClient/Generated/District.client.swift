@@ -38,6 +38,13 @@ extension Foshan_Subsidy_V1_DistrictService {
             try await connection.call(Foshan_Subsidy_V1_DistrictService.Method.listApplicants, request, timeout: timeout, metadata: metadata)
         }
 
+        /// `/foshan.subsidy.v1.DistrictService/UpdateApplicant`
+        public func updateApplicant(
+            _ request: Foshan_Subsidy_V1_UpdateApplicantRequest, timeout: Duration? = nil, metadata: [String: String] = [:]
+        ) async throws(SubsidyError) -> Foshan_Subsidy_V1_UpdateApplicantResponse {
+            try await connection.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, request, timeout: timeout, metadata: metadata)
+        }
+
         /// `/foshan.subsidy.v1.DistrictService/SubmitApplication`
         public func submitApplication(
             _ request: Foshan_Subsidy_V1_SubmitApplicationRequest, timeout: Duration? = nil, metadata: [String: String] = [:]

@@ -10,6 +10,7 @@ const ProtobufCMessageDescriptor *subsidy_descriptor_get_metrics_response(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_applicant(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_application(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_transition_record(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_field_change(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_limit_trace(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_award_explanation(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_application_record(void);
@@ -23,6 +24,9 @@ const ProtobufCMessageDescriptor *subsidy_descriptor_register_applicant_request(
 const ProtobufCMessageDescriptor *subsidy_descriptor_register_applicant_response(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_get_applicant_request(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_get_applicant_response(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_update_applicant_request(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_update_applicant_response(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_applicant_change(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_list_applicants_request(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_list_applicants_response(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_submit_application_request(void);

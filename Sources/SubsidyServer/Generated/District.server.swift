@@ -16,6 +16,8 @@ extension Foshan_Subsidy_V1_DistrictService {
         func getApplicant(_ request: Foshan_Subsidy_V1_GetApplicantRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicantResponse
         /// `/foshan.subsidy.v1.DistrictService/ListApplicants`
         func listApplicants(_ request: Foshan_Subsidy_V1_ListApplicantsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicantsResponse
+        /// `/foshan.subsidy.v1.DistrictService/UpdateApplicant`
+        func updateApplicant(_ request: Foshan_Subsidy_V1_UpdateApplicantRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_UpdateApplicantResponse
         /// `/foshan.subsidy.v1.DistrictService/SubmitApplication`
         func submitApplication(_ request: Foshan_Subsidy_V1_SubmitApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_SubmitApplicationResponse
         /// `/foshan.subsidy.v1.DistrictService/GetApplication`
@@ -44,6 +46,9 @@ extension Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         }
         router.register(Foshan_Subsidy_V1_DistrictService.Method.listApplicants, roles: roles) { request, context throws(SubsidyError) in
             try await self.listApplicants(request, context: context)
+        }
+        router.register(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, roles: roles) { request, context throws(SubsidyError) in
+            try await self.updateApplicant(request, context: context)
         }
         router.register(Foshan_Subsidy_V1_DistrictService.Method.submitApplication, roles: roles) { request, context throws(SubsidyError) in
             try await self.submitApplication(request, context: context)

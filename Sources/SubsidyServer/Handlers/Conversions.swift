@@ -258,6 +258,19 @@ extension Foshan_Subsidy_V1_Applicant {
     }
 }
 
+extension Foshan_Subsidy_V1_ApplicantChange {
+    init(_ change: ApplicantChange) {
+        self.init()
+        at = change.at
+        field = change.field
+        before = change.before
+        after = change.after
+        tenant = change.tenant
+        actorUid = change.actorUID
+        reason = change.reason
+    }
+}
+
 extension Foshan_Subsidy_V1_ApplicationRecord {
     /// The wire form of a stored application. (Content that no longer decodes never gets here: the
     /// store reports it as damaged data when it reads the row, and the caller gets DATA_LOSS.)
@@ -290,6 +303,13 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
             t.requestId = clientRequestID(entry.requestID)
             t.decisionDate = entry.decisionDate
             t.decisionDocument = entry.decisionDocument
+            t.changes = entry.changes.map { change in
+                var c = Foshan_Subsidy_V1_FieldChange()
+                c.field = change.field
+                c.before = change.before
+                c.after = change.after
+                return c
+            }
             return t
         }
     }

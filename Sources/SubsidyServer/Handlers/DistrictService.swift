@@ -64,7 +64,39 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         }
         var response = Foshan_Subsidy_V1_GetApplicantResponse()
         response.applicant = Foshan_Subsidy_V1_Applicant(record)
+        response.history = try await StoreCall.run(for: context) { try await store.applicantChanges(uscc.rawValue) }.map(Foshan_Subsidy_V1_ApplicantChange.init)
         return response
+    }
+
+    /// 更名 or a new role; the history keeps every change.
+    func updateApplicant(_ request: Foshan_Subsidy_V1_UpdateApplicantRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_UpdateApplicantResponse {
+        let district = try context.requireDistrict()
+        let key = try requestKey(request.requestId, context: context, request)
+        let uscc = try USCC.parse(request.uscc, field: "request.uscc")
+        var name: String?
+        if !request.name.isEmpty {
+            guard !CanonicalText(request.name).isEmpty else { throw .invalidField("request.name", "has no visible characters") }
+            try InputLimits.check(request.name, InputLimits.name, field: "request.name")
+            name = request.name
+        }
+        var role: ApplicantRole?
+        if request.role.rawValue != 0 {
+            guard let known = ApplicantRole(wire: request.role) else { throw .invalidField("request.role", "unknown role") }
+            role = known
+        }
+        guard name != nil || role != nil else { throw .invalidField("request.name", "give a new name or a new role") }
+        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
+        let (stores, newName, newRole) = (self.stores, name, role)
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.updateApplicant(uscc.rawValue, in: district, name: newName, role: newRole, request: key, actor: context.actor, reason: request.reason) {
+                record, history in
+                var response = Foshan_Subsidy_V1_UpdateApplicantResponse()
+                response.applicant = Foshan_Subsidy_V1_Applicant(record)
+                response.history = history.map(Foshan_Subsidy_V1_ApplicantChange.init)
+                return response.serializedBytes()
+            }
+        }
+        return try Foshan_Subsidy_V1_UpdateApplicantResponse(serializedBytes: bytes, path: "stored")
     }
 
     func listApplicants(_ request: Foshan_Subsidy_V1_ListApplicantsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicantsResponse {

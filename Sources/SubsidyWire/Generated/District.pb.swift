@@ -146,6 +146,8 @@ public struct Foshan_Subsidy_V1_GetApplicantRequest: ProtoMessage {
 
 public struct Foshan_Subsidy_V1_GetApplicantResponse: ProtoMessage {
     public var applicant: Foshan_Subsidy_V1_Applicant? = nil
+    /// Every change of the entry since registration (更名, role), oldest first.
+    public var history: [Foshan_Subsidy_V1_ApplicantChange] = []
 
     public init() {}
 
@@ -156,6 +158,7 @@ public struct Foshan_Subsidy_V1_GetApplicantResponse: ProtoMessage {
         let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__GetApplicantResponse.self).pointee
         var m = Self()
         m.applicant = ProtoC.message(c.applicant)
+        m.history = ProtoC.messages(c.n_history, c.history)
         return m
     }
 
@@ -163,6 +166,7 @@ public struct Foshan_Subsidy_V1_GetApplicantResponse: ProtoMessage {
         let p = arena.allocate(Foshan__Subsidy__V1__GetApplicantResponse.self)
         foshan__subsidy__v1__get_applicant_response__init(p)
         p.pointee.applicant = arena.message(self.applicant, Foshan__Subsidy__V1__Applicant.self)
+        (p.pointee.n_history, p.pointee.history) = arena.messages(self.history, Foshan__Subsidy__V1__ApplicantChange.self)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -171,6 +175,7 @@ public struct Foshan_Subsidy_V1_GetApplicantResponse: ProtoMessage {
         for (key, value) in try json.objectMembers(at: path) {
             switch key {
             case "applicant": self.applicant = value.isNull ? nil : try Foshan_Subsidy_V1_Applicant(json: value, path: path + ".applicant")
+            case "history": self.history = try value.array(at: path + ".history") { (v: JSONValue, p: String) throws(SubsidyError) in try Foshan_Subsidy_V1_ApplicantChange(json: v, path: p) }
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -179,6 +184,184 @@ public struct Foshan_Subsidy_V1_GetApplicantResponse: ProtoMessage {
     public var jsonValue: JSONValue {
         var members: [(String, JSONValue)] = []
         if let v = self.applicant { members.append(("applicant", v.jsonValue)) }
+        if !self.history.isEmpty { members.append(("history", .array(self.history.map { $0.jsonValue }))) }
+        return .object(members)
+    }
+}
+
+/// 更名 (a new registered name) or a new role for a registered applicant. The USCC, district and
+/// locality never change (a relocation is a new registration by the new district).
+public struct Foshan_Subsidy_V1_UpdateApplicantRequest: ProtoMessage {
+    public var requestId: String = ""
+    public var uscc: String = ""
+    /// The new name; empty leaves it.
+    public var name: String = ""
+    /// The new role; unspecified leaves it.
+    public var role: Foshan_Subsidy_V1_ApplicantRole = .init(rawValue: 0)
+    public var reason: String = ""
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.UpdateApplicantRequest"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_update_applicant_request() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__UpdateApplicantRequest.self).pointee
+        var m = Self()
+        m.requestId = ProtoC.string(c.request_id)
+        m.uscc = ProtoC.string(c.uscc)
+        m.name = ProtoC.string(c.name)
+        m.role = .init(rawValue: Int32(truncatingIfNeeded: c.role.rawValue))
+        m.reason = ProtoC.string(c.reason)
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__UpdateApplicantRequest.self)
+        foshan__subsidy__v1__update_applicant_request__init(p)
+        p.pointee.request_id = arena.string(self.requestId)
+        p.pointee.uscc = arena.string(self.uscc)
+        p.pointee.name = arena.string(self.name)
+        p.pointee.role = Foshan__Subsidy__V1__ApplicantRole(rawValue: .init(truncatingIfNeeded: self.role.rawValue))
+        p.pointee.reason = arena.string(self.reason)
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "requestId", "request_id": self.requestId = try value.string(at: path + ".request_id")
+            case "uscc": self.uscc = try value.string(at: path + ".uscc")
+            case "name": self.name = try value.string(at: path + ".name")
+            case "role": self.role = try value.enumValue(Foshan_Subsidy_V1_ApplicantRole.self, at: path + ".role")
+            case "reason": self.reason = try value.string(at: path + ".reason")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if self.requestId != "" { members.append(("requestId", JSONValue.string(self.requestId))) }
+        if self.uscc != "" { members.append(("uscc", JSONValue.string(self.uscc))) }
+        if self.name != "" { members.append(("name", JSONValue.string(self.name))) }
+        if self.role.rawValue != 0 { members.append(("role", JSONValue.enumValue(self.role))) }
+        if self.reason != "" { members.append(("reason", JSONValue.string(self.reason))) }
+        return .object(members)
+    }
+}
+
+public struct Foshan_Subsidy_V1_UpdateApplicantResponse: ProtoMessage {
+    public var applicant: Foshan_Subsidy_V1_Applicant? = nil
+    public var history: [Foshan_Subsidy_V1_ApplicantChange] = []
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.UpdateApplicantResponse"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_update_applicant_response() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__UpdateApplicantResponse.self).pointee
+        var m = Self()
+        m.applicant = ProtoC.message(c.applicant)
+        m.history = ProtoC.messages(c.n_history, c.history)
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__UpdateApplicantResponse.self)
+        foshan__subsidy__v1__update_applicant_response__init(p)
+        p.pointee.applicant = arena.message(self.applicant, Foshan__Subsidy__V1__Applicant.self)
+        (p.pointee.n_history, p.pointee.history) = arena.messages(self.history, Foshan__Subsidy__V1__ApplicantChange.self)
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "applicant": self.applicant = value.isNull ? nil : try Foshan_Subsidy_V1_Applicant(json: value, path: path + ".applicant")
+            case "history": self.history = try value.array(at: path + ".history") { (v: JSONValue, p: String) throws(SubsidyError) in try Foshan_Subsidy_V1_ApplicantChange(json: v, path: p) }
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if let v = self.applicant { members.append(("applicant", v.jsonValue)) }
+        if !self.history.isEmpty { members.append(("history", .array(self.history.map { $0.jsonValue }))) }
+        return .object(members)
+    }
+}
+
+/// One change of a registry entry: which field, before and after, who and why.
+public struct Foshan_Subsidy_V1_ApplicantChange: ProtoMessage {
+    public var at: String = ""
+    public var field: String = ""
+    public var before: String = ""
+    public var after: String = ""
+    public var tenant: String = ""
+    public var actorUid: UInt32 = 0
+    public var reason: String = ""
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.ApplicantChange"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_applicant_change() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__ApplicantChange.self).pointee
+        var m = Self()
+        m.at = ProtoC.string(c.at)
+        m.field = ProtoC.string(c.field)
+        m.before = ProtoC.string(c.before)
+        m.after = ProtoC.string(c.after)
+        m.tenant = ProtoC.string(c.tenant)
+        m.actorUid = c.actor_uid
+        m.reason = ProtoC.string(c.reason)
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__ApplicantChange.self)
+        foshan__subsidy__v1__applicant_change__init(p)
+        p.pointee.at = arena.string(self.at)
+        p.pointee.field = arena.string(self.field)
+        p.pointee.before = arena.string(self.before)
+        p.pointee.after = arena.string(self.after)
+        p.pointee.tenant = arena.string(self.tenant)
+        p.pointee.actor_uid = self.actorUid
+        p.pointee.reason = arena.string(self.reason)
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "at": self.at = try value.string(at: path + ".at")
+            case "field": self.field = try value.string(at: path + ".field")
+            case "before": self.before = try value.string(at: path + ".before")
+            case "after": self.after = try value.string(at: path + ".after")
+            case "tenant": self.tenant = try value.string(at: path + ".tenant")
+            case "actorUid", "actor_uid": self.actorUid = try value.uint32(at: path + ".actor_uid")
+            case "reason": self.reason = try value.string(at: path + ".reason")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if self.at != "" { members.append(("at", JSONValue.string(self.at))) }
+        if self.field != "" { members.append(("field", JSONValue.string(self.field))) }
+        if self.before != "" { members.append(("before", JSONValue.string(self.before))) }
+        if self.after != "" { members.append(("after", JSONValue.string(self.after))) }
+        if self.tenant != "" { members.append(("tenant", JSONValue.string(self.tenant))) }
+        if self.actorUid != 0 { members.append(("actorUid", JSONValue.integer(self.actorUid))) }
+        if self.reason != "" { members.append(("reason", JSONValue.string(self.reason))) }
         return .object(members)
     }
 }
@@ -948,6 +1131,8 @@ public enum Foshan_Subsidy_V1_DistrictService: Sendable {
         public static let getApplicant = UnaryMethod<Foshan_Subsidy_V1_GetApplicantRequest, Foshan_Subsidy_V1_GetApplicantResponse>(fullName: "/foshan.subsidy.v1.DistrictService/GetApplicant")
         /// `/foshan.subsidy.v1.DistrictService/ListApplicants`
         public static let listApplicants = UnaryMethod<Foshan_Subsidy_V1_ListApplicantsRequest, Foshan_Subsidy_V1_ListApplicantsResponse>(fullName: "/foshan.subsidy.v1.DistrictService/ListApplicants")
+        /// `/foshan.subsidy.v1.DistrictService/UpdateApplicant`
+        public static let updateApplicant = UnaryMethod<Foshan_Subsidy_V1_UpdateApplicantRequest, Foshan_Subsidy_V1_UpdateApplicantResponse>(fullName: "/foshan.subsidy.v1.DistrictService/UpdateApplicant")
         /// `/foshan.subsidy.v1.DistrictService/SubmitApplication`
         public static let submitApplication = UnaryMethod<Foshan_Subsidy_V1_SubmitApplicationRequest, Foshan_Subsidy_V1_SubmitApplicationResponse>(fullName: "/foshan.subsidy.v1.DistrictService/SubmitApplication")
         /// `/foshan.subsidy.v1.DistrictService/GetApplication`
@@ -963,6 +1148,6 @@ public enum Foshan_Subsidy_V1_DistrictService: Sendable {
         /// `/foshan.subsidy.v1.DistrictService/Quote`
         public static let quote = UnaryMethod<Foshan_Subsidy_V1_QuoteRequest, Foshan_Subsidy_V1_QuoteResponse>(fullName: "/foshan.subsidy.v1.DistrictService/Quote")
         /// Every method, in the order of the .proto, for routing and reflection.
-        public static let all: [any MethodDescriptor] = [registerApplicant, getApplicant, listApplicants, submitApplication, getApplication, listApplications, amendApplication, withdrawApplication, reviewApplication, quote]
+        public static let all: [any MethodDescriptor] = [registerApplicant, getApplicant, listApplicants, updateApplicant, submitApplication, getApplication, listApplications, amendApplication, withdrawApplication, reviewApplication, quote]
     }
 }

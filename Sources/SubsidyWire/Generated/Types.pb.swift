@@ -374,6 +374,8 @@ public struct Foshan_Subsidy_V1_TransitionRecord: ProtoMessage {
     /// decisions that carry them; empty otherwise, and on changes recorded before version 1.1.
     public var decisionDate: String = ""
     public var decisionDocument: String = ""
+    /// For an amendment: each field it changed (the JSON field name of Application), before and after.
+    public var changes: [Foshan_Subsidy_V1_FieldChange] = []
 
     public init() {}
 
@@ -393,6 +395,7 @@ public struct Foshan_Subsidy_V1_TransitionRecord: ProtoMessage {
         m.requestId = ProtoC.string(c.request_id)
         m.decisionDate = ProtoC.string(c.decision_date)
         m.decisionDocument = ProtoC.string(c.decision_document)
+        m.changes = ProtoC.messages(c.n_changes, c.changes)
         return m
     }
 
@@ -409,6 +412,7 @@ public struct Foshan_Subsidy_V1_TransitionRecord: ProtoMessage {
         p.pointee.request_id = arena.string(self.requestId)
         p.pointee.decision_date = arena.string(self.decisionDate)
         p.pointee.decision_document = arena.string(self.decisionDocument)
+        (p.pointee.n_changes, p.pointee.changes) = arena.messages(self.changes, Foshan__Subsidy__V1__FieldChange.self)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -426,6 +430,7 @@ public struct Foshan_Subsidy_V1_TransitionRecord: ProtoMessage {
             case "requestId", "request_id": self.requestId = try value.string(at: path + ".request_id")
             case "decisionDate", "decision_date": self.decisionDate = try value.string(at: path + ".decision_date")
             case "decisionDocument", "decision_document": self.decisionDocument = try value.string(at: path + ".decision_document")
+            case "changes": self.changes = try value.array(at: path + ".changes") { (v: JSONValue, p: String) throws(SubsidyError) in try Foshan_Subsidy_V1_FieldChange(json: v, path: p) }
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -443,6 +448,57 @@ public struct Foshan_Subsidy_V1_TransitionRecord: ProtoMessage {
         if self.requestId != "" { members.append(("requestId", JSONValue.string(self.requestId))) }
         if self.decisionDate != "" { members.append(("decisionDate", JSONValue.string(self.decisionDate))) }
         if self.decisionDocument != "" { members.append(("decisionDocument", JSONValue.string(self.decisionDocument))) }
+        if !self.changes.isEmpty { members.append(("changes", .array(self.changes.map { $0.jsonValue }))) }
+        return .object(members)
+    }
+}
+
+/// One field an amendment changed. Amounts are in fen, lists joined with ", ".
+public struct Foshan_Subsidy_V1_FieldChange: ProtoMessage {
+    public var field: String = ""
+    public var before: String = ""
+    public var after: String = ""
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.FieldChange"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_field_change() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__FieldChange.self).pointee
+        var m = Self()
+        m.field = ProtoC.string(c.field)
+        m.before = ProtoC.string(c.before)
+        m.after = ProtoC.string(c.after)
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__FieldChange.self)
+        foshan__subsidy__v1__field_change__init(p)
+        p.pointee.field = arena.string(self.field)
+        p.pointee.before = arena.string(self.before)
+        p.pointee.after = arena.string(self.after)
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "field": self.field = try value.string(at: path + ".field")
+            case "before": self.before = try value.string(at: path + ".before")
+            case "after": self.after = try value.string(at: path + ".after")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if self.field != "" { members.append(("field", JSONValue.string(self.field))) }
+        if self.before != "" { members.append(("before", JSONValue.string(self.before))) }
+        if self.after != "" { members.append(("after", JSONValue.string(self.after))) }
         return .object(members)
     }
 }

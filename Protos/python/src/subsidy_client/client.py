@@ -277,6 +277,11 @@ class DistrictClient(_Service):
         return self._unary("ListApplicants", self.d.ListApplicantsRequest, request, fields,
                            self.d.ListApplicantsResponse, timeout_ms, retry)
 
+    def update_applicant(self, request: Optional[district_pb2.UpdateApplicantRequest] = None, *,
+                         timeout_ms=None, retry=None, **fields) -> district_pb2.UpdateApplicantResponse:
+        return self._unary("UpdateApplicant", self.d.UpdateApplicantRequest, request, fields,
+                           self.d.UpdateApplicantResponse, timeout_ms, retry)
+
     def submit_application(self, request: Optional[district_pb2.SubmitApplicationRequest] = None, *,
                            timeout_ms=None, retry=None, **fields) -> district_pb2.SubmitApplicationResponse:
         return self._unary("SubmitApplication", self.d.SubmitApplicationRequest, request, fields,
@@ -333,6 +338,13 @@ class CityClient(_Service):
                             timeout_ms=None, retry=None, **fields) -> city_pb2.ApproveApplicationResponse:
         return self._unary("ApproveApplication", self.c.ApproveApplicationRequest, request, fields,
                            self.c.ApproveApplicationResponse, timeout_ms, retry)
+
+    def approve_applications(self, request: Optional[city_pb2.ApproveApplicationsRequest] = None, *,
+                             timeout_ms=None, retry=None, **fields) -> city_pb2.ApproveApplicationsResponse:
+        """A committee's list in its order; ``plan_only=True`` commits nothing. Each application's
+        refusal is in its outcome's ``status``, not raised."""
+        return self._unary("ApproveApplications", self.c.ApproveApplicationsRequest, request, fields,
+                           self.c.ApproveApplicationsResponse, timeout_ms, retry)
 
     def reject_application(self, request: Optional[city_pb2.DecideApplicationRequest] = None, *,
                            timeout_ms=None, retry=None, **fields) -> city_pb2.DecideApplicationResponse:

@@ -187,6 +187,141 @@ void   foshan__subsidy__v1__get_applicant_response__free_unpacked
   assert(message->base.descriptor == &foshan__subsidy__v1__get_applicant_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   foshan__subsidy__v1__update_applicant_request__init
+                     (Foshan__Subsidy__V1__UpdateApplicantRequest         *message)
+{
+  static const Foshan__Subsidy__V1__UpdateApplicantRequest init_value = FOSHAN__SUBSIDY__V1__UPDATE_APPLICANT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__update_applicant_request__get_packed_size
+                     (const Foshan__Subsidy__V1__UpdateApplicantRequest *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__update_applicant_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__update_applicant_request__pack
+                     (const Foshan__Subsidy__V1__UpdateApplicantRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__update_applicant_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__update_applicant_request__pack_to_buffer
+                     (const Foshan__Subsidy__V1__UpdateApplicantRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__update_applicant_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__UpdateApplicantRequest *
+       foshan__subsidy__v1__update_applicant_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__UpdateApplicantRequest *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__update_applicant_request__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__update_applicant_request__free_unpacked
+                     (Foshan__Subsidy__V1__UpdateApplicantRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__update_applicant_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   foshan__subsidy__v1__update_applicant_response__init
+                     (Foshan__Subsidy__V1__UpdateApplicantResponse         *message)
+{
+  static const Foshan__Subsidy__V1__UpdateApplicantResponse init_value = FOSHAN__SUBSIDY__V1__UPDATE_APPLICANT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__update_applicant_response__get_packed_size
+                     (const Foshan__Subsidy__V1__UpdateApplicantResponse *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__update_applicant_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__update_applicant_response__pack
+                     (const Foshan__Subsidy__V1__UpdateApplicantResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__update_applicant_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__update_applicant_response__pack_to_buffer
+                     (const Foshan__Subsidy__V1__UpdateApplicantResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__update_applicant_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__UpdateApplicantResponse *
+       foshan__subsidy__v1__update_applicant_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__UpdateApplicantResponse *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__update_applicant_response__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__update_applicant_response__free_unpacked
+                     (Foshan__Subsidy__V1__UpdateApplicantResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__update_applicant_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   foshan__subsidy__v1__applicant_change__init
+                     (Foshan__Subsidy__V1__ApplicantChange         *message)
+{
+  static const Foshan__Subsidy__V1__ApplicantChange init_value = FOSHAN__SUBSIDY__V1__APPLICANT_CHANGE__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__applicant_change__get_packed_size
+                     (const Foshan__Subsidy__V1__ApplicantChange *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__applicant_change__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__applicant_change__pack
+                     (const Foshan__Subsidy__V1__ApplicantChange *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__applicant_change__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__applicant_change__pack_to_buffer
+                     (const Foshan__Subsidy__V1__ApplicantChange *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__applicant_change__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__ApplicantChange *
+       foshan__subsidy__v1__applicant_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__ApplicantChange *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__applicant_change__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__applicant_change__free_unpacked
+                     (Foshan__Subsidy__V1__ApplicantChange *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__applicant_change__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   foshan__subsidy__v1__list_applicants_request__init
                      (Foshan__Subsidy__V1__ListApplicantsRequest         *message)
 {
@@ -1034,7 +1169,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__get_applicant_request__des
   (ProtobufCMessageInit) foshan__subsidy__v1__get_applicant_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__get_applicant_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__get_applicant_response__field_descriptors[2] =
 {
   {
     "applicant",
@@ -1048,14 +1183,27 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__get_applicant_respons
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "history",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Foshan__Subsidy__V1__GetApplicantResponse, n_history),
+    offsetof(Foshan__Subsidy__V1__GetApplicantResponse, history),
+    &foshan__subsidy__v1__applicant_change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__get_applicant_response__field_indices_by_name[] = {
   0,   /* field[0] = applicant */
+  1,   /* field[1] = history */
 };
 static const ProtobufCIntRange foshan__subsidy__v1__get_applicant_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__get_applicant_response__descriptor =
 {
@@ -1065,11 +1213,268 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__get_applicant_response__de
   "Foshan__Subsidy__V1__GetApplicantResponse",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__GetApplicantResponse),
-  1,
+  2,
   foshan__subsidy__v1__get_applicant_response__field_descriptors,
   foshan__subsidy__v1__get_applicant_response__field_indices_by_name,
   1,  foshan__subsidy__v1__get_applicant_response__number_ranges,
   (ProtobufCMessageInit) foshan__subsidy__v1__get_applicant_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__update_applicant_request__field_descriptors[5] =
+{
+  {
+    "request_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__UpdateApplicantRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "uscc",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__UpdateApplicantRequest, uscc),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__UpdateApplicantRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "role",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__UpdateApplicantRequest, role),
+    &foshan__subsidy__v1__applicant_role__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__UpdateApplicantRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__update_applicant_request__field_indices_by_name[] = {
+  2,   /* field[2] = name */
+  4,   /* field[4] = reason */
+  0,   /* field[0] = request_id */
+  3,   /* field[3] = role */
+  1,   /* field[1] = uscc */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__update_applicant_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__update_applicant_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.UpdateApplicantRequest",
+  "UpdateApplicantRequest",
+  "Foshan__Subsidy__V1__UpdateApplicantRequest",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__UpdateApplicantRequest),
+  5,
+  foshan__subsidy__v1__update_applicant_request__field_descriptors,
+  foshan__subsidy__v1__update_applicant_request__field_indices_by_name,
+  1,  foshan__subsidy__v1__update_applicant_request__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__update_applicant_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__update_applicant_response__field_descriptors[2] =
+{
+  {
+    "applicant",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__UpdateApplicantResponse, applicant),
+    &foshan__subsidy__v1__applicant__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "history",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Foshan__Subsidy__V1__UpdateApplicantResponse, n_history),
+    offsetof(Foshan__Subsidy__V1__UpdateApplicantResponse, history),
+    &foshan__subsidy__v1__applicant_change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__update_applicant_response__field_indices_by_name[] = {
+  0,   /* field[0] = applicant */
+  1,   /* field[1] = history */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__update_applicant_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__update_applicant_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.UpdateApplicantResponse",
+  "UpdateApplicantResponse",
+  "Foshan__Subsidy__V1__UpdateApplicantResponse",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__UpdateApplicantResponse),
+  2,
+  foshan__subsidy__v1__update_applicant_response__field_descriptors,
+  foshan__subsidy__v1__update_applicant_response__field_indices_by_name,
+  1,  foshan__subsidy__v1__update_applicant_response__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__update_applicant_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__applicant_change__field_descriptors[7] =
+{
+  {
+    "at",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicantChange, at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "field",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicantChange, field),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "before",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicantChange, before),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "after",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicantChange, after),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tenant",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicantChange, tenant),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "actor_uid",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicantChange, actor_uid),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicantChange, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__applicant_change__field_indices_by_name[] = {
+  5,   /* field[5] = actor_uid */
+  3,   /* field[3] = after */
+  0,   /* field[0] = at */
+  2,   /* field[2] = before */
+  1,   /* field[1] = field */
+  6,   /* field[6] = reason */
+  4,   /* field[4] = tenant */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__applicant_change__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__applicant_change__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.ApplicantChange",
+  "ApplicantChange",
+  "Foshan__Subsidy__V1__ApplicantChange",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__ApplicantChange),
+  7,
+  foshan__subsidy__v1__applicant_change__field_descriptors,
+  foshan__subsidy__v1__applicant_change__field_indices_by_name,
+  1,  foshan__subsidy__v1__applicant_change__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__applicant_change__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_applicants_request__field_descriptors[2] =
@@ -2011,11 +2416,12 @@ const ProtobufCEnumDescriptor foshan__subsidy__v1__review_outcome__descriptor =
   foshan__subsidy__v1__review_outcome__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor foshan__subsidy__v1__district_service__method_descriptors[10] =
+static const ProtobufCMethodDescriptor foshan__subsidy__v1__district_service__method_descriptors[11] =
 {
   { "RegisterApplicant", &foshan__subsidy__v1__register_applicant_request__descriptor, &foshan__subsidy__v1__register_applicant_response__descriptor },
   { "GetApplicant", &foshan__subsidy__v1__get_applicant_request__descriptor, &foshan__subsidy__v1__get_applicant_response__descriptor },
   { "ListApplicants", &foshan__subsidy__v1__list_applicants_request__descriptor, &foshan__subsidy__v1__list_applicants_response__descriptor },
+  { "UpdateApplicant", &foshan__subsidy__v1__update_applicant_request__descriptor, &foshan__subsidy__v1__update_applicant_response__descriptor },
   { "SubmitApplication", &foshan__subsidy__v1__submit_application_request__descriptor, &foshan__subsidy__v1__submit_application_response__descriptor },
   { "GetApplication", &foshan__subsidy__v1__get_application_request__descriptor, &foshan__subsidy__v1__get_application_response__descriptor },
   { "ListApplications", &foshan__subsidy__v1__list_applications_request__descriptor, &foshan__subsidy__v1__list_applications_response__descriptor },
@@ -2025,16 +2431,17 @@ static const ProtobufCMethodDescriptor foshan__subsidy__v1__district_service__me
   { "Quote", &foshan__subsidy__v1__quote_request__descriptor, &foshan__subsidy__v1__quote_response__descriptor },
 };
 const unsigned foshan__subsidy__v1__district_service__method_indices_by_name[] = {
-  6,        /* AmendApplication */
+  7,        /* AmendApplication */
   1,        /* GetApplicant */
-  4,        /* GetApplication */
+  5,        /* GetApplication */
   2,        /* ListApplicants */
-  5,        /* ListApplications */
-  9,        /* Quote */
+  6,        /* ListApplications */
+  10,        /* Quote */
   0,        /* RegisterApplicant */
-  8,        /* ReviewApplication */
-  3,        /* SubmitApplication */
-  7         /* WithdrawApplication */
+  9,        /* ReviewApplication */
+  4,        /* SubmitApplication */
+  3,        /* UpdateApplicant */
+  8         /* WithdrawApplication */
 };
 const ProtobufCServiceDescriptor foshan__subsidy__v1__district_service__descriptor =
 {
@@ -2043,7 +2450,7 @@ const ProtobufCServiceDescriptor foshan__subsidy__v1__district_service__descript
   "DistrictService",
   "Foshan__Subsidy__V1__DistrictService",
   "foshan.subsidy.v1",
-  10,
+  11,
   foshan__subsidy__v1__district_service__method_descriptors,
   foshan__subsidy__v1__district_service__method_indices_by_name
 };
@@ -2071,13 +2478,21 @@ void foshan__subsidy__v1__district_service__list_applicants(ProtobufCService *se
   assert(service->descriptor == &foshan__subsidy__v1__district_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void foshan__subsidy__v1__district_service__update_applicant(ProtobufCService *service,
+                                                             const Foshan__Subsidy__V1__UpdateApplicantRequest *input,
+                                                             Foshan__Subsidy__V1__UpdateApplicantResponse_Closure closure,
+                                                             void *closure_data)
+{
+  assert(service->descriptor == &foshan__subsidy__v1__district_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void foshan__subsidy__v1__district_service__submit_application(ProtobufCService *service,
                                                                const Foshan__Subsidy__V1__SubmitApplicationRequest *input,
                                                                Foshan__Subsidy__V1__SubmitApplicationResponse_Closure closure,
                                                                void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__district_service__descriptor);
-  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__district_service__get_application(ProtobufCService *service,
                                                             const Foshan__Subsidy__V1__GetApplicationRequest *input,
@@ -2085,7 +2500,7 @@ void foshan__subsidy__v1__district_service__get_application(ProtobufCService *se
                                                             void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__district_service__descriptor);
-  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__district_service__list_applications(ProtobufCService *service,
                                                               const Foshan__Subsidy__V1__ListApplicationsRequest *input,
@@ -2093,7 +2508,7 @@ void foshan__subsidy__v1__district_service__list_applications(ProtobufCService *
                                                               void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__district_service__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__district_service__amend_application(ProtobufCService *service,
                                                               const Foshan__Subsidy__V1__AmendApplicationRequest *input,
@@ -2101,7 +2516,7 @@ void foshan__subsidy__v1__district_service__amend_application(ProtobufCService *
                                                               void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__district_service__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__district_service__withdraw_application(ProtobufCService *service,
                                                                  const Foshan__Subsidy__V1__WithdrawApplicationRequest *input,
@@ -2109,7 +2524,7 @@ void foshan__subsidy__v1__district_service__withdraw_application(ProtobufCServic
                                                                  void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__district_service__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__district_service__review_application(ProtobufCService *service,
                                                                const Foshan__Subsidy__V1__ReviewApplicationRequest *input,
@@ -2117,7 +2532,7 @@ void foshan__subsidy__v1__district_service__review_application(ProtobufCService 
                                                                void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__district_service__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__district_service__quote(ProtobufCService *service,
                                                   const Foshan__Subsidy__V1__QuoteRequest *input,
@@ -2125,7 +2540,7 @@ void foshan__subsidy__v1__district_service__quote(ProtobufCService *service,
                                                   void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__district_service__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__district_service__init (Foshan__Subsidy__V1__DistrictService_Service *service,
                                                   Foshan__Subsidy__V1__DistrictService_ServiceDestroy destroy)

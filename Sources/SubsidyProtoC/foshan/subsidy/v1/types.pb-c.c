@@ -142,6 +142,51 @@ void   foshan__subsidy__v1__transition_record__free_unpacked
   assert(message->base.descriptor == &foshan__subsidy__v1__transition_record__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   foshan__subsidy__v1__field_change__init
+                     (Foshan__Subsidy__V1__FieldChange         *message)
+{
+  static const Foshan__Subsidy__V1__FieldChange init_value = FOSHAN__SUBSIDY__V1__FIELD_CHANGE__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__field_change__get_packed_size
+                     (const Foshan__Subsidy__V1__FieldChange *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__field_change__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__field_change__pack
+                     (const Foshan__Subsidy__V1__FieldChange *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__field_change__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__field_change__pack_to_buffer
+                     (const Foshan__Subsidy__V1__FieldChange *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__field_change__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__FieldChange *
+       foshan__subsidy__v1__field_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__FieldChange *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__field_change__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__field_change__free_unpacked
+                     (Foshan__Subsidy__V1__FieldChange *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__field_change__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   foshan__subsidy__v1__limit_trace__init
                      (Foshan__Subsidy__V1__LimitTrace         *message)
 {
@@ -974,7 +1019,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__application__descriptor =
   (ProtobufCMessageInit) foshan__subsidy__v1__application__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__transition_record__field_descriptors[10] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__transition_record__field_descriptors[11] =
 {
   {
     "from_state",
@@ -1096,11 +1141,24 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__transition_record__fi
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "changes",
+    11,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Foshan__Subsidy__V1__TransitionRecord, n_changes),
+    offsetof(Foshan__Subsidy__V1__TransitionRecord, changes),
+    &foshan__subsidy__v1__field_change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__transition_record__field_indices_by_name[] = {
   2,   /* field[2] = action */
   4,   /* field[4] = actor_uid */
   5,   /* field[5] = at */
+  10,   /* field[10] = changes */
   8,   /* field[8] = decision_date */
   9,   /* field[9] = decision_document */
   0,   /* field[0] = from_state */
@@ -1112,7 +1170,7 @@ static const unsigned foshan__subsidy__v1__transition_record__field_indices_by_n
 static const ProtobufCIntRange foshan__subsidy__v1__transition_record__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__transition_record__descriptor =
 {
@@ -1122,11 +1180,75 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__transition_record__descrip
   "Foshan__Subsidy__V1__TransitionRecord",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__TransitionRecord),
-  10,
+  11,
   foshan__subsidy__v1__transition_record__field_descriptors,
   foshan__subsidy__v1__transition_record__field_indices_by_name,
   1,  foshan__subsidy__v1__transition_record__number_ranges,
   (ProtobufCMessageInit) foshan__subsidy__v1__transition_record__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__field_change__field_descriptors[3] =
+{
+  {
+    "field",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__FieldChange, field),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "before",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__FieldChange, before),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "after",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__FieldChange, after),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__field_change__field_indices_by_name[] = {
+  2,   /* field[2] = after */
+  1,   /* field[1] = before */
+  0,   /* field[0] = field */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__field_change__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__field_change__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.FieldChange",
+  "FieldChange",
+  "Foshan__Subsidy__V1__FieldChange",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__FieldChange),
+  3,
+  foshan__subsidy__v1__field_change__field_descriptors,
+  foshan__subsidy__v1__field_change__field_indices_by_name,
+  1,  foshan__subsidy__v1__field_change__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__field_change__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor foshan__subsidy__v1__limit_trace__field_descriptors[8] =

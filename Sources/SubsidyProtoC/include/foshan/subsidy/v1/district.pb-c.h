@@ -20,6 +20,9 @@ typedef struct Foshan__Subsidy__V1__RegisterApplicantRequest Foshan__Subsidy__V1
 typedef struct Foshan__Subsidy__V1__RegisterApplicantResponse Foshan__Subsidy__V1__RegisterApplicantResponse;
 typedef struct Foshan__Subsidy__V1__GetApplicantRequest Foshan__Subsidy__V1__GetApplicantRequest;
 typedef struct Foshan__Subsidy__V1__GetApplicantResponse Foshan__Subsidy__V1__GetApplicantResponse;
+typedef struct Foshan__Subsidy__V1__UpdateApplicantRequest Foshan__Subsidy__V1__UpdateApplicantRequest;
+typedef struct Foshan__Subsidy__V1__UpdateApplicantResponse Foshan__Subsidy__V1__UpdateApplicantResponse;
+typedef struct Foshan__Subsidy__V1__ApplicantChange Foshan__Subsidy__V1__ApplicantChange;
 typedef struct Foshan__Subsidy__V1__ListApplicantsRequest Foshan__Subsidy__V1__ListApplicantsRequest;
 typedef struct Foshan__Subsidy__V1__ListApplicantsResponse Foshan__Subsidy__V1__ListApplicantsResponse;
 typedef struct Foshan__Subsidy__V1__SubmitApplicationRequest Foshan__Subsidy__V1__SubmitApplicationRequest;
@@ -85,10 +88,70 @@ struct  Foshan__Subsidy__V1__GetApplicantResponse
 {
   ProtobufCMessage base;
   Foshan__Subsidy__V1__Applicant *applicant;
+  /*
+   * Every change of the entry since registration (更名, role), oldest first.
+   */
+  size_t n_history;
+  Foshan__Subsidy__V1__ApplicantChange **history;
 };
 #define FOSHAN__SUBSIDY__V1__GET_APPLICANT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__get_applicant_response__descriptor) \
-    , NULL }
+    , NULL, 0,NULL }
+
+
+/*
+ * 更名 (a new registered name) or a new role for a registered applicant. The USCC, district and
+ * locality never change (a relocation is a new registration by the new district).
+ */
+struct  Foshan__Subsidy__V1__UpdateApplicantRequest
+{
+  ProtobufCMessage base;
+  char *request_id;
+  char *uscc;
+  /*
+   * The new name; empty leaves it.
+   */
+  char *name;
+  /*
+   * The new role; unspecified leaves it.
+   */
+  Foshan__Subsidy__V1__ApplicantRole role;
+  char *reason;
+};
+#define FOSHAN__SUBSIDY__V1__UPDATE_APPLICANT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__update_applicant_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__APPLICANT_ROLE__APPLICANT_ROLE_UNSPECIFIED, (char *)protobuf_c_empty_string }
+
+
+struct  Foshan__Subsidy__V1__UpdateApplicantResponse
+{
+  ProtobufCMessage base;
+  Foshan__Subsidy__V1__Applicant *applicant;
+  size_t n_history;
+  Foshan__Subsidy__V1__ApplicantChange **history;
+};
+#define FOSHAN__SUBSIDY__V1__UPDATE_APPLICANT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__update_applicant_response__descriptor) \
+    , NULL, 0,NULL }
+
+
+/*
+ * One change of a registry entry: which field, before and after, who and why.
+ */
+struct  Foshan__Subsidy__V1__ApplicantChange
+{
+  ProtobufCMessage base;
+  char *at;
+  char *field;
+  char *before;
+  char *after;
+  char *tenant;
+  uint32_t actor_uid;
+  char *reason;
+};
+#define FOSHAN__SUBSIDY__V1__APPLICANT_CHANGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__applicant_change__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Foshan__Subsidy__V1__ListApplicantsRequest
@@ -379,6 +442,63 @@ Foshan__Subsidy__V1__GetApplicantResponse *
                       const uint8_t       *data);
 void   foshan__subsidy__v1__get_applicant_response__free_unpacked
                      (Foshan__Subsidy__V1__GetApplicantResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__UpdateApplicantRequest methods */
+void   foshan__subsidy__v1__update_applicant_request__init
+                     (Foshan__Subsidy__V1__UpdateApplicantRequest         *message);
+size_t foshan__subsidy__v1__update_applicant_request__get_packed_size
+                     (const Foshan__Subsidy__V1__UpdateApplicantRequest   *message);
+size_t foshan__subsidy__v1__update_applicant_request__pack
+                     (const Foshan__Subsidy__V1__UpdateApplicantRequest   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__update_applicant_request__pack_to_buffer
+                     (const Foshan__Subsidy__V1__UpdateApplicantRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__UpdateApplicantRequest *
+       foshan__subsidy__v1__update_applicant_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__update_applicant_request__free_unpacked
+                     (Foshan__Subsidy__V1__UpdateApplicantRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__UpdateApplicantResponse methods */
+void   foshan__subsidy__v1__update_applicant_response__init
+                     (Foshan__Subsidy__V1__UpdateApplicantResponse         *message);
+size_t foshan__subsidy__v1__update_applicant_response__get_packed_size
+                     (const Foshan__Subsidy__V1__UpdateApplicantResponse   *message);
+size_t foshan__subsidy__v1__update_applicant_response__pack
+                     (const Foshan__Subsidy__V1__UpdateApplicantResponse   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__update_applicant_response__pack_to_buffer
+                     (const Foshan__Subsidy__V1__UpdateApplicantResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__UpdateApplicantResponse *
+       foshan__subsidy__v1__update_applicant_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__update_applicant_response__free_unpacked
+                     (Foshan__Subsidy__V1__UpdateApplicantResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__ApplicantChange methods */
+void   foshan__subsidy__v1__applicant_change__init
+                     (Foshan__Subsidy__V1__ApplicantChange         *message);
+size_t foshan__subsidy__v1__applicant_change__get_packed_size
+                     (const Foshan__Subsidy__V1__ApplicantChange   *message);
+size_t foshan__subsidy__v1__applicant_change__pack
+                     (const Foshan__Subsidy__V1__ApplicantChange   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__applicant_change__pack_to_buffer
+                     (const Foshan__Subsidy__V1__ApplicantChange   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__ApplicantChange *
+       foshan__subsidy__v1__applicant_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__applicant_change__free_unpacked
+                     (Foshan__Subsidy__V1__ApplicantChange *message,
                       ProtobufCAllocator *allocator);
 /* Foshan__Subsidy__V1__ListApplicantsRequest methods */
 void   foshan__subsidy__v1__list_applicants_request__init
@@ -698,6 +818,15 @@ typedef void (*Foshan__Subsidy__V1__GetApplicantRequest_Closure)
 typedef void (*Foshan__Subsidy__V1__GetApplicantResponse_Closure)
                  (const Foshan__Subsidy__V1__GetApplicantResponse *message,
                   void *closure_data);
+typedef void (*Foshan__Subsidy__V1__UpdateApplicantRequest_Closure)
+                 (const Foshan__Subsidy__V1__UpdateApplicantRequest *message,
+                  void *closure_data);
+typedef void (*Foshan__Subsidy__V1__UpdateApplicantResponse_Closure)
+                 (const Foshan__Subsidy__V1__UpdateApplicantResponse *message,
+                  void *closure_data);
+typedef void (*Foshan__Subsidy__V1__ApplicantChange_Closure)
+                 (const Foshan__Subsidy__V1__ApplicantChange *message,
+                  void *closure_data);
 typedef void (*Foshan__Subsidy__V1__ListApplicantsRequest_Closure)
                  (const Foshan__Subsidy__V1__ListApplicantsRequest *message,
                   void *closure_data);
@@ -765,6 +894,10 @@ struct Foshan__Subsidy__V1__DistrictService_Service
                           const Foshan__Subsidy__V1__ListApplicantsRequest *input,
                           Foshan__Subsidy__V1__ListApplicantsResponse_Closure closure,
                           void *closure_data);
+  void (*update_applicant)(Foshan__Subsidy__V1__DistrictService_Service *service,
+                           const Foshan__Subsidy__V1__UpdateApplicantRequest *input,
+                           Foshan__Subsidy__V1__UpdateApplicantResponse_Closure closure,
+                           void *closure_data);
   void (*submit_application)(Foshan__Subsidy__V1__DistrictService_Service *service,
                              const Foshan__Subsidy__V1__SubmitApplicationRequest *input,
                              Foshan__Subsidy__V1__SubmitApplicationResponse_Closure closure,
@@ -804,6 +937,7 @@ void foshan__subsidy__v1__district_service__init (Foshan__Subsidy__V1__DistrictS
       function_prefix__ ## register_applicant,\
       function_prefix__ ## get_applicant,\
       function_prefix__ ## list_applicants,\
+      function_prefix__ ## update_applicant,\
       function_prefix__ ## submit_application,\
       function_prefix__ ## get_application,\
       function_prefix__ ## list_applications,\
@@ -823,6 +957,10 @@ void foshan__subsidy__v1__district_service__list_applicants(ProtobufCService *se
                                                             const Foshan__Subsidy__V1__ListApplicantsRequest *input,
                                                             Foshan__Subsidy__V1__ListApplicantsResponse_Closure closure,
                                                             void *closure_data);
+void foshan__subsidy__v1__district_service__update_applicant(ProtobufCService *service,
+                                                             const Foshan__Subsidy__V1__UpdateApplicantRequest *input,
+                                                             Foshan__Subsidy__V1__UpdateApplicantResponse_Closure closure,
+                                                             void *closure_data);
 void foshan__subsidy__v1__district_service__submit_application(ProtobufCService *service,
                                                                const Foshan__Subsidy__V1__SubmitApplicationRequest *input,
                                                                Foshan__Subsidy__V1__SubmitApplicationResponse_Closure closure,
@@ -859,6 +997,9 @@ extern const ProtobufCMessageDescriptor foshan__subsidy__v1__register_applicant_
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__register_applicant_response__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__get_applicant_request__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__get_applicant_response__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__update_applicant_request__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__update_applicant_response__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__applicant_change__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__list_applicants_request__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__list_applicants_response__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__submit_application_request__descriptor;

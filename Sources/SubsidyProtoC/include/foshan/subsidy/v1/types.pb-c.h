@@ -18,6 +18,7 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Foshan__Subsidy__V1__Applicant Foshan__Subsidy__V1__Applicant;
 typedef struct Foshan__Subsidy__V1__Application Foshan__Subsidy__V1__Application;
 typedef struct Foshan__Subsidy__V1__TransitionRecord Foshan__Subsidy__V1__TransitionRecord;
+typedef struct Foshan__Subsidy__V1__FieldChange Foshan__Subsidy__V1__FieldChange;
 typedef struct Foshan__Subsidy__V1__LimitTrace Foshan__Subsidy__V1__LimitTrace;
 typedef struct Foshan__Subsidy__V1__AwardExplanation Foshan__Subsidy__V1__AwardExplanation;
 typedef struct Foshan__Subsidy__V1__ApplicationRecord Foshan__Subsidy__V1__ApplicationRecord;
@@ -224,10 +225,30 @@ struct  Foshan__Subsidy__V1__TransitionRecord
    */
   char *decision_date;
   char *decision_document;
+  /*
+   * For an amendment: each field it changed (the JSON field name of Application), before and after.
+   */
+  size_t n_changes;
+  Foshan__Subsidy__V1__FieldChange **changes;
 };
 #define FOSHAN__SUBSIDY__V1__TRANSITION_RECORD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__transition_record__descriptor) \
-    , FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+
+
+/*
+ * One field an amendment changed. Amounts are in fen, lists joined with ", ".
+ */
+struct  Foshan__Subsidy__V1__FieldChange
+{
+  ProtobufCMessage base;
+  char *field;
+  char *before;
+  char *after;
+};
+#define FOSHAN__SUBSIDY__V1__FIELD_CHANGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__field_change__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -507,6 +528,25 @@ Foshan__Subsidy__V1__TransitionRecord *
 void   foshan__subsidy__v1__transition_record__free_unpacked
                      (Foshan__Subsidy__V1__TransitionRecord *message,
                       ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__FieldChange methods */
+void   foshan__subsidy__v1__field_change__init
+                     (Foshan__Subsidy__V1__FieldChange         *message);
+size_t foshan__subsidy__v1__field_change__get_packed_size
+                     (const Foshan__Subsidy__V1__FieldChange   *message);
+size_t foshan__subsidy__v1__field_change__pack
+                     (const Foshan__Subsidy__V1__FieldChange   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__field_change__pack_to_buffer
+                     (const Foshan__Subsidy__V1__FieldChange   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__FieldChange *
+       foshan__subsidy__v1__field_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__field_change__free_unpacked
+                     (Foshan__Subsidy__V1__FieldChange *message,
+                      ProtobufCAllocator *allocator);
 /* Foshan__Subsidy__V1__LimitTrace methods */
 void   foshan__subsidy__v1__limit_trace__init
                      (Foshan__Subsidy__V1__LimitTrace         *message);
@@ -689,6 +729,9 @@ typedef void (*Foshan__Subsidy__V1__Application_Closure)
 typedef void (*Foshan__Subsidy__V1__TransitionRecord_Closure)
                  (const Foshan__Subsidy__V1__TransitionRecord *message,
                   void *closure_data);
+typedef void (*Foshan__Subsidy__V1__FieldChange_Closure)
+                 (const Foshan__Subsidy__V1__FieldChange *message,
+                  void *closure_data);
 typedef void (*Foshan__Subsidy__V1__LimitTrace_Closure)
                  (const Foshan__Subsidy__V1__LimitTrace *message,
                   void *closure_data);
@@ -731,6 +774,7 @@ extern const ProtobufCEnumDescriptor    foshan__subsidy__v1__role__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__applicant__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__application__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__transition_record__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__field_change__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__limit_trace__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__award_explanation__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__application_record__descriptor;
