@@ -55,6 +55,7 @@ const ProtobufCMessageDescriptor *subsidy_descriptor_decide_application_request(
 const ProtobufCMessageDescriptor *subsidy_descriptor_decide_application_response(void) { return &foshan__subsidy__v1__decide_application_response__descriptor; }
 const ProtobufCMessageDescriptor *subsidy_descriptor_get_quota_request(void) { return &foshan__subsidy__v1__get_quota_request__descriptor; }
 const ProtobufCMessageDescriptor *subsidy_descriptor_get_quota_response(void) { return &foshan__subsidy__v1__get_quota_response__descriptor; }
+const ProtobufCMessageDescriptor *subsidy_descriptor_omitted_subjects(void) { return &foshan__subsidy__v1__omitted_subjects__descriptor; }
 const ProtobufCMessageDescriptor *subsidy_descriptor_register_pool_member_request(void) { return &foshan__subsidy__v1__register_pool_member_request__descriptor; }
 const ProtobufCMessageDescriptor *subsidy_descriptor_register_pool_member_response(void) { return &foshan__subsidy__v1__register_pool_member_response__descriptor; }
 const ProtobufCMessageDescriptor *subsidy_descriptor_list_pool_members_request(void) { return &foshan__subsidy__v1__list_pool_members_request__descriptor; }

@@ -214,11 +214,12 @@ struct BatchApproval {
         combined.totalAwardFen = total
         combined.approved = Int32(outcomes.filter { $0.status?.code.rawValue ?? 0 == 0 }.count)
         combined.refused = Int32(outcomes.count) - combined.approved
-        global.emit(combined, human: Self.table(combined, plan: plan))
+        let (table, summary) = Self.table(combined, plan: plan)
+        global.emit(combined, table: table, footer: summary)
         if combined.refused > 0 && !plan { throw ExitCode(ExitStatus.partialBatch) }
     }
 
-    static func table(_ response: Foshan_Subsidy_V1_ApproveApplicationsResponse, plan: Bool) -> String {
+    static func table(_ response: Foshan_Subsidy_V1_ApproveApplicationsResponse, plan: Bool) -> (TextTable, String) {
         let chinese = prefersChinese()
         var table = TextTable(
             chinese
@@ -249,7 +250,7 @@ struct BatchApproval {
             ? "\(plan ? "预计" : "")支持 \(response.approved) 项，合计 \(yuan(response.totalAwardFen)) 元；不予支持 \(response.refused) 项\(plan ? "（未占用任何额度）" : "")"
             : "\(response.approved) \(plan ? "would be " : "")approved for \(yuan(response.totalAwardFen)) yuan, \(response.refused) refused"
                 + (plan ? " (a plan: nothing was committed)" : "")
-        return table.rendered() + "\n" + summary
+        return (table, summary)
     }
 }
 

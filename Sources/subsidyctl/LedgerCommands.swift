@@ -87,7 +87,7 @@ func applicantText(_ applicant: Foshan_Subsidy_V1_Applicant?, history: [Foshan_S
     guard let applicant else { return "" }
     var lines = ["\(applicant.uscc)  \(applicant.name)  \(applicant.role)  \(applicant.locality)  \(applicant.district)"]
     for change in history {
-        lines.append("  \(change.at)  \(change.field): \(change.before) → \(change.after)  by \(change.tenant) (uid \(change.actorUid))  \(change.reason)")
+        lines.append("  \(localTime(change.at))  \(change.field): \(change.before) → \(change.after)  by \(change.tenant) (uid \(change.actorUid))  \(change.reason)")
     }
     return lines.joined(separator: "\n")
 }
@@ -105,9 +105,9 @@ struct ListApplicants: AsyncParsableCommand {
         let r = try await global.withClient { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplicants(request, timeout: global.timeout)
         }
-        var lines = r.applicants.map { "\($0.uscc)  \($0.name)  \($0.role)  \($0.locality)" }
-        if !r.nextPageToken.isEmpty { lines.append("(more: --page-token \(r.nextPageToken))") }
-        global.emit(r, human: lines.isEmpty ? "no applicants" : lines.joined(separator: "\n"))
+        var table = TextTable([.init(title: "USCC"), .init(title: "NAME"), .init(title: "ROLE"), .init(title: "LOCALITY")])
+        for applicant in r.applicants { table.append([applicant.uscc, applicant.name, applicant.role.description, applicant.locality.description]) }
+        global.emit(r, table: table, footer: r.nextPageToken.isEmpty ? "" : "(more: --page-token \(r.nextPageToken))", empty: "no applicants")
     }
 }
 
@@ -203,8 +203,9 @@ struct PoolList: AsyncParsableCommand {
             } while !request.pageToken.isEmpty
             return all
         }
-        let lines = r.members.map { "\($0.uscc)  \($0.entryDate)  \($0.provincial ? "provincial" : "")  \($0.source)  \($0.name)" }
-        global.emit(r, human: lines.isEmpty ? "no pool members" : lines.joined(separator: "\n"))
+        var table = TextTable([.init(title: "USCC"), .init(title: "ENTRY DATE"), .init(title: "PROVINCIAL"), .init(title: "SOURCE"), .init(title: "NAME")])
+        for member in r.members { table.append([member.uscc, member.entryDate, member.provincial ? "yes" : "", member.source, member.name]) }
+        global.emit(r, table: table, footer: r.nextPageToken.isEmpty ? "" : "(more: --page-token \(r.nextPageToken))", empty: "no pool members")
     }
 }
 
@@ -369,7 +370,7 @@ struct Events: AsyncParsableCommand {
             do {
                 var printed = 0
                 for try await event in Foshan_Subsidy_V1_CityService.Client(wrapping: client).watchEvents(request) {
-                    global.emit(event, human: "#\(event.sequence)  \(event.at)  \(event.applicationId)  \(event.state)  \(yuan(event.amountFen))")
+                    global.emit(event, human: "#\(event.sequence)  \(global.time(event.at))  \(event.applicationId)  \(event.state)  \(yuan(event.amountFen))")
                     // Each event leaves at once, even into a pipe or file (`events > file`,
                     // `events | grep`), where stdio would otherwise hold it until a block fills.
                     fflush(nil)

@@ -3,6 +3,10 @@ import SubsidyClient
 import SubsidyCore
 import SubsidyWire
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 // The application lifecycle of RULES.md, one command per transition. Districts file and review;
 // the city decides. Every mutating command sends a fresh request id (or --request-id to retry).
 
@@ -72,7 +76,7 @@ struct Submit: AsyncParsableCommand {
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).submitApplication(sent, timeout: global.timeout)
         }
-        global.emit(r, human: r.record.map(describe) ?? "")
+        global.emit(r, human: r.record.map(global.describe) ?? "")
     }
 }
 
@@ -99,7 +103,7 @@ struct Show: AsyncParsableCommand {
                 ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).getApplication(request, timeout: global.timeout)
                 : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).getApplication(request, timeout: global.timeout)
         }
-        global.emit(r, human: r.record.map(describe) ?? "")
+        global.emit(r, human: r.record.map(global.describe) ?? "")
     }
 }
 
@@ -171,9 +175,7 @@ func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, glob
             yuan(record.awardedFen),
         ])
     }
-    var text = r.records.isEmpty ? "no applications" : table.rendered()
-    if !r.nextPageToken.isEmpty { text += "\n(more: --page-token \(r.nextPageToken))" }
-    global.emit(r, human: text)
+    global.emit(r, table: table, footer: r.nextPageToken.isEmpty ? "" : "(more: --page-token \(r.nextPageToken))", empty: "no applications")
 }
 
 struct Amend: AsyncParsableCommand {
@@ -237,7 +239,7 @@ struct Amend: AsyncParsableCommand {
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).amendApplication(sent, timeout: global.timeout)
         }
-        global.emit(r, human: r.record.map(describe) ?? "")
+        global.emit(r, human: r.record.map(global.describe) ?? "")
     }
 }
 
@@ -270,7 +272,7 @@ struct Withdraw: AsyncParsableCommand {
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).withdrawApplication(request, timeout: global.timeout)
         }
-        global.emit(r, human: r.record.map(describe) ?? "")
+        global.emit(r, human: r.record.map(global.describe) ?? "")
     }
 }
 
@@ -301,7 +303,7 @@ struct Review: AsyncParsableCommand {
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).reviewApplication(request, timeout: global.timeout)
         }
-        global.emit(r, human: r.record.map(describe) ?? "")
+        global.emit(r, human: r.record.map(global.describe) ?? "")
     }
 }
 
@@ -350,7 +352,7 @@ struct Approve: AsyncParsableCommand {
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).approveApplication(request, timeout: global.timeout)
         }
-        global.emit(r, human: r.record.map(describe) ?? "")
+        global.emit(r, human: r.record.map(global.describe) ?? "")
     }
 }
 
@@ -376,7 +378,7 @@ extension CityDecisionCommand {
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await client.call(Self.method, request, timeout: global.timeout)
         }
-        global.emit(r, human: r.record.map(describe) ?? "")
+        global.emit(r, human: r.record.map(global.describe) ?? "")
     }
 }
 
@@ -430,28 +432,93 @@ struct Quota: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Funding year; default every year.") var year: Int32 = 0
     @Option(help: "Top consumers to show.") var top: Int32 = 5
+    @Flag(help: "Follow the caps live (WatchQuota): the table, then a line for each cap that moves.") var watch = false
+    @Option(help: "With --watch: warn when a cap's use reaches this percentage.") var warnAt: Int = 90
 
     func run() async throws {
+        if watch { return try await follow() }
         var request = Foshan_Subsidy_V1_GetQuotaRequest()
         request.fundingYear = year
-        request.top = top
+        request.top = top + 1
         let r = try await global.withClient { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).getQuota(request, timeout: global.timeout)
         }
-        var lines = ["policy \(r.policyVersion)", "cap                                  scope                       limit            committed        remaining"]
+        let chinese = prefersChinese()
+        var table = TextTable(
+            (chinese ? ["额度", "范围", "上限", "已使用", "剩余", "使用率"] : ["CAP", "SCOPE", "LIMIT", "COMMITTED", "REMAINING", "USED"]).enumerated().map {
+                TextTable.Column(title: $0.element, alignment: $0.offset >= 2 ? .right : .left)
+            })
+        // One more subject than shown was asked for, so a list that goes on says so.
+        var shown: [String: Int] = [:]
+        var omitted = Dictionary(r.omitted.map { ($0.capId, Int($0.count)) }, uniquingKeysWith: +)
         for cap in r.caps {
-            func fmt(_ value: Int64) -> String { cap.unit == "count" ? "\(value)" : yuan(value) }
-            lines.append("\(cap.capId.padding(36)) \(cap.scope.padding(27)) \(fmt(cap.limit).padding(16)) \(fmt(cap.committed).padding(16)) \(fmt(cap.remaining))")
+            let isPerSubject = cap.scope.contains("/")
+            if isPerSubject {
+                shown[cap.capId, default: 0] += 1
+                if shown[cap.capId]! > top { omitted[cap.capId, default: 0] += 1; continue }
+            }
+            func amount(_ value: Int64) -> String { cap.unit == "count" ? "\(value)" : yuan(value) }
+            table.append([cap.capId, cap.scope, amount(cap.limit), amount(cap.committed), amount(cap.remaining), percent(cap.committed, of: cap.limit)])
+        }
+        var footer = ["policy \(r.policyVersion)"]
+        for (capID, count) in omitted.sorted(by: { $0.key < $1.key }) {
+            footer.append("(\(capID): \(count) more subject\(count == 1 ? "" : "s") not shown; --top \(min(100, Int(top) + count)))")
         }
         for (title, consumers) in [("top providers", r.topProviders), ("top enterprises", r.topEnterprises), ("districts", r.districts)] where !consumers.isEmpty {
-            lines.append("")
-            lines.append("\(title) (committed across all districts)")
-            for c in consumers {
-                lines.append("  \(c.id.padding(20)) \(yuan(c.committedFen).padding(16)) \(c.count) award\(c.count == 1 ? "" : "s")")
+            var consumerTable = TextTable([.init(title: title.uppercased()), .init(title: "COMMITTED (YUAN)", alignment: .right), .init(title: "AWARDS", alignment: .right)])
+            for c in consumers.prefix(title == "districts" ? consumers.count : Int(top)) {
+                consumerTable.append([title == "districts" && chinese ? districtName(c.id) : c.id, yuan(c.committedFen), "\(c.count)"])
+            }
+            footer.append("")
+            footer.append(consumerTable.rendered())
+            // One more than shown was asked for: say that the list goes on rather than cut it silently.
+            if title != "districts", consumers.count > Int(top) { footer.append("(more \(title): --top \(top * 2))") }
+        }
+        global.emit(r, table: table, footer: footer.joined(separator: "\n"), empty: "no caps")
+    }
+}
+
+extension Quota {
+    /// `quota --watch`: every change of a cap as it happens, with a warning the first time a cap
+    /// reaches --warn-at percent.
+    func follow() async throws {
+        guard (1...100).contains(warnAt) else { throw ValidationError("--warn-at: a percentage from 1 to 100") }
+        var request = Foshan_Subsidy_V1_GetQuotaRequest()
+        request.fundingYear = year
+        request.top = 100  // every subject the daemon lists (its most)
+        try await global.withClient { client throws(SubsidyError) in
+            var last: [String: Int64] = [:]
+            var warned = Set<String>()
+            do {
+                for try await snapshot in Foshan_Subsidy_V1_CityService.Client(wrapping: client).watchQuota(request) {
+                    for cap in snapshot.caps {
+                        let key = cap.capId + " [" + cap.scope + "]"
+                        let used = cap.limit > 0 ? cap.committed.multipliedReportingOverflow(by: 100).partialValue / cap.limit : 0
+                        func amount(_ value: Int64) -> String { cap.unit == "count" ? "\(value)" : yuan(value) }
+                        if last[key] != nil, last[key] != cap.committed {
+                            print("\(localTime(utcNow() + "Z"))  \(key)  \(amount(cap.committed)) of \(amount(cap.limit))  (\(percent(cap.committed, of: cap.limit)))")
+                        }
+                        if used >= warnAt, warned.insert(key).inserted {
+                            print("warning: \(key) is at \(percent(cap.committed, of: cap.limit)) of its limit \(amount(cap.limit)); \(amount(cap.remaining)) remain")
+                        }
+                        last[key] = cap.committed
+                    }
+                    fflush(nil)
+                }
+            } catch let error as SubsidyError {
+                throw error
+            } catch {
+                throw SubsidyError(.unknown, "\(error)")
             }
         }
-        global.emit(r, human: lines.joined(separator: "\n"))
     }
+}
+
+/// `part` of `whole` as a percentage with one decimal, in integers ("87.5%").
+func percent(_ part: Int64, of whole: Int64) -> String {
+    guard whole > 0 else { return "—" }
+    let tenths = (part.multipliedReportingOverflow(by: 1000).partialValue) / whole
+    return "\(tenths / 10).\(tenths % 10)%"
 }
 
 /// Whether the connected tenant is the city (the same command serves both roles).
@@ -466,7 +533,12 @@ func parseEnum<E: ProtoEnum>(_: E.Type, _ text: String, option: String) throws -
 
 func yuan(_ fen: Int64) -> String { Money(fen: fen).description }
 
-func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord) -> String {
+extension GlobalOptions {
+    /// `record` as `show` prints it, times as --utc asks.
+    func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord) -> String { subsidyctl.describe(record, time: time) }
+}
+
+func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> String) -> String {
     var lines = [
         "\(record.id)  \(record.district)  \(record.state)",
         "measure:  \(record.application?.measure.description ?? "")  year \(record.application?.fundingYear ?? 0)",
@@ -479,6 +551,13 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord) -> String {
     }
     if record.awardedFen > 0 {
         lines.append("awarded:  \(yuan(record.awardedFen)) yuan on \(record.decisionDate)" + (record.decisionDocument.isEmpty ? "" : "  \(record.decisionDocument)"))
+        // A partial award says which cap cut it.
+        if let explanation = record.explanation, explanation.awardFen < explanation.formulaFen,
+            let binding = explanation.limits.first(where: \.binding)
+        {
+            let cap = binding.capId.isEmpty ? binding.kind : binding.capId + (binding.scope.isEmpty ? "" : " [\(binding.scope)]")
+            lines.append("cut:      from \(yuan(explanation.formulaFen)) by \(cap)")
+        }
     }
     if !record.publicizedOn.isEmpty { lines.append("公示:     \(record.publicizedOn) – \(record.publicityLastDay)") }
     if !record.disbursedOn.isEmpty { lines.append("paid:     \(record.disbursedOn)") }
@@ -487,7 +566,7 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord) -> String {
     for t in record.history {
         var decision = t.decisionDate.isEmpty ? "" : "  dated \(t.decisionDate)"
         if !t.decisionDocument.isEmpty { decision += " \(t.decisionDocument)" }
-        lines.append("  \(t.at)  \(t.fromState.rawValue == 0 ? "—" : t.fromState.description) → \(t.toState)  by \(t.tenant) (uid \(t.actorUid))\(decision)  \(t.reason)")
+        lines.append("  \(time(t.at))  \(t.fromState.rawValue == 0 ? "—" : t.fromState.description) → \(t.toState)  by \(t.tenant) (uid \(t.actorUid))\(decision)  \(t.reason)")
         for change in t.changes { lines.append("      \(change.field): \(change.before.isEmpty ? "—" : change.before) → \(change.after.isEmpty ? "—" : change.after)") }
     }
     return lines.joined(separator: "\n")

@@ -60,15 +60,26 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("as"), help: "Tenant to act as with --data-dir: a district id or city.")
     var tenant: String = "city"
 
-    @Flag(help: "Print responses as JSON (the protos' JSON mapping).")
-    var json = false
+    @Flag(name: .customLong("json"), help: "Print responses as JSON (the protos' JSON mapping); the same as --output json.")
+    var jsonFlag = false
+
+    @Option(help: "table (aligned, with a header), json (the protos' JSON mapping) or csv (a listing as CSV with a BOM, for Excel).")
+    var output: OutputFormat?
+
+    @Flag(help: "Show times in UTC (default: the time zone in TZ, else China Standard Time, without a Z).")
+    var utc = false
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case table, json, csv }
+
+    /// Whether responses (and errors) are JSON.
+    var json: Bool { jsonFlag || output == .json }
 
     @Option(help: "Deadline for the call, in milliseconds.")
     var timeoutMs: Int64 = 30_000
 
     /// Options that take a value, and flags, that may precede the command name.
-    private static let valued: Set<String> = ["--socket", "--data-dir", "--as", "--timeout-ms"]
-    private static let flags: Set<String> = ["--json"]
+    private static let valued: Set<String> = ["--socket", "--data-dir", "--as", "--timeout-ms", "--output"]
+    private static let flags: Set<String> = ["--json", "--utc"]
 
     static func hoisted(_ arguments: [String]) -> [String] {
         var leading: [String] = []
@@ -118,7 +129,7 @@ struct GlobalOptions: ParsableArguments {
             hint = "no permission to connect to \(path): uid \(getuid()) is not in the socket's group (the tenant's socket_group in the daemon's configuration)"
         } else if error.message.contains("cannot connect"), error.message.contains("errno: 111)") {
             hint = "nothing listens on \(path): subsidyd is not running (the socket file is stale)"
-        } else if error.message.contains("connection lost") {
+        } else if error.message.contains("connection lost") || error.message.contains("connection closed") {
             hint = "the daemon closed the connection to \(path); it closes, before any reply, the peers its configuration does not admit "
                 + "(you are uid \(getuid()), gid \(getgid()): the tenant's allowed_uids / allowed_gids must list one of them), and it logs why"
         } else {
@@ -154,6 +165,25 @@ struct GlobalOptions: ParsableArguments {
             print(human)
         }
     }
+
+    /// Prints a listing: `table` aligned (with `footer` below it), as CSV for Excel with
+    /// --output csv, or `message` as JSON.
+    func emit(_ message: some ProtoMessage, table: TextTable, footer: String = "", empty: String = "nothing to show") {
+        switch output ?? (jsonFlag ? .json : .table) {
+        case .json: print(message.jsonValue.serialized(pretty: true))
+        case .csv:
+            var document = CSVDocument(header: table.columns.map(\.title))
+            document.rows = table.rows.map { $0.map { .text($0) } }
+            var bytes = document.bytes
+            _ = write(1, &bytes, bytes.count)
+        case .table:
+            print((table.rows.isEmpty ? empty : table.rendered()) + (footer.isEmpty ? "" : "\n" + footer))
+        }
+    }
+
+    /// A daemon time (RFC 3339 UTC) as a clerk reads it: in the time zone of TZ, else China
+    /// Standard Time, `2026-12-04 13:39:23`; in UTC with --utc.
+    func time(_ stamp: String) -> String { utc ? stamp : localTime(stamp) }
 }
 
 /// subsidyctl's exit statuses (`subsidyctl --help` lists them).

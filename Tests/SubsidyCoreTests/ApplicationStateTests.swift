@@ -5,7 +5,7 @@ import Testing
 struct ApplicationStateTests {
     /// The full table: (state, transition) → next state, for every legal move. Everything else is illegal.
     static let legal: [ApplicationState: [Transition: ApplicationState]] = [
-        .submitted: [.recommend: .recommended, .return: .returned, .reject: .rejected, .withdraw: .withdrawn],
+        .submitted: [.recommend: .recommended, .return: .returned, .reject: .rejected, .withdraw: .withdrawn, .amend: .submitted],
         .returned: [.amend: .submitted, .withdraw: .withdrawn],
         .recommended: [.approve: .approved, .cityReject: .rejected, .withdraw: .withdrawn],
         .approved: [.publicize: .publicized, .revoke: .revoked],

@@ -328,6 +328,79 @@ struct FindAndCorrectTests {
     }
 }
 
+@Suite("output that fits scripts and clerks")
+struct OutputTests {
+    @Test("quota lists every subject it was asked for and says how many more there are; listings export as CSV; times are local, without a Z")
+    func quotaAndFormats() async throws {
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            let quota = try BureauListTests.ctl(daemon, as: "city", ["quota", "--year", "2022", "--top", "1"])
+            let perEnterprise = quota.split(separator: "\n").filter { $0.hasPrefix("CLOUD_VOUCHER.per_enterprise ") }
+            #expect(perEnterprise.count == 1, "\(quota)")
+            #expect(quota.contains("(CLOUD_VOUCHER.per_enterprise: 3 more subjects not shown; --top 4)"), "\(quota)")
+            let everything = try BureauListTests.ctl(daemon, as: "city", ["quota", "--year", "2022", "--top", "4"])
+            #expect(everything.split(separator: "\n").filter { $0.hasPrefix("CLOUD_VOUCHER.per_enterprise ") }.count == 4)
+            #expect(!everything.contains("CLOUD_VOUCHER.per_enterprise: "), "nothing left out: \(everything)")
+            #expect(everything.contains("100.0%"), "the use of each cap as a percentage")
+
+            let csv = try BureauListTests.ctl(daemon, as: "nanhai", ["--output", "csv", "list"])
+            #expect(csv.hasPrefix("\u{FEFF}ID,DISTRICT,STATE,MEASURE,ENTERPRISE,AWARDED (YUAN)\r\n"), "\(csv.prefix(80))")
+            #expect(csv.contains("nanhai-000003,nanhai,PUBLICIZED,CLOUD_VOUCHER,佛山市南海区家具制造有限公司,\"375,000.00\"\r\n"), "\(csv)")
+
+            let shown = try BureauListTests.ctl(daemon, as: "city", ["show", "nanhai-000003"], environment: ["TZ": ""])
+            let times = shown.split(separator: "\n").filter { $0.contains(" → ") }
+            #expect(!times.isEmpty && times.allSatisfy { $0.wholeMatch(of: #/\s\s\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s\s.*/#) != nil }, "\(shown)")
+            let utc = try BureauListTests.ctl(daemon, as: "city", ["--utc", "show", "nanhai-000003"])
+            #expect(utc.contains("Z  — → SUBMITTED"), "\(utc)")
+            // China Standard Time is UTC+8: the same entry, eight hours on.
+            let json = try BureauListTests.ctl(daemon, as: "city", ["--json", "show", "nanhai-000003"])
+            guard case .array(let history)? = try JSONValue.parse(json)["record"]?["history"], case .string(let at)? = history.first?["at"] else {
+                Issue.record("no history: \(json)")
+                return
+            }
+            let hour = try #require(Int(at.dropFirst(11).prefix(2)))
+            let local = String(format: "%02d", (hour + 8) % 24)
+            #expect(times.first?.dropFirst(13).hasPrefix(local) == true, "\(at) → \(times.first ?? "")")
+        }
+    }
+
+    @Test("quota --watch prints each cap that moves and warns when one reaches the threshold")
+    func quotaWatch() async throws {
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            let out = Pipe()
+            let watch = try ChildProcess(
+                executable: DaemonProcess.productsDirectory + "/subsidyctl",
+                arguments: ["--data-dir", daemon.dataDirectory, "quota", "--watch", "--year", "2022", "--warn-at", "95"],
+                standardOutput: out.fileHandleForWriting.fileDescriptor)
+            try out.fileHandleForWriting.close()
+            defer {
+                kill(watch.processIdentifier, SIGTERM)
+                watch.waitUntilExit()
+            }
+            // The demo's gaoming enterprise is already at 100% of its voucher cap: warned at once.
+            var text = ""
+            func read(until needle: String) {
+                var ready = pollfd(fd: out.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+                while !text.contains(needle), poll(&ready, 1, 20_000) == 1 {
+                    let chunk = out.fileHandleForReading.availableData
+                    if chunk.isEmpty { break }
+                    text += String(decoding: chunk, as: UTF8.self)
+                }
+            }
+            read(until: "91440608000000123J")
+            #expect(text.contains("warning: CLOUD_VOUCHER.per_enterprise [2022/91440608000000123J] is at 100.0%"), "\(text)")
+            // An approval moves the annual budget: a line for it arrives while the watch goes on.
+            let file = daemon.dataDirectory + "/voucher.json"
+            try BureauListTests.voucher.write(toFile: file, atomically: false, encoding: .utf8)
+            _ = try BureauListTests.ctl(daemon, as: "nanhai", ["submit", "--file", file])
+            _ = try BureauListTests.ctl(daemon, as: "nanhai", ["review", "nanhai-000005", "--outcome", "recommend"])
+            _ = try BureauListTests.ctl(daemon, as: "city", ["approve", "nanhai-000005", "--decision-date", "2022-10-01"])
+            read(until: "CLOUD_VOUCHER.annual_budget [2022]")
+            #expect(text.contains("CLOUD_VOUCHER.annual_budget [2022]  2,125,000.00 of 20,000,000.00"), "\(text)")
+            #expect(text.contains("warning: CLOUD_VOUCHER.per_enterprise [2022/91440605000000115C] is at 100.0%"), "\(text)")
+        }
+    }
+}
+
 @Suite("events through a pipe")
 struct EventsPipeTests {
     @Test("subsidyctl events writes each event as it comes, into a pipe, while it keeps following")

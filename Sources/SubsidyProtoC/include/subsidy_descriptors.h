@@ -56,6 +56,7 @@ const ProtobufCMessageDescriptor *subsidy_descriptor_decide_application_request(
 const ProtobufCMessageDescriptor *subsidy_descriptor_decide_application_response(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_get_quota_request(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_get_quota_response(void);
+const ProtobufCMessageDescriptor *subsidy_descriptor_omitted_subjects(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_register_pool_member_request(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_register_pool_member_response(void);
 const ProtobufCMessageDescriptor *subsidy_descriptor_list_pool_members_request(void);

@@ -107,6 +107,12 @@ struct CityViews: Sendable {
                 let used = totals.filter { $0.capID == cap.id }
                     .sorted { unit == "count" ? $0.count > $1.count : $0.amountFen > $1.amountFen }
                 response.caps += used.prefix(top).map { status(scope: $0.scope, total: $0) }
+                if used.count > top {
+                    var omitted = Foshan_Subsidy_V1_OmittedSubjects()
+                    omitted.capId = cap.id
+                    omitted.count = Int32(clamping: used.count - top)
+                    response.omitted.append(omitted)
+                }
             }
         }
         func consumer(_ kind: String) -> ((id: String, amountFen: Int64, count: Int64)) -> Foshan_Subsidy_V1_Consumer {

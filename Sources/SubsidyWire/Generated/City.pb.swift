@@ -474,6 +474,9 @@ public struct Foshan_Subsidy_V1_GetQuotaResponse: ProtoMessage {
     public var topEnterprises: [Foshan_Subsidy_V1_Consumer] = []
     public var districts: [Foshan_Subsidy_V1_Consumer] = []
     public var policyVersion: String = ""
+    /// Per-enterprise, per-provider and one-time caps list only their `top` most used subjects;
+    /// how many more each has, so a client can say so (and ask with a larger `top`, up to 100).
+    public var omitted: [Foshan_Subsidy_V1_OmittedSubjects] = []
 
     public init() {}
 
@@ -488,6 +491,7 @@ public struct Foshan_Subsidy_V1_GetQuotaResponse: ProtoMessage {
         m.topEnterprises = ProtoC.messages(c.n_top_enterprises, c.top_enterprises)
         m.districts = ProtoC.messages(c.n_districts, c.districts)
         m.policyVersion = ProtoC.string(c.policy_version)
+        m.omitted = ProtoC.messages(c.n_omitted, c.omitted)
         return m
     }
 
@@ -499,6 +503,7 @@ public struct Foshan_Subsidy_V1_GetQuotaResponse: ProtoMessage {
         (p.pointee.n_top_enterprises, p.pointee.top_enterprises) = arena.messages(self.topEnterprises, Foshan__Subsidy__V1__Consumer.self)
         (p.pointee.n_districts, p.pointee.districts) = arena.messages(self.districts, Foshan__Subsidy__V1__Consumer.self)
         p.pointee.policy_version = arena.string(self.policyVersion)
+        (p.pointee.n_omitted, p.pointee.omitted) = arena.messages(self.omitted, Foshan__Subsidy__V1__OmittedSubjects.self)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -511,6 +516,7 @@ public struct Foshan_Subsidy_V1_GetQuotaResponse: ProtoMessage {
             case "topEnterprises", "top_enterprises": self.topEnterprises = try value.array(at: path + ".top_enterprises") { (v: JSONValue, p: String) throws(SubsidyError) in try Foshan_Subsidy_V1_Consumer(json: v, path: p) }
             case "districts": self.districts = try value.array(at: path + ".districts") { (v: JSONValue, p: String) throws(SubsidyError) in try Foshan_Subsidy_V1_Consumer(json: v, path: p) }
             case "policyVersion", "policy_version": self.policyVersion = try value.string(at: path + ".policy_version")
+            case "omitted": self.omitted = try value.array(at: path + ".omitted") { (v: JSONValue, p: String) throws(SubsidyError) in try Foshan_Subsidy_V1_OmittedSubjects(json: v, path: p) }
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -523,6 +529,51 @@ public struct Foshan_Subsidy_V1_GetQuotaResponse: ProtoMessage {
         if !self.topEnterprises.isEmpty { members.append(("topEnterprises", .array(self.topEnterprises.map { $0.jsonValue }))) }
         if !self.districts.isEmpty { members.append(("districts", .array(self.districts.map { $0.jsonValue }))) }
         if self.policyVersion != "" { members.append(("policyVersion", JSONValue.string(self.policyVersion))) }
+        if !self.omitted.isEmpty { members.append(("omitted", .array(self.omitted.map { $0.jsonValue }))) }
+        return .object(members)
+    }
+}
+
+public struct Foshan_Subsidy_V1_OmittedSubjects: ProtoMessage {
+    public var capId: String = ""
+    public var count: Int32 = 0
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.OmittedSubjects"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_omitted_subjects() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__OmittedSubjects.self).pointee
+        var m = Self()
+        m.capId = ProtoC.string(c.cap_id)
+        m.count = c.count
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__OmittedSubjects.self)
+        foshan__subsidy__v1__omitted_subjects__init(p)
+        p.pointee.cap_id = arena.string(self.capId)
+        p.pointee.count = self.count
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "capId", "cap_id": self.capId = try value.string(at: path + ".cap_id")
+            case "count": self.count = try value.int32(at: path + ".count")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if self.capId != "" { members.append(("capId", JSONValue.string(self.capId))) }
+        if self.count != 0 { members.append(("count", JSONValue.integer(self.count))) }
         return .object(members)
     }
 }

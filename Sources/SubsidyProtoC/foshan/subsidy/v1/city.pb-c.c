@@ -412,6 +412,51 @@ void   foshan__subsidy__v1__get_quota_response__free_unpacked
   assert(message->base.descriptor == &foshan__subsidy__v1__get_quota_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   foshan__subsidy__v1__omitted_subjects__init
+                     (Foshan__Subsidy__V1__OmittedSubjects         *message)
+{
+  static const Foshan__Subsidy__V1__OmittedSubjects init_value = FOSHAN__SUBSIDY__V1__OMITTED_SUBJECTS__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__omitted_subjects__get_packed_size
+                     (const Foshan__Subsidy__V1__OmittedSubjects *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__omitted_subjects__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__omitted_subjects__pack
+                     (const Foshan__Subsidy__V1__OmittedSubjects *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__omitted_subjects__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__omitted_subjects__pack_to_buffer
+                     (const Foshan__Subsidy__V1__OmittedSubjects *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__omitted_subjects__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__OmittedSubjects *
+       foshan__subsidy__v1__omitted_subjects__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__OmittedSubjects *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__omitted_subjects__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__omitted_subjects__free_unpacked
+                     (Foshan__Subsidy__V1__OmittedSubjects *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__omitted_subjects__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   foshan__subsidy__v1__register_pool_member_request__init
                      (Foshan__Subsidy__V1__RegisterPoolMemberRequest         *message)
 {
@@ -1446,7 +1491,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__get_quota_request__descrip
   (ProtobufCMessageInit) foshan__subsidy__v1__get_quota_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__get_quota_response__field_descriptors[5] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__get_quota_response__field_descriptors[6] =
 {
   {
     "caps",
@@ -1508,10 +1553,23 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__get_quota_response__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "omitted",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Foshan__Subsidy__V1__GetQuotaResponse, n_omitted),
+    offsetof(Foshan__Subsidy__V1__GetQuotaResponse, omitted),
+    &foshan__subsidy__v1__omitted_subjects__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__get_quota_response__field_indices_by_name[] = {
   0,   /* field[0] = caps */
   3,   /* field[3] = districts */
+  5,   /* field[5] = omitted */
   4,   /* field[4] = policy_version */
   2,   /* field[2] = top_enterprises */
   1,   /* field[1] = top_providers */
@@ -1519,7 +1577,7 @@ static const unsigned foshan__subsidy__v1__get_quota_response__field_indices_by_
 static const ProtobufCIntRange foshan__subsidy__v1__get_quota_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__get_quota_response__descriptor =
 {
@@ -1529,11 +1587,62 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__get_quota_response__descri
   "Foshan__Subsidy__V1__GetQuotaResponse",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__GetQuotaResponse),
-  5,
+  6,
   foshan__subsidy__v1__get_quota_response__field_descriptors,
   foshan__subsidy__v1__get_quota_response__field_indices_by_name,
   1,  foshan__subsidy__v1__get_quota_response__number_ranges,
   (ProtobufCMessageInit) foshan__subsidy__v1__get_quota_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__omitted_subjects__field_descriptors[2] =
+{
+  {
+    "cap_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__OmittedSubjects, cap_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__OmittedSubjects, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__omitted_subjects__field_indices_by_name[] = {
+  0,   /* field[0] = cap_id */
+  1,   /* field[1] = count */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__omitted_subjects__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__omitted_subjects__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.OmittedSubjects",
+  "OmittedSubjects",
+  "Foshan__Subsidy__V1__OmittedSubjects",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__OmittedSubjects),
+  2,
+  foshan__subsidy__v1__omitted_subjects__field_descriptors,
+  foshan__subsidy__v1__omitted_subjects__field_indices_by_name,
+  1,  foshan__subsidy__v1__omitted_subjects__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__omitted_subjects__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor foshan__subsidy__v1__register_pool_member_request__field_descriptors[2] =

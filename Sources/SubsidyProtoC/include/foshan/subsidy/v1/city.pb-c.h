@@ -27,6 +27,7 @@ typedef struct Foshan__Subsidy__V1__DecideApplicationRequest Foshan__Subsidy__V1
 typedef struct Foshan__Subsidy__V1__DecideApplicationResponse Foshan__Subsidy__V1__DecideApplicationResponse;
 typedef struct Foshan__Subsidy__V1__GetQuotaRequest Foshan__Subsidy__V1__GetQuotaRequest;
 typedef struct Foshan__Subsidy__V1__GetQuotaResponse Foshan__Subsidy__V1__GetQuotaResponse;
+typedef struct Foshan__Subsidy__V1__OmittedSubjects Foshan__Subsidy__V1__OmittedSubjects;
 typedef struct Foshan__Subsidy__V1__RegisterPoolMemberRequest Foshan__Subsidy__V1__RegisterPoolMemberRequest;
 typedef struct Foshan__Subsidy__V1__RegisterPoolMemberResponse Foshan__Subsidy__V1__RegisterPoolMemberResponse;
 typedef struct Foshan__Subsidy__V1__ListPoolMembersRequest Foshan__Subsidy__V1__ListPoolMembersRequest;
@@ -218,10 +219,27 @@ struct  Foshan__Subsidy__V1__GetQuotaResponse
   size_t n_districts;
   Foshan__Subsidy__V1__Consumer **districts;
   char *policy_version;
+  /*
+   * Per-enterprise, per-provider and one-time caps list only their `top` most used subjects;
+   * how many more each has, so a client can say so (and ask with a larger `top`, up to 100).
+   */
+  size_t n_omitted;
+  Foshan__Subsidy__V1__OmittedSubjects **omitted;
 };
 #define FOSHAN__SUBSIDY__V1__GET_QUOTA_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__get_quota_response__descriptor) \
-    , 0,NULL, 0,NULL, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string }
+    , 0,NULL, 0,NULL, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL }
+
+
+struct  Foshan__Subsidy__V1__OmittedSubjects
+{
+  ProtobufCMessage base;
+  char *cap_id;
+  int32_t count;
+};
+#define FOSHAN__SUBSIDY__V1__OMITTED_SUBJECTS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__omitted_subjects__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Foshan__Subsidy__V1__RegisterPoolMemberRequest
@@ -505,6 +523,25 @@ Foshan__Subsidy__V1__GetQuotaResponse *
 void   foshan__subsidy__v1__get_quota_response__free_unpacked
                      (Foshan__Subsidy__V1__GetQuotaResponse *message,
                       ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__OmittedSubjects methods */
+void   foshan__subsidy__v1__omitted_subjects__init
+                     (Foshan__Subsidy__V1__OmittedSubjects         *message);
+size_t foshan__subsidy__v1__omitted_subjects__get_packed_size
+                     (const Foshan__Subsidy__V1__OmittedSubjects   *message);
+size_t foshan__subsidy__v1__omitted_subjects__pack
+                     (const Foshan__Subsidy__V1__OmittedSubjects   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__omitted_subjects__pack_to_buffer
+                     (const Foshan__Subsidy__V1__OmittedSubjects   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__OmittedSubjects *
+       foshan__subsidy__v1__omitted_subjects__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__omitted_subjects__free_unpacked
+                     (Foshan__Subsidy__V1__OmittedSubjects *message,
+                      ProtobufCAllocator *allocator);
 /* Foshan__Subsidy__V1__RegisterPoolMemberRequest methods */
 void   foshan__subsidy__v1__register_pool_member_request__init
                      (Foshan__Subsidy__V1__RegisterPoolMemberRequest         *message);
@@ -705,6 +742,9 @@ typedef void (*Foshan__Subsidy__V1__GetQuotaRequest_Closure)
 typedef void (*Foshan__Subsidy__V1__GetQuotaResponse_Closure)
                  (const Foshan__Subsidy__V1__GetQuotaResponse *message,
                   void *closure_data);
+typedef void (*Foshan__Subsidy__V1__OmittedSubjects_Closure)
+                 (const Foshan__Subsidy__V1__OmittedSubjects *message,
+                  void *closure_data);
 typedef void (*Foshan__Subsidy__V1__RegisterPoolMemberRequest_Closure)
                  (const Foshan__Subsidy__V1__RegisterPoolMemberRequest *message,
                   void *closure_data);
@@ -903,6 +943,7 @@ extern const ProtobufCMessageDescriptor foshan__subsidy__v1__decide_application_
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__decide_application_response__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__get_quota_request__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__get_quota_response__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__omitted_subjects__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__register_pool_member_request__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__register_pool_member_response__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__list_pool_members_request__descriptor;
