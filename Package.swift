@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         // Latency histograms in subsidyd-bench only (p50/p99/p999); the daemon does not link it.
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        // subsidyctl's XLSX (a ZIP of XML parts) for the bureaus' spreadsheets.
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
     ],
     targets: [
         // System C libraries (Debian: libprotobuf-c-dev, libsqlite3-dev).
@@ -117,6 +119,7 @@ let package = Package(
             dependencies: [
                 "SubsidyClient", "SubsidyWire", "SubsidyCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             swiftSettings: swiftSettings
         ),

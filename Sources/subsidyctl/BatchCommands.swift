@@ -140,7 +140,8 @@ struct BatchSubmission {
     /// `apps.csv` → `apps.results.csv` beside it.
     static func resultsPath(for path: String) -> String {
         guard path != "-" else { return "submit-results.csv" }
-        let stem = path.hasSuffix(".csv") ? String(path.dropLast(4)) : path
+        let lowered = path.lowercased()
+        let stem = lowered.hasSuffix(".csv") ? String(path.dropLast(4)) : lowered.hasSuffix(".xlsx") ? String(path.dropLast(5)) : path
         return stem + ".results.csv"
     }
 }
@@ -149,13 +150,7 @@ struct BatchSubmission {
 /// `id`, `application…` or 申请编号, holds them) or from the command line.
 func applicationIDs(file: String?, arguments: [String]) throws -> [String] {
     guard let file else { return arguments }
-    let (text, _) = try Spreadsheet.decode(try readBytes(path: file), as: nil, path: file)
-    var rows: [[String]]
-    do throws(SubsidyError) {
-        rows = try HistoryCSV.records(text)
-    } catch {
-        throw ValidationError("\(file): \(error.message)")
-    }
+    var (rows, _) = try Spreadsheet.records(path: file, encoding: nil)
     rows = rows.filter { !$0.allSatisfy { $0.trimmingSpaces.isEmpty } }
     guard let first = rows.first else { throw ValidationError("\(file): no application ids") }
     var column = 0

@@ -3,6 +3,10 @@ import SubsidyClient
 import SubsidyCore
 import SubsidyWire
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What `export` writes.
 enum ExportKind: String, ExpressibleByArgument, CaseIterable {
     /// 公示名单: awards under (or past) their 7-day notice.
@@ -17,7 +21,7 @@ enum ExportKind: String, ExpressibleByArgument, CaseIterable {
 
 struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Export the 公示 list, the disbursement list, the applications or a year-end report as CSV for Excel.",
+        abstract: "Export the 公示 list, the disbursement list, the applications or a year-end report for Excel (CSV or XLSX).",
         discussion: """
             CSV in UTF-8 with a byte-order mark (Excel opens the Chinese correctly), CRLF line ends,
             amounts in yuan as plain numbers. A district exports its own applications; the city every
@@ -31,6 +35,9 @@ struct Export: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "publicity, disbursement, applications or report.") var kind: ExportKind
     @Option(help: "Output file; - for standard output.") var out: String = "-"
+    @Option(help: "csv (UTF-8 with a BOM) or xlsx (an Excel workbook); default: from --out's extension, else csv.") var format: ExportFormat?
+
+    enum ExportFormat: String, ExpressibleByArgument, CaseIterable { case csv, xlsx }
     @Option(help: "Funding year.") var year: Int32 = 0
     @Option(help: "Measure, e.g. CLOUD_VOUCHER.") var measure: String?
     @Option(help: "State, e.g. PUBLICIZED (default: the kind's states).") var state: String?
@@ -89,7 +96,14 @@ struct Export: AsyncParsableCommand {
             case .applications: Self.applications(selected)
             case .report: Self.report(selected, quota: quota)
             }
-        try writeFile(document.bytes, to: out)
+        let chosen = format ?? (out.lowercased().hasSuffix(".xlsx") ? .xlsx : .csv)
+        switch chosen {
+        case .csv: try writeFile(document.bytes, to: out)
+        case .xlsx:
+            guard out != "-" || isatty(1) == 0 else { throw ValidationError("an .xlsx workbook is binary: give --out FILE.xlsx") }
+            let names: [ExportKind: String] = [.publicity: "公示名单", .disbursement: "拨付名单", .applications: "申报明细", .report: "年度汇总"]
+            try writeFile(Array(try XLSX.workbook(document, sheetName: names[kind] ?? kind.rawValue)), to: out)
+        }
         if out != "-" {
             note("\(kind.rawValue): \(document.rows.count) rows written to \(out)")
         }

@@ -25,14 +25,7 @@ struct Spreadsheet {
 
     /// Reads `path` (or standard input for "-") and splits it into rows under its header.
     static func read(path: String, encoding: TextEncoding?) throws -> Spreadsheet {
-        let bytes = try readBytes(path: path)
-        let (text, used) = try decode(bytes, as: encoding, path: path)
-        var records: [[String]]
-        do throws(SubsidyError) {
-            records = try HistoryCSV.records(text)
-        } catch {
-            throw ValidationError("\(path): \(error.message)")
-        }
+        var (records, used) = try records(path: path, encoding: encoding)
         guard !records.isEmpty else { throw ValidationError("\(path): the file is empty") }
         let header = records.removeFirst().map(\.trimmingSpaces)
         var rows: [(row: Int, fields: [String: String])] = []
@@ -46,6 +39,17 @@ struct Spreadsheet {
             rows.append((row, fields))
         }
         return Spreadsheet(header: header, rows: rows, encoding: used)
+    }
+
+    /// The rows of a CSV file (in the encoding found or given) or of an .xlsx workbook's first sheet.
+    static func records(path: String, encoding: TextEncoding?) throws -> ([[String]], TextEncoding) {
+        if path.lowercased().hasSuffix(".xlsx") { return (try XLSX.rows(path: path), .utf8) }
+        let (text, used) = try decode(try readBytes(path: path), as: encoding, path: path)
+        do throws(SubsidyError) {
+            return (try HistoryCSV.records(text), used)
+        } catch {
+            throw ValidationError("\(path): \(error.message)")
+        }
     }
 
     /// The text of `bytes`: UTF-8 without its byte-order mark, or GB18030 when asked for or when

@@ -29,6 +29,18 @@ struct BureauListTests {
         return try JSONDecoder().decode([[String]].self, from: Data(result.output.utf8))
     }
 
+    /// The test venv's Python (`.ci/run` creates it with Protos/python/requirements.txt, openpyxl included).
+    static let venvPython = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".venv/bin/python").path
+
+    /// Runs `script` (with `arguments`) in the test venv, expecting success; its standard output.
+    static func python(_ script: String, _ arguments: [String]) throws -> String {
+        #expect(FileManager.default.isExecutableFile(atPath: venvPython), "no \(venvPython): run .ci/run once, or python3 -m venv .venv && .venv/bin/pip install -r Protos/python/requirements.txt")
+        let result = try run(venvPython, ["-W", "ignore", "-c", script] + arguments)
+        #expect(result.status == 0, "\(result.error)")
+        return result.output
+    }
+
     /// Files the voucher in nanhai and takes it through approval, publicity and payment with dates
     /// and 文号; returns its id.
     static func decideVoucher(_ daemon: DaemonProcess) throws -> String {
@@ -113,6 +125,22 @@ struct BureauListTests {
             _ = try Self.ctl(daemon, as: "nanhai", ["export", "applications", "--out", own])
             let applications = try Self.readCSV(own).dropFirst()
             #expect(!applications.isEmpty && applications.allSatisfy { $0[1] == "南海区" }, "\(applications)")
+
+            // The same list as an Excel workbook, read back by openpyxl: Chinese text, amounts as numbers.
+            let workbook = daemon.dataDirectory + "/公示.xlsx"
+            _ = try Self.ctl(daemon, as: "city", ["export", "publicity", "--year", "2022", "--from", "2022-10-01", "--out", workbook])
+            let read = try Self.python(
+                "import json, sys, openpyxl; ws = openpyxl.load_workbook(sys.argv[1]).active; "
+                    + "print(json.dumps({'title': ws.title, 'rows': [[repr(c) if isinstance(c, float) else c for c in r] for r in ws.iter_rows(values_only=True)]}, ensure_ascii=False))",
+                [workbook])
+            let sheet = try JSONValue.parse(read)
+            #expect(sheet["title"] == .string("公示名单"))
+            guard case .array(let sheetRows)? = sheet["rows"], sheetRows.count == 2, case .array(let cells) = sheetRows[1] else {
+                Issue.record("\(read)")
+                return
+            }
+            #expect(cells[3] == .string("佛山市南海区铝型材制造有限公司") && cells[8] == .string("佛工信〔2022〕88号"), "\(cells)")
+            #expect(cells[7] == .string("500000.0"), "the amount is a number (a float to openpyxl) Excel can sum: \(cells)")
 
             let report = try Self.ctl(daemon, as: "city", ["export", "report", "--year", "2022"])
             #expect(report.hasPrefix("\u{FEFF}支持方向,区,待初审（件）"), "\(report.prefix(80))")
@@ -205,8 +233,25 @@ struct BatchTests {
             let shown = try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", one])
             #expect(shown.contains("批量项目0"), "the Chinese project name survives the GBK round trip")
 
+            // A workbook from Excel itself (here written by openpyxl): the same columns, numbers as numbers.
+            let xlsx = daemon.dataDirectory + "/申报.xlsx"
+            _ = try BureauListTests.python(
+                "import sys, openpyxl; wb = openpyxl.Workbook(); ws = wb.active; "
+                    + "ws.append(['measure', 'fundingYear', 'enterpriseUscc', 'providerUscc', 'contractNumber', 'contractAmount', 'paidAmount', 'projectName']); "
+                    + "ws.append(['CLOUD_VOUCHER', 2022, '91440605000000107H', '914406050000000193', 'HT-XLSX-1', 1000000, 1000000.5, '表格项目']); "
+                    + "ws.append(['CLOUD_VOUCHER', 2022, '91440605000000115C', '914406050000000193', 'HT-XLSX-2', 'abc', 1000000, '坏金额']); "
+                    + "wb.save(sys.argv[1])",
+                [xlsx])
+            let fromXLSX = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", xlsx])
+            #expect(fromXLSX.output.contains("1 filed, 0 already filed, 1 refused of 2 rows"), "\(fromXLSX.output) \(fromXLSX.error)")
+            let xlsxRows = try BureauListTests.readCSV(daemon.dataDirectory + "/申报.results.csv")
+            #expect(xlsxRows.count == 3 && xlsxRows[2][3].contains("row 3 column contractAmount"), "\(xlsxRows)")
+            let filedFromXLSX = try #require(xlsxRows[1][2].isEmpty ? nil : xlsxRows[1][2])
+            let xlsxRecord = try JSONValue.parse(try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", filedFromXLSX]))
+            #expect(xlsxRecord["record"]?["application"]?["paidAmountFen"] == .string("100000050"), "1000000.5 yuan: \(xlsxRecord)")
+
             // The results file is the next step's list: every filed application recommended.
-            let reviewed = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", daemon.dataDirectory + "/申报.results.csv",
+            let reviewed = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", daemon.dataDirectory + "/gbk-out.csv",
                                        "--outcome", "recommend"])
             #expect(reviewed.status == 0 && reviewed.output.contains("40 reviewed, 0 refused"), "\(reviewed.output) \(reviewed.error)")
         }

@@ -1,0 +1,273 @@
+import ArgumentParser
+import Foundation
+import ZIPFoundation
+
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// The bureaus' spreadsheets as Excel keeps them: an Office Open XML workbook (a ZIP of XML
+/// parts, written and read with ZIPFoundation). One sheet; text as inline strings (no shared
+/// table to keep in step), numbers as numbers, the header row bold and frozen.
+enum XLSX {
+    /// The workbook of `document`: its header, then its rows (numbers stay numbers).
+    static func workbook(_ document: CSVDocument, sheetName: String) throws -> Data {
+        let archive = try Archive(accessMode: .create)
+        func add(_ path: String, _ text: String) throws {
+            let data = Data(text.utf8)
+            try archive.addEntry(
+                with: path, type: .file, uncompressedSize: Int64(data.count), modificationDate: Date(timeIntervalSince1970: 1_577_836_800),
+                compressionMethod: .deflate
+            ) { position, size in data.subdata(in: Int(position)..<Int(position) + size) }
+        }
+        try add("[Content_Types].xml", """
+            <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+            <Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">\
+            <Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>\
+            <Default Extension="xml" ContentType="application/xml"/>\
+            <Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>\
+            <Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>\
+            <Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>\
+            </Types>
+            """)
+        try add("_rels/.rels", """
+            <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+            <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">\
+            <Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>\
+            </Relationships>
+            """)
+        try add("xl/workbook.xml", """
+            <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+            <workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" \
+            xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">\
+            <sheets><sheet name="\(escaped(String(sheetName.prefix(31))))" sheetId="1" r:id="rId1"/></sheets></workbook>
+            """)
+        try add("xl/_rels/workbook.xml.rels", """
+            <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+            <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">\
+            <Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>\
+            <Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>\
+            </Relationships>
+            """)
+        // Style 1: the header (bold); style 2: amounts with two decimals and thousands separators.
+        try add("xl/styles.xml", """
+            <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+            <styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">\
+            <fonts count="2"><font><sz val="11"/><name val="等线"/></font><font><b/><sz val="11"/><name val="等线"/></font></fonts>\
+            <fills count="1"><fill><patternFill patternType="none"/></fill></fills>\
+            <borders count="1"><border/></borders>\
+            <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>\
+            <cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>\
+            <xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>\
+            <xf numFmtId="4" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>\
+            <cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>\
+            </styleSheet>
+            """)
+        var sheet = """
+            <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+            <worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">\
+            <sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>\
+            <sheetData>
+            """
+        sheet += row(1, document.header.map { .text($0) }, header: true)
+        for (index, cells) in document.rows.enumerated() { sheet += row(index + 2, cells, header: false) }
+        sheet += "</sheetData></worksheet>"
+        try add("xl/worksheets/sheet1.xml", sheet)
+        guard let data = archive.data else { throw ValidationError("the workbook could not be assembled") }
+        return data
+    }
+
+    private static func row(_ number: Int, _ cells: [CSVDocument.CSVCell], header: Bool) -> String {
+        var xml = "<row r=\"\(number)\">"
+        for (column, cell) in cells.enumerated() {
+            let reference = columnName(column) + String(number)
+            switch cell {
+            case .number(let value) where !value.isEmpty && value.allSatisfy({ "0123456789.-".contains($0) }):
+                // Amounts have a fractional part: shown as money; counts and years as they are.
+                xml += "<c r=\"\(reference)\"\(value.contains(".") ? " s=\"2\"" : "")><v>\(value)</v></c>"
+            case .number(let value), .text(let value):
+                xml += "<c r=\"\(reference)\" t=\"inlineStr\"\(header ? " s=\"1\"" : "")><is><t xml:space=\"preserve\">\(escaped(value))</t></is></c>"
+            }
+        }
+        return xml + "</row>"
+    }
+
+    /// A, B, …, Z, AA, AB, … for the zero-based `index`.
+    static func columnName(_ index: Int) -> String {
+        var name = ""
+        var n = index + 1
+        while n > 0 {
+            let remainder = (n - 1) % 26
+            name = String(UnicodeScalar(UInt8(65 + remainder))) + name
+            n = (n - 1) / 26
+        }
+        return name
+    }
+
+    /// Text for XML character data and attributes; characters XML 1.0 cannot hold are dropped.
+    private static func escaped(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "\t", "\n", "\r": out.unicodeScalars.append(scalar)
+            default:
+                if scalar.value >= 0x20 && scalar.value != 0xFFFE && scalar.value != 0xFFFF { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out
+    }
+
+    // MARK: Reading
+
+    /// The first sheet of the workbook at `path` as rows of cell text (empty cells as ""), for a
+    /// batch: shared strings, inline strings, numbers and booleans are read; formulas by their
+    /// cached values.
+    static func rows(path: String) throws -> [[String]] {
+        let archive: Archive
+        do {
+            archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
+        } catch {
+            throw ValidationError("\(path): not an .xlsx workbook (\(error))")
+        }
+        func part(_ name: String) throws -> Data? {
+            guard let entry = archive[name] else { return nil }
+            var data = Data()
+            _ = try archive.extract(entry) { data.append($0) }
+            return data
+        }
+        let shared = try part("xl/sharedStrings.xml").map { SheetParser.sharedStrings($0) } ?? []
+        let sheetPath = try firstSheetPath(workbook: part("xl/workbook.xml"), relationships: part("xl/_rels/workbook.xml.rels"))
+        guard let sheet = try part(sheetPath) else { throw ValidationError("\(path): the workbook has no worksheet \(sheetPath)") }
+        return SheetParser.cells(sheet, shared: shared)
+    }
+
+    /// The part of the workbook's first sheet (`xl/worksheets/sheet1.xml` unless the workbook says otherwise).
+    private static func firstSheetPath(workbook: Data?, relationships: Data?) -> String {
+        guard let workbook, let relationships,
+            let id = SheetParser.firstAttribute(in: workbook, element: "sheet", attribute: "r:id"),
+            let target = SheetParser.relationshipTarget(in: relationships, id: id)
+        else { return "xl/worksheets/sheet1.xml" }
+        return target.hasPrefix("/") ? String(target.dropFirst()) : "xl/" + target
+    }
+}
+
+/// SpreadsheetML parsing with Foundation's XMLParser.
+private final class SheetParser: NSObject, XMLParserDelegate {
+    private enum Mode { case shared, sheet, firstAttribute(element: String, attribute: String), relationship(id: String) }
+    private let mode: Mode
+    private var shared: [String] = []
+    private var strings: [String] = []
+    private var text = ""
+    private var inText = false
+    private var rows: [[String]] = []
+    private var row: [Int: String] = [:]
+    private var cellColumn = 0
+    private var cellType = ""
+    private var found: String?
+
+    private init(_ mode: Mode, shared: [String] = []) {
+        self.mode = mode
+        self.shared = shared
+    }
+
+    private func run(_ data: Data) {
+        let parser = XMLParser(data: data)
+        parser.delegate = self
+        _ = parser.parse()  // a malformed part yields the rows read so far; the batch then names what is missing
+    }
+
+    static func sharedStrings(_ data: Data) -> [String] {
+        let parser = SheetParser(.shared)
+        parser.run(data)
+        return parser.strings
+    }
+
+    static func cells(_ data: Data, shared: [String]) -> [[String]] {
+        let parser = SheetParser(.sheet, shared: shared)
+        parser.run(data)
+        return parser.rows
+    }
+
+    static func firstAttribute(in data: Data, element: String, attribute: String) -> String? {
+        let parser = SheetParser(.firstAttribute(element: element, attribute: attribute))
+        parser.run(data)
+        return parser.found
+    }
+
+    static func relationshipTarget(in data: Data, id: String) -> String? {
+        let parser = SheetParser(.relationship(id: id))
+        parser.run(data)
+        return parser.found
+    }
+
+    func parser(
+        _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]
+    ) {
+        switch mode {
+        case .firstAttribute(let element, let attribute):
+            if found == nil, name == element || name.hasSuffix(":" + element) { found = attributes[attribute] }
+        case .relationship(let id):
+            if name.hasSuffix("Relationship"), attributes["Id"] == id { found = attributes["Target"] }
+        case .shared:
+            if name == "si" { text = "" }
+            if name == "t" { inText = true }
+        case .sheet:
+            switch name {
+            case "row": row = [:]
+            case "c":
+                cellType = attributes["t"] ?? ""
+                cellColumn = Self.column(of: attributes["r"] ?? "") ?? (row.keys.max().map { $0 + 1 } ?? 0)
+                text = ""
+            case "v", "t": inText = true
+            default: break
+            }
+        }
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        if inText { text += string }
+    }
+
+    func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+        switch mode {
+        case .shared:
+            if name == "t" { inText = false }
+            if name == "si" { strings.append(text) }
+        case .sheet:
+            switch name {
+            case "v", "t": inText = false
+            case "c":
+                switch cellType {
+                case "s": row[cellColumn] = Int(text).flatMap { $0 < shared.count ? shared[$0] : nil } ?? ""
+                case "b": row[cellColumn] = text == "1" ? "true" : "false"
+                default: row[cellColumn] = Self.plainNumber(text, type: cellType)
+                }
+            case "row":
+                let width = (row.keys.max() ?? -1) + 1
+                rows.append((0..<width).map { row[$0] ?? "" })
+            default: break
+            }
+        default: break
+        }
+    }
+
+    /// A number Excel stored as 1.2E6 or 1200000.0000000002 as the digits a clerk typed.
+    private static func plainNumber(_ text: String, type: String) -> String {
+        guard type.isEmpty || type == "n", let value = Decimal(string: text) else { return text }
+        var rounded = Decimal()
+        var source = value
+        NSDecimalRound(&rounded, &source, 2, .plain)
+        return "\(rounded)"
+    }
+
+    /// The zero-based column of a cell reference such as `C7`.
+    private static func column(of reference: String) -> Int? {
+        let letters = reference.prefix { $0.isLetter }
+        guard !letters.isEmpty else { return nil }
+        return letters.uppercased().unicodeScalars.reduce(0) { $0 * 26 + Int($1.value) - 64 } - 1
+    }
+}
