@@ -157,7 +157,11 @@ enum XLSX {
 
 /// SpreadsheetML parsing with Foundation's XMLParser.
 private final class SheetParser: NSObject, XMLParserDelegate {
-    private enum Mode { case shared, sheet, firstAttribute(element: String, attribute: String), relationship(id: String) }
+    private enum Mode {
+        case shared, sheet
+        case firstAttribute(element: String, attribute: String)
+        case relationship(id: String)
+    }
     private let mode: Mode
     private var shared: [String] = []
     private var strings: [String] = []
