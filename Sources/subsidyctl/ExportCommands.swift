@@ -105,7 +105,7 @@ struct Export: AsyncParsableCommand {
             try writeFile(Array(try XLSX.workbook(document, sheetName: names[kind] ?? kind.rawValue)), to: out)
         }
         if out != "-" {
-            note("\(kind.rawValue): \(document.rows.count) rows written to \(out)")
+            note("\(kind.rawValue): \(document.rows.count) row\(document.rows.count == 1 ? "" : "s") written to \(out)")
         }
     }
 
