@@ -166,6 +166,7 @@ REACH: dict[str, list[Reach]] = {
     "CityViews.swift:importHistory": [Reach([C + "ImportHistory"])],
     "CityViews.swift:importedCommitment": [Reach([C + "ImportHistory"], prefix="request.awards[i].")],
     "CityViews.swift:registerPoolMember": [Reach([C + "RegisterPoolMember"])],
+    "CityViews.swift:watchEvents": [Reach([C + "WatchEvents"])],
     "Conversions.swift:init": [Reach(APP_WIRE, prefix="application.", drop={"DATA_LOSS"},
                                      why="DATA_LOSS here is the conversion of files the first release wrote, at start-up")],
     "Conversions.swift:requestKey": [Reach(["*mutating"])],
@@ -329,7 +330,13 @@ IDEMPOTENCY_NOTES = {
 
 
 def idempotency(m: Method) -> str:
-    if m.mutating:
+    if m.id == "CityService.ApproveApplications":
+        base = ("`request_id` required (≤ 128 bytes). Each application of the list is approved as `ApproveApplication` would, keyed by "
+                "(`request_id`, its id): repeating the list approves nothing twice and answers with the approvals made; an application "
+                "refused before is tried again; a list with other ids under the same `request_id` approves the new ones. "
+                "With `plan_only`, nothing is committed. An application keyed before with other decision fields is refused in its "
+                "outcome (ALREADY_EXISTS), not the call.")
+    elif m.mutating:
         base = ("`request_id` required (≤ 128 bytes): the same id with the same request returns the first response and changes nothing "
                 "(also after a crash); the same id with other content or another method is ALREADY_EXISTS (`request.request_id`).")
     elif m.streaming:

@@ -30,15 +30,25 @@ extension CityLedger {
     /// Total committed per `column` (enterprise, provider or district), largest first.
     public func consumers(by column: ConsumerColumn, fundingYear: Int?, limit: Int) async throws -> [(id: String, amountFen: Int64, count: Int64)] {
         try await database.read { transaction in
-            var sql = "SELECT \(column.rawValue) AS id, SUM(amount_fen) AS amount_fen, COUNT(*) AS count FROM commitments WHERE state IN \(CityLedger.counted) AND \(column.rawValue) != ''"
-            var parameters: [SQLiteValue] = []
-            if let fundingYear {
-                sql += " AND funding_year = ?"
-                parameters.append(.integer(Int64(fundingYear)))
-            }
-            sql += " GROUP BY \(column.rawValue) ORDER BY SUM(amount_fen) DESC, \(column.rawValue) LIMIT ?"
-            parameters.append(.integer(Int64(limit)))
-            return try transaction.query(sql, parameters).map { (id: try $0.text("id"), amountFen: try $0.int("amount_fen"), count: try $0.int("count")) }
+            // consumer_totals (ledger migration 9): one index walk for a year; across years, a sum
+            // over the consumers (not the awards).
+            let rows =
+                if let fundingYear {
+                    try transaction.query(
+                        """
+                        SELECT id, amount_fen, count FROM consumer_totals WHERE kind = ? AND funding_year = ? AND count > 0
+                        ORDER BY amount_fen DESC, id LIMIT ?
+                        """,
+                        [.text(column.rawValue), .integer(Int64(fundingYear)), .integer(Int64(limit))])
+                } else {
+                    try transaction.query(
+                        """
+                        SELECT id, SUM(amount_fen) AS amount_fen, SUM(count) AS count FROM consumer_totals WHERE kind = ? AND count > 0
+                        GROUP BY id ORDER BY SUM(amount_fen) DESC, id LIMIT ?
+                        """,
+                        [.text(column.rawValue), .integer(Int64(limit))])
+                }
+            return try rows.map { (id: try $0.text("id"), amountFen: try $0.int("amount_fen"), count: try $0.int("count")) }
         }
     }
 

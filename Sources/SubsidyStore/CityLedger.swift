@@ -241,6 +241,72 @@ public final class CityLedger: Sendable {
                 UPDATE commitments SET explanation = x'' WHERE length(explanation) > 0;
                 """
         ),
+        // Who has the money: the committed total and count of every enterprise, provider and
+        // district per funding year, kept by triggers in the transaction that changes a
+        // commitment, so GetQuota's top consumers read an index instead of summing every award.
+        // The independent checker (Tests/SubsidyTestSupport/LedgerChecker.swift) recomputes them.
+        SQLiteDatabase.Migration(
+            version: 9,
+            sql: """
+                CREATE TABLE consumer_totals (
+                    kind TEXT NOT NULL CHECK (kind IN ('enterprise', 'provider', 'district')),
+                    id TEXT NOT NULL,
+                    funding_year INTEGER NOT NULL,
+                    amount_fen INTEGER NOT NULL,
+                    count INTEGER NOT NULL,
+                    PRIMARY KEY (kind, funding_year, id)
+                ) WITHOUT ROWID;
+                CREATE INDEX consumer_totals_ranked ON consumer_totals (kind, funding_year, amount_fen DESC, id);
+                INSERT INTO consumer_totals (kind, id, funding_year, amount_fen, count)
+                    SELECT 'enterprise', enterprise, funding_year, SUM(amount_fen), COUNT(*) FROM commitments
+                    WHERE state IN ('live', 'disbursed') AND enterprise != '' GROUP BY enterprise, funding_year;
+                INSERT INTO consumer_totals (kind, id, funding_year, amount_fen, count)
+                    SELECT 'provider', provider, funding_year, SUM(amount_fen), COUNT(*) FROM commitments
+                    WHERE state IN ('live', 'disbursed') AND provider != '' GROUP BY provider, funding_year;
+                INSERT INTO consumer_totals (kind, id, funding_year, amount_fen, count)
+                    SELECT 'district', district, funding_year, SUM(amount_fen), COUNT(*) FROM commitments
+                    WHERE state IN ('live', 'disbursed') AND district != '' GROUP BY district, funding_year;
+                CREATE TRIGGER consumer_totals_added AFTER INSERT ON commitments
+                WHEN NEW.state IN ('live', 'disbursed')
+                BEGIN
+                    INSERT INTO consumer_totals (kind, id, funding_year, amount_fen, count)
+                        SELECT kind, id, NEW.funding_year, NEW.amount_fen, 1 FROM (
+                            SELECT 'enterprise' AS kind, NEW.enterprise AS id UNION ALL SELECT 'provider', NEW.provider
+                            UNION ALL SELECT 'district', NEW.district) WHERE id != ''
+                    ON CONFLICT (kind, funding_year, id) DO UPDATE SET amount_fen = amount_fen + excluded.amount_fen, count = count + 1;
+                END;
+                CREATE TRIGGER consumer_totals_counted AFTER UPDATE OF state ON commitments
+                WHEN OLD.state NOT IN ('live', 'disbursed') AND NEW.state IN ('live', 'disbursed')
+                BEGIN
+                    INSERT INTO consumer_totals (kind, id, funding_year, amount_fen, count)
+                        SELECT kind, id, NEW.funding_year, NEW.amount_fen, 1 FROM (
+                            SELECT 'enterprise' AS kind, NEW.enterprise AS id UNION ALL SELECT 'provider', NEW.provider
+                            UNION ALL SELECT 'district', NEW.district) WHERE id != ''
+                    ON CONFLICT (kind, funding_year, id) DO UPDATE SET amount_fen = amount_fen + excluded.amount_fen, count = count + 1;
+                END;
+                CREATE TRIGGER consumer_totals_uncounted AFTER UPDATE OF state ON commitments
+                WHEN OLD.state IN ('live', 'disbursed') AND NEW.state NOT IN ('live', 'disbursed')
+                BEGIN
+                    UPDATE consumer_totals SET amount_fen = amount_fen - OLD.amount_fen, count = count - 1
+                    WHERE funding_year = OLD.funding_year AND ((kind = 'enterprise' AND id = OLD.enterprise)
+                        OR (kind = 'provider' AND id = OLD.provider) OR (kind = 'district' AND id = OLD.district));
+                END;
+                CREATE TRIGGER consumer_totals_removed AFTER DELETE ON commitments
+                WHEN OLD.state IN ('live', 'disbursed')
+                BEGIN
+                    UPDATE consumer_totals SET amount_fen = amount_fen - OLD.amount_fen, count = count - 1
+                    WHERE funding_year = OLD.funding_year AND ((kind = 'enterprise' AND id = OLD.enterprise)
+                        OR (kind = 'provider' AND id = OLD.provider) OR (kind = 'district' AND id = OLD.district));
+                END;
+                CREATE TRIGGER consumer_totals_amount_changed AFTER UPDATE OF amount_fen ON commitments
+                WHEN NEW.state IN ('live', 'disbursed') AND OLD.state IN ('live', 'disbursed')
+                BEGIN
+                    UPDATE consumer_totals SET amount_fen = amount_fen - OLD.amount_fen + NEW.amount_fen
+                    WHERE funding_year = NEW.funding_year AND ((kind = 'enterprise' AND id = NEW.enterprise)
+                        OR (kind = 'provider' AND id = NEW.provider) OR (kind = 'district' AND id = NEW.district));
+                END;
+                """
+        ),
     ]
 
     /// `record` with the explanation of its award, which only the ledger keeps; nil before an
@@ -654,8 +720,14 @@ public final class CityLedger: Sendable {
             }
             if over {
                 let before = CapUsage(amount: Money(fen: after.amount.fen - charge.amount.fen), count: after.count - charge.count)
+                // A count cap is said in awards, an amount cap in yuan.
+                let figures =
+                    switch charge.limit {
+                    case .count: "committed \(before.count) awards, requested \(charge.count) more"
+                    case .amount: "committed \(before.amount), requested \(charge.amount)"
+                    }
                 throw SubsidyError.capExhausted(
-                    "\(charge.key) would exceed its limit \(charge.limit): committed \(before.amount), requested \(charge.amount)",
+                    "\(charge.key) of \(fields.applicationID) would exceed its limit \(charge.limit): \(figures)",
                     key: charge.key, limit: charge.limit, committed: before, requested: charge.amount
                 )
             }

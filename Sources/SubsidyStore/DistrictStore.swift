@@ -226,12 +226,14 @@ public final class DistrictStore: Sendable {
         try await database.write { transaction in
             let rows = try transaction.query(
                 "SELECT id, publicized_on FROM applications WHERE publicized_on != '' AND publicity_last_day = ''")
+            var filled = 0
             for row in rows {
                 let first = try CalendarDate(parsing: try row.text("publicized_on"))
                 guard let last = first.adding(days: days - 1) else { continue }
                 try transaction.query("UPDATE applications SET publicity_last_day = ? WHERE id = ?", [.text(last.description), .text(try row.text("id"))])
+                filled += 1
             }
-            return rows.count
+            return filled
         }
     }
 
@@ -518,15 +520,19 @@ public final class DistrictStore: Sendable {
             if let year = filter.fundingYear { sql += " AND funding_year = ?"; parameters.append(.integer(Int64(year))) }
             if let enterprise = filter.enterprise { sql += " AND enterprise = ?"; parameters.append(.text(enterprise)) }
             if let text = filter.text {
-                // The content keys hold the canonical contract number and project name, so the
-                // text is compared canonical there, and as typed against names and USCCs.
-                let canonical = Self.likePattern(CanonicalText.canonical(text))
+                // The content keys hold the canonical contract number and project name after
+                // their prefix (`contract:`, `project:<USCC>:`), so the canonical text is looked
+                // for after a colon — never in the prefix; the contract number and project name
+                // are also matched as typed, and names and USCCs as they are.
+                let canonical = "%:" + Self.likePattern(CanonicalText.canonical(text))
                 let typed = Self.likePattern(text)
                 sql += """
                      AND (content_key LIKE ? ESCAPE '\\' OR project_key LIKE ? ESCAPE '\\' OR enterprise LIKE ? ESCAPE '\\'
+                          OR json_extract(CAST(content AS TEXT), '$.contractNumber') LIKE ? ESCAPE '\\'
+                          OR json_extract(CAST(content AS TEXT), '$.projectName') LIKE ? ESCAPE '\\'
                           OR enterprise IN (SELECT uscc FROM applicants WHERE name LIKE ? ESCAPE '\\'))
                     """
-                parameters += [.text(canonical), .text(canonical), .text(Self.likePattern(text.uppercased())), .text(typed)]
+                parameters += [.text(canonical), .text(canonical), .text(Self.likePattern(text.uppercased())), .text(typed), .text(typed), .text(typed)]
             }
             sql += " ORDER BY id LIMIT ?"
             parameters.append(.integer(Int64(limit)))

@@ -14,11 +14,17 @@ enum RequestLog {
         guard try row.text("fingerprint") == fingerprint else {
             throw SubsidyError(
                 .alreadyExists,
-                "request_id \(requestID) was already used for a different request; use a new request id for new content",
+                "request_id \(Self.asSent(requestID)) was already used for a different request; use a new request id for new content",
                 details: [.field(path: "request.request_id", problem: "already used for different content")]
             )
         }
         return try row.blob("response")
+    }
+
+    /// The id as the client sent it: stores keep it scoped by tenant (`nanhai:…`).
+    static func asSent(_ stored: String) -> String {
+        guard let colon = stored.firstIndex(of: ":"), stored[..<colon].allSatisfy({ $0.isLetter }) else { return stored }
+        return String(stored[stored.index(after: colon)...])
     }
 
     /// Runs `body` once per request id inside one write transaction of `database`: a retry gets

@@ -376,17 +376,21 @@ public final class SubsidyStores: Service, Sendable {
         _ uscc: String, in district: DistrictID, name: String?, role: ApplicantRole?, request key: RequestKey, actor: Actor, reason: String,
         respond: @escaping @Sendable (ApplicantRecord, [ApplicantChange]) throws -> [UInt8]
     ) async throws -> [UInt8] {
-        let store = self.store(district)
-        if let earlier = try await store.replay(key) { return earlier }
-        guard var updated = try await store.applicant(uscc) else {
-            throw SubsidyError(.notFound, "applicant \(uscc) is not registered in \(district.rawValue)")
-        }
-        if let name { updated.name = name }
-        if let role { updated.role = role }
-        try await ledger.reindexApplicant(updated, at: Timestamp.now())
-        return try await store.mutate(key) { transaction, now in
-            let record = try store.updateApplicant(uscc, name: name, role: role, by: actor, reason: reason, request: key, at: now, in: transaction)
-            return try respond(record, try DistrictStore.applicantChanges(uscc, in: transaction))
+        let (store, ledger) = (self.store(district), self.ledger)
+        // Under the decision lock, so two renames of one entry cannot leave the ledger's index
+        // with one name and the registry with the other.
+        return try await underDecisionLock {
+            if let earlier = try await store.replay(key) { return earlier }
+            guard var updated = try await store.applicant(uscc) else {
+                throw SubsidyError(.notFound, "applicant \(uscc) is not registered in \(district.rawValue)")
+            }
+            if let name { updated.name = name }
+            if let role { updated.role = role }
+            try await ledger.reindexApplicant(updated, at: Timestamp.now())
+            return try await store.mutate(key) { transaction, now in
+                let record = try store.updateApplicant(uscc, name: name, role: role, by: actor, reason: reason, request: key, at: now, in: transaction)
+                return try respond(record, try DistrictStore.applicantChanges(uscc, in: transaction))
+            }
         }
     }
 

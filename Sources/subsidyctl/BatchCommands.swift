@@ -45,6 +45,12 @@ enum ApplicationColumns {
             let place = "row \(row) column \(column)"
             let encoded: String
             switch kind {
+            case .text where name.hasSuffix("Date") && (1...6).contains(value.count) && value.allSatisfy(\.isASCII) && Int(value) != nil:
+                // A date cell of Excel arrives as its serial number (days since 1899-12-30).
+                guard let date = CalendarDate(daysSinceEpoch: Int(value)! - 25_569) else {
+                    throw .invalidField(place, "must be a date YYYY-MM-DD (got \"\(value)\")")
+                }
+                encoded = JSONString.quoted(date.description)
             case .text: encoded = JSONString.quoted(value)
             case .integer:
                 guard let number = Int32(value) else { throw .invalidField(place, "must be a whole number (got \"\(value)\")") }
@@ -96,17 +102,29 @@ struct BatchSubmission {
         let progress = Progress(total: sheet.rows.count, label: "submit")
         var results = CSVDocument(header: ["行号 row", "结果 outcome", "申请编号 application", "说明 detail"])
         var (filed, again, failed) = (0, 0, 0)
-        try await global.withClient { client throws(SubsidyError) in
+        let out = resultsPath ?? Self.resultsPath(for: path)
+        // Rows of this file with the same identity so far (the same content filed twice on purpose
+        // gets a second id, and keeps it whatever rows are added or removed around it).
+        var occurrences: [String: Int] = [:]
+        let outcome: SubsidyError? = await global.connected { client throws(SubsidyError) in
             let district = Foshan_Subsidy_V1_DistrictService.Client(wrapping: client)
             for (index, row) in sheet.rows.enumerated() {
                 defer { progress.update(index + 1) }
                 var request = Foshan_Subsidy_V1_SubmitApplicationRequest()
                 do throws(SubsidyError) {
                     let json = try ApplicationColumns.json(row.fields, row: row.row)
-                    request.application = try Foshan_Subsidy_V1_Application(jsonText: json, path: "row \(row.row)")
-                    // The row's content and place decide its id: a re-run of the file (after
-                    // fixing its bad rows) files only what was not filed before.
-                    request.requestId = "batch-" + String(HexDigest.sha256(Array("\(row.row)\u{0}\(json)".utf8)).prefix(32))
+                    let application = try Foshan_Subsidy_V1_Application(jsonText: json, path: "row \(row.row)")
+                    request.application = application
+                    // What the application is, not where its row stands, decides its id: a
+                    // re-run after fixing, adding or deleting rows files only what was not filed,
+                    // and a row edited since it was filed is refused (ALREADY_EXISTS), not filed again.
+                    let identity = [
+                        application.measure.description, String(application.fundingYear), application.enterpriseUscc,
+                        SubsidyCore.Application.contentFingerprint(
+                            contractNumber: application.contractNumber, projectName: application.projectName, enterprise: application.enterpriseUscc),
+                    ].joined(separator: "\u{0}")
+                    occurrences[identity, default: 0] += 1
+                    request.requestId = "batch-" + String(HexDigest.sha256(Array("\(identity)\u{0}\(occurrences[identity]!)".utf8)).prefix(32))
                     let response = try await district.submitApplication(request, timeout: global.timeout)
                     let id = response.record?.id ?? ""
                     // A replay answers with the record filed before this run began.
@@ -118,16 +136,26 @@ struct BatchSubmission {
                         let warnings = response.record?.warnings.joined(separator: "; ") ?? ""
                         results.rows.append([.number(String(row.row)), .text("filed 已提交"), .text(id), .text(warnings)])
                     }
+                } catch where error.code == .alreadyExists && error.message.contains("request_id") {
+                    failed += 1
+                    results.rows.append([
+                        .number(String(row.row)), .text("filed before with other values 已提交（内容不同）"), .text(""),
+                        .text("this row's application was filed by an earlier run with other values: find it (subsidyctl search) and amend it"),
+                    ])
                 } catch {
-                    // A connection that is gone fails every row after it: stop, the re-run resumes.
-                    if error.code == .unavailable { throw error }
+                    // Problems of the connection or the caller fail every row after it: stop; the
+                    // rows done so far are in the results, and a re-run resumes.
+                    if [.unavailable, .permissionDenied, .unauthenticated, .deadlineExceeded].contains(error.code) { throw error }
                     failed += 1
                     results.rows.append([.number(String(row.row)), .text("error 失败"), .text(""), .text("\(error.code): \(error.message)")])
                 }
             }
         }
-        let out = resultsPath ?? Self.resultsPath(for: path)
         try writeFile(results.bytes, to: out)
+        if let outcome {
+            note("stopped after \(filed + again + failed) of \(sheet.rows.count) rows; results so far in \(out)")
+            throw ExitCode(ExitStatus.of(outcome.code))
+        }
         let summary = "\(filed) filed, \(again) already filed, \(failed) refused of \(sheet.rows.count) rows; results in \(out)"
         if global.json {
             print(#"{"filed": \#(filed), "alreadyFiled": \#(again), "refused": \#(failed), "rows": \#(sheet.rows.count), "results": \#(JSONString.quoted(out))}"#)
@@ -182,6 +210,11 @@ struct BatchApproval {
 
     func run() async throws {
         let chunkSize = InputLimits.approvalsPerBatch
+        // A plan is one moment of the ledger: a longer list would be planned in parts, each
+        // blind to the ones before it.
+        guard !plan || ids.count <= chunkSize else {
+            throw ValidationError("a plan covers at most \(chunkSize) applications (this list has \(ids.count)); split the list by sitting")
+        }
         var outcomes: [Foshan_Subsidy_V1_ApprovalOutcome] = []
         var total: Int64 = 0
         // The list, date and document decide the request id: approving the same list again is a
@@ -260,27 +293,52 @@ struct BatchReview {
     func run() async throws {
         let progress = Progress(total: ids.count, label: "review")
         var table = TextTable([.init(title: "APPLICATION"), .init(title: "STATE"), .init(title: "DETAIL")])
-        var failed = 0
+        var (reviewed, already, failed) = (0, 0, 0)
+        let target: Foshan_Subsidy_V1_ApplicationState =
+            switch outcome {
+            case .recommend: .recommended
+            case .return: .returned
+            default: .rejected
+            }
         try await global.withClient { client throws(SubsidyError) in
             let district = Foshan_Subsidy_V1_DistrictService.Client(wrapping: client)
             for (index, id) in ids.enumerated() {
                 defer { progress.update(index + 1) }
-                var request = Foshan_Subsidy_V1_ReviewApplicationRequest()
-                request.applicationId = id
-                request.outcome = outcome
-                request.reason = reason
-                request.requestId = "review-" + String(HexDigest.sha256(Array("\(id)\u{0}\(outcome.description)\u{0}\(reason)".utf8)).prefix(32))
                 do throws(SubsidyError) {
+                    // The state first: an application this list already moved (an earlier run cut
+                    // short) is reported, not reviewed again; one filed again after a return is
+                    // reviewed afresh, with a new request id.
+                    var get = Foshan_Subsidy_V1_GetApplicationRequest()
+                    get.applicationId = id
+                    let state = try await district.getApplication(get, timeout: global.timeout).record?.state ?? .unspecified
+                    if state != .submitted {
+                        if state == target {
+                            already += 1
+                            table.append([id, stateLabel(state, chinese: prefersChinese()), "already reviewed"])
+                        } else {
+                            failed += 1
+                            table.append([id, stateLabel(state, chinese: prefersChinese()), "not SUBMITTED: nothing to review"])
+                        }
+                        continue
+                    }
+                    var request = Foshan_Subsidy_V1_ReviewApplicationRequest()
+                    request.applicationId = id
+                    request.outcome = outcome
+                    request.reason = reason
+                    request.requestId = newRequestID()
                     let response = try await district.reviewApplication(request, timeout: global.timeout)
+                    reviewed += 1
                     table.append([id, response.record.map { stateLabel($0.state, chinese: prefersChinese()) } ?? "", response.record?.warnings.joined(separator: "; ") ?? ""])
                 } catch {
-                    if error.code == .unavailable { throw error }
+                    if [.unavailable, .permissionDenied, .unauthenticated, .deadlineExceeded].contains(error.code) { throw error }
                     failed += 1
                     table.append([id, "—", "\(error.code): \(error.message)"])
                 }
             }
         }
-        print(table.rendered() + "\n\(ids.count - failed) reviewed, \(failed) refused")
+        var response = Foshan_Subsidy_V1_ListApplicationsResponse()
+        response.records = []
+        global.emit(response, table: table, footer: "\(reviewed) reviewed, \(already) already reviewed, \(failed) refused")
         if failed > 0 { throw ExitCode(ExitStatus.partialBatch) }
     }
 }

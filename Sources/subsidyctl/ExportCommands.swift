@@ -83,6 +83,7 @@ struct Export: AsyncParsableCommand {
             if kind == .report, city {
                 var request = Foshan_Subsidy_V1_GetQuotaRequest()
                 request.fundingYear = year
+                request.top = 100  // the most subjects per cap the daemon lists; the rest are counted below
                 quota = try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).getQuota(request, timeout: global.timeout)
             }
             return (records, quota)
@@ -207,6 +208,9 @@ struct Export: AsyncParsableCommand {
                     .text(cap.capId), .text(cap.scope), .number(String(cap.fundingYear)), .text(cap.unit == "count" ? "件" : "元"),
                     amount(cap.limit), amount(cap.committed), amount(cap.remaining),
                 ])
+            }
+            for omitted in quota.omitted {
+                document.rows.append([.text(omitted.capId), .text("另有 \(omitted.count) 个主体未列出 (\(omitted.count) more subjects not listed)")])
             }
         }
         return document

@@ -228,17 +228,18 @@ struct Import: AsyncParsableCommand {
     func run() async throws {
         // Excel's "CSV UTF-8" starts with a byte-order mark and an older Excel writes GBK: both
         // are read (the mark is not part of the first column's name).
-        let isCSV = file.lowercased().hasSuffix(".csv")
-        let text = isCSV ? try Spreadsheet.decode(try readBytes(path: file), as: encoding, path: file).0 : try readText(path: file)
+        let isSheet = file.lowercased().hasSuffix(".csv") || file.lowercased().hasSuffix(".xlsx")
+        let sheet = isSheet ? try Spreadsheet.records(path: file, encoding: encoding).0 : []
+        let text = isSheet ? "" : try readText(path: file)
         var request: Foshan_Subsidy_V1_ImportHistoryRequest
         do throws(SubsidyError) {
-            request = isCSV ? try HistoryCSV.parse(text) : try Foshan_Subsidy_V1_ImportHistoryRequest(jsonText: text, path: "import")
+            request = isSheet ? try HistoryCSV.parse(rows: sheet) : try Foshan_Subsidy_V1_ImportHistoryRequest(jsonText: text, path: "import")
         } catch {
             printError(error, json: global.json)
             throw ExitCode(ExitStatus.of(error.code))
         }
-        // The file's content decides the id, so running the same import twice is a retry.
-        request.requestId = requestId ?? "import-" + String(HexDigest.sha256(Array(text.utf8)).prefix(24))
+        // The awards decide the id, so running the same import twice is a retry.
+        request.requestId = requestId ?? "import-" + String(HexDigest.sha256(request.serializedBytes()).prefix(24))
         let sent = request
         let r = try await global.withClient(retrying: sent.requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).importHistory(sent, timeout: global.timeout)
@@ -252,7 +253,12 @@ enum HistoryCSV {
     static let required = ["measure", "year", "district", "enterprise", "provider", "amount", "decision_date", "document"]
 
     static func parse(_ text: String) throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryRequest {
-        var rows = try records(text)
+        try parse(rows: try records(text))
+    }
+
+    /// The request from a sheet's rows (CSV, or an .xlsx's first sheet): a header, then awards.
+    static func parse(rows: [[String]]) throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryRequest {
+        var rows = rows
         guard !rows.isEmpty else { throw .invalidField("csv", "is empty") }
         let header = rows.removeFirst().map { $0.trimmingSpaces.lowercased() }
         for column in required where !header.contains(column) {
@@ -261,8 +267,10 @@ enum HistoryCSV {
         var request = Foshan_Subsidy_V1_ImportHistoryRequest()
         for (n, row) in rows.enumerated() where !(row.count == 1 && row[0].trimmingSpaces.isEmpty) {
             let line = "csv row \(n + 2)"
-            guard row.count == header.count else { throw .invalidField(line, "has \(row.count) fields; the header has \(header.count)") }
-            let field = Dictionary(uniqueKeysWithValues: zip(header, row.map(\.trimmingSpaces)))
+            guard row.count <= header.count else { throw .invalidField(line, "has \(row.count) fields; the header has \(header.count)") }
+            // A spreadsheet leaves trailing empty cells out: they are empty fields.
+            let cells = row + Array(repeating: "", count: header.count - row.count)
+            let field = Dictionary(zip(header, cells.map(\.trimmingSpaces)), uniquingKeysWith: { first, _ in first })
             var award = Foshan_Subsidy_V1_HistoricalAward()
             guard let measure = Foshan_Subsidy_V1_Measure(protoName: field["measure"] ?? "") else {
                 throw .invalidField("\(line).measure", "unknown measure \"\(field["measure"] ?? "")\"")
@@ -361,11 +369,13 @@ struct Events: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "City: follow ledger events (approvals, disbursements, revocations) as they happen.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Start after this sequence number (0: only new events).") var after: UInt64 = 0
+    @Flag(help: "Replay every event from the first, then follow.") var fromStart = false
     @Option(help: "Stop after this many events (0: follow until interrupted).") var count: Int = 0
 
     func run() async throws {
         var request = Foshan_Subsidy_V1_WatchEventsRequest()
         request.afterSequence = after
+        request.fromStart = fromStart
         try await global.withClient { client throws(SubsidyError) in
             do {
                 var printed = 0

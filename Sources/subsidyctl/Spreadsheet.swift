@@ -26,13 +26,13 @@ struct Spreadsheet {
     /// Reads `path` (or standard input for "-") and splits it into rows under its header.
     static func read(path: String, encoding: TextEncoding?) throws -> Spreadsheet {
         var (records, used) = try records(path: path, encoding: encoding)
-        guard !records.isEmpty else { throw ValidationError("\(path): the file is empty") }
+        guard !records.isEmpty else { throw LocalError("\(path): the file is empty") }
         let header = records.removeFirst().map(\.trimmingSpaces)
         var rows: [(row: Int, fields: [String: String])] = []
         for (index, record) in records.enumerated() where !record.allSatisfy({ $0.trimmingSpaces.isEmpty }) {
             let row = index + 2
             guard record.count <= header.count else {
-                throw ValidationError("\(path) row \(row): \(record.count) fields, but the header names \(header.count) columns")
+                throw LocalError("\(path) row \(row): \(record.count) fields, but the header names \(header.count) columns")
             }
             var fields: [String: String] = [:]
             for (column, value) in zip(header, record) where !column.isEmpty { fields[column] = value.trimmingSpaces }
@@ -48,7 +48,7 @@ struct Spreadsheet {
         do throws(SubsidyError) {
             return (try HistoryCSV.records(text), used)
         } catch {
-            throw ValidationError("\(path): \(error.message)")
+            throw LocalError("\(path): \(error.message)")
         }
     }
 
@@ -59,10 +59,10 @@ struct Spreadsheet {
         if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }
         if encoding == nil || encoding == .utf8 {
             if let text = String(validating: Array(body), as: UTF8.self) { return (text, .utf8) }
-            if encoding == .utf8 { throw ValidationError("\(path): not UTF-8 (save it as \"CSV UTF-8\", or pass --encoding gb18030)") }
+            if encoding == .utf8 { throw LocalError("\(path): not UTF-8 (save it as \"CSV UTF-8\", or pass --encoding gb18030)") }
         }
         guard let text = gb18030(Array(bytes)) else {
-            throw ValidationError("\(path): neither UTF-8 nor GB18030/GBK text; save it from Excel as \"CSV UTF-8\"")
+            throw LocalError("\(path): neither UTF-8 nor GB18030/GBK text; save it from Excel as \"CSV UTF-8\"")
         }
         return (text, encoding ?? .gb18030)
     }
@@ -92,7 +92,7 @@ struct Spreadsheet {
 /// Reads a whole file, or standard input for "-".
 func readBytes(path: String) throws -> [UInt8] {
     let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw ValidationError("\(path): cannot open (errno \(errno))") }
+    guard fd >= 0 else { throw LocalError("\(path): cannot open (\(String(cString: strerror(errno))))") }
     defer { if fd != 0 { close(fd) } }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65_536)
@@ -100,7 +100,7 @@ func readBytes(path: String) throws -> [UInt8] {
         let n = read(fd, &chunk, chunk.count)
         if n < 0 {
             if errno == EINTR { continue }
-            throw ValidationError("\(path): read failed (errno \(errno))")
+            throw LocalError("\(path): read failed (\(String(cString: strerror(errno))))")
         }
         if n == 0 { break }
         bytes += chunk[0..<n]
@@ -141,4 +141,11 @@ func utcNow() -> String {
     func pad(_ value: Int, _ width: Int) -> String { String(repeating: "0", count: max(0, width - String(value).count)) + String(value) }
     return "\(parts.tm_year + 1900)-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T\(pad(Int(parts.tm_hour), 2)):"
         + "\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(now.tv_nsec / 1_000_000, 3))"
+}
+
+/// A problem on this side of the socket (a file that cannot be read, written or understood):
+/// printed as one line, exit status 1, no usage text.
+struct LocalError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

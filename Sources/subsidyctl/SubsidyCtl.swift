@@ -17,11 +17,12 @@ struct SubsidyCtl: AsyncParsableCommand {
             Connect with --socket PATH, or with --data-dir DIR --as TENANT for the layout of
             `subsidyd --dev --data-dir DIR` (TENANT: chancheng, nanhai, shunde, gaoming, sanshui or city).
             The socket: --socket, else $SUBSIDY_SOCKET, else the dev layout under --data-dir.
-            Exit status: 0 on success; 2 when a batch had refused rows (the rest were done; see its
-            results); 3 when `audit verify` finds a broken chain; 10 + the status code when the daemon
-            refused the call (13 INVALID_ARGUMENT, 15 NOT_FOUND, 16 ALREADY_EXISTS, 17 PERMISSION_DENIED,
-            18 RESOURCE_EXHAUSTED, 19 FAILED_PRECONDITION, 24 UNAVAILABLE: not running or wrong socket,
-            …); 64 for a command line it cannot use. The error is one line on stderr (JSON with --json).
+            Exit status: 0 on success; 1 for a problem on this side (a file that cannot be read or
+            written); 2 when a batch had refused rows (the rest were done; see its results); 3 when
+            `audit verify` finds a broken chain; 10 + the status code when the daemon refused the call
+            (13 INVALID_ARGUMENT, 15 NOT_FOUND, 16 ALREADY_EXISTS, 17 PERMISSION_DENIED, 18
+            RESOURCE_EXHAUSTED, 19 FAILED_PRECONDITION, 24 UNAVAILABLE: not running or wrong socket, …);
+            64 for a command line it cannot use. A refusal is printed on stderr (as JSON with --json).
             """,
         version: SubsidyVersion.current,
         subcommands: [
@@ -157,6 +158,21 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// Runs `body` with a connected client; a refusal that ends it is printed and returned, so
+    /// the caller can write what it has before it exits.
+    func connected(_ body: (ClientConnection) async throws(SubsidyError) -> Void) async -> SubsidyError? {
+        do throws(SubsidyError) {
+            let client = try await ClientConnection.connect(unixSocketPath: socketPath)
+            defer { Task { await client.close() } }
+            try await body(client)
+            return nil
+        } catch {
+            let error = explained(error)
+            printError(error, json: json)
+            return error
+        }
+    }
+
     /// Prints a response: JSON with --json, otherwise `human` (or JSON when it has no text form).
     func emit(_ message: some ProtoMessage, human: String? = nil) {
         if json || human == nil {
@@ -210,7 +226,7 @@ func printError(_ error: SubsidyError, json: Bool = false) {
     for detail in error.details {
         switch detail {
         case let .field(path, problem) where !error.message.contains(problem): text += "  field \(path): \(problem)\n"
-        case let .capExhausted(capID, scope, limit, committed, requested):
+        case let .capExhausted(capID, scope, limit, committed, requested) where !error.message.contains(capID):
             text += "  cap \(capID) [\(scope)]: limit \(limit), committed \(committed), requested \(requested)\n"
         case let .precondition(subject, problem) where !error.message.contains(problem): text += "  \(subject): \(problem)\n"
         default: break
@@ -223,17 +239,17 @@ func printError(_ error: SubsidyError, json: Bool = false) {
 /// Reads a whole file (a JSON request), or standard input for "-".
 func readText(path: String) throws -> String {
     let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw ValidationError("\(path): cannot open (errno \(errno))") }
+    guard fd >= 0 else { throw LocalError("\(path): cannot open (\(String(cString: strerror(errno))))") }
     defer { if fd != 0 { close(fd) } }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65_536)
     while true {
         let n = read(fd, &chunk, chunk.count)
-        if n < 0 { throw ValidationError("\(path): read failed (errno \(errno))") }
+        if n < 0 { throw LocalError("\(path): read failed (\(String(cString: strerror(errno))))") }
         if n == 0 { break }
         bytes += chunk[0..<n]
     }
-    guard let text = String(validating: bytes, as: UTF8.self) else { throw ValidationError("\(path): not UTF-8") }
+    guard let text = String(validating: bytes, as: UTF8.self) else { throw LocalError("\(path): not UTF-8") }
     return text
 }
 

@@ -112,14 +112,14 @@ func plainYuan(_ fen: Int64) -> String {
 /// Writes `bytes` to `path` (created or truncated, mode 0644), or to standard output for "-".
 func writeFile(_ bytes: [UInt8], to path: String) throws {
     let fd = path == "-" ? 1 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw ValidationError("\(path): cannot create (errno \(errno))") }
+    guard fd >= 0 else { throw LocalError("\(path): cannot create (\(String(cString: strerror(errno))))") }
     defer { if fd != 1 { close(fd) } }
     var offset = 0
     while offset < bytes.count {
         let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         if n < 0 {
             if errno == EINTR { continue }
-            throw ValidationError("\(path): write failed (errno \(errno))")
+            throw LocalError("\(path): write failed (\(String(cString: strerror(errno))))")
         }
         offset += n
     }

@@ -73,7 +73,7 @@ enum XLSX {
         for (index, cells) in document.rows.enumerated() { sheet += row(index + 2, cells, header: false) }
         sheet += "</sheetData></worksheet>"
         try add("xl/worksheets/sheet1.xml", sheet)
-        guard let data = archive.data else { throw ValidationError("the workbook could not be assembled") }
+        guard let data = archive.data else { throw LocalError("the workbook could not be assembled") }
         return data
     }
 
@@ -131,7 +131,7 @@ enum XLSX {
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
         } catch {
-            throw ValidationError("\(path): not an .xlsx workbook (\(error))")
+            throw LocalError("\(path): not an .xlsx workbook (\(error))")
         }
         func part(_ name: String) throws -> Data? {
             guard let entry = archive[name] else { return nil }
@@ -141,7 +141,7 @@ enum XLSX {
         }
         let shared = try part("xl/sharedStrings.xml").map { SheetParser.sharedStrings($0) } ?? []
         let sheetPath = try firstSheetPath(workbook: part("xl/workbook.xml"), relationships: part("xl/_rels/workbook.xml.rels"))
-        guard let sheet = try part(sheetPath) else { throw ValidationError("\(path): the workbook has no worksheet \(sheetPath)") }
+        guard let sheet = try part(sheetPath) else { throw LocalError("\(path): the workbook has no worksheet \(sheetPath)") }
         return SheetParser.cells(sheet, shared: shared)
     }
 
@@ -169,6 +169,8 @@ private final class SheetParser: NSObject, XMLParserDelegate {
     private var inText = false
     private var rows: [[String]] = []
     private var row: [Int: String] = [:]
+    /// The row's number in the sheet (`<row r="…">`): Excel leaves blank rows out of the file.
+    private var rowNumber = 0
     private var cellColumn = 0
     private var cellType = ""
     private var found: String?
@@ -221,7 +223,9 @@ private final class SheetParser: NSObject, XMLParserDelegate {
             if name == "t" { inText = true }
         case .sheet:
             switch name {
-            case "row": row = [:]
+            case "row":
+                row = [:]
+                rowNumber = attributes["r"].flatMap { Int($0) } ?? rows.count + 1
             case "c":
                 cellType = attributes["t"] ?? ""
                 cellColumn = Self.column(of: attributes["r"] ?? "") ?? (row.keys.max().map { $0 + 1 } ?? 0)
@@ -251,6 +255,8 @@ private final class SheetParser: NSObject, XMLParserDelegate {
                 default: row[cellColumn] = Self.plainNumber(text, type: cellType)
                 }
             case "row":
+                // The rows Excel left out stand where they were, so row numbers stay the sheet's.
+                while rows.count < rowNumber - 1 { rows.append([]) }
                 let width = (row.keys.max() ?? -1) + 1
                 rows.append((0..<width).map { row[$0] ?? "" })
             default: break

@@ -214,14 +214,26 @@ struct BadInputTests {
 /// checks that every one of its calls succeeded, including one made after `body` on the same
 /// connection.
 func withBystander(_ daemon: DaemonProcess, _ body: () async throws -> Void) async throws {
-    let client = try await daemon.client("nanhai")
-    #expect(try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).tenant == "nanhai")
     // An open stream keeps the bystander's connection from ever counting as idle. Without it a
     // test process stalled for a second on a loaded machine would see the suite's short idle
     // timeouts close its connection — the daemon doing its job, not failing the bystander.
-    // Open before anything else happens: its first update has arrived.
-    var watch = client.stream(Foshan_Subsidy_V1_Health.Method.watch, Foshan_Subsidy_V1_HealthCheckRequest()).makeAsyncIterator()
-    #expect(try await watch.next()?.status == .serving)
+    // Open before anything else happens: its first update has arrived. Until then the connection
+    // is idle, and a test process stalled past the idle timeout right after connecting (CI runs
+    // every suite at once on two cores) finds it closed: that is the daemon's job too, so the
+    // bystander connects again (a few times at most) rather than fail.
+    var connected: (ClientConnection, AsyncThrowingStream<Foshan_Subsidy_V1_HealthCheckResponse, any Error>.AsyncIterator)?
+    for attempt in 1...5 where connected == nil {
+        let candidate = try await daemon.client("nanhai")
+        var stream = candidate.stream(Foshan_Subsidy_V1_Health.Method.watch, Foshan_Subsidy_V1_HealthCheckRequest()).makeAsyncIterator()
+        do {
+            #expect(try await stream.next()?.status == .serving)
+            connected = (candidate, stream)
+        } catch let error as SubsidyError where error.code == .unavailable && attempt < 5 {
+            await candidate.close()
+        }
+    }
+    guard let (client, watch) = connected else { throw SubsidyError(.unavailable, "the bystander could not open its stream") }
+    #expect(try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).tenant == "nanhai")
     let counts = Mutex((ok: 0, failed: [String]()))
     let stop = Atomic<Bool>(false)
     let task = Task {

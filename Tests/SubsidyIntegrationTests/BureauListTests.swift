@@ -218,6 +218,18 @@ struct BatchTests {
             #expect(again.output.contains("0 filed, 40 already filed, 2 refused"), "\(again.output)")
             #expect(try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--state", "SUBMITTED", "--page-size", "100"]) == listed,
                     "a re-run files nothing")
+            // The clerk deletes a row and edits another, then runs the file again: rows that moved
+            // up are still "already filed"; the edited one is refused, not filed a second time.
+            var lines = Self.sheet(rows: 40, bad: true).components(separatedBy: "\r\n")
+            lines.remove(at: 3)  // the third data row
+            lines[5] = lines[5].replacingOccurrences(of: "批量项目5", with: "批量项目5（改）").replacingOccurrences(of: "\"1,000,000\"", with: "900000")
+            try lines.joined(separator: "\r\n").write(toFile: file, atomically: false, encoding: .utf8)
+            let edited = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
+            #expect(edited.output.contains("0 filed, 38 already filed, 3 refused"), "\(edited.output)")
+            let editedRows = try BureauListTests.readCSV(daemon.dataDirectory + "/申报.results.csv")
+            #expect(editedRows.contains { $0[1].hasPrefix("filed before with other values") }, "\(editedRows)")
+            #expect(try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--state", "SUBMITTED", "--page-size", "100"]) == listed,
+                    "nothing was filed twice")
 
             // The same rows saved as GBK by an older Excel, with new contracts: read as GB18030.
             let utf8 = daemon.dataDirectory + "/for-gbk.csv"
@@ -239,13 +251,14 @@ struct BatchTests {
                 "import sys, openpyxl; wb = openpyxl.Workbook(); ws = wb.active; "
                     + "ws.append(['measure', 'fundingYear', 'enterpriseUscc', 'providerUscc', 'contractNumber', 'contractAmount', 'paidAmount', 'projectName']); "
                     + "ws.append(['CLOUD_VOUCHER', 2022, '91440605000000107H', '914406050000000193', 'HT-XLSX-1', 1000000, 1000000.5, '表格项目']); "
+                    + "ws.append([]); "
                     + "ws.append(['CLOUD_VOUCHER', 2022, '91440605000000115C', '914406050000000193', 'HT-XLSX-2', 'abc', 1000000, '坏金额']); "
                     + "wb.save(sys.argv[1])",
                 [xlsx])
             let fromXLSX = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", xlsx])
             #expect(fromXLSX.output.contains("1 filed, 0 already filed, 1 refused of 2 rows"), "\(fromXLSX.output) \(fromXLSX.error)")
             let xlsxRows = try BureauListTests.readCSV(daemon.dataDirectory + "/申报.results.csv")
-            #expect(xlsxRows.count == 3 && xlsxRows[2][3].contains("row 3 column contractAmount"), "\(xlsxRows)")
+            #expect(xlsxRows.count == 3 && xlsxRows[2][3].contains("row 4 column contractAmount"), "the sheet's own row number, past a blank row: \(xlsxRows)")
             let filedFromXLSX = try #require(xlsxRows[1][2].isEmpty ? nil : xlsxRows[1][2])
             let xlsxRecord = try JSONValue.parse(try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", filedFromXLSX]))
             #expect(xlsxRecord["record"]?["application"]?["paidAmountFen"] == .string("100000050"), "1000000.5 yuan: \(xlsxRecord)")
@@ -253,7 +266,20 @@ struct BatchTests {
             // The results file is the next step's list: every filed application recommended.
             let reviewed = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", daemon.dataDirectory + "/gbk-out.csv",
                                        "--outcome", "recommend"])
-            #expect(reviewed.status == 0 && reviewed.output.contains("40 reviewed, 0 refused"), "\(reviewed.output) \(reviewed.error)")
+            #expect(reviewed.status == 0 && reviewed.output.contains("40 reviewed, 0 already reviewed, 0 refused"), "\(reviewed.output) \(reviewed.error)")
+            let reviewedAgain = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", daemon.dataDirectory + "/gbk-out.csv",
+                                            "--outcome", "recommend"])
+            #expect(reviewedAgain.output.contains("0 reviewed, 40 already reviewed, 0 refused"), "\(reviewedAgain.output)")
+
+            // A second round after a return and an amendment is reviewed afresh, not answered from the first.
+            let returnedList = daemon.dataDirectory + "/return.txt"
+            let firstFiled = try #require(xlsxRows[1][2].isEmpty ? nil : xlsxRows[1][2])
+            try (firstFiled + "\n").write(toFile: returnedList, atomically: false, encoding: .utf8)
+            _ = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", returnedList, "--outcome", "return", "--reason", "补充材料"])
+            _ = try BureauListTests.ctl(daemon, as: "nanhai", ["amend", firstFiled, "--set", "projectName=表格项目（补正）"])
+            let secondRound = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", returnedList, "--outcome", "return", "--reason", "补充材料"])
+            #expect(secondRound.output.contains("1 reviewed"), "\(secondRound.output)")
+            #expect(try BureauListTests.ctl(daemon, as: "nanhai", ["show", firstFiled]).contains("nanhai  RETURNED"))
         }
     }
 
@@ -295,8 +321,13 @@ struct BatchTests {
             #expect(try BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"]) == quotaAfter)
 
             // Each approval names the committee's minutes.
-            let first = try #require(try BureauListTests.readCSV(results).dropFirst().first?[2])
+            let filed = try BureauListTests.readCSV(results).dropFirst().map { $0[2] }
+            let first = try #require(filed.first)
             #expect(try BureauListTests.ctl(daemon, as: "city", ["show", first]).contains("dated 2022-10-01 会议纪要〔2022〕7号"))
+            // The third enterprise already had 375,000 yuan of vouchers in the demo: its award was
+            // cut to what its cap had left, and the record says by which cap.
+            let cut = try BureauListTests.ctl(daemon, as: "city", ["show", filed[2]])
+            #expect(cut.contains("awarded:  125,000.00 yuan") && cut.contains("cut:      from 500,000.00 by CLOUD_VOUCHER.per_enterprise [2022/914406050000001237]"), "\(cut)")
         }
     }
 }
@@ -322,6 +353,11 @@ struct FindAndCorrectTests {
             #expect(ownOnly == ["nanhai-000002"], "a district finds only its own: \(ownOnly)")
             #expect(try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", "91440605000000115C"])) == ["nanhai-000002"])
             #expect(try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", "100%_"])).isEmpty, "LIKE's wildcards match literally")
+            // The keys' prefixes (contract:, project:) are not content: they match nothing.
+            for fragment in ["con", "contract", "pro", "project:"] {
+                #expect(try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", fragment])).isEmpty, "\(fragment)")
+            }
+            #expect(try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", "22-nanhai-2"])) == ["nanhai-000003"], "a typed fragment")
             let nothing = try runCtl(["--data-dir", daemon.dataDirectory, "search", " \u{200B} "])
             #expect(nothing.status == 13 && nothing.error.contains("request.text"), "\(nothing.error)")
         }
@@ -365,6 +401,8 @@ struct FindAndCorrectTests {
             #expect(try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", "家电智造"])) == ["nanhai-000001"])
             let record = try BureauListTests.ctl(daemon, as: "city", ["--json", "show", "nanhai-000001"])
             #expect(try JSONValue.parse(record)["record"]?["enterpriseName"] == .string("佛山市南海区家电智造有限公司"))
+            let role = try BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "update", "91440605000000107H", "--role", "platform"])
+            #expect(role.contains("PLATFORM") && role.contains("role: industrial_enterprise → platform"), "\(role)")
             let nothing = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "applicant", "update", "91440605000000107H"])
             #expect(nothing.status == 13)
             let verified = try runCtl(["--data-dir", daemon.dataDirectory, "audit", "verify"])

@@ -49,6 +49,23 @@ public enum LedgerChecker {
         for key in Set(recomputed.keys).union(maintained.keys) where recomputed[key]?.amount != maintained[key]?.amount || recomputed[key]?.count != maintained[key]?.count {
             problems.append("cap total \(key) is kept as \(maintained[key].map { "\($0.amount) fen, \($0.count)" } ?? "none") but its charges add up to \(recomputed[key].map { "\($0.amount) fen, \($0.count)" } ?? "none")")
         }
+        // The maintained consumer totals (consumer_totals, ledger migration 9) are the sums of
+        // the counted commitments per enterprise, provider and district and year.
+        var consumersRecomputed: [String: String] = [:]
+        for kind in ["enterprise", "provider", "district"] {
+            for row in try ledger.rows(
+                "SELECT \(kind), funding_year, SUM(amount_fen), COUNT(*) FROM commitments WHERE state IN ('live', 'disbursed') AND \(kind) != '' GROUP BY \(kind), funding_year"
+            ) {
+                consumersRecomputed["\(kind) \(row[0]) \(row[1])"] = "\(row[2]) fen, \(row[3])"
+            }
+        }
+        var consumersKept: [String: String] = [:]
+        for row in try ledger.rows("SELECT kind, id, funding_year, amount_fen, count FROM consumer_totals WHERE amount_fen != 0 OR count != 0") {
+            consumersKept["\(row[0]) \(row[1]) \(row[2])"] = "\(row[3]) fen, \(row[4])"
+        }
+        for key in Set(consumersRecomputed.keys).union(consumersKept.keys) where consumersRecomputed[key] != consumersKept[key] {
+            problems.append("consumer total \(key) is kept as \(consumersKept[key] ?? "none") but its commitments add up to \(consumersRecomputed[key] ?? "none")")
+        }
         // Charges add up to the commitment's amount per cap (no charge lost or doubled).
         for row in try ledger.rows("""
             SELECT DISTINCT m.application_id FROM charges c JOIN commitments m ON m.application_id = c.application_id

@@ -3,8 +3,8 @@ real daemon (each test its own daemon, so the ledger starts empty).
 
 - ImportHistory applies caps: a row past a cap refuses the whole request, nothing is imported;
   a re-import reports its rows already present; each imported row is an APPROVED event.
-- WatchEvents: after_sequence = N streams the events after N; 0 means "from now", so events
-  committed before the stream started are not sent, and sequence 1 cannot be replayed.
+- WatchEvents: after_sequence = N streams the events after N; from_start replays from the first;
+  0 alone means "from now", so events committed before the stream started are not sent.
 """
 
 from __future__ import annotations
@@ -43,10 +43,11 @@ def import_rows(conn, pb, rows, request_id=None):
                       c.ImportHistoryResponse, timeout_ms=10_000, wait=WAIT)
 
 
-def events(conn, pb, after: int, ms: int = 700):
+def events(conn, pb, after: int, ms: int = 700, from_start: bool = False):
     """The events a WatchEvents(after) sends within `ms` (the stream then ends on its deadline)."""
     got = []
-    stream = conn.stream(CITY + "WatchEvents", pb.city_pb2.WatchEventsRequest(after_sequence=after), pb.types_pb2.LedgerEvent, timeout_ms=ms)
+    request = pb.city_pb2.WatchEventsRequest(after_sequence=after, from_start=from_start)
+    stream = conn.stream(CITY + "WatchEvents", request, pb.types_pb2.LedgerEvent, timeout_ms=ms)
     with pytest.raises(RpcError) as ended:
         for event in stream:
             got.append(event)
@@ -86,9 +87,15 @@ def test_watch_events_after_sequence(own_daemon, pb):
         import_rows(city, pb, pool_entry_rows(pb, 3, first=800))
         # after_sequence = 0 is "from now": the three approvals already committed are not sent.
         assert events(city, pb, 0) == []
-        # N > 0: every event after N, in order. Sequence 1 cannot be asked for (0 means "now").
+        # N > 0: every event after N, in order; from_start replays the log from its first event.
         replayed = events(city, pb, 1)
         assert [e.sequence for e in replayed] == [2, 3]
+        assert [e.sequence for e in events(city, pb, 0, from_start=True)] == [1, 2, 3]
+        both = city.stream(CITY + "WatchEvents", pb.city_pb2.WatchEventsRequest(after_sequence=1, from_start=True), pb.types_pb2.LedgerEvent,
+                           timeout_ms=5_000)
+        with pytest.raises(RpcError) as refused:
+            next(iter(both))
+        assert refused.value.code == StatusCode.INVALID_ARGUMENT and "request.from_start" in str(refused.value)
         assert {pb.types_pb2.ApplicationState.Name(e.state) for e in replayed} == {"APPROVED"}
         assert all(e.application_id.startswith("import-") and e.district == "nanhai" and e.amount_fen == 10_000_000 for e in replayed)
         # A stream opened with 0 does send what commits after it started. When its handler reads

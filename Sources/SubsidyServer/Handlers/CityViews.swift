@@ -135,8 +135,11 @@ struct CityViews: Sendable {
         _ request: Foshan_Subsidy_V1_WatchEventsRequest, writer: ResponseStreamWriter<Foshan_Subsidy_V1_LedgerEvent>, context: CallContext
     ) async throws(SubsidyError) {
         let ledger = stores.ledger
+        if request.fromStart && request.afterSequence != 0 {
+            throw .invalidField("request.from_start", "replays from the first event: leave after_sequence 0 with it")
+        }
         var after = Int64(clamping: request.afterSequence)
-        if after == 0 { after = try await StoreCall.run(for: context) { try await ledger.lastEventSequence() } }
+        if after == 0 && !request.fromStart { after = try await StoreCall.run(for: context) { try await ledger.lastEventSequence() } }
         for await _ in events.subscribeWithInitial() {
             while true {
                 let from = after

@@ -908,8 +908,10 @@ public struct Foshan_Subsidy_V1_VerifyAuditResponse: ProtoMessage {
 }
 
 public struct Foshan_Subsidy_V1_WatchEventsRequest: ProtoMessage {
-    /// Send events after this sequence number (0 = only new ones).
+    /// Send events after this sequence number (0 = only new ones, unless from_start).
     public var afterSequence: UInt64 = 0
+    /// Replay the whole log from its first event, then follow (after_sequence must be 0).
+    public var fromStart: Bool = false
 
     public init() {}
 
@@ -920,6 +922,7 @@ public struct Foshan_Subsidy_V1_WatchEventsRequest: ProtoMessage {
         let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__WatchEventsRequest.self).pointee
         var m = Self()
         m.afterSequence = c.after_sequence
+        m.fromStart = c.from_start != 0
         return m
     }
 
@@ -927,6 +930,7 @@ public struct Foshan_Subsidy_V1_WatchEventsRequest: ProtoMessage {
         let p = arena.allocate(Foshan__Subsidy__V1__WatchEventsRequest.self)
         foshan__subsidy__v1__watch_events_request__init(p)
         p.pointee.after_sequence = self.afterSequence
+        p.pointee.from_start = self.fromStart ? 1 : 0
         return UnsafeMutableRawPointer(p)
     }
 
@@ -935,6 +939,7 @@ public struct Foshan_Subsidy_V1_WatchEventsRequest: ProtoMessage {
         for (key, value) in try json.objectMembers(at: path) {
             switch key {
             case "afterSequence", "after_sequence": self.afterSequence = try value.uint64(at: path + ".after_sequence")
+            case "fromStart", "from_start": self.fromStart = try value.bool(at: path + ".from_start")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -943,6 +948,7 @@ public struct Foshan_Subsidy_V1_WatchEventsRequest: ProtoMessage {
     public var jsonValue: JSONValue {
         var members: [(String, JSONValue)] = []
         if self.afterSequence != 0 { members.append(("afterSequence", JSONValue.int64String(self.afterSequence))) }
+        if self.fromStart != false { members.append(("fromStart", JSONValue.bool(self.fromStart))) }
         return .object(members)
     }
 }

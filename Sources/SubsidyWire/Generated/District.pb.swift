@@ -626,9 +626,10 @@ public struct Foshan_Subsidy_V1_ListApplicationsRequest: ProtoMessage {
     public var pageSize: Int32 = 0
     public var pageToken: String = ""
     /// Search: applications whose enterprise name, enterprise USCC, contract number or project name
-    /// contains this text (at most 200 characters). Contract numbers and project names are compared
-    /// in their canonical form (§5 "Canonical identity": widths, case, dashes and spaces do not
-    /// matter); names and USCCs as typed. Cost: a scan of the district's applications.
+    /// contains this text (at most 200 characters). Contract numbers and project names match as typed
+    /// or in their canonical form (§5 "Canonical identity": widths, case, dashes, spaces and leading
+    /// zeros of digit runs do not matter, so a fragment such as "0002" may also match "2"); names
+    /// and USCCs as typed. Cost: a scan of the district's applications.
     public var text: String = ""
 
     public init() {}

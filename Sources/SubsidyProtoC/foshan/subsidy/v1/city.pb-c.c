@@ -1994,7 +1994,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__verify_audit_response__des
   (ProtobufCMessageInit) foshan__subsidy__v1__verify_audit_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__watch_events_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__watch_events_request__field_descriptors[2] =
 {
   {
     "after_sequence",
@@ -2008,14 +2008,27 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__watch_events_request_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "from_start",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__WatchEventsRequest, from_start),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__watch_events_request__field_indices_by_name[] = {
   0,   /* field[0] = after_sequence */
+  1,   /* field[1] = from_start */
 };
 static const ProtobufCIntRange foshan__subsidy__v1__watch_events_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__watch_events_request__descriptor =
 {
@@ -2025,7 +2038,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__watch_events_request__desc
   "Foshan__Subsidy__V1__WatchEventsRequest",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__WatchEventsRequest),
-  1,
+  2,
   foshan__subsidy__v1__watch_events_request__field_descriptors,
   foshan__subsidy__v1__watch_events_request__field_indices_by_name,
   1,  foshan__subsidy__v1__watch_events_request__number_ranges,

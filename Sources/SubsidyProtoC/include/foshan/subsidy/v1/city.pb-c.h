@@ -343,13 +343,17 @@ struct  Foshan__Subsidy__V1__WatchEventsRequest
 {
   ProtobufCMessage base;
   /*
-   * Send events after this sequence number (0 = only new ones).
+   * Send events after this sequence number (0 = only new ones, unless from_start).
    */
   uint64_t after_sequence;
+  /*
+   * Replay the whole log from its first event, then follow (after_sequence must be 0).
+   */
+  protobuf_c_boolean from_start;
 };
 #define FOSHAN__SUBSIDY__V1__WATCH_EVENTS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__watch_events_request__descriptor) \
-    , 0 }
+    , 0, 0 }
 
 
 /* Foshan__Subsidy__V1__ApproveApplicationRequest methods */
