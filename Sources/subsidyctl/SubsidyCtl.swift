@@ -21,7 +21,7 @@ struct SubsidyCtl: AsyncParsableCommand {
             written); 2 when a batch had refused rows (the rest were done; see its results); 3 when
             `audit verify` finds a broken chain; 10 + the status code when the daemon refused the call
             (13 INVALID_ARGUMENT, 15 NOT_FOUND, 16 ALREADY_EXISTS, 17 PERMISSION_DENIED, 18
-            RESOURCE_EXHAUSTED, 19 FAILED_PRECONDITION, 24 UNAVAILABLE: not running or wrong socket, …);
+            RESOURCE_EXHAUSTED, 19 FAILED_PRECONDITION, 24 UNAVAILABLE: not running or wrong socket, and so on);
             64 for a command line it cannot use. A refusal is printed on stderr (as JSON with --json).
             """,
         version: SubsidyVersion.current,
