@@ -105,7 +105,7 @@ D = "DistrictService."
 C = "CityService."
 STORE_METHODS = [D + m for m in ("RegisterApplicant", "GetApplicant", "ListApplicants", "UpdateApplicant", "SubmitApplication", "GetApplication",
                                  "ListApplications", "AmendApplication", "WithdrawApplication", "ReviewApplication", "Quote")] + \
-                [C + m for m in ("GetApplication", "ListApplications", "ApproveApplication", "ApproveApplications", "RejectApplication", "PublicizeApplication",
+                [C + m for m in ("GetApplication", "GetApplicant", "ListApplications", "ApproveApplication", "ApproveApplications", "RejectApplication", "PublicizeApplication",
                                  "DisburseApplication", "RevokeApplication", "Quote", "GetQuota", "WatchQuota", "WatchEvents",
                                  "RegisterPoolMember", "ListPoolMembers", "ImportHistory", "VerifyAudit")] + ["Admin.Backup", "Admin.GetMetrics"]
 QUOTES = [D + "Quote", C + "Quote"]
@@ -155,6 +155,7 @@ REACH: dict[str, list[Reach]] = {
     "CityLedger.swift:wrap": [Reach(ENGINE + NOTICE + [C + "ImportHistory"])],
     "CityService.swift:approveApplication": [Reach([C + "ApproveApplication"])],
     "CityService.swift:approveApplications": [Reach([C + "ApproveApplications"])],
+    "CityService.swift:getApplicant": [Reach([C + "GetApplicant"])],
     "CityService.swift:disburseApplication": [Reach([C + "DisburseApplication"])],
     "CityService.swift:listApplications": [Reach([C + "ListApplications"])],
     "CityService.swift:publicizeApplication": [Reach([C + "PublicizeApplication"])],

@@ -80,6 +80,15 @@ extension CityLedger {
 
     /// Records that `applicant` is registered by its district, or refuses if another district (or
     /// the same one, with other details) registered that USCC first. Idempotent for the same entry.
+    /// The district that registered `uscc`, from the index every registration passes through.
+    public func registeringDistrict(of uscc: String) async throws -> DistrictID? {
+        try await database.read { transaction in
+            try transaction.query("SELECT district FROM applicants WHERE uscc = ?", [.text(uscc)]).first.map {
+                try $0.decode(DistrictID.self, "district")
+            }
+        }
+    }
+
     /// Brings the index's entry for `applicant` (registered before) to its new name and role.
     func reindexApplicant(_ applicant: ApplicantRecord, at time: String) async throws {
         try await database.write { transaction in

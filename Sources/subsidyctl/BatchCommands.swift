@@ -145,7 +145,7 @@ struct BatchSubmission {
                 } catch {
                     // Problems of the connection or the caller fail every row after it: stop; the
                     // rows done so far are in the results, and a re-run resumes.
-                    if [.unavailable, .permissionDenied, .unauthenticated, .deadlineExceeded].contains(error.code) { throw error }
+                    if error.endsBatch { throw error }
                     failed += 1
                     results.rows.append([.number(String(row.row)), .text("error 失败"), .text(""), .text("\(error.code): \(error.message)")])
                 }
@@ -330,7 +330,7 @@ struct BatchReview {
                     reviewed += 1
                     table.append([id, response.record.map { stateLabel($0.state, chinese: prefersChinese()) } ?? "", response.record?.warnings.joined(separator: "; ") ?? ""])
                 } catch {
-                    if [.unavailable, .permissionDenied, .unauthenticated, .deadlineExceeded].contains(error.code) { throw error }
+                    if error.endsBatch { throw error }
                     failed += 1
                     table.append([id, "—", "\(error.code): \(error.message)"])
                 }
@@ -341,4 +341,10 @@ struct BatchReview {
         global.emit(response, table: table, footer: "\(reviewed) reviewed, \(already) already reviewed, \(failed) refused")
         if failed > 0 { throw ExitCode(ExitStatus.partialBatch) }
     }
+}
+
+extension SubsidyError {
+    /// A refusal that is about the connection or the caller, not the row: every row after it
+    /// would get it too, so a batch stops (its results so far kept) instead of failing them all.
+    var endsBatch: Bool { [.unavailable, .permissionDenied, .unauthenticated, .deadlineExceeded].contains(code) }
 }

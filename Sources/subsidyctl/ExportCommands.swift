@@ -180,24 +180,27 @@ struct Export: AsyncParsableCommand {
             static func < (a: Key, b: Key) -> Bool { (a.measure, a.district) < (b.measure, b.district) }
         }
         var counts: [Key: [Int32: Int]] = [:]
-        var committed: [Key: Int64] = [:]
-        var disbursed: [Key: Int64] = [:]
+        var amounts: [Key: [Int32: Int64]] = [:]
         var names: [Int32: String] = [:]
         for record in records {
             let measure = record.application?.measure
             let key = Key(measure: measure?.rawValue ?? 0, district: record.district)
             names[key.measure] = measureName(measure)
             counts[key, default: [:]][record.state.rawValue, default: 0] += 1
-            if [.approved, .publicized, .disbursed].contains(record.state) { committed[key, default: 0] += record.awardedFen }
-            if record.state == .disbursed { disbursed[key, default: 0] += record.awardedFen }
+            amounts[key, default: [:]][record.state.rawValue, default: 0] += record.awardedFen
         }
+        // Amounts for the states that carry an award (a revoked one: what was awarded, then revoked).
+        let awarded: [Foshan_Subsidy_V1_ApplicationState] = [.approved, .publicized, .disbursed, .revoked]
         var document = CSVDocument(
-            header: ["支持方向", "区"] + reportStates.map { stateLabel($0, chinese: true) + "（件）" } + ["已承诺金额（元）", "已拨付金额（元）"])
+            header: ["支持方向", "区"] + reportStates.map { stateLabel($0, chinese: true) + "（件）" }
+                + awarded.map { stateLabel($0, chinese: true) + "金额（元）" } + ["承诺合计（元）"])
         for key in counts.keys.sorted() {
+            let byState = amounts[key] ?? [:]
+            let committed = [Foshan_Subsidy_V1_ApplicationState.approved, .publicized, .disbursed].reduce(Int64(0)) { $0 + (byState[$1.rawValue] ?? 0) }
             document.rows.append(
                 [.text(names[key.measure] ?? ""), .text(districtName(key.district))]
                     + reportStates.map { .number(String(counts[key]?[$0.rawValue] ?? 0)) }
-                    + [.number(plainYuan(committed[key] ?? 0)), .number(plainYuan(disbursed[key] ?? 0))])
+                    + awarded.map { .number(plainYuan(byState[$0.rawValue] ?? 0)) } + [.number(plainYuan(committed))])
         }
         if let quota {
             document.rows.append([])

@@ -43,7 +43,8 @@ struct RegisterApplicant: AsyncParsableCommand {
 }
 
 struct ShowApplicant: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one registered applicant.")
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "Show one registered applicant and its history (a district: its own; the city: any district's).")
     @OptionGroup var global: GlobalOptions
     @Argument var uscc: String
 
@@ -51,7 +52,9 @@ struct ShowApplicant: AsyncParsableCommand {
         var request = Foshan_Subsidy_V1_GetApplicantRequest()
         request.uscc = uscc
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).getApplicant(request, timeout: global.timeout)
+            try await isCity(client)
+                ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).getApplicant(request, timeout: global.timeout)
+                : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).getApplicant(request, timeout: global.timeout)
         }
         global.emit(r, human: applicantText(r.applicant, history: r.history))
     }

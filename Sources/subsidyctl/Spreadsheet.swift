@@ -131,17 +131,6 @@ struct Progress {
     }
 }
 
-/// The current UTC time as the daemon writes it (`2026-12-04T05:16:20.079`), to the millisecond.
-func utcNow() -> String {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    var seconds = now.tv_sec
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
-    func pad(_ value: Int, _ width: Int) -> String { String(repeating: "0", count: max(0, width - String(value).count)) + String(value) }
-    return "\(parts.tm_year + 1900)-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T\(pad(Int(parts.tm_hour), 2)):"
-        + "\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(now.tv_nsec / 1_000_000, 3))"
-}
 
 /// A problem on this side of the socket (a file that cannot be read, written or understood):
 /// printed as one line, exit status 1, no usage text.

@@ -55,8 +55,11 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "Path of the subsidyd socket to use.")
     var socket: String?
 
-    @Option(help: "Data directory of a `subsidyd --dev` daemon (with --as).")
-    var dataDir: String = "./subsidyd-data"
+    @Option(name: .customLong("data-dir"), help: "Data directory of a `subsidyd --dev` daemon (with --as; default ./subsidyd-data when it exists).")
+    var dataDirectory: String?
+
+    /// The dev layout's data directory: --data-dir, else ./subsidyd-data.
+    var dataDir: String { dataDirectory ?? "./subsidyd-data" }
 
     @Option(name: .customLong("as"), help: "Tenant to act as with --data-dir: a district id or city.")
     var tenant: String = "city"
@@ -106,11 +109,61 @@ struct GlobalOptions: ParsableArguments {
         return Array(arguments[index..<end]) + leading + arguments[end...]
     }
 
-    /// --socket, else `SUBSIDY_SOCKET` (a deployment's clients set it once), else the dev layout.
-    var socketPath: String {
-        if let socket { return socket }
-        if let environment = getenv("SUBSIDY_SOCKET").map({ String(cString: $0) }), !environment.isEmpty { return environment }
-        return DevelopmentLayout.socketPath(dataDirectory: dataDir, tenant: tenant)
+    /// Where the socket came from, for a message that says what to change.
+    enum SocketSource: CustomStringConvertible {
+        case option, environment
+        case configuration(String)
+        case development
+
+        var description: String {
+            switch self {
+            case .option: "--socket"
+            case .environment: "SUBSIDY_SOCKET"
+            case .configuration(let file): "socket = … in \(file)"
+            case .development: "the dev layout"
+            }
+        }
+    }
+
+    /// The client configuration files, first found wins: `SUBSIDY_CONFIG`, then the user's,
+    /// then the machine's. A line `socket = /run/subsidyd/district/nanhai.sock` names the socket.
+    static var configurationFiles: [String] {
+        var files: [String] = []
+        if let explicit = getenv("SUBSIDY_CONFIG").map({ String(cString: $0) }), !explicit.isEmpty { files.append(explicit) }
+        let home = getenv("XDG_CONFIG_HOME").map { String(cString: $0) } ?? getenv("HOME").map { String(cString: $0) + "/.config" }
+        if let home { files.append(home + "/subsidyctl/config") }
+        files.append("/etc/subsidyd/subsidyctl.conf")
+        return files
+    }
+
+    /// The socket: --socket, else `SUBSIDY_SOCKET`, else a client configuration file's `socket`,
+    /// else the dev layout — but only with --data-dir or a ./subsidyd-data that exists, never
+    /// silently in a deployment.
+    func resolvedSocket() -> (path: String, source: SocketSource)? {
+        if let socket { return (socket, .option) }
+        if let environment = getenv("SUBSIDY_SOCKET").map({ String(cString: $0) }), !environment.isEmpty { return (environment, .environment) }
+        if dataDirectory == nil {
+            for file in Self.configurationFiles {
+                guard let text = try? readText(path: file) else { continue }
+                for line in text.split(separator: "\n") {
+                    let parts = line.split(separator: "=", maxSplits: 1).map { String($0).trimmingSpaces }
+                    if parts.count == 2, parts[0] == "socket", !parts[1].isEmpty { return (String(parts[1].drop { $0 == "\"" }.reversed().drop { $0 == "\"" }.reversed()), .configuration(file)) }
+                }
+            }
+            guard access(dataDir, F_OK) == 0 else { return nil }
+        }
+        return (DevelopmentLayout.socketPath(dataDirectory: dataDir, tenant: tenant), .development)
+    }
+
+    /// The socket to connect to, or UNAVAILABLE saying how to name one.
+    func socketPath() throws(SubsidyError) -> String {
+        guard let (path, _) = resolvedSocket() else {
+            throw SubsidyError(
+                .unavailable,
+                "no socket given: pass --socket PATH, set SUBSIDY_SOCKET, or write socket = PATH in \(Self.configurationFiles.dropFirst(getenv("SUBSIDY_CONFIG") == nil ? 0 : 1).first ?? "~/.config/subsidyctl/config") "
+                    + "(a deployment's sockets are under /run/subsidyd; a dev daemon's: --data-dir DIR --as TENANT)")
+        }
+        return path
     }
 
     var timeout: Duration { .milliseconds(timeoutMs) }
@@ -118,11 +171,10 @@ struct GlobalOptions: ParsableArguments {
     /// `error` with what to do next, where the cause is on this side of the socket: no daemon,
     /// the wrong socket, a peer the daemon does not admit, an unknown tenant.
     private func explained(_ error: SubsidyError) -> SubsidyError {
-        guard error.code == .unavailable else { return error }
-        let path = socketPath
-        let chosen = socket != nil ? "--socket" : getenv("SUBSIDY_SOCKET") != nil ? "SUBSIDY_SOCKET" : "--data-dir \(dataDir) --as \(tenant)"
+        guard error.code == .unavailable, let (path, source) = resolvedSocket() else { return error }
+        let chosen = if case .development = source { "--data-dir \(dataDir) --as \(tenant)" } else { source.description }
         let hint: String
-        if socket == nil, getenv("SUBSIDY_SOCKET") == nil, !(DistrictID.allCases.map(\.rawValue) + ["city"]).contains(tenant) {
+        if case .development = source, !(DistrictID.allCases.map(\.rawValue) + ["city"]).contains(tenant) {
             hint = "unknown tenant \"\(tenant)\" for --as; use one of \((DistrictID.allCases.map(\.rawValue) + ["city"]).joined(separator: ", "))"
         } else if error.message.contains("cannot connect"), error.message.contains("errno: 2)") {
             hint = "no socket at \(path) (from \(chosen)): is subsidyd running, and is this its socket?"
@@ -144,7 +196,7 @@ struct GlobalOptions: ParsableArguments {
     ///   can retry safely (the daemon returns the first result of an id it has seen).
     func withClient<T>(retrying requestID: String? = nil, _ body: (ClientConnection) async throws(SubsidyError) -> T) async throws -> T {
         do throws(SubsidyError) {
-            let client = try await ClientConnection.connect(unixSocketPath: socketPath)
+            let client = try await ClientConnection.connect(unixSocketPath: try socketPath())
             defer { Task { await client.close() } }
             return try await body(client)
         } catch {
@@ -162,7 +214,7 @@ struct GlobalOptions: ParsableArguments {
     /// the caller can write what it has before it exits.
     func connected(_ body: (ClientConnection) async throws(SubsidyError) -> Void) async -> SubsidyError? {
         do throws(SubsidyError) {
-            let client = try await ClientConnection.connect(unixSocketPath: socketPath)
+            let client = try await ClientConnection.connect(unixSocketPath: try socketPath())
             defer { Task { await client.close() } }
             try await body(client)
             return nil
@@ -221,6 +273,10 @@ func printError(_ error: SubsidyError, json: Bool = false) {
         _ = write(2, &bytes, bytes.count)
         return
     }
+    if prefersChinese() {
+        printErrorInChinese(error)
+        return
+    }
     var text = "error: \(error.code): \(error.message)\n"
     // A detail that only repeats the message is left out: one error, one line.
     for detail in error.details {
@@ -238,18 +294,7 @@ func printError(_ error: SubsidyError, json: Bool = false) {
 
 /// Reads a whole file (a JSON request), or standard input for "-".
 func readText(path: String) throws -> String {
-    let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw LocalError("\(path): cannot open (\(String(cString: strerror(errno))))") }
-    defer { if fd != 0 { close(fd) } }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let n = read(fd, &chunk, chunk.count)
-        if n < 0 { throw LocalError("\(path): read failed (\(String(cString: strerror(errno))))") }
-        if n == 0 { break }
-        bytes += chunk[0..<n]
-    }
-    guard let text = String(validating: bytes, as: UTF8.self) else { throw LocalError("\(path): not UTF-8") }
+    guard let text = String(validating: try readBytes(path: path), as: UTF8.self) else { throw LocalError("\(path): not UTF-8") }
     return text
 }
 
@@ -257,4 +302,30 @@ func readText(path: String) throws -> String {
 func newRequestID() -> String {
     var random = SystemRandomNumberGenerator()
     return (0..<4).map { _ in String(random.next() as UInt32, radix: 16) }.joined(separator: "-")
+}
+
+/// A refusal for a reader whose locale is Chinese: what kind of refusal, then its typed details
+/// (the cap with its limit, use and request in yuan; the rule; the field) in Chinese. The
+/// daemon's own message, which names the rule precisely, follows in English.
+private func printErrorInChinese(_ error: SubsidyError) {
+    let kinds: [SubsidyError.Code: String] = [
+        .invalidArgument: "请求有误", .notFound: "未找到", .alreadyExists: "已存在", .permissionDenied: "无权操作",
+        .resourceExhausted: "额度不足或请求过多", .failedPrecondition: "不符合条件", .unavailable: "无法连接服务",
+        .deadlineExceeded: "超时", .internal: "服务内部错误", .dataLoss: "数据损坏",
+    ]
+    var text = "错误：\(kinds[error.code] ?? error.code.description)（\(error.code)）\n"
+    for detail in error.details {
+        switch detail {
+        case let .field(path, problem): text += "  字段 \(path)：\(problem)\n"
+        case let .capExhausted(capID, scope, limit, committed, requested):
+            // Count caps are in awards; every other cap in yuan.
+            func amount(_ value: Int64) -> String { capID.hasSuffix("count") ? "\(value) 项" : yuan(value) + " 元" }
+            text += "  额度 \(capID) [\(scope)]：上限 \(amount(limit))，已使用 \(amount(committed))，本次申请 \(amount(requested))，"
+                + "剩余 \(amount(max(0, limit - committed)))\n"
+        case let .precondition(subject, problem): text += "  条件 \(subject)：\(problem)\n"
+        }
+    }
+    text += "  \(error.message)\n"
+    var bytes = Array(text.utf8)
+    _ = write(2, &bytes, bytes.count)
 }

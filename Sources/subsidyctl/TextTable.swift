@@ -125,14 +125,6 @@ func writeFile(_ bytes: [UInt8], to path: String) throws {
     }
 }
 
-/// Today's date in China (UTC+8 all year: no daylight saving since 1991), for a decision dated today.
-func todayInChina() -> String {
-    var seconds = time(nil) + 8 * 3600
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
-    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
-}
 
 /// Whether the user's locale is Chinese (LC_ALL, LC_MESSAGES or LANG beginning with `zh`).
 func prefersChinese() -> Bool {
@@ -148,27 +140,3 @@ func note(_ text: String) {
     _ = write(2, &bytes, bytes.count)
 }
 
-/// `2026-12-04T05:39:23.463Z` in the local time zone — TZ's when it is set, else China Standard
-/// Time (UTC+8, no daylight saving) — as `2026-12-04 13:39:23`. Text that is not such a time is
-/// returned as it is.
-func localTime(_ stamp: String) -> String {
-    let parts = stamp.split(whereSeparator: { "-T:.Z".contains($0) }).compactMap { Int($0) }
-    guard parts.count >= 6, stamp.hasSuffix("Z") else { return stamp }
-    var utc = tm()
-    utc.tm_year = Int32(parts[0] - 1900)
-    utc.tm_mon = Int32(parts[1] - 1)
-    utc.tm_mday = Int32(parts[2])
-    utc.tm_hour = Int32(parts[3])
-    utc.tm_min = Int32(parts[4])
-    utc.tm_sec = Int32(parts[5])
-    var seconds = timegm(&utc)
-    var local = tm()
-    if let zone = getenv("TZ"), zone.pointee != 0 {
-        localtime_r(&seconds, &local)
-    } else {
-        seconds += 8 * 3600
-        gmtime_r(&seconds, &local)
-    }
-    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    return "\(local.tm_year + 1900)-\(two(local.tm_mon + 1))-\(two(local.tm_mday)) \(two(local.tm_hour)):\(two(local.tm_min)):\(two(local.tm_sec))"
-}

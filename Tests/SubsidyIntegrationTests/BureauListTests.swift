@@ -401,6 +401,11 @@ struct FindAndCorrectTests {
             #expect(try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", "家电智造"])) == ["nanhai-000001"])
             let record = try BureauListTests.ctl(daemon, as: "city", ["--json", "show", "nanhai-000001"])
             #expect(try JSONValue.parse(record)["record"]?["enterpriseName"] == .string("佛山市南海区家电智造有限公司"))
+            // The city reads the registry across districts, read-only.
+            let fromCity = try BureauListTests.ctl(daemon, as: "city", ["applicant", "show", "91440605000000107H"])
+            #expect(fromCity.contains("佛山市南海区家电智造有限公司  INDUSTRIAL_ENTERPRISE  LOCAL  nanhai") && fromCity.contains("工商变更"), "\(fromCity)")
+            let cityCannotRename = try runCtl(["--data-dir", daemon.dataDirectory, "applicant", "update", "91440605000000107H", "--name", "x"])
+            #expect(cityCannotRename.status == 17, "\(cityCannotRename.error)")
             let role = try BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "update", "91440605000000107H", "--role", "platform"])
             #expect(role.contains("PLATFORM") && role.contains("role: industrial_enterprise → platform"), "\(role)")
             let nothing = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "applicant", "update", "91440605000000107H"])
@@ -443,6 +448,43 @@ struct OutputTests {
             let hour = try #require(Int(at.dropFirst(11).prefix(2)))
             let local = String(format: "%02d", (hour + 8) % 24)
             #expect(times.first?.dropFirst(13).hasPrefix(local) == true, "\(at) → \(times.first ?? "")")
+        }
+    }
+
+    @Test("a refusal in a Chinese locale: its kind and typed details in Chinese, amounts in yuan")
+    func chineseRefusals() async throws {
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            let chinese = ["LANG": "zh_CN.UTF-8", "LC_ALL": ""]
+            let decided = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000003", "--set", "projectName=x"], environment: chinese)
+            #expect(decided.error.hasPrefix("错误：不符合条件（FAILED_PRECONDITION）\n  条件 state："), "\(decided.error)")
+            // gaoming's 91440608000000123J has used its whole 2022 voucher cap in the demo.
+            let file = daemon.dataDirectory + "/gaoming.json"
+            try BureauListTests.voucher.replacingOccurrences(of: "91440605000000115C", with: "91440608000000123J")
+                .replacingOccurrences(of: "914406050000000193", with: "91440608000000019E").write(toFile: file, atomically: false, encoding: .utf8)
+            let quote = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "gaoming", "quote", "--file", file, "--decision-date", "2022-10-01"], environment: chinese)
+            #expect(quote.error.contains("错误：额度不足或请求过多（RESOURCE_EXHAUSTED）"), "\(quote.error)")
+            #expect(quote.error.contains("上限 500,000.00 元，已使用 500,000.00 元") && quote.error.contains("剩余 0.00 元"), "\(quote.error)")
+        }
+    }
+
+    @Test("the socket comes from --socket, SUBSIDY_SOCKET or a client configuration file, never silently from a dev layout that is not there")
+    func socketSources() async throws {
+        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+            let elsewhere = daemon.dataDirectory + "/elsewhere"
+            try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+            let ctl = DaemonProcess.productsDirectory + "/subsidyctl"
+            let bare = ["HOME": elsewhere, "XDG_CONFIG_HOME": elsewhere, "SUBSIDY_SOCKET": "", "SUBSIDY_CONFIG": ""]
+            let none = try run("/bin/sh", ["-c", "cd '\(elsewhere)' && exec '\(ctl)' whoami"], environment: bare)
+            #expect(none.status == 24 && none.error.contains("no socket given") && none.error.contains("SUBSIDY_SOCKET"), "\(none.error)")
+            let config = elsewhere + "/subsidyctl/config"
+            try FileManager.default.createDirectory(atPath: elsewhere + "/subsidyctl", withIntermediateDirectories: true)
+            try "# the district's socket\nsocket = \(daemon.socketPath("shunde"))\n".write(toFile: config, atomically: false, encoding: .utf8)
+            let configured = try run("/bin/sh", ["-c", "cd '\(elsewhere)' && exec '\(ctl)' whoami"], environment: bare)
+            #expect(configured.status == 0 && configured.output.contains("shunde"), "\(configured.output) \(configured.error)")
+            var fromEnvironment = bare
+            fromEnvironment["SUBSIDY_SOCKET"] = daemon.socketPath("gaoming")
+            let environment = try run("/bin/sh", ["-c", "cd '\(elsewhere)' && exec '\(ctl)' whoami"], environment: fromEnvironment)
+            #expect(environment.output.contains("gaoming"), "SUBSIDY_SOCKET comes before the file: \(environment.output)")
         }
     }
 

@@ -24,6 +24,15 @@ extension Foshan_Subsidy_V1_CityService {
             try await connection.call(Foshan_Subsidy_V1_CityService.Method.getApplication, request, timeout: timeout, metadata: metadata)
         }
 
+        /// The registry, read-only, across districts: an applicant by USCC, from whichever district
+        /// registered it, with its history (the names the city's lists and exports show).
+        /// `/foshan.subsidy.v1.CityService/GetApplicant`
+        public func getApplicant(
+            _ request: Foshan_Subsidy_V1_GetApplicantRequest, timeout: Duration? = nil, metadata: [String: String] = [:]
+        ) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicantResponse {
+            try await connection.call(Foshan_Subsidy_V1_CityService.Method.getApplicant, request, timeout: timeout, metadata: metadata)
+        }
+
         /// `/foshan.subsidy.v1.CityService/ListApplications`
         public func listApplications(
             _ request: Foshan_Subsidy_V1_ListApplicationsRequest, timeout: Duration? = nil, metadata: [String: String] = [:]

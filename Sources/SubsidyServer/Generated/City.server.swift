@@ -12,6 +12,10 @@ extension Foshan_Subsidy_V1_CityService {
     public protocol ServiceProtocol: Sendable {
         /// `/foshan.subsidy.v1.CityService/GetApplication`
         func getApplication(_ request: Foshan_Subsidy_V1_GetApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicationResponse
+        /// The registry, read-only, across districts: an applicant by USCC, from whichever district
+        /// registered it, with its history (the names the city's lists and exports show).
+        /// `/foshan.subsidy.v1.CityService/GetApplicant`
+        func getApplicant(_ request: Foshan_Subsidy_V1_GetApplicantRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicantResponse
         /// `/foshan.subsidy.v1.CityService/ListApplications`
         func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicationsResponse
         /// `/foshan.subsidy.v1.CityService/ApproveApplication`
@@ -50,6 +54,9 @@ extension Foshan_Subsidy_V1_CityService.ServiceProtocol {
     public func registerMethods(with router: inout MethodRouter, roles: Set<TenantRole>) {
         router.register(Foshan_Subsidy_V1_CityService.Method.getApplication, roles: roles) { request, context throws(SubsidyError) in
             try await self.getApplication(request, context: context)
+        }
+        router.register(Foshan_Subsidy_V1_CityService.Method.getApplicant, roles: roles) { request, context throws(SubsidyError) in
+            try await self.getApplicant(request, context: context)
         }
         router.register(Foshan_Subsidy_V1_CityService.Method.listApplications, roles: roles) { request, context throws(SubsidyError) in
             try await self.listApplications(request, context: context)

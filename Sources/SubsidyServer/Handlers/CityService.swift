@@ -14,6 +14,23 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: nil), stores: stores, context: context)
     }
 
+    /// The registry, read-only: the applicant from the district that registered it.
+    func getApplicant(_ request: Foshan_Subsidy_V1_GetApplicantRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicantResponse {
+        let uscc = try USCC.parse(request.uscc, field: "request.uscc")
+        let stores = self.stores
+        let found = try await StoreCall.run(for: context) { () async throws -> (ApplicantRecord, [ApplicantChange])? in
+            guard let district = try await stores.ledger.registeringDistrict(of: uscc.rawValue),
+                let record = try await stores.store(district).applicant(uscc.rawValue)
+            else { return nil }
+            return (record, try await stores.store(district).applicantChanges(uscc.rawValue))
+        }
+        guard let (record, history) = found else { throw SubsidyError(.notFound, "applicant \(uscc.rawValue) is not registered in any district") }
+        var response = Foshan_Subsidy_V1_GetApplicantResponse()
+        response.applicant = Foshan_Subsidy_V1_Applicant(record)
+        response.history = history.map(Foshan_Subsidy_V1_ApplicantChange.init)
+        return response
+    }
+
     func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListApplicationsResponse {
         var districts = DistrictID.allCases.map(stores.store)
         if !request.district.isEmpty {
@@ -91,9 +108,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
             item.decisionDate = request.decisionDate
             item.decisionDocument = request.decisionDocument
             item.reason = request.reason
-            let key = RequestKey(
-                id: context.tenant.id + ":" + request.requestId + "/" + id,
-                fingerprint: HexDigest.sha256(Array(context.method.utf8) + [0] + item.serializedBytes()))
+            let key = requestKey(checked: request.requestId + "/" + id, context: context, item)
             do throws(SubsidyError) {
                 _ = try stores.owning(id, as: nil)
                 let bytes = try await StoreCall.run(for: context) {

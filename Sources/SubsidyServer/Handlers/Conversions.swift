@@ -373,10 +373,13 @@ func clientRequestID(_ stored: String) -> String {
 func requestKey(_ requestID: String, context: CallContext, _ request: some ProtoMessage) throws(SubsidyError) -> RequestKey {
     guard !requestID.isEmpty else { throw .invalidField("request.request_id", "is required for every mutating call (any unique text, e.g. a UUID)") }
     guard requestID.utf8.count <= 128 else { throw .invalidField("request.request_id", "must be at most 128 bytes") }
-    return RequestKey(
-        id: context.tenant.id + ":" + requestID,
-        fingerprint: HexDigest.sha256(Array(context.method.utf8) + [0] + request.serializedBytes())
-    )
+    return requestKey(checked: requestID, context: context, request)
+}
+
+/// The key of `request` under `requestID`, which the caller has checked (or derived from one it
+/// checked, as each application of an ApproveApplications list is keyed).
+func requestKey(checked requestID: String, context: CallContext, _ request: some ProtoMessage) -> RequestKey {
+    RequestKey(id: context.tenant.id + ":" + requestID, fingerprint: HexDigest.sha256(Array(context.method.utf8) + [0] + request.serializedBytes()))
 }
 
 /// A response that carries one application record (submit, amend, review, decisions, …).

@@ -963,6 +963,10 @@ public enum Foshan_Subsidy_V1_CityService: Sendable {
     public enum Method: Sendable {
         /// `/foshan.subsidy.v1.CityService/GetApplication`
         public static let getApplication = UnaryMethod<Foshan_Subsidy_V1_GetApplicationRequest, Foshan_Subsidy_V1_GetApplicationResponse>(fullName: "/foshan.subsidy.v1.CityService/GetApplication")
+        /// The registry, read-only, across districts: an applicant by USCC, from whichever district
+        /// registered it, with its history (the names the city's lists and exports show).
+        /// `/foshan.subsidy.v1.CityService/GetApplicant`
+        public static let getApplicant = UnaryMethod<Foshan_Subsidy_V1_GetApplicantRequest, Foshan_Subsidy_V1_GetApplicantResponse>(fullName: "/foshan.subsidy.v1.CityService/GetApplicant")
         /// `/foshan.subsidy.v1.CityService/ListApplications`
         public static let listApplications = UnaryMethod<Foshan_Subsidy_V1_ListApplicationsRequest, Foshan_Subsidy_V1_ListApplicationsResponse>(fullName: "/foshan.subsidy.v1.CityService/ListApplications")
         /// `/foshan.subsidy.v1.CityService/ApproveApplication`
@@ -994,6 +998,6 @@ public enum Foshan_Subsidy_V1_CityService: Sendable {
         /// `/foshan.subsidy.v1.CityService/VerifyAudit`
         public static let verifyAudit = UnaryMethod<Foshan_Subsidy_V1_VerifyAuditRequest, Foshan_Subsidy_V1_VerifyAuditResponse>(fullName: "/foshan.subsidy.v1.CityService/VerifyAudit")
         /// Every method, in the order of the .proto, for routing and reflection.
-        public static let all: [any MethodDescriptor] = [getApplication, listApplications, approveApplication, approveApplications, rejectApplication, publicizeApplication, disburseApplication, revokeApplication, quote, getQuota, watchQuota, watchEvents, registerPoolMember, listPoolMembers, importHistory, verifyAudit]
+        public static let all: [any MethodDescriptor] = [getApplication, getApplicant, listApplications, approveApplication, approveApplications, rejectApplication, publicizeApplication, disburseApplication, revokeApplication, quote, getQuota, watchQuota, watchEvents, registerPoolMember, listPoolMembers, importHistory, verifyAudit]
     }
 }

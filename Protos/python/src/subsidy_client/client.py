@@ -334,6 +334,12 @@ class CityClient(_Service):
         return self._unary("ListApplications", self.d.ListApplicationsRequest, request, fields,
                            self.d.ListApplicationsResponse, timeout_ms, retry)
 
+    def get_applicant(self, request: Optional[district_pb2.GetApplicantRequest] = None, *, timeout_ms=None,
+                      retry=None, **fields) -> district_pb2.GetApplicantResponse:
+        """The registry, read-only, across districts."""
+        return self._unary("GetApplicant", self.d.GetApplicantRequest, request, fields,
+                           self.d.GetApplicantResponse, timeout_ms, retry)
+
     def approve_application(self, request: Optional[city_pb2.ApproveApplicationRequest] = None, *,
                             timeout_ms=None, retry=None, **fields) -> city_pb2.ApproveApplicationResponse:
         return self._unary("ApproveApplication", self.c.ApproveApplicationRequest, request, fields,

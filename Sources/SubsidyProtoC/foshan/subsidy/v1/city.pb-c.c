@@ -2045,9 +2045,10 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__watch_events_request__desc
   (ProtobufCMessageInit) foshan__subsidy__v1__watch_events_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor foshan__subsidy__v1__city_service__method_descriptors[16] =
+static const ProtobufCMethodDescriptor foshan__subsidy__v1__city_service__method_descriptors[17] =
 {
   { "GetApplication", &foshan__subsidy__v1__get_application_request__descriptor, &foshan__subsidy__v1__get_application_response__descriptor },
+  { "GetApplicant", &foshan__subsidy__v1__get_applicant_request__descriptor, &foshan__subsidy__v1__get_applicant_response__descriptor },
   { "ListApplications", &foshan__subsidy__v1__list_applications_request__descriptor, &foshan__subsidy__v1__list_applications_response__descriptor },
   { "ApproveApplication", &foshan__subsidy__v1__approve_application_request__descriptor, &foshan__subsidy__v1__approve_application_response__descriptor },
   { "ApproveApplications", &foshan__subsidy__v1__approve_applications_request__descriptor, &foshan__subsidy__v1__approve_applications_response__descriptor },
@@ -2065,22 +2066,23 @@ static const ProtobufCMethodDescriptor foshan__subsidy__v1__city_service__method
   { "VerifyAudit", &foshan__subsidy__v1__verify_audit_request__descriptor, &foshan__subsidy__v1__verify_audit_response__descriptor },
 };
 const unsigned foshan__subsidy__v1__city_service__method_indices_by_name[] = {
-  2,        /* ApproveApplication */
-  3,        /* ApproveApplications */
-  6,        /* DisburseApplication */
+  3,        /* ApproveApplication */
+  4,        /* ApproveApplications */
+  7,        /* DisburseApplication */
+  1,        /* GetApplicant */
   0,        /* GetApplication */
-  9,        /* GetQuota */
-  14,        /* ImportHistory */
-  1,        /* ListApplications */
-  13,        /* ListPoolMembers */
-  5,        /* PublicizeApplication */
-  8,        /* Quote */
-  12,        /* RegisterPoolMember */
-  4,        /* RejectApplication */
-  7,        /* RevokeApplication */
-  15,        /* VerifyAudit */
-  11,        /* WatchEvents */
-  10         /* WatchQuota */
+  10,        /* GetQuota */
+  15,        /* ImportHistory */
+  2,        /* ListApplications */
+  14,        /* ListPoolMembers */
+  6,        /* PublicizeApplication */
+  9,        /* Quote */
+  13,        /* RegisterPoolMember */
+  5,        /* RejectApplication */
+  8,        /* RevokeApplication */
+  16,        /* VerifyAudit */
+  12,        /* WatchEvents */
+  11         /* WatchQuota */
 };
 const ProtobufCServiceDescriptor foshan__subsidy__v1__city_service__descriptor =
 {
@@ -2089,7 +2091,7 @@ const ProtobufCServiceDescriptor foshan__subsidy__v1__city_service__descriptor =
   "CityService",
   "Foshan__Subsidy__V1__CityService",
   "foshan.subsidy.v1",
-  16,
+  17,
   foshan__subsidy__v1__city_service__method_descriptors,
   foshan__subsidy__v1__city_service__method_indices_by_name
 };
@@ -2101,13 +2103,21 @@ void foshan__subsidy__v1__city_service__get_application(ProtobufCService *servic
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void foshan__subsidy__v1__city_service__get_applicant(ProtobufCService *service,
+                                                      const Foshan__Subsidy__V1__GetApplicantRequest *input,
+                                                      Foshan__Subsidy__V1__GetApplicantResponse_Closure closure,
+                                                      void *closure_data)
+{
+  assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void foshan__subsidy__v1__city_service__list_applications(ProtobufCService *service,
                                                           const Foshan__Subsidy__V1__ListApplicationsRequest *input,
                                                           Foshan__Subsidy__V1__ListApplicationsResponse_Closure closure,
                                                           void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__approve_application(ProtobufCService *service,
                                                             const Foshan__Subsidy__V1__ApproveApplicationRequest *input,
@@ -2115,7 +2125,7 @@ void foshan__subsidy__v1__city_service__approve_application(ProtobufCService *se
                                                             void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__approve_applications(ProtobufCService *service,
                                                              const Foshan__Subsidy__V1__ApproveApplicationsRequest *input,
@@ -2123,7 +2133,7 @@ void foshan__subsidy__v1__city_service__approve_applications(ProtobufCService *s
                                                              void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__reject_application(ProtobufCService *service,
                                                            const Foshan__Subsidy__V1__DecideApplicationRequest *input,
@@ -2131,7 +2141,7 @@ void foshan__subsidy__v1__city_service__reject_application(ProtobufCService *ser
                                                            void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__publicize_application(ProtobufCService *service,
                                                               const Foshan__Subsidy__V1__DecideApplicationRequest *input,
@@ -2139,7 +2149,7 @@ void foshan__subsidy__v1__city_service__publicize_application(ProtobufCService *
                                                               void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__disburse_application(ProtobufCService *service,
                                                              const Foshan__Subsidy__V1__DecideApplicationRequest *input,
@@ -2147,7 +2157,7 @@ void foshan__subsidy__v1__city_service__disburse_application(ProtobufCService *s
                                                              void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__revoke_application(ProtobufCService *service,
                                                            const Foshan__Subsidy__V1__DecideApplicationRequest *input,
@@ -2155,7 +2165,7 @@ void foshan__subsidy__v1__city_service__revoke_application(ProtobufCService *ser
                                                            void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__quote(ProtobufCService *service,
                                               const Foshan__Subsidy__V1__QuoteRequest *input,
@@ -2163,7 +2173,7 @@ void foshan__subsidy__v1__city_service__quote(ProtobufCService *service,
                                               void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__get_quota(ProtobufCService *service,
                                                   const Foshan__Subsidy__V1__GetQuotaRequest *input,
@@ -2171,7 +2181,7 @@ void foshan__subsidy__v1__city_service__get_quota(ProtobufCService *service,
                                                   void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__watch_quota(ProtobufCService *service,
                                                     const Foshan__Subsidy__V1__GetQuotaRequest *input,
@@ -2179,7 +2189,7 @@ void foshan__subsidy__v1__city_service__watch_quota(ProtobufCService *service,
                                                     void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__watch_events(ProtobufCService *service,
                                                      const Foshan__Subsidy__V1__WatchEventsRequest *input,
@@ -2187,7 +2197,7 @@ void foshan__subsidy__v1__city_service__watch_events(ProtobufCService *service,
                                                      void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__register_pool_member(ProtobufCService *service,
                                                              const Foshan__Subsidy__V1__RegisterPoolMemberRequest *input,
@@ -2195,7 +2205,7 @@ void foshan__subsidy__v1__city_service__register_pool_member(ProtobufCService *s
                                                              void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__list_pool_members(ProtobufCService *service,
                                                           const Foshan__Subsidy__V1__ListPoolMembersRequest *input,
@@ -2203,7 +2213,7 @@ void foshan__subsidy__v1__city_service__list_pool_members(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__import_history(ProtobufCService *service,
                                                        const Foshan__Subsidy__V1__ImportHistoryRequest *input,
@@ -2211,7 +2221,7 @@ void foshan__subsidy__v1__city_service__import_history(ProtobufCService *service
                                                        void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__verify_audit(ProtobufCService *service,
                                                      const Foshan__Subsidy__V1__VerifyAuditRequest *input,
@@ -2219,7 +2229,7 @@ void foshan__subsidy__v1__city_service__verify_audit(ProtobufCService *service,
                                                      void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__init (Foshan__Subsidy__V1__CityService_Service *service,
                                               Foshan__Subsidy__V1__CityService_ServiceDestroy destroy)

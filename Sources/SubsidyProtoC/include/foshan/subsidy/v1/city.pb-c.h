@@ -787,6 +787,10 @@ struct Foshan__Subsidy__V1__CityService_Service
                           const Foshan__Subsidy__V1__GetApplicationRequest *input,
                           Foshan__Subsidy__V1__GetApplicationResponse_Closure closure,
                           void *closure_data);
+  void (*get_applicant)(Foshan__Subsidy__V1__CityService_Service *service,
+                        const Foshan__Subsidy__V1__GetApplicantRequest *input,
+                        Foshan__Subsidy__V1__GetApplicantResponse_Closure closure,
+                        void *closure_data);
   void (*list_applications)(Foshan__Subsidy__V1__CityService_Service *service,
                             const Foshan__Subsidy__V1__ListApplicationsRequest *input,
                             Foshan__Subsidy__V1__ListApplicationsResponse_Closure closure,
@@ -856,6 +860,7 @@ void foshan__subsidy__v1__city_service__init (Foshan__Subsidy__V1__CityService_S
 #define FOSHAN__SUBSIDY__V1__CITY_SERVICE__INIT(function_prefix__) \
     { FOSHAN__SUBSIDY__V1__CITY_SERVICE__BASE_INIT,\
       function_prefix__ ## get_application,\
+      function_prefix__ ## get_applicant,\
       function_prefix__ ## list_applications,\
       function_prefix__ ## approve_application,\
       function_prefix__ ## approve_applications,\
@@ -875,6 +880,10 @@ void foshan__subsidy__v1__city_service__get_application(ProtobufCService *servic
                                                         const Foshan__Subsidy__V1__GetApplicationRequest *input,
                                                         Foshan__Subsidy__V1__GetApplicationResponse_Closure closure,
                                                         void *closure_data);
+void foshan__subsidy__v1__city_service__get_applicant(ProtobufCService *service,
+                                                      const Foshan__Subsidy__V1__GetApplicantRequest *input,
+                                                      Foshan__Subsidy__V1__GetApplicantResponse_Closure closure,
+                                                      void *closure_data);
 void foshan__subsidy__v1__city_service__list_applications(ProtobufCService *service,
                                                           const Foshan__Subsidy__V1__ListApplicationsRequest *input,
                                                           Foshan__Subsidy__V1__ListApplicationsResponse_Closure closure,
