@@ -82,7 +82,8 @@ enum ApplicationColumns {
 }
 
 /// `submit --batch`: every row of a spreadsheet filed as one application, each with a request
-/// id derived from the row's content and number, so a re-run files nothing twice.
+/// id derived from what the application is (not where its row stands), so a re-run files
+/// nothing twice.
 struct BatchSubmission {
     let global: GlobalOptions
     let path: String

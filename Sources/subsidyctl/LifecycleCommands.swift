@@ -34,7 +34,7 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Request id, to retry an earlier submission safely.") var requestId: String = newRequestID()
     @Option(
         help: ArgumentHelp(
-            "A spreadsheet (CSV) of applications, one a row: files every row and writes a result per row.",
+            "A spreadsheet (CSV, or an .xlsx's first sheet) of applications, one a row: files every row and writes a result per row.",
             discussion: "Columns: the JSON field names of Application (measure, fundingYear, enterpriseUscc, projectName, contractNumber, "
                 + "contractAmount (yuan; contractAmountFen in fen), …). Re-running the file files nothing twice."))
     var batch: String?
