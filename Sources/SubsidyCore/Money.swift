@@ -64,16 +64,21 @@ public struct Money: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// The amount in yuan with thousands separators and two decimals: `12,000,000.00`, `-5.00`.
-    public var description: String {
+    public var description: String { yuan(grouped: true) }
+
+    /// The amount in yuan as a plain decimal, `12000000.00`: what a spreadsheet or CSV reads as a number.
+    public var plainText: String { yuan(grouped: false) }
+
+    private func yuan(grouped: Bool) -> String {
         let magnitude = fen.magnitude
         let digits = String(magnitude / 100)
-        var grouped = ""
+        var whole = ""
         for (offset, digit) in digits.enumerated() {
-            if offset > 0 && (digits.count - offset) % 3 == 0 { grouped.append(",") }
-            grouped.append(digit)
+            if grouped && offset > 0 && (digits.count - offset) % 3 == 0 { whole.append(",") }
+            whole.append(digit)
         }
         let cents = magnitude % 100
-        return (fen < 0 ? "-" : "") + grouped + "." + (cents < 10 ? "0" : "") + String(cents)
+        return (fen < 0 ? "-" : "") + whole + "." + (cents < 10 ? "0" : "") + String(cents)
     }
 
     /// ``description`` followed by ` yuan`, for messages.

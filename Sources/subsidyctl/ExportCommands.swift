@@ -123,7 +123,7 @@ struct Export: AsyncParsableCommand {
         [
             .number(String(number)), .text(record.id), .text(districtName(record.district)), .text(record.enterpriseName),
             .text(record.application?.enterpriseUscc ?? ""), .text(record.application?.projectName ?? ""),
-            .text(measureName(record.application?.measure)), .number(plainYuan(record.awardedFen)),
+            .text(measureName(record.application?.measure)), .number(Money(fen: record.awardedFen).plainText),
         ]
     }
 
@@ -144,7 +144,7 @@ struct Export: AsyncParsableCommand {
             document.rows.append(
                 awardCells(record, number: index + 1) + [
                     .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicityLastDay),
-                    .number(plainYuan(record.awardedFen)), .text(stateLabel(record.state, chinese: true)), .text(record.disbursedOn),
+                    .number(Money(fen: record.awardedFen).plainText), .text(stateLabel(record.state, chinese: true)), .text(record.disbursedOn),
                 ])
         }
         return document
@@ -161,7 +161,7 @@ struct Export: AsyncParsableCommand {
                 .text(record.id), .text(districtName(record.district)), .text(stateLabel(record.state, chinese: true)),
                 .text(measureName(application?.measure)), .number(String(application?.fundingYear ?? 0)), .text(record.enterpriseName),
                 .text(application?.enterpriseUscc ?? ""), .text(application?.projectName ?? ""), .text(application?.contractNumber ?? ""),
-                .number(plainYuan(record.awardedFen)), .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicizedOn),
+                .number(Money(fen: record.awardedFen).plainText), .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicizedOn),
                 .text(record.disbursedOn), .text(record.createdAt),
             ])
         }
@@ -200,13 +200,13 @@ struct Export: AsyncParsableCommand {
             document.rows.append(
                 [.text(names[key.measure] ?? ""), .text(districtName(key.district))]
                     + reportStates.map { .number(String(counts[key]?[$0.rawValue] ?? 0)) }
-                    + awarded.map { .number(plainYuan(byState[$0.rawValue] ?? 0)) } + [.number(plainYuan(committed))])
+                    + awarded.map { .number(Money(fen: byState[$0.rawValue] ?? 0).plainText) } + [.number(Money(fen: committed).plainText)])
         }
         if let quota {
             document.rows.append([])
             document.rows.append(["额度", "范围", "资金年度", "单位", "上限", "已使用", "剩余"].map { .text($0) })
             for cap in quota.caps {
-                func amount(_ value: Int64) -> CSVDocument.CSVCell { .number(cap.unit == "count" ? String(value) : plainYuan(value)) }
+                func amount(_ value: Int64) -> CSVDocument.CSVCell { .number(cap.unit == "count" ? String(value) : Money(fen: value).plainText) }
                 document.rows.append([
                     .text(cap.capId), .text(cap.scope), .number(String(cap.fundingYear)), .text(cap.unit == "count" ? "件" : "元"),
                     amount(cap.limit), amount(cap.committed), amount(cap.remaining),

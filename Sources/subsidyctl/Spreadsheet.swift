@@ -126,8 +126,7 @@ struct Progress {
         let filled = done * width / total
         var text = "\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(total)"
         if done == total { text += "\n" }
-        var bytes = Array(text.utf8)
-        _ = write(2, &bytes, bytes.count)
+        standardError(text)
     }
 }
 

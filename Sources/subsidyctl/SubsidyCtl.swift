@@ -203,8 +203,7 @@ struct GlobalOptions: ParsableArguments {
             let error = explained(error)
             printError(error, json: json)
             if !json, let requestID, [.unavailable, .deadlineExceeded, .internal, .unknown, .cancelled].contains(error.code) {
-                var text = Array("retry safely with: --request-id \(requestID)\n".utf8)
-                _ = write(2, &text, text.count)
+                note("retry safely with: --request-id \(requestID)")
             }
             throw ExitCode(ExitStatus.of(error.code))
         }
@@ -269,8 +268,7 @@ enum ExitStatus {
 /// protos' JSON of its `Status`.
 func printError(_ error: SubsidyError, json: Bool = false) {
     if json {
-        var bytes = Array(("{\"error\": " + Foshan_Subsidy_V1_Status(error).jsonValue.serialized(pretty: false) + "}\n").utf8)
-        _ = write(2, &bytes, bytes.count)
+        note("{\"error\": " + Foshan_Subsidy_V1_Status(error).jsonValue.serialized(pretty: false) + "}")
         return
     }
     if prefersChinese() {
@@ -288,8 +286,7 @@ func printError(_ error: SubsidyError, json: Bool = false) {
         default: break
         }
     }
-    var bytes = Array(text.utf8)
-    _ = write(2, &bytes, bytes.count)
+    standardError(text)
 }
 
 /// Reads a whole file (a JSON request), or standard input for "-".
@@ -326,6 +323,5 @@ private func printErrorInChinese(_ error: SubsidyError) {
         }
     }
     text += "  \(error.message)\n"
-    var bytes = Array(text.utf8)
-    _ = write(2, &bytes, bytes.count)
+    standardError(text)
 }

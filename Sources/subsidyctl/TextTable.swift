@@ -102,13 +102,6 @@ extension String {
     }
 }
 
-/// Fen as a plain decimal yuan figure ("1200000.50"), the form a spreadsheet reads as a number.
-func plainYuan(_ fen: Int64) -> String {
-    let magnitude = fen.magnitude
-    let cents = magnitude % 100
-    return (fen < 0 ? "-" : "") + String(magnitude / 100) + "." + (cents < 10 ? "0" : "") + String(cents)
-}
-
 /// Writes `bytes` to `path` (created or truncated, mode 0644), or to standard output for "-".
 func writeFile(_ bytes: [UInt8], to path: String) throws {
     let fd = path == "-" ? 1 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -135,8 +128,11 @@ func prefersChinese() -> Bool {
 }
 
 /// Writes a line of commentary to standard error (where it stays out of a piped table or file).
-func note(_ text: String) {
-    var bytes = Array((text + "\n").utf8)
+func note(_ text: String) { standardError(text + "\n") }
+
+/// Writes `text` to standard error as it is, unbuffered.
+func standardError(_ text: String) {
+    var bytes = Array(text.utf8)
     _ = write(2, &bytes, bytes.count)
 }
 

@@ -79,7 +79,7 @@ struct GenerateCommand: ParsableCommand {
             }
             guard named, fen > 0 else { continue }
             for key in keys { used[key, default: (0, 0)].fen += fen; used[key, default: (0, 0)].count += 1 }
-            let amount = "\(fen / 100).\(String(digits: Int(fen % 100), count: 2))"
+            let amount = Money(fen: fen).plainText
             let date = "\(decided)"
             print(
                 "\(measure.rawValue),\(year),\(district.rawValue),\(enterprise),\(provider?.rawValue ?? ""),\(amount),\(date),"

@@ -42,6 +42,8 @@ struct MoneyTests {
     ] as [(Int64, String)])
     func formats(_ fen: Int64, _ text: String) {
         #expect(Money(fen: fen).description == text)
+        // The same figure without separators, as a spreadsheet or CSV reads a number.
+        #expect(Money(fen: fen).plainText == String(text.filter { $0 != "," }))
     }
 
     @Test("round-trips formatting and parsing", arguments: [0, 1, 99, 100, 123_456_789, -42, Int64.max] as [Int64])

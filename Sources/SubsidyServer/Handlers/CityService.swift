@@ -46,18 +46,8 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
     func approveApplication(_ request: Foshan_Subsidy_V1_ApproveApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ApproveApplicationResponse {
         let key = try requestKey(request.requestId, context: context, request)
         _ = try stores.owning(request.applicationId, as: nil)
-        let decisionDate = try parseDate(request.decisionDate, field: "request.decision_date")
-        try policy.checkDecisionDate(decisionDate)
-        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
-        try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
-        guard request.caseAmountFen >= 0, request.caseAmountFen <= maximumAwardFen else {
-            throw .invalidField("request.case_amount_fen", "must be between 0 and \(maximumAwardFen) fen (got \(request.caseAmountFen))")
-        }
-        let decision = DecisionInput(
-            decisionDate: decisionDate,
-            caseAmount: request.caseAmountFen > 0 ? Money(fen: request.caseAmountFen) : nil,
-            decisionDocument: request.decisionDocument.isEmpty ? nil : request.decisionDocument
-        )
+        let decision = try approvalDecision(
+            date: request.decisionDate, document: request.decisionDocument, reason: request.reason, caseAmountFen: request.caseAmountFen)
         let (stores, policy) = (self.stores, self.policy)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.approve(
@@ -82,13 +72,8 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
             guard listed.insert(id).inserted else { throw .invalidField("request.application_ids[\(index)]", "\(id) is listed twice") }
         }
         // Checked even for a plan, so a plan and its approval are the same request but for the flag.
-        guard !request.requestId.isEmpty else { throw .invalidField("request.request_id", "is required for every mutating call (any unique text, e.g. a UUID)") }
-        try InputLimits.check(request.requestId, 128, field: "request.request_id")
-        let decisionDate = try parseDate(request.decisionDate, field: "request.decision_date")
-        try policy.checkDecisionDate(decisionDate)
-        try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
-        try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
-        let decision = DecisionInput(decisionDate: decisionDate, decisionDocument: request.decisionDocument.isEmpty ? nil : request.decisionDocument)
+        try checkRequestID(request.requestId)
+        let decision = try approvalDecision(date: request.decisionDate, document: request.decisionDocument, reason: request.reason)
 
         var response = Foshan_Subsidy_V1_ApproveApplicationsResponse()
         let (stores, policy) = (self.stores, self.policy)
@@ -125,6 +110,20 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
             }
         }
         return response
+    }
+
+    /// What an approval (one, or each of a list) decides: a date inside the validity window, a
+    /// reason and 文号 within their bounds, and — for case-by-case measures — the amount.
+    private func approvalDecision(date: String, document: String, reason: String, caseAmountFen: Int64 = 0) throws(SubsidyError) -> DecisionInput {
+        let decisionDate = try parseDate(date, field: "request.decision_date")
+        try policy.checkDecisionDate(decisionDate)
+        try InputLimits.check(reason, InputLimits.reason, field: "request.reason")
+        try InputLimits.check(document, InputLimits.decisionDocument, field: "request.decision_document")
+        guard caseAmountFen >= 0, caseAmountFen <= maximumAwardFen else {
+            throw .invalidField("request.case_amount_fen", "must be between 0 and \(maximumAwardFen) fen (got \(caseAmountFen))")
+        }
+        return DecisionInput(
+            decisionDate: decisionDate, caseAmount: caseAmountFen > 0 ? Money(fen: caseAmountFen) : nil, decisionDocument: document.isEmpty ? nil : document)
     }
 
     /// Revocation releases the commitment in the ledger first (a clawback after disbursement).

@@ -371,9 +371,14 @@ func clientRequestID(_ stored: String) -> String {
 /// method and content. The tenant is part of the key so that one tenant's ids can never collide
 /// with (or pre-empt) another's in a file both write, such as a district store the city decides in.
 func requestKey(_ requestID: String, context: CallContext, _ request: some ProtoMessage) throws(SubsidyError) -> RequestKey {
+    try checkRequestID(requestID)
+    return requestKey(checked: requestID, context: context, request)
+}
+
+/// INVALID_ARGUMENT unless `requestID` is given and at most 128 bytes.
+func checkRequestID(_ requestID: String) throws(SubsidyError) {
     guard !requestID.isEmpty else { throw .invalidField("request.request_id", "is required for every mutating call (any unique text, e.g. a UUID)") }
     guard requestID.utf8.count <= 128 else { throw .invalidField("request.request_id", "must be at most 128 bytes") }
-    return requestKey(checked: requestID, context: context, request)
 }
 
 /// The key of `request` under `requestID`, which the caller has checked (or derived from one it
