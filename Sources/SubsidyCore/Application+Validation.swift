@@ -5,16 +5,27 @@ extension Application {
     /// is *eligible* is the calculator's question and fails with `FAILED_PRECONDITION`.
     public func validate() throws(SubsidyError) {
         switch measure {
-        case .cloudVoucher:
+        case .cloudVoucher, .cloudUse:
             try Self.requireText(contractNumber, "contract_number")
             try Self.requirePositive(contractAmount, "contract_amount_fen")
             try Self.requirePositive(paidAmount, "paid_amount_fen")
             guard let provider else {
-                throw SubsidyError.invalidField("application.provider_uscc", "required for CLOUD_VOUCHER (the pool provider that sold the product)")
+                let seller = measure == .cloudUse ? "the seller of the catalogue product" : "the pool provider that sold the product"
+                throw SubsidyError.invalidField("application.provider_uscc", "required for \(measure) (\(seller))")
             }
             if provider == enterprise {
                 throw SubsidyError.invalidField("application.provider_uscc", "must differ from the buying enterprise (got \(provider) for both)")
             }
+            if measure == .cloudUse {
+                // The per-enterprise cap's tier comes from it: it is declared, never assumed.
+                try Self.requirePositive(declaredRevenue, "declared_revenue_fen")
+            }
+        case .digitalFactory:
+            if grade == .none {
+                throw SubsidyError.invalidField("application.grade", "required for DIGITAL_FACTORY (STANDARD or EXCELLENT: the ceiling depends on it)")
+            }
+        case .nationalMatch:
+            try Self.requirePositive(upperLevelAwardTotal, "upper_level_award_total_fen")
         case .benchmarkProject:
             try Self.requirePositive(investedAmount, "invested_amount_fen")
         case .identifierNode:
@@ -37,7 +48,7 @@ extension Application {
                     "application.provincial_voucher_enterprises",
                     "\(stray) is not among served_enterprises (only served enterprises count)")
             }
-        case .poolEntry, .crossIndustryPlatform, .majorPlatform, .innovationCarrier:
+        case .poolEntry, .crossIndustryPlatform, .majorPlatform, .innovationCarrier, .digitalWorkshop, .benchmarkMatch:
             break
         }
         let amounts: [(String, Money)] = [
@@ -46,6 +57,7 @@ extension Application {
             ("total_investment_fen", totalInvestment), ("upper_level_subsidy_fen", upperLevelSubsidy),
             ("upper_level_award_total_fen", upperLevelAwardTotal),
             ("previous_year_service_spend_fen", previousYearServiceSpend), ("case_amount_fen", caseAmount),
+            ("declared_revenue_fen", declaredRevenue),
         ]
         for (name, amount) in amounts where amount < .zero {
             throw SubsidyError.invalidField("application.\(name)", "must be ≥ 0 (got \(amount))")
@@ -69,6 +81,7 @@ extension Application {
         try InputLimits.check(pilotID, InputLimits.pilotID, field: "application.pilot_id")
         try InputLimits.check(otherFundReason, InputLimits.reason, field: "application.other_fund_reason")
         try InputLimits.check(decisionDocument, InputLimits.decisionDocument, field: "application.decision_document")
+        try InputLimits.check(programme, InputLimits.programme, field: "application.programme")
         try InputLimits.check(count: servedEnterprises.count, InputLimits.servedEnterprises, field: "application.served_enterprises")
         try InputLimits.check(
             count: provincialVoucherEnterprises.count, InputLimits.servedEnterprises, field: "application.provincial_voucher_enterprises")

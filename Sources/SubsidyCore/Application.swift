@@ -59,6 +59,14 @@ public struct Application: Hashable, Sendable {
     public var caseAmount: Money
     /// Document number proposed for a case-by-case measure.
     public var decisionDocument: String
+    /// The programme applied under, by name (`foshan-dx-2021`); empty means the 2020 policy, so a
+    /// client that predates programmes keeps meaning what it meant.
+    public var programme: String
+    /// The grade of a recognition (数字化示范工厂: standard or 优秀).
+    public var grade: Grade
+    /// 年主营业务收入 — the applicant's declared annual main-business revenue, stored with the
+    /// application; a revenue-tiered cap takes its tier from it.
+    public var declaredRevenue: Money
 
     /// An application; every field except the measure, year and applicant defaults to empty/zero.
     public init(
@@ -87,7 +95,10 @@ public struct Application: Hashable, Sendable {
         otherFundDeclared: Bool = false,
         otherFundReason: String = "",
         caseAmount: Money = .zero,
-        decisionDocument: String = ""
+        decisionDocument: String = "",
+        programme: String = "",
+        grade: Grade = .none,
+        declaredRevenue: Money = .zero
     ) {
         self.measure = measure
         self.fundingYear = fundingYear
@@ -115,6 +126,9 @@ public struct Application: Hashable, Sendable {
         self.otherFundReason = otherFundReason
         self.caseAmount = caseAmount
         self.decisionDocument = decisionDocument
+        self.programme = programme
+        self.grade = grade
+        self.declaredRevenue = declaredRevenue
     }
 
     /// The key under which “the same implementation content” (同一实施内容) is recognised, so it is

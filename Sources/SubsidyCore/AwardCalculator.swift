@@ -41,20 +41,25 @@ public enum AwardCalculator {
 
         // General rule 2: the same content is never funded twice.
         let fingerprint = application.contentFingerprint
-        if let conflict = try duplicate(of: application, usage: usage) { throw conflict }
-        conditions.append(LimitTrace(kind: .duplicateContent, detail: "content \(application.contentText) (\(fingerprint)) not funded before"))
-        // Resolve every applicable cap and its usage once.
-        var caps: [(rule: CapRule, key: CapKey, used: CapUsage)] = []
+        if let conflict = try duplicate(of: application, usage: usage, rule: rule, programme: policy.name) { throw conflict }
+        conditions.append(LimitTrace(
+            kind: .duplicateContent,
+            detail: rule.stackingRate == nil
+                ? "content \(application.contentText) (\(fingerprint)) not funded before"
+                : "content \(application.contentText) (\(fingerprint)) not funded before under \(policy.name); other programmes' awards count toward the stacking limit"))
+        // Resolve every applicable cap, its limit for this application and its usage once.
+        var caps: [ResolvedCap] = []
         for cap in rule.caps where cap.applies(to: application) {
             guard let key = cap.key(for: application, policyName: policy.name) else {
                 throw SubsidyError(.internal, "cap \(cap.id) has no subject in the application")
             }
-            caps.append((cap, key, try usage.committed(key)))
+            let (limit, tier) = cap.limit(for: application)
+            caps.append(ResolvedCap(rule: cap, key: key, used: try usage.committed(key), limit: limit, tier: tier))
         }
 
         // One-time rules, then the follow-on condition, then annual quotas.
         for cap in caps {
-            guard case let .count(limit) = cap.rule.limit, cap.rule.subject != .city, cap.used.count >= limit else { continue }
+            guard case let .count(limit) = cap.limit, cap.rule.subject != .city, cap.used.count >= limit else { continue }
             let who = switch cap.rule.subject {
             case .pilot: "pilot \(application.pilotID)"
             case .provider: "provider \(application.provider?.rawValue ?? "")"
@@ -68,10 +73,10 @@ public enum AwardCalculator {
             conditions.append(try checkFollowOn(followOn, application: application, usage: usage, date: date))
         }
         for cap in caps {
-            guard case let .count(limit) = cap.rule.limit, cap.rule.subject == .city, cap.used.count >= limit else { continue }
+            guard case let .count(limit) = cap.limit, cap.rule.subject == .city, cap.used.count >= limit else { continue }
             throw SubsidyError.capExhausted(
                 "\(cap.rule.describe(scope: cap.key)) exhausted: \(cap.used.count) awards committed",
-                key: cap.key, limit: cap.rule.limit, committed: cap.used, requested: .zero)
+                key: cap.key, limit: cap.limit, committed: cap.used, requested: .zero)
         }
 
         // The amount.
@@ -90,15 +95,30 @@ public enum AwardCalculator {
                 kind: .combinedUpperLevel, limit: maximum, committed: upper, headroom: headroom,
                 detail: "upper-level + city ≤ \(rate) of \(baseName) = \(maximum); upper-level received \(upper) leaves \(headroom)"))
         }
+        if let ceiling = rule.gradeCeilings[application.grade] {
+            limits.append(LimitTrace(
+                kind: .gradeCeiling, limit: ceiling, headroom: ceiling,
+                detail: "at most \(ceiling.yuanText) for a recognition graded \(application.grade.label)"))
+        } else if !rule.gradeCeilings.isEmpty {
+            let graded = Grade.allCases.filter { rule.gradeCeilings[$0] != nil }.map(\.rawValue).joined(separator: ", ")
+            throw SubsidyError.precondition("eligibility", "\(measure) has ceilings for grades \(graded); the application is graded \(application.grade)")
+        }
+        if !rule.differenceOf.isEmpty {
+            limits.append(try difference(application, rule: rule, usage: usage, upTo: limits.compactMap(\.headroom).min() ?? .zero))
+        }
+        if let stackingRate = rule.stackingRate, case let .rate(base) = measure.formulaShape {
+            limits.append(try stacking(application, rate: stackingRate, base: base, programme: policy.name, usage: usage))
+        }
         let entitlement = limits.compactMap(\.headroom).min() ?? .zero
 
         for cap in caps {
-            switch cap.rule.limit {
+            switch cap.limit {
             case let .amount(limit):
                 let headroom = limit.headroom(after: cap.used.amount)
+                let tier = cap.tier.map { " (\($0))" } ?? ""
                 limits.append(LimitTrace(
                     kind: cap.rule.traceKind, capKey: cap.key, limit: limit, committed: cap.used.amount, headroom: headroom,
-                    detail: "\(cap.rule.describe(scope: cap.key)): committed \(cap.used.amount), leaves \(headroom)"))
+                    detail: "\(cap.rule.describe(scope: cap.key, limit: cap.limit))\(tier): committed \(cap.used.amount), leaves \(headroom)"))
             case let .count(limit):
                 limits.append(LimitTrace(
                     kind: cap.rule.traceKind, capKey: cap.key, limitCount: limit, committedCount: cap.used.count,
@@ -113,12 +133,14 @@ public enum AwardCalculator {
         limits[bindingIndex].binding = true
         let binding = limits[bindingIndex]
 
-        if award <= .zero {
+        if award <= .zero && binding.kind != .difference {
             switch binding.kind {
             case .formula:
                 throw SubsidyError.precondition("formula", "\(measure) formula gives \(formulaAmount.yuanText): \(formulaDetail)")
             case .combinedUpperLevel:
                 throw SubsidyError.precondition("combined_upper_level", "upper-level subsidy leaves no room for city money: \(binding.detail)")
+            case .stacking:
+                throw SubsidyError.precondition("stacking", "the public money already awarded for this content leaves nothing: \(binding.detail)")
             default:
                 throw exhausted(binding, caps: caps, requested: entitlement, suffix: "exhausted:")
             }
@@ -128,7 +150,7 @@ public enum AwardCalculator {
                             suffix: "leaves only \(award.yuanText) of the \(entitlement.yuanText) due, and policy \(policy.name) does not allow partial awards (allow_partial_awards = false);")
         }
 
-        let charges = caps.map { CapCharge(key: $0.key, amount: award, count: 1, limit: $0.rule.limit) }
+        let charges = caps.map { CapCharge(key: $0.key, amount: award, count: 1, limit: $0.limit) }
         // Every approval may name its 文号; case by case requires one (checked in the formula).
         var result = AwardDecision(
             measure: measure, fundingYear: application.fundingYear, enterprise: application.enterprise,
@@ -146,8 +168,21 @@ public enum AwardCalculator {
     /// by design (``Measure/sharesContent(with:)``); every other pair — the same measure twice, or
     /// two measures for one project — is double funding. Submit and review ask the same question
     /// early, so the clerk hears it before the city does.
-    public static func duplicate(of application: Application, usage: some UsageSnapshot) throws(SubsidyError) -> SubsidyError? {
-        guard let first = try usage.fundedContent(application.contentKeys).first(where: application.isDoubleFunding(with:)) else {
+    ///
+    /// Under a programme with a stacking limit (``MeasureRule/stackingRate``), content funded by
+    /// *another* programme is not a conflict (the stacking limit counts it instead); within one
+    /// programme it always is, except between measures linked by a difference award (the later
+    /// award subtracts the earlier).
+    public static func duplicate(
+        of application: Application, usage: some UsageSnapshot, rule: MeasureRule? = nil, programme: String = "foshan-2020"
+    ) throws(SubsidyError) -> SubsidyError? {
+        let conflicts = try usage.fundedContent(application.contentKeys).filter { funded in
+            guard application.isDoubleFunding(with: funded) else { return false }
+            if rule?.stackingRate != nil && funded.programme != programme { return false }
+            if let rule, funded.programme == programme, rule.differenceOf.contains(funded.measure) { return false }
+            return true
+        }
+        guard let first = conflicts.first else {
             return nil
         }
         let typed = first.typed.isEmpty ? "" : " (typed there as \"\(first.typed)\")"
@@ -157,15 +192,69 @@ public enum AwardCalculator {
                 + "content \(first.key) may not be funded again by any measure or district")
     }
 
-    private static func exhausted(
-        _ binding: LimitTrace, caps: [(rule: CapRule, key: CapKey, used: CapUsage)], requested: Money, suffix: String
-    ) -> SubsidyError {
+    /// A cap as it applies to one application: its key, its usage and its limit (a revenue tier's).
+    struct ResolvedCap {
+        let rule: CapRule
+        let key: CapKey
+        let used: CapUsage
+        let limit: CapLimit
+        /// The revenue tier used, for the explanation.
+        let tier: String?
+    }
+
+    private static func exhausted(_ binding: LimitTrace, caps: [ResolvedCap], requested: Money, suffix: String) -> SubsidyError {
         guard let cap = caps.first(where: { $0.key == binding.capKey }) else {
             return SubsidyError(.internal, "binding limit \(binding.kind.label) is not a cap")
         }
         return SubsidyError.capExhausted(
-            "\(cap.rule.describe(scope: cap.key)) \(suffix) committed \(cap.used.amount), requested \(requested)",
-            key: cap.key, limit: cap.rule.limit, committed: cap.used, requested: requested)
+            "\(cap.rule.describe(scope: cap.key, limit: cap.limit)) \(suffix) committed \(cap.used.amount), requested \(requested)",
+            key: cap.key, limit: cap.limit, committed: cap.used, requested: requested)
+    }
+
+    /// 差额奖励: `decided` (the formula within its ceilings) less every live award to the same
+    /// enterprise under the linked measures, never below zero; the trace names each award.
+    private static func difference(
+        _ application: Application, rule: MeasureRule, usage: some UsageSnapshot, upTo decided: Money
+    ) throws(SubsidyError) -> LimitTrace {
+        let earlier = try usage.earlierAwards(to: application.enterprise, under: rule.differenceOf)
+        var total = Money.zero
+        for award in earlier {
+            guard let sum = total.adding(award.amount) else { throw SubsidyError(.internal, "earlier awards overflow") }
+            total = sum
+        }
+        let headroom = decided.headroom(after: total)
+        let linked = Measure.allCases.filter(rule.differenceOf.contains).map(\.rawValue).joined(separator: ", ")
+        let named = earlier.isEmpty
+            ? "no earlier award to \(application.enterprise) under \(linked)"
+            : earlier.map { "\($0.applicationID) \($0.measure) \($0.amount)" }.joined(separator: " + ") + " = \(total)"
+        let zero = headroom <= .zero ? "; the earlier awards already reach it, so nothing is paid (the recognition is recorded and counted)" : ""
+        return LimitTrace(
+            kind: .difference, limit: decided, committed: total, headroom: headroom,
+            detail: "difference award (按累计奖补的差额): \(decided) less \(named) leaves \(headroom)\(zero)")
+    }
+
+    /// Stacking across levels: the formula's base × `rate` less the public money already awarded
+    /// for the same content under other programmes and the upper-level funds declared.
+    private static func stacking(
+        _ application: Application, rate: Rate, base: Measure.FormulaBase, programme: String, usage: some UsageSnapshot
+    ) throws(SubsidyError) -> LimitTrace {
+        let (baseAmount, baseName) = value(of: base, in: application)
+        let maximum = baseAmount.scaled(by: rate)
+        var seen = Set<String>()
+        var awarded = Money.zero
+        var named: [String] = []
+        for funded in try usage.fundedContent(application.contentKeys) where funded.programme != programme && seen.insert(funded.applicationID).inserted {
+            guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
+            awarded = sum
+            named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
+        }
+        guard let committed = awarded.adding(application.upperLevelSubsidy) else { throw SubsidyError(.internal, "stacked awards overflow") }
+        if application.upperLevelSubsidy > .zero { named.append("declared upper-level funds \(application.upperLevelSubsidy)") }
+        let headroom = maximum.headroom(after: committed)
+        let what = named.isEmpty ? "no other public money for this content" : named.joined(separator: " + ")
+        return LimitTrace(
+            kind: .stacking, limit: maximum, committed: committed, headroom: headroom,
+            detail: "all public awards for the content ≤ \(rate) of \(baseName) = \(maximum); \(what) leaves \(headroom)")
     }
 
     /// Locality, selection level and the measure's own conditions.
@@ -195,6 +284,16 @@ public enum AwardCalculator {
             try InputLimits.check(selected, field: "application.selection_date", notAfter: date, latestName: "the decision date")
         }
 
+        if let catalogue = rule.catalogue {
+            guard let provider = application.provider else {
+                throw SubsidyError.invalidField("application.provider_uscc", "required for \(measure) (the seller must be in catalogue \(catalogue))")
+            }
+            guard try usage.isCatalogueMember(provider, catalogue: catalogue, on: date) else {
+                throw SubsidyError.precondition(
+                    "eligibility", "provider \(provider) is not in catalogue \(catalogue) on \(date); \(measure) pays only for catalogue products")
+            }
+            traces.append(LimitTrace(kind: .eligibility, detail: "provider \(provider) is in catalogue \(catalogue) on \(date)"))
+        }
         switch measure {
         case .cloudVoucher:
             // validate() guarantees a provider for vouchers.
@@ -289,7 +388,7 @@ public enum AwardCalculator {
             guard let document = decision.decisionDocument, !CanonicalText(document).isEmpty else {
                 throw SubsidyError.invalidField("decision_document", "required for \(application.measure) (一事一议: the city's decision document number)")
             }
-            return (amount, "case by case (一事一议) per \(document): \(amount)", document)
+            return (amount, "case by case (一事一议) per \(document): \(amount)\(application.grade == .none ? "" : ", graded \(application.grade.label)")", document)
         }
     }
 
@@ -309,6 +408,8 @@ public enum AwardCalculator {
             return (application.upperLevelAwardTotal, "upper-level award total \(application.upperLevelAwardTotal)")
         case .previousYearServiceSpend:
             return (application.previousYearServiceSpend, "previous-year service spend \(application.previousYearServiceSpend)")
+        case .nationalFundingReceived:
+            return (application.upperLevelAwardTotal, "national funding received \(application.upperLevelAwardTotal)")
         }
     }
 }

@@ -6,6 +6,9 @@ extension AwardDecision {
         case .formula: return "the formula"
         case .combinedUpperLevel: return "the combined upper-level limit"
         case .perProject where binding.capKey == nil: return "the per-project limit"
+        case .gradeCeiling: return "the grade ceiling"
+        case .difference: return "the difference from earlier awards (差额奖励)"
+        case .stacking: return "the stacking limit across programmes"
         default:
             let key = binding.capKey.map { " \($0.capID) [\($0.scope)]" } ?? ""
             return "the \(binding.kind.label) cap\(key)"

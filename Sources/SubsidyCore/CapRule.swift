@@ -31,6 +31,25 @@ public struct CapRule: Hashable, Sendable {
     /// file say whether provincially selected benchmark projects count toward the 30.)
     public let selectionLevels: Set<SelectionLevel>?
 
+    /// One step of a revenue-tiered cap: above `revenueAbove` of declared revenue, the limit is
+    /// `limit` (the highest step passed applies).
+    public struct RevenueTier: Hashable, Sendable {
+        public let revenueAbove: Money
+        public let limit: Money
+
+        public init(revenueAbove: Money, limit: Money) {
+            self.revenueAbove = revenueAbove
+            self.limit = limit
+        }
+    }
+
+    /// The cap applies only to applications of these grades (`grades`); `nil` means all — so
+    /// "once per enterprise per grade" is one count cap per grade.
+    public var grades: Set<Grade>?
+    /// Revenue tiers (`revenue_tier_above_yuan`, `revenue_tier_limit_yuan`), ascending: the limit
+    /// depends on the applicant's declared revenue. Empty: ``limit`` for everyone.
+    public var revenueTiers: [RevenueTier] = []
+
     public init(id: String, measure: Measure, subject: Subject, period: Period, limit: CapLimit, selectionLevels: Set<SelectionLevel>?) {
         self.id = id
         self.measure = measure
@@ -42,7 +61,17 @@ public struct CapRule: Hashable, Sendable {
 
     /// Whether the cap applies to `application`.
     public func applies(to application: Application) -> Bool {
-        selectionLevels?.contains(application.selectionLevel) ?? true
+        (selectionLevels?.contains(application.selectionLevel) ?? true) && (grades?.contains(application.grade) ?? true)
+    }
+
+    /// The limit for `application`: its revenue tier's, or ``limit``; with the tier used, if any
+    /// (for the explanation).
+    public func limit(for application: Application) -> (limit: CapLimit, tier: String?) {
+        guard let tier = revenueTiers.last(where: { application.declaredRevenue > $0.revenueAbove }) else {
+            guard let first = revenueTiers.first else { return (limit, nil) }
+            return (limit, "declared revenue \(application.declaredRevenue) is not above \(first.revenueAbove): tier \(limit)")
+        }
+        return (.amount(tier.limit), "declared revenue \(application.declaredRevenue) is above \(tier.revenueAbove): tier \(tier.limit)")
     }
 
     /// The ledger key for `application` under policy `policyName`, or `nil` if the application
@@ -75,7 +104,7 @@ public struct CapRule: Hashable, Sendable {
     }
 
     /// `per-provider cap 3,000,000.00 yuan for 2022` / `annual count cap 30 awards for 2022`.
-    func describe(scope key: CapKey) -> String {
+    func describe(scope key: CapKey, limit: CapLimit? = nil) -> String {
         let label = traceKind == .oneTime ? "one-time" : traceKind.label
         let periodText = period == .fundingYear ? "for \(key.scope.prefix { $0 != "/" })" : "for the life of the policy"
         var subjectText = ""
@@ -85,6 +114,6 @@ public struct CapRule: Hashable, Sendable {
         case .provider: subjectText = " (provider \(key.scope.drop { $0 != "/" }.dropFirst()))"
         case .pilot: subjectText = " (pilot \(key.scope.drop { $0 != "/" }.dropFirst()))"
         }
-        return "\(measure) \(label) cap \(limit) \(periodText)\(subjectText)"
+        return "\(measure) \(label) cap \(limit ?? self.limit) \(periodText)\(subjectText)"
     }
 }

@@ -20,6 +20,10 @@ public struct InMemoryUsageSnapshot: UsageSnapshot, Sendable {
     /// Pool members and the first day of their membership.
     public var poolMembers: [USCC: CalendarDate]
     public var vouchers: [Voucher]
+    /// Live awards by enterprise, for difference awards.
+    public var awards: [USCC: [EarlierAward]] = [:]
+    /// Catalogue members by catalogue name, with the first day of membership.
+    public var catalogues: [String: [USCC: CalendarDate]] = [:]
 
     public init(usage: [CapKey: CapUsage] = [:], fundedContent: [String: [FundedContent]] = [:], poolMembers: [USCC: CalendarDate] = [:], vouchers: [Voucher] = []) {
         self.usage = usage
@@ -41,6 +45,14 @@ public struct InMemoryUsageSnapshot: UsageSnapshot, Sendable {
     public func voucherRecipients(among enterprises: [USCC], decidedFrom from: CalendarDate, through: CalendarDate) -> Set<USCC> {
         let wanted = Set(enterprises)
         return Set(vouchers.lazy.filter { wanted.contains($0.enterprise) && from <= $0.decided && $0.decided <= through }.map(\.enterprise))
+    }
+
+    public func earlierAwards(to enterprise: USCC, under measures: Set<Measure>) -> [EarlierAward] {
+        (awards[enterprise] ?? []).filter { measures.contains($0.measure) }
+    }
+
+    public func isCatalogueMember(_ provider: USCC, catalogue: String, on date: CalendarDate) -> Bool {
+        catalogues[catalogue]?[provider].map { $0 <= date } ?? false
     }
 
     /// Adds `amount` and `count` to the total under `key` (seeding a situation); `false` on overflow.
@@ -71,8 +83,12 @@ public struct InMemoryUsageSnapshot: UsageSnapshot, Sendable {
         usage = next
         for key in decision.contentKeys {
             fundedContent[key, default: []].append(
-                FundedContent(applicationID: applicationID, measure: decision.measure, typed: decision.contentTyped, key: key))
+                FundedContent(
+                    applicationID: applicationID, measure: decision.measure, typed: decision.contentTyped, key: key, amount: decision.award,
+                    programme: programmeName(ofVersion: decision.policyVersion)))
         }
+        awards[decision.enterprise, default: []].append(
+            EarlierAward(applicationID: applicationID, measure: decision.measure, amount: decision.award, decisionDate: decision.decisionDate))
         if decision.measure == .clusterPilot, let selected = decision.selectionDate, !decision.pilotKey.isEmpty {
             pilots[decision.pilotKey] = PilotAward(applicationID: applicationID, enterprise: decision.enterprise, selectionDate: selected)
         }

@@ -15,6 +15,8 @@ public enum InputLimits {
     public static let pilotID = 64
     /// Decision document numbers (文号).
     public static let decisionDocument = 200
+    /// A programme's name (`foshan-dx-2021`), in characters.
+    public static let programme = 64
     /// Reasons for a decision, a return, a withdrawal or an other-fund declaration.
     public static let reason = 2_000
     /// Served enterprises (and provincial-voucher enterprises) of one follow-on application.

@@ -20,6 +20,12 @@ public struct LimitTrace: Hashable, Sendable {
         case validityWindow = "validity_window"
         case duplicateContent = "duplicate_content"
         case eligibility
+        /// A case-by-case decision's ceiling for the recognition's grade.
+        case gradeCeiling = "grade_ceiling"
+        /// 差额奖励: the decided amount less the earlier awards to the same enterprise.
+        case difference
+        /// Stacking across levels: every public award for the content ≤ its base.
+        case stacking
 
         /// Human label: `per-enterprise`, `annual budget`.
         public var label: String {
@@ -36,6 +42,9 @@ public struct LimitTrace: Hashable, Sendable {
             case .validityWindow: "validity window"
             case .duplicateContent: "duplicate content"
             case .eligibility: "eligibility"
+            case .gradeCeiling: "grade ceiling"
+            case .difference: "difference"
+            case .stacking: "stacking"
             }
         }
     }

@@ -1,7 +1,8 @@
-/// One support measure of the 2020 Foshan policy (see RULES.md). Raw values are the wire and
-/// policy-file codes.
+/// One support measure: the eleven of the 2020 Foshan policy (see RULES.md) and those of the
+/// programmes that followed it (PROGRAMMES.md). Raw values are the wire and policy-file codes,
+/// unique across programmes, so a cap id (`<MEASURE>.<name>`) names one programme's cap.
 ///
-/// The numbers of each measure live in the policy file; the *shape* of its formula (what base,
+/// The numbers of each measure live in its programme file; the *shape* of its formula (what base,
 /// fixed or case by case) is the text's and lives here.
 public enum Measure: String, CaseIterable, Hashable, Sendable, CustomStringConvertible {
     /// 条一 — first entry into the Foshan ecosystem supply resource pool (资源池), + provincial-pool bonus.
@@ -26,6 +27,17 @@ public enum Measure: String, CaseIterable, Hashable, Sendable, CustomStringConve
     case publicService = "PUBLIC_SERVICE"
     /// 条八 — 公共创新服务载体, a public innovation carrier, decided case by case (一事一议).
     case innovationCarrier = "INNOVATION_CARRIER"
+    /// foshan-dx-2021 — 数字化示范工厂, decided case by case up to a ceiling by grade, paid as the
+    /// difference from earlier awards under linked measures (差额奖励).
+    case digitalFactory = "DIGITAL_FACTORY"
+    /// foshan-dx-2021 — 数字化示范车间, a fixed award per workshop.
+    case digitalWorkshop = "DIGITAL_WORKSHOP"
+    /// shunde-dx-2021 — 上云用云, a rate of the spend on products in the Shunde catalogue.
+    case cloudUse = "CLOUD_USE"
+    /// shunde-dx-2021 — 国家级项目配套, a rate of the national funding received.
+    case nationalMatch = "NATIONAL_MATCH"
+    /// shunde-dx-2021 — 省市标杆配套, decided case by case with the district's document number.
+    case benchmarkMatch = "BENCHMARK_MATCH"
 
     /// Whether an award under `other` for the same content is part of the same project by design,
     /// not double funding: a cluster pilot's selection award and its follow-on (article 五).
@@ -60,18 +72,22 @@ public enum Measure: String, CaseIterable, Hashable, Sendable, CustomStringConve
         case upperLevelAwardTotal
         /// Previous year's service-project spend (上一年服务项目投入金额).
         case previousYearServiceSpend
+        /// National funding received for the project (国家级资金), carried in the upper-level
+        /// award total field.
+        case nationalFundingReceived
     }
 
     /// The formula shape the text gives this measure.
     public var formulaShape: FormulaShape {
         switch self {
-        case .poolEntry, .crossIndustryPlatform, .clusterPilot, .clusterPilotFollowOn: .fixed
-        case .cloudVoucher: .rate(.lowerOfContractAndPaid)
+        case .poolEntry, .crossIndustryPlatform, .clusterPilot, .clusterPilotFollowOn, .digitalWorkshop: .fixed
+        case .cloudVoucher, .cloudUse: .rate(.lowerOfContractAndPaid)
+        case .nationalMatch: .rate(.nationalFundingReceived)
         case .benchmarkProject: .rate(.investedAmount)
         case .identifierNode: .rate(.constructionAmount)
         case .demoBase: .rate(.upperLevelAwardTotal)
         case .publicService: .rate(.previousYearServiceSpend)
-        case .majorPlatform, .innovationCarrier: .caseByCase
+        case .majorPlatform, .innovationCarrier, .digitalFactory, .benchmarkMatch: .caseByCase
         }
     }
 
@@ -98,8 +114,16 @@ public enum Measure: String, CaseIterable, Hashable, Sendable, CustomStringConve
         case .demoBase: "产业示范基地"
         case .publicService: "工业互联网公共服务"
         case .innovationCarrier: "公共创新服务载体（一事一议）"
+        case .digitalFactory: "数字化示范工厂"
+        case .digitalWorkshop: "数字化示范车间"
+        case .cloudUse: "上云用云"
+        case .nationalMatch: "国家级项目配套"
+        case .benchmarkMatch: "省市标杆配套"
         }
     }
+
+    /// Whether the application names a seller whose membership (pool or catalogue) is checked.
+    public var hasProvider: Bool { self == .cloudVoucher || self == .cloudUse }
 
     public var description: String { rawValue }
 }

@@ -41,6 +41,21 @@ public struct MeasureRule: Hashable, Sendable {
     public let followOn: FollowOn?
     /// The caps, in file order (which is also the order of the explanation).
     public let caps: [CapRule]
+    /// The most a case-by-case decision may award, per grade (`ceiling_yuan_standard`,
+    /// `ceiling_yuan_excellent`); empty when the measure has no grades.
+    public var gradeCeilings: [Grade: Money] = [:]
+    /// 差额奖励: the award is paid as the decided amount minus everything already awarded (and
+    /// not revoked) to the same enterprise under these measures of the same programme
+    /// (`difference_of`). Empty: paid in full.
+    public var differenceOf: Set<Measure> = []
+    /// The seller must be in this catalogue on the decision date (`catalogue`), like the city's
+    /// pool for vouchers: a district's product catalogue (顺德区上云用云应用产品目录).
+    public var catalogue: String?
+    /// Stacking across levels (`stacking_base_rate_bp`): every public award for the same content —
+    /// city and district programmes, and the upper-level funds declared — may not exceed this rate
+    /// of the formula's base. Set, it replaces the refusal of content funded under *another*
+    /// programme; within one programme general rule 2 still refuses it.
+    public var stackingRate: Rate?
 
     public init(
         measure: Measure, article: String, amount: Money?, provincialPoolBonus: Money?, rate: Rate?,

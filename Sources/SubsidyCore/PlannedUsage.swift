@@ -9,6 +9,7 @@ public struct PlannedUsage<Base: UsageSnapshot>: UsageSnapshot {
     private var content: [String: [FundedContent]] = [:]
     private var pilots: [String: PilotAward] = [:]
     private var vouchers: [InMemoryUsageSnapshot.Voucher] = []
+    private var awards: [USCC: [EarlierAward]] = [:]
 
     public init(_ base: Base) { self.base = base }
 
@@ -21,8 +22,12 @@ public struct PlannedUsage<Base: UsageSnapshot>: UsageSnapshot {
             added[charge.key] = CapUsage(amount: current.amount.adding(charge.amount) ?? current.amount, count: current.count + charge.count)
         }
         for key in decision.contentKeys {
-            content[key, default: []].append(FundedContent(applicationID: id, measure: decision.measure, typed: decision.contentTyped, key: key))
+            content[key, default: []].append(FundedContent(
+                applicationID: id, measure: decision.measure, typed: decision.contentTyped, key: key, amount: decision.award,
+                programme: programmeName(ofVersion: decision.policyVersion)))
         }
+        awards[decision.enterprise, default: []].append(
+            EarlierAward(applicationID: id, measure: decision.measure, amount: decision.award, decisionDate: decision.decisionDate))
         if !decision.pilotKey.isEmpty {
             pilots[decision.pilotKey] = PilotAward(applicationID: id, enterprise: decision.enterprise, selectionDate: decision.selectionDate)
         }
@@ -53,5 +58,13 @@ public struct PlannedUsage<Base: UsageSnapshot>: UsageSnapshot {
         let wanted = Set(enterprises)
         let planned = vouchers.lazy.filter { wanted.contains($0.enterprise) && from <= $0.decided && $0.decided <= through }.map(\.enterprise)
         return try base.voucherRecipients(among: enterprises, decidedFrom: from, through: through).union(planned)
+    }
+
+    public func earlierAwards(to enterprise: USCC, under measures: Set<Measure>) throws(SubsidyError) -> [EarlierAward] {
+        try base.earlierAwards(to: enterprise, under: measures) + (awards[enterprise] ?? []).filter { measures.contains($0.measure) }
+    }
+
+    public func isCatalogueMember(_ provider: USCC, catalogue: String, on date: CalendarDate) throws(SubsidyError) -> Bool {
+        try base.isCatalogueMember(provider, catalogue: catalogue, on: date)
     }
 }

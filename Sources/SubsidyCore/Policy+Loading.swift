@@ -49,8 +49,8 @@ extension Policy {
         }
 
         let reader = TableReader(table: policyTable, policyName: name)
-        try reader.allowOnly(["name", "title", "issuer", "valid_from", "valid_through", "first_funding_year", "last_funding_year",
-                              "allow_partial_awards", "publicity_days"])
+        try reader.allowOnly(["name", "title", "issuer", "level", "valid_from", "valid_through", "first_funding_year", "last_funding_year",
+                              "allow_partial_awards", "publicity_days", "retired_on"])
         // The name scopes every whole-policy cap, so it comes from the file itself when the file
         // declares it: renaming or moving the file must not reset once-only rules.
         let declaredName = try? reader.text("name")
@@ -68,6 +68,16 @@ extension Policy {
         let lastYear = try reader.integer("last_funding_year", in: firstYear...Int64(validThrough.year), rule: "a year from first_funding_year to the end of the validity window")
         let allowPartialAwards = try reader.boolean("allow_partial_awards")
         let publicityDays = try reader.integer("publicity_days", in: 1...366, rule: "1–366 days")
+        // Absent means the city: the 2020 file predates levels and keeps meaning what it meant.
+        var level = ProgrammeLevel.city
+        if reader.has("level") {
+            let text = try reader.text("level")
+            guard let parsed = ProgrammeLevel(text: text) else {
+                throw reader.error("level", "must be \"city\" or \"district:<id>\" with a district id (\(DistrictID.allCases.map(\.rawValue).joined(separator: ", "))); got '\(text)'")
+            }
+            level = parsed
+        }
+        let retiredOn = reader.has("retired_on") ? try reader.date("retired_on") : nil
 
         guard !measureTables.isEmpty else {
             throw PolicyError(policyName: name, line: nil, key: "measure", problem: "the policy offers no measure (add [measure.<MEASURE>] tables)")
@@ -78,10 +88,13 @@ extension Policy {
         }
 
         let hash = HexDigest.sha256(text.utf8)
-        return Policy(
+        var policy = Policy(
             name: name, version: name + "@" + hash.prefix(12), title: title, issuer: issuer,
             validFrom: validFrom, validThrough: validThrough, fundingYears: Int(firstYear)...Int(lastYear),
             allowPartialAwards: allowPartialAwards, publicityDays: Int(publicityDays), rules: rules)
+        policy.level = level
+        policy.retiredOn = retiredOn
+        return policy
     }
 
     private static func loadMeasure(
@@ -97,6 +110,10 @@ extension Policy {
         if measure == .poolEntry { allowed.append("provincial_pool_bonus_yuan") }
         if measure.combinedUpperLevelBase != nil { allowed.append("combined_upper_level_rate_bp") }
         if measure == .clusterPilotFollowOn { allowed += ["min_served_enterprises", "window_years", "decision_within_window"] }
+        if measure.formulaShape == .caseByCase { allowed += ["ceiling_yuan_standard", "ceiling_yuan_excellent"] }
+        if measure.hasProvider { allowed.append("catalogue") }
+        if case .rate = measure.formulaShape { allowed.append("stacking_base_rate_bp") }
+        allowed.append("difference_of")
         try reader.allowOnly(allowed)
         let article = try reader.text("article")
         let localities = try reader.set("localities", of: Locality.self)
@@ -131,19 +148,31 @@ extension Policy {
         for (capName, capTable) in capTables {
             caps.append(try loadCap(capName, measure: measure, table: capTable, policyName: policyName))
         }
-        return MeasureRule(
+        var rule = MeasureRule(
             measure: measure, article: article, amount: amount, provincialPoolBonus: bonus, rate: rate,
             perProjectCap: perProjectCap, combinedUpperLevelRate: combined, localities: localities,
             selectionLevels: selectionLevels, applicantRoles: applicantRoles, followOn: followOn, caps: caps)
+        for (grade, key) in [(Grade.standard, "ceiling_yuan_standard"), (.excellent, "ceiling_yuan_excellent")] {
+            if let ceiling = try reader.optionalYuan(key) { rule.gradeCeilings[grade] = ceiling }
+        }
+        if let standard = rule.gradeCeilings[.standard], let excellent = rule.gradeCeilings[.excellent], excellent < standard {
+            throw reader.error("ceiling_yuan_excellent", "\(excellent.yuanText) is below ceiling_yuan_standard \(standard.yuanText)")
+        }
+        rule.differenceOf = try reader.optionalSet("difference_of", of: Measure.self) ?? []
+        if reader.has("catalogue") { rule.catalogue = try reader.text("catalogue") }
+        rule.stackingRate = try reader.optionalRate("stacking_base_rate_bp")
+        return rule
     }
 
     private static func loadCap(_ capName: String, measure: Measure, table: PolicyDocument.Table, policyName: String) throws(PolicyError) -> CapRule {
         let reader = TableReader(table: table, policyName: policyName)
-        try reader.allowOnly(["subject", "period", "limit_yuan", "limit_count", "selection_levels"])
+        try reader.allowOnly([
+            "subject", "period", "limit_yuan", "limit_count", "selection_levels", "grades", "revenue_tier_above_yuan", "revenue_tier_limit_yuan",
+        ])
         let subject = try reader.choice("subject", of: CapRule.Subject.self)
         switch subject {
-        case .provider where measure != .cloudVoucher:
-            throw reader.error("subject", "'provider' caps exist only for CLOUD_VOUCHER (the only measure with a provider)")
+        case .provider where !measure.hasProvider:
+            throw reader.error("subject", "'provider' caps exist only for CLOUD_VOUCHER and CLOUD_USE (the measures with a provider)")
         case .pilot where measure != .clusterPilot && measure != .clusterPilotFollowOn:
             throw reader.error("subject", "'pilot' caps exist only for CLUSTER_PILOT and CLUSTER_PILOT_FOLLOW_ON")
         default: break
@@ -159,8 +188,28 @@ extension Policy {
         case (nil, nil): throw reader.error("limit_yuan", "missing key (a cap needs limit_yuan or limit_count)")
         }
         let selectionLevels = try reader.optionalSet("selection_levels", of: SelectionLevel.self)
-        return CapRule(id: "\(measure.rawValue).\(capName)", measure: measure, subject: subject, period: period,
-                       limit: limit, selectionLevels: selectionLevels)
+        var cap = CapRule(id: "\(measure.rawValue).\(capName)", measure: measure, subject: subject, period: period,
+                          limit: limit, selectionLevels: selectionLevels)
+        cap.grades = try reader.optionalSet("grades", of: Grade.self)
+        let above = try reader.optionalYuanList("revenue_tier_above_yuan")
+        let limits = try reader.optionalYuanList("revenue_tier_limit_yuan")
+        switch (above, limits) {
+        case (nil, nil): break
+        case let (above?, limits?):
+            guard above.count == limits.count else {
+                throw reader.error("revenue_tier_limit_yuan", "has \(limits.count) limits for \(above.count) tiers in revenue_tier_above_yuan")
+            }
+            guard case .amount = limit, subject == .applicant else {
+                throw reader.error("revenue_tier_above_yuan", "revenue tiers apply to an applicant's amount cap (subject = \"applicant\", limit_yuan)")
+            }
+            guard zip(above, above.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                throw reader.error("revenue_tier_above_yuan", "tiers must ascend")
+            }
+            cap.revenueTiers = zip(above, limits).map { CapRule.RevenueTier(revenueAbove: $0, limit: $1) }
+        case (nil, _?): throw reader.error("revenue_tier_limit_yuan", "needs revenue_tier_above_yuan")
+        case (_?, nil): throw reader.error("revenue_tier_above_yuan", "needs revenue_tier_limit_yuan")
+        }
+        return cap
     }
 }
 
@@ -189,6 +238,22 @@ private struct TableReader {
 
     private func optionalEntry(_ key: String) -> PolicyDocument.Entry? {
         table.entries[key]
+    }
+
+    func has(_ key: String) -> Bool { table.entries[key] != nil }
+
+    /// A non-empty array of whole yuan, each > 0.
+    func optionalYuanList(_ key: String) throws(PolicyError) -> [Money]? {
+        guard let entry = optionalEntry(key) else { return nil }
+        guard case let .array(items) = entry.value, !items.isEmpty else { throw typeError(key, "a non-empty array of whole yuan", entry.value) }
+        var result: [Money] = []
+        for item in items {
+            guard case let .integer(yuan) = item, yuan > 0, let money = Money.checked(yuan: yuan) else {
+                throw error(key, "every item must be a whole number of yuan > 0 (got \(item.typeName))")
+            }
+            result.append(money)
+        }
+        return result
     }
 
     private func requiredEntry(_ key: String) throws(PolicyError) -> PolicyDocument.Entry {

@@ -1,5 +1,7 @@
-/// A loaded, validated policy: every amount, rate, cap, quota, window and configurable reading of
-/// RULES.md, read from the policy file (`Deploy/policy/foshan-2020.toml`).
+/// A loaded, validated programme (政策措施): every amount, rate, cap, quota, window and configurable
+/// reading, read from its programme file (`Deploy/policy/foshan-2020.toml`, the 2020 measures of
+/// RULES.md; `foshan-dx-2021.toml` and `shunde-dx-2021.toml` of PROGRAMMES.md). ``Programmes``
+/// holds every one in force.
 ///
 /// Every decision records ``version`` so an award can always be traced to the exact file text.
 public struct Policy: Sendable {
@@ -24,6 +26,11 @@ public struct Policy: Sendable {
     public let publicityDays: Int
     /// The measures this policy offers.
     public let rules: [Measure: MeasureRule]
+    /// Who decides its awards: the city, or one district for its own programme.
+    public var level: ProgrammeLevel = .city
+    /// The day it stopped taking new applications (`retired_on`), if it has: its awards keep
+    /// counting and can still be disbursed, revoked and clawed back.
+    public var retiredOn: CalendarDate?
 
     public init(
         name: String, version: String, title: String, issuer: String, validFrom: CalendarDate,
@@ -51,6 +58,13 @@ public struct Policy: Sendable {
             throw SubsidyError.precondition("measure", "\(measure) is not offered by policy \(name)")
         }
         return rule
+    }
+
+    /// Open, closed (its window has passed) or retired, as of `date`.
+    public func state(on date: CalendarDate) -> String {
+        if let retiredOn, retiredOn <= date { return "retired" }
+        if date < validFrom || validThrough < date { return "closed" }
+        return "open"
     }
 
     /// Every cap of every measure, in measure order then file order (for watching and reports).

@@ -16,6 +16,31 @@ public protocol UsageSnapshot {
     /// Those of `enterprises` that hold a live `CLOUD_VOUCHER` commitment decided within
     /// `from...through` (inclusive), for the follow-on rule.
     func voucherRecipients(among enterprises: [USCC], decidedFrom from: CalendarDate, through: CalendarDate) throws(SubsidyError) -> Set<USCC>
+    /// Every live award to `enterprise` under one of `measures`, in decision order: a difference
+    /// award (差额奖励) subtracts them.
+    func earlierAwards(to enterprise: USCC, under measures: Set<Measure>) throws(SubsidyError) -> [EarlierAward]
+    /// Whether `provider` is in the product catalogue named `catalogue` on `date`.
+    func isCatalogueMember(_ provider: USCC, catalogue: String, on date: CalendarDate) throws(SubsidyError) -> Bool
+}
+
+/// A live award that a difference award subtracts, as its explanation names it.
+public struct EarlierAward: Hashable, Sendable {
+    public var applicationID: String
+    public var measure: Measure
+    public var amount: Money
+    public var decisionDate: CalendarDate?
+
+    public init(applicationID: String, measure: Measure, amount: Money, decisionDate: CalendarDate?) {
+        self.applicationID = applicationID
+        self.measure = measure
+        self.amount = amount
+        self.decisionDate = decisionDate
+    }
+}
+
+/// The programme part of a policy version: `foshan-2020@72d10169266f` → `foshan-2020`.
+public func programmeName(ofVersion version: String) -> String {
+    String(version.prefix { $0 != "@" })
 }
 
 /// A live commitment that holds some content, as duplicate checks report it.
@@ -26,12 +51,19 @@ public struct FundedContent: Hashable, Sendable {
     public var typed: String
     /// The content key the two share.
     public var key: String
+    /// What that award is (stacking adds it to the public money for the content).
+    public var amount: Money
+    /// The programme it was awarded under (stacking applies across programmes, general rule 2
+    /// within one).
+    public var programme: String
 
-    public init(applicationID: String, measure: Measure, typed: String, key: String) {
+    public init(applicationID: String, measure: Measure, typed: String, key: String, amount: Money = .zero, programme: String = "foshan-2020") {
         self.applicationID = applicationID
         self.measure = measure
         self.typed = typed
         self.key = key
+        self.amount = amount
+        self.programme = programme
     }
 }
 

@@ -456,7 +456,8 @@ public final class CityLedger: Sendable {
                 try keys.flatMap { key in
                     try connection.query(
                         """
-                        SELECT c.application_id AS application_id, c.measure AS measure, c.content_typed AS content_typed FROM content_keys k
+                        SELECT c.application_id AS application_id, c.measure AS measure, c.content_typed AS content_typed,
+                               c.amount_fen AS amount_fen, c.policy_version AS policy_version FROM content_keys k
                         JOIN commitments c ON c.application_id = k.application_id
                         WHERE k.key = ? AND c.state IN \(CityLedger.counted) ORDER BY c.application_id
                         """,
@@ -464,7 +465,8 @@ public final class CityLedger: Sendable {
                     ).map { row in
                         FundedContent(
                             applicationID: try row.text("application_id"), measure: try row.decode(Measure.self, "measure"),
-                            typed: try row.text("content_typed"), key: key)
+                            typed: try row.text("content_typed"), key: key, amount: Money(fen: try row.int("amount_fen")),
+                            programme: programmeName(ofVersion: try row.text("policy_version")))
                     }
                 }
             }
@@ -496,6 +498,33 @@ public final class CityLedger: Sendable {
                     "SELECT 1 FROM pool_members WHERE uscc = ? AND entry_date <= ?", [.text(provider.rawValue), .text(date.description)]
                 ).isEmpty
             }
+        }
+
+        /// Through the `commitments_voucher` index (measure, enterprise, decision_date).
+        func earlierAwards(to enterprise: USCC, under measures: Set<Measure>) throws(SubsidyError) -> [EarlierAward] {
+            guard !measures.isEmpty else { return [] }
+            let sorted = measures.map(\.rawValue).sorted()
+            return try wrap {
+                try connection.query(
+                    """
+                    SELECT application_id, measure, amount_fen, decision_date FROM commitments
+                    WHERE measure IN (\(sorted.map { _ in "?" }.joined(separator: ", "))) AND enterprise = ? AND state IN \(CityLedger.counted)
+                    ORDER BY decision_date, application_id
+                    """,
+                    sorted.map { .text($0) } + [.text(enterprise.rawValue)]
+                ).map { row in
+                    EarlierAward(
+                        applicationID: try row.text("application_id"), measure: try row.decode(Measure.self, "measure"),
+                        amount: Money(fen: try row.int("amount_fen")), decisionDate: try? CalendarDate(parsing: try row.text("decision_date")))
+                }
+            }
+        }
+
+        /// The city ledger keeps the city's pool, not a district's catalogue: a city programme
+        /// that names a catalogue finds no member (a district programme's catalogue lives in its
+        /// own store).
+        func isCatalogueMember(_ provider: USCC, catalogue: String, on date: CalendarDate) throws(SubsidyError) -> Bool {
+            false
         }
 
         func voucherRecipients(among enterprises: [USCC], decidedFrom from: CalendarDate, through: CalendarDate) throws(SubsidyError) -> Set<USCC> {

@@ -23,6 +23,7 @@ extension ApplicationContent {
             switch value {
             case let list as [String]: list.joined(separator: ", ")
             case let optional as String?: optional ?? ""
+            case let optional as Int64?: optional.map(String.init) ?? ""
             default: "\(value)"
             }
         }
@@ -64,6 +65,11 @@ struct ApplicationContent: Codable, Equatable {
     var otherFundReason: String
     var caseAmountFen: Int64
     var decisionDocument: String
+    // Added with programmes (PROGRAMMES.md); absent in rows stored before, which read as the 2020
+    // policy, no grade and no declared revenue.
+    var programme: String?
+    var grade: String?
+    var declaredRevenueFen: Int64?
 
     init(_ a: Application) {
         measure = a.measure.rawValue
@@ -92,6 +98,9 @@ struct ApplicationContent: Codable, Equatable {
         otherFundReason = a.otherFundReason
         caseAmountFen = a.caseAmount.fen
         decisionDocument = a.decisionDocument
+        programme = a.programme.isEmpty ? nil : a.programme
+        grade = a.grade == .none ? nil : a.grade.rawValue
+        declaredRevenueFen = a.declaredRevenue == .zero ? nil : a.declaredRevenue.fen
     }
 
     /// The core application; a value the core would not accept is damaged data.
@@ -104,6 +113,11 @@ struct ApplicationContent: Codable, Equatable {
         guard let year = FundingYear(fundingYear) else { throw damaged("funding year \(fundingYear) is out of range") }
         guard let locality = Locality(rawValue: enterpriseLocality) else { throw damaged("unknown locality \"\(enterpriseLocality)\"") }
         guard let level = SelectionLevel(rawValue: selectionLevel) else { throw damaged("unknown selection level \"\(selectionLevel)\"") }
+        var storedGrade = Grade.none
+        if let grade {
+            guard let parsed = Grade(rawValue: grade) else { throw damaged("unknown grade \"\(grade)\"") }
+            storedGrade = parsed
+        }
         var selected: CalendarDate?
         if let selectionDate {
             do { selected = try CalendarDate(parsing: selectionDate) } catch { throw damaged("selection date \"\(selectionDate)\"") }
@@ -122,7 +136,8 @@ struct ApplicationContent: Codable, Equatable {
             upperLevelAwardTotal: Money(fen: upperLevelAwardTotalFen), previousYearServiceSpend: Money(fen: previousYearServiceSpendFen),
             selectionDate: selected, selectionLevel: level, inProvincialPool: inProvincialPool, recognisedSecondaryNode: recognisedSecondaryNode,
             pilotID: pilotID, servedEnterprises: served, provincialVoucherEnterprises: provincial, otherFundDeclared: otherFundDeclared,
-            otherFundReason: otherFundReason, caseAmount: Money(fen: caseAmountFen), decisionDocument: decisionDocument
+            otherFundReason: otherFundReason, caseAmount: Money(fen: caseAmountFen), decisionDocument: decisionDocument,
+            programme: programme ?? "", grade: storedGrade, declaredRevenue: Money(fen: declaredRevenueFen ?? 0)
         )
     }
 

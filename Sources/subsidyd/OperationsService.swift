@@ -10,7 +10,7 @@ import UnixSignals
 /// A reload re-reads the configuration file and the policy it names. Either both load and
 /// validate in full and take effect together, or neither does: the error is logged and the daemon
 /// keeps serving with what it had. Sockets, tenants and stores are never re-created by a reload.
-struct OperationsService: Service {
+struct OperationsService: Service, CustomStringConvertible {
     let hangups: UnixSignalsSequence
     let notifier: ServiceManagerNotifier
     let server: UnixSocketServer
@@ -20,6 +20,10 @@ struct OperationsService: Service {
     /// Reads the configuration afresh (the same file, or the embedded `--dev` layout).
     let loadConfiguration: @Sendable () throws -> ServerConfiguration
     let logger: Logger
+
+    /// How ServiceLifecycle names the service in its logs. Without it the group describes the
+    /// struct by reflection, field by field through the whole policy, at every start.
+    var description: String { "OperationsService" }
 
     func run() async throws {
         // The stream yields once every socket listens and then finishes; it also ends if the

@@ -122,6 +122,7 @@ struct ApplicationTests {
         #expect(Measure.allCases.map(\.rawValue) == [
             "POOL_ENTRY", "CLOUD_VOUCHER", "BENCHMARK_PROJECT", "IDENTIFIER_NODE", "CROSS_INDUSTRY_PLATFORM", "MAJOR_PLATFORM",
             "CLUSTER_PILOT", "CLUSTER_PILOT_FOLLOW_ON", "DEMO_BASE", "PUBLIC_SERVICE", "INNOVATION_CARRIER",
+            "DIGITAL_FACTORY", "DIGITAL_WORKSHOP", "CLOUD_USE", "NATIONAL_MATCH", "BENCHMARK_MATCH",
         ])
         #expect(FundingYear(999) == nil)
         #expect(FundingYear(2022)?.description == "2022")

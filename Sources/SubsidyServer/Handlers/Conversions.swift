@@ -15,6 +15,11 @@ extension Application {
         guard let measure = Measure(wire: wire.measure) else {
             throw .invalidField("\(path).measure", "is required: one of \(Measure.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        // Until the daemon serves several programmes at once, an application may name only the
+        // one it serves (the default, also when it names none).
+        guard wire.programme.isEmpty || wire.programme == policy.name else {
+            throw .invalidField("\(path).programme", "unknown programme '\(wire.programme)' (this daemon serves \(policy.name))")
+        }
         guard wire.fundingYear != 0 else {
             throw .invalidField("\(path).funding_year", "is required: one of \(policy.fundingYears.lowerBound)–\(policy.fundingYears.upperBound)")
         }
@@ -55,7 +60,9 @@ extension Application {
             previousYearServiceSpend: Money(fen: wire.previousYearServiceSpendFen), selectionDate: selectionDate,
             selectionLevel: level, inProvincialPool: wire.inProvincialPool, recognisedSecondaryNode: wire.recognisedSecondaryNode,
             pilotID: wire.pilotId, servedEnterprises: served, provincialVoucherEnterprises: provincial,
-            otherFundDeclared: wire.otherFundDeclared, otherFundReason: wire.otherFundReason
+            otherFundDeclared: wire.otherFundDeclared, otherFundReason: wire.otherFundReason,
+            programme: wire.programme, grade: try Grade(wire: wire.grade, path: "\(path).grade"),
+            declaredRevenue: Money(fen: wire.declaredRevenueFen)
         )
         try validate()
     }
@@ -90,6 +97,29 @@ extension Foshan_Subsidy_V1_Application {
         provincialVoucherEnterprises = a.provincialVoucherEnterprises.map(\.rawValue)
         otherFundDeclared = a.otherFundDeclared
         otherFundReason = a.otherFundReason
+        programme = a.programme
+        grade = a.grade.wire
+        declaredRevenueFen = a.declaredRevenue.fen
+    }
+}
+
+extension Grade {
+    /// Unset is `.none`; a number this build does not know is refused, naming the field.
+    init(wire: Foshan_Subsidy_V1_Grade, path: String) throws(SubsidyError) {
+        switch wire {
+        case .unspecified: self = .none
+        case .standard: self = .standard
+        case .excellent: self = .excellent
+        default: throw .invalidField(path, "unknown grade \(wire.rawValue) (STANDARD or EXCELLENT)")
+        }
+    }
+
+    var wire: Foshan_Subsidy_V1_Grade {
+        switch self {
+        case .none: .unspecified
+        case .standard: .standard
+        case .excellent: .excellent
+        }
     }
 }
 
@@ -205,6 +235,11 @@ extension Measure {
         case .demoBase: self = .demoBase
         case .publicService: self = .publicService
         case .innovationCarrier: self = .innovationCarrier
+        case .digitalFactory: self = .digitalFactory
+        case .digitalWorkshop: self = .digitalWorkshop
+        case .cloudUse: self = .cloudUse
+        case .nationalMatch: self = .nationalMatch
+        case .benchmarkMatch: self = .benchmarkMatch
         default: return nil
         }
     }
@@ -222,6 +257,11 @@ extension Measure {
         case .demoBase: .demoBase
         case .publicService: .publicService
         case .innovationCarrier: .innovationCarrier
+        case .digitalFactory: .digitalFactory
+        case .digitalWorkshop: .digitalWorkshop
+        case .cloudUse: .cloudUse
+        case .nationalMatch: .nationalMatch
+        case .benchmarkMatch: .benchmarkMatch
         }
     }
 }

@@ -8,7 +8,7 @@ import Glibc
 /// Rewrites the metrics file for node_exporter's textfile collector every `interval`, without
 /// TCP: written beside its final name and renamed over it, so the collector never reads half a
 /// file. Mode 0644 whatever the daemon's umask: node_exporter runs as another user.
-public struct MetricsTextfileWriter: Service {
+public struct MetricsTextfileWriter: Service, CustomStringConvertible {
     let metrics: DaemonMetrics
     let path: String
     let interval: Duration
@@ -20,6 +20,9 @@ public struct MetricsTextfileWriter: Service {
         self.interval = interval
         self.logger = logger
     }
+
+    /// How ServiceLifecycle names the service in its logs (instead of reflecting every field).
+    public var description: String { "MetricsTextfileWriter(\(path))" }
 
     public func run() async throws {
         var failing = false

@@ -22,6 +22,13 @@ public struct Foshan_Subsidy_V1_Measure: ProtoEnum {
     public static let demoBase = Foshan_Subsidy_V1_Measure(rawValue: 9)
     public static let publicService = Foshan_Subsidy_V1_Measure(rawValue: 10)
     public static let innovationCarrier = Foshan_Subsidy_V1_Measure(rawValue: 11)
+    /// Programme foshan-dx-2021 (city), PROGRAMMES.md.
+    public static let digitalFactory = Foshan_Subsidy_V1_Measure(rawValue: 12)
+    public static let digitalWorkshop = Foshan_Subsidy_V1_Measure(rawValue: 13)
+    /// Programme shunde-dx-2021 (district:shunde), PROGRAMMES.md.
+    public static let cloudUse = Foshan_Subsidy_V1_Measure(rawValue: 14)
+    public static let nationalMatch = Foshan_Subsidy_V1_Measure(rawValue: 15)
+    public static let benchmarkMatch = Foshan_Subsidy_V1_Measure(rawValue: 16)
 
     public static let protoNames: [Int32: String] = [
         0: "MEASURE_UNSPECIFIED",
@@ -36,6 +43,27 @@ public struct Foshan_Subsidy_V1_Measure: ProtoEnum {
         9: "DEMO_BASE",
         10: "PUBLIC_SERVICE",
         11: "INNOVATION_CARRIER",
+        12: "DIGITAL_FACTORY",
+        13: "DIGITAL_WORKSHOP",
+        14: "CLOUD_USE",
+        15: "NATIONAL_MATCH",
+        16: "BENCHMARK_MATCH",
+    ]
+}
+
+/// The grade of a recognition (DIGITAL_FACTORY): its ceiling and once-per-grade rule depend on it.
+public struct Foshan_Subsidy_V1_Grade: ProtoEnum {
+    public var rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    public static let unspecified = Foshan_Subsidy_V1_Grade(rawValue: 0)
+    public static let standard = Foshan_Subsidy_V1_Grade(rawValue: 1)
+    public static let excellent = Foshan_Subsidy_V1_Grade(rawValue: 2)
+
+    public static let protoNames: [Int32: String] = [
+        0: "GRADE_UNSPECIFIED",
+        1: "STANDARD",
+        2: "EXCELLENT",
     ]
 }
 
@@ -230,6 +258,14 @@ public struct Foshan_Subsidy_V1_Application: ProtoMessage {
     public var provincialVoucherEnterprises: [String] = []
     public var otherFundDeclared: Bool = false
     public var otherFundReason: String = ""
+    /// The programme applied under (`foshan-dx-2021`); empty means the 2020 policy (foshan-2020),
+    /// so clients written before programmes keep meaning what they meant.
+    public var programme: String = ""
+    /// DIGITAL_FACTORY: the grade the recognition was given.
+    public var grade: Foshan_Subsidy_V1_Grade = .init(rawValue: 0)
+    /// 年主营业务收入 in fen, declared by the applicant and stored with the application: a
+    /// revenue-tiered cap (CLOUD_USE's per-enterprise cap) takes its tier from it.
+    public var declaredRevenueFen: Int64 = 0
 
     public init() {}
 
@@ -263,6 +299,9 @@ public struct Foshan_Subsidy_V1_Application: ProtoMessage {
         m.provincialVoucherEnterprises = ProtoC.strings(c.n_provincial_voucher_enterprises, c.provincial_voucher_enterprises)
         m.otherFundDeclared = c.other_fund_declared != 0
         m.otherFundReason = ProtoC.string(c.other_fund_reason)
+        m.programme = ProtoC.string(c.programme)
+        m.grade = .init(rawValue: Int32(truncatingIfNeeded: c.grade.rawValue))
+        m.declaredRevenueFen = c.declared_revenue_fen
         return m
     }
 
@@ -293,6 +332,9 @@ public struct Foshan_Subsidy_V1_Application: ProtoMessage {
         (p.pointee.n_provincial_voucher_enterprises, p.pointee.provincial_voucher_enterprises) = arena.strings(self.provincialVoucherEnterprises)
         p.pointee.other_fund_declared = self.otherFundDeclared ? 1 : 0
         p.pointee.other_fund_reason = arena.string(self.otherFundReason)
+        p.pointee.programme = arena.string(self.programme)
+        p.pointee.grade = Foshan__Subsidy__V1__Grade(rawValue: .init(truncatingIfNeeded: self.grade.rawValue))
+        p.pointee.declared_revenue_fen = self.declaredRevenueFen
         return UnsafeMutableRawPointer(p)
     }
 
@@ -324,6 +366,9 @@ public struct Foshan_Subsidy_V1_Application: ProtoMessage {
             case "provincialVoucherEnterprises", "provincial_voucher_enterprises": self.provincialVoucherEnterprises = try value.array(at: path + ".provincial_voucher_enterprises") { (v: JSONValue, p: String) throws(SubsidyError) in try v.string(at: p) }
             case "otherFundDeclared", "other_fund_declared": self.otherFundDeclared = try value.bool(at: path + ".other_fund_declared")
             case "otherFundReason", "other_fund_reason": self.otherFundReason = try value.string(at: path + ".other_fund_reason")
+            case "programme": self.programme = try value.string(at: path + ".programme")
+            case "grade": self.grade = try value.enumValue(Foshan_Subsidy_V1_Grade.self, at: path + ".grade")
+            case "declaredRevenueFen", "declared_revenue_fen": self.declaredRevenueFen = try value.int64(at: path + ".declared_revenue_fen")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -355,6 +400,9 @@ public struct Foshan_Subsidy_V1_Application: ProtoMessage {
         if !self.provincialVoucherEnterprises.isEmpty { members.append(("provincialVoucherEnterprises", .array(self.provincialVoucherEnterprises.map { JSONValue.string($0) }))) }
         if self.otherFundDeclared != false { members.append(("otherFundDeclared", JSONValue.bool(self.otherFundDeclared))) }
         if self.otherFundReason != "" { members.append(("otherFundReason", JSONValue.string(self.otherFundReason))) }
+        if self.programme != "" { members.append(("programme", JSONValue.string(self.programme))) }
+        if self.grade.rawValue != 0 { members.append(("grade", JSONValue.enumValue(self.grade))) }
+        if self.declaredRevenueFen != 0 { members.append(("declaredRevenueFen", JSONValue.int64String(self.declaredRevenueFen))) }
         return .object(members)
     }
 }

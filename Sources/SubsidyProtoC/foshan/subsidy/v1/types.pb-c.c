@@ -682,7 +682,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__applicant__descriptor =
   (ProtobufCMessageInit) foshan__subsidy__v1__applicant__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__application__field_descriptors[24] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__application__field_descriptors[27] =
 {
   {
     "measure",
@@ -972,14 +972,52 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__application__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "programme",
+    25,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__Application, programme),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "grade",
+    26,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__Application, grade),
+    &foshan__subsidy__v1__grade__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "declared_revenue_fen",
+    27,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__Application, declared_revenue_fen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__application__field_indices_by_name[] = {
   10,   /* field[10] = construction_amount_fen */
   6,   /* field[6] = contract_amount_fen */
   5,   /* field[5] = contract_number */
+  26,   /* field[26] = declared_revenue_fen */
   3,   /* field[3] = enterprise_locality */
   2,   /* field[2] = enterprise_uscc */
   1,   /* field[1] = funding_year */
+  25,   /* field[25] = grade */
   17,   /* field[17] = in_provincial_pool */
   9,   /* field[9] = invested_amount_fen */
   0,   /* field[0] = measure */
@@ -988,6 +1026,7 @@ static const unsigned foshan__subsidy__v1__application__field_indices_by_name[] 
   7,   /* field[7] = paid_amount_fen */
   19,   /* field[19] = pilot_id */
   14,   /* field[14] = previous_year_service_spend_fen */
+  24,   /* field[24] = programme */
   4,   /* field[4] = project_name */
   8,   /* field[8] = provider_uscc */
   21,   /* field[21] = provincial_voucher_enterprises */
@@ -1002,7 +1041,7 @@ static const unsigned foshan__subsidy__v1__application__field_indices_by_name[] 
 static const ProtobufCIntRange foshan__subsidy__v1__application__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 24 }
+  { 0, 27 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__application__descriptor =
 {
@@ -1012,7 +1051,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__application__descriptor =
   "Foshan__Subsidy__V1__Application",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__Application),
-  24,
+  27,
   foshan__subsidy__v1__application__field_descriptors,
   foshan__subsidy__v1__application__field_indices_by_name,
   1,  foshan__subsidy__v1__application__number_ranges,
@@ -2386,7 +2425,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__audit_chain_report__descri
   (ProtobufCMessageInit) foshan__subsidy__v1__audit_chain_report__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue foshan__subsidy__v1__measure__enum_values_by_number[12] =
+static const ProtobufCEnumValue foshan__subsidy__v1__measure__enum_values_by_number[17] =
 {
   { "MEASURE_UNSPECIFIED", "FOSHAN__SUBSIDY__V1__MEASURE__MEASURE_UNSPECIFIED", 0 },
   { "POOL_ENTRY", "FOSHAN__SUBSIDY__V1__MEASURE__POOL_ENTRY", 1 },
@@ -2400,22 +2439,32 @@ static const ProtobufCEnumValue foshan__subsidy__v1__measure__enum_values_by_num
   { "DEMO_BASE", "FOSHAN__SUBSIDY__V1__MEASURE__DEMO_BASE", 9 },
   { "PUBLIC_SERVICE", "FOSHAN__SUBSIDY__V1__MEASURE__PUBLIC_SERVICE", 10 },
   { "INNOVATION_CARRIER", "FOSHAN__SUBSIDY__V1__MEASURE__INNOVATION_CARRIER", 11 },
+  { "DIGITAL_FACTORY", "FOSHAN__SUBSIDY__V1__MEASURE__DIGITAL_FACTORY", 12 },
+  { "DIGITAL_WORKSHOP", "FOSHAN__SUBSIDY__V1__MEASURE__DIGITAL_WORKSHOP", 13 },
+  { "CLOUD_USE", "FOSHAN__SUBSIDY__V1__MEASURE__CLOUD_USE", 14 },
+  { "NATIONAL_MATCH", "FOSHAN__SUBSIDY__V1__MEASURE__NATIONAL_MATCH", 15 },
+  { "BENCHMARK_MATCH", "FOSHAN__SUBSIDY__V1__MEASURE__BENCHMARK_MATCH", 16 },
 };
 static const ProtobufCIntRange foshan__subsidy__v1__measure__value_ranges[] = {
-{0, 0},{0, 12}
+{0, 0},{0, 17}
 };
-static const ProtobufCEnumValueIndex foshan__subsidy__v1__measure__enum_values_by_name[12] =
+static const ProtobufCEnumValueIndex foshan__subsidy__v1__measure__enum_values_by_name[17] =
 {
+  { "BENCHMARK_MATCH", 16 },
   { "BENCHMARK_PROJECT", 3 },
+  { "CLOUD_USE", 14 },
   { "CLOUD_VOUCHER", 2 },
   { "CLUSTER_PILOT", 7 },
   { "CLUSTER_PILOT_FOLLOW_ON", 8 },
   { "CROSS_INDUSTRY_PLATFORM", 5 },
   { "DEMO_BASE", 9 },
+  { "DIGITAL_FACTORY", 12 },
+  { "DIGITAL_WORKSHOP", 13 },
   { "IDENTIFIER_NODE", 4 },
   { "INNOVATION_CARRIER", 11 },
   { "MAJOR_PLATFORM", 6 },
   { "MEASURE_UNSPECIFIED", 0 },
+  { "NATIONAL_MATCH", 15 },
   { "POOL_ENTRY", 1 },
   { "PUBLIC_SERVICE", 10 },
 };
@@ -2426,12 +2475,42 @@ const ProtobufCEnumDescriptor foshan__subsidy__v1__measure__descriptor =
   "Measure",
   "Foshan__Subsidy__V1__Measure",
   "foshan.subsidy.v1",
-  12,
+  17,
   foshan__subsidy__v1__measure__enum_values_by_number,
-  12,
+  17,
   foshan__subsidy__v1__measure__enum_values_by_name,
   1,
   foshan__subsidy__v1__measure__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue foshan__subsidy__v1__grade__enum_values_by_number[3] =
+{
+  { "GRADE_UNSPECIFIED", "FOSHAN__SUBSIDY__V1__GRADE__GRADE_UNSPECIFIED", 0 },
+  { "STANDARD", "FOSHAN__SUBSIDY__V1__GRADE__STANDARD", 1 },
+  { "EXCELLENT", "FOSHAN__SUBSIDY__V1__GRADE__EXCELLENT", 2 },
+};
+static const ProtobufCIntRange foshan__subsidy__v1__grade__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex foshan__subsidy__v1__grade__enum_values_by_name[3] =
+{
+  { "EXCELLENT", 2 },
+  { "GRADE_UNSPECIFIED", 0 },
+  { "STANDARD", 1 },
+};
+const ProtobufCEnumDescriptor foshan__subsidy__v1__grade__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.Grade",
+  "Grade",
+  "Foshan__Subsidy__V1__Grade",
+  "foshan.subsidy.v1",
+  3,
+  foshan__subsidy__v1__grade__enum_values_by_number,
+  3,
+  foshan__subsidy__v1__grade__enum_values_by_name,
+  1,
+  foshan__subsidy__v1__grade__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCEnumValue foshan__subsidy__v1__application_state__enum_values_by_number[10] =

@@ -80,9 +80,44 @@ typedef enum _Foshan__Subsidy__V1__Measure {
   /*
    * 八: case by case (一事一议)
    */
-  FOSHAN__SUBSIDY__V1__MEASURE__INNOVATION_CARRIER = 11
+  FOSHAN__SUBSIDY__V1__MEASURE__INNOVATION_CARRIER = 11,
+  /*
+   * Programme foshan-dx-2021 (city), PROGRAMMES.md.
+   */
+  /*
+   * 数字化示范工厂: case by case up to a ceiling by grade, paid as a difference
+   */
+  FOSHAN__SUBSIDY__V1__MEASURE__DIGITAL_FACTORY = 12,
+  /*
+   * 数字化示范车间: fixed, ≤ 5 per enterprise over the programme
+   */
+  FOSHAN__SUBSIDY__V1__MEASURE__DIGITAL_WORKSHOP = 13,
+  /*
+   * Programme shunde-dx-2021 (district:shunde), PROGRAMMES.md.
+   */
+  /*
+   * 上云用云: a rate of catalogue spend, revenue-tiered cap
+   */
+  FOSHAN__SUBSIDY__V1__MEASURE__CLOUD_USE = 14,
+  /*
+   * 国家级项目配套: a rate of the national funding received
+   */
+  FOSHAN__SUBSIDY__V1__MEASURE__NATIONAL_MATCH = 15,
+  /*
+   * 省市标杆配套: case by case
+   */
+  FOSHAN__SUBSIDY__V1__MEASURE__BENCHMARK_MATCH = 16
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(FOSHAN__SUBSIDY__V1__MEASURE)
 } Foshan__Subsidy__V1__Measure;
+/*
+ * The grade of a recognition (DIGITAL_FACTORY): its ceiling and once-per-grade rule depend on it.
+ */
+typedef enum _Foshan__Subsidy__V1__Grade {
+  FOSHAN__SUBSIDY__V1__GRADE__GRADE_UNSPECIFIED = 0,
+  FOSHAN__SUBSIDY__V1__GRADE__STANDARD = 1,
+  FOSHAN__SUBSIDY__V1__GRADE__EXCELLENT = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(FOSHAN__SUBSIDY__V1__GRADE)
+} Foshan__Subsidy__V1__Grade;
 typedef enum _Foshan__Subsidy__V1__ApplicationState {
   FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED = 0,
   FOSHAN__SUBSIDY__V1__APPLICATION_STATE__SUBMITTED = 1,
@@ -196,10 +231,24 @@ struct  Foshan__Subsidy__V1__Application
   char **provincial_voucher_enterprises;
   protobuf_c_boolean other_fund_declared;
   char *other_fund_reason;
+  /*
+   * The programme applied under (`foshan-dx-2021`); empty means the 2020 policy (foshan-2020),
+   * so clients written before programmes keep meaning what they meant.
+   */
+  char *programme;
+  /*
+   * DIGITAL_FACTORY: the grade the recognition was given.
+   */
+  Foshan__Subsidy__V1__Grade grade;
+  /*
+   * 年主营业务收入 in fen, declared by the applicant and stored with the application: a
+   * revenue-tiered cap (CLOUD_USE's per-enterprise cap) takes its tier from it.
+   */
+  int64_t declared_revenue_fen;
 };
 #define FOSHAN__SUBSIDY__V1__APPLICATION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__application__descriptor) \
-    , FOSHAN__SUBSIDY__V1__MEASURE__MEASURE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__LOCALITY__LOCALITY_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__SELECTION_LEVEL__SELECTION_LEVEL_UNSPECIFIED, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string }
+    , FOSHAN__SUBSIDY__V1__MEASURE__MEASURE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__LOCALITY__LOCALITY_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__SELECTION_LEVEL__SELECTION_LEVEL_UNSPECIFIED, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__GRADE__GRADE_UNSPECIFIED, 0 }
 
 
 /*
@@ -766,6 +815,7 @@ typedef void (*Foshan__Subsidy__V1__AuditChainReport_Closure)
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    foshan__subsidy__v1__measure__descriptor;
+extern const ProtobufCEnumDescriptor    foshan__subsidy__v1__grade__descriptor;
 extern const ProtobufCEnumDescriptor    foshan__subsidy__v1__application_state__descriptor;
 extern const ProtobufCEnumDescriptor    foshan__subsidy__v1__locality__descriptor;
 extern const ProtobufCEnumDescriptor    foshan__subsidy__v1__applicant_role__descriptor;

@@ -1,0 +1,70 @@
+/// Every programme in force, by name: the 2020 measures beside their successors and the districts'
+/// own programmes (PROGRAMMES.md). Loaded together, validated together: a set where two
+/// programmes share a name or a measure code is refused, because cap ids (`<MEASURE>.<name>`) and
+/// whole-programme cap scopes would then mix their awards.
+public struct Programmes: Sendable {
+    /// Each programme, in name order.
+    public let all: [Policy]
+    /// The programme an application that names none belongs to (`foshan-2020`): clients written
+    /// before programmes existed keep meaning the 2020 policy.
+    public let defaultProgramme: Policy
+
+    /// Checks the set. `defaultName` must be one of them.
+    public init(_ programmes: [Policy], defaultName: String = "foshan-2020") throws(PolicyError) {
+        var byName: [String: Policy] = [:]
+        var measures: [Measure: String] = [:]
+        for programme in programmes {
+            guard byName.updateValue(programme, forKey: programme.name) == nil else {
+                throw PolicyError(policyName: programme.name, line: nil, key: "policy.name", problem: "two programme files declare the name \(programme.name)")
+            }
+            for measure in programme.rules.keys {
+                if let other = measures.updateValue(programme.name, forKey: measure) {
+                    throw PolicyError(
+                        policyName: programme.name, line: nil, key: "measure.\(measure.rawValue)",
+                        problem: "measure \(measure.rawValue) is already offered by programme \(other); a measure code belongs to one programme")
+                }
+            }
+        }
+        guard let defaultProgramme = byName[defaultName] ?? (programmes.count == 1 ? programmes.first : nil) else {
+            throw PolicyError(policyName: defaultName, line: nil, key: nil,
+                              problem: "the default programme \(defaultName) is not among the programme files (\(byName.keys.sorted().joined(separator: ", ")))")
+        }
+        self.all = programmes.sorted { $0.name < $1.name }
+        self.defaultProgramme = defaultProgramme
+    }
+
+    /// A set of one programme (a single policy file, as before programmes).
+    public init(single policy: Policy) {
+        self.all = [policy]
+        self.defaultProgramme = policy
+    }
+
+    /// The programme called `name`, or nil.
+    public func programme(named name: String) -> Policy? {
+        all.first { $0.name == name }
+    }
+
+    /// The programme `application` is filed under: the one it names, or the default when it names
+    /// none. An unknown name is `INVALID_ARGUMENT` naming the field and the programmes there are.
+    public func programme(for application: Application) throws(SubsidyError) -> Policy {
+        try programme(forName: application.programme)
+    }
+
+    /// ``programme(for:)`` by name (empty: the default).
+    public func programme(forName name: String) throws(SubsidyError) -> Policy {
+        if name.isEmpty { return defaultProgramme }
+        guard let programme = programme(named: name) else {
+            throw SubsidyError.invalidField(
+                "application.programme", "unknown programme '\(name)' (programmes: \(all.map(\.name).joined(separator: ", ")))")
+        }
+        return programme
+    }
+
+    /// The programme that offers `measure`, if any.
+    public func programme(offering measure: Measure) -> Policy? {
+        all.first { $0.rules[measure] != nil }
+    }
+
+    /// Every cap of every programme (for watching and reports).
+    public var caps: [CapRule] { all.flatMap(\.caps) }
+}
