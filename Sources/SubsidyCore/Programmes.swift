@@ -60,6 +60,29 @@ public struct Programmes: Sendable {
         return programme
     }
 
+    /// The programmes `district` may see and file under: the city's and its own (nil: the city,
+    /// which sees every one). Another district's programme does not exist for it.
+    public func visible(to district: DistrictID?) -> [Policy] {
+        guard let district else { return all }
+        return all.filter { $0.level == .city || $0.level == .district(district) }
+    }
+
+    /// The programme named `name` (empty: the default) as `district` may file under it: one it
+    /// can see (else `INVALID_ARGUMENT`, unknown programme) and not retired on `date`
+    /// (`FAILED_PRECONDITION`).
+    public func programmeForFiling(_ name: String, by district: DistrictID?, on date: CalendarDate) throws(SubsidyError) -> Policy {
+        let visible = visible(to: district)
+        let programme = name.isEmpty ? defaultProgramme : visible.first { $0.name == name }
+        guard let programme, visible.contains(where: { $0.name == programme.name }) else {
+            throw SubsidyError.invalidField(
+                "application.programme", "unknown programme '\(name)' (programmes: \(visible.map(\.name).joined(separator: ", ")))")
+        }
+        if let retired = programme.retiredOn, retired <= date {
+            throw SubsidyError.precondition("programme", "programme \(programme.name) was retired on \(retired) and takes no new applications")
+        }
+        return programme
+    }
+
     /// The programme that offers `measure`, if any.
     public func programme(offering measure: Measure) -> Policy? {
         all.first { $0.rules[measure] != nil }

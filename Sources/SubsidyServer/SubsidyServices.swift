@@ -21,16 +21,20 @@ public struct SubsidyServices: Sendable {
     private let events: LedgerEvents
     private let servingPolicy: ServingPolicy
 
-    /// The policy the daemon serves now (the latest one a reload accepted).
-    public var policy: Policy { servingPolicy.value.withLock { $0 } }
+    /// The programmes the daemon serves now (the latest set a reload accepted).
+    public var programmes: Programmes { servingPolicy.value.withLock { $0 } }
+    /// The default programme (the 2020 policy): what an application naming none is filed under.
+    public var policy: Policy { programmes.defaultProgramme }
 
     /// Loads the policy, opens every store, reconciles them with the ledger (before anything is
     /// served), and registers every service.
     public static func bootstrap(configuration: ServerConfiguration, logger: Logger) async throws -> SubsidyServices {
-        let policy = try loadPolicy(path: configuration.policyPath)
-        logger.info("policy \(policy.version)")
+        let programmes = try loadProgrammes(path: configuration.policyPath)
+        logger.info("programmes \(programmes.versionsText)")
+        let policy = programmes.defaultProgramme
         let stores = try SubsidyStores.open(dataDirectory: configuration.dataDirectory, faults: FaultPoints(enabled: configuration.testHooks))
         do {
+            try await Self.requireEveryAwardedProgramme(programmes, stores: stores)
             try await stores.upgradeStoredRows(policy: policy, logger: logger)
             let report = try await stores.recover()
             for line in report.rolledForward { logger.notice("recovery: rolled forward \(line)") }
@@ -45,9 +49,9 @@ public struct SubsidyServices: Sendable {
 
         let health = HealthMonitor()
         let events = LedgerEvents()
-        let servingPolicy = ServingPolicy(value: Mutex(policy))
-        let metrics = DaemonMetrics(stores: stores, policy: { servingPolicy.value.withLock { $0 } })
-        let router = makeRouter(policy: policy, configuration: configuration, stores: stores, health: health, events: events, metrics: metrics)
+        let servingPolicy = ServingPolicy(value: Mutex(programmes))
+        let metrics = DaemonMetrics(stores: stores, programmes: { servingPolicy.value.withLock { $0 } })
+        let router = makeRouter(programmes: programmes, configuration: configuration, stores: stores, health: health, events: events, metrics: metrics)
         return SubsidyServices(router: RouteTable(router), health: health, stores: stores, metrics: metrics, events: events, servingPolicy: servingPolicy)
     }
 
@@ -55,47 +59,99 @@ public struct SubsidyServices: Sendable {
     /// stream are shared across reloads: a reload must not re-create tenants, lose a WatchCaps
     /// subscriber or reopen a file.
     static func makeRouter(
-        policy: Policy, configuration: ServerConfiguration, stores: SubsidyStores, health: HealthMonitor, events: LedgerEvents,
+        programmes: Programmes, configuration: ServerConfiguration, stores: SubsidyStores, health: HealthMonitor, events: LedgerEvents,
         metrics: DaemonMetrics
     ) -> MethodRouter {
         var router = MethodRouter()
-        FoundationServices.register(into: &router, health: health, policyVersion: policy.version)
-        DistrictService(policy: policy, stores: stores, relocations: configuration.relocations)
+        FoundationServices.register(into: &router, health: health, policyVersion: programmes.defaultProgramme.version)
+        ProgrammesService(programmes: programmes).registerMethods(with: &router, roles: [.district, .city])
+        DistrictService(programmes: programmes, stores: stores, relocations: configuration.relocations)
             .registerMethods(with: &router, roles: [.district])
-        CityService(policy: policy, stores: stores, events: events)
+        CityService(programmes: programmes, stores: stores, events: events)
             .registerMethods(with: &router, roles: [.city])
+        DistrictProgrammesService(programmes: programmes, stores: stores, events: events)
+            .registerMethods(with: &router, roles: [.district])
         AdminService(stores: stores, metrics: metrics).registerMethods(with: &router, roles: [.city])
         FoundationServices.registerReflection(into: &router)
         return router
     }
 
-    /// SIGHUP: loads the policy `configuration` names and, only if it loads and validates in full,
-    /// serves every following call with it. A policy that fails throws and changes nothing: the
-    /// old one keeps being served. Returns the policy now in force.
+    /// SIGHUP: loads the programmes `configuration` names and, only if every file loads and the
+    /// set validates in full (and keeps every programme that has awards), serves every following
+    /// call with them. A set that fails throws and changes nothing: the old one keeps being
+    /// served. Returns the programmes now in force.
     @discardableResult
-    public func reload(configuration: ServerConfiguration, logger: Logger) throws -> Policy {
-        let policy = try Self.loadPolicy(path: configuration.policyPath)
-        logger.debug("policy \(policy.version) loaded from \(configuration.policyPath ?? "the binary")")
-        let router = Self.makeRouter(policy: policy, configuration: configuration, stores: stores, health: health, events: events, metrics: metrics)
-        servingPolicy.value.withLock { $0 = policy }
+    public func reload(configuration: ServerConfiguration, logger: Logger) async throws -> Programmes {
+        let programmes = try Self.loadProgrammes(path: configuration.policyPath)
+        try await Self.requireEveryAwardedProgramme(programmes, stores: stores)
+        logger.debug("programmes \(programmes.versionsText) loaded from \(configuration.policyPath ?? "the binary")")
+        let router = Self.makeRouter(
+            programmes: programmes, configuration: configuration, stores: stores, health: health, events: events, metrics: metrics)
+        servingPolicy.value.withLock { $0 = programmes }
         self.router.replace(with: router)
-        return policy
+        return programmes
     }
 
-    /// The policy file at `path`, or the embedded Foshan 2020 policy.
-    static func loadPolicy(path: String?) throws -> Policy {
-        guard let path else { return try Policy.load(text: EmbeddedPolicy.text, name: EmbeddedPolicy.name) }
-        let text = try readTextFile(path)
-        let name = String(path.split(separator: "/").last ?? "policy").replacingOccurrences(ofSuffix: ".toml")
-        return try Policy.load(text: text, name: name)
+    /// The programmes at `path` — every `*.toml` of a directory, or one file (one programme, as
+    /// before programmes) — or the embedded set (`Deploy/policy/*.toml`). A file that does not
+    /// load names itself, its line and key.
+    public static func loadProgrammes(path: String?) throws -> Programmes {
+        guard let path else {
+            return try Programmes(
+                EmbeddedPolicy.files.map { file throws(PolicyError) in try Policy.load(text: file.text, name: file.name) },
+                defaultName: EmbeddedPolicy.defaultName)
+        }
+        let files = try programmeFiles(at: path)
+        var loaded: [Policy] = []
+        for file in files {
+            let name = String(file.split(separator: "/").last ?? "policy").replacingOccurrences(ofSuffix: ".toml")
+            guard access(file, R_OK) == 0 else { throw ProgrammeFileError(description: "\(file): cannot open (\(String(cString: strerror(errno))))") }
+            loaded.append(try Policy.load(text: try readTextFile(file), name: name))
+        }
+        guard !loaded.isEmpty else { throw PolicyError(policyName: path, line: nil, key: nil, problem: "no programme file (*.toml) in \(path)") }
+        return try Programmes(loaded, defaultName: EmbeddedPolicy.defaultName)
+    }
+
+    /// `path` itself, or the `*.toml` files in it when it is a directory, in name order.
+    private static func programmeFiles(at path: String) throws -> [String] {
+        guard let directory = opendir(path) else { return [path] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasSuffix(".toml") && !name.hasPrefix(".") { names.append(name) }
+        }
+        return names.sorted().map { path.hasSuffix("/") ? path + $0 : path + "/" + $0 }
+    }
+
+    /// A programme with awards can be retired but never removed: its awards keep counting, and
+    /// their disbursement, revocation and history need its rules.
+    static func requireEveryAwardedProgramme(_ programmes: Programmes, stores: SubsidyStores) async throws {
+        let awarded = try await stores.ledger.programmesWithAwards()
+        let missing = awarded.filter { programmes.programme(named: $0) == nil }
+        guard missing.isEmpty else {
+            throw PolicyError(
+                policyName: missing.joined(separator: ", "), line: nil, key: nil,
+                problem: "programme\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) \(missing.count == 1 ? "has" : "have") awards in the ledger and cannot be removed; retire it instead (retired_on = YYYY-MM-DD in its [policy] table)")
+        }
     }
 }
 
-/// The policy in force, shared by every copy of ``SubsidyServices``.
-private final class ServingPolicy: Sendable {
-    let value: Mutex<Policy>
+/// A programme file that cannot be read, named by its path.
+struct ProgrammeFileError: Error, CustomStringConvertible {
+    let description: String
+}
 
-    init(value: consuming Mutex<Policy>) {
+extension Programmes {
+    /// `foshan-2020@72d10169266f, foshan-dx-2021@…`, for logs.
+    public var versionsText: String { all.map(\.version).joined(separator: ", ") }
+}
+
+/// The programmes in force, shared by every copy of ``SubsidyServices``.
+private final class ServingPolicy: Sendable {
+    let value: Mutex<Programmes>
+
+    init(value: consuming Mutex<Programmes>) {
         self.value = value
     }
 }

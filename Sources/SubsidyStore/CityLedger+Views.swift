@@ -9,6 +9,14 @@ extension CityLedger {
         public var count: Int64
     }
 
+    /// The programmes the ledger holds awards of (released ones included: their history needs
+    /// the programme's rules), from the policy version each commitment records.
+    public func programmesWithAwards() async throws -> Set<String> {
+        try await database.read { transaction in
+            Set(try transaction.query("SELECT DISTINCT policy_version FROM commitments").map { programmeName(ofVersion: try $0.text("policy_version")) })
+        }
+    }
+
     /// Every cap key with usage; `scopePrefix` (e.g. "2022") narrows to one funding year.
     public func capTotals(scopePrefix: String?) async throws -> [CapTotal] {
         try await database.read { transaction in

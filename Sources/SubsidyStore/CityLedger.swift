@@ -313,7 +313,8 @@ public final class CityLedger: Sendable {
     /// approval.
     func explained(_ record: StoredApplication) throws -> StoredApplication {
         var record = record
-        record.explanation = try database.readNow { try Self.explanation(for: record.id, in: $0) }
+        // A district programme's award keeps its explanation in the district row (the ledger has none).
+        record.explanation = try database.readNow { try Self.explanation(for: record.id, in: $0) } ?? record.explanation
         return record
     }
 

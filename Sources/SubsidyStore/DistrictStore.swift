@@ -161,6 +161,80 @@ public final class DistrictStore: Sendable {
                 CREATE INDEX applicant_changes_uscc ON applicant_changes (uscc, id);
                 """
         ),
+        // The district's own programmes (PROGRAMMES.md, level district:<id>): their awards and
+        // caps live here, beside the applications they decide, so a decision is one transaction
+        // of this file. Totals are kept by triggers, as in the city ledger (its migration 7), and
+        // the checker recomputes them from the charges. The district's product catalogue (like
+        // the city's pool) is kept here too.
+        SQLiteDatabase.Migration(
+            version: 8,
+            sql: """
+                CREATE TABLE programme_commitments (
+                    application_id TEXT PRIMARY KEY REFERENCES applications (id),
+                    programme TEXT NOT NULL,
+                    measure TEXT NOT NULL,
+                    funding_year INTEGER NOT NULL,
+                    enterprise TEXT NOT NULL,
+                    amount_fen INTEGER NOT NULL CHECK (amount_fen >= 0),
+                    decision_date TEXT NOT NULL,
+                    decision_document TEXT NOT NULL DEFAULT '',
+                    policy_version TEXT NOT NULL,
+                    content_typed TEXT NOT NULL DEFAULT '',
+                    state TEXT NOT NULL CHECK (state IN ('live', 'disbursed', 'released', 'clawback')),
+                    request_id TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                );
+                CREATE INDEX programme_commitments_enterprise ON programme_commitments (measure, enterprise);
+                CREATE TABLE programme_charges (
+                    application_id TEXT NOT NULL REFERENCES programme_commitments (application_id),
+                    cap_id TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    amount_fen INTEGER NOT NULL CHECK (amount_fen >= 0),
+                    count INTEGER NOT NULL CHECK (count >= 0),
+                    limit_kind TEXT NOT NULL CHECK (limit_kind IN ('amount', 'count')),
+                    limit_value INTEGER NOT NULL,
+                    PRIMARY KEY (application_id, cap_id)
+                );
+                CREATE TABLE programme_totals (
+                    cap_id TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    amount_fen INTEGER NOT NULL,
+                    count INTEGER NOT NULL,
+                    PRIMARY KEY (cap_id, scope)
+                );
+                CREATE TABLE programme_content_keys (
+                    key TEXT NOT NULL,
+                    application_id TEXT NOT NULL REFERENCES programme_commitments (application_id),
+                    PRIMARY KEY (key, application_id)
+                );
+                CREATE TABLE catalogue_members (
+                    catalogue TEXT NOT NULL,
+                    uscc TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    entry_date TEXT NOT NULL,
+                    request_id TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    PRIMARY KEY (catalogue, uscc)
+                );
+                CREATE TRIGGER programme_totals_charge_added AFTER INSERT ON programme_charges
+                WHEN (SELECT state FROM programme_commitments WHERE application_id = NEW.application_id) IN ('live', 'disbursed')
+                BEGIN
+                    INSERT INTO programme_totals (cap_id, scope, amount_fen, count) VALUES (NEW.cap_id, NEW.scope, NEW.amount_fen, NEW.count)
+                    ON CONFLICT (cap_id, scope) DO UPDATE SET amount_fen = amount_fen + excluded.amount_fen, count = count + excluded.count;
+                END;
+                CREATE TRIGGER programme_totals_uncounted AFTER UPDATE OF state ON programme_commitments
+                WHEN OLD.state IN ('live', 'disbursed') AND NEW.state NOT IN ('live', 'disbursed')
+                BEGIN
+                    UPDATE programme_totals SET
+                        amount_fen = amount_fen - (SELECT c.amount_fen FROM programme_charges c WHERE c.application_id = NEW.application_id
+                                                   AND c.cap_id = programme_totals.cap_id AND c.scope = programme_totals.scope),
+                        count = count - (SELECT c.count FROM programme_charges c WHERE c.application_id = NEW.application_id
+                                         AND c.cap_id = programme_totals.cap_id AND c.scope = programme_totals.scope)
+                    WHERE (cap_id, scope) IN (SELECT cap_id, scope FROM programme_charges WHERE application_id = NEW.application_id);
+                END;
+                """
+        ),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not

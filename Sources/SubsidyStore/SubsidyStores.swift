@@ -127,7 +127,7 @@ public final class SubsidyStores: Service, Sendable {
     /// application is this approval interrupted by a crash: it is completed, not computed again.
     /// Returns the stored response (`respond` of the approved record), the same for a retry.
     public func approve(
-        _ id: String, decision: DecisionInput, policy: Policy, request key: RequestKey, actor: Actor, reason: String,
+        _ id: String, decision: DecisionInput, programmes: Programmes, request key: RequestKey, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = try owning(id, as: nil)
@@ -137,6 +137,7 @@ public final class SubsidyStores: Service, Sendable {
             if let earlier = try await store.replay(key) { return earlier }
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
             guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
+            let policy = try Self.cityDecides(current, programmes: programmes)
             // Step 1: the ledger.
             let commitment = try await ledger.database.write { transaction -> CityLedger.Commitment in
                 if let existing = try ledger.commitment(for: id, in: transaction), existing.state.isCounted {
@@ -179,14 +180,15 @@ public final class SubsidyStores: Service, Sendable {
     /// so the plan is of one moment); nothing is committed. An application that could not be
     /// approved (not RECOMMENDED, refused by a cap, the same content as one before it, …) gets its
     /// error and takes nothing from the ones after it.
-    public func planApprovals(_ ids: [String], decision: DecisionInput, policy: Policy) async throws -> [Result<AwardDecision, SubsidyError>] {
-        var candidates: [Result<(id: String, application: Application), SubsidyError>] = []
+    public func planApprovals(_ ids: [String], decision: DecisionInput, programmes: Programmes) async throws -> [Result<AwardDecision, SubsidyError>] {
+        var candidates: [Result<(id: String, application: Application, policy: Policy), SubsidyError>] = []
         for id in ids {
             do {
                 let store = try owning(id, as: nil)
                 guard let stored = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
+                let policy = try Self.cityDecides(stored, programmes: programmes)
                 _ = try stored.state.applying(.approve, as: .city)
-                candidates.append(.success((id, try Self.checked(stored.application, policy: policy))))
+                candidates.append(.success((id, try Self.checked(stored.application, policy: policy), policy)))
             } catch let error as SubsidyError {
                 candidates.append(.failure(error))
             }
@@ -195,7 +197,7 @@ public final class SubsidyStores: Service, Sendable {
         return try await ledger.database.read { transaction in
             var usage = PlannedUsage(ledger.usage(in: transaction))
             return listed.map { candidate in
-                candidate.flatMap { id, application in
+                candidate.flatMap { id, application, policy in
                     do throws(SubsidyError) {
                         let award = try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
                         usage.add(award, applicationID: id)
@@ -212,11 +214,12 @@ public final class SubsidyStores: Service, Sendable {
     /// marks the application revoked in its district. A revocation dated (`on`) must not precede
     /// the approval.
     public func revoke(
-        _ id: String, on date: CalendarDate?, document: String, request key: RequestKey, actor: Actor, reason: String,
+        _ id: String, on date: CalendarDate?, document: String, programmes: Programmes, request key: RequestKey, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let note = DecisionNote(date: date?.description ?? "", document: document)
         return try await decideThroughLedger(.revoke, id, request: key, actor: actor, reason: reason, decision: note, respond: respond, check: { current in
+            _ = try Self.cityDecides(current, programmes: programmes)
             if let date, let approved = try? CalendarDate(parsing: current.decisionDate), date < approved {
                 throw SubsidyError.invalidField("request.decision_date", "revocation on \(date) is before the approval of \(current.id) on \(approved)")
             }
@@ -230,7 +233,7 @@ public final class SubsidyStores: Service, Sendable {
     /// fresh read under the decision lock, so a concurrent publicize cannot slip a same-day
     /// payment past it. The validity window bounds approval, not payment.
     public func disburse(
-        _ id: String, on date: CalendarDate, document: String, policy: Policy, request key: RequestKey, actor: Actor, reason: String,
+        _ id: String, on date: CalendarDate, document: String, programmes: Programmes, request key: RequestKey, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let note = DecisionNote(date: date.description, document: document)
@@ -238,6 +241,7 @@ public final class SubsidyStores: Service, Sendable {
             .disburse, id, request: key, actor: actor, reason: reason, decision: note, respond: respond,
             update: { $0.disbursedOn = date.description },
             check: { current in
+            let policy = try Self.cityDecides(current, programmes: programmes)
             if let approved = try? CalendarDate(parsing: current.decisionDate), date < approved {
                 throw SubsidyError.invalidField("request.decision_date", "disbursement on \(date) is before the approval of \(current.id) on \(approved)")
             }
@@ -289,13 +293,14 @@ public final class SubsidyStores: Service, Sendable {
     /// Starts the 公示 on `date` (not before the approval; it may run past the validity window,
     /// like payment) for the policy's publicity days. Only the district file changes.
     public func publicize(
-        _ id: String, on date: CalendarDate, document: String, policy: Policy, request key: RequestKey, actor: Actor, reason: String,
+        _ id: String, on date: CalendarDate, document: String, programmes: Programmes, request key: RequestKey, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let publicized = date.description
-        let lastDay = date.adding(days: policy.publicityDays - 1)?.description ?? ""
         let note = DecisionNote(date: publicized, document: document)
         return try await decideInDistrict(.publicize, id, request: key, actor: actor, reason: reason, decision: note, respond: respond) { record in
+            let policy = try Self.cityDecides(record, programmes: programmes)
+            let lastDay = date.adding(days: policy.publicityDays - 1)?.description ?? ""
             // Publicity follows the decision; a backdated date would shorten the 公示.
             guard publicized >= record.decisionDate else {
                 throw SubsidyError.invalidField(
@@ -309,11 +314,23 @@ public final class SubsidyStores: Service, Sendable {
 
     /// The city's refusal at second review (before approval). Only the district file changes.
     public func reject(
-        _ id: String, on date: CalendarDate?, document: String, request key: RequestKey, actor: Actor, reason: String,
+        _ id: String, on date: CalendarDate?, document: String, programmes: Programmes, request key: RequestKey, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let note = DecisionNote(date: date?.description ?? "", document: document)
-        return try await decideInDistrict(.cityReject, id, request: key, actor: actor, reason: reason, decision: note, respond: respond)
+        return try await decideInDistrict(.cityReject, id, request: key, actor: actor, reason: reason, decision: note, respond: respond) { record in
+            _ = try Self.cityDecides(record, programmes: programmes)
+        }
+    }
+
+    /// The programme of `stored`, which must be one the city decides: a district's own
+    /// programme is decided by that district (PERMISSION_DENIED, naming it); the city reads it.
+    static func cityDecides(_ stored: StoredApplication, programmes: Programmes) throws(SubsidyError) -> Policy {
+        let policy = try programmes.programme(for: stored.application)
+        guard case let .district(district) = policy.level else { return policy }
+        throw SubsidyError(
+            .permissionDenied,
+            "application \(stored.id) is under programme \(policy.name), which \(district.displayName) (\(district.rawValue)) decides; the city reads it but cannot decide it")
     }
 
     /// A city decision that touches only the district file, under the decision lock (after an
@@ -349,7 +366,7 @@ public final class SubsidyStores: Service, Sendable {
     public func record(_ id: String, in store: DistrictStore) async throws -> StoredApplication? {
         guard var record = try await store.application(id) else { return nil }
         let ledger = self.ledger
-        record.explanation = try await ledger.database.read { try CityLedger.explanation(for: id, in: $0) }
+        record.explanation = try await ledger.database.read { try CityLedger.explanation(for: id, in: $0) } ?? record.explanation
         return record
     }
 
@@ -461,13 +478,14 @@ public final class SubsidyStores: Service, Sendable {
     /// 初审: recommend, return or reject. A recommendation asks again what submit asked (content
     /// already funded is refused; the rest are warnings for the clerk).
     public func review(
-        _ id: String, as district: DistrictID, _ transition: Transition, policy: Policy, request key: RequestKey, actor: Actor, reason: String,
+        _ id: String, as district: DistrictID, _ transition: Transition, programmes: Programmes, request key: RequestKey, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication, [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = try owning(id, as: district)
         if let earlier = try await store.replay(key) { return earlier }
         var warnings: [String] = []
         if transition == .recommend, let current = try await store.application(id) {
+            let policy = try programmes.programme(for: current.application)
             let application = try Self.checked(current.application, policy: policy)
             warnings = try await contentNotices(for: application, excluding: current.id, policy: policy)
         }
@@ -494,10 +512,9 @@ public final class SubsidyStores: Service, Sendable {
     /// transaction.
     public func contentNotices(for application: Application, excluding id: String, policy: Policy) async throws -> [String] {
         var warnings: [String] = []
-        let ledger = self.ledger
-        let outcome = try await ledger.database.read { transaction -> SubsidyError? in
-            let snapshot = ledger.usage(in: transaction)
-            if let duplicate = try AwardCalculator.duplicate(of: application, usage: snapshot) { return duplicate }
+        let outcome = try await withUsage(for: policy, contentKeys: application.contentKeys) { snapshot -> SubsidyError? in
+            if let duplicate = try AwardCalculator.duplicate(
+                of: application, usage: snapshot, rule: policy.rules[application.measure], programme: policy.name) { return duplicate }
             // A case-by-case amount is the city's to set; there is nothing to pre-compute.
             guard application.measure.formulaShape != .caseByCase else { return nil }
             do throws(SubsidyError) {
@@ -528,17 +545,33 @@ public final class SubsidyStores: Service, Sendable {
 
     /// `Quote`: the policy engine as a dry run against live city-wide usage. Nothing is written.
     public func quote(_ application: Application, policy: Policy, decision: DecisionInput) async throws -> AwardDecision {
+        try await withUsage(for: policy, contentKeys: application.contentKeys) { usage in
+            try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
+        }
+    }
+
+    /// Runs `body` in one read transaction against the usage `policy`'s awards are decided
+    /// against: the city ledger for a city programme; for a district's own programme, that
+    /// district's file, with the city's awards for `contentKeys` (read just before) for stacking.
+    func withUsage<T: Sendable>(
+        for policy: Policy, contentKeys: [String], _ body: @escaping @Sendable (any UsageSnapshot) throws -> T
+    ) async throws -> T {
         let ledger = self.ledger
-        return try await ledger.database.read { transaction in
-            try AwardCalculator.compute(application: application, policy: policy, usage: ledger.usage(in: transaction), decision: decision)
+        switch policy.level {
+        case .city:
+            return try await ledger.database.read { try body(ledger.usage(in: $0)) }
+        case .district(let district):
+            let elsewhere = try await ledger.database.read { try ledger.usage(in: $0).fundedContent(contentKeys) }
+            return try await store(district).database.read { try body(DistrictStore.ProgrammeUsage(connection: $0.connection, elsewhere: elsewhere)) }
         }
     }
 
     /// The stored application `id` decoded to the core's form (for `Quote` by id).
-    public func storedApplication(_ id: String, as caller: DistrictID?, policy: Policy) async throws -> Application {
+    public func storedApplication(_ id: String, as caller: DistrictID?, programmes: Programmes) async throws -> (Application, Policy) {
         let store = try owning(id, as: caller)
         guard let stored = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
-        return try Self.checked(stored.application, policy: policy)
+        let policy = try programmes.programme(for: stored.application)
+        return (try Self.checked(stored.application, policy: policy), policy)
     }
 
     /// A stored application as the policy in force reads it: its funding year must be one of the

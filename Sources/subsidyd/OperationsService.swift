@@ -30,10 +30,10 @@ struct OperationsService: Service, CustomStringConvertible {
         // server fails to start, when the group cancels this service.
         for await _ in server.ready {}
         guard !Task.isCancelled else { return }
-        notifier.ready(status: "serving policy \(services.policy.version)")
+        notifier.ready(status: "serving programmes \(services.programmes.versionsText)")
         await withGracefulShutdownHandler {
             for await _ in hangups.cancelOnGracefulShutdown() {
-                reload()
+                await reload()
             }
         } onGracefulShutdown: {
             notifier.stopping()
@@ -41,16 +41,16 @@ struct OperationsService: Service, CustomStringConvertible {
     }
 
     /// One SIGHUP. Never throws: a bad file must not take the service down.
-    func reload() {
+    func reload() async {
         notifier.reloading()
-        let previous = services.policy
-        defer { notifier.ready(status: "serving policy \(services.policy.version)") }
-        logger.notice("reload requested (SIGHUP)", metadata: ["policy.version": "\(previous.version)"])
+        let previous = services.programmes
+        defer { notifier.ready(status: "serving programmes \(services.programmes.versionsText)") }
+        logger.notice("reload requested (SIGHUP)", metadata: ["policy.version": "\(previous.versionsText)"])
         var next: ServerConfiguration
         do {
             next = try loadConfiguration()
         } catch {
-            logger.error("reload refused, configuration kept: \(error)", metadata: ["policy.version": "\(previous.version)"])
+            logger.error("reload refused, configuration kept: \(error)", metadata: ["policy.version": "\(previous.versionsText)"])
             services.metrics.recordReload(accepted: false)
             return
         }
@@ -61,11 +61,11 @@ struct OperationsService: Service, CustomStringConvertible {
             next.dataDirectory = started.dataDirectory
             next.runtimeDirectory = started.runtimeDirectory
         }
-        let policy: Policy
+        let programmes: Programmes
         do {
-            policy = try services.reload(configuration: next, logger: logger)
+            programmes = try await services.reload(configuration: next, logger: logger)
         } catch {
-            logger.error("reload refused, policy and limits kept: policy: \(error)", metadata: ["policy.version": "\(previous.version)"])
+            logger.error("reload refused, policy and limits kept: policy: \(error)", metadata: ["policy.version": "\(previous.versionsText)"])
             services.metrics.recordReload(accepted: false)
             return
         }
@@ -77,7 +77,7 @@ struct OperationsService: Service, CustomStringConvertible {
         logger.notice(
             "reloaded",
             metadata: [
-                "policy.version": "\(policy.version)", "policy.previous": "\(previous.version)",
+                "policy.version": "\(programmes.versionsText)", "policy.previous": "\(previous.versionsText)",
                 "limits": "\(server.limitsInForce.summary)",
             ])
     }

@@ -115,28 +115,13 @@ struct SubsidyDaemon: AsyncParsableCommand {
         }
     }
 
-    /// `--check-config` also parses the policy file it names, so a typo there is found before a
-    /// restart rather than by it.
+    /// `--check-config` also loads the programmes it names (a file or a directory of them), so a
+    /// typo there is found before a restart rather than by it.
     private func checkPolicy(at path: String) throws {
-        var problem: String?
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            problem = "\(path): cannot open (\(String(cString: strerror(errno))))"
-        } else {
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 65_536)
-            while case let n = read(fd, &chunk, chunk.count), n > 0 { bytes += chunk[0..<n] }
-            close(fd)
-            var name = String(path.split(separator: "/").last ?? "")
-            if name.hasSuffix(".toml") { name.removeLast(5) }
-            do {
-                _ = try Policy.load(text: String(decoding: bytes, as: UTF8.self), name: name)
-            } catch {
-                problem = "\(error)"
-            }
-        }
-        if let problem {
-            var text = Array("subsidyd: configuration error: policy: \(problem)\n".utf8)
+        do {
+            _ = try SubsidyServices.loadProgrammes(path: path)
+        } catch {
+            var text = Array("subsidyd: configuration error: policy: \(error)\n".utf8)
             _ = write(2, &text, text.count)
             throw ExitCode(1)
         }

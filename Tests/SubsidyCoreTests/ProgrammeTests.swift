@@ -283,4 +283,23 @@ struct ProgrammeTests {
         #expect(decided.award == Money(yuan: 800_000))
         #expect(decided.decisionDocument == "顺经促〔2024〕5号")
     }
+
+    @Test("EXAMPLES.md's programme rows say what the engine computes", arguments: [
+        ("P1", "CLOUD_USE", 100_000_000 as Int64, "per-enterprise `CLOUD_USE.per_enterprise`"),
+        ("P2", "CLOUD_USE", 50_000_000, "per-enterprise `CLOUD_USE.per_enterprise`"),
+        ("P3", "DIGITAL_FACTORY", 600_000_000, "difference"),
+        ("P4", "DIGITAL_FACTORY", 1_000_000_000, "difference"),
+        ("P6", "CLOUD_USE", 50_000_000, "formula (stacking leaves exactly 500,000.00 too)"),
+        ("P7", "CLOUD_USE", 30_000_000, "stacking"),
+        ("P8", "DIGITAL_FACTORY", 0, "difference"),
+    ])
+    func documented(_ id: String, _ measure: String, _ fen: Int64, _ binding: String) throws {
+        let document = try Fixtures.read("Deploy/policy/EXAMPLES.md")
+        let row = try #require(document.split(separator: "\n").first { $0.hasPrefix("| \(id) |") }, "no row for \(id)")
+        let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(cells[1].hasSuffix("`\(measure)`"))
+        #expect(cells.contains(String(fen)), "fen")
+        #expect(cells[5].hasPrefix(Money(fen: fen).description), "yuan")
+        #expect(cells.last == binding, "binding")
+    }
 }

@@ -266,7 +266,7 @@ struct DaemonFoundationTests {
                 // Reflection marks a method allowed only if the router holds a route for it for this role.
                 for (service, methods) in allServiceMethods {
                     let open = switch service {
-                    case Foshan_Subsidy_V1_DistrictService.serviceName: tenant != "city"
+                    case Foshan_Subsidy_V1_DistrictService.serviceName, Foshan_Subsidy_V1_DistrictProgrammes.serviceName: tenant != "city"
                     case Foshan_Subsidy_V1_CityService.serviceName, Foshan_Subsidy_V1_Admin.serviceName: tenant == "city"
                     default: true
                     }

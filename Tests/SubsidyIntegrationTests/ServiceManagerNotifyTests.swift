@@ -47,7 +47,7 @@ struct ServiceManagerNotifyTests {
             let daemon = try await DaemonProcess.start(dataDirectory: directory + "/data", environment: ["NOTIFY_SOCKET": notify.path])
             let ready = notify.next()
             #expect(ready?.hasPrefix("READY=1\n") == true, "\(ready ?? "nothing")")
-            #expect(ready?.contains("STATUS=serving policy foshan-2020@") == true)
+            #expect(ready?.contains("STATUS=serving programmes foshan-2020@") == true)
 
             kill(daemon.process.processIdentifier, SIGHUP)
             let reloading = notify.next()

@@ -42,7 +42,7 @@ struct CapTotalsTests {
         let countKey = try #require(kept.first { $0.value[1] == 4 }?.key, "the annual count of benchmark projects: \(kept)")
 
         _ = try await harness.stores.revoke(
-            ids[1], on: nil, document: "", request: RequestKey(id: "city:revoke-\(ids[1])", fingerprint: "f"), actor: StoreHarness.city, reason: "撤销"
+            ids[1], on: nil, document: "", programmes: harness.programmes, request: RequestKey(id: "city:revoke-\(ids[1])", fingerprint: "f"), actor: StoreHarness.city, reason: "撤销"
         ) { _ in [] }
         (kept, summed) = try Self.totals(harness.stores.ledger)
         #expect(kept == summed)
@@ -97,7 +97,7 @@ struct CapTotalsTests {
         #expect(top.count == 2 && top[0].amountFen >= top[1].amountFen)
 
         _ = try await harness.stores.revoke(
-            ids[0], on: nil, document: "", request: RequestKey(id: "city:revoke-\(ids[0])", fingerprint: "f"), actor: StoreHarness.city, reason: "撤销"
+            ids[0], on: nil, document: "", programmes: harness.programmes, request: RequestKey(id: "city:revoke-\(ids[0])", fingerprint: "f"), actor: StoreHarness.city, reason: "撤销"
         ) { _ in [] }
         (kept, summed) = try Self.consumers(harness.stores.ledger)
         #expect(kept == summed)

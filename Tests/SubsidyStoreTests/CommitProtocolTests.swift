@@ -31,7 +31,7 @@ struct CommitProtocolTests {
         // The same request id for other content is refused.
         await #expect(throws: SubsidyError.self) {
             _ = try await harness.stores.approve(
-                id, decision: DecisionInput(decisionDate: try CalendarDate(parsing: "2022-09-02")), policy: harness.policy,
+                id, decision: DecisionInput(decisionDate: try CalendarDate(parsing: "2022-09-02")), programmes: harness.programmes,
                 request: RequestKey(id: "city:approve-\(id)", fingerprint: "other"), actor: StoreHarness.city, reason: ""
             ) { _ in [] }
         }
@@ -83,7 +83,7 @@ struct CommitProtocolTests {
         let id = try await first.recommended(first.benchmark(StoreHarness.uscc(4)), in: .gaoming)
         try await first.approve(id)
         await #expect(throws: SubsidyError.self) {
-            _ = try await first.stores.revoke(id, on: nil, document: "", request: RequestKey(id: "city:revoke", fingerprint: "f"), actor: StoreHarness.city, reason: "违规") { _ in [] }
+            _ = try await first.stores.revoke(id, on: nil, document: "", programmes: first.programmes, request: RequestKey(id: "city:revoke", fingerprint: "f"), actor: StoreHarness.city, reason: "违规") { _ in [] }
         }
         #expect(try await first.commitment(id)?.state == .released)
         #expect(try await first.application(id).state == .approved)

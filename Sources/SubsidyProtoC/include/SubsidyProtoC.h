@@ -6,6 +6,7 @@
 #include "foshan/subsidy/v1/frame.pb-c.h"
 #include "foshan/subsidy/v1/health.pb-c.h"
 #include "foshan/subsidy/v1/identity.pb-c.h"
+#include "foshan/subsidy/v1/programmes.pb-c.h"
 #include "foshan/subsidy/v1/reflection.pb-c.h"
 #include "foshan/subsidy/v1/status.pb-c.h"
 #include "foshan/subsidy/v1/types.pb-c.h"

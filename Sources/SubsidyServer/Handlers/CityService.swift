@@ -6,7 +6,7 @@ import SubsidyWire
 /// disbursement, revocation, and every cap across all districts. Each handler checks and
 /// translates its request, then makes one call to the stores, which run the commit protocol.
 struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
-    let policy: Policy
+    let programmes: Programmes
     let stores: SubsidyStores
     let events: LedgerEvents
 
@@ -48,10 +48,10 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         _ = try stores.owning(request.applicationId, as: nil)
         let decision = try approvalDecision(
             date: request.decisionDate, document: request.decisionDocument, reason: request.reason, caseAmountFen: request.caseAmountFen)
-        let (stores, policy) = (self.stores, self.policy)
+        let (stores, programmes) = (self.stores, self.programmes)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.approve(
-                request.applicationId, decision: decision, policy: policy, request: key, actor: context.actor, reason: request.reason,
+                request.applicationId, decision: decision, programmes: programmes, request: key, actor: context.actor, reason: request.reason,
                 respond: { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) })
         }
         events.changed()
@@ -76,9 +76,9 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         let decision = try approvalDecision(date: request.decisionDate, document: request.decisionDocument, reason: request.reason)
 
         var response = Foshan_Subsidy_V1_ApproveApplicationsResponse()
-        let (stores, policy) = (self.stores, self.policy)
+        let (stores, programmes) = (self.stores, self.programmes)
         if request.planOnly {
-            let planned = try await StoreCall.run(for: context) { try await stores.planApprovals(ids, decision: decision, policy: policy) }
+            let planned = try await StoreCall.run(for: context) { try await stores.planApprovals(ids, decision: decision, programmes: programmes) }
             for (id, result) in zip(ids, planned) {
                 response.add(id, result.map { Foshan_Subsidy_V1_AwardExplanation($0) }, enterprise: (try? result.get())?.enterprise.rawValue ?? "")
             }
@@ -98,7 +98,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
                 _ = try stores.owning(id, as: nil)
                 let bytes = try await StoreCall.run(for: context) {
                     try await stores.approve(
-                        id, decision: decision, policy: policy, request: key, actor: context.actor, reason: request.reason,
+                        id, decision: decision, programmes: programmes, request: key, actor: context.actor, reason: request.reason,
                         respond: { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) })
                 }
                 let record = try Foshan_Subsidy_V1_ApproveApplicationResponse(serializedBytes: bytes, path: "stored").record
@@ -112,20 +112,6 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         return response
     }
 
-    /// What an approval (one, or each of a list) decides: a date inside the validity window, a
-    /// reason and 文号 within their bounds, and — for case-by-case measures — the amount.
-    private func approvalDecision(date: String, document: String, reason: String, caseAmountFen: Int64 = 0) throws(SubsidyError) -> DecisionInput {
-        let decisionDate = try parseDate(date, field: "request.decision_date")
-        try policy.checkDecisionDate(decisionDate)
-        try InputLimits.check(reason, InputLimits.reason, field: "request.reason")
-        try InputLimits.check(document, InputLimits.decisionDocument, field: "request.decision_document")
-        guard caseAmountFen >= 0, caseAmountFen <= maximumAwardFen else {
-            throw .invalidField("request.case_amount_fen", "must be between 0 and \(maximumAwardFen) fen (got \(caseAmountFen))")
-        }
-        return DecisionInput(
-            decisionDate: decisionDate, caseAmount: caseAmountFen > 0 ? Money(fen: caseAmountFen) : nil, decisionDocument: document.isEmpty ? nil : document)
-    }
-
     /// Revocation releases the commitment in the ledger first (a clawback after disbursement).
     func revokeApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
         guard !request.reason.isEmpty else { throw .invalidField("request.reason", "is required to revoke an award") }
@@ -134,10 +120,10 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         _ = try stores.owning(request.applicationId, as: nil)
         let date = try parseOptionalDate(request.decisionDate, field: "request.decision_date")
         let document = try decisionDocument(request)
-        let stores = self.stores
+        let (stores, programmes) = (self.stores, self.programmes)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.revoke(
-                request.applicationId, on: date, document: document, request: key, actor: context.actor, reason: request.reason,
+                request.applicationId, on: date, document: document, programmes: programmes, request: key, actor: context.actor, reason: request.reason,
                 respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
         }
         events.changed()
@@ -152,10 +138,10 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         let key = try requestKey(request.requestId, context: context, request)
         _ = try stores.owning(request.applicationId, as: nil)
         let document = try decisionDocument(request)
-        let (stores, policy) = (self.stores, self.policy)
+        let (stores, programmes) = (self.stores, self.programmes)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.disburse(
-                request.applicationId, on: date, document: document, policy: policy, request: key, actor: context.actor, reason: request.reason,
+                request.applicationId, on: date, document: document, programmes: programmes, request: key, actor: context.actor, reason: request.reason,
                 respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
         }
         events.changed()
@@ -170,10 +156,10 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         try InputLimits.check(date, field: "request.decision_date")
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let document = try decisionDocument(request)
-        let (stores, policy) = (self.stores, self.policy)
+        let (stores, programmes) = (self.stores, self.programmes)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.publicize(
-                request.applicationId, on: date, document: document, policy: policy, request: key, actor: context.actor, reason: request.reason, respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
+                request.applicationId, on: date, document: document, programmes: programmes, request: key, actor: context.actor, reason: request.reason, respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
         }
         return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
     }
@@ -186,28 +172,44 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let date = try parseOptionalDate(request.decisionDate, field: "request.decision_date")
         let document = try decisionDocument(request)
-        let stores = self.stores
+        let (stores, programmes) = (self.stores, self.programmes)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.reject(
-                request.applicationId, on: date, document: document, request: key, actor: context.actor, reason: request.reason,
+                request.applicationId, on: date, document: document, programmes: programmes, request: key, actor: context.actor, reason: request.reason,
                 respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
         }
         return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
     }
 }
 
+/// What an approval (one, or each of a list) decides: a date inside the validity window, a
+/// reason and 文号 within their bounds, and — for case-by-case measures — the amount.
+func approvalDecision(date: String, document: String, reason: String, caseAmountFen: Int64 = 0) throws(SubsidyError) -> DecisionInput {
+    let decisionDate = try parseDate(date, field: "request.decision_date")
+    // The programme of each application bounds its date (the policy engine checks it there);
+    // here only that the date is a plausible one.
+    try InputLimits.check(decisionDate, field: "request.decision_date")
+    try InputLimits.check(reason, InputLimits.reason, field: "request.reason")
+    try InputLimits.check(document, InputLimits.decisionDocument, field: "request.decision_document")
+    guard caseAmountFen >= 0, caseAmountFen <= maximumAwardFen else {
+        throw .invalidField("request.case_amount_fen", "must be between 0 and \(maximumAwardFen) fen (got \(caseAmountFen))")
+    }
+    return DecisionInput(
+        decisionDate: decisionDate, caseAmount: caseAmountFen > 0 ? Money(fen: caseAmountFen) : nil, decisionDocument: document.isEmpty ? nil : document)
+}
+
 /// The decision's document number (文号), checked against its bound.
-private func decisionDocument(_ request: Foshan_Subsidy_V1_DecideApplicationRequest) throws(SubsidyError) -> String {
+func decisionDocument(_ request: Foshan_Subsidy_V1_DecideApplicationRequest) throws(SubsidyError) -> String {
     try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
     return request.decisionDocument
 }
 
 // The city's views and `Quote` answer the rest of the service's methods.
 extension CityService {
-    private var views: CityViews { CityViews(policy: policy, stores: stores, events: events) }
+    private var views: CityViews { CityViews(programmes: programmes, stores: stores, events: events) }
 
     func quote(_ request: Foshan_Subsidy_V1_QuoteRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_QuoteResponse {
-        try await QuoteService(policy: policy, stores: stores).quote(request, context: context)
+        try await QuoteService(programmes: programmes, stores: stores).quote(request, context: context)
     }
 
     func getQuota(_ request: Foshan_Subsidy_V1_GetQuotaRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetQuotaResponse {

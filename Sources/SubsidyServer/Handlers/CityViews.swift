@@ -6,9 +6,12 @@ import SubsidyWire
 /// the import of decisions made before the system existed: the `CityService` methods that are not
 /// decisions on one application. Each method has the shape of its `ServiceProtocol` requirement.
 struct CityViews: Sendable {
-    let policy: Policy
+    let programmes: Programmes
     let stores: SubsidyStores
     let events: LedgerEvents
+
+    /// The 2020 policy: the resource pool and imported history belong to it.
+    var policy: Policy { programmes.defaultProgramme }
 
     /// `WatchQuota`: a `GetQuota` reply now and after every ledger change.
     func watchQuota(
@@ -62,15 +65,21 @@ struct CityViews: Sendable {
         return response
     }
 
-    /// `GetQuota`: every cap's use and the largest consumers.
+    /// `GetQuota`: every cap's use and the largest consumers — the city's programmes from the
+    /// ledger, the districts' own from their stores (the city reads them; it does not decide them).
     func getQuota(_ request: Foshan_Subsidy_V1_GetQuotaRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetQuotaResponse {
-        let year: Int? = request.fundingYear == 0 ? nil : try policy.fundingYear(Int(request.fundingYear)).year
-        guard request.top >= 0 else { throw .invalidField("request.top", "must be ≥ 0") }
-        let top = request.top == 0 ? 5 : min(Int(request.top), 100)
-        let (ledger, policy) = (stores.ledger, self.policy)
+        let query = try QuotaQuery(request, shown: programmes.visible(to: nil), fallback: policy)
+        let (ledger, policy, stores, year, top) = (stores.ledger, self.policy, self.stores, query.year, query.top)
         let (totals, providers, enterprises, districts) = try await StoreCall.run(for: context) {
-            (
-                try await ledger.capTotals(scopePrefix: year.map(String.init)),
+            var totals: [String: [CityLedger.CapTotal]] = [:]
+            for programme in query.shown {
+                switch programme.level {
+                case .city: if totals["city"] == nil { totals["city"] = try await ledger.capTotals(scopePrefix: year.map(String.init)) }
+                case .district(let district): totals[district.rawValue] = try await stores.store(district).programmeTotals()
+                }
+            }
+            return (
+                totals,
                 try await ledger.consumers(by: .provider, fundingYear: year, limit: top),
                 try await ledger.consumers(by: .enterprise, fundingYear: year, limit: top),
                 try await ledger.consumers(by: .district, fundingYear: year, limit: DistrictID.allCases.count)
@@ -78,41 +87,10 @@ struct CityViews: Sendable {
         }
         var response = Foshan_Subsidy_V1_GetQuotaResponse()
         response.policyVersion = policy.version
-        let years = year.map { [$0] } ?? Array(policy.fundingYears)
-        for cap in policy.caps.sorted(by: { $0.id < $1.id }) {
-            let unit = if case .count = cap.limit { "count" } else { "fen" }
-            let limit: Int64 = switch cap.limit {
-            case .amount(let money): money.fen
-            case .count(let count): Int64(count)
-            }
-            func status(scope: String, total: CityLedger.CapTotal?) -> Foshan_Subsidy_V1_CapStatus {
-                var s = Foshan_Subsidy_V1_CapStatus()
-                s.capId = cap.id
-                s.scope = scope
-                s.fundingYear = Int32(scope.prefix { $0 != "/" }) ?? 0
-                s.unit = unit
-                s.limit = limit
-                s.count = total?.count ?? 0
-                s.committed = unit == "count" ? s.count : (total?.amountFen ?? 0)
-                s.remaining = max(0, limit - s.committed)
-                return s
-            }
-            if cap.subject == .city {
-                let scopes = cap.period == .fundingYear ? years.map(String.init) : [policy.name]
-                for scope in scopes {
-                    response.caps.append(status(scope: scope, total: totals.first { $0.capID == cap.id && $0.scope == scope }))
-                }
-            } else {
-                // Per-enterprise, per-provider and one-time caps: the subjects closest to theirs.
-                let used = totals.filter { $0.capID == cap.id }
-                    .sorted { unit == "count" ? $0.count > $1.count : $0.amountFen > $1.amountFen }
-                response.caps += used.prefix(top).map { status(scope: $0.scope, total: $0) }
-                if used.count > top {
-                    var omitted = Foshan_Subsidy_V1_OmittedSubjects()
-                    omitted.capId = cap.id
-                    omitted.count = Int32(clamping: used.count - top)
-                    response.omitted.append(omitted)
-                }
+        query.render(into: &response) { programme in
+            switch programme.level {
+            case .city: totals["city"] ?? []
+            case .district(let district): totals[district.rawValue] ?? []
             }
         }
         func consumer(_ kind: String) -> ((id: String, amountFen: Int64, count: Int64)) -> Foshan_Subsidy_V1_Consumer {
@@ -309,6 +287,78 @@ extension LedgerEvents {
                 continuation.finish()
             }
             continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}
+
+/// What a `GetQuota` asks for, checked: the programmes shown (one, if it names one), the funding
+/// year and how many subjects per cap.
+struct QuotaQuery {
+    let shown: [Policy]
+    let year: Int?
+    let top: Int
+
+    init(_ request: Foshan_Subsidy_V1_GetQuotaRequest, shown visible: [Policy], fallback: Policy) throws(SubsidyError) {
+        var shown = visible
+        if !request.programme.isEmpty {
+            shown = visible.filter { $0.name == request.programme }
+            guard !shown.isEmpty else {
+                throw .invalidField("request.programme", "unknown programme '\(request.programme)' (programmes: \(visible.map(\.name).joined(separator: ", ")))")
+            }
+        }
+        let year: Int? = request.fundingYear == 0 ? nil : Int(request.fundingYear)
+        if let year, !shown.contains(where: { $0.fundingYears.contains(year) }) {
+            _ = try fallback.fundingYear(year)
+            throw .invalidField("request.funding_year", "no programme shown has funding year \(year)")
+        }
+        guard request.top >= 0 else { throw .invalidField("request.top", "must be ≥ 0") }
+        self.shown = shown
+        self.year = year
+        self.top = request.top == 0 ? 5 : min(Int(request.top), 100)
+    }
+
+    /// Appends every shown programme's caps, in cap id order, with `totals` of the store that
+    /// keeps each programme's caps: city-wide caps once per year (or for the programme's life),
+    /// per-subject caps their `top` most used subjects and a count of the rest.
+    func render(into response: inout Foshan_Subsidy_V1_GetQuotaResponse, totals: (Policy) -> [CityLedger.CapTotal]) {
+        let caps = shown.flatMap { programme in programme.caps.map { (programme: programme, cap: $0) } }
+        for (programme, cap) in caps.sorted(by: { $0.cap.id < $1.cap.id }) {
+            let totals = totals(programme).filter { total in year.map { total.scope == String($0) || total.scope.hasPrefix("\($0)/") } ?? true }
+            let years = year.map { programme.fundingYears.contains($0) ? [$0] : [] } ?? Array(programme.fundingYears)
+            let unit = if case .count = cap.limit { "count" } else { "fen" }
+            let limit: Int64 = switch cap.limit {
+            case .amount(let money): money.fen
+            case .count(let count): Int64(count)
+            }
+            func status(scope: String, total: CityLedger.CapTotal?) -> Foshan_Subsidy_V1_CapStatus {
+                var s = Foshan_Subsidy_V1_CapStatus()
+                s.capId = cap.id
+                s.scope = scope
+                s.fundingYear = Int32(scope.prefix { $0 != "/" }) ?? 0
+                s.unit = unit
+                s.limit = limit
+                s.count = total?.count ?? 0
+                s.committed = unit == "count" ? s.count : (total?.amountFen ?? 0)
+                s.remaining = max(0, limit - s.committed)
+                return s
+            }
+            if cap.subject == .city {
+                let scopes = cap.period == .fundingYear ? years.map(String.init) : [programme.name]
+                for scope in scopes {
+                    response.caps.append(status(scope: scope, total: totals.first { $0.capID == cap.id && $0.scope == scope }))
+                }
+            } else {
+                // Per-enterprise, per-provider and one-time caps: the subjects closest to theirs.
+                let used = totals.filter { $0.capID == cap.id }
+                    .sorted { unit == "count" ? $0.count > $1.count : $0.amountFen > $1.amountFen }
+                response.caps += used.prefix(top).map { status(scope: $0.scope, total: $0) }
+                if used.count > top {
+                    var omitted = Foshan_Subsidy_V1_OmittedSubjects()
+                    omitted.capId = cap.id
+                    omitted.count = Int32(clamping: used.count - top)
+                    response.omitted.append(omitted)
+                }
+            }
         }
     }
 }

@@ -30,11 +30,11 @@ public enum DemoData {
             return
         }
         let seeder = Seeder(services: services, configuration: configuration)
-        let policy = services.policy
+        let programmes = services.programmes
         let stores = services.stores
-        let district = DistrictService(policy: policy, stores: stores)
-        let city = CityService(policy: policy, stores: stores, events: LedgerEvents())
-        let views = CityViews(policy: policy, stores: stores, events: LedgerEvents())
+        let district = DistrictService(programmes: programmes, stores: stores)
+        let city = CityService(programmes: programmes, stores: stores, events: LedgerEvents())
+        let views = CityViews(programmes: programmes, stores: stores, events: LedgerEvents())
 
         // Decisions made before the system: imported so their caps count.
         var history = Foshan_Subsidy_V1_ImportHistoryRequest()

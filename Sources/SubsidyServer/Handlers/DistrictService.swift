@@ -5,7 +5,7 @@ import SubsidyWire
 /// The district bureaus' service: applicants, filing and the first review (初审). Every call is
 /// scoped to the caller's district, resolved from its socket and credentials.
 struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
-    let policy: Policy
+    let programmes: Programmes
     let stores: SubsidyStores
     /// `[relocations]` of the configuration: enterprises another district's area registered.
     var relocations: [String: DistrictID] = [:]
@@ -115,8 +115,8 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         let district = try context.requireDistrict()
         let key = try requestKey(request.requestId, context: context, request)
         guard var wire = request.application else { throw .invalidField("request.application", "is required") }
-        let (application, applicant) = try await checkedApplication(&wire, district: district, stores: stores, policy: policy, context: context)
-        let (stores, policy) = (self.stores, self.policy)
+        let (application, applicant, policy) = try await checkedApplication(&wire, district: district, stores: stores, programmes: programmes, context: context)
+        let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.submit(application, applicant: applicant, policy: policy, request: key, actor: context.actor) {
                 try Foshan_Subsidy_V1_SubmitApplicationResponse.encoding($0, warnings: $1)
@@ -144,8 +144,8 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         _ = try stores.owning(request.applicationId, as: district)
         guard var wire = request.application else { throw .invalidField("request.application", "is required") }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
-        let (application, applicant) = try await checkedApplication(&wire, district: district, stores: stores, policy: policy, context: context)
-        let (stores, policy) = (self.stores, self.policy)
+        let (application, applicant, policy) = try await checkedApplication(&wire, district: district, stores: stores, programmes: programmes, context: context)
+        let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.amend(
                 request.applicationId, with: application, applicant: applicant, policy: policy, request: key,
@@ -184,9 +184,9 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
             throw .invalidField("request.reason", "is required when returning or rejecting an application")
         }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
-        let (stores, policy) = (self.stores, self.policy)
+        let (stores, programmes) = (self.stores, self.programmes)
         let bytes = try await StoreCall.run(for: context) {
-            try await stores.review(request.applicationId, as: district, transition, policy: policy, request: key, actor: context.actor, reason: request.reason) {
+            try await stores.review(request.applicationId, as: district, transition, programmes: programmes, request: key, actor: context.actor, reason: request.reason) {
                 try Foshan_Subsidy_V1_ReviewApplicationResponse.encoding($0, warnings: $1)
             }
         }
@@ -196,15 +196,17 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
 
 extension DistrictService {
     func quote(_ request: Foshan_Subsidy_V1_QuoteRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_QuoteResponse {
-        try await QuoteService(policy: policy, stores: stores).quote(request, context: context)
+        try await QuoteService(programmes: programmes, stores: stores).quote(request, context: context)
     }
 }
 
-/// Checks an application against the district's registry and the policy, and fixes the
-/// locality to the registry's before it is stored. Returns it with the registry's entry.
+/// Checks an application against the district's registry and the programme it names (one the
+/// district can see, not retired), and fixes the locality to the registry's before it is stored.
+/// Returns it with the registry's entry and the programme.
 func checkedApplication(
-    _ wire: inout Foshan_Subsidy_V1_Application, district: DistrictID, stores: SubsidyStores, policy: Policy, context: CallContext
-) async throws(SubsidyError) -> (Application, ApplicantRecord) {
+    _ wire: inout Foshan_Subsidy_V1_Application, district: DistrictID, stores: SubsidyStores, programmes: Programmes, context: CallContext
+) async throws(SubsidyError) -> (Application, ApplicantRecord, Policy) {
+    let policy = try programmes.programmeForFiling(wire.programme, by: district, on: Clock.today())
     let uscc = try USCC.parse(wire.enterpriseUscc, field: "application.enterprise_uscc")
     let store = stores.store(district)
     guard let applicant = try await StoreCall.run(for: context, { try await store.applicant(uscc.rawValue) }) else {
@@ -221,7 +223,7 @@ func checkedApplication(
             "\(application.measure) is for \(rule.applicantRoles.map(\.rawValue).sorted().joined(separator: " or ")); \(uscc.rawValue) is registered as \(applicant.role.rawValue)"
         )
     }
-    return (application, applicant)
+    return (application, applicant, policy)
 }
 
 func pageSize(_ requested: Int32) throws(SubsidyError) -> Int {

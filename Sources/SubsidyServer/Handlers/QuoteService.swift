@@ -4,23 +4,19 @@ import SubsidyWire
 
 /// `Quote`: the policy engine run as a dry run against live city-wide usage. Nothing is written.
 struct QuoteService: Sendable {
-    let policy: Policy
+    let programmes: Programmes
     let stores: SubsidyStores
 
     /// `Quote` of both `DistrictService` and `CityService`: a district quotes for its own
     /// applicants, the city for any.
     func quote(_ request: Foshan_Subsidy_V1_QuoteRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_QuoteResponse {
         let caller = context.tenant.district
-        let decisionDate = request.decisionDate.isEmpty ? policy.validThrough : try parseDate(request.decisionDate, field: "request.decision_date")
+        let requestedDate = request.decisionDate.isEmpty ? nil : try parseDate(request.decisionDate, field: "request.decision_date")
         try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
         guard request.caseAmountFen >= 0 else { throw .invalidField("request.case_amount_fen", "must be ≥ 0 (got \(request.caseAmountFen))") }
-        let decision = DecisionInput(
-            decisionDate: decisionDate,
-            caseAmount: request.caseAmountFen > 0 ? Money(fen: request.caseAmountFen) : nil,
-            decisionDocument: request.decisionDocument.isEmpty ? nil : request.decisionDocument
-        )
-        let (policy, stores) = (self.policy, self.stores)
+        let (programmes, stores) = (self.programmes, self.stores)
         let application: Application
+        let policy: Policy
         switch (request.application, request.applicationId.isEmpty) {
         case (.some, false):
             throw .invalidField("request.application_id", "give either application or application_id, not both")
@@ -29,14 +25,21 @@ struct QuoteService: Sendable {
         case (.some(var wire), true):
             if let caller {
                 // A district quotes only for its own registered applicants.
-                application = try await checkedApplication(&wire, district: caller, stores: stores, policy: policy, context: context).0
+                (application, _, policy) = try await checkedApplication(&wire, district: caller, stores: stores, programmes: programmes, context: context)
             } else {
+                policy = try programmes.programmeForFiling(wire.programme, by: nil, on: Clock.today())
                 application = try Application(wire: wire, policy: policy, locality: nil)
             }
         case (nil, false):
             let id = request.applicationId
-            application = try await StoreCall.run(for: context) { try await stores.storedApplication(id, as: caller, policy: policy) }
+            (application, policy) = try await StoreCall.run(for: context) { try await stores.storedApplication(id, as: caller, programmes: programmes) }
         }
+        // Undated, the quote is as of the programme's last day.
+        let decision = DecisionInput(
+            decisionDate: requestedDate ?? policy.validThrough,
+            caseAmount: request.caseAmountFen > 0 ? Money(fen: request.caseAmountFen) : nil,
+            decisionDocument: request.decisionDocument.isEmpty ? nil : request.decisionDocument
+        )
         let award = try await StoreCall.run(for: context) { try await stores.quote(application, policy: policy, decision: decision) }
         var response = Foshan_Subsidy_V1_QuoteResponse()
         response.explanation = Foshan_Subsidy_V1_AwardExplanation(award)

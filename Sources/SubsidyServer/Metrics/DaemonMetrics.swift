@@ -19,7 +19,7 @@ public final class DaemonMetrics: Sendable {
     private let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
     private let stores: SubsidyStores
-    private let policy: @Sendable () -> Policy
+    private let programmes: @Sendable () -> Programmes
     private let openConnections = Mutex<[String: Int]>([:])
     private let lastPolicyVersion = Mutex<String?>(nil)
 
@@ -29,14 +29,14 @@ public final class DaemonMetrics: Sendable {
         .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
     ]
 
-    /// - Parameter policy: the policy in force now (it changes on a reload).
-    public init(stores: SubsidyStores, policy: @escaping @Sendable () -> Policy) {
+    /// - Parameter programmes: the programmes in force now (they change on a reload).
+    public init(stores: SubsidyStores, programmes: @escaping @Sendable () -> Programmes) {
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = Self.durationBuckets
         self.factory = factory
         self.stores = stores
-        self.policy = policy
+        self.programmes = programmes
         Gauge(label: "subsidyd_start_time_seconds", factory: factory).record(Self.wallClockSeconds())
         Gauge(label: "subsidyd_build_info", dimensions: [("version", SubsidyVersion.current)], factory: factory).record(1)
     }
@@ -101,40 +101,43 @@ public final class DaemonMetrics: Sendable {
     /// counts per funding year) and `subsidyd_cap_max_subject_used_ratio` (the most-used
     /// enterprise, provider or pilot under each per-subject cap).
     public func exposition() async throws -> String {
-        let policy = self.policy()
+        let programmes = self.programmes()
         let totals = try await stores.ledger.capTotals(scopePrefix: nil)
-        recordPolicy(policy)
-        for cap in policy.caps {
-            let (limit, unit): (Double, String) = switch cap.limit {
-            case .amount(let money): (Double(money.fen), "fen")
-            case .count(let count): (Double(count), "count")
-            }
-            func used(_ total: CityLedger.CapTotal?) -> Double {
-                guard let total else { return 0 }
-                return unit == "count" ? Double(total.count) : Double(total.amountFen)
-            }
-            guard limit > 0 else { continue }
-            if cap.subject == .city {
-                let scopes = cap.period == .fundingYear ? policy.fundingYears.map(String.init) : [policy.name]
-                for scope in scopes {
-                    let dimensions = [("cap", cap.id), ("scope", scope), ("unit", unit)]
-                    let committed = used(totals.first { $0.capID == cap.id && $0.scope == scope })
-                    Gauge(label: "subsidyd_cap_limit", dimensions: dimensions, factory: factory).record(limit)
-                    Gauge(label: "subsidyd_cap_committed", dimensions: dimensions, factory: factory).record(committed)
-                    Gauge(label: "subsidyd_cap_used_ratio", dimensions: [("cap", cap.id), ("scope", scope)], factory: factory).record(committed / limit)
+        recordPolicy(programmes.defaultProgramme)
+        // The city's programmes: a district's own keeps its caps in its own store.
+        for policy in programmes.all where policy.level == .city {
+            for cap in policy.caps {
+                let (limit, unit): (Double, String) = switch cap.limit {
+                case .amount(let money): (Double(money.fen), "fen")
+                case .count(let count): (Double(count), "count")
                 }
-            } else {
-                // Per-subject caps have one scope per subject ("2022/9144…"): one series per cap and
-                // funding year for the most-used subject keeps the label set bounded.
-                var highest: [String: Double] = [:]
-                for total in totals where total.capID == cap.id {
-                    let year = String(total.scope.prefix { $0 != "/" })
-                    highest[year] = max(highest[year] ?? 0, used(total) / limit)
+                func used(_ total: CityLedger.CapTotal?) -> Double {
+                    guard let total else { return 0 }
+                    return unit == "count" ? Double(total.count) : Double(total.amountFen)
                 }
-                let years = cap.period == .fundingYear ? policy.fundingYears.map(String.init) : [policy.name]
-                for year in Set(years).union(highest.keys) {
-                    Gauge(label: "subsidyd_cap_max_subject_used_ratio", dimensions: [("cap", cap.id), ("scope", year)], factory: factory)
-                        .record(highest[year] ?? 0)
+                guard limit > 0 else { continue }
+                if cap.subject == .city {
+                    let scopes = cap.period == .fundingYear ? policy.fundingYears.map(String.init) : [policy.name]
+                    for scope in scopes {
+                        let dimensions = [("cap", cap.id), ("scope", scope), ("unit", unit)]
+                        let committed = used(totals.first { $0.capID == cap.id && $0.scope == scope })
+                        Gauge(label: "subsidyd_cap_limit", dimensions: dimensions, factory: factory).record(limit)
+                        Gauge(label: "subsidyd_cap_committed", dimensions: dimensions, factory: factory).record(committed)
+                        Gauge(label: "subsidyd_cap_used_ratio", dimensions: [("cap", cap.id), ("scope", scope)], factory: factory).record(committed / limit)
+                    }
+                } else {
+                    // Per-subject caps have one scope per subject ("2022/9144…"): one series per cap and
+                    // funding year for the most-used subject keeps the label set bounded.
+                    var highest: [String: Double] = [:]
+                    for total in totals where total.capID == cap.id {
+                        let year = String(total.scope.prefix { $0 != "/" })
+                        highest[year] = max(highest[year] ?? 0, used(total) / limit)
+                    }
+                    let years = cap.period == .fundingYear ? policy.fundingYears.map(String.init) : [policy.name]
+                    for year in Set(years).union(highest.keys) {
+                        Gauge(label: "subsidyd_cap_max_subject_used_ratio", dimensions: [("cap", cap.id), ("scope", year)], factory: factory)
+                            .record(highest[year] ?? 0)
+                    }
                 }
             }
         }

@@ -427,6 +427,9 @@ public struct Foshan_Subsidy_V1_GetQuotaRequest: ProtoMessage {
     public var fundingYear: Int32 = 0
     /// How many top consumers of each kind to return (default 5).
     public var top: Int32 = 0
+    /// Only this programme's caps (empty: every programme the caller sees). The city sees the
+    /// districts' own programmes too, read from their stores.
+    public var programme: String = ""
 
     public init() {}
 
@@ -438,6 +441,7 @@ public struct Foshan_Subsidy_V1_GetQuotaRequest: ProtoMessage {
         var m = Self()
         m.fundingYear = c.funding_year
         m.top = c.top
+        m.programme = ProtoC.string(c.programme)
         return m
     }
 
@@ -446,6 +450,7 @@ public struct Foshan_Subsidy_V1_GetQuotaRequest: ProtoMessage {
         foshan__subsidy__v1__get_quota_request__init(p)
         p.pointee.funding_year = self.fundingYear
         p.pointee.top = self.top
+        p.pointee.programme = arena.string(self.programme)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -455,6 +460,7 @@ public struct Foshan_Subsidy_V1_GetQuotaRequest: ProtoMessage {
             switch key {
             case "fundingYear", "funding_year": self.fundingYear = try value.int32(at: path + ".funding_year")
             case "top": self.top = try value.int32(at: path + ".top")
+            case "programme": self.programme = try value.string(at: path + ".programme")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -464,6 +470,7 @@ public struct Foshan_Subsidy_V1_GetQuotaRequest: ProtoMessage {
         var members: [(String, JSONValue)] = []
         if self.fundingYear != 0 { members.append(("fundingYear", JSONValue.integer(self.fundingYear))) }
         if self.top != 0 { members.append(("top", JSONValue.integer(self.top))) }
+        if self.programme != "" { members.append(("programme", JSONValue.string(self.programme))) }
         return .object(members)
     }
 }

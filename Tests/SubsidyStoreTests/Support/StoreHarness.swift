@@ -10,6 +10,8 @@ final class StoreHarness: Sendable {
     let directory: TemporaryDirectory
     let stores: SubsidyStores
     let policy: Policy
+    /// The 2020 policy alone, as the stores' decisions take it.
+    var programmes: Programmes { Programmes(single: policy) }
     static let city = Actor(tenant: "city", uid: 1000)
 
     /// The repository root, from this file's path (Tests/SubsidyStoreTests/Support/…).
@@ -72,7 +74,7 @@ final class StoreHarness: Sendable {
         ) { record, _ in Array(record.id.utf8) }
         let id = String(decoding: bytes, as: UTF8.self)
         _ = try await stores.review(
-            id, as: district, .recommend, policy: policy, request: RequestKey(id: "\(district):review-\(id)", fingerprint: "f"),
+            id, as: district, .recommend, programmes: programmes, request: RequestKey(id: "\(district):review-\(id)", fingerprint: "f"),
             actor: Self.actor(district), reason: ""
         ) { _, _ in [] }
         return id
@@ -82,7 +84,7 @@ final class StoreHarness: Sendable {
     @discardableResult
     func approve(_ id: String, request: String? = nil) async throws -> ApplicationState {
         let bytes = try await stores.approve(
-            id, decision: DecisionInput(decisionDate: try CalendarDate(parsing: "2022-09-01")), policy: policy,
+            id, decision: DecisionInput(decisionDate: try CalendarDate(parsing: "2022-09-01")), programmes: programmes,
             request: RequestKey(id: request ?? "city:approve-\(id)", fingerprint: "f"), actor: Self.city, reason: "复核通过"
         ) { Array("\($0.state.rawValue) \($0.awardedFen)".utf8) }
         let state = String(decoding: bytes, as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""

@@ -1440,7 +1440,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__decide_application_respons
   (ProtobufCMessageInit) foshan__subsidy__v1__decide_application_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__get_quota_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__get_quota_request__field_descriptors[3] =
 {
   {
     "funding_year",
@@ -1466,15 +1466,28 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__get_quota_request__fi
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "programme",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__GetQuotaRequest, programme),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__get_quota_request__field_indices_by_name[] = {
   0,   /* field[0] = funding_year */
+  2,   /* field[2] = programme */
   1,   /* field[1] = top */
 };
 static const ProtobufCIntRange foshan__subsidy__v1__get_quota_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__get_quota_request__descriptor =
 {
@@ -1484,7 +1497,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__get_quota_request__descrip
   "Foshan__Subsidy__V1__GetQuotaRequest",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__GetQuotaRequest),
-  2,
+  3,
   foshan__subsidy__v1__get_quota_request__field_descriptors,
   foshan__subsidy__v1__get_quota_request__field_indices_by_name,
   1,  foshan__subsidy__v1__get_quota_request__number_ranges,

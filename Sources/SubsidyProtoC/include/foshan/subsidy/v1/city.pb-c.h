@@ -201,10 +201,15 @@ struct  Foshan__Subsidy__V1__GetQuotaRequest
    * How many top consumers of each kind to return (default 5).
    */
   int32_t top;
+  /*
+   * Only this programme's caps (empty: every programme the caller sees). The city sees the
+   * districts' own programmes too, read from their stores.
+   */
+  char *programme;
 };
 #define FOSHAN__SUBSIDY__V1__GET_QUOTA_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__get_quota_request__descriptor) \
-    , 0, 0 }
+    , 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Foshan__Subsidy__V1__GetQuotaResponse

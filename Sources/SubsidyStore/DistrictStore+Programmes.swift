@@ -1,0 +1,256 @@
+import SubsidyCore
+
+/// A district's own programmes (level `district:<id>`): their awards, cap charges and totals and
+/// the district's product catalogue, kept in the district's file (migration 8) beside the
+/// applications they decide. A decision is one transaction of this file, so it is atomic and
+/// survives a crash whole or not at all, with no second file to reconcile.
+extension DistrictStore {
+    /// The facts an award under the district's programme depends on, read inside its write
+    /// transaction: cap totals, earlier awards and the catalogue from this file; `elsewhere` is
+    /// what the other stores (the city ledger) hold for the same content, read just before — it
+    /// counts toward stacking across levels.
+    struct ProgrammeUsage: UsageSnapshot {
+        let connection: SQLiteConnection
+        let elsewhere: [FundedContent]
+
+        func committed(_ key: CapKey) throws(SubsidyError) -> CapUsage {
+            let row = try wrap {
+                try connection.query("SELECT amount_fen, count FROM programme_totals WHERE cap_id = ? AND scope = ?", [.text(key.capID), .text(key.scope)]).first
+            }
+            let (amount, count) = try wrap { (try row?.int("amount_fen") ?? 0, try row?.int("count") ?? 0) }
+            return CapUsage(amount: Money(fen: amount), count: Int(count))
+        }
+
+        func fundedContent(_ keys: [String]) throws(SubsidyError) -> [FundedContent] {
+            let own = try wrap {
+                try keys.flatMap { key in
+                    try connection.query(
+                        """
+                        SELECT c.application_id AS application_id, c.measure AS measure, c.content_typed AS content_typed,
+                               c.amount_fen AS amount_fen, c.programme AS programme FROM programme_content_keys k
+                        JOIN programme_commitments c ON c.application_id = k.application_id
+                        WHERE k.key = ? AND c.state IN ('live', 'disbursed') ORDER BY c.application_id
+                        """,
+                        [.text(key)]
+                    ).map { row in
+                        FundedContent(
+                            applicationID: try row.text("application_id"), measure: try row.decode(Measure.self, "measure"),
+                            typed: try row.text("content_typed"), key: key, amount: Money(fen: try row.int("amount_fen")),
+                            programme: try row.text("programme"))
+                    }
+                }
+            }
+            return own + elsewhere.filter { keys.contains($0.key) }
+        }
+
+        /// Cluster pilots are the 2020 policy's, decided by the city.
+        func pilotAward(_ pilotKey: String) throws(SubsidyError) -> PilotAward? { nil }
+
+        /// The resource pool is the city's; a district programme checks its own catalogue.
+        func isPoolMember(_ provider: USCC, on date: CalendarDate) throws(SubsidyError) -> Bool { false }
+
+        /// The follow-on rule is the 2020 policy's.
+        func voucherRecipients(among enterprises: [USCC], decidedFrom from: CalendarDate, through: CalendarDate) throws(SubsidyError) -> Set<USCC> { [] }
+
+        func earlierAwards(to enterprise: USCC, under measures: Set<Measure>) throws(SubsidyError) -> [EarlierAward] {
+            guard !measures.isEmpty else { return [] }
+            let sorted = measures.map(\.rawValue).sorted()
+            return try wrap {
+                try connection.query(
+                    """
+                    SELECT application_id, measure, amount_fen, decision_date FROM programme_commitments
+                    WHERE measure IN (\(sorted.map { _ in "?" }.joined(separator: ", "))) AND enterprise = ? AND state IN ('live', 'disbursed')
+                    ORDER BY decision_date, application_id
+                    """,
+                    sorted.map { .text($0) } + [.text(enterprise.rawValue)]
+                ).map { row in
+                    EarlierAward(
+                        applicationID: try row.text("application_id"), measure: try row.decode(Measure.self, "measure"),
+                        amount: Money(fen: try row.int("amount_fen")), decisionDate: try? CalendarDate(parsing: try row.text("decision_date")))
+                }
+            }
+        }
+
+        func isCatalogueMember(_ provider: USCC, catalogue: String, on date: CalendarDate) throws(SubsidyError) -> Bool {
+            try wrap {
+                try !connection.query(
+                    "SELECT 1 FROM catalogue_members WHERE catalogue = ? AND uscc = ? AND entry_date <= ?",
+                    [.text(catalogue), .text(provider.rawValue), .text(date.description)]
+                ).isEmpty
+            }
+        }
+
+        private func wrap<T>(_ body: () throws -> T) throws(SubsidyError) -> T {
+            do { return try body() } catch let error as SubsidyError { throw error } catch {
+                throw SubsidyError(.internal, "district programme usage could not be read", cause: error)
+            }
+        }
+    }
+
+    /// A commitment of the district's programme, as the checker and the city's views read it.
+    public struct ProgrammeCommitment: Sendable, Equatable {
+        public var applicationID: String
+        public var programme: String
+        public var measure: Measure
+        public var fundingYear: Int
+        public var enterprise: String
+        public var amountFen: Int64
+        public var decisionDate: String
+        public var state: CityLedger.CommitmentState
+    }
+
+    /// One charge of a programme commitment, with the limit it was made under.
+    public struct ProgrammeCharge: Sendable, Equatable {
+        public var applicationID: String
+        public var key: CapKey
+        public var amountFen: Int64
+        public var count: Int64
+        public var limit: CapLimit
+    }
+
+    /// Records `award` (the decision on `applicationID` under the district's programme) and its
+    /// charges, then re-checks every charged cap inside the same transaction — the store's own
+    /// guarantee, whatever the engine computed.
+    func commitProgrammeAward(
+        _ applicationID: String, _ award: AwardDecision, requestID: String, actor: Actor, reason: String, at time: String, in transaction: Transaction
+    ) throws {
+        let programme = programmeName(ofVersion: award.policyVersion)
+        try transaction.query(
+            """
+            INSERT INTO programme_commitments (application_id, programme, measure, funding_year, enterprise, amount_fen, decision_date,
+                decision_document, policy_version, content_typed, state, request_id, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'live', ?, ?, ?)
+            """,
+            [.text(applicationID), .text(programme), .text(award.measure.rawValue), .integer(Int64(award.fundingYear.year)),
+             .text(award.enterprise.rawValue), .integer(award.award.fen), .text(award.decisionDate.description),
+             .text(award.decisionDocument ?? ""), .text(award.policyVersion), .text(award.contentTyped), .text(requestID), .text(time), .text(time)]
+        )
+        for key in award.contentKeys.isEmpty ? [award.contentFingerprint] : award.contentKeys {
+            try transaction.query("INSERT INTO programme_content_keys (key, application_id) VALUES (?, ?)", [.text(key), .text(applicationID)])
+        }
+        let usage = ProgrammeUsage(connection: transaction.connection, elsewhere: [])
+        for charge in award.charges {
+            let (kind, value): (String, Int64) = switch charge.limit {
+            case .amount(let limit): ("amount", limit.fen)
+            case .count(let limit): ("count", Int64(limit))
+            }
+            try transaction.query(
+                "INSERT INTO programme_charges (application_id, cap_id, scope, amount_fen, count, limit_kind, limit_value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [.text(applicationID), .text(charge.key.capID), .text(charge.key.scope), .integer(charge.amount.fen), .integer(Int64(charge.count)),
+                 .text(kind), .integer(value)]
+            )
+            let after = try usage.committed(charge.key)
+            let over: Bool = switch charge.limit {
+            case .amount(let limit): after.amount > limit
+            case .count(let limit): after.count > limit
+            }
+            if over {
+                let before = CapUsage(amount: Money(fen: after.amount.fen - charge.amount.fen), count: after.count - charge.count)
+                throw SubsidyError.capExhausted(
+                    "\(charge.key) of \(applicationID) would exceed its limit \(charge.limit)", key: charge.key, limit: charge.limit,
+                    committed: before, requested: charge.amount)
+            }
+        }
+        try AuditChain.append(
+            AuditEvent("programme_commit", [
+                .text("application", applicationID), .text("programme", programme), .text("measure", award.measure.rawValue),
+                .integer("amount_fen", award.award.fen), .text("content", award.contentFingerprint), .text("policy", award.policyVersion),
+                .text("request", requestID),
+            ] + AuditEvent.Field.actor(actor) + [.text("reason", reason)]
+              + award.charges.map { .text("charge", "\($0.key)+\($0.amount.fen)/\($0.count)") }),
+            at: time, in: transaction
+        )
+    }
+
+    /// Moves the programme commitment of `applicationID` from `from` to `to` (disbursed; released
+    /// or clawback on revocation, which takes its charges out of the totals by trigger).
+    func moveProgrammeCommitment(
+        _ applicationID: String, to state: CityLedger.CommitmentState, requestID: String, actor: Actor, reason: String, at time: String,
+        in transaction: Transaction
+    ) throws {
+        guard let row = try transaction.query(
+            "SELECT state, amount_fen FROM programme_commitments WHERE application_id = ?", [.text(applicationID)]).first
+        else {
+            throw SubsidyError(.internal, "no programme commitment for \(applicationID) in \(district.rawValue)")
+        }
+        let current = try row.decode(CityLedger.CommitmentState.self, "state")
+        let target: CityLedger.CommitmentState
+        switch (current, state) {
+        case (.live, .disbursed): target = .disbursed
+        case (.live, .released): target = .released
+        case (.disbursed, .released): target = .clawback
+        default:
+            throw SubsidyError.precondition("commitment", "the commitment of \(applicationID) is \(current) and cannot become \(state)")
+        }
+        try transaction.query(
+            "UPDATE programme_commitments SET state = ?, updated_at = ? WHERE application_id = ?", [.text(target.rawValue), .text(time), .text(applicationID)])
+        try AuditChain.append(
+            AuditEvent("programme_\(target.rawValue)", [
+                .text("application", applicationID), .integer("amount_fen", try row.int("amount_fen")), .text("request", requestID),
+            ] + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
+            at: time, in: transaction
+        )
+    }
+
+    /// Every programme commitment of this district, in id order.
+    public func programmeCommitments() async throws -> [ProgrammeCommitment] {
+        try await database.read { transaction in
+            try transaction.query(
+                "SELECT application_id, programme, measure, funding_year, enterprise, amount_fen, decision_date, state FROM programme_commitments ORDER BY application_id"
+            ).map { row in
+                ProgrammeCommitment(
+                    applicationID: try row.text("application_id"), programme: try row.text("programme"), measure: try row.decode(Measure.self, "measure"),
+                    fundingYear: Int(try row.int("funding_year")), enterprise: try row.text("enterprise"), amountFen: try row.int("amount_fen"),
+                    decisionDate: try row.text("decision_date"), state: try row.decode(CityLedger.CommitmentState.self, "state"))
+            }
+        }
+    }
+
+    /// Every charge of every programme commitment, with its limit (for the checker).
+    public func programmeCharges() async throws -> [ProgrammeCharge] {
+        try await database.read { transaction in
+            try transaction.query("SELECT application_id, cap_id, scope, amount_fen, count, limit_kind, limit_value FROM programme_charges ORDER BY application_id, cap_id")
+                .map { row in
+                    let value = try row.int("limit_value")
+                    return ProgrammeCharge(
+                        applicationID: try row.text("application_id"), key: CapKey(capID: try row.text("cap_id"), scope: try row.text("scope")),
+                        amountFen: try row.int("amount_fen"), count: try row.int("count"),
+                        limit: try row.text("limit_kind") == "count" ? .count(Int(value)) : .amount(Money(fen: value)))
+                }
+        }
+    }
+
+    /// The maintained totals of the district's programme caps (keys with usage).
+    public func programmeTotals() async throws -> [CityLedger.CapTotal] {
+        try await database.read { transaction in
+            try transaction.query(
+                "SELECT cap_id, scope, amount_fen, count FROM programme_totals WHERE amount_fen != 0 OR count != 0 ORDER BY cap_id, amount_fen DESC, scope"
+            ).map {
+                CityLedger.CapTotal(capID: try $0.text("cap_id"), scope: try $0.text("scope"), amountFen: try $0.int("amount_fen"), count: try $0.int("count"))
+            }
+        }
+    }
+
+    /// A member of the district's catalogue `catalogue` from `entryDate` (idempotent by request id
+    /// through ``mutate(_:_:)``; registering one again keeps its first entry).
+    func insertCatalogueMember(
+        catalogue: String, uscc: USCC, name: String, entryDate: CalendarDate, requestID: String, actor: Actor, at time: String, in transaction: Transaction
+    ) throws {
+        let inserted = try transaction.query(
+            """
+            INSERT INTO catalogue_members (catalogue, uscc, name, entry_date, request_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (catalogue, uscc) DO NOTHING RETURNING uscc
+            """,
+            [.text(catalogue), .text(uscc.rawValue), .text(name), .text(entryDate.description), .text(requestID), .text(time)]
+        )
+        guard !inserted.isEmpty else {
+            throw SubsidyError(.alreadyExists, "\(uscc.rawValue) is already in catalogue \(catalogue)")
+        }
+        try AuditChain.append(
+            AuditEvent("catalogue_member", [
+                .text("catalogue", catalogue), .text("uscc", uscc.rawValue), .text("entry_date", entryDate.description), .text("request", requestID),
+            ] + AuditEvent.Field.actor(actor)),
+            at: time, in: transaction
+        )
+    }
+}

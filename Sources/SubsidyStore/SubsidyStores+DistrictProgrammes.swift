@@ -1,0 +1,166 @@
+import SubsidyCore
+
+/// Decisions a district bureau makes on its own programme's applications (level
+/// `district:<id>`): approval against caps in its own file, 公示, payment, revocation and refusal.
+/// Each is one transaction of the district's file — the application's state, the commitment, its
+/// charges and totals, the history and audit entries and the stored response — so under races the
+/// file's single writer makes each cap exact, a retry returns the first response, and a crash
+/// leaves the decision whole or absent.
+extension SubsidyStores {
+    /// 复核 of the district's own programme: the award computed against the district's caps (and
+    /// the city's awards for the same content, for stacking) and committed with the approval.
+    public func approveOwn(
+        _ id: String, as district: DistrictID, decision: DecisionInput, programmes: Programmes, request key: RequestKey, actor: Actor,
+        reason: String, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        let store = try owning(id, as: district)
+        if let earlier = try await store.replay(key) { return earlier }
+        guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
+        let policy = try Self.districtDecides(current, district: district, programmes: programmes)
+        // Another file: read before the district's transaction. A city award for the same content
+        // made between this read and the commit is not seen (the city's programmes refuse content
+        // already funded, so the gap cannot make the city pay twice; it can let the district's
+        // stacking limit count one award less).
+        let ledger = self.ledger
+        let keys = current.application.contentKeys
+        let elsewhere = try await ledger.database.read { try ledger.usage(in: $0).fundedContent(keys) }
+        return try await store.mutate(key) { transaction, now in
+            guard let fresh = try DistrictStore.application(id, in: transaction, district: district) else {
+                throw SubsidyError(.notFound, "application \(id) does not exist")
+            }
+            _ = try fresh.state.applying(.approve, as: .city)
+            let application = try Self.checked(fresh.application, policy: policy)
+            let usage = DistrictStore.ProgrammeUsage(connection: transaction.connection, elsewhere: elsewhere)
+            let award = try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
+            try store.commitProgrammeAward(id, award, requestID: key.id, actor: actor, reason: reason, at: now, in: transaction)
+            let note = DecisionNote(date: award.decisionDate.description, document: award.decisionDocument ?? "")
+            // The state machine's deciding role; the history names the district's bureau as the actor.
+            let record = try store.apply(.approve, to: id, actor: actor, role: .city, reason: reason, request: key, decision: note, at: now, in: transaction) {
+                $0.awardedFen = award.award.fen
+                $0.decisionDate = award.decisionDate.description
+                $0.decisionDocument = award.decisionDocument ?? ""
+                $0.explanation = StoredExplanation(award)
+            }
+            return try respond(record)
+        }
+    }
+
+    /// 公示 of an award of the district's own programme, for that programme's publicity days.
+    public func publicizeOwn(
+        _ id: String, as district: DistrictID, on date: CalendarDate, document: String, programmes: Programmes, request key: RequestKey,
+        actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        try await decideOwn(.publicize, id, as: district, programmes: programmes, request: key, actor: actor, reason: reason,
+                            decision: DecisionNote(date: date.description, document: document), respond: respond) { record, policy, _ in
+            guard date.description >= record.decisionDate else {
+                throw SubsidyError.invalidField("request.decision_date", "publicity of \(id) cannot start on \(date), before its approval on \(record.decisionDate)")
+            }
+            record.publicizedOn = date.description
+            record.publicityLastDay = date.adding(days: policy.publicityDays - 1)?.description ?? ""
+        }
+    }
+
+    /// Payment of an award of the district's own programme: not before its approval nor before
+    /// the end of its 公示; the commitment stays counted.
+    public func disburseOwn(
+        _ id: String, as district: DistrictID, on date: CalendarDate, document: String, programmes: Programmes, request key: RequestKey,
+        actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        try await decideOwn(.disburse, id, as: district, programmes: programmes, request: key, actor: actor, reason: reason,
+                            decision: DecisionNote(date: date.description, document: document), respond: respond) { record, policy, transaction in
+            if let approved = try? CalendarDate(parsing: record.decisionDate), date < approved {
+                throw SubsidyError.invalidField("request.decision_date", "disbursement on \(date) is before the approval of \(id) on \(approved)")
+            }
+            if let publicized = try? CalendarDate(parsing: record.publicizedOn), let ends = policy.publicityEnds(publicisedOn: publicized), date < ends {
+                throw SubsidyError.precondition(
+                    "publicity", "the \(policy.publicityDays)-day publicity of \(id) began \(publicized) and ends before \(ends); disburse on or after \(ends)")
+            }
+            record.disbursedOn = date.description
+            try transaction.move(id, to: .disbursed)
+        }
+    }
+
+    /// Revocation of an award of the district's own programme: its charges leave the district's
+    /// totals (a clawback after payment).
+    public func revokeOwn(
+        _ id: String, as district: DistrictID, on date: CalendarDate?, document: String, programmes: Programmes, request key: RequestKey,
+        actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        try await decideOwn(.revoke, id, as: district, programmes: programmes, request: key, actor: actor, reason: reason,
+                            decision: DecisionNote(date: date?.description ?? "", document: document), respond: respond) { record, _, transaction in
+            if let date, let approved = try? CalendarDate(parsing: record.decisionDate), date < approved {
+                throw SubsidyError.invalidField("request.decision_date", "revocation on \(date) is before the approval of \(id) on \(approved)")
+            }
+            try transaction.move(id, to: .released)
+        }
+    }
+
+    /// Refusal at the second review of the district's own programme (before approval).
+    public func rejectOwn(
+        _ id: String, as district: DistrictID, on date: CalendarDate?, document: String, programmes: Programmes, request key: RequestKey,
+        actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        try await decideOwn(.cityReject, id, as: district, programmes: programmes, request: key, actor: actor, reason: reason,
+                            decision: DecisionNote(date: date?.description ?? "", document: document), respond: respond) { _, _, _ in }
+    }
+
+    /// Registers a member of a district catalogue (idempotent by request id).
+    public func registerCatalogueMember(
+        catalogue: String, uscc: USCC, name: String, entryDate: CalendarDate, in district: DistrictID, request key: RequestKey, actor: Actor,
+        respond: @escaping @Sendable () throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        let store = self.store(district)
+        return try await store.mutate(key) { transaction, now in
+            try store.insertCatalogueMember(
+                catalogue: catalogue, uscc: uscc, name: name, entryDate: entryDate, requestID: key.id, actor: actor, at: now, in: transaction)
+            return try respond()
+        }
+    }
+
+    /// The programme of `stored`, which must be `district`'s own: the city's programmes are the
+    /// city's to decide (PERMISSION_DENIED, naming the programme).
+    static func districtDecides(_ stored: StoredApplication, district: DistrictID, programmes: Programmes) throws(SubsidyError) -> Policy {
+        let policy = try programmes.programme(for: stored.application)
+        guard policy.level == .district(district) else {
+            throw SubsidyError(
+                .permissionDenied,
+                "application \(stored.id) is under programme \(policy.name) (level \(policy.level)); \(district.rawValue) decides only its own programmes")
+        }
+        return policy
+    }
+
+    /// A decision on the district's own programme: one transaction of its file.
+    private func decideOwn(
+        _ transition: Transition, _ id: String, as district: DistrictID, programmes: Programmes, request key: RequestKey, actor: Actor,
+        reason: String, decision: DecisionNote, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8],
+        update: @escaping @Sendable (inout StoredApplication, Policy, ProgrammeTransaction) throws -> Void
+    ) async throws -> [UInt8] {
+        let store = try owning(id, as: district)
+        if let earlier = try await store.replay(key) { return earlier }
+        return try await store.mutate(key) { transaction, now in
+            guard let current = try DistrictStore.application(id, in: transaction, district: district) else {
+                throw SubsidyError(.notFound, "application \(id) does not exist")
+            }
+            let policy = try Self.districtDecides(current, district: district, programmes: programmes)
+            let programme = ProgrammeTransaction(store: store, transaction: transaction, requestID: key.id, actor: actor, reason: reason, time: now)
+            let record = try store.apply(transition, to: id, actor: actor, role: .city, reason: reason, request: key, decision: decision, at: now, in: transaction) {
+                try update(&$0, policy, programme)
+            }
+            return try respond(record)
+        }
+    }
+}
+
+/// The district file's transaction as a decision's update sees it: it may move the commitment.
+struct ProgrammeTransaction {
+    let store: DistrictStore
+    let transaction: Transaction
+    let requestID: String
+    let actor: Actor
+    let reason: String
+    let time: String
+
+    func move(_ id: String, to state: CityLedger.CommitmentState) throws {
+        try store.moveProgrammeCommitment(id, to: state, requestID: requestID, actor: actor, reason: reason, at: time, in: transaction)
+    }
+}
