@@ -1,0 +1,72 @@
+import Foundation
+
+/// An independent check of the districts' own programme ledgers (district migration 8), reading
+/// each district file with plain SQL — none of the store code is used, so a bug there cannot hide
+/// itself:
+/// - every cap total the store keeps equals the sum of the charges of counted commitments;
+/// - no counted total is over the limit any of its charges was made under (amount or count);
+/// - an application is approved, publicized or disbursed exactly when its commitment is counted,
+///   with the same amount; a revoked one's commitment is released or clawed back.
+public enum DistrictProgrammeChecker {
+    public struct Report: Sendable {
+        public var problems: [String] = []
+        /// Commitments counted now, over every district.
+        public var commitments = 0
+    }
+
+    public static func check(dataDirectory: String) throws -> Report {
+        var report = Report()
+        for district in ["chancheng", "nanhai", "shunde", "gaoming", "sanshui"] {
+            let path = "\(dataDirectory)/districts/\(district).sqlite"
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            let db = try ReadOnlyDatabase(path: path)
+            let counted = "('live', 'disbursed')"
+            var recomputed: [String: String] = [:]
+            for row in try db.rows("""
+                SELECT c.cap_id, c.scope, SUM(c.amount_fen), SUM(c.count) FROM programme_charges c
+                JOIN programme_commitments m ON m.application_id = c.application_id
+                WHERE m.state IN \(counted) GROUP BY c.cap_id, c.scope
+                """)
+            {
+                recomputed["\(row[0])[\(row[1])]"] = "\(row[2]) fen, \(row[3])"
+            }
+            var kept: [String: String] = [:]
+            for row in try db.rows("SELECT cap_id, scope, amount_fen, count FROM programme_totals WHERE amount_fen != 0 OR count != 0") {
+                kept["\(row[0])[\(row[1])]"] = "\(row[2]) fen, \(row[3])"
+            }
+            for key in Set(recomputed.keys).union(kept.keys) where recomputed[key] != kept[key] {
+                report.problems.append("\(district): cap total \(key) is kept as \(kept[key] ?? "none") but its charges add up to \(recomputed[key] ?? "none")")
+            }
+            for row in try db.rows("""
+                SELECT c.application_id, c.cap_id, c.scope, c.limit_kind, c.limit_value,
+                       (SELECT SUM(x.amount_fen) FROM programme_charges x JOIN programme_commitments m ON m.application_id = x.application_id
+                        WHERE x.cap_id = c.cap_id AND x.scope = c.scope AND m.state IN \(counted)),
+                       (SELECT SUM(x.count) FROM programme_charges x JOIN programme_commitments m ON m.application_id = x.application_id
+                        WHERE x.cap_id = c.cap_id AND x.scope = c.scope AND m.state IN \(counted))
+                FROM programme_charges c JOIN programme_commitments k ON k.application_id = c.application_id WHERE k.state IN \(counted)
+                """)
+            {
+                let total = Int64(row[row[3] == "count" ? 6 : 5]) ?? 0
+                if total > Int64(row[4])! {
+                    report.problems.append("\(district): \(row[1])[\(row[2])] holds \(total), over the limit \(row[4]) \(row[0]) was charged under")
+                }
+            }
+            for row in try db.rows("""
+                SELECT a.id, a.state, a.awarded_fen, m.state, m.amount_fen FROM applications a
+                JOIN programme_commitments m ON m.application_id = a.id
+                """)
+            {
+                let countedState = ["APPROVED", "PUBLICIZED", "DISBURSED"].contains(row[1])
+                let countedCommitment = ["live", "disbursed"].contains(row[3])
+                if countedState != countedCommitment || (row[1] == "REVOKED" && countedCommitment) {
+                    report.problems.append("\(district): application \(row[0]) is \(row[1]) but its commitment is \(row[3])")
+                }
+                if countedState && row[2] != row[4] {
+                    report.problems.append("\(district): application \(row[0]) records \(row[2]) fen, its commitment \(row[4])")
+                }
+                if countedCommitment { report.commitments += 1 }
+            }
+        }
+        return report
+    }
+}
