@@ -7,6 +7,9 @@ extension CityLedger {
         public var scope: String
         public var amountFen: Int64
         public var count: Int64
+        /// The limit this subject's charges were made under, where it depends on the subject (a
+        /// revenue-tiered cap of a district programme); nil: the cap's own limit.
+        public var limitFen: Int64? = nil
     }
 
     /// The programmes the ledger holds awards of (released ones included: their history needs

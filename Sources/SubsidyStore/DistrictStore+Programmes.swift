@@ -224,9 +224,16 @@ extension DistrictStore {
     public func programmeTotals() async throws -> [CityLedger.CapTotal] {
         try await database.read { transaction in
             try transaction.query(
-                "SELECT cap_id, scope, amount_fen, count FROM programme_totals WHERE amount_fen != 0 OR count != 0 ORDER BY cap_id, amount_fen DESC, scope"
+                """
+                SELECT t.cap_id, t.scope, t.amount_fen, t.count,
+                    (SELECT MAX(c.limit_value) FROM programme_charges c JOIN programme_commitments m ON m.application_id = c.application_id
+                     WHERE c.cap_id = t.cap_id AND c.scope = t.scope AND m.state IN ('live', 'disbursed') AND c.limit_kind = 'amount') AS limit_fen
+                FROM programme_totals t WHERE t.amount_fen != 0 OR t.count != 0 ORDER BY t.cap_id, t.amount_fen DESC, t.scope
+                """
             ).map {
-                CityLedger.CapTotal(capID: try $0.text("cap_id"), scope: try $0.text("scope"), amountFen: try $0.int("amount_fen"), count: try $0.int("count"))
+                CityLedger.CapTotal(
+                    capID: try $0.text("cap_id"), scope: try $0.text("scope"), amountFen: try $0.int("amount_fen"), count: try $0.int("count"),
+                    limitFen: try $0.optionalInt("limit_fen"))
             }
         }
     }

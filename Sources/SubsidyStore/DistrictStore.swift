@@ -629,11 +629,13 @@ public final class DistrictStore: Sendable {
         return "%" + escaped + "%"
     }
 
-    /// Ids and states of applications holding (or pending) a commitment, for recovery.
+    /// Ids and states of applications holding (or pending) a commitment in the city ledger, for
+    /// recovery. The district's own programme's awards are not among them: their commitments
+    /// live in this file, written in the same transaction as the state.
     public func decidedStates() async throws -> [String: ApplicationState] {
         try await database.read { transaction in
             var states: [String: ApplicationState] = [:]
-            for row in try transaction.query("SELECT id, state FROM applications") {
+            for row in try transaction.query("SELECT id, state FROM applications WHERE id NOT IN (SELECT application_id FROM programme_commitments)") {
                 states[try row.text("id")] = try row.decode(ApplicationState.self, "state")
             }
             return states

@@ -192,6 +192,11 @@ public struct SQLiteRow: Sendable {
         return v
     }
 
+    public func optionalInt(_ name: String) throws(SQLiteError) -> Int64? {
+        if case .null = try value(name) { return nil }
+        return try int(name)
+    }
+
     public func blob(_ name: String) throws(SQLiteError) -> [UInt8] {
         switch try value(name) {
         case .blob(let v): return v

@@ -4,6 +4,7 @@ import SubsidyCore
 import SubsidyTestRandom
 import SubsidyTestSupport
 import SubsidyWire
+import Synchronization
 import Testing
 
 /// The real daemon killed with SIGKILL — at every step of the commit protocol and at random
@@ -24,6 +25,8 @@ struct CrashRecoveryTests {
                 let bureau = Bureau(try await daemon.client(district))
                 for i in 0..<Self.buyersPerDistrict { try await bureau.register(Self.buyer(d, i)) }
             }
+            // Shunde's own programme: its catalogue holds the provider.
+            try await ProgrammesIntegrationTests.catalogue(Bureau(try await daemon.client("shunde")), ProgrammesIntegrationTests.seller)
             #expect(await daemon.terminate() == 0)
         }
     }
@@ -123,15 +126,23 @@ struct CrashRecoveryTests {
             try await seed(directory)
             let points = ["approve.after-ledger", "approve.after-district", "revoke.after-ledger", "disburse.after-ledger"]
             var approvedSeen = 0
+            let acknowledged = Acknowledged()
             for cycle in 0..<cycles {
                 // One cycle in four arms a protocol step; the others are killed from outside.
                 let armed = cycle % 4 == 3 ? points[(cycle / 4) % points.count] : nil
                 let daemon = try await DaemonProcess.start(dataDirectory: directory, environment: armed.map { ["SUBSIDYD_CRASH_AT": $0] } ?? [:])
                 let violations = try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy)
                 #expect(violations == [], "after restart \(cycle): \(violations) (\(TestSeed.replay))")
-                if !violations.isEmpty { break }
+                // Shunde's own programme: its totals, caps and states agree, and every approval it
+                // acknowledged before a kill is still there.
+                let district = try DistrictProgrammeChecker.check(dataDirectory: directory)
+                #expect(district.problems == [], "after restart \(cycle): \(district.problems) (\(TestSeed.replay))")
+                let kept = try DistrictProgrammeChecker.committedApplications(dataDirectory: directory, district: "shunde")
+                let lost = acknowledged.ids.subtracting(kept)
+                #expect(lost.isEmpty, "after restart \(cycle): acknowledged Shunde approvals lost: \(lost.sorted()) (\(TestSeed.replay))")
+                if !violations.isEmpty || !district.problems.isEmpty || !lost.isEmpty { break }
                 let loadRandom = random.derived("load \(cycle)")
-                let load = Task { await Self.load(daemon: daemon, cycle: cycle, random: loadRandom) }
+                let load = Task { await Self.load(daemon: daemon, cycle: cycle, random: loadRandom, acknowledged: acknowledged) }
                 try await Task.sleep(for: .milliseconds(Int.random(in: 20...200, using: &random)))
                 await daemon.crash()
                 approvedSeen += await load.value
@@ -141,6 +152,8 @@ struct CrashRecoveryTests {
                 let quota = try await Bureau(try await final.client("city")).quota(year: 2022)
                 #expect(quota.caps.allSatisfy { $0.committed <= $0.limit })
                 #expect(approvedSeen > 0, "the load never got an approval through")
+                #expect(!acknowledged.ids.isEmpty, "Shunde never got an approval of its own programme through")
+                #expect(try DistrictProgrammeChecker.check(dataDirectory: directory).problems == [], "\(TestSeed.replay)")
                 #expect(await final.terminate() == 0)
             }
         }
@@ -149,8 +162,34 @@ struct CrashRecoveryTests {
     /// Every district files and reviews while the city approves, publicizes, disburses and
     /// revokes, until the daemon dies. Returns how many approvals were acknowledged. Each task
     /// draws from its own generator derived from `random`.
-    private static func load(daemon: DaemonProcess, cycle: Int, random: SplitMix64) async -> Int {
+    private static func load(daemon: DaemonProcess, cycle: Int, random: SplitMix64, acknowledged: Acknowledged) async -> Int {
         await withTaskGroup(of: Int.self) { group in
+            // Shunde files under its own programme and decides it, beside everything else.
+            let shundeSeed = random.derived("shunde programme")
+            group.addTask {
+                var random = shundeSeed
+                guard let shunde = try? Bureau(await daemon.client("shunde")) else { return 0 }
+                for n in 0..<30 {
+                    let buyer = buyer(2, Int.random(in: 0..<buyersPerDistrict, using: &random))
+                    let year = Int32.random(in: 2022...2025, using: &random)
+                    let application = ProgrammesIntegrationTests.cloudUse(
+                        buyer, spendFen: Int64.random(in: 1...40, using: &random) * 5_000_000, revenueFen: 8_000_000_000,
+                        contract: "S-\(cycle)-\(n)", year: year)
+                    do {
+                        let id = try await shunde.file(application)
+                        let approved = try await ProgrammesIntegrationTests.approveOwn(shunde, id, date: "\(year)-06-01")
+                        acknowledged.insert(approved.id)
+                        if Int.random(in: 0..<3, using: &random) == 0 {
+                            _ = try await shunde.decide(Foshan_Subsidy_V1_DistrictProgrammes.Method.revokeApplication, id, reason: "random revoke")
+                        }
+                    } catch let error as SubsidyError where error.code == .unavailable {
+                        return 0
+                    } catch {
+                        continue
+                    }
+                }
+                return 0
+            }
             for (d, district) in DaemonProcess.districts.enumerated() {
                 let seed = random.derived(district)
                 group.addTask {
@@ -205,4 +244,13 @@ struct CrashRecoveryTests {
             return total
         }
     }
+}
+
+/// Approvals acknowledged to a client, across kills (the load's tasks add to it concurrently).
+final class Acknowledged: Sendable {
+    private let members = Mutex<Set<String>>([])
+
+    func insert(_ id: String) { members.withLock { _ = $0.insert(id) } }
+
+    var ids: Set<String> { members.withLock { $0 } }
 }

@@ -69,4 +69,11 @@ public enum DistrictProgrammeChecker {
         }
         return report
     }
+
+    /// Every application of `district` with a programme commitment (any state): an approval once
+    /// acknowledged must be among them after any crash.
+    public static func committedApplications(dataDirectory: String, district: String) throws -> Set<String> {
+        let db = try ReadOnlyDatabase(path: "\(dataDirectory)/districts/\(district).sqlite")
+        return Set(try db.rows("SELECT application_id FROM programme_commitments").map { $0[0] })
+    }
 }

@@ -83,7 +83,8 @@ public enum LedgerChecker {
         var seen = Set<String>()
         for district in DistrictID.allCases {
             let store = try ReadOnlyDatabase(path: "\(dataDirectory)/districts/\(district.rawValue).sqlite")
-            for row in try store.rows("SELECT id, state, awarded_fen FROM applications") {
+            // A district programme's awards are the district file's own (DistrictProgrammeChecker).
+            for row in try store.rows("SELECT id, state, awarded_fen FROM applications WHERE id NOT IN (SELECT application_id FROM programme_commitments)") {
                 let (id, state, awarded) = (row[0], row[1], Int64(row[2])!)
                 let commitment = commitments[id]
                 seen.insert(id)

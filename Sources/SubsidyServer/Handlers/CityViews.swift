@@ -336,10 +336,11 @@ struct QuotaQuery {
                 s.scope = scope
                 s.fundingYear = Int32(scope.prefix { $0 != "/" }) ?? 0
                 s.unit = unit
-                s.limit = limit
+                // A revenue-tiered cap: the tier this subject's awards were charged under.
+                s.limit = unit == "fen" && !cap.revenueTiers.isEmpty ? (total?.limitFen ?? limit) : limit
                 s.count = total?.count ?? 0
                 s.committed = unit == "count" ? s.count : (total?.amountFen ?? 0)
-                s.remaining = max(0, limit - s.committed)
+                s.remaining = max(0, s.limit - s.committed)
                 return s
             }
             if cap.subject == .city {
