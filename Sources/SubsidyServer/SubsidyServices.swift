@@ -106,7 +106,12 @@ public struct SubsidyServices: Sendable {
         for file in files {
             let name = String(file.split(separator: "/").last ?? "policy").replacingOccurrences(ofSuffix: ".toml")
             guard access(file, R_OK) == 0 else { throw ProgrammeFileError(description: "\(file): cannot open (\(String(cString: strerror(errno))))") }
-            loaded.append(try Policy.load(text: try readTextFile(file), name: name))
+            do {
+                loaded.append(try Policy.load(text: try readTextFile(file), name: name))
+            } catch let error as PolicyError {
+                // Among several files, the message names the file.
+                throw PolicyError(policyName: file, line: error.line, key: error.key, problem: error.problem)
+            }
         }
         guard !loaded.isEmpty else { throw PolicyError(policyName: path, line: nil, key: nil, problem: "no programme file (*.toml) in \(path)") }
         return try Programmes(loaded, defaultName: EmbeddedPolicy.defaultName)

@@ -126,6 +126,7 @@ struct Quote: AsyncParsableCommand {
     @Option(help: "Decision date YYYY-MM-DD (default: the last day of the policy).") var decisionDate: String = ""
     @Option(help: "Case-by-case measures: the amount in fen.") var caseAmountFen: Int64 = 0
     @Option(help: "Case-by-case measures: the decision's document number.") var document: String = ""
+    @Option(help: "With --file: the programme to quote under (default: the one the file names, else foshan-2020).") var programme: String?
 
     func validate() throws {
         guard (file == nil) != (applicationId == nil) else {
@@ -143,6 +144,7 @@ struct Quote: AsyncParsableCommand {
                 printError(error)
                 throw ExitCode(1)
             }
+            if let programme { request.application?.programme = programme }
         }
         request.applicationId = applicationId ?? ""
         request.decisionDate = decisionDate

@@ -21,8 +21,9 @@ struct Submit: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @Option(help: "Application JSON file, or - for standard input.") var file: String?
+    @Option(help: "Programme, e.g. foshan-dx-2021 (default: the 2020 policy, foshan-2020; see `subsidyctl programmes`).") var programme: String?
     @Option(help: "Measure, e.g. CLOUD_VOUCHER.") var measure: String?
-    @Option(help: "Funding year (2020–2023).") var year: Int32?
+    @Option(help: "Funding year (one of the programme's).") var year: Int32?
     @Option(help: "Applicant's USCC.") var enterprise: String?
     @Option(help: "Provider's USCC (vouchers).") var provider: String?
     @Option(help: "Project name.") var projectName: String?
@@ -31,6 +32,8 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Amount actually paid in yuan.") var paidAmount: String?
     @Option(help: "Amount invested in yuan (benchmark projects).") var investedAmount: String?
     @Option(help: "Previous year's service spend in yuan (public service).") var previousYearSpend: String?
+    @Option(help: "Grade of the recognition: STANDARD or EXCELLENT (DIGITAL_FACTORY).") var grade: String?
+    @Option(help: "Declared annual main-business revenue (年主营业务收入) in yuan (CLOUD_USE's revenue tier).") var declaredRevenue: String?
     @Option(help: "Request id, to retry an earlier submission safely.") var requestId: String = newRequestID()
     @Option(
         help: ArgumentHelp(
@@ -71,6 +74,9 @@ struct Submit: AsyncParsableCommand {
         if let paidAmount { application.paidAmountFen = try fen(paidAmount, option: "--paid-amount") }
         if let investedAmount { application.investedAmountFen = try fen(investedAmount, option: "--invested-amount") }
         if let previousYearSpend { application.previousYearServiceSpendFen = try fen(previousYearSpend, option: "--previous-year-spend") }
+        if let programme { application.programme = programme }
+        if let grade { application.grade = try parseEnum(Foshan_Subsidy_V1_Grade.self, grade, option: "--grade") }
+        if let declaredRevenue { application.declaredRevenueFen = try fen(declaredRevenue, option: "--declared-revenue") }
         request.application = application
         let sent = request
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
@@ -309,7 +315,7 @@ struct Review: AsyncParsableCommand {
 
 struct Approve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "City: approve (复核) — compute the award and commit it against every cap; a committee's list with --batch, planned first with --plan.",
+        abstract: "City (a district: its own programme's): approve (复核) — compute the award and commit it against every cap; a committee's list with --batch, planned first with --plan.",
         discussion: """
             --plan computes the list in its order, each application as if the ones before it were approved, and shows
             which fit, for how much, and which cap cuts or refuses which; nothing is committed. Approving the same
@@ -320,7 +326,7 @@ struct Approve: AsyncParsableCommand {
     @Argument(help: "Application ids.") var applicationIds: [String] = []
     @Option(help: "A file of application ids (one a line, or a CSV with an id / 申请编号 column), in the committee's order.") var batch: String?
     @Flag(help: "Plan the list: what each approval would give; nothing is committed.") var plan = false
-    @Option(help: "Decision date YYYY-MM-DD, within 2020-07-17..2023-12-31.") var decisionDate: String
+    @Option(help: "Decision date YYYY-MM-DD, within the programme's validity window (2020-07-17..2023-12-31 for the 2020 policy).") var decisionDate: String
     @Option(help: "Case-by-case measures: the decided amount in yuan, e.g. 8,000,000 or 8000000.00.") var caseAmount: String?
     @Option(help: "The decision's document number (文号), e.g. 佛工信〔2023〕12号.") var document: String = ""
     @Option var reason: String = ""
@@ -350,13 +356,17 @@ struct Approve: AsyncParsableCommand {
         request.decisionDocument = document
         request.reason = reason
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).approveApplication(request, timeout: global.timeout)
+            // A district approves its own programme's applications, against caps in its own store.
+            try await isCity(client)
+                ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).approveApplication(request, timeout: global.timeout)
+                : Foshan_Subsidy_V1_DistrictProgrammes.Client(wrapping: client).approveApplication(request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(global.describe) ?? "")
     }
 }
 
-/// The city's decisions that take only an id, a reason and a date.
+/// The decisions that take only an id, a reason and a date: the city's, or a district's on its own
+/// programme (``districtMethod``), chosen by who the daemon says the caller is.
 protocol CityDecisionCommand: AsyncParsableCommand {
     var global: GlobalOptions { get }
     var applicationId: String { get }
@@ -365,6 +375,7 @@ protocol CityDecisionCommand: AsyncParsableCommand {
     var document: String { get }
     var requestId: String { get }
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { get }
+    static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { get }
 }
 
 extension CityDecisionCommand {
@@ -376,15 +387,16 @@ extension CityDecisionCommand {
         request.decisionDate = decisionDate.isEmpty ? todayInChina() : decisionDate
         request.decisionDocument = document
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await client.call(Self.method, request, timeout: global.timeout)
+            try await client.call(try await isCity(client) ? Self.method : Self.districtMethod, request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(global.describe) ?? "")
     }
 }
 
 struct Reject: CityDecisionCommand {
-    static let configuration = CommandConfiguration(abstract: "City: reject a RECOMMENDED application (after approval, use revoke).")
+    static let configuration = CommandConfiguration(abstract: "City (a district: its own programme's): reject a RECOMMENDED application (after approval, use revoke).")
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.rejectApplication }
+    static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.rejectApplication }
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
     @Option var reason: String = ""
@@ -394,8 +406,9 @@ struct Reject: CityDecisionCommand {
 }
 
 struct Publicize: CityDecisionCommand {
-    static let configuration = CommandConfiguration(abstract: "City: start the 7-day publicity (公示) of an approved award.")
+    static let configuration = CommandConfiguration(abstract: "City (a district: its own programme's): start the publicity (公示, 7 days) of an approved award.")
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.publicizeApplication }
+    static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.publicizeApplication }
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
     @Option var reason: String = ""
@@ -405,8 +418,9 @@ struct Publicize: CityDecisionCommand {
 }
 
 struct Disburse: CityDecisionCommand {
-    static let configuration = CommandConfiguration(abstract: "City: mark a publicized award disbursed.")
+    static let configuration = CommandConfiguration(abstract: "City (a district: its own programme's): mark a publicized award disbursed.")
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.disburseApplication }
+    static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.disburseApplication }
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
     @Option var reason: String = ""
@@ -416,8 +430,9 @@ struct Disburse: CityDecisionCommand {
 }
 
 struct Revoke: CityDecisionCommand {
-    static let configuration = CommandConfiguration(abstract: "City: revoke an award (releases it, or records a clawback after disbursement).")
+    static let configuration = CommandConfiguration(abstract: "City (a district: its own programme's): revoke an award (releases it, or records a clawback after disbursement).")
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.revokeApplication }
+    static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.revokeApplication }
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
     @Option var reason: String = ""
@@ -427,10 +442,12 @@ struct Revoke: CityDecisionCommand {
 }
 
 struct Quota: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "City: every cap — limit, committed, remaining — and the top consumers.")
+    static let configuration = CommandConfiguration(
+        abstract: "City: every cap — limit, committed, remaining — and the top consumers; a district: its own programme's caps.")
 
     @OptionGroup var global: GlobalOptions
     @Option(help: "Funding year; default every year.") var year: Int32 = 0
+    @Option(help: "Only this programme's caps (default: every programme).") var programme: String = ""
     @Option(help: "Top consumers to show.") var top: Int32 = 5
     @Flag(help: "Follow the caps live (WatchQuota): the table, then a line for each cap that moves.") var watch = false
     @Option(help: "With --watch: warn when a cap's use reaches this percentage.") var warnAt: Int = 90
@@ -440,8 +457,11 @@ struct Quota: AsyncParsableCommand {
         var request = Foshan_Subsidy_V1_GetQuotaRequest()
         request.fundingYear = year
         request.top = top + 1
+        request.programme = programme
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).getQuota(request, timeout: global.timeout)
+            try await isCity(client)
+                ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).getQuota(request, timeout: global.timeout)
+                : Foshan_Subsidy_V1_DistrictProgrammes.Client(wrapping: client).getQuota(request, timeout: global.timeout)
         }
         let chinese = prefersChinese()
         var table = TextTable(

@@ -146,6 +146,6 @@ struct ConfigurationFileTests {
         try "[policy]\ntitle = 1\n".write(toFile: policy, atomically: true, encoding: .utf8)
         let bad = try Self.check(Self.replacing("runtime_dir = \"/run/subsidyd-test\"", with: "runtime_dir = \"/run/subsidyd-test\"\npolicy = \"\(policy)\""))
         #expect(bad.status == 1)
-        #expect(bad.error.contains("policy: foshan-2020:2: policy.title"), "\(bad.error)")
+        #expect(bad.error.contains("/foshan-2020.toml:2: policy.title"), "the file, line and key: \(bad.error)")
     }
 }

@@ -122,4 +122,75 @@ struct ReloadTests {
         #expect(ctl.status == 0)
         #expect(ctl.output.trimmingCharacters(in: .whitespacesAndNewlines) == SubsidyVersion.current)
     }
+
+    static func programmes(_ daemon: DaemonProcess, tenant: String = "city") async throws -> [String] {
+        let client = try await daemon.client(tenant)
+        defer { Task { await client.close() } }
+        return try await client.call(Foshan_Subsidy_V1_Programmes.Method.listProgrammes, Foshan_Subsidy_V1_ListProgrammesRequest()).programmes.map(\.name)
+    }
+
+    @Test("a programme dropped into the policy directory is served after SIGHUP; a broken one is refused with its line and the set kept; one with awards cannot be removed, only retired")
+    func programmeDirectory() async throws {
+        var configuration = DaemonConfiguration()
+        defer { try? FileManager.default.removeItem(atPath: configuration.baseDirectory) }
+        let directory = configuration.baseDirectory + "/policy.d"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let shipped = URL(fileURLWithPath: Self.shippedPolicy).deletingLastPathComponent()
+        for name in ["foshan-2020.toml", "foshan-dx-2021.toml"] {
+            try FileManager.default.copyItem(atPath: shipped.appendingPathComponent(name).path, toPath: directory + "/" + name)
+        }
+        configuration.policyPath = directory
+        let daemon = try await DaemonProcess.start(configuration: configuration)
+        #expect(try await Self.programmes(daemon) == ["foshan-2020", "foshan-dx-2021"])
+
+        // Without a rebuild: Shunde's programme dropped in, then SIGHUP.
+        try FileManager.default.copyItem(atPath: shipped.appendingPathComponent("shunde-dx-2021.toml").path, toPath: directory + "/shunde-dx-2021.toml")
+        kill(daemon.process.processIdentifier, SIGHUP)
+        #expect(await eventually { (try? await Self.programmes(daemon)) == ["foshan-2020", "foshan-dx-2021", "shunde-dx-2021"] }, "\(daemon.log())")
+        #expect(try await Self.programmes(daemon, tenant: "nanhai") == ["foshan-2020", "foshan-dx-2021"])
+
+        // A file that does not validate: refused with its file, line and key; the set is kept.
+        let broken = try String(contentsOfFile: directory + "/shunde-dx-2021.toml", encoding: .utf8)
+            .replacingOccurrences(of: "name = \"shunde-dx-2021\"", with: "name = \"nanhai-2030\"")
+            .replacingOccurrences(of: "level = \"district:shunde\"", with: "level = \"district:foshan\"")
+        let line = try #require(broken.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.hasPrefix("level = ") }) + 1
+        try broken.write(toFile: directory + "/nanhai-2030.toml", atomically: true, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        #expect(await eventually { Self.occurrences(of: "reload refused", in: daemon.log()) == 1 })
+        #expect(daemon.log().contains("nanhai-2030.toml:\(line): policy.level"), "the refusal names the file, line and key: \(daemon.log())")
+        #expect(try await Self.programmes(daemon) == ["foshan-2020", "foshan-dx-2021", "shunde-dx-2021"])
+        try FileManager.default.removeItem(atPath: directory + "/nanhai-2030.toml")
+
+        // An award under foshan-dx-2021; then its file removed: refused, the set kept.
+        let nanhai = Bureau(try await daemon.client("nanhai"))
+        let city = Bureau(try await daemon.client("city"))
+        let owner = TestData.uscc(7_500, area: 5)
+        try await nanhai.register(owner)
+        let id = try await nanhai.file(ProgrammesIntegrationTests.workshop(owner, 1, year: 2023))
+        #expect(try await city.approve(id, date: "2023-10-01").awardedFen == 200_000_000)
+        try FileManager.default.removeItem(atPath: directory + "/foshan-dx-2021.toml")
+        kill(daemon.process.processIdentifier, SIGHUP)
+        #expect(await eventually { Self.occurrences(of: "reload refused", in: daemon.log()) == 2 })
+        #expect(daemon.log().contains("foshan-dx-2021 has awards in the ledger and cannot be removed; retire it instead"), "\(daemon.log())")
+        #expect(try await Self.programmes(daemon) == ["foshan-2020", "foshan-dx-2021", "shunde-dx-2021"])
+
+        // Retired instead: still listed (its awards count), closed to new applications.
+        let retired = try String(contentsOfFile: shipped.appendingPathComponent("foshan-dx-2021.toml").path, encoding: .utf8)
+            .replacingOccurrences(of: "publicity_days = 7\n", with: "publicity_days = 7\nretired_on = 2024-01-01\n")
+        try retired.write(toFile: directory + "/foshan-dx-2021.toml", atomically: true, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        let listed = await eventually {
+            let client = try? await daemon.client("city")
+            let programmes = try? await client?.call(Foshan_Subsidy_V1_Programmes.Method.listProgrammes, Foshan_Subsidy_V1_ListProgrammesRequest()).programmes
+            await client?.close()
+            return programmes?.first { $0.name == "foshan-dx-2021" }?.state == "retired"
+        }
+        #expect(listed, "\(daemon.log())")
+        let refused = await #expect(throws: SubsidyError.self) { try await nanhai.submit(ProgrammesIntegrationTests.workshop(owner, 2, year: 2024)) }
+        #expect(refused?.code == .failedPrecondition)
+        #expect(refused?.message.contains("retired on 2024-01-01") == true)
+        // Its award can still be revoked.
+        #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.revokeApplication, id, reason: "复核撤销").state == .revoked)
+        #expect(await daemon.terminate() == 0)
+    }
 }

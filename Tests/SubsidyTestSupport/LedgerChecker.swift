@@ -5,13 +5,28 @@ import SubsidyCore
 /// An independent check of the invariants of DESIGN.md §4, reading the SQLite files directly
 /// with plain SQL — none of the store code is used, so a bug there cannot hide itself.
 public enum LedgerChecker {
+    /// The caps of every programme file in `Deploy/policy` (read once).
+    static let shippedProgrammeCaps: [CapRule] = {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Deploy/policy")
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return files.filter { $0.hasSuffix(".toml") }.sorted().flatMap { file -> [CapRule] in
+            guard let text = try? String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8),
+                  let programme = try? Policy.load(text: text, name: String(file.dropLast(5)))
+            else { return [] }
+            return programme.caps
+        }
+    }()
+
     /// Every violation found; empty when the data directory is consistent.
     public static func violations(dataDirectory: String, policy: Policy) throws -> [String] {
         var problems: [String] = []
         let ledger = try ReadOnlyDatabase(path: dataDirectory + "/city-ledger.sqlite")
 
         // 1. For every cap and scope: committed ≤ limit (amount and count).
-        let limits = Dictionary(policy.caps.map { ($0.id, $0.limit) }, uniquingKeysWith: { first, _ in first })
+        // The caps of `policy` and of every other programme shipped beside it (their awards share
+        // the ledger; cap ids are unique across programmes).
+        let limits = Dictionary((policy.caps + shippedProgrammeCaps).map { ($0.id, $0.limit) }, uniquingKeysWith: { first, _ in first })
         for row in try ledger.rows("""
             SELECT c.cap_id, c.scope, SUM(c.amount_fen), SUM(c.count) FROM charges c
             JOIN commitments m ON m.application_id = c.application_id

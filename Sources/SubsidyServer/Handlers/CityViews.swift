@@ -86,7 +86,7 @@ struct CityViews: Sendable {
             )
         }
         var response = Foshan_Subsidy_V1_GetQuotaResponse()
-        response.policyVersion = policy.version
+        response.policyVersion = request.programme.isEmpty ? policy.version : query.shown.map(\.version).joined(separator: ", ")
         query.render(into: &response) { programme in
             switch programme.level {
             case .city: totals["city"] ?? []
@@ -103,6 +103,8 @@ struct CityViews: Sendable {
                 return c
             }
         }
+        // The largest consumers are the city ledger's: shown unless only a district's programme is.
+        guard query.shown.contains(where: { $0.level == .city }) else { return response }
         response.topProviders = providers.map(consumer("provider"))
         response.topEnterprises = enterprises.map(consumer("enterprise"))
         response.districts = districts.map(consumer("district"))

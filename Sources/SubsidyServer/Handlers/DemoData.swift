@@ -132,7 +132,96 @@ public enum DemoData {
                 try await seeder.approve(city, bp, "2022-07-15")
             }
         }
-        logger.notice("demo: seeded applicants, pool members, history and applications in every lifecycle state")
+        try await seedProgrammes(seeder: seeder, district: district, city: city, programmes: programmes)
+        logger.notice("demo: seeded applicants, pool members, history and applications in every lifecycle state, under all three programmes")
+    }
+
+    /// The programmes after 2023: a 禅城 enterprise's workshops and factory under foshan-dx-2021
+    /// (the factory paid as a difference), and 顺德's own CLOUD_USE awards under shunde-dx-2021,
+    /// decided by 顺德 — approved, publicized, disbursed and one still waiting.
+    static func seedProgrammes(seeder: Seeder, district: DistrictService, city: CityService, programmes: Programmes) async throws {
+        // Enterprises of their own, so the 2020 demo's rows and names stay as they were.
+        let chancheng = DistrictID.chancheng
+        let owner = uscc(0, 30)
+        try await seeder.register(district, seeder.context(chancheng, "RegisterApplicant"), owner, "佛山市禅城区数字化装备制造有限公司", .industrialEnterprise)
+        for (n, year) in [(1, Int32(2022)), (2, 2023)] {
+            var a = Foshan_Subsidy_V1_Application()
+            a.programme = "foshan-dx-2021"
+            a.measure = .digitalWorkshop
+            a.fundingYear = year
+            a.enterpriseUscc = owner
+            a.projectName = "数字化车间（\(n)号）"
+            let id = try await seeder.submit(district, chancheng, a)
+            try await seeder.review(district, chancheng, id, .recommend, "")
+            try await seeder.approve(city, id, "\(year)-10-15")
+        }
+        var factory = Foshan_Subsidy_V1_Application()
+        factory.programme = "foshan-dx-2021"
+        factory.measure = .digitalFactory
+        factory.fundingYear = 2024
+        factory.enterpriseUscc = owner
+        factory.grade = .standard
+        factory.projectName = "数字化示范工厂"
+        let factoryID = try await seeder.submit(district, chancheng, factory)
+        try await seeder.review(district, chancheng, factoryID, .recommend, "")
+        var approval = Foshan_Subsidy_V1_ApproveApplicationRequest()
+        approval.requestId = "demo-approve-\(factoryID)"
+        approval.applicationId = factoryID
+        approval.decisionDate = "2024-11-20"
+        approval.caseAmountFen = 1_000_000_000
+        approval.decisionDocument = "佛工信〔2024〕88号"
+        approval.reason = "认定为数字化示范工厂，按累计奖补差额拨付"
+        _ = try await city.approveApplication(approval, context: seeder.context(.city, "ApproveApplication"))
+
+        // 顺德: its catalogue, and CLOUD_USE awards it decides itself.
+        let shunde = DistrictID.shunde
+        let own = DistrictProgrammesService(programmes: programmes, stores: seeder.services.stores, events: LedgerEvents())
+        var member = Foshan_Subsidy_V1_RegisterCatalogueMemberRequest()
+        member.requestId = "demo-catalogue"
+        member.catalogue = "shunde-cloud-products"
+        member.uscc = uscc(2, 1)
+        member.name = providers[2]
+        member.entryDate = "2022-01-01"
+        _ = try await own.registerCatalogueMember(member, context: seeder.context(shunde, "RegisterCatalogueMember"))
+        let users = ["佛山市顺德区智能家居制造有限公司", "佛山市顺德区精密模具有限公司", "佛山市顺德区小家电科技有限公司"]
+        for (n, name) in users.enumerated() {
+            try await seeder.register(district, seeder.context(shunde, "RegisterApplicant"), uscc(2, 30 + n), name, .industrialEnterprise)
+        }
+        for n in 0..<3 {
+            var a = Foshan_Subsidy_V1_Application()
+            a.programme = "shunde-dx-2021"
+            a.measure = .cloudUse
+            a.fundingYear = 2024
+            a.enterpriseUscc = uscc(2, 30 + n)
+            a.providerUscc = uscc(2, 1)
+            a.contractNumber = "SD-CLOUD-2024-\(n)"
+            a.contractAmountFen = Int64(1_200_000 + n * 900_000) * 100
+            a.paidAmountFen = a.contractAmountFen
+            a.declaredRevenueFen = Int64([80_000_000, 40_000_000, 120_000_000][n]) * 100
+            a.projectName = "工业软件上云用云"
+            let id = try await seeder.submit(district, shunde, a)
+            try await seeder.review(district, shunde, id, .recommend, "")
+            guard n < 2 else { continue }  // one still waits for the district's decision
+            var r = Foshan_Subsidy_V1_ApproveApplicationRequest()
+            r.requestId = "demo-approve-\(id)"
+            r.applicationId = id
+            r.decisionDate = "2024-06-1\(n)"
+            r.decisionDocument = "顺经促〔2024〕\(20 + n)号"
+            r.reason = "区级复核通过"
+            _ = try await own.approveApplication(r, context: seeder.context(shunde, "ApproveApplication"))
+            if n == 1 {
+                for (step, date) in [("PublicizeApplication", "2024-06-20"), ("DisburseApplication", "2024-07-05")] {
+                    var d = Foshan_Subsidy_V1_DecideApplicationRequest()
+                    d.requestId = "demo-\(step)-\(id)"
+                    d.applicationId = id
+                    d.decisionDate = date
+                    d.reason = "区级决定"
+                    let ctx = seeder.context(shunde, step)
+                    _ = step == "PublicizeApplication"
+                        ? try await own.publicizeApplication(d, context: ctx) : try await own.disburseApplication(d, context: ctx)
+                }
+            }
+        }
     }
 
     /// Calls the services as the tenant would, through the same code paths as the RPCs.
@@ -168,7 +257,7 @@ public enum DemoData {
 
         func submit(_ service: DistrictService, _ district: DistrictID, _ application: Foshan_Subsidy_V1_Application) async throws -> String {
             var r = Foshan_Subsidy_V1_SubmitApplicationRequest()
-            r.requestId = "demo-submit-\(district.rawValue)-\(application.enterpriseUscc)-\(application.measure)-\(application.contractNumber)"
+            r.requestId = "demo-submit-\(district.rawValue)-\(application.enterpriseUscc)-\(application.measure)-\(application.contractNumber)-\(application.fundingYear)-\(application.projectName)"
             r.application = application
             return try await service.submitApplication(r, context: context(district, "SubmitApplication")).record?.id ?? ""
         }

@@ -6,6 +6,7 @@
         record = nanhai.district.submit_application(application=app).record
 
 Each service is an attribute (``health``, ``identity``, ``reflection``, ``district``, ``city``,
+``programmes``, ``district_programmes``,
 ``admin``); each RPC a snake_case method taking the request message (or its fields as keyword
 arguments) and returning the response message. Server-streaming RPCs return a
 :class:`~subsidy_client.connection.StreamCall` to iterate.
@@ -41,6 +42,7 @@ from foshan.subsidy.v1 import (  # noqa: E402  (generated; installed with this p
     district_pb2,
     health_pb2,
     identity_pb2,
+    programmes_pb2,
     reflection_pb2,
 )
 
@@ -115,6 +117,8 @@ class Client:
         self.district = DistrictClient(self)
         self.city = CityClient(self)
         self.admin = AdminClient(self)
+        self.programmes = ProgrammesClient(self)
+        self.district_programmes = DistrictProgrammesClient(self)
 
     def __enter__(self) -> "Client":
         return self
@@ -431,3 +435,55 @@ class AdminClient(_Service):
                     **fields) -> admin_pb2.GetMetricsResponse:
         return self._unary("GetMetrics", admin_pb2.GetMetricsRequest, request, fields,
                            admin_pb2.GetMetricsResponse, timeout_ms, retry)
+
+
+class ProgrammesClient(_Service):
+    """The programmes in force (a district sees the city's and its own; the city every one)."""
+
+    SERVICE = "Programmes"
+
+    def list_programmes(self, request: Optional[programmes_pb2.ListProgrammesRequest] = None, *, timeout_ms=None,
+                        retry=None, **fields) -> programmes_pb2.ListProgrammesResponse:
+        return self._unary("ListProgrammes", programmes_pb2.ListProgrammesRequest, request, fields,
+                           programmes_pb2.ListProgrammesResponse, timeout_ms, retry)
+
+
+class DistrictProgrammesClient(_Service):
+    """A district deciding its own programme's applications, against caps in its own store."""
+
+    SERVICE = "DistrictProgrammes"
+
+    def approve_application(self, request: Optional[city_pb2.ApproveApplicationRequest] = None, *,
+                            timeout_ms=None, retry=None, **fields) -> city_pb2.ApproveApplicationResponse:
+        return self._unary("ApproveApplication", city_pb2.ApproveApplicationRequest, request, fields,
+                           city_pb2.ApproveApplicationResponse, timeout_ms, retry)
+
+    def reject_application(self, request: Optional[city_pb2.DecideApplicationRequest] = None, *,
+                           timeout_ms=None, retry=None, **fields) -> city_pb2.DecideApplicationResponse:
+        return self._unary("RejectApplication", city_pb2.DecideApplicationRequest, request, fields,
+                           city_pb2.DecideApplicationResponse, timeout_ms, retry)
+
+    def publicize_application(self, request: Optional[city_pb2.DecideApplicationRequest] = None, *,
+                              timeout_ms=None, retry=None, **fields) -> city_pb2.DecideApplicationResponse:
+        return self._unary("PublicizeApplication", city_pb2.DecideApplicationRequest, request, fields,
+                           city_pb2.DecideApplicationResponse, timeout_ms, retry)
+
+    def disburse_application(self, request: Optional[city_pb2.DecideApplicationRequest] = None, *,
+                             timeout_ms=None, retry=None, **fields) -> city_pb2.DecideApplicationResponse:
+        return self._unary("DisburseApplication", city_pb2.DecideApplicationRequest, request, fields,
+                           city_pb2.DecideApplicationResponse, timeout_ms, retry)
+
+    def revoke_application(self, request: Optional[city_pb2.DecideApplicationRequest] = None, *,
+                           timeout_ms=None, retry=None, **fields) -> city_pb2.DecideApplicationResponse:
+        return self._unary("RevokeApplication", city_pb2.DecideApplicationRequest, request, fields,
+                           city_pb2.DecideApplicationResponse, timeout_ms, retry)
+
+    def register_catalogue_member(self, request: Optional[programmes_pb2.RegisterCatalogueMemberRequest] = None, *,
+                                  timeout_ms=None, retry=None, **fields) -> programmes_pb2.RegisterCatalogueMemberResponse:
+        return self._unary("RegisterCatalogueMember", programmes_pb2.RegisterCatalogueMemberRequest, request, fields,
+                           programmes_pb2.RegisterCatalogueMemberResponse, timeout_ms, retry)
+
+    def get_quota(self, request: Optional[city_pb2.GetQuotaRequest] = None, *, timeout_ms=None, retry=None,
+                  **fields) -> city_pb2.GetQuotaResponse:
+        return self._unary("GetQuota", city_pb2.GetQuotaRequest, request, fields, city_pb2.GetQuotaResponse,
+                           timeout_ms, retry)

@@ -47,7 +47,7 @@ __all__ = [
 #: Largest frame subsidyd accepts by default (and the largest this client accepts).
 DEFAULT_MAX_FRAME_LENGTH = 4 * 1024 * 1024
 
-_MODULES = ("status", "frame", "types", "health", "identity", "reflection", "district", "city", "admin")
+_MODULES = ("status", "frame", "types", "health", "identity", "reflection", "district", "city", "admin", "programmes")
 _generated: Optional[types.SimpleNamespace] = None
 
 
