@@ -76,6 +76,14 @@ const ProtobufCMessageDescriptor *subsidy_descriptor_programme(void) { return &f
 const ProtobufCMessageDescriptor *subsidy_descriptor_list_programmes_response(void) { return &foshan__subsidy__v1__list_programmes_response__descriptor; }
 const ProtobufCMessageDescriptor *subsidy_descriptor_register_catalogue_member_request(void) { return &foshan__subsidy__v1__register_catalogue_member_request__descriptor; }
 const ProtobufCMessageDescriptor *subsidy_descriptor_register_catalogue_member_response(void) { return &foshan__subsidy__v1__register_catalogue_member_response__descriptor; }
+const ProtobufCMessageDescriptor *subsidy_descriptor_call(void) { return &foshan__subsidy__v1__call__descriptor; }
+const ProtobufCMessageDescriptor *subsidy_descriptor_call_counts(void) { return &foshan__subsidy__v1__call_counts__descriptor; }
+const ProtobufCMessageDescriptor *subsidy_descriptor_open_call_request(void) { return &foshan__subsidy__v1__open_call_request__descriptor; }
+const ProtobufCMessageDescriptor *subsidy_descriptor_open_call_response(void) { return &foshan__subsidy__v1__open_call_response__descriptor; }
+const ProtobufCMessageDescriptor *subsidy_descriptor_close_call_request(void) { return &foshan__subsidy__v1__close_call_request__descriptor; }
+const ProtobufCMessageDescriptor *subsidy_descriptor_close_call_response(void) { return &foshan__subsidy__v1__close_call_response__descriptor; }
+const ProtobufCMessageDescriptor *subsidy_descriptor_list_calls_request(void) { return &foshan__subsidy__v1__list_calls_request__descriptor; }
+const ProtobufCMessageDescriptor *subsidy_descriptor_list_calls_response(void) { return &foshan__subsidy__v1__list_calls_response__descriptor; }
 const ProtobufCMessageDescriptor *subsidy_descriptor_list_services_request(void) { return &foshan__subsidy__v1__list_services_request__descriptor; }
 const ProtobufCMessageDescriptor *subsidy_descriptor_method_info(void) { return &foshan__subsidy__v1__method_info__descriptor; }
 const ProtobufCMessageDescriptor *subsidy_descriptor_service_info(void) { return &foshan__subsidy__v1__service_info__descriptor; }

@@ -65,6 +65,7 @@ public struct SubsidyServices: Sendable {
         var router = MethodRouter()
         FoundationServices.register(into: &router, health: health, policyVersion: programmes.defaultProgramme.version)
         ProgrammesService(programmes: programmes).registerMethods(with: &router, roles: [.district, .city])
+        CallsService(programmes: programmes, stores: stores).registerMethods(with: &router, roles: [.district, .city])
         DistrictService(programmes: programmes, stores: stores, relocations: configuration.relocations)
             .registerMethods(with: &router, roles: [.district])
         CityService(programmes: programmes, stores: stores, events: events)

@@ -307,6 +307,28 @@ public final class CityLedger: Sendable {
                 END;
                 """
         ),
+        // Calls for applications (申报批次) of every programme: the city opens its programmes'
+        // calls, a district its own programme's; submissions are checked against them.
+        SQLiteDatabase.Migration(
+            version: 10,
+            sql: """
+                CREATE TABLE calls (
+                    id TEXT PRIMARY KEY,
+                    programme TEXT NOT NULL,
+                    measure TEXT NOT NULL,
+                    funding_year INTEGER NOT NULL,
+                    opens_on TEXT NOT NULL,
+                    closes_on TEXT NOT NULL,
+                    closed_on TEXT NOT NULL DEFAULT '',
+                    title TEXT NOT NULL DEFAULT '',
+                    tenant TEXT NOT NULL,
+                    actor_uid INTEGER NOT NULL,
+                    request_id TEXT NOT NULL,
+                    created_at TEXT NOT NULL
+                );
+                CREATE INDEX calls_measure ON calls (programme, measure, funding_year);
+                """
+        ),
     ]
 
     /// `record` with the explanation of its award, which only the ledger keeps; nil before an

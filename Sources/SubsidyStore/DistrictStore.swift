@@ -235,6 +235,16 @@ public final class DistrictStore: Sendable {
                 END;
                 """
         ),
+        // Calls for applications (申报批次): the call an application was filed under, and the
+        // reason when it was filed outside an open one on purpose.
+        SQLiteDatabase.Migration(
+            version: 9,
+            sql: """
+                ALTER TABLE applications ADD COLUMN call_id TEXT NOT NULL DEFAULT '';
+                ALTER TABLE applications ADD COLUMN late_reason TEXT NOT NULL DEFAULT '';
+                CREATE INDEX applications_call ON applications (call_id, state);
+                """
+        ),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not
@@ -545,6 +555,7 @@ public final class DistrictStore: Sendable {
             """
             SELECT id, measure, funding_year, enterprise, state, content, awarded_fen, explanation, decision_date,
                    decision_document, publicized_on, created_at, updated_at, content_key, project_key, publicity_last_day, disbursed_on,
+                   call_id, late_reason,
                    COALESCE((SELECT name FROM applicants WHERE uscc = applications.enterprise), '') AS enterprise_name
             FROM applications WHERE id = ?
             """,
@@ -579,8 +590,30 @@ public final class DistrictStore: Sendable {
             createdAt: try row.text("created_at"), updatedAt: try row.text("updated_at"),
             history: history, contentKey: try row.text("content_key"), projectKey: try row.text("project_key"),
             enterpriseName: try row.text("enterprise_name"), publicityLastDay: try row.text("publicity_last_day"),
-            disbursedOn: try row.text("disbursed_on")
+            disbursedOn: try row.text("disbursed_on"), callID: try row.text("call_id"), lateReason: try row.text("late_reason")
         )
+    }
+
+    /// Records the call `application` was filed under (and why it was filed late, if it was).
+    func recordCall(_ callID: String, lateReason: String, for id: String, in transaction: Transaction) throws {
+        try transaction.query("UPDATE applications SET call_id = ?, late_reason = ? WHERE id = ?", [.text(callID), .text(lateReason), .text(id)])
+    }
+
+    /// Applications filed under each call, by state now, and how many of them were filed late.
+    public func callCounts() async throws -> [String: (states: [ApplicationState: Int64], late: Int64)] {
+        try await database.read { transaction in
+            var counts: [String: (states: [ApplicationState: Int64], late: Int64)] = [:]
+            for row in try transaction.query(
+                "SELECT call_id, state, COUNT(*) AS n, SUM(late_reason != '') AS late FROM applications WHERE call_id != '' GROUP BY call_id, state"
+            ) {
+                let call = try row.text("call_id")
+                var entry = counts[call] ?? ([:], 0)
+                entry.states[try row.decode(ApplicationState.self, "state")] = try row.int("n")
+                entry.late += try row.int("late")
+                counts[call] = entry
+            }
+            return counts
+        }
     }
 
     /// Ids of the applications matching `filter` after `afterID`, in id order: a page's

@@ -32,6 +32,10 @@ public struct StoredApplication: Sendable, Equatable {
     public var publicityLastDay: String = ""
     /// The day of payment, once disbursed.
     public var disbursedOn: String = ""
+    /// The call for applications (申报批次) it was filed under, if its measure runs calls.
+    public var callID: String = ""
+    /// Why it was filed outside an open call, when it was on purpose.
+    public var lateReason: String = ""
 }
 
 /// What a city decision names besides its reason: the date it takes effect and its document

@@ -414,17 +414,24 @@ public final class SubsidyStores: Service, Sendable {
     /// Files `application` (with the locality of `applicant`, the registry's entry it was checked
     /// against) in state SUBMITTED.
     /// `respond` gets the record and the clerk's warnings (``contentNotices(for:excluding:policy:)``).
+    /// `call` is the call for applications it is filed under (and `lateReason` why it is filed
+    /// outside an open one, on purpose), both recorded with it.
     public func submit(
-        _ application: Application, applicant: ApplicantRecord, policy: Policy, request key: RequestKey, actor: Actor,
-        respond: @escaping @Sendable (StoredApplication, [String]) throws -> [UInt8]
+        _ application: Application, applicant: ApplicantRecord, policy: Policy, call: String = "", lateReason: String = "",
+        request key: RequestKey, actor: Actor, respond: @escaping @Sendable (StoredApplication, [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = self.store(applicant.district)
         if let earlier = try await store.replay(key) { return earlier }
         // Checked before the district's write transaction: the check reads every district's file.
         let warnings = try await contentNotices(for: application, excluding: "", policy: policy)
+        let district = applicant.district
         return try await store.mutate(key) { transaction, now in
             try Self.requireRegistered(applicant, in: store, transaction)
-            let record = try store.insertApplication(application, actor: actor, request: key, at: now, in: transaction)
+            var record = try store.insertApplication(application, actor: actor, request: key, at: now, in: transaction)
+            if !call.isEmpty || !lateReason.isEmpty {
+                try store.recordCall(call, lateReason: lateReason, for: record.id, in: transaction)
+                record = try DistrictStore.application(record.id, in: transaction, district: district) ?? record
+            }
             return try respond(record, warnings)
         }
     }

@@ -34,6 +34,7 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Previous year's service spend in yuan (public service).") var previousYearSpend: String?
     @Option(help: "Grade of the recognition: STANDARD or EXCELLENT (DIGITAL_FACTORY).") var grade: String?
     @Option(help: "Declared annual main-business revenue (年主营业务收入) in yuan (CLOUD_USE's revenue tier).") var declaredRevenue: String?
+    @Option(help: "File outside an open call for applications (申报批次) on purpose: the reason, recorded with it.") var lateReason: String = ""
     @Option(help: "Request id, to retry an earlier submission safely.") var requestId: String = newRequestID()
     @Option(
         help: ArgumentHelp(
@@ -78,6 +79,7 @@ struct Submit: AsyncParsableCommand {
         if let grade { application.grade = try parseEnum(Foshan_Subsidy_V1_Grade.self, grade, option: "--grade") }
         if let declaredRevenue { application.declaredRevenueFen = try fen(declaredRevenue, option: "--declared-revenue") }
         request.application = application
+        request.lateReason = lateReason
         let sent = request
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).submitApplication(sent, timeout: global.timeout)

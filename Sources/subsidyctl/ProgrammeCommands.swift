@@ -61,3 +61,85 @@ struct CatalogueAdd: AsyncParsableCommand {
         global.emit(r, human: "\(r.uscc) in catalogue \(r.catalogue) since \(r.entryDate)")
     }
 }
+
+struct CallCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "call",
+        abstract: "Calls for applications (申报批次): the city opens and closes its programmes' calls, a district its own programme's.",
+        discussion: """
+            Once a measure of a programme has a call, its applications are filed inside an open call for their funding year; \
+            outside one, `submit` is refused unless filed late on purpose (--late-reason).
+            """,
+        subcommands: [CallOpen.self, CallClose.self, CallList.self])
+}
+
+struct CallOpen: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "open", abstract: "Open a call for one measure and funding year.")
+    @OptionGroup var global: GlobalOptions
+    @Option var programme: String
+    @Option(help: "Measure, e.g. DIGITAL_WORKSHOP.") var measure: String
+    @Option(help: "Funding year.") var year: Int32
+    @Option(help: "First day of filing YYYY-MM-DD (default: today in China).") var from: String = ""
+    @Option(help: "Last day of filing YYYY-MM-DD.") var to: String
+    @Option var title: String = ""
+    @Option var requestId: String = newRequestID()
+
+    func run() async throws {
+        var request = Foshan_Subsidy_V1_OpenCallRequest()
+        request.requestId = requestId
+        request.programme = programme
+        request.measure = try parseEnum(Foshan_Subsidy_V1_Measure.self, measure, option: "--measure")
+        request.fundingYear = year
+        request.opensOn = from.isEmpty ? todayInChina() : from
+        request.closesOn = to
+        request.title = title
+        let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
+            try await Foshan_Subsidy_V1_Calls.Client(wrapping: client).openCall(request, timeout: global.timeout)
+        }
+        global.emit(r, human: r.call.map { "call \($0.id) \($0.opensOn)..\($0.closesOn) (\($0.state))" } ?? "")
+    }
+}
+
+struct CallClose: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "close", abstract: "Close a call (default: today).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The call's id, e.g. foshan-dx-2021/DIGITAL_WORKSHOP/2025/1.") var callId: String
+    @Option(help: "Closing day YYYY-MM-DD (default: today in China).") var on: String = ""
+    @Option var requestId: String = newRequestID()
+
+    func run() async throws {
+        var request = Foshan_Subsidy_V1_CloseCallRequest()
+        request.requestId = requestId
+        request.callId = callId
+        request.closedOn = on
+        let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
+            try await Foshan_Subsidy_V1_Calls.Client(wrapping: client).closeCall(request, timeout: global.timeout)
+        }
+        global.emit(r, human: r.call.map { "call \($0.id) closed on \($0.closedOn)" } ?? "")
+    }
+}
+
+struct CallList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List calls with what was filed under each (a district: its own filings).")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Only this programme's calls.") var programme: String = ""
+
+    func run() async throws {
+        var request = Foshan_Subsidy_V1_ListCallsRequest()
+        request.programme = programme
+        let r = try await global.withClient { client throws(SubsidyError) in
+            try await Foshan_Subsidy_V1_Calls.Client(wrapping: client).listCalls(request, timeout: global.timeout)
+        }
+        let chinese = prefersChinese()
+        let titles = chinese
+            ? ["批次", "状态", "申报期", "收件", "退回", "不予支持", "已推荐", "逾期", "撤回"]
+            : ["CALL", "STATE", "FILING", "RECEIVED", "RETURNED", "REJECTED", "RECOMMENDED", "LATE", "WITHDRAWN"]
+        var table = TextTable(titles.enumerated().map { TextTable.Column(title: $0.element, alignment: $0.offset >= 3 ? .right : .left) })
+        for call in r.calls {
+            let c = call.counts ?? Foshan_Subsidy_V1_CallCounts()
+            let window = "\(call.opensOn)..\(call.closedOn.isEmpty ? call.closesOn : call.closedOn)"
+            table.append([call.id, call.state, window, "\(c.received)", "\(c.returned)", "\(c.rejected)", "\(c.recommended)", "\(c.late)", "\(c.withdrawn)"])
+        }
+        global.emit(r, table: table, empty: "no calls")
+    }
+}

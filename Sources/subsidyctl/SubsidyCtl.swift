@@ -29,7 +29,7 @@ struct SubsidyCtl: AsyncParsableCommand {
             Health.self, WhoAmI.self, Services.self,
             ApplicantCommand.self, Submit.self, Show.self, List.self, Search.self, Amend.self, Withdraw.self, Review.self, Quote.self,
             Approve.self, Reject.self, Publicize.self, Disburse.self, Revoke.self,
-            Quota.self, Export.self, Events.self, Pool.self, Import.self, Audit.self, Admin.self, Programmes.self, Catalogue.self,
+            Quota.self, Export.self, Events.self, Pool.self, Import.self, Audit.self, Admin.self, Programmes.self, Catalogue.self, CallCommand.self,
         ]
     )
 
@@ -105,7 +105,7 @@ struct GlobalOptions: ParsableArguments {
         guard index < arguments.count, !leading.isEmpty else { return arguments }
         // Options belong to the leaf command: after `applicant register`, not after `applicant`.
         var end = index + 1
-        if ["applicant", "pool", "audit", "admin", "catalogue"].contains(arguments[index]), end < arguments.count, !arguments[end].hasPrefix("-") { end += 1 }
+        if ["applicant", "pool", "audit", "admin", "catalogue", "call"].contains(arguments[index]), end < arguments.count, !arguments[end].hasPrefix("-") { end += 1 }
         return Array(arguments[index..<end]) + leading + arguments[end...]
     }
 

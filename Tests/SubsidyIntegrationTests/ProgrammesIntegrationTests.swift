@@ -281,4 +281,79 @@ struct ProgrammesIntegrationTests {
             #expect(check.commitments == 30)
         }
     }
+
+    /// Today in China Standard Time, shifted by `days`, as the daemon dates filing.
+    static func chinaDay(_ days: Int = 0) -> String {
+        let seconds = Int(Date().timeIntervalSince1970) + 8 * 3_600 + days * 86_400
+        return CalendarDate(daysSinceEpoch: seconds / 86_400)!.description
+    }
+
+    @Test("calls for applications: once a measure runs calls, filing is inside an open one or late with a reason; the city opens its programmes', a district its own; counts per call")
+    func callsForApplications() async throws {
+        try await withDaemon { daemon in
+            let city = Bureau(try await daemon.client("city"))
+            let nanhai = Bureau(try await daemon.client("nanhai"))
+            let shunde = Bureau(try await daemon.client("shunde"))
+            let owner = TestData.uscc(7_600, area: 5)
+            try await nanhai.register(owner)
+            // No call yet: the measure does not run calls, and filing is as before.
+            let before = try await nanhai.submit(Self.workshop(owner, 1, year: 2025))
+            #expect(before.callId == "")
+
+            func open(_ bureau: Bureau, _ programme: String, _ measure: Foshan_Subsidy_V1_Measure, year: Int32) async throws -> Foshan_Subsidy_V1_Call {
+                var request = Foshan_Subsidy_V1_OpenCallRequest()
+                request.requestId = UUID().uuidString
+                request.programme = programme
+                request.measure = measure
+                request.fundingYear = year
+                request.opensOn = Self.chinaDay(-1)
+                request.closesOn = Self.chinaDay(30)
+                request.title = "\(year)年度申报"
+                return try await bureau.client.call(Foshan_Subsidy_V1_Calls.Method.openCall, request).call ?? .init()
+            }
+            // A district cannot open the city's calls; the city cannot open Shunde's.
+            let notShunde = await #expect(throws: SubsidyError.self) { try await open(shunde, "foshan-dx-2021", .digitalWorkshop, year: 2025) }
+            #expect(notShunde?.code == .permissionDenied)
+            let notCity = await #expect(throws: SubsidyError.self) { try await open(city, "shunde-dx-2021", .cloudUse, year: 2025) }
+            #expect(notCity?.code == .permissionDenied)
+            let call = try await open(city, "foshan-dx-2021", .digitalWorkshop, year: 2025)
+            #expect(call.id == "foshan-dx-2021/DIGITAL_WORKSHOP/2025/1" && call.state == "open")
+            let overlapping = await #expect(throws: SubsidyError.self) { try await open(city, "foshan-dx-2021", .digitalWorkshop, year: 2025) }
+            #expect(overlapping?.code == .failedPrecondition)
+            let own = try await open(shunde, "shunde-dx-2021", .cloudUse, year: 2025)
+            #expect(own.tenant == "shunde")
+
+            let inside = try await nanhai.submit(Self.workshop(owner, 2, year: 2025))
+            #expect(inside.callId == call.id)
+            try await nanhai.recommend(inside.id)
+            // Another year of a measure that runs calls: refused, naming the rule; late on purpose: filed, with the reason.
+            let outside = await #expect(throws: SubsidyError.self) { try await nanhai.submit(Self.workshop(owner, 3, year: 2024)) }
+            #expect(outside?.code == .failedPrecondition)
+            #expect(outside?.message.contains("none for funding year 2024 is open") == true, "\(outside?.message ?? "")")
+
+            // Closed today: the next filing is refused; filed late with a reason, it counts under the call.
+            var close = Foshan_Subsidy_V1_CloseCallRequest()
+            close.requestId = UUID().uuidString
+            close.callId = call.id
+            close.closedOn = Self.chinaDay(-1)
+            #expect(try await city.client.call(Foshan_Subsidy_V1_Calls.Method.closeCall, close).call?.state == "closed")
+            let closed = await #expect(throws: SubsidyError.self) { try await nanhai.submit(Self.workshop(owner, 4, year: 2025)) }
+            #expect(closed?.code == .failedPrecondition)
+            var late = Foshan_Subsidy_V1_SubmitApplicationRequest()
+            late.requestId = UUID().uuidString
+            late.application = Self.workshop(owner, 4, year: 2025)
+            late.lateReason = "系统故障，经市局同意补报"
+            let filedLate = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.submitApplication, late).record ?? .init()
+            #expect(filedLate.callId == call.id && filedLate.lateReason == "系统故障，经市局同意补报")
+
+            let listed = try await city.client.call(Foshan_Subsidy_V1_Calls.Method.listCalls, Foshan_Subsidy_V1_ListCallsRequest()).calls
+            #expect(listed.map(\.id) == [call.id, own.id])
+            let counts = try #require(listed.first?.counts)
+            #expect(counts.received == 2 && counts.recommended == 1 && counts.late == 1 && counts.returned == 0)
+            // Nanhai sees the city's calls, not Shunde's.
+            #expect(try await nanhai.client.call(Foshan_Subsidy_V1_Calls.Method.listCalls, Foshan_Subsidy_V1_ListCallsRequest()).calls.map(\.id) == [call.id])
+            let table = try BureauListTests.ctl(daemon, as: "city", ["call", "list"], environment: ["LANG": "C.UTF-8", "LC_ALL": ""])
+            #expect(table.contains(call.id) && table.contains("RECEIVED"), "\(table)")
+        }
+    }
 }

@@ -91,3 +91,40 @@ extension Foshan_Subsidy_V1_DistrictProgrammes {
         }
     }
 }
+
+extension Foshan_Subsidy_V1_Calls {
+    /// Typed calls of `foshan.subsidy.v1.Calls`, one method per RPC.
+    ///
+    /// The calls travel on one ``ClientConnection``. A non-OK status is thrown as a
+    /// ``SubsidyError``; `timeout` is the call's deadline, which the server enforces.
+    public struct Client: Sendable {
+        /// The connection the calls travel on (several clients may share it).
+        public let connection: ClientConnection
+
+        /// Calls the service over `connection`.
+        public init(wrapping connection: ClientConnection) {
+            self.connection = connection
+        }
+
+        /// `/foshan.subsidy.v1.Calls/OpenCall`
+        public func openCall(
+            _ request: Foshan_Subsidy_V1_OpenCallRequest, timeout: Duration? = nil, metadata: [String: String] = [:]
+        ) async throws(SubsidyError) -> Foshan_Subsidy_V1_OpenCallResponse {
+            try await connection.call(Foshan_Subsidy_V1_Calls.Method.openCall, request, timeout: timeout, metadata: metadata)
+        }
+
+        /// `/foshan.subsidy.v1.Calls/CloseCall`
+        public func closeCall(
+            _ request: Foshan_Subsidy_V1_CloseCallRequest, timeout: Duration? = nil, metadata: [String: String] = [:]
+        ) async throws(SubsidyError) -> Foshan_Subsidy_V1_CloseCallResponse {
+            try await connection.call(Foshan_Subsidy_V1_Calls.Method.closeCall, request, timeout: timeout, metadata: metadata)
+        }
+
+        /// `/foshan.subsidy.v1.Calls/ListCalls`
+        public func listCalls(
+            _ request: Foshan_Subsidy_V1_ListCallsRequest, timeout: Duration? = nil, metadata: [String: String] = [:]
+        ) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListCallsResponse {
+            try await connection.call(Foshan_Subsidy_V1_Calls.Method.listCalls, request, timeout: timeout, metadata: metadata)
+        }
+    }
+}

@@ -75,3 +75,34 @@ extension Foshan_Subsidy_V1_DistrictProgrammes.ServiceProtocol {
         }
     }
 }
+
+extension Foshan_Subsidy_V1_Calls {
+    /// The handlers of `foshan.subsidy.v1.Calls`, one requirement per RPC.
+    ///
+    /// A conforming type serves the whole service through ``registerMethods(with:roles:)``: a
+    /// method left out is a compile error, not an UNIMPLEMENTED at run time. Requests arrive
+    /// decoded and checked (text is UTF-8 without NUL); a thrown ``SubsidyError`` is the status.
+    public protocol ServiceProtocol: Sendable {
+        /// `/foshan.subsidy.v1.Calls/OpenCall`
+        func openCall(_ request: Foshan_Subsidy_V1_OpenCallRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_OpenCallResponse
+        /// `/foshan.subsidy.v1.Calls/CloseCall`
+        func closeCall(_ request: Foshan_Subsidy_V1_CloseCallRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_CloseCallResponse
+        /// `/foshan.subsidy.v1.Calls/ListCalls`
+        func listCalls(_ request: Foshan_Subsidy_V1_ListCallsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListCallsResponse
+    }
+}
+
+extension Foshan_Subsidy_V1_Calls.ServiceProtocol {
+    /// Registers every method of `foshan.subsidy.v1.Calls` with `router`, callable by tenants of `roles`.
+    public func registerMethods(with router: inout MethodRouter, roles: Set<TenantRole>) {
+        router.register(Foshan_Subsidy_V1_Calls.Method.openCall, roles: roles) { request, context throws(SubsidyError) in
+            try await self.openCall(request, context: context)
+        }
+        router.register(Foshan_Subsidy_V1_Calls.Method.closeCall, roles: roles) { request, context throws(SubsidyError) in
+            try await self.closeCall(request, context: context)
+        }
+        router.register(Foshan_Subsidy_V1_Calls.Method.listCalls, roles: roles) { request, context throws(SubsidyError) in
+            try await self.listCalls(request, context: context)
+        }
+    }
+}

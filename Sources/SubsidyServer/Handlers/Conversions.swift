@@ -331,6 +331,8 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
         publicizedOn = stored.publicizedOn
         publicityLastDay = stored.publicityLastDay
         disbursedOn = stored.disbursedOn
+        callId = stored.callID
+        lateReason = stored.lateReason
         history = stored.history.map { entry in
             var t = Foshan_Subsidy_V1_TransitionRecord()
             t.fromState = entry.from?.wire ?? .init(rawValue: 0)

@@ -116,9 +116,13 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         let key = try requestKey(request.requestId, context: context, request)
         guard var wire = request.application else { throw .invalidField("request.application", "is required") }
         let (application, applicant, policy) = try await checkedApplication(&wire, district: district, stores: stores, programmes: programmes, context: context)
+        try InputLimits.check(request.lateReason, InputLimits.reason, field: "request.late_reason")
+        let call = try await callFiledUnder(application, programme: policy, lateReason: request.lateReason, context: context)
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
-            try await stores.submit(application, applicant: applicant, policy: policy, request: key, actor: context.actor) {
+            try await stores.submit(
+                application, applicant: applicant, policy: policy, call: call, lateReason: request.lateReason, request: key, actor: context.actor
+            ) {
                 try Foshan_Subsidy_V1_SubmitApplicationResponse.encoding($0, warnings: $1)
             }
         }
@@ -195,6 +199,32 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
 }
 
 extension DistrictService {
+    /// The call for applications `application` is filed under today: the open call of its
+    /// measure and year; none when the measure runs no calls. Outside every call of a measure that
+    /// runs them, FAILED_PRECONDITION naming the calls — unless it is filed late on purpose, with
+    /// a reason (then the year's latest call, or none, is recorded with the reason).
+    func callFiledUnder(_ application: Application, programme: Policy, lateReason: String, context: CallContext) async throws(SubsidyError) -> String {
+        let ledger = stores.ledger
+        let today = Clock.today()
+        let filing = try await StoreCall.run(for: context) {
+            try await ledger.filing(programme: programme.name, measure: application.measure, fundingYear: application.fundingYear.year, on: today)
+        }
+        switch filing {
+        case .none:
+            return ""
+        case .open(let call):
+            return call.id
+        case .closed(let latest, let every):
+            guard CanonicalText(lateReason).isEmpty else { return latest?.id ?? "" }
+            let known = every.filter { $0.fundingYear == application.fundingYear.year }
+                .map { "\($0.id) \($0.opensOn)..\($0.lastDay)" }.joined(separator: ", ")
+            throw SubsidyError.precondition(
+                "call",
+                "\(application.measure) of \(programme.name) is filed in calls for applications (申报批次) and none for funding year \(application.fundingYear) is open on \(today)"
+                    + (known.isEmpty ? "" : " (calls: \(known))") + "; file it late on purpose with request.late_reason")
+        }
+    }
+
     func quote(_ request: Foshan_Subsidy_V1_QuoteRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_QuoteResponse {
         try await QuoteService(programmes: programmes, stores: stores).quote(request, context: context)
     }

@@ -457,6 +457,10 @@ public struct Foshan_Subsidy_V1_ListApplicantsResponse: ProtoMessage {
 public struct Foshan_Subsidy_V1_SubmitApplicationRequest: ProtoMessage {
     public var requestId: String = ""
     public var application: Foshan_Subsidy_V1_Application? = nil
+    /// Filing outside an open call for the application's measure and funding year (申报批次) on
+    /// purpose: the reason, recorded with the application. Empty: a measure that runs calls is
+    /// refused (FAILED_PRECONDITION, subject "call") outside one.
+    public var lateReason: String = ""
 
     public init() {}
 
@@ -468,6 +472,7 @@ public struct Foshan_Subsidy_V1_SubmitApplicationRequest: ProtoMessage {
         var m = Self()
         m.requestId = ProtoC.string(c.request_id)
         m.application = ProtoC.message(c.application)
+        m.lateReason = ProtoC.string(c.late_reason)
         return m
     }
 
@@ -476,6 +481,7 @@ public struct Foshan_Subsidy_V1_SubmitApplicationRequest: ProtoMessage {
         foshan__subsidy__v1__submit_application_request__init(p)
         p.pointee.request_id = arena.string(self.requestId)
         p.pointee.application = arena.message(self.application, Foshan__Subsidy__V1__Application.self)
+        p.pointee.late_reason = arena.string(self.lateReason)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -485,6 +491,7 @@ public struct Foshan_Subsidy_V1_SubmitApplicationRequest: ProtoMessage {
             switch key {
             case "requestId", "request_id": self.requestId = try value.string(at: path + ".request_id")
             case "application": self.application = value.isNull ? nil : try Foshan_Subsidy_V1_Application(json: value, path: path + ".application")
+            case "lateReason", "late_reason": self.lateReason = try value.string(at: path + ".late_reason")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -494,6 +501,7 @@ public struct Foshan_Subsidy_V1_SubmitApplicationRequest: ProtoMessage {
         var members: [(String, JSONValue)] = []
         if self.requestId != "" { members.append(("requestId", JSONValue.string(self.requestId))) }
         if let v = self.application { members.append(("application", v.jsonValue)) }
+        if self.lateReason != "" { members.append(("lateReason", JSONValue.string(self.lateReason))) }
         return .object(members)
     }
 }

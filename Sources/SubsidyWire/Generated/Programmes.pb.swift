@@ -292,6 +292,445 @@ public struct Foshan_Subsidy_V1_RegisterCatalogueMemberResponse: ProtoMessage {
     }
 }
 
+/// A call for applications (申报批次) of one programme's measure and funding year. Once a
+/// measure has a call, its applications are filed inside an open one (or late, with a reason).
+public struct Foshan_Subsidy_V1_Call: ProtoMessage {
+    /// <programme>/<measure>/<funding year>/<n>, e.g. shunde-dx-2021/CLOUD_USE/2024/1.
+    public var id: String = ""
+    public var programme: String = ""
+    public var measure: Foshan_Subsidy_V1_Measure = .init(rawValue: 0)
+    public var fundingYear: Int32 = 0
+    /// First and last day of filing (YYYY-MM-DD, inclusive, China Standard Time).
+    public var opensOn: String = ""
+    public var closesOn: String = ""
+    /// The day it was closed early, if it was.
+    public var closedOn: String = ""
+    public var title: String = ""
+    /// "scheduled", "open" or "closed", as of today.
+    public var state: String = ""
+    public var counts: Foshan_Subsidy_V1_CallCounts? = nil
+    /// Who opened it (the city for a city programme, the district for its own).
+    public var tenant: String = ""
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.Call"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_call() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__Call.self).pointee
+        var m = Self()
+        m.id = ProtoC.string(c.id)
+        m.programme = ProtoC.string(c.programme)
+        m.measure = .init(rawValue: Int32(truncatingIfNeeded: c.measure.rawValue))
+        m.fundingYear = c.funding_year
+        m.opensOn = ProtoC.string(c.opens_on)
+        m.closesOn = ProtoC.string(c.closes_on)
+        m.closedOn = ProtoC.string(c.closed_on)
+        m.title = ProtoC.string(c.title)
+        m.state = ProtoC.string(c.state)
+        m.counts = ProtoC.message(c.counts)
+        m.tenant = ProtoC.string(c.tenant)
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__Call.self)
+        foshan__subsidy__v1__call__init(p)
+        p.pointee.id = arena.string(self.id)
+        p.pointee.programme = arena.string(self.programme)
+        p.pointee.measure = Foshan__Subsidy__V1__Measure(rawValue: .init(truncatingIfNeeded: self.measure.rawValue))
+        p.pointee.funding_year = self.fundingYear
+        p.pointee.opens_on = arena.string(self.opensOn)
+        p.pointee.closes_on = arena.string(self.closesOn)
+        p.pointee.closed_on = arena.string(self.closedOn)
+        p.pointee.title = arena.string(self.title)
+        p.pointee.state = arena.string(self.state)
+        p.pointee.counts = arena.message(self.counts, Foshan__Subsidy__V1__CallCounts.self)
+        p.pointee.tenant = arena.string(self.tenant)
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "id": self.id = try value.string(at: path + ".id")
+            case "programme": self.programme = try value.string(at: path + ".programme")
+            case "measure": self.measure = try value.enumValue(Foshan_Subsidy_V1_Measure.self, at: path + ".measure")
+            case "fundingYear", "funding_year": self.fundingYear = try value.int32(at: path + ".funding_year")
+            case "opensOn", "opens_on": self.opensOn = try value.string(at: path + ".opens_on")
+            case "closesOn", "closes_on": self.closesOn = try value.string(at: path + ".closes_on")
+            case "closedOn", "closed_on": self.closedOn = try value.string(at: path + ".closed_on")
+            case "title": self.title = try value.string(at: path + ".title")
+            case "state": self.state = try value.string(at: path + ".state")
+            case "counts": self.counts = value.isNull ? nil : try Foshan_Subsidy_V1_CallCounts(json: value, path: path + ".counts")
+            case "tenant": self.tenant = try value.string(at: path + ".tenant")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if self.id != "" { members.append(("id", JSONValue.string(self.id))) }
+        if self.programme != "" { members.append(("programme", JSONValue.string(self.programme))) }
+        if self.measure.rawValue != 0 { members.append(("measure", JSONValue.enumValue(self.measure))) }
+        if self.fundingYear != 0 { members.append(("fundingYear", JSONValue.integer(self.fundingYear))) }
+        if self.opensOn != "" { members.append(("opensOn", JSONValue.string(self.opensOn))) }
+        if self.closesOn != "" { members.append(("closesOn", JSONValue.string(self.closesOn))) }
+        if self.closedOn != "" { members.append(("closedOn", JSONValue.string(self.closedOn))) }
+        if self.title != "" { members.append(("title", JSONValue.string(self.title))) }
+        if self.state != "" { members.append(("state", JSONValue.string(self.state))) }
+        if let v = self.counts { members.append(("counts", v.jsonValue)) }
+        if self.tenant != "" { members.append(("tenant", JSONValue.string(self.tenant))) }
+        return .object(members)
+    }
+}
+
+/// Applications filed under a call, by where they stand now, across every district.
+public struct Foshan_Subsidy_V1_CallCounts: ProtoMessage {
+    public var received: Int64 = 0
+    public var returned: Int64 = 0
+    public var rejected: Int64 = 0
+    /// Recommended at first review (and anything decided after it).
+    public var recommended: Int64 = 0
+    /// Of the received, those filed late on purpose (with a reason).
+    public var late: Int64 = 0
+    public var withdrawn: Int64 = 0
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.CallCounts"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_call_counts() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__CallCounts.self).pointee
+        var m = Self()
+        m.received = c.received
+        m.returned = c.returned
+        m.rejected = c.rejected
+        m.recommended = c.recommended
+        m.late = c.late
+        m.withdrawn = c.withdrawn
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__CallCounts.self)
+        foshan__subsidy__v1__call_counts__init(p)
+        p.pointee.received = self.received
+        p.pointee.returned = self.returned
+        p.pointee.rejected = self.rejected
+        p.pointee.recommended = self.recommended
+        p.pointee.late = self.late
+        p.pointee.withdrawn = self.withdrawn
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "received": self.received = try value.int64(at: path + ".received")
+            case "returned": self.returned = try value.int64(at: path + ".returned")
+            case "rejected": self.rejected = try value.int64(at: path + ".rejected")
+            case "recommended": self.recommended = try value.int64(at: path + ".recommended")
+            case "late": self.late = try value.int64(at: path + ".late")
+            case "withdrawn": self.withdrawn = try value.int64(at: path + ".withdrawn")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if self.received != 0 { members.append(("received", JSONValue.int64String(self.received))) }
+        if self.returned != 0 { members.append(("returned", JSONValue.int64String(self.returned))) }
+        if self.rejected != 0 { members.append(("rejected", JSONValue.int64String(self.rejected))) }
+        if self.recommended != 0 { members.append(("recommended", JSONValue.int64String(self.recommended))) }
+        if self.late != 0 { members.append(("late", JSONValue.int64String(self.late))) }
+        if self.withdrawn != 0 { members.append(("withdrawn", JSONValue.int64String(self.withdrawn))) }
+        return .object(members)
+    }
+}
+
+public struct Foshan_Subsidy_V1_OpenCallRequest: ProtoMessage {
+    public var requestId: String = ""
+    public var programme: String = ""
+    public var measure: Foshan_Subsidy_V1_Measure = .init(rawValue: 0)
+    public var fundingYear: Int32 = 0
+    public var opensOn: String = ""
+    public var closesOn: String = ""
+    public var title: String = ""
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.OpenCallRequest"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_open_call_request() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__OpenCallRequest.self).pointee
+        var m = Self()
+        m.requestId = ProtoC.string(c.request_id)
+        m.programme = ProtoC.string(c.programme)
+        m.measure = .init(rawValue: Int32(truncatingIfNeeded: c.measure.rawValue))
+        m.fundingYear = c.funding_year
+        m.opensOn = ProtoC.string(c.opens_on)
+        m.closesOn = ProtoC.string(c.closes_on)
+        m.title = ProtoC.string(c.title)
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__OpenCallRequest.self)
+        foshan__subsidy__v1__open_call_request__init(p)
+        p.pointee.request_id = arena.string(self.requestId)
+        p.pointee.programme = arena.string(self.programme)
+        p.pointee.measure = Foshan__Subsidy__V1__Measure(rawValue: .init(truncatingIfNeeded: self.measure.rawValue))
+        p.pointee.funding_year = self.fundingYear
+        p.pointee.opens_on = arena.string(self.opensOn)
+        p.pointee.closes_on = arena.string(self.closesOn)
+        p.pointee.title = arena.string(self.title)
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "requestId", "request_id": self.requestId = try value.string(at: path + ".request_id")
+            case "programme": self.programme = try value.string(at: path + ".programme")
+            case "measure": self.measure = try value.enumValue(Foshan_Subsidy_V1_Measure.self, at: path + ".measure")
+            case "fundingYear", "funding_year": self.fundingYear = try value.int32(at: path + ".funding_year")
+            case "opensOn", "opens_on": self.opensOn = try value.string(at: path + ".opens_on")
+            case "closesOn", "closes_on": self.closesOn = try value.string(at: path + ".closes_on")
+            case "title": self.title = try value.string(at: path + ".title")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if self.requestId != "" { members.append(("requestId", JSONValue.string(self.requestId))) }
+        if self.programme != "" { members.append(("programme", JSONValue.string(self.programme))) }
+        if self.measure.rawValue != 0 { members.append(("measure", JSONValue.enumValue(self.measure))) }
+        if self.fundingYear != 0 { members.append(("fundingYear", JSONValue.integer(self.fundingYear))) }
+        if self.opensOn != "" { members.append(("opensOn", JSONValue.string(self.opensOn))) }
+        if self.closesOn != "" { members.append(("closesOn", JSONValue.string(self.closesOn))) }
+        if self.title != "" { members.append(("title", JSONValue.string(self.title))) }
+        return .object(members)
+    }
+}
+
+public struct Foshan_Subsidy_V1_OpenCallResponse: ProtoMessage {
+    public var call: Foshan_Subsidy_V1_Call? = nil
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.OpenCallResponse"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_open_call_response() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__OpenCallResponse.self).pointee
+        var m = Self()
+        m.call = ProtoC.message(c.call)
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__OpenCallResponse.self)
+        foshan__subsidy__v1__open_call_response__init(p)
+        p.pointee.call = arena.message(self.call, Foshan__Subsidy__V1__Call.self)
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "call": self.call = value.isNull ? nil : try Foshan_Subsidy_V1_Call(json: value, path: path + ".call")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if let v = self.call { members.append(("call", v.jsonValue)) }
+        return .object(members)
+    }
+}
+
+public struct Foshan_Subsidy_V1_CloseCallRequest: ProtoMessage {
+    public var requestId: String = ""
+    public var callId: String = ""
+    /// The day it closes (default: today); not before it opened.
+    public var closedOn: String = ""
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.CloseCallRequest"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_close_call_request() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__CloseCallRequest.self).pointee
+        var m = Self()
+        m.requestId = ProtoC.string(c.request_id)
+        m.callId = ProtoC.string(c.call_id)
+        m.closedOn = ProtoC.string(c.closed_on)
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__CloseCallRequest.self)
+        foshan__subsidy__v1__close_call_request__init(p)
+        p.pointee.request_id = arena.string(self.requestId)
+        p.pointee.call_id = arena.string(self.callId)
+        p.pointee.closed_on = arena.string(self.closedOn)
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "requestId", "request_id": self.requestId = try value.string(at: path + ".request_id")
+            case "callId", "call_id": self.callId = try value.string(at: path + ".call_id")
+            case "closedOn", "closed_on": self.closedOn = try value.string(at: path + ".closed_on")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if self.requestId != "" { members.append(("requestId", JSONValue.string(self.requestId))) }
+        if self.callId != "" { members.append(("callId", JSONValue.string(self.callId))) }
+        if self.closedOn != "" { members.append(("closedOn", JSONValue.string(self.closedOn))) }
+        return .object(members)
+    }
+}
+
+public struct Foshan_Subsidy_V1_CloseCallResponse: ProtoMessage {
+    public var call: Foshan_Subsidy_V1_Call? = nil
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.CloseCallResponse"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_close_call_response() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__CloseCallResponse.self).pointee
+        var m = Self()
+        m.call = ProtoC.message(c.call)
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__CloseCallResponse.self)
+        foshan__subsidy__v1__close_call_response__init(p)
+        p.pointee.call = arena.message(self.call, Foshan__Subsidy__V1__Call.self)
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "call": self.call = value.isNull ? nil : try Foshan_Subsidy_V1_Call(json: value, path: path + ".call")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if let v = self.call { members.append(("call", v.jsonValue)) }
+        return .object(members)
+    }
+}
+
+public struct Foshan_Subsidy_V1_ListCallsRequest: ProtoMessage {
+    /// Only this programme's calls (empty: every programme the caller sees).
+    public var programme: String = ""
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.ListCallsRequest"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_list_calls_request() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__ListCallsRequest.self).pointee
+        var m = Self()
+        m.programme = ProtoC.string(c.programme)
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__ListCallsRequest.self)
+        foshan__subsidy__v1__list_calls_request__init(p)
+        p.pointee.programme = arena.string(self.programme)
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "programme": self.programme = try value.string(at: path + ".programme")
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if self.programme != "" { members.append(("programme", JSONValue.string(self.programme))) }
+        return .object(members)
+    }
+}
+
+public struct Foshan_Subsidy_V1_ListCallsResponse: ProtoMessage {
+    public var calls: [Foshan_Subsidy_V1_Call] = []
+
+    public init() {}
+
+    public static let protoName = "foshan.subsidy.v1.ListCallsResponse"
+    public static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> { subsidy_descriptor_list_calls_response() }
+
+    public static func _copyOut(_ raw: UnsafeRawPointer) -> Self {
+        let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__ListCallsResponse.self).pointee
+        var m = Self()
+        m.calls = ProtoC.messages(c.n_calls, c.calls)
+        return m
+    }
+
+    public func _fill(_ arena: ProtoArena) -> UnsafeMutableRawPointer {
+        let p = arena.allocate(Foshan__Subsidy__V1__ListCallsResponse.self)
+        foshan__subsidy__v1__list_calls_response__init(p)
+        (p.pointee.n_calls, p.pointee.calls) = arena.messages(self.calls, Foshan__Subsidy__V1__Call.self)
+        return UnsafeMutableRawPointer(p)
+    }
+
+    public init(json: JSONValue, path: String) throws(SubsidyError) {
+        self.init()
+        for (key, value) in try json.objectMembers(at: path) {
+            switch key {
+            case "calls": self.calls = try value.array(at: path + ".calls") { (v: JSONValue, p: String) throws(SubsidyError) in try Foshan_Subsidy_V1_Call(json: v, path: p) }
+            default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
+            }
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if !self.calls.isEmpty { members.append(("calls", .array(self.calls.map { $0.jsonValue }))) }
+        return .object(members)
+    }
+}
+
 /// `foshan.subsidy.v1.Programmes`: its name and one descriptor per method. Servers conform to
 /// `Foshan_Subsidy_V1_Programmes.ServiceProtocol` (SubsidyServer); clients call through `Foshan_Subsidy_V1_Programmes.Client` (SubsidyClient).
 public enum Foshan_Subsidy_V1_Programmes: Sendable {
@@ -336,5 +775,26 @@ public enum Foshan_Subsidy_V1_DistrictProgrammes: Sendable {
         public static let getQuota = UnaryMethod<Foshan_Subsidy_V1_GetQuotaRequest, Foshan_Subsidy_V1_GetQuotaResponse>(fullName: "/foshan.subsidy.v1.DistrictProgrammes/GetQuota")
         /// Every method, in the order of the .proto, for routing and reflection.
         public static let all: [any MethodDescriptor] = [approveApplication, rejectApplication, publicizeApplication, disburseApplication, revokeApplication, registerCatalogueMember, getQuota]
+    }
+}
+
+/// Calls for applications: the city opens and closes them for its programmes, a district for its
+/// own; every tenant lists those of the programmes it sees, with per-call counts.
+/// `foshan.subsidy.v1.Calls`: its name and one descriptor per method. Servers conform to
+/// `Foshan_Subsidy_V1_Calls.ServiceProtocol` (SubsidyServer); clients call through `Foshan_Subsidy_V1_Calls.Client` (SubsidyClient).
+public enum Foshan_Subsidy_V1_Calls: Sendable {
+    /// `foshan.subsidy.v1.Calls`
+    public static let serviceName = "foshan.subsidy.v1.Calls"
+
+    /// The method descriptors, named after the RPCs.
+    public enum Method: Sendable {
+        /// `/foshan.subsidy.v1.Calls/OpenCall`
+        public static let openCall = UnaryMethod<Foshan_Subsidy_V1_OpenCallRequest, Foshan_Subsidy_V1_OpenCallResponse>(fullName: "/foshan.subsidy.v1.Calls/OpenCall")
+        /// `/foshan.subsidy.v1.Calls/CloseCall`
+        public static let closeCall = UnaryMethod<Foshan_Subsidy_V1_CloseCallRequest, Foshan_Subsidy_V1_CloseCallResponse>(fullName: "/foshan.subsidy.v1.Calls/CloseCall")
+        /// `/foshan.subsidy.v1.Calls/ListCalls`
+        public static let listCalls = UnaryMethod<Foshan_Subsidy_V1_ListCallsRequest, Foshan_Subsidy_V1_ListCallsResponse>(fullName: "/foshan.subsidy.v1.Calls/ListCalls")
+        /// Every method, in the order of the .proto, for routing and reflection.
+        public static let all: [any MethodDescriptor] = [openCall, closeCall, listCalls]
     }
 }

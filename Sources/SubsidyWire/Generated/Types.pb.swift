@@ -716,6 +716,10 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
     public var publicityLastDay: String = ""
     /// The day of payment, once disbursed.
     public var disbursedOn: String = ""
+    /// The call for applications (申报批次) it was filed under, if its measure runs calls; and, when
+    /// it was filed outside an open call on purpose, the reason recorded with it.
+    public var callId: String = ""
+    public var lateReason: String = ""
 
     public init() {}
 
@@ -742,6 +746,8 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         m.publicizedOn = ProtoC.string(c.publicized_on)
         m.publicityLastDay = ProtoC.string(c.publicity_last_day)
         m.disbursedOn = ProtoC.string(c.disbursed_on)
+        m.callId = ProtoC.string(c.call_id)
+        m.lateReason = ProtoC.string(c.late_reason)
         return m
     }
 
@@ -765,6 +771,8 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         p.pointee.publicized_on = arena.string(self.publicizedOn)
         p.pointee.publicity_last_day = arena.string(self.publicityLastDay)
         p.pointee.disbursed_on = arena.string(self.disbursedOn)
+        p.pointee.call_id = arena.string(self.callId)
+        p.pointee.late_reason = arena.string(self.lateReason)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -789,6 +797,8 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
             case "publicizedOn", "publicized_on": self.publicizedOn = try value.string(at: path + ".publicized_on")
             case "publicityLastDay", "publicity_last_day": self.publicityLastDay = try value.string(at: path + ".publicity_last_day")
             case "disbursedOn", "disbursed_on": self.disbursedOn = try value.string(at: path + ".disbursed_on")
+            case "callId", "call_id": self.callId = try value.string(at: path + ".call_id")
+            case "lateReason", "late_reason": self.lateReason = try value.string(at: path + ".late_reason")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -813,6 +823,8 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         if self.publicizedOn != "" { members.append(("publicizedOn", JSONValue.string(self.publicizedOn))) }
         if self.publicityLastDay != "" { members.append(("publicityLastDay", JSONValue.string(self.publicityLastDay))) }
         if self.disbursedOn != "" { members.append(("disbursedOn", JSONValue.string(self.disbursedOn))) }
+        if self.callId != "" { members.append(("callId", JSONValue.string(self.callId))) }
+        if self.lateReason != "" { members.append(("lateReason", JSONValue.string(self.lateReason))) }
         return .object(members)
     }
 }

@@ -1579,7 +1579,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__list_applicants_response__
   (ProtobufCMessageInit) foshan__subsidy__v1__list_applicants_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__submit_application_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__submit_application_request__field_descriptors[3] =
 {
   {
     "request_id",
@@ -1605,15 +1605,28 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__submit_application_re
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "late_reason",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__SubmitApplicationRequest, late_reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__submit_application_request__field_indices_by_name[] = {
   1,   /* field[1] = application */
+  2,   /* field[2] = late_reason */
   0,   /* field[0] = request_id */
 };
 static const ProtobufCIntRange foshan__subsidy__v1__submit_application_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__submit_application_request__descriptor =
 {
@@ -1623,7 +1636,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__submit_application_request
   "Foshan__Subsidy__V1__SubmitApplicationRequest",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__SubmitApplicationRequest),
-  2,
+  3,
   foshan__subsidy__v1__submit_application_request__field_descriptors,
   foshan__subsidy__v1__submit_application_request__field_indices_by_name,
   1,  foshan__subsidy__v1__submit_application_request__number_ranges,

@@ -232,6 +232,366 @@ void   foshan__subsidy__v1__register_catalogue_member_response__free_unpacked
   assert(message->base.descriptor == &foshan__subsidy__v1__register_catalogue_member_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   foshan__subsidy__v1__call__init
+                     (Foshan__Subsidy__V1__Call         *message)
+{
+  static const Foshan__Subsidy__V1__Call init_value = FOSHAN__SUBSIDY__V1__CALL__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__call__get_packed_size
+                     (const Foshan__Subsidy__V1__Call *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__call__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__call__pack
+                     (const Foshan__Subsidy__V1__Call *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__call__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__call__pack_to_buffer
+                     (const Foshan__Subsidy__V1__Call *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__call__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__Call *
+       foshan__subsidy__v1__call__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__Call *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__call__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__call__free_unpacked
+                     (Foshan__Subsidy__V1__Call *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__call__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   foshan__subsidy__v1__call_counts__init
+                     (Foshan__Subsidy__V1__CallCounts         *message)
+{
+  static const Foshan__Subsidy__V1__CallCounts init_value = FOSHAN__SUBSIDY__V1__CALL_COUNTS__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__call_counts__get_packed_size
+                     (const Foshan__Subsidy__V1__CallCounts *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__call_counts__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__call_counts__pack
+                     (const Foshan__Subsidy__V1__CallCounts *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__call_counts__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__call_counts__pack_to_buffer
+                     (const Foshan__Subsidy__V1__CallCounts *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__call_counts__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__CallCounts *
+       foshan__subsidy__v1__call_counts__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__CallCounts *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__call_counts__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__call_counts__free_unpacked
+                     (Foshan__Subsidy__V1__CallCounts *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__call_counts__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   foshan__subsidy__v1__open_call_request__init
+                     (Foshan__Subsidy__V1__OpenCallRequest         *message)
+{
+  static const Foshan__Subsidy__V1__OpenCallRequest init_value = FOSHAN__SUBSIDY__V1__OPEN_CALL_REQUEST__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__open_call_request__get_packed_size
+                     (const Foshan__Subsidy__V1__OpenCallRequest *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__open_call_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__open_call_request__pack
+                     (const Foshan__Subsidy__V1__OpenCallRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__open_call_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__open_call_request__pack_to_buffer
+                     (const Foshan__Subsidy__V1__OpenCallRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__open_call_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__OpenCallRequest *
+       foshan__subsidy__v1__open_call_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__OpenCallRequest *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__open_call_request__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__open_call_request__free_unpacked
+                     (Foshan__Subsidy__V1__OpenCallRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__open_call_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   foshan__subsidy__v1__open_call_response__init
+                     (Foshan__Subsidy__V1__OpenCallResponse         *message)
+{
+  static const Foshan__Subsidy__V1__OpenCallResponse init_value = FOSHAN__SUBSIDY__V1__OPEN_CALL_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__open_call_response__get_packed_size
+                     (const Foshan__Subsidy__V1__OpenCallResponse *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__open_call_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__open_call_response__pack
+                     (const Foshan__Subsidy__V1__OpenCallResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__open_call_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__open_call_response__pack_to_buffer
+                     (const Foshan__Subsidy__V1__OpenCallResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__open_call_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__OpenCallResponse *
+       foshan__subsidy__v1__open_call_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__OpenCallResponse *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__open_call_response__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__open_call_response__free_unpacked
+                     (Foshan__Subsidy__V1__OpenCallResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__open_call_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   foshan__subsidy__v1__close_call_request__init
+                     (Foshan__Subsidy__V1__CloseCallRequest         *message)
+{
+  static const Foshan__Subsidy__V1__CloseCallRequest init_value = FOSHAN__SUBSIDY__V1__CLOSE_CALL_REQUEST__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__close_call_request__get_packed_size
+                     (const Foshan__Subsidy__V1__CloseCallRequest *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__close_call_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__close_call_request__pack
+                     (const Foshan__Subsidy__V1__CloseCallRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__close_call_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__close_call_request__pack_to_buffer
+                     (const Foshan__Subsidy__V1__CloseCallRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__close_call_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__CloseCallRequest *
+       foshan__subsidy__v1__close_call_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__CloseCallRequest *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__close_call_request__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__close_call_request__free_unpacked
+                     (Foshan__Subsidy__V1__CloseCallRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__close_call_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   foshan__subsidy__v1__close_call_response__init
+                     (Foshan__Subsidy__V1__CloseCallResponse         *message)
+{
+  static const Foshan__Subsidy__V1__CloseCallResponse init_value = FOSHAN__SUBSIDY__V1__CLOSE_CALL_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__close_call_response__get_packed_size
+                     (const Foshan__Subsidy__V1__CloseCallResponse *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__close_call_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__close_call_response__pack
+                     (const Foshan__Subsidy__V1__CloseCallResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__close_call_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__close_call_response__pack_to_buffer
+                     (const Foshan__Subsidy__V1__CloseCallResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__close_call_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__CloseCallResponse *
+       foshan__subsidy__v1__close_call_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__CloseCallResponse *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__close_call_response__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__close_call_response__free_unpacked
+                     (Foshan__Subsidy__V1__CloseCallResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__close_call_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   foshan__subsidy__v1__list_calls_request__init
+                     (Foshan__Subsidy__V1__ListCallsRequest         *message)
+{
+  static const Foshan__Subsidy__V1__ListCallsRequest init_value = FOSHAN__SUBSIDY__V1__LIST_CALLS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__list_calls_request__get_packed_size
+                     (const Foshan__Subsidy__V1__ListCallsRequest *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__list_calls_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__list_calls_request__pack
+                     (const Foshan__Subsidy__V1__ListCallsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__list_calls_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__list_calls_request__pack_to_buffer
+                     (const Foshan__Subsidy__V1__ListCallsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__list_calls_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__ListCallsRequest *
+       foshan__subsidy__v1__list_calls_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__ListCallsRequest *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__list_calls_request__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__list_calls_request__free_unpacked
+                     (Foshan__Subsidy__V1__ListCallsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__list_calls_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   foshan__subsidy__v1__list_calls_response__init
+                     (Foshan__Subsidy__V1__ListCallsResponse         *message)
+{
+  static const Foshan__Subsidy__V1__ListCallsResponse init_value = FOSHAN__SUBSIDY__V1__LIST_CALLS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t foshan__subsidy__v1__list_calls_response__get_packed_size
+                     (const Foshan__Subsidy__V1__ListCallsResponse *message)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__list_calls_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t foshan__subsidy__v1__list_calls_response__pack
+                     (const Foshan__Subsidy__V1__ListCallsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__list_calls_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t foshan__subsidy__v1__list_calls_response__pack_to_buffer
+                     (const Foshan__Subsidy__V1__ListCallsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &foshan__subsidy__v1__list_calls_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Foshan__Subsidy__V1__ListCallsResponse *
+       foshan__subsidy__v1__list_calls_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Foshan__Subsidy__V1__ListCallsResponse *)
+     protobuf_c_message_unpack (&foshan__subsidy__v1__list_calls_response__descriptor,
+                                allocator, len, data);
+}
+void   foshan__subsidy__v1__list_calls_response__free_unpacked
+                     (Foshan__Subsidy__V1__ListCallsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &foshan__subsidy__v1__list_calls_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 #define foshan__subsidy__v1__list_programmes_request__field_descriptors NULL
 #define foshan__subsidy__v1__list_programmes_request__field_indices_by_name NULL
 #define foshan__subsidy__v1__list_programmes_request__number_ranges NULL
@@ -636,6 +996,609 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__register_catalogue_member_
   (ProtobufCMessageInit) foshan__subsidy__v1__register_catalogue_member_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__call__field_descriptors[11] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__Call, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "programme",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__Call, programme),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "measure",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__Call, measure),
+    &foshan__subsidy__v1__measure__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "funding_year",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__Call, funding_year),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "opens_on",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__Call, opens_on),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "closes_on",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__Call, closes_on),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "closed_on",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__Call, closed_on),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "title",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__Call, title),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__Call, state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "counts",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__Call, counts),
+    &foshan__subsidy__v1__call_counts__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tenant",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__Call, tenant),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__call__field_indices_by_name[] = {
+  6,   /* field[6] = closed_on */
+  5,   /* field[5] = closes_on */
+  9,   /* field[9] = counts */
+  3,   /* field[3] = funding_year */
+  0,   /* field[0] = id */
+  2,   /* field[2] = measure */
+  4,   /* field[4] = opens_on */
+  1,   /* field[1] = programme */
+  8,   /* field[8] = state */
+  10,   /* field[10] = tenant */
+  7,   /* field[7] = title */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__call__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 11 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__call__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.Call",
+  "Call",
+  "Foshan__Subsidy__V1__Call",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__Call),
+  11,
+  foshan__subsidy__v1__call__field_descriptors,
+  foshan__subsidy__v1__call__field_indices_by_name,
+  1,  foshan__subsidy__v1__call__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__call__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__call_counts__field_descriptors[6] =
+{
+  {
+    "received",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__CallCounts, received),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "returned",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__CallCounts, returned),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rejected",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__CallCounts, rejected),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recommended",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__CallCounts, recommended),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "late",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__CallCounts, late),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "withdrawn",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__CallCounts, withdrawn),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__call_counts__field_indices_by_name[] = {
+  4,   /* field[4] = late */
+  0,   /* field[0] = received */
+  3,   /* field[3] = recommended */
+  2,   /* field[2] = rejected */
+  1,   /* field[1] = returned */
+  5,   /* field[5] = withdrawn */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__call_counts__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__call_counts__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.CallCounts",
+  "CallCounts",
+  "Foshan__Subsidy__V1__CallCounts",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__CallCounts),
+  6,
+  foshan__subsidy__v1__call_counts__field_descriptors,
+  foshan__subsidy__v1__call_counts__field_indices_by_name,
+  1,  foshan__subsidy__v1__call_counts__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__call_counts__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__open_call_request__field_descriptors[7] =
+{
+  {
+    "request_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__OpenCallRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "programme",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__OpenCallRequest, programme),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "measure",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__OpenCallRequest, measure),
+    &foshan__subsidy__v1__measure__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "funding_year",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__OpenCallRequest, funding_year),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "opens_on",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__OpenCallRequest, opens_on),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "closes_on",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__OpenCallRequest, closes_on),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "title",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__OpenCallRequest, title),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__open_call_request__field_indices_by_name[] = {
+  5,   /* field[5] = closes_on */
+  3,   /* field[3] = funding_year */
+  2,   /* field[2] = measure */
+  4,   /* field[4] = opens_on */
+  1,   /* field[1] = programme */
+  0,   /* field[0] = request_id */
+  6,   /* field[6] = title */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__open_call_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__open_call_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.OpenCallRequest",
+  "OpenCallRequest",
+  "Foshan__Subsidy__V1__OpenCallRequest",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__OpenCallRequest),
+  7,
+  foshan__subsidy__v1__open_call_request__field_descriptors,
+  foshan__subsidy__v1__open_call_request__field_indices_by_name,
+  1,  foshan__subsidy__v1__open_call_request__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__open_call_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__open_call_response__field_descriptors[1] =
+{
+  {
+    "call",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__OpenCallResponse, call),
+    &foshan__subsidy__v1__call__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__open_call_response__field_indices_by_name[] = {
+  0,   /* field[0] = call */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__open_call_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__open_call_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.OpenCallResponse",
+  "OpenCallResponse",
+  "Foshan__Subsidy__V1__OpenCallResponse",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__OpenCallResponse),
+  1,
+  foshan__subsidy__v1__open_call_response__field_descriptors,
+  foshan__subsidy__v1__open_call_response__field_indices_by_name,
+  1,  foshan__subsidy__v1__open_call_response__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__open_call_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__close_call_request__field_descriptors[3] =
+{
+  {
+    "request_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__CloseCallRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__CloseCallRequest, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "closed_on",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__CloseCallRequest, closed_on),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__close_call_request__field_indices_by_name[] = {
+  1,   /* field[1] = call_id */
+  2,   /* field[2] = closed_on */
+  0,   /* field[0] = request_id */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__close_call_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__close_call_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.CloseCallRequest",
+  "CloseCallRequest",
+  "Foshan__Subsidy__V1__CloseCallRequest",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__CloseCallRequest),
+  3,
+  foshan__subsidy__v1__close_call_request__field_descriptors,
+  foshan__subsidy__v1__close_call_request__field_indices_by_name,
+  1,  foshan__subsidy__v1__close_call_request__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__close_call_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__close_call_response__field_descriptors[1] =
+{
+  {
+    "call",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__CloseCallResponse, call),
+    &foshan__subsidy__v1__call__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__close_call_response__field_indices_by_name[] = {
+  0,   /* field[0] = call */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__close_call_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__close_call_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.CloseCallResponse",
+  "CloseCallResponse",
+  "Foshan__Subsidy__V1__CloseCallResponse",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__CloseCallResponse),
+  1,
+  foshan__subsidy__v1__close_call_response__field_descriptors,
+  foshan__subsidy__v1__close_call_response__field_indices_by_name,
+  1,  foshan__subsidy__v1__close_call_response__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__close_call_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_calls_request__field_descriptors[1] =
+{
+  {
+    "programme",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ListCallsRequest, programme),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__list_calls_request__field_indices_by_name[] = {
+  0,   /* field[0] = programme */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__list_calls_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__list_calls_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.ListCallsRequest",
+  "ListCallsRequest",
+  "Foshan__Subsidy__V1__ListCallsRequest",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__ListCallsRequest),
+  1,
+  foshan__subsidy__v1__list_calls_request__field_descriptors,
+  foshan__subsidy__v1__list_calls_request__field_indices_by_name,
+  1,  foshan__subsidy__v1__list_calls_request__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__list_calls_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_calls_response__field_descriptors[1] =
+{
+  {
+    "calls",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Foshan__Subsidy__V1__ListCallsResponse, n_calls),
+    offsetof(Foshan__Subsidy__V1__ListCallsResponse, calls),
+    &foshan__subsidy__v1__call__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned foshan__subsidy__v1__list_calls_response__field_indices_by_name[] = {
+  0,   /* field[0] = calls */
+};
+static const ProtobufCIntRange foshan__subsidy__v1__list_calls_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor foshan__subsidy__v1__list_calls_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.ListCallsResponse",
+  "ListCallsResponse",
+  "Foshan__Subsidy__V1__ListCallsResponse",
+  "foshan.subsidy.v1",
+  sizeof(Foshan__Subsidy__V1__ListCallsResponse),
+  1,
+  foshan__subsidy__v1__list_calls_response__field_descriptors,
+  foshan__subsidy__v1__list_calls_response__field_indices_by_name,
+  1,  foshan__subsidy__v1__list_calls_response__number_ranges,
+  (ProtobufCMessageInit) foshan__subsidy__v1__list_calls_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCMethodDescriptor foshan__subsidy__v1__programmes__method_descriptors[1] =
 {
   { "ListProgrammes", &foshan__subsidy__v1__list_programmes_request__descriptor, &foshan__subsidy__v1__list_programmes_response__descriptor },
@@ -760,5 +1723,58 @@ void foshan__subsidy__v1__district_programmes__init (Foshan__Subsidy__V1__Distri
 {
   protobuf_c_service_generated_init (&service->base,
                                      &foshan__subsidy__v1__district_programmes__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor foshan__subsidy__v1__calls__method_descriptors[3] =
+{
+  { "OpenCall", &foshan__subsidy__v1__open_call_request__descriptor, &foshan__subsidy__v1__open_call_response__descriptor },
+  { "CloseCall", &foshan__subsidy__v1__close_call_request__descriptor, &foshan__subsidy__v1__close_call_response__descriptor },
+  { "ListCalls", &foshan__subsidy__v1__list_calls_request__descriptor, &foshan__subsidy__v1__list_calls_response__descriptor },
+};
+const unsigned foshan__subsidy__v1__calls__method_indices_by_name[] = {
+  1,        /* CloseCall */
+  2,        /* ListCalls */
+  0         /* OpenCall */
+};
+const ProtobufCServiceDescriptor foshan__subsidy__v1__calls__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "foshan.subsidy.v1.Calls",
+  "Calls",
+  "Foshan__Subsidy__V1__Calls",
+  "foshan.subsidy.v1",
+  3,
+  foshan__subsidy__v1__calls__method_descriptors,
+  foshan__subsidy__v1__calls__method_indices_by_name
+};
+void foshan__subsidy__v1__calls__open_call(ProtobufCService *service,
+                                           const Foshan__Subsidy__V1__OpenCallRequest *input,
+                                           Foshan__Subsidy__V1__OpenCallResponse_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &foshan__subsidy__v1__calls__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void foshan__subsidy__v1__calls__close_call(ProtobufCService *service,
+                                            const Foshan__Subsidy__V1__CloseCallRequest *input,
+                                            Foshan__Subsidy__V1__CloseCallResponse_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &foshan__subsidy__v1__calls__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void foshan__subsidy__v1__calls__list_calls(ProtobufCService *service,
+                                            const Foshan__Subsidy__V1__ListCallsRequest *input,
+                                            Foshan__Subsidy__V1__ListCallsResponse_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &foshan__subsidy__v1__calls__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void foshan__subsidy__v1__calls__init (Foshan__Subsidy__V1__Calls_Service *service,
+                                       Foshan__Subsidy__V1__Calls_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &foshan__subsidy__v1__calls__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }

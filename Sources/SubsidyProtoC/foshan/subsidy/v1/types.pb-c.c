@@ -1509,7 +1509,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__award_explanation__descrip
   (ProtobufCMessageInit) foshan__subsidy__v1__award_explanation__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__field_descriptors[17] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__field_descriptors[19] =
 {
   {
     "id",
@@ -1715,10 +1715,35 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "call_id",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicationRecord, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "late_reason",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicationRecord, late_reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__application_record__field_indices_by_name[] = {
   3,   /* field[3] = application */
   4,   /* field[4] = awarded_fen */
+  17,   /* field[17] = call_id */
   11,   /* field[11] = content_key */
   9,   /* field[9] = created_at */
   6,   /* field[6] = decision_date */
@@ -1729,6 +1754,7 @@ static const unsigned foshan__subsidy__v1__application_record__field_indices_by_
   5,   /* field[5] = explanation */
   8,   /* field[8] = history */
   0,   /* field[0] = id */
+  18,   /* field[18] = late_reason */
   15,   /* field[15] = publicity_last_day */
   14,   /* field[14] = publicized_on */
   2,   /* field[2] = state */
@@ -1738,7 +1764,7 @@ static const unsigned foshan__subsidy__v1__application_record__field_indices_by_
 static const ProtobufCIntRange foshan__subsidy__v1__application_record__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 17 }
+  { 0, 19 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__application_record__descriptor =
 {
@@ -1748,7 +1774,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__application_record__descri
   "Foshan__Subsidy__V1__ApplicationRecord",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__ApplicationRecord),
-  17,
+  19,
   foshan__subsidy__v1__application_record__field_descriptors,
   foshan__subsidy__v1__application_record__field_indices_by_name,
   1,  foshan__subsidy__v1__application_record__number_ranges,

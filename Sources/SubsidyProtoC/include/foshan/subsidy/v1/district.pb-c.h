@@ -182,10 +182,16 @@ struct  Foshan__Subsidy__V1__SubmitApplicationRequest
   ProtobufCMessage base;
   char *request_id;
   Foshan__Subsidy__V1__Application *application;
+  /*
+   * Filing outside an open call for the application's measure and funding year (申报批次) on
+   * purpose: the reason, recorded with the application. Empty: a measure that runs calls is
+   * refused (FAILED_PRECONDITION, subject "call") outside one.
+   */
+  char *late_reason;
 };
 #define FOSHAN__SUBSIDY__V1__SUBMIT_APPLICATION_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__submit_application_request__descriptor) \
-    , (char *)protobuf_c_empty_string, NULL }
+    , (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Foshan__Subsidy__V1__SubmitApplicationResponse

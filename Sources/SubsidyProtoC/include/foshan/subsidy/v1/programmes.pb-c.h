@@ -22,6 +22,14 @@ typedef struct Foshan__Subsidy__V1__Programme Foshan__Subsidy__V1__Programme;
 typedef struct Foshan__Subsidy__V1__ListProgrammesResponse Foshan__Subsidy__V1__ListProgrammesResponse;
 typedef struct Foshan__Subsidy__V1__RegisterCatalogueMemberRequest Foshan__Subsidy__V1__RegisterCatalogueMemberRequest;
 typedef struct Foshan__Subsidy__V1__RegisterCatalogueMemberResponse Foshan__Subsidy__V1__RegisterCatalogueMemberResponse;
+typedef struct Foshan__Subsidy__V1__Call Foshan__Subsidy__V1__Call;
+typedef struct Foshan__Subsidy__V1__CallCounts Foshan__Subsidy__V1__CallCounts;
+typedef struct Foshan__Subsidy__V1__OpenCallRequest Foshan__Subsidy__V1__OpenCallRequest;
+typedef struct Foshan__Subsidy__V1__OpenCallResponse Foshan__Subsidy__V1__OpenCallResponse;
+typedef struct Foshan__Subsidy__V1__CloseCallRequest Foshan__Subsidy__V1__CloseCallRequest;
+typedef struct Foshan__Subsidy__V1__CloseCallResponse Foshan__Subsidy__V1__CloseCallResponse;
+typedef struct Foshan__Subsidy__V1__ListCallsRequest Foshan__Subsidy__V1__ListCallsRequest;
+typedef struct Foshan__Subsidy__V1__ListCallsResponse Foshan__Subsidy__V1__ListCallsResponse;
 
 
 /* --- enums --- */
@@ -134,6 +142,144 @@ struct  Foshan__Subsidy__V1__RegisterCatalogueMemberResponse
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
+/*
+ * A call for applications (申报批次) of one programme's measure and funding year. Once a
+ * measure has a call, its applications are filed inside an open one (or late, with a reason).
+ */
+struct  Foshan__Subsidy__V1__Call
+{
+  ProtobufCMessage base;
+  /*
+   * <programme>/<measure>/<funding year>/<n>, e.g. shunde-dx-2021/CLOUD_USE/2024/1.
+   */
+  char *id;
+  char *programme;
+  Foshan__Subsidy__V1__Measure measure;
+  int32_t funding_year;
+  /*
+   * First and last day of filing (YYYY-MM-DD, inclusive, China Standard Time).
+   */
+  char *opens_on;
+  char *closes_on;
+  /*
+   * The day it was closed early, if it was.
+   */
+  char *closed_on;
+  char *title;
+  /*
+   * "scheduled", "open" or "closed", as of today.
+   */
+  char *state;
+  Foshan__Subsidy__V1__CallCounts *counts;
+  /*
+   * Who opened it (the city for a city programme, the district for its own).
+   */
+  char *tenant;
+};
+#define FOSHAN__SUBSIDY__V1__CALL__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__call__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__MEASURE__MEASURE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Applications filed under a call, by where they stand now, across every district.
+ */
+struct  Foshan__Subsidy__V1__CallCounts
+{
+  ProtobufCMessage base;
+  int64_t received;
+  int64_t returned;
+  int64_t rejected;
+  /*
+   * Recommended at first review (and anything decided after it).
+   */
+  int64_t recommended;
+  /*
+   * Of the received, those filed late on purpose (with a reason).
+   */
+  int64_t late;
+  int64_t withdrawn;
+};
+#define FOSHAN__SUBSIDY__V1__CALL_COUNTS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__call_counts__descriptor) \
+    , 0, 0, 0, 0, 0, 0 }
+
+
+struct  Foshan__Subsidy__V1__OpenCallRequest
+{
+  ProtobufCMessage base;
+  char *request_id;
+  char *programme;
+  Foshan__Subsidy__V1__Measure measure;
+  int32_t funding_year;
+  char *opens_on;
+  char *closes_on;
+  char *title;
+};
+#define FOSHAN__SUBSIDY__V1__OPEN_CALL_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__open_call_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__MEASURE__MEASURE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Foshan__Subsidy__V1__OpenCallResponse
+{
+  ProtobufCMessage base;
+  Foshan__Subsidy__V1__Call *call;
+};
+#define FOSHAN__SUBSIDY__V1__OPEN_CALL_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__open_call_response__descriptor) \
+    , NULL }
+
+
+struct  Foshan__Subsidy__V1__CloseCallRequest
+{
+  ProtobufCMessage base;
+  char *request_id;
+  char *call_id;
+  /*
+   * The day it closes (default: today); not before it opened.
+   */
+  char *closed_on;
+};
+#define FOSHAN__SUBSIDY__V1__CLOSE_CALL_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__close_call_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Foshan__Subsidy__V1__CloseCallResponse
+{
+  ProtobufCMessage base;
+  Foshan__Subsidy__V1__Call *call;
+};
+#define FOSHAN__SUBSIDY__V1__CLOSE_CALL_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__close_call_response__descriptor) \
+    , NULL }
+
+
+struct  Foshan__Subsidy__V1__ListCallsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Only this programme's calls (empty: every programme the caller sees).
+   */
+  char *programme;
+};
+#define FOSHAN__SUBSIDY__V1__LIST_CALLS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__list_calls_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Foshan__Subsidy__V1__ListCallsResponse
+{
+  ProtobufCMessage base;
+  size_t n_calls;
+  Foshan__Subsidy__V1__Call **calls;
+};
+#define FOSHAN__SUBSIDY__V1__LIST_CALLS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__list_calls_response__descriptor) \
+    , 0,NULL }
+
+
 /* Foshan__Subsidy__V1__ListProgrammesRequest methods */
 void   foshan__subsidy__v1__list_programmes_request__init
                      (Foshan__Subsidy__V1__ListProgrammesRequest         *message);
@@ -229,6 +375,158 @@ Foshan__Subsidy__V1__RegisterCatalogueMemberResponse *
 void   foshan__subsidy__v1__register_catalogue_member_response__free_unpacked
                      (Foshan__Subsidy__V1__RegisterCatalogueMemberResponse *message,
                       ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__Call methods */
+void   foshan__subsidy__v1__call__init
+                     (Foshan__Subsidy__V1__Call         *message);
+size_t foshan__subsidy__v1__call__get_packed_size
+                     (const Foshan__Subsidy__V1__Call   *message);
+size_t foshan__subsidy__v1__call__pack
+                     (const Foshan__Subsidy__V1__Call   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__call__pack_to_buffer
+                     (const Foshan__Subsidy__V1__Call   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__Call *
+       foshan__subsidy__v1__call__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__call__free_unpacked
+                     (Foshan__Subsidy__V1__Call *message,
+                      ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__CallCounts methods */
+void   foshan__subsidy__v1__call_counts__init
+                     (Foshan__Subsidy__V1__CallCounts         *message);
+size_t foshan__subsidy__v1__call_counts__get_packed_size
+                     (const Foshan__Subsidy__V1__CallCounts   *message);
+size_t foshan__subsidy__v1__call_counts__pack
+                     (const Foshan__Subsidy__V1__CallCounts   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__call_counts__pack_to_buffer
+                     (const Foshan__Subsidy__V1__CallCounts   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__CallCounts *
+       foshan__subsidy__v1__call_counts__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__call_counts__free_unpacked
+                     (Foshan__Subsidy__V1__CallCounts *message,
+                      ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__OpenCallRequest methods */
+void   foshan__subsidy__v1__open_call_request__init
+                     (Foshan__Subsidy__V1__OpenCallRequest         *message);
+size_t foshan__subsidy__v1__open_call_request__get_packed_size
+                     (const Foshan__Subsidy__V1__OpenCallRequest   *message);
+size_t foshan__subsidy__v1__open_call_request__pack
+                     (const Foshan__Subsidy__V1__OpenCallRequest   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__open_call_request__pack_to_buffer
+                     (const Foshan__Subsidy__V1__OpenCallRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__OpenCallRequest *
+       foshan__subsidy__v1__open_call_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__open_call_request__free_unpacked
+                     (Foshan__Subsidy__V1__OpenCallRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__OpenCallResponse methods */
+void   foshan__subsidy__v1__open_call_response__init
+                     (Foshan__Subsidy__V1__OpenCallResponse         *message);
+size_t foshan__subsidy__v1__open_call_response__get_packed_size
+                     (const Foshan__Subsidy__V1__OpenCallResponse   *message);
+size_t foshan__subsidy__v1__open_call_response__pack
+                     (const Foshan__Subsidy__V1__OpenCallResponse   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__open_call_response__pack_to_buffer
+                     (const Foshan__Subsidy__V1__OpenCallResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__OpenCallResponse *
+       foshan__subsidy__v1__open_call_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__open_call_response__free_unpacked
+                     (Foshan__Subsidy__V1__OpenCallResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__CloseCallRequest methods */
+void   foshan__subsidy__v1__close_call_request__init
+                     (Foshan__Subsidy__V1__CloseCallRequest         *message);
+size_t foshan__subsidy__v1__close_call_request__get_packed_size
+                     (const Foshan__Subsidy__V1__CloseCallRequest   *message);
+size_t foshan__subsidy__v1__close_call_request__pack
+                     (const Foshan__Subsidy__V1__CloseCallRequest   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__close_call_request__pack_to_buffer
+                     (const Foshan__Subsidy__V1__CloseCallRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__CloseCallRequest *
+       foshan__subsidy__v1__close_call_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__close_call_request__free_unpacked
+                     (Foshan__Subsidy__V1__CloseCallRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__CloseCallResponse methods */
+void   foshan__subsidy__v1__close_call_response__init
+                     (Foshan__Subsidy__V1__CloseCallResponse         *message);
+size_t foshan__subsidy__v1__close_call_response__get_packed_size
+                     (const Foshan__Subsidy__V1__CloseCallResponse   *message);
+size_t foshan__subsidy__v1__close_call_response__pack
+                     (const Foshan__Subsidy__V1__CloseCallResponse   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__close_call_response__pack_to_buffer
+                     (const Foshan__Subsidy__V1__CloseCallResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__CloseCallResponse *
+       foshan__subsidy__v1__close_call_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__close_call_response__free_unpacked
+                     (Foshan__Subsidy__V1__CloseCallResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__ListCallsRequest methods */
+void   foshan__subsidy__v1__list_calls_request__init
+                     (Foshan__Subsidy__V1__ListCallsRequest         *message);
+size_t foshan__subsidy__v1__list_calls_request__get_packed_size
+                     (const Foshan__Subsidy__V1__ListCallsRequest   *message);
+size_t foshan__subsidy__v1__list_calls_request__pack
+                     (const Foshan__Subsidy__V1__ListCallsRequest   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__list_calls_request__pack_to_buffer
+                     (const Foshan__Subsidy__V1__ListCallsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__ListCallsRequest *
+       foshan__subsidy__v1__list_calls_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__list_calls_request__free_unpacked
+                     (Foshan__Subsidy__V1__ListCallsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Foshan__Subsidy__V1__ListCallsResponse methods */
+void   foshan__subsidy__v1__list_calls_response__init
+                     (Foshan__Subsidy__V1__ListCallsResponse         *message);
+size_t foshan__subsidy__v1__list_calls_response__get_packed_size
+                     (const Foshan__Subsidy__V1__ListCallsResponse   *message);
+size_t foshan__subsidy__v1__list_calls_response__pack
+                     (const Foshan__Subsidy__V1__ListCallsResponse   *message,
+                      uint8_t             *out);
+size_t foshan__subsidy__v1__list_calls_response__pack_to_buffer
+                     (const Foshan__Subsidy__V1__ListCallsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Foshan__Subsidy__V1__ListCallsResponse *
+       foshan__subsidy__v1__list_calls_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   foshan__subsidy__v1__list_calls_response__free_unpacked
+                     (Foshan__Subsidy__V1__ListCallsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Foshan__Subsidy__V1__ListProgrammesRequest_Closure)
@@ -245,6 +543,30 @@ typedef void (*Foshan__Subsidy__V1__RegisterCatalogueMemberRequest_Closure)
                   void *closure_data);
 typedef void (*Foshan__Subsidy__V1__RegisterCatalogueMemberResponse_Closure)
                  (const Foshan__Subsidy__V1__RegisterCatalogueMemberResponse *message,
+                  void *closure_data);
+typedef void (*Foshan__Subsidy__V1__Call_Closure)
+                 (const Foshan__Subsidy__V1__Call *message,
+                  void *closure_data);
+typedef void (*Foshan__Subsidy__V1__CallCounts_Closure)
+                 (const Foshan__Subsidy__V1__CallCounts *message,
+                  void *closure_data);
+typedef void (*Foshan__Subsidy__V1__OpenCallRequest_Closure)
+                 (const Foshan__Subsidy__V1__OpenCallRequest *message,
+                  void *closure_data);
+typedef void (*Foshan__Subsidy__V1__OpenCallResponse_Closure)
+                 (const Foshan__Subsidy__V1__OpenCallResponse *message,
+                  void *closure_data);
+typedef void (*Foshan__Subsidy__V1__CloseCallRequest_Closure)
+                 (const Foshan__Subsidy__V1__CloseCallRequest *message,
+                  void *closure_data);
+typedef void (*Foshan__Subsidy__V1__CloseCallResponse_Closure)
+                 (const Foshan__Subsidy__V1__CloseCallResponse *message,
+                  void *closure_data);
+typedef void (*Foshan__Subsidy__V1__ListCallsRequest_Closure)
+                 (const Foshan__Subsidy__V1__ListCallsRequest *message,
+                  void *closure_data);
+typedef void (*Foshan__Subsidy__V1__ListCallsResponse_Closure)
+                 (const Foshan__Subsidy__V1__ListCallsResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -345,6 +667,45 @@ void foshan__subsidy__v1__district_programmes__get_quota(ProtobufCService *servi
                                                          const Foshan__Subsidy__V1__GetQuotaRequest *input,
                                                          Foshan__Subsidy__V1__GetQuotaResponse_Closure closure,
                                                          void *closure_data);
+typedef struct Foshan__Subsidy__V1__Calls_Service Foshan__Subsidy__V1__Calls_Service;
+struct Foshan__Subsidy__V1__Calls_Service
+{
+  ProtobufCService base;
+  void (*open_call)(Foshan__Subsidy__V1__Calls_Service *service,
+                    const Foshan__Subsidy__V1__OpenCallRequest *input,
+                    Foshan__Subsidy__V1__OpenCallResponse_Closure closure,
+                    void *closure_data);
+  void (*close_call)(Foshan__Subsidy__V1__Calls_Service *service,
+                     const Foshan__Subsidy__V1__CloseCallRequest *input,
+                     Foshan__Subsidy__V1__CloseCallResponse_Closure closure,
+                     void *closure_data);
+  void (*list_calls)(Foshan__Subsidy__V1__Calls_Service *service,
+                     const Foshan__Subsidy__V1__ListCallsRequest *input,
+                     Foshan__Subsidy__V1__ListCallsResponse_Closure closure,
+                     void *closure_data);
+};
+typedef void (*Foshan__Subsidy__V1__Calls_ServiceDestroy)(Foshan__Subsidy__V1__Calls_Service *);
+void foshan__subsidy__v1__calls__init (Foshan__Subsidy__V1__Calls_Service *service,
+                                       Foshan__Subsidy__V1__Calls_ServiceDestroy destroy);
+#define FOSHAN__SUBSIDY__V1__CALLS__BASE_INIT \
+    { &foshan__subsidy__v1__calls__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define FOSHAN__SUBSIDY__V1__CALLS__INIT(function_prefix__) \
+    { FOSHAN__SUBSIDY__V1__CALLS__BASE_INIT,\
+      function_prefix__ ## open_call,\
+      function_prefix__ ## close_call,\
+      function_prefix__ ## list_calls  }
+void foshan__subsidy__v1__calls__open_call(ProtobufCService *service,
+                                           const Foshan__Subsidy__V1__OpenCallRequest *input,
+                                           Foshan__Subsidy__V1__OpenCallResponse_Closure closure,
+                                           void *closure_data);
+void foshan__subsidy__v1__calls__close_call(ProtobufCService *service,
+                                            const Foshan__Subsidy__V1__CloseCallRequest *input,
+                                            Foshan__Subsidy__V1__CloseCallResponse_Closure closure,
+                                            void *closure_data);
+void foshan__subsidy__v1__calls__list_calls(ProtobufCService *service,
+                                            const Foshan__Subsidy__V1__ListCallsRequest *input,
+                                            Foshan__Subsidy__V1__ListCallsResponse_Closure closure,
+                                            void *closure_data);
 
 /* --- descriptors --- */
 
@@ -353,8 +714,17 @@ extern const ProtobufCMessageDescriptor foshan__subsidy__v1__programme__descript
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__list_programmes_response__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__register_catalogue_member_request__descriptor;
 extern const ProtobufCMessageDescriptor foshan__subsidy__v1__register_catalogue_member_response__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__call__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__call_counts__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__open_call_request__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__open_call_response__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__close_call_request__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__close_call_response__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__list_calls_request__descriptor;
+extern const ProtobufCMessageDescriptor foshan__subsidy__v1__list_calls_response__descriptor;
 extern const ProtobufCServiceDescriptor foshan__subsidy__v1__programmes__descriptor;
 extern const ProtobufCServiceDescriptor foshan__subsidy__v1__district_programmes__descriptor;
+extern const ProtobufCServiceDescriptor foshan__subsidy__v1__calls__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -388,10 +388,16 @@ struct  Foshan__Subsidy__V1__ApplicationRecord
    * The day of payment, once disbursed.
    */
   char *disbursed_on;
+  /*
+   * The call for applications (申报批次) it was filed under, if its measure runs calls; and, when
+   * it was filed outside an open call on purpose, the reason recorded with it.
+   */
+  char *call_id;
+  char *late_reason;
 };
 #define FOSHAN__SUBSIDY__V1__APPLICATION_RECORD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__application_record__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*

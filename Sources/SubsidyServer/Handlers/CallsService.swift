@@ -1,0 +1,133 @@
+import SubsidyCore
+import SubsidyStore
+import SubsidyWire
+
+/// `foshan.subsidy.v1.Calls`: calls for applications (申报批次). The city opens and closes the
+/// calls of its programmes, a district those of its own; every tenant lists the calls of the
+/// programmes it sees, counted over the applications it may see (a district: its own).
+struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
+    let programmes: Programmes
+    let stores: SubsidyStores
+
+    func openCall(_ request: Foshan_Subsidy_V1_OpenCallRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_OpenCallResponse {
+        let key = try requestKey(request.requestId, context: context, request)
+        let programme = try decidedByCaller(request.programme, field: "request.programme", context: context)
+        guard let measure = Measure(wire: request.measure), programme.rules[measure] != nil else {
+            throw .invalidField(
+                "request.measure",
+                "one of \(programme.name)'s measures: \(Measure.allCases.filter { programme.rules[$0] != nil }.map(\.rawValue).joined(separator: ", "))")
+        }
+        let year = try programme.fundingYear(Int(request.fundingYear)).year
+        let opens = try parseDate(request.opensOn, field: "request.opens_on")
+        let closes = try parseDate(request.closesOn, field: "request.closes_on")
+        try InputLimits.check(opens, field: "request.opens_on")
+        try InputLimits.check(closes, field: "request.closes_on")
+        guard opens <= closes else { throw .invalidField("request.closes_on", "\(closes) is before opens_on \(opens)") }
+        try InputLimits.check(request.title, InputLimits.projectName, field: "request.title")
+        let ledger = stores.ledger
+        let bytes = try await StoreCall.run(for: context) {
+            try await ledger.openCall(
+                programme: programme.name, measure: measure, fundingYear: year, opensOn: opens, closesOn: closes, title: request.title,
+                request: key, actor: context.actor
+            ) { call in
+                var response = Foshan_Subsidy_V1_OpenCallResponse()
+                response.call = Foshan_Subsidy_V1_Call(call, today: Clock.today())
+                return response.serializedBytes()
+            }
+        }
+        return try Foshan_Subsidy_V1_OpenCallResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    func closeCall(_ request: Foshan_Subsidy_V1_CloseCallRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_CloseCallResponse {
+        let key = try requestKey(request.requestId, context: context, request)
+        let date = try parseOptionalDate(request.closedOn, field: "request.closed_on") ?? Clock.today()
+        try InputLimits.check(date, field: "request.closed_on")
+        let ledger = stores.ledger
+        let (programmes, tenant) = (self.programmes, context.tenant)
+        let bytes = try await StoreCall.run(for: context) {
+            try await ledger.closeCall(
+                request.callId, on: date, request: key, actor: context.actor,
+                check: { call in _ = try Self.decidedBy(tenant: tenant, programme: call.programme, programmes: programmes, field: "request.call_id") }
+            ) { call in
+                var response = Foshan_Subsidy_V1_CloseCallResponse()
+                response.call = Foshan_Subsidy_V1_Call(call, today: Clock.today())
+                return response.serializedBytes()
+            }
+        }
+        return try Foshan_Subsidy_V1_CloseCallResponse(serializedBytes: bytes, path: "stored")
+    }
+
+    func listCalls(_ request: Foshan_Subsidy_V1_ListCallsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListCallsResponse {
+        let district = context.tenant.district
+        let visible = Set(programmes.visible(to: district).map(\.name))
+        if !request.programme.isEmpty && !visible.contains(request.programme) {
+            throw .invalidField("request.programme", "unknown programme '\(request.programme)' (programmes: \(visible.sorted().joined(separator: ", ")))")
+        }
+        let (ledger, stores) = (stores.ledger, self.stores)
+        let (calls, counts) = try await StoreCall.run(for: context) {
+            let calls = try await ledger.calls(programme: request.programme.isEmpty ? nil : request.programme).filter { visible.contains($0.programme) }
+            var counts: [String: (states: [ApplicationState: Int64], late: Int64)] = [:]
+            for id in district.map({ [$0] }) ?? DistrictID.allCases {
+                for (call, entry) in try await stores.store(id).callCounts() {
+                    var total = counts[call] ?? ([:], 0)
+                    total.states.merge(entry.states, uniquingKeysWith: +)
+                    total.late += entry.late
+                    counts[call] = total
+                }
+            }
+            return (calls, counts)
+        }
+        let today = Clock.today()
+        var response = Foshan_Subsidy_V1_ListCallsResponse()
+        response.calls = calls.map { call in
+            var wire = Foshan_Subsidy_V1_Call(call, today: today)
+            let entry = counts[call.id] ?? ([:], 0)
+            var c = Foshan_Subsidy_V1_CallCounts()
+            c.received = entry.states.values.reduce(0, +)
+            c.returned = entry.states[.returned] ?? 0
+            c.rejected = entry.states[.rejected] ?? 0
+            c.withdrawn = entry.states[.withdrawn] ?? 0
+            c.recommended = [ApplicationState.recommended, .approved, .publicized, .disbursed, .revoked].reduce(0) { $0 + (entry.states[$1] ?? 0) }
+            c.late = entry.late
+            wire.counts = c
+            return wire
+        }
+        return response
+    }
+
+    /// The programme `name`, which the caller must decide: the city its programmes, a district its own.
+    private func decidedByCaller(_ name: String, field: String, context: CallContext) throws(SubsidyError) -> Policy {
+        try Self.decidedBy(tenant: context.tenant, programme: name, programmes: programmes, field: field)
+    }
+
+    static func decidedBy(tenant: Tenant, programme name: String, programmes: Programmes, field: String) throws(SubsidyError) -> Policy {
+        let visible = programmes.visible(to: tenant.district)
+        guard let programme = visible.first(where: { $0.name == name }) else {
+            throw .invalidField(field, "unknown programme '\(name)' (programmes: \(visible.map(\.name).joined(separator: ", ")))")
+        }
+        let decides = switch programme.level {
+        case .city: tenant.district == nil
+        case .district(let district): tenant.district == district
+        }
+        guard decides else {
+            throw SubsidyError(.permissionDenied, "the calls of programme \(programme.name) (level \(programme.level)) are opened and closed by \(programme.level == .city ? "the city" : "that district")")
+        }
+        return programme
+    }
+}
+
+extension Foshan_Subsidy_V1_Call {
+    init(_ call: CityLedger.Call, today: CalendarDate) {
+        self.init()
+        id = call.id
+        programme = call.programme
+        measure = call.measure.wire
+        fundingYear = Int32(call.fundingYear)
+        opensOn = call.opensOn.description
+        closesOn = call.closesOn.description
+        closedOn = call.closedOn
+        title = call.title
+        state = call.state(on: today)
+        tenant = call.tenant
+    }
+}
