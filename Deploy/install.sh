@@ -77,8 +77,13 @@ install_config() {  # source, target name, content on stdin
     chmod 0644 "$target"
   fi
 }
-sed 's|^# policy = "/etc/subsidyd/foshan-2020.toml"|policy = "/etc/subsidyd/foshan-2020.toml"|' Deploy/subsidyd.toml | install_config subsidyd.toml
-install_config foshan-2020.toml <Deploy/policy/foshan-2020.toml
+sed 's|^# policy = "/etc/subsidyd/policy.d"|policy = "/etc/subsidyd/policy.d"|' Deploy/subsidyd.toml | install_config subsidyd.toml
+# Every programme file: the daemon serves each one in the directory (a new programme is a new file
+# and a reload).
+install -d -m 0755 "$confdir/policy.d"
+for programme in Deploy/policy/*.toml; do
+  install_config "policy.d/$(basename "$programme")" <"$programme"
+done
 
 # Completions come from the binaries themselves (ArgumentParser), so they match the build.
 for shell in bash zsh fish; do

@@ -3,11 +3,18 @@
 core's checks, so the reference cannot drift from what the daemon does.
 
 Inputs (all read, nothing else is consulted):
-  Deploy/policy/*.toml                          every programme file: amounts, rates, caps, localities,
-                                                applicant roles, selection levels, follow-on keys
+  Deploy/policy/*.toml                          every programme file: its name, level, validity and
+                                                retirement; amounts, rates, caps, localities, applicant
+                                                roles, selection levels, follow-on keys, grade ceilings,
+                                                difference awards, catalogues, stacking, revenue tiers
   Sources/SubsidyCore/Application+Validation.swift   which fields each measure requires (validate())
   Sources/SubsidyCore/Measure.swift              the codes and the formula's shape and base per measure
   Sources/SubsidyCore/InputLimits.swift          the length limits of texts and lists
+  Sources/SubsidyCore/AwardCalculator.swift, CapRule.swift, Sources/SubsidyServer/Handlers/DistrictService.swift
+                                                (checked, not read) the code behind each rule described in words
+  Sources/SubsidyCore/DistrictID.swift           districts' names and area codes (a district programme's
+                                                applicants are registered in its own district)
+  Sources/SubsidyServer/Generated/EmbeddedPolicy.swift   the default programme (an application naming none)
   Sources/SubsidyServer/Handlers/CityViews.swift  the largest single award (maximumAwardFen)
   Protos/foshan/subsidy/v1/types.proto           the fields of Application
 
@@ -30,6 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "Protos" / "MEASURES.md"
 POLICY_DIR = REPO / "Deploy" / "policy"
 CORE = REPO / "Sources" / "SubsidyCore"
+EMBEDDED_POLICY = REPO / "Sources" / "SubsidyServer" / "Generated" / "EmbeddedPolicy.swift"
 TYPES_PROTO = REPO / "Protos" / "foshan" / "subsidy" / "v1" / "types.proto"
 
 # ── what the Swift sources say ─────────────────────────────────────────────────────────────────
@@ -59,6 +67,12 @@ FORMULA_BASE_FIELDS = {
     "totalInvestment": "total_investment_fen",
     "upperLevelAwardTotal": "upper_level_award_total_fen",
     "previousYearServiceSpend": "previous_year_service_spend_fen",
+    "nationalFundingReceived": "upper_level_award_total_fen",
+}
+
+#: What a base means where its field's name does not say it (the field carries another quantity).
+FORMULA_BASE_NOTES = {
+    "nationalFundingReceived": "the national funding received for the project (国家级资金), carried in `upper_level_award_total_fen`",
 }
 
 
@@ -77,18 +91,20 @@ def _switch_body(text: str, header: str) -> list[str]:
     return body
 
 
-def formula_shapes(codes: dict[str, str]) -> tuple[dict[str, tuple[str, str | None]], dict[str, str]]:
-    """code → (shape, base field or None); code → combined upper-level base field."""
+def formula_shapes(codes: dict[str, str]) -> tuple[dict[str, tuple[str, str | None, str | None]], dict[str, str]]:
+    """code → (shape, base field or None, FormulaBase case or None); code → combined upper-level base field."""
     text = _read(CORE / "Measure.swift")
-    shapes: dict[str, tuple[str, str | None]] = {}
+    shapes: dict[str, tuple[str, str | None, str | None]] = {}
     for line in _switch_body(text, "public var formulaShape"):
         m = re.match(r"\s*case ([.\w, ]+): \.(fixed|caseByCase|rate\(\.(\w+)\))", line)
         if not m:
             continue
         shape = "rate" if m.group(2).startswith("rate") else m.group(2)
+        if m.group(3) and m.group(3) not in FORMULA_BASE_FIELDS:
+            raise SourceDrift(f"Measure.swift: formula base .{m.group(3)} has no field in FORMULA_BASE_FIELDS")
         base = FORMULA_BASE_FIELDS[m.group(3)] if m.group(3) else None
         for case in re.findall(r"\.(\w+)", m.group(1)):
-            shapes[codes[case]] = (shape, base)
+            shapes[codes[case]] = (shape, base, m.group(3))
     combined: dict[str, str] = {}
     for line in _switch_body(text, "public var combinedUpperLevelBase"):
         m = re.match(r"\s*case \.(\w+): \.(\w+)", line)
@@ -102,39 +118,38 @@ def formula_shapes(codes: dict[str, str]) -> tuple[dict[str, tuple[str, str | No
 
 def required_fields(codes: dict[str, str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     """From `Application.validate()`: code → {field: rule} the measure requires, and the fields
-    every measure requires ({field: rule})."""
+    every measure requires ({field: rule}).
+
+    A `case .a, .b:` branch requires its checks of every measure it names; inside it, a block
+    opened by `if measure == .a …{` (on one line or several) requires its checks of `.a` only."""
     text = _read(CORE / "Application+Validation.swift")
     per: dict[str, dict[str, str]] = {code: {} for code in codes.values()}
     group: list[str] = []
-    only: str | None = None
+    only: list[tuple[list[str], int]] = []  # the measures an `if measure == …` block names, and the depth it opened at
+    depth = 0
     body = _switch_body(text, "switch measure {")
     for line in body:
+        bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', line).split("//")[0]
         m = re.match(r"\s*case ((?:\.\w+(?:, )?)+):", line)
         if m:
             group = [codes[c] for c in re.findall(r"\.(\w+)", m.group(1))]
-            only = None
-            continue
-        m = re.search(r"if measure == \.(\w+) && \w+ == nil", line)
-        if m:
-            only = codes[m.group(1)]
-            continue
-        targets = [only] if only else group
-        m = re.search(r'requirePositive\(\w+, "(\w+)"\)', line)
-        if m:
+            only = []
+        elif re.search(r"\bif measure == \.\w+", bare) and "{" in bare:
+            only.append(([codes[c] for c in re.findall(r"\bmeasure == \.(\w+)", bare)], depth))
+        targets = only[-1][0] if only else group
+        rule = None
+        if m := re.search(r'requirePositive\(\w+, "(\w+)"\)', line):
+            rule = "> 0"
+        elif m := re.search(r'requireText\(\w+, "(\w+)"\)', line):
+            rule = "not blank"
+        elif m := re.search(r'invalidField\("application\.(\w+)", "required', line):
+            rule = "required"
+        if rule:
             for code in targets:
-                per[code][m.group(1)] = "> 0"
-            continue
-        m = re.search(r'requireText\(\w+, "(\w+)"\)', line)
-        if m:
-            for code in targets:
-                per[code][m.group(1)] = "not blank"
-            continue
-        m = re.search(r'invalidField\("application\.(\w+)", "required', line)
-        if m:
-            for code in targets:
-                per[code][m.group(1)] = "required"
-            if only:
-                only = None
+                per[code][m.group(1)] = rule
+        depth += bare.count("{") - bare.count("}")
+        while only and depth <= only[-1][1]:
+            only.pop()
     # After the switch: what every measure needs.
     after = text[text.find("\n".join(body)) + len("\n".join(body)):]
     common = {m: "not blank" for m in re.findall(r'requireText\(\w+, "(\w+)"\)', after.split("func checkBounds")[0])}
@@ -164,6 +179,34 @@ def maximum_award_fen() -> int:
     if not m:
         raise SourceDrift("CityViews.swift: maximumAwardFen not found")
     return int(m.group(1).replace("_", ""))
+
+
+def default_programme() -> str:
+    """The programme an application naming none is filed under (`EmbeddedPolicy.defaultName`)."""
+    m = re.search(r'static let defaultName = "([^"]+)"', _read(EMBEDDED_POLICY))
+    if not m:
+        raise SourceDrift("EmbeddedPolicy.swift: defaultName not found")
+    return m.group(1)
+
+
+def districts() -> dict[str, tuple[str, str]]:
+    """District id → (Chinese name, area code of the USCCs registered there), from DistrictID.swift."""
+    text = _read(CORE / "DistrictID.swift")
+    names = dict(re.findall(r'case \.(\w+): "([^"]+)"', "\n".join(_switch_body(text, "public var displayName"))))
+    areas = dict(re.findall(r'case \.(\w+): "(\d{6})"', "\n".join(_switch_body(text, "public var divisionCode"))))
+    if not names or set(names) != set(areas):
+        raise SourceDrift("DistrictID.swift: displayName / divisionCode not read")
+    return {d: (names[d], areas[d]) for d in areas}
+
+
+def programme_district(pol: dict) -> str | None:
+    """The district that runs the programme (`level = "district:<id>"`), or None for a city programme."""
+    level = pol.get("level", "city")
+    if level == "city":
+        return None
+    if not level.startswith("district:") or level.split(":", 1)[1] not in districts():
+        raise SourceDrift(f"programme {pol['name']}: level {level!r} not understood")
+    return level.split(":", 1)[1]
 
 
 def application_fields() -> list[tuple[str, str]]:
@@ -213,6 +256,26 @@ COMMON_OPTIONAL = {
     "other_fund_declared": "`true` if the same content was also filed with another city fund; then `other_fund_reason` is required (not blank, at most 2 000 characters)",
     "enterprise_locality": "ignored from a district: the registry's locality is stored; read only by the city's inline `Quote` (unset = `LOCAL`)",
     "selection_date": "if given: a real date, not before 2000-01-01 and not after the decision date",
+}
+
+#: Fields every measure may carry that a programme's measures read, with what they do (see also each measure).
+COMMON_OPTIONAL.update({
+    "grade": "`STANDARD` or `EXCELLENT` (unset: none): the grade a recognition was given; read by a measure with ceilings or caps by grade (below), "
+             "stored by the others; a number this build does not know is `INVALID_ARGUMENT`",
+    "declared_revenue_fen": "the applicant's declared annual main-business revenue (年主营业务收入); a cap with revenue tiers takes its tier from it (below)",
+})
+
+#: What the keys the programmes added mean, each with the code that does it (file, snippet: checked).
+RULE_CODE = {
+    "ceiling_yuan_*": (CORE / "AwardCalculator.swift", "rule.gradeCeilings[application.grade]"),
+    "difference_of": (CORE / "AwardCalculator.swift", "usage.earlierAwards(to: application.enterprise, under: rule.differenceOf)"),
+    "difference_of (zero)": (CORE / "AwardCalculator.swift", "award <= .zero && binding.kind != .difference"),
+    "stacking_base_rate_bp": (CORE / "AwardCalculator.swift", "if rule?.stackingRate != nil && funded.programme != programme { return false }"),
+    "catalogue": (CORE / "AwardCalculator.swift", "usage.isCatalogueMember(provider, catalogue: catalogue, on: date)"),
+    "grades": (CORE / "CapRule.swift", "grades?.contains(application.grade)"),
+    "revenue_tier_above_yuan": (CORE / "CapRule.swift", "application.declaredRevenue > $0.revenueAbove"),
+    "calls for applications": (REPO / "Sources" / "SubsidyServer" / "Handlers" / "DistrictService.swift",
+                               "let call = try await callFiledUnder(application, programme: policy, lateReason: request.lateReason, context: context)"),
 }
 
 # ── policy files ─────────────────────────────────────────────────────────────────────────────────
@@ -266,26 +329,44 @@ def example_uscc(index: int, area: str = "440605") -> str:
     return make_uscc(f"91{area}{9000 + index:08d}")
 
 
+#: The district whose registry the examples of a city programme are filed from (any district may).
+CITY_PROGRAMME_DISTRICT = "nanhai"
+
+#: The grades, lowest first, with the key of each one's ceiling.
+GRADES = {"STANDARD": "ceiling_yuan_standard", "EXCELLENT": "ceiling_yuan_excellent"}
+
+
 # ── the examples ─────────────────────────────────────────────────────────────────────────────────
 
 
 def examples(path: Path) -> list[dict]:
     """One minimal valid example per measure of the policy file `path`:
-    {measure, application (JSON mapping, lowerCamelCase), applicant_role, locality,
-     pool_provider (USCC to put in the pool first, or None), decision (extra Quote/Approve fields),
-     quote_expect ("OK" or a precondition subject the example cannot pass on its own)}."""
+    {measure, programme, district (the tenant that registers the applicant and files it),
+     application (JSON mapping, lowerCamelCase), applicant_role, locality,
+     pool_provider (USCC to put in the city's pool first, or None),
+     catalogue ({catalogue, uscc, entry_date} to register in the district's catalogue first, or None),
+     decision (extra Quote/Approve fields),
+     quote_expect ("OK" or a precondition subject the example cannot pass on its own)}.
+    Each measure's example has its own USCCs (by the measure's place in Measure.swift), so the
+    examples of every programme can be filed in one daemon."""
     doc = load(path)
     pol = doc["policy"]
     codes = measure_codes()
     per, common = required_fields(codes)
     shapes, _ = formula_shapes(codes)
+    district = programme_district(pol) or CITY_PROGRAMME_DISTRICT
+    area = districts()[district][1]
     out = []
     order = list(codes.values())
-    for i, (code, m) in enumerate(sorted(doc.get("measure", {}).items(), key=lambda kv: order.index(kv[0]))):
-        app: dict = {"measure": code, "fundingYear": pol["first_funding_year"], "enterpriseUscc": example_uscc(i)}
+    for code, m in sorted(doc.get("measure", {}).items(), key=lambda kv: order.index(kv[0])):
+        i = order.index(code)
+        app: dict = {}
+        if pol["name"] != default_programme():
+            app["programme"] = pol["name"]
+        app.update({"measure": code, "fundingYear": pol["first_funding_year"], "enterpriseUscc": example_uscc(i, area)})
         need = dict(common)
         need.update(per[code])
-        pool_provider = None
+        provider = None
         for field in need:
             camel = re.sub(r"_(\w)", lambda g: g.group(1).upper(), field)
             if field.endswith("_fen"):
@@ -297,10 +378,12 @@ def examples(path: Path) -> list[dict]:
             elif field == "pilot_id":
                 app[camel] = "PILOT-EXAMPLE-01"
             elif field == "provider_uscc":
-                pool_provider = example_uscc(50 + i)
-                app[camel] = pool_provider
+                provider = example_uscc(50 + i, area if m.get("catalogue") else "440605")
+                app[camel] = provider
             elif field == "selection_date":
                 app[camel] = str(pol["valid_from"])
+            elif field == "grade":
+                app[camel] = next((g for g, key in GRADES.items() if key in m), "STANDARD")
             else:
                 raise SourceDrift(f"{code}: no example value for required field {field}")
         if m.get("selection_levels"):
@@ -310,13 +393,21 @@ def examples(path: Path) -> list[dict]:
         locality = "local" if "local" in m["localities"] else m["localities"][0]
         decision = {}
         if shapes[code][0] == "caseByCase":
-            decision = {"caseAmountFen": "100000000", "decisionDocument": "佛工信函〔示例〕1号"}
+            ceilings = [m[key] for key in GRADES.values() if key in m]
+            issuer = districts()[district][0] + "函" if programme_district(pol) else "佛工信函"  # whose 文号
+            decision = {"caseAmountFen": str(min([1_000_000] + ceilings) * 100), "decisionDocument": f"{issuer}〔示例〕1号"}
+        catalogue = None
+        if provider and m.get("catalogue"):
+            catalogue = {"catalogue": m["catalogue"], "uscc": provider, "entry_date": str(pol["valid_from"])}
         out.append({
             "measure": code,
+            "programme": pol["name"],
+            "district": district,
             "application": app,
             "applicant_role": m["applicant_roles"][0],
             "locality": locality,
-            "pool_provider": pool_provider,
+            "pool_provider": provider if provider and not catalogue else None,
+            "catalogue": catalogue,
             "decision": decision,
             "quote_expect": "follow_on_condition" if "min_served_enterprises" in m else "OK",
         })
@@ -333,10 +424,18 @@ def render() -> str:
     limits = text_limits()
     fields = application_fields()
     field_types = dict((n, t) for t, n in fields)
+    default = default_programme()
+    names = districts()
     calc = _read(CORE / "AwardCalculator.swift")
     for code, (_, snippet) in CODE_ELIGIBILITY.items():
         if snippet not in calc:
             raise SourceDrift(f"AwardCalculator.swift no longer contains {snippet!r} ({code} eligibility)")
+    for key, (path, snippet) in RULE_CODE.items():
+        if snippet not in _read(path):
+            raise SourceDrift(f"{path.name} no longer contains {snippet!r} (what {key} means)")
+    for field in ("programme", "grade", "declared_revenue_fen"):
+        if field not in field_types:
+            raise SourceDrift(f"types.proto: Application has no {field}")
 
     out: list[str] = []
     w = out.append
@@ -353,6 +452,14 @@ def render() -> str:
     w("imports, paging, retries) are in [INTEGRATORS.md](INTEGRATORS.md); every method's status codes in")
     w("[METHODS.md](METHODS.md); the USCC check characters in [USCC.md](USCC.md).")
     w("")
+    w("The daemon serves every programme file at once; a measure code belongs to one programme. An")
+    w(f"application names its programme in `programme`; one that names none is filed under `{default}`.")
+    w("`Programmes.ListProgrammes` lists the programmes the caller may use, with their state (open, closed,")
+    w("retired). Once a measure runs calls for applications (申报批次, `Calls.OpenCall`), `SubmitApplication`")
+    w("files it only inside an open call of its funding year, or late on purpose with the request's")
+    w("`late_reason` (otherwise `FAILED_PRECONDITION` `call`); a measure without a call takes applications")
+    w("whenever its programme is open.")
+    w("")
     w("## Fields common to every measure")
     w("")
     w("Checked in this order by `SubmitApplication`, `AmendApplication`, `Quote` (and again at review and")
@@ -361,7 +468,11 @@ def render() -> str:
     w("")
     w("| field | type | rule |")
     w("| --- | --- | --- |")
-    w("| `measure` | `Measure` | required: one of the measures below |")
+    w(f"| `programme` | {field_types['programme']} | the programme filed under, by name; empty = `{default}`, the default, so every other programme's measures need it (below). "
+      "A district may name only the city's programmes and its own (another is `INVALID_ARGUMENT` `application.programme`, unknown programme); "
+      "a retired programme takes no new applications (`FAILED_PRECONDITION` `programme`)"
+      + (f"; at most {limits['programme'][0]:,} {limits['programme'][1]}" if "programme" in limits else "") + " |")
+    w("| `measure` | `Measure` | required: one of the measures below; one the programme does not offer is `FAILED_PRECONDITION` `measure` |")
     w("| `funding_year` | int32 | required (0 is `INVALID_ARGUMENT`); a year the programme does not open is `FAILED_PRECONDITION` `validity_window` |")
     w("| `enterprise_uscc` | string | required: a valid 18-character USCC ([USCC.md](USCC.md)); from a district it must be registered there (`RegisterApplicant`) with a role the measure accepts (`FAILED_PRECONDITION` `applicant` / `applicant.role`) |")
     for field, rule in common.items():
@@ -379,28 +490,50 @@ def render() -> str:
     w("Units in the policy files: `*_yuan` whole yuan (the engine works in fen: 1 yuan = 100 fen);")
     w("`*_bp` basis points (10000 = 100%), percentages floored to the fen; every cap is inclusive")
     w("(committed + award ≤ limit). The award is the least of the formula, the per-project limit, the")
-    w("combined upper-level limit and every amount cap's headroom (partial awards: see each programme).")
+    w("combined upper-level limit, the grade ceiling, the difference and stacking limits where a measure")
+    w("has them, and every amount cap's headroom (partial awards: see each programme).")
     w("A cap's ledger id is `<MEASURE>.<name>`; its scope is `<funding year>` or `<policy name>`, then")
     w("`/<subject>` for a per-applicant, per-provider or per-pilot cap (`2022/91440604MA4UH8XX6U`).")
+    w("A city programme's caps are kept in the city ledger; a district programme's in that district's own")
+    w("store (its `DistrictProgrammes.GetQuota`, or the city's `GetQuota` with `programme`).")
     w("")
 
     for path in policy_files():
         doc = load(path)
         pol = doc["policy"]
         rel = path.relative_to(REPO)
+        own = programme_district(pol)
+        filer = own or CITY_PROGRAMME_DISTRICT
+        decider = f"{names[own][0]}'s bureau" if own else "the city"
         w(f"## Programme `{pol['name']}` (`{rel}`)")
         w("")
         w(f"{pol['title']} — {pol['issuer']}.")
         w("")
+        if own:
+            w(f"- Level `district:{own}`: {names[own][0]} ({own}) decides its applications itself, on `DistrictProgrammes` (`ApproveApplication` … "
+              f"`RevokeApplication`, from the {own} socket), against caps in its own store; only {own} files under it (another district naming it "
+              "gets `INVALID_ARGUMENT` `application.programme`). The city reads and quotes its applications; deciding one is `PERMISSION_DENIED`.")
+        else:
+            w("- Level `city`: the city decides (`CityService.ApproveApplication` … `RevokeApplication`) against caps in the city ledger; any district files under it"
+              " (`DistrictProgrammes` refuses its applications with `PERMISSION_DENIED`).")
+        if pol["name"] == default:
+            w(f"- The default programme: an application with no `programme` (or `\"{pol['name']}\"`) is filed under it.")
+        else:
+            w(f"- Applications name it: `\"programme\": \"{pol['name']}\"`.")
         w(f"- Decisions (approvals, quotes) dated {pol['valid_from']}..{pol['valid_through']} (inclusive);"
           f" funding years {pol['first_funding_year']}–{pol['last_funding_year']}.")
+        if pol.get("retired_on"):
+            w(f"- Retired on {pol['retired_on']}: from that day it takes no new applications (`FAILED_PRECONDITION` `programme`); "
+              "its awards keep counting and can still be publicised, disbursed and revoked.")
+        else:
+            w("- Not retired (`retired_on` unset): it takes applications while its window lasts.")
         w(f"- Partial awards: {'allowed — a cap with some headroom left cuts the award to it' if pol['allow_partial_awards'] else 'not allowed — an award a cap would cut below its entitlement is refused `RESOURCE_EXHAUSTED`'}.")
         w(f"- Publicity (公示): {pol['publicity_days']} days before disbursement.")
         w("")
         exs = {e["measure"]: e for e in examples(path)}
         order = list(codes.values())
         for code, m in sorted(doc.get("measure", {}).items(), key=lambda kv: order.index(kv[0])):
-            shape, base = shapes[code]
+            shape, base, base_case = shapes[code]
             w(f"### `{code}` (article {m['article']})")
             w("")
             # Formula.
@@ -410,18 +543,38 @@ def render() -> str:
                     text += f", plus {yuan(m['provincial_pool_bonus_yuan'])} if `in_provincial_pool`"
             elif shape == "rate":
                 text = f"floor({bp(m['rate_bp'])} × `{base}`)"
+                if base_case in FORMULA_BASE_NOTES:
+                    text += f": {FORMULA_BASE_NOTES[base_case]}"
             else:
-                text = (f"case by case (一事一议): the city's `case_amount_fen` (> 0; on approval at most {maximum_award_fen():,} fen) "
-                        f"with its `decision_document` (not blank, at most {limits['decision_document'][0]} characters), given on `ApproveApplication` and `Quote`")
+                approve = "`DistrictProgrammes.ApproveApplication`" if own else "`ApproveApplication`"
+                text = (f"case by case (一事一议): {'the district bureau' if own else 'the city'}'s `case_amount_fen` (> 0; on approval at most {maximum_award_fen():,} fen) "
+                        f"with its `decision_document` (not blank, at most {limits['decision_document'][0]} characters), given on {approve} and `Quote`")
             w(f"- **Award**: {text}.")
             if m.get("per_project_cap_yuan"):
                 w(f"- **Per project**: at most {yuan(m['per_project_cap_yuan'])}.")
             if m.get("combined_upper_level_rate_bp") and code in combined:
                 w(f"- **Combined upper-level**: `upper_level_subsidy_fen` + city award ≤ {bp(m['combined_upper_level_rate_bp'])} × `{combined[code]}`.")
+            ceilings = {g: m[key] for g, key in GRADES.items() if key in m}
+            if ceilings:
+                w("- **Ceiling by grade** (the application's `grade`): "
+                  + ", ".join(f"at most {yuan(n)} for `{g}`" for g, n in ceilings.items())
+                  + ("" if set(ceilings) == set(GRADES) and per[code].get("grade") else "; any other grade is `FAILED_PRECONDITION` `eligibility`") + ".")
+            if m.get("difference_of"):
+                linked = ", ".join(f"`{x}`" for x in sorted(m["difference_of"], key=order.index))
+                w(f"- **Difference award** (差额奖励, `difference_of`): paid = the amount decided (within the limits above) − every live award already made to the same "
+                  f"`enterprise_uscc` under {linked} of this programme, never below zero. A zero difference is still approved and counts toward the count caps; "
+                  "those earlier awards are not a duplicate of it.")
+            if m.get("stacking_base_rate_bp") and base:
+                w(f"- **Stacking across levels** (`stacking_base_rate_bp`): this award + the live awards for the same content under other programmes (city or district) "
+                  f"+ the declared `upper_level_subsidy_fen` ≤ {bp(m['stacking_base_rate_bp'])} × `{base}`. Content funded under another programme is counted here "
+                  "instead of refused as a duplicate (under this programme it still is one); nothing left is `FAILED_PRECONDITION` `stacking`.")
             # Fields.
             req = dict(common)
             req.update(per[code])
             w("- **Required fields** (besides `measure`, `funding_year`, `enterprise_uscc`):")
+            if pol["name"] != default:
+                w(f"  - `programme` ({field_types['programme']}): `\"{pol['name']}\"` — without it the application is filed under `{default}`, which does not offer {code} "
+                  "(`FAILED_PRECONDITION` `measure`)")
             for field, rule in req.items():
                 t = field_types.get(field)
                 if t is None:
@@ -430,15 +583,30 @@ def render() -> str:
                 extra = ""
                 if field == "provider_uscc":
                     extra = "; a valid USCC different from `enterprise_uscc`"
+                    if m.get("catalogue"):
+                        extra += " (the seller of the catalogue product)"
                 if field == "selection_date":
                     extra = " (`YYYY-MM-DD`, not before 2000-01-01, not after the decision date)"
+                if field == "grade":
+                    extra = ": " + " or ".join(f"`{g}`" for g in GRADES) + (" (the ceiling and the caps by grade depend on it)" if ceilings else "")
+                if field == "declared_revenue_fen":
+                    extra = " — the declared annual main-business revenue (年主营业务收入)" + (
+                        "; it picks the revenue tier of the caps below" if any(c.get("revenue_tier_above_yuan") for c in m.get("cap", {}).values()) else "")
+                if base_case in FORMULA_BASE_NOTES and field == base:
+                    extra = f" — {FORMULA_BASE_NOTES[base_case].split(', carried in')[0]}"
                 w(f"  - `{field}` ({t}{unit}): {rule}{extra}")
             if m.get("selection_levels"):
                 levels = ", ".join(f"`{x.upper()}`" for x in m["selection_levels"])
                 w(f"  - `selection_level`: one of {levels} (checked as eligibility: `FAILED_PRECONDITION` `eligibility`; at submit only a warning)")
             if code == "IDENTIFIER_NODE":
                 w("  - `recognised_secondary_node`: `true` (eligibility, below)")
-            opts = OPTIONAL_EFFECTS.get(code, {})
+            opts = dict(OPTIONAL_EFFECTS.get(code, {}))
+            if m.get("stacking_base_rate_bp") and "upper_level_subsidy_fen" not in req:
+                opts.setdefault("upper_level_subsidy_fen", "upper-level funds already received for the content; they count toward the stacking limit")
+            if any(c.get("grades") for c in m.get("cap", {}).values()) and "grade" not in req:
+                opts.setdefault("grade", "the caps by grade below count only the applications of their grade")
+            if any(c.get("revenue_tier_above_yuan") for c in m.get("cap", {}).values()) and "declared_revenue_fen" not in req:
+                opts.setdefault("declared_revenue_fen", "picks the revenue tier of the caps below (unset: the lowest)")
             if opts:
                 w("- **Optional fields it reads**:")
                 for field, why in opts.items():
@@ -449,6 +617,10 @@ def render() -> str:
             w(f"  - registered applicant role: {', '.join('`' + x.upper() + '`' for x in m['applicant_roles'])} (`FAILED_PRECONDITION` `applicant.role`)")
             if code in CODE_ELIGIBILITY:
                 w(f"  - {CODE_ELIGIBILITY[code][0]}")
+            if m.get("catalogue"):
+                where = (f"`DistrictProgrammes.RegisterCatalogueMember` from {own}, with an `entry_date` on or before it" if own
+                         else "a city programme's catalogue has no members: the city ledger keeps none")
+                w(f"  - `provider_uscc` is in the district catalogue `{m['catalogue']}` on the decision date ({where}); otherwise `FAILED_PRECONDITION` `eligibility`")
             if "min_served_enterprises" in m:
                 w(f"  - follow-on condition (`FAILED_PRECONDITION` `follow_on_condition`): the ledger holds a live `CLUSTER_PILOT` award for the same canonical `pilot_id` to the same applicant, with a selection date S; "
                   f"at least {m['min_served_enterprises']} distinct `served_enterprises` hold a `CLOUD_VOUCHER` decided in S..S + {m['window_years']} years or are listed in `provincial_voucher_enterprises`"
@@ -458,20 +630,38 @@ def render() -> str:
             if caps:
                 w("- **Caps** (ledger id — whose awards — period — limit):")
                 for name, cap in caps.items():
-                    lim = f"{cap['limit_count']} award{'s' if cap['limit_count'] != 1 else ''}" if "limit_count" in cap else yuan(cap["limit_yuan"])
-                    kind = ""
                     if "limit_count" in cap:
-                        kind = " — full: `RESOURCE_EXHAUSTED` with a `CapViolation`" if cap["subject"] == "city" else " — a one-time rule: used → `FAILED_PRECONDITION` `one_time`"
+                        n = cap["limit_count"]
+                        lim = f"{n} award{'s' if n != 1 else ''}"
+                        if cap["subject"] == "city":
+                            kind = " — full: `RESOURCE_EXHAUSTED` with a `CapViolation`"
+                        elif n == 1:
+                            kind = " — a one-time rule: used → `FAILED_PRECONDITION` `one_time`"
+                        else:
+                            kind = " — reached → `FAILED_PRECONDITION` `one_time`"
                     else:
+                        lim = yuan(cap["limit_yuan"])
+                        tiers = zip(cap.get("revenue_tier_above_yuan", []), cap.get("revenue_tier_limit_yuan", []))
+                        lim += "".join(f"; {yuan(limit)} when `declared_revenue_fen` is above {yuan(above)}" for above, limit in tiers)
                         kind = " — no headroom: `RESOURCE_EXHAUSTED` with a `CapViolation`"
                     levels = f" (only applications selected at {', '.join(x.upper() for x in cap['selection_levels'])})" if cap.get("selection_levels") else ""
-                    w(f"  - `{code}.{name}` — {SUBJECT_TEXT[cap['subject']]} — {PERIOD_TEXT[cap['period']]} — {lim}{levels}{kind}")
+                    if cap.get("grades"):
+                        levels += f" (only applications graded {', '.join(x.upper() for x in cap['grades'])})"
+                    subject = SUBJECT_TEXT[cap["subject"]]
+                    if own and cap["subject"] == "city":
+                        subject = f"programme-wide (every award of the programme, in {own}'s store)"
+                    w(f"  - `{code}.{name}` — {subject} — {PERIOD_TEXT[cap['period']]} — {lim}{levels}{kind}")
             else:
                 w("- **Caps**: none in this programme.")
             # Example.
             ex = exs[code]
-            w(f"- **Minimal valid example** (register `{ex['application']['enterpriseUscc']}` in `nanhai` as `{ex['applicant_role'].upper()}`, `{ex['locality'].upper()}`, first"
-              + (f"; the provider `{ex['pool_provider']}` must be in the resource pool on the decision date" if ex["pool_provider"] else "") + "):")
+            first = ""
+            if ex["pool_provider"]:
+                first = f"; the provider `{ex['pool_provider']}` must be in the resource pool on the decision date"
+            if ex["catalogue"]:
+                first = f"; the provider `{ex['catalogue']['uscc']}` must be in catalogue `{ex['catalogue']['catalogue']}` on the decision date"
+            w(f"- **Minimal valid example** (register `{ex['application']['enterpriseUscc']}` in `{ex['district']}` as `{ex['applicant_role'].upper()}`, `{ex['locality'].upper()}`, first"
+              + first + "):")
             w("")
             w("  ```json")
             for line in json.dumps(ex["application"], ensure_ascii=False, indent=2).splitlines():
@@ -479,7 +669,8 @@ def render() -> str:
             w("  ```")
             if ex["decision"]:
                 w("")
-                w(f"  With the city's decision on `Quote` / `ApproveApplication`: `{json.dumps(ex['decision'], ensure_ascii=False)}`.")
+                where = "`Quote` / `DistrictProgrammes.ApproveApplication`" if own else "`Quote` / `ApproveApplication`"
+                w(f"  With {'the district' if own else 'the city'}'s decision on {where}: `{json.dumps(ex['decision'], ensure_ascii=False)}`.")
             if ex["quote_expect"] != "OK":
                 w("")
                 w(f"  It is accepted by `SubmitApplication` (with a warning), but `Quote` and approval answer `FAILED_PRECONDITION` `{ex['quote_expect']}` until the condition above holds.")

@@ -85,7 +85,9 @@ def roles() -> dict[str, str]:
         out[service if service in ("District", "City") else service] = who
     for service, who in re.findall(r"(\w+)Service\(.*?\)\.registerMethods\(with: &router, roles: (\w+|\[[^\]]*\])\)", text):
         out.setdefault(service, who)
-    names = {"[.district]": "district tenants only", "[.city]": "the city tenant only", "everyone": "every tenant (district and city)"}
+    every = "every tenant (district and city)"
+    names = {"[.district]": "district tenants only", "[.city]": "the city tenant only", "everyone": every,
+             "[.district, .city]": every, "[.city, .district]": every}
     result = {}
     for service, who in out.items():
         if who not in names:
@@ -103,21 +105,32 @@ def raises_drift(message: str) -> SystemExit:
 
 D = "DistrictService."
 C = "CityService."
+DP = "DistrictProgrammes."
+CALLS = "Calls."
+#: A district deciding its own programme's applications (DistrictProgrammesService, SubsidyStores+DistrictProgrammes).
+DP_DECIDE = [DP + m for m in ("RejectApplication", "PublicizeApplication", "DisburseApplication", "RevokeApplication")]
+DP_DECISIONS = [DP + "ApproveApplication"] + DP_DECIDE
+#: The city's decisions on one application: each asks cityDecides for the application's programme.
+C_DECISIONS = [C + m for m in ("ApproveApplication", "RejectApplication", "PublicizeApplication", "DisburseApplication", "RevokeApplication")]
 STORE_METHODS = [D + m for m in ("RegisterApplicant", "GetApplicant", "ListApplicants", "UpdateApplicant", "SubmitApplication", "GetApplication",
                                  "ListApplications", "AmendApplication", "WithdrawApplication", "ReviewApplication", "Quote")] + \
                 [C + m for m in ("GetApplication", "GetApplicant", "ListApplications", "ApproveApplication", "ApproveApplications", "RejectApplication", "PublicizeApplication",
                                  "DisburseApplication", "RevokeApplication", "Quote", "GetQuota", "WatchQuota", "WatchEvents",
-                                 "RegisterPoolMember", "ListPoolMembers", "ImportHistory", "VerifyAudit")] + ["Admin.Backup", "Admin.GetMetrics"]
+                                 "RegisterPoolMember", "ListPoolMembers", "ImportHistory", "VerifyAudit")] + \
+                DP_DECISIONS + [DP + "RegisterCatalogueMember", DP + "GetQuota"] + \
+                [CALLS + m for m in ("OpenCall", "CloseCall", "ListCalls")] + ["Admin.Backup", "Admin.GetMetrics"]
 QUOTES = [D + "Quote", C + "Quote"]
 APP_WIRE = [D + "SubmitApplication", D + "AmendApplication"] + QUOTES            # an Application from the wire
-VALIDATED = APP_WIRE + [D + "ReviewApplication", C + "ApproveApplication"]         # Application.validate()
+OWN_ENGINE = [DP + "ApproveApplication"]                                           # AwardCalculator against a district's own store
+VALIDATED = APP_WIRE + [D + "ReviewApplication", C + "ApproveApplication"] + OWN_ENGINE  # Application.validate()
 ENGINE = [C + "ApproveApplication"] + QUOTES                                       # AwardCalculator, errors returned
 NOTICE = [D + "SubmitApplication", D + "AmendApplication", D + "ReviewApplication"]  # contentNotices: only the certain ones
 BY_ID = [D + m for m in ("GetApplication", "AmendApplication", "WithdrawApplication", "ReviewApplication", "Quote")] + \
         [C + m for m in ("GetApplication", "ApproveApplication", "RejectApplication", "PublicizeApplication", "DisburseApplication",
-                         "RevokeApplication", "Quote")]
+                         "RevokeApplication", "Quote")] + DP_DECISIONS
 TRANSITIONS = [D + "AmendApplication", D + "WithdrawApplication", D + "ReviewApplication", C + "ApproveApplication",
-               C + "RejectApplication", C + "PublicizeApplication", C + "DisburseApplication", C + "RevokeApplication"]
+               C + "RejectApplication", C + "PublicizeApplication", C + "DisburseApplication", C + "RevokeApplication"] + DP_DECISIONS
+QUOTAS = [C + "GetQuota", C + "WatchQuota", DP + "GetQuota"]
 LISTS = [D + "ListApplicants", D + "ListApplications", C + "ListApplications", C + "ListPoolMembers"]
 CERTAIN = {"duplicate_content", "one_time"}  # what contentNotices rethrows; the rest become warnings
 
@@ -140,20 +153,24 @@ REACH: dict[str, list[Reach]] = {
     "Application+Validation.swift:validate": [Reach(VALIDATED)],
     "ApplicationState.swift:applying": [Reach(TRANSITIONS, drop={"PERMISSION_DENIED"},
                                               why="each transition is served only to the role that makes it")],
-    "AwardCalculator.swift:compute": [Reach(ENGINE), Reach(NOTICE, keep=CERTAIN, why="submit, amend and review report the rest as warnings")],
-    "AwardCalculator.swift:duplicate": [Reach(ENGINE + NOTICE)],
-    "AwardCalculator.swift:eligibility": [Reach(ENGINE)],
+    "AwardCalculator.swift:compute": [Reach(ENGINE + OWN_ENGINE), Reach(NOTICE, keep=CERTAIN, why="submit, amend and review report the rest as warnings")],
+    "AwardCalculator.swift:duplicate": [Reach(ENGINE + NOTICE + OWN_ENGINE)],
+    "AwardCalculator.swift:eligibility": [Reach(ENGINE + OWN_ENGINE)],
+    # The follow-on rule is CLUSTER_PILOT_FOLLOW_ON's, a foshan-2020 (city) measure: no district decides it.
     "AwardCalculator.swift:checkFollowOn": [Reach(ENGINE)],
-    "AwardCalculator.swift:exhausted": [Reach(ENGINE)],
-    "AwardCalculator.swift:formula": [Reach(ENGINE)],
+    "AwardCalculator.swift:exhausted": [Reach(ENGINE + OWN_ENGINE)],
+    "AwardCalculator.swift:formula": [Reach(ENGINE + OWN_ENGINE)],
+    "AwardCalculator.swift:difference": [Reach(ENGINE + OWN_ENGINE)],
+    "AwardCalculator.swift:stacking": [Reach(ENGINE + OWN_ENGINE)],
     "CityLedger+Views.swift:indexApplicant": [Reach([D + "RegisterApplicant"])],
     "CityLedger+Views.swift:registerPoolMember": [Reach([C + "RegisterPoolMember"])],
     "CityLedger.swift:insertCommitment": [Reach([C + "ApproveApplication", C + "ImportHistory"])],
     "CityLedger.swift:markDisbursed": [Reach([C + "DisburseApplication"])],
     "CityLedger.swift:release": [Reach([C + "RevokeApplication"])],
     "CityLedger.swift:pilotAward": [Reach(ENGINE)],
-    "CityLedger.swift:wrap": [Reach(ENGINE + NOTICE + [C + "ImportHistory"])],
-    "CityService.swift:approvalDecision": [Reach([C + "ApproveApplication"]),
+    # A district's own decision reads the city's awards for the same content first (stacking).
+    "CityLedger.swift:wrap": [Reach(ENGINE + NOTICE + [C + "ImportHistory"] + OWN_ENGINE)],
+    "CityService.swift:approvalDecision": [Reach([C + "ApproveApplication", DP + "ApproveApplication"]),
                                            Reach([C + "ApproveApplications"], drop={"request.case_amount_fen"},
                                                  why="a list carries no case amount (case by case is approved one at a time)")],
     "CityService.swift:approveApplications": [Reach([C + "ApproveApplications"])],
@@ -164,8 +181,8 @@ REACH: dict[str, list[Reach]] = {
     "CityService.swift:rejectApplication": [Reach([C + "RejectApplication"])],
     "CityService.swift:revokeApplication": [Reach([C + "RevokeApplication"])],
     "CityService.swift:decisionDocument": [Reach([C + "RejectApplication", C + "PublicizeApplication", C + "DisburseApplication",
-                                                  C + "RevokeApplication"])],
-    "CityViews.swift:getQuota": [Reach([C + "GetQuota", C + "WatchQuota"])],
+                                                  C + "RevokeApplication"] + DP_DECIDE)],
+    "CityViews.swift:init": [Reach(QUOTAS)],  # QuotaQuery
     "CityViews.swift:importHistory": [Reach([C + "ImportHistory"])],
     "CityViews.swift:importedCommitment": [Reach([C + "ImportHistory"], prefix="request.awards[i].")],
     "CityViews.swift:registerPoolMember": [Reach([C + "RegisterPoolMember"])],
@@ -173,7 +190,16 @@ REACH: dict[str, list[Reach]] = {
     "Conversions.swift:init": [Reach(APP_WIRE, prefix="application.", drop={"DATA_LOSS"},
                                      why="DATA_LOSS here is the conversion of files the first release wrote, at start-up")],
     "Conversions.swift:checkRequestID": [Reach(["*mutating"])],
+    "CallsService.swift:openCall": [Reach([CALLS + "OpenCall"])],
+    "CallsService.swift:closeCall": [Reach([CALLS + "CloseCall"])],
+    "CallsService.swift:listCalls": [Reach([CALLS + "ListCalls"])],
+    # Who opens and closes a programme's calls: the city its programmes', a district its own's.
+    "CallsService.swift:decidedBy": [Reach([CALLS + "OpenCall", CALLS + "CloseCall"])],
+    "CityLedger+Calls.swift:openCall": [Reach([CALLS + "OpenCall"])],
+    "CityLedger+Calls.swift:closeCall": [Reach([CALLS + "CloseCall"])],
     "DistrictService.swift:amendApplication": [Reach([D + "AmendApplication"])],
+    # Filing against the measure's calls for applications: only a submission (an amendment keeps its call).
+    "DistrictService.swift:callFiledUnder": [Reach([D + "SubmitApplication"])],
     "DistrictService.swift:checkedApplication": [Reach([D + "SubmitApplication", D + "AmendApplication", D + "Quote"])],
     "DistrictService.swift:get": [Reach([D + "GetApplication", C + "GetApplication"])],
     "DistrictService.swift:getApplicant": [Reach([D + "GetApplicant"])],
@@ -192,13 +218,36 @@ REACH: dict[str, list[Reach]] = {
                                   Reach([D + "AmendApplication", D + "ReviewApplication"], keep={"history"},
                                         why="the history bound refuses only a RETURN or an amendment")],
     "DistrictStore.swift:insertApplicant": [Reach([D + "RegisterApplicant"])],
-    "Policy.swift:checkDecisionDate": [Reach(ENGINE + [C + "ApproveApplications"])],
-    "Policy.swift:fundingYear": [Reach(VALIDATED + [C + "GetQuota", C + "WatchQuota", C + "ImportHistory"])],
-    "Policy.swift:rule": [Reach(APP_WIRE + ENGINE + [C + "ImportHistory"])],
+    "DistrictProgrammesService.swift:checked": [Reach(DP_DECIDE)],
+    "DistrictProgrammesService.swift:getQuota": [Reach([DP + "GetQuota"])],
+    "DistrictProgrammesService.swift:registerCatalogueMember": [Reach([DP + "RegisterCatalogueMember"])],
+    "DistrictProgrammesService.swift:rejectApplication": [Reach([DP + "RejectApplication"])],
+    "DistrictProgrammesService.swift:revokeApplication": [Reach([DP + "RevokeApplication"])],
+    "DistrictStore+Programmes.swift:commitProgrammeAward": [Reach([DP + "ApproveApplication"])],
+    "DistrictStore+Programmes.swift:insertCatalogueMember": [Reach([DP + "RegisterCatalogueMember"])],
+    "DistrictStore+Programmes.swift:moveProgrammeCommitment": [Reach([DP + "DisburseApplication", DP + "RevokeApplication"])],
+    # ProgrammeUsage: a district programme's usage, read by its decisions, quotes and the clerk's notices.
+    "DistrictStore+Programmes.swift:wrap": [Reach(QUOTES + NOTICE + OWN_ENGINE)],
+    # A decision's date is checked by the engine (approvals, quotes) against the application's programme.
+    "Policy.swift:checkDecisionDate": [Reach(ENGINE + OWN_ENGINE)],
+    "Policy.swift:fundingYear": [Reach(VALIDATED + QUOTAS + [C + "ImportHistory", CALLS + "OpenCall"])],
+    "Policy.swift:rule": [Reach(APP_WIRE + ENGINE + [C + "ImportHistory"] + OWN_ENGINE)],
+    # programme(for:): the programme a stored application names, asked by every decision on it, the
+    # recommendation's re-check and Quote by id — refused only when a programme it names is no
+    # longer served.
+    "Programmes.swift:programme": [Reach(C_DECISIONS + DP_DECISIONS + [D + "ReviewApplication"] + QUOTES)],
+    "Programmes.swift:programmeForFiling": [Reach(APP_WIRE)],
     "QuoteService.swift:quote": [Reach(QUOTES)],
     "RequestLog.swift:lookup": [Reach(["*mutating"])],
     "StoreCall.swift:status": [Reach(STORE_METHODS)],
     "SubsidyStores.swift:approve": [Reach([C + "ApproveApplication"])],
+    "SubsidyStores.swift:cityDecides": [Reach(C_DECISIONS)],
+    "SubsidyStores+DistrictProgrammes.swift:approveOwn": [Reach([DP + "ApproveApplication"])],
+    "SubsidyStores+DistrictProgrammes.swift:decideOwn": [Reach(DP_DECIDE)],
+    "SubsidyStores+DistrictProgrammes.swift:disburseOwn": [Reach([DP + "DisburseApplication"])],
+    "SubsidyStores+DistrictProgrammes.swift:districtDecides": [Reach(DP_DECISIONS)],
+    "SubsidyStores+DistrictProgrammes.swift:publicizeOwn": [Reach([DP + "PublicizeApplication"])],
+    "SubsidyStores+DistrictProgrammes.swift:revokeOwn": [Reach([DP + "RevokeApplication"])],
     "SubsidyStores.swift:decideThroughLedger": [Reach([C + "DisburseApplication", C + "RevokeApplication"])],
     "SubsidyStores.swift:disburse": [Reach([C + "DisburseApplication"])],
     "SubsidyStores.swift:importHistory": [Reach([C + "ImportHistory"])],
@@ -239,6 +288,10 @@ SUBJECTS = {
     "applicant.locality": "LOCAL for a USCC registered outside Foshan (positions 3–8 not 4406xx)",
     "applicant.uscc": "the USCC belongs to another district's area (or relocated to another district)",
     "history": "the application already has 100 recorded changes: withdraw it and file a new one",
+    "call": "(SubmitApplication) the measure runs calls for applications (申报批次) and none for the funding year is open today: file it inside one, or late on purpose with `late_reason`; "
+            "(OpenCall) the window overlaps another call of the same measure and year; (CloseCall) the call is already closed",
+    "programme": "the programme named was retired (`retired_on`) and takes no new applications; or (`DistrictProgrammes.GetQuota`) the calling district runs no programme of its own",
+    "stacking": "every public award for the content (other programmes' awards and the upper-level funds declared) already reaches the measure's stacking limit (MEASURES.md)",
     "publicity": "disbursement before the publicity (公示) period has ended; the message names the first allowed day",
     "commitment": "the ledger's commitment is not in a state that allows the step (already released, not live)",
     "request.awards[i]": "row i's content is already funded (live, imported earlier, or earlier in the same request); the whole import is refused",
@@ -329,6 +382,9 @@ IDEMPOTENCY_NOTES = {
     "CityService.ImportHistory": "Each row's identity is its canonical content, so re-importing a file under a new request_id reports its rows `already_present`.",
     "CityService.RegisterPoolMember": "A USCC is in the pool once: a new request_id for the same USCC is ALREADY_EXISTS.",
     "Admin.Backup": "Not keyed by a request id: a repeated backup into the same (now non-empty) directory is FAILED_PRECONDITION.",
+    "DistrictProgrammes.ApproveApplication": "The award, its cap charges and the approval are one transaction of the district's file: a crash leaves "
+                                             "the approval whole or absent, and a retry never computes it twice.",
+    "DistrictProgrammes.RegisterCatalogueMember": "A USCC is in a catalogue once: a new request_id for the same catalogue and USCC is ALREADY_EXISTS.",
 }
 
 
@@ -395,7 +451,7 @@ def render() -> tuple[str, list[str]]:
         w(f"| `{subject}` | {text} |")
     w("")
     service = None
-    rank = ["DistrictService", "CityService", "Admin", "Health", "Identity", "Reflection"]
+    rank = ["DistrictService", "CityService", "Programmes", "DistrictProgrammes", "Calls", "Admin", "Health", "Identity", "Reflection"]
     for m in sorted(ms, key=lambda m: rank.index(m.service) if m.service in rank else 99):
         if m.service != service:
             service = m.service

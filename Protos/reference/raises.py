@@ -3,11 +3,12 @@
 A raise site is one of:
   .invalidField("path", …) / SubsidyError.invalidField(…)   INVALID_ARGUMENT + FieldViolation
   a call passing `field: "path"` (USCC.parse, parseDate, InputLimits.check, …)  the same
+  a conversion from the wire passing `wire: x, path: "path"` (Grade(wire:path:))  the same
   .precondition("subject", …)                               FAILED_PRECONDITION + PreconditionFailure
   .capExhausted(…)                                          RESOURCE_EXHAUSTED + CapViolation
   SubsidyError(.code, "message", details: [.field(path: "p", …)])   that code, with its detail if any
-`invalidField(field, …)` with a variable is the callee's half of a `field:` call and is not a site
-of its own. Functions are found by `func name(` and `init(`; closures belong to the function
+`invalidField(field, …)` with a variable is the callee's half of a `field:` (or `wire:, path:`) call
+and is not a site of its own. Functions are found by `func name(` and `init(`; closures belong to the function
 around them.
 
 scan() maps "File.swift:function" to a set of Site(code, detail, key, message): detail is
@@ -172,6 +173,8 @@ def scan_file(path: Path) -> dict[str, set[Site]]:
     for m in re.finditer(r"\.invalidField\(\s*" + _STR, text):
         add(m.start(), Site("INVALID_ARGUMENT", "FieldViolation", _key(m.group(1))))
     for m in re.finditer(r"\bfield:\s*" + _STR, text):
+        add(m.start(), Site("INVALID_ARGUMENT", "FieldViolation", _key(m.group(1))))
+    for m in re.finditer(r"\bwire:\s*[\w.]+,\s*path:\s*" + _STR, text):
         add(m.start(), Site("INVALID_ARGUMENT", "FieldViolation", _key(m.group(1))))
     for m in re.finditer(r"\.precondition\(\s*" + _STR, text):
         add(m.start(), Site("FAILED_PRECONDITION", "PreconditionFailure", _key(m.group(1))))

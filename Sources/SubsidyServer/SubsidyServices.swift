@@ -133,7 +133,8 @@ public struct SubsidyServices: Sendable {
     /// A programme with awards can be retired but never removed: its awards keep counting, and
     /// their disbursement, revocation and history need its rules.
     static func requireEveryAwardedProgramme(_ programmes: Programmes, stores: SubsidyStores) async throws {
-        let awarded = try await stores.ledger.programmesWithAwards()
+        var awarded = try await stores.ledger.programmesWithAwards()
+        for district in DistrictID.allCases { awarded.formUnion(try await stores.store(district).programmesWithAwards()) }
         let missing = awarded.filter { programmes.programme(named: $0) == nil }
         guard missing.isEmpty else {
             throw PolicyError(

@@ -206,6 +206,13 @@ extension DistrictStore {
         }
     }
 
+    /// The district programmes this file holds awards of (released ones included).
+    public func programmesWithAwards() async throws -> Set<String> {
+        try await database.read { transaction in
+            Set(try transaction.query("SELECT DISTINCT programme FROM programme_commitments").map { try $0.text("programme") })
+        }
+    }
+
     /// Every charge of every programme commitment, with its limit (for the checker).
     public func programmeCharges() async throws -> [ProgrammeCharge] {
         try await database.read { transaction in

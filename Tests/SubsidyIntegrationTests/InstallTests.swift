@@ -27,7 +27,7 @@ struct InstallTests {
                 "usr/bin/subsidyd", "usr/bin/subsidyctl", "usr/lib/systemd/system/subsidyd.service",
                 "usr/lib/systemd/system/subsidyd-backup.service", "usr/lib/systemd/system/subsidyd-backup.timer",
                 "usr/lib/sysusers.d/subsidyd.conf", "usr/lib/tmpfiles.d/subsidyd.conf", "etc/subsidyd/subsidyd.toml",
-                "etc/subsidyd/foshan-2020.toml", "usr/share/bash-completion/completions/subsidyctl",
+                "etc/subsidyd/policy.d/foshan-2020.toml", "etc/subsidyd/policy.d/foshan-dx-2021.toml", "etc/subsidyd/policy.d/shunde-dx-2021.toml", "usr/share/bash-completion/completions/subsidyctl",
                 "usr/share/zsh/vendor-completions/_subsidyctl", "usr/share/man/man8/subsidyd.8.gz", "usr/share/man/man1/subsidyctl.1.gz",
                 "usr/share/doc/subsidyd/README.md",
             ]
@@ -38,7 +38,7 @@ struct InstallTests {
             // The installed configuration reads the policy from /etc; checked here with both paths
             // moved into the temporary root.
             let config = try String(contentsOfFile: root + "/etc/subsidyd/subsidyd.toml", encoding: .utf8)
-            #expect(config.contains("\npolicy = \"/etc/subsidyd/foshan-2020.toml\""))
+            #expect(config.contains("\npolicy = \"/etc/subsidyd/policy.d\""))
             try config.replacingOccurrences(of: "\"/etc/subsidyd/", with: "\"\(root)/etc/subsidyd/")
                 .write(toFile: base + "/check.toml", atomically: true, encoding: .utf8)
             let check = try run(root + "/usr/bin/subsidyd", ["--check-config", "--config", base + "/check.toml"])

@@ -9,16 +9,12 @@ import SubsidyWire
 
 extension Application {
     /// Builds and validates the domain application from its wire form.
+    /// - Parameter policy: the programme the application names (``Programmes/programmeForFiling(_:by:on:)``).
     /// - Parameter locality: the registry's locality for the enterprise, which overrides the
     ///   request's (a bureau's registry, not the form, says where an enterprise is registered).
     init(wire: Foshan_Subsidy_V1_Application, policy: Policy, locality: Locality?, path: String = "application") throws(SubsidyError) {
         guard let measure = Measure(wire: wire.measure) else {
             throw .invalidField("\(path).measure", "is required: one of \(Measure.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        // Until the daemon serves several programmes at once, an application may name only the
-        // one it serves (the default, also when it names none).
-        guard wire.programme.isEmpty || wire.programme == policy.name else {
-            throw .invalidField("\(path).programme", "unknown programme '\(wire.programme)' (this daemon serves \(policy.name))")
         }
         guard wire.fundingYear != 0 else {
             throw .invalidField("\(path).funding_year", "is required: one of \(policy.fundingYears.lowerBound)–\(policy.fundingYears.upperBound)")

@@ -39,7 +39,7 @@ class AsyncClient:
 
     def __init__(self, socket_path: str, **kwargs):
         self.sync = Client(socket_path, **kwargs)
-        for name in ("health", "identity", "reflection", "district", "city", "admin", "programmes", "district_programmes"):
+        for name in ("health", "identity", "reflection", "district", "city", "admin", "programmes", "district_programmes", "calls"):
             setattr(self, name, _AsyncService(getattr(self.sync, name)))
 
     async def __aenter__(self) -> "AsyncClient":

@@ -6,7 +6,7 @@
         record = nanhai.district.submit_application(application=app).record
 
 Each service is an attribute (``health``, ``identity``, ``reflection``, ``district``, ``city``,
-``programmes``, ``district_programmes``,
+``programmes``, ``district_programmes``, ``calls``,
 ``admin``); each RPC a snake_case method taking the request message (or its fields as keyword
 arguments) and returning the response message. Server-streaming RPCs return a
 :class:`~subsidy_client.connection.StreamCall` to iterate.
@@ -119,6 +119,7 @@ class Client:
         self.admin = AdminClient(self)
         self.programmes = ProgrammesClient(self)
         self.district_programmes = DistrictProgrammesClient(self)
+        self.calls = CallsClient(self)
 
     def __enter__(self) -> "Client":
         return self
@@ -486,4 +487,25 @@ class DistrictProgrammesClient(_Service):
     def get_quota(self, request: Optional[city_pb2.GetQuotaRequest] = None, *, timeout_ms=None, retry=None,
                   **fields) -> city_pb2.GetQuotaResponse:
         return self._unary("GetQuota", city_pb2.GetQuotaRequest, request, fields, city_pb2.GetQuotaResponse,
+                           timeout_ms, retry)
+
+
+class CallsClient(_Service):
+    """Calls for applications (申报批次): the city's for its programmes, a district's for its own."""
+
+    SERVICE = "Calls"
+
+    def open_call(self, request: Optional[programmes_pb2.OpenCallRequest] = None, *, timeout_ms=None, retry=None,
+                  **fields) -> programmes_pb2.OpenCallResponse:
+        return self._unary("OpenCall", programmes_pb2.OpenCallRequest, request, fields, programmes_pb2.OpenCallResponse,
+                           timeout_ms, retry)
+
+    def close_call(self, request: Optional[programmes_pb2.CloseCallRequest] = None, *, timeout_ms=None, retry=None,
+                   **fields) -> programmes_pb2.CloseCallResponse:
+        return self._unary("CloseCall", programmes_pb2.CloseCallRequest, request, fields, programmes_pb2.CloseCallResponse,
+                           timeout_ms, retry)
+
+    def list_calls(self, request: Optional[programmes_pb2.ListCallsRequest] = None, *, timeout_ms=None, retry=None,
+                   **fields) -> programmes_pb2.ListCallsResponse:
+        return self._unary("ListCalls", programmes_pb2.ListCallsRequest, request, fields, programmes_pb2.ListCallsResponse,
                            timeout_ms, retry)
