@@ -42,6 +42,7 @@ struct Export: AsyncParsableCommand {
     @Option(help: "Measure, e.g. CLOUD_VOUCHER.") var measure: String?
     @Option(help: "State, e.g. PUBLICIZED (default: the kind's states).") var state: String?
     @Option(help: "City only: one district.") var district: String = ""
+    @Option(help: "Only applications under this programme (e.g. shunde-dx-2021; foshan-2020 includes those naming none).") var programme: String = ""
     @Option(help: "First date (YYYY-MM-DD) of the range the kind selects by.") var from: String = ""
     @Option(help: "Last date (YYYY-MM-DD) of the range, inclusive.") var to: String = ""
 
@@ -63,7 +64,7 @@ struct Export: AsyncParsableCommand {
                 case .applications, .report: [.unspecified]
                 }
             }
-        let (records, quota) = try await global.withClient { client throws(SubsidyError) in
+        let (records, quota, calls) = try await global.withClient { client throws(SubsidyError) in
             let city = try await isCity(client)
             var records: [Foshan_Subsidy_V1_ApplicationRecord] = []
             for state in states {
@@ -84,18 +85,26 @@ struct Export: AsyncParsableCommand {
                 var request = Foshan_Subsidy_V1_GetQuotaRequest()
                 request.fundingYear = year
                 request.top = 100  // the most subjects per cap the daemon lists; the rest are counted below
+                request.programme = programme
                 quota = try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).getQuota(request, timeout: global.timeout)
             }
-            return (records, quota)
+            var calls: [Foshan_Subsidy_V1_Call] = []
+            if kind == .report {
+                var request = Foshan_Subsidy_V1_ListCallsRequest()
+                request.programme = programme
+                calls = try await Foshan_Subsidy_V1_Calls.Client(wrapping: client).listCalls(request, timeout: global.timeout).calls
+                    .filter { year == 0 || $0.fundingYear == year }
+            }
+            return (records, quota, calls)
         }
-        let selected = records.filter { inRange(kind == .publicity ? $0.publicizedOn : $0.decisionDate) }
+        let selected = records.filter { inRange(kind == .publicity ? $0.publicizedOn : $0.decisionDate) && inProgramme($0) }
             .sorted { ($0.district, $0.id) < ($1.district, $1.id) }
         let document =
             switch kind {
             case .publicity: Self.publicity(selected)
             case .disbursement: Self.disbursement(selected)
             case .applications: Self.applications(selected)
-            case .report: Self.report(selected, quota: quota)
+            case .report: Self.report(selected, quota: quota, calls: calls)
             }
         let chosen = format ?? (out.lowercased().hasSuffix(".xlsx") ? .xlsx : .csv)
         switch chosen {
@@ -108,6 +117,13 @@ struct Export: AsyncParsableCommand {
         if out != "-" {
             note("\(kind.rawValue): \(document.rows.count) row\(document.rows.count == 1 ? "" : "s") written to \(out)")
         }
+    }
+
+    /// An application naming no programme is the 2020 policy's (foshan-2020).
+    private func inProgramme(_ record: Foshan_Subsidy_V1_ApplicationRecord) -> Bool {
+        guard !programme.isEmpty else { return true }
+        let named = record.application?.programme ?? ""
+        return (named.isEmpty ? "foshan-2020" : named) == programme
     }
 
     private func inRange(_ date: String) -> Bool {
@@ -153,7 +169,7 @@ struct Export: AsyncParsableCommand {
     static func applications(_ records: [Foshan_Subsidy_V1_ApplicationRecord]) -> CSVDocument {
         var document = CSVDocument(header: [
             "申请编号", "区", "状态", "支持方向", "资金年度", "企业名称", "统一社会信用代码", "项目名称", "合同编号", "资助金额（元）",
-            "审定日期", "文号", "公示开始日期", "拨付日期", "申报时间",
+            "审定日期", "文号", "公示开始日期", "拨付日期", "申报时间", "政策", "申报批次", "逾期申报原因",
         ])
         for record in records {
             let application = record.application
@@ -162,7 +178,8 @@ struct Export: AsyncParsableCommand {
                 .text(measureName(application?.measure)), .number(String(application?.fundingYear ?? 0)), .text(record.enterpriseName),
                 .text(application?.enterpriseUscc ?? ""), .text(application?.projectName ?? ""), .text(application?.contractNumber ?? ""),
                 .number(Money(fen: record.awardedFen).plainText), .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicizedOn),
-                .text(record.disbursedOn), .text(record.createdAt),
+                .text(record.disbursedOn), .text(record.createdAt), .text(application?.programme.isEmpty == false ? application!.programme : "foshan-2020"),
+                .text(record.callId), .text(record.lateReason),
             ])
         }
         return document
@@ -173,7 +190,9 @@ struct Export: AsyncParsableCommand {
         .submitted, .returned, .recommended, .rejected, .withdrawn, .approved, .publicized, .disbursed, .revoked,
     ]
 
-    static func report(_ records: [Foshan_Subsidy_V1_ApplicationRecord], quota: Foshan_Subsidy_V1_GetQuotaResponse?) -> CSVDocument {
+    static func report(
+        _ records: [Foshan_Subsidy_V1_ApplicationRecord], quota: Foshan_Subsidy_V1_GetQuotaResponse?, calls: [Foshan_Subsidy_V1_Call] = []
+    ) -> CSVDocument {
         struct Key: Hashable, Comparable {
             var measure: Int32
             var district: String
@@ -216,6 +235,14 @@ struct Export: AsyncParsableCommand {
                 document.rows.append([.text(omitted.capId), .text("另有 \(omitted.count) 个主体未列出 (\(omitted.count) more subjects not listed)")])
             }
         }
+        if !calls.isEmpty {
+            document.rows.append([])
+            document.rows.append(CallCounts.header.map { .text($0) })
+            for call in calls {
+                // The id, window and state are text; the year and the counts numbers Excel can sum.
+                document.rows.append(CallCounts.cells(call).enumerated().map { [0, 2, 3].contains($0.offset) ? .text($0.element) : .number($0.element) })
+            }
+        }
         return document
     }
 }
@@ -243,5 +270,18 @@ func stateLabel(_ state: Foshan_Subsidy_V1_ApplicationState, chinese: Bool) -> S
     case .disbursed: "已拨付"
     case .revoked: "已撤销"
     default: state.description
+    }
+}
+
+/// Per-call counts (申报批次) as the report and quota show them.
+enum CallCounts {
+    static let header = ["申报批次", "资金年度", "申报期", "状态", "收件", "退回", "不予支持", "已推荐", "逾期", "撤回"]
+
+    static func cells(_ call: Foshan_Subsidy_V1_Call) -> [String] {
+        let c = call.counts ?? Foshan_Subsidy_V1_CallCounts()
+        return [
+            call.id, String(call.fundingYear), "\(call.opensOn)..\(call.closedOn.isEmpty ? call.closesOn : call.closedOn)", call.state,
+            String(c.received), String(c.returned), String(c.rejected), String(c.recommended), String(c.late), String(c.withdrawn),
+        ]
     }
 }

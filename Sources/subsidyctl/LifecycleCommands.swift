@@ -460,10 +460,14 @@ struct Quota: AsyncParsableCommand {
         request.fundingYear = year
         request.top = top + 1
         request.programme = programme
-        let r = try await global.withClient { client throws(SubsidyError) in
-            try await isCity(client)
+        let (r, calls) = try await global.withClient { client throws(SubsidyError) in
+            let quota = try await isCity(client)
                 ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).getQuota(request, timeout: global.timeout)
                 : Foshan_Subsidy_V1_DistrictProgrammes.Client(wrapping: client).getQuota(request, timeout: global.timeout)
+            var callsRequest = Foshan_Subsidy_V1_ListCallsRequest()
+            callsRequest.programme = programme
+            let calls = try await Foshan_Subsidy_V1_Calls.Client(wrapping: client).listCalls(callsRequest, timeout: global.timeout).calls
+            return (quota, calls.filter { year == 0 || $0.fundingYear == year })
         }
         let chinese = prefersChinese()
         var table = TextTable(
@@ -495,6 +499,13 @@ struct Quota: AsyncParsableCommand {
             footer.append(consumerTable.rendered())
             // One more than shown was asked for: say that the list goes on rather than cut it silently.
             if title != "districts", consumers.count > Int(top) { footer.append("(more \(title): --top \(top * 2))") }
+        }
+        if !calls.isEmpty {
+            // 申报批次: what was filed under each call (a district: its own filings).
+            var callTable = TextTable(CallCounts.header.enumerated().map { TextTable.Column(title: $0.element, alignment: $0.offset >= 4 ? .right : .left) })
+            for call in calls { callTable.append(CallCounts.cells(call)) }
+            footer.append("")
+            footer.append(callTable.rendered())
         }
         global.emit(r, table: table, footer: footer.joined(separator: "\n"), empty: "no caps")
     }
