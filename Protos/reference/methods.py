@@ -164,7 +164,7 @@ REACH: dict[str, list[Reach]] = {
     "AwardCalculator.swift:stacking": [Reach(ENGINE + OWN_ENGINE)],
     "CityLedger+Views.swift:indexApplicant": [Reach([D + "RegisterApplicant"])],
     "CityLedger+Views.swift:registerPoolMember": [Reach([C + "RegisterPoolMember"])],
-    "CityLedger.swift:insertCommitment": [Reach([C + "ApproveApplication", C + "ImportHistory"])],
+    "CommitmentQueries.swift:requireWithinLimit": [Reach([C + "ApproveApplication", C + "ImportHistory", DP + "ApproveApplication"])],
     "CityLedger.swift:markDisbursed": [Reach([C + "DisburseApplication"])],
     "CityLedger.swift:release": [Reach([C + "RevokeApplication"])],
     "CityLedger.swift:pilotAward": [Reach(ENGINE)],
@@ -223,7 +223,6 @@ REACH: dict[str, list[Reach]] = {
     "DistrictProgrammesService.swift:registerCatalogueMember": [Reach([DP + "RegisterCatalogueMember"])],
     "DistrictProgrammesService.swift:rejectApplication": [Reach([DP + "RejectApplication"])],
     "DistrictProgrammesService.swift:revokeApplication": [Reach([DP + "RevokeApplication"])],
-    "DistrictStore+Programmes.swift:commitProgrammeAward": [Reach([DP + "ApproveApplication"])],
     "DistrictStore+Programmes.swift:insertCatalogueMember": [Reach([DP + "RegisterCatalogueMember"])],
     "DistrictStore+Programmes.swift:moveProgrammeCommitment": [Reach([DP + "DisburseApplication", DP + "RevokeApplication"])],
     # ProgrammeUsage: a district programme's usage, read by its decisions, quotes and the clerk's notices.

@@ -525,22 +525,7 @@ public final class CityLedger: Sendable {
 
         /// Through the `commitments_voucher` index (measure, enterprise, decision_date).
         func earlierAwards(to enterprise: USCC, under measures: Set<Measure>) throws(SubsidyError) -> [EarlierAward] {
-            guard !measures.isEmpty else { return [] }
-            let sorted = measures.map(\.rawValue).sorted()
-            return try wrap {
-                try connection.query(
-                    """
-                    SELECT application_id, measure, amount_fen, decision_date FROM commitments
-                    WHERE measure IN (\(sorted.map { _ in "?" }.joined(separator: ", "))) AND enterprise = ? AND state IN \(CityLedger.counted)
-                    ORDER BY decision_date, application_id
-                    """,
-                    sorted.map { .text($0) } + [.text(enterprise.rawValue)]
-                ).map { row in
-                    EarlierAward(
-                        applicationID: try row.text("application_id"), measure: try row.decode(Measure.self, "measure"),
-                        amount: Money(fen: try row.int("amount_fen")), decisionDate: try? CalendarDate(parsing: try row.text("decision_date")))
-                }
-            }
+            try wrap { try CommitmentQueries.earlierAwards(table: "commitments", enterprise: enterprise, measures: measures, in: connection) }
         }
 
         /// The city ledger keeps the city's pool, not a district's catalogue: a city programme
@@ -765,24 +750,7 @@ public final class CityLedger: Sendable {
                 "INSERT INTO charges (application_id, cap_id, scope, amount_fen, count) VALUES (?, ?, ?, ?, ?)",
                 [.text(fields.applicationID), .text(charge.key.capID), .text(charge.key.scope), .integer(charge.amount.fen), .integer(Int64(charge.count))]
             )
-            let after = try usage.committed(charge.key)
-            let over: Bool = switch charge.limit {
-            case .amount(let limit): after.amount > limit
-            case .count(let limit): after.count > limit
-            }
-            if over {
-                let before = CapUsage(amount: Money(fen: after.amount.fen - charge.amount.fen), count: after.count - charge.count)
-                // A count cap is said in awards, an amount cap in yuan.
-                let figures =
-                    switch charge.limit {
-                    case .count: "committed \(before.count) awards, requested \(charge.count) more"
-                    case .amount: "committed \(before.amount), requested \(charge.amount)"
-                    }
-                throw SubsidyError.capExhausted(
-                    "\(charge.key) of \(fields.applicationID) would exceed its limit \(charge.limit): \(figures)",
-                    key: charge.key, limit: charge.limit, committed: before, requested: charge.amount
-                )
-            }
+            try CommitmentQueries.requireWithinLimit(charge, after: try usage.committed(charge.key), applicationID: fields.applicationID)
         }
         if fields.measure == .poolEntry {
             try transaction.query(

@@ -53,22 +53,7 @@ extension DistrictStore {
         func voucherRecipients(among enterprises: [USCC], decidedFrom from: CalendarDate, through: CalendarDate) throws(SubsidyError) -> Set<USCC> { [] }
 
         func earlierAwards(to enterprise: USCC, under measures: Set<Measure>) throws(SubsidyError) -> [EarlierAward] {
-            guard !measures.isEmpty else { return [] }
-            let sorted = measures.map(\.rawValue).sorted()
-            return try wrap {
-                try connection.query(
-                    """
-                    SELECT application_id, measure, amount_fen, decision_date FROM programme_commitments
-                    WHERE measure IN (\(sorted.map { _ in "?" }.joined(separator: ", "))) AND enterprise = ? AND state IN ('live', 'disbursed')
-                    ORDER BY decision_date, application_id
-                    """,
-                    sorted.map { .text($0) } + [.text(enterprise.rawValue)]
-                ).map { row in
-                    EarlierAward(
-                        applicationID: try row.text("application_id"), measure: try row.decode(Measure.self, "measure"),
-                        amount: Money(fen: try row.int("amount_fen")), decisionDate: try? CalendarDate(parsing: try row.text("decision_date")))
-                }
-            }
+            try wrap { try CommitmentQueries.earlierAwards(table: "programme_commitments", enterprise: enterprise, measures: measures, in: connection) }
         }
 
         func isCatalogueMember(_ provider: USCC, catalogue: String, on date: CalendarDate) throws(SubsidyError) -> Bool {
@@ -139,17 +124,7 @@ extension DistrictStore {
                 [.text(applicationID), .text(charge.key.capID), .text(charge.key.scope), .integer(charge.amount.fen), .integer(Int64(charge.count)),
                  .text(kind), .integer(value)]
             )
-            let after = try usage.committed(charge.key)
-            let over: Bool = switch charge.limit {
-            case .amount(let limit): after.amount > limit
-            case .count(let limit): after.count > limit
-            }
-            if over {
-                let before = CapUsage(amount: Money(fen: after.amount.fen - charge.amount.fen), count: after.count - charge.count)
-                throw SubsidyError.capExhausted(
-                    "\(charge.key) of \(applicationID) would exceed its limit \(charge.limit)", key: charge.key, limit: charge.limit,
-                    committed: before, requested: charge.amount)
-            }
+            try CommitmentQueries.requireWithinLimit(charge, after: try usage.committed(charge.key), applicationID: applicationID)
         }
         try AuditChain.append(
             AuditEvent("programme_commit", [
