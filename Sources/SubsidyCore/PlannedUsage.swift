@@ -68,3 +68,39 @@ public struct PlannedUsage<Base: UsageSnapshot>: UsageSnapshot {
         try base.isCatalogueMember(provider, catalogue: catalogue, on: date)
     }
 }
+
+/// `base` with the awards another store holds for the same content added to what it funds: the
+/// city ledger's usage, with the districts' own programmes' awards read from their files just
+/// before, so a city programme sees content a district programme funded (and a district's, the
+/// city's). Everything else is `base`'s.
+public struct WithFundedContent<Base: UsageSnapshot>: UsageSnapshot {
+    public let base: Base
+    public let elsewhere: [FundedContent]
+
+    public init(_ base: Base, elsewhere: [FundedContent]) {
+        self.base = base
+        self.elsewhere = elsewhere
+    }
+
+    public func committed(_ key: CapKey) throws(SubsidyError) -> CapUsage { try base.committed(key) }
+
+    public func fundedContent(_ keys: [String]) throws(SubsidyError) -> [FundedContent] {
+        try base.fundedContent(keys) + elsewhere.filter { keys.contains($0.key) }
+    }
+
+    public func pilotAward(_ pilotKey: String) throws(SubsidyError) -> PilotAward? { try base.pilotAward(pilotKey) }
+
+    public func isPoolMember(_ provider: USCC, on date: CalendarDate) throws(SubsidyError) -> Bool { try base.isPoolMember(provider, on: date) }
+
+    public func voucherRecipients(among enterprises: [USCC], decidedFrom from: CalendarDate, through: CalendarDate) throws(SubsidyError) -> Set<USCC> {
+        try base.voucherRecipients(among: enterprises, decidedFrom: from, through: through)
+    }
+
+    public func earlierAwards(to enterprise: USCC, under measures: Set<Measure>) throws(SubsidyError) -> [EarlierAward] {
+        try base.earlierAwards(to: enterprise, under: measures)
+    }
+
+    public func isCatalogueMember(_ provider: USCC, catalogue: String, on date: CalendarDate) throws(SubsidyError) -> Bool {
+        try base.isCatalogueMember(provider, catalogue: catalogue, on: date)
+    }
+}

@@ -181,6 +181,12 @@ extension DistrictStore {
         }
     }
 
+    /// The live awards of this district's own programmes known by one of `keys`.
+    public func programmeFundedContent(_ keys: [String]) async throws -> [FundedContent] {
+        guard !keys.isEmpty else { return [] }
+        return try await database.read { try ProgrammeUsage(connection: $0.connection, elsewhere: []).fundedContent(keys) }
+    }
+
     /// The district programmes this file holds awards of (released ones included).
     public func programmesWithAwards() async throws -> Set<String> {
         try await database.read { transaction in

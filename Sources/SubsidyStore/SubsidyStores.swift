@@ -138,6 +138,7 @@ public final class SubsidyStores: Service, Sendable {
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
             guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
             let policy = try Self.cityDecides(current, programmes: programmes)
+            let elsewhere = try await self.districtProgrammeContent(current.application.contentKeys)
             // Step 1: the ledger.
             let commitment = try await ledger.database.write { transaction -> CityLedger.Commitment in
                 if let existing = try ledger.commitment(for: id, in: transaction), existing.state.isCounted {
@@ -148,7 +149,8 @@ public final class SubsidyStores: Service, Sendable {
                 }
                 _ = try current.state.applying(.approve, as: .city)
                 let application = try Self.checked(current.application, policy: policy)
-                let award = try AwardCalculator.compute(application: application, policy: policy, usage: ledger.usage(in: transaction), decision: decision)
+                let usage = WithFundedContent(ledger.usage(in: transaction), elsewhere: elsewhere)
+                let award = try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
                 try ledger.commit(
                     applicationID: id, district: current.district.rawValue, application: application, decision: award,
                     requestID: key.id, actor: actor, reason: reason, at: Timestamp.now(), in: transaction
@@ -193,9 +195,11 @@ public final class SubsidyStores: Service, Sendable {
                 candidates.append(.failure(error))
             }
         }
-        let (ledger, listed) = (self.ledger, candidates)
+        var keys: [String] = []
+        for case .success(let candidate) in candidates { keys += candidate.application.contentKeys }
+        let (ledger, listed, elsewhere) = (self.ledger, candidates, try await districtProgrammeContent(keys))
         return try await ledger.database.read { transaction in
-            var usage = PlannedUsage(ledger.usage(in: transaction))
+            var usage = PlannedUsage(WithFundedContent(ledger.usage(in: transaction), elsewhere: elsewhere))
             return listed.map { candidate in
                 candidate.flatMap { id, application, policy in
                     do throws(SubsidyError) {
@@ -557,6 +561,17 @@ public final class SubsidyStores: Service, Sendable {
         }
     }
 
+    /// The live awards of every district's own programmes known by one of `keys`, read from each
+    /// district's file. A city decision reads them just before its ledger transaction (another
+    /// file): an award a district makes for the same content in between is not seen — the
+    /// district's own check, which reads the city's awards, sees the city's if it came first.
+    func districtProgrammeContent(_ keys: [String]) async throws -> [FundedContent] {
+        guard !keys.isEmpty else { return [] }
+        var found: [FundedContent] = []
+        for district in DistrictID.allCases { found += try await store(district).programmeFundedContent(keys) }
+        return found
+    }
+
     /// Runs `body` in one read transaction against the usage `policy`'s awards are decided
     /// against: the city ledger for a city programme; for a district's own programme, that
     /// district's file, with the city's awards for `contentKeys` (read just before) for stacking.
@@ -566,7 +581,8 @@ public final class SubsidyStores: Service, Sendable {
         let ledger = self.ledger
         switch policy.level {
         case .city:
-            return try await ledger.database.read { try body(ledger.usage(in: $0)) }
+            let elsewhere = try await districtProgrammeContent(contentKeys)
+            return try await ledger.database.read { try body(WithFundedContent(ledger.usage(in: $0), elsewhere: elsewhere)) }
         case .district(let district):
             let elsewhere = try await ledger.database.read { try ledger.usage(in: $0).fundedContent(contentKeys) }
             return try await store(district).database.read { try body(DistrictStore.ProgrammeUsage(connection: $0.connection, elsewhere: elsewhere)) }

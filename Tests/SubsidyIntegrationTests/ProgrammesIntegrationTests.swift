@@ -166,6 +166,12 @@ struct ProgrammesIntegrationTests {
             #expect(approved.awardedFen == 100_000_000)
             #expect(approved.history.last?.tenant == "shunde")
             #expect(approved.explanation?.limits.first { $0.binding }?.detail.contains("tier 1,000,000.00") == true)
+            // A city programme (no stacking limit) sees the content Shunde funded, and refuses it.
+            var sameContract = Self.workshop(buyer, 9, year: 2024)
+            sameContract.contractNumber = "sd 2024 1"
+            let funded = await #expect(throws: SubsidyError.self) { try await shunde.submit(sameContract) }
+            #expect(funded?.code == .failedPrecondition)
+            #expect(funded?.message.contains("already funded as \(id) under CLOUD_USE") == true, "\(funded?.message ?? "")")
             // A retry returns the first answer; the cap is charged once.
             #expect(try await Self.approveOwn(shunde, id, requestID: "approve-\(id)").awardedFen == 100_000_000)
 
