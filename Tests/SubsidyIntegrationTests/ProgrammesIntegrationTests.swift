@@ -220,6 +220,13 @@ struct ProgrammesIntegrationTests {
             let check = try DistrictProgrammeChecker.check(dataDirectory: daemon.dataDirectory)
             #expect(check.problems.isEmpty, "\(check.problems)")
             #expect(check.commitments == 0, "the revoked award is no longer counted")
+            // Every decision is in Shunde's audit chain, which verifies.
+            let audit = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.verifyAudit, Foshan_Subsidy_V1_VerifyAuditRequest())
+            #expect(audit.chains.count == 6 && audit.chains.allSatisfy(\.ok), "\(audit.chains)")
+            let chain = try DistrictProgrammeChecker.auditEvents(dataDirectory: daemon.dataDirectory, district: "shunde")
+            for action in ["programme_commit", "programme_disbursed", "programme_clawback", "catalogue_member"] {
+                #expect(chain.contains { $0.contains(action) }, "\(action) is not in Shunde's audit chain")
+            }
         }
     }
 

@@ -76,4 +76,10 @@ public enum DistrictProgrammeChecker {
         let db = try ReadOnlyDatabase(path: "\(dataDirectory)/districts/\(district).sqlite")
         return Set(try db.rows("SELECT application_id FROM programme_commitments").map { $0[0] })
     }
+
+    /// The events recorded in `district`'s audit chain, in order, as stored.
+    public static func auditEvents(dataDirectory: String, district: String) throws -> [String] {
+        let db = try ReadOnlyDatabase(path: "\(dataDirectory)/districts/\(district).sqlite")
+        return try db.rows("SELECT event FROM audit ORDER BY seq").map { $0[0] }
+    }
 }
