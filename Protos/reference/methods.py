@@ -169,7 +169,8 @@ REACH: dict[str, list[Reach]] = {
     "CityLedger.swift:release": [Reach([C + "RevokeApplication"])],
     "CityLedger.swift:pilotAward": [Reach(ENGINE)],
     # A district's own decision reads the city's awards for the same content first (stacking).
-    "CityLedger.swift:wrap": [Reach(ENGINE + NOTICE + [C + "ImportHistory"] + OWN_ENGINE)],
+    # Both ledgers' usage reads (the city ledger's, a district's programme ledger's).
+    "CommitmentQueries.swift:reading": [Reach(ENGINE + NOTICE + [C + "ImportHistory"] + OWN_ENGINE + QUOTES)],
     "CityService.swift:approvalDecision": [Reach([C + "ApproveApplication", DP + "ApproveApplication"]),
                                            Reach([C + "ApproveApplications"], drop={"request.case_amount_fen"},
                                                  why="a list carries no case amount (case by case is approved one at a time)")],
@@ -226,7 +227,6 @@ REACH: dict[str, list[Reach]] = {
     "DistrictStore+Programmes.swift:insertCatalogueMember": [Reach([DP + "RegisterCatalogueMember"])],
     "DistrictStore+Programmes.swift:moveProgrammeCommitment": [Reach([DP + "DisburseApplication", DP + "RevokeApplication"])],
     # ProgrammeUsage: a district programme's usage, read by its decisions, quotes and the clerk's notices.
-    "DistrictStore+Programmes.swift:wrap": [Reach(QUOTES + NOTICE + OWN_ENGINE)],
     # A decision's date is checked by the engine (approvals, quotes) against the application's programme.
     "Policy.swift:checkDecisionDate": [Reach(ENGINE + OWN_ENGINE)],
     "Policy.swift:fundingYear": [Reach(VALIDATED + QUOTAS + [C + "ImportHistory", CALLS + "OpenCall"])],

@@ -82,12 +82,4 @@ public struct Programmes: Sendable {
         }
         return programme
     }
-
-    /// The programme that offers `measure`, if any.
-    public func programme(offering measure: Measure) -> Policy? {
-        all.first { $0.rules[measure] != nil }
-    }
-
-    /// Every cap of every programme (for watching and reports).
-    public var caps: [CapRule] { all.flatMap(\.caps) }
 }

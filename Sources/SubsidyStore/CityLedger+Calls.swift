@@ -81,11 +81,6 @@ extension CityLedger {
         }
     }
 
-    /// One call.
-    public func call(_ id: String) async throws -> Call? {
-        try await database.read { try Self.call(id, in: $0) }
-    }
-
     /// Every call of `programme` (nil: of every programme), in id order.
     public func calls(programme: String?) async throws -> [Call] {
         try await database.read { try Self.calls(programme: programme, in: $0) }

@@ -467,11 +467,7 @@ public final class CityLedger: Sendable {
 
         /// One row of `cap_totals` (ledger migration 7): constant time, however many awards exist.
         func committed(_ key: CapKey) throws(SubsidyError) -> CapUsage {
-            let row = try wrap {
-                try connection.query("SELECT amount_fen, count FROM cap_totals WHERE cap_id = ? AND scope = ?", [.text(key.capID), .text(key.scope)]).first
-            }
-            let (amount, count) = try wrap { (try row?.int("amount_fen") ?? 0, try row?.int("count") ?? 0) }
-            return CapUsage(amount: Money(fen: amount), count: Int(count))
+            try wrap { try CommitmentQueries.total(table: "cap_totals", key: key, in: connection) }
         }
 
         func fundedContent(_ keys: [String]) throws(SubsidyError) -> [FundedContent] {
@@ -554,15 +550,7 @@ public final class CityLedger: Sendable {
         }
 
         private func wrap<T>(_ body: () throws -> T) throws(SubsidyError) -> T {
-            do {
-                return try body()
-            } catch let error as SubsidyError {
-                throw error
-            } catch let error as SQLiteError where error.isDataLoss {
-                throw SubsidyError(.dataLoss, "the ledger holds damaged data", cause: error)
-            } catch {
-                throw SubsidyError(.internal, "ledger read failed", cause: error)
-            }
+            try CommitmentQueries.reading("the ledger", body)
         }
     }
 

@@ -3,6 +3,27 @@ import SubsidyCore
 /// What the city ledger and a district's own programme ledger ask of their commitments in the same
 /// way (their tables have the same columns for it).
 enum CommitmentQueries {
+    /// The maintained total under `key` in `table` (`cap_totals` or `programme_totals`): one row,
+    /// whatever the number of awards; none yet is zero.
+    static func total(table: String, key: CapKey, in connection: SQLiteConnection) throws -> CapUsage {
+        let row = try connection.query("SELECT amount_fen, count FROM \(table) WHERE cap_id = ? AND scope = ?", [.text(key.capID), .text(key.scope)]).first
+        return CapUsage(amount: Money(fen: try row?.int("amount_fen") ?? 0), count: Int(try row?.int("count") ?? 0))
+    }
+
+    /// Runs a read of `store` for the policy engine: a damaged row is DATA_LOSS (never data that
+    /// looks valid), any other failure INTERNAL, each keeping its cause.
+    static func reading<T>(_ store: String, _ body: () throws -> T) throws(SubsidyError) -> T {
+        do {
+            return try body()
+        } catch let error as SubsidyError {
+            throw error
+        } catch let error as SQLiteError where error.isDataLoss {
+            throw SubsidyError(.dataLoss, "\(store) holds damaged data", cause: error)
+        } catch {
+            throw SubsidyError(.internal, "\(store) could not be read", cause: error)
+        }
+    }
+
     /// Every counted commitment in `table` to `enterprise` under one of `measures`, in decision
     /// order, through the (measure, enterprise) index.
     static func earlierAwards(table: String, enterprise: USCC, measures: Set<Measure>, in connection: SQLiteConnection) throws -> [EarlierAward] {

@@ -14,11 +14,7 @@ extension DistrictStore {
         let elsewhere: [FundedContent]
 
         func committed(_ key: CapKey) throws(SubsidyError) -> CapUsage {
-            let row = try wrap {
-                try connection.query("SELECT amount_fen, count FROM programme_totals WHERE cap_id = ? AND scope = ?", [.text(key.capID), .text(key.scope)]).first
-            }
-            let (amount, count) = try wrap { (try row?.int("amount_fen") ?? 0, try row?.int("count") ?? 0) }
-            return CapUsage(amount: Money(fen: amount), count: Int(count))
+            try wrap { try CommitmentQueries.total(table: "programme_totals", key: key, in: connection) }
         }
 
         func fundedContent(_ keys: [String]) throws(SubsidyError) -> [FundedContent] {
@@ -66,31 +62,8 @@ extension DistrictStore {
         }
 
         private func wrap<T>(_ body: () throws -> T) throws(SubsidyError) -> T {
-            do { return try body() } catch let error as SubsidyError { throw error } catch {
-                throw SubsidyError(.internal, "district programme usage could not be read", cause: error)
-            }
+            try CommitmentQueries.reading("the district's programme ledger", body)
         }
-    }
-
-    /// A commitment of the district's programme, as the checker and the city's views read it.
-    public struct ProgrammeCommitment: Sendable, Equatable {
-        public var applicationID: String
-        public var programme: String
-        public var measure: Measure
-        public var fundingYear: Int
-        public var enterprise: String
-        public var amountFen: Int64
-        public var decisionDate: String
-        public var state: CityLedger.CommitmentState
-    }
-
-    /// One charge of a programme commitment, with the limit it was made under.
-    public struct ProgrammeCharge: Sendable, Equatable {
-        public var applicationID: String
-        public var key: CapKey
-        public var amountFen: Int64
-        public var count: Int64
-        public var limit: CapLimit
     }
 
     /// Records `award` (the decision on `applicationID` under the district's programme) and its
@@ -167,20 +140,6 @@ extension DistrictStore {
         )
     }
 
-    /// Every programme commitment of this district, in id order.
-    public func programmeCommitments() async throws -> [ProgrammeCommitment] {
-        try await database.read { transaction in
-            try transaction.query(
-                "SELECT application_id, programme, measure, funding_year, enterprise, amount_fen, decision_date, state FROM programme_commitments ORDER BY application_id"
-            ).map { row in
-                ProgrammeCommitment(
-                    applicationID: try row.text("application_id"), programme: try row.text("programme"), measure: try row.decode(Measure.self, "measure"),
-                    fundingYear: Int(try row.int("funding_year")), enterprise: try row.text("enterprise"), amountFen: try row.int("amount_fen"),
-                    decisionDate: try row.text("decision_date"), state: try row.decode(CityLedger.CommitmentState.self, "state"))
-            }
-        }
-    }
-
     /// The live awards of this district's own programmes known by one of `keys`.
     public func programmeFundedContent(_ keys: [String]) async throws -> [FundedContent] {
         guard !keys.isEmpty else { return [] }
@@ -191,20 +150,6 @@ extension DistrictStore {
     public func programmesWithAwards() async throws -> Set<String> {
         try await database.read { transaction in
             Set(try transaction.query("SELECT DISTINCT programme FROM programme_commitments").map { try $0.text("programme") })
-        }
-    }
-
-    /// Every charge of every programme commitment, with its limit (for the checker).
-    public func programmeCharges() async throws -> [ProgrammeCharge] {
-        try await database.read { transaction in
-            try transaction.query("SELECT application_id, cap_id, scope, amount_fen, count, limit_kind, limit_value FROM programme_charges ORDER BY application_id, cap_id")
-                .map { row in
-                    let value = try row.int("limit_value")
-                    return ProgrammeCharge(
-                        applicationID: try row.text("application_id"), key: CapKey(capID: try row.text("cap_id"), scope: try row.text("scope")),
-                        amountFen: try row.int("amount_fen"), count: try row.int("count"),
-                        limit: try row.text("limit_kind") == "count" ? .count(Int(value)) : .amount(Money(fen: value)))
-                }
         }
     }
 

@@ -428,13 +428,12 @@ public final class SubsidyStores: Service, Sendable {
         if let earlier = try await store.replay(key) { return earlier }
         // Checked before the district's write transaction: the check reads every district's file.
         let warnings = try await contentNotices(for: application, excluding: "", policy: policy)
-        let district = applicant.district
         return try await store.mutate(key) { transaction, now in
             try Self.requireRegistered(applicant, in: store, transaction)
             var record = try store.insertApplication(application, actor: actor, request: key, at: now, in: transaction)
             if !call.isEmpty || !lateReason.isEmpty {
                 try store.recordCall(call, lateReason: lateReason, for: record.id, in: transaction)
-                record = try DistrictStore.application(record.id, in: transaction, district: district) ?? record
+                (record.callID, record.lateReason) = (call, lateReason)
             }
             return try respond(record, warnings)
         }

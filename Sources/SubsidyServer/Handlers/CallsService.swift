@@ -11,7 +11,7 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
 
     func openCall(_ request: Foshan_Subsidy_V1_OpenCallRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_OpenCallResponse {
         let key = try requestKey(request.requestId, context: context, request)
-        let programme = try decidedByCaller(request.programme, field: "request.programme", context: context)
+        let programme = try Self.decidedBy(tenant: context.tenant, programme: request.programme, programmes: programmes, field: "request.programme")
         guard let measure = Measure(wire: request.measure), programme.rules[measure] != nil else {
             throw .invalidField(
                 "request.measure",
@@ -95,11 +95,7 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
         return response
     }
 
-    /// The programme `name`, which the caller must decide: the city its programmes, a district its own.
-    private func decidedByCaller(_ name: String, field: String, context: CallContext) throws(SubsidyError) -> Policy {
-        try Self.decidedBy(tenant: context.tenant, programme: name, programmes: programmes, field: field)
-    }
-
+    /// The programme `name`, which `tenant` must decide: the city its programmes, a district its own.
     static func decidedBy(tenant: Tenant, programme name: String, programmes: Programmes, field: String) throws(SubsidyError) -> Policy {
         let visible = programmes.visible(to: tenant.district)
         guard let programme = visible.first(where: { $0.name == name }) else {
