@@ -44,7 +44,7 @@ public final class SQLiteDatabase: Sendable {
         }
     }
 
-    /// Opens the file and applies the migrations it has not seen, each in its own transaction.
+    /// Opens the file and applies the migrations it has not seen, all in one transaction.
     /// A file from a newer binary (schema version above the last migration) is refused.
     /// - Parameter cacheKiB: each connection's page cache (`PRAGMA cache_size`), sized per file
     ///   by its owner; SQLite's default is 2 MiB.
@@ -58,12 +58,19 @@ public final class SQLiteDatabase: Sendable {
                 message: "\(path) has schema version \(current), but this subsidyd understands only up to \(latest); use a newer subsidyd"
             )
         }
-        for migration in migrations.sorted(by: { $0.version < $1.version }) where migration.version > current {
+        // Every pending migration in one transaction: a file is at its old version or the new
+        // one, never between (an upgrade across several versions that fails part-way leaves the
+        // file as the old binary knew it), and a new file is created with one commit, not one
+        // per version.
+        let pending = migrations.sorted(by: { $0.version < $1.version }).filter { $0.version > current }
+        if let last = pending.last {
             try connection.execute("BEGIN IMMEDIATE")
             do {
-                try connection.execute(migration.sql)
-                try migration.backfill?(Transaction(connection: connection))
-                try connection.execute("PRAGMA user_version = \(migration.version)")
+                for migration in pending {
+                    try connection.execute(migration.sql)
+                    try migration.backfill?(Transaction(connection: connection))
+                }
+                try connection.execute("PRAGMA user_version = \(last.version)")
                 try connection.execute("COMMIT")
             } catch {
                 try? connection.execute("ROLLBACK")

@@ -61,7 +61,7 @@ struct BureauListTests {
 
     @Test("every city decision keeps its date and 文号; the record names the enterprise, the 公示 window and the day of payment")
     func decisionsKeepDatesAndDocuments() async throws {
-        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+        try await withDaemon(demo: true) { daemon in
             let id = try Self.decideVoucher(daemon)
             _ = try Self.ctl(daemon, as: "city", ["revoke", id, "--decision-date", "2022-11-01", "--document", "佛工信〔2022〕99号", "--reason", "合同解除"])
             let early = try runCtl(["--data-dir", daemon.dataDirectory, "reject", "shunde-000004", "--decision-date", "1999-12-31", "--reason", "x"])
@@ -97,7 +97,7 @@ struct BureauListTests {
 
     @Test("the 公示 and disbursement lists export as CSV Excel opens: a BOM, Chinese headers, enterprise names, yuan")
     func publicityAndDisbursementExports() async throws {
-        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+        try await withDaemon(demo: true) { daemon in
             let id = try Self.decideVoucher(daemon)
             let publicity = daemon.dataDirectory + "/公示.csv"
             _ = try Self.ctl(daemon, as: "city", ["export", "publicity", "--year", "2022", "--from", "2022-10-01", "--out", publicity])
@@ -150,7 +150,7 @@ struct BureauListTests {
 
     @Test("tables have headers and line up by display width with Chinese names, amounts right-aligned")
     func tablesLineUp() async throws {
-        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+        try await withDaemon(demo: true) { daemon in
             let chinese = try Self.ctl(daemon, as: "nanhai", ["list"], environment: ["LANG": "zh_CN.UTF-8", "LC_ALL": ""])
             let golden = """
                 申请编号       区      状态    支持方向          企业                            资助金额（元）
@@ -199,7 +199,7 @@ struct BatchTests {
 
     @Test("submit --batch files every good row, names each bad row by its spreadsheet row, and a re-run files nothing twice; GBK is read too")
     func submitBatch() async throws {
-        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+        try await withDaemon(demo: true) { daemon in
             let file = daemon.dataDirectory + "/申报.csv"
             try Self.sheet(rows: 40, bad: true).write(toFile: file, atomically: false, encoding: .utf8)
             let first = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
@@ -285,7 +285,7 @@ struct BatchTests {
 
     @Test("approve --plan shows which of a committee's list fit under the caps, in order, consuming nothing; approve --batch then commits exactly that, once")
     func planThenApprove() async throws {
-        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+        try await withDaemon(demo: true) { daemon in
             let file = daemon.dataDirectory + "/list.csv"
             try Self.sheet(rows: 6, bad: false).write(toFile: file, atomically: false, encoding: .utf8)
             _ = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
@@ -341,7 +341,7 @@ struct FindAndCorrectTests {
 
     @Test("search finds an application by enterprise name, USCC, contract number or project name, however the contract is spelled")
     func search() async throws {
-        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+        try await withDaemon(demo: true) { daemon in
             // The demo's nanhai-000003 has contract HT-2022-nanhai-2: every spelling finds it.
             for spelling in ["HT-2022-nanhai-2", "ht 2022 nanhai 2", "ＨＴ－２０２２－ＮＡＮＨＡＩ－２", "HT\u{200B}-2022-NANHAI-2", "ht—2022—nanhai—2"] {
                 let found = try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", spelling]))
@@ -365,7 +365,7 @@ struct FindAndCorrectTests {
 
     @Test("a clerk amends before review with single fields or show --json; the history names each field before and after")
     func amendments() async throws {
-        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+        try await withDaemon(demo: true) { daemon in
             // nanhai-000001 is SUBMITTED: corrected without a return.
             let amended = try BureauListTests.ctl(
                 daemon, as: "nanhai", ["amend", "nanhai-000001", "--set", "projectName=设备上云（更正）", "--set", "contractAmount=900,000", "--reason", "笔误"])
@@ -393,7 +393,7 @@ struct FindAndCorrectTests {
 
     @Test("更名: an applicant renamed keeps its history, is found by its new name, and the chains still verify")
     func renameApplicant() async throws {
-        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+        try await withDaemon(demo: true) { daemon in
             _ = try BureauListTests.ctl(
                 daemon, as: "nanhai", ["applicant", "update", "91440605000000107H", "--name", "佛山市南海区家电智造有限公司", "--reason", "工商变更"])
             let shown = try BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "show", "91440605000000107H"])
@@ -420,7 +420,7 @@ struct FindAndCorrectTests {
 struct OutputTests {
     @Test("quota lists every subject it was asked for and says how many more there are; listings export as CSV; times are local, without a Z")
     func quotaAndFormats() async throws {
-        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+        try await withDaemon(demo: true) { daemon in
             let quota = try BureauListTests.ctl(daemon, as: "city", ["quota", "--year", "2022", "--top", "1"])
             let perEnterprise = quota.split(separator: "\n").filter { $0.hasPrefix("CLOUD_VOUCHER.per_enterprise ") }
             #expect(perEnterprise.count == 1, "\(quota)")
@@ -453,7 +453,7 @@ struct OutputTests {
 
     @Test("a refusal in a Chinese locale: its kind and typed details in Chinese, amounts in yuan")
     func chineseRefusals() async throws {
-        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+        try await withDaemon(demo: true) { daemon in
             let chinese = ["LANG": "zh_CN.UTF-8", "LC_ALL": ""]
             let decided = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000003", "--set", "projectName=x"], environment: chinese)
             #expect(decided.error.hasPrefix("错误：不符合条件（FAILED_PRECONDITION）\n  条件 state："), "\(decided.error)")
@@ -469,7 +469,7 @@ struct OutputTests {
 
     @Test("the socket comes from --socket, SUBSIDY_SOCKET or a client configuration file, never silently from a dev layout that is not there")
     func socketSources() async throws {
-        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+        try await withDaemon(demo: true) { daemon in
             let elsewhere = daemon.dataDirectory + "/elsewhere"
             try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
             let ctl = DaemonProcess.productsDirectory + "/subsidyctl"
@@ -490,7 +490,7 @@ struct OutputTests {
 
     @Test("quota --watch prints each cap that moves and warns when one reaches the threshold")
     func quotaWatch() async throws {
-        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+        try await withDaemon(demo: true) { daemon in
             let out = Pipe()
             let watch = try ChildProcess(
                 executable: DaemonProcess.productsDirectory + "/subsidyctl",
@@ -530,7 +530,7 @@ struct OutputTests {
 struct EventsPipeTests {
     @Test("subsidyctl events writes each event as it comes, into a pipe, while it keeps following")
     func eventsFlushIntoAPipe() async throws {
-        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+        try await withDaemon(demo: true) { daemon in
             let out = Pipe()
             let events = try ChildProcess(
                 executable: DaemonProcess.productsDirectory + "/subsidyctl", arguments: ["--data-dir", daemon.dataDirectory, "events", "--after", "1"],

@@ -30,25 +30,37 @@ struct DaemonFoundationTests {
     @Test("calls on one connection are multiplexed: replies come back out of order")
     func multiplexing() async throws {
         try await withDaemon { daemon in
-            let client = try await daemon.client("nanhai")
-            // The group yields results in completion order.
-            let order = try await withThrowingTaskGroup(of: String.self) { group in
-                group.addTask {
-                    // Long enough that the other task's calls finish first even on a loaded CI machine
-                    // (other suites run beside this one).
-                    _ = try await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest(), metadata: ["x-test-delay-ms": "5000"])
-                    return "slow"
-                }
-                group.addTask {
-                    try await Task.sleep(for: .milliseconds(100))
-                    for _ in 0..<5 { _ = try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()) }
-                    return "fast"
-                }
-                var order: [String] = []
-                for try await name in group { order.append(name) }
-                return order
+            // On the wire: call 1 is held by the daemon until it is cancelled; the calls sent after
+            // it are answered first. Nothing here depends on timing.
+            let raw = try RawConnection(path: daemon.socketPath("nanhai"))
+            raw.send(RawConnection.request(callID: 1, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: [], metadata: ["x-test-delay-ms": "60000"]))
+            for id: UInt64 in 2...6 {
+                raw.send(RawConnection.request(callID: id, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: []))
             }
-            #expect(order == ["fast", "slow"])
+            var answered: [UInt64] = []
+            for _ in 2...6 {
+                let reply = try #require(try raw.receiveFrame())
+                #expect(reply.kind == .end && reply.status?.code == .ok)
+                answered.append(reply.callId)
+            }
+            #expect(answered.sorted() == [2, 3, 4, 5, 6])
+            var cancel = Foshan_Subsidy_V1_Frame()
+            cancel.callId = 1
+            cancel.kind = .cancel
+            raw.send(cancel)
+            let first = try #require(try raw.receiveFrame())
+            #expect(first.callId == 1 && first.status?.code == .cancelled, "call 1 is answered last")
+
+            // Through the client library: five calls complete while an earlier one is outstanding.
+            let client = try await daemon.client("nanhai")
+            let slow = Task {
+                try await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest(), metadata: ["x-test-delay-ms": "60000"])
+            }
+            for _ in 0..<5 {
+                #expect(try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).tenant == "nanhai")
+            }
+            slow.cancel()
+            await #expect(throws: SubsidyError(.cancelled, "cancelled by the client")) { try await slow.value }
         }
     }
 

@@ -108,6 +108,31 @@ struct SQLiteDatabaseTests {
         await harness.stores.close()
     }
 
+    @Test("an upgrade across several versions that fails part-way leaves the file at its old version, whole")
+    func migrationsAreAllOrNothing() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/t.sqlite"
+        let first = try SQLiteDatabase(path: path, migrations: [Self.table])
+        try await first.write { _ = try $0.query("INSERT INTO t (id, state) VALUES (1, 'kept')") }
+        await first.close()
+
+        let second = SQLiteDatabase.Migration(version: 2, sql: "CREATE TABLE u (id INTEGER PRIMARY KEY); INSERT INTO t (id, state) VALUES (2, 'v2');")
+        let broken = SQLiteDatabase.Migration(version: 3, sql: "ALTER TABLE nowhere ADD COLUMN x TEXT;")
+        #expect(throws: SQLiteError.self) { try SQLiteDatabase(path: path, migrations: [Self.table, second, broken]) }
+
+        let reopened = try SQLiteDatabase(path: path, migrations: [Self.table])
+        let (version, ids, tables) = try await reopened.read { transaction in
+            (
+                try transaction.query("PRAGMA user_version").first?.int("user_version"),
+                try transaction.query("SELECT id FROM t ORDER BY id").map { try $0.int("id") },
+                try transaction.query("SELECT count(*) AS n FROM sqlite_master WHERE name = 'u'").first?.int("n")
+            )
+        }
+        #expect(version == 1, "version 2 applied alone would leave the file between the two binaries")
+        #expect(ids == [1] && tables == 0)
+        await reopened.close()
+    }
+
     @Test("a closed database refuses work instead of crashing")
     func closed() async throws {
         let directory = try TemporaryDirectory()

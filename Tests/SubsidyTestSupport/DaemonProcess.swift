@@ -163,15 +163,19 @@ public final class DaemonProcess: @unchecked Sendable {
 
 /// Starts the daemon (`--dev`) in a fresh temporary directory, runs `body`, then — however `body`
 /// ends, a thrown error included — terminates the daemon, waits for it, and removes the directory.
-/// With `dataDirectory` the caller's directory is used and left in place.
+/// With `dataDirectory` the caller's directory is used and left in place. With `demo` the fresh
+/// directory starts as a copy of the `--demo` data set, seeded once per test process (see
+/// ``DemoDirectory``) — for tests that need the demo's data, not its seeding.
 /// `SUBSIDYD_KEEP_TEST_DIRS=1` keeps every directory for a post-mortem.
 public func withDaemon<T>(
     isolation: isolated (any Actor)? = #isolation,
-    dataDirectory: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:],
+    dataDirectory: String? = nil, demo: Bool = false, extraArguments: [String] = [], environment: [String: String] = [:],
     _ body: (DaemonProcess) async throws -> T
 ) async throws -> T {
+    precondition(!(demo && dataDirectory != nil), "demo copies into a fresh directory of its own")
     let directory = dataDirectory ?? DaemonProcess.makeTemporaryDirectory()
     return try await removingAfterwards(directory, owned: dataDirectory == nil) {
+        if demo { try await DemoDirectory.copy(into: directory) }
         let daemon = try await DaemonProcess.start(dataDirectory: directory, extraArguments: extraArguments, environment: environment)
         return try await terminatingAfterwards(daemon, body)
     }

@@ -6,7 +6,8 @@ import SubsidyWire
 struct ReflectionService: Foshan_Subsidy_V1_Reflection.ServiceProtocol {
     /// The router as it was before Reflection was registered: what the daemon serves, and to whom.
     let served: MethodRouter
-    private let descriptorSet = (try? JSONValue.string(protoFileDescriptorSetBase64).bytes(at: "descriptor_set")) ?? []
+    /// Decoded on the first request, not at every start-up: few callers ever ask.
+    private static let descriptorSet = (try? JSONValue.string(protoFileDescriptorSetBase64).bytes(at: "descriptor_set")) ?? []
 
     init(served: MethodRouter) {
         self.served = served
@@ -36,7 +37,7 @@ struct ReflectionService: Foshan_Subsidy_V1_Reflection.ServiceProtocol {
         _ request: Foshan_Subsidy_V1_GetFileDescriptorSetRequest, context: CallContext
     ) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetFileDescriptorSetResponse {
         var response = Foshan_Subsidy_V1_GetFileDescriptorSetResponse()
-        response.fileDescriptorSet = descriptorSet
+        response.fileDescriptorSet = Self.descriptorSet
         return response
     }
 }
