@@ -48,23 +48,13 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
         // A separator (white space or a dash) was seen since the last kept character.
         var separated = false
         for scalar in nfkcCasefold(text).unicodeScalars {
-            let properties = scalar.properties
-            switch properties.generalCategory {
-            case .format, .control:
-                continue  // invisible: as if it were not there, even inside a digit run
-            case .spaceSeparator, .lineSeparator, .paragraphSeparator:
+            switch scalar.isASCII ? asciiKinds[Int(scalar.value)] : ScalarKind(scalar) {
+            case .invisible:
+                continue  // as if it were not there, even inside a digit run
+            case .separator:
                 separated = true
                 continue
-            default:
-                break
-            }
-            if properties.isDefaultIgnorableCodePoint { continue }
-            if properties.isWhitespace || isDash(scalar) {
-                separated = true
-                continue
-            }
-            if properties.numericType == .decimal, let value = properties.numericValue,
-               let digit = Unicode.Scalar(UInt32(48 + Int(value))) {
+            case .digit(let digit):
                 if let last = tokens.last, last.isDigits, !separated {
                     tokens[tokens.count - 1].scalars.append(digit)
                 } else {
@@ -72,11 +62,13 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
                     let fraction = !separated && (tokens.last?.scalars.last == "." || tokens.last?.scalars.last == ",")
                     tokens.append(Token(isDigits: true, isFraction: fraction, scalars: [digit]))
                 }
-            } else if let last = tokens.last, !last.isDigits {
-                // Text on both sides of a separator is one run: "smart factory" = "smartfactory".
-                tokens[tokens.count - 1].scalars.append(scalar)
-            } else {
-                tokens.append(Token(isDigits: false, isFraction: false, scalars: [scalar]))
+            case .other:
+                if let last = tokens.last, !last.isDigits {
+                    // Text on both sides of a separator is one run: "smart factory" = "smartfactory".
+                    tokens[tokens.count - 1].scalars.append(scalar)
+                } else {
+                    tokens.append(Token(isDigits: false, isFraction: false, scalars: [scalar]))
+                }
             }
             separated = false
         }
@@ -109,6 +101,48 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
         var isFraction: Bool
         var scalars: [Unicode.Scalar]
     }
+
+    /// What canonicalisation does with one scalar (after NFKC_Casefold), from its Unicode
+    /// properties.
+    enum ScalarKind: Equatable {
+        /// Formats, controls and default-ignorable code points: dropped, even inside a digit run.
+        case invisible
+        /// White space and dashes: end a run of digits.
+        case separator
+        /// A decimal digit of any script, as its ASCII digit.
+        case digit(Unicode.Scalar)
+        /// Anything else: kept as it is.
+        case other
+
+        init(_ scalar: Unicode.Scalar) {
+            let properties = scalar.properties
+            switch properties.generalCategory {
+            case .format, .control:
+                self = .invisible
+                return
+            case .spaceSeparator, .lineSeparator, .paragraphSeparator:
+                self = .separator
+                return
+            default:
+                break
+            }
+            if properties.isDefaultIgnorableCodePoint {
+                self = .invisible
+            } else if properties.isWhitespace || CanonicalText.isDash(scalar) {
+                self = .separator
+            } else if properties.numericType == .decimal, let value = properties.numericValue,
+                let digit = Unicode.Scalar(UInt32(48 + Int(value)))
+            {
+                self = .digit(digit)
+            } else {
+                self = .other
+            }
+        }
+    }
+
+    /// The kinds of the 128 ASCII scalars, computed once by the same rule: identifiers are mostly
+    /// ASCII, and looking up a scalar's properties is most of what canonicalising costs.
+    static let asciiKinds: [ScalarKind] = (0..<128).map { ScalarKind(Unicode.Scalar(UInt8($0))) }
 
     static func isDash(_ scalar: Unicode.Scalar) -> Bool {
         if scalar.properties.generalCategory == .dashPunctuation { return true }

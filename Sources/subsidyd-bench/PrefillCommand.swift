@@ -21,24 +21,41 @@ struct PrefillCommand: AsyncParsableCommand {
     @Option(help: "Rows per ImportHistory request (at most 10,000).")
     var batch: Int = 2_000
 
+    @Option(help: "ImportHistory requests kept in flight: the daemon checks the next batch while the last one commits.")
+    var inFlight: Int = 2
+
     func run() async throws {
         let connection = try await ClientConnection.connect(unixSocketPath: target.socket("city"))
         let city = Foshan_Subsidy_V1_CityService.Client(wrapping: connection)
+        let (awards, batch) = (self.awards, max(1, self.batch))
         let start = monotonicNanoseconds()
         var imported = 0
         var histogram = LatencyHistogram()
-        for first in stride(from: 0, to: awards, by: max(1, batch)) {
-            var request = Foshan_Subsidy_V1_ImportHistoryRequest()
-            request.requestId = "bench-prefill-\(first)-\(awards)"
-            for i in first..<min(awards, first + max(1, batch)) { request.awards.append(try Self.award(i)) }
-            let t0 = monotonicNanoseconds()
-            let reply = try await city.importHistory(request, timeout: .seconds(600))
-            histogram.record(nanoseconds: monotonicNanoseconds() - t0)
-            imported += Int(reply.imported) + Int(reply.alreadyPresent)
+        try await withThrowingTaskGroup(of: (Int, UInt64).self) { group in
+            var firsts = stride(from: 0, to: awards, by: batch).makeIterator()
+            func send(_ first: Int) throws {
+                var request = Foshan_Subsidy_V1_ImportHistoryRequest()
+                request.requestId = "bench-prefill-\(first)-\(awards)"
+                for i in first..<min(awards, first + batch) { request.awards.append(try Self.award(i)) }
+                group.addTask {
+                    let t0 = monotonicNanoseconds()
+                    let reply = try await city.importHistory(request, timeout: .seconds(600))
+                    return (Int(reply.imported) + Int(reply.alreadyPresent), monotonicNanoseconds() - t0)
+                }
+            }
+            for _ in 0..<max(1, inFlight) {
+                guard let first = firsts.next() else { break }
+                try send(first)
+            }
+            while let (rows, nanoseconds) = try await group.next() {
+                imported += rows
+                histogram.record(nanoseconds: nanoseconds)
+                if let first = firsts.next() { try send(first) }
+            }
         }
         let elapsed = elapsedSeconds(from: start, to: monotonicNanoseconds())
         await connection.close()
-        print("prefill awards=\(imported) seconds=\(elapsed) rate=\(Int((Double(imported) / elapsed).rounded())) per-batch \(histogram.summary)")
+        print("prefill awards=\(imported) seconds=\(elapsed) rate=\(Int((Double(imported) / elapsed).rounded())) per-batch \(histogram.summary) in-flight=\(inFlight)")
     }
 
     /// Award `i`: district, year, enterprise and provider cycle at different periods, so that
