@@ -12,6 +12,10 @@ public enum FoundationServices {
     public static func register(into router: inout MethodRouter, health: HealthMonitor, policyVersion: String) {
         HealthService(monitor: health).registerMethods(with: &router, roles: everyone)
         IdentityService(policyVersion: policyVersion).registerMethods(with: &router, roles: everyone)
+        // The two calls every client makes (probes, benchmarks, "who am I") answer inline.
+        let (healthService, identityService) = (HealthService(monitor: health), IdentityService(policyVersion: policyVersion))
+        router.registerInline(Foshan_Subsidy_V1_Health.Method.check, roles: everyone) { request, _ in healthService.status(of: request) }
+        router.registerInline(Foshan_Subsidy_V1_Identity.Method.whoAmI, roles: everyone) { _, context in identityService.identity(of: context) }
     }
 
     /// Registers Reflection over every service of the protocol, marking which the caller may use.

@@ -7,6 +7,11 @@ struct HealthService: Foshan_Subsidy_V1_Health.ServiceProtocol {
     let monitor: HealthMonitor
 
     func check(_ request: Foshan_Subsidy_V1_HealthCheckRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_HealthCheckResponse {
+        status(of: request)
+    }
+
+    /// Check's answer, synchronously (it is served inline).
+    func status(of request: Foshan_Subsidy_V1_HealthCheckRequest) -> Foshan_Subsidy_V1_HealthCheckResponse {
         var response = Foshan_Subsidy_V1_HealthCheckResponse()
         response.status = Self.knows(service: request.service) ? monitor.status : .serviceUnknown
         return response

@@ -6,6 +6,11 @@ struct IdentityService: Foshan_Subsidy_V1_Identity.ServiceProtocol {
     let policyVersion: String
 
     func whoAmI(_ request: Foshan_Subsidy_V1_WhoAmIRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_WhoAmIResponse {
+        identity(of: context)
+    }
+
+    /// WhoAmI's answer, synchronously (it is served inline).
+    func identity(of context: CallContext) -> Foshan_Subsidy_V1_WhoAmIResponse {
         var response = Foshan_Subsidy_V1_WhoAmIResponse()
         response.tenant = context.tenant.id
         response.displayName = context.tenant.displayName

@@ -137,7 +137,11 @@ final class Connection: Sendable {
                         metrics?.recordRefusedCall(method: metricsMethod(frame.method), tenant: tenant.id, code: refusal.code.description)
                         await writer.end(callID: frame.callId, status: Foshan_Subsidy_V1_Status(refusal))
                     case .success(let interruptions):
-                        group.addTask { await self.runCall(frame, interruptions: interruptions, writer: writer) }
+                        if let (route, inline) = inlineHandler(for: frame) {
+                            await runInline(frame, route: route, inline: inline, writer: writer)
+                        } else {
+                            group.addTask { await self.runCall(frame, interruptions: interruptions, writer: writer) }
+                        }
                     }
                 case .cancel:
                     interrupt(callID: frame.callId, reason: .cancelledByClient)
@@ -247,22 +251,82 @@ final class Connection: Sendable {
         logger[metadataKey: "call.id"] = "\(frame.callId)"
         let started = ContinuousClock.now
         await execute(frame, interruptions: interruptions, writer: writer, logger: logger) { status, payload in
-            self.metrics?.recordCall(
-                method: self.metricsMethod(frame.method), tenant: self.tenant.id, code: SubsidyError.Code(rawValue: status.code.rawValue).description,
-                duration: ContinuousClock.now - started)
-            // The call leaves the table before its END is written, so a client that reuses the
-            // id (or counts its open calls) right after reading END is never refused.
-            let closeNow = self.state.withLock { state -> Bool in
-                if let handle = state.calls.removeValue(forKey: frame.callId) {
-                    handle.interrupt.finish()
-                    self.activity.callEnded()
-                    self.queued.removeRequest(handle.requestBytes)
-                }
-                return state.draining && state.calls.isEmpty
-            }
-            await writer.end(callID: frame.callId, status: status, payload: payload)
-            if closeNow { self.channel.channel.close(promise: nil) }
+            await self.end(frame, started: started, status: status, payload: payload, writer: writer)
         }
+    }
+
+    /// Serves a call whose route has an inline handler, where its request was read: no task, no
+    /// deadline timer, no cancel watcher — the handler returns before any of them could act.
+    /// (A call a test hook asks to hold takes the ordinary path, so deadlines and cancels can be
+    /// tested on it.)
+    private func runInline(_ frame: Foshan_Subsidy_V1_Frame, route: MethodRouter.Route, inline: MethodRouter.InlineHandler, writer: FrameWriter) async {
+        let started = ContinuousClock.now
+        let status: Foshan_Subsidy_V1_Status
+        var payload: [UInt8] = []
+        var logger = self.logger
+        logger[metadataKey: "call.method"] = "\(frame.method)"
+        logger[metadataKey: "call.id"] = "\(frame.callId)"
+        if let refusal = refusal(of: frame, route: route, logger: logger) {
+            status = Foshan_Subsidy_V1_Status(refusal)
+        } else {
+            do throws(SubsidyError) {
+                payload = try inline(frame.payload, context(for: frame, logger: logger))
+                status = .ok
+            } catch {
+                logger.debug("call failed: \(error)")
+                status = Foshan_Subsidy_V1_Status(error)
+            }
+        }
+        await end(frame, started: started, status: status, payload: payload, writer: writer)
+    }
+
+    /// Whether `frame` is served inline: its route has an inline handler and no test hook holds it.
+    private func inlineHandler(for frame: Foshan_Subsidy_V1_Frame) -> (MethodRouter.Route, MethodRouter.InlineHandler)? {
+        guard let route = router.route(frame.method), let inline = route.inline else { return nil }
+        if testHooks && frame.metadata.contains(where: { $0.key == "x-test-delay-ms" }) { return nil }
+        return (route, inline)
+    }
+
+    /// Records the call, takes it out of the table, then writes its END.
+    private func end(_ frame: Foshan_Subsidy_V1_Frame, started: ContinuousClock.Instant, status: Foshan_Subsidy_V1_Status, payload: [UInt8], writer: FrameWriter) async {
+        metrics?.recordCall(
+            method: metricsMethod(frame.method), tenant: tenant.id, code: SubsidyError.Code(rawValue: status.code.rawValue).description,
+            duration: ContinuousClock.now - started)
+        // The call leaves the table before its END is written, so a client that reuses the
+        // id (or counts its open calls) right after reading END is never refused.
+        let closeNow = state.withLock { state -> Bool in
+            if let handle = state.calls.removeValue(forKey: frame.callId) {
+                handle.interrupt.finish()
+                activity.callEnded()
+                queued.removeRequest(handle.requestBytes)
+            }
+            return state.draining && state.calls.isEmpty
+        }
+        await writer.end(callID: frame.callId, status: status, payload: payload)
+        if closeNow { channel.channel.close(promise: nil) }
+    }
+
+    /// Why the caller may not make this call (its role, or its metadata), if it may not.
+    private func refusal(of frame: Foshan_Subsidy_V1_Frame, route: MethodRouter.Route, logger: Logger) -> SubsidyError? {
+        guard route.roles.contains(tenant.role) else {
+            logger.notice("permission denied: \(tenant.role) tenant \(tenant.id) called \(frame.method)")
+            return SubsidyError(.permissionDenied, "\(frame.method) is not available to the \(tenant.role.rawValue) tenant \(tenant.id)")
+        }
+        if let problem = Self.metadataProblem(frame.metadata.map { ($0.key, $0.value) }) {
+            return .invalidField("frame.metadata", problem)
+        }
+        return nil
+    }
+
+    private func context(for frame: Foshan_Subsidy_V1_Frame, logger: Logger) -> CallContext {
+        CallContext(
+            tenant: tenant, peer: peer, method: frame.method,
+            metadata: Dictionary(frame.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }),
+            logger: logger,
+            blockingWork: BlockingWorkAdmission(tenantPermits: storePermits, connection: queued),
+            listPageBytes: limits.listPageBytes,
+            metrics: metrics
+        )
     }
 
     /// Runs a call's handler against its deadline and a possible cancel, and ends it through
@@ -276,24 +340,10 @@ final class Connection: Sendable {
         guard let route = router.route(frame.method) else {
             return await end(Foshan_Subsidy_V1_Status(SubsidyError(.unimplemented, "unknown method \"\(frame.method)\"")), [])
         }
-        guard route.roles.contains(tenant.role) else {
-            logger.notice("permission denied: \(tenant.role) tenant \(tenant.id) called \(frame.method)")
-            return await end(
-                Foshan_Subsidy_V1_Status(SubsidyError(.permissionDenied, "\(frame.method) is not available to the \(tenant.role.rawValue) tenant \(tenant.id)")), []
-            )
+        if let refusal = refusal(of: frame, route: route, logger: logger) {
+            return await end(Foshan_Subsidy_V1_Status(refusal), [])
         }
-        let metadata = frame.metadata.map { ($0.key, $0.value) }
-        if let problem = Self.metadataProblem(metadata) {
-            return await end(Foshan_Subsidy_V1_Status(SubsidyError.invalidField("frame.metadata", problem)), [])
-        }
-        let context = CallContext(
-            tenant: tenant, peer: peer, method: frame.method,
-            metadata: Dictionary(metadata, uniquingKeysWith: { _, last in last }),
-            logger: logger,
-            blockingWork: BlockingWorkAdmission(tenantPermits: storePermits, connection: queued),
-            listPageBytes: limits.listPageBytes,
-            metrics: metrics
-        )
+        let context = context(for: frame, logger: logger)
         let ended = Mutex(false)
         let send: @Sendable ([UInt8]) async throws -> Void = { payload in
             guard !ended.withLock({ $0 }) else { throw CancellationError() }

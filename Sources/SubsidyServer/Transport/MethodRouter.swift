@@ -19,10 +19,16 @@ public struct ResponseStreamWriter<Output: ProtoMessage>: Sendable {
 public struct MethodRouter: Sendable {
     typealias Handler = @Sendable (_ payload: [UInt8], _ context: CallContext, _ send: @escaping @Sendable ([UInt8]) async throws -> Void) async throws(SubsidyError) -> [UInt8]?
 
+    /// A unary handler that answers at once, touching no store and never waiting: the connection
+    /// runs it where it read the request, without a task, a deadline timer or a cancel watcher
+    /// (nothing could interrupt it before it ends).
+    typealias InlineHandler = @Sendable (_ payload: [UInt8], _ context: CallContext) throws(SubsidyError) -> [UInt8]
+
     struct Route: Sendable {
         var descriptor: any MethodDescriptor
         var roles: Set<TenantRole>
         var handler: Handler
+        var inline: InlineHandler? = nil
     }
 
     private(set) var routes: [String: Route] = [:]
@@ -43,6 +49,27 @@ public struct MethodRouter: Sendable {
                 throw error.redactingInternal(logger: context.logger)
             }
         }
+    }
+
+    /// Registers (or re-registers) a unary method whose handler is synchronous and store-free
+    /// (Health.Check, WhoAmI): served inline by the connection, and through the ordinary call
+    /// path when a test hook asks for the call to be held.
+    public mutating func registerInline<I, O>(
+        _ method: UnaryMethod<I, O>,
+        roles: Set<TenantRole>,
+        _ body: @escaping @Sendable (I, CallContext) throws(SubsidyError) -> O
+    ) {
+        let inline: InlineHandler = { payload, context throws(SubsidyError) in
+            let request = try I(serializedBytes: payload, path: "request")
+            do throws(SubsidyError) {
+                return try body(request, context).serializedBytes()
+            } catch {
+                throw error.redactingInternal(logger: context.logger)
+            }
+        }
+        routes[method.fullName] = Route(descriptor: method, roles: roles, handler: { payload, context, _ async throws(SubsidyError) in
+            try inline(payload, context)
+        }, inline: inline)
     }
 
     /// Registers a server-streaming method. The handler returns when the stream is complete.
