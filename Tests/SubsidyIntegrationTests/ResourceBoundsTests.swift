@@ -179,6 +179,30 @@ struct ResourceBoundsTests {
         }
     }
 
+    @Test("a client that floods calls answered on the event loop (WhoAmI) and never reads is held back like any other")
+    func inlineNonReader() async throws {
+        try await withDaemon(configuration: Self.configuration(["max_queued_bytes_per_connection": 256 * 1024])) { daemon in
+            let frame = RawConnection.request(callID: 1, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: [])
+            let hostile = try RawConnection(path: daemon.socketPath("nanhai"))
+            let before = daemon.residentKiB()
+            // ~200-byte replies: without backpressure 2,000,000 of them would be ~400 MiB.
+            var sent = sendUntilBlocked(hostile, frame: frame, maximum: 2_000_000)
+            let shunde = try await daemon.client("shunde")
+            for _ in 0..<3 {
+                #expect(try await shunde.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
+                sent += sendUntilBlocked(hostile, frame: frame, maximum: 2_000_000 - sent)
+            }
+            let growth = daemon.residentKiB() - before
+            print("inline non-reader: \(sent) requests accepted by the kernel, RSS growth \(growth) KiB")
+            // Once the channel takes no more writes the event loop passes calls on to the reading
+            // task, whose writer waits for the client: reading stops with the socket buffers full.
+            #expect(sent < 100_000, "the daemon kept reading a client that never reads: \(sent)")
+            #expect(growth < 64 * 1024, "RSS grew by \(growth) KiB")
+            withExtendedLifetime(hostile) {}
+            await shunde.close()
+        }
+    }
+
     @Test("a client that never reads cannot hold a graceful shutdown")
     func shutdownWithNonReader() async throws {
         let configuration = Self.configuration([

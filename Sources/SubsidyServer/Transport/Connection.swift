@@ -15,7 +15,8 @@ final class Connection: Sendable {
     }
 
     private struct CallHandle {
-        let interrupt: AsyncStream<Interruption>.Continuation
+        /// Nil for a call served inline on the event loop: it ends before anything could interrupt it.
+        let interrupt: AsyncStream<Interruption>.Continuation?
         let isStreaming: Bool
         /// The request's size, counted in ``queued`` while the call is open.
         let requestBytes: Int
@@ -42,14 +43,17 @@ final class Connection: Sendable {
     let queued: QueuedBytes
     /// The tenant's share of blocking store work, shared by all of its connections.
     let storePermits: AsyncSemaphore
+    /// Frames the event loop passed on to this connection's reading task and it has not yet taken in.
+    let backlog: InlineCallHandler.Backlog
     private let state = Mutex(State())
 
     init(
         channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tenant: Tenant, peer: PeerCredentials,
         router: RouteTable, limits: ServerConfiguration.Limits, activity: ConnectionActivity,
         rateLimiter: RequestRateLimiter, storePermits: AsyncSemaphore, tenantQueue: TenantQueue? = nil, testHooks: Bool, logger: Logger,
-        metrics: DaemonMetrics? = nil
+        metrics: DaemonMetrics? = nil, backlog: InlineCallHandler.Backlog = .init()
     ) {
+        self.backlog = backlog
         self.metrics = metrics
         self.storePermits = storePermits
         queued = QueuedBytes(limit: limits.maximumQueuedBytesPerConnection, tenant: tenantQueue)
@@ -126,6 +130,9 @@ final class Connection: Sendable {
                     if channel.channel.isActive { continue }
                 }
                 guard let body = try await frames.next() else { break }
+                // Taken in once admitted or refused (the call is in the table, or answered), so
+                // the event loop checks later inline calls against it.
+                defer { backlog.takenIn() }
                 guard let frame = await decode(body, writer: writer) else { return .protocolViolation }
                 switch frame.kind {
                 case .request where frame.callId == 0:
@@ -179,6 +186,13 @@ final class Connection: Sendable {
     /// Registers a new call before its task starts (so a CANCEL read next finds it), or says why
     /// it may not start.
     private func admit(_ frame: Foshan_Subsidy_V1_Frame) -> Result<AsyncStream<Interruption>, SubsidyError> {
+        let (stream, continuation) = AsyncStream<Interruption>.makeStream()
+        return register(frame, interrupt: continuation).map { stream }
+    }
+
+    /// Admits a call (rate, draining, call id, concurrency) and enters it in the table with what
+    /// can interrupt it (nil for a call served inline, which ends before anything could).
+    private func register(_ frame: Foshan_Subsidy_V1_Frame, interrupt: AsyncStream<Interruption>.Continuation?) -> Result<Void, SubsidyError> {
         let isStreaming = router.route(frame.method)?.descriptor.isServerStreaming ?? false
         if case .refused(let first) = rateLimiter.admit(tenant: tenant.id) {
             if first {
@@ -201,13 +215,12 @@ final class Connection: Sendable {
                 logger.notice("refusing call: \(limits.maximumConcurrentCallsPerConnection) calls already open")
                 return .failure(SubsidyError(.resourceExhausted, "at most \(limits.maximumConcurrentCallsPerConnection) concurrent calls per connection"))
             }
-            let (stream, continuation) = AsyncStream<Interruption>.makeStream()
             // The payload and the method name are what an open call holds of its frame.
             let requestBytes = frame.payload.count + frame.method.utf8.count
             queued.addRequest(requestBytes)
-            state.calls[frame.callId] = CallHandle(interrupt: continuation, isStreaming: isStreaming, requestBytes: requestBytes)
+            state.calls[frame.callId] = CallHandle(interrupt: interrupt, isStreaming: isStreaming, requestBytes: requestBytes)
             activity.callStarted()
-            return .success(stream)
+            return .success(())
         }
     }
 
@@ -219,7 +232,7 @@ final class Connection: Sendable {
 
     private func interrupt(callID: UInt64, reason: Interruption) {
         let handle = state.withLock { $0.calls[callID] }
-        handle?.interrupt.yield(reason)
+        handle?.interrupt?.yield(reason)
     }
 
     /// Starts draining: no new calls, streams end, and the channel closes when the last call ends.
@@ -234,7 +247,7 @@ final class Connection: Sendable {
 
     private func interruptStreams(reason: Interruption) {
         let streams = state.withLock { $0.calls.values.filter(\.isStreaming) }
-        for handle in streams { handle.interrupt.yield(reason) }
+        for handle in streams { handle.interrupt?.yield(reason) }
     }
 
     private enum Outcome: Sendable {
@@ -255,29 +268,51 @@ final class Connection: Sendable {
         }
     }
 
-    /// Serves a call whose route has an inline handler, where its request was read: no task, no
-    /// deadline timer, no cancel watcher — the handler returns before any of them could act.
-    /// (A call a test hook asks to hold takes the ordinary path, so deadlines and cancels can be
-    /// tested on it.)
+    /// Serves, in the reading task, a call with an inline handler that the event loop passed on
+    /// (its channel was not writable, or the connection was not yet attached).
     private func runInline(_ frame: Foshan_Subsidy_V1_Frame, route: MethodRouter.Route, inline: MethodRouter.InlineHandler, writer: FrameWriter) async {
         let started = ContinuousClock.now
-        let status: Foshan_Subsidy_V1_Status
-        var payload: [UInt8] = []
+        let (status, payload) = serve(frame, route: route, inline: inline)
+        await end(frame, started: started, status: status, payload: payload, writer: writer)
+    }
+
+    /// Runs an inline handler after the role and metadata checks: its status and reply.
+    private func serve(_ frame: Foshan_Subsidy_V1_Frame, route: MethodRouter.Route, inline: MethodRouter.InlineHandler) -> (Foshan_Subsidy_V1_Status, [UInt8]) {
         var logger = self.logger
         logger[metadataKey: "call.method"] = "\(frame.method)"
         logger[metadataKey: "call.id"] = "\(frame.callId)"
         if let refusal = refusal(of: frame, route: route, logger: logger) {
-            status = Foshan_Subsidy_V1_Status(refusal)
-        } else {
-            do throws(SubsidyError) {
-                payload = try inline(frame.payload, context(for: frame, logger: logger))
-                status = .ok
-            } catch {
-                logger.debug("call failed: \(error)")
-                status = Foshan_Subsidy_V1_Status(error)
-            }
+            return (Foshan_Subsidy_V1_Status(refusal), [])
         }
-        await end(frame, started: started, status: status, payload: payload, writer: writer)
+        do throws(SubsidyError) {
+            return (.ok, try inline(frame.payload, context(for: frame, logger: logger)))
+        } catch {
+            logger.debug("call failed: \(error)")
+            return (Foshan_Subsidy_V1_Status(error), [])
+        }
+    }
+
+    /// Answers `body` on the event loop that read it, if it is a request an inline handler serves
+    /// and nothing holds the connection back: the encoded END, and whether the channel closes
+    /// after it (the last call of a draining connection). Nil passes the frame on to the reading
+    /// task, which handles everything else (streams, store calls, CANCEL, malformed frames, and
+    /// any call while replies are queued over the limits, so backpressure is kept there).
+    func answerInline(_ body: ByteBuffer, allocator: ByteBufferAllocator) -> (reply: ByteBuffer, close: Bool)? {
+        guard let frame = try? Foshan_Subsidy_V1_Frame(body: body), frame.kind == .request, frame.callId != 0,
+            let (route, inline) = inlineHandler(for: frame)
+        else { return nil }
+        if queued.total >= queued.limit { return nil }
+        if let tenantQueue = queued.tenant, tenantQueue.isOverLimit { return nil }
+        let started = ContinuousClock.now
+        switch register(frame, interrupt: nil) {
+        case .failure(let refusal):
+            metrics?.recordRefusedCall(method: metricsMethod(frame.method), tenant: tenant.id, code: refusal.code.description)
+            return (FrameWriter.endFrame(callID: frame.callId, status: Foshan_Subsidy_V1_Status(refusal), payload: [], allocator: allocator), false)
+        case .success:
+            let (status, payload) = serve(frame, route: route, inline: inline)
+            let close = ended(frame, started: started, status: status)
+            return (FrameWriter.endFrame(callID: frame.callId, status: status, payload: payload, allocator: allocator), close)
+        }
     }
 
     /// Whether `frame` is served inline: its route has an inline handler and no test hook holds it.
@@ -289,21 +324,26 @@ final class Connection: Sendable {
 
     /// Records the call, takes it out of the table, then writes its END.
     private func end(_ frame: Foshan_Subsidy_V1_Frame, started: ContinuousClock.Instant, status: Foshan_Subsidy_V1_Status, payload: [UInt8], writer: FrameWriter) async {
+        let closeNow = ended(frame, started: started, status: status)
+        await writer.end(callID: frame.callId, status: status, payload: payload)
+        if closeNow { channel.channel.close(promise: nil) }
+    }
+
+    /// Records the call and takes it out of the table — before its END is written, so a client
+    /// that reuses the id (or counts its open calls) right after reading END is never refused.
+    /// Returns whether the channel is to close after the END (draining, and no call left).
+    private func ended(_ frame: Foshan_Subsidy_V1_Frame, started: ContinuousClock.Instant, status: Foshan_Subsidy_V1_Status) -> Bool {
         metrics?.recordCall(
             method: metricsMethod(frame.method), tenant: tenant.id, code: SubsidyError.Code(rawValue: status.code.rawValue).description,
             duration: ContinuousClock.now - started)
-        // The call leaves the table before its END is written, so a client that reuses the
-        // id (or counts its open calls) right after reading END is never refused.
-        let closeNow = state.withLock { state -> Bool in
+        return state.withLock { state -> Bool in
             if let handle = state.calls.removeValue(forKey: frame.callId) {
-                handle.interrupt.finish()
+                handle.interrupt?.finish()
                 activity.callEnded()
                 queued.removeRequest(handle.requestBytes)
             }
             return state.draining && state.calls.isEmpty
         }
-        await writer.end(callID: frame.callId, status: status, payload: payload)
-        if closeNow { channel.channel.close(promise: nil) }
     }
 
     /// Why the caller may not make this call (its role, or its metadata), if it may not.
@@ -450,12 +490,18 @@ struct FrameWriter: Sendable {
     let queued: QueuedBytes
 
     func end(callID: UInt64, status: Foshan_Subsidy_V1_Status, payload: [UInt8] = []) async {
+        // A peer that has gone away cannot be told anything; the call's outcome stands regardless.
+        try? await write(Self.endFrame(callID: callID, status: status, payload: payload, allocator: allocator))
+    }
+
+    /// A call's END frame, encoded; a reply larger than clients accept becomes RESOURCE_EXHAUSTED.
+    static func endFrame(callID: UInt64, status: Foshan_Subsidy_V1_Status, payload: [UInt8], allocator: ByteBufferAllocator) -> ByteBuffer {
         var frame = Foshan_Subsidy_V1_Frame()
         frame.callId = callID
         frame.kind = .end
         frame.status = status
         frame.payload = payload
-        var buffer = encode(frame)
+        var buffer = encode(frame, allocator: allocator)
         if buffer.readableBytes > FrameDecoderDefaults.maximumReplyFrameLength {
             // Better a clear status than a frame the client would refuse and close on.
             frame.payload = []
@@ -463,10 +509,9 @@ struct FrameWriter: Sendable {
                 .resourceExhausted,
                 "the reply is \(buffer.readableBytes) bytes, more than the \(FrameDecoderDefaults.maximumReplyFrameLength)-byte frames clients accept; ask for less (a smaller page_size)"
             ))
-            buffer = encode(frame)
+            buffer = encode(frame, allocator: allocator)
         }
-        // A peer that has gone away cannot be told anything; the call's outcome stands regardless.
-        try? await write(buffer)
+        return buffer
     }
 
     /// Throws when the peer has gone, so a stream stops producing for nobody.
@@ -475,14 +520,14 @@ struct FrameWriter: Sendable {
         frame.callId = callID
         frame.kind = .message
         frame.payload = payload
-        let buffer = encode(frame)
+        let buffer = Self.encode(frame, allocator: allocator)
         guard buffer.readableBytes <= FrameDecoderDefaults.maximumReplyFrameLength else {
             throw SubsidyError(.resourceExhausted, "a stream message of \(buffer.readableBytes) bytes exceeds the \(FrameDecoderDefaults.maximumReplyFrameLength)-byte frames clients accept")
         }
         try await write(buffer)
     }
 
-    private func encode(_ frame: Foshan_Subsidy_V1_Frame) -> ByteBuffer {
+    private static func encode(_ frame: Foshan_Subsidy_V1_Frame, allocator: ByteBufferAllocator) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 64 + frame.payload.count)
         frame.write(to: &buffer)
         return buffer

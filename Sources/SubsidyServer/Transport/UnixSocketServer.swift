@@ -175,6 +175,7 @@ public final class UnixSocketServer: Service, Sendable {
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         let peer: PeerCredentials
         let activity: ConnectionActivity
+        let inline: InlineCallHandler
     }
 
     /// A tenant's listening socket; it yields nil for peers refused in the channel initializer.
@@ -208,7 +209,7 @@ public final class UnixSocketServer: Service, Sendable {
             channel: accepted.channel, tenant: tenant, peer: accepted.peer, router: router, limits: limits,
             activity: accepted.activity, rateLimiter: rateLimiter, storePermits: storePermits.permits(for: tenant),
             tenantQueue: tenantQueues[tenant.id],
-            testHooks: configuration.testHooks, logger: logger, metrics: metrics
+            testHooks: configuration.testHooks, logger: logger, metrics: metrics, backlog: accepted.inline.backlog
         )
         let id = ObjectIdentifier(connection)
         let draining = connections.withLock { connections -> Bool in
@@ -216,6 +217,7 @@ public final class UnixSocketServer: Service, Sendable {
             return health.status == .notServing
         }
         if draining { connection.beginDraining() }
+        accepted.inline.attach(connection)
         await connection.run()
         _ = connections.withLock { $0.removeValue(forKey: id) }
     }
@@ -293,6 +295,8 @@ public final class UnixSocketServer: Service, Sendable {
         try channel.pipeline.syncOperations.addHandler(
             ByteToMessageHandler(FrameDecoder(maximumFrameLength: limits.maximumFrameLength))
         )
+        let inline = InlineCallHandler()
+        try channel.pipeline.syncOperations.addHandler(inline)
         return AcceptedConnection(
             // Few decoded frames wait unread: when the connection is paused for backpressure
             // (max_queued_bytes_per_connection) at most two more frames are held for it.
@@ -300,7 +304,7 @@ public final class UnixSocketServer: Service, Sendable {
                 wrappingChannelSynchronously: channel,
                 configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2))
             ),
-            peer: peer, activity: activity
+            peer: peer, activity: activity, inline: inline
         )
     }
 }
