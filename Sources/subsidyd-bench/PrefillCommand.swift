@@ -18,8 +18,8 @@ struct PrefillCommand: AsyncParsableCommand {
     @Option(help: "Historical awards to import.")
     var awards: Int = 10_000
 
-    @Option(help: "Rows per ImportHistory request (at most 10,000).")
-    var batch: Int = 2_000
+    @Option(help: "Rows per ImportHistory request (at most 10,000; subsidyctl import sends a whole file of up to 10,000 in one).")
+    var batch: Int = 5_000
 
     @Option(help: "ImportHistory requests kept in flight: the daemon checks the next batch while the last one commits.")
     var inFlight: Int = 2
