@@ -52,7 +52,10 @@ public final class ClientConnection: Sendable {
         var result: Result<O, SubsidyError> = .failure(SubsidyError(.unavailable, "connection closed before the reply"))
         await withTaskCancellationHandler {
             do throws(SubsidyError) {
-                try await send(callID: callID, method: method.fullName, request.checkedSerializedBytes(), timeout: timeout, metadata: metadata)
+                // Not waiting for the write to complete saves a wake-up per call: a write that
+                // fails closes the connection, and the reply stream then ends (UNAVAILABLE).
+                let frame = try Self.requestFrame(callID: callID, method: method.fullName, request.checkedSerializedBytes(), timeout: timeout, metadata: metadata)
+                writeWithoutWaiting(frame)
                 for await frame in replies where frame.kind == .end {
                     let status = frame.status ?? Foshan_Subsidy_V1_Status()
                     if status.code == .ok {
@@ -116,6 +119,10 @@ public final class ClientConnection: Sendable {
     }
 
     private func send(callID: UInt64, method: String, _ payload: [UInt8], timeout: Duration?, metadata: [String: String]) async throws(SubsidyError) {
+        try await write(Self.requestFrame(callID: callID, method: method, payload, timeout: timeout, metadata: metadata))
+    }
+
+    private static func requestFrame(callID: UInt64, method: String, _ payload: [UInt8], timeout: Duration?, metadata: [String: String]) -> Foshan_Subsidy_V1_Frame {
         var frame = Foshan_Subsidy_V1_Frame()
         frame.callId = callID
         frame.kind = .request
@@ -131,7 +138,7 @@ public final class ClientConnection: Sendable {
             entry.value = value
             return entry
         }
-        try await write(frame)
+        return frame
     }
 
     private func cancel(callID: UInt64) {
@@ -139,6 +146,12 @@ public final class ClientConnection: Sendable {
         frame.callId = callID
         frame.kind = .cancel
         var buffer = channel.allocator.buffer(capacity: 16)
+        frame.write(to: &buffer)
+        channel.writeAndFlush(buffer, promise: nil)
+    }
+
+    private func writeWithoutWaiting(_ frame: Foshan_Subsidy_V1_Frame) {
+        var buffer = channel.allocator.buffer(capacity: 64 + frame.payload.count)
         frame.write(to: &buffer)
         channel.writeAndFlush(buffer, promise: nil)
     }
