@@ -329,6 +329,17 @@ public final class CityLedger: Sendable {
                 CREATE INDEX calls_measure ON calls (programme, measure, funding_year);
                 """
         ),
+        // Start-up reconciles each district's decisions with the ledger: with the district alone
+        // indexed it walked every imported award too (1.9 s of a 2.3 s start at 1,000,000
+        // imported awards). The new index finds a district's decisions directly, in id order,
+        // and serves every query the old one did (its first column).
+        SQLiteDatabase.Migration(
+            version: 11,
+            sql: """
+                CREATE INDEX commitments_district_source ON commitments (district, source, application_id);
+                DROP INDEX commitments_district;
+                """
+        ),
     ]
 
     /// `record` with the explanation of its award, which only the ledger keeps; nil before an

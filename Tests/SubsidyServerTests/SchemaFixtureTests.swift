@@ -53,7 +53,7 @@ struct SchemaFixtureTests {
         let services = try await SubsidyServices.bootstrap(configuration: .development(dataDirectory: directory), logger: Logger(label: "test"))
         let stores = services.stores
         let ledger = stores.ledger
-        #expect(try ledger.database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 10)
+        #expect(try ledger.database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 11)
         #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 9)
 
         // Every commitment of the demo reads back typed: live, disbursed and clawed back;
