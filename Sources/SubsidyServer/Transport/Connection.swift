@@ -259,17 +259,14 @@ final class Connection: Sendable {
     }
 
     private func runCall(_ frame: Foshan_Subsidy_V1_Frame, interruptions: AsyncStream<Interruption>, writer: FrameWriter) async {
-        var logger = self.logger
-        logger[metadataKey: "call.method"] = "\(frame.method)"
-        logger[metadataKey: "call.id"] = "\(frame.callId)"
         let started = ContinuousClock.now
-        await execute(frame, interruptions: interruptions, writer: writer, logger: logger) { status, payload in
+        await execute(frame, interruptions: interruptions, writer: writer, logger: callLogger(frame)) { status, payload in
             await self.end(frame, started: started, status: status, payload: payload, writer: writer)
         }
     }
 
     /// Serves, in the reading task, a call with an inline handler that the event loop passed on
-    /// (its channel was not writable, or the connection was not yet attached).
+    /// (see ``InlineCallHandler``: not yet attached, not writable, or frames before it pending).
     private func runInline(_ frame: Foshan_Subsidy_V1_Frame, route: MethodRouter.Route, inline: MethodRouter.InlineHandler, writer: FrameWriter) async {
         let started = ContinuousClock.now
         let (status, payload) = serve(frame, route: route, inline: inline)
@@ -278,9 +275,7 @@ final class Connection: Sendable {
 
     /// Runs an inline handler after the role and metadata checks: its status and reply.
     private func serve(_ frame: Foshan_Subsidy_V1_Frame, route: MethodRouter.Route, inline: MethodRouter.InlineHandler) -> (Foshan_Subsidy_V1_Status, [UInt8]) {
-        var logger = self.logger
-        logger[metadataKey: "call.method"] = "\(frame.method)"
-        logger[metadataKey: "call.id"] = "\(frame.callId)"
+        let logger = callLogger(frame)
         if let refusal = refusal(of: frame, route: route, logger: logger) {
             return (Foshan_Subsidy_V1_Status(refusal), [])
         }
@@ -344,6 +339,14 @@ final class Connection: Sendable {
             }
             return state.draining && state.calls.isEmpty
         }
+    }
+
+    /// The connection's logger, with the call's method and id on every line.
+    private func callLogger(_ frame: Foshan_Subsidy_V1_Frame) -> Logger {
+        var logger = self.logger
+        logger[metadataKey: "call.method"] = "\(frame.method)"
+        logger[metadataKey: "call.id"] = "\(frame.callId)"
+        return logger
     }
 
     /// Why the caller may not make this call (its role, or its metadata), if it may not.
