@@ -293,11 +293,14 @@ final class Connection: Sendable {
     /// task, which handles everything else (streams, store calls, CANCEL, malformed frames, and
     /// any call while replies are queued over the limits, so backpressure is kept there).
     func answerInline(_ body: ByteBuffer, allocator: ByteBufferAllocator) -> (reply: ByteBuffer, close: Bool)? {
+        // A frame passed on is decoded again by the reading task: only small ones (every inline
+        // request is) are decoded here, so a store call's large request is not decoded twice.
+        guard body.readableBytes <= Self.largestInlineRequest else { return nil }
+        if queued.total >= queued.limit { return nil }
+        if let tenantQueue = queued.tenant, tenantQueue.isOverLimit { return nil }
         guard let frame = try? Foshan_Subsidy_V1_Frame(body: body), frame.kind == .request, frame.callId != 0,
             let (route, inline) = inlineHandler(for: frame)
         else { return nil }
-        if queued.total >= queued.limit { return nil }
-        if let tenantQueue = queued.tenant, tenantQueue.isOverLimit { return nil }
         let started = ContinuousClock.now
         switch register(frame, interrupt: nil) {
         case .failure(let refusal):
@@ -309,6 +312,10 @@ final class Connection: Sendable {
             return (FrameWriter.endFrame(callID: frame.callId, status: status, payload: payload, allocator: allocator), close)
         }
     }
+
+    /// Frames larger than this go to the reading task undecoded. Health.Check and WhoAmI requests
+    /// are tens of bytes; one carrying unusually large metadata simply takes the ordinary path.
+    static let largestInlineRequest = 4_096
 
     /// Whether `frame` is served inline: its route has an inline handler and no test hook holds it.
     private func inlineHandler(for frame: Foshan_Subsidy_V1_Frame) -> (MethodRouter.Route, MethodRouter.InlineHandler)? {
