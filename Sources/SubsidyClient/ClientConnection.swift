@@ -145,22 +145,22 @@ public final class ClientConnection: Sendable {
         var frame = Foshan_Subsidy_V1_Frame()
         frame.callId = callID
         frame.kind = .cancel
-        var buffer = channel.allocator.buffer(capacity: 16)
+        writeWithoutWaiting(frame)
+    }
+
+    private func encoded(_ frame: Foshan_Subsidy_V1_Frame) -> ByteBuffer {
+        var buffer = channel.allocator.buffer(capacity: 64 + frame.payload.count)
         frame.write(to: &buffer)
-        channel.writeAndFlush(buffer, promise: nil)
+        return buffer
     }
 
     private func writeWithoutWaiting(_ frame: Foshan_Subsidy_V1_Frame) {
-        var buffer = channel.allocator.buffer(capacity: 64 + frame.payload.count)
-        frame.write(to: &buffer)
-        channel.writeAndFlush(buffer, promise: nil)
+        channel.writeAndFlush(encoded(frame), promise: nil)
     }
 
     private func write(_ frame: Foshan_Subsidy_V1_Frame) async throws(SubsidyError) {
-        var buffer = channel.allocator.buffer(capacity: 64 + frame.payload.count)
-        frame.write(to: &buffer)
         do {
-            try await channel.writeAndFlush(buffer)
+            try await channel.writeAndFlush(encoded(frame))
         } catch {
             throw SubsidyError(.unavailable, "connection lost: \(error)")
         }
