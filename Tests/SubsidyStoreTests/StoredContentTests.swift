@@ -47,10 +47,12 @@ struct StoredContentTests {
         var random = TestSeed.generator("stored content")
         let good = String(decoding: ApplicationContent.encode(Self.everyField(&random)), as: UTF8.self)
         let enterprise = try #require(good.firstMatch(of: /"enterprise":"([0-9A-Z]{18})"/)?.1)
+        // Any other check character is a wrong one; the seed decides which one the code has.
+        let wrongCheck = enterprise.last == "X" ? "0" : "X"
         for bad in [
             "", "{}", "not json", String(good.dropLast()),
             good.replacingOccurrences(of: "\"measure\":\"CLUSTER_PILOT_FOLLOW_ON\"", with: "\"measure\":\"lottery\""),
-            good.replacingOccurrences(of: "\"enterprise\":\"\(enterprise)\"", with: "\"enterprise\":\"\(enterprise.dropLast())X\""),
+            good.replacingOccurrences(of: "\"enterprise\":\"\(enterprise)\"", with: "\"enterprise\":\"\(enterprise.dropLast())\(wrongCheck)\""),
             good.replacingOccurrences(of: "\"selectionLevel\":", with: "\"selectionLevel\":\"galactic\",\"x\":"),
         ] {
             #expect(throws: SQLiteError.self, "\(bad.prefix(60))") { try ApplicationContent.decode(Array(bad.utf8)) }
