@@ -113,20 +113,20 @@ struct ResourceBoundsTests {
 
     @Test("clients that send many large list requests and never read: the daemon stops reading them, its RSS stays bounded, others are served")
     func hostileNonReaders() async throws {
-        // 1,000 calls a connection may open: without the queued-bytes bound each hostile
-        // connection could make the daemon build ~1 GiB of replies. With it (2 MiB here), each
-        // holds ~2 MiB + one reply per store permit + a few frames.
-        // The tenant's budget is one connection's (the least the configuration allows): the
-        // clients fill one after another, so the first is paused by its own bound and the three
-        // after it by the tenant's, whatever the timing.
+        // 1,000 calls a connection may open, each answered with a 64 KiB page (the page budget is
+        // a quarter of max_frame_bytes): without the queued-bytes bound each hostile connection
+        // could make the daemon build ~64 MiB of replies. With it (256 KiB here), each holds
+        // 256 KiB + one reply per store permit + a few frames. The bound is on bytes, so the sizes
+        // scale together; small pages keep the replies the daemon builds (in a debug build) cheap.
+        // The tenant's budget is one connection's (the least the configuration allows), so the
+        // first client's replies alone fill it.
         let configuration = Self.configuration([
-            "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 2 * 1024 * 1024,
-            "max_queued_bytes_per_tenant": 2 * 1024 * 1024, "drain_grace_ms": 2_000,
+            "max_frame_bytes": 256 * 1024, "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 256 * 1024,
+            "max_queued_bytes_per_tenant": 256 * 1024, "drain_grace_ms": 2_000,
         ])
-        // ~1 MiB per 500-record ListApplications page in nanhai, the hostile clients' district.
-        // Records of ~6 KB (50 served enterprises): the bound is on bytes, and bytes made of
-        // fewer strings cost the daemon (and this test) far less CPU to build.
-        _ = try await Self.prefill(configuration, perDistrict: 200, servedEnterprises: 50, districts: [.nanhai])
+        // Records of ~6 KB (50 served enterprises) in nanhai, the hostile clients' district: ~10
+        // make a page.
+        _ = try await Self.prefill(configuration, perDistrict: 40, servedEnterprises: 50, districts: [.nanhai])
         try await withDaemon(configuration: configuration) { daemon in
             let city = try await daemon.client("city")
             let shunde = try await daemon.client("shunde")
@@ -139,10 +139,22 @@ struct ResourceBoundsTests {
             let hostile = try (0..<4).map { _ in try RawConnection(path: daemon.socketPath("nanhai")) }
             var sent = [Int](repeating: 0, count: hostile.count)
             // Each hostile client writes requests until the daemon stops reading it (its socket
-            // buffer fills) or 5,000 requests: without backpressure each would cost a ~1 MiB reply.
-            for (i, raw) in hostile.enumerated() {
-                sent[i] = sendUntilBlocked(raw, frame: frame, maximum: 5_000)
+            // buffer fills) or 5,000 requests: without backpressure each would cost a 64 KiB reply.
+            // The first alone, in bursts of 50 so that replies are built before its 1,000 calls are
+            // open (at that limit the daemon refuses further calls and is held by the refusals'
+            // writes instead), until its own bound pauses the daemon's reads of it …
+            let pausedByConnection = await eventually {
+                sent[0] += sendUntilBlocked(hostile[0], frame: frame, maximum: min(50, 5_000 - sent[0]))
+                return daemon.log().contains("bytes queued for this connection")
             }
+            #expect(pausedByConnection)
+            // … then the others: the first's unread replies already hold the tenant's budget, so
+            // the tenant's bound pauses them before their first call.
+            let pausedByTenant = await eventually {
+                for i in 1..<hostile.count { sent[i] += sendUntilBlocked(hostile[i], frame: frame, maximum: min(50, 5_000 - sent[i])) }
+                return daemon.log().contains("pausing reads: tenant nanhai holds")
+            }
+            #expect(pausedByTenant)
             var peak = 0
             for round in 0..<10 {
                 // Others are served while the hostile clients sit on their replies.
@@ -157,14 +169,12 @@ struct ResourceBoundsTests {
             let growth = peak - before
             print("hostile non-readers: requests accepted by the kernel per connection \(sent); RSS before \(before) KiB, peak \(peak) KiB, growth \(growth) KiB")
             #expect(sent.allSatisfy { $0 < 5_000 }, "the daemon kept reading a client that never reads: \(sent)")
-            // Per connection (Deploy/README.md, "Worst-case memory"): 2 MiB queued + the frame that
-            // crossed it + up to 4 replies built past it (~1 MiB each) + 3 inbound frames of ~20 B:
-            // ~7 MiB, 4 connections ~28 MiB. Measured peak growth is ~125 MiB (the same with 8 MiB
-            // queued): the rest is the store calls' transient working sets and malloc arenas that
-            // keep freed memory. Without the bound it is 4 × 1,000 × 1 MiB.
-            #expect(growth < 192 * 1024, "RSS grew by \(growth) KiB")
-            #expect(daemon.log().contains("bytes queued for this connection"))
-            #expect(daemon.log().contains("pausing reads: tenant nanhai holds"))
+            // Per connection (Deploy/README.md, "Worst-case memory"): 256 KiB queued + the frame
+            // that crossed it + up to 4 replies built past it (64 KiB each) + 3 inbound frames of
+            // ~20 B: ~0.6 MiB, 4 connections ~2.5 MiB. Measured peak growth is ~7 MiB: the rest is
+            // the open calls, the store calls' transient working sets and malloc arenas that keep
+            // freed memory. Without the bound the replies alone are 4 × 1,000 × 64 KiB = 250 MiB.
+            #expect(growth < 64 * 1024, "RSS grew by \(growth) KiB")
 
             // Closing the hostile connections ends their calls still waiting for a turn (nobody will
             // read those replies); the daemon keeps serving.
@@ -206,10 +216,11 @@ struct ResourceBoundsTests {
 
     @Test("a client that never reads cannot hold a graceful shutdown")
     func shutdownWithNonReader() async throws {
+        // Pages of 64 KiB (a quarter of max_frame_bytes), as in `hostileNonReaders`.
         let configuration = Self.configuration([
-            "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 1024 * 1024, "drain_grace_ms": 1_000,
+            "max_frame_bytes": 256 * 1024, "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 256 * 1024, "drain_grace_ms": 1_000,
         ])
-        _ = try await Self.prefill(configuration, perDistrict: 200, servedEnterprises: 50, districts: [.nanhai])
+        _ = try await Self.prefill(configuration, perDistrict: 40, servedEnterprises: 50, districts: [.nanhai])
         try await withDaemon(configuration: configuration) { daemon in
             var request = Foshan_Subsidy_V1_ListApplicationsRequest()
             request.pageSize = 500

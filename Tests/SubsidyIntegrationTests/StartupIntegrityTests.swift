@@ -106,8 +106,9 @@ struct StartupIntegrityTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let expected: String
         if variant == "replaced" {
-            // Another data directory's ledger: its own identity.
-            let other = try await DaemonProcess.start()
+            // Another installation's ledger: its own identity (a directory of its own, not a
+            // copy of the template the first one may have started from).
+            let other = try await DaemonProcess.start(dataDirectory: DaemonProcess.makeTemporaryDirectory())
             #expect(await other.terminate() == 0)
             defer { try? FileManager.default.removeItem(atPath: other.dataDirectory) }
             try copyLedger(from: other.dataDirectory, to: directory)

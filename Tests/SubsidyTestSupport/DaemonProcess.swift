@@ -40,9 +40,17 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Starts the daemon and waits until every socket answers Health.Check.
+    /// - Parameter dataDirectory: the caller's directory, used as it is; without it a fresh one
+    ///   that starts as a copy of ``TemplateDirectory/started`` (files created, no data).
     /// - Parameter environment: added to the daemon's environment (e.g. `SUBSIDYD_CRASH_AT`).
     public static func start(dataDirectory: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:]) async throws -> DaemonProcess {
-        let directory = dataDirectory ?? makeTemporaryDirectory()
+        let directory: String
+        if let dataDirectory {
+            directory = dataDirectory
+        } else {
+            directory = makeTemporaryDirectory()
+            try await TemplateDirectory.started.copy(into: directory)
+        }
         raiseDescriptorLimit()
         let logPath = directory + "/daemon-\(UUID().uuidString.prefix(8)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -61,9 +69,17 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Starts the daemon with `subsidyd --config FILE` (the file written from `configuration`)
     /// and waits until every socket answers Health.Check.
+    ///
+    /// A data directory that does not exist yet starts as a copy of
+    /// ``TemplateDirectory/started`` unless the daemon would make it differently: under another
+    /// user (`launcher`) or with a policy file of its own.
     /// - Parameter launcher: a program and its arguments the daemon is started through, e.g.
     ///   `setpriv --reuid=… --groups=…` to run it as the systemd unit would.
     public static func start(configuration: DaemonConfiguration, extraArguments: [String] = [], launcher: [String] = []) async throws -> DaemonProcess {
+        if launcher.isEmpty && configuration.policyPath == nil && !FileManager.default.fileExists(atPath: configuration.dataDirectory) {
+            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try await TemplateDirectory.started.copy(into: configuration.dataDirectory)
+        }
         let configPath = try configuration.write()
         raiseDescriptorLimit()
         let arguments = ["--config", configPath, "--test-hooks", "--log-level", "debug"] + extraArguments
@@ -163,9 +179,10 @@ public final class DaemonProcess: @unchecked Sendable {
 
 /// Starts the daemon (`--dev`) in a fresh temporary directory, runs `body`, then — however `body`
 /// ends, a thrown error included — terminates the daemon, waits for it, and removes the directory.
-/// With `dataDirectory` the caller's directory is used and left in place. With `demo` the fresh
-/// directory starts as a copy of the `--demo` data set, seeded once per test process (see
-/// ``DemoDirectory``) — for tests that need the demo's data, not its seeding.
+/// With `dataDirectory` the caller's directory is used as it is and left in place. Otherwise the
+/// fresh directory starts as a copy of a ``TemplateDirectory`` made once per test process: the
+/// `--demo` data set with `demo` (for tests that need the demo's data, not its seeding), else a
+/// started daemon's files with no data.
 /// `SUBSIDYD_KEEP_TEST_DIRS=1` keeps every directory for a post-mortem.
 public func withDaemon<T>(
     isolation: isolated (any Actor)? = #isolation,
@@ -175,7 +192,7 @@ public func withDaemon<T>(
     precondition(!(demo && dataDirectory != nil), "demo copies into a fresh directory of its own")
     let directory = dataDirectory ?? DaemonProcess.makeTemporaryDirectory()
     return try await removingAfterwards(directory, owned: dataDirectory == nil) {
-        if demo { try await DemoDirectory.copy(into: directory) }
+        if dataDirectory == nil { try await (demo ? TemplateDirectory.demo : .started).copy(into: directory) }
         let daemon = try await DaemonProcess.start(dataDirectory: directory, extraArguments: extraArguments, environment: environment)
         return try await terminatingAfterwards(daemon, body)
     }
