@@ -7,12 +7,13 @@ import SubsidyWire
 import Testing
 
 /// The real `subsidyd` over its real sockets: framing, multiplexing, deadlines, cancellation,
-/// bad input and shutdown.
+/// bad input and shutdown. The tests that only talk to the daemon share one (``SharedDaemon``);
+/// those that stop or restart it start their own.
 @Suite("subsidyd foundation")
 struct DaemonFoundationTests {
     @Test("every tenant's socket serves Health and WhoAmI with the tenant it resolved")
     func healthAndIdentity() async throws {
-        try await withDaemon { daemon in
+        try await withSharedDaemon { daemon in
             for tenant in DaemonProcess.tenants {
                 let client = try await daemon.client(tenant)
                 let health = try await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest())
@@ -29,7 +30,7 @@ struct DaemonFoundationTests {
 
     @Test("calls on one connection are multiplexed: replies come back out of order")
     func multiplexing() async throws {
-        try await withDaemon { daemon in
+        try await withSharedDaemon { daemon in
             // On the wire: call 1 is held by the daemon until it is cancelled; the calls sent after
             // it are answered first. Nothing here depends on timing.
             let raw = try RawConnection(path: daemon.socketPath("nanhai"))
@@ -66,7 +67,7 @@ struct DaemonFoundationTests {
 
     @Test("a call past its deadline ends DEADLINE_EXCEEDED and the connection keeps working")
     func deadline() async throws {
-        try await withDaemon { daemon in
+        try await withSharedDaemon { daemon in
             let client = try await daemon.client("shunde")
             let error = await #expect(throws: SubsidyError.self) {
                 try await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest(), timeout: .milliseconds(100), metadata: ["x-test-delay-ms": "5000"])
@@ -78,7 +79,7 @@ struct DaemonFoundationTests {
 
     @Test("a cancelled call ends CANCELLED; others on the connection are unaffected")
     func cancel() async throws {
-        try await withDaemon { daemon in
+        try await withSharedDaemon { daemon in
             let raw = try RawConnection(path: daemon.socketPath("gaoming"))
             raw.send(RawConnection.request(callID: 5, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: [], metadata: ["x-test-delay-ms": "10000"]))
             var cancel = Foshan_Subsidy_V1_Frame()
@@ -105,7 +106,7 @@ struct DaemonFoundationTests {
 
     @Test("a server stream (Health.Watch) delivers messages while other calls complete, and ends on cancel")
     func streaming() async throws {
-        try await withDaemon { daemon in
+        try await withSharedDaemon { daemon in
             let raw = try RawConnection(path: daemon.socketPath("city"))
             raw.send(RawConnection.request(callID: 1, method: Foshan_Subsidy_V1_Health.Method.watch.fullName, payload: []))
             let first = try #require(try raw.receiveFrame())
@@ -125,7 +126,7 @@ struct DaemonFoundationTests {
 
     @Test("unknown methods, undecodable payloads, NUL text and reused call ids get clear statuses")
     func badCalls() async throws {
-        try await withDaemon { daemon in
+        try await withSharedDaemon { daemon in
             let raw = try RawConnection(path: daemon.socketPath("sanshui"))
 
             raw.send(RawConnection.request(callID: 1, method: "/foshan.subsidy.v1.Nope/Nothing", payload: []))
@@ -163,7 +164,7 @@ struct DaemonFoundationTests {
 
     @Test("a 2 GiB length header or random bytes close that connection only")
     func hostileBytes() async throws {
-        try await withDaemon { daemon in
+        try await withSharedDaemon { daemon in
             let bystander = try await daemon.client("nanhai")
 
             let huge = try RawConnection(path: daemon.socketPath("nanhai"))
@@ -237,7 +238,7 @@ struct DaemonFoundationTests {
 
     @Test("sockets are created mode 0600 in --dev")
     func socketModes() async throws {
-        try await withDaemon { daemon in
+        try await withSharedDaemon { daemon in
             for tenant in DaemonProcess.tenants {
                 let attributes = try FileManager.default.attributesOfItem(atPath: daemon.socketPath(tenant))
                 #expect((attributes[.posixPermissions] as? Int) == 0o600)
@@ -247,7 +248,7 @@ struct DaemonFoundationTests {
 
     @Test("reflection lists every service and returns the descriptor set")
     func reflection() async throws {
-        try await withDaemon { daemon in
+        try await withSharedDaemon { daemon in
             let client = try await daemon.client("nanhai")
             let services = try await client.call(Foshan_Subsidy_V1_Reflection.Method.listServices, Foshan_Subsidy_V1_ListServicesRequest())
             let names = Set(services.services.map(\.name))
@@ -266,7 +267,7 @@ struct DaemonFoundationTests {
 
     @Test("the generated clients: every method of every service is served, each to the role it is for")
     func everyMethodServed() async throws {
-        try await withDaemon { daemon in
+        try await withSharedDaemon { daemon in
             for tenant in ["nanhai", "city"] {
                 let connection = try await daemon.client(tenant)
                 let reflection = Foshan_Subsidy_V1_Reflection.Client(wrapping: connection)
@@ -301,7 +302,7 @@ struct DaemonFoundationTests {
 
     @Test("subsidyctl health and whoami against the daemon")
     func subsidyctl() async throws {
-        try await withDaemon { daemon in
+        try await withSharedDaemon { daemon in
             let health = try runCtl(["--data-dir", daemon.dataDirectory, "health"])
             #expect(health.status == 0)
             #expect(health.output == "SERVING\n")

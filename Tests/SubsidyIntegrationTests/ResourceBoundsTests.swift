@@ -72,7 +72,8 @@ struct ResourceBoundsTests {
         // records make many pages of a 500-record request without tens of megabytes of records.
         let configuration = Self.configuration(["max_frame_bytes": 256 * 1024])
         let budget = 64 * 1024
-        let perDistrict = 100
+        // 200 records of ~8 KB: ~25 pages, each cut by bytes long before 500 records.
+        let perDistrict = 40
         let filed = try await Self.prefill(configuration, perDistrict: perDistrict, servedEnterprises: 150)
         try await withDaemon(configuration: configuration) { daemon in
             #expect(filed.count == perDistrict * DistrictID.allCases.count)
