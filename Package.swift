@@ -127,7 +127,8 @@ let package = Package(
         .executableTarget(
             name: "subsidyd-bench",
             dependencies: [
-                "SubsidyClient", "SubsidyWire", "SubsidyCore",
+                // SubsidyStore for `applications`, which loads a stopped daemon's files directly.
+                "SubsidyClient", "SubsidyWire", "SubsidyCore", "SubsidyStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],

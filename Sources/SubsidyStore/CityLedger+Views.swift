@@ -116,34 +116,38 @@ extension CityLedger {
     }
 
     func indexApplicant(_ applicant: ApplicantRecord, at time: String) async throws {
-        try await database.write { transaction in
-            if let row = try transaction.query("SELECT district, name, locality, role FROM applicants WHERE uscc = ?", [.text(applicant.uscc)]).first {
-                let (district, name, locality, role) = (try row.text("district"), try row.text("name"), try row.text("locality"), try row.text("role"))
-                guard district == applicant.district.rawValue else {
-                    throw SubsidyError(
-                        .alreadyExists,
-                        "\(applicant.uscc) is registered by \(district); an enterprise is registered once, by the district of its seat",
-                        details: [.field(path: "applicant.uscc", problem: "already registered by \(district)")]
-                    )
-                }
-                guard name == applicant.name, locality == applicant.locality.rawValue, role == applicant.role.rawValue else {
-                    throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(district) as \(name) (\(role), \(locality))")
-                }
-                return
+        try await database.write { transaction in try self.indexApplicant(applicant, at: time, in: transaction) }
+    }
+
+    /// ``indexApplicant(_:at:)`` inside the caller's transaction (a loader of many applicants
+    /// writes them in batches).
+    package func indexApplicant(_ applicant: ApplicantRecord, at time: String, in transaction: Transaction) throws {
+        if let row = try transaction.query("SELECT district, name, locality, role FROM applicants WHERE uscc = ?", [.text(applicant.uscc)]).first {
+            let (district, name, locality, role) = (try row.text("district"), try row.text("name"), try row.text("locality"), try row.text("role"))
+            guard district == applicant.district.rawValue else {
+                throw SubsidyError(
+                    .alreadyExists,
+                    "\(applicant.uscc) is registered by \(district); an enterprise is registered once, by the district of its seat",
+                    details: [.field(path: "applicant.uscc", problem: "already registered by \(district)")]
+                )
             }
-            try transaction.query(
-                "INSERT INTO applicants (uscc, district, name, locality, role, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [.text(applicant.uscc), .text(applicant.district.rawValue), .text(applicant.name), .text(applicant.locality.rawValue),
-                 .text(applicant.role.rawValue), .text(time)]
-            )
-            try AuditChain.append(
-                AuditEvent("index-applicant", [
-                    .text("uscc", applicant.uscc), .text("district", applicant.district.rawValue), .text("role", applicant.role.rawValue),
-                    .text("locality", applicant.locality.rawValue),
-                ]),
-                at: time, in: transaction
-            )
+            guard name == applicant.name, locality == applicant.locality.rawValue, role == applicant.role.rawValue else {
+                throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(district) as \(name) (\(role), \(locality))")
+            }
+            return
         }
+        try transaction.query(
+            "INSERT INTO applicants (uscc, district, name, locality, role, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [.text(applicant.uscc), .text(applicant.district.rawValue), .text(applicant.name), .text(applicant.locality.rawValue),
+             .text(applicant.role.rawValue), .text(time)]
+        )
+        try AuditChain.append(
+            AuditEvent("index-applicant", [
+                .text("uscc", applicant.uscc), .text("district", applicant.district.rawValue), .text("role", applicant.role.rawValue),
+                .text("locality", applicant.locality.rawValue),
+            ]),
+            at: time, in: transaction
+        )
     }
 
     // MARK: Resource pool

@@ -344,7 +344,9 @@ public final class DistrictStore: Sendable {
 
     // MARK: Applicants
 
-    func insertApplicant(_ applicant: ApplicantRecord, by actor: Actor, at time: String, in transaction: Transaction) throws {
+    /// Registers `applicant` in the registry with its audit event; the same entry again is a
+    /// no-op, a different one under the same code is refused.
+    package func insertApplicant(_ applicant: ApplicantRecord, by actor: Actor, at time: String, in transaction: Transaction) throws {
         if let existing = try Self.applicant(applicant.uscc, in: transaction, district: district) {
             guard existing == applicant else {
                 throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(district.rawValue) as \(existing.name)")
@@ -443,7 +445,7 @@ public final class DistrictStore: Sendable {
     // MARK: Applications
 
     /// Files `application` in state SUBMITTED.
-    func insertApplication(
+    package func insertApplication(
         _ application: Application, actor: Actor, request: RequestKey, at time: String, in transaction: Transaction
     ) throws -> StoredApplication {
         let contentKeys = application.contentKeys
@@ -466,7 +468,7 @@ public final class DistrictStore: Sendable {
 
     /// Moves an application along `transition`, checking it is legal from the current state,
     /// and applies `update` to the other columns in the same transaction.
-    func apply(
+    package func apply(
         _ transition: Transition, to id: String, actor: Actor, role: ActorRole, reason: String, request: RequestKey,
         decision: DecisionNote = .none, at time: String, in transaction: Transaction,
         update: (inout StoredApplication) throws -> Void = { _ in }

@@ -15,8 +15,10 @@ import Glibc
 struct SubsidyBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subsidyd-bench",
-        abstract: "Measure a running subsidyd: Health.Check round trips, filing and approvals; prefill its ledger.",
-        subcommands: [RoundTripCommand.self, LedgerCommand.self, PrefillCommand.self, GenerateCommand.self]
+        abstract: "Measure a running subsidyd: Health.Check round trips, filing and approvals, quota and lists; load its ledger and stores.",
+        subcommands: [
+            RoundTripCommand.self, LedgerCommand.self, PrefillCommand.self, GenerateCommand.self, ApplicationsCommand.self, BrowseCommand.self,
+        ]
     )
 }
 

@@ -67,6 +67,11 @@ def main():
     if rss:
         print(f"peak RSS after the round trips: subsidyd {rss.get('peak_rss_mib')} MiB, gRPC C++ server {rss.get('grpc_server_peak_rss_mib')} MiB")
 
+    approvals(records, rounds)
+    browsing(records, rounds)
+
+
+def approvals(records, rounds):
     sizes = sorted({int(r["size"]) for r in records if "size" in r})
     if not sizes:
         return
@@ -95,6 +100,31 @@ def main():
     if len(sizes) > 1 and first_rate:
         last = median([r for r in records if r.get("size") == str(sizes[-1]) and "approve" in r["_words"]], "rate")
         print(f"approvals/s at {sizes[-1]:,} prior awards ÷ at {sizes[0]:,}: {ratio(last, first_rate)} (target ≥ 0.8×)")
+
+
+def browsing(records, rounds):
+    sizes = sorted({int(r["apps"]) for r in records if "apps" in r})
+    if not sizes:
+        return
+    print(f"\nWhat the bureaus read, against N applications in every district-decided state: medians of {rounds} rounds "
+          "(p50/p99/p999 µs; targets: quota p99 < 5 ms, list p99 < 10 ms, start-up and recovery < 5 s)")
+    print(f"{'applications':>12}  {'load rows/s':>11}  {'start ms':>8} {'after KILL':>10}  {'quota':>20}  {'city list':>20}  "
+          f"{'district list':>20}  {'CPU s':>6} {'RSS MiB':>7} {'files MiB':>9}  check")
+    for size in sizes:
+        at = [r for r in records if r.get("apps") == str(size)]
+        load = next((r for r in at if "loaded" in r), {})
+        clean = next((r for r in at if "clean" in r["_words"]), {})
+        killed = next((r for r in at if "after-sigkill" in r["_words"]), {})
+        daemon = next((r for r in at if "daemon" in r["_words"]), {})
+        check = next((r for r in at if "check" in r), {})
+        cells = []
+        for kind in ("quota", "city-list", "district-list"):
+            rs = [r for r in at if kind in r["_words"]]
+            cells.append("/".join(fmt(median(rs, k)) for k in ("p50_us", "p99_us", "p999_us")))
+        rate = float(load["loaded"]) * 1000 / float(load["ms"]) if load.get("ms") and float(load["ms"]) else None
+        print(f"{size:>12,}  {fmt(rate):>11}  {fmt(median([clean], 'ready_ms'), 1):>8} {fmt(median([killed], 'ready_ms'), 1):>10}  "
+              f"{cells[0]:>20}  {cells[1]:>20}  {cells[2]:>20}  {daemon.get('cpu_s', '—'):>6} {daemon.get('peak_rss_mib', '—'):>7} "
+              f"{daemon.get('districts_mib', '—'):>9}  {check.get('check', '—')}")
 
 
 if __name__ == "__main__":

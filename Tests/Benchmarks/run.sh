@@ -3,13 +3,16 @@
 # anchors in the same run, interleaved over several rounds, and prints medians and ratios.
 #
 #   Tests/Benchmarks/run.sh [--rounds N] [--seconds S] [--sizes "100 10000"] [--large]
-#                           [--applications N] [--skip-build] [--smoke]
+#                           [--applications N] [--app-sizes "10000 100000"] [--phases "…"]
+#                           [--skip-build] [--smoke]
 #
 #   --rounds N        rounds of every measurement (default 3); medians are printed
 #   --seconds S       seconds per round-trip measurement (default 3)
 #   --sizes "A B"     prior ledger sizes for the approval phase (default "100 10000")
-#   --large           also 100000 and 1000000 (needs a fast ImportHistory; 1M takes a while)
+#   --large           also 100000 and 1000000 prior awards, and 1000000 applications (1M takes a while)
 #   --applications N  applications filed and approved per round and size (default 500)
+#   --app-sizes "A B" applications loaded for the quota and list phase (default "10000 100000")
+#   --phases "…"      which of rpc, approvals, browse to run (default all three)
 #   --smoke           one short round of everything, sizes "100", to check the harness works
 #   --skip-build      reuse the release build and the scratch binaries already there
 #   SUBSIDYD=PATH     measure this subsidyd binary instead of this tree's release build (another
@@ -25,15 +28,17 @@ cd "$(dirname "$0")/../.."
 root=$(pwd)
 here="$root/Tests/Benchmarks"
 
-rounds=3 seconds=3 sizes="100 10000" applications=500 skip_build=0
+rounds=3 seconds=3 sizes="100 10000" applications=500 app_sizes="10000 100000" phases="rpc approvals browse" skip_build=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --sizes) sizes=$2; shift 2 ;;
-    --large) sizes="$sizes 100000 1000000"; shift ;;
+    --large) sizes="$sizes 100000 1000000" app_sizes="$app_sizes 1000000"; shift ;;
     --applications) applications=$2; shift 2 ;;
-    --smoke) rounds=1 seconds=0.5 sizes=100 applications=25; shift ;;
+    --app-sizes) app_sizes=$2; shift 2 ;;
+    --phases) phases=$2; shift 2 ;;
+    --smoke) rounds=1 seconds=0.5 sizes=100 applications=25 app_sizes=1000; shift ;;
     --skip-build) skip_build=1; shift ;;
     *) echo "unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
   esac
@@ -117,6 +122,9 @@ stop_daemon() { kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid
 echo "== machine"
 record "machine subsidyd=$subsidyd cpus=$(nproc) model=\"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\" mem_gib=$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo) kernel=$(uname -r) fs=$(df -T "$bench_dir" | awk 'NR==2 { print $2 }') grpc=$(pkg-config --modversion grpc++) sqlite=$(pkg-config --modversion sqlite3) swift=\"$(swift --version 2>&1 | head -1)\" load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 
+phase() { [[ " $phases " == *" $1 "* ]]; }
+
+if phase rpc; then
 echo "== round trips: raw UDS, gRPC C++ over UDS, subsidyd Health.Check ($rounds rounds × $seconds s, one call in flight per connection)"
 rpc_data="$bench_dir/data-rpc"
 rm -rf "$rpc_data" && mkdir -p "$rpc_data"
@@ -147,7 +155,9 @@ done
 record "rpc-daemon peak_rss_mib=$(peak_rss_of "$daemon_pid") grpc_server_peak_rss_mib=$(peak_rss_of "$grpc_pid")"
 kill -TERM "$grpc_pid"; wait "$grpc_pid" 2>/dev/null || true; grpc_pid=""
 stop_daemon
+fi
 
+if phase approvals; then
 echo "== approvals at ledger sizes: $sizes ($rounds rounds × $applications applications, beside raw SQLite commits)"
 for size in $sizes; do
   data="$bench_dir/data-$size"
@@ -176,6 +186,33 @@ for size in $sizes; do
   if "$subsidyd" --dev --data-dir "$data" --check >"$bench_dir/check-$size.log" 2>&1; then check=consistent; else check="INCONSISTENT (see $bench_dir/check-$size.log)"; fi
   record "size=$size check=$check $(python3 "$here/overcommit.py" "$data/city-ledger.sqlite" "$root/Deploy/policy/foshan-2020.toml")"
 done
+fi
+
+if phase browse; then
+echo "== quota status and lists at application counts: $app_sizes ($rounds rounds × $seconds s per kind of call)"
+for size in $app_sizes; do
+  data="$bench_dir/apps-$size"
+  rm -rf "$data" && mkdir -p "$data"
+  # One start creates and migrates the files; the loader writes into them with the daemon stopped.
+  start_daemon "$data"
+  stop_daemon
+  record "apps=$size $("$release/subsidyd-bench" applications --data-dir "$data" --count "$size")"
+  start_daemon "$data"
+  record "apps=$size startup clean $ready"
+  cpu0=$(cpu_of "$daemon_pid")
+  for round in $(seq 1 "$rounds"); do
+    "$release/subsidyd-bench" browse --data-dir "$data" --seconds "$seconds" \
+      | while IFS= read -r line; do record "apps=$size round=$round $line"; done
+  done
+  record "apps=$size daemon cpu_s=$(awk -v a="$cpu0" -v b="$(cpu_of "$daemon_pid")" 'BEGIN { printf "%.3f", b - a }') peak_rss_mib=$(peak_rss_of "$daemon_pid") districts_mib=$(du -cm "$data"/districts/*.sqlite | tail -1 | cut -f1)"
+  kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""
+  start_daemon "$data"
+  record "apps=$size startup after-sigkill $ready"
+  stop_daemon
+  if "$subsidyd" --dev --data-dir "$data" --check >"$bench_dir/check-apps-$size.log" 2>&1; then check=consistent; else check="INCONSISTENT (see $bench_dir/check-apps-$size.log)"; fi
+  record "apps=$size check=$check"
+done
+fi
 
 echo
 python3 "$here/report.py" "$results"
