@@ -368,10 +368,18 @@ public final class SubsidyStores: Service, Sendable {
     /// The application `id` from `store`, with its award's explanation from the ledger: what a
     /// record shows.
     public func record(_ id: String, in store: DistrictStore) async throws -> StoredApplication? {
-        guard var record = try await store.application(id) else { return nil }
-        let ledger = self.ledger
-        record.explanation = try await ledger.database.read { try CityLedger.explanation(for: id, in: $0) } ?? record.explanation
-        return record
+        try await records([id], in: store).first
+    }
+
+    /// ``record(_:in:)`` for several applications of one store, in the order given (those that
+    /// exist): one read of the district file and one of the ledger, however many there are.
+    public func records(_ ids: [String], in store: DistrictStore) async throws -> [StoredApplication] {
+        var records = try await store.applications(ids)
+        guard !records.isEmpty else { return [] }
+        let found = records.map(\.id)
+        let explanations = try await ledger.database.read { transaction in try found.map { try CityLedger.explanation(for: $0, in: transaction) } }
+        for index in records.indices { records[index].explanation = explanations[index] ?? records[index].explanation }
+        return records
     }
 
     // MARK: District operations

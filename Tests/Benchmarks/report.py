@@ -48,6 +48,14 @@ def main():
               f"{machine.get('fs')}; gRPC {machine.get('grpc')}, SQLite {machine.get('sqlite')}; load at start {machine.get('load')}")
         print(f"subsidyd measured: {machine.get('subsidyd')}")
     rounds = max((int(r["round"]) for r in records if "round" in r), default=0)
+    round_trips(records, rounds)
+    approvals(records, rounds)
+    browsing(records, rounds)
+
+
+def round_trips(records, rounds):
+    if not any("connections" in r for r in records):
+        return
     print(f"\nRound trips, one call in flight per connection: medians of {rounds} interleaved rounds (latencies in µs, p50/p99/p999)")
     head = f"{'conns':>5}  {'raw UDS /s':>10} {'p50/p99/p999':>16}  {'gRPC C++ /s':>11} {'p50/p99/p999':>16}  {'subsidyd /s':>11} {'p50/p99/p999':>16}  {'÷gRPC':>6} {'÷UDS':>6}  {'server CPU µs/call sd|gRPC':>26}"
     print(head)
@@ -66,9 +74,6 @@ def main():
     rss = next((r for r in records if "rpc-daemon" in r["_words"]), None)
     if rss:
         print(f"peak RSS after the round trips: subsidyd {rss.get('peak_rss_mib')} MiB, gRPC C++ server {rss.get('grpc_server_peak_rss_mib')} MiB")
-
-    approvals(records, rounds)
-    browsing(records, rounds)
 
 
 def approvals(records, rounds):

@@ -54,7 +54,7 @@ struct SchemaFixtureTests {
         let stores = services.stores
         let ledger = stores.ledger
         #expect(try ledger.database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 11)
-        #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 9)
+        #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 10)
 
         // Every commitment of the demo reads back typed: live, disbursed and clawed back;
         // decided and imported; each known by its content key after migration 4; every decided
