@@ -571,10 +571,23 @@ public final class DistrictStore: Sendable {
     }
 
     /// The applications of `ids` that exist, in the order given, read in one transaction (one
-    /// trip to the file's reader instead of one per application).
-    public func applications(_ ids: [String]) async throws -> [StoredApplication] {
+    /// trip to the file's reader instead of one per application) — stopping after the one whose
+    /// stored content takes the total past `byteBudget`, so a caller filling a page of that many
+    /// bytes decodes about one page more than it keeps, however large the applications.
+    public func applications(_ ids: [String], byteBudget: Int = .max) async throws -> [StoredApplication] {
         let district = self.district
-        return try await database.read { transaction in try ids.compactMap { try Self.application($0, in: transaction, district: district) } }
+        return try await database.read { transaction in
+            var found: [StoredApplication] = []
+            var bytes = 0
+            for id in ids where bytes < byteBudget {
+                guard let application = try Self.application(id, in: transaction, district: district) else { continue }
+                if byteBudget < .max {
+                    bytes += Int(try transaction.query("SELECT length(content) AS bytes FROM applications WHERE id = ?", [.text(id)]).first?.int("bytes") ?? 0)
+                }
+                found.append(application)
+            }
+            return found
+        }
     }
 
     static func application(_ id: String, in transaction: Transaction, district: DistrictID) throws -> StoredApplication? {

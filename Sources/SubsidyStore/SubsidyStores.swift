@@ -372,9 +372,11 @@ public final class SubsidyStores: Service, Sendable {
     }
 
     /// ``record(_:in:)`` for several applications of one store, in the order given (those that
-    /// exist): one read of the district file and one of the ledger, however many there are.
-    public func records(_ ids: [String], in store: DistrictStore) async throws -> [StoredApplication] {
-        var records = try await store.applications(ids)
+    /// exist): one read of the district file and one of the ledger, however many there are. With
+    /// `byteBudget` the read stops once the stored contents pass it (see
+    /// ``DistrictStore/applications(_:byteBudget:)``).
+    public func records(_ ids: [String], in store: DistrictStore, byteBudget: Int = .max) async throws -> [StoredApplication] {
+        var records = try await store.applications(ids, byteBudget: byteBudget)
         guard !records.isEmpty else { return [] }
         let found = records.map(\.id)
         let explanations = try await ledger.database.read { transaction in try found.map { try CityLedger.explanation(for: $0, in: transaction) } }

@@ -263,9 +263,6 @@ func pageSize(_ requested: Int32) throws(SubsidyError) -> Int {
 
 /// Reading applications from one or more district stores; listing is in one stable order (by id).
 enum ApplicationListing {
-    /// Records read from a district file in one transaction while a page is filled.
-    static let recordsPerRead = 16
-
     static func get(_ id: String, from store: DistrictStore, stores: SubsidyStores, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicationResponse {
         guard let record = try await StoreCall.run(for: context, { try await stores.record(id, in: store) }) else {
             throw SubsidyError(.notFound, "application \(id) does not exist in \(store.district.rawValue)")
@@ -304,27 +301,32 @@ enum ApplicationListing {
         let budget = context.listPageBytes
         return try await StoreCall.run(for: context) {
             // Ids first from every district (an index walk each), merged; then records in runs
-            // of one district, up to `recordsPerRead` a read, only while they fit the page. The
-            // city's list over five districts costs one page of records, however many
-            // applications each district holds; reading a run at once costs two trips to the
-            // files' readers instead of two per record (at 50 records a page, per-record reads
-            // were most of the call's time), and holds at most a run of decoded records beyond
-            // the page.
+            // of one district, each run read at once up to the page's bytes, kept only while
+            // they fit the page. The city's list over five districts costs one page of records,
+            // however many applications each district holds; reading a run at once costs two
+            // trips to the files' readers instead of two per record (at 50 records a page,
+            // per-record reads were most of the call's time), and decodes about one page beyond
+            // what the page keeps.
             var candidates: [(id: String, store: DistrictStore)] = []
             for store in districts {
                 candidates += try await store.applicationIDs(chosen, afterID: after, limit: limit + 1).map { (id: $0, store: store) }
             }
             candidates = Array(candidates.sorted { $0.id < $1.id }.prefix(limit + 1))
+            let wanted = min(limit, candidates.count)
             var page = ReplyPage<Foshan_Subsidy_V1_ApplicationRecord>(budget: budget)
             var next = 0
-            filling: while next < min(limit, candidates.count) {
+            filling: while next < wanted {
                 let store = candidates[next].store
                 var end = next
-                while end < min(limit, candidates.count) && end - next < recordsPerRead && candidates[end].store === store { end += 1 }
-                for stored in try await stores.records(candidates[next..<end].map(\.id), in: store) {
+                while end < wanted && candidates[end].store === store { end += 1 }
+                let run = candidates[next..<end].map(\.id)
+                let read = try await stores.records(run, in: store, byteBudget: budget)
+                for stored in read {
                     guard try page.add(try Foshan_Subsidy_V1_ApplicationRecord(stored), id: stored.id) else { break filling }
                 }
-                next = end
+                // Ids of the run that no longer exist were skipped; the read stopped after its
+                // last record (or found none at all).
+                next = read.last.flatMap { last in run.firstIndex(of: last.id).map { next + $0 + 1 } } ?? end
             }
             var response = Foshan_Subsidy_V1_ListApplicationsResponse()
             response.records = page.records
