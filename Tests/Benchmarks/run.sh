@@ -119,6 +119,20 @@ start_daemon() {
 }
 stop_daemon() { kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""; }
 
+# The end of one size of a phase, on the running daemon for "$data": records its CPU since $cpu0,
+# its peak RSS and $2 (file sizes) under the prefix $1 (size=… or apps=…); SIGKILLs it and records
+# the start-up after that (the WAL replayed, the districts rolled forward); stops it and sets
+# `check` from `subsidyd --check` (consistency, audit chains).
+finish_size() {
+  local prefix=$1 files=$2 log="$bench_dir/check-${1//=/-}.log"
+  record "$prefix daemon cpu_s=$(awk -v a="$cpu0" -v b="$(cpu_of "$daemon_pid")" 'BEGIN { printf "%.3f", b - a }') peak_rss_mib=$(peak_rss_of "$daemon_pid") $files"
+  kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""
+  start_daemon "$data"
+  record "$prefix startup after-sigkill $ready"
+  stop_daemon
+  if "$subsidyd" --dev --data-dir "$data" --check >"$log" 2>&1; then check=consistent; else check="INCONSISTENT (see $log)"; fi
+}
+
 echo "== machine"
 record "machine subsidyd=$subsidyd cpus=$(nproc) model=\"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\" mem_gib=$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo) kernel=$(uname -r) fs=$(df -T "$bench_dir" | awk 'NR==2 { print $2 }') grpc=$(pkg-config --modversion grpc++) sqlite=$(pkg-config --modversion sqlite3) swift=\"$(swift --version 2>&1 | head -1)\" load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 
@@ -175,15 +189,8 @@ for size in $sizes; do
     "$release/subsidyd-bench" approve --data-dir "$data" --applications "$applications" --run-tag "$round" \
       | while IFS= read -r line; do record "size=$size round=$round $line"; done
   done
-  record "size=$size daemon cpu_s=$(awk -v a="$cpu0" -v b="$(cpu_of "$daemon_pid")" 'BEGIN { printf "%.3f", b - a }') peak_rss_mib=$(peak_rss_of "$daemon_pid") ledger_mib=$(du -m "$data/city-ledger.sqlite" | cut -f1)"
-  # Recovery: SIGKILL mid-life, then start again (the WAL is replayed and the districts rolled forward).
-  kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""
-  start_daemon "$data"
-  record "size=$size startup after-sigkill $ready"
-  stop_daemon
-  # The checkers after the phase: the daemon's own consistency and audit check, then an
-  # independent sum of every cap scope against the policy's limits.
-  if "$subsidyd" --dev --data-dir "$data" --check >"$bench_dir/check-$size.log" 2>&1; then check=consistent; else check="INCONSISTENT (see $bench_dir/check-$size.log)"; fi
+  finish_size "size=$size" "ledger_mib=$(du -m "$data/city-ledger.sqlite" | cut -f1)"
+  # Beside the daemon's own check, an independent sum of every cap scope against the policy's limits.
   record "size=$size check=$check $(python3 "$here/overcommit.py" "$data/city-ledger.sqlite" "$root/Deploy/policy/foshan-2020.toml")"
 done
 fi
@@ -204,12 +211,7 @@ for size in $app_sizes; do
     "$release/subsidyd-bench" browse --data-dir "$data" --seconds "$seconds" \
       | while IFS= read -r line; do record "apps=$size round=$round $line"; done
   done
-  record "apps=$size daemon cpu_s=$(awk -v a="$cpu0" -v b="$(cpu_of "$daemon_pid")" 'BEGIN { printf "%.3f", b - a }') peak_rss_mib=$(peak_rss_of "$daemon_pid") districts_mib=$(du -cm "$data"/districts/*.sqlite | tail -1 | cut -f1)"
-  kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""
-  start_daemon "$data"
-  record "apps=$size startup after-sigkill $ready"
-  stop_daemon
-  if "$subsidyd" --dev --data-dir "$data" --check >"$bench_dir/check-apps-$size.log" 2>&1; then check=consistent; else check="INCONSISTENT (see $bench_dir/check-apps-$size.log)"; fi
+  finish_size "apps=$size" "districts_mib=$(du -cm "$data"/districts/*.sqlite | tail -1 | cut -f1)"
   record "apps=$size check=$check"
 done
 fi
