@@ -7,17 +7,19 @@ import Glibc
 #endif
 
 /// Loads a seeded, realistic population of applications straight into a stopped daemon's stores
-/// (issue 10, deliverable 6; documented in Tests/Benchmarks/README.md): every measure of the 2020
-/// policy, all five districts, every funding year, and every state a district decides —
-/// SUBMITTED, RECOMMENDED (waiting for the city), RETURNED, REJECTED, WITHDRAWN — with a
-/// Zipf-like enterprise population (a few file often, most once), each enterprise registered in
-/// its district and in the ledger's applicant index.
+/// (issue 10, deliverable 6; documented in Tests/Benchmarks/README.md): every measure of the
+/// policy file, all five districts, every funding year, and every state a district decides —
+/// SUBMITTED, RECOMMENDED (waiting for the city), RETURNED, REJECTED, WITHDRAWN — filed by a
+/// Zipf-like population (a few file often, most once) registered in its district and in the
+/// ledger's applicant index, each application by an applicant of a role its measure accepts.
 ///
-/// Rows go through the stores' own insert and transition code (the same rows, history and audit
-/// events a Submit and a Review write), `batch` to a transaction, instead of one RPC each: a
-/// million Submit+Review calls take hours, and what is measured here is what the daemon does with
-/// the data, not filing it (the approve phase measures that). Decided states (APPROVED and after)
-/// need the city's commit protocol; the prior-award phase loads those into the ledger.
+/// Rows go through the stores' own insert and transition code (the rows, history and audit
+/// events a Submit and a Review write; each application passes the core's validation), `batch`
+/// to a transaction, instead of one RPC each: a million Submit+Review calls take hours, and what
+/// is measured here is what the daemon does with the data, not filing it (the approve phase
+/// measures that). What the RPCs add is left out: the request log (nothing will retry these),
+/// calls for applications, the duplicate-content and cap warnings. Decided states (APPROVED and
+/// after) need the city's commit protocol; the prior-award phase loads those into the ledger.
 struct ApplicationsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "applications",
@@ -36,18 +38,26 @@ struct ApplicationsCommand: AsyncParsableCommand {
     @Option(help: "Rows per transaction.")
     var batch: Int = 5_000
 
+    @Option(help: "Policy file whose measures, years and applicant roles the rows follow.")
+    var policy: String = "Deploy/policy/foshan-2020.toml"
+
     /// District-decided states and how often each occurs, in percent.
     static let states: [(ApplicationState, Transition?, Int)] = [
         (.submitted, nil, 25), (.recommended, .recommend, 35), (.returned, .return, 10), (.rejected, .reject, 20), (.withdrawn, .withdraw, 10),
     ]
-    /// Most applications are vouchers; the others are rarer, as in the programme's published lists.
-    static let measures: [(Measure, Int)] = [
-        (.cloudVoucher, 70), (.publicService, 6), (.identifierNode, 6), (.benchmarkProject, 6), (.crossIndustryPlatform, 3),
-        (.majorPlatform, 1), (.clusterPilot, 4), (.clusterPilotFollowOn, 4),
-    ]
 
     func run() async throws {
         guard count > 0, batch > 0 else { throw ValidationError("--count and --batch must be positive") }
+        let policy = try Policy.load(text: try String(contentsOfPolicy: self.policy), name: "applications")
+        // Most applications are vouchers; the others are rarer, as in the programme's published lists.
+        let measures = Measure.allCases.filter { policy.rules[$0] != nil }
+            .map { (measure: $0, weight: $0 == .cloudVoucher ? 60 : $0 == .publicService || $0 == .identifierNode ? 8 : 4) }
+        // The daemon holds this lock while it runs: loading under a live daemon would race it.
+        let directory = open(dataDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0, flock(directory, LOCK_EX | LOCK_NB) == 0 else {
+            throw ValidationError("\(dataDir) is not a data directory or a daemon is running on it: stop the daemon first")
+        }
+        defer { close(directory) }
         let started = monotonicNanoseconds()
         var random = SplitMix(seed: seed)
         let providers = try (0..<400).map { try USCC.makeValid(prefix16: "91440604" + String(digits: 30_000_000 + $0 * 7, count: 8)) }
@@ -57,19 +67,27 @@ struct ApplicationsCommand: AsyncParsableCommand {
             let store = try DistrictStore(path: "\(dataDir)/districts/\(district.rawValue).sqlite", district: district)
             let actor = Actor(tenant: district.rawValue, uid: getuid())
             let perDistrict = count / 5 + (d < count % 5 ? 1 : 0)
-            let enterprises = try (0..<max(50, perDistrict / 4)).map {
-                try USCC.makeValid(prefix16: "91" + district.divisionCode + String(digits: 20_000_000 + $0, count: 8))
+            // One industrial enterprise per 20 of the district's applications, a quarter as many
+            // of each other role: each role a population of its own.
+            let population = try ApplicantRole.allCases.enumerated().map { r, role in
+                (role, try (0..<max(20, perDistrict / 20 / (role == .industrialEnterprise ? 1 : 4))).map {
+                    try USCC.makeValid(prefix16: "91" + district.divisionCode + String(digits: 20_000_000 + r * 1_000_000 + $0, count: 8))
+                })
             }
+            let enterprises = Dictionary(uniqueKeysWithValues: population)
             // The registry first: the ledger's index, then the district's, as RegisterApplicant does.
-            for first in stride(from: 0, to: enterprises.count, by: batch) {
-                let records = enterprises[first..<min(first + batch, enterprises.count)].map {
-                    ApplicantRecord(uscc: $0.rawValue, name: "佛山市\($0.rawValue.suffix(6))智造有限公司", district: district, locality: .local, role: .industrialEnterprise)
+            let records = population.flatMap { role, codes in
+                codes.map {
+                    ApplicantRecord(uscc: $0.rawValue, name: "佛山市\($0.rawValue.suffix(6))科技有限公司", district: district, locality: .local, role: role)
                 }
+            }
+            for first in stride(from: 0, to: records.count, by: batch) {
+                let chunk = records[first..<min(first + batch, records.count)]
                 try ledger.database.writeNow { transaction in
-                    for record in records { try ledger.indexApplicant(record, at: "2020-07-20T00:00:00Z", in: transaction) }
+                    for record in chunk { try ledger.indexApplicant(record, at: "2020-07-20T00:00:00Z", in: transaction) }
                 }
                 try store.database.writeNow { transaction in
-                    for record in records { try store.insertApplicant(record, by: actor, at: "2020-07-20T00:00:00Z", in: transaction) }
+                    for record in chunk { try store.insertApplicant(record, by: actor, at: "2020-07-20T00:00:00Z", in: transaction) }
                 }
             }
             var filed = 0
@@ -77,7 +95,9 @@ struct ApplicationsCommand: AsyncParsableCommand {
                 let rows = min(batch, perDistrict - filed)
                 try store.database.writeNow { transaction in
                     for i in filed..<(filed + rows) {
-                        let application = try Self.application(i, district: district, enterprises: enterprises, providers: providers, &random)
+                        let application = try Self.application(
+                            i, district: district, policy: policy, measures: measures, enterprises: enterprises, providers: providers, &random)
+                        try application.validate()
                         let time = "\(application.fundingYear.year)-0\(1 + i % 9)-1\(i % 9)T09:00:00Z"
                         let request = RequestKey(id: "load-\(district.rawValue)-\(i)", fingerprint: "load")
                         let stored = try store.insertApplication(application, actor: actor, request: request, at: time, in: transaction)
@@ -109,12 +129,14 @@ struct ApplicationsCommand: AsyncParsableCommand {
         return (.submitted, nil)
     }
 
-    /// Application `i` of `district`: its measure's fields filled as a clerk would.
+    /// Application `i` of `district`: a measure of the policy, an applicant of a role it accepts,
+    /// the measure's fields filled as a clerk would.
     static func application(
-        _ i: Int, district: DistrictID, enterprises: [USCC], providers: [USCC], _ random: inout SplitMix
+        _ i: Int, district: DistrictID, policy: Policy, measures: [(measure: Measure, weight: Int)], enterprises: [ApplicantRole: [USCC]],
+        providers: [USCC], _ random: inout SplitMix
     ) throws -> Application {
-        var roll = Int(random.next() % 100)
-        var measure = Measure.cloudVoucher
+        var roll = Int(random.next() % UInt64(measures.reduce(0) { $0 + $1.weight }))
+        var measure = measures[0].measure
         for (candidate, weight) in measures {
             if roll < weight {
                 measure = candidate
@@ -122,10 +144,12 @@ struct ApplicationsCommand: AsyncParsableCommand {
             }
             roll -= weight
         }
-        let year = 2020 + Int(random.next() % 4)
-        // Zipf-like: enterprise k is chosen with falling probability.
-        let k = Int(Double(enterprises.count) * pow(Double(random.next() % 1_000_000) / 1e6, 2.5))
-        let enterprise = enterprises[min(k, enterprises.count - 1)]
+        let roles = ApplicantRole.allCases.filter { policy.rules[measure]?.applicantRoles.contains($0) == true }
+        let candidates = enterprises[roles[Int(random.next() % UInt64(roles.count))]]!
+        let year = policy.fundingYears.lowerBound + Int(random.next() % UInt64(policy.fundingYears.count))
+        // Zipf-like: applicant k is chosen with falling probability.
+        let k = Int(Double(candidates.count) * pow(Double(random.next() % 1_000_000) / 1e6, 2.5))
+        let enterprise = candidates[min(k, candidates.count - 1)]
         let contract = Money(fen: Int64(2_000_000 + random.next() % 50_000_000))
         let pilot = measure == .clusterPilot || measure == .clusterPilotFollowOn
         return Application(
@@ -133,9 +157,13 @@ struct ApplicationsCommand: AsyncParsableCommand {
             contractNumber: "HT-\(year)-\(district.rawValue)-\(i)", contractAmount: contract, paidAmount: contract,
             provider: measure == .cloudVoucher ? providers[Int(random.next() % UInt64(providers.count))] : nil,
             investedAmount: measure == .benchmarkProject ? Money(fen: contract.fen * 4) : .zero,
-            selectionDate: pilot ? CalendarDate(year: year, month: 3, day: 1) : nil, selectionLevel: pilot ? .provincial : .none,
+            constructionAmount: measure == .identifierNode ? contract : .zero,
+            totalInvestment: measure == .identifierNode ? Money(fen: contract.fen * 2) : .zero,
+            upperLevelAwardTotal: measure == .demoBase ? contract : .zero,
+            previousYearServiceSpend: measure == .publicService ? contract : .zero,
+            selectionDate: pilot ? CalendarDate(year: year, month: 3, day: 1) : nil, selectionLevel: pilot || measure == .benchmarkProject ? .provincial : .none,
             pilotID: pilot ? "PILOT-\(district.rawValue)-\(i)" : "",
-            servedEnterprises: measure == .clusterPilotFollowOn ? Array(enterprises.prefix(10)) : []
+            servedEnterprises: measure == .clusterPilotFollowOn ? Array(enterprises[.industrialEnterprise]!.prefix(10)) : []
         )
     }
 }

@@ -40,16 +40,18 @@ struct BrowseCommand: AsyncParsableCommand {
             records += try await city.getQuota(request).caps.count
         }
         let cityList = try await measure { i in
+            // Pairs of calls with the same filters: the first page, then the one after it.
             var request = Foshan_Subsidy_V1_ListApplicationsRequest()
-            request.district = districts[i % districts.count]
+            request.district = districts[(i / 2) % districts.count]
             request.state = .recommended
-            request.fundingYear = Int32(2020 + (i / 5) % 4)
+            request.fundingYear = Int32(2020 + (i / 10) % 4)
             request.pageSize = pageSize
             request.pageToken = i % 2 == 1 ? lastToken : ""
             let page = try await city.listApplications(request)
             lastToken = page.nextPageToken
             records += page.records.count
         }
+        lastToken = ""
         let districtList = try await measure { i in
             var request = Foshan_Subsidy_V1_ListApplicationsRequest()
             request.state = states[(i / 2) % states.count]

@@ -150,7 +150,8 @@ struct ResourceBoundsTests {
             }
             #expect(pausedByConnection)
             // … then the others: the first's unread replies already hold the tenant's budget, so
-            // the tenant's bound pauses them before their first call.
+            // the tenant's bound pauses them after at most one call (each was already waiting for
+            // its first frame).
             let pausedByTenant = await eventually {
                 for i in 1..<hostile.count { sent[i] += sendUntilBlocked(hostile[i], frame: frame, maximum: min(50, 5_000 - sent[i])) }
                 return daemon.log().contains("pausing reads: tenant nanhai holds")

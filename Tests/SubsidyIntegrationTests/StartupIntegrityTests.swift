@@ -279,7 +279,9 @@ struct StartupIntegrityTests {
 
     @Test("the stores and their -wal and -shm files are private to the daemon (0600)")
     func storeFileModes() async throws {
-        let daemon = try await DaemonProcess.start()
+        // A directory of its own: the modes checked are the ones this daemon gives the files it
+        // creates, not a template's.
+        let daemon = try await DaemonProcess.start(dataDirectory: DaemonProcess.makeTemporaryDirectory())
         defer { try? FileManager.default.removeItem(atPath: daemon.dataDirectory) }
         let city = Bureau(try await daemon.client("city"))
         try await city.pool(Self.provider)

@@ -105,6 +105,13 @@ struct SQLiteDatabaseTests {
         } catch let error as SQLiteError {
             #expect(error.isDataLoss)
         }
+        // Recovery reads only the decided applications, and still finds the damage.
+        do {
+            _ = try await store.decidedStates()
+            Issue.record("recovery passed over a damaged state")
+        } catch let error as SQLiteError {
+            #expect(error.isDataLoss)
+        }
         await harness.stores.close()
     }
 

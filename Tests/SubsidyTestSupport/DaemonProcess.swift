@@ -49,7 +49,12 @@ public final class DaemonProcess: @unchecked Sendable {
             directory = dataDirectory
         } else {
             directory = makeTemporaryDirectory()
-            try await TemplateDirectory.started.copy(into: directory)
+            do {
+                try await TemplateDirectory.started.copy(into: directory)
+            } catch {
+                try? FileManager.default.removeItem(atPath: directory)
+                throw error
+            }
         }
         raiseDescriptorLimit()
         let logPath = directory + "/daemon-\(UUID().uuidString.prefix(8)).log"

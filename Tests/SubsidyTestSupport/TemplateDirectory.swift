@@ -9,7 +9,7 @@ import Glibc
 /// test's own directory.
 ///
 /// - ``started``: what `subsidyd --dev` leaves after its first start and a clean SIGTERM — every
-///   file created and migrated. Creating six SQLite files (schemas, eleven and nine migrations,
+///   file created and migrated. Creating six SQLite files (schemas, eleven and ten migrations,
 ///   their fsyncs) is two thirds of a debug daemon's start-up CPU; the ~90 tests that only need a
 ///   daemon with no data start on a copy instead of creating the files again.
 /// - ``demo``: the `--demo` data set. Seeding runs every district's filings and the city's
