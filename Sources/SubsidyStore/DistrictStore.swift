@@ -566,8 +566,7 @@ public final class DistrictStore: Sendable {
     }
 
     public func application(_ id: String) async throws -> StoredApplication? {
-        let district = self.district
-        return try await database.read { try Self.application(id, in: $0, district: district) }
+        try await applications([id]).first
     }
 
     /// The applications of `ids` that exist, in the order given, read in one transaction (one

@@ -147,13 +147,14 @@ struct ApplicationsCommand: AsyncParsableCommand {
         let roles = ApplicantRole.allCases.filter { policy.rules[measure]?.applicantRoles.contains($0) == true }
         let candidates = enterprises[roles[Int(random.next() % UInt64(roles.count))]]!
         let year = policy.fundingYears.lowerBound + Int(random.next() % UInt64(policy.fundingYears.count))
+        guard let fundingYear = FundingYear(year) else { throw ValidationError("the policy's funding year \(year) is not one the core accepts") }
         // Zipf-like: applicant k is chosen with falling probability.
         let k = Int(Double(candidates.count) * pow(Double(random.next() % 1_000_000) / 1e6, 2.5))
         let enterprise = candidates[min(k, candidates.count - 1)]
         let contract = Money(fen: Int64(2_000_000 + random.next() % 50_000_000))
         let pilot = measure == .clusterPilot || measure == .clusterPilotFollowOn
         return Application(
-            measure: measure, fundingYear: FundingYear(year)!, enterprise: enterprise, projectName: "\(district.rawValue) 数字化项目 \(i)",
+            measure: measure, fundingYear: fundingYear, enterprise: enterprise, projectName: "\(district.rawValue) 数字化项目 \(i)",
             contractNumber: "HT-\(year)-\(district.rawValue)-\(i)", contractAmount: contract, paidAmount: contract,
             provider: measure == .cloudVoucher ? providers[Int(random.next() % UInt64(providers.count))] : nil,
             investedAmount: measure == .benchmarkProject ? Money(fen: contract.fen * 4) : .zero,

@@ -52,7 +52,7 @@ public final class DaemonProcess: @unchecked Sendable {
             do {
                 try await TemplateDirectory.started.copy(into: directory)
             } catch {
-                try? FileManager.default.removeItem(atPath: directory)
+                TestDirectories.remove(directory)
                 throw error
             }
         }
@@ -247,11 +247,7 @@ private func removingAfterwards<T>(
     isolation: isolated (any Actor)? = #isolation,
     _ directory: String, owned: Bool, _ body: () async throws -> T
 ) async throws -> T {
-    defer {
-        if owned && ProcessInfo.processInfo.environment["SUBSIDYD_KEEP_TEST_DIRS"] == nil {
-            try? FileManager.default.removeItem(atPath: directory)
-        }
-    }
+    defer { if owned { TestDirectories.remove(directory) } }
     return try await body()
 }
 

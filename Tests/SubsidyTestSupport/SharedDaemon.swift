@@ -26,9 +26,7 @@ public enum SharedDaemon {
                 kill(pid, SIGKILL)
                 waitpid(pid, &status, 0)
             }
-            if ProcessInfo.processInfo.environment["SUBSIDYD_KEEP_TEST_DIRS"] == nil {
-                try? FileManager.default.removeItem(atPath: directory)
-            }
+            TestDirectories.remove(directory)
         }
         return daemon
     }

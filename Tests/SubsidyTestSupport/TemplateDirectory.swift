@@ -69,10 +69,7 @@ public enum TemplateDirectory: Sendable {
                 return paths.count == 1
             }
             if first {
-                atexit {
-                    guard ProcessInfo.processInfo.environment["SUBSIDYD_KEEP_TEST_DIRS"] == nil else { return }
-                    for path in TemplateDirectory.paths.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
-                }
+                atexit { for path in TemplateDirectory.paths.withLock({ $0 }) { TestDirectories.remove(path) } }
             }
             let daemon = try await DaemonProcess.start(dataDirectory: directory, extraArguments: arguments)
             let status = await daemon.terminate()

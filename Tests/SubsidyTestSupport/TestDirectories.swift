@@ -26,4 +26,11 @@ public enum TestDirectories {
         var template = Array("\(root)/\(prefix)-XXXXXX".utf8CString)
         return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
     }
+
+    /// Removes a test's directory — unless `SUBSIDYD_KEEP_TEST_DIRS` is set, which keeps every one
+    /// for a post-mortem.
+    public static func remove(_ path: String) {
+        guard ProcessInfo.processInfo.environment["SUBSIDYD_KEEP_TEST_DIRS"] == nil else { return }
+        try? FileManager.default.removeItem(atPath: path)
+    }
 }
