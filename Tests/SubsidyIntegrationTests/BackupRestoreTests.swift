@@ -23,8 +23,8 @@ struct BackupRestoreTests {
     static func buyer(_ district: Int, _ i: Int) -> String { TestData.uscc(4100 + district * 100 + i) }
     static let buyersPerDistrict = 4
 
-    static func subsidyd(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        try run(DaemonProcess.productsDirectory + "/subsidyd", arguments)
+    static func subsidyd(_ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
+        try await run(DaemonProcess.productsDirectory + "/subsidyd", arguments)
     }
 
     @Test("a backup taken while every district files and the city approves restores into a daemon with every decision acknowledged before it")
@@ -85,16 +85,16 @@ struct BackupRestoreTests {
                 await #expect(throws: SubsidyError.self) { try await nanhai.call(Foshan_Subsidy_V1_Admin.Method.backup, request) }
                 await nanhai.close()
                 // The offline backup refuses while the daemon holds the data directory.
-                let locked = try Self.subsidyd(["backup", "--data-dir", daemon.dataDirectory, base + "/offline"])
+                let locked = try await Self.subsidyd(["backup", "--data-dir", daemon.dataDirectory, base + "/offline"])
                 #expect(locked.status == 2, "\(locked.error)")
                 #expect(locked.error.contains("lock"), "\(locked.error)")
             }
 
             let manifest = try String(contentsOfFile: backup + "/MANIFEST", encoding: .utf8)
             #expect(manifest.hasPrefix("subsidyd-backup 1\n"))
-            let restoredRun = try Self.subsidyd(["restore", backup, "--data-dir", restored])
+            let restoredRun = try await Self.subsidyd(["restore", backup, "--data-dir", restored])
             #expect(restoredRun.status == 0, "\(restoredRun.error)")
-            let check = try Self.subsidyd(["--check", "--dev", "--data-dir", restored])
+            let check = try await Self.subsidyd(["--check", "--dev", "--data-dir", restored])
             #expect(check.status == 0, "\(check.output)\(check.error)")
             #expect(try LedgerChecker.violations(dataDirectory: restored, policy: LedgerWorkflowTests.policy) == [])
 
@@ -129,9 +129,9 @@ struct BackupRestoreTests {
                 #expect(try await city.approve(id).state == .approved)
                 #expect(await daemon.terminate() == 0)
             }
-            let offline = try Self.subsidyd(["backup", "--data-dir", data, base + "/offline"])
+            let offline = try await Self.subsidyd(["backup", "--data-dir", data, base + "/offline"])
             #expect(offline.status == 0, "\(offline.error)")
-            let verified = try Self.subsidyd(["restore", base + "/offline", "--data-dir", base + "/unused", "--verify-only"])
+            let verified = try await Self.subsidyd(["restore", base + "/offline", "--data-dir", base + "/unused", "--verify-only"])
             #expect(verified.status == 0, "\(verified.error)")
             #expect(!FileManager.default.fileExists(atPath: base + "/unused"))
 
@@ -141,25 +141,25 @@ struct BackupRestoreTests {
             var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: victim)))
             bytes[bytes.count - 1] ^= 0xFF
             try Data(bytes).write(to: URL(fileURLWithPath: victim))
-            let tampered = try Self.subsidyd(["restore", base + "/tampered", "--data-dir", base + "/new1"])
+            let tampered = try await Self.subsidyd(["restore", base + "/tampered", "--data-dir", base + "/new1"])
             #expect(tampered.status == 1)
             #expect(tampered.error.contains("districts/nanhai.sqlite") && tampered.error.contains("SHA-256"), "\(tampered.error)")
             #expect(!FileManager.default.fileExists(atPath: base + "/new1"))
 
             try FileManager.default.removeItem(atPath: base + "/tampered/MANIFEST")
-            let unlisted = try Self.subsidyd(["restore", base + "/tampered", "--data-dir", base + "/new2"])
+            let unlisted = try await Self.subsidyd(["restore", base + "/tampered", "--data-dir", base + "/new2"])
             #expect(unlisted.status == 1)
             #expect(unlisted.error.contains("no MANIFEST"), "\(unlisted.error)")
             #expect(!FileManager.default.fileExists(atPath: base + "/new2"))
 
             // A non-empty target is refused too.
-            let occupied = try Self.subsidyd(["restore", base + "/offline", "--data-dir", data])
+            let occupied = try await Self.subsidyd(["restore", base + "/offline", "--data-dir", data])
             #expect(occupied.status == 1)
             #expect(occupied.error.contains("is not empty"), "\(occupied.error)")
 
-            let restored = try Self.subsidyd(["restore", base + "/offline", "--data-dir", base + "/restored"])
+            let restored = try await Self.subsidyd(["restore", base + "/offline", "--data-dir", base + "/restored"])
             #expect(restored.status == 0, "\(restored.error)")
-            let check = try Self.subsidyd(["--check", "--dev", "--data-dir", base + "/restored"])
+            let check = try await Self.subsidyd(["--check", "--dev", "--data-dir", base + "/restored"])
             #expect(check.status == 0, "\(check.output)\(check.error)")
         }
     }
@@ -168,7 +168,7 @@ struct BackupRestoreTests {
     func subsidyctlBackup() async throws {
         try await withTemporaryDirectory { base in
             try await withDaemon { daemon in
-                let taken = try runCtl(["--data-dir", daemon.dataDirectory, "admin", "backup", "--dated", base])
+                let taken = try await runCtl(["--data-dir", daemon.dataDirectory, "admin", "backup", "--dated", base])
                 #expect(taken.status == 0, "\(taken.error)")
                 let made = try FileManager.default.contentsOfDirectory(atPath: base).filter { $0.hasSuffix("Z") }
                 #expect(made.count == 1)

@@ -15,16 +15,16 @@ struct BureauListTests {
         """
 
     /// Runs subsidyctl against `daemon` as `tenant`, expecting success.
-    static func ctl(_ daemon: DaemonProcess, as tenant: String, _ arguments: [String], environment: [String: String] = [:]) throws -> String {
-        let result = try runCtl(["--data-dir", daemon.dataDirectory, "--as", tenant] + arguments, environment: environment)
+    static func ctl(_ daemon: DaemonProcess, as tenant: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+        let result = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", tenant] + arguments, environment: environment)
         #expect(result.status == 0, "subsidyctl \(arguments): \(result.error)")
         return result.output
     }
 
     /// Reads a CSV export back the way a script would (Python's csv, the BOM stripped by utf-8-sig).
-    static func readCSV(_ path: String) throws -> [[String]] {
+    static func readCSV(_ path: String) async throws -> [[String]] {
         let script = "import csv, json, sys; print(json.dumps(list(csv.reader(open(sys.argv[1], encoding='utf-8-sig', newline='')))))"
-        let result = try run("/usr/bin/python3", ["-c", script, path])
+        let result = try await run("/usr/bin/python3", ["-c", script, path])
         #expect(result.status == 0, "\(result.error)")
         return try JSONDecoder().decode([[String]].self, from: Data(result.output.utf8))
     }
@@ -34,40 +34,40 @@ struct BureauListTests {
         .appendingPathComponent(".venv/bin/python").path
 
     /// Runs `script` (with `arguments`) in the test venv, expecting success; its standard output.
-    static func python(_ script: String, _ arguments: [String]) throws -> String {
+    static func python(_ script: String, _ arguments: [String]) async throws -> String {
         #expect(FileManager.default.isExecutableFile(atPath: venvPython), "no \(venvPython): run .ci/run once, or python3 -m venv .venv && .venv/bin/pip install -r Protos/python/requirements.txt")
-        let result = try run(venvPython, ["-W", "ignore", "-c", script] + arguments)
+        let result = try await run(venvPython, ["-W", "ignore", "-c", script] + arguments)
         #expect(result.status == 0, "\(result.error)")
         return result.output
     }
 
     /// Files the voucher in nanhai and takes it through approval, publicity and payment with dates
     /// and 文号; returns its id.
-    static func decideVoucher(_ daemon: DaemonProcess) throws -> String {
+    static func decideVoucher(_ daemon: DaemonProcess) async throws -> String {
         let file = daemon.dataDirectory + "/voucher.json"
         try voucher.write(toFile: file, atomically: false, encoding: .utf8)
-        let submitted = try ctl(daemon, as: "nanhai", ["--json", "submit", "--file", file])
+        let submitted = try await ctl(daemon, as: "nanhai", ["--json", "submit", "--file", file])
         let object = try JSONSerialization.jsonObject(with: Data(submitted.utf8)) as? [String: Any]
         let id = try #require((object?["record"] as? [String: Any])?["id"] as? String, "\(submitted)")
-        _ = try ctl(daemon, as: "nanhai", ["review", id, "--outcome", "recommend"])
-        _ = try ctl(daemon, as: "city", ["approve", id, "--decision-date", "2022-10-01", "--document", "佛工信〔2022〕88号"])
-        _ = try ctl(daemon, as: "city", ["publicize", id, "--decision-date", "2022-10-02", "--document", "佛工信公示〔2022〕5号"])
-        let early = try runCtl(["--data-dir", daemon.dataDirectory, "disburse", id, "--decision-date", "2022-10-08"])
+        _ = try await ctl(daemon, as: "nanhai", ["review", id, "--outcome", "recommend"])
+        _ = try await ctl(daemon, as: "city", ["approve", id, "--decision-date", "2022-10-01", "--document", "佛工信〔2022〕88号"])
+        _ = try await ctl(daemon, as: "city", ["publicize", id, "--decision-date", "2022-10-02", "--document", "佛工信公示〔2022〕5号"])
+        let early = try await runCtl(["--data-dir", daemon.dataDirectory, "disburse", id, "--decision-date", "2022-10-08"])
         #expect(early.status != 0 && early.error.contains("2022-10-09"), "payment inside the 公示 is refused: \(early.error)")
         #expect(early.error.split(separator: "\n").filter { $0.contains("2022-10-09") }.count == 1, "the refusal is said once: \(early.error)")
-        _ = try ctl(daemon, as: "city", ["disburse", id, "--decision-date", "2022-10-09", "--document", "佛财拨〔2022〕3号"])
+        _ = try await ctl(daemon, as: "city", ["disburse", id, "--decision-date", "2022-10-09", "--document", "佛财拨〔2022〕3号"])
         return id
     }
 
     @Test("every city decision keeps its date and 文号; the record names the enterprise, the 公示 window and the day of payment")
     func decisionsKeepDatesAndDocuments() async throws {
         try await withDaemon(demo: true) { daemon in
-            let id = try Self.decideVoucher(daemon)
-            _ = try Self.ctl(daemon, as: "city", ["revoke", id, "--decision-date", "2022-11-01", "--document", "佛工信〔2022〕99号", "--reason", "合同解除"])
-            let early = try runCtl(["--data-dir", daemon.dataDirectory, "reject", "shunde-000004", "--decision-date", "1999-12-31", "--reason", "x"])
+            let id = try await Self.decideVoucher(daemon)
+            _ = try await Self.ctl(daemon, as: "city", ["revoke", id, "--decision-date", "2022-11-01", "--document", "佛工信〔2022〕99号", "--reason", "合同解除"])
+            let early = try await runCtl(["--data-dir", daemon.dataDirectory, "reject", "shunde-000004", "--decision-date", "1999-12-31", "--reason", "x"])
             #expect(early.status != 0 && early.error.contains("request.decision_date"), "a date before the window is refused: \(early.error)")
 
-            let shown = try Self.ctl(daemon, as: "city", ["--json", "show", id])
+            let shown = try await Self.ctl(daemon, as: "city", ["--json", "show", id])
             let record = try #require(try JSONSerialization.jsonObject(with: Data(shown.utf8)) as? [String: Any])["record"] as? [String: Any]
             #expect(record?["enterpriseName"] as? String == "佛山市南海区铝型材制造有限公司")
             #expect(record?["publicizedOn"] as? String == "2022-10-02")
@@ -83,14 +83,14 @@ struct BureauListTests {
                 "approve 2022-10-01 佛工信〔2022〕88号", "publicize 2022-10-02 佛工信公示〔2022〕5号", "disburse 2022-10-09 佛财拨〔2022〕3号",
                 "revoke 2022-11-01 佛工信〔2022〕99号",
             ])
-            let human = try Self.ctl(daemon, as: "city", ["show", id])
+            let human = try await Self.ctl(daemon, as: "city", ["show", id])
             #expect(human.contains("公示:     2022-10-02 – 2022-10-08"), "\(human)")
             #expect(human.contains("dated 2022-11-01 佛工信〔2022〕99号"), "\(human)")
 
             // A revocation dated before its approval is refused, and the award stays.
-            let other = try #require(try Self.ctl(daemon, as: "city", ["--json", "list", "--state", "APPROVED", "--district", "shunde"])
+            let other = try #require(try await Self.ctl(daemon, as: "city", ["--json", "list", "--state", "APPROVED", "--district", "shunde"])
                 .firstRecordID())
-            let backdated = try runCtl(["--data-dir", daemon.dataDirectory, "revoke", other, "--decision-date", "2020-08-01", "--reason", "x"])
+            let backdated = try await runCtl(["--data-dir", daemon.dataDirectory, "revoke", other, "--decision-date", "2020-08-01", "--reason", "x"])
             #expect(backdated.status != 0 && backdated.error.contains("before the approval"), "\(backdated.error)")
         }
     }
@@ -98,13 +98,13 @@ struct BureauListTests {
     @Test("the 公示 and disbursement lists export as CSV Excel opens: a BOM, Chinese headers, enterprise names, yuan")
     func publicityAndDisbursementExports() async throws {
         try await withDaemon(demo: true) { daemon in
-            let id = try Self.decideVoucher(daemon)
+            let id = try await Self.decideVoucher(daemon)
             let publicity = daemon.dataDirectory + "/公示.csv"
-            _ = try Self.ctl(daemon, as: "city", ["export", "publicity", "--year", "2022", "--from", "2022-10-01", "--out", publicity])
+            _ = try await Self.ctl(daemon, as: "city", ["export", "publicity", "--year", "2022", "--from", "2022-10-01", "--out", publicity])
             let bytes = try #require(FileManager.default.contents(atPath: publicity))
             #expect(Array(bytes.prefix(3)) == [0xEF, 0xBB, 0xBF], "UTF-8 with a byte-order mark")
             #expect(String(decoding: bytes, as: UTF8.self).contains("\r\n"))
-            let rows = try Self.readCSV(publicity)
+            let rows = try await Self.readCSV(publicity)
             #expect(rows.first == ["序号", "申请编号", "区", "企业名称", "统一社会信用代码", "项目名称", "支持方向", "资助金额（元）", "文号", "公示开始日期", "公示结束日期"])
             #expect(rows.dropFirst().map { Array($0.dropFirst()) } == [[
                 id, "南海区", "佛山市南海区铝型材制造有限公司", "91440605000000115C", "设备上云", "上云上平台服务券", "500000.00", "佛工信〔2022〕88号",
@@ -112,8 +112,8 @@ struct BureauListTests {
             ]], "only the 公示 begun in the range: \(rows)")
 
             let disbursement = daemon.dataDirectory + "/拨付.csv"
-            _ = try Self.ctl(daemon, as: "city", ["export", "disbursement", "--out", disbursement])
-            let paid = try Self.readCSV(disbursement)
+            _ = try await Self.ctl(daemon, as: "city", ["export", "disbursement", "--out", disbursement])
+            let paid = try await Self.readCSV(disbursement)
             let header = try #require(paid.first)
             #expect(header.suffix(6) == ["审定日期", "文号", "公示结束日期", "拨付金额（元）", "状态", "拨付日期"])
             let ours = try #require(paid.first { $0.count > 1 && $0[1] == id })
@@ -122,14 +122,14 @@ struct BureauListTests {
 
             // A district exports only its own.
             let own = daemon.dataDirectory + "/nanhai.csv"
-            _ = try Self.ctl(daemon, as: "nanhai", ["export", "applications", "--out", own])
-            let applications = try Self.readCSV(own).dropFirst()
+            _ = try await Self.ctl(daemon, as: "nanhai", ["export", "applications", "--out", own])
+            let applications = try await Self.readCSV(own).dropFirst()
             #expect(!applications.isEmpty && applications.allSatisfy { $0[1] == "南海区" }, "\(applications)")
 
             // The same list as an Excel workbook, read back by openpyxl: Chinese text, amounts as numbers.
             let workbook = daemon.dataDirectory + "/公示.xlsx"
-            _ = try Self.ctl(daemon, as: "city", ["export", "publicity", "--year", "2022", "--from", "2022-10-01", "--out", workbook])
-            let read = try Self.python(
+            _ = try await Self.ctl(daemon, as: "city", ["export", "publicity", "--year", "2022", "--from", "2022-10-01", "--out", workbook])
+            let read = try await Self.python(
                 "import json, sys, openpyxl; ws = openpyxl.load_workbook(sys.argv[1]).active; "
                     + "print(json.dumps({'title': ws.title, 'rows': [[repr(c) if isinstance(c, float) else c for c in r] for r in ws.iter_rows(values_only=True)]}, ensure_ascii=False))",
                 [workbook])
@@ -142,7 +142,7 @@ struct BureauListTests {
             #expect(cells[3] == .string("佛山市南海区铝型材制造有限公司") && cells[8] == .string("佛工信〔2022〕88号"), "\(cells)")
             #expect(cells[7] == .string("500000.0"), "the amount is a number (a float to openpyxl) Excel can sum: \(cells)")
 
-            let report = try Self.ctl(daemon, as: "city", ["export", "report", "--year", "2022"])
+            let report = try await Self.ctl(daemon, as: "city", ["export", "report", "--year", "2022"])
             #expect(report.hasPrefix("\u{FEFF}支持方向,区,待初审（件）"), "\(report.prefix(80))")
             #expect(report.contains("CLOUD_VOUCHER.annual_budget,2022,2022,元,"), "the city's report carries cap usage")
         }
@@ -151,7 +151,7 @@ struct BureauListTests {
     @Test("tables have headers and line up by display width with Chinese names, amounts right-aligned")
     func tablesLineUp() async throws {
         try await withDaemon(demo: true) { daemon in
-            let chinese = try Self.ctl(daemon, as: "nanhai", ["list"], environment: ["LANG": "zh_CN.UTF-8", "LC_ALL": ""])
+            let chinese = try await Self.ctl(daemon, as: "nanhai", ["list"], environment: ["LANG": "zh_CN.UTF-8", "LC_ALL": ""])
             let golden = """
                 申请编号       区      状态    支持方向          企业                            资助金额（元）
                 nanhai-000001  南海区  待初审  上云上平台服务券  佛山市南海区家电制造有限公司              0.00
@@ -162,7 +162,7 @@ struct BureauListTests {
             #expect(chinese.trimmingCharacters(in: .newlines) == golden)
 
             // Every district's rows, in English: each column starts at the same display column.
-            let english = try Self.ctl(daemon, as: "city", ["list", "--page-size", "100"], environment: ["LANG": "C.UTF-8", "LC_ALL": ""])
+            let english = try await Self.ctl(daemon, as: "city", ["list", "--page-size", "100"], environment: ["LANG": "C.UTF-8", "LC_ALL": ""])
             let lines = english.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("(more") }
             #expect(lines.first?.hasPrefix("ID") == true && lines.count > 10)
             let width = displayWidth(try #require(lines.first))
@@ -202,21 +202,21 @@ struct BatchTests {
         try await withDaemon(demo: true) { daemon in
             let file = daemon.dataDirectory + "/申报.csv"
             try Self.sheet(rows: 40, bad: true).write(toFile: file, atomically: false, encoding: .utf8)
-            let first = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
+            let first = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
             #expect(first.status == 2, "refused rows make exit status 2: \(first.error)")
             #expect(first.output.contains("40 filed, 0 already filed, 2 refused of 42 rows"), "\(first.output)")
-            let results = try BureauListTests.readCSV(daemon.dataDirectory + "/申报.results.csv")
+            let results = try await BureauListTests.readCSV(daemon.dataDirectory + "/申报.results.csv")
             #expect(results.count == 43)
             #expect(results[1][1].hasPrefix("filed") && results[1][2].hasPrefix("nanhai-"), "\(results[1])")
             #expect(results[41][0] == "42" && results[41][3].contains("row 42 column contractAmount"), "\(results[41])")
             #expect(results[42][0] == "43" && results[42][3].contains("project_name"), "\(results[42])")
-            let listed = try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--state", "SUBMITTED", "--page-size", "100"])
+            let listed = try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--state", "SUBMITTED", "--page-size", "100"])
             let filedIDs = Set(results.dropFirst().map { $0[2] }.filter { !$0.isEmpty })
             #expect(filedIDs.count == 40)
 
-            let again = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
+            let again = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
             #expect(again.output.contains("0 filed, 40 already filed, 2 refused"), "\(again.output)")
-            #expect(try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--state", "SUBMITTED", "--page-size", "100"]) == listed,
+            #expect(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--state", "SUBMITTED", "--page-size", "100"]) == listed,
                     "a re-run files nothing")
             // The clerk deletes a row and edits another, then runs the file again: rows that moved
             // up are still "already filed"; the edited one is refused, not filed a second time.
@@ -224,11 +224,11 @@ struct BatchTests {
             lines.remove(at: 3)  // the third data row
             lines[5] = lines[5].replacingOccurrences(of: "批量项目5", with: "批量项目5（改）").replacingOccurrences(of: "\"1,000,000\"", with: "900000")
             try lines.joined(separator: "\r\n").write(toFile: file, atomically: false, encoding: .utf8)
-            let edited = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
+            let edited = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
             #expect(edited.output.contains("0 filed, 38 already filed, 3 refused"), "\(edited.output)")
-            let editedRows = try BureauListTests.readCSV(daemon.dataDirectory + "/申报.results.csv")
+            let editedRows = try await BureauListTests.readCSV(daemon.dataDirectory + "/申报.results.csv")
             #expect(editedRows.contains { $0[1].hasPrefix("filed before with other values") }, "\(editedRows)")
-            #expect(try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--state", "SUBMITTED", "--page-size", "100"]) == listed,
+            #expect(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--state", "SUBMITTED", "--page-size", "100"]) == listed,
                     "nothing was filed twice")
 
             // The same rows saved as GBK by an older Excel, with new contracts: read as GB18030.
@@ -236,18 +236,18 @@ struct BatchTests {
             let gbk = daemon.dataDirectory + "/gbk.csv"
             try String(Self.sheet(rows: 40, bad: true).dropFirst()).replacingOccurrences(of: "HT-BATCH-", with: "HT-GBK-")
                 .write(toFile: utf8, atomically: false, encoding: .utf8)
-            let converted = try run("/usr/bin/iconv", ["-f", "UTF-8", "-t", "GB18030", "-o", gbk, utf8])
+            let converted = try await run("/usr/bin/iconv", ["-f", "UTF-8", "-t", "GB18030", "-o", gbk, utf8])
             #expect(converted.status == 0, "\(converted.error)")
-            let fromGBK = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", gbk, "--results", daemon.dataDirectory + "/gbk-out.csv"])
+            let fromGBK = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", gbk, "--results", daemon.dataDirectory + "/gbk-out.csv"])
             #expect(fromGBK.error.contains("read as GB18030") && fromGBK.output.contains("40 filed"), "\(fromGBK.output) \(fromGBK.error)")
-            let gbkRows = try BureauListTests.readCSV(daemon.dataDirectory + "/gbk-out.csv")
+            let gbkRows = try await BureauListTests.readCSV(daemon.dataDirectory + "/gbk-out.csv")
             let one = try #require(gbkRows.dropFirst().first?[2])
-            let shown = try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", one])
+            let shown = try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", one])
             #expect(shown.contains("批量项目0"), "the Chinese project name survives the GBK round trip")
 
             // A workbook from Excel itself (here written by openpyxl): the same columns, numbers as numbers.
             let xlsx = daemon.dataDirectory + "/申报.xlsx"
-            _ = try BureauListTests.python(
+            _ = try await BureauListTests.python(
                 "import sys, openpyxl; wb = openpyxl.Workbook(); ws = wb.active; "
                     + "ws.append(['measure', 'fundingYear', 'enterpriseUscc', 'providerUscc', 'contractNumber', 'contractAmount', 'paidAmount', 'projectName']); "
                     + "ws.append(['CLOUD_VOUCHER', 2022, '91440605000000107H', '914406050000000193', 'HT-XLSX-1', 1000000, 1000000.5, '表格项目']); "
@@ -255,19 +255,19 @@ struct BatchTests {
                     + "ws.append(['CLOUD_VOUCHER', 2022, '91440605000000115C', '914406050000000193', 'HT-XLSX-2', 'abc', 1000000, '坏金额']); "
                     + "wb.save(sys.argv[1])",
                 [xlsx])
-            let fromXLSX = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", xlsx])
+            let fromXLSX = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", xlsx])
             #expect(fromXLSX.output.contains("1 filed, 0 already filed, 1 refused of 2 rows"), "\(fromXLSX.output) \(fromXLSX.error)")
-            let xlsxRows = try BureauListTests.readCSV(daemon.dataDirectory + "/申报.results.csv")
+            let xlsxRows = try await BureauListTests.readCSV(daemon.dataDirectory + "/申报.results.csv")
             #expect(xlsxRows.count == 3 && xlsxRows[2][3].contains("row 4 column contractAmount"), "the sheet's own row number, past a blank row: \(xlsxRows)")
             let filedFromXLSX = try #require(xlsxRows[1][2].isEmpty ? nil : xlsxRows[1][2])
-            let xlsxRecord = try JSONValue.parse(try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", filedFromXLSX]))
+            let xlsxRecord = try JSONValue.parse(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", filedFromXLSX]))
             #expect(xlsxRecord["record"]?["application"]?["paidAmountFen"] == .string("100000050"), "1000000.5 yuan: \(xlsxRecord)")
 
             // The results file is the next step's list: every filed application recommended.
-            let reviewed = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", daemon.dataDirectory + "/gbk-out.csv",
+            let reviewed = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", daemon.dataDirectory + "/gbk-out.csv",
                                        "--outcome", "recommend"])
             #expect(reviewed.status == 0 && reviewed.output.contains("40 reviewed, 0 already reviewed, 0 refused"), "\(reviewed.output) \(reviewed.error)")
-            let reviewedAgain = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", daemon.dataDirectory + "/gbk-out.csv",
+            let reviewedAgain = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", daemon.dataDirectory + "/gbk-out.csv",
                                             "--outcome", "recommend"])
             #expect(reviewedAgain.output.contains("0 reviewed, 40 already reviewed, 0 refused"), "\(reviewedAgain.output)")
 
@@ -275,11 +275,11 @@ struct BatchTests {
             let returnedList = daemon.dataDirectory + "/return.txt"
             let firstFiled = try #require(xlsxRows[1][2].isEmpty ? nil : xlsxRows[1][2])
             try (firstFiled + "\n").write(toFile: returnedList, atomically: false, encoding: .utf8)
-            _ = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", returnedList, "--outcome", "return", "--reason", "补充材料"])
-            _ = try BureauListTests.ctl(daemon, as: "nanhai", ["amend", firstFiled, "--set", "projectName=表格项目（补正）"])
-            let secondRound = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", returnedList, "--outcome", "return", "--reason", "补充材料"])
+            _ = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", returnedList, "--outcome", "return", "--reason", "补充材料"])
+            _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["amend", firstFiled, "--set", "projectName=表格项目（补正）"])
+            let secondRound = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", returnedList, "--outcome", "return", "--reason", "补充材料"])
             #expect(secondRound.output.contains("1 reviewed"), "\(secondRound.output)")
-            #expect(try BureauListTests.ctl(daemon, as: "nanhai", ["show", firstFiled]).contains("nanhai  RETURNED"))
+            #expect(try await BureauListTests.ctl(daemon, as: "nanhai", ["show", firstFiled]).contains("nanhai  RETURNED"))
         }
     }
 
@@ -288,15 +288,15 @@ struct BatchTests {
         try await withDaemon(demo: true) { daemon in
             let file = daemon.dataDirectory + "/list.csv"
             try Self.sheet(rows: 6, bad: false).write(toFile: file, atomically: false, encoding: .utf8)
-            _ = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
+            _ = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
             let results = daemon.dataDirectory + "/list.results.csv"
-            _ = try BureauListTests.ctl(daemon, as: "nanhai", ["review", "--batch", results, "--outcome", "recommend"])
-            let quotaBefore = try BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"])
+            _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["review", "--batch", results, "--outcome", "recommend"])
+            let quotaBefore = try await BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"])
 
-            let plan = try BureauListTests.ctl(
+            let plan = try await BureauListTests.ctl(
                 daemon, as: "city", ["--json", "approve", "--plan", "--batch", results, "--decision-date", "2022-10-01", "--document", "会议纪要〔2022〕7号"])
             let planned = try JSONValue.parse(plan)
-            #expect(try BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"]) == quotaBefore, "a plan consumes nothing")
+            #expect(try await BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"]) == quotaBefore, "a plan consumes nothing")
             guard case .array(let outcomes)? = planned["outcomes"] else { Issue.record("no outcomes: \(plan)"); return }
             #expect(outcomes.count == 6)
             // Four enterprises, a 500,000-yuan cap each: each one's first 1,000,000-yuan voucher takes
@@ -306,27 +306,27 @@ struct BatchTests {
             #expect(codes.suffix(2).allSatisfy { $0 == .string("RESOURCE_EXHAUSTED") }, "\(plan)")
             #expect(outcomes.suffix(2).allSatisfy { $0["bindingCap"] == .string("CLOUD_VOUCHER.per_enterprise") }, "\(plan)")
 
-            let approved = try runCtl(["--data-dir", daemon.dataDirectory, "--json", "approve", "--batch", results, "--decision-date", "2022-10-01",
+            let approved = try await runCtl(["--data-dir", daemon.dataDirectory, "--json", "approve", "--batch", results, "--decision-date", "2022-10-01",
                                        "--document", "会议纪要〔2022〕7号"])
             #expect(approved.status == 2, "two refusals: \(approved.error)")
             let committed = try JSONValue.parse(approved.output)
             #expect(committed["outcomes"] == planned["outcomes"], "the approval is what the plan said")
-            let quotaAfter = try BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"])
+            let quotaAfter = try await BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"])
             #expect(quotaAfter != quotaBefore)
 
             // The same list again approves nothing twice: the approvals replay, the refusals stay refused.
-            let again = try runCtl(["--data-dir", daemon.dataDirectory, "--json", "approve", "--batch", results, "--decision-date", "2022-10-01",
+            let again = try await runCtl(["--data-dir", daemon.dataDirectory, "--json", "approve", "--batch", results, "--decision-date", "2022-10-01",
                                     "--document", "会议纪要〔2022〕7号"])
             #expect(try JSONValue.parse(again.output)["outcomes"] == planned["outcomes"], "\(again.output)")
-            #expect(try BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"]) == quotaAfter)
+            #expect(try await BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"]) == quotaAfter)
 
             // Each approval names the committee's minutes.
-            let filed = try BureauListTests.readCSV(results).dropFirst().map { $0[2] }
+            let filed = try await BureauListTests.readCSV(results).dropFirst().map { $0[2] }
             let first = try #require(filed.first)
-            #expect(try BureauListTests.ctl(daemon, as: "city", ["show", first]).contains("dated 2022-10-01 会议纪要〔2022〕7号"))
+            #expect(try await BureauListTests.ctl(daemon, as: "city", ["show", first]).contains("dated 2022-10-01 会议纪要〔2022〕7号"))
             // The third enterprise already had 375,000 yuan of vouchers in the demo: its award was
             // cut to what its cap had left, and the record says by which cap.
-            let cut = try BureauListTests.ctl(daemon, as: "city", ["show", filed[2]])
+            let cut = try await BureauListTests.ctl(daemon, as: "city", ["show", filed[2]])
             #expect(cut.contains("awarded:  125,000.00 yuan") && cut.contains("cut:      from 500,000.00 by CLOUD_VOUCHER.per_enterprise [2022/914406050000001237]"), "\(cut)")
         }
     }
@@ -344,21 +344,21 @@ struct FindAndCorrectTests {
         try await withDaemon(demo: true) { daemon in
             // The demo's nanhai-000003 has contract HT-2022-nanhai-2: every spelling finds it.
             for spelling in ["HT-2022-nanhai-2", "ht 2022 nanhai 2", "ＨＴ－２０２２－ＮＡＮＨＡＩ－２", "HT\u{200B}-2022-NANHAI-2", "ht—2022—nanhai—2"] {
-                let found = try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", spelling]))
+                let found = try Self.ids(try await BureauListTests.ctl(daemon, as: "city", ["--json", "search", spelling]))
                 #expect(found == ["nanhai-000003"], "\(spelling): \(found)")
             }
-            let byName = try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", "铝型材"]))
+            let byName = try Self.ids(try await BureauListTests.ctl(daemon, as: "city", ["--json", "search", "铝型材"]))
             #expect(byName.count == 3 && Set(byName.map { $0.prefix { $0 != "-" } }).count == 3, "the city finds every district's: \(byName)")
-            let ownOnly = try Self.ids(try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "search", "铝型材"]))
+            let ownOnly = try Self.ids(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "search", "铝型材"]))
             #expect(ownOnly == ["nanhai-000002"], "a district finds only its own: \(ownOnly)")
-            #expect(try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", "91440605000000115C"])) == ["nanhai-000002"])
-            #expect(try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", "100%_"])).isEmpty, "LIKE's wildcards match literally")
+            #expect(try Self.ids(try await BureauListTests.ctl(daemon, as: "city", ["--json", "search", "91440605000000115C"])) == ["nanhai-000002"])
+            #expect(try Self.ids(try await BureauListTests.ctl(daemon, as: "city", ["--json", "search", "100%_"])).isEmpty, "LIKE's wildcards match literally")
             // The keys' prefixes (contract:, project:) are not content: they match nothing.
             for fragment in ["con", "contract", "pro", "project:"] {
-                #expect(try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", fragment])).isEmpty, "\(fragment)")
+                #expect(try Self.ids(try await BureauListTests.ctl(daemon, as: "city", ["--json", "search", fragment])).isEmpty, "\(fragment)")
             }
-            #expect(try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", "22-nanhai-2"])) == ["nanhai-000003"], "a typed fragment")
-            let nothing = try runCtl(["--data-dir", daemon.dataDirectory, "search", " \u{200B} "])
+            #expect(try Self.ids(try await BureauListTests.ctl(daemon, as: "city", ["--json", "search", "22-nanhai-2"])) == ["nanhai-000003"], "a typed fragment")
+            let nothing = try await runCtl(["--data-dir", daemon.dataDirectory, "search", " \u{200B} "])
             #expect(nothing.status == 13 && nothing.error.contains("request.text"), "\(nothing.error)")
         }
     }
@@ -367,15 +367,15 @@ struct FindAndCorrectTests {
     func amendments() async throws {
         try await withDaemon(demo: true) { daemon in
             // nanhai-000001 is SUBMITTED: corrected without a return.
-            let amended = try BureauListTests.ctl(
+            let amended = try await BureauListTests.ctl(
                 daemon, as: "nanhai", ["amend", "nanhai-000001", "--set", "projectName=设备上云（更正）", "--set", "contractAmount=900,000", "--reason", "笔误"])
             #expect(amended.contains("projectName: 设备上云与生产管控云化 → 设备上云（更正）"), "\(amended)")
             #expect(amended.contains("contractAmountFen: 36000000 → 90000000"), "amounts on the command line are yuan: \(amended)")
             // The JSON show printed, edited, goes back as it is (nanhai-000002 is RETURNED).
-            let shown = try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", "nanhai-000002"])
+            let shown = try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", "nanhai-000002"])
             let file = daemon.dataDirectory + "/edited.json"
             try shown.replacingOccurrences(of: "设备上云与生产管控云化", with: "改过的项目").write(toFile: file, atomically: false, encoding: .utf8)
-            let resubmitted = try BureauListTests.ctl(daemon, as: "nanhai", ["--json", "amend", "nanhai-000002", "--file", file])
+            let resubmitted = try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "amend", "nanhai-000002", "--file", file])
             let history = try JSONValue.parse(resubmitted)["record"]?["history"]
             guard case .array(let entries)? = history, case .array(let changes)? = entries.last?["changes"] else {
                 Issue.record("no changes recorded: \(resubmitted)")
@@ -384,9 +384,9 @@ struct FindAndCorrectTests {
             #expect(changes.count == 1)
             #expect(changes.first?["field"] == .string("projectName") && changes.first?["after"] == .string("改过的项目"))
             // Decided applications are not amended; the state says why, before any content check.
-            let decided = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000003", "--set", "projectName=x"])
+            let decided = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000003", "--set", "projectName=x"])
             #expect(decided.status == 19 && decided.error.contains("state:"), "\(decided.error)")
-            let unknown = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000001", "--set", "bogus=1"])
+            let unknown = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000001", "--set", "bogus=1"])
             #expect(unknown.status == 13 && unknown.error.contains("bogus"), "\(unknown.error)")
         }
     }
@@ -394,23 +394,23 @@ struct FindAndCorrectTests {
     @Test("更名: an applicant renamed keeps its history, is found by its new name, and the chains still verify")
     func renameApplicant() async throws {
         try await withDaemon(demo: true) { daemon in
-            _ = try BureauListTests.ctl(
+            _ = try await BureauListTests.ctl(
                 daemon, as: "nanhai", ["applicant", "update", "91440605000000107H", "--name", "佛山市南海区家电智造有限公司", "--reason", "工商变更"])
-            let shown = try BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "show", "91440605000000107H"])
+            let shown = try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "show", "91440605000000107H"])
             #expect(shown.contains("name: 佛山市南海区家电制造有限公司 → 佛山市南海区家电智造有限公司") && shown.contains("工商变更"), "\(shown)")
-            #expect(try Self.ids(try BureauListTests.ctl(daemon, as: "city", ["--json", "search", "家电智造"])) == ["nanhai-000001"])
-            let record = try BureauListTests.ctl(daemon, as: "city", ["--json", "show", "nanhai-000001"])
+            #expect(try Self.ids(try await BureauListTests.ctl(daemon, as: "city", ["--json", "search", "家电智造"])) == ["nanhai-000001"])
+            let record = try await BureauListTests.ctl(daemon, as: "city", ["--json", "show", "nanhai-000001"])
             #expect(try JSONValue.parse(record)["record"]?["enterpriseName"] == .string("佛山市南海区家电智造有限公司"))
             // The city reads the registry across districts, read-only.
-            let fromCity = try BureauListTests.ctl(daemon, as: "city", ["applicant", "show", "91440605000000107H"])
+            let fromCity = try await BureauListTests.ctl(daemon, as: "city", ["applicant", "show", "91440605000000107H"])
             #expect(fromCity.contains("佛山市南海区家电智造有限公司  INDUSTRIAL_ENTERPRISE  LOCAL  nanhai") && fromCity.contains("工商变更"), "\(fromCity)")
-            let cityCannotRename = try runCtl(["--data-dir", daemon.dataDirectory, "applicant", "update", "91440605000000107H", "--name", "x"])
+            let cityCannotRename = try await runCtl(["--data-dir", daemon.dataDirectory, "applicant", "update", "91440605000000107H", "--name", "x"])
             #expect(cityCannotRename.status == 17, "\(cityCannotRename.error)")
-            let role = try BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "update", "91440605000000107H", "--role", "platform"])
+            let role = try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "update", "91440605000000107H", "--role", "platform"])
             #expect(role.contains("PLATFORM") && role.contains("role: industrial_enterprise → platform"), "\(role)")
-            let nothing = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "applicant", "update", "91440605000000107H"])
+            let nothing = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "applicant", "update", "91440605000000107H"])
             #expect(nothing.status == 13)
-            let verified = try runCtl(["--data-dir", daemon.dataDirectory, "audit", "verify"])
+            let verified = try await runCtl(["--data-dir", daemon.dataDirectory, "audit", "verify"])
             #expect(verified.status == 0, "\(verified.output)")
         }
     }
@@ -421,26 +421,26 @@ struct OutputTests {
     @Test("quota lists every subject it was asked for and says how many more there are; listings export as CSV; times are local, without a Z")
     func quotaAndFormats() async throws {
         try await withDaemon(demo: true) { daemon in
-            let quota = try BureauListTests.ctl(daemon, as: "city", ["quota", "--year", "2022", "--top", "1"])
+            let quota = try await BureauListTests.ctl(daemon, as: "city", ["quota", "--year", "2022", "--top", "1"])
             let perEnterprise = quota.split(separator: "\n").filter { $0.hasPrefix("CLOUD_VOUCHER.per_enterprise ") }
             #expect(perEnterprise.count == 1, "\(quota)")
             #expect(quota.contains("(CLOUD_VOUCHER.per_enterprise: 3 more subjects not shown; --top 4)"), "\(quota)")
-            let everything = try BureauListTests.ctl(daemon, as: "city", ["quota", "--year", "2022", "--top", "4"])
+            let everything = try await BureauListTests.ctl(daemon, as: "city", ["quota", "--year", "2022", "--top", "4"])
             #expect(everything.split(separator: "\n").filter { $0.hasPrefix("CLOUD_VOUCHER.per_enterprise ") }.count == 4)
             #expect(!everything.contains("CLOUD_VOUCHER.per_enterprise: "), "nothing left out: \(everything)")
             #expect(everything.contains("100.0%"), "the use of each cap as a percentage")
 
-            let csv = try BureauListTests.ctl(daemon, as: "nanhai", ["--output", "csv", "list"])
+            let csv = try await BureauListTests.ctl(daemon, as: "nanhai", ["--output", "csv", "list"])
             #expect(csv.hasPrefix("\u{FEFF}ID,DISTRICT,STATE,MEASURE,ENTERPRISE,AWARDED (YUAN)\r\n"), "\(csv.prefix(80))")
             #expect(csv.contains("nanhai-000003,nanhai,PUBLICIZED,CLOUD_VOUCHER,佛山市南海区家具制造有限公司,\"375,000.00\"\r\n"), "\(csv)")
 
-            let shown = try BureauListTests.ctl(daemon, as: "city", ["show", "nanhai-000003"], environment: ["TZ": ""])
+            let shown = try await BureauListTests.ctl(daemon, as: "city", ["show", "nanhai-000003"], environment: ["TZ": ""])
             let times = shown.split(separator: "\n").filter { $0.contains(" → ") }
             #expect(!times.isEmpty && times.allSatisfy { $0.wholeMatch(of: #/\s\s\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s\s.*/#) != nil }, "\(shown)")
-            let utc = try BureauListTests.ctl(daemon, as: "city", ["--utc", "show", "nanhai-000003"])
+            let utc = try await BureauListTests.ctl(daemon, as: "city", ["--utc", "show", "nanhai-000003"])
             #expect(utc.contains("Z  — → SUBMITTED"), "\(utc)")
             // China Standard Time is UTC+8: the same entry, eight hours on.
-            let json = try BureauListTests.ctl(daemon, as: "city", ["--json", "show", "nanhai-000003"])
+            let json = try await BureauListTests.ctl(daemon, as: "city", ["--json", "show", "nanhai-000003"])
             guard case .array(let history)? = try JSONValue.parse(json)["record"]?["history"], case .string(let at)? = history.first?["at"] else {
                 Issue.record("no history: \(json)")
                 return
@@ -455,13 +455,13 @@ struct OutputTests {
     func chineseRefusals() async throws {
         try await withDaemon(demo: true) { daemon in
             let chinese = ["LANG": "zh_CN.UTF-8", "LC_ALL": ""]
-            let decided = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000003", "--set", "projectName=x"], environment: chinese)
+            let decided = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000003", "--set", "projectName=x"], environment: chinese)
             #expect(decided.error.hasPrefix("错误：不符合条件（FAILED_PRECONDITION）\n  条件 state："), "\(decided.error)")
             // gaoming's 91440608000000123J has used its whole 2022 voucher cap in the demo.
             let file = daemon.dataDirectory + "/gaoming.json"
             try BureauListTests.voucher.replacingOccurrences(of: "91440605000000115C", with: "91440608000000123J")
                 .replacingOccurrences(of: "914406050000000193", with: "91440608000000019E").write(toFile: file, atomically: false, encoding: .utf8)
-            let quote = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "gaoming", "quote", "--file", file, "--decision-date", "2022-10-01"], environment: chinese)
+            let quote = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "gaoming", "quote", "--file", file, "--decision-date", "2022-10-01"], environment: chinese)
             #expect(quote.error.contains("错误：额度不足或请求过多（RESOURCE_EXHAUSTED）"), "\(quote.error)")
             #expect(quote.error.contains("上限 500,000.00 元，已使用 500,000.00 元") && quote.error.contains("剩余 0.00 元"), "\(quote.error)")
         }
@@ -474,16 +474,16 @@ struct OutputTests {
             try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
             let ctl = DaemonProcess.productsDirectory + "/subsidyctl"
             let bare = ["HOME": elsewhere, "XDG_CONFIG_HOME": elsewhere, "SUBSIDY_SOCKET": "", "SUBSIDY_CONFIG": ""]
-            let none = try run("/bin/sh", ["-c", "cd '\(elsewhere)' && exec '\(ctl)' whoami"], environment: bare)
+            let none = try await run("/bin/sh", ["-c", "cd '\(elsewhere)' && exec '\(ctl)' whoami"], environment: bare)
             #expect(none.status == 24 && none.error.contains("no socket given") && none.error.contains("SUBSIDY_SOCKET"), "\(none.error)")
             let config = elsewhere + "/subsidyctl/config"
             try FileManager.default.createDirectory(atPath: elsewhere + "/subsidyctl", withIntermediateDirectories: true)
             try "# the district's socket\nsocket = \(daemon.socketPath("shunde"))\n".write(toFile: config, atomically: false, encoding: .utf8)
-            let configured = try run("/bin/sh", ["-c", "cd '\(elsewhere)' && exec '\(ctl)' whoami"], environment: bare)
+            let configured = try await run("/bin/sh", ["-c", "cd '\(elsewhere)' && exec '\(ctl)' whoami"], environment: bare)
             #expect(configured.status == 0 && configured.output.contains("shunde"), "\(configured.output) \(configured.error)")
             var fromEnvironment = bare
             fromEnvironment["SUBSIDY_SOCKET"] = daemon.socketPath("gaoming")
-            let environment = try run("/bin/sh", ["-c", "cd '\(elsewhere)' && exec '\(ctl)' whoami"], environment: fromEnvironment)
+            let environment = try await run("/bin/sh", ["-c", "cd '\(elsewhere)' && exec '\(ctl)' whoami"], environment: fromEnvironment)
             #expect(environment.output.contains("gaoming"), "SUBSIDY_SOCKET comes before the file: \(environment.output)")
         }
     }
@@ -503,23 +503,22 @@ struct OutputTests {
             }
             // The demo's gaoming enterprise is already at 100% of its voucher cap: warned at once.
             var text = ""
-            func read(until needle: String) {
-                var ready = pollfd(fd: out.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
-                while !text.contains(needle), poll(&ready, 1, 20_000) == 1 {
+            func read(until needle: String) async {
+                while !text.contains(needle), await descriptorReady(out.fileHandleForReading.fileDescriptor, timeout: .seconds(20)) {
                     let chunk = out.fileHandleForReading.availableData
                     if chunk.isEmpty { break }
                     text += String(decoding: chunk, as: UTF8.self)
                 }
             }
-            read(until: "91440608000000123J")
+            await read(until: "91440608000000123J")
             #expect(text.contains("warning: CLOUD_VOUCHER.per_enterprise [2022/91440608000000123J] is at 100.0%"), "\(text)")
             // An approval moves the annual budget: a line for it arrives while the watch goes on.
             let file = daemon.dataDirectory + "/voucher.json"
             try BureauListTests.voucher.write(toFile: file, atomically: false, encoding: .utf8)
-            _ = try BureauListTests.ctl(daemon, as: "nanhai", ["submit", "--file", file])
-            _ = try BureauListTests.ctl(daemon, as: "nanhai", ["review", "nanhai-000005", "--outcome", "recommend"])
-            _ = try BureauListTests.ctl(daemon, as: "city", ["approve", "nanhai-000005", "--decision-date", "2022-10-01"])
-            read(until: "CLOUD_VOUCHER.annual_budget [2022]")
+            _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["submit", "--file", file])
+            _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["review", "nanhai-000005", "--outcome", "recommend"])
+            _ = try await BureauListTests.ctl(daemon, as: "city", ["approve", "nanhai-000005", "--decision-date", "2022-10-01"])
+            await read(until: "CLOUD_VOUCHER.annual_budget [2022]")
             #expect(text.contains("CLOUD_VOUCHER.annual_budget [2022]  2,125,000.00 of 20,000,000.00"), "\(text)")
             #expect(text.contains("warning: CLOUD_VOUCHER.per_enterprise [2022/91440605000000115C] is at 100.0%"), "\(text)")
         }
@@ -542,8 +541,7 @@ struct EventsPipeTests {
             }
             // The demo's ledger already holds events after #1: they must arrive while the
             // command is still following, not when it exits.
-            var ready = pollfd(fd: out.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
-            #expect(poll(&ready, 1, 20_000) == 1, "an event line arrives within 20 s")
+            #expect(await descriptorReady(out.fileHandleForReading.fileDescriptor, timeout: .seconds(20)), "an event line arrives within 20 s")
             let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
             #expect(line.hasPrefix("#2  "), "\(line)")
             #expect(events.isRunning)

@@ -40,7 +40,7 @@ struct DaemonFoundationTests {
             }
             var answered: [UInt64] = []
             for _ in 2...6 {
-                let reply = try #require(try raw.receiveFrame())
+                let reply = try #require(try await raw.receiveFrame())
                 #expect(reply.kind == .end && reply.status?.code == .ok)
                 answered.append(reply.callId)
             }
@@ -49,7 +49,7 @@ struct DaemonFoundationTests {
             cancel.callId = 1
             cancel.kind = .cancel
             raw.send(cancel)
-            let first = try #require(try raw.receiveFrame())
+            let first = try #require(try await raw.receiveFrame())
             #expect(first.callId == 1 && first.status?.code == .cancelled, "call 1 is answered last")
 
             // Through the client library: five calls complete while an earlier one is outstanding.
@@ -86,7 +86,7 @@ struct DaemonFoundationTests {
             cancel.callId = 5
             cancel.kind = .cancel
             raw.send(cancel)
-            let reply = try #require(try raw.receiveFrame())
+            let reply = try #require(try await raw.receiveFrame())
             #expect(reply.callId == 5)
             #expect(reply.kind == .end)
             #expect(reply.status?.code == .cancelled)
@@ -109,17 +109,17 @@ struct DaemonFoundationTests {
         try await withSharedDaemon { daemon in
             let raw = try RawConnection(path: daemon.socketPath("city"))
             raw.send(RawConnection.request(callID: 1, method: Foshan_Subsidy_V1_Health.Method.watch.fullName, payload: []))
-            let first = try #require(try raw.receiveFrame())
+            let first = try #require(try await raw.receiveFrame())
             #expect(first.kind == .message && first.callId == 1)
             #expect(try Foshan_Subsidy_V1_HealthCheckResponse(serializedBytes: first.payload).status == .serving)
             raw.send(RawConnection.request(callID: 2, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: []))
-            let second = try #require(try raw.receiveFrame())
+            let second = try #require(try await raw.receiveFrame())
             #expect(second.callId == 2 && second.kind == .end && second.status?.code == .ok)
             var cancel = Foshan_Subsidy_V1_Frame()
             cancel.callId = 1
             cancel.kind = .cancel
             raw.send(cancel)
-            let end = try #require(try raw.receiveFrame())
+            let end = try #require(try await raw.receiveFrame())
             #expect(end.callId == 1 && end.kind == .end && end.status?.code == .cancelled)
         }
     }
@@ -130,34 +130,34 @@ struct DaemonFoundationTests {
             let raw = try RawConnection(path: daemon.socketPath("sanshui"))
 
             raw.send(RawConnection.request(callID: 1, method: "/foshan.subsidy.v1.Nope/Nothing", payload: []))
-            let unknown = try #require(try raw.receiveFrame())
+            let unknown = try #require(try await raw.receiveFrame())
             #expect(unknown.status?.code == .unimplemented)
             #expect(unknown.status?.message.contains("/foshan.subsidy.v1.Nope/Nothing") == true)
 
             raw.send(RawConnection.request(callID: 2, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: [0x0a, 0x09, 0x01]))
-            let garbage = try #require(try raw.receiveFrame())
+            let garbage = try #require(try await raw.receiveFrame())
             #expect(garbage.status?.code == .invalidArgument)
 
             raw.send(RawConnection.request(callID: 3, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: [0x0a, 0x03, 0x61, 0x00, 0x62]))
-            let nul = try #require(try raw.receiveFrame())
+            let nul = try #require(try await raw.receiveFrame())
             #expect(nul.status?.code == .invalidArgument)
             #expect(nul.status?.fieldViolations.first?.field == "request.service")
 
             // A valid frame carrying another message type: WhoAmIResponse bytes sent to Health.Check
             // (field 1 there is a string; here it is a varint of the wrong wire type for `service`).
             raw.send(RawConnection.request(callID: 4, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: [0x08, 0x01]))
-            let wrongType = try #require(try raw.receiveFrame())
+            let wrongType = try #require(try await raw.receiveFrame())
             #expect(wrongType.status?.code == .invalidArgument)
 
             raw.send(RawConnection.request(callID: 6, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: [], metadata: ["x-test-delay-ms": "500"]))
             raw.send(RawConnection.request(callID: 6, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: []))
-            let reused = try #require(try raw.receiveFrame())
+            let reused = try #require(try await raw.receiveFrame())
             #expect(reused.callId == 6 && reused.status?.code == .invalidArgument)
-            let original = try #require(try raw.receiveFrame())
+            let original = try #require(try await raw.receiveFrame())
             #expect(original.callId == 6 && original.status?.code == .ok)
 
             raw.send(RawConnection.request(callID: 0, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: []))
-            let zero = try #require(try raw.receiveFrame())
+            let zero = try #require(try await raw.receiveFrame())
             #expect(zero.status?.code == .invalidArgument)
         }
     }
@@ -169,17 +169,17 @@ struct DaemonFoundationTests {
 
             let huge = try RawConnection(path: daemon.socketPath("nanhai"))
             huge.send([0x80, 0x00, 0x00, 0x00])
-            let refusal = try #require(try huge.receiveFrame())
+            let refusal = try #require(try await huge.receiveFrame())
             #expect(refusal.callId == 0)
             #expect(refusal.status?.code == .resourceExhausted)
-            #expect(huge.isClosedByPeer())
+            #expect(await huge.isClosedByPeer())
 
             var generator = TestSeed.generator("DaemonFoundation.hostileBytes")
             for _ in 0..<20 {
                 let random = try RawConnection(path: daemon.socketPath("nanhai"))
                 random.send((0..<512).map { _ in UInt8.random(in: 0...255, using: &generator) })
                 // Whatever the bytes claim, the daemon answers or closes; it never hangs the test.
-                while try random.receiveFrame() != nil {}
+                while try await random.receiveFrame() != nil {}
             }
 
             let truncated = try RawConnection(path: daemon.socketPath("nanhai"))
@@ -224,7 +224,7 @@ struct DaemonFoundationTests {
             defer { close(null) }
             let second = try ChildProcess(
                 executable: DaemonProcess.productsDirectory + "/subsidyd", arguments: ["--dev", "--data-dir", first.dataDirectory], standardError: null)
-            second.waitUntilExit()
+            await second.exited()
             #expect(second.terminationStatus == 2)
 
             await first.crash()
@@ -303,24 +303,24 @@ struct DaemonFoundationTests {
     @Test("subsidyctl health and whoami against the daemon")
     func subsidyctl() async throws {
         try await withSharedDaemon { daemon in
-            let health = try runCtl(["--data-dir", daemon.dataDirectory, "health"])
+            let health = try await runCtl(["--data-dir", daemon.dataDirectory, "health"])
             #expect(health.status == 0)
             #expect(health.output == "SERVING\n")
-            let whoami = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "--json", "whoami"])
+            let whoami = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "--json", "whoami"])
             #expect(whoami.status == 0)
             let json = try JSONValue.parse(whoami.output)
             #expect(json["tenant"] == .string("nanhai"))
             #expect(json["role"] == .string("DISTRICT"))
-            let bySocket = try runCtl(["whoami", "--socket", daemon.socketPath("shunde")])
+            let bySocket = try await runCtl(["whoami", "--socket", daemon.socketPath("shunde")])
             #expect(bySocket.output.contains("shunde (顺德区)"))
-            let missing = try runCtl(["--socket", daemon.dataDirectory + "/nope.sock", "health"])
+            let missing = try await runCtl(["--socket", daemon.dataDirectory + "/nope.sock", "health"])
             #expect(missing.status == 24, "UNAVAILABLE is exit 10 + 14")
             #expect(missing.error.contains("UNAVAILABLE") && missing.error.contains("is subsidyd running"), "\(missing.error)")
             #expect(missing.error.split(separator: "\n").count == 1, "one line: \(missing.error)")
-            let unknown = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhia", "health"])
+            let unknown = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhia", "health"])
             #expect(unknown.error.contains("unknown tenant \"nanhia\"") && unknown.error.contains("chancheng, nanhai"), "\(unknown.error)")
             // Scripts read the same refusal as JSON on stderr with --json, and the exit status by code.
-            let notFound = try runCtl(["--data-dir", daemon.dataDirectory, "--json", "show", "nanhai-999999"])
+            let notFound = try await runCtl(["--data-dir", daemon.dataDirectory, "--json", "show", "nanhai-999999"])
             #expect(notFound.status == 15)
             #expect(try JSONValue.parse(notFound.error)["error"]?["code"] == .string("NOT_FOUND"), "\(notFound.error)")
         }

@@ -20,7 +20,7 @@ struct InstallTests {
     func installIntoTemporaryRoot() async throws {
         try await withTemporaryDirectory { base in
             let root = base + "/root"
-            let installed = try run(
+            let installed = try await run(
                 "/bin/bash", [Self.repository + "/Deploy/install.sh", "--destdir", root, "--prefix", "/usr", "--bin-dir", DaemonProcess.productsDirectory])
             #expect(installed.status == 0, "\(installed.output)\(installed.error)")
             let expected = [
@@ -32,7 +32,7 @@ struct InstallTests {
                 "usr/share/doc/subsidyd/README.md",
             ]
             for path in expected { #expect(FileManager.default.fileExists(atPath: root + "/" + path), "missing \(path)") }
-            let version = try run(root + "/usr/bin/subsidyd", ["--version"])
+            let version = try await run(root + "/usr/bin/subsidyd", ["--version"])
             #expect(version.output.contains(SubsidyVersion.current))
 
             // The installed configuration reads the policy from /etc; checked here with both paths
@@ -41,12 +41,12 @@ struct InstallTests {
             #expect(config.contains("\npolicy = \"/etc/subsidyd/policy.d\""))
             try config.replacingOccurrences(of: "\"/etc/subsidyd/", with: "\"\(root)/etc/subsidyd/")
                 .write(toFile: base + "/check.toml", atomically: true, encoding: .utf8)
-            let check = try run(root + "/usr/bin/subsidyd", ["--check-config", "--config", base + "/check.toml"])
+            let check = try await run(root + "/usr/bin/subsidyd", ["--check-config", "--config", base + "/check.toml"])
             #expect(check.status == 0, "\(check.error)")
 
             // A second install keeps the operator's configuration and puts the shipped one beside it.
             try (config + "\n# edited by the operator\n").write(toFile: root + "/etc/subsidyd/subsidyd.toml", atomically: true, encoding: .utf8)
-            let again = try run(
+            let again = try await run(
                 "/bin/bash", [Self.repository + "/Deploy/install.sh", "--destdir", root, "--bin-dir", DaemonProcess.productsDirectory])
             #expect(again.status == 0, "\(again.error)")
             #expect(try String(contentsOfFile: root + "/etc/subsidyd/subsidyd.toml", encoding: .utf8).contains("edited by the operator"))
@@ -69,11 +69,11 @@ struct InstallTests {
             try FileManager.default.copyItem(atPath: Self.tool("kill") ?? "/usr/bin/kill", toPath: root + "/usr/bin/kill")
 
             for unit in ["subsidyd.service", "subsidyd-backup.service", "subsidyd-backup.timer"] {
-                let verified = try run(analyze, ["verify", "--root=\(root)", "--man=no", unitDirectory + "/" + unit])
+                let verified = try await run(analyze, ["verify", "--root=\(root)", "--man=no", unitDirectory + "/" + unit])
                 #expect(verified.status == 0 && verified.error.isEmpty && verified.output.isEmpty, "\(unit): \(verified.output)\(verified.error)")
             }
 
-            let users = try run(sysusers, ["--root=\(root)"])
+            let users = try await run(sysusers, ["--root=\(root)"])
             #expect(users.status == 0, "\(users.error)")
             let groups = try String(contentsOfFile: root + "/etc/group", encoding: .utf8)
             for (name, gid) in [
@@ -89,7 +89,7 @@ struct InstallTests {
             let unit = try String(contentsOfFile: unitDirectory + "/subsidyd.service", encoding: .utf8)
             #expect(unit.contains("SupplementaryGroups=subsidy-city subsidy-chancheng subsidy-nanhai subsidy-shunde subsidy-gaoming subsidy-sanshui"))
 
-            let directories = try run(tmpfiles, ["--root=\(root)", "--create"])
+            let directories = try await run(tmpfiles, ["--root=\(root)", "--create"])
             #expect(directories.status == 0, "\(directories.error)")
             var status = stat()
             #expect(stat(root + "/var/lib/subsidyd", &status) == 0 && status.st_mode & 0o777 == 0o700)

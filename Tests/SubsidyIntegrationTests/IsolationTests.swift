@@ -85,7 +85,7 @@ struct IsolationTests {
                 let raw = try RawConnection(path: daemon.socketPath(caller))
                 for (n, method) in Foshan_Subsidy_V1_CityService.Method.all.enumerated() {
                     raw.send(RawConnection.request(callID: UInt64(n + 1), method: method.fullName, payload: []))
-                    let reply = try #require(try raw.receiveFrame())
+                    let reply = try #require(try await raw.receiveFrame())
                     #expect(reply.status?.code == .permissionDenied, "\(caller) \(method.fullName)")
                     checked += 1
                 }

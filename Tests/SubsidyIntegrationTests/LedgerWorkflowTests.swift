@@ -93,10 +93,10 @@ struct LedgerWorkflowTests {
             let file = daemon.dataDirectory + "/quote.json"
             let application = TestData.voucher(enterprise: buyer, provider: Self.provider, contractFen: 120_000_000, contract: "Q-2")
             try application.jsonValue.serialized(pretty: true).write(toFile: file, atomically: true, encoding: .utf8)
-            let human = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "shunde", "quote", "--file", file, "--decision-date", "2022-07-01"])
+            let human = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "shunde", "quote", "--file", file, "--decision-date", "2022-07-01"])
             #expect(human.status == 0, "\(human.error)")
             #expect(human.output.contains("Award: 200,000.00 yuan (20000000 fen), bound by the per-enterprise cap"))
-            let json = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "shunde", "--json", "quote", "--file", file, "--decision-date", "2022-07-01"])
+            let json = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "shunde", "--json", "quote", "--file", file, "--decision-date", "2022-07-01"])
             let explanation = try JSONValue.parse(json.output)["explanation"]
             #expect(explanation?["awardFen"] == .string("20000000"))
             // A quote consumes nothing.
@@ -266,7 +266,7 @@ struct LedgerWorkflowTests {
             default: try ReadOnlyDatabase.execute(path: file, "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)")
             }
             try await withDaemon(dataDirectory: daemon.dataDirectory) { restarted in
-                let result = try runCtl(["--data-dir", restarted.dataDirectory, "audit", "verify"])
+                let result = try await runCtl(["--data-dir", restarted.dataDirectory, "audit", "verify"])
                 #expect(result.status == 3)
                 #expect(result.output.contains("chancheng  BROKEN  at row"))
                 #expect(result.output.contains("ledger     ok"))
@@ -277,7 +277,7 @@ struct LedgerWorkflowTests {
     @Test("subsidyctl submit from flags, amounts in yuan")
     func submitFromFlags() async throws {
         try await prepared(buyersPerDistrict: 1) { daemon, _, _, buyers in
-            let result = try runCtl([
+            let result = try await runCtl([
                 "--data-dir", daemon.dataDirectory, "--as", "sanshui", "--json", "submit", "--measure", "CLOUD_VOUCHER", "--year", "2022",
                 "--enterprise", buyers["sanshui"]![0], "--provider", Self.provider, "--contract-number", "F-1", "--project-name", "设备上云",
                 "--contract-amount", "1,200,000", "--paid-amount", "1199999.99",
@@ -286,7 +286,7 @@ struct LedgerWorkflowTests {
             let record = try JSONValue.parse(result.output)["record"]
             #expect(record?["state"] == .string("SUBMITTED"))
             #expect(record?["application"]?["paidAmountFen"] == .string("119999999"))
-            let bad = try runCtl(["--data-dir", daemon.dataDirectory, "--as", "sanshui", "submit", "--measure", "CLOUD_VOUCHER", "--year", "2022",
+            let bad = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "sanshui", "submit", "--measure", "CLOUD_VOUCHER", "--year", "2022",
                                   "--enterprise", buyers["sanshui"]![0], "--contract-amount", "1.5e6"])
             #expect(bad.status != 0)
             #expect(bad.error.contains("--contract-amount"))
@@ -298,7 +298,7 @@ struct LedgerWorkflowTests {
         try await withDaemon { daemon in
             #expect(await daemon.terminate() == 0)
             try ReadOnlyDatabase.execute(path: daemon.dataDirectory + "/districts/shunde.sqlite", "PRAGMA user_version = 99")
-            let result = try run(DaemonProcess.productsDirectory + "/subsidyd", ["--dev", "--data-dir", daemon.dataDirectory])
+            let result = try await run(DaemonProcess.productsDirectory + "/subsidyd", ["--dev", "--data-dir", daemon.dataDirectory])
             #expect(result.status == 2)
             #expect(result.error.contains(/shunde\.sqlite has schema version 99, but this subsidyd understands only up to [0-9]+; use a newer subsidyd/))
         }
@@ -315,13 +315,13 @@ struct LedgerWorkflowTests {
 
                 """
             try csv.write(toFile: file, atomically: true, encoding: .utf8)
-            let first = try runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
+            let first = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
             #expect(first.status == 0, "\(first.error)")
             #expect(first.output == "imported 2, already present 0\n")
-            #expect(try runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file]).output == "imported 2, already present 0\n")
+            #expect(try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file]).output == "imported 2, already present 0\n")
             #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 12_000_000)
             try (csv + "CLOUD_VOUCHER,2021,nanhai,x,y,abc,2021-04-01,d\n").write(toFile: file, atomically: true, encoding: .utf8)
-            let bad = try runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
+            let bad = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
             #expect(bad.status == 13, "INVALID_ARGUMENT is exit 10 + 3")
             #expect(bad.error.contains("csv row 4.amount"))
         }

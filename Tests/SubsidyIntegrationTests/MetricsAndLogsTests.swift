@@ -36,7 +36,7 @@ struct MetricsAndLogsTests {
         #expect(approved.state == .approved)
         _ = try await nanhai.client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest())
 
-        let shown = try runCtl(["--socket", configuration.socketPath("city"), "admin", "metrics"])
+        let shown = try await runCtl(["--socket", configuration.socketPath("city"), "admin", "metrics"])
         #expect(shown.status == 0, "\(shown.error)")
         let text = shown.output
         #expect(Self.sample(text, #"subsidyd_calls_total{method="/foshan.subsidy.v1.Identity/WhoAmI",tenant="nanhai",code="OK"}"#) == 1, "\(text)")
@@ -53,7 +53,7 @@ struct MetricsAndLogsTests {
         #expect(text.contains("subsidyd_policy_info{version=\"foshan-2020@"))
 
         // A district may not read them.
-        let denied = try runCtl(["--socket", configuration.socketPath("nanhai"), "admin", "metrics"])
+        let denied = try await runCtl(["--socket", configuration.socketPath("nanhai"), "admin", "metrics"])
         #expect(denied.status == 17, "PERMISSION_DENIED is exit 10 + 7")
         #expect(denied.error.contains("PERMISSION_DENIED"))
 

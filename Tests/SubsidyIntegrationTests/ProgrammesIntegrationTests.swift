@@ -186,9 +186,9 @@ struct ProgrammesIntegrationTests {
             let listed = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.listApplications, Foshan_Subsidy_V1_ListApplicationsRequest())
             #expect(listed.records.contains { $0.id == id && $0.awardedFen == 100_000_000 })
             // The city's report carries Shunde's award; the programme filter narrows the export to it.
-            let report = try BureauListTests.ctl(daemon, as: "city", ["export", "report", "--year", "2024"])
+            let report = try await BureauListTests.ctl(daemon, as: "city", ["export", "report", "--year", "2024"])
             #expect(report.contains("上云用云,顺德区,0,0,0,0,0,1,0,0,0,1000000.00"), "\(report)")
-            let own = try BureauListTests.ctl(daemon, as: "city", ["export", "applications", "--programme", "shunde-dx-2021"])
+            let own = try await BureauListTests.ctl(daemon, as: "city", ["export", "applications", "--programme", "shunde-dx-2021"])
             #expect(own.contains(id) && own.contains("shunde-dx-2021") && !own.contains("foshan-dx-2021"), "\(own)")
 
             // Nanhai: the programme does not exist for it, nor does the application.
@@ -370,12 +370,12 @@ struct ProgrammesIntegrationTests {
             #expect(counts.received == 2 && counts.recommended == 1 && counts.late == 1 && counts.returned == 0)
             // Nanhai sees the city's calls, not Shunde's.
             #expect(try await nanhai.client.call(Foshan_Subsidy_V1_Calls.Method.listCalls, Foshan_Subsidy_V1_ListCallsRequest()).calls.map(\.id) == [call.id])
-            let table = try BureauListTests.ctl(daemon, as: "city", ["call", "list"], environment: ["LANG": "C.UTF-8", "LC_ALL": ""])
+            let table = try await BureauListTests.ctl(daemon, as: "city", ["call", "list"], environment: ["LANG": "C.UTF-8", "LC_ALL": ""])
             #expect(table.contains(call.id) && table.contains("RECEIVED"), "\(table)")
             // Per-call counts in the quota and the year's report.
-            let quota = try BureauListTests.ctl(daemon, as: "city", ["quota", "--year", "2025"], environment: ["LANG": "C.UTF-8", "LC_ALL": ""])
+            let quota = try await BureauListTests.ctl(daemon, as: "city", ["quota", "--year", "2025"], environment: ["LANG": "C.UTF-8", "LC_ALL": ""])
             #expect(quota.contains("申报批次") && quota.contains(call.id), "\(quota)")
-            let report = try BureauListTests.ctl(daemon, as: "city", ["export", "report", "--year", "2025"])
+            let report = try await BureauListTests.ctl(daemon, as: "city", ["export", "report", "--year", "2025"])
             #expect(report.contains("\(call.id),2025,\(call.opensOn)..\(Self.chinaDay(-1)),closed,2,0,0,1,1,0"), "\(report)")
         }
     }

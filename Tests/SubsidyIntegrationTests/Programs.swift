@@ -3,7 +3,13 @@ import SubsidyTestSupport
 import Synchronization
 
 /// Runs a program to completion, capturing its output.
-func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+///
+/// The wait (reading both pipes to their end, reaping the child) is ``offThread(_:)``.
+func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String, error: String) {
+    try await offThread { try runBlocking(executable, arguments, environment: environment) }
+}
+
+private func runBlocking(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String, error: String) {
     raiseDescriptorLimit()
     let out = Pipe()
     let err = Pipe()
@@ -29,6 +35,6 @@ func run(_ executable: String, _ arguments: [String], environment: [String: Stri
 }
 
 /// Runs the real subsidyctl binary.
-func runCtl(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
-    try run(DaemonProcess.productsDirectory + "/subsidyctl", arguments, environment: environment)
+func runCtl(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String, error: String) {
+    try await run(DaemonProcess.productsDirectory + "/subsidyctl", arguments, environment: environment)
 }

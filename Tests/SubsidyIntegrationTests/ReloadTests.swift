@@ -114,11 +114,11 @@ struct ReloadTests {
     }
 
     @Test("--version prints the release for both programs")
-    func versions() throws {
-        let daemon = try run(DaemonProcess.productsDirectory + "/subsidyd", ["--version"])
+    func versions() async throws {
+        let daemon = try await run(DaemonProcess.productsDirectory + "/subsidyd", ["--version"])
         #expect(daemon.status == 0)
         #expect(daemon.output.trimmingCharacters(in: .whitespacesAndNewlines) == SubsidyVersion.current)
-        let ctl = try runCtl(["--version"])
+        let ctl = try await runCtl(["--version"])
         #expect(ctl.status == 0)
         #expect(ctl.output.trimmingCharacters(in: .whitespacesAndNewlines) == SubsidyVersion.current)
     }

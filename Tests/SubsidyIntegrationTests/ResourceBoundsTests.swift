@@ -145,7 +145,7 @@ struct ResourceBoundsTests {
             // open (at that limit the daemon refuses further calls and is held by the refusals'
             // writes instead), until its own bound pauses the daemon's reads of it …
             let pausedByConnection = await eventually {
-                sent[0] += sendUntilBlocked(hostile[0], frame: frame, maximum: min(50, 5_000 - sent[0]))
+                sent[0] += await sendUntilBlocked(hostile[0], frame: frame, maximum: min(50, 5_000 - sent[0]))
                 return daemon.log().contains("bytes queued for this connection")
             }
             #expect(pausedByConnection)
@@ -153,7 +153,7 @@ struct ResourceBoundsTests {
             // the tenant's bound pauses them after at most one call (each was already waiting for
             // its first frame).
             let pausedByTenant = await eventually {
-                for i in 1..<hostile.count { sent[i] += sendUntilBlocked(hostile[i], frame: frame, maximum: min(50, 5_000 - sent[i])) }
+                for i in 1..<hostile.count { sent[i] += await sendUntilBlocked(hostile[i], frame: frame, maximum: min(50, 5_000 - sent[i])) }
                 return daemon.log().contains("pausing reads: tenant nanhai holds")
             }
             #expect(pausedByTenant)
@@ -163,7 +163,7 @@ struct ResourceBoundsTests {
                 _ = try await city.call(Foshan_Subsidy_V1_CityService.Method.listApplications, Foshan_Subsidy_V1_ListApplicationsRequest(), timeout: .seconds(30))
                 #expect(try await shunde.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
                 // Keep pushing: whatever the daemon still reads is answered into a full socket.
-                for (i, raw) in hostile.enumerated() { sent[i] += sendUntilBlocked(raw, frame: frame, maximum: 5_000 - sent[i]) }
+                for (i, raw) in hostile.enumerated() { sent[i] += await sendUntilBlocked(raw, frame: frame, maximum: 5_000 - sent[i]) }
                 peak = max(peak, daemon.residentKiB())
                 if round % 5 == 4 { print("hostile non-readers: round \(round + 1), RSS \(daemon.residentKiB()) KiB, peak \(peak) KiB") }
                 if round % 5 == 4 { try await Task.sleep(for: .milliseconds(200)) }
@@ -199,11 +199,11 @@ struct ResourceBoundsTests {
             let hostile = try RawConnection(path: daemon.socketPath("nanhai"))
             let before = daemon.residentKiB()
             // ~200-byte replies: without backpressure 2,000,000 of them would be ~400 MiB.
-            var sent = sendUntilBlocked(hostile, frame: frame, maximum: 2_000_000)
+            var sent = await sendUntilBlocked(hostile, frame: frame, maximum: 2_000_000)
             let shunde = try await daemon.client("shunde")
             for _ in 0..<3 {
                 #expect(try await shunde.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
-                sent += sendUntilBlocked(hostile, frame: frame, maximum: 2_000_000 - sent)
+                sent += await sendUntilBlocked(hostile, frame: frame, maximum: 2_000_000 - sent)
             }
             let growth = daemon.residentKiB() - before
             print("inline non-reader: \(sent) requests accepted by the kernel, RSS growth \(growth) KiB")
@@ -228,7 +228,7 @@ struct ResourceBoundsTests {
             request.pageSize = 500
             let frame = RawConnection.request(callID: 0, method: Foshan_Subsidy_V1_DistrictService.Method.listApplications.fullName, payload: request.serializedBytes())
             let hostile = try RawConnection(path: daemon.socketPath("nanhai"))
-            _ = sendUntilBlocked(hostile, frame: frame, maximum: 2_000)
+            _ = await sendUntilBlocked(hostile, frame: frame, maximum: 2_000)
             // Time for the daemon to take calls from it before the drain starts (nothing in the log
             // marks the moment: with this configuration its reads need not pause).
             try await Task.sleep(for: .milliseconds(500))
@@ -248,7 +248,7 @@ struct ResourceBoundsTests {
             for _ in 0..<100 where refusal == nil {
                 let raw = try RawConnection(path: daemon.socketPath("nanhai"))
                 raw.send(RawConnection.request(callID: 1, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: []))
-                let reply = try #require(try raw.receiveFrame())
+                let reply = try #require(try await raw.receiveFrame())
                 if reply.callId == 0 { refusal = reply } else { open.append(raw) }
             }
             #expect(open.count == 3)
@@ -271,7 +271,7 @@ private let nextCallID = Atomic<UInt64>(0)
 
 /// Writes `frame` with increasing call ids, without blocking, until the socket will take no more
 /// or `maximum` frames are written; returns how many were written whole.
-func sendUntilBlocked(_ raw: RawConnection, frame: Foshan_Subsidy_V1_Frame, maximum: Int) -> Int {
+func sendUntilBlocked(_ raw: RawConnection, frame: Foshan_Subsidy_V1_Frame, maximum: Int) async -> Int {
     let flags = fcntl(raw.fd, F_GETFL)
     _ = fcntl(raw.fd, F_SETFL, flags | O_NONBLOCK)
     defer { _ = fcntl(raw.fd, F_SETFL, flags) }
@@ -293,8 +293,7 @@ func sendUntilBlocked(_ raw: RawConnection, frame: Foshan_Subsidy_V1_Frame, maxi
         if n < 0 && errno == EAGAIN && partlyWritten(pending, of: frame) {
             // Half a frame would look like a slow-loris client; finish it if the daemon reads
             // within a second, else leave it to the frame deadline.
-            var descriptor = pollfd(fd: raw.fd, events: Int16(POLLOUT), revents: 0)
-            if poll(&descriptor, 1, 1_000) > 0 { continue }
+            if await descriptorReady(raw.fd, for: POLLOUT, timeout: .seconds(1)) { continue }
         }
         break
     }

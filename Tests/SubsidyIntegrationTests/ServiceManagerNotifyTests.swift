@@ -21,15 +21,14 @@ struct ServiceManagerNotifyTests {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
             guard bound == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
-            // Each receive gives up after a while, so a daemon that never notifies fails the test.
-            var timeout = timeval(tv_sec: 30, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         }
 
-        /// The next datagram's text, or nil after the receive timeout.
-        func next() -> String? {
+        /// The next datagram's text, or nil after 30 s (so a daemon that never notifies fails the
+        /// test).
+        func next() async -> String? {
+            guard await descriptorReady(fd, timeout: .seconds(30)) else { return nil }
             var buffer = [UInt8](repeating: 0, count: 4096)
-            let n = recv(fd, &buffer, buffer.count, 0)
+            let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
             return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : nil
         }
 
@@ -45,17 +44,17 @@ struct ServiceManagerNotifyTests {
             let notify = try NotifySocket(path: directory + "/notify")
             #expect(mkdir(directory + "/data", 0o700) == 0)
             let daemon = try await DaemonProcess.start(dataDirectory: directory + "/data", environment: ["NOTIFY_SOCKET": notify.path])
-            let ready = notify.next()
+            let ready = await notify.next()
             #expect(ready?.hasPrefix("READY=1\n") == true, "\(ready ?? "nothing")")
             #expect(ready?.contains("STATUS=serving programmes foshan-2020@") == true)
 
             kill(daemon.process.processIdentifier, SIGHUP)
-            let reloading = notify.next()
+            let reloading = await notify.next()
             #expect(reloading?.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") == true, "\(reloading ?? "nothing")")
-            #expect(notify.next()?.hasPrefix("READY=1\n") == true)
+            await #expect(notify.next()?.hasPrefix("READY=1\n") == true)
 
             kill(daemon.process.processIdentifier, SIGTERM)
-            #expect(notify.next()?.hasPrefix("STOPPING=1") == true)
+            await #expect(notify.next()?.hasPrefix("STOPPING=1") == true)
             #expect(await daemon.waitForExit() == 0)
         }
     }

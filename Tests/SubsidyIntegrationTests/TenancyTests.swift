@@ -26,13 +26,13 @@ struct TenancyTests {
 
     /// Runs subsidyctl as `uid`/`gid` with no supplementary groups. The binary is copied beside
     /// the sockets so the other user can execute it wherever the build directory lives.
-    static func runCtl(as uid: UInt32, gid: UInt32, _ arguments: [String], in directory: String) throws -> (status: Int32, output: String, error: String) {
+    static func runCtl(as uid: UInt32, gid: UInt32, _ arguments: [String], in directory: String) async throws -> (status: Int32, output: String, error: String) {
         let copy = directory + "/subsidyctl"
         if !FileManager.default.fileExists(atPath: copy) {
             try FileManager.default.copyItem(atPath: DaemonProcess.productsDirectory + "/subsidyctl", toPath: copy)
             chmod(copy, 0o755)
         }
-        return try run("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", copy] + arguments)
+        return try await run("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", copy] + arguments)
     }
 
     @Test("a listed uid is served as itself; an unlisted uid is refused before any frame and logged", .enabled(if: canSwitchUsers, "needs root and setpriv to run clients as other users"))
@@ -40,7 +40,7 @@ struct TenancyTests {
         let configuration = Self.configuration()
         try await withDaemon(configuration: configuration) { daemon in
 
-            let served = try Self.runCtl(as: Self.nobody, gid: Self.nobody, ["--socket", daemon.socketPath("nanhai"), "--json", "whoami"], in: configuration.baseDirectory)
+            let served = try await Self.runCtl(as: Self.nobody, gid: Self.nobody, ["--socket", daemon.socketPath("nanhai"), "--json", "whoami"], in: configuration.baseDirectory)
             #expect(served.status == 0, "\(served.error)")
             let me = try JSONValue.parse(served.output)
             #expect(me["tenant"] == .string("nanhai"))
@@ -49,7 +49,7 @@ struct TenancyTests {
 
             // Same user, a socket whose tenant does not list it: the kernel lets it connect (group
             // bits), the daemon reads SO_PEERCRED and closes without reading a byte.
-            let refused = try Self.runCtl(as: Self.nobody, gid: Self.nobody, ["--socket", daemon.socketPath("shunde"), "whoami"], in: configuration.baseDirectory)
+            let refused = try await Self.runCtl(as: Self.nobody, gid: Self.nobody, ["--socket", daemon.socketPath("shunde"), "whoami"], in: configuration.baseDirectory)
             #expect(refused.status == 24, "UNAVAILABLE is exit 10 + 14")
             #expect(refused.error.contains("UNAVAILABLE"), "\(refused.error)")
             #expect(refused.error.contains("uid \(Self.nobody)") && refused.error.contains("allowed_uids"), "says who was refused and why: \(refused.error)")
@@ -70,13 +70,13 @@ struct TenancyTests {
     func admittedByGID() async throws {
         let configuration = Self.configuration()
         try await withDaemon(configuration: configuration) { daemon in
-            let served = try Self.runCtl(as: Self.stranger, gid: Self.nobody, ["--socket", daemon.socketPath("gaoming"), "--json", "whoami"], in: configuration.baseDirectory)
+            let served = try await Self.runCtl(as: Self.stranger, gid: Self.nobody, ["--socket", daemon.socketPath("gaoming"), "--json", "whoami"], in: configuration.baseDirectory)
             #expect(served.status == 0, "\(served.error)")
             let me = try JSONValue.parse(served.output)
             #expect(me["tenant"] == .string("gaoming"))
             #expect(me["uid"] == .number("\(Self.stranger)"))
             // The same uid and gid on nanhai (which lists uids only) is refused.
-            let refused = try Self.runCtl(as: Self.stranger, gid: Self.nobody, ["--socket", daemon.socketPath("nanhai"), "whoami"], in: configuration.baseDirectory)
+            let refused = try await Self.runCtl(as: Self.stranger, gid: Self.nobody, ["--socket", daemon.socketPath("nanhai"), "whoami"], in: configuration.baseDirectory)
             #expect(refused.status == 24, "UNAVAILABLE is exit 10 + 14")
         }
     }
@@ -86,7 +86,7 @@ struct TenancyTests {
         let configuration = Self.configuration()
         try await withDaemon(configuration: configuration) { daemon in
             let before = daemon.log().components(separatedBy: "refused peer").count
-            let result = try Self.runCtl(as: Self.stranger, gid: Self.stranger, ["--socket", daemon.socketPath("nanhai"), "whoami"], in: configuration.baseDirectory)
+            let result = try await Self.runCtl(as: Self.stranger, gid: Self.stranger, ["--socket", daemon.socketPath("nanhai"), "whoami"], in: configuration.baseDirectory)
             #expect(result.status == 24, "UNAVAILABLE is exit 10 + 14")
             #expect(result.error.contains("not in the socket's group"), "says what to change: \(result.error)")
             // Refused by connect(2) itself (EACCES): the daemon never saw it. Nothing to poll for
@@ -121,7 +121,7 @@ struct TenancyTests {
     func secondDaemonRefuses() async throws {
         let configuration = DaemonConfiguration()
         try await withDaemon(configuration: configuration) { daemon in
-            let second = try run(DaemonProcess.productsDirectory + "/subsidyd", ["--config", configuration.path])
+            let second = try await run(DaemonProcess.productsDirectory + "/subsidyd", ["--config", configuration.path])
             #expect(second.status != 0)
             #expect(second.error.contains("lock"))
             let client = try await daemon.client("city")

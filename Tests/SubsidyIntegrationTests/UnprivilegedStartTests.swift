@@ -16,9 +16,9 @@ struct UnprivilegedStartTests {
     static let setpriv = "/usr/bin/setpriv"
 
     /// A bureau clerk: its own uid, its bureau's group as primary group and no other.
-    static func asClerk(of tenant: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+    static func asClerk(of tenant: String, _ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
         let gid = groups[tenant]!
-        return try run(
+        return try await run(
             setpriv, ["--reuid=\(gid + 100)", "--regid=\(gid)", "--clear-groups", DaemonProcess.productsDirectory + "/subsidyctl"] + arguments)
     }
 
@@ -50,13 +50,13 @@ struct UnprivilegedStartTests {
             #expect(file.st_uid == Self.daemonUID && file.st_gid == Self.groups[tenant]!, "\(path) owned by the daemon and group \(Self.groups[tenant]!)")
             #expect(file.st_mode & 0o777 == 0o660)
 
-            let me = try Self.asClerk(of: tenant, ["--socket", path, "whoami"])
+            let me = try await Self.asClerk(of: tenant, ["--socket", path, "whoami"])
             #expect(me.status == 0, "\(tenant): \(me.error)")
             #expect(me.output.contains("tenant:  \(tenant) "), "\(me.output)")
             #expect(me.output.contains("uid \(Self.groups[tenant]! + 100) gid \(Self.groups[tenant]!)"), "\(me.output)")
         }
         // The kernel keeps another bureau's clerk off the socket (mode 0660, not their group).
-        let crossing = try Self.asClerk(of: "shunde", ["--socket", configuration.socketPath("nanhai"), "whoami"])
+        let crossing = try await Self.asClerk(of: "shunde", ["--socket", configuration.socketPath("nanhai"), "whoami"])
         #expect(crossing.status != 0)
 
         #expect(await daemon.terminate() == 0, "\(daemon.log())")
@@ -71,7 +71,7 @@ struct UnprivilegedStartTests {
         configuration.allowedGIDs = Self.groups.mapValues { [$0] }
         #expect(chown(configuration.baseDirectory, Self.daemonUID, Self.daemonUID) == 0)
         let path = try configuration.write()
-        let started = try run(
+        let started = try await run(
             Self.setpriv,
             ["--reuid=\(Self.daemonUID)", "--regid=\(Self.daemonUID)", "--clear-groups", DaemonProcess.productsDirectory + "/subsidyd", "--config", path])
         #expect(started.status != 0)

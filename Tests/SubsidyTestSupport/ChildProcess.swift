@@ -67,6 +67,11 @@ public final class ChildProcess: Sendable {
         }
     }
 
+    /// ``waitUntilExit()`` for a test's task: the wait is ``offThread(_:)``.
+    public func exited() async {
+        await offThread { self.waitUntilExit() }
+    }
+
     /// As Foundation's `Process.terminationStatus`: the exit code, or the signal that ended it.
     /// Meaningful once ``isRunning`` is false.
     public var terminationStatus: Int32 {

@@ -1,12 +1,18 @@
 import Foundation
 import SubsidyWire
 
-/// A blocking Unix-socket connection that speaks frames byte by byte, for tests that must send
-/// what a well-behaved client never would.
+/// A Unix-socket connection that speaks frames byte by byte, for tests that must send what a
+/// well-behaved client never would.
+///
+/// Reads wait ``offThread(_:)``, never on the test's own thread: a test blocked there while the
+/// daemon's timeout runs out would stall every other test in the process.
 public final class RawConnection {
     public let fd: Int32
+    /// How long a read waits for bytes before it gives up (returns nil).
+    public let receiveTimeout: Duration
 
     public init(path: String, receiveTimeoutSeconds: Int = 10) throws {
+        receiveTimeout = .seconds(receiveTimeoutSeconds)
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RawConnectionError.system("socket", errno) }
         var address = sockaddr_un()
@@ -23,8 +29,6 @@ public final class RawConnection {
             close(fd)
             throw RawConnectionError.system("connect", e)
         }
-        var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
     deinit { close(fd) }
@@ -52,11 +56,16 @@ public final class RawConnection {
     }
 
     /// Reads exactly `count` bytes; nil on EOF, timeout or error.
-    public func receive(count: Int) -> [UInt8]? {
+    public func receive(count: Int) async -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: count)
         var offset = 0
         while offset < count {
-            let n = buffer[offset...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let n = buffer[offset...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EAGAIN {
+                guard await readable() else { return nil }
+                continue
+            }
             if n <= 0 { return nil }
             offset += n
         }
@@ -64,17 +73,31 @@ public final class RawConnection {
     }
 
     /// Reads one frame; nil on EOF or timeout.
-    public func receiveFrame() throws -> Foshan_Subsidy_V1_Frame? {
-        guard let header = receive(count: 4) else { return nil }
+    public func receiveFrame() async throws -> Foshan_Subsidy_V1_Frame? {
+        guard let header = await receive(count: 4) else { return nil }
         let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
-        guard let body = receive(count: length) else { return nil }
+        guard let body = await receive(count: length) else { return nil }
         return try Foshan_Subsidy_V1_Frame(serializedBytes: body, path: "frame")
     }
 
-    /// True once the peer has closed the connection (reads return EOF).
-    public func isClosedByPeer() -> Bool {
+    /// True once the peer has closed the connection (reads return EOF); false if bytes arrive
+    /// instead, or nothing within the receive timeout.
+    public func isClosedByPeer() async -> Bool {
         var byte: UInt8 = 0
-        return recv(fd, &byte, 1, 0) == 0
+        while true {
+            let n = recv(fd, &byte, 1, Int32(MSG_DONTWAIT))
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EAGAIN {
+                guard await readable() else { return false }
+                continue
+            }
+            return n == 0
+        }
+    }
+
+    /// Whether a read would not block (bytes, EOF or an error) before the receive timeout.
+    private func readable() async -> Bool {
+        await descriptorReady(fd, timeout: receiveTimeout)
     }
 
     /// A REQUEST frame for `method` with `payload`.

@@ -15,8 +15,10 @@ enum Fixtures {
     /// The text of `Deploy/policy/foshan-2020.toml`.
     static func policyText() throws -> String { try read("Deploy/policy/foshan-2020.toml") }
 
-    /// The real policy, loaded as the daemon loads it.
-    static func policy() throws -> Policy { try Policy.load(text: policyText(), name: "foshan-2020") }
+    /// The real policy, loaded as the daemon loads it (once per test process: a policy is a value).
+    static func policy() throws -> Policy { try loadedPolicy.get() }
+
+    private static let loadedPolicy = Result { try Policy.load(text: policyText(), name: "foshan-2020") }
 
     /// The real policy with one exact piece of text replaced (a configurable reading flipped).
     static func policy(replacing old: String, with new: String) throws -> Policy {
