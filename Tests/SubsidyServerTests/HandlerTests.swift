@@ -7,40 +7,6 @@ import Testing
 @testable import SubsidyServer
 @testable import SubsidyStore
 
-/// The handlers through the router, in-process (like grpc-swift's in-process transport): the
-/// real services on real stores in a temporary data directory, called with encoded requests as a
-/// connection would call them, roles checked as the connection checks them. No socket.
-final class InProcessDaemon: Sendable {
-    let directory: String
-    let configuration: ServerConfiguration
-    let services: SubsidyServices
-
-    init() async throws {
-        directory = TestDirectories.make("subsidyd-handlers")
-        configuration = ServerConfiguration.development(dataDirectory: directory)
-        services = try await SubsidyServices.bootstrap(configuration: configuration, logger: Logger(label: "test"))
-    }
-
-    func shutdown() async {
-        await services.stores.close()
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    /// Calls `method` as `tenant` would over its socket: the route's roles, a context with the
-    /// tenant's identity, the handler, and the response decoded (or the status it failed with).
-    func call<I, O>(_ method: UnaryMethod<I, O>, _ request: I, as tenant: String) async throws(SubsidyError) -> O {
-        guard let route = services.router.route(method.fullName) else { throw SubsidyError(.unimplemented, method.fullName) }
-        let tenant = configuration.tenants.first { $0.id == tenant }!
-        guard route.roles.contains(tenant.role) else { throw SubsidyError(.permissionDenied, "\(method.fullName) is not for \(tenant.id)") }
-        let context = CallContext(
-            tenant: tenant, peer: PeerCredentials(pid: getpid(), uid: getuid(), gid: getgid()), method: method.fullName, metadata: [:],
-            logger: Logger(label: "test"), blockingWork: .inProcess, listPageBytes: configuration.limits.listPageBytes
-        )
-        let bytes = try await route.handler(request.serializedBytes(), context, { _ in })
-        return try O(serializedBytes: bytes ?? [], path: "response")
-    }
-}
-
 @Suite("handlers in-process")
 struct HandlerTests {
     typealias District = Foshan_Subsidy_V1_DistrictService.Method

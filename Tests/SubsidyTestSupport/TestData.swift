@@ -13,6 +13,19 @@ public enum TestData {
         return (try? USCC.makeValid(prefix16: "9144060\(area)" + body).rawValue) ?? ""
     }
 
+    /// A provincial cluster pilot's follow-on (project 集群试点, funding year 2023).
+    public static func followOn(lead: String, pilot: String, served: [String]) -> Foshan_Subsidy_V1_Application {
+        var application = Foshan_Subsidy_V1_Application()
+        application.measure = .clusterPilotFollowOn
+        application.fundingYear = 2023
+        application.enterpriseUscc = lead
+        application.projectName = "集群试点"
+        application.pilotId = pilot
+        application.selectionLevel = .provincial
+        application.servedEnterprises = served
+        return application
+    }
+
     public static func voucher(enterprise: String, provider: String, contractFen: Int64, year: Int32 = 2022, contract: String) -> Foshan_Subsidy_V1_Application {
         var a = Foshan_Subsidy_V1_Application()
         a.measure = .cloudVoucher
@@ -38,12 +51,29 @@ public enum TestData {
     }
 }
 
+/// How a test reaches one tenant's methods: over the tenant's socket (`ClientConnection`), or
+/// in-process through the daemon's router (SubsidyServerTests' `InProcessDaemon`).
+public protocol TenantCalls: Sendable {
+    /// Calls a unary method as the tenant, as `ClientConnection.call` does.
+    func call<I, O>(_ method: UnaryMethod<I, O>, _ request: I, timeout: Duration?, metadata: [String: String]) async throws(SubsidyError) -> O
+    /// Closes the connection, if there is one.
+    func close() async
+}
+
+extension TenantCalls {
+    public func call<I, O>(_ method: UnaryMethod<I, O>, _ request: I, timeout: Duration? = nil) async throws(SubsidyError) -> O {
+        try await call(method, request, timeout: timeout, metadata: [:])
+    }
+}
+
+extension ClientConnection: TenantCalls {}
+
 /// Steps of the lifecycle as one call each, with fresh request ids.
 public struct Bureau: Sendable {
-    public let client: ClientConnection
+    public let client: any TenantCalls
     private static func id() -> String { String(UInt64.random(in: 1...UInt64.max), radix: 36) }
 
-    public init(_ client: ClientConnection) { self.client = client }
+    public init(_ client: any TenantCalls) { self.client = client }
 
     @discardableResult
     public func register(_ uscc: String, role: Foshan_Subsidy_V1_ApplicantRole = .industrialEnterprise, locality: Foshan_Subsidy_V1_Locality = .local) async throws -> Foshan_Subsidy_V1_Applicant? {

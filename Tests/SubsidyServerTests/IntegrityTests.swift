@@ -1,0 +1,287 @@
+import Foundation
+import SubsidyClient
+import SubsidyCore
+import SubsidyTestSupport
+import SubsidyWire
+import Testing
+
+/// Issue 8 §1–§2 through the handlers, in-process (the real services on real stores; no
+/// socket): nothing is funded twice by a respelling or under a second measure, a follow-on needs
+/// its pilot's award, districts register their own enterprises, the validity window bounds
+/// approval (not payment), and fields have limits. What needs the daemon itself — a relocation
+/// read from its configuration file, others served while a large quote runs — is in
+/// SubsidyIntegrationTests' `IntegrityTests`.
+@Suite("integrity at the edges")
+struct IntegrityTests {
+    static let provider = TestData.uscc(930)
+
+    /// Respellings of `text` a clerk's copy-paste produces: invisible characters, widths, dashes,
+    /// white space, case, zero padding, trailing punctuation.
+    static func respellings(of text: String) -> [String] {
+        let fullWidth = String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
+            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || scalar == "-")
+                ? Unicode.Scalar(scalar.value + 0xFEE0)! : scalar
+        }))
+        return [
+            text + "\u{200B}", "\u{FEFF}" + text, text + " ", " " + text.lowercased(), text + "。", text + ".",
+            text.replacingOccurrences(of: "-", with: "\u{2013}"), text.replacingOccurrences(of: "-", with: "\u{2212}"),
+            text.replacingOccurrences(of: "-", with: " - "), fullWidth, text.replacingOccurrences(of: "-", with: "-\u{00AD}"),
+            "\u{202D}" + text + "\u{202C}", text.replacingOccurrences(of: "-0", with: "-00"), text + "\u{3000}",
+        ]
+    }
+
+    /// A daemon in which the city has pooled ``provider``, chancheng has registered it as a
+    /// service provider, and three districts have each registered one buyer.
+    func prepared<T>(
+        isolation: isolated (any _Concurrency.Actor)? = #isolation,
+        _ test: (_ city: Bureau, _ bureaus: [String: Bureau], _ buyers: [String]) async throws -> T
+    ) async throws -> T {
+        try await withInProcessDaemon { daemon in
+            let city = Bureau(daemon.tenant("city"))
+            try await city.pool(Self.provider)
+            var bureaus: [String: Bureau] = [:]
+            for name in DaemonProcess.districts { bureaus[name] = Bureau(daemon.tenant(name)) }
+            try await bureaus["chancheng"]!.register(Self.provider, role: .serviceProvider)
+            var buyers: [String] = []
+            for i in 0..<3 {
+                let uscc = TestData.uscc(9300 + i)
+                try await bureaus[DaemonProcess.districts[i]]!.register(uscc)
+                buyers.append(uscc)
+            }
+            return try await test(city, bureaus, buyers)
+        }
+    }
+
+    @Test("a funded contract number is refused at submit in every respelling and every district; a pending one warns")
+    func contractRespellings() async throws {
+        try await prepared { city, bureaus, buyers in
+            let chancheng = bureaus["chancheng"]!, nanhai = bureaus["nanhai"]!
+            let first = try await chancheng.file(TestData.voucher(enterprise: buyers[0], provider: Self.provider, contractFen: 10_000_000, contract: "HT-2022-0001"))
+
+            // Pending, not yet funded: another district's respelling is filed with a warning.
+            let pending = try await nanhai.submit(TestData.voucher(enterprise: buyers[1], provider: Self.provider, contractFen: 10_000_000, contract: "ＨＴ－２０２２－０００１\u{200B}"))
+            #expect(pending.contentKey == "contract:ht-2022-1")
+            #expect(pending.warnings.contains { $0.contains(first) && $0.contains("already pending") }, "\(pending.warnings)")
+            // Recommending it repeats the warning.
+            #expect(try await nanhai.recommend(pending.id).warnings.contains { $0.contains(first) })
+
+            _ = try await city.approve(first)
+            for variant in Self.respellings(of: "HT-2022-0001") {
+                let refused = await #expect(throws: SubsidyError.self, "\(variant.unicodeScalars.map(\.value))") {
+                    try await nanhai.submit(TestData.voucher(enterprise: buyers[1], provider: Self.provider, contractFen: 10_000_000, contract: variant))
+                }
+                #expect(refused?.code == .failedPrecondition)
+                #expect(refused?.message.contains("duplicate_content") == true && refused?.message.contains(first) == true, "\(refused?.message ?? "")")
+            }
+            // The one already recommended is refused by the city, inside the ledger's transaction.
+            let late = await #expect(throws: SubsidyError.self) { try await city.approve(pending.id) }
+            #expect(late?.code == .failedPrecondition)
+            #expect(late?.message.contains("already funded as \(first)") == true, "\(late?.message ?? "")")
+        }
+    }
+
+    @Test("one enterprise's project is not funded under two measures")
+    func twoMeasures() async throws {
+        try await prepared { city, bureaus, buyers in
+            let shunde = bureaus["shunde"]!
+            let benchmark = try await shunde.file(TestData.benchmark(enterprise: buyers[2], investedFen: 100_000_000, name: "5G 智能工厂"))
+            _ = try await city.approve(benchmark)
+            var node = Foshan_Subsidy_V1_Application()
+            node.measure = .identifierNode
+            node.fundingYear = 2022
+            node.enterpriseUscc = buyers[2]
+            node.projectName = "５Ｇ智能工厂。"
+            node.constructionAmountFen = 100_000_000
+            node.totalInvestmentFen = 100_000_000
+            node.recognisedSecondaryNode = true
+            let refused = await #expect(throws: SubsidyError.self) { try await shunde.submit(node) }
+            #expect(refused?.code == .failedPrecondition)
+            #expect(refused?.message.contains("already funded as \(benchmark) under BENCHMARK_PROJECT") == true, "\(refused?.message ?? "")")
+            // Typing a contract number does not make it other content: the project is still known.
+            node.contractNumber = "NODE-1"
+            let withContract = await #expect(throws: SubsidyError.self) { try await shunde.submit(node) }
+            #expect(withContract?.message.contains("already funded as \(benchmark)") == true, "\(withContract?.message ?? "")")
+
+            // Two vouchers of one enterprise for one project are two contracts, both fundable.
+            let nanhai = bureaus["nanhai"]!
+            var first = TestData.voucher(enterprise: buyers[1], provider: Self.provider, contractFen: 1_000_000, contract: "V-1")
+            first.projectName = "设备上云"
+            var second = first
+            second.contractNumber = "V-2"
+            #expect(try await city.approve(try await nanhai.file(first)).state == .approved)
+            #expect(try await city.approve(try await nanhai.file(second)).state == .approved)
+            // But a benchmark project of that name, for that enterprise, is the vouchers' content.
+            let benchmarkTwin = await #expect(throws: SubsidyError.self) {
+                try await nanhai.submit(TestData.benchmark(enterprise: buyers[1], investedFen: 1_000_000, name: "设备上云"))
+            }
+            #expect(benchmarkTwin?.code == .failedPrecondition)
+        }
+    }
+
+    @Test("pool members come back in pages, every one once")
+    func poolPages() async throws {
+        try await prepared { city, _, _ in
+            let members = (0..<120).map { TestData.uscc(9400 + $0) }
+            for member in members { try await city.pool(member) }
+            var seen: [String] = []
+            var request = Foshan_Subsidy_V1_ListPoolMembersRequest()
+            request.pageSize = 50
+            var pages = 0
+            repeat {
+                let page = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.listPoolMembers, request)
+                #expect(page.members.count <= 50)
+                seen += page.members.map(\.uscc)
+                request.pageToken = page.nextPageToken
+                pages += 1
+            } while !request.pageToken.isEmpty
+            #expect(pages == 3)
+            #expect(seen == (members + [Self.provider]).sorted())
+        }
+    }
+
+    @Test("a follow-on needs a live award of its pilot, and its window runs from the pilot's recorded selection date")
+    func followOnNeedsPilot() async throws {
+        try await prepared { city, bureaus, buyers in
+            let gaoming = bureaus["gaoming"]!
+            let lead = TestData.uscc(9310)
+            try await gaoming.register(lead, role: .platform)
+            var followOn = TestData.followOn(lead: lead, pilot: "P-07 ", served: buyers)
+            followOn.selectionDate = "2023-01-01"  // declared, but only the pilot award's date counts
+            let early = try await gaoming.submit(followOn)
+            #expect(early.warnings.contains { $0.contains("has no live CLUSTER_PILOT award") }, "\(early.warnings)")
+            _ = try await gaoming.recommend(early.id)
+            let refused = await #expect(throws: SubsidyError.self) { try await city.approve(early.id, date: "2023-06-01") }
+            #expect(refused?.code == .failedPrecondition)
+            #expect(refused?.message.contains("no live CLUSTER_PILOT award") == true, "\(refused?.message ?? "")")
+
+            var pilot = followOn
+            pilot.measure = .clusterPilot
+            pilot.fundingYear = 2021
+            pilot.pilotId = "Ｐ－０７"
+            pilot.selectionDate = "2021-03-10"
+            pilot.selectionLevel = .provincial
+            pilot.servedEnterprises = []
+            let pilotID = try await gaoming.file(pilot)
+            _ = try await city.approve(pilotID, date: "2021-06-01")
+            // Now the follow-on's window is 2021-03-10..2023-03-10 (from the award, not the declared
+            // 2023-01-01): a decision on 2023-06-01 is outside it.
+            let late = await #expect(throws: SubsidyError.self) { try await city.approve(early.id, date: "2023-06-01") }
+            #expect(late?.message.contains("after the pilot's selection on 2021-03-10") == true, "\(late?.message ?? "")")
+            // A second selection award for the same pilot, spelled differently, is once-per-pilot: a
+            // certain refusal, so the district hears it at submit.
+            pilot.pilotId = "p-7。"
+            pilot.projectName = "另一个集群试点"
+            let twice = await #expect(throws: SubsidyError.self) { try await gaoming.submit(pilot) }
+            #expect(twice?.code == .failedPrecondition)
+            #expect(twice?.message.contains("already has 1 CLUSTER_PILOT award") == true, "\(twice?.message ?? "")")
+        }
+    }
+
+    @Test("a district registers only the enterprises of its own area")
+    func registrationArea() async throws {
+        try await prepared { _, bureaus, _ in
+            let chanchengEnterprise = TestData.uscc(9320, area: 4)  // 440604 禅城
+            for name in ["nanhai", "shunde", "gaoming", "sanshui"] {
+                let refused = await #expect(throws: SubsidyError.self) { try await bureaus[name]!.register(chanchengEnterprise) }
+                #expect(refused?.code == .failedPrecondition)
+                #expect(refused?.message.contains("禅城区 (chancheng, area 440604)") == true, "\(refused?.message ?? "")")
+            }
+            #expect(try await bureaus["chancheng"]!.register(chanchengEnterprise)?.uscc == chanchengEnterprise)
+            // A USCC from outside Foshan is not LOCAL, though it may have relocated here.
+            let guangzhou = try USCC.makeValid(prefix16: "9144010600009330").rawValue
+            let notLocal = await #expect(throws: SubsidyError.self) { try await bureaus["nanhai"]!.register(guangzhou, locality: .local) }
+            #expect(notLocal?.message.contains("area 440106, outside Foshan") == true, "\(notLocal?.message ?? "")")
+            #expect(try await bureaus["nanhai"]!.register(guangzhou, locality: .relocated)?.uscc == guangzhou)
+            #expect(try await bureaus["sanshui"]!.register(TestData.uscc(9321, area: 7))?.uscc == TestData.uscc(9321, area: 7))
+        }
+    }
+
+    @Test("the validity window bounds approval, not publicity or payment; years outside it are a precondition")
+    func datesAndWindow() async throws {
+        try await prepared { city, bureaus, buyers in
+            let chancheng = bureaus["chancheng"]!
+            var outside = TestData.voucher(enterprise: buyers[0], provider: Self.provider, contractFen: 1_000_000, year: 2024, contract: "Y-2024")
+            let refused = await #expect(throws: SubsidyError.self) { try await chancheng.submit(outside) }
+            #expect(refused?.code == .failedPrecondition)
+            #expect(refused?.message.contains("validity_window") == true, "\(refused?.message ?? "")")
+            let quote = await #expect(throws: SubsidyError.self) {
+                var request = Foshan_Subsidy_V1_QuoteRequest()
+                request.application = outside
+                _ = try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.quote, request)
+            }
+            #expect(quote?.code == .failedPrecondition)
+
+            outside.fundingYear = 2023
+            let id = try await chancheng.file(outside)
+            _ = try await city.approve(id, date: "2023-12-20")
+            #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.publicizeApplication, id, date: "2023-12-28").state == .publicized)
+            #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.disburseApplication, id, date: "2024-01-05").state == .disbursed)
+            let revoked = try await city.decide(Foshan_Subsidy_V1_CityService.Method.revokeApplication, id, reason: "clawback in 2024")
+            #expect(revoked.state == .revoked)
+            let lateApproval = await #expect(throws: SubsidyError.self) {
+                let other = try await chancheng.file(TestData.voucher(enterprise: buyers[0], provider: Self.provider, contractFen: 1_000_000, year: 2023, contract: "Y-2"))
+                _ = try await city.approve(other, date: "2024-01-02")
+            }
+            #expect(lateApproval?.message.contains("validity_window") == true)
+        }
+    }
+
+    @Test("every text and list has a limit, named with the field")
+    func limits() async throws {
+        try await prepared { _, bureaus, buyers in
+            let chancheng = bureaus["chancheng"]!
+            var long = TestData.voucher(enterprise: buyers[0], provider: Self.provider, contractFen: 1_000_000, contract: String(repeating: "9", count: 65))
+            var error = await #expect(throws: SubsidyError.self) { try await chancheng.submit(long) }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.message.contains("application.contract_number: must be at most 64 characters (got 65)") == true, "\(error?.message ?? "")")
+            long.contractNumber = "L-1"
+            long.projectName = String(repeating: "项", count: 201)
+            error = await #expect(throws: SubsidyError.self) { try await chancheng.submit(long) }
+            #expect(error?.message.contains("application.project_name: must be at most 200 characters") == true)
+            long.projectName = "\u{200B}\u{3000}。"
+            error = await #expect(throws: SubsidyError.self) { try await chancheng.submit(long) }
+            #expect(error?.message.contains("application.project_name: must not be empty") == true)
+            long.projectName = "ok"
+            long.selectionDate = "1999-12-31"
+            error = await #expect(throws: SubsidyError.self) { try await chancheng.submit(long) }
+            #expect(error?.message.contains("application.selection_date: 1999-12-31 is before 2000-01-01") == true)
+            let tooMany = TestData.followOn(lead: buyers[0], pilot: "P-1", served: Array(repeating: buyers[1], count: InputLimits.servedEnterprises + 1))
+            error = await #expect(throws: SubsidyError.self) { try await chancheng.submit(tooMany) }
+            #expect(error?.message.contains("application.served_enterprises: must have at most 5000 entries") == true, "\(error?.message ?? "")")
+        }
+    }
+
+    @Test("an endless return–amend loop ends: one application has at most 100 recorded changes")
+    func historyBound() async throws {
+        try await prepared { _, bureaus, buyers in
+            let chancheng = bureaus["chancheng"]!
+            let application = TestData.voucher(enterprise: buyers[0], provider: Self.provider, contractFen: 1_000_000, contract: "LOOP-1")
+            let id = try await chancheng.submit(application).id
+            var refusal: SubsidyError?
+            for cycle in 0..<60 where refusal == nil {
+                var review = Foshan_Subsidy_V1_ReviewApplicationRequest()
+                review.applicationId = id
+                review.outcome = .return
+                review.reason = "cycle \(cycle)"
+                review.requestId = "return-\(cycle)"
+                var amend = Foshan_Subsidy_V1_AmendApplicationRequest()
+                amend.applicationId = id
+                amend.application = application
+                amend.reason = "cycle \(cycle)"
+                amend.requestId = "amend-\(cycle)"
+                do {
+                    _ = try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, review)
+                    _ = try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, amend)
+                } catch let error as SubsidyError {
+                    refusal = error
+                }
+            }
+            #expect(refusal?.code == .failedPrecondition)
+            #expect(refusal?.message.contains("has 100 recorded changes") == true, "\(refusal?.message ?? "none")")
+            // The application is still whole and can be withdrawn.
+            var get = Foshan_Subsidy_V1_GetApplicationRequest()
+            get.applicationId = id
+            #expect(try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, get).record?.history.count == 100)
+        }
+    }
+}
