@@ -9,6 +9,7 @@ import Glibc
 
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "admin",
         abstract: "City operators: online backup and metrics.", subcommands: [AdminBackup.self, AdminMetrics.self])
 }
 

@@ -21,6 +21,7 @@ enum ExportKind: String, ExpressibleByArgument, CaseIterable {
 
 struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "export",
         abstract: "Export the 公示 list, the disbursement list, the applications or a year-end report for Excel (CSV or XLSX).",
         discussion: """
             CSV in UTF-8 with a byte-order mark (Excel opens the Chinese correctly), CRLF line ends,

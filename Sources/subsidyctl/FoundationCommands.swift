@@ -4,7 +4,7 @@ import SubsidyCore
 import SubsidyWire
 
 struct Health: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the daemon's serving status (SERVING, NOT_SERVING).")
+    static let configuration = CommandConfiguration(commandName: "health", abstract: "Print the daemon's serving status (SERVING, NOT_SERVING).")
 
     @OptionGroup var global: GlobalOptions
 
@@ -66,7 +66,7 @@ struct WhoAmI: AsyncParsableCommand {
 }
 
 struct Services: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the services and methods the daemon serves (reflection).")
+    static let configuration = CommandConfiguration(commandName: "services", abstract: "List the services and methods the daemon serves (reflection).")
 
     @OptionGroup var global: GlobalOptions
 

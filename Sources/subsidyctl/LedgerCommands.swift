@@ -116,6 +116,7 @@ struct ListApplicants: AsyncParsableCommand {
 
 struct Quote: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "quote",
         abstract: "Dry-run the policy engine against live city-wide usage: the award and why. Consumes nothing.",
         discussion: "Give --file (an Application as JSON, a pre-check before filing) or --application-id (a stored application)."
     )
@@ -161,6 +162,7 @@ struct Quote: AsyncParsableCommand {
 
 struct Pool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "pool",
         abstract: "City: the Foshan resource pool (资源池) that voucher providers must belong to.",
         subcommands: [PoolRegister.self, PoolList.self]
     )
@@ -216,6 +218,7 @@ struct PoolList: AsyncParsableCommand {
 
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "import",
         abstract: "City: import decisions made before the system existed, so every cap and one-time rule counts them.",
         discussion: """
             JSON: {"awards": [HistoricalAward, ...]} in the protos' JSON mapping. CSV (a .csv file): a header \
@@ -348,7 +351,7 @@ extension String {
 }
 
 struct Audit: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "City: audit chains.", subcommands: [AuditVerify.self])
+    static let configuration = CommandConfiguration(commandName: "audit", abstract: "City: audit chains.", subcommands: [AuditVerify.self])
 }
 
 struct AuditVerify: AsyncParsableCommand {
@@ -371,7 +374,7 @@ struct AuditVerify: AsyncParsableCommand {
 }
 
 struct Events: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "City: follow ledger events (approvals, disbursements, revocations) as they happen.")
+    static let configuration = CommandConfiguration(commandName: "events", abstract: "City: follow ledger events (approvals, disbursements, revocations) as they happen.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Start after this sequence number (0: only new events).") var after: UInt64 = 0
     @Flag(help: "Replay every event from the first, then follow.") var fromStart = false

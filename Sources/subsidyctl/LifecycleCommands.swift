@@ -12,6 +12,7 @@ import Glibc
 
 struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "submit",
         abstract: "District: file an application, from a JSON file (the protos' JSON mapping of Application) or from flags.",
         discussion: """
             With --file, flags given as well override the file's fields. Amounts are in yuan \
@@ -98,7 +99,7 @@ func fen(_ text: String, option: String) throws -> Int64 {
 }
 
 struct Show: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show one application with its history.")
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one application with its history.")
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Application id.") var applicationId: String
@@ -116,7 +117,7 @@ struct Show: AsyncParsableCommand {
 }
 
 struct List: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List applications (a district: its own; the city: every district).")
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List applications (a district: its own; the city: every district).")
 
     @OptionGroup var global: GlobalOptions
     @Option(help: "Measure, e.g. CLOUD_VOUCHER.") var measure: String?
@@ -144,6 +145,7 @@ struct List: AsyncParsableCommand {
 
 struct Search: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "search",
         abstract: "Find applications by enterprise name or USCC, contract number or project name (a district: its own; the city: all).",
         discussion: "Contract numbers and project names match in their canonical form: full-width letters, case, dashes and spaces do not matter.")
 
@@ -188,6 +190,7 @@ func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, glob
 
 struct Amend: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "amend",
         abstract: "District: correct an application before review, or a RETURNED one, and (re)submit it; the history records each field changed.",
         discussion: """
             Change single fields with --set FIELD=VALUE (JSON field names of Application; amounts in yuan under the name \
@@ -265,7 +268,7 @@ extension JSONValue {
 }
 
 struct Withdraw: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "District: withdraw an application before approval.")
+    static let configuration = CommandConfiguration(commandName: "withdraw", abstract: "District: withdraw an application before approval.")
 
     @OptionGroup var global: GlobalOptions
     @Argument var applicationId: String
@@ -286,6 +289,7 @@ struct Withdraw: AsyncParsableCommand {
 
 struct Review: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "review",
         abstract: "District: first review (初审) — recommend, return or reject one application, several, or a file's list.")
 
     @OptionGroup var global: GlobalOptions
@@ -317,6 +321,7 @@ struct Review: AsyncParsableCommand {
 
 struct Approve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "approve",
         abstract: "City (a district: its own programme's): approve (复核) — compute the award and commit it against every cap; a committee's list with --batch, planned first with --plan.",
         discussion: """
             --plan computes the list in its order, each application as if the ones before it were approved, and shows
@@ -396,7 +401,7 @@ extension CityDecisionCommand {
 }
 
 struct Reject: CityDecisionCommand {
-    static let configuration = CommandConfiguration(abstract: "City (a district: its own programme's): reject a RECOMMENDED application (after approval, use revoke).")
+    static let configuration = CommandConfiguration(commandName: "reject", abstract: "City (a district: its own programme's): reject a RECOMMENDED application (after approval, use revoke).")
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.rejectApplication }
     static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.rejectApplication }
     @OptionGroup var global: GlobalOptions
@@ -408,7 +413,7 @@ struct Reject: CityDecisionCommand {
 }
 
 struct Publicize: CityDecisionCommand {
-    static let configuration = CommandConfiguration(abstract: "City (a district: its own programme's): start the publicity (公示, 7 days) of an approved award.")
+    static let configuration = CommandConfiguration(commandName: "publicize", abstract: "City (a district: its own programme's): start the publicity (公示, 7 days) of an approved award.")
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.publicizeApplication }
     static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.publicizeApplication }
     @OptionGroup var global: GlobalOptions
@@ -420,7 +425,7 @@ struct Publicize: CityDecisionCommand {
 }
 
 struct Disburse: CityDecisionCommand {
-    static let configuration = CommandConfiguration(abstract: "City (a district: its own programme's): mark a publicized award disbursed.")
+    static let configuration = CommandConfiguration(commandName: "disburse", abstract: "City (a district: its own programme's): mark a publicized award disbursed.")
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.disburseApplication }
     static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.disburseApplication }
     @OptionGroup var global: GlobalOptions
@@ -432,7 +437,7 @@ struct Disburse: CityDecisionCommand {
 }
 
 struct Revoke: CityDecisionCommand {
-    static let configuration = CommandConfiguration(abstract: "City (a district: its own programme's): revoke an award (releases it, or records a clawback after disbursement).")
+    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "City (a district: its own programme's): revoke an award (releases it, or records a clawback after disbursement).")
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.revokeApplication }
     static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.revokeApplication }
     @OptionGroup var global: GlobalOptions
@@ -445,6 +450,7 @@ struct Revoke: CityDecisionCommand {
 
 struct Quota: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "quota",
         abstract: "City: every cap — limit, committed, remaining — and the top consumers; a district: its own programme's caps.")
 
     @OptionGroup var global: GlobalOptions

@@ -8,6 +8,7 @@ import SubsidyWire
 
 struct Programmes: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "programmes",
         abstract: "List the programmes in force: state (open/closed/retired), validity, funding years, level and measures.",
         discussion: "A district sees the city's programmes and its own; the city sees every one. File under one with `submit --programme NAME`.")
 
@@ -35,6 +36,7 @@ struct Programmes: AsyncParsableCommand {
 
 struct Catalogue: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "catalogue",
         abstract: "District: its product catalogue (e.g. 顺德区上云用云应用产品目录), which its own programme's measures require.",
         subcommands: [CatalogueAdd.self])
 }
