@@ -242,7 +242,6 @@ struct ResourceBoundsTests {
     @Test("connections beyond max_connections_per_tenant get RESOURCE_EXHAUSTED; other tenants still connect")
     func perTenantConnectionLimit() async throws {
         try await withDaemon(configuration: Self.configuration(["max_connections_per_tenant": 3])) { daemon in
-            // The start-up probes' connections close.
             var open: [RawConnection] = []
             var refusal: Foshan_Subsidy_V1_Frame?
             for _ in 0..<100 where refusal == nil {

@@ -191,9 +191,9 @@ struct StartupIntegrityTests {
         let first = try await DaemonProcess.start()
         defer { try? FileManager.default.removeItem(atPath: first.dataDirectory) }
         unlink(first.dataDirectory + "/subsidyd.lock")
-        // Run to completion rather than through DaemonProcess.start, whose readiness probe would
-        // be answered by the first daemon's sockets. Were the lock missed, the second daemon
-        // would still exit (its sockets are live) — with the wrong code and message.
+        // Run to completion rather than through DaemonProcess.start: what matters is how it
+        // exits. Were the lock missed, the second daemon would still exit (its sockets are
+        // live) — with the wrong code and message.
         let second = try await subsidyd(["--dev", "--data-dir", first.dataDirectory])
         #expect(second.status == Self.cannotStart)
         #expect(second.error.contains("another subsidyd holds this data directory's lock"), "\(second.error)")

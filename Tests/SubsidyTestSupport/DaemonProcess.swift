@@ -61,14 +61,18 @@ public final class DaemonProcess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         defer { try? log.close() }
+        // The caller's own NOTIFY_SOCKET (a test of the notifications) wins; readiness is then polled.
+        let readiness = environment["NOTIFY_SOCKET"] == nil ? try ReadinessSocket() : nil
+        var childEnvironment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+        if let readiness { childEnvironment["NOTIFY_SOCKET"] = readiness.address }
         let process = try ChildProcess(
             executable: productsDirectory + "/subsidyd",
             arguments: ["--dev", "--data-dir", directory, "--test-hooks", "--log-level", "debug"] + extraArguments,
-            environment: ProcessInfo.processInfo.environment.merging(environment) { _, added in added },
+            environment: childEnvironment,
             standardOutput: log.fileDescriptor, standardError: log.fileDescriptor
         )
         let daemon = DaemonProcess(dataDirectory: directory, process: process, logPath: logPath)
-        try await daemon.waitUntilServing()
+        try await daemon.waitUntilServing(readiness)
         return daemon
     }
 
@@ -92,18 +96,22 @@ public final class DaemonProcess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         defer { try? log.close() }
+        let readiness = try ReadinessSocket()
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = readiness.address
         let process: ChildProcess
         if let program = launcher.first {
             process = try ChildProcess(
-                executable: program, arguments: Array(launcher.dropFirst()) + [productsDirectory + "/subsidyd"] + arguments,
+                executable: program, arguments: Array(launcher.dropFirst()) + [productsDirectory + "/subsidyd"] + arguments, environment: environment,
                 standardOutput: log.fileDescriptor, standardError: log.fileDescriptor)
         } else {
             process = try ChildProcess(
-                executable: productsDirectory + "/subsidyd", arguments: arguments, standardOutput: log.fileDescriptor, standardError: log.fileDescriptor)
+                executable: productsDirectory + "/subsidyd", arguments: arguments, environment: environment,
+                standardOutput: log.fileDescriptor, standardError: log.fileDescriptor)
         }
         let paths = Dictionary(uniqueKeysWithValues: tenants.map { ($0, configuration.socketPath($0)) })
         let daemon = DaemonProcess(dataDirectory: configuration.dataDirectory, process: process, logPath: logPath, socketPaths: paths)
-        try await daemon.waitUntilServing()
+        try await daemon.waitUntilServing(readiness)
         return daemon
     }
 
@@ -115,11 +123,17 @@ public final class DaemonProcess: @unchecked Sendable {
         try await ClientConnection.connect(unixSocketPath: socketPath(tenant))
     }
 
+    /// Waits for READY=1 on `readiness` — the daemon's sd_notify, sent once every socket listens,
+    /// which is what systemd waits for — or, without one, until every socket answers Health.Check.
     /// A daemon that never serves is killed and reaped before the error is thrown, so nothing is
     /// left writing into a directory its caller is about to remove.
-    private func waitUntilServing() async throws {
+    private func waitUntilServing(_ readiness: ReadinessSocket?) async throws {
         do {
-            try await pollUntilServing()
+            if let readiness {
+                try await readiness.waitForReady(of: self)
+            } else {
+                try await pollUntilServing()
+            }
         } catch {
             await crash()
             throw error
@@ -249,6 +263,56 @@ private func removingAfterwards<T>(
 ) async throws -> T {
     defer { if owned { TestDirectories.remove(directory) } }
     return try await body()
+}
+
+/// The `NOTIFY_SOCKET` a test gives the daemon it starts: a datagram socket in Linux's abstract
+/// namespace (no file to clean up, none in the data directory), read for the daemon's READY=1.
+/// Closed once the daemon is ready: later notifications (STOPPING) then go nowhere, as sd_notify
+/// allows.
+private final class ReadinessSocket {
+    let fd: Int32
+    /// The value for `NOTIFY_SOCKET`: `@` stands for the abstract namespace's leading NUL.
+    let address: String
+
+    init() throws {
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        let name = "subsidyd-test-\(getpid())-\(UUID().uuidString.prefix(8))"
+        address = "@" + name
+        var socketAddress = sockaddr_un()
+        socketAddress.sun_family = sa_family_t(AF_UNIX)
+        let path = [UInt8(0)] + Array(name.utf8)
+        withUnsafeMutableBytes(of: &socketAddress.sun_path) { $0.copyBytes(from: path) }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + path.count)
+        let bound = withUnsafePointer(to: &socketAddress) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0 else {
+            let error = errno
+            close(fd)
+            throw POSIXError(.init(rawValue: error) ?? .EIO)
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Returns once `daemon` has sent READY=1; throws if it exits first or is not ready in 30 s.
+    func waitForReady(of daemon: DaemonProcess) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        while ContinuousClock.now < deadline {
+            // A short wait, then a look at the process: a daemon that fails to start never notifies.
+            if await descriptorReady(fd, timeout: .milliseconds(250)) {
+                let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+                if n > 0 && String(decoding: buffer[0..<n], as: UTF8.self).hasPrefix("READY=1") { return }
+                continue
+            }
+            guard daemon.process.isRunning else {
+                throw DaemonError.exited(status: daemon.process.terminationStatus, log: daemon.log())
+            }
+        }
+        throw DaemonError.notServing(log: daemon.log())
+    }
 }
 
 public enum DaemonError: Error, CustomStringConvertible {
