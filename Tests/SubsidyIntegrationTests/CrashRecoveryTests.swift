@@ -26,7 +26,7 @@ struct CrashRecoveryTests {
                 for i in 0..<Self.buyersPerDistrict { try await bureau.register(Self.buyer(d, i)) }
             }
             // Shunde's own programme: its catalogue holds the provider.
-            try await ProgrammesIntegrationTests.catalogue(Bureau(try await daemon.client("shunde")), ProgrammesIntegrationTests.seller)
+            try await ProgrammeData.catalogue(Bureau(try await daemon.client("shunde")), ProgrammeData.seller)
             #expect(await daemon.terminate() == 0)
         }
     }
@@ -172,12 +172,12 @@ struct CrashRecoveryTests {
                 for n in 0..<30 {
                     let buyer = buyer(2, Int.random(in: 0..<buyersPerDistrict, using: &random))
                     let year = Int32.random(in: 2022...2025, using: &random)
-                    let application = ProgrammesIntegrationTests.cloudUse(
+                    let application = ProgrammeData.cloudUse(
                         buyer, spendFen: Int64.random(in: 1...40, using: &random) * 5_000_000, revenueFen: 8_000_000_000,
                         contract: "S-\(cycle)-\(n)", year: year)
                     do {
                         let id = try await shunde.file(application)
-                        let approved = try await ProgrammesIntegrationTests.approveOwn(shunde, id, date: "\(year)-06-01")
+                        let approved = try await ProgrammeData.approveOwn(shunde, id, date: "\(year)-06-01")
                         acknowledged.insert(approved.id)
                         if Int.random(in: 0..<3, using: &random) == 0 {
                             _ = try await shunde.decide(Foshan_Subsidy_V1_DistrictProgrammes.Method.revokeApplication, id, reason: "random revoke")

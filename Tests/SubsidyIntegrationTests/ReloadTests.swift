@@ -166,7 +166,7 @@ struct ReloadTests {
         let city = Bureau(try await daemon.client("city"))
         let owner = TestData.uscc(7_500, area: 5)
         try await nanhai.register(owner)
-        let id = try await nanhai.file(ProgrammesIntegrationTests.workshop(owner, 1, year: 2023))
+        let id = try await nanhai.file(ProgrammeData.workshop(owner, 1, year: 2023))
         #expect(try await city.approve(id, date: "2023-10-01").awardedFen == 200_000_000)
         try FileManager.default.removeItem(atPath: directory + "/foshan-dx-2021.toml")
         kill(daemon.process.processIdentifier, SIGHUP)
@@ -186,7 +186,7 @@ struct ReloadTests {
             return programmes?.first { $0.name == "foshan-dx-2021" }?.state == "retired"
         }
         #expect(listed, "\(daemon.log())")
-        let refused = await #expect(throws: SubsidyError.self) { try await nanhai.submit(ProgrammesIntegrationTests.workshop(owner, 2, year: 2024)) }
+        let refused = await #expect(throws: SubsidyError.self) { try await nanhai.submit(ProgrammeData.workshop(owner, 2, year: 2024)) }
         #expect(refused?.code == .failedPrecondition)
         #expect(refused?.message.contains("retired on 2024-01-01") == true)
         // Its award can still be revoked.

@@ -1,0 +1,104 @@
+import Foundation
+import SubsidyClient
+import SubsidyCore
+import SubsidyTestSupport
+import SubsidyWire
+import Testing
+
+/// The programmes after 2023 through the handlers, in-process (PROGRAMMES.md): what each tenant
+/// is offered, the city's difference awards beside a 2020 voucher, and stacking across levels.
+/// Shunde deciding its own programme, the race at its cap and calls for applications (with
+/// subsidyctl's views of them) run on the real daemon: SubsidyIntegrationTests'
+/// `ProgrammesIntegrationTests`.
+@Suite("programmes through the handlers")
+struct ProgrammesTests {
+    @Test("ListProgrammes: a district sees the city's programmes and its own, the city every one, each with level, window and state")
+    func listing() async throws {
+        try await withInProcessDaemon { daemon in
+            func names(_ tenant: String) async throws -> [Foshan_Subsidy_V1_Programme] {
+                try await daemon.tenant(tenant).call(Foshan_Subsidy_V1_Programmes.Method.listProgrammes, Foshan_Subsidy_V1_ListProgrammesRequest()).programmes
+            }
+            #expect(try await names("nanhai").map(\.name) == ["foshan-2020", "foshan-dx-2021"])
+            let shunde = try await names("shunde")
+            #expect(shunde.map(\.name) == ["foshan-2020", "foshan-dx-2021", "shunde-dx-2021"])
+            let city = try await names("city")
+            #expect(city.map(\.name) == ["foshan-2020", "foshan-dx-2021", "shunde-dx-2021"])
+            let old = try #require(city.first)
+            #expect(old.isDefault && old.level == "city" && old.state == "closed" && old.validThrough == "2023-12-31")
+            #expect(old.measures.count == 11)
+            let own = try #require(city.last)
+            #expect(own.level == "district:shunde")
+            #expect(own.measures == [.cloudUse, .nationalMatch, .benchmarkMatch])
+            #expect(own.version.hasPrefix("shunde-dx-2021@"))
+        }
+    }
+
+    @Test("a workshop → factory → 优秀 sequence under foshan-dx-2021 pays the differences; the old client's 2020 voucher still works beside it")
+    func cityDifferenceAwards() async throws {
+        try await withInProcessDaemon { daemon in
+            let city = Bureau(daemon.tenant("city"))
+            let nanhai = Bureau(daemon.tenant("nanhai"))
+            let owner = TestData.uscc(7_100, area: 5)
+            try await nanhai.register(owner)
+            var ids: [String] = []
+            for (number, year) in [(1, Int32(2022)), (2, 2023)] {
+                let id = try await nanhai.file(ProgrammeData.workshop(owner, number, year: year))
+                let approved = try await ProgrammeData.cityApprove(city, id, date: "\(year)-10-01")
+                #expect(approved.awardedFen == 200_000_000)
+                #expect(approved.explanation?.policyVersion.hasPrefix("foshan-dx-2021@") == true)
+                ids.append(id)
+            }
+            let factory = try await nanhai.file(ProgrammeData.factory(owner, grade: .standard, year: 2024))
+            let missing = await #expect(throws: SubsidyError.self) { try await ProgrammeData.cityApprove(city, factory, date: "2024-11-01") }
+            #expect(missing?.code == .invalidArgument)
+            let paid = try await ProgrammeData.cityApprove(city, factory, date: "2024-11-01", caseFen: 1_000_000_000, document: "佛工信〔2024〕88号")
+            #expect(paid.awardedFen == 600_000_000)
+            let difference = try #require(paid.explanation?.limits.first { $0.binding })
+            #expect(difference.kind == "difference")
+            #expect(difference.detail.contains("\(ids[0]) DIGITAL_WORKSHOP 2,000,000.00 + \(ids[1]) DIGITAL_WORKSHOP 2,000,000.00"))
+            let excellent = try await nanhai.file(ProgrammeData.factory(owner, grade: .excellent, year: 2025))
+            let second = try await ProgrammeData.cityApprove(city, excellent, date: "2025-11-01", caseFen: 2_000_000_000, document: "佛工信〔2025〕12号")
+            #expect(second.awardedFen == 1_000_000_000)
+
+            // Beside it, a client that knows nothing of programmes files a 2020 voucher as before.
+            let provider = TestData.uscc(7_101, area: 5)
+            try await city.pool(provider)
+            try await nanhai.register(provider, role: .serviceProvider)
+            let buyer = TestData.uscc(7_102, area: 5)
+            try await nanhai.register(buyer)
+            let voucher = try await nanhai.file(TestData.voucher(enterprise: buyer, provider: provider, contractFen: 60_000_000, contract: "OLD-1"))
+            let approved = try await city.approve(voucher)
+            #expect(approved.awardedFen == 30_000_000)
+            #expect(approved.application?.programme == "")
+            #expect(approved.explanation?.policyVersion.hasPrefix("foshan-2020@") == true)
+
+            let quota = try await city.quota(year: 2024)
+            #expect(quota.committed("DIGITAL_FACTORY.annual_count", "2024") == 1)
+            // 2020 awards can still be disbursed and revoked after the policy ended.
+            #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.revokeApplication, voucher, reason: "合同解除").state == .revoked)
+        }
+    }
+
+    @Test("stacking across levels: a contract the city's 2020 voucher paid 500,000 gets at most 500,000 more from CLOUD_USE")
+    func stacking() async throws {
+        try await withInProcessDaemon { daemon in
+            let city = Bureau(daemon.tenant("city"))
+            let shunde = Bureau(daemon.tenant("shunde"))
+            try await shunde.register(ProgrammeData.seller, role: .serviceProvider)
+            try await city.pool(ProgrammeData.seller)
+            try await ProgrammeData.catalogue(shunde, ProgrammeData.seller)
+            let buyer = TestData.uscc(7_300, area: 6)
+            try await shunde.register(buyer)
+            let voucher = try await shunde.file(TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 100_000_000, year: 2023, contract: "SD-STACK-1"))
+            #expect(try await city.approve(voucher, date: "2023-08-01").awardedFen == 50_000_000)
+            var application = ProgrammeData.cloudUse(buyer, spendFen: 100_000_000, revenueFen: 8_000_000_000, contract: "sd stack 1")
+            application.upperLevelSubsidyFen = 20_000_000
+            let id = try await shunde.file(application)
+            let approved = try await ProgrammeData.approveOwn(shunde, id, date: "2024-03-01")
+            #expect(approved.awardedFen == 30_000_000)
+            let stacking = try #require(approved.explanation?.limits.first { $0.kind == "stacking" })
+            #expect(stacking.binding)
+            #expect(stacking.detail.contains("\(voucher) (foshan-2020 CLOUD_VOUCHER) 500,000.00"))
+        }
+    }
+}
