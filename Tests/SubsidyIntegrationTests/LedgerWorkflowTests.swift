@@ -368,9 +368,13 @@ struct LedgerWorkflowTests {
         }
     }
 
+    /// The seeding itself runs once per test process, when ``TemplateDirectory/demo`` is made
+    /// (`subsidyd --dev --demo` on an empty directory, a failure of which fails this test and every
+    /// other that uses the demo); here its result is checked, and that starting with `--demo` on
+    /// a seeded directory, twice, adds nothing.
     @Test("--demo seeds every lifecycle state in every district, consistently, and only once")
     func demo() async throws {
-        try await withDaemon(extraArguments: ["--demo"]) { daemon in
+        try await withDaemon(demo: true, extraArguments: ["--demo"]) { daemon in
             let city = Bureau(try await daemon.client("city"))
             let all = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.listApplications, Foshan_Subsidy_V1_ListApplicationsRequest())
             #expect(Set(all.records.map(\.district)) == Set(DaemonProcess.districts))

@@ -18,9 +18,10 @@ import Glibc
 /// A copy of every file of a stopped daemon's data directory is exactly what a restore from a
 /// whole-directory backup is, so the daemon starts on it as on its own. What the copies skip is
 /// still tested where it is the point: every run makes both templates with the real daemon
-/// (creation and migration of each file, and `--demo`'s seeding); `LedgerWorkflowTests` runs
-/// `--demo` itself; suites about first starts (`StartupIntegrityTests`, `InstallTests`, the
-/// migration fixtures) pass a directory of their own, which is never filled from a template.
+/// (creation and migration of each file, and `--demo`'s seeding, whose result
+/// `LedgerWorkflowTests.demo` checks); suites about first starts (`StartupIntegrityTests`,
+/// `InstallTests`, the migration fixtures) pass a directory of their own, which is never filled
+/// from a template.
 public enum TemplateDirectory: Sendable {
     case started
     case demo
