@@ -139,13 +139,14 @@ public final class SubsidyStores: Service, Sendable {
             guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
             let policy = try Self.cityDecides(current, programmes: programmes)
             let elsewhere = try await self.districtProgrammeContent(current.application.contentKeys)
-            // Step 1: the ledger.
-            let commitment = try await ledger.database.write { transaction -> CityLedger.Commitment in
+            // Step 1: the ledger, and its position after this step (read in the same transaction,
+            // so it is this decision's, and one thread hop fewer under the decision lock).
+            let (commitment, position) = try await ledger.database.write { transaction -> (CityLedger.Commitment, LedgerPosition) in
                 if let existing = try ledger.commitment(for: id, in: transaction), existing.state.isCounted {
                     guard existing.requestID == key.id || current.state == .recommended else {
                         throw SubsidyError.precondition("state", "application \(id) is already \(current.state)")
                     }
-                    return existing
+                    return (existing, try ledger.position(in: transaction))
                 }
                 _ = try current.state.applying(.approve, as: .city)
                 let application = try Self.checked(current.application, policy: policy)
@@ -155,9 +156,8 @@ public final class SubsidyStores: Service, Sendable {
                     applicationID: id, district: current.district.rawValue, application: application, decision: award,
                     requestID: key.id, actor: actor, reason: reason, at: Timestamp.now(), in: transaction
                 )
-                return try ledger.commitment(for: id, in: transaction)!
+                return (try ledger.commitment(for: id, in: transaction)!, try ledger.position(in: transaction))
             }
-            let position = try await ledger.position()
             faults.reach("approve.after-ledger")
             try faults.failIfArmed("approve.after-ledger")
             // Step 2: the district.
@@ -281,8 +281,10 @@ public final class SubsidyStores: Service, Sendable {
             }
             _ = try current.state.applying(transition, as: .city)
             try check(current)
-            try await ledger.database.write { transaction in try ledgerStep(ledger, transaction, Timestamp.now()) }
-            let position = try await ledger.position()
+            let position = try await ledger.database.write { transaction in
+                try ledgerStep(ledger, transaction, Timestamp.now())
+                return try ledger.position(in: transaction)
+            }
             faults.reach("\(transition).after-ledger")
             try faults.failIfArmed("\(transition).after-ledger")
             return try await store.mutate(key) { transaction, now in
@@ -576,9 +578,16 @@ public final class SubsidyStores: Service, Sendable {
     /// district's own check, which reads the city's awards, sees the city's if it came first.
     func districtProgrammeContent(_ keys: [String]) async throws -> [FundedContent] {
         guard !keys.isEmpty else { return [] }
-        var found: [FundedContent] = []
-        for district in DistrictID.allCases { found += try await store(district).programmeFundedContent(keys) }
-        return found
+        // Five files, five executors: read at once (an approval waits for this under the
+        // decision lock), listed in district order as before.
+        let stores = DistrictID.allCases.map { (district: $0, store: store($0)) }
+        let byDistrict = try await withThrowingTaskGroup(of: (DistrictID, [FundedContent]).self) { group in
+            for (district, store) in stores {
+                group.addTask { (district, try await store.programmeFundedContent(keys)) }
+            }
+            return try await group.reduce(into: [DistrictID: [FundedContent]]()) { $0[$1.0] = $1.1 }
+        }
+        return DistrictID.allCases.flatMap { byDistrict[$0] ?? [] }
     }
 
     /// Runs `body` in one read transaction against the usage `policy`'s awards are decided
