@@ -130,13 +130,8 @@ public final class SubsidyStores: Service, Sendable {
         _ id: String, decision: DecisionInput, programmes: Programmes, request key: RequestKey, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
-        let store = try owning(id, as: nil)
         let (ledger, faults) = (self.ledger, self.faults)
-        let respond = Self.explaining(respond, from: ledger)
-        return try await underDecisionLock {
-            if let earlier = try await store.replay(key) { return earlier }
-            _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
-            guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
+        return try await decidingThroughLedger(id, request: key, respond: respond) { store, current, respond in
             let policy = try Self.cityDecides(current, programmes: programmes)
             let elsewhere = try await self.districtProgrammeContent(current.application.contentKeys)
             // Step 1: the ledger, and its position after this step (read in the same transaction,
@@ -268,13 +263,8 @@ public final class SubsidyStores: Service, Sendable {
         check: @escaping @Sendable (StoredApplication) throws -> Void = { _ in },
         ledgerStep: @escaping @Sendable (CityLedger, Transaction, String) throws -> Void
     ) async throws -> [UInt8] {
-        let store = try owning(id, as: nil)
         let (ledger, faults) = (self.ledger, self.faults)
-        let respond = Self.explaining(respond, from: ledger)
-        return try await underDecisionLock {
-            if let earlier = try await store.replay(key) { return earlier }
-            _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
-            guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
+        return try await decidingThroughLedger(id, request: key, respond: respond) { store, current, respond in
             if current.state == transition.to, current.history.last?.requestID == key.id {
                 // Recovery finished this very request after a crash: answer the retry with it.
                 return try await store.mutate(key) { _, _ in try respond(current) }
@@ -357,6 +347,25 @@ public final class SubsidyStores: Service, Sendable {
                         transition, to: id, actor: actor, role: .city, reason: reason, request: key, decision: decision, at: now, in: transaction,
                         update: update))
             }
+        }
+    }
+
+    /// What every ledger-first decision does first, holding the decision lock: answers a retried
+    /// request from its stored response, completes this application's own crash window (a
+    /// ledger step whose district step was lost), and reads the application as it now stands for
+    /// `body`, which runs the two steps. `respond` is given each record with its explanation.
+    private func decidingThroughLedger(
+        _ id: String, request key: RequestKey, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8],
+        _ body: @escaping @Sendable (DistrictStore, StoredApplication, _ respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]) async throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        let store = try owning(id, as: nil)
+        let ledger = self.ledger
+        let respond = Self.explaining(respond, from: ledger)
+        return try await underDecisionLock {
+            if let earlier = try await store.replay(key) { return earlier }
+            _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
+            guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
+            return try await body(store, current, respond)
         }
     }
 
