@@ -376,11 +376,7 @@ struct Approve: AsyncParsableCommand {
 /// programme (``districtMethod``), chosen by who the daemon says the caller is.
 protocol CityDecisionCommand: AsyncParsableCommand {
     var global: GlobalOptions { get }
-    var applicationId: String { get }
-    var reason: String { get }
-    var decisionDate: String { get }
-    var document: String { get }
-    var requestId: String { get }
+    var decision: DecisionArguments { get }
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { get }
     static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { get }
 }
@@ -388,16 +384,25 @@ protocol CityDecisionCommand: AsyncParsableCommand {
 extension CityDecisionCommand {
     func run() async throws {
         var request = Foshan_Subsidy_V1_DecideApplicationRequest()
-        request.requestId = requestId
-        request.applicationId = applicationId
-        request.reason = reason
-        request.decisionDate = decisionDate.isEmpty ? todayInChina() : decisionDate
-        request.decisionDocument = document
-        let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
+        request.requestId = decision.requestId
+        request.applicationId = decision.applicationId
+        request.reason = decision.reason
+        request.decisionDate = decision.decisionDate.isEmpty ? todayInChina() : decision.decisionDate
+        request.decisionDocument = decision.document
+        let r = try await global.withClient(retrying: decision.requestId) { client throws(SubsidyError) in
             try await client.call(try await isCity(client) ? Self.method : Self.districtMethod, request, timeout: global.timeout)
         }
         global.emit(r, human: r.record.map(global.describe) ?? "")
     }
+}
+
+/// What each ``CityDecisionCommand`` takes after the global options.
+struct DecisionArguments: ParsableArguments {
+    @Argument var applicationId: String
+    @Option var reason: String = ""
+    @Option(help: "Decision date YYYY-MM-DD (default: today in China).") var decisionDate: String = ""
+    @Option(help: "The decision's document number (文号).") var document: String = ""
+    @Option var requestId: String = newRequestID()
 }
 
 struct Reject: CityDecisionCommand {
@@ -405,11 +410,7 @@ struct Reject: CityDecisionCommand {
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.rejectApplication }
     static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.rejectApplication }
     @OptionGroup var global: GlobalOptions
-    @Argument var applicationId: String
-    @Option var reason: String = ""
-    @Option(help: "Decision date YYYY-MM-DD (default: today in China).") var decisionDate: String = ""
-    @Option(help: "The decision's document number (文号).") var document: String = ""
-    @Option var requestId: String = newRequestID()
+    @OptionGroup var decision: DecisionArguments
 }
 
 struct Publicize: CityDecisionCommand {
@@ -417,11 +418,7 @@ struct Publicize: CityDecisionCommand {
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.publicizeApplication }
     static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.publicizeApplication }
     @OptionGroup var global: GlobalOptions
-    @Argument var applicationId: String
-    @Option var reason: String = ""
-    @Option(help: "Decision date YYYY-MM-DD (default: today in China).") var decisionDate: String = ""
-    @Option(help: "The decision's document number (文号).") var document: String = ""
-    @Option var requestId: String = newRequestID()
+    @OptionGroup var decision: DecisionArguments
 }
 
 struct Disburse: CityDecisionCommand {
@@ -429,11 +426,7 @@ struct Disburse: CityDecisionCommand {
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.disburseApplication }
     static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.disburseApplication }
     @OptionGroup var global: GlobalOptions
-    @Argument var applicationId: String
-    @Option var reason: String = ""
-    @Option(help: "Decision date YYYY-MM-DD (default: today in China).") var decisionDate: String = ""
-    @Option(help: "The decision's document number (文号).") var document: String = ""
-    @Option var requestId: String = newRequestID()
+    @OptionGroup var decision: DecisionArguments
 }
 
 struct Revoke: CityDecisionCommand {
@@ -441,11 +434,7 @@ struct Revoke: CityDecisionCommand {
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.revokeApplication }
     static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.revokeApplication }
     @OptionGroup var global: GlobalOptions
-    @Argument var applicationId: String
-    @Option var reason: String = ""
-    @Option(help: "Decision date YYYY-MM-DD (default: today in China).") var decisionDate: String = ""
-    @Option(help: "The decision's document number (文号).") var document: String = ""
-    @Option var requestId: String = newRequestID()
+    @OptionGroup var decision: DecisionArguments
 }
 
 struct Quota: AsyncParsableCommand {
