@@ -247,7 +247,7 @@ REACH: dict[str, list[Reach]] = {
     "SubsidyStores+DistrictProgrammes.swift:districtDecides": [Reach(DP_DECISIONS)],
     "SubsidyStores+DistrictProgrammes.swift:publicizeOwn": [Reach([DP + "PublicizeApplication"])],
     "SubsidyStores+DistrictProgrammes.swift:revokeOwn": [Reach([DP + "RevokeApplication"])],
-    "SubsidyStores.swift:decideThroughLedger": [Reach([C + "DisburseApplication", C + "RevokeApplication"])],
+    "SubsidyStores.swift:decidingThroughLedger": [Reach([C + "ApproveApplication", C + "DisburseApplication", C + "RevokeApplication"])],
     "SubsidyStores.swift:disburse": [Reach([C + "DisburseApplication"])],
     "SubsidyStores.swift:importHistory": [Reach([C + "ImportHistory"])],
     "SubsidyStores.swift:owning": [Reach(BY_ID)],
