@@ -62,7 +62,7 @@ public final class DaemonProcess: @unchecked Sendable {
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         defer { try? log.close() }
         // The caller's own NOTIFY_SOCKET (a test of the notifications) wins; readiness is then polled.
-        let readiness = environment["NOTIFY_SOCKET"] == nil ? try ReadinessSocket() : nil
+        let readiness = environment["NOTIFY_SOCKET"] == nil ? try NotifySocket() : nil
         var childEnvironment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
         if let readiness { childEnvironment["NOTIFY_SOCKET"] = readiness.address }
         let process = try ChildProcess(
@@ -96,7 +96,7 @@ public final class DaemonProcess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         defer { try? log.close() }
-        let readiness = try ReadinessSocket()
+        let readiness = try NotifySocket()
         var environment = ProcessInfo.processInfo.environment
         environment["NOTIFY_SOCKET"] = readiness.address
         let process: ChildProcess
@@ -125,12 +125,14 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Waits for READY=1 on `readiness` — the daemon's sd_notify, sent once every socket listens,
     /// which is what systemd waits for — or, without one, until every socket answers Health.Check.
-    /// A daemon that never serves is killed and reaped before the error is thrown, so nothing is
-    /// left writing into a directory its caller is about to remove.
-    private func waitUntilServing(_ readiness: ReadinessSocket?) async throws {
+    /// `readiness` is an abstract-namespace ``NotifySocket`` (no file, nothing in the data
+    /// directory), dropped once the daemon is ready: later notifications (STOPPING) then go
+    /// nowhere, as sd_notify allows. A daemon that never serves is killed and reaped before the
+    /// error is thrown, so nothing is left writing into a directory its caller is about to remove.
+    private func waitUntilServing(_ readiness: NotifySocket?) async throws {
         do {
             if let readiness {
-                try await readiness.waitForReady(of: self)
+                try await waitForReady(on: readiness)
             } else {
                 try await pollUntilServing()
             }
@@ -138,6 +140,19 @@ public final class DaemonProcess: @unchecked Sendable {
             await crash()
             throw error
         }
+    }
+
+    private func waitForReady(on readiness: NotifySocket) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            // A short wait, then a look at the process: a daemon that fails to start never notifies.
+            if let message = await readiness.next(timeout: .milliseconds(250)) {
+                if message.hasPrefix("READY=1") { return }
+                continue
+            }
+            guard process.isRunning else { throw DaemonError.exited(status: process.terminationStatus, log: log()) }
+        }
+        throw DaemonError.notServing(log: log())
     }
 
     private func pollUntilServing() async throws {
@@ -263,56 +278,6 @@ private func removingAfterwards<T>(
 ) async throws -> T {
     defer { if owned { TestDirectories.remove(directory) } }
     return try await body()
-}
-
-/// The `NOTIFY_SOCKET` a test gives the daemon it starts: a datagram socket in Linux's abstract
-/// namespace (no file to clean up, none in the data directory), read for the daemon's READY=1.
-/// Closed once the daemon is ready: later notifications (STOPPING) then go nowhere, as sd_notify
-/// allows.
-private final class ReadinessSocket {
-    let fd: Int32
-    /// The value for `NOTIFY_SOCKET`: `@` stands for the abstract namespace's leading NUL.
-    let address: String
-
-    init() throws {
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
-        let name = "subsidyd-test-\(getpid())-\(UUID().uuidString.prefix(8))"
-        address = "@" + name
-        var socketAddress = sockaddr_un()
-        socketAddress.sun_family = sa_family_t(AF_UNIX)
-        let path = [UInt8(0)] + Array(name.utf8)
-        withUnsafeMutableBytes(of: &socketAddress.sun_path) { $0.copyBytes(from: path) }
-        let length = socklen_t(MemoryLayout<sa_family_t>.size + path.count)
-        let bound = withUnsafePointer(to: &socketAddress) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        guard bound == 0 else {
-            let error = errno
-            close(fd)
-            throw POSIXError(.init(rawValue: error) ?? .EIO)
-        }
-    }
-
-    deinit { close(fd) }
-
-    /// Returns once `daemon` has sent READY=1; throws if it exits first or is not ready in 30 s.
-    func waitForReady(of daemon: DaemonProcess) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        var buffer = [UInt8](repeating: 0, count: 4_096)
-        while ContinuousClock.now < deadline {
-            // A short wait, then a look at the process: a daemon that fails to start never notifies.
-            if await descriptorReady(fd, timeout: .milliseconds(250)) {
-                let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-                if n > 0 && String(decoding: buffer[0..<n], as: UTF8.self).hasPrefix("READY=1") { return }
-                continue
-            }
-            guard daemon.process.isRunning else {
-                throw DaemonError.exited(status: daemon.process.terminationStatus, log: daemon.log())
-            }
-        }
-        throw DaemonError.notServing(log: daemon.log())
-    }
 }
 
 public enum DaemonError: Error, CustomStringConvertible {
