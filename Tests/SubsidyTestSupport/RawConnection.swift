@@ -57,19 +57,12 @@ public final class RawConnection {
 
     /// Reads exactly `count` bytes; nil on EOF, timeout or error.
     public func receive(count: Int) async -> [UInt8]? {
-        var buffer = [UInt8](repeating: 0, count: count)
-        var offset = 0
-        while offset < count {
-            let n = buffer[offset...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 && errno == EAGAIN {
-                guard await readable() else { return nil }
-                continue
-            }
-            if n <= 0 { return nil }
-            offset += n
+        var received: [UInt8] = []
+        while received.count < count {
+            guard let bytes = await read(atMost: count - received.count), !bytes.isEmpty else { return nil }
+            received += bytes
         }
-        return buffer
+        return received
     }
 
     /// Reads one frame; nil on EOF or timeout.
@@ -83,21 +76,19 @@ public final class RawConnection {
     /// True once the peer has closed the connection (reads return EOF); false if bytes arrive
     /// instead, or nothing within the receive timeout.
     public func isClosedByPeer() async -> Bool {
-        var byte: UInt8 = 0
-        while true {
-            let n = recv(fd, &byte, 1, Int32(MSG_DONTWAIT))
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 && errno == EAGAIN {
-                guard await readable() else { return false }
-                continue
-            }
-            return n == 0
-        }
+        await read(atMost: 1)?.isEmpty == true
     }
 
-    /// Whether a read would not block (bytes, EOF or an error) before the receive timeout.
-    private func readable() async -> Bool {
-        await descriptorReady(fd, timeout: receiveTimeout)
+    /// One read of up to `count` bytes, waiting for them up to the receive timeout: the bytes,
+    /// empty at EOF, nil on timeout or error.
+    private func read(atMost count: Int) async -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: count)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n >= 0 { return Array(buffer[0..<n]) }
+            if errno == EINTR { continue }
+            guard errno == EAGAIN, await descriptorReady(fd, timeout: receiveTimeout) else { return nil }
+        }
     }
 
     /// A REQUEST frame for `method` with `payload`.
