@@ -288,6 +288,22 @@ public struct Transaction {
 
     /// Rows changed by the last statement.
     public var changes: Int { connection.changes }
+
+    /// Runs `body` in a savepoint of its own: if it throws, its changes are undone and its error
+    /// returned, and the transaction goes on (one item of a list refused without failing the
+    /// rest). Throws only if SQLite cannot undo it, which must fail the whole transaction.
+    public func attempt<T>(_ body: () throws -> T) throws(SQLiteError) -> Result<T, any Error> {
+        try query("SAVEPOINT attempt")
+        do {
+            let value = try body()
+            try query("RELEASE attempt")
+            return .success(value)
+        } catch {
+            try query("ROLLBACK TO attempt")
+            try query("RELEASE attempt")
+            return .failure(error)
+        }
+    }
 }
 
 /// A write waiting for the writer thread: its body, run inside the group's transaction, and how

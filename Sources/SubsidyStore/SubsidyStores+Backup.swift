@@ -130,7 +130,7 @@ extension SubsidyStores {
         let databases = [ledger.database] + DistrictID.allCases.map { store($0).database }
         let names = BackupManifest.expectedNames
         let rendezvous = WriterRendezvous(parties: databases.count)
-        let takenAt = try await underDecisionLock {
+        let takenAt = try await underDecisionLock(.everything) {
             try await withThrowingTaskGroup(of: String?.self) { group in
                 for (index, database) in databases.enumerated() {
                     let target = directory + "/" + BackupFiles.partialName(names[index])

@@ -16,10 +16,12 @@ import Glibc
 public final class SubsidyStores: Service, Sendable {
     public let ledger: CityLedger
     public let districts: [DistrictID: DistrictStore]
-    /// Held across both steps of a decision (ledger, then district) and by district withdrawals,
-    /// so no district change slips between an approval's ledger commit and its district commit.
-    /// A task waits for it without holding a thread.
-    private let decisionLock = AsyncSemaphore(permits: 1)
+    /// Held across both steps of a decision (ledger, then district) on the application's id, and
+    /// by district withdrawals, so no change to that application slips between an approval's
+    /// ledger commit and its district commit. Decisions on different applications hold different
+    /// keys and run together: their ledger steps commit in one group (one fsync), each in its own
+    /// savepoint, so every cap is still checked against every award committed before it.
+    private let decisionLocks = DecisionLocks()
     private let faults: FaultPoints
 
     /// Opens (and migrates) the ledger at `ledgerPath` and one file per district in
@@ -87,7 +89,7 @@ public final class SubsidyStores: Service, Sendable {
     /// Start-up recovery (or, with `apply: false`, what it would do): every district against the
     /// ledger, under the decision lock.
     public func recover(apply: Bool = true) async throws -> Recovery.Report {
-        try await underDecisionLock { [ledger, districts] in
+        try await underDecisionLock(.everything) { [ledger, districts] in
             try await Recovery.reconcile(ledger: ledger, districts: districts, apply: apply)
         }
     }
@@ -98,7 +100,7 @@ public final class SubsidyStores: Service, Sendable {
     public func inspect(
         naming: @escaping @Sendable (_ path: String, _ tenant: String) -> String
     ) async throws -> (chains: [AuditChain.Report], recovery: Recovery.Report) {
-        try await underDecisionLock { [ledger, districts] in
+        try await underDecisionLock(.everything) { [ledger, districts] in
             var chains = [try await AuditChain.verify(ledger.database, file: naming(ledger.database.path, "ledger"))]
             for district in DistrictID.allCases {
                 let database = districts[district]!.database
@@ -108,16 +110,11 @@ public final class SubsidyStores: Service, Sendable {
         }
     }
 
-    /// Runs `body` holding the decision lock. Once it holds the lock the body runs to its end even
-    /// if the caller goes away: a commit protocol is never stopped between its two steps by a
-    /// cancelled call (an unstructured task does not inherit the caller's cancellation).
-    func underDecisionLock<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await decisionLock.wait()
-        let lock = decisionLock
-        return try await Task {
-            defer { lock.signal() }
-            return try await body()
-        }.value
+    /// Runs `body` holding the decision lock of `scope`: an application's id for a decision on it,
+    /// `.everything` for what must see no decision half-way. Once it holds the lock the body runs
+    /// to its end even if the caller goes away (see ``DecisionLocks/holding(_:_:)``).
+    func underDecisionLock<T: Sendable>(_ scope: DecisionLocks.Scope, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await decisionLocks.holding(scope, body)
     }
 
     // MARK: City decisions (ledger first, then the district)
@@ -130,46 +127,138 @@ public final class SubsidyStores: Service, Sendable {
         _ id: String, decision: DecisionInput, programmes: Programmes, request key: RequestKey, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
-        let (ledger, faults) = (self.ledger, self.faults)
-        return try await decidingThroughLedger(id, request: key, respond: respond) { store, current, respond in
-            let policy = try Self.cityDecides(current, programmes: programmes)
-            let elsewhere = try await self.districtProgrammeContent(current.application.contentKeys)
-            // Step 1: the ledger, and its position after this step (read in the same transaction,
-            // so it is this decision's, and one thread hop fewer under the decision lock).
-            let (commitment, position) = try await ledger.database.write { transaction -> (CityLedger.Commitment, LedgerPosition) in
-                if let existing = try ledger.commitment(for: id, in: transaction), existing.state.isCounted {
-                    guard existing.requestID == key.id || current.state == .recommended else {
-                        throw SubsidyError.precondition("state", "application \(id) is already \(current.state)")
-                    }
-                    return (existing, try ledger.position(in: transaction))
-                }
-                _ = try current.state.applying(.approve, as: .city)
-                let application = try Self.checked(current.application, policy: policy)
-                let usage = WithFundedContent(ledger.usage(in: transaction), elsewhere: elsewhere)
-                let award = try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
-                try ledger.commit(
-                    applicationID: id, district: current.district.rawValue, application: application, decision: award,
-                    requestID: key.id, actor: actor, reason: reason, at: Timestamp.now(), in: transaction
-                )
-                return (try ledger.commitment(for: id, in: transaction)!, try ledger.position(in: transaction))
-            }
-            faults.reach("approve.after-ledger")
-            try faults.failIfArmed("approve.after-ledger")
-            // Step 2: the district.
-            let response = try await store.mutate(key) { transaction, now in
-                guard current.state == .recommended else { return try respond(current) }  // recovery completed it
-                let note = DecisionNote(date: commitment.decisionDate, document: commitment.decisionDocument)
-                let record = try store.apply(.approve, to: id, actor: actor, role: .city, reason: reason, request: key, decision: note, at: now, in: transaction) {
-                    $0.awardedFen = commitment.amountFen
-                    $0.decisionDate = commitment.decisionDate
-                    $0.decisionDocument = commitment.decisionDocument
-                }
-                try store.recordLedgerPosition(position, at: now, in: transaction)
-                return try respond(record)
-            }
-            faults.reach("approve.after-district")
-            return response
+        try await approve([Approval(id: id, request: key)], decision: decision, programmes: programmes, actor: actor, reason: reason, respond: respond)[0]
+            .get()
+    }
+
+    /// One application of a list approved together, with the request key it is approved under
+    /// (a retried list replays the approvals it already made).
+    public struct Approval: Sendable {
+        public var id: String
+        public var request: RequestKey
+        public init(id: String, request: RequestKey) {
+            self.id = id
+            self.request = request
         }
+    }
+
+    /// 复核 of a committee's list, in its order, as one group: each application's award is
+    /// computed against the ledger with every approval before it in the list, all of them
+    /// committed in one ledger transaction (each in its own savepoint, so one refused
+    /// application fails alone and takes nothing from the others), then each district's
+    /// approvals in one transaction of that district's file. Two fsyncs per file touched, not two
+    /// per application; no result before its district step has committed. Returns each
+    /// approval's stored response or its error, in the list's order.
+    public func approve(
+        _ approvals: [Approval], decision: DecisionInput, programmes: Programmes, actor: Actor, reason: String,
+        respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+    ) async throws -> [Result<[UInt8], any Error>] {
+        let respond = Self.explaining(respond, from: ledger)
+        return try await underDecisionLock(.keys(Set(approvals.map(\.id)))) {
+            try await self.approveHoldingLocks(approvals, decision: decision, programmes: programmes, actor: actor, reason: reason, respond: respond)
+        }
+    }
+
+    /// An application ready for the ledger step of its approval, read under its decision lock.
+    private struct ApprovalCandidate: Sendable {
+        var index: Int
+        var approval: Approval
+        var store: DistrictStore
+        var current: StoredApplication
+        var policy: Policy
+    }
+
+    private func approveHoldingLocks(
+        _ approvals: [Approval], decision: DecisionInput, programmes: Programmes, actor: Actor, reason: String,
+        respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+    ) async throws -> [Result<[UInt8], any Error>] {
+        let (ledger, faults) = (self.ledger, self.faults)
+        var results = [Result<[UInt8], any Error>?](repeating: nil, count: approvals.count)
+        // What every ledger-first decision does first (see `decidingThroughLedger`), per application.
+        var candidates: [ApprovalCandidate] = []
+        for (index, approval) in approvals.enumerated() {
+            do {
+                let store = try owning(approval.id, as: nil)
+                if let earlier = try await store.replay(approval.request) {
+                    results[index] = .success(earlier)
+                    continue
+                }
+                _ = try await Recovery.reconcile(applicationID: approval.id, ledger: ledger, store: store)
+                guard let current = try await store.application(approval.id) else {
+                    throw SubsidyError(.notFound, "application \(approval.id) does not exist")
+                }
+                let policy = try Self.cityDecides(current, programmes: programmes)
+                candidates.append(ApprovalCandidate(index: index, approval: approval, store: store, current: current, policy: policy))
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        let elsewhere = try await districtProgrammeContent(candidates.flatMap(\.current.application.contentKeys))
+        // Step 1: the ledger, every candidate in the list's order, and the ledger's position after
+        // each (read in the same transaction, so it is that decision's).
+        let listed = candidates
+        let steps = try await ledger.database.write { transaction in
+            try listed.map { candidate in
+                try transaction.attempt { () throws -> (CityLedger.Commitment, LedgerPosition) in
+                    let (id, key, current) = (candidate.approval.id, candidate.approval.request, candidate.current)
+                    if let existing = try ledger.commitment(for: id, in: transaction), existing.state.isCounted {
+                        guard existing.requestID == key.id || current.state == .recommended else {
+                            throw SubsidyError.precondition("state", "application \(id) is already \(current.state)")
+                        }
+                        return (existing, try ledger.position(in: transaction))
+                    }
+                    _ = try current.state.applying(.approve, as: .city)
+                    let application = try Self.checked(current.application, policy: candidate.policy)
+                    let usage = WithFundedContent(ledger.usage(in: transaction), elsewhere: elsewhere)
+                    let award = try AwardCalculator.compute(application: application, policy: candidate.policy, usage: usage, decision: decision)
+                    try ledger.commit(
+                        applicationID: id, district: current.district.rawValue, application: application, decision: award,
+                        requestID: key.id, actor: actor, reason: reason, at: Timestamp.now(), in: transaction
+                    )
+                    return (try ledger.commitment(for: id, in: transaction)!, try ledger.position(in: transaction))
+                }
+            }
+        }
+        faults.reach("approve.after-ledger")
+        let armed = Result<Void, any Error>(catching: { try faults.failIfArmed("approve.after-ledger") })
+        // Step 2: each district, its approvals submitted together so its file commits them in one
+        // group (`SQLiteDatabase.write`).
+        var committed: [(ApprovalCandidate, CityLedger.Commitment, LedgerPosition)] = []
+        for (candidate, step) in zip(candidates, steps) {
+            switch (step, armed) {
+            case (.success(let (commitment, position)), .success): committed.append((candidate, commitment, position))
+            case (.failure(let error), _), (_, .failure(let error)): results[candidate.index] = .failure(error)
+            }
+        }
+        let districtSteps = await withTaskGroup(of: (Int, Result<[UInt8], any Error>).self) { group in
+            for (candidate, commitment, position) in committed {
+                group.addTask {
+                    let (id, key, current, store) = (candidate.approval.id, candidate.approval.request, candidate.current, candidate.store)
+                    do {
+                        let response = try await store.mutate(key) { transaction, now in
+                            guard current.state == .recommended else { return try respond(current) }  // recovery completed it
+                            let note = DecisionNote(date: commitment.decisionDate, document: commitment.decisionDocument)
+                            let record = try store.apply(
+                                .approve, to: id, actor: actor, role: .city, reason: reason, request: key, decision: note, at: now, in: transaction
+                            ) {
+                                $0.awardedFen = commitment.amountFen
+                                $0.decisionDate = commitment.decisionDate
+                                $0.decisionDocument = commitment.decisionDocument
+                            }
+                            try store.recordLedgerPosition(position, at: now, in: transaction)
+                            return try respond(record)
+                        }
+                        return (candidate.index, .success(response))
+                    } catch {
+                        return (candidate.index, .failure(error))
+                    }
+                }
+            }
+            return await group.reduce(into: [Int: Result<[UInt8], any Error>]()) { $0[$1.0] = $1.1 }
+        }
+        for (index, outcome) in districtSteps { results[index] = outcome }
+        faults.reach("approve.after-district")
+        return results.map { $0! }
     }
 
     /// 复核 planned for a committee's list, in its order: the award each application would get if
@@ -339,7 +428,7 @@ public final class SubsidyStores: Service, Sendable {
         let store = try owning(id, as: nil)
         let ledger = self.ledger
         let respond = Self.explaining(respond, from: ledger)
-        return try await underDecisionLock {
+        return try await underDecisionLock(.keys([id])) {
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
             return try await store.mutate(key) { transaction, now in
                 try respond(
@@ -361,7 +450,7 @@ public final class SubsidyStores: Service, Sendable {
         let store = try owning(id, as: nil)
         let ledger = self.ledger
         let respond = Self.explaining(respond, from: ledger)
-        return try await underDecisionLock {
+        return try await underDecisionLock(.keys([id])) {
             if let earlier = try await store.replay(key) { return earlier }
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
             guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
@@ -421,7 +510,7 @@ public final class SubsidyStores: Service, Sendable {
         let (store, ledger) = (self.store(district), self.ledger)
         // Under the decision lock, so two renames of one entry cannot leave the ledger's index
         // with one name and the registry with the other.
-        return try await underDecisionLock {
+        return try await underDecisionLock(.keys(["applicant " + uscc])) {
             if let earlier = try await store.replay(key) { return earlier }
             guard var updated = try await store.applicant(uscc) else {
                 throw SubsidyError(.notFound, "applicant \(uscc) is not registered in \(district.rawValue)")
@@ -498,7 +587,7 @@ public final class SubsidyStores: Service, Sendable {
     ) async throws -> [UInt8] {
         let store = try owning(id, as: district)
         let ledger = self.ledger
-        return try await underDecisionLock {
+        return try await underDecisionLock(.keys([id])) {
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
             return try await store.mutate(key) { transaction, now in
                 try respond(try store.apply(.withdraw, to: id, actor: actor, role: .district, reason: reason, request: key, at: now, in: transaction))

@@ -1,5 +1,6 @@
 import Dispatch
 import SubsidyCore
+import Synchronization
 import Testing
 @testable import SubsidyStore
 
@@ -118,6 +119,48 @@ struct CommitProtocolTests {
         let totals = try await harness.stores.ledger.capTotals(scopePrefix: "2022")
         #expect(totals.first { $0.capID == "BENCHMARK_PROJECT.annual_count" }?.count == 30)
         await harness.stores.close()
+    }
+
+    @Test("a committee's list is one ledger transaction in the list's order; a refused application fails alone; a retry replays")
+    func approvalList() async throws {
+        let harness = try StoreHarness()
+        let first = try await harness.recommended(harness.benchmark(StoreHarness.uscc(300)), in: .nanhai)
+        // The same project filed twice: whichever comes first in the list is funded.
+        let twin = try await harness.recommended(harness.benchmark(StoreHarness.uscc(300)), in: .nanhai, copy: 1)
+        let other = try await harness.recommended(harness.benchmark(StoreHarness.uscc(301)), in: .sanshui)
+        #expect(first != twin)
+        let list = [first, twin, "nanhai-999999", other]
+        let ledgerCommits = harness.stores.ledger.database.groupCommits.load(ordering: .relaxed)
+        let results = try await harness.approve(list: list)
+        #expect(harness.stores.ledger.database.groupCommits.load(ordering: .relaxed) - ledgerCommits == 1, "one ledger transaction for the list")
+        #expect(try results[0].get() == .approved)
+        #expect(try results[3].get() == .approved)
+        // The twin saw its sibling's commitment, made earlier in the same transaction.
+        let refused = try #require(results[1].failure as? SubsidyError)
+        #expect(refused.code == .failedPrecondition)
+        #expect(refused.message.contains(first), "\(refused.message)")
+        #expect((results[2].failure as? SubsidyError)?.code == .notFound)
+        #expect(try await harness.commitment(twin) == nil)
+        #expect(try await harness.application(twin).state == .recommended)
+        #expect(try await harness.application(other).state == .approved)
+        #expect(try await harness.stores.store(.sanshui).seenLedgerPosition() != nil)
+
+        // The list again under the same request: the approvals made are replayed, nothing new.
+        let position = try await harness.stores.ledger.position()
+        let again = try await harness.approve(list: list)
+        #expect(try again[0].get() == .approved && again[3].get() == .approved)
+        #expect((again[1].failure as? SubsidyError)?.code == .failedPrecondition)
+        #expect(try await harness.stores.ledger.position() == position)
+        let totals = try await harness.stores.ledger.capTotals(scopePrefix: "2022")
+        #expect(totals.first { $0.capID == "BENCHMARK_PROJECT.annual_count" }?.count == 2)
+        await harness.stores.close()
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
     }
 }
 

@@ -75,6 +75,26 @@ struct SQLiteDatabaseTests {
         await database.close()
     }
 
+    @Test("an attempt that throws is undone alone; the write around it goes on and commits the rest")
+    func attempts() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteDatabase(path: directory.path + "/t.sqlite", migrations: [Self.table])
+        let outcomes = try await database.write { transaction in
+            try (Int64(1)...4).map { id in
+                try transaction.attempt { () throws -> Int64 in
+                    try transaction.query("INSERT INTO t (id, state) VALUES (?, 'live')", [.integer(id)])
+                    if id == 2 { throw SubsidyError(.failedPrecondition, "refused \(id)") }
+                    // What an earlier attempt wrote is seen by the ones after it.
+                    return try transaction.query("SELECT count(*) AS n FROM t").first!.int("n")
+                }
+            }
+        }
+        #expect(outcomes.map { try? $0.get() } == [1, nil, 2, 3])
+        let ids = try await database.read { try $0.query("SELECT id FROM t ORDER BY id").map { try $0.int("id") } }
+        #expect(ids == [1, 3, 4])
+        await database.close()
+    }
+
     @Test("rows are read by column name; a missing column or an unknown value is damaged data")
     func typedRows() async throws {
         let directory = try TemporaryDirectory()

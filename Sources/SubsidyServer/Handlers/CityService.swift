@@ -85,22 +85,34 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
             return response
         }
         defer { events.changed() }
+        // Each approval as ApproveApplication would make it, with a request id of its own, so a
+        // retried list replays the approvals it already made and makes the rest; the list is
+        // committed as one group (`SubsidyStores.approve(_:decision:programmes:actor:reason:respond:)`).
+        var outcomes = [String: Result<[UInt8], SubsidyError>]()
+        var approvals: [SubsidyStores.Approval] = []
         for id in ids {
-            // Each approval as ApproveApplication would make it, with a request id of its own, so a
-            // retried list replays the approvals it already made and makes the rest.
             var item = Foshan_Subsidy_V1_ApproveApplicationRequest()
             item.applicationId = id
             item.decisionDate = request.decisionDate
             item.decisionDocument = request.decisionDocument
             item.reason = request.reason
-            let key = requestKey(checked: request.requestId + "/" + id, context: context, item)
             do throws(SubsidyError) {
                 _ = try stores.owning(id, as: nil)
-                let bytes = try await StoreCall.run(for: context) {
-                    try await stores.approve(
-                        id, decision: decision, programmes: programmes, request: key, actor: context.actor, reason: request.reason,
-                        respond: { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) })
-                }
+                approvals.append(SubsidyStores.Approval(id: id, request: requestKey(checked: request.requestId + "/" + id, context: context, item)))
+            } catch {
+                outcomes[id] = .failure(error)
+            }
+        }
+        let queued = approvals
+        let results = try await StoreCall.run(for: context) {
+            try await stores.approve(
+                queued, decision: decision, programmes: programmes, actor: context.actor, reason: request.reason,
+                respond: { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) })
+        }
+        for (approval, result) in zip(queued, results) { outcomes[approval.id] = result.mapError(StoreCall.status(of:)) }
+        for id in ids {
+            do throws(SubsidyError) {
+                let bytes = try outcomes[id]!.get()
                 let record = try Foshan_Subsidy_V1_ApproveApplicationResponse(serializedBytes: bytes, path: "stored").record
                 var explanation = record?.explanation ?? Foshan_Subsidy_V1_AwardExplanation()
                 explanation.awardFen = record?.awardedFen ?? explanation.awardFen

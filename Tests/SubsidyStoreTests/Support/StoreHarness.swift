@@ -65,9 +65,10 @@ final class StoreHarness: Sendable {
     }
 
     /// Registers the applicant, submits `application` and recommends it; returns its id.
-    func recommended(_ application: Application, in district: DistrictID) async throws -> String {
+    /// `copy` files the same content again under another request.
+    func recommended(_ application: Application, in district: DistrictID, copy: Int = 0) async throws -> String {
         let applicant = try await register(application.enterprise, in: district)
-        let key = "\(district):submit-\(application.enterprise.rawValue)-\(application.projectName)"
+        let key = "\(district):submit-\(application.enterprise.rawValue)-\(application.projectName)" + (copy == 0 ? "" : "-\(copy)")
         let bytes = try await stores.submit(
             application, applicant: applicant, policy: policy,
             request: RequestKey(id: key, fingerprint: "f"), actor: Self.actor(district)
@@ -89,6 +90,17 @@ final class StoreHarness: Sendable {
         ) { Array("\($0.state.rawValue) \($0.awardedFen)".utf8) }
         let state = String(decoding: bytes, as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""
         return try #require(ApplicationState(rawValue: state))
+    }
+
+    /// Approves `ids` as one committee's list on 2022-09-01, each under `request`/id; returns
+    /// each one's recorded state or its error, in the list's order.
+    func approve(list ids: [String], request: String = "city:list") async throws -> [Result<ApplicationState, any Error>] {
+        let approvals = ids.map { SubsidyStores.Approval(id: $0, request: RequestKey(id: request + "/" + $0, fingerprint: "f")) }
+        let results = try await stores.approve(
+            approvals, decision: DecisionInput(decisionDate: try CalendarDate(parsing: "2022-09-01")), programmes: programmes, actor: Self.city,
+            reason: "会议纪要〔2022〕7号"
+        ) { Array($0.state.rawValue.utf8) }
+        return results.map { result in result.map { ApplicationState(rawValue: String(decoding: $0, as: UTF8.self))! } }
     }
 
     func application(_ id: String) async throws -> StoredApplication {
