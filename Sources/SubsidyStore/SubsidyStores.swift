@@ -153,8 +153,7 @@ public final class SubsidyStores: Service, Sendable {
         _ approvals: [Approval], decision: DecisionInput, programmes: Programmes, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [Result<[UInt8], any Error>] {
-        let respond = Self.explaining(respond, from: ledger)
-        return try await underDecisionLock(.keys(Set(approvals.map(\.id)))) {
+        try await underDecisionLock(.keys(Set(approvals.map(\.id)))) {
             try await self.approveHoldingLocks(approvals, decision: decision, programmes: programmes, actor: actor, reason: reason, respond: respond)
         }
     }
@@ -168,11 +167,24 @@ public final class SubsidyStores: Service, Sendable {
         var policy: Policy
     }
 
+    /// What the ledger step of an approval decided, for its district step: the award just
+    /// computed (so it is not read back and decoded again), or the commitment an interrupted
+    /// approval left.
+    private struct LedgerApproval: Sendable {
+        var amountFen: Int64
+        var decisionDate: String
+        var decisionDocument: String
+        /// Nil only for a commitment without one (the record then keeps its own).
+        var explanation: StoredExplanation?
+        var position: LedgerPosition
+    }
+
     private func approveHoldingLocks(
         _ approvals: [Approval], decision: DecisionInput, programmes: Programmes, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [Result<[UInt8], any Error>] {
         let (ledger, faults) = (self.ledger, self.faults)
+        let explaining = Self.explaining(respond, from: ledger)
         var results = [Result<[UInt8], any Error>?](repeating: nil, count: approvals.count)
         // What every ledger-first decision does first (see `decidingThroughLedger`), per application.
         var candidates: [ApprovalCandidate] = []
@@ -199,13 +211,15 @@ public final class SubsidyStores: Service, Sendable {
         let listed = candidates
         let steps = try await ledger.database.write { transaction in
             try listed.map { candidate in
-                try transaction.attempt { () throws -> (CityLedger.Commitment, LedgerPosition) in
+                try transaction.attempt { () throws -> LedgerApproval in
                     let (id, key, current) = (candidate.approval.id, candidate.approval.request, candidate.current)
                     if let existing = try ledger.commitment(for: id, in: transaction), existing.state.isCounted {
                         guard existing.requestID == key.id || current.state == .recommended else {
                             throw SubsidyError.precondition("state", "application \(id) is already \(current.state)")
                         }
-                        return (existing, try ledger.position(in: transaction))
+                        return LedgerApproval(
+                            amountFen: existing.amountFen, decisionDate: existing.decisionDate, decisionDocument: existing.decisionDocument,
+                            explanation: existing.explanation, position: try ledger.position(in: transaction))
                     }
                     _ = try current.state.applying(.approve, as: .city)
                     let application = try Self.checked(current.application, policy: candidate.policy)
@@ -215,7 +229,9 @@ public final class SubsidyStores: Service, Sendable {
                         applicationID: id, district: current.district.rawValue, application: application, decision: award,
                         requestID: key.id, actor: actor, reason: reason, at: Timestamp.now(), in: transaction
                     )
-                    return (try ledger.commitment(for: id, in: transaction)!, try ledger.position(in: transaction))
+                    return LedgerApproval(
+                        amountFen: award.award.fen, decisionDate: award.decisionDate.description, decisionDocument: award.decisionDocument ?? "",
+                        explanation: StoredExplanation(award), position: try ledger.position(in: transaction))
                 }
             }
         }
@@ -223,29 +239,31 @@ public final class SubsidyStores: Service, Sendable {
         let armed = Result<Void, any Error>(catching: { try faults.failIfArmed("approve.after-ledger") })
         // Step 2: each district, its approvals submitted together so its file commits them in one
         // group (`SQLiteDatabase.write`).
-        var committed: [(ApprovalCandidate, CityLedger.Commitment, LedgerPosition)] = []
+        var committed: [(ApprovalCandidate, LedgerApproval)] = []
         for (candidate, step) in zip(candidates, steps) {
             switch (step, armed) {
-            case (.success(let (commitment, position)), .success): committed.append((candidate, commitment, position))
+            case (.success(let approved), .success): committed.append((candidate, approved))
             case (.failure(let error), _), (_, .failure(let error)): results[candidate.index] = .failure(error)
             }
         }
         let districtSteps = await withTaskGroup(of: (Int, Result<[UInt8], any Error>).self) { group in
-            for (candidate, commitment, position) in committed {
+            for (candidate, approved) in committed {
                 group.addTask {
                     let (id, key, current, store) = (candidate.approval.id, candidate.approval.request, candidate.current, candidate.store)
                     do {
                         let response = try await store.mutate(key) { transaction, now in
-                            guard current.state == .recommended else { return try respond(current) }  // recovery completed it
-                            let note = DecisionNote(date: commitment.decisionDate, document: commitment.decisionDocument)
-                            let record = try store.apply(
+                            guard current.state == .recommended else { return try explaining(current) }  // recovery completed it
+                            let note = DecisionNote(date: approved.decisionDate, document: approved.decisionDocument)
+                            var record = try store.apply(
                                 .approve, to: id, actor: actor, role: .city, reason: reason, request: key, decision: note, at: now, in: transaction
                             ) {
-                                $0.awardedFen = commitment.amountFen
-                                $0.decisionDate = commitment.decisionDate
-                                $0.decisionDocument = commitment.decisionDocument
+                                $0.awardedFen = approved.amountFen
+                                $0.decisionDate = approved.decisionDate
+                                $0.decisionDocument = approved.decisionDocument
                             }
-                            try store.recordLedgerPosition(position, at: now, in: transaction)
+                            try store.recordLedgerPosition(approved.position, at: now, in: transaction)
+                            // The explanation the ledger step just stored (what `explaining` would read back).
+                            record.explanation = approved.explanation ?? record.explanation
                             return try respond(record)
                         }
                         return (candidate.index, .success(response))

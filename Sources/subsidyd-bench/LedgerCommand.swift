@@ -8,9 +8,11 @@ import Glibc
 #endif
 
 /// Filing and approval: the five districts in parallel each register applicants, submit cloud
-/// vouchers and recommend them; then the city approves them all with `concurrency` calls in flight.
-/// Every applicant, provider and contract is new, so no cap binds: the figure is the cost of the
-/// path, not of a refusal.
+/// vouchers and recommend them; then the city approves them all with `concurrency` calls in flight
+/// — one ApproveApplication each, then (with `list-size`) as many again as committees' lists,
+/// ApproveApplications of `list-size` ids with `lists-in-flight` lists at once. Every applicant,
+/// provider and contract is new, so no cap binds: the figure is the cost of the path, not of a
+/// refusal.
 struct LedgerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "approve",
@@ -24,6 +26,12 @@ struct LedgerCommand: AsyncParsableCommand {
 
     @Option(help: "Approval calls in flight at once (over one city connection).")
     var concurrency: Int = 8
+
+    @Option(help: "Also file as many again and approve them as ApproveApplications lists of this many ids (0: no lists).")
+    var listSize: Int = 50
+
+    @Option(help: "ApproveApplications lists in flight at once.")
+    var listsInFlight: Int = 2
 
     @Option(help: "Service providers the vouchers are spread over (each registered in the pool first).")
     var providers: Int = 10
@@ -47,7 +55,7 @@ struct LedgerCommand: AsyncParsableCommand {
             _ = try await city.registerPoolMember(pool)
             providerIDs.append(provider)
         }
-        let perDistrict = min(9_999, max(1, applications / 5))
+        let perDistrict = min(4_999, max(1, applications / 5)) * (listSize > 0 ? 2 : 1)
 
         let fileStart = monotonicNanoseconds()
         let filed = try await withThrowingTaskGroup(of: ([String], LatencyHistogram).self) { group in
@@ -85,7 +93,9 @@ struct LedgerCommand: AsyncParsableCommand {
         let filedRate = Int((Double(filed.0.count) / fileSeconds).rounded())
         print("filing applications=\(filed.0.count) seconds=\(fileSeconds) rate=\(filedRate) \(filed.1.summary)")
 
-        let ids = filed.0
+        // Singles and lists get alternate applications of each district, so both see every district.
+        let ids = filed.0.enumerated().filter { listSize == 0 || $0.offset % 2 == 0 }.map(\.element)
+        let listed = listSize > 0 ? filed.0.enumerated().filter { $0.offset % 2 == 1 }.map(\.element) : []
         let approveStart = monotonicNanoseconds()
         let approvals = try await withThrowingTaskGroup(of: LatencyHistogram.self) { group in
             for lane in 0..<max(1, concurrency) {
@@ -109,9 +119,46 @@ struct LedgerCommand: AsyncParsableCommand {
             return all
         }
         let approveSeconds = elapsedSeconds(from: approveStart, to: monotonicNanoseconds())
-        await cityConnection.close()
         let approvedRate = Int((Double(approvals.count) / approveSeconds).rounded())
         print("approve applications=\(approvals.count) concurrency=\(concurrency) seconds=\(approveSeconds) rate=\(approvedRate) \(approvals.summary)")
+        if !listed.isEmpty { try await approveLists(listed, city: city, run: run) }
+        await cityConnection.close()
+    }
+
+    /// `ids` approved as committees' lists of `listSize`, `listsInFlight` at once; prints the
+    /// approvals per second and each list's latency. Every approval in every list must succeed.
+    private func approveLists(_ ids: [String], city: Foshan_Subsidy_V1_CityService.Client, run: Int) async throws {
+        let lists = stride(from: 0, to: ids.count, by: listSize).map { Array(ids[$0..<min($0 + listSize, ids.count)]) }
+        let start = monotonicNanoseconds()
+        let latencies = try await withThrowingTaskGroup(of: LatencyHistogram.self) { group in
+            for lane in 0..<max(1, listsInFlight) {
+                let mine = stride(from: lane, to: lists.count, by: max(1, listsInFlight)).map { lists[$0] }
+                group.addTask {
+                    var histogram = LatencyHistogram()
+                    for (n, list) in mine.enumerated() {
+                        var request = Foshan_Subsidy_V1_ApproveApplicationsRequest()
+                        request.requestId = "bench-list-\(run)-\(lane)-\(n)"
+                        request.applicationIds = list
+                        request.decisionDate = "2023-06-01"
+                        request.decisionDocument = "bench minutes \(n)"
+                        let t0 = monotonicNanoseconds()
+                        let response = try await city.approveApplications(request)
+                        histogram.record(nanoseconds: monotonicNanoseconds() - t0)
+                        guard response.approved == list.count else {
+                            let refusal = response.outcomes.first { $0.awardFen == 0 }.flatMap { $0.status?.message } ?? ""
+                            throw ValidationError("a list of \(list.count) approved only \(response.approved): \(refusal)")
+                        }
+                    }
+                    return histogram
+                }
+            }
+            var all = LatencyHistogram()
+            for try await histogram in group { all.add(histogram) }
+            return all
+        }
+        let seconds = elapsedSeconds(from: start, to: monotonicNanoseconds())
+        let rate = Int((Double(ids.count) / seconds).rounded())
+        print("approve-lists applications=\(ids.count) list_size=\(listSize) lists_in_flight=\(listsInFlight) seconds=\(seconds) rate=\(rate) per-list \(latencies.summary)")
     }
 
     /// Registers the applicant in its own district's area, submits a 2,000-yuan voucher contract

@@ -144,6 +144,19 @@ struct CommitProtocolTests {
         #expect(try await harness.application(twin).state == .recommended)
         #expect(try await harness.application(other).state == .approved)
         #expect(try await harness.stores.store(.sanshui).seenLedgerPosition() != nil)
+        // The response carries the explanation the ledger stored (not read back, but the same).
+        let answered = Mutex<StoredExplanation?>(nil)
+        let third = try await harness.recommended(harness.benchmark(StoreHarness.uscc(302)), in: .gaoming)
+        _ = try await harness.stores.approve(
+            third, decision: DecisionInput(decisionDate: try CalendarDate(parsing: "2022-09-01")), programmes: harness.programmes,
+            request: RequestKey(id: "city:approve-\(third)", fingerprint: "f"), actor: StoreHarness.city, reason: ""
+        ) { record in
+            answered.withLock { $0 = record.explanation }
+            return []
+        }
+        let stored = try await harness.stores.record(third, in: harness.stores.store(.gaoming))?.explanation
+        #expect(stored != nil)
+        #expect(answered.withLock { $0 } == stored)
 
         // The list again under the same request: the approvals made are replayed, nothing new.
         let position = try await harness.stores.ledger.position()
@@ -152,7 +165,7 @@ struct CommitProtocolTests {
         #expect((again[1].failure as? SubsidyError)?.code == .failedPrecondition)
         #expect(try await harness.stores.ledger.position() == position)
         let totals = try await harness.stores.ledger.capTotals(scopePrefix: "2022")
-        #expect(totals.first { $0.capID == "BENCHMARK_PROJECT.annual_count" }?.count == 2)
+        #expect(totals.first { $0.capID == "BENCHMARK_PROJECT.annual_count" }?.count == 3)
         await harness.stores.close()
     }
 }
