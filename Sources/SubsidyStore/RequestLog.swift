@@ -32,13 +32,17 @@ enum RequestLog {
     static func mutate(
         _ database: SQLiteDatabase, _ request: RequestKey, _ body: @escaping @Sendable (Transaction, String) throws -> [UInt8]
     ) async throws -> [UInt8] {
-        try await database.write { transaction in
-            if let earlier = try lookup(request.id, fingerprint: request.fingerprint, in: transaction) { return earlier }
-            let now = Timestamp.now()
-            let response = try body(transaction, now)
-            try record(request.id, fingerprint: request.fingerprint, response: response, at: now, in: transaction)
-            return response
-        }
+        try await database.write { transaction in try mutate(request, in: transaction, body) }
+    }
+
+    /// ``mutate(_:_:_:)`` inside a write the caller holds, for several requests in one transaction
+    /// (each in its own ``Transaction/attempt(_:)``).
+    static func mutate(_ request: RequestKey, in transaction: Transaction, _ body: (Transaction, String) throws -> [UInt8]) throws -> [UInt8] {
+        if let earlier = try lookup(request.id, fingerprint: request.fingerprint, in: transaction) { return earlier }
+        let now = Timestamp.now()
+        let response = try body(transaction, now)
+        try record(request.id, fingerprint: request.fingerprint, response: response, at: now, in: transaction)
+        return response
     }
 
     static func record(_ requestID: String, fingerprint: String, response: [UInt8], at time: String, in transaction: Transaction) throws {

@@ -148,6 +148,10 @@ final class SQLiteConnection {
     }
 
     var changes: Int { handle.map { Int(sqlite3_changes($0)) } ?? 0 }
+
+    /// Rows inserted, changed or deleted on this connection since it opened (triggers' too;
+    /// a statement that failed and was undone counts nothing).
+    var totalChanges: Int64 { handle.map { Int64(sqlite3_total_changes($0)) } ?? 0 }
 }
 
 /// One result row, read by column name. A column the statement lacks, or a value of another

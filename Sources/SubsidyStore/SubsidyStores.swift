@@ -237,46 +237,61 @@ public final class SubsidyStores: Service, Sendable {
         }
         faults.reach("approve.after-ledger")
         let armed = Result<Void, any Error>(catching: { try faults.failIfArmed("approve.after-ledger") })
-        // Step 2: each district, its approvals submitted together so its file commits them in one
-        // group (`SQLiteDatabase.write`).
-        var committed: [(ApprovalCandidate, LedgerApproval)] = []
+        // Step 2: each district's approvals in one write of its file (the five files at once), each
+        // approval in its own attempt, idempotent by its own request id.
+        var committed: [DistrictID: [(ApprovalCandidate, LedgerApproval)]] = [:]
         for (candidate, step) in zip(candidates, steps) {
             switch (step, armed) {
-            case (.success(let approved), .success): committed.append((candidate, approved))
+            case (.success(let approved), .success): committed[candidate.store.district, default: []].append((candidate, approved))
             case (.failure(let error), _), (_, .failure(let error)): results[candidate.index] = .failure(error)
             }
         }
-        let districtSteps = await withTaskGroup(of: (Int, Result<[UInt8], any Error>).self) { group in
-            for (candidate, approved) in committed {
+        let districtSteps = await withTaskGroup(of: [(Int, Result<[UInt8], any Error>)].self) { group in
+            for (_, items) in committed {
+                let store = items[0].0.store
                 group.addTask {
-                    let (id, key, current, store) = (candidate.approval.id, candidate.approval.request, candidate.current, candidate.store)
                     do {
-                        let response = try await store.mutate(key) { transaction, now in
-                            guard current.state == .recommended else { return try explaining(current) }  // recovery completed it
-                            let note = DecisionNote(date: approved.decisionDate, document: approved.decisionDocument)
-                            var record = try store.apply(
-                                .approve, to: id, actor: actor, role: .city, reason: reason, request: key, decision: note, at: now, in: transaction
-                            ) {
-                                $0.awardedFen = approved.amountFen
-                                $0.decisionDate = approved.decisionDate
-                                $0.decisionDocument = approved.decisionDocument
+                        return try await store.database.write { transaction in
+                            try items.map { candidate, approved in
+                                let outcome = try transaction.attempt {
+                                    try RequestLog.mutate(candidate.approval.request, in: transaction) { transaction, now in
+                                        try Self.approveInDistrict(candidate, approved, store: store, actor: actor, reason: reason, at: now, in: transaction,
+                                            respond: respond, explaining: explaining)
+                                    }
+                                }
+                                return (candidate.index, outcome)
                             }
-                            try store.recordLedgerPosition(approved.position, at: now, in: transaction)
-                            // The explanation the ledger step just stored (what `explaining` would read back).
-                            record.explanation = approved.explanation ?? record.explanation
-                            return try respond(record)
                         }
-                        return (candidate.index, .success(response))
                     } catch {
-                        return (candidate.index, .failure(error))
+                        return items.map { ($0.0.index, .failure(error)) }
                     }
                 }
             }
-            return await group.reduce(into: [Int: Result<[UInt8], any Error>]()) { $0[$1.0] = $1.1 }
+            return await group.reduce(into: []) { $0 += $1 }
         }
         for (index, outcome) in districtSteps { results[index] = outcome }
         faults.reach("approve.after-district")
         return results.map { $0! }
+    }
+
+    /// An approval's district step: the application approved with what the ledger step decided,
+    /// and the ledger's position after it recorded as seen.
+    private static func approveInDistrict(
+        _ candidate: ApprovalCandidate, _ approved: LedgerApproval, store: DistrictStore, actor: Actor, reason: String, at now: String,
+        in transaction: Transaction, respond: (StoredApplication) throws -> [UInt8], explaining: (StoredApplication) throws -> [UInt8]
+    ) throws -> [UInt8] {
+        let (id, key, current) = (candidate.approval.id, candidate.approval.request, candidate.current)
+        guard current.state == .recommended else { return try explaining(current) }  // recovery completed it
+        let note = DecisionNote(date: approved.decisionDate, document: approved.decisionDocument)
+        var record = try store.apply(.approve, to: id, actor: actor, role: .city, reason: reason, request: key, decision: note, at: now, in: transaction) {
+            $0.awardedFen = approved.amountFen
+            $0.decisionDate = approved.decisionDate
+            $0.decisionDocument = approved.decisionDocument
+        }
+        try store.recordLedgerPosition(approved.position, at: now, in: transaction)
+        // The explanation the ledger step just stored (what `explaining` would read back).
+        record.explanation = approved.explanation ?? record.explanation
+        return try respond(record)
     }
 
     /// 复核 planned for a committee's list, in its order: the award each application would get if

@@ -75,15 +75,18 @@ struct SQLiteDatabaseTests {
         await database.close()
     }
 
-    @Test("an attempt that throws is undone alone; the write around it goes on and commits the rest")
-    func attempts() async throws {
+    @Test("an attempt that throws is undone alone; the write around it goes on and commits the rest", arguments: [false, true])
+    func attempts(failsAfterWriting: Bool) async throws {
         let directory = try TemporaryDirectory()
         let database = try SQLiteDatabase(path: directory.path + "/t.sqlite", migrations: [Self.table])
+        let runs = Atomic<Int>(0)
         let outcomes = try await database.write { transaction in
-            try (Int64(1)...4).map { id in
+            runs.add(1, ordering: .relaxed)
+            return try (Int64(1)...4).map { id in
                 try transaction.attempt { () throws -> Int64 in
+                    if id == 2 && !failsAfterWriting { throw SubsidyError(.failedPrecondition, "refused \(id) before writing") }
                     try transaction.query("INSERT INTO t (id, state) VALUES (?, 'live')", [.integer(id)])
-                    if id == 2 { throw SubsidyError(.failedPrecondition, "refused \(id)") }
+                    if id == 2 { throw SubsidyError(.failedPrecondition, "refused \(id) after writing") }
                     // What an earlier attempt wrote is seen by the ones after it.
                     return try transaction.query("SELECT count(*) AS n FROM t").first!.int("n")
                 }
@@ -92,6 +95,25 @@ struct SQLiteDatabaseTests {
         #expect(outcomes.map { try? $0.get() } == [1, nil, 2, 3])
         let ids = try await database.read { try $0.query("SELECT id FROM t ORDER BY id").map { try $0.int("id") } }
         #expect(ids == [1, 3, 4])
+        // Attempts run without savepoints first; one that changed rows before failing makes the
+        // write run again, each attempt in a savepoint.
+        #expect(runs.load(ordering: .relaxed) == (failsAfterWriting ? 2 : 1))
+        await database.close()
+    }
+
+    @Test("a write alone in its group that throws leaves nothing behind, and the next write commits")
+    func loneWriteFails() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteDatabase(path: directory.path + "/t.sqlite", migrations: [Self.table])
+        await #expect(throws: SubsidyError.self) {
+            try await database.write { transaction in
+                try transaction.query("INSERT INTO t (id, state) VALUES (1, 'live')")
+                throw SubsidyError(.failedPrecondition, "refused")
+            }
+        }
+        try await database.write { _ = try $0.query("INSERT INTO t (id, state) VALUES (2, 'live')") }
+        let ids = try await database.read { try $0.query("SELECT id FROM t ORDER BY id").map { try $0.int("id") } }
+        #expect(ids == [2])
         await database.close()
     }
 
