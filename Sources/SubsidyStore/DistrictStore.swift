@@ -508,6 +508,7 @@ public final class DistrictStore: Sendable {
         guard var record = try Self.application(id, in: transaction, district: district) else {
             throw SubsidyError(.notFound, "application \(id) does not exist in \(district.rawValue)")
         }
+        let before = record
         let from = record.state
         record.state = try from.applying(transition, as: role)
         if transition == .return || transition == .amend, record.history.count >= InputLimits.transitionsPerApplication {
@@ -517,23 +518,37 @@ public final class DistrictStore: Sendable {
                     + "(\(InputLimits.transitionsPerApplication)); withdraw it and file a new one")
         }
         let changes = try update(&record)
-        try transaction.query(
+        // Content and explanation are rewritten only when they changed (an amendment, a district
+        // programme's award): encoding them is most of a decision's district step otherwise.
+        var assignments = """
+            state = ?, awarded_fen = ?, decision_date = ?, decision_document = ?, publicized_on = ?, measure = ?, funding_year = ?,
+            enterprise = ?, updated_at = ?, content_key = ?, project_key = ?, publicity_last_day = ?, disbursed_on = ?
             """
-            UPDATE applications SET state = ?, content = ?, awarded_fen = ?, explanation = ?, decision_date = ?,
-                decision_document = ?, publicized_on = ?, measure = ?, funding_year = ?, enterprise = ?, updated_at = ?, content_key = ?,
-                project_key = ?, publicity_last_day = ?, disbursed_on = ?
-            WHERE id = ?
-            """,
-            [.text(record.state.rawValue), .blob(ApplicationContent.encode(record.application)), .integer(record.awardedFen),
-             .blob(StoredExplanation.encode(record.explanation)),
-             .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicizedOn), .text(record.measure.rawValue),
-             .integer(Int64(record.fundingYear)), .text(record.enterprise), .text(time), .text(record.contentKey), .text(record.projectKey),
-             .text(record.publicityLastDay), .text(record.disbursedOn), .text(id)]
-        )
+        var values: [SQLiteValue] = [
+            .text(record.state.rawValue), .integer(record.awardedFen), .text(record.decisionDate), .text(record.decisionDocument),
+            .text(record.publicizedOn), .text(record.measure.rawValue), .integer(Int64(record.fundingYear)), .text(record.enterprise), .text(time),
+            .text(record.contentKey), .text(record.projectKey), .text(record.publicityLastDay), .text(record.disbursedOn),
+        ]
+        if record.application != before.application {
+            assignments += ", content = ?"
+            values.append(.blob(ApplicationContent.encode(record.application)))
+        }
+        if record.explanation != before.explanation {
+            assignments += ", explanation = ?"
+            values.append(.blob(StoredExplanation.encode(record.explanation)))
+        }
+        try transaction.query("UPDATE applications SET \(assignments) WHERE id = ?", values + [.text(id)])
         try recordTransition(
             id: id, from: from, to: record.state, action: .transition(transition), actor: actor, reason: reason, request: request, decision: decision,
             changes: changes, at: time, in: transaction)
-        return try Self.application(id, in: transaction, district: district)!
+        // The record as a read would now return it, without reading and decoding it again.
+        record.updatedAt = time
+        record.history.append(
+            TransitionEntry(
+                from: from, to: record.state, action: .transition(transition), tenant: actor.tenant, actorUID: actor.uid, at: time, reason: reason,
+                requestID: request.id, decisionDate: decision.date, decisionDocument: decision.document, changes: changes))
+        assert(record == (try? Self.application(id, in: transaction, district: district)), "the record built in memory must be the one stored")
+        return record
     }
 
     private func recordTransition(

@@ -167,6 +167,13 @@ public final class SubsidyStores: Service, Sendable {
         var policy: Policy
     }
 
+    /// Where an approval starts: the stored response of the same request, or the application as
+    /// its district holds it (nil if there is none).
+    private enum ApprovalStart: Sendable {
+        case replayed([UInt8])
+        case current(StoredApplication?)
+    }
+
     /// What the ledger step of an approval decided, for its district step: the award just
     /// computed (so it is not read back and decoded again), or the commitment an interrupted
     /// approval left.
@@ -186,19 +193,57 @@ public final class SubsidyStores: Service, Sendable {
         let (ledger, faults) = (self.ledger, self.faults)
         let explaining = Self.explaining(respond, from: ledger)
         var results = [Result<[UInt8], any Error>?](repeating: nil, count: approvals.count)
-        // What every ledger-first decision does first (see `decidingThroughLedger`), per application.
+        // What every ledger-first decision does first (see `decidingThroughLedger`): a retry answered
+        // from its stored response, an interrupted step of the application completed, the
+        // application read as it now stands — read for the whole list at once, one read of each
+        // district file it touches and one of the ledger.
+        var stores: [Int: DistrictStore] = [:]
+        for (index, approval) in approvals.enumerated() {
+            do { stores[index] = try owning(approval.id, as: nil) } catch { results[index] = .failure(error) }
+        }
+        let owned = stores
+        async let committedBefore = ledger.database.read { transaction in
+            try owned.keys.filter { try ledger.commitment(for: approvals[$0].id, in: transaction) != nil }
+        }
+        let starts = try await withThrowingTaskGroup(of: [(Int, Result<ApprovalStart, any Error>)].self) { group in
+            for (district, indices) in Dictionary(grouping: owned.keys, by: { owned[$0]!.district }) {
+                let store = self.store(district)
+                group.addTask {
+                    try await store.database.read { transaction in
+                        indices.map { index in
+                            let approval = approvals[index]
+                            return (index, Result(catching: { () throws -> ApprovalStart in
+                                if let earlier = try RequestLog.lookup(approval.request.id, fingerprint: approval.request.fingerprint, in: transaction) {
+                                    return .replayed(earlier)
+                                }
+                                return .current(try DistrictStore.application(approval.id, in: transaction, district: store.district))
+                            }))
+                        }
+                    }
+                }
+            }
+            return try await group.reduce(into: [Int: Result<ApprovalStart, any Error>]()) { starts, some in
+                for (index, start) in some { starts[index] = start }
+            }
+        }
+        let interrupted = Set(try await committedBefore)
         var candidates: [ApprovalCandidate] = []
         for (index, approval) in approvals.enumerated() {
+            guard let store = owned[index], let start = starts[index] else { continue }
             do {
-                let store = try owning(approval.id, as: nil)
-                if let earlier = try await store.replay(approval.request) {
+                var current: StoredApplication?
+                switch try start.get() {
+                case .replayed(let earlier):
                     results[index] = .success(earlier)
                     continue
+                case .current(let read): current = read
                 }
-                _ = try await Recovery.reconcile(applicationID: approval.id, ledger: ledger, store: store)
-                guard let current = try await store.application(approval.id) else {
-                    throw SubsidyError(.notFound, "application \(approval.id) does not exist")
+                if interrupted.contains(index) {
+                    // A commitment already in the ledger: complete whatever its district step missed.
+                    _ = try await Recovery.reconcile(applicationID: approval.id, ledger: ledger, store: store)
+                    current = try await store.application(approval.id)
                 }
+                guard let current else { throw SubsidyError(.notFound, "application \(approval.id) does not exist") }
                 let policy = try Self.cityDecides(current, programmes: programmes)
                 candidates.append(ApprovalCandidate(index: index, approval: approval, store: store, current: current, policy: policy))
             } catch {
