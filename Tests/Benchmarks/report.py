@@ -57,11 +57,13 @@ def round_trips(records, rounds):
     if not any("connections" in r for r in records):
         return
     print(f"\nRound trips, one call in flight per connection: medians of {rounds} interleaved rounds (latencies in µs, p50/p99/p999)")
-    head = f"{'conns':>5}  {'raw UDS /s':>10} {'p50/p99/p999':>16}  {'gRPC C++ /s':>11} {'p50/p99/p999':>16}  {'subsidyd /s':>11} {'p50/p99/p999':>16}  {'÷gRPC':>6} {'÷UDS':>6}  {'server CPU µs/call sd|gRPC':>26}"
+    head = (f"{'conns':>5}  {'raw UDS /s':>10} {'p50/p99/p999':>16}  {'gRPC C++ /s':>11} {'p50/p99/p999':>16}  "
+            f"{'subsidyd /s':>11} {'p50/p99/p999':>16}  {'÷gRPC':>6}  {'sd, C client /s':>15} {'p50/p99/p999':>16}  {'÷gRPC':>6}  "
+            f"{'server CPU µs/call sd|gRPC':>26}")
     print(head)
     for connections in ("1", "8", "64"):
         row = {}
-        for who in ("uds", "grpc", "subsidyd"):
+        for who in ("uds", "grpc", "subsidyd", "subsidyd-c"):
             rs = [r for r in records if who in r["_words"] and r.get("connections") == connections and "rate" in r]
             rate = median(rs, "rate")
             pct = "/".join(fmt(median(rs, k)) for k in ("p50_us", "p99_us", "p999_us"))
@@ -69,8 +71,11 @@ def round_trips(records, rounds):
             cpu = median([{"c": str(float(r["server_cpu_s"]) * 1e6 / float(r["calls"]))} for r in rs if "server_cpu_s" in r and float(r["calls"])], "c")
             row[who] = (rate, pct, cpu, calls)
         print(f"{connections:>5}  {fmt(row['uds'][0]):>10} {row['uds'][1]:>16}  {fmt(row['grpc'][0]):>11} {row['grpc'][1]:>16}  "
-              f"{fmt(row['subsidyd'][0]):>11} {row['subsidyd'][1]:>16}  {ratio(row['subsidyd'][0], row['grpc'][0]):>6} "
-              f"{ratio(row['subsidyd'][0], row['uds'][0]):>6}  {fmt(row['subsidyd'][2], 1):>12} | {fmt(row['grpc'][2], 1):<11}")
+              f"{fmt(row['subsidyd'][0]):>11} {row['subsidyd'][1]:>16}  {ratio(row['subsidyd'][0], row['grpc'][0]):>6}  "
+              f"{fmt(row['subsidyd-c'][0]):>15} {row['subsidyd-c'][1]:>16}  {ratio(row['subsidyd-c'][0], row['grpc'][0]):>6}  "
+              f"{fmt(row['subsidyd'][2], 1):>12} | {fmt(row['grpc'][2], 1):<11}")
+    print("subsidyd /s: subsidyd-bench rpc (the Swift client library); sd, C client: Tests/Benchmarks/c/subsidyd_health.c "
+          "(one thread and one blocking call per connection, like the gRPC anchor's client); server CPU is with the Swift client")
     rss = next((r for r in records if "rpc-daemon" in r["_words"]), None)
     if rss:
         print(f"peak RSS after the round trips: subsidyd {rss.get('peak_rss_mib')} MiB, gRPC C++ server {rss.get('grpc_server_peak_rss_mib')} MiB")

@@ -73,6 +73,7 @@ if [ "$skip_build" = 0 ]; then
   done
   echo "== C and C++ anchors into $bin"
   gcc -O2 -pthread -o "$bin/uds_pingpong" "$here/c/uds_pingpong.c"
+  gcc -O2 -pthread -o "$bin/subsidyd_health" "$here/c/subsidyd_health.c"
   gcc -O2 -o "$bin/sqlite_commits" "$here/c/sqlite_commits.c" -lsqlite3
   gcc -O2 -o "$bin/wait_ready" "$here/c/wait_ready.c"
   gcc -O2 -o "$bin/now_ns" "$here/c/now_ns.c"
@@ -86,7 +87,7 @@ if [ "$skip_build" = 0 ]; then
 fi
 release=$(swift build -c release --show-bin-path)
 subsidyd=${SUBSIDYD:-$release/subsidyd}
-for b in "$subsidyd" "$release/subsidyd-bench" "$bin/uds_pingpong" "$bin/grpc_server" "$bin/grpc_client" "$bin/wait_ready"; do
+for b in "$subsidyd" "$release/subsidyd-bench" "$bin/uds_pingpong" "$bin/subsidyd_health" "$bin/grpc_server" "$bin/grpc_client" "$bin/wait_ready"; do
   [ -x "$b" ] || { echo "missing $b: run without --skip-build" >&2; exit 1; }
 done
 
@@ -139,7 +140,7 @@ record "machine subsidyd=$subsidyd cpus=$(nproc) model=\"$(awk -F': ' '/model na
 phase() { [[ " $phases " == *" $1 "* ]]; }
 
 if phase rpc; then
-echo "== round trips: raw UDS, gRPC C++ over UDS, subsidyd Health.Check ($rounds rounds × $seconds s, one call in flight per connection)"
+echo "== round trips: raw UDS, gRPC C++ over UDS, subsidyd Health.Check (Swift client, C client) ($rounds rounds × $seconds s, one call in flight per connection)"
 rpc_data="$bench_dir/data-rpc"
 rm -rf "$rpc_data" && mkdir -p "$rpc_data"
 start_daemon "$rpc_data"
@@ -148,7 +149,7 @@ grpc_pid=$!
 for _ in $(seq 1 100); do [ -S "$bench_dir/grpc.sock" ] && break; sleep 0.05; done
 for round in $(seq 1 "$rounds"); do
   # The order rotates each round, so no contender always runs first (or after the same one).
-  order=("uds grpc subsidyd" "grpc subsidyd uds" "subsidyd uds grpc")
+  order=("uds grpc subsidyd subsidyd-c" "grpc subsidyd-c subsidyd uds" "subsidyd uds subsidyd-c grpc")
   for connections in 1 8 64; do
     for who in ${order[$(( (round - 1) % 3 ))]}; do
       case $who in
@@ -161,6 +162,7 @@ for round in $(seq 1 "$rounds"); do
           c0=$(cpu_of "$daemon_pid")
           line=$("$release/subsidyd-bench" rpc --data-dir "$rpc_data" --connections "$connections" --seconds "$seconds")
           line="$line server_cpu_s=$(awk -v a="$c0" -v b="$(cpu_of "$daemon_pid")" 'BEGIN { printf "%.3f", b - a }')" ;;
+        subsidyd-c) line=$("$bin/subsidyd_health" "$rpc_data/sockets/city.sock" "$connections" "$seconds") ;;
       esac
       record "round=$round $line"
     done

@@ -22,6 +22,16 @@ public final class DaemonMetrics: Sendable {
     private let programmes: @Sendable () -> Programmes
     private let openConnections = Mutex<[String: Int]>([:])
     private let lastPolicyVersion = Mutex<String?>(nil)
+    /// Each (method, tenant, code)'s call counter and duration timer, made once: making them
+    /// looks the labels up in the registry, which was a twentieth of a Health.Check's server time.
+    /// Bounded as the labels are.
+    private let callMetrics = Mutex<[CallLabels: (calls: CoreMetrics.Counter, duration: CoreMetrics.Timer)]>([:])
+
+    private struct CallLabels: Hashable {
+        var method: String
+        var tenant: String
+        var code: String
+    }
 
     /// Call and store latencies: a few milliseconds normally; seconds mean a queue or a lock.
     static let durationBuckets: [Duration] = [
@@ -45,9 +55,18 @@ public final class DaemonMetrics: Sendable {
 
     /// One call ended with `code` (its canonical name) after `duration`.
     func recordCall(method: String, tenant: String, code: String, duration: Duration) {
-        Counter(label: "subsidyd_calls_total", dimensions: [("method", method), ("tenant", tenant), ("code", code)], factory: factory).increment()
-        Timer(label: "subsidyd_call_duration_seconds", dimensions: [("method", method), ("tenant", tenant)], factory: factory)
-            .recordNanoseconds(Self.nanoseconds(duration))
+        let labels = CallLabels(method: method, tenant: tenant, code: code)
+        let metrics = callMetrics.withLock { made in
+            if let metrics = made[labels] { return metrics }
+            let metrics = (
+                calls: Counter(label: "subsidyd_calls_total", dimensions: [("method", method), ("tenant", tenant), ("code", code)], factory: factory),
+                duration: Timer(label: "subsidyd_call_duration_seconds", dimensions: [("method", method), ("tenant", tenant)], factory: factory)
+            )
+            made[labels] = metrics
+            return metrics
+        }
+        metrics.calls.increment()
+        metrics.duration.recordNanoseconds(Self.nanoseconds(duration))
     }
 
     /// A call refused before it started (rate, open calls, shutdown): counted with its code.

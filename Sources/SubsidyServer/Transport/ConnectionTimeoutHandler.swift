@@ -8,9 +8,11 @@ import SubsidyWire
 ///
 /// It follows frame boundaries by reading only the 4-byte length headers as bytes pass through
 /// (it copies and buffers nothing; the frame decoder behind it does the real work). When a frame's
-/// first byte arrives a deadline is scheduled; when its last byte arrives it is cancelled. If it
-/// fires, or the connection has been idle too long, the peer is sent END on call 0 saying why
-/// and the connection is closed.
+/// first byte arrives its start is noted; a frame still incomplete when a read has been tracked
+/// gets a deadline timer from that start, cancelled when its last byte arrives (a frame that
+/// arrives within one read — nearly every one — never costs a timer). If it fires, or the
+/// connection has been idle too long, the peer is sent END on call 0 saying why and the
+/// connection is closed.
 final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -24,6 +26,8 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
     private var headerBytes = 0
     private var header: UInt32 = 0
     private var bodyRemaining = 0
+    /// When the frame in progress began to arrive (nil between frames).
+    private var frameStart: NIODeadline?
     private var frameTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
     private var closing = false
@@ -71,7 +75,7 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
                 if bodyRemaining == 0 { frameCompleted() }
                 continue
             }
-            if headerBytes == 0 && frameTimer == nil { frameStarted(context: context) }
+            if headerBytes == 0 && frameStart == nil { frameStart = context.eventLoop.now }
             header = header << 8 | UInt32(bytes[index])
             headerBytes += 1
             index += 1
@@ -82,11 +86,12 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
                 if bodyRemaining == 0 { frameCompleted() }
             }
         }
+        if let frameStart, frameTimer == nil { scheduleFrameDeadline(from: frameStart, context: context) }
     }
 
-    private func frameStarted(context: ChannelHandlerContext) {
+    private func scheduleFrameDeadline(from start: NIODeadline, context: ChannelHandlerContext) {
         let deadline = frameDeadline
-        frameTimer = context.eventLoop.assumeIsolated().scheduleTask(in: deadline) { [self] in
+        frameTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: start + deadline) { [self] in
             frameTimer = nil
             close(
                 context: context, code: .deadlineExceeded,
@@ -98,6 +103,7 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
     private func frameCompleted() {
         frameTimer?.cancel()
         frameTimer = nil
+        frameStart = nil
     }
 
     private func scheduleIdleCheck(context: ChannelHandlerContext, after delay: TimeAmount) {
