@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import SubsidyClient
 import SubsidyCore
 import SubsidyTestRandom
@@ -25,6 +26,24 @@ struct DaemonFoundationTests {
                 #expect(me.pid == getpid())
                 await client.close()
             }
+        }
+    }
+
+    @Test("a task preferring the connection's executor runs on its event loop, and its calls are answered")
+    func connectionExecutor() async throws {
+        try await withSharedDaemon { daemon in
+            let client = try await daemon.client("gaoming")
+            let answered = try await withTaskExecutorPreference(client.executor) {
+                #expect(MultiThreadedEventLoopGroup.currentEventLoop != nil, "the task runs on the connection's event loop")
+                var tenants: [String] = []
+                for _ in 0..<20 {
+                    tenants.append(try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).tenant)
+                    #expect(MultiThreadedEventLoopGroup.currentEventLoop != nil)
+                }
+                return tenants
+            }
+            #expect(answered == Array(repeating: "gaoming", count: 20))
+            await client.close()
         }
     }
 
