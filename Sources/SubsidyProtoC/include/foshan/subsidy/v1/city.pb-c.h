@@ -86,11 +86,13 @@ struct  Foshan__Subsidy__V1__ApproveApplicationResponse
  * 复核 of a committee's list, in its order. With `plan_only`, nothing is committed: each
  * application is computed as if the ones before it in the list had been approved (cap totals,
  * duplicate content, pilots, vouchers), so the committee sees which fit, for how much, and which
- * cap cuts or refuses which. Otherwise each is approved as ApproveApplication would, one after the
- * other; one refused application does not stop the others, and a retry of the same request
- * (same request_id and fields) approves nothing twice: each application's approval is
- * idempotent on (request_id, application_id). Case-by-case measures (一事一议) need their own
- * amount and are approved one at a time with ApproveApplication.
+ * cap cuts or refuses which. Otherwise each is approved as ApproveApplication would, in the list's
+ * order, each against the approvals before it; the whole list is committed together (one ledger
+ * transaction, then one per district file), and nothing is answered before it is durable. One
+ * refused application does not stop the others, and a retry of the same request (same request_id
+ * and fields) approves nothing twice: each application's approval is idempotent on (request_id,
+ * application_id). Case-by-case measures (一事一议) need their own amount and are approved one at a
+ * time with ApproveApplication.
  */
 struct  Foshan__Subsidy__V1__ApproveApplicationsRequest
 {
