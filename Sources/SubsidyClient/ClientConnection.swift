@@ -117,7 +117,8 @@ public final class ClientConnection: Sendable {
     /// on this connection can prefer it (`withTaskExecutorPreference(connection.executor) { … }`):
     /// its requests are then written, and its replies resumed, on the thread that reads the
     /// socket — no hand-off between threads per call. Run nothing that blocks on it: the
-    /// connection's replies wait behind it.
+    /// connection's replies wait behind it. The event loop group the connection was made on must
+    /// outlive such tasks (a shut-down loop runs nothing more).
     public var executor: any TaskExecutor { EventLoopTaskExecutor(loop: channel.eventLoop) }
 
     /// Closes the connection; calls still open end with UNAVAILABLE.

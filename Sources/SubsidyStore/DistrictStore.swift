@@ -543,6 +543,10 @@ public final class DistrictStore: Sendable {
             changes: changes, at: time, in: transaction)
         // The record as a read would now return it, without reading and decoding it again.
         record.updatedAt = time
+        if record.enterprise != before.enterprise {
+            // An amendment that names another enterprise: its registered name, as the read joins it.
+            record.enterpriseName = try transaction.query("SELECT name FROM applicants WHERE uscc = ?", [.text(record.enterprise)]).first?.text("name") ?? ""
+        }
         record.history.append(
             TransitionEntry(
                 from: from, to: record.state, action: .transition(transition), tenant: actor.tenant, actorUID: actor.uid, at: time, reason: reason,

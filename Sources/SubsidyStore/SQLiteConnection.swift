@@ -23,6 +23,11 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
 
     /// The database was closed (the daemon is shutting down).
     static func closed(_ path: String) -> SQLiteError { SQLiteError(code: SQLITE_MISUSE, message: "\(path) is closed") }
+
+    /// A statement in a transaction SQLite had already rolled back (``Transaction/query(_:_:)``).
+    static func transactionLost(_ path: String) -> SQLiteError {
+        SQLiteError(code: SQLITE_ABORT, message: "the transaction on \(path) was rolled back by SQLite after an error; nothing more is written in it")
+    }
 }
 
 /// A value bound to or read from a statement.
@@ -152,6 +157,10 @@ final class SQLiteConnection {
     /// Rows inserted, changed or deleted on this connection since it opened (triggers' too;
     /// a statement that failed and was undone counts nothing).
     var totalChanges: Int64 { handle.map { Int64(sqlite3_total_changes($0)) } ?? 0 }
+
+    /// Whether no transaction is open. Inside a ``Transaction`` this means SQLite rolled the
+    /// transaction back itself (an I/O error, a full disk, out of memory).
+    var isAutocommit: Bool { handle.map { sqlite3_get_autocommit($0) != 0 } ?? true }
 }
 
 /// One result row, read by column name. A column the statement lacks, or a value of another

@@ -318,9 +318,14 @@ public struct Transaction {
     }
 
     /// Runs one statement; rows are read by column name (``SQLiteRow``).
+    ///
+    /// Refused once SQLite has rolled the transaction back on its own (after an I/O error, a full
+    /// disk, out of memory): a statement run then would commit by itself, outside the
+    /// all-or-nothing the caller relies on, even if the caller handled the first error and went on.
     @discardableResult
     public func query(_ sql: String, _ parameters: [SQLiteValue] = []) throws(SQLiteError) -> [SQLiteRow] {
-        try connection.query(sql, parameters)
+        guard !connection.isAutocommit else { throw SQLiteError.transactionLost(connection.path) }
+        return try connection.query(sql, parameters)
     }
 
     /// Rows changed by the last statement.
@@ -340,6 +345,9 @@ public struct Transaction {
             do {
                 return .success(try body())
             } catch {
+                // SQLite rolled back the whole transaction (the attempts before this one too):
+                // that is the write's failure, not this attempt's.
+                if connection.isAutocommit { throw error }
                 guard connection.totalChanges == before else { throw AttemptChangedRowsBeforeFailing(underlying: error) }
                 return .failure(error)
             }

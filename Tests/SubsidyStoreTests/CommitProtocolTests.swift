@@ -121,6 +121,33 @@ struct CommitProtocolTests {
         await harness.stores.close()
     }
 
+    @Test("an amendment naming another enterprise answers with that enterprise's registered name")
+    func amendNamesOtherEnterprise() async throws {
+        let harness = try StoreHarness()
+        let first = try await harness.register(StoreHarness.uscc(400), in: .nanhai)
+        let other = try await harness.register(StoreHarness.uscc(401), in: .nanhai)
+        let bytes = try await harness.stores.submit(
+            harness.benchmark(StoreHarness.uscc(400)), applicant: first, policy: harness.policy,
+            request: RequestKey(id: "nanhai:submit-amend", fingerprint: "f"), actor: StoreHarness.actor(.nanhai)
+        ) { record, _ in Array(record.id.utf8) }
+        let id = String(decoding: bytes, as: UTF8.self)
+        _ = try await harness.stores.review(
+            id, as: .nanhai, .return, programmes: harness.programmes, request: RequestKey(id: "nanhai:return-\(id)", fingerprint: "f"),
+            actor: StoreHarness.actor(.nanhai), reason: "补充材料"
+        ) { _, _ in [] }
+        let named = Mutex("")
+        _ = try await harness.stores.amend(
+            id, with: harness.benchmark(StoreHarness.uscc(401)), applicant: other, policy: harness.policy,
+            request: RequestKey(id: "nanhai:amend-\(id)", fingerprint: "f"), actor: StoreHarness.actor(.nanhai), reason: "更正申报主体"
+        ) { record, _ in
+            named.withLock { $0 = record.enterpriseName }
+            return []
+        }
+        #expect(named.withLock { $0 } == other.name)
+        #expect(try await harness.application(id).enterpriseName == other.name)
+        await harness.stores.close()
+    }
+
     @Test("a committee's list is one ledger transaction in the list's order; a refused application fails alone; a retry replays")
     func approvalList() async throws {
         let harness = try StoreHarness()

@@ -117,6 +117,30 @@ struct SQLiteDatabaseTests {
         await database.close()
     }
 
+    @Test("once SQLite has rolled a transaction back on its own, nothing more is written in it and the write fails whole")
+    func lostTransaction() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteDatabase(path: directory.path + "/t.sqlite", migrations: [Self.table])
+        await #expect(throws: (any Error).self) {
+            try await database.write { transaction in
+                _ = try transaction.attempt { try transaction.query("INSERT INTO t (id, state) VALUES (1, 'live')") }
+                // What SQLite does by itself after an I/O error, a full disk or out of memory.
+                _ = try transaction.attempt { () throws -> Void in
+                    try transaction.query("ROLLBACK")
+                    throw SQLiteError(code: 10, message: "disk I/O error")
+                }
+                // Were this run, it would commit on its own.
+                try transaction.query("INSERT INTO t (id, state) VALUES (3, 'live')")
+            }
+        }
+        let ids = try await database.read { try $0.query("SELECT id FROM t ORDER BY id").map { try $0.int("id") } }
+        #expect(ids == [])
+        // The file takes writes again.
+        try await database.write { _ = try $0.query("INSERT INTO t (id, state) VALUES (4, 'live')") }
+        #expect(try await database.read { try $0.query("SELECT id FROM t").map { try $0.int("id") } } == [4])
+        await database.close()
+    }
+
     @Test("rows are read by column name; a missing column or an unknown value is damaged data")
     func typedRows() async throws {
         let directory = try TemporaryDirectory()
