@@ -710,7 +710,9 @@ public final class SubsidyStores: Service, Sendable {
     /// transaction.
     public func contentNotices(for application: Application, excluding id: String, policy: Policy) async throws -> [String] {
         var warnings: [String] = []
-        let outcome = try await withUsage(for: policy, contentKeys: application.contentKeys) { snapshot -> SubsidyError? in
+        // Computed once: each key is the canonical form of what the clerk typed.
+        let keys = application.contentKeys
+        let outcome = try await withUsage(for: policy, contentKeys: keys) { snapshot -> SubsidyError? in
             if let duplicate = try AwardCalculator.duplicate(
                 of: application, usage: snapshot, rule: policy.rules[application.measure], programme: policy.name) { return duplicate }
             // A case-by-case amount is the city's to set; there is nothing to pre-compute.
@@ -731,8 +733,16 @@ public final class SubsidyStores: Service, Sendable {
             if certain { throw outcome }
             warnings.append("the city could not approve it as things stand: \(outcome.message)")
         }
+        // The five files at once, listed in district order as before.
+        let stores = DistrictID.allCases.map { (district: $0, store: store($0)) }
+        let pendingByDistrict = try await withThrowingTaskGroup(of: (DistrictID, [PendingContent]).self) { group in
+            for (district, store) in stores {
+                group.addTask { (district, try await store.pendingApplications(withContent: keys, excluding: id)) }
+            }
+            return try await group.reduce(into: [DistrictID: [PendingContent]]()) { $0[$1.0] = $1.1 }
+        }
         for district in DistrictID.allCases {
-            for other in try await store(district).pendingApplications(withContent: application.contentKeys, excluding: id)
+            for other in pendingByDistrict[district] ?? []
             where Application.isDoubleFunding(application.measure, other.measure, sharing: other.key) {
                 warnings.append(
                     "the same content \(application.contentText) is already pending as \(other.applicationID) (\(other.measure), \(other.state)); only one can be funded")

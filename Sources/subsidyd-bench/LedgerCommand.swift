@@ -27,6 +27,9 @@ struct LedgerCommand: AsyncParsableCommand {
     @Option(help: "Approval calls in flight at once (over one city connection).")
     var concurrency: Int = 8
 
+    @Option(help: "Filing calls in flight in each district (each on its own connection).")
+    var filingLanes: Int = 4
+
     @Option(help: "Also file as many again and approve them as ApproveApplications lists of this many ids (0: no lists).")
     var listSize: Int = 50
 
@@ -62,12 +65,13 @@ struct LedgerCommand: AsyncParsableCommand {
             for (d, district) in DistrictID.allCases.enumerated() {
                 let providers = providerIDs
                 let socket = target.socket(district.rawValue)
+                for lane in 0..<max(1, filingLanes) {
                 group.addTask {
                     let connection = try await ClientConnection.connect(unixSocketPath: socket)
                     let client = Foshan_Subsidy_V1_DistrictService.Client(wrapping: connection)
                     var ids: [String] = []
                     var histogram = LatencyHistogram()
-                    for n in 0..<perDistrict {
+                    for n in stride(from: lane, to: perDistrict, by: max(1, filingLanes)) {
                         let t0 = monotonicNanoseconds()
                         let id = try await Self.file(
                             client, district: district, tag: "\(run)-\(d)-\(n)",
@@ -80,6 +84,7 @@ struct LedgerCommand: AsyncParsableCommand {
                     await connection.close()
                     return (ids, histogram)
                 }
+                }
             }
             var ids: [String] = []
             var histogram = LatencyHistogram()
@@ -91,7 +96,7 @@ struct LedgerCommand: AsyncParsableCommand {
         }
         let fileSeconds = elapsedSeconds(from: fileStart, to: monotonicNanoseconds())
         let filedRate = Int((Double(filed.0.count) / fileSeconds).rounded())
-        print("filing applications=\(filed.0.count) seconds=\(fileSeconds) rate=\(filedRate) \(filed.1.summary)")
+        print("filing applications=\(filed.0.count) lanes=\(5 * max(1, filingLanes)) seconds=\(fileSeconds) rate=\(filedRate) \(filed.1.summary)")
 
         // Singles and lists get alternate applications of each district, so both see every district.
         let ids = filed.0.enumerated().filter { listSize == 0 || $0.offset % 2 == 0 }.map(\.element)
