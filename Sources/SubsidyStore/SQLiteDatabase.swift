@@ -313,9 +313,7 @@ public struct Transaction {
 
     /// An attempt failed after changing rows in a write run without savepoints: the write is
     /// undone and run again with them (``SQLiteDatabase/write(_:)``).
-    struct AttemptChangedRowsBeforeFailing: Error {
-        let underlying: any Error
-    }
+    struct AttemptChangedRowsBeforeFailing: Error {}
 
     /// Runs one statement; rows are read by column name (``SQLiteRow``).
     ///
@@ -348,7 +346,7 @@ public struct Transaction {
                 // SQLite rolled back the whole transaction (the attempts before this one too):
                 // that is the write's failure, not this attempt's.
                 if connection.isAutocommit { throw error }
-                guard connection.totalChanges == before else { throw AttemptChangedRowsBeforeFailing(underlying: error) }
+                guard connection.totalChanges == before else { throw AttemptChangedRowsBeforeFailing() }
                 return .failure(error)
             }
         }

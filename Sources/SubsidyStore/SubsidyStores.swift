@@ -733,20 +733,10 @@ public final class SubsidyStores: Service, Sendable {
             if certain { throw outcome }
             warnings.append("the city could not approve it as things stand: \(outcome.message)")
         }
-        // The five files at once, listed in district order as before.
-        let stores = DistrictID.allCases.map { (district: $0, store: store($0)) }
-        let pendingByDistrict = try await withThrowingTaskGroup(of: (DistrictID, [PendingContent]).self) { group in
-            for (district, store) in stores {
-                group.addTask { (district, try await store.pendingApplications(withContent: keys, excluding: id)) }
-            }
-            return try await group.reduce(into: [DistrictID: [PendingContent]]()) { $0[$1.0] = $1.1 }
-        }
-        for district in DistrictID.allCases {
-            for other in pendingByDistrict[district] ?? []
-            where Application.isDoubleFunding(application.measure, other.measure, sharing: other.key) {
-                warnings.append(
-                    "the same content \(application.contentText) is already pending as \(other.applicationID) (\(other.measure), \(other.state)); only one can be funded")
-            }
+        for other in try await fromEveryDistrict({ try await $0.pendingApplications(withContent: keys, excluding: id) })
+        where Application.isDoubleFunding(application.measure, other.measure, sharing: other.key) {
+            warnings.append(
+                "the same content \(application.contentText) is already pending as \(other.applicationID) (\(other.measure), \(other.state)); only one can be funded")
         }
         return warnings
     }
@@ -764,14 +754,18 @@ public final class SubsidyStores: Service, Sendable {
     /// district's own check, which reads the city's awards, sees the city's if it came first.
     func districtProgrammeContent(_ keys: [String]) async throws -> [FundedContent] {
         guard !keys.isEmpty else { return [] }
-        // Five files, five executors: read at once (an approval waits for this under the
-        // decision lock), listed in district order as before.
+        return try await fromEveryDistrict { try await $0.programmeFundedContent(keys) }
+    }
+
+    /// `read` of every district's file at once (five files, five executors — an approval waits
+    /// for this under its decision lock), the results listed in district order.
+    private func fromEveryDistrict<T: Sendable>(_ read: @escaping @Sendable (DistrictStore) async throws -> [T]) async throws -> [T] {
         let stores = DistrictID.allCases.map { (district: $0, store: store($0)) }
-        let byDistrict = try await withThrowingTaskGroup(of: (DistrictID, [FundedContent]).self) { group in
+        let byDistrict = try await withThrowingTaskGroup(of: (DistrictID, [T]).self) { group in
             for (district, store) in stores {
-                group.addTask { (district, try await store.programmeFundedContent(keys)) }
+                group.addTask { (district, try await read(store)) }
             }
-            return try await group.reduce(into: [DistrictID: [FundedContent]]()) { $0[$1.0] = $1.1 }
+            return try await group.reduce(into: [DistrictID: [T]]()) { $0[$1.0] = $1.1 }
         }
         return DistrictID.allCases.flatMap { byDistrict[$0] ?? [] }
     }
