@@ -90,7 +90,7 @@ extension CityLedger {
     /// `date`: `.open(call)` inside one, `.closed(latest)` outside every one of a measure that
     /// runs calls, `.none` when the measure has no call at all (it does not run calls).
     public func filing(programme: String, measure: Measure, fundingYear: Int, on date: CalendarDate) async throws -> Filing {
-        let calls = try await database.read { try Self.calls(programme: programme, in: $0) }.filter { $0.measure == measure }
+        let calls = try await database.lookup { try Self.calls(programme: programme, in: $0) }.filter { $0.measure == measure }
         guard !calls.isEmpty else { return .none }
         let year = calls.filter { $0.fundingYear == fundingYear }
         if let open = year.first(where: { $0.state(on: date) == "open" }) { return .open(open) }

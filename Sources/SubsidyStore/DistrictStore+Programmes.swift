@@ -143,7 +143,9 @@ extension DistrictStore {
     /// The live awards of this district's own programmes known by one of `keys`.
     public func programmeFundedContent(_ keys: [String]) async throws -> [FundedContent] {
         guard !keys.isEmpty else { return [] }
-        return try await database.read { try ProgrammeUsage(connection: $0.connection, elsewhere: []).fundedContent(keys) }
+        return try await database.read(small: keys.count <= SQLiteDatabase.lookupKeys) {
+            try ProgrammeUsage(connection: $0.connection, elsewhere: []).fundedContent(keys)
+        }
     }
 
     /// The district programmes this file holds awards of (released ones included).

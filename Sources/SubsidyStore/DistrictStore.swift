@@ -269,28 +269,38 @@ public final class DistrictStore: Sendable {
     /// funded.
     static let pendingStates = "('SUBMITTED', 'RETURNED', 'RECOMMENDED')"
 
+    /// What this district's file holds of `keys`, in one read: its own programmes' live awards
+    /// and its applications (other than `excluding`) still pending with one of them. A filing's
+    /// checks ask every district both; one read each instead of two halves the hops.
+    public func content(_ keys: [String], excluding id: String) async throws -> HeldContent {
+        guard !keys.isEmpty else { return HeldContent(funded: [], pending: []) }
+        return try await database.lookup { transaction in
+            HeldContent(
+                funded: try ProgrammeUsage(connection: transaction.connection, elsewhere: []).fundedContent(keys),
+                pending: try Self.pendingApplications(withContent: keys, excluding: id, in: transaction))
+        }
+    }
+
     /// Applications of this district, other than `excluding`, pending with one of `keys` — once
     /// per key they share.
-    public func pendingApplications(withContent keys: [String], excluding id: String) async throws -> [PendingContent] {
-        try await database.read { transaction in
-            // One indexed lookup per key and column (an OR across the two columns could scan the
-            // table, and its rows carry the whole application).
-            var found: [PendingContent] = []
-            for key in keys {
-                var ids = Set<String>()
-                for column in ["content_key", "project_key"] {
-                    for row in try transaction.query(
-                        "SELECT id, measure, state FROM applications WHERE \(column) = ? AND state IN \(Self.pendingStates) AND id != ? ORDER BY id",
-                        [.text(key), .text(id)]
-                    ) where ids.insert(try row.text("id")).inserted {
-                        found.append(PendingContent(
-                            applicationID: try row.text("id"), measure: try row.decode(Measure.self, "measure"),
-                            state: try row.decode(ApplicationState.self, "state"), key: key))
-                    }
+    static func pendingApplications(withContent keys: [String], excluding id: String, in transaction: Transaction) throws -> [PendingContent] {
+        // One indexed lookup per key and column (an OR across the two columns could scan the
+        // table, and its rows carry the whole application).
+        var found: [PendingContent] = []
+        for key in keys {
+            var ids = Set<String>()
+            for column in ["content_key", "project_key"] {
+                for row in try transaction.query(
+                    "SELECT id, measure, state FROM applications WHERE \(column) = ? AND state IN \(pendingStates) AND id != ? ORDER BY id",
+                    [.text(key), .text(id)]
+                ) where ids.insert(try row.text("id")).inserted {
+                    found.append(PendingContent(
+                        applicationID: try row.text("id"), measure: try row.decode(Measure.self, "measure"),
+                        state: try row.decode(ApplicationState.self, "state"), key: key))
                 }
             }
-            return found
         }
+        return found
     }
 
     /// Fills in the content keys of applications stored before migration 3, so the duplicate
@@ -357,7 +367,7 @@ public final class DistrictStore: Sendable {
     /// The stored response of an earlier request with this id, if any (ALREADY_EXISTS if the
     /// id was used for other content).
     func replay(_ request: RequestKey) async throws -> [UInt8]? {
-        try await database.read { try RequestLog.lookup(request.id, fingerprint: request.fingerprint, in: $0) }
+        try await database.lookup { try RequestLog.lookup(request.id, fingerprint: request.fingerprint, in: $0) }
     }
 
     // MARK: Applicants
@@ -430,7 +440,7 @@ public final class DistrictStore: Sendable {
 
     public func applicant(_ uscc: String) async throws -> ApplicantRecord? {
         let district = self.district
-        return try await database.read { try Self.applicant(uscc, in: $0, district: district) }
+        return try await database.lookup { try Self.applicant(uscc, in: $0, district: district) }
     }
 
     /// The registered applicant, read inside the caller's transaction.
@@ -585,7 +595,8 @@ public final class DistrictStore: Sendable {
     }
 
     public func application(_ id: String) async throws -> StoredApplication? {
-        try await applications([id]).first
+        let district = self.district
+        return try await database.lookup { try Self.application(id, in: $0, district: district) }
     }
 
     /// The applications of `ids` that exist, in the order given, read in one transaction (one

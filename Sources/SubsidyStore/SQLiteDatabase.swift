@@ -22,6 +22,9 @@ import Synchronization
 public final class SQLiteDatabase: Sendable {
     private let writer: Mutex<SQLiteConnectionBox?>
     private let readers: Mutex<[SQLiteConnectionBox]>
+    /// Connections for ``lookup(_:)``, read on the caller's thread; `closed` once ``close()``
+    /// has closed those not in use (a lookup running then closes its own when it ends).
+    private let lookups: Mutex<(free: [SQLiteConnectionBox], closed: Bool)>
     private let writeThread: NIOThreadPool
     private let readThreads: NIOThreadPool
     private let isClosed = Mutex(false)
@@ -50,7 +53,8 @@ public final class SQLiteDatabase: Sendable {
     /// A file from a newer binary (schema version above the last migration) is refused.
     /// - Parameter cacheKiB: each connection's page cache (`PRAGMA cache_size`), sized per file
     ///   by its owner; SQLite's default is 2 MiB.
-    public init(path: String, migrations: [Migration], readers: Int = 2, cacheKiB: Int = 2_048) throws(SQLiteError) {
+    /// - Parameter lookups: connections for ``lookup(_:)`` (lookups beyond them take a reader thread).
+    public init(path: String, migrations: [Migration], readers: Int = 2, lookups: Int = 2, cacheKiB: Int = 2_048) throws(SQLiteError) {
         let connection = try SQLiteConnection(path: path, cacheKiB: cacheKiB)
         let current = try connection.query("PRAGMA user_version").first?.int("user_version") ?? 0
         let latest = migrations.map(\.version).max() ?? 0
@@ -82,8 +86,11 @@ public final class SQLiteDatabase: Sendable {
         // Readers are opened after the migrations, so they never see a half-built schema.
         var opened: [SQLiteConnectionBox] = []
         for _ in 0..<max(1, readers) { opened.append(SQLiteConnectionBox(try SQLiteConnection(path: path, readOnly: true, cacheKiB: cacheKiB))) }
+        var forLookups: [SQLiteConnectionBox] = []
+        for _ in 0..<max(0, lookups) { forLookups.append(SQLiteConnectionBox(try SQLiteConnection(path: path, readOnly: true, cacheKiB: cacheKiB))) }
         self.writer = Mutex(SQLiteConnectionBox(connection))
         self.readers = Mutex(opened)
+        self.lookups = Mutex((forLookups, false))
         self.path = path
         writeThread = NIOThreadPool(numberOfThreads: 1)
         readThreads = NIOThreadPool(numberOfThreads: opened.count)
@@ -232,6 +239,33 @@ public final class SQLiteDatabase: Sendable {
         try await run(on: readThreads) { try self.readNow(body) }
     }
 
+    /// ``read(_:)`` on the calling thread, for a lookup by key: a handful of indexed rows, no
+    /// scan. A read's hop to a reader thread and back (two thread wake-ups) costs more than such a
+    /// lookup, and a filing asks a dozen of them. Lookups never wait for each other: when every
+    /// lookup connection is busy, this one takes a reader thread. Not for lists, exports or
+    /// anything whose cost grows with the data — those block the caller's thread.
+    public func lookup<T: Sendable>(_ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
+        let taken = lookups.withLock { state -> SQLiteConnectionBox? in state.closed ? nil : state.free.popLast() }
+        guard let box = taken else { return try await read(body) }
+        defer {
+            let closed = lookups.withLock { state -> Bool in
+                if !state.closed { state.free.append(box) }
+                return state.closed
+            }
+            if closed { box.connection.close() }
+        }
+        return try Self.snapshot(box.connection, body)
+    }
+
+    /// How many keys a read may look up on the caller's thread (``read(small:_:)``): a few
+    /// applications' content keys; a committee's list of hundreds takes a reader thread.
+    public static let lookupKeys = 24
+
+    /// ``lookup(_:)`` when `small` (the caller knows the read is a few rows), else ``read(_:)``.
+    public func read<T: Sendable>(small: Bool, _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
+        small ? try await lookup(body) : try await read(body)
+    }
+
     private func run<T: Sendable>(on pool: NIOThreadPool, _ body: @escaping @Sendable () throws -> T) async throws -> T {
         guard !isClosed.withLock({ $0 }) else { throw SQLiteError.closed(path) }
         do {
@@ -294,6 +328,12 @@ public final class SQLiteDatabase: Sendable {
             for box in boxes { box.connection.close() }
             boxes.removeAll()
         }
+        let idle = lookups.withLock { state -> [SQLiteConnectionBox] in
+            state.closed = true
+            defer { state.free.removeAll() }
+            return state.free
+        }
+        for box in idle { box.connection.close() }
     }
 }
 

@@ -50,6 +50,18 @@ public struct DecisionNote: Sendable, Equatable {
     public static let none = DecisionNote()
 }
 
+/// What one district's file holds of some content keys (``DistrictStore/content(_:excluding:)``).
+public struct HeldContent: Sendable, Equatable {
+    /// Live awards of the district's own programmes.
+    public var funded: [FundedContent]
+    /// Applications still waiting for a decision.
+    public var pending: [PendingContent]
+    public init(funded: [FundedContent], pending: [PendingContent]) {
+        self.funded = funded
+        self.pending = pending
+    }
+}
+
 /// Another application pending with the same content (for a clerk's warning).
 public struct PendingContent: Sendable, Equatable {
     public var applicationID: String

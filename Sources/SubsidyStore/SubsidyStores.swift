@@ -202,14 +202,15 @@ public final class SubsidyStores: Service, Sendable {
             do { stores[index] = try owning(approval.id, as: nil) } catch { results[index] = .failure(error) }
         }
         let owned = stores
-        async let committedBefore = ledger.database.read { transaction in
+        let small = approvals.count * 3 <= SQLiteDatabase.lookupKeys
+        async let committedBefore = ledger.database.read(small: small) { transaction in
             try owned.keys.filter { try ledger.commitment(for: approvals[$0].id, in: transaction) != nil }
         }
         let starts = try await withThrowingTaskGroup(of: [(Int, Result<ApprovalStart, any Error>)].self) { group in
             for (district, indices) in Dictionary(grouping: owned.keys, by: { owned[$0]!.district }) {
                 let store = self.store(district)
                 group.addTask {
-                    try await store.database.read { transaction in
+                    try await store.database.read(small: small) { transaction in
                         indices.map { index in
                             let approval = approvals[index]
                             return (index, Result(catching: { () throws -> ApprovalStart in
@@ -712,7 +713,10 @@ public final class SubsidyStores: Service, Sendable {
         var warnings: [String] = []
         // Computed once: each key is the canonical form of what the clerk typed.
         let keys = application.contentKeys
-        let outcome = try await withUsage(for: policy, contentKeys: keys) { snapshot -> SubsidyError? in
+        // Each district's file once for both questions asked of it: its programmes' awards of this
+        // content (the usage below) and its applications pending with it (the warnings).
+        let held = try await fromEveryDistrict { [try await $0.content(keys, excluding: id)] }
+        let outcome = try await withUsage(for: policy, contentKeys: keys, districtContent: held.flatMap(\.funded)) { snapshot -> SubsidyError? in
             if let duplicate = try AwardCalculator.duplicate(
                 of: application, usage: snapshot, rule: policy.rules[application.measure], programme: policy.name) { return duplicate }
             // A case-by-case amount is the city's to set; there is nothing to pre-compute.
@@ -733,7 +737,7 @@ public final class SubsidyStores: Service, Sendable {
             if certain { throw outcome }
             warnings.append("the city could not approve it as things stand: \(outcome.message)")
         }
-        for other in try await fromEveryDistrict({ try await $0.pendingApplications(withContent: keys, excluding: id) })
+        for other in held.flatMap(\.pending)
         where Application.isDoubleFunding(application.measure, other.measure, sharing: other.key) {
             warnings.append(
                 "the same content \(application.contentText) is already pending as \(other.applicationID) (\(other.measure), \(other.state)); only one can be funded")
@@ -773,17 +777,21 @@ public final class SubsidyStores: Service, Sendable {
     /// Runs `body` in one read transaction against the usage `policy`'s awards are decided
     /// against: the city ledger for a city programme; for a district's own programme, that
     /// district's file, with the city's awards for `contentKeys` (read just before) for stacking.
+    /// `districtContent`: the districts' programme awards of `contentKeys` when the caller has just
+    /// read them (else they are read here). A ``SQLiteDatabase/lookup(_:)``: the maintained cap
+    /// totals make `body`'s policy run a handful of indexed reads, whatever the ledger holds.
     func withUsage<T: Sendable>(
-        for policy: Policy, contentKeys: [String], _ body: @escaping @Sendable (any UsageSnapshot) throws -> T
+        for policy: Policy, contentKeys: [String], districtContent: [FundedContent]? = nil, _ body: @escaping @Sendable (any UsageSnapshot) throws -> T
     ) async throws -> T {
         let ledger = self.ledger
         switch policy.level {
         case .city:
-            let elsewhere = try await districtProgrammeContent(contentKeys)
-            return try await ledger.database.read { try body(WithFundedContent(ledger.usage(in: $0), elsewhere: elsewhere)) }
+            let elsewhere: [FundedContent]
+            if let districtContent { elsewhere = districtContent } else { elsewhere = try await districtProgrammeContent(contentKeys) }
+            return try await ledger.database.lookup { try body(WithFundedContent(ledger.usage(in: $0), elsewhere: elsewhere)) }
         case .district(let district):
-            let elsewhere = try await ledger.database.read { try ledger.usage(in: $0).fundedContent(contentKeys) }
-            return try await store(district).database.read { try body(DistrictStore.ProgrammeUsage(connection: $0.connection, elsewhere: elsewhere)) }
+            let elsewhere = try await ledger.database.lookup { try ledger.usage(in: $0).fundedContent(contentKeys) }
+            return try await store(district).database.lookup { try body(DistrictStore.ProgrammeUsage(connection: $0.connection, elsewhere: elsewhere)) }
         }
     }
 

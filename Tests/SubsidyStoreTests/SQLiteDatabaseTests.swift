@@ -212,6 +212,39 @@ struct SQLiteDatabaseTests {
         let database = try SQLiteDatabase(path: directory.path + "/t.sqlite", migrations: [Self.table])
         await database.close()
         await #expect(throws: SQLiteError.self) { try await database.read { try $0.query("SELECT 1 AS one") } }
+        await #expect(throws: SQLiteError.self) { try await database.lookup { try $0.query("SELECT 1 AS one") } }
         #expect(throws: SQLiteError.self) { try database.writeNow { try $0.query("SELECT 1 AS one") } }
+    }
+
+    @Test("a lookup sees every committed write, beside a write in progress, and never waits for another lookup", arguments: [0, 2])
+    func lookups(connections: Int) async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteDatabase(path: directory.path + "/t.sqlite", migrations: [Self.table], lookups: connections)
+        try await database.write { transaction in
+            for id in 1...64 { try transaction.query("INSERT INTO t (id, state) VALUES (?, 'live')", [.integer(Int64(id))]) }
+        }
+        // The writer holds an uncommitted change while every lookup runs: none may see it, and
+        // none may queue behind it.
+        let readsDone = DispatchSemaphore(value: 0)
+        async let writerReleased = database.write { transaction -> Bool in
+            try transaction.query("UPDATE t SET state = 'disbursed'")
+            return readsDone.wait(timeout: .now() + 10) == .success
+        }
+        // Lookup connections that are all busy hand the rest to reader threads (with none at
+        // all, every lookup does): 64 at once, each answered from its own snapshot.
+        let seen = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for id in 1...64 {
+                group.addTask {
+                    (id, try await database.lookup { try $0.query("SELECT state FROM t WHERE id = ?", [.integer(Int64(id))]).first?.text("state") })
+                }
+            }
+            return try await group.reduce(into: [Int: String?]()) { $0[$1.0] = $1.1 }
+        }
+        readsDone.signal()
+        #expect(try await writerReleased)
+        #expect(seen.count == 64 && seen.values.allSatisfy { $0 == "live" })
+        #expect(try await database.lookup { try $0.query("SELECT COUNT(*) AS n FROM t WHERE state = 'disbursed'").first?.int("n") } == 64)
+        await database.close()
+        await #expect(throws: SQLiteError.self) { try await database.lookup { try $0.query("SELECT 1 AS one") } }
     }
 }
