@@ -23,7 +23,7 @@ public final class SQLiteDatabase: Sendable {
     private let writer: Mutex<SQLiteConnectionBox?>
     private let readers: Mutex<[SQLiteConnectionBox]>
     /// Connections for ``lookup(_:)``, read on the caller's thread; `closed` once ``close()``
-    /// has closed those not in use (a lookup running then closes its own when it ends).
+    /// has begun (it closes those not in use; a lookup running then closes its own as it ends).
     private let lookups: Mutex<(free: [SQLiteConnectionBox], closed: Bool)>
     private let writeThread: NIOThreadPool
     private let readThreads: NIOThreadPool
@@ -318,6 +318,13 @@ public final class SQLiteDatabase: Sendable {
     /// Later calls fail with ``SQLiteError/closed(_:)``.
     public func close() async {
         isClosed.withLock { $0 = true }
+        // A lookup running now closes its connection when it ends.
+        let idle = lookups.withLock { state -> [SQLiteConnectionBox] in
+            state.closed = true
+            defer { state.free.removeAll() }
+            return state.free
+        }
+        for box in idle { box.connection.close() }
         try? await writeThread.shutdownGracefully()
         try? await readThreads.shutdownGracefully()
         writer.withLock { box in
@@ -328,12 +335,6 @@ public final class SQLiteDatabase: Sendable {
             for box in boxes { box.connection.close() }
             boxes.removeAll()
         }
-        let idle = lookups.withLock { state -> [SQLiteConnectionBox] in
-            state.closed = true
-            defer { state.free.removeAll() }
-            return state.free
-        }
-        for box in idle { box.connection.close() }
     }
 }
 
