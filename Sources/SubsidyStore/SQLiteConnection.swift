@@ -73,8 +73,20 @@ final class SQLiteConnection {
         try execute("PRAGMA synchronous=FULL")
         try execute("PRAGMA foreign_keys=ON")
         try execute("PRAGMA cache_size=-\(max(64, cacheKiB))")
-        if readOnly { try execute("PRAGMA query_only=ON") }
+        if readOnly {
+            try execute("PRAGMA query_only=ON")
+        } else {
+            try execute("PRAGMA wal_autocheckpoint=\(Self.checkpointPages)")
+        }
     }
+
+    /// WAL pages after which a commit copies them back into the file (SQLite's default is 1,000).
+    /// The pages every decision rewrites (cap totals, the ends of indexes) were copied back at
+    /// nearly every checkpoint; ten times fewer checkpoints copy each of them once per 10,000
+    /// pages instead: ImportHistory 8% faster (20,000 rows, A/B in the same minutes). The cost
+    /// is a WAL of up to ~40 MB per file, replayed after a crash (start-up after SIGKILL is
+    /// measured by the benchmark).
+    static let checkpointPages = 10_000
 
     /// Finalizes every cached statement and closes the file; later calls fail as closed.
     func close() {
