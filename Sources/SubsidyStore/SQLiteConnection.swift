@@ -77,6 +77,14 @@ final class SQLiteConnection {
             try execute("PRAGMA query_only=ON")
         } else {
             try execute("PRAGMA wal_autocheckpoint=\(Self.checkpointPages)")
+            // The journals of savepoints and of statements inside a transaction are temporary
+            // files by default: `strace` of ImportHistory found a 4-byte and a 4 KB `pwrite` to
+            // one for every page each upsert touched — 118 MB in three seconds, a third of its
+            // CPU. In memory they are a copy: imports 45% faster, approvals 15–20% (A/B). They
+            // hold a savepoint's or a statement's original pages only while it is open: a
+            // write's own few pages, not the file. Readers keep the default (their temporary
+            // storage is sorting, which can grow with the data).
+            try execute("PRAGMA temp_store=MEMORY")
         }
     }
 
