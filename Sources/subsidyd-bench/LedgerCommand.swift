@@ -66,7 +66,7 @@ struct LedgerCommand: AsyncParsableCommand {
         let tags = try DistrictID.allCases.enumerated().map { d, district in
             try (0..<perDistrict).map { n in
                 Filing(
-                    district: district, tag: "\(run)-\(d)-\(n)",
+                    tag: "\(run)-\(d)-\(n)",
                     enterprise: try USCC.makeValid(prefix16: "91" + district.divisionCode + String(digits: run * 10_000 + n, count: 8)).rawValue,
                     provider: providerIDs[n % providerIDs.count])
             }
@@ -151,10 +151,9 @@ struct LedgerCommand: AsyncParsableCommand {
         print("approve-lists applications=\(ids.count) list_size=\(listSize) lists_in_flight=\(listsInFlight) seconds=\(seconds) rate=\(rate) per-list \(latencies.summary)")
     }
 
-    /// One application to file: its district, the tag its request ids carry, its applicant and
+    /// One application to file (its district is the list it is in): the tag its request ids carry, its applicant and
     /// the provider its voucher names.
     private struct Filing: Sendable {
-        var district: DistrictID
         var tag: String
         var enterprise: String
         var provider: String
