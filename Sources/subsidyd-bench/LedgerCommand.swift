@@ -151,8 +151,8 @@ struct LedgerCommand: AsyncParsableCommand {
         print("approve-lists applications=\(ids.count) list_size=\(listSize) lists_in_flight=\(listsInFlight) seconds=\(seconds) rate=\(rate) per-list \(latencies.summary)")
     }
 
-    /// One application to file (its district is the list it is in): the tag its request ids carry, its applicant and
-    /// the provider its voucher names.
+    /// One application to file (its district is the list it is in): the tag its request ids
+    /// carry, its applicant and the provider its voucher names.
     private struct Filing: Sendable {
         var tag: String
         var enterprise: String
