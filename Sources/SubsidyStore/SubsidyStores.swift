@@ -127,18 +127,26 @@ public final class SubsidyStores: Service, Sendable {
         _ id: String, decision: DecisionInput, programmes: Programmes, request key: RequestKey, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
-        try await approve([Approval(id: id, request: key)], decision: decision, programmes: programmes, actor: actor, reason: reason, respond: respond)[0]
+        try await approve([Approval(id: id, request: key, decision: decision, actor: actor, reason: reason)], programmes: programmes, respond: respond)[0]
             .get()
     }
 
     /// One application of a list approved together, with the request key it is approved under
-    /// (a retried list replays the approvals it already made).
+    /// (a retried list replays the approvals it already made) and its own decision, actor and
+    /// reason: a committee's list gives every item the same, approvals of single calls committed
+    /// together each keep their own.
     public struct Approval: Sendable {
         public var id: String
         public var request: RequestKey
-        public init(id: String, request: RequestKey) {
+        public var decision: DecisionInput
+        public var actor: Actor
+        public var reason: String
+        public init(id: String, request: RequestKey, decision: DecisionInput, actor: Actor, reason: String) {
             self.id = id
             self.request = request
+            self.decision = decision
+            self.actor = actor
+            self.reason = reason
         }
     }
 
@@ -149,12 +157,17 @@ public final class SubsidyStores: Service, Sendable {
     /// approvals in one transaction of that district's file. Two fsyncs per file touched, not two
     /// per application; no result before its district step has committed. Returns each
     /// approval's stored response or its error, in the list's order.
+    ///
+    /// Each id at most once: a list naming an application twice is refused as a whole.
     public func approve(
-        _ approvals: [Approval], decision: DecisionInput, programmes: Programmes, actor: Actor, reason: String,
-        respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+        _ approvals: [Approval], programmes: Programmes, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [Result<[UInt8], any Error>] {
-        try await underDecisionLock(.keys(Set(approvals.map(\.id)))) {
-            try await self.approveHoldingLocks(approvals, decision: decision, programmes: programmes, actor: actor, reason: reason, respond: respond)
+        let ids = Set(approvals.map(\.id))
+        // A second approval of an application in the same group would start from the state read
+        // before the first one committed.
+        guard ids.count == approvals.count else { throw SubsidyError.invalidField("request.application_ids", "names an application twice") }
+        return try await underDecisionLock(.keys(ids)) {
+            try await self.approveHoldingLocks(approvals, programmes: programmes, respond: respond)
         }
     }
 
@@ -187,8 +200,7 @@ public final class SubsidyStores: Service, Sendable {
     }
 
     private func approveHoldingLocks(
-        _ approvals: [Approval], decision: DecisionInput, programmes: Programmes, actor: Actor, reason: String,
-        respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+        _ approvals: [Approval], programmes: Programmes, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [Result<[UInt8], any Error>] {
         let (ledger, faults) = (self.ledger, self.faults)
         let explaining = Self.explaining(respond, from: ledger)
@@ -270,10 +282,11 @@ public final class SubsidyStores: Service, Sendable {
                     _ = try current.state.applying(.approve, as: .city)
                     let application = try Self.checked(current.application, policy: candidate.policy)
                     let usage = WithFundedContent(ledger.usage(in: transaction), elsewhere: elsewhere)
-                    let award = try AwardCalculator.compute(application: application, policy: candidate.policy, usage: usage, decision: decision)
+                    let approval = candidate.approval
+                    let award = try AwardCalculator.compute(application: application, policy: candidate.policy, usage: usage, decision: approval.decision)
                     try ledger.commit(
                         applicationID: id, district: current.district.rawValue, application: application, decision: award,
-                        requestID: key.id, actor: actor, reason: reason, at: Timestamp.now(), in: transaction
+                        requestID: key.id, actor: approval.actor, reason: approval.reason, at: Timestamp.now(), in: transaction
                     )
                     return LedgerApproval(
                         amountFen: award.award.fen, decisionDate: award.decisionDate.description, decisionDocument: award.decisionDocument ?? "",
@@ -301,7 +314,7 @@ public final class SubsidyStores: Service, Sendable {
                             try items.map { candidate, approved in
                                 let outcome = try transaction.attempt {
                                     try RequestLog.mutate(candidate.approval.request, in: transaction) { transaction, now in
-                                        try Self.approveInDistrict(candidate, approved, store: store, actor: actor, reason: reason, at: now, in: transaction,
+                                        try Self.approveInDistrict(candidate, approved, store: store, at: now, in: transaction,
                                             respond: respond, explaining: explaining)
                                     }
                                 }
@@ -323,12 +336,13 @@ public final class SubsidyStores: Service, Sendable {
     /// An approval's district step: the application approved with what the ledger step decided,
     /// and the ledger's position after it recorded as seen.
     private static func approveInDistrict(
-        _ candidate: ApprovalCandidate, _ approved: LedgerApproval, store: DistrictStore, actor: Actor, reason: String, at now: String,
+        _ candidate: ApprovalCandidate, _ approved: LedgerApproval, store: DistrictStore, at now: String,
         in transaction: Transaction, respond: (StoredApplication) throws -> [UInt8], explaining: (StoredApplication) throws -> [UInt8]
     ) throws -> [UInt8] {
         let (id, key, current) = (candidate.approval.id, candidate.approval.request, candidate.current)
         guard current.state == .recommended else { return try explaining(current) }  // recovery completed it
         let note = DecisionNote(date: approved.decisionDate, document: approved.decisionDocument)
+        let (actor, reason) = (candidate.approval.actor, candidate.approval.reason)
         var record = try store.apply(.approve, to: id, actor: actor, role: .city, reason: reason, request: key, decision: note, at: now, in: transaction) {
             $0.awardedFen = approved.amountFen
             $0.decisionDate = approved.decisionDate

@@ -9,6 +9,15 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
     let programmes: Programmes
     let stores: SubsidyStores
     let events: LedgerEvents
+    /// Single approvals committed together (see ``ApprovalCombiner``).
+    let approvals: ApprovalCombiner
+
+    init(programmes: Programmes, stores: SubsidyStores, events: LedgerEvents) {
+        self.programmes = programmes
+        self.stores = stores
+        self.events = events
+        approvals = ApprovalCombiner(stores: stores, programmes: programmes)
+    }
 
     func getApplication(_ request: Foshan_Subsidy_V1_GetApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicationResponse {
         try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: nil), stores: stores, context: context)
@@ -48,12 +57,9 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         _ = try stores.owning(request.applicationId, as: nil)
         let decision = try approvalDecision(
             date: request.decisionDate, document: request.decisionDocument, reason: request.reason, caseAmountFen: request.caseAmountFen)
-        let (stores, programmes) = (self.stores, self.programmes)
-        let bytes = try await StoreCall.run(for: context) {
-            try await stores.approve(
-                request.applicationId, decision: decision, programmes: programmes, request: key, actor: context.actor, reason: request.reason,
-                respond: { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) })
-        }
+        let bytes = try await approvals.approve(
+            SubsidyStores.Approval(id: request.applicationId, request: key, decision: decision, actor: context.actor, reason: request.reason),
+            context: context)
         events.changed()
         return try Foshan_Subsidy_V1_ApproveApplicationResponse(serializedBytes: bytes, path: "stored")
     }
@@ -98,16 +104,17 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
             item.reason = request.reason
             do throws(SubsidyError) {
                 _ = try stores.owning(id, as: nil)
-                approvals.append(SubsidyStores.Approval(id: id, request: requestKey(checked: request.requestId + "/" + id, context: context, item)))
+                approvals.append(
+                    SubsidyStores.Approval(
+                        id: id, request: requestKey(checked: request.requestId + "/" + id, context: context, item), decision: decision,
+                        actor: context.actor, reason: request.reason))
             } catch {
                 outcomes[id] = .failure(error)
             }
         }
         let queued = approvals
         let results = try await StoreCall.run(for: context) {
-            try await stores.approve(
-                queued, decision: decision, programmes: programmes, actor: context.actor, reason: request.reason,
-                respond: { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) })
+            try await stores.approve(queued, programmes: programmes) { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) }
         }
         for (approval, result) in zip(queued, results) { outcomes[approval.id] = result.mapError(StoreCall.status(of:)) }
         for id in ids {

@@ -95,11 +95,11 @@ final class StoreHarness: Sendable {
     /// Approves `ids` as one committee's list on 2022-09-01, each under `request`/id; returns
     /// each one's recorded state or its error, in the list's order.
     func approve(list ids: [String], request: String = "city:list") async throws -> [Result<ApplicationState, any Error>] {
-        let approvals = ids.map { SubsidyStores.Approval(id: $0, request: RequestKey(id: request + "/" + $0, fingerprint: "f")) }
-        let results = try await stores.approve(
-            approvals, decision: DecisionInput(decisionDate: try CalendarDate(parsing: "2022-09-01")), programmes: programmes, actor: Self.city,
-            reason: "会议纪要〔2022〕7号"
-        ) { Array($0.state.rawValue.utf8) }
+        let decision = DecisionInput(decisionDate: try CalendarDate(parsing: "2022-09-01"))
+        let approvals = ids.map {
+            SubsidyStores.Approval(id: $0, request: RequestKey(id: request + "/" + $0, fingerprint: "f"), decision: decision, actor: Self.city, reason: "会议纪要〔2022〕7号")
+        }
+        let results = try await stores.approve(approvals, programmes: programmes) { Array($0.state.rawValue.utf8) }
         return results.map { result in result.map { ApplicationState(rawValue: String(decoding: $0, as: UTF8.self))! } }
     }
 

@@ -1,0 +1,150 @@
+import SubsidyCore
+import SubsidyStore
+import SubsidyWire
+import Synchronization
+
+/// Single approvals (`ApproveApplication`) committed together: calls that arrive while the
+/// city's store calls are busy queue here, and the next of them to get a store permit takes every
+/// queued approval (up to ``maximumGroup``) into one store call — what `ApproveApplications` does
+/// with a committee's list, each approval still under its own request id, decision and reason,
+/// refused on its own, and answered only after its district step has committed.
+///
+/// Why: a group commit is as large as the approvals in flight at once, and the city's share of
+/// store calls (`max_concurrent_store_calls_per_tenant`) held single approvals to groups of that
+/// many. Combined, one permit carries a whole group; the share still bounds the city's store
+/// calls, and each call still waits for reply room on its own connection first.
+///
+/// One per `CityService` (a reload's new service starts its own; the old one's calls finish).
+final class ApprovalCombiner: Sendable {
+    /// Approvals of one store call at most: a short committee's list. A queue longer than this
+    /// goes in several groups.
+    static let maximumGroup = 64
+
+    private let stores: SubsidyStores
+    private let programmes: Programmes
+    /// Approvals not yet taken by a group, in arrival order.
+    private let queue = Mutex<[Ticket]>([])
+    /// Groups run and the largest, for tests and the logs.
+    private let counts = Mutex<(groups: Int, approvals: Int, largest: Int)>((0, 0, 0))
+
+    init(stores: SubsidyStores, programmes: Programmes) {
+        self.stores = stores
+        self.programmes = programmes
+    }
+
+    /// Approves `approval` (its permit taken from `context`), alone or in a group; returns its
+    /// stored response. A call that ends before its turn takes nothing from the store; once its
+    /// group has started, the group finishes whatever happens to any one caller.
+    func approve(_ approval: SubsidyStores.Approval, context: CallContext) async throws(SubsidyError) -> [UInt8] {
+        let ticket = Ticket(approval)
+        queue.withLock { $0.append(ticket) }
+        do {
+            try await context.blockingWork.enter()
+        } catch {
+            let stillQueued = queue.withLock { queue in
+                guard let index = queue.firstIndex(where: { $0 === ticket }) else { return false }
+                queue.remove(at: index)
+                return true
+            }
+            // Already in a group: it is being approved; its result is the call's.
+            guard !stillQueued else { throw error }
+            return try await ticket.result.get()
+        }
+        // Lead groups while this approval waits in the queue; once another caller's group has
+        // taken it, give the permit back and wait for that group.
+        while let group = take(leading: ticket) {
+            await run(group, context: context)
+        }
+        context.blockingWork.leave()
+        return try await ticket.result.get()
+    }
+
+    /// What the combiner has done so far: groups run, approvals in them, the largest group.
+    var statistics: (groups: Int, approvals: Int, largest: Int) { counts.withLock { $0 } }
+
+    /// Approvals waiting for a group.
+    var queued: Int { queue.withLock { $0.count } }
+
+    /// The next group, from the front of the queue, if `ticket` is still queued: at most
+    /// ``maximumGroup`` approvals, each application once (a second approval of an application
+    /// waits for the next group: it must start from what the first committed).
+    private func take(leading ticket: Ticket) -> [Ticket]? {
+        queue.withLock { queue -> [Ticket]? in
+            guard queue.contains(where: { $0 === ticket }) else { return nil }
+            var group: [Ticket] = []
+            var ids = Set<String>()
+            var left: [Ticket] = []
+            for queued in queue {
+                if group.count < Self.maximumGroup && ids.insert(queued.approval.id).inserted {
+                    group.append(queued)
+                } else {
+                    left.append(queued)
+                }
+            }
+            queue = left
+            return group
+        }
+    }
+
+    private func run(_ group: [Ticket], context: CallContext) async {
+        let (stores, programmes) = (self.stores, self.programmes)
+        let started = ContinuousClock.now
+        // Not the leader's task: its caller going away must not cancel the others' approvals.
+        let outcome = await Task {
+            try await stores.approve(group.map(\.approval), programmes: programmes) { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) }
+        }.result
+        context.metrics?.recordStoreCall(method: context.method, duration: ContinuousClock.now - started)
+        counts.withLock { counts in
+            counts.groups += 1
+            counts.approvals += group.count
+            counts.largest = max(counts.largest, group.count)
+        }
+        switch outcome {
+        case .success(let results):
+            for (ticket, result) in zip(group, results) { ticket.finish(result.mapError(StoreCall.status(of:))) }
+        case .failure(let error):
+            for ticket in group { ticket.finish(.failure(StoreCall.status(of: error))) }
+        }
+    }
+
+    /// One call's approval and, once its group has run, its result.
+    private final class Ticket: Sendable {
+        let approval: SubsidyStores.Approval
+        private let state = Mutex<State>(.waiting(nil))
+
+        private enum State {
+            case waiting(CheckedContinuation<Result<[UInt8], SubsidyError>, Never>?)
+            case finished(Result<[UInt8], SubsidyError>)
+        }
+
+        init(_ approval: SubsidyStores.Approval) {
+            self.approval = approval
+        }
+
+        func finish(_ result: Result<[UInt8], SubsidyError>) {
+            let waiter = state.withLock { state -> CheckedContinuation<Result<[UInt8], SubsidyError>, Never>? in
+                guard case .waiting(let waiter) = state else { return nil }
+                state = .finished(result)
+                return waiter
+            }
+            waiter?.resume(returning: result)
+        }
+
+        /// Waits for ``finish(_:)`` (not cancellable: the group is running and will finish it).
+        var result: Result<[UInt8], SubsidyError> {
+            get async {
+                await withCheckedContinuation { continuation in
+                    let finished = state.withLock { state -> Result<[UInt8], SubsidyError>? in
+                        switch state {
+                        case .finished(let result): return result
+                        case .waiting:
+                            state = .waiting(continuation)
+                            return nil
+                        }
+                    }
+                    if let finished { continuation.resume(returning: finished) }
+                }
+            }
+        }
+    }
+}
