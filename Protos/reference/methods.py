@@ -266,6 +266,8 @@ NOT_A_STATUS = {
     "SubsidyError+Caps.swift:capExhausted": "constructor: its callers are the sites",
     "SubsidyStores.swift:planApprovals": "ApproveApplications reports each application's refusal in its ApprovalOutcome.status, "
                                          "never as the call's status (so do the approvals of a list)",
+    "SubsidyStores.swift:approve": "a list naming an application twice: ApproveApplications refuses it first (\"is listed twice\") "
+                                   "and ApprovalCombiner never groups an application twice",
     "SubsidyStores.swift:failIfArmed": "test fault points, armed only with --test-hooks and SUBSIDYD_CRASH_AT",
     "SubsidyError+ErrorID.swift:redactingInternal": "rewrites the INTERNAL and DATA_LOSS raised elsewhere to an error id (shown so below)",
     "CallContext.swift:requireDistrict": "district methods are served to district tenants only (the router refuses the city first)",
