@@ -27,12 +27,12 @@ struct ApprovalCombinerTests {
     }
 
     /// A city call's context whose store permits come from `permits` (one connection, no reply limit).
-    static func context(_ daemon: InProcessDaemon, permits: AsyncSemaphore) throws -> CallContext {
+    static func context(_ daemon: InProcessDaemon, permits: AsyncSemaphore, connection: QueuedBytes = QueuedBytes(limit: Int.max)) throws -> CallContext {
         let city = try #require(daemon.configuration.tenants.first { $0.id == "city" })
         return CallContext(
             tenant: city, peer: PeerCredentials(pid: getpid(), uid: getuid(), gid: getgid()),
             method: Foshan_Subsidy_V1_CityService.Method.approveApplication.fullName, metadata: [:], logger: Logger(label: "test"),
-            blockingWork: BlockingWorkAdmission(tenantPermits: permits, connection: QueuedBytes(limit: Int.max)),
+            blockingWork: BlockingWorkAdmission(tenantPermits: permits, connection: connection),
             listPageBytes: daemon.configuration.limits.listPageBytes)
     }
 
@@ -124,6 +124,35 @@ struct ApprovalCombinerTests {
             #expect(try await stores.store(.shunde).application(ids[1])?.state == .recommended)
             #expect(try await stores.ledger.commitments(district: "shunde").map(\.applicationID).sorted() == [ids[0], ids[2]].sorted())
             #expect(combiner.statistics.groups == 1 && combiner.statistics.largest == 2)
+        }
+    }
+
+    @Test("an approval whose connection has no room for its reply is left out of another call's group, and approved in its own turn once there is room")
+    func noReplyRoom() async throws {
+        try await withInProcessDaemon { daemon in
+            let ids = try await Self.recommended(daemon, from: 340, count: 2)
+            let combiner = ApprovalCombiner(stores: daemon.services.stores, programmes: daemon.services.programmes)
+            let permits = AsyncSemaphore(permits: 1)
+            let full = QueuedBytes(limit: 10)
+            full.addReply(10)
+            let reading = try Self.context(daemon, permits: permits)
+            let notReading = try Self.context(daemon, permits: permits, connection: full)
+            try await permits.wait()
+            let waiting = try Self.approval(ids[1], request: "approve-r1", date: "2022-09-01")
+            let stalled = Task { await Self.outcome(combiner, waiting, notReading) }
+            while combiner.queued < 1 { await Task.yield() }
+            let ready = try Self.approval(ids[0], request: "approve-r0", date: "2022-09-01")
+            let served = Task { await Self.outcome(combiner, ready, reading) }
+            while combiner.queued < 2 { await Task.yield() }
+            permits.signal()
+            #expect(try await served.value.get().isEmpty == false)
+            #expect(combiner.statistics.groups == 1 && combiner.statistics.largest == 1)
+            #expect(combiner.queued == 1, "the approval without reply room is still waiting for its turn")
+            #expect(try await daemon.services.stores.store(.shunde).application(ids[1])?.state == .recommended)
+            full.removeReply(10)
+            #expect(try await stalled.value.get().isEmpty == false)
+            #expect(combiner.statistics.groups == 2)
+            #expect(try await daemon.services.stores.store(.shunde).application(ids[1])?.state == .approved)
         }
     }
 }

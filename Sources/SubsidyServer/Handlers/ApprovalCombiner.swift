@@ -36,7 +36,7 @@ final class ApprovalCombiner: Sendable {
     /// stored response. A call that ends before its turn takes nothing from the store; once its
     /// group has started, the group finishes whatever happens to any one caller.
     func approve(_ approval: SubsidyStores.Approval, context: CallContext) async throws(SubsidyError) -> [UInt8] {
-        let ticket = Ticket(approval)
+        let ticket = Ticket(approval, connection: context.blockingWork.connection)
         queue.withLock { $0.append(ticket) }
         do {
             try await context.blockingWork.enter()
@@ -65,9 +65,13 @@ final class ApprovalCombiner: Sendable {
     /// Approvals waiting for a group.
     var queued: Int { queue.withLock { $0.count } }
 
-    /// The next group, from the front of the queue, if `ticket` is still queued: at most
-    /// ``maximumGroup`` approvals, each application once (a second approval of an application
-    /// waits for the next group: it must start from what the first committed).
+    /// The next group, from the front of the queue, if `ticket` (the leader's own, which has its
+    /// permit) is still queued: at most ``maximumGroup`` approvals, each application once (a
+    /// second approval of an application waits for the next group: it must start from what the
+    /// first committed). Another call's approval joins only while its connection has room for
+    /// replies and its peer is still there, as its own turn would require; else it stays queued
+    /// for its own turn. (Several approvals of one connection may join while it has room: a
+    /// client that does not read gets at most a group's replies, ~4 KiB each, beyond its limit.)
     private func take(leading ticket: Ticket) -> [Ticket]? {
         queue.withLock { queue -> [Ticket]? in
             guard queue.contains(where: { $0 === ticket }) else { return nil }
@@ -75,7 +79,8 @@ final class ApprovalCombiner: Sendable {
             var ids = Set<String>()
             var left: [Ticket] = []
             for queued in queue {
-                if group.count < Self.maximumGroup && ids.insert(queued.approval.id).inserted {
+                let ready = queued === ticket || (queued.connection.hasReplyRoom && !queued.connection.isAbandoned)
+                if ready && group.count < Self.maximumGroup && ids.insert(queued.approval.id).inserted {
                     group.append(queued)
                 } else {
                     left.append(queued)
@@ -110,6 +115,8 @@ final class ApprovalCombiner: Sendable {
     /// One call's approval and, once its group has run, its result.
     private final class Ticket: Sendable {
         let approval: SubsidyStores.Approval
+        /// The caller's connection: its reply room and whether its peer is still there.
+        let connection: QueuedBytes
         private let state = Mutex<State>(.waiting(nil))
 
         private enum State {
@@ -117,8 +124,9 @@ final class ApprovalCombiner: Sendable {
             case finished(Result<[UInt8], SubsidyError>)
         }
 
-        init(_ approval: SubsidyStores.Approval) {
+        init(_ approval: SubsidyStores.Approval, connection: QueuedBytes) {
             self.approval = approval
+            self.connection = connection
         }
 
         func finish(_ result: Result<[UInt8], SubsidyError>) {
