@@ -36,6 +36,20 @@ struct ApprovalCombinerTests {
             listPageBytes: daemon.configuration.limits.listPageBytes)
     }
 
+    /// `count` recommended applications, a combiner over the daemon's stores and a one-permit
+    /// share the test already holds (so every call queues until it signals).
+    static func withHeldPermit(
+        from first: Int, count: Int, _ body: (InProcessDaemon, [String], ApprovalCombiner, AsyncSemaphore) async throws -> Void
+    ) async throws {
+        try await withInProcessDaemon { daemon in
+            let ids = try await recommended(daemon, from: first, count: count)
+            let combiner = ApprovalCombiner(stores: daemon.services.stores, programmes: daemon.services.programmes)
+            let permits = AsyncSemaphore(permits: 1)
+            try await permits.wait()
+            try await body(daemon, ids, combiner, permits)
+        }
+    }
+
     static func approval(_ id: String, request: String, date: String, reason: String = "复核通过") throws -> SubsidyStores.Approval {
         SubsidyStores.Approval(
             id: id, request: RequestKey(id: "city:" + request, fingerprint: request), decision: DecisionInput(decisionDate: try CalendarDate(parsing: date)),
@@ -52,13 +66,8 @@ struct ApprovalCombinerTests {
 
     @Test("approvals queued behind a busy permit go in one group, each with its own decision; a second approval of one application waits for the next group")
     func grouped() async throws {
-        try await withInProcessDaemon { daemon in
-            let ids = try await Self.recommended(daemon, from: 300, count: 12)
-            let combiner = ApprovalCombiner(stores: daemon.services.stores, programmes: daemon.services.programmes)
-            let permits = AsyncSemaphore(permits: 1)
+        try await Self.withHeldPermit(from: 300, count: 12) { daemon, ids, combiner, permits in
             let context = try Self.context(daemon, permits: permits)
-            // Hold the only permit, so every call queues.
-            try await permits.wait()
             var calls: [(String, String, Task<Result<[UInt8], SubsidyError>, Never>)] = []
             for (n, id) in ids.enumerated() {
                 let approval = try Self.approval(id, request: "approve-\(n)", date: "2022-09-\(10 + n)")
@@ -100,12 +109,8 @@ struct ApprovalCombinerTests {
 
     @Test("a call cancelled before its turn approves nothing; the rest of its group is approved")
     func cancelledBeforeItsTurn() async throws {
-        try await withInProcessDaemon { daemon in
-            let ids = try await Self.recommended(daemon, from: 320, count: 3)
-            let combiner = ApprovalCombiner(stores: daemon.services.stores, programmes: daemon.services.programmes)
-            let permits = AsyncSemaphore(permits: 1)
+        try await Self.withHeldPermit(from: 320, count: 3) { daemon, ids, combiner, permits in
             let context = try Self.context(daemon, permits: permits)
-            try await permits.wait()
             var calls: [Task<Result<[UInt8], SubsidyError>, Never>] = []
             for (n, id) in ids.enumerated() {
                 let approval = try Self.approval(id, request: "approve-c\(n)", date: "2022-09-01")
@@ -129,15 +134,11 @@ struct ApprovalCombinerTests {
 
     @Test("an approval whose connection has no room for its reply is left out of another call's group, and approved in its own turn once there is room")
     func noReplyRoom() async throws {
-        try await withInProcessDaemon { daemon in
-            let ids = try await Self.recommended(daemon, from: 340, count: 2)
-            let combiner = ApprovalCombiner(stores: daemon.services.stores, programmes: daemon.services.programmes)
-            let permits = AsyncSemaphore(permits: 1)
+        try await Self.withHeldPermit(from: 340, count: 2) { daemon, ids, combiner, permits in
             let full = QueuedBytes(limit: 10)
             full.addReply(10)
             let reading = try Self.context(daemon, permits: permits)
             let notReading = try Self.context(daemon, permits: permits, connection: full)
-            try await permits.wait()
             let waiting = try Self.approval(ids[1], request: "approve-r1", date: "2022-09-01")
             let stalled = Task { await Self.outcome(combiner, waiting, notReading) }
             while combiner.queued < 1 { await Task.yield() }
