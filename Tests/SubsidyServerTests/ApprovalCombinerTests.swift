@@ -156,4 +156,30 @@ struct ApprovalCombinerTests {
             #expect(try await daemon.services.stores.store(.shunde).application(ids[1])?.state == .approved)
         }
     }
+
+    @Test("a call whose approval another call's group took needs no permit of its own: it returns with the group")
+    func takenNeedsNoPermit() async throws {
+        try await Self.withHeldPermit(from: 360, count: 2) { daemon, ids, combiner, held in
+            // This call's share is held by the test; the other call's is free.
+            let (first, sharing) = (try Self.approval(ids[0], request: "approve-p0", date: "2022-09-01"), try Self.context(daemon, permits: held))
+            let waiting = Task { await Self.outcome(combiner, first, sharing) }
+            while combiner.queued < 1 { await Task.yield() }
+            let leading = try Self.context(daemon, permits: AsyncSemaphore(permits: 1))
+            #expect(try await Self.outcome(combiner, try Self.approval(ids[1], request: "approve-p1", date: "2022-09-01"), leading).get().isEmpty == false)
+            #expect(combiner.statistics.groups == 1 && combiner.statistics.largest == 2)
+            let returned = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { (try? await waiting.value.get()) != nil }
+                // A regression would leave the call waiting for the held permit: end it then.
+                group.addTask {
+                    do { try await Task.sleep(for: .seconds(30)) } catch { return false }
+                    held.signal()
+                    return false
+                }
+                let returnedFirst = await group.next() ?? false
+                group.cancelAll()
+                return returnedFirst
+            }
+            #expect(returned, "the call returned its group's result while its share was still held")
+        }
+    }
 }

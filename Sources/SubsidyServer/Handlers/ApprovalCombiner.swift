@@ -24,7 +24,7 @@ final class ApprovalCombiner: Sendable {
     private let programmes: Programmes
     /// Approvals not yet taken by a group, in arrival order.
     private let queue = Mutex<[Ticket]>([])
-    /// Groups run and the largest, for tests and the logs.
+    /// Groups run and the largest, for tests.
     private let counts = Mutex<(groups: Int, approvals: Int, largest: Int)>((0, 0, 0))
 
     init(stores: SubsidyStores, programmes: Programmes) {
@@ -36,18 +36,22 @@ final class ApprovalCombiner: Sendable {
     /// stored response. A call that ends before its turn takes nothing from the store; once its
     /// group has started, the group finishes whatever happens to any one caller.
     func approve(_ approval: SubsidyStores.Approval, context: CallContext) async throws(SubsidyError) -> [UInt8] {
-        let ticket = Ticket(approval, connection: context.blockingWork.connection)
+        let admission = context.blockingWork
+        // The wait for a permit, in a task of its own so a group that takes this approval can end
+        // it: the call then needs no permit, only its group's result.
+        let entering = Task { try await admission.enter() }
+        let ticket = Ticket(approval, connection: admission.connection, entering: entering)
         queue.withLock { $0.append(ticket) }
-        do {
-            try await context.blockingWork.enter()
-        } catch {
+        let entered = await withTaskCancellationHandler { await entering.result } onCancel: { entering.cancel() }
+        if case .failure(let error) = entered {
             let stillQueued = queue.withLock { queue in
                 guard let index = queue.firstIndex(where: { $0 === ticket }) else { return false }
                 queue.remove(at: index)
                 return true
             }
-            // Already in a group: it is being approved; its result is the call's.
-            guard !stillQueued else { throw error }
+            // Taken into a group (which ended the wait, or the caller left after): it is being
+            // approved; its result is the call's.
+            guard !stillQueued else { throw StoreCall.status(of: error) }
             return try await ticket.result.get()
         }
         // Lead groups while this approval waits in the queue; once another caller's group has
@@ -55,7 +59,7 @@ final class ApprovalCombiner: Sendable {
         while let group = take(leading: ticket) {
             await run(group, context: context)
         }
-        context.blockingWork.leave()
+        admission.leave()
         return try await ticket.result.get()
     }
 
@@ -73,7 +77,7 @@ final class ApprovalCombiner: Sendable {
     /// for its own turn. (Several approvals of one connection may join while it has room: a
     /// client that does not read gets at most a group's replies, ~4 KiB each, beyond its limit.)
     private func take(leading ticket: Ticket) -> [Ticket]? {
-        queue.withLock { queue -> [Ticket]? in
+        let group = queue.withLock { queue -> [Ticket]? in
             guard queue.contains(where: { $0 === ticket }) else { return nil }
             var group: [Ticket] = []
             var ids = Set<String>()
@@ -89,6 +93,9 @@ final class ApprovalCombiner: Sendable {
             queue = left
             return group
         }
+        // The others in the group wait for no permit now.
+        for taken in group ?? [] where taken !== ticket { taken.entering.cancel() }
+        return group
     }
 
     private func run(_ group: [Ticket], context: CallContext) async {
@@ -117,6 +124,8 @@ final class ApprovalCombiner: Sendable {
         let approval: SubsidyStores.Approval
         /// The caller's connection: its reply room and whether its peer is still there.
         let connection: QueuedBytes
+        /// The caller's wait for a store permit.
+        let entering: Task<Void, any Error>
         private let state = Mutex<State>(.waiting(nil))
 
         private enum State {
@@ -124,9 +133,10 @@ final class ApprovalCombiner: Sendable {
             case finished(Result<[UInt8], SubsidyError>)
         }
 
-        init(_ approval: SubsidyStores.Approval, connection: QueuedBytes) {
+        init(_ approval: SubsidyStores.Approval, connection: QueuedBytes, entering: Task<Void, any Error>) {
             self.approval = approval
             self.connection = connection
+            self.entering = entering
         }
 
         func finish(_ result: Result<[UInt8], SubsidyError>) {
