@@ -66,7 +66,9 @@ struct ApprovalCombinerTests {
 
     @Test("approvals queued behind a busy permit go in one group, each with its own decision; a second approval of one application waits for the next group")
     func grouped() async throws {
-        try await Self.withHeldPermit(from: 300, count: 12) { daemon, ids, combiner, permits in
+        try await Self.withHeldPermit(from: 300, count: 13) { daemon, recommended, combiner, permits in
+            // The last is approved only under a request id another approval already uses.
+            let (ids, spare) = (Array(recommended.dropLast()), recommended.last!)
             let context = try Self.context(daemon, permits: permits)
             var calls: [(String, String, Task<Result<[UInt8], SubsidyError>, Never>)] = []
             for (n, id) in ids.enumerated() {
@@ -79,7 +81,10 @@ struct ApprovalCombinerTests {
             while combiner.queued < ids.count { await Task.yield() }
             let retried = Task { await Self.outcome(combiner, retry, context) }
             let repeated = Task { await Self.outcome(combiner, again, context) }
-            while combiner.queued < ids.count + 2 { await Task.yield() }
+            var reusing = try Self.approval(spare, request: "approve-2", date: "2022-09-12")
+            reusing.request = RequestKey(id: "city:approve-2", fingerprint: "another application")
+            let reused = Task { await Self.outcome(combiner, reusing, context) }
+            while combiner.queued < ids.count + 3 { await Task.yield() }
             permits.signal()
 
             var first: [UInt8] = []
@@ -97,13 +102,17 @@ struct ApprovalCombinerTests {
             case .success: Issue.record("an application was approved twice")
             case .failure(let error): #expect(error.code == .failedPrecondition)
             }
+            switch await reused.value {
+            case .success: Issue.record("a request id reused for another application was approved")
+            case .failure(let error): #expect(error.code == .alreadyExists)
+            }
             let statistics = combiner.statistics
             #expect(statistics.largest == ids.count, "one permit carried every distinct approval queued")
-            #expect(statistics.groups == 2 && statistics.approvals == ids.count + 2)
+            #expect(statistics.groups == 2 && statistics.approvals == ids.count + 3)
             #expect(combiner.queued == 0)
             // The ledger holds one commitment per application.
             let committed = try await daemon.services.stores.ledger.commitments(district: "shunde").map(\.applicationID)
-            #expect(committed.sorted() == ids.sorted())
+            #expect(committed.sorted() == ids.sorted(), "nothing committed for the reused request id")
         }
     }
 

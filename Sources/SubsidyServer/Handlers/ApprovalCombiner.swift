@@ -81,10 +81,16 @@ final class ApprovalCombiner: Sendable {
             guard queue.contains(where: { $0 === ticket }) else { return nil }
             var group: [Ticket] = []
             var ids = Set<String>()
+            // A request id reused for another application must meet the first one's request-log
+            // entry before its ledger step, as it would in a later group: in the same group both
+            // would pass the log's check and the second would commit and then be refused.
+            var requests = Set<String>()
             var left: [Ticket] = []
             for queued in queue {
                 let ready = queued === ticket || (queued.connection.hasReplyRoom && !queued.connection.isAbandoned)
-                if ready && group.count < Self.maximumGroup && ids.insert(queued.approval.id).inserted {
+                if ready && group.count < Self.maximumGroup && !ids.contains(queued.approval.id) && !requests.contains(queued.approval.request.id) {
+                    ids.insert(queued.approval.id)
+                    requests.insert(queued.approval.request.id)
                     group.append(queued)
                 } else {
                     left.append(queued)

@@ -93,7 +93,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         defer { events.changed() }
         // Each approval as ApproveApplication would make it, with a request id of its own, so a
         // retried list replays the approvals it already made and makes the rest; the list is
-        // committed as one group (`SubsidyStores.approve(_:decision:programmes:actor:reason:respond:)`).
+        // committed as one group (`SubsidyStores.approve(_:programmes:respond:)`).
         var outcomes = [String: Result<[UInt8], SubsidyError>]()
         var approvals: [SubsidyStores.Approval] = []
         for id in ids {
