@@ -106,12 +106,16 @@ final class ApprovalCombiner: Sendable {
 
     private func run(_ group: [Ticket], context: CallContext) async {
         let (stores, programmes) = (self.stores, self.programmes)
-        let started = ContinuousClock.now
         // Not the leader's task: its caller going away must not cancel the others' approvals.
-        let outcome = await Task {
+        let approving = Task {
             try await stores.approve(group.map(\.approval), programmes: programmes) { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) }
-        }.result
-        context.metrics?.recordStoreCall(method: context.method, duration: ContinuousClock.now - started)
+        }
+        let outcome: Result<[Result<[UInt8], any Error>], SubsidyError>
+        do throws(SubsidyError) {
+            outcome = .success(try await StoreCall.measured(for: context) { try await approving.value })
+        } catch {
+            outcome = .failure(error)
+        }
         counts.withLock { counts in
             counts.groups += 1
             counts.approvals += group.count
@@ -121,7 +125,7 @@ final class ApprovalCombiner: Sendable {
         case .success(let results):
             for (ticket, result) in zip(group, results) { ticket.finish(result.mapError(StoreCall.status(of:))) }
         case .failure(let error):
-            for ticket in group { ticket.finish(.failure(StoreCall.status(of: error))) }
+            for ticket in group { ticket.finish(.failure(error)) }
         }
     }
 

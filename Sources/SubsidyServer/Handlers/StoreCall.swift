@@ -52,6 +52,12 @@ enum StoreCall {
     static func run<T: Sendable>(for context: CallContext, _ body: @Sendable () async throws -> T) async throws(SubsidyError) -> T {
         try await context.blockingWork.enter()
         defer { context.blockingWork.leave() }
+        return try await measured(for: context, body)
+    }
+
+    /// The store call `body` once its permit is held (``run(for:_:)``, or a group of approvals
+    /// led by `context`'s call): timed as the method's store work, its failure a status.
+    static func measured<T: Sendable>(for context: CallContext, _ body: @Sendable () async throws -> T) async throws(SubsidyError) -> T {
         let started = ContinuousClock.now
         defer { context.metrics?.recordStoreCall(method: context.method, duration: ContinuousClock.now - started) }
         do {
