@@ -237,7 +237,7 @@ REACH: dict[str, list[Reach]] = {
     "Programmes.swift:programme": [Reach(C_DECISIONS + DP_DECISIONS + [D + "ReviewApplication"] + QUOTES)],
     "Programmes.swift:programmeForFiling": [Reach(APP_WIRE)],
     "QuoteService.swift:quote": [Reach(QUOTES)],
-    "RequestLog.swift:lookup": [Reach(["*mutating"])],
+    "RequestLog.swift:reused": [Reach(["*mutating"])],
     "StoreCall.swift:status": [Reach(STORE_METHODS)],
     "SubsidyStores.swift:approveHoldingLocks": [Reach([C + "ApproveApplication"])],
     "SubsidyStores.swift:cityDecides": [Reach(C_DECISIONS)],

@@ -11,14 +11,17 @@ enum RequestLog {
         guard let row = try transaction.query("SELECT fingerprint, response FROM requests WHERE request_id = ?", [.text(requestID)]).first else {
             return nil
         }
-        guard try row.text("fingerprint") == fingerprint else {
-            throw SubsidyError(
-                .alreadyExists,
-                "request_id \(Self.asSent(requestID)) was already used for a different request; use a new request id for new content",
-                details: [.field(path: "request.request_id", problem: "already used for different content")]
-            )
-        }
+        guard try row.text("fingerprint") == fingerprint else { throw reused(requestID) }
         return try row.blob("response")
+    }
+
+    /// The refusal of a request id already used for a different request.
+    static func reused(_ requestID: String) -> SubsidyError {
+        SubsidyError(
+            .alreadyExists,
+            "request_id \(Self.asSent(requestID)) was already used for a different request; use a new request id for new content",
+            details: [.field(path: "request.request_id", problem: "already used for different content")]
+        )
     }
 
     /// The id as the client sent it: stores keep it scoped by tenant (`nanhai:…`).

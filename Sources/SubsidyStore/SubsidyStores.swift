@@ -158,7 +158,9 @@ public final class SubsidyStores: Service, Sendable {
     /// per application; no result before its district step has committed. Returns each
     /// approval's stored response or its error, in the list's order.
     ///
-    /// Each id at most once: a list naming an application twice is refused as a whole.
+    /// Each id at most once: a list naming an application twice is refused as a whole. An
+    /// approval under a request id an earlier one in the list already uses is refused alone
+    /// (ALREADY_EXISTS), before its ledger step.
     public func approve(
         _ approvals: [Approval], programmes: Programmes, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [Result<[UInt8], any Error>] {
@@ -210,7 +212,15 @@ public final class SubsidyStores: Service, Sendable {
         // application read as it now stands — read for the whole list at once, one read of each
         // district file it touches and one of the ledger.
         var stores: [Int: DistrictStore] = [:]
+        var requests = Set<String>()
         for (index, approval) in approvals.enumerated() {
+            // A request id a second time (so for another application) would pass the request
+            // log's check beside the first, commit in the ledger and only then be refused: it is
+            // refused before, as it would be after the first had committed.
+            guard requests.insert(approval.request.id).inserted else {
+                results[index] = .failure(RequestLog.reused(approval.request.id))
+                continue
+            }
             do { stores[index] = try owning(approval.id, as: nil) } catch { results[index] = .failure(error) }
         }
         let owned = stores

@@ -15,7 +15,8 @@ struct ApprovalCombinerTests {
     static func recommended(_ daemon: InProcessDaemon, from first: Int, count: Int) async throws -> [String] {
         var ids: [String] = []
         for n in first..<(first + count) {
-            let id = try await HandlerTests.file(daemon, n)
+            // Over three years after the first 30, so no annual count cap binds.
+            let id = try await HandlerTests.file(daemon, n, fundingYear: 2022 - (n - first) / 30)
             var review = Foshan_Subsidy_V1_ReviewApplicationRequest()
             review.requestId = "review-\(n)"
             review.applicationId = id
@@ -56,6 +57,66 @@ struct ApprovalCombinerTests {
             actor: Actor(tenant: "city", uid: 0), reason: reason)
     }
 
+    /// Waits until `condition` holds; a regression that never makes it true fails the test after
+    /// 30 s instead of hanging it.
+    static func eventually(_ what: Comment, _ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !condition() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("still not true after 30 s: \(what)", sourceLocation: sourceLocation)
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    /// `call`'s outcome, failing the test if it takes more than 30 s: a regression that leaves it
+    /// waiting for what the test holds would otherwise hang the test, so then `unblocking` lets it
+    /// go (the call's own result is not awaited otherwise: waiting for a task cannot be cancelled).
+    static func settled<T: Sendable>(
+        _ call: Task<T, Never>, unblocking: @escaping @Sendable () -> Void, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> T {
+        let outcome = await withTaskGroup(of: T?.self) { group in
+            group.addTask { await call.value }
+            group.addTask {
+                do { try await Task.sleep(for: .seconds(30)) } catch { return nil }
+                unblocking()
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let outcome else {
+            Issue.record("the call did not return within 30 s", sourceLocation: sourceLocation)
+            throw CancellationError()
+        }
+        return outcome
+    }
+
+    /// Runs `body` while another task holds every decision lock (as a backup or VerifyAudit does).
+    /// (`body` is given what lets the lock go early.)
+    static func behindEverythingLock<T>(_ stores: SubsidyStores, _ body: (_ unlock: @escaping @Sendable () -> Void) async throws -> T) async throws -> T {
+        let (holding, release) = (AsyncSemaphore(permits: 0), AsyncSemaphore(permits: 0))
+        let holder = Task {
+            try await stores.underDecisionLock(.everything) {
+                holding.signal()
+                try await release.wait()
+            }
+        }
+        try await holding.wait()
+        let result: T
+        do {
+            result = try await body { release.signal() }
+        } catch {
+            release.signal()
+            throw error
+        }
+        release.signal()
+        try await holder.value
+        return result
+    }
+
     static func outcome(_ combiner: ApprovalCombiner, _ approval: SubsidyStores.Approval, _ context: CallContext) async -> Result<[UInt8], SubsidyError> {
         do throws(SubsidyError) {
             return .success(try await combiner.approve(approval, context: context))
@@ -78,13 +139,13 @@ struct ApprovalCombinerTests {
             // The same request again (a retry) and another request for the second application.
             let retry = try Self.approval(ids[0], request: "approve-0", date: "2022-09-10")
             let again = try Self.approval(ids[1], request: "approve-other", date: "2022-09-30")
-            while combiner.queued < ids.count { await Task.yield() }
+            try await Self.eventually("queued") { combiner.queued >= ids.count }
             let retried = Task { await Self.outcome(combiner, retry, context) }
             let repeated = Task { await Self.outcome(combiner, again, context) }
             var reusing = try Self.approval(spare, request: "approve-2", date: "2022-09-12")
             reusing.request = RequestKey(id: "city:approve-2", fingerprint: "another application")
             let reused = Task { await Self.outcome(combiner, reusing, context) }
-            while combiner.queued < ids.count + 3 { await Task.yield() }
+            try await Self.eventually("queued") { combiner.queued >= ids.count + 3 }
             permits.signal()
 
             var first: [UInt8] = []
@@ -124,7 +185,7 @@ struct ApprovalCombinerTests {
             for (n, id) in ids.enumerated() {
                 let approval = try Self.approval(id, request: "approve-c\(n)", date: "2022-09-01")
                 calls.append(Task { await Self.outcome(combiner, approval, context) })
-                while combiner.queued < n + 1 { await Task.yield() }
+                try await Self.eventually("queued") { combiner.queued >= n + 1 }
             }
             calls[1].cancel()
             switch await calls[1].value {
@@ -150,10 +211,10 @@ struct ApprovalCombinerTests {
             let notReading = try Self.context(daemon, permits: permits, connection: full)
             let waiting = try Self.approval(ids[1], request: "approve-r1", date: "2022-09-01")
             let stalled = Task { await Self.outcome(combiner, waiting, notReading) }
-            while combiner.queued < 1 { await Task.yield() }
+            try await Self.eventually("queued") { combiner.queued >= 1 }
             let ready = try Self.approval(ids[0], request: "approve-r0", date: "2022-09-01")
             let served = Task { await Self.outcome(combiner, ready, reading) }
-            while combiner.queued < 2 { await Task.yield() }
+            try await Self.eventually("queued") { combiner.queued >= 2 }
             permits.signal()
             #expect(try await served.value.get().isEmpty == false)
             #expect(combiner.statistics.groups == 1 && combiner.statistics.largest == 1)
@@ -172,7 +233,7 @@ struct ApprovalCombinerTests {
             // This call's share is held by the test; the other call's is free.
             let (first, sharing) = (try Self.approval(ids[0], request: "approve-p0", date: "2022-09-01"), try Self.context(daemon, permits: held))
             let waiting = Task { await Self.outcome(combiner, first, sharing) }
-            while combiner.queued < 1 { await Task.yield() }
+            try await Self.eventually("queued") { combiner.queued >= 1 }
             let leading = try Self.context(daemon, permits: AsyncSemaphore(permits: 1))
             #expect(try await Self.outcome(combiner, try Self.approval(ids[1], request: "approve-p1", date: "2022-09-01"), leading).get().isEmpty == false)
             #expect(combiner.statistics.groups == 1 && combiner.statistics.largest == 2)
@@ -189,6 +250,69 @@ struct ApprovalCombinerTests {
                 return returnedFirst
             }
             #expect(returned, "the call returned its group's result while its share was still held")
+        }
+    }
+
+    @Test("a group whose callers have all gone while it waits behind a backup's lock approves nothing and frees its permit; one with a caller left goes on")
+    func callersGoneBehindLock() async throws {
+        try await Self.withHeldPermit(from: 380, count: 3) { daemon, ids, combiner, permits in
+            let stores = daemon.services.stores
+            let context = try Self.context(daemon, permits: permits)
+            let (led, member) = try await Self.behindEverythingLock(stores) { unlock in
+                // Alone in its group, the leader's caller goes: the group stops waiting.
+                let alone = Task { await Self.outcome(combiner, try! Self.approval(ids[0], request: "approve-g0", date: "2022-09-01"), context) }
+                try await Self.eventually("queued") { combiner.queued == 1 }
+                permits.signal()
+                try await Self.eventually("the group is waiting for its locks") { combiner.queued == 0 }
+                alone.cancel()
+                switch try await Self.settled(alone, unblocking: unlock) {
+                case .success: Issue.record("an approval whose every caller had gone was made")
+                case .failure(let error): #expect(error.code == .cancelled)
+                }
+                // The permit is free again, while the backup still holds the lock.
+                try await permits.wait()
+
+                // Two in a group: the leader's caller goes, the other's stays.
+                let led = Task { await Self.outcome(combiner, try! Self.approval(ids[1], request: "approve-g1", date: "2022-09-01"), context) }
+                let member = Task { await Self.outcome(combiner, try! Self.approval(ids[2], request: "approve-g2", date: "2022-09-01"), context) }
+                try await Self.eventually("queued") { combiner.queued == 2 }
+                permits.signal()
+                try await Self.eventually("the group is waiting for its locks") { combiner.queued == 0 }
+                led.cancel()
+                try await Task.sleep(for: .milliseconds(50))
+                #expect(combiner.statistics.groups == 1, "only the first group has ended")
+                return (led, member)
+            }
+            // The lock is free: the second group commits both (its leader's approval was in it).
+            #expect(try await member.value.get().isEmpty == false)
+            #expect(try await led.value.get().isEmpty == false, "a call whose group had started gets the group's result")
+            #expect(try await stores.store(.shunde).application(ids[0])?.state == .recommended)
+            #expect(try await stores.ledger.commitments(district: "shunde").map(\.applicationID).sorted() == [ids[1], ids[2]].sorted())
+        }
+    }
+
+    @Test("single approvals with the caller's own actor and reason; a queue longer than a group goes in several")
+    func longQueueSplit() async throws {
+        let count = ApprovalCombiner.maximumGroup + 6
+        try await Self.withHeldPermit(from: 400, count: count) { daemon, ids, combiner, permits in
+            let context = try Self.context(daemon, permits: permits)
+            var calls: [Task<Result<[UInt8], SubsidyError>, Never>] = []
+            for (n, id) in ids.enumerated() {
+                var approval = try Self.approval(id, request: "approve-l\(n)", date: "2022-09-01", reason: "第\(n)号决定")
+                approval.actor = Actor(tenant: "city", uid: UInt32(1000 + n))
+                calls.append(Task { await Self.outcome(combiner, approval, context) })
+            }
+            try await Self.eventually("queued") { combiner.queued == count }
+            permits.signal()
+            for call in calls { #expect(try await call.value.get().isEmpty == false) }
+            let statistics = combiner.statistics
+            #expect(statistics.groups == 2 && statistics.largest == ApprovalCombiner.maximumGroup && statistics.approvals == count)
+            // Each approval's audit event names its own caller and reason.
+            let events = try ReadOnlyDatabase(path: daemon.services.stores.ledger.database.path).rows(#"SELECT event FROM audit WHERE event LIKE '{"action":"commit"%'"#).map { $0[0] }
+            #expect(events.count == count)
+            for n in [0, count - 1] {
+                #expect(events.contains { $0.contains(#""uid":\#(1000 + n),"reason":"第\#(n)号决定""#) }, "approval \(n) audited with its own reason and actor")
+            }
         }
     }
 }

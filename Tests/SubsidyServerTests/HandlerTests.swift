@@ -19,7 +19,7 @@ struct HandlerTests {
     }
 
     /// Registers an enterprise in 顺德 and files a benchmark project for it; returns its id.
-    static func file(_ daemon: InProcessDaemon, _ n: Int) async throws -> String {
+    static func file(_ daemon: InProcessDaemon, _ n: Int, fundingYear: Int = 2022) async throws -> String {
         var register = Foshan_Subsidy_V1_RegisterApplicantRequest()
         register.requestId = "register-\(n)"
         var applicant = Foshan_Subsidy_V1_Applicant()
@@ -34,7 +34,7 @@ struct HandlerTests {
         submit.requestId = "submit-\(n)"
         var application = Foshan_Subsidy_V1_Application()
         application.measure = .benchmarkProject
-        application.fundingYear = 2022
+        application.fundingYear = .init(fundingYear)
         application.enterpriseUscc = try uscc(n)
         application.investedAmountFen = 100_000_000
         application.selectionLevel = .municipal

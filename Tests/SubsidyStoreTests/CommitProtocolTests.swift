@@ -195,6 +195,30 @@ struct CommitProtocolTests {
         #expect(totals.first { $0.capID == "BENCHMARK_PROJECT.annual_count" }?.count == 3)
         await harness.stores.close()
     }
+
+    @Test("a list naming an application twice is refused whole; a request id used twice in one list refuses its second use alone, before the ledger")
+    func approvalListRepeats() async throws {
+        let harness = try StoreHarness()
+        let first = try await harness.recommended(harness.benchmark(StoreHarness.uscc(310)), in: .nanhai)
+        let second = try await harness.recommended(harness.benchmark(StoreHarness.uscc(311)), in: .chancheng)
+        let decision = DecisionInput(decisionDate: try CalendarDate(parsing: "2022-09-01"))
+        func approval(_ id: String, request: String) -> SubsidyStores.Approval {
+            SubsidyStores.Approval(id: id, request: RequestKey(id: request, fingerprint: "approve " + id), decision: decision, actor: StoreHarness.city, reason: "")
+        }
+        let twice = await Result { try await harness.stores.approve([approval(first, request: "city:a"), approval(first, request: "city:b")], programmes: harness.programmes) { _ in [] } }
+        #expect((twice.failure as? SubsidyError)?.code == .invalidArgument)
+        #expect(try await harness.commitment(first) == nil)
+        let results = try await harness.stores.approve([approval(first, request: "city:one"), approval(second, request: "city:one")], programmes: harness.programmes) {
+            Array($0.state.rawValue.utf8)
+        }
+        #expect(try ApplicationState(rawValue: String(decoding: results[0].get(), as: UTF8.self)) == .approved)
+        let refused = try #require(results[1].failure as? SubsidyError)
+        #expect(refused.code == .alreadyExists)
+        #expect(refused.message.contains("one"), "\(refused.message)")
+        #expect(try await harness.commitment(second) == nil, "nothing committed behind the refusal")
+        #expect(try await harness.application(second).state == .recommended)
+        await harness.stores.close()
+    }
 }
 
 extension Result {

@@ -34,7 +34,9 @@ final class ApprovalCombiner: Sendable {
 
     /// Approves `approval` (its permit taken from `context`), alone or in a group; returns its
     /// stored response. A call that ends before its turn takes nothing from the store; once its
-    /// group has started, the group finishes whatever happens to any one caller.
+    /// group holds its decision locks, the group finishes whatever happens to any one caller. A
+    /// group whose every caller has gone while it waits for its locks (behind a backup or
+    /// VerifyAudit, which hold every lock) stops waiting, approves nothing and frees its permit.
     func approve(_ approval: SubsidyStores.Approval, context: CallContext) async throws(SubsidyError) -> [UInt8] {
         let admission = context.blockingWork
         // The wait for a permit, in a task of its own so a group that takes this approval can end
@@ -42,25 +44,44 @@ final class ApprovalCombiner: Sendable {
         let entering = Task { try await admission.enter() }
         let ticket = Ticket(approval, connection: admission.connection, entering: entering)
         queue.withLock { $0.append(ticket) }
-        let entered = await withTaskCancellationHandler { await entering.result } onCancel: { entering.cancel() }
-        if case .failure(let error) = entered {
-            let stillQueued = queue.withLock { queue in
-                guard let index = queue.firstIndex(where: { $0 === ticket }) else { return false }
-                queue.remove(at: index)
-                return true
-            }
+        return try await withTaskCancellationHandler {
+            await self.outcome(of: ticket, context: context)
+        } onCancel: {
+            entering.cancel()
+            ticket.callerLeft()
+        }.get()
+    }
+
+    private func outcome(of ticket: Ticket, context: CallContext) async -> Result<[UInt8], SubsidyError> {
+        let admission = context.blockingWork
+        if case .failure(let error) = await ticket.entering.result {
             // Taken into a group (which ended the wait, or the caller left after): it is being
             // approved; its result is the call's.
-            guard !stillQueued else { throw StoreCall.status(of: error) }
-            return try await ticket.result.get()
+            guard !withdraw(ticket) else { return .failure(StoreCall.status(of: error)) }
+            return await ticket.result
         }
         // Lead groups while this approval waits in the queue; once another caller's group has
-        // taken it, give the permit back and wait for that group.
-        while let group = take(leading: ticket) {
+        // taken it, give the permit back and wait for that group. A leader whose caller has gone
+        // leads no further group: the permit goes to the next call waiting for one.
+        while true {
+            if Task.isCancelled && withdraw(ticket) {
+                admission.leave()
+                return .failure(StoreCall.status(of: CancellationError()))
+            }
+            guard let group = take(leading: ticket) else { break }
             await run(group, context: context)
         }
         admission.leave()
-        return try await ticket.result.get()
+        return await ticket.result
+    }
+
+    /// Removes `ticket` from the queue; false if a group has taken it.
+    private func withdraw(_ ticket: Ticket) -> Bool {
+        queue.withLock { queue in
+            guard let index = queue.firstIndex(where: { $0 === ticket }) else { return false }
+            queue.remove(at: index)
+            return true
+        }
     }
 
     /// What the combiner has done so far: groups run, approvals in them, the largest group.
@@ -76,8 +97,8 @@ final class ApprovalCombiner: Sendable {
     /// replies and its peer is still there, as its own turn would require; else it stays queued
     /// for its own turn. (Several approvals of one connection may join while it has room: a
     /// client that does not read gets at most a group's replies, ~4 KiB each, beyond its limit.)
-    private func take(leading ticket: Ticket) -> [Ticket]? {
-        let group = queue.withLock { queue -> [Ticket]? in
+    private func take(leading ticket: Ticket) -> Group? {
+        let taken = queue.withLock { queue -> [Ticket]? in
             guard queue.contains(where: { $0 === ticket }) else { return nil }
             var group: [Ticket] = []
             var ids = Set<String>()
@@ -99,17 +120,22 @@ final class ApprovalCombiner: Sendable {
             queue = left
             return group
         }
+        guard let taken else { return nil }
         // The others in the group wait for no permit now.
-        for taken in group ?? [] where taken !== ticket { taken.entering.cancel() }
-        return group
+        for other in taken where other !== ticket { other.entering.cancel() }
+        return Group(taken)
     }
 
-    private func run(_ group: [Ticket], context: CallContext) async {
-        let (stores, programmes) = (self.stores, self.programmes)
-        // Not the leader's task: its caller going away must not cancel the others' approvals.
+    private func run(_ group: Group, context: CallContext) async {
+        let (stores, programmes, approvals) = (self.stores, self.programmes, group.tickets.map(\.approval))
+        // Not the leader's task: its caller going away must not cancel the others' approvals. It
+        // is cancelled only when every caller has gone, and then only its wait for the decision
+        // locks ends (``SubsidyStores/approve(_:programmes:respond:)`` runs to its end once it
+        // holds them).
         let approving = Task {
-            try await stores.approve(group.map(\.approval), programmes: programmes) { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) }
+            try await stores.approve(approvals, programmes: programmes) { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) }
         }
+        group.started(approving)
         let outcome: Result<[Result<[UInt8], any Error>], SubsidyError>
         do throws(SubsidyError) {
             outcome = .success(try await StoreCall.measured(for: context) { try await approving.value })
@@ -118,14 +144,45 @@ final class ApprovalCombiner: Sendable {
         }
         counts.withLock { counts in
             counts.groups += 1
-            counts.approvals += group.count
-            counts.largest = max(counts.largest, group.count)
+            counts.approvals += group.tickets.count
+            counts.largest = max(counts.largest, group.tickets.count)
         }
         switch outcome {
         case .success(let results):
-            for (ticket, result) in zip(group, results) { ticket.finish(result.mapError(StoreCall.status(of:))) }
+            precondition(results.count == group.tickets.count, "a result for every approval of the group")
+            for (ticket, result) in zip(group.tickets, results) { ticket.finish(result.mapError(StoreCall.status(of:))) }
         case .failure(let error):
-            for ticket in group { ticket.finish(.failure(error)) }
+            for ticket in group.tickets { ticket.finish(.failure(error)) }
+        }
+    }
+
+    /// The approvals of one store call and how many of their callers still wait for them.
+    private final class Group: Sendable {
+        let tickets: [Ticket]
+        private let state = Mutex<(present: Int, approving: Task<[Result<[UInt8], any Error>], any Error>?)>((0, nil))
+
+        init(_ tickets: [Ticket]) {
+            self.tickets = tickets
+            // Under the group's lock, so a caller leaving meanwhile is counted after it joined.
+            state.withLock { state in state.present = tickets.count(where: { $0.join(self) }) }
+        }
+
+        /// The store call now running for the group (cancelled at once if no caller is left).
+        func started(_ approving: Task<[Result<[UInt8], any Error>], any Error>) {
+            let nobody = state.withLock { state in
+                state.approving = approving
+                return state.present == 0
+            }
+            if nobody { approving.cancel() }
+        }
+
+        /// One of its callers has gone; the last one going cancels the store call.
+        func callerLeft() {
+            let approving = state.withLock { state in
+                state.present -= 1
+                return state.present == 0 ? state.approving : nil
+            }
+            approving?.cancel()
         }
     }
 
@@ -137,6 +194,8 @@ final class ApprovalCombiner: Sendable {
         /// The caller's wait for a store permit.
         let entering: Task<Void, any Error>
         private let state = Mutex<State>(.waiting(nil))
+        /// Whether the caller has gone, and the group that took the approval.
+        private let membership = Mutex<(gone: Bool, group: Group?)>((false, nil))
 
         private enum State {
             case waiting(CheckedContinuation<Result<[UInt8], SubsidyError>, Never>?)
@@ -147,6 +206,24 @@ final class ApprovalCombiner: Sendable {
             self.approval = approval
             self.connection = connection
             self.entering = entering
+        }
+
+        /// Joins `group`; whether the caller is still there.
+        func join(_ group: Group) -> Bool {
+            membership.withLock { membership in
+                membership.group = group
+                return !membership.gone
+            }
+        }
+
+        /// The caller has gone (once): its group, if any, has one caller fewer.
+        func callerLeft() {
+            let group = membership.withLock { membership -> Group? in
+                guard !membership.gone else { return nil }
+                membership.gone = true
+                return membership.group
+            }
+            group?.callerLeft()
         }
 
         func finish(_ result: Result<[UInt8], SubsidyError>) {
