@@ -119,6 +119,22 @@ struct CanonicalTextTests {
         }
     }
 
+    @Test("recently canonicalised texts give the same key again, past the memo's capacity and for long texts")
+    func remembered() {
+        var g = TestSeed.generator("CanonicalText.remembered")
+        let texts = (0..<5_000).map { n in Self.respell(Self.identifiers[n % Self.identifiers.count], &g) + "-\(n)" }
+        let first = texts.map(CanonicalText.canonical)
+        // Canonical equivalents are one memo entry: they must have one key anyway.
+        #expect(CanonicalText.canonical("A\u{30A}-7") == CanonicalText.canonical("\u{212B}-007"))
+        for (text, key) in zip(texts, first) where CanonicalText.canonical(text) != key {
+            Issue.record("\(text.unicodeScalars.map(\.value)) gave \(key), then \(CanonicalText.canonical(text)) (\(TestSeed.replay))")
+            return
+        }
+        let long = String(repeating: "ＨＴ－２０２２ ", count: 40)
+        #expect(long.utf8.count > 256)
+        #expect(CanonicalText.canonical(long) == CanonicalText.canonical(long) && CanonicalText.canonical(long).hasPrefix("ht-2022-ht-2022"))
+    }
+
     @Test("a respelled contract number is the same content; a respelled pilot id the same pilot")
     func fingerprints() {
         var g = TestSeed.generator("CanonicalText.fingerprints")
