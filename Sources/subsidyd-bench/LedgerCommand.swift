@@ -10,7 +10,8 @@ import Glibc
 /// Filing and approval: the five districts in parallel each register applicants, submit cloud
 /// vouchers and recommend them; then the city approves them all with `concurrency` calls in flight
 /// — one ApproveApplication each, then (with `list-size`) as many again as committees' lists,
-/// ApproveApplications of `list-size` ids with `lists-in-flight` lists at once. Every applicant,
+/// ApproveApplications of `list-size` ids with `lists-in-flight` lists at once, then (with
+/// `wide-concurrency`) as many again one call each with that many in flight. Every applicant,
 /// provider and contract is new, so no cap binds: the figure is the cost of the path, not of a
 /// refusal.
 struct LedgerCommand: AsyncParsableCommand {
@@ -36,6 +37,9 @@ struct LedgerCommand: AsyncParsableCommand {
     @Option(help: "ApproveApplications lists in flight at once.")
     var listsInFlight: Int = 2
 
+    @Option(help: "Also file as many again and approve them one call each with this many in flight (0: not).")
+    var wideConcurrency: Int = 0
+
     @Option(help: "Service providers the vouchers are spread over (each registered in the pool first).")
     var providers: Int = 10
 
@@ -58,7 +62,9 @@ struct LedgerCommand: AsyncParsableCommand {
             _ = try await city.registerPoolMember(pool)
             providerIDs.append(provider)
         }
-        let perDistrict = min(4_999, max(1, applications / 5)) * (listSize > 0 ? 2 : 1)
+        // Singles, lists, singles with more in flight: each kind of approval its own applications.
+        let parts = 1 + (listSize > 0 ? 1 : 0) + (wideConcurrency > 0 ? 1 : 0)
+        let perDistrict = min(4_999, max(1, applications / 5)) * parts
 
         // Filing in three passes (register every applicant, then submit every application, then
         // recommend each), so each call's rate is measured alone: a submission is what the
@@ -83,10 +89,28 @@ struct LedgerCommand: AsyncParsableCommand {
         let filedIDs = byDistrict.flatMap { $0 }
         let filedRate = Int((Double(filedIDs.count) / fileSeconds).rounded())
         print("filing applications=\(filedIDs.count) lanes=\(5 * max(1, filingLanes)) seconds=\(fileSeconds) rate=\(filedRate)")
-        // Singles and lists get alternate applications of each district, so both see every district.
-        let ids = filedIDs.enumerated().filter { listSize == 0 || $0.offset % 2 == 0 }.map(\.element)
-        let listed = listSize > 0 ? filedIDs.enumerated().filter { $0.offset % 2 == 1 }.map(\.element) : []
-        let approveStart = monotonicNanoseconds()
+        // Each kind of approval gets every `parts`-th application of each district, so each sees
+        // every district.
+        let kinds = filedIDs.enumerated().reduce(into: [[String]](repeating: [], count: parts)) { $0[$1.offset % parts].append($1.element) }
+        let ids = kinds[0]
+        let (approvals, approveSeconds) = try await approveSingly(ids, concurrency: concurrency, city: city, run: run)
+        let approvedRate = Int((Double(approvals.count) / approveSeconds).rounded())
+        print("approve applications=\(approvals.count) concurrency=\(concurrency) seconds=\(approveSeconds) rate=\(approvedRate) \(approvals.summary)")
+        if listSize > 0 { try await approveLists(kinds[1], city: city, run: run) }
+        if wideConcurrency > 0 {
+            let (wide, seconds) = try await approveSingly(kinds[parts - 1], concurrency: wideConcurrency, city: city, run: run)
+            let rate = Int((Double(wide.count) / seconds).rounded())
+            print("approve-wide applications=\(wide.count) concurrency=\(wideConcurrency) seconds=\(seconds) rate=\(rate) \(wide.summary)")
+        }
+        await cityConnection.close()
+    }
+
+    /// `ids` approved one ApproveApplication each, `concurrency` calls in flight over the one city
+    /// connection; each call's latency and the seconds it took.
+    private func approveSingly(
+        _ ids: [String], concurrency: Int, city: Foshan_Subsidy_V1_CityService.Client, run: Int
+    ) async throws -> (LatencyHistogram, Double) {
+        let start = monotonicNanoseconds()
         let approvals = try await withThrowingTaskGroup(of: LatencyHistogram.self) { group in
             for lane in 0..<max(1, concurrency) {
                 let mine = stride(from: lane, to: ids.count, by: max(1, concurrency)).map { ids[$0] }
@@ -108,11 +132,7 @@ struct LedgerCommand: AsyncParsableCommand {
             for try await histogram in group { all.add(histogram) }
             return all
         }
-        let approveSeconds = elapsedSeconds(from: approveStart, to: monotonicNanoseconds())
-        let approvedRate = Int((Double(approvals.count) / approveSeconds).rounded())
-        print("approve applications=\(approvals.count) concurrency=\(concurrency) seconds=\(approveSeconds) rate=\(approvedRate) \(approvals.summary)")
-        if !listed.isEmpty { try await approveLists(listed, city: city, run: run) }
-        await cityConnection.close()
+        return (approvals, elapsedSeconds(from: start, to: monotonicNanoseconds()))
     }
 
     /// `ids` approved as committees' lists of `listSize`, `listsInFlight` at once; prints the

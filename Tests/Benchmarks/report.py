@@ -87,7 +87,8 @@ def approvals(records, rounds):
         return
     print(f"\nApprovals against a prefilled ledger (no cap binds): medians of {rounds} rounds, beside raw SQLite WAL+FULL single-row commits in the same rounds")
     print(f"{'prior awards':>12}  {'import rows/s':>13}  {'start ms':>8} {'after KILL':>10}  {'SQLite /s':>9}  "
-          f"{'approve /s':>10} {'p50/p99/p999 µs':>22} {'÷SQLite':>7}  {'in lists /s':>11} {'list p50/p99 ms':>15} {'÷SQLite':>7}  "
+          f"{'approve /s':>10} {'p50/p99/p999 µs':>22} {'÷SQLite':>7}  {'32 in flight /s':>15} {'p50/p99 µs':>13} {'÷SQLite':>7}  "
+          f"{'in lists /s':>11} {'list p50/p99 ms':>15} {'÷SQLite':>7}  "
           f"{'submit /s':>9} {'p50/p99 µs':>13} {'÷SQLite':>7}  {'filing /s':>9}  "
           f"{'CPU s':>6} {'RSS MiB':>7} {'ledger MiB':>10}  check")
     first_rate = None
@@ -100,6 +101,7 @@ def approvals(records, rounds):
         filings = [r for r in at if "filing" in r["_words"]]
         submits = [r for r in at if "submit" in r["_words"]]
         lists = [r for r in at if "approve-lists" in r["_words"]]
+        wide = [r for r in at if "approve-wide" in r["_words"]]
         sqlite = [r for r in at if "sqlite" in r["_words"]]
         daemon = next((r for r in at if "daemon" in r["_words"]), {})
         check = next((r for r in at if "check" in r), {})
@@ -108,11 +110,14 @@ def approvals(records, rounds):
         pct = "/".join(fmt(median(approves, k)) for k in ("p50_us", "p99_us", "p999_us"))
         sq = median(sqlite, "rate")
         list_rate = median(lists, "rate")
+        wide_rate = median(wide, "rate")
+        wide_pct = "/".join(fmt(median(wide, k)) for k in ("p50_us", "p99_us"))
         submit_rate = median(submits, "rate")
         submit_pct = "/".join(fmt(median(submits, k)) for k in ("p50_us", "p99_us"))
         list_pct = "/".join(fmt(v / 1000 if v is not None else None) for v in (median(lists, "p50_us"), median(lists, "p99_us")))
         print(f"{size:>12,}  {fmt(median([prefill], 'rate')):>13}  {fmt(median([clean], 'ready_ms'), 1):>8} {fmt(median([killed], 'ready_ms'), 1):>10}  {fmt(sq):>9}  "
-              f"{fmt(rate):>10} {pct:>22} {ratio(rate, sq):>7}  {fmt(list_rate):>11} {list_pct:>15} {ratio(list_rate, sq):>7}  "
+              f"{fmt(rate):>10} {pct:>22} {ratio(rate, sq):>7}  {fmt(wide_rate):>15} {wide_pct:>13} {ratio(wide_rate, sq):>7}  "
+              f"{fmt(list_rate):>11} {list_pct:>15} {ratio(list_rate, sq):>7}  "
               f"{fmt(submit_rate):>9} {submit_pct:>13} {ratio(submit_rate, sq):>7}  {fmt(median(filings, 'rate')):>9}  "
               f"{daemon.get('cpu_s', '—'):>6} {daemon.get('peak_rss_mib', '—'):>7} {daemon.get('ledger_mib', '—'):>10}  "
               f"{check.get('check', '—')}, overcommit {check.get('overcommit', '—')}")

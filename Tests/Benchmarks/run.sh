@@ -187,8 +187,9 @@ for size in $sizes; do
   cpu0=$(cpu_of "$daemon_pid")
   for round in $(seq 1 "$rounds"); do
     record "size=$size round=$round $("$bin/sqlite_commits" "$bench_dir" "$seconds")"
-    # Two lines (filing, then approval), each recorded with its size and round.
-    "$release/subsidyd-bench" approve --data-dir "$data" --applications "$applications" --run-tag "$round" \
+    # Filing, then approvals one call each (8 in flight), in lists, one call each with 32 in
+    # flight: each line recorded with its size and round.
+    "$release/subsidyd-bench" approve --data-dir "$data" --applications "$applications" --run-tag "$round" --wide-concurrency 32 \
       | while IFS= read -r line; do record "size=$size round=$round $line"; done
   done
   finish_size "size=$size" "ledger_mib=$(du -m "$data/city-ledger.sqlite" | cut -f1)"
