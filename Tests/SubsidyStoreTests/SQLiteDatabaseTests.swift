@@ -8,6 +8,10 @@ import Testing
 @Suite("SQLite database")
 struct SQLiteDatabaseTests {
     static let table = SQLiteDatabase.Migration(version: 1, sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, state TEXT NOT NULL);")
+    /// How long a write holding the writer waits for reads that must not need it, before it gives
+    /// up and the test fails. Generous: under ThreadSanitizer, beside the whole suite on two cores,
+    /// 64 lookups have taken over 10 s without ever waiting on the writer.
+    static let guardTime: DispatchTimeInterval = .seconds(60)
 
     @Test("a read runs beside a write in progress (WAL readers do not queue behind the writer)")
     func readerBesideWriter() async throws {
@@ -19,7 +23,7 @@ struct SQLiteDatabaseTests {
         // writer, it would give up after its guard time and report that it was never released.
         async let writerReleased = database.write { transaction -> Bool in
             try transaction.query("UPDATE t SET state = 'disbursed' WHERE id = 1")
-            return readDone.wait(timeout: .now() + 10) == .success
+            return readDone.wait(timeout: .now() + Self.guardTime) == .success
         }
         let seen = try await database.read { try $0.query("SELECT state FROM t WHERE id = 1").first?.text("state") }
         readDone.signal()
@@ -228,7 +232,7 @@ struct SQLiteDatabaseTests {
         let readsDone = DispatchSemaphore(value: 0)
         async let writerReleased = database.write { transaction -> Bool in
             try transaction.query("UPDATE t SET state = 'disbursed'")
-            return readsDone.wait(timeout: .now() + 10) == .success
+            return readsDone.wait(timeout: .now() + Self.guardTime) == .success
         }
         // Lookup connections that are all busy hand the rest to reader threads (with none at
         // all, every lookup does): 64 at once, each answered from its own snapshot.
