@@ -307,6 +307,10 @@ struct ApprovalCombinerTests {
             for call in calls { #expect(try await call.value.get().isEmpty == false) }
             let statistics = combiner.statistics
             #expect(statistics.groups == 2 && statistics.largest == ApprovalCombiner.maximumGroup && statistics.approvals == count)
+            // Nothing of a finished call stays in memory (a group and its tickets hold each other
+            // until it has run).
+            calls.removeAll()
+            try await Self.eventually("every ticket freed") { combiner.liveTickets == 0 }
             // Each approval's audit event names its own caller and reason.
             let events = try ReadOnlyDatabase(path: daemon.services.stores.ledger.database.path).rows(#"SELECT event FROM audit WHERE event LIKE '{"action":"commit"%'"#).map { $0[0] }
             #expect(events.count == count)

@@ -26,6 +26,8 @@ final class ApprovalCombiner: Sendable {
     private let queue = Mutex<[Ticket]>([])
     /// Groups run and the largest, for tests.
     private let counts = Mutex<(groups: Int, approvals: Int, largest: Int)>((0, 0, 0))
+    /// Tickets not yet freed, for tests: a ticket outliving its call is a leak.
+    private let tickets = Tickets()
 
     init(stores: SubsidyStores, programmes: Programmes) {
         self.stores = stores
@@ -42,7 +44,7 @@ final class ApprovalCombiner: Sendable {
         // The wait for a permit, in a task of its own so a group that takes this approval can end
         // it: the call then needs no permit, only its group's result.
         let entering = Task { try await admission.enter() }
-        let ticket = Ticket(approval, connection: admission.connection, entering: entering)
+        let ticket = Ticket(approval, connection: admission.connection, entering: entering, counted: tickets)
         queue.withLock { $0.append(ticket) }
         return try await withTaskCancellationHandler {
             await self.outcome(of: ticket, context: context)
@@ -89,6 +91,13 @@ final class ApprovalCombiner: Sendable {
 
     /// Approvals waiting for a group.
     var queued: Int { queue.withLock { $0.count } }
+
+    /// Tickets (calls' approvals) still in memory.
+    var liveTickets: Int { tickets.live.load(ordering: .relaxed) }
+
+    private final class Tickets: Sendable {
+        let live = Atomic(0)
+    }
 
     /// The next group, from the front of the queue, if `ticket` (the leader's own, which has its
     /// permit) is still queued: at most ``maximumGroup`` approvals, each application once (a
@@ -202,11 +211,17 @@ final class ApprovalCombiner: Sendable {
             case finished(Result<[UInt8], SubsidyError>)
         }
 
-        init(_ approval: SubsidyStores.Approval, connection: QueuedBytes, entering: Task<Void, any Error>) {
+        private let counted: Tickets
+
+        init(_ approval: SubsidyStores.Approval, connection: QueuedBytes, entering: Task<Void, any Error>, counted: Tickets) {
             self.approval = approval
             self.connection = connection
             self.entering = entering
+            self.counted = counted
+            counted.live.add(1, ordering: .relaxed)
         }
+
+        deinit { counted.live.subtract(1, ordering: .relaxed) }
 
         /// Joins `group`; whether the caller is still there.
         func join(_ group: Group) -> Bool {
@@ -227,6 +242,9 @@ final class ApprovalCombiner: Sendable {
         }
 
         func finish(_ result: Result<[UInt8], SubsidyError>) {
+            // The group holds its tickets: once it has run, a ticket must not hold it (the cycle
+            // would keep both, and the response, for the life of the process).
+            membership.withLock { $0.group = nil }
             let waiter = state.withLock { state -> CheckedContinuation<Result<[UInt8], SubsidyError>, Never>? in
                 guard case .waiting(let waiter) = state else { return nil }
                 state = .finished(result)
