@@ -46,11 +46,13 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
     /// The canonical form of `text`.
     public static func canonical(_ text: String) -> String {
         guard text.utf8.count <= Recent.maximumText else { return computed(text) }
-        if let known = recent.withLock({ $0.keys[text] }) { return known }
+        let spelling = Array(text.utf8)
+        if let known = recent.withLock({ $0.keys[spelling] }) { return known }
         let key = computed(text)
+        guard key.utf8.count <= Recent.maximumText else { return key }
         recent.withLock { recent in
             if recent.keys.count >= Recent.capacity { recent.keys.removeAll(keepingCapacity: true) }
-            recent.keys[text] = key
+            recent.keys[spelling] = key
         }
         return key
     }
@@ -58,17 +60,23 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
     /// Canonical forms computed lately. One request canonicalises the same few texts again and
     /// again — its content keys at every duplicate check, the insert, the award — and each is an
     /// NFKC pass and a walk over Unicode properties (~5% of a submission's CPU before this memo).
-    /// A pure function's results, so sharing them across requests and tenants shows nothing; keyed
-    /// by `String` equality (canonical equivalence), which NFKC makes one key anyway. Bounded:
-    /// texts up to ``maximumText`` bytes, at most ``capacity`` of them (cleared when full), about
-    /// 2 MiB at worst.
+    /// A pure function's results, so sharing them across requests and tenants shows nothing.
+    /// Keyed by the exact UTF-8 bytes, not by `String` equality: the standard library's canonical
+    /// equivalence follows a newer Unicode than the ICU that computes the key, so two texts it
+    /// calls equal could have different keys, and a hit would make the answer depend on which
+    /// spelling came first. Bounded: texts and keys up to ``maximumText`` bytes each (NFKC can
+    /// lengthen a text ~11×; a longer key is not kept), at most ``capacity`` pairs (cleared when
+    /// full), about 3 MiB at worst.
     private struct Recent: ~Copyable {
         static let maximumText = 256
         static let capacity = 4096
-        var keys: [String: String] = [:]
+        var keys: [[UInt8]: String] = [:]
     }
 
     private static let recent = Mutex(Recent())
+
+    /// The memo's entry for exactly these bytes, for tests.
+    static func remembered(_ text: String) -> String? { recent.withLock { $0.keys[Array(text.utf8)] } }
 
     private static func computed(_ text: String) -> String {
         var tokens: [Token] = []
