@@ -201,6 +201,12 @@ public final class SubsidyStores: Service, Sendable {
         var position: LedgerPosition
     }
 
+    /// A request id as one district file's request log knows it.
+    private struct RequestInFile: Hashable {
+        var district: DistrictID
+        var id: String
+    }
+
     private func approveHoldingLocks(
         _ approvals: [Approval], programmes: Programmes, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [Result<[UInt8], any Error>] {
@@ -212,16 +218,22 @@ public final class SubsidyStores: Service, Sendable {
         // application read as it now stands — read for the whole list at once, one read of each
         // district file it touches and one of the ledger.
         var stores: [Int: DistrictStore] = [:]
-        var requests = Set<String>()
+        var requests = Set<RequestInFile>()
         for (index, approval) in approvals.enumerated() {
-            // A request id a second time (so for another application) would pass the request
-            // log's check beside the first, commit in the ledger and only then be refused: it is
-            // refused before, as it would be after the first had committed.
-            guard requests.insert(approval.request.id).inserted else {
+            let store: DistrictStore
+            do { store = try owning(approval.id, as: nil) } catch {
+                results[index] = .failure(error)
+                continue
+            }
+            // A request id a second time in one district file (so for another application) would
+            // pass that file's request log beside the first, commit in the ledger and only then be
+            // refused: it is refused before, as it would be after the first had committed. In
+            // another district's file it is another log's id, as it would be in two calls.
+            guard requests.insert(RequestInFile(district: store.district, id: approval.request.id)).inserted else {
                 results[index] = .failure(RequestLog.reused(approval.request.id))
                 continue
             }
-            do { stores[index] = try owning(approval.id, as: nil) } catch { results[index] = .failure(error) }
+            stores[index] = store
         }
         let owned = stores
         let small = approvals.count * 3 <= SQLiteDatabase.lookupKeys

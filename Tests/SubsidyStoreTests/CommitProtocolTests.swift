@@ -196,11 +196,12 @@ struct CommitProtocolTests {
         await harness.stores.close()
     }
 
-    @Test("a list naming an application twice is refused whole; a request id used twice in one list refuses its second use alone, before the ledger")
+    @Test("a list naming an application twice is refused whole; a request id used twice in one district file refuses its second use alone, before the ledger")
     func approvalListRepeats() async throws {
         let harness = try StoreHarness()
         let first = try await harness.recommended(harness.benchmark(StoreHarness.uscc(310)), in: .nanhai)
-        let second = try await harness.recommended(harness.benchmark(StoreHarness.uscc(311)), in: .chancheng)
+        let second = try await harness.recommended(harness.benchmark(StoreHarness.uscc(311)), in: .nanhai)
+        let elsewhere = try await harness.recommended(harness.benchmark(StoreHarness.uscc(312)), in: .chancheng)
         let decision = DecisionInput(decisionDate: try CalendarDate(parsing: "2022-09-01"))
         func approval(_ id: String, request: String) -> SubsidyStores.Approval {
             SubsidyStores.Approval(id: id, request: RequestKey(id: request, fingerprint: "approve " + id), decision: decision, actor: StoreHarness.city, reason: "")
@@ -208,10 +209,13 @@ struct CommitProtocolTests {
         let twice = await Result { try await harness.stores.approve([approval(first, request: "city:a"), approval(first, request: "city:b")], programmes: harness.programmes) { _ in [] } }
         #expect((twice.failure as? SubsidyError)?.code == .invalidArgument)
         #expect(try await harness.commitment(first) == nil)
-        let results = try await harness.stores.approve([approval(first, request: "city:one"), approval(second, request: "city:one")], programmes: harness.programmes) {
+        let approvals = [approval(first, request: "city:one"), approval(second, request: "city:one"), approval(elsewhere, request: "city:one")]
+        let results = try await harness.stores.approve(approvals, programmes: harness.programmes) {
             Array($0.state.rawValue.utf8)
         }
         #expect(try ApplicationState(rawValue: String(decoding: results[0].get(), as: UTF8.self)) == .approved)
+        // Another district's file has a request log of its own, as two separate calls would find.
+        #expect(try ApplicationState(rawValue: String(decoding: results[2].get(), as: UTF8.self)) == .approved)
         let refused = try #require(results[1].failure as? SubsidyError)
         #expect(refused.code == .alreadyExists)
         #expect(refused.message.contains("one"), "\(refused.message)")
