@@ -3,6 +3,7 @@ import Logging
 import SubsidyCore
 import SubsidyTestSupport
 import SubsidyWire
+import Synchronization
 import Testing
 @testable import SubsidyServer
 @testable import SubsidyStore
@@ -76,22 +77,41 @@ struct ApprovalCombinerTests {
     static func settled<T: Sendable>(
         _ call: Task<T, Never>, unblocking: @escaping @Sendable () -> Void, sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> T {
-        let outcome = await withTaskGroup(of: T?.self) { group in
-            group.addTask { await call.value }
-            group.addTask {
-                do { try await Task.sleep(for: .seconds(30)) } catch { return nil }
-                unblocking()
-                return nil
+        // A race between the call and a timer, neither awaited by the other: were the call still
+        // stuck after `unblocking`, the test fails instead of waiting for it.
+        let first = First<T?>()
+        let outcome = await withCheckedContinuation { continuation in
+            first.set(continuation)
+            let timer = Task {
+                do { try await Task.sleep(for: .seconds(30)) } catch { return }
+                if first.resume(nil) { unblocking() }
             }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
+            Task {
+                let value = await call.value
+                timer.cancel()
+                first.resume(value)
+            }
         }
         guard let outcome else {
             Issue.record("the call did not return within 30 s", sourceLocation: sourceLocation)
             throw CancellationError()
         }
         return outcome
+    }
+
+    /// A continuation resumed by whichever of several racers comes first.
+    final class First<T: Sendable>: Sendable {
+        private let waiter = Mutex<CheckedContinuation<T, Never>?>(nil)
+
+        func set(_ continuation: CheckedContinuation<T, Never>) { waiter.withLock { $0 = continuation } }
+
+        /// Whether this racer came first.
+        @discardableResult
+        func resume(_ value: T) -> Bool {
+            guard let continuation = waiter.withLock({ $0.take() }) else { return false }
+            continuation.resume(returning: value)
+            return true
+        }
     }
 
     /// Runs `body` while another task holds every decision lock (as a backup or VerifyAudit does).
@@ -270,11 +290,13 @@ struct ApprovalCombinerTests {
                 case .failure(let error): #expect(error.code == .cancelled)
                 }
                 // The permit is free again, while the backup still holds the lock.
-                try await permits.wait()
+                #expect(try await Self.settled(Task { (try? await permits.wait()) != nil }, unblocking: {}))
 
-                // Two in a group: the leader's caller goes, the other's stays.
+                // Two in a group: the leader's caller goes, the other's stays. The other's permits
+                // never come, so the one permit given makes `led` the leader.
                 let led = Task { await Self.outcome(combiner, try! Self.approval(ids[1], request: "approve-g1", date: "2022-09-01"), context) }
-                let member = Task { await Self.outcome(combiner, try! Self.approval(ids[2], request: "approve-g2", date: "2022-09-01"), context) }
+                let withoutPermits = try Self.context(daemon, permits: AsyncSemaphore(permits: 0))
+                let member = Task { await Self.outcome(combiner, try! Self.approval(ids[2], request: "approve-g2", date: "2022-09-01"), withoutPermits) }
                 try await Self.eventually("queued") { combiner.queued == 2 }
                 permits.signal()
                 try await Self.eventually("the group is waiting for its locks") { combiner.queued == 0 }
