@@ -216,6 +216,55 @@ struct ResourceBoundsTests {
         }
     }
 
+    @Test("a client whose calls end at once but who reads their ENDs slowly: each call's request counts until its END is written")
+    func endsUnread() async throws {
+        // No open-calls limit to speak of, so what bounds the calls waiting to write their END is
+        // the queued-bytes bound alone.
+        let configuration = Self.configuration([
+            "max_frame_bytes": 256 * 1024, "max_queued_bytes_per_connection": 256 * 1024, "max_calls_per_connection": 100_000,
+        ])
+        try await withDaemon(configuration: configuration) { daemon in
+            // Calls to a method nobody serves end at once with a ~100-byte END.
+            let method = "/foshan.subsidy.v1.Nowhere/Nothing"
+            let hostile = try RawConnection(path: daemon.socketPath("nanhai"), receiveTimeoutSeconds: 1)
+            let before = daemon.residentKiB()
+            // Tiny calls until the daemon stops reading this connection: its ENDs no longer fit
+            // the socket, and the calls waiting to write them reach the bound.
+            let paused = await eventually(timeout: .seconds(30)) {
+                guard await sendUntilBlocked(hostile, frame: RawConnection.request(callID: 0, method: method, payload: []), maximum: 5_000) < 5_000 else { return false }
+                try? await Task.sleep(for: .milliseconds(200))
+                return await sendUntilBlocked(hostile, frame: RawConnection.request(callID: 0, method: method, payload: []), maximum: 1) == 0
+            }
+            #expect(paused)
+            // The client reads what has reached it (so the daemon writes as many ENDs more), then
+            // sends calls of 64 KiB each and reads no more. Were a call's request released before
+            // its END is written, each call waiting for that would count as its ~100-byte END
+            // while its task holds 64 KiB: ~2,000 of them (~130 MiB) before reads paused again.
+            var read = 0
+            while try await hostile.receiveFrame() != nil { read += 1 }
+            #expect(read > 0)
+            let large = RawConnection.request(callID: 0, method: method, payload: [UInt8](repeating: 0x5A, count: 64 * 1024))
+            // Sent as fast as the daemon takes them, until it has taken none for half a second.
+            var (sent, progress) = (0, ContinuousClock.now)
+            while sent < 5_000 && ContinuousClock.now - progress < .milliseconds(500) {
+                let taken = await sendUntilBlocked(hostile, frame: large, maximum: 5_000 - sent)
+                if taken > 0 { (sent, progress) = (sent + taken, ContinuousClock.now) }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            let growth = daemon.residentKiB() - before
+            print("unread ENDs: \(read) read, then \(sent) calls of 64 KiB accepted by the kernel, RSS growth \(growth) KiB")
+            // Those whose END fits where the client made room end and free their request; of the
+            // rest at most 256 KiB (4) are read, plus what the socket and the inbound buffer hold.
+            #expect(sent < 5_000, "the daemon kept reading calls whose ENDs it could not write")
+            #expect(growth < 32 * 1024, "RSS grew by \(growth) KiB")
+            // Others are served meanwhile.
+            let shunde = try await daemon.client("shunde")
+            #expect(try await shunde.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
+            await shunde.close()
+            withExtendedLifetime(hostile) {}
+        }
+    }
+
     @Test("a client that never reads cannot hold a graceful shutdown")
     func shutdownWithNonReader() async throws {
         // Pages of 64 KiB (a quarter of max_frame_bytes), as in `hostileNonReaders`.

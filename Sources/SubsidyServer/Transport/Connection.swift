@@ -18,7 +18,8 @@ final class Connection: Sendable {
         /// Nil for a call served inline on the event loop: it ends before anything could interrupt it.
         let interrupt: AsyncStream<Interruption>.Continuation?
         let isStreaming: Bool
-        /// The request's size, counted in ``queued`` while the call is open.
+        /// The request's size plus ``heldPerCall``: counted in ``queued`` from admission until the
+        /// call's END has been written (or the peer has gone), as long as its task holds them.
         let requestBytes: Int
     }
 
@@ -215,8 +216,10 @@ final class Connection: Sendable {
                 logger.notice("refusing call: \(limits.maximumConcurrentCallsPerConnection) calls already open")
                 return .failure(SubsidyError(.resourceExhausted, "at most \(limits.maximumConcurrentCallsPerConnection) concurrent calls per connection"))
             }
-            // The payload and the method name are what an open call holds of its frame.
-            let requestBytes = frame.payload.count + frame.method.utf8.count
+            // The payload and the method name are what an open call holds of its frame; the rest
+            // of what serving it holds is counted as a fixed amount, so many small calls are
+            // bounded too.
+            let requestBytes = frame.payload.count + frame.method.utf8.count + Self.heldPerCall
             queued.addRequest(requestBytes)
             state.calls[frame.callId] = CallHandle(interrupt: interrupt, isStreaming: isStreaming, requestBytes: requestBytes)
             activity.callStarted()
@@ -308,7 +311,9 @@ final class Connection: Sendable {
             return (FrameWriter.endFrame(callID: frame.callId, status: Foshan_Subsidy_V1_Status(refusal), payload: [], allocator: allocator), false)
         case .success:
             let (status, payload) = serve(frame, route: route, inline: inline)
-            let close = ended(frame, started: started, status: status)
+            let (close, held) = ended(frame, started: started, status: status)
+            // Nothing of the call is held once its END is handed to the event loop.
+            queued.removeRequest(held)
             return (FrameWriter.endFrame(callID: frame.callId, status: status, payload: payload, allocator: allocator), close)
         }
     }
@@ -324,27 +329,39 @@ final class Connection: Sendable {
         return (route, inline)
     }
 
-    /// Records the call, takes it out of the table, then writes its END.
+    /// Records the call, takes it out of the table, then writes its END; what the call held stays
+    /// counted until the END is written, since the call's task holds its request until then (a
+    /// client that never reads would otherwise have its calls' requests kept uncounted, and its
+    /// connection read on).
     private func end(_ frame: Foshan_Subsidy_V1_Frame, started: ContinuousClock.Instant, status: Foshan_Subsidy_V1_Status, payload: [UInt8], writer: FrameWriter) async {
-        let closeNow = ended(frame, started: started, status: status)
+        let (closeNow, held) = ended(frame, started: started, status: status)
         await writer.end(callID: frame.callId, status: status, payload: payload)
+        queued.removeRequest(held)
         if closeNow { channel.channel.close(promise: nil) }
     }
 
+    /// What ``queued`` counts for an open call besides its request's bytes: a fixed allowance for
+    /// its task, context and logger, so a flood of tiny calls is bounded as large ones are.
+    static let heldPerCall = 2_048
+
     /// Records the call and takes it out of the table — before its END is written, so a client
     /// that reuses the id (or counts its open calls) right after reading END is never refused.
-    /// Returns whether the channel is to close after the END (draining, and no call left).
-    private func ended(_ frame: Foshan_Subsidy_V1_Frame, started: ContinuousClock.Instant, status: Foshan_Subsidy_V1_Status) -> Bool {
+    /// Returns whether the channel is to close after the END (draining, and no call left) and the
+    /// bytes the call had counted, for the caller to release once the call no longer holds them.
+    private func ended(
+        _ frame: Foshan_Subsidy_V1_Frame, started: ContinuousClock.Instant, status: Foshan_Subsidy_V1_Status
+    ) -> (close: Bool, held: Int) {
         metrics?.recordCall(
             method: metricsMethod(frame.method), tenant: tenant.id, code: SubsidyError.Code(rawValue: status.code.rawValue).description,
             duration: ContinuousClock.now - started)
-        return state.withLock { state -> Bool in
+        return state.withLock { state in
+            var held = 0
             if let handle = state.calls.removeValue(forKey: frame.callId) {
                 handle.interrupt?.finish()
                 activity.callEnded()
-                queued.removeRequest(handle.requestBytes)
+                held = handle.requestBytes
             }
-            return state.draining && state.calls.isEmpty
+            return (state.draining && state.calls.isEmpty, held)
         }
     }
 
@@ -454,6 +471,9 @@ final class Connection: Sendable {
                 break
             }
             ended.withLock { $0 = true }
+            // The others stop before the END is written: a client slow to read it must not keep a
+            // call it was told has ended (a deadline, a cancel) working or waiting for its turn.
+            group.cancelAll()
             switch outcome {
             case .finished(.success(let payload)):
                 await end(.ok, payload ?? [])
@@ -470,7 +490,6 @@ final class Connection: Sendable {
             case .none, .graceExpired:
                 await end(Foshan_Subsidy_V1_Status(SubsidyError(.internal, "call ended without an outcome")), [])
             }
-            group.cancelAll()
         }
     }
 
