@@ -279,10 +279,12 @@ extension Foshan_Subsidy_V1_PoolMember {
 }
 
 extension LedgerEvents {
-    /// One signal at once (to send the current state), then one per change.
+    /// One signal at once (to send the current state), then one per change — at most one
+    /// waiting: a watcher that has not taken the last signal yet sends the state once for any
+    /// number of changes since (and a client that stops reading holds nothing more).
     func subscribeWithInitial() -> AsyncStream<Void> {
         let changes = subscribe()
-        return AsyncStream { continuation in
+        return AsyncStream(Void.self, bufferingPolicy: .bufferingNewest(1)) { continuation in
             continuation.yield()
             let task = Task {
                 for await _ in changes { continuation.yield() }
