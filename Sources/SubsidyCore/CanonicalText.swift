@@ -46,7 +46,7 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
     /// The canonical form of `text`.
     public static func canonical(_ text: String) -> String {
         guard text.utf8.count <= Recent.maximumText else { return computed(text) }
-        let spelling = Array(text.utf8)
+        let spelling = Spelling(text)
         if let known = recent.withLock({ $0.keys[spelling] }) { return known }
         let key = computed(text)
         guard key.utf8.count <= Recent.maximumText else { return key }
@@ -70,13 +70,27 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
     private struct Recent: ~Copyable {
         static let maximumText = 256
         static let capacity = 4096
-        var keys: [[UInt8]: String] = [:]
+        var keys: [Spelling: String] = [:]
+    }
+
+    /// A text compared and hashed by its UTF-8 bytes, without copying them out of the string.
+    private struct Spelling: Hashable {
+        let text: String
+
+        init(_ text: String) { self.text = text }
+
+        static func == (a: Self, b: Self) -> Bool { a.text.utf8.elementsEqual(b.text.utf8) }
+
+        func hash(into hasher: inout Hasher) {
+            var text = text
+            text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        }
     }
 
     private static let recent = Mutex(Recent())
 
     /// The memo's entry for exactly these bytes, for tests.
-    static func remembered(_ text: String) -> String? { recent.withLock { $0.keys[Array(text.utf8)] } }
+    static func remembered(_ text: String) -> String? { recent.withLock { $0.keys[Spelling(text)] } }
 
     private static func computed(_ text: String) -> String {
         var tokens: [Token] = []
