@@ -46,6 +46,8 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // SQLite's process-wide settings (sqlite3_config is variadic), applied once per process.
+        .target(name: "CSQLiteProcess", dependencies: ["CSQLite"]),
         // ICU's NFKC_Casefold (Debian: libicu-dev), for the canonical form identifiers are compared
         // in; a C wrapper whose header includes no ICU header (see Sources/CICU/include).
         .target(name: "CICU", linkerSettings: [.linkedLibrary("icuuc")]),
@@ -64,7 +66,7 @@ let package = Package(
         .target(
             name: "SubsidyStore",
             dependencies: [
-                "SubsidyCore", "CSQLite",
+                "SubsidyCore", "CSQLite", "CSQLiteProcess",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -137,7 +139,7 @@ let package = Package(
 
         .target(
             name: "SubsidyTestSupport",
-            dependencies: ["SubsidyClient", "SubsidyWire", "SubsidyCore", "CSQLite"],
+            dependencies: ["SubsidyClient", "SubsidyWire", "SubsidyCore", "CSQLite", "CSQLiteProcess"],
             path: "Tests/SubsidyTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -148,7 +150,7 @@ let package = Package(
         // The stores in-process, on real SQLite files in a temp directory.
         .testTarget(
             name: "SubsidyStoreTests",
-            dependencies: ["SubsidyStore", "SubsidyCore", "SubsidyTestSupport", "SubsidyTestRandom"],
+            dependencies: ["SubsidyStore", "SubsidyCore", "SubsidyTestSupport", "SubsidyTestRandom", "CSQLite", "CSQLiteProcess"],
             // Files written by the first release, opened from the source tree by SchemaFixtureTests
             // (in SubsidyServerTests, which opens them as the daemon does).
             exclude: ["Fixtures"],

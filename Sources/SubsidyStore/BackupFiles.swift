@@ -49,6 +49,7 @@ enum BackupFiles {
     /// Opens a copy read-only and immutable (nothing, not even a `-wal`, is written beside it),
     /// runs `integrity_check`, verifies its audit chain to its head, and hashes it.
     static func check(_ path: String, name: String) throws -> Checked {
+        SQLiteConnection.configureProcess()
         var handle: OpaquePointer?
         let uri = "file:\(percentEncoded(path))?immutable=1"
         guard sqlite3_open_v2(uri, &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let handle else {

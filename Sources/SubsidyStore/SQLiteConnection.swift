@@ -1,4 +1,5 @@
 import CSQLite
+import CSQLiteProcess
 
 #if canImport(Glibc)
 import Glibc
@@ -50,6 +51,7 @@ final class SQLiteConnection {
     /// survives a crash or power loss. A `readOnly` connection refuses every write
     /// (`query_only`): the readers of ``SQLiteDatabase`` cannot become a second writer.
     init(path: String, readOnly: Bool = false, cacheKiB: Int = 2_048) throws(SQLiteError) {
+        Self.configureProcess()
         // SQLite would create the file 0644 less the umask, and gives its -wal and -shm files the
         // database file's mode; creating it 0600 first keeps all three private to the daemon.
         let created = Glibc.open(path, O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
@@ -86,6 +88,18 @@ final class SQLiteConnection {
             // default (their temporary storage is sorting, which can grow with the data).
             try execute("PRAGMA temp_store=MEMORY")
         }
+    }
+
+    /// SQLite's process-wide settings, applied before the process's first open (each
+    /// connection, and ``BackupFiles``, calls this first; the C side runs them once).
+    ///
+    /// Memory statistics are off: with them SQLite takes one process-wide mutex around every
+    /// allocation and free, which every file's writer and reader threads contend for. `perf` of
+    /// the review phase put 11% of the daemon's CPU under `sqlite3Malloc`, most of it that
+    /// mutex's lock and futex wake; without it a submission or a review costs 18–25% less CPU
+    /// (BENCHMARKS.md). Nothing reads the statistics.
+    static func configureProcess() {
+        _ = subsidy_sqlite_configure_process()
     }
 
     /// WAL pages after which a commit copies them back into the file (SQLite's default is 1,000).

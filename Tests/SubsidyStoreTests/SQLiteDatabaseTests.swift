@@ -1,3 +1,5 @@
+import CSQLite
+import CSQLiteProcess
 import Dispatch
 import SubsidyCore
 import Synchronization
@@ -12,6 +14,22 @@ struct SQLiteDatabaseTests {
     /// up and the test fails. Generous: under ThreadSanitizer, beside the whole suite on two cores,
     /// 64 lookups have taken over 10 s without ever waiting on the writer.
     static let guardTime: DispatchTimeInterval = .seconds(60)
+
+    @Test("SQLite keeps no memory statistics, so its allocations take no process-wide mutex")
+    func noMemoryStatistics() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteDatabase(path: directory.path + "/t.sqlite", migrations: [Self.table])
+        try await database.write { transaction in
+            for id in 1...200 { _ = try transaction.query("INSERT INTO t (id, state) VALUES (?, ?)", [.integer(Int64(id)), .text("live \(id)")]) }
+        }
+        let rows = try await database.read { try $0.query("SELECT id, state FROM t ORDER BY state").count }
+        #expect(rows == 200)
+        // Every open in this process (stores and the test checker) applies the settings first.
+        #expect(subsidy_sqlite_configure_process() == SQLITE_OK)
+        // Process-wide and only ever raised while statistics are kept: any SQLite allocation
+        // made with them on, in any test running beside this one, would show here.
+        #expect(sqlite3_memory_highwater(0) == 0)
+    }
 
     @Test("a read runs beside a write in progress (WAL readers do not queue behind the writer)")
     func readerBesideWriter() async throws {

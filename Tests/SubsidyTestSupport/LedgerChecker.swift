@@ -1,4 +1,5 @@
 import CSQLite
+import CSQLiteProcess
 import Foundation
 import SubsidyCore
 
@@ -184,6 +185,8 @@ public final class ReadOnlyDatabase {
     private var handle: OpaquePointer?
 
     public init(path: String) throws {
+        // The process's SQLite settings, as the stores apply them, whichever opens first.
+        _ = subsidy_sqlite_configure_process()
         guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY, nil) == SQLITE_OK else {
             throw CheckerError.open(path)
         }
@@ -213,6 +216,7 @@ public final class ReadOnlyDatabase {
     /// Runs a statement that changes the file (tests that tamper with audit rows).
     public static func execute(path: String, _ sql: String) throws {
         var handle: OpaquePointer?
+        _ = subsidy_sqlite_configure_process()
         guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK else { throw CheckerError.open(path) }
         defer { sqlite3_close_v2(handle) }
         var message: UnsafeMutablePointer<CChar>?
