@@ -482,6 +482,9 @@ public final class CityLedger: Sendable {
         }
 
         func fundedContent(_ keys: [String]) throws(SubsidyError) -> [FundedContent] {
+            // Ordered by the key table's id, which its primary key (key, application_id) already
+            // holds in order: by the commitment's copy of it SQLite sorted in a temporary B-tree,
+            // every filing's check and every approval.
             try wrap {
                 try keys.flatMap { key in
                     try connection.query(
@@ -489,7 +492,7 @@ public final class CityLedger: Sendable {
                         SELECT c.application_id AS application_id, c.measure AS measure, c.content_typed AS content_typed,
                                c.amount_fen AS amount_fen, c.policy_version AS policy_version FROM content_keys k
                         JOIN commitments c ON c.application_id = k.application_id
-                        WHERE k.key = ? AND c.state IN \(CityLedger.counted) ORDER BY c.application_id
+                        WHERE k.key = ? AND c.state IN \(CityLedger.counted) ORDER BY k.application_id
                         """,
                         [.text(key)]
                     ).map { row in

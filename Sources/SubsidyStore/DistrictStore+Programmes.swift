@@ -18,6 +18,9 @@ extension DistrictStore {
         }
 
         func fundedContent(_ keys: [String]) throws(SubsidyError) -> [FundedContent] {
+            // Ordered by the key table's id, which its primary key (key, application_id) already
+            // holds in order: by the commitment's copy of it SQLite sorted in a temporary B-tree,
+            // every filing's check and every approval.
             let own = try wrap {
                 try keys.flatMap { key in
                     try connection.query(
@@ -25,7 +28,7 @@ extension DistrictStore {
                         SELECT c.application_id AS application_id, c.measure AS measure, c.content_typed AS content_typed,
                                c.amount_fen AS amount_fen, c.programme AS programme FROM programme_content_keys k
                         JOIN programme_commitments c ON c.application_id = k.application_id
-                        WHERE k.key = ? AND c.state IN ('live', 'disbursed') ORDER BY c.application_id
+                        WHERE k.key = ? AND c.state IN ('live', 'disbursed') ORDER BY k.application_id
                         """,
                         [.text(key)]
                     ).map { row in

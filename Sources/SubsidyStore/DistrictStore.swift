@@ -267,7 +267,7 @@ public final class DistrictStore: Sendable {
 
     /// States in which an application still waits for a decision: its content is claimed but not
     /// funded.
-    static let pendingStates = "('SUBMITTED', 'RETURNED', 'RECOMMENDED')"
+    static let pendingStates: Set<ApplicationState> = [.submitted, .returned, .recommended]
 
     /// What this district's file holds of `keys`, in one read: its own programmes' live awards
     /// and its applications (other than `excluding`) still pending with one of them. A filing's
@@ -282,22 +282,26 @@ public final class DistrictStore: Sendable {
     }
 
     /// Applications of this district, other than `excluding`, pending with one of `keys` — once
-    /// per key they share.
+    /// per key they share, in id order.
     static func pendingApplications(withContent keys: [String], excluding id: String, in transaction: Transaction) throws -> [PendingContent] {
         // One indexed lookup per key and column (an OR across the two columns could scan the
-        // table, and its rows carry the whole application).
+        // table, and its rows carry the whole application). The states are filtered and the rows
+        // ordered here, not in SQL: `state IN (…)` of three values and `ORDER BY id` each made
+        // SQLite open a temporary B-tree per query — 20 of them for each filing's check across
+        // the five districts, 13% of the daemon's CPU in the review phase (`perf`). A key is
+        // shared by few applications, whatever their state.
         var found: [PendingContent] = []
         for key in keys {
             var ids = Set<String>()
             for column in ["content_key", "project_key"] {
-                for row in try transaction.query(
-                    "SELECT id, measure, state FROM applications WHERE \(column) = ? AND state IN \(pendingStates) AND id != ? ORDER BY id",
-                    [.text(key), .text(id)]
-                ) where ids.insert(try row.text("id")).inserted {
-                    found.append(PendingContent(
-                        applicationID: try row.text("id"), measure: try row.decode(Measure.self, "measure"),
-                        state: try row.decode(ApplicationState.self, "state"), key: key))
+                let rows = try transaction.query("SELECT id, measure, state FROM applications WHERE \(column) = ? AND id != ?", [.text(key), .text(id)])
+                var pending: [PendingContent] = []
+                for row in rows {
+                    let state = try row.decode(ApplicationState.self, "state")
+                    guard Self.pendingStates.contains(state), ids.insert(try row.text("id")).inserted else { continue }
+                    pending.append(PendingContent(applicationID: try row.text("id"), measure: try row.decode(Measure.self, "measure"), state: state, key: key))
                 }
+                found += pending.sorted { $0.applicationID < $1.applicationID }
             }
         }
         return found

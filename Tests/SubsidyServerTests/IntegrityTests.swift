@@ -80,6 +80,40 @@ struct IntegrityTests {
         }
     }
 
+    @Test("only applications still waiting for a decision warn as pending: withdrawn and rejected ones do not")
+    func pendingOnly() async throws {
+        try await prepared { city, bureaus, buyers in
+            let (chancheng, nanhai, shunde) = (bureaus["chancheng"]!, bureaus["nanhai"]!, bureaus["shunde"]!)
+            func voucher(_ buyer: Int, _ contract: String) -> Foshan_Subsidy_V1_Application {
+                TestData.voucher(enterprise: buyers[buyer], provider: Self.provider, contractFen: 10_000_000, contract: contract)
+            }
+            func pendingNamed(_ warnings: [String]) -> [String] {
+                warnings.filter { $0.contains("already pending") }.compactMap { warning in
+                    warning.range(of: "already pending as ").map { String(warning[$0.upperBound...].prefix { $0 != " " }) }
+                }
+            }
+            let submitted = try await chancheng.submit(voucher(0, "HT-2022-0777")).id
+            let recommended = try await nanhai.file(voucher(1, "HT-2022-0777"))
+            let withdrawn = try await nanhai.submit(voucher(1, "HT-2022-0777")).id
+            var withdraw = Foshan_Subsidy_V1_WithdrawApplicationRequest()
+            withdraw.requestId = "withdraw-pending-only"
+            withdraw.applicationId = withdrawn
+            withdraw.reason = "filed twice"
+            _ = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.withdrawApplication, withdraw)
+            let rejected = try await chancheng.file(voucher(0, "HT-2022-0777"))
+            _ = try await city.decide(Foshan_Subsidy_V1_CityService.Method.rejectApplication, rejected, reason: "not eligible")
+
+            // Another district's filing is told of the two still waiting, each once, and of
+            // neither the withdrawn nor the rejected one.
+            let latest = try await shunde.submit(voucher(2, "HT-2022-0777"))
+            #expect(Set(pendingNamed(latest.warnings)) == [submitted, recommended], "\(latest.warnings)")
+            #expect(pendingNamed(latest.warnings).count == 2, "\(latest.warnings)")
+            // A filing where one of them waits is told of it and of the later one.
+            let again = try await nanhai.submit(voucher(1, "HT-2022-0777"))
+            #expect(pendingNamed(again.warnings).sorted() == [latest.id, recommended, submitted].sorted(), "\(again.warnings)")
+        }
+    }
+
     @Test("one enterprise's project is not funded under two measures")
     func twoMeasures() async throws {
         try await prepared { city, bureaus, buyers in
