@@ -70,15 +70,26 @@ public struct Money: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var plainText: String { yuan(grouped: false) }
 
     private func yuan(grouped: Bool) -> String {
+        // Digits from the last, as ASCII bytes: every approval renders a dozen amounts into its
+        // explanation, and walking a `String` of digits by `Character` (recounting it for each
+        // separator) was 2% of an approval's CPU.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
         let magnitude = fen.magnitude
-        let digits = String(magnitude / 100)
-        var whole = ""
-        for (offset, digit) in digits.enumerated() {
-            if grouped && offset > 0 && (digits.count - offset) % 3 == 0 { whole.append(",") }
-            whole.append(digit)
-        }
-        let cents = magnitude % 100
-        return (fen < 0 ? "-" : "") + whole + "." + (cents < 10 ? "0" : "") + String(cents)
+        let cents = UInt8(magnitude % 100)
+        bytes.append(UInt8(ascii: "0") + cents % 10)
+        bytes.append(UInt8(ascii: "0") + cents / 10)
+        bytes.append(UInt8(ascii: "."))
+        var whole = magnitude / 100
+        var written = 0
+        repeat {
+            if grouped && written > 0 && written % 3 == 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(UInt8(ascii: "0") + UInt8(whole % 10))
+            whole /= 10
+            written += 1
+        } while whole > 0
+        if fen < 0 { bytes.append(UInt8(ascii: "-")) }
+        return String(decoding: bytes.reversed(), as: UTF8.self)
     }
 
     /// ``description`` followed by ` yuan`, for messages.

@@ -573,7 +573,8 @@ public final class DistrictStore: Sendable {
         id: String, from: ApplicationState?, to: ApplicationState, action: HistoryAction, actor: Actor, reason: String,
         request: RequestKey, decision: DecisionNote = .none, changes: [FieldChange] = [], at time: String, in transaction: Transaction
     ) throws {
-        let changed = String(decoding: StoredJSON.encode(changes), as: UTF8.self)
+        // Most transitions change no field: JSONEncoder's "[]" without a JSONEncoder.
+        let changed = changes.isEmpty ? "[]" : String(decoding: StoredJSON.encode(changes), as: UTF8.self)
         try transaction.query(
             """
             INSERT INTO transitions (application_id, from_state, to_state, action, tenant, actor_uid, at, reason, request_id,
@@ -728,9 +729,10 @@ public final class DistrictStore: Sendable {
         }
     }
 
-    /// The field changes a history entry recorded ('' for none).
+    /// The field changes a history entry recorded ('' or `[]` for none: every read of an
+    /// application decodes its whole history, and most entries change no field).
     private static func changes(_ text: String) throws -> [FieldChange] {
-        text.isEmpty ? [] : try StoredJSON.decode([FieldChange].self, Array(text.utf8), what: "field changes")
+        text.isEmpty || text == "[]" ? [] : try StoredJSON.decode([FieldChange].self, Array(text.utf8), what: "field changes")
     }
 
     /// `%text%` for LIKE, with LIKE's own wildcards in `text` matched literally.

@@ -142,7 +142,46 @@ struct ApplicationContent: Codable, Equatable {
     }
 
     static func encode(_ application: Application) -> [UInt8] {
-        StoredJSON.encode(ApplicationContent(application))
+        ApplicationContent(application).json()
+    }
+
+    /// The bytes `StoredJSON.encode` (JSONEncoder) gives, written directly: the keys in sorted
+    /// order, absent optionals left out. A test compares the two on generated values, so a field
+    /// added to the type and not here fails it.
+    func json() -> [UInt8] {
+        var json = JSONBytes()
+        json.beginObject()
+        json.field("caseAmountFen", caseAmountFen)
+        json.field("constructionAmountFen", constructionAmountFen)
+        json.field("contractAmountFen", contractAmountFen)
+        json.field("contractNumber", contractNumber)
+        json.field("decisionDocument", decisionDocument)
+        if let declaredRevenueFen { json.field("declaredRevenueFen", declaredRevenueFen) }
+        json.field("enterprise", enterprise)
+        json.field("enterpriseLocality", enterpriseLocality)
+        json.field("fundingYear", Int64(fundingYear))
+        if let grade { json.field("grade", grade) }
+        json.field("inProvincialPool", inProvincialPool)
+        json.field("investedAmountFen", investedAmountFen)
+        json.field("measure", measure)
+        json.field("otherFundDeclared", otherFundDeclared)
+        json.field("otherFundReason", otherFundReason)
+        json.field("paidAmountFen", paidAmountFen)
+        json.field("pilotID", pilotID)
+        json.field("previousYearServiceSpendFen", previousYearServiceSpendFen)
+        if let programme { json.field("programme", programme) }
+        json.field("projectName", projectName)
+        if let provider { json.field("provider", provider) }
+        json.field("provincialVoucherEnterprises", provincialVoucherEnterprises)
+        json.field("recognisedSecondaryNode", recognisedSecondaryNode)
+        if let selectionDate { json.field("selectionDate", selectionDate) }
+        json.field("selectionLevel", selectionLevel)
+        json.field("servedEnterprises", servedEnterprises)
+        json.field("totalInvestmentFen", totalInvestmentFen)
+        json.field("upperLevelAwardTotalFen", upperLevelAwardTotalFen)
+        json.field("upperLevelSubsidyFen", upperLevelSubsidyFen)
+        json.endObject()
+        return json.bytes
     }
 
     static func decode(_ bytes: [UInt8]) throws(SQLiteError) -> Application {
@@ -210,7 +249,35 @@ public struct StoredExplanation: Codable, Sendable, Equatable {
 
     /// The column's bytes: empty for none.
     static func encode(_ explanation: StoredExplanation?) -> [UInt8] {
-        explanation.map { StoredJSON.encode($0) } ?? []
+        explanation.map { $0.json() } ?? []
+    }
+
+    /// The bytes `StoredJSON.encode` (JSONEncoder) gives, written directly (JSONEncoder was 6% of
+    /// an approval's CPU): the keys in sorted order. A test compares the two on generated values.
+    func json() -> [UInt8] {
+        var json = JSONBytes()
+        json.beginObject()
+        json.field("awardFen", awardFen)
+        json.field("formulaFen", formulaFen)
+        json.key("limits")
+        json.beginArray()
+        for limit in limits {
+            json.beginObject()
+            json.field("binding", limit.binding)
+            json.field("capID", limit.capID)
+            json.field("committed", limit.committed)
+            json.field("detail", limit.detail)
+            json.field("headroom", limit.headroom)
+            json.field("kind", limit.kind)
+            json.field("limit", limit.limit)
+            json.field("scope", limit.scope)
+            json.endObject()
+        }
+        json.endArray()
+        json.field("policyVersion", policyVersion)
+        json.field("rendered", rendered)
+        json.endObject()
+        return json.bytes
     }
 
     static func decode(_ bytes: [UInt8]) throws(SQLiteError) -> StoredExplanation? {
@@ -234,6 +301,106 @@ enum StoredJSON {
         } catch {
             throw .damaged("stored \(what) does not decode: \(error)")
         }
+    }
+}
+
+/// JSON written as `StoredJSON.encode` writes it (JSONEncoder with sorted keys and unescaped
+/// slashes), for the values encoded on every write, whose types list their fields in key order
+/// themselves. Strings escape `"`, `\\` and control characters as JSONEncoder does; everything
+/// else, non-ASCII included, is copied as UTF-8.
+struct JSONBytes {
+    private(set) var bytes: [UInt8] = []
+    /// Whether the next key or value follows another in its container.
+    private var follows = false
+
+    init() { bytes.reserveCapacity(1_024) }
+
+    private mutating func separate() {
+        if follows { bytes.append(UInt8(ascii: ",")) }
+    }
+
+    mutating func beginObject() {
+        separate()
+        bytes.append(UInt8(ascii: "{"))
+        follows = false
+    }
+
+    mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        follows = true
+    }
+
+    mutating func beginArray() {
+        separate()
+        bytes.append(UInt8(ascii: "["))
+        follows = false
+    }
+
+    mutating func endArray() {
+        bytes.append(UInt8(ascii: "]"))
+        follows = true
+    }
+
+    mutating func key(_ key: String) {
+        string(key)
+        bytes.append(UInt8(ascii: ":"))
+        follows = false
+    }
+
+    mutating func string(_ text: String) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x08: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
+            case 0x0C: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
+            case UInt8(ascii: "\n"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case UInt8(ascii: "\r"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case UInt8(ascii: "\t"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case ..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+        follows = true
+    }
+
+    mutating func integer(_ value: Int64) {
+        separate()
+        bytes += String(value).utf8
+        follows = true
+    }
+
+    mutating func boolean(_ value: Bool) {
+        separate()
+        bytes += (value ? "true" : "false").utf8
+        follows = true
+    }
+
+    mutating func field(_ name: String, _ value: String) {
+        key(name)
+        string(value)
+    }
+
+    mutating func field(_ name: String, _ value: Int64) {
+        key(name)
+        integer(value)
+    }
+
+    mutating func field(_ name: String, _ value: Bool) {
+        key(name)
+        boolean(value)
+    }
+
+    mutating func field(_ name: String, _ values: [String]) {
+        key(name)
+        beginArray()
+        for value in values { string(value) }
+        endArray()
     }
 }
 

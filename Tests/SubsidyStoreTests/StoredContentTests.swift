@@ -42,6 +42,66 @@ struct StoredContentTests {
         #expect(try StoredExplanation.decode([]) == nil)
     }
 
+    /// Text from the characters JSON writers disagree on: every control character, quotes,
+    /// backslashes, slashes, the line separators JavaScript cares about, non-BMP and combining
+    /// characters, invisible ones.
+    static func awkwardText(_ random: inout SplitMix64) -> String {
+        let pool: [String] = (0..<0x20).map { String(UnicodeScalar(UInt8($0))) } + [
+            "\u{7F}", "\"", "\\", "/", "\u{2028}", "\u{2029}", "é", "e\u{301}", "佛山", "\u{1F600}", "\u{FEFF}", "\u{200B}", "a", "Z", "0", " ",
+        ]
+        return (0..<Int(random.next() % 12)).map { _ in random.pick(pool) }.joined()
+    }
+
+    static func awkwardInteger(_ random: inout SplitMix64) -> Int64 {
+        random.pick([0, 1, -1, .max, .min, Int64(bitPattern: random.next()), Int64(random.next() % 1_000)])
+    }
+
+    @Test("the store writes JSONEncoder's bytes itself: every field, every kind of character")
+    func directJSON() throws {
+        var random = TestSeed.generator("direct json")
+        for _ in 0..<300 {
+            var content = ApplicationContent(Self.everyField(&random))
+            content.measure = Self.awkwardText(&random)
+            content.fundingYear = Int(Self.awkwardInteger(&random))
+            content.projectName = Self.awkwardText(&random)
+            content.contractNumber = Self.awkwardText(&random)
+            content.otherFundReason = Self.awkwardText(&random)
+            content.decisionDocument = Self.awkwardText(&random)
+            content.pilotID = Self.awkwardText(&random)
+            content.contractAmountFen = Self.awkwardInteger(&random)
+            content.upperLevelAwardTotalFen = Self.awkwardInteger(&random)
+            content.inProvincialPool = random.chance(50)
+            content.servedEnterprises = (0..<Int(random.next() % 4)).map { _ in Self.awkwardText(&random) }
+            content.provincialVoucherEnterprises = (0..<Int(random.next() % 3)).map { _ in Self.awkwardText(&random) }
+            content.provider = random.chance(50) ? Self.awkwardText(&random) : nil
+            content.selectionDate = random.chance(50) ? Self.awkwardText(&random) : nil
+            content.programme = random.chance(50) ? Self.awkwardText(&random) : nil
+            content.grade = random.chance(50) ? Self.awkwardText(&random) : nil
+            content.declaredRevenueFen = random.chance(50) ? Self.awkwardInteger(&random) : nil
+            let written = content.json()
+            let reference = StoredJSON.encode(content)
+            // Compared as bytes (`String ==` would call canonically equivalent spellings equal).
+            let same = written == reference
+            #expect(same, "\(String(decoding: written, as: UTF8.self)) vs \(String(decoding: reference, as: UTF8.self))")
+            #expect(try StoredJSON.decode(ApplicationContent.self, written, what: "content") == content)
+
+            let explanation = StoredExplanation(
+                awardFen: Self.awkwardInteger(&random), formulaFen: Self.awkwardInteger(&random), policyVersion: Self.awkwardText(&random),
+                rendered: Self.awkwardText(&random),
+                limits: (0..<Int(random.next() % 4)).map { _ in
+                    .init(
+                        kind: Self.awkwardText(&random), capID: Self.awkwardText(&random), scope: Self.awkwardText(&random),
+                        limit: Self.awkwardInteger(&random), committed: Self.awkwardInteger(&random), headroom: Self.awkwardInteger(&random),
+                        detail: Self.awkwardText(&random), binding: random.chance(50))
+                })
+            let explained = explanation.json()
+            let explainedReference = StoredJSON.encode(explanation)
+            let sameExplanation = explained == explainedReference
+            #expect(sameExplanation, "\(String(decoding: explained, as: UTF8.self)) vs \(String(decoding: explainedReference, as: UTF8.self))")
+            #expect(try StoredExplanation.decode(explained) == explanation)
+        }
+    }
+
     @Test("content the core would not accept is damaged data, never a valid-looking application")
     func damaged() throws {
         var random = TestSeed.generator("stored content")
