@@ -265,6 +265,35 @@ struct ResourceBoundsTests {
         }
     }
 
+    @Test("calls waiting to write their END hold no more memory than they are counted for")
+    func tinyCallsCounted() async throws {
+        // The queued-bytes bound alone stops the flood (no open-calls limit to speak of).
+        let bound = 32 * 1024 * 1024
+        let configuration = Self.configuration([
+            "max_frame_bytes": 256 * 1024, "max_queued_bytes_per_connection": bound, "max_calls_per_connection": 100_000,
+        ])
+        try await withDaemon(configuration: configuration) { daemon in
+            // Calls to a method nobody serves end at once with a ~100-byte END, which a client that
+            // never reads leaves unwritten: each such call is counted as its request plus
+            // `heldPerCall` until then.
+            let method = "/foshan.subsidy.v1.Nowhere/Nothing"
+            let hostile = try RawConnection(path: daemon.socketPath("nanhai"), receiveTimeoutSeconds: 1)
+            let before = daemon.residentKiB()
+            var (sent, progress) = (0, ContinuousClock.now)
+            while sent < 40_000 && ContinuousClock.now - progress < .seconds(1) {
+                let taken = await sendUntilBlocked(hostile, frame: RawConnection.request(callID: 0, method: method, payload: []), maximum: 40_000 - sent)
+                if taken > 0 { (sent, progress) = (sent + taken, ContinuousClock.now) }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            let growth = daemon.residentKiB() - before
+            print("tiny calls left unread: \(sent) accepted by the kernel, RSS growth \(growth) KiB (\(growth * 1024 / max(1, sent)) bytes a call)")
+            #expect(sent < 40_000, "the daemon kept reading calls whose ENDs it could not write")
+            // Counted at 2 KiB a call (before), 32 MiB let ~16,000 calls in, ~8 KB each: ~130 MiB.
+            #expect(growth < 2 * bound / 1024, "RSS grew by \(growth) KiB for a bound of \(bound / 1024) KiB")
+            withExtendedLifetime(hostile) {}
+        }
+    }
+
     @Test("a client that never reads cannot hold a graceful shutdown")
     func shutdownWithNonReader() async throws {
         // Pages of 64 KiB (a quarter of max_frame_bytes), as in `hostileNonReaders`.

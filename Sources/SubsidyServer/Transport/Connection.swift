@@ -340,9 +340,12 @@ final class Connection: Sendable {
         if closeNow { channel.channel.close(promise: nil) }
     }
 
-    /// What ``queued`` counts for an open call besides its request's bytes: a fixed allowance for
-    /// its task, context and logger, so a flood of tiny calls is bounded as large ones are.
-    static let heldPerCall = 2_048
+    /// What ``queued`` counts for an open call besides its request's bytes: its task, context,
+    /// logger and END, so a flood of tiny calls is bounded as large ones are. Measured, not
+    /// guessed: 25,000 calls left waiting to write their END grew the release daemon's RSS by
+    /// ~8,000 bytes each (the 2 KiB counted before let 32 MiB of bound hold ~130 MiB);
+    /// `ResourceBoundsTests.tinyCallsCounted` holds the two together.
+    static let heldPerCall = 8 * 1_024
 
     /// Records the call and takes it out of the table — before its END is written, so a client
     /// that reuses the id (or counts its open calls) right after reading END is never refused.
