@@ -267,7 +267,12 @@ public final class DistrictStore: Sendable {
 
     /// States in which an application still waits for a decision: its content is claimed but not
     /// funded.
-    static let pendingStates: Set<ApplicationState> = [.submitted, .returned, .recommended]
+    static let pendingStates: [ApplicationState] = [.submitted, .returned, .recommended]
+
+    /// How many applications pending with one content key a district names to a filing's check:
+    /// the warnings name at most this many (``SubsidyStores/pendingNamed``), however many a
+    /// district has filed with it.
+    static let pendingPerKey = SubsidyStores.pendingNamed + 1
 
     /// What this district's file holds of `keys`, in one read: its own programmes' live awards
     /// and its applications (other than `excluding`) still pending with one of them. A filing's
@@ -281,28 +286,36 @@ public final class DistrictStore: Sendable {
         }
     }
 
+    /// One indexed lookup per pending state of a key in `column`, as one statement: `state IN
+    /// (…)` of three values and `ORDER BY id` each made SQLite open a temporary B-tree for every
+    /// query — 20 of them for each filing's check across the five districts, 13% of the daemon's
+    /// CPU in the review phase (`perf`). Equalities on the index (`column`, state) open none and
+    /// skip decided applications however many share the key.
+    private static func pendingQuery(_ column: String) -> String {
+        pendingStates.map { state in
+            "SELECT id, measure, state FROM applications WHERE \(column) = ?1 AND state = '\(state.rawValue)' AND id != ?2"
+        }.joined(separator: " UNION ALL ") + " LIMIT \(pendingPerKey)"
+    }
+
+    private static let pendingQueries = ["content_key", "project_key"].map(pendingQuery)
+
     /// Applications of this district, other than `excluding`, pending with one of `keys` — once
-    /// per key they share, in id order.
+    /// per key they share, in id order, at most ``pendingPerKey`` per key.
     static func pendingApplications(withContent keys: [String], excluding id: String, in transaction: Transaction) throws -> [PendingContent] {
-        // One indexed lookup per key and column (an OR across the two columns could scan the
-        // table, and its rows carry the whole application). The states are filtered and the rows
-        // ordered here, not in SQL: `state IN (…)` of three values and `ORDER BY id` each made
-        // SQLite open a temporary B-tree per query — 20 of them for each filing's check across
-        // the five districts, 13% of the daemon's CPU in the review phase (`perf`). A key is
-        // shared by few applications, whatever their state.
+        // One lookup per key and column (an OR across the two columns could scan the table, and
+        // its rows carry the whole application).
         var found: [PendingContent] = []
         for key in keys {
             var ids = Set<String>()
-            for column in ["content_key", "project_key"] {
-                let rows = try transaction.query("SELECT id, measure, state FROM applications WHERE \(column) = ? AND id != ?", [.text(key), .text(id)])
-                var pending: [PendingContent] = []
-                for row in rows {
-                    let state = try row.decode(ApplicationState.self, "state")
-                    guard Self.pendingStates.contains(state), ids.insert(try row.text("id")).inserted else { continue }
-                    pending.append(PendingContent(applicationID: try row.text("id"), measure: try row.decode(Measure.self, "measure"), state: state, key: key))
+            var pending: [PendingContent] = []
+            for query in pendingQueries {
+                for row in try transaction.query(query, [.text(key), .text(id)]) where ids.insert(try row.text("id")).inserted {
+                    pending.append(PendingContent(
+                        applicationID: try row.text("id"), measure: try row.decode(Measure.self, "measure"),
+                        state: try row.decode(ApplicationState.self, "state"), key: key))
                 }
-                found += pending.sorted { $0.applicationID < $1.applicationID }
             }
+            found += pending.sorted { $0.applicationID < $1.applicationID }.prefix(pendingPerKey)
         }
         return found
     }

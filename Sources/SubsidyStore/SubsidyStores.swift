@@ -773,13 +773,21 @@ public final class SubsidyStores: Service, Sendable {
             if certain { throw outcome }
             warnings.append("the city could not approve it as things stand: \(outcome.message)")
         }
-        for other in held.flatMap(\.pending)
-        where Application.isDoubleFunding(application.measure, other.measure, sharing: other.key) {
+        let pending = held.flatMap(\.pending).filter { Application.isDoubleFunding(application.measure, $0.measure, sharing: $0.key) }
+        for other in pending.prefix(Self.pendingNamed) {
             warnings.append(
                 "the same content \(application.contentText) is already pending as \(other.applicationID) (\(other.measure), \(other.state)); only one can be funded")
         }
+        if pending.count > Self.pendingNamed {
+            warnings.append("more applications with the same content \(application.contentText) are pending; the first \(Self.pendingNamed) are named above")
+        }
         return warnings
     }
+
+    /// How many applications pending with the same content a filing's warnings name: each
+    /// district names a few more, so a reply (and the request log's copy of it) stays small however
+    /// many a district has filed with that content.
+    public static let pendingNamed = 10
 
     /// `Quote`: the policy engine as a dry run against live city-wide usage. Nothing is written.
     public func quote(_ application: Application, policy: Policy, decision: DecisionInput) async throws -> AwardDecision {

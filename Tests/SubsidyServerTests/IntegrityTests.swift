@@ -1,6 +1,7 @@
 import Foundation
 import SubsidyClient
 import SubsidyCore
+import SubsidyStore
 import SubsidyTestSupport
 import SubsidyWire
 import Testing
@@ -111,6 +112,23 @@ struct IntegrityTests {
             // A filing where one of them waits is told of it and of the later one.
             let again = try await nanhai.submit(voucher(1, "HT-2022-0777"))
             #expect(pendingNamed(again.warnings).sorted() == [latest.id, recommended, submitted].sorted(), "\(again.warnings)")
+        }
+    }
+
+    @Test("a filing names at most ten applications pending with its content, however many there are")
+    func pendingNamedBound() async throws {
+        try await prepared { _, bureaus, buyers in
+            let (nanhai, shunde) = (bureaus["nanhai"]!, bureaus["shunde"]!)
+            var filed: [String] = []
+            for _ in 0..<(SubsidyStores.pendingNamed + 3) {
+                filed.append(try await nanhai.submit(TestData.voucher(enterprise: buyers[1], provider: Self.provider, contractFen: 10_000_000, contract: "HT-2022-0999")).id)
+            }
+            let latest = try await shunde.submit(TestData.voucher(enterprise: buyers[2], provider: Self.provider, contractFen: 10_000_000, contract: "HT-2022-0999"))
+            let named = latest.warnings.filter { $0.contains("already pending as") }
+            #expect(named.count == SubsidyStores.pendingNamed, "\(latest.warnings)")
+            // The first ones by id, each a filed application.
+            #expect(named.allSatisfy { warning in filed.contains { warning.contains("as \($0) ") } }, "\(named)")
+            #expect(latest.warnings.contains { $0.contains("more applications with the same content") }, "\(latest.warnings)")
         }
     }
 
