@@ -774,6 +774,7 @@ public final class SubsidyStores: Service, Sendable {
             warnings.append("the city could not approve it as things stand: \(outcome.message)")
         }
         let pending = held.flatMap(\.pending).filter { Application.isDoubleFunding(application.measure, $0.measure, sharing: $0.key) }
+            .sorted { $0.applicationID < $1.applicationID }
         for other in pending.prefix(Self.pendingNamed) {
             warnings.append(
                 "the same content \(application.contentText) is already pending as \(other.applicationID) (\(other.measure), \(other.state)); only one can be funded")
