@@ -319,25 +319,20 @@ struct JSONBytes {
         if follows { bytes.append(UInt8(ascii: ",")) }
     }
 
-    mutating func beginObject() {
+    mutating func beginObject() { open(UInt8(ascii: "{")) }
+    mutating func endObject() { close(UInt8(ascii: "}")) }
+    mutating func beginArray() { open(UInt8(ascii: "[")) }
+    mutating func endArray() { close(UInt8(ascii: "]")) }
+
+    private mutating func open(_ bracket: UInt8) {
         separate()
-        bytes.append(UInt8(ascii: "{"))
+        bytes.append(bracket)
         follows = false
     }
 
-    mutating func endObject() {
-        bytes.append(UInt8(ascii: "}"))
-        follows = true
-    }
-
-    mutating func beginArray() {
-        separate()
-        bytes.append(UInt8(ascii: "["))
-        follows = false
-    }
-
-    mutating func endArray() {
-        bytes.append(UInt8(ascii: "]"))
+    /// A container ends as a value of the one around it.
+    private mutating func close(_ bracket: UInt8) {
+        bytes.append(bracket)
         follows = true
     }
 
