@@ -300,7 +300,8 @@ public final class DistrictStore: Sendable {
     private static let pendingQueries = ["content_key", "project_key"].map(pendingQuery)
 
     /// Applications of this district, other than `excluding`, pending with one of `keys` — once
-    /// per key they share, in id order, at most ``pendingPerKey`` per key.
+    /// per key they share, in id order, at most ``pendingPerKey`` per key. When more are pending,
+    /// which ones come is the index's order (state, then insertion), not the smallest ids.
     static func pendingApplications(withContent keys: [String], excluding id: String, in transaction: Transaction) throws -> [PendingContent] {
         // One lookup per key and column (an OR across the two columns could scan the table, and
         // its rows carry the whole application).

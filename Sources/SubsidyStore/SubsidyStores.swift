@@ -780,7 +780,7 @@ public final class SubsidyStores: Service, Sendable {
                 "the same content \(application.contentText) is already pending as \(other.applicationID) (\(other.measure), \(other.state)); only one can be funded")
         }
         if pending.count > Self.pendingNamed {
-            warnings.append("more applications with the same content \(application.contentText) are pending; the first \(Self.pendingNamed) are named above")
+            warnings.append("more applications with the same content \(application.contentText) are pending; \(Self.pendingNamed) of them are named above")
         }
         return warnings
     }

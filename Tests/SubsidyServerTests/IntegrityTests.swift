@@ -126,7 +126,7 @@ struct IntegrityTests {
             let latest = try await shunde.submit(TestData.voucher(enterprise: buyers[2], provider: Self.provider, contractFen: 10_000_000, contract: "HT-2022-0999"))
             let named = latest.warnings.filter { $0.contains("already pending as") }
             #expect(named.count == SubsidyStores.pendingNamed, "\(latest.warnings)")
-            // The first ones by id.
+            // All in one state and district, so the index gives the first ones by id; named in id order.
             for (warning, id) in zip(named, filed.sorted()) { #expect(warning.contains("as \(id) "), "\(warning)") }
             #expect(latest.warnings.contains { $0.contains("more applications with the same content") }, "\(latest.warnings)")
         }
