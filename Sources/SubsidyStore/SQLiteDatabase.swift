@@ -162,7 +162,7 @@ public final class SQLiteDatabase: Sendable {
                 return
             }
             do {
-                try connection.execute("BEGIN IMMEDIATE")
+                try connection.control("BEGIN IMMEDIATE")
             } catch {
                 for write in batch { write.abandon(error) }
                 return
@@ -174,25 +174,25 @@ public final class SQLiteDatabase: Sendable {
                     let outcome = batch[0].run(Transaction(connection: connection, isolatesAttempts: batch[0].isolatingAttempts))
                     if case .failed(let finish) = outcome {
                         // Alone in the transaction: undoing it is undoing the transaction.
-                        try? connection.execute("ROLLBACK")
+                        try? connection.control("ROLLBACK")
                         finish()
                         return
                     }
                     outcomes.append(outcome)
                 } else {
                     for write in batch {
-                        try connection.execute("SAVEPOINT write")
+                        try connection.control("SAVEPOINT write")
                         let outcome = write.run(Transaction(connection: connection, isolatesAttempts: write.isolatingAttempts))
-                        if case .failed = outcome { try connection.execute("ROLLBACK TO write") }
-                        try connection.execute("RELEASE write")
+                        if case .failed = outcome { try connection.control("ROLLBACK TO write") }
+                        try connection.control("RELEASE write")
                         outcomes.append(outcome)
                     }
                 }
-                try connection.execute("COMMIT")
+                try connection.control("COMMIT")
             } catch {
                 // The transaction itself failed (SQLite aborted it, or it could not commit):
                 // nothing in it was written, and every caller is told so.
-                try? connection.execute("ROLLBACK")
+                try? connection.control("ROLLBACK")
                 for (index, write) in batch.enumerated() {
                     if index < outcomes.count, case .failed(let finish) = outcomes[index] { finish() } else { write.abandon(error) }
                 }
@@ -282,13 +282,13 @@ public final class SQLiteDatabase: Sendable {
     public func writeNow<T>(_ body: (Transaction) throws -> T) throws -> T {
         try writer.withLock { box in
             guard let connection = box?.connection else { throw SQLiteError.closed(path) }
-            try connection.execute("BEGIN IMMEDIATE")
+            try connection.control("BEGIN IMMEDIATE")
             do {
                 let result = try body(Transaction(connection: connection))
-                try connection.execute("COMMIT")
+                try connection.control("COMMIT")
                 return result
             } catch {
-                try? connection.execute("ROLLBACK")
+                try? connection.control("ROLLBACK")
                 throw error
             }
         }
@@ -309,8 +309,8 @@ public final class SQLiteDatabase: Sendable {
     }
 
     private static func snapshot<T>(_ connection: SQLiteConnection, _ body: (Transaction) throws -> T) throws -> T {
-        try connection.execute("BEGIN")
-        defer { try? connection.execute("COMMIT") }
+        try connection.control("BEGIN")
+        defer { try? connection.control("COMMIT") }
         return try body(Transaction(connection: connection))
     }
 
