@@ -509,7 +509,20 @@ public final class DistrictStore: Sendable {
              .text(contentKeys.first ?? ""), .text(contentKeys.dropFirst().first ?? "")]
         )
         try recordTransition(id: id, from: nil, to: .submitted, action: .submit, actor: actor, reason: "", request: request, at: time, in: transaction)
-        return try Self.application(id, in: transaction, district: district)!
+        // The record as ``application(_:in:district:)`` would read it back, built from what was
+        // just written: reading it back (and decoding the content just encoded) was 7% of a
+        // submission's CPU (`perf`). A test compares the two on generated applications.
+        let enterpriseName = try transaction.query("SELECT name FROM applicants WHERE uscc = ?", [.text(application.enterprise.rawValue)]).first?.text("name")
+        return StoredApplication(
+            id: id, district: district, measure: application.measure, fundingYear: application.fundingYear.year,
+            enterprise: application.enterprise.rawValue, state: .submitted, application: application, awardedFen: 0, explanation: nil,
+            decisionDate: "", decisionDocument: "", publicizedOn: "", createdAt: time, updatedAt: time,
+            history: [
+                TransitionEntry(
+                    from: nil, to: .submitted, action: .submit, tenant: actor.tenant, actorUID: actor.uid, at: time, reason: "",
+                    requestID: request.id, decisionDate: "", decisionDocument: "", changes: [])
+            ],
+            contentKey: contentKeys.first ?? "", projectKey: contentKeys.dropFirst().first ?? "", enterpriseName: enterpriseName ?? "")
     }
 
     /// Moves an application along `transition`, checking it is legal from the current state,

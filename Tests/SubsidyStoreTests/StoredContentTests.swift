@@ -124,6 +124,41 @@ struct StoredContentTests {
         }
     }
 
+    @Test("a filed application's record is the one reading it back gives: every field, registered or not")
+    func filedRecordIsReadBack() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try DistrictStore(path: directory.path + "/sanshui.sqlite", district: .sanshui)
+        var random = TestSeed.generator("filed record")
+        let actor = Actor(tenant: "sanshui", uid: 4_000_000_000)
+        let filed = try store.database.writeNow { transaction in
+            try (0..<120).map { i in
+                var application = Self.everyField(&random)
+                application.enterprise = StoreHarness.uscc(900_000 + i)
+                application.provider = random.chance(50) ? application.provider : nil
+                application.selectionDate = random.chance(50) ? application.selectionDate : nil
+                application.programme = random.chance(50) ? "" : Self.awkwardText(&random)
+                application.projectName = Self.awkwardText(&random)
+                application.contractNumber = random.chance(30) ? "" : Self.awkwardText(&random)
+                application.declaredRevenue = Money(fen: Self.awkwardInteger(&random))
+                // Half the enterprises are registered (the record names them), half not.
+                if i % 2 == 0 {
+                    try store.insertApplicant(
+                        ApplicantRecord(uscc: application.enterprise.rawValue, name: "企业 \(i) \u{200B}", district: .sanshui, locality: .local, role: .industrialEnterprise),
+                        by: actor, at: "2022-05-01T00:00:00Z", in: transaction)
+                }
+                let time = "2022-05-0\(1 + i % 9)T08:00:0\(i % 10)Z"
+                return try store.insertApplication(
+                    application, actor: actor, request: RequestKey(id: "sanshui:filed-\(i)", fingerprint: "f\(i)"), at: time, in: transaction)
+            }
+        }
+        for record in filed {
+            let read = try #require(try await store.application(record.id))
+            #expect(record == read, "\(record.id)")
+        }
+        #expect(filed.contains { $0.enterpriseName.isEmpty } && filed.contains { !$0.enterpriseName.isEmpty })
+        await store.database.close()
+    }
+
     @Test("a stored application is read back as the core's, with its explanation once approved")
     func storedAndApproved() async throws {
         let harness = try StoreHarness()
