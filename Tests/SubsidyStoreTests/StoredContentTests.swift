@@ -84,6 +84,7 @@ struct StoredContentTests {
             let same = written == reference
             #expect(same, "\(String(decoding: written, as: UTF8.self)) vs \(String(decoding: reference, as: UTF8.self))")
             #expect(try StoredJSON.decode(ApplicationContent.self, written, what: "content") == content)
+            #expect(try ApplicationContent.read(written) == content)
 
             let explanation = StoredExplanation(
                 awardFen: Self.awkwardInteger(&random), formulaFen: Self.awkwardInteger(&random), policyVersion: Self.awkwardText(&random),
@@ -100,6 +101,110 @@ struct StoredContentTests {
             #expect(sameExplanation, "\(String(decoding: explained, as: UTF8.self)) vs \(String(decoding: explainedReference, as: UTF8.self))")
             #expect(try StoredExplanation.decode(explained) == explanation)
         }
+    }
+
+    /// `content` as JSON another writer might have produced: keys in any order, white space
+    /// between tokens, characters escaped that need not be, absent optionals as `null`, and
+    /// keys this version does not know holding every kind of value.
+    static func respelled(_ content: ApplicationContent, _ random: inout SplitMix64) -> [UInt8] {
+        func quoted(_ text: String, _ random: inout SplitMix64) -> String {
+            var out = "\""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "/": out += random.chance(50) ? "\\/" : "/"
+                case _ where scalar.value < 0x20 || random.chance(20):
+                    // Any character may be written as \u escapes, beyond the BMP as a pair.
+                    for unit in String(scalar).utf16 { out += "\\u" + String(format: random.chance(50) ? "%04x" : "%04X", unit) }
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            return out + "\""
+        }
+        func space(_ random: inout SplitMix64) -> String { random.pick(["", "", " ", "\n", "\t ", "\r\n  "]) }
+        var members: [String] = []
+        for child in Mirror(reflecting: content).children {
+            guard let label = child.label else { continue }
+            var value = child.value
+            if Mirror(reflecting: value).displayStyle == .optional {
+                guard let wrapped = Mirror(reflecting: value).children.first?.value else {
+                    if random.chance(50) { members.append(quoted(label, &random) + space(&random) + ":" + space(&random) + "null") }
+                    continue
+                }
+                value = wrapped
+            }
+            let text: String
+            switch value {
+            case let string as String: text = quoted(string, &random)
+            case let flag as Bool: text = flag ? "true" : "false"
+            case let number as Int64: text = String(number)
+            case let number as Int: text = String(number)
+            case let list as [String]: text = "[" + list.map { space(&random) + quoted($0, &random) }.joined(separator: ",") + space(&random) + "]"
+            default: Issue.record("\(label) has a type the test does not write"); continue
+            }
+            members.append(quoted(label, &random) + space(&random) + ":" + space(&random) + text)
+        }
+        for n in 0..<Int(random.next() % 3) {
+            let unknown = random.pick(["{}", "[]", "{\"a\":[1,-2.5e+3,{\"b\":null}]}", "-0.125E-2", "12", "\"x\\u00e9\"", "true", "null", "[[],{}]"])
+            members.append(quoted("futureField\(n)", &random) + ":" + space(&random) + unknown)
+        }
+        members.shuffle(using: &random)
+        return Array((space(&random) + "{" + members.map { space(&random) + $0 + space(&random) }.joined(separator: ",") + "}" + space(&random)).utf8)
+    }
+
+    @Test("the store's JSON reader reads what JSONDecoder reads: any key order, spacing, escapes, nulls, unknown keys")
+    func readerAgreesWithJSONDecoder() throws {
+        var random = TestSeed.generator("json reader")
+        for _ in 0..<200 {
+            var content = ApplicationContent(Self.everyField(&random))
+            content.projectName = Self.awkwardText(&random)
+            content.otherFundReason = Self.awkwardText(&random)
+            content.servedEnterprises = (0..<Int(random.next() % 4)).map { _ in Self.awkwardText(&random) }
+            content.contractAmountFen = Self.awkwardInteger(&random)
+            content.provider = random.chance(50) ? Self.awkwardText(&random) : nil
+            content.programme = random.chance(50) ? Self.awkwardText(&random) : nil
+            content.declaredRevenueFen = random.chance(50) ? Self.awkwardInteger(&random) : nil
+            let bytes = Self.respelled(content, &random)
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(try StoredJSON.decode(ApplicationContent.self, bytes, what: "content") == content, "\(text)")
+            #expect(try ApplicationContent.read(bytes) == content, "\(text)")
+        }
+    }
+
+    @Test("damaged JSON is damaged to the store's reader: whatever it accepts, JSONDecoder reads the same")
+    func readerRefusesDamage() throws {
+        var random = TestSeed.generator("json reader damage")
+        let interesting = Array("{}[],:\"\\/ntfu0-.e19aE+\t".utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xC3, 0xE4, 0xFF]
+        var refused = 0
+        for _ in 0..<150 {
+            var content = ApplicationContent(Self.everyField(&random))
+            content.projectName = Self.awkwardText(&random)
+            let good = random.chance(50) ? content.json() : Self.respelled(content, &random)
+            for _ in 0..<20 {
+                var bad = good
+                let at = Int(random.next() % UInt64(bad.count))
+                switch random.next() % 4 {
+                case 0: bad.removeSubrange(at...)
+                case 1: bad[at] = random.pick(interesting)
+                case 2: bad.remove(at: at)
+                default: bad.insert(random.pick(interesting), at: at)
+                }
+                let text = String(decoding: bad, as: UTF8.self)
+                do {
+                    let read = try ApplicationContent.read(bad)
+                    // Never more lenient than JSONDecoder (stricter where only a stranger
+                    // would write it, e.g. 5.0 for 5), never a different value.
+                    #expect(try StoredJSON.decode(ApplicationContent.self, bad, what: "content") == read, "\(text)")
+                } catch {
+                    #expect(error.isDataLoss, "\(text)")
+                    #expect(error.description.contains("application content"))
+                    refused += 1
+                }
+            }
+        }
+        // Most single-byte damage breaks the document; some (a digit for a digit) does not.
+        #expect(refused > 1_500)
     }
 
     @Test("content the core would not accept is damaged data, never a valid-looking application")
