@@ -3,6 +3,9 @@
 /// chain's one-line events and the JSON mapping both need.
 public enum JSONString {
     public static func quoted(_ value: String) -> String {
+        // Most text needs no escape: then it is copied whole, not appended scalar by scalar
+        // (the audit events of every decision quote a dozen strings).
+        guard value.unicodeScalars.contains(where: needsEscape) else { return "\"" + value + "\"" }
         var out = "\""
         for scalar in value.unicodeScalars {
             switch scalar {
@@ -11,7 +14,7 @@ public enum JSONString {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F || scalar.value == 0x85 || scalar.value == 0x2028 || scalar.value == 0x2029:
+            case _ where needsEscape(scalar):
                 let hex = String(scalar.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default:
@@ -19,5 +22,12 @@ public enum JSONString {
             }
         }
         return out + "\""
+    }
+
+    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case ..<0x20, 0x22, 0x5C, 0x7F, 0x85, 0x2028, 0x2029: true
+        default: false
+        }
     }
 }

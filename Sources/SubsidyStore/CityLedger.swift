@@ -638,11 +638,13 @@ public final class CityLedger: Sendable {
     }
 
     /// Records a decision's commitment and every cap charge, re-checking each cap inside the same
-    /// transaction (the policy engine already did; this is the ledger's own guarantee).
+    /// transaction (the policy engine already did; this is the ledger's own guarantee). Returns
+    /// the explanation it stored, for the reply: rendering one is 4% of an approval's CPU.
     func commit(
         applicationID: String, district: String, application: Application, decision: AwardDecision,
         requestID: String, actor: Actor, reason: String, at time: String, in transaction: Transaction
-    ) throws {
+    ) throws -> StoredExplanation {
+        let explanation = StoredExplanation(decision)
         try insertCommitment(
             CommitmentFields(
                 applicationID: applicationID, district: district, measure: decision.measure, fundingYear: decision.fundingYear.year,
@@ -650,12 +652,13 @@ public final class CityLedger: Sendable {
                 contentFingerprint: decision.contentFingerprint, contentKeys: decision.contentKeys, contentTyped: decision.contentTyped,
                 pilotKey: decision.pilotKey,
                 selectionDate: decision.selectionDate, amount: decision.award, decisionDate: decision.decisionDate,
-                decisionDocument: decision.decisionDocument ?? "", policyVersion: decision.policyVersion, explanation: StoredExplanation(decision),
+                decisionDocument: decision.decisionDocument ?? "", policyVersion: decision.policyVersion, explanation: explanation,
                 source: .decision, requestID: requestID, inProvincialPool: application.inProvincialPool,
                 actor: actor, reason: reason
             ),
             charges: decision.charges, at: time, in: transaction
         )
+        return explanation
     }
 
     /// What a commitment row holds, live or imported.

@@ -306,13 +306,13 @@ public final class SubsidyStores: Service, Sendable {
                     let usage = WithFundedContent(ledger.usage(in: transaction), elsewhere: elsewhere)
                     let approval = candidate.approval
                     let award = try AwardCalculator.compute(application: application, policy: candidate.policy, usage: usage, decision: approval.decision)
-                    try ledger.commit(
+                    let explanation = try ledger.commit(
                         applicationID: id, district: current.district.rawValue, application: application, decision: award,
                         requestID: key.id, actor: approval.actor, reason: approval.reason, at: Timestamp.now(), in: transaction
                     )
                     return LedgerApproval(
                         amountFen: award.award.fen, decisionDate: award.decisionDate.description, decisionDocument: award.decisionDocument ?? "",
-                        explanation: StoredExplanation(award), position: try ledger.position(in: transaction))
+                        explanation: explanation, position: try ledger.position(in: transaction))
                 }
             }
         }
