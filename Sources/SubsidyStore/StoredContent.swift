@@ -195,47 +195,53 @@ struct ApplicationContent: Codable, Equatable {
     static func read(_ bytes: [UInt8]) throws(SQLiteError) -> ApplicationContent {
         var json = JSONReader(bytes, what: "application content")
         var content = ApplicationContent()
-        // One bit per required key, set when it is read: a missing one is damaged data, as it is
-        // to JSONDecoder.
+        // One bit per key, set when it is read: a required one missing is damaged data, as it is to
+        // JSONDecoder; one given twice is too (JSONDecoder would take one of the two silently).
         var seen: UInt32 = 0
         try json.object { json, key throws(SQLiteError) in
+            func once<T>(_ bit: UInt32, _ value: T) throws(SQLiteError) -> T {
+                guard seen & 1 << bit == 0 else { throw json.damaged("the key \"\(key)\" appears twice") }
+                seen |= 1 << bit
+                return value
+            }
             switch key {
-            case "caseAmountFen": (content.caseAmountFen, seen) = (try json.integer(), seen | 1 << 0)
-            case "constructionAmountFen": (content.constructionAmountFen, seen) = (try json.integer(), seen | 1 << 1)
-            case "contractAmountFen": (content.contractAmountFen, seen) = (try json.integer(), seen | 1 << 2)
-            case "contractNumber": (content.contractNumber, seen) = (try json.string(), seen | 1 << 3)
-            case "decisionDocument": (content.decisionDocument, seen) = (try json.string(), seen | 1 << 4)
-            case "declaredRevenueFen": content.declaredRevenueFen = try json.optional { json throws(SQLiteError) in try json.integer() }
-            case "enterprise": (content.enterprise, seen) = (try json.string(), seen | 1 << 5)
-            case "enterpriseLocality": (content.enterpriseLocality, seen) = (try json.string(), seen | 1 << 6)
+            case "caseAmountFen": content.caseAmountFen = try once(0, json.integer())
+            case "constructionAmountFen": content.constructionAmountFen = try once(1, json.integer())
+            case "contractAmountFen": content.contractAmountFen = try once(2, json.integer())
+            case "contractNumber": content.contractNumber = try once(3, json.string())
+            case "decisionDocument": content.decisionDocument = try once(4, json.string())
+            case "declaredRevenueFen": content.declaredRevenueFen = try once(24, json.optional { json throws(SQLiteError) in try json.integer() })
+            case "enterprise": content.enterprise = try once(5, json.string())
+            case "enterpriseLocality": content.enterpriseLocality = try once(6, json.string())
             case "fundingYear":
                 guard let year = Int(exactly: try json.integer()) else { throw json.damaged("fundingYear is out of range") }
-                (content.fundingYear, seen) = (year, seen | 1 << 7)
-            case "grade": content.grade = try json.optional { json throws(SQLiteError) in try json.string() }
-            case "inProvincialPool": (content.inProvincialPool, seen) = (try json.boolean(), seen | 1 << 8)
-            case "investedAmountFen": (content.investedAmountFen, seen) = (try json.integer(), seen | 1 << 9)
-            case "measure": (content.measure, seen) = (try json.string(), seen | 1 << 10)
-            case "otherFundDeclared": (content.otherFundDeclared, seen) = (try json.boolean(), seen | 1 << 11)
-            case "otherFundReason": (content.otherFundReason, seen) = (try json.string(), seen | 1 << 12)
-            case "paidAmountFen": (content.paidAmountFen, seen) = (try json.integer(), seen | 1 << 13)
-            case "pilotID": (content.pilotID, seen) = (try json.string(), seen | 1 << 14)
-            case "previousYearServiceSpendFen": (content.previousYearServiceSpendFen, seen) = (try json.integer(), seen | 1 << 15)
-            case "programme": content.programme = try json.optional { json throws(SQLiteError) in try json.string() }
-            case "projectName": (content.projectName, seen) = (try json.string(), seen | 1 << 16)
-            case "provider": content.provider = try json.optional { json throws(SQLiteError) in try json.string() }
-            case "provincialVoucherEnterprises": (content.provincialVoucherEnterprises, seen) = (try json.strings(), seen | 1 << 17)
-            case "recognisedSecondaryNode": (content.recognisedSecondaryNode, seen) = (try json.boolean(), seen | 1 << 18)
-            case "selectionDate": content.selectionDate = try json.optional { json throws(SQLiteError) in try json.string() }
-            case "selectionLevel": (content.selectionLevel, seen) = (try json.string(), seen | 1 << 19)
-            case "servedEnterprises": (content.servedEnterprises, seen) = (try json.strings(), seen | 1 << 20)
-            case "totalInvestmentFen": (content.totalInvestmentFen, seen) = (try json.integer(), seen | 1 << 21)
-            case "upperLevelAwardTotalFen": (content.upperLevelAwardTotalFen, seen) = (try json.integer(), seen | 1 << 22)
-            case "upperLevelSubsidyFen": (content.upperLevelSubsidyFen, seen) = (try json.integer(), seen | 1 << 23)
+                content.fundingYear = try once(7, year)
+            case "grade": content.grade = try once(25, json.optional { json throws(SQLiteError) in try json.string() })
+            case "inProvincialPool": content.inProvincialPool = try once(8, json.boolean())
+            case "investedAmountFen": content.investedAmountFen = try once(9, json.integer())
+            case "measure": content.measure = try once(10, json.string())
+            case "otherFundDeclared": content.otherFundDeclared = try once(11, json.boolean())
+            case "otherFundReason": content.otherFundReason = try once(12, json.string())
+            case "paidAmountFen": content.paidAmountFen = try once(13, json.integer())
+            case "pilotID": content.pilotID = try once(14, json.string())
+            case "previousYearServiceSpendFen": content.previousYearServiceSpendFen = try once(15, json.integer())
+            case "programme": content.programme = try once(26, json.optional { json throws(SQLiteError) in try json.string() })
+            case "projectName": content.projectName = try once(16, json.string())
+            case "provider": content.provider = try once(27, json.optional { json throws(SQLiteError) in try json.string() })
+            case "provincialVoucherEnterprises": content.provincialVoucherEnterprises = try once(17, json.strings())
+            case "recognisedSecondaryNode": content.recognisedSecondaryNode = try once(18, json.boolean())
+            case "selectionDate": content.selectionDate = try once(28, json.optional { json throws(SQLiteError) in try json.string() })
+            case "selectionLevel": content.selectionLevel = try once(19, json.string())
+            case "servedEnterprises": content.servedEnterprises = try once(20, json.strings())
+            case "totalInvestmentFen": content.totalInvestmentFen = try once(21, json.integer())
+            case "upperLevelAwardTotalFen": content.upperLevelAwardTotalFen = try once(22, json.integer())
+            case "upperLevelSubsidyFen": content.upperLevelSubsidyFen = try once(23, json.integer())
             default: try json.skip()
             }
         }
         try json.end()
-        guard seen == 1 << 24 - 1 else { throw json.damaged("a required field is missing") }
+        let required: UInt32 = 1 << 24 - 1
+        guard seen & required == required else { throw json.damaged("a required field is missing") }
         return content
     }
 
@@ -669,11 +675,16 @@ struct JSONReader {
         return value
     }
 
+    /// How deep ``skip(depth:)`` follows nested containers. JSONDecoder refuses more than 512
+    /// levels; the store never writes more than two, and each level is a stack frame here.
+    static let maximumDepth = 32
+
     /// Any one value, read and dropped (a key this version does not know).
-    mutating func skip() throws(SQLiteError) {
+    mutating func skip(depth: Int = 0) throws(SQLiteError) {
+        guard depth < Self.maximumDepth else { throw damaged("values are nested more than \(Self.maximumDepth) deep") }
         switch try peek() {
-        case UInt8(ascii: "{"): try object { json, _ throws(SQLiteError) in try json.skip() }
-        case UInt8(ascii: "["): try array { json throws(SQLiteError) in try json.skip() }
+        case UInt8(ascii: "{"): try object { json, _ throws(SQLiteError) in try json.skip(depth: depth + 1) }
+        case UInt8(ascii: "["): try array { json throws(SQLiteError) in try json.skip(depth: depth + 1) }
         case UInt8(ascii: "\""): _ = try string()
         case UInt8(ascii: "t"), UInt8(ascii: "f"): _ = try boolean()
         case UInt8(ascii: "n"): try literal("null")

@@ -169,7 +169,62 @@ struct StoredContentTests {
             let text = String(decoding: bytes, as: UTF8.self)
             #expect(try StoredJSON.decode(ApplicationContent.self, bytes, what: "content") == content, "\(text)")
             #expect(try ApplicationContent.read(bytes) == content, "\(text)")
+            // As bytes too: `String ==` would take a canonically equivalent spelling as the same.
+            #expect(try ApplicationContent.read(bytes).json() == content.json(), "\(text)")
         }
+    }
+
+    @Test("the reader's edges: numbers, escapes, literals, duplicate keys, nesting, trailing bytes")
+    func readerEdges() throws {
+        var random = TestSeed.generator("json reader edges")
+        var content = ApplicationContent(Self.everyField(&random))
+        content.projectName = "p"
+        let good = String(decoding: content.json(), as: UTF8.self)
+        func read(_ text: String) throws(SQLiteError) -> ApplicationContent { try ApplicationContent.read(Array(text.utf8)) }
+        func replacing(_ old: String, _ new: String) -> String {
+            precondition(good.contains(old), old)
+            return good.replacingOccurrences(of: old, with: new)
+        }
+        let integers: [(String, Int64?)] = [
+            ("7", 7), ("-0", 0), ("-9223372036854775808", .min), ("9223372036854775807", .max),
+            ("9223372036854775808", nil), ("-9223372036854775809", nil), ("-", nil), ("01", nil), ("1.0", nil), ("1e3", nil), ("+1", nil), ("", nil),
+        ]
+        for (written, value) in integers {
+            let text = replacing("\"caseAmountFen\":7", "\"caseAmountFen\":\(written)")
+            if let value { #expect(try read(text).caseAmountFen == value, "\(written)") } else { #expect(throws: SQLiteError.self, "\(written)") { try read(text) } }
+        }
+        let strings: [(String, String?)] = [
+            (#""\u00e9""#, "é"), (#""e\u0301""#, "e\u{301}"), (#""\ud83d\ude00""#, "\u{1F600}"), (#""\/\b\f\n\r\t\"\\""#, "/\u{8}\u{C}\n\r\t\"\\"),
+            (#""\ud800""#, nil), (#""\udc00""#, nil), (#""\ud83d\u0041""#, nil), (#""\x""#, nil), (#""\u12""#, nil), ("\"a\u{1}\"", nil), ("\"a", nil),
+        ]
+        for (written, value) in strings {
+            let text = replacing("\"projectName\":\"p\"", "\"projectName\":\(written)")
+            if let value {
+                #expect(try Array(read(text).projectName.utf8) == Array(value.utf8), "\(written)")
+            } else {
+                #expect(throws: SQLiteError.self, "\(written)") { try read(text) }
+            }
+        }
+        // Not UTF-8 inside a string (JSONDecoder refuses it too; String(decoding:) would repair it).
+        let notUTF8 = Array(replacing("\"projectName\":\"p\"", "\"projectName\":\"p\u{7F}q\"").utf8).map { $0 == 0x7F ? 0xFF : $0 }
+        #expect(throws: SQLiteError.self) { try ApplicationContent.read(notUTF8) }
+        #expect((try? StoredJSON.decode(ApplicationContent.self, notUTF8, what: "content")) == nil)
+        let nested = String(repeating: "[", count: 20) + String(repeating: "]", count: 20)
+        let accepted = [good + " \n", "\t" + good, replacing("{", "{\"future\":\(nested),"), replacing("{", "{\"grade\":null,")]
+        for text in accepted { #expect(try read(text) == content, "\(text.prefix(80))") }
+        let refused = [
+            good + "x", good + "{}", replacing("{", "{\"measure\":\"BENCHMARK_PROJECT\","), replacing("{", "{\"grade\":null,\"grade\":null,"),
+            replacing("{", "{\"future\":" + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + ","),
+            replacing("{", "{\"future\":" + String(repeating: "{\"a\":", count: 40) + "1" + String(repeating: "}", count: 40) + ","),
+            replacing("\"inProvincialPool\":", "\"inProvincialPool\":tru,\"x\":"), replacing("}", ",}"), replacing("\"measure\"", "measure"),
+            replacing("\"measure\":", "\"future\":nul,\"measure\":"),
+        ]
+        for text in refused {
+            #expect(throws: SQLiteError.self, "\(text.prefix(80))") { try read(text) }
+        }
+        // JSONDecoder takes a repeated key silently; the store's reader calls it damaged.
+        let twice = replacing("{", "{\"measure\":\"BENCHMARK_PROJECT\",")
+        #expect((try? StoredJSON.decode(ApplicationContent.self, Array(twice.utf8), what: "content")) != nil)
     }
 
     @Test("damaged JSON is damaged to the store's reader: whatever it accepts, JSONDecoder reads the same")
