@@ -161,7 +161,8 @@ final class SQLiteConnection {
             let rc: Int32 = switch value {
             case .null: sqlite3_bind_null(statement, index)
             case .integer(let v): sqlite3_bind_int64(statement, index, v)
-            case .text(let v): sqlite3_bind_text(statement, index, v, -1, subsidy_sqlite_transient())
+            // With its length: -1 would have SQLite stop at the first NUL, and keep "a\0b" as "a".
+            case .text(let v): sqlite3_bind_text(statement, index, v, Int32(v.utf8.count), subsidy_sqlite_transient())
             case .blob(let v): v.withUnsafeBytes { sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), subsidy_sqlite_transient()) }
             }
             guard rc == SQLITE_OK else { throw error(rc, sql) }
@@ -174,7 +175,8 @@ final class SQLiteConnection {
             rows.append(SQLiteRow(columns: columns, values: (0..<sqlite3_column_count(statement)).map { column in
                 switch sqlite3_column_type(statement, column) {
                 case SQLITE_INTEGER: .integer(sqlite3_column_int64(statement, column))
-                case SQLITE_TEXT: .text(String(cString: sqlite3_column_text(statement, column)))
+                case SQLITE_TEXT:
+                    .text(String(decoding: UnsafeBufferPointer(start: sqlite3_column_text(statement, column), count: Int(sqlite3_column_bytes(statement, column))), as: UTF8.self))
                 case SQLITE_BLOB:
                     .blob(Array(UnsafeRawBufferPointer(start: sqlite3_column_blob(statement, column), count: Int(sqlite3_column_bytes(statement, column)))))
                 default: .null

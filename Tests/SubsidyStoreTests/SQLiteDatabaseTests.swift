@@ -163,6 +163,23 @@ struct SQLiteDatabaseTests {
         await database.close()
     }
 
+    @Test("text is kept as given: a NUL inside it neither ends it nor makes two texts one")
+    func textWithNUL() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteDatabase(path: directory.path + "/t.sqlite", migrations: [Self.table])
+        let texts = ["a\u{0}b", "a\u{0}c", "a", "\u{0}", "\u{0}\u{0}", "佛山\u{0}禅城", ""]
+        try await database.write { transaction in
+            for (id, text) in texts.enumerated() { _ = try transaction.query("INSERT INTO t (id, state) VALUES (?, ?)", [.integer(Int64(id)), .text(text)]) }
+        }
+        for (id, text) in texts.enumerated() {
+            let rows = try await database.read { try $0.query("SELECT id, state, length(CAST(state AS BLOB)) AS bytes FROM t WHERE state = ?", [.text(text)]) }
+            #expect(try rows.map { try $0.int("id") } == [Int64(id)], "\(Array(text.utf8))")
+            #expect(try rows.first.map { Array(try $0.text("state").utf8) } == Array(text.utf8))
+            #expect(try rows.first?.int("bytes") == Int64(text.utf8.count))
+        }
+        await database.close()
+    }
+
     @Test("rows are read by column name; a missing column or an unknown value is damaged data")
     func typedRows() async throws {
         let directory = try TemporaryDirectory()
