@@ -481,6 +481,11 @@ struct JSONBytes {
 /// Reads the JSON that ``JSONBytes`` and JSONEncoder write, strictly (RFC 8259: no trailing
 /// commas, no comments, no raw control characters in strings, well-formed UTF-8), for the stored
 /// values read on every decision. Anything else is damaged data naming `what` and the offset.
+///
+/// SubsidyWire's `JSONParser` reads the same grammar for the protocol's JSON mapping; it builds
+/// a tree (member order kept, for output) and reports INVALID_ARGUMENT, and the store does not
+/// depend on the wire layer. This one reads as it goes, into the fields the caller names. One
+/// scanner under both, in SubsidyCore, would remove the overlap (string escapes, `\u` digits).
 struct JSONReader {
     private let bytes: [UInt8]
     private var at = 0

@@ -56,28 +56,35 @@ struct StoredContentTests {
         random.pick([0, 1, -1, .max, .min, Int64(bitPattern: random.next()), Int64(random.next() % 1_000)])
     }
 
+    /// Stored content with awkward text and integers in most fields and each optional present or
+    /// absent: not an application the core would accept, only JSON to write and read.
+    static func awkwardContent(_ random: inout SplitMix64) -> ApplicationContent {
+        var content = ApplicationContent(Self.everyField(&random))
+        content.measure = Self.awkwardText(&random)
+        content.fundingYear = Int(Self.awkwardInteger(&random))
+        content.projectName = Self.awkwardText(&random)
+        content.contractNumber = Self.awkwardText(&random)
+        content.otherFundReason = Self.awkwardText(&random)
+        content.decisionDocument = Self.awkwardText(&random)
+        content.pilotID = Self.awkwardText(&random)
+        content.contractAmountFen = Self.awkwardInteger(&random)
+        content.upperLevelAwardTotalFen = Self.awkwardInteger(&random)
+        content.inProvincialPool = random.chance(50)
+        content.servedEnterprises = (0..<Int(random.next() % 4)).map { _ in Self.awkwardText(&random) }
+        content.provincialVoucherEnterprises = (0..<Int(random.next() % 3)).map { _ in Self.awkwardText(&random) }
+        content.provider = random.chance(50) ? Self.awkwardText(&random) : nil
+        content.selectionDate = random.chance(50) ? Self.awkwardText(&random) : nil
+        content.programme = random.chance(50) ? Self.awkwardText(&random) : nil
+        content.grade = random.chance(50) ? Self.awkwardText(&random) : nil
+        content.declaredRevenueFen = random.chance(50) ? Self.awkwardInteger(&random) : nil
+        return content
+    }
+
     @Test("the store writes JSONEncoder's bytes itself: every field, every kind of character")
     func directJSON() throws {
         var random = TestSeed.generator("direct json")
         for _ in 0..<300 {
-            var content = ApplicationContent(Self.everyField(&random))
-            content.measure = Self.awkwardText(&random)
-            content.fundingYear = Int(Self.awkwardInteger(&random))
-            content.projectName = Self.awkwardText(&random)
-            content.contractNumber = Self.awkwardText(&random)
-            content.otherFundReason = Self.awkwardText(&random)
-            content.decisionDocument = Self.awkwardText(&random)
-            content.pilotID = Self.awkwardText(&random)
-            content.contractAmountFen = Self.awkwardInteger(&random)
-            content.upperLevelAwardTotalFen = Self.awkwardInteger(&random)
-            content.inProvincialPool = random.chance(50)
-            content.servedEnterprises = (0..<Int(random.next() % 4)).map { _ in Self.awkwardText(&random) }
-            content.provincialVoucherEnterprises = (0..<Int(random.next() % 3)).map { _ in Self.awkwardText(&random) }
-            content.provider = random.chance(50) ? Self.awkwardText(&random) : nil
-            content.selectionDate = random.chance(50) ? Self.awkwardText(&random) : nil
-            content.programme = random.chance(50) ? Self.awkwardText(&random) : nil
-            content.grade = random.chance(50) ? Self.awkwardText(&random) : nil
-            content.declaredRevenueFen = random.chance(50) ? Self.awkwardInteger(&random) : nil
+            let content = Self.awkwardContent(&random)
             let written = content.json()
             let reference = StoredJSON.encode(content)
             // Compared as bytes (`String ==` would call canonically equivalent spellings equal).
@@ -157,14 +164,7 @@ struct StoredContentTests {
     func readerAgreesWithJSONDecoder() throws {
         var random = TestSeed.generator("json reader")
         for _ in 0..<200 {
-            var content = ApplicationContent(Self.everyField(&random))
-            content.projectName = Self.awkwardText(&random)
-            content.otherFundReason = Self.awkwardText(&random)
-            content.servedEnterprises = (0..<Int(random.next() % 4)).map { _ in Self.awkwardText(&random) }
-            content.contractAmountFen = Self.awkwardInteger(&random)
-            content.provider = random.chance(50) ? Self.awkwardText(&random) : nil
-            content.programme = random.chance(50) ? Self.awkwardText(&random) : nil
-            content.declaredRevenueFen = random.chance(50) ? Self.awkwardInteger(&random) : nil
+            let content = Self.awkwardContent(&random)
             let bytes = Self.respelled(content, &random)
             let text = String(decoding: bytes, as: UTF8.self)
             #expect(try StoredJSON.decode(ApplicationContent.self, bytes, what: "content") == content, "\(text)")
