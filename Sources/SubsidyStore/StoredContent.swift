@@ -484,8 +484,9 @@ struct JSONBytes {
 ///
 /// SubsidyWire's `JSONParser` reads the same grammar for the protocol's JSON mapping; it builds
 /// a tree (member order kept, for output) and reports INVALID_ARGUMENT, and the store does not
-/// depend on the wire layer. This one reads as it goes, into the fields the caller names. One
-/// scanner under both, in SubsidyCore, would remove the overlap (string escapes, `\u` digits).
+/// depend on the wire layer. This one reads as it goes, into the fields the caller names. Both
+/// take a `\u` escape's digits from ``JSONString/escapedCodeUnit(_:at:)``; one scanner under
+/// both, in SubsidyCore, would remove the rest of the overlap (string escapes).
 struct JSONReader {
     private let bytes: [UInt8]
     private var at = 0
@@ -664,18 +665,7 @@ struct JSONReader {
     }
 
     private mutating func hex4() throws(SQLiteError) -> UInt32 {
-        guard at + 4 <= bytes.count else { throw damaged("a string ends early") }
-        var value: UInt32 = 0
-        for byte in bytes[at..<at + 4] {
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: throw damaged("a string holds a bad \\u escape")
-            }
-            value = value << 4 | UInt32(digit)
-        }
+        guard let value = JSONString.escapedCodeUnit(bytes, at: at) else { throw damaged("a string holds a bad \\u escape") }
         at += 4
         return value
     }

@@ -333,20 +333,8 @@ struct JSONParser {
         throw error("unterminated string")
     }
 
-    /// Exactly four hex digits (`UInt32(_:radix:)` would also take a sign: `\u+041`, `\u-000`).
     private mutating func hex4() throws(SubsidyError) -> UInt32 {
-        guard bytes.count - index >= 4 else { throw error("invalid \\u escape") }
-        var value: UInt32 = 0
-        for byte in bytes[index..<(index + 4)] {
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: throw error("invalid \\u escape")
-            }
-            value = value << 4 | UInt32(digit)
-        }
+        guard let value = JSONString.escapedCodeUnit(bytes, at: index) else { throw error("invalid \\u escape") }
         index += 4
         return value
     }
