@@ -485,8 +485,8 @@ struct JSONBytes {
 /// SubsidyWire's `JSONParser` reads the same grammar for the protocol's JSON mapping; it builds
 /// a tree (member order kept, for output) and reports INVALID_ARGUMENT, and the store does not
 /// depend on the wire layer. This one reads as it goes, into the fields the caller names. Both
-/// take a `\u` escape's digits from ``JSONString/escapedCodeUnit(_:at:)``; one scanner under
-/// both, in SubsidyCore, would remove the rest of the overlap (string escapes).
+/// read string literals with ``JSONString/literal(in:at:)`` in SubsidyCore, so an escape means
+/// the same to both; what is left to each is its own structure and its own errors.
 struct JSONReader {
     private let bytes: [UInt8]
     private var at = 0
@@ -607,67 +607,19 @@ struct JSONReader {
     }
 
     mutating func string() throws(SQLiteError) -> String {
-        try expect(UInt8(ascii: "\""))
-        var start = at
-        var escaped: [UInt8] = []
-        var hasEscapes = false
-        while true {
-            guard at < bytes.count else { throw damaged("a string ends early") }
-            let byte = bytes[at]
-            if byte == UInt8(ascii: "\"") { break }
-            guard byte >= 0x20 else { throw damaged("a string holds a raw control character") }
-            guard byte == UInt8(ascii: "\\") else {
-                at += 1
-                continue
+        guard try peek() == UInt8(ascii: "\"") else { throw damaged("expected a string") }
+        do {
+            return try JSONString.literal(in: bytes, at: &at)
+        } catch {
+            switch error {
+            case .unterminated: throw damaged("a string ends early")
+            case .controlCharacter: throw damaged("a string holds a raw control character")
+            case .unknownEscape: throw damaged("a string holds an unknown escape")
+            case .badUnicodeEscape: throw damaged("a string holds a bad \\u escape")
+            case .unpairedSurrogate: throw damaged("a string holds half a surrogate pair")
+            case .notUTF8: throw damaged("a string is not UTF-8")
             }
-            hasEscapes = true
-            escaped += bytes[start..<at]
-            at += 1
-            guard at < bytes.count else { throw damaged("a string ends early") }
-            let code = bytes[at]
-            at += 1
-            switch code {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): escaped.append(code)
-            case UInt8(ascii: "b"): escaped.append(0x08)
-            case UInt8(ascii: "f"): escaped.append(0x0C)
-            case UInt8(ascii: "n"): escaped.append(0x0A)
-            case UInt8(ascii: "r"): escaped.append(0x0D)
-            case UInt8(ascii: "t"): escaped.append(0x09)
-            case UInt8(ascii: "u"):
-                var scalar = try hex4()
-                if (0xD800..<0xDC00).contains(scalar) {
-                    // A pair of escapes for one character beyond the BMP.
-                    guard at + 2 <= bytes.count, bytes[at] == UInt8(ascii: "\\"), bytes[at + 1] == UInt8(ascii: "u") else {
-                        throw damaged("a string holds half a surrogate pair")
-                    }
-                    at += 2
-                    let low = try hex4()
-                    guard (0xDC00..<0xE000).contains(low) else { throw damaged("a string holds half a surrogate pair") }
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                }
-                guard let unicode = Unicode.Scalar(scalar) else { throw damaged("a string holds half a surrogate pair") }
-                escaped += String(Character(unicode)).utf8
-            default: throw damaged("a string holds an unknown escape")
-            }
-            start = at
         }
-        let end = at
-        at += 1
-        let text: String?
-        if hasEscapes {
-            escaped += bytes[start..<end]
-            text = String(validating: escaped, as: UTF8.self)
-        } else {
-            text = String(validating: bytes[start..<end], as: UTF8.self)
-        }
-        guard let text else { throw damaged("a string is not UTF-8") }
-        return text
-    }
-
-    private mutating func hex4() throws(SQLiteError) -> UInt32 {
-        guard let value = JSONString.escapedCodeUnit(bytes, at: at) else { throw damaged("a string holds a bad \\u escape") }
-        at += 4
-        return value
     }
 
     /// How deep ``skip(depth:)`` follows nested containers. JSONDecoder refuses more than 512

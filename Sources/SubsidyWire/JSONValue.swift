@@ -278,64 +278,17 @@ struct JSONParser {
     }
 
     private mutating func parseString() throws(SubsidyError) -> String {
-        index += 1  // opening quote
-        var scalars = String.UnicodeScalarView()
-        var run: [UInt8] = []
-        func flush() throws(SubsidyError) {
-            guard !run.isEmpty else { return }
-            guard let s = String(validating: run, as: UTF8.self) else { throw error("string is not valid UTF-8") }
-            scalars.append(contentsOf: s.unicodeScalars)
-            run.removeAll(keepingCapacity: true)
-        }
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                index += 1
-                try flush()
-                return String(scalars)
+        do {
+            return try JSONString.literal(in: bytes, at: &index)
+        } catch {
+            switch error {
+            case .unterminated: throw self.error("unterminated string")
+            case .controlCharacter: throw self.error("control character in string")
+            case .unknownEscape: throw self.error("invalid escape")
+            case .badUnicodeEscape: throw self.error("invalid \\u escape")
+            case .unpairedSurrogate: throw self.error("unpaired surrogate")
+            case .notUTF8: throw self.error("string is not valid UTF-8")
             }
-            if byte < 0x20 { throw error("control character in string") }
-            if byte == UInt8(ascii: "\\") {
-                try flush()
-                index += 1
-                guard index < bytes.count else { break }
-                let escape = bytes[index]
-                index += 1
-                switch escape {
-                case UInt8(ascii: "\""): scalars.append("\"")
-                case UInt8(ascii: "\\"): scalars.append("\\")
-                case UInt8(ascii: "/"): scalars.append("/")
-                case UInt8(ascii: "b"): scalars.append("\u{08}")
-                case UInt8(ascii: "f"): scalars.append("\u{0C}")
-                case UInt8(ascii: "n"): scalars.append("\n")
-                case UInt8(ascii: "r"): scalars.append("\r")
-                case UInt8(ascii: "t"): scalars.append("\t")
-                case UInt8(ascii: "u"):
-                    var code = try hex4()
-                    if (0xD800...0xDBFF).contains(code) {
-                        guard bytes.count - index >= 6, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
-                            throw error("unpaired surrogate")
-                        }
-                        index += 2
-                        let low = try hex4()
-                        guard (0xDC00...0xDFFF).contains(low) else { throw error("unpaired surrogate") }
-                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                    }
-                    guard let scalar = Unicode.Scalar(code) else { throw error("invalid \\u escape") }
-                    scalars.append(scalar)
-                default: throw error("invalid escape")
-                }
-                continue
-            }
-            run.append(byte)
-            index += 1
         }
-        throw error("unterminated string")
-    }
-
-    private mutating func hex4() throws(SubsidyError) -> UInt32 {
-        guard let value = JSONString.escapedCodeUnit(bytes, at: index) else { throw error("invalid \\u escape") }
-        index += 4
-        return value
     }
 }
