@@ -23,7 +23,10 @@ enum PayloadValidator {
     ) throws(SubsidyError) {
         guard depth < maximumDepth else { throw .invalidField(path, "nested more than \(maximumDepth) levels deep") }
         var reader = WireReader(bytes: bytes)
-        var repeatedIndex: [UInt32: Int] = [:]
+        // How many of each repeated field came before, for the `[n]` of a path. A path is only
+        // spelled out for an error or a nested message: building one per string was most of
+        // the walk (every id of a 500-id list).
+        var repeatedSeen: [(number: UInt32, count: Int)] = []
         while !reader.isAtEnd {
             guard let key = reader.varint(), key >> 3 != 0, key >> 3 <= 536_870_911 else {
                 throw .invalidField(path, "is not a valid protobuf message (bad field key at byte \(reader.offset))")
@@ -40,19 +43,26 @@ enum PayloadValidator {
             case 2:
                 guard let length = reader.varint(), let payload = reader.take(length) else { throw truncated(path) }
                 guard let field else { continue }  // unknown field: protobuf-c skips it too
-                var fieldPath = path + "." + String(cString: field.pointee.name)
+                var index: Int?
                 if field.pointee.label == PROTOBUF_C_LABEL_REPEATED {
-                    let index = repeatedIndex[number, default: 0]
-                    repeatedIndex[number] = index + 1
-                    fieldPath += "[\(index)]"
+                    if let slot = repeatedSeen.firstIndex(where: { $0.number == number }) {
+                        index = repeatedSeen[slot].count
+                        repeatedSeen[slot].count += 1
+                    } else {
+                        index = 0
+                        repeatedSeen.append((number, 1))
+                    }
+                }
+                func fieldPath() -> String {
+                    path + "." + String(cString: field.pointee.name) + (index.map { "[\($0)]" } ?? "")
                 }
                 if field.pointee.type == PROTOBUF_C_TYPE_STRING {
-                    try validateText(payload, path: fieldPath)
+                    if let problem = textProblem(payload) { throw .invalidField(fieldPath(), problem) }
                 } else if field.pointee.type == PROTOBUF_C_TYPE_MESSAGE, let nested = field.pointee.descriptor {
                     try validate(
                         payload,
                         descriptor: nested.assumingMemoryBound(to: ProtobufCMessageDescriptor.self),
-                        path: fieldPath,
+                        path: fieldPath(),
                         depth: depth + 1
                     )
                 }
@@ -62,14 +72,55 @@ enum PayloadValidator {
         }
     }
 
-    private static func validateText(_ text: UnsafeRawBufferPointer, path: String) throws(SubsidyError) {
+    /// What is wrong with a text field's bytes, or nil if protobuf-c and Swift will keep them as sent.
+    private static func textProblem(_ text: UnsafeRawBufferPointer) -> String? {
         // memchr, not Collection.firstIndex: every text field of every stored record passes here.
         if let base = text.baseAddress, let nul = memchr(base, 0, text.count) {
-            throw .invalidField(path, "contains a NUL character at byte \(base.distance(to: UnsafeRawPointer(nul))); text may not contain U+0000")
+            return "contains a NUL character at byte \(base.distance(to: UnsafeRawPointer(nul))); text may not contain U+0000"
         }
-        if String(validating: text, as: UTF8.self) == nil {
-            throw .invalidField(path, "is not valid UTF-8")
+        return isUTF8(text) ? nil : "is not valid UTF-8"
+    }
+
+    /// Whether `bytes` are well-formed UTF-8 (the Unicode Standard's table 3-7: no overlong forms,
+    /// no surrogates, nothing above U+10FFFF), checked without building a `String`, which
+    /// `String(validating:)` would allocate and throw away for every field.
+    static func isUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        let count = bytes.count
+        var at = 0
+        while at < count {
+            // Eight ASCII bytes at a time: most text here is ids, codes and digits.
+            if count - at >= 8, (base + at).loadUnaligned(as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                at += 8
+                continue
+            }
+            let lead = bytes[at]
+            if lead < 0x80 {
+                at += 1
+                continue
+            }
+            let length: Int
+            var low: UInt8 = 0x80
+            var high: UInt8 = 0xBF
+            switch lead {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: (length, low) = (3, 0xA0)
+            case 0xE1...0xEC, 0xEE, 0xEF: length = 3
+            case 0xED: (length, high) = (3, 0x9F)
+            case 0xF0: (length, low) = (4, 0x90)
+            case 0xF1...0xF3: length = 4
+            case 0xF4: (length, high) = (4, 0x8F)
+            default: return false
+            }
+            guard count - at >= length, (low...high).contains(bytes[at + 1]) else { return false }
+            var next = at + 2
+            while next < at + length {
+                guard bytes[next] & 0xC0 == 0x80 else { return false }
+                next += 1
+            }
+            at += length
         }
+        return true
     }
 
     private static func truncated(_ path: String) -> SubsidyError {

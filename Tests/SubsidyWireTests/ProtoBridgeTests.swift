@@ -1,4 +1,5 @@
 import SubsidyCore
+import SubsidyTestRandom
 import SubsidyWire
 import Testing
 
@@ -58,6 +59,46 @@ struct ProtoBridgeTests {
         let error = try #require(throws: SubsidyError.self) { try Foshan_Subsidy_V1_HealthCheckRequest(serializedBytes: bytes) }
         #expect(error.code == .invalidArgument)
         #expect(error.message.contains("request.service"))
+    }
+
+    @Test("generated text in every id of a list: refused exactly when it is not UTF-8, naming the id, else kept byte for byte")
+    func generatedText() throws {
+        var random = TestSeed.generator("ProtoBridge.generatedText")
+        // Sequences at the edges of every range in the UTF-8 table, the near misses beside them,
+        // lone lead and continuation bytes, and runs of eight ASCII bytes for the wide steps.
+        let valid: [[UInt8]] = [
+            [0x61], [0x7F], Array("12345678".utf8), Array("佛山".utf8), Array("é".utf8), Array("\u{1F600}".utf8),
+            [0xC2, 0x80], [0xDF, 0xBF], [0xE0, 0xA0, 0x80], [0xED, 0x9F, 0xBF], [0xEE, 0x80, 0x80], [0xEF, 0xBF, 0xBF],
+            [0xF0, 0x90, 0x80, 0x80], [0xF3, 0xBF, 0xBF, 0xBF], [0xF4, 0x8F, 0xBF, 0xBF],
+        ]
+        let invalid: [[UInt8]] = [
+            [0xC0, 0x80], [0xC1, 0xBF], [0xE0, 0x9F, 0xBF], [0xED, 0xA0, 0x80], [0xF0, 0x8F, 0xBF, 0xBF], [0xF4, 0x90, 0x80, 0x80],
+            [0xE4, 0xB8], [0xF0, 0x9F, 0x98], [0xC3, 0x41],
+            [0x80], [0xBF], [0xC2], [0xDF], [0xE0], [0xED], [0xEF], [0xF0], [0xF4], [0xF5], [0xFF],
+        ]
+        var refused = 0
+        for _ in 0..<5_000 {
+            var ids: [[UInt8]] = []
+            for _ in 0..<(1 + Int(random.next() % 4)) {
+                var id: [UInt8] = []
+                for _ in 0..<Int(random.next() % 8) { id += random.pick(random.next() % 20 == 0 ? invalid : valid) }
+                ids.append(id)
+            }
+            // ApproveApplicationsRequest.application_ids is field 2; every id is shorter than 128
+            // bytes, so its length is one varint byte.
+            let bytes: [UInt8] = ids.flatMap { id -> [UInt8] in [0x12, UInt8(id.count)] + id }
+            if let bad = ids.firstIndex(where: { String(validating: $0, as: UTF8.self) == nil }) {
+                refused += 1
+                let error = try #require(throws: SubsidyError.self, "\(ids)") {
+                    try Foshan_Subsidy_V1_ApproveApplicationsRequest(serializedBytes: bytes)
+                }
+                #expect(error.details == [.field(path: "request.application_ids[\(bad)]", problem: "is not valid UTF-8")], "\(ids)")
+            } else {
+                let request = try Foshan_Subsidy_V1_ApproveApplicationsRequest(serializedBytes: bytes)
+                #expect(request.applicationIds.map { Array($0.utf8) } == ids)
+            }
+        }
+        #expect(refused > 1_000 && refused < 4_000)
     }
 
     @Test("text inside nested and repeated messages is checked with its full path")
