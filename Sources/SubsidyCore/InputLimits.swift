@@ -26,6 +26,11 @@ public enum InputLimits {
     /// Applications of one `ApproveApplications` list (a committee's sitting; a longer list is
     /// sent in several requests).
     public static let approvalsPerBatch = 500
+    /// Entries of every list in one message (request, reply or frame), at every depth, plus its
+    /// unknown fields, checked before the message is unpacked: above the largest request
+    /// (10,000 import rows, or 5,000 + 5,000 enterprises) and far below the two million empty
+    /// entries a 4 MiB frame could carry, each of which protobuf-c and Swift would allocate.
+    public static let listEntriesPerMessage = 20_000
     /// Metadata entries of one call, and the length of each key and value.
     public static let metadataEntries = 64
     public static let metadataText = 1_024

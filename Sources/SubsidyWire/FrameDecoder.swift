@@ -55,8 +55,9 @@ extension Foshan_Subsidy_V1_Frame {
         buffer.writeBytes(body)
     }
 
-    /// Decodes a frame body produced by ``FrameDecoder``.
+    /// Decodes a frame body produced by ``FrameDecoder``: its metadata and status hold at most
+    /// ``InputLimits/listEntriesPerMessage`` entries in all (a call may carry 64 metadata entries).
     public init(body: ByteBuffer) throws(SubsidyError) {
-        try self.init(serializedBytes: body.readableBytesView, path: "frame")
+        try self.init(serializedBytes: body.readableBytesView, path: "frame", maximumEntries: InputLimits.listEntriesPerMessage)
     }
 }

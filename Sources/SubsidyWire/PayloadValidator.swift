@@ -15,10 +15,15 @@ enum PayloadValidator {
     /// Deeper nesting than any message of ours has; refusing it bounds the recursion.
     static let maximumDepth = 32
 
+    /// - Parameter entries: what is left of the message's budget of list entries, counted over
+    ///   every repeated field at every depth. protobuf-c allocates a pointer and a struct for
+    ///   each entry, and the Swift copy a value: an empty entry is two bytes on the wire and some
+    ///   sixty in memory, so a frame of nothing but entries is a 30-fold amplifier unless counted.
     static func validate(
         _ bytes: UnsafeRawBufferPointer,
         descriptor: UnsafePointer<ProtobufCMessageDescriptor>,
         path: String,
+        entries: inout Int,
         depth: Int = 0
     ) throws(SubsidyError) {
         guard depth < maximumDepth else { throw .invalidField(path, "nested more than \(maximumDepth) levels deep") }
@@ -33,6 +38,15 @@ enum PayloadValidator {
             }
             let number = UInt32(key >> 3)
             let field = protobuf_c_message_descriptor_get_field(descriptor, number)
+            // Entries of lists and unknown fields (which protobuf-c keeps a record of while it
+            // unpacks) spend the budget; a message's own fields are bounded by its descriptor.
+            if field == nil || field?.pointee.label == PROTOBUF_C_LABEL_REPEATED {
+                entries -= 1
+                if entries < 0 {
+                    let name = field.map { String(cString: $0.pointee.name) } ?? "field \(number)"
+                    throw .invalidField(path + "." + name, "is past the \(InputLimits.listEntriesPerMessage) list entries one message may carry in all")
+                }
+            }
             switch key & 7 {
             case 0:
                 guard reader.varint() != nil else { throw truncated(path) }
@@ -63,6 +77,7 @@ enum PayloadValidator {
                         payload,
                         descriptor: nested.assumingMemoryBound(to: ProtobufCMessageDescriptor.self),
                         path: fieldPath(),
+                        entries: &entries,
                         depth: depth + 1
                     )
                 }

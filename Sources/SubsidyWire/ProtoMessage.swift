@@ -73,12 +73,17 @@ extension ProtoMessage {
 
     /// Decodes with protobuf-c after checking every string field: text that protobuf-c would
     /// silently truncate (an embedded NUL) or that is not UTF-8 is refused, naming the field.
-    /// - Parameter path: the name of this message in error messages (`request`, `frame`).
-    public init(serializedBytes bytes: some Collection<UInt8>, path: String = "request") throws(SubsidyError) {
+    /// - Parameters:
+    ///   - path: the name of this message in error messages (`request`, `frame`).
+    ///   - maximumEntries: how many list entries (and unknown fields) the message may hold in
+    ///     all, counted before protobuf-c allocates them: ``InputLimits/listEntriesPerMessage``
+    ///     for what a peer sends; a reply page or a stored record the daemon wrote may hold more.
+    public init(serializedBytes bytes: some Collection<UInt8>, path: String = "request", maximumEntries: Int = .max) throws(SubsidyError) {
         let contiguous = Array(bytes)
         let result: Result<Self, SubsidyError> = contiguous.withUnsafeBufferPointer { buffer in
             do throws(SubsidyError) {
-                try PayloadValidator.validate(UnsafeRawBufferPointer(buffer), descriptor: Self.cDescriptor, path: path)
+                var entries = maximumEntries
+                try PayloadValidator.validate(UnsafeRawBufferPointer(buffer), descriptor: Self.cDescriptor, path: path, entries: &entries)
             } catch {
                 return .failure(error)
             }

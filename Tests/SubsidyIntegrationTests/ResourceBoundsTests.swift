@@ -265,6 +265,64 @@ struct ResourceBoundsTests {
         }
     }
 
+    @Test("a frame of two million empty list entries is refused before it is unpacked; others are served")
+    func frameOfEntries() async throws {
+        try await withDaemon(configuration: Self.configuration()) { daemon in
+            // call_id 1, REQUEST, Health.Check, then `metadata {}` (0x2a 0x00) two million times:
+            // 4 MB on the wire, which protobuf-c and the Swift copy once unpacked into ~240 MB.
+            let method = Array(Foshan_Subsidy_V1_Health.Method.check.fullName.utf8)
+            var body: [UInt8] = [0x08, 0x01, 0x10, 0x01, 0x1a, UInt8(method.count)] + method
+            body += [UInt8](repeating: 0, count: 2 * 2_000_000)
+            for index in stride(from: 6 + method.count, to: body.count, by: 2) { body[index] = 0x2a }
+            let hostile = try RawConnection(path: daemon.socketPath("nanhai"), receiveTimeoutSeconds: 10)
+            let peak = daemon.peakResidentKiB()
+            #expect(hostile.send(RawConnection.lengthPrefix(body.count) + body))
+            let end = try #require(try await hostile.receiveFrame())
+            let status = try #require(end.status)
+            #expect(end.callId == 0 && end.kind == .end && status.code == .invalidArgument)
+            #expect(status.message.hasPrefix("frame.metadata: is past the \(InputLimits.listEntriesPerMessage) list entries"), "\(status.message)")
+            #expect(await hostile.isClosedByPeer())
+            let growth = daemon.peakResidentKiB() - peak
+            print("frame of 2,000,000 empty metadata entries: peak RSS growth \(growth) KiB")
+            // The frame's own 4 MB buffer, and little else.
+            #expect(growth < 32 * 1024, "peak RSS grew by \(growth) KiB")
+            let shunde = try await daemon.client("shunde")
+            #expect(try await shunde.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
+            await shunde.close()
+        }
+    }
+
+    @Test("calls with large metadata whose ENDs are never read count their whole frame, not just their payload")
+    func metadataCounted() async throws {
+        let bound = 2 * 1024 * 1024
+        let configuration = Self.configuration([
+            "max_frame_bytes": 256 * 1024, "max_queued_bytes_per_connection": bound, "max_calls_per_connection": 100_000,
+        ])
+        try await withDaemon(configuration: configuration) { daemon in
+            // A method nobody serves ends at once; its END waits for a client that never reads,
+            // and the call holds its frame until then. Each frame carries 240 KiB of metadata
+            // (refused too, for a value over 1,024 bytes) and no payload. Once the socket holds
+            // as many ENDs as it takes (~1,000), calls wait; counted as their payload, 2 MiB let
+            // ~250 such calls (~60 MiB) in.
+            let frame = RawConnection.request(
+                callID: 0, method: "/foshan.subsidy.v1.Nowhere/Nothing", payload: [],
+                metadata: ["x-filler": String(repeating: "m", count: 240 * 1024)])
+            let hostile = try RawConnection(path: daemon.socketPath("nanhai"), receiveTimeoutSeconds: 1)
+            let before = daemon.residentKiB()
+            var (sent, progress) = (0, ContinuousClock.now)
+            while sent < 5_000 && ContinuousClock.now - progress < .seconds(1) {
+                let taken = await sendUntilBlocked(hostile, frame: frame, maximum: 5_000 - sent)
+                if taken > 0 { (sent, progress) = (sent + taken, ContinuousClock.now) }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            let growth = daemon.residentKiB() - before
+            print("large-metadata calls left unread: \(sent) accepted by the kernel, RSS growth \(growth) KiB")
+            #expect(sent < 5_000, "the daemon kept reading calls whose ENDs it could not write")
+            #expect(growth < 24 * 1024, "RSS grew by \(growth) KiB for a bound of \(bound / 1024) KiB")
+            withExtendedLifetime(hostile) {}
+        }
+    }
+
     @Test("calls waiting to write their END hold no more memory than they are counted for")
     func tinyCallsCounted() async throws {
         // The queued-bytes bound alone stops the flood (no open-calls limit to speak of).

@@ -201,8 +201,18 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Resident set size of the daemon in KiB, from /proc.
     public func residentKiB() -> Int {
+        statusKiB("VmRSS:")
+    }
+
+    /// The daemon's peak resident set so far (VmHWM): what a burst allocated and freed again
+    /// still shows here.
+    public func peakResidentKiB() -> Int {
+        statusKiB("VmHWM:")
+    }
+
+    private func statusKiB(_ field: String) -> Int {
         let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix(field) } ?? ""
         return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 

@@ -101,6 +101,40 @@ struct ProtoBridgeTests {
         #expect(refused > 1_000 && refused < 4_000)
     }
 
+    @Test("list entries and unknown fields are counted over the whole message before it is unpacked")
+    func entriesCounted() throws {
+        let limit = InputLimits.listEntriesPerMessage
+        // application_ids (field 2), each empty: two bytes an entry.
+        let ids = { (count: Int) -> [UInt8] in [UInt8](repeating: 0, count: 2 * count).enumerated().map { $0.offset % 2 == 0 ? 0x12 : 0 } }
+        let full = try Foshan_Subsidy_V1_ApproveApplicationsRequest(serializedBytes: ids(limit), maximumEntries: limit)
+        #expect(full.applicationIds.count == limit)
+        let error = try #require(throws: SubsidyError.self) {
+            try Foshan_Subsidy_V1_ApproveApplicationsRequest(serializedBytes: ids(limit + 1), maximumEntries: limit)
+        }
+        #expect(error.code == .invalidArgument)
+        #expect(error.details == [.field(path: "request.application_ids", problem: "is past the \(limit) list entries one message may carry in all")])
+
+        // Unknown fields spend the same budget: protobuf-c records each while it unpacks.
+        let unknown = [UInt8](repeating: 0, count: 2 * (limit + 1)).enumerated().map { $0.offset % 2 == 0 ? UInt8(15 << 3) : 0 }
+        #expect(throws: SubsidyError.invalidField("request.field 15", "is past the \(limit) list entries one message may carry in all")) {
+            try Foshan_Subsidy_V1_ApproveApplicationsRequest(serializedBytes: unknown, maximumEntries: limit)
+        }
+
+        // Entries of nested lists add up: 10,000 served enterprises and 10,001 provincial ones.
+        var application = Foshan_Subsidy_V1_Application()
+        application.servedEnterprises = Array(repeating: "x", count: limit / 2)
+        application.provincialVoucherEnterprises = Array(repeating: "y", count: limit / 2 + 1)
+        var request = Foshan_Subsidy_V1_SubmitApplicationRequest()
+        request.application = application
+        let bytes = request.serializedBytes()
+        let nested = try #require(throws: SubsidyError.self) {
+            try Foshan_Subsidy_V1_SubmitApplicationRequest(serializedBytes: bytes, maximumEntries: limit)
+        }
+        #expect(nested.details == [.field(path: "request.application.provincial_voucher_enterprises", problem: "is past the \(limit) list entries one message may carry in all")])
+        // What the daemon wrote itself (a stored reply, a page for a client) is not capped.
+        #expect(try Foshan_Subsidy_V1_SubmitApplicationRequest(serializedBytes: bytes).application == application)
+    }
+
     @Test("text inside nested and repeated messages is checked with its full path")
     func nestedPath() throws {
         // protobuf-c cannot even encode such a string, so the bytes are built by hand:

@@ -140,7 +140,7 @@ final class Connection: Sendable {
                     await writer.end(callID: 0, status: Foshan_Subsidy_V1_Status(.invalidField("frame.call_id", "must be non-zero")))
                     return .protocolViolation
                 case .request:
-                    switch admit(frame) {
+                    switch admit(frame, size: body.readableBytes) {
                     case .failure(let refusal):
                         metrics?.recordRefusedCall(method: metricsMethod(frame.method), tenant: tenant.id, code: refusal.code.description)
                         await writer.end(callID: frame.callId, status: Foshan_Subsidy_V1_Status(refusal))
@@ -186,14 +186,17 @@ final class Connection: Sendable {
 
     /// Registers a new call before its task starts (so a CANCEL read next finds it), or says why
     /// it may not start.
-    private func admit(_ frame: Foshan_Subsidy_V1_Frame) -> Result<AsyncStream<Interruption>, SubsidyError> {
+    private func admit(_ frame: Foshan_Subsidy_V1_Frame, size: Int) -> Result<AsyncStream<Interruption>, SubsidyError> {
         let (stream, continuation) = AsyncStream<Interruption>.makeStream()
-        return register(frame, interrupt: continuation).map { stream }
+        return register(frame, size: size, interrupt: continuation).map { stream }
     }
 
     /// Admits a call (rate, draining, call id, concurrency) and enters it in the table with what
     /// can interrupt it (nil for a call served inline, which ends before anything could).
-    private func register(_ frame: Foshan_Subsidy_V1_Frame, interrupt: AsyncStream<Interruption>.Continuation?) -> Result<Void, SubsidyError> {
+    /// `size` is the frame's encoded length.
+    private func register(
+        _ frame: Foshan_Subsidy_V1_Frame, size: Int, interrupt: AsyncStream<Interruption>.Continuation?
+    ) -> Result<Void, SubsidyError> {
         let isStreaming = router.route(frame.method)?.descriptor.isServerStreaming ?? false
         if case .refused(let first) = rateLimiter.admit(tenant: tenant.id) {
             if first {
@@ -216,10 +219,12 @@ final class Connection: Sendable {
                 logger.notice("refusing call: \(limits.maximumConcurrentCallsPerConnection) calls already open")
                 return .failure(SubsidyError(.resourceExhausted, "at most \(limits.maximumConcurrentCallsPerConnection) concurrent calls per connection"))
             }
-            // The payload and the method name are what an open call holds of its frame; the rest
-            // of what serving it holds is counted as a fixed amount, so many small calls are
+            // An open call holds its whole frame: payload, method, metadata and any status a
+            // client put in (a frame of metadata alone once held 64 MiB counted as 8 KiB). The
+            // encoded length bounds the decoded frame, whose list entries are capped; the rest of
+            // what serving it holds is counted as a fixed amount, so many small calls are
             // bounded too.
-            let requestBytes = frame.payload.count + frame.method.utf8.count + Self.heldPerCall
+            let requestBytes = size + Self.heldPerCall
             queued.addRequest(requestBytes)
             state.calls[frame.callId] = CallHandle(interrupt: interrupt, isStreaming: isStreaming, requestBytes: requestBytes)
             activity.callStarted()
@@ -305,7 +310,7 @@ final class Connection: Sendable {
             let (route, inline) = inlineHandler(for: frame)
         else { return nil }
         let started = ContinuousClock.now
-        switch register(frame, interrupt: nil) {
+        switch register(frame, size: body.readableBytes, interrupt: nil) {
         case .failure(let refusal):
             metrics?.recordRefusedCall(method: metricsMethod(frame.method), tenant: tenant.id, code: refusal.code.description)
             return (FrameWriter.endFrame(callID: frame.callId, status: Foshan_Subsidy_V1_Status(refusal), payload: [], allocator: allocator), false)

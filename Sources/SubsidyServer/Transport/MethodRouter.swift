@@ -42,7 +42,7 @@ public struct MethodRouter: Sendable {
         _ body: @escaping @Sendable (I, CallContext) async throws(SubsidyError) -> O
     ) {
         routes[method.fullName] = Route(descriptor: method, roles: roles) { payload, context, _ async throws(SubsidyError) in
-            let request = try I(serializedBytes: payload, path: "request")
+            let request = try I(serializedBytes: payload, path: "request", maximumEntries: InputLimits.listEntriesPerMessage)
             do throws(SubsidyError) {
                 return try await body(request, context).serializedBytes()
             } catch {
@@ -60,7 +60,7 @@ public struct MethodRouter: Sendable {
         _ body: @escaping @Sendable (I, CallContext) throws(SubsidyError) -> O
     ) {
         let inline: InlineHandler = { payload, context throws(SubsidyError) in
-            let request = try I(serializedBytes: payload, path: "request")
+            let request = try I(serializedBytes: payload, path: "request", maximumEntries: InputLimits.listEntriesPerMessage)
             do throws(SubsidyError) {
                 return try body(request, context).serializedBytes()
             } catch {
@@ -79,7 +79,7 @@ public struct MethodRouter: Sendable {
         _ body: @escaping @Sendable (I, CallContext, ResponseStreamWriter<O>) async throws(SubsidyError) -> Void
     ) {
         routes[method.fullName] = Route(descriptor: method, roles: roles) { payload, context, send async throws(SubsidyError) in
-            let request = try I(serializedBytes: payload, path: "request")
+            let request = try I(serializedBytes: payload, path: "request", maximumEntries: InputLimits.listEntriesPerMessage)
             do throws(SubsidyError) {
                 try await body(request, context, ResponseStreamWriter(send: send))
             } catch {
