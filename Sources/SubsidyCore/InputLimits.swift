@@ -38,6 +38,10 @@ public enum InputLimits {
     /// in every reply that carries the record, so an endless return–amend loop must end. Later
     /// city decisions (at most four more) are never refused by it.
     public static let transitionsPerApplication = 100
+    /// Recorded changes (更名, role) one applicant may reach: its whole history is in every
+    /// `UpdateApplicant` reply, which the request log keeps, so renaming back and forth would
+    /// otherwise grow a district's file with the square of the renames.
+    public static let changesPerApplicant = 100
     /// The earliest date any date field may hold.
     public static let earliestDate = CalendarDate(year: 2000, month: 1, day: 1)!
 

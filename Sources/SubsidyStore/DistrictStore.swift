@@ -441,6 +441,13 @@ public final class DistrictStore: Sendable {
         return record
     }
 
+    /// How many changes of applicant `uscc` are recorded.
+    func applicantChangeCount(_ uscc: String) async throws -> Int {
+        try await database.read { transaction in
+            Int(try transaction.query("SELECT COUNT(*) AS n FROM applicant_changes WHERE uscc = ?", [.text(uscc)]).first?.int("n") ?? 0)
+        }
+    }
+
     /// Every recorded change of applicant `uscc`, oldest first.
     public func applicantChanges(_ uscc: String) async throws -> [ApplicantChange] {
         try await database.read { try Self.applicantChanges(uscc, in: $0) }

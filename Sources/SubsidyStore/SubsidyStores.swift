@@ -630,8 +630,18 @@ public final class SubsidyStores: Service, Sendable {
             guard var updated = try await store.applicant(uscc) else {
                 throw SubsidyError(.notFound, "applicant \(uscc) is not registered in \(district.rawValue)")
             }
+            let current = updated
             if let name { updated.name = name }
             if let role { updated.role = role }
+            // Before the ledger's index, which would otherwise hold a name the registry refused.
+            let changing = (updated.name != current.name ? 1 : 0) + (updated.role != current.role ? 1 : 0)
+            let recorded = try await store.applicantChangeCount(uscc)
+            if changing > 0, recorded + changing > InputLimits.changesPerApplicant {
+                throw SubsidyError.precondition(
+                    "history",
+                    "applicant \(uscc) has \(recorded) recorded changes; \(changing) more would pass the most one applicant may have "
+                        + "(\(InputLimits.changesPerApplicant))")
+            }
             try await ledger.reindexApplicant(updated, at: Timestamp.now())
             return try await store.mutate(key) { transaction, now in
                 let record = try store.updateApplicant(uscc, name: name, role: role, by: actor, reason: reason, request: key, at: now, in: transaction)

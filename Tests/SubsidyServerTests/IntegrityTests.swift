@@ -1,6 +1,7 @@
 import Foundation
 import SubsidyClient
 import SubsidyCore
+import SubsidyServer
 import SubsidyStore
 import SubsidyTestSupport
 import SubsidyWire
@@ -334,6 +335,50 @@ struct IntegrityTests {
             var get = Foshan_Subsidy_V1_GetApplicationRequest()
             get.applicationId = id
             #expect(try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, get).record?.history.count == 100)
+        }
+    }
+
+    @Test("renaming back and forth ends: one applicant has at most 100 recorded changes, and the ledger's index keeps the last name allowed")
+    func applicantHistoryBound() async throws {
+        try await withInProcessDaemon { daemon in
+            let chancheng = Bureau(daemon.tenant("chancheng"))
+            let uscc = TestData.uscc(9400)
+            try await chancheng.register(uscc)
+            func rename(_ round: Int) -> Foshan_Subsidy_V1_UpdateApplicantRequest {
+                var update = Foshan_Subsidy_V1_UpdateApplicantRequest()
+                update.requestId = "rename-\(round)"
+                update.uscc = uscc
+                update.name = round % 2 == 0 ? "佛山甲有限公司" : "佛山乙有限公司"
+                update.reason = String(repeating: "更名", count: 500)
+                return update
+            }
+            var refusal: SubsidyError?
+            var renames = 0
+            for round in 0..<120 where refusal == nil {
+                do {
+                    let reply = try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, rename(round))
+                    renames += 1
+                    #expect(reply.history.count == renames)
+                } catch let error as SubsidyError {
+                    refusal = error
+                }
+            }
+            #expect(renames == InputLimits.changesPerApplicant)
+            #expect(refusal?.code == .failedPrecondition)
+            #expect(refusal?.message.contains("has 100 recorded changes") == true, "\(refusal?.message ?? "none")")
+            // The registry and the ledger's index agree on the last name that was allowed: the
+            // refused rename reached neither.
+            var get = Foshan_Subsidy_V1_GetApplicantRequest()
+            get.uscc = uscc
+            let registry = try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplicant, get)
+            #expect(registry.history.count == 100)
+            #expect(registry.applicant?.name == "佛山乙有限公司")
+            let indexed = try await daemon.services.stores.ledger.database.read { transaction in
+                try transaction.query("SELECT name FROM applicants WHERE uscc = ?", [.text(uscc)]).first?.text("name")
+            }
+            #expect(indexed == "佛山乙有限公司")
+            // A retry of a rename that was made still replays.
+            #expect(try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, rename(99)).history.count == 100)
         }
     }
 }
