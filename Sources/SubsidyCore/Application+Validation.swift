@@ -4,6 +4,8 @@ extension Application {
     /// (`application.contract_amount_fen: must be > 0 (got -5.00)`); whether a well-formed application
     /// is *eligible* is the calculator's question and fails with `FAILED_PRECONDITION`.
     public func validate() throws(SubsidyError) {
+        // Lengths first: the checks below canonicalise texts, work proportional to their size.
+        try checkBounds()
         switch measure {
         case .cloudVoucher, .cloudUse:
             try Self.requireText(contractNumber, "contract_number")
@@ -63,7 +65,6 @@ extension Application {
             throw SubsidyError.invalidField("application.\(name)", "must be ≥ 0 (got \(amount))")
         }
         try Self.requireText(projectName, "project_name")
-        try checkBounds()
         // General rule 2: content also filed with another city fund must say why (注明原因).
         if otherFundDeclared && Self.isBlank(otherFundReason) {
             throw SubsidyError.invalidField(

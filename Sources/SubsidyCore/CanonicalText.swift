@@ -132,16 +132,20 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
             tokens[tokens.count - 1].scalars = scalars
             break
         }
-        var result = String.UnicodeScalarView()
+        // One scalar at a time into one string: `UnicodeScalarView.append(contentsOf:)` copied
+        // the whole result for every token, so a 4 MB name of alternating letters and digits
+        // (two million tokens) held a core for over ten minutes.
+        var result = ""
+        result.reserveCapacity(text.utf8.count)
         for (index, token) in tokens.enumerated() {
-            if index > 0 { result.append("-") }
+            if index > 0 { result.unicodeScalars.append("-") }
             var scalars = token.scalars[...]
             if token.isDigits && !token.isFraction {
                 while scalars.count > 1, scalars.first == "0" { scalars = scalars.dropFirst() }
             }
-            result.append(contentsOf: scalars)
+            for scalar in scalars { result.unicodeScalars.append(scalar) }
         }
-        return String(result)
+        return result
     }
 
     /// A maximal run of digits, or of anything else, between separators.

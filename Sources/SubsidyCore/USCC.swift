@@ -87,6 +87,10 @@ public struct USCC: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     private static func explainInvalid(_ text: String) throws(ValidationError) {
+        // 18 characters are at most 72 bytes: a longer text is not split into characters.
+        guard text.utf8.count <= 72 else {
+            throw ValidationError(position: nil, problem: "must be 18 characters (got \(text.count))")
+        }
         let characters = Array(text)
         guard characters.count == 18 else {
             throw ValidationError(position: nil, problem: "must be 18 characters (got \(characters.count))")
@@ -127,7 +131,8 @@ public struct USCC: Hashable, Comparable, Sendable, CustomStringConvertible {
         do {
             return try USCC(validating: text)
         } catch {
-            throw SubsidyError.invalidField(path, "'\(text)' is not a valid 统一社会信用代码: \(error)")
+            let quoted = text.utf8.count <= 72 ? "'\(text)'" : "the text"
+            throw SubsidyError.invalidField(path, "\(quoted) is not a valid 统一社会信用代码: \(error)")
         }
     }
 

@@ -2,32 +2,54 @@ import SubsidyCore
 
 extension Foshan_Subsidy_V1_Status {
     /// The wire form of a ``SubsidyError``; the one place domain errors become statuses.
+    ///
+    /// Messages quote what the caller sent (`'…' is not a valid 统一社会信用代码`, an unknown
+    /// application id, a method name), and a request may be megabytes long: every text is cut to
+    /// ``maximumText`` bytes and at most ``maximumDetails`` details are kept, so an error always
+    /// fits a frame and says what it is about rather than turning into RESOURCE_EXHAUSTED.
     public init(_ error: SubsidyError) {
         self.init()
         code = Foshan_Subsidy_V1_StatusCode(rawValue: error.code.rawValue)
-        message = error.message
-        for detail in error.details {
+        message = Self.bounded(error.message)
+        for detail in error.details.prefix(Self.maximumDetails) {
             switch detail {
             case let .field(path, problem):
                 var v = Foshan_Subsidy_V1_FieldViolation()
-                v.field = path
-                v.description = problem
+                v.field = Self.bounded(path)
+                v.description = Self.bounded(problem)
                 fieldViolations.append(v)
             case let .capExhausted(capID, scope, limit, committed, requested):
                 var v = Foshan_Subsidy_V1_CapViolation()
-                v.capId = capID
-                v.scope = scope
+                v.capId = Self.bounded(capID)
+                v.scope = Self.bounded(scope)
                 v.limit = limit
                 v.committed = committed
                 v.requested = requested
                 capViolations.append(v)
             case let .precondition(subject, problem):
                 var v = Foshan_Subsidy_V1_PreconditionFailure()
-                v.subject = subject
-                v.description = problem
+                v.subject = Self.bounded(subject)
+                v.description = Self.bounded(problem)
                 preconditionFailures.append(v)
             }
         }
+    }
+
+    /// The most bytes of UTF-8 any one text of a status carries.
+    public static let maximumText = 4_096
+    /// The most details (field violations, cap violations, precondition failures) a status carries.
+    public static let maximumDetails = 100
+
+    /// `text`, or its first bytes up to ``maximumText`` (cut between characters' scalars) and how
+    /// many were left out.
+    static func bounded(_ text: String) -> String {
+        let utf8 = text.utf8
+        guard utf8.count > maximumText else { return text }
+        // Room for the note; then back to the first byte of a scalar.
+        var end = utf8.index(utf8.startIndex, offsetBy: maximumText - 48)
+        while end > utf8.startIndex, utf8[end] & 0xC0 == 0x80 { end = utf8.index(before: end) }
+        let kept = utf8.distance(from: utf8.startIndex, to: end)
+        return String(decoding: utf8[..<end], as: UTF8.self) + "… (\(utf8.count - kept) more bytes not shown)"
     }
 
     /// An OK status.

@@ -157,4 +157,14 @@ struct CanonicalTextTests {
             #expect(pilot.pilotKey == Fixtures.pilotKey, "\(pilot.pilotID.unicodeScalars.map(\.value)) (\(TestSeed.replay))")
         }
     }
+
+    @Test("a megabyte of alternating letters and digits: one run each, joined in order")
+    func manyRuns() {
+        // 500,000 runs; the key was once assembled by copying the whole result for every run.
+        let text = String(repeating: "Ａ０７", count: 250_000)
+        let key = CanonicalText(text).key
+        #expect(key.utf8.count == 250_000 * 4 - 1)
+        #expect(key.hasPrefix("a-7-a-7-") && key.hasSuffix("-a-7"))
+        #expect(key == Array(repeating: "a-7", count: 250_000).joined(separator: "-"))
+    }
 }

@@ -70,6 +70,51 @@ struct BadInputTests {
         }
     }
 
+    @Test("megabyte texts are refused naming their field, in a status that fits a frame; the daemon keeps serving")
+    func megabyteTexts() async throws {
+        try await withDaemon(configuration: Self.configuration()) { daemon in
+            try await withBystander(daemon) {
+                let chancheng = try await daemon.client("chancheng")
+                // Letters and digits alternating: two million runs for the canonical form, which
+                // once took minutes of a core to build.
+                let huge = String(repeating: "a1", count: 1_750_000)
+                var applicant = Foshan_Subsidy_V1_Applicant()
+                applicant.uscc = "91440604000000123Q"
+                applicant.name = huge
+                applicant.locality = .local
+                applicant.role = .industrialEnterprise
+                var register = Foshan_Subsidy_V1_RegisterApplicantRequest()
+                register.requestId = "huge-name"
+                register.applicant = applicant
+                let name = await #expect(throws: SubsidyError.self) {
+                    try await chancheng.call(Foshan_Subsidy_V1_DistrictService.Method.registerApplicant, register, timeout: .seconds(60))
+                }
+                #expect(name?.details == [.field(path: "applicant.name", problem: "must be at most 200 characters (got 3500000)")])
+
+                // A USCC is quoted in its refusal only when it could be one.
+                register.requestId = "huge-uscc"
+                register.applicant?.name = "佛山测试有限公司"
+                register.applicant?.uscc = huge
+                let uscc = await #expect(throws: SubsidyError.self) {
+                    try await chancheng.call(Foshan_Subsidy_V1_DistrictService.Method.registerApplicant, register, timeout: .seconds(60))
+                }
+                #expect(uscc?.code == .invalidArgument)
+                #expect(uscc?.message == "applicant.uscc: the text is not a valid 统一社会信用代码: must be 18 characters (got 3500000)", "\(uscc?.message.prefix(200) ?? "")")
+
+                // An application id is quoted in its refusal; the status cuts it.
+                var get = Foshan_Subsidy_V1_GetApplicationRequest()
+                get.applicationId = "chancheng-" + huge
+                let unknown = await #expect(throws: SubsidyError.self) {
+                    try await chancheng.call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, get, timeout: .seconds(60))
+                }
+                #expect(unknown?.code != .resourceExhausted, "\(unknown?.message.prefix(200) ?? "")")
+                #expect((unknown?.message.utf8.count ?? .max) <= Foshan_Subsidy_V1_Status.maximumText, "\(unknown?.message.utf8.count ?? 0)")
+                #expect(unknown?.message.hasSuffix("more bytes not shown)") == true)
+                await chancheng.close()
+            }
+        }
+    }
+
     // These tests check what each hostile client gets; the memory test below runs them all
     // together (600 connections at once, twice).
     @Test("200 connections sending one byte a second are closed at the frame deadline")

@@ -185,4 +185,31 @@ struct ProtoBridgeTests {
         )
         #expect(SubsidyError(Foshan_Subsidy_V1_Status(error)) == error)
     }
+
+    @Test("a status cuts every long text between scalars and says how much it left out, and keeps at most 100 details")
+    func statusBounded() {
+        let limit = Foshan_Subsidy_V1_Status.maximumText
+        // Each filler puts a different byte of a multi-byte scalar at the cut.
+        for filler in ["a", "é", "佛", "\u{1F600}"] {
+            for count in [limit / filler.utf8.count, limit, 1_000_000 / filler.utf8.count] {
+                let text = String(repeating: filler, count: count)
+                let error = SubsidyError(.invalidArgument, text, details: [.field(path: text, problem: text), .precondition(subject: "s", problem: text)])
+                let status = Foshan_Subsidy_V1_Status(error)
+                for field in [status.message, status.fieldViolations[0].field, status.fieldViolations[0].description, status.preconditionFailures[0].description] {
+                    #expect(field.utf8.count <= limit, "\(filler) × \(count)")
+                    if text.utf8.count <= limit {
+                        #expect(field == text)
+                    } else {
+                        let kept = field.prefix { $0 != "…" }
+                        #expect(text.hasPrefix(kept) && kept.utf8.count > limit - 64, "\(filler) × \(count)")
+                        #expect(field.hasSuffix("… (\(text.utf8.count - kept.utf8.count) more bytes not shown)"), "\(field.suffix(60))")
+                    }
+                }
+                // The cut status still encodes.
+                #expect(status.serializedBytes().count < 5 * limit)
+            }
+        }
+        let many = SubsidyError(.invalidArgument, "many", details: (0..<1_000).map { .field(path: "f\($0)", problem: "p") })
+        #expect(Foshan_Subsidy_V1_Status(many).fieldViolations.count == Foshan_Subsidy_V1_Status.maximumDetails)
+    }
 }

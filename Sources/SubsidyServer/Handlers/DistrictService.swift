@@ -15,8 +15,8 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         let key = try requestKey(request.requestId, context: context, request)
         guard let applicant = request.applicant else { throw .invalidField("request.applicant", "is required") }
         let uscc = try USCC.parse(applicant.uscc, field: "applicant.uscc")
-        guard !CanonicalText(applicant.name).isEmpty else { throw .invalidField("applicant.name", "is required") }
         try InputLimits.check(applicant.name, InputLimits.name, field: "applicant.name")
+        guard !CanonicalText(applicant.name).isEmpty else { throw .invalidField("applicant.name", "is required") }
         guard let locality = Locality(wire: applicant.locality) else {
             throw .invalidField("applicant.locality", "is required: LOCAL, RELOCATED or NON_LOCAL")
         }
@@ -75,8 +75,8 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         let uscc = try USCC.parse(request.uscc, field: "request.uscc")
         var name: String?
         if !request.name.isEmpty {
-            guard !CanonicalText(request.name).isEmpty else { throw .invalidField("request.name", "has no visible characters") }
             try InputLimits.check(request.name, InputLimits.name, field: "request.name")
+            guard !CanonicalText(request.name).isEmpty else { throw .invalidField("request.name", "has no visible characters") }
             name = request.name
         }
         var role: ApplicantRole?
