@@ -38,6 +38,9 @@ public enum InputLimits {
     /// in every reply that carries the record, so an endless return–amend loop must end. Later
     /// city decisions (at most four more) are never refused by it.
     public static let transitionsPerApplication = 100
+    /// Calls for applications (申报批次) of one programme's measure and funding year: every
+    /// submission under the measure reads them, and ListCalls returns them all.
+    public static let callsPerMeasureYear = 50
     /// Recorded changes (更名, role) one applicant may reach: its whole history is in every
     /// `UpdateApplicant` reply, which the request log keeps, so renaming back and forth would
     /// otherwise grow a district's file with the square of the renames.

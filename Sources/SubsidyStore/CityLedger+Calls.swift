@@ -36,7 +36,13 @@ extension CityLedger {
         request key: RequestKey, actor: Actor, respond: @escaping @Sendable (Call) throws -> [UInt8]
     ) async throws -> [UInt8] {
         try await mutate(key) { transaction, now in
-            let existing = try Self.calls(programme: programme, in: transaction).filter { $0.measure == measure && $0.fundingYear == fundingYear }
+            let existing = try Self.calls(programme: programme, measure: measure, fundingYear: fundingYear, in: transaction)
+            guard existing.count < InputLimits.callsPerMeasureYear else {
+                throw SubsidyError.precondition(
+                    "call",
+                    "\(measure) of \(programme) already has \(existing.count) calls for funding year \(fundingYear), "
+                        + "the most one measure and year may have (\(InputLimits.callsPerMeasureYear))")
+            }
             if let overlap = existing.first(where: { $0.opensOn <= closesOn && opensOn <= $0.lastDay }) {
                 throw SubsidyError.precondition(
                     "call", "call \(overlap.id) (\(overlap.opensOn)..\(overlap.lastDay)) already covers part of \(opensOn)..\(closesOn)")
@@ -90,7 +96,7 @@ extension CityLedger {
     /// `date`: `.open(call)` inside one, `.closed(latest)` outside every one of a measure that
     /// runs calls, `.none` when the measure has no call at all (it does not run calls).
     public func filing(programme: String, measure: Measure, fundingYear: Int, on date: CalendarDate) async throws -> Filing {
-        let calls = try await database.lookup { try Self.calls(programme: programme, in: $0) }.filter { $0.measure == measure }
+        let calls = try await database.lookup { try Self.calls(programme: programme, measure: measure, in: $0) }
         guard !calls.isEmpty else { return .none }
         let year = calls.filter { $0.fundingYear == fundingYear }
         if let open = year.first(where: { $0.state(on: date) == "open" }) { return .open(open) }
@@ -106,6 +112,18 @@ extension CityLedger {
 
     private static func call(_ id: String, in transaction: Transaction) throws -> Call? {
         try transaction.query("SELECT * FROM calls WHERE id = ?", [.text(id)]).first.map(call(row:))
+    }
+
+    /// The calls of one measure of `programme` (of one funding year, if given), in the order they
+    /// open (ids sort as text, so `…/10` would come before `…/9`), through the `calls_measure`
+    /// index: at most ``InputLimits/callsPerMeasureYear`` a year.
+    private static func calls(programme: String, measure: Measure, fundingYear: Int? = nil, in transaction: Transaction) throws -> [Call] {
+        let rows = try fundingYear.map {
+            try transaction.query(
+                "SELECT * FROM calls WHERE programme = ? AND measure = ? AND funding_year = ? ORDER BY opens_on, rowid",
+                [.text(programme), .text(measure.rawValue), .integer(Int64($0))])
+        } ?? transaction.query("SELECT * FROM calls WHERE programme = ? AND measure = ? ORDER BY funding_year, opens_on, rowid", [.text(programme), .text(measure.rawValue)])
+        return try rows.map(call(row:))
     }
 
     private static func calls(programme: String?, in transaction: Transaction) throws -> [Call] {

@@ -101,4 +101,45 @@ struct ProgrammesTests {
             #expect(stacking.detail.contains("\(voucher) (foshan-2020 CLOUD_VOUCHER) 500,000.00"))
         }
     }
+
+    @Test("a measure and year have at most 50 calls; a late filing goes under the one that opened last, not the last id as text")
+    func callsBounded() async throws {
+        try await withInProcessDaemon { daemon in
+            let city = Bureau(daemon.tenant("city"))
+            let nanhai = Bureau(daemon.tenant("nanhai"))
+            let first = try CalendarDate(parsing: "2025-01-01")
+            func open(_ index: Int) async throws -> Foshan_Subsidy_V1_Call? {
+                // One-day windows two days apart, in the order of their numbers.
+                let day = CalendarDate(daysSinceEpoch: first.daysSinceEpoch + 2 * index)!.description
+                var request = Foshan_Subsidy_V1_OpenCallRequest()
+                request.requestId = "call-\(index)"
+                request.programme = "foshan-dx-2021"
+                request.measure = .digitalWorkshop
+                request.fundingYear = 2025
+                request.opensOn = day
+                request.closesOn = day
+                return try await city.client.call(Foshan_Subsidy_V1_Calls.Method.openCall, request).call
+            }
+            for index in 0..<InputLimits.callsPerMeasureYear {
+                #expect(try await open(index)?.id == "foshan-dx-2021/DIGITAL_WORKSHOP/2025/\(index + 1)")
+            }
+            let refusal = await #expect(throws: SubsidyError.self) { try await open(InputLimits.callsPerMeasureYear) }
+            #expect(refusal?.code == .failedPrecondition)
+            #expect(refusal?.message.contains("already has 50 calls for funding year 2025") == true, "\(refusal?.message ?? "")")
+            var list = Foshan_Subsidy_V1_ListCallsRequest()
+            list.programme = "foshan-dx-2021"
+            #expect(try await city.client.call(Foshan_Subsidy_V1_Calls.Method.listCalls, list).calls.count == 50)
+
+            // Every window is past: filed late on purpose, the application is counted under the
+            // call that opened last (…/50), where ids as text would give …/9.
+            let owner = TestData.uscc(7_650, area: 5)
+            try await nanhai.register(owner)
+            var submit = Foshan_Subsidy_V1_SubmitApplicationRequest()
+            submit.requestId = "late-workshop"
+            submit.application = ProgrammeData.workshop(owner, 1, year: 2025)
+            submit.lateReason = "补报"
+            let record = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.submitApplication, submit).record
+            #expect(record?.callId == "foshan-dx-2021/DIGITAL_WORKSHOP/2025/50")
+        }
+    }
 }
