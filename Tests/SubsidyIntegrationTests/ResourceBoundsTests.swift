@@ -244,13 +244,7 @@ struct ResourceBoundsTests {
             while try await hostile.receiveFrame() != nil { read += 1 }
             #expect(read > 0)
             let large = RawConnection.request(callID: 0, method: method, payload: [UInt8](repeating: 0x5A, count: 64 * 1024))
-            // Sent as fast as the daemon takes them, until it has taken none for half a second.
-            var (sent, progress) = (0, ContinuousClock.now)
-            while sent < 5_000 && ContinuousClock.now - progress < .milliseconds(500) {
-                let taken = await sendUntilBlocked(hostile, frame: large, maximum: 5_000 - sent)
-                if taken > 0 { (sent, progress) = (sent + taken, ContinuousClock.now) }
-                try await Task.sleep(for: .milliseconds(1))
-            }
+            let sent = try await sendWhileTaken(hostile, frame: large, maximum: 5_000, idle: .milliseconds(500))
             let growth = daemon.residentKiB() - before
             print("unread ENDs: \(read) read, then \(sent) calls of 64 KiB accepted by the kernel, RSS growth \(growth) KiB")
             // Those whose END fits where the client made room end and free their request; of the
@@ -309,12 +303,7 @@ struct ResourceBoundsTests {
                 metadata: ["x-filler": String(repeating: "m", count: 240 * 1024)])
             let hostile = try RawConnection(path: daemon.socketPath("nanhai"), receiveTimeoutSeconds: 1)
             let before = daemon.residentKiB()
-            var (sent, progress) = (0, ContinuousClock.now)
-            while sent < 5_000 && ContinuousClock.now - progress < .seconds(1) {
-                let taken = await sendUntilBlocked(hostile, frame: frame, maximum: 5_000 - sent)
-                if taken > 0 { (sent, progress) = (sent + taken, ContinuousClock.now) }
-                try await Task.sleep(for: .milliseconds(1))
-            }
+            let sent = try await sendWhileTaken(hostile, frame: frame, maximum: 5_000, idle: .seconds(1))
             let growth = daemon.residentKiB() - before
             print("large-metadata calls left unread: \(sent) accepted by the kernel, RSS growth \(growth) KiB")
             #expect(sent < 5_000, "the daemon kept reading calls whose ENDs it could not write")
@@ -337,12 +326,7 @@ struct ResourceBoundsTests {
             let method = "/foshan.subsidy.v1.Nowhere/Nothing"
             let hostile = try RawConnection(path: daemon.socketPath("nanhai"), receiveTimeoutSeconds: 1)
             let before = daemon.residentKiB()
-            var (sent, progress) = (0, ContinuousClock.now)
-            while sent < 40_000 && ContinuousClock.now - progress < .seconds(1) {
-                let taken = await sendUntilBlocked(hostile, frame: RawConnection.request(callID: 0, method: method, payload: []), maximum: 40_000 - sent)
-                if taken > 0 { (sent, progress) = (sent + taken, ContinuousClock.now) }
-                try await Task.sleep(for: .milliseconds(1))
-            }
+            let sent = try await sendWhileTaken(hostile, frame: RawConnection.request(callID: 0, method: method, payload: []), maximum: 40_000, idle: .seconds(1))
             let growth = daemon.residentKiB() - before
             print("tiny calls left unread: \(sent) accepted by the kernel, RSS growth \(growth) KiB (\(growth * 1024 / max(1, sent)) bytes a call)")
             #expect(sent < 40_000, "the daemon kept reading calls whose ENDs it could not write")
@@ -403,6 +387,18 @@ struct ResourceBoundsTests {
 
 /// Call ids for `sendUntilBlocked`, never reused in the test process (so never on one connection).
 private let nextCallID = Atomic<UInt64>(0)
+
+/// Writes `frame` as fast as the daemon takes it, until `maximum` frames are written or it has
+/// taken none for `idle`; returns how many were written whole.
+func sendWhileTaken(_ raw: RawConnection, frame: Foshan_Subsidy_V1_Frame, maximum: Int, idle: Duration) async throws -> Int {
+    var (sent, progress) = (0, ContinuousClock.now)
+    while sent < maximum && ContinuousClock.now - progress < idle {
+        let taken = await sendUntilBlocked(raw, frame: frame, maximum: maximum - sent)
+        if taken > 0 { (sent, progress) = (sent + taken, ContinuousClock.now) }
+        try await Task.sleep(for: .milliseconds(1))
+    }
+    return sent
+}
 
 /// Writes `frame` with increasing call ids, without blocking, until the socket will take no more
 /// or `maximum` frames are written; returns how many were written whole.

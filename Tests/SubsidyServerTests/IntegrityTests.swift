@@ -301,6 +301,11 @@ struct IntegrityTests {
             let tooMany = TestData.followOn(lead: buyers[0], pilot: "P-1", served: Array(repeating: buyers[1], count: InputLimits.servedEnterprises + 1))
             error = await #expect(throws: SubsidyError.self) { try await chancheng.submit(tooMany) }
             #expect(error?.message.contains("application.served_enterprises: must have at most 5000 entries") == true, "\(error?.message ?? "")")
+            // A quote is bound as an approval is: 100,000,000 yuan is the most one award may be.
+            var quote = Foshan_Subsidy_V1_QuoteRequest()
+            quote.caseAmountFen = 10_000_000_001
+            error = await #expect(throws: SubsidyError.self) { try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.quote, quote) }
+            #expect(error?.details == [.field(path: "request.case_amount_fen", problem: "must be between 0 and 10000000000 fen (got 10000000001)")])
         }
     }
 
