@@ -86,9 +86,12 @@ public struct USCC: Hashable, Comparable, Sendable, CustomStringConvertible {
         return bytes[16] == check17
     }
 
+    /// The most UTF-8 bytes 18 characters can take: a longer text cannot be a code, and is neither
+    /// split into characters nor quoted back.
+    private static let longestPossible = 18 * 4
+
     private static func explainInvalid(_ text: String) throws(ValidationError) {
-        // 18 characters are at most 72 bytes: a longer text is not split into characters.
-        guard text.utf8.count <= 72 else {
+        guard text.utf8.count <= longestPossible else {
             throw ValidationError(position: nil, problem: "must be 18 characters (got \(text.count))")
         }
         let characters = Array(text)
@@ -131,7 +134,7 @@ public struct USCC: Hashable, Comparable, Sendable, CustomStringConvertible {
         do {
             return try USCC(validating: text)
         } catch {
-            let quoted = text.utf8.count <= 72 ? "'\(text)'" : "the text"
+            let quoted = text.utf8.count <= longestPossible ? "'\(text)'" : "the text"
             throw SubsidyError.invalidField(path, "\(quoted) is not a valid 统一社会信用代码: \(error)")
         }
     }
