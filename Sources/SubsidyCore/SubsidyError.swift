@@ -37,6 +37,14 @@ public struct SubsidyError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The canonical upper-case name, e.g. `RESOURCE_EXHAUSTED`.
         public var description: String { Self.names[rawValue] ?? "CODE_\(rawValue)" }
 
+        /// Whether a call that failed with this code was refused for what it asked (its content,
+        /// or the state it asked to change), so it changed nothing: a retry of the same content
+        /// gets the same answer. Not so for INTERNAL, UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED and
+        /// the like, after which the change may or may not have been made.
+        public var isRefusal: Bool {
+            [Self.invalidArgument, .notFound, .alreadyExists, .permissionDenied, .failedPrecondition, .outOfRange].contains(self)
+        }
+
         /// Parses a canonical name such as `NOT_FOUND`.
         public init?(name: String) {
             guard let entry = Self.names.first(where: { $0.value == name }) else { return nil }

@@ -31,7 +31,7 @@ extension CityLedger {
 
     /// Opens a call (idempotent by request id); its id numbers the calls of its programme,
     /// measure and year. Windows of one measure and year may not overlap.
-    public func openCall(
+    func openCall(
         programme: String, measure: Measure, fundingYear: Int, opensOn: CalendarDate, closesOn: CalendarDate, title: String,
         request key: RequestKey, actor: Actor, respond: @escaping @Sendable (Call) throws -> [UInt8]
     ) async throws -> [UInt8] {
@@ -67,7 +67,7 @@ extension CityLedger {
     }
 
     /// Closes a call on `date` (not before it opened; a closed call stays closed).
-    public func closeCall(
+    func closeCall(
         _ id: String, on date: CalendarDate, request key: RequestKey, actor: Actor, check: @escaping @Sendable (Call) throws -> Void,
         respond: @escaping @Sendable (Call) throws -> [UInt8]
     ) async throws -> [UInt8] {

@@ -4,7 +4,13 @@ import SubsidyCore
 /// in the same transaction as the change, so a retry (even after a crash) returns it, and the
 /// same id with different content is refused.
 ///
-/// Its table (`requests`) is created by each file's first migration.
+/// Its table (`requests`) is created by each file's first migration. A tenant's request ids are
+/// one namespace although their responses are kept in several files (the city's decisions in the
+/// district file of each application, a district's calls in the ledger): every id is also bound to
+/// its content in the tenant's *home* log — the ledger's for the city, its own file's for a
+/// district — by a ``claim(_:in:)`` committed before (or with) the change, so the same id cannot
+/// be applied to other content in another file. A claim is a row with an empty response; the
+/// response stays in the file the change was made in.
 enum RequestLog {
     /// The stored response for `requestID`, nil if new; ALREADY_EXISTS if reused for other content.
     static func lookup(_ requestID: String, fingerprint: String, in transaction: Transaction) throws -> [UInt8]? {
@@ -46,6 +52,21 @@ enum RequestLog {
         let response = try body(transaction, now)
         try record(request.id, fingerprint: request.fingerprint, response: response, at: now, in: transaction)
         return response
+    }
+
+    /// Binds `request`'s id to its content in this (home) log: nothing if it is already bound to
+    /// the same content, ALREADY_EXISTS if to other content (in any file of the tenant).
+    static func claim(_ request: RequestKey, in transaction: Transaction) throws {
+        guard try lookup(request.id, fingerprint: request.fingerprint, in: transaction) == nil else { return }
+        try record(request.id, fingerprint: request.fingerprint, response: [], at: Timestamp.now(), in: transaction)
+    }
+
+    /// Frees a claim whose change was refused before it wrote anything, so the client may send
+    /// corrected content under the same id, as it may for a refusal in one file. Only the claim
+    /// itself (same content, no response) is removed.
+    static func releaseClaim(_ request: RequestKey, in transaction: Transaction) throws {
+        try transaction.query(
+            "DELETE FROM requests WHERE request_id = ? AND fingerprint = ? AND length(response) = 0", [.text(request.id), .text(request.fingerprint)])
     }
 
     static func record(_ requestID: String, fingerprint: String, response: [UInt8], at time: String, in transaction: Transaction) throws {

@@ -117,6 +117,40 @@ public final class SubsidyStores: Service, Sendable {
         try await decisionLocks.holding(scope, body)
     }
 
+    // MARK: One request id, one request, whichever file keeps its response
+
+    /// The file whose request log binds `tenant`'s request ids (see ``RequestLog``): the ledger's
+    /// for the city, a district's own file for the district.
+    func home(of tenant: String) -> SQLiteDatabase {
+        DistrictID(rawValue: tenant).map { store($0).database } ?? ledger.database
+    }
+
+    /// Runs `body`, which keeps `key`'s response in `log`, holding the decision locks of `keys`
+    /// and of the request id itself, with `key` first claimed in its tenant's home log when that
+    /// is another file: the id then cannot be applied to other content in another file, not even
+    /// by a concurrent call. A refusal (the change wrote nothing) frees the claim, so corrected
+    /// content may follow under the same id as it may within one file; any other failure keeps
+    /// it, since the change may have been made. Costs one write of the home file.
+    func claimingAtHome<T: Sendable>(
+        _ key: RequestKey, of actor: Actor, respondingIn log: SQLiteDatabase, holding keys: Set<String> = [],
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let home = self.home(of: actor.tenant)
+        guard home !== log else { return try await underDecisionLock(.keys(keys)) { try await body() } }
+        // Under the id's own lock, a concurrent call with the same id cannot commit between this
+        // call's refusal and the release of the claim it relied on.
+        return try await underDecisionLock(.keys(keys.union(["request id " + key.id]))) {
+            try await home.write { try RequestLog.claim(key, in: $0) }
+            do {
+                return try await body()
+            } catch let error as SubsidyError where error.code.isRefusal {
+                // Best effort: a claim left behind refuses only other content under this id.
+                try? await home.write { try RequestLog.releaseClaim(key, in: $0) }
+                throw error
+            }
+        }
+    }
+
     // MARK: City decisions (ledger first, then the district)
 
     /// 复核: computes the award against the ledger and commits it there, then marks the
@@ -160,16 +194,22 @@ public final class SubsidyStores: Service, Sendable {
     ///
     /// Each id at most once: a list naming an application twice is refused as a whole. An
     /// approval under a request id an earlier one in the list already uses is refused alone
-    /// (ALREADY_EXISTS), before its ledger step.
+    /// (ALREADY_EXISTS), before its ledger step. Each approval's request id is bound to its
+    /// content in the ledger's request log (the city's home log, see ``RequestLog``) in the same
+    /// transaction as its commitment, so it is refused in any other district's file.
+    ///
+    /// `list`, the key of the whole request that named the approvals (`ApproveApplications`), is
+    /// bound the same way with the first approval it commits: that id with a different list is
+    /// refused as a whole (ALREADY_EXISTS), even when each approval it names would replay.
     public func approve(
-        _ approvals: [Approval], programmes: Programmes, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+        _ approvals: [Approval], list: RequestKey? = nil, programmes: Programmes, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [Result<[UInt8], any Error>] {
         let ids = Set(approvals.map(\.id))
         // A second approval of an application in the same group would start from the state read
         // before the first one committed.
         guard ids.count == approvals.count else { throw SubsidyError.invalidField("request.application_ids", "names an application twice") }
         return try await underDecisionLock(.keys(ids)) {
-            try await self.approveHoldingLocks(approvals, programmes: programmes, respond: respond)
+            try await self.approveHoldingLocks(approvals, list: list, programmes: programmes, respond: respond)
         }
     }
 
@@ -201,14 +241,8 @@ public final class SubsidyStores: Service, Sendable {
         var position: LedgerPosition
     }
 
-    /// A request id as one district file's request log knows it.
-    private struct RequestInFile: Hashable {
-        var district: DistrictID
-        var id: String
-    }
-
     private func approveHoldingLocks(
-        _ approvals: [Approval], programmes: Programmes, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+        _ approvals: [Approval], list: RequestKey?, programmes: Programmes, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [Result<[UInt8], any Error>] {
         let (ledger, faults) = (self.ledger, self.faults)
         let explaining = Self.explaining(respond, from: ledger)
@@ -218,18 +252,17 @@ public final class SubsidyStores: Service, Sendable {
         // application read as it now stands — read for the whole list at once, one read of each
         // district file it touches and one of the ledger.
         var stores: [Int: DistrictStore] = [:]
-        var requests = Set<RequestInFile>()
+        var requests = Set<String>()
         for (index, approval) in approvals.enumerated() {
             let store: DistrictStore
             do { store = try owning(approval.id, as: nil) } catch {
                 results[index] = .failure(error)
                 continue
             }
-            // A request id a second time in one district file (so for another application) would
-            // pass that file's request log beside the first, commit in the ledger and only then be
-            // refused: it is refused before, as it would be after the first had committed. In
-            // another district's file it is another log's id, as it would be in two calls.
-            guard requests.insert(RequestInFile(district: store.district, id: approval.request.id)).inserted else {
+            // A request id a second time in one group (so for another application) would pass
+            // the district file's request log beside the first: it is refused before its ledger
+            // step, as it would be after the first had committed.
+            guard requests.insert(approval.request.id).inserted else {
                 results[index] = .failure(RequestLog.reused(approval.request.id))
                 continue
             }
@@ -238,7 +271,9 @@ public final class SubsidyStores: Service, Sendable {
         let owned = stores
         let small = approvals.count * 3 <= SQLiteDatabase.lookupKeys
         async let committedBefore = ledger.database.read(small: small) { transaction in
-            try owned.keys.filter { try ledger.commitment(for: approvals[$0].id, in: transaction) != nil }
+            // The list's id used for another list: refused before anything, replays included.
+            if let list { _ = try RequestLog.lookup(list.id, fingerprint: list.fingerprint, in: transaction) }
+            return try owned.keys.filter { try ledger.commitment(for: approvals[$0].id, in: transaction) != nil }
         }
         let starts = try await withThrowingTaskGroup(of: [(Int, Result<ApprovalStart, any Error>)].self) { group in
             for (district, indices) in Dictionary(grouping: owned.keys, by: { owned[$0]!.district }) {
@@ -290,9 +325,13 @@ public final class SubsidyStores: Service, Sendable {
         // each (read in the same transaction, so it is that decision's).
         let listed = candidates
         let steps = try await ledger.database.write { transaction in
-            try listed.map { candidate in
+            // Checked again in the one writer: a concurrent call may have bound it since the read.
+            if let list { _ = try RequestLog.lookup(list.id, fingerprint: list.fingerprint, in: transaction) }
+            let steps = try listed.map { candidate in
                 try transaction.attempt { () throws -> LedgerApproval in
                     let (id, key, current) = (candidate.approval.id, candidate.approval.request, candidate.current)
+                    // Bound in the city's home log with the commitment; refused with it.
+                    try RequestLog.claim(key, in: transaction)
                     if let existing = try ledger.commitment(for: id, in: transaction), existing.state.isCounted {
                         guard existing.requestID == key.id || current.state == .recommended else {
                             throw SubsidyError.precondition("state", "application \(id) is already \(current.state)")
@@ -315,6 +354,10 @@ public final class SubsidyStores: Service, Sendable {
                         explanation: explanation, position: try ledger.position(in: transaction))
                 }
             }
+            // Bound only once it has made a change: a list all of whose approvals were refused
+            // may be corrected under the same id.
+            if let list, steps.contains(where: { (try? $0.get()) != nil }) { try RequestLog.claim(list, in: transaction) }
+            return steps
         }
         faults.reach("approve.after-ledger")
         let armed = Result<Void, any Error>(catching: { try faults.failIfArmed("approve.after-ledger") })
@@ -476,6 +519,8 @@ public final class SubsidyStores: Service, Sendable {
             _ = try current.state.applying(transition, as: .city)
             try check(current)
             let position = try await ledger.database.write { transaction in
+                // The city's request id bound in its home log with the change (``RequestLog``).
+                try RequestLog.claim(key, in: transaction)
                 try ledgerStep(ledger, transaction, Timestamp.now())
                 return try ledger.position(in: transaction)
             }
@@ -543,7 +588,9 @@ public final class SubsidyStores: Service, Sendable {
         let store = try owning(id, as: nil)
         let ledger = self.ledger
         let respond = Self.explaining(respond, from: ledger)
-        return try await underDecisionLock(.keys([id])) {
+        // The city's request ids are bound in the ledger (``claimingAtHome``): this decision
+        // writes none, so the claim costs one ledger write of its own.
+        return try await claimingAtHome(key, of: actor, respondingIn: store.database, holding: [id]) {
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
             return try await store.mutate(key) { transaction, now in
                 try respond(

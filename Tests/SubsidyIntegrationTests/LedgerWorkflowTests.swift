@@ -199,7 +199,7 @@ struct LedgerWorkflowTests {
         return (awarded, exhausted)
     }
 
-    @Test("a retried request id returns the first result; the same id with other content is refused")
+    @Test("a retried request id returns the first result; the same id with other content is refused, in another district's file too")
     func idempotency() async throws {
         try await prepared(buyersPerDistrict: 1) { daemon, city, districts, buyers in
             let gaoming = districts["gaoming"]!
@@ -221,6 +221,13 @@ struct LedgerWorkflowTests {
                 #expect(try await city2.approve(first.id, requestID: "approve-1") == approved)
                 let list = try await Bureau(try await restarted.client("gaoming")).client.call(Foshan_Subsidy_V1_DistrictService.Method.listApplications, Foshan_Subsidy_V1_ListApplicationsRequest())
                 #expect(list.records.count == 1)
+                // The city's id names one request in every district's file, also after the crash.
+                let nanhai = Bureau(try await restarted.client("nanhai"))
+                let elsewhere = try await nanhai.file(
+                    TestData.voucher(enterprise: buyers["nanhai"]![0], provider: Self.provider, contractFen: 10_000_000, contract: "I-3"))
+                let reusedElsewhere = await #expect(throws: SubsidyError.self) { try await city2.approve(elsewhere, requestID: "approve-1") }
+                #expect(reusedElsewhere?.code == .alreadyExists)
+                #expect(try await city2.approve(elsewhere).state == .approved)
             }
         }
     }

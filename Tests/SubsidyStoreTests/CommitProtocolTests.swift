@@ -196,7 +196,7 @@ struct CommitProtocolTests {
         await harness.stores.close()
     }
 
-    @Test("a list naming an application twice is refused whole; a request id used twice in one district file refuses its second use alone, before the ledger")
+    @Test("a list naming an application twice is refused whole; a request id used twice in one group refuses its second use alone, before the ledger, in any district's file")
     func approvalListRepeats() async throws {
         let harness = try StoreHarness()
         let first = try await harness.recommended(harness.benchmark(StoreHarness.uscc(310)), in: .nanhai)
@@ -214,13 +214,19 @@ struct CommitProtocolTests {
             Array($0.state.rawValue.utf8)
         }
         #expect(try ApplicationState(rawValue: String(decoding: results[0].get(), as: UTF8.self)) == .approved)
-        // Another district's file has a request log of its own, as two separate calls would find.
-        #expect(try ApplicationState(rawValue: String(decoding: results[2].get(), as: UTF8.self)) == .approved)
-        let refused = try #require(results[1].failure as? SubsidyError)
-        #expect(refused.code == .alreadyExists)
-        #expect(refused.message.contains("one"), "\(refused.message)")
-        #expect(try await harness.commitment(second) == nil, "nothing committed behind the refusal")
-        #expect(try await harness.application(second).state == .recommended)
+        // Another district's file has a request log of its own, but the city's ids are one
+        // namespace (bound in the ledger): the same id there is refused too.
+        for (index, id) in [(1, second), (2, elsewhere)] {
+            let refused = try #require(results[index].failure as? SubsidyError)
+            #expect(refused.code == .alreadyExists)
+            #expect(refused.message.contains("one"), "\(refused.message)")
+            #expect(try await harness.commitment(id) == nil, "nothing committed behind the refusal")
+            #expect(try await harness.application(id).state == .recommended)
+        }
+        // In a later call, where only the ledger's binding can catch it.
+        let later = try await harness.stores.approve([approval(elsewhere, request: "city:one")], programmes: harness.programmes) { _ in [] }
+        #expect((later[0].failure as? SubsidyError)?.code == .alreadyExists)
+        #expect(try await harness.commitment(elsewhere) == nil)
         await harness.stores.close()
     }
 }

@@ -24,9 +24,9 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
         try InputLimits.check(closes, field: "request.closes_on")
         guard opens <= closes else { throw .invalidField("request.closes_on", "\(closes) is before opens_on \(opens)") }
         try InputLimits.check(request.title, InputLimits.projectName, field: "request.title")
-        let ledger = stores.ledger
+        let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
-            try await ledger.openCall(
+            try await stores.openCall(
                 programme: programme.name, measure: measure, fundingYear: year, opensOn: opens, closesOn: closes, title: request.title,
                 request: key, actor: context.actor
             ) { call in
@@ -42,10 +42,9 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
         let key = try requestKey(request.requestId, context: context, request)
         let date = try parseOptionalDate(request.closedOn, field: "request.closed_on") ?? Clock.today()
         try InputLimits.check(date, field: "request.closed_on")
-        let ledger = stores.ledger
-        let (programmes, tenant) = (self.programmes, context.tenant)
+        let (stores, programmes, tenant) = (self.stores, self.programmes, context.tenant)
         let bytes = try await StoreCall.run(for: context) {
-            try await ledger.closeCall(
+            try await stores.closeCall(
                 request.callId, on: date, request: key, actor: context.actor,
                 check: { call in _ = try Self.decidedBy(tenant: tenant, programme: call.programme, programmes: programmes, field: "request.call_id") }
             ) { call in

@@ -91,9 +91,11 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
             return response
         }
         defer { events.changed() }
+        // The whole list under its request id: the same id with another list is refused.
+        let list = requestKey(checked: request.requestId, context: context, request)
         // Each approval as ApproveApplication would make it, with a request id of its own, so a
         // retried list replays the approvals it already made and makes the rest; the list is
-        // committed as one group (`SubsidyStores.approve(_:programmes:respond:)`).
+        // committed as one group (`SubsidyStores.approve(_:list:programmes:respond:)`).
         var outcomes = [String: Result<[UInt8], SubsidyError>]()
         var approvals: [SubsidyStores.Approval] = []
         for id in ids {
@@ -114,7 +116,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         }
         let queued = approvals
         let results = try await StoreCall.run(for: context) {
-            try await stores.approve(queued, programmes: programmes) { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) }
+            try await stores.approve(queued, list: list, programmes: programmes) { try Foshan_Subsidy_V1_ApproveApplicationResponse.encoding($0) }
         }
         for (approval, result) in zip(queued, results) { outcomes[approval.id] = result.mapError(StoreCall.status(of:)) }
         for id in ids {
