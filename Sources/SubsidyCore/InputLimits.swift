@@ -48,6 +48,20 @@ public enum InputLimits {
     /// The earliest date any date field may hold.
     public static let earliestDate = CalendarDate(year: 2000, month: 1, day: 1)!
 
+    /// `text` as a reply or a log line may show it: whole if it has at most `maximumBytes` bytes
+    /// of UTF-8, else its first bytes (cut between scalars, leaving room for the note) and how
+    /// many were left out. A client's text can be megabytes long; what the daemon writes about it
+    /// must not be.
+    public static func shown(_ text: String, maximumBytes: Int) -> String {
+        let utf8 = text.utf8
+        guard utf8.count > maximumBytes else { return text }
+        // Room for the note; then back to the first byte of a scalar.
+        var end = utf8.index(utf8.startIndex, offsetBy: max(0, maximumBytes - 48))
+        while end > utf8.startIndex, utf8[end] & 0xC0 == 0x80 { end = utf8.index(before: end) }
+        let kept = utf8.distance(from: utf8.startIndex, to: end)
+        return String(decoding: utf8[..<end], as: UTF8.self) + "… (\(utf8.count - kept) more bytes not shown)"
+    }
+
     /// `INVALID_ARGUMENT` naming `field` if `text` has more than `limit` code points.
     public static func check(_ text: String, _ limit: Int, field: String) throws(SubsidyError) {
         // utf8.count bounds the scalar count from above, so most texts need no second pass.

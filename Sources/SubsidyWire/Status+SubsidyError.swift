@@ -43,13 +43,7 @@ extension Foshan_Subsidy_V1_Status {
     /// `text`, or its first bytes up to ``maximumText`` (cut between characters' scalars) and how
     /// many were left out.
     static func bounded(_ text: String) -> String {
-        let utf8 = text.utf8
-        guard utf8.count > maximumText else { return text }
-        // Room for the note; then back to the first byte of a scalar.
-        var end = utf8.index(utf8.startIndex, offsetBy: maximumText - 48)
-        while end > utf8.startIndex, utf8[end] & 0xC0 == 0x80 { end = utf8.index(before: end) }
-        let kept = utf8.distance(from: utf8.startIndex, to: end)
-        return String(decoding: utf8[..<end], as: UTF8.self) + "… (\(utf8.count - kept) more bytes not shown)"
+        InputLimits.shown(text, maximumBytes: maximumText)
     }
 
     /// An OK status.

@@ -152,6 +152,12 @@ struct DaemonFoundationTests {
             let unknown = try #require(try await raw.receiveFrame())
             #expect(unknown.status?.code == .unimplemented)
             #expect(unknown.status?.message.contains("/foshan.subsidy.v1.Nope/Nothing") == true)
+            // A megabyte of method name is named by its first bytes, in the status and the logs.
+            raw.send(RawConnection.request(callID: 5, method: "/foshan.subsidy.v1.Nope/" + String(repeating: "长", count: 350_000), payload: []))
+            let long = try #require(try await raw.receiveFrame())
+            #expect(long.status?.code == .unimplemented)
+            #expect((long.status?.message.utf8.count ?? .max) < 300, "\(long.status?.message.utf8.count ?? 0)")
+            #expect(long.status?.message.hasSuffix("(1049874 more bytes not shown)\"") == true, "\(long.status?.message ?? "")")
 
             raw.send(RawConnection.request(callID: 2, method: Foshan_Subsidy_V1_Health.Method.check.fullName, payload: [0x0a, 0x09, 0x01]))
             let garbage = try #require(try await raw.receiveFrame())

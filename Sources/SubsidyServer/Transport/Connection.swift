@@ -232,6 +232,15 @@ final class Connection: Sendable {
         }
     }
 
+    /// The method as a log line or a status names it: a name the router serves as it is, another
+    /// (a frame may carry megabytes of name) cut to ``longestShownMethod`` bytes.
+    private func shownMethod(_ method: String) -> String {
+        InputLimits.shown(method, maximumBytes: Self.longestShownMethod)
+    }
+
+    /// Bytes of an unknown method name shown: more than any method the daemon serves.
+    static let longestShownMethod = 200
+
     /// The method as a metrics label: only names the router serves, so a client cannot grow the
     /// label set by inventing method names.
     private func metricsMethod(_ method: String) -> String {
@@ -376,7 +385,7 @@ final class Connection: Sendable {
     /// The connection's logger, with the call's method and id on every line.
     private func callLogger(_ frame: Foshan_Subsidy_V1_Frame) -> Logger {
         var logger = self.logger
-        logger[metadataKey: "call.method"] = "\(frame.method)"
+        logger[metadataKey: "call.method"] = "\(shownMethod(frame.method))"
         logger[metadataKey: "call.id"] = "\(frame.callId)"
         return logger
     }
@@ -413,7 +422,7 @@ final class Connection: Sendable {
     ) async {
         let callID = frame.callId
         guard let route = router.route(frame.method) else {
-            return await end(Foshan_Subsidy_V1_Status(SubsidyError(.unimplemented, "unknown method \"\(frame.method)\"")), [])
+            return await end(Foshan_Subsidy_V1_Status(SubsidyError(.unimplemented, "unknown method \"\(shownMethod(frame.method))\"")), [])
         }
         if let refusal = refusal(of: frame, route: route, logger: logger) {
             return await end(Foshan_Subsidy_V1_Status(refusal), [])
