@@ -10,9 +10,12 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
 
     /// Frames larger than this are refused (default 4 MiB).
     public let maximumFrameLength: Int
+    /// Told of each frame once its length is known; nil decodes every frame as it arrives.
+    private let arrivals: (any FrameArrivals)?
 
-    public init(maximumFrameLength: Int = FrameDecoder.defaultMaximumFrameLength) {
+    public init(maximumFrameLength: Int = FrameDecoder.defaultMaximumFrameLength, arrivals: (any FrameArrivals)? = nil) {
         self.maximumFrameLength = maximumFrameLength
+        self.arrivals = arrivals
     }
 
     public static let defaultMaximumFrameLength = 4 * 1024 * 1024
@@ -22,8 +25,10 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
         guard Int(length) <= maximumFrameLength else {
             throw FrameError.frameTooLarge(length: Int(length), maximum: maximumFrameLength)
         }
-        guard buffer.readableBytes >= 4 + Int(length) else { return nil }
+        let complete = buffer.readableBytes >= 4 + Int(length)
+        guard arrivals?.admit(frameOf: Int(length), complete: complete) ?? true, complete else { return nil }
         buffer.moveReaderIndex(forwardBy: 4)
+        arrivals?.decoded()
         return buffer.readSlice(length: Int(length))
     }
 
@@ -32,6 +37,18 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
         if buffer.readableBytes > 0 { throw FrameError.truncated(bufferedBytes: buffer.readableBytes) }
         return nil
     }
+}
+
+/// What a ``FrameDecoder`` tells about the frames it is assembling, so their bytes can be counted
+/// before the frame is whole (a peer can hold many connections each inside a large frame) and
+/// reading can stop while there is no room for them. Called on the decoder's event loop.
+public protocol FrameArrivals: AnyObject {
+    /// The frame at the head of the stream has `length` bytes of body, all of them arrived if
+    /// `complete`: whether to go on assembling it. Asked again each time bytes arrive until it
+    /// says yes; a complete frame should be let through (its bytes are already held).
+    func admit(frameOf length: Int, complete: Bool) -> Bool
+    /// The frame last admitted has been decoded and passed on.
+    func decoded()
 }
 
 /// Why a byte stream stopped being a stream of frames. The connection cannot continue after one.

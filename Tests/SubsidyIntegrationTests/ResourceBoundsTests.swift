@@ -359,6 +359,43 @@ struct ResourceBoundsTests {
         }
     }
 
+    @Test("frames still arriving count against the tenant: many connections inside large frames hold its bound, not connections × frame; its own large calls all complete")
+    func arrivingFramesCounted() async throws {
+        let (frameBytes, tenantBound) = (1024 * 1024, 8 * 1024 * 1024)
+        let configuration = Self.configuration([
+            "max_frame_bytes": frameBytes, "max_queued_bytes_per_connection": frameBytes, "max_queued_bytes_per_tenant": tenantBound,
+        ])
+        try await withDaemon(configuration: configuration) { daemon in
+            // 100 connections, each pushing one frame of 1 MiB but its last byte for 3 s (under
+            // the 10 s frame deadline). Uncounted, the daemon held 100 MiB for them (800 MB for
+            // 192 connections of 4 MiB frames with the default limits).
+            let hostile = try (0..<100).map { _ in try RawConnection(path: daemon.socketPath("nanhai"), receiveTimeoutSeconds: 1) }
+            let peak = daemon.peakResidentKiB()
+            let partial = RawConnection.lengthPrefix(frameBytes) + [UInt8](repeating: 0, count: frameBytes - 1)
+            let pushed = await pushRoundRobin(hostile, hostile.map { _ in partial }, for: .seconds(3))
+            let growth = daemon.peakResidentKiB() - peak
+            print("100 connections inside 1 MiB frames: \(pushed.reduce(0, +) >> 20) MiB taken by the kernel, peak RSS growth \(growth) KiB")
+            #expect(growth < 40 * 1024, "peak RSS grew by \(growth) KiB for a tenant bound of \(tenantBound / 1024) KiB")
+            // Another tenant is served meanwhile.
+            let shunde = try await daemon.client("shunde")
+            #expect(try await shunde.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest(), timeout: .seconds(30)).tenant == "shunde")
+            await shunde.close()
+            for connection in hostile { shutdown(connection.fd, Int32(SHUT_RDWR)) }
+
+            // Nanhai's own large calls, more at once than its bound holds: each waits for room
+            // to start arriving, none is stuck behind the others.
+            let callers = try (0..<24).map { _ in try RawConnection(path: daemon.socketPath("nanhai"), receiveTimeoutSeconds: 30) }
+            let large = RawConnection.request(callID: 1, method: "/foshan.subsidy.v1.Nowhere/Large", payload: [UInt8](repeating: 7, count: 900 * 1024))
+            let bytes = RawConnection.lengthPrefix(large.serializedBytes().count) + large.serializedBytes()
+            let sent = await pushRoundRobin(callers, callers.map { _ in bytes }, for: .seconds(30))
+            #expect(sent.allSatisfy { $0 == bytes.count }, "\(sent.filter { $0 < bytes.count }.count) frames not taken")
+            for caller in callers {
+                let end = try await caller.receiveFrame()
+                #expect(end?.callId == 1 && end?.status?.code == .unimplemented)
+            }
+        }
+    }
+
     @Test("connections beyond max_connections_per_tenant get RESOURCE_EXHAUSTED; other tenants still connect")
     func perTenantConnectionLimit() async throws {
         try await withDaemon(configuration: Self.configuration(["max_connections_per_tenant": 3])) { daemon in
@@ -383,6 +420,27 @@ struct ResourceBoundsTests {
             }
         }
     }
+}
+
+/// Writes `data[i]` to `connections[i]`, all at once without blocking, for at most `duration` or
+/// until everything is written; returns the bytes each connection took.
+func pushRoundRobin(_ connections: [RawConnection], _ data: [[UInt8]], for duration: Duration) async -> [Int] {
+    for connection in connections { _ = fcntl(connection.fd, F_SETFL, fcntl(connection.fd, F_GETFL) | O_NONBLOCK) }
+    var written = [Int](repeating: 0, count: connections.count)
+    let end = ContinuousClock.now + duration
+    while ContinuousClock.now < end {
+        var progress = false
+        for (index, connection) in connections.enumerated() where written[index] < data[index].count {
+            let n = data[index][written[index]...].prefix(256 * 1024).withUnsafeBytes {
+                send(connection.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 { (written[index], progress) = (written[index] + n, true) }
+        }
+        if zip(written, data).allSatisfy({ $0 == $1.count }) { break }
+        if !progress { try? await Task.sleep(for: .milliseconds(5)) }
+    }
+    for connection in connections { _ = fcntl(connection.fd, F_SETFL, fcntl(connection.fd, F_GETFL) & ~O_NONBLOCK) }
+    return written
 }
 
 /// Call ids for `sendUntilBlocked`, never reused in the test process (so never on one connection).

@@ -46,15 +46,18 @@ final class Connection: Sendable {
     let storePermits: AsyncSemaphore
     /// Frames the event loop passed on to this connection's reading task and it has not yet taken in.
     let backlog: InlineCallHandler.Backlog
+    /// Its frames, counted for the tenant from their header until this connection takes them in.
+    let arriving: ArrivingFrames
     private let state = Mutex(State())
 
     init(
         channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tenant: Tenant, peer: PeerCredentials,
         router: RouteTable, limits: ServerConfiguration.Limits, activity: ConnectionActivity,
         rateLimiter: RequestRateLimiter, storePermits: AsyncSemaphore, tenantQueue: TenantQueue? = nil, testHooks: Bool, logger: Logger,
-        metrics: DaemonMetrics? = nil, backlog: InlineCallHandler.Backlog = .init()
+        metrics: DaemonMetrics? = nil, backlog: InlineCallHandler.Backlog = .init(), arriving: ArrivingFrames = ArrivingFrames(tenant: nil)
     ) {
         self.backlog = backlog
+        self.arriving = arriving
         self.metrics = metrics
         self.storePermits = storePermits
         queued = QueuedBytes(limit: limits.maximumQueuedBytesPerConnection, tenant: tenantQueue)
@@ -131,6 +134,8 @@ final class Connection: Sendable {
                     if channel.channel.isActive { continue }
                 }
                 guard let body = try await frames.next() else { break }
+                // Counted from here on as its call (or not at all, if it is refused).
+                arriving.taken(body.readableBytes)
                 // Taken in once admitted or refused (the call is in the table, or answered), so
                 // the event loop checks later inline calls against it.
                 defer { backlog.takenIn() }

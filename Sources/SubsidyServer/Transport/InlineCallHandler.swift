@@ -27,6 +27,12 @@ final class InlineCallHandler: ChannelInboundHandler, Sendable {
 
     let backlog = Backlog()
     private let connection = Mutex<Connection?>(nil)
+    /// The connection's frames until taken in: a frame answered here is taken in here.
+    private let arriving: ArrivingFrames
+
+    init(arriving: ArrivingFrames = ArrivingFrames(tenant: nil)) {
+        self.arriving = arriving
+    }
 
     /// From now on, inline calls are answered here for `connection`.
     func attach(_ connection: Connection) {
@@ -41,6 +47,7 @@ final class InlineCallHandler: ChannelInboundHandler, Sendable {
             context.fireChannelRead(data)
             return
         }
+        arriving.taken(unwrapInboundIn(data).readableBytes)
         context.writeAndFlush(wrapOutboundOut(answer.reply), promise: nil)
         if answer.close { context.close(promise: nil) }
     }

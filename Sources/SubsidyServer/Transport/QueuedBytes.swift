@@ -139,18 +139,29 @@ final class QueuedBytes: Sendable {
 /// yet written), so many connections of one bureau cannot together take the memory a per-connection
 /// limit allows each: past `max_queued_bytes_per_tenant` every connection of the tenant stops
 /// reading until the total falls. Only that tenant waits; the others are not affected.
+///
+/// Frames still arriving (``ArrivingFrames``) count against the same limit, separately: they
+/// stop new frames from being read (``hasRoomForArrivals``), but not the calls already read,
+/// whose progress is what frees the room.
 final class TenantQueue: Sendable {
     /// `max_queued_bytes_per_tenant`.
     let limit: Int
-    private let bytes = Mutex(0)
+    private let bytes = Mutex((held: 0, arriving: 0))
 
     init(limit: Int) {
         self.limit = limit
     }
 
-    var total: Int { bytes.withLock { $0 } }
+    /// Bytes of open calls and unwritten replies.
+    var total: Int { bytes.withLock { $0.held } }
     var isOverLimit: Bool { total >= limit }
+    /// Bytes of frames being received or received and not yet taken in by their connection.
+    var arriving: Int { bytes.withLock { $0.arriving } }
+    /// Whether another frame may start to be read.
+    var hasRoomForArrivals: Bool { bytes.withLock { $0.held + $0.arriving < limit } }
 
-    func add(_ count: Int) { bytes.withLock { $0 += count } }
-    func remove(_ count: Int) { bytes.withLock { $0 -= count } }
+    func add(_ count: Int) { bytes.withLock { $0.held += count } }
+    func remove(_ count: Int) { bytes.withLock { $0.held -= count } }
+    func addArriving(_ count: Int) { bytes.withLock { $0.arriving += count } }
+    func removeArriving(_ count: Int) { bytes.withLock { $0.arriving -= count } }
 }

@@ -176,6 +176,8 @@ public final class UnixSocketServer: Service, Sendable {
         let peer: PeerCredentials
         let activity: ConnectionActivity
         let inline: InlineCallHandler
+        /// Its frames from their header until it takes them in.
+        let arriving: ArrivingFrames
     }
 
     /// A tenant's listening socket; it yields nil for peers refused in the channel initializer.
@@ -209,7 +211,7 @@ public final class UnixSocketServer: Service, Sendable {
             channel: accepted.channel, tenant: tenant, peer: accepted.peer, router: router, limits: limits,
             activity: accepted.activity, rateLimiter: rateLimiter, storePermits: storePermits.permits(for: tenant),
             tenantQueue: tenantQueues[tenant.id],
-            testHooks: configuration.testHooks, logger: logger, metrics: metrics, backlog: accepted.inline.backlog
+            testHooks: configuration.testHooks, logger: logger, metrics: metrics, backlog: accepted.inline.backlog, arriving: accepted.arriving
         )
         let id = ObjectIdentifier(connection)
         let draining = connections.withLock { connections -> Bool in
@@ -280,9 +282,11 @@ public final class UnixSocketServer: Service, Sendable {
         }
         let (limiter, metrics) = (connectionLimiter, self.metrics)
         metrics?.connectionOpened(tenant: tenant.id)
+        let arriving = ArrivingFrames(tenant: tenantQueues[tenant.id])
         channel.closeFuture.whenComplete { _ in
             limiter.release(uid: peer.uid, tenant: tenant.id)
             metrics?.connectionClosed(tenant: tenant.id)
+            arriving.close()
         }
         let activity = ConnectionActivity()
         try channel.pipeline.syncOperations.addHandler(
@@ -292,10 +296,12 @@ public final class UnixSocketServer: Service, Sendable {
                 activity: activity, logger: logger
             )
         )
+        let gate = ArrivalGate(frames: arriving)
+        try channel.pipeline.syncOperations.addHandler(gate)
         try channel.pipeline.syncOperations.addHandler(
-            ByteToMessageHandler(FrameDecoder(maximumFrameLength: limits.maximumFrameLength))
+            ByteToMessageHandler(FrameDecoder(maximumFrameLength: limits.maximumFrameLength, arrivals: gate))
         )
-        let inline = InlineCallHandler()
+        let inline = InlineCallHandler(arriving: arriving)
         try channel.pipeline.syncOperations.addHandler(inline)
         return AcceptedConnection(
             // Few decoded frames wait unread: when the connection is paused for backpressure
@@ -304,7 +310,7 @@ public final class UnixSocketServer: Service, Sendable {
                 wrappingChannelSynchronously: channel,
                 configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2))
             ),
-            peer: peer, activity: activity, inline: inline
+            peer: peer, activity: activity, inline: inline, arriving: arriving
         )
     }
 }
