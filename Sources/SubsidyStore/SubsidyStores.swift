@@ -330,12 +330,14 @@ public final class SubsidyStores: Service, Sendable {
             let steps = try listed.map { candidate in
                 try transaction.attempt { () throws -> LedgerApproval in
                     let (id, key, current) = (candidate.approval.id, candidate.approval.request, candidate.current)
-                    // Bound in the city's home log with the commitment; refused with it.
-                    try RequestLog.claim(key, in: transaction)
+                    // The id bound to other content in the city's home log: refused before
+                    // anything changes (a refusal that changed rows reruns the whole write).
+                    _ = try RequestLog.lookup(key.id, fingerprint: key.fingerprint, in: transaction)
                     if let existing = try ledger.commitment(for: id, in: transaction), existing.state.isCounted {
                         guard existing.requestID == key.id || current.state == .recommended else {
                             throw SubsidyError.precondition("state", "application \(id) is already \(current.state)")
                         }
+                        try RequestLog.claim(key, in: transaction)
                         return LedgerApproval(
                             amountFen: existing.amountFen, decisionDate: existing.decisionDate, decisionDocument: existing.decisionDocument,
                             explanation: existing.explanation, position: try ledger.position(in: transaction))
@@ -345,6 +347,8 @@ public final class SubsidyStores: Service, Sendable {
                     let usage = WithFundedContent(ledger.usage(in: transaction), elsewhere: elsewhere)
                     let approval = candidate.approval
                     let award = try AwardCalculator.compute(application: application, policy: candidate.policy, usage: usage, decision: approval.decision)
+                    // Bound in the city's home log with the commitment.
+                    try RequestLog.claim(key, in: transaction)
                     let explanation = try ledger.commit(
                         applicationID: id, district: current.district.rawValue, application: application, decision: award,
                         requestID: key.id, actor: approval.actor, reason: approval.reason, at: Timestamp.now(), in: transaction
@@ -513,7 +517,9 @@ public final class SubsidyStores: Service, Sendable {
         let (ledger, faults) = (self.ledger, self.faults)
         return try await decidingThroughLedger(id, request: key, respond: respond) { store, current, respond in
             if current.state == transition.to, current.history.last?.requestID == key.id {
-                // Recovery finished this very request after a crash: answer the retry with it.
+                // Recovery finished this very request after a crash: answer the retry with it —
+                // if it is the same request, which the ledger step bound in the home log.
+                _ = try await ledger.database.read { try RequestLog.lookup(key.id, fingerprint: key.fingerprint, in: $0) }
                 return try await store.mutate(key) { _, _ in try respond(current) }
             }
             _ = try current.state.applying(transition, as: .city)

@@ -92,6 +92,16 @@ struct CommitProtocolTests {
         let harness = try await first.reopened()
         #expect(try await harness.stores.recover().rolledForward == ["\(id) revoke"])
         #expect(try await harness.application(id).state == .revoked)
+        // The retry is answered with the revocation recovery completed; the same id with other
+        // content is refused, though the district's file has no response for it yet.
+        func revoke(_ fingerprint: String) async throws -> [UInt8] {
+            try await harness.stores.revoke(
+                id, on: nil, document: "", programmes: harness.programmes, request: RequestKey(id: "city:revoke", fingerprint: fingerprint),
+                actor: StoreHarness.city, reason: "违规") { Array($0.state.rawValue.utf8) }
+        }
+        let other = await Result { try await revoke("other") }
+        #expect((other.failure as? SubsidyError)?.code == .alreadyExists)
+        #expect(try await revoke("f") == Array("REVOKED".utf8))
         await harness.stores.close()
     }
 
