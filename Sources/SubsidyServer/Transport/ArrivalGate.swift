@@ -60,11 +60,16 @@ final class ArrivingFrames: Sendable {
 /// the next frame does not fit the tenant's room. A frame already counted is read to its end (so
 /// the frames a tenant's calls are waiting for always complete and free the room); only the
 /// start of a new one waits, checked every ``retryInterval``. A peer that stalls inside a frame
-/// meets the frame deadline, which closes the connection and frees what it counted.
+/// meets the frame deadline, which closes the connection and frees what it counted; the time a
+/// frame waits here does not count against it (``ConnectionTimeoutHandler``).
 final class ArrivalGate: ChannelOutboundHandler, FrameArrivals {
     typealias OutboundIn = ByteBuffer
 
     static let retryInterval = TimeAmount.milliseconds(20)
+    /// Frames up to this size are let in without room: no larger than one read, and decoded
+    /// frames wait in the channel's buffer only up to its watermark — so a CANCEL, which may be
+    /// what frees the room, never waits for it.
+    static let smallFrame = 64 * 1_024
 
     let frames: ArrivingFrames
     /// Whether the frame at the head of the stream has been counted.
@@ -74,6 +79,11 @@ final class ArrivalGate: ChannelOutboundHandler, FrameArrivals {
     /// A read the pipeline asked for while waiting.
     private var readHeld = false
     private var retry: Scheduled<Void>?
+    /// When a frame that waited for room was last let in: the frame deadline runs from then.
+    private(set) var lastLetIn: NIODeadline?
+
+    /// Whether a frame is held back for want of room: time the peer is not to blame for.
+    var isHolding: Bool { waiting != nil }
 
     init(frames: ArrivingFrames) {
         self.frames = frames
@@ -87,7 +97,7 @@ final class ArrivalGate: ChannelOutboundHandler, FrameArrivals {
     func admit(frameOf length: Int, complete: Bool) -> Bool {
         if counted { return true }
         // A whole frame is in memory already: counted, and the room it takes stops the next one.
-        guard complete || frames.hasRoom else {
+        guard complete || length <= Self.smallFrame || frames.hasRoom else {
             waiting = length
             return false
         }
@@ -116,6 +126,7 @@ final class ArrivalGate: ChannelOutboundHandler, FrameArrivals {
             frames.arrived(waiting)
             counted = true
             self.waiting = nil
+            lastLetIn = context.eventLoop.now
             if readHeld {
                 readHeld = false
                 context.read()

@@ -32,7 +32,12 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
     private var idleTimer: Scheduled<Void>?
     private var closing = false
 
-    init(frameDeadline: TimeAmount, idleTimeout: TimeAmount, activity: ConnectionActivity, logger: Logger) {
+    /// The connection's arrival gate, if any: while it holds a frame back, the daemon is not
+    /// reading it, and the frame's deadline waits too.
+    private let gate: ArrivalGate?
+
+    init(frameDeadline: TimeAmount, idleTimeout: TimeAmount, activity: ConnectionActivity, gate: ArrivalGate? = nil, logger: Logger) {
+        self.gate = gate
         self.frameDeadline = frameDeadline
         self.idleTimeout = idleTimeout
         self.activity = activity
@@ -93,6 +98,15 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
         let deadline = frameDeadline
         frameTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: start + deadline) { [self] in
             frameTimer = nil
+            // Held back for the tenant's room, the frame is the daemon's wait, not the peer's:
+            // its deadline runs from when it is let in.
+            if let gate {
+                let now = context.eventLoop.now
+                if gate.isHolding { return scheduleFrameDeadline(from: now, context: context) }
+                if let letIn = gate.lastLetIn, letIn > start, letIn + deadline > now {
+                    return scheduleFrameDeadline(from: letIn, context: context)
+                }
+            }
             close(
                 context: context, code: .deadlineExceeded,
                 because: "a frame started \(deadline.nanoseconds / 1_000_000) ms ago has not arrived in full (frame_deadline_ms)"

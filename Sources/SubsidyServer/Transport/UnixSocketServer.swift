@@ -289,14 +289,14 @@ public final class UnixSocketServer: Service, Sendable {
             arriving.close()
         }
         let activity = ConnectionActivity()
+        let gate = ArrivalGate(frames: arriving)
         try channel.pipeline.syncOperations.addHandler(
             ConnectionTimeoutHandler(
                 frameDeadline: .milliseconds(limits.frameDeadlineMilliseconds),
                 idleTimeout: .milliseconds(limits.idleTimeoutMilliseconds),
-                activity: activity, logger: logger
+                activity: activity, gate: gate, logger: logger
             )
         )
-        let gate = ArrivalGate(frames: arriving)
         try channel.pipeline.syncOperations.addHandler(gate)
         try channel.pipeline.syncOperations.addHandler(
             ByteToMessageHandler(FrameDecoder(maximumFrameLength: limits.maximumFrameLength, arrivals: gate))
