@@ -58,6 +58,11 @@ enum RequestLog {
     /// the same content, ALREADY_EXISTS if to other content (in any file of the tenant).
     static func claim(_ request: RequestKey, in transaction: Transaction) throws {
         guard try lookup(request.id, fingerprint: request.fingerprint, in: transaction) == nil else { return }
+        try bind(request, in: transaction)
+    }
+
+    /// The claim's row, for a caller that has just looked the id up and found it unbound.
+    static func bind(_ request: RequestKey, in transaction: Transaction) throws {
         try record(request.id, fingerprint: request.fingerprint, response: [], at: Timestamp.now(), in: transaction)
     }
 

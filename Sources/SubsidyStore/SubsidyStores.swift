@@ -332,12 +332,12 @@ public final class SubsidyStores: Service, Sendable {
                     let (id, key, current) = (candidate.approval.id, candidate.approval.request, candidate.current)
                     // The id bound to other content in the city's home log: refused before
                     // anything changes (a refusal that changed rows reruns the whole write).
-                    _ = try RequestLog.lookup(key.id, fingerprint: key.fingerprint, in: transaction)
+                    let unbound = try RequestLog.lookup(key.id, fingerprint: key.fingerprint, in: transaction) == nil
                     if let existing = try ledger.commitment(for: id, in: transaction), existing.state.isCounted {
                         guard existing.requestID == key.id || current.state == .recommended else {
                             throw SubsidyError.precondition("state", "application \(id) is already \(current.state)")
                         }
-                        try RequestLog.claim(key, in: transaction)
+                        if unbound { try RequestLog.bind(key, in: transaction) }
                         return LedgerApproval(
                             amountFen: existing.amountFen, decisionDate: existing.decisionDate, decisionDocument: existing.decisionDocument,
                             explanation: existing.explanation, position: try ledger.position(in: transaction))
@@ -348,7 +348,7 @@ public final class SubsidyStores: Service, Sendable {
                     let approval = candidate.approval
                     let award = try AwardCalculator.compute(application: application, policy: candidate.policy, usage: usage, decision: approval.decision)
                     // Bound in the city's home log with the commitment.
-                    try RequestLog.claim(key, in: transaction)
+                    if unbound { try RequestLog.bind(key, in: transaction) }
                     let explanation = try ledger.commit(
                         applicationID: id, district: current.district.rawValue, application: application, decision: award,
                         requestID: key.id, actor: approval.actor, reason: approval.reason, at: Timestamp.now(), in: transaction
