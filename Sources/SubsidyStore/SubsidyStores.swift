@@ -136,7 +136,11 @@ public final class SubsidyStores: Service, Sendable {
         _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let home = self.home(of: actor.tenant)
-        guard home !== log else { return try await underDecisionLock(.keys(keys)) { try await body() } }
+        guard home !== log else {
+            // Nothing to claim; and no lock to take for a change that names no keys (a city call),
+            // which would otherwise wait behind a backup for nothing.
+            return keys.isEmpty ? try await body() : try await underDecisionLock(.keys(keys)) { try await body() }
+        }
         // Under the id's own lock, a concurrent call with the same id cannot commit between this
         // call's refusal and the release of the claim it relied on.
         return try await underDecisionLock(.keys(keys.union(["request id " + key.id]))) {
