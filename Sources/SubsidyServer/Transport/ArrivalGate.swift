@@ -101,10 +101,15 @@ final class ArrivalGate: ChannelOutboundHandler, FrameArrivals {
             waiting = length
             return false
         }
+        letIn(length)
+        return true
+    }
+
+    /// Counts the frame at the head of the stream: from now on it is read to its end.
+    private func letIn(_ length: Int) {
         frames.arrived(length)
         counted = true
         waiting = nil
-        return true
     }
 
     func decoded() {
@@ -112,7 +117,7 @@ final class ArrivalGate: ChannelOutboundHandler, FrameArrivals {
     }
 
     func read(context: ChannelHandlerContext) {
-        guard waiting != nil else { return context.read() }
+        guard isHolding else { return context.read() }
         readHeld = true
         scheduleRetry(context: context)
     }
@@ -123,9 +128,7 @@ final class ArrivalGate: ChannelOutboundHandler, FrameArrivals {
             retry = nil
             guard let waiting, context.channel.isActive else { return }
             guard frames.hasRoom else { return scheduleRetry(context: context) }
-            frames.arrived(waiting)
-            counted = true
-            self.waiting = nil
+            letIn(waiting)
             lastLetIn = context.eventLoop.now
             if readHeld {
                 readHeld = false
