@@ -167,7 +167,8 @@ extension SubsidyStores {
     /// Fills in what migrations could not compute in SQL, once per row, at start-up, before
     /// anything is served: the first releases' content rewritten in the store's own form, the
     /// content keys of applications stored before district migration 3 (so the duplicate warnings
-    /// see them) and the selection dates of pilot awards decided before ledger migration 4.
+    /// see them), the selection dates of pilot awards decided before ledger migration 4, and the
+    /// request ids used before each tenant's ids were bound in its home file.
     func upgradeStoredRows(policy: Policy, logger: Logger) async throws {
         for result in try await convertLegacyContent(using: WireLegacyDecoder()) {
             if result.converted > 0 { logger.notice("rewrote \(result.converted) rows of \(result.file) stored in the protocol's encoding in the store's own form") }
@@ -192,6 +193,12 @@ extension SubsidyStores {
             }
             try await ledger.recordSelectionDate(selected, for: pilot.applicationID)
             logger.notice("selection date \(selected) recorded for pilot award \(pilot.applicationID)")
+        }
+        let earlier = try await bindEarlierRequestIDs()
+        if earlier.bound > 0 { logger.notice("\(earlier.bound) request ids used before they were bound in their tenant's home file are now bound there") }
+        if !earlier.conflicting.isEmpty {
+            logger.warning(
+                "\(earlier.conflicting.count) request ids were applied to different content in two files before ids were bound in their tenant's home file: \(earlier.conflicting.prefix(20).map { "\($0.id) (\($0.file))" })")
         }
     }
 }

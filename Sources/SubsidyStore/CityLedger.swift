@@ -340,6 +340,17 @@ public final class CityLedger: Sendable {
                 DROP INDEX commitments_district;
                 """
         ),
+        // A tenant's request ids are one namespace, bound in its home file (RequestLog). Before,
+        // a district's calls kept their ids here only: they are listed to be bound in the
+        // district's own file (SubsidyStores.bindEarlierRequestIDs), once, at start-up.
+        SQLiteDatabase.Migration(
+            version: 12,
+            sql: """
+                CREATE TABLE requests_to_bind (request_id TEXT PRIMARY KEY) WITHOUT ROWID;
+                INSERT INTO requests_to_bind (request_id)
+                    SELECT request_id FROM requests WHERE substr(request_id, 1, 5) != 'city:' AND length(response) > 0;
+                """
+        ),
     ]
 
     /// `record` with the explanation of its award, which only the ledger keeps; nil before an

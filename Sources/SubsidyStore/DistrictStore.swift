@@ -263,6 +263,17 @@ public final class DistrictStore: Sendable {
                 CREATE INDEX applications_enterprise_page ON applications (enterprise, id);
                 """
         ),
+        // A tenant's request ids are one namespace, bound in its home file (RequestLog). Before,
+        // the city's decisions kept their ids here only: they are listed to be bound in the
+        // ledger (SubsidyStores.bindEarlierRequestIDs), once, at start-up.
+        SQLiteDatabase.Migration(
+            version: 11,
+            sql: """
+                CREATE TABLE requests_to_bind (request_id TEXT PRIMARY KEY) WITHOUT ROWID;
+                INSERT INTO requests_to_bind (request_id)
+                    SELECT request_id FROM requests WHERE substr(request_id, 1, 5) = 'city:' AND length(response) > 0;
+                """
+        ),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not

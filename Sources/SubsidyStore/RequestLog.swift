@@ -55,10 +55,14 @@ enum RequestLog {
     }
 
     /// Binds `request`'s id to its content in this (home) log: nothing if it is already bound to
-    /// the same content, ALREADY_EXISTS if to other content (in any file of the tenant).
-    static func claim(_ request: RequestKey, in transaction: Transaction) throws {
-        guard try lookup(request.id, fingerprint: request.fingerprint, in: transaction) == nil else { return }
+    /// the same content, ALREADY_EXISTS if to other content (in any file of the tenant). True if
+    /// this call made the binding: only such a claim may be freed (``releaseClaim(_:in:)``), as an
+    /// earlier one may stand for a change already made.
+    @discardableResult
+    static func claim(_ request: RequestKey, in transaction: Transaction) throws -> Bool {
+        guard try lookup(request.id, fingerprint: request.fingerprint, in: transaction) == nil else { return false }
         try bind(request, in: transaction)
+        return true
     }
 
     /// The claim's row, for a caller that has just looked the id up and found it unbound.

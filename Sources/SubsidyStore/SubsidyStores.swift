@@ -130,7 +130,9 @@ public final class SubsidyStores: Service, Sendable {
     /// is another file: the id then cannot be applied to other content in another file, not even
     /// by a concurrent call. A refusal (the change wrote nothing) frees the claim, so corrected
     /// content may follow under the same id as it may within one file; any other failure keeps
-    /// it, since the change may have been made. Costs one write of the home file.
+    /// it, since the change may have been made. A claim this call found already made is never
+    /// freed: it is an earlier call's, whose change may stand (a retry refused on the way to its
+    /// stored response must not unbind it). Costs one write of the home file.
     func claimingAtHome<T: Sendable>(
         _ key: RequestKey, of actor: Actor, respondingIn log: SQLiteDatabase, holding keys: Set<String> = [],
         _ body: @escaping @Sendable () async throws -> T
@@ -144,10 +146,10 @@ public final class SubsidyStores: Service, Sendable {
         // Under the id's own lock, a concurrent call with the same id cannot commit between this
         // call's refusal and the release of the claim it relied on.
         return try await underDecisionLock(.keys(keys.union(["request id " + key.id]))) {
-            try await home.write { try RequestLog.claim(key, in: $0) }
+            let claimed = try await home.write { try RequestLog.claim(key, in: $0) }
             do {
                 return try await body()
-            } catch let error as SubsidyError where error.code.isRefusal {
+            } catch let error as SubsidyError where error.code.isRefusal && claimed {
                 // Best effort: a claim left behind refuses only other content under this id.
                 try? await home.write { try RequestLog.releaseClaim(key, in: $0) }
                 throw error
@@ -601,6 +603,8 @@ public final class SubsidyStores: Service, Sendable {
         // The city's request ids are bound in the ledger (``claimingAtHome``): this decision
         // writes none, so the claim costs one ledger write of its own.
         return try await claimingAtHome(key, of: actor, respondingIn: store.database, holding: [id]) {
+            // A retry is answered before anything else can refuse it.
+            if let earlier = try await store.replay(key) { return earlier }
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
             return try await store.mutate(key) { transaction, now in
                 try respond(

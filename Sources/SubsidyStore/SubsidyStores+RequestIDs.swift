@@ -1,0 +1,69 @@
+import SubsidyCore
+
+/// Request ids used before each tenant's ids were bound in its home log (``RequestLog``): the
+/// city's ids kept in district files (district migration 11 lists them) and the districts' call
+/// ids kept in the ledger (ledger migration 12). Until each is bound at home it could be applied
+/// once more to other content in another file.
+extension SubsidyStores {
+    /// What ``bindEarlierRequestIDs()`` did.
+    public struct EarlierRequestIDs: Sendable {
+        /// Ids now bound in their tenant's home log.
+        public var bound = 0
+        /// Ids that had already been applied to different content in two files, as stored
+        /// (`city:…`), with the file that listed them: the home log keeps its own binding, so
+        /// they are reported for the bureau to look into.
+        public var conflicting: [(id: String, file: String)] = []
+    }
+
+    /// Binds, in its tenant's home log, every request id a migration listed as kept in another
+    /// file only; run at start-up before anything is served. Each batch is bound at home first
+    /// and struck from its list after, so a crash between the two binds it again, which changes
+    /// nothing. An id the home log already binds to the same content is left as it is.
+    public func bindEarlierRequestIDs() async throws -> EarlierRequestIDs {
+        var result = EarlierRequestIDs()
+        for source in [ledger.database] + DistrictID.allCases.map({ store($0).database }) {
+            while true {
+                let batch = try await source.read { transaction in
+                    try transaction.query(
+                        """
+                        SELECT b.request_id, r.fingerprint, r.at FROM requests_to_bind b LEFT JOIN requests r USING (request_id)
+                        ORDER BY b.request_id LIMIT 500
+                        """
+                    ).map { row in
+                        (id: try row.text("request_id"), fingerprint: try row.optionalText("fingerprint"), at: try row.optionalText("at"))
+                    }
+                }
+                guard !batch.isEmpty else { break }
+                var byHome: [ObjectIdentifier: (home: SQLiteDatabase, rows: [(id: String, fingerprint: String, at: String)])] = [:]
+                for row in batch {
+                    guard let fingerprint = row.fingerprint, let at = row.at, let colon = row.id.firstIndex(of: ":") else { continue }
+                    // An id of a tenant no longer known is at home in the ledger: nothing to bind.
+                    let home = self.home(of: String(row.id[..<colon]))
+                    guard home !== source else { continue }
+                    byHome[ObjectIdentifier(home), default: (home, [])].rows.append((row.id, fingerprint, at))
+                }
+                for (home, rows) in byHome.values {
+                    let conflicting = try await home.write { transaction in
+                        var conflicting: [String] = []
+                        for row in rows {
+                            let bound = try transaction.query("SELECT fingerprint FROM requests WHERE request_id = ?", [.text(row.id)]).first
+                            if let bound {
+                                if try bound.text("fingerprint") != row.fingerprint { conflicting.append(row.id) }
+                            } else {
+                                try RequestLog.record(row.id, fingerprint: row.fingerprint, response: [], at: row.at, in: transaction)
+                            }
+                        }
+                        return conflicting
+                    }
+                    result.bound += rows.count - conflicting.count
+                    result.conflicting += conflicting.map { (id: $0, file: source.path) }
+                }
+                let listed = batch.map(\.id)
+                try await source.write { transaction in
+                    for id in listed { try transaction.query("DELETE FROM requests_to_bind WHERE request_id = ?", [.text(id)]) }
+                }
+            }
+        }
+        return result
+    }
+}
