@@ -33,6 +33,7 @@ public struct SubsidyServices: Sendable {
         logger.info("programmes \(programmes.versionsText)")
         let policy = programmes.defaultProgramme
         let stores = try SubsidyStores.open(dataDirectory: configuration.dataDirectory, faults: FaultPoints(enabled: configuration.testHooks))
+        stores.applyStorageLimits(configuration.limits.storage)
         do {
             try await Self.requireEveryAwardedProgramme(programmes, stores: stores)
             try await stores.upgradeStoredRows(policy: policy, logger: logger)
@@ -90,6 +91,7 @@ public struct SubsidyServices: Sendable {
             programmes: programmes, configuration: configuration, stores: stores, health: health, events: events, metrics: metrics)
         servingPolicy.value.withLock { $0 = programmes }
         self.router.replace(with: router)
+        stores.applyStorageLimits(configuration.limits.storage)
         return programmes
     }
 

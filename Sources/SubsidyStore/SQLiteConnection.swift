@@ -20,6 +20,9 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     /// missing column, a wrong type): damaged data, reported as DATA_LOSS, never guessed at.
     public var isDataLoss: Bool { code & 0xff == SQLITE_CORRUPT }
 
+    /// SQLITE_FULL: the disk (or the file's page limit) is full; the transaction was rolled back.
+    public var isFull: Bool { code & 0xff == SQLITE_FULL }
+
     static func damaged(_ message: String) -> SQLiteError { SQLiteError(code: SQLITE_CORRUPT, message: message) }
 
     /// The database was closed (the daemon is shutting down).

@@ -110,6 +110,8 @@ extension SubsidyStores {
         respond: @escaping @Sendable () throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = self.store(district)
+        if let earlier = try await store.replay(key) { return earlier }
+        try await requireRoomToGrow(district)
         return try await store.mutate(key) { transaction, now in
             try store.insertCatalogueMember(
                 catalogue: catalogue, uscc: uscc, name: name, entryDate: entryDate, requestID: key.id, actor: actor, at: now, in: transaction)

@@ -1,5 +1,6 @@
 import ServiceLifecycle
 import SubsidyCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -23,6 +24,15 @@ public final class SubsidyStores: Service, Sendable {
     /// savepoint, so every cap is still checked against every award committed before it.
     private let decisionLocks = DecisionLocks()
     private let faults: FaultPoints
+    private let limitsInForce = Mutex(StorageLimits.unlimited)
+
+    /// The storage limits in force (``requireRoomToGrow(_:)``); unlimited until set.
+    public var storageLimits: StorageLimits { limitsInForce.withLock { $0 } }
+
+    /// Puts `limits` in force for every request checked after this returns (start-up, SIGHUP).
+    public func applyStorageLimits(_ limits: StorageLimits) {
+        limitsInForce.withLock { $0 = limits }
+    }
 
     /// Opens (and migrates) the ledger at `ledgerPath` and one file per district in
     /// `districtDirectory`.
@@ -669,6 +679,7 @@ public final class SubsidyStores: Service, Sendable {
     ) async throws -> [UInt8] {
         let store = self.store(record.district)
         if let earlier = try await store.replay(key) { return earlier }
+        try await requireRoomToGrow(record.district)
         try await ledger.indexApplicant(record, at: Timestamp.now())
         return try await store.mutate(key) { transaction, now in
             try store.insertApplicant(record, by: actor, at: now, in: transaction)
@@ -722,6 +733,7 @@ public final class SubsidyStores: Service, Sendable {
     ) async throws -> [UInt8] {
         let store = self.store(applicant.district)
         if let earlier = try await store.replay(key) { return earlier }
+        try await requireRoomToGrow(applicant.district)
         // Checked before the district's write transaction: the check reads every district's file.
         let warnings = try await contentNotices(for: application, excluding: "", policy: policy)
         return try await store.mutate(key) { transaction, now in
@@ -742,6 +754,7 @@ public final class SubsidyStores: Service, Sendable {
     ) async throws -> [UInt8] {
         let store = try owning(id, as: applicant.district)
         if let earlier = try await store.replay(key) { return earlier }
+        try await requireRoomToGrow(applicant.district)
         // The state first: an application that may not be amended is refused for that, not for
         // what its new content would collide with (the write below checks it again).
         guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }

@@ -51,6 +51,13 @@ struct MetricsAndLogsTests {
         #expect(Self.sample(text, #"subsidyd_cap_used_ratio{cap="CLOUD_VOUCHER.annual_budget",scope="2022"}"#) == committed / limit)
         #expect((Self.sample(text, #"subsidyd_cap_max_subject_used_ratio{cap="CLOUD_VOUCHER.per_enterprise",scope="2022"}"#) ?? 0) > 0)
         #expect(text.contains("subsidyd_policy_info{version=\"foshan-2020@"))
+        // Each file's pages against its limit, and the disk's free space against its reserve.
+        let nanhaiBytes = try #require(Self.sample(text, #"subsidyd_store_bytes{file="nanhai"}"#))
+        #expect(nanhaiBytes > 0 && nanhaiBytes.truncatingRemainder(dividingBy: 4096) == 0)
+        #expect((Self.sample(text, #"subsidyd_store_bytes{file="city-ledger"}"#) ?? 0) > 0)
+        #expect(Self.sample(text, #"subsidyd_store_limit_bytes{file="nanhai"}"#) == 8_589_934_592)
+        #expect(Self.sample(text, #"subsidyd_disk_reserve_bytes"#) == 0, "the test configuration sets no reserve")
+        #expect((Self.sample(text, #"subsidyd_disk_free_bytes"#) ?? 0) > 0)
 
         // A district may not read them.
         let denied = try await runCtl(["--socket", configuration.socketPath("nanhai"), "admin", "metrics"])

@@ -396,6 +396,72 @@ struct ResourceBoundsTests {
         }
     }
 
+    @Test("a district at its file limit, or any district with the disk below its reserve, is refused new records naming the key; reads, reviews, retries and the city's decisions go on; SIGHUP lifts it")
+    func storageLimits() async throws {
+        var configuration = Self.configuration(["max_district_file_bytes": 1_048_576])
+        try await withDaemon(configuration: configuration) { daemon in
+            let (nanhai, shunde, city) = (Bureau(try await daemon.client("nanhai")), Bureau(try await daemon.client("shunde")), Bureau(try await daemon.client("city")))
+            let enterprise = TestData.uscc(20_000, area: 5)
+            try await nanhai.register(enterprise)
+            func application(_ n: Int) -> Foshan_Subsidy_V1_Application {
+                TestData.benchmark(enterprise: enterprise, investedFen: 100_000_000, name: "数字化车间改造项目 第\(n)期 " + String(repeating: "智能制造", count: 40))
+            }
+            // Filing until the file reaches 1 MiB: every filing before the refusal is kept.
+            var filed: [(id: String, requestID: String)] = []
+            var refusal: SubsidyError?
+            for n in 0..<2_000 where refusal == nil {
+                do {
+                    let record = try await nanhai.submit(application(n), requestID: "file-\(n)")
+                    filed.append((record.id, "file-\(n)"))
+                } catch {
+                    refusal = error as? SubsidyError
+                }
+            }
+            let limitRefusal = try #require(refusal)
+            #expect(filed.count > 10, "the empty file must have room for some filings")
+            #expect(limitRefusal.code == .resourceExhausted)
+            #expect(
+                limitRefusal.message.contains("nanhai's file holds") && limitRefusal.message.contains("(limits.max_district_file_bytes)"), "\(limitRefusal.message)")
+            let registering = await #expect(throws: SubsidyError.self) { try await nanhai.register(TestData.uscc(20_001, area: 5)) }
+            #expect(registering?.code == .resourceExhausted)
+
+            // What was made replays; reads, reviews and the city's decisions go on.
+            let last = try #require(filed.last)
+            #expect(try await nanhai.submit(application(filed.count - 1), requestID: last.requestID).id == last.id)
+            try await nanhai.recommend(filed[0].id)
+            #expect(try await city.approve(filed[0].id).state == .approved)
+            var get = Foshan_Subsidy_V1_GetApplicationRequest()
+            get.applicationId = filed[1].id
+            #expect(try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, get).record?.id == filed[1].id)
+            // Another district files as before.
+            let other = TestData.uscc(20_002, area: 6)
+            try await shunde.register(other)
+            _ = try await shunde.submit(TestData.benchmark(enterprise: other, investedFen: 100_000_000, name: "顺德 项目 1"))
+
+            // A reserve larger than any disk's free space: every district's growth is refused.
+            configuration.limits["max_district_file_bytes"] = 1 << 40
+            configuration.limits["min_free_disk_bytes"] = 1 << 50
+            _ = try configuration.write()
+            kill(daemon.process.processIdentifier, SIGHUP)
+            #expect(await eventually { daemon.log().contains("min_free_disk_bytes=\(1 << 50)") })
+            let reserve = await #expect(throws: SubsidyError.self) {
+                try await shunde.submit(TestData.benchmark(enterprise: other, investedFen: 100_000_000, name: "顺德 项目 2"))
+            }
+            #expect(reserve?.code == .resourceExhausted)
+            #expect(reserve?.message.contains("below its reserve") == true && reserve?.message.contains("(limits.min_free_disk_bytes)") == true, "\(String(describing: reserve))")
+            try await nanhai.recommend(filed[1].id)
+            #expect(try await city.approve(filed[1].id).state == .approved)
+
+            // Lifted: nanhai files again.
+            configuration.limits["min_free_disk_bytes"] = 0
+            _ = try configuration.write()
+            kill(daemon.process.processIdentifier, SIGHUP)
+            #expect(await eventually { daemon.log().components(separatedBy: "reloaded").count == 3 })
+            _ = try await nanhai.submit(application(filed.count + 1))
+            _ = try await shunde.submit(TestData.benchmark(enterprise: other, investedFen: 100_000_000, name: "顺德 项目 2"))
+        }
+    }
+
     @Test("connections beyond max_connections_per_tenant get RESOURCE_EXHAUSTED; other tenants still connect")
     func perTenantConnectionLimit() async throws {
         try await withDaemon(configuration: Self.configuration(["max_connections_per_tenant": 3])) { daemon in

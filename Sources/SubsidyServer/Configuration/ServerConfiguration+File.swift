@@ -117,7 +117,7 @@ private struct ConfigurationReader {
         "max_frame_bytes", "frame_deadline_ms", "idle_timeout_ms", "drain_grace_ms", "max_calls_per_connection",
         "max_connections", "max_connections_per_uid", "requests_per_second", "request_burst",
         "max_connections_per_tenant", "max_queued_bytes_per_connection", "max_concurrent_store_calls_per_tenant",
-        "max_queued_bytes_per_tenant",
+        "max_queued_bytes_per_tenant", "max_district_file_bytes", "min_free_disk_bytes",
     ]
     static let tenantKeys = ["display_name", "socket", "socket_mode", "socket_group", "allowed_uids", "allowed_gids"]
     /// The longest socket path the kernel accepts (`sun_path` is 108 bytes with its NUL).
@@ -287,6 +287,13 @@ private struct ConfigurationReader {
         if limits.maximumQueuedBytesPerTenant < limits.maximumQueuedBytesPerConnection {
             throw error(table, table.entries["max_queued_bytes_per_tenant"] != nil ? "max_queued_bytes_per_tenant" : "max_queued_bytes_per_connection",
                         "max_queued_bytes_per_tenant (\(limits.maximumQueuedBytesPerTenant)) must be at least max_queued_bytes_per_connection (\(limits.maximumQueuedBytesPerConnection))")
+        }
+        if let value = try positive("max_district_file_bytes", maximum: 1 << 50) { limits.maximumDistrictFileBytes = value }
+        if let entry = table.entries["min_free_disk_bytes"] {
+            // 0 turns the reserve off, so this one key may be zero.
+            guard case .integer(let value) = entry.value else { throw error(table, "min_free_disk_bytes", "must be an integer (got \(entry.value.typeName))") }
+            guard (0...(1 << 50)).contains(value) else { throw error(table, "min_free_disk_bytes", "must be between 0 and \(1 << 50) (got \(value))") }
+            limits.minimumFreeDiskBytes = value
         }
         if let value = try positive("max_concurrent_store_calls_per_tenant", maximum: 1_000) {
             limits.maximumConcurrentStoreCallsPerTenant = Int(value)

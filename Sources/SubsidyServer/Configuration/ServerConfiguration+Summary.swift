@@ -12,6 +12,7 @@ extension ServerConfiguration.Limits {
             ("max_concurrent_store_calls_per_tenant", "\(maximumConcurrentStoreCallsPerTenant)"),
             ("requests_per_second", "\(requestsPerSecond)"), ("request_burst", "\(requestBurst)"),
             ("drain_grace_ms", "\(drainGraceMilliseconds)"),
+            ("max_district_file_bytes", "\(maximumDistrictFileBytes)"), ("min_free_disk_bytes", "\(minimumFreeDiskBytes)"),
         ].map { "\($0.0)=\($0.1)" }.joined(separator: " ")
     }
 }

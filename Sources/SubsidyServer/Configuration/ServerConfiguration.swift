@@ -1,4 +1,5 @@
 import SubsidyCore
+import SubsidyStore
 import SubsidyWire
 
 #if canImport(Glibc)
@@ -77,8 +78,21 @@ public struct ServerConfiguration: Sendable {
         public var requestsPerSecond = 500
         /// Requests a tenant may start in a burst above the sustained rate (the bucket's size).
         public var requestBurst = 1_000
+        /// Largest a district's own file may grow; past it the district's new applicants,
+        /// applications, amendments and catalogue entries are refused (RESOURCE_EXHAUSTED), while
+        /// reads, reviews and the city's decisions go on. An application takes about 5 KB as filed
+        /// (more with each review and decision), so 8 GiB holds over a million.
+        public var maximumDistrictFileBytes: Int64 = 8 << 30
+        /// Free space the data directory's disk must keep: below it no district may add a record,
+        /// so the rest stays for decisions and the ledger. 0: no reserve.
+        public var minimumFreeDiskBytes: Int64 = 512 << 20
 
         public init() {}
+
+        /// What the stores check before a district adds a record.
+        public var storage: StorageLimits {
+            StorageLimits(maximumDistrictFileBytes: maximumDistrictFileBytes, minimumFreeDiskBytes: minimumFreeDiskBytes)
+        }
 
         /// The tenants besides any one (five districts and the city make six).
         public static let otherTenants = 5
@@ -125,6 +139,8 @@ public struct ServerConfiguration: Sendable {
         limits.maximumConnectionsPerUID = limits.maximumConnections
         limits.requestsPerSecond = 1_000_000
         limits.requestBurst = 1_000_000
+        // A developer's disk is often nearly full and theirs to watch: no reserve.
+        limits.minimumFreeDiskBytes = 0
         return ServerConfiguration(dataDirectory: dataDirectory, tenants: tenants, limits: limits)
     }
 }

@@ -73,6 +73,8 @@ enum StoreCall {
         case let error as SubsidyError: error
         case let error as SQLiteError where error.isBusy:
             SubsidyError(.unavailable, "the store is busy; retry with the same request id", cause: error)
+        case let error as SQLiteError where error.isFull:
+            SubsidyError(.resourceExhausted, "the data directory's disk is full; retry with the same request id once space is freed", cause: error)
         case let error as SQLiteError where error.isDataLoss:
             SubsidyError(.dataLoss, "stored data is damaged", cause: error)
         case is CancellationError:

@@ -160,6 +160,16 @@ public final class DaemonMetrics: Sendable {
                 }
             }
         }
+        // How close each file is to max_district_file_bytes, and the disk to min_free_disk_bytes.
+        let limits = stores.storageLimits
+        for (file, bytes) in try await stores.storedBytes() {
+            Gauge(label: "subsidyd_store_bytes", dimensions: [("file", file)], factory: factory).record(Double(bytes))
+            if file != "city-ledger" {
+                Gauge(label: "subsidyd_store_limit_bytes", dimensions: [("file", file)], factory: factory).record(Double(limits.maximumDistrictFileBytes))
+            }
+        }
+        if let free = stores.freeDiskBytes() { Gauge(label: "subsidyd_disk_free_bytes", factory: factory).record(Double(free)) }
+        Gauge(label: "subsidyd_disk_reserve_bytes", factory: factory).record(Double(limits.minimumFreeDiskBytes))
         return registry.emitToString()
     }
 
