@@ -192,6 +192,42 @@ struct ResourceBoundsTests {
         }
     }
 
+    @Test("a client that takes none of its replies is disconnected after write_stall_timeout_ms, and its tenant's other connections are served again")
+    func writeStall() async throws {
+        // As in hostileNonReaders: 64 KiB pages, and a tenant budget of one connection's, so the
+        // stuck client alone stalls every other connection of nanhai.
+        let configuration = Self.configuration([
+            "max_frame_bytes": 256 * 1024, "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 256 * 1024,
+            "max_queued_bytes_per_tenant": 256 * 1024, "write_stall_timeout_ms": 2_000,
+        ])
+        _ = try await Self.prefill(configuration, perDistrict: 40, servedEnterprises: 50, districts: [.nanhai])
+        try await withDaemon(configuration: configuration) { daemon in
+            var request = Foshan_Subsidy_V1_ListApplicationsRequest()
+            request.pageSize = 500
+            let frame = RawConnection.request(callID: 0, method: Foshan_Subsidy_V1_DistrictService.Method.listApplications.fullName, payload: request.serializedBytes())
+            let stuck = try RawConnection(path: daemon.socketPath("nanhai"))
+            let paused = await eventually {
+                _ = await sendUntilBlocked(stuck, frame: frame, maximum: 50)
+                return daemon.log().contains("bytes queued for this connection")
+            }
+            #expect(paused)
+            let stalledAt = ContinuousClock.now
+            // While it is stuck, nanhai's budget is spent: another connection of nanhai waits …
+            let other = try await daemon.client("nanhai")
+            let waiting = Task { try await other.call(Foshan_Subsidy_V1_DistrictService.Method.listApplications, request, timeout: .seconds(60)) }
+            // … until the stuck one is closed, 2 s after it stopped taking replies.
+            #expect(await eventually(timeout: .seconds(30)) { daemon.log().contains("taken none of its replies for 2000 ms (write_stall_timeout_ms)") })
+            let page = try await waiting.value
+            #expect(!page.records.isEmpty)
+            print("write stall: closed and the tenant served again \(ContinuousClock.now - stalledAt) after the pause")
+            // The stuck client finds, behind the replies the socket took, the end of its connection.
+            var frames = 0
+            while try await stuck.receiveFrame() != nil { frames += 1 }
+            #expect(frames > 0)
+            await other.close()
+        }
+    }
+
     @Test("a client that floods calls answered on the event loop (WhoAmI) and never reads is held back like any other")
     func inlineNonReader() async throws {
         try await withDaemon(configuration: Self.configuration(["max_queued_bytes_per_connection": 256 * 1024])) { daemon in

@@ -13,13 +13,15 @@ struct ConnectionTimeoutHandlerTests {
     static let deadline = TimeAmount.milliseconds(1_500)
     static let idle = TimeAmount.seconds(10)
 
+    static let stall = TimeAmount.seconds(3)
+
     private func connection(
         frameDeadline: TimeAmount = deadline, idleTimeout: TimeAmount = idle
     ) throws -> (EmbeddedConnection, ConnectionActivity) {
         let loop = EmbeddedConnection.syncedLoop()
         let activity = ConnectionActivity(now: loop.now)
         let handler = ConnectionTimeoutHandler(
-            frameDeadline: frameDeadline, idleTimeout: idleTimeout, activity: activity, logger: quietLogger
+            frameDeadline: frameDeadline, idleTimeout: idleTimeout, writeStall: Self.stall, activity: activity, logger: quietLogger
         )
         return (try EmbeddedConnection(handler, loop: loop), activity)
     }
@@ -192,6 +194,50 @@ struct ConnectionTimeoutHandlerTests {
     }
 
     // MARK: one ending
+
+    // MARK: write stall
+
+    /// The channel made unwritable (or writable again), as when its client stops (or starts)
+    /// taking replies and they fill (or leave) the socket and the channel's buffer.
+    private func writable(_ writable: Bool, _ connection: EmbeddedConnection) {
+        connection.channel.isWritable = writable
+        connection.channel.pipeline.fireChannelWritabilityChanged()
+    }
+
+    @Test("a connection unwritable for the whole write stall: closed, with UNAVAILABLE on call 0 naming the key")
+    func writeStallFires() throws {
+        let (connection, activity) = try connection()
+        // A busy connection (its calls wait to write) is never idle; the stall is what ends it.
+        activity.callStarted()
+        writable(false, connection)
+        connection.advance(by: Self.stall - .milliseconds(1))
+        #expect(connection.isOpen)
+        connection.advance(by: .milliseconds(1))
+        #expect(!connection.isOpen)
+        let end = try #require(try connection.framesSent().first)
+        #expect(end.callId == 0 && end.status?.code == .unavailable)
+        #expect(end.status?.message.contains("taken none of its replies for 3000 ms (write_stall_timeout_ms)") == true, "\(end.status?.message ?? "")")
+    }
+
+    @Test("writable again before the stall runs out: kept; each stall is timed from its own start")
+    func writeStallResets() throws {
+        let (connection, activity) = try connection()
+        activity.callStarted()
+        for _ in 0..<3 {
+            writable(false, connection)
+            connection.advance(by: Self.stall - .milliseconds(1))
+            writable(true, connection)
+            connection.advance(by: .milliseconds(500))
+        }
+        #expect(connection.isOpen)
+        #expect(try connection.framesSent().isEmpty)
+        // A second unwritable report while already unwritable does not restart the clock.
+        writable(false, connection)
+        connection.advance(by: .seconds(2))
+        writable(false, connection)
+        connection.advance(by: .seconds(1))
+        #expect(!connection.isOpen)
+    }
 
     @Test("one END however many limits are passed after the first")
     func closesOnce() throws {

@@ -114,7 +114,7 @@ private struct ConfigurationReader {
 
     static let rootKeys = ["data_dir", "runtime_dir", "runtime_dir_mode", "policy", "metrics_textfile", "metrics_interval_ms", "log_format"]
     static let limitKeys = [
-        "max_frame_bytes", "frame_deadline_ms", "idle_timeout_ms", "drain_grace_ms", "max_calls_per_connection",
+        "max_frame_bytes", "frame_deadline_ms", "idle_timeout_ms", "write_stall_timeout_ms", "drain_grace_ms", "max_calls_per_connection",
         "max_connections", "max_connections_per_uid", "requests_per_second", "request_burst",
         "max_connections_per_tenant", "max_queued_bytes_per_connection", "max_concurrent_store_calls_per_tenant",
         "max_queued_bytes_per_tenant", "max_district_file_bytes", "min_free_disk_bytes",
@@ -276,6 +276,7 @@ private struct ConfigurationReader {
         if let value = try positive("max_frame_bytes", maximum: 1 << 30) { limits.maximumFrameLength = Int(value) }
         if let value = try positive("frame_deadline_ms", maximum: 3_600_000) { limits.frameDeadlineMilliseconds = value }
         if let value = try positive("idle_timeout_ms", maximum: 86_400_000) { limits.idleTimeoutMilliseconds = value }
+        if let value = try positive("write_stall_timeout_ms", maximum: 86_400_000) { limits.writeStallTimeoutMilliseconds = value }
         if let value = try positive("drain_grace_ms", maximum: 600_000) { limits.drainGraceMilliseconds = value }
         if let value = try positive("max_calls_per_connection", maximum: 100_000) { limits.maximumConcurrentCallsPerConnection = Int(value) }
         if let value = try positive("max_connections", maximum: 1_000_000) { limits.maximumConnections = Int(value) }

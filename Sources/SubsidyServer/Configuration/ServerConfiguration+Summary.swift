@@ -4,7 +4,7 @@ extension ServerConfiguration.Limits {
     public var summary: String {
         [
             ("max_frame_bytes", "\(maximumFrameLength)"), ("frame_deadline_ms", "\(frameDeadlineMilliseconds)"),
-            ("idle_timeout_ms", "\(idleTimeoutMilliseconds)"), ("max_calls_per_connection", "\(maximumConcurrentCallsPerConnection)"),
+            ("idle_timeout_ms", "\(idleTimeoutMilliseconds)"), ("write_stall_timeout_ms", "\(writeStallTimeoutMilliseconds)"), ("max_calls_per_connection", "\(maximumConcurrentCallsPerConnection)"),
             ("max_connections", "\(maximumConnections)"), ("max_connections_per_uid", "\(maximumConnectionsPerUID)"),
             ("max_connections_per_tenant", "\(maximumConnectionsPerTenant)"),
             ("max_queued_bytes_per_connection", "\(maximumQueuedBytesPerConnection)"),

@@ -46,6 +46,9 @@ public struct ServerConfiguration: Sendable {
         /// A connection with no call open and no inbound traffic for this long is closed. A
         /// connection with an open call (e.g. a watch stream) is never idle.
         public var idleTimeoutMilliseconds: Int64 = 300_000
+        /// A connection that cannot be written to for this long — its client has stopped taking
+        /// its replies — is closed, freeing what its calls held of its tenant's budget.
+        public var writeStallTimeoutMilliseconds: Int64 = 60_000
         /// On SIGTERM, how long the daemon waits for connections to take their last replies
         /// before closing the ones still open (clients not reading). Their calls' store work
         /// completes either way; only replies nobody was reading are lost. A service manager's

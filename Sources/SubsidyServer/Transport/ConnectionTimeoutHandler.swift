@@ -3,8 +3,9 @@ import NIOCore
 import SubsidyCore
 import SubsidyWire
 
-/// First handler of every admitted connection: enforces the frame deadline (slow-loris) and the
-/// idle timeout with timers on the connection's own event loop, so nothing waits or blocks.
+/// First handler of every admitted connection: enforces the frame deadline (slow-loris), the
+/// idle timeout and the write stall with timers on the connection's own event loop, so nothing
+/// waits or blocks.
 ///
 /// It follows frame boundaries by reading only the 4-byte length headers as bytes pass through
 /// (it copies and buffers nothing; the frame decoder behind it does the real work). When a frame's
@@ -13,12 +14,19 @@ import SubsidyWire
 /// arrives within one read — nearly every one — never costs a timer). If it fires, or the
 /// connection has been idle too long, the peer is sent END on call 0 saying why and the
 /// connection is closed.
+///
+/// A connection whose client stops reading its replies stops being writable once they fill the
+/// socket and the channel's buffer. Backpressure then holds its calls — and their bytes, out of
+/// its tenant's budget — for as long as the client stays stuck, which stalls every other
+/// connection of the tenant once the budget is spent. Unwritable for the whole write stall, it
+/// is closed (its END cannot be read, but it is logged), and what it held is freed.
 final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
     private let frameDeadline: TimeAmount
     private let idleTimeout: TimeAmount
+    private let writeStall: TimeAmount
     private let activity: ConnectionActivity
     private let logger: Logger
 
@@ -30,16 +38,22 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
     private var frameStart: NIODeadline?
     private var frameTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
+    /// Set while the channel is unwritable: fires when it has been so for the whole write stall.
+    private var stallTimer: Scheduled<Void>?
     private var closing = false
 
     /// The connection's arrival gate, if any: while it holds a frame back, the daemon is not
     /// reading it, and the frame's deadline waits too.
     private let gate: ArrivalGate?
 
-    init(frameDeadline: TimeAmount, idleTimeout: TimeAmount, activity: ConnectionActivity, gate: ArrivalGate? = nil, logger: Logger) {
+    init(
+        frameDeadline: TimeAmount, idleTimeout: TimeAmount, writeStall: TimeAmount = .seconds(60), activity: ConnectionActivity,
+        gate: ArrivalGate? = nil, logger: Logger
+    ) {
         self.gate = gate
         self.frameDeadline = frameDeadline
         self.idleTimeout = idleTimeout
+        self.writeStall = writeStall
         self.activity = activity
         self.logger = logger
     }
@@ -60,6 +74,23 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
 
     func handlerRemoved(context: ChannelHandlerContext) {
         cancelTimers()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            stallTimer?.cancel()
+            stallTimer = nil
+        } else if stallTimer == nil {
+            let stall = writeStall
+            stallTimer = context.eventLoop.assumeIsolated().scheduleTask(in: stall) { [self] in
+                stallTimer = nil
+                guard !context.channel.isWritable else { return }
+                close(
+                    context: context, code: .unavailable,
+                    because: "its client has taken none of its replies for \(stall.nanoseconds / 1_000_000) ms (write_stall_timeout_ms)")
+            }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -144,6 +175,8 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
         frameTimer = nil
         idleTimer?.cancel()
         idleTimer = nil
+        stallTimer?.cancel()
+        stallTimer = nil
     }
 
     private func close(context: ChannelHandlerContext, code: SubsidyError.Code, because reason: String) {

@@ -294,6 +294,7 @@ public final class UnixSocketServer: Service, Sendable {
             ConnectionTimeoutHandler(
                 frameDeadline: .milliseconds(limits.frameDeadlineMilliseconds),
                 idleTimeout: .milliseconds(limits.idleTimeoutMilliseconds),
+                writeStall: .milliseconds(limits.writeStallTimeoutMilliseconds),
                 activity: activity, gate: gate, logger: logger
             )
         )
