@@ -198,9 +198,11 @@ extension SubsidyStores {
         }
         let earlier = try await bindEarlierRequestIDs()
         if earlier.bound > 0 { logger.notice("\(earlier.bound) request ids used before they were bound in their tenant's home file are now bound there") }
-        if !earlier.conflicting.isEmpty {
+        // Every one of them, 50 a line: the lists they came from are gone after this pass.
+        for start in stride(from: 0, to: earlier.conflicting.count, by: 50) {
+            let some = earlier.conflicting[start..<min(start + 50, earlier.conflicting.count)]
             logger.warning(
-                "\(earlier.conflicting.count) request ids were applied to different content in two files before ids were bound in their tenant's home file: \(earlier.conflicting.prefix(20).map { "\($0.id) (\($0.file))" })")
+                "request ids applied to different content in two files before ids were bound in their tenant's home file (\(start + some.count) of \(earlier.conflicting.count)): \(some.map { "\($0.id) (\($0.file))" }.joined(separator: ", "))")
         }
     }
 }

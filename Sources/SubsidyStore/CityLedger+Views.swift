@@ -104,8 +104,9 @@ extension CityLedger {
     func reindexApplicant(_ applicant: ApplicantRecord, at time: String) async throws {
         try await database.write { transaction in
             try transaction.query(
-                "UPDATE applicants SET name = ?, role = ? WHERE uscc = ? AND district = ?",
+                "UPDATE applicants SET name = ?1, role = ?2 WHERE uscc = ?3 AND district = ?4 AND (name != ?1 OR role != ?2)",
                 [.text(applicant.name), .text(applicant.role.rawValue), .text(applicant.uscc), .text(applicant.district.rawValue)])
+            // Only a real change is an event: the same name and role again append nothing.
             guard transaction.changes > 0 else { return }
             try AuditChain.append(
                 AuditEvent("reindex-applicant", [

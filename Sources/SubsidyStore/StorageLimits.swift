@@ -25,8 +25,8 @@ public struct StorageLimits: Sendable, Equatable {
 }
 
 extension SubsidyStores {
-    /// Refuses (RESOURCE_EXHAUSTED) a district request that adds a record — an applicant, an
-    /// application or its amended content, a catalogue entry — once the district's file
+    /// Refuses (RESOURCE_EXHAUSTED) a district request that adds a record — an applicant or a
+    /// change to one, an application or its amended content, a catalogue entry — once the district's file
     /// has reached its limit or the disk its reserve. Only growth is refused: the district still
     /// reads, reviews and withdraws what it has, and the city still decides on it (a decision
     /// writes a few rows, and its ledger step must always be completed in the district), so the
@@ -38,14 +38,14 @@ extension SubsidyStores {
             if bytes >= limits.maximumDistrictFileBytes {
                 throw SubsidyError(
                     .resourceExhausted,
-                    "\(district.rawValue)'s file holds \(Self.mebibytes(bytes)), at its limit of \(Self.mebibytes(limits.maximumDistrictFileBytes)) (limits.max_district_file_bytes): new applicants, applications, amendments and catalogue entries are refused until the city's operators raise it; reading, reviewing and withdrawing go on, and the city still decides"
+                    "\(district.rawValue)'s file holds \(Self.mebibytes(bytes)), at its limit of \(Self.mebibytes(limits.maximumDistrictFileBytes)) (limits.max_district_file_bytes): new applicants, applicant changes, applications, amendments and catalogue entries are refused until the city's operators raise it; reading, reviewing and withdrawing go on, and the city still decides"
                 )
             }
         }
         if limits.minimumFreeDiskBytes > 0, let free = freeDiskBytes(), free < limits.minimumFreeDiskBytes {
             throw SubsidyError(
                 .resourceExhausted,
-                "the data directory's disk has \(Self.mebibytes(free)) free, below its reserve of \(Self.mebibytes(limits.minimumFreeDiskBytes)) (limits.min_free_disk_bytes), kept for decisions: new applicants, applications, amendments and catalogue entries are refused until space is freed; retry later with the same request id"
+                "the data directory's disk has \(Self.mebibytes(free)) free, below its reserve of \(Self.mebibytes(limits.minimumFreeDiskBytes)) (limits.min_free_disk_bytes), kept for decisions: new applicants, applicant changes, applications, amendments and catalogue entries are refused until space is freed; retry later with the same request id"
             )
         }
     }
@@ -61,7 +61,8 @@ extension SubsidyStores {
     public func freeDiskBytes() -> Int64? {
         var volume = statvfs()
         guard statvfs(ledger.database.path, &volume) == 0 else { return nil }
-        return Int64(clamping: UInt64(volume.f_bavail).multipliedReportingOverflow(by: UInt64(volume.f_frsize)).partialValue)
+        let (bytes, overflow) = UInt64(volume.f_bavail).multipliedReportingOverflow(by: UInt64(volume.f_frsize))
+        return overflow ? .max : Int64(clamping: bytes)
     }
 
     /// The pages of `database`, committed in its file or still in its WAL: the file's length grows

@@ -7,7 +7,7 @@ import SubsidyCore
 extension SubsidyStores {
     /// What ``bindEarlierRequestIDs()`` did.
     public struct EarlierRequestIDs: Sendable {
-        /// Ids now bound in their tenant's home log.
+        /// Ids bound in their tenant's home log by this pass (not those it found bound already).
         public var bound = 0
         /// Ids that had already been applied to different content in two files, as stored
         /// (`city:…`), with the file that listed them: the home log keeps its own binding, so
@@ -43,19 +43,19 @@ extension SubsidyStores {
                     byHome[ObjectIdentifier(home), default: (home, [])].rows.append((row.id, fingerprint, at))
                 }
                 for (home, rows) in byHome.values {
-                    let conflicting = try await home.write { transaction in
-                        var conflicting: [String] = []
+                    let (bound, conflicting) = try await home.write { transaction in
+                        var (bound, conflicting) = (0, [String]())
                         for row in rows {
-                            let bound = try transaction.query("SELECT fingerprint FROM requests WHERE request_id = ?", [.text(row.id)]).first
-                            if let bound {
-                                if try bound.text("fingerprint") != row.fingerprint { conflicting.append(row.id) }
+                            if let earlier = try transaction.query("SELECT fingerprint FROM requests WHERE request_id = ?", [.text(row.id)]).first {
+                                if try earlier.text("fingerprint") != row.fingerprint { conflicting.append(row.id) }
                             } else {
                                 try RequestLog.record(row.id, fingerprint: row.fingerprint, response: [], at: row.at, in: transaction)
+                                bound += 1
                             }
                         }
-                        return conflicting
+                        return (bound, conflicting)
                     }
-                    result.bound += rows.count - conflicting.count
+                    result.bound += bound
                     result.conflicting += conflicting.map { (id: $0, file: source.path) }
                 }
                 let listed = batch.map(\.id)

@@ -610,11 +610,12 @@ public final class SubsidyStores: Service, Sendable {
         let store = try owning(id, as: nil)
         let ledger = self.ledger
         let respond = Self.explaining(respond, from: ledger)
+        // A retry is answered from its stored response, which is final, before anything else
+        // (the claim, recovery) could refuse it or cost a write.
+        if let earlier = try await store.replay(key) { return earlier }
         // The city's request ids are bound in the ledger (``claimingAtHome``): this decision
         // writes none, so the claim costs one ledger write of its own.
         return try await claimingAtHome(key, of: actor, respondingIn: store.database, holding: [id]) {
-            // A retry is answered before anything else can refuse it.
-            if let earlier = try await store.replay(key) { return earlier }
             _ = try await Recovery.reconcile(applicationID: id, ledger: ledger, store: store)
             return try await store.mutate(key) { transaction, now in
                 try respond(
@@ -699,6 +700,8 @@ public final class SubsidyStores: Service, Sendable {
         // with one name and the registry with the other.
         return try await underDecisionLock(.keys(["applicant " + uscc])) {
             if let earlier = try await store.replay(key) { return earlier }
+            // Even a change to what it already is keeps its reply (the applicant's history).
+            try await self.requireRoomToGrow(district)
             guard var updated = try await store.applicant(uscc) else {
                 throw SubsidyError(.notFound, "applicant \(uscc) is not registered in \(district.rawValue)")
             }
@@ -714,7 +717,7 @@ public final class SubsidyStores: Service, Sendable {
                     "applicant \(uscc) has \(recorded) recorded changes; \(changing) more would pass the most one applicant may have "
                         + "(\(InputLimits.changesPerApplicant))")
             }
-            try await ledger.reindexApplicant(updated, at: Timestamp.now())
+            if changing > 0 { try await ledger.reindexApplicant(updated, at: Timestamp.now()) }
             return try await store.mutate(key) { transaction, now in
                 let record = try store.updateApplicant(uscc, name: name, role: role, by: actor, reason: reason, request: key, at: now, in: transaction)
                 return try respond(record, try DistrictStore.applicantChanges(uscc, in: transaction))

@@ -460,6 +460,31 @@ struct ResourceBoundsTests {
                 limitRefusal.message.contains("nanhai's file holds") && limitRefusal.message.contains("(limits.max_district_file_bytes)"), "\(limitRefusal.message)")
             let registering = await #expect(throws: SubsidyError.self) { try await nanhai.register(TestData.uscc(20_001, area: 5)) }
             #expect(registering?.code == .resourceExhausted)
+            // Every request that adds to the district's file: a change to an applicant (even to
+            // what it already is: its reply carries the applicant's history) and an amendment.
+            var rename = Foshan_Subsidy_V1_UpdateApplicantRequest()
+            rename.requestId = "rename"
+            rename.uscc = enterprise
+            rename.name = "更名后的企业"
+            let renaming = await #expect(throws: SubsidyError.self) {
+                try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, rename)
+            }
+            #expect(renaming?.code == .resourceExhausted)
+            var send = Foshan_Subsidy_V1_ReviewApplicationRequest()
+            send.requestId = "return"
+            send.applicationId = filed[2].id
+            send.outcome = .return
+            send.reason = "补充材料"
+            #expect(try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, send).record?.state == .returned)
+            var amend = Foshan_Subsidy_V1_AmendApplicationRequest()
+            amend.requestId = "amend"
+            amend.applicationId = filed[2].id
+            amend.application = application(2)
+            amend.reason = "补充材料"
+            let amending = await #expect(throws: SubsidyError.self) {
+                try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, amend)
+            }
+            #expect(amending?.code == .resourceExhausted)
 
             // What was made replays; reads, reviews and the city's decisions go on.
             let last = try #require(filed.last)
@@ -488,12 +513,14 @@ struct ResourceBoundsTests {
             try await nanhai.recommend(filed[1].id)
             #expect(try await city.approve(filed[1].id).state == .approved)
 
-            // Lifted: nanhai files again.
+            // Lifted: nanhai files, amends and renames again.
             configuration.limits["min_free_disk_bytes"] = 0
             _ = try configuration.write()
             kill(daemon.process.processIdentifier, SIGHUP)
             #expect(await eventually { daemon.log().components(separatedBy: "reloaded").count == 3 })
             _ = try await nanhai.submit(application(filed.count + 1))
+            #expect(try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, amend).record?.state == .submitted)
+            #expect(try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, rename).applicant?.name == "更名后的企业")
             _ = try await shunde.submit(TestData.benchmark(enterprise: other, investedFen: 100_000_000, name: "顺德 项目 2"))
         }
     }

@@ -81,8 +81,8 @@ public struct ServerConfiguration: Sendable {
         public var requestsPerSecond = 500
         /// Requests a tenant may start in a burst above the sustained rate (the bucket's size).
         public var requestBurst = 1_000
-        /// Largest a district's own file may grow; past it the district's new applicants,
-        /// applications, amendments and catalogue entries are refused (RESOURCE_EXHAUSTED), while
+        /// Largest a district's own file may grow; past it the district's new applicants, applicant
+        /// changes, applications, amendments and catalogue entries are refused (RESOURCE_EXHAUSTED), while
         /// reads, reviews and the city's decisions go on. An application takes about 5 KB as filed
         /// (more with each review and decision), so 8 GiB holds over a million.
         public var maximumDistrictFileBytes: Int64 = 8 << 30
