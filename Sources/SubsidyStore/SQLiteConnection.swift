@@ -124,7 +124,15 @@ final class SQLiteConnection {
     deinit { close() }
 
     private func error(_ rc: Int32, _ sql: String?) -> SQLiteError {
-        SQLiteError(code: rc, message: handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed", sql: sql)
+        SQLiteError(code: Self.normalised(rc, handle), message: handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed", sql: sql)
+    }
+
+    /// `rc`, with an I/O error that the kernel reported as ENOSPC (SQLite says SQLITE_IOERR_WRITE,
+    /// _SHMSIZE, … for some writes that find the disk full) made SQLITE_FULL: every full disk is
+    /// one error, RESOURCE_EXHAUSTED to the client, not INTERNAL.
+    static func normalised(_ rc: Int32, _ handle: OpaquePointer?) -> Int32 {
+        guard rc & 0xff == SQLITE_IOERR, let handle, sqlite3_system_errno(handle) == ENOSPC else { return rc }
+        return SQLITE_FULL
     }
 
     private func live() throws(SQLiteError) -> OpaquePointer {
@@ -139,7 +147,7 @@ final class SQLiteConnection {
         if rc != SQLITE_OK {
             let text = message.map { String(cString: $0) } ?? ""
             sqlite3_free(message)
-            throw SQLiteError(code: rc, message: text, sql: sql)
+            throw SQLiteError(code: Self.normalised(rc, handle), message: text, sql: sql)
         }
     }
 

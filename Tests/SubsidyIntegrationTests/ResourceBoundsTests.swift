@@ -525,6 +525,62 @@ struct ResourceBoundsTests {
         }
     }
 
+    /// Whether this process may mount a small tmpfs (root, and a kernel that allows it here): the
+    /// only way to fill a disk for real without filling the machine's.
+    static let canMountTmpfs: Bool = {
+        guard getuid() == 0 else { return false }
+        let probe = DaemonProcess.makeTemporaryDirectory()
+        defer { rmdir(probe) }
+        guard mount("tmpfs", probe, "tmpfs", 0, "size=64k") == 0 else { return false }
+        umount(probe)
+        return true
+    }()
+
+    @Test(
+        "a disk that really fills: the write that does not fit is RESOURCE_EXHAUSTED, not INTERNAL; what was made stays; the daemon serves on",
+        .enabled(if: canMountTmpfs, "needs root to mount a small tmpfs as the data directory"))
+    func diskFull() async throws {
+        let configuration = Self.configuration()
+        // The data directory on a 6 MiB file system: the started template, then a few hundred
+        // filings, then full.
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        #expect(mount("tmpfs", configuration.dataDirectory, "tmpfs", 0, "size=6m,mode=0700") == 0, "mount: \(String(cString: strerror(errno)))")
+        defer {
+            // The daemon's files are gone with the file system; the directories around it last.
+            umount2(configuration.dataDirectory, Int32(MNT_DETACH))
+            try? FileManager.default.removeItem(atPath: configuration.baseDirectory)
+        }
+        try await withDaemon(configuration: configuration) { daemon in
+            let nanhai = Bureau(try await daemon.client("nanhai"))
+            let enterprise = TestData.uscc(30_000, area: 5)
+            try await nanhai.register(enterprise)
+            var filed: [String] = []
+            var refusal: SubsidyError?
+            for n in 0..<5_000 where refusal == nil {
+                let application = TestData.benchmark(
+                    enterprise: enterprise, investedFen: 100_000_000, name: "数字化车间改造项目 第\(n)期 " + String(repeating: "智能制造", count: 40))
+                do {
+                    filed.append(try await nanhai.submit(application, requestID: "fill-\(n)").id)
+                } catch {
+                    refusal = error as? SubsidyError
+                }
+            }
+            let full = try #require(refusal)
+            print("disk full after \(filed.count) filings: \(full)")
+            #expect(filed.count > 10)
+            #expect(full.code == .resourceExhausted, "\(full)")
+            #expect(full.message.contains("disk is full"), "\(full.message)")
+            // Every filing that was answered is there; the daemon still answers.
+            var get = Foshan_Subsidy_V1_GetApplicationRequest()
+            for id in [filed.first!, filed.last!] {
+                get.applicationId = id
+                #expect(try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, get).record?.id == id)
+            }
+            #expect(try await nanhai.client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).tenant == "nanhai")
+            #expect(!daemon.log().contains("Fatal error"))
+        }
+    }
+
     @Test("connections beyond max_connections_per_tenant get RESOURCE_EXHAUSTED; other tenants still connect")
     func perTenantConnectionLimit() async throws {
         try await withDaemon(configuration: Self.configuration(["max_connections_per_tenant": 3])) { daemon in
