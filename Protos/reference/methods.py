@@ -239,6 +239,9 @@ REACH: dict[str, list[Reach]] = {
     "QuoteService.swift:quote": [Reach(QUOTES)],
     "RequestLog.swift:reused": [Reach(["*mutating"])],
     "StoreCall.swift:status": [Reach(STORE_METHODS)],
+    # The storage limits: checked before a district adds a record to its file.
+    "StorageLimits.swift:requireRoomToGrow": [
+        Reach([D + "RegisterApplicant", D + "UpdateApplicant", D + "SubmitApplication", D + "AmendApplication", DP + "RegisterCatalogueMember"])],
     "SubsidyStores.swift:approveHoldingLocks": [Reach([C + "ApproveApplication"])],
     "SubsidyStores.swift:cityDecides": [Reach(C_DECISIONS)],
     "SubsidyStores+DistrictProgrammes.swift:approveOwn": [Reach([DP + "ApproveApplication"])],

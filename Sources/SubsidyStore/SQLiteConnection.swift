@@ -127,11 +127,15 @@ final class SQLiteConnection {
         SQLiteError(code: Self.normalised(rc, handle), message: handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed", sql: sql)
     }
 
-    /// `rc`, with an I/O error that the kernel reported as ENOSPC (SQLite says SQLITE_IOERR_WRITE,
-    /// _SHMSIZE, … for some writes that find the disk full) made SQLITE_FULL: every full disk is
-    /// one error, RESOURCE_EXHAUSTED to the client, not INTERNAL.
+    /// `rc`, with an I/O error of a write that the kernel reported as ENOSPC (SQLite says
+    /// SQLITE_IOERR_WRITE, _SHMSIZE, … for some writes that find the disk full) made SQLITE_FULL:
+    /// every full disk is one error, RESOURCE_EXHAUSTED to the client, not INTERNAL. Only the
+    /// writes': the errno SQLite keeps is the thread's last, which a failed read (a short read
+    /// sets none) could have inherited from an earlier ENOSPC.
     static func normalised(_ rc: Int32, _ handle: OpaquePointer?) -> Int32 {
-        guard rc & 0xff == SQLITE_IOERR, let handle, sqlite3_system_errno(handle) == ENOSPC else { return rc }
+        // SQLITE_IOERR_WRITE, _FSYNC, _DIR_FSYNC, _TRUNCATE, _SHMSIZE (macros Swift does not import).
+        let writes: [Int32] = [3, 4, 5, 6, 19].map { SQLITE_IOERR | $0 << 8 }
+        guard writes.contains(rc), let handle, sqlite3_system_errno(handle) == ENOSPC else { return rc }
         return SQLITE_FULL
     }
 

@@ -717,7 +717,9 @@ public final class SubsidyStores: Service, Sendable {
                     "applicant \(uscc) has \(recorded) recorded changes; \(changing) more would pass the most one applicant may have "
                         + "(\(InputLimits.changesPerApplicant))")
             }
-            if changing > 0 { try await ledger.reindexApplicant(updated, at: Timestamp.now()) }
+            // Always: a no-op when the index already agrees (it writes nothing then), and the
+            // repair when an earlier change reached the index but not the registry.
+            try await ledger.reindexApplicant(updated, at: Timestamp.now())
             return try await store.mutate(key) { transaction, now in
                 let record = try store.updateApplicant(uscc, name: name, role: role, by: actor, reason: reason, request: key, at: now, in: transaction)
                 return try respond(record, try DistrictStore.applicantChanges(uscc, in: transaction))

@@ -541,7 +541,7 @@ struct ResourceBoundsTests {
         .enabled(if: canMountTmpfs, "needs root to mount a small tmpfs as the data directory"))
     func diskFull() async throws {
         let configuration = Self.configuration()
-        // The data directory on a 6 MiB file system: the started template, then a few hundred
+        // The data directory on a 6 MiB file system: the started template, then some fifty
         // filings, then full.
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         #expect(mount("tmpfs", configuration.dataDirectory, "tmpfs", 0, "size=6m,mode=0700") == 0, "mount: \(String(cString: strerror(errno)))")

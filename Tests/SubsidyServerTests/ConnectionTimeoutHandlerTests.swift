@@ -239,6 +239,28 @@ struct ConnectionTimeoutHandlerTests {
         #expect(!connection.isOpen)
     }
 
+    @Test("a client that reads slowly — some bytes leave the channel's buffer each period — is kept; stuck, it is closed")
+    func slowReaderKept() throws {
+        let (connection, activity) = try connection()
+        activity.callStarted()
+        let reply = ByteBuffer(repeating: 7, count: 1_000)
+        connection.channel.write(reply, promise: nil)
+        connection.channel.write(reply, promise: nil)
+        writable(false, connection)
+        // The socket takes the buffered 2,000 bytes; 1,000 more wait (written before the
+        // channel turned unwritable). Less is buffered than a period ago: progress.
+        connection.advance(by: Self.stall - .milliseconds(500))
+        connection.channel.flush()
+        connection.channel.write(reply, promise: nil)
+        connection.advance(by: .milliseconds(500))
+        #expect(connection.isOpen)
+        // No byte taken in the next whole period: stuck.
+        connection.advance(by: Self.stall - .milliseconds(1))
+        #expect(connection.isOpen)
+        connection.advance(by: .milliseconds(1))
+        #expect(!connection.isOpen)
+    }
+
     @Test("one END however many limits are passed after the first")
     func closesOnce() throws {
         let (connection, _) = try connection(frameDeadline: .seconds(1), idleTimeout: .seconds(1))

@@ -18,8 +18,10 @@ import SubsidyWire
 /// A connection whose client stops reading its replies stops being writable once they fill the
 /// socket and the channel's buffer. Backpressure then holds its calls — and their bytes, out of
 /// its tenant's budget — for as long as the client stays stuck, which stalls every other
-/// connection of the tenant once the budget is spent. Unwritable for the whole write stall, it
-/// is closed (its END cannot be read, but it is logged), and what it held is freed.
+/// connection of the tenant once the budget is spent. Unwritable for the whole write stall with
+/// not one byte of the channel's buffer taken by the socket meanwhile, it is closed (what is
+/// still buffered, the END saying why included, is dropped; the reason is logged), and what it
+/// held is freed. A client that reads slowly takes some bytes each period and is kept.
 final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -80,17 +82,32 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
         if context.channel.isWritable {
             stallTimer?.cancel()
             stallTimer = nil
-        } else if stallTimer == nil {
-            let stall = writeStall
-            stallTimer = context.eventLoop.assumeIsolated().scheduleTask(in: stall) { [self] in
-                stallTimer = nil
-                guard !context.channel.isWritable else { return }
-                close(
-                    context: context, code: .unavailable,
-                    because: "its client has taken none of its replies for \(stall.nanoseconds / 1_000_000) ms (write_stall_timeout_ms)")
-            }
+        } else if stallTimer == nil && !closing {
+            scheduleStallCheck(context: context, buffered: Self.buffered(context))
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// Bytes the channel holds for the socket; nil if the channel cannot say. While the channel is
+    /// unwritable nothing is added to them, so any fall is the client reading.
+    private static func buffered(_ context: ChannelHandlerContext) -> Int? {
+        try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)
+    }
+
+    private func scheduleStallCheck(context: ChannelHandlerContext, buffered before: Int?) {
+        let stall = writeStall
+        stallTimer = context.eventLoop.assumeIsolated().scheduleTask(in: stall) { [self] in
+            stallTimer = nil
+            guard !context.channel.isWritable else { return }
+            let now = Self.buffered(context)
+            if let before, let now, now < before {
+                // Slow, not stuck: the next period must show progress too.
+                return scheduleStallCheck(context: context, buffered: now)
+            }
+            close(
+                context: context, code: .unavailable,
+                because: "its client has taken none of its replies for \(stall.nanoseconds / 1_000_000) ms (write_stall_timeout_ms)")
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
