@@ -26,11 +26,12 @@ public struct StorageLimits: Sendable, Equatable {
 
 extension SubsidyStores {
     /// Refuses (RESOURCE_EXHAUSTED) a district request that adds a record — an applicant or a
-    /// change to one, an application or its amended content, a catalogue entry — once the district's file
-    /// has reached its limit or the disk its reserve. Only growth is refused: the district still
-    /// reads, reviews and withdraws what it has, and the city still decides on it (a decision
-    /// writes a few rows, and its ledger step must always be completed in the district), so the
-    /// bound is a little soft — by what the requests already past this check write.
+    /// change to one, an application or its amended content, a catalogue entry — once the
+    /// district's file has reached its limit or the disk its reserve. Only growth is refused: the
+    /// district still reads, reviews and withdraws what it has, and the city still decides on it
+    /// (a decision writes a few rows, and its ledger step must always be completed in the
+    /// district), so the bound is a little soft — by what the requests already past this check
+    /// write.
     public func requireRoomToGrow(_ district: DistrictID) async throws {
         let limits = storageLimits
         if limits.maximumDistrictFileBytes > 0 {

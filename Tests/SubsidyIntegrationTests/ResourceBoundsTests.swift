@@ -112,31 +112,42 @@ struct ResourceBoundsTests {
         }
     }
 
+    /// A daemon's files and limits for clients that never read their replies: 1,000 calls a
+    /// connection may open, each answered with a 64 KiB page (the page budget is a quarter of
+    /// max_frame_bytes), so without the queued-bytes bound each such connection could make the
+    /// daemon build ~64 MiB of replies. With it (256 KiB here), each holds 256 KiB + one reply
+    /// per store permit + a few frames. The bound is on bytes, so the sizes scale together; small
+    /// pages keep the replies the daemon builds (in a debug build) cheap. The tenant's budget is
+    /// one connection's (the least the configuration allows), so the first client's replies
+    /// alone fill it. Nanhai, their district, holds 40 records of ~6 KB (50 served enterprises):
+    /// ~10 make a page.
+    static func nonReaders(_ extra: [String: Int]) async throws -> DaemonConfiguration {
+        let configuration = Self.configuration(
+            [
+                "max_frame_bytes": 256 * 1024, "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 256 * 1024,
+                "max_queued_bytes_per_tenant": 256 * 1024,
+            ].merging(extra) { _, new in new })
+        _ = try await Self.prefill(configuration, perDistrict: 40, servedEnterprises: 50, districts: [.nanhai])
+        return configuration
+    }
+
+    /// A district's ListApplications of up to 500 records: one page of the byte budget each.
+    static let largePageRequest: Foshan_Subsidy_V1_Frame = {
+        var request = Foshan_Subsidy_V1_ListApplicationsRequest()
+        request.pageSize = 500
+        return RawConnection.request(callID: 0, method: Foshan_Subsidy_V1_DistrictService.Method.listApplications.fullName, payload: request.serializedBytes())
+    }()
+
     @Test("clients that send many large list requests and never read: the daemon stops reading them, its RSS stays bounded, others are served")
     func hostileNonReaders() async throws {
-        // 1,000 calls a connection may open, each answered with a 64 KiB page (the page budget is
-        // a quarter of max_frame_bytes): without the queued-bytes bound each hostile connection
-        // could make the daemon build ~64 MiB of replies. With it (256 KiB here), each holds
-        // 256 KiB + one reply per store permit + a few frames. The bound is on bytes, so the sizes
-        // scale together; small pages keep the replies the daemon builds (in a debug build) cheap.
-        // The tenant's budget is one connection's (the least the configuration allows), so the
-        // first client's replies alone fill it.
-        let configuration = Self.configuration([
-            "max_frame_bytes": 256 * 1024, "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 256 * 1024,
-            "max_queued_bytes_per_tenant": 256 * 1024, "drain_grace_ms": 2_000,
-        ])
-        // Records of ~6 KB (50 served enterprises) in nanhai, the hostile clients' district: ~10
-        // make a page.
-        _ = try await Self.prefill(configuration, perDistrict: 40, servedEnterprises: 50, districts: [.nanhai])
+        let configuration = try await Self.nonReaders(["drain_grace_ms": 2_000])
         try await withDaemon(configuration: configuration) { daemon in
             let city = try await daemon.client("city")
             let shunde = try await daemon.client("shunde")
             _ = try await city.call(Foshan_Subsidy_V1_CityService.Method.listApplications, Foshan_Subsidy_V1_ListApplicationsRequest())
             let before = daemon.residentKiB()
 
-            var request = Foshan_Subsidy_V1_ListApplicationsRequest()
-            request.pageSize = 500
-            let frame = RawConnection.request(callID: 0, method: Foshan_Subsidy_V1_DistrictService.Method.listApplications.fullName, payload: request.serializedBytes())
+            let frame = Self.largePageRequest
             let hostile = try (0..<4).map { _ in try RawConnection(path: daemon.socketPath("nanhai")) }
             var sent = [Int](repeating: 0, count: hostile.count)
             // Each hostile client writes requests until the daemon stops reading it (its socket
@@ -194,17 +205,13 @@ struct ResourceBoundsTests {
 
     @Test("a client that takes none of its replies is disconnected after write_stall_timeout_ms, and its tenant's other connections are served again")
     func writeStall() async throws {
-        // As in hostileNonReaders: 64 KiB pages, and a tenant budget of one connection's, so the
-        // stuck client alone stalls every other connection of nanhai.
-        let configuration = Self.configuration([
-            "max_frame_bytes": 256 * 1024, "max_calls_per_connection": 1_000, "max_queued_bytes_per_connection": 256 * 1024,
-            "max_queued_bytes_per_tenant": 256 * 1024, "write_stall_timeout_ms": 2_000,
-        ])
-        _ = try await Self.prefill(configuration, perDistrict: 40, servedEnterprises: 50, districts: [.nanhai])
+        // The tenant's budget is one connection's, so the stuck client alone stalls every other
+        // connection of nanhai.
+        let configuration = try await Self.nonReaders(["write_stall_timeout_ms": 2_000])
         try await withDaemon(configuration: configuration) { daemon in
             var request = Foshan_Subsidy_V1_ListApplicationsRequest()
             request.pageSize = 500
-            let frame = RawConnection.request(callID: 0, method: Foshan_Subsidy_V1_DistrictService.Method.listApplications.fullName, payload: request.serializedBytes())
+            let frame = Self.largePageRequest
             let stuck = try RawConnection(path: daemon.socketPath("nanhai"))
             let paused = await eventually {
                 _ = await sendUntilBlocked(stuck, frame: frame, maximum: 50)
