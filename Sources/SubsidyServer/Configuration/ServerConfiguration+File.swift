@@ -267,10 +267,19 @@ private struct ConfigurationReader {
         guard let table else { return limits }
         try allowOnly(Self.limitKeys, in: table)
         func positive(_ key: String, maximum: Int64) throws(ServerConfiguration.FileError) -> Int64? {
+            try integer(key, in: 1...maximum)
+        }
+        func integer(_ key: String, in range: ClosedRange<Int64>) throws(ServerConfiguration.FileError) -> Int64? {
             guard let entry = table.entries[key] else { return nil }
             guard case .integer(let value) = entry.value else { throw error(table, key, "must be an integer (got \(entry.value.typeName))") }
-            guard value > 0 else { throw error(table, key, "must be > 0 (got \(value))") }
-            guard value <= maximum else { throw error(table, key, "must be at most \(maximum) (got \(value))") }
+            if range.lowerBound == 1 {
+                guard value > 0 else { throw error(table, key, "must be > 0 (got \(value))") }
+                guard value <= range.upperBound else { throw error(table, key, "must be at most \(range.upperBound) (got \(value))") }
+            } else {
+                guard range.contains(value) else {
+                    throw error(table, key, "must be between \(range.lowerBound) and \(range.upperBound) (got \(value))")
+                }
+            }
             return value
         }
         if let value = try positive("max_frame_bytes", maximum: 1 << 30) { limits.maximumFrameLength = Int(value) }
@@ -290,12 +299,8 @@ private struct ConfigurationReader {
                         "max_queued_bytes_per_tenant (\(limits.maximumQueuedBytesPerTenant)) must be at least max_queued_bytes_per_connection (\(limits.maximumQueuedBytesPerConnection))")
         }
         if let value = try positive("max_district_file_bytes", maximum: 1 << 50) { limits.maximumDistrictFileBytes = value }
-        if let entry = table.entries["min_free_disk_bytes"] {
-            // 0 turns the reserve off, so this one key may be zero.
-            guard case .integer(let value) = entry.value else { throw error(table, "min_free_disk_bytes", "must be an integer (got \(entry.value.typeName))") }
-            guard (0...(1 << 50)).contains(value) else { throw error(table, "min_free_disk_bytes", "must be between 0 and \(1 << 50) (got \(value))") }
-            limits.minimumFreeDiskBytes = value
-        }
+        // 0 turns the reserve off, so this one key may be zero.
+        if let value = try integer("min_free_disk_bytes", in: 0...(1 << 50)) { limits.minimumFreeDiskBytes = value }
         if let value = try positive("max_concurrent_store_calls_per_tenant", maximum: 1_000) {
             limits.maximumConcurrentStoreCallsPerTenant = Int(value)
         }
