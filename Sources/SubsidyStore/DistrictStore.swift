@@ -745,10 +745,30 @@ public final class DistrictStore: Sendable {
 
     /// Ids of the applications matching `filter` after `afterID`, in id order: a page's
     /// candidates, read without their content so that merging districts costs no records.
-    public func applicationIDs(_ filter: ApplicationFilter, afterID: String, limit: Int) async throws -> [String] {
+    ///
+    /// A text search reads each row's content, so it looks at no more than
+    /// `filter.textScanRows` applications after `afterID` in one call: when that many
+    /// hold fewer than `limit` matches, ``ApplicationIDs/scannedThrough`` is the last id looked at
+    /// and the next call goes on after it. One call's cost is then bounded whatever the district
+    /// holds (a scan of 100,000 applications took 0.3 s of a core, warm), so a tenant's searches
+    /// cannot hold the readers every tenant shares for seconds at a time.
+    public func applicationIDs(_ filter: ApplicationFilter, afterID: String, limit: Int) async throws -> ApplicationIDs {
         try await database.read { transaction in
             var sql = "SELECT id FROM applications WHERE id > ?"
             var parameters: [SQLiteValue] = [.text(afterID)]
+            var scannedThrough: String?
+            if filter.text != nil {
+                // Where the scan stops: the id `textScanRows` applications on, found by a walk of
+                // the id index alone (no content read); none if fewer remain.
+                scannedThrough = try transaction.query(
+                    "SELECT id FROM applications WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?",
+                    [.text(afterID), .integer(Int64(max(1, filter.textScanRows) - 1))]
+                ).first?.text("id")
+                if let scannedThrough {
+                    sql += " AND id <= ?"
+                    parameters.append(.text(scannedThrough))
+                }
+            }
             if let measure = filter.measure { sql += " AND measure = ?"; parameters.append(.text(measure.rawValue)) }
             if let state = filter.state { sql += " AND state = ?"; parameters.append(.text(state.rawValue)) }
             if let year = filter.fundingYear { sql += " AND funding_year = ?"; parameters.append(.integer(Int64(year))) }
@@ -770,7 +790,10 @@ public final class DistrictStore: Sendable {
             }
             sql += " ORDER BY id LIMIT ?"
             parameters.append(.integer(Int64(limit)))
-            return try transaction.query(sql, parameters).map { try $0.text("id") }
+            let ids = try transaction.query(sql, parameters).map { try $0.text("id") }
+            // With `limit` matches found the page is full before the scan's end, which is then
+            // not where the next call starts.
+            return ApplicationIDs(ids: ids, scannedThrough: ids.count < limit ? scannedThrough : nil)
         }
     }
 

@@ -157,12 +157,31 @@ public struct ApplicationFilter: Sendable {
     /// Text the enterprise's name or USCC, or the canonical contract number or project name,
     /// contains.
     public var text: String?
+    /// How many applications after the page token one district looks at for a ``text`` search
+    /// in one call (see ``DistrictStore/applicationIDs(_:afterID:limit:)``); the daemon's
+    /// `[limits] search_scan_rows`. A search's page may then hold fewer matches than asked for,
+    /// even none, with a token to go on from, as a page cut by its byte budget does.
+    public var textScanRows = 10_000
     public init(measure: Measure? = nil, state: ApplicationState? = nil, fundingYear: Int? = nil, enterprise: String? = nil, text: String? = nil) {
         self.measure = measure
         self.state = state
         self.fundingYear = fundingYear
         self.enterprise = enterprise
         self.text = text
+    }
+}
+
+/// One district's candidates for a page of applications.
+public struct ApplicationIDs: Sendable, Equatable {
+    /// Matching ids in id order, at most the limit asked for.
+    public var ids: [String]
+    /// Set when a text search stopped at its scan bound before finding the limit: the last id it
+    /// looked at. Applications after it were not looked at, so a page must end there.
+    public var scannedThrough: String?
+
+    public init(ids: [String], scannedThrough: String? = nil) {
+        self.ids = ids
+        self.scannedThrough = scannedThrough
     }
 }
 

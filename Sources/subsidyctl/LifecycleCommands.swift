@@ -164,11 +164,27 @@ struct Search: AsyncParsableCommand {
 }
 
 /// Lists applications as a table (or JSON): the city's list spans every district.
+///
+/// A page the daemon cut short — by its byte budget, or a search that stopped at its scan bound
+/// (possibly with no match at all) — is followed by the next until the page size is reached or
+/// the list ends, so the clerk sees a full page, not "no applications" with more to come.
 func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, global: GlobalOptions) async throws {
+    let wanted = request.pageSize == 0 ? 50 : min(Int(request.pageSize), 500)  // negative: the daemon says why
     let r = try await global.withClient { client throws(SubsidyError) in
-        try await isCity(client)
-            ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
-            : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
+        let city = try await isCity(client)
+        var request = request
+        var page = Foshan_Subsidy_V1_ListApplicationsResponse()
+        repeat {
+            request.pageSize = Int32(wanted - page.records.count)
+            let next =
+                try await city
+                ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
+                : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
+            page.records += next.records
+            page.nextPageToken = next.nextPageToken
+            request.pageToken = next.nextPageToken
+        } while page.records.count < wanted && !page.nextPageToken.isEmpty
+        return page
     }
     let chinese = prefersChinese()
     var table = TextTable(

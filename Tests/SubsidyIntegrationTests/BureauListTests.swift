@@ -1,4 +1,5 @@
 import Foundation
+import SubsidyClient
 import SubsidyTestSupport
 import SubsidyWire
 import Testing
@@ -360,6 +361,44 @@ struct FindAndCorrectTests {
             #expect(try Self.ids(try await BureauListTests.ctl(daemon, as: "city", ["--json", "search", "22-nanhai-2"])) == ["nanhai-000003"], "a typed fragment")
             let nothing = try await runCtl(["--data-dir", daemon.dataDirectory, "search", " \u{200B} "])
             #expect(nothing.status == 13 && nothing.error.contains("request.text"), "\(nothing.error)")
+        }
+    }
+
+    @Test("a search looks at search_scan_rows applications per district a call: short pages go on from the last id looked at; subsidyctl fills its page")
+    func boundedSearch() async throws {
+        var configuration = DaemonConfiguration()
+        configuration.limits["search_scan_rows"] = 1
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try await TemplateDirectory.demo.copy(into: configuration.dataDirectory)
+        try await withDaemon(configuration: configuration) { daemon in
+            func ctl(_ tenant: String, _ arguments: [String]) async throws -> [String] {
+                let result = try await runCtl(["--socket", configuration.socketPath(tenant), "--json"] + arguments)
+                #expect(result.status == 0, "subsidyctl \(arguments): \(result.error)")
+                return try Self.ids(result.output)
+            }
+            let client = try await daemon.client("city")
+            // By the pages alone, one application looked at per district per call: every match
+            // is found, in order, once, and the calls that found none still said where to go on.
+            var request = Foshan_Subsidy_V1_ListApplicationsRequest()
+            request.text = "铝型材"
+            var found: [String] = []
+            var (calls, empty) = (0, 0)
+            repeat {
+                let page = try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).listApplications(request)
+                calls += 1
+                #expect(page.records.count <= 1, "one application looked at, at most one match: \(page.records.map(\.id))")
+                if page.records.isEmpty && !page.nextPageToken.isEmpty { empty += 1 }
+                if let last = page.records.last { #expect(page.nextPageToken.isEmpty || page.nextPageToken >= last.id) }
+                found += page.records.map(\.id)
+                request.pageToken = page.nextPageToken
+            } while !request.pageToken.isEmpty && calls < 1_000
+            let total = try await ctl("city", ["list", "--page-size", "500"]).count
+            #expect(found.count == 3 && found == found.sorted() && Set(found.map { $0.prefix { $0 != "-" } }).count == 3, "\(found)")
+            #expect(empty > 0 && calls == total + 1, "a call per application and one past the last: \(calls) calls, \(total) applications, \(empty) empty")
+            // subsidyctl follows the tokens until its page is full or the list ends.
+            #expect(try await ctl("city", ["search", "铝型材"]) == found)
+            #expect(try await ctl("city", ["search", "--page-size", "2", "铝型材"]) == Array(found.prefix(2)))
+            #expect(try await ctl("nanhai", ["search", "HT 2022 nanhai 2"]) == ["nanhai-000003"])
         }
     }
 

@@ -110,7 +110,7 @@ struct SchemaFixtureTests {
         for district in DistrictID.allCases {
             let store = stores.store(district)
             #expect(try store.database.readNow { try $0.query("SELECT COUNT(*) AS n FROM legacy_content").first!.int("n") } == 0)
-            for id in try await store.applicationIDs(ApplicationFilter(), afterID: "", limit: 10_000) {
+            for id in try await store.applicationIDs(ApplicationFilter(), afterID: "", limit: 10_000).ids {
                 let application = try #require(try await stores.record(id, in: store))
                 seen.insert(application.state)
                 #expect(!application.history.isEmpty)

@@ -79,6 +79,7 @@ public enum ConfigurationSamples {
         ("tenant budget below a connection's", replacing("request_burst = 100", with: "max_queued_bytes_per_connection = 2_000\nmax_queued_bytes_per_tenant = 1_000"), "limits.max_queued_bytes_per_tenant: max_queued_bytes_per_tenant (1000) must be at least max_queued_bytes_per_connection (2000)"),
         ("no queued bytes", replacing("request_burst = 100", with: "max_queued_bytes_per_connection = 0"), "limits.max_queued_bytes_per_connection: must be > 0"),
         ("no district file", replacing("request_burst = 100", with: "max_district_file_bytes = 0"), "limits.max_district_file_bytes: must be > 0"),
+        ("no search scan", replacing("request_burst = 100", with: "search_scan_rows = 0"), "limits.search_scan_rows: must be > 0"),
         ("negative disk reserve", replacing("request_burst = 100", with: "min_free_disk_bytes = -1"), "limits.min_free_disk_bytes: must be between 0 and 1125899906842624 (got -1)"),
         ("relative data_dir", replacing("data_dir = \"/var/lib/subsidyd-test\"", with: "data_dir = \"var/lib\""), ":1: data_dir: must be an absolute path"),
         ("group-writable runtime_dir_mode", replacing("runtime_dir = \"/run/subsidyd-test\"", with: "runtime_dir = \"/run/subsidyd-test\"\nruntime_dir_mode = \"0775\""), "runtime_dir_mode: must not be writable by group or others"),

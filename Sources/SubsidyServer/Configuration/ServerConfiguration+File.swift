@@ -118,6 +118,7 @@ private struct ConfigurationReader {
         "max_connections", "max_connections_per_uid", "requests_per_second", "request_burst",
         "max_connections_per_tenant", "max_queued_bytes_per_connection", "max_concurrent_store_calls_per_tenant",
         "max_queued_bytes_per_tenant", "max_district_file_bytes", "min_free_disk_bytes",
+        "search_scan_rows",
     ]
     static let tenantKeys = ["display_name", "socket", "socket_mode", "socket_group", "allowed_uids", "allowed_gids"]
     /// The longest socket path the kernel accepts (`sun_path` is 108 bytes with its NUL).
@@ -301,6 +302,7 @@ private struct ConfigurationReader {
         if let value = try positive("max_district_file_bytes", maximum: 1 << 50) { limits.maximumDistrictFileBytes = value }
         // 0 turns the reserve off, so this one key may be zero.
         if let value = try integer("min_free_disk_bytes", in: 0...(1 << 50)) { limits.minimumFreeDiskBytes = value }
+        if let value = try positive("search_scan_rows", maximum: 100_000_000) { limits.searchScanRows = Int(value) }
         if let value = try positive("max_concurrent_store_calls_per_tenant", maximum: 1_000) {
             limits.maximumConcurrentStoreCallsPerTenant = Int(value)
         }

@@ -13,6 +13,7 @@ extension ServerConfiguration.Limits {
             ("requests_per_second", "\(requestsPerSecond)"), ("request_burst", "\(requestBurst)"),
             ("drain_grace_ms", "\(drainGraceMilliseconds)"),
             ("max_district_file_bytes", "\(maximumDistrictFileBytes)"), ("min_free_disk_bytes", "\(minimumFreeDiskBytes)"),
+            ("search_scan_rows", "\(searchScanRows)"),
         ].map { "\($0.0)=\($0.1)" }.joined(separator: " ")
     }
 }

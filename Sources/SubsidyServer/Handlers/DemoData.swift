@@ -237,7 +237,7 @@ public enum DemoData {
             return CallContext(
                 tenant: tenant, peer: PeerCredentials(pid: getpid(), uid: getuid(), gid: getgid()),
                 method: "/foshan.subsidy.v1.\(service)/\(method)", metadata: [:], logger: Self.logger,
-                blockingWork: .inProcess, listPageBytes: configuration.limits.listPageBytes
+                blockingWork: .inProcess, listPageBytes: configuration.limits.listPageBytes, searchScanRows: configuration.limits.searchScanRows
             )
         }
 

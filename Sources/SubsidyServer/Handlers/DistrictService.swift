@@ -295,6 +295,7 @@ enum ApplicationListing {
             try InputLimits.check(request.text, InputLimits.name, field: "request.text")
             guard !CanonicalText.canonical(request.text).isEmpty else { throw .invalidField("request.text", "has nothing to search for") }
             filter.text = request.text
+            filter.textScanRows = context.searchScanRows
         }
         let after = request.pageToken
         let chosen = filter
@@ -307,10 +308,20 @@ enum ApplicationListing {
             // trips to the files' readers instead of two per record (at 50 records a page,
             // per-record reads were most of the call's time), and decodes about one page beyond
             // what the page keeps.
+            //
+            // Every id of a district starts with its name and a dash, so the districts' ids come
+            // in the districts' name order: once a page is full, or a text search has stopped
+            // short of a later district, that district has nothing for this page and is not read.
             var candidates: [(id: String, store: DistrictStore)] = []
-            for store in districts {
-                candidates += try await store.applicationIDs(chosen, afterID: after, limit: limit + 1).map { (id: $0, store: store) }
+            var scannedThrough: String?
+            for store in districts.sorted(by: { $0.district.rawValue < $1.district.rawValue }) {
+                if candidates.count > limit { break }
+                if let scannedThrough, scannedThrough < store.district.rawValue + "-" { break }
+                let found = try await store.applicationIDs(chosen, afterID: after, limit: limit + 1)
+                candidates += found.ids.map { (id: $0, store: store) }
+                if let stop = found.scannedThrough { scannedThrough = min(scannedThrough ?? stop, stop) }
             }
+            if let scannedThrough { candidates.removeAll { $0.id > scannedThrough } }
             candidates = Array(candidates.sorted { $0.id < $1.id }.prefix(limit + 1))
             let wanted = min(limit, candidates.count)
             var page = ReplyPage<Foshan_Subsidy_V1_ApplicationRecord>(budget: budget)
@@ -330,7 +341,12 @@ enum ApplicationListing {
             }
             var response = Foshan_Subsidy_V1_ListApplicationsResponse()
             response.records = page.records
-            if page.records.count < candidates.count, let last = page.records.last { response.nextPageToken = last.id }
+            if page.records.count < candidates.count, let last = page.records.last {
+                response.nextPageToken = last.id
+            } else if let scannedThrough {
+                // Every candidate fits, but a search has applications after these left to look at.
+                response.nextPageToken = scannedThrough
+            }
             return response
         }
     }

@@ -14,6 +14,9 @@ public struct CallContext: Sendable {
     var blockingWork: BlockingWorkAdmission
     /// Byte budget of one list page (`ServerConfiguration.Limits.listPageBytes`).
     var listPageBytes: Int
+    /// Applications a text search looks at per district in one call
+    /// (`ServerConfiguration.Limits.searchScanRows`).
+    var searchScanRows = 10_000
     /// Where `StoreCall` records store latency; nil where no metrics are kept (handler tests).
     var metrics: DaemonMetrics? = nil
 

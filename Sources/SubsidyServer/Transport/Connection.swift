@@ -414,6 +414,7 @@ final class Connection: Sendable {
             logger: logger,
             blockingWork: BlockingWorkAdmission(tenantPermits: storePermits, connection: queued),
             listPageBytes: limits.listPageBytes,
+            searchScanRows: limits.searchScanRows,
             metrics: metrics
         )
     }

@@ -245,7 +245,10 @@ struct  Foshan__Subsidy__V1__ListApplicationsRequest
    * contains this text (at most 200 characters). Contract numbers and project names match as typed
    * or in their canonical form (§5 "Canonical identity": widths, case, dashes, spaces and leading
    * zeros of digit runs do not matter, so a fragment such as "0002" may also match "2"); names
-   * and USCCs as typed. Cost: a scan of the district's applications.
+   * and USCCs as typed. Cost: a scan of the district's applications, bounded per call: one call
+   * looks at no more than the daemon's `search_scan_rows` applications (10,000 by default) after
+   * `page_token` in each district, so a page may hold fewer matches than `page_size`, even none,
+   * with a `next_page_token` to go on from.
    */
   char *text;
 };

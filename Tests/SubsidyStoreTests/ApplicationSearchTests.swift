@@ -1,0 +1,60 @@
+import SubsidyCore
+import SubsidyTestSupport
+import Testing
+@testable import SubsidyStore
+
+/// A text search reads each application's content, so one call looks at a bounded number of
+/// applications and says where it stopped. Real stores on real SQLite files.
+@Suite("text search, bounded per call")
+struct ApplicationSearchTests {
+    /// Twelve applications in shunde (`shunde-000001` …), every third a 铝型材 project; the sixth
+    /// recommended. Returns the store.
+    static func filed(_ harness: StoreHarness) async throws -> DistrictStore {
+        for n in 1...12 {
+            var application = harness.benchmark(StoreHarness.uscc(700 + n))
+            application.projectName = n % 3 == 0 ? "铝型材产线 \(n)" : "注塑车间 \(n)"
+            if n == 6 {
+                _ = try await harness.recommended(application, in: .shunde)
+                continue
+            }
+            let applicant = try await harness.register(application.enterprise, in: .shunde)
+            _ = try await harness.stores.submit(
+                application, applicant: applicant, policy: harness.policy,
+                request: RequestKey(id: "shunde:submit-\(n)", fingerprint: "f"), actor: StoreHarness.actor(.shunde)
+            ) { _, _ in [] }
+        }
+        return harness.stores.store(.shunde)
+    }
+
+    static func id(_ n: Int) -> String { "shunde-" + String(repeating: "0", count: 6 - String(n).count) + String(n) }
+
+    @Test("each call looks at textScanRows applications after the token and names the last; a full page or the end names none")
+    func boundedCalls() async throws {
+        let harness = try StoreHarness()
+        let store = try await Self.filed(harness)
+        var filter = ApplicationFilter(text: "铝型材")
+        filter.textScanRows = 4
+        #expect(try await store.applicationIDs(filter, afterID: "", limit: 10) == ApplicationIDs(ids: [Self.id(3)], scannedThrough: Self.id(4)))
+        // The limit reached first: the page is full before the scan's end, which is not named.
+        #expect(try await store.applicationIDs(filter, afterID: "", limit: 1) == ApplicationIDs(ids: [Self.id(3)]))
+        // Walking the tokens finds every match once, in order, and ends with none named.
+        var (after, found, calls) = ("", [String](), 0)
+        while true {
+            let page = try await store.applicationIDs(filter, afterID: after, limit: 10)
+            calls += 1
+            found += page.ids
+            guard let next = page.scannedThrough else { break }
+            after = next
+        }
+        #expect(found == [3, 6, 9, 12].map(Self.id))
+        #expect(calls == 4, "4, 8 and 12 looked at last, then a call that finds the end: \(calls)")
+        // Other filters narrow the matches within the same bound.
+        filter.state = .recommended
+        #expect(try await store.applicationIDs(filter, afterID: "", limit: 10) == ApplicationIDs(ids: [], scannedThrough: Self.id(4)))
+        #expect(try await store.applicationIDs(filter, afterID: Self.id(4), limit: 10) == ApplicationIDs(ids: [Self.id(6)], scannedThrough: Self.id(8)))
+        // A bound past the district's end, and a list without text, name no end.
+        filter.textScanRows = 100
+        #expect(try await store.applicationIDs(filter, afterID: "", limit: 10) == ApplicationIDs(ids: [Self.id(6)]))
+        #expect(try await store.applicationIDs(ApplicationFilter(state: .recommended), afterID: "", limit: 10) == ApplicationIDs(ids: [Self.id(6)]))
+    }
+}
