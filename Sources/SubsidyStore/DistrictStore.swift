@@ -746,33 +746,40 @@ public final class DistrictStore: Sendable {
     /// Ids of the applications matching `filter` after `afterID`, in id order: a page's
     /// candidates, read without their content so that merging districts costs no records.
     ///
-    /// A text search reads each row's content, so it looks at no more than
-    /// `filter.textScanRows` applications after `afterID` in one call: when that many
-    /// hold fewer than `limit` matches, ``ApplicationIDs/scannedThrough`` is the last id looked at
-    /// and the next call goes on after it. One call's cost is then bounded whatever the district
+    /// A text search reads each row's content, so it looks at no more than `filter.textScanRows`
+    /// applications after `afterID` that pass the other filters in one call: when that many hold
+    /// fewer than `limit` matches, ``ApplicationIDs/scannedThrough`` is the last id looked at and
+    /// the next call goes on after it. One call's cost is then bounded whatever the district
     /// holds (a scan of 100,000 applications took 0.3 s of a core, warm), so a tenant's searches
     /// cannot hold the readers every tenant shares for seconds at a time.
     public func applicationIDs(_ filter: ApplicationFilter, afterID: String, limit: Int) async throws -> ApplicationIDs {
         try await database.read { transaction in
+            // The indexed filters, which cost no content read.
+            var conditions = ""
+            var values: [SQLiteValue] = []
+            if let measure = filter.measure { conditions += " AND measure = ?"; values.append(.text(measure.rawValue)) }
+            if let state = filter.state { conditions += " AND state = ?"; values.append(.text(state.rawValue)) }
+            if let year = filter.fundingYear { conditions += " AND funding_year = ?"; values.append(.integer(Int64(year))) }
+            if let enterprise = filter.enterprise { conditions += " AND enterprise = ?"; values.append(.text(enterprise)) }
             var sql = "SELECT id FROM applications WHERE id > ?"
             var parameters: [SQLiteValue] = [.text(afterID)]
             var scannedThrough: String?
             if filter.text != nil {
-                // Where the scan stops: the id `textScanRows` applications on, found by a walk of
-                // the id index alone (no content read); none if fewer remain.
+                // Where the scan stops: the id `textScanRows` applications passing the indexed
+                // filters on (an index walk, no content read); none if fewer remain. Counted
+                // after those filters, so a search within one enterprise's few applications is
+                // one call however large the district.
                 scannedThrough = try transaction.query(
-                    "SELECT id FROM applications WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?",
-                    [.text(afterID), .integer(Int64(max(1, filter.textScanRows) - 1))]
+                    "SELECT id FROM applications WHERE id > ?" + conditions + " ORDER BY id LIMIT 1 OFFSET ?",
+                    [.text(afterID)] + values + [.integer(Int64(max(1, filter.textScanRows) - 1))]
                 ).first?.text("id")
                 if let scannedThrough {
                     sql += " AND id <= ?"
                     parameters.append(.text(scannedThrough))
                 }
             }
-            if let measure = filter.measure { sql += " AND measure = ?"; parameters.append(.text(measure.rawValue)) }
-            if let state = filter.state { sql += " AND state = ?"; parameters.append(.text(state.rawValue)) }
-            if let year = filter.fundingYear { sql += " AND funding_year = ?"; parameters.append(.integer(Int64(year))) }
-            if let enterprise = filter.enterprise { sql += " AND enterprise = ?"; parameters.append(.text(enterprise)) }
+            sql += conditions
+            parameters += values
             if let text = filter.text {
                 // The content keys hold the canonical contract number and project name after
                 // their prefix (`contract:`, `project:<USCC>:`), so the canonical text is looked

@@ -167,24 +167,32 @@ struct Search: AsyncParsableCommand {
 ///
 /// A page the daemon cut short — by its byte budget, or a search that stopped at its scan bound
 /// (possibly with no match at all) — is followed by the next until the page size is reached or
-/// the list ends, so the clerk sees a full page, not "no applications" with more to come.
+/// the list ends, so the clerk sees a full page, not "no applications" with more to come. A
+/// call that fails after some records arrived shows them, with the token to go on from, before
+/// the error.
 func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, global: GlobalOptions) async throws {
     let wanted = request.pageSize == 0 ? 50 : min(Int(request.pageSize), 500)  // negative: the daemon says why
-    let r = try await global.withClient { client throws(SubsidyError) in
+    let (r, failure) = try await global.withClient { client throws(SubsidyError) in
         let city = try await isCity(client)
         var request = request
         var page = Foshan_Subsidy_V1_ListApplicationsResponse()
         repeat {
             request.pageSize = Int32(wanted - page.records.count)
-            let next =
-                try await city
-                ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
-                : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
+            let next: Foshan_Subsidy_V1_ListApplicationsResponse
+            do throws(SubsidyError) {
+                next =
+                    try await city
+                    ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
+                    : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
+            } catch {
+                guard !page.records.isEmpty else { throw error }
+                return (page, Optional(error))
+            }
             page.records += next.records
             page.nextPageToken = next.nextPageToken
             request.pageToken = next.nextPageToken
         } while page.records.count < wanted && !page.nextPageToken.isEmpty
-        return page
+        return (page, nil)
     }
     let chinese = prefersChinese()
     var table = TextTable(
@@ -202,6 +210,10 @@ func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, glob
         ])
     }
     global.emit(r, table: table, footer: r.nextPageToken.isEmpty ? "" : "(more: --page-token \(r.nextPageToken))", empty: "no applications")
+    if let failure {
+        printError(failure, json: global.json)
+        throw ExitCode(ExitStatus.of(failure.code))
+    }
 }
 
 struct Amend: AsyncParsableCommand {

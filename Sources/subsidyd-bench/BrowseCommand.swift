@@ -6,7 +6,9 @@ import SubsidyWire
 /// What the bureaus read all day, against a running daemon: the city's quota status (every cap
 /// scope of a year with its top consumers), the city's list filtered by district, state and year,
 /// and a district's own list filtered by state and measure — each first page and the page after
-/// it (keyset paging), one call in flight, for `seconds` each. Prints p50/p99/p999 per kind.
+/// it (keyset paging) — and the city's text search, each walk followed to its end (every call
+/// looks at a bounded number of applications, so a walk's calls grow with the data, each call's
+/// time should not); one call in flight, for `seconds` each. Prints p50/p99/p999 per kind.
 struct BrowseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "browse",
@@ -62,9 +64,26 @@ struct BrowseCommand: AsyncParsableCommand {
             lastToken = page.nextPageToken
             records += page.records.count
         }
+        // Text no application holds (the loader's project names are "<district> 数字化项目 <n>";
+        // the "x" makes this one none of them): every call of a walk looks at its whole bound,
+        // the costly case.
+        lastToken = ""
+        var (walks, walkCalls, callsInWalks) = (0, 0, 0)
+        let search = try await measure { _ in
+            var request = Foshan_Subsidy_V1_ListApplicationsRequest()
+            request.text = "数字化项目 x\(walks)"
+            request.pageSize = pageSize
+            request.pageToken = lastToken
+            let page = try await city.listApplications(request)
+            lastToken = page.nextPageToken
+            records += page.records.count
+            walkCalls += 1
+            if lastToken.isEmpty { (walks, callsInWalks) = (walks + 1, callsInWalks + walkCalls); walkCalls = 0 }
+        }
         print("browse quota calls=\(quota.count) \(quota.summary)")
         print("browse city-list calls=\(cityList.count) page_size=\(pageSize) \(cityList.summary)")
         print("browse district-list calls=\(districtList.count) page_size=\(pageSize) \(districtList.summary) records_read=\(records)")
+        print("browse city-search calls=\(search.count) walks=\(walks) calls_per_walk=\(walks == 0 ? "—" : String(callsInWalks / walks)) \(search.summary)")
         await cityConnection.close()
         await districtConnection.close()
     }

@@ -133,7 +133,7 @@ def browsing(records, rounds):
     print(f"\nWhat the bureaus read, against N applications in every district-decided state: medians of {rounds} rounds "
           "(p50/p99/p999 µs; targets: quota p99 < 5 ms, list p99 < 10 ms, start-up and recovery < 5 s)")
     print(f"{'applications':>12}  {'load rows/s':>11}  {'start ms':>8} {'after KILL':>10}  {'quota':>20}  {'city list':>20}  "
-          f"{'district list':>20}  {'CPU s':>6} {'RSS MiB':>7} {'files MiB':>9}  check")
+          f"{'district list':>20}  {'city search, a call':>20} {'calls/walk':>10}  {'CPU s':>6} {'RSS MiB':>7} {'files MiB':>9}  check")
     for size in sizes:
         at = [r for r in records if r.get("apps") == str(size)]
         load = next((r for r in at if "loaded" in r), {})
@@ -142,12 +142,12 @@ def browsing(records, rounds):
         daemon = next((r for r in at if "daemon" in r["_words"]), {})
         check = next((r for r in at if "check" in r), {})
         cells = []
-        for kind in ("quota", "city-list", "district-list"):
+        for kind in ("quota", "city-list", "district-list", "city-search"):
             rs = [r for r in at if kind in r["_words"]]
             cells.append("/".join(fmt(median(rs, k)) for k in ("p50_us", "p99_us", "p999_us")))
         rate = float(load["loaded"]) * 1000 / float(load["ms"]) if load.get("ms") and float(load["ms"]) else None
         print(f"{size:>12,}  {fmt(rate):>11}  {fmt(median([clean], 'ready_ms'), 1):>8} {fmt(median([killed], 'ready_ms'), 1):>10}  "
-              f"{cells[0]:>20}  {cells[1]:>20}  {cells[2]:>20}  {daemon.get('cpu_s', '—'):>6} {daemon.get('peak_rss_mib', '—'):>7} "
+              f"{cells[0]:>20}  {cells[1]:>20}  {cells[2]:>20}  {cells[3]:>20} {fmt(median([r for r in at if 'city-search' in r['_words']], 'calls_per_walk')):>10}  {daemon.get('cpu_s', '—'):>6} {daemon.get('peak_rss_mib', '—'):>7} "
               f"{daemon.get('districts_mib', '—'):>9}  {check.get('check', '—')}")
 
 

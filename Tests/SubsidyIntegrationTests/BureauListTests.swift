@@ -377,8 +377,9 @@ struct FindAndCorrectTests {
                 return try Self.ids(result.output)
             }
             let client = try await daemon.client("city")
-            // By the pages alone, one application looked at per district per call: every match
-            // is found, in order, once, and the calls that found none still said where to go on.
+            // By the pages alone: one application looked at a call (the first district that has
+            // one after the token stops short, so the later ones are not read), every match found,
+            // in order, once, and the calls that found none still said where to go on.
             var request = Foshan_Subsidy_V1_ListApplicationsRequest()
             request.text = "铝型材"
             var found: [String] = []

@@ -18,11 +18,14 @@ final class InProcessDaemon: Sendable {
     let configuration: ServerConfiguration
     let services: SubsidyServices
 
-    init() async throws {
+    /// `limits` adjusts the `--dev` limits the calls' contexts are made with.
+    init(limits: @Sendable (inout ServerConfiguration.Limits) -> Void = { _ in }) async throws {
         let directory = TestDirectories.make("subsidyd-handlers")
         do {
             try await TemplateDirectory.started.copy(into: directory)
-            configuration = ServerConfiguration.development(dataDirectory: directory)
+            var configuration = ServerConfiguration.development(dataDirectory: directory)
+            limits(&configuration.limits)
+            self.configuration = configuration
             services = try await SubsidyServices.bootstrap(configuration: configuration, logger: Logger(label: "test"))
         } catch {
             TestDirectories.remove(directory)
@@ -44,7 +47,8 @@ final class InProcessDaemon: Sendable {
         guard route.roles.contains(tenant.role) else { throw SubsidyError(.permissionDenied, "\(method.fullName) is not for \(tenant.id)") }
         let context = CallContext(
             tenant: tenant, peer: PeerCredentials(pid: getpid(), uid: getuid(), gid: getgid()), method: method.fullName, metadata: metadata,
-            logger: Logger(label: "test"), blockingWork: .inProcess, listPageBytes: configuration.limits.listPageBytes
+            logger: Logger(label: "test"), blockingWork: .inProcess, listPageBytes: configuration.limits.listPageBytes,
+            searchScanRows: configuration.limits.searchScanRows
         )
         let bytes = try await route.handler(request.checkedSerializedBytes(), context, { _ in })
         return try O(serializedBytes: bytes ?? [], path: "response")
@@ -71,9 +75,10 @@ final class InProcessDaemon: Sendable {
 /// directory afterwards, however `body` ends.
 func withInProcessDaemon<T>(
     isolation: isolated (any _Concurrency.Actor)? = #isolation,
+    limits: @Sendable (inout ServerConfiguration.Limits) -> Void = { _ in },
     _ body: (InProcessDaemon) async throws -> T
 ) async throws -> T {
-    let daemon = try await InProcessDaemon()
+    let daemon = try await InProcessDaemon(limits: limits)
     do {
         let result = try await body(daemon)
         await daemon.shutdown()
