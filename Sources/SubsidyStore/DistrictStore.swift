@@ -274,6 +274,46 @@ public final class DistrictStore: Sendable {
                     SELECT request_id FROM requests WHERE substr(request_id, 1, 5) = 'city:' AND length(response) > 0;
                 """
         ),
+        // How many applications each call for applications holds, by state, and how many of them
+        // were filed late: kept by triggers in the transaction of every change, so `ListCalls`
+        // reads a row per call and state instead of every application filed under a call (a
+        // walk of the index and a row read each, growing with every filing). Written so that it
+        // can run again over a file that already has it (the counts rebuilt).
+        SQLiteDatabase.Migration(
+            version: 12,
+            sql: """
+                CREATE TABLE IF NOT EXISTS call_counts (
+                    call_id TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    n INTEGER NOT NULL,
+                    late INTEGER NOT NULL,
+                    PRIMARY KEY (call_id, state)
+                ) WITHOUT ROWID;
+                DELETE FROM call_counts;
+                INSERT INTO call_counts (call_id, state, n, late)
+                    SELECT call_id, state, COUNT(*), SUM(late_reason != '') FROM applications WHERE call_id != '' GROUP BY call_id, state;
+                CREATE TRIGGER IF NOT EXISTS call_counts_added AFTER INSERT ON applications
+                WHEN NEW.call_id != ''
+                BEGIN
+                    INSERT INTO call_counts (call_id, state, n, late) VALUES (NEW.call_id, NEW.state, 1, NEW.late_reason != '')
+                    ON CONFLICT (call_id, state) DO UPDATE SET n = n + 1, late = late + excluded.late;
+                END;
+                CREATE TRIGGER IF NOT EXISTS call_counts_changed AFTER UPDATE OF call_id, state, late_reason ON applications
+                WHEN (OLD.call_id != '' OR NEW.call_id != '')
+                     AND (OLD.call_id != NEW.call_id OR OLD.state != NEW.state OR OLD.late_reason != NEW.late_reason)
+                BEGIN
+                    UPDATE call_counts SET n = n - 1, late = late - (OLD.late_reason != '') WHERE call_id = OLD.call_id AND state = OLD.state;
+                    INSERT INTO call_counts (call_id, state, n, late)
+                        SELECT NEW.call_id, NEW.state, 1, NEW.late_reason != '' WHERE NEW.call_id != ''
+                    ON CONFLICT (call_id, state) DO UPDATE SET n = n + 1, late = late + excluded.late;
+                END;
+                CREATE TRIGGER IF NOT EXISTS call_counts_removed AFTER DELETE ON applications
+                WHEN OLD.call_id != ''
+                BEGIN
+                    UPDATE call_counts SET n = n - 1, late = late - (OLD.late_reason != '') WHERE call_id = OLD.call_id AND state = OLD.state;
+                END;
+                """
+        ),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not
@@ -726,13 +766,12 @@ public final class DistrictStore: Sendable {
         try transaction.query("UPDATE applications SET call_id = ?, late_reason = ? WHERE id = ?", [.text(callID), .text(lateReason), .text(id)])
     }
 
-    /// Applications filed under each call, by state now, and how many of them were filed late.
+    /// Applications filed under each call, by state now, and how many of them were filed late:
+    /// the counts migration 12's triggers keep, a row per call and state.
     public func callCounts() async throws -> [String: (states: [ApplicationState: Int64], late: Int64)] {
         try await database.read { transaction in
             var counts: [String: (states: [ApplicationState: Int64], late: Int64)] = [:]
-            for row in try transaction.query(
-                "SELECT call_id, state, COUNT(*) AS n, SUM(late_reason != '') AS late FROM applications WHERE call_id != '' GROUP BY call_id, state"
-            ) {
+            for row in try transaction.query("SELECT call_id, state, n, late FROM call_counts WHERE n != 0") {
                 let call = try row.text("call_id")
                 var entry = counts[call] ?? ([:], 0)
                 entry.states[try row.decode(ApplicationState.self, "state")] = try row.int("n")

@@ -6,7 +6,9 @@ import Foundation
 /// - every cap total the store keeps equals the sum of the charges of counted commitments;
 /// - no counted total is over the limit any of its charges was made under (amount or count);
 /// - an application is approved, publicized or disbursed exactly when its commitment is counted,
-///   with the same amount; a revoked one's commitment is released or clawed back.
+///   with the same amount; a revoked one's commitment is released or clawed back;
+/// - the counts kept per call for applications (district migration 12) equal the applications
+///   filed under each call, by state, and those filed late.
 public enum DistrictProgrammeChecker {
     public struct Report: Sendable {
         public var problems: [String] = []
@@ -66,8 +68,25 @@ public enum DistrictProgrammeChecker {
                 }
                 if countedCommitment { report.commitments += 1 }
             }
+            report.problems += try callCountProblems(db, district: district)
         }
         return report
+    }
+
+    /// Where the call counts `db` keeps differ from its applications counted afresh.
+    static func callCountProblems(_ db: ReadOnlyDatabase, district: String) throws -> [String] {
+        guard try !db.rows("SELECT name FROM sqlite_master WHERE name = 'call_counts'").isEmpty else { return [] }
+        var recounted: [String: String] = [:]
+        for row in try db.rows("SELECT call_id, state, COUNT(*), SUM(late_reason != '') FROM applications WHERE call_id != '' GROUP BY call_id, state") {
+            recounted["\(row[0]) \(row[1])"] = "\(row[2]) (\(row[3]) late)"
+        }
+        var kept: [String: String] = [:]
+        for row in try db.rows("SELECT call_id, state, n, late FROM call_counts WHERE n != 0 OR late != 0") {
+            kept["\(row[0]) \(row[1])"] = "\(row[2]) (\(row[3]) late)"
+        }
+        return Set(recounted.keys).union(kept.keys).sorted().compactMap { key in
+            recounted[key] == kept[key] ? nil : "\(district): call \(key) is kept as \(kept[key] ?? "none") but its applications count \(recounted[key] ?? "none")"
+        }
     }
 
     /// Every application of `district` with a programme commitment (any state): an approval once
