@@ -278,7 +278,8 @@ public final class DistrictStore: Sendable {
         // were filed late: kept by triggers in the transaction of every change, so `ListCalls`
         // reads a row per call and state instead of every application filed under a call (a
         // walk of the index and a row read each, growing with every filing). Written so that it
-        // can run again over a file that already has it (the counts rebuilt).
+        // can run again over a file that already has it (the counts rebuilt); a trigger that
+        // exists is kept as it is, so correcting one takes a new migration that drops it first.
         SQLiteDatabase.Migration(
             version: 12,
             sql: """

@@ -92,5 +92,44 @@ struct CallCountsTests {
         try await reopened.approve(ids[1])
         #expect(Self.lines(try await upgraded.callCounts()).contains("call-a APPROVED 2"))
         #expect(Self.lines(try await upgraded.callCounts()) == (try await Self.recounted(upgraded)))
+        await reopened.stores.close()
+    }
+
+    @Test("a row inserted under a call, moved to another call or deleted is counted as a recount would; the migration run again rebuilds wrong counts")
+    func insertMoveDeleteAndRerun() async throws {
+        let harness = try StoreHarness()
+        let store = harness.stores.store(.shunde)
+        let application = harness.benchmark(StoreHarness.uscc(950))
+        let applicant = try await harness.register(application.enterprise, in: .shunde)
+        let bytes = try await harness.stores.submit(
+            application, applicant: applicant, policy: harness.policy, call: "call-a", request: RequestKey(id: "shunde:submit", fingerprint: "f"),
+            actor: StoreHarness.actor(.shunde)
+        ) { record, _ in Array(record.id.utf8) }
+        let filed = String(decoding: bytes, as: UTF8.self)
+        // No release inserts a row with its call or deletes one; the triggers count them anyway,
+        // as a loader or a repair by hand would need.
+        _ = try await store.database.write { transaction in
+            try transaction.query(
+                """
+                INSERT INTO applications (id, seq, measure, funding_year, enterprise, state, content, created_at, updated_at, call_id, late_reason)
+                SELECT 'shunde-900001', 900001, measure, funding_year, enterprise, 'RECOMMENDED', content, created_at, updated_at, 'call-b', '补报'
+                FROM applications WHERE id = ?
+                """, [.text(filed)])
+            try transaction.query("UPDATE applications SET call_id = 'call-b' WHERE id = ?", [.text(filed)])
+        }
+        #expect(Self.lines(try await store.callCounts()) == ["call-b RECOMMENDED 1", "call-b SUBMITTED 1", "call-b late 1"])
+        _ = try await store.database.write { transaction in try transaction.query("DELETE FROM applications WHERE id = 'shunde-900001'") }
+        #expect(Self.lines(try await store.callCounts()) == ["call-b SUBMITTED 1"])
+        #expect(Self.lines(try await store.callCounts()) == (try await Self.recounted(store)))
+
+        // Counts gone wrong (a file repaired by hand), and the migration run again: rebuilt.
+        await harness.stores.close()
+        let connection = try SQLiteConnection(path: harness.directory.path + "/districts/shunde.sqlite")
+        try connection.execute("UPDATE call_counts SET n = 7, late = 3; INSERT INTO call_counts VALUES ('call-z', 'SUBMITTED', 2, 0); PRAGMA user_version = 11")
+        connection.close()
+        let reopened = try StoreHarness(directory: harness.directory)
+        let rebuilt = reopened.stores.store(.shunde)
+        #expect(Self.lines(try await rebuilt.callCounts()) == ["call-b SUBMITTED 1"])
+        await reopened.stores.close()
     }
 }
