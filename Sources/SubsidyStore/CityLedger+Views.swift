@@ -116,13 +116,20 @@ extension CityLedger {
         }
     }
 
-    func indexApplicant(_ applicant: ApplicantRecord, at time: String) async throws {
-        try await database.write { transaction in try self.indexApplicant(applicant, at: time, in: transaction) }
+    /// Indexes `applicant` for its district: the same entry again is a no-op, another district's
+    /// or other values are ALREADY_EXISTS — unless `replacingUnfinished`, which the caller passes
+    /// when its district's registry has no entry for the enterprise: the index entry of that
+    /// district is then what a registration that never reached the registry left (its district
+    /// write failed, or the daemon stopped between the two), and the new values replace it.
+    func indexApplicant(_ applicant: ApplicantRecord, at time: String, replacingUnfinished: Bool = false) async throws {
+        try await database.write { transaction in
+            try self.indexApplicant(applicant, at: time, replacingUnfinished: replacingUnfinished, in: transaction)
+        }
     }
 
-    /// ``indexApplicant(_:at:)`` inside the caller's transaction (a loader of many applicants
-    /// writes them in batches).
-    package func indexApplicant(_ applicant: ApplicantRecord, at time: String, in transaction: Transaction) throws {
+    /// ``indexApplicant(_:at:replacingUnfinished:)`` inside the caller's transaction (a loader of
+    /// many applicants writes them in batches).
+    package func indexApplicant(_ applicant: ApplicantRecord, at time: String, replacingUnfinished: Bool = false, in transaction: Transaction) throws {
         if let row = try transaction.query("SELECT district, name, locality, role FROM applicants WHERE uscc = ?", [.text(applicant.uscc)]).first {
             let (district, name, locality, role) = (try row.text("district"), try row.text("name"), try row.text("locality"), try row.text("role"))
             guard district == applicant.district.rawValue else {
@@ -132,9 +139,19 @@ extension CityLedger {
                     details: [.field(path: "applicant.uscc", problem: "already registered by \(district)")]
                 )
             }
-            guard name == applicant.name, locality == applicant.locality.rawValue, role == applicant.role.rawValue else {
+            if name == applicant.name && locality == applicant.locality.rawValue && role == applicant.role.rawValue { return }
+            guard replacingUnfinished else {
                 throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(district) as \(name) (\(role), \(locality))")
             }
+            try transaction.query(
+                "UPDATE applicants SET name = ?, locality = ?, role = ? WHERE uscc = ?",
+                [.text(applicant.name), .text(applicant.locality.rawValue), .text(applicant.role.rawValue), .text(applicant.uscc)])
+            try AuditChain.append(
+                AuditEvent("reindex-applicant", [
+                    .text("uscc", applicant.uscc), .text("district", applicant.district.rawValue), .text("role", applicant.role.rawValue),
+                    .text("locality", applicant.locality.rawValue), .text("replaces", "an unfinished registration"),
+                ]),
+                at: time, in: transaction)
             return
         }
         try transaction.query(

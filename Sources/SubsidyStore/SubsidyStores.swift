@@ -674,17 +674,27 @@ public final class SubsidyStores: Service, Sendable {
     // MARK: District operations
 
     /// Registers an applicant: in the city-wide index first (one district per enterprise), then
-    /// in the district's own file; a crash between the two is completed by retrying the request.
+    /// in the district's own file. A failure or crash between the two is completed by retrying the
+    /// request — or by any later registration of the enterprise in that district, with the values
+    /// it gives: an index entry whose district's registry has no such applicant is an unfinished
+    /// registration, which nothing else refers to, and the clerk who typed a corrected name under
+    /// a new request id must not meet "already registered" from an entry no one can see or change.
+    /// Under the enterprise's decision lock (the one `updateApplicant` takes), so two registrations
+    /// of one enterprise cannot leave the index with one's values and the registry with the other's.
     public func registerApplicant(
         _ record: ApplicantRecord, request key: RequestKey, actor: Actor, respond: @escaping @Sendable (ApplicantRecord) throws -> [UInt8]
     ) async throws -> [UInt8] {
-        let store = self.store(record.district)
+        let (store, ledger) = (self.store(record.district), self.ledger)
         if let earlier = try await store.replay(key) { return earlier }
         try await requireRoomToGrow(record.district)
-        try await ledger.indexApplicant(record, at: Timestamp.now())
-        return try await store.mutate(key) { transaction, now in
-            try store.insertApplicant(record, by: actor, at: now, in: transaction)
-            return try respond(record)
+        return try await underDecisionLock(.keys(["applicant " + record.uscc])) {
+            if let earlier = try await store.replay(key) { return earlier }
+            let unfinished = try await store.applicant(record.uscc) == nil
+            try await ledger.indexApplicant(record, at: Timestamp.now(), replacingUnfinished: unfinished)
+            return try await store.mutate(key) { transaction, now in
+                try store.insertApplicant(record, by: actor, at: now, in: transaction)
+                return try respond(record)
+            }
         }
     }
 

@@ -1,0 +1,70 @@
+import SubsidyCore
+import SubsidyTestSupport
+import Testing
+@testable import SubsidyStore
+
+/// A registration writes the city's index, then the district's registry. Real stores on real
+/// SQLite files.
+@Suite("applicant registration across the index and the registry")
+struct ApplicantRegistrationTests {
+    static let nanhai = StoreHarness.actor(.nanhai)
+
+    static func record(_ uscc: USCC, _ name: String, in district: DistrictID = .nanhai) -> ApplicantRecord {
+        ApplicantRecord(uscc: uscc.rawValue, name: name, district: district, locality: .nonLocal, role: .serviceProvider)
+    }
+
+    static func register(_ stores: SubsidyStores, _ record: ApplicantRecord, request: String) async throws {
+        _ = try await stores.registerApplicant(record, request: RequestKey(id: "\(record.district):\(request)", fingerprint: record.name), actor: nanhai) { _ in [] }
+    }
+
+    /// The city index's name for `uscc`, or nil.
+    static func indexed(_ stores: SubsidyStores, _ uscc: USCC) async throws -> String? {
+        try await stores.ledger.database.read { try $0.query("SELECT name FROM applicants WHERE uscc = ?", [.text(uscc.rawValue)]).first?.text("name") }
+    }
+
+    @Test("a registration that reached only the index is taken over by the next one in its district, with its values; other districts are still refused")
+    func unfinishedTakenOver() async throws {
+        let harness = try StoreHarness()
+        let stores = harness.stores
+        let uscc = StoreHarness.uscc(960)
+        // What a first attempt leaves when its district write fails or the daemon stops between
+        // the two: the index entry, no registry entry.
+        try await stores.ledger.indexApplicant(Self.record(uscc, "佛山云服务有限公"), at: "2024-05-01T08:00:00.000Z")
+        #expect(try await stores.store(.nanhai).applicant(uscc.rawValue) == nil)
+
+        // The clerk corrects the name and registers again under a new request id.
+        try await Self.register(stores, Self.record(uscc, "佛山云服务有限公司"), request: "corrected")
+        #expect(try await stores.store(.nanhai).applicant(uscc.rawValue)?.name == "佛山云服务有限公司")
+        #expect(try await Self.indexed(stores, uscc) == "佛山云服务有限公司")
+        let events = try await stores.ledger.database.read { try $0.query("SELECT event FROM audit ORDER BY seq DESC LIMIT 1").first?.text("event") }
+        #expect(events?.contains("reindex-applicant") == true && events?.contains("unfinished") == true, "\(events ?? "")")
+
+        // Now registered: other values are refused, in this district and any other.
+        let again = await #expect(throws: SubsidyError.self) { try await Self.register(stores, Self.record(uscc, "别的名字"), request: "other") }
+        #expect(again?.code == .alreadyExists)
+        let elsewhere = await #expect(throws: SubsidyError.self) {
+            try await Self.register(stores, Self.record(uscc, "佛山云服务有限公司", in: .shunde), request: "shunde")
+        }
+        #expect(elsewhere?.code == .alreadyExists && elsewhere?.message.contains("registered by nanhai") == true)
+        #expect(try await Self.indexed(stores, uscc) == "佛山云服务有限公司")
+        await stores.close()
+    }
+
+    @Test("registrations of one enterprise at once under different names: one stands, and the index and the registry agree on it")
+    func concurrentRegistrations() async throws {
+        let harness = try StoreHarness()
+        let stores = harness.stores
+        let uscc = StoreHarness.uscc(961)
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for n in 0..<8 {
+                group.addTask { (try? await Self.register(stores, Self.record(uscc, "企业名称 \(n)"), request: "race-\(n)")) != nil }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 1, "\(outcomes)")
+        let registered = try await stores.store(.nanhai).applicant(uscc.rawValue)?.name
+        let indexed = try await Self.indexed(stores, uscc)
+        #expect(registered != nil && registered == indexed)
+        await stores.close()
+    }
+}
