@@ -381,7 +381,9 @@ ORDER = ["INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
          "CANCELLED", "UNAVAILABLE", "DATA_LOSS", "INTERNAL"]
 
 IDEMPOTENCY_NOTES = {
-    "DistrictService.RegisterApplicant": "Registering the identical applicant again (new request_id) also succeeds; other details for the same USCC are ALREADY_EXISTS.",
+    "DistrictService.RegisterApplicant": "Registering the identical applicant again (new request_id) also succeeds; other details for the same USCC are ALREADY_EXISTS, "
+                                         "unless no registration of it reached the district's registry (one failed or was cut off after the city's index): then "
+                                         "the new one takes its place. Waits behind a backup or VerifyAudit (the enterprise's decision lock).",
     "CityService.ApproveApplication": "A retry of an approval interrupted by a crash completes it from the ledger; it is never computed twice.",
     "CityService.ImportHistory": "Each row's identity is its canonical content, so re-importing a file under a new request_id reports its rows `already_present`.",
     "CityService.RegisterPoolMember": "A USCC is in the pool once: a new request_id for the same USCC is ALREADY_EXISTS.",

@@ -150,6 +150,7 @@ extension CityLedger {
                 AuditEvent("reindex-applicant", [
                     .text("uscc", applicant.uscc), .text("district", applicant.district.rawValue), .text("role", applicant.role.rawValue),
                     .text("locality", applicant.locality.rawValue), .text("replaces", "an unfinished registration"),
+                    .text("name.before", name), .text("role.before", role), .text("locality.before", locality),
                 ]),
                 at: time, in: transaction)
             return

@@ -691,6 +691,8 @@ public final class SubsidyStores: Service, Sendable {
             if let earlier = try await store.replay(key) { return earlier }
             let unfinished = try await store.applicant(record.uscc) == nil
             try await ledger.indexApplicant(record, at: Timestamp.now(), replacingUnfinished: unfinished)
+            self.faults.reach("register.after-ledger")
+            try self.faults.failIfArmed("register.after-ledger")
             return try await store.mutate(key) { transaction, now in
                 try store.insertApplicant(record, by: actor, at: now, in: transaction)
                 return try respond(record)

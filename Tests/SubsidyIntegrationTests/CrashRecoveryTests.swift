@@ -88,6 +88,49 @@ struct CrashRecoveryTests {
         }
     }
 
+    @Test("a registration cut off by a crash after the city's index is taken over by the district's next one, with corrected details")
+    func registrationCutOff() async throws {
+        try await withTemporaryDirectory { directory in
+            try await seed(directory)
+            let uscc = TestData.uscc(9_400)
+            var daemon = try await DaemonProcess.start(dataDirectory: directory, environment: ["SUBSIDYD_CRASH_AT": "register.after-ledger"])
+            var nanhai = Bureau(try await daemon.client("nanhai"))
+            var register = Foshan_Subsidy_V1_RegisterApplicantRequest()
+            register.requestId = "register-typo"
+            var applicant = Foshan_Subsidy_V1_Applicant()
+            applicant.uscc = uscc
+            applicant.name = "佛山市南海区云数据有限公"
+            applicant.role = .industrialEnterprise
+            applicant.locality = .local
+            register.applicant = applicant
+            let crashed = await #expect(throws: SubsidyError.self) {
+                try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.registerApplicant, register)
+            }
+            #expect(crashed?.code == .unavailable)
+            #expect(await daemon.waitForExit() == SIGKILL)
+
+            daemon = try await DaemonProcess.start(dataDirectory: directory)
+            nanhai = Bureau(try await daemon.client("nanhai"))
+            var corrected = register
+            corrected.requestId = "register-corrected"
+            applicant.name = "佛山市南海区云数据有限公司"
+            corrected.applicant = applicant
+            let registered = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.registerApplicant, corrected)
+            #expect(registered.applicant?.name == "佛山市南海区云数据有限公司")
+            let city = Bureau(try await daemon.client("city"))
+            var show = Foshan_Subsidy_V1_GetApplicantRequest()
+            show.uscc = uscc
+            #expect(try await city.client.call(Foshan_Subsidy_V1_CityService.Method.getApplicant, show).applicant?.name == "佛山市南海区云数据有限公司")
+            let stale = await #expect(throws: SubsidyError.self) {
+                try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.registerApplicant, register)
+            }
+            #expect(stale?.code == .alreadyExists)
+            let verified = try await runCtl(["--data-dir", directory, "audit", "verify"])
+            #expect(verified.status == 0, "\(verified.output)")
+            #expect(await daemon.terminate() == 0)
+        }
+    }
+
     @Test("a district step that fails without a crash is completed before the application is touched again")
     func failedDistrictStep() async throws {
         try await withTemporaryDirectory { directory in

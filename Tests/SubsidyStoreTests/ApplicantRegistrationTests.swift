@@ -24,13 +24,15 @@ struct ApplicantRegistrationTests {
 
     @Test("a registration that reached only the index is taken over by the next one in its district, with its values; other districts are still refused")
     func unfinishedTakenOver() async throws {
-        let harness = try StoreHarness()
-        let stores = harness.stores
         let uscc = StoreHarness.uscc(960)
-        // What a first attempt leaves when its district write fails or the daemon stops between
-        // the two: the index entry, no registry entry.
-        try await stores.ledger.indexApplicant(Self.record(uscc, "佛山云服务有限公"), at: "2024-05-01T08:00:00.000Z")
-        #expect(try await stores.store(.nanhai).applicant(uscc.rawValue) == nil)
+        // A first attempt whose district write fails (a full disk, say) after the index took it.
+        let failing = try StoreHarness(faults: ["fail:register.after-ledger"])
+        let first = await #expect(throws: SubsidyError.self) { try await Self.register(failing.stores, Self.record(uscc, "佛山云服务有限公"), request: "first") }
+        #expect(first?.code == .internal)
+        #expect(try await Self.indexed(failing.stores, uscc) == "佛山云服务有限公")
+        #expect(try await failing.stores.store(.nanhai).applicant(uscc.rawValue) == nil)
+        let harness = try await failing.reopened()
+        let stores = harness.stores
 
         // The clerk corrects the name and registers again under a new request id.
         try await Self.register(stores, Self.record(uscc, "佛山云服务有限公司"), request: "corrected")
@@ -38,6 +40,11 @@ struct ApplicantRegistrationTests {
         #expect(try await Self.indexed(stores, uscc) == "佛山云服务有限公司")
         let events = try await stores.ledger.database.read { try $0.query("SELECT event FROM audit ORDER BY seq DESC LIMIT 1").first?.text("event") }
         #expect(events?.contains("reindex-applicant") == true && events?.contains("unfinished") == true, "\(events ?? "")")
+        #expect(events?.contains("佛山云服务有限公\"") == true, "the values replaced are kept in the chain: \(events ?? "")")
+        // The takeover's retry replays; the first attempt's retry meets what stands now.
+        try await Self.register(stores, Self.record(uscc, "佛山云服务有限公司"), request: "corrected")
+        let stale = await #expect(throws: SubsidyError.self) { try await Self.register(stores, Self.record(uscc, "佛山云服务有限公"), request: "first") }
+        #expect(stale?.code == .alreadyExists && stale?.message.contains("as 佛山云服务有限公司") == true, "\(stale?.message ?? "")")
 
         // Now registered: other values are refused, in this district and any other.
         let again = await #expect(throws: SubsidyError.self) { try await Self.register(stores, Self.record(uscc, "别的名字"), request: "other") }
