@@ -29,9 +29,26 @@ public enum StoreConsistency {
             report.lines.append(
                 chain.ok ? "audit \(chain.file): ok, \(chain.rows) rows" : "audit \(chain.file): BROKEN at row \(chain.firstBadRow ?? 0): \(chain.problem)")
         }
+        // Reported, not refused: the daemon serves with either kind, and the next registration of
+        // an unfinished one completes it.
+        for gap in try await stores.applicantIndexGaps() {
+            if !gap.unfinished.isEmpty {
+                report.lines.append(
+                    "applicants of \(gap.district.rawValue) in the city's index only (registrations cut off before the district's registry; "
+                        + "its next registration of each takes it over): \(Self.listed(gap.unfinished))")
+            }
+            if !gap.unindexed.isEmpty {
+                report.lines.append("applicants in \(gap.district.rawValue)'s registry not in the city's index: \(Self.listed(gap.unindexed))")
+            }
+        }
         report.consistent = recovery.inconsistencies.isEmpty && chains.allSatisfy(\.ok)
         report.lines.append(report.consistent ? "consistent: subsidyd will start on \(dataDirectory)" : "NOT consistent: subsidyd will refuse to start on \(dataDirectory)")
         return report
+    }
+
+    /// `uscc`s as one line: the count, and the first 20.
+    private static func listed(_ usccs: [String]) -> String {
+        "\(usccs.count): " + usccs.prefix(20).joined(separator: ", ") + (usccs.count > 20 ? ", …" : "")
     }
 
     /// Does what is safely doable: with `acceptLedger`, first records the ledger's current

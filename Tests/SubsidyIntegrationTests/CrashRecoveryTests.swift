@@ -108,6 +108,8 @@ struct CrashRecoveryTests {
             }
             #expect(crashed?.code == .unavailable)
             #expect(await daemon.waitForExit() == SIGKILL)
+            let cutOff = try await StartupIntegrityTests.subsidyd(["--dev", "--data-dir", directory, "--check"])
+            #expect(cutOff.status == 0 && cutOff.output.contains("applicants of nanhai in the city's index only") && cutOff.output.contains("1: \(uscc)"), "\(cutOff.output)")
 
             daemon = try await DaemonProcess.start(dataDirectory: directory)
             nanhai = Bureau(try await daemon.client("nanhai"))
@@ -128,6 +130,8 @@ struct CrashRecoveryTests {
             let verified = try await runCtl(["--data-dir", directory, "audit", "verify"])
             #expect(verified.status == 0, "\(verified.output)")
             #expect(await daemon.terminate() == 0)
+            let completed = try await StartupIntegrityTests.subsidyd(["--dev", "--data-dir", directory, "--check"])
+            #expect(completed.status == 0 && !completed.output.contains("index only"), "\(completed.output)")
         }
     }
 

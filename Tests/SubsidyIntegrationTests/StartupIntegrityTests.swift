@@ -42,7 +42,7 @@ struct StartupIntegrityTests {
         }
     }
 
-    private func subsidyd(_ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
+    static func subsidyd(_ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
         try await run(DaemonProcess.productsDirectory + "/subsidyd", arguments)
     }
 
@@ -79,18 +79,18 @@ struct StartupIntegrityTests {
         #expect(refused.log.contains(directory + "/districts/nanhai.sqlite"))
         #expect(refused.log.contains("rolled back"))
 
-        let check = try await subsidyd(["--dev", "--data-dir", directory, "--check"])
+        let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
         #expect(check.status == Self.inconsistent)
         #expect(check.output.contains("nanhai.sqlite") && check.output.contains("rolled back"))
         #expect(check.output.contains("--accept-ledger"))
 
-        let repair = try await subsidyd(["--dev", "--data-dir", directory, "--repair"])
+        let repair = try await Self.subsidyd(["--dev", "--data-dir", directory, "--repair"])
         #expect(repair.status == Self.inconsistent, "a plain repair does not accept an older ledger: \(repair.output)")
         #expect(try await refusedStart(directory).status == Self.inconsistent)
 
-        let accept = try await subsidyd(["--dev", "--data-dir", directory, "--repair", "--accept-ledger"])
+        let accept = try await Self.subsidyd(["--dev", "--data-dir", directory, "--repair", "--accept-ledger"])
         #expect(accept.status == 0, "\(accept.output)\(accept.error)")
-        #expect(try await subsidyd(["--dev", "--data-dir", directory, "--check"]).status == 0)
+        #expect(try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"]).status == 0)
         let nanhai = try ReadOnlyDatabase(path: directory + "/districts/nanhai.sqlite")
         #expect(try nanhai.rows("SELECT event FROM audit ORDER BY seq DESC LIMIT 1").first?.first?.hasPrefix(#"{"action":"accept-ledger""#) == true)
 
@@ -128,7 +128,7 @@ struct StartupIntegrityTests {
         let refused = try await refusedStart(directory)
         #expect(refused.status == Self.inconsistent)
         #expect(refused.log.contains(expected), "\(refused.log)")
-        let check = try await subsidyd(["--dev", "--data-dir", directory, "--check"])
+        let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
         #expect(check.status == Self.inconsistent)
         #expect(check.output.contains(expected))
     }
@@ -152,11 +152,11 @@ struct StartupIntegrityTests {
         let refused = try await refusedStart(directory)
         #expect(refused.status == Self.inconsistent)
         #expect(refused.log.contains("\(directory)/districts/nanhai.sqlite: \(id): is PUBLICIZED but the ledger"), "\(refused.log)")
-        let check = try await subsidyd(["--dev", "--data-dir", directory, "--check"])
+        let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
         #expect(check.status == Self.inconsistent)
         #expect(check.output.contains(id))
         // Nothing a repair may do safely recreates an award: it stays refused.
-        #expect(try await subsidyd(["--dev", "--data-dir", directory, "--repair"]).status == Self.inconsistent)
+        #expect(try await Self.subsidyd(["--dev", "--data-dir", directory, "--repair"]).status == Self.inconsistent)
     }
 
     @Test("the normal crash window is not an inconsistency: --check lists it, start-up completes it")
@@ -174,7 +174,7 @@ struct StartupIntegrityTests {
         _ = try? await Bureau(try await crashing.client("city")).approve(id)
         #expect(await crashing.waitForExit() == SIGKILL)
 
-        let check = try await subsidyd(["--dev", "--data-dir", directory, "--check"])
+        let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
         #expect(check.status == 0, "\(check.output)")
         #expect(check.output.contains("recovery would roll forward: \(id) approve"))
         let restarted = try await DaemonProcess.start(dataDirectory: directory)
@@ -194,11 +194,11 @@ struct StartupIntegrityTests {
         // Run to completion rather than through DaemonProcess.start: what matters is how it
         // exits. Were the lock missed, the second daemon would still exit (its sockets are
         // live) — with the wrong code and message.
-        let second = try await subsidyd(["--dev", "--data-dir", first.dataDirectory])
+        let second = try await Self.subsidyd(["--dev", "--data-dir", first.dataDirectory])
         #expect(second.status == Self.cannotStart)
         #expect(second.error.contains("another subsidyd holds this data directory's lock"), "\(second.error)")
         // --check must not look at stores a daemon is serving either.
-        #expect(try await subsidyd(["--dev", "--data-dir", first.dataDirectory, "--check"]).status == Self.cannotStart)
+        #expect(try await Self.subsidyd(["--dev", "--data-dir", first.dataDirectory, "--check"]).status == Self.cannotStart)
         let health = try await first.client("city").call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest())
         #expect(health.status == .serving)
         #expect(await first.terminate() == 0)
