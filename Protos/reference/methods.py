@@ -219,6 +219,7 @@ REACH: dict[str, list[Reach]] = {
                                   Reach([D + "AmendApplication", D + "ReviewApplication"], keep={"history"},
                                         why="the history bound refuses only a RETURN or an amendment")],
     "DistrictStore.swift:insertApplicant": [Reach([D + "RegisterApplicant"])],
+    "SubsidyStores.swift:registerApplicant": [Reach([D + "RegisterApplicant"])],
     "DistrictProgrammesService.swift:checked": [Reach(DP_DECIDE)],
     "DistrictProgrammesService.swift:getQuota": [Reach([DP + "GetQuota"])],
     "DistrictProgrammesService.swift:registerCatalogueMember": [Reach([DP + "RegisterCatalogueMember"])],

@@ -689,8 +689,13 @@ public final class SubsidyStores: Service, Sendable {
         try await requireRoomToGrow(record.district)
         return try await underDecisionLock(.keys(["applicant " + record.uscc])) {
             if let earlier = try await store.replay(key) { return earlier }
-            let unfinished = try await store.applicant(record.uscc) == nil
-            try await ledger.indexApplicant(record, at: Timestamp.now(), replacingUnfinished: unfinished)
+            let registered = try await store.applicant(record.uscc)
+            // The registry decides for its district, before the index is written: an index without
+            // the entry (a file older than the index) must not take values the registry refuses.
+            if let registered, registered != record {
+                throw SubsidyError(.alreadyExists, "applicant \(record.uscc) is already registered in \(record.district.rawValue) as \(registered.name)")
+            }
+            try await ledger.indexApplicant(record, at: Timestamp.now(), replacingUnfinished: registered == nil)
             self.faults.reach("register.after-ledger")
             try self.faults.failIfArmed("register.after-ledger")
             return try await store.mutate(key) { transaction, now in

@@ -57,6 +57,22 @@ struct ApplicantRegistrationTests {
         await stores.close()
     }
 
+    @Test("a registry entry the index lacks decides a new registration: other details are refused without touching the index, the same ones index it")
+    func registryDecides() async throws {
+        let harness = try StoreHarness()
+        let stores = harness.stores
+        let uscc = StoreHarness.uscc(962)
+        try await Self.register(stores, Self.record(uscc, "佛山数据服务有限公司"), request: "first")
+        // A ledger older than the index entry (restored, or from before the index existed).
+        _ = try await stores.ledger.database.write { try $0.query("DELETE FROM applicants WHERE uscc = ?", [.text(uscc.rawValue)]) }
+        let other = await #expect(throws: SubsidyError.self) { try await Self.register(stores, Self.record(uscc, "别的名字"), request: "other") }
+        #expect(other?.code == .alreadyExists && other?.message.contains("as 佛山数据服务有限公司") == true, "\(other?.message ?? "")")
+        #expect(try await Self.indexed(stores, uscc) == nil, "the refused values are not indexed")
+        try await Self.register(stores, Self.record(uscc, "佛山数据服务有限公司"), request: "again")
+        #expect(try await Self.indexed(stores, uscc) == "佛山数据服务有限公司")
+        await stores.close()
+    }
+
     @Test("registrations of one enterprise at once under different names: one stands, and the index and the registry agree on it")
     func concurrentRegistrations() async throws {
         let harness = try StoreHarness()
