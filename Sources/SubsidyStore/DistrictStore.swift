@@ -446,9 +446,7 @@ public final class DistrictStore: Sendable {
     /// no-op, a different one under the same code is refused.
     package func insertApplicant(_ applicant: ApplicantRecord, by actor: Actor, at time: String, in transaction: Transaction) throws {
         if let existing = try Self.applicant(applicant.uscc, in: transaction, district: district) {
-            guard existing == applicant else {
-                throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(district.rawValue) as \(existing.name)")
-            }
+            try Self.requireSame(applicant, as: existing)
             return
         }
         try transaction.query(
@@ -462,6 +460,14 @@ public final class DistrictStore: Sendable {
             ] + AuditEvent.Field.actor(actor)),
             at: time, in: transaction
         )
+    }
+
+    /// ALREADY_EXISTS unless `applicant` is the registry's `existing` entry: a registration again
+    /// with the same details is the same registration; with other details it is refused.
+    static func requireSame(_ applicant: ApplicantRecord, as existing: ApplicantRecord) throws(SubsidyError) {
+        guard existing == applicant else {
+            throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(existing.district.rawValue) as \(existing.name)")
+        }
     }
 
     /// Renames an applicant or changes its role, recording each field changed.

@@ -161,7 +161,10 @@ public struct ApplicationFilter: Sendable {
     /// in one call (see ``DistrictStore/applicationIDs(_:afterID:limit:)``); the daemon's
     /// `[limits] search_scan_rows`. A search's page may then hold fewer matches than asked for,
     /// even none, with a token to go on from, as a page cut by its byte budget does.
-    public var textScanRows = 10_000
+    public var textScanRows = Self.defaultTextScanRows
+
+    /// ``textScanRows`` unless the daemon's configuration says otherwise: ~30 ms of a core.
+    public static let defaultTextScanRows = 10_000
     public init(measure: Measure? = nil, state: ApplicationState? = nil, fundingYear: Int? = nil, enterprise: String? = nil, text: String? = nil) {
         self.measure = measure
         self.state = state

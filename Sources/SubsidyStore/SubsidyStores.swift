@@ -692,9 +692,7 @@ public final class SubsidyStores: Service, Sendable {
             let registered = try await store.applicant(record.uscc)
             // The registry decides for its district, before the index is written: an index without
             // the entry (a file older than the index) must not take values the registry refuses.
-            if let registered, registered != record {
-                throw SubsidyError(.alreadyExists, "applicant \(record.uscc) is already registered in \(record.district.rawValue) as \(registered.name)")
-            }
+            if let registered { try DistrictStore.requireSame(record, as: registered) }
             try await ledger.indexApplicant(record, at: Timestamp.now(), replacingUnfinished: registered == nil)
             self.faults.reach("register.after-ledger")
             try self.faults.failIfArmed("register.after-ledger")

@@ -94,7 +94,7 @@ public struct ServerConfiguration: Sendable {
         /// with the file cached. A search that finds fewer matches than its page size in that
         /// many returns them with a page token to go on from, so one call's cost is bounded
         /// however many applications a district holds.
-        public var searchScanRows = 10_000
+        public var searchScanRows = ApplicationFilter.defaultTextScanRows
 
         public init() {}
 

@@ -311,7 +311,8 @@ enum ApplicationListing {
             //
             // Every id of a district starts with its name and a dash, so the districts' ids come
             // in the districts' name order: once a page is full, or a text search has stopped
-            // short of a later district, that district has nothing for this page and is not read.
+            // short of a later district, that district has nothing for this page and is not read
+            // (and no candidate read lies past where a search stopped).
             var candidates: [(id: String, store: DistrictStore)] = []
             var scannedThrough: String?
             for store in districts.sorted(by: { $0.district.rawValue < $1.district.rawValue }) {
@@ -321,7 +322,6 @@ enum ApplicationListing {
                 candidates += found.ids.map { (id: $0, store: store) }
                 if let stop = found.scannedThrough { scannedThrough = min(scannedThrough ?? stop, stop) }
             }
-            if let scannedThrough { candidates.removeAll { $0.id > scannedThrough } }
             candidates = Array(candidates.sorted { $0.id < $1.id }.prefix(limit + 1))
             let wanted = min(limit, candidates.count)
             var page = ReplyPage<Foshan_Subsidy_V1_ApplicationRecord>(budget: budget)

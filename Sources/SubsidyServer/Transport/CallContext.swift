@@ -1,5 +1,6 @@
 import Logging
 import SubsidyCore
+import SubsidyStore
 
 /// What a handler knows about the call it serves. The tenant comes from the socket and the
 /// kernel's peer credentials, never from the request.
@@ -16,7 +17,7 @@ public struct CallContext: Sendable {
     var listPageBytes: Int
     /// Applications a text search looks at per district in one call
     /// (`ServerConfiguration.Limits.searchScanRows`).
-    var searchScanRows = 10_000
+    var searchScanRows = ApplicationFilter.defaultTextScanRows
     /// Where `StoreCall` records store latency; nil where no metrics are kept (handler tests).
     var metrics: DaemonMetrics? = nil
 
