@@ -3,17 +3,22 @@ import SubsidyStore
 
 /// What `subsidyd --check` and `subsidyd --repair` do to a data directory while no daemon serves
 /// it (the caller holds the ``DataDirectoryLock``): the start-up consistency check, every audit
-/// chain, and the operator's explicit repair.
+/// chain, every maintained total recomputed from its records, and the operator's explicit repair.
 public enum StoreConsistency {
     /// The outcome of a check or repair, as lines for the operator.
     public struct Report: Sendable {
         public var lines: [String] = []
         /// True when the daemon would start on these stores.
         public var consistent = true
+        /// True when a maintained total (a cap's, a consumer's, a call's counts) differs from the
+        /// records it is kept from: the daemon would start, but would check caps against it.
+        /// After a repair: the totals it rebuilt differed (they now agree).
+        public var totalsDiffered = false
     }
 
     /// Reports, without changing any data, what start-up recovery would roll forward, every
-    /// inconsistency that would stop start-up, and every audit chain that does not verify.
+    /// inconsistency that would stop start-up, every audit chain that does not verify, and every
+    /// maintained total that differs from its records.
     /// (Opening the stores applies schema migrations this subsidyd has and the files lack.)
     public static func check(dataDirectory: String) async throws -> Report {
         try await withStores(dataDirectory) { stores in try await check(stores, dataDirectory: dataDirectory) }
@@ -41,9 +46,31 @@ public enum StoreConsistency {
                 report.lines.append("applicants in \(gap.district.rawValue)'s registry not in the city's index: \(Self.listed(gap.unindexed))")
             }
         }
+        let totals = try await stores.maintainedTotalDifferences(naming: { path, _ in path })
+        report.lines += Self.lines(totals) { one in
+            one
+                ? "differs from its records (caps are checked against it; `subsidyd --repair` rebuilds it)"
+                : "differ from their records (caps are checked against them; `subsidyd --repair` rebuilds them)"
+        }
+        report.totalsDiffered = !totals.isEmpty
         report.consistent = recovery.inconsistencies.isEmpty && chains.allSatisfy(\.ok)
-        report.lines.append(report.consistent ? "consistent: subsidyd will start on \(dataDirectory)" : "NOT consistent: subsidyd will refuse to start on \(dataDirectory)")
+        report.lines.append(
+            !report.consistent
+                ? "NOT consistent: subsidyd will refuse to start on \(dataDirectory)"
+                : report.totalsDiffered
+                    ? "NOT consistent: subsidyd would start on \(dataDirectory), but would check caps against totals that differ from their records; run `subsidyd --repair`"
+                    : "consistent: subsidyd will start on \(dataDirectory)"
+        )
         return report
+    }
+
+    /// Each file's differing totals: a heading (`what` says, for one key or for many, what
+    /// happened), then the first 20 keys, one a line.
+    private static func lines(_ totals: [(file: String, differences: [MaintainedTotals.Difference])], _ what: (_ one: Bool) -> String) -> [String] {
+        totals.flatMap { file, differences in
+            ["TOTALS in \(file): \(differences.count) \(differences.count == 1 ? "key" : "keys") \(what(differences.count == 1))"]
+                + differences.prefix(20).map { "  \($0)" } + (differences.count > 20 ? ["  …"] : [])
+        }
     }
 
     /// `uscc`s as one line: the count, and the first 20.
@@ -53,9 +80,11 @@ public enum StoreConsistency {
 
     /// Does what is safely doable: with `acceptLedger`, first records the ledger's current
     /// position in every district (audited there); then rolls districts forward to the ledger as
-    /// start-up recovery does. Never creates, edits or deletes a commitment or an application's
-    /// decision: what remains inconsistent is reported, and the daemon still refuses to start.
-    /// `operatorUID` is who ran it, recorded with the acceptance in each district's audit chain.
+    /// start-up recovery does; then rebuilds, from their records, every maintained total that
+    /// differs (recorded in that file's audit chain). Never creates, edits or deletes a commitment
+    /// or an application's decision: what remains inconsistent is reported, and the daemon still
+    /// refuses to start.
+    /// `operatorUID` is who ran it, recorded with the acceptance and with each rebuild.
     public static func repair(dataDirectory: String, acceptLedger: Bool, operatorUID: UInt32) async throws -> Report {
         try await withStores(dataDirectory) { stores in
             try await repair(stores, dataDirectory: dataDirectory, acceptLedger: acceptLedger, operatorUID: operatorUID)
@@ -64,14 +93,20 @@ public enum StoreConsistency {
 
     private static func repair(_ stores: SubsidyStores, dataDirectory: String, acceptLedger: Bool, operatorUID: UInt32) async throws -> Report {
         var report = Report()
+        let actor = Actor(tenant: "operator", uid: operatorUID)
         if acceptLedger {
-            report.lines += try await Recovery.acceptLedger(ledger: stores.ledger, districts: stores.districts, by: Actor(tenant: "operator", uid: operatorUID))
+            report.lines += try await Recovery.acceptLedger(ledger: stores.ledger, districts: stores.districts, by: actor)
                 .map { "accepted ledger: \($0)" }
         }
         let recovery = try await stores.recover(apply: true)
         report.lines += recovery.rolledForward.map { "rolled forward: \($0)" }
         report.lines += recovery.inconsistencies.map { "INCONSISTENT \($0)" }
         if recovery.inconsistencies.contains(where: \.isLedgerPosition) { report.lines += ledgerBehindAdvice }
+        let rebuilt = try await stores.rebuildMaintainedTotals(by: actor)
+        report.lines += Self.lines(rebuilt) { one in
+            (one ? "differed from its records and was" : "differed from their records and were") + " rebuilt from them (recorded in the file's audit chain)"
+        }
+        report.totalsDiffered = !rebuilt.isEmpty
         report.consistent = recovery.inconsistencies.isEmpty
         report.lines.append(
             report.consistent ? "consistent: subsidyd will start on \(dataDirectory)" : "NOT repaired: subsidyd will still refuse to start on \(dataDirectory)"

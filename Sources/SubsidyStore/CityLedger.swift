@@ -163,7 +163,8 @@ public final class CityLedger: Sendable {
         // state, so a cap check reads one row however many awards exist. Counted means live or
         // disbursed (CityLedger.counted). The triggers, not the code, keep it: a repair or any
         // other statement that touches charges or states cannot forget it. The independent
-        // checker (Tests/SubsidyTestSupport/LedgerChecker.swift) recomputes it from the charges.
+        // checker (Tests/SubsidyTestSupport/LedgerChecker.swift) recomputes it from the charges, and
+        // so does `subsidyd --check` (MaintainedTotals).
         SQLiteDatabase.Migration(
             version: 7,
             sql: """
@@ -174,10 +175,7 @@ public final class CityLedger: Sendable {
                     count INTEGER NOT NULL,
                     PRIMARY KEY (cap_id, scope)
                 ) WITHOUT ROWID;
-                INSERT INTO cap_totals (cap_id, scope, amount_fen, count)
-                    SELECT c.cap_id, c.scope, SUM(c.amount_fen), SUM(c.count) FROM charges c
-                    JOIN commitments m ON m.application_id = c.application_id
-                    WHERE m.state IN ('live', 'disbursed') GROUP BY c.cap_id, c.scope;
+                \(MaintainedTotals.capTotals.fill);
                 CREATE TRIGGER cap_totals_charge_added AFTER INSERT ON charges
                 WHEN (SELECT state FROM commitments WHERE application_id = NEW.application_id) IN ('live', 'disbursed')
                 BEGIN
@@ -257,15 +255,7 @@ public final class CityLedger: Sendable {
                     PRIMARY KEY (kind, funding_year, id)
                 ) WITHOUT ROWID;
                 CREATE INDEX consumer_totals_ranked ON consumer_totals (kind, funding_year, amount_fen DESC, id);
-                INSERT INTO consumer_totals (kind, id, funding_year, amount_fen, count)
-                    SELECT 'enterprise', enterprise, funding_year, SUM(amount_fen), COUNT(*) FROM commitments
-                    WHERE state IN ('live', 'disbursed') AND enterprise != '' GROUP BY enterprise, funding_year;
-                INSERT INTO consumer_totals (kind, id, funding_year, amount_fen, count)
-                    SELECT 'provider', provider, funding_year, SUM(amount_fen), COUNT(*) FROM commitments
-                    WHERE state IN ('live', 'disbursed') AND provider != '' GROUP BY provider, funding_year;
-                INSERT INTO consumer_totals (kind, id, funding_year, amount_fen, count)
-                    SELECT 'district', district, funding_year, SUM(amount_fen), COUNT(*) FROM commitments
-                    WHERE state IN ('live', 'disbursed') AND district != '' GROUP BY district, funding_year;
+                \(MaintainedTotals.consumerTotals.fill);
                 CREATE TRIGGER consumer_totals_added AFTER INSERT ON commitments
                 WHEN NEW.state IN ('live', 'disbursed')
                 BEGIN

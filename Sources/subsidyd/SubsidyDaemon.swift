@@ -16,7 +16,8 @@ import Glibc
 /// consistent; 1 configuration error or a failure while serving; 2 cannot start (data directory
 /// locked by another daemon, a directory failing StrictModes, stores that cannot be opened);
 /// 3 the ledger and the district stores disagree (start-up refused, or `--check`/`--repair`
-/// found them inconsistent).
+/// found them inconsistent); 4 `--check` found nothing that stops start-up, but a maintained
+/// total (what caps are checked against) differs from its records (`--repair` rebuilds it).
 @main
 struct SubsidyDaemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,6 +29,9 @@ struct SubsidyDaemon: AsyncParsableCommand {
 
     /// Start-up refused (or `--check`/`--repair` found) the ledger and the districts disagreeing.
     static let inconsistentExitCode: Int32 = 3
+
+    /// `--check` found a maintained total differing from its records, and nothing worse.
+    static let totalsDifferExitCode: Int32 = 4
 
     /// Where `subsidyd` and `subsidyd --check-config` look without `--config`.
     static let defaultConfigPath = "/etc/subsidyd/subsidyd.toml"
@@ -44,10 +48,10 @@ struct SubsidyDaemon: AsyncParsableCommand {
     @Flag(help: "Validate the configuration file and exit: 0 if it is usable, 1 with the problem on stderr.")
     var checkConfig = false
 
-    @Flag(help: "Check the stores without serving (the daemon must be stopped): recovery's consistency check and every audit chain; exit 0 if consistent, 3 if not.")
+    @Flag(help: "Check the stores without serving (the daemon must be stopped): recovery's consistency check, every audit chain, every maintained total recomputed; exit 0 if consistent, 3 if start-up would refuse, 4 if only totals differ.")
     var check = false
 
-    @Flag(help: "Operator repair with the daemon stopped: roll districts forward to the ledger as start-up does; exit 0 if the stores are then consistent, 3 if not.")
+    @Flag(help: "Operator repair with the daemon stopped: roll districts forward to the ledger as start-up does, rebuild totals that differ from their records (audited); exit 0 if the stores are then consistent, 3 if not.")
     var repair = false
 
     @Flag(help: "With --repair: record the current ledger's position in every district (audited) — only after restoring the ledger on purpose.")
@@ -234,7 +238,8 @@ struct SubsidyDaemon: AsyncParsableCommand {
 
 extension SubsidyDaemon {
     /// `--check` or `--repair` on a data directory whose lock this process holds: the report on
-    /// stdout, exit 0 if the stores are (now) consistent, 3 if not.
+    /// stdout, exit 0 if the stores are (now) consistent, 3 if not, 4 if a check found only
+    /// maintained totals differing.
     private func maintain(_ dataDirectory: String) async throws {
         let report: StoreConsistency.Report
         do {
@@ -248,6 +253,7 @@ extension SubsidyDaemon {
         }
         print(report.lines.joined(separator: "\n"))
         if !report.consistent { throw ExitCode(Self.inconsistentExitCode) }
+        if check && report.totalsDiffered { throw ExitCode(Self.totalsDifferExitCode) }
     }
 }
 

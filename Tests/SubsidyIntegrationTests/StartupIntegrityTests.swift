@@ -15,6 +15,7 @@ struct StartupIntegrityTests {
     /// `subsidyd` exit codes, as Deploy/README.md documents them.
     static let cannotStart: Int32 = 2
     static let inconsistent: Int32 = 3
+    static let totalsDiffer: Int32 = 4
 
     /// A data directory with one Nanhai voucher approved and publicized; the daemon stopped.
     private func approvedAndPublicized() async throws -> (directory: String, id: String) {
@@ -157,6 +158,42 @@ struct StartupIntegrityTests {
         #expect(check.output.contains(id))
         // Nothing a repair may do safely recreates an award: it stays refused.
         #expect(try await Self.subsidyd(["--dev", "--data-dir", directory, "--repair"]).status == Self.inconsistent)
+    }
+
+    @Test("a cap total that drifted from its charges: VerifyAudit and --check name it (exit 4, start-up not refused), --repair rebuilds it, audited")
+    func driftedCapTotal() async throws {
+        let (directory, _) = try await approvedAndPublicized()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ledgerPath = directory + "/city-ledger.sqlite"
+        let kept = try ReadOnlyDatabase(path: ledgerPath).rows("SELECT cap_id, scope, amount_fen, count FROM cap_totals WHERE amount_fen > 0 ORDER BY cap_id, scope LIMIT 1")
+        let row = try #require(kept.first)
+        // As a hand edit or a damaged page would: the charges say one thing, the total another.
+        try ReadOnlyDatabase.execute(path: ledgerPath, "UPDATE cap_totals SET amount_fen = amount_fen - 1000 WHERE cap_id = '\(row[0])' AND scope = '\(row[1])'")
+        let difference = "cap_totals \(row[0])[\(row[1])]: kept \(Int64(row[2])! - 1000), \(row[3]); its records give \(row[2]), \(row[3])"
+
+        // The daemon still starts (nothing stops it but what recovery checks); the city sees it.
+        let daemon = try await DaemonProcess.start(dataDirectory: directory)
+        let audit = try await Bureau(try await daemon.client("city")).client.call(Foshan_Subsidy_V1_CityService.Method.verifyAudit, Foshan_Subsidy_V1_VerifyAuditRequest())
+        #expect(audit.chains.filter { !$0.ok }.map { "\($0.file) \($0.rows) \($0.problem)" } == ["totals 0 ledger: \(difference)"])
+        let verify = try await runCtl(["--data-dir", directory, "--as", "city", "audit", "verify"])
+        #expect(verify.status == 3 && verify.output.contains("totals     BROKEN  ledger: \(difference)"), "\(verify.output)\(verify.error)")
+        #expect(await daemon.terminate() == 0)
+
+        let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
+        #expect(check.status == Self.totalsDiffer, "\(check.output)\(check.error)")
+        #expect(check.output.contains("TOTALS in \(ledgerPath): 1 key differs from its records"))
+        #expect(check.output.contains("  \(difference)"))
+        #expect(check.output.contains("NOT consistent: subsidyd would start on \(directory)"))
+
+        let repair = try await Self.subsidyd(["--dev", "--data-dir", directory, "--repair"])
+        #expect(repair.status == 0, "\(repair.output)\(repair.error)")
+        #expect(repair.output.contains("TOTALS in \(ledgerPath): 1 key differed from its records and was rebuilt"))
+        let event = try ReadOnlyDatabase(path: ledgerPath).rows("SELECT event FROM audit ORDER BY seq DESC LIMIT 1").first?.first ?? ""
+        #expect(event.hasPrefix(#"{"action":"rebuild-totals","table":"cap_totals","keys":1,"#) && event.contains("\"tenant\":\"operator\""), "\(event)")
+
+        let clean = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
+        #expect(clean.status == 0 && !clean.output.contains("TOTALS"), "\(clean.output)")
+        #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
     }
 
     @Test("the normal crash window is not an inconsistency: --check lists it, start-up completes it")

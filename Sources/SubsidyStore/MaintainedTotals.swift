@@ -1,0 +1,121 @@
+import SubsidyCore
+
+/// A table the store keeps by triggers in the transaction of every change to the records it
+/// sums — a cap's committed total, an enterprise's or provider's year, a call's counts — so a
+/// check reads one row instead of every award. Caps are checked against these rows, so a row
+/// that drifted from its records (a damaged page, a hand-edited file, a trigger bug in some
+/// older build) would let a cap be over-committed or refuse a lawful award without a trace.
+/// `subsidyd --check` recomputes every one from its records (``differences(in:)``), and
+/// `subsidyd --repair` rebuilds those that differ (``rebuild(in:)``), recorded in the file's
+/// audit chain. The migrations that create the tables fill them with the same ``recompute``.
+public struct MaintainedTotals: Sendable {
+    /// The table kept.
+    public let table: String
+    /// Its columns, keys first, then the two values.
+    let columns: [String]
+    /// The key as one readable text (an SQL expression over `columns`), for reports.
+    let key: String
+    /// The two value columns (amount and count, or count and late).
+    let values: (String, String)
+    /// A SELECT of `columns`, in order and named so, computed afresh from the records.
+    let recompute: String
+
+    /// The ledger's: cap totals (ledger migration 7) and consumer totals (migration 9).
+    public static let ledger = [capTotals, consumerTotals]
+    /// A district file's: its own programme's cap totals (district migration 8) and the counts
+    /// per call for applications (migration 12).
+    public static let district = [programmeTotals, callCounts]
+
+    static let capTotals = capTotals(table: "cap_totals", charges: "charges", commitments: "commitments")
+    static let programmeTotals = capTotals(table: "programme_totals", charges: "programme_charges", commitments: "programme_commitments")
+
+    private static func capTotals(table: String, charges: String, commitments: String) -> Self {
+        Self(
+            table: table, columns: ["cap_id", "scope", "amount_fen", "count"], key: "cap_id || '[' || scope || ']'", values: ("amount_fen", "count"),
+            recompute: """
+                SELECT c.cap_id AS cap_id, c.scope AS scope, SUM(c.amount_fen) AS amount_fen, SUM(c.count) AS count FROM \(charges) c
+                JOIN \(commitments) m ON m.application_id = c.application_id
+                WHERE m.state IN ('live', 'disbursed') GROUP BY c.cap_id, c.scope
+                """
+        )
+    }
+
+    static let consumerTotals = Self(
+        table: "consumer_totals", columns: ["kind", "id", "funding_year", "amount_fen", "count"], key: "kind || ' ' || id || ' ' || funding_year",
+        values: ("amount_fen", "count"),
+        recompute: ["enterprise", "provider", "district"].map { kind in
+            """
+            SELECT '\(kind)' AS kind, \(kind) AS id, funding_year, SUM(amount_fen) AS amount_fen, COUNT(*) AS count FROM commitments
+            WHERE state IN ('live', 'disbursed') AND \(kind) != '' GROUP BY \(kind), funding_year
+            """
+        }.joined(separator: "\nUNION ALL\n")
+    )
+
+    static let callCounts = Self(
+        table: "call_counts", columns: ["call_id", "state", "n", "late"], key: "call_id || ' ' || state", values: ("n", "late"),
+        recompute: "SELECT call_id, state, COUNT(*) AS n, SUM(late_reason != '') AS late FROM applications WHERE call_id != '' GROUP BY call_id, state"
+    )
+
+    /// Fills the (empty) table from ``recompute``: a migration's backfill, or a repair's rebuild.
+    var fill: String {
+        "INSERT INTO \(table) (\(columns.joined(separator: ", ")))\n\(recompute)"
+    }
+
+    /// One key whose kept row and recomputed row differ. A missing row and a row of zeros are the
+    /// same thing (a key whose awards were all released keeps a zero row).
+    public struct Difference: Sendable, Equatable, CustomStringConvertible {
+        public var table: String
+        public var key: String
+        public var kept: (Int64, Int64)
+        public var recomputed: (Int64, Int64)
+
+        public var description: String {
+            "\(table) \(key): kept \(kept.0), \(kept.1); its records give \(recomputed.0), \(recomputed.1)"
+        }
+
+        public static func == (a: Self, b: Self) -> Bool {
+            a.table == b.table && a.key == b.key && a.kept == b.kept && a.recomputed == b.recomputed
+        }
+    }
+
+    /// Every key where the table and its records differ, in key order: one pass over the records
+    /// (a scan of every counted award), for a stopped daemon's check, never for a call.
+    func differences(in transaction: Transaction) throws -> [Difference] {
+        let (first, second) = values
+        let kept = "SELECT \(key) AS key, \(first) AS a, \(second) AS b FROM \(table) WHERE \(first) != 0 OR \(second) != 0"
+        let fresh = "SELECT \(key) AS key, \(first) AS a, \(second) AS b FROM (\(recompute)) WHERE \(first) != 0 OR \(second) != 0"
+        var differences: [String: Difference] = [:]
+        for (side, sql) in [("kept", "\(kept) EXCEPT \(fresh)"), ("fresh", "\(fresh) EXCEPT \(kept)")] {
+            for row in try transaction.query(sql) {
+                let key = try row.text("key")
+                let pair = (try row.int("a"), try row.int("b"))
+                var difference = differences[key] ?? Difference(table: table, key: key, kept: (0, 0), recomputed: (0, 0))
+                if side == "kept" { difference.kept = pair } else { difference.recomputed = pair }
+                differences[key] = difference
+            }
+        }
+        return differences.values.sorted { $0.key < $1.key }
+    }
+
+    /// Rebuilds the table from its records when they differ, recording in the file's audit chain
+    /// how many keys differed and the first of them (kept and recomputed); returns the
+    /// differences (none: nothing written, nothing recorded).
+    func rebuild(in transaction: Transaction, by actor: Actor, at time: String) throws -> [Difference] {
+        let differences = try differences(in: transaction)
+        guard !differences.isEmpty else { return [] }
+        for statement in ["DELETE FROM \(table)", fill] {
+            _ = try transaction.query(statement)
+        }
+        try AuditChain.append(
+            AuditEvent("rebuild-totals", [
+                .text("table", table), .integer("keys", Int64(differences.count)),
+                .text("first", differences.prefix(Self.auditedDifferences).map(\.description).joined(separator: "; ")),
+            ] + AuditEvent.Field.actor(actor)),
+            at: time, in: transaction
+        )
+        return differences
+    }
+
+    /// How many differences a rebuild's audit event names (the count says how many there were).
+    static let auditedDifferences = 50
+}
