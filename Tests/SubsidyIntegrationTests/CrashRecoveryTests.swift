@@ -203,6 +203,11 @@ struct CrashRecoveryTests {
                 #expect(try DistrictProgrammeChecker.check(dataDirectory: directory).problems == [], "\(TestSeed.replay)")
                 #expect(await final.terminate() == 0)
             }
+            // The daemon's own check agrees after every kill: no disagreement, and every
+            // maintained total (the city's caps and consumers, Shunde's programme, the calls)
+            // equal to its records.
+            let check = try await StartupIntegrityTests.subsidyd(["--dev", "--data-dir", directory, "--check"])
+            #expect(check.status == 0, "\(check.output)\(check.error) (\(TestSeed.replay))")
         }
     }
 
