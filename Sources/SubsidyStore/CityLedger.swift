@@ -175,7 +175,10 @@ public final class CityLedger: Sendable {
                     count INTEGER NOT NULL,
                     PRIMARY KEY (cap_id, scope)
                 ) WITHOUT ROWID;
-                \(MaintainedTotals.capTotals.fill);
+                INSERT INTO cap_totals (cap_id, scope, amount_fen, count)
+                    SELECT c.cap_id, c.scope, SUM(c.amount_fen), SUM(c.count) FROM charges c
+                    JOIN commitments m ON m.application_id = c.application_id
+                    WHERE m.state IN ('live', 'disbursed') GROUP BY c.cap_id, c.scope;
                 CREATE TRIGGER cap_totals_charge_added AFTER INSERT ON charges
                 WHEN (SELECT state FROM commitments WHERE application_id = NEW.application_id) IN ('live', 'disbursed')
                 BEGIN
@@ -255,7 +258,15 @@ public final class CityLedger: Sendable {
                     PRIMARY KEY (kind, funding_year, id)
                 ) WITHOUT ROWID;
                 CREATE INDEX consumer_totals_ranked ON consumer_totals (kind, funding_year, amount_fen DESC, id);
-                \(MaintainedTotals.consumerTotals.fill);
+                INSERT INTO consumer_totals (kind, id, funding_year, amount_fen, count)
+                    SELECT 'enterprise', enterprise, funding_year, SUM(amount_fen), COUNT(*) FROM commitments
+                    WHERE state IN ('live', 'disbursed') AND enterprise != '' GROUP BY enterprise, funding_year;
+                INSERT INTO consumer_totals (kind, id, funding_year, amount_fen, count)
+                    SELECT 'provider', provider, funding_year, SUM(amount_fen), COUNT(*) FROM commitments
+                    WHERE state IN ('live', 'disbursed') AND provider != '' GROUP BY provider, funding_year;
+                INSERT INTO consumer_totals (kind, id, funding_year, amount_fen, count)
+                    SELECT 'district', district, funding_year, SUM(amount_fen), COUNT(*) FROM commitments
+                    WHERE state IN ('live', 'disbursed') AND district != '' GROUP BY district, funding_year;
                 CREATE TRIGGER consumer_totals_added AFTER INSERT ON commitments
                 WHEN NEW.state IN ('live', 'disbursed')
                 BEGIN

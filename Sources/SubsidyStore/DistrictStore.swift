@@ -291,7 +291,8 @@ public final class DistrictStore: Sendable {
                     PRIMARY KEY (call_id, state)
                 ) WITHOUT ROWID;
                 DELETE FROM call_counts;
-                \(MaintainedTotals.callCounts.fill);
+                INSERT INTO call_counts (call_id, state, n, late)
+                    SELECT call_id, state, COUNT(*), SUM(late_reason != '') FROM applications WHERE call_id != '' GROUP BY call_id, state;
                 CREATE TRIGGER IF NOT EXISTS call_counts_added AFTER INSERT ON applications
                 WHEN NEW.call_id != ''
                 BEGIN

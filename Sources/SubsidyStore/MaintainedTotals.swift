@@ -1,13 +1,14 @@
 import SubsidyCore
 
-/// A table the store keeps by triggers in the transaction of every change to the records it
-/// sums — a cap's committed total, an enterprise's or provider's year, a call's counts — so a
-/// check reads one row instead of every award. Caps are checked against these rows, so a row
-/// that drifted from its records (a damaged page, a hand-edited file, a trigger bug in some
-/// older build) would let a cap be over-committed or refuse a lawful award without a trace.
-/// `subsidyd --check` recomputes every one from its records (``differences(in:)``), and
-/// `subsidyd --repair` rebuilds those that differ (``rebuild(in:)``), recorded in the file's
-/// audit chain. The migrations that create the tables fill them with the same ``recompute``.
+/// A table the store keeps so that a check reads one row instead of every award — a cap's
+/// committed total, an enterprise's or provider's year, a call's counts — by triggers on every
+/// change the daemon makes to the records it sums, in that change's transaction. Caps are checked
+/// against these rows, so a row that drifted from its records (a damaged page, a hand-edited
+/// file, a statement no trigger covers) would let a cap be over-committed or refuse a lawful
+/// award without a trace. `subsidyd --check` recomputes every one from its records
+/// (``differences(in:)``), and `subsidyd --repair` rebuilds those that differ (``rebuild(in:by:at:)``),
+/// recorded in the file's audit chain. Each pass reads every counted award (or every application
+/// filed under a call): for a stopped daemon, never on a call's path.
 public struct MaintainedTotals: Sendable {
     /// The table kept.
     public let table: String
@@ -56,40 +57,40 @@ public struct MaintainedTotals: Sendable {
         recompute: "SELECT call_id, state, COUNT(*) AS n, SUM(late_reason != '') AS late FROM applications WHERE call_id != '' GROUP BY call_id, state"
     )
 
-    /// Fills the (empty) table from ``recompute``: a migration's backfill, or a repair's rebuild.
+    /// Fills the (empty) table from ``recompute``. (The migrations that created the tables keep
+    /// their own literal SQL, which computes the same: a released migration is never edited.)
     var fill: String {
         "INSERT INTO \(table) (\(columns.joined(separator: ", ")))\n\(recompute)"
     }
 
     /// One key whose kept row and recomputed row differ. A missing row and a row of zeros are the
-    /// same thing (a key whose awards were all released keeps a zero row).
+    /// same thing (a key whose awards were all released keeps a zero row). Values are shown as
+    /// SQLite holds them: a hand edit may have left a real or a text where an integer belongs, and
+    /// the check must report that row, not fail on it.
     public struct Difference: Sendable, Equatable, CustomStringConvertible {
         public var table: String
         public var key: String
-        public var kept: (Int64, Int64)
-        public var recomputed: (Int64, Int64)
+        public var kept: [String]
+        public var recomputed: [String]
 
         public var description: String {
-            "\(table) \(key): kept \(kept.0), \(kept.1); its records give \(recomputed.0), \(recomputed.1)"
-        }
-
-        public static func == (a: Self, b: Self) -> Bool {
-            a.table == b.table && a.key == b.key && a.kept == b.kept && a.recomputed == b.recomputed
+            "\(table) \(key): kept \(kept.joined(separator: ", ")); its records give \(recomputed.joined(separator: ", "))"
         }
     }
 
-    /// Every key where the table and its records differ, in key order: one pass over the records
-    /// (a scan of every counted award), for a stopped daemon's check, never for a call.
+    /// Every key where the table and its records differ, in key order. The values are compared as
+    /// text, so a value of the wrong type differs instead of stopping the check.
     func differences(in transaction: Transaction) throws -> [Difference] {
         let (first, second) = values
-        let kept = "SELECT \(key) AS key, \(first) AS a, \(second) AS b FROM \(table) WHERE \(first) != 0 OR \(second) != 0"
-        let fresh = "SELECT \(key) AS key, \(first) AS a, \(second) AS b FROM (\(recompute)) WHERE \(first) != 0 OR \(second) != 0"
+        let shown = "\(key) AS key, CAST(\(first) AS TEXT) AS a, CAST(\(second) AS TEXT) AS b"
+        let kept = "SELECT \(shown) FROM \(table) WHERE \(first) != 0 OR \(second) != 0"
+        let fresh = "SELECT \(shown) FROM (\(recompute)) WHERE \(first) != 0 OR \(second) != 0"
         var differences: [String: Difference] = [:]
         for (side, sql) in [("kept", "\(kept) EXCEPT \(fresh)"), ("fresh", "\(fresh) EXCEPT \(kept)")] {
             for row in try transaction.query(sql) {
-                let key = try row.text("key")
-                let pair = (try row.int("a"), try row.int("b"))
-                var difference = differences[key] ?? Difference(table: table, key: key, kept: (0, 0), recomputed: (0, 0))
+                let key = try row.optionalText("key") ?? "(no key)"
+                let pair = [try row.optionalText("a") ?? "NULL", try row.optionalText("b") ?? "NULL"]
+                var difference = differences[key] ?? Difference(table: table, key: key, kept: ["0", "0"], recomputed: ["0", "0"])
                 if side == "kept" { difference.kept = pair } else { difference.recomputed = pair }
                 differences[key] = difference
             }
@@ -109,13 +110,18 @@ public struct MaintainedTotals: Sendable {
         try AuditChain.append(
             AuditEvent("rebuild-totals", [
                 .text("table", table), .integer("keys", Int64(differences.count)),
-                .text("first", differences.prefix(Self.auditedDifferences).map(\.description).joined(separator: "; ")),
+                .text(
+                    "first",
+                    InputLimits.shown(differences.prefix(Self.auditedDifferences).map(\.description).joined(separator: "; "), maximumBytes: Self.auditedBytes)
+                ),
             ] + AuditEvent.Field.actor(actor)),
             at: time, in: transaction
         )
         return differences
     }
 
-    /// How many differences a rebuild's audit event names (the count says how many there were).
+    /// How many differences a rebuild's audit event names (the count says how many there were),
+    /// in at most how many bytes (a hand-edited key may be long).
     static let auditedDifferences = 50
+    static let auditedBytes = 16_384
 }

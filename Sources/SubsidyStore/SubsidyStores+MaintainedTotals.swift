@@ -6,7 +6,9 @@ extension SubsidyStores {
     /// named by `naming` from its path and tenant (`ledger` or the district), as ``inspect(naming:)``
     /// does. Each file is read in one snapshot, in which its totals and records agree unless
     /// something outside the triggers changed them: no lock is needed. Reads every counted award
-    /// and every application once (`subsidyd --check`, `VerifyAudit`), never on a decision's path.
+    /// and every application filed under a call, twice (`subsidyd --check`: 10–20 s at half a
+    /// million awards): for a stopped daemon, never for a call, which would hold the ledger's
+    /// readers that long.
     public func maintainedTotalDifferences(
         naming: (_ path: String, _ tenant: String) -> String
     ) async throws -> [(file: String, differences: [MaintainedTotals.Difference])] {

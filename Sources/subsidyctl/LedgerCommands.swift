@@ -355,7 +355,7 @@ struct Audit: AsyncParsableCommand {
 }
 
 struct AuditVerify: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "verify", abstract: "Check every file's hash chain, the ledger against the districts, and every maintained total against its records; report each problem.")
+    static let configuration = CommandConfiguration(commandName: "verify", abstract: "Check every file's hash chain and the ledger against the districts; report each problem.")
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -364,9 +364,8 @@ struct AuditVerify: AsyncParsableCommand {
         }
         let lines = r.chains.map { chain in
             if chain.ok { return "\(chain.file.padding(10)) ok      \(chain.rows) rows" }
-            // A cross-file disagreement, or a maintained total differing from its records, has no
-            // row of its own; its problem names the file and the application or the total.
-            if chain.file == "consistency" || chain.file == "totals" { return "\(chain.file.padding(10)) BROKEN  \(chain.problem)" }
+            // A cross-file disagreement has no row of its own; its problem names file and application.
+            if chain.file == "consistency" { return "\(chain.file.padding(10)) BROKEN  \(chain.problem)" }
             return "\(chain.file.padding(10)) BROKEN  at row \(chain.firstBadRow): \(chain.problem)"
         }
         global.emit(r, human: lines.joined(separator: "\n"))

@@ -160,7 +160,7 @@ struct StartupIntegrityTests {
         #expect(try await Self.subsidyd(["--dev", "--data-dir", directory, "--repair"]).status == Self.inconsistent)
     }
 
-    @Test("a cap total that drifted from its charges: VerifyAudit and --check name it (exit 4, start-up not refused), --repair rebuilds it, audited")
+    @Test("a cap total that drifted from its charges: --check names it (exit 4, start-up not refused), --repair rebuilds it, audited")
     func driftedCapTotal() async throws {
         let (directory, _) = try await approvedAndPublicized()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -171,12 +171,8 @@ struct StartupIntegrityTests {
         try ReadOnlyDatabase.execute(path: ledgerPath, "UPDATE cap_totals SET amount_fen = amount_fen - 1000 WHERE cap_id = '\(row[0])' AND scope = '\(row[1])'")
         let difference = "cap_totals \(row[0])[\(row[1])]: kept \(Int64(row[2])! - 1000), \(row[3]); its records give \(row[2]), \(row[3])"
 
-        // The daemon still starts (nothing stops it but what recovery checks); the city sees it.
+        // Start-up does not recompute (it would read every award), so it still serves.
         let daemon = try await DaemonProcess.start(dataDirectory: directory)
-        let audit = try await Bureau(try await daemon.client("city")).client.call(Foshan_Subsidy_V1_CityService.Method.verifyAudit, Foshan_Subsidy_V1_VerifyAuditRequest())
-        #expect(audit.chains.filter { !$0.ok }.map { "\($0.file) \($0.rows) \($0.problem)" } == ["totals 0 ledger: \(difference)"])
-        let verify = try await runCtl(["--data-dir", directory, "--as", "city", "audit", "verify"])
-        #expect(verify.status == 3 && verify.output.contains("totals     BROKEN  ledger: \(difference)"), "\(verify.output)\(verify.error)")
         #expect(await daemon.terminate() == 0)
 
         let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])

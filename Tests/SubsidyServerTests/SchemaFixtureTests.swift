@@ -140,6 +140,10 @@ struct SchemaFixtureTests {
         #expect(chains.filter { !$0.ok }.map(\.problem) == [])
         #expect(recovery.inconsistencies.isEmpty)
         #expect(recovery.rolledForward.isEmpty)
+        // The totals the migrations filled (ledger 7 and 9, district 12) are what `--check`
+        // recomputes from the same records: their literal SQL and MaintainedTotals agree.
+        #expect(try await stores.maintainedTotalDifferences(naming: { _, tenant in tenant }).map { "\($0.file): \($0.differences)" } == [])
+        #expect(try await stores.ledger.database.read { try $0.query("SELECT COUNT(*) AS n FROM cap_totals WHERE amount_fen > 0").first?.int("n") } ?? 0 > 0)
         await stores.close()
     }
 }

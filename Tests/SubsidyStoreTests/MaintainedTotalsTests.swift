@@ -40,6 +40,7 @@ struct MaintainedTotalsTests {
         }
         try await stores.store(.shunde).database.write { transaction in
             _ = try transaction.query("UPDATE call_counts SET n = n + 2, late = 1 WHERE call_id = 'call-a'")
+            _ = try transaction.query("INSERT INTO programme_totals (cap_id, scope, amount_fen, count) VALUES ('CLOUD_USE.annual_budget', '2024', 7, 0)")
         }
 
         let expected = [
@@ -48,7 +49,10 @@ struct MaintainedTotalsTests {
                 "cap_totals phantom[2024]: kept 5, 1; its records give 0, 0",
                 "consumer_totals enterprise \(enterprise) \(year.year): kept 0, 0; its records give \(year.fen), 1",
             ],
-            "shunde": ["call_counts call-a SUBMITTED: kept 3, 1; its records give 1, 0"],
+            "shunde": [
+                "call_counts call-a SUBMITTED: kept 3, 1; its records give 1, 0",
+                "programme_totals CLOUD_USE.annual_budget[2024]: kept 7, 0; its records give 0, 0",
+            ],
         ]
         let found = try await stores.maintainedTotalDifferences(naming: { _, tenant in tenant })
         #expect(found.map(\.file) == ["ledger", "shunde"])
@@ -77,5 +81,26 @@ struct MaintainedTotalsTests {
         // Nothing differs now: a second rebuild writes nothing, not even an event.
         #expect(try await stores.rebuildMaintainedTotals(by: operatorActor).isEmpty)
         #expect(try await AuditChain.verify(stores.ledger.database, file: "ledger").rows == ledgerRows + 2)
+    }
+
+    @Test("a value of the wrong type (a real, a text) is a difference to report and rebuild, not a check that fails")
+    func wrongTypes() async throws {
+        let harness = try StoreHarness()
+        let stores = harness.stores
+        try await harness.approve(try await harness.recommended(harness.benchmark(StoreHarness.uscc(320)), in: .chancheng))
+        let (kept, _) = try CapTotalsTests.totals(stores.ledger)
+        let (key, figures) = try #require(kept.first)
+        let capID = String(key.prefix { $0 != "[" })
+        let scope = String(key.dropFirst(capID.count + 1).dropLast())
+        // The tables are not STRICT: SQLite keeps what a hand edit wrote.
+        try await stores.ledger.database.write { transaction in
+            _ = try transaction.query("UPDATE cap_totals SET amount_fen = 12.5, count = 'many' WHERE cap_id = ? AND scope = ?", [.text(capID), .text(scope)])
+        }
+        let found = try await stores.maintainedTotalDifferences(naming: { _, tenant in tenant })
+        #expect(found.flatMap(\.differences).map(\.description) == ["cap_totals \(key): kept 12.5, many; its records give \(figures[0]), \(figures[1])"])
+        #expect(try await stores.rebuildMaintainedTotals(by: Actor(tenant: "operator", uid: 0)).flatMap(\.differences) == found.flatMap(\.differences))
+        #expect(try await stores.maintainedTotalDifferences(naming: { _, tenant in tenant }).isEmpty)
+        let (rebuilt, summed) = try CapTotalsTests.totals(stores.ledger)
+        #expect(rebuilt == summed && rebuilt == kept)
     }
 }

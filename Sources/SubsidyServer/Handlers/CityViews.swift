@@ -37,22 +37,13 @@ struct CityViews: Sendable {
     func verifyAudit(_ request: Foshan_Subsidy_V1_VerifyAuditRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_VerifyAuditResponse {
         let stores = self.stores
         var response = Foshan_Subsidy_V1_VerifyAuditResponse()
-        let (chains, inconsistencies, totals) = try await StoreCall.run(for: context) {
+        let (chains, inconsistencies) = try await StoreCall.run(for: context) {
             // The start-up check, read-only and under the decision lock so no decision is
             // seen half-way; a step still to be completed from the ledger is not a problem.
             let (chains, recovery) = try await stores.inspect(naming: { _, tenant in tenant })
             // Bounded: one line per disagreement, at most 100 (the count is in the last).
             let problems = recovery.inconsistencies.map(\.description)
-            // The maintained totals caps are checked against, recomputed from their records: each
-            // file in one snapshot, outside the decision lock (a total and its records change in
-            // one transaction). Bounded as above.
-            let totals = try await stores.maintainedTotalDifferences(naming: { _, tenant in tenant }).flatMap { file, differences in
-                differences.map { "\(file): \($0)" }
-            }
-            return (
-                chains, Self.bounded(problems, "subsidyd --check lists them all"),
-                Self.bounded(totals, "subsidyd --check lists them; subsidyd --repair rebuilds them")
-            )
+            return (chains, problems.count <= 100 ? problems : Array(problems.prefix(99)) + ["… and \(problems.count - 99) more; subsidyd --check lists them all"])
         }
         response.chains = chains.map { report in
             var chain = Foshan_Subsidy_V1_AuditChainReport()
@@ -63,23 +54,15 @@ struct CityViews: Sendable {
             chain.problem = report.problem
             return chain
         }
-        // One report per disagreement between the ledger and a district, and per maintained
-        // total that differs from its records (Protos/README.md §7).
-        for (file, problems) in [("consistency", inconsistencies), ("totals", totals)] {
-            response.chains += problems.map { problem in
-                var chain = Foshan_Subsidy_V1_AuditChainReport()
-                chain.file = file
-                chain.ok = false
-                chain.problem = problem
-                return chain
-            }
+        // One report per disagreement between the ledger and a district (Protos/README.md §7).
+        response.chains += inconsistencies.map { problem in
+            var chain = Foshan_Subsidy_V1_AuditChainReport()
+            chain.file = "consistency"
+            chain.ok = false
+            chain.problem = problem
+            return chain
         }
         return response
-    }
-
-    /// At most 100 of `problems`, the last saying how many more there are and where to see them.
-    private static func bounded(_ problems: [String], _ more: String) -> [String] {
-        problems.count <= 100 ? problems : Array(problems.prefix(99)) + ["… and \(problems.count - 99) more; \(more)"]
     }
 
     /// `GetQuota`: every cap's use and the largest consumers — the city's programmes from the

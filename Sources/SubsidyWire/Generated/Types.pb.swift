@@ -1186,9 +1186,7 @@ public struct Foshan_Subsidy_V1_LedgerEvent: ProtoMessage {
 
 public struct Foshan_Subsidy_V1_AuditChainReport: ProtoMessage {
     /// "ledger" or a district id for an audit chain; "consistency" for a disagreement between the
-    /// ledger and a district, "totals" for a maintained total (what caps are checked against) that
-    /// differs from the records it is kept from: these two have no rows, and `problem` names the
-    /// file and the application or the total.
+    /// ledger and a district (no rows; `problem` names the file and the application).
     public var file: String = ""
     public var rows: Int64 = 0
     public var ok: Bool = false

@@ -511,9 +511,7 @@ struct  Foshan__Subsidy__V1__AuditChainReport
   ProtobufCMessage base;
   /*
    * "ledger" or a district id for an audit chain; "consistency" for a disagreement between the
-   * ledger and a district, "totals" for a maintained total (what caps are checked against) that
-   * differs from the records it is kept from: these two have no rows, and `problem` names the
-   * file and the application or the total.
+   * ledger and a district (no rows; `problem` names the file and the application).
    */
   char *file;
   int64_t rows;
