@@ -38,11 +38,11 @@ public struct USCC: Hashable, Comparable, Sendable, CustomStringConvertible {
     public init(validating text: String) throws(ValidationError) {
         // A follow-on may list thousands of USCCs: the valid ones are checked on their bytes;
         // only a failure takes the slower path that names the position and the rule.
-        if let bytes = Self.codeBytes(text), Self.checksMatch(bytes) {
-            self.rawValue = text
-            return
-        }
-        try Self.explainInvalid(text)
+        // Only that path accepts: a code is 18 ASCII bytes. The slower path compares Characters,
+        // which Swift compares by canonical equivalence — U+212A KELVIN SIGN equals "K" there —
+        // so letting it accept would give one enterprise a second spelling, and a second set of
+        // caps, content keys and registrations.
+        guard let bytes = Self.codeBytes(text), Self.checksMatch(bytes) else { throw Self.explainInvalid(text) }
         self.rawValue = text
     }
 
@@ -90,42 +90,50 @@ public struct USCC: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// split into characters nor quoted back.
     private static let longestPossible = 18 * 4
 
-    private static func explainInvalid(_ text: String) throws(ValidationError) {
+    /// Why `text`, which the byte check refused, is not a code: the first position at fault and
+    /// its rule. Always an error, whatever it finds.
+    private static func explainInvalid(_ text: String) -> ValidationError {
         guard text.utf8.count <= longestPossible else {
-            throw ValidationError(position: nil, problem: "must be 18 characters (got \(text.count))")
+            return ValidationError(position: nil, problem: "must be 18 characters (got \(text.count))")
         }
         let characters = Array(text)
         guard characters.count == 18 else {
-            throw ValidationError(position: nil, problem: "must be 18 characters (got \(characters.count))")
+            return ValidationError(position: nil, problem: "must be 18 characters (got \(characters.count))")
         }
         for (offset, character) in characters.enumerated() {
             let position = offset + 1
-            guard alphabet.contains(character) else {
+            // isASCII first: a look-alike (U+212A for K, a full-width letter) is not its letter.
+            guard character.isASCII, alphabet.contains(character) else {
                 let problem: String
                 if character.isASCII && character.isLowercase {
                     problem = "'\(character)' is lower case (codes use upper case)"
-                } else if "IOSVZ".contains(character) {
+                } else if character.isASCII && "IOSVZ".contains(character) {
                     problem = "'\(character)' is not used in codes (no I, O, S, V, Z)"
+                } else if !character.isASCII {
+                    let scalars = character.unicodeScalars.map { "U+" + String($0.value, radix: 16, uppercase: true) }.joined(separator: " ")
+                    problem = "'\(character)' is not a code character (\(scalars): only ASCII 0-9 and A-Y without I, O, S, V, Z)"
                 } else {
                     problem = "'\(character)' is not a code character (0-9 and A-Y without I, O, S, V, Z)"
                 }
-                throw ValidationError(position: position, problem: problem)
+                return ValidationError(position: position, problem: problem)
             }
             if (3...8).contains(position) && character.wholeNumberValue == nil {
-                throw ValidationError(position: position, problem: "'\(character)' must be a digit (positions 3–8 are the administrative division code)")
+                return ValidationError(position: position, problem: "'\(character)' must be a digit (positions 3–8 are the administrative division code)")
             }
         }
         let expected18 = checkCharacter(characters[0..<17])
         guard characters[17] == expected18 else {
-            throw ValidationError(position: 18, problem: "check character is '\(characters[17])', positions 1–17 give '\(expected18)'")
+            return ValidationError(position: 18, problem: "check character is '\(characters[17])', positions 1–17 give '\(expected18)'")
         }
         guard let expected17 = organisationCheckCharacter(body: characters[8..<16]) else {
             // Unreachable: positions 9–16 passed the alphabet check, which is a subset of GB 11714's.
-            throw ValidationError(position: 9, problem: "organisation code body is not GB 11714 characters")
+            return ValidationError(position: 9, problem: "organisation code body is not GB 11714 characters")
         }
         guard characters[16] == expected17 else {
-            throw ValidationError(position: 17, problem: "organisation code check character is '\(characters[16])', positions 9–16 give '\(expected17)' (GB 11714)")
+            return ValidationError(position: 17, problem: "organisation code check character is '\(characters[16])', positions 9–16 give '\(expected17)' (GB 11714)")
         }
+        // Unreachable while the two paths agree on ASCII text; refused rather than accepted.
+        return ValidationError(position: nil, problem: "is not a code")
     }
 
     /// Validates `text` as a USCC for the request field `path`: `INVALID_ARGUMENT` naming the field,

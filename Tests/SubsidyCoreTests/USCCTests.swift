@@ -44,6 +44,50 @@ struct USCCTests {
         }
     }
 
+    /// Codes with K where a K may stand, the check character at 18 included (U+212A KELVIN SIGN
+    /// is canonically equivalent to K, so Swift's Character comparison calls them equal).
+    static func codesWithK() throws -> [String] {
+        var codes = [try USCC.makeValid(prefix16: "91440604MAK4KH8K").rawValue]
+        for n in 0..<2_000 where codes.count < 4 {
+            let code = try USCC.makeValid(prefix16: "9144060" + String(1_000_000_000 + n).dropFirst()).rawValue
+            if code.last == "K" { codes.append(code) }
+        }
+        return codes
+    }
+
+    /// Every code character's look-alikes: its full-width form, and for K the Kelvin sign.
+    static func lookAlikes(of character: Character) -> [Character] {
+        let scalar = character.unicodeScalars.first!
+        var forms = [Character(Unicode.Scalar(scalar.value + 0xFEE0)!)]
+        if character == "K" { forms.append("\u{212A}") }
+        return forms
+    }
+
+    @Test("a look-alike of a code character (full width, the Kelvin sign) is refused at its position, never accepted as a second spelling")
+    func lookAlikesRefused() throws {
+        let codes = try Self.codesWithK()
+        #expect(codes.contains { $0.last == "K" }, "\(codes)")
+        var tried = 0
+        for code in codes + Self.valid {
+            for (offset, character) in code.enumerated() {
+                for lookAlike in Self.lookAlikes(of: character) {
+                    var characters = Array(code)
+                    characters[offset] = lookAlike
+                    let text = String(characters)
+                    let error = #expect(throws: USCC.ValidationError.self, "\(code) with U+\(String(lookAlike.unicodeScalars.first!.value, radix: 16)) at \(offset + 1)") {
+                        try USCC(validating: text)
+                    }
+                    #expect(error?.position == offset + 1, "\(String(describing: error))")
+                    tried += 1
+                }
+            }
+        }
+        #expect(tried > 18 * (Self.valid.count + 1))
+        #expect(throws: USCC.ValidationError(position: 18, problem: "'\u{212A}' is not a code character (U+212A: only ASCII 0-9 and A-Y without I, O, S, V, Z)")) {
+            try USCC(validating: String(codes.first { $0.last == "K" }!.dropLast()) + "\u{212A}")
+        }
+    }
+
     @Test("positions 3–8 must be digits", arguments: 3...8)
     func divisionDigits(_ position: Int) {
         var characters = Array("91440604MA4UH8XX6U")
