@@ -200,7 +200,7 @@ REACH: dict[str, list[Reach]] = {
     "CityLedger+Calls.swift:closeCall": [Reach([CALLS + "CloseCall"])],
     "DistrictService.swift:amendApplication": [Reach([D + "AmendApplication"])],
     # Filing against the measure's calls for applications: only a submission (an amendment keeps its call).
-    "DistrictService.swift:callFiledUnder": [Reach([D + "SubmitApplication"])],
+    "DistrictService.swift:callFiledUnder": [Reach([D + "SubmitApplication", D + "AmendApplication"])],
     "DistrictService.swift:checkedApplication": [Reach([D + "SubmitApplication", D + "AmendApplication", D + "Quote"])],
     "DistrictService.swift:get": [Reach([D + "GetApplication", C + "GetApplication"])],
     "DistrictService.swift:getApplicant": [Reach([D + "GetApplicant"])],
@@ -208,6 +208,7 @@ REACH: dict[str, list[Reach]] = {
     "DistrictService.swift:listApplications": [Reach([D + "ListApplications"])],
     "DistrictService.swift:pageSize": [Reach(LISTS)],
     "DistrictService.swift:registerApplicant": [Reach([D + "RegisterApplicant"])],
+    "DistrictService.swift:requireSameCall": [Reach([D + "AmendApplication"])],
     "DistrictService.swift:reviewApplication": [Reach([D + "ReviewApplication"])],
     "DistrictService.swift:submitApplication": [Reach([D + "SubmitApplication"])],
     "DistrictService.swift:updateApplicant": [Reach([D + "UpdateApplicant"])],
@@ -293,12 +294,13 @@ SUBJECTS = {
     "applicant.uscc": "the USCC belongs to another district's area (or relocated to another district)",
     "history": "the application already has 100 recorded changes: withdraw it and file a new one",
     "call": "(SubmitApplication) the measure runs calls for applications (申报批次) and none for the funding year is open today: file it inside one, or late on purpose with `late_reason`; "
+            "(AmendApplication) a changed programme, measure or funding year would move it to another call, or out of or into one, or fall where no call is open: withdraw and file again; "
             "(OpenCall) the window overlaps another call of the same measure and year; (CloseCall) the call is already closed",
     "programme": "the programme named was retired (`retired_on`) and takes no new applications; or (`DistrictProgrammes.GetQuota`) the calling district runs no programme of its own",
     "stacking": "every public award for the content (other programmes' awards and the upper-level funds declared) already reaches the measure's stacking limit (MEASURES.md)",
     "publicity": "disbursement before the publicity (公示) period has ended; the message names the first allowed day",
     "commitment": "the ledger's commitment is not in a state that allows the step (already released, not live)",
-    "request.awards[i]": "row i's content is already funded (live, imported earlier, or earlier in the same request); the whole import is refused",
+    "request.awards[i]": "row i's content is already funded (live, imported earlier, earlier in the same request, or by a district's own programme); the whole import is refused",
 }
 
 #: Statuses every call can get from the transport (Sources/SubsidyServer/Transport, README §2–§3, §9, §10).

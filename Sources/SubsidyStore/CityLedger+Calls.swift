@@ -66,7 +66,8 @@ extension CityLedger {
         }
     }
 
-    /// Closes a call on `date` (not before it opened; a closed call stays closed).
+    /// Closes a call on `date` (not before it opened nor after its last day; a closed call stays
+    /// closed).
     func closeCall(
         _ id: String, on date: CalendarDate, request key: RequestKey, actor: Actor, check: @escaping @Sendable (Call) throws -> Void,
         respond: @escaping @Sendable (Call) throws -> [UInt8]
@@ -77,6 +78,12 @@ extension CityLedger {
             guard call.closedOn.isEmpty else { throw SubsidyError.precondition("call", "call \(id) was closed on \(call.closedOn)") }
             guard date >= call.opensOn else {
                 throw SubsidyError.invalidField("request.closed_on", "\(date) is before call \(id) opened on \(call.opensOn)")
+            }
+            // A later date would change nothing but keep the call from ever being closed early:
+            // a typo (2099) must not stand in for the bureau's decision.
+            guard date <= call.closesOn else {
+                throw SubsidyError.invalidField(
+                    "request.closed_on", "\(date) is after call \(id)'s last day \(call.closesOn), when it closes by itself; closing early takes a date up to then")
             }
             try transaction.query("UPDATE calls SET closed_on = ? WHERE id = ?", [.text(date.description), .text(id)])
             try AuditChain.append(

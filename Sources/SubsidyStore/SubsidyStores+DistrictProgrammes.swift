@@ -16,32 +16,40 @@ extension SubsidyStores {
         let store = try owning(id, as: district)
         if let earlier = try await store.replay(key) { return earlier }
         guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
-        let policy = try Self.districtDecides(current, district: district, programmes: programmes)
-        // Another file: read before the district's transaction. A city award for the same content
-        // made between this read and the commit is not seen (the city's programmes refuse content
-        // already funded, so the gap cannot make the city pay twice; it can let the district's
-        // stacking limit count one award less).
+        _ = try Self.districtDecides(current, district: district, programmes: programmes)
+        // The city's awards live in another file, read before the district's transaction. The
+        // content's locks, which a city approval of the same content also holds across its read
+        // of the districts' awards and its ledger write, keep either from committing between the
+        // other's read and its write: otherwise both would see nothing and both pay.
         let ledger = self.ledger
         let keys = current.application.contentKeys
-        let elsewhere = try await ledger.database.read { try ledger.usage(in: $0).fundedContent(keys) }
-        return try await store.mutate(key) { transaction, now in
-            guard let fresh = try DistrictStore.application(id, in: transaction, district: district) else {
-                throw SubsidyError(.notFound, "application \(id) does not exist")
+        return try await underDecisionLock(.keys(Set(keys.map(Self.contentLock)))) {
+            let elsewhere = try await ledger.database.read { try ledger.usage(in: $0).fundedContent(keys) }
+            return try await store.mutate(key) { transaction, now in
+                guard let fresh = try DistrictStore.application(id, in: transaction, district: district) else {
+                    throw SubsidyError(.notFound, "application \(id) does not exist")
+                }
+                _ = try fresh.state.applying(.approve, as: .city)
+                // Amended (and recommended again) since it was first read: the city's awards and
+                // the locks are those of its old content.
+                guard fresh.application.contentKeys == keys else {
+                    throw SubsidyError(.aborted, "application \(id) changed while its approval waited; send the approval again")
+                }
+                let policy = try Self.districtDecides(fresh, district: district, programmes: programmes)
+                let application = try Self.checked(fresh.application, policy: policy)
+                let usage = DistrictStore.ProgrammeUsage(connection: transaction.connection, elsewhere: elsewhere)
+                let award = try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
+                try store.commitProgrammeAward(id, award, requestID: key.id, actor: actor, reason: reason, at: now, in: transaction)
+                let note = DecisionNote(date: award.decisionDate.description, document: award.decisionDocument ?? "")
+                // The state machine's deciding role; the history names the district's bureau as the actor.
+                let record = try store.apply(.approve, to: id, actor: actor, role: .city, reason: reason, request: key, decision: note, at: now, in: transaction) {
+                    $0.awardedFen = award.award.fen
+                    $0.decisionDate = award.decisionDate.description
+                    $0.decisionDocument = award.decisionDocument ?? ""
+                    $0.explanation = StoredExplanation(award)
+                }
+                return try respond(record)
             }
-            _ = try fresh.state.applying(.approve, as: .city)
-            let application = try Self.checked(fresh.application, policy: policy)
-            let usage = DistrictStore.ProgrammeUsage(connection: transaction.connection, elsewhere: elsewhere)
-            let award = try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
-            try store.commitProgrammeAward(id, award, requestID: key.id, actor: actor, reason: reason, at: now, in: transaction)
-            let note = DecisionNote(date: award.decisionDate.description, document: award.decisionDocument ?? "")
-            // The state machine's deciding role; the history names the district's bureau as the actor.
-            let record = try store.apply(.approve, to: id, actor: actor, role: .city, reason: reason, request: key, decision: note, at: now, in: transaction) {
-                $0.awardedFen = award.award.fen
-                $0.decisionDate = award.decisionDate.description
-                $0.decisionDocument = award.decisionDocument ?? ""
-                $0.explanation = StoredExplanation(award)
-            }
-            return try respond(record)
         }
     }
 

@@ -66,4 +66,14 @@ extension SubsidyStores {
         }
         return result
     }
+
+    /// The response `key` already has in `tenant`'s home file (nil if none there, or only a claim;
+    /// ALREADY_EXISTS if the id was used for another request). For a handler whose checks read
+    /// what may change between a call and its retry — a call for applications closing, a
+    /// programme retired, the configuration reloaded — so a retry gets its first reply, byte for
+    /// byte, before any of them can refuse it.
+    package func storedResponse(_ key: RequestKey, tenant: String) async throws -> [UInt8]? {
+        let response = try await home(of: tenant).lookup { try RequestLog.lookup(key.id, fingerprint: key.fingerprint, in: $0) }
+        return response?.isEmpty == false ? response : nil
+    }
 }

@@ -224,9 +224,37 @@ public final class SubsidyStores: Service, Sendable {
         // A second approval of an application in the same group would start from the state read
         // before the first one committed.
         guard ids.count == approvals.count else { throw SubsidyError.invalidField("request.application_ids", "names an application twice") }
-        return try await underDecisionLock(.keys(ids)) {
-            try await self.approveHoldingLocks(approvals, list: list, programmes: programmes, respond: respond)
+        // The content they fund is locked too: a district approving its own programme's
+        // application of the same content reads the ledger and writes its own file, as this reads
+        // the districts' files and writes the ledger; unlocked, each could miss the other's award
+        // and both pay. Read before the lock, checked again under it (approveHoldingLocks).
+        let content = try await contentLocks(of: approvals.map(\.id))
+        return try await underDecisionLock(.keys(ids.union(content))) {
+            try await self.approveHoldingLocks(approvals, list: list, lockedContent: content, programmes: programmes, respond: respond)
         }
+    }
+
+    /// The decision lock of a content key (``Application/contentKeys``): held by every decision
+    /// that may fund that content, city or district, across its read of the other side's awards
+    /// and its own write.
+    static func contentLock(_ key: String) -> String { "content " + key }
+
+    /// The content locks of the applications `ids` as their districts hold them now, read without
+    /// any lock; an id that does not resolve has none (its approval fails on its own later).
+    private func contentLocks(of ids: [String]) async throws -> Set<String> {
+        var byDistrict: [DistrictID: [String]] = [:]
+        for id in ids {
+            if let store = try? owning(id, as: nil) { byDistrict[store.district, default: []].append(id) }
+        }
+        var locks = Set<String>()
+        for (district, ids) in byDistrict {
+            let store = self.store(district)
+            let keys = try await store.database.read(small: ids.count * 3 <= SQLiteDatabase.lookupKeys) { transaction in
+                try ids.flatMap { id in try DistrictStore.application(id, in: transaction, district: district)?.application.contentKeys ?? [] }
+            }
+            locks.formUnion(keys.map(Self.contentLock))
+        }
+        return locks
     }
 
     /// An application ready for the ledger step of its approval, read under its decision lock.
@@ -258,7 +286,8 @@ public final class SubsidyStores: Service, Sendable {
     }
 
     private func approveHoldingLocks(
-        _ approvals: [Approval], list: RequestKey?, programmes: Programmes, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+        _ approvals: [Approval], list: RequestKey?, lockedContent: Set<String>, programmes: Programmes,
+        respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [Result<[UInt8], any Error>] {
         let (ledger, faults) = (self.ledger, self.faults)
         let explaining = Self.explaining(respond, from: ledger)
@@ -331,6 +360,11 @@ public final class SubsidyStores: Service, Sendable {
                 }
                 guard let current else { throw SubsidyError(.notFound, "application \(approval.id) does not exist") }
                 let policy = try Self.cityDecides(current, programmes: programmes)
+                // Amended between the read of its content and its lock (it was then returned,
+                // amended and recommended again): its content's lock is not held.
+                guard current.application.contentKeys.allSatisfy({ lockedContent.contains(Self.contentLock($0)) }) else {
+                    throw SubsidyError(.aborted, "application \(approval.id) changed while its approval waited; send the approval again")
+                }
                 candidates.append(ApprovalCandidate(index: index, approval: approval, store: store, current: current, policy: policy))
             } catch {
                 results[index] = .failure(error)
@@ -903,8 +937,9 @@ public final class SubsidyStores: Service, Sendable {
 
     /// The live awards of every district's own programmes known by one of `keys`, read from each
     /// district's file. A city decision reads them just before its ledger transaction (another
-    /// file): an award a district makes for the same content in between is not seen — the
-    /// district's own check, which reads the city's awards, sees the city's if it came first.
+    /// file), holding the content locks of `keys`, which a district's approval of its own
+    /// programme holds across its read of the ledger and its write: neither can award that
+    /// content between the other's read and its commit.
     func districtProgrammeContent(_ keys: [String]) async throws -> [FundedContent] {
         guard !keys.isEmpty else { return [] }
         return try await fromEveryDistrict { try await $0.programmeFundedContent(keys) }
@@ -975,33 +1010,42 @@ public final class SubsidyStores: Service, Sendable {
 
     /// Imports decisions made before the system existed, in one transaction: each row is charged
     /// against the same caps as a live decision, a row already in the ledger (same content-derived
-    /// id) is counted as already present, and content already funded refuses the whole import,
-    /// naming its row (`request.awards[i]`).
+    /// id) is counted as already present, and content already funded — in the ledger, earlier in
+    /// the import, or by a district's own programme — refuses the whole import, naming its row
+    /// (`request.awards[i]`).
     public func importHistory(
         _ rows: [(CityLedger.CommitmentFields, [CapCharge])], request key: RequestKey,
         respond: @escaping @Sendable (_ imported: Int, _ alreadyPresent: Int) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let ledger = self.ledger
-        return try await ledger.mutate(key) { transaction, now in
-            var (imported, present) = (0, 0)
-            for (i, (fields, charges)) in rows.enumerated() {
-                if try ledger.hasCommitment(fields.applicationID, in: transaction) {
-                    present += 1
-                    continue
+        let keys = Set(rows.flatMap { $0.0.contentKeys })
+        // The districts' programme awards are in their files: read under the content's locks, as
+        // a city approval reads them (see `approve`), so none is made between the read and the
+        // import's commit.
+        return try await underDecisionLock(.keys(Set(keys.map(Self.contentLock)))) {
+            let districts = Dictionary(grouping: try await self.districtProgrammeContent(keys.sorted()), by: \.key)
+            return try await ledger.mutate(key) { transaction, now in
+                var (imported, present) = (0, 0)
+                for (i, (fields, charges)) in rows.enumerated() {
+                    if try ledger.hasCommitment(fields.applicationID, in: transaction) {
+                        present += 1
+                        continue
+                    }
+                    // No double funding, whether the twin is live, imported earlier or in this
+                    // file, or a district programme's award.
+                    let twins = try ledger.usage(in: transaction).fundedContent(fields.contentKeys) + fields.contentKeys.flatMap { districts[$0] ?? [] }
+                    if let twin = twins.first(where: { Application.isDoubleFunding(fields.measure, $0.measure, sharing: $0.key) }) {
+                        throw SubsidyError.precondition(
+                            "request.awards[\(i)]",
+                            "content \"\(fields.contentTyped)\" (\(fields.contentFingerprint)) is already funded as \(twin.applicationID) under \(twin.measure); "
+                                + "the same contract or project cannot be funded twice"
+                        )
+                    }
+                    try ledger.insertCommitment(fields, charges: charges, at: now, in: transaction)
+                    imported += 1
                 }
-                // No double funding, whether the twin is live, imported earlier or in this file.
-                let twins = try ledger.usage(in: transaction).fundedContent(fields.contentKeys)
-                if let twin = twins.first(where: { Application.isDoubleFunding(fields.measure, $0.measure, sharing: $0.key) }) {
-                    throw SubsidyError.precondition(
-                        "request.awards[\(i)]",
-                        "content \"\(fields.contentTyped)\" (\(fields.contentFingerprint)) is already funded as \(twin.applicationID) under \(twin.measure); "
-                            + "the same contract or project cannot be funded twice"
-                    )
-                }
-                try ledger.insertCommitment(fields, charges: charges, at: now, in: transaction)
-                imported += 1
+                return try respond(imported, present)
             }
-            return try respond(imported, present)
         }
     }
 }

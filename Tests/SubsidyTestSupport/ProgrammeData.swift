@@ -44,12 +44,26 @@ public enum ProgrammeData {
         return a
     }
 
+    /// Shunde's 省市标杆配套 (case by case) for `enterprise`'s project `projectName`.
+    public static func benchmarkMatch(_ enterprise: String, projectName: String, year: Int32 = 2024) -> Foshan_Subsidy_V1_Application {
+        var a = Foshan_Subsidy_V1_Application()
+        a.programme = "shunde-dx-2021"
+        a.measure = .benchmarkMatch
+        a.fundingYear = year
+        a.enterpriseUscc = enterprise
+        a.projectName = projectName
+        return a
+    }
+
     /// Shunde's own decision on `id` (approve with `caseFen` for case-by-case measures).
-    public static func approveOwn(_ shunde: Bureau, _ id: String, date: String = "2024-06-01", requestID: String = UUID().uuidString) async throws -> Foshan_Subsidy_V1_ApplicationRecord {
+    public static func approveOwn(
+        _ shunde: Bureau, _ id: String, date: String = "2024-06-01", caseFen: Int64 = 0, requestID: String = UUID().uuidString
+    ) async throws -> Foshan_Subsidy_V1_ApplicationRecord {
         var request = Foshan_Subsidy_V1_ApproveApplicationRequest()
         request.requestId = requestID
         request.applicationId = id
         request.decisionDate = date
+        request.caseAmountFen = caseFen
         request.decisionDocument = "顺经促〔2024〕9号"
         return try await shunde.client.call(Foshan_Subsidy_V1_DistrictProgrammes.Method.approveApplication, request).record ?? .init()
     }

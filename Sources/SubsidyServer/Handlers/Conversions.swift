@@ -425,6 +425,13 @@ func requestKey(checked requestID: String, context: CallContext, _ request: some
     RequestKey(id: context.tenant.id + ":" + requestID, fingerprint: HexDigest.sha256(Array(context.method.utf8) + [0] + request.serializedBytes()))
 }
 
+/// The reply `key` already has, for the district handlers whose checks read what may change
+/// before a retry (``SubsidyStores/storedResponse(_:tenant:)``): looked up before those checks.
+func storedReply<Response: ProtoMessage>(_ key: RequestKey, stores: SubsidyStores, context: CallContext) async throws(SubsidyError) -> Response? {
+    let bytes = try await StoreCall.run(for: context) { try await stores.storedResponse(key, tenant: context.tenant.id) }
+    return try bytes.map { bytes throws(SubsidyError) in try Response(serializedBytes: bytes, path: "stored") }
+}
+
 /// A response that carries one application record (submit, amend, review, decisions, …).
 protocol RecordResponse: ProtoMessage {
     var record: Foshan_Subsidy_V1_ApplicationRecord? { get set }

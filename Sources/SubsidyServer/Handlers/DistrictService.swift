@@ -13,6 +13,8 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
     func registerApplicant(_ request: Foshan_Subsidy_V1_RegisterApplicantRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_RegisterApplicantResponse {
         let district = try context.requireDistrict()
         let key = try requestKey(request.requestId, context: context, request)
+        // A retry first: [relocations] may have changed by a reload since the first call.
+        if let earlier: Foshan_Subsidy_V1_RegisterApplicantResponse = try await storedReply(key, stores: stores, context: context) { return earlier }
         guard let applicant = request.applicant else { throw .invalidField("request.applicant", "is required") }
         let uscc = try USCC.parse(applicant.uscc, field: "applicant.uscc")
         try InputLimits.check(applicant.name, InputLimits.name, field: "applicant.name")
@@ -114,6 +116,9 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
     func submitApplication(_ request: Foshan_Subsidy_V1_SubmitApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_SubmitApplicationResponse {
         let district = try context.requireDistrict()
         let key = try requestKey(request.requestId, context: context, request)
+        // A retry first: its call for applications may have closed, or its programme been
+        // retired, since the first call, which the checks below would now refuse.
+        if let earlier: Foshan_Subsidy_V1_SubmitApplicationResponse = try await storedReply(key, stores: stores, context: context) { return earlier }
         guard var wire = request.application else { throw .invalidField("request.application", "is required") }
         let (application, applicant, policy) = try await checkedApplication(&wire, district: district, stores: stores, programmes: programmes, context: context)
         try InputLimits.check(request.lateReason, InputLimits.reason, field: "request.late_reason")
@@ -146,9 +151,11 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         let district = try context.requireDistrict()
         let key = try requestKey(request.requestId, context: context, request)
         _ = try stores.owning(request.applicationId, as: district)
+        if let earlier: Foshan_Subsidy_V1_AmendApplicationResponse = try await storedReply(key, stores: stores, context: context) { return earlier }
         guard var wire = request.application else { throw .invalidField("request.application", "is required") }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let (application, applicant, policy) = try await checkedApplication(&wire, district: district, stores: stores, programmes: programmes, context: context)
+        try await requireSameCall(request.applicationId, amendedTo: application, programme: policy, district: district, context: context)
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.amend(
@@ -203,6 +210,32 @@ extension DistrictService {
     /// measure and year; none when the measure runs no calls. Outside every call of a measure that
     /// runs them, FAILED_PRECONDITION naming the calls — unless it is filed late on purpose, with
     /// a reason (then the year's latest call, or none, is recorded with the reason).
+    /// An amendment that changes the programme, measure or funding year must fall under the call
+    /// for applications the application was filed under (or under none, as it was): otherwise it
+    /// would slip a filing past a closed call without a late reason, or leave it counted under a
+    /// call of another measure or year. Such a change is a new filing: withdraw and file again.
+    func requireSameCall(
+        _ id: String, amendedTo application: Application, programme: Policy, district: DistrictID, context: CallContext
+    ) async throws(SubsidyError) {
+        let store = stores.store(district)
+        guard let current = try await StoreCall.run(for: context, { try await store.application(id) }) else { return }
+        let was = current.application
+        guard was.programme != application.programme || was.measure != application.measure || was.fundingYear != application.fundingYear else { return }
+        let call: String
+        do {
+            call = try await callFiledUnder(application, programme: programme, lateReason: current.lateReason, context: context)
+        } catch where error.code == .failedPrecondition {
+            throw SubsidyError.precondition("call", "\(id) cannot be amended to \(application.measure) of funding year \(application.fundingYear): \(error.message)")
+        }
+        guard call == current.callID else {
+            let place = { (call: String) in call.isEmpty ? "no call for applications" : "call \(call)" }
+            throw SubsidyError.precondition(
+                "call",
+                "amending \(id) to \(application.measure) of \(programme.name), funding year \(application.fundingYear), would move it from "
+                    + "\(place(current.callID)) to \(place(call)); withdraw it and file it again")
+        }
+    }
+
     func callFiledUnder(_ application: Application, programme: Policy, lateReason: String, context: CallContext) async throws(SubsidyError) -> String {
         let ledger = stores.ledger
         let today = Clock.today()
