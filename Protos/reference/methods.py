@@ -227,6 +227,7 @@ REACH: dict[str, list[Reach]] = {
     "DistrictProgrammesService.swift:revokeApplication": [Reach([DP + "RevokeApplication"])],
     "DistrictStore+Programmes.swift:insertCatalogueMember": [Reach([DP + "RegisterCatalogueMember"])],
     "DistrictStore+Programmes.swift:moveProgrammeCommitment": [Reach([DP + "DisburseApplication", DP + "RevokeApplication"])],
+    "DistrictStore+Programmes.swift:requireOneRevenueTier": [Reach([DP + "ApproveApplication"])],
     # ProgrammeUsage: a district programme's usage, read by its decisions, quotes and the clerk's notices.
     # A decision's date is checked by the engine (approvals, quotes) against the application's programme.
     "Policy.swift:checkDecisionDate": [Reach(ENGINE + OWN_ENGINE)],
@@ -297,6 +298,7 @@ SUBJECTS = {
             "(AmendApplication) a changed programme, measure or funding year would move it to another call, or out of or into one, or fall where no call is open: withdraw and file again; "
             "(OpenCall) the window overlaps another call of the same measure and year; (CloseCall) the call is already closed",
     "programme": "the programme named was retired (`retired_on`) and takes no new applications; or (`DistrictProgrammes.GetQuota`) the calling district runs no programme of its own",
+    "declared_revenue": "(a district programme's approval) the declared revenue puts the enterprise in another tier of a revenue-tiered cap than its earlier award of the same funding year: one revenue per enterprise and year",
     "stacking": "every public award for the content (other programmes' awards and the upper-level funds declared) already reaches the measure's stacking limit (MEASURES.md)",
     "publicity": "disbursement before the publicity (公示) period has ended; the message names the first allowed day",
     "commitment": "the ledger's commitment is not in a state that allows the step (already released, not live)",

@@ -113,6 +113,32 @@ extension DistrictStore {
         )
     }
 
+    /// One enterprise has one declared revenue per funding year: a revenue-tiered cap (`rule`'s
+    /// caps with `revenueTiers`) charged under one tier refuses a charge to the same scope under
+    /// another. Otherwise a first application declaring less and a second declaring more would
+    /// each be checked against its own tier, and the enterprise would reach the upper tier's limit
+    /// on a revenue its first declaration denies.
+    func requireOneRevenueTier(_ award: AwardDecision, rule: MeasureRule, in transaction: Transaction) throws {
+        for cap in rule.caps where !cap.revenueTiers.isEmpty {
+            guard let charge = award.charges.first(where: { $0.key.capID == cap.id }), case .amount(let limit) = charge.limit else { continue }
+            let earlier = try transaction.query(
+                """
+                SELECT c.application_id AS application_id, c.limit_value AS limit_value FROM programme_charges c
+                JOIN programme_commitments m ON m.application_id = c.application_id
+                WHERE c.cap_id = ? AND c.scope = ? AND m.state IN \(CityLedger.counted) AND c.limit_value != ? LIMIT 1
+                """,
+                [.text(charge.key.capID), .text(charge.key.scope), .integer(limit.fen)]
+            ).first
+            if let earlier {
+                throw SubsidyError.precondition(
+                    "declared_revenue",
+                    "the declared revenue puts \(award.enterprise.rawValue) in \(cap.id)'s tier of \(limit), but its award \(try earlier.text("application_id")) "
+                        + "in the same funding year was decided in the tier of \(Money(fen: try earlier.int("limit_value"))); "
+                        + "an enterprise declares one revenue per funding year (correct application.declared_revenue_fen)")
+            }
+        }
+    }
+
     /// Moves the programme commitment of `applicationID` from `from` to `to` (disbursed; released
     /// or clawback on revocation, which takes its charges out of the totals by trigger).
     func moveProgrammeCommitment(

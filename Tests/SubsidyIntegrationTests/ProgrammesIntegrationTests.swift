@@ -150,6 +150,30 @@ struct ProgrammesIntegrationTests {
         }
     }
 
+    @Test("one declared revenue per enterprise and year: a second CLOUD_USE declaring the upper tier after an award in the lower is refused")
+    func oneRevenueTier() async throws {
+        try await withDaemon { daemon in
+            let shunde = Bureau(try await daemon.client("shunde"))
+            try await shunde.register(ProgrammeData.seller, role: .serviceProvider)
+            try await ProgrammeData.catalogue(shunde, ProgrammeData.seller)
+            let buyer = TestData.uscc(7_710, area: 6)
+            try await shunde.register(buyer)
+            // 40,000,000 yuan declared: the 500,000 tier, used up by the first award.
+            let first = try await shunde.file(ProgrammeData.cloudUse(buyer, spendFen: 300_000_000, revenueFen: 4_000_000_000, contract: "TIER-1"))
+            #expect(try await ProgrammeData.approveOwn(shunde, first).awardedFen == 50_000_000)
+            // 80,000,000 declared for the same year: the 1,000,000 tier would leave room for another 500,000.
+            let second = try await shunde.file(ProgrammeData.cloudUse(buyer, spendFen: 300_000_000, revenueFen: 8_000_000_000, contract: "TIER-2"))
+            let refused = await #expect(throws: SubsidyError.self) { try await ProgrammeData.approveOwn(shunde, second) }
+            #expect(refused?.code == .failedPrecondition)
+            #expect(refused?.message.contains("declared_revenue") == true && refused?.message.contains(first) == true, "\(refused?.message ?? "")")
+            // Declared as the first one was, it is checked against the tier it shares (and is used up).
+            let third = try await shunde.file(ProgrammeData.cloudUse(buyer, spendFen: 300_000_000, revenueFen: 4_000_000_000, contract: "TIER-3"))
+            let full = await #expect(throws: SubsidyError.self) { try await ProgrammeData.approveOwn(shunde, third) }
+            #expect(full?.code == .resourceExhausted, "\(full?.message ?? "")")
+            #expect(try DistrictProgrammeChecker.check(dataDirectory: daemon.dataDirectory).problems == [])
+        }
+    }
+
     @Test("an imported award of content Shunde's own programme funded refuses the import, naming its row")
     func importAfterDistrictAward() async throws {
         try await withDaemon { daemon in
