@@ -101,13 +101,15 @@ extension CityLedger {
 
     /// The call an application of `measure` and `fundingYear` under `programme` is filed under on
     /// `date`: `.open(call)` inside one, `.closed(latest)` outside every one of a measure that
-    /// runs calls, `.none` when the measure has no call at all (it does not run calls).
+    /// runs calls (latest: the last of the year that has opened by `date`, which a late filing
+    /// is counted under; none if none has), `.none` when the measure has no call at all (it does
+    /// not run calls).
     public func filing(programme: String, measure: Measure, fundingYear: Int, on date: CalendarDate) async throws -> Filing {
         let calls = try await database.lookup { try Self.calls(programme: programme, measure: measure, in: $0) }
         guard !calls.isEmpty else { return .none }
         let year = calls.filter { $0.fundingYear == fundingYear }
         if let open = year.first(where: { $0.state(on: date) == "open" }) { return .open(open) }
-        return .closed(year.last, every: calls)
+        return .closed(year.last { $0.opensOn <= date }, every: calls)
     }
 
     /// Where a submission stands against its measure's calls.

@@ -293,7 +293,10 @@ struct ProgrammesIntegrationTests {
             var unseen = Foshan_Subsidy_V1_SubmitApplicationRequest()
             unseen.requestId = "filed-before-the-close"
             unseen.application = ProgrammeData.workshop(owner, 5, year: 2025)
+            // A reason given inside an open call is not kept: the filing is not late.
+            unseen.lateReason = "以防万一"
             let unseenReply = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.submitApplication, unseen)
+            #expect(unseenReply.record?.callId == call.id && unseenReply.record?.lateReason == "")
             try await nanhai.recommend(inside.id)
             // Another year of a measure that runs calls: refused, naming the rule; late on purpose: filed, with the reason.
             let outside = await #expect(throws: SubsidyError.self) { try await nanhai.submit(ProgrammeData.workshop(owner, 3, year: 2024)) }

@@ -122,11 +122,14 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         guard var wire = request.application else { throw .invalidField("request.application", "is required") }
         let (application, applicant, policy) = try await checkedApplication(&wire, district: district, stores: stores, programmes: programmes, context: context)
         try InputLimits.check(request.lateReason, InputLimits.reason, field: "request.late_reason")
-        let call = try await callFiledUnder(application, programme: policy, lateReason: request.lateReason, context: context)
+        let filed = try await callFiledUnder(application, programme: policy, lateReason: request.lateReason, context: context)
+        // A reason given for a filing inside an open call is not kept: it is not late, and the
+        // call's counts of late filings must not say so.
+        let lateReason = filed.late ? request.lateReason : ""
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.submit(
-                application, applicant: applicant, policy: policy, call: call, lateReason: request.lateReason, request: key, actor: context.actor
+                application, applicant: applicant, policy: policy, call: filed.call, lateReason: lateReason, request: key, actor: context.actor
             ) {
                 try Foshan_Subsidy_V1_SubmitApplicationResponse.encoding($0, warnings: $1)
             }
@@ -223,7 +226,7 @@ extension DistrictService {
         guard was.programme != application.programme || was.measure != application.measure || was.fundingYear != application.fundingYear else { return }
         let call: String
         do {
-            call = try await callFiledUnder(application, programme: programme, lateReason: current.lateReason, context: context)
+            call = try await callFiledUnder(application, programme: programme, lateReason: current.lateReason, context: context).call
         } catch where error.code == .failedPrecondition {
             throw SubsidyError.precondition("call", "\(id) cannot be amended to \(application.measure) of funding year \(application.fundingYear): \(error.message)")
         }
@@ -236,7 +239,11 @@ extension DistrictService {
         }
     }
 
-    func callFiledUnder(_ application: Application, programme: Policy, lateReason: String, context: CallContext) async throws(SubsidyError) -> String {
+    /// The call for applications `application` is filed under today (empty: none), and whether
+    /// it is filed late (outside every open call of a measure that runs calls, with a reason).
+    func callFiledUnder(
+        _ application: Application, programme: Policy, lateReason: String, context: CallContext
+    ) async throws(SubsidyError) -> (call: String, late: Bool) {
         let ledger = stores.ledger
         let today = Clock.today()
         let filing = try await StoreCall.run(for: context) {
@@ -244,11 +251,11 @@ extension DistrictService {
         }
         switch filing {
         case .none:
-            return ""
+            return ("", false)
         case .open(let call):
-            return call.id
+            return (call.id, false)
         case .closed(let latest, let every):
-            guard CanonicalText(lateReason).isEmpty else { return latest?.id ?? "" }
+            guard CanonicalText(lateReason).isEmpty else { return (latest?.id ?? "", true) }
             let known = every.filter { $0.fundingYear == application.fundingYear.year }
                 .map { "\($0.id) \($0.opensOn)..\($0.lastDay)" }.joined(separator: ", ")
             throw SubsidyError.precondition(
