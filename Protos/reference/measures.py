@@ -275,7 +275,7 @@ RULE_CODE = {
     "grades": (CORE / "CapRule.swift", "grades?.contains(application.grade)"),
     "revenue_tier_above_yuan": (CORE / "CapRule.swift", "application.declaredRevenue > $0.revenueAbove"),
     "calls for applications": (REPO / "Sources" / "SubsidyServer" / "Handlers" / "DistrictService.swift",
-                               "let call = try await callFiledUnder(application, programme: policy, lateReason: request.lateReason, context: context)"),
+                               "let filed = try await callFiledUnder(application, programme: policy, lateReason: request.lateReason, context: context)"),
 }
 
 # ── policy files ─────────────────────────────────────────────────────────────────────────────────

@@ -94,7 +94,8 @@ extension CityLedger {
         }
     }
 
-    /// Every call of `programme` (nil: of every programme), in id order.
+    /// Every call of `programme` (nil: of every programme), by programme, measure, funding year
+    /// and opening day.
     public func calls(programme: String?) async throws -> [Call] {
         try await database.read { try Self.calls(programme: programme, in: $0) }
     }
@@ -136,8 +137,10 @@ extension CityLedger {
     }
 
     private static func calls(programme: String?, in transaction: Transaction) throws -> [Call] {
-        let rows = try programme.map { try transaction.query("SELECT * FROM calls WHERE programme = ? ORDER BY id", [.text($0)]) }
-            ?? transaction.query("SELECT * FROM calls ORDER BY id")
+        // By programme, measure, year and opening, as a clerk reads them (by id, …/10 came before …/2).
+        let rows = try programme.map {
+            try transaction.query("SELECT * FROM calls WHERE programme = ? ORDER BY measure, funding_year, opens_on, rowid", [.text($0)])
+        } ?? transaction.query("SELECT * FROM calls ORDER BY programme, measure, funding_year, opens_on, rowid")
         return try rows.map(call(row:))
     }
 

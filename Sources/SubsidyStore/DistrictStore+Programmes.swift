@@ -215,7 +215,9 @@ extension DistrictStore {
             [.text(catalogue), .text(uscc.rawValue), .text(name), .text(entryDate.description), .text(requestID), .text(time)]
         )
         guard !inserted.isEmpty else {
-            throw SubsidyError(.alreadyExists, "\(uscc.rawValue) is already in catalogue \(catalogue)")
+            throw SubsidyError(
+                .alreadyExists, "\(uscc.rawValue) is already in catalogue \(catalogue)",
+                details: [.field(path: "request.uscc", problem: "already in catalogue \(catalogue)")])
         }
         try AuditChain.append(
             AuditEvent("catalogue_member", [

@@ -286,6 +286,16 @@ struct ProgrammesIntegrationTests {
             #expect(overlapping?.code == .failedPrecondition)
             let own = try await open(shunde, "shunde-dx-2021", .cloudUse, year: 2025)
             #expect(own.tenant == "shunde")
+            // Nanhai closing Shunde's call finds nothing: no answer says which of Shunde's ids exist.
+            var foreign = Foshan_Subsidy_V1_CloseCallRequest()
+            foreign.requestId = UUID().uuidString
+            foreign.callId = own.id
+            let hidden = await #expect(throws: SubsidyError.self) { try await nanhai.client.call(Foshan_Subsidy_V1_Calls.Method.closeCall, foreign) }
+            foreign.callId = "shunde-dx-2021/CLOUD_USE/2025/9"
+            foreign.requestId = UUID().uuidString
+            let absent = await #expect(throws: SubsidyError.self) { try await nanhai.client.call(Foshan_Subsidy_V1_Calls.Method.closeCall, foreign) }
+            #expect(hidden?.code == .notFound && absent?.code == .notFound, "\(String(describing: hidden)) \(String(describing: absent))")
+            #expect(hidden?.message == absent?.message.replacingOccurrences(of: "/9", with: "/1"))
 
             let inside = try await nanhai.submit(ProgrammeData.workshop(owner, 2, year: 2025))
             #expect(inside.callId == call.id)

@@ -114,4 +114,15 @@ struct CapTotalsTests {
         #expect(kept[nanhai.key] == nil)
         await harness.stores.close()
     }
+
+    @Test("a district programme's charges of one cap scope are read by index (district migration 13), not by walking them all")
+    func programmeChargesByScope() async throws {
+        let harness = try StoreHarness()
+        let plan = try await harness.stores.store(.shunde).database.read { transaction in
+            try transaction.query(
+                "EXPLAIN QUERY PLAN SELECT MAX(limit_value) FROM programme_charges WHERE cap_id = 'CLOUD_USE.per_enterprise' AND scope = '2024/x'"
+            ).map { try $0.text("detail") }
+        }
+        #expect(plan.contains { $0.contains("USING INDEX programme_charges_scope") || $0.contains("USING COVERING INDEX programme_charges_scope") }, "\(plan)")
+    }
 }

@@ -46,7 +46,14 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
         let bytes = try await StoreCall.run(for: context) {
             try await stores.closeCall(
                 request.callId, on: date, request: key, actor: context.actor,
-                check: { call in _ = try Self.decidedBy(tenant: tenant, programme: call.programme, programmes: programmes, field: "request.call_id") }
+                check: { call in
+                    // Another district's call is as absent as one that does not exist: the answer
+                    // must not tell a district which of another's ids are taken.
+                    guard programmes.visible(to: tenant.district).contains(where: { $0.name == call.programme }) else {
+                        throw SubsidyError(.notFound, "call \(call.id) does not exist")
+                    }
+                    _ = try Self.decidedBy(tenant: tenant, programme: call.programme, programmes: programmes, field: "request.call_id")
+                }
             ) { call in
                 var response = Foshan_Subsidy_V1_CloseCallResponse()
                 response.call = Foshan_Subsidy_V1_Call(call, today: Clock.today())

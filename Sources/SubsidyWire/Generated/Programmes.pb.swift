@@ -388,7 +388,8 @@ public struct Foshan_Subsidy_V1_Call: ProtoMessage {
     }
 }
 
-/// Applications filed under a call, by where they stand now, across every district.
+/// Applications filed under a call, by where they stand now: for a district its own, for the city
+/// every district's.
 public struct Foshan_Subsidy_V1_CallCounts: ProtoMessage {
     public var received: Int64 = 0
     public var returned: Int64 = 0

@@ -182,7 +182,8 @@ struct  Foshan__Subsidy__V1__Call
 
 
 /*
- * Applications filed under a call, by where they stand now, across every district.
+ * Applications filed under a call, by where they stand now: for a district its own, for the city
+ * every district's.
  */
 struct  Foshan__Subsidy__V1__CallCounts
 {
