@@ -46,6 +46,13 @@ public enum StoreConsistency {
                 report.lines.append("applicants in \(gap.district.rawValue)'s registry not in the city's index: \(Self.listed(gap.unindexed))")
             }
         }
+        // Reported, not refused: the bureau decides whether each is a second spelling of an
+        // enterprise it already knows.
+        for (file, usccs) in try await stores.nonASCIIUSCCs() {
+            report.lines.append(
+                "USCCs in \(file) with characters outside ASCII (accepted before this version, e.g. U+212A for K; "
+                    + "records holding them read as damaged): \(Self.listed(usccs.map { "\($0) (\($0.unicodeScalars.filter { !$0.isASCII }.map { "U+" + String($0.value, radix: 16, uppercase: true) }.joined(separator: " ")))" }))")
+        }
         let totals = try await stores.maintainedTotalDifferences(naming: { path, _ in path })
         report.lines += Self.lines(totals) { one in
             one

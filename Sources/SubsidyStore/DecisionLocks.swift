@@ -89,6 +89,9 @@ package final class DecisionLocks: Sendable {
 
     package init() {}
 
+    /// How many callers wait for a lock now (tests order a race with it).
+    package var waiting: Int { state.withLock { $0.waiters.count } }
+
     /// Runs `body` holding `scope`. Once it holds the lock the body runs to its end even if the
     /// caller goes away: a commit protocol is never stopped between its two steps by a cancelled
     /// call (an unstructured task does not inherit the caller's cancellation).

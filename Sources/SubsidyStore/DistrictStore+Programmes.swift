@@ -113,28 +113,37 @@ extension DistrictStore {
         )
     }
 
-    /// One enterprise has one declared revenue per funding year: a revenue-tiered cap (`rule`'s
-    /// caps with `revenueTiers`) charged under one tier refuses a charge to the same scope under
-    /// another. Otherwise a first application declaring less and a second declaring more would
-    /// each be checked against its own tier, and the enterprise would reach the upper tier's limit
-    /// on a revenue its first declaration denies.
-    func requireOneRevenueTier(_ award: AwardDecision, rule: MeasureRule, in transaction: Transaction) throws {
+    /// One enterprise has one declared revenue per scope of a revenue-tiered cap (per funding
+    /// year in the programmes shipped): an award whose declared revenue falls in another tier than
+    /// an earlier counted award's in the same scope, under the same programme, is refused.
+    /// Otherwise a first application declaring less and a second declaring more would each be
+    /// checked against its own tier, and the enterprise would reach the upper tier's limit on a
+    /// revenue its first declaration denies. Both are placed in `rule`'s tiers as they stand now,
+    /// so a reload that changes the tiers' limits does not set earlier awards apart.
+    func requireOneRevenueTier(
+        _ applicationID: String, _ award: AwardDecision, of application: Application, rule: MeasureRule, programme: String, in transaction: Transaction
+    ) throws {
         for cap in rule.caps where !cap.revenueTiers.isEmpty {
-            guard let charge = award.charges.first(where: { $0.key.capID == cap.id }), case .amount(let limit) = charge.limit else { continue }
+            guard let charge = award.charges.first(where: { $0.key.capID == cap.id }) else { continue }
+            let tier = cap.limit(for: application)
             let earlier = try transaction.query(
                 """
-                SELECT c.application_id AS application_id, c.limit_value AS limit_value FROM programme_charges c
+                SELECT DISTINCT c.application_id AS application_id FROM programme_charges c
                 JOIN programme_commitments m ON m.application_id = c.application_id
-                WHERE c.cap_id = ? AND c.scope = ? AND m.state IN \(CityLedger.counted) AND c.limit_value != ? LIMIT 1
+                WHERE c.cap_id = ? AND c.scope = ? AND m.state IN \(CityLedger.counted) AND m.programme = ? AND c.application_id != ?
                 """,
-                [.text(charge.key.capID), .text(charge.key.scope), .integer(limit.fen)]
-            ).first
-            if let earlier {
-                throw SubsidyError.precondition(
-                    "declared_revenue",
-                    "the declared revenue puts \(award.enterprise.rawValue) in \(cap.id)'s tier of \(limit), but its award \(try earlier.text("application_id")) "
-                        + "in the same funding year was decided in the tier of \(Money(fen: try earlier.int("limit_value"))); "
-                        + "an enterprise declares one revenue per funding year (correct application.declared_revenue_fen)")
+                [.text(charge.key.capID), .text(charge.key.scope), .text(programme), .text(applicationID)]
+            ).map { try $0.text("application_id") }
+            for id in earlier {
+                guard let other = try Self.application(id, in: transaction, district: district)?.application else { continue }
+                let theirs = cap.limit(for: other)
+                if theirs.limit != tier.limit {
+                    throw SubsidyError.precondition(
+                        "declared_revenue",
+                        "declared revenue \(application.declaredRevenue) puts \(award.enterprise.rawValue) in \(cap.id)'s tier of \(tier.limit), but its award \(id) "
+                            + "in the same scope (\(charge.key.scope)) declared \(other.declaredRevenue), the tier of \(theirs.limit); "
+                            + "an enterprise declares one revenue per funding year (correct application.declared_revenue_fen)")
+                }
             }
         }
     }

@@ -31,4 +31,34 @@ extension SubsidyStores {
         }
         return gaps
     }
+
+    /// Every USCC the files hold that is not 18 ASCII code characters, by file (path), for
+    /// `subsidyd --check`. Before 2707303 a code whose K was written as U+212A (KELVIN SIGN) was
+    /// accepted as a second spelling of the same enterprise; such a record now reads as damaged.
+    /// The bureau decides what each one is: nothing here changes it.
+    public func nonASCIIUSCCs() async throws -> [(file: String, usccs: [String])] {
+        // GLOB's class is bytes: a multi-byte character is outside it.
+        let outside = "GLOB '*[^0-9A-Z]*'"
+        var found: [(file: String, usccs: [String])] = []
+        let inLedger = try await ledger.database.read { transaction in
+            try transaction.query(
+                """
+                SELECT uscc AS v FROM applicants WHERE uscc \(outside)
+                UNION SELECT enterprise FROM commitments WHERE enterprise \(outside)
+                UNION SELECT provider FROM commitments WHERE provider != '' AND provider \(outside)
+                """
+            ).map { try $0.text("v") }
+        }
+        if !inLedger.isEmpty { found.append((ledger.database.path, inLedger.sorted())) }
+        for district in DistrictID.allCases.sorted(by: { $0.rawValue < $1.rawValue }) {
+            let database = store(district).database
+            let usccs = try await database.read { transaction in
+                try transaction.query(
+                    "SELECT uscc AS v FROM applicants WHERE uscc \(outside) UNION SELECT enterprise FROM applications WHERE enterprise \(outside)"
+                ).map { try $0.text("v") }
+            }
+            if !usccs.isEmpty { found.append((database.path, usccs.sorted())) }
+        }
+        return found
+    }
 }

@@ -39,7 +39,7 @@ extension SubsidyStores {
                 let application = try Self.checked(fresh.application, policy: policy)
                 let usage = DistrictStore.ProgrammeUsage(connection: transaction.connection, elsewhere: elsewhere)
                 let award = try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
-                try store.requireOneRevenueTier(award, rule: try policy.rule(for: application.measure), in: transaction)
+                try store.requireOneRevenueTier(id, award, of: application, rule: try policy.rule(for: application.measure), programme: policy.name, in: transaction)
                 try store.commitProgrammeAward(id, award, requestID: key.id, actor: actor, reason: reason, at: now, in: transaction)
                 let note = DecisionNote(date: award.decisionDate.description, document: award.decisionDocument ?? "")
                 // The state machine's deciding role; the history names the district's bureau as the actor.

@@ -127,6 +127,9 @@ public final class SubsidyStores: Service, Sendable {
         try await decisionLocks.holding(scope, body)
     }
 
+    /// How many callers wait for a decision lock now (tests order a race with it).
+    package var decisionLockWaiters: Int { decisionLocks.waiting }
+
     // MARK: One request id, one request, whichever file keeps its response
 
     /// The file whose request log binds `tenant`'s request ids (see ``RequestLog``): the ledger's

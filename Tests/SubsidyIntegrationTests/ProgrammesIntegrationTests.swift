@@ -297,16 +297,20 @@ struct ProgrammesIntegrationTests {
             #expect(hidden?.code == .notFound && absent?.code == .notFound, "\(String(describing: hidden)) \(String(describing: absent))")
             #expect(hidden?.message == absent?.message.replacingOccurrences(of: "/9", with: "/1"))
 
-            let inside = try await nanhai.submit(ProgrammeData.workshop(owner, 2, year: 2025))
-            #expect(inside.callId == call.id)
-            // One whose reply the clerk will not see (a timeout), retried after the call closes.
+            // A reason given inside an open call is not kept: the filing is not late.
+            var insideRequest = Foshan_Subsidy_V1_SubmitApplicationRequest()
+            insideRequest.requestId = UUID().uuidString
+            insideRequest.application = ProgrammeData.workshop(owner, 2, year: 2025)
+            insideRequest.lateReason = "以防万一"
+            let inside = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.submitApplication, insideRequest).record ?? .init()
+            #expect(inside.callId == call.id && inside.lateReason == "")
+            // One whose reply the clerk will not see (a timeout), retried after the call closes
+            // (without a late reason, which the closed call would ask of a new filing).
             var unseen = Foshan_Subsidy_V1_SubmitApplicationRequest()
             unseen.requestId = "filed-before-the-close"
             unseen.application = ProgrammeData.workshop(owner, 5, year: 2025)
-            // A reason given inside an open call is not kept: the filing is not late.
-            unseen.lateReason = "以防万一"
             let unseenReply = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.submitApplication, unseen)
-            #expect(unseenReply.record?.callId == call.id && unseenReply.record?.lateReason == "")
+            #expect(unseenReply.record?.callId == call.id)
             try await nanhai.recommend(inside.id)
             // Another year of a measure that runs calls: refused, naming the rule; late on purpose: filed, with the reason.
             let outside = await #expect(throws: SubsidyError.self) { try await nanhai.submit(ProgrammeData.workshop(owner, 3, year: 2024)) }
@@ -338,6 +342,14 @@ struct ProgrammesIntegrationTests {
             // The retry of a filing made while it was open gets its first reply, byte for byte.
             let retried = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.submitApplication, unseen)
             #expect(retried.serializedBytes() == unseenReply.serializedBytes() && retried.record?.callId == call.id)
+            // Amended in what it says, not in its measure or year, it stays under its call, closed or not.
+            var corrected = Foshan_Subsidy_V1_AmendApplicationRequest()
+            corrected.requestId = UUID().uuidString
+            corrected.applicationId = unseenReply.record?.id ?? ""
+            corrected.application = ProgrammeData.workshop(owner, 6, year: 2025)
+            corrected.reason = "项目名称更正"
+            let kept = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, corrected).record
+            #expect(kept?.callId == call.id && kept?.application?.projectName == "数字化车间 6")
             var late = Foshan_Subsidy_V1_SubmitApplicationRequest()
             late.requestId = UUID().uuidString
             late.application = ProgrammeData.workshop(owner, 4, year: 2025)

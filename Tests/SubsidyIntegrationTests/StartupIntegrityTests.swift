@@ -175,8 +175,16 @@ struct StartupIntegrityTests {
         let daemon = try await DaemonProcess.start(dataDirectory: directory)
         #expect(await daemon.terminate() == 0)
 
+        // A registration a release before this one accepted: the Kelvin sign for a K. Listed for
+        // the bureau, not refused.
+        let kelvin = "91440605MA4X1P6N4\u{212A}"
+        try ReadOnlyDatabase.execute(
+            path: directory + "/districts/nanhai.sqlite",
+            "INSERT INTO applicants (uscc, name, locality, role, created_at) VALUES ('\(kelvin)', '旧写法', 'local', 'industrial_enterprise', '2022-01-01T00:00:00Z')")
+
         let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
         #expect(check.status == Self.totalsDiffer, "\(check.output)\(check.error)")
+        #expect(check.output.contains("USCCs in \(directory)/districts/nanhai.sqlite with characters outside ASCII") && check.output.contains("\(kelvin) (U+212A)"), "\(check.output)")
         #expect(check.output.contains("TOTALS in \(ledgerPath): 1 key differs from its records"))
         #expect(check.output.contains("  \(difference)"))
         #expect(check.output.contains("NOT consistent: subsidyd would start on \(directory)"))

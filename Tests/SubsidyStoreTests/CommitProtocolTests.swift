@@ -239,6 +239,49 @@ struct CommitProtocolTests {
         #expect(try await harness.commitment(elsewhere) == nil)
         await harness.stores.close()
     }
+
+    @Test("an approval whose application was amended between the read of its content and its locks is ABORTED, deciding nothing")
+    func amendedWhileWaiting() async throws {
+        let harness = try StoreHarness()
+        let stores = harness.stores
+        let actor = StoreHarness.actor(.nanhai)
+        let filed = harness.benchmark(StoreHarness.uscc(330))
+        let applicant = try await harness.register(filed.enterprise, in: .nanhai)
+        let id = String(decoding: try await stores.submit(
+            filed, applicant: applicant, policy: harness.policy, request: RequestKey(id: "nanhai:submit-330", fingerprint: "f"), actor: actor
+        ) { record, _ in Array(record.id.utf8) }, as: UTF8.self)
+        // Another decision holds the content's lock, so the approval, once it has read the
+        // content, waits.
+        let (released, release) = AsyncStream<Void>.makeStream()
+        let (holding, held) = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await stores.underDecisionLock(.keys(Set(filed.contentKeys.map(SubsidyStores.contentLock)))) {
+                held.yield()
+                for await _ in released { break }
+            }
+        }
+        for await _ in holding { break }
+        let approval = Task { try await harness.approve(id) }
+        while stores.decisionLockWaiters == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        // Meanwhile the district amends it to other content and recommends it.
+        var amended = filed
+        amended.projectName = "另一个项目"
+        _ = try await stores.amend(
+            id, with: amended, applicant: applicant, policy: harness.policy, request: RequestKey(id: "nanhai:amend-330", fingerprint: "f"), actor: actor, reason: "改名"
+        ) { _, _ in [] }
+        _ = try await stores.review(
+            id, as: .nanhai, .recommend, programmes: harness.programmes, request: RequestKey(id: "nanhai:review-330", fingerprint: "f"), actor: actor, reason: ""
+        ) { _, _ in [] }
+        release.yield()
+        try await holder.value
+        let outcome = await approval.result
+        #expect((try? outcome.get()) == nil)
+        #expect((outcome.failure as? SubsidyError)?.code == .aborted, "\(outcome)")
+        #expect(try await harness.commitment(id) == nil)
+        #expect(try await harness.application(id).state == .recommended)
+        // Sent again, it is decided on the content it now has.
+        #expect(try await harness.approve(id, request: "city:approve-again") == .approved)
+    }
 }
 
 extension Result {
@@ -252,4 +295,5 @@ extension Result where Failure == any Error {
     init(catching body: () async throws -> Success) async {
         do { self = .success(try await body()) } catch { self = .failure(error) }
     }
+
 }

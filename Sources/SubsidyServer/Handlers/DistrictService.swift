@@ -223,7 +223,9 @@ extension DistrictService {
         let store = stores.store(district)
         guard let current = try await StoreCall.run(for: context, { try await store.application(id) }) else { return }
         let was = current.application
-        guard was.programme != application.programme || was.measure != application.measure || was.fundingYear != application.fundingYear else { return }
+        // By the programme each resolves to: an empty name and the default's own name are one.
+        let wasProgramme = (try? programmes.programme(for: was).name) ?? was.programme
+        guard wasProgramme != programme.name || was.measure != application.measure || was.fundingYear != application.fundingYear else { return }
         let call: String
         do {
             call = try await callFiledUnder(application, programme: programme, lateReason: current.lateReason, context: context).call
