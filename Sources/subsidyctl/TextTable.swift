@@ -66,8 +66,10 @@ struct CSVDocument {
     var header: [String]
     var rows: [[CSVCell]] = []
 
-    /// One field: text is guarded against formula injection (a name beginning with `=`, `+`, `-`
-    /// or `@` would run as a formula in Excel); numbers are written as they are.
+    /// One field: text is guarded against formula injection (a name an enterprise chose, beginning
+    /// with `=`, `+`, `-`, `@`, a tab or a carriage return — or their full-width forms, which
+    /// Chinese input methods type — would run as a formula in Excel or WPS); numbers are written
+    /// as they are.
     enum CSVCell {
         case text(String)
         case number(String)
@@ -79,12 +81,15 @@ struct CSVDocument {
             text += row.map { cell in
                 switch cell {
                 case .number(let value): value
-                case .text(let value): Self.quoted(["=", "+", "-", "@"].contains(value.first.map(String.init) ?? "") ? "'" + value : value)
+                case .text(let value): Self.quoted(value.first.map(Self.startsFormula.contains) == true ? "'" + value : value)
                 }
             }.joined(separator: ",") + "\r\n"
         }
         return Array(text.utf8)
     }
+
+    /// What a spreadsheet reads as the start of a formula (OWASP's list, and the full-width forms).
+    static let startsFormula: Set<Character> = ["=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠"]
 
     private static func quoted(_ field: String) -> String {
         guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }

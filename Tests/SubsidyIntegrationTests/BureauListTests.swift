@@ -96,6 +96,33 @@ struct BureauListTests {
         }
     }
 
+    @Test("a name or project an enterprise typed to begin like a formula (=, +, -, @, full-width too) is exported as text, never run by Excel")
+    func formulaInjection() async throws {
+        try await withDaemon { daemon in
+            let nanhai = Bureau(try await daemon.client("nanhai"))
+            let names = ["=HYPERLINK(\"http://example.invalid\",\"点此\")", "＝SUM(A1:A9)", "@cmd", "-1+2"]
+            for (i, name) in names.enumerated() {
+                let uscc = TestData.uscc(8_800 + i, area: 5)
+                var request = Foshan_Subsidy_V1_RegisterApplicantRequest()
+                request.requestId = UUID().uuidString
+                var applicant = Foshan_Subsidy_V1_Applicant()
+                applicant.uscc = uscc
+                applicant.name = name
+                applicant.role = .industrialEnterprise
+                applicant.locality = .local
+                request.applicant = applicant
+                _ = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.registerApplicant, request)
+                _ = try await nanhai.submit(TestData.benchmark(enterprise: uscc, investedFen: 100_000_000, name: "＋项目\(i)"))
+            }
+            let out = daemon.dataDirectory + "/nanhai.csv"
+            _ = try await Self.ctl(daemon, as: "nanhai", ["export", "applications", "--out", out])
+            let rows = try await Self.readCSV(out).dropFirst()
+            let cells = Set(rows.flatMap { $0 })
+            for name in names { #expect(cells.contains("'" + name) && !cells.contains(name), "\(name): \(rows)") }
+            #expect(cells.contains("'＋项目0") && !cells.contains("＋项目0"), "\(rows)")
+        }
+    }
+
     @Test("the 公示 and disbursement lists export as CSV Excel opens: a BOM, Chinese headers, enterprise names, yuan")
     func publicityAndDisbursementExports() async throws {
         try await withDaemon(demo: true) { daemon in
