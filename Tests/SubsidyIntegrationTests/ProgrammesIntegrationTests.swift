@@ -18,8 +18,7 @@ struct ProgrammesIntegrationTests {
             let city = Bureau(try await daemon.client("city"))
             let shunde = Bureau(try await daemon.client("shunde"))
             let nanhai = Bureau(try await daemon.client("nanhai"))
-            try await shunde.register(ProgrammeData.seller, role: .serviceProvider)
-            try await ProgrammeData.catalogue(shunde, ProgrammeData.seller)
+            try await ProgrammeData.sellerInCatalogue(shunde)
             let buyer = TestData.uscc(7_200, area: 6)
             try await shunde.register(buyer)
 
@@ -154,8 +153,7 @@ struct ProgrammesIntegrationTests {
     func oneRevenueTier() async throws {
         try await withDaemon { daemon in
             let shunde = Bureau(try await daemon.client("shunde"))
-            try await shunde.register(ProgrammeData.seller, role: .serviceProvider)
-            try await ProgrammeData.catalogue(shunde, ProgrammeData.seller)
+            try await ProgrammeData.sellerInCatalogue(shunde)
             let buyer = TestData.uscc(7_710, area: 6)
             try await shunde.register(buyer)
             // 40,000,000 yuan declared: the 500,000 tier, used up by the first award.
@@ -199,8 +197,7 @@ struct ProgrammesIntegrationTests {
         try await withDaemon { daemon in
             let city = Bureau(try await daemon.client("city"))
             let shunde = Bureau(try await daemon.client("shunde"))
-            try await shunde.register(ProgrammeData.seller, role: .serviceProvider)
-            try await ProgrammeData.catalogue(shunde, ProgrammeData.seller)
+            try await ProgrammeData.sellerInCatalogue(shunde)
             var cloud: [String] = []
             var workshops: [String] = []
             for i in 0..<31 {

@@ -68,6 +68,13 @@ public enum ProgrammeData {
         return try await shunde.client.call(Foshan_Subsidy_V1_DistrictProgrammes.Method.approveApplication, request).record ?? .init()
     }
 
+    /// Registers ``seller`` in Shunde as a service provider and puts it in Shunde's catalogue, so
+    /// a CLOUD_USE naming it can be funded.
+    public static func sellerInCatalogue(_ shunde: Bureau) async throws {
+        try await shunde.register(seller, role: .serviceProvider)
+        try await catalogue(shunde, seller)
+    }
+
     public static func catalogue(_ shunde: Bureau, _ uscc: String) async throws {
         var request = Foshan_Subsidy_V1_RegisterCatalogueMemberRequest()
         request.requestId = "catalogue-\(uscc)"
