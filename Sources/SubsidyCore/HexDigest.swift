@@ -16,6 +16,20 @@ package enum HexDigest {
         return hex(hasher.finalize())
     }
 
+    /// A SHA-256 fed piece by piece: a store file of gigabytes is hashed without holding it.
+    package struct Stream {
+        private var hasher = SHA256()
+
+        package init() {}
+
+        package mutating func update(_ bytes: UnsafeRawBufferPointer) {
+            hasher.update(bufferPointer: bytes)
+        }
+
+        /// The digest of everything fed, as 64 lower-case hex digits.
+        package func finalize() -> String { HexDigest.hex(hasher.finalize()) }
+    }
+
     private static func hex(_ bytes: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".unicodeScalars)
         var text = String.UnicodeScalarView()

@@ -62,8 +62,11 @@ public enum StoreConsistency {
         report.totalsDiffered = !totals.isEmpty
         report.consistent = recovery.inconsistencies.isEmpty && chains.allSatisfy(\.ok)
         report.lines.append(
-            !report.consistent
+            !recovery.inconsistencies.isEmpty
                 ? "NOT consistent: subsidyd will refuse to start on \(dataDirectory)"
+                : !report.consistent
+                    ? "NOT consistent: an audit chain does not verify — subsidyd would start and serve, but the record of what was decided is broken "
+                        + "and every backup refuses the file; restore the newest backup whose chains verify"
                 : report.totalsDiffered
                     ? "NOT consistent: subsidyd would start on \(dataDirectory), but would check caps against totals that differ from their records; run `subsidyd --repair`"
                     : "consistent: subsidyd will start on \(dataDirectory)"
@@ -114,9 +117,16 @@ public enum StoreConsistency {
             (one ? "differed from its records and was" : "differed from their records and were") + " rebuilt from them (recorded in the file's audit chain)"
         }
         report.totalsDiffered = !rebuilt.isEmpty
-        report.consistent = recovery.inconsistencies.isEmpty
+        // Nothing a repair may do mends an audit chain: it is reported, and the repair fails.
+        let broken = try await stores.inspect(naming: { path, _ in path }).chains.filter { !$0.ok }
+        report.lines += broken.map { "audit \($0.file): BROKEN at row \($0.firstBadRow ?? 0): \($0.problem)" }
+        report.consistent = recovery.inconsistencies.isEmpty && broken.isEmpty
         report.lines.append(
-            report.consistent ? "consistent: subsidyd will start on \(dataDirectory)" : "NOT repaired: subsidyd will still refuse to start on \(dataDirectory)"
+            !recovery.inconsistencies.isEmpty
+                ? "NOT repaired: subsidyd will still refuse to start on \(dataDirectory)"
+                : !broken.isEmpty
+                    ? "NOT repaired: an audit chain does not verify (a repair cannot mend one); restore the newest backup whose chains verify"
+                    : "consistent: subsidyd will start on \(dataDirectory)"
         )
         return report
     }

@@ -36,6 +36,11 @@ enum BackupFiles {
         // Not `readOnly`: query_only would refuse VACUUM INTO. It only ever runs this statement.
         let connection = try SQLiteConnection(path: source)
         defer { connection.close() }
+        // SQLite would create the copy 0644 less the umask; an empty file 0600 first keeps it
+        // private to the daemon whatever the umask (VACUUM INTO accepts an empty file).
+        let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw BackupError.file(name: target, problem: "cannot create (\(String(cString: strerror(errno))))") }
+        close(fd)
         try connection.query("VACUUM INTO ?", [.text(target)])
         try syncFile(target)
     }
@@ -78,14 +83,26 @@ enum BackupFiles {
         guard integrity == ["ok"] else {
             throw BackupError.file(name: path, problem: "integrity_check: \(integrity.prefix(5).joined(separator: "; "))")
         }
-        // The same chain rule as AuditChain.verify, over this read-only handle.
+        // The same chain rule as AuditChain.verify, over this read-only handle, a row at a time
+        // (a ledger at a million awards has millions of rows; the daemon must not hold them all).
         var previous = AuditChain.genesis
         var expected: Int64 = 1
-        for row in try rows("SELECT seq, event, prev_hash, hash FROM audit ORDER BY seq") {
-            guard Int64(row[0]) == expected, row[2] == previous, AuditChain.hash(previous: previous, event: row[1]) == row[3] else {
+        var statement: OpaquePointer?
+        let walk = "SELECT seq, event, prev_hash, hash FROM audit ORDER BY seq"
+        guard sqlite3_prepare_v2(handle, walk, -1, &statement, nil) == SQLITE_OK, let statement else {
+            throw BackupError.file(name: path, problem: "\(String(cString: sqlite3_errmsg(handle))) (\(walk))")
+        }
+        defer { sqlite3_finalize(statement) }
+        func text(_ column: Int32) -> String { sqlite3_column_text(statement, column).map { String(cString: $0) } ?? "" }
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else { throw BackupError.file(name: path, problem: "\(String(cString: sqlite3_errmsg(handle))) (\(walk))") }
+            let hash = text(3)
+            guard sqlite3_column_int64(statement, 0) == expected, text(2) == previous, AuditChain.hash(previous: previous, event: text(1)) == hash else {
                 throw BackupError.file(name: path, problem: "audit chain does not verify at row \(expected)")
             }
-            previous = row[3]
+            previous = hash
             expected += 1
         }
         guard let head = try rows("SELECT seq, hash FROM audit_head WHERE id = 1").first, Int64(head[0]) == expected - 1, head[1] == previous else {
@@ -117,7 +134,23 @@ enum BackupFiles {
     }
 
     static func sha256(of path: String) throws -> String {
-        HexDigest.sha256(try readBytes(path))
+        var digest = HexDigest.Stream()
+        try forEachChunk(of: path) { digest.update($0) }
+        return digest.finalize()
+    }
+
+    /// `path`'s bytes in chunks of 1 MiB, in order: store files may be gigabytes.
+    private static func forEachChunk(of path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BackupError.file(name: path, problem: "cannot open (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { throw BackupError.file(name: path, problem: "read failed (\(String(cString: strerror(errno))))") }
+            if n == 0 { return }
+            try chunk.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
     }
 
     static func readBytes(_ path: String) throws -> [UInt8] {
@@ -139,9 +172,34 @@ enum BackupFiles {
         (try? readBytes(path)).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// Copies `source` to `target` (created 0600, must not exist) and syncs it.
+    /// Copies `source` to `target` (created 0600, must not exist) a chunk at a time, and syncs it.
     static func copy(_ source: String, to target: String) throws {
-        try write(try readBytes(source), to: target)
+        let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw BackupError.file(name: target, problem: "cannot create (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        try forEachChunk(of: source) { try writeAll($0, to: fd, path: target) }
+        guard fsync(fd) == 0 else { throw BackupError.file(name: target, problem: "fsync failed (\(String(cString: strerror(errno))))") }
+    }
+
+    private static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32, path: String) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            guard n > 0 else { throw BackupError.file(name: path, problem: "write failed (\(String(cString: strerror(errno))))") }
+            offset += n
+        }
+    }
+
+    /// Removes what a backup that failed wrote into `directory` (which it found empty or created):
+    /// its files, finished or partial, and its `districts` directory — so a failed nightly backup
+    /// does not leave gigabytes on the disk the next one needs.
+    static func removeBackup(in directory: String) {
+        for name in BackupManifest.expectedNames + [BackupManifest.fileName] {
+            unlink(directory + "/" + name)
+            unlink(directory + "/" + partialName(name))
+        }
+        unlink(directory + "/" + partialName(BackupManifest.fileName))
+        rmdir(directory + "/districts")
     }
 
     /// Writes `text` under a temporary name, syncs, and renames it into place.
@@ -155,12 +213,7 @@ enum BackupFiles {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw BackupError.file(name: path, problem: "cannot create (\(String(cString: strerror(errno))))") }
         defer { close(fd) }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { throw BackupError.file(name: path, problem: "write failed (\(String(cString: strerror(errno))))") }
-            offset += n
-        }
+        try bytes.withUnsafeBytes { try writeAll($0, to: fd, path: path) }
         guard fsync(fd) == 0 else { throw BackupError.file(name: path, problem: "fsync failed (\(String(cString: strerror(errno))))") }
     }
 

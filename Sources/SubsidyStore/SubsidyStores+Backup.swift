@@ -126,6 +126,17 @@ extension SubsidyStores {
     /// `integrity_check` and its audit chain, and is renamed; the manifest is written last.
     public func backup(into directory: String, writtenBy: String) async throws -> BackupManifest {
         try BackupFiles.createEmptyDirectory(directory)
+        do {
+            return try await backup(intoEmpty: directory, writtenBy: writtenBy)
+        } catch {
+            // Whatever it got to: a failure (a full disk, most likely) must not leave its copies
+            // taking the room the next backup, or the next decision, needs.
+            BackupFiles.removeBackup(in: directory)
+            throw error
+        }
+    }
+
+    private func backup(intoEmpty directory: String, writtenBy: String) async throws -> BackupManifest {
         try BackupFiles.createEmptyDirectory(directory + "/districts")
         let databases = [ledger.database] + DistrictID.allCases.map { store($0).database }
         let names = BackupManifest.expectedNames

@@ -36,14 +36,42 @@ public final class SubsidyStores: Service, Sendable {
 
     /// Opens (and migrates) the ledger at `ledgerPath` and one file per district in
     /// `districtDirectory`.
+    ///
+    /// A district file that is missing is created empty — a new data directory, or a district
+    /// with nothing yet — unless the ledger holds that district's applicants or awards: then the
+    /// file was lost or left out of a restore, and creating it empty would lose its registrations
+    /// and pending applications without a word. That is ``MissingDistrictFiles``.
     public init(ledgerPath: String, districtDirectory: String, faults: FaultPoints = FaultPoints(enabled: false)) throws {
+        let missing = DistrictID.allCases.filter { access("\(districtDirectory)/\($0.rawValue).sqlite", F_OK) != 0 }
         ledger = try CityLedger(path: ledgerPath)
+        if !missing.isEmpty {
+            let ledger = self.ledger
+            let lost = try missing.filter { district in
+                try ledger.database.readNow { transaction in
+                    try !transaction.query(
+                        "SELECT 1 FROM applicants WHERE district = ?1 UNION ALL SELECT 1 FROM commitments WHERE district = ?1 LIMIT 1", [.text(district.rawValue)]
+                    ).isEmpty
+                }
+            }
+            // The ledger's threads end with the process, which refuses to start.
+            if !lost.isEmpty { throw MissingDistrictFiles(paths: lost.map { "\(districtDirectory)/\($0.rawValue).sqlite" }) }
+        }
         var districts: [DistrictID: DistrictStore] = [:]
         for district in DistrictID.allCases {
             districts[district] = try DistrictStore(path: "\(districtDirectory)/\(district.rawValue).sqlite", district: district)
         }
         self.districts = districts
         self.faults = faults
+    }
+
+    /// District files that are missing while the ledger holds their district's applicants or
+    /// awards: start-up refuses rather than create them empty.
+    public struct MissingDistrictFiles: Error, CustomStringConvertible {
+        public var paths: [String]
+        public var description: String {
+            paths.map { "\($0): missing, but the city ledger holds this district's applicants or awards: restore the whole data directory from its newest backup (never one file alone)" }
+                .joined(separator: "; ")
+        }
     }
 
     /// The district's store. Every ``DistrictID`` has one: the initializer opens one per case.

@@ -164,6 +164,13 @@ struct SubsidyDaemon: AsyncParsableCommand {
         LoggingSystem.bootstrap { _ in StructuredLogHandler(format: format, level: level) }
         let logger = Logger(label: "subsidyd")
         ResourceLimits.raiseFileDescriptorLimit(logger: logger)
+        // A check or repair of a directory with no ledger would create empty stores and call them
+        // consistent: a mistyped --data-dir must say so instead.
+        if (check || repair) && access(configuration.dataDirectory + "/city-ledger.sqlite", F_OK) != 0 {
+            var text = Array("subsidyd: \(configuration.dataDirectory) holds no city-ledger.sqlite: nothing to \(check ? "check" : "repair") (is --data-dir right?)\n".utf8)
+            _ = write(2, &text, text.count)
+            throw ExitCode(2)
+        }
         let lock: DataDirectoryLock
         do {
             if let runtimeDirectory = configuration.runtimeDirectory { try StrictModes.check(directory: runtimeDirectory) }
@@ -237,6 +244,16 @@ struct SubsidyDaemon: AsyncParsableCommand {
 }
 
 extension SubsidyDaemon {
+    /// Who ran a repair, for its audit events: the login uid (kept through `sudo -u subsidyd` and
+    /// `runuser`), else sudo's `SUDO_UID`, else the process's own — StrictModes makes these
+    /// commands run as the daemon's account, whose uid alone would name no one.
+    static func operatorUID() -> UInt32 {
+        // An unset login uid reads 4294967295 (no login session: a service, a container).
+        if let text = firstLine(of: "/proc/self/loginuid"), let uid = UInt32(text), uid != UInt32.max { return uid }
+        if let sudo = getenv("SUDO_UID").map({ String(cString: $0) }), let uid = UInt32(sudo) { return uid }
+        return getuid()
+    }
+
     /// `--check` or `--repair` on a data directory whose lock this process holds: the report on
     /// stdout, exit 0 if the stores are (now) consistent, 3 if not, 4 if a check found only
     /// maintained totals differing.
@@ -245,7 +262,10 @@ extension SubsidyDaemon {
         do {
             report = check
                 ? try await StoreConsistency.check(dataDirectory: dataDirectory)
-                : try await StoreConsistency.repair(dataDirectory: dataDirectory, acceptLedger: acceptLedger, operatorUID: getuid())
+                : try await StoreConsistency.repair(dataDirectory: dataDirectory, acceptLedger: acceptLedger, operatorUID: Self.operatorUID())
+        } catch ServerError.storesInconsistent(let problems) {
+            print((problems.map { "INCONSISTENT \($0)" } + ["NOT consistent: subsidyd will refuse to start on \(dataDirectory)"]).joined(separator: "\n"))
+            throw ExitCode(Self.inconsistentExitCode)
         } catch {
             var text = Array("subsidyd: \(check ? "check" : "repair") failed: \(error)\n".utf8)
             _ = write(2, &text, text.count)
@@ -255,6 +275,17 @@ extension SubsidyDaemon {
         if !report.consistent { throw ExitCode(Self.inconsistentExitCode) }
         if check && report.totalsDiffered { throw ExitCode(Self.totalsDifferExitCode) }
     }
+}
+
+/// The first line of a small file (a /proc entry), or nil if it cannot be read.
+private func firstLine(of path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 64)
+    let n = read(fd, &buffer, buffer.count)
+    guard n > 0 else { return nil }
+    return String(decoding: buffer[0..<n].prefix { $0 != 10 }, as: UTF8.self)
 }
 
 private func currentDirectory() -> String {

@@ -43,8 +43,8 @@ struct StartupIntegrityTests {
         }
     }
 
-    static func subsidyd(_ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
-        try await run(DaemonProcess.productsDirectory + "/subsidyd", arguments)
+    static func subsidyd(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String, error: String) {
+        try await run(DaemonProcess.productsDirectory + "/subsidyd", arguments, environment: environment)
     }
 
     static let ledgerFiles = ["city-ledger.sqlite", "city-ledger.sqlite-wal"]
@@ -189,15 +189,50 @@ struct StartupIntegrityTests {
         #expect(check.output.contains("  \(difference)"))
         #expect(check.output.contains("NOT consistent: subsidyd would start on \(directory)"))
 
-        let repair = try await Self.subsidyd(["--dev", "--data-dir", directory, "--repair"])
+        // Run through sudo as the daemon's account: the event names who ran it, not the account.
+        let repair = try await Self.subsidyd(["--dev", "--data-dir", directory, "--repair"], environment: ["SUDO_UID": "4242"])
         #expect(repair.status == 0, "\(repair.output)\(repair.error)")
         #expect(repair.output.contains("TOTALS in \(ledgerPath): 1 key differed from its records and was rebuilt"))
         let event = try ReadOnlyDatabase(path: ledgerPath).rows("SELECT event FROM audit ORDER BY seq DESC LIMIT 1").first?.first ?? ""
-        #expect(event.hasPrefix(#"{"action":"rebuild-totals","table":"cap_totals","keys":1,"#) && event.contains("\"tenant\":\"operator\""), "\(event)")
+        #expect(event.hasPrefix(#"{"action":"rebuild-totals","table":"cap_totals","keys":1,"#) && event.hasSuffix(#""tenant":"operator","uid":4242}"#), "\(event)")
 
         let clean = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
         #expect(clean.status == 0 && !clean.output.contains("TOTALS"), "\(clean.output)")
         #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
+    }
+
+    @Test("a district file lost while the ledger holds its applicants stops start-up instead of being created empty; a mistyped --data-dir is not 'consistent'")
+    func missingDistrictFile() async throws {
+        let (directory, _) = try await approvedAndPublicized()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: directory + "/districts/nanhai.sqlite" + suffix) }
+        let refused = try await refusedStart(directory)
+        #expect(refused.status == Self.inconsistent)
+        #expect(refused.log.contains("\(directory)/districts/nanhai.sqlite: missing, but the city ledger holds this district's applicants or awards"), "\(refused.log)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/districts/nanhai.sqlite"), "not created empty")
+        let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
+        #expect(check.status == Self.inconsistent && check.output.contains("INCONSISTENT \(directory)/districts/nanhai.sqlite: missing"), "\(check.output)\(check.error)")
+
+        let nowhere = directory + "-mistyped"
+        let mistyped = try await Self.subsidyd(["--dev", "--data-dir", nowhere, "--check"])
+        #expect(mistyped.status == Self.cannotStart && mistyped.error.contains("holds no city-ledger.sqlite"), "\(mistyped.output)\(mistyped.error)")
+        #expect(!FileManager.default.fileExists(atPath: nowhere))
+    }
+
+    @Test("a broken audit chain: --check says start-up would still serve and what to do (exit 3), --repair cannot mend it (exit 3)")
+    func brokenChain() async throws {
+        let (directory, _) = try await approvedAndPublicized()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try ReadOnlyDatabase.execute(path: directory + "/districts/nanhai.sqlite", "UPDATE audit SET event = event || ' ' WHERE seq = 1")
+        let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
+        #expect(check.status == Self.inconsistent)
+        #expect(check.output.contains("NOT consistent: an audit chain does not verify — subsidyd would start and serve"), "\(check.output)")
+        let repair = try await Self.subsidyd(["--dev", "--data-dir", directory, "--repair"])
+        #expect(repair.status == Self.inconsistent, "\(repair.output)")
+        #expect(repair.output.contains("audit \(directory)/districts/nanhai.sqlite: BROKEN at row 1") && repair.output.contains("NOT repaired: an audit chain does not verify"), "\(repair.output)")
+        // As --check said: it starts.
+        let daemon = try await DaemonProcess.start(dataDirectory: directory)
+        #expect(await daemon.terminate() == 0)
     }
 
     @Test("the normal crash window is not an inconsistency: --check lists it, start-up completes it")

@@ -18,7 +18,13 @@ extension SubsidyStores {
         // The district files live one level down: a writable districts/ would let another account
         // swap them even under a safe data directory.
         try StrictModes.check(directory: districtDirectory)
-        return try SubsidyStores(ledgerPath: dataDirectory + "/city-ledger.sqlite", districtDirectory: districtDirectory, faults: faults)
+        do {
+            return try SubsidyStores(ledgerPath: dataDirectory + "/city-ledger.sqlite", districtDirectory: districtDirectory, faults: faults)
+        } catch let missing as SubsidyStores.MissingDistrictFiles {
+            throw ServerError.storesInconsistent(problems: missing.paths.map {
+                "\($0): missing, but the city ledger holds this district's applicants or awards (restore the whole data directory from its newest backup, never one file alone)"
+            })
+        }
     }
 }
 
