@@ -104,6 +104,15 @@ public enum StoreConsistency {
     private static func repair(_ stores: SubsidyStores, dataDirectory: String, acceptLedger: Bool, operatorUID: UInt32) async throws -> Report {
         var report = Report()
         let actor = Actor(tenant: "operator", uid: operatorUID)
+        // Nothing a repair may do mends an audit chain, and it must not write into a file the
+        // operator is about to replace: a broken chain stops it before any change.
+        let broken = try await stores.inspect(naming: { path, _ in path }).chains.filter { !$0.ok }
+        guard broken.isEmpty else {
+            report.lines = broken.map { "audit \($0.file): BROKEN at row \($0.firstBadRow ?? 0): \($0.problem)" }
+                + ["NOT repaired: an audit chain does not verify (a repair cannot mend one, and changed nothing); restore the newest backup whose chains verify"]
+            report.consistent = false
+            return report
+        }
         if acceptLedger {
             report.lines += try await Recovery.acceptLedger(ledger: stores.ledger, districts: stores.districts, by: actor)
                 .map { "accepted ledger: \($0)" }
@@ -117,16 +126,9 @@ public enum StoreConsistency {
             (one ? "differed from its records and was" : "differed from their records and were") + " rebuilt from them (recorded in the file's audit chain)"
         }
         report.totalsDiffered = !rebuilt.isEmpty
-        // Nothing a repair may do mends an audit chain: it is reported, and the repair fails.
-        let broken = try await stores.inspect(naming: { path, _ in path }).chains.filter { !$0.ok }
-        report.lines += broken.map { "audit \($0.file): BROKEN at row \($0.firstBadRow ?? 0): \($0.problem)" }
-        report.consistent = recovery.inconsistencies.isEmpty && broken.isEmpty
+        report.consistent = recovery.inconsistencies.isEmpty
         report.lines.append(
-            !recovery.inconsistencies.isEmpty
-                ? "NOT repaired: subsidyd will still refuse to start on \(dataDirectory)"
-                : !broken.isEmpty
-                    ? "NOT repaired: an audit chain does not verify (a repair cannot mend one); restore the newest backup whose chains verify"
-                    : "consistent: subsidyd will start on \(dataDirectory)"
+            report.consistent ? "consistent: subsidyd will start on \(dataDirectory)" : "NOT repaired: subsidyd will still refuse to start on \(dataDirectory)"
         )
         return report
     }

@@ -15,9 +15,11 @@ enum BackupFiles {
     }
 
     /// Creates `path` 0700, or accepts an existing empty directory (a mount point, say). Anything
-    /// in it already is refused: a backup or restore never mixes with other files.
-    static func createEmptyDirectory(_ path: String) throws {
-        if mkdir(path, 0o700) == 0 { return }
+    /// in it already is refused: a backup or restore never mixes with other files. Returns
+    /// whether it created the directory.
+    @discardableResult
+    static func createEmptyDirectory(_ path: String) throws -> Bool {
+        if mkdir(path, 0o700) == 0 { return true }
         let error = errno
         guard error == EEXIST else {
             throw BackupError.directory(path: path, problem: "cannot create (\(String(cString: strerror(error))))")
@@ -28,6 +30,7 @@ enum BackupFiles {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             if name != "." && name != ".." { throw BackupError.directory(path: path, problem: "is not empty; choose a new directory") }
         }
+        return false
     }
 
     /// `VACUUM INTO` from a connection of its own, opened on the live file: it reads the last
@@ -190,16 +193,28 @@ enum BackupFiles {
         }
     }
 
-    /// Removes what a backup that failed wrote into `directory` (which it found empty or created):
-    /// its files, finished or partial, and its `districts` directory — so a failed nightly backup
-    /// does not leave gigabytes on the disk the next one needs.
-    static func removeBackup(in directory: String) {
-        for name in BackupManifest.expectedNames + [BackupManifest.fileName] {
+    /// Creates `path` 0700; it must not exist. (A backup's `districts`: if anything is there
+    /// already — a concurrent backup's, or a link another account put there — this backup has
+    /// nothing of its own to clean up and stops.)
+    static func createDirectory(_ path: String) throws {
+        guard mkdir(path, 0o700) == 0 else {
+            throw BackupError.directory(path: path, problem: "cannot create (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    /// Removes what a backup that failed wrote into `directory`, whose `districts` it created
+    /// itself: the manifest first (so nothing left reads as complete), then its files, finished
+    /// or partial, then `districts`, and `directory` if this backup created it — so a failed
+    /// nightly backup does not leave gigabytes on the disk the next one needs.
+    static func removeBackup(in directory: String, removingDirectory: Bool) {
+        unlink(directory + "/" + BackupManifest.fileName)
+        unlink(directory + "/" + BackupManifest.fileName + ".partial")
+        for name in BackupManifest.expectedNames {
             unlink(directory + "/" + name)
             unlink(directory + "/" + partialName(name))
         }
-        unlink(directory + "/" + partialName(BackupManifest.fileName))
         rmdir(directory + "/districts")
+        if removingDirectory { rmdir(directory) }
     }
 
     /// Writes `text` under a temporary name, syncs, and renames it into place.

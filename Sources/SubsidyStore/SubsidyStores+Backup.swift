@@ -125,19 +125,24 @@ extension SubsidyStores {
     /// file's copy; readers never wait. Each copy goes to a temporary name, passes
     /// `integrity_check` and its audit chain, and is renamed; the manifest is written last.
     public func backup(into directory: String, writtenBy: String) async throws -> BackupManifest {
-        try BackupFiles.createEmptyDirectory(directory)
+        let created = try BackupFiles.createEmptyDirectory(directory)
+        do {
+            try BackupFiles.createDirectory(directory + "/districts")
+        } catch {
+            if created { rmdir(directory) }
+            throw error
+        }
         do {
             return try await backup(intoEmpty: directory, writtenBy: writtenBy)
         } catch {
             // Whatever it got to: a failure (a full disk, most likely) must not leave its copies
             // taking the room the next backup, or the next decision, needs.
-            BackupFiles.removeBackup(in: directory)
+            BackupFiles.removeBackup(in: directory, removingDirectory: created)
             throw error
         }
     }
 
     private func backup(intoEmpty directory: String, writtenBy: String) async throws -> BackupManifest {
-        try BackupFiles.createEmptyDirectory(directory + "/districts")
         let databases = [ledger.database] + DistrictID.allCases.map { store($0).database }
         let names = BackupManifest.expectedNames
         let rendezvous = WriterRendezvous(parties: databases.count)
@@ -171,6 +176,8 @@ extension SubsidyStores {
             files.append(checked.file)
         }
         let manifest = BackupManifest(takenAt: takenAt, writtenBy: writtenBy, ledger: ledgerPosition!, files: files)
+        // Where a full disk most often stops a backup: every copy written, the manifest not yet.
+        try faults.failIfArmed("backup.before-manifest")
         try BackupFiles.writeDurably(manifest.text, to: directory + "/" + BackupManifest.fileName)
         return manifest
     }

@@ -23,7 +23,7 @@ public final class SubsidyStores: Service, Sendable {
     /// keys and run together: their ledger steps commit in one group (one fsync), each in its own
     /// savepoint, so every cap is still checked against every award committed before it.
     private let decisionLocks = DecisionLocks()
-    private let faults: FaultPoints
+    let faults: FaultPoints
     private let limitsInForce = Mutex(StorageLimits.unlimited)
 
     /// The storage limits in force (``requireRoomToGrow(_:)``); unlimited until set.

@@ -167,7 +167,10 @@ struct SubsidyDaemon: AsyncParsableCommand {
         // A check or repair of a directory with no ledger would create empty stores and call them
         // consistent: a mistyped --data-dir must say so instead.
         if (check || repair) && access(configuration.dataDirectory + "/city-ledger.sqlite", F_OK) != 0 {
-            var text = Array("subsidyd: \(configuration.dataDirectory) holds no city-ledger.sqlite: nothing to \(check ? "check" : "repair") (is --data-dir right?)\n".utf8)
+            let problem = errno == ENOENT
+                ? "holds no city-ledger.sqlite: nothing to \(check ? "check" : "repair") (is the data directory right?)"
+                : "cannot be read (\(String(cString: strerror(errno)))): run this as the daemon's account"
+            var text = Array("subsidyd: \(configuration.dataDirectory) \(problem)\n".utf8)
             _ = write(2, &text, text.count)
             throw ExitCode(2)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SubsidyCore
 import Testing
 
 @testable import SubsidyStore
@@ -46,5 +47,31 @@ extension String {
     fileprivate func replacingFirst(_ target: String, with replacement: String) -> String {
         guard let range = range(of: target) else { return self }
         return replacingCharacters(in: range, with: replacement)
+    }
+
+    @Test("a backup that fails before its manifest removes every file it wrote, and the directory it made; copies are 0600")
+    func failedBackupCleansUp() async throws {
+        let first = try StoreHarness()
+        try await first.approve(try await first.recommended(first.benchmark(StoreHarness.uscc(340)), in: .nanhai))
+        let harness = try await first.reopened(faults: ["fail:backup.before-manifest"])
+        let target = harness.directory.path + "-backup-failed"
+        await #expect(throws: SubsidyError.self) { _ = try await harness.stores.backup(into: target, writtenBy: "test") }
+        #expect(!FileManager.default.fileExists(atPath: target), "left: \((try? FileManager.default.subpathsOfDirectory(atPath: target)) ?? [])")
+        // Into a directory the operator made (a mount point, say): emptied, kept.
+        let mounted = harness.directory.path + "-backup-mounted"
+        try FileManager.default.createDirectory(atPath: mounted, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: mounted) }
+        await #expect(throws: SubsidyError.self) { _ = try await harness.stores.backup(into: mounted, writtenBy: "test") }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: mounted) == [])
+
+        let done = try await harness.reopened()
+        let good = done.directory.path + "-backup-good"
+        defer { try? FileManager.default.removeItem(atPath: good) }
+        _ = try await done.stores.backup(into: good, writtenBy: "test")
+        for name in BackupManifest.expectedNames {
+            let mode = try FileManager.default.attributesOfItem(atPath: good + "/" + name)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(name): \(String(mode ?? 0, radix: 8))")
+        }
+        await done.stores.close()
     }
 }
