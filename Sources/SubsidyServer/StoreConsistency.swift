@@ -32,7 +32,7 @@ public enum StoreConsistency {
         if recovery.inconsistencies.contains(where: \.isLedgerPosition) { report.lines += ledgerBehindAdvice }
         for chain in chains {
             report.lines.append(
-                chain.ok ? "audit \(chain.file): ok, \(chain.rows) rows" : "audit \(chain.file): BROKEN at row \(chain.firstBadRow ?? 0): \(chain.problem)")
+                chain.ok ? "audit \(chain.file): ok, \(chain.rows) rows" : Self.broken(chain))
         }
         // Reported, not refused: the daemon serves with either kind, and the next registration of
         // an unfinished one completes it.
@@ -83,6 +83,11 @@ public enum StoreConsistency {
         }
     }
 
+    /// A chain that does not verify, as one line.
+    private static func broken(_ chain: AuditChain.Report) -> String {
+        "audit \(chain.file): BROKEN at row \(chain.firstBadRow ?? 0): \(chain.problem)"
+    }
+
     /// `uscc`s as one line: the count, and the first 20.
     private static func listed(_ usccs: [String]) -> String {
         "\(usccs.count): " + usccs.prefix(20).joined(separator: ", ") + (usccs.count > 20 ? ", …" : "")
@@ -108,7 +113,7 @@ public enum StoreConsistency {
         // operator is about to replace: a broken chain stops it before any change.
         let broken = try await stores.inspect(naming: { path, _ in path }).chains.filter { !$0.ok }
         guard broken.isEmpty else {
-            report.lines = broken.map { "audit \($0.file): BROKEN at row \($0.firstBadRow ?? 0): \($0.problem)" }
+            report.lines = broken.map(Self.broken)
                 + ["NOT repaired: an audit chain does not verify (a repair cannot mend one, and changed nothing); restore the newest backup whose chains verify"]
             report.consistent = false
             return report

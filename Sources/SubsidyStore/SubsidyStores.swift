@@ -68,10 +68,13 @@ public final class SubsidyStores: Service, Sendable {
     /// awards: start-up refuses rather than create them empty.
     public struct MissingDistrictFiles: Error, CustomStringConvertible {
         public var paths: [String]
-        public var description: String {
-            paths.map { "\($0): missing, but the city ledger holds this district's applicants or awards: restore the whole data directory from its newest backup (never one file alone)" }
-                .joined(separator: "; ")
+        /// One line per missing file, with what to do.
+        public var problems: [String] {
+            paths.map {
+                "\($0): missing, but the city ledger holds this district's applicants or awards (restore the whole data directory from its newest backup, never one file alone)"
+            }
         }
+        public var description: String { problems.joined(separator: "; ") }
     }
 
     /// The district's store. Every ``DistrictID`` has one: the initializer opens one per case.

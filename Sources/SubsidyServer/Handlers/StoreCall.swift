@@ -21,9 +21,7 @@ extension SubsidyStores {
         do {
             return try SubsidyStores(ledgerPath: dataDirectory + "/city-ledger.sqlite", districtDirectory: districtDirectory, faults: faults)
         } catch let missing as SubsidyStores.MissingDistrictFiles {
-            throw ServerError.storesInconsistent(problems: missing.paths.map {
-                "\($0): missing, but the city ledger holds this district's applicants or awards (restore the whole data directory from its newest backup, never one file alone)"
-            })
+            throw ServerError.storesInconsistent(problems: missing.problems)
         }
     }
 }
