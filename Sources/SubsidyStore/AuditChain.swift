@@ -49,36 +49,41 @@ public enum AuditChain {
         try await database.read { try verify(in: $0, file: file) }
     }
 
-    /// ``verify(_:file:)`` inside the caller's read transaction.
-    static func verify(in transaction: Transaction, file: String) throws -> Report {
-        do {
-            let rows = try transaction.query("SELECT seq, event, prev_hash, hash FROM audit ORDER BY seq")
-            var previous = genesis
-            var expectedSeq: Int64 = 1
-            for row in rows {
+    /// Rows read at a time by ``verify(in:file:)``.
+    static let verifyPage = 10_000
+
+    /// ``verify(_:file:)`` inside the caller's read transaction. In pages, inside the one
+    /// snapshot: a ledger at a million awards has millions of rows, and a VerifyAudit or a
+    /// `--check` must not hold them all at once.
+    static func verify(in transaction: Transaction, file: String, pageSize: Int = verifyPage) throws -> Report {
+        let total = try transaction.query("SELECT COUNT(*) AS n FROM audit").first?.int("n") ?? 0
+        func broken(_ row: Int64, _ problem: String) -> Report { Report(file: file, rows: total, firstBadRow: row, problem: problem) }
+        var previous = genesis
+        var expectedSeq: Int64 = 1
+        while true {
+            let page = try transaction.query(
+                "SELECT seq, event, prev_hash, hash FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?", [.integer(expectedSeq), .integer(Int64(pageSize))])
+            if page.isEmpty { break }
+            for row in page {
                 let seq = try row.int("seq")
-                if seq != expectedSeq {
-                    return Report(file: file, rows: Int64(rows.count), firstBadRow: expectedSeq, problem: "row \(expectedSeq) is missing (next is \(seq))")
-                }
+                if seq != expectedSeq { return broken(expectedSeq, "row \(expectedSeq) is missing (next is \(seq))") }
                 if try row.text("prev_hash") != previous {
-                    return Report(file: file, rows: Int64(rows.count), firstBadRow: seq, problem: "row \(seq) does not follow row \(seq - 1) (rows deleted or reordered)")
+                    return broken(seq, "row \(seq) does not follow row \(seq - 1) (rows deleted or reordered)")
                 }
                 let expected = hash(previous: previous, event: try row.text("event"))
-                if try row.text("hash") != expected {
-                    return Report(file: file, rows: Int64(rows.count), firstBadRow: seq, problem: "row \(seq) was altered: its hash does not match its content")
-                }
+                if try row.text("hash") != expected { return broken(seq, "row \(seq) was altered: its hash does not match its content") }
                 previous = expected
                 expectedSeq += 1
             }
-            guard let head = try transaction.query("SELECT seq, hash FROM audit_head WHERE id = 1").first else {
-                return Report(file: file, rows: Int64(rows.count), firstBadRow: expectedSeq, problem: "the chain's head row is missing (rows may have been deleted at the end)")
-            }
-            let headSeq = try head.int("seq")
-            let headHash = try head.text("hash")
-            if headSeq != expectedSeq - 1 || headHash != previous {
-                return Report(file: file, rows: Int64(rows.count), firstBadRow: expectedSeq, problem: "the chain ends at row \(expectedSeq - 1) but the head says \(headSeq) (rows deleted at the end)")
-            }
-            return Report(file: file, rows: Int64(rows.count), firstBadRow: nil, problem: "")
         }
+        guard let head = try transaction.query("SELECT seq, hash FROM audit_head WHERE id = 1").first else {
+            return broken(expectedSeq, "the chain's head row is missing (rows may have been deleted at the end)")
+        }
+        let headSeq = try head.int("seq")
+        let headHash = try head.text("hash")
+        if headSeq != expectedSeq - 1 || headHash != previous {
+            return broken(expectedSeq, "the chain ends at row \(expectedSeq - 1) but the head says \(headSeq) (rows deleted at the end)")
+        }
+        return Report(file: file, rows: total, firstBadRow: nil, problem: "")
     }
 }

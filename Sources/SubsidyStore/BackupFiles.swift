@@ -202,10 +202,11 @@ enum BackupFiles {
         }
     }
 
-    /// Removes what a backup that failed wrote into `directory`, whose `districts` it created
-    /// itself: the manifest first (so nothing left reads as complete), then its files, finished
-    /// or partial, then `districts`, and `directory` if this backup created it — so a failed
-    /// nightly backup does not leave gigabytes on the disk the next one needs.
+    /// Removes what a backup or a restore that failed wrote into `directory`, whose `districts`
+    /// it created itself: the manifest first (so nothing left reads as complete), then its files,
+    /// finished or partial, then `districts`, and `directory` if it created that too — so a
+    /// failed nightly backup does not leave gigabytes on the disk the next one needs, nor a
+    /// failed restore half a data directory.
     static func removeBackup(in directory: String, removingDirectory: Bool) {
         unlink(directory + "/" + BackupManifest.fileName)
         unlink(directory + "/" + BackupManifest.fileName + ".partial")

@@ -190,8 +190,19 @@ extension SubsidyStores {
     @discardableResult
     public static func restore(backup: String, into dataDirectory: String) throws -> BackupManifest {
         let manifest = try verifyBackup(at: backup)
-        try BackupFiles.createEmptyDirectory(dataDirectory)
-        try BackupFiles.createEmptyDirectory(dataDirectory + "/districts")
+        let created = try BackupFiles.createEmptyDirectory(dataDirectory)
+        do {
+            try BackupFiles.createDirectory(dataDirectory + "/districts")
+            try copy(manifest, from: backup, into: dataDirectory)
+        } catch {
+            // Half a data directory must not be left for a daemon to start on.
+            BackupFiles.removeBackup(in: dataDirectory, removingDirectory: created)
+            throw error
+        }
+        return manifest
+    }
+
+    private static func copy(_ manifest: BackupManifest, from backup: String, into dataDirectory: String) throws {
         for file in manifest.files {
             let target = dataDirectory + "/" + file.name
             let partial = dataDirectory + "/" + BackupFiles.partialName(file.name)
@@ -202,7 +213,6 @@ extension SubsidyStores {
             }
             try BackupFiles.renameDurably(partial, to: target)
         }
-        return manifest
     }
 
     /// ``restore(backup:into:)``'s checks alone: the manifest, if the backup passes them.

@@ -72,7 +72,8 @@ struct Restore: ParsableCommand {
         discussion: """
             Every file must be present with the size and SHA-256 its MANIFEST records, pass
             integrity_check, and have an audit chain that verifies up to the head recorded; only then
-            is NEW created (0700; it must not exist, or be empty) and filled. Point data_dir at NEW,
+            is NEW created (0700; it must not exist, or be empty), locked as a daemon locks its data
+            directory, and filled. Point data_dir at NEW,
             run `subsidyd --check`, and start the daemon. Exit 0: restored; 1: the backup does not
             verify or NEW cannot be written (the reason on stderr).
             """
@@ -89,9 +90,25 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         do {
-            let manifest = verifyOnly
-                ? try SubsidyStores.verifyBackup(at: backup) : try SubsidyStores.restore(backup: backup, into: dataDir)
-            print("\(verifyOnly ? "verified" : "restored into \(dataDir)"): backup taken at \(manifest.takenAt) by \(manifest.writtenBy); \(manifest.ledger)")
+            if verifyOnly {
+                let manifest = try SubsidyStores.verifyBackup(at: backup)
+                print("verified: backup taken at \(manifest.takenAt) by \(manifest.writtenBy); \(manifest.ledger)")
+                return
+            }
+            // The new directory is locked as a daemon locks it, for the whole restore: a daemon
+            // started on it meanwhile, or a second restore into it, is refused instead of opening
+            // files this one is still renaming into place.
+            let existed = access(dataDir, F_OK) == 0
+            let lock = try DataDirectoryLock(dataDirectory: dataDir)
+            do {
+                let manifest = try SubsidyStores.restore(backup: backup, into: dataDir)
+                print("restored into \(dataDir): backup taken at \(manifest.takenAt) by \(manifest.writtenBy); \(manifest.ledger)")
+            } catch {
+                // A directory this restore made and could not fill is not left looking like one.
+                if !existed { rmdir(dataDir + "/districts"); rmdir(dataDir) }
+                throw error
+            }
+            withExtendedLifetime(lock) {}
         } catch {
             fail("restore refused: \(error)", exitCode: 1)
         }

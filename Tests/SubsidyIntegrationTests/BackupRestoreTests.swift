@@ -152,6 +152,25 @@ struct BackupRestoreTests {
             #expect(unlisted.error.contains("no MANIFEST"), "\(unlisted.error)")
             #expect(!FileManager.default.fileExists(atPath: base + "/new2"))
 
+            // An empty target another process holds locked (a daemon starting on it, a second
+            // restore): refused, left as it was.
+            let held = base + "/held"
+            #expect(mkdir(held, 0o700) == 0)
+            let holder = Process()
+            holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+            holder.arguments = ["-n", held, "sleep", "60"]
+            try holder.run()
+            defer { holder.terminate() }
+            var tries = 0
+            while try await run("/usr/bin/flock", ["-n", held, "true"]).status == 0 && tries < 500 {
+                try await Task.sleep(for: .milliseconds(10))
+                tries += 1
+            }
+            let locked = try await Self.subsidyd(["restore", base + "/offline", "--data-dir", held])
+            #expect(locked.status == 1)
+            #expect(locked.error.contains("another subsidyd holds this data directory's lock"), "\(locked.error)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: held) == [])
+
             // A non-empty target is refused too.
             let occupied = try await Self.subsidyd(["restore", base + "/offline", "--data-dir", data])
             #expect(occupied.status == 1)

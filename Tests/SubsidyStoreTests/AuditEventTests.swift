@@ -54,4 +54,33 @@ struct AuditEventTests {
         #expect(report.firstBadRow == 1)
         await database.close()
     }
+
+    @Test("verification reads the chain in pages and finds a break in any page, at a page's edge too, as a whole read did")
+    func pagedVerification() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteDatabase(path: directory.path + "/audit.sqlite", migrations: Array(DistrictStore.migrations.prefix(1)))
+        for i in 0..<30 {
+            try await database.write { try AuditChain.append(AuditEvent("note", [.integer("i", Int64(i))]), at: "2026-01-01T00:00:00Z", in: $0) }
+        }
+        func report(_ pageSize: Int) async throws -> AuditChain.Report {
+            try await database.read { try AuditChain.verify(in: $0, file: "audit", pageSize: pageSize) }
+        }
+        for pageSize in [1, 7, 10, 30, 10_000] {
+            let whole = try await report(pageSize)
+            #expect(whole.ok && whole.rows == 30, "page \(pageSize): \(whole)")
+        }
+        // Row 15 altered (the first of the third page of 7); then, restored, row 22 deleted (the first of the fourth).
+        try await database.write { _ = try $0.query("UPDATE audit SET event = replace(event, '14', '41') WHERE seq = 15") }
+        for pageSize in [1, 7, 10_000] {
+            let altered = try await report(pageSize)
+            #expect(altered.firstBadRow == 15 && altered.problem.contains("altered") && altered.rows == 30, "page \(pageSize): \(altered)")
+        }
+        try await database.write { _ = try $0.query("UPDATE audit SET event = replace(event, '41', '14') WHERE seq = 15; ") }
+        try await database.write { _ = try $0.query("DELETE FROM audit WHERE seq = 22") }
+        for pageSize in [7, 10_000] {
+            let gap = try await report(pageSize)
+            #expect(gap.firstBadRow == 22 && gap.problem == "row 22 is missing (next is 23)" && gap.rows == 29, "page \(pageSize): \(gap)")
+        }
+        await database.close()
+    }
 }
