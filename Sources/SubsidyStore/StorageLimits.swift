@@ -76,7 +76,9 @@ extension SubsidyStores {
 
     /// `bytes` in MiB with one decimal, for messages (integers only: 1.5 MiB is 1536 KiB).
     static func mebibytes(_ bytes: Int64) -> String {
-        let tenths = bytes * 10 / (1024 * 1024)
+        // Whole MiB first: bytes × 10 would overflow for the largest limits a file may set.
+        let mib: Int64 = 1024 * 1024
+        let tenths = bytes / mib * 10 + bytes % mib * 10 / mib
         return "\(tenths / 10).\(tenths % 10) MiB"
     }
 }

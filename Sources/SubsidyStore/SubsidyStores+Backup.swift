@@ -143,6 +143,7 @@ extension SubsidyStores {
     }
 
     private func backup(intoEmpty directory: String, writtenBy: String) async throws -> BackupManifest {
+        try await requireRoomForBackup(in: directory)
         let databases = [ledger.database] + DistrictID.allCases.map { store($0).database }
         let names = BackupManifest.expectedNames
         let rendezvous = WriterRendezvous(parties: databases.count)
@@ -180,6 +181,28 @@ extension SubsidyStores {
         try faults.failIfArmed("backup.before-manifest")
         try BackupFiles.writeDurably(manifest.text, to: directory + "/" + BackupManifest.fileName)
         return manifest
+    }
+
+    /// Refuses a backup that would not fit, before anything is copied or any writer paused: the
+    /// copies take at most the live files' pages, and on the data directory's own file system the
+    /// reserve kept for decisions (`limits.min_free_disk_bytes`) must still be free after them.
+    /// Otherwise a nightly backup could fill the disk the daemon decides on, if only until its
+    /// clean-up.
+    private func requireRoomForBackup(in directory: String) async throws {
+        let needed = try await storedBytes().reduce(Int64(0)) { $0 + $1.bytes }
+        var volume = statvfs()
+        var target = stat()
+        var data = stat()
+        guard statvfs(directory, &volume) == 0, stat(directory, &target) == 0, stat(ledger.database.path, &data) == 0 else { return }
+        let (bytes, overflow) = UInt64(volume.f_bavail).multipliedReportingOverflow(by: UInt64(volume.f_frsize))
+        let free = overflow ? Int64.max : Int64(clamping: bytes)
+        let reserve = target.st_dev == data.st_dev ? storageLimits.minimumFreeDiskBytes : 0
+        guard free < needed.addingReportingOverflow(reserve).partialValue else { return }
+        throw BackupError.directory(
+            path: directory,
+            problem: "has \(Self.mebibytes(free)) free; the copies need up to \(Self.mebibytes(needed))"
+                + (reserve > 0 ? " and \(Self.mebibytes(reserve)) must stay free on the data directory's disk for decisions (limits.min_free_disk_bytes)" : "")
+                + "; no backup taken")
     }
 
     /// Checks the backup in `backup` against its manifest — every file present, of the size and

@@ -158,7 +158,9 @@ struct BackupRestoreTests {
             #expect(mkdir(held, 0o700) == 0)
             let holder = Process()
             holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-            holder.arguments = ["-n", held, "sleep", "60"]
+            // Waiting for the lock, not -n: the probe below holds it for a moment too. -o: the lock
+            // is flock's own, so terminating it releases the lock.
+            holder.arguments = ["-o", held, "sleep", "60"]
             try holder.run()
             defer { holder.terminate() }
             var tries = 0

@@ -41,13 +41,6 @@ struct BackupManifestTests {
         #expect(BackupFiles.partialName("city-ledger.sqlite") == ".city-ledger.sqlite.partial")
         #expect(BackupFiles.partialName("districts/nanhai.sqlite") == "districts/.nanhai.sqlite.partial")
     }
-}
-
-extension String {
-    fileprivate func replacingFirst(_ target: String, with replacement: String) -> String {
-        guard let range = range(of: target) else { return self }
-        return replacingCharacters(in: range, with: replacement)
-    }
 
     @Test("a backup that fails before its manifest removes every file it wrote, and the directory it made; copies are 0600")
     func failedBackupCleansUp() async throws {
@@ -73,5 +66,30 @@ extension String {
             #expect(mode == 0o600, "\(name): \(String(mode ?? 0, radix: 8))")
         }
         await done.stores.close()
+    }
+
+    @Test("a backup that would eat into the reserve kept for decisions is refused before anything is copied")
+    func backupKeepsTheReserve() async throws {
+        let harness = try StoreHarness()
+        try await harness.approve(try await harness.recommended(harness.benchmark(StoreHarness.uscc(350)), in: .nanhai))
+        // A reserve no disk has: on the data directory's own disk, nothing may be copied.
+        harness.stores.applyStorageLimits(StorageLimits(maximumDistrictFileBytes: 0, minimumFreeDiskBytes: Int64.max / 4))
+        let target = harness.directory.path + "-backup-reserve"
+        let refused = await #expect(throws: BackupError.self) { _ = try await harness.stores.backup(into: target, writtenBy: "test") }
+        #expect("\(refused.map { "\($0)" } ?? "")".contains("must stay free on the data directory's disk for decisions"), "\(String(describing: refused))")
+        #expect(!FileManager.default.fileExists(atPath: target))
+        // Without the reserve it fits.
+        harness.stores.applyStorageLimits(.unlimited)
+        defer { try? FileManager.default.removeItem(atPath: target) }
+        _ = try await harness.stores.backup(into: target, writtenBy: "test")
+        #expect(FileManager.default.fileExists(atPath: target + "/MANIFEST"))
+        await harness.stores.close()
+    }
+}
+
+extension String {
+    fileprivate func replacingFirst(_ target: String, with replacement: String) -> String {
+        guard let range = range(of: target) else { return self }
+        return replacingCharacters(in: range, with: replacement)
     }
 }
