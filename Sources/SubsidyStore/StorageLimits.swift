@@ -60,8 +60,13 @@ extension SubsidyStores {
 
     /// Bytes free to the daemon on the data directory's file system; nil if it cannot be read.
     public func freeDiskBytes() -> Int64? {
+        Self.freeBytes(at: ledger.database.path)
+    }
+
+    /// Bytes free to the daemon on the file system holding `path`; nil if it cannot be read.
+    static func freeBytes(at path: String) -> Int64? {
         var volume = statvfs()
-        guard statvfs(ledger.database.path, &volume) == 0 else { return nil }
+        guard statvfs(path, &volume) == 0 else { return nil }
         let (bytes, overflow) = UInt64(volume.f_bavail).multipliedReportingOverflow(by: UInt64(volume.f_frsize))
         return overflow ? .max : Int64(clamping: bytes)
     }

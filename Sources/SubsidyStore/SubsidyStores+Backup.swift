@@ -190,12 +190,9 @@ extension SubsidyStores {
     /// clean-up.
     private func requireRoomForBackup(in directory: String) async throws {
         let needed = try await storedBytes().reduce(Int64(0)) { $0 + $1.bytes }
-        var volume = statvfs()
         var target = stat()
         var data = stat()
-        guard statvfs(directory, &volume) == 0, stat(directory, &target) == 0, stat(ledger.database.path, &data) == 0 else { return }
-        let (bytes, overflow) = UInt64(volume.f_bavail).multipliedReportingOverflow(by: UInt64(volume.f_frsize))
-        let free = overflow ? Int64.max : Int64(clamping: bytes)
+        guard let free = Self.freeBytes(at: directory), stat(directory, &target) == 0, stat(ledger.database.path, &data) == 0 else { return }
         let reserve = target.st_dev == data.st_dev ? storageLimits.minimumFreeDiskBytes : 0
         guard free < needed.addingReportingOverflow(reserve).partialValue else { return }
         throw BackupError.directory(

@@ -23,7 +23,7 @@ extension SubsidyStores {
         // other's read and its write: otherwise both would see nothing and both pay.
         let ledger = self.ledger
         let keys = current.application.contentKeys
-        return try await underDecisionLock(.keys(Set(keys.map(Self.contentLock)))) {
+        return try await underDecisionLock(.keys(Self.contentLocks(keys))) {
             let elsewhere = try await ledger.database.read { try ledger.usage(in: $0).fundedContent(keys) }
             return try await store.mutate(key) { transaction, now in
                 guard let fresh = try DistrictStore.application(id, in: transaction, district: district) else {

@@ -273,6 +273,9 @@ public final class SubsidyStores: Service, Sendable {
     /// and its own write.
     static func contentLock(_ key: String) -> String { "content " + key }
 
+    /// ``contentLock(_:)`` of each of `keys`, as one scope's keys.
+    static func contentLocks(_ keys: some Sequence<String>) -> Set<String> { Set(keys.map(contentLock)) }
+
     /// The content locks of the applications `ids` as their districts hold them now, read without
     /// any lock; an id that does not resolve has none (its approval fails on its own later).
     private func contentLocks(of ids: [String]) async throws -> Set<String> {
@@ -286,7 +289,7 @@ public final class SubsidyStores: Service, Sendable {
             let keys = try await store.database.read(small: ids.count * 3 <= SQLiteDatabase.lookupKeys) { transaction in
                 try ids.flatMap { id in try DistrictStore.application(id, in: transaction, district: district)?.application.contentKeys ?? [] }
             }
-            locks.formUnion(keys.map(Self.contentLock))
+            locks.formUnion(Self.contentLocks(keys))
         }
         return locks
     }
@@ -1056,7 +1059,7 @@ public final class SubsidyStores: Service, Sendable {
         // The districts' programme awards are in their files: read under the content's locks, as
         // a city approval reads them (see `approve`), so none is made between the read and the
         // import's commit.
-        return try await underDecisionLock(.keys(Set(keys.map(Self.contentLock)))) {
+        return try await underDecisionLock(.keys(Self.contentLocks(keys))) {
             let districts = Dictionary(grouping: try await self.districtProgrammeContent(keys.sorted()), by: \.key)
             return try await ledger.mutate(key) { transaction, now in
                 var (imported, present) = (0, 0)

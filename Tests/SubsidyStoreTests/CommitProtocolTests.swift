@@ -255,7 +255,7 @@ struct CommitProtocolTests {
         let (released, release) = AsyncStream<Void>.makeStream()
         let (holding, held) = AsyncStream<Void>.makeStream()
         let holder = Task {
-            try await stores.underDecisionLock(.keys(Set(filed.contentKeys.map(SubsidyStores.contentLock)))) {
+            try await stores.underDecisionLock(.keys(SubsidyStores.contentLocks(filed.contentKeys))) {
                 held.yield()
                 for await _ in released { break }
             }
