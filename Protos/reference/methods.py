@@ -167,6 +167,8 @@ REACH: dict[str, list[Reach]] = {
     "CommitmentQueries.swift:requireWithinLimit": [Reach([C + "ApproveApplication", C + "ImportHistory", DP + "ApproveApplication"])],
     "CityLedger.swift:markDisbursed": [Reach([C + "DisburseApplication"])],
     "CityLedger.swift:release": [Reach([C + "RevokeApplication"])],
+    # An imported award's revocation (an `import-…` id): the ledger only.
+    "CityLedger+Imports.swift:revokeImport": [Reach([C + "RevokeApplication"])],
     "CityLedger.swift:pilotAward": [Reach(ENGINE)],
     # A district's own decision reads the city's awards for the same content first (stacking).
     # Both ledgers' usage reads (the city ledger's, a district's programme ledger's).

@@ -217,9 +217,4 @@ extension CityLedger {
             }
         }
     }
-
-    /// Whether an imported row with this id is already in the ledger.
-    func hasCommitment(_ applicationID: String, in transaction: Transaction) throws -> Bool {
-        try !transaction.query("SELECT 1 FROM commitments WHERE application_id = ?", [.text(applicationID)]).isEmpty
-    }
 }

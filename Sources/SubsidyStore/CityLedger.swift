@@ -791,10 +791,11 @@ public final class CityLedger: Sendable {
     }
 
     /// Releases a commitment (reject after approval, revocation); after disbursement it becomes a
-    /// clawback. `targetState` is the application state the district must reach.
+    /// clawback. `targetState` is the application state the district must reach; `note`, fields
+    /// the audit event carries besides (an imported award's revocation: its date and document).
     func release(
         applicationID: String, targetState: ApplicationState, requestID: String, actor: Actor, reason: String,
-        at time: String, in transaction: Transaction
+        note: [AuditEvent.Field] = [], at time: String, in transaction: Transaction
     ) throws {
         guard let commitment = try commitment(for: applicationID, in: transaction) else {
             throw SubsidyError(.internal, "no commitment for \(applicationID) in the ledger")
@@ -820,7 +821,7 @@ public final class CityLedger: Sendable {
             AuditEvent(newState.rawValue, [
                 .text("application", applicationID), .integer("amount_fen", commitment.amountFen), .text("to", targetState.rawValue),
                 .text("request", requestID),
-            ] + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
+            ] + note + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
             at: time, in: transaction
         )
     }

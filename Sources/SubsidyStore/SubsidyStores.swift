@@ -1047,12 +1047,14 @@ public final class SubsidyStores: Service, Sendable {
 
     /// Imports decisions made before the system existed, in one transaction: each row is charged
     /// against the same caps as a live decision, a row already in the ledger (same content-derived
-    /// id) is counted as already present, and content already funded — in the ledger, earlier in
-    /// the import, or by a district's own programme — refuses the whole import, naming its row
-    /// (`request.awards[i]`).
+    /// id, ``CityLedger/importID(of:in:)``) is counted as already present, and content already
+    /// funded — in the ledger, earlier in the import, or by a district's own programme — refuses
+    /// the whole import, naming its row (`request.awards[i]`); so does a row whose award was
+    /// revoked (``revokeImport(_:on:document:request:actor:reason:respond:)``): it was taken back
+    /// on purpose, and importing it again would undo that unseen. `respond` gets each row's id.
     public func importHistory(
         _ rows: [(CityLedger.CommitmentFields, [CapCharge])], request key: RequestKey,
-        respond: @escaping @Sendable (_ imported: Int, _ alreadyPresent: Int) throws -> [UInt8]
+        respond: @escaping @Sendable (_ imported: Int, _ alreadyPresent: Int, _ ids: [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let ledger = self.ledger
         let keys = Set(rows.flatMap { $0.0.contentKeys })
@@ -1062,9 +1064,21 @@ public final class SubsidyStores: Service, Sendable {
         return try await underDecisionLock(.keys(Self.contentLocks(keys))) {
             let districts = Dictionary(grouping: try await self.districtProgrammeContent(keys.sorted()), by: \.key)
             return try await ledger.mutate(key) { transaction, now in
-                var (imported, present) = (0, 0)
+                var (imported, present, ids) = (0, 0, [String]())
+                ids.reserveCapacity(rows.count)
                 for (i, (fields, charges)) in rows.enumerated() {
-                    if try ledger.hasCommitment(fields.applicationID, in: transaction) {
+                    var fields = fields
+                    let stored: CityLedger.ImportedAward?
+                    (fields.applicationID, stored) = try ledger.importID(of: fields, in: transaction)
+                    ids.append(fields.applicationID)
+                    if let stored {
+                        guard stored.state.isCounted else {
+                            throw SubsidyError.precondition(
+                                "request.awards[\(i)]",
+                                "was imported as \(stored.applicationID) and revoked at \(stored.updatedAt) (\(stored.releaseReason)); "
+                                    + "a revoked award is not imported again: correct the row (a corrected row is a new award) or leave it out"
+                            )
+                        }
                         present += 1
                         continue
                     }
@@ -1081,7 +1095,23 @@ public final class SubsidyStores: Service, Sendable {
                     try ledger.insertCommitment(fields, charges: charges, at: now, in: transaction)
                     imported += 1
                 }
-                return try respond(imported, present)
+                return try respond(imported, present, ids)
+            }
+        }
+    }
+
+    /// Takes back an award imported in error (``CityLedger/revokeImport(_:on:document:requestID:actor:reason:at:in:)``),
+    /// idempotent by request id, under the award's decision lock. It no longer counts against its
+    /// caps, and its content may be funded again, by a live decision or a corrected import.
+    public func revokeImport(
+        _ id: String, on date: CalendarDate?, document: String, request key: RequestKey, actor: Actor, reason: String,
+        respond: @escaping @Sendable (CityLedger.ImportedAward) throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        let ledger = self.ledger
+        return try await underDecisionLock(.keys([id])) {
+            try await ledger.mutate(key) { transaction, now in
+                try respond(
+                    try ledger.revokeImport(id, on: date, document: document, requestID: key.id, actor: actor, reason: reason, at: now, in: transaction))
             }
         }
     }

@@ -221,10 +221,12 @@ struct Import: AsyncParsableCommand {
         commandName: "import",
         abstract: "City: import decisions made before the system existed, so every cap and one-time rule counts them.",
         discussion: """
-            JSON: {"awards": [HistoricalAward, ...]} in the protos' JSON mapping. CSV (a .csv file): a header \
+            JSON: {"awards": [HistoricalAward, ...]} in the protos' JSON mapping. CSV or .xlsx: a header \
             line naming the columns measure, year, district, enterprise, provider, amount (yuan), \
-            decision_date, document, and optionally contract and pilot. Every row is validated like a live \
-            decision; re-importing the same file is idempotent.
+            decision_date, document, and optionally contract, project, pilot and selection_date. Every row \
+            is validated like a live decision; re-importing the same file is idempotent. Prints each row's \
+            ledger id (import-…): `subsidyctl revoke` takes it to take back a row imported in error, after \
+            which the corrected row can be imported.
             """
     )
     @OptionGroup var global: GlobalOptions
@@ -240,8 +242,15 @@ struct Import: AsyncParsableCommand {
         let sheet = isSheet ? try Spreadsheet.records(path: file, encoding: encoding).0 : []
         let text = isSheet ? "" : try readText(path: file)
         var request: Foshan_Subsidy_V1_ImportHistoryRequest
+        // Each award's place in the file, as the clerk finds it again: its sheet row, or its index.
+        var places: [String] = []
         do throws(SubsidyError) {
-            request = isSheet ? try HistoryCSV.parse(rows: sheet) : try Foshan_Subsidy_V1_ImportHistoryRequest(jsonText: text, path: "import")
+            if isSheet {
+                (request, places) = try HistoryCSV.parse(rows: sheet)
+            } else {
+                request = try Foshan_Subsidy_V1_ImportHistoryRequest(jsonText: text, path: "import")
+                places = request.awards.indices.map { "awards[\($0)]" }
+            }
         } catch {
             printError(error, json: global.json)
             throw ExitCode(ExitStatus.of(error.code))
@@ -252,7 +261,9 @@ struct Import: AsyncParsableCommand {
         let r = try await global.withClient(retrying: sent.requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).importHistory(sent, timeout: global.timeout)
         }
-        global.emit(r, human: "imported \(r.imported), already present \(r.alreadyPresent)")
+        var table = TextTable([.init(title: isSheet ? "ROW" : "AWARD"), .init(title: "LEDGER ID")])
+        for (place, id) in zip(places, r.applicationIds) { table.append([place, id]) }
+        global.emit(r, table: table, footer: "imported \(r.imported), already present \(r.alreadyPresent)", empty: "")
     }
 }
 
@@ -261,11 +272,13 @@ enum HistoryCSV {
     static let required = ["measure", "year", "district", "enterprise", "provider", "amount", "decision_date", "document"]
 
     static func parse(_ text: String) throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryRequest {
-        try parse(rows: try records(text))
+        try parse(rows: try records(text)).request
     }
 
-    /// The request from a sheet's rows (CSV, or an .xlsx's first sheet): a header, then awards.
-    static func parse(rows: [[String]]) throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryRequest {
+    /// The request from a sheet's rows (CSV, or an .xlsx's first sheet): a header, then awards;
+    /// with each award's sheet row number (2 is the first after the header; blank rows are
+    /// skipped but keep their numbers).
+    static func parse(rows: [[String]]) throws(SubsidyError) -> (request: Foshan_Subsidy_V1_ImportHistoryRequest, rows: [String]) {
         var rows = rows
         guard !rows.isEmpty else { throw .invalidField("csv", "is empty") }
         let header = rows.removeFirst().map { $0.trimmingSpaces.lowercased() }
@@ -273,6 +286,7 @@ enum HistoryCSV {
             throw .invalidField("csv", "header lacks the column \"\(column)\" (needs \(required.joined(separator: ", ")))")
         }
         var request = Foshan_Subsidy_V1_ImportHistoryRequest()
+        var lines: [String] = []
         for (n, row) in rows.enumerated() where !(row.count == 1 && row[0].trimmingSpaces.isEmpty) {
             let line = "csv row \(n + 2)"
             guard row.count <= header.count else { throw .invalidField(line, "has \(row.count) fields; the header has \(header.count)") }
@@ -301,8 +315,9 @@ enum HistoryCSV {
             award.projectName = field["project"] ?? ""
             award.selectionDate = field["selection_date"] ?? ""
             request.awards.append(award)
+            lines.append(String(n + 2))
         }
-        return request
+        return (request, lines)
     }
 
     /// Splits CSV text into rows of fields.

@@ -244,7 +244,7 @@ struct GlobalOptions: ParsableArguments {
             var bytes = document.bytes
             _ = write(1, &bytes, bytes.count)
         case .table:
-            print((table.rows.isEmpty ? empty : table.rendered()) + (footer.isEmpty ? "" : "\n" + footer))
+            print([table.rows.isEmpty ? empty : table.rendered(), footer].filter { !$0.isEmpty }.joined(separator: "\n"))
         }
     }
 

@@ -256,6 +256,72 @@ struct LedgerWorkflowTests {
         }
     }
 
+    @Test("an imported row is named by its id, taken back by revoke and imported corrected; two projects of one decision are two awards")
+    func importCorrection() async throws {
+        try await prepared(buyersPerDistrict: 0) { daemon, city, districts, _ in
+            let revokeMethod = Foshan_Subsidy_V1_CityService.Method.revokeApplication
+            var wrong = historical(.publicService, district: "shunde", enterprise: TestData.uscc(962), amountFen: 12_000_000, document: "佛工信〔2021〕11号", year: 2021)
+            wrong.projectName = "IIoT 公共服务平台"
+            // The same decision, enterprise and amount, another project: the first releases'
+            // identity (no project name) made it "already present", so it was never counted.
+            var other = wrong
+            other.projectName = "IIoT 安全服务平台"
+            let first = try await city.importAwards([wrong, other])
+            #expect(first.imported == 2 && first.alreadyPresent == 0)
+            #expect(first.applicationIds.count == 2 && Set(first.applicationIds).count == 2)
+            #expect(first.applicationIds.allSatisfy { $0.hasPrefix("import-") })
+            // Each finds its own id again, in either order, and a respelled project is the same one.
+            let reordered = try await city.importAwards([other, wrong])
+            #expect(reordered.imported == 0 && reordered.applicationIds == Array(first.applicationIds.reversed()))
+            var respelled = wrong
+            respelled.projectName = " ＩＩｏＴ　公共服务平台 "
+            #expect(try await city.importAwards([respelled]).applicationIds == [first.applicationIds[0]])
+            #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 24_000_000)
+
+            // The first row's amount was mistyped: take it back.
+            let revoked = try await city.decide(revokeMethod, first.applicationIds[0], date: "2026-12-01", reason: "amount mistyped")
+            #expect(revoked.id == first.applicationIds[0] && revoked.state == .revoked && revoked.district == "shunde")
+            #expect(revoked.awardedFen == 12_000_000 && revoked.application?.projectName == wrong.projectName)
+            #expect(revoked.application?.measure == .publicService && revoked.application?.enterpriseUscc == wrong.enterpriseUscc)
+            #expect(revoked.history.count == 1 && revoked.history[0].reason == "amount mistyped" && revoked.history[0].decisionDate == "2026-12-01")
+            #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 12_000_000)
+            let twice = await #expect(throws: SubsidyError.self) { try await city.decide(revokeMethod, first.applicationIds[0]) }
+            #expect(twice?.code == .failedPrecondition)
+            let early = await #expect(throws: SubsidyError.self) { try await city.decide(revokeMethod, first.applicationIds[1], date: "2021-01-01") }
+            #expect(early?.code == .invalidArgument && early?.message.hasPrefix("request.decision_date") == true)
+            let unknown = await #expect(throws: SubsidyError.self) { try await city.decide(revokeMethod, "import-00000000000000000000") }
+            #expect(unknown?.code == .notFound)
+            // A district's own programme cannot take back the city's import.
+            let byDistrict = await #expect(throws: SubsidyError.self) {
+                try await districts["shunde"]!.decide(Foshan_Subsidy_V1_DistrictProgrammes.Method.revokeApplication, first.applicationIds[1])
+            }
+            #expect(byDistrict?.code == .notFound)
+
+            // The unchanged row again is refused, naming it; nothing of that request is imported.
+            let again = await #expect(throws: SubsidyError.self) { try await city.importAwards([other, wrong]) }
+            #expect(again?.code == .failedPrecondition)
+            #expect(again?.message.hasPrefix("request.awards[1]: was imported as \(first.applicationIds[0]) and revoked") == true, "\(again?.message ?? "")")
+            // The corrected row is a new award; the other row is still present.
+            var corrected = wrong
+            corrected.amountFen = 1_200_000
+            let fixed = try await city.importAwards([corrected, other])
+            #expect(fixed.imported == 1 && fixed.alreadyPresent == 1)
+            #expect(fixed.applicationIds[1] == first.applicationIds[1] && !first.applicationIds.contains(fixed.applicationIds[0]))
+            #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 13_200_000)
+
+            // The revocation is in the event log.
+            var watch = Foshan_Subsidy_V1_WatchEventsRequest()
+            watch.fromStart = true
+            var states: [String: [Foshan_Subsidy_V1_ApplicationState]] = [:]
+            for try await event in try await daemon.client("city").stream(Foshan_Subsidy_V1_CityService.Method.watchEvents, watch) {
+                states[event.applicationId, default: []].append(event.state)
+                if event.applicationId == fixed.applicationIds[0] { break }
+            }
+            #expect(states[first.applicationIds[0]] == [.approved, .revoked])
+            #expect(try LedgerChecker.violations(dataDirectory: daemon.dataDirectory, policy: Self.policy).isEmpty)
+        }
+    }
+
     @Test("an edited, deleted or reordered audit row is detected", arguments: ["edit", "delete", "reorder", "truncate"])
     func auditTampering(kind: String) async throws {
         try await prepared(buyersPerDistrict: 1) { daemon, city, districts, buyers in
@@ -324,8 +390,9 @@ struct LedgerWorkflowTests {
             try csv.write(toFile: file, atomically: true, encoding: .utf8)
             let first = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
             #expect(first.status == 0, "\(first.error)")
-            #expect(first.output == "imported 2, already present 0\n")
-            #expect(try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file]).output == "imported 2, already present 0\n")
+            // Each award's sheet row beside its ledger id, for `subsidyctl revoke`.
+            #expect(first.output.contains(/^ROW  LEDGER ID\n2    import-[0-9a-f]{20}\n3    import-[0-9a-f]{20}\nimported 2, already present 0\n$/))
+            #expect(try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file]).output == first.output)
             #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 12_000_000)
             try (csv + "CLOUD_VOUCHER,2021,nanhai,x,y,abc,2021-04-01,d\n").write(toFile: file, atomically: true, encoding: .utf8)
             let bad = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])

@@ -75,6 +75,10 @@ extension Foshan_Subsidy_V1_CityService {
             try await connection.call(Foshan_Subsidy_V1_CityService.Method.disburseApplication, request, timeout: timeout, metadata: metadata)
         }
 
+        /// Also takes an `import-…` id (ImportHistoryResponse.application_ids): the imported award is
+        /// released, stops counting against its caps, and its content may be funded again; the record
+        /// returned is built from the ledger (no district holds an imported award). A revoked row is not
+        /// imported again: ImportHistory refuses it.
         /// `/foshan.subsidy.v1.CityService/RevokeApplication`
         public func revokeApplication(
             _ request: Foshan_Subsidy_V1_DecideApplicationRequest, timeout: Duration? = nil, metadata: [String: String] = [:]

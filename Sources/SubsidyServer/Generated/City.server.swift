@@ -28,6 +28,10 @@ extension Foshan_Subsidy_V1_CityService {
         func publicizeApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse
         /// `/foshan.subsidy.v1.CityService/DisburseApplication`
         func disburseApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse
+        /// Also takes an `import-…` id (ImportHistoryResponse.application_ids): the imported award is
+        /// released, stops counting against its caps, and its content may be funded again; the record
+        /// returned is built from the ledger (no district holds an imported award). A revoked row is not
+        /// imported again: ImportHistory refuses it.
         /// `/foshan.subsidy.v1.CityService/RevokeApplication`
         func revokeApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse
         /// `/foshan.subsidy.v1.CityService/Quote`

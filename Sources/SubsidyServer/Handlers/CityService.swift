@@ -133,15 +133,28 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         return response
     }
 
-    /// Revocation releases the commitment in the ledger first (a clawback after disbursement).
+    /// Revocation releases the commitment in the ledger first (a clawback after disbursement). An
+    /// imported award (`import-…`) has only its commitment: that is released.
     func revokeApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
         guard !request.reason.isEmpty else { throw .invalidField("request.reason", "is required to revoke an award") }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let key = try requestKey(request.requestId, context: context, request)
-        _ = try stores.owning(request.applicationId, as: nil)
         let date = try parseOptionalDate(request.decisionDate, field: "request.decision_date")
         let document = try decisionDocument(request)
         let (stores, programmes) = (self.stores, self.programmes)
+        if request.applicationId.hasPrefix(CityLedger.importPrefix) {
+            let actor = context.actor
+            let bytes = try await StoreCall.run(for: context) {
+                try await stores.revokeImport(request.applicationId, on: date, document: document, request: key, actor: actor, reason: request.reason) {
+                    var response = Foshan_Subsidy_V1_DecideApplicationResponse()
+                    response.record = Foshan_Subsidy_V1_ApplicationRecord(revoked: $0, on: date, document: document, request: key.id, actor: actor, reason: request.reason)
+                    return response.serializedBytes()
+                }
+            }
+            events.changed()
+            return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
+        }
+        _ = try stores.owning(request.applicationId, as: nil)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.revoke(
                 request.applicationId, on: date, document: document, programmes: programmes, request: key, actor: context.actor, reason: request.reason,

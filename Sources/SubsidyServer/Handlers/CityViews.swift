@@ -166,7 +166,8 @@ struct CityViews: Sendable {
 
     /// Imports decisions made before the system existed, validated like live ones and charged
     /// against the same caps. Each row's id is derived from its content, so re-importing the same
-    /// file changes nothing (`already_present`).
+    /// file changes nothing (`already_present`); the reply names each row's id, which
+    /// RevokeApplication takes to undo a row imported in error.
     func importHistory(_ request: Foshan_Subsidy_V1_ImportHistoryRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryResponse {
         let key = try requestKey(request.requestId, context: context, request)
         guard !request.awards.isEmpty else { throw .invalidField("request.awards", "is empty") }
@@ -179,10 +180,11 @@ struct CityViews: Sendable {
         }
         let (rows, stores) = (validated, self.stores)
         let bytes = try await StoreCall.run(for: context) {
-            try await stores.importHistory(rows, request: key) { imported, alreadyPresent in
+            try await stores.importHistory(rows, request: key) { imported, alreadyPresent, ids in
                 var response = Foshan_Subsidy_V1_ImportHistoryResponse()
                 response.imported = Int32(imported)
                 response.alreadyPresent = Int32(alreadyPresent)
+                response.applicationIds = ids
                 return response.serializedBytes()
             }
         }
@@ -248,7 +250,7 @@ struct CityViews: Sendable {
         let identity = [measure.rawValue, String(year.year), district.rawValue, enterprise.rawValue, provider?.rawValue ?? "",
                         String(award.amountFen), date.description, CanonicalText(award.decisionDocument).key,
                         CanonicalText(award.contractNumber).key, application.pilotKey]
-        let id = "import-" + String(HexDigest.sha256(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
+        let id = CityLedger.importPrefix + String(HexDigest.sha256(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
         return (
             CityLedger.CommitmentFields(
                 applicationID: id, district: district.rawValue, measure: measure, fundingYear: year.year, enterprise: enterprise.rawValue,

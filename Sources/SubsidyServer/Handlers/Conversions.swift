@@ -353,6 +353,43 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
     }
 }
 
+extension Foshan_Subsidy_V1_ApplicationRecord {
+    /// An imported award just revoked, as a record: read from the ledger (no district holds an
+    /// imported award), with its revocation as its one history entry.
+    init(revoked award: CityLedger.ImportedAward, on date: CalendarDate?, document: String, request: String, actor: Actor, reason: String) {
+        self.init()
+        id = award.applicationID
+        district = award.district
+        state = .revoked
+        var application = Foshan_Subsidy_V1_Application()
+        application.measure = Measure(rawValue: award.measure)?.wire ?? .init(rawValue: 0)
+        application.fundingYear = Int32(clamping: award.fundingYear)
+        application.enterpriseUscc = award.enterprise
+        application.providerUscc = award.provider
+        application.pilotId = award.pilotID
+        if award.contentFingerprint.hasPrefix("contract:") { application.contractNumber = award.contentTyped } else { application.projectName = award.contentTyped }
+        self.application = application
+        awardedFen = award.amountFen
+        decisionDate = award.decisionDate
+        decisionDocument = award.decisionDocument
+        createdAt = award.createdAt
+        updatedAt = award.updatedAt
+        contentKey = award.contentFingerprint
+        var revocation = Foshan_Subsidy_V1_TransitionRecord()
+        revocation.fromState = .approved
+        revocation.toState = .revoked
+        revocation.action = Transition.revoke.rawValue
+        revocation.tenant = actor.tenant
+        revocation.actorUid = actor.uid
+        revocation.at = award.updatedAt
+        revocation.reason = reason
+        revocation.requestId = clientRequestID(request)
+        revocation.decisionDate = date?.description ?? ""
+        revocation.decisionDocument = document
+        history = [revocation]
+    }
+}
+
 extension Foshan_Subsidy_V1_AwardExplanation {
     init(_ decision: AwardDecision) {
         self.init(StoredExplanation(decision))

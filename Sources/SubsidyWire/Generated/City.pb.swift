@@ -809,6 +809,10 @@ public struct Foshan_Subsidy_V1_ImportHistoryResponse: ProtoMessage {
     public var imported: Int32 = 0
     /// Rows already present (idempotent re-import).
     public var alreadyPresent: Int32 = 0
+    /// Each row's ledger id (`import-<20 hex digits>`), in the order of `awards`: an imported row's
+    /// new id, or the id it was already present under. RevokeApplication takes it, to take back a
+    /// row imported in error.
+    public var applicationIds: [String] = []
 
     public init() {}
 
@@ -820,6 +824,7 @@ public struct Foshan_Subsidy_V1_ImportHistoryResponse: ProtoMessage {
         var m = Self()
         m.imported = c.imported
         m.alreadyPresent = c.already_present
+        m.applicationIds = ProtoC.strings(c.n_application_ids, c.application_ids)
         return m
     }
 
@@ -828,6 +833,7 @@ public struct Foshan_Subsidy_V1_ImportHistoryResponse: ProtoMessage {
         foshan__subsidy__v1__import_history_response__init(p)
         p.pointee.imported = self.imported
         p.pointee.already_present = self.alreadyPresent
+        (p.pointee.n_application_ids, p.pointee.application_ids) = arena.strings(self.applicationIds)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -837,6 +843,7 @@ public struct Foshan_Subsidy_V1_ImportHistoryResponse: ProtoMessage {
             switch key {
             case "imported": self.imported = try value.int32(at: path + ".imported")
             case "alreadyPresent", "already_present": self.alreadyPresent = try value.int32(at: path + ".already_present")
+            case "applicationIds", "application_ids": self.applicationIds = try value.array(at: path + ".application_ids") { (v: JSONValue, p: String) throws(SubsidyError) in try v.string(at: p) }
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -846,6 +853,7 @@ public struct Foshan_Subsidy_V1_ImportHistoryResponse: ProtoMessage {
         var members: [(String, JSONValue)] = []
         if self.imported != 0 { members.append(("imported", JSONValue.integer(self.imported))) }
         if self.alreadyPresent != 0 { members.append(("alreadyPresent", JSONValue.integer(self.alreadyPresent))) }
+        if !self.applicationIds.isEmpty { members.append(("applicationIds", .array(self.applicationIds.map { JSONValue.string($0) }))) }
         return .object(members)
     }
 }
@@ -988,6 +996,10 @@ public enum Foshan_Subsidy_V1_CityService: Sendable {
         public static let publicizeApplication = UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse>(fullName: "/foshan.subsidy.v1.CityService/PublicizeApplication")
         /// `/foshan.subsidy.v1.CityService/DisburseApplication`
         public static let disburseApplication = UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse>(fullName: "/foshan.subsidy.v1.CityService/DisburseApplication")
+        /// Also takes an `import-…` id (ImportHistoryResponse.application_ids): the imported award is
+        /// released, stops counting against its caps, and its content may be funded again; the record
+        /// returned is built from the ledger (no district holds an imported award). A revoked row is not
+        /// imported again: ImportHistory refuses it.
         /// `/foshan.subsidy.v1.CityService/RevokeApplication`
         public static let revokeApplication = UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse>(fullName: "/foshan.subsidy.v1.CityService/RevokeApplication")
         /// `/foshan.subsidy.v1.CityService/Quote`

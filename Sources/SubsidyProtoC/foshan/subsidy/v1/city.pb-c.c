@@ -1900,7 +1900,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__import_history_request__de
   (ProtobufCMessageInit) foshan__subsidy__v1__import_history_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__import_history_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__import_history_response__field_descriptors[3] =
 {
   {
     "imported",
@@ -1926,15 +1926,28 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__import_history_respon
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "application_ids",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Foshan__Subsidy__V1__ImportHistoryResponse, n_application_ids),
+    offsetof(Foshan__Subsidy__V1__ImportHistoryResponse, application_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__import_history_response__field_indices_by_name[] = {
   1,   /* field[1] = already_present */
+  2,   /* field[2] = application_ids */
   0,   /* field[0] = imported */
 };
 static const ProtobufCIntRange foshan__subsidy__v1__import_history_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__import_history_response__descriptor =
 {
@@ -1944,7 +1957,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__import_history_response__d
   "Foshan__Subsidy__V1__ImportHistoryResponse",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__ImportHistoryResponse),
-  2,
+  3,
   foshan__subsidy__v1__import_history_response__field_descriptors,
   foshan__subsidy__v1__import_history_response__field_indices_by_name,
   1,  foshan__subsidy__v1__import_history_response__number_ranges,

@@ -320,10 +320,17 @@ struct  Foshan__Subsidy__V1__ImportHistoryResponse
    * Rows already present (idempotent re-import).
    */
   int32_t already_present;
+  /*
+   * Each row's ledger id (`import-<20 hex digits>`), in the order of `awards`: an imported row's
+   * new id, or the id it was already present under. RevokeApplication takes it, to take back a
+   * row imported in error.
+   */
+  size_t n_application_ids;
+  char **application_ids;
 };
 #define FOSHAN__SUBSIDY__V1__IMPORT_HISTORY_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__import_history_response__descriptor) \
-    , 0, 0 }
+    , 0, 0, 0,NULL }
 
 
 struct  Foshan__Subsidy__V1__VerifyAuditRequest

@@ -1,0 +1,89 @@
+import SubsidyCore
+
+/// Awards imported by ImportHistory: the id each row is kept under, and taking one back. An
+/// imported award lives in the ledger only (no district holds it), so these read and change the
+/// commitment itself.
+extension CityLedger {
+    /// The prefix of every imported award's id.
+    public static let importPrefix = "import-"
+
+    /// An imported award as the ledger holds it.
+    public struct ImportedAward: Sendable, Equatable {
+        public var applicationID: String
+        public var district: String
+        public var measure: String
+        public var fundingYear: Int
+        public var enterprise: String
+        public var provider: String
+        public var pilotID: String
+        /// ``Application/contentFingerprint``: `contract:…` or `project:…`.
+        public var contentFingerprint: String
+        /// The contract number or project name as the import typed it.
+        public var contentTyped: String
+        public var amountFen: Int64
+        public var decisionDate: String
+        public var decisionDocument: String
+        public var state: CommitmentState
+        public var createdAt: String
+        public var updatedAt: String
+        public var releaseReason: String
+    }
+
+    /// The award imported as `id`, if there is one.
+    func importedAward(_ id: String, in transaction: Transaction) throws -> ImportedAward? {
+        try transaction.query(
+            """
+            SELECT application_id, district, measure, funding_year, enterprise, provider, pilot_id, content_fingerprint, content_typed,
+                   amount_fen, decision_date, decision_document, state, created_at, updated_at, release_reason
+            FROM commitments WHERE application_id = ? AND source = 'import'
+            """,
+            [.text(id)]
+        ).first.map { row in
+            ImportedAward(
+                applicationID: try row.text("application_id"), district: try row.text("district"), measure: try row.text("measure"),
+                fundingYear: Int(try row.int("funding_year")), enterprise: try row.text("enterprise"), provider: try row.text("provider"),
+                pilotID: try row.text("pilot_id"), contentFingerprint: try row.text("content_fingerprint"),
+                contentTyped: try row.text("content_typed"), amountFen: try row.int("amount_fen"), decisionDate: try row.text("decision_date"),
+                decisionDocument: try row.text("decision_document"), state: try row.decode(CommitmentState.self, "state"),
+                createdAt: try row.text("created_at"), updatedAt: try row.text("updated_at"), releaseReason: try row.text("release_reason"))
+        }
+    }
+
+    /// The id an imported row is kept under, with what the ledger already holds there. It is the
+    /// row's content-derived id (`fields.applicationID`), unless that id holds an award of other
+    /// content: two awards of one decision that differ only in their project, which the identity
+    /// leaves out (an id must not change once issued). Then the id is derived from both, so each
+    /// award is kept, and a re-import of either, in any order, finds it again.
+    func importID(of fields: CommitmentFields, in transaction: Transaction) throws -> (id: String, stored: ImportedAward?) {
+        let first = try importedAward(fields.applicationID, in: transaction)
+        guard let first, first.contentFingerprint != fields.contentFingerprint else { return (fields.applicationID, first) }
+        let second = Self.importPrefix
+            + String(HexDigest.sha256(Array((fields.applicationID + "\u{1f}" + fields.contentFingerprint).utf8)).prefix(20))
+        return (second, try importedAward(second, in: transaction))
+    }
+
+    /// Takes back the award imported as `id`: released, so it no longer counts against its caps
+    /// and its content may be funded again. The decision's date and document, when given, go
+    /// into the audit chain beside who did it and why. Returns the award as it now stands.
+    func revokeImport(
+        _ id: String, on date: CalendarDate?, document: String, requestID: String, actor: Actor, reason: String,
+        at time: String, in transaction: Transaction
+    ) throws -> ImportedAward {
+        guard let award = try importedAward(id, in: transaction) else {
+            throw SubsidyError(.notFound, "imported award \(id) does not exist")
+        }
+        guard award.state.isCounted else {
+            throw SubsidyError.precondition(
+                "commitment", "imported award \(id) was already revoked at \(award.updatedAt) (\(award.releaseReason))")
+        }
+        if let date, let decided = try? CalendarDate(parsing: award.decisionDate), date < decided {
+            throw SubsidyError.invalidField("request.decision_date", "revocation on \(date) is before the imported decision of \(id) on \(decided)")
+        }
+        var note: [AuditEvent.Field] = []
+        if let date { note.append(.text("decision_date", date.description)) }
+        if !document.isEmpty { note.append(.text("decision_document", document)) }
+        try release(applicationID: id, targetState: .revoked, requestID: requestID, actor: actor, reason: reason, note: note, at: time, in: transaction)
+        guard let revoked = try importedAward(id, in: transaction) else { throw SubsidyError(.internal, "imported award \(id) vanished while revoked") }
+        return revoked
+    }
+}
