@@ -304,7 +304,10 @@ SUBJECTS = {
     "stacking": "every public award for the content (other programmes' awards and the upper-level funds declared) already reaches the measure's stacking limit (MEASURES.md)",
     "publicity": "disbursement before the publicity (公示) period has ended; the message names the first allowed day",
     "commitment": "the ledger's commitment is not in a state that allows the step (already released, not live)",
-    "request.awards[i]": "row i's content is already funded (live, imported earlier, earlier in the same request, or by a district's own programme); the whole import is refused",
+    "request.awards[i]": "row i's content is already funded (live, imported earlier, earlier in the same request, or by a district's own programme), "
+                         "or row i is an award that was revoked (import the corrected row instead); the whole import is refused",
+    "request.awards[i].enterprise_uscc": "row i's enterprise has the organisation code (USCC positions 9–17) of another USCC the city's index holds: "
+                                         "one organisation has one USCC; the whole import is refused",
 }
 
 #: Statuses every call can get from the transport (Sources/SubsidyServer/Transport, README §2–§3, §9, §10).

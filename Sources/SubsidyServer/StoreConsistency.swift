@@ -46,6 +46,11 @@ public enum StoreConsistency {
                 report.lines.append("applicants in \(gap.district.rawValue)'s registry not in the city's index: \(Self.listed(gap.unindexed))")
             }
         }
+        for (organisation, usccs) in try await stores.sharedOrganisationCodes() {
+            report.lines.append(
+                "organisation code \(organisation) (USCC positions 9–17) under more than one USCC, registered or awarded before such codes were refused; "
+                    + "each has caps of its own: \(usccs.joined(separator: ", "))")
+        }
         // Reported, not refused: the bureau decides whether each is a second spelling of an
         // enterprise it already knows.
         for (file, usccs) in try await stores.nonASCIIUSCCs() {

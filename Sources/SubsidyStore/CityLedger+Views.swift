@@ -155,6 +155,14 @@ extension CityLedger {
                 at: time, in: transaction)
             return
         }
+        if let twin = try organisationTwin(of: applicant.uscc, in: transaction) {
+            throw SubsidyError(
+                .alreadyExists,
+                "\(applicant.uscc) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), registered by \(twin.district): "
+                    + "an organisation has one USCC for life (GB 32100), so one of the two is mistyped or not its code",
+                details: [.field(path: "applicant.uscc", problem: "organisation code already registered as \(twin.uscc)")]
+            )
+        }
         try transaction.query(
             "INSERT INTO applicants (uscc, district, name, locality, role, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             [.text(applicant.uscc), .text(applicant.district.rawValue), .text(applicant.name), .text(applicant.locality.rawValue),
@@ -167,6 +175,15 @@ extension CityLedger {
             ]),
             at: time, in: transaction
         )
+    }
+
+    /// Another USCC the index holds with the organisation code (positions 9–17) of `uscc`: the
+    /// same organisation under a second code (see ledger migration 13). Found through the
+    /// `applicants_organisation` index, which this expression must match.
+    func organisationTwin(of uscc: String, in transaction: Transaction) throws -> (uscc: String, district: String)? {
+        try transaction.query(
+            "SELECT uscc, district FROM applicants WHERE substr(uscc, 9, 9) = substr(?1, 9, 9) AND uscc != ?1 ORDER BY uscc LIMIT 1", [.text(uscc)]
+        ).first.map { (try $0.text("uscc"), try $0.text("district")) }
     }
 
     // MARK: Resource pool

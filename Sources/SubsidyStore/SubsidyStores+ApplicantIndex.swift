@@ -32,6 +32,22 @@ extension SubsidyStores {
         return gaps
     }
 
+    /// Organisation codes (USCC positions 9–17) that the city's index or the ledger's awards hold
+    /// under more than one USCC, each with its codes (sorted), for `subsidyd --check`: one
+    /// organisation under a second code, registered or awarded before such codes were refused
+    /// (ledger migration 13). Reads every award's enterprise: a check for a stopped daemon.
+    public func sharedOrganisationCodes() async throws -> [(organisation: String, usccs: [String])] {
+        try await ledger.database.read { transaction in
+            try transaction.query(
+                """
+                SELECT substr(v, 9, 9) AS organisation, group_concat(v, ' ') AS usccs
+                FROM (SELECT uscc AS v FROM applicants UNION SELECT enterprise FROM commitments)
+                GROUP BY organisation HAVING COUNT(*) > 1 ORDER BY organisation
+                """
+            ).map { (try $0.text("organisation"), try $0.text("usccs").split(separator: " ").map(String.init).sorted()) }
+        }
+    }
+
     /// Every USCC the files hold that is not 18 ASCII code characters, by file (path), for
     /// `subsidyd --check`. Before 2707303 a code whose K was written as U+212A (KELVIN SIGN) was
     /// accepted as a second spelling of the same enterprise; such a record now reads as damaged.

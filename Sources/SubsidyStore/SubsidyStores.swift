@@ -1082,6 +1082,14 @@ public final class SubsidyStores: Service, Sendable {
                         present += 1
                         continue
                     }
+                    // One organisation, one USCC: an award under a second code of a registered
+                    // enterprise would count against caps of its own.
+                    if let twin = try ledger.organisationTwin(of: fields.enterprise, in: transaction) {
+                        throw SubsidyError.precondition(
+                            "request.awards[\(i)].enterprise_uscc",
+                            "\(fields.enterprise) has the organisation code (positions 9–17) of \(twin.uscc), registered by \(twin.district); "
+                                + "an organisation has one USCC for life: import the award under its registered code")
+                    }
                     // No double funding, whether the twin is live, imported earlier or in this
                     // file, or a district programme's award.
                     let twins = try ledger.usage(in: transaction).fundedContent(fields.contentKeys) + fields.contentKeys.flatMap { districts[$0] ?? [] }

@@ -71,7 +71,10 @@ struct ApplicationsCommand: AsyncParsableCommand {
             // of each other role: each role a population of its own.
             let population = try ApplicantRole.allCases.enumerated().map { r, role in
                 (role, try (0..<max(20, perDistrict / 20 / (role == .industrialEnterprise ? 1 : 4))).map {
-                    try USCC.makeValid(prefix16: "91" + district.divisionCode + String(digits: 20_000_000 + r * 1_000_000 + $0, count: 8))
+                    // The district leads the organisation code (positions 9–16): one organisation
+                    // has one USCC, so two districts' enterprises must not share it (nor the
+                    // providers', 30,000,000 on).
+                    try USCC.makeValid(prefix16: "91" + district.divisionCode + String(digits: (4 + d) * 10_000_000 + r * 1_000_000 + $0, count: 8))
                 })
             }
             let enterprises = Dictionary(uniqueKeysWithValues: population)

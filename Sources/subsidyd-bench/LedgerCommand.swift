@@ -73,7 +73,9 @@ struct LedgerCommand: AsyncParsableCommand {
             try (0..<perDistrict).map { n in
                 Filing(
                     tag: "\(run)-\(d)-\(n)",
-                    enterprise: try USCC.makeValid(prefix16: "91" + district.divisionCode + String(digits: run * 10_000 + n, count: 8)).rawValue,
+                    // The district leads the organisation code (positions 9–16): one organisation
+                    // has one USCC, so two districts' enterprises must not share it.
+                    enterprise: try USCC.makeValid(prefix16: "91" + district.divisionCode + String(digits: d * 10_000_000 + run * 100_000 + n, count: 8)).rawValue,
                     provider: providerIDs[n % providerIDs.count])
             }
         }

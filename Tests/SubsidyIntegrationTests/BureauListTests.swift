@@ -524,10 +524,10 @@ struct OutputTests {
             let chinese = ["LANG": "zh_CN.UTF-8", "LC_ALL": ""]
             let decided = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000003", "--set", "projectName=x"], environment: chinese)
             #expect(decided.error.hasPrefix("错误：不符合条件（FAILED_PRECONDITION）\n  条件 state："), "\(decided.error)")
-            // gaoming's 91440608000000123J has used its whole 2022 voucher cap in the demo.
+            // gaoming's 91440608400000122W has used its whole 2022 voucher cap in the demo.
             let file = daemon.dataDirectory + "/gaoming.json"
-            try BureauListTests.voucher.replacingOccurrences(of: "91440605000000115C", with: "91440608000000123J")
-                .replacingOccurrences(of: "914406050000000193", with: "91440608000000019E").write(toFile: file, atomically: false, encoding: .utf8)
+            try BureauListTests.voucher.replacingOccurrences(of: "91440605000000115C", with: "91440608400000122W")
+                .replacingOccurrences(of: "914406050000000193", with: "91440608400000018Q").write(toFile: file, atomically: false, encoding: .utf8)
             let quote = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "gaoming", "quote", "--file", file, "--decision-date", "2022-10-01"], environment: chinese)
             #expect(quote.error.contains("错误：额度不足或请求过多（RESOURCE_EXHAUSTED）"), "\(quote.error)")
             #expect(quote.error.contains("上限 500,000.00 元，已使用 500,000.00 元") && quote.error.contains("剩余 0.00 元"), "\(quote.error)")
@@ -577,8 +577,8 @@ struct OutputTests {
                     text += String(decoding: chunk, as: UTF8.self)
                 }
             }
-            await read(until: "91440608000000123J")
-            #expect(text.contains("warning: CLOUD_VOUCHER.per_enterprise [2022/91440608000000123J] is at 100.0%"), "\(text)")
+            await read(until: "91440608400000122W")
+            #expect(text.contains("warning: CLOUD_VOUCHER.per_enterprise [2022/91440608400000122W] is at 100.0%"), "\(text)")
             // An approval moves the annual budget: a line for it arrives while the watch goes on.
             let file = daemon.dataDirectory + "/voucher.json"
             try BureauListTests.voucher.write(toFile: file, atomically: false, encoding: .utf8)

@@ -249,6 +249,57 @@ struct IntegrityTests {
         }
     }
 
+    @Test("an organisation has one USCC: a second code with its organisation code (positions 9–17) is refused in every district and in an import")
+    func organisationCode() async throws {
+        try await withInProcessDaemon { daemon in
+            let (city, nanhai, shunde) = (Bureau(daemon.tenant("city")), Bureau(daemon.tenant("nanhai")), Bureau(daemon.tenant("shunde")))
+            let registered = try USCC.makeValid(prefix16: "91440605MAXHXL35").rawValue
+            #expect(try await nanhai.register(registered)?.uscc == registered)
+            // Positions 1–8 changed and position 18 recomputed: each is a valid USCC.
+            let twins: [(Bureau, String, Foshan_Subsidy_V1_Locality)] = [
+                (nanhai, "92440605MAXHXL35", .local), (nanhai, "91440605MAXHXL35", .local), (shunde, "91440600MAXHXL35", .local),
+                (shunde, "91440699MAXHXL35", .local), (shunde, "91110108MAXHXL35", .relocated), (nanhai, "Y1440605MAXHXL35", .local),
+            ]
+            for (bureau, prefix, locality) in twins {
+                let twin = try USCC.makeValid(prefix16: prefix).rawValue
+                guard twin != registered else { continue }
+                let refused = await #expect(throws: SubsidyError.self, "\(twin)") { try await bureau.register(twin, locality: locality) }
+                #expect(refused?.code == .alreadyExists)
+                #expect(refused?.message.contains("has the organisation code (主体标识码, positions 9–17) of \(registered), registered by nanhai") == true, "\(refused?.message ?? "")")
+            }
+            // Another organisation of the same area still registers.
+            let other = try USCC.makeValid(prefix16: "91440605MAXHXL36").rawValue
+            #expect(try await nanhai.register(other)?.uscc == other)
+            // An imported award under a twin would count against caps of its own.
+            let twin = try USCC.makeValid(prefix16: "92440605MAXHXL35").rawValue
+            let imported = await #expect(throws: SubsidyError.self) {
+                try await city.importAwards([historical(.publicService, district: "nanhai", enterprise: twin, amountFen: 1_000_000, document: "佛工信〔2022〕3号")])
+            }
+            #expect(imported?.code == .failedPrecondition)
+            #expect(imported?.message.hasPrefix("request.awards[0].enterprise_uscc: \(twin) has the organisation code") == true, "\(imported?.message ?? "")")
+            // Found through its index, not by reading every applicant.
+            let plan = try await daemon.services.stores.ledger.database.read { transaction in
+                try transaction.query(
+                    "EXPLAIN QUERY PLAN SELECT uscc, district FROM applicants WHERE substr(uscc, 9, 9) = substr(?1, 9, 9) AND uscc != ?1 ORDER BY uscc LIMIT 1",
+                    [.text(twin)]
+                ).map { try $0.text("detail") }
+            }
+            #expect(plan.contains { $0.contains("USING INDEX applicants_organisation") }, "\(plan)")
+            // Twins a file holds from before (registered, or an award's enterprise) are listed
+            // for `subsidyd --check`.
+            #expect(try await daemon.services.stores.sharedOrganisationCodes().isEmpty)
+            let stores = daemon.services.stores
+            _ = try await stores.ledger.database.write { transaction in
+                try transaction.query(
+                    "INSERT INTO applicants (uscc, district, name, locality, role, created_at) VALUES (?, 'shunde', 'x', 'local', 'industrial_enterprise', '2024-01-01T00:00:00Z')",
+                    [.text(twin)])
+            }
+            let shared = try await stores.sharedOrganisationCodes()
+            #expect(shared.map(\.organisation) == [String(registered.dropFirst(8).prefix(9))])
+            #expect(shared.first?.usccs == [registered, twin].sorted())
+        }
+    }
+
     @Test("the validity window bounds approval, not publicity or payment; years outside it are a precondition")
     func datesAndWindow() async throws {
         try await prepared { city, bureaus, buyers in

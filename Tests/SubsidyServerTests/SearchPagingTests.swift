@@ -19,7 +19,7 @@ struct SearchPagingTests {
             for (district, area, count) in [("chancheng", 4, 6), ("nanhai", 5, 3)] {
                 let bureau = Bureau(daemon.tenant(district))
                 for n in 1...count {
-                    let enterprise = TestData.uscc(100 + n, area: area)
+                    let enterprise = TestData.uscc(area * 100 + n, area: area)
                     try await bureau.register(enterprise)
                     let found = n <= 4
                     let id = try await bureau.submit(

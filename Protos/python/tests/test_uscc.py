@@ -68,9 +68,26 @@ def test_daemon_accepts_the_valid_vectors(client, code, _area, _note):
     # A district registers its own area's codes and any from outside the five districts (§5);
     # the doc's codes are Nanhai's (440605) or another city's.
     nanhai = client("nanhai")
-    registered = nanhai.district.register_applicant(applicant=t.Applicant(
-        uscc=code, name=f"USCC vector {code}", locality=_locality(code), role=t.INDUSTRIAL_ENTERPRISE)).applicant
-    assert registered.uscc == code
+
+    def register(uscc):
+        return nanhai.district.register_applicant(applicant=t.Applicant(
+            uscc=uscc, name=f"USCC vector {uscc}", locality=_locality(uscc), role=t.INDUSTRIAL_ENTERPRISE)).applicant
+
+    # One organisation has one USCC: a vector with the organisation code (positions 9–17) of
+    # one listed before it is valid, but refused once that one is registered (registering it
+    # again is the same entry, so this holds whichever test runs first).
+    earlier = [c for c, _, _ in vectors("valid")]
+    twin = next((c for c in earlier[:earlier.index(code)] if c[8:17] == code[8:17]), None)
+    if twin is not None:
+        assert uscc_is_valid(code)
+        assert register(twin).uscc == twin
+        with pytest.raises(RpcError) as refused:
+            register(code)
+        assert refused.value.code == StatusCode.ALREADY_EXISTS
+        assert [v.field for v in refused.value.field_violations] == ["applicant.uscc"]
+        assert f"has the organisation code (主体标识码, positions 9–17) of {twin}" in refused.value.message
+        return
+    assert register(code).uscc == code
     assert nanhai.district.get_applicant(uscc=code).applicant.uscc == code
 
 

@@ -15,11 +15,15 @@ public enum DemoData {
     static let providers = ["佛山云智科技有限公司", "南海工业互联网服务有限公司", "顺德数联科技有限公司", "高明智造云有限公司", "三水数字工场有限公司"]
     static let buyers = ["陶瓷", "家电", "铝型材", "家具", "纺织", "五金", "机械", "电子"]
 
-    /// The demo's USCCs: Foshan district codes 440604…440607, with valid check characters.
+    /// The demo's USCCs: Foshan district codes 440604…440607, with valid check characters. The
+    /// organisation code (positions 9–16) starts with a digit of the district's own, so no two
+    /// districts' enterprises are one organisation (an organisation has one USCC); nanhai's is 0,
+    /// which keeps the codes the README's walkthrough names.
     static func uscc(_ district: Int, _ n: Int) -> String {
         let areas = ["440604", "440605", "440606", "440608", "440607"]
         let digits = String(n)
-        return (try? USCC.makeValid(prefix16: "91" + areas[district] + String(repeating: "0", count: 8 - digits.count) + digits).rawValue) ?? ""
+        let organisation = (district == 1 ? "0" : String(district + 1)) + String(repeating: "0", count: 7 - digits.count) + digits
+        return (try? USCC.makeValid(prefix16: "91" + areas[district] + organisation).rawValue) ?? ""
     }
 
     public static func seed(services: SubsidyServices, configuration: ServerConfiguration, logger: Logger) async throws {
