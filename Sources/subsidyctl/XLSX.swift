@@ -123,9 +123,21 @@ enum XLSX {
 
     // MARK: Reading
 
+    /// The largest part (XML file) read out of a workbook: a batch comes from outside the bureau,
+    /// and a ZIP entry of a few hundred KB can inflate to gigabytes.
+    static let maximumPartBytes = 128 * 1024 * 1024
+    /// Excel's own grid (XFD1048576): a cell reference outside it is not Excel's.
+    static let maximumColumns = 16_384
+    static let maximumRows = 1_048_576
+    /// Cells read into rows, blanks to the left of a row's last cell included: a few cells far to
+    /// the right in many rows must not make billions of empty ones.
+    static let maximumCells = 20_000_000
+
     /// The first sheet of the workbook at `path` as rows of cell text (empty cells as ""), for a
     /// batch: shared strings, inline strings, numbers and booleans are read; formulas by their
-    /// cached values.
+    /// cached values. A part that is not well-formed XML, a cell reference outside Excel's grid or
+    /// a shared string that does not exist refuses the whole file, naming where: a sheet read
+    /// only up to its first error would file half of it and say nothing of the rest.
     static func rows(path: String) throws -> [[String]] {
         let archive: Archive
         do {
@@ -135,21 +147,31 @@ enum XLSX {
         }
         func part(_ name: String) throws -> Data? {
             guard let entry = archive[name] else { return nil }
+            let limit = maximumPartBytes
+            guard entry.uncompressedSize <= Int64(limit) else {
+                throw LocalError("\(path): \(name) would be \(entry.uncompressedSize) bytes unpacked, more than a sheet subsidyctl reads (\(limit))")
+            }
             var data = Data()
-            _ = try archive.extract(entry) { data.append($0) }
+            // The size a ZIP entry declares is the sender's word: the bytes are counted too.
+            _ = try archive.extract(entry) { chunk in
+                guard data.count + chunk.count <= limit else {
+                    throw LocalError("\(path): \(name) unpacks to more than \(limit) bytes, more than a sheet subsidyctl reads")
+                }
+                data.append(chunk)
+            }
             return data
         }
-        let shared = try part("xl/sharedStrings.xml").map { SheetParser.sharedStrings($0) } ?? []
-        let sheetPath = try firstSheetPath(workbook: part("xl/workbook.xml"), relationships: part("xl/_rels/workbook.xml.rels"))
+        let shared = try part("xl/sharedStrings.xml").map { try SheetParser.sharedStrings($0, part: "\(path): xl/sharedStrings.xml") } ?? []
+        let sheetPath = try firstSheetPath(workbook: part("xl/workbook.xml"), relationships: part("xl/_rels/workbook.xml.rels"), path: path)
         guard let sheet = try part(sheetPath) else { throw LocalError("\(path): the workbook has no worksheet \(sheetPath)") }
-        return SheetParser.cells(sheet, shared: shared)
+        return try SheetParser.cells(sheet, shared: shared, part: "\(path): \(sheetPath)")
     }
 
     /// The part of the workbook's first sheet (`xl/worksheets/sheet1.xml` unless the workbook says otherwise).
-    private static func firstSheetPath(workbook: Data?, relationships: Data?) -> String {
+    private static func firstSheetPath(workbook: Data?, relationships: Data?, path: String) throws -> String {
         guard let workbook, let relationships,
-            let id = SheetParser.firstAttribute(in: workbook, element: "sheet", attribute: "r:id"),
-            let target = SheetParser.relationshipTarget(in: relationships, id: id)
+            let id = try SheetParser.firstAttribute(in: workbook, element: "sheet", attribute: "r:id", part: "\(path): xl/workbook.xml"),
+            let target = try SheetParser.relationshipTarget(in: relationships, id: id, part: "\(path): xl/_rels/workbook.xml.rels")
         else { return "xl/worksheets/sheet1.xml" }
         return target.hasPrefix("/") ? String(target.dropFirst()) : "xl/" + target
     }
@@ -172,41 +194,58 @@ private final class SheetParser: NSObject, XMLParserDelegate {
     /// The row's number in the sheet (`<row r="…">`): Excel leaves blank rows out of the file.
     private var rowNumber = 0
     private var cellColumn = 0
+    private var cellReference = ""
     private var cellType = ""
+    private var cells = 0
     private var found: String?
+    /// Why the part is refused (the delegate cannot throw: it stops the parser and says why).
+    private var problem: String?
 
     private init(_ mode: Mode, shared: [String] = []) {
         self.mode = mode
         self.shared = shared
     }
 
-    private func run(_ data: Data) {
+    /// Parses `data`, throwing what stopped it: the delegate's refusal, or the XML error with
+    /// its line and column (XMLParser stops at the first; what it read before is not the sheet).
+    private func run(_ data: Data, part: String) throws {
         let parser = XMLParser(data: data)
         parser.delegate = self
-        _ = parser.parse()  // a malformed part yields the rows read so far; the batch then names what is missing
+        let parsed = parser.parse()
+        if let problem { throw LocalError("\(part): \(problem)") }
+        if !parsed || parser.parserError != nil {
+            let reason = parser.parserError.map { "\($0.localizedDescription)" } ?? "a parse error"
+            throw LocalError(
+                "\(part) is not well-formed XML at line \(parser.lineNumber), column \(parser.columnNumber) (\(reason)); nothing was read from the file")
+        }
     }
 
-    static func sharedStrings(_ data: Data) -> [String] {
+    private func refuse(_ parser: XMLParser, _ why: String) {
+        if problem == nil { problem = why }
+        parser.abortParsing()
+    }
+
+    static func sharedStrings(_ data: Data, part: String) throws -> [String] {
         let parser = SheetParser(.shared)
-        parser.run(data)
+        try parser.run(data, part: part)
         return parser.strings
     }
 
-    static func cells(_ data: Data, shared: [String]) -> [[String]] {
+    static func cells(_ data: Data, shared: [String], part: String) throws -> [[String]] {
         let parser = SheetParser(.sheet, shared: shared)
-        parser.run(data)
+        try parser.run(data, part: part)
         return parser.rows
     }
 
-    static func firstAttribute(in data: Data, element: String, attribute: String) -> String? {
+    static func firstAttribute(in data: Data, element: String, attribute: String, part: String) throws -> String? {
         let parser = SheetParser(.firstAttribute(element: element, attribute: attribute))
-        parser.run(data)
+        try parser.run(data, part: part)
         return parser.found
     }
 
-    static func relationshipTarget(in data: Data, id: String) -> String? {
+    static func relationshipTarget(in data: Data, id: String, part: String) throws -> String? {
         let parser = SheetParser(.relationship(id: id))
-        parser.run(data)
+        try parser.run(data, part: part)
         return parser.found
     }
 
@@ -225,10 +264,28 @@ private final class SheetParser: NSObject, XMLParserDelegate {
             switch name {
             case "row":
                 row = [:]
-                rowNumber = attributes["r"].flatMap { Int($0) } ?? rows.count + 1
+                if let given = attributes["r"] {
+                    // Rows come in order, each within Excel's grid.
+                    guard let number = Int(given), number > rows.count, number <= XLSX.maximumRows else {
+                        return refuse(parser, "row number \"\(given)\" is out of order or outside 1…\(XLSX.maximumRows)")
+                    }
+                    rowNumber = number
+                } else {
+                    rowNumber = rows.count + 1
+                }
             case "c":
                 cellType = attributes["t"] ?? ""
-                cellColumn = Self.column(of: attributes["r"] ?? "") ?? (row.keys.max().map { $0 + 1 } ?? 0)
+                cellReference = attributes["r"] ?? ""
+                if cellReference.isEmpty {
+                    cellColumn = row.keys.max().map { $0 + 1 } ?? 0
+                } else if let column = Self.column(of: cellReference) {
+                    cellColumn = column
+                } else {
+                    return refuse(parser, "row \(rowNumber): cell reference \"\(cellReference)\" is outside Excel's columns A…XFD")
+                }
+                guard cellColumn < XLSX.maximumColumns else {
+                    return refuse(parser, "row \(rowNumber): a cell after column XFD, the last Excel has")
+                }
                 text = ""
             case "v", "t": inText = true
             default: break
@@ -250,7 +307,12 @@ private final class SheetParser: NSObject, XMLParserDelegate {
             case "v", "t": inText = false
             case "c":
                 switch cellType {
-                case "s": row[cellColumn] = Int(text).flatMap { $0 < shared.count ? shared[$0] : nil } ?? ""
+                case "s":
+                    guard let index = Int(text), shared.indices.contains(index) else {
+                        let cell = cellReference.isEmpty ? "row \(rowNumber)" : "cell \(cellReference)"
+                        return refuse(parser, "\(cell) names shared string \"\(text)\", which the workbook does not have (it has \(shared.count))")
+                    }
+                    row[cellColumn] = shared[index]
                 case "b": row[cellColumn] = text == "1" ? "true" : "false"
                 default: row[cellColumn] = Self.plainNumber(text, type: cellType)
                 }
@@ -258,6 +320,10 @@ private final class SheetParser: NSObject, XMLParserDelegate {
                 // The rows Excel left out stand where they were, so row numbers stay the sheet's.
                 while rows.count < rowNumber - 1 { rows.append([]) }
                 let width = (row.keys.max() ?? -1) + 1
+                cells += width
+                guard cells <= XLSX.maximumCells else {
+                    return refuse(parser, "row \(rowNumber): more than \(XLSX.maximumCells) cells, more than a batch subsidyctl reads")
+                }
                 rows.append((0..<width).map { row[$0] ?? "" })
             default: break
             }
@@ -274,10 +340,11 @@ private final class SheetParser: NSObject, XMLParserDelegate {
         return "\(rounded)"
     }
 
-    /// The zero-based column of a cell reference such as `C7`.
+    /// The zero-based column of a cell reference such as `C7`: one to three letters, then the
+    /// row's digits; nil for anything else (no reference Excel writes is longer).
     private static func column(of reference: String) -> Int? {
-        let letters = reference.prefix { $0.isLetter }
-        guard !letters.isEmpty else { return nil }
-        return letters.uppercased().unicodeScalars.reduce(0) { $0 * 26 + Int($1.value) - 64 } - 1
+        let letters = reference.unicodeScalars.prefix { ("A"..."Z").contains($0) || ("a"..."z").contains($0) }
+        guard (1...3).contains(letters.count), reference.unicodeScalars.dropFirst(letters.count).allSatisfy({ ("0"..."9").contains($0) }) else { return nil }
+        return String(String.UnicodeScalarView(letters)).uppercased().unicodeScalars.reduce(0) { $0 * 26 + Int($1.value) - 64 } - 1
     }
 }

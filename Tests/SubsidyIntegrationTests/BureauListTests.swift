@@ -518,6 +518,54 @@ struct OutputTests {
         }
     }
 
+    @Test("a damaged or crafted .xlsx is refused whole, naming where, before anything is sent: no half sheet, no crash, no unbounded memory")
+    func damagedWorkbooks() async throws {
+        try await withDaemon { daemon in
+            // A worksheet alone (subsidyctl reads sheet1 when there is no workbook part), written
+            // by hand so each can be damaged the way a third-party exporter or an attacker would.
+            let script = #"""
+                import sys, zipfile
+                out = sys.argv[1]
+                head = '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+                tail = '</sheetData></worksheet>'
+                def cell(ref, text): return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'
+                header = '<row r="1">' + ''.join(cell(f"{c}1", n) for c, n in zip("ABCDEFGH", ["measure", "fundingYear", "enterpriseUscc", "providerUscc", "contractNumber", "contractAmount", "paidAmount", "projectName"])) + '</row>'
+                def rows(n, bad_at=None):
+                    out = []
+                    for r in range(2, n + 2):
+                        name = "项目" + str(r) + ("\x0b" if r == bad_at else "")
+                        out.append(f'<row r="{r}">' + cell(f"A{r}", "CLOUD_VOUCHER") + cell(f"B{r}", "2022") + cell(f"H{r}", name) + '</row>')
+                    return ''.join(out)
+                def write(name, sheet, shared=None, raw=None):
+                    with zipfile.ZipFile(f"{out}/{name}.xlsx", "w", zipfile.ZIP_DEFLATED) as z:
+                        z.writestr("xl/worksheets/sheet1.xml", raw if raw is not None else head + sheet + tail)
+                        if shared is not None: z.writestr("xl/sharedStrings.xml", shared)
+                write("control-char", header + rows(2000, bad_at=50))
+                write("shared-index", header + '<row r="2"><c r="A2" t="s"><v>-1</v></c></row>', shared='<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>x</t></si></sst>')
+                write("column-overflow", header + '<row r="2">' + cell("AAAAAAAAAAAAAA2", "x") + '</row>')
+                write("wide-column", header + '<row r="2">' + cell("ZZZZZZ2", "x") + '</row>')
+                write("row-min", header + '<row r="-9223372036854775808">' + cell("A2", "x") + '</row>')
+                write("row-huge", header + '<row r="1000000000000">' + cell("A2", "x") + '</row>')
+                write("bomb", None, raw=head + " " * (129 * 1024 * 1024) + tail)
+                """#
+            _ = try await BureauListTests.python(script, [daemon.dataDirectory])
+            let expected = [
+                "control-char": "xl/worksheets/sheet1.xml is not well-formed XML at line", "shared-index": "cell A2 names shared string \"-1\"",
+                "column-overflow": "cell reference \"AAAAAAAAAAAAAA2\" is outside Excel's columns", "wide-column": "cell reference \"ZZZZZZ2\" is outside",
+                "row-min": "row number \"-9223372036854775808\" is out of order", "row-huge": "row number \"1000000000000\" is out of order",
+                "bomb": "more than a sheet subsidyctl reads",
+            ]
+            for (name, message) in expected.sorted(by: { $0.key < $1.key }) {
+                let result = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", "\(daemon.dataDirectory)/\(name).xlsx"])
+                #expect(result.status == 1, "\(name): exit \(result.status) \(result.output) \(result.error)")
+                #expect(result.error.contains(message), "\(name): \(result.error)")
+                #expect(!result.output.contains("filed"), "\(name): \(result.output)")
+            }
+            let listed = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "--json", "list"])
+            #expect(try listed.output.firstRecordID() == nil, "nothing was filed: \(listed.output)")
+        }
+    }
+
     @Test("a refusal in a Chinese locale: its kind and typed details in Chinese, amounts in yuan")
     func chineseRefusals() async throws {
         try await withDaemon(demo: true) { daemon in
