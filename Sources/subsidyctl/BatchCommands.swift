@@ -18,8 +18,12 @@ enum ApplicationColumns {
         "constructionAmountFen": .fen, "totalInvestmentFen": .fen, "upperLevelSubsidyFen": .fen, "upperLevelAwardTotalFen": .fen,
         "previousYearServiceSpendFen": .fen, "selectionDate": .text, "selectionLevel": .text, "inProvincialPool": .boolean,
         "recognisedSecondaryNode": .boolean, "pilotId": .text, "servedEnterprises": .list, "provincialVoucherEnterprises": .list,
-        "otherFundDeclared": .boolean, "otherFundReason": .text,
+        "otherFundDeclared": .boolean, "otherFundReason": .text, "programme": .text, "grade": .text, "declaredRevenueFen": .fen,
     ]
+
+    /// The column of the request's own `late_reason` (not a field of Application): why a row is
+    /// filed outside an open call for applications.
+    static let lateReason: Set<String> = ["lateReason", "late_reason"]
 
     enum Kind { case text, integer, fen, yuan, boolean, list }
 
@@ -89,10 +93,14 @@ struct BatchSubmission {
     let path: String
     let encoding: Spreadsheet.TextEncoding?
     let resultsPath: String?
+    /// `--programme`: the programme of every row whose `programme` column is empty or absent.
+    var programme = ""
+    /// `--late-reason`: the late reason of every row whose `lateReason` column is empty or absent.
+    var lateReason = ""
 
     func run() async throws {
         let sheet = try Spreadsheet.read(path: path, encoding: encoding)
-        let unknown = sheet.header.filter { !$0.isEmpty && ApplicationColumns.field($0) == nil }
+        let unknown = sheet.header.filter { !$0.isEmpty && ApplicationColumns.field($0) == nil && !ApplicationColumns.lateReason.contains($0) }
         guard unknown.isEmpty else {
             throw ValidationError(
                 "\(path): unknown column\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); the columns are the JSON field names "
@@ -114,16 +122,21 @@ struct BatchSubmission {
                 var request = Foshan_Subsidy_V1_SubmitApplicationRequest()
                 do throws(SubsidyError) {
                     let json = try ApplicationColumns.json(row.fields, row: row.row)
-                    let application = try Foshan_Subsidy_V1_Application(jsonText: json, path: "row \(row.row)")
+                    var application = try Foshan_Subsidy_V1_Application(jsonText: json, path: "row \(row.row)")
+                    if application.programme.isEmpty { application.programme = programme }
                     request.application = application
+                    let rowReason = ApplicationColumns.lateReason.compactMap { row.fields[$0] }.first { !$0.isEmpty }
+                    request.lateReason = rowReason ?? lateReason
                     // What the application is, not where its row stands, decides its id: a
                     // re-run after fixing, adding or deleting rows files only what was not filed,
                     // and a row edited since it was filed is refused (ALREADY_EXISTS), not filed again.
-                    let identity = [
+                    // The programme only when one is named, so the ids of rows filed under the
+                    // default before programmes could be named stay what they were.
+                    let identity = ([
                         application.measure.description, String(application.fundingYear), application.enterpriseUscc,
                         SubsidyCore.Application.contentFingerprint(
                             contractNumber: application.contractNumber, projectName: application.projectName, enterprise: application.enterpriseUscc),
-                    ].joined(separator: "\u{0}")
+                    ] + (application.programme.isEmpty ? [] : [application.programme])).joined(separator: "\u{0}")
                     occurrences[identity, default: 0] += 1
                     request.requestId = "batch-" + String(HexDigest.sha256(Array("\(identity)\u{0}\(occurrences[identity]!)".utf8)).prefix(32))
                     let response = try await district.submitApplication(request, timeout: global.timeout)

@@ -40,16 +40,32 @@ struct Submit: AsyncParsableCommand {
     @Option(
         help: ArgumentHelp(
             "A spreadsheet (CSV, or an .xlsx's first sheet) of applications, one a row: files every row and writes a result per row.",
-            discussion: "Columns: the JSON field names of Application (measure, fundingYear, enterpriseUscc, projectName, contractNumber, "
-                + "contractAmount (yuan; contractAmountFen in fen), …). Re-running the file files nothing twice."))
+            discussion: "Columns: the JSON field names of Application (programme, measure, fundingYear, enterpriseUscc, projectName, contractNumber, "
+                + "contractAmount (yuan; contractAmountFen in fen), grade, declaredRevenue, …), and lateReason. --programme and --late-reason "
+                + "apply to rows that leave those columns empty. Re-running the file files nothing twice."))
     var batch: String?
     @Option(help: "The batch file's encoding (default: UTF-8 with or without a BOM, else GB18030/GBK).") var encoding: Spreadsheet.TextEncoding?
     @Option(help: "Where the batch's per-row results go (default: FILE.results.csv beside it).") var results: String?
 
     func run() async throws {
         if let batch {
-            guard file == nil, measure == nil, enterprise == nil else { throw ValidationError("--batch files the rows of its file; give no --file or field flags with it") }
-            try await BatchSubmission(global: global, path: batch, encoding: encoding, resultsPath: results).run()
+            // A field flag would be silently dropped: each row's fields are its columns. The
+            // programme and the late reason are defaults for rows that leave their column empty.
+            let given = [
+                ("--file", file != nil), ("--measure", measure != nil), ("--year", year != nil), ("--enterprise", enterprise != nil),
+                ("--provider", provider != nil), ("--project-name", projectName != nil), ("--contract-number", contractNumber != nil),
+                ("--contract-amount", contractAmount != nil), ("--paid-amount", paidAmount != nil), ("--invested-amount", investedAmount != nil),
+                ("--previous-year-spend", previousYearSpend != nil), ("--grade", grade != nil), ("--declared-revenue", declaredRevenue != nil),
+            ].filter(\.1).map(\.0)
+            guard given.isEmpty else {
+                throw ValidationError(
+                    "--batch files the rows of its file: \(given.joined(separator: ", ")) cannot go with it (each is a column of the file; "
+                        + "--programme and --late-reason may, for rows that leave theirs empty)")
+            }
+            var submission = BatchSubmission(global: global, path: batch, encoding: encoding, resultsPath: results)
+            submission.programme = programme ?? ""
+            submission.lateReason = lateReason
+            try await submission.run()
             return
         }
         var request = Foshan_Subsidy_V1_SubmitApplicationRequest()

@@ -518,6 +518,40 @@ struct OutputTests {
         }
     }
 
+    @Test("submit --batch files under a named programme, from its column or --programme, with grade and late reason; a field flag beside it is refused")
+    func batchProgrammes() async throws {
+        try await withDaemon { daemon in
+            let nanhai = Bureau(try await daemon.client("nanhai"))
+            let (factory, workshop, old) = (TestData.uscc(5_101, area: 5), TestData.uscc(5_102, area: 5), TestData.uscc(5_103, area: 5))
+            for uscc in [factory, workshop, old] { try await nanhai.register(uscc) }
+            let file = daemon.dataDirectory + "/programmes.csv"
+            try """
+                programme,measure,fundingYear,enterpriseUscc,projectName,grade,lateReason,investedAmount,selectionLevel
+                ,DIGITAL_FACTORY,2024,\(factory),数字化示范工厂,EXCELLENT,,,
+                ,DIGITAL_WORKSHOP,2024,\(workshop),数字化车间 1,,补报,,
+                foshan-2020,BENCHMARK_PROJECT,2022,\(old),标杆项目,,,"1,000,000",MUNICIPAL
+
+                """.write(toFile: file, atomically: false, encoding: .utf8)
+            let flagged = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file, "--year", "2025", "--grade", "STANDARD"])
+            #expect(flagged.status == 64 && flagged.error.contains("--year, --grade cannot go with it"), "\(flagged.error)")
+            let filed = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file, "--programme", "foshan-dx-2021"])
+            #expect(filed.output.contains("3 filed, 0 already filed, 0 refused of 3 rows"), "\(filed.output) \(filed.error)")
+            let rows = try await BureauListTests.readCSV(daemon.dataDirectory + "/programmes.results.csv")
+            var shown: [String: JSONValue] = [:]
+            for row in rows.dropFirst() {
+                let record = try JSONValue.parse(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", row[2]]))["record"]
+                shown[row[0]] = record
+            }
+            #expect(shown["2"]?["application"]?["programme"] == .string("foshan-dx-2021") && shown["2"]?["application"]?["grade"] == .string("EXCELLENT"), "\(shown)")
+            #expect(shown["3"]?["application"]?["programme"] == .string("foshan-dx-2021"), "\(shown)")
+            // Row 3's late reason went with it; its measure runs no calls here, so none is kept.
+            #expect(shown["4"]?["application"]?["programme"] == .string("foshan-2020"), "the row's own column wins: \(shown)")
+            // The same file again: every row is the same request (its id includes its programme).
+            let again = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file, "--programme", "foshan-dx-2021"])
+            #expect(again.output.contains("0 filed, 3 already filed, 0 refused of 3 rows"), "\(again.output) \(again.error)")
+        }
+    }
+
     @Test("a damaged or crafted .xlsx is refused whole, naming where, before anything is sent: no half sheet, no crash, no unbounded memory")
     func damagedWorkbooks() async throws {
         try await withDaemon { daemon in
