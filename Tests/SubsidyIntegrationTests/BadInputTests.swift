@@ -230,6 +230,40 @@ struct BadInputTests {
         }
     }
 
+    @Test("CANCEL frames take the tenant's rate too: a flood of them pauses its connection, which stays usable; another district is served")
+    func cancelFlood() async throws {
+        var configuration = Self.configuration()
+        configuration.limits["requests_per_second"] = 5
+        configuration.limits["request_burst"] = 10
+        try await withDaemon(configuration: configuration) { daemon in
+            let raw = try RawConnection(path: daemon.socketPath("nanhai"))
+            // Cancels of calls that were never opened: no reply, so nothing else would slow them.
+            var flood: [UInt8] = []
+            for id in 1...40 {
+                var cancel = Foshan_Subsidy_V1_Frame()
+                cancel.callId = UInt64(id)
+                cancel.kind = .cancel
+                let body = cancel.serializedBytes()
+                flood += RawConnection.lengthPrefix(body.count) + body
+            }
+            #expect(raw.send(flood))
+            let shunde = try await daemon.client("shunde")
+            #expect(try await shunde.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).tenant == "shunde")
+            var logged = false
+            for _ in 0..<100 where !logged {
+                logged = daemon.log().contains("pausing reads: tenant nanhai is over its request rate (CANCEL frames count too)")
+                if !logged { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(logged, "a CANCEL flood was never charged to the tenant's rate")
+            // Not a protocol violation: once the bucket refills, the same connection serves a call.
+            try await Task.sleep(for: .milliseconds(2_500))
+            raw.send(RawConnection.request(callID: 100, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: []))
+            var status: Foshan_Subsidy_V1_Status?
+            while status == nil, let frame = try await raw.receiveFrame() { status = frame.callId == 100 ? frame.status : nil }
+            #expect(status?.code == .ok, "\(String(describing: status))")
+        }
+    }
+
     @Test("the daemon's RSS after the whole bad-input suite is within 20 MiB of before")
     func memory() async throws {
         // Short deadlines keep the two runs short (the slow-loris clients are closed within their

@@ -1,3 +1,5 @@
+import SubsidyCore
+import SubsidyStore
 import Synchronization
 import Testing
 
@@ -127,6 +129,36 @@ struct QueuedBytesTests {
 
     /// Gives waiting tasks every chance to run: a wait that should not have returned would return
     /// within these turns of the scheduler.
+    @Test("store work waits while the tenant's unwritten replies are at its limit, though this connection has room, and starts when they fall")
+    func tenantReplyRoom() async throws {
+        let tenant = TenantQueue(limit: 1_024)
+        let slow = QueuedBytes(limit: 1 << 20, tenant: tenant)
+        let fresh = QueuedBytes(limit: 1 << 20, tenant: tenant)
+        slow.addReply(2_048)
+        #expect(!tenant.hasReplyRoom && fresh.hasReplyRoom)
+        // Requests held do not count: only replies are what store work would add to.
+        fresh.addRequest(10_000)
+        let admission = BlockingWorkAdmission(tenantPermits: AsyncSemaphore(permits: 4), connection: fresh)
+        let entered = Count()
+        let call = Task {
+            try await admission.enter()
+            entered.add()
+            admission.leave()
+        }
+        await settle()
+        #expect(entered.value == 0, "store work started while the tenant's replies were over its limit")
+        slow.removeReply(2_048)
+        try await call.value
+        #expect(entered.value == 1)
+        // A connection whose peer has gone stops waiting for the tenant.
+        slow.addReply(2_048)
+        let abandoned = QueuedBytes(limit: 1 << 20, tenant: tenant)
+        let waiting = Task { try await BlockingWorkAdmission(tenantPermits: AsyncSemaphore(permits: 4), connection: abandoned).enter() }
+        await settle()
+        abandoned.abandon()
+        await #expect(throws: SubsidyError.self) { try await waiting.value }
+    }
+
     private func settle() async {
         for _ in 0..<50 { await Task.yield() }
         try? await Task.sleep(for: .milliseconds(20))

@@ -3,7 +3,8 @@ import SubsidyStore
 
 /// A call's way into blocking store work: a permit from its tenant's share
 /// (`max_concurrent_store_calls_per_tenant`), taken only while its connection has room for more
-/// replies (`max_queued_bytes_per_connection`).
+/// replies (`max_queued_bytes_per_connection`) and its tenant's connections together have too
+/// (`max_queued_bytes_per_tenant`).
 ///
 /// Store work queues on each file's executor; without a share per tenant one tenant's flood
 /// would fill every queue and every other tenant's call would wait behind it.
@@ -11,14 +12,22 @@ struct BlockingWorkAdmission: Sendable {
     let tenantPermits: AsyncSemaphore
     let connection: QueuedBytes
 
-    /// Waits for reply room, then for a permit. If replies finished meanwhile filled the room
-    /// again, the permit goes back and the wait starts over: a client that does not read gets at
-    /// most its tenant's permits' worth of replies built beyond its limit. A call whose peer has
-    /// gone by then never starts.
+    /// Waits for reply room (the connection's, then the tenant's), then for a permit. If replies
+    /// finished meanwhile filled either room again, the permit goes back and the wait starts
+    /// over: clients that do not read get at most their tenant's permits' worth of replies built
+    /// beyond the limits. A call whose peer has gone by then never starts.
     func enter() async throws(SubsidyError) {
         do {
             while true {
                 try await connection.waitForReplyRoom()
+                if let tenant = connection.tenant, !tenant.hasReplyRoom {
+                    // The tenant's replies fall as any of its clients read (or go): checked every
+                    // 20 ms, as the read loop waits for the tenant.
+                    while !tenant.hasReplyRoom && !connection.isAbandoned {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    continue
+                }
                 try await tenantPermits.wait()
                 // A peer that left while this call queued for a permit reads no reply: the work
                 // is not started (nothing is torn; a returning client retries by request id).
@@ -26,7 +35,7 @@ struct BlockingWorkAdmission: Sendable {
                     tenantPermits.signal()
                     throw CancellationError()
                 }
-                if connection.hasReplyRoom { return }
+                if connection.hasReplyRoom && connection.tenant?.hasReplyRoom != false { return }
                 tenantPermits.signal()
             }
         } catch {

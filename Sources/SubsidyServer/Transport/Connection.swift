@@ -149,6 +149,10 @@ final class Connection: Sendable {
                     case .failure(let refusal):
                         metrics?.recordRefusedCall(method: metricsMethod(frame.method), tenant: tenant.id, code: refusal.code.description)
                         await writer.end(callID: frame.callId, status: Foshan_Subsidy_V1_Status(refusal))
+                        // Over the rate or the connection's calls: refusing costs a decode and a
+                        // reply each, so this connection is not read for a moment (its client
+                        // feels the backpressure; other connections and tenants are read on).
+                        if refusal.code == .resourceExhausted { await pauseAfterRefusal() }
                     case .success(let interruptions):
                         if let (route, inline) = inlineHandler(for: frame) {
                             await runInline(frame, route: route, inline: inline, writer: writer)
@@ -158,6 +162,18 @@ final class Connection: Sendable {
                     }
                 case .cancel:
                     interrupt(callID: frame.callId, reason: .cancelledByClient)
+                    // A CANCEL costs its decode like a request and gets no reply, so nothing else
+                    // would slow a flood of them: each takes a token of the tenant's rate, and
+                    // past it the connection pauses as for a refused request.
+                    if case .refused(let first) = rateLimiter.admit(tenant: tenant.id) {
+                        if first {
+                            logger.notice(
+                                "pausing reads: tenant \(tenant.id) is over its request rate (CANCEL frames count too)",
+                                metadata: ["limit.requests_per_second": "\(limits.requestsPerSecond)", "limit.request_burst": "\(limits.requestBurst)"]
+                            )
+                        }
+                        await pauseAfterRefusal()
+                    }
                 default:
                     await writer.end(
                         callID: 0,
@@ -176,6 +192,15 @@ final class Connection: Sendable {
             logger.debug("connection read failed: \(error)")
             return .endOfInput
         }
+    }
+
+    /// How long a connection is not read after a frame refused for the tenant's rate or its
+    /// calls: with 128 connections, one tenant's flood then costs at most a few thousand decodes
+    /// a second, not the event loops' and the pool's whole time.
+    static let refusalPause = Duration.milliseconds(50)
+
+    private func pauseAfterRefusal() async {
+        try? await Task.sleep(for: Self.refusalPause)
     }
 
     /// Decodes an envelope; one that does not parse ends the connection (its framing cannot be trusted).

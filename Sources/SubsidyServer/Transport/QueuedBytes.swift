@@ -53,10 +53,10 @@ final class QueuedBytes: Sendable {
     }
     func addReply(_ bytes: Int) {
         state.withLock { $0.replies += bytes }
-        tenant?.add(bytes)
+        tenant?.addReply(bytes)
     }
     func removeReply(_ bytes: Int) {
-        tenant?.remove(bytes)
+        tenant?.removeReply(bytes)
         release { $0.replies -= bytes }
     }
 
@@ -143,10 +143,16 @@ final class QueuedBytes: Sendable {
 /// Frames still arriving (``ArrivingFrames``) count against the same limit, separately: they
 /// stop new frames from being read (``hasRoomForArrivals``), but not the calls already read,
 /// whose progress is what frees the room.
+///
+/// Stopping reads alone does not bound the replies: calls read before the limit was reached
+/// would each still build one. Store work therefore also waits while the tenant's unwritten
+/// replies are at the limit (``hasReplyRoom``, ``BlockingWorkAdmission``): 128 connections of one
+/// district, each with eight list calls read before any reply, built a gigabyte of replies
+/// that way against a 64 MiB limit.
 final class TenantQueue: Sendable {
     /// `max_queued_bytes_per_tenant`.
     let limit: Int
-    private let bytes = Mutex((held: 0, arriving: 0))
+    private let bytes = Mutex((held: 0, replies: 0, arriving: 0))
 
     init(limit: Int) {
         self.limit = limit
@@ -155,6 +161,8 @@ final class TenantQueue: Sendable {
     /// Bytes of open calls and unwritten replies.
     var total: Int { bytes.withLock { $0.held } }
     var isOverLimit: Bool { total >= limit }
+    /// Whether the tenant's unwritten replies are under the limit (store work may start).
+    var hasReplyRoom: Bool { bytes.withLock { $0.replies < limit } }
     /// Bytes of frames being received or received and not yet taken in by their connection.
     var arriving: Int { bytes.withLock { $0.arriving } }
     /// Whether another frame may start to be read.
@@ -162,6 +170,18 @@ final class TenantQueue: Sendable {
 
     func add(_ count: Int) { bytes.withLock { $0.held += count } }
     func remove(_ count: Int) { bytes.withLock { $0.held -= count } }
+    func addReply(_ count: Int) {
+        bytes.withLock {
+            $0.held += count
+            $0.replies += count
+        }
+    }
+    func removeReply(_ count: Int) {
+        bytes.withLock {
+            $0.held -= count
+            $0.replies -= count
+        }
+    }
     func addArriving(_ count: Int) { bytes.withLock { $0.arriving += count } }
     func removeArriving(_ count: Int) { bytes.withLock { $0.arriving -= count } }
 }
