@@ -139,7 +139,7 @@ struct Export: AsyncParsableCommand {
     private static func awardCells(_ record: Foshan_Subsidy_V1_ApplicationRecord, number: Int) -> [CSVDocument.CSVCell] {
         [
             .number(String(number)), .text(record.id), .text(districtName(record.district)), .text(record.enterpriseName),
-            .text(record.application?.enterpriseUscc ?? ""), .text(record.application?.projectName ?? ""),
+            .identifier(record.application?.enterpriseUscc ?? ""), .text(record.application?.projectName ?? ""),
             .text(measureName(record.application?.measure)), .number(Money(fen: record.awardedFen).plainText),
         ]
     }
@@ -177,7 +177,7 @@ struct Export: AsyncParsableCommand {
             document.rows.append([
                 .text(record.id), .text(districtName(record.district)), .text(stateLabel(record.state, chinese: true)),
                 .text(measureName(application?.measure)), .number(String(application?.fundingYear ?? 0)), .text(record.enterpriseName),
-                .text(application?.enterpriseUscc ?? ""), .text(application?.projectName ?? ""), .text(application?.contractNumber ?? ""),
+                .identifier(application?.enterpriseUscc ?? ""), .text(application?.projectName ?? ""), .identifier(application?.contractNumber ?? ""),
                 .number(Money(fen: record.awardedFen).plainText), .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicizedOn),
                 .text(record.disbursedOn), .text(record.createdAt), .text(application?.programme.isEmpty == false ? application!.programme : "foshan-2020"),
                 .text(record.callId), .text(record.lateReason),

@@ -240,7 +240,13 @@ struct GlobalOptions: ParsableArguments {
         case .json: print(message.jsonValue.serialized(pretty: true))
         case .csv:
             var document = CSVDocument(header: table.columns.map(\.title))
-            document.rows = table.rows.map { $0.map { .text($0) } }
+            // Left-aligned columns hold codes and names (a USCC must not become 9.14406E+17);
+            // right-aligned ones amounts and counts, which stay what Excel reads them as.
+            document.rows = table.rows.map { row in
+                row.enumerated().map { index, cell in
+                    index < table.columns.count && table.columns[index].alignment == .right ? .text(cell) : .identifier(cell)
+                }
+            }
             var bytes = document.bytes
             _ = write(1, &bytes, bytes.count)
         case .table:

@@ -73,6 +73,12 @@ struct CSVDocument {
     enum CSVCell {
         case text(String)
         case number(String)
+        /// A code that must stay text: a USCC, a contract number. Excel reads a field of digits
+        /// as a number (15 significant digits: `914406050000001312` becomes 9.14406E+17, and
+        /// is destroyed when the file is saved), `00123` without its zeros, and `2022-10` or
+        /// `3-5` as dates; such a code is written as the formula `="…"`, which Excel and WPS
+        /// show as the text itself.
+        case identifier(String)
     }
 
     var bytes: [UInt8] {
@@ -81,7 +87,9 @@ struct CSVDocument {
             text += row.map { cell in
                 switch cell {
                 case .number(let value): value
-                case .text(let value): Self.quoted(value.first.map(Self.startsFormula.contains) == true ? "'" + value : value)
+                case .text(let value): Self.quoted(Self.guarded(value))
+                case .identifier(let value) where Self.readAsNumberOrDate(value): Self.quoted("=\"" + value + "\"")
+                case .identifier(let value): Self.quoted(Self.guarded(value))
                 }
             }.joined(separator: ",") + "\r\n"
         }
@@ -89,7 +97,21 @@ struct CSVDocument {
     }
 
     /// What a spreadsheet reads as the start of a formula (OWASP's list, and the full-width forms).
-    static let startsFormula: Set<Character> = ["=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠"]
+    static let startsFormula: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠"]
+
+    /// `value` with a `'` before a formula's first character. By code point: `=` followed by a
+    /// combining mark is one Character, but a spreadsheet sees the `=`.
+    static func guarded(_ value: String) -> String {
+        value.unicodeScalars.first.map(startsFormula.contains) == true ? "'" + value : value
+    }
+
+    /// Whether Excel would read `value` as a number or a date rather than text: ASCII digits with
+    /// at most number and date punctuation (`.`, `,`, `-`, `/`, `:`, `+`, `%`, spaces) and `E`
+    /// (1E5 is a number; so is a USCC whose only letter is an E between digits).
+    static func readAsNumberOrDate(_ value: String) -> Bool {
+        value.unicodeScalars.contains { ("0"..."9").contains($0) }
+            && value.unicodeScalars.allSatisfy { ("0"..."9").contains($0) || ".,-/:+% eE".unicodeScalars.contains($0) }
+    }
 
     private static func quoted(_ field: String) -> String {
         guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }

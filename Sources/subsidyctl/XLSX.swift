@@ -85,7 +85,7 @@ enum XLSX {
             case .number(let value) where !value.isEmpty && value.allSatisfy({ "0123456789.-".contains($0) }):
                 // Amounts have a fractional part: shown as money; counts and years as they are.
                 xml += "<c r=\"\(reference)\"\(value.contains(".") ? " s=\"2\"" : "")><v>\(value)</v></c>"
-            case .number(let value), .text(let value):
+            case .number(let value), .text(let value), .identifier(let value):
                 xml += "<c r=\"\(reference)\" t=\"inlineStr\"\(header ? " s=\"1\"" : "")><is><t xml:space=\"preserve\">\(escaped(value))</t></is></c>"
             }
         }

@@ -100,7 +100,8 @@ struct BureauListTests {
     func formulaInjection() async throws {
         try await withDaemon { daemon in
             let nanhai = Bureau(try await daemon.client("nanhai"))
-            let names = ["=HYPERLINK(\"http://example.invalid\",\"点此\")", "＝SUM(A1:A9)", "@cmd", "-1+2"]
+            // The last: `=` and a combining mark are one Character, but a spreadsheet sees the `=`.
+            let names = ["=HYPERLINK(\"http://example.invalid\",\"点此\")", "＝SUM(A1:A9)", "@cmd", "-1+2", "=\u{301}1+1"]
             for (i, name) in names.enumerated() {
                 let uscc = TestData.uscc(8_800 + i, area: 5)
                 var request = Foshan_Subsidy_V1_RegisterApplicantRequest()
@@ -120,6 +121,23 @@ struct BureauListTests {
             let cells = Set(rows.flatMap { $0 })
             for name in names { #expect(cells.contains("'" + name) && !cells.contains(name), "\(name): \(rows)") }
             #expect(cells.contains("'＋项目0") && !cells.contains("＋项目0"), "\(rows)")
+
+            // Codes Excel would read as numbers (9.14406E+17, its last digits lost when the file is
+            // saved) or dates stay text: written as ="…"; a code with other letters stays bare.
+            let codes = [("914406050000013377", "20221031000123456789"), ("914406050000003E42", "2022-10"), (TestData.uscc(8_810, area: 5), "HT-2022-1")]
+            for (uscc, contract) in codes {
+                try await nanhai.register(uscc)
+                var application = TestData.benchmark(enterprise: uscc, investedFen: 100_000_000, name: "编号项目 \(contract)")
+                application.contractNumber = contract
+                _ = try await nanhai.submit(application)
+            }
+            let again = daemon.dataDirectory + "/codes.csv"
+            _ = try await Self.ctl(daemon, as: "nanhai", ["export", "applications", "--out", again])
+            let text = String(decoding: try #require(FileManager.default.contents(atPath: again)), as: UTF8.self)
+            for code in ["914406050000013377", "20221031000123456789", "914406050000003E42", "2022-10"] {
+                #expect(text.contains(",\"=\"\"\(code)\"\"\","), "\(code) is not kept as text: \(text)")
+            }
+            #expect(text.contains(",\(TestData.uscc(8_810, area: 5)),") && text.contains(",HT-2022-1,"), "\(text)")
         }
     }
 
