@@ -49,12 +49,13 @@ enum ApplicationColumns {
             let place = "row \(row) column \(column)"
             let encoded: String
             switch kind {
-            case .text where name.hasSuffix("Date") && (1...6).contains(value.count) && value.allSatisfy(\.isASCII) && Int(value) != nil:
-                // A date cell of Excel arrives as its serial number (days since 1899-12-30).
-                guard let date = CalendarDate(daysSinceEpoch: Int(value)! - 25_569) else {
-                    throw .invalidField(place, "must be a date YYYY-MM-DD (got \"\(value)\")")
+            case .text where name.hasSuffix("Date"):
+                // Excel's serial day numbers and the clerks' 2021/3/15; anything else is refused
+                // here, naming the row and column (`210315` is not guessed at).
+                guard let date = normalisedDate(value) else {
+                    throw .invalidField(place, "must be a date YYYY-MM-DD (2021/3/15 and Excel date cells are read too; got \"\(value)\")")
                 }
-                encoded = JSONString.quoted(date.description)
+                encoded = JSONString.quoted(date)
             case .text: encoded = JSONString.quoted(value)
             case .integer:
                 guard let number = Int32(value) else { throw .invalidField(place, "must be a whole number (got \"\(value)\")") }

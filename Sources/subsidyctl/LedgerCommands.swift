@@ -287,7 +287,8 @@ enum HistoryCSV {
         }
         var request = Foshan_Subsidy_V1_ImportHistoryRequest()
         var lines: [String] = []
-        for (n, row) in rows.enumerated() where !(row.count == 1 && row[0].trimmingSpaces.isEmpty) {
+        // Rows of empty cells (Excel writes them for a template's formatted rows) are skipped.
+        for (n, row) in rows.enumerated() where !row.allSatisfy({ $0.trimmingSpaces.isEmpty }) {
             let line = "csv row \(n + 2)"
             guard row.count <= header.count else { throw .invalidField(line, "has \(row.count) fields; the header has \(header.count)") }
             // A spreadsheet leaves trailing empty cells out: they are empty fields.
@@ -308,12 +309,14 @@ enum HistoryCSV {
             } catch {
                 throw .invalidField("\(line).amount", "must be an amount in yuan (got \"\(field["amount"] ?? "")\"): \(error)")
             }
-            award.decisionDate = field["decision_date"] ?? ""
+            // Excel's date cells and 2021/10/1 as YYYY-MM-DD; anything else goes as it is, and
+            // the daemon names the row's field.
+            award.decisionDate = field["decision_date"].map { normalisedDate($0) ?? $0 } ?? ""
             award.decisionDocument = field["document"] ?? ""
             award.contractNumber = field["contract"] ?? ""
             award.pilotId = field["pilot"] ?? ""
             award.projectName = field["project"] ?? ""
-            award.selectionDate = field["selection_date"] ?? ""
+            award.selectionDate = field["selection_date"].map { $0.isEmpty ? "" : normalisedDate($0) ?? $0 } ?? ""
             request.awards.append(award)
             lines.append(String(n + 2))
         }

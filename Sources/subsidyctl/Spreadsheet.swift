@@ -54,17 +54,51 @@ struct Spreadsheet {
 
     /// The text of `bytes`: UTF-8 without its byte-order mark, or GB18030 when asked for or when
     /// the bytes are not UTF-8 (a GBK file from Excel is never valid UTF-8 once it holds Chinese).
+    ///
+    /// GB18030 decodes almost any bytes, so the fallback is taken only for a file that looks like
+    /// no UTF-8 at all: one with a byte-order mark, or with UTF-8 characters before its first
+    /// invalid byte, is UTF-8 with a damaged spot (a character typed in another encoding) and is
+    /// refused naming its line — read as GB18030, its Chinese would be filed as mojibake.
     static func decode(_ bytes: [UInt8], as encoding: TextEncoding?, path: String) throws -> (String, TextEncoding) {
         var body = bytes[...]
-        if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }
+        let marked = body.starts(with: [0xEF, 0xBB, 0xBF])
+        if marked { body = body.dropFirst(3) }
         if encoding == nil || encoding == .utf8 {
             if let text = String(validating: Array(body), as: UTF8.self) { return (text, .utf8) }
             if encoding == .utf8 { throw LocalError("\(path): not UTF-8 (save it as \"CSV UTF-8\", or pass --encoding gb18030)") }
+            // Two CJK characters in UTF-8 before the damage: a GBK file rarely holds even one
+            // (a GBK pair and the next byte form one about once in a hundred characters, and
+            // its first invalid byte comes within a few).
+            let (offset, chineseBefore) = firstInvalidUTF8(body)
+            if offset < body.endIndex, marked || chineseBefore >= 2 {
+                let line = body[..<offset].count { $0 == 0x0A } + 1
+                throw LocalError(
+                    "\(path): UTF-8 \(marked ? "(it starts with the UTF-8 byte-order mark)" : "up to line \(line)"), but line \(line) has a byte "
+                        + "that is not (0x\(String(body[offset], radix: 16, uppercase: true)) at byte \(offset - body.startIndex + 1)): a character typed in another "
+                        + "encoding? Retype it, or pass --encoding gb18030 if the whole file is GBK")
+            }
         }
         guard let text = gb18030(Array(bytes)) else {
             throw LocalError("\(path): neither UTF-8 nor GB18030/GBK text; save it from Excel as \"CSV UTF-8\"")
         }
         return (text, encoding ?? .gb18030)
+    }
+
+    /// The index of the first byte of `bytes` that is not part of valid UTF-8 (`endIndex` if
+    /// none), and how many UTF-8 characters of the CJK blocks (U+3000–U+9FFF) came before it.
+    static func firstInvalidUTF8(_ bytes: ArraySlice<UInt8>) -> (offset: Int, chinese: Int) {
+        var index = bytes.startIndex
+        var chinese = 0
+        while index < bytes.endIndex {
+            let lead = bytes[index]
+            let length = lead < 0x80 ? 1 : lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3 : lead >= 0xF0 && lead <= 0xF4 ? 4 : 0
+            guard length > 0, index + length <= bytes.endIndex,
+                String(validating: Array(bytes[index..<index + length]), as: UTF8.self) != nil
+            else { return (index, chinese) }
+            if length == 3 && (0xE3...0xE9).contains(lead) { chinese += 1 }
+            index += length
+        }
+        return (index, chinese)
     }
 
     /// GB18030 (a superset of GBK and GB2312) to a String, through the C library's iconv.
@@ -87,6 +121,24 @@ struct Spreadsheet {
         guard let converted else { return nil }
         return String(validating: output[..<converted].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+}
+
+/// A date cell as a clerk's spreadsheet holds it, as `YYYY-MM-DD`: `2021-10-01` itself;
+/// `2021/10/1`, `2021-10-1`, `2021.10.1` and `2021年10月1日` (what zh-CN Excel writes in a CSV,
+/// and what clerks type); and Excel's serial day number (`44470`, days since 1899-12-30, how an
+/// .xlsx keeps a date cell), five digits. Nil for anything else, which the caller refuses or
+/// passes on for the daemon to name: `210315` is not guessed at.
+func normalisedDate(_ value: String) -> String? {
+    let text = value.trimmingSpaces
+    if text.count == 5, text.allSatisfy(\.isASCII), let serial = Int(text) {
+        return CalendarDate(daysSinceEpoch: serial - 25_569)?.description
+    }
+    let parts = text.filter { $0 != "日" }.split(whereSeparator: { "-/.年月".contains($0) })
+    guard parts.count == 3, parts.allSatisfy({ $0.allSatisfy(\.isASCII) }), parts[0].count == 4, (1...2).contains(parts[1].count),
+        (1...2).contains(parts[2].count), let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
+        let date = CalendarDate(year: year, month: month, day: day)
+    else { return nil }
+    return date.description
 }
 
 /// Reads a whole file, or standard input for "-".

@@ -107,7 +107,8 @@ enum XLSX {
     /// Text for XML character data and attributes; characters XML 1.0 cannot hold are dropped.
     private static func escaped(_ text: String) -> String {
         var out = ""
-        for scalar in text.unicodeScalars {
+        // `_x0042_` in a cell's text is Excel's escape for B: a literal one is written `_x005F_x0042_`.
+        for scalar in (text.contains("_x") ? text.replacingOccurrences(of: "_x", with: "_x005F_x") : text).unicodeScalars {
             switch scalar {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
@@ -301,7 +302,7 @@ private final class SheetParser: NSObject, XMLParserDelegate {
         switch mode {
         case .shared:
             if name == "t" { inText = false }
-            if name == "si" { strings.append(text) }
+            if name == "si" { strings.append(Self.unescaped(text)) }
         case .sheet:
             switch name {
             case "v", "t": inText = false
@@ -314,6 +315,11 @@ private final class SheetParser: NSObject, XMLParserDelegate {
                     }
                     row[cellColumn] = shared[index]
                 case "b": row[cellColumn] = text == "1" ? "true" : "false"
+                case "e":
+                    // A formula that failed (#N/A of a VLOOKUP): its text is not the cell's value.
+                    let cell = cellReference.isEmpty ? "row \(rowNumber)" : "cell \(cellReference)"
+                    return refuse(parser, "\(cell) shows an Excel error (\(text)), not a value; fix the formula or type the value")
+                case "inlineStr", "str": row[cellColumn] = Self.unescaped(text)
                 default: row[cellColumn] = Self.plainNumber(text, type: cellType)
                 }
             case "row":
@@ -331,13 +337,39 @@ private final class SheetParser: NSObject, XMLParserDelegate {
         }
     }
 
-    /// A number Excel stored as 1.2E6 or 1200000.0000000002 as the digits a clerk typed.
+    /// A number Excel stored as 1.2E6 or 1200000.0000000002 as the digits a clerk typed: rounded
+    /// to the 15 significant digits Excel itself keeps, which removes the binary noise and
+    /// nothing a clerk typed — so 1234.567 stays 1234.567, and an amount in yuan with three
+    /// decimals is refused as it is from a CSV, not rounded to fen unseen.
     private static func plainNumber(_ text: String, type: String) -> String {
         guard type.isEmpty || type == "n", let value = Decimal(string: text) else { return text }
+        let whole = "\(value.magnitude)".prefix { $0 != "." }
         var rounded = Decimal()
         var source = value
-        NSDecimalRound(&rounded, &source, 2, .plain)
+        NSDecimalRound(&rounded, &source, 15 - (whole == "0" ? 0 : whole.count), .plain)
         return "\(rounded)"
+    }
+
+    /// Text as Excel escapes it (ECMA-376 ST_Xstring): `_x000D_` is a carriage return, `_x005F_`
+    /// a literal `_`.
+    static func unescaped(_ text: String) -> String {
+        guard text.contains("_x") else { return text }
+        var out = ""
+        var rest = Substring(text)
+        while let start = rest.range(of: "_x") {
+            out += rest[..<start.lowerBound]
+            let hex = rest[start.upperBound...].prefix(5)
+            if hex.count == 5, hex.last == "_", let value = UInt32(hex.dropLast(), radix: 16), hex.dropLast().allSatisfy(\.isHexDigit),
+                let scalar = Unicode.Scalar(value)
+            {
+                out.unicodeScalars.append(scalar)
+                rest = rest[rest.index(start.upperBound, offsetBy: 5)...]
+            } else {
+                out += "_x"
+                rest = rest[start.upperBound...]
+            }
+        }
+        return out + rest
     }
 
     /// The zero-based column of a cell reference such as `C7`: one to three letters, then the
