@@ -204,6 +204,7 @@ REACH: dict[str, list[Reach]] = {
     # Filing against the measure's calls for applications: only a submission (an amendment keeps its call).
     "DistrictService.swift:callFiledUnder": [Reach([D + "SubmitApplication", D + "AmendApplication"])],
     "DistrictService.swift:checkedApplication": [Reach([D + "SubmitApplication", D + "AmendApplication", D + "Quote"])],
+    "Conversions.swift:checkLines": [Reach([D + "SubmitApplication", D + "AmendApplication", D + "Quote"])],
     "DistrictService.swift:get": [Reach([D + "GetApplication", C + "GetApplication"])],
     "DistrictService.swift:getApplicant": [Reach([D + "GetApplicant"])],
     "DistrictService.swift:list": [Reach([D + "ListApplications", C + "ListApplications"])],

@@ -72,6 +72,22 @@ public enum InputLimits {
         }
     }
 
+    /// `INVALID_ARGUMENT` naming `field` if `text` holds a control character (C0, DEL, C1: a
+    /// tab, a line break, an escape sequence) or a line or paragraph separator. For the one-line
+    /// texts a clerk reads in tables, lists and histories — names, project names, contract and
+    /// document numbers, titles — where such a character would misalign a listing, forge a line
+    /// of it, or drive the clerk's terminal (ESC). Checked where a request enters, not on stored
+    /// records: what an earlier version accepted still reads.
+    public static func checkLine(_ text: String, field: String) throws(SubsidyError) {
+        // Most texts are short and printable: one pass over the scalars.
+        for (offset, scalar) in text.unicodeScalars.enumerated()
+        where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
+            throw SubsidyError.invalidField(
+                field, "holds the control character U+\(String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)) at character \(offset + 1); "
+                    + "a one-line text may not hold tabs, line breaks or control characters")
+        }
+    }
+
     /// `INVALID_ARGUMENT` naming `field` if a list has more than `limit` entries.
     public static func check(count: Int, _ limit: Int, field: String) throws(SubsidyError) {
         if count > limit {
@@ -87,5 +103,11 @@ public enum InputLimits {
         if let latest, date > latest {
             throw SubsidyError.invalidField(field, "\(date) is after \(latestName.isEmpty ? "\(latest)" : "\(latestName) \(latest)")")
         }
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -786,7 +786,6 @@ public final class SubsidyStores: Service, Sendable {
         // with one name and the registry with the other.
         return try await underDecisionLock(.keys(["applicant " + uscc])) {
             if let earlier = try await store.replay(key) { return earlier }
-            // Even a change to what it already is keeps its reply (the applicant's history).
             try await self.requireRoomToGrow(district)
             guard var updated = try await store.applicant(uscc) else {
                 throw SubsidyError(.notFound, "applicant \(uscc) is not registered in \(district.rawValue)")
@@ -806,6 +805,12 @@ public final class SubsidyStores: Service, Sendable {
             // Always: a no-op when the index already agrees (it writes nothing then), and the
             // repair when an earlier change reached the index but not the registry.
             try await ledger.reindexApplicant(updated, at: Timestamp.now())
+            // A change to what it already is would store the whole history again as its reply
+            // (60 bytes in, up to 0.7 MB written) past the bound on changes: refused.
+            guard changing > 0 else {
+                throw SubsidyError.precondition(
+                    "applicant", "applicant \(uscc) already has that name and role (\(current.name), \(current.role.rawValue)): nothing to change")
+            }
             return try await store.mutate(key) { transaction, now in
                 let record = try store.updateApplicant(uscc, name: name, role: role, by: actor, reason: reason, request: key, at: now, in: transaction)
                 return try respond(record, try DistrictStore.applicantChanges(uscc, in: transaction))

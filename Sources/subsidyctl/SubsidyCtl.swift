@@ -292,7 +292,7 @@ func printError(_ error: SubsidyError, json: Bool = false) {
         default: break
         }
     }
-    standardError(text)
+    standardError(Terminal.standardError ? Terminal.visible(text) : text)
 }
 
 /// Reads a whole file (a JSON request), or standard input for "-".
@@ -329,5 +329,5 @@ private func printErrorInChinese(_ error: SubsidyError) {
         }
     }
     text += "  \(error.message)\n"
-    standardError(text)
+    standardError(Terminal.standardError ? Terminal.visible(text) : text)
 }

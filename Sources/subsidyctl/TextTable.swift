@@ -155,7 +155,7 @@ func prefersChinese() -> Bool {
 }
 
 /// Writes a line of commentary to standard error (where it stays out of a piped table or file).
-func note(_ text: String) { standardError(text + "\n") }
+func note(_ text: String) { standardError((Terminal.standardError ? Terminal.visible(text) : text) + "\n") }
 
 /// Writes `text` to standard error as it is, unbuffered.
 func standardError(_ text: String) {

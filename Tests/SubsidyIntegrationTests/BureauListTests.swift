@@ -1,5 +1,6 @@
 import Foundation
 import SubsidyClient
+import SubsidyCore
 import SubsidyTestSupport
 import SubsidyWire
 import Testing
@@ -570,7 +571,7 @@ struct OutputTests {
         }
     }
 
-    @Test("spreadsheets as Excel and clerks write them: date cells and 2021/10/1, blank rows, _x000D_, #N/A, 15 digits, a stray GBK byte in UTF-8")
+    @Test("spreadsheets as Excel and clerks write them: date cells and 2021/10/1, blank rows, _x005F_, #N/A, 15 digits, a stray GBK byte in UTF-8")
     func spreadsheetsAsWritten() async throws {
         try await LedgerWorkflowTests().prepared(buyersPerDistrict: 0) { daemon, city, _, _ in
             let directory = daemon.dataDirectory
@@ -589,13 +590,13 @@ struct OutputTests {
                 header = ''.join(s(f"{chr(65 + i)}1", c) for i, c in enumerate(cols))
                 # An import whose decision date is an Excel date cell (44470 = 2021-10-01).
                 sheet("import-dates", [header, s("A2", "PUBLIC_SERVICE") + n("B2", 2021) + s("C2", "nanhai") + s("D2", enterprise) + n("F2", 120000) + n("G2", 44470) + s("H2", "佛工信〔2021〕20号")])
-                # A batch: a CR escaped as Excel does, an amount with three decimals, a #N/A.
+                # A batch: an _ escaped as Excel does, an amount with three decimals, a #N/A.
                 bcols = ["measure", "fundingYear", "enterpriseUscc", "providerUscc", "contractNumber", "contractAmount", "paidAmount", "projectName"]
                 bheader = ''.join(s(f"{chr(65 + i)}1", c) for i, c in enumerate(bcols))
                 def voucher(r, contract, amount, name_cell):
                     return s(f"A{r}", "CLOUD_VOUCHER") + n(f"B{r}", 2022) + s(f"C{r}", enterprise) + s(f"D{r}", provider) + s(f"E{r}", contract) + n(f"F{r}", amount) + n(f"G{r}", amount) + name_cell
                 sheet("batch-cells", [bheader,
-                    voucher(2, "HT-X-1", "1200000.0000000002", s("H2", "设备上云_x000D_一期")),
+                    voucher(2, "HT-X-1", "1200000.0000000002", s("H2", "设备上云_x005F_一期")),
                     voucher(3, "HT-X-2", "1234.567", s("H3", "三位小数"))])
                 sheet("batch-error", [bheader, voucher(2, "HT-X-3", 1000, '<c r="H2" t="e"><v>#N/A</v></c>')])
                 # UTF-8 text with one character typed in GBK (补 = B2 B9), with and without a BOM.
@@ -621,7 +622,7 @@ struct OutputTests {
             let results = try await BureauListTests.readCSV(directory + "/batch-cells.results.csv")
             #expect(results.count == 3 && results[2][3].contains("row 3 column contractAmount") && results[2][3].contains("1234.567"), "\(results)")
             let filed = try JSONValue.parse(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", results[1][2]]))
-            #expect(filed["record"]?["application"]?["projectName"] == .string("设备上云\r一期"), "\(filed)")
+            #expect(filed["record"]?["application"]?["projectName"] == .string("设备上云_一期"), "Excel's escape of _: \(filed)")
             #expect(filed["record"]?["application"]?["contractAmountFen"] == .string("120000000"), "\(filed)")
 
             let error = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", directory + "/batch-error.xlsx"])
@@ -632,6 +633,49 @@ struct OutputTests {
                 #expect(mixed.status == 1 && mixed.error.contains("line 3 has a byte that is not"), "\(name): \(mixed.error)")
                 #expect(!mixed.output.contains("filed"), "\(name): \(mixed.output)")
             }
+        }
+    }
+
+    @Test("what a terminal would obey is refused in one-line texts and shown as \\u{…} on a clerk's terminal; a change to nothing is refused")
+    func terminalText() async throws {
+        try await withDaemon { daemon in
+            let nanhai = Bureau(try await daemon.client("nanhai"))
+            let uscc = TestData.uscc(5_301, area: 5)
+            // A name that would clear the clerk's screen, or forge a line of a history.
+            for name in ["佛山\u{1B}[2J有限公司", "佛山有限公司\n  2023-01-01 name: A → B", "佛山\t有限公司", "佛山\u{85}有限公司"] {
+                var request = Foshan_Subsidy_V1_RegisterApplicantRequest()
+                request.requestId = UUID().uuidString
+                var applicant = Foshan_Subsidy_V1_Applicant()
+                (applicant.uscc, applicant.name, applicant.role, applicant.locality) = (uscc, name, .industrialEnterprise, .local)
+                request.applicant = applicant
+                let refused = await #expect(throws: SubsidyError.self) { try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.registerApplicant, request) }
+                #expect(refused?.code == .invalidArgument && refused?.message.hasPrefix("applicant.name: holds the control character U+") == true, "\(refused?.message ?? "")")
+            }
+            try await nanhai.register(uscc)
+            var application = TestData.benchmark(enterprise: uscc, investedFen: 100_000_000, name: "项目\u{1B}]0;x\u{07}")
+            let project = await #expect(throws: SubsidyError.self) { try await nanhai.submit(application) }
+            #expect(project?.message.hasPrefix("application.project_name: holds the control character U+001B") == true, "\(project?.message ?? "")")
+            application.projectName = "项目"
+            _ = try await nanhai.submit(application)
+
+            // A reason may run over lines, but what it holds reaches the clerk's terminal visibly.
+            var rename = Foshan_Subsidy_V1_UpdateApplicantRequest()
+            (rename.requestId, rename.uscc, rename.name, rename.reason) = ("rename-1", uscc, "佛山新名有限公司", "更名\u{1B}]52;c;cHduZWQ=\u{07}\r伪造")
+            _ = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, rename)
+            // The same name again changes nothing, and is refused rather than stored again.
+            rename.requestId = "rename-2"
+            let same = await #expect(throws: SubsidyError.self) { try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, rename) }
+            #expect(same?.code == .failedPrecondition && same?.message.contains("nothing to change") == true, "\(same?.message ?? "")")
+
+            let ctl = DaemonProcess.productsDirectory + "/subsidyctl"
+            let command = [ctl, "--data-dir", daemon.dataDirectory, "--as", "nanhai", "applicant", "show", uscc].map { "'\($0)'" }.joined(separator: " ")
+            let onTerminal = try await run("/usr/bin/script", ["-qec", command, "/dev/null"])
+            #expect(onTerminal.status == 0, "\(onTerminal.output) \(onTerminal.error)")
+            #expect(onTerminal.output.contains("更名\\u{1B}]52;c;cHduZWQ=\\u{7}\\u{D}伪造"), "\(onTerminal.output)")
+            #expect(!onTerminal.output.contains("\u{1B}]52"), "the escape reached the terminal")
+            // A pipe gets the text as it is.
+            let piped = try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "show", uscc])
+            #expect(piped.contains("更名\u{1B}]52;c;cHduZWQ=\u{07}\r伪造"), "\(piped)")
         }
     }
 

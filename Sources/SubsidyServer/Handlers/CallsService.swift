@@ -24,6 +24,7 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
         try InputLimits.check(closes, field: "request.closes_on")
         guard opens <= closes else { throw .invalidField("request.closes_on", "\(closes) is before opens_on \(opens)") }
         try InputLimits.check(request.title, InputLimits.projectName, field: "request.title")
+        try InputLimits.checkLine(request.title, field: "request.title")
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.openCall(

@@ -148,6 +148,7 @@ struct CityViews: Sendable {
         let entry = try parseDate(member.entryDate, field: "member.entry_date")
         try InputLimits.check(entry, field: "member.entry_date")
         try InputLimits.check(member.name, InputLimits.name, field: "member.name")
+        try InputLimits.checkLine(member.name, field: "member.name")
         // Providers may have joined the pool before the policy began; not after it ended.
         guard entry <= policy.validThrough else {
             throw .invalidField("member.entry_date", "\(entry) is after the policy ended on \(policy.validThrough)")
@@ -212,6 +213,9 @@ struct CityViews: Sendable {
         try InputLimits.check(award.contractNumber, InputLimits.contractNumber, field: "\(path).contract_number")
         try InputLimits.check(award.pilotId, InputLimits.pilotID, field: "\(path).pilot_id")
         try InputLimits.check(award.projectName, InputLimits.projectName, field: "\(path).project_name")
+        for (text, name) in [(award.decisionDocument, "decision_document"), (award.contractNumber, "contract_number"), (award.pilotId, "pilot_id"), (award.projectName, "project_name")] {
+            try InputLimits.checkLine(text, field: "\(path).\(name)")
+        }
         var selectionDate: CalendarDate?
         if !award.selectionDate.isEmpty {
             let selected = try parseDate(award.selectionDate, field: "\(path).selection_date")

@@ -7,6 +7,18 @@ import SubsidyWire
 // `switch` over the domain's cases, so a case added on one side without the other does not compile
 // (the wire's enums are open, so from the wire there is always a `default`: unknown numbers).
 
+extension Foshan_Subsidy_V1_Application {
+    /// Refuses control characters in the one-line texts of an application as a request brings it
+    /// (``InputLimits/checkLine(_:field:)``); not in the core's validation, which stored
+    /// applications pass again at every decision.
+    func checkLines() throws(SubsidyError) {
+        try InputLimits.checkLine(projectName, field: "application.project_name")
+        try InputLimits.checkLine(contractNumber, field: "application.contract_number")
+        try InputLimits.checkLine(pilotId, field: "application.pilot_id")
+        try InputLimits.checkLine(programme, field: "application.programme")
+    }
+}
+
 extension Application {
     /// Builds and validates the domain application from its wire form.
     /// - Parameter policy: the programme the application names (``Programmes/programmeForFiling(_:by:on:)``).

@@ -18,6 +18,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         guard let applicant = request.applicant else { throw .invalidField("request.applicant", "is required") }
         let uscc = try USCC.parse(applicant.uscc, field: "applicant.uscc")
         try InputLimits.check(applicant.name, InputLimits.name, field: "applicant.name")
+        try InputLimits.checkLine(applicant.name, field: "applicant.name")
         guard !CanonicalText(applicant.name).isEmpty else { throw .invalidField("applicant.name", "is required") }
         guard let locality = Locality(wire: applicant.locality) else {
             throw .invalidField("applicant.locality", "is required: LOCAL, RELOCATED or NON_LOCAL")
@@ -78,6 +79,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         var name: String?
         if !request.name.isEmpty {
             try InputLimits.check(request.name, InputLimits.name, field: "request.name")
+            try InputLimits.checkLine(request.name, field: "request.name")
             guard !CanonicalText(request.name).isEmpty else { throw .invalidField("request.name", "has no visible characters") }
             name = request.name
         }
@@ -278,6 +280,7 @@ extension DistrictService {
 func checkedApplication(
     _ wire: inout Foshan_Subsidy_V1_Application, district: DistrictID, stores: SubsidyStores, programmes: Programmes, context: CallContext
 ) async throws(SubsidyError) -> (Application, ApplicantRecord, Policy) {
+    try wire.checkLines()
     let policy = try programmes.programmeForFiling(wire.programme, by: district, on: Clock.today())
     let uscc = try USCC.parse(wire.enterpriseUscc, field: "application.enterprise_uscc")
     let store = stores.store(district)
