@@ -868,12 +868,13 @@ public final class DistrictStore: Sendable {
 
     /// `%text%` for LIKE, with LIKE's own wildcards in `text` matched literally.
     static func likePattern(_ text: String) -> String {
-        var escaped = ""
-        for character in text {
-            if character == "%" || character == "_" || character == "\\" { escaped.append("\\") }
-            escaped.append(character)
+        // By code point: `%` followed by a combining mark is one Character, but LIKE sees the `%`.
+        var escaped = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if scalar == "%" || scalar == "_" || scalar == "\\" { escaped.append("\\") }
+            escaped.append(scalar)
         }
-        return "%" + escaped + "%"
+        return "%" + String(escaped) + "%"
     }
 
     /// Ids and states of applications in a state that holds a commitment in the city ledger, for

@@ -60,4 +60,12 @@ struct ApplicationSearchTests {
         #expect(try await store.applicationIDs(filter, afterID: "", limit: 10) == ApplicationIDs(ids: [Self.id(6)]))
         #expect(try await store.applicationIDs(ApplicationFilter(state: .recommended), afterID: "", limit: 10) == ApplicationIDs(ids: [Self.id(6)]))
     }
+
+    @Test("LIKE's wildcards and escape are escaped by code point: a wildcard carrying a combining mark is still the wildcard")
+    func wildcardsEscaped() {
+        #expect(DistrictStore.likePattern("50%_\\x") == "%50\\%\\_\\\\x%")
+        // `_` and U+0301 are one Character; LIKE reads the `_` alone.
+        #expect(DistrictStore.likePattern("x_\u{301}y") == "%x\\_\u{301}y%")
+        #expect(DistrictStore.likePattern("%\u{301}") == "%\\%\u{301}%")
+    }
 }
