@@ -45,6 +45,11 @@ public enum StoreConsistency {
             if !gap.unindexed.isEmpty {
                 report.lines.append("applicants in \(gap.district.rawValue)'s registry not in the city's index: \(Self.listed(gap.unindexed))")
             }
+            if !gap.relocated.isEmpty {
+                report.lines.append(
+                    "applicants in \(gap.district.rawValue)'s registry registered since by another district ([relocations]; the entry stays for what "
+                        + "\(gap.district.rawValue) filed before): \(Self.listed(gap.relocated))")
+            }
         }
         for (organisation, usccs) in try await stores.sharedOrganisationCodes() {
             report.lines.append(

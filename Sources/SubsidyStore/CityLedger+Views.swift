@@ -121,17 +121,39 @@ extension CityLedger {
     /// when its district's registry has no entry for the enterprise: the index entry of that
     /// district is then what a registration that never reached the registry left (its district
     /// write failed, or the daemon stopped between the two), and the new values replace it.
-    func indexApplicant(_ applicant: ApplicantRecord, at time: String, replacingUnfinished: Bool = false) async throws {
+    ///
+    /// `relocated` (the configuration's `[relocations]` names the applicant's district): another
+    /// district's entry is taken over, with a `relocate-applicant` event naming both districts and
+    /// `actor`.
+    func indexApplicant(
+        _ applicant: ApplicantRecord, at time: String, replacingUnfinished: Bool = false, relocated: Bool = false, by actor: Actor? = nil
+    ) async throws {
         try await database.write { transaction in
-            try self.indexApplicant(applicant, at: time, replacingUnfinished: replacingUnfinished, in: transaction)
+            try self.indexApplicant(applicant, at: time, replacingUnfinished: replacingUnfinished, relocated: relocated, by: actor, in: transaction)
         }
     }
 
-    /// ``indexApplicant(_:at:replacingUnfinished:)`` inside the caller's transaction (a loader of
-    /// many applicants writes them in batches).
-    package func indexApplicant(_ applicant: ApplicantRecord, at time: String, replacingUnfinished: Bool = false, in transaction: Transaction) throws {
+    /// ``indexApplicant(_:at:replacingUnfinished:relocated:by:)`` inside the caller's transaction (a
+    /// loader of many applicants writes them in batches).
+    package func indexApplicant(
+        _ applicant: ApplicantRecord, at time: String, replacingUnfinished: Bool = false, relocated: Bool = false, by actor: Actor? = nil,
+        in transaction: Transaction
+    ) throws {
         if let row = try transaction.query("SELECT district, name, locality, role FROM applicants WHERE uscc = ?", [.text(applicant.uscc)]).first {
             let (district, name, locality, role) = (try row.text("district"), try row.text("name"), try row.text("locality"), try row.text("role"))
+            if district != applicant.district.rawValue, relocated {
+                try transaction.query(
+                    "UPDATE applicants SET district = ?, name = ?, locality = ?, role = ? WHERE uscc = ?",
+                    [.text(applicant.district.rawValue), .text(applicant.name), .text(applicant.locality.rawValue), .text(applicant.role.rawValue),
+                     .text(applicant.uscc)])
+                try AuditChain.append(
+                    AuditEvent("relocate-applicant", [
+                        .text("uscc", applicant.uscc), .text("from", district), .text("district", applicant.district.rawValue),
+                        .text("role", applicant.role.rawValue), .text("locality", applicant.locality.rawValue),
+                    ] + (actor.map(AuditEvent.Field.actor) ?? [])),
+                    at: time, in: transaction)
+                return
+            }
             guard district == applicant.district.rawValue else {
                 throw SubsidyError(
                     .alreadyExists,

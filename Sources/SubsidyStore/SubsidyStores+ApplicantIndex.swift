@@ -10,6 +10,9 @@ extension SubsidyStores {
         /// In the registry, not indexed for the district: a file older than the index, or one
         /// put back from another time.
         public var unindexed: [String]
+        /// In the registry, indexed for another district since: relocated (`[relocations]`); the
+        /// entry stays for what the district filed before.
+        public var relocated: [String] = []
     }
 
     /// Every district whose registry and the index's entries for it differ, with the USCCs each
@@ -26,8 +29,16 @@ extension SubsidyStores {
                     try transaction.query("SELECT uscc FROM applicants").map { try $0.text("uscc") }
                 })
             guard indexed != registered else { continue }
+            let missing = registered.subtracting(indexed)
+            let elsewhere = try await ledger.database.read { transaction in
+                Set(try missing.sorted().filter { uscc in
+                    try !transaction.query("SELECT 1 FROM applicants WHERE uscc = ? AND district != ?", [.text(uscc), .text(district.rawValue)]).isEmpty
+                })
+            }
             gaps.append(
-                ApplicantIndexGaps(district: district, unfinished: indexed.subtracting(registered).sorted(), unindexed: registered.subtracting(indexed).sorted()))
+                ApplicantIndexGaps(
+                    district: district, unfinished: indexed.subtracting(registered).sorted(), unindexed: missing.subtracting(elsewhere).sorted(),
+                    relocated: elsewhere.sorted()))
         }
         return gaps
     }

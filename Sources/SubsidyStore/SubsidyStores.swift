@@ -752,19 +752,26 @@ public final class SubsidyStores: Service, Sendable {
     /// a new request id must not meet "already registered" from an entry no one can see or change.
     /// Under the enterprise's decision lock (the one `updateApplicant` takes), so two registrations
     /// of one enterprise cannot leave the index with one's values and the registry with the other's.
+    ///
+    /// `relocated`: the configuration's `[relocations]` names `record.district` for this
+    /// enterprise, so an index entry of another district is taken over (the enterprise moved;
+    /// its awards stay where they were, and count once, by USCC).
     public func registerApplicant(
-        _ record: ApplicantRecord, request key: RequestKey, actor: Actor, respond: @escaping @Sendable (ApplicantRecord) throws -> [UInt8]
+        _ record: ApplicantRecord, request key: RequestKey, actor: Actor, relocated: Bool = false,
+        respond: @escaping @Sendable (ApplicantRecord) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let (store, ledger) = (self.store(record.district), self.ledger)
         if let earlier = try await store.replay(key) { return earlier }
         try await requireRoomToGrow(record.district)
-        return try await underDecisionLock(.keys(["applicant " + record.uscc])) {
+        // The request id is a lock too: two registrations under one id (of different USCCs) would
+        // otherwise both write the index before the district's log refuses the second.
+        return try await underDecisionLock(.keys(["applicant " + record.uscc, "request " + key.id])) {
             if let earlier = try await store.replay(key) { return earlier }
             let registered = try await store.applicant(record.uscc)
             // The registry decides for its district, before the index is written: an index without
             // the entry (a file older than the index) must not take values the registry refuses.
             if let registered { try DistrictStore.requireSame(record, as: registered) }
-            try await ledger.indexApplicant(record, at: Timestamp.now(), replacingUnfinished: registered == nil)
+            try await ledger.indexApplicant(record, at: Timestamp.now(), replacingUnfinished: registered == nil, relocated: relocated, by: actor)
             self.faults.reach("register.after-ledger")
             try self.faults.failIfArmed("register.after-ledger")
             return try await store.mutate(key) { transaction, now in
@@ -784,7 +791,7 @@ public final class SubsidyStores: Service, Sendable {
         let (store, ledger) = (self.store(district), self.ledger)
         // Under the decision lock, so two renames of one entry cannot leave the ledger's index
         // with one name and the registry with the other.
-        return try await underDecisionLock(.keys(["applicant " + uscc])) {
+        return try await underDecisionLock(.keys(["applicant " + uscc, "request " + key.id])) {
             if let earlier = try await store.replay(key) { return earlier }
             try await self.requireRoomToGrow(district)
             guard var updated = try await store.applicant(uscc) else {

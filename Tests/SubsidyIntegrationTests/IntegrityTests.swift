@@ -24,6 +24,56 @@ struct IntegrityDaemonTests {
         }
     }
 
+    @Test("an enterprise registered before it moved: the district [relocations] names takes it over; the one it left files for it no more; caps count once")
+    func relocationOfRegistered() async throws {
+        let moved = TestData.uscc(9331, area: 4)  // registered in 禅城, moves to 南海
+        var configuration = DaemonConfiguration()
+        let before = try await DaemonProcess.start(configuration: configuration)
+        let filed: String
+        do {
+            let chancheng = Bureau(try await before.client("chancheng"))
+            try await chancheng.register(moved)
+            filed = try await chancheng.file(TestData.benchmark(enterprise: moved, investedFen: 100_000_000, name: "搬迁前项目"))
+        } catch {
+            _ = await before.terminate()
+            throw error
+        }
+        #expect(await before.terminate() == 0)
+        configuration.relocations = [moved: "nanhai"]
+        try await withDaemon(configuration: configuration) { daemon in
+            let (chancheng, nanhai) = (Bureau(try await daemon.client("chancheng")), Bureau(try await daemon.client("nanhai")))
+            #expect(try await nanhai.register(moved)?.uscc == moved, "the index entry of chancheng is taken over")
+            let again = await #expect(throws: SubsidyError.self) {
+                try await chancheng.submit(TestData.benchmark(enterprise: moved, investedFen: 100_000_000, name: "搬迁后项目"))
+            }
+            #expect(again?.code == .failedPrecondition && again?.message.contains("has relocated to 南海区 (nanhai, [relocations])") == true, "\(again?.message ?? "")")
+            var rename = Foshan_Subsidy_V1_UpdateApplicantRequest()
+            (rename.requestId, rename.uscc, rename.name) = ("rename-moved", moved, "新名")
+            let renamed = await #expect(throws: SubsidyError.self) { try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, rename) }
+            #expect(renamed?.code == .failedPrecondition, "\(renamed?.message ?? "")")
+            // What chancheng filed before stays with it; nanhai files from now on.
+            var get = Foshan_Subsidy_V1_GetApplicationRequest()
+            get.applicationId = filed
+            #expect(try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, get).record?.id == filed)
+            let after = try await nanhai.file(TestData.benchmark(enterprise: moved, investedFen: 100_000_000, name: "搬迁后项目"))
+            #expect(after.hasPrefix("nanhai-"))
+            // The city reads the entry of the district that has it now.
+            var applicant = Foshan_Subsidy_V1_GetApplicantRequest()
+            applicant.uscc = moved
+            let city = Bureau(try await daemon.client("city"))
+            #expect(try await city.client.call(Foshan_Subsidy_V1_CityService.Method.getApplicant, applicant).applicant?.district == "nanhai")
+            // The city counts both awards under the one enterprise, wherever they were filed.
+            _ = try await city.approve(filed, date: "2022-09-01")
+            _ = try await city.approve(after, date: "2022-09-02")
+            let quota = try await city.quota(year: 2022)
+            #expect(quota.topEnterprises.first { $0.id == moved }?.count == 2, "\(quota.topEnterprises)")
+            #expect(await daemon.terminate() == 0)
+            let check = try await StartupIntegrityTests.subsidyd(["--config", configuration.path, "--check"])
+            #expect(check.status == 0, "\(check.output) \(check.error)")
+            #expect(check.output.contains("applicants in chancheng's registry registered since by another district ([relocations]"), "\(check.output)")
+        }
+    }
+
     @Test("a quote with the most served enterprises a follow-on may list is answered, and others are served meanwhile")
     func largestQuote() async throws {
         try await withDaemon { daemon in

@@ -49,7 +49,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         let record = ApplicantRecord(uscc: uscc.rawValue, name: applicant.name, district: district, locality: locality, role: role)
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
-            try await stores.registerApplicant(record, request: key, actor: context.actor) { record in
+            try await stores.registerApplicant(record, request: key, actor: context.actor, relocated: relocations[uscc.rawValue] == district) { record in
                 var response = Foshan_Subsidy_V1_RegisterApplicantResponse()
                 response.applicant = Foshan_Subsidy_V1_Applicant(record)
                 return response.serializedBytes()
@@ -76,6 +76,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         let district = try context.requireDistrict()
         let key = try requestKey(request.requestId, context: context, request)
         let uscc = try USCC.parse(request.uscc, field: "request.uscc")
+        try requireNotRelocated(uscc.rawValue, from: district)
         var name: String?
         if !request.name.isEmpty {
             try InputLimits.check(request.name, InputLimits.name, field: "request.name")
@@ -122,6 +123,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         // retired, since the first call, which the checks below would now refuse.
         if let earlier: Foshan_Subsidy_V1_SubmitApplicationResponse = try await storedReply(key, stores: stores, context: context) { return earlier }
         guard var wire = request.application else { throw .invalidField("request.application", "is required") }
+        try requireNotRelocated(wire.enterpriseUscc, from: district)
         let (application, applicant, policy) = try await checkedApplication(&wire, district: district, stores: stores, programmes: programmes, context: context)
         try InputLimits.check(request.lateReason, InputLimits.reason, field: "request.late_reason")
         let filed = try await callFiledUnder(application, programme: policy, lateReason: request.lateReason, context: context)
@@ -159,6 +161,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         if let earlier: Foshan_Subsidy_V1_AmendApplicationResponse = try await storedReply(key, stores: stores, context: context) { return earlier }
         guard var wire = request.application else { throw .invalidField("request.application", "is required") }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
+        try requireNotRelocated(wire.enterpriseUscc, from: district)
         let (application, applicant, policy) = try await checkedApplication(&wire, district: district, stores: stores, programmes: programmes, context: context)
         try await requireSameCall(request.applicationId, amendedTo: application, programme: policy, district: district, context: context)
         let stores = self.stores
@@ -211,6 +214,16 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
 }
 
 extension DistrictService {
+    /// FAILED_PRECONDITION (subject `applicant`) when `[relocations]` names another district for
+    /// `uscc`: the enterprise moved, and the district it left no longer files for it or changes
+    /// its entry (what it filed before stays with it, and is decided as before).
+    func requireNotRelocated(_ uscc: String, from district: DistrictID) throws(SubsidyError) {
+        guard let relocatedTo = relocations[uscc], relocatedTo != district else { return }
+        throw SubsidyError.precondition(
+            "applicant",
+            "\(uscc) has relocated to \(relocatedTo.displayName) (\(relocatedTo.rawValue), [relocations]); \(relocatedTo.rawValue) files for it now")
+    }
+
     /// The call for applications `application` is filed under today: the open call of its
     /// measure and year; none when the measure runs no calls. Outside every call of a measure that
     /// runs them, FAILED_PRECONDITION naming the calls — unless it is filed late on purpose, with
