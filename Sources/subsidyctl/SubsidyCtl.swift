@@ -249,6 +249,8 @@ struct GlobalOptions: ParsableArguments {
             }
             var bytes = document.bytes
             _ = write(1, &bytes, bytes.count)
+            // Not in the file, but not lost: "(more: --page-token …)" says the list goes on.
+            if !footer.isEmpty { note(footer) }
         case .table:
             print([table.rows.isEmpty ? empty : table.rendered(), footer].filter { !$0.isEmpty }.joined(separator: "\n"))
         }

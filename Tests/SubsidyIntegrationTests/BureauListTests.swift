@@ -519,6 +519,10 @@ struct OutputTests {
             let csv = try await BureauListTests.ctl(daemon, as: "nanhai", ["--output", "csv", "list"])
             #expect(csv.hasPrefix("\u{FEFF}ID,DISTRICT,STATE,MEASURE,ENTERPRISE,AWARDED (YUAN)\r\n"), "\(csv.prefix(80))")
             #expect(csv.contains("nanhai-000003,nanhai,PUBLICIZED,CLOUD_VOUCHER,佛山市南海区家具制造有限公司,\"375,000.00\"\r\n"), "\(csv)")
+            // A list that goes on says so, on standard error, out of the CSV.
+            let page = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "--output", "csv", "list", "--page-size", "2"])
+            #expect(page.status == 0 && page.output.split(separator: "\r\n").count == 3, "\(page.output)")
+            #expect(page.error.contains("(more: --page-token "), "\(page.error)")
 
             let shown = try await BureauListTests.ctl(daemon, as: "city", ["show", "nanhai-000003"], environment: ["TZ": ""])
             let times = shown.split(separator: "\n").filter { $0.contains(" → ") }
