@@ -49,17 +49,35 @@ extension CityLedger {
         }
     }
 
-    /// The id an imported row is kept under, with what the ledger already holds there. It is the
-    /// row's content-derived id (`fields.applicationID`), unless that id holds an award of other
-    /// content: two awards of one decision that differ only in their project, which the identity
-    /// leaves out (an id must not change once issued). Then the id is derived from both, so each
-    /// award is kept, and a re-import of either, in any order, finds it again.
-    func importID(of fields: CommitmentFields, in transaction: Transaction) throws -> (id: String, stored: ImportedAward?) {
+    /// Where an imported row goes (``importID(of:alongside:in:)``).
+    enum ImportPlace {
+        /// Its id, with the award the ledger already holds there (the same award) or nil (new).
+        case id(String, stored: ImportedAward?)
+        /// Its content-derived id holds an award of other content, and the request does not
+        /// carry that award's row: a correction of it, or another award the caller must import
+        /// beside it.
+        case conflicting(ImportedAward)
+    }
+
+    /// The id an imported row is kept under. It is the row's content-derived id
+    /// (`fields.applicationID`), unless that id holds an award of other content: two awards of one
+    /// decision that differ only in their project, which the identity leaves out (an id must not
+    /// change once issued). Such a second award has an id derived from both, and a re-import finds
+    /// it there. A new one is given that id only when it cannot be a correction counted beside
+    /// the award it corrects: the first award was revoked, or the request also carries the first
+    /// award's row (`alongside`: the content fingerprints of the request's rows with this
+    /// content-derived id). A row with neither contract nor project is its decision: any award
+    /// under its id is the same one.
+    func importID(of fields: CommitmentFields, alongside: Set<String>, in transaction: Transaction) throws -> ImportPlace {
         let first = try importedAward(fields.applicationID, in: transaction)
-        guard let first, first.contentFingerprint != fields.contentFingerprint else { return (fields.applicationID, first) }
+        guard let first, fields.namesItsContent, first.contentFingerprint != fields.contentFingerprint else {
+            return .id(fields.applicationID, stored: first)
+        }
         let second = Self.importPrefix
             + String(HexDigest.sha256(Array((fields.applicationID + "\u{1f}" + fields.contentFingerprint).utf8)).prefix(20))
-        return (second, try importedAward(second, in: transaction))
+        if let stored = try importedAward(second, in: transaction) { return .id(second, stored: stored) }
+        guard !first.state.isCounted || alongside.contains(first.contentFingerprint) else { return .conflicting(first) }
+        return .id(second, stored: nil)
     }
 
     /// Takes back the award imported as `id`: released, so it no longer counts against its caps

@@ -180,9 +180,9 @@ extension CityLedger {
         if let twin = try organisationTwin(of: applicant.uscc, in: transaction) {
             throw SubsidyError(
                 .alreadyExists,
-                "\(applicant.uscc) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), registered by \(twin.district): "
+                "\(applicant.uscc) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), \(twin.how) \(twin.district): "
                     + "an organisation has one USCC for life (GB 32100), so one of the two is mistyped or not its code",
-                details: [.field(path: "applicant.uscc", problem: "organisation code already registered as \(twin.uscc)")]
+                details: [.field(path: "applicant.uscc", problem: "organisation code already known as \(twin.uscc)")]
             )
         }
         try transaction.query(
@@ -199,13 +199,35 @@ extension CityLedger {
         )
     }
 
-    /// Another USCC the index holds with the organisation code (positions 9–17) of `uscc`: the
-    /// same organisation under a second code (see ledger migration 13). Found through the
-    /// `applicants_organisation` index, which this expression must match.
-    func organisationTwin(of uscc: String, in transaction: Transaction) throws -> (uscc: String, district: String)? {
-        try transaction.query(
+    /// Another USCC with the organisation code (positions 9–17) of `uscc` — registered in the
+    /// index, or holding a counted award (an import names enterprises no district registered):
+    /// the same organisation under a second code (see ledger migration 13). `how` says which, for
+    /// the message. Found through the `applicants_organisation` and `commitments_organisation`
+    /// indexes, whose expressions these must match.
+    func organisationTwin(of uscc: String, in transaction: Transaction) throws -> (uscc: String, district: String, how: String)? {
+        if let row = try transaction.query(
             "SELECT uscc, district FROM applicants WHERE substr(uscc, 9, 9) = substr(?1, 9, 9) AND uscc != ?1 ORDER BY uscc LIMIT 1", [.text(uscc)]
-        ).first.map { (try $0.text("uscc"), try $0.text("district")) }
+        ).first {
+            return (try row.text("uscc"), try row.text("district"), "registered by")
+        }
+        return try transaction.query(
+            """
+            SELECT enterprise, district FROM commitments
+            WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND enterprise != ?1 AND state IN \(CityLedger.counted) ORDER BY enterprise LIMIT 1
+            """,
+            [.text(uscc)]
+        ).first.map { (try $0.text("enterprise"), try $0.text("district"), "awarded in") }
+    }
+
+    /// Whether `uscc` itself is known to the ledger: registered, or holding an award.
+    func knowsEnterprise(_ uscc: String, in transaction: Transaction) throws -> Bool {
+        try !transaction.query(
+            """
+            SELECT 1 FROM applicants WHERE uscc = ?1
+            UNION ALL SELECT 1 FROM commitments WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND enterprise = ?1 LIMIT 1
+            """,
+            [.text(uscc)]
+        ).isEmpty
     }
 
     // MARK: Resource pool

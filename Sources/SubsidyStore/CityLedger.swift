@@ -355,13 +355,14 @@ public final class CityLedger: Sendable {
         // One organisation, one USCC: positions 9–17 (主体标识码, GB 32100) are the
         // organisation's nationally unique code, and position 18 can be recomputed for any
         // positions 1–8, so `92440605MAXHXL35XN` is a valid second code for the enterprise
-        // registered as `91440605MAXHXL35XR`, with caps of its own. The index finds a registered
-        // code's twins (CityLedger.organisationTwin); not UNIQUE, so that a file holding twins
-        // from before still opens (`subsidyd --check` lists them).
+        // registered as `91440605MAXHXL35XR`, with caps of its own. The indexes find a code's
+        // twins among registered and awarded enterprises (CityLedger.organisationTwin); not
+        // UNIQUE, so that a file holding twins from before still opens (`--check` lists them).
         SQLiteDatabase.Migration(
             version: 13,
             sql: """
                 CREATE INDEX IF NOT EXISTS applicants_organisation ON applicants (substr(uscc, 9, 9));
+                CREATE INDEX IF NOT EXISTS commitments_organisation ON commitments (substr(enterprise, 9, 9));
                 """
         ),
     ]
@@ -714,6 +715,10 @@ public final class CityLedger: Sendable {
         public var inProvincialPool: Bool
         public var actor: Actor
         public var reason: String
+        /// False for an imported row with neither contract nor project: its content is made up
+        /// of its decision, so a respelling of the decision is the same award (see
+        /// ``CityLedger/importID(of:alongside:in:)``).
+        public var namesItsContent = true
 
         public init(
             applicationID: String, district: String, measure: Measure, fundingYear: Int, enterprise: String, provider: String,

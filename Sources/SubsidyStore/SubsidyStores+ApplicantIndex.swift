@@ -43,8 +43,8 @@ extension SubsidyStores {
         return gaps
     }
 
-    /// Organisation codes (USCC positions 9–17) that the city's index or the ledger's awards hold
-    /// under more than one USCC, each with its codes (sorted), for `subsidyd --check`: one
+    /// Organisation codes (USCC positions 9–17) that the city's index or the ledger's counted
+    /// awards hold under more than one USCC, each with its codes (sorted), for `subsidyd --check`: one
     /// organisation under a second code, registered or awarded before such codes were refused
     /// (ledger migration 13). Reads every award's enterprise: a check for a stopped daemon.
     public func sharedOrganisationCodes() async throws -> [(organisation: String, usccs: [String])] {
@@ -52,7 +52,7 @@ extension SubsidyStores {
             try transaction.query(
                 """
                 SELECT substr(v, 9, 9) AS organisation, group_concat(v, ' ') AS usccs
-                FROM (SELECT uscc AS v FROM applicants UNION SELECT enterprise FROM commitments)
+                FROM (SELECT uscc AS v FROM applicants UNION SELECT enterprise FROM commitments WHERE state IN \(CityLedger.counted))
                 GROUP BY organisation HAVING COUNT(*) > 1 ORDER BY organisation
                 """
             ).map { (try $0.text("organisation"), try $0.text("usccs").split(separator: " ").map(String.init).sorted()) }

@@ -1075,13 +1075,23 @@ public final class SubsidyStores: Service, Sendable {
         // import's commit.
         return try await underDecisionLock(.keys(Self.contentLocks(keys))) {
             let districts = Dictionary(grouping: try await self.districtProgrammeContent(keys.sorted()), by: \.key)
+            // The contents each content-derived id stands for in this request (see importID).
+            let contents = Dictionary(grouping: rows.map(\.0), by: \.applicationID).mapValues { Set($0.map(\.contentFingerprint)) }
             return try await ledger.mutate(key) { transaction, now in
                 var (imported, present, ids) = (0, 0, [String]())
                 ids.reserveCapacity(rows.count)
                 for (i, (fields, charges)) in rows.enumerated() {
                     var fields = fields
                     let stored: CityLedger.ImportedAward?
-                    (fields.applicationID, stored) = try ledger.importID(of: fields, in: transaction)
+                    switch try ledger.importID(of: fields, alongside: contents[fields.applicationID] ?? [], in: transaction) {
+                    case .id(let id, let award): (fields.applicationID, stored) = (id, award)
+                    case .conflicting(let award):
+                        throw SubsidyError.precondition(
+                            "request.awards[\(i)]",
+                            "has the identity of \(award.applicationID) (the same decision, enterprise and amount), imported with \"\(award.contentTyped)\", "
+                                + "but names \"\(fields.contentTyped)\": to correct that award, revoke \(award.applicationID) and import this row; "
+                                + "if it is another award of the same decision, import it in one request with that award's row")
+                    }
                     ids.append(fields.applicationID)
                     if let stored {
                         guard stored.state.isCounted else {
@@ -1094,13 +1104,16 @@ public final class SubsidyStores: Service, Sendable {
                         present += 1
                         continue
                     }
-                    // One organisation, one USCC: an award under a second code of a registered
-                    // enterprise would count against caps of its own.
-                    if let twin = try ledger.organisationTwin(of: fields.enterprise, in: transaction) {
+                    // One organisation, one USCC: an award under a second code of a registered or
+                    // awarded enterprise would count against caps of its own. (A code the ledger
+                    // already knows is not refused for a twin it knows too: `--check` lists those.)
+                    if try !ledger.knowsEnterprise(fields.enterprise, in: transaction),
+                        let twin = try ledger.organisationTwin(of: fields.enterprise, in: transaction)
+                    {
                         throw SubsidyError.precondition(
                             "request.awards[\(i)].enterprise_uscc",
-                            "\(fields.enterprise) has the organisation code (positions 9–17) of \(twin.uscc), registered by \(twin.district); "
-                                + "an organisation has one USCC for life: import the award under its registered code")
+                            "\(fields.enterprise) has the organisation code (positions 9–17) of \(twin.uscc), \(twin.how) \(twin.district); "
+                                + "an organisation has one USCC for life: import the award under that code")
                     }
                     // No double funding, whether the twin is live, imported earlier or in this
                     // file, or a district programme's award.

@@ -73,9 +73,11 @@ struct LedgerCommand: AsyncParsableCommand {
             try (0..<perDistrict).map { n in
                 Filing(
                     tag: "\(run)-\(d)-\(n)",
-                    // The district leads the organisation code (positions 9–16): one organisation
-                    // has one USCC, so two districts' enterprises must not share it.
-                    enterprise: try USCC.makeValid(prefix16: "91" + district.divisionCode + String(digits: d * 10_000_000 + run * 100_000 + n, count: 8)).rawValue,
+                    // The district leads the organisation code (positions 9–16), then the run and
+                    // the filing in the code's own 31 characters: one organisation has one USCC,
+                    // so no two districts' or runs' enterprises may share it (nor a provider's, 9…).
+                    enterprise: try USCC.makeValid(
+                        prefix16: "91" + district.divisionCode + "ABCDE".map(String.init)[d] + String(base31: run * 16_384 + n, count: 7)).rawValue,
                     provider: providerIDs[n % providerIDs.count])
             }
         }
@@ -274,6 +276,17 @@ struct LedgerCommand: AsyncParsableCommand {
 
 extension String {
     /// `value` in decimal, zero-padded to `count` digits (the last `count` if longer).
+    /// `value` in the USCC's 31 code characters, `count` of them (the highest dropped).
+    init(base31 value: Int, count: Int) {
+        let alphabet = Array("0123456789ABCDEFGHJKLMNPQRTUWXY")
+        var (rest, characters) = (value, [Character]())
+        for _ in 0..<count {
+            characters.append(alphabet[rest % 31])
+            rest /= 31
+        }
+        self.init(characters.reversed())
+    }
+
     init(digits value: Int, count: Int) {
         let text = Swift.String(value)
         self.init((Swift.String(repeating: "0", count: Swift.max(0, count - text.count)) + text).suffix(count))

@@ -276,6 +276,12 @@ struct LedgerWorkflowTests {
             var respelled = wrong
             respelled.projectName = " ＩＩｏＴ　公共服务平台 "
             #expect(try await city.importAwards([respelled]).applicationIds == [first.applicationIds[0]])
+            // Alone, a row of that identity with another project is most likely a correction:
+            // not counted beside the award it would correct.
+            var renamed = wrong
+            renamed.projectName = "IIoT 公共服务平台（二期）"
+            let lone = await #expect(throws: SubsidyError.self) { try await city.importAwards([renamed]) }
+            #expect(lone?.code == .failedPrecondition && lone?.message.contains("has the identity of \(first.applicationIds[0])") == true, "\(lone?.message ?? "")")
             #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 24_000_000)
 
             // The first row's amount was mistyped: take it back.
@@ -308,6 +314,10 @@ struct LedgerWorkflowTests {
             #expect(fixed.imported == 1 && fixed.alreadyPresent == 1)
             #expect(fixed.applicationIds[1] == first.applicationIds[1] && !first.applicationIds.contains(fixed.applicationIds[0]))
             #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 13_200_000)
+            // Once the award it would correct is revoked, a row of that identity with another
+            // project is imported (a correction of the project name).
+            #expect(try await city.importAwards([renamed]).imported == 1)
+            #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 25_200_000)
 
             // The revocation is in the event log.
             var watch = Foshan_Subsidy_V1_WatchEventsRequest()

@@ -277,6 +277,20 @@ struct IntegrityTests {
             }
             #expect(imported?.code == .failedPrecondition)
             #expect(imported?.message.hasPrefix("request.awards[0].enterprise_uscc: \(twin) has the organisation code") == true, "\(imported?.message ?? "")")
+            // An award under a code no district registered counts too: its twin cannot be
+            // registered after it, nor a second twin imported beside it in one request.
+            let awarded = try USCC.makeValid(prefix16: "91440605MAXHXL37").rawValue
+            let awardedTwin = try USCC.makeValid(prefix16: "92440605MAXHXL37").rawValue
+            let pair = await #expect(throws: SubsidyError.self) {
+                try await city.importAwards([
+                    historical(.publicService, district: "nanhai", enterprise: awarded, amountFen: 1_000_000, document: "佛工信〔2022〕4号"),
+                    historical(.publicService, district: "nanhai", enterprise: awardedTwin, amountFen: 1_000_000, document: "佛工信〔2022〕5号"),
+                ])
+            }
+            #expect(pair?.message.hasPrefix("request.awards[1].enterprise_uscc: \(awardedTwin) has the organisation code (positions 9–17) of \(awarded), awarded in nanhai") == true, "\(pair?.message ?? "")")
+            #expect(try await city.importAwards([historical(.publicService, district: "nanhai", enterprise: awarded, amountFen: 1_000_000, document: "佛工信〔2022〕4号")]).imported == 1)
+            let afterAward = await #expect(throws: SubsidyError.self) { try await nanhai.register(awardedTwin) }
+            #expect(afterAward?.code == .alreadyExists && afterAward?.message.contains("of \(awarded), awarded in nanhai") == true, "\(afterAward?.message ?? "")")
             // Found through its index, not by reading every applicant.
             let plan = try await daemon.services.stores.ledger.database.read { transaction in
                 try transaction.query(
@@ -297,6 +311,8 @@ struct IntegrityTests {
             let shared = try await stores.sharedOrganisationCodes()
             #expect(shared.map(\.organisation) == [String(registered.dropFirst(8).prefix(9))])
             #expect(shared.first?.usccs == [registered, twin].sorted())
+            // A pair from before does not block awards to either code the ledger knows.
+            #expect(try await city.importAwards([historical(.publicService, district: "nanhai", enterprise: registered, amountFen: 1_000_000, document: "佛工信〔2022〕6号")]).imported == 1)
         }
     }
 

@@ -255,17 +255,16 @@ struct CityViews: Sendable {
                         String(award.amountFen), date.description, CanonicalText(award.decisionDocument).key,
                         CanonicalText(award.contractNumber).key, application.pilotKey]
         let id = CityLedger.importPrefix + String(HexDigest.sha256(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
-        return (
-            CityLedger.CommitmentFields(
+        var fields = CityLedger.CommitmentFields(
                 applicationID: id, district: district.rawValue, measure: measure, fundingYear: year.year, enterprise: enterprise.rawValue,
                 provider: provider?.rawValue ?? "", pilotID: award.pilotId, contentFingerprint: application.contentFingerprint,
                 contentKeys: application.contentKeys, contentTyped: application.contentText.typed, pilotKey: application.pilotKey,
                 selectionDate: selectionDate, amount: amount, decisionDate: date, decisionDocument: award.decisionDocument, policyVersion: policy.version,
                 explanation: nil, source: .import, requestID: requestID, inProvincialPool: false,
                 actor: actor, reason: "imported: \(award.decisionDocument)"
-            ),
-            charges
-        )
+            )
+        fields.namesItsContent = !CanonicalText(award.projectName).isEmpty || !CanonicalText(award.contractNumber).isEmpty
+        return (fields, charges)
     }
 }
 

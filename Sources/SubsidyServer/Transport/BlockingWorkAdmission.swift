@@ -21,11 +21,9 @@ struct BlockingWorkAdmission: Sendable {
             while true {
                 try await connection.waitForReplyRoom()
                 if let tenant = connection.tenant, !tenant.hasReplyRoom {
-                    // The tenant's replies fall as any of its clients read (or go): checked every
-                    // 20 ms, as the read loop waits for the tenant.
-                    while !tenant.hasReplyRoom && !connection.isAbandoned {
-                        try await Task.sleep(for: .milliseconds(20))
-                    }
+                    // Woken as any of the tenant's clients read (or go); ended if this one goes.
+                    if connection.isAbandoned { throw CancellationError() }
+                    try await tenant.waitForReplyRoom(connection: ObjectIdentifier(connection))
                     continue
                 }
                 try await tenantPermits.wait()

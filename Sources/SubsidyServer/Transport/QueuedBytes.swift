@@ -113,6 +113,7 @@ final class QueuedBytes: Sendable {
             return state.roomWaiters
         }
         for waiter in waiters { waiter.continuation.resume(throwing: CancellationError()) }
+        tenant?.abandon(connection: ObjectIdentifier(self))
     }
 
     private func release(_ change: (inout State) -> Void) {
@@ -150,12 +151,68 @@ final class QueuedBytes: Sendable {
 /// district, each with eight list calls read before any reply, built a gigabyte of replies
 /// that way against a 64 MiB limit.
 final class TenantQueue: Sendable {
+    /// A call waiting for the tenant's reply room, and the connection it belongs to.
+    private struct RoomWaiter {
+        let id: UInt64
+        let connection: ObjectIdentifier
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct Bytes {
+        var held = 0
+        var replies = 0
+        var arriving = 0
+        var roomWaiters: [RoomWaiter] = []
+        var nextID: UInt64 = 0
+    }
+
     /// `max_queued_bytes_per_tenant`.
     let limit: Int
-    private let bytes = Mutex((held: 0, replies: 0, arriving: 0))
+    private let bytes = Mutex(Bytes())
 
     init(limit: Int) {
         self.limit = limit
+    }
+
+    /// Returns once the tenant's unwritten replies are under the limit (woken as they fall, not
+    /// polled: thousands of calls may wait); throws if the call is cancelled, or its connection
+    /// (`connection`) is abandoned, meanwhile.
+    func waitForReplyRoom(connection: ObjectIdentifier) async throws {
+        let id = bytes.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let ready = bytes.withLock { state -> Bool? in
+                    if Task.isCancelled { return false }
+                    if state.replies < limit { return true }
+                    state.roomWaiters.append(RoomWaiter(id: id, connection: connection, continuation: continuation))
+                    return nil
+                }
+                switch ready {
+                case true?: continuation.resume()
+                case false?: continuation.resume(throwing: CancellationError())
+                case nil: break
+                }
+            }
+        } onCancel: {
+            let waiter = bytes.withLock { state -> RoomWaiter? in
+                guard let index = state.roomWaiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.roomWaiters.remove(at: index)
+            }
+            waiter?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Ends the waits of `connection`'s calls: its peer has gone.
+    func abandon(connection: ObjectIdentifier) {
+        let waiters = bytes.withLock { state -> [RoomWaiter] in
+            let leaving = state.roomWaiters.filter { $0.connection == connection }
+            state.roomWaiters.removeAll { $0.connection == connection }
+            return leaving
+        }
+        for waiter in waiters { waiter.continuation.resume(throwing: CancellationError()) }
     }
 
     /// Bytes of open calls and unwritten replies.
@@ -177,10 +234,14 @@ final class TenantQueue: Sendable {
         }
     }
     func removeReply(_ count: Int) {
-        bytes.withLock {
-            $0.held -= count
-            $0.replies -= count
+        let waiters = bytes.withLock { state -> [RoomWaiter] in
+            state.held -= count
+            state.replies -= count
+            guard state.replies < limit else { return [] }
+            defer { state.roomWaiters = [] }
+            return state.roomWaiters
         }
+        for waiter in waiters { waiter.continuation.resume() }
     }
     func addArriving(_ count: Int) { bytes.withLock { $0.arriving += count } }
     func removeArriving(_ count: Int) { bytes.withLock { $0.arriving -= count } }
