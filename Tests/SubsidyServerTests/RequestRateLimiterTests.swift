@@ -26,6 +26,18 @@ struct RequestRateLimiterTests {
         #expect(limiter.admit(tenant: "nanhai", now: Self.start + .milliseconds(200)) == .refused(firstRefusal: true))
     }
 
+    @Test("a tenant is refusing from its first refusal to its next admission (the event loop then passes its inline calls on)")
+    func refusing() {
+        let limiter = RequestRateLimiter(rate: 5, burst: 1)
+        #expect(!limiter.isRefusing(tenant: "nanhai"))
+        #expect(limiter.admit(tenant: "nanhai", now: Self.start) == .admitted)
+        #expect(!limiter.isRefusing(tenant: "nanhai"))
+        #expect(limiter.admit(tenant: "nanhai", now: Self.start) == .refused(firstRefusal: true))
+        #expect(limiter.isRefusing(tenant: "nanhai") && !limiter.isRefusing(tenant: "shunde"))
+        #expect(limiter.admit(tenant: "nanhai", now: Self.start + .milliseconds(200)) == .admitted)
+        #expect(!limiter.isRefusing(tenant: "nanhai"))
+    }
+
     @Test("a long quiet period refills to the burst, never beyond")
     func refillIsCapped() {
         let limiter = RequestRateLimiter(rate: 5, burst: 3)

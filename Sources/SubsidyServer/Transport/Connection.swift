@@ -345,6 +345,10 @@ final class Connection: Sendable {
         guard body.readableBytes <= Self.largestInlineRequest else { return nil }
         if queued.total >= queued.limit { return nil }
         if let tenantQueue = queued.tenant, tenantQueue.isOverLimit { return nil }
+        // Over its rate, a tenant's Health.Check and WhoAmI are refused by the reading task,
+        // which pauses the connection after each refusal; answered here, a flood of them would
+        // be refused at the event loop's full speed.
+        if rateLimiter.isRefusing(tenant: tenant.id) { return nil }
         guard let frame = try? Foshan_Subsidy_V1_Frame(body: body), frame.kind == .request, frame.callId != 0,
             let (route, inline) = inlineHandler(for: frame)
         else { return nil }

@@ -50,6 +50,12 @@ final class RequestRateLimiter: Sendable {
         }
     }
 
+    /// Whether `tenant`'s last call was refused (until its next call is admitted): the event
+    /// loop then passes its inline calls on, so a refusal pauses their connection as any other.
+    func isRefusing(tenant: String) -> Bool {
+        state.withLock { $0.buckets[tenant]?.refusing ?? false }
+    }
+
     func admit(tenant: String, now: NIODeadline = .now()) -> Decision {
         let nanoseconds = now.uptimeNanoseconds
         return state.withLock { state in
