@@ -32,6 +32,11 @@ public final class SQLiteDatabase: Sendable {
     private let pending = Mutex<(writes: [PendingWrite], drainQueued: Bool)>(([], false))
     /// Transactions committed by ``write(_:)`` (not by ``writeNow(_:)``), for tests of grouping.
     package let groupCommits = Atomic<Int>(0)
+    /// Write transactions committed by any database of this process: a caller that remembers it
+    /// can tell whether anything was written since (a replay answered from a request log writes
+    /// nothing, so it need not wake those who watch for changes).
+    public static var commitsInProcess: Int { processCommits.load(ordering: .acquiring) }
+    private static let processCommits = Atomic<Int>(0)
     public let path: String
 
     /// A migration: its version (1, 2, …), the SQL that takes the schema there, and, where rows
@@ -199,6 +204,7 @@ public final class SQLiteDatabase: Sendable {
                 return
             }
             groupCommits.add(1, ordering: .relaxed)
+            Self.processCommits.add(1, ordering: .releasing)
             for outcome in outcomes {
                 switch outcome {
                 case .succeeded(let finish): finish(nil)
@@ -286,6 +292,7 @@ public final class SQLiteDatabase: Sendable {
             do {
                 let result = try body(Transaction(connection: connection))
                 try connection.control("COMMIT")
+                Self.processCommits.add(1, ordering: .releasing)
                 return result
             } catch {
                 try? connection.control("ROLLBACK")
