@@ -138,6 +138,41 @@ struct ResourceBoundsTests {
         return RawConnection.request(callID: 0, method: Foshan_Subsidy_V1_DistrictService.Method.listApplications.fullName, payload: request.serializedBytes())
     }()
 
+    @Test("a stream's frame padded with an unknown field is counted at what the daemon keeps: it cannot hold its tenant over the limit for good")
+    func paddedStreams() async throws {
+        var configuration = DaemonConfiguration()
+        configuration.limits["max_queued_bytes_per_tenant"] = 4 * 1_024 * 1_024
+        configuration.limits["max_queued_bytes_per_connection"] = 4 * 1_024 * 1_024
+        try await withDaemon(configuration: configuration) { daemon in
+            // Two Health.Watch calls, each frame padded to 3 MiB with field 15, which the
+            // envelope does not have (dropped as the frame is decoded).
+            let raw = try RawConnection(path: daemon.socketPath("nanhai"))
+            for id in [1, 2] as [UInt64] {
+                var body = RawConnection.request(callID: id, method: Foshan_Subsidy_V1_Health.Method.watch.fullName, payload: []).serializedBytes()
+                let padding = 3 * 1_024 * 1_024
+                body += [0x7A] + Self.varint(padding) + [UInt8](repeating: 0x41, count: padding)
+                #expect(raw.send(RawConnection.lengthPrefix(body.count) + body))
+            }
+            // Each stream answers first: both were read, and are open and held. (Raw reads give
+            // up after 10 s, so a regression fails here rather than hanging.)
+            for _ in 0..<2 { #expect(try await raw.receiveFrame() != nil, "a padded stream was never read") }
+            // Another connection of the same tenant is read and served.
+            let other = try RawConnection(path: daemon.socketPath("nanhai"))
+            other.send(RawConnection.request(callID: 1, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: []))
+            #expect(try await other.receiveFrame()?.status?.code == .ok, "the tenant's other connection was not served")
+            #expect(!daemon.log().contains("pausing reads: tenant nanhai holds"), "the padding was counted")
+        }
+    }
+
+    private static func varint(_ value: Int) -> [UInt8] {
+        var (rest, bytes) = (UInt64(value), [UInt8]())
+        while rest >= 0x80 {
+            bytes.append(UInt8(rest & 0x7F) | 0x80)
+            rest >>= 7
+        }
+        return bytes + [UInt8(rest)]
+    }
+
     @Test("clients that send many large list requests and never read: the daemon stops reading them, its RSS stays bounded, others are served")
     func hostileNonReaders() async throws {
         let configuration = try await Self.nonReaders(["drain_grace_ms": 2_000])

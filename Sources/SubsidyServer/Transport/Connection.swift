@@ -251,10 +251,13 @@ final class Connection: Sendable {
             }
             // An open call holds its whole frame: payload, method, metadata and any status a
             // client put in. Counted as payload and method, calls of 240 KiB of metadata whose
-            // ENDs were never read grew RSS by 65 MB against a 2 MiB bound. The encoded length
-            // bounds the decoded frame, whose list entries are capped; the rest of what serving
+            // ENDs were never read grew RSS by 65 MB against a 2 MiB bound. What the decoded
+            // frame keeps is counted (``keptBytes(of:)``), not its encoded length: unknown fields
+            // are dropped as it is decoded, and a frame padded with one was counted at megabytes
+            // while holding nothing — a few long-lived streams so padded held their tenant over
+            // its limit, and none of its connections was read again. The rest of what serving
             // it holds is counted as a fixed amount, so many small calls are bounded too.
-            let requestBytes = size + Self.heldPerCall
+            let requestBytes = Self.keptBytes(of: frame) + Self.heldPerCall
             queued.addRequest(requestBytes)
             state.calls[frame.callId] = CallHandle(interrupt: interrupt, isStreaming: isStreaming, requestBytes: requestBytes)
             activity.callStarted()
@@ -394,6 +397,15 @@ final class Connection: Sendable {
     /// ~8,000 bytes each (the 2 KiB counted before let 32 MiB of bound hold ~130 MiB);
     /// `ResourceBoundsTests.tinyCallsCounted` holds the two together.
     static let heldPerCall = 8 * 1_024
+
+    /// What a decoded request frame holds: its payload, method, metadata (with what each entry
+    /// costs besides its text) and any status; not the unknown fields the decoder dropped.
+    static func keptBytes(of frame: Foshan_Subsidy_V1_Frame) -> Int {
+        var bytes = frame.payload.count + frame.method.utf8.count
+        for entry in frame.metadata { bytes += entry.key.utf8.count + entry.value.utf8.count + 32 }
+        if let status = frame.status { bytes += status.serializedBytes().count }
+        return bytes
+    }
 
     /// Records the call and takes it out of the table — before its END is written, so a client
     /// that reuses the id (or counts its open calls) right after reading END is never refused.
