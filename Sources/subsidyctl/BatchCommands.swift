@@ -113,6 +113,9 @@ struct BatchSubmission {
         var results = CSVDocument(header: ["行号 row", "结果 outcome", "申请编号 application", "说明 detail"])
         var (filed, again, failed) = (0, 0, 0)
         let out = resultsPath ?? Self.resultsPath(for: path)
+        // Where the results go is tried before anything is filed: a path that cannot be written
+        // (a typo, a read-only share) is found now, not after every row was sent.
+        try writeFile(results.bytes, to: out)
         // Rows of this file with the same identity so far (the same content filed twice on purpose
         // gets a second id, and keeps it whatever rows are added or removed around it).
         var occurrences: [String: Int] = [:]
@@ -184,7 +187,7 @@ struct BatchSubmission {
     static func resultsPath(for path: String) -> String {
         guard path != "-" else { return "submit-results.csv" }
         let lowered = path.lowercased()
-        let stem = lowered.hasSuffix(".csv") ? String(path.dropLast(4)) : lowered.hasSuffix(".xlsx") ? String(path.dropLast(5)) : path
+        let stem = lowered.hasSuffix(".csv") ? String(path.dropLast(4)) : Spreadsheet.isWorkbook(path) ? String(path.dropLast(5)) : path
         return stem + ".results.csv"
     }
 }
@@ -361,5 +364,11 @@ struct BatchReview {
 extension SubsidyError {
     /// A refusal that is about the connection or the caller, not the row: every row after it
     /// would get it too, so a batch stops (its results so far kept) instead of failing them all.
-    var endsBatch: Bool { [.unavailable, .permissionDenied, .unauthenticated, .deadlineExceeded].contains(code) }
+    /// So do a full disk or district file (every later row would be refused the same way), and
+    /// the daemon's own failures.
+    var endsBatch: Bool {
+        [.unavailable, .permissionDenied, .unauthenticated, .deadlineExceeded, .internal, .dataLoss].contains(code)
+            || (code == .resourceExhausted && (message.contains("max_district_file_bytes") || message.contains("min_free_disk_bytes")
+                || message.contains("disk is full")))
+    }
 }

@@ -238,7 +238,7 @@ struct Import: AsyncParsableCommand {
     func run() async throws {
         // Excel's "CSV UTF-8" starts with a byte-order mark and an older Excel writes GBK: both
         // are read (the mark is not part of the first column's name).
-        let isSheet = file.lowercased().hasSuffix(".csv") || file.lowercased().hasSuffix(".xlsx")
+        let isSheet = file.lowercased().hasSuffix(".csv") || Spreadsheet.isWorkbook(file)
         let sheet = isSheet ? try Spreadsheet.records(path: file, encoding: encoding).0 : []
         let text = isSheet ? "" : try readText(path: file)
         var request: Foshan_Subsidy_V1_ImportHistoryRequest
@@ -290,6 +290,8 @@ enum HistoryCSV {
         // Rows of empty cells (Excel writes them for a template's formatted rows) are skipped.
         for (n, row) in rows.enumerated() where !row.allSatisfy({ $0.trimmingSpaces.isEmpty }) {
             let line = "csv row \(n + 2)"
+            var row = row
+            while row.count > header.count, row.last?.trimmingSpaces.isEmpty == true { row.removeLast() }
             guard row.count <= header.count else { throw .invalidField(line, "has \(row.count) fields; the header has \(header.count)") }
             // A spreadsheet leaves trailing empty cells out: they are empty fields.
             let cells = row + Array(repeating: "", count: header.count - row.count)
@@ -363,8 +365,12 @@ enum HistoryCSV {
 }
 
 extension String {
+    /// Without the spaces around it: ASCII space and tab, and the no-break (U+00A0) and
+    /// ideographic (U+3000) spaces a cell pasted from Word or a web page brings, invisible in a
+    /// message about it.
     var trimmingSpaces: String {
-        String(unicodeScalars.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed().map(Character.init))
+        let space: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\u{A0}" || $0 == "\u{3000}" }
+        return String(unicodeScalars.drop(while: space).reversed().drop(while: space).reversed().map(Character.init))
     }
 }
 

@@ -31,6 +31,9 @@ struct Spreadsheet {
         var rows: [(row: Int, fields: [String: String])] = []
         for (index, record) in records.enumerated() where !record.allSatisfy({ $0.trimmingSpaces.isEmpty }) {
             let row = index + 2
+            // Empty cells past the last column (a formatted cell of the template) are no field.
+            var record = record
+            while record.count > header.count, record.last?.trimmingSpaces.isEmpty == true { record.removeLast() }
             guard record.count <= header.count else {
                 throw LocalError("\(path) row \(row): \(record.count) fields, but the header names \(header.count) columns")
             }
@@ -41,9 +44,18 @@ struct Spreadsheet {
         return Spreadsheet(header: header, rows: rows, encoding: used)
     }
 
+    /// Whether `path` names an Office Open XML workbook: `.xlsx`, or `.xlsm` (a template with
+    /// macros, as bureaus use for drop-down lists; the macros are not read).
+    static func isWorkbook(_ path: String) -> Bool {
+        path.lowercased().hasSuffix(".xlsx") || path.lowercased().hasSuffix(".xlsm")
+    }
+
     /// The rows of a CSV file (in the encoding found or given) or of an .xlsx workbook's first sheet.
     static func records(path: String, encoding: TextEncoding?) throws -> ([[String]], TextEncoding) {
-        if path.lowercased().hasSuffix(".xlsx") { return (try XLSX.rows(path: path), .utf8) }
+        if isWorkbook(path) { return (try XLSX.rows(path: path), .utf8) }
+        if path.lowercased().hasSuffix(".xls") {
+            throw LocalError("\(path): an Excel 97–2003 workbook (.xls); save it as .xlsx or \"CSV UTF-8\"")
+        }
         let (text, used) = try decode(try readBytes(path: path), as: encoding, path: path)
         do throws(SubsidyError) {
             return (try HistoryCSV.records(text), used)

@@ -609,6 +609,11 @@ struct OutputTests {
                 text += f"CLOUD_VOUCHER,2022,{enterprise},{provider},HT-G-2".encode() + "补".encode("gbk") + ",800000,800000,上云项目\n".encode()
                 open(f"{out}/mixed.csv", "wb").write(text)
                 open(f"{out}/mixed-bom.csv", "wb").write(b"\xef\xbb\xbf" + text)
+                # A header cell pasted with a no-break space, a row with formatted empty cells past
+                # the header's last column.
+                open(f"{out}/pasted.csv", "w", encoding="utf-8").write(
+                    "measure,fundingYear,enterpriseUscc,providerUscc,contractNumber,contractAmount,paidAmount,projectName\u00a0\n"
+                    f"CLOUD_VOUCHER,2022,{enterprise},{provider},HT-P-1,300000,300000,粘贴项目,,\n")
                 # An import CSV: zh-CN Excel's date, then the blank rows a template leaves.
                 open(f"{out}/import.csv", "w", encoding="utf-8").write(",".join(cols) + "\n" + f"PUBLIC_SERVICE,2021,nanhai,{enterprise},,50000,2021/11/3,佛工信〔2021〕21号\n" + ",,,,,,,\n,,,,,,,\n")
                 """#, [directory, enterprise, LedgerWorkflowTests.provider])
@@ -632,6 +637,15 @@ struct OutputTests {
             let error = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", directory + "/batch-error.xlsx"])
             #expect(error.status == 1 && error.error.contains("cell H2 shows an Excel error (#N/A)"), "\(error.error)")
 
+            let pasted = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", directory + "/pasted.csv"])
+            #expect(pasted.output.contains("1 filed, 0 already filed, 0 refused of 1 rows"), "\(pasted.output) \(pasted.error)")
+            // A macro-enabled template is a workbook too.
+            try FileManager.default.copyItem(atPath: directory + "/batch-cells.xlsx", toPath: directory + "/batch-cells.xlsm")
+            let macro = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", directory + "/batch-cells.xlsm"])
+            #expect(macro.output.contains("0 filed, 1 already filed, 1 refused of 2 rows"), "\(macro.output) \(macro.error)")
+            // Results that cannot be written are found before anything is filed.
+            let nowhere = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", directory + "/pasted.csv", "--results", "/nonexistent/r.csv"])
+            #expect(nowhere.status == 1 && nowhere.error.contains("/nonexistent/r.csv: cannot create") && !nowhere.output.contains("filed"), "\(nowhere.output) \(nowhere.error)")
             for name in ["mixed", "mixed-bom"] {
                 let mixed = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", "\(directory)/\(name).csv"])
                 #expect(mixed.status == 1 && mixed.error.contains("line 3 has a byte that is not"), "\(name): \(mixed.error)")
