@@ -206,6 +206,7 @@ REACH: dict[str, list[Reach]] = {
     "DistrictService.swift:checkedApplication": [Reach([D + "SubmitApplication", D + "AmendApplication", D + "Quote"])],
     "Conversions.swift:checkLines": [Reach([D + "SubmitApplication", D + "AmendApplication", D + "Quote"])],
     "DistrictService.swift:requireNotRelocated": [Reach([D + "SubmitApplication", D + "AmendApplication", D + "UpdateApplicant"])],
+    "DistrictService.swift:requireRoleFitsPending": [Reach([D + "UpdateApplicant"])],
     "DistrictService.swift:get": [Reach([D + "GetApplication", C + "GetApplication"])],
     "DistrictService.swift:getApplicant": [Reach([D + "GetApplicant"])],
     "DistrictService.swift:list": [Reach([D + "ListApplications", C + "ListApplications"])],

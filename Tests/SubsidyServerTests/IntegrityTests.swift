@@ -316,6 +316,25 @@ struct IntegrityTests {
         }
     }
 
+    @Test("a role no waiting application's measure admits is refused until those are decided or withdrawn")
+    func roleChangeWithPendingApplications() async throws {
+        try await prepared { _, bureaus, buyers in
+            let chancheng = bureaus[DaemonProcess.districts[0]]!
+            let voucher = try await chancheng.submit(TestData.voucher(enterprise: buyers[0], provider: Self.provider, contractFen: 1_000_000, contract: "R-1"))
+            var update = Foshan_Subsidy_V1_UpdateApplicantRequest()
+            (update.requestId, update.uscc, update.role, update.reason) = ("role-1", buyers[0], .institution, "改为事业单位")
+            let refused = await #expect(throws: SubsidyError.self) { try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, update) }
+            #expect(refused?.code == .failedPrecondition, "\(refused?.message ?? "")")
+            #expect(refused?.message.hasPrefix("applicant.role: \(buyers[0]) has applications waiting for a decision that a institution may not hold: \(voucher.id) (CLOUD_VOUCHER, for industrial_enterprise") == true, "\(refused?.message ?? "")")
+            // A role the measure admits is no problem; once the voucher is withdrawn, neither is the other.
+            var withdraw = Foshan_Subsidy_V1_WithdrawApplicationRequest()
+            (withdraw.requestId, withdraw.applicationId, withdraw.reason) = ("withdraw-r1", voucher.id, "企业性质变更")
+            _ = try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.withdrawApplication, withdraw)
+            update.requestId = "role-2"
+            #expect(try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, update).applicant?.role == .institution)
+        }
+    }
+
     @Test("the validity window bounds approval, not publicity or payment; years outside it are a precondition")
     func datesAndWindow() async throws {
         try await prepared { city, bureaus, buyers in
