@@ -23,13 +23,38 @@ enum ApplicationColumns {
 
     /// The column of the request's own `late_reason` (not a field of Application): why a row is
     /// filed outside an open call for applications.
-    static let lateReason: Set<String> = ["lateReason", "late_reason"]
+    static let lateReason: Set<String> = ["lateReason", "late_reason", "逾期申报原因"]
+
+    /// The columns as a bureau's template names them in Chinese (and `export applications` does,
+    /// where it has them); full-width or ASCII brackets, spaces ignored.
+    static let chinese: [String: String] = [
+        "政策": "programme", "支持方向": "measure", "资金年度": "fundingYear", "统一社会信用代码": "enterpriseUscc",
+        "企业统一社会信用代码": "enterpriseUscc", "项目名称": "projectName", "合同编号": "contractNumber", "合同金额(元)": "contractAmount",
+        "实付金额(元)": "paidAmount", "服务商统一社会信用代码": "providerUscc", "投资额(元)": "investedAmount", "建设投入(元)": "constructionAmount",
+        "总投资(元)": "totalInvestment", "上级补助(元)": "upperLevelSubsidy", "上年服务支出(元)": "previousYearServiceSpend",
+        "年主营业务收入(元)": "declaredRevenue", "评定等级": "grade", "入选日期": "selectionDate", "入选级别": "selectionLevel",
+        "试点编号": "pilotId", "服务企业": "servedEnterprises",
+    ]
+
+    /// `column` as the JSON name it stands for: a Chinese name of ``chinese``, or itself.
+    static func englishName(_ column: String) -> String {
+        let key = String(column.unicodeScalars.filter { $0 != " " && $0 != "\u{3000}" }.map { $0 == "（" ? "(" : $0 == "）" ? ")" : Character($0) })
+        return chinese[key] ?? column
+    }
+
+    /// Whether `column` is the late reason's.
+    static func isLateReason(_ column: String) -> Bool { lateReason.contains(column) }
+
+    /// A measure as the row gives it: its protocol name, or its Chinese name (上云上平台服务券).
+    static func measureName(_ value: String) -> String {
+        Measure.allCases.first { $0.displayName == value.trimmingSpaces }?.rawValue ?? value
+    }
 
     enum Kind { case text, integer, fen, yuan, boolean, list }
 
     /// The JSON field and kind a column names, or nil for a column that is not a field.
     static func field(_ column: String) -> (name: String, kind: Kind)? {
-        let name = camelCase(column)
+        let name = camelCase(englishName(column))
         if let kind = fields[name] { return (name, kind) }
         if fields[name + "Fen"] == .fen { return (name + "Fen", .yuan) }
         return nil
@@ -56,6 +81,7 @@ enum ApplicationColumns {
                     throw .invalidField(place, "must be a date YYYY-MM-DD (2021/3/15 and Excel date cells are read too; got \"\(value)\")")
                 }
                 encoded = JSONString.quoted(date)
+            case .text where name == "measure": encoded = JSONString.quoted(measureName(value))
             case .text: encoded = JSONString.quoted(value)
             case .integer:
                 guard let number = Int32(value) else { throw .invalidField(place, "must be a whole number (got \"\(value)\")") }
@@ -101,11 +127,11 @@ struct BatchSubmission {
 
     func run() async throws {
         let sheet = try Spreadsheet.read(path: path, encoding: encoding)
-        let unknown = sheet.header.filter { !$0.isEmpty && ApplicationColumns.field($0) == nil && !ApplicationColumns.lateReason.contains($0) }
+        let unknown = sheet.header.filter { !$0.isEmpty && ApplicationColumns.field($0) == nil && !ApplicationColumns.isLateReason($0) }
         guard unknown.isEmpty else {
             throw ValidationError(
                 "\(path): unknown column\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); the columns are the JSON field names "
-                    + "of Application (subsidyctl submit --help)")
+                    + "of Application (subsidyctl submit --help), or their Chinese names (支持方向, 资金年度, 统一社会信用代码, 项目名称, …)")
         }
         if sheet.encoding != .utf8 { note("\(path): read as GB18030") }
         let started = utcNow()

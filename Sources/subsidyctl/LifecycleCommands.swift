@@ -41,8 +41,9 @@ struct Submit: AsyncParsableCommand {
         help: ArgumentHelp(
             "A spreadsheet (CSV, or an .xlsx's first sheet) of applications, one a row: files every row and writes a result per row.",
             discussion: "Columns: the JSON field names of Application (programme, measure, fundingYear, enterpriseUscc, projectName, contractNumber, "
-                + "contractAmount (yuan; contractAmountFen in fen), grade, declaredRevenue, …), and lateReason. --programme and --late-reason "
-                + "apply to rows that leave those columns empty. Re-running the file files nothing twice."))
+                + "contractAmount (yuan; contractAmountFen in fen), grade, declaredRevenue, …), and lateReason; or their Chinese names "
+                + "(政策, 支持方向 — its Chinese name too, 资金年度, 统一社会信用代码, 项目名称, 合同编号, 合同金额（元）, 逾期申报原因, …). "
+                + "--programme and --late-reason apply to rows that leave those columns empty. Re-running the file files nothing twice."))
     var batch: String?
     @Option(help: "The batch file's encoding (default: UTF-8 with or without a BOM, else GB18030/GBK).") var encoding: Spreadsheet.TextEncoding?
     @Option(help: "Where the batch's per-row results go (default: FILE.results.csv beside it).") var results: String?

@@ -569,6 +569,17 @@ struct OutputTests {
             #expect(shown["3"]?["application"]?["programme"] == .string("foshan-dx-2021"), "\(shown)")
             // Row 3's late reason went with it; its measure runs no calls here, so none is kept.
             #expect(shown["4"]?["application"]?["programme"] == .string("foshan-2020"), "the row's own column wins: \(shown)")
+            // A bureau's template in Chinese: column names and the measure's name.
+            let chinese = daemon.dataDirectory + "/模板.csv"
+            let workshop2 = TestData.uscc(5_104, area: 5)
+            try await nanhai.register(workshop2)
+            try """
+                政策,支持方向,资金年度,统一社会信用代码,项目名称,逾期申报原因
+                foshan-dx-2021,数字化示范车间,2024,\(workshop2),车间模板项目,
+
+                """.write(toFile: chinese, atomically: false, encoding: .utf8)
+            let fromTemplate = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", chinese])
+            #expect(fromTemplate.output.contains("1 filed, 0 already filed, 0 refused of 1 rows"), "\(fromTemplate.output) \(fromTemplate.error)")
             // The same file again: every row is the same request (its id includes its programme).
             let again = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file, "--programme", "foshan-dx-2021"])
             #expect(again.output.contains("0 filed, 3 already filed, 0 refused of 3 rows"), "\(again.output) \(again.error)")
