@@ -204,7 +204,7 @@ REACH: dict[str, list[Reach]] = {
     # Filing against the measure's calls for applications: only a submission (an amendment keeps its call).
     "DistrictService.swift:callFiledUnder": [Reach([D + "SubmitApplication", D + "AmendApplication"])],
     "DistrictService.swift:checkedApplication": [Reach([D + "SubmitApplication", D + "AmendApplication", D + "Quote"])],
-    "Conversions.swift:checkLines": [Reach([D + "SubmitApplication", D + "AmendApplication", D + "Quote"])],
+    "Conversions.swift:makeLinesOneLine": [Reach([D + "SubmitApplication", D + "AmendApplication", D + "Quote"])],
     "DistrictService.swift:requireNotRelocated": [Reach([D + "SubmitApplication", D + "AmendApplication", D + "UpdateApplicant"])],
     "DistrictService.swift:requireRoleFitsPending": [Reach([D + "UpdateApplicant"])],
     "DistrictService.swift:get": [Reach([D + "GetApplication", C + "GetApplication"])],

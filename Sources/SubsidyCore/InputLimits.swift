@@ -72,20 +72,30 @@ public enum InputLimits {
         }
     }
 
-    /// `INVALID_ARGUMENT` naming `field` if `text` holds a control character (C0, DEL, C1: a
-    /// tab, a line break, an escape sequence) or a line or paragraph separator. For the one-line
-    /// texts a clerk reads in tables, lists and histories — names, project names, contract and
-    /// document numbers, titles — where such a character would misalign a listing, forge a line
-    /// of it, or drive the clerk's terminal (ESC). Checked where a request enters, not on stored
-    /// records: what an earlier version accepted still reads.
-    public static func checkLine(_ text: String, field: String) throws(SubsidyError) {
-        // Most texts are short and printable: one pass over the scalars.
-        for (offset, scalar) in text.unicodeScalars.enumerated()
-        where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
-            throw SubsidyError.invalidField(
-                field, "holds the control character U+\(String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)) at character \(offset + 1); "
-                    + "a one-line text may not hold tabs, line breaks or control characters")
+    /// `text` as one line: each tab, line break (CR, LF) and line or paragraph separator becomes
+    /// a space — a spreadsheet cell typed with Alt+Enter, or pasted with a line break, is a name
+    /// on two lines to Excel and one to everyone else — and any other control character (C0,
+    /// DEL, C1: ESC, BEL, …) is `INVALID_ARGUMENT` naming `field`. For the one-line texts a clerk
+    /// reads in tables, lists and histories — names, project names, contract and document
+    /// numbers, titles — where such a character would misalign a listing, forge a line of it, or
+    /// drive the clerk's terminal (ESC). Applied where a request enters, not to stored records:
+    /// what an earlier version accepted still reads.
+    public static func oneLine(_ text: String, field: String) throws(SubsidyError) -> String {
+        // Most texts are short and printable: one pass over the scalars finds nothing to do.
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0.value == 0x2028 || $0.value == 0x2029 })
+        else { return text }
+        var line = String.UnicodeScalarView()
+        for (offset, scalar) in text.unicodeScalars.enumerated() {
+            switch scalar.value {
+            case 0x09, 0x0A, 0x0D, 0x2028, 0x2029: line.append(" ")
+            case 0x00..<0x20, 0x7F...0x9F:
+                throw SubsidyError.invalidField(
+                    field, "holds the control character U+\(String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)) at character \(offset + 1); "
+                        + "a one-line text may not hold control characters")
+            default: line.append(scalar)
+            }
         }
+        return String(line)
     }
 
     /// `INVALID_ARGUMENT` naming `field` if a list has more than `limit` entries.

@@ -219,12 +219,14 @@ extension CityLedger {
         ).first.map { (try $0.text("enterprise"), try $0.text("district"), "awarded in") }
     }
 
-    /// Whether `uscc` itself is known to the ledger: registered, or holding an award.
+    /// Whether `uscc` itself is known to the ledger: registered, or holding a counted award (a
+    /// revoked one does not make a twin's code known).
     func knowsEnterprise(_ uscc: String, in transaction: Transaction) throws -> Bool {
         try !transaction.query(
             """
             SELECT 1 FROM applicants WHERE uscc = ?1
-            UNION ALL SELECT 1 FROM commitments WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND enterprise = ?1 LIMIT 1
+            UNION ALL SELECT 1 FROM commitments
+            WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND enterprise = ?1 AND state IN \(CityLedger.counted) LIMIT 1
             """,
             [.text(uscc)]
         ).isEmpty

@@ -355,13 +355,20 @@ public final class CityLedger: Sendable {
         // One organisation, one USCC: positions 9–17 (主体标识码, GB 32100) are the
         // organisation's nationally unique code, and position 18 can be recomputed for any
         // positions 1–8, so `92440605MAXHXL35XN` is a valid second code for the enterprise
-        // registered as `91440605MAXHXL35XR`, with caps of its own. The indexes find a code's
-        // twins among registered and awarded enterprises (CityLedger.organisationTwin); not
-        // UNIQUE, so that a file holding twins from before still opens (`--check` lists them).
+        // registered as `91440605MAXHXL35XR`, with caps of its own. The index finds a registered
+        // code's twins (CityLedger.organisationTwin); not UNIQUE, so that a file holding twins
+        // from before still opens (`subsidyd --check` lists them).
         SQLiteDatabase.Migration(
             version: 13,
             sql: """
                 CREATE INDEX IF NOT EXISTS applicants_organisation ON applicants (substr(uscc, 9, 9));
+                """
+        ),
+        // The same among awarded enterprises: an import names enterprises no district
+        // registered, and their twins count as much.
+        SQLiteDatabase.Migration(
+            version: 14,
+            sql: """
                 CREATE INDEX IF NOT EXISTS commitments_organisation ON commitments (substr(enterprise, 9, 9));
                 """
         ),

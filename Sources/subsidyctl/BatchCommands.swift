@@ -141,7 +141,7 @@ struct BatchSubmission {
         let out = resultsPath ?? Self.resultsPath(for: path)
         // Where the results go is tried before anything is filed: a path that cannot be written
         // (a typo, a read-only share) is found now, not after every row was sent.
-        try writeFile(results.bytes, to: out)
+        if out != "-" { try writeFile(results.bytes, to: out) }
         // Rows of this file with the same identity so far (the same content filed twice on purpose
         // gets a second id, and keeps it whatever rows are added or removed around it).
         var occurrences: [String: Int] = [:]
@@ -390,10 +390,9 @@ struct BatchReview {
 extension SubsidyError {
     /// A refusal that is about the connection or the caller, not the row: every row after it
     /// would get it too, so a batch stops (its results so far kept) instead of failing them all.
-    /// So do a full disk or district file (every later row would be refused the same way), and
-    /// the daemon's own failures.
+    /// So does a full disk or district file: every later row would be refused the same way.
     var endsBatch: Bool {
-        [.unavailable, .permissionDenied, .unauthenticated, .deadlineExceeded, .internal, .dataLoss].contains(code)
+        [.unavailable, .permissionDenied, .unauthenticated, .deadlineExceeded].contains(code)
             || (code == .resourceExhausted && (message.contains("max_district_file_bytes") || message.contains("min_free_disk_bytes")
                 || message.contains("disk is full")))
     }

@@ -39,7 +39,7 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Request id, to retry an earlier submission safely.") var requestId: String = newRequestID()
     @Option(
         help: ArgumentHelp(
-            "A spreadsheet (CSV, or an .xlsx's first sheet) of applications, one a row: files every row and writes a result per row.",
+            "A spreadsheet (CSV, or an .xlsx's or .xlsm's first sheet) of applications, one a row: files every row and writes a result per row.",
             discussion: "Columns: the JSON field names of Application (programme, measure, fundingYear, enterpriseUscc, projectName, contractNumber, "
                 + "contractAmount (yuan; contractAmountFen in fen), grade, declaredRevenue, …), and lateReason; or their Chinese names "
                 + "(政策, 支持方向 — its Chinese name too, 资金年度, 统一社会信用代码, 项目名称, 合同编号, 合同金额（元）, 逾期申报原因, …). "

@@ -247,7 +247,7 @@ struct GlobalOptions: ParsableArguments {
                     index < table.columns.count && table.columns[index].alignment == .right ? .text(cell) : .identifier(cell)
                 }
             }
-            var bytes = document.bytes
+            var bytes = Terminal.standardOutput ? Array(Terminal.visible(String(decoding: document.bytes, as: UTF8.self)).utf8) : document.bytes
             _ = write(1, &bytes, bytes.count)
             // Not in the file, but not lost: "(more: --page-token …)" says the list goes on.
             if !footer.isEmpty { note(footer) }

@@ -6,20 +6,22 @@ import Glibc
 /// filed them, and a terminal obeys what they hold: ESC starts a sequence that moves the
 /// cursor, erases lines, retitles the window or writes the clipboard; CR returns to the start
 /// of the line; bidi controls reorder what follows. Shown to a clerk, such a name could forge
-/// lines of a history or hide part of a record. On a terminal each is shown as `\u{1B}`;
-/// a pipe or a file gets the text as it is (JSON escapes them itself).
+/// lines of a history or hide part of a record. On a terminal each is shown as `\u001B` —
+/// JSON's own escape of it, so `--json` on a terminal stays valid JSON; a pipe or a file gets
+/// the text as it is.
 enum Terminal {
     static let standardOutput = isatty(1) == 1
     static let standardError = isatty(2) == 1
 
     /// `text` with every control character but the line feed and the tab, and every bidi and
-    /// line-separator control, written as `\u{…}`.
+    /// line-separator control, written as `\uXXXX`.
     static func visible(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: isHidden) else { return text }
         var out = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
             if isHidden(scalar) {
-                out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                out.append(contentsOf: ("\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex).unicodeScalars)
             } else {
                 out.append(scalar)
             }

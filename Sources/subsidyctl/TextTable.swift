@@ -129,8 +129,11 @@ extension String {
     }
 }
 
-/// Writes `bytes` to `path` (created or truncated, mode 0644), or to standard output for "-".
+/// Writes `bytes` to `path` (created or truncated, mode 0644), or to standard output for "-"
+/// (shown as ``Terminal/visible(_:)`` when that is a terminal).
 func writeFile(_ bytes: [UInt8], to path: String) throws {
+    var bytes = bytes
+    if path == "-" && Terminal.standardOutput { bytes = Array(Terminal.visible(String(decoding: bytes, as: UTF8.self)).utf8) }
     let fd = path == "-" ? 1 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw LocalError("\(path): cannot create (\(String(cString: strerror(errno))))") }
     defer { if fd != 1 { close(fd) } }

@@ -194,12 +194,17 @@ struct BadInputTests {
         }
     }
 
-    @Test("a district over its request rate gets RESOURCE_EXHAUSTED; another district is not slowed")
-    func requestRate() async throws {
-        var configuration = Self.configuration()
+    /// ``configuration()`` with a small request rate: 5 a second, a burst of 10.
+    static func rateLimited() -> DaemonConfiguration {
+        var configuration = configuration()
         configuration.limits["requests_per_second"] = 5
         configuration.limits["request_burst"] = 10
-        try await withDaemon(configuration: configuration) { daemon in
+        return configuration
+    }
+
+    @Test("a district over its request rate gets RESOURCE_EXHAUSTED; another district is not slowed")
+    func requestRate() async throws {
+        try await withDaemon(configuration: Self.rateLimited()) { daemon in
             let nanhai = try await daemon.client("nanhai")
             // All 40 at once, so they reach the daemon within one burst however slowly this
             // process runs on a loaded machine.
@@ -232,10 +237,7 @@ struct BadInputTests {
 
     @Test("CANCEL frames take the tenant's rate too: a flood of them pauses its connection, which stays usable; another district is served")
     func cancelFlood() async throws {
-        var configuration = Self.configuration()
-        configuration.limits["requests_per_second"] = 5
-        configuration.limits["request_burst"] = 10
-        try await withDaemon(configuration: configuration) { daemon in
+        try await withDaemon(configuration: Self.rateLimited()) { daemon in
             let raw = try RawConnection(path: daemon.socketPath("nanhai"))
             // Cancels of calls that were never opened: no reply, so nothing else would slow them.
             var flood: [UInt8] = []

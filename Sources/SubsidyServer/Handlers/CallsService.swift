@@ -24,11 +24,11 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
         try InputLimits.check(closes, field: "request.closes_on")
         guard opens <= closes else { throw .invalidField("request.closes_on", "\(closes) is before opens_on \(opens)") }
         try InputLimits.check(request.title, InputLimits.projectName, field: "request.title")
-        try InputLimits.checkLine(request.title, field: "request.title")
+        let title = try InputLimits.oneLine(request.title, field: "request.title")
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.openCall(
-                programme: programme.name, measure: measure, fundingYear: year, opensOn: opens, closesOn: closes, title: request.title,
+                programme: programme.name, measure: measure, fundingYear: year, opensOn: opens, closesOn: closes, title: title,
                 request: key, actor: context.actor
             ) { call in
                 var response = Foshan_Subsidy_V1_OpenCallResponse()

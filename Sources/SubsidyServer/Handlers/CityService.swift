@@ -225,7 +225,7 @@ func approvalDecision(date: String, document: String, reason: String, caseAmount
     try InputLimits.check(decisionDate, field: "request.decision_date")
     try InputLimits.check(reason, InputLimits.reason, field: "request.reason")
     try InputLimits.check(document, InputLimits.decisionDocument, field: "request.decision_document")
-    try InputLimits.checkLine(document, field: "request.decision_document")
+    let document = try InputLimits.oneLine(document, field: "request.decision_document")
     guard caseAmountFen >= 0, caseAmountFen <= maximumAwardFen else {
         throw .invalidField("request.case_amount_fen", "must be between 0 and \(maximumAwardFen) fen (got \(caseAmountFen))")
     }
@@ -236,8 +236,7 @@ func approvalDecision(date: String, document: String, reason: String, caseAmount
 /// The decision's document number (文号), checked against its bound.
 func decisionDocument(_ request: Foshan_Subsidy_V1_DecideApplicationRequest) throws(SubsidyError) -> String {
     try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
-    try InputLimits.checkLine(request.decisionDocument, field: "request.decision_document")
-    return request.decisionDocument
+    return try InputLimits.oneLine(request.decisionDocument, field: "request.decision_document")
 }
 
 // The city's views and `Quote` answer the rest of the service's methods.

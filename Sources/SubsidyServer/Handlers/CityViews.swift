@@ -148,12 +148,12 @@ struct CityViews: Sendable {
         let entry = try parseDate(member.entryDate, field: "member.entry_date")
         try InputLimits.check(entry, field: "member.entry_date")
         try InputLimits.check(member.name, InputLimits.name, field: "member.name")
-        try InputLimits.checkLine(member.name, field: "member.name")
+        let name = try InputLimits.oneLine(member.name, field: "member.name")
         // Providers may have joined the pool before the policy began; not after it ended.
         guard entry <= policy.validThrough else {
             throw .invalidField("member.entry_date", "\(entry) is after the policy ended on \(policy.validThrough)")
         }
-        let record = CityLedger.PoolMember(uscc: uscc.rawValue, name: member.name, entryDate: entry.description, provincial: member.provincial, source: "registration")
+        let record = CityLedger.PoolMember(uscc: uscc.rawValue, name: name, entryDate: entry.description, provincial: member.provincial, source: "registration")
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.registerPoolMember(record, request: key) { record in
@@ -213,9 +213,11 @@ struct CityViews: Sendable {
         try InputLimits.check(award.contractNumber, InputLimits.contractNumber, field: "\(path).contract_number")
         try InputLimits.check(award.pilotId, InputLimits.pilotID, field: "\(path).pilot_id")
         try InputLimits.check(award.projectName, InputLimits.projectName, field: "\(path).project_name")
-        for (text, name) in [(award.decisionDocument, "decision_document"), (award.contractNumber, "contract_number"), (award.pilotId, "pilot_id"), (award.projectName, "project_name")] {
-            try InputLimits.checkLine(text, field: "\(path).\(name)")
-        }
+        var award = award
+        award.decisionDocument = try InputLimits.oneLine(award.decisionDocument, field: "\(path).decision_document")
+        award.contractNumber = try InputLimits.oneLine(award.contractNumber, field: "\(path).contract_number")
+        award.pilotId = try InputLimits.oneLine(award.pilotId, field: "\(path).pilot_id")
+        award.projectName = try InputLimits.oneLine(award.projectName, field: "\(path).project_name")
         var selectionDate: CalendarDate?
         if !award.selectionDate.isEmpty {
             let selected = try parseDate(award.selectionDate, field: "\(path).selection_date")

@@ -8,14 +8,14 @@ import SubsidyWire
 // (the wire's enums are open, so from the wire there is always a `default`: unknown numbers).
 
 extension Foshan_Subsidy_V1_Application {
-    /// Refuses control characters in the one-line texts of an application as a request brings it
-    /// (``InputLimits/checkLine(_:field:)``); not in the core's validation, which stored
+    /// The one-line texts of an application as a request brings it, made one line
+    /// (``InputLimits/oneLine(_:field:)``); not in the core's validation, which stored
     /// applications pass again at every decision.
-    func checkLines() throws(SubsidyError) {
-        try InputLimits.checkLine(projectName, field: "application.project_name")
-        try InputLimits.checkLine(contractNumber, field: "application.contract_number")
-        try InputLimits.checkLine(pilotId, field: "application.pilot_id")
-        try InputLimits.checkLine(programme, field: "application.programme")
+    mutating func makeLinesOneLine() throws(SubsidyError) {
+        projectName = try InputLimits.oneLine(projectName, field: "application.project_name")
+        contractNumber = try InputLimits.oneLine(contractNumber, field: "application.contract_number")
+        pilotId = try InputLimits.oneLine(pilotId, field: "application.pilot_id")
+        programme = try InputLimits.oneLine(programme, field: "application.programme")
     }
 }
 

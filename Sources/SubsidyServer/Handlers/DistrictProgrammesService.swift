@@ -82,13 +82,13 @@ struct DistrictProgrammesService: Foshan_Subsidy_V1_DistrictProgrammes.ServicePr
         }
         let uscc = try USCC.parse(request.uscc, field: "request.uscc")
         try InputLimits.check(request.name, InputLimits.name, field: "request.name")
-        try InputLimits.checkLine(request.name, field: "request.name")
+        let name = try InputLimits.oneLine(request.name, field: "request.name")
         let entry = try parseDate(request.entryDate, field: "request.entry_date")
         try InputLimits.check(entry, field: "request.entry_date")
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.registerCatalogueMember(
-                catalogue: request.catalogue, uscc: uscc, name: request.name, entryDate: entry, in: district, request: key, actor: context.actor
+                catalogue: request.catalogue, uscc: uscc, name: name, entryDate: entry, in: district, request: key, actor: context.actor
             ) {
                 var response = Foshan_Subsidy_V1_RegisterCatalogueMemberResponse()
                 response.catalogue = request.catalogue

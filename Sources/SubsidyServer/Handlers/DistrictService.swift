@@ -18,7 +18,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         guard let applicant = request.applicant else { throw .invalidField("request.applicant", "is required") }
         let uscc = try USCC.parse(applicant.uscc, field: "applicant.uscc")
         try InputLimits.check(applicant.name, InputLimits.name, field: "applicant.name")
-        try InputLimits.checkLine(applicant.name, field: "applicant.name")
+        let name = try InputLimits.oneLine(applicant.name, field: "applicant.name")
         guard !CanonicalText(applicant.name).isEmpty else { throw .invalidField("applicant.name", "is required") }
         guard let locality = Locality(wire: applicant.locality) else {
             throw .invalidField("applicant.locality", "is required: LOCAL, RELOCATED or NON_LOCAL")
@@ -46,7 +46,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
                 "\(uscc.rawValue) is registered in \(owner.displayName) (\(owner.rawValue), area \(owner.divisionCode)); "
                     + "only \(owner.rawValue) may register it (a relocated enterprise is listed under [relocations] in the configuration)")
         }
-        let record = ApplicantRecord(uscc: uscc.rawValue, name: applicant.name, district: district, locality: locality, role: role)
+        let record = ApplicantRecord(uscc: uscc.rawValue, name: name, district: district, locality: locality, role: role)
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.registerApplicant(record, request: key, actor: context.actor, relocated: relocations[uscc.rawValue] == district) { record in
@@ -75,14 +75,15 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
     func updateApplicant(_ request: Foshan_Subsidy_V1_UpdateApplicantRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_UpdateApplicantResponse {
         let district = try context.requireDistrict()
         let key = try requestKey(request.requestId, context: context, request)
+        // A retry first: [relocations] or the applicant's applications may have changed since.
+        if let earlier: Foshan_Subsidy_V1_UpdateApplicantResponse = try await storedReply(key, stores: stores, context: context) { return earlier }
         let uscc = try USCC.parse(request.uscc, field: "request.uscc")
         try requireNotRelocated(uscc.rawValue, from: district)
         var name: String?
         if !request.name.isEmpty {
             try InputLimits.check(request.name, InputLimits.name, field: "request.name")
-            try InputLimits.checkLine(request.name, field: "request.name")
+            name = try InputLimits.oneLine(request.name, field: "request.name")
             guard !CanonicalText(request.name).isEmpty else { throw .invalidField("request.name", "has no visible characters") }
-            name = request.name
         }
         var role: ApplicantRole?
         if request.role.rawValue != 0 {
@@ -162,7 +163,6 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         if let earlier: Foshan_Subsidy_V1_AmendApplicationResponse = try await storedReply(key, stores: stores, context: context) { return earlier }
         guard var wire = request.application else { throw .invalidField("request.application", "is required") }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
-        try requireNotRelocated(wire.enterpriseUscc, from: district)
         let (application, applicant, policy) = try await checkedApplication(&wire, district: district, stores: stores, programmes: programmes, context: context)
         try await requireSameCall(request.applicationId, amendedTo: application, programme: policy, district: district, context: context)
         let stores = self.stores
@@ -244,7 +244,7 @@ extension DistrictService {
 
     /// FAILED_PRECONDITION (subject `applicant`) when `[relocations]` names another district for
     /// `uscc`: the enterprise moved, and the district it left no longer files for it or changes
-    /// its entry (what it filed before stays with it, and is decided as before).
+    /// its entry (what it filed before stays with it — amended, reviewed and decided as before).
     func requireNotRelocated(_ uscc: String, from district: DistrictID) throws(SubsidyError) {
         guard let relocatedTo = relocations[uscc], relocatedTo != district else { return }
         throw SubsidyError.precondition(
@@ -321,7 +321,7 @@ extension DistrictService {
 func checkedApplication(
     _ wire: inout Foshan_Subsidy_V1_Application, district: DistrictID, stores: SubsidyStores, programmes: Programmes, context: CallContext
 ) async throws(SubsidyError) -> (Application, ApplicantRecord, Policy) {
-    try wire.checkLines()
+    try wire.makeLinesOneLine()
     let policy = try programmes.programmeForFiling(wire.programme, by: district, on: Clock.today())
     let uscc = try USCC.parse(wire.enterpriseUscc, field: "application.enterprise_uscc")
     let store = stores.store(district)

@@ -13,7 +13,7 @@ struct QuoteService: Sendable {
         let caller = context.tenant.district
         let requestedDate = request.decisionDate.isEmpty ? nil : try parseDate(request.decisionDate, field: "request.decision_date")
         try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
-        try InputLimits.checkLine(request.decisionDocument, field: "request.decision_document")
+        _ = try InputLimits.oneLine(request.decisionDocument, field: "request.decision_document")
         // The bound approval applies: a quote approval would refuse is no quote.
         guard request.caseAmountFen >= 0, request.caseAmountFen <= maximumAwardFen else {
             throw .invalidField("request.case_amount_fen", "must be between 0 and \(maximumAwardFen) fen (got \(request.caseAmountFen))")

@@ -22,8 +22,8 @@ struct BlockingWorkAdmission: Sendable {
                 try await connection.waitForReplyRoom()
                 if let tenant = connection.tenant, !tenant.hasReplyRoom {
                     // Woken as any of the tenant's clients read (or go); ended if this one goes.
-                    if connection.isAbandoned { throw CancellationError() }
-                    try await tenant.waitForReplyRoom(connection: ObjectIdentifier(connection))
+                    let connection = self.connection
+                    try await tenant.waitForReplyRoom(connection: ObjectIdentifier(connection), isAbandoned: { connection.isAbandoned })
                     continue
                 }
                 try await tenantPermits.wait()

@@ -176,8 +176,10 @@ final class TenantQueue: Sendable {
 
     /// Returns once the tenant's unwritten replies are under the limit (woken as they fall, not
     /// polled: thousands of calls may wait); throws if the call is cancelled, or its connection
-    /// (`connection`) is abandoned, meanwhile.
-    func waitForReplyRoom(connection: ObjectIdentifier) async throws {
+    /// (`connection`) is abandoned, meanwhile. `isAbandoned` is read under the tenant's lock, so
+    /// an abandonment cannot fall between it and the wait (``abandon(connection:)`` runs after
+    /// the connection is marked).
+    func waitForReplyRoom(connection: ObjectIdentifier, isAbandoned: @escaping @Sendable () -> Bool) async throws {
         let id = bytes.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
@@ -185,7 +187,7 @@ final class TenantQueue: Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let ready = bytes.withLock { state -> Bool? in
-                    if Task.isCancelled { return false }
+                    if Task.isCancelled || isAbandoned() { return false }
                     if state.replies < limit { return true }
                     state.roomWaiters.append(RoomWaiter(id: id, connection: connection, continuation: continuation))
                     return nil
