@@ -145,7 +145,7 @@ final class Connection: Sendable {
                     await writer.end(callID: 0, status: Foshan_Subsidy_V1_Status(.invalidField("frame.call_id", "must be non-zero")))
                     return .protocolViolation
                 case .request:
-                    switch admit(frame, size: body.readableBytes) {
+                    switch admit(frame) {
                     case .failure(let refusal):
                         metrics?.recordRefusedCall(method: metricsMethod(frame.method), tenant: tenant.id, code: refusal.code.description)
                         await writer.end(callID: frame.callId, status: Foshan_Subsidy_V1_Status(refusal))
@@ -216,16 +216,15 @@ final class Connection: Sendable {
 
     /// Registers a new call before its task starts (so a CANCEL read next finds it), or says why
     /// it may not start.
-    private func admit(_ frame: Foshan_Subsidy_V1_Frame, size: Int) -> Result<AsyncStream<Interruption>, SubsidyError> {
+    private func admit(_ frame: Foshan_Subsidy_V1_Frame) -> Result<AsyncStream<Interruption>, SubsidyError> {
         let (stream, continuation) = AsyncStream<Interruption>.makeStream()
-        return register(frame, size: size, interrupt: continuation).map { stream }
+        return register(frame, interrupt: continuation).map { stream }
     }
 
     /// Admits a call (rate, draining, call id, concurrency) and enters it in the table with what
     /// can interrupt it (nil for a call served inline, which ends before anything could).
-    /// `size` is the frame's encoded length.
     private func register(
-        _ frame: Foshan_Subsidy_V1_Frame, size: Int, interrupt: AsyncStream<Interruption>.Continuation?
+        _ frame: Foshan_Subsidy_V1_Frame, interrupt: AsyncStream<Interruption>.Continuation?
     ) -> Result<Void, SubsidyError> {
         let isStreaming = router.route(frame.method)?.descriptor.isServerStreaming ?? false
         if case .refused(let first) = rateLimiter.admit(tenant: tenant.id) {
@@ -356,7 +355,7 @@ final class Connection: Sendable {
             let (route, inline) = inlineHandler(for: frame)
         else { return nil }
         let started = ContinuousClock.now
-        switch register(frame, size: body.readableBytes, interrupt: nil) {
+        switch register(frame, interrupt: nil) {
         case .failure(let refusal):
             metrics?.recordRefusedCall(method: metricsMethod(frame.method), tenant: tenant.id, code: refusal.code.description)
             return (FrameWriter.endFrame(callID: frame.callId, status: Foshan_Subsidy_V1_Status(refusal), payload: [], allocator: allocator), false)
