@@ -79,8 +79,10 @@ public enum InputLimits {
     /// reads in tables, lists and histories — names, project names, contract and document
     /// numbers, titles — where such a character would misalign a listing, forge a line of it, or
     /// drive the clerk's terminal (ESC). Applied where a request enters, not to stored records:
-    /// what an earlier version accepted still reads.
-    public static func oneLine(_ text: String, field: String) throws(SubsidyError) -> String {
+    /// what an earlier version accepted still reads. With `limit`, its length is checked first
+    /// (``check(_:_:field:)``).
+    public static func oneLine(_ text: String, _ limit: Int? = nil, field: String) throws(SubsidyError) -> String {
+        if let limit { try check(text, limit, field: field) }
         // Most texts are short and printable: one pass over the scalars finds nothing to do.
         guard text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0.value == 0x2028 || $0.value == 0x2029 })
         else { return text }

@@ -238,10 +238,8 @@ struct Import: AsyncParsableCommand {
     func run() async throws {
         // Excel's "CSV UTF-8" starts with a byte-order mark and an older Excel writes GBK: both
         // are read (the mark is not part of the first column's name).
-        if file.lowercased().hasSuffix(".xls") {
-            throw LocalError("\(file): an Excel 97–2003 workbook (.xls); save it as .xlsx or \"CSV UTF-8\"")
-        }
-        let isSheet = file.lowercased().hasSuffix(".csv") || Spreadsheet.isWorkbook(file)
+        // An .xls goes to the spreadsheet reader too, which says what to save it as.
+        let isSheet = file.lowercased().hasSuffix(".csv") || file.lowercased().hasSuffix(".xls") || Spreadsheet.isWorkbook(file)
         let sheet = isSheet ? try Spreadsheet.records(path: file, encoding: encoding).0 : []
         let text = isSheet ? "" : try readText(path: file)
         var request: Foshan_Subsidy_V1_ImportHistoryRequest

@@ -247,8 +247,7 @@ struct GlobalOptions: ParsableArguments {
                     index < table.columns.count && table.columns[index].alignment == .right ? .text(cell) : .identifier(cell)
                 }
             }
-            var bytes = Terminal.standardOutput ? Array(Terminal.visible(String(decoding: document.bytes, as: UTF8.self)).utf8) : document.bytes
-            _ = write(1, &bytes, bytes.count)
+            try? writeFile(document.bytes, to: "-")
             // Not in the file, but not lost: "(more: --page-token …)" says the list goes on.
             if !footer.isEmpty { note(footer) }
         case .table:
@@ -294,7 +293,7 @@ func printError(_ error: SubsidyError, json: Bool = false) {
         default: break
         }
     }
-    standardError(Terminal.standardError ? Terminal.visible(text) : text)
+    standardErrorShown(text)
 }
 
 /// Reads a whole file (a JSON request), or standard input for "-".
@@ -331,5 +330,5 @@ private func printErrorInChinese(_ error: SubsidyError) {
         }
     }
     text += "  \(error.message)\n"
-    standardError(Terminal.standardError ? Terminal.visible(text) : text)
+    standardErrorShown(text)
 }

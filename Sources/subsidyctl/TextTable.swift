@@ -158,7 +158,11 @@ func prefersChinese() -> Bool {
 }
 
 /// Writes a line of commentary to standard error (where it stays out of a piped table or file).
-func note(_ text: String) { standardError((Terminal.standardError ? Terminal.visible(text) : text) + "\n") }
+func note(_ text: String) { standardErrorShown(text + "\n") }
+
+/// ``standardError(_:)``, shown as ``Terminal/visible(_:)`` when standard error is a terminal
+/// (what the daemon or a file says must not drive it).
+func standardErrorShown(_ text: String) { standardError(Terminal.standardError ? Terminal.visible(text) : text) }
 
 /// Writes `text` to standard error as it is, unbuffered.
 func standardError(_ text: String) {

@@ -23,8 +23,7 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
         try InputLimits.check(opens, field: "request.opens_on")
         try InputLimits.check(closes, field: "request.closes_on")
         guard opens <= closes else { throw .invalidField("request.closes_on", "\(closes) is before opens_on \(opens)") }
-        try InputLimits.check(request.title, InputLimits.projectName, field: "request.title")
-        let title = try InputLimits.oneLine(request.title, field: "request.title")
+        let title = try InputLimits.oneLine(request.title, InputLimits.projectName, field: "request.title")
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
             try await stores.openCall(

@@ -224,8 +224,7 @@ func approvalDecision(date: String, document: String, reason: String, caseAmount
     // here only that the date is a plausible one.
     try InputLimits.check(decisionDate, field: "request.decision_date")
     try InputLimits.check(reason, InputLimits.reason, field: "request.reason")
-    try InputLimits.check(document, InputLimits.decisionDocument, field: "request.decision_document")
-    let document = try InputLimits.oneLine(document, field: "request.decision_document")
+    let document = try InputLimits.oneLine(document, InputLimits.decisionDocument, field: "request.decision_document")
     guard caseAmountFen >= 0, caseAmountFen <= maximumAwardFen else {
         throw .invalidField("request.case_amount_fen", "must be between 0 and \(maximumAwardFen) fen (got \(caseAmountFen))")
     }
@@ -233,10 +232,9 @@ func approvalDecision(date: String, document: String, reason: String, caseAmount
         decisionDate: decisionDate, caseAmount: caseAmountFen > 0 ? Money(fen: caseAmountFen) : nil, decisionDocument: document.isEmpty ? nil : document)
 }
 
-/// The decision's document number (文号), checked against its bound.
+/// The decision's document number (文号), checked against its bound and made one line.
 func decisionDocument(_ request: Foshan_Subsidy_V1_DecideApplicationRequest) throws(SubsidyError) -> String {
-    try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
-    return try InputLimits.oneLine(request.decisionDocument, field: "request.decision_document")
+    try InputLimits.oneLine(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
 }
 
 // The city's views and `Quote` answer the rest of the service's methods.

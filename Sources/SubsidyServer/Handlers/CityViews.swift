@@ -147,8 +147,7 @@ struct CityViews: Sendable {
         let uscc = try USCC.parse(member.uscc, field: "member.uscc")
         let entry = try parseDate(member.entryDate, field: "member.entry_date")
         try InputLimits.check(entry, field: "member.entry_date")
-        try InputLimits.check(member.name, InputLimits.name, field: "member.name")
-        let name = try InputLimits.oneLine(member.name, field: "member.name")
+        let name = try InputLimits.oneLine(member.name, InputLimits.name, field: "member.name")
         // Providers may have joined the pool before the policy began; not after it ended.
         guard entry <= policy.validThrough else {
             throw .invalidField("member.entry_date", "\(entry) is after the policy ended on \(policy.validThrough)")
@@ -209,15 +208,11 @@ struct CityViews: Sendable {
         let date = try parseDate(award.decisionDate, field: "\(path).decision_date")
         do { try policy.checkDecisionDate(date) } catch { throw .invalidField("\(path).decision_date", error.message) }
         guard !award.decisionDocument.isEmpty else { throw .invalidField("\(path).decision_document", "is required for an imported decision") }
-        try InputLimits.check(award.decisionDocument, InputLimits.decisionDocument, field: "\(path).decision_document")
-        try InputLimits.check(award.contractNumber, InputLimits.contractNumber, field: "\(path).contract_number")
-        try InputLimits.check(award.pilotId, InputLimits.pilotID, field: "\(path).pilot_id")
-        try InputLimits.check(award.projectName, InputLimits.projectName, field: "\(path).project_name")
         var award = award
-        award.decisionDocument = try InputLimits.oneLine(award.decisionDocument, field: "\(path).decision_document")
-        award.contractNumber = try InputLimits.oneLine(award.contractNumber, field: "\(path).contract_number")
-        award.pilotId = try InputLimits.oneLine(award.pilotId, field: "\(path).pilot_id")
-        award.projectName = try InputLimits.oneLine(award.projectName, field: "\(path).project_name")
+        award.decisionDocument = try InputLimits.oneLine(award.decisionDocument, InputLimits.decisionDocument, field: "\(path).decision_document")
+        award.contractNumber = try InputLimits.oneLine(award.contractNumber, InputLimits.contractNumber, field: "\(path).contract_number")
+        award.pilotId = try InputLimits.oneLine(award.pilotId, InputLimits.pilotID, field: "\(path).pilot_id")
+        award.projectName = try InputLimits.oneLine(award.projectName, InputLimits.projectName, field: "\(path).project_name")
         var selectionDate: CalendarDate?
         if !award.selectionDate.isEmpty {
             let selected = try parseDate(award.selectionDate, field: "\(path).selection_date")

@@ -81,8 +81,7 @@ struct DistrictProgrammesService: Foshan_Subsidy_V1_DistrictProgrammes.ServicePr
                 "unknown catalogue '\(request.catalogue)' (\(district.rawValue)'s programmes name: \(catalogues.sorted().joined(separator: ", ")))")
         }
         let uscc = try USCC.parse(request.uscc, field: "request.uscc")
-        try InputLimits.check(request.name, InputLimits.name, field: "request.name")
-        let name = try InputLimits.oneLine(request.name, field: "request.name")
+        let name = try InputLimits.oneLine(request.name, InputLimits.name, field: "request.name")
         let entry = try parseDate(request.entryDate, field: "request.entry_date")
         try InputLimits.check(entry, field: "request.entry_date")
         let stores = self.stores

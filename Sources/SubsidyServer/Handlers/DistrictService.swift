@@ -17,8 +17,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         if let earlier: Foshan_Subsidy_V1_RegisterApplicantResponse = try await storedReply(key, stores: stores, context: context) { return earlier }
         guard let applicant = request.applicant else { throw .invalidField("request.applicant", "is required") }
         let uscc = try USCC.parse(applicant.uscc, field: "applicant.uscc")
-        try InputLimits.check(applicant.name, InputLimits.name, field: "applicant.name")
-        let name = try InputLimits.oneLine(applicant.name, field: "applicant.name")
+        let name = try InputLimits.oneLine(applicant.name, InputLimits.name, field: "applicant.name")
         guard !CanonicalText(applicant.name).isEmpty else { throw .invalidField("applicant.name", "is required") }
         guard let locality = Locality(wire: applicant.locality) else {
             throw .invalidField("applicant.locality", "is required: LOCAL, RELOCATED or NON_LOCAL")
@@ -81,8 +80,7 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         try requireNotRelocated(uscc.rawValue, from: district)
         var name: String?
         if !request.name.isEmpty {
-            try InputLimits.check(request.name, InputLimits.name, field: "request.name")
-            name = try InputLimits.oneLine(request.name, field: "request.name")
+            name = try InputLimits.oneLine(request.name, InputLimits.name, field: "request.name")
             guard !CanonicalText(request.name).isEmpty else { throw .invalidField("request.name", "has no visible characters") }
         }
         var role: ApplicantRole?

@@ -12,8 +12,7 @@ struct QuoteService: Sendable {
     func quote(_ request: Foshan_Subsidy_V1_QuoteRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_QuoteResponse {
         let caller = context.tenant.district
         let requestedDate = request.decisionDate.isEmpty ? nil : try parseDate(request.decisionDate, field: "request.decision_date")
-        try InputLimits.check(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
-        _ = try InputLimits.oneLine(request.decisionDocument, field: "request.decision_document")
+        _ = try InputLimits.oneLine(request.decisionDocument, InputLimits.decisionDocument, field: "request.decision_document")
         // The bound approval applies: a quote approval would refuse is no quote.
         guard request.caseAmountFen >= 0, request.caseAmountFen <= maximumAwardFen else {
             throw .invalidField("request.case_amount_fen", "must be between 0 and \(maximumAwardFen) fen (got \(request.caseAmountFen))")
