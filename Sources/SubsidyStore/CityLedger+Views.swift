@@ -89,11 +89,9 @@ extension CityLedger {
 
     // MARK: The city-wide applicant index
 
-    /// Records that `applicant` is registered by its district, or refuses if another district (or
-    /// the same one, with other details) registered that USCC first. Idempotent for the same entry.
     /// The district that registered `uscc`, from the index every registration passes through.
     public func registeringDistrict(of uscc: String) async throws -> DistrictID? {
-        try await database.read { transaction in
+        try await database.lookup { transaction in
             try transaction.query("SELECT district FROM applicants WHERE uscc = ?", [.text(uscc)]).first.map {
                 try $0.decode(DistrictID.self, "district")
             }

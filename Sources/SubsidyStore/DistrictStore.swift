@@ -509,6 +509,31 @@ public final class DistrictStore: Sendable {
         return record
     }
 
+    /// FAILED_PRECONDITION (subject `applicant.role`) when `uscc` has applications waiting for a
+    /// decision under measures that `role` may not hold in their programme: the role is checked
+    /// when one is filed, so changing it afterwards would let an application go on to approval
+    /// for a kind of body its measure is not for (a voucher for an institution). Decided awards
+    /// are not affected. Inside the caller's transaction, so a filing committed just before the
+    /// change is seen: the district's writes are one after another.
+    func requireRoleFitsPending(_ uscc: String, role: ApplicantRole, programmes: Programmes, in transaction: Transaction) throws {
+        let waiting = Self.pendingStates.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        var misfits: [String] = []
+        for row in try transaction.query("SELECT id FROM applications WHERE enterprise = ? AND state IN (\(waiting)) ORDER BY id", [.text(uscc)]) {
+            guard let stored = try Self.application(try row.text("id"), in: transaction, district: district),
+                let rule = try? programmes.programme(for: stored.application).rule(for: stored.application.measure),
+                !rule.applicantRoles.contains(role)
+            else { continue }
+            misfits.append("\(stored.id) (\(stored.application.measure), for \(rule.applicantRoles.map(\.rawValue).sorted().joined(separator: " or ")))")
+        }
+        guard misfits.isEmpty else {
+            let more = misfits.count > 10 ? " and \(misfits.count - 10) more" : ""
+            throw SubsidyError.precondition(
+                "applicant.role",
+                "\(uscc) has applications waiting for a decision that a \(role.rawValue) may not hold: \(misfits.prefix(10).joined(separator: ", "))\(more); "
+                    + "decide or withdraw them first")
+        }
+    }
+
     /// How many changes of applicant `uscc` are recorded.
     func applicantChangeCount(_ uscc: String) async throws -> Int {
         try await database.read { transaction in

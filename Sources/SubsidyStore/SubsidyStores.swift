@@ -784,9 +784,13 @@ public final class SubsidyStores: Service, Sendable {
     /// 更名 or a new role: the ledger's index first (it refuses a second registration under
     /// another name), then the district's registry with the change recorded. A retry of the
     /// same request completes it.
+    ///
+    /// A new role must fit every application of the enterprise still waiting for a decision,
+    /// under its programme in `programmes` (``DistrictStore/requireRoleFitsPending(_:role:programmes:in:)``);
+    /// an enterprise another district has registered since (a relocation) is not changed here.
     public func updateApplicant(
-        _ uscc: String, in district: DistrictID, name: String?, role: ApplicantRole?, request key: RequestKey, actor: Actor, reason: String,
-        respond: @escaping @Sendable (ApplicantRecord, [ApplicantChange]) throws -> [UInt8]
+        _ uscc: String, in district: DistrictID, name: String?, role: ApplicantRole?, programmes: Programmes, request key: RequestKey, actor: Actor,
+        reason: String, respond: @escaping @Sendable (ApplicantRecord, [ApplicantChange]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let (store, ledger) = (self.store(district), self.ledger)
         // Under the decision lock, so two renames of one entry cannot leave the ledger's index
@@ -794,6 +798,7 @@ public final class SubsidyStores: Service, Sendable {
         return try await underDecisionLock(.keys(["applicant " + uscc, "request " + key.id])) {
             if let earlier = try await store.replay(key) { return earlier }
             try await self.requireRoomToGrow(district)
+            try await self.requireIndexed(uscc, in: district)
             guard var updated = try await store.applicant(uscc) else {
                 throw SubsidyError(.notFound, "applicant \(uscc) is not registered in \(district.rawValue)")
             }
@@ -809,6 +814,9 @@ public final class SubsidyStores: Service, Sendable {
                     "applicant \(uscc) has \(recorded) recorded changes; \(changing) more would pass the most one applicant may have "
                         + "(\(InputLimits.changesPerApplicant))")
             }
+            let newRole = updated.role != current.role ? updated.role : nil
+            // Read first, so that a refusal writes nothing, not even the index.
+            if let newRole { try await store.database.read { try store.requireRoleFitsPending(uscc, role: newRole, programmes: programmes, in: $0) } }
             // Always: a no-op when the index already agrees (it writes nothing then), and the
             // repair when an earlier change reached the index but not the registry.
             try await ledger.reindexApplicant(updated, at: Timestamp.now())
@@ -818,11 +826,35 @@ public final class SubsidyStores: Service, Sendable {
                 throw SubsidyError.precondition(
                     "applicant", "applicant \(uscc) already has that name and role (\(current.name), \(current.role.rawValue)): nothing to change")
             }
-            return try await store.mutate(key) { transaction, now in
-                let record = try store.updateApplicant(uscc, name: name, role: role, by: actor, reason: reason, request: key, at: now, in: transaction)
-                return try respond(record, try DistrictStore.applicantChanges(uscc, in: transaction))
+            do {
+                return try await store.mutate(key) { transaction, now in
+                    // Again inside the write: a filing under the old role may have committed
+                    // since the read above (filings take no applicant lock; the district's
+                    // writes are one after another).
+                    if let newRole { try store.requireRoleFitsPending(uscc, role: newRole, programmes: programmes, in: transaction) }
+                    let record = try store.updateApplicant(uscc, name: name, role: role, by: actor, reason: reason, request: key, at: now, in: transaction)
+                    return try respond(record, try DistrictStore.applicantChanges(uscc, in: transaction))
+                }
+            } catch let refusal as SubsidyError where refusal.code == .failedPrecondition {
+                // The registry kept its entry, so the index goes back to it (under the lock no
+                // other change of this entry runs); a failure here is repaired by the next change.
+                try? await ledger.reindexApplicant(current, at: Timestamp.now())
+                throw refusal
             }
         }
+    }
+
+    /// FAILED_PRECONDITION (subject `applicant`) when the city's index names another district
+    /// for `uscc`: that district has registered it since (it relocated, `[relocations]`), and this
+    /// district's registry entry is what it filed under before. The configuration's line may have
+    /// been removed since; the index keeps the takeover. No entry (a file older than the index,
+    /// or an unfinished registration) is not a refusal.
+    func requireIndexed(_ uscc: String, in district: DistrictID) async throws {
+        guard let indexed = try await ledger.registeringDistrict(of: uscc), indexed != district else { return }
+        throw SubsidyError.precondition(
+            "applicant",
+            "\(uscc) is registered by \(indexed.displayName) (\(indexed.rawValue)) since it relocated; \(indexed.rawValue) files for it now, "
+                + "and \(district.rawValue) amends, reviews and sees what it filed before")
     }
 
     /// Files `application` (with the locality of `applicant`, the registry's entry it was checked
@@ -837,6 +869,7 @@ public final class SubsidyStores: Service, Sendable {
         let store = self.store(applicant.district)
         if let earlier = try await store.replay(key) { return earlier }
         try await requireRoomToGrow(applicant.district)
+        try await requireIndexed(applicant.uscc, in: applicant.district)
         // Checked before the district's write transaction: the check reads every district's file.
         let warnings = try await contentNotices(for: application, excluding: "", policy: policy)
         return try await store.mutate(key) { transaction, now in

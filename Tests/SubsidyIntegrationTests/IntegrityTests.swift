@@ -71,6 +71,29 @@ struct IntegrityDaemonTests {
             let check = try await StartupIntegrityTests.subsidyd(["--config", configuration.path, "--check"])
             #expect(check.status == 0, "\(check.output) \(check.error)")
             #expect(check.output.contains("applicants in chancheng's registry registered since by another district ([relocations]"), "\(check.output)")
+            // The line removed from the configuration: the index keeps the takeover.
+            var unlisted = configuration
+            unlisted.relocations = [:]
+            let restarted = try await DaemonProcess.start(configuration: unlisted)
+            do {
+                let chancheng = Bureau(try await restarted.client("chancheng"))
+                let again = await #expect(throws: SubsidyError.self) {
+                    try await chancheng.submit(TestData.benchmark(enterprise: moved, investedFen: 100_000_000, name: "搬迁后第二个项目"))
+                }
+                #expect(
+                    again?.code == .failedPrecondition && again?.message.contains("is registered by 南海区 (nanhai) since it relocated") == true,
+                    "\(again?.message ?? "")")
+                var rename = Foshan_Subsidy_V1_UpdateApplicantRequest()
+                (rename.requestId, rename.uscc, rename.name) = ("rename-moved-2", moved, "新名")
+                let renamed = await #expect(throws: SubsidyError.self) {
+                    try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, rename)
+                }
+                #expect(renamed?.message.contains("is registered by 南海区 (nanhai) since it relocated") == true, "\(renamed?.message ?? "")")
+            } catch {
+                _ = await restarted.terminate()
+                throw error
+            }
+            #expect(await restarted.terminate() == 0)
         }
     }
 

@@ -335,6 +335,53 @@ struct IntegrityTests {
         }
     }
 
+    @Test("a role change and a filing under the old role sent together never both succeed, and the index keeps the registry's role")
+    func roleChangeRacesFiling() async throws {
+        try await withInProcessDaemon { daemon in
+            let city = Bureau(daemon.tenant("city"))
+            try await city.pool(Self.provider)
+            let chancheng = Bureau(daemon.tenant("chancheng"))
+            try await chancheng.register(Self.provider, role: .serviceProvider)
+            let buyers = (0..<32).map { TestData.uscc(9400 + $0) }
+            for buyer in buyers { try await chancheng.register(buyer) }
+            // nil: it succeeded; otherwise the refusal's status.
+            let file: @Sendable (Int) async -> SubsidyError.Code? = { i in
+                do {
+                    _ = try await chancheng.submit(TestData.voucher(enterprise: buyers[i], provider: Self.provider, contractFen: 1_000_000, contract: "RACE-\(i)"))
+                    return nil
+                } catch let error as SubsidyError { return error.code } catch { return .internal }
+            }
+            let change: @Sendable (Int) async -> SubsidyError.Code? = { i in
+                var update = Foshan_Subsidy_V1_UpdateApplicantRequest()
+                (update.requestId, update.uscc, update.role, update.reason) = ("race-role-\(i)", buyers[i], .institution, "改为事业单位")
+                do {
+                    _ = try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, update)
+                    return nil
+                } catch let error as SubsidyError { return error.code } catch { return .internal }
+            }
+            let outcomes = await withTaskGroup(of: (Int, SubsidyError.Code?, SubsidyError.Code?).self) { group in
+                for i in buyers.indices {
+                    group.addTask {
+                        async let filed = file(i)
+                        async let changed = change(i)
+                        return (i, await filed, await changed)
+                    }
+                }
+                return await group.reduce(into: [:]) { $0[$1.0] = ($1.1, $1.2) }
+            }
+            let stores = daemon.services.stores
+            for (i, outcome) in outcomes.sorted(by: { $0.key < $1.key }) {
+                #expect(outcome.0 != nil || outcome.1 != nil, "buyer \(i): the voucher was filed and the role changed to institution")
+                #expect([outcome.0, outcome.1].allSatisfy { $0 == nil || $0 == .failedPrecondition }, "buyer \(i): \(outcome)")
+                let registered = try await stores.store(.chancheng).applicant(buyers[i])?.role
+                let indexed = try await stores.ledger.database.read { transaction in
+                    try transaction.query("SELECT role FROM applicants WHERE uscc = ?", [.text(buyers[i])]).first?.text("role")
+                }
+                #expect(indexed == registered?.rawValue, "buyer \(i): the index says \(indexed ?? "-"), the registry \(registered?.rawValue ?? "-")")
+            }
+        }
+    }
+
     @Test("the validity window bounds approval, not publicity or payment; years outside it are a precondition")
     func datesAndWindow() async throws {
         try await prepared { city, bureaus, buyers in

@@ -90,10 +90,11 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         }
         guard name != nil || role != nil else { throw .invalidField("request.name", "give a new name or a new role") }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
-        if let role { try await requireRoleFitsPending(uscc.rawValue, role: role, district: district, context: context) }
-        let (stores, newName, newRole) = (self.stores, name, role)
+        let (stores, programmes, newName, newRole) = (self.stores, self.programmes, name, role)
         let bytes = try await StoreCall.run(for: context) {
-            try await stores.updateApplicant(uscc.rawValue, in: district, name: newName, role: newRole, request: key, actor: context.actor, reason: request.reason) {
+            try await stores.updateApplicant(
+                uscc.rawValue, in: district, name: newName, role: newRole, programmes: programmes, request: key, actor: context.actor, reason: request.reason
+            ) {
                 record, history in
                 var response = Foshan_Subsidy_V1_UpdateApplicantResponse()
                 response.applicant = Foshan_Subsidy_V1_Applicant(record)
@@ -213,33 +214,6 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
 }
 
 extension DistrictService {
-    /// FAILED_PRECONDITION (subject `applicant.role`) when `uscc` has applications waiting for a
-    /// decision under measures that `role` may not hold: the role is checked when one is filed,
-    /// so changing it afterwards would let an application go on to approval for a kind of body
-    /// its measure is not for (a voucher for an institution). Decided awards are not affected.
-    func requireRoleFitsPending(_ uscc: String, role: ApplicantRole, district: DistrictID, context: CallContext) async throws(SubsidyError) {
-        let store = stores.store(district)
-        var misfits: [String] = []
-        for state in [ApplicationState.submitted, .returned, .recommended] {
-            let ids = try await StoreCall.run(for: context) {
-                try await store.applicationIDs(ApplicationFilter(state: state, enterprise: uscc), afterID: "", limit: 100)
-            }.ids
-            for id in ids {
-                guard let stored = try await StoreCall.run(for: context, { try await store.application(id) }),
-                    let rule = try? programmes.programme(for: stored.application).rule(for: stored.application.measure),
-                    !rule.applicantRoles.contains(role)
-                else { continue }
-                misfits.append("\(id) (\(stored.application.measure), for \(rule.applicantRoles.map(\.rawValue).sorted().joined(separator: " or ")))")
-            }
-        }
-        guard misfits.isEmpty else {
-            throw SubsidyError.precondition(
-                "applicant.role",
-                "\(uscc) has applications waiting for a decision that a \(role.rawValue) may not hold: \(misfits.prefix(10).joined(separator: ", ")); "
-                    + "decide or withdraw them first")
-        }
-    }
-
     /// FAILED_PRECONDITION (subject `applicant`) when `[relocations]` names another district for
     /// `uscc`: the enterprise moved, and the district it left no longer files for it or changes
     /// its entry (what it filed before stays with it — amended, reviewed and decided as before).
