@@ -5,18 +5,32 @@ import Glibc
 #endif
 
 /// Columns a terminal gives `text`: two for East Asian wide and fullwidth characters (汉字,
-/// fullwidth punctuation), none for combining marks and zero-width characters, one otherwise.
-/// Counting characters instead puts every column after a Chinese name out of line.
+/// fullwidth punctuation) and emoji, none for combining marks and zero-width characters, one
+/// otherwise. Counting characters instead puts every column after a Chinese name out of line.
+/// By grapheme cluster: a family emoji is three emoji joined by U+200D, and one wide glyph.
 func displayWidth(_ text: String) -> Int {
-    text.unicodeScalars.reduce(0) { $0 + displayWidth($1) }
+    text.reduce(0) { $0 + displayWidth($1) }
+}
+
+/// A cluster is as wide as its first scalar — what follows it (combining marks, joiners,
+/// variation selectors, Hangul vowels and finals) takes no column of its own — except that an
+/// emoji is two wide: one shown as emoji by default, or made one by U+FE0F (`©️`, keycaps).
+private func displayWidth(_ character: Character) -> Int {
+    let scalars = character.unicodeScalars
+    guard let first = scalars.first else { return 0 }
+    if scalars.contains(where: \.properties.isEmojiPresentation) || (first.properties.isEmoji && scalars.contains("\u{FE0F}")) { return 2 }
+    return displayWidth(first)
 }
 
 private func displayWidth(_ scalar: Unicode.Scalar) -> Int {
-    let v = scalar.value
-    switch v {
-    case 0x0300...0x036F, 0x200B...0x200F, 0x2060...0x2064, 0xFE00...0xFE0F, 0xFEFF: return 0
+    switch scalar.properties.generalCategory {
+    case .nonspacingMark, .enclosingMark, .format: return 0
+    default: break
+    }
+    switch scalar.value {
+    case 0x1160...0x11FF: return 0
     case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF,
-        0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6, 0x1F300...0x1F64F,
+        0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6, 0x1F300...0x1F64F, 0x1F900...0x1F9FF,
         0x20000...0x3FFFD:
         return 2
     default: return 1
@@ -105,13 +119,41 @@ struct CSVDocument {
         value.unicodeScalars.first.map(startsFormula.contains) == true ? "'" + value : value
     }
 
-    /// Whether Excel would read `value` as a number or a date rather than text: ASCII digits with
-    /// at most number and date punctuation (`.`, `,`, `-`, `/`, `:`, `+`, `%`, spaces) and `E`
-    /// (1E5 is a number; so is a USCC whose only letter is an E between digits).
+    /// Whether Excel could read `value` as a number, a date, a time or a truth value rather than
+    /// text. Decided by class, not by listing shapes: `value` has a digit, and apart from digits,
+    /// number and date punctuation (`.`, `,`, `-`, `/`, `:`, `+`, `%`, parentheses — `(123)` is
+    /// −123 — currency signs, spaces) it holds only words a date or number is written with: `E`
+    /// (1E5), month names (`Mar-22`), AM/PM, and 年月日时分秒 or 上午/下午 (`2022年10月`). Or it is
+    /// TRUE or FALSE. Wider than what Excel converts, on purpose: a code written as `="…"` loses
+    /// nothing, one converted is destroyed.
     static func readAsNumberOrDate(_ value: String) -> Bool {
-        value.unicodeScalars.contains { ("0"..."9").contains($0) }
-            && value.unicodeScalars.allSatisfy { ("0"..."9").contains($0) || ".,-/:+% eE".unicodeScalars.contains($0) }
+        let bare = value.lowercased().filter { !$0.isWhitespace }
+        if bare == "true" || bare == "false" { return true }
+        guard value.unicodeScalars.contains(where: { ("0"..."9").contains($0) }) else { return false }
+        var word = ""
+        for scalar in Array(value.lowercased().unicodeScalars) + [" "] {
+            if ("a"..."z").contains(scalar) {
+                word.unicodeScalars.append(scalar)
+                continue
+            }
+            if !word.isEmpty {
+                guard dateWords.contains(word) else { return false }
+                word = ""
+            }
+            guard ("0"..."9").contains(scalar) || numberPunctuation.contains(scalar) else { return false }
+        }
+        return true
     }
+
+    /// Letters and words (lower case) that may stand in a number or a date as Excel reads one.
+    private static let dateWords: Set<String> = [
+        "e", "a", "p", "am", "pm", "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "january", "february",
+        "march", "april", "june", "july", "august", "september", "october", "november", "december",
+    ]
+
+    /// What else may stand in a number or a date: punctuation, currency signs, spaces, and the
+    /// Chinese date and time characters.
+    private static let numberPunctuation = Set(".,-/:+% ()$¥￥€£年月日时分秒上午下\u{00A0}\u{3000}".unicodeScalars)
 
     private static func quoted(_ field: String) -> String {
         guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }

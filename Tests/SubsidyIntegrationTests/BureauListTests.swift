@@ -125,7 +125,11 @@ struct BureauListTests {
 
             // Codes Excel would read as numbers (9.14406E+17, its last digits lost when the file is
             // saved) or dates stay text: written as ="…"; a code with other letters stays bare.
+            // The class, not the shapes seen: a negative in parentheses, a month name, a Chinese
+            // date, a truth value.
+            let shapes = ["(123)", "Mar-22", "2022年10月", "TRUE", "10:30 PM"]
             let codes = [("914406050000013377", "20221031000123456789"), ("914406050000003E42", "2022-10"), (TestData.uscc(8_810, area: 5), "HT-2022-1")]
+                + shapes.enumerated().map { (TestData.uscc(8_811 + $0.offset, area: 5), $0.element) }
             for (uscc, contract) in codes {
                 try await nanhai.register(uscc)
                 var application = TestData.benchmark(enterprise: uscc, investedFen: 100_000_000, name: "编号项目 \(contract)")
@@ -135,7 +139,7 @@ struct BureauListTests {
             let again = daemon.dataDirectory + "/codes.csv"
             _ = try await Self.ctl(daemon, as: "nanhai", ["export", "applications", "--out", again])
             let text = String(decoding: try #require(FileManager.default.contents(atPath: again)), as: UTF8.self)
-            for code in ["914406050000013377", "20221031000123456789", "914406050000003E42", "2022-10"] {
+            for code in ["914406050000013377", "20221031000123456789", "914406050000003E42", "2022-10"] + shapes {
                 #expect(text.contains(",\"=\"\"\(code)\"\"\","), "\(code) is not kept as text: \(text)")
             }
             #expect(text.contains(",\(TestData.uscc(8_810, area: 5)),") && text.contains(",HT-2022-1,"), "\(text)")
@@ -192,6 +196,25 @@ struct BureauListTests {
             let report = try await Self.ctl(daemon, as: "city", ["export", "report", "--year", "2022"])
             #expect(report.hasPrefix("\u{FEFF}支持方向,区,待初审（件）"), "\(report.prefix(80))")
             #expect(report.contains("CLOUD_VOUCHER.annual_budget,2022,2022,元,"), "the city's report carries cap usage")
+        }
+    }
+
+    @Test("names with emoji, joined emoji and combining marks line up too")
+    func tablesLineUpWithEmoji() async throws {
+        try await withDaemon { daemon in
+            let nanhai = Bureau(try await daemon.client("nanhai"))
+            let names = ["家👨\u{200D}👩\u{200D}👧厂", "Cafe\u{301} 工厂", "云☁\u{FE0F}科技", "🇨🇳制造", "普通制造有限公司"]
+            for (i, name) in names.enumerated() {
+                let uscc = TestData.uscc(8_900 + i, area: 5)
+                try await nanhai.register(uscc, name: name)
+                _ = try await nanhai.submit(TestData.benchmark(enterprise: uscc, investedFen: 100_000_000, name: "项目\(i)"))
+            }
+            let table = try await Self.ctl(daemon, as: "nanhai", ["list"], environment: ["LANG": "C.UTF-8", "LC_ALL": ""])
+            let lines = table.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("(more") }
+            #expect(lines.count == names.count + 1, "\(table)")
+            // The amounts are right-aligned in the last column: every line ends in one column.
+            let width = displayWidth(try #require(lines.first))
+            for line in lines { #expect(displayWidth(line) == width, "\(line)") }
         }
     }
 
@@ -864,12 +887,16 @@ struct EventsPipeTests {
     }
 }
 
-/// Columns a terminal gives `text` (CJK and fullwidth characters two), computed independently of
-/// subsidyctl's own.
+/// Columns a terminal gives `text` (CJK and fullwidth characters two, an emoji two however many
+/// it joins, a combining mark none), computed independently of subsidyctl's own.
 private func displayWidth(_ text: String) -> Int {
-    text.unicodeScalars.reduce(0) { width, scalar in
-        let v = scalar.value
-        return width + ((0x3000...0x9FFF).contains(v) || (0xFF00...0xFF60).contains(v) ? 2 : 1)
+    text.reduce(0) { width, character in
+        if character.unicodeScalars.contains(where: { (0x1F300...0x1FAFF).contains($0.value) }) { return width + 2 }
+        return width + character.unicodeScalars.reduce(0) { width, scalar in
+            let v = scalar.value
+            if (0x0300...0x036F).contains(v) || v == 0x200D { return width }
+            return width + ((0x3000...0x9FFF).contains(v) || (0xFF00...0xFF60).contains(v) ? 2 : 1)
+        }
     }
 }
 

@@ -76,12 +76,14 @@ public struct Bureau: Sendable {
     public init(_ client: any TenantCalls) { self.client = client }
 
     @discardableResult
-    public func register(_ uscc: String, role: Foshan_Subsidy_V1_ApplicantRole = .industrialEnterprise, locality: Foshan_Subsidy_V1_Locality = .local) async throws -> Foshan_Subsidy_V1_Applicant? {
+    public func register(
+        _ uscc: String, role: Foshan_Subsidy_V1_ApplicantRole = .industrialEnterprise, locality: Foshan_Subsidy_V1_Locality = .local, name: String? = nil
+    ) async throws -> Foshan_Subsidy_V1_Applicant? {
         var request = Foshan_Subsidy_V1_RegisterApplicantRequest()
         request.requestId = Self.id()
         var applicant = Foshan_Subsidy_V1_Applicant()
         applicant.uscc = uscc
-        applicant.name = "测试企业 \(uscc.suffix(4))"
+        applicant.name = name ?? "测试企业 \(uscc.suffix(4))"
         applicant.role = role
         applicant.locality = locality
         request.applicant = applicant
