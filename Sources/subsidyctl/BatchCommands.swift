@@ -336,7 +336,8 @@ struct BatchReview {
 
     func run() async throws {
         let progress = Progress(total: ids.count, label: "review")
-        var table = TextTable([.init(title: "APPLICATION"), .init(title: "STATE"), .init(title: "DETAIL")])
+        // Each id's state after the run (nil when it could not be read) and what to say of it.
+        var results: [(id: String, state: Foshan_Subsidy_V1_ApplicationState?, detail: String)] = []
         var (reviewed, already, failed) = (0, 0, 0)
         let target: Foshan_Subsidy_V1_ApplicationState =
             switch outcome {
@@ -358,10 +359,10 @@ struct BatchReview {
                     if state != .submitted {
                         if state == target {
                             already += 1
-                            table.append([id, stateLabel(state, chinese: prefersChinese()), "already reviewed"])
+                            results.append((id, state, "already reviewed"))
                         } else {
                             failed += 1
-                            table.append([id, stateLabel(state, chinese: prefersChinese()), "not SUBMITTED: nothing to review"])
+                            results.append((id, state, "not SUBMITTED: nothing to review"))
                         }
                         continue
                     }
@@ -372,17 +373,27 @@ struct BatchReview {
                     request.requestId = newRequestID()
                     let response = try await district.reviewApplication(request, timeout: global.timeout)
                     reviewed += 1
-                    table.append([id, response.record.map { stateLabel($0.state, chinese: prefersChinese()) } ?? "", response.record?.warnings.joined(separator: "; ") ?? ""])
+                    results.append((id, response.record?.state, response.record?.warnings.joined(separator: "; ") ?? ""))
                 } catch {
                     if error.endsBatch { throw error }
                     failed += 1
-                    table.append([id, "—", "\(error.code): \(error.message)"])
+                    results.append((id, nil, "\(error.code): \(error.message)"))
                 }
             }
         }
-        var response = Foshan_Subsidy_V1_ListApplicationsResponse()
-        response.records = []
-        global.emit(response, table: table, footer: "\(reviewed) reviewed, \(already) already reviewed, \(failed) refused")
+        let footer = "\(reviewed) reviewed, \(already) already reviewed, \(failed) refused"
+        if global.json {
+            // No message of the protocol holds a batch's outcomes: the same counts and rows as
+            // the table, as JSON.
+            let rows = results.map { result in
+                #"{"applicationId": \#(JSONString.quoted(result.id)), "state": \#(result.state.map { JSONString.quoted($0.description) } ?? "null"), "detail": \#(JSONString.quoted(result.detail))}"#
+            }
+            print(#"{"reviewed": \#(reviewed), "alreadyReviewed": \#(already), "refused": \#(failed), "results": [\#(rows.joined(separator: ", "))]}"#)
+        } else {
+            var table = TextTable([.init(title: "APPLICATION"), .init(title: "STATE"), .init(title: "DETAIL")])
+            for result in results { table.append([result.id, result.state.map { stateLabel($0, chinese: prefersChinese()) } ?? "—", result.detail]) }
+            global.emit(Foshan_Subsidy_V1_ListApplicationsResponse(), table: table, footer: footer)
+        }
         if failed > 0 { throw ExitCode(ExitStatus.partialBatch) }
     }
 }

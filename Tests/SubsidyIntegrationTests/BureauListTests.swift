@@ -340,6 +340,13 @@ struct BatchTests {
             let reviewedAgain = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "review", "--batch", daemon.dataDirectory + "/gbk-out.csv",
                                             "--outcome", "recommend"])
             #expect(reviewedAgain.output.contains("0 reviewed, 40 already reviewed, 0 refused"), "\(reviewedAgain.output)")
+            // With --json: the counts and each id's outcome (it printed `{}` before).
+            let asJSON = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "--json", "review", "--batch", daemon.dataDirectory + "/gbk-out.csv",
+                                     "--outcome", "recommend"])
+            let outcome = try JSONValue.parse(asJSON.output)
+            #expect(outcome["alreadyReviewed"] == .number("40") && outcome["reviewed"] == .number("0"), "\(asJSON.output)")
+            guard case .array(let rows) = outcome["results"] else { Issue.record("no results: \(asJSON.output)"); return }
+            #expect(rows.count == 40 && rows.allSatisfy { $0["state"] == .string("RECOMMENDED") && $0["detail"] == .string("already reviewed") }, "\(asJSON.output)")
 
             // A second round after a return and an amendment is reviewed afresh, not answered from the first.
             let returnedList = daemon.dataDirectory + "/return.txt"
