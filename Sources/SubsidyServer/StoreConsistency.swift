@@ -40,7 +40,7 @@ public enum StoreConsistency {
             if !gap.unfinished.isEmpty {
                 report.lines.append(
                     "applicants of \(gap.district.rawValue) in the city's index only (registrations cut off before the district's registry; "
-                        + "its next registration of each takes it over): \(Self.listed(gap.unfinished))")
+                        + "its next registration of each takes it over, `subsidyd --repair` forgets them): \(Self.listed(gap.unfinished))")
             }
             if !gap.unindexed.isEmpty {
                 report.lines.append("applicants in \(gap.district.rawValue)'s registry not in the city's index: \(Self.listed(gap.unindexed))")
@@ -105,10 +105,11 @@ public enum StoreConsistency {
 
     /// Does what is safely doable: with `acceptLedger`, first records the ledger's current
     /// position in every district (audited there); then rolls districts forward to the ledger as
-    /// start-up recovery does; then rebuilds, from their records, every maintained total that
-    /// differs (recorded in that file's audit chain). Never creates, edits or deletes a commitment
-    /// or an application's decision: what remains inconsistent is reported, and the daemon still
-    /// refuses to start.
+    /// start-up recovery does; then removes unfinished registrations from the city's index (each
+    /// audited; they would otherwise hold their USCC and organisation code); then rebuilds, from
+    /// their records, every maintained total that differs (recorded in that file's audit chain).
+    /// Never creates, edits or deletes a commitment or an application's decision: what remains
+    /// inconsistent is reported, and the daemon still refuses to start.
     /// `operatorUID` is who ran it, recorded with the acceptance and with each rebuild.
     public static func repair(dataDirectory: String, acceptLedger: Bool, operatorUID: UInt32) async throws -> Report {
         try await withStores(dataDirectory) { stores in
@@ -136,6 +137,10 @@ public enum StoreConsistency {
         report.lines += recovery.rolledForward.map { "rolled forward: \($0)" }
         report.lines += recovery.inconsistencies.map { "INCONSISTENT \($0)" }
         if recovery.inconsistencies.contains(where: \.isLedgerPosition) { report.lines += ledgerBehindAdvice }
+        for (district, usccs) in try await stores.forgetUnfinishedRegistrations(by: actor) {
+            report.lines.append(
+                "forgot unfinished registrations of \(district.rawValue) (in the city's index only; recorded in the ledger's audit chain): \(Self.listed(usccs))")
+        }
         let rebuilt = try await stores.rebuildMaintainedTotals(by: actor)
         report.lines += Self.lines(rebuilt) { one in
             (one ? "differed from its records and was" : "differed from their records and were") + " rebuilt from them (recorded in the file's audit chain)"

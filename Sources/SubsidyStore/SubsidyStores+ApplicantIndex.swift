@@ -43,6 +43,33 @@ extension SubsidyStores {
         return gaps
     }
 
+    /// Removes from the city's index every unfinished registration (``ApplicantIndexGaps/unfinished``),
+    /// each with a `forget-applicant` event naming `actor`, and returns them by district. Only
+    /// for `subsidyd --repair`, with the daemon stopped: no registration is between its two
+    /// writes then. Nothing refers to such an entry (no reply named it, no application was
+    /// filed under it), but it holds its USCC and organisation code: a mistyped code cut off
+    /// after the index refused the enterprise's real one as its twin for good.
+    public func forgetUnfinishedRegistrations(by actor: Actor) async throws -> [(district: DistrictID, usccs: [String])] {
+        var forgotten: [(district: DistrictID, usccs: [String])] = []
+        for gap in try await applicantIndexGaps() where !gap.unfinished.isEmpty {
+            let time = Timestamp.now()
+            try await ledger.database.write { transaction in
+                for uscc in gap.unfinished {
+                    try transaction.query("DELETE FROM applicants WHERE uscc = ? AND district = ?", [.text(uscc), .text(gap.district.rawValue)])
+                    guard transaction.changes > 0 else { continue }
+                    try AuditChain.append(
+                        AuditEvent(
+                            "forget-applicant",
+                            [.text("uscc", uscc), .text("district", gap.district.rawValue), .text("reason", "an unfinished registration: not in the district's registry")]
+                                + AuditEvent.Field.actor(actor)),
+                        at: time, in: transaction)
+                }
+            }
+            forgotten.append((gap.district, gap.unfinished))
+        }
+        return forgotten
+    }
+
     /// Organisation codes (USCC positions 9–17) that the city's index or the ledger's counted
     /// awards hold under more than one USCC, each with its codes (sorted), for `subsidyd --check`: one
     /// organisation under a second code, registered or awarded before such codes were refused

@@ -51,7 +51,7 @@ struct SubsidyDaemon: AsyncParsableCommand {
     @Flag(help: "Check the stores without serving (the daemon must be stopped): recovery's consistency check, every audit chain, every maintained total recomputed; exit 0 if consistent, 3 if start-up would refuse, 4 if only totals differ.")
     var check = false
 
-    @Flag(help: "Operator repair with the daemon stopped: roll districts forward to the ledger as start-up does, rebuild totals that differ from their records (audited); exit 0 if the stores are then consistent, 3 if not.")
+    @Flag(help: "Operator repair with the daemon stopped: roll districts forward to the ledger as start-up does, forget unfinished registrations in the city's index, rebuild totals that differ from their records (audited); exit 0 if the stores are then consistent, 3 if not.")
     var repair = false
 
     @Flag(help: "With --repair: record the current ledger's position in every district (audited) — only after restoring the ledger on purpose.")

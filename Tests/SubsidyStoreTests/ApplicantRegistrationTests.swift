@@ -57,6 +57,30 @@ struct ApplicantRegistrationTests {
         await stores.close()
     }
 
+    @Test("a mistyped code cut off after the index blocks the real code as its twin until a repair forgets it, audited")
+    func unfinishedTwinForgotten() async throws {
+        let mistyped = try USCC.makeValid(prefix16: "92440605MAXHXL38")
+        let real = try USCC.makeValid(prefix16: "91440605MAXHXL38")
+        let failing = try StoreHarness(faults: ["fail:register.after-ledger"])
+        _ = await #expect(throws: SubsidyError.self) { try await Self.register(failing.stores, Self.record(mistyped, "佛山云服务有限公司"), request: "typo") }
+        let harness = try await failing.reopened()
+        let stores = harness.stores
+        let blocked = await #expect(throws: SubsidyError.self) { try await Self.register(stores, Self.record(real, "佛山云服务有限公司"), request: "real") }
+        #expect(blocked?.code == .alreadyExists && blocked?.message.contains("organisation code") == true, "\(blocked?.message ?? "")")
+
+        let forgotten = try await stores.forgetUnfinishedRegistrations(by: Actor(tenant: "operator", uid: 0))
+        #expect(forgotten.map(\.district) == [.nanhai] && forgotten.first?.usccs == [mistyped.rawValue], "\(forgotten)")
+        #expect(try await Self.indexed(stores, mistyped) == nil)
+        let event = try await stores.ledger.database.read { try $0.query("SELECT event FROM audit ORDER BY seq DESC LIMIT 1").first?.text("event") }
+        #expect(event?.contains("forget-applicant") == true && event?.contains(mistyped.rawValue) == true, "\(event ?? "")")
+        try await Self.register(stores, Self.record(real, "佛山云服务有限公司"), request: "real-again")
+        #expect(try await Self.indexed(stores, real) == "佛山云服务有限公司")
+        // A registered entry is never forgotten: nothing is unfinished now.
+        #expect(try await stores.forgetUnfinishedRegistrations(by: Actor(tenant: "operator", uid: 0)).isEmpty)
+        #expect(try await Self.indexed(stores, real) == "佛山云服务有限公司")
+        await stores.close()
+    }
+
     @Test("a registry entry the index lacks decides a new registration: other details are refused without touching the index, the same ones index it")
     func registryDecides() async throws {
         let harness = try StoreHarness()
