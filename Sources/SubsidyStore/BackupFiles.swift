@@ -14,6 +14,31 @@ enum BackupFiles {
         return "\(name[...slash]).\(name[name.index(after: slash)...]).partial"
     }
 
+    /// Refuses `path` when it is `dataDirectory` or inside it, after resolving symbolic links and
+    /// `.` in both (`path` itself need not exist: its parent is resolved). A parent that cannot
+    /// be resolved is left to the directory's creation to refuse.
+    static func requireOutside(dataDirectory: String, _ path: String) throws {
+        guard let data = resolved(dataDirectory.isEmpty ? "." : dataDirectory) else { return }
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        let slash = trimmed.lastIndex(of: "/")
+        let parent = slash.map { $0 == trimmed.startIndex ? "/" : String(trimmed[..<$0]) } ?? "."
+        let name = slash.map { String(trimmed[trimmed.index(after: $0)...]) } ?? String(trimmed)
+        guard let resolvedParent = resolved(parent) else { return }
+        // The target itself may be a link to the data directory or into it.
+        let target = resolved(path) ?? (resolvedParent == "/" ? "/" + name : resolvedParent + "/" + name)
+        guard target == data || target.hasPrefix(data == "/" ? "/" : data + "/") else { return }
+        throw BackupError.directory(
+            path: path, problem: "is inside the data directory \(data); a backup goes to a directory of its own outside it (another disk, ideally)")
+    }
+
+    /// `path` with every symbolic link, `.` and `..` resolved, if it exists.
+    private static func resolved(_ path: String) -> String? {
+        guard let pointer = realpath(path, nil) else { return nil }
+        defer { free(pointer) }
+        return String(cString: pointer)
+    }
+
     /// Creates `path` 0700, or accepts an existing empty directory (a mount point, say). Anything
     /// in it already is refused: a backup or restore never mixes with other files. Returns
     /// whether it created the directory.

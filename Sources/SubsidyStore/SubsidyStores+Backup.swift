@@ -124,7 +124,14 @@ extension SubsidyStores {
     /// commit of any file falls between the copies. Writers wait for the length of their own
     /// file's copy; readers never wait. Each copy goes to a temporary name, passes
     /// `integrity_check` and its audit chain, and is renamed; the manifest is written last.
+    ///
+    /// `directory` must be outside the data directory: SQLite takes a directory named like a
+    /// store's `-journal` for a hot journal and then opens that store no more (every later
+    /// backup, `--check` and the next start fail), and copies of every district there would sit
+    /// beside the files they copy.
     public func backup(into directory: String, writtenBy: String) async throws -> BackupManifest {
+        // The ledger is `city-ledger.sqlite` in the data directory.
+        try BackupFiles.requireOutside(dataDirectory: String(ledger.database.path[..<(ledger.database.path.lastIndex(of: "/") ?? ledger.database.path.startIndex)]), directory)
         let created = try BackupFiles.createEmptyDirectory(directory)
         do {
             try BackupFiles.createDirectory(directory + "/districts")
@@ -143,12 +150,14 @@ extension SubsidyStores {
     }
 
     private func backup(intoEmpty directory: String, writtenBy: String) async throws -> BackupManifest {
-        try await requireRoomForBackup(in: directory)
         let databases = [ledger.database] + DistrictID.allCases.map { store($0).database }
         let names = BackupManifest.expectedNames
         let rendezvous = WriterRendezvous(parties: databases.count)
         let takenAt = try await underDecisionLock(.everything) {
-            try await withThrowingTaskGroup(of: String?.self) { group in
+            // Under the lock, which backups take one at a time: checked before it, backups sent
+            // together would each find the room the others were about to take.
+            try await self.requireRoomForBackup(in: directory)
+            return try await withThrowingTaskGroup(of: String?.self) { group in
                 for (index, database) in databases.enumerated() {
                     let target = directory + "/" + BackupFiles.partialName(names[index])
                     group.addTask {

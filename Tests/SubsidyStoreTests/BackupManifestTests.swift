@@ -68,6 +68,34 @@ struct BackupManifestTests {
         await done.stores.close()
     }
 
+    @Test("a backup into the data directory is refused however it is spelled, and the stores still open")
+    func backupOutsideTheData() async throws {
+        let harness = try StoreHarness()
+        try await harness.approve(try await harness.recommended(harness.benchmark(StoreHarness.uscc(345)), in: .nanhai))
+        let data = harness.directory.path
+        let link = data + "-link"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: data)
+        defer { try? FileManager.default.removeItem(atPath: link) }
+        // A directory named like a store's journal made SQLite refuse to open that store.
+        let targets = [
+            data, data + "/", data + "/city-ledger.sqlite-journal", data + "/districts/nanhai.sqlite-journal", data + "/./districts/../backup",
+            link + "/backup", link,
+        ]
+        for target in targets {
+            let refused = await #expect(throws: BackupError.self) { _ = try await harness.stores.backup(into: target, writtenBy: "test") }
+            #expect("\(refused.map { "\($0)" } ?? "")".contains("is inside the data directory"), "\(target): \(String(describing: refused))")
+        }
+        #expect(!FileManager.default.fileExists(atPath: data + "/city-ledger.sqlite-journal"))
+        #expect(!FileManager.default.fileExists(atPath: data + "/districts/nanhai.sqlite-journal"))
+        // A name beside it is not inside it.
+        let beside = data + "-journal"
+        defer { try? FileManager.default.removeItem(atPath: beside) }
+        _ = try await harness.stores.backup(into: beside, writtenBy: "test")
+        let reopened = try await harness.reopened()
+        #expect(try await reopened.stores.ledger.lastEventSequence() > 0)
+        await reopened.stores.close()
+    }
+
     @Test("a backup that would eat into the reserve kept for decisions is refused before anything is copied")
     func backupKeepsTheReserve() async throws {
         let harness = try StoreHarness()
