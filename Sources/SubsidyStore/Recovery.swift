@@ -120,6 +120,20 @@ public enum Recovery {
             return
         }
         let pending = pendingTransitions(commitment: commitment, state: application.state)
+        // The application the ledger committed for, not another that took its id since: a
+        // district file put back from before the decision hands its ids out again, and rolling
+        // forward would then award one enterprise's amount, charged to its caps, to another.
+        if commitment.state.isCounted || !pending.isEmpty, let differences = Self.differences(commitment, application) {
+            report.inconsistencies.append(
+                Inconsistency(
+                    file: store.database.path, applicationID: commitment.applicationID,
+                    problem: "is not the application the ledger \(ledger.database.path) committed \(commitment.amountFen) fen for (\(differences)); "
+                        + "its id was handed out again — was the district file restored from before that decision?",
+                    isLedgerPosition: false
+                )
+            )
+            return
+        }
         if pending.isEmpty, commitment.state.isCounted, !application.state.holdsCommitment {
             report.inconsistencies.append(
                 Inconsistency(
@@ -158,6 +172,18 @@ public enum Recovery {
             }
             report.rolledForward.append("\(commitment.applicationID) \(transition)")
         }
+    }
+
+    /// How `application` differs from what `commitment` was made for (district, enterprise,
+    /// measure, funding year), or nil when it is the same. None of them changes once an
+    /// application holds a commitment: only a RETURNED one is amended.
+    static func differences(_ commitment: CityLedger.Commitment, _ application: StoredApplication) -> String? {
+        let pairs = [
+            ("district", commitment.district, application.district.rawValue), ("enterprise", commitment.enterprise, application.enterprise),
+            ("measure", commitment.measure, application.measure.rawValue), ("funding year", String(commitment.fundingYear), String(application.fundingYear)),
+        ]
+        let differing = pairs.filter { $0.1 != $0.2 }.map { "\($0.0) \($0.1) in the ledger, \($0.2) here" }
+        return differing.isEmpty ? nil : differing.joined(separator: ", ")
     }
 
     /// What the district must still do to match the ledger.

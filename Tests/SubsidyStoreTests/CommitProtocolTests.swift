@@ -1,3 +1,4 @@
+import Foundation
 import Dispatch
 import SubsidyCore
 import Synchronization
@@ -59,6 +60,34 @@ struct CommitProtocolTests {
         // The client's retry of the interrupted request is answered with the approval.
         #expect(try await harness.approve(id) == .approved)
         #expect(try await harness.stores.recover().rolledForward.isEmpty)
+        await harness.stores.close()
+    }
+
+    @Test("an id handed out again after a district file was put back is not rolled forward to the ledger's commitment for the old application")
+    func recoveryChecksTheApplication() async throws {
+        let first = try StoreHarness()
+        let backup = first.directory.path + "-before"
+        defer { try? FileManager.default.removeItem(atPath: backup) }
+        _ = try await first.stores.backup(into: backup, writtenBy: "test")
+        let awarded = try await first.recommended(first.benchmark(StoreHarness.uscc(3)), in: .nanhai)
+        #expect(try await first.approve(awarded) == .approved)
+        await first.stores.close()
+        // Only nanhai's file is put back, from before that application was filed.
+        let live = first.directory.path + "/districts/nanhai.sqlite"
+        for sidecar in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: live + sidecar) }
+        try FileManager.default.copyItem(atPath: backup + "/districts/nanhai.sqlite", toPath: live)
+        let harness = try StoreHarness(directory: first.directory)
+        let other = try await harness.recommended(harness.benchmark(StoreHarness.uscc(4)), in: .nanhai)
+        #expect(other == awarded, "the district hands the id out again")
+
+        let report = try await harness.stores.recover(apply: false)
+        #expect(report.rolledForward.isEmpty, "\(report.rolledForward)")
+        #expect(
+            report.inconsistencies.contains { $0.applicationID == other && $0.problem.contains("is not the application the ledger") && $0.problem.contains("enterprise") },
+            "\(report.inconsistencies)")
+        _ = try await harness.stores.recover()
+        let record = try await harness.application(other)
+        #expect(record.state == .recommended && record.awardedFen == 0, "\(record.state) \(record.awardedFen)")
         await harness.stores.close()
     }
 
