@@ -1,5 +1,5 @@
-import Foundation
 import Dispatch
+import Foundation
 import SubsidyCore
 import Synchronization
 import Testing
