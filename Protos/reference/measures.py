@@ -566,7 +566,9 @@ def render() -> str:
                   "those earlier awards are not a duplicate of it.")
             if m.get("stacking_base_rate_bp") and base:
                 w(f"- **Stacking across levels** (`stacking_base_rate_bp`): this award + the live awards for the same content under other programmes (city or district) "
-                  f"+ the declared `upper_level_subsidy_fen` ≤ {bp(m['stacking_base_rate_bp'])} × `{base}`. Content funded under another programme is counted here "
+                  f"+ the declared `upper_level_subsidy_fen` ≤ {bp(m['stacking_base_rate_bp'])} × `{base}`, or × the base an earlier award for the content was "
+                  "computed from, when that is smaller (each award keeps the base its rate applied to, so a later filing declaring a larger contract makes no "
+                  "room the contract does not have; imported awards, and awards made before bases were kept, have none). Content funded under another programme is counted here "
                   "instead of refused as a duplicate (under this programme it still is one); nothing left is `FAILED_PRECONDITION` `stacking`.")
             # Fields.
             req = dict(common)

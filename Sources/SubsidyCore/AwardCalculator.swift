@@ -160,6 +160,7 @@ public enum AwardCalculator {
         result.contentKeys = application.contentKeys
         if measure == .clusterPilot || measure == .clusterPilotFollowOn { result.pilotKey = application.pilotKey }
         if measure == .clusterPilot { result.selectionDate = application.selectionDate }
+        if case let .rate(base) = measure.formulaShape { result.stackingBase = value(of: base, in: application).0 }
         return result
     }
 
@@ -234,12 +235,14 @@ public enum AwardCalculator {
     }
 
     /// Stacking across levels: the formula's base × `rate` less the public money already awarded
-    /// for the same content under other programmes and the upper-level funds declared.
+    /// for the same content under other programmes and the upper-level funds declared. The base
+    /// is the smallest declared for the content: this application's, or one an earlier award of
+    /// it was computed from (a later filing declaring a larger contract must not make room the
+    /// contract does not have).
     private static func stacking(
         _ application: Application, rate: Rate, base: Measure.FormulaBase, programme: String, usage: some UsageSnapshot
     ) throws(SubsidyError) -> LimitTrace {
-        let (baseAmount, baseName) = value(of: base, in: application)
-        let maximum = baseAmount.scaled(by: rate)
+        var (baseAmount, baseName) = value(of: base, in: application)
         var seen = Set<String>()
         var awarded = Money.zero
         var named: [String] = []
@@ -247,7 +250,11 @@ public enum AwardCalculator {
             guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
             awarded = sum
             named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
+            if funded.base > .zero && funded.base < baseAmount {
+                (baseAmount, baseName) = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base) (less than this application's \(baseName))")
+            }
         }
+        let maximum = baseAmount.scaled(by: rate)
         guard let committed = awarded.adding(application.upperLevelSubsidy) else { throw SubsidyError(.internal, "stacked awards overflow") }
         if application.upperLevelSubsidy > .zero { named.append("declared upper-level funds \(application.upperLevelSubsidy)") }
         let headroom = maximum.headroom(after: committed)

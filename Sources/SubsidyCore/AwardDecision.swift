@@ -30,6 +30,11 @@ public struct AwardDecision: Hashable, Sendable {
     public let charges: [CapCharge]
     /// ``Policy/version`` of the policy the award was computed under.
     public let policyVersion: String
+    /// What the formula's rate applied to (a rate measure's base: `min(contract, paid)`, the
+    /// amount invested, …), zero for fixed and case-by-case amounts. Kept with the commitment: a
+    /// later award stacking on the same content under another programme is measured against the
+    /// smallest base declared for it, not only the one its own application declares.
+    public var stackingBase: Money = .zero
 
     public init(
         measure: Measure, fundingYear: FundingYear, enterprise: USCC, contentFingerprint: String,

@@ -56,8 +56,14 @@ public struct FundedContent: Hashable, Sendable {
     /// The programme it was awarded under (stacking applies across programmes, general rule 2
     /// within one).
     public var programme: String
+    /// The base that award's rate applied to (``AwardDecision/stackingBase``); zero when unknown
+    /// (a fixed or case-by-case amount, an imported award, one recorded before bases were kept).
+    public var base: Money = .zero
 
-    public init(applicationID: String, measure: Measure, typed: String, key: String, amount: Money = .zero, programme: String = "foshan-2020") {
+    public init(
+        applicationID: String, measure: Measure, typed: String, key: String, amount: Money = .zero, programme: String = "foshan-2020", base: Money = .zero
+    ) {
+        self.base = base
         self.applicationID = applicationID
         self.measure = measure
         self.typed = typed

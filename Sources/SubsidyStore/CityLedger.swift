@@ -372,6 +372,9 @@ public final class CityLedger: Sendable {
                 CREATE INDEX IF NOT EXISTS commitments_organisation ON commitments (substr(enterprise, 9, 9));
                 """
         ),
+        // The base each award's rate applied to, for stacking on the same content later
+        // (``AwardDecision/stackingBase``): 0, unknown, for awards recorded before.
+        .addColumn(version: 15, table: "commitments", column: "stacking_base_fen", definition: "INTEGER NOT NULL DEFAULT 0"),
     ]
 
     /// `record` with the explanation of its award, which only the ledger keeps; nil before an
@@ -522,7 +525,7 @@ public final class CityLedger: Sendable {
                     try connection.query(
                         """
                         SELECT c.application_id AS application_id, c.measure AS measure, c.content_typed AS content_typed,
-                               c.amount_fen AS amount_fen, c.policy_version AS policy_version FROM content_keys k
+                               c.amount_fen AS amount_fen, c.policy_version AS policy_version, c.stacking_base_fen AS base_fen FROM content_keys k
                         JOIN commitments c ON c.application_id = k.application_id
                         WHERE k.key = ? AND c.state IN \(CityLedger.counted) ORDER BY k.application_id
                         """,
@@ -531,7 +534,7 @@ public final class CityLedger: Sendable {
                         FundedContent(
                             applicationID: try row.text("application_id"), measure: try row.decode(Measure.self, "measure"),
                             typed: try row.text("content_typed"), key: key, amount: Money(fen: try row.int("amount_fen")),
-                            programme: programmeName(ofVersion: try row.text("policy_version")))
+                            programme: programmeName(ofVersion: try row.text("policy_version")), base: Money(fen: try row.int("base_fen")))
                     }
                 }
             }
@@ -686,7 +689,7 @@ public final class CityLedger: Sendable {
                 selectionDate: decision.selectionDate, amount: decision.award, decisionDate: decision.decisionDate,
                 decisionDocument: decision.decisionDocument ?? "", policyVersion: decision.policyVersion, explanation: explanation,
                 source: .decision, requestID: requestID, inProvincialPool: application.inProvincialPool,
-                actor: actor, reason: reason
+                actor: actor, reason: reason, stackingBase: decision.stackingBase
             ),
             charges: decision.charges, at: time, in: transaction
         )
@@ -726,14 +729,17 @@ public final class CityLedger: Sendable {
         /// of its decision, so a respelling of the decision is the same award (see
         /// ``CityLedger/importID(of:alongside:in:)``).
         public var namesItsContent = true
+        /// ``AwardDecision/stackingBase``; zero (unknown) for an import.
+        public var stackingBase: Money = .zero
 
         public init(
             applicationID: String, district: String, measure: Measure, fundingYear: Int, enterprise: String, provider: String,
             pilotID: String, contentFingerprint: String, contentKeys: [String] = [], contentTyped: String = "", pilotKey: String = "",
             selectionDate: CalendarDate? = nil, amount: Money, decisionDate: CalendarDate, decisionDocument: String,
             policyVersion: String, explanation: StoredExplanation?, source: Source, requestID: String, inProvincialPool: Bool,
-            actor: Actor, reason: String
+            actor: Actor, reason: String, stackingBase: Money = .zero
         ) {
+            self.stackingBase = stackingBase
             self.actor = actor
             self.reason = reason
             self.applicationID = applicationID
@@ -768,15 +774,15 @@ public final class CityLedger: Sendable {
             """
             INSERT INTO commitments (application_id, district, measure, funding_year, enterprise, provider, pilot_id,
                 content_fingerprint, amount_fen, decision_date, decision_document, policy_version, explanation, state, source,
-                request_id, created_at, updated_at, actor_tenant, actor_uid, reason, content_typed, pilot_key, selection_date)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'live', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                request_id, created_at, updated_at, actor_tenant, actor_uid, reason, content_typed, pilot_key, selection_date, stacking_base_fen)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'live', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [.text(fields.applicationID), .text(fields.district), .text(fields.measure.rawValue), .integer(Int64(fields.fundingYear)),
              .text(fields.enterprise), .text(fields.provider), .text(fields.pilotID), .text(fields.contentFingerprint),
              .integer(fields.amount.fen), .text(fields.decisionDate.description), .text(fields.decisionDocument),
              .text(fields.policyVersion), .blob([]), .text(fields.source.rawValue), .text(fields.requestID), .text(time), .text(time),
              .text(fields.actor.tenant), .integer(Int64(fields.actor.uid)), .text(fields.reason),
-             .text(fields.contentTyped), .text(fields.pilotKey), .text(fields.selectionDate?.description ?? "")]
+             .text(fields.contentTyped), .text(fields.pilotKey), .text(fields.selectionDate?.description ?? ""), .integer(fields.stackingBase.fen)]
         )
         for key in fields.contentKeys.isEmpty ? [fields.contentFingerprint] : fields.contentKeys {
             try transaction.query("INSERT INTO content_keys (key, application_id) VALUES (?, ?)", [.text(key), .text(fields.applicationID)])

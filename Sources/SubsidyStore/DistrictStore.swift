@@ -325,6 +325,9 @@ public final class DistrictStore: Sendable {
                 CREATE INDEX IF NOT EXISTS programme_charges_scope ON programme_charges (cap_id, scope);
                 """
         ),
+        // The base each award's rate applied to (``AwardDecision/stackingBase``), as in the
+        // ledger (its migration 15): 0, unknown, for awards recorded before.
+        .addColumn(version: 14, table: "programme_commitments", column: "stacking_base_fen", definition: "INTEGER NOT NULL DEFAULT 0"),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not

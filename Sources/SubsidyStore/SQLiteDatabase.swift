@@ -52,6 +52,17 @@ public final class SQLiteDatabase: Sendable {
             self.sql = sql
             self.backfill = backfill
         }
+
+        /// Adds `column` (with its `definition`: type, constraint, default) to `table` unless the
+        /// table has it already. SQLite has no `ADD COLUMN IF NOT EXISTS`, and a migration may run
+        /// again on a file whose version was set back (an operator's repair, a test of an upgrade):
+        /// every other migration is written to be re-run, so this one is too.
+        public static func addColumn(version: Int, table: String, column: String, definition: String) -> Migration {
+            Migration(version: version, sql: "") { transaction throws(SQLiteError) in
+                for row in try transaction.query("SELECT name FROM pragma_table_info(?)", [.text(table)]) where try row.text("name") == column { return }
+                try transaction.query("ALTER TABLE \(table) ADD COLUMN \(column) \(definition)")
+            }
+        }
     }
 
     /// Opens the file and applies the migrations it has not seen, all in one transaction.

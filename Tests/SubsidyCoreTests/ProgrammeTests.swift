@@ -241,6 +241,14 @@ struct ProgrammeTests {
         #expect(stackingTrace.limit == Money(yuan: 1_000_000))
         #expect(stackingTrace.committed == Money(yuan: 500_000))
         #expect(stackingTrace.detail.contains("shunde-000101 (foshan-2020 CLOUD_VOUCHER) 500,000.00"))
+        // A later filing declaring three times the spend on the same contract makes no room: the
+        // base the voucher was computed from stands.
+        let inflated = try AwardCalculator.compute(
+            application: Self.cloudUse(spend: "3000000", revenue: "80000000", contract: "SD-CLOUD-2023-07"), policy: shunde, usage: usage, decision: on)
+        #expect(inflated.award == Money(yuan: 500_000))
+        let inflatedTrace = try #require(inflated.limits.first { $0.kind == .stacking })
+        #expect(inflatedTrace.limit == Money(yuan: 1_000_000))
+        #expect(inflatedTrace.detail.contains("the base shunde-000101 was awarded on, 1,000,000.00"), "\(inflatedTrace.detail)")
 
         // With upper-level funds declared as well, stacking binds below the formula.
         let declared = try AwardCalculator.compute(

@@ -91,7 +91,9 @@ struct ProgrammesTests {
             try await shunde.register(buyer)
             let voucher = try await shunde.file(TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 100_000_000, year: 2023, contract: "SD-STACK-1"))
             #expect(try await city.approve(voucher, date: "2023-08-01").awardedFen == 50_000_000)
-            var application = ProgrammeData.cloudUse(buyer, spendFen: 100_000_000, revenueFen: 8_000_000_000, contract: "sd stack 1")
+            // Declaring three times the contract's spend makes no room: the base the voucher was
+            // awarded on, kept with it in the ledger, stands.
+            var application = ProgrammeData.cloudUse(buyer, spendFen: 300_000_000, revenueFen: 8_000_000_000, contract: "sd stack 1")
             application.upperLevelSubsidyFen = 20_000_000
             let id = try await shunde.file(application)
             let approved = try await ProgrammeData.approveOwn(shunde, id, date: "2024-03-01")
@@ -99,6 +101,7 @@ struct ProgrammesTests {
             let stacking = try #require(approved.explanation?.limits.first { $0.kind == "stacking" })
             #expect(stacking.binding)
             #expect(stacking.detail.contains("\(voucher) (foshan-2020 CLOUD_VOUCHER) 500,000.00"))
+            #expect(stacking.detail.contains("the base \(voucher) was awarded on, 1,000,000.00"), "\(stacking.detail)")
         }
     }
 
