@@ -8,7 +8,8 @@ import SubsidyCore
 /// leaves the decision whole or absent.
 extension SubsidyStores {
     /// 复核 of the district's own programme: the award computed against the district's caps (and
-    /// the city's awards for the same content, for stacking) and committed with the approval.
+    /// the city's and the other districts' programmes' awards for the same content, for stacking
+    /// and double funding) and committed with the approval.
     public func approveOwn(
         _ id: String, as district: DistrictID, decision: DecisionInput, programmes: Programmes, request key: RequestKey, actor: Actor,
         reason: String, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
@@ -17,14 +18,16 @@ extension SubsidyStores {
         if let earlier = try await store.replay(key) { return earlier }
         guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
         _ = try Self.districtDecides(current, district: district, programmes: programmes)
-        // The city's awards live in another file, read before the district's transaction. The
-        // content's locks, which a city approval of the same content also holds across its read
-        // of the districts' awards and its ledger write, keep either from committing between the
-        // other's read and its write: otherwise both would see nothing and both pay.
+        // The city's and the other districts' awards live in other files, read before the
+        // district's transaction. The content's locks, which a city approval or another
+        // district's approval of the same content also holds across its reads and its write,
+        // keep either from committing between the other's read and its write: otherwise both
+        // would see nothing and both pay.
         let ledger = self.ledger
         let keys = current.application.contentKeys
         return try await underDecisionLock(.keys(Self.contentLocks(keys))) {
             let elsewhere = try await ledger.database.read { try ledger.usage(in: $0).fundedContent(keys) }
+                + (try await self.districtProgrammeContent(keys, except: district))
             return try await store.mutate(key) { transaction, now in
                 guard let fresh = try DistrictStore.application(id, in: transaction, district: district) else {
                     throw SubsidyError(.notFound, "application \(id) does not exist")

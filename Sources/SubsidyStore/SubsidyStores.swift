@@ -1022,9 +1022,10 @@ public final class SubsidyStores: Service, Sendable {
     /// file), holding the content locks of `keys`, which a district's approval of its own
     /// programme holds across its read of the ledger and its write: neither can award that
     /// content between the other's read and its commit.
-    func districtProgrammeContent(_ keys: [String]) async throws -> [FundedContent] {
+    /// `except`: a district whose own file the caller reads itself.
+    func districtProgrammeContent(_ keys: [String], except: DistrictID? = nil) async throws -> [FundedContent] {
         guard !keys.isEmpty else { return [] }
-        return try await fromEveryDistrict { try await $0.programmeFundedContent(keys) }
+        return try await fromEveryDistrict { $0.district == except ? [] : try await $0.programmeFundedContent(keys) }
     }
 
     /// `read` of every district's file at once (five files, five executors — an approval waits
@@ -1042,7 +1043,8 @@ public final class SubsidyStores: Service, Sendable {
 
     /// Runs `body` in one read transaction against the usage `policy`'s awards are decided
     /// against: the city ledger for a city programme; for a district's own programme, that
-    /// district's file, with the city's awards for `contentKeys` (read just before) for stacking.
+    /// district's file, with the city's and the other districts' programmes' awards for
+    /// `contentKeys` (read just before) for stacking and double funding.
     /// `districtContent`: the districts' programme awards of `contentKeys` when the caller has just
     /// read them (else they are read here). A ``SQLiteDatabase/lookup(_:)``: the maintained cap
     /// totals make `body`'s policy run a handful of indexed reads, whatever the ledger holds.
@@ -1056,7 +1058,11 @@ public final class SubsidyStores: Service, Sendable {
             if let districtContent { elsewhere = districtContent } else { elsewhere = try await districtProgrammeContent(contentKeys) }
             return try await ledger.database.lookup { try body(WithFundedContent(ledger.usage(in: $0), elsewhere: elsewhere)) }
         case .district(let district):
-            let elsewhere = try await ledger.database.lookup { try ledger.usage(in: $0).fundedContent(contentKeys) }
+            let others =
+                if let districtContent { districtContent.filter { !$0.applicationID.hasPrefix(district.rawValue + "-") } } else {
+                    try await districtProgrammeContent(contentKeys, except: district)
+                }
+            let elsewhere = try await ledger.database.lookup { try ledger.usage(in: $0).fundedContent(contentKeys) } + others
             return try await store(district).database.lookup { try body(DistrictStore.ProgrammeUsage(connection: $0.connection, elsewhere: elsewhere)) }
         }
     }

@@ -1,0 +1,87 @@
+import Foundation
+import SubsidyCore
+import Testing
+@testable import SubsidyStore
+
+/// District programmes decide in their own files; what one district's programme funded must
+/// still count when another district's programme is asked to fund the same content. Real stores
+/// on real SQLite files.
+@Suite("district programmes see each other's awards")
+struct DistrictProgrammeContentTests {
+    /// `foshan-dx-2021` as a district's own programme (level `district:<id>`), under another name:
+    /// the shipped set has one district programme, and two district programmes cannot offer one
+    /// measure in one set, so each district decides with a set of its own.
+    static func programmes(_ district: DistrictID) throws -> (Programmes, Policy) {
+        let text = try String(contentsOf: StoreHarness.repositoryRoot.appendingPathComponent("Deploy/policy/foshan-dx-2021.toml"), encoding: .utf8)
+            .replacingOccurrences(of: "name = \"foshan-dx-2021\"", with: "name = \"\(district.rawValue)-dx\"")
+            .replacingOccurrences(of: "level = \"city\"", with: "level = \"district:\(district.rawValue)\"")
+        let own = try Policy.load(text: text, name: "\(district.rawValue)-dx")
+        return (try Programmes([try StoreHarness.loadPolicy(), own]), own)
+    }
+
+    static let name = "佛山数字车间有限公司"
+
+    @Test("a relocated enterprise's workshop funded by nanhai's programme is refused by gaoming's as double funding")
+    func acrossDistricts() async throws {
+        let harness = try StoreHarness()
+        let stores = harness.stores
+        let enterprise = StoreHarness.uscc(970)
+        let workshop = Application(
+            measure: .digitalWorkshop, fundingYear: FundingYear(2023)!, enterprise: enterprise, projectName: "数字化车间 一号", programme: "nanhai-dx")
+        let decision = DecisionInput(decisionDate: try CalendarDate(parsing: "2023-10-01"))
+
+        func fileAndRecommend(_ application: Application, in district: DistrictID, policy: Policy, programmes: Programmes) async throws -> String {
+            let applicant = ApplicantRecord(uscc: enterprise.rawValue, name: Self.name, district: district, locality: .local, role: .industrialEnterprise)
+            let id = String(decoding: try await stores.submit(
+                application, applicant: applicant, policy: policy, request: RequestKey(id: "\(district):submit", fingerprint: "f"),
+                actor: StoreHarness.actor(district)
+            ) { record, _ in Array(record.id.utf8) }, as: UTF8.self)
+            _ = try await stores.review(
+                id, as: district, .recommend, programmes: programmes, request: RequestKey(id: "\(district):recommend", fingerprint: "f"),
+                actor: StoreHarness.actor(district), reason: "") { _, _ in [] }
+            return id
+        }
+        func approve(_ id: String, in district: DistrictID, programmes: Programmes) async throws {
+            _ = try await stores.approveOwn(
+                id, as: district, decision: decision, programmes: programmes, request: RequestKey(id: "\(district):approve", fingerprint: "f"),
+                actor: StoreHarness.actor(district), reason: "") { _ in [] }
+        }
+
+        let (nanhaiSet, nanhaiProgramme) = try Self.programmes(.nanhai)
+        _ = try await stores.registerApplicant(
+            ApplicantRecord(uscc: enterprise.rawValue, name: Self.name, district: .nanhai, locality: .local, role: .industrialEnterprise),
+            request: RequestKey(id: "nanhai:register", fingerprint: "f"), actor: StoreHarness.actor(.nanhai)) { _ in [] }
+        let first = try await fileAndRecommend(workshop, in: .nanhai, policy: nanhaiProgramme, programmes: nanhaiSet)
+        try await approve(first, in: .nanhai, programmes: nanhaiSet)
+
+        // The enterprise moves to gaoming, whose programme is asked to fund the same workshop.
+        let moved = ApplicantRecord(uscc: enterprise.rawValue, name: Self.name, district: .gaoming, locality: .local, role: .industrialEnterprise)
+        _ = try await stores.registerApplicant(
+            moved, request: RequestKey(id: "gaoming:register", fingerprint: "f"), actor: StoreHarness.actor(.gaoming), relocated: true) { _ in [] }
+        let (gaomingSet, gaomingProgramme) = try Self.programmes(.gaoming)
+        let again = {
+            var again = workshop
+            again.programme = "gaoming-dx"
+            return again
+        }()
+        // Filing already refuses it, naming the award…
+        let filed = await #expect(throws: SubsidyError.self) {
+            _ = try await fileAndRecommend(again, in: .gaoming, policy: gaomingProgramme, programmes: gaomingSet)
+        }
+        #expect(filed?.message.contains(first) == true, "\(filed?.message ?? "")")
+        // …and so does the approval, for one filed and recommended before the award (written
+        // into the file directly: filing and review now refuse it through the store).
+        let second = try await stores.store(.gaoming).database.write { transaction in
+            try stores.store(.gaoming).insertApplication(
+                again, actor: StoreHarness.actor(.gaoming), request: RequestKey(id: "gaoming:direct", fingerprint: "f"), at: Timestamp.now(), in: transaction
+            ).id
+        }
+        _ = try await stores.store(.gaoming).database.write { transaction in
+            try transaction.query("UPDATE applications SET state = 'RECOMMENDED' WHERE id = ?", [.text(second)])
+        }
+        let approval = await #expect(throws: SubsidyError.self) { try await approve(second, in: .gaoming, programmes: gaomingSet) }
+        #expect(approval?.message.contains("duplicate_content") == true && approval?.message.contains(first) == true, "\(approval?.message ?? "")")
+        #expect(try await stores.store(.gaoming).application(second)?.state == .recommended)
+        await stores.close()
+    }
+}
