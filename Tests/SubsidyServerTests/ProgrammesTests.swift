@@ -105,6 +105,32 @@ struct ProgrammesTests {
         }
     }
 
+    @Test("a call closes from now on: a last day before yesterday is refused, as are decisions dated after today")
+    func closedNotInThePast() async throws {
+        try await withInProcessDaemon { daemon in
+            let city = Bureau(daemon.tenant("city"))
+            func day(_ days: Int) -> String {
+                CalendarDate(daysSinceEpoch: (Int(Date().timeIntervalSince1970) + 8 * 3_600) / 86_400 + days)!.description
+            }
+            var open = Foshan_Subsidy_V1_OpenCallRequest()
+            (open.requestId, open.programme, open.measure, open.fundingYear) = ("past-call", "foshan-dx-2021", .digitalWorkshop, 2025)
+            (open.opensOn, open.closesOn) = (day(-20), day(20))
+            let call = try #require(try await city.client.call(Foshan_Subsidy_V1_Calls.Method.openCall, open).call)
+            var close = Foshan_Subsidy_V1_CloseCallRequest()
+            (close.requestId, close.callId, close.closedOn) = ("close-past", call.id, day(-5))
+            let past = await #expect(throws: SubsidyError.self) { try await city.client.call(Foshan_Subsidy_V1_Calls.Method.closeCall, close) }
+            #expect(past?.code == .invalidArgument && past?.message.contains("request.closed_on: \(day(-5)) has passed") == true, "\(past?.message ?? "")")
+            (close.requestId, close.closedOn) = ("close-now", day(-1))
+            #expect(try await city.client.call(Foshan_Subsidy_V1_Calls.Method.closeCall, close).call?.state == "closed")
+
+            // A decision is entered once taken: a date to come is refused, naming the field.
+            var approve = Foshan_Subsidy_V1_ApproveApplicationRequest()
+            (approve.requestId, approve.applicationId, approve.decisionDate) = ("future", "nanhai-000001", day(1))
+            let future = await #expect(throws: SubsidyError.self) { try await city.client.call(Foshan_Subsidy_V1_CityService.Method.approveApplication, approve) }
+            #expect(future?.code == .invalidArgument && future?.message.contains("request.decision_date: \(day(1)) is after today in Foshan") == true, "\(future?.message ?? "")")
+        }
+    }
+
     @Test("a measure and year have at most 50 calls; a late filing goes under the one that opened last, not the last id as text")
     func callsBounded() async throws {
         try await withInProcessDaemon { daemon in

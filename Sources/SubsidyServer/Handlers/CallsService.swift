@@ -40,8 +40,15 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
 
     func closeCall(_ request: Foshan_Subsidy_V1_CloseCallRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_CloseCallResponse {
         let key = try requestKey(request.requestId, context: context, request)
-        let date = try parseOptionalDate(request.closedOn, field: "request.closed_on") ?? Clock.today()
-        try InputLimits.check(date, field: "request.closed_on")
+        let today = Clock.today()
+        let date = try parseOptionalDate(request.closedOn, field: "request.closed_on") ?? today
+        // Its last open day: yesterday closes it now. An earlier one would leave the filings
+        // made since counted as inside a call that, by its record, had closed before them.
+        if let yesterday = CalendarDate(daysSinceEpoch: today.daysSinceEpoch - 1), date < yesterday {
+            throw .invalidField(
+                "request.closed_on",
+                "\(date) has passed: a call closes from now on (its last day at the earliest \(yesterday), yesterday in Foshan, which refuses filings from today)")
+        }
         let (stores, programmes, tenant) = (self.stores, self.programmes, context.tenant)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.closeCall(

@@ -139,7 +139,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         guard !request.reason.isEmpty else { throw .invalidField("request.reason", "is required to revoke an award") }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let key = try requestKey(request.requestId, context: context, request)
-        let date = try parseOptionalDate(request.decisionDate, field: "request.decision_date")
+        let date = try optionalDecisionDate(request.decisionDate, field: "request.decision_date")
         let document = try decisionDocument(request)
         let (stores, programmes) = (self.stores, self.programmes)
         if request.applicationId.hasPrefix(CityLedger.importPrefix) {
@@ -167,8 +167,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
     func disburseApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
         // The validity window bounds approval, not payment: an award approved inside it may be
         // paid (or revoked) after it ends. The date must still be real and follow the approval.
-        let date = try parseDate(request.decisionDate, field: "request.decision_date")
-        try InputLimits.check(date, field: "request.decision_date")
+        let date = try decisionDate(request.decisionDate, field: "request.decision_date")
         let key = try requestKey(request.requestId, context: context, request)
         _ = try stores.owning(request.applicationId, as: nil)
         let document = try decisionDocument(request)
@@ -186,8 +185,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
     func publicizeApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
         let key = try requestKey(request.requestId, context: context, request)
         _ = try stores.owning(request.applicationId, as: nil)
-        let date = try parseDate(request.decisionDate, field: "request.decision_date")
-        try InputLimits.check(date, field: "request.decision_date")
+        let date = try decisionDate(request.decisionDate, field: "request.decision_date")
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let document = try decisionDocument(request)
         let (stores, programmes) = (self.stores, self.programmes)
@@ -204,7 +202,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         _ = try stores.owning(request.applicationId, as: nil)
         guard !request.reason.isEmpty else { throw .invalidField("request.reason", "is required to reject an application") }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
-        let date = try parseOptionalDate(request.decisionDate, field: "request.decision_date")
+        let date = try optionalDecisionDate(request.decisionDate, field: "request.decision_date")
         let document = try decisionDocument(request)
         let (stores, programmes) = (self.stores, self.programmes)
         let bytes = try await StoreCall.run(for: context) {
@@ -219,17 +217,16 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
 /// What an approval (one, or each of a list) decides: a date inside the validity window, a
 /// reason and 文号 within their bounds, and — for case-by-case measures — the amount.
 func approvalDecision(date: String, document: String, reason: String, caseAmountFen: Int64 = 0) throws(SubsidyError) -> DecisionInput {
-    let decisionDate = try parseDate(date, field: "request.decision_date")
     // The programme of each application bounds its date (the policy engine checks it there);
-    // here only that the date is a plausible one.
-    try InputLimits.check(decisionDate, field: "request.decision_date")
+    // here only that the date is a plausible one, and not to come.
+    let decided = try decisionDate(date, field: "request.decision_date")
     try InputLimits.check(reason, InputLimits.reason, field: "request.reason")
     let document = try InputLimits.oneLine(document, InputLimits.decisionDocument, field: "request.decision_document")
     guard caseAmountFen >= 0, caseAmountFen <= maximumAwardFen else {
         throw .invalidField("request.case_amount_fen", "must be between 0 and \(maximumAwardFen) fen (got \(caseAmountFen))")
     }
     return DecisionInput(
-        decisionDate: decisionDate, caseAmount: caseAmountFen > 0 ? Money(fen: caseAmountFen) : nil, decisionDocument: document.isEmpty ? nil : document)
+        decisionDate: decided, caseAmount: caseAmountFen > 0 ? Money(fen: caseAmountFen) : nil, decisionDocument: document.isEmpty ? nil : document)
 }
 
 /// The decision's document number (文号), checked against its bound and made one line.

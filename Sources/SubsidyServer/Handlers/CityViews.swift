@@ -205,7 +205,7 @@ struct CityViews: Sendable {
         guard award.amountFen > 0, award.amountFen <= maximumAwardFen else {
             throw .invalidField("\(path).amount_fen", "must be between 1 and \(maximumAwardFen) fen (got \(award.amountFen))")
         }
-        let date = try parseDate(award.decisionDate, field: "\(path).decision_date")
+        let date = try decisionDate(award.decisionDate, field: "\(path).decision_date")
         do { try policy.checkDecisionDate(date) } catch { throw .invalidField("\(path).decision_date", error.message) }
         guard !award.decisionDocument.isEmpty else { throw .invalidField("\(path).decision_document", "is required for an imported decision") }
         var award = award

@@ -439,6 +439,21 @@ func parseDate(_ text: String, field: String) throws(SubsidyError) -> CalendarDa
 }
 
 /// Parses a date field that may be left empty (nil).
+/// A decision's date (approval, 公示, payment, refusal, revocation, an imported award's): a real
+/// date from 2000-01-01 to today in Foshan. A decision is entered once it is taken, so a date
+/// still to come is a mistake — a payment recorded before it was made, or a 公示 whose end, from
+/// which payment may follow, is pushed into the future.
+func decisionDate(_ text: String, field: String) throws(SubsidyError) -> CalendarDate {
+    let date = try parseDate(text, field: field)
+    try InputLimits.check(date, field: field, notAfter: Clock.today(), latestName: "today in Foshan,")
+    return date
+}
+
+/// ``decisionDate(_:field:)`` where the date may be left out (empty: none).
+func optionalDecisionDate(_ text: String, field: String) throws(SubsidyError) -> CalendarDate? {
+    text.isEmpty ? nil : try decisionDate(text, field: field)
+}
+
 func parseOptionalDate(_ text: String, field: String) throws(SubsidyError) -> CalendarDate? {
     guard !text.isEmpty else { return nil }
     let date = try parseDate(text, field: field)

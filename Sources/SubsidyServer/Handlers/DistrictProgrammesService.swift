@@ -123,9 +123,7 @@ struct DistrictProgrammesService: Foshan_Subsidy_V1_DistrictProgrammes.ServicePr
         let key = try requestKey(request.requestId, context: context, request)
         _ = try stores.owning(request.applicationId, as: district)
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
-        let date = dateRequired
-            ? try parseDate(request.decisionDate, field: "request.decision_date") : try parseOptionalDate(request.decisionDate, field: "request.decision_date")
-        if let date { try InputLimits.check(date, field: "request.decision_date") }
+        let date = dateRequired ? try decisionDate(request.decisionDate, field: "request.decision_date") : try optionalDecisionDate(request.decisionDate, field: "request.decision_date")
         return (district, key, date, try decisionDocument(request))
     }
 

@@ -567,7 +567,9 @@ public struct Foshan_Subsidy_V1_OpenCallResponse: ProtoMessage {
 public struct Foshan_Subsidy_V1_CloseCallRequest: ProtoMessage {
     public var requestId: String = ""
     public var callId: String = ""
-    /// The day it closes (default: today); not before it opened.
+    /// Its last open day (default: today; yesterday closes it now); not before it opened, nor
+    /// after its own last day, nor before yesterday (China Standard Time): a call is not closed
+    /// in the past.
     public var closedOn: String = ""
 
     public init() {}

@@ -238,7 +238,9 @@ struct  Foshan__Subsidy__V1__CloseCallRequest
   char *request_id;
   char *call_id;
   /*
-   * The day it closes (default: today); not before it opened.
+   * Its last open day (default: today; yesterday closes it now); not before it opened, nor
+   * after its own last day, nor before yesterday (China Standard Time): a call is not closed
+   * in the past.
    */
   char *closed_on;
 };
