@@ -17,6 +17,9 @@ public enum InputLimits {
     public static let decisionDocument = 200
     /// A programme's name (`foshan-dx-2021`), in characters.
     public static let programme = 64
+    /// A call's id (`foshan-dx-2021/DIGITAL_WORKSHOP/2025/3`): a programme's name, a measure, a
+    /// year and a number.
+    public static let callID = 128
     /// Reasons for a decision, a return, a withdrawal or an other-fund declaration.
     public static let reason = 2_000
     /// Served enterprises (and provincial-voucher enterprises) of one follow-on application.

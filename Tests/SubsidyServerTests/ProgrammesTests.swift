@@ -120,6 +120,10 @@ struct ProgrammesTests {
             (close.requestId, close.callId, close.closedOn) = ("close-past", call.id, day(-5))
             let past = await #expect(throws: SubsidyError.self) { try await city.client.call(Foshan_Subsidy_V1_Calls.Method.closeCall, close) }
             #expect(past?.code == .invalidArgument && past?.message.contains("request.closed_on: \(day(-5)) has passed") == true, "\(past?.message ?? "")")
+            var long = close
+            (long.requestId, long.callId) = ("close-long", String(repeating: "x", count: InputLimits.callID + 1))
+            let tooLong = await #expect(throws: SubsidyError.self) { try await city.client.call(Foshan_Subsidy_V1_Calls.Method.closeCall, long) }
+            #expect(tooLong?.code == .invalidArgument && tooLong?.message.contains("request.call_id: must be at most 128") == true, "\(tooLong?.message ?? "")")
             (close.requestId, close.closedOn) = ("close-now", day(-1))
             #expect(try await city.client.call(Foshan_Subsidy_V1_Calls.Method.closeCall, close).call?.state == "closed")
 

@@ -40,6 +40,7 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
 
     func closeCall(_ request: Foshan_Subsidy_V1_CloseCallRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_CloseCallResponse {
         let key = try requestKey(request.requestId, context: context, request)
+        try InputLimits.check(request.callId, InputLimits.callID, field: "request.call_id")
         let today = Clock.today()
         let date = try parseOptionalDate(request.closedOn, field: "request.closed_on") ?? today
         // Its last open day: yesterday closes it now. An earlier one would leave the filings
