@@ -44,7 +44,10 @@ enum BackupFiles {
     /// whether it created the directory.
     @discardableResult
     static func createEmptyDirectory(_ path: String) throws -> Bool {
-        if mkdir(path, 0o700) == 0 { return true }
+        if mkdir(path, 0o700) == 0 {
+            syncParent(of: path)
+            return true
+        }
         let error = errno
         guard error == EEXIST else {
             throw BackupError.directory(path: path, problem: "cannot create (\(String(cString: strerror(error))))")
@@ -155,10 +158,29 @@ enum BackupFiles {
         return out
     }
 
-    /// Size in bytes, or -1 if the path is missing.
+    /// Size in bytes, or -1 if the path is missing. Of the path itself: a symbolic link is not
+    /// the file it names (and is refused when read, ``openRegular(_:)``).
     static func size(of path: String) -> Int64 {
         var status = stat()
-        return stat(path, &status) == 0 ? Int64(status.st_size) : -1
+        return lstat(path, &status) == 0 ? Int64(status.st_size) : -1
+    }
+
+    /// Opens `path` for reading if it is a regular file, not through a symbolic link. A backup
+    /// directory is the operator's, not the daemon's: a FIFO there would block a restore for good,
+    /// `/dev/zero` would hash for ever, and a link could be swapped between the check and the copy.
+    private static func openRegular(_ path: String) throws -> Int32 {
+        // Non-blocking, so a FIFO is refused below instead of waiting for a writer in open(2).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else {
+            if errno == ELOOP { throw BackupError.file(name: path, problem: "is a symbolic link, not a regular file") }
+            throw BackupError.file(name: path, problem: "cannot open (\(String(cString: strerror(errno))))")
+        }
+        var status = stat()
+        guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw BackupError.file(name: path, problem: "is not a regular file")
+        }
+        return fd
     }
 
     static func sha256(of path: String) throws -> String {
@@ -169,8 +191,7 @@ enum BackupFiles {
 
     /// `path`'s bytes in chunks of 1 MiB, in order: store files may be gigabytes.
     private static func forEachChunk(of path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BackupError.file(name: path, problem: "cannot open (\(String(cString: strerror(errno))))") }
+        let fd = try openRegular(path)
         defer { close(fd) }
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
@@ -181,24 +202,23 @@ enum BackupFiles {
         }
     }
 
-    static func readBytes(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BackupError.file(name: path, problem: "cannot open (\(String(cString: strerror(errno))))") }
+    /// The whole of a small file: refused past `limit` bytes.
+    static func readBytes(_ path: String, limit: Int) throws -> [UInt8] {
+        let fd = try openRegular(path)
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = read(fd, &chunk, chunk.count)
             if n < 0 { throw BackupError.file(name: path, problem: "read failed (\(String(cString: strerror(errno))))") }
             if n == 0 { break }
             bytes += chunk[0..<n]
+            guard bytes.count <= limit else { throw BackupError.file(name: path, problem: "is larger than \(limit) bytes") }
         }
         return bytes
     }
 
-    static func readText(_ path: String) -> String? {
-        (try? readBytes(path)).map { String(decoding: $0, as: UTF8.self) }
-    }
+
 
     /// Copies `source` to `target` (created 0600, must not exist) a chunk at a time, and syncs it.
     static func copy(_ source: String, to target: String) throws {
@@ -225,6 +245,7 @@ enum BackupFiles {
         guard mkdir(path, 0o700) == 0 else {
             throw BackupError.directory(path: path, problem: "cannot create (\(String(cString: strerror(errno))))")
         }
+        syncParent(of: path)
     }
 
     /// Removes what a backup or a restore that failed wrote into `directory`, whose `districts`
@@ -235,12 +256,21 @@ enum BackupFiles {
     static func removeBackup(in directory: String, removingDirectory: Bool) {
         unlink(directory + "/" + BackupManifest.fileName)
         unlink(directory + "/" + BackupManifest.fileName + ".partial")
+        unlink(directory + "/" + BackupManifest.restoringMarker + ".partial")
         for name in BackupManifest.expectedNames {
             unlink(directory + "/" + name)
             unlink(directory + "/" + partialName(name))
         }
         rmdir(directory + "/districts")
+        // Last: while anything of the restore is left, it says so.
+        unlink(directory + "/" + BackupManifest.restoringMarker)
         if removingDirectory { rmdir(directory) }
+    }
+
+    /// unlink(2), then fsync of the directory, so the name stays gone after a crash.
+    static func removeDurably(_ path: String) throws {
+        guard unlink(path) == 0 else { throw BackupError.file(name: path, problem: "cannot remove (\(String(cString: strerror(errno))))") }
+        syncParent(of: path)
     }
 
     /// Writes `text` under a temporary name, syncs, and renames it into place.
@@ -263,7 +293,14 @@ enum BackupFiles {
         guard rename(source, target) == 0 else {
             throw BackupError.file(name: target, problem: "cannot rename into place (\(String(cString: strerror(errno))))")
         }
-        let directory = target.lastIndex(of: "/").map { String(target[..<$0]) } ?? "."
+        syncParent(of: target)
+    }
+
+    /// fsync of the directory holding `path`, so a name just made there (a file renamed into
+    /// place, a directory created) survives a crash: a reply saying a backup was taken must not
+    /// name a directory that power loss takes back.
+    private static func syncParent(of path: String) {
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         let fd = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 {
             fsync(fd)

@@ -27,6 +27,10 @@ public struct BackupManifest: Sendable, Equatable {
     /// The manifest format; a restore refuses a format it does not know.
     public static let format = 1
     public static let fileName = "MANIFEST"
+    /// Written into a data directory before a restore copies anything, removed after the last
+    /// file: a restore cut off (Ctrl-C, a crash, power) leaves it, and the stores refuse to open
+    /// a directory holding it (``SubsidyStores/requireNoUnfinishedRestore(in:)``).
+    public static let restoringMarker = "RESTORE-IN-PROGRESS"
 
     /// When every writer was paused for the snapshot (RFC 3339 UTC).
     public var takenAt: String
@@ -220,9 +224,14 @@ extension SubsidyStores {
     public static func restore(backup: String, into dataDirectory: String) throws -> BackupManifest {
         let manifest = try verifyBackup(at: backup)
         let created = try BackupFiles.createEmptyDirectory(dataDirectory)
+        let marker = dataDirectory + "/" + BackupManifest.restoringMarker
         do {
+            // First, so that however the restore ends before its last file, no daemon starts on
+            // what it copied (the clean-up below runs only for errors it sees).
+            try BackupFiles.writeDurably("restore of \(backup) into \(dataDirectory) began \(Timestamp.now())\n", to: marker)
             try BackupFiles.createDirectory(dataDirectory + "/districts")
             try copy(manifest, from: backup, into: dataDirectory)
+            try BackupFiles.removeDurably(marker)
         } catch {
             // Half a data directory must not be left for a daemon to start on.
             BackupFiles.removeBackup(in: dataDirectory, removingDirectory: created)
@@ -247,10 +256,11 @@ extension SubsidyStores {
     /// ``restore(backup:into:)``'s checks alone: the manifest, if the backup passes them.
     public static func verifyBackup(at backup: String) throws -> BackupManifest {
         let manifestPath = backup + "/" + BackupManifest.fileName
-        guard let text = BackupFiles.readText(manifestPath) else {
+        guard BackupFiles.size(of: manifestPath) >= 0 else {
             throw BackupError.directory(path: backup, problem: "no \(BackupManifest.fileName): not a backup, or an interrupted one")
         }
-        let manifest = try BackupManifest(parsing: text)
+        // A manifest is a few hundred bytes: one of megabytes is not one.
+        let manifest = try BackupManifest(parsing: String(decoding: try BackupFiles.readBytes(manifestPath, limit: 1 << 16), as: UTF8.self))
         for file in manifest.files {
             let path = backup + "/" + file.name
             let bytes = BackupFiles.size(of: path)

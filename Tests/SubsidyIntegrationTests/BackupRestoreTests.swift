@@ -96,6 +96,13 @@ struct BackupRestoreTests {
             #expect(restoredRun.status == 0, "\(restoredRun.error)")
             let check = try await Self.subsidyd(["--check", "--dev", "--data-dir", restored])
             #expect(check.status == 0, "\(check.output)\(check.error)")
+            #expect(!FileManager.default.fileExists(atPath: restored + "/RESTORE-IN-PROGRESS"))
+            // A restore cut off (Ctrl-C, power) leaves its marker: nothing opens the directory.
+            let cut = base + "/cut"
+            try FileManager.default.copyItem(atPath: restored, toPath: cut)
+            try Data("restore began\n".utf8).write(to: URL(fileURLWithPath: cut + "/RESTORE-IN-PROGRESS"))
+            let refused = try await Self.subsidyd(["--check", "--dev", "--data-dir", cut])
+            #expect(refused.status == 2 && refused.error.contains("a restore into this directory did not finish"), "\(refused.status) \(refused.error)")
             #expect(try LedgerChecker.violations(dataDirectory: restored, policy: LedgerWorkflowTests.policy) == [])
 
             let expected = load.beforeBackup.withLock { $0 }

@@ -96,6 +96,41 @@ struct BackupManifestTests {
         await reopened.stores.close()
     }
 
+    @Test("a backup directory's files are read only as regular files: a FIFO, a link to /dev/zero or a huge manifest is refused, never waited on")
+    func restoreReadsRegularFiles() async throws {
+        let harness = try StoreHarness()
+        try await harness.approve(try await harness.recommended(harness.benchmark(StoreHarness.uscc(355)), in: .nanhai))
+        let backup = harness.directory.path + "-backup-odd"
+        defer { try? FileManager.default.removeItem(atPath: backup) }
+        _ = try await harness.stores.backup(into: backup, writtenBy: "test")
+        await harness.stores.close()
+        #expect(try SubsidyStores.verifyBackup(at: backup).files.count == BackupManifest.expectedNames.count)
+        let manifest = backup + "/" + BackupManifest.fileName
+        let original = try Data(contentsOf: URL(fileURLWithPath: manifest))
+        func refusal(_ body: () throws -> Void) -> String {
+            do {
+                try body()
+                return "accepted"
+            } catch { return "\(error)" }
+        }
+        // A district file swapped for a FIFO: refused at once, not waited on.
+        let nanhai = backup + "/districts/nanhai.sqlite"
+        try FileManager.default.moveItem(atPath: nanhai, toPath: nanhai + ".kept")
+        #expect(mkfifo(nanhai, 0o600) == 0)
+        #expect(refusal { _ = try SubsidyStores.verifyBackup(at: backup) }.contains("nanhai.sqlite"))
+        try FileManager.default.removeItem(atPath: nanhai)
+        try FileManager.default.moveItem(atPath: nanhai + ".kept", toPath: nanhai)
+        // The manifest as a link to /dev/zero, or a megabyte long.
+        try FileManager.default.removeItem(atPath: manifest)
+        try FileManager.default.createSymbolicLink(atPath: manifest, withDestinationPath: "/dev/zero")
+        #expect(refusal { _ = try SubsidyStores.verifyBackup(at: backup) }.contains("is a symbolic link, not a regular file"))
+        try FileManager.default.removeItem(atPath: manifest)
+        try (original + Data(repeating: 0x0A, count: 1 << 20)).write(to: URL(fileURLWithPath: manifest))
+        #expect(refusal { _ = try SubsidyStores.verifyBackup(at: backup) }.contains("is larger than 65536 bytes"))
+        try original.write(to: URL(fileURLWithPath: manifest))
+        #expect(try SubsidyStores.verifyBackup(at: backup).files.count == BackupManifest.expectedNames.count)
+    }
+
     @Test("a backup that would eat into the reserve kept for decisions is refused before anything is copied")
     func backupKeepsTheReserve() async throws {
         let harness = try StoreHarness()

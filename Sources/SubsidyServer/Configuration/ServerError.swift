@@ -1,3 +1,5 @@
+import SubsidyStore
+
 /// Process-level failures: the daemon cannot start or keep a listener. Per-request failures are
 /// `SubsidyError`s instead.
 public enum ServerError: Error, CustomStringConvertible, Equatable {
@@ -11,6 +13,9 @@ public enum ServerError: Error, CustomStringConvertible, Equatable {
     case unsafeDirectory(path: String, problem: String)
     /// Start-up found the ledger and the district stores disagreeing; one line per problem.
     case storesInconsistent(problems: [String])
+    /// The data directory holds what a restore cut off before its last file left
+    /// (`RESTORE-IN-PROGRESS`).
+    case unfinishedRestore(path: String)
 
     public var description: String {
         switch self {
@@ -21,6 +26,9 @@ public enum ServerError: Error, CustomStringConvertible, Equatable {
         case .peerCredentialsUnavailable: "SO_PEERCRED unavailable on this channel"
         case let .configuration(key, problem): "configuration \(key): \(problem)"
         case let .unsafeDirectory(path, problem): "\(path): \(problem); refusing to use it"
+        case let .unfinishedRestore(path):
+            "\(path): a restore into this directory did not finish (\(BackupManifest.restoringMarker) is there): "
+                + "remove the directory and run `subsidyd restore` again"
         case let .storesInconsistent(problems):
             "refusing to serve: the city ledger and the district stores disagree:\n"
                 + problems.map { "  - \($0)" }.joined(separator: "\n")

@@ -11,6 +11,11 @@ extension SubsidyStores {
     /// Opens every store under `dataDirectory` (the ledger, and the district files one level
     /// down), with the wire codec for stored content.
     public static func open(dataDirectory: String, faults: FaultPoints = FaultPoints(enabled: false)) throws -> SubsidyStores {
+        // Before anything is created or migrated: a restore cut off left part of a data directory.
+        var marker = stat()
+        if lstat(dataDirectory + "/" + BackupManifest.restoringMarker, &marker) == 0 {
+            throw ServerError.unfinishedRestore(path: dataDirectory)
+        }
         let districtDirectory = dataDirectory + "/districts"
         if mkdir(districtDirectory, 0o700) != 0 && errno != EEXIST {
             throw ServerError.cannotCreate(path: districtDirectory, errno: errno)
