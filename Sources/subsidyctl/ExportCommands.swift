@@ -91,10 +91,7 @@ struct Export: AsyncParsableCommand {
             }
             var calls: [Foshan_Subsidy_V1_Call] = []
             if kind == .report {
-                var request = Foshan_Subsidy_V1_ListCallsRequest()
-                request.programme = programme
-                calls = try await Foshan_Subsidy_V1_Calls.Client(wrapping: client).listCalls(request, timeout: global.timeout).calls
-                    .filter { year == 0 || $0.fundingYear == year }
+                calls = try await allCalls(client, programme: programme, timeout: global.timeout).calls.filter { year == 0 || $0.fundingYear == year }
             }
             return (records, quota, calls)
         }

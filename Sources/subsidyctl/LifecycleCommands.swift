@@ -504,9 +504,7 @@ struct Quota: AsyncParsableCommand {
             let quota = try await isCity(client)
                 ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).getQuota(request, timeout: global.timeout)
                 : Foshan_Subsidy_V1_DistrictProgrammes.Client(wrapping: client).getQuota(request, timeout: global.timeout)
-            var callsRequest = Foshan_Subsidy_V1_ListCallsRequest()
-            callsRequest.programme = programme
-            let calls = try await Foshan_Subsidy_V1_Calls.Client(wrapping: client).listCalls(callsRequest, timeout: global.timeout).calls
+            let calls = try await allCalls(client, programme: programme, timeout: global.timeout).calls
             return (quota, calls.filter { year == 0 || $0.fundingYear == year })
         }
         let chinese = prefersChinese()

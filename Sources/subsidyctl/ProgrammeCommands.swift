@@ -121,17 +121,26 @@ struct CallClose: AsyncParsableCommand {
     }
 }
 
+/// Every call of `programme` (of every programme the caller sees when empty), page after page.
+func allCalls(_ client: ClientConnection, programme: String, timeout: Duration) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListCallsResponse {
+    var request = Foshan_Subsidy_V1_ListCallsRequest()
+    request.programme = programme
+    var all = Foshan_Subsidy_V1_ListCallsResponse()
+    repeat {
+        let page = try await Foshan_Subsidy_V1_Calls.Client(wrapping: client).listCalls(request, timeout: timeout)
+        all.calls += page.calls
+        request.pageToken = page.nextPageToken
+    } while !request.pageToken.isEmpty
+    return all
+}
+
 struct CallList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List calls with what was filed under each (a district: its own filings).")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Only this programme's calls.") var programme: String = ""
 
     func run() async throws {
-        var request = Foshan_Subsidy_V1_ListCallsRequest()
-        request.programme = programme
-        let r = try await global.withClient { client throws(SubsidyError) in
-            try await Foshan_Subsidy_V1_Calls.Client(wrapping: client).listCalls(request, timeout: global.timeout)
-        }
+        let r = try await global.withClient { client throws(SubsidyError) in try await allCalls(client, programme: programme, timeout: global.timeout) }
         let chinese = prefersChinese()
         let titles = chinese
             ? ["批次", "状态", "申报期", "收件", "退回", "不予支持", "已推荐", "逾期", "撤回"]

@@ -161,7 +161,21 @@ struct ProgrammesTests {
             #expect(refusal?.message.contains("already has 50 calls for funding year 2025") == true, "\(refusal?.message ?? "")")
             var list = Foshan_Subsidy_V1_ListCallsRequest()
             list.programme = "foshan-dx-2021"
-            #expect(try await city.client.call(Foshan_Subsidy_V1_Calls.Method.listCalls, list).calls.count == 50)
+            let whole = try await city.client.call(Foshan_Subsidy_V1_Calls.Method.listCalls, list)
+            #expect(whole.calls.count == 50 && whole.nextPageToken.isEmpty)
+            // In pages: the same calls in the same order, and a token that is no call is refused.
+            list.pageSize = 20
+            var paged: [String] = []
+            repeat {
+                let page = try await city.client.call(Foshan_Subsidy_V1_Calls.Method.listCalls, list)
+                #expect(page.calls.count == min(20, 50 - paged.count))
+                paged += page.calls.map(\.id)
+                list.pageToken = page.nextPageToken
+            } while !list.pageToken.isEmpty
+            #expect(paged == whole.calls.map(\.id))
+            list.pageToken = "foshan-dx-2021/DIGITAL_WORKSHOP/2025/99"
+            let stale = await #expect(throws: SubsidyError.self) { try await city.client.call(Foshan_Subsidy_V1_Calls.Method.listCalls, list) }
+            #expect(stale?.code == .invalidArgument && stale?.message.contains("request.page_token") == true, "\(stale?.message ?? "")")
 
             // Every window is past: filed late on purpose, the application is counted under the
             // call that opened last (…/50), where ids as text would give …/9.

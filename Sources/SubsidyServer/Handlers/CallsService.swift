@@ -77,8 +77,11 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
         if !request.programme.isEmpty && !visible.contains(request.programme) {
             throw .invalidField("request.programme", "unknown programme '\(request.programme)' (programmes: \(visible.sorted().joined(separator: ", ")))")
         }
+        // Calls are few (at most 50 per programme, measure and year), so a page is cut from the
+        // whole ordered list; 0 asks for the most, as clients written before paging expect all.
+        let limit = request.pageSize == 0 ? 500 : try pageSize(request.pageSize)
         let (ledger, stores) = (stores.ledger, self.stores)
-        let (calls, counts) = try await StoreCall.run(for: context) {
+        let (all, counts) = try await StoreCall.run(for: context) {
             let calls = try await ledger.calls(programme: request.programme.isEmpty ? nil : request.programme).filter { visible.contains($0.programme) }
             var counts: [String: (states: [ApplicationState: Int64], late: Int64)] = [:]
             for id in district.map({ [$0] }) ?? DistrictID.allCases {
@@ -91,9 +94,17 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
             }
             return (calls, counts)
         }
+        var calls = all[...]
+        if !request.pageToken.isEmpty {
+            // A call is never removed, so the call a page ended with is always found again.
+            guard let last = calls.firstIndex(where: { $0.id == request.pageToken }) else {
+                throw .invalidField("request.page_token", "is not a call of this list; start again without one")
+            }
+            calls = calls[calls.index(after: last)...]
+        }
         let today = Clock.today()
         var response = Foshan_Subsidy_V1_ListCallsResponse()
-        response.calls = calls.map { call in
+        (response.calls, response.nextPageToken) = try ReplyPage.page(of: Array(calls), limit: limit, budget: context.listPageBytes, key: \.id) { call in
             var wire = Foshan_Subsidy_V1_Call(call, today: today)
             let entry = counts[call.id] ?? ([:], 0)
             var c = Foshan_Subsidy_V1_CallCounts()

@@ -658,6 +658,10 @@ public struct Foshan_Subsidy_V1_CloseCallResponse: ProtoMessage {
 public struct Foshan_Subsidy_V1_ListCallsRequest: ProtoMessage {
     /// Only this programme's calls (empty: every programme the caller sees).
     public var programme: String = ""
+    /// At most this many calls (0: 500, the most); fewer when the reply's byte budget is reached.
+    public var pageSize: Int32 = 0
+    /// `next_page_token` of the previous page (empty: the first).
+    public var pageToken: String = ""
 
     public init() {}
 
@@ -668,6 +672,8 @@ public struct Foshan_Subsidy_V1_ListCallsRequest: ProtoMessage {
         let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__ListCallsRequest.self).pointee
         var m = Self()
         m.programme = ProtoC.string(c.programme)
+        m.pageSize = c.page_size
+        m.pageToken = ProtoC.string(c.page_token)
         return m
     }
 
@@ -675,6 +681,8 @@ public struct Foshan_Subsidy_V1_ListCallsRequest: ProtoMessage {
         let p = arena.allocate(Foshan__Subsidy__V1__ListCallsRequest.self)
         foshan__subsidy__v1__list_calls_request__init(p)
         p.pointee.programme = arena.string(self.programme)
+        p.pointee.page_size = self.pageSize
+        p.pointee.page_token = arena.string(self.pageToken)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -683,6 +691,8 @@ public struct Foshan_Subsidy_V1_ListCallsRequest: ProtoMessage {
         for (key, value) in try json.objectMembers(at: path) {
             switch key {
             case "programme": self.programme = try value.string(at: path + ".programme")
+            case "pageSize", "page_size": self.pageSize = try value.int32(at: path + ".page_size")
+            case "pageToken", "page_token": self.pageToken = try value.string(at: path + ".page_token")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -691,12 +701,17 @@ public struct Foshan_Subsidy_V1_ListCallsRequest: ProtoMessage {
     public var jsonValue: JSONValue {
         var members: [(String, JSONValue)] = []
         if self.programme != "" { members.append(("programme", JSONValue.string(self.programme))) }
+        if self.pageSize != 0 { members.append(("pageSize", JSONValue.integer(self.pageSize))) }
+        if self.pageToken != "" { members.append(("pageToken", JSONValue.string(self.pageToken))) }
         return .object(members)
     }
 }
 
 public struct Foshan_Subsidy_V1_ListCallsResponse: ProtoMessage {
+    /// By programme, measure, funding year and opening day.
     public var calls: [Foshan_Subsidy_V1_Call] = []
+    /// Non-empty when more calls follow: send it as `page_token`.
+    public var nextPageToken: String = ""
 
     public init() {}
 
@@ -707,6 +722,7 @@ public struct Foshan_Subsidy_V1_ListCallsResponse: ProtoMessage {
         let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__ListCallsResponse.self).pointee
         var m = Self()
         m.calls = ProtoC.messages(c.n_calls, c.calls)
+        m.nextPageToken = ProtoC.string(c.next_page_token)
         return m
     }
 
@@ -714,6 +730,7 @@ public struct Foshan_Subsidy_V1_ListCallsResponse: ProtoMessage {
         let p = arena.allocate(Foshan__Subsidy__V1__ListCallsResponse.self)
         foshan__subsidy__v1__list_calls_response__init(p)
         (p.pointee.n_calls, p.pointee.calls) = arena.messages(self.calls, Foshan__Subsidy__V1__Call.self)
+        p.pointee.next_page_token = arena.string(self.nextPageToken)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -722,6 +739,7 @@ public struct Foshan_Subsidy_V1_ListCallsResponse: ProtoMessage {
         for (key, value) in try json.objectMembers(at: path) {
             switch key {
             case "calls": self.calls = try value.array(at: path + ".calls") { (v: JSONValue, p: String) throws(SubsidyError) in try Foshan_Subsidy_V1_Call(json: v, path: p) }
+            case "nextPageToken", "next_page_token": self.nextPageToken = try value.string(at: path + ".next_page_token")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -730,6 +748,7 @@ public struct Foshan_Subsidy_V1_ListCallsResponse: ProtoMessage {
     public var jsonValue: JSONValue {
         var members: [(String, JSONValue)] = []
         if !self.calls.isEmpty { members.append(("calls", .array(self.calls.map { $0.jsonValue }))) }
+        if self.nextPageToken != "" { members.append(("nextPageToken", JSONValue.string(self.nextPageToken))) }
         return .object(members)
     }
 }

@@ -1523,7 +1523,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__close_call_response__descr
   (ProtobufCMessageInit) foshan__subsidy__v1__close_call_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_calls_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_calls_request__field_descriptors[3] =
 {
   {
     "programme",
@@ -1537,14 +1537,40 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_calls_request__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "page_size",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ListCallsRequest, page_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_token",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ListCallsRequest, page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__list_calls_request__field_indices_by_name[] = {
+  1,   /* field[1] = page_size */
+  2,   /* field[2] = page_token */
   0,   /* field[0] = programme */
 };
 static const ProtobufCIntRange foshan__subsidy__v1__list_calls_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__list_calls_request__descriptor =
 {
@@ -1554,14 +1580,14 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__list_calls_request__descri
   "Foshan__Subsidy__V1__ListCallsRequest",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__ListCallsRequest),
-  1,
+  3,
   foshan__subsidy__v1__list_calls_request__field_descriptors,
   foshan__subsidy__v1__list_calls_request__field_indices_by_name,
   1,  foshan__subsidy__v1__list_calls_request__number_ranges,
   (ProtobufCMessageInit) foshan__subsidy__v1__list_calls_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_calls_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_calls_response__field_descriptors[2] =
 {
   {
     "calls",
@@ -1575,14 +1601,27 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__list_calls_response__
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next_page_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ListCallsResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__list_calls_response__field_indices_by_name[] = {
   0,   /* field[0] = calls */
+  1,   /* field[1] = next_page_token */
 };
 static const ProtobufCIntRange foshan__subsidy__v1__list_calls_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__list_calls_response__descriptor =
 {
@@ -1592,7 +1631,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__list_calls_response__descr
   "Foshan__Subsidy__V1__ListCallsResponse",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__ListCallsResponse),
-  1,
+  2,
   foshan__subsidy__v1__list_calls_response__field_descriptors,
   foshan__subsidy__v1__list_calls_response__field_indices_by_name,
   1,  foshan__subsidy__v1__list_calls_response__number_ranges,

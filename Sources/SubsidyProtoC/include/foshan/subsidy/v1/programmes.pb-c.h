@@ -266,21 +266,36 @@ struct  Foshan__Subsidy__V1__ListCallsRequest
    * Only this programme's calls (empty: every programme the caller sees).
    */
   char *programme;
+  /*
+   * At most this many calls (0: 500, the most); fewer when the reply's byte budget is reached.
+   */
+  int32_t page_size;
+  /*
+   * `next_page_token` of the previous page (empty: the first).
+   */
+  char *page_token;
 };
 #define FOSHAN__SUBSIDY__V1__LIST_CALLS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__list_calls_request__descriptor) \
-    , (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Foshan__Subsidy__V1__ListCallsResponse
 {
   ProtobufCMessage base;
+  /*
+   * By programme, measure, funding year and opening day.
+   */
   size_t n_calls;
   Foshan__Subsidy__V1__Call **calls;
+  /*
+   * Non-empty when more calls follow: send it as `page_token`.
+   */
+  char *next_page_token;
 };
 #define FOSHAN__SUBSIDY__V1__LIST_CALLS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__list_calls_response__descriptor) \
-    , 0,NULL }
+    , 0,NULL, (char *)protobuf_c_empty_string }
 
 
 /* Foshan__Subsidy__V1__ListProgrammesRequest methods */
