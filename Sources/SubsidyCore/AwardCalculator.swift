@@ -160,7 +160,7 @@ public enum AwardCalculator {
         result.contentKeys = application.contentKeys
         if measure == .clusterPilot || measure == .clusterPilotFollowOn { result.pilotKey = application.pilotKey }
         if measure == .clusterPilot { result.selectionDate = application.selectionDate }
-        if case let .rate(base) = measure.formulaShape { result.stackingBase = value(of: base, in: application).0 }
+        result.stackingBase = stackingBase(of: application)
         return result
     }
 
@@ -234,11 +234,20 @@ public enum AwardCalculator {
             detail: "difference award (按累计奖补的差额): \(decided) less \(named) leaves \(headroom)\(zero)")
     }
 
+    /// What `application`'s rate applies to (``AwardDecision/stackingBase``): zero for a fixed or
+    /// case-by-case amount.
+    public static func stackingBase(of application: Application) -> Money {
+        guard case let .rate(base) = application.measure.formulaShape else { return .zero }
+        return value(of: base, in: application).0
+    }
+
     /// Stacking across levels: the formula's base × `rate` less the public money already awarded
     /// for the same content under other programmes and the upper-level funds declared. The base
     /// is the smallest declared for the content: this application's, or one an earlier award of
     /// it was computed from (a later filing declaring a larger contract must not make room the
-    /// contract does not have).
+    /// contract does not have) — an award of the same kind of base (a contract's amount is not an
+    /// investment) on the same content key as this application's own (a voucher on another
+    /// contract of the same project has its own contract).
     private static func stacking(
         _ application: Application, rate: Rate, base: Measure.FormulaBase, programme: String, usage: some UsageSnapshot
     ) throws(SubsidyError) -> LimitTrace {
@@ -250,7 +259,9 @@ public enum AwardCalculator {
             guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
             awarded = sum
             named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
-            if funded.base > .zero && funded.base < baseAmount {
+            if funded.base > .zero && funded.base < baseAmount, funded.key == application.contentKeys.first,
+                case let .rate(kind) = funded.measure.formulaShape, kind == base
+            {
                 (baseAmount, baseName) = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base) (less than this application's \(baseName))")
             }
         }

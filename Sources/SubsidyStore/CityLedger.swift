@@ -620,6 +620,32 @@ public final class CityLedger: Sendable {
         }
     }
 
+    /// Awards decided before their base was kept (migration 15) under a measure whose rate has
+    /// one, at most `limit`: their district applications say what it was.
+    package func awardsWithoutStackingBase(limit: Int) async throws -> [(applicationID: String, district: String)] {
+        let measures = Measure.allCases.filter { if case .rate = $0.formulaShape { true } else { false } }.map { "'\($0.rawValue)'" }
+        return try await database.read { transaction in
+            try transaction.query(
+                """
+                SELECT application_id, district FROM commitments
+                WHERE stacking_base_fen = 0 AND source = 'decision' AND measure IN (\(measures.joined(separator: ", "))) ORDER BY application_id LIMIT ?
+                """,
+                [.integer(Int64(limit))]
+            ).map { (applicationID: try $0.text("application_id"), district: try $0.text("district")) }
+        }
+    }
+
+    /// Records the bases ``awardsWithoutStackingBase(limit:)`` found; -1 for one whose
+    /// application could not say (unknown, as 0 is, but not looked for again).
+    package func recordStackingBases(_ bases: [(applicationID: String, fen: Int64)]) async throws {
+        try await database.write { transaction in
+            for base in bases {
+                try transaction.query(
+                    "UPDATE commitments SET stacking_base_fen = ? WHERE application_id = ? AND stacking_base_fen = 0", [.integer(base.fen), .text(base.applicationID)])
+            }
+        }
+    }
+
     /// Records the selection date of a pilot award decided before migration 4.
     package func recordSelectionDate(_ date: CalendarDate, for applicationID: String) async throws {
         try await database.write { transaction in

@@ -415,6 +415,25 @@ public final class DistrictStore: Sendable {
         }
     }
 
+    /// Fills in the base of this district's programme awards made before it was kept (migration
+    /// 14), from their applications (-1, unknown, for one that does not decode); returns how many.
+    package func fillProgrammeStackingBases() async throws -> Int {
+        try await database.write { transaction in
+            let rows = try transaction.query(
+                """
+                SELECT c.application_id AS id, a.content AS content FROM programme_commitments c
+                LEFT JOIN applications a ON a.id = c.application_id WHERE c.stacking_base_fen = 0
+                """)
+            for row in rows {
+                let application = try? ApplicationContent.decode(try row.optionalBlob("content") ?? [])
+                let fen = application.map { AwardCalculator.stackingBase(of: $0).fen } ?? 0
+                try transaction.query(
+                    "UPDATE programme_commitments SET stacking_base_fen = ? WHERE application_id = ?", [.integer(fen > 0 ? fen : -1), .text(try row.text("id"))])
+            }
+            return rows.count
+        }
+    }
+
     /// Fills in the last day of the 公示 of applications publicized before migration 6, for a
     /// 公示 of `days` days; returns how many.
     package func fillPublicityLastDays(days: Int) async throws -> Int {

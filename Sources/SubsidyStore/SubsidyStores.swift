@@ -1028,6 +1028,31 @@ public final class SubsidyStores: Service, Sendable {
         return try await fromEveryDistrict { $0.district == except ? [] : try await $0.programmeFundedContent(keys) }
     }
 
+    /// Fills in the base of every award made before bases were kept (ledger migration 15,
+    /// district migration 14), from the applications the awards were made on, so that stacking
+    /// measures a later award against them too: without it every award made before the upgrade —
+    /// all of the 2020 programme's — would leave room a larger declared base asked for. Returns
+    /// how many awards were looked at. Idempotent; run at start-up.
+    public func fillStackingBases() async throws -> Int {
+        var looked = 0
+        while true {
+            let batch = try await ledger.awardsWithoutStackingBase(limit: 500)
+            guard !batch.isEmpty else { break }
+            var bases: [(applicationID: String, fen: Int64)] = []
+            for award in batch {
+                var fen: Int64 = 0
+                if let district = DistrictID(rawValue: award.district), let stored = try? await store(district).application(award.applicationID) {
+                    fen = AwardCalculator.stackingBase(of: stored.application).fen
+                }
+                bases.append((award.applicationID, fen > 0 ? fen : -1))
+            }
+            try await ledger.recordStackingBases(bases)
+            looked += batch.count
+        }
+        for district in DistrictID.allCases { looked += try await store(district).fillProgrammeStackingBases() }
+        return looked
+    }
+
     /// `read` of every district's file at once (five files, five executors — an approval waits
     /// for this under its decision lock), the results listed in district order.
     private func fromEveryDistrict<T: Sendable>(_ read: @escaping @Sendable (DistrictStore) async throws -> [T]) async throws -> [T] {

@@ -249,6 +249,12 @@ struct ProgrammeTests {
         let inflatedTrace = try #require(inflated.limits.first { $0.kind == .stacking })
         #expect(inflatedTrace.limit == Money(yuan: 1_000_000))
         #expect(inflatedTrace.detail.contains("the base shunde-000101 was awarded on, 1,000,000.00"), "\(inflatedTrace.detail)")
+        // Another contract of the same project shares only the project's key: its own contract's
+        // amount is its base, not the voucher's.
+        let otherContract = try AwardCalculator.compute(
+            application: Self.cloudUse(spend: "3000000", revenue: "80000000", contract: "SD-CLOUD-2024-99"), policy: shunde, usage: usage, decision: on)
+        let otherTrace = try #require(otherContract.limits.first { $0.kind == .stacking })
+        #expect(otherTrace.limit == Money(yuan: 3_000_000), "\(otherTrace.detail)")
 
         // With upper-level funds declared as well, stacking binds below the formula.
         let declared = try AwardCalculator.compute(

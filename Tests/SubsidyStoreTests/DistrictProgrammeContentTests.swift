@@ -85,3 +85,38 @@ struct DistrictProgrammeContentTests {
         await stores.close()
     }
 }
+
+@Suite("stacking bases kept with awards")
+struct StackingBaseTests {
+    @Test("an award made before bases were kept gets its base from its application at upgrade; one without an application is marked unknown")
+    func filledAtUpgrade() async throws {
+        let harness = try StoreHarness()
+        let stores = harness.stores
+        let id = try await harness.recommended(harness.benchmark(StoreHarness.uscc(975), invested: 2_000_000), in: .nanhai)
+        #expect(try await harness.approve(id) == .approved)
+        func base(_ id: String) async throws -> Int64? {
+            try await stores.ledger.database.read {
+                try $0.query("SELECT stacking_base_fen AS b FROM commitments WHERE application_id = ?", [.text(id)]).first?.int("b")
+            }
+        }
+        #expect(try await base(id) == 200_000_000, "a benchmark project's rate applies to the amount invested")
+        // As a file from before migration 15 holds it, beside an award whose application is gone.
+        _ = try await stores.ledger.database.write { transaction in
+            try transaction.query("UPDATE commitments SET stacking_base_fen = 0 WHERE application_id = ?", [.text(id)])
+            try transaction.query(
+                """
+                INSERT INTO commitments (application_id, district, measure, funding_year, enterprise, provider, pilot_id, content_fingerprint,
+                    amount_fen, decision_date, decision_document, policy_version, explanation, state, source, request_id, created_at, updated_at)
+                SELECT 'nanhai-999999', district, measure, funding_year, enterprise, provider, pilot_id, 'gone', amount_fen, decision_date,
+                    decision_document, policy_version, explanation, state, source, 'gone', created_at, updated_at
+                FROM commitments WHERE application_id = ?
+                """,
+                [.text(id)])
+        }
+        #expect(try await stores.fillStackingBases() == 2)
+        #expect(try await base(id) == 200_000_000)
+        #expect(try await base("nanhai-999999") == -1)
+        #expect(try await stores.fillStackingBases() == 0, "each is looked up once")
+        await stores.close()
+    }
+}
