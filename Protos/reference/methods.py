@@ -263,7 +263,7 @@ REACH: dict[str, list[Reach]] = {
     "SubsidyStores.swift:owning": [Reach(BY_ID)],
     "SubsidyStores.swift:publicize": [Reach([C + "PublicizeApplication"])],
     "SubsidyStores.swift:revoke": [Reach([C + "RevokeApplication"])],
-    "SubsidyStores.swift:requireIndexed": [Reach([D + "SubmitApplication", D + "UpdateApplicant"])],
+    "SubsidyStores.swift:requireIndexed": [Reach([D + "SubmitApplication", D + "UpdateApplicant", D + "AmendApplication"])],
     "SubsidyStores.swift:requireRegistered": [Reach([D + "SubmitApplication", D + "AmendApplication"])],
     "SubsidyStores.swift:storedApplication": [Reach(QUOTES)],
     "ReplyPage.swift:add": [Reach(LISTS)],

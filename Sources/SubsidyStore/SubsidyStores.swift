@@ -835,11 +835,12 @@ public final class SubsidyStores: Service, Sendable {
                     let record = try store.updateApplicant(uscc, name: name, role: role, by: actor, reason: reason, request: key, at: now, in: transaction)
                     return try respond(record, try DistrictStore.applicantChanges(uscc, in: transaction))
                 }
-            } catch let refusal as SubsidyError where refusal.code == .failedPrecondition {
-                // The registry kept its entry, so the index goes back to it (under the lock no
-                // other change of this entry runs); a failure here is repaired by the next change.
-                try? await ledger.reindexApplicant(current, at: Timestamp.now())
-                throw refusal
+            } catch {
+                // Refused, cancelled, or failed: the index goes back to what the registry holds
+                // now (under the lock no other change of this entry runs), read again, as a write
+                // may have committed before the error. A failure here is repaired by the next change.
+                if let registered = try? await store.applicant(uscc) { try? await ledger.reindexApplicant(registered, at: Timestamp.now()) }
+                throw error
             }
         }
     }
@@ -853,8 +854,8 @@ public final class SubsidyStores: Service, Sendable {
         guard let indexed = try await ledger.registeringDistrict(of: uscc), indexed != district else { return }
         throw SubsidyError.precondition(
             "applicant",
-            "\(uscc) is registered by \(indexed.displayName) (\(indexed.rawValue)) since it relocated; \(indexed.rawValue) files for it now, "
-                + "and \(district.rawValue) amends, reviews and sees what it filed before")
+            "\(uscc) is registered by \(indexed.displayName) (\(indexed.rawValue)) in the city's index (it relocated there, or was registered "
+                + "there first): \(indexed.rawValue) files for it, and \(district.rawValue) amends, reviews and sees what it filed for it before")
     }
 
     /// Files `application` (with the locality of `applicant`, the registry's entry it was checked
@@ -895,6 +896,9 @@ public final class SubsidyStores: Service, Sendable {
         // what its new content would collide with (the write below checks it again).
         guard let current = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
         _ = try current.state.applying(.amend, as: .district)
+        // What a district filed before an enterprise moved stays its own to amend; moved onto
+        // another enterprise, it is a new filing for that one, which a takeover forbids here.
+        if application.enterprise.rawValue != current.enterprise { try await requireIndexed(application.enterprise.rawValue, in: applicant.district) }
         let warnings = try await contentNotices(for: application, excluding: id, policy: policy)
         return try await store.mutate(key) { transaction, now in
             try Self.requireRegistered(applicant, in: store, transaction)

@@ -51,6 +51,20 @@ struct IntegrityDaemonTests {
             (rename.requestId, rename.uscc, rename.name) = ("rename-moved", moved, "新名")
             let renamed = await #expect(throws: SubsidyError.self) { try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, rename) }
             #expect(renamed?.code == .failedPrecondition, "\(renamed?.message ?? "")")
+            // Nor may it amend another enterprise's filing onto the one that moved.
+            let stays = TestData.uscc(9332, area: 4)
+            try await chancheng.register(stays)
+            let other = try await chancheng.submit(TestData.benchmark(enterprise: stays, investedFen: 100_000_000, name: "留下的项目"))
+            let moveOnto = { (requestID: String) in
+                var amend = Foshan_Subsidy_V1_AmendApplicationRequest()
+                (amend.requestId, amend.applicationId, amend.reason) = (requestID, other.id, "改企业")
+                amend.application = TestData.benchmark(enterprise: moved, investedFen: 100_000_000, name: "留下的项目")
+                return amend
+            }
+            let amended = await #expect(throws: SubsidyError.self) {
+                try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, moveOnto("amend-onto-moved"))
+            }
+            #expect(amended?.code == .failedPrecondition && amended?.message.contains("has relocated to 南海区") == true, "\(amended?.message ?? "")")
             // What chancheng filed before stays with it; nanhai files from now on.
             var get = Foshan_Subsidy_V1_GetApplicationRequest()
             get.applicationId = filed
@@ -81,14 +95,22 @@ struct IntegrityDaemonTests {
                     try await chancheng.submit(TestData.benchmark(enterprise: moved, investedFen: 100_000_000, name: "搬迁后第二个项目"))
                 }
                 #expect(
-                    again?.code == .failedPrecondition && again?.message.contains("is registered by 南海区 (nanhai) since it relocated") == true,
+                    again?.code == .failedPrecondition && again?.message.contains("is registered by 南海区 (nanhai) in the city") == true,
                     "\(again?.message ?? "")")
                 var rename = Foshan_Subsidy_V1_UpdateApplicantRequest()
                 (rename.requestId, rename.uscc, rename.name) = ("rename-moved-2", moved, "新名")
                 let renamed = await #expect(throws: SubsidyError.self) {
                     try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, rename)
                 }
-                #expect(renamed?.message.contains("is registered by 南海区 (nanhai) since it relocated") == true, "\(renamed?.message ?? "")")
+                #expect(renamed?.message.contains("is registered by 南海区 (nanhai) in the city") == true, "\(renamed?.message ?? "")")
+                let other = try await chancheng.submit(TestData.benchmark(enterprise: TestData.uscc(9332, area: 4), investedFen: 100_000_000, name: "留下的第二个项目"))
+                var amend = Foshan_Subsidy_V1_AmendApplicationRequest()
+                (amend.requestId, amend.applicationId, amend.reason) = ("amend-onto-moved-2", other.id, "改企业")
+                amend.application = TestData.benchmark(enterprise: moved, investedFen: 100_000_000, name: "留下的第二个项目")
+                let amended = await #expect(throws: SubsidyError.self) {
+                    try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, amend)
+                }
+                #expect(amended?.message.contains("is registered by 南海区 (nanhai) in the city") == true, "\(amended?.message ?? "")")
             } catch {
                 _ = await restarted.terminate()
                 throw error

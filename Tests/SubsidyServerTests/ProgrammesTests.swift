@@ -132,6 +132,14 @@ struct ProgrammesTests {
             (approve.requestId, approve.applicationId, approve.decisionDate) = ("future", "nanhai-000001", day(1))
             let future = await #expect(throws: SubsidyError.self) { try await city.client.call(Foshan_Subsidy_V1_CityService.Method.approveApplication, approve) }
             #expect(future?.code == .invalidArgument && future?.message.contains("request.decision_date: \(day(1)) is after today in Foshan") == true, "\(future?.message ?? "")")
+            // A plan commits nothing: next week's sitting may be planned.
+            var plan = Foshan_Subsidy_V1_ApproveApplicationsRequest()
+            (plan.requestId, plan.applicationIds, plan.decisionDate, plan.planOnly) = ("plan-next-week", ["nanhai-000001"], day(7), true)
+            let planned = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.approveApplications, plan)
+            #expect(planned.outcomes.count == 1 && planned.outcomes.first?.status?.message.contains("is after today") != true, "\(planned.outcomes)")
+            // A close retried after its date has passed gets its first reply.
+            close.requestId = "close-now"
+            #expect(try await city.client.call(Foshan_Subsidy_V1_Calls.Method.closeCall, close).call?.state == "closed")
         }
     }
 

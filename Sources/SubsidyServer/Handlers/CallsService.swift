@@ -40,11 +40,14 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
 
     func closeCall(_ request: Foshan_Subsidy_V1_CloseCallRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_CloseCallResponse {
         let key = try requestKey(request.requestId, context: context, request)
+        // A retry first: its date may have passed since (a close sent at 23:59, retried at 00:01).
+        if let earlier: Foshan_Subsidy_V1_CloseCallResponse = try await storedReply(key, stores: stores, context: context) { return earlier }
         try InputLimits.check(request.callId, InputLimits.callID, field: "request.call_id")
         let today = Clock.today()
         let date = try parseOptionalDate(request.closedOn, field: "request.closed_on") ?? today
-        // Its last open day: yesterday closes it now. An earlier one would leave the filings
-        // made since counted as inside a call that, by its record, had closed before them.
+        // Its last open day: yesterday closes it now (filings made earlier today keep the call
+        // they were filed inside). An earlier day would leave whole days of filings counted as
+        // inside a call that, by its record, had closed before them.
         if let yesterday = CalendarDate(daysSinceEpoch: today.daysSinceEpoch - 1), date < yesterday {
             throw .invalidField(
                 "request.closed_on",

@@ -79,7 +79,8 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         }
         // Checked even for a plan, so a plan and its approval are the same request but for the flag.
         try checkRequestID(request.requestId)
-        let decision = try approvalDecision(date: request.decisionDate, document: request.decisionDocument, reason: request.reason)
+        // A plan commits nothing: it may be drawn up for the committee's sitting next week.
+        let decision = try approvalDecision(date: request.decisionDate, document: request.decisionDocument, reason: request.reason, planning: request.planOnly)
 
         var response = Foshan_Subsidy_V1_ApproveApplicationsResponse()
         let (stores, programmes) = (self.stores, self.programmes)
@@ -216,10 +217,12 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
 
 /// What an approval (one, or each of a list) decides: a date inside the validity window, a
 /// reason and 文号 within their bounds, and — for case-by-case measures — the amount.
-func approvalDecision(date: String, document: String, reason: String, caseAmountFen: Int64 = 0) throws(SubsidyError) -> DecisionInput {
+/// `planning`: for a plan, which commits nothing, the date may be still to come.
+func approvalDecision(date: String, document: String, reason: String, caseAmountFen: Int64 = 0, planning: Bool = false) throws(SubsidyError) -> DecisionInput {
     // The programme of each application bounds its date (the policy engine checks it there);
-    // here only that the date is a plausible one, and not to come.
-    let decided = try decisionDate(date, field: "request.decision_date")
+    // here only that the date is a plausible one, and (unless planned) not to come.
+    let decided = planning ? try parseDate(date, field: "request.decision_date") : try decisionDate(date, field: "request.decision_date")
+    if planning { try InputLimits.check(decided, field: "request.decision_date") }
     try InputLimits.check(reason, InputLimits.reason, field: "request.reason")
     let document = try InputLimits.oneLine(document, InputLimits.decisionDocument, field: "request.decision_document")
     guard caseAmountFen >= 0, caseAmountFen <= maximumAwardFen else {

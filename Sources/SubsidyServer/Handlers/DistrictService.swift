@@ -163,6 +163,12 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         guard var wire = request.application else { throw .invalidField("request.application", "is required") }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let (application, applicant, policy) = try await checkedApplication(&wire, district: district, stores: stores, programmes: programmes, context: context)
+        // Amended onto another enterprise, it is a new filing for that one: not for an
+        // enterprise that has moved away (its own enterprise's stays amendable here).
+        let store = stores.store(district)
+        if let filed = try await StoreCall.run(for: context, { try await store.application(request.applicationId) }), filed.enterprise != application.enterprise.rawValue {
+            try requireNotRelocated(application.enterprise.rawValue, from: district)
+        }
         try await requireSameCall(request.applicationId, amendedTo: application, programme: policy, district: district, context: context)
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
