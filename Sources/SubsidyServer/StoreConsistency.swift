@@ -137,9 +137,13 @@ public enum StoreConsistency {
         report.lines += recovery.rolledForward.map { "rolled forward: \($0)" }
         report.lines += recovery.inconsistencies.map { "INCONSISTENT \($0)" }
         if recovery.inconsistencies.contains(where: \.isLedgerPosition) { report.lines += ledgerBehindAdvice }
-        for (district, usccs) in try await stores.forgetUnfinishedRegistrations(by: actor) {
+        let unfinished = try await stores.forgetUnfinishedRegistrations(by: actor)
+        for (district, usccs) in unfinished.forgotten.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             report.lines.append(
                 "forgot unfinished registrations of \(district.rawValue) (in the city's index only; recorded in the ledger's audit chain): \(Self.listed(usccs))")
+        }
+        for (uscc, district) in unfinished.returned.sorted(by: { $0.key < $1.key }) {
+            report.lines.append("index entry of \(uscc) back to \(district.rawValue), whose registry has it (a takeover cut off before the new district's registry; recorded)")
         }
         let rebuilt = try await stores.rebuildMaintainedTotals(by: actor)
         report.lines += Self.lines(rebuilt) { one in

@@ -43,18 +43,59 @@ extension SubsidyStores {
         return gaps
     }
 
+    /// What ``forgetUnfinishedRegistrations(by:)`` did: entries removed, by district, and entries
+    /// given back to the district whose registry holds the enterprise.
+    public struct UnfinishedRegistrations: Sendable, Equatable {
+        public var forgotten: [DistrictID: [String]] = [:]
+        /// A takeover cut off before the new district's registry: the index goes back to the
+        /// district that has the enterprise registered.
+        public var returned: [String: DistrictID] = [:]
+    }
+
     /// Removes from the city's index every unfinished registration (``ApplicantIndexGaps/unfinished``),
-    /// each with a `forget-applicant` event naming `actor`, and returns them by district. Only
-    /// for `subsidyd --repair`, with the daemon stopped: no registration is between its two
-    /// writes then. Nothing refers to such an entry (no reply named it, no application was
-    /// filed under it), but it holds its USCC and organisation code: a mistyped code cut off
-    /// after the index refused the enterprise's real one as its twin for good.
-    public func forgetUnfinishedRegistrations(by actor: Actor) async throws -> [(district: DistrictID, usccs: [String])] {
-        var forgotten: [(district: DistrictID, usccs: [String])] = []
+    /// each with a `forget-applicant` event naming `actor`. Only for `subsidyd --repair`, with
+    /// the daemon stopped: no registration is between its two writes then. Nothing refers to
+    /// such an entry (no reply named it, no application was filed under it), but it holds its
+    /// USCC and organisation code: a mistyped code cut off after the index refused the
+    /// enterprise's real one as its twin for good.
+    ///
+    /// One exception: a relocation's takeover cut off before the new district's registry left the
+    /// index naming that district while the district the enterprise left still has it registered
+    /// (and filed under it). Such an entry goes back to that district, with its registry's
+    /// values (`reindex-applicant`): removed, the district left would be free of the index's
+    /// relocation and the organisation code of its twin check.
+    public func forgetUnfinishedRegistrations(by actor: Actor) async throws -> UnfinishedRegistrations {
+        var result = UnfinishedRegistrations()
         for gap in try await applicantIndexGaps() where !gap.unfinished.isEmpty {
+            var holders: [String: ApplicantRecord] = [:]
+            for uscc in gap.unfinished {
+                for district in DistrictID.allCases where district != gap.district {
+                    if let registered = try await store(district).applicant(uscc) {
+                        holders[uscc] = registered
+                        break
+                    }
+                }
+            }
             let time = Timestamp.now()
-            try await ledger.database.write { transaction in
+            let held = holders
+            let forgotten = try await ledger.database.write { transaction -> [String] in
+                var forgotten: [String] = []
                 for uscc in gap.unfinished {
+                    if let holder = held[uscc] {
+                        try transaction.query(
+                            "UPDATE applicants SET district = ?, name = ?, locality = ?, role = ? WHERE uscc = ? AND district = ?",
+                            [.text(holder.district.rawValue), .text(holder.name), .text(holder.locality.rawValue), .text(holder.role.rawValue),
+                             .text(uscc), .text(gap.district.rawValue)])
+                        guard transaction.changes > 0 else { continue }
+                        try AuditChain.append(
+                            AuditEvent(
+                                "reindex-applicant",
+                                [.text("uscc", uscc), .text("district", holder.district.rawValue), .text("from", gap.district.rawValue),
+                                 .text("reason", "a takeover cut off before the district's registry: back to the district that has it registered")]
+                                    + AuditEvent.Field.actor(actor)),
+                            at: time, in: transaction)
+                        continue
+                    }
                     try transaction.query("DELETE FROM applicants WHERE uscc = ? AND district = ?", [.text(uscc), .text(gap.district.rawValue)])
                     guard transaction.changes > 0 else { continue }
                     try AuditChain.append(
@@ -63,11 +104,14 @@ extension SubsidyStores {
                             [.text("uscc", uscc), .text("district", gap.district.rawValue), .text("reason", "an unfinished registration: not in the district's registry")]
                                 + AuditEvent.Field.actor(actor)),
                         at: time, in: transaction)
+                    forgotten.append(uscc)
                 }
+                return forgotten
             }
-            forgotten.append((gap.district, gap.unfinished))
+            if !forgotten.isEmpty { result.forgotten[gap.district] = forgotten }
+            for (uscc, holder) in held { result.returned[uscc] = holder.district }
         }
-        return forgotten
+        return result
     }
 
     /// Organisation codes (USCC positions 9–17) that the city's index or the ledger's counted

@@ -69,15 +69,37 @@ struct ApplicantRegistrationTests {
         #expect(blocked?.code == .alreadyExists && blocked?.message.contains("organisation code") == true, "\(blocked?.message ?? "")")
 
         let forgotten = try await stores.forgetUnfinishedRegistrations(by: Actor(tenant: "operator", uid: 0))
-        #expect(forgotten.map(\.district) == [.nanhai] && forgotten.first?.usccs == [mistyped.rawValue], "\(forgotten)")
+        #expect(forgotten.forgotten == [.nanhai: [mistyped.rawValue]] && forgotten.returned.isEmpty, "\(forgotten)")
         #expect(try await Self.indexed(stores, mistyped) == nil)
         let event = try await stores.ledger.database.read { try $0.query("SELECT event FROM audit ORDER BY seq DESC LIMIT 1").first?.text("event") }
         #expect(event?.contains("forget-applicant") == true && event?.contains(mistyped.rawValue) == true, "\(event ?? "")")
         try await Self.register(stores, Self.record(real, "佛山云服务有限公司"), request: "real-again")
         #expect(try await Self.indexed(stores, real) == "佛山云服务有限公司")
         // A registered entry is never forgotten: nothing is unfinished now.
-        #expect(try await stores.forgetUnfinishedRegistrations(by: Actor(tenant: "operator", uid: 0)).isEmpty)
+        #expect(try await stores.forgetUnfinishedRegistrations(by: Actor(tenant: "operator", uid: 0)) == .init())
         #expect(try await Self.indexed(stores, real) == "佛山云服务有限公司")
+        await stores.close()
+    }
+
+    @Test("a relocation's takeover cut off before the new district's registry goes back to the district that has it registered, not away")
+    func unfinishedTakeoverReturned() async throws {
+        let uscc = StoreHarness.uscc(965)
+        let setup = try StoreHarness()
+        try await Self.register(setup.stores, Self.record(uscc, "佛山搬迁企业", in: .chancheng), request: "before")
+        let first = try await setup.reopened(faults: ["fail:register.after-ledger"])
+        _ = await #expect(throws: SubsidyError.self) {
+            _ = try await first.stores.registerApplicant(
+                Self.record(uscc, "佛山搬迁企业", in: .nanhai), request: RequestKey(id: "nanhai:moved", fingerprint: "f"), actor: Self.nanhai, relocated: true
+            ) { _ in [] }
+        }
+        let harness = try await first.reopened()
+        let stores = harness.stores
+        let district = { try await stores.ledger.database.read { try $0.query("SELECT district FROM applicants WHERE uscc = ?", [.text(uscc.rawValue)]).first?.text("district") } }
+        #expect(try await district() == "nanhai", "the index took the entry over; nanhai's registry never got it")
+        let repaired = try await stores.forgetUnfinishedRegistrations(by: Actor(tenant: "operator", uid: 0))
+        #expect(repaired.forgotten.isEmpty && repaired.returned == [uscc.rawValue: .chancheng], "\(repaired)")
+        #expect(try await district() == "chancheng")
+        #expect(try await stores.applicantIndexGaps().isEmpty)
         await stores.close()
     }
 
