@@ -14,6 +14,12 @@ enum BackupFiles {
         return "\(name[...slash]).\(name[name.index(after: slash)...]).partial"
     }
 
+    /// The directory `path` is in: "." for a bare name, "/" for a name at the root.
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
     /// Refuses `path` when it is `dataDirectory` or inside it, after resolving symbolic links and
     /// `.` in both (`path` itself need not exist: its parent is resolved). A parent that cannot
     /// be resolved is left to the directory's creation to refuse.
@@ -21,9 +27,8 @@ enum BackupFiles {
         guard let data = resolved(dataDirectory.isEmpty ? "." : dataDirectory) else { return }
         var trimmed = Substring(path)
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-        let slash = trimmed.lastIndex(of: "/")
-        let parent = slash.map { $0 == trimmed.startIndex ? "/" : String(trimmed[..<$0]) } ?? "."
-        let name = slash.map { String(trimmed[trimmed.index(after: $0)...]) } ?? String(trimmed)
+        let parent = directory(of: String(trimmed))
+        let name = trimmed.lastIndex(of: "/").map { String(trimmed[trimmed.index(after: $0)...]) } ?? String(trimmed)
         guard let resolvedParent = resolved(parent) else { return }
         // The target itself may be a link to the data directory or into it.
         let target = resolved(path) ?? (resolvedParent == "/" ? "/" + name : resolvedParent + "/" + name)
@@ -218,8 +223,6 @@ enum BackupFiles {
         return bytes
     }
 
-
-
     /// Copies `source` to `target` (created 0600, must not exist) a chunk at a time, and syncs it.
     static func copy(_ source: String, to target: String) throws {
         let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
@@ -300,8 +303,7 @@ enum BackupFiles {
     /// place, a directory created) survives a crash: a reply saying a backup was taken must not
     /// name a directory that power loss takes back.
     private static func syncParent(of path: String) {
-        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let fd = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = open(directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 {
             fsync(fd)
             close(fd)

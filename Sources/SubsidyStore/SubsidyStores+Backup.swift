@@ -134,8 +134,10 @@ extension SubsidyStores {
     /// backup, `--check` and the next start fail), and copies of every district there would sit
     /// beside the files they copy.
     public func backup(into directory: String, writtenBy: String) async throws -> BackupManifest {
-        // The ledger is `city-ledger.sqlite` in the data directory.
-        try BackupFiles.requireOutside(dataDirectory: String(ledger.database.path[..<(ledger.database.path.lastIndex(of: "/") ?? ledger.database.path.startIndex)]), directory)
+        // The ledger's directory is the data directory; `districts` may be a link to another disk.
+        for store in Set(([ledger.database.path] + DistrictID.allCases.map { self.store($0).database.path }).map(BackupFiles.directory(of:))) {
+            try BackupFiles.requireOutside(dataDirectory: store, directory)
+        }
         let created = try BackupFiles.createEmptyDirectory(directory)
         do {
             try BackupFiles.createDirectory(directory + "/districts")

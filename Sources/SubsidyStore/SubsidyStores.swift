@@ -424,6 +424,11 @@ public final class SubsidyStores: Service, Sendable {
                         guard existing.requestID == key.id || current.state == .recommended else {
                             throw SubsidyError.precondition("state", "application \(id) is already \(current.state)")
                         }
+                        // Completed only onto the application it was made for (as recovery does).
+                        if let differences = Recovery.differences(existing, current) {
+                            throw SubsidyError.precondition(
+                                "state", "application \(id) is not the application the ledger's commitment is for (\(differences)); run subsidyd --check")
+                        }
                         if unbound { try RequestLog.bind(key, in: transaction) }
                         return LedgerApproval(
                             amountFen: existing.amountFen, decisionDate: existing.decisionDate, decisionDocument: existing.decisionDocument,

@@ -54,8 +54,11 @@ struct TextTable {
 
     mutating func append(_ row: [String]) { rows.append(row) }
 
-    /// The table as lines, two spaces between columns, no trailing blanks.
-    func rendered() -> String {
+    /// The table as lines, two spaces between columns, no trailing blanks. On a terminal, each
+    /// cell is measured as it will show (``Terminal/visible(_:)``: a bidi control is `\u202E`,
+    /// six columns), not as its characters would.
+    func rendered(forTerminal: Bool = Terminal.standardOutput) -> String {
+        let rows = forTerminal ? self.rows.map { $0.map(Terminal.visible) } : self.rows
         var widths = columns.map { displayWidth($0.title) }
         for row in rows {
             for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], displayWidth(cell)) }
@@ -127,6 +130,9 @@ struct CSVDocument {
     /// TRUE or FALSE. Wider than what Excel converts, on purpose: a code written as `="…"` loses
     /// nothing, one converted is destroyed.
     static func readAsNumberOrDate(_ value: String) -> Bool {
+        // Full-width digits and signs (typed with a Chinese input method) are read as their
+        // ASCII forms by Excel in a Chinese locale.
+        let value = String(String.UnicodeScalarView(value.unicodeScalars.map { (0xFF01...0xFF5E).contains($0.value) ? Unicode.Scalar($0.value - 0xFEE0)! : $0 }))
         let bare = value.lowercased().filter { !$0.isWhitespace }
         if bare == "true" || bare == "false" { return true }
         guard value.unicodeScalars.contains(where: { ("0"..."9").contains($0) }) else { return false }

@@ -127,7 +127,7 @@ struct BureauListTests {
             // saved) or dates stay text: written as ="…"; a code with other letters stays bare.
             // The class, not the shapes seen: a negative in parentheses, a month name, a Chinese
             // date, a truth value.
-            let shapes = ["(123)", "Mar-22", "2022年10月", "TRUE", "10:30 PM"]
+            let shapes = ["(123)", "Mar-22", "2022年10月", "TRUE", "10:30 PM", "１２３４５６７８９０１２３４５６"]
             let codes = [("914406050000013377", "20221031000123456789"), ("914406050000003E42", "2022-10"), (TestData.uscc(8_810, area: 5), "HT-2022-1")]
                 + shapes.enumerated().map { (TestData.uscc(8_811 + $0.offset, area: 5), $0.element) }
             for (uscc, contract) in codes {

@@ -87,6 +87,8 @@ struct BackupManifestTests {
         }
         #expect(!FileManager.default.fileExists(atPath: data + "/city-ledger.sqlite-journal"))
         #expect(!FileManager.default.fileExists(atPath: data + "/districts/nanhai.sqlite-journal"))
+        // A store at the root is in "/", not in "".
+        #expect(BackupFiles.directory(of: "/city-ledger.sqlite") == "/" && BackupFiles.directory(of: "x") == ".")
         // A name beside it is not inside it.
         let beside = data + "-journal"
         defer { try? FileManager.default.removeItem(atPath: beside) }
