@@ -43,6 +43,7 @@ public struct SubsidyServices: Sendable {
             guard report.inconsistencies.isEmpty else {
                 throw ServerError.storesInconsistent(problems: report.inconsistencies.map(\.description))
             }
+            try await Recovery.recordDistrictHeads(ledger: stores.ledger, districts: stores.districts)
         } catch {
             await stores.close()
             throw error

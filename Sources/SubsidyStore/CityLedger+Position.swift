@@ -1,3 +1,5 @@
+import SubsidyCore
+
 extension CityLedger {
     /// The ledger's identity and audit head, read inside `transaction`.
     func position(in transaction: Transaction) throws -> LedgerPosition {
@@ -20,6 +22,33 @@ extension CityLedger {
         guard sequence > 0 else { return AuditChain.genesis }
         return try await database.read { transaction in
             try transaction.query("SELECT hash FROM audit WHERE seq = ?", [.integer(sequence)]).first?.text("hash")
+        }
+    }
+
+    /// Each district's audit head as last recorded (``recordDistrictHeads(_:accepting:at:)``).
+    public func districtHeads() async throws -> [String: (sequence: Int64, hash: String)] {
+        try await database.read { transaction in
+            var heads: [String: (sequence: Int64, hash: String)] = [:]
+            for row in try transaction.query("SELECT district, seq, hash FROM district_heads") {
+                heads[try row.text("district")] = (try row.int("seq"), try row.text("hash"))
+            }
+            return heads
+        }
+    }
+
+    /// Records each district file's audit head. A chain only grows, so a record only moves
+    /// forward — unless `accepting` (the operator's acceptance of the files as they are).
+    func recordDistrictHeads(_ heads: [(district: DistrictID, sequence: Int64, hash: String)], accepting: Bool, at time: String) async throws {
+        try await database.write { transaction in
+            for head in heads {
+                try transaction.query(
+                    """
+                    INSERT INTO district_heads (district, seq, hash, updated_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (district) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, updated_at = excluded.updated_at
+                    WHERE ? OR excluded.seq >= district_heads.seq
+                    """,
+                    [.text(head.district.rawValue), .integer(head.sequence), .text(head.hash), .text(time), .integer(accepting ? 1 : 0)])
+            }
         }
     }
 }

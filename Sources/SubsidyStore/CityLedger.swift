@@ -375,6 +375,20 @@ public final class CityLedger: Sendable {
         // The base each award's rate applied to, for stacking on the same content later
         // (``AwardDecision/stackingBase``): 0, unknown, for awards recorded before.
         .addColumn(version: 15, table: "commitments", column: "stacking_base_fen", definition: "INTEGER NOT NULL DEFAULT 0"),
+        // Each district file's audit head as the ledger last saw it (at start-up and at a clean
+        // stop): a district file put back alone from an older copy lacks that row, and start-up
+        // says so instead of serving without the decisions it lost.
+        SQLiteDatabase.Migration(
+            version: 16,
+            sql: """
+                CREATE TABLE IF NOT EXISTS district_heads (
+                    district TEXT PRIMARY KEY,
+                    seq INTEGER NOT NULL,
+                    hash TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                );
+                """
+        ),
     ]
 
     /// `record` with the explanation of its award, which only the ledger keeps; nil before an

@@ -45,4 +45,22 @@ extension DistrictStore {
             )
         }
     }
+
+    /// This file's audit head: its last row's sequence and hash (0 and the genesis hash if none).
+    func auditHead() async throws -> (sequence: Int64, hash: String) {
+        try await database.read { transaction in
+            guard let head = try transaction.query("SELECT seq, hash FROM audit_head WHERE id = 1").first else {
+                throw SQLiteError(code: 0, message: "\(self.database.path): audit_head is missing")
+            }
+            return (try head.int("seq"), try head.text("hash"))
+        }
+    }
+
+    /// The hash of this file's audit row `sequence` (the genesis hash at 0), or nil if there is none.
+    func auditHash(at sequence: Int64) async throws -> String? {
+        guard sequence > 0 else { return AuditChain.genesis }
+        return try await database.read { transaction in
+            try transaction.query("SELECT hash FROM audit WHERE seq = ?", [.integer(sequence)]).first?.text("hash")
+        }
+    }
 }

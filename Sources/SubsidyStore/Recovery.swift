@@ -39,9 +39,19 @@ public enum Recovery {
         var report = Report()
         let current = try await ledger.position()
         let ordered = districts.sorted(by: { $0.key.rawValue < $1.key.rawValue })
-        for (_, store) in ordered {
+        let heads = try await ledger.districtHeads()
+        for (district, store) in ordered {
             if let problem = try await positionProblem(ledger: ledger, current: current, store: store) {
                 report.inconsistencies.append(problem)
+            }
+            if let head = heads[district.rawValue], try await Self.lacks(head, store) {
+                report.inconsistencies.append(
+                    Inconsistency(
+                        file: store.database.path, applicationID: nil,
+                        problem: "lacks its audit row \(head.sequence) (hash \(head.hash.prefix(16))…), which the ledger \(ledger.database.path) recorded of it: "
+                            + "the file is older than the rest (put back alone from an older copy?) and lost the decisions since; restore the whole "
+                            + "backup, all six files; only to accept the loss, `subsidyd --repair --accept-ledger`",
+                        isLedgerPosition: false))
             }
         }
         let applying = apply && report.inconsistencies.isEmpty
@@ -93,7 +103,34 @@ public enum Recovery {
             try await store.acceptLedgerPosition(current, by: actor, at: Timestamp.now())
             lines.append("\(store.database.path): now records \(current) (was \(seen.map(\.description) ?? "none"))")
         }
+        // And the districts as they are: a file put back alone from an older copy is accepted
+        // with what it lacks.
+        try await recordDistrictHeads(ledger: ledger, districts: districts, accepting: true)
+        lines.append("\(ledger.database.path): now records every district file's audit head as it is")
         return lines
+    }
+
+    /// Whether `store` is older than (or other than) the file whose audit head the ledger
+    /// recorded: its own head is before the recorded one, or its row there is another. A row
+    /// missing under a head at or past it is a broken chain, which the chain's verification
+    /// reports (the daemon serves with one, as documented), not an older file.
+    static func lacks(_ recorded: (sequence: Int64, hash: String), _ store: DistrictStore) async throws -> Bool {
+        let head = try await store.auditHead()
+        if head.sequence < recorded.sequence { return true }
+        if head.sequence == recorded.sequence { return head.hash != recorded.hash }
+        guard let hash = try await store.auditHash(at: recorded.sequence) else { return false }
+        return hash != recorded.hash
+    }
+
+    /// Records every district file's audit head in the ledger (``CityLedger/districtHeads()``):
+    /// at start-up once the files agree, and at a clean stop.
+    public static func recordDistrictHeads(ledger: CityLedger, districts: [DistrictID: DistrictStore], accepting: Bool = false) async throws {
+        var heads: [(district: DistrictID, sequence: Int64, hash: String)] = []
+        for (district, store) in districts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let head = try await store.auditHead()
+            heads.append((district, head.sequence, head.hash))
+        }
+        try await ledger.recordDistrictHeads(heads, accepting: accepting, at: Timestamp.now())
     }
 
     /// Brings one application in line with its commitment (if any). Decisions call this under the

@@ -118,6 +118,8 @@ public final class SubsidyStores: Service, Sendable {
     /// Waits for the service group's graceful shutdown, then closes every file.
     public func run() async throws {
         try? await gracefulShutdown()
+        // What every district file holds at a clean stop, for the next start to check.
+        try? await Recovery.recordDistrictHeads(ledger: ledger, districts: districts)
         await close()
     }
 

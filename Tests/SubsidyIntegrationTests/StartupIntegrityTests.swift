@@ -101,6 +101,43 @@ struct StartupIntegrityTests {
         #expect(await accepted.terminate() == 0)
     }
 
+    @Test("a district file put back alone from an older copy stops start-up instead of serving without what it lost; --accept-ledger accepts the loss")
+    func olderDistrictFile() async throws {
+        let (directory, id) = try await approvedAndPublicized()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let old = DaemonProcess.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: old) }
+        let nanhaiFile = directory + "/districts/nanhai.sqlite"
+        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: nanhaiFile + suffix) {
+            try FileManager.default.copyItem(atPath: nanhaiFile + suffix, toPath: old + "/nanhai.sqlite" + suffix)
+        }
+
+        // A district-only decision after the copy (a withdrawal touches no ledger row), then a clean stop.
+        let daemon = try await DaemonProcess.start(dataDirectory: directory)
+        let nanhai = Bureau(try await daemon.client("nanhai"))
+        let second = try await nanhai.submit(TestData.voucher(enterprise: Self.buyer, provider: Self.provider, contractFen: 10_000_000, contract: "S-2"))
+        var withdraw = Foshan_Subsidy_V1_WithdrawApplicationRequest()
+        (withdraw.requestId, withdraw.applicationId, withdraw.reason) = ("withdraw-s2", second.id, "企业撤回")
+        _ = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.withdrawApplication, withdraw)
+        #expect(await daemon.terminate() == 0)
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: nanhaiFile + suffix) }
+        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: old + "/nanhai.sqlite" + suffix) {
+            try FileManager.default.copyItem(atPath: old + "/nanhai.sqlite" + suffix, toPath: nanhaiFile + suffix)
+        }
+
+        let refused = try await refusedStart(directory)
+        #expect(refused.status == Self.inconsistent && refused.log.contains("lacks its audit row"), "\(refused.log)")
+        let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
+        #expect(check.status == Self.inconsistent && check.output.contains("nanhai.sqlite") && check.output.contains("older than the rest"), "\(check.output)")
+        let accept = try await Self.subsidyd(["--dev", "--data-dir", directory, "--repair", "--accept-ledger"])
+        #expect(accept.status == 0, "\(accept.output)\(accept.error)")
+        let accepted = try await DaemonProcess.start(dataDirectory: directory)
+        var get = Foshan_Subsidy_V1_GetApplicationRequest()
+        get.applicationId = id
+        #expect(try await Bureau(try await accepted.client("nanhai")).client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, get).record?.state == .publicized)
+        #expect(await accepted.terminate() == 0)
+    }
+
     @Test("a ledger replaced by another file, or rewritten, stops start-up", arguments: ["replaced", "rewritten"])
     func replacedLedger(variant: String) async throws {
         let (directory, _) = try await approvedAndPublicized()

@@ -53,7 +53,7 @@ struct SchemaFixtureTests {
         let services = try await SubsidyServices.bootstrap(configuration: .development(dataDirectory: directory), logger: Logger(label: "test"))
         let stores = services.stores
         let ledger = stores.ledger
-        #expect(try ledger.database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 15)
+        #expect(try ledger.database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 16)
         #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 14)
 
         // The city's request ids, kept in district files only by the first release, are bound in
