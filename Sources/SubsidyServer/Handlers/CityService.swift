@@ -221,8 +221,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
 func approvalDecision(date: String, document: String, reason: String, caseAmountFen: Int64 = 0, planning: Bool = false) throws(SubsidyError) -> DecisionInput {
     // The programme of each application bounds its date (the policy engine checks it there);
     // here only that the date is a plausible one, and (unless planned) not to come.
-    let decided = planning ? try parseDate(date, field: "request.decision_date") : try decisionDate(date, field: "request.decision_date")
-    if planning { try InputLimits.check(decided, field: "request.decision_date") }
+    let decided = try decisionDate(date, field: "request.decision_date", planned: planning)
     try InputLimits.check(reason, InputLimits.reason, field: "request.reason")
     let document = try InputLimits.oneLine(document, InputLimits.decisionDocument, field: "request.decision_document")
     guard caseAmountFen >= 0, caseAmountFen <= maximumAwardFen else {

@@ -443,9 +443,10 @@ func parseDate(_ text: String, field: String) throws(SubsidyError) -> CalendarDa
 /// date from 2000-01-01 to today in Foshan. A decision is entered once it is taken, so a date
 /// still to come is a mistake — a payment recorded before it was made, or a 公示 whose end, from
 /// which payment may follow, is pushed into the future.
-func decisionDate(_ text: String, field: String) throws(SubsidyError) -> CalendarDate {
+/// `planned`: a date for a plan, which commits nothing, and may be still to come.
+func decisionDate(_ text: String, field: String, planned: Bool = false) throws(SubsidyError) -> CalendarDate {
     let date = try parseDate(text, field: field)
-    try InputLimits.check(date, field: field, notAfter: Clock.today(), latestName: "today in Foshan,")
+    try InputLimits.check(date, field: field, notAfter: planned ? nil : Clock.today(), latestName: "today in Foshan,")
     return date
 }
 
