@@ -136,13 +136,28 @@ public struct SubsidyServices: Sendable {
     /// A programme with awards can be retired but never removed: its awards keep counting, and
     /// their disbursement, revocation and history need its rules.
     static func requireEveryAwardedProgramme(_ programmes: Programmes, stores: SubsidyStores) async throws {
-        var awarded = try await stores.ledger.programmesWithAwards()
-        for district in DistrictID.allCases { awarded.formUnion(try await stores.store(district).programmesWithAwards()) }
-        let missing = awarded.filter { programmes.programme(named: $0) == nil }
+        // Where each programme's awards live says who decides it: the city (the ledger) or one
+        // district (its own file). A programme file whose level moved its awards' decider would
+        // decide against caps and counts that hold none of them (a second district's award
+        // counted nowhere) and leave the awards made no one's to revoke.
+        var deciders: [String: Set<ProgrammeLevel>] = [:]
+        for name in try await stores.ledger.programmesWithAwards() { deciders[name, default: []].insert(.city) }
+        for district in DistrictID.allCases {
+            for name in try await stores.store(district).programmesWithAwards() { deciders[name, default: []].insert(.district(district)) }
+        }
+        let missing = deciders.keys.filter { programmes.programme(named: $0) == nil }.sorted()
         guard missing.isEmpty else {
             throw PolicyError(
                 policyName: missing.joined(separator: ", "), line: nil, key: nil,
                 problem: "programme\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) \(missing.count == 1 ? "has" : "have") awards in the ledger and cannot be removed; retire it instead (retired_on = YYYY-MM-DD in its [policy] table)")
+        }
+        for (name, levels) in deciders.sorted(by: { $0.key < $1.key }) {
+            guard let programme = programmes.programme(named: name), !levels.allSatisfy({ $0 == programme.level }) else { continue }
+            let held = levels.map(\.description).sorted().joined(separator: " and ")
+            throw PolicyError(
+                policyName: name, line: nil, key: "level",
+                problem: "programme \(name) has awards decided by \(held); its level cannot become \(programme.level) (a programme's decider is fixed "
+                    + "once it has awards: open a new programme instead)")
         }
     }
 }

@@ -174,6 +174,15 @@ struct ReloadTests {
         #expect(daemon.log().contains("foshan-dx-2021 has awards in the ledger and cannot be removed; retire it instead"), "\(daemon.log())")
         #expect(try await Self.programmes(daemon) == ["foshan-2020", "foshan-dx-2021", "shunde-dx-2021"])
 
+        // Nor may its awards change decider: the city's awards are not a district's to count or revoke.
+        let moved = try String(contentsOfFile: shipped.appendingPathComponent("foshan-dx-2021.toml").path, encoding: .utf8)
+            .replacingOccurrences(of: "level = \"city\"", with: "level = \"district:nanhai\"")
+        try moved.write(toFile: directory + "/foshan-dx-2021.toml", atomically: true, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        #expect(await eventually { Self.occurrences(of: "reload refused", in: daemon.log()) == 3 })
+        #expect(daemon.log().contains("programme foshan-dx-2021 has awards decided by city; its level cannot become district:nanhai"), "\(daemon.log())")
+        #expect(try await Self.programmes(daemon, tenant: "nanhai") == ["foshan-2020", "foshan-dx-2021"])
+
         // Retired instead: still listed (its awards count), closed to new applications.
         let retired = try String(contentsOfFile: shipped.appendingPathComponent("foshan-dx-2021.toml").path, encoding: .utf8)
             .replacingOccurrences(of: "publicity_days = 7\n", with: "publicity_days = 7\nretired_on = 2024-01-01\n")
