@@ -246,12 +246,16 @@ public enum AwardCalculator {
     /// is the smallest declared for the content: this application's, or one an earlier award of
     /// it was computed from (a later filing declaring a larger contract must not make room the
     /// contract does not have) — an award of the same kind of base (a contract's amount is not an
-    /// investment) on the same content key as this application's own (a voucher on another
-    /// contract of the same project has its own contract).
+    /// investment) on the key that base belongs to: the contract for a contract's amount (a
+    /// voucher on another contract of the same project has its own contract), the project for
+    /// the others (typing a contract number on a project does not make it another project).
     private static func stacking(
         _ application: Application, rate: Rate, base: Measure.FormulaBase, programme: String, usage: some UsageSnapshot
     ) throws(SubsidyError) -> LimitTrace {
         var (baseAmount, baseName) = value(of: base, in: application)
+        // The key the base belongs to: a contract's amount to the contract, an investment (and
+        // every other base) to the project — not whichever key a typed contract number put first.
+        let baseKey = application.contentKeys.first { $0.hasPrefix(base == .lowerOfContractAndPaid ? "contract:" : "project:") }
         var seen = Set<String>()
         var awarded = Money.zero
         var named: [String] = []
@@ -259,7 +263,7 @@ public enum AwardCalculator {
             guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
             awarded = sum
             named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
-            if funded.base > .zero && funded.base < baseAmount, funded.key == application.contentKeys.first,
+            if funded.base > .zero && funded.base < baseAmount, funded.key == baseKey,
                 case let .rate(kind) = funded.measure.formulaShape, kind == base
             {
                 (baseAmount, baseName) = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base) (less than this application's \(baseName))")

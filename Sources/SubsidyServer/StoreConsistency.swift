@@ -137,7 +137,9 @@ public enum StoreConsistency {
         report.lines += recovery.rolledForward.map { "rolled forward: \($0)" }
         report.lines += recovery.inconsistencies.map { "INCONSISTENT \($0)" }
         if recovery.inconsistencies.contains(where: \.isLedgerPosition) { report.lines += ledgerBehindAdvice }
-        let unfinished = try await stores.forgetUnfinishedRegistrations(by: actor)
+        // Not while the files disagree: against a district file put back from an older copy,
+        // registrations made since look unfinished, and the index would lose them.
+        let unfinished = recovery.inconsistencies.isEmpty ? try await stores.forgetUnfinishedRegistrations(by: actor) : .init()
         for (district, usccs) in unfinished.forgotten.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             report.lines.append(
                 "forgot unfinished registrations of \(district.rawValue) (in the city's index only; recorded in the ledger's audit chain): \(Self.listed(usccs))")

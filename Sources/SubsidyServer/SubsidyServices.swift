@@ -44,6 +44,10 @@ public struct SubsidyServices: Sendable {
                 throw ServerError.storesInconsistent(problems: report.inconsistencies.map(\.description))
             }
             try await Recovery.recordDistrictHeads(ledger: stores.ledger, districts: stores.districts)
+            // Only once the files agree: a district file put back from an older copy may hold
+            // another application under an award's id, whose base would be kept for good.
+            let based = try await stores.fillStackingBases()
+            if based > 0 { logger.notice("the base each award's rate applied to is now kept for \(based) awards made before it was") }
         } catch {
             await stores.close()
             throw error
@@ -212,8 +216,6 @@ extension SubsidyStores {
             try await ledger.recordSelectionDate(selected, for: pilot.applicationID)
             logger.notice("selection date \(selected) recorded for pilot award \(pilot.applicationID)")
         }
-        let based = try await fillStackingBases()
-        if based > 0 { logger.notice("the base each award's rate applied to is now kept for \(based) awards made before it was") }
         let earlier = try await bindEarlierRequestIDs()
         if earlier.bound > 0 { logger.notice("\(earlier.bound) request ids used before they were bound in their tenant's home file are now bound there") }
         // Every one of them, 50 a line: the lists they came from are gone after this pass.

@@ -45,7 +45,7 @@ extension CityLedger {
                     """
                     INSERT INTO district_heads (district, seq, hash, updated_at) VALUES (?, ?, ?, ?)
                     ON CONFLICT (district) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, updated_at = excluded.updated_at
-                    WHERE ? OR excluded.seq >= district_heads.seq
+                    WHERE ? OR excluded.seq > district_heads.seq
                     """,
                     [.text(head.district.rawValue), .integer(head.sequence), .text(head.hash), .text(time), .integer(accepting ? 1 : 0)])
             }

@@ -25,6 +25,9 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
 
     static func damaged(_ message: String) -> SQLiteError { SQLiteError(code: SQLITE_CORRUPT, message: message) }
 
+    /// A damaged row or file (``damaged(_:)``, or SQLite's own SQLITE_CORRUPT).
+    public var isDamaged: Bool { code & 0xff == SQLITE_CORRUPT }
+
     /// The database was closed (the daemon is shutting down).
     static func closed(_ path: String) -> SQLiteError { SQLiteError(code: SQLITE_MISUSE, message: "\(path) is closed") }
 

@@ -50,6 +50,8 @@ extension SubsidyStores {
         /// A takeover cut off before the new district's registry: the index goes back to the
         /// district that has the enterprise registered.
         public var returned: [String: DistrictID] = [:]
+
+        public init() {}
     }
 
     /// Removes from the city's index every unfinished registration (``ApplicantIndexGaps/unfinished``),
@@ -78,8 +80,9 @@ extension SubsidyStores {
             }
             let time = Timestamp.now()
             let held = holders
-            let forgotten = try await ledger.database.write { transaction -> [String] in
+            let (forgotten, returned) = try await ledger.database.write { transaction -> ([String], [String: DistrictID]) in
                 var forgotten: [String] = []
+                var returned: [String: DistrictID] = [:]
                 for uscc in gap.unfinished {
                     if let holder = held[uscc] {
                         try transaction.query(
@@ -87,6 +90,7 @@ extension SubsidyStores {
                             [.text(holder.district.rawValue), .text(holder.name), .text(holder.locality.rawValue), .text(holder.role.rawValue),
                              .text(uscc), .text(gap.district.rawValue)])
                         guard transaction.changes > 0 else { continue }
+                        returned[uscc] = holder.district
                         try AuditChain.append(
                             AuditEvent(
                                 "reindex-applicant",
@@ -106,10 +110,10 @@ extension SubsidyStores {
                         at: time, in: transaction)
                     forgotten.append(uscc)
                 }
-                return forgotten
+                return (forgotten, returned)
             }
             if !forgotten.isEmpty { result.forgotten[gap.district] = forgotten }
-            for (uscc, holder) in held { result.returned[uscc] = holder.district }
+            result.returned.merge(returned) { _, new in new }
         }
         return result
     }

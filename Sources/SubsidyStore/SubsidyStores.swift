@@ -1051,11 +1051,21 @@ public final class SubsidyStores: Service, Sendable {
             guard !batch.isEmpty else { break }
             var bases: [(applicationID: String, fen: Int64)] = []
             for award in batch {
-                var fen: Int64 = 0
-                if let district = DistrictID(rawValue: award.district), let stored = try? await store(district).application(award.applicationID) {
-                    fen = AwardCalculator.stackingBase(of: stored.application).fen
+                // Unknown (-1) only when the application is not there or does not decode; a read
+                // that fails otherwise stops start-up instead of losing the base for good.
+                var fen: Int64 = -1
+                if let district = DistrictID(rawValue: award.district) {
+                    do {
+                        if let stored = try await store(district).application(award.applicationID) {
+                            let base = AwardCalculator.stackingBase(of: stored.application).fen
+                            fen = base > 0 ? base : -1
+                        }
+                    } catch let error as SQLiteError where error.isDamaged {
+                        // Damaged content: it will not say.
+                        fen = -1
+                    }
                 }
-                bases.append((award.applicationID, fen > 0 ? fen : -1))
+                bases.append((award.applicationID, fen))
             }
             try await ledger.recordStackingBases(bases)
             looked += batch.count
