@@ -373,7 +373,8 @@ public final class CityLedger: Sendable {
                 """
         ),
         // The base each award's rate applied to, for stacking on the same content later
-        // (``AwardDecision/stackingBase``): 0, unknown, for awards recorded before.
+        // (``AwardDecision/stackingBase``): 0 for awards recorded before (filled in at start-up),
+        // -1 for none (a fixed amount, an import) or one that could not be found.
         .addColumn(version: 15, table: "commitments", column: "stacking_base_fen", definition: "INTEGER NOT NULL DEFAULT 0"),
         // Each district file's audit head as the ledger last saw it (at start-up and at a clean
         // stop): a district file put back alone from an older copy lacks that row, and start-up
@@ -822,7 +823,7 @@ public final class CityLedger: Sendable {
              .integer(fields.amount.fen), .text(fields.decisionDate.description), .text(fields.decisionDocument),
              .text(fields.policyVersion), .blob([]), .text(fields.source.rawValue), .text(fields.requestID), .text(time), .text(time),
              .text(fields.actor.tenant), .integer(Int64(fields.actor.uid)), .text(fields.reason),
-             .text(fields.contentTyped), .text(fields.pilotKey), .text(fields.selectionDate?.description ?? ""), .integer(fields.stackingBase.fen)]
+             .text(fields.contentTyped), .text(fields.pilotKey), .text(fields.selectionDate?.description ?? ""), .integer(fields.stackingBase > .zero ? fields.stackingBase.fen : -1)]
         )
         for key in fields.contentKeys.isEmpty ? [fields.contentFingerprint] : fields.contentKeys {
             try transaction.query("INSERT INTO content_keys (key, application_id) VALUES (?, ?)", [.text(key), .text(fields.applicationID)])

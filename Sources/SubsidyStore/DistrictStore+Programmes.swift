@@ -85,7 +85,7 @@ extension DistrictStore {
             [.text(applicationID), .text(programme), .text(award.measure.rawValue), .integer(Int64(award.fundingYear.year)),
              .text(award.enterprise.rawValue), .integer(award.award.fen), .text(award.decisionDate.description),
              .text(award.decisionDocument ?? ""), .text(award.policyVersion), .text(award.contentTyped), .text(requestID), .text(time), .text(time),
-             .integer(award.stackingBase.fen)]
+             .integer(award.stackingBase > .zero ? award.stackingBase.fen : -1)]
         )
         for key in award.contentKeys.isEmpty ? [award.contentFingerprint] : award.contentKeys {
             try transaction.query("INSERT INTO programme_content_keys (key, application_id) VALUES (?, ?)", [.text(key), .text(applicationID)])

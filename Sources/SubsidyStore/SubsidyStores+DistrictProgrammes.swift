@@ -23,11 +23,9 @@ extension SubsidyStores {
         // district's approval of the same content also holds across its reads and its write,
         // keep either from committing between the other's read and its write: otherwise both
         // would see nothing and both pay.
-        let ledger = self.ledger
         let keys = current.application.contentKeys
         return try await underDecisionLock(.keys(Self.contentLocks(keys))) {
-            let elsewhere = try await ledger.database.read { try ledger.usage(in: $0).fundedContent(keys) }
-                + (try await self.districtProgrammeContent(keys, except: district))
+            let elsewhere = try await self.fundedOutside(district, keys)
             return try await store.mutate(key) { transaction, now in
                 guard let fresh = try DistrictStore.application(id, in: transaction, district: district) else {
                     throw SubsidyError(.notFound, "application \(id) does not exist")

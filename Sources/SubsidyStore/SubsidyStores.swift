@@ -1033,6 +1033,17 @@ public final class SubsidyStores: Service, Sendable {
     /// file), holding the content locks of `keys`, which a district's approval of its own
     /// programme holds across its read of the ledger and its write: neither can award that
     /// content between the other's read and its commit.
+    /// What is funded with one of `keys` outside `district`'s own file: the city ledger's awards
+    /// and the other districts' programmes' (`districtContent`: every district's, when the caller
+    /// has just read them). A decision under `district`'s own programme reads its file itself.
+    func fundedOutside(_ district: DistrictID, _ keys: [String], districtContent: [FundedContent]? = nil) async throws -> [FundedContent] {
+        let others =
+            if let districtContent { districtContent.filter { !$0.applicationID.hasPrefix(district.rawValue + "-") } } else {
+                try await districtProgrammeContent(keys, except: district)
+            }
+        return try await ledger.database.lookup { [ledger] in try ledger.usage(in: $0).fundedContent(keys) } + others
+    }
+
     /// `except`: a district whose own file the caller reads itself.
     func districtProgrammeContent(_ keys: [String], except: DistrictID? = nil) async throws -> [FundedContent] {
         guard !keys.isEmpty else { return [] }
@@ -1104,11 +1115,7 @@ public final class SubsidyStores: Service, Sendable {
             if let districtContent { elsewhere = districtContent } else { elsewhere = try await districtProgrammeContent(contentKeys) }
             return try await ledger.database.lookup { try body(WithFundedContent(ledger.usage(in: $0), elsewhere: elsewhere)) }
         case .district(let district):
-            let others =
-                if let districtContent { districtContent.filter { !$0.applicationID.hasPrefix(district.rawValue + "-") } } else {
-                    try await districtProgrammeContent(contentKeys, except: district)
-                }
-            let elsewhere = try await ledger.database.lookup { try ledger.usage(in: $0).fundedContent(contentKeys) } + others
+            let elsewhere = try await fundedOutside(district, contentKeys, districtContent: districtContent)
             return try await store(district).database.lookup { try body(DistrictStore.ProgrammeUsage(connection: $0.connection, elsewhere: elsewhere)) }
         }
     }
