@@ -51,5 +51,6 @@ if [ "${SHOW_ONLY:-0}" = 1 ]; then
   exit 0
 fi
 echo "subsidyd is serving (sockets under $data_dir/sockets). Try: $bin/subsidyctl --data-dir $data_dir --help"
+echo "Every shipped programme has ended: file and decide on a day they were in force, e.g. $bin/subsidyctl --data-dir $data_dir --today 2022-10-09 … (README's walkthrough)."
 echo "Ctrl-C stops it gracefully."
 wait "$daemon"

@@ -282,6 +282,7 @@ NOT_A_STATUS = {
     "SubsidyStores.swift:failIfArmed": "test fault points, armed only with --test-hooks and SUBSIDYD_CRASH_AT",
     "SubsidyError+ErrorID.swift:redactingInternal": "rewrites the INTERNAL and DATA_LOSS raised elsewhere to an error id (shown so below)",
     "CallContext.swift:requireDistrict": "district methods are served to district tenants only (the router refuses the city first)",
+    "Clock.swift:withCalendar": "passes the handler's own errors through; binding the call's day throws nothing of its own",
 }
 
 #: Every precondition subject, explained. A subject the code raises that is missing here fails --check.

@@ -12,17 +12,23 @@ import Synchronization
 public final class ClientConnection: Sendable {
     private let channel: any Channel
     private let calls: CallTable
+    /// Sent with every call; a call's own metadata wins over it key by key.
+    private let metadata: [String: String]
 
-    private init(channel: any Channel, calls: CallTable) {
+    private init(channel: any Channel, calls: CallTable, metadata: [String: String]) {
         self.channel = channel
         self.calls = calls
+        self.metadata = metadata
     }
 
     /// Connects to a subsidyd socket.
+    /// - Parameter metadata: sent with every call on the connection (e.g. `x-today` to a
+    ///   `--dev` daemon).
     public static func connect(
         unixSocketPath path: String,
         maximumFrameLength: Int = FrameDecoder.defaultMaximumFrameLength,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        metadata: [String: String] = [:]
     ) async throws(SubsidyError) -> ClientConnection {
         let calls = CallTable()
         do {
@@ -37,7 +43,7 @@ public final class ClientConnection: Sendable {
                 }
                 .connect(unixDomainSocketPath: path)
                 .get()
-            return ClientConnection(channel: channel, calls: calls)
+            return ClientConnection(channel: channel, calls: calls, metadata: metadata)
         } catch {
             throw SubsidyError(.unavailable, "cannot connect to \(path): \(error)")
         }
@@ -54,7 +60,9 @@ public final class ClientConnection: Sendable {
             do throws(SubsidyError) {
                 // Not waiting for the write to complete saves a wake-up per call: a write that
                 // fails closes the connection, and the reply stream then ends (UNAVAILABLE).
-                let frame = try Self.requestFrame(callID: callID, method: method.fullName, request.checkedSerializedBytes(), timeout: timeout, metadata: metadata)
+                let frame = try Self.requestFrame(
+                    callID: callID, method: method.fullName, request.checkedSerializedBytes(), timeout: timeout,
+                    metadata: self.metadata.merging(metadata) { _, call in call })
                 writeWithoutWaiting(frame)
                 for await frame in replies where frame.kind == .end {
                     let status = frame.status ?? Foshan_Subsidy_V1_Status()
@@ -127,7 +135,7 @@ public final class ClientConnection: Sendable {
     }
 
     private func send(callID: UInt64, method: String, _ payload: [UInt8], timeout: Duration?, metadata: [String: String]) async throws(SubsidyError) {
-        try await write(Self.requestFrame(callID: callID, method: method, payload, timeout: timeout, metadata: metadata))
+        try await write(Self.requestFrame(callID: callID, method: method, payload, timeout: timeout, metadata: self.metadata.merging(metadata) { _, call in call }))
     }
 
     private static func requestFrame(callID: UInt64, method: String, _ payload: [UInt8], timeout: Duration?, metadata: [String: String]) -> Foshan_Subsidy_V1_Frame {

@@ -68,8 +68,10 @@ public struct Programmes: Sendable {
     }
 
     /// The programme named `name` (empty: the default) as `district` may file under it: one it
-    /// can see (else `INVALID_ARGUMENT`, unknown programme) and not retired on `date`
-    /// (`FAILED_PRECONDITION`).
+    /// can see (else `INVALID_ARGUMENT`, unknown programme), in force on `date` and not retired
+    /// (`FAILED_PRECONDITION`). Its decisions must be dated within its window and no later than
+    /// the day they are entered, so an application filed after the window could only be refused,
+    /// or approved under a date made up to fit.
     public func programmeForFiling(_ name: String, by district: DistrictID?, on date: CalendarDate) throws(SubsidyError) -> Policy {
         let visible = visible(to: district)
         let programme = name.isEmpty ? defaultProgramme : visible.first { $0.name == name }
@@ -79,6 +81,15 @@ public struct Programmes: Sendable {
         }
         if let retired = programme.retiredOn, retired <= date {
             throw SubsidyError.precondition("programme", "programme \(programme.name) was retired on \(retired) and takes no new applications")
+        }
+        if date < programme.validFrom {
+            throw SubsidyError.precondition(
+                "programme", "programme \(programme.name) is in force from \(programme.validFrom) (\(programme.validityText)); it takes applications from then")
+        }
+        if programme.validThrough < date {
+            throw SubsidyError.precondition(
+                "programme",
+                "programme \(programme.name) ended on \(programme.validThrough) (in force \(programme.validityText)) and takes no new applications on \(date)")
         }
         return programme
     }

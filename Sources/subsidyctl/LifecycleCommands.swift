@@ -432,7 +432,7 @@ extension CityDecisionCommand {
         request.requestId = decision.requestId
         request.applicationId = decision.applicationId
         request.reason = decision.reason
-        request.decisionDate = decision.decisionDate.isEmpty ? todayInChina() : decision.decisionDate
+        request.decisionDate = decision.decisionDate.isEmpty ? global.decisionDay : decision.decisionDate
         request.decisionDocument = decision.document
         let r = try await global.withClient(retrying: decision.requestId) { client throws(SubsidyError) in
             try await client.call(try await isCity(client) ? Self.method : Self.districtMethod, request, timeout: global.timeout)
@@ -445,7 +445,7 @@ extension CityDecisionCommand {
 struct DecisionArguments: ParsableArguments {
     @Argument var applicationId: String
     @Option var reason: String = ""
-    @Option(help: "Decision date YYYY-MM-DD (default: today in China).") var decisionDate: String = ""
+    @Option(help: "Decision date YYYY-MM-DD (default: today in China, or --today).") var decisionDate: String = ""
     @Option(help: "The decision's document number (文号).") var document: String = ""
     @Option var requestId: String = newRequestID()
 }

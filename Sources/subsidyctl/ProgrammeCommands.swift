@@ -92,7 +92,7 @@ struct CallOpen: AsyncParsableCommand {
         request.programme = programme
         request.measure = try parseEnum(Foshan_Subsidy_V1_Measure.self, measure, option: "--measure")
         request.fundingYear = year
-        request.opensOn = from.isEmpty ? todayInChina() : from
+        request.opensOn = from.isEmpty ? global.decisionDay : from
         request.closesOn = to
         request.title = title
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in

@@ -81,8 +81,17 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "Deadline for the call, in milliseconds.")
     var timeoutMs: Int64 = 30_000
 
+    @Option(help: "Act on this day (YYYY-MM-DD), for rehearsing on programmes that have ended: only a `subsidyd --dev` daemon takes it. Decision dates default to it.")
+    var today: String?
+
+    /// Today for a decision date left out: --today, else today in China.
+    var decisionDay: String { today ?? todayInChina() }
+
+    /// Metadata sent with every call: the day a rehearsal acts on.
+    private var callMetadata: [String: String] { today.map { ["x-today": $0] } ?? [:] }
+
     /// Options that take a value, and flags, that may precede the command name.
-    private static let valued: Set<String> = ["--socket", "--data-dir", "--as", "--timeout-ms", "--output"]
+    private static let valued: Set<String> = ["--socket", "--data-dir", "--as", "--timeout-ms", "--output", "--today"]
     private static let flags: Set<String> = ["--json", "--utc"]
 
     static func hoisted(_ arguments: [String]) -> [String] {
@@ -196,7 +205,7 @@ struct GlobalOptions: ParsableArguments {
     ///   can retry safely (the daemon returns the first result of an id it has seen).
     func withClient<T>(retrying requestID: String? = nil, _ body: (ClientConnection) async throws(SubsidyError) -> T) async throws -> T {
         do throws(SubsidyError) {
-            let client = try await ClientConnection.connect(unixSocketPath: try socketPath())
+            let client = try await ClientConnection.connect(unixSocketPath: try socketPath(), metadata: callMetadata)
             defer { Task { await client.close() } }
             return try await body(client)
         } catch {
@@ -213,7 +222,7 @@ struct GlobalOptions: ParsableArguments {
     /// the caller can write what it has before it exits.
     func connected(_ body: (ClientConnection) async throws(SubsidyError) -> Void) async -> SubsidyError? {
         do throws(SubsidyError) {
-            let client = try await ClientConnection.connect(unixSocketPath: try socketPath())
+            let client = try await ClientConnection.connect(unixSocketPath: try socketPath(), metadata: callMetadata)
             defer { Task { await client.close() } }
             try await body(client)
             return nil

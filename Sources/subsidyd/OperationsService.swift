@@ -55,6 +55,8 @@ struct OperationsService: Service, CustomStringConvertible {
             return
         }
         next.testHooks = started.testHooks
+        next.pinnedToday = started.pinnedToday
+        next.takesCallDates = started.takesCallDates
         if next.tenants != started.tenants || next.dataDirectory != started.dataDirectory || next.runtimeDirectory != started.runtimeDirectory {
             logger.warning("reload: tenants, sockets and directories changed in the file take effect only at a restart; a reload never re-creates them")
             next.tenants = started.tenants

@@ -63,6 +63,9 @@ struct SubsidyDaemon: AsyncParsableCommand {
     @Flag(help: .hidden)
     var testHooks = false
 
+    @Option(help: "With --dev: pin the bureaus' calendar to this day (YYYY-MM-DD), for rehearsing on programmes that have ended; a call may name its own day (subsidyctl --today).")
+    var today: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -101,6 +104,14 @@ struct SubsidyDaemon: AsyncParsableCommand {
         }
         if acceptLedger && !repair {
             throw ValidationError("--accept-ledger is part of the explicit repair; use it with --repair")
+        }
+        if let today {
+            guard dev || testHooks else {
+                throw ValidationError("--today is for rehearsals on the --dev layout; a production daemon keeps Foshan's real calendar")
+            }
+            guard (try? CalendarDate(parsing: today)) != nil else {
+                throw ValidationError("--today: must be a date YYYY-MM-DD (got \"\(today)\")")
+            }
         }
         if !dev && dataDir != nil {
             throw ValidationError("--data-dir is for --dev; with a configuration file set data_dir in it")
@@ -150,6 +161,7 @@ struct SubsidyDaemon: AsyncParsableCommand {
             configuration = try loadConfiguration()
         }
         configuration.testHooks = testHooks
+        configuration.pinnedToday = today.flatMap { try? CalendarDate(parsing: $0) }
         let reloadSource: @Sendable () throws -> ServerConfiguration
         if dev {
             let development = configuration
@@ -216,6 +228,9 @@ struct SubsidyDaemon: AsyncParsableCommand {
                 "policy.file": "\(configuration.policyPath ?? "embedded")", "data.dir": "\(configuration.dataDirectory)",
                 "limits": "\(server.limitsInForce.summary)",
             ])
+        if let day = configuration.pinnedToday {
+            logger.warning("calendar pinned to \(day) (--today): filing windows, decision dates and calls are judged as on that day")
+        }
         let operations = OperationsService(
             hangups: hangups, notifier: ServiceManagerNotifier(), server: server, services: services,
             started: configuration, loadConfiguration: reloadSource, logger: logger)

@@ -107,6 +107,11 @@ cpu_of() { awk -v t="$clock_ticks" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$
 peak_rss_of() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 record() { echo "$*" | tee -a "$results"; }
 
+# The shipped programmes have all ended: the daemon files on the 2020 measures' last day (a
+# binary from before --today existed files on the real one, as it did then).
+pinned_day=()
+"$subsidyd" --help 2>&1 | grep -q -- '--today' && pinned_day=(--today 2023-12-31)
+
 # Starts subsidyd --dev on $1 and waits until the city socket answers Health.Check SERVING;
 # sets `ready` to the start-up time as ready_ms=…. (Not to be called in $(…): the daemon's pid
 # must reach this shell.)
@@ -114,7 +119,7 @@ start_daemon() {
   local data=$1 t0
   rm -f "$data/sockets/city.sock"  # a SIGKILLed daemon leaves its socket file behind
   t0=$("$bin/now_ns")
-  "$subsidyd" --dev --data-dir "$data" --log-level warning >>"$bench_dir/subsidyd.log" 2>&1 &
+  "$subsidyd" --dev --data-dir "$data" "${pinned_day[@]}" --log-level warning >>"$bench_dir/subsidyd.log" 2>&1 &
   daemon_pid=$!
   ready=$("$bin/wait_ready" "$data/sockets/city.sock" "$t0" 600)
 }

@@ -14,7 +14,7 @@ import Testing
 struct ProgrammesIntegrationTests {
     @Test("a Shunde clerk files, reviews and approves a CLOUD_USE award against Shunde's caps; the city sees it and cannot decide it; Nanhai sees nothing of it")
     func districtDecides() async throws {
-        try await withDaemon { daemon in
+        try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
             let city = Bureau(try await daemon.client("city"))
             let shunde = Bureau(try await daemon.client("shunde"))
             let nanhai = Bureau(try await daemon.client("nanhai"))
@@ -98,7 +98,7 @@ struct ProgrammesIntegrationTests {
 
     @Test("the city and Shunde approving the same project at the same moment: one pays, the other is refused as duplicate content, every time")
     func sameContentRace() async throws {
-        try await withDaemon { daemon in
+        try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
             let city = Bureau(try await daemon.client("city"))
             let shunde = Bureau(try await daemon.client("shunde"))
             // Each pair: the city's 数字化车间 and Shunde's 省市标杆配套 of one enterprise's one
@@ -151,7 +151,7 @@ struct ProgrammesIntegrationTests {
 
     @Test("one declared revenue per enterprise and year: a second CLOUD_USE declaring the upper tier after an award in the lower is refused")
     func oneRevenueTier() async throws {
-        try await withDaemon { daemon in
+        try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
             let shunde = Bureau(try await daemon.client("shunde"))
             try await ProgrammeData.sellerInCatalogue(shunde)
             let buyer = TestData.uscc(7_710, area: 6)
@@ -174,7 +174,7 @@ struct ProgrammesIntegrationTests {
 
     @Test("an imported award of content Shunde's own programme funded refuses the import, naming its row")
     func importAfterDistrictAward() async throws {
-        try await withDaemon { daemon in
+        try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
             let city = Bureau(try await daemon.client("city"))
             let shunde = Bureau(try await daemon.client("shunde"))
             let buyer = TestData.uscc(7_700, area: 6)
@@ -194,7 +194,7 @@ struct ProgrammesIntegrationTests {
 
     @Test("31 concurrent Shunde approvals against its 30,000,000 budget (1,000,000 each) while the city approves workshops for the same enterprises: exactly 30 win")
     func raceAtTheDistrictCap() async throws {
-        try await withDaemon { daemon in
+        try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
             let city = Bureau(try await daemon.client("city"))
             let shunde = Bureau(try await daemon.client("shunde"))
             try await ProgrammeData.sellerInCatalogue(shunde)
@@ -243,15 +243,18 @@ struct ProgrammesIntegrationTests {
         }
     }
 
-    /// Today in China Standard Time, shifted by `days`, as the daemon dates filing.
+    /// The day these daemons' calendars are pinned to: the successor programmes' last year,
+    /// after the 2020 measures ended.
+    static let today = "2025-06-30"
+
+    /// That day shifted by `days`, as the daemon dates filing.
     static func chinaDay(_ days: Int = 0) -> String {
-        let seconds = Int(Date().timeIntervalSince1970) + 8 * 3_600 + days * 86_400
-        return CalendarDate(daysSinceEpoch: seconds / 86_400)!.description
+        (try! CalendarDate(parsing: today)).adding(days: days)!.description
     }
 
     @Test("calls for applications: once a measure runs calls, filing is inside an open one or late with a reason; the city opens its programmes', a district its own; counts per call")
     func callsForApplications() async throws {
-        try await withDaemon { daemon in
+        try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
             let city = Bureau(try await daemon.client("city"))
             let nanhai = Bureau(try await daemon.client("nanhai"))
             let shunde = Bureau(try await daemon.client("shunde"))
@@ -375,6 +378,45 @@ struct ProgrammesIntegrationTests {
             #expect(quota.contains("申报批次") && quota.contains(call.id), "\(quota)")
             let report = try await BureauListTests.ctl(daemon, as: "city", ["export", "report", "--year", "2025"])
             #expect(report.contains("\(call.id),2025,\(call.opensOn)..\(Self.chinaDay(-1)),closed,3,0,0,1,1,1"), "\(report)")
+        }
+    }
+
+    @Test("the calendar: a production daemon keeps Foshan's real day and refuses a call's own; a --dev rehearsal takes --today, and subsidyctl --today acts on a day of its own")
+    func calendar() async throws {
+        let refused = try await StartupIntegrityTests.subsidyd(["--config", "/nonexistent/subsidyd.toml", "--today", "2023-06-01"])
+        #expect(refused.status != 0 && refused.error.contains("--today is for rehearsals"), "\(refused.error)")
+        try await withDaemon(configuration: DaemonConfiguration()) { daemon in
+            let nanhai = try await daemon.client("nanhai")
+            let own = await #expect(throws: SubsidyError.self) {
+                try await nanhai.call(Foshan_Subsidy_V1_Programmes.Method.listProgrammes, .init(), metadata: ["x-today": "2022-06-01"])
+            }
+            #expect(own?.code == .invalidArgument && own?.message.contains("keeps Foshan's real calendar") == true, "\(own?.message ?? "")")
+            await nanhai.close()
+        }
+        try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
+            let rehearsal = ["--today", "2023-06-01"]
+            #expect(try await BureauListTests.ctl(daemon, as: "nanhai", rehearsal + ["programmes", "--json"]).contains("\"open\""))
+            let programmes = try await BureauListTests.ctl(daemon, as: "nanhai", ["programmes", "--json"])
+            #expect(programmes.contains("\"closed\"") && programmes.contains("\"open\""), "\(programmes)")
+            // On the daemon's day the 2020 measures have ended; on the rehearsal's they are in force.
+            let city = Bureau(try await daemon.client("city"))
+            let nanhai = Bureau(try await daemon.client("nanhai"))
+            let provider = TestData.uscc(7_900, area: 5)
+            try await city.pool(provider)
+            try await nanhai.register(provider, role: .serviceProvider)
+            let buyer = TestData.uscc(7_901, area: 5)
+            try await nanhai.register(buyer)
+            let voucher = TestData.voucher(enterprise: buyer, provider: provider, contractFen: 60_000_000, year: 2023, contract: "REH-1")
+            let ended = await #expect(throws: SubsidyError.self) { try await nanhai.submit(voucher) }
+            #expect(ended?.code == .failedPrecondition && ended?.message.contains("ended on 2023-12-31") == true, "\(ended?.message ?? "")")
+            let id = try await nanhai.on("2023-06-01").file(voucher)
+            _ = try await BureauListTests.ctl(daemon, as: "city", rehearsal + ["approve", id, "--decision-date", "2023-05-31"])
+            // A decision date left out is the rehearsal's day, not the machine's.
+            _ = try await BureauListTests.ctl(daemon, as: "city", rehearsal + ["publicize", id])
+            var show = Foshan_Subsidy_V1_GetApplicationRequest()
+            show.applicationId = id
+            let record = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.getApplication, show).record
+            #expect(record?.state == .publicized && record?.publicizedOn == "2023-06-01", "\(String(describing: record))")
         }
     }
 }

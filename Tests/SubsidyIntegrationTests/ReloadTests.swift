@@ -185,7 +185,7 @@ struct ReloadTests {
 
         // Retired instead: still listed (its awards count), closed to new applications.
         let retired = try String(contentsOfFile: shipped.appendingPathComponent("foshan-dx-2021.toml").path, encoding: .utf8)
-            .replacingOccurrences(of: "publicity_days = 7\n", with: "publicity_days = 7\nretired_on = 2024-01-01\n")
+            .replacingOccurrences(of: "publicity_days = 7\n", with: "publicity_days = 7\nretired_on = 2023-12-01\n")
         try retired.write(toFile: directory + "/foshan-dx-2021.toml", atomically: true, encoding: .utf8)
         kill(daemon.process.processIdentifier, SIGHUP)
         let listed = await eventually {
@@ -197,7 +197,7 @@ struct ReloadTests {
         #expect(listed, "\(daemon.log())")
         let refused = await #expect(throws: SubsidyError.self) { try await nanhai.submit(ProgrammeData.workshop(owner, 2, year: 2024)) }
         #expect(refused?.code == .failedPrecondition)
-        #expect(refused?.message.contains("retired on 2024-01-01") == true)
+        #expect(refused?.message.contains("retired on 2023-12-01") == true)
         // Its award can still be revoked.
         #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.revokeApplication, id, reason: "复核撤销").state == .revoked)
         #expect(await daemon.terminate() == 0)

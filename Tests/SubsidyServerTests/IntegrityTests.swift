@@ -401,12 +401,14 @@ struct IntegrityTests {
             let id = try await chancheng.file(outside)
             _ = try await city.approve(id, date: "2023-12-20")
             #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.publicizeApplication, id, date: "2023-12-28").state == .publicized)
-            #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.disburseApplication, id, date: "2024-01-05").state == .disbursed)
-            let revoked = try await city.decide(Foshan_Subsidy_V1_CityService.Method.revokeApplication, id, reason: "clawback in 2024")
+            // Paid and clawed back after the measures ended.
+            let later = city.on("2024-01-05")
+            #expect(try await later.decide(Foshan_Subsidy_V1_CityService.Method.disburseApplication, id, date: "2024-01-05").state == .disbursed)
+            let revoked = try await later.decide(Foshan_Subsidy_V1_CityService.Method.revokeApplication, id, reason: "clawback in 2024")
             #expect(revoked.state == .revoked)
             let lateApproval = await #expect(throws: SubsidyError.self) {
                 let other = try await chancheng.file(TestData.voucher(enterprise: buyers[0], provider: Self.provider, contractFen: 1_000_000, year: 2023, contract: "Y-2"))
-                _ = try await city.approve(other, date: "2024-01-02")
+                _ = try await later.approve(other, date: "2024-01-02")
             }
             #expect(lateApproval?.message.contains("validity_window") == true)
         }

@@ -14,7 +14,7 @@ import Testing
 struct ProgrammesTests {
     @Test("ListProgrammes: a district sees the city's programmes and its own, the city every one, each with level, window and state")
     func listing() async throws {
-        try await withInProcessDaemon { daemon in
+        try await withInProcessDaemon(today: "2024-06-30") { daemon in
             func names(_ tenant: String) async throws -> [Foshan_Subsidy_V1_Programme] {
                 try await daemon.tenant(tenant).call(Foshan_Subsidy_V1_Programmes.Method.listProgrammes, Foshan_Subsidy_V1_ListProgrammesRequest()).programmes
             }
@@ -30,6 +30,7 @@ struct ProgrammesTests {
             #expect(own.level == "district:shunde")
             #expect(own.measures == [.cloudUse, .nationalMatch, .benchmarkMatch])
             #expect(own.version.hasPrefix("shunde-dx-2021@"))
+            #expect(own.state == "open")
         }
     }
 
@@ -38,6 +39,19 @@ struct ProgrammesTests {
         try await withInProcessDaemon { daemon in
             let city = Bureau(daemon.tenant("city"))
             let nanhai = Bureau(daemon.tenant("nanhai"))
+            // In the 2020 measures' last days, a client that knows nothing of programmes files a voucher.
+            let provider = TestData.uscc(7_101, area: 5)
+            try await city.pool(provider)
+            try await nanhai.register(provider, role: .serviceProvider)
+            let buyer = TestData.uscc(7_102, area: 5)
+            try await nanhai.register(buyer)
+            let voucher = try await nanhai.file(TestData.voucher(enterprise: buyer, provider: provider, contractFen: 60_000_000, contract: "OLD-1"))
+            let approved = try await city.approve(voucher)
+            #expect(approved.awardedFen == 30_000_000)
+            #expect(approved.application?.programme == "")
+            #expect(approved.explanation?.policyVersion.hasPrefix("foshan-2020@") == true)
+
+            daemon.today = "2025-12-31"
             let owner = TestData.uscc(7_100, area: 5)
             try await nanhai.register(owner)
             var ids: [String] = []
@@ -60,18 +74,6 @@ struct ProgrammesTests {
             let second = try await ProgrammeData.cityApprove(city, excellent, date: "2025-11-01", caseFen: 2_000_000_000, document: "佛工信〔2025〕12号")
             #expect(second.awardedFen == 1_000_000_000)
 
-            // Beside it, a client that knows nothing of programmes files a 2020 voucher as before.
-            let provider = TestData.uscc(7_101, area: 5)
-            try await city.pool(provider)
-            try await nanhai.register(provider, role: .serviceProvider)
-            let buyer = TestData.uscc(7_102, area: 5)
-            try await nanhai.register(buyer)
-            let voucher = try await nanhai.file(TestData.voucher(enterprise: buyer, provider: provider, contractFen: 60_000_000, contract: "OLD-1"))
-            let approved = try await city.approve(voucher)
-            #expect(approved.awardedFen == 30_000_000)
-            #expect(approved.application?.programme == "")
-            #expect(approved.explanation?.policyVersion.hasPrefix("foshan-2020@") == true)
-
             let quota = try await city.quota(year: 2024)
             #expect(quota.committed("DIGITAL_FACTORY.annual_count", "2024") == 1)
             // 2020 awards can still be disbursed and revoked after the policy ended.
@@ -91,6 +93,7 @@ struct ProgrammesTests {
             try await shunde.register(buyer)
             let voucher = try await shunde.file(TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 100_000_000, year: 2023, contract: "SD-STACK-1"))
             #expect(try await city.approve(voucher, date: "2023-08-01").awardedFen == 50_000_000)
+            daemon.today = "2024-06-30"
             // Declaring three times the contract's spend makes no room: the base the voucher was
             // awarded on, kept with it in the ledger, stands.
             var application = ProgrammeData.cloudUse(buyer, spendFen: 300_000_000, revenueFen: 8_000_000_000, contract: "sd stack 1")
@@ -107,10 +110,10 @@ struct ProgrammesTests {
 
     @Test("a call closes from now on: a last day before yesterday is refused, as are decisions dated after today")
     func closedNotInThePast() async throws {
-        try await withInProcessDaemon { daemon in
+        try await withInProcessDaemon(today: "2025-06-30") { daemon in
             let city = Bureau(daemon.tenant("city"))
             func day(_ days: Int) -> String {
-                CalendarDate(daysSinceEpoch: (Int(Date().timeIntervalSince1970) + 8 * 3_600) / 86_400 + days)!.description
+                (try! CalendarDate(parsing: daemon.today)).adding(days: days)!.description
             }
             var open = Foshan_Subsidy_V1_OpenCallRequest()
             (open.requestId, open.programme, open.measure, open.fundingYear) = ("past-call", "foshan-dx-2021", .digitalWorkshop, 2025)
@@ -145,7 +148,7 @@ struct ProgrammesTests {
 
     @Test("a measure and year have at most 50 calls; a late filing goes under the one that opened last, not the last id as text")
     func callsBounded() async throws {
-        try await withInProcessDaemon { daemon in
+        try await withInProcessDaemon(today: "2025-06-30") { daemon in
             let city = Bureau(daemon.tenant("city"))
             let nanhai = Bureau(daemon.tenant("nanhai"))
             let first = try CalendarDate(parsing: "2025-01-01")
@@ -195,6 +198,55 @@ struct ProgrammesTests {
             submit.lateReason = "补报"
             let record = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.submitApplication, submit).record
             #expect(record?.callId == "foshan-dx-2021/DIGITAL_WORKSHOP/2025/50")
+        }
+    }
+
+    @Test("a programme takes applications only while in force: after its window, filing, amending onto it and quoting are refused; its awards are still paid and revoked")
+    func filingWindow() async throws {
+        try await withInProcessDaemon(today: "2023-12-31") { daemon in
+            let city = Bureau(daemon.tenant("city"))
+            let shunde = Bureau(daemon.tenant("shunde"))
+            try await shunde.register(ProgrammeData.seller, role: .serviceProvider)
+            try await city.pool(ProgrammeData.seller)
+            try await ProgrammeData.catalogue(shunde, ProgrammeData.seller)
+            let buyer = TestData.uscc(7_800, area: 6)
+            try await shunde.register(buyer)
+            let voucher = try await shunde.file(TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 100_000_000, year: 2023, contract: "WIN-1"))
+            #expect(try await city.approve(voucher, date: "2023-12-01").awardedFen == 50_000_000)
+
+            // The day after the 2020 measures ended: a filing under them could only be refused, or
+            // approved under a date made up inside the old window.
+            daemon.today = "2024-01-01"
+            let late = TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 100_000_000, year: 2023, contract: "WIN-2")
+            let ended = await #expect(throws: SubsidyError.self) { try await shunde.submit(late) }
+            #expect(ended?.code == .failedPrecondition)
+            #expect(ended?.message.contains("programme foshan-2020 ended on 2023-12-31") == true && ended?.message.contains("2024-01-01") == true, "\(ended?.message ?? "")")
+            var quote = Foshan_Subsidy_V1_QuoteRequest()
+            quote.application = late
+            let quoted = await #expect(throws: SubsidyError.self) { try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.quote, quote) }
+            #expect(quoted?.code == .failedPrecondition && quoted?.message.contains("ended on 2023-12-31") == true, "\(quoted?.message ?? "")")
+            // An application filed under a programme in force cannot be amended onto the ended one.
+            let use = try await shunde.file(ProgrammeData.cloudUse(buyer, spendFen: 100_000_000, revenueFen: 8_000_000_000, contract: "WIN-3"))
+            var amend = Foshan_Subsidy_V1_AmendApplicationRequest()
+            (amend.requestId, amend.applicationId, amend.application, amend.reason) = ("onto-ended", use, late, "改报旧政策")
+            let moved = await #expect(throws: SubsidyError.self) { try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, amend) }
+            #expect(moved?.code == .failedPrecondition && moved?.message.contains("ended on 2023-12-31") == true, "\(moved?.message ?? "")")
+            // Its award is still paid and clawed back.
+            #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.publicizeApplication, voucher, date: "2024-01-01").state == .publicized)
+
+            // Years later every shipped programme has ended: Shunde cannot file under its own and
+            // approve it back-dated into the window.
+            daemon.today = "2026-12-06"
+            let after = await #expect(throws: SubsidyError.self) {
+                try await shunde.submit(ProgrammeData.cloudUse(buyer, spendFen: 100_000_000, revenueFen: 8_000_000_000, contract: "WIN-4", year: 2025))
+            }
+            #expect(after?.code == .failedPrecondition && after?.message.contains("programme shunde-dx-2021 ended on 2025-12-31") == true, "\(after?.message ?? "")")
+            #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.revokeApplication, voucher, reason: "合同解除").state == .revoked)
+
+            // Nor before it begins.
+            daemon.today = "2021-08-31"
+            let early = await #expect(throws: SubsidyError.self) { try await shunde.submit(ProgrammeData.workshop(buyer, 1, year: 2021)) }
+            #expect(early?.code == .failedPrecondition && early?.message.contains("foshan-dx-2021 is in force from 2021-09-01") == true, "\(early?.message ?? "")")
         }
     }
 }

@@ -26,6 +26,16 @@ public final class DaemonProcess: @unchecked Sendable {
         return url.deletingLastPathComponent().path
     }
 
+    /// The day test daemons' calendars are pinned to unless a test names another (`--today`, or a
+    /// call's `x-today`): the last day of the 2020 measures, so their filings are in force and
+    /// their decisions' dates are past. The real day would make every test depend on the year.
+    public static let today = "2023-12-31"
+
+    /// `--today` with the tests' day, unless `arguments` name a day of their own.
+    static func pinned(_ arguments: [String]) -> [String] {
+        arguments.contains { $0 == "--today" || $0.hasPrefix("--today=") } ? arguments : arguments + ["--today", today]
+    }
+
     /// A short temporary directory (Unix socket paths are limited to 107 bytes), under
     /// ``TestDirectories/root``.
     public static func makeTemporaryDirectory() -> String {
@@ -67,7 +77,7 @@ public final class DaemonProcess: @unchecked Sendable {
         if let readiness { childEnvironment["NOTIFY_SOCKET"] = readiness.address }
         let process = try ChildProcess(
             executable: productsDirectory + "/subsidyd",
-            arguments: ["--dev", "--data-dir", directory, "--test-hooks", "--log-level", "debug"] + extraArguments,
+            arguments: pinned(["--dev", "--data-dir", directory, "--test-hooks", "--log-level", "debug"] + extraArguments),
             environment: childEnvironment,
             standardOutput: log.fileDescriptor, standardError: log.fileDescriptor
         )
@@ -91,7 +101,7 @@ public final class DaemonProcess: @unchecked Sendable {
         }
         let configPath = try configuration.write()
         raiseDescriptorLimit()
-        let arguments = ["--config", configPath, "--test-hooks", "--log-level", "debug"] + extraArguments
+        let arguments = pinned(["--config", configPath, "--test-hooks", "--log-level", "debug"] + extraArguments)
         let logPath = configuration.baseDirectory + "/daemon-\(UUID().uuidString.prefix(8)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))

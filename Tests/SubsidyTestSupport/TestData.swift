@@ -68,12 +68,28 @@ extension TenantCalls {
 
 extension ClientConnection: TenantCalls {}
 
+/// A tenant's calls made on `day` (metadata `x-today`), to a daemon that takes a call's own day
+/// (`--dev`, or ``InProcessDaemon``): a test lives through a programme's years.
+public struct DatedCalls: TenantCalls {
+    let base: any TenantCalls
+    let day: String
+
+    public func call<I, O>(_ method: UnaryMethod<I, O>, _ request: I, timeout: Duration?, metadata: [String: String]) async throws(SubsidyError) -> O {
+        try await base.call(method, request, timeout: timeout, metadata: metadata.merging(["x-today": day]) { own, _ in own })
+    }
+
+    public func close() async { await base.close() }
+}
+
 /// Steps of the lifecycle as one call each, with fresh request ids.
 public struct Bureau: Sendable {
     public let client: any TenantCalls
     private static func id() -> String { String(UInt64.random(in: 1...UInt64.max), radix: 36) }
 
     public init(_ client: any TenantCalls) { self.client = client }
+
+    /// The same bureau acting on `day` (YYYY-MM-DD) instead of its daemon's today.
+    public func on(_ day: String) -> Bureau { Bureau(DatedCalls(base: client, day: day)) }
 
     @discardableResult
     public func register(

@@ -31,7 +31,9 @@ def test_a_district_sees_the_city_programmes_and_its_own(own_daemon):
 
 def test_shunde_decides_its_own_cloud_use_award_and_the_city_reads_it(own_daemon, pb):
     seller, buyer = uscc(8001, 6), uscc(8002, 6)
-    with Client(own_daemon.socket("shunde")) as shunde, Client(own_daemon.socket("city")) as city:
+    # Calls made in 2024, after the 2020 measures ended, while Shunde's programme is in force.
+    in_2024 = {"x-today": "2024-06-30"}
+    with Client(own_daemon.socket("shunde"), metadata=in_2024) as shunde, Client(own_daemon.socket("city"), metadata=in_2024) as city:
         for code, role in ((seller, pb.types_pb2.SERVICE_PROVIDER), (buyer, pb.types_pb2.INDUSTRIAL_ENTERPRISE)):
             shunde.district.register_applicant(
                 request_id=str(uuid.uuid4()),

@@ -40,16 +40,16 @@ class Tenant:
         self.name = tenant
         self.conn = Connection(daemon.socket(tenant))
 
-    def call(self, method: str, request, response_cls):
-        return self.conn.unary(method, request, response_cls, timeout_ms=10_000, wait=WAIT)
+    def call(self, method: str, request, response_cls, metadata=None):
+        return self.conn.unary(method, request, response_cls, timeout_ms=10_000, wait=WAIT, metadata=metadata)
 
     def district(self, name: str, request):
         return self.call(DISTRICT + name, request, getattr(self.pb.district_pb2, f"{name}Response"))
 
-    def city(self, name: str, request, response=None):
+    def city(self, name: str, request, response=None, metadata=None):
         module = self.pb.city_pb2
         response_cls = response or getattr(module, f"{name}Response")
-        return self.call(CITY + name, request, response_cls)
+        return self.call(CITY + name, request, response_cls, metadata)
 
     def close(self):
         self.conn.close()
@@ -234,7 +234,9 @@ def test_lifecycle_rules(tenants, pb):
     assert no_date.value.code == StatusCode.INVALID_ARGUMENT
     assert no_date.value.field_violations[0].field == "request.decision_date"
     with pytest.raises(RpcError) as outside:
-        city.city("ApproveApplication", c.ApproveApplicationRequest(request_id=rid(), application_id=app_id, decision_date="2024-01-01"))
+        # Entered on a day after the measures ended (a --dev daemon takes a call's own day).
+        city.city("ApproveApplication", c.ApproveApplicationRequest(request_id=rid(), application_id=app_id, decision_date="2024-01-01"),
+                  metadata={"x-today": "2024-01-02"})
     assert outside.value.code == StatusCode.FAILED_PRECONDITION
     assert [f.subject for f in outside.value.status.precondition_failures] == ["validity_window"]
 

@@ -8,7 +8,9 @@ The district (南海 nanhai, its own socket) registers an enterprise and a cloud
 the city (its socket) puts the provider in the resource pool; the district quotes a 上云 voucher,
 files it and recommends it (初审); the city approves it (复核, committed against every cap),
 publicizes it (公示), disburses it after the 7 days, and checks the quota and the audit chains.
-Each run uses fresh codes and a fresh contract number, so it can run again on the same data.
+Each run uses fresh codes and a fresh contract number, so it can run again on the same data. The
+calls are made on 2022-10-09 (metadata ``x-today``, which only a ``--dev`` daemon takes): the 2020
+measures have ended, and a filing under them is refused on today's date.
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ def run(data_dir: str) -> None:
     provider = make_uscc("91440605" + "".join(rng.choice("0123456789") for _ in range(8)))
     contract = f"HT-2022-EX-{rng.randrange(10**6):06d}"
 
-    with Client(dev_socket(data_dir, "nanhai")) as nanhai, Client(dev_socket(data_dir, "city")) as city:
+    # Every shipped programme has ended: the calls say which day they are made on (a --dev daemon
+    # takes it), one in the 2020 measures' time, after the 公示 ended.
+    on_the_day = {"x-today": "2022-10-09"}
+    with Client(dev_socket(data_dir, "nanhai"), metadata=on_the_day) as nanhai, \
+            Client(dev_socket(data_dir, "city"), metadata=on_the_day) as city:
         me = nanhai.identity.who_am_i()
         print(f"district socket: tenant {me.tenant} ({me.display_name}), policy {me.policy_version}")
 

@@ -19,7 +19,7 @@ def daemon(tmp_path_factory):
     binary = os.environ.get("SUBSIDYD_BIN", str(REPO / ".build" / "debug" / "subsidyd"))
     if not os.access(binary, os.X_OK):
         pytest.fail(f"subsidyd binary not found at {binary} (set SUBSIDYD_BIN)")
-    d = DevDaemon(binary, str(tmp_path_factory.mktemp("subsidyd")), args=["--test-hooks"])
+    d = DevDaemon(binary, str(tmp_path_factory.mktemp("subsidyd")), args=["--test-hooks"], today="2023-12-31")
     yield d
     d.stop()
 

@@ -27,6 +27,14 @@ public struct ServerConfiguration: Sendable {
     /// Test-only fault hooks (e.g. metadata `x-test-delay-ms` delays a handler). Off in
     /// production; `subsidyd --test-hooks` turns them on for the integration tests.
     public var testHooks = false
+    /// `subsidyd --today`: the day the bureaus' calendar is pinned to (filing windows, decision
+    /// dates, calls), for rehearsals on the ended programmes and for tests. Only with `--dev` or
+    /// test hooks; nil (Foshan's real day) in production.
+    public var pinnedToday: CalendarDate?
+    /// Whether a call may name its own day (metadata `x-today`, `subsidyctl --today`): on for
+    /// `--dev` and test hooks, where clerks rehearse and tests step through the years; off in
+    /// production, where such a call is refused.
+    public var takesCallDates = false
     /// `metrics_textfile`: the file the metrics are written to, in Prometheus's text format, for
     /// node_exporter's textfile collector (replaced atomically, mode 0644); nil writes none.
     public var metricsTextfile: String?
@@ -150,7 +158,9 @@ public struct ServerConfiguration: Sendable {
         limits.requestBurst = 1_000_000
         // A developer's disk is often nearly full and theirs to watch: no reserve.
         limits.minimumFreeDiskBytes = 0
-        return ServerConfiguration(dataDirectory: dataDirectory, tenants: tenants, limits: limits)
+        var configuration = ServerConfiguration(dataDirectory: dataDirectory, tenants: tenants, limits: limits)
+        configuration.takesCallDates = true
+        return configuration
     }
 }
 

@@ -24,14 +24,16 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
         try InputLimits.check(closes, field: "request.closes_on")
         guard opens <= closes else { throw .invalidField("request.closes_on", "\(closes) is before opens_on \(opens)") }
         let title = try InputLimits.oneLine(request.title, InputLimits.projectName, field: "request.title")
-        let stores = self.stores
+        // Read here, in the call's task: the reply is made on the store's thread, where the
+        // call's calendar (`Clock.pinned`) is not bound.
+        let (stores, today) = (self.stores, Clock.today())
         let bytes = try await StoreCall.run(for: context) {
             try await stores.openCall(
                 programme: programme.name, measure: measure, fundingYear: year, opensOn: opens, closesOn: closes, title: title,
                 request: key, actor: context.actor
             ) { call in
                 var response = Foshan_Subsidy_V1_OpenCallResponse()
-                response.call = Foshan_Subsidy_V1_Call(call, today: Clock.today())
+                response.call = Foshan_Subsidy_V1_Call(call, today: today)
                 return response.serializedBytes()
             }
         }
@@ -67,7 +69,7 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
                 }
             ) { call in
                 var response = Foshan_Subsidy_V1_CloseCallResponse()
-                response.call = Foshan_Subsidy_V1_Call(call, today: Clock.today())
+                response.call = Foshan_Subsidy_V1_Call(call, today: today)
                 return response.serializedBytes()
             }
         }

@@ -33,6 +33,19 @@ public enum DemoData {
             logger.info("demo: data directory already has data; not seeding again")
             return
         }
+        // The sample is history: 2022 under the 2020 measures, 2024 under their successors, each
+        // filed and decided on the calendar of its year (the programmes have since ended).
+        try await Clock.$pinned.withValue(CalendarDate(year: 2022, month: 9, day: 30)) {
+            try await seed2020(services: services, configuration: configuration)
+        }
+        try await Clock.$pinned.withValue(CalendarDate(year: 2024, month: 11, day: 30)) {
+            try await seedProgrammes(seeder: Seeder(services: services, configuration: configuration), programmes: services.programmes)
+        }
+        logger.notice("demo: seeded applicants, pool members, history and applications in every lifecycle state, under all three programmes")
+    }
+
+    /// Applicants, pool members, imported history and 2022 applications under the 2020 measures.
+    static func seed2020(services: SubsidyServices, configuration: ServerConfiguration) async throws {
         let seeder = Seeder(services: services, configuration: configuration)
         let programmes = services.programmes
         let stores = services.stores
@@ -136,14 +149,14 @@ public enum DemoData {
                 try await seeder.approve(city, bp, "2022-07-15")
             }
         }
-        try await seedProgrammes(seeder: seeder, district: district, city: city, programmes: programmes)
-        logger.notice("demo: seeded applicants, pool members, history and applications in every lifecycle state, under all three programmes")
     }
 
     /// The programmes after 2023: a 禅城 enterprise's workshops and factory under foshan-dx-2021
     /// (the factory paid as a difference), and 顺德's own CLOUD_USE awards under shunde-dx-2021,
     /// decided by 顺德 — approved, publicized, disbursed and one still waiting.
-    static func seedProgrammes(seeder: Seeder, district: DistrictService, city: CityService, programmes: Programmes) async throws {
+    static func seedProgrammes(seeder: Seeder, programmes: Programmes) async throws {
+        let district = DistrictService(programmes: programmes, stores: seeder.services.stores)
+        let city = CityService(programmes: programmes, stores: seeder.services.stores, events: LedgerEvents())
         // Enterprises of their own, so the 2020 demo's rows and names stay as they were.
         let chancheng = DistrictID.chancheng
         let owner = uscc(0, 30)

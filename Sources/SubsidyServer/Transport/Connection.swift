@@ -38,6 +38,10 @@ final class Connection: Sendable {
     let activity: ConnectionActivity
     let rateLimiter: RequestRateLimiter
     let testHooks: Bool
+    /// The day the calendar is pinned to (`subsidyd --today`), nil for Foshan's real day.
+    let pinnedToday: CalendarDate?
+    /// Whether a call may pin its own day (metadata `x-today`): a `--dev` daemon's or test hooks'.
+    let takesCallDates: Bool
     let logger: Logger
     let metrics: DaemonMetrics?
     /// Requests of open calls and replies not yet written, against `max_queued_bytes_per_connection`.
@@ -53,8 +57,8 @@ final class Connection: Sendable {
     init(
         channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tenant: Tenant, peer: PeerCredentials,
         router: RouteTable, limits: ServerConfiguration.Limits, activity: ConnectionActivity,
-        rateLimiter: RequestRateLimiter, storePermits: AsyncSemaphore, tenantQueue: TenantQueue? = nil, testHooks: Bool, logger: Logger,
-        metrics: DaemonMetrics? = nil, backlog: InlineCallHandler.Backlog = .init(), arriving: ArrivingFrames = ArrivingFrames(tenant: nil)
+        rateLimiter: RequestRateLimiter, storePermits: AsyncSemaphore, tenantQueue: TenantQueue? = nil, testHooks: Bool, pinnedToday: CalendarDate? = nil, takesCallDates: Bool = false,
+        logger: Logger, metrics: DaemonMetrics? = nil, backlog: InlineCallHandler.Backlog = .init(), arriving: ArrivingFrames = ArrivingFrames(tenant: nil)
     ) {
         self.backlog = backlog
         self.arriving = arriving
@@ -64,6 +68,8 @@ final class Connection: Sendable {
         self.activity = activity
         self.rateLimiter = rateLimiter
         self.testHooks = testHooks
+        self.pinnedToday = pinnedToday
+        self.takesCallDates = takesCallDates
         self.channel = channel
         self.tenant = tenant
         self.peer = peer
@@ -444,11 +450,25 @@ final class Connection: Sendable {
         if let problem = Self.metadataProblem(frame.metadata.map { ($0.key, $0.value) }) {
             return .invalidField("frame.metadata", problem)
         }
+        if let day = frame.metadata.first(where: { $0.key == Self.todayKey })?.value {
+            guard takesCallDates else {
+                return .invalidField(
+                    "frame.metadata", "\(Self.todayKey): this daemon keeps Foshan's real calendar; only subsidyd --dev takes a call's own day")
+            }
+            if (try? CalendarDate(parsing: day)) == nil {
+                return .invalidField("frame.metadata", "\(Self.todayKey) must be a date YYYY-MM-DD (got \"\(day.prefix(40))\")")
+            }
+        }
         return nil
     }
 
+    /// Metadata that pins one call's calendar (`subsidyctl --today`), taken by a `--dev` daemon
+    /// only: a rehearsal, or a test, steps through a programme's years as a bureau lived them.
+    static let todayKey = "x-today"
+
     private func context(for frame: Foshan_Subsidy_V1_Frame, logger: Logger) -> CallContext {
-        CallContext(
+        let callToday = takesCallDates ? frame.metadata.last(where: { $0.key == Self.todayKey }).flatMap { try? CalendarDate(parsing: $0.value) } : nil
+        var context = CallContext(
             tenant: tenant, peer: peer, method: frame.method,
             metadata: Dictionary(frame.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }),
             logger: logger,
@@ -457,6 +477,8 @@ final class Connection: Sendable {
             searchScanRows: limits.searchScanRows,
             metrics: metrics
         )
+        context.pinnedToday = callToday ?? pinnedToday
+        return context
     }
 
     /// Runs a call's handler against its deadline and a possible cancel, and ends it through

@@ -44,7 +44,7 @@ public struct MethodRouter: Sendable {
         routes[method.fullName] = Route(descriptor: method, roles: roles) { payload, context, _ async throws(SubsidyError) in
             let request = try I(serializedBytes: payload, path: "request", maximumEntries: InputLimits.listEntriesPerMessage)
             do throws(SubsidyError) {
-                return try await body(request, context).serializedBytes()
+                return try await Clock.withCalendar(of: context) { () async throws(SubsidyError) in try await body(request, context) }.serializedBytes()
             } catch {
                 throw error.redactingInternal(logger: context.logger)
             }
@@ -81,7 +81,7 @@ public struct MethodRouter: Sendable {
         routes[method.fullName] = Route(descriptor: method, roles: roles) { payload, context, send async throws(SubsidyError) in
             let request = try I(serializedBytes: payload, path: "request", maximumEntries: InputLimits.listEntriesPerMessage)
             do throws(SubsidyError) {
-                try await body(request, context, ResponseStreamWriter(send: send))
+                try await Clock.withCalendar(of: context) { () async throws(SubsidyError) in try await body(request, context, ResponseStreamWriter(send: send)) }
             } catch {
                 throw error.redactingInternal(logger: context.logger)
             }

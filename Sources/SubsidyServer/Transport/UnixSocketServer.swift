@@ -211,7 +211,8 @@ public final class UnixSocketServer: Service, Sendable {
             channel: accepted.channel, tenant: tenant, peer: accepted.peer, router: router, limits: limits,
             activity: accepted.activity, rateLimiter: rateLimiter, storePermits: storePermits.permits(for: tenant),
             tenantQueue: tenantQueues[tenant.id],
-            testHooks: configuration.testHooks, logger: logger, metrics: metrics, backlog: accepted.inline.backlog, arriving: accepted.arriving
+            testHooks: configuration.testHooks, pinnedToday: configuration.pinnedToday,
+            takesCallDates: configuration.takesCallDates, logger: logger, metrics: metrics, backlog: accepted.inline.backlog, arriving: accepted.arriving
         )
         let id = ObjectIdentifier(connection)
         let draining = connections.withLock { connections -> Bool in

@@ -4,6 +4,7 @@ import SubsidyClient
 import SubsidyCore
 import SubsidyTestSupport
 import SubsidyWire
+import Synchronization
 @testable import SubsidyServer
 @testable import SubsidyStore
 
@@ -17,9 +18,18 @@ final class InProcessDaemon: Sendable {
     let directory: String
     let configuration: ServerConfiguration
     let services: SubsidyServices
+    private let day: Mutex<String>
+
+    /// The day the daemon's calendar shows a call that names none (`x-today`): at first
+    /// ``DaemonProcess/today``; a test moves it to live through a programme's years.
+    var today: String {
+        get { day.withLock { $0 } }
+        set { day.withLock { $0 = newValue } }
+    }
 
     /// `limits` adjusts the `--dev` limits the calls' contexts are made with.
-    init(limits: @Sendable (inout ServerConfiguration.Limits) -> Void = { _ in }) async throws {
+    init(today: String = DaemonProcess.today, limits: @Sendable (inout ServerConfiguration.Limits) -> Void = { _ in }) async throws {
+        day = Mutex(today)
         let directory = TestDirectories.make("subsidyd-handlers")
         do {
             try await TemplateDirectory.started.copy(into: directory)
@@ -45,11 +55,16 @@ final class InProcessDaemon: Sendable {
         guard let route = services.router.route(method.fullName) else { throw SubsidyError(.unimplemented, method.fullName) }
         guard let tenant = configuration.tenants.first(where: { $0.id == tenant }) else { throw SubsidyError(.permissionDenied, "no tenant \(tenant)") }
         guard route.roles.contains(tenant.role) else { throw SubsidyError(.permissionDenied, "\(method.fullName) is not for \(tenant.id)") }
-        let context = CallContext(
+        var context = CallContext(
             tenant: tenant, peer: PeerCredentials(pid: getpid(), uid: getuid(), gid: getgid()), method: method.fullName, metadata: metadata,
             logger: Logger(label: "test"), blockingWork: .inProcess, listPageBytes: configuration.limits.listPageBytes,
             searchScanRows: configuration.limits.searchScanRows
         )
+        // The calendar a test daemon keeps (``DaemonProcess/today``) unless the call names its own.
+        guard let day = try? CalendarDate(parsing: metadata["x-today"] ?? today) else {
+            throw .invalidField("frame.metadata", "x-today must be a date YYYY-MM-DD")
+        }
+        context.pinnedToday = day
         let bytes = try await route.handler(request.checkedSerializedBytes(), context, { _ in })
         return try O(serializedBytes: bytes ?? [], path: "response")
     }
@@ -75,10 +90,11 @@ final class InProcessDaemon: Sendable {
 /// directory afterwards, however `body` ends.
 func withInProcessDaemon<T>(
     isolation: isolated (any _Concurrency.Actor)? = #isolation,
+    today: String = DaemonProcess.today,
     limits: @Sendable (inout ServerConfiguration.Limits) -> Void = { _ in },
     _ body: (InProcessDaemon) async throws -> T
 ) async throws -> T {
-    let daemon = try await InProcessDaemon(limits: limits)
+    let daemon = try await InProcessDaemon(today: today, limits: limits)
     do {
         let result = try await body(daemon)
         await daemon.shutdown()

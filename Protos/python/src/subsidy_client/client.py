@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import FrozenSet, Optional, Type, TypeVar
+from typing import FrozenSet, Mapping, Optional, Type, TypeVar
 
 from google.protobuf.message import Message
 
@@ -102,8 +102,12 @@ class Client:
         timeout_ms: int = 30_000,
         retry: RetryPolicy = RetryPolicy(),
         connect_timeout: float = 10.0,
+        metadata: Optional[Mapping[str, str]] = None,
     ):
         self.socket_path = socket_path
+        #: Sent with every call; a call's own metadata wins key by key (e.g. ``{"x-today":
+        #: "2023-06-01"}`` to a ``subsidyd --dev`` rehearsing a past day).
+        self.metadata = dict(metadata or {})
         self.timeout_ms = timeout_ms
         self.retry = retry
         self.connect_timeout = connect_timeout
@@ -170,7 +174,7 @@ class Client:
                 except OSError as error:  # the socket is not there (yet): daemon restarting
                     raise RpcError(StatusCode.UNAVAILABLE, f"cannot connect to {self.socket_path}: {error}",
                                    local=True) from error
-                return conn.unary(method, payload, response_cls, timeout_ms=timeout, metadata=metadata)
+                return conn.unary(method, payload, response_cls, timeout_ms=timeout, metadata=self._metadata(metadata))
             except RpcError as error:
                 if attempt >= policy.attempts or not policy.retryable(error):
                     raise
@@ -181,7 +185,16 @@ class Client:
     def stream(self, method: str, request: Message, response_cls: Type[M], *, timeout_ms: int = 0,
                metadata=None, wait: Optional[float] = None) -> StreamCall:
         """Starts a server-streaming call (never retried); iterate the result, ``cancel()`` it."""
-        return self.connection.stream(method, request, response_cls, timeout_ms, metadata=metadata, wait=wait)
+        return self.connection.stream(method, request, response_cls, timeout_ms, metadata=self._metadata(metadata), wait=wait)
+
+    def _metadata(self, metadata):
+        """The client's metadata with the call's own over it (a mapping or (key, value) pairs)."""
+        if not self.metadata:
+            return metadata
+        merged = dict(self.metadata)
+        if metadata:
+            merged.update(metadata.items() if isinstance(metadata, Mapping) else metadata)
+        return merged
 
 
 def _request(cls: Type[M], request: Optional[M], fields: dict) -> M:

@@ -28,17 +28,19 @@ def dev_socket(data_dir: str, tenant: str) -> str:
 class DevDaemon:
     """A ``subsidyd --dev`` started in ``data_dir`` (a fresh temporary directory by default), ready
     once every tenant's socket answers ``Health.Check``. ``binary`` defaults to ``$SUBSIDYD_BIN``
-    or ``subsidyd`` on ``PATH``. Use as a context manager, or call :meth:`stop`."""
+    or ``subsidyd`` on ``PATH``. ``today`` (YYYY-MM-DD) pins its calendar (``--today``): every
+    shipped programme has ended, so filing needs a day when one was in force. Use as a context
+    manager, or call :meth:`stop`."""
 
     def __init__(self, binary: Optional[str] = None, data_dir: Optional[str] = None, *,
-                 args=(), ready_timeout: float = 30.0):
+                 args=(), ready_timeout: float = 30.0, today: Optional[str] = None):
         self.binary = binary or os.environ.get("SUBSIDYD_BIN") or shutil.which("subsidyd") or "subsidyd"
         self._own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="subsidyd-dev.")
         self.log_path = os.path.join(self.data_dir, "subsidyd.log")
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [self.binary, "--dev", "--data-dir", self.data_dir, *args],
+            [self.binary, "--dev", "--data-dir", self.data_dir, *(("--today", today) if today else ()), *args],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
         )
         try:
