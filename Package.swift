@@ -67,6 +67,7 @@ let package = Package(
             name: "SubsidyStore",
             dependencies: [
                 "SubsidyCore", "CSQLite", "CSQLiteProcess",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

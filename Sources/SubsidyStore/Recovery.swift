@@ -123,14 +123,20 @@ public enum Recovery {
     }
 
     /// Records every district file's audit head in the ledger (``CityLedger/districtHeads()``):
-    /// at start-up once the files agree, and at a clean stop.
+    /// at start-up once the files agree, while serving (``SubsidyStores/districtHeadInterval``)
+    /// and at a clean stop.
     public static func recordDistrictHeads(ledger: CityLedger, districts: [DistrictID: DistrictStore], accepting: Bool = false) async throws {
+        try await ledger.recordDistrictHeads(districtHeads(districts), accepting: accepting, at: Timestamp.now())
+    }
+
+    /// Each district file's audit head, in district order.
+    static func districtHeads(_ districts: [DistrictID: DistrictStore]) async throws -> [(district: DistrictID, sequence: Int64, hash: String)] {
         var heads: [(district: DistrictID, sequence: Int64, hash: String)] = []
         for (district, store) in districts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             let head = try await store.auditHead()
             heads.append((district, head.sequence, head.hash))
         }
-        try await ledger.recordDistrictHeads(heads, accepting: accepting, at: Timestamp.now())
+        return heads
     }
 
     /// Brings one application in line with its commitment (if any). Decisions call this under the

@@ -1,3 +1,4 @@
+import Logging
 import ServiceLifecycle
 import SubsidyCore
 import Synchronization
@@ -115,12 +116,49 @@ public final class SubsidyStores: Service, Sendable {
 
     // MARK: Lifecycle
 
-    /// Waits for the service group's graceful shutdown, then closes every file.
+    /// How often, while serving, the ledger takes note of district files whose audit head moved.
+    /// A district file put back alone from a copy older than the last note stops the next start
+    /// (``Recovery/lacks(_:_:)``); after a crash, what was decided since the note is not checked.
+    public static let districtHeadInterval: Duration = .seconds(2)
+
+    /// Records the district files' audit heads every ``districtHeadInterval`` while serving and
+    /// once more at the service group's graceful shutdown, then closes every file.
     public func run() async throws {
-        try? await gracefulShutdown()
+        let logger = Logger(label: "subsidyd.stores")
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.recordDistrictHeadsWhileServing(logger: logger) }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
         // What every district file holds at a clean stop, for the next start to check.
-        try? await Recovery.recordDistrictHeads(ledger: ledger, districts: districts)
+        do {
+            try await Recovery.recordDistrictHeads(ledger: ledger, districts: districts)
+        } catch {
+            logger.error("could not record the district files' audit heads at the stop (the next start checks them against the last record): \(error)")
+        }
         await close()
+    }
+
+    /// Notes the heads of district files that moved since the last note, until cancelled. A
+    /// failure is logged and retried at the next tick: the note is a safeguard, not a decision.
+    private func recordDistrictHeadsWhileServing(logger: Logger) async {
+        var noted: [DistrictID: Int64] = [:]
+        var failing = false
+        while true {
+            do { try await Task.sleep(for: Self.districtHeadInterval) } catch { return }
+            do {
+                let heads = try await Recovery.districtHeads(districts)
+                let current = Dictionary(uniqueKeysWithValues: heads.map { ($0.district, $0.sequence) })
+                guard current != noted else { continue }
+                try await ledger.recordDistrictHeads(heads, accepting: false, at: Timestamp.now())
+                noted = current
+                if failing { logger.notice("district files' audit heads recorded again") }
+                failing = false
+            } catch {
+                if !failing { logger.warning("could not record the district files' audit heads (retried every \(Self.districtHeadInterval)): \(error)") }
+                failing = true
+            }
+        }
     }
 
     /// Closes every file (work already queued on a file finishes first).

@@ -27,6 +27,8 @@ struct IsolationTests {
                 ).id
                 bureaus[district] = bureau
             }
+            // The ledger takes note of the district files' heads a moment after they move: wait for it.
+            #expect(await daemon.districtHeadsRecorded(), "the ledger never recorded the district files' heads")
             let before = try fileDigests(daemon.dataDirectory)
 
             var checked = 0

@@ -101,8 +101,10 @@ struct StartupIntegrityTests {
         #expect(await accepted.terminate() == 0)
     }
 
-    @Test("a district file put back alone from an older copy stops start-up instead of serving without what it lost; --accept-ledger accepts the loss")
-    func olderDistrictFile() async throws {
+    @Test(
+        "a district file put back alone from an older copy stops start-up instead of serving without what it lost, after a clean stop or a crash; --accept-ledger accepts the loss",
+        arguments: ["clean stop", "crash"])
+    func olderDistrictFile(stop: String) async throws {
         let (directory, id) = try await approvedAndPublicized()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let old = DaemonProcess.makeTemporaryDirectory()
@@ -119,7 +121,17 @@ struct StartupIntegrityTests {
         var withdraw = Foshan_Subsidy_V1_WithdrawApplicationRequest()
         (withdraw.requestId, withdraw.applicationId, withdraw.reason) = ("withdraw-s2", second.id, "企业撤回")
         _ = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.withdrawApplication, withdraw)
-        #expect(await daemon.terminate() == 0)
+        if stop == "crash" {
+            // Killed once the ledger has taken note of the withdrawal while serving (no clean stop's record).
+            let withdrawn = try ReadOnlyDatabase(path: nanhaiFile).rows("SELECT seq FROM audit_head").first?.first ?? ""
+            let noted = await eventually(timeout: .seconds(30), interval: .milliseconds(200)) {
+                (try? ReadOnlyDatabase(path: directory + "/city-ledger.sqlite").rows("SELECT seq FROM district_heads WHERE district = 'nanhai'").first?.first) == withdrawn
+            }
+            #expect(noted, "the ledger's record of nanhai never reached \(withdrawn)")
+            await daemon.crash()
+        } else {
+            #expect(await daemon.terminate() == 0)
+        }
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: nanhaiFile + suffix) }
         for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: old + "/nanhai.sqlite" + suffix) {
             try FileManager.default.copyItem(atPath: old + "/nanhai.sqlite" + suffix, toPath: nanhaiFile + suffix)

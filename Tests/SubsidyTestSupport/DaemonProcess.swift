@@ -205,6 +205,21 @@ public final class DaemonProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// Whether, within `timeout`, the ledger's record of every district file's audit head
+    /// (`district_heads`, noted while serving) reaches the file's own head: after it, a daemon
+    /// left alone writes nothing more.
+    public func districtHeadsRecorded(timeout: Duration = .seconds(30)) async -> Bool {
+        await eventually(timeout: timeout, interval: .milliseconds(100)) {
+            let recorded = try? ReadOnlyDatabase(path: dataDirectory + "/city-ledger.sqlite").rows("SELECT district, seq FROM district_heads")
+            guard let recorded else { return false }
+            let noted = Dictionary(recorded.map { ($0[0], $0[1]) }, uniquingKeysWith: { first, _ in first })
+            return Self.districts.allSatisfy { district in
+                let head = try? ReadOnlyDatabase(path: dataDirectory + "/districts/\(district).sqlite").rows("SELECT seq FROM audit_head").first?.first
+                return head != nil && noted[district] == head
+            }
+        }
+    }
+
     public func log() -> String {
         (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
     }
