@@ -39,9 +39,10 @@ public final class SubsidyStores: Service, Sendable {
     /// `districtDirectory`.
     ///
     /// A district file that is missing is created empty — a new data directory, or a district
-    /// with nothing yet — unless the ledger holds that district's applicants or awards: then the
-    /// file was lost or left out of a restore, and creating it empty would lose its registrations
-    /// and pending applications without a word. That is ``MissingDistrictFiles``.
+    /// with nothing yet — unless the ledger holds that district's applicants or awards, or has
+    /// recorded a change in its file (``CityLedger/districtHeads()``): then the file was lost or
+    /// left out of a restore, and creating it empty would lose its registrations, pending
+    /// applications and district-only decisions without a word. That is ``MissingDistrictFiles``.
     public init(ledgerPath: String, districtDirectory: String, faults: FaultPoints = FaultPoints(enabled: false)) throws {
         let missing = DistrictID.allCases.filter { access("\(districtDirectory)/\($0.rawValue).sqlite", F_OK) != 0 }
         ledger = try CityLedger(path: ledgerPath)
@@ -50,7 +51,10 @@ public final class SubsidyStores: Service, Sendable {
             let lost = try missing.filter { district in
                 try ledger.database.readNow { transaction in
                     try !transaction.query(
-                        "SELECT 1 FROM applicants WHERE district = ?1 UNION ALL SELECT 1 FROM commitments WHERE district = ?1 LIMIT 1", [.text(district.rawValue)]
+                        """
+                        SELECT 1 FROM applicants WHERE district = ?1 UNION ALL SELECT 1 FROM commitments WHERE district = ?1
+                        UNION ALL SELECT 1 FROM district_heads WHERE district = ?1 AND seq > 0 LIMIT 1
+                        """, [.text(district.rawValue)]
                     ).isEmpty
                 }
             }
@@ -66,13 +70,13 @@ public final class SubsidyStores: Service, Sendable {
     }
 
     /// District files that are missing while the ledger holds their district's applicants or
-    /// awards: start-up refuses rather than create them empty.
+    /// awards, or recorded changes in them: start-up refuses rather than create them empty.
     public struct MissingDistrictFiles: Error, CustomStringConvertible {
         public var paths: [String]
         /// One line per missing file, with what to do.
         public var problems: [String] {
             paths.map {
-                "\($0): missing, but the city ledger holds this district's applicants or awards (restore the whole data directory from its newest backup, never one file alone)"
+                "\($0): missing, but the city ledger holds this district's applicants, awards or recorded changes (restore the whole data directory from its newest backup, never one file alone)"
             }
         }
         public var description: String { problems.joined(separator: "; ") }

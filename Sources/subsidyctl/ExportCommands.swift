@@ -72,13 +72,14 @@ struct Export: AsyncParsableCommand {
                 var request = filter
                 request.state = state
                 request.pageSize = 500
+                var tokens = PageTokens()
                 repeat {
                     let page =
                         try await city
                         ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
                         : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplications(request, timeout: global.timeout)
                     records += page.records
-                    request.pageToken = page.nextPageToken
+                    request.pageToken = try tokens.next(page.nextPageToken)
                 } while !request.pageToken.isEmpty
             }
             var quota: Foshan_Subsidy_V1_GetQuotaResponse?

@@ -203,10 +203,11 @@ struct PoolList: AsyncParsableCommand {
             var all = Foshan_Subsidy_V1_ListPoolMembersResponse()
             var request = Foshan_Subsidy_V1_ListPoolMembersRequest()
             request.pageSize = 500
+            var tokens = PageTokens()
             repeat {
                 let page = try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).listPoolMembers(request, timeout: global.timeout)
                 all.members += page.members
-                request.pageToken = page.nextPageToken
+                request.pageToken = try tokens.next(page.nextPageToken)
             } while !request.pageToken.isEmpty
             return all
         }

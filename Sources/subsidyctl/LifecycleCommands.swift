@@ -193,6 +193,7 @@ func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, glob
         let city = try await isCity(client)
         var request = request
         var page = Foshan_Subsidy_V1_ListApplicationsResponse()
+        var tokens = PageTokens(starting: request.pageToken)
         repeat {
             request.pageSize = Int32(wanted - page.records.count)
             let next: Foshan_Subsidy_V1_ListApplicationsResponse
@@ -207,7 +208,7 @@ func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, glob
             }
             page.records += next.records
             page.nextPageToken = next.nextPageToken
-            request.pageToken = next.nextPageToken
+            request.pageToken = try tokens.next(next.nextPageToken)
         } while page.records.count < wanted && !page.nextPageToken.isEmpty
         return (page, nil)
     }

@@ -126,10 +126,11 @@ func allCalls(_ client: ClientConnection, programme: String, timeout: Duration) 
     var request = Foshan_Subsidy_V1_ListCallsRequest()
     request.programme = programme
     var all = Foshan_Subsidy_V1_ListCallsResponse()
+    var tokens = PageTokens()
     repeat {
         let page = try await Foshan_Subsidy_V1_Calls.Client(wrapping: client).listCalls(request, timeout: timeout)
         all.calls += page.calls
-        request.pageToken = page.nextPageToken
+        request.pageToken = try tokens.next(page.nextPageToken)
     } while !request.pageToken.isEmpty
     return all
 }

@@ -341,3 +341,22 @@ private func printErrorInChinese(_ error: SubsidyError) {
     text += "  \(error.message)\n"
     standardErrorShown(text)
 }
+
+/// The page tokens a listing has followed. A daemon that hands back a token already followed
+/// would have the listing read the same pages for ever: that stops it, with an error.
+struct PageTokens {
+    private var followed: Set<String>
+
+    init(starting token: String = "") {
+        followed = token.isEmpty ? [] : [token]
+    }
+
+    /// `token` to follow next (empty: the last page was read), or INTERNAL if it was followed before.
+    mutating func next(_ token: String) throws(SubsidyError) -> String {
+        guard !token.isEmpty else { return token }
+        guard followed.insert(token).inserted else {
+            throw SubsidyError(.internal, "the daemon returned page token \(token.prefix(64)) a second time; stopped rather than read the same pages again")
+        }
+        return token
+    }
+}

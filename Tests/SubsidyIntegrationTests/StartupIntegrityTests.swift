@@ -253,15 +253,28 @@ struct StartupIntegrityTests {
         #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
     }
 
-    @Test("a district file lost while the ledger holds its applicants stops start-up instead of being created empty; a mistyped --data-dir is not 'consistent'")
+    @Test(
+        "a district file lost while the ledger holds its applicants, or recorded a change in it, stops start-up instead of being created empty; a mistyped --data-dir is not 'consistent'"
+    )
     func missingDistrictFile() async throws {
         let (directory, _) = try await approvedAndPublicized()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: directory + "/districts/nanhai.sqlite" + suffix) }
+        // Shunde's only change is its own catalogue: no applicant or award of it in the ledger.
+        let daemon = try await DaemonProcess.start(dataDirectory: directory)
+        try await ProgrammeData.catalogue(Bureau(try await daemon.client("shunde")), ProgrammeData.seller)
+        #expect(await daemon.terminate() == 0)
+        for district in ["nanhai", "shunde"] {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: directory + "/districts/\(district).sqlite" + suffix) }
+        }
         let refused = try await refusedStart(directory)
         #expect(refused.status == Self.inconsistent)
-        #expect(refused.log.contains("\(directory)/districts/nanhai.sqlite: missing, but the city ledger holds this district's applicants or awards"), "\(refused.log)")
+        for district in ["nanhai", "shunde"] {
+            #expect(
+                refused.log.contains("\(directory)/districts/\(district).sqlite: missing, but the city ledger holds this district's applicants, awards or recorded changes"),
+                "\(refused.log)")
+        }
         #expect(!FileManager.default.fileExists(atPath: directory + "/districts/nanhai.sqlite"), "not created empty")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/districts/shunde.sqlite"), "not created empty")
         let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
         #expect(check.status == Self.inconsistent && check.output.contains("INCONSISTENT \(directory)/districts/nanhai.sqlite: missing"), "\(check.output)\(check.error)")
 

@@ -119,6 +119,13 @@ struct ProgrammesTests {
             (open.requestId, open.programme, open.measure, open.fundingYear) = ("past-call", "foshan-dx-2021", .digitalWorkshop, 2025)
             (open.opensOn, open.closesOn) = (day(-20), day(20))
             let call = try #require(try await city.client.call(Foshan_Subsidy_V1_Calls.Method.openCall, open).call)
+            // A call inside its programme's window only: foshan-dx-2021 runs 2021-09-01..2025-12-31.
+            for (field, opens, closes) in [("request.closes_on", "2025-12-01", "2026-01-31"), ("request.opens_on", "2021-08-01", "2021-09-30")] {
+                var outside = open
+                (outside.requestId, outside.fundingYear, outside.opensOn, outside.closesOn) = ("outside-\(field)", 2021, opens, closes)
+                let refused = await #expect(throws: SubsidyError.self) { try await city.client.call(Foshan_Subsidy_V1_Calls.Method.openCall, outside) }
+                #expect(refused?.code == .invalidArgument && refused?.message.contains("\(field): ") == true && refused?.message.contains("2021-09-01..2025-12-31") == true, "\(refused?.message ?? "")")
+            }
             var close = Foshan_Subsidy_V1_CloseCallRequest()
             (close.requestId, close.callId, close.closedOn) = ("close-past", call.id, day(-5))
             let past = await #expect(throws: SubsidyError.self) { try await city.client.call(Foshan_Subsidy_V1_Calls.Method.closeCall, close) }

@@ -23,6 +23,13 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
         try InputLimits.check(opens, field: "request.opens_on")
         try InputLimits.check(closes, field: "request.closes_on")
         guard opens <= closes else { throw .invalidField("request.closes_on", "\(closes) is before opens_on \(opens)") }
+        // A call outside its programme's window would invite filings the programme refuses.
+        guard programme.validFrom <= opens else {
+            throw .invalidField("request.opens_on", "\(opens) is before programme \(programme.name) is in force (\(programme.validityText))")
+        }
+        guard closes <= programme.validThrough else {
+            throw .invalidField("request.closes_on", "\(closes) is after programme \(programme.name) ends (\(programme.validityText))")
+        }
         let title = try InputLimits.oneLine(request.title, InputLimits.projectName, field: "request.title")
         // Read here, in the call's task: the reply is made on the store's thread, where the
         // call's calendar (`Clock.pinned`) is not bound.
