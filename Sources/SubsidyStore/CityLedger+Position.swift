@@ -38,8 +38,23 @@ extension CityLedger {
 
     /// Records each district file's audit head. A chain only grows, so a record only moves
     /// forward — unless `accepting` (the operator's acceptance of the files as they are).
-    func recordDistrictHeads(_ heads: [(district: DistrictID, sequence: Int64, hash: String)], accepting: Bool, at time: String) async throws {
+    /// `accepted`: districts whose file lacks what was recorded of it, accepted as they are by
+    /// `actor` — each recorded in the ledger's audit chain with the head it lost and the one kept.
+    func recordDistrictHeads(
+        _ heads: [(district: DistrictID, sequence: Int64, hash: String)], accepting: Bool, at time: String,
+        accepted: [DistrictID: (sequence: Int64, hash: String)] = [:], by actor: Actor? = nil
+    ) async throws {
         try await database.write { transaction in
+            for head in heads {
+                guard let lost = accepted[head.district] else { continue }
+                try AuditChain.append(
+                    AuditEvent("accept-district-head", [
+                        .text("district", head.district.rawValue), .integer("recorded_seq", lost.sequence), .text("recorded_hash", lost.hash),
+                        .integer("seq", head.sequence), .text("hash", head.hash),
+                    ] + (actor.map(AuditEvent.Field.actor) ?? [])),
+                    at: time, in: transaction
+                )
+            }
             for head in heads {
                 try transaction.query(
                     """

@@ -104,8 +104,17 @@ public enum Recovery {
             lines.append("\(store.database.path): now records \(current) (was \(seen.map(\.description) ?? "none"))")
         }
         // And the districts as they are: a file put back alone from an older copy is accepted
-        // with what it lacks.
-        try await recordDistrictHeads(ledger: ledger, districts: districts, accepting: true)
+        // with what it lacks, and the ledger's audit chain says which, what it lacked, and who.
+        let recorded = try await ledger.districtHeads()
+        var accepted: [DistrictID: (sequence: Int64, hash: String)] = [:]
+        for (district, store) in districts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            guard let noted = recorded[district.rawValue], try await lacks(noted, store) else { continue }
+            accepted[district] = noted
+            let head = try await store.auditHead()
+            lines.append(
+                "\(store.database.path): accepted as it is, at its audit row \(head.sequence); the ledger had recorded row \(noted.sequence) of it (what was decided since is lost)")
+        }
+        try await ledger.recordDistrictHeads(districtHeads(districts), accepting: true, at: Timestamp.now(), accepted: accepted, by: actor)
         lines.append("\(ledger.database.path): now records every district file's audit head as it is")
         return lines
     }

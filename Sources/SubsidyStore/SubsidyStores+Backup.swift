@@ -28,8 +28,9 @@ public struct BackupManifest: Sendable, Equatable {
     public static let format = 1
     public static let fileName = "MANIFEST"
     /// Written into a data directory before a restore copies anything, removed after the last
-    /// file: a restore cut off (Ctrl-C, a crash, power) leaves it, and the stores refuse to open
-    /// a directory holding it (``SubsidyStores/requireNoUnfinishedRestore(in:)``).
+    /// file: a restore cut off (Ctrl-C, a crash, power) leaves it, and every path that opens the
+    /// stores of a data directory (`SubsidyStores.open(dataDirectory:faults:)` in SubsidyServer:
+    /// the daemon, `--check`, `--repair`, the offline backup) refuses a directory holding it.
     public static let restoringMarker = "RESTORE-IN-PROGRESS"
 
     /// When every writer was paused for the snapshot (RFC 3339 UTC).

@@ -141,8 +141,13 @@ struct StartupIntegrityTests {
         #expect(refused.status == Self.inconsistent && refused.log.contains("lacks its audit row"), "\(refused.log)")
         let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
         #expect(check.status == Self.inconsistent && check.output.contains("nanhai.sqlite") && check.output.contains("older than the rest"), "\(check.output)")
-        let accept = try await Self.subsidyd(["--dev", "--data-dir", directory, "--repair", "--accept-ledger"])
+        let accept = try await Self.subsidyd(["--dev", "--data-dir", directory, "--repair", "--accept-ledger"], environment: ["SUDO_UID": "4242"])
         #expect(accept.status == 0, "\(accept.output)\(accept.error)")
+        #expect(accept.output.contains("\(nanhaiFile): accepted as it is"), "\(accept.output)")
+        // The loss is in the ledger's audit chain: which file, what it lacked, and who accepted it.
+        let events = try ReadOnlyDatabase(path: directory + "/city-ledger.sqlite").rows("SELECT event FROM audit WHERE event LIKE '%accept-district-head%'").map { $0[0] }
+        #expect(events.count == 1 && events.first?.hasPrefix(#"{"action":"accept-district-head","district":"nanhai","recorded_seq":"#) == true, "\(events)")
+        #expect(events.first?.contains(#""tenant":"operator""#) == true, "\(events)")
         let accepted = try await DaemonProcess.start(dataDirectory: directory)
         var get = Foshan_Subsidy_V1_GetApplicationRequest()
         get.applicationId = id
