@@ -304,7 +304,7 @@ SUBJECTS = {
     "call": "(SubmitApplication) the measure runs calls for applications (申报批次) and none for the funding year is open today: file it inside one, or late on purpose with `late_reason`; "
             "(AmendApplication) a changed programme, measure or funding year would move it to another call, or out of or into one, or fall where no call is open: withdraw and file again; "
             "(OpenCall) the window overlaps another call of the same measure and year; (CloseCall) the call is already closed",
-    "programme": "the programme named was retired (`retired_on`) and takes no new applications; or (`DistrictProgrammes.GetQuota`) the calling district runs no programme of its own",
+    "programme": "the programme named is not in force today (before `valid_from`, after `valid_through`) or was retired (`retired_on`), and takes no new applications (an amendment keeping the programme it was filed under is not one); or (`DistrictProgrammes.GetQuota`) the calling district runs no programme of its own",
     "declared_revenue": "(a district programme's approval) the declared revenue puts the enterprise in another tier of a revenue-tiered cap than its earlier award of the same funding year: one revenue per enterprise and year",
     "stacking": "every public award for the content (other programmes' awards and the upper-level funds declared) already reaches the measure's stacking limit (MEASURES.md)",
     "publicity": "disbursement before the publicity (公示) period has ended; the message names the first allowed day",

@@ -72,13 +72,17 @@ public struct Programmes: Sendable {
     /// (`FAILED_PRECONDITION`). Its decisions must be dated within its window and no later than
     /// the day they are entered, so an application filed after the window could only be refused,
     /// or approved under a date made up to fit.
-    public func programmeForFiling(_ name: String, by district: DistrictID?, on date: CalendarDate) throws(SubsidyError) -> Policy {
+    /// - Parameter filedUnder: an amendment's programme as filed (empty: the default). Kept, the
+    ///   amendment corrects a filing made while the programme took them (补正 after 退回), and
+    ///   neither the window nor retirement applies; onto another programme, it is a new filing.
+    public func programmeForFiling(_ name: String, by district: DistrictID?, on date: CalendarDate, filedUnder: String? = nil) throws(SubsidyError) -> Policy {
         let visible = visible(to: district)
         let programme = name.isEmpty ? defaultProgramme : visible.first { $0.name == name }
         guard let programme, visible.contains(where: { $0.name == programme.name }) else {
             throw SubsidyError.invalidField(
                 "application.programme", "unknown programme '\(name)' (programmes: \(visible.map(\.name).joined(separator: ", ")))")
         }
+        if let filedUnder, (filedUnder.isEmpty ? defaultProgramme.name : filedUnder) == programme.name { return programme }
         if let retired = programme.retiredOn, retired <= date {
             throw SubsidyError.precondition("programme", "programme \(programme.name) was retired on \(retired) and takes no new applications")
         }

@@ -143,24 +143,42 @@ public final class SubsidyStores: Service, Sendable {
         await close()
     }
 
-    /// Notes the heads of district files that moved since the last note, until cancelled. A
-    /// failure is logged and retried at the next tick: the note is a safeguard, not a decision.
+    /// Notes the heads of district files that moved since the last note, until cancelled. Each
+    /// file is read on its own, so one that cannot be read leaves the others noted. A failure is
+    /// logged when it begins (per file, and for the ledger) and when it ends, and retried at the
+    /// next tick: the note is a safeguard, not a decision.
     private func recordDistrictHeadsWhileServing(logger: Logger) async {
         var noted: [DistrictID: Int64] = [:]
-        var failing = false
+        var failing: [String: String] = [:]
+        func report(_ subject: String, _ error: (any Error)?) {
+            if let error {
+                let problem = "\(error)"
+                if failing.updateValue(problem, forKey: subject) != problem {
+                    logger.warning("could not \(subject) (retried every \(Self.districtHeadInterval)): \(problem)")
+                }
+            } else if failing.removeValue(forKey: subject) != nil {
+                logger.notice("could \(subject) again")
+            }
+        }
         while true {
             do { try await Task.sleep(for: Self.districtHeadInterval) } catch { return }
+            var moved: [(district: DistrictID, sequence: Int64, hash: String)] = []
+            for (district, store) in districts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                do {
+                    let head = try await store.auditHead()
+                    report("read the audit head of \(store.database.path)", nil)
+                    if noted[district] != head.sequence { moved.append((district, head.sequence, head.hash)) }
+                } catch {
+                    report("read the audit head of \(store.database.path)", error)
+                }
+            }
+            guard !moved.isEmpty else { continue }
             do {
-                let heads = try await Recovery.districtHeads(districts)
-                let current = Dictionary(uniqueKeysWithValues: heads.map { ($0.district, $0.sequence) })
-                guard current != noted else { continue }
-                try await ledger.recordDistrictHeads(heads, accepting: false, at: Timestamp.now())
-                noted = current
-                if failing { logger.notice("district files' audit heads recorded again") }
-                failing = false
+                try await ledger.recordDistrictHeads(moved, accepting: false, at: Timestamp.now())
+                for head in moved { noted[head.district] = head.sequence }
+                report("note the district files' audit heads in \(ledger.database.path)", nil)
             } catch {
-                if !failing { logger.warning("could not record the district files' audit heads (retried every \(Self.districtHeadInterval)): \(error)") }
-                failing = true
+                report("note the district files' audit heads in \(ledger.database.path)", error)
             }
         }
     }

@@ -106,6 +106,8 @@ struct SubsidyDaemon: AsyncParsableCommand {
             throw ValidationError("--accept-ledger is part of the explicit repair; use it with --repair")
         }
         if let today {
+            // Test hooks, hidden and for the test suite only, already let a caller crash or
+            // stall the daemon: a calendar of the tests' choosing adds nothing to that.
             guard dev || testHooks else {
                 throw ValidationError("--today is for rehearsals on the --dev layout; a production daemon keeps Foshan's real calendar")
             }

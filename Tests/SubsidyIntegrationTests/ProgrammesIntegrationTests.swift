@@ -391,9 +391,19 @@ struct ProgrammesIntegrationTests {
                 try await nanhai.call(Foshan_Subsidy_V1_Programmes.Method.listProgrammes, .init(), metadata: ["x-today": "2022-06-01"])
             }
             #expect(own?.code == .invalidArgument && own?.message.contains("keeps Foshan's real calendar") == true, "\(own?.message ?? "")")
+            let spelled = await #expect(throws: SubsidyError.self) {
+                try await nanhai.call(Foshan_Subsidy_V1_Programmes.Method.listProgrammes, .init(), metadata: ["X-Today": "2022-06-01"])
+            }
+            #expect(spelled?.code == .invalidArgument, "\(String(describing: spelled))")
             await nanhai.close()
         }
         try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
+            // Every entry is read, whatever its case: one that is no date is refused.
+            let twice = await #expect(throws: SubsidyError.self) {
+                try await (try await daemon.client("nanhai")).call(
+                    Foshan_Subsidy_V1_Programmes.Method.listProgrammes, .init(), metadata: ["x-today": "2023-06-01", "X-TODAY": "soon"])
+            }
+            #expect(twice?.code == .invalidArgument && twice?.message.contains("must be a date") == true, "\(String(describing: twice))")
             let rehearsal = ["--today", "2023-06-01"]
             #expect(try await BureauListTests.ctl(daemon, as: "nanhai", rehearsal + ["programmes", "--json"]).contains("\"open\""))
             let programmes = try await BureauListTests.ctl(daemon, as: "nanhai", ["programmes", "--json"])

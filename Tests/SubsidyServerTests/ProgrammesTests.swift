@@ -220,6 +220,11 @@ struct ProgrammesTests {
             try await shunde.register(buyer)
             let voucher = try await shunde.file(TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 100_000_000, year: 2023, contract: "WIN-1"))
             #expect(try await city.approve(voucher, date: "2023-12-01").awardedFen == 50_000_000)
+            // Filed on the last day, returned for correction (退回补正).
+            let returned = try await shunde.submit(TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 80_000_000, year: 2023, contract: "WIN-R")).id
+            var review = Foshan_Subsidy_V1_ReviewApplicationRequest()
+            (review.requestId, review.applicationId, review.outcome, review.reason) = ("return-\(returned)", returned, .return, "发票缺失")
+            _ = try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, review)
 
             // The day after the 2020 measures ended: a filing under them could only be refused, or
             // approved under a date made up inside the old window.
@@ -228,6 +233,17 @@ struct ProgrammesTests {
             let ended = await #expect(throws: SubsidyError.self) { try await shunde.submit(late) }
             #expect(ended?.code == .failedPrecondition)
             #expect(ended?.message.contains("programme foshan-2020 ended on 2023-12-31") == true && ended?.message.contains("2024-01-01") == true, "\(ended?.message ?? "")")
+            // Filing late on purpose is for a call's window, not the programme's.
+            var lateFiling = Foshan_Subsidy_V1_SubmitApplicationRequest()
+            (lateFiling.requestId, lateFiling.application, lateFiling.lateReason) = ("late-after-end", late, "系统故障补报")
+            let stillEnded = await #expect(throws: SubsidyError.self) { try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.submitApplication, lateFiling) }
+            #expect(stillEnded?.code == .failedPrecondition && stillEnded?.message.contains("ended on 2023-12-31") == true, "\(stillEnded?.message ?? "")")
+            // The application returned before the end is corrected under the programme it was filed under.
+            var correction = Foshan_Subsidy_V1_AmendApplicationRequest()
+            var corrected = TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 80_000_000, year: 2023, contract: "WIN-R")
+            corrected.projectName = "设备上云（补正）"
+            (correction.requestId, correction.applicationId, correction.application, correction.reason) = ("correct-\(returned)", returned, corrected, "补正发票")
+            #expect(try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, correction).record?.state == .submitted)
             var quote = Foshan_Subsidy_V1_QuoteRequest()
             quote.application = late
             let quoted = await #expect(throws: SubsidyError.self) { try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.quote, quote) }
@@ -249,6 +265,9 @@ struct ProgrammesTests {
             }
             #expect(after?.code == .failedPrecondition && after?.message.contains("programme shunde-dx-2021 ended on 2025-12-31") == true, "\(after?.message ?? "")")
             #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.revokeApplication, voucher, reason: "合同解除").state == .revoked)
+            // Decisions taken before the system are still imported, whatever programme they were under.
+            let imported = try await city.importAwards([historical(.cloudVoucher, district: "shunde", enterprise: TestData.uscc(7_801, area: 6), provider: ProgrammeData.seller, amountFen: 10_000_000, document: "佛工信〔2022〕99号")])
+            #expect(imported.imported == 1)
 
             // Nor before it begins.
             daemon.today = "2021-08-31"

@@ -32,8 +32,8 @@ public struct ServerConfiguration: Sendable {
     /// test hooks; nil (Foshan's real day) in production.
     public var pinnedToday: CalendarDate?
     /// Whether a call may name its own day (metadata `x-today`, `subsidyctl --today`): on for
-    /// `--dev` and test hooks, where clerks rehearse and tests step through the years; off in
-    /// production, where such a call is refused.
+    /// `--dev`, where clerks rehearse and tests step through the years; off for a configuration
+    /// file's daemon (production), which refuses such a call.
     public var takesCallDates = false
     /// `metrics_textfile`: the file the metrics are written to, in Prometheus's text format, for
     /// node_exporter's textfile collector (replaced atomically, mode 0644); nil writes none.

@@ -162,11 +162,13 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         if let earlier: Foshan_Subsidy_V1_AmendApplicationResponse = try await storedReply(key, stores: stores, context: context) { return earlier }
         guard var wire = request.application else { throw .invalidField("request.application", "is required") }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
-        let (application, applicant, policy) = try await checkedApplication(&wire, district: district, stores: stores, programmes: programmes, context: context)
+        let store = stores.store(district)
+        let filed = try await StoreCall.run(for: context, { try await store.application(request.applicationId) })
+        let (application, applicant, policy) = try await checkedApplication(
+            &wire, district: district, stores: stores, programmes: programmes, context: context, filedUnder: filed?.application.programme)
         // Amended onto another enterprise, it is a new filing for that one: not for an
         // enterprise that has moved away (its own enterprise's stays amendable here).
-        let store = stores.store(district)
-        if let filed = try await StoreCall.run(for: context, { try await store.application(request.applicationId) }), filed.enterprise != application.enterprise.rawValue {
+        if let filed, filed.enterprise != application.enterprise.rawValue {
             try requireNotRelocated(application.enterprise.rawValue, from: district)
         }
         try await requireSameCall(request.applicationId, amendedTo: application, programme: policy, district: district, context: context)
@@ -294,13 +296,15 @@ extension DistrictService {
 }
 
 /// Checks an application against the district's registry and the programme it names (one the
-/// district can see, not retired), and fixes the locality to the registry's before it is stored.
-/// Returns it with the registry's entry and the programme.
+/// district can see, in force and not retired — or, for an amendment, the one it was filed under:
+/// `filedUnder`), and fixes the locality to the registry's before it is stored. Returns it with
+/// the registry's entry and the programme.
 func checkedApplication(
-    _ wire: inout Foshan_Subsidy_V1_Application, district: DistrictID, stores: SubsidyStores, programmes: Programmes, context: CallContext
+    _ wire: inout Foshan_Subsidy_V1_Application, district: DistrictID, stores: SubsidyStores, programmes: Programmes, context: CallContext,
+    filedUnder: String? = nil
 ) async throws(SubsidyError) -> (Application, ApplicantRecord, Policy) {
     try wire.makeLinesOneLine()
-    let policy = try programmes.programmeForFiling(wire.programme, by: district, on: Clock.today())
+    let policy = try programmes.programmeForFiling(wire.programme, by: district, on: Clock.today(), filedUnder: filedUnder)
     let uscc = try USCC.parse(wire.enterpriseUscc, field: "application.enterprise_uscc")
     let store = stores.store(district)
     guard let applicant = try await StoreCall.run(for: context, { try await store.applicant(uscc.rawValue) }) else {

@@ -21,7 +21,7 @@ public struct CallContext: Sendable {
     /// Where `StoreCall` records store latency; nil where no metrics are kept (handler tests).
     var metrics: DaemonMetrics? = nil
     /// The day the bureaus' calendar is pinned to for this call (`subsidyd --today`, or metadata
-    /// `x-test-today` with test hooks), nil for Foshan's real day. Only rehearsals and tests pin it.
+    /// `x-today` to a `--dev` daemon), nil for Foshan's real day. Only rehearsals and tests pin it.
     public var pinnedToday: CalendarDate? = nil
 
     /// The caller's district, or PERMISSION_DENIED for the city (which has none).

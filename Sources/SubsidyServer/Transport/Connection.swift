@@ -40,7 +40,7 @@ final class Connection: Sendable {
     let testHooks: Bool
     /// The day the calendar is pinned to (`subsidyd --today`), nil for Foshan's real day.
     let pinnedToday: CalendarDate?
-    /// Whether a call may pin its own day (metadata `x-today`): a `--dev` daemon's or test hooks'.
+    /// Whether a call may pin its own day (metadata `x-today`): a `--dev` daemon's only.
     let takesCallDates: Bool
     let logger: Logger
     let metrics: DaemonMetrics?
@@ -450,24 +450,27 @@ final class Connection: Sendable {
         if let problem = Self.metadataProblem(frame.metadata.map { ($0.key, $0.value) }) {
             return .invalidField("frame.metadata", problem)
         }
-        if let day = frame.metadata.first(where: { $0.key == Self.todayKey })?.value {
+        // Every entry, in any case: none may slip past as a spelling the check did not read.
+        for entry in frame.metadata where Self.isTodayKey(entry.key) {
             guard takesCallDates else {
                 return .invalidField(
                     "frame.metadata", "\(Self.todayKey): this daemon keeps Foshan's real calendar; only subsidyd --dev takes a call's own day")
             }
-            if (try? CalendarDate(parsing: day)) == nil {
-                return .invalidField("frame.metadata", "\(Self.todayKey) must be a date YYYY-MM-DD (got \"\(day.prefix(40))\")")
+            if (try? CalendarDate(parsing: entry.value)) == nil {
+                return .invalidField("frame.metadata", "\(Self.todayKey) must be a date YYYY-MM-DD (got \"\(entry.value.prefix(40))\")")
             }
         }
         return nil
     }
+
+    static func isTodayKey(_ key: String) -> Bool { key.lowercased() == todayKey }
 
     /// Metadata that pins one call's calendar (`subsidyctl --today`), taken by a `--dev` daemon
     /// only: a rehearsal, or a test, steps through a programme's years as a bureau lived them.
     static let todayKey = "x-today"
 
     private func context(for frame: Foshan_Subsidy_V1_Frame, logger: Logger) -> CallContext {
-        let callToday = takesCallDates ? frame.metadata.last(where: { $0.key == Self.todayKey }).flatMap { try? CalendarDate(parsing: $0.value) } : nil
+        let callToday = takesCallDates ? frame.metadata.last(where: { Self.isTodayKey($0.key) }).flatMap { try? CalendarDate(parsing: $0.value) } : nil
         var context = CallContext(
             tenant: tenant, peer: peer, method: frame.method,
             metadata: Dictionary(frame.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }),
