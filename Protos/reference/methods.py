@@ -188,6 +188,7 @@ REACH: dict[str, list[Reach]] = {
     "CityViews.swift:init": [Reach(QUOTAS)],  # QuotaQuery
     "CityViews.swift:importHistory": [Reach([C + "ImportHistory"])],
     "CityViews.swift:importedCommitment": [Reach([C + "ImportHistory"], prefix="request.awards[i].")],
+    "CityViews.swift:importedBase": [Reach([C + "ImportHistory"], prefix="request.awards[i].")],
     "CityViews.swift:registerPoolMember": [Reach([C + "RegisterPoolMember"])],
     "CityViews.swift:watchEvents": [Reach([C + "WatchEvents"])],
     "Conversions.swift:init": [Reach(APP_WIRE, prefix="application.", drop={"DATA_LOSS"},

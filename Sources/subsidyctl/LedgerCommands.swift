@@ -224,7 +224,9 @@ struct Import: AsyncParsableCommand {
         discussion: """
             JSON: {"awards": [HistoricalAward, ...]} in the protos' JSON mapping. CSV or .xlsx: a header \
             line naming the columns measure, year, district, enterprise, provider, amount (yuan), \
-            decision_date, document, and optionally contract, project, pilot and selection_date. Every row \
+            decision_date, document, and optionally contract, project, pilot, selection_date and base (yuan: \
+            what the award's rate applied to, so a later filing on the same contract or project under \
+            another programme is measured on it). Every row \
             is validated like a live decision; re-importing the same file is idempotent. Prints each row's \
             ledger id (import-…): `subsidyctl revoke` takes it to take back a row imported in error, after \
             which the corrected row can be imported.
@@ -321,6 +323,13 @@ enum HistoryCSV {
             award.pilotId = field["pilot"] ?? ""
             award.projectName = field["project"] ?? ""
             award.selectionDate = field["selection_date"].map { $0.isEmpty ? "" : normalisedDate($0) ?? $0 } ?? ""
+            if let base = field["base"], !base.isEmpty {
+                do {
+                    award.baseFen = try Money(parsing: base).fen
+                } catch {
+                    throw .invalidField("\(line).base", "must be an amount in yuan (got \"\(base)\"): \(error)")
+                }
+            }
             request.awards.append(award)
             lines.append(String(n + 2))
         }

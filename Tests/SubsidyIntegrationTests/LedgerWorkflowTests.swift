@@ -392,9 +392,9 @@ struct LedgerWorkflowTests {
         try await prepared(buyersPerDistrict: 0) { daemon, city, _, _ in
             let file = daemon.dataDirectory + "/history.csv"
             let csv = """
-                measure,year,district,enterprise,provider,amount,decision_date,document
-                CLOUD_VOUCHER,2021,nanhai,\(TestData.uscc(960)),\(Self.provider),"250,000.00",2021-04-01,佛工信〔2021〕9号
-                PUBLIC_SERVICE,2021,shunde,\(TestData.uscc(961)),,120000,2021-05-01,佛工信〔2021〕10号
+                measure,year,district,enterprise,provider,amount,decision_date,document,contract,base
+                CLOUD_VOUCHER,2021,nanhai,\(TestData.uscc(960)),\(Self.provider),"250,000.00",2021-04-01,佛工信〔2021〕9号,HT-CSV-1,"600,000"
+                PUBLIC_SERVICE,2021,shunde,\(TestData.uscc(961)),,120000,2021-05-01,佛工信〔2021〕10号,,
 
                 """
             try csv.write(toFile: file, atomically: true, encoding: .utf8)
@@ -404,6 +404,9 @@ struct LedgerWorkflowTests {
             #expect(first.output.contains(/^ROW  LEDGER ID\n2    import-[0-9a-f]{20}\n3    import-[0-9a-f]{20}\nimported 2, already present 0\n$/))
             #expect(try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file]).output == first.output)
             #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 12_000_000)
+            // The base column, in yuan, is kept with the award (what stacking measures later filings on).
+            let bases = try ReadOnlyDatabase(path: daemon.dataDirectory + "/city-ledger.sqlite").rows("SELECT measure, stacking_base_fen FROM commitments ORDER BY measure")
+            #expect(bases == [["CLOUD_VOUCHER", "60000000"], ["PUBLIC_SERVICE", "-1"]], "\(bases)")
             try (csv + "CLOUD_VOUCHER,2021,nanhai,x,y,abc,2021-04-01,d\n").write(toFile: file, atomically: true, encoding: .utf8)
             let bad = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
             #expect(bad.status == 13, "INVALID_ARGUMENT is exit 10 + 3")

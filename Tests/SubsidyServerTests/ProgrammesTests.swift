@@ -108,6 +108,46 @@ struct ProgrammesTests {
         }
     }
 
+    @Test("stacking on an imported award: its base (base_fen) binds a later CLOUD_USE on the same contract; a base is a rate measure's, and no less than the award")
+    func stackingOnImport() async throws {
+        try await withInProcessDaemon(today: "2024-06-30") { daemon in
+            let city = Bureau(daemon.tenant("city"))
+            let shunde = Bureau(daemon.tenant("shunde"))
+            try await shunde.register(ProgrammeData.seller, role: .serviceProvider)
+            try await ProgrammeData.catalogue(shunde, ProgrammeData.seller)
+            let buyer = TestData.uscc(7_310, area: 6)
+            try await shunde.register(buyer)
+            func voucher(_ contract: String, baseFen: Int64, year: Int32 = 2023) -> Foshan_Subsidy_V1_HistoricalAward {
+                var award = historical(.cloudVoucher, district: "shunde", enterprise: buyer, provider: ProgrammeData.seller, amountFen: 50_000_000, document: "佛工信〔\(year)〕\(contract)号", year: year)
+                award.contractNumber = contract
+                award.baseFen = baseFen
+                return award
+            }
+            for (award, field) in [(voucher("IMP-X", baseFen: 40_000_000), "less than the award"), (voucher("IMP-Y", baseFen: -1), "must be ≥ 0")] {
+                let refused = await #expect(throws: SubsidyError.self) { try await city.importAwards([award]) }
+                #expect(refused?.code == .invalidArgument && refused?.message.contains("request.awards[0].base_fen") == true && refused?.message.contains(field) == true, "\(refused?.message ?? "")")
+            }
+            var pool = historical(.poolEntry, district: "shunde", enterprise: TestData.uscc(7_311, area: 6), amountFen: 10_000_000, document: "佛工信〔2023〕POOL号", year: 2023)
+            pool.baseFen = 10_000_000
+            let fixed = await #expect(throws: SubsidyError.self) { try await city.importAwards([pool]) }
+            #expect(fixed?.message.contains("has no base") == true, "\(fixed?.message ?? "")")
+
+            // 500,000 imported on a contract of 1,000,000; Shunde's CLOUD_USE declares 3,000,000 for it.
+            let imported = try #require(try await city.importAwards([voucher("SD-IMP-1", baseFen: 100_000_000), voucher("SD-IMP-2", baseFen: 0, year: 2022)]).applicationIds.first)
+            var application = ProgrammeData.cloudUse(buyer, spendFen: 300_000_000, revenueFen: 8_000_000_000, contract: "sd imp 1")
+            application.upperLevelSubsidyFen = 20_000_000
+            let bound = try await ProgrammeData.approveOwn(shunde, try await shunde.file(application), date: "2024-06-01")
+            #expect(bound.awardedFen == 30_000_000)
+            let stacking = try #require(bound.explanation?.limits.first { $0.kind == "stacking" })
+            #expect(stacking.detail.contains("the base \(imported) was awarded on, 1,000,000.00"), "\(stacking.detail)")
+            // Without a base, the later filing is measured on its own: the revenue tier binds, not stacking.
+            var unknown = ProgrammeData.cloudUse(buyer, spendFen: 300_000_000, revenueFen: 8_000_000_000, contract: "sd imp 2", year: 2025)
+            unknown.upperLevelSubsidyFen = 20_000_000
+            let unbound = try await ProgrammeData.approveOwn(shunde, try await shunde.file(unknown), date: "2024-06-02")
+            #expect(unbound.explanation?.limits.first { $0.kind == "stacking" }?.binding == false, "\(String(describing: unbound.explanation?.limits))")
+        }
+    }
+
     @Test("a call closes from now on: a last day before yesterday is refused, as are decisions dated after today")
     func closedNotInThePast() async throws {
         try await withInProcessDaemon(today: "2025-06-30") { daemon in

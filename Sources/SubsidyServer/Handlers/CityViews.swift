@@ -261,7 +261,22 @@ struct CityViews: Sendable {
                 actor: actor, reason: "imported: \(award.decisionDocument)"
             )
         fields.namesItsContent = !CanonicalText(award.projectName).isEmpty || !CanonicalText(award.contractNumber).isEmpty
+        fields.stackingBase = try Self.importedBase(award, measure: measure, path: path)
         return (fields, charges)
+    }
+
+    /// What an imported award's rate applied to (`base_fen`), zero when unknown: a rate measure's
+    /// only, and no less than the award (no rate exceeds the whole).
+    private static func importedBase(_ award: Foshan_Subsidy_V1_HistoricalAward, measure: Measure, path: String) throws(SubsidyError) -> Money {
+        guard award.baseFen != 0 else { return .zero }
+        guard award.baseFen > 0 else { throw .invalidField("\(path).base_fen", "must be ≥ 0 (got \(award.baseFen))") }
+        guard case .rate = measure.formulaShape else {
+            throw .invalidField("\(path).base_fen", "\(measure) awards no rate of an amount: it has no base (leave it 0)")
+        }
+        guard award.baseFen >= award.amountFen else {
+            throw .invalidField("\(path).base_fen", "\(Money(fen: award.baseFen)) is less than the award itself, \(Money(fen: award.amountFen))")
+        }
+        return Money(fen: award.baseFen)
     }
 }
 

@@ -1038,6 +1038,11 @@ public struct Foshan_Subsidy_V1_HistoricalAward: ProtoMessage {
     /// For CLUSTER_PILOT (required): the date the pilot was selected, which its follow-on's
     /// two-year window runs from.
     public var selectionDate: String = ""
+    /// What the award's rate applied to, in fen (a voucher's lower of contract and paid amount, a
+    /// project's investment, …); 0 if unknown. A later filing for the same content under another
+    /// programme is measured on the smaller of its own base and this one (stacking). Only for a
+    /// measure whose award is a rate of an amount, and at least amount_fen.
+    public var baseFen: Int64 = 0
 
     public init() {}
 
@@ -1059,6 +1064,7 @@ public struct Foshan_Subsidy_V1_HistoricalAward: ProtoMessage {
         m.pilotId = ProtoC.string(c.pilot_id)
         m.projectName = ProtoC.string(c.project_name)
         m.selectionDate = ProtoC.string(c.selection_date)
+        m.baseFen = c.base_fen
         return m
     }
 
@@ -1077,6 +1083,7 @@ public struct Foshan_Subsidy_V1_HistoricalAward: ProtoMessage {
         p.pointee.pilot_id = arena.string(self.pilotId)
         p.pointee.project_name = arena.string(self.projectName)
         p.pointee.selection_date = arena.string(self.selectionDate)
+        p.pointee.base_fen = self.baseFen
         return UnsafeMutableRawPointer(p)
     }
 
@@ -1096,6 +1103,7 @@ public struct Foshan_Subsidy_V1_HistoricalAward: ProtoMessage {
             case "pilotId", "pilot_id": self.pilotId = try value.string(at: path + ".pilot_id")
             case "projectName", "project_name": self.projectName = try value.string(at: path + ".project_name")
             case "selectionDate", "selection_date": self.selectionDate = try value.string(at: path + ".selection_date")
+            case "baseFen", "base_fen": self.baseFen = try value.int64(at: path + ".base_fen")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -1115,6 +1123,7 @@ public struct Foshan_Subsidy_V1_HistoricalAward: ProtoMessage {
         if self.pilotId != "" { members.append(("pilotId", JSONValue.string(self.pilotId))) }
         if self.projectName != "" { members.append(("projectName", JSONValue.string(self.projectName))) }
         if self.selectionDate != "" { members.append(("selectionDate", JSONValue.string(self.selectionDate))) }
+        if self.baseFen != 0 { members.append(("baseFen", JSONValue.int64String(self.baseFen))) }
         return .object(members)
     }
 }

@@ -2077,7 +2077,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__pool_member__descriptor =
   (ProtobufCMessageInit) foshan__subsidy__v1__pool_member__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__historical_award__field_descriptors[12] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__historical_award__field_descriptors[13] =
 {
   {
     "measure",
@@ -2223,9 +2223,22 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__historical_award__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "base_fen",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__HistoricalAward, base_fen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__historical_award__field_indices_by_name[] = {
   5,   /* field[5] = amount_fen */
+  12,   /* field[12] = base_fen */
   8,   /* field[8] = contract_number */
   6,   /* field[6] = decision_date */
   7,   /* field[7] = decision_document */
@@ -2241,7 +2254,7 @@ static const unsigned foshan__subsidy__v1__historical_award__field_indices_by_na
 static const ProtobufCIntRange foshan__subsidy__v1__historical_award__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__historical_award__descriptor =
 {
@@ -2251,7 +2264,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__historical_award__descript
   "Foshan__Subsidy__V1__HistoricalAward",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__HistoricalAward),
-  12,
+  13,
   foshan__subsidy__v1__historical_award__field_descriptors,
   foshan__subsidy__v1__historical_award__field_indices_by_name,
   1,  foshan__subsidy__v1__historical_award__number_ranges,

@@ -482,10 +482,17 @@ struct  Foshan__Subsidy__V1__HistoricalAward
    * two-year window runs from.
    */
   char *selection_date;
+  /*
+   * What the award's rate applied to, in fen (a voucher's lower of contract and paid amount, a
+   * project's investment, …); 0 if unknown. A later filing for the same content under another
+   * programme is measured on the smaller of its own base and this one (stacking). Only for a
+   * measure whose award is a rate of an amount, and at least amount_fen.
+   */
+  int64_t base_fen;
 };
 #define FOSHAN__SUBSIDY__V1__HISTORICAL_AWARD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__historical_award__descriptor) \
-    , FOSHAN__SUBSIDY__V1__MEASURE__MEASURE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , FOSHAN__SUBSIDY__V1__MEASURE__MEASURE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
