@@ -162,6 +162,11 @@ public final class DaemonProcess: @unchecked Sendable {
             }
             guard process.isRunning else { throw DaemonError.exited(status: process.terminationStatus, log: log()) }
         }
+        // The deadline may have passed while this task waited for a thread (a loaded run, under
+        // ThreadSanitizer, starved the pool for 30 s): what arrived meanwhile is still queued.
+        while let message = readiness.pending() {
+            if message.hasPrefix("READY=1") { return }
+        }
         throw DaemonError.notServing(log: log())
     }
 

@@ -45,11 +45,16 @@ public final class NotifySocket: @unchecked Sendable {
     }
 
     /// The next datagram's text, or nil if none arrives within `timeout`.
-    public func next(timeout: Duration) async -> String? {
-        guard await descriptorReady(fd, timeout: timeout) else { return nil }
+    /// A notification already queued, without waiting; nil if none is.
+    public func pending() -> String? {
         var buffer = [UInt8](repeating: 0, count: 4_096)
         let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
         return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : nil
+    }
+
+    public func next(timeout: Duration) async -> String? {
+        guard await descriptorReady(fd, timeout: timeout) else { return nil }
+        return pending()
     }
 
     deinit {
