@@ -27,6 +27,22 @@ struct BadInputTests {
         return configuration
     }
 
+    @Test("a district looping on a refusal it provokes leaves a bounded number of log lines, then says how many it left out")
+    func refusalsDoNotFloodTheLog() async throws {
+        try await withDaemon { daemon in
+            let nanhai = try await daemon.client("nanhai")
+            defer { Task { await nanhai.close() } }
+            for _ in 0..<100 {
+                await #expect(throws: SubsidyError.self) {
+                    try await nanhai.call(Foshan_Subsidy_V1_CityService.Method.getQuota, Foshan_Subsidy_V1_GetQuotaRequest())
+                }
+            }
+            let lines = daemon.log().split(separator: "\n").filter { $0.contains("permission denied: district tenant nanhai") }
+            #expect(lines.count == 20, "\(lines.count) lines")
+            #expect(lines.last?.contains("the last like it logged for up to 60 s") == true, "\(lines.last ?? "")")
+        }
+    }
+
     @Test("a 2 GiB length header: RESOURCE_EXHAUSTED on call 0, that connection closed, others served")
     func hugeLengthHeader() async throws {
         try await withDaemon(configuration: Self.configuration()) { daemon in

@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 
 @testable import SubsidyServer
@@ -17,5 +18,33 @@ struct StructuredLogHandlerTests {
         let line = StructuredLogHandler.render(
             format: .json, time: "t", level: "info", message: "a\nb", fields: [("call.method", "/x/Y")])
         #expect(line == #"{"ts":"t","level":"info","msg":"a\nb","call.method":"/x/Y"}"#)
+    }
+
+    @Test("what a terminal or editor would act on is shown as an escape: C1 controls, separators, bidi overrides, invisible format characters")
+    func hiddenCharacters() {
+        let value = "a\u{9B}31m\u{202E}gpj.exe\u{2028}b\u{200B}c\u{FEFF}"
+        let logfmt = StructuredLogHandler.render(format: .logfmt, time: "t", level: "info", message: "m", fields: [("backup.directory", value)])
+        #expect(logfmt == #"ts=t level=info msg=m backup.directory="a\u009B31m\u202Egpj.exe\u2028b\u200Bc\uFEFF""#, "\(logfmt)")
+        let json = StructuredLogHandler.render(format: .json, time: "t", level: "info", message: value, fields: [])
+        #expect(json == #"{"ts":"t","level":"info","msg":"a\u009B31m\u202Egpj.exe\u2028b\u200Bc\uFEFF"}"#, "\(json)")
+        // Chinese text and ordinary punctuation stay as they are.
+        #expect(StructuredLogHandler.logfmtValue("佛工信〔2022〕88号") == "佛工信〔2022〕88号")
+    }
+}
+
+@Suite("LogBudget")
+struct LogBudgetTests {
+    @Test("a tenant's refusals of one kind are logged up to the budget per window, then counted; the next window's first line says how many were left out")
+    func budget() {
+        let budget = LogBudget(linesPerWindow: 3, window: .seconds(60))
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        let notes = (0..<5).map { _ in budget.admit(.permissionDenied, tenant: "nanhai", now: start) }
+        #expect(notes == ["", "", " (the last like it logged for up to 60 s)", nil, nil])
+        // Another tenant, or another kind, has its own budget.
+        #expect(budget.admit(.permissionDenied, tenant: "shunde", now: start) == "")
+        #expect(budget.admit(.deadline, tenant: "nanhai", now: start) == "")
+        let later = NIODeadline.uptimeNanoseconds(62_000_000_000)
+        #expect(budget.admit(.permissionDenied, tenant: "nanhai", now: later) == " (2 more like it were not logged in the 60 s before)")
+        #expect(budget.admit(.permissionDenied, tenant: "nanhai", now: later) == "")
     }
 }

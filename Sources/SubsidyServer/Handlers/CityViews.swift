@@ -13,15 +13,23 @@ struct CityViews: Sendable {
     /// The 2020 policy: the resource pool and imported history belong to it.
     var policy: Policy { programmes.defaultProgramme }
 
-    /// `WatchQuota`: a `GetQuota` reply now and after every ledger change.
+    /// `WatchQuota`: a `GetQuota` reply now and after every ledger change — at most one per
+    /// ``watchQuotaInterval``, the changes meanwhile coalesced into the next.
     func watchQuota(
         _ request: Foshan_Subsidy_V1_GetQuotaRequest, writer: ResponseStreamWriter<Foshan_Subsidy_V1_GetQuotaResponse>, context: CallContext
     ) async throws(SubsidyError) {
         for await _ in events.subscribeWithInitial() {
             let snapshot = try await getQuota(request, context: context)
             do { try await writer.write(snapshot) } catch { return }
+            // Each snapshot reads every cap on the city's store permits: any tenant's commits
+            // (a district's refused request claims and releases its id) must not keep every
+            // watcher recomputing back to back.
+            do { try await Task.sleep(for: Self.watchQuotaInterval) } catch { return }
         }
     }
+
+    /// The least time between two `WatchQuota` snapshots of one watcher.
+    static let watchQuotaInterval = Duration.milliseconds(250)
 
     func listPoolMembers(_ request: Foshan_Subsidy_V1_ListPoolMembersRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_ListPoolMembersResponse {
         let ledger = stores.ledger

@@ -50,7 +50,7 @@ public struct StructuredLogHandler: LogHandler {
         let all = [("ts", time), ("level", level), ("msg", message)] + fields
         switch format {
         case .json:
-            return "{" + all.map { "\(JSONString.quoted($0.0)):\(JSONString.quoted($0.1))" }.joined(separator: ",") + "}"
+            return "{" + all.map { "\(quoted($0.0)):\(quoted($0.1))" }.joined(separator: ",") + "}"
         case .logfmt:
             return all.map { "\($0.0)=\(logfmtValue($0.1))" }.joined(separator: " ")
         }
@@ -60,10 +60,36 @@ public struct StructuredLogHandler: LogHandler {
     /// control characters written as escapes, so a value never breaks the line.
     static func logfmtValue(_ value: String) -> String {
         let plain = !value.isEmpty && value.unicodeScalars.allSatisfy { scalar in
-            scalar.value > 0x20 && scalar.value != 0x7F && scalar != "\"" && scalar != "=" && scalar != "\\"
+            scalar.value > 0x20 && scalar.value != 0x7F && scalar != "\"" && scalar != "=" && scalar != "\\" && !isHidden(scalar)
         }
         if plain { return value }
         // JSON's escaping is logfmt's quoting with control characters made visible.
-        return JSONString.quoted(value)
+        return quoted(value)
+    }
+
+    /// `value` as a JSON string, with what JSON leaves as it is but a terminal or an editor would
+    /// act on made visible too: C1 controls (U+009B starts an escape sequence on some terminals),
+    /// line and paragraph separators, bidirectional overrides and invisible format characters
+    /// (a log line must read as it was written). Audit events keep `JSONString`'s own form.
+    static func quoted(_ value: String) -> String {
+        let text = JSONString.quoted(value)
+        guard text.unicodeScalars.contains(where: isHidden) else { return text }
+        var shown = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if isHidden(scalar) {
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                shown.append(contentsOf: ("\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex).unicodeScalars)
+            } else {
+                shown.append(scalar)
+            }
+        }
+        return String(shown)
+    }
+
+    private static func isHidden(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x80...0x9F, 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x2064, 0x2066...0x206F, 0xFEFF, 0xFFF9...0xFFFB: true
+        default: false
+        }
     }
 }

@@ -42,9 +42,11 @@ public struct MetricsTextfileWriter: Service, CustomStringConvertible {
     }
 
     /// Writes `text` to `path` atomically (a temporary name in the same directory, then rename).
+    /// The directory is node_exporter's: the temporary name is unpredictable and created new
+    /// (`O_EXCL`, never a FIFO or a link someone placed there to block or redirect the write).
     static func write(_ text: String, to path: String) throws {
-        let temporary = path + ".\(getpid()).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        let temporary = path + ".\(getpid()).\(String(UInt64.random(in: 1...UInt64.max), radix: 36)).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else { throw ServerError.cannotCreate(path: temporary, errno: errno) }
         var bytes = Array(text.utf8)
         var offset = 0

@@ -37,6 +37,8 @@ final class Connection: Sendable {
     let limits: ServerConfiguration.Limits
     let activity: ConnectionActivity
     let rateLimiter: RequestRateLimiter
+    /// Lines this tenant's refusals may add to the log, shared with its other connections.
+    let logBudget: LogBudget
     let testHooks: Bool
     /// The day the calendar is pinned to (`subsidyd --today`), nil for Foshan's real day.
     let pinnedToday: CalendarDate?
@@ -57,7 +59,7 @@ final class Connection: Sendable {
     init(
         channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tenant: Tenant, peer: PeerCredentials,
         router: RouteTable, limits: ServerConfiguration.Limits, activity: ConnectionActivity,
-        rateLimiter: RequestRateLimiter, storePermits: AsyncSemaphore, tenantQueue: TenantQueue? = nil, testHooks: Bool, pinnedToday: CalendarDate? = nil, takesCallDates: Bool = false,
+        rateLimiter: RequestRateLimiter, logBudget: LogBudget = LogBudget(), storePermits: AsyncSemaphore, tenantQueue: TenantQueue? = nil, testHooks: Bool, pinnedToday: CalendarDate? = nil, takesCallDates: Bool = false,
         logger: Logger, metrics: DaemonMetrics? = nil, backlog: InlineCallHandler.Backlog = .init(), arriving: ArrivingFrames = ArrivingFrames(tenant: nil)
     ) {
         self.backlog = backlog
@@ -67,6 +69,7 @@ final class Connection: Sendable {
         queued = QueuedBytes(limit: limits.maximumQueuedBytesPerConnection, tenant: tenantQueue)
         self.activity = activity
         self.rateLimiter = rateLimiter
+        self.logBudget = logBudget
         self.testHooks = testHooks
         self.pinnedToday = pinnedToday
         self.takesCallDates = takesCallDates
@@ -119,20 +122,24 @@ final class Connection: Sendable {
                 if queued.total >= queued.limit {
                     // Backpressure: no more reads (so no more calls) until the client has read
                     // enough of its replies or its open calls have ended.
-                    logger.info(
-                        "pausing reads: \(queued.total) bytes queued for this connection",
-                        metadata: ["limit.max_queued_bytes_per_connection": "\(queued.limit)"]
-                    )
+                    if let note = logBudget.admit(.backpressure, tenant: tenant.id) {
+                        logger.info(
+                            "pausing reads: \(queued.total) bytes queued for this connection\(note)",
+                            metadata: ["limit.max_queued_bytes_per_connection": "\(queued.limit)"]
+                        )
+                    }
                     await queued.waitUntilBelowLimit()
                 }
                 if let tenantQueue = queued.tenant, tenantQueue.isOverLimit {
                     // The tenant as a whole holds too much: this connection waits too, checking
                     // every 20 ms (the bytes fall as any of the tenant's clients read, or go), and
                     // stops waiting if it is closed meanwhile (drain, idle timeout).
-                    logger.info(
-                        "pausing reads: tenant \(tenant.id) holds \(tenantQueue.total) bytes over all its connections",
-                        metadata: ["limit.max_queued_bytes_per_tenant": "\(tenantQueue.limit)"]
-                    )
+                    if let note = logBudget.admit(.backpressure, tenant: tenant.id) {
+                        logger.info(
+                            "pausing reads: tenant \(tenant.id) holds \(tenantQueue.total) bytes over all its connections\(note)",
+                            metadata: ["limit.max_queued_bytes_per_tenant": "\(tenantQueue.limit)"]
+                        )
+                    }
                     while tenantQueue.isOverLimit && channel.channel.isActive {
                         try? await Task.sleep(for: .milliseconds(20))
                     }
@@ -190,7 +197,7 @@ final class Connection: Sendable {
             }
             return .endOfInput
         } catch let error as FrameError {
-            logger.notice("closing connection: \(error)")
+            if let note = logBudget.admit(.protocolViolation, tenant: tenant.id) { logger.notice("closing connection: \(error)\(note)") }
             let code: SubsidyError.Code = if case .frameTooLarge = error { .resourceExhausted } else { .invalidArgument }
             await writer.end(callID: 0, status: Foshan_Subsidy_V1_Status(SubsidyError(code, error.description)))
             return .protocolViolation
@@ -214,7 +221,7 @@ final class Connection: Sendable {
         do {
             return try Foshan_Subsidy_V1_Frame(body: body)
         } catch {
-            logger.notice("closing connection: undecodable frame: \(error)")
+            if let note = logBudget.admit(.protocolViolation, tenant: tenant.id) { logger.notice("closing connection: undecodable frame: \(error)\(note)") }
             await writer.end(callID: 0, status: Foshan_Subsidy_V1_Status(error))
             return nil
         }
@@ -251,7 +258,9 @@ final class Connection: Sendable {
                 return .failure(.invalidField("frame.call_id", "call \(frame.callId) is already open on this connection"))
             }
             if state.calls.count >= limits.maximumConcurrentCallsPerConnection {
-                logger.notice("refusing call: \(limits.maximumConcurrentCallsPerConnection) calls already open")
+                if let note = logBudget.admit(.callLimit, tenant: tenant.id) {
+                    logger.notice("refusing call: \(limits.maximumConcurrentCallsPerConnection) calls already open\(note)")
+                }
                 return .failure(SubsidyError(.resourceExhausted, "at most \(limits.maximumConcurrentCallsPerConnection) concurrent calls per connection"))
             }
             // An open call holds its whole frame: payload, method, metadata and any status a
@@ -444,7 +453,9 @@ final class Connection: Sendable {
     /// Why the caller may not make this call (its role, or its metadata), if it may not.
     private func refusal(of frame: Foshan_Subsidy_V1_Frame, route: MethodRouter.Route, logger: Logger) -> SubsidyError? {
         guard route.roles.contains(tenant.role) else {
-            logger.notice("permission denied: \(tenant.role) tenant \(tenant.id) called \(frame.method)")
+            if let note = logBudget.admit(.permissionDenied, tenant: tenant.id) {
+                logger.notice("permission denied: \(tenant.role) tenant \(tenant.id) called \(frame.method)\(note)")
+            }
             return SubsidyError(.permissionDenied, "\(frame.method) is not available to the \(tenant.role.rawValue) tenant \(tenant.id)")
         }
         if let problem = Self.metadataProblem(frame.metadata.map { ($0.key, $0.value) }) {
@@ -573,7 +584,7 @@ final class Connection: Sendable {
             case .interrupted(.serverShuttingDown):
                 await end(Foshan_Subsidy_V1_Status(SubsidyError(.unavailable, "subsidyd is shutting down")), [])
             case .deadlineExceeded:
-                logger.info("deadline of \(timeout) ms exceeded")
+                if let note = logBudget.admit(.deadline, tenant: tenant.id) { logger.info("deadline of \(timeout) ms exceeded\(note)") }
                 await end(Foshan_Subsidy_V1_Status(SubsidyError(.deadlineExceeded, "deadline of \(timeout) ms exceeded")), [])
             case .none, .graceExpired:
                 await end(Foshan_Subsidy_V1_Status(SubsidyError(.internal, "call ended without an outcome")), [])

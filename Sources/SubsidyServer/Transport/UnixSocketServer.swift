@@ -24,6 +24,8 @@ public final class UnixSocketServer: Service, Sendable {
     private let connections = Mutex<[ObjectIdentifier: Connection]>([:])
     private let connectionLimiter: ConnectionLimiter
     private let rateLimiter: RequestRateLimiter
+    /// Lines a tenant's refusals may add to the log (``LogBudget``), shared by every connection.
+    private let logBudget = LogBudget()
     private let storePermits: TenantStorePermits
     /// Each tenant's bytes held over all its connections (`max_queued_bytes_per_tenant`).
     private let tenantQueues: [String: TenantQueue]
@@ -209,7 +211,7 @@ public final class UnixSocketServer: Service, Sendable {
     private func serve(_ accepted: AcceptedConnection, tenant: Tenant, logger: Logger) async {
         let connection = Connection(
             channel: accepted.channel, tenant: tenant, peer: accepted.peer, router: router, limits: limits,
-            activity: accepted.activity, rateLimiter: rateLimiter, storePermits: storePermits.permits(for: tenant),
+            activity: accepted.activity, rateLimiter: rateLimiter, logBudget: logBudget, storePermits: storePermits.permits(for: tenant),
             tenantQueue: tenantQueues[tenant.id],
             testHooks: configuration.testHooks, pinnedToday: configuration.pinnedToday,
             takesCallDates: configuration.takesCallDates, logger: logger, metrics: metrics, backlog: accepted.inline.backlog, arriving: accepted.arriving
@@ -268,13 +270,13 @@ public final class UnixSocketServer: Service, Sendable {
         logger[metadataKey: "peer.pid"] = "\(peer.pid)"
         guard tenant.admits(peer) else {
             // Refused before a single byte is read: no frame of theirs is ever parsed.
-            logger.warning("refused peer not allowed on this socket")
+            if let note = logBudget.admit(.peerNotAllowed, tenant: tenant.id) { logger.warning("refused peer not allowed on this socket\(note)") }
             metrics?.connectionRefused(tenant: tenant.id, reason: "peer_not_allowed")
             channel.close(promise: nil)
             return nil
         }
         if let refusal = connectionLimiter.acquire(uid: peer.uid, tenant: tenant.id) {
-            logger.warning("refused connection: \(refusal)")
+            if let note = logBudget.admit(.connectionLimit, tenant: tenant.id) { logger.warning("refused connection: \(refusal)\(note)") }
             metrics?.connectionRefused(tenant: tenant.id, reason: "limit")
             try channel.pipeline.syncOperations.addHandler(
                 ConnectionRefusalHandler(status: Foshan_Subsidy_V1_Status(SubsidyError(.resourceExhausted, "connection refused: \(refusal)")))
