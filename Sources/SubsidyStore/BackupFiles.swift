@@ -45,14 +45,21 @@ enum BackupFiles {
     }
 
     /// Creates `path` 0700, or accepts an existing empty directory (a mount point, say). Anything
-    /// in it already is refused: a backup or restore never mixes with other files. Returns
-    /// whether it created the directory.
+    /// in it already is refused: a backup or restore never mixes with other files. Either way it
+    /// must be this account's alone (``requireOwn(_:)``). Returns whether it created the directory.
     @discardableResult
     static func createEmptyDirectory(_ path: String) throws -> Bool {
         if mkdir(path, 0o700) == 0 {
             syncParent(of: path)
+            do {
+                try requireOwn(path)
+            } catch {
+                rmdir(path)
+                throw error
+            }
             return true
         }
+        if errno == EEXIST { try requireOwn(path) }
         let error = errno
         guard error == EEXIST else {
             throw BackupError.directory(path: path, problem: "cannot create (\(String(cString: strerror(error))))")
@@ -64,6 +71,42 @@ enum BackupFiles {
             if name != "." && name != ".." { throw BackupError.directory(path: path, problem: "is not empty; choose a new directory") }
         }
         return false
+    }
+
+    /// The files are written into `path` by name: whoever else could write there, or replace the
+    /// directory itself in its parent, could swap a file between its creation and SQLite's writing
+    /// it, and be handed a copy of every district's store. So `path` must be a directory (not a
+    /// link to one) owned by this process's user and writable by no one else, in a parent owned
+    /// by root or this user that no one else can write to (or sticky, like /tmp).
+    static func requireOwn(_ path: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            throw BackupError.directory(path: path, problem: "cannot be examined (\(String(cString: strerror(errno))))")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw BackupError.directory(path: path, problem: "is not a directory (a symbolic link? give the directory itself)")
+        }
+        let user = geteuid()
+        guard info.st_uid == user else {
+            throw BackupError.directory(
+                path: path, problem: "is owned by uid \(info.st_uid), not this account (uid \(user)): its owner could swap the copies written into it; chown it, or choose a new directory")
+        }
+        guard info.st_mode & 0o022 == 0 else {
+            throw BackupError.directory(path: path, problem: "is writable by its group or others (mode \(String(info.st_mode & 0o7777, radix: 8))): chmod go-w it")
+        }
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        let parent = directory(of: String(trimmed))
+        var above = stat()
+        guard lstat(parent, &above) == 0 else {
+            throw BackupError.directory(path: parent, problem: "cannot be examined (\(String(cString: strerror(errno))))")
+        }
+        let sticky = above.st_mode & S_ISVTX != 0
+        guard sticky || ((above.st_uid == 0 || above.st_uid == user) && above.st_mode & 0o022 == 0) else {
+            throw BackupError.directory(
+                path: parent,
+                problem: "holds \(path) but another account can replace entries in it (owner uid \(above.st_uid), mode \(String(above.st_mode & 0o7777, radix: 8))); back up under a directory only root or this account can write")
+        }
     }
 
     /// `VACUUM INTO` from a connection of its own, opened on the live file: it reads the last

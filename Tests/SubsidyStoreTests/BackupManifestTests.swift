@@ -98,6 +98,44 @@ struct BackupManifestTests {
         await reopened.stores.close()
     }
 
+    @Test("a backup goes only into a directory this account alone can write, in a parent no one else can replace it in")
+    func backupIntoOwnDirectory() async throws {
+        let harness = try StoreHarness()
+        try await harness.approve(try await harness.recommended(harness.benchmark(StoreHarness.uscc(347)), in: .nanhai))
+        let base = harness.directory.path + "-targets"
+        #expect(mkdir(base, 0o700) == 0)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        func refusal(_ target: String) async -> String {
+            let refused = await #expect(throws: BackupError.self) { _ = try await harness.stores.backup(into: target, writtenBy: "test") }
+            return refused.map { "\($0)" } ?? ""
+        }
+        // An empty directory others may write to: they could swap a copy while SQLite writes it.
+        let shared = base + "/shared"
+        #expect(mkdir(shared, 0o700) == 0 && chmod(shared, 0o777) == 0)
+        #expect(await refusal(shared).contains("is writable by its group or others (mode 777)"))
+        // A link to a directory: the directory itself is named, not a path someone can repoint.
+        let link = base + "/link"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: base)
+        #expect(await refusal(link).contains("is not a directory"))
+        // A new directory in a parent others may write to (not sticky): they could replace it.
+        let open = base + "/open"
+        #expect(mkdir(open, 0o700) == 0 && chmod(open, 0o777) == 0)
+        #expect(await refusal(open + "/backup").contains("another account can replace entries in it"))
+        #expect(!FileManager.default.fileExists(atPath: open + "/backup"), "the refused directory is removed")
+        if geteuid() == 0 {
+            // Another account's empty directory (a mount point it owns).
+            let theirs = base + "/theirs"
+            #expect(mkdir(theirs, 0o700) == 0 && chown(theirs, 4242, 4242) == 0)
+            #expect(await refusal(theirs).contains("is owned by uid 4242"))
+        }
+        // Sticky, like /tmp: others cannot replace what this account made there.
+        let sticky = base + "/sticky"
+        #expect(mkdir(sticky, 0o700) == 0 && chmod(sticky, 0o1777) == 0)
+        _ = try await harness.stores.backup(into: sticky + "/backup", writtenBy: "test")
+        #expect(try SubsidyStores.verifyBackup(at: sticky + "/backup").files.count == BackupManifest.expectedNames.count)
+        await harness.stores.close()
+    }
+
     @Test("a backup directory's files are read only as regular files: a FIFO, a link to /dev/zero or a huge manifest is refused, never waited on")
     func restoreReadsRegularFiles() async throws {
         let harness = try StoreHarness()
