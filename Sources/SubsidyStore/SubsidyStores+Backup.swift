@@ -107,6 +107,7 @@ public enum BackupError: Error, Sendable, Equatable, CustomStringConvertible {
     case manifest(String)
     case file(name: String, problem: String)
     case writersDidNotPause(seconds: Int)
+    case alreadyRunning
 
     public var description: String {
         switch self {
@@ -114,6 +115,7 @@ public enum BackupError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .manifest(problem): "\(BackupManifest.fileName): \(problem)"
         case let .file(name, problem): "\(name): \(problem)"
         case let .writersDidNotPause(seconds): "the stores' writers did not all pause within \(seconds) s; no backup taken"
+        case .alreadyRunning: "another backup is being taken; one at a time (each holds every decision until its copies are made): retry when it ends"
         }
     }
 }
@@ -135,6 +137,12 @@ extension SubsidyStores {
     /// backup, `--check` and the next start fail), and copies of every district there would sit
     /// beside the files they copy.
     public func backup(into directory: String, writtenBy: String) async throws -> BackupManifest {
+        // One at a time: a second would only queue behind the first's decision lock, and a caller
+        // sending many would hold every tenant's decisions for all their copies in turn.
+        guard backupRunning.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            throw BackupError.alreadyRunning
+        }
+        defer { backupRunning.store(false, ordering: .releasing) }
         // The ledger's directory is the data directory; `districts` may be a link to another disk.
         for store in Set(([ledger.database.path] + DistrictID.allCases.map { self.store($0).database.path }).map(BackupFiles.directory(of:))) {
             try BackupFiles.requireOutside(dataDirectory: store, directory)

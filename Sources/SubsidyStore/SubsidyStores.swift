@@ -26,6 +26,8 @@ public final class SubsidyStores: Service, Sendable {
     private let decisionLocks = DecisionLocks()
     let faults: FaultPoints
     private let limitsInForce = Mutex(StorageLimits.unlimited)
+    /// Whether a backup is being taken (``backup(into:writtenBy:)`` takes one at a time).
+    let backupRunning = Atomic<Bool>(false)
 
     /// The storage limits in force (``requireRoomToGrow(_:)``); unlimited until set.
     public var storageLimits: StorageLimits { limitsInForce.withLock { $0 } }

@@ -1,5 +1,6 @@
 import Foundation
 import SubsidyCore
+import SubsidyTestSupport
 import Testing
 
 @testable import SubsidyStore
@@ -134,6 +135,36 @@ struct BackupManifestTests {
         _ = try await harness.stores.backup(into: sticky + "/backup", writtenBy: "test")
         #expect(try SubsidyStores.verifyBackup(at: sticky + "/backup").files.count == BackupManifest.expectedNames.count)
         await harness.stores.close()
+    }
+
+    @Test("one backup at a time: a second one sent while the first waits for the decision lock is refused at once, not queued")
+    func oneBackupAtATime() async throws {
+        let harness = try StoreHarness()
+        try await harness.approve(try await harness.recommended(harness.benchmark(StoreHarness.uscc(348)), in: .nanhai))
+        let (first, second) = (harness.directory.path + "-first", harness.directory.path + "-second")
+        defer { for path in [first, second] { try? FileManager.default.removeItem(atPath: path) } }
+        let stores = harness.stores
+        let (held, release) = AsyncStream<Void>.makeStream()
+        let (holding, entered) = AsyncStream<Void>.makeStream()
+        // A decision holds the lock; the first backup waits for it.
+        let decision = Task {
+            try await stores.underDecisionLock(.everything) {
+                entered.yield()
+                for await _ in held { break }
+            }
+        }
+        for await _ in holding { break }
+        let waiting = Task { try await stores.backup(into: first, writtenBy: "test") }
+        #expect(await eventually { stores.decisionLockWaiters == 1 })
+        let refused = await #expect(throws: BackupError.self) { _ = try await stores.backup(into: second, writtenBy: "test") }
+        #expect(refused == .alreadyRunning)
+        #expect(!FileManager.default.fileExists(atPath: second))
+        release.yield()
+        try await decision.value
+        #expect(try await waiting.value.files.count == BackupManifest.expectedNames.count)
+        // Once it has ended, the next is taken.
+        #expect(try await stores.backup(into: second, writtenBy: "test").files.count == BackupManifest.expectedNames.count)
+        await stores.close()
     }
 
     @Test("a backup directory's files are read only as regular files: a FIFO, a link to /dev/zero or a huge manifest is refused, never waited on")
