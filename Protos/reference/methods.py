@@ -189,6 +189,7 @@ REACH: dict[str, list[Reach]] = {
     "CityViews.swift:importHistory": [Reach([C + "ImportHistory"])],
     "CityViews.swift:importedCommitment": [Reach([C + "ImportHistory"], prefix="request.awards[i].")],
     "CityViews.swift:importedBase": [Reach([C + "ImportHistory"], prefix="request.awards[i].")],
+    "CityLedger+Imports.swift:addImportBase": [Reach([C + "ImportHistory"])],
     "CityViews.swift:registerPoolMember": [Reach([C + "RegisterPoolMember"])],
     "CityViews.swift:watchEvents": [Reach([C + "WatchEvents"])],
     "Conversions.swift:init": [Reach(APP_WIRE, prefix="application.", drop={"DATA_LOSS"},
@@ -314,6 +315,8 @@ SUBJECTS = {
                          "or row i is an award that was revoked (import the corrected row instead); the whole import is refused",
     "request.awards[i].enterprise_uscc": "row i's enterprise has the organisation code (USCC positions 9–17) of another USCC the city's index holds: "
                                          "one organisation has one USCC; the whole import is refused",
+    "request.awards[i].base_fen": "row i is an award already imported with another base: a base once recorded is not changed "
+                                  "(revoke the row and import it corrected); the whole import is refused",
 }
 
 #: Statuses every call can get from the transport (Sources/SubsidyServer/Transport, README §2–§3, §9, §10).

@@ -1,4 +1,7 @@
 extension Application {
+    /// The largest amount any field of an application may hold, in fen (1,000,000,000,000 yuan).
+    public static let maximumAmountFen: Int64 = 100_000_000_000_000
+
     /// Checks that the fields the measure needs are present and well-formed, before any policy or
     /// usage is consulted. Malformed input is `INVALID_ARGUMENT` naming the proto field
     /// (`application.contract_amount_fen: must be > 0 (got -5.00)`); whether a well-formed application
@@ -63,6 +66,12 @@ extension Application {
         ]
         for (name, amount) in amounts where amount < .zero {
             throw SubsidyError.invalidField("application.\(name)", "must be ≥ 0 (got \(amount))")
+        }
+        // Far above any real figure, and low enough that the sums the calculator forms (awards
+        // plus declared funds, bases times rates) stay far inside Int64: an overflow would be an
+        // INTERNAL error, logged with an id, on every call that sends it.
+        for (name, amount) in amounts where amount.fen > Self.maximumAmountFen {
+            throw SubsidyError.invalidField("application.\(name)", "must be at most \(Money(fen: Self.maximumAmountFen)) (got \(amount))")
         }
         try Self.requireText(projectName, "project_name")
         // General rule 2: content also filed with another city fund must say why (注明原因).

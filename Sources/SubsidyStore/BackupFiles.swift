@@ -59,8 +59,8 @@ enum BackupFiles {
             }
             return true
         }
-        if errno == EEXIST { try requireOwn(path) }
         let error = errno
+        if error == EEXIST { try requireOwn(path) }
         guard error == EEXIST else {
             throw BackupError.directory(path: path, problem: "cannot create (\(String(cString: strerror(error))))")
         }
@@ -74,10 +74,11 @@ enum BackupFiles {
     }
 
     /// The files are written into `path` by name: whoever else could write there, or replace the
-    /// directory itself in its parent, could swap a file between its creation and SQLite's writing
-    /// it, and be handed a copy of every district's store. So `path` must be a directory (not a
-    /// link to one) owned by this process's user and writable by no one else, in a parent owned
-    /// by root or this user that no one else can write to (or sticky, like /tmp).
+    /// directory itself (or one above it), could swap a file between its creation and SQLite's
+    /// writing it, and be handed a copy of every district's store. So `path` must be a directory
+    /// (not a link to one) owned by this process's user and writable by no one else, and every
+    /// directory above it owned by root or this user and writable by no one else (or sticky and
+    /// root's, like /tmp). Give it resolved (``resolvedTarget(_:)``).
     static func requireOwn(_ path: String) throws {
         var info = stat()
         guard lstat(path, &info) == 0 else {
@@ -94,19 +95,43 @@ enum BackupFiles {
         guard info.st_mode & 0o022 == 0 else {
             throw BackupError.directory(path: path, problem: "is writable by its group or others (mode \(String(info.st_mode & 0o7777, radix: 8))): chmod go-w it")
         }
+        // Every directory above it: one another account can write (or owns) could have it
+        // replaced, renamed away or pointed elsewhere between this check and the writes.
         var trimmed = Substring(path)
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-        let parent = directory(of: String(trimmed))
-        var above = stat()
-        guard lstat(parent, &above) == 0 else {
-            throw BackupError.directory(path: parent, problem: "cannot be examined (\(String(cString: strerror(errno))))")
+        var ancestor = directory(of: String(trimmed))
+        while true {
+            var above = stat()
+            guard lstat(ancestor, &above) == 0 else {
+                throw BackupError.directory(path: ancestor, problem: "cannot be examined (\(String(cString: strerror(errno))))")
+            }
+            let owned = above.st_uid == 0 || above.st_uid == user
+            let shared = above.st_mode & 0o022 != 0
+            // Sticky (like /tmp), and root's or this account's (`owned`): others cannot move what
+            // this account made there; a sticky directory's owner could.
+            let sticky = above.st_mode & S_ISVTX != 0
+            guard above.st_mode & S_IFMT == S_IFDIR, owned, !shared || sticky else {
+                throw BackupError.directory(
+                    path: ancestor,
+                    problem: "holds \(path) but another account can replace entries in it (owner uid \(above.st_uid), mode \(String(above.st_mode & 0o7777, radix: 8)))"
+                        + "; back up under directories only root or this account can write")
+            }
+            guard ancestor != "/" && ancestor != "." else { break }
+            ancestor = directory(of: ancestor)
         }
-        let sticky = above.st_mode & S_ISVTX != 0
-        guard sticky || ((above.st_uid == 0 || above.st_uid == user) && above.st_mode & 0o022 == 0) else {
-            throw BackupError.directory(
-                path: parent,
-                problem: "holds \(path) but another account can replace entries in it (owner uid \(above.st_uid), mode \(String(above.st_mode & 0o7777, radix: 8))); back up under a directory only root or this account can write")
-        }
+    }
+
+    /// `path` with its parent's links, `.` and `..` resolved, so the name the files are written
+    /// under has no link in it that someone could repoint after ``requireOwn(_:)`` checked the
+    /// directories it names; `path` as it is when its parent does not exist (the creation then
+    /// says so).
+    static func resolvedTarget(_ path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        let name = trimmed.split(separator: "/").last.map(String.init) ?? ""
+        if name.isEmpty || name == "." || name == ".." { return resolved(path) ?? path }
+        guard let parent = resolved(directory(of: String(trimmed))) else { return path }
+        return parent == "/" ? "/" + name : parent + "/" + name
     }
 
     /// `VACUUM INTO` from a connection of its own, opened on the live file: it reads the last

@@ -59,6 +59,25 @@ extension CityLedger {
         case conflicting(ImportedAward)
     }
 
+    /// Gives an imported award the base its rate applied to (`base_fen`), when it was imported
+    /// without one, recorded as an `import-base` event; a base already recorded is not changed
+    /// (FAILED_PRECONDITION on `request.awards[i].base_fen` if another is given). The row is
+    /// otherwise the award as imported, so re-importing it with its base is how one is added.
+    func addImportBase(_ id: String, base: Money, row i: Int, actor: Actor, at time: String, in transaction: Transaction) throws {
+        guard let stored = try transaction.query("SELECT stacking_base_fen FROM commitments WHERE application_id = ?", [.text(id)]).first?.int("stacking_base_fen") else { return }
+        if stored > 0 {
+            guard stored == base.fen else {
+                throw SubsidyError.precondition(
+                    "request.awards[\(i)].base_fen",
+                    "\(id) was imported with the base \(Money(fen: stored)); a base once recorded is not changed (revoke the row and import it corrected)")
+            }
+            return
+        }
+        try transaction.query("UPDATE commitments SET stacking_base_fen = ? WHERE application_id = ?", [.integer(base.fen), .text(id)])
+        try AuditChain.append(
+            AuditEvent("import-base", [.text("application_id", id), .integer("base_fen", base.fen)] + AuditEvent.Field.actor(actor)), at: time, in: transaction)
+    }
+
     /// The id an imported row is kept under. It is the row's content-derived id
     /// (`fields.applicationID`), unless that id holds an award of other content: two awards of one
     /// decision that differ only in their project, which the identity leaves out (an id must not

@@ -137,6 +137,7 @@ extension SubsidyStores {
     /// backup, `--check` and the next start fail), and copies of every district there would sit
     /// beside the files they copy.
     public func backup(into directory: String, writtenBy: String) async throws -> BackupManifest {
+        let directory = BackupFiles.resolvedTarget(directory)
         // One at a time: a second would only queue behind the first's decision lock, and a caller
         // sending many would hold every tenant's decisions for all their copies in turn.
         guard backupRunning.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
@@ -233,6 +234,7 @@ extension SubsidyStores {
     /// name first. Opens nothing in the backup for writing.
     @discardableResult
     public static func restore(backup: String, into dataDirectory: String) throws -> BackupManifest {
+        let dataDirectory = BackupFiles.resolvedTarget(dataDirectory)
         let manifest = try verifyBackup(at: backup)
         let created = try BackupFiles.createEmptyDirectory(dataDirectory)
         let marker = dataDirectory + "/" + BackupManifest.restoringMarker

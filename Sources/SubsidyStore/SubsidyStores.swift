@@ -1255,6 +1255,10 @@ public final class SubsidyStores: Service, Sendable {
                                     + "a revoked award is not imported again: correct the row (a corrected row is a new award) or leave it out"
                             )
                         }
+                        // The row again with its base: the base is the one thing it may add.
+                        if fields.stackingBase > .zero {
+                            try ledger.addImportBase(stored.applicationID, base: fields.stackingBase, row: i, actor: fields.actor, at: now, in: transaction)
+                        }
                         present += 1
                         continue
                     }

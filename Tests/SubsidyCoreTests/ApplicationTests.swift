@@ -28,6 +28,8 @@ struct ApplicationTests {
         noName.projectName = "\u{3000}"
         var negativeUpper = F.benchmark(invested: "100.00")
         negativeUpper.upperLevelSubsidy = Money(fen: -1)
+        var hugeUpper = F.benchmark(invested: "100.00")
+        hugeUpper.upperLevelSubsidy = Money(fen: Int64.max - 1)
         var noPilot = F.clusterPilot()
         noPilot.pilotID = ""
         var noSelection = F.clusterPilot()
@@ -45,6 +47,8 @@ struct ApplicationTests {
             Row(name: "blank project name", application: noName, path: "application.project_name", problem: "must not be empty"),
             Row(name: "benchmark without investment", application: F.benchmark(invested: "0"), path: "application.invested_amount_fen", problem: "must be > 0"),
             Row(name: "negative upper-level subsidy", application: negativeUpper, path: "application.upper_level_subsidy_fen", problem: "must be ≥ 0 (got -0.01)"),
+            Row(name: "upper-level subsidy past any real figure", application: hugeUpper, path: "application.upper_level_subsidy_fen",
+                problem: "must be at most 1,000,000,000,000.00"),
             Row(name: "node without construction amount", application: F.identifierNode(construction: "0", total: "1.00"),
                 path: "application.construction_amount_fen", problem: "must be > 0"),
             Row(name: "node without total investment", application: F.identifierNode(construction: "1.00", total: "0"),

@@ -1,6 +1,8 @@
 import Foundation
 import SubsidyClient
 import SubsidyCore
+import SubsidyServer
+import SubsidyStore
 import SubsidyTestSupport
 import SubsidyWire
 import Testing
@@ -145,6 +147,25 @@ struct ProgrammesTests {
             unknown.upperLevelSubsidyFen = 20_000_000
             let unbound = try await ProgrammeData.approveOwn(shunde, try await shunde.file(unknown), date: "2024-06-02")
             #expect(unbound.explanation?.limits.first { $0.kind == "stacking" }?.binding == false, "\(String(describing: unbound.explanation?.limits))")
+            // The row imported again with its base adds it, once (an import-base event); another base is refused.
+            let again = try await city.importAwards([voucher("SD-IMP-2", baseFen: 100_000_000, year: 2022)])
+            #expect(again.imported == 0 && again.alreadyPresent == 1)
+            let id = try #require(again.applicationIds.first)
+            let recorded = try await daemon.services.stores.ledger.database.read { transaction in
+                (
+                    try transaction.query("SELECT stacking_base_fen FROM commitments WHERE application_id = ?", [.text(id)]).first?.int("stacking_base_fen"),
+                    try transaction.query("SELECT COUNT(*) AS n FROM audit WHERE event LIKE '%\"import-base\"%'").first?.int("n")
+                )
+            }
+            #expect(recorded.0 == 100_000_000 && recorded.1 == 1, "\(recorded)")
+            #expect(try await city.importAwards([voucher("SD-IMP-2", baseFen: 100_000_000, year: 2022)]).alreadyPresent == 1)
+            let changed = await #expect(throws: SubsidyError.self) { try await city.importAwards([voucher("SD-IMP-2", baseFen: 120_000_000, year: 2022)]) }
+            #expect(changed?.code == .failedPrecondition && changed?.message.contains("request.awards[0].base_fen") == true, "\(changed?.message ?? "")")
+            // A voucher's base belongs to its contract: without one it would bind nothing.
+            var bare = voucher("", baseFen: 100_000_000, year: 2021)
+            bare.contractNumber = ""
+            let keyless = await #expect(throws: SubsidyError.self) { try await city.importAwards([bare]) }
+            #expect(keyless?.code == .invalidArgument && keyless?.message.contains("request.awards[0].contract_number: is required with base_fen") == true, "\(keyless?.message ?? "")")
         }
     }
 

@@ -27,6 +27,8 @@ struct StructuredLogHandlerTests {
         #expect(logfmt == #"ts=t level=info msg=m backup.directory="a\u009B31m\u202Egpj.exe\u2028b\u200Bc\uFEFF""#, "\(logfmt)")
         let json = StructuredLogHandler.render(format: .json, time: "t", level: "info", message: value, fields: [])
         #expect(json == #"{"ts":"t","level":"info","msg":"a\u009B31m\u202Egpj.exe\u2028b\u200Bc\uFEFF"}"#, "\(json)")
+        // Arabic's bidi mark, a soft hyphen, DEL, a tag character (a surrogate pair in JSON).
+        #expect(StructuredLogHandler.logfmtValue("a\u{061C}b\u{AD}c\u{7F}d\u{E0041}") == #""a\u061Cb\u00ADc\u007fd\uDB40\uDC41""#)
         // Chinese text and ordinary punctuation stay as they are.
         #expect(StructuredLogHandler.logfmtValue("佛工信〔2022〕88号") == "佛工信〔2022〕88号")
     }

@@ -123,11 +123,18 @@ struct BackupManifestTests {
         #expect(mkdir(open, 0o700) == 0 && chmod(open, 0o777) == 0)
         #expect(await refusal(open + "/backup").contains("another account can replace entries in it"))
         #expect(!FileManager.default.fileExists(atPath: open + "/backup"), "the refused directory is removed")
+        // Further up: a link another account could repoint, and an open grandparent.
+        let deep = open + "/deeper"
+        #expect(mkdir(deep, 0o700) == 0)
+        #expect(await refusal(deep + "/backup").contains("\(open): holds"))
         if geteuid() == 0 {
-            // Another account's empty directory (a mount point it owns).
+            // Another account's empty directory (a mount point it owns), and a sticky one of theirs.
             let theirs = base + "/theirs"
             #expect(mkdir(theirs, 0o700) == 0 && chown(theirs, 4242, 4242) == 0)
             #expect(await refusal(theirs).contains("is owned by uid 4242"))
+            let theirSticky = base + "/their-sticky"
+            #expect(mkdir(theirSticky, 0o700) == 0 && chmod(theirSticky, 0o1777) == 0 && chown(theirSticky, 4242, 4242) == 0)
+            #expect(await refusal(theirSticky + "/backup").contains("another account can replace entries in it (owner uid 4242"))
         }
         // Sticky, like /tmp: others cannot replace what this account made there.
         let sticky = base + "/sticky"

@@ -278,8 +278,15 @@ struct CityViews: Sendable {
     private static func importedBase(_ award: Foshan_Subsidy_V1_HistoricalAward, measure: Measure, path: String) throws(SubsidyError) -> Money {
         guard award.baseFen != 0 else { return .zero }
         guard award.baseFen > 0 else { throw .invalidField("\(path).base_fen", "must be ≥ 0 (got \(award.baseFen))") }
-        guard case .rate = measure.formulaShape else {
+        guard case .rate(let kind) = measure.formulaShape else {
             throw .invalidField("\(path).base_fen", "\(measure) awards no rate of an amount: it has no base (leave it 0)")
+        }
+        // A base binds later filings on the key it belongs to: without it, it would bind nothing.
+        if kind == .lowerOfContractAndPaid, CanonicalText(award.contractNumber).isEmpty {
+            throw .invalidField("\(path).contract_number", "is required with base_fen: a \(measure) base is its contract's amount")
+        }
+        if kind != .lowerOfContractAndPaid, CanonicalText(award.projectName).isEmpty {
+            throw .invalidField("\(path).project_name", "is required with base_fen: a \(measure) base is its project's")
         }
         guard award.baseFen >= award.amountFen else {
             throw .invalidField("\(path).base_fen", "\(Money(fen: award.baseFen)) is less than the award itself, \(Money(fen: award.amountFen))")

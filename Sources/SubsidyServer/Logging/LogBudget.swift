@@ -10,7 +10,7 @@ import Synchronization
 final class LogBudget: Sendable {
     /// The refusals counted, one budget each per tenant.
     enum Kind: String, Sendable {
-        case peerNotAllowed, connectionLimit, callLimit, backpressure, permissionDenied, deadline, protocolViolation
+        case peerNotAllowed, connectionLimit, callLimit, rate, backpressure, timeout, permissionDenied, deadline, protocolViolation
     }
 
     private struct Key: Hashable {

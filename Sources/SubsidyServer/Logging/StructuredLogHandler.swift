@@ -77,8 +77,11 @@ public struct StructuredLogHandler: LogHandler {
         var shown = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
             if isHidden(scalar) {
-                let hex = String(scalar.value, radix: 16, uppercase: true)
-                shown.append(contentsOf: ("\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex).unicodeScalars)
+                // JSON's \u takes one UTF-16 unit: beyond the BMP (tag characters), a surrogate pair.
+                for unit in String(scalar).utf16 {
+                    let hex = String(unit, radix: 16, uppercase: true)
+                    shown.append(contentsOf: ("\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex).unicodeScalars)
+                }
             } else {
                 shown.append(scalar)
             }
@@ -86,10 +89,12 @@ public struct StructuredLogHandler: LogHandler {
         return String(shown)
     }
 
+    /// Controls (C0, DEL, C1), format characters (bidi marks and overrides, zero-width ones, soft
+    /// hyphen, tags), line and paragraph separators, and the Hangul fillers that show as blanks.
     private static func isHidden(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0x80...0x9F, 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x2064, 0x2066...0x206F, 0xFEFF, 0xFFF9...0xFFFB: true
-        default: false
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator: return true
+        default: return [0x115F, 0x1160, 0x3164, 0xFFA0].contains(scalar.value)
         }
     }
 }

@@ -54,7 +54,8 @@ public struct MetricsTextfileWriter: Service, CustomStringConvertible {
         while offset < bytes.count {
             let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if n <= 0 {
-                failure = errno
+                // A write that wrote nothing without an error would rename a short file into place.
+                failure = n < 0 && errno != 0 ? errno : EIO
                 break
             }
             offset += n

@@ -179,9 +179,11 @@ final class Connection: Sendable {
                     // would slow a flood of them: each takes a token of the tenant's rate, and
                     // past it the connection pauses as for a refused request.
                     if case .refused(let first) = rateLimiter.admit(tenant: tenant.id) {
-                        if first {
+                        // Once per episode, and episodes within the budget: a client just over
+                        // its rate starts one every other call.
+                        if first, let note = logBudget.admit(.rate, tenant: tenant.id) {
                             logger.notice(
-                                "pausing reads: tenant \(tenant.id) is over its request rate (CANCEL frames count too)",
+                                "pausing reads: tenant \(tenant.id) is over its request rate (CANCEL frames count too)\(note)",
                                 metadata: ["limit.requests_per_second": "\(limits.requestsPerSecond)", "limit.request_burst": "\(limits.requestBurst)"]
                             )
                         }
@@ -241,9 +243,9 @@ final class Connection: Sendable {
     ) -> Result<Void, SubsidyError> {
         let isStreaming = router.route(frame.method)?.descriptor.isServerStreaming ?? false
         if case .refused(let first) = rateLimiter.admit(tenant: tenant.id) {
-            if first {
+            if first, let note = logBudget.admit(.rate, tenant: tenant.id) {
                 logger.notice(
-                    "refusing calls: tenant \(tenant.id) is over its request rate",
+                    "refusing calls: tenant \(tenant.id) is over its request rate\(note)",
                     metadata: ["limit.requests_per_second": "\(limits.requestsPerSecond)", "limit.request_burst": "\(limits.requestBurst)"]
                 )
             }

@@ -47,12 +47,17 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
     /// The connection's arrival gate, if any: while it holds a frame back, the daemon is not
     /// reading it, and the frame's deadline waits too.
     private let gate: ArrivalGate?
+    /// Lines the tenant's connections closed for time may add to the log (``LogBudget``).
+    private let logBudget: LogBudget
+    private let tenant: String
 
     init(
         frameDeadline: TimeAmount, idleTimeout: TimeAmount, writeStall: TimeAmount = .seconds(60), activity: ConnectionActivity,
-        gate: ArrivalGate? = nil, logger: Logger
+        gate: ArrivalGate? = nil, logger: Logger, logBudget: LogBudget = LogBudget(), tenant: String = ""
     ) {
         self.gate = gate
+        self.logBudget = logBudget
+        self.tenant = tenant
         self.frameDeadline = frameDeadline
         self.idleTimeout = idleTimeout
         self.writeStall = writeStall
@@ -200,7 +205,7 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
         guard !closing else { return }
         closing = true
         cancelTimers()
-        logger.notice("closing connection: \(reason)")
+        if let note = logBudget.admit(.timeout, tenant: tenant) { logger.notice("closing connection: \(reason)\(note)") }
         var frame = Foshan_Subsidy_V1_Frame()
         frame.callId = 0
         frame.kind = .end

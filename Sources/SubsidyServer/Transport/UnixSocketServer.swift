@@ -298,7 +298,7 @@ public final class UnixSocketServer: Service, Sendable {
                 frameDeadline: .milliseconds(limits.frameDeadlineMilliseconds),
                 idleTimeout: .milliseconds(limits.idleTimeoutMilliseconds),
                 writeStall: .milliseconds(limits.writeStallTimeoutMilliseconds),
-                activity: activity, gate: gate, logger: logger
+                activity: activity, gate: gate, logger: logger, logBudget: logBudget, tenant: tenant.id
             )
         )
         try channel.pipeline.syncOperations.addHandler(gate)
