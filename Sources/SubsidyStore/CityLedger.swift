@@ -855,7 +855,11 @@ public final class CityLedger: Sendable {
                 .text("application", fields.applicationID), .text("source", fields.source.rawValue), .text("district", fields.district),
                 .text("measure", fields.measure.rawValue), .integer("amount_fen", fields.amount.fen), .text("content", fields.contentFingerprint),
                 .text("policy", fields.policyVersion), .text("request", fields.requestID),
-            ] + AuditEvent.Field.actor(fields.actor) + [.text("reason", fields.reason)]
+            ]
+              // The base binds later awards for the content (stacking): in the chain, not only
+              // in a column that could be changed unseen.
+              + (fields.stackingBase > .zero ? [.integer("base_fen", fields.stackingBase.fen)] : [])
+              + AuditEvent.Field.actor(fields.actor) + [.text("reason", fields.reason)]
               + charges.map { .text("charge", "\($0.key)+\($0.amount.fen)/\($0.count)") }),
             at: time, in: transaction
         )

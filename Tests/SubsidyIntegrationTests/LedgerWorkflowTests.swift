@@ -407,6 +407,9 @@ struct LedgerWorkflowTests {
             // The base column, in yuan, is kept with the award (what stacking measures later filings on).
             let bases = try ReadOnlyDatabase(path: daemon.dataDirectory + "/city-ledger.sqlite").rows("SELECT measure, stacking_base_fen FROM commitments ORDER BY measure")
             #expect(bases == [["CLOUD_VOUCHER", "60000000"], ["PUBLIC_SERVICE", "-1"]], "\(bases)")
+            // And in the audit chain, which the column alone is not.
+            let audited = try ReadOnlyDatabase(path: daemon.dataDirectory + "/city-ledger.sqlite").rows(#"SELECT COUNT(*) FROM audit WHERE event LIKE '{"action":"commit"%"base_fen":60000000%'"#)
+            #expect(audited == [["1"]], "\(audited)")
             try (csv + "CLOUD_VOUCHER,2021,nanhai,x,y,abc,2021-04-01,d\n").write(toFile: file, atomically: true, encoding: .utf8)
             let bad = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
             #expect(bad.status == 13, "INVALID_ARGUMENT is exit 10 + 3")

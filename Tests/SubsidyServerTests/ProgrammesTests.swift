@@ -88,9 +88,8 @@ struct ProgrammesTests {
         try await withInProcessDaemon { daemon in
             let city = Bureau(daemon.tenant("city"))
             let shunde = Bureau(daemon.tenant("shunde"))
-            try await shunde.register(ProgrammeData.seller, role: .serviceProvider)
+            try await ProgrammeData.sellerInCatalogue(shunde)
             try await city.pool(ProgrammeData.seller)
-            try await ProgrammeData.catalogue(shunde, ProgrammeData.seller)
             let buyer = TestData.uscc(7_300, area: 6)
             try await shunde.register(buyer)
             let voucher = try await shunde.file(TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 100_000_000, year: 2023, contract: "SD-STACK-1"))
@@ -115,8 +114,7 @@ struct ProgrammesTests {
         try await withInProcessDaemon(today: "2024-06-30") { daemon in
             let city = Bureau(daemon.tenant("city"))
             let shunde = Bureau(daemon.tenant("shunde"))
-            try await shunde.register(ProgrammeData.seller, role: .serviceProvider)
-            try await ProgrammeData.catalogue(shunde, ProgrammeData.seller)
+            try await ProgrammeData.sellerInCatalogue(shunde)
             let buyer = TestData.uscc(7_310, area: 6)
             try await shunde.register(buyer)
             func voucher(_ contract: String, baseFen: Int64, year: Int32 = 2023) -> Foshan_Subsidy_V1_HistoricalAward {
@@ -274,9 +272,8 @@ struct ProgrammesTests {
         try await withInProcessDaemon(today: "2023-12-31") { daemon in
             let city = Bureau(daemon.tenant("city"))
             let shunde = Bureau(daemon.tenant("shunde"))
-            try await shunde.register(ProgrammeData.seller, role: .serviceProvider)
+            try await ProgrammeData.sellerInCatalogue(shunde)
             try await city.pool(ProgrammeData.seller)
-            try await ProgrammeData.catalogue(shunde, ProgrammeData.seller)
             let buyer = TestData.uscc(7_800, area: 6)
             try await shunde.register(buyer)
             let voucher = try await shunde.file(TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 100_000_000, year: 2023, contract: "WIN-1"))
