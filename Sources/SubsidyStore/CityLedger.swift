@@ -772,6 +772,9 @@ public final class CityLedger: Sendable {
         public var namesItsContent = true
         /// ``AwardDecision/stackingBase``; zero (unknown) for an import.
         public var stackingBase: Money = .zero
+        /// For an imported row with a contract number: the id the same row had without it. An
+        /// award there is this one imported before without its contract, not another award.
+        public var idWithoutContract: String?
 
         public init(
             applicationID: String, district: String, measure: Measure, fundingYear: Int, enterprise: String, provider: String,

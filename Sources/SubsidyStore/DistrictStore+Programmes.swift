@@ -108,7 +108,10 @@ extension DistrictStore {
                 .text("application", applicationID), .text("programme", programme), .text("measure", award.measure.rawValue),
                 .integer("amount_fen", award.award.fen), .text("content", award.contentFingerprint), .text("policy", award.policyVersion),
                 .text("request", requestID),
-            ] + AuditEvent.Field.actor(actor) + [.text("reason", reason)]
+            ]
+              // The base binds later awards for the content, the city's and other districts' too.
+              + (award.stackingBase > .zero ? [.integer("base_fen", award.stackingBase.fen)] : [])
+              + AuditEvent.Field.actor(actor) + [.text("reason", reason)]
               + award.charges.map { .text("charge", "\($0.key)+\($0.amount.fen)/\($0.count)") }),
             at: time, in: transaction
         )

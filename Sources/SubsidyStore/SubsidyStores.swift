@@ -1262,6 +1262,14 @@ public final class SubsidyStores: Service, Sendable {
                         present += 1
                         continue
                     }
+                    // The same decision imported before without its contract number: adding the
+                    // contract (to give it a base, say) would import it a second time.
+                    if let bare = fields.idWithoutContract, let earlier = try ledger.importedAward(bare, in: transaction), earlier.state.isCounted {
+                        throw SubsidyError.precondition(
+                            "request.awards[\(i)]",
+                            "is \(earlier.applicationID) (the same decision, enterprise and amount) imported without a contract number: "
+                                + "to add the contract, revoke \(earlier.applicationID) and import this row")
+                    }
                     // One organisation, one USCC: an award under a second code of a registered or
                     // awarded enterprise would count against caps of its own. (A code the ledger
                     // already knows is not refused for a twin it knows too: `--check` lists those.)

@@ -164,6 +164,15 @@ struct ProgrammesTests {
             bare.contractNumber = ""
             let keyless = await #expect(throws: SubsidyError.self) { try await city.importAwards([bare]) }
             #expect(keyless?.code == .invalidArgument && keyless?.message.contains("request.awards[0].contract_number: is required with base_fen") == true, "\(keyless?.message ?? "")")
+            // Imported without its contract, then sent again with one (to give it a base): the same
+            // decision, not a second award charged against the caps again.
+            bare.baseFen = 0
+            let contractless = try #require(try await city.importAwards([bare]).applicationIds.first)
+            var withContract = bare
+            (withContract.contractNumber, withContract.baseFen) = ("SD-IMP-3", 100_000_000)
+            let twice = await #expect(throws: SubsidyError.self) { try await city.importAwards([withContract]) }
+            #expect(twice?.code == .failedPrecondition && twice?.message.contains("is \(contractless) (the same decision, enterprise and amount) imported without a contract number") == true,
+                    "\(twice?.message ?? "")")
         }
     }
 

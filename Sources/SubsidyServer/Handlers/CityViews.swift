@@ -259,7 +259,10 @@ struct CityViews: Sendable {
         let identity = [measure.rawValue, String(year.year), district.rawValue, enterprise.rawValue, provider?.rawValue ?? "",
                         String(award.amountFen), date.description, CanonicalText(award.decisionDocument).key,
                         CanonicalText(award.contractNumber).key, application.pilotKey]
-        let id = CityLedger.importPrefix + String(HexDigest.sha256(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
+        func importID(_ identity: [String]) -> String {
+            CityLedger.importPrefix + String(HexDigest.sha256(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
+        }
+        let id = importID(identity)
         var fields = CityLedger.CommitmentFields(
                 applicationID: id, district: district.rawValue, measure: measure, fundingYear: year.year, enterprise: enterprise.rawValue,
                 provider: provider?.rawValue ?? "", pilotID: award.pilotId, contentFingerprint: application.contentFingerprint,
@@ -270,6 +273,11 @@ struct CityViews: Sendable {
             )
         fields.namesItsContent = !CanonicalText(award.projectName).isEmpty || !CanonicalText(award.contractNumber).isEmpty
         fields.stackingBase = try Self.importedBase(award, measure: measure, path: path)
+        if !CanonicalText(award.contractNumber).isEmpty {
+            var bare = identity
+            bare[8] = ""
+            fields.idWithoutContract = importID(bare)
+        }
         return (fields, charges)
     }
 
@@ -278,6 +286,9 @@ struct CityViews: Sendable {
     private static func importedBase(_ award: Foshan_Subsidy_V1_HistoricalAward, measure: Measure, path: String) throws(SubsidyError) -> Money {
         guard award.baseFen != 0 else { return .zero }
         guard award.baseFen > 0 else { throw .invalidField("\(path).base_fen", "must be ≥ 0 (got \(award.baseFen))") }
+        guard award.baseFen <= Application.maximumAmountFen else {
+            throw .invalidField("\(path).base_fen", "must be at most \(Money(fen: Application.maximumAmountFen)) (got \(Money(fen: award.baseFen)))")
+        }
         guard case .rate(let kind) = measure.formulaShape else {
             throw .invalidField("\(path).base_fen", "\(measure) awards no rate of an amount: it has no base (leave it 0)")
         }
