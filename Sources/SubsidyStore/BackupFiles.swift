@@ -25,16 +25,22 @@ enum BackupFiles {
     /// be resolved is left to the directory's creation to refuse.
     static func requireOutside(dataDirectory: String, _ path: String) throws {
         guard let data = resolved(dataDirectory.isEmpty ? "." : dataDirectory) else { return }
-        var trimmed = Substring(path)
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-        let parent = directory(of: String(trimmed))
-        let name = trimmed.lastIndex(of: "/").map { String(trimmed[trimmed.index(after: $0)...]) } ?? String(trimmed)
+        let trimmed = withoutTrailingSlashes(path)
+        let parent = directory(of: trimmed)
+        let name = trimmed.lastIndex(of: "/").map { String(trimmed[trimmed.index(after: $0)...]) } ?? trimmed
         guard let resolvedParent = resolved(parent) else { return }
         // The target itself may be a link to the data directory or into it.
         let target = resolved(path) ?? (resolvedParent == "/" ? "/" + name : resolvedParent + "/" + name)
         guard target == data || target.hasPrefix(data == "/" ? "/" : data + "/") else { return }
         throw BackupError.directory(
             path: path, problem: "is inside the data directory \(data); a backup goes to a directory of its own outside it (another disk, ideally)")
+    }
+
+    /// `path` without its trailing slashes (`dir/` names `dir`; `/` stays `/`).
+    static func withoutTrailingSlashes(_ path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        return String(trimmed)
     }
 
     /// `path` with every symbolic link, `.` and `..` resolved, if it exists.
@@ -77,8 +83,8 @@ enum BackupFiles {
     /// directory itself (or one above it), could swap a file between its creation and SQLite's
     /// writing it, and be handed a copy of every district's store. So `path` must be a directory
     /// (not a link to one) owned by this process's user and writable by no one else, and every
-    /// directory above it owned by root or this user and writable by no one else (or sticky and
-    /// root's, like /tmp). Give it resolved (``resolvedTarget(_:)``).
+    /// directory above it owned by root or this user and writable by no one else (or sticky, like
+    /// /tmp). Give it resolved (``resolvedTarget(_:)``).
     static func requireOwn(_ path: String) throws {
         var info = stat()
         guard lstat(path, &info) == 0 else {
@@ -97,9 +103,8 @@ enum BackupFiles {
         }
         // Every directory above it: one another account can write (or owns) could have it
         // replaced, renamed away or pointed elsewhere between this check and the writes.
-        var trimmed = Substring(path)
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-        var ancestor = directory(of: String(trimmed))
+        let trimmed = withoutTrailingSlashes(path)
+        var ancestor = directory(of: trimmed)
         while true {
             var above = stat()
             guard lstat(ancestor, &above) == 0 else {
@@ -126,11 +131,10 @@ enum BackupFiles {
     /// directories it names; `path` as it is when its parent does not exist (the creation then
     /// says so).
     static func resolvedTarget(_ path: String) -> String {
-        var trimmed = Substring(path)
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        let trimmed = withoutTrailingSlashes(path)
         let name = trimmed.split(separator: "/").last.map(String.init) ?? ""
         if name.isEmpty || name == "." || name == ".." { return resolved(path) ?? path }
-        guard let parent = resolved(directory(of: String(trimmed))) else { return path }
+        guard let parent = resolved(directory(of: trimmed)) else { return path }
         return parent == "/" ? "/" + name : parent + "/" + name
     }
 
