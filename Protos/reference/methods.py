@@ -268,6 +268,10 @@ REACH: dict[str, list[Reach]] = {
     "SubsidyStores.swift:requireIndexed": [Reach([D + "SubmitApplication", D + "UpdateApplicant", D + "AmendApplication"])],
     "SubsidyStores.swift:requireRegistered": [Reach([D + "SubmitApplication", D + "AmendApplication"])],
     "SubsidyStores.swift:storedApplication": [Reach(QUOTES)],
+    # A decision dated before its application's filing: the city's approval and refusal (and the
+    # plans and lists of ApproveApplications, per outcome), a district's own, Quote of a stored one.
+    "StoredApplication.swift:requireFiled": [Reach([C + "ApproveApplication", C + "RejectApplication", DP + "ApproveApplication",
+                                                    DP + "RejectApplication"] + QUOTES)],
     "ReplyPage.swift:add": [Reach(LISTS)],
     "BlockingWorkAdmission.swift:enter": [Reach(STORE_METHODS)],
 }

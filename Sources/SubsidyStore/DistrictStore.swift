@@ -328,6 +328,19 @@ public final class DistrictStore: Sendable {
         // The base each award's rate applied to (``AwardDecision/stackingBase``), as in the
         // ledger (its migration 15): 0, unknown, for awards recorded before.
         .addColumn(version: 14, table: "programme_commitments", column: "stacking_base_fen", definition: "INTEGER NOT NULL DEFAULT 0"),
+        // The day in Foshan the content as it stands was filed (``StoredApplication/filedOn``): no
+        // decision may be dated before it. Applications stored before take the day of their last
+        // submission or amendment as recorded (UTC in the history), in Foshan's time.
+        SQLiteDatabase.Migration(version: 15, sql: "") { transaction throws(SQLiteError) in
+            if try !transaction.query("SELECT name FROM pragma_table_info('applications') WHERE name = 'filed_on'").isEmpty { return }
+            try transaction.query("ALTER TABLE applications ADD COLUMN filed_on TEXT NOT NULL DEFAULT ''")
+            try transaction.query(
+                """
+                UPDATE applications SET filed_on = COALESCE(
+                    (SELECT date(MAX(at), '+8 hours') FROM transitions WHERE application_id = applications.id AND action IN ('submit', 'amend')),
+                    date(created_at, '+8 hours'), '')
+                """)
+        },
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not
@@ -614,7 +627,7 @@ public final class DistrictStore: Sendable {
 
     /// Files `application` in state SUBMITTED.
     package func insertApplication(
-        _ application: Application, actor: Actor, request: RequestKey, at time: String, in transaction: Transaction
+        _ application: Application, filedOn day: CalendarDate, actor: Actor, request: RequestKey, at time: String, in transaction: Transaction
     ) throws -> StoredApplication {
         let contentKeys = application.contentKeys
         let seq = try transaction.query("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM applications").first?.int("next") ?? 1
@@ -622,13 +635,13 @@ public final class DistrictStore: Sendable {
         let id = "\(district.rawValue)-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
         try transaction.query(
             """
-            INSERT INTO applications (id, seq, measure, funding_year, enterprise, state, content, created_at, updated_at, content_key, project_key)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO applications (id, seq, measure, funding_year, enterprise, state, content, created_at, updated_at, content_key, project_key, filed_on)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [.text(id), .integer(seq), .text(application.measure.rawValue), .integer(Int64(application.fundingYear.year)),
              .text(application.enterprise.rawValue), .text(ApplicationState.submitted.rawValue), .blob(ApplicationContent.encode(application)),
              .text(time), .text(time),
-             .text(contentKeys.first ?? ""), .text(contentKeys.dropFirst().first ?? "")]
+             .text(contentKeys.first ?? ""), .text(contentKeys.dropFirst().first ?? ""), .text(day.description)]
         )
         try recordTransition(id: id, from: nil, to: .submitted, action: .submit, actor: actor, reason: "", request: request, at: time, in: transaction)
         // The record as ``application(_:in:district:)`` would read it back, built from what was
@@ -644,7 +657,8 @@ public final class DistrictStore: Sendable {
                     from: nil, to: .submitted, action: .submit, tenant: actor.tenant, actorUID: actor.uid, at: time, reason: "",
                     requestID: request.id, decisionDate: "", decisionDocument: "", changes: [])
             ],
-            contentKey: contentKeys.first ?? "", projectKey: contentKeys.dropFirst().first ?? "", enterpriseName: enterpriseName ?? "")
+            contentKey: contentKeys.first ?? "", projectKey: contentKeys.dropFirst().first ?? "", enterpriseName: enterpriseName ?? "",
+            filedOn: day.description)
     }
 
     /// Moves an application along `transition`, checking it is legal from the current state,
@@ -699,6 +713,10 @@ public final class DistrictStore: Sendable {
         if record.explanation != before.explanation {
             assignments += ", explanation = ?"
             values.append(.blob(StoredExplanation.encode(record.explanation)))
+        }
+        if record.filedOn != before.filedOn {
+            assignments += ", filed_on = ?"
+            values.append(.text(record.filedOn))
         }
         try transaction.query("UPDATE applications SET \(assignments) WHERE id = ?", values + [.text(id)])
         try recordTransition(
@@ -786,7 +804,7 @@ public final class DistrictStore: Sendable {
             """
             SELECT id, measure, funding_year, enterprise, state, content, awarded_fen, explanation, decision_date,
                    decision_document, publicized_on, created_at, updated_at, content_key, project_key, publicity_last_day, disbursed_on,
-                   call_id, late_reason,
+                   call_id, late_reason, filed_on,
                    COALESCE((SELECT name FROM applicants WHERE uscc = applications.enterprise), '') AS enterprise_name
             FROM applications WHERE id = ?
             """,
@@ -821,7 +839,8 @@ public final class DistrictStore: Sendable {
             createdAt: try row.text("created_at"), updatedAt: try row.text("updated_at"),
             history: history, contentKey: try row.text("content_key"), projectKey: try row.text("project_key"),
             enterpriseName: try row.text("enterprise_name"), publicityLastDay: try row.text("publicity_last_day"),
-            disbursedOn: try row.text("disbursed_on"), callID: try row.text("call_id"), lateReason: try row.text("late_reason")
+            disbursedOn: try row.text("disbursed_on"), callID: try row.text("call_id"), lateReason: try row.text("late_reason"),
+            filedOn: try row.text("filed_on")
         )
     }
 

@@ -36,6 +36,17 @@ public struct StoredApplication: Sendable, Equatable {
     public var callID: String = ""
     /// Why it was filed outside an open call, when it was on purpose.
     public var lateReason: String = ""
+    /// The day in Foshan (YYYY-MM-DD) its content as it now stands was filed: the submission's,
+    /// or the last amendment's. No decision on it may be dated before it
+    /// (``requireFiled(by:_:)``).
+    public var filedOn: String = ""
+
+    /// Refuses a decision (`what`, e.g. "approval") dated `date` before the application it
+    /// decides was filed: a decision cannot answer content the bureau had not yet received.
+    public func requireFiled(by date: CalendarDate, _ what: String) throws(SubsidyError) {
+        guard let filed = try? CalendarDate(parsing: filedOn), date < filed else { return }
+        throw SubsidyError.invalidField("request.decision_date", "\(what) of \(id) on \(date) is before it was filed on \(filed)")
+    }
 }
 
 /// What a city decision names besides its reason: the date it takes effect and its document

@@ -37,6 +37,7 @@ extension SubsidyStores {
                     throw SubsidyError(.aborted, "application \(id) changed while its approval waited; send the approval again")
                 }
                 let policy = try Self.districtDecides(fresh, district: district, programmes: programmes)
+                try fresh.requireFiled(by: decision.decisionDate, "approval")
                 let application = try Self.checked(fresh.application, policy: policy)
                 let usage = DistrictStore.ProgrammeUsage(connection: transaction.connection, elsewhere: elsewhere)
                 let award = try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
@@ -111,7 +112,9 @@ extension SubsidyStores {
         actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
         try await decideOwn(.cityReject, id, as: district, programmes: programmes, request: key, actor: actor, reason: reason,
-                            decision: DecisionNote(date: date?.description ?? "", document: document), respond: respond) { _, _, _ in }
+                            decision: DecisionNote(date: date?.description ?? "", document: document), respond: respond) { record, _, _ in
+            if let date { try record.requireFiled(by: date, "refusal") }
+        }
     }
 
     /// Registers a member of a district catalogue (idempotent by request id).

@@ -499,9 +499,10 @@ public final class SubsidyStores: Service, Sendable {
                             explanation: existing.explanation, position: try ledger.position(in: transaction))
                     }
                     _ = try current.state.applying(.approve, as: .city)
+                    let approval = candidate.approval
+                    try current.requireFiled(by: approval.decision.decisionDate, "approval")
                     let application = try Self.checked(current.application, policy: candidate.policy)
                     let usage = WithFundedContent(ledger.usage(in: transaction), elsewhere: elsewhere)
-                    let approval = candidate.approval
                     let award = try AwardCalculator.compute(application: application, policy: candidate.policy, usage: usage, decision: approval.decision)
                     // Bound in the city's home log with the commitment.
                     if unbound { try RequestLog.bind(key, in: transaction) }
@@ -592,6 +593,7 @@ public final class SubsidyStores: Service, Sendable {
                 guard let stored = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
                 let policy = try Self.cityDecides(stored, programmes: programmes)
                 _ = try stored.state.applying(.approve, as: .city)
+                try stored.requireFiled(by: decision.decisionDate, "approval")
                 candidates.append(.success((id, try Self.checked(stored.application, policy: policy), policy)))
             } catch let error as SubsidyError {
                 candidates.append(.failure(error))
@@ -727,6 +729,7 @@ public final class SubsidyStores: Service, Sendable {
         let note = DecisionNote(date: date?.description ?? "", document: document)
         return try await decideInDistrict(.cityReject, id, request: key, actor: actor, reason: reason, decision: note, respond: respond) { record in
             _ = try Self.cityDecides(record, programmes: programmes)
+            if let date { try record.requireFiled(by: date, "refusal") }
         }
     }
 
@@ -931,9 +934,10 @@ public final class SubsidyStores: Service, Sendable {
     /// against) in state SUBMITTED.
     /// `respond` gets the record and the clerk's warnings (``contentNotices(for:excluding:policy:)``).
     /// `call` is the call for applications it is filed under (and `lateReason` why it is filed
-    /// outside an open one, on purpose), both recorded with it.
+    /// outside an open one, on purpose), both recorded with it; `day` the day in Foshan it is
+    /// filed on, before which no decision on it may be dated.
     public func submit(
-        _ application: Application, applicant: ApplicantRecord, policy: Policy, call: String = "", lateReason: String = "",
+        _ application: Application, applicant: ApplicantRecord, policy: Policy, call: String = "", lateReason: String = "", filedOn day: CalendarDate,
         request key: RequestKey, actor: Actor, respond: @escaping @Sendable (StoredApplication, [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = self.store(applicant.district)
@@ -944,7 +948,7 @@ public final class SubsidyStores: Service, Sendable {
         let warnings = try await contentNotices(for: application, excluding: "", policy: policy)
         return try await store.mutate(key) { transaction, now in
             try Self.requireRegistered(applicant, in: store, transaction)
-            var record = try store.insertApplication(application, actor: actor, request: key, at: now, in: transaction)
+            var record = try store.insertApplication(application, filedOn: day, actor: actor, request: key, at: now, in: transaction)
             if !call.isEmpty || !lateReason.isEmpty {
                 try store.recordCall(call, lateReason: lateReason, for: record.id, in: transaction)
                 (record.callID, record.lateReason) = (call, lateReason)
@@ -953,9 +957,10 @@ public final class SubsidyStores: Service, Sendable {
         }
     }
 
-    /// Replaces the content of a RETURNED application and files it again (SUBMITTED).
+    /// Replaces the content of a RETURNED application and files it again (SUBMITTED) on `day`,
+    /// before which no decision on it may then be dated.
     public func amend(
-        _ id: String, with application: Application, applicant: ApplicantRecord, policy: Policy,
+        _ id: String, with application: Application, applicant: ApplicantRecord, policy: Policy, filedOn day: CalendarDate,
         request key: RequestKey, actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication, [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = try owning(id, as: applicant.district)
@@ -980,6 +985,7 @@ public final class SubsidyStores: Service, Sendable {
                 record.enterprise = application.enterprise.rawValue
                 record.contentKey = application.contentFingerprint
                 record.projectKey = application.contentKeys.dropFirst().first ?? ""
+                record.filedOn = day.description
                 return changes
             }
             return try respond(record, warnings)
@@ -1183,9 +1189,11 @@ public final class SubsidyStores: Service, Sendable {
     }
 
     /// The stored application `id` decoded to the core's form (for `Quote` by id).
-    public func storedApplication(_ id: String, as caller: DistrictID?, programmes: Programmes) async throws -> (Application, Policy) {
+    /// `decidedOn`: the day an approval of it would be dated, refused before its filing.
+    public func storedApplication(_ id: String, as caller: DistrictID?, programmes: Programmes, decidedOn date: CalendarDate? = nil) async throws -> (Application, Policy) {
         let store = try owning(id, as: caller)
         guard let stored = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
+        if let date { try stored.requireFiled(by: date, "approval") }
         let policy = try programmes.programme(for: stored.application)
         return (try Self.checked(stored.application, policy: policy), policy)
     }

@@ -621,6 +621,8 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> S
         let typed = application.contractNumber.isEmpty ? application.projectName : application.contractNumber
         lines.append("content:  \(typed)  (compared as \(record.contentKey))")
     }
+    // The day no decision on it may be dated before (its filing, or its last correction).
+    if !record.filedOn.isEmpty { lines.append("filed:    \(record.filedOn)") }
     if record.awardedFen > 0 {
         lines.append("awarded:  \(yuan(record.awardedFen)) yuan on \(record.decisionDate)" + (record.decisionDocument.isEmpty ? "" : "  \(record.decisionDocument)"))
         // A partial award says which cap cut it.

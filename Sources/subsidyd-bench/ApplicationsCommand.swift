@@ -102,8 +102,9 @@ struct ApplicationsCommand: AsyncParsableCommand {
                             i, district: district, policy: policy, measures: measures, enterprises: enterprises, providers: providers, &random)
                         try application.validate()
                         let time = "\(application.fundingYear.year)-0\(1 + i % 9)-1\(i % 9)T09:00:00Z"
+                        let day = try CalendarDate(parsing: String(time.prefix(10)))
                         let request = RequestKey(id: "load-\(district.rawValue)-\(i)", fingerprint: "load")
-                        let stored = try store.insertApplication(application, actor: actor, request: request, at: time, in: transaction)
+                        let stored = try store.insertApplication(application, filedOn: day, actor: actor, request: request, at: time, in: transaction)
                         let (state, transition) = Self.state(&random)
                         if let transition {
                             _ = try store.apply(

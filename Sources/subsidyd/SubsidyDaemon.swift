@@ -164,6 +164,9 @@ struct SubsidyDaemon: AsyncParsableCommand {
         }
         configuration.testHooks = testHooks
         configuration.pinnedToday = today.flatMap { try? CalendarDate(parsing: $0) }
+        // The test suite's daemons file on one day and decide on later ones, as bureaus do, on
+        // configuration-file layouts too; the hooks already let a caller crash the daemon.
+        if testHooks { configuration.takesCallDates = true }
         let reloadSource: @Sendable () throws -> ServerConfiguration
         if dev {
             let development = configuration

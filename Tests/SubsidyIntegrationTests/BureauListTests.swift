@@ -16,6 +16,10 @@ struct BureauListTests {
          "contractAmountFen": "120000000", "paidAmountFen": "120000000", "projectName": "设备上云"}
         """
 
+    /// The day these tests file on: before the decisions they date in October 2022 (none may be
+    /// dated before its filing), inside the 2020 measures' window.
+    static let filingDay = "2022-09-01"
+
     /// Runs subsidyctl against `daemon` as `tenant`, expecting success.
     static func ctl(_ daemon: DaemonProcess, as tenant: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> String {
         let result = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", tenant] + arguments, environment: environment)
@@ -48,7 +52,7 @@ struct BureauListTests {
     static func decideVoucher(_ daemon: DaemonProcess) async throws -> String {
         let file = daemon.dataDirectory + "/voucher.json"
         try voucher.write(toFile: file, atomically: false, encoding: .utf8)
-        let submitted = try await ctl(daemon, as: "nanhai", ["--json", "submit", "--file", file])
+        let submitted = try await ctl(daemon, as: "nanhai", ["--json", "--today", Self.filingDay, "submit", "--file", file])
         let object = try JSONSerialization.jsonObject(with: Data(submitted.utf8)) as? [String: Any]
         let id = try #require((object?["record"] as? [String: Any])?["id"] as? String, "\(submitted)")
         _ = try await ctl(daemon, as: "nanhai", ["review", id, "--outcome", "recommend"])
@@ -365,7 +369,7 @@ struct BatchTests {
         try await withDaemon(demo: true) { daemon in
             let file = daemon.dataDirectory + "/list.csv"
             try Self.sheet(rows: 6, bad: false).write(toFile: file, atomically: false, encoding: .utf8)
-            _ = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", file])
+            _ = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "--today", BureauListTests.filingDay, "submit", "--batch", file])
             let results = daemon.dataDirectory + "/list.results.csv"
             _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["review", "--batch", results, "--outcome", "recommend"])
             let quotaBefore = try await BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"])
@@ -860,7 +864,7 @@ struct OutputTests {
             // An approval moves the annual budget: a line for it arrives while the watch goes on.
             let file = daemon.dataDirectory + "/voucher.json"
             try BureauListTests.voucher.write(toFile: file, atomically: false, encoding: .utf8)
-            _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["submit", "--file", file])
+            _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["--today", BureauListTests.filingDay, "submit", "--file", file])
             _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["review", "nanhai-000005", "--outcome", "recommend"])
             _ = try await BureauListTests.ctl(daemon, as: "city", ["approve", "nanhai-000005", "--decision-date", "2022-10-01"])
             await read(until: "CLOUD_VOUCHER.annual_budget [2022]")

@@ -220,7 +220,7 @@ struct CrashRecoveryTests {
             let shundeSeed = random.derived("shunde programme")
             group.addTask {
                 var random = shundeSeed
-                guard let shunde = try? Bureau(await daemon.client("shunde")) else { return 0 }
+                guard let shunde = try? Bureau(await daemon.client("shunde"), filingOn: "2022-01-04") else { return 0 }
                 for n in 0..<30 {
                     let buyer = buyer(2, Int.random(in: 0..<buyersPerDistrict, using: &random))
                     let year = Int32.random(in: 2022...2025, using: &random)

@@ -16,8 +16,8 @@ struct ProgrammesIntegrationTests {
     func districtDecides() async throws {
         try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
             let city = Bureau(try await daemon.client("city"))
-            let shunde = Bureau(try await daemon.client("shunde"))
-            let nanhai = Bureau(try await daemon.client("nanhai"))
+            let shunde = Bureau(try await daemon.client("shunde"), filingOn: Self.filed)
+            let nanhai = Bureau(try await daemon.client("nanhai"), filingOn: Self.filed)
             try await ProgrammeData.sellerInCatalogue(shunde)
             let buyer = TestData.uscc(7_200, area: 6)
             try await shunde.register(buyer)
@@ -100,7 +100,7 @@ struct ProgrammesIntegrationTests {
     func sameContentRace() async throws {
         try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
             let city = Bureau(try await daemon.client("city"))
-            let shunde = Bureau(try await daemon.client("shunde"))
+            let shunde = Bureau(try await daemon.client("shunde"), filingOn: Self.filed)
             // Each pair: the city's 数字化车间 and Shunde's 省市标杆配套 of one enterprise's one
             // project (the same content key); neither measure stacks on the other.
             var pairs: [(workshop: String, match: String)] = []
@@ -152,7 +152,7 @@ struct ProgrammesIntegrationTests {
     @Test("one declared revenue per enterprise and year: a second CLOUD_USE declaring the upper tier after an award in the lower is refused")
     func oneRevenueTier() async throws {
         try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
-            let shunde = Bureau(try await daemon.client("shunde"))
+            let shunde = Bureau(try await daemon.client("shunde"), filingOn: Self.filed)
             try await ProgrammeData.sellerInCatalogue(shunde)
             let buyer = TestData.uscc(7_710, area: 6)
             try await shunde.register(buyer)
@@ -176,7 +176,7 @@ struct ProgrammesIntegrationTests {
     func importAfterDistrictAward() async throws {
         try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
             let city = Bureau(try await daemon.client("city"))
-            let shunde = Bureau(try await daemon.client("shunde"))
+            let shunde = Bureau(try await daemon.client("shunde"), filingOn: Self.filed)
             let buyer = TestData.uscc(7_700, area: 6)
             try await shunde.register(buyer)
             let match = try await shunde.file(ProgrammeData.benchmarkMatch(buyer, projectName: "智能产线改造", year: 2023))
@@ -196,7 +196,7 @@ struct ProgrammesIntegrationTests {
     func raceAtTheDistrictCap() async throws {
         try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
             let city = Bureau(try await daemon.client("city"))
-            let shunde = Bureau(try await daemon.client("shunde"))
+            let shunde = Bureau(try await daemon.client("shunde"), filingOn: Self.filed)
             try await ProgrammeData.sellerInCatalogue(shunde)
             var cloud: [String] = []
             var workshops: [String] = []
@@ -246,6 +246,10 @@ struct ProgrammesIntegrationTests {
     /// The day these daemons' calendars are pinned to: the successor programmes' last year,
     /// after the 2020 measures ended.
     static let today = "2025-06-30"
+
+    /// The day the district decisions' tests file on: inside both successor programmes, and
+    /// before the days they date their decisions (none may be dated before its filing).
+    static let filed = "2023-03-01"
 
     /// That day shifted by `days`, as the daemon dates filing.
     static func chinaDay(_ days: Int = 0) -> String {
@@ -385,7 +389,7 @@ struct ProgrammesIntegrationTests {
     func calendar() async throws {
         let refused = try await StartupIntegrityTests.subsidyd(["--config", "/nonexistent/subsidyd.toml", "--today", "2023-06-01"])
         #expect(refused.status != 0 && refused.error.contains("--today is for rehearsals"), "\(refused.error)")
-        try await withDaemon(configuration: DaemonConfiguration()) { daemon in
+        try await withDaemon(configuration: DaemonConfiguration(), testHooks: false) { daemon in
             let nanhai = try await daemon.client("nanhai")
             let own = await #expect(throws: SubsidyError.self) {
                 try await nanhai.call(Foshan_Subsidy_V1_Programmes.Method.listProgrammes, .init(), metadata: ["x-today": "2022-06-01"])
@@ -417,10 +421,18 @@ struct ProgrammesIntegrationTests {
             let buyer = TestData.uscc(7_901, area: 5)
             try await nanhai.register(buyer)
             let voucher = TestData.voucher(enterprise: buyer, provider: provider, contractFen: 60_000_000, year: 2023, contract: "REH-1")
-            let ended = await #expect(throws: SubsidyError.self) { try await nanhai.submit(voucher) }
+            let ended = await #expect(throws: SubsidyError.self) { try await nanhai.on(Self.today).submit(voucher) }
             #expect(ended?.code == .failedPrecondition && ended?.message.contains("ended on 2023-12-31") == true, "\(ended?.message ?? "")")
             let id = try await nanhai.on("2023-06-01").file(voucher)
-            _ = try await BureauListTests.ctl(daemon, as: "city", rehearsal + ["approve", id, "--decision-date", "2023-05-31"])
+            // Filed on the rehearsal's day: an approval dated the day before would answer content
+            // the bureau had not yet received.
+            let early = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "city"] + rehearsal + ["approve", id, "--decision-date", "2023-05-31"])
+            #expect(early.status != 0 && early.error.contains("request.decision_date") && early.error.contains("before it was filed on 2023-06-01"), "\(early.error)")
+            var get = Foshan_Subsidy_V1_GetApplicationRequest()
+            get.applicationId = id
+            let filed = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.getApplication, get).record
+            #expect(filed?.filedOn == "2023-06-01" && filed?.state == .recommended, "\(String(describing: filed))")
+            _ = try await BureauListTests.ctl(daemon, as: "city", rehearsal + ["approve", id, "--decision-date", "2023-06-01"])
             // A decision date left out is the rehearsal's day, not the machine's.
             _ = try await BureauListTests.ctl(daemon, as: "city", rehearsal + ["publicize", id])
             var show = Foshan_Subsidy_V1_GetApplicationRequest()

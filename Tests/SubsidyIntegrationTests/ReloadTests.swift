@@ -162,7 +162,7 @@ struct ReloadTests {
         try FileManager.default.removeItem(atPath: directory + "/nanhai-2030.toml")
 
         // An award under foshan-dx-2021; then its file removed: refused, the set kept.
-        let nanhai = Bureau(try await daemon.client("nanhai"))
+        let nanhai = Bureau(try await daemon.client("nanhai"), filingOn: "2023-06-01")
         let city = Bureau(try await daemon.client("city"))
         let owner = TestData.uscc(7_500, area: 5)
         try await nanhai.register(owner)
@@ -195,7 +195,7 @@ struct ReloadTests {
             return programmes?.first { $0.name == "foshan-dx-2021" }?.state == "retired"
         }
         #expect(listed, "\(daemon.log())")
-        let refused = await #expect(throws: SubsidyError.self) { try await nanhai.submit(ProgrammeData.workshop(owner, 2, year: 2024)) }
+        let refused = await #expect(throws: SubsidyError.self) { try await nanhai.on(DaemonProcess.today).submit(ProgrammeData.workshop(owner, 2, year: 2024)) }
         #expect(refused?.code == .failedPrecondition)
         #expect(refused?.message.contains("retired on 2023-12-01") == true)
         // Its award can still be revoked.

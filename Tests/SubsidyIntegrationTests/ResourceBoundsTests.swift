@@ -55,7 +55,8 @@ struct ResourceBoundsTests {
                 try store.insertApplicant(applicant, by: actor, at: "2022-05-01T00:00:00Z", in: transaction)
                 return try (0..<count).map { i in
                     return try store.insertApplication(
-                        largeApplication(enterprise: try USCC(validating: enterprise), index: i, served: served), actor: actor, request: RequestKey(id: "\(district.rawValue):prefill-\(i)", fingerprint: "prefill"),
+                        largeApplication(enterprise: try USCC(validating: enterprise), index: i, served: served), filedOn: CalendarDate(year: 2022, month: 1, day: 4)!,
+                        actor: actor, request: RequestKey(id: "\(district.rawValue):prefill-\(i)", fingerprint: "prefill"),
                         at: "2022-05-01T00:00:00Z", in: transaction
                     ).id
                 }

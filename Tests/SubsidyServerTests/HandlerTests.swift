@@ -40,7 +40,7 @@ struct HandlerTests {
         application.selectionLevel = .municipal
         application.projectName = "智能工厂 \(n)"
         submit.application = application
-        return try #require(try await daemon.call(District.submitApplication, submit, as: "shunde").record?.id)
+        return try #require(try await daemon.call(District.submitApplication, submit, as: "shunde", metadata: ["x-today": Bureau.filingDay]).record?.id)
     }
 
     @Test("the lifecycle through the router: submit, review, approve, publicize, disburse")
@@ -72,6 +72,43 @@ struct HandlerTests {
         disburse.requestId = "disburse-1"
         disburse.decisionDate = "2022-09-20"
         #expect(try await daemon.call(City.disburseApplication, disburse, as: "city").record?.state == .disbursed)
+        await daemon.shutdown()
+    }
+
+    @Test("no decision is dated before its application was filed: approval, a committee's plan and list, refusal")
+    func decisionsAfterFiling() async throws {
+        let daemon = try await InProcessDaemon()
+        let shunde = Bureau(daemon.tenant("shunde"), filingOn: "2022-03-01")
+        let city = Bureau(daemon.tenant("city"))
+        try await shunde.register(try Self.uscc(90))
+        let ids = [
+            try await shunde.file(TestData.benchmark(enterprise: try Self.uscc(90), investedFen: 100_000_000, name: "早于受理 1")),
+            try await shunde.file(TestData.benchmark(enterprise: try Self.uscc(90), investedFen: 100_000_000, name: "早于受理 2")),
+        ]
+        var get = Foshan_Subsidy_V1_GetApplicationRequest()
+        get.applicationId = ids[0]
+        let record = try await city.client.call(City.getApplication, get).record
+        #expect(record?.filedOn == "2022-03-01", "\(String(describing: record))")
+        func isBeforeFiling(_ error: SubsidyError?, _ id: String, _ what: String = "approval") -> Bool {
+            error?.code == .invalidArgument && error?.message == "request.decision_date: \(what) of \(id) on 2022-02-28 is before it was filed on 2022-03-01"
+        }
+        let early = await #expect(throws: SubsidyError.self) { try await city.approve(ids[0], date: "2022-02-28") }
+        #expect(isBeforeFiling(early, ids[0]), "\(String(describing: early))")
+        // A committee's list: each refused on its own, in a plan and in the approval.
+        for planOnly in [true, false] {
+            var list = Foshan_Subsidy_V1_ApproveApplicationsRequest()
+            (list.requestId, list.applicationIds, list.decisionDate, list.planOnly) = ("list-\(planOnly)", ids, "2022-02-28", planOnly)
+            let outcomes = try await city.client.call(City.approveApplications, list).outcomes
+            #expect(outcomes.count == 2 && outcomes.allSatisfy { $0.status?.code == .invalidArgument && $0.status?.message.contains("is before it was filed on 2022-03-01") == true }, "\(outcomes)")
+        }
+        let refusal = await #expect(throws: SubsidyError.self) {
+            try await city.decide(City.rejectApplication, ids[1], date: "2022-02-28")
+        }
+        #expect(isBeforeFiling(refusal, ids[1], "refusal"), "\(String(describing: refusal))")
+        // Nothing was committed; on the filing day itself the approval stands.
+        #expect(try await city.quota(year: 2022).committed("BENCHMARK_PROJECT.annual_count", "2022") == 0)
+        #expect(try await city.approve(ids[0], date: "2022-03-01").state == .approved)
+        #expect(try await city.decide(City.rejectApplication, ids[1], date: "2022-03-01").state == .rejected)
         await daemon.shutdown()
     }
 

@@ -40,8 +40,9 @@ struct ProgrammesTests {
     func cityDifferenceAwards() async throws {
         try await withInProcessDaemon { daemon in
             let city = Bureau(daemon.tenant("city"))
-            let nanhai = Bureau(daemon.tenant("nanhai"))
-            // In the 2020 measures' last days, a client that knows nothing of programmes files a voucher.
+            // Filing early in 2022, under both programmes: the decisions below are dated from then on.
+            let nanhai = Bureau(daemon.tenant("nanhai"), filingOn: "2022-01-04")
+            // A client that knows nothing of programmes files a voucher under the 2020 measures.
             let provider = TestData.uscc(7_101, area: 5)
             try await city.pool(provider)
             try await nanhai.register(provider, role: .serviceProvider)
@@ -87,7 +88,7 @@ struct ProgrammesTests {
     func stacking() async throws {
         try await withInProcessDaemon { daemon in
             let city = Bureau(daemon.tenant("city"))
-            let shunde = Bureau(daemon.tenant("shunde"))
+            let shunde = Bureau(daemon.tenant("shunde"), filingOn: "2023-01-04")
             try await ProgrammeData.sellerInCatalogue(shunde)
             try await city.pool(ProgrammeData.seller)
             let buyer = TestData.uscc(7_300, area: 6)
@@ -113,7 +114,7 @@ struct ProgrammesTests {
     func stackingOnImport() async throws {
         try await withInProcessDaemon(today: "2024-06-30") { daemon in
             let city = Bureau(daemon.tenant("city"))
-            let shunde = Bureau(daemon.tenant("shunde"))
+            let shunde = Bureau(daemon.tenant("shunde"), filingOn: "2024-03-01")
             try await ProgrammeData.sellerInCatalogue(shunde)
             let buyer = TestData.uscc(7_310, area: 6)
             try await shunde.register(buyer)
@@ -136,7 +137,11 @@ struct ProgrammesTests {
             let imported = try #require(try await city.importAwards([voucher("SD-IMP-1", baseFen: 100_000_000), voucher("SD-IMP-2", baseFen: 0, year: 2022)]).applicationIds.first)
             var application = ProgrammeData.cloudUse(buyer, spendFen: 300_000_000, revenueFen: 8_000_000_000, contract: "sd imp 1")
             application.upperLevelSubsidyFen = 20_000_000
-            let bound = try await ProgrammeData.approveOwn(shunde, try await shunde.file(application), date: "2024-06-01")
+            let filed = try await shunde.file(application)
+            // A district's own decision, too, is not dated before the filing it answers.
+            let early = await #expect(throws: SubsidyError.self) { try await ProgrammeData.approveOwn(shunde, filed, date: "2024-02-29") }
+            #expect(early?.code == .invalidArgument && early?.message.contains("approval of \(filed) on 2024-02-29 is before it was filed on 2024-03-01") == true, "\(early?.message ?? "")")
+            let bound = try await ProgrammeData.approveOwn(shunde, filed, date: "2024-06-01")
             #expect(bound.awardedFen == 30_000_000)
             let stacking = try #require(bound.explanation?.limits.first { $0.kind == "stacking" })
             #expect(stacking.detail.contains("the base \(imported) was awarded on, 1,000,000.00"), "\(stacking.detail)")
@@ -288,7 +293,7 @@ struct ProgrammesTests {
             let voucher = try await shunde.file(TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 100_000_000, year: 2023, contract: "WIN-1"))
             #expect(try await city.approve(voucher, date: "2023-12-01").awardedFen == 50_000_000)
             // Filed on the last day, returned for correction (退回补正).
-            let returned = try await shunde.submit(TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 80_000_000, year: 2023, contract: "WIN-R")).id
+            let returned = try await shunde.on("2023-12-31").submit(TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 80_000_000, year: 2023, contract: "WIN-R")).id
             var review = Foshan_Subsidy_V1_ReviewApplicationRequest()
             (review.requestId, review.applicationId, review.outcome, review.reason) = ("return-\(returned)", returned, .return, "发票缺失")
             _ = try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, review)
@@ -297,7 +302,7 @@ struct ProgrammesTests {
             // approved under a date made up inside the old window.
             daemon.today = "2024-01-01"
             let late = TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 100_000_000, year: 2023, contract: "WIN-2")
-            let ended = await #expect(throws: SubsidyError.self) { try await shunde.submit(late) }
+            let ended = await #expect(throws: SubsidyError.self) { try await shunde.on(daemon.today).submit(late) }
             #expect(ended?.code == .failedPrecondition)
             #expect(ended?.message.contains("programme foshan-2020 ended on 2023-12-31") == true && ended?.message.contains("2024-01-01") == true, "\(ended?.message ?? "")")
             // Filing late on purpose is for a call's window, not the programme's.
@@ -310,7 +315,17 @@ struct ProgrammesTests {
             var corrected = TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 80_000_000, year: 2023, contract: "WIN-R")
             corrected.projectName = "设备上云（补正）"
             (correction.requestId, correction.applicationId, correction.application, correction.reason) = ("correct-\(returned)", returned, corrected, "补正发票")
-            #expect(try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, correction).record?.state == .submitted)
+            let correctedRecord = try #require(try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, correction).record)
+            #expect(correctedRecord.state == .submitted && correctedRecord.filedOn == "2024-01-01", "\(correctedRecord)")
+            // Received after the end, it can no longer be approved: a decision inside the window
+            // would be dated before the content it approves. The clerk is told so.
+            #expect(correctedRecord.warnings.contains { $0.contains("ended on 2023-12-31") && $0.contains("only be refused or withdrawn") }, "\(correctedRecord.warnings)")
+            try await shunde.recommend(returned)
+            let backDated = await #expect(throws: SubsidyError.self) { try await city.approve(returned, date: "2023-12-31") }
+            #expect(
+                backDated?.code == .invalidArgument && backDated?.message.contains("request.decision_date: approval of \(returned) on 2023-12-31 is before it was filed on 2024-01-01") == true,
+                "\(backDated?.message ?? "")")
+            #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.rejectApplication, returned, date: "2024-01-01", reason: "逾期补正").state == .rejected)
             var quote = Foshan_Subsidy_V1_QuoteRequest()
             quote.application = late
             let quoted = await #expect(throws: SubsidyError.self) { try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.quote, quote) }

@@ -54,7 +54,27 @@ struct SchemaFixtureTests {
         let stores = services.stores
         let ledger = stores.ledger
         #expect(try ledger.database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 16)
-        #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 14)
+        #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 15)
+        // Each application takes as its filing day the day in Foshan (UTC+8) of its last
+        // submission or amendment in its history.
+        var filingDays = 0
+        for district in DistrictID.allCases {
+            let rows = try stores.store(district).database.readNow { transaction in
+                try transaction.query(
+                    """
+                    SELECT filed_on, (SELECT MAX(at) FROM transitions WHERE application_id = applications.id AND action IN ('submit', 'amend')) AS last
+                    FROM applications
+                    """
+                ).map { (try $0.text("filed_on"), try $0.text("last")) }
+            }
+            for (filedOn, last) in rows {
+                let day = try CalendarDate(parsing: String(last.prefix(10)))
+                let hour = try #require(Int(last.dropFirst(11).prefix(2)))
+                #expect(filedOn == (hour + 8 >= 24 ? day.adding(days: 1) : day)?.description, "\(filedOn) for \(last)")
+                filingDays += 1
+            }
+        }
+        #expect(filingDays == originals.count)
 
         // The city's request ids, kept in district files only by the first release, are bound in
         // the ledger to the same content, and nothing is left listed to bind.

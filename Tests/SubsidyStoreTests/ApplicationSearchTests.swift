@@ -20,7 +20,7 @@ struct ApplicationSearchTests {
             let applicant = try await harness.register(application.enterprise, in: .shunde)
             _ = try await harness.stores.submit(
                 application, applicant: applicant, policy: harness.policy,
-                request: RequestKey(id: "shunde:submit-\(n)", fingerprint: "f"), actor: StoreHarness.actor(.shunde)
+                filedOn: StoreHarness.filed, request: RequestKey(id: "shunde:submit-\(n)", fingerprint: "f"), actor: StoreHarness.actor(.shunde)
             ) { _, _ in [] }
         }
         return harness.stores.store(.shunde)

@@ -43,14 +43,14 @@ struct CallCountsTests {
             let applicant = try await harness.register(application.enterprise, in: .shunde)
             let bytes = try await stores.submit(
                 application, applicant: applicant, policy: harness.policy, call: n <= 6 ? "call-a" : "call-b", lateReason: n % 3 == 0 || n == 7 ? "补报" : "",
-                request: RequestKey(id: "shunde:submit-\(n)", fingerprint: "f"), actor: actor
+                filedOn: StoreHarness.filed, request: RequestKey(id: "shunde:submit-\(n)", fingerprint: "f"), actor: actor
             ) { record, _ in Array(record.id.utf8) }
             ids.append(String(decoding: bytes, as: UTF8.self))
         }
         // One not under a call, which no count holds.
         let free = harness.benchmark(StoreHarness.uscc(899))
         let freeApplicant = try await harness.register(free.enterprise, in: .shunde)
-        _ = try await stores.submit(free, applicant: freeApplicant, policy: harness.policy, request: RequestKey(id: "shunde:free", fingerprint: "f"), actor: actor) { _, _ in [] }
+        _ = try await stores.submit(free, applicant: freeApplicant, policy: harness.policy, filedOn: StoreHarness.filed, request: RequestKey(id: "shunde:free", fingerprint: "f"), actor: actor) { _, _ in [] }
         #expect(Self.lines(try await store.callCounts()) == ["call-a SUBMITTED 6", "call-a late 2", "call-b SUBMITTED 2", "call-b late 1"])
 
         func review(_ index: Int, _ transition: Transition) async throws {
@@ -102,7 +102,7 @@ struct CallCountsTests {
         let application = harness.benchmark(StoreHarness.uscc(950))
         let applicant = try await harness.register(application.enterprise, in: .shunde)
         let bytes = try await harness.stores.submit(
-            application, applicant: applicant, policy: harness.policy, call: "call-a", request: RequestKey(id: "shunde:submit", fingerprint: "f"),
+            application, applicant: applicant, policy: harness.policy, call: "call-a", filedOn: StoreHarness.filed, request: RequestKey(id: "shunde:submit", fingerprint: "f"),
             actor: StoreHarness.actor(.shunde)
         ) { record, _ in Array(record.id.utf8) }
         let filed = String(decoding: bytes, as: UTF8.self)

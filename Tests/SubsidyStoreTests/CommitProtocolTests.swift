@@ -167,7 +167,7 @@ struct CommitProtocolTests {
         let other = try await harness.register(StoreHarness.uscc(401), in: .nanhai)
         let bytes = try await harness.stores.submit(
             harness.benchmark(StoreHarness.uscc(400)), applicant: first, policy: harness.policy,
-            request: RequestKey(id: "nanhai:submit-amend", fingerprint: "f"), actor: StoreHarness.actor(.nanhai)
+            filedOn: StoreHarness.filed, request: RequestKey(id: "nanhai:submit-amend", fingerprint: "f"), actor: StoreHarness.actor(.nanhai)
         ) { record, _ in Array(record.id.utf8) }
         let id = String(decoding: bytes, as: UTF8.self)
         _ = try await harness.stores.review(
@@ -177,7 +177,7 @@ struct CommitProtocolTests {
         let named = Mutex("")
         _ = try await harness.stores.amend(
             id, with: harness.benchmark(StoreHarness.uscc(401)), applicant: other, policy: harness.policy,
-            request: RequestKey(id: "nanhai:amend-\(id)", fingerprint: "f"), actor: StoreHarness.actor(.nanhai), reason: "更正申报主体"
+            filedOn: StoreHarness.filed, request: RequestKey(id: "nanhai:amend-\(id)", fingerprint: "f"), actor: StoreHarness.actor(.nanhai), reason: "更正申报主体"
         ) { record, _ in
             named.withLock { $0 = record.enterpriseName }
             return []
@@ -277,7 +277,7 @@ struct CommitProtocolTests {
         let filed = harness.benchmark(StoreHarness.uscc(330))
         let applicant = try await harness.register(filed.enterprise, in: .nanhai)
         let id = String(decoding: try await stores.submit(
-            filed, applicant: applicant, policy: harness.policy, request: RequestKey(id: "nanhai:submit-330", fingerprint: "f"), actor: actor
+            filed, applicant: applicant, policy: harness.policy, filedOn: StoreHarness.filed, request: RequestKey(id: "nanhai:submit-330", fingerprint: "f"), actor: actor
         ) { record, _ in Array(record.id.utf8) }, as: UTF8.self)
         // Another decision holds the content's lock, so the approval, once it has read the
         // content, waits.
@@ -296,7 +296,7 @@ struct CommitProtocolTests {
         var amended = filed
         amended.projectName = "另一个项目"
         _ = try await stores.amend(
-            id, with: amended, applicant: applicant, policy: harness.policy, request: RequestKey(id: "nanhai:amend-330", fingerprint: "f"), actor: actor, reason: "改名"
+            id, with: amended, applicant: applicant, policy: harness.policy, filedOn: StoreHarness.filed, request: RequestKey(id: "nanhai:amend-330", fingerprint: "f"), actor: actor, reason: "改名"
         ) { _, _ in [] }
         _ = try await stores.review(
             id, as: .nanhai, .recommend, programmes: harness.programmes, request: RequestKey(id: "nanhai:review-330", fingerprint: "f"), actor: actor, reason: ""

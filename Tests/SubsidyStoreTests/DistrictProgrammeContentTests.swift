@@ -33,7 +33,7 @@ struct DistrictProgrammeContentTests {
         func fileAndRecommend(_ application: Application, in district: DistrictID, policy: Policy, programmes: Programmes) async throws -> String {
             let applicant = ApplicantRecord(uscc: enterprise.rawValue, name: Self.name, district: district, locality: .local, role: .industrialEnterprise)
             let id = String(decoding: try await stores.submit(
-                application, applicant: applicant, policy: policy, request: RequestKey(id: "\(district):submit", fingerprint: "f"),
+                application, applicant: applicant, policy: policy, filedOn: StoreHarness.filed, request: RequestKey(id: "\(district):submit", fingerprint: "f"),
                 actor: StoreHarness.actor(district)
             ) { record, _ in Array(record.id.utf8) }, as: UTF8.self)
             _ = try await stores.review(
@@ -73,7 +73,7 @@ struct DistrictProgrammeContentTests {
         // into the file directly: filing and review now refuse it through the store).
         let second = try await stores.store(.gaoming).database.write { transaction in
             try stores.store(.gaoming).insertApplication(
-                again, actor: StoreHarness.actor(.gaoming), request: RequestKey(id: "gaoming:direct", fingerprint: "f"), at: Timestamp.now(), in: transaction
+                again, filedOn: StoreHarness.filed, actor: StoreHarness.actor(.gaoming), request: RequestKey(id: "gaoming:direct", fingerprint: "f"), at: Timestamp.now(), in: transaction
             ).id
         }
         _ = try await stores.store(.gaoming).database.write { transaction in

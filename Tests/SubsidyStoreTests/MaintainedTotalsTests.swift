@@ -18,7 +18,7 @@ struct MaintainedTotalsTests {
         let filed = harness.benchmark(StoreHarness.uscc(310))
         _ = try await stores.submit(
             filed, applicant: try await harness.register(filed.enterprise, in: .shunde), policy: harness.policy, call: "call-a", lateReason: "",
-            request: RequestKey(id: "shunde:submit-call", fingerprint: "f"), actor: StoreHarness.actor(.shunde)
+            filedOn: StoreHarness.filed, request: RequestKey(id: "shunde:submit-call", fingerprint: "f"), actor: StoreHarness.actor(.shunde)
         ) { _, _ in [] }
         #expect(try await stores.maintainedTotalDifferences(naming: { _, tenant in tenant }).isEmpty)
 

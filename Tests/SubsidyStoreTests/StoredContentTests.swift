@@ -308,7 +308,7 @@ struct StoredContentTests {
                 }
                 let time = "2022-05-0\(1 + i % 9)T08:00:0\(i % 10)Z"
                 return try store.insertApplication(
-                    application, actor: actor, request: RequestKey(id: "sanshui:filed-\(i)", fingerprint: "f\(i)"), at: time, in: transaction)
+                    application, filedOn: StoreHarness.filed, actor: actor, request: RequestKey(id: "sanshui:filed-\(i)", fingerprint: "f\(i)"), at: time, in: transaction)
             }
         }
         for record in filed {

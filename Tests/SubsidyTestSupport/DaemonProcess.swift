@@ -94,14 +94,20 @@ public final class DaemonProcess: @unchecked Sendable {
     /// user (`launcher`) or with a policy file of its own.
     /// - Parameter launcher: a program and its arguments the daemon is started through, e.g.
     ///   `setpriv --reuid=… --groups=…` to run it as the systemd unit would.
-    public static func start(configuration: DaemonConfiguration, extraArguments: [String] = [], launcher: [String] = []) async throws -> DaemonProcess {
+    /// - Parameter testHooks: `--test-hooks` (fault points, a call's own day in `x-today`); off,
+    ///   the daemon is started as production starts it.
+    public static func start(
+        configuration: DaemonConfiguration, extraArguments: [String] = [], launcher: [String] = [], testHooks: Bool = true
+    ) async throws -> DaemonProcess {
         if launcher.isEmpty && configuration.policyPath == nil && !FileManager.default.fileExists(atPath: configuration.dataDirectory) {
             try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             try await TemplateDirectory.started.copy(into: configuration.dataDirectory)
         }
         let configPath = try configuration.write()
         raiseDescriptorLimit()
-        let arguments = pinned(["--config", configPath, "--test-hooks", "--log-level", "debug"] + extraArguments)
+        let arguments = testHooks
+            ? pinned(["--config", configPath, "--test-hooks", "--log-level", "debug"] + extraArguments)
+            : ["--config", configPath, "--log-level", "debug"] + extraArguments
         let logPath = configuration.baseDirectory + "/daemon-\(UUID().uuidString.prefix(8)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
@@ -276,11 +282,11 @@ public func withDaemon<T>(
 /// always terminates the daemon and removes `configuration.baseDirectory`.
 public func withDaemon<T>(
     isolation: isolated (any Actor)? = #isolation,
-    configuration: DaemonConfiguration, extraArguments: [String] = [],
+    configuration: DaemonConfiguration, extraArguments: [String] = [], testHooks: Bool = true,
     _ body: (DaemonProcess) async throws -> T
 ) async throws -> T {
     try await removingAfterwards(configuration.baseDirectory, owned: true) {
-        let daemon = try await DaemonProcess.start(configuration: configuration, extraArguments: extraArguments)
+        let daemon = try await DaemonProcess.start(configuration: configuration, extraArguments: extraArguments, testHooks: testHooks)
         return try await terminatingAfterwards(daemon, body)
     }
 }

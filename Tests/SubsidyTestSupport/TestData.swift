@@ -84,12 +84,42 @@ public struct DatedCalls: TenantCalls {
 /// Steps of the lifecycle as one call each, with fresh request ids.
 public struct Bureau: Sendable {
     public let client: any TenantCalls
+    /// The day its filings are made on, if not the day of its other calls.
+    private let filingDay: String?
+    /// Whether the bureau acts on a day of its own (``on(_:)``), which its filings take too.
+    private let dated: Bool
     private static func id() -> String { String(UInt64.random(in: 1...UInt64.max), radix: 36) }
 
-    public init(_ client: any TenantCalls) { self.client = client }
+    /// A bureau calling through `client`; its filings are made on `filingDay` if given (a test
+    /// that files under a later programme and decides on days before its daemon's), else as
+    /// ``filingDay`` says.
+    public init(_ client: any TenantCalls, filingOn filingDay: String? = nil) {
+        self.client = client
+        self.filingDay = filingDay
+        dated = false
+    }
+
+    private init(dated client: any TenantCalls) {
+        self.client = client
+        filingDay = nil
+        dated = true
+    }
 
     /// The same bureau acting on `day` (YYYY-MM-DD) instead of its daemon's today.
-    public func on(_ day: String) -> Bureau { Bureau(DatedCalls(base: client, day: day)) }
+    public func on(_ day: String) -> Bureau { Bureau(dated: DatedCalls(base: client, day: day)) }
+
+    /// The day a bureau not acting on a day of its own files applications of the 2020 measures
+    /// (the default programme) on: their first, so every decision a test dates inside their
+    /// window comes after the filing, as it must. Other programmes' are filed on the daemon's
+    /// day, the bureau's (``on(_:)``) or the one it was made with (``init(_:filingOn:)``).
+    public static let filingDay = "2020-07-17"
+
+    /// The calls a filing of `application` goes through.
+    private func filing(_ application: Foshan_Subsidy_V1_Application) -> any TenantCalls {
+        if let filingDay { return DatedCalls(base: client, day: filingDay) }
+        guard !dated, application.programme.isEmpty || application.programme == "foshan-2020" else { return client }
+        return DatedCalls(base: client, day: Self.filingDay)
+    }
 
     @discardableResult
     public func register(
@@ -110,7 +140,8 @@ public struct Bureau: Sendable {
         var request = Foshan_Subsidy_V1_SubmitApplicationRequest()
         request.requestId = requestID ?? Self.id()
         request.application = application
-        return try await client.call(Foshan_Subsidy_V1_DistrictService.Method.submitApplication, request).record ?? Foshan_Subsidy_V1_ApplicationRecord()
+        return try await filing(application).call(Foshan_Subsidy_V1_DistrictService.Method.submitApplication, request).record
+            ?? Foshan_Subsidy_V1_ApplicationRecord()
     }
 
     @discardableResult

@@ -13,10 +13,11 @@ const pkg = "/foshan.subsidy.v1."
 
 // Client adds typed methods for the calls of the round trip (health, identity, quote,
 // registration, submit, review, approve, the later decisions) to a Conn; Call reaches any other
-// method by name. Timeout is each call's deadline (0: none).
+// method by name. Timeout is each call's deadline (0: none); Metadata is sent with every call.
 type Client struct {
 	*Conn
-	Timeout time.Duration
+	Timeout  time.Duration
+	Metadata map[string]string
 }
 
 // Call is Unary with the client's timeout. A mutation (a request with a request_id field) whose
@@ -26,7 +27,7 @@ func (c *Client) Call(ctx context.Context, method string, req, resp proto.Messag
 	if fd := fields.ByName("request_id"); fd != nil && req.ProtoReflect().Get(fd).String() == "" {
 		req.ProtoReflect().Set(fd, protoString(NewRequestID()))
 	}
-	return c.Unary(ctx, method, req, resp, c.Timeout)
+	return c.UnaryWithMetadata(ctx, method, req, resp, c.Timeout, c.Metadata)
 }
 
 func (c *Client) HealthCheck(ctx context.Context, req *pb.HealthCheckRequest) (*pb.HealthCheckResponse, error) {

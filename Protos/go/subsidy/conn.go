@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sort"
 	"sync"
 	"time"
 
@@ -156,6 +157,12 @@ func (c *Conn) dispatch(f *pb.Frame) {
 // response into resp. timeout is sent as the call's deadline (0: none); ctx cancellation sends
 // CANCEL. A non-OK status is returned as *RPCError.
 func (c *Conn) Unary(ctx context.Context, method string, req, resp proto.Message, timeout time.Duration) error {
+	return c.UnaryWithMetadata(ctx, method, req, resp, timeout, nil)
+}
+
+// UnaryWithMetadata is Unary sending metadata with the call (README §3), e.g. x-today to a
+// `subsidyd --dev` daemon, which acts on that day.
+func (c *Conn) UnaryWithMetadata(ctx context.Context, method string, req, resp proto.Message, timeout time.Duration, metadata map[string]string) error {
 	payload, err := proto.Marshal(req)
 	if err != nil {
 		return err
@@ -181,6 +188,14 @@ func (c *Conn) Unary(ctx context.Context, method string, req, resp proto.Message
 	}
 	f := &pb.Frame{CallId: id, Kind: pb.FrameKind_FRAME_KIND_REQUEST, Method: method,
 		TimeoutMs: uint64(timeout / time.Millisecond), Payload: payload}
+	keys := make([]string, 0, len(metadata))
+	for key := range metadata {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys) // the same frame for the same call
+	for _, key := range keys {
+		f.Metadata = append(f.Metadata, &pb.MetadataEntry{Key: key, Value: metadata[key]})
+	}
 	if err := c.writeFrame(f); err != nil {
 		forget()
 		return localError(pb.StatusCode_UNAVAILABLE, "connection lost: %v", err)

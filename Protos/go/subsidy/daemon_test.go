@@ -185,6 +185,9 @@ func TestErrorsCarryStatusDetails(t *testing.T) {
 func TestQuoteSubmitReviewApprove(t *testing.T) {
 	ctx := context.Background()
 	nanhai, city := dial(t, "nanhai"), dial(t, "city")
+	// The district acts on 2022-01-04 (a --dev daemon takes x-today): it files before the
+	// decisions dated 2022-06-01, as it must.
+	nanhai.Metadata = map[string]string{"x-today": "2022-01-04"}
 	buyer, provider := uscc(t, 5001), uscc(t, 5900)
 	got(nanhai.RegisterApplicant(ctx, &pb.RegisterApplicantRequest{Applicant: &pb.Applicant{
 		Uscc: buyer, Name: "Go 测试企业", Locality: pb.Locality_LOCAL, Role: pb.ApplicantRole_INDUSTRIAL_ENTERPRISE}}))(t)

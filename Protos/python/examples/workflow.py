@@ -9,8 +9,10 @@ the city (its socket) puts the provider in the resource pool; the district quote
 files it and recommends it (初审); the city approves it (复核, committed against every cap),
 publicizes it (公示), disburses it after the 7 days, and checks the quota and the audit chains.
 Each run uses fresh codes and a fresh contract number, so it can run again on the same data. The
-calls are made on 2022-10-09 (metadata ``x-today``, which only a ``--dev`` daemon takes): the 2020
-measures have ended, and a filing under them is refused on today's date.
+calls say which day they are made on (metadata ``x-today``, which only a ``--dev`` daemon takes):
+the 2020 measures have ended, and a filing under them is refused on today's date. The district
+files on 2022-09-26; the city decides from 2022-10-01 (no decision may be dated before its
+filing) and acts on 2022-10-09, after the 公示.
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ def run(data_dir: str) -> None:
     contract = f"HT-2022-EX-{rng.randrange(10**6):06d}"
 
     # Every shipped programme has ended: the calls say which day they are made on (a --dev daemon
-    # takes it), one in the 2020 measures' time, after the 公示 ended.
-    on_the_day = {"x-today": "2022-10-09"}
-    with Client(dev_socket(data_dir, "nanhai"), metadata=on_the_day) as nanhai, \
-            Client(dev_socket(data_dir, "city"), metadata=on_the_day) as city:
+    # takes it), in the 2020 measures' time: the district's the day it files, the city's after
+    # the 公示 ended.
+    with Client(dev_socket(data_dir, "nanhai"), metadata={"x-today": "2022-09-26"}) as nanhai, \
+            Client(dev_socket(data_dir, "city"), metadata={"x-today": "2022-10-09"}) as city:
         me = nanhai.identity.who_am_i()
         print(f"district socket: tenant {me.tenant} ({me.display_name}), policy {me.policy_version}")
 

@@ -61,8 +61,13 @@ def uscc(n: int) -> str:
     return make_uscc(f"91440605{n:08d}")  # a Nanhai (440605) enterprise
 
 
+#: The day the district files on (metadata ``x-today``, which a --dev daemon takes): before
+#: the decisions these tests date in 2022, as no decision may be dated before its filing.
+FILED = "2022-01-04"
+
+
 def prepare(client, serial):
-    nanhai, city = client("nanhai"), client("city")
+    nanhai, city = client("nanhai", metadata={"x-today": FILED}), client("city")
     buyer, provider = uscc(20_000 + serial()), uscc(30_000 + serial())
     nanhai.district.register_applicant(applicant=t.Applicant(
         uscc=buyer, name="买方企业", locality=t.LOCAL, role=t.INDUSTRIAL_ENTERPRISE))

@@ -341,6 +341,7 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
         disbursedOn = stored.disbursedOn
         callId = stored.callID
         lateReason = stored.lateReason
+        filedOn = stored.filedOn
         history = stored.history.map { entry in
             var t = Foshan_Subsidy_V1_TransitionRecord()
             t.fromState = entry.from?.wire ?? .init(rawValue: 0)

@@ -34,7 +34,8 @@ public enum DemoData {
             return
         }
         // The sample is history: 2022 under the 2020 measures, 2024 under their successors, each
-        // filed and decided on the calendar of its year (the programmes have since ended).
+        // decided on the calendar of its year (the programmes have since ended), and filed
+        // earlier (`Seeder.submit(on:)`): no decision may be dated before its filing.
         try await Clock.$pinned.withValue(CalendarDate(year: 2022, month: 9, day: 30)) {
             try await seed2020(services: services, configuration: configuration)
         }
@@ -88,7 +89,8 @@ public enum DemoData {
             try await seeder.register(district, ctx, uscc(d, 90), "\(id.displayName)工业互联网公共服务中心", .institution)
         }
 
-        // Every lifecycle state, across the districts and measures.
+        // Every lifecycle state, across the districts and measures; filed in the spring, decided from May.
+        let filed = try CalendarDate(parsing: "2022-03-01")
         for (d, id) in DistrictID.allCases.enumerated() {
             let provider = uscc(d, 1)
             func voucher(_ n: Int, _ contractYuan: Int64) -> Foshan_Subsidy_V1_Application {
@@ -103,17 +105,17 @@ public enum DemoData {
                 a.projectName = "设备上云与生产管控云化"
                 return a
             }
-            let submitted = try await seeder.submit(district, id, voucher(0, 360_000))
+            let submitted = try await seeder.submit(district, id, voucher(0, 360_000), on: filed)
             _ = submitted
-            let returned = try await seeder.submit(district, id, voucher(1, 280_000))
+            let returned = try await seeder.submit(district, id, voucher(1, 280_000), on: filed)
             try await seeder.review(district, id, returned, .return, "合同金额与发票不一致，请补正")
-            let approved = try await seeder.submit(district, id, voucher(2, 600_000 + Int64(d) * 150_000))
+            let approved = try await seeder.submit(district, id, voucher(2, 600_000 + Int64(d) * 150_000), on: filed)
             try await seeder.review(district, id, approved, .recommend, "")
             try await seeder.approve(city, approved, "2022-0\(5 + d % 3)-1\(d)")
             if d >= 1 { try await seeder.decide(city, Foshan_Subsidy_V1_CityService.Method.publicizeApplication, approved, "2022-08-01", "公示") }
             if d >= 2 { try await seeder.decide(city, Foshan_Subsidy_V1_CityService.Method.disburseApplication, approved, "2022-08-20", "已拨付") }
             if d == 4 { try await seeder.decide(city, Foshan_Subsidy_V1_CityService.Method.revokeApplication, approved, "2022-09-01", "项目未按合同实施，撤销奖补") }
-            let recommended = try await seeder.submit(district, id, voucher(3, 420_000))
+            let recommended = try await seeder.submit(district, id, voucher(3, 420_000), on: filed)
             try await seeder.review(district, id, recommended, .recommend, "")
             if d == 0 {
                 try await seeder.decide(city, Foshan_Subsidy_V1_CityService.Method.rejectApplication, recommended, "", "服务商产品不属于资源池目录")
@@ -132,7 +134,7 @@ public enum DemoData {
                 a.enterpriseUscc = uscc(d, 90)
                 a.previousYearServiceSpendFen = 86_000_000
                 a.projectName = "2021年度工业互联网公共服务"
-                let ps = try await seeder.submit(district, id, a)
+                let ps = try await seeder.submit(district, id, a, on: filed)
                 try await seeder.review(district, id, ps, .recommend, "")
                 try await seeder.approve(city, ps, "2022-06-30")
             }
@@ -144,7 +146,7 @@ public enum DemoData {
                 a.investedAmountFen = 1_250_000_000
                 a.selectionLevel = .municipal
                 a.projectName = "5G+边缘计算智能工厂标杆示范"
-                let bp = try await seeder.submit(district, id, a)
+                let bp = try await seeder.submit(district, id, a, on: filed)
                 try await seeder.review(district, id, bp, .recommend, "")
                 try await seeder.approve(city, bp, "2022-07-15")
             }
@@ -168,7 +170,7 @@ public enum DemoData {
             a.fundingYear = year
             a.enterpriseUscc = owner
             a.projectName = "数字化车间（\(n)号）"
-            let id = try await seeder.submit(district, chancheng, a)
+            let id = try await seeder.submit(district, chancheng, a, on: try CalendarDate(parsing: "2022-09-01"))
             try await seeder.review(district, chancheng, id, .recommend, "")
             try await seeder.approve(city, id, "\(year)-10-15")
         }
@@ -179,7 +181,7 @@ public enum DemoData {
         factory.enterpriseUscc = owner
         factory.grade = .standard
         factory.projectName = "数字化示范工厂"
-        let factoryID = try await seeder.submit(district, chancheng, factory)
+        let factoryID = try await seeder.submit(district, chancheng, factory, on: try CalendarDate(parsing: "2024-09-02"))
         try await seeder.review(district, chancheng, factoryID, .recommend, "")
         var approval = Foshan_Subsidy_V1_ApproveApplicationRequest()
         approval.requestId = "demo-approve-\(factoryID)"
@@ -216,7 +218,7 @@ public enum DemoData {
             a.paidAmountFen = a.contractAmountFen
             a.declaredRevenueFen = Int64([80_000_000, 40_000_000, 120_000_000][n]) * 100
             a.projectName = "工业软件上云用云"
-            let id = try await seeder.submit(district, shunde, a)
+            let id = try await seeder.submit(district, shunde, a, on: try CalendarDate(parsing: "2024-03-01"))
             try await seeder.review(district, shunde, id, .recommend, "")
             guard n < 2 else { continue }  // one still waits for the district's decision
             var r = Foshan_Subsidy_V1_ApproveApplicationRequest()
@@ -272,11 +274,16 @@ public enum DemoData {
             _ = try await service.registerApplicant(r, context: ctx)
         }
 
-        func submit(_ service: DistrictService, _ district: DistrictID, _ application: Foshan_Subsidy_V1_Application) async throws -> String {
+        /// Files `application` on `day` (the decisions that follow are dated after it).
+        func submit(
+            _ service: DistrictService, _ district: DistrictID, _ application: Foshan_Subsidy_V1_Application, on day: CalendarDate
+        ) async throws -> String {
             var r = Foshan_Subsidy_V1_SubmitApplicationRequest()
             r.requestId = "demo-submit-\(district.rawValue)-\(application.enterpriseUscc)-\(application.measure)-\(application.contractNumber)-\(application.fundingYear)-\(application.projectName)"
             r.application = application
-            return try await service.submitApplication(r, context: context(district, "SubmitApplication")).record?.id ?? ""
+            return try await Clock.$pinned.withValue(day) {
+                try await service.submitApplication(r, context: context(district, "SubmitApplication")).record?.id ?? ""
+            }
         }
 
         func review(_ service: DistrictService, _ district: DistrictID, _ id: String, _ outcome: Foshan_Subsidy_V1_ReviewOutcome, _ reason: String) async throws {

@@ -131,10 +131,12 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         // A reason given for a filing inside an open call is not kept: it is not late, and the
         // call's counts of late filings must not say so.
         let lateReason = filed.late ? request.lateReason : ""
-        let stores = self.stores
+        // Read in the call's task, where its day is bound (the store runs the closure elsewhere).
+        let (stores, today) = (self.stores, Clock.today())
         let bytes = try await StoreCall.run(for: context) {
             try await stores.submit(
-                application, applicant: applicant, policy: policy, call: filed.call, lateReason: lateReason, request: key, actor: context.actor
+                application, applicant: applicant, policy: policy, call: filed.call, lateReason: lateReason, filedOn: today, request: key,
+                actor: context.actor
             ) {
                 try Foshan_Subsidy_V1_SubmitApplicationResponse.encoding($0, warnings: $1)
             }
@@ -172,12 +174,20 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
             try requireNotRelocated(application.enterprise.rawValue, from: district)
         }
         try await requireSameCall(request.applicationId, amendedTo: application, programme: policy, district: district, context: context)
-        let stores = self.stores
+        let (stores, today) = (self.stores, Clock.today())
+        // A correction kept under a programme that has ended (补正 after 退回) is taken, but no
+        // approval can follow: it would have to be dated inside the window, before this filing.
+        let ended =
+            policy.validThrough < today
+            ? [
+                "programme \(policy.name) ended on \(policy.validThrough): an approval must be dated inside \(policy.validityText) and not before "
+                    + "this correction (\(today)), so \(request.applicationId) can now only be refused or withdrawn"
+            ] : []
         let bytes = try await StoreCall.run(for: context) {
             try await stores.amend(
-                request.applicationId, with: application, applicant: applicant, policy: policy, request: key,
+                request.applicationId, with: application, applicant: applicant, policy: policy, filedOn: today, request: key,
                 actor: context.actor, reason: request.reason
-            ) { try Foshan_Subsidy_V1_AmendApplicationResponse.encoding($0, warnings: $1) }
+            ) { try Foshan_Subsidy_V1_AmendApplicationResponse.encoding($0, warnings: $1 + ended) }
         }
         return try Foshan_Subsidy_V1_AmendApplicationResponse(serializedBytes: bytes, path: "stored")
     }

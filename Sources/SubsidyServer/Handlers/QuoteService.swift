@@ -35,7 +35,9 @@ struct QuoteService: Sendable {
             }
         case (nil, false):
             let id = request.applicationId
-            (application, policy) = try await StoreCall.run(for: context) { try await stores.storedApplication(id, as: caller, programmes: programmes) }
+            (application, policy) = try await StoreCall.run(for: context) {
+                try await stores.storedApplication(id, as: caller, programmes: programmes, decidedOn: requestedDate)
+            }
         }
         // Undated, the quote is as of the programme's last day.
         let decision = DecisionInput(

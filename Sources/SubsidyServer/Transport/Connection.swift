@@ -42,7 +42,8 @@ final class Connection: Sendable {
     let testHooks: Bool
     /// The day the calendar is pinned to (`subsidyd --today`), nil for Foshan's real day.
     let pinnedToday: CalendarDate?
-    /// Whether a call may pin its own day (metadata `x-today`): a `--dev` daemon's only.
+    /// Whether a call may pin its own day (metadata `x-today`): a `--dev` daemon's only (and the
+    /// test suite's, `--test-hooks`).
     let takesCallDates: Bool
     let logger: Logger
     let metrics: DaemonMetrics?

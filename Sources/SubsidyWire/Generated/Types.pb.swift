@@ -720,6 +720,9 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
     /// it was filed outside an open call on purpose, the reason recorded with it.
     public var callId: String = ""
     public var lateReason: String = ""
+    /// The day in Foshan (YYYY-MM-DD) the content as it now stands was filed: the submission's, or the
+    /// last amendment's. No decision on the application (approval, refusal) may be dated before it.
+    public var filedOn: String = ""
 
     public init() {}
 
@@ -748,6 +751,7 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         m.disbursedOn = ProtoC.string(c.disbursed_on)
         m.callId = ProtoC.string(c.call_id)
         m.lateReason = ProtoC.string(c.late_reason)
+        m.filedOn = ProtoC.string(c.filed_on)
         return m
     }
 
@@ -773,6 +777,7 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         p.pointee.disbursed_on = arena.string(self.disbursedOn)
         p.pointee.call_id = arena.string(self.callId)
         p.pointee.late_reason = arena.string(self.lateReason)
+        p.pointee.filed_on = arena.string(self.filedOn)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -799,6 +804,7 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
             case "disbursedOn", "disbursed_on": self.disbursedOn = try value.string(at: path + ".disbursed_on")
             case "callId", "call_id": self.callId = try value.string(at: path + ".call_id")
             case "lateReason", "late_reason": self.lateReason = try value.string(at: path + ".late_reason")
+            case "filedOn", "filed_on": self.filedOn = try value.string(at: path + ".filed_on")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -825,6 +831,7 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         if self.disbursedOn != "" { members.append(("disbursedOn", JSONValue.string(self.disbursedOn))) }
         if self.callId != "" { members.append(("callId", JSONValue.string(self.callId))) }
         if self.lateReason != "" { members.append(("lateReason", JSONValue.string(self.lateReason))) }
+        if self.filedOn != "" { members.append(("filedOn", JSONValue.string(self.filedOn))) }
         return .object(members)
     }
 }

@@ -64,6 +64,10 @@ final class StoreHarness: Sendable {
             investedAmount: Money(fen: yuan * 100), selectionLevel: .municipal)
     }
 
+    /// The day the harness's applications are filed on: the 2020 measures' first, before any
+    /// decision a test dates.
+    static let filed = CalendarDate(year: 2020, month: 7, day: 17)!
+
     /// Registers the applicant, submits `application` and recommends it; returns its id.
     /// `copy` files the same content again under another request.
     func recommended(_ application: Application, in district: DistrictID, copy: Int = 0) async throws -> String {
@@ -71,7 +75,7 @@ final class StoreHarness: Sendable {
         let key = "\(district):submit-\(application.enterprise.rawValue)-\(application.projectName)" + (copy == 0 ? "" : "-\(copy)")
         let bytes = try await stores.submit(
             application, applicant: applicant, policy: policy,
-            request: RequestKey(id: key, fingerprint: "f"), actor: Self.actor(district)
+            filedOn: StoreHarness.filed, request: RequestKey(id: key, fingerprint: "f"), actor: Self.actor(district)
         ) { record, _ in Array(record.id.utf8) }
         let id = String(decoding: bytes, as: UTF8.self)
         _ = try await stores.review(

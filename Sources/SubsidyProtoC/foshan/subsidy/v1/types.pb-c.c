@@ -1509,7 +1509,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__award_explanation__descrip
   (ProtobufCMessageInit) foshan__subsidy__v1__award_explanation__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__field_descriptors[19] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__field_descriptors[20] =
 {
   {
     "id",
@@ -1739,6 +1739,18 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "filed_on",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicationRecord, filed_on),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__application_record__field_indices_by_name[] = {
   3,   /* field[3] = application */
@@ -1752,6 +1764,7 @@ static const unsigned foshan__subsidy__v1__application_record__field_indices_by_
   1,   /* field[1] = district */
   13,   /* field[13] = enterprise_name */
   5,   /* field[5] = explanation */
+  19,   /* field[19] = filed_on */
   8,   /* field[8] = history */
   0,   /* field[0] = id */
   18,   /* field[18] = late_reason */
@@ -1764,7 +1777,7 @@ static const unsigned foshan__subsidy__v1__application_record__field_indices_by_
 static const ProtobufCIntRange foshan__subsidy__v1__application_record__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 19 }
+  { 0, 20 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__application_record__descriptor =
 {
@@ -1774,7 +1787,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__application_record__descri
   "Foshan__Subsidy__V1__ApplicationRecord",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__ApplicationRecord),
-  19,
+  20,
   foshan__subsidy__v1__application_record__field_descriptors,
   foshan__subsidy__v1__application_record__field_indices_by_name,
   1,  foshan__subsidy__v1__application_record__number_ranges,

@@ -394,10 +394,15 @@ struct  Foshan__Subsidy__V1__ApplicationRecord
    */
   char *call_id;
   char *late_reason;
+  /*
+   * The day in Foshan (YYYY-MM-DD) the content as it now stands was filed: the submission's, or the
+   * last amendment's. No decision on the application (approval, refusal) may be dated before it.
+   */
+  char *filed_on;
 };
 #define FOSHAN__SUBSIDY__V1__APPLICATION_RECORD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__application_record__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
