@@ -331,14 +331,17 @@ public final class DistrictStore: Sendable {
         // The day in Foshan the content as it stands was filed (``StoredApplication/filedOn``): no
         // decision may be dated before it. Applications stored before take the day of their last
         // submission or amendment as recorded (UTC in the history), in Foshan's time.
+        // Rows an older binary added after the column (the file's version set back) are filled too.
         SQLiteDatabase.Migration(version: 15, sql: "") { transaction throws(SQLiteError) in
-            if try !transaction.query("SELECT name FROM pragma_table_info('applications') WHERE name = 'filed_on'").isEmpty { return }
-            try transaction.query("ALTER TABLE applications ADD COLUMN filed_on TEXT NOT NULL DEFAULT ''")
+            if try transaction.query("SELECT name FROM pragma_table_info('applications') WHERE name = 'filed_on'").isEmpty {
+                try transaction.query("ALTER TABLE applications ADD COLUMN filed_on TEXT NOT NULL DEFAULT ''")
+            }
             try transaction.query(
                 """
                 UPDATE applications SET filed_on = COALESCE(
                     (SELECT date(MAX(at), '+8 hours') FROM transitions WHERE application_id = applications.id AND action IN ('submit', 'amend')),
                     date(created_at, '+8 hours'), '')
+                WHERE filed_on = ''
                 """)
         },
     ]

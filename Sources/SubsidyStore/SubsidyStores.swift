@@ -1189,12 +1189,13 @@ public final class SubsidyStores: Service, Sendable {
     }
 
     /// The stored application `id` decoded to the core's form (for `Quote` by id).
-    /// `decidedOn`: the day an approval of it would be dated, refused before its filing.
+    /// `decidedOn`: the day an approval of it would be dated (nil: its programme's last day, as
+    /// an undated quote is), refused before its filing.
     public func storedApplication(_ id: String, as caller: DistrictID?, programmes: Programmes, decidedOn date: CalendarDate? = nil) async throws -> (Application, Policy) {
         let store = try owning(id, as: caller)
         guard let stored = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
-        if let date { try stored.requireFiled(by: date, "approval") }
         let policy = try programmes.programme(for: stored.application)
+        try stored.requireFiled(by: date ?? policy.validThrough, "approval")
         return (try Self.checked(stored.application, policy: policy), policy)
     }
 

@@ -20,6 +20,11 @@ struct LedgerCommand: AsyncParsableCommand {
         abstract: "File and recommend N vouchers across the districts, then approve them; prints both rates and latencies."
     )
 
+    /// The day approvals are dated: the day Tests/Benchmarks/run.sh pins the daemon to, so the day
+    /// the vouchers are filed on (no decision may be dated before its filing), and the 2020
+    /// measures' last.
+    static let decisionDay = "2023-12-31"
+
     @OptionGroup var target: TargetOptions
 
     @Option(help: "Applications filed and approved (a multiple of 5 is spread evenly).")
@@ -124,7 +129,7 @@ struct LedgerCommand: AsyncParsableCommand {
                         var approve = Foshan_Subsidy_V1_ApproveApplicationRequest()
                         approve.requestId = "bench-approve-\(run)-\(id)"
                         approve.applicationId = id
-                        approve.decisionDate = "2023-06-01"
+                        approve.decisionDate = Self.decisionDay
                         let t0 = monotonicNanoseconds()
                         _ = try await city.approveApplication(approve)
                         histogram.record(nanoseconds: monotonicNanoseconds() - t0)
@@ -153,7 +158,7 @@ struct LedgerCommand: AsyncParsableCommand {
                         var request = Foshan_Subsidy_V1_ApproveApplicationsRequest()
                         request.requestId = "bench-list-\(run)-\(lane)-\(n)"
                         request.applicationIds = list
-                        request.decisionDate = "2023-06-01"
+                        request.decisionDate = Self.decisionDay
                         request.decisionDocument = "bench minutes \(n)"
                         let t0 = monotonicNanoseconds()
                         let response = try await city.approveApplications(request)

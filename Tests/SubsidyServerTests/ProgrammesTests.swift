@@ -325,6 +325,11 @@ struct ProgrammesTests {
             #expect(
                 backDated?.code == .invalidArgument && backDated?.message.contains("request.decision_date: approval of \(returned) on 2023-12-31 is before it was filed on 2024-01-01") == true,
                 "\(backDated?.message ?? "")")
+            // Nor is it quoted as if it could be (undated: as of the programme's last day).
+            var quoteStored = Foshan_Subsidy_V1_QuoteRequest()
+            quoteStored.applicationId = returned
+            let unquoted = await #expect(throws: SubsidyError.self) { try await city.client.call(Foshan_Subsidy_V1_CityService.Method.quote, quoteStored) }
+            #expect(unquoted?.code == .invalidArgument && unquoted?.message.contains("on 2023-12-31 is before it was filed on 2024-01-01") == true, "\(unquoted?.message ?? "")")
             #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.rejectApplication, returned, date: "2024-01-01", reason: "逾期补正").state == .rejected)
             var quote = Foshan_Subsidy_V1_QuoteRequest()
             quote.application = late
