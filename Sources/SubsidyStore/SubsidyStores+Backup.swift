@@ -233,6 +233,10 @@ extension SubsidyStores {
     /// `dataDirectory` (created 0700; it must not exist, or be empty), each file under a temporary
     /// name first. Opens nothing in the backup for writing.
     @discardableResult
+    /// `path` as ``restore(backup:into:)`` writes into it: its parent's links resolved. Lock
+    /// this one, so the directory locked is the directory filled.
+    public static func restoreTarget(_ path: String) -> String { BackupFiles.resolvedTarget(path) }
+
     public static func restore(backup: String, into dataDirectory: String) throws -> BackupManifest {
         let dataDirectory = BackupFiles.resolvedTarget(dataDirectory)
         let manifest = try verifyBackup(at: backup)

@@ -97,15 +97,18 @@ struct Restore: ParsableCommand {
             }
             // The new directory is locked as a daemon locks it, for the whole restore: a daemon
             // started on it meanwhile, or a second restore into it, is refused instead of opening
-            // files this one is still renaming into place.
-            let existed = access(dataDir, F_OK) == 0
-            let lock = try DataDirectoryLock(dataDirectory: dataDir)
+            // files this one is still renaming into place. Locked by the name the restore writes
+            // under (links above it resolved), so a link repointed meanwhile cannot send the files
+            // into a directory nobody locked.
+            let target = SubsidyStores.restoreTarget(dataDir)
+            let existed = access(target, F_OK) == 0
+            let lock = try DataDirectoryLock(dataDirectory: target)
             do {
-                let manifest = try SubsidyStores.restore(backup: backup, into: dataDir)
+                let manifest = try SubsidyStores.restore(backup: backup, into: target)
                 print("restored into \(dataDir): backup taken at \(manifest.takenAt) by \(manifest.writtenBy); \(manifest.ledger)")
             } catch {
                 // A directory this restore made and could not fill is not left looking like one.
-                if !existed { rmdir(dataDir + "/districts"); rmdir(dataDir) }
+                if !existed { rmdir(target + "/districts"); rmdir(target) }
                 throw error
             }
             withExtendedLifetime(lock) {}

@@ -105,9 +105,18 @@ struct HandlerTests {
             try await city.decide(City.rejectApplication, ids[1], date: "2022-02-28")
         }
         #expect(isBeforeFiling(refusal, ids[1], "refusal"), "\(String(describing: refusal))")
-        // Nothing was committed; on the filing day itself the approval stands.
+        // Nothing was committed. One list with an application filed before its date and one filed
+        // after: the first is approved, the second refused on its own.
         #expect(try await city.quota(year: 2022).committed("BENCHMARK_PROJECT.annual_count", "2022") == 0)
-        #expect(try await city.approve(ids[0], date: "2022-03-01").state == .approved)
+        let later = try await Bureau(daemon.tenant("shunde"), filingOn: "2022-03-10").file(
+            TestData.benchmark(enterprise: try Self.uscc(90), investedFen: 100_000_000, name: "早于受理 3"))
+        var mixed = Foshan_Subsidy_V1_ApproveApplicationsRequest()
+        (mixed.requestId, mixed.applicationIds, mixed.decisionDate) = ("list-mixed", [ids[0], later], "2022-03-05")
+        let outcomes = try await city.client.call(City.approveApplications, mixed).outcomes
+        #expect(outcomes.map { $0.status?.code ?? .ok } == [.ok, .invalidArgument], "\(outcomes)")
+        #expect(try await city.quota(year: 2022).committed("BENCHMARK_PROJECT.annual_count", "2022") == 1)
+        // On the filing day itself a decision stands.
+        #expect(try await city.approve(later, date: "2022-03-10").state == .approved)
         #expect(try await city.decide(City.rejectApplication, ids[1], date: "2022-03-01").state == .rejected)
         await daemon.shutdown()
     }

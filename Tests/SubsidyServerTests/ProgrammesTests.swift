@@ -141,6 +141,11 @@ struct ProgrammesTests {
             // A district's own decision, too, is not dated before the filing it answers.
             let early = await #expect(throws: SubsidyError.self) { try await ProgrammeData.approveOwn(shunde, filed, date: "2024-02-29") }
             #expect(early?.code == .invalidArgument && early?.message.contains("approval of \(filed) on 2024-02-29 is before it was filed on 2024-03-01") == true, "\(early?.message ?? "")")
+            let earlyRefusal = await #expect(throws: SubsidyError.self) {
+                try await shunde.decide(Foshan_Subsidy_V1_DistrictProgrammes.Method.rejectApplication, filed, date: "2024-02-29")
+            }
+            #expect(earlyRefusal?.code == .invalidArgument && earlyRefusal?.message.contains("refusal of \(filed) on 2024-02-29 is before it was filed on 2024-03-01") == true,
+                    "\(earlyRefusal?.message ?? "")")
             let bound = try await ProgrammeData.approveOwn(shunde, filed, date: "2024-06-01")
             #expect(bound.awardedFen == 30_000_000)
             let stacking = try #require(bound.explanation?.limits.first { $0.kind == "stacking" })
