@@ -138,19 +138,31 @@ enum BackupFiles {
         return parent == "/" ? "/" + name : parent + "/" + name
     }
 
-    /// `VACUUM INTO` from a connection of its own, opened on the live file: it reads the last
-    /// commit (the caller holds the file's only writer), and writes a compact, self-contained copy.
-    static func vacuum(_ source: String, into target: String) throws {
-        // Not `readOnly`: query_only would refuse VACUUM INTO. It only ever runs this statement.
-        let connection = try SQLiteConnection(path: source)
-        defer { connection.close() }
-        // SQLite would create the copy 0644 less the umask; an empty file 0600 first keeps it
-        // private to the daemon whatever the umask (VACUUM INTO accepts an empty file).
-        let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw BackupError.file(name: target, problem: "cannot create (\(String(cString: strerror(errno))))") }
-        close(fd)
-        try connection.query("VACUUM INTO ?", [.text(target)])
-        try syncFile(target)
+    /// A read transaction on a live file, opened while its writer is parked (so on its last
+    /// commit) and held until ``copy(into:)`` has read it: the copy is of that moment however
+    /// many commits follow. Used by one thread at a time: opened on the file's writer thread,
+    /// copied and closed on a backup thread.
+    final class Snapshot: @unchecked Sendable {
+        private let connection: SQLiteConnection
+
+        init(of path: String) throws {
+            connection = try SQLiteConnection(path: path, readOnly: true)
+            try connection.execute("BEGIN")
+            _ = try connection.query("SELECT count(*) AS n FROM sqlite_master")
+        }
+
+        /// Writes the snapshot into `target` (created 0600; it must not exist) and syncs it.
+        func copy(into target: String) throws {
+            // SQLite would create the copy 0644 less the umask: an empty file 0600 first keeps it
+            // private to the daemon whatever the umask.
+            let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            guard fd >= 0 else { throw BackupError.file(name: target, problem: "cannot create (\(String(cString: strerror(errno))))") }
+            close(fd)
+            try connection.backup(into: target)
+            try syncFile(target)
+        }
+
+        deinit { connection.close() }
     }
 
     /// What ``check(_:name:)`` found in a file.

@@ -116,6 +116,26 @@ final class SQLiteConnection {
     /// measured by the benchmark).
     static let checkpointPages = 10_000
 
+    /// Copies the file as this connection reads it (within its open read transaction: that
+    /// snapshot, whatever commits follow) into `target`, an existing empty file, page by page
+    /// with SQLite's online backup.
+    func backup(into target: String) throws(SQLiteError) {
+        let source = try live()
+        var opened: OpaquePointer?
+        let rc = sqlite3_open_v2(target, &opened, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, nil)
+        defer { sqlite3_close_v2(opened) }
+        guard rc == SQLITE_OK, let destination = opened else { throw SQLiteError(code: rc, message: "\(target): cannot open") }
+        guard let backup = sqlite3_backup_init(destination, "main", source, "main") else {
+            throw SQLiteError(code: sqlite3_errcode(destination), message: "\(target): \(String(cString: sqlite3_errmsg(destination)))")
+        }
+        let step = sqlite3_backup_step(backup, -1)
+        let finished = sqlite3_backup_finish(backup)
+        guard step == SQLITE_DONE, finished == SQLITE_OK else {
+            let code = Self.normalised(step == SQLITE_DONE ? finished : step, destination)
+            throw SQLiteError(code: code, message: "\(target): \(String(cString: sqlite3_errmsg(destination)))")
+        }
+    }
+
     /// Finalizes every cached statement and closes the file; later calls fail as closed.
     func close() {
         for entry in cache.values { sqlite3_finalize(entry.statement) }

@@ -1,4 +1,5 @@
 import CSQLite
+import NIOPosix
 import SubsidyCore
 import Synchronization
 
@@ -115,7 +116,7 @@ public enum BackupError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .manifest(problem): "\(BackupManifest.fileName): \(problem)"
         case let .file(name, problem): "\(name): \(problem)"
         case let .writersDidNotPause(seconds): "the stores' writers did not all pause within \(seconds) s; no backup taken"
-        case .alreadyRunning: "another backup is being taken; one at a time (each holds every decision until its copies are made): retry when it ends"
+        case .alreadyRunning: "another backup is being taken; one at a time: retry when it ends"
         }
     }
 }
@@ -126,10 +127,11 @@ extension SubsidyStores {
     ///
     /// One point in time across all six files: under the decision lock (no decision is between
     /// its ledger and its district step), each file's single writer thread is parked in a write
-    /// transaction, and only when all six are parked does each copy its file with `VACUUM INTO`
-    /// (from a connection of its own, reading the last commit) and release its writer. So no
-    /// commit of any file falls between the copies. Writers wait for the length of their own
-    /// file's copy; readers never wait. Each copy goes to a temporary name, passes
+    /// transaction, and only when all six are parked does each open a read transaction on its
+    /// file (a connection of its own, on the last commit) and release its writer. So no commit
+    /// of any file falls between the six snapshots. Then the lock is released, and the copies
+    /// are made from the snapshots with SQLite's online backup while decisions go on: they wait
+    /// for the rendezvous, not for the copies. Each copy goes to a temporary name, passes
     /// `integrity_check` and its audit chain, and is renamed; the manifest is written last.
     ///
     /// `directory` must be outside the data directory: SQLite takes a directory named like a
@@ -138,8 +140,8 @@ extension SubsidyStores {
     /// beside the files they copy.
     public func backup(into directory: String, writtenBy: String) async throws -> BackupManifest {
         let directory = BackupFiles.resolvedTarget(directory)
-        // One at a time: a second would only queue behind the first's decision lock, and a caller
-        // sending many would hold every tenant's decisions for all their copies in turn.
+        // One at a time: a caller sending many would pause every tenant's decisions for each one's
+        // snapshots and copy every store again, side by side, on the disk the daemon decides on.
         guard backupRunning.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             throw BackupError.alreadyRunning
         }
@@ -169,26 +171,46 @@ extension SubsidyStores {
         let databases = [ledger.database] + DistrictID.allCases.map { store($0).database }
         let names = BackupManifest.expectedNames
         let rendezvous = WriterRendezvous(parties: databases.count)
-        let takenAt = try await underDecisionLock(.everything) {
+        let (takenAt, snapshots) = try await underDecisionLock(.everything) {
             // Under the lock, which backups take one at a time: checked before it, backups sent
             // together would each find the room the others were about to take.
             try await self.requireRoomForBackup(in: directory)
-            return try await withThrowingTaskGroup(of: String?.self) { group in
+            return try await withThrowingTaskGroup(of: (Int, String?, BackupFiles.Snapshot).self) { group in
                 for (index, database) in databases.enumerated() {
-                    let target = directory + "/" + BackupFiles.partialName(names[index])
                     group.addTask {
                         try await database.write { _ in
                             let at = try rendezvous.arriveAndWait()
-                            try BackupFiles.vacuum(database.path, into: target)
-                            return index == 0 ? at : nil
+                            return (index, index == 0 ? at : nil, try BackupFiles.Snapshot(of: database.path))
                         }
                     }
                 }
                 var takenAt = ""
-                for try await at in group { if let at { takenAt = at } }
-                return takenAt
+                var snapshots: [Int: BackupFiles.Snapshot] = [:]
+                for try await (index, at, snapshot) in group {
+                    if let at { takenAt = at }
+                    snapshots[index] = snapshot
+                }
+                return (takenAt, snapshots)
             }
         }
+        // The decisions and the writers go on: the copies read the snapshots, off the stores'
+        // threads and the cooperative pool (a district file may be gigabytes).
+        await backupCopying.withLock { $0 }?()
+        let copier = NIOThreadPool(numberOfThreads: 2)
+        copier.start()
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, snapshot) in snapshots {
+                    let target = directory + "/" + BackupFiles.partialName(names[index])
+                    group.addTask { try await copier.runIfActive { try snapshot.copy(into: target) } }
+                }
+                try await group.waitForAll()
+            }
+        } catch {
+            try? await copier.shutdownGracefully()
+            throw error
+        }
+        try await copier.shutdownGracefully()
         var files: [BackupManifest.File] = []
         var ledgerPosition: LedgerPosition?
         for name in names {

@@ -28,6 +28,9 @@ public final class SubsidyStores: Service, Sendable {
     private let limitsInForce = Mutex(StorageLimits.unlimited)
     /// Whether a backup is being taken (``backup(into:writtenBy:)`` takes one at a time).
     let backupRunning = Atomic<Bool>(false)
+    /// Awaited by a backup between its snapshots and its copies: a test holds a backup there to
+    /// show decisions go on while it copies.
+    package let backupCopying = Mutex<(@Sendable () async -> Void)?>(nil)
 
     /// The storage limits in force (``requireRoomToGrow(_:)``); unlimited until set.
     public var storageLimits: StorageLimits { limitsInForce.withLock { $0 } }

@@ -1,6 +1,7 @@
 import Foundation
 import SubsidyCore
 import SubsidyTestSupport
+import Synchronization
 import Testing
 
 @testable import SubsidyStore
@@ -67,6 +68,37 @@ struct BackupManifestTests {
             #expect(mode == 0o600, "\(name): \(String(mode ?? 0, radix: 8))")
         }
         await done.stores.close()
+    }
+
+    @Test("a backup holds decisions only for its snapshots: an approval made while it copies goes through, and is not in the backup")
+    func decisionsGoOnWhileCopying() async throws {
+        let harness = try StoreHarness()
+        let before = try await harness.recommended(harness.benchmark(StoreHarness.uscc(350)), in: .nanhai)
+        let during = try await harness.recommended(harness.benchmark(StoreHarness.uscc(351)), in: .shunde)
+        #expect(try await harness.approve(before) == .approved)
+        let target = harness.directory.path + "-backup-copying"
+        defer { try? FileManager.default.removeItem(atPath: target) }
+        let (copying, reached) = AsyncStream<Void>.makeStream()
+        let (released, release) = AsyncStream<Void>.makeStream()
+        harness.stores.backupCopying.withLock {
+            $0 = {
+                reached.yield()
+                for await _ in released { break }
+            }
+        }
+        let backup = Task { try await harness.stores.backup(into: target, writtenBy: "test") }
+        for await _ in copying { break }
+        // Its snapshots taken, the backup holds no lock and no writer while it copies.
+        #expect(try await harness.approve(during) == .approved)
+        release.yield()
+        let manifest = try await backup.value
+        #expect(try SubsidyStores.verifyBackup(at: target) == manifest)
+        // Of the moment of its snapshots: the first approval is in it, the one made while it copied is not.
+        let copy = try SQLiteConnection(path: target + "/" + BackupManifest.expectedNames[0], readOnly: true)
+        defer { copy.close() }
+        let committed = try copy.query("SELECT application_id FROM commitments ORDER BY application_id").map { try $0.text("application_id") }
+        #expect(committed == [before], "\(committed)")
+        await harness.stores.close()
     }
 
     @Test("a backup into the data directory is refused however it is spelled, and the stores still open")
