@@ -157,10 +157,13 @@ enum BackupFiles {
             // private to the daemon whatever the umask.
             let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
             guard fd >= 0 else { throw BackupError.file(name: target, problem: "cannot create (\(String(cString: strerror(errno))))") }
-            close(fd)
+            Glibc.close(fd)
             try connection.backup(into: target)
             try syncFile(target)
         }
+
+        /// Ends the read transaction (the file's WAL may be checkpointed past it again).
+        func close() { connection.close() }
 
         deinit { connection.close() }
     }
@@ -347,6 +350,8 @@ enum BackupFiles {
         for name in BackupManifest.expectedNames {
             unlink(directory + "/" + name)
             unlink(directory + "/" + partialName(name))
+            // A copy's rollback journal, should one be left by a copy that failed.
+            unlink(directory + "/" + partialName(name) + "-journal")
         }
         rmdir(directory + "/districts")
         // Last: while anything of the restore is left, it says so.

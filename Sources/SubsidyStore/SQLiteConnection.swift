@@ -134,6 +134,12 @@ final class SQLiteConnection {
             let code = Self.normalised(step == SQLITE_DONE ? finished : step, destination)
             throw SQLiteError(code: code, message: "\(target): \(String(cString: sqlite3_errmsg(destination)))")
         }
+        // The pages carry the live file's WAL mode: a copy opened later would grow a -wal and
+        // -shm beside it. A rollback-journal file, as VACUUM INTO made them, is self-contained.
+        let journal = sqlite3_exec(destination, "PRAGMA journal_mode=DELETE", nil, nil, nil)
+        guard journal == SQLITE_OK else {
+            throw SQLiteError(code: Self.normalised(journal, destination), message: "\(target): \(String(cString: sqlite3_errmsg(destination)))")
+        }
     }
 
     /// Finalizes every cached statement and closes the file; later calls fail as closed.

@@ -202,7 +202,13 @@ extension SubsidyStores {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (index, snapshot) in snapshots {
                     let target = directory + "/" + BackupFiles.partialName(names[index])
-                    group.addTask { try await copier.runIfActive { try snapshot.copy(into: target) } }
+                    group.addTask {
+                        // Closed once copied: its read transaction holds the file's WAL unchecked.
+                        try await copier.runIfActive {
+                            defer { snapshot.close() }
+                            try snapshot.copy(into: target)
+                        }
+                    }
                 }
                 try await group.waitForAll()
             }
@@ -249,16 +255,16 @@ extension SubsidyStores {
                 + "; no backup taken")
     }
 
+    /// `path` as ``restore(backup:into:)`` writes into it: its parent's links resolved. Lock
+    /// this one, so the directory locked is the directory filled.
+    public static func restoreTarget(_ path: String) -> String { BackupFiles.resolvedTarget(path) }
+
     /// Checks the backup in `backup` against its manifest — every file present, of the size and
     /// SHA-256 recorded, passing `integrity_check`, its audit chain verifying up to the head
     /// recorded, the ledger's identity and sequence as recorded — and only then copies it into
     /// `dataDirectory` (created 0700; it must not exist, or be empty), each file under a temporary
     /// name first. Opens nothing in the backup for writing.
     @discardableResult
-    /// `path` as ``restore(backup:into:)`` writes into it: its parent's links resolved. Lock
-    /// this one, so the directory locked is the directory filled.
-    public static func restoreTarget(_ path: String) -> String { BackupFiles.resolvedTarget(path) }
-
     public static func restore(backup: String, into dataDirectory: String) throws -> BackupManifest {
         let dataDirectory = BackupFiles.resolvedTarget(dataDirectory)
         let manifest = try verifyBackup(at: backup)

@@ -93,6 +93,12 @@ struct BackupManifestTests {
         release.yield()
         let manifest = try await backup.value
         #expect(try SubsidyStores.verifyBackup(at: target) == manifest)
+        // Self-contained files (no WAL mode carried over from the live files), and nothing else.
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: target).sorted() == (BackupManifest.expectedNames + ["MANIFEST", "districts"]).sorted())
+        for name in BackupManifest.expectedNames {
+            let header = try #require(FileHandle(forReadingAtPath: target + "/" + name)).readData(ofLength: 20)
+            #expect(header[18] == 1 && header[19] == 1, "\(name): write/read versions \(header[18])/\(header[19])")
+        }
         // Of the moment of its snapshots: the first approval is in it, the one made while it copied is not.
         let copy = try SQLiteConnection(path: target + "/" + BackupManifest.expectedNames[0], readOnly: true)
         defer { copy.close() }
