@@ -21,7 +21,7 @@ public enum StoreConsistency {
     /// maintained total that differs from its records.
     /// (Opening the stores applies schema migrations this subsidyd has and the files lack.)
     public static func check(dataDirectory: String) async throws -> Report {
-        try await withStores(dataDirectory) { stores in try await check(stores, dataDirectory: dataDirectory) }
+        try await withStores(dataDirectory, migrating: false) { stores in try await check(stores, dataDirectory: dataDirectory) }
     }
 
     private static func check(_ stores: SubsidyStores, dataDirectory: String) async throws -> Report {
@@ -160,8 +160,8 @@ public enum StoreConsistency {
     }
 
     /// Runs `body` on the stores of `dataDirectory`, closing them after it, whatever it did.
-    private static func withStores<T>(_ dataDirectory: String, _ body: (SubsidyStores) async throws -> T) async throws -> T {
-        let stores = try SubsidyStores.open(dataDirectory: dataDirectory)
+    private static func withStores<T>(_ dataDirectory: String, migrating: Bool = true, _ body: (SubsidyStores) async throws -> T) async throws -> T {
+        let stores = try SubsidyStores.open(dataDirectory: dataDirectory, migrating: migrating)
         do {
             let result = try await body(stores)
             await stores.close()

@@ -46,7 +46,8 @@ struct OfflineBackup: AsyncParsableCommand {
         let stores: SubsidyStores
         do {
             lock = try DataDirectoryLock(dataDirectory: dataDirectory)
-            stores = try SubsidyStores.open(dataDirectory: dataDirectory)
+            // Not migrated: a backup taken before an upgrade must be of the files as they are.
+            stores = try SubsidyStores.open(dataDirectory: dataDirectory, migrating: false)
         } catch {
             fail("\(error)", exitCode: 2)
         }

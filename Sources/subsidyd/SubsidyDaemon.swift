@@ -48,7 +48,7 @@ struct SubsidyDaemon: AsyncParsableCommand {
     @Flag(help: "Validate the configuration file and exit: 0 if it is usable, 1 with the problem on stderr.")
     var checkConfig = false
 
-    @Flag(help: "Check the stores without serving (the daemon must be stopped): recovery's consistency check, every audit chain, every maintained total recomputed; exit 0 if consistent, 3 if start-up would refuse, 4 if only totals differ.")
+    @Flag(help: "Check the stores without serving (the daemon must be stopped): recovery's consistency check, every audit chain, every maintained total recomputed; migrates nothing (files an earlier release wrote are refused, exit 2); exit 0 if consistent, 3 if start-up would refuse, 4 if only totals differ.")
     var check = false
 
     @Flag(help: "Operator repair with the daemon stopped: roll districts forward to the ledger as start-up does, forget unfinished registrations in the city's index, rebuild totals that differ from their records (audited); exit 0 if the stores are then consistent, 3 if not.")

@@ -45,6 +45,36 @@ struct SchemaFixtureTests {
         return originals
     }
 
+    @Test("--check and the offline backup leave an earlier release's files as they are: refused, naming each file and both versions")
+    func toolsDoNotMigrate() async throws {
+        let directory = try Self.copy()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func versions() -> [Int64?] {
+            (["city-ledger.sqlite"] + DistrictID.allCases.map { "districts/\($0.rawValue).sqlite" }).map { SubsidyStores.schemaVersion(of: directory + "/" + $0) }
+        }
+        let before = versions()
+        #expect(before.allSatisfy { $0 != nil && $0! < 14 }, "\(before)")
+        for attempt in ["check", "open"] {
+            do {
+                if attempt == "check" {
+                    _ = try await StoreConsistency.check(dataDirectory: directory)
+                } else {
+                    _ = try SubsidyStores.open(dataDirectory: directory, migrating: false)
+                }
+                Issue.record("\(attempt) opened files it would have migrated")
+            } catch let ServerError.wouldMigrate(files) {
+                #expect(files.count == 6, "\(files)")
+                #expect(files.first?.contains("city-ledger.sqlite is at schema \(before[0]!); this release's is 16") == true, "\(files)")
+            }
+        }
+        #expect(versions() == before)
+        // The daemon's own start migrates them; then --check reads them.
+        let services = try await SubsidyServices.bootstrap(configuration: .development(dataDirectory: directory), logger: Logger(label: "test"))
+        await services.stores.close()
+        #expect(versions() == [16, 15, 15, 15, 15, 15])
+        #expect(try await StoreConsistency.check(dataDirectory: directory).consistent)
+    }
+
     @Test("the first release's files migrate, are rewritten in the store's own form, read back whole, and agree with each other")
     func migrate() async throws {
         let originals = try await Self.originalApplications()

@@ -16,6 +16,9 @@ public enum ServerError: Error, CustomStringConvertible, Equatable {
     /// The data directory holds what a restore cut off before its last file left
     /// (`RESTORE-IN-PROGRESS`).
     case unfinishedRestore(path: String)
+    /// A tool that changes nothing (`--check`, the offline backup) found files this release would
+    /// migrate; one line per file.
+    case wouldMigrate([String])
 
     public var description: String {
         switch self {
@@ -29,6 +32,11 @@ public enum ServerError: Error, CustomStringConvertible, Equatable {
         case let .unfinishedRestore(path):
             "\(path): a restore into this directory did not finish (\(BackupManifest.restoringMarker) is there): "
                 + "remove the directory and run `subsidyd restore` again"
+        case let .wouldMigrate(files):
+            "these files were written by an earlier release and this one would migrate them, after which that release cannot open them:\n"
+                + files.map { "  - \($0)" }.joined(separator: "\n")
+                + "\nthis command migrates nothing: run it with the release that wrote them (before an upgrade), or start this release, "
+                + "which migrates them, and run it afterwards"
         case let .storesInconsistent(problems):
             "refusing to serve: the city ledger and the district stores disagree:\n"
                 + problems.map { "  - \($0)" }.joined(separator: "\n")

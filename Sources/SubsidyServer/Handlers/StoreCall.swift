@@ -10,7 +10,9 @@ import Glibc
 extension SubsidyStores {
     /// Opens every store under `dataDirectory` (the ledger, and the district files one level
     /// down), with the wire codec for stored content.
-    public static func open(dataDirectory: String, faults: FaultPoints = FaultPoints(enabled: false)) throws -> SubsidyStores {
+    /// - Parameter migrating: false for tools that must not migrate the files (`--check`, the
+    ///   offline backup): files an open would migrate are refused (``ServerError/wouldMigrate(_:)``).
+    public static func open(dataDirectory: String, faults: FaultPoints = FaultPoints(enabled: false), migrating: Bool = true) throws -> SubsidyStores {
         // Before anything is created or migrated: a restore cut off left part of a data directory.
         var marker = stat()
         if lstat(dataDirectory + "/" + BackupManifest.restoringMarker, &marker) == 0 {
@@ -23,6 +25,10 @@ extension SubsidyStores {
         // The district files live one level down: a writable districts/ would let another account
         // swap them even under a safe data directory.
         try StrictModes.check(directory: districtDirectory)
+        if !migrating {
+            let pending = pendingMigrations(ledgerPath: dataDirectory + "/city-ledger.sqlite", districtDirectory: districtDirectory)
+            guard pending.isEmpty else { throw ServerError.wouldMigrate(pending.map(\.description)) }
+        }
         do {
             return try SubsidyStores(ledgerPath: dataDirectory + "/city-ledger.sqlite", districtDirectory: districtDirectory, faults: faults)
         } catch let missing as SubsidyStores.MissingDistrictFiles {
