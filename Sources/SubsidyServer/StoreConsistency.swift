@@ -19,7 +19,8 @@ public enum StoreConsistency {
     /// Reports, without changing any data, what start-up recovery would roll forward, every
     /// inconsistency that would stop start-up, every audit chain that does not verify, and every
     /// maintained total that differs from its records.
-    /// (Opening the stores applies schema migrations this subsidyd has and the files lack.)
+    /// Files an earlier release wrote are refused (``ServerError/wouldMigrate(_:)``), not migrated:
+    /// that release could not open them again.
     public static func check(dataDirectory: String) async throws -> Report {
         try await withStores(dataDirectory, migrating: false) { stores in try await check(stores, dataDirectory: dataDirectory) }
     }

@@ -459,10 +459,11 @@ public final class CityLedger: Sendable {
         }
     }
 
-    public init(path: String) throws {
+    /// - Parameter migrating: see ``SQLiteDatabase/init(path:migrations:readers:lookups:cacheKiB:migrating:)``.
+    public init(path: String, migrating: Bool = true) throws {
         // Every decision reads the ledger's hot pages (cap totals, content keys, the commitments
         // it checks): 32 MiB a connection keeps them, three connections at most 96 MiB.
-        database = try SQLiteDatabase(path: path, migrations: Self.migrations, cacheKiB: 32 * 1024)
+        database = try SQLiteDatabase(path: path, migrations: Self.migrations, cacheKiB: 32 * 1024, migrating: migrating)
     }
 
     /// Commitment states that count against caps: approved (reserved) and disbursed.

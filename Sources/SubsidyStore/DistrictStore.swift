@@ -467,9 +467,10 @@ public final class DistrictStore: Sendable {
         }
     }
 
-    public init(path: String, district: DistrictID) throws {
+    /// - Parameter migrating: see ``SQLiteDatabase/init(path:migrations:readers:lookups:cacheKiB:migrating:)``.
+    public init(path: String, district: DistrictID, migrating: Bool = true) throws {
         self.district = district
-        database = try SQLiteDatabase(path: path, migrations: Self.migrations)
+        database = try SQLiteDatabase(path: path, migrations: Self.migrations, migrating: migrating)
     }
 
     // MARK: Idempotent mutations

@@ -70,7 +70,14 @@ public final class SQLiteDatabase: Sendable {
     /// - Parameter cacheKiB: each connection's page cache (`PRAGMA cache_size`), sized per file
     ///   by its owner; SQLite's default is 2 MiB.
     /// - Parameter lookups: connections for ``lookup(_:)`` (lookups beyond them take a reader thread).
-    public init(path: String, migrations: [Migration], readers: Int = 2, lookups: Int = 2, cacheKiB: Int = 2_048) throws(SQLiteError) {
+    /// - Parameter migrating: false for tools that must not migrate a file an earlier release
+    ///   wrote (`--check`, the offline backup): such a file is refused (a new, empty one is still
+    ///   created at this release's schema).
+    public init(
+        path: String, migrations: [Migration], readers: Int = 2, lookups: Int = 2, cacheKiB: Int = 2_048, migrating: Bool = true
+    ) throws(SQLiteError) {
+        var existing = stat()
+        let hadContent = stat(path, &existing) == 0 && existing.st_size > 0
         let connection = try SQLiteConnection(path: path, cacheKiB: cacheKiB)
         let current = try connection.query("PRAGMA user_version").first?.int("user_version") ?? 0
         let latest = migrations.map(\.version).max() ?? 0
@@ -79,6 +86,10 @@ public final class SQLiteDatabase: Sendable {
                 code: 0,
                 message: "\(path) has schema version \(current), but this subsidyd understands only up to \(latest); use a newer subsidyd"
             )
+        }
+        if !migrating && hadContent && current < latest {
+            connection.close()
+            throw SQLiteError(code: 0, message: "\(path) is at schema \(current); this release's is \(latest): not migrated")
         }
         // Every pending migration in one transaction: a file is at its old version or the new
         // one, never between (an upgrade across several versions that fails part-way leaves the

@@ -29,9 +29,12 @@ extension SubsidyStores {
         }
     }
 
-    /// `PRAGMA user_version` of `path`, opened read-only (nil: no such file, or not readable).
+    /// `PRAGMA user_version` of `path`, opened read-only (it reads the WAL too). Nil: no such
+    /// file, an empty one (a start cut off before its first commit), or one not readable now (a
+    /// rollback journal to replay, a lock held): the open that follows refuses to migrate it.
     static func schemaVersion(of path: String) -> Int64? {
-        guard access(path, F_OK) == 0 else { return nil }
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_size > 0 else { return nil }
         SQLiteConnection.configureProcess()
         var handle: OpaquePointer?
         defer { sqlite3_close_v2(handle) }

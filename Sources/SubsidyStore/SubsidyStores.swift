@@ -48,9 +48,12 @@ public final class SubsidyStores: Service, Sendable {
     /// recorded a change in its file (``CityLedger/districtHeads()``): then the file was lost or
     /// left out of a restore, and creating it empty would lose its registrations, pending
     /// applications and district-only decisions without a word. That is ``MissingDistrictFiles``.
-    public init(ledgerPath: String, districtDirectory: String, faults: FaultPoints = FaultPoints(enabled: false)) throws {
+    /// - Parameter migrating: false for tools that must not migrate the files
+    ///   (``pendingMigrations(ledgerPath:districtDirectory:)`` lists them first; this is the
+    ///   backstop, file by file, for one it could not read).
+    public init(ledgerPath: String, districtDirectory: String, faults: FaultPoints = FaultPoints(enabled: false), migrating: Bool = true) throws {
         let missing = DistrictID.allCases.filter { access("\(districtDirectory)/\($0.rawValue).sqlite", F_OK) != 0 }
-        ledger = try CityLedger(path: ledgerPath)
+        ledger = try CityLedger(path: ledgerPath, migrating: migrating)
         if !missing.isEmpty {
             let ledger = self.ledger
             let lost = try missing.filter { district in
@@ -68,7 +71,7 @@ public final class SubsidyStores: Service, Sendable {
         }
         var districts: [DistrictID: DistrictStore] = [:]
         for district in DistrictID.allCases {
-            districts[district] = try DistrictStore(path: "\(districtDirectory)/\(district.rawValue).sqlite", district: district)
+            districts[district] = try DistrictStore(path: "\(districtDirectory)/\(district.rawValue).sqlite", district: district, migrating: migrating)
         }
         self.districts = districts
         self.faults = faults

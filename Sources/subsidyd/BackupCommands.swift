@@ -13,7 +13,8 @@ struct OfflineBackup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
         abstract: "Back up every store into DIR with the daemon stopped (online: subsidyctl admin backup).",
-        discussion: "Exit 0: written and checked; 1: the backup failed (nothing usable left in DIR); 2: the data directory is in use or unsafe."
+        discussion: "Exit 0: written and checked; 1: the backup failed (nothing usable left in DIR); 2: the data directory is in use or unsafe, "
+            + "or its files were written by an earlier release (back them up with that release: this one does not migrate them here)."
     )
 
     @Option(help: "Configuration file naming data_dir (default \(SubsidyDaemon.defaultConfigPath)).")

@@ -67,6 +67,11 @@ struct SchemaFixtureTests {
                 #expect(files.first?.contains("city-ledger.sqlite is at schema \(before[0]!); this release's is 16") == true, "\(files)")
             }
         }
+        // The backstop, for a file the listing could not read: each store refuses on its own.
+        let refused = #expect(throws: SQLiteError.self) {
+            _ = try SubsidyStores(ledgerPath: directory + "/city-ledger.sqlite", districtDirectory: directory + "/districts", migrating: false)
+        }
+        #expect(refused?.message.contains("city-ledger.sqlite is at schema \(before[0]!); this release's is 16: not migrated") == true, "\(String(describing: refused))")
         #expect(versions() == before)
         // The daemon's own start migrates them; then --check reads them.
         let services = try await SubsidyServices.bootstrap(configuration: .development(dataDirectory: directory), logger: Logger(label: "test"))

@@ -30,7 +30,7 @@ extension SubsidyStores {
             guard pending.isEmpty else { throw ServerError.wouldMigrate(pending.map(\.description)) }
         }
         do {
-            return try SubsidyStores(ledgerPath: dataDirectory + "/city-ledger.sqlite", districtDirectory: districtDirectory, faults: faults)
+            return try SubsidyStores(ledgerPath: dataDirectory + "/city-ledger.sqlite", districtDirectory: districtDirectory, faults: faults, migrating: migrating)
         } catch let missing as SubsidyStores.MissingDistrictFiles {
             throw ServerError.storesInconsistent(problems: missing.problems)
         }
