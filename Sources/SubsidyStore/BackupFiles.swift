@@ -155,9 +155,7 @@ enum BackupFiles {
         func copy(into target: String) throws {
             // SQLite would create the copy 0644 less the umask: an empty file 0600 first keeps it
             // private to the daemon whatever the umask.
-            let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            guard fd >= 0 else { throw BackupError.file(name: target, problem: "cannot create (\(String(cString: strerror(errno))))") }
-            Glibc.close(fd)
+            Glibc.close(try createPrivate(target))
             try connection.backup(into: target)
             try syncFile(target)
         }
@@ -310,10 +308,17 @@ enum BackupFiles {
         return bytes
     }
 
+    /// Creates `path` for writing, 0600 whatever the umask; one that exists already (or a link
+    /// in its place) is refused. Returns the descriptor, for the caller to close.
+    static func createPrivate(_ path: String) throws -> Int32 {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw BackupError.file(name: path, problem: "cannot create (\(String(cString: strerror(errno))))") }
+        return fd
+    }
+
     /// Copies `source` to `target` (created 0600, must not exist) a chunk at a time, and syncs it.
     static func copy(_ source: String, to target: String) throws {
-        let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw BackupError.file(name: target, problem: "cannot create (\(String(cString: strerror(errno))))") }
+        let fd = try createPrivate(target)
         defer { close(fd) }
         try forEachChunk(of: source) { try writeAll($0, to: fd, path: target) }
         guard fsync(fd) == 0 else { throw BackupError.file(name: target, problem: "fsync failed (\(String(cString: strerror(errno))))") }
@@ -373,8 +378,7 @@ enum BackupFiles {
     }
 
     private static func write(_ bytes: [UInt8], to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw BackupError.file(name: path, problem: "cannot create (\(String(cString: strerror(errno))))") }
+        let fd = try createPrivate(path)
         defer { close(fd) }
         try bytes.withUnsafeBytes { try writeAll($0, to: fd, path: path) }
         guard fsync(fd) == 0 else { throw BackupError.file(name: path, problem: "fsync failed (\(String(cString: strerror(errno))))") }

@@ -331,19 +331,14 @@ public final class DistrictStore: Sendable {
         // The day in Foshan the content as it stands was filed (``StoredApplication/filedOn``): no
         // decision may be dated before it. Applications stored before take the day of their last
         // submission or amendment as recorded (UTC in the history), in Foshan's time.
-        // Rows an older binary added after the column (the file's version set back) are filled too.
-        SQLiteDatabase.Migration(version: 15, sql: "") { transaction throws(SQLiteError) in
-            if try transaction.query("SELECT name FROM pragma_table_info('applications') WHERE name = 'filed_on'").isEmpty {
-                try transaction.query("ALTER TABLE applications ADD COLUMN filed_on TEXT NOT NULL DEFAULT ''")
-            }
-            try transaction.query(
-                """
+        .addColumn(
+            version: 15, table: "applications", column: "filed_on", definition: "TEXT NOT NULL DEFAULT ''",
+            fill: """
                 UPDATE applications SET filed_on = COALESCE(
                     (SELECT date(MAX(at), '+8 hours') FROM transitions WHERE application_id = applications.id AND action IN ('submit', 'amend')),
                     date(created_at, '+8 hours'), '')
                 WHERE filed_on = ''
-                """)
-        },
+                """),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not

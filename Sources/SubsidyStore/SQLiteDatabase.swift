@@ -57,12 +57,19 @@ public final class SQLiteDatabase: Sendable {
         /// table has it already. SQLite has no `ADD COLUMN IF NOT EXISTS`, and a migration may run
         /// again on a file whose version was set back (an operator's repair, a test of an upgrade):
         /// every other migration is written to be re-run, so this one is too.
-        public static func addColumn(version: Int, table: String, column: String, definition: String) -> Migration {
+        /// `fill`, if given, runs after, every time (so rows an older binary added to a file whose
+        /// version was set back are filled too): write it to touch only the rows it fills.
+        public static func addColumn(version: Int, table: String, column: String, definition: String, fill: String? = nil) -> Migration {
             Migration(version: version, sql: "") { transaction throws(SQLiteError) in
-                for row in try transaction.query("SELECT name FROM pragma_table_info(?)", [.text(table)]) where try row.text("name") == column { return }
-                try transaction.query("ALTER TABLE \(table) ADD COLUMN \(column) \(definition)")
+                var present = false
+                for row in try transaction.query("SELECT name FROM pragma_table_info(?)", [.text(table)]) where try row.text("name") == column { present = true }
+                if !present { try transaction.query("ALTER TABLE \(table) ADD COLUMN \(column) \(definition)") }
+                if let fill { try transaction.query(fill) }
             }
         }
+
+        /// The version the last of `migrations` takes a file to: this release's schema.
+        static func latest(of migrations: [Migration]) -> Int { migrations.map(\.version).max() ?? 0 }
     }
 
     /// Opens the file and applies the migrations it has not seen, all in one transaction.
@@ -80,7 +87,7 @@ public final class SQLiteDatabase: Sendable {
         let hadContent = stat(path, &existing) == 0 && existing.st_size > 0
         let connection = try SQLiteConnection(path: path, cacheKiB: cacheKiB)
         let current = try connection.query("PRAGMA user_version").first?.int("user_version") ?? 0
-        let latest = migrations.map(\.version).max() ?? 0
+        let latest = Migration.latest(of: migrations)
         if current > latest {
             throw SQLiteError(
                 code: 0,
@@ -89,7 +96,7 @@ public final class SQLiteDatabase: Sendable {
         }
         if !migrating && hadContent && current < latest {
             connection.close()
-            throw SQLiteError(code: 0, message: "\(path) is at schema \(current); this release's is \(latest): not migrated")
+            throw SQLiteError(code: 0, message: "\(PendingMigration(path: path, version: current, latest: latest)): not migrated")
         }
         // Every pending migration in one transaction: a file is at its old version or the new
         // one, never between (an upgrade across several versions that fails part-way leaves the

@@ -23,7 +23,7 @@ extension SubsidyStores {
         let files = [(ledgerPath, CityLedger.migrations)]
             + DistrictID.allCases.map { ("\(districtDirectory)/\($0.rawValue).sqlite", DistrictStore.migrations) }
         return files.compactMap { path, migrations in
-            let latest = migrations.map(\.version).max() ?? 0
+            let latest = SQLiteDatabase.Migration.latest(of: migrations)
             guard let version = schemaVersion(of: path), version < latest else { return nil }
             return PendingMigration(path: path, version: version, latest: latest)
         }

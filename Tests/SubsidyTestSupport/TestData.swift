@@ -84,29 +84,32 @@ public struct DatedCalls: TenantCalls {
 /// Steps of the lifecycle as one call each, with fresh request ids.
 public struct Bureau: Sendable {
     public let client: any TenantCalls
-    /// The day its filings are made on, if not the day of its other calls.
-    private let filingDay: String?
-    /// Whether the bureau acts on a day of its own (``on(_:)``), which its filings take too.
-    private let dated: Bool
+    /// The day its filings are made on.
+    private enum Filing: Sendable {
+        /// The 2020 measures' on ``filingDay``, other programmes' on the daemon's day.
+        case byProgramme
+        /// Every filing on this day, its other calls on the daemon's.
+        case on(String)
+        /// As its other calls: the bureau acts on a day of its own (``on(_:)``).
+        case asCalls
+    }
+    private let filing: Filing
     private static func id() -> String { String(UInt64.random(in: 1...UInt64.max), radix: 36) }
 
     /// A bureau calling through `client`; its filings are made on `filingDay` if given (a test
     /// that files under a later programme and decides on days before its daemon's), else as
     /// ``filingDay`` says.
     public init(_ client: any TenantCalls, filingOn filingDay: String? = nil) {
-        self.client = client
-        self.filingDay = filingDay
-        dated = false
+        self.init(client, filing: filingDay.map(Filing.on) ?? .byProgramme)
     }
 
-    private init(dated client: any TenantCalls) {
+    private init(_ client: any TenantCalls, filing: Filing) {
         self.client = client
-        filingDay = nil
-        dated = true
+        self.filing = filing
     }
 
     /// The same bureau acting on `day` (YYYY-MM-DD) instead of its daemon's today.
-    public func on(_ day: String) -> Bureau { Bureau(dated: DatedCalls(base: client, day: day)) }
+    public func on(_ day: String) -> Bureau { Bureau(DatedCalls(base: client, day: day), filing: .asCalls) }
 
     /// The day a bureau not acting on a day of its own files applications of the 2020 measures
     /// (the default programme) on: their first, so every decision a test dates inside their
@@ -116,9 +119,11 @@ public struct Bureau: Sendable {
 
     /// The calls a filing of `application` goes through.
     private func filing(_ application: Foshan_Subsidy_V1_Application) -> any TenantCalls {
-        if let filingDay { return DatedCalls(base: client, day: filingDay) }
-        guard !dated, application.programme.isEmpty || application.programme == "foshan-2020" else { return client }
-        return DatedCalls(base: client, day: Self.filingDay)
+        switch filing {
+        case .on(let day): DatedCalls(base: client, day: day)
+        case .byProgramme where application.programme.isEmpty || application.programme == "foshan-2020": DatedCalls(base: client, day: Self.filingDay)
+        case .byProgramme, .asCalls: client
+        }
     }
 
     @discardableResult
