@@ -1,9 +1,26 @@
 import CSQLite
 import SubsidyCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Asked to stop a backup: its caller was cancelled, or the daemon is shutting down
+/// (``SubsidyStores/cancelBackup()``). The copies and checks look at it between steps on the
+/// threads they run on, where task cancellation does not reach.
+final class BackupStop: Sendable {
+    private let stopped = Atomic<Bool>(false)
+
+    func stop() { stopped.store(true, ordering: .releasing) }
+
+    var isStopped: Bool { stopped.load(ordering: .acquiring) }
+
+    /// Throws ``BackupError/cancelled`` once stopped.
+    func check() throws {
+        if isStopped { throw BackupError.cancelled }
+    }
+}
 
 /// The file chores of backups and restores: directories, durable renames, copies, hashes, and the
 /// read-only checks of a copied SQLite file.
@@ -151,12 +168,13 @@ enum BackupFiles {
             _ = try connection.query("SELECT count(*) AS n FROM sqlite_master")
         }
 
-        /// Writes the snapshot into `target` (created 0600; it must not exist) and syncs it.
-        func copy(into target: String) throws {
+        /// Writes the snapshot into `target` (created 0600; it must not exist) and syncs it, a
+        /// few MiB at a time until `stop` is asked (``BackupError/cancelled``).
+        func copy(into target: String, stop: BackupStop) throws {
             // SQLite would create the copy 0644 less the umask: an empty file 0600 first keeps it
             // private to the daemon whatever the umask.
             Glibc.close(try createPrivate(target))
-            try connection.backup(into: target)
+            guard try connection.backup(into: target, continuing: { !stop.isStopped }) else { throw BackupError.cancelled }
             try syncFile(target)
         }
 
@@ -173,8 +191,20 @@ enum BackupFiles {
     }
 
     /// Opens a copy read-only and immutable (nothing, not even a `-wal`, is written beside it),
-    /// runs `integrity_check`, verifies its audit chain to its head, and hashes it.
-    static func check(_ path: String, name: String) throws -> Checked {
+    /// runs `integrity_check`, verifies its audit chain to its head, and hashes it. A file may be
+    /// gigabytes: asked to `stop`, the check ends within some thousands of SQLite instructions
+    /// or a MiB hashed (``BackupError/cancelled``).
+    static func check(_ path: String, name: String, stop: BackupStop = BackupStop()) throws -> Checked {
+        do {
+            return try check(opening: path, name: name, stop: stop)
+        } catch {
+            // An interrupted statement fails as the file's problem; it was the stop.
+            try stop.check()
+            throw error
+        }
+    }
+
+    private static func check(opening path: String, name: String, stop: BackupStop) throws -> Checked {
         SQLiteConnection.configureProcess()
         var handle: OpaquePointer?
         let uri = "file:\(percentEncoded(path))?immutable=1"
@@ -183,6 +213,14 @@ enum BackupFiles {
             throw BackupError.file(name: path, problem: "cannot be opened as a SQLite file")
         }
         defer { sqlite3_close_v2(handle) }
+        // Every 10,000 virtual-machine instructions: a non-zero answer interrupts the statement.
+        // `stop` outlives the handle (closed by the defer above, before this returns).
+        sqlite3_progress_handler(
+            handle, 10_000,
+            { context in
+                guard let context else { return 0 }
+                return Unmanaged<BackupStop>.fromOpaque(context).takeUnretainedValue().isStopped ? 1 : 0
+            }, Unmanaged.passUnretained(stop).toOpaque())
         func rows(_ sql: String) throws -> [[String]] {
             var statement: OpaquePointer?
             guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
@@ -230,7 +268,7 @@ enum BackupFiles {
             throw BackupError.file(name: path, problem: "audit head does not match the chain's last row \(expected - 1)")
         }
         let identity = name == BackupManifest.expectedNames[0] ? try rows("SELECT identity FROM ledger_identity WHERE id = 1").first?.first : nil
-        let file = BackupManifest.File(name: name, bytes: size(of: path), sha256: try sha256(of: path), auditSequence: expected - 1, auditHash: previous)
+        let file = BackupManifest.File(name: name, bytes: size(of: path), sha256: try sha256(of: path, stop: stop), auditSequence: expected - 1, auditHash: previous)
         return Checked(file: file, ledgerIdentity: identity)
     }
 
@@ -273,9 +311,12 @@ enum BackupFiles {
         return fd
     }
 
-    static func sha256(of path: String) throws -> String {
+    static func sha256(of path: String, stop: BackupStop? = nil) throws -> String {
         var digest = HexDigest.Stream()
-        try forEachChunk(of: path) { digest.update($0) }
+        try forEachChunk(of: path) {
+            try stop?.check()
+            digest.update($0)
+        }
         return digest.finalize()
     }
 

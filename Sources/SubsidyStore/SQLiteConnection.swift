@@ -118,8 +118,11 @@ final class SQLiteConnection {
 
     /// Copies the file as this connection reads it (within its open read transaction: that
     /// snapshot, whatever commits follow) into `target`, an existing empty file, page by page
-    /// with SQLite's online backup.
-    func backup(into target: String) throws(SQLiteError) {
+    /// with SQLite's online backup, `pagesPerStep` at a time. Before each step it asks
+    /// `continuing`; a false answer abandons the copy (`target` is left part-written) and
+    /// returns false. A copy from a connection holding its read transaction never restarts,
+    /// however many commits the file takes meanwhile, so the steps add up to one copy.
+    func backup(into target: String, pagesPerStep: Int32 = 1024, continuing: () -> Bool) throws(SQLiteError) -> Bool {
         let source = try live()
         var opened: OpaquePointer?
         let rc = sqlite3_open_v2(target, &opened, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, nil)
@@ -128,7 +131,14 @@ final class SQLiteConnection {
         guard let backup = sqlite3_backup_init(destination, "main", source, "main") else {
             throw SQLiteError(code: sqlite3_errcode(destination), message: "\(target): \(String(cString: sqlite3_errmsg(destination)))")
         }
-        let step = sqlite3_backup_step(backup, -1)
+        var step = SQLITE_OK
+        while step == SQLITE_OK {
+            guard continuing() else {
+                sqlite3_backup_finish(backup)
+                return false
+            }
+            step = sqlite3_backup_step(backup, pagesPerStep)
+        }
         let finished = sqlite3_backup_finish(backup)
         guard step == SQLITE_DONE, finished == SQLITE_OK else {
             let code = Self.normalised(step == SQLITE_DONE ? finished : step, destination)
@@ -140,6 +150,7 @@ final class SQLiteConnection {
         guard journal == SQLITE_OK else {
             throw SQLiteError(code: Self.normalised(journal, destination), message: "\(target): \(String(cString: sqlite3_errmsg(destination)))")
         }
+        return true
     }
 
     /// Finalizes every cached statement and closes the file; later calls fail as closed.

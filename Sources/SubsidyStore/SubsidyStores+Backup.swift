@@ -109,6 +109,9 @@ public enum BackupError: Error, Sendable, Equatable, CustomStringConvertible {
     case file(name: String, problem: String)
     case writersDidNotPause(seconds: Int)
     case alreadyRunning
+    /// Stopped by ``SubsidyStores/cancelBackup()`` or by its task's cancellation; what it had
+    /// written was removed.
+    case cancelled
 
     public var description: String {
         switch self {
@@ -117,6 +120,7 @@ public enum BackupError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .file(name, problem): "\(name): \(problem)"
         case let .writersDidNotPause(seconds): "the stores' writers did not all pause within \(seconds) s; no backup taken"
         case .alreadyRunning: "another backup is being taken; one at a time: retry when it ends"
+        case .cancelled: "the backup was stopped before it was complete (subsidyd shutting down, a signal, or its caller gone); nothing of it was kept"
         }
     }
 }
@@ -142,10 +146,14 @@ extension SubsidyStores {
         let directory = BackupFiles.resolvedTarget(directory)
         // One at a time: a caller sending many would pause every tenant's decisions for each one's
         // snapshots and copy every store again, side by side, on the disk the daemon decides on.
-        guard backupRunning.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
-            throw BackupError.alreadyRunning
+        let stop = BackupStop()
+        let started = runningBackup.withLock { running in
+            guard running == nil else { return false }
+            running = stop
+            return true
         }
-        defer { backupRunning.store(false, ordering: .releasing) }
+        guard started else { throw BackupError.alreadyRunning }
+        defer { runningBackup.withLock { $0 = nil } }
         // The ledger's directory is the data directory; `districts` may be a link to another disk.
         for store in Set(([ledger.database.path] + DistrictID.allCases.map { self.store($0).database.path }).map(BackupFiles.directory(of:))) {
             try BackupFiles.requireOutside(dataDirectory: store, directory)
@@ -158,7 +166,11 @@ extension SubsidyStores {
             throw error
         }
         do {
-            return try await backup(intoEmpty: directory, writtenBy: writtenBy)
+            return try await withTaskCancellationHandler {
+                try await backup(intoEmpty: directory, writtenBy: writtenBy, stop: stop)
+            } onCancel: {
+                stop.stop()
+            }
         } catch {
             // Whatever it got to: a failure (a full disk, most likely) must not leave its copies
             // taking the room the next backup, or the next decision, needs.
@@ -167,7 +179,18 @@ extension SubsidyStores {
         }
     }
 
-    private func backup(intoEmpty directory: String, writtenBy: String) async throws -> BackupManifest {
+    /// Stops the backup being taken, if one is: its copies and checks end at their next step
+    /// (a few MiB), it removes what it wrote and fails with ``BackupError/cancelled``. The
+    /// daemon's shutdown asks this, so a backup of gigabytes does not hold it up. Returns whether
+    /// a backup was running.
+    @discardableResult
+    public func cancelBackup() -> Bool {
+        guard let stop = runningBackup.withLock({ $0 }) else { return false }
+        stop.stop()
+        return true
+    }
+
+    private func backup(intoEmpty directory: String, writtenBy: String, stop: BackupStop) async throws -> BackupManifest {
         let databases = [ledger.database] + DistrictID.allCases.map { store($0).database }
         let names = BackupManifest.expectedNames
         let rendezvous = WriterRendezvous(parties: databases.count)
@@ -193,43 +216,56 @@ extension SubsidyStores {
                 return (takenAt, snapshots)
             }
         }
-        // The decisions and the writers go on: the copies read the snapshots, off the stores'
-        // threads and the cooperative pool (a district file may be gigabytes).
+        // The decisions and the writers go on: the copies read the snapshots, and are checked
+        // and hashed, off the stores' threads and the cooperative pool (a district file may be
+        // gigabytes; the pool has a thread per core and serves every call).
         await backupCopying.withLock { $0 }?()
+        await faults.holdIfArmed("backup.copying") { stop.isStopped }
         let copier = NIOThreadPool(numberOfThreads: 2)
         copier.start()
+        let checked: [Int: BackupFiles.Checked]
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            try stop.check()
+            checked = try await withThrowingTaskGroup(of: (Int, BackupFiles.Checked).self) { group in
                 for (index, snapshot) in snapshots {
                     let target = directory + "/" + BackupFiles.partialName(names[index])
                     group.addTask {
-                        // Closed once copied: its read transaction holds the file's WAL unchecked.
                         try await copier.runIfActive {
-                            defer { snapshot.close() }
-                            try snapshot.copy(into: target)
+                            // Closed once copied: its read transaction holds the file's WAL unchecked.
+                            do {
+                                defer { snapshot.close() }
+                                try snapshot.copy(into: target, stop: stop)
+                            }
+                            return (index, try BackupFiles.check(target, name: names[index], stop: stop))
                         }
                     }
                 }
-                try await group.waitForAll()
+                var checked: [Int: BackupFiles.Checked] = [:]
+                do {
+                    for try await (index, file) in group { checked[index] = file }
+                } catch {
+                    // One copy failed (a full disk): the others stop at their next step instead
+                    // of copying on for nothing (the pool's threads do not see task cancellation).
+                    stop.stop()
+                    throw error
+                }
+                return checked
             }
         } catch {
+            // The snapshots not yet copied: stopped, they must not hold their WALs any longer.
+            for snapshot in snapshots.values { snapshot.close() }
             try? await copier.shutdownGracefully()
             throw error
         }
         try await copier.shutdownGracefully()
         var files: [BackupManifest.File] = []
-        var ledgerPosition: LedgerPosition?
-        for name in names {
-            let partial = directory + "/" + BackupFiles.partialName(name)
-            let checked = try BackupFiles.check(partial, name: name)
-            if name == names[0] {
-                guard let identity = checked.ledgerIdentity else { throw BackupError.file(name: name, problem: "ledger_identity is missing") }
-                ledgerPosition = LedgerPosition(identity: identity, sequence: checked.file.auditSequence, hash: checked.file.auditHash)
-            }
-            try BackupFiles.renameDurably(partial, to: directory + "/" + name)
-            files.append(checked.file)
+        for (index, name) in names.enumerated() {
+            try BackupFiles.renameDurably(directory + "/" + BackupFiles.partialName(name), to: directory + "/" + name)
+            files.append(checked[index]!.file)
         }
-        let manifest = BackupManifest(takenAt: takenAt, writtenBy: writtenBy, ledger: ledgerPosition!, files: files)
+        guard let identity = checked[0]?.ledgerIdentity else { throw BackupError.file(name: names[0], problem: "ledger_identity is missing") }
+        let ledgerPosition = LedgerPosition(identity: identity, sequence: checked[0]!.file.auditSequence, hash: checked[0]!.file.auditHash)
+        let manifest = BackupManifest(takenAt: takenAt, writtenBy: writtenBy, ledger: ledgerPosition, files: files)
         // Where a full disk most often stops a backup: every copy written, the manifest not yet.
         try faults.failIfArmed("backup.before-manifest")
         try BackupFiles.writeDurably(manifest.text, to: directory + "/" + BackupManifest.fileName)

@@ -26,8 +26,9 @@ public final class SubsidyStores: Service, Sendable {
     private let decisionLocks = DecisionLocks()
     let faults: FaultPoints
     private let limitsInForce = Mutex(StorageLimits.unlimited)
-    /// Whether a backup is being taken (``backup(into:writtenBy:)`` takes one at a time).
-    let backupRunning = Atomic<Bool>(false)
+    /// The backup being taken, if one is (``backup(into:writtenBy:)`` takes one at a time), to
+    /// stop it with (``cancelBackup()``).
+    let runningBackup = Mutex<BackupStop?>(nil)
     /// Awaited by a backup between its snapshots and its copies: a test holds a backup there to
     /// show decisions go on while it copies.
     package let backupCopying = Mutex<(@Sendable () async -> Void)?>(nil)
@@ -1334,7 +1335,8 @@ public final class SubsidyStores: Service, Sendable {
 /// Test-only crash points of the commit protocol: with test hooks on, the environment variable
 /// `SUBSIDYD_CRASH_AT=approve.after-ledger` (etc.) makes the daemon SIGKILL itself right there,
 /// so tests can prove recovery at every step; `fail:approve.after-ledger` fails the step without
-/// a crash (a full disk, an I/O error).
+/// a crash (a full disk, an I/O error); `hold:backup.copying` holds a backup there until it is
+/// stopped (a backup of gigabytes, for the shutdown that must not wait for it).
 public struct FaultPoints: Sendable {
     let armed: Set<String>
 
@@ -1358,5 +1360,11 @@ public struct FaultPoints: Sendable {
 
     func failIfArmed(_ point: String) throws {
         if armed.contains("fail:" + point) { throw SubsidyError(.internal, "test fault at \(point)") }
+    }
+
+    /// Armed with `hold:` + `point`, waits there until `released` says so.
+    func holdIfArmed(_ point: String, until released: () -> Bool) async {
+        guard armed.contains("hold:" + point) else { return }
+        while !released() { try? await Task.sleep(for: .milliseconds(10)) }
     }
 }

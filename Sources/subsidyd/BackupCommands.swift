@@ -2,6 +2,7 @@ import ArgumentParser
 import SubsidyCore
 import SubsidyServer
 import SubsidyStore
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ struct OfflineBackup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
         abstract: "Back up every store into DIR with the daemon stopped (online: subsidyctl admin backup).",
-        discussion: "Exit 0: written and checked; 1: the backup failed (nothing usable left in DIR); 2: the data directory is in use or unsafe, "
+        discussion: "Exit 0: written and checked; 1: the backup failed or was stopped (Ctrl-C, SIGTERM; nothing usable left in DIR); 2: the data directory is in use or unsafe, "
             + "or its files were written by an earlier release (back them up with that release: this one does not migrate them here)."
     )
 
@@ -53,7 +54,20 @@ struct OfflineBackup: AsyncParsableCommand {
             fail("\(error)", exitCode: 2)
         }
         do {
-            let manifest = try await stores.backup(into: directory, writtenBy: "subsidyd \(SubsidyVersion.current)")
+            let manifest = try await withThrowingTaskGroup(of: BackupManifest?.self) { group in
+                // Interrupted (Ctrl-C, a stop), it removes what it wrote instead of leaving a
+                // partial backup to fill the disk.
+                group.addTask {
+                    for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm, .sighup) { stores.cancelBackup() }
+                    return nil
+                }
+                group.addTask { try await stores.backup(into: directory, writtenBy: "subsidyd \(SubsidyVersion.current)") }
+                defer { group.cancelAll() }
+                while let next = try await group.next() {
+                    if let manifest = next { return manifest }
+                }
+                preconditionFailure("the backup's task ended without a result")
+            }
             await stores.close()
             print("backup \(directory): taken at \(manifest.takenAt); \(manifest.ledger)")
             for file in manifest.files { print("  \(file.name)  \(file.bytes) bytes  audit row \(file.auditSequence)") }

@@ -192,6 +192,27 @@ struct BackupRestoreTests {
         }
     }
 
+    @Test("a daemon told to stop while it copies a backup stops it, removes what it wrote, and exits at once; the caller is told to take it again")
+    func shutdownStopsBackup() async throws {
+        try await withTemporaryDirectory { base in
+            // Held where it copies, as a copy of gigabytes would be for minutes.
+            try await withDaemon(environment: ["SUBSIDYD_CRASH_AT": "hold:backup.copying"]) { daemon in
+                let city = try await daemon.client("city")
+                var request = Foshan_Subsidy_V1_BackupRequest()
+                request.directory = base + "/nightly"
+                let backup = Task { try await city.call(Foshan_Subsidy_V1_Admin.Method.backup, request) }
+                #expect(await eventually(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: base + "/nightly/districts") })
+                // A stop that waited for the held backup would be killed after the patience (not 0).
+                #expect(await daemon.terminate(patience: .seconds(30)) == 0, "\(daemon.log().suffix(2_000))")
+                let error = await #expect(throws: SubsidyError.self) { try await backup.value }
+                #expect(error?.code == .unavailable, "\(String(describing: error))")
+                #expect(error?.message.contains("stopped before it was complete") == true, "\(String(describing: error))")
+                #expect(!FileManager.default.fileExists(atPath: base + "/nightly"), "what it wrote is removed")
+                await city.close()
+            }
+        }
+    }
+
     @Test("subsidyctl admin backup --dated writes into a new directory named by the time; a relative or missing directory is refused naming the field")
     func subsidyctlBackup() async throws {
         try await withTemporaryDirectory { base in

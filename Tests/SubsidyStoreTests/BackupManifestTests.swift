@@ -107,6 +107,63 @@ struct BackupManifestTests {
         await harness.stores.close()
     }
 
+    @Test("a backup stops when asked or cancelled, keeps nothing, and the next one is taken")
+    func backupsStop() async throws {
+        let harness = try StoreHarness()
+        let application = try await harness.recommended(harness.benchmark(StoreHarness.uscc(352)), in: .nanhai)
+        #expect(try await harness.approve(application) == .approved)
+        let target = harness.directory.path + "-backup-stopped"
+        defer { try? FileManager.default.removeItem(atPath: target) }
+        #expect(harness.stores.cancelBackup() == false, "no backup is running")
+        // Asked to stop (as the daemon's shutdown asks) between its snapshots and its copies.
+        harness.stores.backupCopying.withLock { $0 = { [stores = harness.stores] in #expect(stores.cancelBackup()) } }
+        await #expect(throws: BackupError.cancelled) { try await harness.stores.backup(into: target, writtenBy: "test") }
+        #expect(!FileManager.default.fileExists(atPath: target), "the directory it created is removed")
+        // Its task cancelled (a task of its own: cancelling the test's would end the test).
+        harness.stores.backupCopying.withLock { $0 = { withUnsafeCurrentTask { $0?.cancel() } } }
+        let cancelled = Task { [stores = harness.stores] in try await stores.backup(into: target, writtenBy: "test") }
+        await #expect(throws: BackupError.cancelled) { try await cancelled.value }
+        #expect(!FileManager.default.fileExists(atPath: target))
+        // Neither leaves a backup "running", nor a snapshot holding a file's WAL.
+        harness.stores.backupCopying.withLock { $0 = nil }
+        let manifest = try await harness.stores.backup(into: target, writtenBy: "test")
+        #expect(try SubsidyStores.verifyBackup(at: target) == manifest)
+        #expect(manifest.ledger.sequence > 0)
+        await harness.stores.close()
+    }
+
+    @Test("a copy of many steps asks before each, and a check or hash of a stopped backup ends")
+    func copyStepsAndStops() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("subsidy-steps-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let source = try SQLiteConnection(path: directory + "/source.sqlite")
+        defer { source.close() }
+        try source.execute("CREATE TABLE t (b BLOB)")
+        try source.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600) INSERT INTO t SELECT randomblob(3000) FROM n")
+        let pages = try source.query("PRAGMA page_count").first!.int("page_count")
+        #expect(pages > 500, "\(pages) pages")
+        func emptyTarget(_ name: String) -> String {
+            let path = directory + "/" + name
+            #expect(FileManager.default.createFile(atPath: path, contents: nil))
+            return path
+        }
+        var asked = 0
+        #expect(try source.backup(into: emptyTarget("whole.sqlite"), pagesPerStep: 100) { asked += 1; return true })
+        #expect(Int64(asked) == (pages + 99) / 100, "asked \(asked) times for \(pages) pages")
+        let copy = try SQLiteConnection(path: directory + "/whole.sqlite", readOnly: true)
+        #expect(try copy.query("SELECT count(*) AS n FROM t").first!.int("n") == 600)
+        copy.close()
+        asked = 0
+        #expect(try source.backup(into: emptyTarget("stopped.sqlite"), pagesPerStep: 100) { asked += 1; return asked < 3 } == false)
+        #expect(asked == 3, "no step after the stop")
+        let stop = BackupStop()
+        #expect(throws: Never.self) { try BackupFiles.sha256(of: directory + "/whole.sqlite", stop: stop) }
+        stop.stop()
+        #expect(throws: BackupError.cancelled) { try BackupFiles.sha256(of: directory + "/whole.sqlite", stop: stop) }
+        #expect(throws: BackupError.cancelled) { try BackupFiles.check(directory + "/whole.sqlite", name: "whole.sqlite", stop: stop) }
+    }
+
     @Test("a backup into the data directory is refused however it is spelled, and the stores still open")
     func backupOutsideTheData() async throws {
         let harness = try StoreHarness()

@@ -1,4 +1,5 @@
 import Logging
+import ServiceLifecycle
 import SubsidyCore
 import SubsidyStore
 import SubsidyWire
@@ -18,7 +19,15 @@ struct AdminService: Foshan_Subsidy_V1_Admin.ServiceProtocol {
         let started = ContinuousClock.now
         let manifest = try await StoreCall.run(for: context) {
             do {
-                return try await stores.backup(into: directory, writtenBy: "subsidyd \(SubsidyVersion.current)")
+                // A backup of gigabytes must not hold up a stop (systemd would kill the daemon
+                // mid-copy, leaving the copies behind): shutting down stops it.
+                return try await withGracefulShutdownHandler {
+                    try await stores.backup(into: directory, writtenBy: "subsidyd \(SubsidyVersion.current)")
+                } onGracefulShutdown: {
+                    stores.cancelBackup()
+                }
+            } catch BackupError.cancelled {
+                throw SubsidyError(.unavailable, "backup: \(BackupError.cancelled); take it again once subsidyd is serving")
             } catch let error as BackupError {
                 // The operator's to fix (a directory in use, a disk problem), not an internal failure.
                 throw SubsidyError(.failedPrecondition, "backup: \(error)")
