@@ -9,7 +9,11 @@ import Synchronization
 /// 1. Unicode **NFKC_Casefold** (NFKC, full case folding, and every Default_Ignorable_Code_Point
 ///    removed: zero-width spaces and joiners, BOM, soft hyphen, bidi marks, variation selectors, …),
 ///    so full-width `ＨＴ` and half-width `ht` agree, as do `①` and `1`, `ﬁ` and `fi`;
-/// 2. every remaining format (Cf) or control (Cc) character removed, as if it were not there;
+/// 2. every remaining character that shows nothing of its own removed, as if it were not there:
+///    format (Cf) and control (Cc) characters; combining marks (Mn, Me) that NFKC did not compose
+///    into a letter; private-use, unassigned and surrogate code points (no font a clerk has
+///    draws them as anything but blank or a box); and the blank symbols U+2800 (Braille blank)
+///    and U+1D159 (null notehead);
 /// 3. the text read as runs of digits (of any script, mapped to ASCII) and runs of everything
 ///    else. White space and dashes (general category Pd — hyphen, en and em dash, 〜, ‐, ‑, ⸺ … —
 ///    and the minus signs U+2212, U+2796, U+02D7 and the hyphen bullet U+2043) only separate
@@ -158,7 +162,8 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
     /// What canonicalisation does with one scalar (after NFKC_Casefold), from its Unicode
     /// properties.
     enum ScalarKind: Equatable {
-        /// Formats, controls and default-ignorable code points: dropped, even inside a digit run.
+        /// Formats, controls, default-ignorable code points, loose combining marks, private-use
+        /// and unassigned code points, blank symbols: dropped, even inside a digit run.
         case invisible
         /// White space and dashes: end a run of digits.
         case separator
@@ -170,7 +175,9 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
         init(_ scalar: Unicode.Scalar) {
             let properties = scalar.properties
             switch properties.generalCategory {
-            case .format, .control:
+            // Each shows nothing a clerk could tell apart, so each would let one contract be
+            // funded twice: "HT-1" and "HT-1" + U+2800 look alike on every screen.
+            case .format, .control, .nonspacingMark, .enclosingMark, .privateUse, .unassigned, .surrogate:
                 self = .invisible
                 return
             case .spaceSeparator, .lineSeparator, .paragraphSeparator:
@@ -179,7 +186,7 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
             default:
                 break
             }
-            if properties.isDefaultIgnorableCodePoint {
+            if properties.isDefaultIgnorableCodePoint || CanonicalText.blankSymbols.contains(scalar.value) {
                 self = .invisible
             } else if properties.isWhitespace || CanonicalText.isDash(scalar) {
                 self = .separator
@@ -196,6 +203,40 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
     /// The kinds of the 128 ASCII scalars, computed once by the same rule: identifiers are mostly
     /// ASCII, and looking up a scalar's properties is most of what canonicalising costs.
     static let asciiKinds: [ScalarKind] = (0..<128).map { ScalarKind(Unicode.Scalar(UInt8($0))) }
+
+    /// Refuses, with `INVALID_ARGUMENT` naming `field`, an identifier holding a letter that is
+    /// neither ASCII (after NFKC: full-width forms are) nor a Chinese character: Cyrillic `Н`,
+    /// Greek `Τ` and accented `Ó` look like `H`, `T` and `O` on a clerk's screen, so a contract
+    /// number or project name spelled with one would be the same content under another key. The
+    /// canonical form cannot fold them (no normalisation maps one script to another); a clerk
+    /// can type the identifier as the contract prints it.
+    public static func requireComparable(_ text: String, field: String) throws(SubsidyError) {
+        guard !text.utf8.allSatisfy({ $0 < 0x80 }) else { return }
+        for (offset, scalar) in nfkcCasefold(text).unicodeScalars.enumerated() where !scalar.isASCII && scalar.properties.isAlphabetic {
+            let category = scalar.properties.generalCategory
+            guard [.uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter].contains(category), !isChinese(scalar) else { continue }
+            throw SubsidyError.invalidField(
+                field,
+                "holds \(scalar) (U+\(String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)), at character \(offset + 1) as compared), "
+                    + "a letter that is neither a Chinese character nor an ASCII letter: it could pass for a letter it looks like, and fund "
+                    + "the same content twice; write identifiers with Chinese characters, ASCII letters and digits")
+        }
+    }
+
+    /// CJK ideographs (the unified blocks and their extensions, and the compatibility block) and
+    /// the iteration mark 々.
+    static func isChinese(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x3005, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xF900...0xFAFF, 0x20000...0x323AF: true
+        default: false
+        }
+    }
+
+    /// Symbols drawn as nothing, which no Unicode property marks as invisible.
+    static let blankSymbols: Set<UInt32> = [
+        0x2800,  // BRAILLE PATTERN BLANK
+        0x1D159,  // MUSICAL SYMBOL NULL NOTEHEAD
+    ]
 
     static func isDash(_ scalar: Unicode.Scalar) -> Bool {
         if scalar.properties.generalCategory == .dashPunctuation { return true }

@@ -121,8 +121,9 @@ public enum InputLimits {
     }
 }
 
+/// Zero-padded on the left to `width` (code points are written U+0041, not U+41).
 extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
+    func leftPadded(to width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

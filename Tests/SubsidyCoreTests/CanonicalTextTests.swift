@@ -14,6 +14,11 @@ struct CanonicalTextTests {
         "\u{202A}", "\u{202B}", "\u{202C}", "\u{202D}", "\u{202E}", "\u{2066}", "\u{2067}", "\u{2068}", "\u{2069}",
         "\u{061C}", "\u{180E}", "\u{034F}", "\u{FE0F}", "\u{FE00}", "\u{2061}", "\u{2062}", "\u{2063}", "\u{2064}",
         "\u{115F}", "\u{1160}", "\u{3164}", "\u{FFA0}", "\u{E0001}", "\u{E0020}", "\u{1D173}",
+        // Drawn as nothing, or as a box no clerk tells from another: blank symbols, loose
+        // combining marks (after a digit or a dash no letter takes them), private use, unassigned.
+        // (Not U+0301 and its like: after a letter NFKC composes it into one, Ó, refused on input.)
+        "\u{2800}", "\u{1D159}", "\u{16FE4}", "\u{17B4}", "\u{0358}", "\u{20DD}", "\u{0489}", "\u{E000}", "\u{F8FF}",
+        "\u{F0000}", "\u{0378}", "\u{2FFFD}",
     ]
     /// Every dash and hyphen variant.
     static let dashes: [Unicode.Scalar] = [
@@ -100,6 +105,43 @@ struct CanonicalTextTests {
     ])
     func distinct(_ pair: (String, String)) {
         #expect(CanonicalText(pair.0).key != CanonicalText(pair.1).key, "\"\(pair.0)\" vs \"\(pair.1)\"")
+    }
+
+    @Test("every combining mark, private-use and blank character is dropped wherever it stands, as a clerk cannot see it")
+    func everyLooseMarkIsDropped() {
+        let key = CanonicalText("HT-2022-483021").key
+        var checked = 0
+        for value in UInt32(0)...0x10FFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            let category = scalar.properties.generalCategory
+            guard [.nonspacingMark, .enclosingMark, .privateUse].contains(category) || CanonicalText.blankSymbols.contains(value) else { continue }
+            // Private use is 137,000 code points: every 97th, and both ends of each block.
+            if category == .privateUse && value % 97 != 0 && ![0xE000, 0xF8FF, 0xF0000, 0xFFFFD, 0x100000, 0x10FFFD].contains(value) { continue }
+            checked += 1
+            for variant in ["HT-2022-483021" + String(scalar), String(scalar) + "HT-2022-483021", "HT-2022-483" + String(scalar) + "021", "HT-" + String(scalar) + "2022-483021"] {
+                let variantKey = CanonicalText(variant).key
+                // Either it is dropped, or the input refuses it (U+0345 case-folds to the Greek ι).
+                let refused = (try? CanonicalText.requireComparable(variant, field: "f")) == nil
+                if variantKey != key && !refused {
+                    Issue.record("U+\(String(value, radix: 16, uppercase: true)) (\(category)) in \(variant.debugDescription) → \"\(variantKey)\"")
+                    return
+                }
+            }
+        }
+        #expect(checked > 2_500, "\(checked) characters checked")
+    }
+
+    @Test("identifiers with letters that pass for ASCII or Chinese ones are refused on input; Chinese, ASCII and full-width ones are taken")
+    func lookalikeLetters() {
+        for text in ["HT-2022-483021", "ＨＴ－２０２２", "陶瓷产业集群数字化转型试点", "5G 智能工厂 二期", "Straße 7号", "①期", "々", ""] {
+            #expect(throws: Never.self, "\(text)") { try CanonicalText.requireComparable(text, field: "application.contract_number") }
+        }
+        // Cyrillic Н and Т, Greek Τ, Latin with an acute (composed by NFKC), Hangul, kana.
+        for text in ["\u{041D}\u{0422}-2022-483021", "H\u{03A4}-2022", "HT-2022-\u{00D3}01", "HT-2022-O\u{0301}01", "한-1", "プロジェクト"] {
+            let error = #expect(throws: SubsidyError.self, "\(text)") { try CanonicalText.requireComparable(text, field: "application.contract_number") }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.message.contains("application.contract_number") == true, "\(String(describing: error))")
+        }
     }
 
     @Test("only invisible characters, white space and punctuation is empty")

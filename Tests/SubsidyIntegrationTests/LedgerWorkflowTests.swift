@@ -232,6 +232,30 @@ struct LedgerWorkflowTests {
         }
     }
 
+    @Test("a contract funded in one district is not funded again in another through a blank or a lookalike letter in its number")
+    func invisibleRespellings() async throws {
+        try await prepared(buyersPerDistrict: 1) { _, city, districts, buyers in
+            let nanhai = districts["nanhai"]!, chancheng = districts["chancheng"]!
+            let funded = try await nanhai.file(
+                TestData.voucher(enterprise: buyers["nanhai"]![0], provider: Self.provider, contractFen: 10_000_000, contract: "HT-2022-483021"))
+            #expect(try await city.approve(funded).state == .approved)
+            // Blank to every screen (Braille blank, null notehead, private use, a loose mark):
+            // the same contract, refused as funded.
+            for blank in ["\u{2800}", "\u{1D159}", "\u{E000}", "\u{20DD}"] {
+                for contract in ["HT-2022-483021" + blank, blank + "HT-2022-483021", "HT-2022-483" + blank + "021"] {
+                    let application = TestData.voucher(enterprise: buyers["chancheng"]![0], provider: Self.provider, contractFen: 10_000_000, contract: contract)
+                    let refused = await #expect(throws: SubsidyError.self, "\(contract.debugDescription)") { _ = try await chancheng.submit(application) }
+                    #expect(refused?.code == .failedPrecondition && refused?.message.contains(funded) == true, "\(String(describing: refused))")
+                }
+            }
+            // Letters of other scripts that pass for H and T are refused as input, naming the field.
+            var cyrillic = TestData.voucher(enterprise: buyers["chancheng"]![0], provider: Self.provider, contractFen: 10_000_000, contract: "\u{041D}\u{0422}-2022-483021")
+            cyrillic.projectName = "设备上云"
+            let refused = await #expect(throws: SubsidyError.self) { _ = try await chancheng.submit(cyrillic) }
+            #expect(refused?.code == .invalidArgument && refused?.message.contains("application.contract_number") == true, "\(String(describing: refused))")
+        }
+    }
+
     @Test("imports are validated, idempotent, and count against caps and one-time rules")
     func historicalImport() async throws {
         try await prepared(buyersPerDistrict: 0) { daemon, city, _, _ in

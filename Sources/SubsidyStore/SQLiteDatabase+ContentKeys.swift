@@ -1,0 +1,38 @@
+import SubsidyCore
+
+extension SQLiteDatabase.Migration {
+    /// Adds, for each commitment of the ledger, the key its typed content (`content_typed`: the
+    /// contract number, or else the project name) has in this release's canonical form, when it
+    /// differs from the fingerprint stored: content funded under an older form then still blocks
+    /// every spelling the newer form makes one. The stored keys stay (the audit trail names them).
+    ///
+    /// Only the fingerprint can be derived again: the ledger keeps no project name beside a
+    /// contract number (that key stays as it was stored), and a canonical key is not canonical
+    /// text (`5g` is written `5-g`), so keys are derived from what was typed, never from keys.
+    /// Read in batches by rowid: a ledger may hold a million commitments.
+    static func recanonicaliseFingerprints(version: Int) -> Self {
+        Self(version: version, sql: "") { transaction throws(SQLiteError) in
+            var after: Int64 = 0
+            while true {
+                let rows = try transaction.query(
+                    """
+                    SELECT rowid AS id, application_id, enterprise, content_fingerprint, content_typed FROM commitments
+                    WHERE rowid > ? ORDER BY rowid LIMIT 10000
+                    """, [.integer(after)])
+                guard let last = rows.last else { return }
+                after = try last.int("id")
+                for row in rows {
+                    let stored = try row.text("content_fingerprint"), typed = try row.text("content_typed")
+                    guard !CanonicalText(typed).isEmpty else { continue }
+                    let current =
+                        stored.hasPrefix("contract:")
+                        ? "contract:" + CanonicalText.canonical(typed)
+                        : Application.projectKey(projectName: typed, enterprise: try row.text("enterprise"))
+                    guard current != stored else { continue }
+                    try transaction.query(
+                        "INSERT OR IGNORE INTO content_keys (key, application_id) VALUES (?, ?)", [.text(current), .text(try row.text("application_id"))])
+                }
+            }
+        }
+    }
+}

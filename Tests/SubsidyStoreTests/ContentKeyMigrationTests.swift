@@ -1,0 +1,41 @@
+import Foundation
+import SubsidyCore
+import Testing
+
+@testable import SubsidyStore
+
+@Suite("content keys of an older canonical form")
+struct ContentKeyMigrationTests {
+    @Test("an award stored when U+2800 still counted keeps blocking its plain spelling after the ledger migrates")
+    func olderKeysBlockTheirPlainSpelling() async throws {
+        var harness = try StoreHarness()
+        let enterprise = StoreHarness.uscc(360)
+        var funded = harness.benchmark(enterprise)
+        funded.projectName = "智能工厂 二期\u{2800}"
+        let first = try await harness.recommended(funded, in: .shunde)
+        #expect(try await harness.approve(first) == .approved)
+        // As an earlier release stored it: the blank kept in its key, the ledger at schema 16.
+        let olderKey = "project:\(enterprise.rawValue):智能工厂二期\u{2800}"
+        await harness.stores.close()
+        let ledger = try SQLiteConnection(path: harness.directory.path + "/city-ledger.sqlite")
+        try ledger.execute("BEGIN")
+        _ = try ledger.query("UPDATE commitments SET content_fingerprint = ? WHERE application_id = ?", [.text(olderKey), .text(first)])
+        _ = try ledger.query("DELETE FROM content_keys WHERE application_id = ?", [.text(first)])
+        _ = try ledger.query("INSERT INTO content_keys (key, application_id) VALUES (?, ?)", [.text(olderKey), .text(first)])
+        try ledger.execute("PRAGMA user_version = 16")
+        try ledger.execute("COMMIT")
+        ledger.close()
+
+        harness = try StoreHarness(directory: harness.directory)
+        let keys = try await harness.stores.ledger.database.read { transaction in
+            try transaction.query("SELECT key FROM content_keys WHERE application_id = ? ORDER BY key", [.text(first)]).map { try $0.text("key") }
+        }
+        #expect(keys == ["project:\(enterprise.rawValue):智能工厂二期", olderKey], "\(keys)")
+        // The same project, typed plainly, is the content already funded.
+        var plain = harness.benchmark(enterprise)
+        plain.projectName = "智能工厂 二期"
+        let refused = await #expect(throws: SubsidyError.self) { try await harness.recommended(plain, in: .shunde, copy: 1) }
+        #expect(refused?.message.contains(first) == true, "\(String(describing: refused))")
+        await harness.stores.close()
+    }
+}
