@@ -387,6 +387,13 @@ public enum AwardCalculator {
     private static func formula(
         _ application: Application, rule: MeasureRule, decision: DecisionInput
     ) throws(SubsidyError) -> (Money, String, String?) {
+        // An amount typed for a measure its formula decides would be dropped without a word, and
+        // the clerk who typed 1 yuan would find the formula's 210,000 committed.
+        if application.measure.formulaShape != .caseByCase, let typed = decision.caseAmount, typed > .zero {
+            throw SubsidyError.invalidField(
+                "case_amount_fen",
+                "applies only to case-by-case (一事一议) measures; \(application.measure) is awarded by its formula: leave the amount (\(typed)) out")
+        }
         switch application.measure.formulaShape {
         case .fixed:
             guard let amount = rule.amount else { throw SubsidyError(.internal, "policy has no amount for \(application.measure)") }

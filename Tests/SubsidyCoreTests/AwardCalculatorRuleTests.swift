@@ -150,6 +150,9 @@ struct AwardCalculatorRuleTests {
                 expected: .refused(.invalidArgument, "case_amount_fen: required and > 0 for MAJOR_PLATFORM")),
             Row(name: "case by case without a document", application: F.caseByCase(.innovationCarrier), caseAmount: F.yuan("1.00"),
                 expected: .refused(.invalidArgument, "decision_document: required for INNOVATION_CARRIER")),
+            // Typed for a formula's measure, it would be dropped and the formula's award committed.
+            Row(name: "an amount for a formula's measure", application: F.benchmark(invested: "10,000,000.00"), caseAmount: F.yuan("1.00"),
+                expected: .refused(.invalidArgument, "case_amount_fen: applies only to case-by-case (一事一议) measures; BENCHMARK_PROJECT is awarded by its formula")),
             Row(name: "formula rounds down to nothing", application: F.voucher(contract: "0.01"),
                 expected: .refused(.failedPrecondition, "CLOUD_VOUCHER formula gives 0.00 yuan")),
         ]

@@ -354,6 +354,19 @@ struct ProgrammesIntegrationTests {
             corrected.reason = "项目名称更正"
             let kept = try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, corrected).record
             #expect(kept?.callId == call.id && kept?.application?.projectName == "数字化车间 6")
+            // Amended onto another enterprise it is a new filing for that one: the closed call
+            // refuses it (a placeholder filed in time must not carry another's application in).
+            let other = TestData.uscc(7_601, area: 5)
+            try await nanhai.register(other)
+            var onto = Foshan_Subsidy_V1_AmendApplicationRequest()
+            onto.requestId = UUID().uuidString
+            onto.applicationId = unseenReply.record?.id ?? ""
+            onto.application = ProgrammeData.workshop(other, 6, year: 2025)
+            onto.reason = "企业填错"
+            let placeholder = await #expect(throws: SubsidyError.self) { try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, onto) }
+            #expect(
+                placeholder?.code == .failedPrecondition && placeholder?.message.contains("cannot be amended to enterprise \(other) (a new filing for it)") == true,
+                "\(placeholder?.message ?? "")")
             var late = Foshan_Subsidy_V1_SubmitApplicationRequest()
             late.requestId = UUID().uuidString
             late.application = ProgrammeData.workshop(owner, 4, year: 2025)

@@ -258,12 +258,19 @@ extension DistrictService {
         let was = current.application
         // By the programme each resolves to: an empty name and the default's own name are one.
         let wasProgramme = (try? programmes.programme(for: was).name) ?? was.programme
-        guard wasProgramme != programme.name || was.measure != application.measure || was.fundingYear != application.fundingYear else { return }
+        // Another enterprise is a new filing too: a returned placeholder must not carry another
+        // enterprise's application into a call that has closed.
+        let otherEnterprise = was.enterprise != application.enterprise
+        guard wasProgramme != programme.name || was.measure != application.measure || was.fundingYear != application.fundingYear || otherEnterprise
+        else { return }
         let call: String
         do {
             call = try await callFiledUnder(application, programme: programme, lateReason: current.lateReason, context: context).call
         } catch where error.code == .failedPrecondition {
-            throw SubsidyError.precondition("call", "\(id) cannot be amended to \(application.measure) of funding year \(application.fundingYear): \(error.message)")
+            let target =
+                otherEnterprise
+                ? "enterprise \(application.enterprise.rawValue) (a new filing for it)" : "\(application.measure) of funding year \(application.fundingYear)"
+            throw SubsidyError.precondition("call", "\(id) cannot be amended to \(target): \(error.message)")
         }
         guard call == current.callID else {
             let place = { (call: String) in call.isEmpty ? "no call for applications" : "call \(call)" }
