@@ -209,12 +209,12 @@ struct BatchSubmission {
         if failed > 0 { throw ExitCode(ExitStatus.partialBatch) }
     }
 
-    /// `apps.csv` → `apps.results.csv` beside it.
+    /// `apps.csv` → `apps.results.csv` beside it; any other file keeps its extension
+    /// (`apps.xlsx` → `apps.xlsx.results.csv`): the results of a workbook must not replace those
+    /// of the CSV of the same name, which the committee's next step may be about to read.
     static func resultsPath(for path: String) -> String {
         guard path != "-" else { return "submit-results.csv" }
-        let lowered = path.lowercased()
-        let stem = lowered.hasSuffix(".csv") ? String(path.dropLast(4)) : Spreadsheet.isWorkbook(path) ? String(path.dropLast(5)) : path
-        return stem + ".results.csv"
+        return (path.lowercased().hasSuffix(".csv") ? String(path.dropLast(4)) : path) + ".results.csv"
     }
 }
 

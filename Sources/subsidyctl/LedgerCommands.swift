@@ -125,7 +125,10 @@ struct Quote: AsyncParsableCommand {
     @Option(help: "Application JSON file, or -.") var file: String?
     @Option(help: "A stored application's id.") var applicationId: String?
     @Option(help: "Decision date YYYY-MM-DD (default: the last day of the policy).") var decisionDate: String = ""
-    @Option(help: "Case-by-case measures: the amount in fen.") var caseAmountFen: Int64 = 0
+    @Option(help: "Case-by-case measures: the amount in yuan, e.g. 8,000,000 or 8000000.00 (as approve takes it).") var caseAmount: String?
+    /// Kept for scripts written before `--case-amount`: every other amount a clerk types is in
+    /// yuan, and a pre-check in fen quoted a hundredth of what `approve` then committed.
+    @Option(help: .hidden) var caseAmountFen: Int64?
     @Option(help: "Case-by-case measures: the decision's document number.") var document: String = ""
     @Option(help: "With --file: the programme to quote under (default: the one the file names, else foshan-2020).") var programme: String?
 
@@ -133,6 +136,7 @@ struct Quote: AsyncParsableCommand {
         guard (file == nil) != (applicationId == nil) else {
             throw ValidationError("give exactly one of --file or --application-id")
         }
+        if caseAmount != nil && caseAmountFen != nil { throw ValidationError("give --case-amount (yuan) alone") }
     }
 
     func run() async throws {
@@ -149,7 +153,7 @@ struct Quote: AsyncParsableCommand {
         }
         request.applicationId = applicationId ?? ""
         request.decisionDate = decisionDate
-        request.caseAmountFen = caseAmountFen
+        request.caseAmountFen = try caseAmount.map { try fen($0, option: "--case-amount") } ?? caseAmountFen ?? 0
         request.decisionDocument = document
         let r = try await global.withClient { client throws(SubsidyError) in
             try await isCity(client)

@@ -46,7 +46,8 @@ struct Submit: AsyncParsableCommand {
                 + "--programme and --late-reason apply to rows that leave those columns empty. Re-running the file files nothing twice."))
     var batch: String?
     @Option(help: "The batch file's encoding (default: UTF-8 with or without a BOM, else GB18030/GBK).") var encoding: Spreadsheet.TextEncoding?
-    @Option(help: "Where the batch's per-row results go (default: FILE.results.csv beside it).") var results: String?
+    @Option(help: "Where the batch's per-row results go (default: beside FILE, apps.csv → apps.results.csv, apps.xlsx → apps.xlsx.results.csv).")
+    var results: String?
 
     func run() async throws {
         if let batch {

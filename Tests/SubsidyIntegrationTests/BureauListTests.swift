@@ -329,9 +329,12 @@ struct BatchTests {
                     + "ws.append(['CLOUD_VOUCHER', 2022, '91440605000000115C', '914406050000000193', 'HT-XLSX-2', 'abc', 1000000, '坏金额']); "
                     + "wb.save(sys.argv[1])",
                 [xlsx])
+            let csvResultsBefore = try Data(contentsOf: URL(fileURLWithPath: daemon.dataDirectory + "/申报.results.csv"))
             let fromXLSX = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", xlsx])
             #expect(fromXLSX.output.contains("1 filed, 0 already filed, 1 refused of 2 rows"), "\(fromXLSX.output) \(fromXLSX.error)")
-            let xlsxRows = try await BureauListTests.readCSV(daemon.dataDirectory + "/申报.results.csv")
+            // Its results beside it, not over the CSV's of the same name (the committee's list).
+            let xlsxRows = try await BureauListTests.readCSV(daemon.dataDirectory + "/申报.xlsx.results.csv")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: daemon.dataDirectory + "/申报.results.csv")) == csvResultsBefore)
             #expect(xlsxRows.count == 3 && xlsxRows[2][3].contains("row 4 column contractAmount"), "the sheet's own row number, past a blank row: \(xlsxRows)")
             let filedFromXLSX = try #require(xlsxRows[1][2].isEmpty ? nil : xlsxRows[1][2])
             let xlsxRecord = try JSONValue.parse(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", filedFromXLSX]))
@@ -676,7 +679,7 @@ struct OutputTests {
 
             let cells = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", directory + "/batch-cells.xlsx"])
             #expect(cells.output.contains("1 filed, 0 already filed, 1 refused of 2 rows"), "\(cells.output) \(cells.error)")
-            let results = try await BureauListTests.readCSV(directory + "/batch-cells.results.csv")
+            let results = try await BureauListTests.readCSV(directory + "/batch-cells.xlsx.results.csv")
             #expect(results.count == 3 && results[2][3].contains("row 3 column contractAmount") && results[2][3].contains("1234.567"), "\(results)")
             let filed = try JSONValue.parse(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", results[1][2]]))
             #expect(filed["record"]?["application"]?["projectName"] == .string("设备_上云 一期"), "Excel's escapes of _ and CR, the line break made a space: \(filed)")

@@ -452,6 +452,13 @@ struct LedgerWorkflowTests {
             application.enterpriseUscc = platform
             application.projectName = "工业互联网重大平台"
             let id = try await districts["chancheng"]!.file(application)
+            // The pre-check takes the amount as approve does, in yuan (a pre-check in fen quoted a
+            // hundredth of what approve then committed); the fen option of older scripts agrees.
+            let quoteArguments = ["--data-dir", daemon.dataDirectory, "--as", "city", "quote", "--application-id", id, "--decision-date", "2022-06-01", "--document", "佛工信函〔2022〕15号"]
+            let inYuan = try await runCtl(quoteArguments + ["--case-amount", "8,000,000"])
+            #expect(inYuan.status == 0 && inYuan.output.contains("8,000,000.00"), "\(inYuan.output) \(inYuan.error)")
+            let inFen = try await runCtl(quoteArguments + ["--case-amount-fen", "800000000"])
+            #expect(inFen.status == 0 && inFen.output.contains("8,000,000.00"), "\(inFen.output) \(inFen.error)")
 
             let watcher = try await daemon.client("city")
             var request = Foshan_Subsidy_V1_WatchEventsRequest()
