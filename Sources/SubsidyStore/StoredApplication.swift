@@ -47,6 +47,16 @@ public struct StoredApplication: Sendable, Equatable {
         guard let filed = try? CalendarDate(parsing: filedOn), date < filed else { return }
         throw SubsidyError.invalidField("request.decision_date", "\(what) of \(id) on \(date) is before it was filed on \(filed)")
     }
+
+    /// Refuses a revocation dated `date` before the award's last step: its approval, its 公示 or
+    /// its payment. A clawback dated before the payment it claws back would make the record say
+    /// the money was revoked while it was still to be paid.
+    public func requireRevocable(on date: CalendarDate) throws(SubsidyError) {
+        let steps = [("approval", decisionDate), ("publicity", publicizedOn), ("disbursement", disbursedOn)]
+            .compactMap { step, day in (try? CalendarDate(parsing: day)).map { (step, $0) } }
+        guard let (step, day) = steps.max(by: { $0.1 < $1.1 }), date < day else { return }
+        throw SubsidyError.invalidField("request.decision_date", "revocation on \(date) is before the \(step) of \(id) on \(day)")
+    }
 }
 
 /// What a city decision names besides its reason: the date it takes effect and its document

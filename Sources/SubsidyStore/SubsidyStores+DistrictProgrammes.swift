@@ -99,9 +99,7 @@ extension SubsidyStores {
     ) async throws -> [UInt8] {
         try await decideOwn(.revoke, id, as: district, programmes: programmes, request: key, actor: actor, reason: reason,
                             decision: DecisionNote(date: date?.description ?? "", document: document), respond: respond) { record, _, transaction in
-            if let date, let approved = try? CalendarDate(parsing: record.decisionDate), date < approved {
-                throw SubsidyError.invalidField("request.decision_date", "revocation on \(date) is before the approval of \(id) on \(approved)")
-            }
+            if let date { try record.requireRevocable(on: date) }
             try transaction.move(id, to: .released)
         }
     }

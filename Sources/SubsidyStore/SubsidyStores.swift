@@ -627,7 +627,7 @@ public final class SubsidyStores: Service, Sendable {
 
     /// Revocation: releases the commitment in the ledger (a clawback after disbursement), then
     /// marks the application revoked in its district. A revocation dated (`on`) must not precede
-    /// the approval.
+    /// the approval, its 公示 or its payment.
     public func revoke(
         _ id: String, on date: CalendarDate?, document: String, programmes: Programmes, request key: RequestKey, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
@@ -635,9 +635,7 @@ public final class SubsidyStores: Service, Sendable {
         let note = DecisionNote(date: date?.description ?? "", document: document)
         return try await decideThroughLedger(.revoke, id, request: key, actor: actor, reason: reason, decision: note, respond: respond, check: { current in
             _ = try Self.cityDecides(current, programmes: programmes)
-            if let date, let approved = try? CalendarDate(parsing: current.decisionDate), date < approved {
-                throw SubsidyError.invalidField("request.decision_date", "revocation on \(date) is before the approval of \(current.id) on \(approved)")
-            }
+            if let date { try current.requireRevocable(on: date) }
         }) { ledger, transaction, now in
             try ledger.release(applicationID: id, targetState: .revoked, requestID: key.id, actor: actor, reason: reason, at: now, in: transaction)
         }

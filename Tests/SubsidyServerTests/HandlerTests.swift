@@ -43,7 +43,7 @@ struct HandlerTests {
         return try #require(try await daemon.call(District.submitApplication, submit, as: "shunde", metadata: ["x-today": Bureau.filingDay]).record?.id)
     }
 
-    @Test("the lifecycle through the router: submit, review, approve, publicize, disburse")
+    @Test("the lifecycle through the router: submit, review, approve, publicize, disburse, and a revocation not dated before the payment")
     func lifecycle() async throws {
         let daemon = try await InProcessDaemon()
         let id = try await Self.file(daemon, 1)
@@ -72,6 +72,16 @@ struct HandlerTests {
         disburse.requestId = "disburse-1"
         disburse.decisionDate = "2022-09-20"
         #expect(try await daemon.call(City.disburseApplication, disburse, as: "city").record?.state == .disbursed)
+        // A clawback dated before the payment it claws back is refused, naming the payment.
+        var revoke = publicize
+        revoke.requestId = "revoke-1"
+        revoke.decisionDate = "2022-09-10"
+        revoke.reason = "违规"
+        let early = await #expect(throws: SubsidyError.self) { try await daemon.call(City.revokeApplication, revoke, as: "city") }
+        #expect(early?.code == .invalidArgument && early?.message.contains("before the disbursement of \(id) on 2022-09-20") == true, "\(String(describing: early))")
+        revoke.requestId = "revoke-2"
+        revoke.decisionDate = "2022-09-20"
+        #expect(try await daemon.call(City.revokeApplication, revoke, as: "city").record?.state == .revoked)
         await daemon.shutdown()
     }
 
