@@ -48,7 +48,7 @@ public enum ApplicationState: String, CaseIterable, Hashable, Sendable, CustomSt
         }
         guard transition.from.contains(self) else {
             let legal = ApplicationState.allCases.filter(transition.from.contains).map(\.rawValue).joined(separator: ", ")
-            throw SubsidyError.precondition("state", "cannot \(transition) an application that is \(rawValue) (only from \(legal))")
+            throw SubsidyError.precondition("state", "cannot \(transition.verb) an application that is \(rawValue) (only from \(legal))")
         }
         return transition.to
     }

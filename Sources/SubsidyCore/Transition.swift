@@ -61,4 +61,8 @@ public enum Transition: String, CaseIterable, Hashable, Sendable, CustomStringCo
     }
 
     public var description: String { rawValue }
+
+    /// The verb a clerk knows it by, for messages: the city's refusal is "reject", as the
+    /// district's is (`rawValue`, kept in every file's history, names them apart).
+    public var verb: String { self == .cityReject ? "reject" : rawValue }
 }

@@ -61,8 +61,22 @@ struct GlobalOptions: ParsableArguments {
     /// The dev layout's data directory: --data-dir, else ./subsidyd-data.
     var dataDir: String { dataDirectory ?? "./subsidyd-data" }
 
-    @Option(name: .customLong("as"), help: "Tenant to act as with --data-dir: a district id or city.")
+    @Option(name: .customLong("as"), help: "Tenant to act as with --data-dir: a district id or city (or its Chinese name: 南海, 南海区, 市).")
     var tenant: String = "city"
+
+    mutating func validate() throws {
+        // A clerk types the district's name: 南海 or 南海区 is nanhai, 市 or 市局 the city.
+        if let district = DistrictID.allCases.first(where: { tenant == $0.displayName || tenant + "区" == $0.displayName }) {
+            tenant = district.rawValue
+        } else if ["市", "市局", "佛山市"].contains(tenant) {
+            tenant = "city"
+        }
+        guard tenant == "city" || DistrictID(rawValue: tenant) != nil else {
+            throw ValidationError(
+                "unknown tenant \"\(tenant)\" for --as; use one of \((DistrictID.allCases.map(\.rawValue) + ["city"]).joined(separator: ", ")) "
+                    + "(or \(DistrictID.allCases.map(\.displayName).joined(separator: ", ")), 市)")
+        }
+    }
 
     @Flag(name: .customLong("json"), help: "Print responses as JSON (the protos' JSON mapping); the same as --output json.")
     var jsonFlag = false
@@ -178,14 +192,13 @@ struct GlobalOptions: ParsableArguments {
     var timeout: Duration { .milliseconds(timeoutMs) }
 
     /// `error` with what to do next, where the cause is on this side of the socket: no daemon,
-    /// the wrong socket, a peer the daemon does not admit, an unknown tenant.
+    /// the wrong socket, a peer the daemon does not admit (an unknown tenant is refused before:
+    /// ``validate()``).
     private func explained(_ error: SubsidyError) -> SubsidyError {
         guard error.code == .unavailable, let (path, source) = resolvedSocket() else { return error }
         let chosen = if case .development = source { "--data-dir \(dataDir) --as \(tenant)" } else { source.description }
         let hint: String
-        if case .development = source, !(DistrictID.allCases.map(\.rawValue) + ["city"]).contains(tenant) {
-            hint = "unknown tenant \"\(tenant)\" for --as; use one of \((DistrictID.allCases.map(\.rawValue) + ["city"]).joined(separator: ", "))"
-        } else if error.message.contains("cannot connect"), error.message.contains("errno: 2)") {
+        if error.message.contains("cannot connect"), error.message.contains("errno: 2)") {
             hint = "no socket at \(path) (from \(chosen)): is subsidyd running, and is this its socket?"
         } else if error.message.contains("cannot connect"), error.message.contains("errno: 13)") {
             hint = "no permission to connect to \(path): uid \(getuid()) is not in the socket's group (the tenant's socket_group in the daemon's configuration)"

@@ -23,7 +23,8 @@ struct ApplicationStateTests {
             #expect(throws: SubsidyError.self) { try result.get() }
             if case let .failure(error) = result {
                 #expect(error.code == .failedPrecondition)
-                #expect(error.message.hasPrefix("state: cannot \(transition) an application that is \(state.rawValue)"))
+                #expect(error.message.hasPrefix("state: cannot \(transition.verb) an application that is \(state.rawValue)"))
+                #expect(!error.message.contains("cityReject"), "the internal name stays out of messages")
             }
         }
     }

@@ -351,6 +351,10 @@ struct DaemonFoundationTests {
             #expect(missing.error.split(separator: "\n").count == 1, "one line: \(missing.error)")
             let unknown = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhia", "health"])
             #expect(unknown.error.contains("unknown tenant \"nanhia\"") && unknown.error.contains("chancheng, nanhai"), "\(unknown.error)")
+            #expect(unknown.status == 64, "a usage error, found before any connection")
+            // A clerk may name the district as it is written.
+            let named = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "南海区", "--json", "whoami"])
+            #expect(try JSONValue.parse(named.output)["tenant"] == .string("nanhai"), "\(named.output) \(named.error)")
             // Scripts read the same refusal as JSON on stderr with --json, and the exit status by code.
             let notFound = try await runCtl(["--data-dir", daemon.dataDirectory, "--json", "show", "nanhai-999999"])
             #expect(notFound.status == 15)
