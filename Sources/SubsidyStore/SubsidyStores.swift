@@ -1199,6 +1199,13 @@ public final class SubsidyStores: Service, Sendable {
     public func storedApplication(_ id: String, as caller: DistrictID?, programmes: Programmes, decidedOn date: CalendarDate? = nil) async throws -> (Application, Policy) {
         let store = try owning(id, as: caller)
         guard let stored = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
+        // Quoted again, an award would meet its own commitment as the same content funded.
+        guard !stored.state.holdsCommitment else {
+            throw SubsidyError.precondition(
+                "state",
+                "\(id) is \(stored.state), awarded \(Money(fen: stored.awardedFen)) yuan on \(stored.decisionDate): a quote is for an application still to be "
+                    + "decided; its award and why are in its record (subsidyctl show \(id))")
+        }
         let policy = try programmes.programme(for: stored.application)
         try stored.requireFiled(by: date ?? policy.validThrough, "approval")
         return (try Self.checked(stored.application, policy: policy), policy)

@@ -482,6 +482,9 @@ struct LedgerWorkflowTests {
             let record = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.approveApplication, approve).record
             #expect(record?.awardedFen == 800_000_000)
             #expect(record?.decisionDocument == "佛工信函〔2022〕15号")
+            // Quoted once decided, it is not its own duplicate: it is decided, and says for how much.
+            let decided = try await runCtl(quoteArguments + ["--case-amount", "8,000,000"])
+            #expect(decided.status != 0 && decided.error.contains("\(id) is APPROVED, awarded 8,000,000.00 yuan on 2022-06-01"), "\(decided.error)")
             let event = try await first.value
             #expect(event?.applicationId == id)
             #expect(event?.state == .approved)
