@@ -39,7 +39,7 @@ struct AdminBackup: AsyncParsableCommand {
             try await Foshan_Subsidy_V1_Admin.Client(wrapping: client).backup(request, timeout: global.timeout)
         }
         let lines =
-            ["backup \(r.directory)", "taken at \(r.takenAt); ledger \(r.ledgerIdentity) at audit row \(r.ledgerSequence)"]
+            ["backup \(r.directory)", "taken at \(global.time(r.takenAt)); ledger \(r.ledgerIdentity) at audit row \(r.ledgerSequence)"]
             + r.files.map { "  \($0.name)  \($0.bytes) bytes  sha256 \($0.sha256.prefix(16))…  audit row \($0.auditSequence)" }
         global.emit(r, human: lines.joined(separator: "\n"))
     }

@@ -102,7 +102,7 @@ struct Export: AsyncParsableCommand {
             switch kind {
             case .publicity: Self.publicity(selected)
             case .disbursement: Self.disbursement(selected)
-            case .applications: Self.applications(selected)
+            case .applications: Self.applications(selected, time: global.time)
             case .report: Self.report(selected, quota: quota, calls: calls)
             }
         let chosen = format ?? (out.lowercased().hasSuffix(".xlsx") ? .xlsx : .csv)
@@ -165,10 +165,14 @@ struct Export: AsyncParsableCommand {
         return document
     }
 
-    static func applications(_ records: [Foshan_Subsidy_V1_ApplicationRecord]) -> CSVDocument {
+    /// - Parameter time: how a stored time is shown (``GlobalOptions/time(_:)``: the local time
+    ///   zone, China's unless TZ says otherwise, or UTC with `--utc`).
+    static func applications(_ records: [Foshan_Subsidy_V1_ApplicationRecord], time: (String) -> String = localTime) -> CSVDocument {
+        // 受理日期 is the filing day decisions count from (a correction moves it); 申报时间 the
+        // moment the record was made.
         var document = CSVDocument(header: [
             "申请编号", "区", "状态", "支持方向", "资金年度", "企业名称", "统一社会信用代码", "项目名称", "合同编号", "资助金额（元）",
-            "审定日期", "文号", "公示开始日期", "拨付日期", "申报时间", "政策", "申报批次", "逾期申报原因",
+            "审定日期", "文号", "公示开始日期", "拨付日期", "申报时间", "政策", "申报批次", "逾期申报原因", "受理日期",
         ])
         for record in records {
             let application = record.application
@@ -177,8 +181,8 @@ struct Export: AsyncParsableCommand {
                 .text(measureName(application?.measure)), .number(String(application?.fundingYear ?? 0)), .text(record.enterpriseName),
                 .identifier(application?.enterpriseUscc ?? ""), .text(application?.projectName ?? ""), .identifier(application?.contractNumber ?? ""),
                 .number(Money(fen: record.awardedFen).plainText), .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicizedOn),
-                .text(record.disbursedOn), .text(record.createdAt), .text(application?.programme.isEmpty == false ? application!.programme : "foshan-2020"),
-                .text(record.callId), .text(record.lateReason),
+                .text(record.disbursedOn), .text(time(record.createdAt)), .text(application?.programme.isEmpty == false ? application!.programme : "foshan-2020"),
+                .text(record.callId), .text(record.lateReason), .text(record.filedOn),
             ])
         }
         return document

@@ -122,8 +122,15 @@ struct BureauListTests {
             }
             let out = daemon.dataDirectory + "/nanhai.csv"
             _ = try await Self.ctl(daemon, as: "nanhai", ["export", "applications", "--out", out])
-            let rows = try await Self.readCSV(out).dropFirst()
+            let table = try await Self.readCSV(out)
+            let rows = table.dropFirst()
             let cells = Set(rows.flatMap { $0 })
+            // Times as a clerk reads them (China Standard Time, no T or Z), and the filing day.
+            let (madeAt, filedOn) = (try #require(table[0].firstIndex(of: "申报时间")), try #require(table[0].firstIndex(of: "受理日期")))
+            for row in rows {
+                #expect(!row[madeAt].contains("T") && !row[madeAt].hasSuffix("Z") && row[madeAt].count == 19, "\(row[madeAt])")
+                #expect((try? CalendarDate(parsing: row[filedOn])) != nil, "\(row[filedOn])")
+            }
             for name in names { #expect(cells.contains("'" + name) && !cells.contains(name), "\(name): \(rows)") }
             #expect(cells.contains("'＋项目0") && !cells.contains("＋项目0"), "\(rows)")
 
