@@ -66,12 +66,13 @@ enum ApplicationColumns {
         return String(parts[0]) + parts.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
     }
 
-    /// One row as the JSON of an `Application`; a bad value names the row and the column.
-    static func json(_ fields: [String: String], row: Int) throws(SubsidyError) -> String {
+    /// One row as the JSON of an `Application`; a bad value names the row and the column (or,
+    /// without a row, `--set` and the field: one value typed on the command line).
+    static func json(_ fields: [String: String], row: Int?) throws(SubsidyError) -> String {
         var members: [String] = []
         for (column, value) in fields.sorted(by: { $0.key < $1.key }) where !value.isEmpty {
             guard let (name, kind) = field(column) else { continue }
-            let place = "row \(row) column \(column)"
+            let place = row.map { "row \($0) column \(column)" } ?? "--set \(column)"
             let encoded: String
             switch kind {
             case .text where name.hasSuffix("Date"):

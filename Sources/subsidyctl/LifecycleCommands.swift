@@ -269,6 +269,23 @@ struct Amend: AsyncParsableCommand {
                 try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).getApplication(sent, timeout: global.timeout)
             }.record?.application?.jsonValue ?? .object([])
         }
+        // What was typed on the command line is read before anything is sent: a value that is
+        // not a number or a date is a usage error (exit 64), not the daemon's refusal.
+        var changes: [(name: String, value: JSONValue?)] = []
+        for assignment in assignments {
+            guard let equals = assignment.firstIndex(of: "=") else { throw ValidationError("--set \(assignment): expected FIELD=VALUE") }
+            let column = String(assignment[..<equals]).trimmingSpaces
+            let value = String(assignment[assignment.index(after: equals)...]).trimmingSpaces
+            guard let (name, _) = ApplicationColumns.field(column) else {
+                throw ValidationError("--set \(column): not a field of Application (JSON names, e.g. projectName, contractAmount)")
+            }
+            do throws(SubsidyError) {
+                let single = try JSONValue.parse(try ApplicationColumns.json([column: value], row: nil))
+                changes.append((name, value.isEmpty ? nil : single[name]))
+            } catch {
+                throw ValidationError(error.message)
+            }
+        }
         do throws(SubsidyError) {
             var content = current
             if let fileText {
@@ -276,18 +293,7 @@ struct Amend: AsyncParsableCommand {
                 // What `show --json` prints wraps the application in its record.
                 if let application = content["record"]?["application"] { content = application }
             }
-            for assignment in assignments {
-                guard let equals = assignment.firstIndex(of: "=") else {
-                    throw SubsidyError.invalidField("--set", "\(assignment): expected FIELD=VALUE")
-                }
-                let column = String(assignment[..<equals]).trimmingSpaces
-                let value = String(assignment[assignment.index(after: equals)...]).trimmingSpaces
-                guard let (name, _) = ApplicationColumns.field(column) else {
-                    throw SubsidyError.invalidField("--set", "\(column) is not a field of Application (JSON names, e.g. projectName, contractAmount)")
-                }
-                let single = try JSONValue.parse(try ApplicationColumns.json([column: value], row: 0))
-                content = content.setting(name, to: value.isEmpty ? nil : single[name])
-            }
+            for change in changes { content = content.setting(change.name, to: change.value) }
             request.application = try Foshan_Subsidy_V1_Application(jsonText: content.serialized(), path: "application")
         } catch {
             printError(error, json: global.json)

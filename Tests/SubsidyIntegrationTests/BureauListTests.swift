@@ -517,7 +517,12 @@ struct FindAndCorrectTests {
             let decided = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000003", "--set", "projectName=x"])
             #expect(decided.status == 19 && decided.error.contains("state:"), "\(decided.error)")
             let unknown = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000001", "--set", "bogus=1"])
-            #expect(unknown.status == 13 && unknown.error.contains("bogus"), "\(unknown.error)")
+            #expect(unknown.status == 64 && unknown.error.contains("--set bogus"), "a usage error: \(unknown.error)")
+            // A value Excel-minded clerks type that is not an amount: a usage error naming what was typed, not "row 0".
+            for typed in ["abc", "1.2万", "12,00,000"] {
+                let bad = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000001", "--set", "contractAmount=\(typed)"])
+                #expect(bad.status == 64 && bad.error.contains("--set contractAmount") && !bad.error.contains("row 0"), "\(typed): \(bad.error)")
+            }
         }
     }
 
