@@ -67,6 +67,34 @@ struct ResourceBoundsTests {
         return all
     }
 
+    @Test("a tenant's calls compute in its own turns: while its turn is held its next call waits, and another tenant's is answered")
+    func computeTurns() async throws {
+        var configuration = DaemonConfiguration()
+        configuration.limits = ["max_concurrent_compute_per_tenant": 1]
+        try await withDaemon(configuration: configuration) { daemon in
+            #expect(daemon.log().contains("max_concurrent_compute_per_tenant=1"))
+            let list = Foshan_Subsidy_V1_DistrictService.Method.listApplications
+            let (holder, waiter, other) = (try await daemon.client("nanhai"), try await daemon.client("nanhai"), try await daemon.client("shunde"))
+            // The test hook's delay is spent in the call's turn, as a heavy request's checks are.
+            let holding = Task { try await holder.call(list, Foshan_Subsidy_V1_ListApplicationsRequest(), metadata: ["x-test-delay-ms": "8000"]) }
+            #expect(await eventually { daemon.log().contains("test hook: delaying the handler 8000 ms") })
+            let answered = TurnFlag()
+            let waiting = Task {
+                let reply = try await waiter.call(list, Foshan_Subsidy_V1_ListApplicationsRequest())
+                answered.set()
+                return reply
+            }
+            // Another tenant is answered at once; nanhai's second call still waits for the turn.
+            _ = try await other.call(list, Foshan_Subsidy_V1_ListApplicationsRequest())
+            #expect(!answered.isSet, "nanhai's second call was answered while its one turn was held")
+            // The turn is given back when the held call ends, and the waiting call gets it.
+            _ = try await holding.value
+            _ = try await waiting.value
+            #expect(answered.isSet)
+            for client in [holder, waiter, other] { await client.close() }
+        }
+    }
+
     @Test("the city pages through hundreds of large applications: every page under the byte budget, every record once")
     func cityListIsBoundedByBytes() async throws {
         // The page budget is a quarter of max_frame_bytes (at most 1 MiB): 64 KiB here, so ~8 KB
@@ -673,6 +701,13 @@ func pushRoundRobin(_ connections: [RawConnection], _ data: [[UInt8]], for durat
 
 /// Call ids for `sendUntilBlocked`, never reused in the test process (so never on one connection).
 private let nextCallID = Atomic<UInt64>(0)
+
+/// Set once, read from another task.
+private final class TurnFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
+}
 
 /// Writes `frame` as fast as the daemon takes it, until `maximum` frames are written or it has
 /// taken none for `idle`; returns how many were written whole.

@@ -76,6 +76,7 @@ public enum ConfigurationSamples {
         ("per-uid above total", replacing("request_burst = 100", with: "max_connections = 10\nmax_connections_per_uid = 20"), "limits.max_connections_per_uid: max_connections_per_uid (20) exceeds max_connections (10)"),
         ("per-tenant leaves no room for the sixth tenant", replacing("request_burst = 100", with: "max_connections = 10\nmax_connections_per_tenant = 2"), "limits.max_connections_per_tenant: 5 × max_connections_per_tenant (2) must be below max_connections (10)"),
         ("no store calls", replacing("request_burst = 100", with: "max_concurrent_store_calls_per_tenant = 0"), "limits.max_concurrent_store_calls_per_tenant: must be > 0"),
+        ("negative compute turns", replacing("request_burst = 100", with: "max_concurrent_compute_per_tenant = -1"), "limits.max_concurrent_compute_per_tenant"),
         ("tenant budget below a connection's", replacing("request_burst = 100", with: "max_queued_bytes_per_connection = 2_000\nmax_queued_bytes_per_tenant = 1_000"), "limits.max_queued_bytes_per_tenant: max_queued_bytes_per_tenant (1000) must be at least max_queued_bytes_per_connection (2000)"),
         ("no queued bytes", replacing("request_burst = 100", with: "max_queued_bytes_per_connection = 0"), "limits.max_queued_bytes_per_connection: must be > 0"),
         ("no district file", replacing("request_burst = 100", with: "max_district_file_bytes = 0"), "limits.max_district_file_bytes: must be > 0"),

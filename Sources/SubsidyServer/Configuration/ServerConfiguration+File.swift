@@ -117,7 +117,7 @@ private struct ConfigurationReader {
         "max_frame_bytes", "frame_deadline_ms", "idle_timeout_ms", "write_stall_timeout_ms", "drain_grace_ms", "max_calls_per_connection",
         "max_connections", "max_connections_per_uid", "requests_per_second", "request_burst",
         "max_connections_per_tenant", "max_queued_bytes_per_connection", "max_concurrent_store_calls_per_tenant",
-        "max_queued_bytes_per_tenant", "max_district_file_bytes", "min_free_disk_bytes",
+        "max_concurrent_compute_per_tenant", "max_queued_bytes_per_tenant", "max_district_file_bytes", "min_free_disk_bytes",
         "search_scan_rows",
     ]
     static let tenantKeys = ["display_name", "socket", "socket_mode", "socket_group", "allowed_uids", "allowed_gids"]
@@ -306,6 +306,8 @@ private struct ConfigurationReader {
         if let value = try positive("max_concurrent_store_calls_per_tenant", maximum: 1_000) {
             limits.maximumConcurrentStoreCallsPerTenant = Int(value)
         }
+        // 0 is one per processor, so this key may be zero.
+        if let value = try integer("max_concurrent_compute_per_tenant", in: 0...1_000) { limits.maximumConcurrentComputePerTenant = Int(value) }
         if let value = try positive("max_connections_per_tenant", maximum: 1_000_000) {
             limits.maximumConnectionsPerTenant = Int(value)
             // With the five other tenants at their cap, every tenant — the city included — must

@@ -10,6 +10,7 @@ extension ServerConfiguration.Limits {
             ("max_queued_bytes_per_connection", "\(maximumQueuedBytesPerConnection)"),
             ("max_queued_bytes_per_tenant", "\(maximumQueuedBytesPerTenant)"),
             ("max_concurrent_store_calls_per_tenant", "\(maximumConcurrentStoreCallsPerTenant)"),
+            ("max_concurrent_compute_per_tenant", "\(computeTurnsPerTenant)"),
             ("requests_per_second", "\(requestsPerSecond)"), ("request_burst", "\(requestBurst)"),
             ("drain_grace_ms", "\(drainGraceMilliseconds)"),
             ("max_district_file_bytes", "\(maximumDistrictFileBytes)"), ("min_free_disk_bytes", "\(minimumFreeDiskBytes)"),

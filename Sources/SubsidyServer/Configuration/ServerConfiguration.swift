@@ -84,6 +84,13 @@ public struct ServerConfiguration: Sendable {
         /// Store operations (blocking SQLite work) one tenant may have running at once; its
         /// further calls wait their turn, so one tenant's flood cannot take every store thread.
         public var maximumConcurrentStoreCallsPerTenant = 4
+        /// Calls of one tenant that may compute at once (decode, check, convert, reply; not their
+        /// store work, which the store calls bound); its further calls wait their turn, so one
+        /// tenant's flood of heavy requests cannot fill the processors ahead of the others'.
+        /// 0: one per processor.
+        public var maximumConcurrentComputePerTenant = 0
+        /// ``maximumConcurrentComputePerTenant`` as it applies: 0 is the processors'.
+        public var computeTurnsPerTenant: Int { maximumConcurrentComputePerTenant > 0 ? maximumConcurrentComputePerTenant : ComputeTurn.processors }
         /// Sustained requests per second each tenant may start (a token bucket per tenant, shared
         /// by all of that tenant's connections); beyond it a call ends RESOURCE_EXHAUSTED.
         public var requestsPerSecond = 500

@@ -1,5 +1,7 @@
+import NIOCore
 import SubsidyCore
 import SubsidyStore
+import Synchronization
 
 /// A call's way into blocking store work: a permit from its tenant's share
 /// (`max_concurrent_store_calls_per_tenant`), taken only while its connection has room for more
@@ -11,12 +13,18 @@ import SubsidyStore
 struct BlockingWorkAdmission: Sendable {
     let tenantPermits: AsyncSemaphore
     let connection: QueuedBytes
+    /// The call's turn on the processor among its tenant's calls, if the connection keeps them:
+    /// given up while it waits for, and does, store work (``enter()``), taken again after it
+    /// (``StoreCall/run(for:_:)``).
+    var compute: ComputeTurn? = nil
 
     /// Waits for reply room (the connection's, then the tenant's), then for a permit. If replies
     /// finished meanwhile filled either room again, the permit goes back and the wait starts
     /// over: clients that do not read get at most their tenant's permits' worth of replies built
     /// beyond the limits. A call whose peer has gone by then never starts.
     func enter() async throws(SubsidyError) {
+        // Waiting for the store, and on it, takes no processor: another of the tenant's calls may.
+        compute?.give()
         do {
             while true {
                 try await connection.waitForReplyRoom()
@@ -52,6 +60,42 @@ struct BlockingWorkAdmission: Sendable {
 }
 
 /// One semaphore per tenant, fixed at start-up.
+/// A call's turn to compute among its tenant's calls: decoding its request, checking and
+/// converting what it carries, building its reply. A tenant has as many turns as the machine has
+/// processors, so its flood of heavy requests (a quote listing 5,000 served enterprises costs
+/// ~40 ms of CPU) queues behind its own calls instead of filling the cooperative pool ahead of
+/// every other tenant's: the store permits bound only the store work, which comes after.
+/// Taken before a unary handler runs, given up for its store work and taken again after it,
+/// given back when it ends; streams and the inline methods take none.
+final class ComputeTurn: Sendable {
+    private let tenantTurns: AsyncSemaphore
+    private let held = Atomic<Bool>(false)
+
+    init(tenantTurns: AsyncSemaphore) {
+        self.tenantTurns = tenantTurns
+    }
+
+    /// Waits for a turn (FIFO among the tenant's calls) unless the call holds one.
+    func take() async throws(SubsidyError) {
+        guard !held.load(ordering: .acquiring) else { return }
+        do {
+            try await tenantTurns.wait()
+        } catch {
+            throw SubsidyError(.cancelled, "the call ended before its turn came")
+        }
+        held.store(true, ordering: .releasing)
+    }
+
+    /// Gives the turn back if the call holds it; idempotent.
+    func give() {
+        if held.exchange(false, ordering: .acquiringAndReleasing) { tenantTurns.signal() }
+    }
+
+    /// The processors the daemon may run on (its affinity and cgroup quota counted): the turns
+    /// per tenant unless `max_concurrent_compute_per_tenant` says otherwise.
+    static var processors: Int { max(1, System.coreCount) }
+}
+
 struct TenantStorePermits: Sendable {
     private let permits: [String: AsyncSemaphore]
 

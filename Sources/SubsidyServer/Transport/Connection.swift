@@ -51,6 +51,9 @@ final class Connection: Sendable {
     let queued: QueuedBytes
     /// The tenant's share of blocking store work, shared by all of its connections.
     let storePermits: AsyncSemaphore
+    /// The tenant's turns to compute (``ComputeTurn``); nil: calls take none (tests that make a
+    /// connection of their own).
+    let computeTurns: AsyncSemaphore?
     /// Frames the event loop passed on to this connection's reading task and it has not yet taken in.
     let backlog: InlineCallHandler.Backlog
     /// Its frames, counted for the tenant from their header until this connection takes them in.
@@ -60,13 +63,14 @@ final class Connection: Sendable {
     init(
         channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tenant: Tenant, peer: PeerCredentials,
         router: RouteTable, limits: ServerConfiguration.Limits, activity: ConnectionActivity,
-        rateLimiter: RequestRateLimiter, logBudget: LogBudget = LogBudget(), storePermits: AsyncSemaphore, tenantQueue: TenantQueue? = nil, testHooks: Bool, pinnedToday: CalendarDate? = nil, takesCallDates: Bool = false,
+        rateLimiter: RequestRateLimiter, logBudget: LogBudget = LogBudget(), storePermits: AsyncSemaphore, computeTurns: AsyncSemaphore? = nil, tenantQueue: TenantQueue? = nil, testHooks: Bool, pinnedToday: CalendarDate? = nil, takesCallDates: Bool = false,
         logger: Logger, metrics: DaemonMetrics? = nil, backlog: InlineCallHandler.Backlog = .init(), arriving: ArrivingFrames = ArrivingFrames(tenant: nil)
     ) {
         self.backlog = backlog
         self.arriving = arriving
         self.metrics = metrics
         self.storePermits = storePermits
+        self.computeTurns = computeTurns
         queued = QueuedBytes(limit: limits.maximumQueuedBytesPerConnection, tenant: tenantQueue)
         self.activity = activity
         self.rateLimiter = rateLimiter
@@ -347,7 +351,7 @@ final class Connection: Sendable {
             return (Foshan_Subsidy_V1_Status(refusal), [])
         }
         do throws(SubsidyError) {
-            return (.ok, try inline(frame.payload, context(for: frame, logger: logger)))
+            return (.ok, try inline(frame.payload, context(for: frame, logger: logger, computing: false)))
         } catch {
             logger.debug("call failed: \(error)")
             return (Foshan_Subsidy_V1_Status(error), [])
@@ -483,13 +487,14 @@ final class Connection: Sendable {
     /// only: a rehearsal, or a test, steps through a programme's years as a bureau lived them.
     static let todayKey = "x-today"
 
-    private func context(for frame: Foshan_Subsidy_V1_Frame, logger: Logger) -> CallContext {
+    private func context(for frame: Foshan_Subsidy_V1_Frame, logger: Logger, computing: Bool) -> CallContext {
         let callToday = takesCallDates ? frame.metadata.last(where: { Self.isTodayKey($0.key) }).flatMap { try? CalendarDate(parsing: $0.value) } : nil
         var context = CallContext(
             tenant: tenant, peer: peer, method: frame.method,
             metadata: Dictionary(frame.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }),
             logger: logger,
-            blockingWork: BlockingWorkAdmission(tenantPermits: storePermits, connection: queued),
+            blockingWork: BlockingWorkAdmission(
+                tenantPermits: storePermits, connection: queued, compute: computing ? computeTurns.map(ComputeTurn.init(tenantTurns:)) : nil),
             listPageBytes: limits.listPageBytes,
             searchScanRows: limits.searchScanRows,
             metrics: metrics
@@ -512,7 +517,7 @@ final class Connection: Sendable {
         if let refusal = refusal(of: frame, route: route, logger: logger) {
             return await end(Foshan_Subsidy_V1_Status(refusal), [])
         }
-        let context = context(for: frame, logger: logger)
+        let context = context(for: frame, logger: logger, computing: route.takesComputeTurn)
         let ended = Mutex(false)
         let send: @Sendable ([UInt8]) async throws -> Void = { payload in
             guard !ended.withLock({ $0 }) else { throw CancellationError() }
@@ -522,11 +527,14 @@ final class Connection: Sendable {
         let testDelay = testHooks ? context.metadata["x-test-delay-ms"].flatMap { Int64($0) } : nil
         await withTaskGroup(of: Outcome.self) { group in
             group.addTask {
+                let compute = context.blockingWork.compute
+                defer { compute?.give() }
                 do throws(SubsidyError) {
+                    try await compute?.take()
                     if let testDelay {
                         // Logged so a test can tell the call is in flight. Cancellation ends the
                         // sleep early; the handler then still runs, as a real handler that is
-                        // already committing would.
+                        // already committing would. In its turn: it stands for a call computing.
                         context.logger.debug("test hook: delaying the handler \(testDelay) ms")
                         try? await Task.sleep(for: .milliseconds(testDelay))
                     }

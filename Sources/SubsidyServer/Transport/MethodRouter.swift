@@ -29,6 +29,9 @@ public struct MethodRouter: Sendable {
         var roles: Set<TenantRole>
         var handler: Handler
         var inline: InlineHandler? = nil
+        /// Whether the call computes in its tenant's turns (``ComputeTurn``): unary methods do;
+        /// a stream, which may stay open for hours, and an inline method, which never waits, do not.
+        var takesComputeTurn = false
     }
 
     private(set) var routes: [String: Route] = [:]
@@ -41,14 +44,16 @@ public struct MethodRouter: Sendable {
         roles: Set<TenantRole>,
         _ body: @escaping @Sendable (I, CallContext) async throws(SubsidyError) -> O
     ) {
-        routes[method.fullName] = Route(descriptor: method, roles: roles) { payload, context, _ async throws(SubsidyError) in
-            let request = try I(serializedBytes: payload, path: "request", maximumEntries: InputLimits.listEntriesPerMessage)
-            do throws(SubsidyError) {
-                return try await Clock.withCalendar(of: context) { () async throws(SubsidyError) in try await body(request, context) }.serializedBytes()
-            } catch {
-                throw error.redactingInternal(logger: context.logger)
-            }
-        }
+        routes[method.fullName] = Route(
+            descriptor: method, roles: roles,
+            handler: { payload, context, _ async throws(SubsidyError) in
+                let request = try I(serializedBytes: payload, path: "request", maximumEntries: InputLimits.listEntriesPerMessage)
+                do throws(SubsidyError) {
+                    return try await Clock.withCalendar(of: context) { () async throws(SubsidyError) in try await body(request, context) }.serializedBytes()
+                } catch {
+                    throw error.redactingInternal(logger: context.logger)
+                }
+            }, takesComputeTurn: true)
     }
 
     /// Registers (or re-registers) a unary method whose handler is synchronous and store-free

@@ -27,6 +27,8 @@ public final class UnixSocketServer: Service, Sendable {
     /// Lines a tenant's refusals may add to the log (``LogBudget``), shared by every connection.
     private let logBudget = LogBudget()
     private let storePermits: TenantStorePermits
+    /// Each tenant's turns to compute (``ComputeTurn``), counted like its store permits.
+    private let computeTurns: TenantStorePermits
     /// Each tenant's bytes held over all its connections (`max_queued_bytes_per_tenant`).
     private let tenantQueues: [String: TenantQueue]
     /// The configured limits, lowered where the descriptor limit requires it; a reload replaces
@@ -56,6 +58,7 @@ public final class UnixSocketServer: Service, Sendable {
         )
         rateLimiter = RequestRateLimiter(rate: limits.requestsPerSecond, burst: limits.requestBurst)
         storePermits = TenantStorePermits(tenants: configuration.tenants, permitsPerTenant: limits.maximumConcurrentStoreCallsPerTenant)
+        computeTurns = TenantStorePermits(tenants: configuration.tenants, permitsPerTenant: limits.computeTurnsPerTenant)
         tenantQueues = Dictionary(
             configuration.tenants.map { ($0.id, TenantQueue(limit: limits.maximumQueuedBytesPerTenant)) }, uniquingKeysWith: { first, _ in first })
         (ready, readiness) = AsyncStream<Void>.makeStream()
@@ -137,6 +140,10 @@ public final class UnixSocketServer: Service, Sendable {
                 kept.append("max_concurrent_store_calls_per_tenant")
                 next.maximumConcurrentStoreCallsPerTenant = current.maximumConcurrentStoreCallsPerTenant
             }
+            if next.computeTurnsPerTenant != current.computeTurnsPerTenant {
+                kept.append("max_concurrent_compute_per_tenant")
+                next.maximumConcurrentComputePerTenant = current.maximumConcurrentComputePerTenant
+            }
             if next.maximumQueuedBytesPerTenant != current.maximumQueuedBytesPerTenant {
                 kept.append("max_queued_bytes_per_tenant")
                 next.maximumQueuedBytesPerTenant = current.maximumQueuedBytesPerTenant
@@ -211,7 +218,7 @@ public final class UnixSocketServer: Service, Sendable {
     private func serve(_ accepted: AcceptedConnection, tenant: Tenant, logger: Logger) async {
         let connection = Connection(
             channel: accepted.channel, tenant: tenant, peer: accepted.peer, router: router, limits: limits,
-            activity: accepted.activity, rateLimiter: rateLimiter, logBudget: logBudget, storePermits: storePermits.permits(for: tenant),
+            activity: accepted.activity, rateLimiter: rateLimiter, logBudget: logBudget, storePermits: storePermits.permits(for: tenant), computeTurns: computeTurns.permits(for: tenant),
             tenantQueue: tenantQueues[tenant.id],
             testHooks: configuration.testHooks, pinnedToday: configuration.pinnedToday,
             takesCallDates: configuration.takesCallDates, logger: logger, metrics: metrics, backlog: accepted.inline.backlog, arriving: accepted.arriving
