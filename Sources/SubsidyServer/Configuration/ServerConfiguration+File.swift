@@ -306,7 +306,7 @@ private struct ConfigurationReader {
         if let value = try positive("max_concurrent_store_calls_per_tenant", maximum: 1_000) {
             limits.maximumConcurrentStoreCallsPerTenant = Int(value)
         }
-        // 0 is one per processor, so this key may be zero.
+        // 0 is one fewer than the processors, so this key may be zero.
         if let value = try integer("max_concurrent_compute_per_tenant", in: 0...1_000) { limits.maximumConcurrentComputePerTenant = Int(value) }
         if let value = try positive("max_connections_per_tenant", maximum: 1_000_000) {
             limits.maximumConnectionsPerTenant = Int(value)

@@ -87,9 +87,9 @@ public struct ServerConfiguration: Sendable {
         /// Calls of one tenant that may compute at once (decode, check, convert, reply; not their
         /// store work, which the store calls bound); its further calls wait their turn, so one
         /// tenant's flood of heavy requests cannot fill the processors ahead of the others'.
-        /// 0: one per processor.
+        /// 0: one fewer than the processors (one at least), so one tenant always leaves one.
         public var maximumConcurrentComputePerTenant = 0
-        /// ``maximumConcurrentComputePerTenant`` as it applies: 0 is the processors'.
+        /// ``maximumConcurrentComputePerTenant`` as it applies.
         public var computeTurnsPerTenant: Int { maximumConcurrentComputePerTenant > 0 ? maximumConcurrentComputePerTenant : ComputeTurn.processors }
         /// Sustained requests per second each tenant may start (a token bucket per tenant, shared
         /// by all of that tenant's connections); beyond it a call ends RESOURCE_EXHAUSTED.
