@@ -109,8 +109,8 @@ public enum BackupError: Error, Sendable, Equatable, CustomStringConvertible {
     case file(name: String, problem: String)
     case writersDidNotPause(seconds: Int)
     case alreadyRunning
-    /// Stopped by ``SubsidyStores/cancelBackup()`` or by its task's cancellation; what it had
-    /// written was removed.
+    /// Stopped by ``SubsidyStores/cancelBackup()`` (a shutdown, a signal); what it had written
+    /// was removed.
     case cancelled
 
     public var description: String {
@@ -120,7 +120,7 @@ public enum BackupError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .file(name, problem): "\(name): \(problem)"
         case let .writersDidNotPause(seconds): "the stores' writers did not all pause within \(seconds) s; no backup taken"
         case .alreadyRunning: "another backup is being taken; one at a time: retry when it ends"
-        case .cancelled: "the backup was stopped before it was complete (subsidyd shutting down, a signal, or its caller gone); nothing of it was kept"
+        case .cancelled: "the backup was stopped before it was complete (subsidyd is shutting down, or a signal); nothing of it was kept"
         }
     }
 }
@@ -154,6 +154,9 @@ extension SubsidyStores {
         }
         guard started else { throw BackupError.alreadyRunning }
         defer { runningBackup.withLock { $0 = nil } }
+        // Asked to stop before it was registered (a shutdown that began while it waited for its turn).
+        if backupsStopped.load(ordering: .acquiring) { stop.stop() }
+        try stop.check()
         // The ledger's directory is the data directory; `districts` may be a link to another disk.
         for store in Set(([ledger.database.path] + DistrictID.allCases.map { self.store($0).database.path }).map(BackupFiles.directory(of:))) {
             try BackupFiles.requireOutside(dataDirectory: store, directory)
@@ -166,11 +169,11 @@ extension SubsidyStores {
             throw error
         }
         do {
-            return try await withTaskCancellationHandler {
-                try await backup(intoEmpty: directory, writtenBy: writtenBy, stop: stop)
-            } onCancel: {
-                stop.stop()
-            }
+            // Not stopped by its task's cancellation: a caller's deadline passing (subsidyctl's
+            // 30 s) must not throw away a backup of gigabytes, which goes on to the end on disk.
+            // A task of its own, which the caller's cancellation does not reach (the copier's
+            // pool gives up on a cancelled task); only ``cancelBackup()`` stops it.
+            return try await Task { try await self.backup(intoEmpty: directory, writtenBy: writtenBy, stop: stop) }.value
         } catch {
             // Whatever it got to: a failure (a full disk, most likely) must not leave its copies
             // taking the room the next backup, or the next decision, needs.
@@ -179,12 +182,14 @@ extension SubsidyStores {
         }
     }
 
-    /// Stops the backup being taken, if one is: its copies and checks end at their next step
-    /// (a few MiB), it removes what it wrote and fails with ``BackupError/cancelled``. The
-    /// daemon's shutdown asks this, so a backup of gigabytes does not hold it up. Returns whether
-    /// a backup was running.
+    /// Stops the backup being taken, if one is, and every later one: its copies and checks end
+    /// at their next step (a few MiB), it removes what it wrote and fails with
+    /// ``BackupError/cancelled``, as does any backup started after. The daemon's shutdown asks
+    /// this (a backup of gigabytes must not hold it up), and the offline backup's signals.
+    /// Returns whether a backup was running.
     @discardableResult
     public func cancelBackup() -> Bool {
+        backupsStopped.store(true, ordering: .releasing)
         guard let stop = runningBackup.withLock({ $0 }) else { return false }
         stop.stop()
         return true
@@ -194,6 +199,8 @@ extension SubsidyStores {
         let databases = [ledger.database] + DistrictID.allCases.map { store($0).database }
         let names = BackupManifest.expectedNames
         let rendezvous = WriterRendezvous(parties: databases.count)
+        // A stop asked while it waited for the lock pauses no writer.
+        try stop.check()
         let (takenAt, snapshots) = try await underDecisionLock(.everything) {
             // Under the lock, which backups take one at a time: checked before it, backups sent
             // together would each find the room the others were about to take.

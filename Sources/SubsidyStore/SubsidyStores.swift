@@ -29,6 +29,8 @@ public final class SubsidyStores: Service, Sendable {
     /// The backup being taken, if one is (``backup(into:writtenBy:)`` takes one at a time), to
     /// stop it with (``cancelBackup()``).
     let runningBackup = Mutex<BackupStop?>(nil)
+    /// Set by ``cancelBackup()``: the stores are shutting down, and take no backup any more.
+    let backupsStopped = Atomic<Bool>(false)
     /// Awaited by a backup between its snapshots and its copies: a test holds a backup there to
     /// show decisions go on while it copies.
     package let backupCopying = Mutex<(@Sendable () async -> Void)?>(nil)

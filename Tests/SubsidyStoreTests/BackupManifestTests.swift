@@ -107,28 +107,38 @@ struct BackupManifestTests {
         await harness.stores.close()
     }
 
-    @Test("a backup stops when asked or cancelled, keeps nothing, and the next one is taken")
+    @Test("a backup stops when the stores are told to (a shutdown), keeps nothing, and none is taken after; its caller's deadline does not stop it")
     func backupsStop() async throws {
         let harness = try StoreHarness()
         let application = try await harness.recommended(harness.benchmark(StoreHarness.uscc(352)), in: .nanhai)
         #expect(try await harness.approve(application) == .approved)
         let target = harness.directory.path + "-backup-stopped"
         defer { try? FileManager.default.removeItem(atPath: target) }
-        #expect(harness.stores.cancelBackup() == false, "no backup is running")
+        // Its task cancelled (a caller's deadline; a task of its own: cancelling the test's would
+        // end the test), it goes on to the end on disk.
+        let (copying, reached) = AsyncStream<Void>.makeStream()
+        let (released, release) = AsyncStream<Void>.makeStream()
+        harness.stores.backupCopying.withLock {
+            $0 = {
+                reached.yield()
+                for await _ in released { break }
+            }
+        }
+        let cancelled = Task { [stores = harness.stores] in try await stores.backup(into: target + "-deadline", writtenBy: "test") }
+        for await _ in copying { break }
+        cancelled.cancel()
+        release.yield()
+        let completed = try await cancelled.value
+        defer { try? FileManager.default.removeItem(atPath: target + "-deadline") }
+        #expect(try SubsidyStores.verifyBackup(at: target + "-deadline") == completed)
         // Asked to stop (as the daemon's shutdown asks) between its snapshots and its copies.
         harness.stores.backupCopying.withLock { $0 = { [stores = harness.stores] in #expect(stores.cancelBackup()) } }
         await #expect(throws: BackupError.cancelled) { try await harness.stores.backup(into: target, writtenBy: "test") }
         #expect(!FileManager.default.fileExists(atPath: target), "the directory it created is removed")
-        // Its task cancelled (a task of its own: cancelling the test's would end the test).
-        harness.stores.backupCopying.withLock { $0 = { withUnsafeCurrentTask { $0?.cancel() } } }
-        let cancelled = Task { [stores = harness.stores] in try await stores.backup(into: target, writtenBy: "test") }
-        await #expect(throws: BackupError.cancelled) { try await cancelled.value }
-        #expect(!FileManager.default.fileExists(atPath: target))
-        // Neither leaves a backup "running", nor a snapshot holding a file's WAL.
+        // Shutting down, the stores take no backup after: not one that was waiting for its turn.
         harness.stores.backupCopying.withLock { $0 = nil }
-        let manifest = try await harness.stores.backup(into: target, writtenBy: "test")
-        #expect(try SubsidyStores.verifyBackup(at: target) == manifest)
-        #expect(manifest.ledger.sequence > 0)
+        await #expect(throws: BackupError.cancelled) { try await harness.stores.backup(into: target, writtenBy: "test") }
+        #expect(!FileManager.default.fileExists(atPath: target), "nothing is created")
         await harness.stores.close()
     }
 
