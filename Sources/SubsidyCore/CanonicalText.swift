@@ -204,14 +204,23 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
     /// ASCII, and looking up a scalar's properties is most of what canonicalising costs.
     static let asciiKinds: [ScalarKind] = (0..<128).map { ScalarKind(Unicode.Scalar(UInt8($0))) }
 
-    /// Refuses, with `INVALID_ARGUMENT` naming `field`, an identifier holding a letter that is
-    /// neither ASCII (after NFKC: full-width forms are) nor a Chinese character: Cyrillic `Н`,
-    /// Greek `Τ` and accented `Ó` look like `H`, `T` and `O` on a clerk's screen, so a contract
-    /// number or project name spelled with one would be the same content under another key. The
+    /// Refuses, with `INVALID_ARGUMENT` naming `field`, a text compared for duplicates that holds
+    /// a code point Unicode has not assigned (the canonical form drops it today; a later Unicode,
+    /// in a later toolchain, might keep it, and the key would change under the stored one) and,
+    /// with `lookalikeLetters` (contract numbers and pilot ids, city-wide identities), a letter
+    /// that is neither ASCII (after NFKC: full-width forms are) nor a Chinese character:
+    /// Cyrillic `Н`, Greek `Τ` and accented `Ó` look like `H`, `T` and `O` on a clerk's screen,
+    /// so a contract spelled with one would be the same contract under another key. The
     /// canonical form cannot fold them (no normalisation maps one script to another); a clerk
-    /// can type the identifier as the contract prints it.
-    public static func requireComparable(_ text: String, field: String) throws(SubsidyError) {
+    /// types the number as the contract prints it. Project names keep their letters (α-烯烃,
+    /// 5 µm): a project key holds its applicant's USCC, and that enterprise's caps bound it.
+    public static func requireComparable(_ text: String, field: String, lookalikeLetters: Bool = true) throws(SubsidyError) {
         guard !text.utf8.allSatisfy({ $0 < 0x80 }) else { return }
+        for (offset, scalar) in text.unicodeScalars.enumerated() where scalar.properties.generalCategory == .unassigned {
+            throw SubsidyError.invalidField(
+                field, "holds U+\(String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)) at character \(offset + 1), a code point Unicode has not assigned")
+        }
+        guard lookalikeLetters else { return }
         for (offset, scalar) in nfkcCasefold(text).unicodeScalars.enumerated() where !scalar.isASCII && scalar.properties.isAlphabetic {
             let category = scalar.properties.generalCategory
             guard [.uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter].contains(category), !isChinese(scalar) else { continue }

@@ -339,6 +339,9 @@ public final class DistrictStore: Sendable {
                     date(created_at, '+8 hours'), '')
                 WHERE filed_on = ''
                 """),
+        // The canonical form drops blank symbols, loose combining marks and private-use code
+        // points too: a district programme's funded content is also known by its key in that form.
+        .recanonicaliseProgrammeKeys(version: 16),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not

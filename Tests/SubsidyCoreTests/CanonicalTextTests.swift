@@ -142,6 +142,15 @@ struct CanonicalTextTests {
             #expect(error?.code == .invalidArgument)
             #expect(error?.message.contains("application.contract_number") == true, "\(String(describing: error))")
         }
+        // A project name keeps its letters (a chemical's α, a size in µm); an unassigned code
+        // point is refused in every identifier (a later Unicode could give it a key).
+        for text in ["α-烯烃项目", "5 µm 精密加工", "β-胡萝卜素生产线"] {
+            #expect(throws: Never.self, "\(text)") { try CanonicalText.requireComparable(text, field: "application.project_name", lookalikeLetters: false) }
+        }
+        for lookalikes in [true, false] {
+            let error = #expect(throws: SubsidyError.self) { try CanonicalText.requireComparable("项目\u{0378}一期", field: "f", lookalikeLetters: lookalikes) }
+            #expect(error?.message.contains("U+0378 at character 3") == true, "\(String(describing: error))")
+        }
     }
 
     @Test("only invisible characters, white space and punctuation is empty")

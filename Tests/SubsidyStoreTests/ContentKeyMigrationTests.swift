@@ -38,4 +38,31 @@ struct ContentKeyMigrationTests {
         #expect(refused?.message.contains(first) == true, "\(String(describing: refused))")
         await harness.stores.close()
     }
+
+    @Test("a district programme's award stored with a blank in its contract number is known by the plain key after the district file migrates")
+    func districtProgrammeKeys() async throws {
+        var harness = try StoreHarness()
+        let id = try await harness.recommended(harness.benchmark(StoreHarness.uscc(361)), in: .shunde)
+        await harness.stores.close()
+        // As an earlier release stored a district programme's award: its key kept the blank.
+        let file = try SQLiteConnection(path: harness.directory.path + "/districts/shunde.sqlite")
+        try file.execute("BEGIN")
+        _ = try file.query(
+            """
+            INSERT INTO programme_commitments (application_id, programme, measure, funding_year, enterprise, amount_fen, decision_date,
+                policy_version, content_typed, state, request_id, created_at, updated_at)
+            VALUES (?, 'shunde-dx-2021', 'CLOUD_USE', 2022, ?, 100, '2022-09-01', 'v', ?, 'live', 'r', 't', 't')
+            """, [.text(id), .text(StoreHarness.uscc(361).rawValue), .text("SD-2022-9\u{2800}")])
+        _ = try file.query("INSERT INTO programme_content_keys (key, application_id) VALUES (?, ?)", [.text("contract:sd-2022-9-\u{2800}"), .text(id)])
+        try file.execute("PRAGMA user_version = 15")
+        try file.execute("COMMIT")
+        file.close()
+
+        harness = try StoreHarness(directory: harness.directory)
+        let keys = try await harness.stores.store(.shunde).database.read { transaction in
+            try transaction.query("SELECT key FROM programme_content_keys WHERE application_id = ? ORDER BY key", [.text(id)]).map { try $0.text("key") }
+        }
+        #expect(keys == ["contract:sd-2022-9", "contract:sd-2022-9-\u{2800}"], "\(keys)")
+        await harness.stores.close()
+    }
 }

@@ -221,7 +221,7 @@ struct CityViews: Sendable {
         award.contractNumber = try InputLimits.oneLine(award.contractNumber, InputLimits.contractNumber, field: "\(path).contract_number")
         award.pilotId = try InputLimits.oneLine(award.pilotId, InputLimits.pilotID, field: "\(path).pilot_id")
         award.projectName = try InputLimits.oneLine(award.projectName, InputLimits.projectName, field: "\(path).project_name")
-        try CanonicalText.requireComparable(award.projectName, field: "\(path).project_name")
+        try CanonicalText.requireComparable(award.projectName, field: "\(path).project_name", lookalikeLetters: false)
         try CanonicalText.requireComparable(award.contractNumber, field: "\(path).contract_number")
         try CanonicalText.requireComparable(award.pilotId, field: "\(path).pilot_id")
         var selectionDate: CalendarDate?
