@@ -277,6 +277,8 @@ REACH: dict[str, list[Reach]] = {
 
 #: Raising functions that no request reaches as a status of its own, and why.
 NOT_A_STATUS = {
+    "BlockingWorkAdmission.swift:take": "only a call that has already ended (its deadline, CANCEL, its client gone) stops waiting for its turn: "
+                                        "the caller was answered by that end",
     "SubsidyError.swift:invalidField": "constructor: its callers are the sites",
     "SubsidyError.swift:precondition": "constructor: its callers are the sites",
     "SubsidyError+Caps.swift:capExhausted": "constructor: its callers are the sites",

@@ -258,17 +258,6 @@ struct Amend: AsyncParsableCommand {
         request.requestId = requestId
         request.applicationId = applicationId
         request.reason = reason
-        // The starting point: the file, or the application as it stands.
-        let fileText = try file.map { try readText(path: $0) }
-        var current: JSONValue = .object([])
-        if fileText == nil {
-            var get = Foshan_Subsidy_V1_GetApplicationRequest()
-            get.applicationId = applicationId
-            let sent = get
-            current = try await global.withClient { client throws(SubsidyError) in
-                try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).getApplication(sent, timeout: global.timeout)
-            }.record?.application?.jsonValue ?? .object([])
-        }
         // What was typed on the command line is read before anything is sent: a value that is
         // not a number or a date is a usage error (exit 64), not the daemon's refusal.
         var changes: [(name: String, value: JSONValue?)] = []
@@ -285,6 +274,17 @@ struct Amend: AsyncParsableCommand {
             } catch {
                 throw ValidationError(error.message)
             }
+        }
+        // The starting point: the file, or the application as it stands.
+        let fileText = try file.map { try readText(path: $0) }
+        var current: JSONValue = .object([])
+        if fileText == nil {
+            var get = Foshan_Subsidy_V1_GetApplicationRequest()
+            get.applicationId = applicationId
+            let sent = get
+            current = try await global.withClient { client throws(SubsidyError) in
+                try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).getApplication(sent, timeout: global.timeout)
+            }.record?.application?.jsonValue ?? .object([])
         }
         do throws(SubsidyError) {
             var content = current

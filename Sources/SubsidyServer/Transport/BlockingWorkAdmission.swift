@@ -67,8 +67,10 @@ struct BlockingWorkAdmission: Sendable {
 /// others: the store permits bound only the store work, which comes after. (Measured on two
 /// cores: with two turns the city's flood still took another district's list from 1.3 to
 /// ~200 ms p50, the event loops and its own client crowding the cores; with one, 0.6 ms.)
-/// Taken before a unary handler runs, given up for its store work and taken again after it,
-/// given back when it ends; streams and the inline methods take none.
+/// Taken before a unary handler runs, given up for its store work and taken again after it
+/// (``StoreCall/run(for:_:)``; a single approval, answered by its group, finishes without one:
+/// what is left is encoding its reply), given back when it ends; streams and the inline methods
+/// take none.
 final class ComputeTurn: Sendable {
     private let tenantTurns: AsyncSemaphore
     private let held = Atomic<Bool>(false)
