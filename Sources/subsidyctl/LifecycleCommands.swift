@@ -498,7 +498,10 @@ struct Quota: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Funding year; default every year.") var year: Int32 = 0
     @Option(help: "Only this programme's caps (default: every programme).") var programme: String = ""
-    @Option(help: "Top consumers to show.") var top: Int32 = 5
+    @Option(name: .customLong("top"), help: "Top consumers and per-subject caps to show (default 5; with --output csv, 99: every row a spreadsheet may want).") var topShown: Int32?
+
+    /// A spreadsheet is for every row; a screen for the first few.
+    private var top: Int32 { topShown ?? (global.output == .csv ? 99 : 5) }
     @Flag(help: "Follow the caps live (WatchQuota): the table, then a line for each cap that moves.") var watch = false
     @Option(help: "With --watch: warn when a cap's use reaches this percentage.") var warnAt: Int = 90
 
@@ -593,10 +596,12 @@ extension Quota {
     }
 }
 
-/// `part` of `whole` as a percentage with one decimal, in integers ("87.5%").
+/// `part` of `whole` as a percentage with one decimal, rounded, in integers ("46.7%" for
+/// 1,400,000 of 3,000,000); never "100.0%" for a cap not quite full.
 func percent(_ part: Int64, of whole: Int64) -> String {
     guard whole > 0 else { return "—" }
-    let tenths = (part.multipliedReportingOverflow(by: 1000).partialValue) / whole
+    var tenths = (part.multipliedReportingOverflow(by: 1000).partialValue + whole / 2) / whole
+    if tenths >= 1000 && part < whole { tenths = 999 }
     return "\(tenths / 10).\(tenths % 10)%"
 }
 

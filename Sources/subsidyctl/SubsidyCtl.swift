@@ -95,7 +95,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "Deadline for the call, in milliseconds.")
     var timeoutMs: Int64 = 30_000
 
-    @Option(help: "Act on this day (YYYY-MM-DD), for rehearsing on programmes that have ended: only a `subsidyd --dev` daemon takes it. Decision dates default to it.")
+    @Option(help: "Act on this day (YYYY-MM-DD), for rehearsing on programmes that have ended: only a `subsidyd --dev` daemon takes it. Decision dates default to it (a quote's: its programme's last day).")
     var today: String?
 
     /// Today for a decision date left out: --today, else today in China.

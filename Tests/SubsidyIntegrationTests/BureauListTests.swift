@@ -567,6 +567,9 @@ struct OutputTests {
             #expect(everything.split(separator: "\n").filter { $0.hasPrefix("CLOUD_VOUCHER.per_enterprise ") }.count == 4)
             #expect(!everything.contains("CLOUD_VOUCHER.per_enterprise: "), "nothing left out: \(everything)")
             #expect(everything.contains("100.0%"), "the use of each cap as a percentage")
+            // As CSV, for Excel: every subject, without asking for --top.
+            let sheet = try await BureauListTests.ctl(daemon, as: "city", ["--output", "csv", "quota", "--year", "2022"])
+            #expect(sheet.split(separator: "\r\n").filter { $0.hasPrefix("CLOUD_VOUCHER.per_enterprise,") }.count == 4, "\(sheet)")
 
             let csv = try await BureauListTests.ctl(daemon, as: "nanhai", ["--output", "csv", "list"])
             #expect(csv.hasPrefix("\u{FEFF}ID,DISTRICT,STATE,MEASURE,ENTERPRISE,AWARDED (YUAN)\r\n"), "\(csv.prefix(80))")
