@@ -623,39 +623,71 @@ extension GlobalOptions {
 }
 
 func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> String) -> String {
+    // Labels padded by display width, so values line up under 公示 as under applicant.
+    func field(_ label: String, _ value: String) -> String {
+        let head = label + ":"
+        return head + String(repeating: " ", count: max(1, 11 - displayWidth(head))) + value
+    }
     var lines = [
         "\(record.id)  \(record.district)  \(record.state)",
-        "measure:  \(record.application?.measure.description ?? "")  year \(record.application?.fundingYear ?? 0)",
-        "applicant: \(record.application?.enterpriseUscc ?? "")  \(record.enterpriseName)",
-        "project:  \(record.application?.projectName ?? "")",
+        field("measure", "\(record.application?.measure.description ?? "")  year \(record.application?.fundingYear ?? 0)"),
+        field("applicant", "\(record.application?.enterpriseUscc ?? "")  \(record.enterpriseName)"),
+        field("project", record.application?.projectName ?? ""),
     ]
+    // The amounts the award is computed from, in yuan as the clerk typed them (contract, paid,
+    // invested, …): every non-zero amount of the application.
+    if case .object(let members)? = record.application?.jsonValue {
+        let amounts = members.compactMap { name, value -> String? in
+            guard name.hasSuffix("Fen"), let fen = fenValue(value), fen != 0 else { return nil }
+            return "\(name.dropLast(3)) \(yuan(fen))"
+        }
+        if !amounts.isEmpty { lines.append(field("amounts", amounts.joined(separator: ", ") + " yuan")) }
+    }
     if let application = record.application, !record.contentKey.isEmpty {
         let typed = application.contractNumber.isEmpty ? application.projectName : application.contractNumber
-        lines.append("content:  \(typed)  (compared as \(record.contentKey))")
+        lines.append(field("content", "\(typed)  (compared as \(record.contentKey))"))
     }
     // The day no decision on it may be dated before (its filing, or its last correction).
-    if !record.filedOn.isEmpty { lines.append("filed:    \(record.filedOn)") }
+    if !record.filedOn.isEmpty { lines.append(field("filed", record.filedOn)) }
     if record.awardedFen > 0 {
-        lines.append("awarded:  \(yuan(record.awardedFen)) yuan on \(record.decisionDate)" + (record.decisionDocument.isEmpty ? "" : "  \(record.decisionDocument)"))
+        lines.append(field("awarded", "\(yuan(record.awardedFen)) yuan on \(record.decisionDate)" + (record.decisionDocument.isEmpty ? "" : "  \(record.decisionDocument)")))
         // A partial award says which cap cut it.
         if let explanation = record.explanation, explanation.awardFen < explanation.formulaFen,
             let binding = explanation.limits.first(where: \.binding)
         {
             let cap = binding.capId.isEmpty ? binding.kind : binding.capId + (binding.scope.isEmpty ? "" : " [\(binding.scope)]")
-            lines.append("cut:      from \(yuan(explanation.formulaFen)) by \(cap)")
+            lines.append(field("cut", "from \(yuan(explanation.formulaFen)) by \(cap)"))
         }
     }
-    if !record.publicizedOn.isEmpty { lines.append("公示:     \(record.publicizedOn) – \(record.publicityLastDay)") }
-    if !record.disbursedOn.isEmpty { lines.append("paid:     \(record.disbursedOn)") }
+    if !record.publicizedOn.isEmpty { lines.append(field("公示", "\(record.publicizedOn) – \(record.publicityLastDay)")) }
+    if !record.disbursedOn.isEmpty { lines.append(field("paid", record.disbursedOn)) }
     // Warnings do not refuse the call, but the clerk must see them: only one of the two can be funded.
-    for warning in record.warnings { lines.append("warning:  \(warning)") }
+    for warning in record.warnings { lines.append(field("warning", warning)) }
     for t in record.history {
         var decision = t.decisionDate.isEmpty ? "" : "  dated \(t.decisionDate)"
         if !t.decisionDocument.isEmpty { decision += " \(t.decisionDocument)" }
-        lines.append("  \(time(t.at))  \(t.fromState.rawValue == 0 ? "—" : t.fromState.description) → \(t.toState)  by \(t.tenant) (uid \(t.actorUid))\(decision)  \(t.reason)")
-        for change in t.changes { lines.append("      \(change.field): \(change.before.isEmpty ? "—" : change.before) → \(change.after.isEmpty ? "—" : change.after)") }
+        let reason = t.reason.isEmpty ? "" : "  \(t.reason)"
+        lines.append("  \(time(t.at))  \(t.fromState.rawValue == 0 ? "—" : t.fromState.description) → \(t.toState)  by \(t.tenant) (uid \(t.actorUid))\(decision)\(reason)")
+        for change in t.changes {
+            // An amount changed is shown in yuan, as it was typed (contractAmount, not contractAmountFen).
+            let inYuan = change.field.hasSuffix("Fen")
+            func shown(_ text: String) -> String {
+                guard !text.isEmpty else { return "—" }
+                return inYuan ? Int64(text).map { yuan($0) } ?? text : text
+            }
+            let name = inYuan ? String(change.field.dropLast(3)) + " (yuan)" : change.field
+            lines.append("      \(name): \(shown(change.before)) → \(shown(change.after))")
+        }
     }
     return lines.joined(separator: "\n")
+}
+
+/// An int64 field's value in the protos' JSON mapping: a string of digits (or a number).
+private func fenValue(_ value: JSONValue) -> Int64? {
+    switch value {
+    case .string(let text), .number(let text): Int64(text)
+    default: nil
+    }
 }
 
 extension String {

@@ -90,7 +90,7 @@ struct BureauListTests {
                 "revoke 2022-11-01 佛工信〔2022〕99号",
             ])
             let human = try await Self.ctl(daemon, as: "city", ["show", id])
-            #expect(human.contains("公示:     2022-10-02 – 2022-10-08"), "\(human)")
+            #expect(human.contains("公示:      2022-10-02 – 2022-10-08"), "\(human)")
             #expect(human.contains("dated 2022-11-01 佛工信〔2022〕99号"), "\(human)")
 
             // A revocation dated before its approval is refused, and the award stays.
@@ -418,7 +418,7 @@ struct BatchTests {
             // The third enterprise already had 375,000 yuan of vouchers in the demo: its award was
             // cut to what its cap had left, and the record says by which cap.
             let cut = try await BureauListTests.ctl(daemon, as: "city", ["show", filed[2]])
-            #expect(cut.contains("awarded:  125,000.00 yuan") && cut.contains("cut:      from 500,000.00 by CLOUD_VOUCHER.per_enterprise [2022/914406050000001237]"), "\(cut)")
+            #expect(cut.contains("awarded:   125,000.00 yuan") && cut.contains("cut:       from 500,000.00 by CLOUD_VOUCHER.per_enterprise [2022/914406050000001237]"), "\(cut)")
         }
     }
 }
@@ -500,7 +500,12 @@ struct FindAndCorrectTests {
             let amended = try await BureauListTests.ctl(
                 daemon, as: "nanhai", ["amend", "nanhai-000001", "--set", "projectName=设备上云（更正）", "--set", "contractAmount=900,000", "--reason", "笔误"])
             #expect(amended.contains("projectName: 设备上云与生产管控云化 → 设备上云（更正）"), "\(amended)")
-            #expect(amended.contains("contractAmountFen: 36000000 → 90000000"), "amounts on the command line are yuan: \(amended)")
+            #expect(amended.contains("contractAmount (yuan): 360,000.00 → 900,000.00"), "amounts on the command line are yuan, and shown so: \(amended)")
+            // The amounts the award is computed from are shown, in yuan; labels line up; no line ends in blanks.
+            #expect(amended.contains("\namounts:   contractAmount 900,000.00"), "\(amended)")
+            let labelled = amended.split(separator: "\n").filter { $0.hasPrefix("measure:") || $0.hasPrefix("applicant:") || $0.hasPrefix("project:") }
+            #expect(labelled.count == 3 && labelled.allSatisfy { $0.prefix(11).hasSuffix(" ") && $0.dropFirst(11).first != " " }, "\(labelled)")
+            #expect(!amended.split(separator: "\n").contains { $0.hasSuffix(" ") }, "\(amended)")
             // The JSON show printed, edited, goes back as it is (nanhai-000002 is RETURNED).
             let shown = try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", "nanhai-000002"])
             let file = daemon.dataDirectory + "/edited.json"
