@@ -9,6 +9,11 @@ extension Application {
     public func validate() throws(SubsidyError) {
         // Lengths first: the checks below canonicalise texts, work proportional to their size.
         try checkBounds()
+        // The texts content is compared on (CanonicalText.requireComparable): at filing, and
+        // again at every decision, so content stored before the rule cannot be funded unchecked.
+        try CanonicalText.requireComparable(contractNumber, field: "application.contract_number")
+        try CanonicalText.requireComparable(pilotID, field: "application.pilot_id")
+        try CanonicalText.requireComparable(projectName, field: "application.project_name", lookalikeLetters: false)
         switch measure {
         case .cloudVoucher, .cloudUse:
             try Self.requireText(contractNumber, "contract_number")

@@ -39,6 +39,28 @@ struct ContentKeyMigrationTests {
         await harness.stores.close()
     }
 
+    @Test("content stored before lookalike letters were refused is not approved until it is corrected")
+    func storedLookalikesAreNotApproved() async throws {
+        var harness = try StoreHarness()
+        var application = harness.benchmark(StoreHarness.uscc(362))
+        application.contractNumber = "HT-2022-7"
+        let id = try await harness.recommended(application, in: .shunde)
+        // As an earlier release took it: the contract number spelled with Cyrillic Н and Т.
+        await harness.stores.close()
+        let file = try SQLiteConnection(path: harness.directory.path + "/districts/shunde.sqlite")
+        _ = try file.query(
+            "UPDATE applications SET content = CAST(replace(CAST(content AS TEXT), 'HT-2022-7', ?) AS BLOB) WHERE id = ?",
+            [.text("\u{041D}\u{0422}-2022-7"), .text(id)])
+        file.close()
+        harness = try StoreHarness(directory: harness.directory)
+        #expect(try await harness.application(id).application.contractNumber == "\u{041D}\u{0422}-2022-7")
+        let refused = await #expect(throws: SubsidyError.self) { try await harness.approve(id) }
+        #expect(refused?.code == .invalidArgument && refused?.message.contains("application.contract_number") == true, "\(String(describing: refused))")
+        #expect(try await harness.application(id).state == .recommended)
+        #expect(try await harness.commitment(id) == nil, "nothing committed")
+        await harness.stores.close()
+    }
+
     @Test("a district programme's award stored with a blank in its contract number is known by the plain key after the district file migrates")
     func districtProgrammeKeys() async throws {
         var harness = try StoreHarness()

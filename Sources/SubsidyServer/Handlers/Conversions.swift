@@ -15,10 +15,6 @@ extension Foshan_Subsidy_V1_Application {
         projectName = try InputLimits.oneLine(projectName, field: "application.project_name")
         contractNumber = try InputLimits.oneLine(contractNumber, field: "application.contract_number")
         pilotId = try InputLimits.oneLine(pilotId, field: "application.pilot_id")
-        // The texts content is compared on: no letter that passes for another.
-        try CanonicalText.requireComparable(projectName, field: "application.project_name", lookalikeLetters: false)
-        try CanonicalText.requireComparable(contractNumber, field: "application.contract_number")
-        try CanonicalText.requireComparable(pilotId, field: "application.pilot_id")
         programme = try InputLimits.oneLine(programme, field: "application.programme")
     }
 }
