@@ -260,6 +260,16 @@ func measureName(_ measure: Foshan_Subsidy_V1_Measure?) -> String {
 }
 
 /// A state as clerks name it (待初审, 公示中, …) or its protocol name.
+/// A call's state as the Chinese table around it names it (the daemon sends scheduled, open or closed).
+func callStateLabel(_ state: String) -> String {
+    switch state {
+    case "scheduled": "未开始"
+    case "open": "申报中"
+    case "closed": "已截止"
+    default: state
+    }
+}
+
 func stateLabel(_ state: Foshan_Subsidy_V1_ApplicationState, chinese: Bool) -> String {
     guard chinese else { return state.description }
     return switch state {
@@ -283,7 +293,7 @@ enum CallCounts {
     static func cells(_ call: Foshan_Subsidy_V1_Call) -> [String] {
         let c = call.counts ?? Foshan_Subsidy_V1_CallCounts()
         return [
-            call.id, String(call.fundingYear), "\(call.opensOn)..\(call.closedOn.isEmpty ? call.closesOn : call.closedOn)", call.state,
+            call.id, String(call.fundingYear), "\(call.opensOn)..\(call.closedOn.isEmpty ? call.closesOn : call.closedOn)", callStateLabel(call.state),
             String(c.received), String(c.returned), String(c.rejected), String(c.recommended), String(c.late), String(c.withdrawn),
         ]
     }

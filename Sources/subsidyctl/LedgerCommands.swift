@@ -108,7 +108,9 @@ struct ListApplicants: AsyncParsableCommand {
         let r = try await global.withClient { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).listApplicants(request, timeout: global.timeout)
         }
-        var table = TextTable([.init(title: "USCC"), .init(title: "NAME"), .init(title: "ROLE"), .init(title: "LOCALITY")])
+        let chinese = prefersChinese()
+        var table = TextTable(
+            (chinese ? ["统一社会信用代码", "企业名称", "主体类型", "属地"] : ["USCC", "NAME", "ROLE", "LOCALITY"]).map { TextTable.Column(title: $0) })
         for applicant in r.applicants { table.append([applicant.uscc, applicant.name, applicant.role.description, applicant.locality.description]) }
         global.emit(r, table: table, footer: r.nextPageToken.isEmpty ? "" : "(more: --page-token \(r.nextPageToken))", empty: "no applicants")
     }
@@ -215,7 +217,9 @@ struct PoolList: AsyncParsableCommand {
             } while !request.pageToken.isEmpty
             return all
         }
-        var table = TextTable([.init(title: "USCC"), .init(title: "ENTRY DATE"), .init(title: "PROVINCIAL"), .init(title: "SOURCE"), .init(title: "NAME")])
+        var table = TextTable(
+            (prefersChinese() ? ["统一社会信用代码", "入库日期", "省级资源池", "来源", "名称"] : ["USCC", "ENTRY DATE", "PROVINCIAL", "SOURCE", "NAME"])
+                .map { TextTable.Column(title: $0) })
         for member in r.members { table.append([member.uscc, member.entryDate, member.provincial ? "yes" : "", member.source, member.name]) }
         global.emit(r, table: table, footer: r.nextPageToken.isEmpty ? "" : "(more: --page-token \(r.nextPageToken))", empty: "no pool members")
     }

@@ -623,10 +623,16 @@ extension GlobalOptions {
 }
 
 func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> String) -> String {
-    // Labels padded by display width, so values line up under 公示 as under applicant.
+    // Labels padded by display width, so values line up under 公示 as under applicant; in
+    // Chinese where the clerk's locale is.
+    let chinese = prefersChinese()
+    let chineseLabels = [
+        "measure": "支持方向", "applicant": "申报主体", "project": "项目名称", "amounts": "金额", "content": "比对内容", "filed": "受理日期",
+        "awarded": "审定资助", "cut": "核减", "paid": "拨付日期", "warning": "提示",
+    ]
     func field(_ label: String, _ value: String) -> String {
-        let head = label + ":"
-        return head + String(repeating: " ", count: max(1, 11 - displayWidth(head))) + value
+        let head = (chinese ? chineseLabels[label] ?? label : label) + ":"
+        return head + String(repeating: " ", count: max(1, (chinese ? 13 : 11) - displayWidth(head))) + value
     }
     var lines = [
         "\(record.id)  \(record.district)  \(record.state)",

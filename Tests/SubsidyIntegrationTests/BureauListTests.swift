@@ -836,6 +836,11 @@ struct OutputTests {
             let quote = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "gaoming", "quote", "--file", file, "--decision-date", "2022-10-01"], environment: chinese)
             #expect(quote.error.contains("错误：额度不足或请求过多（RESOURCE_EXHAUSTED）"), "\(quote.error)")
             #expect(quote.error.contains("上限 500,000.00 元，已使用 500,000.00 元") && quote.error.contains("剩余 0.00 元"), "\(quote.error)")
+            // A record and the registry read in Chinese too, labels lined up by display width.
+            let shown = try await BureauListTests.ctl(daemon, as: "nanhai", ["show", "nanhai-000003"], environment: chinese)
+            #expect(shown.contains("\n支持方向:    CLOUD_VOUCHER") && shown.contains("\n审定资助:    375,000.00"), "\(shown)")
+            let applicants = try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "list"], environment: chinese)
+            #expect(applicants.hasPrefix("统一社会信用代码"), "\(applicants)")
         }
     }
 

@@ -394,7 +394,7 @@ struct ProgrammesIntegrationTests {
             let quota = try await BureauListTests.ctl(daemon, as: "city", ["quota", "--year", "2025"], environment: ["LANG": "C.UTF-8", "LC_ALL": ""])
             #expect(quota.contains("申报批次") && quota.contains(call.id), "\(quota)")
             let report = try await BureauListTests.ctl(daemon, as: "city", ["export", "report", "--year", "2025"])
-            #expect(report.contains("\(call.id),2025,\(call.opensOn)..\(Self.chinaDay(-1)),closed,3,0,0,1,1,1"), "\(report)")
+            #expect(report.contains("\(call.id),2025,\(call.opensOn)..\(Self.chinaDay(-1)),已截止,3,0,0,1,1,1"), "\(report)")
         }
     }
 
