@@ -49,4 +49,17 @@ struct LogBudgetTests {
         #expect(budget.admit(.permissionDenied, tenant: "nanhai", now: later) == " (2 more like it were not logged in the 60 s before)")
         #expect(budget.admit(.permissionDenied, tenant: "nanhai", now: later) == "")
     }
+
+    @Test("a window that ended with lines left out is reported once, though no line of its kind comes again, and its count is not carried")
+    func endedWindows() {
+        let budget = LogBudget(linesPerWindow: 2, window: .seconds(60))
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        for _ in 0..<7 { _ = budget.admit(.rate, tenant: "nanhai", now: start) }
+        _ = budget.admit(.deadline, tenant: "shunde", now: start)
+        #expect(budget.endedWindows(now: .uptimeNanoseconds(30_000_000_000)).isEmpty, "the window has not ended")
+        let ended = budget.endedWindows(now: .uptimeNanoseconds(61_000_000_000))
+        #expect(ended.map { "\($0.tenant) \($0.kind) \($0.suppressed)" } == ["nanhai rate 5"], "shunde left nothing out")
+        #expect(budget.endedWindows(now: .uptimeNanoseconds(200_000_000_000)).isEmpty, "reported once")
+        #expect(budget.admit(.rate, tenant: "nanhai", now: .uptimeNanoseconds(201_000_000_000)) == "", "not carried into the next line")
+    }
 }

@@ -4,7 +4,8 @@ import Synchronization
 /// How many lines of one kind a tenant's actions may add to the log: refusals a caller can
 /// provoke at will (peers not allowed, connections over a limit, the other role's methods,
 /// deadlines, broken frames) are logged up to ``linesPerWindow`` per ``window`` each, then
-/// counted, and the next line logged says how many like it were left out. One district looping
+/// counted, and the next line logged says how many like it were left out — or, if none comes,
+/// the server's periodic report of ended windows (``endedWindows(now:)``). One district looping
 /// on a refusal would otherwise fill the journal past its rate limit, and journald would drop
 /// every tenant's lines with it — error ids clerks quote, security warnings, backups.
 final class LogBudget: Sendable {
@@ -34,11 +35,31 @@ final class LogBudget: Sendable {
         self.window = window
     }
 
+    private var windowNanoseconds: UInt64 {
+        UInt64(window.components.seconds) * 1_000_000_000 + UInt64(window.components.attoseconds / 1_000_000_000)
+    }
+
+    /// The lines left out in windows that have ended, each window reported once and then closed
+    /// (its count is not carried into the next line of its kind): a tenant whose refusals
+    /// stopped still has them accounted for, though no line of that kind may come again.
+    func endedWindows(now: NIODeadline = .now()) -> [(tenant: String, kind: Kind, suppressed: Int)] {
+        let nanoseconds = now.uptimeNanoseconds
+        let length = windowNanoseconds
+        return windows.withLock { windows in
+            var ended: [(tenant: String, kind: Kind, suppressed: Int)] = []
+            for (key, entry) in windows where entry.suppressed > 0 && nanoseconds &- entry.start >= length {
+                ended.append((key.tenant, key.kind, entry.suppressed))
+                windows[key] = nil
+            }
+            return ended.sorted { ($0.tenant, $0.kind.rawValue) < ($1.tenant, $1.kind.rawValue) }
+        }
+    }
+
     /// Whether to log this `kind` of event of `tenant` now; if so, a note of how many like it were
     /// left out since the last line logged ("" if none), to append to the line.
     func admit(_ kind: Kind, tenant: String, now: NIODeadline = .now()) -> String? {
         let nanoseconds = now.uptimeNanoseconds
-        let length = UInt64(window.components.seconds) * 1_000_000_000 + UInt64(window.components.attoseconds / 1_000_000_000)
+        let length = windowNanoseconds
         return windows.withLock { windows -> String? in
             var entry = windows[Key(tenant: tenant, kind: kind), default: Window(start: nanoseconds)]
             var carried = 0

@@ -118,12 +118,33 @@ public final class UnixSocketServer: Service, Sendable {
                 for (tenant, listener) in bound {
                     group.addTask { await self.accept(on: listener, tenant: tenant) }
                 }
+                group.addTask { await self.reportLeftOutLines() }
             }
         } onGracefulShutdown: {
             self.beginShutdown()
         }
         for (tenant, _) in bound { unlink(tenant.socketPath) }
         logger.info("all connections drained")
+    }
+
+    /// Every log-budget window, the refusals left out of the log in windows that ended with no
+    /// later line of their kind to say so; until the graceful shutdown, and once more then.
+    private func reportLeftOutLines() async {
+        let seconds = logBudget.window.components.seconds
+        @Sendable func report() {
+            for (tenant, kind, count) in logBudget.endedWindows() {
+                logger.notice(
+                    "\(count) \(kind.rawValue) refusals of tenant \(tenant) were not logged in a \(seconds) s window (log budget: \(logBudget.linesPerWindow) lines each)",
+                    metadata: ["tenant.id": "\(tenant)"])
+            }
+        }
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: self.logBudget.window)
+                report()
+            }
+        }
+        report()
     }
 
     /// SIGHUP: the connection limits and the request rate apply from the next connection or call;
