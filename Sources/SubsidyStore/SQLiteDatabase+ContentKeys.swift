@@ -11,35 +11,23 @@ extension SQLiteDatabase.Migration {
     /// text (`5g` is written `5-g`), so keys are derived from what was typed, never from keys.
     /// Pilot keys are not re-derived either: the once-per-pilot charges and their maintained
     /// totals are keyed on them, and moving a total is not a migration's to guess at.
-    /// Read in batches by rowid: a ledger may hold a million commitments.
     static func recanonicaliseFingerprints(version: Int) -> Self {
         Self(version: version, sql: "") { transaction throws(SQLiteError) in
-            var after: Int64 = 0
-            while true {
-                let rows = try transaction.query(
-                    """
-                    SELECT rowid AS id, application_id, enterprise, content_fingerprint, content_typed FROM commitments
-                    WHERE rowid > ? ORDER BY rowid LIMIT 10000
-                    """, [.integer(after)])
-                guard let last = rows.last else { return }
-                after = try last.int("id")
-                for row in rows {
-                    let stored = try row.text("content_fingerprint"), typed = try row.text("content_typed")
-                    guard !CanonicalText(typed).isEmpty else { continue }
-                    let current =
-                        stored.hasPrefix("contract:")
-                        ? "contract:" + CanonicalText.canonical(typed)
-                        : Application.projectKey(projectName: typed, enterprise: try row.text("enterprise"))
-                    guard current != stored else { continue }
-                    try transaction.query(
-                        "INSERT OR IGNORE INTO content_keys (key, application_id) VALUES (?, ?)", [.text(current), .text(try row.text("application_id"))])
-                }
+            try inBatches("SELECT rowid AS id, application_id, enterprise, content_fingerprint, content_typed FROM commitments", in: transaction) {
+                row throws(SQLiteError) in
+                let stored = try row.text("content_fingerprint"), typed = try row.text("content_typed")
+                guard !CanonicalText(typed).isEmpty else { return }
+                let current =
+                    stored.hasPrefix("contract:")
+                    ? "contract:" + CanonicalText.canonical(typed)
+                    : Application.projectKey(projectName: typed, enterprise: try row.text("enterprise"))
+                guard current != stored else { return }
+                try transaction.query(
+                    "INSERT OR IGNORE INTO content_keys (key, application_id) VALUES (?, ?)", [.text(current), .text(try row.text("application_id"))])
             }
         }
     }
-}
 
-extension SQLiteDatabase.Migration {
     /// ``recanonicaliseFingerprints(version:)`` for a district's own programme: each award's
     /// typed content (`programme_commitments.content_typed`) under this release's canonical form,
     /// beside its stored keys. The typed text is the contract number when the award has a
@@ -48,28 +36,33 @@ extension SQLiteDatabase.Migration {
     static func recanonicaliseProgrammeKeys(version: Int) -> Self {
         Self(version: version, sql: "CREATE INDEX IF NOT EXISTS programme_content_keys_application ON programme_content_keys (application_id);") {
             transaction throws(SQLiteError) in
-            var after: Int64 = 0
-            while true {
-                let rows = try transaction.query(
-                    """
-                    SELECT rowid AS id, application_id, enterprise, content_typed FROM programme_commitments
-                    WHERE rowid > ? ORDER BY rowid LIMIT 10000
-                    """, [.integer(after)])
-                guard let last = rows.last else { return }
-                after = try last.int("id")
-                for row in rows {
-                    let id = try row.text("application_id"), typed = try row.text("content_typed")
-                    guard !CanonicalText(typed).isEmpty else { continue }
-                    var keys: [String] = []
-                    for key in try transaction.query("SELECT key FROM programme_content_keys WHERE application_id = ?", [.text(id)]) { keys.append(try key.text("key")) }
-                    let current =
-                        keys.contains { $0.hasPrefix("contract:") }
-                        ? "contract:" + CanonicalText.canonical(typed)
-                        : Application.projectKey(projectName: typed, enterprise: try row.text("enterprise"))
-                    guard !keys.contains(current) else { continue }
-                    try transaction.query("INSERT OR IGNORE INTO programme_content_keys (key, application_id) VALUES (?, ?)", [.text(current), .text(id)])
-                }
+            try inBatches("SELECT rowid AS id, application_id, enterprise, content_typed FROM programme_commitments", in: transaction) {
+                row throws(SQLiteError) in
+                let id = try row.text("application_id"), typed = try row.text("content_typed")
+                guard !CanonicalText(typed).isEmpty else { return }
+                var keys: [String] = []
+                for key in try transaction.query("SELECT key FROM programme_content_keys WHERE application_id = ?", [.text(id)]) { keys.append(try key.text("key")) }
+                let current =
+                    keys.contains { $0.hasPrefix("contract:") }
+                    ? "contract:" + CanonicalText.canonical(typed)
+                    : Application.projectKey(projectName: typed, enterprise: try row.text("enterprise"))
+                guard !keys.contains(current) else { return }
+                try transaction.query("INSERT OR IGNORE INTO programme_content_keys (key, application_id) VALUES (?, ?)", [.text(current), .text(id)])
             }
+        }
+    }
+
+    /// Runs `body` on every row of `select` (which names its rowid `id`), 10,000 rows at a time
+    /// in rowid order: a file may hold a million commitments, which must not all be in memory.
+    private static func inBatches(
+        _ select: String, in transaction: Transaction, _ body: (SQLiteRow) throws(SQLiteError) -> Void
+    ) throws(SQLiteError) {
+        var after: Int64 = 0
+        while true {
+            let rows = try transaction.query(select + " WHERE rowid > ? ORDER BY rowid LIMIT 10000", [.integer(after)])
+            guard let last = rows.last else { return }
+            after = try last.int("id")
+            for row in rows { try body(row) }
         }
     }
 }

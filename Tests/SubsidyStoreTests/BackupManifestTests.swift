@@ -70,6 +70,20 @@ struct BackupManifestTests {
         await done.stores.close()
     }
 
+    /// Holds the next backup of `stores` between its snapshots and its copies: `reached()`
+    /// returns once it is there, `release()` lets it copy.
+    static func holdWhileCopying(_ stores: SubsidyStores) -> (reached: @Sendable () async -> Void, release: @Sendable () -> Void) {
+        let (copying, reached) = AsyncStream<Void>.makeStream()
+        let (released, release) = AsyncStream<Void>.makeStream()
+        stores.backupCopying.withLock {
+            $0 = {
+                reached.yield()
+                for await _ in released { break }
+            }
+        }
+        return ({ for await _ in copying { break } }, { release.yield() })
+    }
+
     @Test("a backup holds decisions only for its snapshots: an approval made while it copies goes through, and is not in the backup")
     func decisionsGoOnWhileCopying() async throws {
         let harness = try StoreHarness()
@@ -78,19 +92,12 @@ struct BackupManifestTests {
         #expect(try await harness.approve(before) == .approved)
         let target = harness.directory.path + "-backup-copying"
         defer { try? FileManager.default.removeItem(atPath: target) }
-        let (copying, reached) = AsyncStream<Void>.makeStream()
-        let (released, release) = AsyncStream<Void>.makeStream()
-        harness.stores.backupCopying.withLock {
-            $0 = {
-                reached.yield()
-                for await _ in released { break }
-            }
-        }
+        let hold = Self.holdWhileCopying(harness.stores)
         let backup = Task { try await harness.stores.backup(into: target, writtenBy: "test") }
-        for await _ in copying { break }
+        await hold.reached()
         // Its snapshots taken, the backup holds no lock and no writer while it copies.
         #expect(try await harness.approve(during) == .approved)
-        release.yield()
+        hold.release()
         let manifest = try await backup.value
         #expect(try SubsidyStores.verifyBackup(at: target) == manifest)
         // Self-contained files (no WAL mode carried over from the live files), and nothing else.
@@ -116,18 +123,11 @@ struct BackupManifestTests {
         defer { try? FileManager.default.removeItem(atPath: target) }
         // Its task cancelled (a caller's deadline; a task of its own: cancelling the test's would
         // end the test), it goes on to the end on disk.
-        let (copying, reached) = AsyncStream<Void>.makeStream()
-        let (released, release) = AsyncStream<Void>.makeStream()
-        harness.stores.backupCopying.withLock {
-            $0 = {
-                reached.yield()
-                for await _ in released { break }
-            }
-        }
+        let hold = Self.holdWhileCopying(harness.stores)
         let cancelled = Task { [stores = harness.stores] in try await stores.backup(into: target + "-deadline", writtenBy: "test") }
-        for await _ in copying { break }
+        await hold.reached()
         cancelled.cancel()
-        release.yield()
+        hold.release()
         let completed = try await cancelled.value
         defer { try? FileManager.default.removeItem(atPath: target + "-deadline") }
         #expect(try SubsidyStores.verifyBackup(at: target + "-deadline") == completed)
