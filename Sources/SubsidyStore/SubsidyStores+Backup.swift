@@ -168,18 +168,23 @@ extension SubsidyStores {
             if created { rmdir(directory) }
             throw error
         }
-        do {
-            // Not stopped by its task's cancellation: a caller's deadline passing (subsidyctl's
-            // 30 s) must not throw away a backup of gigabytes, which goes on to the end on disk.
-            // A task of its own, which the caller's cancellation does not reach (the copier's
-            // pool gives up on a cancelled task); only ``cancelBackup()`` stops it.
-            return try await Task { try await self.backup(intoEmpty: directory, writtenBy: writtenBy, stop: stop) }.value
-        } catch {
-            // Whatever it got to: a failure (a full disk, most likely) must not leave its copies
-            // taking the room the next backup, or the next decision, needs.
-            BackupFiles.removeBackup(in: directory, removingDirectory: created)
-            throw error
+        // Not stopped by its task's cancellation: a caller's deadline passing (subsidyctl's 30 s)
+        // must not throw away a backup of gigabytes, which goes on to the end on disk. A task of
+        // its own, which the caller's cancellation does not reach (the copier's pool gives up on
+        // a cancelled task); only ``cancelBackup()`` stops it, and the stores' close awaits it.
+        let work = Task {
+            do {
+                return try await self.backup(intoEmpty: directory, writtenBy: writtenBy, stop: stop)
+            } catch {
+                // Whatever it got to: a failure (a full disk, most likely) must not leave its
+                // copies taking the room the next backup, or the next decision, needs.
+                BackupFiles.removeBackup(in: directory, removingDirectory: created)
+                throw error
+            }
         }
+        backupWork.withLock { $0 = work }
+        defer { backupWork.withLock { $0 = nil } }
+        return try await work.value
     }
 
     /// Stops the backup being taken, if one is, and every later one: its copies and checks end
@@ -202,6 +207,8 @@ extension SubsidyStores {
         // A stop asked while it waited for the lock pauses no writer.
         try stop.check()
         let (takenAt, snapshots) = try await underDecisionLock(.everything) {
+            // Stopped while it waited for the lock: no writer is paused for it.
+            try stop.check()
             // Under the lock, which backups take one at a time: checked before it, backups sent
             // together would each find the room the others were about to take.
             try await self.requireRoomForBackup(in: directory)

@@ -31,6 +31,9 @@ public final class SubsidyStores: Service, Sendable {
     let runningBackup = Mutex<BackupStop?>(nil)
     /// Set by ``cancelBackup()``: the stores are shutting down, and take no backup any more.
     let backupsStopped = Atomic<Bool>(false)
+    /// The running backup's work (copies, checks, clean-up), which ``run()`` awaits before it
+    /// closes the files.
+    let backupWork = Mutex<Task<BackupManifest, any Error>?>(nil)
     /// Awaited by a backup between its snapshots and its copies: a test holds a backup there to
     /// show decisions go on while it copies.
     package let backupCopying = Mutex<(@Sendable () async -> Void)?>(nil)
@@ -145,6 +148,10 @@ public final class SubsidyStores: Service, Sendable {
             try? await gracefulShutdown()
             group.cancelAll()
         }
+        // A backup still running (the server's drain stops the Backup call's; not when the
+        // service group is cancelled) is stopped, and its clean-up awaited, before its files close.
+        cancelBackup()
+        if let work = backupWork.withLock({ $0 }) { _ = await work.result }
         // What every district file holds at a clean stop, for the next start to check.
         do {
             try await Recovery.recordDistrictHeads(ledger: ledger, districts: districts)

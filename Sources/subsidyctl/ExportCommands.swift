@@ -259,8 +259,8 @@ func measureName(_ measure: Foshan_Subsidy_V1_Measure?) -> String {
     return Measure(rawValue: measure.description)?.displayName ?? measure.description
 }
 
-/// A state as clerks name it (待初审, 公示中, …) or its protocol name.
-/// A call's state as the Chinese table around it names it (the daemon sends scheduled, open or closed).
+/// A call's state as the Chinese table around it names it (the daemon sends scheduled, open or
+/// closed), on screen and in the year's report alike.
 func callStateLabel(_ state: String) -> String {
     switch state {
     case "scheduled": "未开始"
@@ -270,6 +270,7 @@ func callStateLabel(_ state: String) -> String {
     }
 }
 
+/// A state as clerks name it (待初审, 公示中, …) or its protocol name.
 func stateLabel(_ state: Foshan_Subsidy_V1_ApplicationState, chinese: Bool) -> String {
     guard chinese else { return state.description }
     return switch state {

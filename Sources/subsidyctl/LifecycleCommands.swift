@@ -600,7 +600,7 @@ extension Quota {
 /// 1,400,000 of 3,000,000); never "100.0%" for a cap not quite full.
 func percent(_ part: Int64, of whole: Int64) -> String {
     guard whole > 0 else { return "—" }
-    var tenths = (part.multipliedReportingOverflow(by: 1000).partialValue + whole / 2) / whole
+    var tenths = part.multipliedReportingOverflow(by: 1000).partialValue.addingReportingOverflow(whole / 2).partialValue / whole
     if tenths >= 1000 && part < whole { tenths = 999 }
     return "\(tenths / 10).\(tenths % 10)%"
 }

@@ -202,6 +202,12 @@ struct BackupRestoreTests {
                 request.directory = base + "/nightly"
                 let backup = Task { try await city.call(Foshan_Subsidy_V1_Admin.Method.backup, request) }
                 #expect(await eventually(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: base + "/nightly/districts") })
+                // A second one meanwhile is refused as a conflict that ends (ABORTED: the nightly
+                // unit retries it), not as the operator's problem (FAILED_PRECONDITION).
+                var second = request
+                second.directory = base + "/second"
+                let overlap = await #expect(throws: SubsidyError.self) { try await city.call(Foshan_Subsidy_V1_Admin.Method.backup, second) }
+                #expect(overlap?.code == .aborted && overlap?.message.contains("another backup is being taken") == true, "\(String(describing: overlap))")
                 // A stop that waited for the held backup would be killed after the patience (not 0).
                 #expect(await daemon.terminate(patience: .seconds(30)) == 0, "\(daemon.log().suffix(2_000))")
                 let error = await #expect(throws: SubsidyError.self) { try await backup.value }

@@ -61,5 +61,9 @@ struct LogBudgetTests {
         #expect(ended.map { "\($0.tenant) \($0.kind) \($0.suppressed)" } == ["nanhai rate 5"], "shunde left nothing out")
         #expect(budget.endedWindows(now: .uptimeNanoseconds(200_000_000_000)).isEmpty, "reported once")
         #expect(budget.admit(.rate, tenant: "nanhai", now: .uptimeNanoseconds(201_000_000_000)) == "", "not carried into the next line")
+        // At shutdown, the window still open is reported too.
+        for _ in 0..<3 { _ = budget.admit(.rate, tenant: "nanhai", now: .uptimeNanoseconds(202_000_000_000)) }
+        #expect(budget.endedWindows(now: .uptimeNanoseconds(203_000_000_000)).isEmpty)
+        #expect(budget.endedWindows(now: .uptimeNanoseconds(203_000_000_000), all: true).map(\.suppressed) == [2])
     }
 }

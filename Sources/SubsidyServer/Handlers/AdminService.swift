@@ -28,6 +28,10 @@ struct AdminService: Foshan_Subsidy_V1_Admin.ServiceProtocol {
                 }
             } catch BackupError.cancelled {
                 throw SubsidyError(.unavailable, "backup: \(BackupError.cancelled); take it again once subsidyd is serving")
+            } catch BackupError.alreadyRunning {
+                // A conflict with another backup, which ends: worth a retry (the nightly unit
+                // retries it), unlike the operator's problems below.
+                throw SubsidyError(.aborted, "backup: \(BackupError.alreadyRunning)")
             } catch let error as BackupError {
                 // The operator's to fix (a directory in use, a disk problem), not an internal failure.
                 throw SubsidyError(.failedPrecondition, "backup: \(error)")

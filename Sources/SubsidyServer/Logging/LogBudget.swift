@@ -42,12 +42,14 @@ final class LogBudget: Sendable {
     /// The lines left out in windows that have ended, each window reported once and then closed
     /// (its count is not carried into the next line of its kind): a tenant whose refusals
     /// stopped still has them accounted for, though no line of that kind may come again.
-    func endedWindows(now: NIODeadline = .now()) -> [(tenant: String, kind: Kind, suppressed: Int)] {
+    /// - Parameter all: every window with lines left out, ended or not (at shutdown: the last
+    ///   window's count would otherwise go with the process).
+    func endedWindows(now: NIODeadline = .now(), all: Bool = false) -> [(tenant: String, kind: Kind, suppressed: Int)] {
         let nanoseconds = now.uptimeNanoseconds
         let length = windowNanoseconds
         return windows.withLock { windows in
             var ended: [(tenant: String, kind: Kind, suppressed: Int)] = []
-            for (key, entry) in windows where entry.suppressed > 0 && nanoseconds &- entry.start >= length {
+            for (key, entry) in windows where entry.suppressed > 0 && (all || nanoseconds &- entry.start >= length) {
                 ended.append((key.tenant, key.kind, entry.suppressed))
                 windows[key] = nil
             }

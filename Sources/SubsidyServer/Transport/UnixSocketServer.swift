@@ -128,11 +128,12 @@ public final class UnixSocketServer: Service, Sendable {
     }
 
     /// Every log-budget window, the refusals left out of the log in windows that ended with no
-    /// later line of their kind to say so; until the graceful shutdown, and once more then.
+    /// later line of their kind to say so; until the graceful shutdown, and then those of every
+    /// window, ended or not.
     private func reportLeftOutLines() async {
         let seconds = logBudget.window.components.seconds
-        @Sendable func report() {
-            for (tenant, kind, count) in logBudget.endedWindows() {
+        @Sendable func report(all: Bool = false) {
+            for (tenant, kind, count) in logBudget.endedWindows(all: all) {
                 logger.notice(
                     "\(count) \(kind.rawValue) refusals of tenant \(tenant) were not logged in a \(seconds) s window (log budget: \(logBudget.linesPerWindow) lines each)",
                     metadata: ["tenant.id": "\(tenant)"])
@@ -144,7 +145,7 @@ public final class UnixSocketServer: Service, Sendable {
                 report()
             }
         }
-        report()
+        report(all: true)
     }
 
     /// SIGHUP: the connection limits and the request rate apply from the next connection or call;
