@@ -100,7 +100,8 @@ final class ComputeTurn: Sendable {
     static var processors: Int { max(1, System.coreCount - 1) }
 }
 
-struct TenantStorePermits: Sendable {
+/// One semaphore per configured tenant, all of one size: the store permits, the compute turns.
+struct TenantPermits: Sendable {
     private let permits: [String: AsyncSemaphore]
 
     init(tenants: [Tenant], permitsPerTenant: Int) {

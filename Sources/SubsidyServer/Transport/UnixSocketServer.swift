@@ -26,9 +26,9 @@ public final class UnixSocketServer: Service, Sendable {
     private let rateLimiter: RequestRateLimiter
     /// Lines a tenant's refusals may add to the log (``LogBudget``), shared by every connection.
     private let logBudget = LogBudget()
-    private let storePermits: TenantStorePermits
+    private let storePermits: TenantPermits
     /// Each tenant's turns to compute (``ComputeTurn``), counted like its store permits.
-    private let computeTurns: TenantStorePermits
+    private let computeTurns: TenantPermits
     /// Each tenant's bytes held over all its connections (`max_queued_bytes_per_tenant`).
     private let tenantQueues: [String: TenantQueue]
     /// The configured limits, lowered where the descriptor limit requires it; a reload replaces
@@ -57,8 +57,8 @@ public final class UnixSocketServer: Service, Sendable {
             maximumPerTenant: limits.maximumConnectionsPerTenant
         )
         rateLimiter = RequestRateLimiter(rate: limits.requestsPerSecond, burst: limits.requestBurst)
-        storePermits = TenantStorePermits(tenants: configuration.tenants, permitsPerTenant: limits.maximumConcurrentStoreCallsPerTenant)
-        computeTurns = TenantStorePermits(tenants: configuration.tenants, permitsPerTenant: limits.computeTurnsPerTenant)
+        storePermits = TenantPermits(tenants: configuration.tenants, permitsPerTenant: limits.maximumConcurrentStoreCallsPerTenant)
+        computeTurns = TenantPermits(tenants: configuration.tenants, permitsPerTenant: limits.computeTurnsPerTenant)
         tenantQueues = Dictionary(
             configuration.tenants.map { ($0.id, TenantQueue(limit: limits.maximumQueuedBytesPerTenant)) }, uniquingKeysWith: { first, _ in first })
         (ready, readiness) = AsyncStream<Void>.makeStream()
