@@ -218,7 +218,7 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
         guard !text.utf8.allSatisfy({ $0 < 0x80 }) else { return }
         for (offset, scalar) in text.unicodeScalars.enumerated() where scalar.properties.generalCategory == .unassigned {
             throw SubsidyError.invalidField(
-                field, "holds U+\(String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)) at character \(offset + 1), a code point Unicode has not assigned")
+                field, "holds \(scalar.codePointText) at character \(offset + 1), a code point Unicode has not assigned")
         }
         guard lookalikeLetters else { return }
         for (offset, scalar) in nfkcCasefold(text).unicodeScalars.enumerated() where !scalar.isASCII && scalar.properties.isAlphabetic {
@@ -226,7 +226,7 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
             guard [.uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter].contains(category), !isChinese(scalar) else { continue }
             throw SubsidyError.invalidField(
                 field,
-                "holds \(scalar) (U+\(String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)), at character \(offset + 1) as compared), "
+                "holds \(scalar) (\(scalar.codePointText), at character \(offset + 1) as compared), "
                     + "a letter that is neither a Chinese character nor an ASCII letter: it could pass for a letter it looks like, and fund "
                     + "the same content twice; write identifiers with Chinese characters, ASCII letters and digits")
         }

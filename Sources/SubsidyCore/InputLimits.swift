@@ -95,7 +95,7 @@ public enum InputLimits {
             case 0x09, 0x0A, 0x0D, 0x2028, 0x2029: line.append(" ")
             case 0x00..<0x20, 0x7F...0x9F:
                 throw SubsidyError.invalidField(
-                    field, "holds the control character U+\(String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)) at character \(offset + 1); "
+                    field, "holds the control character \(scalar.codePointText) at character \(offset + 1); "
                         + "a one-line text may not hold control characters")
             default: line.append(scalar)
             }
@@ -121,9 +121,13 @@ public enum InputLimits {
     }
 }
 
-/// Zero-padded on the left to `width` (code points are written U+0041, not U+41).
+extension Unicode.Scalar {
+    /// The code point as messages name it: `U+0041`, `U+1D159` (four hex digits at least).
+    var codePointText: String { "U+" + String(value, radix: 16, uppercase: true).leftPadded(to: 4) }
+}
+
 extension String {
-    func leftPadded(to width: Int) -> String {
+    fileprivate func leftPadded(to width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

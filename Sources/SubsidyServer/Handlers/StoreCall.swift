@@ -66,17 +66,18 @@ struct WireLegacyDecoder: LegacyContentDecoder {
 enum StoreCall {
     static func run<T: Sendable>(for context: CallContext, _ body: @Sendable () async throws -> T) async throws(SubsidyError) -> T {
         try await context.blockingWork.enter()
-        let result: Result<T, SubsidyError>
+        let value: T
         do throws(SubsidyError) {
-            result = .success(try await measured(for: context, body))
+            value = try await measured(for: context, body)
         } catch {
-            result = .failure(error)
+            context.blockingWork.leave()
+            throw error
         }
         context.blockingWork.leave()
         // The handler computes on (the next check, its reply): in its turn again. A call ended
         // meanwhile (a deadline) finishes without one; its reply is not waited for.
-        if case .success = result { try? await context.blockingWork.compute?.take() }
-        return try result.get()
+        try? await context.blockingWork.compute?.take()
+        return value
     }
 
     /// The store call `body` once its permit is held (``run(for:_:)``, or a group of approvals
