@@ -270,7 +270,9 @@ RULE_CODE = {
     "ceiling_yuan_*": (CORE / "AwardCalculator.swift", "rule.gradeCeilings[application.grade]"),
     "difference_of": (CORE / "AwardCalculator.swift", "usage.earlierAwards(to: application.enterprise, under: rule.differenceOf)"),
     "difference_of (zero)": (CORE / "AwardCalculator.swift", "award <= .zero && binding.kind != .difference"),
-    "stacking_base_rate_bp": (CORE / "AwardCalculator.swift", "if rule?.stackingRate != nil && funded.programme != programme { return false }"),
+    "stacking_base_rate_bp": (CORE / "AwardCalculator.swift",
+                              "if funded.programme != programme && (rule?.stackingRate != nil || policy?.stackingElsewhere[funded.measure] != nil) { return false }"),
+    "stacking_base_rate_bp (other levels)": (CORE / "Programmes.swift", "if let rate = rule.stackingRate { programme.stackingElsewhere[measure] = rate }"),
     "catalogue": (CORE / "AwardCalculator.swift", "usage.isCatalogueMember(provider, catalogue: catalogue, on: date)"),
     "grades": (CORE / "CapRule.swift", "grades?.contains(application.grade)"),
     "revenue_tier_above_yuan": (CORE / "CapRule.swift", "application.declaredRevenue > $0.revenueAbove"),
@@ -496,6 +498,15 @@ def render() -> str:
     w("`/<subject>` for a per-applicant, per-provider or per-pilot cap (`2022/91440604MA4UH8XX6U`).")
     w("A city programme's caps are kept in the city ledger; a district programme's in that district's own")
     w("store (its `DistrictProgrammes.GetQuota`, or the city's `GetQuota` with `programme`).")
+    stacking = [f"`{code}` ({load(path)['policy']['name']})" for path in policy_files()
+                for code, m in load(path).get("measure", {}).items() if m.get("stacking_base_rate_bp")]
+    if stacking:
+        w("Stacking holds whichever level decides first: content a live award under a measure with a stacking")
+        w(f"limit holds ({', '.join(stacking)}) is not refused as a duplicate by another programme's measure;")
+        w("that limit binds its award instead: the live awards for the content under other programmes + this award +")
+        w("`upper_level_subsidy_fen` ≤ the limit's rate × the smaller of this application's base (a rate measure's) and")
+        w("the base the stacking award was computed from. A fixed or case-by-case award takes that award's base; with")
+        w("none known it is `FAILED_PRECONDITION` `stacking`.")
     w("")
 
     for path in policy_files():

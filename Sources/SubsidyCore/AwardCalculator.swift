@@ -41,7 +41,7 @@ public enum AwardCalculator {
 
         // General rule 2: the same content is never funded twice.
         let fingerprint = application.contentFingerprint
-        if let conflict = try duplicate(of: application, usage: usage, rule: rule, programme: policy.name) { throw conflict }
+        if let conflict = try duplicate(of: application, usage: usage, rule: rule, policy: policy) { throw conflict }
         conditions.append(LimitTrace(
             kind: .duplicateContent,
             detail: rule.stackingRate == nil
@@ -108,6 +108,8 @@ public enum AwardCalculator {
         }
         if let stackingRate = rule.stackingRate, case let .rate(base) = measure.formulaShape {
             limits.append(try stacking(application, rate: stackingRate, base: base, programme: policy.name, usage: usage))
+        } else if let across = try stackingOnOtherLevels(application, policy: policy, usage: usage) {
+            limits.append(across)
         }
         let entitlement = limits.compactMap(\.headroom).min() ?? .zero
 
@@ -171,15 +173,19 @@ public enum AwardCalculator {
     /// early, so the clerk hears it before the city does.
     ///
     /// Under a programme with a stacking limit (``MeasureRule/stackingRate``), content funded by
-    /// *another* programme is not a conflict (the stacking limit counts it instead); within one
-    /// programme it always is, except between measures linked by a difference award (the later
-    /// award subtracts the earlier).
+    /// *another* programme is not a conflict (the stacking limit counts it instead); nor, under
+    /// any programme, is content another programme funded under a measure with a stacking limit
+    /// (``Policy/stackingElsewhere``: that limit binds this award instead, so which level decides
+    /// first changes nothing). Within one programme it always is, except between measures linked
+    /// by a difference award (the later award subtracts the earlier).
+    /// - Parameter policy: the programme deciding (nil: the 2020 policy, with nothing stacking).
     public static func duplicate(
-        of application: Application, usage: some UsageSnapshot, rule: MeasureRule? = nil, programme: String = "foshan-2020"
+        of application: Application, usage: some UsageSnapshot, rule: MeasureRule? = nil, policy: Policy? = nil
     ) throws(SubsidyError) -> SubsidyError? {
+        let programme = policy?.name ?? "foshan-2020"
         let conflicts = try usage.fundedContent(application.contentKeys).filter { funded in
             guard application.isDoubleFunding(with: funded) else { return false }
-            if rule?.stackingRate != nil && funded.programme != programme { return false }
+            if funded.programme != programme && (rule?.stackingRate != nil || policy?.stackingElsewhere[funded.measure] != nil) { return false }
             if let rule, funded.programme == programme, rule.differenceOf.contains(funded.measure) { return false }
             return true
         }
@@ -249,13 +255,18 @@ public enum AwardCalculator {
     /// investment) on the key that base belongs to: the contract for a contract's amount (a
     /// voucher on another contract of the same project has its own contract), the project for
     /// the others (typing a contract number on a project does not make it another project).
+    ///
+    /// `base` nil: this application's formula has no base (a fixed or case-by-case amount, under
+    /// another programme's limit: ``stackingOnOtherLevels(_:policy:usage:)``); the smallest base
+    /// an earlier award of the content was computed from is the base, and with none known the
+    /// award is refused (`stacking`): nothing would bound the sum.
     private static func stacking(
-        _ application: Application, rate: Rate, base: Measure.FormulaBase, programme: String, usage: some UsageSnapshot
+        _ application: Application, rate: Rate, base: Measure.FormulaBase?, programme: String, usage: some UsageSnapshot, rule: String = ""
     ) throws(SubsidyError) -> LimitTrace {
-        var (baseAmount, baseName) = value(of: base, in: application)
+        var declared: (amount: Money, name: String)? = base.map { value(of: $0, in: application) }
         // The key the base belongs to: a contract's amount to the contract, an investment (and
         // every other base) to the project — not whichever key a typed contract number put first.
-        let baseKey = application.contentKeys.first { $0.hasPrefix(base == .lowerOfContractAndPaid ? "contract:" : "project:") }
+        let baseKey = base.flatMap { base in application.contentKeys.first { $0.hasPrefix(base == .lowerOfContractAndPaid ? "contract:" : "project:") } }
         var seen = Set<String>()
         var awarded = Money.zero
         var named: [String] = []
@@ -263,11 +274,16 @@ public enum AwardCalculator {
             guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
             awarded = sum
             named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
-            if funded.base > .zero && funded.base < baseAmount, funded.key == baseKey,
-                case let .rate(kind) = funded.measure.formulaShape, kind == base
-            {
-                (baseAmount, baseName) = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base) (less than this application's \(baseName))")
-            }
+            guard funded.base > .zero, declared.map({ funded.base < $0.amount }) ?? true, case let .rate(kind) = funded.measure.formulaShape else { continue }
+            if let base, funded.key != baseKey || kind != base { continue }
+            let than = declared.map { " (less than \(base == nil ? "" : "this application's ")\($0.name))" } ?? ""
+            declared = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base)\(than)")
+        }
+        guard let (baseAmount, baseName) = declared else {
+            throw SubsidyError.precondition(
+                "stacking",
+                "\(rule)all public awards for the content may not exceed \(rate) of the base they were computed from, and no base is known for "
+                    + "\(named.joined(separator: " + ")); the award cannot be bounded")
         }
         let maximum = baseAmount.scaled(by: rate)
         guard let committed = awarded.adding(application.upperLevelSubsidy) else { throw SubsidyError(.internal, "stacked awards overflow") }
@@ -276,7 +292,30 @@ public enum AwardCalculator {
         let what = named.isEmpty ? "no other public money for this content" : named.joined(separator: " + ")
         return LimitTrace(
             kind: .stacking, limit: maximum, committed: committed, headroom: headroom,
-            detail: "all public awards for the content ≤ \(rate) of \(baseName) = \(maximum); \(what) leaves \(headroom)")
+            detail: "\(rule)all public awards for the content ≤ \(rate) of \(baseName) = \(maximum); \(what) leaves \(headroom)")
+    }
+
+    /// Stacking across levels when another programme decided first: content an award under a
+    /// measure with a stacking limit holds (``Policy/stackingElsewhere``) is not refused by a
+    /// programme without one (``duplicate(of:usage:rule:policy:)``), and that limit binds this
+    /// award as it would have bound the other had this one come first. With two such limits, the
+    /// lower rate. Nil when no such award holds the content.
+    private static func stackingOnOtherLevels(_ application: Application, policy: Policy, usage: some UsageSnapshot) throws(SubsidyError) -> LimitTrace? {
+        var limit: (rate: Rate, funded: FundedContent)?
+        for funded in try usage.fundedContent(application.contentKeys) where funded.programme != policy.name && application.isDoubleFunding(with: funded) {
+            guard let rate = policy.stackingElsewhere[funded.measure] else { continue }
+            // The lower of two rates: a/b < c/d ⇔ a·d < c·b, in 128 bits.
+            if let current = limit?.rate {
+                let (lower, higher) = (rate.numerator.multipliedFullWidth(by: current.denominator), current.numerator.multipliedFullWidth(by: rate.denominator))
+                guard (lower.high, lower.low) < (higher.high, higher.low) else { continue }
+            }
+            limit = (rate, funded)
+        }
+        guard let (rate, funded) = limit else { return nil }
+        let base: Measure.FormulaBase? = if case let .rate(base) = application.measure.formulaShape { base } else { nil }
+        return try stacking(
+            application, rate: rate, base: base, programme: policy.name, usage: usage,
+            rule: "stacking across levels (\(funded.programme)'s \(funded.measure) award \(funded.applicationID) holds this content): ")
     }
 
     /// Locality, selection level and the measure's own conditions.

@@ -31,6 +31,12 @@ public struct Policy: Sendable {
     /// The day it stopped taking new applications (`retired_on`), if it has: its awards keep
     /// counting and can still be disbursed, revoked and clawed back.
     public var retiredOn: CalendarDate?
+    /// The stacking limits (``MeasureRule/stackingRate``) of the other programmes loaded beside
+    /// this one, by measure (a measure code belongs to one programme). Content an award of one of
+    /// those measures holds is not refused by this programme: its award is bound by that limit
+    /// instead, so all public money for the content stays within the base whichever level decides
+    /// first. Filled in by ``Programmes``; empty for a policy loaded on its own.
+    public var stackingElsewhere: [Measure: Rate] = [:]
 
     public init(
         name: String, version: String, title: String, issuer: String, validFrom: CalendarDate,

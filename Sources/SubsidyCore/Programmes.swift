@@ -29,8 +29,16 @@ public struct Programmes: Sendable {
             throw PolicyError(policyName: defaultName, line: nil, key: nil,
                               problem: "the default programme \(defaultName) is not among the programme files (\(byName.keys.sorted().joined(separator: ", ")))")
         }
-        self.all = programmes.sorted { $0.name < $1.name }
-        self.defaultProgramme = defaultProgramme
+        // Each programme learns the others' stacking limits (measure codes are unique, so by measure).
+        let linked = programmes.map { programme in
+            var programme = programme
+            for other in programmes where other.name != programme.name {
+                for (measure, rule) in other.rules { if let rate = rule.stackingRate { programme.stackingElsewhere[measure] = rate } }
+            }
+            return programme
+        }
+        self.all = linked.sorted { $0.name < $1.name }
+        self.defaultProgramme = linked.first { $0.name == defaultProgramme.name } ?? defaultProgramme
     }
 
     /// A set of one programme (a single policy file, as before programmes).

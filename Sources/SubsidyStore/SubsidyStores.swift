@@ -1067,7 +1067,7 @@ public final class SubsidyStores: Service, Sendable {
         let held = try await fromEveryDistrict { [try await $0.content(keys, excluding: id)] }
         let outcome = try await withUsage(for: policy, contentKeys: keys, districtContent: held.flatMap(\.funded)) { snapshot -> SubsidyError? in
             if let duplicate = try AwardCalculator.duplicate(
-                of: application, usage: snapshot, rule: policy.rules[application.measure], programme: policy.name) { return duplicate }
+                of: application, usage: snapshot, rule: policy.rules[application.measure], policy: policy) { return duplicate }
             // A case-by-case amount is the city's to set; there is nothing to pre-compute.
             guard application.measure.formulaShape != .caseByCase else { return nil }
             do throws(SubsidyError) {
@@ -1088,9 +1088,14 @@ public final class SubsidyStores: Service, Sendable {
         }
         let pending = held.flatMap(\.pending).filter { Application.isDoubleFunding(application.measure, $0.measure, sharing: $0.key) }
             .sorted { $0.applicationID < $1.applicationID }
+        // Measure codes are unique across programmes: one this programme does not offer is another's.
+        let stacks = { (other: Measure) in
+            policy.rules[other] == nil && (policy.rules[application.measure]?.stackingRate != nil || policy.stackingElsewhere[other] != nil)
+        }
         for other in pending.prefix(Self.pendingNamed) {
+            let outcome = stacks(other.measure) ? "both can be funded, together within the stacking limit" : "only one can be funded"
             warnings.append(
-                "the same content \(application.contentText) is already pending as \(other.applicationID) (\(other.measure), \(other.state)); only one can be funded")
+                "the same content \(application.contentText) is already pending as \(other.applicationID) (\(other.measure), \(other.state)); \(outcome)")
         }
         if pending.count > Self.pendingNamed {
             warnings.append("more applications with the same content \(application.contentText) are pending; \(Self.pendingNamed) of them are named above")

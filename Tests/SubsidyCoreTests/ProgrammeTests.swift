@@ -274,6 +274,59 @@ struct ProgrammeTests {
         }
     }
 
+    @Test("stacking across levels the other way (P9): Shunde's CLOUD_USE decided first binds the city's later awards on the same contract to its limit")
+    func stackingDistrictFirst() throws {
+        let set = try Self.programmes()
+        var usage = Self.usage()
+        // Shunde pays 500,000 on a contract of 1,000,000 in 2023.
+        var use = Self.cloudUse(spend: "1000000", revenue: "80000000", contract: "SD-CLOUD-2023-07")
+        use.fundingYear = Fixtures.year(2023)
+        let shunde = try #require(set.programme(named: "shunde-dx-2021"))
+        let first = try AwardCalculator.compute(application: use, policy: shunde, usage: usage, decision: DecisionInput(decisionDate: Fixtures.date("2023-06-01")))
+        #expect(first.award == Money(yuan: 500_000))
+        try Self.commit(first, into: &usage, as: "shunde-000201")
+
+        // The city's 2020 voucher on the same contract, 200,000 of upper-level funds declared:
+        // 1,000,000 − 500,000 − 200,000 = 300,000, as P7 the other way round.
+        let voucher = Application(
+            measure: .cloudVoucher, fundingYear: Fixtures.year(2023), enterprise: Self.shundeEnterprise, projectName: "工业软件上云",
+            contractNumber: "sd cloud 2023 07", contractAmount: Money(yuan: 1_000_000), paidAmount: Money(yuan: 1_000_000), provider: Fixtures.provider,
+            upperLevelSubsidy: Money(yuan: 200_000))
+        let on = DecisionInput(decisionDate: Fixtures.date("2023-08-01"))
+        let city = try AwardCalculator.compute(application: voucher, policy: set.defaultProgramme, usage: usage, decision: on)
+        #expect(city.award == Money(yuan: 300_000))
+        let trace = try #require(city.binding)
+        #expect(trace.kind == .stacking)
+        #expect(trace.limit == Money(yuan: 1_000_000) && trace.committed == Money(yuan: 700_000))
+        #expect(trace.detail.contains("stacking across levels (shunde-dx-2021's CLOUD_USE award shunde-000201 holds this content)"), "\(trace.detail)")
+        // A fixed amount has no base of its own: the base Shunde's award was computed on binds it.
+        var workshop = Self.workshop(1, year: 2024)
+        workshop.enterprise = Self.shundeEnterprise
+        workshop.contractNumber = "SD-CLOUD-2023-07"
+        let fixed = try AwardCalculator.compute(
+            application: workshop, policy: try #require(set.programme(named: "foshan-dx-2021")), usage: usage, decision: DecisionInput(decisionDate: Fixtures.date("2024-03-01")))
+        #expect(fixed.award == Money(yuan: 500_000))
+        #expect(fixed.binding?.kind == .stacking)
+        #expect(fixed.binding?.detail.contains("the base shunde-000201 was awarded on, 1,000,000.00") == true, "\(fixed.binding?.detail ?? "")")
+        // A policy loaded on its own knows no other programme's limit: the content is refused, as before programmes were loaded as a set.
+        let alone = try Policy.load(text: Fixtures.read("Deploy/policy/foshan-2020.toml"), name: "foshan-2020")
+        let refused = #expect(throws: SubsidyError.self) { try AwardCalculator.compute(application: voucher, policy: alone, usage: usage, decision: on) }
+        #expect(refused?.message.contains("duplicate_content") == true, "\(String(describing: refused))")
+
+        // Without a base for Shunde's award (recorded before bases were kept), a fixed amount cannot be bounded: refused.
+        var unknown = Self.usage()
+        for key in workshop.contentKeys where key.hasPrefix("contract:") {
+            unknown.fundedContent[key] = [
+                FundedContent(applicationID: "shunde-000202", measure: .cloudUse, typed: "SD-CLOUD-2023-07", key: key, amount: Money(yuan: 500_000), programme: "shunde-dx-2021")
+            ]
+        }
+        let unbounded = #expect(throws: SubsidyError.self) {
+            try AwardCalculator.compute(
+                application: workshop, policy: try #require(set.programme(named: "foshan-dx-2021")), usage: unknown, decision: DecisionInput(decisionDate: Fixtures.date("2024-03-01")))
+        }
+        #expect(unbounded?.message.contains("stacking") == true && unbounded?.message.contains("no base is known for shunde-000202") == true, "\(String(describing: unbounded))")
+    }
+
     @Test("NATIONAL_MATCH pays 20% of the national funding, within 10,000,000 per enterprise and year; BENCHMARK_MATCH needs the district's 文号")
     func shundeMatches() throws {
         let shunde = try Self.programme("shunde-dx-2021")
@@ -306,6 +359,7 @@ struct ProgrammeTests {
         ("P6", "CLOUD_USE", 50_000_000, "formula (stacking leaves exactly 500,000.00 too)"),
         ("P7", "CLOUD_USE", 30_000_000, "stacking"),
         ("P8", "DIGITAL_FACTORY", 0, "difference"),
+        ("P9", "CLOUD_VOUCHER", 30_000_000, "stacking"),
     ])
     func documented(_ id: String, _ measure: String, _ fen: Int64, _ binding: String) throws {
         let document = try Fixtures.read("Deploy/policy/EXAMPLES.md")

@@ -32,12 +32,21 @@ struct ProgrammesIntegrationTests {
             #expect(approved.awardedFen == 100_000_000)
             #expect(approved.history.last?.tenant == "shunde")
             #expect(approved.explanation?.limits.first { $0.binding }?.detail.contains("tier 1,000,000.00") == true)
-            // A city programme (no stacking limit) sees the content Shunde funded, and refuses it.
+            // A city programme (no stacking limit of its own) may fund the content Shunde funded,
+            // within Shunde's limit: all public money for the contract ≤ its 3,000,000 spend.
             var sameContract = ProgrammeData.workshop(buyer, 9, year: 2024)
             sameContract.contractNumber = "sd 2024 1"
-            let funded = await #expect(throws: SubsidyError.self) { try await shunde.submit(sameContract) }
-            #expect(funded?.code == .failedPrecondition)
-            #expect(funded?.message.contains("already funded as \(id) under CLOUD_USE") == true, "\(funded?.message ?? "")")
+            let stacked = try await ProgrammeData.cityApprove(city, try await shunde.file(sameContract), date: "2024-06-01")
+            #expect(stacked.awardedFen == 200_000_000)
+            let across = try #require(stacked.explanation?.limits.first { $0.kind == "stacking" })
+            #expect(across.detail.contains("stacking across levels (shunde-dx-2021's CLOUD_USE award \(id)"), "\(across.detail)")
+            #expect(across.detail.contains("the base \(id) was awarded on, 3,000,000.00"), "\(across.detail)")
+            // Within one programme general rule 2 still holds: a second workshop on the contract is refused.
+            var again = ProgrammeData.workshop(buyer, 10, year: 2024)
+            again.contractNumber = "SD-2024-1"
+            let twice = await #expect(throws: SubsidyError.self) { try await shunde.submit(again) }
+            #expect(twice?.code == .failedPrecondition)
+            #expect(twice?.message.contains("already funded as \(stacked.id) under DIGITAL_WORKSHOP") == true, "\(twice?.message ?? "")")
             // A retry returns the first answer; the cap is charged once.
             #expect(try await ProgrammeData.approveOwn(shunde, id, requestID: "approve-\(id)").awardedFen == 100_000_000)
 
@@ -146,6 +155,71 @@ struct ProgrammesIntegrationTests {
             ).map { $0[0] })
             #expect(cityKeys.intersection(shundeKeys).isEmpty, "funded twice: \(cityKeys.intersection(shundeKeys).sorted())")
             #expect(cityKeys.count + shundeKeys.count >= pairs.count)
+        }
+    }
+
+    @Test("stacking across levels under a race: Shunde's CLOUD_USE and the city's workshop on one contract at the same moment keep all public money within its base, whichever is first")
+    func stackingRace() async throws {
+        try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
+            let city = Bureau(try await daemon.client("city"))
+            let shunde = Bureau(try await daemon.client("shunde"), filingOn: Self.filed)
+            try await ProgrammeData.sellerInCatalogue(shunde)
+            // Each pair: a 2,000,000 spend (Shunde pays half, 1,000,000) and a 2,000,000 workshop on
+            // the same contract. Shunde first: the city gets the 1,000,000 left. The city first:
+            // nothing is left for Shunde, which is refused for stacking.
+            var pairs: [(workshop: String, use: String)] = []
+            for i in 0..<12 {
+                let buyer = TestData.uscc(7_650 + i, area: 6)
+                try await shunde.register(buyer)
+                let contract = "STACK-\(i)"
+                let use = try await shunde.file(ProgrammeData.cloudUse(buyer, spendFen: 200_000_000, revenueFen: 8_000_000_000, contract: contract))
+                var workshop = ProgrammeData.workshop(buyer, i, year: 2024)
+                workshop.contractNumber = contract
+                let filed = try await shunde.submit(workshop)
+                // The clerk hears that both can be funded, not that only one can.
+                #expect(filed.warnings.contains { $0.contains("already pending as \(use)") && $0.contains("both can be funded, together within the stacking limit") },
+                        "\(filed.warnings)")
+                try await shunde.recommend(filed.id)
+                pairs.append((filed.id, use))
+            }
+            let outcomes = await withTaskGroup(of: (Int, String, Result<Int64, SubsidyError>).self) { group in
+                for (i, pair) in pairs.enumerated() {
+                    group.addTask {
+                        do { return (i, "city", .success(try await ProgrammeData.cityApprove(city, pair.workshop, date: "2024-06-01").awardedFen)) } catch let error as SubsidyError {
+                            return (i, "city", .failure(error))
+                        } catch { return (i, "city", .failure(SubsidyError(.internal, "\(error)"))) }
+                    }
+                    group.addTask {
+                        do { return (i, "shunde", .success(try await ProgrammeData.approveOwn(shunde, pair.use).awardedFen)) } catch let error as SubsidyError {
+                            return (i, "shunde", .failure(error))
+                        } catch { return (i, "shunde", .failure(SubsidyError(.internal, "\(error)"))) }
+                    }
+                }
+                var all: [(Int, String, Result<Int64, SubsidyError>)] = []
+                for await outcome in group { all.append(outcome) }
+                return all
+            }
+            for i in pairs.indices {
+                let pair = outcomes.filter { $0.0 == i }
+                let paid = pair.compactMap { try? $0.2.get() }
+                let refused = pair.compactMap { if case .failure(let error) = $0.2 { error } else { nil } }
+                // Either both are paid 1,000,000 (Shunde first) or the city 2,000,000 and Shunde refused.
+                #expect(paid.reduce(0, +) == 200_000_000, "pair \(i): \(pair)")
+                #expect(paid.sorted() == [100_000_000, 100_000_000] || paid == [200_000_000], "pair \(i): \(pair)")
+                #expect(refused.allSatisfy { $0.code == .failedPrecondition && $0.message.contains("stacking") }, "pair \(i): \(refused)")
+            }
+            // And in the files: each contract's awards, the ledger's and Shunde's, sum to its base.
+            var total: [String: Int64] = [:]
+            let ledger = try ReadOnlyDatabase(path: daemon.dataDirectory + "/city-ledger.sqlite")
+            for row in try ledger.rows(
+                "SELECT k.key, m.amount_fen FROM content_keys k JOIN commitments m ON m.application_id = k.application_id WHERE m.state IN ('live', 'disbursed') AND k.key LIKE 'contract:%'"
+            ) { total[row[0], default: 0] += Int64(row[1]) ?? 0 }
+            let district = try ReadOnlyDatabase(path: daemon.dataDirectory + "/districts/shunde.sqlite")
+            for row in try district.rows(
+                "SELECT k.key, m.amount_fen FROM programme_content_keys k JOIN programme_commitments m ON m.application_id = k.application_id WHERE m.state IN ('live', 'disbursed') AND k.key LIKE 'contract:%'"
+            ) { total[row[0], default: 0] += Int64(row[1]) ?? 0 }
+            #expect(total.count == pairs.count && total.values.allSatisfy { $0 == 200_000_000 }, "\(total)")
+            #expect(try DistrictProgrammeChecker.check(dataDirectory: daemon.dataDirectory).problems == [])
         }
     }
 
