@@ -165,6 +165,8 @@ REACH: dict[str, list[Reach]] = {
     "CityLedger+Views.swift:indexApplicant": [Reach([D + "RegisterApplicant"])],
     "CityLedger+Views.swift:registerPoolMember": [Reach([C + "RegisterPoolMember"])],
     "CommitmentQueries.swift:requireWithinLimit": [Reach([C + "ApproveApplication", C + "ImportHistory", DP + "ApproveApplication"])],
+    # An award to a USCC whose organisation-code twin holds one (twins may be registered by two districts).
+    "CityLedger.swift:commit": [Reach([C + "ApproveApplication"])],
     "CityLedger.swift:markDisbursed": [Reach([C + "DisburseApplication"])],
     "CityLedger.swift:release": [Reach([C + "RevokeApplication"])],
     # An imported award's revocation (an `import-…` id): the ledger only.

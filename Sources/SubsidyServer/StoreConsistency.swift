@@ -54,8 +54,8 @@ public enum StoreConsistency {
         }
         for (organisation, usccs) in try await stores.sharedOrganisationCodes() {
             report.lines.append(
-                "organisation code \(organisation) (USCC positions 9–17) under more than one USCC, registered or awarded before such codes were refused; "
-                    + "each has caps of its own: \(usccs.joined(separator: ", "))")
+                "organisation code \(organisation) (USCC positions 9–17) under more than one USCC: registered by two districts (the city awards only "
+                    + "one of them), or registered or awarded before such codes were refused (each then has caps of its own): \(usccs.joined(separator: ", "))")
         }
         // Reported, not refused: the bureau decides whether each is a second spelling of an
         // enterprise it already knows.

@@ -123,9 +123,13 @@ extension CityLedger {
     /// `relocated` (the configuration's `[relocations]` names the applicant's district): another
     /// district's entry is taken over, with a `relocate-applicant` event naming both districts and
     /// `actor`.
+    ///
+    /// Returns the warnings of a new entry: the twins (``organisationTwins(of:in:)``) other
+    /// districts registered.
+    @discardableResult
     func indexApplicant(
         _ applicant: ApplicantRecord, at time: String, replacingUnfinished: Bool = false, relocated: Bool = false, by actor: Actor? = nil
-    ) async throws {
+    ) async throws -> [String] {
         try await database.write { transaction in
             try self.indexApplicant(applicant, at: time, replacingUnfinished: replacingUnfinished, relocated: relocated, by: actor, in: transaction)
         }
@@ -133,10 +137,11 @@ extension CityLedger {
 
     /// ``indexApplicant(_:at:replacingUnfinished:relocated:by:)`` inside the caller's transaction (a
     /// loader of many applicants writes them in batches).
+    @discardableResult
     package func indexApplicant(
         _ applicant: ApplicantRecord, at time: String, replacingUnfinished: Bool = false, relocated: Bool = false, by actor: Actor? = nil,
         in transaction: Transaction
-    ) throws {
+    ) throws -> [String] {
         if let row = try transaction.query("SELECT district, name, locality, role FROM applicants WHERE uscc = ?", [.text(applicant.uscc)]).first {
             let (district, name, locality, role) = (try row.text("district"), try row.text("name"), try row.text("locality"), try row.text("role"))
             if district != applicant.district.rawValue, relocated {
@@ -150,7 +155,7 @@ extension CityLedger {
                         .text("role", applicant.role.rawValue), .text("locality", applicant.locality.rawValue),
                     ] + (actor.map(AuditEvent.Field.actor) ?? [])),
                     at: time, in: transaction)
-                return
+                return []
             }
             guard district == applicant.district.rawValue else {
                 throw SubsidyError(
@@ -159,7 +164,7 @@ extension CityLedger {
                     details: [.field(path: "applicant.uscc", problem: "already registered by \(district)")]
                 )
             }
-            if name == applicant.name && locality == applicant.locality.rawValue && role == applicant.role.rawValue { return }
+            if name == applicant.name && locality == applicant.locality.rawValue && role == applicant.role.rawValue { return [] }
             guard replacingUnfinished else {
                 throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(district) as \(name) (\(role), \(locality))")
             }
@@ -173,12 +178,18 @@ extension CityLedger {
                     .text("name.before", name), .text("role.before", role), .text("locality.before", locality),
                 ]),
                 at: time, in: transaction)
-            return
+            return []
         }
-        if let twin = try organisationTwin(of: applicant.uscc, in: transaction) {
+        // An organisation has one USCC for life (GB 32100). A twin this district registered, or
+        // one holding an award, refuses the new code. A twin only another district registered
+        // does not: both codes check out, nothing tells which is real, and refused, a district
+        // could lock another's enterprise out with a made-up code of its own area. Both are then
+        // registered, and the ledger awards only one of them (``awardedTwin(of:in:)``).
+        let twins = try organisationTwins(of: applicant.uscc, in: transaction)
+        if let twin = twins.first(where: { $0.how != .registered || $0.district == applicant.district.rawValue }) {
             throw SubsidyError(
                 .alreadyExists,
-                "\(applicant.uscc) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), \(twin.how) \(twin.district): "
+                "\(applicant.uscc) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), \(twin.how.rawValue) \(twin.district): "
                     + "an organisation has one USCC for life (GB 32100), so one of the two is mistyped or not its code",
                 details: [.field(path: "applicant.uscc", problem: "organisation code already known as \(twin.uscc)")]
             )
@@ -192,29 +203,61 @@ extension CityLedger {
             AuditEvent("index-applicant", [
                 .text("uscc", applicant.uscc), .text("district", applicant.district.rawValue), .text("role", applicant.role.rawValue),
                 .text("locality", applicant.locality.rawValue),
-            ]),
+            ] + twins.map { .text("twin", "\($0.uscc) \($0.district)") }),
             at: time, in: transaction
         )
+        return twins.map(Self.twinWarning)
     }
 
-    /// Another USCC with the organisation code (positions 9–17) of `uscc` — registered in the
-    /// index, or holding a counted award (an import names enterprises no district registered):
-    /// the same organisation under a second code (see ledger migration 13). `how` says which, for
-    /// the message. Found through the `applicants_organisation` and `commitments_organisation`
-    /// indexes, whose expressions these must match.
-    func organisationTwin(of uscc: String, in transaction: Transaction) throws -> (uscc: String, district: String, how: String)? {
-        if let row = try transaction.query(
-            "SELECT uscc, district FROM applicants WHERE substr(uscc, 9, 9) = substr(?1, 9, 9) AND uscc != ?1 ORDER BY uscc LIMIT 1", [.text(uscc)]
-        ).first {
-            return (try row.text("uscc"), try row.text("district"), "registered by")
+    /// What a clerk is told of a twin another district registered, at registration and filing.
+    static func twinWarning(_ twin: OrganisationTwin) -> String {
+        "\(twin.uscc) has the same organisation code (主体标识码, positions 9–17) and is registered by \(twin.district): an organisation has "
+            + "one USCC for life (GB 32100), so one of the two is mistyped or not its code; the city awards only one of them"
+    }
+
+    /// Another USCC with the organisation code of one being registered, awarded or imported.
+    struct OrganisationTwin: Sendable, Equatable {
+        enum How: String, Sendable {
+            case awarded = "awarded in"
+            case registered = "registered by"
         }
-        return try transaction.query(
+        var uscc: String
+        var district: String
+        var how: How
+    }
+
+    /// The first other USCC with the organisation code (positions 9–17) of `uscc` — holding a
+    /// counted award (``awardedTwin(of:in:)``), else registered in the index: the same
+    /// organisation under a second code (see ledger migration 13).
+    func organisationTwin(of uscc: String, in transaction: Transaction) throws -> OrganisationTwin? {
+        try organisationTwins(of: uscc, in: transaction).first
+    }
+
+    /// Every other USCC with the organisation code of `uscc` (a handful at most): those holding a
+    /// counted award (an import names enterprises no district registered) first, then those
+    /// registered in the index. Found through the `commitments_organisation` and
+    /// `applicants_organisation` indexes, whose expressions these must match.
+    func organisationTwins(of uscc: String, in transaction: Transaction) throws -> [OrganisationTwin] {
+        var twins = try awardedTwin(of: uscc, in: transaction).map { [$0] } ?? []
+        for row in try transaction.query(
+            "SELECT uscc, district FROM applicants WHERE substr(uscc, 9, 9) = substr(?1, 9, 9) AND uscc != ?1 ORDER BY uscc LIMIT 10", [.text(uscc)]
+        ) {
+            let twin = OrganisationTwin(uscc: try row.text("uscc"), district: try row.text("district"), how: .registered)
+            if !twins.contains(where: { $0.uscc == twin.uscc }) { twins.append(twin) }
+        }
+        return twins
+    }
+
+    /// Another USCC with the organisation code of `uscc` holding a counted award: while there is
+    /// one, `uscc` is awarded nothing (twins may both be registered, in two districts).
+    func awardedTwin(of uscc: String, in transaction: Transaction) throws -> OrganisationTwin? {
+        try transaction.query(
             """
             SELECT enterprise, district FROM commitments
             WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND enterprise != ?1 AND state IN \(CityLedger.counted) ORDER BY enterprise LIMIT 1
             """,
             [.text(uscc)]
-        ).first.map { (try $0.text("enterprise"), try $0.text("district"), "awarded in") }
+        ).first.map { OrganisationTwin(uscc: try $0.text("enterprise"), district: try $0.text("district"), how: .awarded) }
     }
 
     /// Whether `uscc` itself is known to the ledger: registered, or holding a counted award (a

@@ -724,6 +724,15 @@ public final class CityLedger: Sendable {
         applicationID: String, district: String, application: Application, decision: AwardDecision,
         requestID: String, actor: Actor, reason: String, at time: String, in transaction: Transaction
     ) throws -> StoredExplanation {
+        // One organisation, one USCC: twins may both be registered (by two districts), but an
+        // award to one while the other holds one would count against caps of its own.
+        if let twin = try awardedTwin(of: decision.enterprise.rawValue, in: transaction) {
+            throw SubsidyError.precondition(
+                "applicant",
+                "\(decision.enterprise) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), already awarded in \(twin.district): "
+                    + "an organisation has one USCC for life (GB 32100), and the city awards only one of the two; if \(twin.uscc) is not this "
+                    + "enterprise, its award must be revoked first")
+        }
         let explanation = StoredExplanation(decision)
         try insertCommitment(
             CommitmentFields(

@@ -844,7 +844,7 @@ public final class SubsidyStores: Service, Sendable {
     /// its awards stay where they were, and count once, by USCC).
     public func registerApplicant(
         _ record: ApplicantRecord, request key: RequestKey, actor: Actor, relocated: Bool = false,
-        respond: @escaping @Sendable (ApplicantRecord) throws -> [UInt8]
+        respond: @escaping @Sendable (ApplicantRecord, _ warnings: [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let (store, ledger) = (self.store(record.district), self.ledger)
         if let earlier = try await store.replay(key) { return earlier }
@@ -857,12 +857,12 @@ public final class SubsidyStores: Service, Sendable {
             // The registry decides for its district, before the index is written: an index without
             // the entry (a file older than the index) must not take values the registry refuses.
             if let registered { try DistrictStore.requireSame(record, as: registered) }
-            try await ledger.indexApplicant(record, at: Timestamp.now(), replacingUnfinished: registered == nil, relocated: relocated, by: actor)
+            let warnings = try await ledger.indexApplicant(record, at: Timestamp.now(), replacingUnfinished: registered == nil, relocated: relocated, by: actor)
             self.faults.reach("register.after-ledger")
             try self.faults.failIfArmed("register.after-ledger")
             return try await store.mutate(key) { transaction, now in
                 try store.insertApplicant(record, by: actor, at: now, in: transaction)
-                return try respond(record)
+                return try respond(record, warnings)
             }
         }
     }
@@ -1085,6 +1085,16 @@ public final class SubsidyStores: Service, Sendable {
             }
             if certain { throw outcome }
             warnings.append("the city could not approve it as things stand: \(outcome.message)")
+        }
+        // A twin of the applicant (its organisation code under another USCC) another district
+        // registered, or one already awarded: the city awards one of the two only.
+        let enterprise = application.enterprise.rawValue
+        for twin in try await ledger.database.lookup({ [ledger] in try ledger.organisationTwins(of: enterprise, in: $0) }) {
+            warnings.append(
+                twin.how == .awarded
+                    ? "\(twin.uscc) has the same organisation code (主体标识码, positions 9–17) and holds an award in \(twin.district): "
+                        + "the city awards \(enterprise) nothing while it stands (an organisation has one USCC for life, GB 32100)"
+                    : CityLedger.twinWarning(twin))
         }
         let pending = held.flatMap(\.pending).filter { Application.isDoubleFunding(application.measure, $0.measure, sharing: $0.key) }
             .sorted { $0.applicationID < $1.applicationID }
@@ -1313,7 +1323,7 @@ public final class SubsidyStores: Service, Sendable {
                     {
                         throw SubsidyError.precondition(
                             "request.awards[\(i)].enterprise_uscc",
-                            "\(fields.enterprise) has the organisation code (positions 9–17) of \(twin.uscc), \(twin.how) \(twin.district); "
+                            "\(fields.enterprise) has the organisation code (positions 9–17) of \(twin.uscc), \(twin.how.rawValue) \(twin.district); "
                                 + "an organisation has one USCC for life: import the award under that code")
                     }
                     // No double funding, whether the twin is live, imported earlier or in this

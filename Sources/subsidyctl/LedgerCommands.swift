@@ -38,7 +38,8 @@ struct RegisterApplicant: AsyncParsableCommand {
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).registerApplicant(request, timeout: global.timeout)
         }
-        global.emit(r, human: r.applicant.map { "registered \($0.uscc) \($0.name) (\($0.role), \($0.locality)) in \($0.district)" } ?? "")
+        let registered = r.applicant.map { "registered \($0.uscc) \($0.name) (\($0.role), \($0.locality)) in \($0.district)" } ?? ""
+        global.emit(r, human: ([registered] + r.warnings.map { "warning: \($0)" }).joined(separator: "\n"))
     }
 }
 

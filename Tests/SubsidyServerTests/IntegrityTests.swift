@@ -249,16 +249,17 @@ struct IntegrityTests {
         }
     }
 
-    @Test("an organisation has one USCC: a second code with its organisation code (positions 9–17) is refused in every district and in an import")
+    @Test("an organisation has one USCC: a second code with its organisation code (positions 9–17) is refused in the district that registered the first, and in an import")
     func organisationCode() async throws {
         try await withInProcessDaemon { daemon in
             let (city, nanhai, shunde) = (Bureau(daemon.tenant("city")), Bureau(daemon.tenant("nanhai")), Bureau(daemon.tenant("shunde")))
             let registered = try USCC.makeValid(prefix16: "91440605MAXHXL35").rawValue
             #expect(try await nanhai.register(registered)?.uscc == registered)
             // Positions 1–8 changed and position 18 recomputed: each is a valid USCC.
+            // (Another district's twin is registered, with a warning: organisationTwinsInTwoDistricts.)
             let twins: [(Bureau, String, Foshan_Subsidy_V1_Locality)] = [
-                (nanhai, "92440605MAXHXL35", .local), (nanhai, "91440605MAXHXL35", .local), (shunde, "91440600MAXHXL35", .local),
-                (shunde, "91440699MAXHXL35", .local), (shunde, "91110108MAXHXL35", .relocated), (nanhai, "Y1440605MAXHXL35", .local),
+                (nanhai, "92440605MAXHXL35", .local), (nanhai, "91440605MAXHXL35", .local), (nanhai, "91440600MAXHXL35", .local),
+                (nanhai, "91440699MAXHXL35", .local), (nanhai, "91110108MAXHXL35", .relocated), (nanhai, "Y1440605MAXHXL35", .local),
             ]
             for (bureau, prefix, locality) in twins {
                 let twin = try USCC.makeValid(prefix16: prefix).rawValue
@@ -291,6 +292,10 @@ struct IntegrityTests {
             #expect(try await city.importAwards([historical(.publicService, district: "nanhai", enterprise: awarded, amountFen: 1_000_000, document: "佛工信〔2022〕4号")]).imported == 1)
             let afterAward = await #expect(throws: SubsidyError.self) { try await nanhai.register(awardedTwin) }
             #expect(afterAward?.code == .alreadyExists && afterAward?.message.contains("of \(awarded), awarded in nanhai") == true, "\(afterAward?.message ?? "")")
+            // Nor in another district: a twin holding an award refuses every new code.
+            let shundeTwin = try USCC.makeValid(prefix16: "91440606MAXHXL37").rawValue
+            let elsewhere = await #expect(throws: SubsidyError.self) { try await shunde.register(shundeTwin) }
+            #expect(elsewhere?.code == .alreadyExists && elsewhere?.message.contains("of \(awarded), awarded in nanhai") == true, "\(elsewhere?.message ?? "")")
             // Found through its index, not by reading every applicant.
             let plan = try await daemon.services.stores.ledger.database.read { transaction in
                 try transaction.query(
@@ -313,6 +318,52 @@ struct IntegrityTests {
             #expect(shared.first?.usccs == [registered, twin].sorted())
             // A pair from before does not block awards to either code the ledger knows.
             #expect(try await city.importAwards([historical(.publicService, district: "nanhai", enterprise: registered, amountFen: 1_000_000, document: "佛工信〔2022〕6号")]).imported == 1)
+        }
+    }
+
+    @Test("twins in two districts: a code of one's own area cannot lock another district's enterprise out; both register (warned), filings are warned, and the city awards one")
+    func organisationTwinsInTwoDistricts() async throws {
+        try await withInProcessDaemon { daemon in
+            let (city, nanhai, shunde) = (Bureau(daemon.tenant("city")), Bureau(daemon.tenant("nanhai")), Bureau(daemon.tenant("shunde")))
+            // Nanhai registers a code of its own area carrying the organisation code of a Shunde
+            // enterprise (made up, or mistyped): both check out.
+            let squatted = try USCC.makeValid(prefix16: "91440605MAXHXL41").rawValue
+            let real = try USCC.makeValid(prefix16: "91440606MAXHXL41").rawValue
+            #expect(try await nanhai.register(squatted)?.uscc == squatted)
+            var request = Foshan_Subsidy_V1_RegisterApplicantRequest()
+            request.requestId = "register-real"
+            var applicant = Foshan_Subsidy_V1_Applicant()
+            (applicant.uscc, applicant.name, applicant.role, applicant.locality) = (real, "顺德真实企业", .industrialEnterprise, .local)
+            request.applicant = applicant
+            let reply = try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.registerApplicant, request)
+            #expect(reply.applicant?.uscc == real)
+            #expect(reply.warnings.count == 1 && reply.warnings[0].contains("\(squatted) has the same organisation code") && reply.warnings[0].contains("registered by nanhai"),
+                    "\(reply.warnings)")
+            // The retry answers the same, warning and all.
+            #expect(try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.registerApplicant, request).warnings == reply.warnings)
+            // A third code in Shunde is refused: Shunde has the organisation registered now.
+            let third = try USCC.makeValid(prefix16: "92440606MAXHXL41").rawValue
+            let refused = await #expect(throws: SubsidyError.self) { try await shunde.register(third) }
+            #expect(refused?.code == .alreadyExists && refused?.message.contains("of \(real), registered by shunde") == true, "\(refused?.message ?? "")")
+
+            // Filing warns; the first award wins, and the twin's is refused while it stands.
+            let filed = try await shunde.submit(TestData.benchmark(enterprise: real, investedFen: 100_000_000, name: "顺德智能工厂"))
+            #expect(filed.warnings.contains { $0.contains("\(squatted) has the same organisation code") && $0.contains("the city awards only one of them") }, "\(filed.warnings)")
+            try await shunde.recommend(filed.id)
+            #expect(try await city.approve(filed.id).state == .approved)
+            let twin = try await nanhai.submit(TestData.benchmark(enterprise: squatted, investedFen: 100_000_000, name: "南海智能工厂"))
+            #expect(twin.warnings.contains { $0.contains("\(real) has the same organisation code") && $0.contains("holds an award in shunde") }, "\(twin.warnings)")
+            try await nanhai.recommend(twin.id)
+            let second = await #expect(throws: SubsidyError.self) { try await city.approve(twin.id) }
+            #expect(second?.code == .failedPrecondition)
+            #expect(second?.message.hasPrefix("applicant: \(squatted) has the organisation code (主体标识码, positions 9–17) of \(real), already awarded in shunde") == true,
+                    "\(second?.message ?? "")")
+            let awarded = try await daemon.services.stores.ledger.database.read { transaction in
+                try transaction.query("SELECT enterprise FROM commitments WHERE state IN ('live', 'disbursed')").map { try $0.text("enterprise") }
+            }
+            #expect(awarded == [real])
+            // `subsidyd --check` lists the pair.
+            #expect(try await daemon.services.stores.sharedOrganisationCodes().first?.usccs == [squatted, real].sorted())
         }
     }
 

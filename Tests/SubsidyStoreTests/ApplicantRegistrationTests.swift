@@ -14,7 +14,7 @@ struct ApplicantRegistrationTests {
     }
 
     static func register(_ stores: SubsidyStores, _ record: ApplicantRecord, request: String) async throws {
-        _ = try await stores.registerApplicant(record, request: RequestKey(id: "\(record.district):\(request)", fingerprint: record.name), actor: nanhai) { _ in [] }
+        _ = try await stores.registerApplicant(record, request: RequestKey(id: "\(record.district):\(request)", fingerprint: record.name), actor: nanhai) { _, _ in [] }
     }
 
     /// The city index's name for `uscc`, or nil.
@@ -90,7 +90,7 @@ struct ApplicantRegistrationTests {
         _ = await #expect(throws: SubsidyError.self) {
             _ = try await first.stores.registerApplicant(
                 Self.record(uscc, "佛山搬迁企业", in: .nanhai), request: RequestKey(id: "nanhai:moved", fingerprint: "f"), actor: Self.nanhai, relocated: true
-            ) { _ in [] }
+            ) { _, _ in [] }
         }
         let harness = try await first.reopened()
         let stores = harness.stores

@@ -50,14 +50,14 @@ struct DistrictProgrammeContentTests {
         let (nanhaiSet, nanhaiProgramme) = try Self.programmes(.nanhai)
         _ = try await stores.registerApplicant(
             ApplicantRecord(uscc: enterprise.rawValue, name: Self.name, district: .nanhai, locality: .local, role: .industrialEnterprise),
-            request: RequestKey(id: "nanhai:register", fingerprint: "f"), actor: StoreHarness.actor(.nanhai)) { _ in [] }
+            request: RequestKey(id: "nanhai:register", fingerprint: "f"), actor: StoreHarness.actor(.nanhai)) { _, _ in [] }
         let first = try await fileAndRecommend(workshop, in: .nanhai, policy: nanhaiProgramme, programmes: nanhaiSet)
         try await approve(first, in: .nanhai, programmes: nanhaiSet)
 
         // The enterprise moves to gaoming, whose programme is asked to fund the same workshop.
         let moved = ApplicantRecord(uscc: enterprise.rawValue, name: Self.name, district: .gaoming, locality: .local, role: .industrialEnterprise)
         _ = try await stores.registerApplicant(
-            moved, request: RequestKey(id: "gaoming:register", fingerprint: "f"), actor: StoreHarness.actor(.gaoming), relocated: true) { _ in [] }
+            moved, request: RequestKey(id: "gaoming:register", fingerprint: "f"), actor: StoreHarness.actor(.gaoming), relocated: true) { _, _ in [] }
         let (gaomingSet, gaomingProgramme) = try Self.programmes(.gaoming)
         let again = {
             var again = workshop

@@ -48,9 +48,10 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         let record = ApplicantRecord(uscc: uscc.rawValue, name: name, district: district, locality: locality, role: role)
         let stores = self.stores
         let bytes = try await StoreCall.run(for: context) {
-            try await stores.registerApplicant(record, request: key, actor: context.actor, relocated: relocations[uscc.rawValue] == district) { record in
+            try await stores.registerApplicant(record, request: key, actor: context.actor, relocated: relocations[uscc.rawValue] == district) { record, warnings in
                 var response = Foshan_Subsidy_V1_RegisterApplicantResponse()
                 response.applicant = Foshan_Subsidy_V1_Applicant(record)
+                response.warnings = warnings
                 return response.serializedBytes()
             }
         }

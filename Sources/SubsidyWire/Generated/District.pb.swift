@@ -68,6 +68,12 @@ public struct Foshan_Subsidy_V1_RegisterApplicantRequest: ProtoMessage {
 
 public struct Foshan_Subsidy_V1_RegisterApplicantResponse: ProtoMessage {
     public var applicant: Foshan_Subsidy_V1_Applicant? = nil
+    /// Notices that do not refuse the registration: another district has registered a USCC with
+    /// the same organisation code (positions 9–17). An organisation has one USCC for life, so one of
+    /// the two is mistyped or not its code; both are registered (one district's entry must not lock
+    /// another's enterprise out), and the city awards only one of them (ApproveApplication refuses an
+    /// award to a USCC whose twin holds one: FAILED_PRECONDITION `applicant`).
+    public var warnings: [String] = []
 
     public init() {}
 
@@ -78,6 +84,7 @@ public struct Foshan_Subsidy_V1_RegisterApplicantResponse: ProtoMessage {
         let c = raw.assumingMemoryBound(to: Foshan__Subsidy__V1__RegisterApplicantResponse.self).pointee
         var m = Self()
         m.applicant = ProtoC.message(c.applicant)
+        m.warnings = ProtoC.strings(c.n_warnings, c.warnings)
         return m
     }
 
@@ -85,6 +92,7 @@ public struct Foshan_Subsidy_V1_RegisterApplicantResponse: ProtoMessage {
         let p = arena.allocate(Foshan__Subsidy__V1__RegisterApplicantResponse.self)
         foshan__subsidy__v1__register_applicant_response__init(p)
         p.pointee.applicant = arena.message(self.applicant, Foshan__Subsidy__V1__Applicant.self)
+        (p.pointee.n_warnings, p.pointee.warnings) = arena.strings(self.warnings)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -93,6 +101,7 @@ public struct Foshan_Subsidy_V1_RegisterApplicantResponse: ProtoMessage {
         for (key, value) in try json.objectMembers(at: path) {
             switch key {
             case "applicant": self.applicant = value.isNull ? nil : try Foshan_Subsidy_V1_Applicant(json: value, path: path + ".applicant")
+            case "warnings": self.warnings = try value.array(at: path + ".warnings") { (v: JSONValue, p: String) throws(SubsidyError) in try v.string(at: p) }
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -101,6 +110,7 @@ public struct Foshan_Subsidy_V1_RegisterApplicantResponse: ProtoMessage {
     public var jsonValue: JSONValue {
         var members: [(String, JSONValue)] = []
         if let v = self.applicant { members.append(("applicant", v.jsonValue)) }
+        if !self.warnings.isEmpty { members.append(("warnings", .array(self.warnings.map { JSONValue.string($0) }))) }
         return .object(members)
     }
 }

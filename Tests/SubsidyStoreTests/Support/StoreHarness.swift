@@ -52,7 +52,7 @@ final class StoreHarness: Sendable {
         let record = ApplicantRecord(uscc: enterprise.rawValue, name: "企业 \(enterprise.rawValue.suffix(6))", district: district, locality: .local, role: role)
         _ = try await stores.registerApplicant(
             record, request: RequestKey(id: "\(district):register-\(enterprise.rawValue)", fingerprint: "f"), actor: Self.actor(district)
-        ) { _ in [] }
+        ) { _, _ in [] }
         return record
     }
 

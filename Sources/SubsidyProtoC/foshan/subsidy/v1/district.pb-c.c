@@ -1093,7 +1093,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__register_applicant_request
   (ProtobufCMessageInit) foshan__subsidy__v1__register_applicant_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__register_applicant_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__register_applicant_response__field_descriptors[2] =
 {
   {
     "applicant",
@@ -1107,14 +1107,27 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__register_applicant_re
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "warnings",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Foshan__Subsidy__V1__RegisterApplicantResponse, n_warnings),
+    offsetof(Foshan__Subsidy__V1__RegisterApplicantResponse, warnings),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__register_applicant_response__field_indices_by_name[] = {
   0,   /* field[0] = applicant */
+  1,   /* field[1] = warnings */
 };
 static const ProtobufCIntRange foshan__subsidy__v1__register_applicant_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__register_applicant_response__descriptor =
 {
@@ -1124,7 +1137,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__register_applicant_respons
   "Foshan__Subsidy__V1__RegisterApplicantResponse",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__RegisterApplicantResponse),
-  1,
+  2,
   foshan__subsidy__v1__register_applicant_response__field_descriptors,
   foshan__subsidy__v1__register_applicant_response__field_indices_by_name,
   1,  foshan__subsidy__v1__register_applicant_response__number_ranges,

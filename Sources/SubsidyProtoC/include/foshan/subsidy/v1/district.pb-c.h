@@ -68,10 +68,19 @@ struct  Foshan__Subsidy__V1__RegisterApplicantResponse
 {
   ProtobufCMessage base;
   Foshan__Subsidy__V1__Applicant *applicant;
+  /*
+   * Notices that do not refuse the registration: another district has registered a USCC with
+   * the same organisation code (positions 9–17). An organisation has one USCC for life, so one of
+   * the two is mistyped or not its code; both are registered (one district's entry must not lock
+   * another's enterprise out), and the city awards only one of them (ApproveApplication refuses an
+   * award to a USCC whose twin holds one: FAILED_PRECONDITION `applicant`).
+   */
+  size_t n_warnings;
+  char **warnings;
 };
 #define FOSHAN__SUBSIDY__V1__REGISTER_APPLICANT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__register_applicant_response__descriptor) \
-    , NULL }
+    , NULL, 0,NULL }
 
 
 struct  Foshan__Subsidy__V1__GetApplicantRequest
