@@ -501,12 +501,12 @@ def render() -> str:
     stacking = [f"`{code}` ({load(path)['policy']['name']})" for path in policy_files()
                 for code, m in load(path).get("measure", {}).items() if m.get("stacking_base_rate_bp")]
     if stacking:
-        w("Stacking holds whichever level decides first: content a live award under a measure with a stacking")
+        w("A stacking limit binds whichever level decides second: content a live award under a measure with a stacking")
         w(f"limit holds ({', '.join(stacking)}) is not refused as a duplicate by another programme's measure;")
-        w("that limit binds its award instead: the live awards for the content under other programmes + this award +")
-        w("`upper_level_subsidy_fen` ≤ the limit's rate × the smaller of this application's base (a rate measure's) and")
-        w("the base the stacking award was computed from. A fixed or case-by-case award takes that award's base; with")
-        w("none known it is `FAILED_PRECONDITION` `stacking`.")
+        w("that limit binds its award instead: every live award for the content (this programme's too) + this award +")
+        w("`upper_level_subsidy_fen` ≤ the limit's rate × the smallest of this application's base (a rate measure's) and")
+        w("the bases the stacking awards were computed from, whatever their kinds. A fixed or case-by-case award with")
+        w("no such base known is `FAILED_PRECONDITION` `stacking`.")
     w("")
 
     for path in policy_files():

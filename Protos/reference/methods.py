@@ -162,6 +162,9 @@ REACH: dict[str, list[Reach]] = {
     "AwardCalculator.swift:formula": [Reach(ENGINE + OWN_ENGINE)],
     "AwardCalculator.swift:difference": [Reach(ENGINE + OWN_ENGINE)],
     "AwardCalculator.swift:stacking": [Reach(ENGINE + OWN_ENGINE)],
+    "AwardCalculator.swift:stackingTrace": [Reach(ENGINE + OWN_ENGINE)],
+    # Another programme's stacking limit binding a measure without one: a city's, or a district's own.
+    "AwardCalculator.swift:stackingOnOtherLevels": [Reach(ENGINE + OWN_ENGINE)],
     "CityLedger+Views.swift:indexApplicant": [Reach([D + "RegisterApplicant"])],
     "CityLedger+Views.swift:registerPoolMember": [Reach([C + "RegisterPoolMember"])],
     "CommitmentQueries.swift:requireWithinLimit": [Reach([C + "ApproveApplication", C + "ImportHistory", DP + "ApproveApplication"])],
@@ -315,7 +318,8 @@ SUBJECTS = {
             "(OpenCall) the window overlaps another call of the same measure and year; (CloseCall) the call is already closed",
     "programme": "the programme named is not in force today (before `valid_from`, after `valid_through`) or was retired (`retired_on`), and takes no new applications (an amendment keeping the programme it was filed under is not one); or (`DistrictProgrammes.GetQuota`) the calling district runs no programme of its own",
     "declared_revenue": "(a district programme's approval) the declared revenue puts the enterprise in another tier of a revenue-tiered cap than its earlier award of the same funding year: one revenue per enterprise and year",
-    "stacking": "every public award for the content (other programmes' awards and the upper-level funds declared) already reaches the measure's stacking limit (MEASURES.md)",
+    "stacking": "every public award for the content (other programmes' awards and the upper-level funds declared) already reaches the measure's stacking limit, "
+                "or another programme's limit binding this award (MEASURES.md); or that limit binds it and no base is known to bound it by",
     "publicity": "disbursement before the publicity (公示) period has ended; the message names the first allowed day",
     "commitment": "the ledger's commitment is not in a state that allows the step (already released, not live)",
     "request.awards[i]": "row i's content is already funded (live, imported earlier, earlier in the same request, or by a district's own programme), "

@@ -42,11 +42,18 @@ public enum AwardCalculator {
         // General rule 2: the same content is never funded twice.
         let fingerprint = application.contentFingerprint
         if let conflict = try duplicate(of: application, usage: usage, rule: rule, policy: policy) { throw conflict }
+        let held = try usage.fundedContent(application.contentKeys)
+        let stackedElsewhere = rule.stackingRate == nil && held.contains {
+            $0.programme != policy.name && policy.stackingElsewhere[$0.measure] != nil && application.isDoubleFunding(with: $0)
+        }
         conditions.append(LimitTrace(
             kind: .duplicateContent,
-            detail: rule.stackingRate == nil
-                ? "content \(application.contentText) (\(fingerprint)) not funded before"
-                : "content \(application.contentText) (\(fingerprint)) not funded before under \(policy.name); other programmes' awards count toward the stacking limit"))
+            detail: rule.stackingRate != nil
+                ? "content \(application.contentText) (\(fingerprint)) not funded before under \(policy.name); other programmes' awards count toward the stacking limit"
+                : stackedElsewhere
+                    ? "content \(application.contentText) (\(fingerprint)) not funded before under \(policy.name); another programme's award of it, "
+                        + "under a measure with a stacking limit, binds this one to that limit (below)"
+                    : "content \(application.contentText) (\(fingerprint)) not funded before"))
         // Resolve every applicable cap, its limit for this application and its usage once.
         var caps: [ResolvedCap] = []
         for cap in rule.caps where cap.applies(to: application) {
@@ -255,18 +262,13 @@ public enum AwardCalculator {
     /// investment) on the key that base belongs to: the contract for a contract's amount (a
     /// voucher on another contract of the same project has its own contract), the project for
     /// the others (typing a contract number on a project does not make it another project).
-    ///
-    /// `base` nil: this application's formula has no base (a fixed or case-by-case amount, under
-    /// another programme's limit: ``stackingOnOtherLevels(_:policy:usage:)``); the smallest base
-    /// an earlier award of the content was computed from is the base, and with none known the
-    /// award is refused (`stacking`): nothing would bound the sum.
     private static func stacking(
-        _ application: Application, rate: Rate, base: Measure.FormulaBase?, programme: String, usage: some UsageSnapshot, rule: String = ""
+        _ application: Application, rate: Rate, base: Measure.FormulaBase, programme: String, usage: some UsageSnapshot
     ) throws(SubsidyError) -> LimitTrace {
-        var declared: (amount: Money, name: String)? = base.map { value(of: $0, in: application) }
+        var (baseAmount, baseName) = value(of: base, in: application)
         // The key the base belongs to: a contract's amount to the contract, an investment (and
         // every other base) to the project — not whichever key a typed contract number put first.
-        let baseKey = base.flatMap { base in application.contentKeys.first { $0.hasPrefix(base == .lowerOfContractAndPaid ? "contract:" : "project:") } }
+        let baseKey = application.contentKeys.first { $0.hasPrefix(base == .lowerOfContractAndPaid ? "contract:" : "project:") }
         var seen = Set<String>()
         var awarded = Money.zero
         var named: [String] = []
@@ -274,18 +276,21 @@ public enum AwardCalculator {
             guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
             awarded = sum
             named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
-            guard funded.base > .zero, declared.map({ funded.base < $0.amount }) ?? true, case let .rate(kind) = funded.measure.formulaShape else { continue }
-            if let base, funded.key != baseKey || kind != base { continue }
-            let than = declared.map { " (less than \(base == nil ? "" : "this application's ")\($0.name))" } ?? ""
-            declared = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base)\(than)")
+            if funded.base > .zero && funded.base < baseAmount, funded.key == baseKey,
+                case let .rate(kind) = funded.measure.formulaShape, kind == base
+            {
+                (baseAmount, baseName) = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base) (less than this application's \(baseName))")
+            }
         }
-        guard let (baseAmount, baseName) = declared else {
-            throw SubsidyError.precondition(
-                "stacking",
-                "\(rule)all public awards for the content may not exceed \(rate) of the base they were computed from, and no base is known for "
-                    + "\(named.joined(separator: " + ")); the award cannot be bounded")
-        }
-        let maximum = baseAmount.scaled(by: rate)
+        return try stackingTrace(application, rate: rate, base: baseAmount, baseName: baseName, awarded: awarded, named: named)
+    }
+
+    /// The stacking limit's trace: `rate` × `base`, less `awarded` and the upper-level funds declared.
+    private static func stackingTrace(
+        _ application: Application, rate: Rate, base: Money, baseName: String, awarded: Money, named: [String], rule: String = ""
+    ) throws(SubsidyError) -> LimitTrace {
+        var named = named
+        let maximum = base.scaled(by: rate)
         guard let committed = awarded.adding(application.upperLevelSubsidy) else { throw SubsidyError(.internal, "stacked awards overflow") }
         if application.upperLevelSubsidy > .zero { named.append("declared upper-level funds \(application.upperLevelSubsidy)") }
         let headroom = maximum.headroom(after: committed)
@@ -295,14 +300,19 @@ public enum AwardCalculator {
             detail: "\(rule)all public awards for the content ≤ \(rate) of \(baseName) = \(maximum); \(what) leaves \(headroom)")
     }
 
-    /// Stacking across levels when another programme decided first: content an award under a
-    /// measure with a stacking limit holds (``Policy/stackingElsewhere``) is not refused by a
-    /// programme without one (``duplicate(of:usage:rule:policy:)``), and that limit binds this
-    /// award as it would have bound the other had this one come first. With two such limits, the
-    /// lower rate. Nil when no such award holds the content.
+    /// Stacking across levels when a measure with a stacking limit decided first: content an award
+    /// under such a measure of another programme holds (``Policy/stackingElsewhere``) is not
+    /// refused by a programme without a limit of its own (``duplicate(of:usage:rule:policy:)``),
+    /// and that limit binds this award as it would have bound the other had this one come first.
+    /// More conservative than the limit's own programme, because this programme's awards may
+    /// share content among themselves (a difference award, a pilot's follow-on): every counted
+    /// award holding the content counts, this programme's too, and the base is the smallest of
+    /// this application's (a rate measure's) and every stacking award's, whatever their kinds.
+    /// With two such limits, the lower rate. Nil when no such award holds the content.
     private static func stackingOnOtherLevels(_ application: Application, policy: Policy, usage: some UsageSnapshot) throws(SubsidyError) -> LimitTrace? {
+        let held = try usage.fundedContent(application.contentKeys)
         var limit: (rate: Rate, funded: FundedContent)?
-        for funded in try usage.fundedContent(application.contentKeys) where funded.programme != policy.name && application.isDoubleFunding(with: funded) {
+        for funded in held where funded.programme != policy.name && application.isDoubleFunding(with: funded) {
             guard let rate = policy.stackingElsewhere[funded.measure] else { continue }
             // The lower of two rates: a/b < c/d ⇔ a·d < c·b, in 128 bits.
             if let current = limit?.rate {
@@ -311,11 +321,27 @@ public enum AwardCalculator {
             }
             limit = (rate, funded)
         }
-        guard let (rate, funded) = limit else { return nil }
-        let base: Measure.FormulaBase? = if case let .rate(base) = application.measure.formulaShape { base } else { nil }
-        return try stacking(
-            application, rate: rate, base: base, programme: policy.name, usage: usage,
-            rule: "stacking across levels (\(funded.programme)'s \(funded.measure) award \(funded.applicationID) holds this content): ")
+        guard let (rate, stacker) = limit else { return nil }
+        var base: (amount: Money, name: String)? = if case let .rate(kind) = application.measure.formulaShape { value(of: kind, in: application) } else { nil }
+        var seen = Set<String>()
+        var awarded = Money.zero
+        var named: [String] = []
+        for funded in held where seen.insert(funded.applicationID).inserted {
+            guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
+            awarded = sum
+            named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
+            guard policy.stackingElsewhere[funded.measure] != nil, funded.base > .zero, base.map({ funded.base < $0.amount }) ?? true else { continue }
+            let than = base.map { " (less than \($0.name))" } ?? ""
+            base = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base)\(than)")
+        }
+        let rule = "stacking across levels (\(stacker.programme)'s \(stacker.measure) award \(stacker.applicationID) holds this content): "
+        guard let base else {
+            throw SubsidyError.precondition(
+                "stacking",
+                "\(rule)all public awards for the content may not exceed \(rate) of the base they were computed from, and no base is known for "
+                    + "\(named.joined(separator: " + ")); the award cannot be bounded")
+        }
+        return try stackingTrace(application, rate: rate, base: base.amount, baseName: base.name, awarded: awarded, named: named, rule: rule)
     }
 
     /// Locality, selection level and the measure's own conditions.

@@ -145,6 +145,16 @@ extension CityLedger {
         if let row = try transaction.query("SELECT district, name, locality, role FROM applicants WHERE uscc = ?", [.text(applicant.uscc)]).first {
             let (district, name, locality, role) = (try row.text("district"), try row.text("name"), try row.text("locality"), try row.text("role"))
             if district != applicant.district.rawValue, relocated {
+                // Moved in beside a twin the new district registered, the organisation would be
+                // registered twice in one district (and funded twice by its own programme).
+                if let twin = try organisationTwins(of: applicant.uscc, in: transaction).first(where: { $0.how == .registered && $0.district == applicant.district.rawValue }) {
+                    throw SubsidyError(
+                        .alreadyExists,
+                        "\(applicant.uscc) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), registered by \(twin.district): "
+                            + "an organisation has one USCC for life (GB 32100), so one of the two is mistyped or not its code",
+                        details: [.field(path: "applicant.uscc", problem: "organisation code already known as \(twin.uscc)")]
+                    )
+                }
                 try transaction.query(
                     "UPDATE applicants SET district = ?, name = ?, locality = ?, role = ? WHERE uscc = ?",
                     [.text(applicant.district.rawValue), .text(applicant.name), .text(applicant.locality.rawValue), .text(applicant.role.rawValue),
@@ -164,7 +174,11 @@ extension CityLedger {
                     details: [.field(path: "applicant.uscc", problem: "already registered by \(district)")]
                 )
             }
-            if name == applicant.name && locality == applicant.locality.rawValue && role == applicant.role.rawValue { return [] }
+            // The same entry again (a retry after a crash between the index and the registry
+            // comes here): the same warnings as the first time.
+            if name == applicant.name && locality == applicant.locality.rawValue && role == applicant.role.rawValue {
+                return try twinWarnings(for: applicant, in: transaction)
+            }
             guard replacingUnfinished else {
                 throw SubsidyError(.alreadyExists, "applicant \(applicant.uscc) is already registered in \(district) as \(name) (\(role), \(locality))")
             }
@@ -178,7 +192,7 @@ extension CityLedger {
                     .text("name.before", name), .text("role.before", role), .text("locality.before", locality),
                 ]),
                 at: time, in: transaction)
-            return []
+            return try twinWarnings(for: applicant, in: transaction)
         }
         // An organisation has one USCC for life (GB 32100). A twin this district registered, or
         // one holding an award, refuses the new code. A twin only another district registered
@@ -207,6 +221,12 @@ extension CityLedger {
             at: time, in: transaction
         )
         return twins.map(Self.twinWarning)
+    }
+
+    /// The warnings of `applicant`'s registration: its twins other districts registered.
+    private func twinWarnings(for applicant: ApplicantRecord, in transaction: Transaction) throws -> [String] {
+        try organisationTwins(of: applicant.uscc, in: transaction)
+            .filter { $0.how == .registered && $0.district != applicant.district.rawValue }.map(Self.twinWarning)
     }
 
     /// What a clerk is told of a twin another district registered, at registration and filing.
@@ -258,6 +278,23 @@ extension CityLedger {
             """,
             [.text(uscc)]
         ).first.map { OrganisationTwin(uscc: try $0.text("enterprise"), district: try $0.text("district"), how: .awarded) }
+    }
+
+    /// Whether `uscc` itself holds a counted award.
+    func holdsAward(_ uscc: String, in transaction: Transaction) throws -> Bool {
+        try !transaction.query(
+            "SELECT 1 FROM commitments WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND enterprise = ?1 AND state IN \(CityLedger.counted) LIMIT 1",
+            [.text(uscc)]
+        ).isEmpty
+    }
+
+    /// The twin that keeps `uscc` from being awarded: one holding a counted award while `uscc`
+    /// holds none. An organisation is awarded under one USCC (twins may both be registered, by
+    /// two districts); a pair that both held awards before such codes were refused keeps its
+    /// two (`subsidyd --check` lists it).
+    func twinBarringAward(of uscc: String, in transaction: Transaction) throws -> OrganisationTwin? {
+        guard let twin = try awardedTwin(of: uscc, in: transaction), try !holdsAward(uscc, in: transaction) else { return nil }
+        return twin
     }
 
     /// Whether `uscc` itself is known to the ledger: registered, or holding a counted award (a

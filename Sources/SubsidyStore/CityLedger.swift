@@ -724,15 +724,7 @@ public final class CityLedger: Sendable {
         applicationID: String, district: String, application: Application, decision: AwardDecision,
         requestID: String, actor: Actor, reason: String, at time: String, in transaction: Transaction
     ) throws -> StoredExplanation {
-        // One organisation, one USCC: twins may both be registered (by two districts), but an
-        // award to one while the other holds one would count against caps of its own.
-        if let twin = try awardedTwin(of: decision.enterprise.rawValue, in: transaction) {
-            throw SubsidyError.precondition(
-                "applicant",
-                "\(decision.enterprise) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), already awarded in \(twin.district): "
-                    + "an organisation has one USCC for life (GB 32100), and the city awards only one of the two; if \(twin.uscc) is not this "
-                    + "enterprise, its award must be revoked first")
-        }
+        if let refusal = try twinAwardRefusal(decision.enterprise.rawValue, in: transaction) { throw SubsidyError.precondition("applicant", refusal) }
         let explanation = StoredExplanation(decision)
         try insertCommitment(
             CommitmentFields(
@@ -748,6 +740,16 @@ public final class CityLedger: Sendable {
             charges: decision.charges, at: time, in: transaction
         )
         return explanation
+    }
+
+    /// One organisation, one USCC: twins may both be registered (by two districts), but an award
+    /// to one while the other holds one would count against caps of its own
+    /// (``twinBarringAward(of:in:)``). What the refusal of such an award says, or nil.
+    func twinAwardRefusal(_ enterprise: String, in transaction: Transaction) throws -> String? {
+        guard let twin = try twinBarringAward(of: enterprise, in: transaction) else { return nil }
+        return "\(enterprise) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), already awarded in \(twin.district): "
+                + "an organisation has one USCC for life (GB 32100), and the city awards only one of the two; if \(twin.uscc) is not this "
+                + "enterprise, its awards must be revoked first"
     }
 
     /// What a commitment row holds, live or imported.

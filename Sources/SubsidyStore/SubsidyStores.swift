@@ -620,13 +620,30 @@ public final class SubsidyStores: Service, Sendable {
         let (ledger, listed, elsewhere) = (self.ledger, candidates, try await districtProgrammeContent(keys))
         return try await ledger.database.read { transaction in
             var usage = PlannedUsage(WithFundedContent(ledger.usage(in: transaction), elsewhere: elsewhere))
-            return listed.map { candidate in
-                candidate.flatMap { id, application, policy in
-                    do throws(SubsidyError) {
+            // Organisation code → the USCC an award is planned for: the ledger would refuse its
+            // twin's after it (CityLedger.twinAwardRefusal).
+            var planned: [Substring: String] = [:]
+            return try listed.map { candidate -> Result<AwardDecision, SubsidyError> in
+                switch candidate {
+                case .failure(let error):
+                    return .failure(error)
+                case .success(let (id, application, policy)):
+                    do {
+                        let enterprise = application.enterprise.rawValue
+                        let organisation = enterprise.dropFirst(8).prefix(9)
+                        if let refusal = try ledger.twinAwardRefusal(enterprise, in: transaction) { throw SubsidyError.precondition("applicant", refusal) }
+                        if let twin = planned[organisation], twin != enterprise, try !ledger.holdsAward(enterprise, in: transaction) {
+                            throw SubsidyError.precondition(
+                                "applicant",
+                                "\(enterprise) has the organisation code (主体标识码, positions 9–17) of \(twin), awarded earlier in this list: "
+                                    + "an organisation has one USCC for life (GB 32100), and the city awards only one of the two")
+                        }
                         let award = try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
                         usage.add(award, applicationID: id)
+                        if planned[organisation] == nil { planned[organisation] = enterprise }
                         return .success(award)
-                    } catch {
+                    } catch let error as SubsidyError {
+                        // Another error (the file's) fails the whole plan, as a read would.
                         return .failure(error)
                     }
                 }
@@ -1316,8 +1333,13 @@ public final class SubsidyStores: Service, Sendable {
                                 + "to add the contract, revoke \(earlier.applicationID) and import this row")
                     }
                     // One organisation, one USCC: an award under a second code of a registered or
-                    // awarded enterprise would count against caps of its own. (A code the ledger
-                    // already knows is not refused for a twin it knows too: `--check` lists those.)
+                    // awarded enterprise would count against caps of its own. A code the ledger
+                    // knows (registered: twins may be, by two districts) is refused only while its
+                    // twin holds an award it does not, as a live decision is; a pair that both held
+                    // awards before such codes were refused keeps them (`--check` lists it).
+                    if let refusal = try ledger.twinAwardRefusal(fields.enterprise, in: transaction) {
+                        throw SubsidyError.precondition("request.awards[\(i)].enterprise_uscc", refusal)
+                    }
                     if try !ledger.knowsEnterprise(fields.enterprise, in: transaction),
                         let twin = try ledger.organisationTwin(of: fields.enterprise, in: transaction)
                     {

@@ -308,6 +308,19 @@ struct ProgrammeTests {
         #expect(fixed.award == Money(yuan: 500_000))
         #expect(fixed.binding?.kind == .stacking)
         #expect(fixed.binding?.detail.contains("the base shunde-000201 was awarded on, 1,000,000.00") == true, "\(fixed.binding?.detail ?? "")")
+        #expect(fixed.limits.first { $0.kind == .duplicateContent }?.detail.contains("binds this one to that limit") == true)
+        // The city's own awards of the content count too: a factory's difference award may share
+        // the workshop's content, and nothing is left of the base after the two.
+        let dx = try #require(set.programme(named: "foshan-dx-2021"))
+        try Self.commit(fixed, into: &usage, as: "shunde-000301")
+        var factory = Self.factory(.standard, year: 2024)
+        (factory.enterprise, factory.contractNumber) = (Self.shundeEnterprise, "SD-CLOUD-2023-07")
+        let full = #expect(throws: SubsidyError.self) {
+            try AwardCalculator.compute(
+                application: factory, policy: dx, usage: usage,
+                decision: DecisionInput(decisionDate: Fixtures.date("2024-06-01"), caseAmount: Money(yuan: 10_000_000), decisionDocument: "佛工信〔2024〕8号"))
+        }
+        #expect(full?.message.contains("stacking") == true && full?.message.contains("shunde-000301") == true, "\(String(describing: full))")
         // A policy loaded on its own knows no other programme's limit: the content is refused, as before programmes were loaded as a set.
         let alone = try Policy.load(text: Fixtures.read("Deploy/policy/foshan-2020.toml"), name: "foshan-2020")
         let refused = #expect(throws: SubsidyError.self) { try AwardCalculator.compute(application: voucher, policy: alone, usage: usage, decision: on) }

@@ -120,23 +120,7 @@ struct ProgrammesIntegrationTests {
                 let match = try await shunde.file(ProgrammeData.benchmarkMatch(buyer, projectName: "数字化车间 \(i)"))
                 pairs.append((workshop, match))
             }
-            let outcomes = await withTaskGroup(of: (Int, String, Result<Int64, SubsidyError>).self) { group in
-                for (i, pair) in pairs.enumerated() {
-                    group.addTask {
-                        do { return (i, "city", .success(try await ProgrammeData.cityApprove(city, pair.workshop, date: "2024-06-01").awardedFen)) } catch let error as SubsidyError {
-                            return (i, "city", .failure(error))
-                        } catch { return (i, "city", .failure(SubsidyError(.internal, "\(error)"))) }
-                    }
-                    group.addTask {
-                        do { return (i, "shunde", .success(try await ProgrammeData.approveOwn(shunde, pair.match, caseFen: 50_000_000).awardedFen)) } catch let error as SubsidyError {
-                            return (i, "shunde", .failure(error))
-                        } catch { return (i, "shunde", .failure(SubsidyError(.internal, "\(error)"))) }
-                    }
-                }
-                var all: [(Int, String, Result<Int64, SubsidyError>)] = []
-                for await outcome in group { all.append(outcome) }
-                return all
-            }
+            let outcomes = await Self.approveTogether(pairs.map { ($0.workshop, $0.match) }, city: city, shunde: shunde, shundeCaseFen: 50_000_000)
             for i in pairs.indices {
                 let pair = outcomes.filter { $0.0 == i }
                 let paid = pair.filter { (try? $0.2.get()) != nil }.map(\.1)
@@ -155,6 +139,30 @@ struct ProgrammesIntegrationTests {
             ).map { $0[0] })
             #expect(cityKeys.intersection(shundeKeys).isEmpty, "funded twice: \(cityKeys.intersection(shundeKeys).sorted())")
             #expect(cityKeys.count + shundeKeys.count >= pairs.count)
+        }
+    }
+
+    /// Each pair's city application and Shunde's own application approved at the same moment:
+    /// every outcome, with its pair's index and who decided ("city" or "shunde").
+    static func approveTogether(
+        _ pairs: [(city: String, shunde: String)], city: Bureau, shunde: Bureau, shundeCaseFen: Int64 = 0
+    ) async -> [(Int, String, Result<Int64, SubsidyError>)] {
+        await withTaskGroup(of: (Int, String, Result<Int64, SubsidyError>).self) { group in
+            for (i, pair) in pairs.enumerated() {
+                group.addTask {
+                    do { return (i, "city", .success(try await ProgrammeData.cityApprove(city, pair.city, date: "2024-06-01").awardedFen)) } catch let error as SubsidyError {
+                        return (i, "city", .failure(error))
+                    } catch { return (i, "city", .failure(SubsidyError(.internal, "\(error)"))) }
+                }
+                group.addTask {
+                    do { return (i, "shunde", .success(try await ProgrammeData.approveOwn(shunde, pair.shunde, caseFen: shundeCaseFen).awardedFen)) } catch let error as SubsidyError {
+                        return (i, "shunde", .failure(error))
+                    } catch { return (i, "shunde", .failure(SubsidyError(.internal, "\(error)"))) }
+                }
+            }
+            var all: [(Int, String, Result<Int64, SubsidyError>)] = []
+            for await outcome in group { all.append(outcome) }
+            return all
         }
     }
 
@@ -182,23 +190,7 @@ struct ProgrammesIntegrationTests {
                 try await shunde.recommend(filed.id)
                 pairs.append((filed.id, use))
             }
-            let outcomes = await withTaskGroup(of: (Int, String, Result<Int64, SubsidyError>).self) { group in
-                for (i, pair) in pairs.enumerated() {
-                    group.addTask {
-                        do { return (i, "city", .success(try await ProgrammeData.cityApprove(city, pair.workshop, date: "2024-06-01").awardedFen)) } catch let error as SubsidyError {
-                            return (i, "city", .failure(error))
-                        } catch { return (i, "city", .failure(SubsidyError(.internal, "\(error)"))) }
-                    }
-                    group.addTask {
-                        do { return (i, "shunde", .success(try await ProgrammeData.approveOwn(shunde, pair.use).awardedFen)) } catch let error as SubsidyError {
-                            return (i, "shunde", .failure(error))
-                        } catch { return (i, "shunde", .failure(SubsidyError(.internal, "\(error)"))) }
-                    }
-                }
-                var all: [(Int, String, Result<Int64, SubsidyError>)] = []
-                for await outcome in group { all.append(outcome) }
-                return all
-            }
+            let outcomes = await Self.approveTogether(pairs.map { ($0.workshop, $0.use) }, city: city, shunde: shunde)
             for i in pairs.indices {
                 let pair = outcomes.filter { $0.0 == i }
                 let paid = pair.compactMap { try? $0.2.get() }

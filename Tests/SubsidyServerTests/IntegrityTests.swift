@@ -288,7 +288,7 @@ struct IntegrityTests {
                     historical(.publicService, district: "nanhai", enterprise: awardedTwin, amountFen: 1_000_000, document: "佛工信〔2022〕5号"),
                 ])
             }
-            #expect(pair?.message.hasPrefix("request.awards[1].enterprise_uscc: \(awardedTwin) has the organisation code (positions 9–17) of \(awarded), awarded in nanhai") == true, "\(pair?.message ?? "")")
+            #expect(pair?.message.hasPrefix("request.awards[1].enterprise_uscc: \(awardedTwin) has the organisation code (主体标识码, positions 9–17) of \(awarded), already awarded in nanhai") == true, "\(pair?.message ?? "")")
             #expect(try await city.importAwards([historical(.publicService, district: "nanhai", enterprise: awarded, amountFen: 1_000_000, document: "佛工信〔2022〕4号")]).imported == 1)
             let afterAward = await #expect(throws: SubsidyError.self) { try await nanhai.register(awardedTwin) }
             #expect(afterAward?.code == .alreadyExists && afterAward?.message.contains("of \(awarded), awarded in nanhai") == true, "\(afterAward?.message ?? "")")
@@ -358,6 +358,29 @@ struct IntegrityTests {
             #expect(second?.code == .failedPrecondition)
             #expect(second?.message.hasPrefix("applicant: \(squatted) has the organisation code (主体标识码, positions 9–17) of \(real), already awarded in shunde") == true,
                     "\(second?.message ?? "")")
+            // A committee's plan says the same, of the ledger and of the list itself.
+            func plan(_ ids: [String]) async throws -> [Foshan_Subsidy_V1_ApprovalOutcome] {
+                var list = Foshan_Subsidy_V1_ApproveApplicationsRequest()
+                (list.requestId, list.applicationIds, list.decisionDate, list.planOnly) = ("plan-\(ids.joined())", ids, "2022-06-01", true)
+                return try await city.client.call(Foshan_Subsidy_V1_CityService.Method.approveApplications, list).outcomes
+            }
+            #expect(try await plan([twin.id]).first?.status?.message.contains("of \(real), already awarded in shunde") == true)
+            let (nanhaiCode, shundeCode) = (try USCC.makeValid(prefix16: "91440605MAXHXL43").rawValue, try USCC.makeValid(prefix16: "91440606MAXHXL43").rawValue)
+            try await nanhai.register(nanhaiCode)
+            try await shunde.register(shundeCode)
+            let pair = [
+                try await nanhai.file(TestData.benchmark(enterprise: nanhaiCode, investedFen: 100_000_000, name: "南海项目")),
+                try await shunde.file(TestData.benchmark(enterprise: shundeCode, investedFen: 100_000_000, name: "顺德项目")),
+            ]
+            let planned = try await plan(pair)
+            #expect(planned.count == 2 && planned[0].status?.code == .ok, "\(planned)")
+            #expect(planned[1].status?.code == .failedPrecondition && planned[1].status?.message.contains("of \(nanhaiCode), awarded earlier in this list") == true, "\(planned)")
+            // Nor is an award under the twin imported.
+            let imported = await #expect(throws: SubsidyError.self) {
+                try await city.importAwards([historical(.publicService, district: "nanhai", enterprise: squatted, amountFen: 1_000_000, document: "佛工信〔2022〕9号")])
+            }
+            #expect(imported?.message.hasPrefix("request.awards[0].enterprise_uscc: \(squatted) has the organisation code (主体标识码, positions 9–17) of \(real), already awarded in shunde") == true,
+                    "\(imported?.message ?? "")")
             let awarded = try await daemon.services.stores.ledger.database.read { transaction in
                 try transaction.query("SELECT enterprise FROM commitments WHERE state IN ('live', 'disbursed')").map { try $0.text("enterprise") }
             }

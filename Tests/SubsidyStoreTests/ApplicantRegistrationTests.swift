@@ -1,5 +1,6 @@
 import SubsidyCore
 import SubsidyTestSupport
+import Synchronization
 import Testing
 @testable import SubsidyStore
 
@@ -55,6 +56,36 @@ struct ApplicantRegistrationTests {
         #expect(elsewhere?.code == .alreadyExists && elsewhere?.message.contains("registered by nanhai") == true)
         #expect(try await Self.indexed(stores, uscc) == "佛山云服务有限公司")
         await stores.close()
+    }
+
+    @Test("twins: a registration retried after a cut-off still warns of its twin; a relocation beside a twin of the new district is refused")
+    func twinsAcrossCutOffsAndRelocations() async throws {
+        let squatted = try USCC.makeValid(prefix16: "91440605MAXHXL50")
+        let real = try USCC.makeValid(prefix16: "91440606MAXHXL50")
+        let first = try StoreHarness()
+        try await Self.register(first.stores, Self.record(squatted, "南海登记"), request: "squatted")
+        let failing = try await first.reopened(faults: ["fail:register.after-ledger"])
+        let key = RequestKey(id: "shunde:real", fingerprint: "顺德企业")
+        _ = await #expect(throws: SubsidyError.self) {
+            try await failing.stores.registerApplicant(Self.record(real, "顺德企业", in: .shunde), request: key, actor: StoreHarness.actor(.shunde)) { _, _ in [] }
+        }
+        let harness = try await failing.reopened()
+        let warned = Mutex<[String]>([])
+        _ = try await harness.stores.registerApplicant(Self.record(real, "顺德企业", in: .shunde), request: key, actor: StoreHarness.actor(.shunde)) { _, warnings in
+            warned.withLock { $0 = warnings }
+            return []
+        }
+        let warnings = warned.withLock { $0 }
+        #expect(warnings.count == 1 && warnings[0].contains("\(squatted.rawValue) has the same organisation code") && warnings[0].contains("registered by nanhai"), "\(warnings)")
+        // [relocations] moving the squatted code to Shunde would register one organisation twice there.
+        let moved = await #expect(throws: SubsidyError.self) {
+            try await harness.stores.registerApplicant(
+                Self.record(squatted, "南海登记", in: .shunde), request: RequestKey(id: "shunde:moved", fingerprint: "f"), actor: StoreHarness.actor(.shunde), relocated: true
+            ) { _, _ in [] }
+        }
+        #expect(moved?.code == .alreadyExists && moved?.message.contains("of \(real.rawValue), registered by shunde") == true, "\(moved?.message ?? "")")
+        #expect(try await harness.stores.ledger.registeringDistrict(of: squatted.rawValue) == .nanhai)
+        await harness.stores.close()
     }
 
     @Test("a mistyped code cut off after the index blocks the real code as its twin until a repair forgets it, audited")
