@@ -280,21 +280,39 @@ extension CityLedger {
         ).first.map { OrganisationTwin(uscc: try $0.text("enterprise"), district: try $0.text("district"), how: .awarded) }
     }
 
-    /// Whether `uscc` itself holds a counted award.
-    func holdsAward(_ uscc: String, in transaction: Transaction) throws -> Bool {
-        try !transaction.query(
-            "SELECT 1 FROM commitments WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND enterprise = ?1 AND state IN \(CityLedger.counted) LIMIT 1",
-            [.text(uscc)]
-        ).isEmpty
+    /// A counted award to a USCC of some organisation code: the ledger's, or a district programme's.
+    struct OrganisationAward: Sendable, Equatable {
+        var enterprise: String
+        /// The district it was awarded in (a plan's own awards: "this list").
+        var district: String
+        var applicationID: String
     }
 
-    /// The twin that keeps `uscc` from being awarded: one holding a counted award while `uscc`
-    /// holds none. An organisation is awarded under one USCC (twins may both be registered, by
-    /// two districts); a pair that both held awards before such codes were refused keeps its
-    /// two (`subsidyd --check` lists it).
-    func twinBarringAward(of uscc: String, in transaction: Transaction) throws -> OrganisationTwin? {
-        guard let twin = try awardedTwin(of: uscc, in: transaction), try !holdsAward(uscc, in: transaction) else { return nil }
-        return twin
+    /// The organisation code of a USCC: positions 9–17.
+    static func organisationCode(of uscc: String) -> Substring { uscc.dropFirst(8).prefix(9) }
+
+    /// The ledger's counted awards to every USCC with the organisation code of `uscc` (itself
+    /// included), through the `commitments_organisation` index.
+    func organisationAwards(of uscc: String, in transaction: Transaction) throws -> [OrganisationAward] {
+        try transaction.query(
+            "SELECT enterprise, district, application_id FROM commitments WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND state IN \(CityLedger.counted) ORDER BY application_id LIMIT 100",
+            [.text(uscc)]
+        ).map { OrganisationAward(enterprise: try $0.text("enterprise"), district: try $0.text("district"), applicationID: try $0.text("application_id")) }
+    }
+
+    /// Why `enterprise` may not be awarded, given the counted awards of its organisation code
+    /// everywhere (`awards`: the ledger's and the districts' programmes'), or nil. An organisation
+    /// is awarded under one USCC: twins may both be registered (by two districts), but an award to
+    /// one while the other holds one would count against caps of its own, and its project (keyed
+    /// by USCC) would not be the same content. A pair that both held awards before such codes were
+    /// refused keeps them (`subsidyd --check` lists it).
+    static func twinRefusal(_ enterprise: String, awards: [OrganisationAward]) -> String? {
+        let organisation = organisationCode(of: enterprise)
+        let same = awards.filter { organisationCode(of: $0.enterprise) == organisation }
+        guard !same.contains(where: { $0.enterprise == enterprise }), let twin = same.first(where: { $0.enterprise != enterprise }) else { return nil }
+        return "\(enterprise) has the organisation code (主体标识码, positions 9–17) of \(twin.enterprise), already awarded in \(twin.district) "
+            + "(\(twin.applicationID)): an organisation has one USCC for life (GB 32100), and only one of the two is awarded; if \(twin.enterprise) "
+            + "is not this enterprise, its awards must be revoked first"
     }
 
     /// Whether `uscc` itself is known to the ledger: registered, or holding a counted award (a

@@ -722,9 +722,13 @@ public final class CityLedger: Sendable {
     /// the explanation it stored, for the reply: rendering one is 4% of an approval's CPU.
     func commit(
         applicationID: String, district: String, application: Application, decision: AwardDecision,
-        requestID: String, actor: Actor, reason: String, at time: String, in transaction: Transaction
+        requestID: String, actor: Actor, reason: String, twinsElsewhere: [OrganisationAward] = [], at time: String, in transaction: Transaction
     ) throws -> StoredExplanation {
-        if let refusal = try twinAwardRefusal(decision.enterprise.rawValue, in: transaction) { throw SubsidyError.precondition("applicant", refusal) }
+        // `twinsElsewhere`: the districts' programme awards of the organisation, read under its lock.
+        let enterprise = decision.enterprise.rawValue
+        if let refusal = Self.twinRefusal(enterprise, awards: try organisationAwards(of: enterprise, in: transaction) + twinsElsewhere) {
+            throw SubsidyError.precondition("applicant", refusal)
+        }
         let explanation = StoredExplanation(decision)
         try insertCommitment(
             CommitmentFields(
@@ -740,16 +744,6 @@ public final class CityLedger: Sendable {
             charges: decision.charges, at: time, in: transaction
         )
         return explanation
-    }
-
-    /// One organisation, one USCC: twins may both be registered (by two districts), but an award
-    /// to one while the other holds one would count against caps of its own
-    /// (``twinBarringAward(of:in:)``). What the refusal of such an award says, or nil.
-    func twinAwardRefusal(_ enterprise: String, in transaction: Transaction) throws -> String? {
-        guard let twin = try twinBarringAward(of: enterprise, in: transaction) else { return nil }
-        return "\(enterprise) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), already awarded in \(twin.district): "
-                + "an organisation has one USCC for life (GB 32100), and the city awards only one of the two; if \(twin.uscc) is not this "
-                + "enterprise, its awards must be revoked first"
     }
 
     /// What a commitment row holds, live or imported.

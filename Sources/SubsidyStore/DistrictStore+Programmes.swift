@@ -190,6 +190,30 @@ extension DistrictStore {
         }
     }
 
+    /// The counted awards of this district's own programmes to every USCC with one of the
+    /// organisation codes (USCC positions 9–17) of `usccs`, through the
+    /// `programme_commitments_organisation` index (migration 17).
+    static func programmeAwards(organisationsOf usccs: some Sequence<String>, district: DistrictID, in transaction: Transaction) throws -> [CityLedger.OrganisationAward] {
+        try Set(usccs.map { String(CityLedger.organisationCode(of: $0)) }).sorted().flatMap { organisation in
+            try transaction.query(
+                """
+                SELECT enterprise, application_id FROM programme_commitments
+                WHERE substr(enterprise, 9, 9) = ? AND state IN ('live', 'disbursed') ORDER BY application_id LIMIT 100
+                """,
+                [.text(organisation)]
+            ).map { CityLedger.OrganisationAward(enterprise: try $0.text("enterprise"), district: district.rawValue, applicationID: try $0.text("application_id")) }
+        }
+    }
+
+    /// ``programmeAwards(organisationsOf:district:in:)`` in a read of its own.
+    func programmeAwards(organisationsOf usccs: [String]) async throws -> [CityLedger.OrganisationAward] {
+        guard !usccs.isEmpty else { return [] }
+        let district = self.district
+        return try await database.read(small: usccs.count <= SQLiteDatabase.lookupKeys) {
+            try Self.programmeAwards(organisationsOf: usccs, district: district, in: $0)
+        }
+    }
+
     /// The district programmes this file holds awards of (released ones included).
     public func programmesWithAwards() async throws -> Set<String> {
         try await database.read { transaction in

@@ -342,6 +342,10 @@ public final class DistrictStore: Sendable {
         // The canonical form drops blank symbols, loose combining marks and private-use code
         // points too: a district programme's funded content is also known by its key in that form.
         .recanonicaliseProgrammeKeys(version: 16),
+        // An organisation is awarded under one USCC, across the ledger and the districts'
+        // programmes: their awards are found by organisation code (USCC positions 9–17).
+        SQLiteDatabase.Migration(
+            version: 17, sql: "CREATE INDEX IF NOT EXISTS programme_commitments_organisation ON programme_commitments (substr(enterprise, 9, 9));"),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not

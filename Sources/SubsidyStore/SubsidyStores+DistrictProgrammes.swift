@@ -24,8 +24,14 @@ extension SubsidyStores {
         // keep either from committing between the other's read and its write: otherwise both
         // would see nothing and both pay.
         let keys = current.application.contentKeys
-        return try await underDecisionLock(.keys(Self.contentLocks(keys))) {
+        // The organisation's lock too: it is awarded under one USCC, in the ledger or any district's programme.
+        let enterprise = current.application.enterprise.rawValue
+        return try await underDecisionLock(.keys(Self.contentLocks(keys).union([Self.organisationLock(enterprise)]))) {
             let elsewhere = try await self.fundedOutside(district, keys)
+            let ledger = self.ledger
+            let organisationAwards =
+                try await ledger.database.lookup { try ledger.organisationAwards(of: enterprise, in: $0) }
+                + self.programmeAwards(organisationsOf: [enterprise], except: district)
             return try await store.mutate(key) { transaction, now in
                 guard let fresh = try DistrictStore.application(id, in: transaction, district: district) else {
                     throw SubsidyError(.notFound, "application \(id) does not exist")
@@ -33,12 +39,14 @@ extension SubsidyStores {
                 _ = try fresh.state.applying(.approve, as: .city)
                 // Amended (and recommended again) since it was first read: the city's awards and
                 // the locks are those of its old content.
-                guard fresh.application.contentKeys == keys else {
+                guard fresh.application.contentKeys == keys, fresh.application.enterprise.rawValue == enterprise else {
                     throw SubsidyError(.aborted, "application \(id) changed while its approval waited; send the approval again")
                 }
                 let policy = try Self.districtDecides(fresh, district: district, programmes: programmes)
                 try fresh.requireFiled(by: decision.decisionDate, "approval")
                 let application = try Self.checked(fresh.application, policy: policy)
+                let awards = try DistrictStore.programmeAwards(organisationsOf: [enterprise], district: district, in: transaction) + organisationAwards
+                if let refusal = CityLedger.twinRefusal(enterprise, awards: awards) { throw SubsidyError.precondition("applicant", refusal) }
                 let usage = DistrictStore.ProgrammeUsage(connection: transaction.connection, elsewhere: elsewhere)
                 let award = try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
                 try store.requireOneRevenueTier(id, award, of: application, rule: try policy.rule(for: application.measure), programme: policy.name, in: transaction)

@@ -353,11 +353,23 @@ public final class SubsidyStores: Service, Sendable {
     /// and its own write.
     static func contentLock(_ key: String) -> String { "content " + key }
 
+    /// The decision lock of an organisation (USCC positions 9–17): held by every decision that
+    /// may award it, city or district, across its read of the other side's awards and its own
+    /// write, since it is awarded under one USCC only (``CityLedger/twinRefusal(_:awards:)``).
+    static func organisationLock(_ uscc: String) -> String { "organisation " + CityLedger.organisationCode(of: uscc) }
+
+    /// The districts' own programmes' counted awards to every USCC with one of `usccs`'
+    /// organisation codes, read from each district's file (`except` one the caller reads itself).
+    func programmeAwards(organisationsOf usccs: [String], except: DistrictID? = nil) async throws -> [CityLedger.OrganisationAward] {
+        guard !usccs.isEmpty else { return [] }
+        return try await fromEveryDistrict { $0.district == except ? [] : try await $0.programmeAwards(organisationsOf: usccs) }
+    }
+
     /// ``contentLock(_:)`` of each of `keys`, as one scope's keys.
     static func contentLocks(_ keys: some Sequence<String>) -> Set<String> { Set(keys.map(contentLock)) }
 
-    /// The content locks of the applications `ids` as their districts hold them now, read without
-    /// any lock; an id that does not resolve has none (its approval fails on its own later).
+    /// The content locks of the applications `ids` as their districts hold them now, and their
+    /// applicants' organisation locks, read without any lock; an id that does not resolve has none (its approval fails on its own later).
     private func contentLocks(of ids: [String]) async throws -> Set<String> {
         var byDistrict: [DistrictID: [String]] = [:]
         for id in ids {
@@ -366,10 +378,11 @@ public final class SubsidyStores: Service, Sendable {
         var locks = Set<String>()
         for (district, ids) in byDistrict {
             let store = self.store(district)
-            let keys = try await store.database.read(small: ids.count * 3 <= SQLiteDatabase.lookupKeys) { transaction in
-                try ids.flatMap { id in try DistrictStore.application(id, in: transaction, district: district)?.application.contentKeys ?? [] }
+            let applications = try await store.database.read(small: ids.count * 3 <= SQLiteDatabase.lookupKeys) { transaction in
+                try ids.compactMap { id in try DistrictStore.application(id, in: transaction, district: district)?.application }
             }
-            locks.formUnion(Self.contentLocks(keys))
+            locks.formUnion(Self.contentLocks(applications.flatMap(\.contentKeys)))
+            locks.formUnion(applications.map { Self.organisationLock($0.enterprise.rawValue) })
         }
         return locks
     }
@@ -479,7 +492,9 @@ public final class SubsidyStores: Service, Sendable {
                 let policy = try Self.cityDecides(current, programmes: programmes)
                 // Amended between the read of its content and its lock (it was then returned,
                 // amended and recommended again): its content's lock is not held.
-                guard current.application.contentKeys.allSatisfy({ lockedContent.contains(Self.contentLock($0)) }) else {
+                guard current.application.contentKeys.allSatisfy({ lockedContent.contains(Self.contentLock($0)) }),
+                    lockedContent.contains(Self.organisationLock(current.application.enterprise.rawValue))
+                else {
                     throw SubsidyError(.aborted, "application \(approval.id) changed while its approval waited; send the approval again")
                 }
                 candidates.append(ApprovalCandidate(index: index, approval: approval, store: store, current: current, policy: policy))
@@ -488,6 +503,7 @@ public final class SubsidyStores: Service, Sendable {
             }
         }
         let elsewhere = try await districtProgrammeContent(candidates.flatMap(\.current.application.contentKeys))
+        let organisationAwards = try await programmeAwards(organisationsOf: candidates.map(\.current.application.enterprise.rawValue))
         // Step 1: the ledger, every candidate in the list's order, and the ledger's position after
         // each (read in the same transaction, so it is that decision's).
         let listed = candidates
@@ -524,7 +540,7 @@ public final class SubsidyStores: Service, Sendable {
                     if unbound { try RequestLog.bind(key, in: transaction) }
                     let explanation = try ledger.commit(
                         applicationID: id, district: current.district.rawValue, application: application, decision: award,
-                        requestID: key.id, actor: approval.actor, reason: approval.reason, at: Timestamp.now(), in: transaction
+                        requestID: key.id, actor: approval.actor, reason: approval.reason, twinsElsewhere: organisationAwards, at: Timestamp.now(), in: transaction
                     )
                     return LedgerApproval(
                         amountFen: award.award.fen, decisionDate: award.decisionDate.description, decisionDocument: award.decisionDocument ?? "",
@@ -618,11 +634,13 @@ public final class SubsidyStores: Service, Sendable {
         var keys: [String] = []
         for case .success(let candidate) in candidates { keys += candidate.application.contentKeys }
         let (ledger, listed, elsewhere) = (self.ledger, candidates, try await districtProgrammeContent(keys))
+        var enterprises: [String] = []
+        for case .success(let candidate) in candidates { enterprises.append(candidate.application.enterprise.rawValue) }
+        let organisationAwards = try await programmeAwards(organisationsOf: enterprises)
         return try await ledger.database.read { transaction in
             var usage = PlannedUsage(WithFundedContent(ledger.usage(in: transaction), elsewhere: elsewhere))
-            // Organisation code → the USCC an award is planned for: the ledger would refuse its
-            // twin's after it (CityLedger.twinAwardRefusal).
-            var planned: [Substring: String] = [:]
+            // The awards planned so far count as awards of their organisations.
+            var planned: [CityLedger.OrganisationAward] = []
             return try listed.map { candidate -> Result<AwardDecision, SubsidyError> in
                 switch candidate {
                 case .failure(let error):
@@ -630,17 +648,11 @@ public final class SubsidyStores: Service, Sendable {
                 case .success(let (id, application, policy)):
                     do {
                         let enterprise = application.enterprise.rawValue
-                        let organisation = enterprise.dropFirst(8).prefix(9)
-                        if let refusal = try ledger.twinAwardRefusal(enterprise, in: transaction) { throw SubsidyError.precondition("applicant", refusal) }
-                        if let twin = planned[organisation], twin != enterprise, try !ledger.holdsAward(enterprise, in: transaction) {
-                            throw SubsidyError.precondition(
-                                "applicant",
-                                "\(enterprise) has the organisation code (主体标识码, positions 9–17) of \(twin), awarded earlier in this list: "
-                                    + "an organisation has one USCC for life (GB 32100), and the city awards only one of the two")
-                        }
+                        let awards = try ledger.organisationAwards(of: enterprise, in: transaction) + organisationAwards + planned
+                        if let refusal = CityLedger.twinRefusal(enterprise, awards: awards) { throw SubsidyError.precondition("applicant", refusal) }
                         let award = try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
                         usage.add(award, applicationID: id)
-                        if planned[organisation] == nil { planned[organisation] = enterprise }
+                        planned.append(CityLedger.OrganisationAward(enterprise: enterprise, district: "this list", applicationID: id))
                         return .success(award)
                     } catch let error as SubsidyError {
                         // Another error (the file's) fails the whole plan, as a read would.
@@ -1289,8 +1301,10 @@ public final class SubsidyStores: Service, Sendable {
         // The districts' programme awards are in their files: read under the content's locks, as
         // a city approval reads them (see `approve`), so none is made between the read and the
         // import's commit.
-        return try await underDecisionLock(.keys(Self.contentLocks(keys))) {
+        let enterprises = Set(rows.map(\.0.enterprise)).sorted()
+        return try await underDecisionLock(.keys(Self.contentLocks(keys).union(enterprises.map(Self.organisationLock)))) {
             let districts = Dictionary(grouping: try await self.districtProgrammeContent(keys.sorted()), by: \.key)
+            let organisationAwards = try await self.programmeAwards(organisationsOf: enterprises)
             // The contents each content-derived id stands for in this request (see importID).
             let contents = Dictionary(grouping: rows.map(\.0), by: \.applicationID).mapValues { Set($0.map(\.contentFingerprint)) }
             return try await ledger.mutate(key) { transaction, now in
@@ -1337,7 +1351,7 @@ public final class SubsidyStores: Service, Sendable {
                     // knows (registered: twins may be, by two districts) is refused only while its
                     // twin holds an award it does not, as a live decision is; a pair that both held
                     // awards before such codes were refused keeps them (`--check` lists it).
-                    if let refusal = try ledger.twinAwardRefusal(fields.enterprise, in: transaction) {
+                    if let refusal = CityLedger.twinRefusal(fields.enterprise, awards: try ledger.organisationAwards(of: fields.enterprise, in: transaction) + organisationAwards) {
                         throw SubsidyError.precondition("request.awards[\(i)].enterprise_uscc", refusal)
                     }
                     if try !ledger.knowsEnterprise(fields.enterprise, in: transaction),

@@ -215,6 +215,34 @@ struct ProgrammesIntegrationTests {
         }
     }
 
+    @Test("an organisation is awarded under one USCC across the ledger and a district's programme: of twins registered by two districts, the first award wins")
+    func organisationAcrossLevels() async throws {
+        try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
+            let city = Bureau(try await daemon.client("city"))
+            let shunde = Bureau(try await daemon.client("shunde"), filingOn: Self.filed)
+            let nanhai = Bureau(try await daemon.client("nanhai"), filingOn: Self.filed)
+            try await ProgrammeData.sellerInCatalogue(shunde)
+            // Shunde's programme first: the city then refuses Nanhai's twin.
+            let (real, squatted) = (try USCC.makeValid(prefix16: "91440606MAXHXL60").rawValue, try USCC.makeValid(prefix16: "91440605MAXHXL60").rawValue)
+            try await shunde.register(real)
+            try await nanhai.register(squatted)
+            let use = try await shunde.file(ProgrammeData.cloudUse(real, spendFen: 300_000_000, revenueFen: 8_000_000_000, contract: "ORG-1"))
+            #expect(try await ProgrammeData.approveOwn(shunde, use).awardedFen == 100_000_000)
+            let workshop = try await nanhai.file(ProgrammeData.workshop(squatted, 1, year: 2024))
+            let refused = await #expect(throws: SubsidyError.self) { try await ProgrammeData.cityApprove(city, workshop, date: "2024-06-01") }
+            #expect(refused?.code == .failedPrecondition && refused?.message.contains("of \(real), already awarded in shunde (\(use))") == true, "\(refused?.message ?? "")")
+            // The city first: Shunde's programme then refuses its twin.
+            let (realB, squattedB) = (try USCC.makeValid(prefix16: "91440606MAXHXL61").rawValue, try USCC.makeValid(prefix16: "91440605MAXHXL61").rawValue)
+            try await shunde.register(realB)
+            try await nanhai.register(squattedB)
+            let cityFirst = try await nanhai.file(ProgrammeData.workshop(squattedB, 2, year: 2024))
+            #expect(try await ProgrammeData.cityApprove(city, cityFirst, date: "2024-06-01").state == .approved)
+            let useB = try await shunde.file(ProgrammeData.cloudUse(realB, spendFen: 300_000_000, revenueFen: 8_000_000_000, contract: "ORG-2"))
+            let own = await #expect(throws: SubsidyError.self) { try await ProgrammeData.approveOwn(shunde, useB) }
+            #expect(own?.code == .failedPrecondition && own?.message.contains("of \(squattedB), already awarded in nanhai (\(cityFirst))") == true, "\(own?.message ?? "")")
+        }
+    }
+
     @Test("one declared revenue per enterprise and year: a second CLOUD_USE declaring the upper tier after an award in the lower is refused")
     func oneRevenueTier() async throws {
         try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in

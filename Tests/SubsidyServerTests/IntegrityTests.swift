@@ -374,7 +374,7 @@ struct IntegrityTests {
             ]
             let planned = try await plan(pair)
             #expect(planned.count == 2 && planned[0].status?.code == .ok, "\(planned)")
-            #expect(planned[1].status?.code == .failedPrecondition && planned[1].status?.message.contains("of \(nanhaiCode), awarded earlier in this list") == true, "\(planned)")
+            #expect(planned[1].status?.code == .failedPrecondition && planned[1].status?.message.contains("of \(nanhaiCode), already awarded in this list (\(pair[0]))") == true, "\(planned)")
             // Nor is an award under the twin imported.
             let imported = await #expect(throws: SubsidyError.self) {
                 try await city.importAwards([historical(.publicService, district: "nanhai", enterprise: squatted, amountFen: 1_000_000, document: "佛工信〔2022〕9号")])

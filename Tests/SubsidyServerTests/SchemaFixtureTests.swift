@@ -76,7 +76,7 @@ struct SchemaFixtureTests {
         // The daemon's own start migrates them; then --check reads them.
         let services = try await SubsidyServices.bootstrap(configuration: .development(dataDirectory: directory), logger: Logger(label: "test"))
         await services.stores.close()
-        #expect(versions() == [17, 16, 16, 16, 16, 16])
+        #expect(versions() == [17, 17, 17, 17, 17, 17])
         #expect(try await StoreConsistency.check(dataDirectory: directory).consistent)
     }
 
@@ -89,7 +89,7 @@ struct SchemaFixtureTests {
         let stores = services.stores
         let ledger = stores.ledger
         #expect(try ledger.database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 17)
-        #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 16)
+        #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 17)
         // Each application takes as its filing day the day in Foshan (UTC+8) of its last
         // submission or amendment in its history.
         var filingDays = 0
