@@ -168,7 +168,8 @@ REACH: dict[str, list[Reach]] = {
     "CityLedger+Views.swift:indexApplicant": [Reach([D + "RegisterApplicant"])],
     "CityLedger+Views.swift:registerPoolMember": [Reach([C + "RegisterPoolMember"])],
     "CommitmentQueries.swift:requireWithinLimit": [Reach([C + "ApproveApplication", C + "ImportHistory", DP + "ApproveApplication"])],
-    # An award to a USCC whose organisation-code twin holds one (twins may be registered by two districts).
+    # An award to a USCC whose organisation-code twin holds one (twins may be registered by two
+    # districts); a district's own approvals refuse it too (SubsidyStores+DistrictProgrammes.swift).
     "CityLedger.swift:commit": [Reach([C + "ApproveApplication"])],
     "CityLedger.swift:markDisbursed": [Reach([C + "DisburseApplication"])],
     "CityLedger.swift:release": [Reach([C + "RevokeApplication"])],
@@ -308,7 +309,8 @@ SUBJECTS = {
     "follow_on_condition": "the CLUSTER_PILOT_FOLLOW_ON condition does not hold (MEASURES.md)",
     "formula": "the formula gives nothing (e.g. a zero base)",
     "combined_upper_level": "the upper-level subsidy already uses the whole combined limit",
-    "applicant": "the enterprise_uscc is not registered in the caller's district",
+    "applicant": "the enterprise_uscc is not registered in the caller's district; or (approvals) another USCC with its organisation code "
+                 "(positions 9–17) holds an award, in the ledger or a district's programme, while it holds none: one organisation, one USCC",
     "applicant.role": "the registered role is not one the measure accepts",
     "applicant.locality": "LOCAL for a USCC registered outside Foshan (positions 3–8 not 4406xx)",
     "applicant.uscc": "the USCC belongs to another district's area (or relocated to another district)",
@@ -324,8 +326,9 @@ SUBJECTS = {
     "commitment": "the ledger's commitment is not in a state that allows the step (already released, not live)",
     "request.awards[i]": "row i's content is already funded (live, imported earlier, earlier in the same request, or by a district's own programme), "
                          "or row i is an award that was revoked (import the corrected row instead); the whole import is refused",
-    "request.awards[i].enterprise_uscc": "row i's enterprise has the organisation code (USCC positions 9–17) of another USCC the city's index holds: "
-                                         "one organisation has one USCC; the whole import is refused",
+    "request.awards[i].enterprise_uscc": "row i's enterprise, unknown to the ledger, has the organisation code (USCC positions 9–17) of another "
+                                         "USCC the city's index holds; or a USCC with its organisation code holds an award (the ledger's or a "
+                                         "district programme's) while it holds none: one organisation has one USCC; the whole import is refused",
     "request.awards[i].base_fen": "row i is an award already imported with another base: a base once recorded is not changed "
                                   "(revoke the row and import it corrected); the whole import is refused",
 }

@@ -51,7 +51,7 @@ public enum AwardCalculator {
             detail: rule.stackingRate != nil
                 ? "content \(application.contentText) (\(fingerprint)) not funded before under \(policy.name); other programmes' awards count toward the stacking limit"
                 : stackedElsewhere
-                    ? "content \(application.contentText) (\(fingerprint)) not funded before under \(policy.name); another programme's award of it, "
+                    ? "content \(application.contentText) (\(fingerprint)): no award of \(policy.name) forbids it; another programme's award of it, "
                         + "under a measure with a stacking limit, binds this one to that limit (below)"
                     : "content \(application.contentText) (\(fingerprint)) not funded before"))
         // Resolve every applicable cap, its limit for this application and its usage once.
@@ -182,8 +182,8 @@ public enum AwardCalculator {
     /// Under a programme with a stacking limit (``MeasureRule/stackingRate``), content funded by
     /// *another* programme is not a conflict (the stacking limit counts it instead); nor, under
     /// any programme, is content another programme funded under a measure with a stacking limit
-    /// (``Policy/stackingElsewhere``: that limit binds this award instead, so which level decides
-    /// first changes nothing). Within one programme it always is, except between measures linked
+    /// (``Policy/stackingElsewhere``: that limit binds this award instead, as it binds the
+    /// stacking measure's own when that one comes second). Within one programme it always is, except between measures linked
     /// by a difference award (the later award subtracts the earlier).
     /// - Parameter policy: the programme deciding (nil: the 2020 policy, with nothing stacking).
     public static func duplicate(

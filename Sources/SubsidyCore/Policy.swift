@@ -34,8 +34,9 @@ public struct Policy: Sendable {
     /// The stacking limits (``MeasureRule/stackingRate``) of the other programmes loaded beside
     /// this one, by measure (a measure code belongs to one programme). Content an award of one of
     /// those measures holds is not refused by this programme: its award is bound by that limit
-    /// instead, so all public money for the content stays within the base whichever level decides
-    /// first. Filled in by ``Programmes``; empty for a policy loaded on its own.
+    /// instead, as that limit binds its own measure's award when it comes second: a district's
+    /// small award no longer vetoes the city's. Filled in by ``Programmes``; empty for a policy
+    /// loaded on its own.
     public var stackingElsewhere: [Measure: Rate] = [:]
 
     public init(

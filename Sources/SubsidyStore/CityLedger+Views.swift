@@ -124,14 +124,19 @@ extension CityLedger {
     /// district's entry is taken over, with a `relocate-applicant` event naming both districts and
     /// `actor`.
     ///
-    /// Returns the warnings of a new entry: the twins (``organisationTwins(of:in:)``) other
-    /// districts registered.
+    /// `programmeAwards`: the districts' programme awards of the applicant's organisation, read
+    /// under its lock (``SubsidyStores/organisationLock(_:)``); a twin holding one refuses a new
+    /// code as a twin holding a ledger award does.
+    ///
+    /// Returns the registration's warnings: the twins other districts registered.
     @discardableResult
     func indexApplicant(
-        _ applicant: ApplicantRecord, at time: String, replacingUnfinished: Bool = false, relocated: Bool = false, by actor: Actor? = nil
+        _ applicant: ApplicantRecord, at time: String, replacingUnfinished: Bool = false, relocated: Bool = false, by actor: Actor? = nil,
+        programmeAwards: [OrganisationAward] = []
     ) async throws -> [String] {
         try await database.write { transaction in
-            try self.indexApplicant(applicant, at: time, replacingUnfinished: replacingUnfinished, relocated: relocated, by: actor, in: transaction)
+            try self.indexApplicant(
+                applicant, at: time, replacingUnfinished: replacingUnfinished, relocated: relocated, by: actor, programmeAwards: programmeAwards, in: transaction)
         }
     }
 
@@ -140,14 +145,14 @@ extension CityLedger {
     @discardableResult
     package func indexApplicant(
         _ applicant: ApplicantRecord, at time: String, replacingUnfinished: Bool = false, relocated: Bool = false, by actor: Actor? = nil,
-        in transaction: Transaction
+        programmeAwards: [OrganisationAward] = [], in transaction: Transaction
     ) throws -> [String] {
         if let row = try transaction.query("SELECT district, name, locality, role FROM applicants WHERE uscc = ?", [.text(applicant.uscc)]).first {
             let (district, name, locality, role) = (try row.text("district"), try row.text("name"), try row.text("locality"), try row.text("role"))
             if district != applicant.district.rawValue, relocated {
                 // Moved in beside a twin the new district registered, the organisation would be
                 // registered twice in one district (and funded twice by its own programme).
-                if let twin = try organisationTwins(of: applicant.uscc, in: transaction).first(where: { $0.how == .registered && $0.district == applicant.district.rawValue }) {
+                if let twin = try registeredTwins(of: applicant.uscc, in: transaction).first(where: { $0.district == applicant.district.rawValue }) {
                     throw SubsidyError(
                         .alreadyExists,
                         "\(applicant.uscc) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), registered by \(twin.district): "
@@ -165,7 +170,7 @@ extension CityLedger {
                         .text("role", applicant.role.rawValue), .text("locality", applicant.locality.rawValue),
                     ] + (actor.map(AuditEvent.Field.actor) ?? [])),
                     at: time, in: transaction)
-                return []
+                return try twinWarnings(for: applicant, in: transaction)
             }
             guard district == applicant.district.rawValue else {
                 throw SubsidyError(
@@ -198,9 +203,12 @@ extension CityLedger {
         // one holding an award, refuses the new code. A twin only another district registered
         // does not: both codes check out, nothing tells which is real, and refused, a district
         // could lock another's enterprise out with a made-up code of its own area. Both are then
-        // registered, and the ledger awards only one of them (``awardedTwin(of:in:)``).
+        // registered, and only one of them is awarded (``twinRefusal(_:awards:)``).
+        let organisation = Self.organisationCode(of: applicant.uscc)
+        let awardedElsewhere = programmeAwards.first { Self.organisationCode(of: $0.enterprise) == organisation && $0.enterprise != applicant.uscc }
+            .map { OrganisationTwin(uscc: $0.enterprise, district: $0.district, how: .awarded) }
         let twins = try organisationTwins(of: applicant.uscc, in: transaction)
-        if let twin = twins.first(where: { $0.how != .registered || $0.district == applicant.district.rawValue }) {
+        if let twin = awardedElsewhere ?? twins.first(where: { $0.how != .registered || $0.district == applicant.district.rawValue }) {
             throw SubsidyError(
                 .alreadyExists,
                 "\(applicant.uscc) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), \(twin.how.rawValue) \(twin.district): "
@@ -220,19 +228,18 @@ extension CityLedger {
             ] + twins.map { .text("twin", "\($0.uscc) \($0.district)") }),
             at: time, in: transaction
         )
-        return twins.map(Self.twinWarning)
+        return try twinWarnings(for: applicant, in: transaction)
     }
 
     /// The warnings of `applicant`'s registration: its twins other districts registered.
     private func twinWarnings(for applicant: ApplicantRecord, in transaction: Transaction) throws -> [String] {
-        try organisationTwins(of: applicant.uscc, in: transaction)
-            .filter { $0.how == .registered && $0.district != applicant.district.rawValue }.map(Self.twinWarning)
+        try registeredTwins(of: applicant.uscc, in: transaction).filter { $0.district != applicant.district.rawValue }.map(Self.twinWarning)
     }
 
     /// What a clerk is told of a twin another district registered, at registration and filing.
     static func twinWarning(_ twin: OrganisationTwin) -> String {
         "\(twin.uscc) has the same organisation code (主体标识码, positions 9–17) and is registered by \(twin.district): an organisation has "
-            + "one USCC for life (GB 32100), so one of the two is mistyped or not its code; the city awards only one of them"
+            + "one USCC for life (GB 32100), so one of the two is mistyped or not its code; only one of them is awarded"
     }
 
     /// Another USCC with the organisation code of one being registered, awarded or imported.
@@ -258,14 +265,16 @@ extension CityLedger {
     /// registered in the index. Found through the `commitments_organisation` and
     /// `applicants_organisation` indexes, whose expressions these must match.
     func organisationTwins(of uscc: String, in transaction: Transaction) throws -> [OrganisationTwin] {
-        var twins = try awardedTwin(of: uscc, in: transaction).map { [$0] } ?? []
-        for row in try transaction.query(
+        let awarded = try awardedTwin(of: uscc, in: transaction).map { [$0] } ?? []
+        return awarded + (try registeredTwins(of: uscc, in: transaction).filter { twin in !awarded.contains { $0.uscc == twin.uscc } })
+    }
+
+    /// The other USCCs with the organisation code of `uscc` registered in the index (a handful at
+    /// most), whether or not they hold an award.
+    func registeredTwins(of uscc: String, in transaction: Transaction) throws -> [OrganisationTwin] {
+        try transaction.query(
             "SELECT uscc, district FROM applicants WHERE substr(uscc, 9, 9) = substr(?1, 9, 9) AND uscc != ?1 ORDER BY uscc LIMIT 10", [.text(uscc)]
-        ) {
-            let twin = OrganisationTwin(uscc: try row.text("uscc"), district: try row.text("district"), how: .registered)
-            if !twins.contains(where: { $0.uscc == twin.uscc }) { twins.append(twin) }
-        }
-        return twins
+        ).map { OrganisationTwin(uscc: try $0.text("uscc"), district: try $0.text("district"), how: .registered) }
     }
 
     /// Another USCC with the organisation code of `uscc` holding a counted award: while there is
@@ -281,21 +290,25 @@ extension CityLedger {
     }
 
     /// A counted award to a USCC of some organisation code: the ledger's, or a district programme's.
-    struct OrganisationAward: Sendable, Equatable {
-        var enterprise: String
+    package struct OrganisationAward: Sendable, Equatable {
+        package var enterprise: String
         /// The district it was awarded in (a plan's own awards: "this list").
-        var district: String
-        var applicationID: String
+        package var district: String
+        package var applicationID: String
     }
 
     /// The organisation code of a USCC: positions 9–17.
     static func organisationCode(of uscc: String) -> Substring { uscc.dropFirst(8).prefix(9) }
 
-    /// The ledger's counted awards to every USCC with the organisation code of `uscc` (itself
+    /// One counted award of the ledger to each USCC with the organisation code of `uscc` (itself
     /// included), through the `commitments_organisation` index.
     func organisationAwards(of uscc: String, in transaction: Transaction) throws -> [OrganisationAward] {
         try transaction.query(
-            "SELECT enterprise, district, application_id FROM commitments WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND state IN \(CityLedger.counted) ORDER BY application_id LIMIT 100",
+            // One row per USCC (a handful), however many awards each holds.
+            """
+            SELECT enterprise, MIN(district) AS district, MIN(application_id) AS application_id FROM commitments
+            WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND state IN \(CityLedger.counted) GROUP BY enterprise ORDER BY enterprise LIMIT 20
+            """,
             [.text(uscc)]
         ).map { OrganisationAward(enterprise: try $0.text("enterprise"), district: try $0.text("district"), applicationID: try $0.text("application_id")) }
     }

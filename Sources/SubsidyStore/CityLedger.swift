@@ -722,7 +722,7 @@ public final class CityLedger: Sendable {
     /// the explanation it stored, for the reply: rendering one is 4% of an approval's CPU.
     func commit(
         applicationID: String, district: String, application: Application, decision: AwardDecision,
-        requestID: String, actor: Actor, reason: String, twinsElsewhere: [OrganisationAward] = [], at time: String, in transaction: Transaction
+        requestID: String, actor: Actor, reason: String, twinsElsewhere: [OrganisationAward], at time: String, in transaction: Transaction
     ) throws -> StoredExplanation {
         // `twinsElsewhere`: the districts' programme awards of the organisation, read under its lock.
         let enterprise = decision.enterprise.rawValue

@@ -190,15 +190,15 @@ extension DistrictStore {
         }
     }
 
-    /// The counted awards of this district's own programmes to every USCC with one of the
+    /// One counted award of this district's own programmes to each USCC with one of the
     /// organisation codes (USCC positions 9–17) of `usccs`, through the
     /// `programme_commitments_organisation` index (migration 17).
     static func programmeAwards(organisationsOf usccs: some Sequence<String>, district: DistrictID, in transaction: Transaction) throws -> [CityLedger.OrganisationAward] {
         try Set(usccs.map { String(CityLedger.organisationCode(of: $0)) }).sorted().flatMap { organisation in
             try transaction.query(
                 """
-                SELECT enterprise, application_id FROM programme_commitments
-                WHERE substr(enterprise, 9, 9) = ? AND state IN ('live', 'disbursed') ORDER BY application_id LIMIT 100
+                SELECT enterprise, MIN(application_id) AS application_id FROM programme_commitments
+                WHERE substr(enterprise, 9, 9) = ? AND state IN ('live', 'disbursed') GROUP BY enterprise ORDER BY enterprise LIMIT 20
                 """,
                 [.text(organisation)]
             ).map { CityLedger.OrganisationAward(enterprise: try $0.text("enterprise"), district: district.rawValue, applicationID: try $0.text("application_id")) }

@@ -880,13 +880,17 @@ public final class SubsidyStores: Service, Sendable {
         try await requireRoomToGrow(record.district)
         // The request id is a lock too: two registrations under one id (of different USCCs) would
         // otherwise both write the index before the district's log refuses the second.
-        return try await underDecisionLock(.keys(["applicant " + record.uscc, "request " + key.id])) {
+        // The organisation's lock: a twin's district-programme award is read before the index
+        // is written, and none is made between the two.
+        return try await underDecisionLock(.keys(["applicant " + record.uscc, "request " + key.id, Self.organisationLock(record.uscc)])) {
             if let earlier = try await store.replay(key) { return earlier }
             let registered = try await store.applicant(record.uscc)
             // The registry decides for its district, before the index is written: an index without
             // the entry (a file older than the index) must not take values the registry refuses.
             if let registered { try DistrictStore.requireSame(record, as: registered) }
-            let warnings = try await ledger.indexApplicant(record, at: Timestamp.now(), replacingUnfinished: registered == nil, relocated: relocated, by: actor)
+            let programmeAwards = try await self.programmeAwards(organisationsOf: [record.uscc])
+            let warnings = try await ledger.indexApplicant(
+                record, at: Timestamp.now(), replacingUnfinished: registered == nil, relocated: relocated, by: actor, programmeAwards: programmeAwards)
             self.faults.reach("register.after-ledger")
             try self.faults.failIfArmed("register.after-ledger")
             return try await store.mutate(key) { transaction, now in
@@ -1115,15 +1119,17 @@ public final class SubsidyStores: Service, Sendable {
             if certain { throw outcome }
             warnings.append("the city could not approve it as things stand: \(outcome.message)")
         }
-        // A twin of the applicant (its organisation code under another USCC) another district
-        // registered, or one already awarded: the city awards one of the two only.
+        // A twin of the applicant (its organisation code under another USCC) holding an award
+        // (the ledger's or a district programme's): this one cannot be awarded while it stands.
+        // Else a twin another district registered: only one of the two will be.
         let enterprise = application.enterprise.rawValue
-        for twin in try await ledger.database.lookup({ [ledger] in try ledger.organisationTwins(of: enterprise, in: $0) }) {
-            warnings.append(
-                twin.how == .awarded
-                    ? "\(twin.uscc) has the same organisation code (主体标识码, positions 9–17) and holds an award in \(twin.district): "
-                        + "the city awards \(enterprise) nothing while it stands (an organisation has one USCC for life, GB 32100)"
-                    : CityLedger.twinWarning(twin))
+        let (awards, registered) = try await ledger.database.lookup { [ledger] in
+            (try ledger.organisationAwards(of: enterprise, in: $0), try ledger.registeredTwins(of: enterprise, in: $0))
+        }
+        if let refusal = CityLedger.twinRefusal(enterprise, awards: awards + (try await programmeAwards(organisationsOf: [enterprise]))) {
+            warnings.append("it cannot be awarded as things stand: \(refusal)")
+        } else {
+            warnings += registered.map(CityLedger.twinWarning)
         }
         let pending = held.flatMap(\.pending).filter { Application.isDoubleFunding(application.measure, $0.measure, sharing: $0.key) }
             .sorted { $0.applicationID < $1.applicationID }

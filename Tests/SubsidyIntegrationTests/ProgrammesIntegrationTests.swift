@@ -231,6 +231,10 @@ struct ProgrammesIntegrationTests {
             let workshop = try await nanhai.file(ProgrammeData.workshop(squatted, 1, year: 2024))
             let refused = await #expect(throws: SubsidyError.self) { try await ProgrammeData.cityApprove(city, workshop, date: "2024-06-01") }
             #expect(refused?.code == .failedPrecondition && refused?.message.contains("of \(real), already awarded in shunde (\(use))") == true, "\(refused?.message ?? "")")
+            // A third code is not registered now that a twin holds an award, Shunde's programme's included.
+            let gaoming = Bureau(try await daemon.client("gaoming"), filingOn: Self.filed)
+            let third = await #expect(throws: SubsidyError.self) { try await gaoming.register(try USCC.makeValid(prefix16: "91440608MAXHXL60").rawValue) }
+            #expect(third?.code == .alreadyExists && third?.message.contains("of \(real), awarded in shunde") == true, "\(third?.message ?? "")")
             // The city first: Shunde's programme then refuses its twin.
             let (realB, squattedB) = (try USCC.makeValid(prefix16: "91440606MAXHXL61").rawValue, try USCC.makeValid(prefix16: "91440605MAXHXL61").rawValue)
             try await shunde.register(realB)

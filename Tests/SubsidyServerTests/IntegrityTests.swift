@@ -348,11 +348,11 @@ struct IntegrityTests {
 
             // Filing warns; the first award wins, and the twin's is refused while it stands.
             let filed = try await shunde.submit(TestData.benchmark(enterprise: real, investedFen: 100_000_000, name: "顺德智能工厂"))
-            #expect(filed.warnings.contains { $0.contains("\(squatted) has the same organisation code") && $0.contains("the city awards only one of them") }, "\(filed.warnings)")
+            #expect(filed.warnings.contains { $0.contains("\(squatted) has the same organisation code") && $0.contains("only one of them is awarded") }, "\(filed.warnings)")
             try await shunde.recommend(filed.id)
             #expect(try await city.approve(filed.id).state == .approved)
             let twin = try await nanhai.submit(TestData.benchmark(enterprise: squatted, investedFen: 100_000_000, name: "南海智能工厂"))
-            #expect(twin.warnings.contains { $0.contains("\(real) has the same organisation code") && $0.contains("holds an award in shunde") }, "\(twin.warnings)")
+            #expect(twin.warnings.contains { $0.hasPrefix("it cannot be awarded as things stand: \(squatted) has the organisation code") && $0.contains("of \(real), already awarded in shunde") }, "\(twin.warnings)")
             try await nanhai.recommend(twin.id)
             let second = await #expect(throws: SubsidyError.self) { try await city.approve(twin.id) }
             #expect(second?.code == .failedPrecondition)
