@@ -271,7 +271,7 @@ RULE_CODE = {
     "difference_of": (CORE / "AwardCalculator.swift", "usage.earlierAwards(to: application.enterprise, under: rule.differenceOf)"),
     "difference_of (zero)": (CORE / "AwardCalculator.swift", "award <= .zero && binding.kind != .difference"),
     "stacking_base_rate_bp": (CORE / "AwardCalculator.swift",
-                              "if funded.programme != programme && (rule?.stackingRate != nil || policy?.stackingElsewhere[funded.measure] != nil) { return false }"),
+                              "if funded.programme != programme && (rule?.stackingRate != nil || stackingElsewhere[funded.measure] != nil) { return false }"),
     "stacking_base_rate_bp (other levels)": (CORE / "Programmes.swift", "if let rate = rule.stackingRate { programme.stackingElsewhere[measure] = rate }"),
     "catalogue": (CORE / "AwardCalculator.swift", "usage.isCatalogueMember(provider, catalogue: catalogue, on: date)"),
     "grades": (CORE / "CapRule.swift", "grades?.contains(application.grade)"),

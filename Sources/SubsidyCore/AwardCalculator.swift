@@ -41,16 +41,15 @@ public enum AwardCalculator {
 
         // General rule 2: the same content is never funded twice.
         let fingerprint = application.contentFingerprint
-        if let conflict = try duplicate(of: application, usage: usage, rule: rule, policy: policy) { throw conflict }
+        // Read once: the duplicate check and the stacking limits ask the same question of it.
         let held = try usage.fundedContent(application.contentKeys)
-        let stackedElsewhere = rule.stackingRate == nil && held.contains {
-            $0.programme != policy.name && policy.stackingElsewhere[$0.measure] != nil && application.isDoubleFunding(with: $0)
-        }
+        if let conflict = duplicate(of: application, held: held, rule: rule, programme: policy.name, stackingElsewhere: policy.stackingElsewhere) { throw conflict }
+        let across = rule.stackingRate == nil ? try stackingOnOtherLevels(application, policy: policy, held: held) : nil
         conditions.append(LimitTrace(
             kind: .duplicateContent,
             detail: rule.stackingRate != nil
                 ? "content \(application.contentText) (\(fingerprint)) not funded before under \(policy.name); other programmes' awards count toward the stacking limit"
-                : stackedElsewhere
+                : across != nil
                     ? "content \(application.contentText) (\(fingerprint)): no award of \(policy.name) forbids it; another programme's award of it, "
                         + "under a measure with a stacking limit, binds this one to that limit (below)"
                     : "content \(application.contentText) (\(fingerprint)) not funded before"))
@@ -114,8 +113,8 @@ public enum AwardCalculator {
             limits.append(try difference(application, rule: rule, usage: usage, upTo: limits.compactMap(\.headroom).min() ?? .zero))
         }
         if let stackingRate = rule.stackingRate, case let .rate(base) = measure.formulaShape {
-            limits.append(try stacking(application, rate: stackingRate, base: base, programme: policy.name, usage: usage))
-        } else if let across = try stackingOnOtherLevels(application, policy: policy, usage: usage) {
+            limits.append(try stacking(application, rate: stackingRate, base: base, programme: policy.name, held: held))
+        } else if let across {
             limits.append(across)
         }
         let entitlement = limits.compactMap(\.headroom).min() ?? .zero
@@ -189,10 +188,18 @@ public enum AwardCalculator {
     public static func duplicate(
         of application: Application, usage: some UsageSnapshot, rule: MeasureRule? = nil, policy: Policy? = nil
     ) throws(SubsidyError) -> SubsidyError? {
-        let programme = policy?.name ?? "foshan-2020"
-        let conflicts = try usage.fundedContent(application.contentKeys).filter { funded in
+        duplicate(
+            of: application, held: try usage.fundedContent(application.contentKeys), rule: rule, programme: policy?.name ?? "foshan-2020",
+            stackingElsewhere: policy?.stackingElsewhere ?? [:])
+    }
+
+    /// ``duplicate(of:usage:rule:policy:)`` given the awards holding the application's content.
+    private static func duplicate(
+        of application: Application, held: [FundedContent], rule: MeasureRule?, programme: String, stackingElsewhere: [Measure: Rate]
+    ) -> SubsidyError? {
+        let conflicts = held.filter { funded in
             guard application.isDoubleFunding(with: funded) else { return false }
-            if funded.programme != programme && (rule?.stackingRate != nil || policy?.stackingElsewhere[funded.measure] != nil) { return false }
+            if funded.programme != programme && (rule?.stackingRate != nil || stackingElsewhere[funded.measure] != nil) { return false }
             if let rule, funded.programme == programme, rule.differenceOf.contains(funded.measure) { return false }
             return true
         }
@@ -263,7 +270,7 @@ public enum AwardCalculator {
     /// voucher on another contract of the same project has its own contract), the project for
     /// the others (typing a contract number on a project does not make it another project).
     private static func stacking(
-        _ application: Application, rate: Rate, base: Measure.FormulaBase, programme: String, usage: some UsageSnapshot
+        _ application: Application, rate: Rate, base: Measure.FormulaBase, programme: String, held: [FundedContent]
     ) throws(SubsidyError) -> LimitTrace {
         var (baseAmount, baseName) = value(of: base, in: application)
         // The key the base belongs to: a contract's amount to the contract, an investment (and
@@ -272,7 +279,7 @@ public enum AwardCalculator {
         var seen = Set<String>()
         var awarded = Money.zero
         var named: [String] = []
-        for funded in try usage.fundedContent(application.contentKeys) where funded.programme != programme && seen.insert(funded.applicationID).inserted {
+        for funded in held where funded.programme != programme && seen.insert(funded.applicationID).inserted {
             guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
             awarded = sum
             named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
@@ -309,8 +316,7 @@ public enum AwardCalculator {
     /// award holding the content counts, this programme's too, and the base is the smallest of
     /// this application's (a rate measure's) and every stacking award's, whatever their kinds.
     /// With two such limits, the lower rate. Nil when no such award holds the content.
-    private static func stackingOnOtherLevels(_ application: Application, policy: Policy, usage: some UsageSnapshot) throws(SubsidyError) -> LimitTrace? {
-        let held = try usage.fundedContent(application.contentKeys)
+    private static func stackingOnOtherLevels(_ application: Application, policy: Policy, held: [FundedContent]) throws(SubsidyError) -> LimitTrace? {
         var limit: (rate: Rate, funded: FundedContent)?
         for funded in held where funded.programme != policy.name && application.isDoubleFunding(with: funded) {
             guard let rate = policy.stackingElsewhere[funded.measure] else { continue }
