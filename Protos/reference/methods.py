@@ -166,6 +166,7 @@ REACH: dict[str, list[Reach]] = {
     # Another programme's stacking limit binding a measure without one: a city's, or a district's own.
     "AwardCalculator.swift:stackingOnOtherLevels": [Reach(ENGINE + OWN_ENGINE)],
     "CityLedger+Views.swift:indexApplicant": [Reach([D + "RegisterApplicant"])],
+    "CityLedger+Views.swift:twinKnown": [Reach([D + "RegisterApplicant"])],
     "CityLedger+Views.swift:registerPoolMember": [Reach([C + "RegisterPoolMember"])],
     "CommitmentQueries.swift:requireWithinLimit": [Reach([C + "ApproveApplication", C + "ImportHistory", DP + "ApproveApplication"])],
     # An award to a USCC whose organisation-code twin holds one (twins may be registered by two

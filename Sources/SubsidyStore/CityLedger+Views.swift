@@ -153,12 +153,7 @@ extension CityLedger {
                 // Moved in beside a twin the new district registered, the organisation would be
                 // registered twice in one district (and funded twice by its own programme).
                 if let twin = try registeredTwins(of: applicant.uscc, in: transaction).first(where: { $0.district == applicant.district.rawValue }) {
-                    throw SubsidyError(
-                        .alreadyExists,
-                        "\(applicant.uscc) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), registered by \(twin.district): "
-                            + "an organisation has one USCC for life (GB 32100), so one of the two is mistyped or not its code",
-                        details: [.field(path: "applicant.uscc", problem: "organisation code already known as \(twin.uscc)")]
-                    )
+                    throw Self.twinKnown(applicant.uscc, twin)
                 }
                 try transaction.query(
                     "UPDATE applicants SET district = ?, name = ?, locality = ?, role = ? WHERE uscc = ?",
@@ -209,12 +204,7 @@ extension CityLedger {
             .map { OrganisationTwin(uscc: $0.enterprise, district: $0.district, how: .awarded) }
         let twins = try organisationTwins(of: applicant.uscc, in: transaction)
         if let twin = awardedElsewhere ?? twins.first(where: { $0.how != .registered || $0.district == applicant.district.rawValue }) {
-            throw SubsidyError(
-                .alreadyExists,
-                "\(applicant.uscc) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), \(twin.how.rawValue) \(twin.district): "
-                    + "an organisation has one USCC for life (GB 32100), so one of the two is mistyped or not its code",
-                details: [.field(path: "applicant.uscc", problem: "organisation code already known as \(twin.uscc)")]
-            )
+            throw Self.twinKnown(applicant.uscc, twin)
         }
         try transaction.query(
             "INSERT INTO applicants (uscc, district, name, locality, role, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -228,7 +218,18 @@ extension CityLedger {
             ] + twins.map { .text("twin", "\($0.uscc) \($0.district)") }),
             at: time, in: transaction
         )
-        return try twinWarnings(for: applicant, in: transaction)
+        // Past the refusal above, every twin is one another district registered.
+        return twins.map(Self.twinWarning)
+    }
+
+    /// ALREADY_EXISTS for registering `uscc` beside `twin` (a twin of the same district, or one awarded).
+    private static func twinKnown(_ uscc: String, _ twin: OrganisationTwin) -> SubsidyError {
+        SubsidyError(
+            .alreadyExists,
+            "\(uscc) has the organisation code (主体标识码, positions 9–17) of \(twin.uscc), \(twin.how.rawValue) \(twin.district): "
+                + "an organisation has one USCC for life (GB 32100), so one of the two is mistyped or not its code",
+            details: [.field(path: "applicant.uscc", problem: "organisation code already known as \(twin.uscc)")]
+        )
     }
 
     /// The warnings of `applicant`'s registration: its twins other districts registered.
@@ -277,16 +278,11 @@ extension CityLedger {
         ).map { OrganisationTwin(uscc: try $0.text("uscc"), district: try $0.text("district"), how: .registered) }
     }
 
-    /// Another USCC with the organisation code of `uscc` holding a counted award: while there is
-    /// one, `uscc` is awarded nothing (twins may both be registered, in two districts).
+    /// Another USCC with the organisation code of `uscc` holding a counted award in the ledger
+    /// (the first, by USCC).
     func awardedTwin(of uscc: String, in transaction: Transaction) throws -> OrganisationTwin? {
-        try transaction.query(
-            """
-            SELECT enterprise, district FROM commitments
-            WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND enterprise != ?1 AND state IN \(CityLedger.counted) ORDER BY enterprise LIMIT 1
-            """,
-            [.text(uscc)]
-        ).first.map { OrganisationTwin(uscc: try $0.text("enterprise"), district: try $0.text("district"), how: .awarded) }
+        try organisationAwards(of: uscc, in: transaction).first { $0.enterprise != uscc }
+            .map { OrganisationTwin(uscc: $0.enterprise, district: $0.district, how: .awarded) }
     }
 
     /// A counted award to a USCC of some organisation code: the ledger's, or a district programme's.

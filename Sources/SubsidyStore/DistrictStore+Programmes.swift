@@ -182,12 +182,23 @@ extension DistrictStore {
         )
     }
 
-    /// The live awards of this district's own programmes known by one of `keys`.
-    public func programmeFundedContent(_ keys: [String]) async throws -> [FundedContent] {
-        guard !keys.isEmpty else { return [] }
-        return try await database.read(small: keys.count <= SQLiteDatabase.lookupKeys) {
-            try ProgrammeUsage(connection: $0.connection, elsewhere: []).fundedContent(keys)
+    /// What another file's decision asks of this district's own programmes, in one read: their
+    /// live awards known by one of `keys`, and one counted award to each USCC with one of the
+    /// organisation codes of `usccs` (``programmeAwards(organisationsOf:district:in:)``).
+    func programmeHoldings(_ keys: [String], organisationsOf usccs: [String]) async throws -> ProgrammeHoldings {
+        guard !keys.isEmpty || !usccs.isEmpty else { return ProgrammeHoldings() }
+        let district = self.district
+        return try await database.read(small: keys.count + usccs.count <= SQLiteDatabase.lookupKeys) {
+            ProgrammeHoldings(
+                content: try ProgrammeUsage(connection: $0.connection, elsewhere: []).fundedContent(keys),
+                awards: try Self.programmeAwards(organisationsOf: usccs, district: district, in: $0))
         }
+    }
+
+    /// ``programmeHoldings(_:organisationsOf:)``'s answer.
+    struct ProgrammeHoldings: Sendable {
+        var content: [FundedContent] = []
+        var awards: [CityLedger.OrganisationAward] = []
     }
 
     /// One counted award of this district's own programmes to each USCC with one of the
@@ -202,15 +213,6 @@ extension DistrictStore {
                 """,
                 [.text(organisation)]
             ).map { CityLedger.OrganisationAward(enterprise: try $0.text("enterprise"), district: district.rawValue, applicationID: try $0.text("application_id")) }
-        }
-    }
-
-    /// ``programmeAwards(organisationsOf:district:in:)`` in a read of its own.
-    func programmeAwards(organisationsOf usccs: [String]) async throws -> [CityLedger.OrganisationAward] {
-        guard !usccs.isEmpty else { return [] }
-        let district = self.district
-        return try await database.read(small: usccs.count <= SQLiteDatabase.lookupKeys) {
-            try Self.programmeAwards(organisationsOf: usccs, district: district, in: $0)
         }
     }
 

@@ -361,8 +361,7 @@ public final class SubsidyStores: Service, Sendable {
     /// The districts' own programmes' counted awards to every USCC with one of `usccs`'
     /// organisation codes, read from each district's file (`except` one the caller reads itself).
     func programmeAwards(organisationsOf usccs: [String], except: DistrictID? = nil) async throws -> [CityLedger.OrganisationAward] {
-        guard !usccs.isEmpty else { return [] }
-        return try await fromEveryDistrict { $0.district == except ? [] : try await $0.programmeAwards(organisationsOf: usccs) }
+        try await districtProgrammeHoldings([], organisationsOf: usccs, except: except).awards
     }
 
     /// ``contentLock(_:)`` of each of `keys`, as one scope's keys.
@@ -502,8 +501,9 @@ public final class SubsidyStores: Service, Sendable {
                 results[index] = .failure(error)
             }
         }
-        let elsewhere = try await districtProgrammeContent(candidates.flatMap(\.current.application.contentKeys))
-        let organisationAwards = try await programmeAwards(organisationsOf: candidates.map(\.current.application.enterprise.rawValue))
+        let held = try await districtProgrammeHoldings(
+            candidates.flatMap(\.current.application.contentKeys), organisationsOf: candidates.map(\.current.application.enterprise.rawValue))
+        let (elsewhere, organisationAwards) = (held.content, held.awards)
         // Step 1: the ledger, every candidate in the list's order, and the ledger's position after
         // each (read in the same transaction, so it is that decision's).
         let listed = candidates
@@ -633,10 +633,10 @@ public final class SubsidyStores: Service, Sendable {
         }
         var keys: [String] = []
         for case .success(let candidate) in candidates { keys += candidate.application.contentKeys }
-        let (ledger, listed, elsewhere) = (self.ledger, candidates, try await districtProgrammeContent(keys))
         var enterprises: [String] = []
         for case .success(let candidate) in candidates { enterprises.append(candidate.application.enterprise.rawValue) }
-        let organisationAwards = try await programmeAwards(organisationsOf: enterprises)
+        let held = try await districtProgrammeHoldings(keys, organisationsOf: enterprises)
+        let (ledger, listed, elsewhere, organisationAwards) = (self.ledger, candidates, held.content, held.awards)
         return try await ledger.database.read { transaction in
             var usage = PlannedUsage(WithFundedContent(ledger.usage(in: transaction), elsewhere: elsewhere))
             // The awards planned so far count as awards of their organisations.
@@ -1178,8 +1178,17 @@ public final class SubsidyStores: Service, Sendable {
 
     /// `except`: a district whose own file the caller reads itself.
     func districtProgrammeContent(_ keys: [String], except: DistrictID? = nil) async throws -> [FundedContent] {
-        guard !keys.isEmpty else { return [] }
-        return try await fromEveryDistrict { $0.district == except ? [] : try await $0.programmeFundedContent(keys) }
+        try await districtProgrammeHoldings(keys, organisationsOf: [], except: except).content
+    }
+
+    /// ``districtProgrammeContent(_:except:)`` and ``programmeAwards(organisationsOf:except:)``
+    /// together, in one read of each district's file (a city decision asks both).
+    func districtProgrammeHoldings(
+        _ keys: [String], organisationsOf usccs: [String], except: DistrictID? = nil
+    ) async throws -> DistrictStore.ProgrammeHoldings {
+        guard !keys.isEmpty || !usccs.isEmpty else { return DistrictStore.ProgrammeHoldings() }
+        let each = try await fromEveryDistrict { $0.district == except ? [] : [try await $0.programmeHoldings(keys, organisationsOf: usccs)] }
+        return DistrictStore.ProgrammeHoldings(content: each.flatMap(\.content), awards: each.flatMap(\.awards))
     }
 
     /// Fills in the base of every award made before bases were kept (ledger migration 15,
@@ -1309,8 +1318,8 @@ public final class SubsidyStores: Service, Sendable {
         // import's commit.
         let enterprises = Set(rows.map(\.0.enterprise)).sorted()
         return try await underDecisionLock(.keys(Self.contentLocks(keys).union(enterprises.map(Self.organisationLock)))) {
-            let districts = Dictionary(grouping: try await self.districtProgrammeContent(keys.sorted()), by: \.key)
-            let organisationAwards = try await self.programmeAwards(organisationsOf: enterprises)
+            let held = try await self.districtProgrammeHoldings(keys.sorted(), organisationsOf: enterprises)
+            let (districts, organisationAwards) = (Dictionary(grouping: held.content, by: \.key), held.awards)
             // The contents each content-derived id stands for in this request (see importID).
             let contents = Dictionary(grouping: rows.map(\.0), by: \.applicationID).mapValues { Set($0.map(\.contentFingerprint)) }
             return try await ledger.mutate(key) { transaction, now in
