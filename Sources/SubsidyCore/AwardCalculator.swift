@@ -197,12 +197,7 @@ public enum AwardCalculator {
     private static func duplicate(
         of application: Application, held: [FundedContent], rule: MeasureRule?, programme: String, stackingElsewhere: [Measure: Rate]
     ) -> SubsidyError? {
-        let conflicts = held.filter { funded in
-            guard application.isDoubleFunding(with: funded) else { return false }
-            if funded.programme != programme && (rule?.stackingRate != nil || stackingElsewhere[funded.measure] != nil) { return false }
-            if let rule, funded.programme == programme, rule.differenceOf.contains(funded.measure) { return false }
-            return true
-        }
+        let conflicts = held.filter { forbids($0, application.measure, rule: rule, programme: programme, stackingElsewhere: stackingElsewhere) }
         guard let first = conflicts.first else {
             return nil
         }
@@ -211,6 +206,35 @@ public enum AwardCalculator {
             "duplicate_content",
             "the same implementation content \(application.contentText) is already funded as \(first.applicationID) under \(first.measure)\(typed); "
                 + "content \(first.key) may not be funded again by any measure or district")
+    }
+
+    /// Whether `funded` forbids an award of `measure` under `programme` (general rule 2, with the
+    /// exceptions ``duplicate(of:usage:rule:policy:)`` lists).
+    private static func forbids(
+        _ funded: FundedContent, _ measure: Measure, rule: MeasureRule?, programme: String, stackingElsewhere: [Measure: Rate]
+    ) -> Bool {
+        guard Application.isDoubleFunding(measure, funded.measure, sharing: funded.key) else { return false }
+        if funded.programme != programme && (rule?.stackingRate != nil || stackingElsewhere[funded.measure] != nil) { return false }
+        if let rule, funded.programme == programme, rule.differenceOf.contains(funded.measure) { return false }
+        return true
+    }
+
+    /// The content rules for a decision made before the system existed (ImportHistory), as a live
+    /// decision of `measure` under `policy` meets them: the first award in `held` that forbids it
+    /// (``duplicate(of:usage:rule:policy:)``), else nil and, where another programme's stacking
+    /// limit would bind a live award (``stackingOnOtherLevels(_:policy:held:)``), that limit's
+    /// trace. An imported amount is already decided: a caller refuses what exceeds the trace's
+    /// headroom, as it cannot pay less. `base` is the row's declared base (zero: none).
+    public static func importedContent(
+        _ measure: Measure, base: Money, policy: Policy, held: [FundedContent]
+    ) throws(SubsidyError) -> (forbidden: FundedContent?, stacking: LimitTrace?) {
+        let rule = policy.rules[measure]
+        if let first = held.first(where: { forbids($0, measure, rule: rule, programme: policy.name, stackingElsewhere: policy.stackingElsewhere) }) {
+            return (first, nil)
+        }
+        guard rule?.stackingRate == nil else { return (nil, nil) }
+        let own = base > .zero ? (amount: base, name: "the row's base_fen, \(base)") : nil
+        return (nil, try stackingOnOtherLevels(measure, base: own, upperLevel: .zero, policy: policy, held: held))
     }
 
     /// A cap as it applies to one application: its key, its usage and its limit (a revenue tier's).
@@ -289,17 +313,17 @@ public enum AwardCalculator {
                 (baseAmount, baseName) = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base) (less than this application's \(baseName))")
             }
         }
-        return try stackingTrace(application, rate: rate, base: baseAmount, baseName: baseName, awarded: awarded, named: named)
+        return try stackingTrace(upperLevel: application.upperLevelSubsidy, rate: rate, base: baseAmount, baseName: baseName, awarded: awarded, named: named)
     }
 
     /// The stacking limit's trace: `rate` × `base`, less `awarded` and the upper-level funds declared.
     private static func stackingTrace(
-        _ application: Application, rate: Rate, base: Money, baseName: String, awarded: Money, named: [String], rule: String = ""
+        upperLevel: Money, rate: Rate, base: Money, baseName: String, awarded: Money, named: [String], rule: String = ""
     ) throws(SubsidyError) -> LimitTrace {
         var named = named
         let maximum = base.scaled(by: rate)
-        guard let committed = awarded.adding(application.upperLevelSubsidy) else { throw SubsidyError(.internal, "stacked awards overflow") }
-        if application.upperLevelSubsidy > .zero { named.append("declared upper-level funds \(application.upperLevelSubsidy)") }
+        guard let committed = awarded.adding(upperLevel) else { throw SubsidyError(.internal, "stacked awards overflow") }
+        if upperLevel > .zero { named.append("declared upper-level funds \(upperLevel)") }
         let headroom = maximum.headroom(after: committed)
         let what = named.isEmpty ? "no other public money for this content" : named.joined(separator: " + ")
         return LimitTrace(
@@ -317,8 +341,17 @@ public enum AwardCalculator {
     /// this application's (a rate measure's) and every stacking award's, whatever their kinds.
     /// With two such limits, the lower rate. Nil when no such award holds the content.
     private static func stackingOnOtherLevels(_ application: Application, policy: Policy, held: [FundedContent]) throws(SubsidyError) -> LimitTrace? {
+        let base: (amount: Money, name: String)? = if case let .rate(kind) = application.measure.formulaShape { value(of: kind, in: application) } else { nil }
+        return try stackingOnOtherLevels(application.measure, base: base, upperLevel: application.upperLevelSubsidy, policy: policy, held: held)
+    }
+
+    /// ``stackingOnOtherLevels(_:policy:held:)`` for an award of `measure` whose own base (a rate
+    /// measure's) is `base`, with `upperLevel` of upper-level funds declared.
+    private static func stackingOnOtherLevels(
+        _ measure: Measure, base: (amount: Money, name: String)?, upperLevel: Money, policy: Policy, held: [FundedContent]
+    ) throws(SubsidyError) -> LimitTrace? {
         var limit: (rate: Rate, funded: FundedContent)?
-        for funded in held where funded.programme != policy.name && application.isDoubleFunding(with: funded) {
+        for funded in held where funded.programme != policy.name && Application.isDoubleFunding(measure, funded.measure, sharing: funded.key) {
             guard let rate = policy.stackingElsewhere[funded.measure] else { continue }
             // The lower of two rates: a/b < c/d ⇔ a·d < c·b, in 128 bits.
             if let current = limit?.rate {
@@ -328,7 +361,7 @@ public enum AwardCalculator {
             limit = (rate, funded)
         }
         guard let (rate, stacker) = limit else { return nil }
-        var base: (amount: Money, name: String)? = if case let .rate(kind) = application.measure.formulaShape { value(of: kind, in: application) } else { nil }
+        var base = base
         var seen = Set<String>()
         var awarded = Money.zero
         var named: [String] = []
@@ -347,7 +380,7 @@ public enum AwardCalculator {
                 "\(rule)all public awards for the content may not exceed \(rate) of the base they were computed from, and no base is known for "
                     + "\(named.joined(separator: " + ")); the award cannot be bounded")
         }
-        return try stackingTrace(application, rate: rate, base: base.amount, baseName: base.name, awarded: awarded, named: named, rule: rule)
+        return try stackingTrace(upperLevel: upperLevel, rate: rate, base: base.amount, baseName: base.name, awarded: awarded, named: named, rule: rule)
     }
 
     /// Locality, selection level and the measure's own conditions.

@@ -1304,11 +1304,14 @@ public final class SubsidyStores: Service, Sendable {
     /// against the same caps as a live decision, a row already in the ledger (same content-derived
     /// id, ``CityLedger/importID(of:in:)``) is counted as already present, and content already
     /// funded — in the ledger, earlier in the import, or by a district's own programme — refuses
-    /// the whole import, naming its row (`request.awards[i]`); so does a row whose award was
+    /// the whole import, naming its row (`request.awards[i]`), as it would refuse a live decision
+    /// under `policy` (the programme the rows belong to): content a stacking measure of another
+    /// programme holds is imported within that limit (``AwardCalculator/importedContent(_:base:policy:held:)``),
+    /// and a row beyond it is refused (`request.awards[i].amount_fen`); so does a row whose award was
     /// revoked (``revokeImport(_:on:document:request:actor:reason:respond:)``): it was taken back
     /// on purpose, and importing it again would undo that unseen. `respond` gets each row's id.
     public func importHistory(
-        _ rows: [(CityLedger.CommitmentFields, [CapCharge])], request key: RequestKey,
+        _ rows: [(CityLedger.CommitmentFields, [CapCharge])], policy: Policy, request key: RequestKey,
         respond: @escaping @Sendable (_ imported: Int, _ alreadyPresent: Int, _ ids: [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let ledger = self.ledger
@@ -1378,14 +1381,22 @@ public final class SubsidyStores: Service, Sendable {
                                 + "an organisation has one USCC for life: import the award under that code")
                     }
                     // No double funding, whether the twin is live, imported earlier or in this
-                    // file, or a district programme's award.
-                    let twins = try ledger.usage(in: transaction).fundedContent(fields.contentKeys) + fields.contentKeys.flatMap { districts[$0] ?? [] }
-                    if let twin = twins.first(where: { Application.isDoubleFunding(fields.measure, $0.measure, sharing: $0.key) }) {
+                    // file, or a district programme's award; and where a live decision would be
+                    // bound by another programme's stacking limit instead, the decided amount
+                    // must lie within it.
+                    let held = try ledger.usage(in: transaction).fundedContent(fields.contentKeys) + fields.contentKeys.flatMap { districts[$0] ?? [] }
+                    let content = try AwardCalculator.importedContent(fields.measure, base: fields.stackingBase, policy: policy, held: held)
+                    if let twin = content.forbidden {
                         throw SubsidyError.precondition(
                             "request.awards[\(i)]",
                             "content \"\(fields.contentTyped)\" (\(fields.contentFingerprint)) is already funded as \(twin.applicationID) under \(twin.measure); "
                                 + "the same contract or project cannot be funded twice"
                         )
+                    }
+                    if let limit = content.stacking, let headroom = limit.headroom, fields.amount > headroom {
+                        throw SubsidyError.precondition(
+                            "request.awards[\(i)].amount_fen",
+                            "\(fields.amount) exceeds the stacking limit on content \"\(fields.contentTyped)\": \(limit.detail)")
                     }
                     try ledger.insertCommitment(fields, charges: charges, at: now, in: transaction)
                     imported += 1

@@ -270,7 +270,7 @@ struct ProgrammesIntegrationTests {
         }
     }
 
-    @Test("an imported award of content Shunde's own programme funded refuses the import, naming its row")
+    @Test("an imported award of content Shunde's own programme funded is judged as a live decision: refused under a measure without a stacking limit, imported within CLOUD_USE's, refused beyond it")
     func importAfterDistrictAward() async throws {
         try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
             let city = Bureau(try await daemon.client("city"))
@@ -287,6 +287,32 @@ struct ProgrammesIntegrationTests {
             #expect(refused?.message.contains("request.awards[1]") == true && refused?.message.contains(match) == true, "\(refused?.message ?? "")")
             // Nothing of the request was imported.
             #expect(try await city.importAwards([other]).imported == 1)
+
+            // Shunde's CLOUD_USE stacks: a live city award of its contract would be bound by its
+            // limit (all public money ≤ the 1,000,000 spend), so an imported one is imported
+            // within it, and refused beyond it (an imported amount cannot be reduced).
+            try await ProgrammeData.sellerInCatalogue(shunde)
+            let use = try await shunde.file(ProgrammeData.cloudUse(buyer, spendFen: 100_000_000, revenueFen: 8_000_000_000, contract: "SD-2023-7", year: 2023))
+            #expect(try await ProgrammeData.approveOwn(shunde, use, date: "2023-06-01").awardedFen == 50_000_000)
+            func voucher(_ amountFen: Int64, baseFen: Int64 = 0, _ document: String) -> Foshan_Subsidy_V1_HistoricalAward {
+                var award = historical(.cloudVoucher, district: "shunde", enterprise: buyer, provider: ProgrammeData.seller, amountFen: amountFen, document: document, year: 2023)
+                award.contractNumber = "sd 2023 7"
+                award.baseFen = baseFen
+                return award
+            }
+            let beyond = await #expect(throws: SubsidyError.self) { try await city.importAwards([voucher(50_000_001, "佛工信〔2023〕1号")]) }
+            #expect(beyond?.code == .failedPrecondition)
+            #expect(beyond?.message.contains("request.awards[0].amount_fen") == true && beyond?.message.contains("stacking across levels (shunde-dx-2021's CLOUD_USE award \(use)") == true,
+                    "\(beyond?.message ?? "")")
+            // A smaller base declared on the row binds: 800,000 − 500,000 leaves 300,000.
+            let smaller = await #expect(throws: SubsidyError.self) { try await city.importAwards([voucher(30_000_001, baseFen: 80_000_000, "佛工信〔2023〕2号")]) }
+            #expect(smaller?.message.contains("the row's base_fen, 800,000.00") == true, "\(smaller?.message ?? "")")
+            #expect(try await city.importAwards([voucher(30_000_000, baseFen: 80_000_000, "佛工信〔2023〕2号")]).imported == 1)
+            // Within the 2020 measures general rule 2 holds, as for a live decision: another award of the contract is refused.
+            let again = await #expect(throws: SubsidyError.self) { try await city.importAwards([voucher(100, "佛工信〔2023〕3号")]) }
+            #expect(again?.message.contains("cannot be funded twice") == true, "\(again?.message ?? "")")
+            let quota = try await city.quota(year: 2023)
+            #expect(quota.committed("CLOUD_VOUCHER.per_enterprise", "2023/\(buyer)") == 30_000_000)
         }
     }
 

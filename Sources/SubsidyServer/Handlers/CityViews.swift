@@ -186,9 +186,9 @@ struct CityViews: Sendable {
                 award, path: "request.awards[\(i)]", requestID: key.id, actor: Actor(tenant: context.tenant.id, uid: context.peer.uid)
             ))
         }
-        let (rows, stores) = (validated, self.stores)
+        let (rows, stores, policy) = (validated, self.stores, self.policy)
         let bytes = try await StoreCall.run(for: context) {
-            try await stores.importHistory(rows, request: key) { imported, alreadyPresent, ids in
+            try await stores.importHistory(rows, policy: policy, request: key) { imported, alreadyPresent, ids in
                 var response = Foshan_Subsidy_V1_ImportHistoryResponse()
                 response.imported = Int32(imported)
                 response.alreadyPresent = Int32(alreadyPresent)
