@@ -17,6 +17,15 @@ extension ApplicationContent {
     private static let wireNames = ["enterprise": "enterpriseUscc", "provider": "providerUscc", "pilotID": "pilotId"]
     private static let internalFields: Set<String> = ["caseAmountFen", "decisionDocument"]
 
+    /// Lists up to this long are recorded whole on both sides of a change; a longer one as its
+    /// size and what was removed and added, naming ``listEntriesNamed`` of each. Every amendment's
+    /// change is in the record's history, which every reply carrying the record holds: two lists
+    /// of 5,000 enterprises recorded whole before and after would take ~400 KB an amendment, and a
+    /// few dozen amendments would make a record no reply frame can carry (nor the city's listing
+    /// get past it).
+    static let listRecordedWhole = 20
+    static let listEntriesNamed = 10
+
     /// Every field that differs between `old` and `new`, in declaration order, as text.
     static func changes(from old: Application, to new: Application) -> [FieldChange] {
         func text(_ value: Any) -> String {
@@ -31,9 +40,30 @@ extension ApplicationContent {
         let after = Mirror(reflecting: ApplicationContent(new)).children
         return zip(before, after).compactMap { old, new in
             guard let name = old.label, !internalFields.contains(name) else { return nil }
-            let (was, now) = (text(old.value), text(new.value))
+            let (was, now) =
+                if let wasList = old.value as? [String], let nowList = new.value as? [String] {
+                    listChange(wasList, nowList)
+                } else {
+                    (text(old.value), text(new.value))
+                }
             return was == now ? nil : FieldChange(field: wireNames[name] ?? name, before: was, after: now)
         }
+    }
+
+    /// A list's change as text: whole while both sides are short, else each side's size with the
+    /// entries it alone holds (removed before, added after). A list only reordered is unchanged.
+    static func listChange(_ old: [String], _ new: [String]) -> (before: String, after: String) {
+        guard old.count > listRecordedWhole || new.count > listRecordedWhole else {
+            return (old.joined(separator: ", "), new.joined(separator: ", "))
+        }
+        let (oldSet, newSet) = (Set(old), Set(new))
+        func side(_ list: [String], _ only: [String], _ verb: String) -> String {
+            let named = only.prefix(listEntriesNamed).joined(separator: ", ")
+            let more = only.count > listEntriesNamed ? " and \(only.count - listEntriesNamed) more" : ""
+            return "\(list.count) entries" + (only.isEmpty ? "" : "; \(verb) \(only.count): \(named)\(more)")
+        }
+        let (removed, added) = (old.filter { !newSet.contains($0) }, new.filter { !oldSet.contains($0) })
+        return (side(old, removed, "removed"), side(new, added, "added"))
     }
 }
 

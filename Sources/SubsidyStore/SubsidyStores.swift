@@ -1066,6 +1066,9 @@ public final class SubsidyStores: Service, Sendable {
         if let earlier = try await store.replay(key) { return earlier }
         var warnings: [String] = []
         if transition == .recommend, let current = try await store.application(id) {
+            // A transition the state does not allow is refused for that, before the notices: an
+            // approved application's content is funded, by itself.
+            _ = try current.state.applying(transition, as: .district)
             let policy = try programmes.programme(for: current.application)
             let application = try Self.checked(current.application, policy: policy)
             warnings = try await contentNotices(for: application, excluding: current.id, policy: policy)

@@ -62,6 +62,10 @@ struct HandlerTests {
         #expect(approved.awardedFen == 30_000_000)  // 30% of 1,000,000 yuan
         // The retry gets the same response.
         #expect(try await daemon.call(City.approveApplication, approve, as: "city").record == approved)
+        // Recommending it again is refused for its state, not as a duplicate of its own award.
+        review.requestId = "review-again"
+        let again = await #expect(throws: SubsidyError.self) { try await daemon.call(District.reviewApplication, review, as: "shunde") }
+        #expect(again?.code == .failedPrecondition && again?.message.hasPrefix("state: cannot recommend an application that is APPROVED") == true, "\(String(describing: again))")
 
         var publicize = Foshan_Subsidy_V1_DecideApplicationRequest()
         publicize.requestId = "publicize-1"

@@ -552,6 +552,63 @@ struct IntegrityTests {
         }
     }
 
+    @Test("a record stays far below one reply frame however it is amended: 100 changes, each swapping long lists and the longest texts")
+    func recordBound() async throws {
+        try await prepared { _, bureaus, buyers in
+            let chancheng = bureaus["chancheng"]!
+            // Lists no entry of which is in another, and the longest texts of 4-byte scalars. A
+            // long list's change is recorded at the same size however long the list (its size and
+            // ten entries), so the cycles swap lists of 100 (cheap to send 50 times) and the last
+            // amendment leaves the longest lists in the content.
+            let lists = (0..<3).map { n in (0..<(n == 2 ? InputLimits.servedEnterprises : 100)).map { TestData.uscc(600_000 + n * 10_000 + $0) } }
+            let last = 49
+            let longest = { (seed: UInt32, count: Int) in String(repeating: String(Character(Unicode.Scalar(0x20000 + seed)!)), count: count) }
+            func application(_ cycle: Int) -> Foshan_Subsidy_V1_Application {
+                var a = TestData.voucher(enterprise: buyers[0], provider: Self.provider, contractFen: 1_000_000, contract: "BOUND-1")
+                a.servedEnterprises = lists[cycle == last ? 2 : cycle % 2]
+                a.provincialVoucherEnterprises = a.servedEnterprises
+                a.otherFundDeclared = true
+                a.otherFundReason = longest(UInt32(cycle % 2), InputLimits.reason)
+                a.projectName = longest(UInt32(cycle % 2) + 2, InputLimits.projectName)
+                return a
+            }
+            let id = try await chancheng.submit(application(0)).id
+            var record = Foshan_Subsidy_V1_ApplicationRecord()
+            for cycle in 1..<60 {
+                var review = Foshan_Subsidy_V1_ReviewApplicationRequest()
+                review.applicationId = id
+                review.outcome = .return
+                review.reason = longest(4, InputLimits.reason)
+                review.requestId = "return-\(cycle)"
+                var amend = Foshan_Subsidy_V1_AmendApplicationRequest()
+                amend.applicationId = id
+                amend.application = application(cycle)
+                amend.reason = longest(5, InputLimits.reason)
+                amend.requestId = "amend-\(cycle)"
+                do {
+                    _ = try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, review)
+                    record = try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, amend).record ?? record
+                } catch let error as SubsidyError {
+                    #expect(error.message.contains("has 100 recorded changes"), "\(error.message)")
+                    break
+                }
+            }
+            var get = Foshan_Subsidy_V1_GetApplicationRequest()
+            get.applicationId = id
+            record = try #require(try await chancheng.client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, get).record)
+            #expect(record.history.count == InputLimits.transitionsPerApplication)
+            // Each list's change names its size and a few entries, not 5,000 of them twice.
+            let served = try #require(record.history.last { !$0.changes.isEmpty }?.changes.first { $0.field == "servedEnterprises" })
+            #expect(served.before == "100 entries; removed 100: \(lists[0].prefix(10).joined(separator: ", ")) and 90 more", "\(served.before.prefix(300))")
+            #expect(served.after.hasPrefix("5000 entries; added 5000: \(lists[2][0]), ") && served.after.hasSuffix(" and 4990 more"), "\(served.after.prefix(300))")
+            #expect(record.application?.servedEnterprises.count == InputLimits.servedEnterprises)
+            // Far below the 4 MiB frame: room for the explanation and decisions still to come.
+            let bytes = record.serializedBytes().count
+            #expect(bytes < FrameDecoderDefaults.maximumReplyFrameLength * 3 / 4, "the record is \(bytes) bytes")
+            print("a record at its bounds: \(bytes) bytes")
+        }
+    }
+
     @Test("renaming back and forth ends: one applicant has at most 100 recorded changes, and the ledger's index keeps the last name allowed")
     func applicantHistoryBound() async throws {
         try await withInProcessDaemon { daemon in

@@ -646,7 +646,8 @@ struct FrameWriter: Sendable {
             frame.payload = []
             frame.status = Foshan_Subsidy_V1_Status(SubsidyError(
                 .resourceExhausted,
-                "the reply is \(buffer.readableBytes) bytes, more than the \(FrameDecoderDefaults.maximumReplyFrameLength)-byte frames clients accept; ask for less (a smaller page_size)"
+                "the reply is \(buffer.readableBytes) bytes, more than the \(FrameDecoderDefaults.maximumReplyFrameLength)-byte frames clients accept, and is not sent; "
+                    + "a call that changes something has made its change (read it back with a narrower call), a listing can ask for less (a smaller page_size)"
             ))
             buffer = encode(frame, allocator: allocator)
         }

@@ -286,7 +286,10 @@ struct  Foshan__Subsidy__V1__TransitionRecord
 
 
 /*
- * One field an amendment changed. Amounts are in fen, lists joined with ", ".
+ * One field an amendment changed. Amounts are in fen, lists joined with ", "; a list longer than
+ * 20 entries (on either side) is recorded as each side's size and the entries only it holds, ten
+ * named: before "5000 entries; removed 3: A, B, C", after "5000 entries; added 3: D, E, F" (so a
+ * record's history stays small whatever its lists).
  */
 struct  Foshan__Subsidy__V1__FieldChange
 {
