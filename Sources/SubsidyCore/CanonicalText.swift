@@ -254,7 +254,14 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
              0x2043,  // HYPHEN BULLET
              0x02D7,  // MODIFIER LETTER MINUS SIGN
              0x2796,  // HEAVY MINUS SIGN
-             0xFE63, 0xFF0D:  // SMALL / FULLWIDTH HYPHEN-MINUS (NFKC maps them; kept for clarity)
+             0xFE63, 0xFF0D,  // SMALL / FULLWIDTH HYPHEN-MINUS (NFKC maps them; kept for clarity)
+             // Tildes: GBK has no wave dash 〜 (U+301C, a dash already), so a GBK spreadsheet's
+             // wave dash arrives as FULLWIDTH TILDE, which NFKC makes `~`; and `HT~2022~9` is
+             // typed for `HT-2022-9` as often.
+             0x007E,  // TILDE
+             0xFF5E,  // FULLWIDTH TILDE (NFKC maps it to TILDE; kept for clarity)
+             0x2053,  // SWUNG DASH
+             0x223C:  // TILDE OPERATOR
             return true
         default:
             return false

@@ -393,6 +393,8 @@ public final class CityLedger: Sendable {
         // The canonical form drops blank symbols, loose combining marks and private-use code
         // points too: each funded content is also known by its key in that form.
         .recanonicaliseFingerprints(version: 17),
+        // Tildes (`~`, a GBK spreadsheet's wave dash as FULLWIDTH TILDE) separate like dashes.
+        .recanonicaliseFingerprints(version: 18),
     ]
 
     /// `record` with the explanation of its award, which only the ledger keeps; nil before an

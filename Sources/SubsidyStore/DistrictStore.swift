@@ -346,6 +346,8 @@ public final class DistrictStore: Sendable {
         // programmes: their awards are found by organisation code (USCC positions 9–17).
         SQLiteDatabase.Migration(
             version: 17, sql: "CREATE INDEX IF NOT EXISTS programme_commitments_organisation ON programme_commitments (substr(enterprise, 9, 9));"),
+        // Tildes separate like dashes: a district programme's funded content under that form too.
+        .recanonicaliseProgrammeKeys(version: 18),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not

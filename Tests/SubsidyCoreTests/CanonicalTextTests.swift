@@ -25,6 +25,8 @@ struct CanonicalTextTests {
         "-", "\u{2010}", "\u{2011}", "\u{2012}", "\u{2013}", "\u{2014}", "\u{2015}", "\u{2212}", "\u{FE58}", "\u{FE63}",
         "\u{FF0D}", "\u{2E3A}", "\u{2E3B}", "\u{301C}", "\u{3030}", "\u{30A0}", "\u{058A}", "\u{05BE}", "\u{1806}", "\u{2043}",
         "\u{02D7}", "\u{2796}", "\u{2E17}", "\u{FE31}", "\u{FE32}",
+        // Tildes: a GBK spreadsheet's wave dash arrives as FULLWIDTH TILDE.
+        "~", "\u{FF5E}", "\u{2053}", "\u{223C}",
     ]
     /// Every white-space and separator character.
     static let spaces: [Unicode.Scalar] = [

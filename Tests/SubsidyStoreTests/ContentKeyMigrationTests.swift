@@ -39,6 +39,38 @@ struct ContentKeyMigrationTests {
         await harness.stores.close()
     }
 
+    @Test("an award whose contract was typed with tildes, keyed when a tilde was a letter, blocks the dashed spelling after the ledger migrates")
+    func tildesBecameDashes() async throws {
+        var harness = try StoreHarness()
+        var funded = harness.benchmark(StoreHarness.uscc(363))
+        funded.contractNumber = "HT\u{FF5E}DUP\u{FF5E}77"  // a GBK spreadsheet's 〜, as decoded
+        let first = try await harness.recommended(funded, in: .shunde)
+        #expect(try await harness.approve(first) == .approved)
+        // As the release before stored it: the tildes kept in its key, the ledger at schema 17.
+        let olderKey = "contract:ht~dup~-77"
+        await harness.stores.close()
+        let ledger = try SQLiteConnection(path: harness.directory.path + "/city-ledger.sqlite")
+        try ledger.execute("BEGIN")
+        _ = try ledger.query("UPDATE commitments SET content_fingerprint = ? WHERE application_id = ?", [.text(olderKey), .text(first)])
+        _ = try ledger.query("DELETE FROM content_keys WHERE application_id = ?", [.text(first)])
+        _ = try ledger.query("INSERT INTO content_keys (key, application_id) VALUES (?, ?)", [.text(olderKey), .text(first)])
+        try ledger.execute("PRAGMA user_version = 17")
+        try ledger.execute("COMMIT")
+        ledger.close()
+
+        harness = try StoreHarness(directory: harness.directory)
+        let keys = try await harness.stores.ledger.database.read { transaction in
+            try transaction.query("SELECT key FROM content_keys WHERE application_id = ? ORDER BY key", [.text(first)]).map { try $0.text("key") }
+        }
+        #expect(keys == ["contract:htdup-77", olderKey], "\(keys)")
+        // Another enterprise's application for contract HT-DUP-77 is the content already funded.
+        var dashed = harness.benchmark(StoreHarness.uscc(364))
+        dashed.contractNumber = "HT-DUP-77"
+        let refused = await #expect(throws: SubsidyError.self) { try await harness.recommended(dashed, in: .shunde, copy: 1) }
+        #expect(refused?.message.contains(first) == true, "\(String(describing: refused))")
+        await harness.stores.close()
+    }
+
     @Test("content stored before lookalike letters were refused is not approved until it is corrected")
     func storedLookalikesAreNotApproved() async throws {
         var harness = try StoreHarness()
