@@ -395,6 +395,18 @@ public final class CityLedger: Sendable {
         .recanonicaliseFingerprints(version: 17),
         // Tildes (`~`, a GBK spreadsheet's wave dash as FULLWIDTH TILDE) separate like dashes.
         .recanonicaliseFingerprints(version: 18),
+        // A pool member a POOL_ENTRY award put in the pool stands on its counted awards (see
+        // `reconsiderAwardedPoolMember`): members whose entry awards were all revoked before
+        // this release leave the pool, the others are in from their earliest counted award.
+        SQLiteDatabase.Migration(
+            version: 19,
+            sql: """
+                DELETE FROM pool_members WHERE source = 'award' AND NOT EXISTS (
+                    SELECT 1 FROM commitments WHERE measure = 'POOL_ENTRY' AND enterprise = pool_members.uscc AND state IN \(counted));
+                UPDATE pool_members SET entry_date = (
+                    SELECT MIN(decision_date) FROM commitments WHERE measure = 'POOL_ENTRY' AND enterprise = pool_members.uscc AND state IN \(counted))
+                WHERE source = 'award';
+                """),
     ]
 
     /// `record` with the explanation of its award, which only the ledger keeps; nil before an
@@ -906,6 +918,9 @@ public final class CityLedger: Sendable {
              .text(reason), .text(time), .text(applicationID)]
         )
         try appendEvent(applicationID: applicationID, district: commitment.district, state: targetState.rawValue, amountFen: commitment.amountFen, at: time, in: transaction)
+        if commitment.measure == Measure.poolEntry.rawValue {
+            try reconsiderAwardedPoolMember(commitment.enterprise, in: transaction)
+        }
         try AuditChain.append(
             AuditEvent(newState.rawValue, [
                 .text("application", applicationID), .integer("amount_fen", commitment.amountFen), .text("to", targetState.rawValue),
@@ -913,6 +928,24 @@ public final class CityLedger: Sendable {
             ] + note + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
             at: time, in: transaction
         )
+    }
+
+    /// A pool member that a POOL_ENTRY award put in the pool (source `award`) stands on its
+    /// counted awards: once none is left it leaves the pool, else it is in from the earliest left.
+    /// Without this a revoked entry award (an import made in error, say) kept its provider in the
+    /// pool, and vouchers for its products were still approved. A member the city registered
+    /// itself (RegisterPoolMember) stands on that decision and is not touched. The release's own
+    /// audit event records the change: the pool follows from the ledger's awards.
+    private func reconsiderAwardedPoolMember(_ enterprise: String, in transaction: Transaction) throws {
+        let first = try transaction.query(
+            "SELECT MIN(decision_date) AS first FROM commitments WHERE measure = 'POOL_ENTRY' AND enterprise = ? AND state IN \(Self.counted)",
+            [.text(enterprise)]
+        ).first.flatMap { try? $0.text("first") }
+        if let first {
+            try transaction.query("UPDATE pool_members SET entry_date = ? WHERE uscc = ? AND source = 'award'", [.text(first), .text(enterprise)])
+        } else {
+            try transaction.query("DELETE FROM pool_members WHERE uscc = ? AND source = 'award'", [.text(enterprise)])
+        }
     }
 
     /// Marks a commitment disbursed (still counted against its caps).

@@ -275,8 +275,31 @@ struct LedgerWorkflowTests {
             #expect(quota.committed("CLOUD_VOUCHER.annual_budget", "2021") == 25_000_000)
             #expect(quota.committed("POOL_ENTRY.annual_count", "2021") == 1)
             // The imported pool entry is a pool member now, and its one-time rule is used.
-            let members = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.listPoolMembers, Foshan_Subsidy_V1_ListPoolMembersRequest())
-            #expect(members.members.contains { $0.uscc == TestData.uscc(950) })
+            func member() async throws -> Foshan_Subsidy_V1_PoolMember? {
+                let members = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.listPoolMembers, Foshan_Subsidy_V1_ListPoolMembersRequest())
+                return members.members.first { $0.uscc == TestData.uscc(950) }
+            }
+            #expect(try await member()?.entryDate == "2021-03-15")
+
+            // Revoked (imported in error), the entry takes its provider out of the pool: a voucher
+            // for its products is no longer approved.
+            let entry = again.applicationIds[0]
+            let revoke = Foshan_Subsidy_V1_CityService.Method.revokeApplication
+            #expect(try await city.decide(revoke, entry, date: "2022-01-10", reason: "USCC 录错").state == .revoked)
+            #expect(try await member() == nil)
+            let sanshui = Bureau(try await daemon.client("sanshui"))
+            let (provider, buyer) = (TestData.uscc(950), TestData.uscc(952))
+            try await sanshui.register(provider, role: .serviceProvider)
+            try await sanshui.register(buyer)
+            let voucher = try await sanshui.file(TestData.voucher(enterprise: buyer, provider: provider, contractFen: 10_000_000, contract: "POOL-950"))
+            let outside = await #expect(throws: SubsidyError.self) { try await city.approve(voucher) }
+            #expect(outside?.code == .failedPrecondition && outside?.message.contains("eligibility") == true, "\(outside?.message ?? "")")
+            // The corrected entry, decided later, puts it back from its own date.
+            var corrected = awards[0]
+            corrected.decisionDate = "2021-06-15"
+            #expect(try await city.importAwards([corrected]).imported == 1)
+            #expect(try await member()?.entryDate == "2021-06-15")
+            #expect(try await city.approve(voucher).state == .approved)
         }
     }
 
