@@ -480,8 +480,16 @@ public enum AwardCalculator {
         let foshan = try usage.voucherRecipients(among: served.sorted(), decidedFrom: selected, through: windowEnd)
         let declared = Set(application.provincialVoucherEnterprises)  // ⊆ served, by validate()
         let holders = foshan.union(declared)
-        let summary = "pilot \(pilot.key) selected \(selected) (\(award.applicationID)); \(holders.count) of \(served.count) served enterprises hold a voucher (\(foshan.count) Foshan vouchers decided \(window), \(declared.subtracting(foshan).count) more declared Guangdong vouchers); need ≥ \(followOn.minServedEnterprises)"
-        guard holders.count >= followOn.minServedEnterprises else {
+        // ≥ N distinct *Foshan* cluster enterprises: a code another city registered does not
+        // count, and twins (one organisation code under two USCCs) count once.
+        let local = holders.filter(\.isRegisteredInFoshan)
+        let organisations = Set(local.map(\.organisationCode)).count
+        var notCounted: [String] = []
+        if local.count < holders.count { notCounted.append("\(holders.count - local.count) registered outside Foshan") }
+        if organisations < local.count { notCounted.append("\(local.count - organisations) sharing another's organisation code") }
+        let unlisted = notCounted.isEmpty ? "" : "; not counted: " + notCounted.joined(separator: ", ")
+        let summary = "pilot \(pilot.key) selected \(selected) (\(award.applicationID)); \(organisations) of \(served.count) served enterprises hold a voucher (\(foshan.count) Foshan vouchers decided \(window), \(declared.subtracting(foshan).count) more declared Guangdong vouchers\(unlisted)); need ≥ \(followOn.minServedEnterprises) distinct Foshan enterprises"
+        guard organisations >= followOn.minServedEnterprises else {
             throw SubsidyError.precondition("follow_on_condition", summary)
         }
         return LimitTrace(kind: .followOnCondition, detail: summary)

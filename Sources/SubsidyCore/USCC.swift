@@ -212,5 +212,13 @@ public struct USCC: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     public static func < (lhs: USCC, rhs: USCC) -> Bool { lhs.rawValue < rhs.rawValue }
 
+    /// Whether a Foshan authority registered it: positions 3–8 are 4406xx (a district's, or the
+    /// city's own 440600/440601). The registry takes such a code, and only such, as LOCAL.
+    public var isRegisteredInFoshan: Bool { rawValue.utf8.dropFirst(2).starts(with: "4406".utf8) }
+
+    /// Positions 9–17: the organisation code, one organisation's for life. Two USCCs sharing it
+    /// (twins, registered under two areas) are one organisation.
+    public var organisationCode: Substring { rawValue.dropFirst(8).prefix(9) }
+
     public var description: String { rawValue }
 }

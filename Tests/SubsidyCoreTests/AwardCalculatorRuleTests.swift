@@ -46,14 +46,19 @@ struct AwardCalculatorRuleTests {
     }
 
     /// Selected 2021-03-10, so the window is 2021-03-10...2023-03-10.
-    static func followOnRow(_ name: String, vouchers: [String], declared: Int = 0, servedExtra: [USCC] = [],
+    static func followOnRow(_ name: String, vouchers: [String], declared: Int = 0, servedExtra: [USCC] = [], declaredExtra: [USCC] = [],
                             date: String = "2023-03-01", expected: Expected) -> Row {
         let served = F.clusterEnterprises(vouchers.count + declared)
         var usage = F.usage()
         usage.vouchers = zip(served, vouchers).map { .init(enterprise: $0, decided: F.date($1)) }
-        return Row(name: name, application: F.followOn(served: served + servedExtra, declared: Array(served.suffix(declared))),
+        return Row(name: name, application: F.followOn(served: served + servedExtra, declared: Array(served.suffix(declared)) + declaredExtra),
                    usage: usage, date: F.date(date), expected: expected)
     }
+
+    /// A cluster enterprise registered in Guangzhou (440106), and one with the organisation code
+    /// of `F.clusterEnterprises(1)[0]` registered in Chancheng.
+    static let guangzhou = try! USCC.makeValid(prefix16: "91440106MA000099")
+    static let twinOfFirst = try! USCC.makeValid(prefix16: "91440604MA000001")
 
     static let inWindow = Array(repeating: "2022-01-01", count: 15)
     static let followOnRows: [Row] = [
@@ -72,6 +77,12 @@ struct AwardCalculatorRuleTests {
                     expected: .award(200_000_000, .formula)),
         followOnRow("14 distinct, one listed twice", vouchers: Array(inWindow.prefix(14)), servedExtra: F.clusterEnterprises(1),
                     expected: .refused(.failedPrecondition, "14 of 14 served")),
+        followOnRow("14 Foshan vouchers + 1 declared voucher of a Guangzhou enterprise", vouchers: Array(inWindow.prefix(14)),
+                    servedExtra: [guangzhou], declaredExtra: [guangzhou],
+                    expected: .refused(.failedPrecondition, "14 of 15 served enterprises hold a voucher (14 Foshan vouchers decided 2021-03-10..2023-03-10, 1 more declared Guangdong vouchers; not counted: 1 registered outside Foshan)")),
+        followOnRow("14 Foshan vouchers + 1 declared voucher of a twin (one organisation code under another district's area)", vouchers: Array(inWindow.prefix(14)),
+                    servedExtra: [twinOfFirst], declaredExtra: [twinOfFirst],
+                    expected: .refused(.failedPrecondition, "14 of 15 served enterprises hold a voucher (14 Foshan vouchers decided 2021-03-10..2023-03-10, 1 more declared Guangdong vouchers; not counted: 1 sharing another's organisation code)")),
         followOnRow("15, decided after two years", vouchers: inWindow, date: "2023-03-11",
                     expected: .refused(.failedPrecondition, "decision date 2023-03-11 is more than 2 years after the pilot's selection on 2021-03-10")),
     ]
