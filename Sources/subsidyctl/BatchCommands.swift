@@ -66,12 +66,18 @@ enum ApplicationColumns {
         return String(parts[0]) + parts.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
     }
 
+    /// The fields that hold USCCs (统一社会信用代码): 18 characters that no number cell keeps.
+    static let codes: Set<String> = ["enterpriseUscc", "providerUscc", "servedEnterprises", "provincialVoucherEnterprises"]
+
     /// One row as the JSON of an `Application`; a bad value names the row and the column (or,
-    /// without a row, `--set` and the field: one value typed on the command line).
-    static func json(_ fields: [String: String], row: Int?) throws(SubsidyError) -> String {
+    /// without a row, `--set` and the field: one value typed on the command line). Text fields
+    /// (codes, numbers, names) take a cell as it was typed, not a date or a number Excel made
+    /// of it (``SheetCell/identifier(at:isCode:)``); dates, amounts and years take either.
+    static func json(_ fields: [String: SheetCell], row: Int?) throws(SubsidyError) -> String {
         var members: [String] = []
-        for (column, value) in fields.sorted(by: { $0.key < $1.key }) where !value.isEmpty {
+        for (column, cell) in fields.sorted(by: { $0.key < $1.key }) where !cell.text.isEmpty {
             guard let (name, kind) = field(column) else { continue }
+            let value = cell.text
             let place = row.map { "row \($0) column \(column)" } ?? "--set \(column)"
             let encoded: String
             switch kind {
@@ -82,8 +88,8 @@ enum ApplicationColumns {
                     throw .invalidField(place, "must be a date YYYY-MM-DD (2021/3/15 and Excel date cells are read too; got \"\(value)\")")
                 }
                 encoded = JSONString.quoted(date)
-            case .text where name == "measure": encoded = JSONString.quoted(measureName(value))
-            case .text: encoded = JSONString.quoted(value)
+            case .text where name == "measure": encoded = JSONString.quoted(measureName(try cell.identifier(at: place, isCode: false)))
+            case .text: encoded = JSONString.quoted(try cell.identifier(at: place, isCode: codes.contains(name)))
             case .integer:
                 guard let number = Int32(value) else { throw .invalidField(place, "must be a whole number (got \"\(value)\")") }
                 encoded = String(number)
@@ -104,8 +110,9 @@ enum ApplicationColumns {
                 }
             case .list:
                 // A cell lists USCCs separated by ; , 、 or spaces (Excel keeps one cell per field).
-                let items = value.split { ";；,，、 \n".contains($0) }.map { JSONString.quoted(String($0)) }
-                encoded = "[" + items.joined(separator: ",") + "]"
+                let items = try cell.identifier(at: place, isCode: true).split { ";；,，、 \n".contains($0) }.map(String.init)
+                for item in items { try SheetCell.refuseScientific(item, at: place) }
+                encoded = "[" + items.map(JSONString.quoted).joined(separator: ",") + "]"
             }
             members.append(JSONString.quoted(name) + ":" + encoded)
         }
@@ -156,7 +163,7 @@ struct BatchSubmission {
                     var application = try Foshan_Subsidy_V1_Application(jsonText: json, path: "row \(row.row)")
                     if application.programme.isEmpty { application.programme = programme }
                     request.application = application
-                    let rowReason = ApplicationColumns.lateReason.compactMap { row.fields[$0] }.first { !$0.isEmpty }
+                    let rowReason = ApplicationColumns.lateReason.compactMap { row.fields[$0]?.text }.first { !$0.isEmpty }
                     request.lateReason = rowReason ?? lateReason
                     // What the application is, not where its row stands, decides its id: a
                     // re-run after fixing, adding or deleting rows files only what was not filed,
@@ -223,21 +230,29 @@ struct BatchSubmission {
 /// `id`, `application…` or 申请编号, holds them) or from the command line.
 func applicationIDs(file: String?, arguments: [String]) throws -> [String] {
     guard let file else { return arguments }
-    var (rows, _) = try Spreadsheet.records(path: file, encoding: nil)
-    rows = rows.filter { !$0.allSatisfy { $0.trimmingSpaces.isEmpty } }
+    // Each row with its number in the sheet (the first is 1), blank rows left out.
+    var rows = try Spreadsheet.records(path: file, encoding: nil).0.enumerated().map { (row: $0.offset + 1, cells: $0.element) }
+    rows = rows.filter { !$0.cells.allSatisfy(\.isBlank) }
     guard let first = rows.first else { throw ValidationError("\(file): no application ids") }
     var column = 0
     // A header names the column: `id`, `application_id`, 申请编号, or the column of a results
     // file (`申请编号 application`), so `submit --batch`'s results feed `review --batch`.
-    let named = first.firstIndex { cell in
-        let name = cell.trimmingSpaces.lowercased()
+    let named = first.cells.firstIndex { cell in
+        let name = cell.text.trimmingSpaces.lowercased()
         return name == "id" || name.contains("application") || name.contains("申请编号")
     }
     if let named {
         column = named
         rows.removeFirst()
     }
-    let ids = rows.compactMap { column < $0.count ? $0[column].trimmingSpaces : nil }.filter { !$0.isEmpty }
+    var ids: [String] = []
+    for (row, cells) in rows where column < cells.count && !cells[column].isBlank {
+        do throws(SubsidyError) {
+            ids.append(try cells[column].trimmed.identifier(at: "row \(row)", isCode: false))
+        } catch {
+            throw LocalError("\(file) \(error.message)")
+        }
+    }
     guard !ids.isEmpty else { throw ValidationError("\(file): no application ids") }
     return ids + arguments
 }

@@ -284,31 +284,42 @@ struct Import: AsyncParsableCommand {
 enum HistoryCSV {
     static let required = ["measure", "year", "district", "enterprise", "provider", "amount", "decision_date", "document"]
 
+    /// The columns that hold USCCs (统一社会信用代码), and the other columns of codes and names:
+    /// what Excel made of a typed value is refused in them, not imported
+    /// (``SheetCell/identifier(at:isCode:)``).
+    static let codeColumns: Set<String> = ["enterprise", "provider"]
+    static let textColumns: Set<String> = ["measure", "district", "document", "contract", "project", "pilot"]
+
     static func parse(_ text: String) throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryRequest {
-        try parse(rows: try records(text)).request
+        try parse(rows: try records(text).map { $0.map { SheetCell(text: $0) } }).request
     }
 
     /// The request from a sheet's rows (CSV, or an .xlsx's first sheet): a header, then awards;
     /// with each award's sheet row number (2 is the first after the header; blank rows are
     /// skipped but keep their numbers).
-    static func parse(rows: [[String]]) throws(SubsidyError) -> (request: Foshan_Subsidy_V1_ImportHistoryRequest, rows: [String]) {
+    static func parse(rows: [[SheetCell]]) throws(SubsidyError) -> (request: Foshan_Subsidy_V1_ImportHistoryRequest, rows: [String]) {
         var rows = rows
         guard !rows.isEmpty else { throw .invalidField("csv", "is empty") }
-        let header = rows.removeFirst().map { $0.trimmingSpaces.lowercased() }
+        let header = rows.removeFirst().map { $0.text.trimmingSpaces.lowercased() }
         for column in required where !header.contains(column) {
             throw .invalidField("csv", "header lacks the column \"\(column)\" (needs \(required.joined(separator: ", ")))")
         }
         var request = Foshan_Subsidy_V1_ImportHistoryRequest()
         var lines: [String] = []
         // Rows of empty cells (Excel writes them for a template's formatted rows) are skipped.
-        for (n, row) in rows.enumerated() where !row.allSatisfy({ $0.trimmingSpaces.isEmpty }) {
-            let line = "csv row \(n + 2)"
+        for (n, row) in rows.enumerated() where !row.allSatisfy(\.isBlank) {
+            let line = "row \(n + 2)"
             var row = row
-            while row.count > header.count, row.last?.trimmingSpaces.isEmpty == true { row.removeLast() }
+            while row.count > header.count, row.last?.isBlank == true { row.removeLast() }
             guard row.count <= header.count else { throw .invalidField(line, "has \(row.count) fields; the header has \(header.count)") }
             // A spreadsheet leaves trailing empty cells out: they are empty fields.
-            let cells = row + Array(repeating: "", count: header.count - row.count)
-            let field = Dictionary(zip(header, cells.map(\.trimmingSpaces)), uniquingKeysWith: { first, _ in first })
+            let cells = row.map(\.trimmed) + Array(repeating: SheetCell(text: ""), count: header.count - row.count)
+            var field = Dictionary(zip(header, cells.map(\.text)), uniquingKeysWith: { first, _ in first })
+            // Codes and names as they were typed, or the row is refused naming its column.
+            for column in codeColumns.union(textColumns).sorted() {
+                guard let index = header.firstIndex(of: column), !cells[index].isBlank else { continue }
+                field[column] = try cells[index].identifier(at: "\(line).\(column)", isCode: codeColumns.contains(column))
+            }
             var award = Foshan_Subsidy_V1_HistoricalAward()
             guard let measure = Foshan_Subsidy_V1_Measure(protoName: field["measure"] ?? "") else {
                 throw .invalidField("\(line).measure", "unknown measure \"\(field["measure"] ?? "")\"")

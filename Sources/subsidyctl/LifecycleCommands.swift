@@ -269,7 +269,7 @@ struct Amend: AsyncParsableCommand {
                 throw ValidationError("--set \(column): not a field of Application (JSON names, e.g. projectName, contractAmount)")
             }
             do throws(SubsidyError) {
-                let single = try JSONValue.parse(try ApplicationColumns.json([column: value], row: nil))
+                let single = try JSONValue.parse(try ApplicationColumns.json([column: SheetCell(text: value)], row: nil))
                 changes.append((name, value.isEmpty ? nil : single[name]))
             } catch {
                 throw ValidationError(error.message)

@@ -12,7 +12,7 @@ struct Spreadsheet {
     /// The header's column names, trimmed.
     var header: [String]
     /// Data rows: the spreadsheet row number and the fields, trimmed, by column name.
-    var rows: [(row: Int, fields: [String: String])]
+    var rows: [(row: Int, fields: [String: SheetCell])]
     /// The encoding the file was read in.
     var encoding: TextEncoding
 
@@ -27,18 +27,18 @@ struct Spreadsheet {
     static func read(path: String, encoding: TextEncoding?) throws -> Spreadsheet {
         var (records, used) = try records(path: path, encoding: encoding)
         guard !records.isEmpty else { throw LocalError("\(path): the file is empty") }
-        let header = records.removeFirst().map(\.trimmingSpaces)
-        var rows: [(row: Int, fields: [String: String])] = []
-        for (index, record) in records.enumerated() where !record.allSatisfy({ $0.trimmingSpaces.isEmpty }) {
+        let header = records.removeFirst().map(\.text.trimmingSpaces)
+        var rows: [(row: Int, fields: [String: SheetCell])] = []
+        for (index, record) in records.enumerated() where !record.allSatisfy(\.isBlank) {
             let row = index + 2
             // Empty cells past the last column (a formatted cell of the template) are no field.
             var record = record
-            while record.count > header.count, record.last?.trimmingSpaces.isEmpty == true { record.removeLast() }
+            while record.count > header.count, record.last?.isBlank == true { record.removeLast() }
             guard record.count <= header.count else {
                 throw LocalError("\(path) row \(row): \(record.count) fields, but the header names \(header.count) columns")
             }
-            var fields: [String: String] = [:]
-            for (column, value) in zip(header, record) where !column.isEmpty { fields[column] = value.trimmingSpaces }
+            var fields: [String: SheetCell] = [:]
+            for (column, cell) in zip(header, record) where !column.isEmpty { fields[column] = cell.trimmed }
             rows.append((row, fields))
         }
         return Spreadsheet(header: header, rows: rows, encoding: used)
@@ -50,15 +50,16 @@ struct Spreadsheet {
         path.lowercased().hasSuffix(".xlsx") || path.lowercased().hasSuffix(".xlsm")
     }
 
-    /// The rows of a CSV file (in the encoding found or given) or of an .xlsx workbook's first sheet.
-    static func records(path: String, encoding: TextEncoding?) throws -> ([[String]], TextEncoding) {
+    /// The rows of a CSV file (in the encoding found or given; every cell text) or of an .xlsx
+    /// workbook's first sheet.
+    static func records(path: String, encoding: TextEncoding?) throws -> ([[SheetCell]], TextEncoding) {
         if isWorkbook(path) { return (try XLSX.rows(path: path), .utf8) }
         if path.lowercased().hasSuffix(".xls") {
             throw LocalError("\(path): an Excel 97–2003 workbook (.xls); save it as .xlsx or \"CSV UTF-8\"")
         }
         let (text, used) = try decode(try readBytes(path: path), as: encoding, path: path)
         do throws(SubsidyError) {
-            return (try HistoryCSV.records(text), used)
+            return (try HistoryCSV.records(text).map { $0.map { SheetCell(text: $0) } }, used)
         } catch {
             throw LocalError("\(path): \(error.message)")
         }
@@ -133,6 +134,89 @@ struct Spreadsheet {
         guard let converted else { return nil }
         return String(validating: output[..<converted].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+}
+
+/// One cell of a spreadsheet: its text, and how the file stored it. A CSV holds text; an .xlsx
+/// keeps what Excel made of what was typed — `2022-03-04` in a General cell becomes the date
+/// 44624, and `914406050000001234` the number 9.14406050000001E+17 — which a column of codes must
+/// not file as if it had been typed (``identifier(at:isCode:)``).
+struct SheetCell: Hashable {
+    enum Stored: Hashable {
+        /// Text: every cell of a CSV; a string, boolean or formula-text cell of an .xlsx.
+        case text
+        /// An .xlsx number cell shown as a number: `text` is its digits, to Excel's 15.
+        case number
+        /// An .xlsx number cell whose format shows a date or time: `text` is its serial day
+        /// number (days since 1899-12-30; a time of day is the fraction).
+        case date
+    }
+
+    var text: String
+    var stored: Stored = .text
+
+    var isBlank: Bool { text.trimmingSpaces.isEmpty }
+
+    /// The cell with its text trimmed (``Swift/String/trimmingSpaces``).
+    var trimmed: SheetCell { SheetCell(text: text.trimmingSpaces, stored: stored) }
+
+    /// What a clerk does about a cell Excel converted: the same words in every refusal.
+    static let retype = "format the column as text (设置单元格格式 → 文本) and type the value again"
+
+    /// The cell's value for a column of codes or names — a contract number, a USCC, a pilot id, a
+    /// 文号, a project name — where what Excel made of a typed value must not be filed as it:
+    /// - a cell with a date or time format is refused, showing the date (the contract number
+    ///   `2022-03-04` Excel read as a date would be filed as 44624);
+    /// - a number cell is its digits when it is a whole number Excel holds exactly (15 digits at
+    ///   most: `20220304`), except in a column of USCCs (`isCode`), whose 18 characters no number
+    ///   keeps: there, and for any other number, it is refused;
+    /// - text in the scientific notation Excel shows such a number in (`9.14406E+17`, which a
+    ///   CSV saved from the sheet holds) is refused: its digits are gone.
+    ///
+    /// `place` names the row and the column.
+    func identifier(at place: String, isCode: Bool) throws(SubsidyError) -> String {
+        switch stored {
+        case .date:
+            throw .invalidField(place, "Excel stored this cell as a date (\(Self.shownDate(serial: text))), not as the text typed; \(Self.retype)")
+        case .number where isCode:
+            throw .invalidField(place, "Excel turned the code into a number (\(text)), which keeps only 15 digits; \(Self.retype)")
+        case .number:
+            let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
+            guard !digits.isEmpty, digits.count <= 15, digits.allSatisfy(\.isASCIIDigit) else {
+                throw .invalidField(place, "Excel stored this cell as the number \(text), not as the text typed (a number keeps 15 digits and no leading zero); \(Self.retype)")
+            }
+            return text
+        case .text:
+            try Self.refuseScientific(text, at: place)
+            return text
+        }
+    }
+
+    /// Refuses `text` if it is a number in the notation Excel shows a long one in, `9.14406E+17`:
+    /// the form a code typed into a General cell takes in a CSV saved from it, its last digits lost.
+    /// A code that merely has an E in it (`2023E0015`) is not that form.
+    static func refuseScientific(_ text: String, at place: String) throws(SubsidyError) {
+        guard text.wholeMatch(of: /-?[0-9](\.[0-9]+)?[Ee][+-][0-9]{2,3}/) != nil else { return }
+        throw .invalidField(place, "\(text) is how Excel shows a code it turned into a number, its last digits lost; \(retype)")
+    }
+
+    /// A serial day number as the date (and time) Excel shows for it: `44624` is `2022-03-04`,
+    /// `44624.5` `2022-03-04 12:00`, `0.75` `18:00`.
+    static func shownDate(serial: String) -> String {
+        guard let value = Double(serial), value >= 0, value < 3_000_000 else { return serial }
+        let day = Int(value.rounded(.down))
+        let minutes = Int(((value - Double(day)) * 1_440).rounded())
+        var shown: [String] = []
+        if day > 0, let date = CalendarDate(daysSinceEpoch: day - 25_569) { shown.append(date.description) }
+        if minutes > 0 || shown.isEmpty {
+            func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+            shown.append("\(twoDigits(minutes / 60)):\(twoDigits(minutes % 60))")
+        }
+        return shown.joined(separator: " ")
+    }
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { isASCII && isWholeNumber }
 }
 
 /// A date cell as a clerk's spreadsheet holds it, as `YYYY-MM-DD`: `2021-10-01` itself;

@@ -134,12 +134,14 @@ enum XLSX {
     /// the right in many rows must not make billions of empty ones.
     static let maximumCells = 20_000_000
 
-    /// The first sheet of the workbook at `path` as rows of cell text (empty cells as ""), for a
+    /// The first sheet of the workbook at `path` as rows of cells (empty cells as ""), for a
     /// batch: shared strings, inline strings, numbers and booleans are read; formulas by their
-    /// cached values. A part that is not well-formed XML, a cell reference outside Excel's grid or
-    /// a shared string that does not exist refuses the whole file, naming where: a sheet read
-    /// only up to its first error would file half of it and say nothing of the rest.
-    static func rows(path: String) throws -> [[String]] {
+    /// cached values. A number cell says whether its format shows it as a date or time (the
+    /// workbook's styles), so a column of codes can refuse a contract number Excel made a date.
+    /// A part that is not well-formed XML, a cell reference outside Excel's grid or a shared
+    /// string that does not exist refuses the whole file, naming where: a sheet read only up to
+    /// its first error would file half of it and say nothing of the rest.
+    static func rows(path: String) throws -> [[SheetCell]] {
         let archive: Archive
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
@@ -163,9 +165,38 @@ enum XLSX {
             return data
         }
         let shared = try part("xl/sharedStrings.xml").map { try SheetParser.sharedStrings($0, part: "\(path): xl/sharedStrings.xml") } ?? []
+        // The styles are the workbook's, whatever its relationships call them: Excel, WPS and
+        // openpyxl all write xl/styles.xml. Without them no cell has a date format.
+        let dateStyles = try part("xl/styles.xml").map { try SheetParser.dateStyles($0, part: "\(path): xl/styles.xml") } ?? []
         let sheetPath = try firstSheetPath(workbook: part("xl/workbook.xml"), relationships: part("xl/_rels/workbook.xml.rels"), path: path)
         guard let sheet = try part(sheetPath) else { throw LocalError("\(path): the workbook has no worksheet \(sheetPath)") }
-        return try SheetParser.cells(sheet, shared: shared, part: "\(path): \(sheetPath)")
+        return try SheetParser.cells(sheet, shared: shared, dateStyles: dateStyles, part: "\(path): \(sheetPath)")
+    }
+
+    /// The number formats Excel has built in that show a date or a time: 14–22 and 45–47, and
+    /// the ones East Asian Excel shows as 年月日 and 时分秒 (27–36, 50–58; ECMA-376 §18.8.30).
+    static let builtInDateFormats: Set<Int> = Set(14...22).union(27...36).union(45...47).union(50...58)
+
+    /// Whether the number format `code` shows a number as a date or a time: it has a y, m, d, h
+    /// or s outside quoted text, escapes (`\-`), padding (`_)`), fills (`*-`) and brackets —
+    /// except the elapsed-time brackets `[h]`, `[mm]`, `[ss]`. `#,##0.00"元"`, `0.00E+00`,
+    /// `[Red]0.00` and General are numbers; `yyyy"年"m"月"d"日"`, `yyyy-mm-dd` and `h:mm` dates.
+    static func isDateFormat(_ code: String) -> Bool {
+        var characters = code.makeIterator()
+        while let character = characters.next() {
+            switch character {
+            case "\"":
+                while let quoted = characters.next(), quoted != "\"" {}
+            case "\\", "_", "*": _ = characters.next()
+            case "[":
+                var inside = ""
+                while let bracketed = characters.next(), bracketed != "]" { inside.append(bracketed) }
+                if !inside.isEmpty, inside.lowercased().allSatisfy({ "hms".contains($0) }) { return true }
+            default:
+                if "yYmMdDhHsS".contains(character) { return true }
+            }
+        }
+        return false
     }
 
     /// The part of the workbook's first sheet (`xl/worksheets/sheet1.xml` unless the workbook says otherwise).
@@ -181,7 +212,7 @@ enum XLSX {
 /// SpreadsheetML parsing with Foundation's XMLParser.
 private final class SheetParser: NSObject, XMLParserDelegate {
     private enum Mode {
-        case shared, sheet
+        case shared, sheet, styles
         case firstAttribute(element: String, attribute: String)
         case relationship(id: String)
     }
@@ -190,13 +221,22 @@ private final class SheetParser: NSObject, XMLParserDelegate {
     private var strings: [String] = []
     private var text = ""
     private var inText = false
-    private var rows: [[String]] = []
-    private var row: [Int: String] = [:]
+    private var rows: [[SheetCell]] = []
+    private var row: [Int: SheetCell] = [:]
     /// The row's number in the sheet (`<row r="…">`): Excel leaves blank rows out of the file.
     private var rowNumber = 0
     private var cellColumn = 0
     private var cellReference = ""
     private var cellType = ""
+    /// The cell's style (`s`, an index into the styles' cellXfs), and the styles whose number
+    /// format is a date or time.
+    private var cellStyle = 0
+    private var dateStyles: Set<Int> = []
+    /// Styles: each custom number format's code by id, the number format of each cellXfs entry,
+    /// and whether the parser is inside cellXfs (cellStyleXfs holds `xf` elements too).
+    private var formatCodes: [Int: String] = [:]
+    private var styleFormats: [Int] = []
+    private var inCellXfs = false
     private var cells = 0
     private var found: String?
     /// Why the part is refused (the delegate cannot throw: it stops the parser and says why).
@@ -232,10 +272,25 @@ private final class SheetParser: NSObject, XMLParserDelegate {
         return parser.strings
     }
 
-    static func cells(_ data: Data, shared: [String], part: String) throws -> [[String]] {
+    static func cells(_ data: Data, shared: [String], dateStyles: Set<Int>, part: String) throws -> [[SheetCell]] {
         let parser = SheetParser(.sheet, shared: shared)
+        parser.dateStyles = dateStyles
         try parser.run(data, part: part)
         return parser.rows
+    }
+
+    /// The cell styles (indices of cellXfs, as a cell's `s` names them) whose number format shows
+    /// a date or a time: a built-in one, or a custom one whose code does (``XLSX/isDateFormat(_:)``).
+    /// A workbook may give a built-in id a code of its own: the code decides.
+    static func dateStyles(_ data: Data, part: String) throws -> Set<Int> {
+        let parser = SheetParser(.styles)
+        try parser.run(data, part: part)
+        var styles: Set<Int> = []
+        for (index, format) in parser.styleFormats.enumerated() {
+            let isDate = parser.formatCodes[format].map(XLSX.isDateFormat) ?? XLSX.builtInDateFormats.contains(format)
+            if isDate { styles.insert(index) }
+        }
+        return styles
     }
 
     static func firstAttribute(in data: Data, element: String, attribute: String, part: String) throws -> String? {
@@ -261,6 +316,15 @@ private final class SheetParser: NSObject, XMLParserDelegate {
         case .shared:
             if name == "si" { text = "" }
             if name == "t" { inText = true }
+        case .styles:
+            switch name {
+            case "numFmt":
+                if let id = attributes["numFmtId"].flatMap({ Int($0) }), let code = attributes["formatCode"] { formatCodes[id] = code }
+            case "cellXfs": inCellXfs = true
+            // An xf without a number format has General (0).
+            case "xf" where inCellXfs: styleFormats.append(attributes["numFmtId"].flatMap { Int($0) } ?? 0)
+            default: break
+            }
         case .sheet:
             switch name {
             case "row":
@@ -276,6 +340,7 @@ private final class SheetParser: NSObject, XMLParserDelegate {
                 }
             case "c":
                 cellType = attributes["t"] ?? ""
+                cellStyle = attributes["s"].flatMap { Int($0) } ?? 0
                 cellReference = attributes["r"] ?? ""
                 if cellReference.isEmpty {
                     cellColumn = row.keys.max().map { $0 + 1 } ?? 0
@@ -303,6 +368,8 @@ private final class SheetParser: NSObject, XMLParserDelegate {
         case .shared:
             if name == "t" { inText = false }
             if name == "si" { strings.append(Self.unescaped(text)) }
+        case .styles:
+            if name == "cellXfs" { inCellXfs = false }
         case .sheet:
             switch name {
             case "v", "t": inText = false
@@ -313,14 +380,17 @@ private final class SheetParser: NSObject, XMLParserDelegate {
                         let cell = cellReference.isEmpty ? "row \(rowNumber)" : "cell \(cellReference)"
                         return refuse(parser, "\(cell) names shared string \"\(text)\", which the workbook does not have (it has \(shared.count))")
                     }
-                    row[cellColumn] = shared[index]
-                case "b": row[cellColumn] = text == "1" ? "true" : "false"
+                    row[cellColumn] = SheetCell(text: shared[index])
+                case "b": row[cellColumn] = SheetCell(text: text == "1" ? "true" : "false")
                 case "e":
                     // A formula that failed (#N/A of a VLOOKUP): its text is not the cell's value.
                     let cell = cellReference.isEmpty ? "row \(rowNumber)" : "cell \(cellReference)"
                     return refuse(parser, "\(cell) shows an Excel error (\(text)), not a value; fix the formula or type the value")
-                case "inlineStr", "str": row[cellColumn] = Self.unescaped(text)
-                default: row[cellColumn] = Self.plainNumber(text, type: cellType)
+                case "inlineStr", "str": row[cellColumn] = SheetCell(text: Self.unescaped(text))
+                // An ISO 8601 date cell (strict Open XML): a date whatever its style.
+                case "d": row[cellColumn] = SheetCell(text: text, stored: .date)
+                default:
+                    row[cellColumn] = SheetCell(text: Self.plainNumber(text, type: cellType), stored: dateStyles.contains(cellStyle) ? .date : .number)
                 }
             case "row":
                 // The rows Excel left out stand where they were, so row numbers stay the sheet's.
@@ -330,7 +400,7 @@ private final class SheetParser: NSObject, XMLParserDelegate {
                 guard cells <= XLSX.maximumCells else {
                     return refuse(parser, "row \(rowNumber): more than \(XLSX.maximumCells) cells, more than a batch subsidyctl reads")
                 }
-                rows.append((0..<width).map { row[$0] ?? "" })
+                rows.append((0..<width).map { row[$0] ?? SheetCell(text: "") })
             default: break
             }
         default: break

@@ -725,6 +725,77 @@ struct OutputTests {
         }
     }
 
+    @Test("a code Excel turned into a date or a number is refused in a column of codes, naming row and column, the date shown; a whole number is its digits; amounts stay numbers")
+    func cellsExcelConverted() async throws {
+        try await withDaemon(demo: true) { daemon in
+            let directory = daemon.dataDirectory
+            _ = try await BureauListTests.python(
+                #"""
+                import sys, datetime, openpyxl
+                out = sys.argv[1]
+                wb = openpyxl.Workbook(); ws = wb.active
+                ws.append(["measure", "fundingYear", "enterpriseUscc", "providerUscc", "合同编号", "contractAmount", "paidAmount", "projectName"])
+                def voucher(enterprise, contract, project):
+                    ws.append(["CLOUD_VOUCHER", 2022, enterprise, "914406050000000193", contract, 1000000, 1000000, project])
+                # 2022-03-04 typed into a General cell: Excel makes it a date (a custom yyyy-mm-dd format).
+                voucher("91440605000000107H", datetime.date(2022, 3, 4), "日期合同")
+                # 20220304 typed: a number Excel holds exactly; its amount shown as yuan with a unit.
+                voucher("91440605000000107H", 20220304, "数字合同")
+                ws["F3"].number_format = '#,##0.00"元"'
+                # A USCC typed into a General cell: 18 digits, the last three lost.
+                voucher(914406050000001000, "HT-NUM-4", "数字代码")
+                # Built-in date format 14, and a Chinese date with a time of day.
+                voucher("91440605000000107H", 44624, "内置日期")
+                ws["E5"].number_format = "mm-dd-yy"
+                voucher("91440605000000107H", 44624.5, "中文日期")
+                ws["E6"].number_format = 'yyyy"年"m"月"d"日" h:mm'
+                wb.save(f"{out}/converted.xlsx")
+                # An import whose contract cell is a date; a review list whose id is one.
+                wb = openpyxl.Workbook(); ws = wb.active
+                ws.append(["measure", "year", "district", "enterprise", "provider", "amount", "decision_date", "document", "contract"])
+                ws.append(["CLOUD_VOUCHER", 2021, "nanhai", "91440605000000107H", "914406050000000193", 100000, datetime.date(2021, 10, 1), "佛工信〔2021〕9号", datetime.date(2022, 3, 4)])
+                wb.save(f"{out}/import-converted.xlsx")
+                wb = openpyxl.Workbook(); ws = wb.active
+                ws.append(["申请编号"]); ws.append([datetime.date(2022, 3, 4)])
+                wb.save(f"{out}/ids.xlsx")
+                # A CSV saved from a sheet whose USCC column was General: Excel wrote 9.14406E+17.
+                # A contract number with an E in it is a contract number.
+                open(f"{out}/scientific.csv", "w", encoding="utf-8").write(
+                    "measure,fundingYear,enterpriseUscc,providerUscc,contractNumber,contractAmount,paidAmount,projectName\n"
+                    "CLOUD_VOUCHER,2022,91440605000000115C,9.14406E+17,HT-SCI-1,800000,800000,科学计数\n"
+                    "CLOUD_VOUCHER,2022,91440605000000115C,914406050000000193,2023E0015,800000,800000,带E合同\n")
+                """#, [directory])
+
+            let converted = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", directory + "/converted.xlsx"])
+            #expect(converted.status == 2 && converted.output.contains("1 filed, 0 already filed, 4 refused of 5 rows"), "\(converted.output) \(converted.error)")
+            let results = try await BureauListTests.readCSV(directory + "/converted.xlsx.results.csv")
+            #expect(results.count == 6, "\(results)")
+            let retype = "format the column as text (设置单元格格式 → 文本) and type the value again"
+            for (row, shown) in [(1, "2022-03-04"), (4, "2022-03-04"), (5, "2022-03-04 12:00")] {
+                #expect(results[row][3].contains("row \(row + 1) column 合同编号: Excel stored this cell as a date (\(shown))") && results[row][3].contains(retype),
+                        "\(results[row])")
+            }
+            #expect(results[3][3].contains("row 4 column enterpriseUscc: Excel turned the code into a number (914406050000001000)") && results[3][3].contains(retype),
+                    "\(results[3])")
+            let filed = try JSONValue.parse(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", results[2][2]]))["record"]?["application"]
+            #expect(filed?["contractNumber"] == .string("20220304") && filed?["contractAmountFen"] == .string("100000000"), "\(String(describing: filed))")
+
+            let scientific = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", directory + "/scientific.csv"])
+            #expect(scientific.output.contains("1 filed, 0 already filed, 1 refused of 2 rows"), "\(scientific.output) \(scientific.error)")
+            let sciResults = try await BureauListTests.readCSV(directory + "/scientific.results.csv")
+            #expect(sciResults[1][3].contains("row 2 column providerUscc: 9.14406E+17 is how Excel shows a code it turned into a number") && sciResults[1][3].contains(retype),
+                    "\(sciResults)")
+            #expect(sciResults[2][1].hasPrefix("filed"), "2023E0015 is a contract number: \(sciResults)")
+
+            let imported = try await runCtl(["--data-dir", directory, "import", "--file", directory + "/import-converted.xlsx"])
+            #expect(imported.status == 13 && imported.error.contains("row 2.contract: Excel stored this cell as a date (2022-03-04)"), "\(imported.output) \(imported.error)")
+            #expect(!imported.output.contains("imported"), "nothing was imported: \(imported.output)")
+
+            let reviewed = try await runCtl(["--data-dir", directory, "--as", "nanhai", "review", "--batch", directory + "/ids.xlsx", "--outcome", "recommend"])
+            #expect(reviewed.status == 1 && reviewed.error.contains("ids.xlsx row 2: Excel stored this cell as a date (2022-03-04)"), "\(reviewed.output) \(reviewed.error)")
+        }
+    }
+
     @Test("what a terminal would obey is refused in one-line texts (line breaks become spaces) and shown as \\uXXXX on a clerk's terminal; a change to nothing is refused")
     func terminalText() async throws {
         try await withDaemon { daemon in

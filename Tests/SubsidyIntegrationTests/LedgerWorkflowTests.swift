@@ -460,7 +460,7 @@ struct LedgerWorkflowTests {
             try (csv + "CLOUD_VOUCHER,2021,nanhai,x,y,abc,2021-04-01,d\n").write(toFile: file, atomically: true, encoding: .utf8)
             let bad = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
             #expect(bad.status == 13, "INVALID_ARGUMENT is exit 10 + 3")
-            #expect(bad.error.contains("csv row 4.amount"))
+            #expect(bad.error.contains("row 4.amount"))
         }
     }
 
