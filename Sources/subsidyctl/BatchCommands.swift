@@ -168,15 +168,9 @@ struct BatchSubmission {
                     // What the application is, not where its row stands, decides its id: a
                     // re-run after fixing, adding or deleting rows files only what was not filed,
                     // and a row edited since it was filed is refused (ALREADY_EXISTS), not filed again.
-                    // The programme only when one is named, so the ids of rows filed under the
-                    // default before programmes could be named stay what they were.
-                    let identity = ([
-                        application.measure.description, String(application.fundingYear), application.enterpriseUscc,
-                        SubsidyCore.Application.contentFingerprint(
-                            contractNumber: application.contractNumber, projectName: application.projectName, enterprise: application.enterpriseUscc),
-                    ] + (application.programme.isEmpty ? [] : [application.programme])).joined(separator: "\u{0}")
+                    let identity = Self.identity(of: application)
                     occurrences[identity, default: 0] += 1
-                    request.requestId = "batch-" + String(HexDigest.sha256(Array("\(identity)\u{0}\(occurrences[identity]!)".utf8)).prefix(32))
+                    request.requestId = Self.requestID(identity: identity, occurrence: occurrences[identity]!)
                     let response = try await district.submitApplication(request, timeout: global.timeout)
                     let id = response.record?.id ?? ""
                     // A replay answers with the record filed before this run began.
@@ -215,6 +209,25 @@ struct BatchSubmission {
             print(summary)
         }
         if failed > 0 { throw ExitCode(ExitStatus.partialBatch) }
+    }
+
+    /// What an application is, whatever file or row it comes from: its measure, funding year,
+    /// enterprise and content (contract or project), and its programme — only when one is named,
+    /// so the ids of rows filed under the default before programmes could be named stay what
+    /// they were.
+    static func identity(of application: Foshan_Subsidy_V1_Application) -> String {
+        ([
+            application.measure.description, String(application.fundingYear), application.enterpriseUscc,
+            SubsidyCore.Application.contentFingerprint(
+                contractNumber: application.contractNumber, projectName: application.projectName, enterprise: application.enterpriseUscc),
+        ] + (application.programme.isEmpty ? [] : [application.programme])).joined(separator: "\u{0}")
+    }
+
+    /// The request id of the `occurrence`-th filing (from 1) of the application `identity` names:
+    /// the same application filed again — a re-run of a batch, `submit --file` after a timeout —
+    /// is the same request, which the daemon answers with the application filed the first time.
+    static func requestID(identity: String, occurrence: Int) -> String {
+        "batch-" + String(HexDigest.sha256(Array("\(identity)\u{0}\(occurrence)".utf8)).prefix(32))
     }
 
     /// `apps.csv` → `apps.results.csv` beside it; any other file keeps its extension

@@ -236,14 +236,16 @@ struct Import: AsyncParsableCommand {
             decision_date, document, and optionally contract, project, pilot, selection_date and base (yuan: \
             what the award's rate applied to, so a later filing on the same contract or project under \
             another programme is measured on it). Every row \
-            is validated like a live decision; re-importing the same file is idempotent. Prints each row's \
+            is validated like a live decision; re-importing the same file is idempotent: each row's ledger id \
+            comes from its content, and a row already in the ledger is counted as already present (each run \
+            is its own request; --request-id retries one whose answer was lost). Prints each row's \
             ledger id (import-…): `subsidyctl revoke` takes it to take back a row imported in error, after \
             which the corrected row can be imported.
             """
     )
     @OptionGroup var global: GlobalOptions
     @Option(help: "JSON or CSV file, or - (JSON) for standard input.") var file: String
-    @Option var requestId: String?
+    @Option(help: "Request id, to retry a run whose answer was lost (default: a fresh one each run).") var requestId: String?
 
     @Option(help: "CSV text encoding (default: UTF-8 with or without a BOM, else GB18030/GBK).") var encoding: Spreadsheet.TextEncoding?
 
@@ -268,8 +270,10 @@ struct Import: AsyncParsableCommand {
             printError(error, json: global.json)
             throw ExitCode(ExitStatus.of(error.code))
         }
-        // The awards decide the id, so running the same import twice is a retry.
-        request.requestId = requestId ?? "import-" + String(HexDigest.sha256(request.serializedBytes()).prefix(24))
+        // A fresh id each run: the rows' own ids (from their content) make an import idempotent,
+        // and a second run must be answered anew — rows imported by the first counted as already
+        // present — not with the first run's reply. A retry within this run keeps the id.
+        request.requestId = requestId ?? newRequestID()
         let sent = request
         let r = try await global.withClient(retrying: sent.requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).importHistory(sent, timeout: global.timeout)

@@ -16,7 +16,11 @@ struct Submit: AsyncParsableCommand {
         abstract: "District: file an application, from a JSON file (the protos' JSON mapping of Application) or from flags.",
         discussion: """
             With --file, flags given as well override the file's fields. Amounts are in yuan \
-            ("1,200,000" or "1200000.50"); use the JSON file for fields without a flag.
+            ("1,200,000" or "1200000.50"); use the JSON file for fields without a flag. \
+            The request id of --file (and of each --batch row) comes from what the application is \
+            (measure, year, enterprise, contract or project, programme): running the same file again, \
+            after a timeout say, gives back the application filed the first time and files nothing twice; \
+            a file edited since is refused (amend the application). Flags alone send a fresh id each run.
             """
     )
 
@@ -36,7 +40,8 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Grade of the recognition: STANDARD or EXCELLENT (DIGITAL_FACTORY).") var grade: String?
     @Option(help: "Declared annual main-business revenue (年主营业务收入) in yuan (CLOUD_USE's revenue tier).") var declaredRevenue: String?
     @Option(help: "File outside an open call for applications (申报批次) on purpose: the reason, recorded with it.") var lateReason: String = ""
-    @Option(help: "Request id, to retry an earlier submission safely.") var requestId: String = newRequestID()
+    @Option(help: "Request id, to retry an earlier submission safely (default: with --file, derived from the application; else a fresh one).")
+    var requestId: String?
     @Option(
         help: ArgumentHelp(
             "A spreadsheet (CSV, or an .xlsx's or .xlsm's first sheet) of applications, one a row: files every row and writes a result per row.",
@@ -71,7 +76,6 @@ struct Submit: AsyncParsableCommand {
             return
         }
         var request = Foshan_Subsidy_V1_SubmitApplicationRequest()
-        request.requestId = requestId
         var application = Foshan_Subsidy_V1_Application()
         if let file {
             let text = try readText(path: file)
@@ -99,9 +103,27 @@ struct Submit: AsyncParsableCommand {
         if let declaredRevenue { application.declaredRevenueFen = try fen(declaredRevenue, option: "--declared-revenue") }
         request.application = application
         request.lateReason = lateReason
+        // A file is a document the clerk may send again (after a timeout, or not sure it went):
+        // its id comes from the application as a batch row's does, so the second run is a retry.
+        // Flags are typed afresh each time: a fresh id.
+        let derived = file != nil && requestId == nil
+        request.requestId = requestId ?? (file != nil ? BatchSubmission.requestID(identity: BatchSubmission.identity(of: application), occurrence: 1) : newRequestID())
         let sent = request
-        let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
-            try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).submitApplication(sent, timeout: global.timeout)
+        let started = utcNow()
+        let r = try await global.withClient(retrying: sent.requestId) { client throws(SubsidyError) in
+            do throws(SubsidyError) {
+                return try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).submitApplication(sent, timeout: global.timeout)
+            } catch where derived && error.code == .alreadyExists && error.message.contains("request_id") {
+                throw SubsidyError(
+                    error.code,
+                    "this application (the same measure, year, enterprise and contract or project) was filed before with other values: "
+                        + "find it (subsidyctl search) and amend it, or pass --request-id to file a second application — \(error.message)",
+                    details: error.details)
+            }
+        }
+        // A replay answers with the record filed before this run began.
+        if derived, !global.json, let created = r.record?.createdAt, created < started {
+            note("already filed (\(global.time(created))): this is that application; nothing was filed again")
         }
         global.emit(r, human: r.record.map(global.describe) ?? "")
     }

@@ -796,6 +796,31 @@ struct OutputTests {
         }
     }
 
+    @Test("submit --file run again (after a timeout) gives back the application filed the first time; an edited file is refused saying what to do")
+    func submitFileTwice() async throws {
+        try await withDaemon(demo: true) { daemon in
+            let file = daemon.dataDirectory + "/voucher.json"
+            try BureauListTests.voucher.write(toFile: file, atomically: false, encoding: .utf8)
+            let submit = ["--data-dir", daemon.dataDirectory, "--as", "nanhai", "--today", BureauListTests.filingDay, "submit", "--file", file]
+            let first = try await runCtl(submit)
+            #expect(first.status == 0 && !first.error.contains("already filed"), "\(first.output) \(first.error)")
+            let again = try await runCtl(submit)
+            let id = try #require(first.output.split(separator: " ").first.map(String.init))
+            #expect(again.status == 0 && again.output.hasPrefix(id + " ") && again.error.contains("already filed"), "\(again.output) \(again.error)")
+            let listed = try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--text", "HT-2022-NH-9"])
+            #expect(try FindAndCorrectTests.ids(listed) == [id], "filed once: \(listed)")
+
+            // The file edited since: not filed a second time; the clerk is told to amend.
+            try BureauListTests.voucher.replacingOccurrences(of: "120000000", with: "110000000").write(toFile: file, atomically: false, encoding: .utf8)
+            let edited = try await runCtl(submit)
+            #expect(edited.status == 16 && edited.error.contains("was filed before with other values: find it (subsidyctl search) and amend it"),
+                    "\(edited.output) \(edited.error)")
+            // An id of its own files it as a second application, as before.
+            let second = try await runCtl(submit + ["--request-id", "second-filing"])
+            #expect(second.status == 0 && !second.output.hasPrefix(id + " "), "\(second.output) \(second.error)")
+        }
+    }
+
     @Test("what a terminal would obey is refused in one-line texts (line breaks become spaces) and shown as \\uXXXX on a clerk's terminal; a change to nothing is refused")
     func terminalText() async throws {
         try await withDaemon { daemon in
