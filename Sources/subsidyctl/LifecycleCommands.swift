@@ -649,15 +649,20 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> S
     // Chinese where the clerk's locale is.
     let chinese = prefersChinese()
     let chineseLabels = [
-        "measure": "支持方向", "applicant": "申报主体", "project": "项目名称", "amounts": "金额", "content": "比对内容", "filed": "受理日期",
-        "awarded": "审定资助", "cut": "核减", "paid": "拨付日期", "warning": "提示",
+        "programme": "政策", "call": "申报批次", "late": "逾期申报原因", "measure": "支持方向", "applicant": "申报主体", "project": "项目名称",
+        "amounts": "金额", "content": "比对内容", "filed": "受理日期", "awarded": "审定资助", "cut": "核减", "paid": "拨付日期", "warning": "提示",
     ]
     func field(_ label: String, _ value: String) -> String {
         let head = (chinese ? chineseLabels[label] ?? label : label) + ":"
         return head + String(repeating: " ", count: max(1, (chinese ? 13 : 11) - displayWidth(head))) + value
     }
-    var lines = [
-        "\(record.id)  \(record.district)  \(record.state)",
+    var lines = ["\(record.id)  \(record.district)  \(record.state)"]
+    // The programme decides the rules and who decides (`--json` has it as application.programme);
+    // the call (申报批次) it was filed under, and why it was filed outside one, if it was.
+    if let programme = record.application?.programme, !programme.isEmpty { lines.append(field("programme", programme)) }
+    if !record.callId.isEmpty { lines.append(field("call", record.callId)) }
+    if !record.lateReason.isEmpty { lines.append(field("late", (chinese ? "" : "filed outside an open call: ") + record.lateReason)) }
+    lines += [
         field("measure", "\(record.application?.measure.description ?? "")  year \(record.application?.fundingYear ?? 0)"),
         field("applicant", "\(record.application?.enterpriseUscc ?? "")  \(record.enterpriseName)"),
         field("project", record.application?.projectName ?? ""),

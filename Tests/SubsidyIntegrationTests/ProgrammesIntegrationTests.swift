@@ -578,4 +578,32 @@ struct ProgrammesIntegrationTests {
             #expect(record?.state == .publicized && record?.publicizedOn == "2023-06-01", "\(String(describing: record))")
         }
     }
+
+    @Test("subsidyctl show names the programme, the call an application was filed under and the reason it was filed late, in Chinese too")
+    func showProgrammeAndLateReason() async throws {
+        try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
+            let owner = TestData.uscc(7_700, area: 5)
+            _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "register", "--uscc", owner, "--name", "佛山市南海区车间有限公司", "--role", "industrial_enterprise"])
+            let opened = try await BureauListTests.ctl(
+                daemon, as: "city", ["call", "open", "--programme", "foshan-dx-2021", "--measure", "DIGITAL_WORKSHOP", "--year", "2025", "--from", Self.chinaDay(-1), "--to", Self.chinaDay(30)])
+            let call = "foshan-dx-2021/DIGITAL_WORKSHOP/2025/1"
+            #expect(opened.contains(call), "\(opened)")
+            let submit = ["submit", "--programme", "foshan-dx-2021", "--measure", "DIGITAL_WORKSHOP", "--year", "2025", "--enterprise", owner]
+            let inside = try #require(try await BureauListTests.ctl(daemon, as: "nanhai", submit + ["--project-name", "数字化车间 1"]).split(separator: " ").first)
+            // Closed from today; a filing now is late on purpose, with its reason.
+            _ = try await BureauListTests.ctl(daemon, as: "city", ["call", "close", call, "--on", Self.chinaDay(-1)])
+            let late = try #require(
+                try await BureauListTests.ctl(daemon, as: "nanhai", submit + ["--project-name", "数字化车间 2", "--late-reason", "系统故障，经市局同意补报"]).split(separator: " ").first)
+
+            let english = ["LANG": "C.UTF-8", "LC_ALL": ""]
+            let shownInside = try await BureauListTests.ctl(daemon, as: "nanhai", ["show", String(inside)], environment: english)
+            #expect(shownInside.contains("\nprogramme: foshan-dx-2021\n") && shownInside.contains("\ncall:      \(call)\n"), "\(shownInside)")
+            #expect(!shownInside.contains("late:"), "filed inside the call: \(shownInside)")
+            let shownLate = try await BureauListTests.ctl(daemon, as: "nanhai", ["show", String(late)], environment: english)
+            #expect(shownLate.contains("\nlate:      filed outside an open call: 系统故障，经市局同意补报\n"), "\(shownLate)")
+            let chinese = try await BureauListTests.ctl(daemon, as: "city", ["show", String(late)], environment: ["LANG": "zh_CN.UTF-8", "LC_ALL": ""])
+            #expect(chinese.contains("\n政策:        foshan-dx-2021\n") && chinese.contains("\n申报批次:    \(call)\n"), "\(chinese)")
+            #expect(chinese.contains("\n逾期申报原因: 系统故障，经市局同意补报\n"), "\(chinese)")
+        }
+    }
 }
