@@ -176,7 +176,7 @@ struct BatchSubmission {
                     // A replay answers with the record filed before this run began.
                     if let created = response.record?.createdAt, created < started {
                         again += 1
-                        results.rows.append([.number(String(row.row)), .text("already filed 已提交"), .text(id), .text("")])
+                        results.rows.append([.number(String(row.row)), .text("already filed 已提交过"), .text(id), .text("")])
                     } else {
                         filed += 1
                         let warnings = response.record?.warnings.joined(separator: "; ") ?? ""
@@ -336,7 +336,8 @@ struct BatchApproval {
                 if ok {
                     cut ? (chinese ? "部分支持" : "cut") : (chinese ? (plan ? "可支持" : "已审定") : (plan ? "approved" : "APPROVED"))
                 } else {
-                    chinese ? "不予支持" : "refused"
+                    // Not 不予支持, the word of a decision to reject: the application is not decided.
+                    chinese ? "无法审定" : "refused"
                 }
             var why = ""
             if cut || !ok, !outcome.bindingCap.isEmpty { why = outcome.bindingCap + (outcome.bindingScope.isEmpty ? "" : " [\(outcome.bindingScope)]") }
@@ -348,7 +349,7 @@ struct BatchApproval {
         }
         let summary =
             chinese
-            ? "\(plan ? "预计" : "")支持 \(response.approved) 项，合计 \(yuan(response.totalAwardFen)) 元；不予支持 \(response.refused) 项\(plan ? "（未占用任何额度）" : "")"
+            ? "\(plan ? "预计" : "")支持 \(response.approved) 项，合计 \(yuan(response.totalAwardFen)) 元；无法审定 \(response.refused) 项\(plan ? "（未占用任何额度）" : "")"
             : "\(response.approved) \(plan ? "would be " : "")approved for \(yuan(response.totalAwardFen)) yuan, \(response.refused) refused"
                 + (plan ? " (a plan: nothing was committed)" : "")
         return (table, summary)

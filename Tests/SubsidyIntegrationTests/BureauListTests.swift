@@ -309,6 +309,8 @@ struct BatchTests {
             #expect(edited.output.contains("0 filed, 38 already filed, 3 refused"), "\(edited.output)")
             let editedRows = try await BureauListTests.readCSV(daemon.dataDirectory + "/申报.results.csv")
             #expect(editedRows.contains { $0[1].hasPrefix("filed before with other values") }, "\(editedRows)")
+            // Filed by an earlier run, told apart from filed by this one in Chinese too.
+            #expect(editedRows.dropFirst().filter { $0[1] == "already filed 已提交过" }.count == 38, "\(editedRows)")
             #expect(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--state", "SUBMITTED", "--page-size", "100"]) == listed,
                     "nothing was filed twice")
 
@@ -397,6 +399,12 @@ struct BatchTests {
             #expect(codes.suffix(2).allSatisfy { $0 == .string("RESOURCE_EXHAUSTED") }, "\(plan)")
             #expect(outcomes.suffix(2).allSatisfy { $0["bindingCap"] == .string("CLOUD_VOUCHER.per_enterprise") }, "\(plan)")
 
+            // In Chinese, the rows that cannot be approved are not called rejected (不予支持, a decision).
+            let planInChinese = try await BureauListTests.ctl(
+                daemon, as: "city", ["approve", "--plan", "--batch", results, "--decision-date", "2022-10-01", "--document", "会议纪要〔2022〕7号"],
+                environment: ["LANG": "zh_CN.UTF-8", "LC_ALL": ""])
+            #expect(planInChinese.components(separatedBy: "无法审定").count == 4 && !planInChinese.contains("不予支持"), "\(planInChinese)")
+            #expect(planInChinese.contains("；无法审定 2 项（未占用任何额度）"), "\(planInChinese)")
             let approved = try await runCtl(["--data-dir", daemon.dataDirectory, "--json", "approve", "--batch", results, "--decision-date", "2022-10-01",
                                        "--document", "会议纪要〔2022〕7号"])
             #expect(approved.status == 2, "two refusals: \(approved.error)")
