@@ -42,7 +42,7 @@ struct Export: AsyncParsableCommand {
     @Option(help: "Funding year.") var year: Int32 = 0
     @Option(help: "Measure, e.g. CLOUD_VOUCHER.") var measure: String?
     @Option(help: "State, e.g. PUBLICIZED (default: the kind's states).") var state: String?
-    @Option(help: "City only: one district.") var district: String = ""
+    @Option(help: "City only: one district (nanhai, or 南海区, 南海).") var district: String = ""
     @Option(help: "Only applications under this programme (e.g. shunde-dx-2021; foshan-2020 includes those naming none).") var programme: String = ""
     @Option(help: "First date (YYYY-MM-DD) of the range the kind selects by.") var from: String = ""
     @Option(help: "Last date (YYYY-MM-DD) of the range, inclusive.") var to: String = ""
@@ -57,7 +57,7 @@ struct Export: AsyncParsableCommand {
         var filter = Foshan_Subsidy_V1_ListApplicationsRequest()
         if let measure { filter.measure = try parseEnum(Foshan_Subsidy_V1_Measure.self, measure, option: "--measure") }
         filter.fundingYear = year
-        filter.district = district
+        filter.district = districtID(district)?.rawValue ?? district
         let states: [Foshan_Subsidy_V1_ApplicationState] =
             if let state { [try parseEnum(Foshan_Subsidy_V1_ApplicationState.self, state, option: "--state")] } else {
                 switch kind {

@@ -232,7 +232,7 @@ struct Import: AsyncParsableCommand {
         abstract: "City: import decisions made before the system existed, so every cap and one-time rule counts them.",
         discussion: """
             JSON: {"awards": [HistoricalAward, ...]} in the protos' JSON mapping. CSV or .xlsx: a header \
-            line naming the columns measure, year, district, enterprise, provider, amount (yuan), \
+            line naming the columns measure, year, district (sanshui, or 三水区, 三水), enterprise, provider, amount (yuan), \
             decision_date, document, and optionally contract, project, pilot, selection_date and base (yuan: \
             what the award's rate applied to, so a later filing on the same contract or project under \
             another programme is measured on it). Every row \
@@ -331,7 +331,8 @@ enum HistoryCSV {
             award.measure = measure
             guard let year = Int32(field["year"] ?? "") else { throw .invalidField("\(line).year", "must be a year") }
             award.fundingYear = year
-            award.district = field["district"] ?? ""
+            // 三水区 or 三水, as a bureau's sheet names it, is sanshui.
+            award.district = field["district"].map { districtID($0)?.rawValue ?? $0 } ?? ""
             award.enterpriseUscc = field["enterprise"] ?? ""
             award.providerUscc = field["provider"] ?? ""
             do {

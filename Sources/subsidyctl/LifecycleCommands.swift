@@ -164,7 +164,7 @@ struct List: AsyncParsableCommand {
     @Option(help: "State, e.g. RECOMMENDED.") var state: String?
     @Option(help: "Funding year.") var year: Int32 = 0
     @Option(help: "Enterprise USCC.") var enterprise: String = ""
-    @Option(help: "City only: one district.") var district: String = ""
+    @Option(help: "City only: one district (nanhai, or 南海区, 南海).") var district: String = ""
     @Option(help: "Page size.") var pageSize: Int32 = 50
     @Option(help: "Page token from a previous page.") var pageToken: String = ""
     @Option(help: "Only applications whose enterprise name or USCC, contract number or project name contains this text.") var text: String = ""
@@ -175,7 +175,7 @@ struct List: AsyncParsableCommand {
         if let state { request.state = try parseEnum(Foshan_Subsidy_V1_ApplicationState.self, state, option: "--state") }
         request.fundingYear = year
         request.enterpriseUscc = enterprise
-        request.district = district
+        request.district = districtID(district)?.rawValue ?? district
         request.pageSize = pageSize
         request.pageToken = pageToken
         request.text = text

@@ -66,7 +66,7 @@ struct GlobalOptions: ParsableArguments {
 
     mutating func validate() throws {
         // A clerk types the district's name: 南海 or 南海区 is nanhai, 市 or 市局 the city.
-        if let district = DistrictID.allCases.first(where: { tenant == $0.displayName || tenant + "区" == $0.displayName }) {
+        if let district = districtID(tenant) {
             tenant = district.rawValue
         } else if ["市", "市局", "佛山市"].contains(tenant) {
             tenant = "city"
@@ -280,6 +280,13 @@ struct GlobalOptions: ParsableArguments {
     /// A daemon time (RFC 3339 UTC) as a clerk reads it: in the time zone of TZ, else China
     /// Standard Time, `2026-12-04 13:39:23`; in UTC with --utc.
     func time(_ stamp: String) -> String { utc ? stamp : localTime(stamp) }
+}
+
+/// A district as a clerk types it, wherever subsidyctl takes one (`--as`, `--district`, an
+/// import's district column): its id (`nanhai`), or its Chinese name with or without 区 (南海区,
+/// 南海). Nil for anything else, which the caller refuses or the daemon names.
+func districtID(_ text: String) -> DistrictID? {
+    DistrictID(rawValue: text) ?? DistrictID.allCases.first { text == $0.displayName || text + "区" == $0.displayName }
 }
 
 /// subsidyctl's exit statuses (`subsidyctl --help` lists them).

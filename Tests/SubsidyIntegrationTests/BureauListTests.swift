@@ -829,6 +829,34 @@ struct OutputTests {
         }
     }
 
+    @Test("a district by its Chinese name, with or without 区, wherever --as takes it: list --district, export --district, an import's district column")
+    func districtNames() async throws {
+        try await withDaemon(demo: true) { daemon in
+            let all = try FindAndCorrectTests.ids(try await BureauListTests.ctl(daemon, as: "city", ["--json", "list", "--page-size", "500"]))
+            for spelling in ["南海区", "南海", "nanhai"] {
+                let listed = try FindAndCorrectTests.ids(try await BureauListTests.ctl(daemon, as: "city", ["--json", "list", "--district", spelling, "--page-size", "500"]))
+                #expect(!listed.isEmpty && listed == all.filter { $0.hasPrefix("nanhai-") }, "\(spelling): \(listed)")
+                let out = daemon.dataDirectory + "/applications-\(spelling).csv"
+                _ = try await BureauListTests.ctl(daemon, as: "city", ["export", "applications", "--district", spelling, "--out", out])
+                let rows = try await BureauListTests.readCSV(out)
+                let district = try #require(rows.first?.firstIndex(of: "区"), "\(rows.first ?? [])")
+                #expect(rows.count > 1 && rows.dropFirst().allSatisfy { $0[district] == "南海区" }, "\(spelling): \(rows)")
+            }
+            let publicity = try await runCtl(["--data-dir", daemon.dataDirectory, "export", "publicity", "--district", "南海", "--out", daemon.dataDirectory + "/公示.csv"])
+            #expect(publicity.status == 0, "\(publicity.error)")
+
+            let file = daemon.dataDirectory + "/history.csv"
+            try """
+                measure,year,district,enterprise,provider,amount,decision_date,document
+                PUBLIC_SERVICE,2021,三水区,\(TestData.uscc(9_601)),,120000,2021-05-01,佛工信〔2021〕10号
+                PUBLIC_SERVICE,2021,顺德,\(TestData.uscc(9_602)),,120000,2021-05-01,佛工信〔2021〕11号
+
+                """.write(toFile: file, atomically: false, encoding: .utf8)
+            let imported = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
+            #expect(imported.status == 0 && imported.output.contains("imported 2, already present 0"), "\(imported.output) \(imported.error)")
+        }
+    }
+
     @Test("what a terminal would obey is refused in one-line texts (line breaks become spaces) and shown as \\uXXXX on a clerk's terminal; a change to nothing is refused")
     func terminalText() async throws {
         try await withDaemon { daemon in
