@@ -276,11 +276,50 @@ struct Import: AsyncParsableCommand {
         request.requestId = requestId ?? newRequestID()
         let sent = request
         let r = try await global.withClient(retrying: sent.requestId) { client throws(SubsidyError) in
-            try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).importHistory(sent, timeout: global.timeout)
+            do throws(SubsidyError) {
+                return try await Foshan_Subsidy_V1_CityService.Client(wrapping: client).importHistory(sent, timeout: global.timeout)
+            } catch {
+                // The daemon names an award by its index among the awards sent; the clerk knows
+                // the sheet's row (the one the success table and a local refusal name).
+                throw isSheet ? error.naming(awards: places.map { "row \($0)" }) : error
+            }
         }
         var table = TextTable([.init(title: isSheet ? "ROW" : "AWARD"), .init(title: "LEDGER ID")])
         for (place, id) in zip(places, r.applicationIds) { table.append([place, id]) }
         global.emit(r, table: table, footer: "imported \(r.imported), already present \(r.alreadyPresent)", empty: "")
+    }
+}
+
+extension SubsidyError {
+    /// The error with each award's path in an import request (`request.awards[1]`) replaced by
+    /// where that award stands in the file (`places[1]`, e.g. `row 4`), field names kept:
+    /// `request.awards[1].district: unknown district` becomes `row 4.district: unknown district`.
+    func naming(awards places: [String]) -> SubsidyError {
+        func named(_ text: String) -> String {
+            var out = ""
+            var rest = Substring(text)
+            while let start = rest.firstRange(of: "request.awards[") {
+                out += rest[..<start.lowerBound]
+                let digits = rest[start.upperBound...].prefix(while: \.isNumber)
+                let after = rest[start.upperBound...].dropFirst(digits.count)
+                if after.first == "]", let index = Int(digits), places.indices.contains(index) {
+                    out += places[index]
+                    rest = after.dropFirst()
+                } else {
+                    out += rest[start]
+                    rest = rest[start.upperBound...]
+                }
+            }
+            return out + rest
+        }
+        let details = details.map { detail -> Detail in
+            switch detail {
+            case let .field(path, problem): .field(path: named(path), problem: named(problem))
+            case let .precondition(subject, problem): .precondition(subject: named(subject), problem: named(problem))
+            case .capExhausted: detail
+            }
+        }
+        return SubsidyError(code, named(message), details: details, cause: cause)
     }
 }
 

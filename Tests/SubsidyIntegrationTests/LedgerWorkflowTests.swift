@@ -465,6 +465,11 @@ struct LedgerWorkflowTests {
             let bad = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
             #expect(bad.status == 13, "INVALID_ARGUMENT is exit 10 + 3")
             #expect(bad.error.contains("row 4.amount"))
+            // What the daemon refuses is named by the sheet's row too (past a blank row), not by
+            // the award's index among those sent; the field's name is kept.
+            try (csv + "\nPUBLIC_SERVICE,2021,莲花区,\(TestData.uscc(962)),,120000,2021-05-01,佛工信〔2021〕12号\n").write(toFile: file, atomically: true, encoding: .utf8)
+            let unknown = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
+            #expect(unknown.status == 13 && unknown.error.contains("row 5.district") && !unknown.error.contains("awards["), "\(unknown.error)")
         }
     }
 
