@@ -103,10 +103,15 @@ struct CallOpen: AsyncParsableCommand {
 }
 
 struct CallClose: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "close", abstract: "Close a call (default: today).")
+    static let configuration = CommandConfiguration(
+        commandName: "close", abstract: "Close a call early: it stays open through its last open day (--on, default today) and is closed from the day after.",
+        discussion: """
+            --on names the call's last open day: filings are taken through it and refused (unless filed late) from \
+            the next day. The default, today, leaves the rest of today open; --on with yesterday's date closes it now.
+            """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The call's id, e.g. foshan-dx-2021/DIGITAL_WORKSHOP/2025/1.") var callId: String
-    @Option(help: "Closing day YYYY-MM-DD (default: today in China).") var on: String = ""
+    @Option(help: "Its last open day YYYY-MM-DD (default: today in China, or --today; yesterday closes it now).") var on: String = ""
     @Option var requestId: String = newRequestID()
 
     func run() async throws {
@@ -117,7 +122,14 @@ struct CallClose: AsyncParsableCommand {
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_Calls.Client(wrapping: client).closeCall(request, timeout: global.timeout)
         }
-        global.emit(r, human: r.call.map { "call \($0.id) closed on \($0.closedOn)" } ?? "")
+        // The daemon keeps the last open day: say that, and the first closed day, not "closed on"
+        // a day it is still open.
+        global.emit(
+            r,
+            human: r.call.map { call in
+                let next = (try? CalendarDate(parsing: call.closedOn))?.adding(days: 1)?.description
+                return "call \(call.id) open through \(call.closedOn)" + (next.map { "; closed from \($0)" } ?? "")
+            } ?? "")
     }
 }
 

@@ -606,4 +606,27 @@ struct ProgrammesIntegrationTests {
             #expect(chinese.contains("\n逾期申报原因: 系统故障，经市局同意补报\n"), "\(chinese)")
         }
     }
+
+    @Test("call close says what it does: open through its last open day (today by default), closed from the next")
+    func callCloseSaysWhen() async throws {
+        try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
+            let english = ["LANG": "C.UTF-8", "LC_ALL": ""]
+            for measure in ["DIGITAL_WORKSHOP", "DIGITAL_FACTORY"] {
+                _ = try await BureauListTests.ctl(
+                    daemon, as: "city", ["call", "open", "--programme", "foshan-dx-2021", "--measure", measure, "--year", "2025", "--from", Self.chinaDay(-1), "--to", Self.chinaDay(30)])
+            }
+            let (workshop, factory) = ("foshan-dx-2021/DIGITAL_WORKSHOP/2025/1", "foshan-dx-2021/DIGITAL_FACTORY/2025/1")
+            let byDefault = try await BureauListTests.ctl(daemon, as: "city", ["call", "close", workshop], environment: english)
+            #expect(byDefault == "call \(workshop) open through \(Self.chinaDay()); closed from \(Self.chinaDay(1))\n", "\(byDefault)")
+            let now = try await BureauListTests.ctl(daemon, as: "city", ["call", "close", factory, "--on", Self.chinaDay(-1)], environment: english)
+            #expect(now == "call \(factory) open through \(Self.chinaDay(-1)); closed from \(Self.chinaDay())\n", "\(now)")
+            // What the lines said is what the list shows today.
+            let listed = try await BureauListTests.ctl(daemon, as: "city", ["call", "list"], environment: english)
+            let states = listed.split(separator: "\n").reduce(into: [String: String]()) { states, line in
+                let words = line.split(separator: " ")
+                if words.count > 1 { states[String(words[0])] = String(words[1]) }
+            }
+            #expect(states[workshop] == "open" && states[factory] == "closed", "\(listed)")
+        }
+    }
 }
