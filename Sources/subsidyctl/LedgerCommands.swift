@@ -145,9 +145,9 @@ struct Quote: AsyncParsableCommand {
     func run() async throws {
         var request = Foshan_Subsidy_V1_QuoteRequest()
         if let file {
-            let text = try readText(path: file)
+            let json = try readJSON(path: file)
             do throws(SubsidyError) {
-                request.application = try Foshan_Subsidy_V1_Application(jsonText: text, path: "application")
+                request.application = try Foshan_Subsidy_V1_Application(json: json, path: "application")
             } catch {
                 printError(error)
                 throw ExitCode(1)
@@ -255,7 +255,7 @@ struct Import: AsyncParsableCommand {
         // An .xls goes to the spreadsheet reader too, which says what to save it as.
         let isSheet = file.lowercased().hasSuffix(".csv") || file.lowercased().hasSuffix(".xls") || Spreadsheet.isWorkbook(file)
         let sheet = isSheet ? try Spreadsheet.records(path: file, encoding: encoding).0 : []
-        let text = isSheet ? "" : try readText(path: file)
+        let json = isSheet ? JSONValue.null : try readJSON(path: file)
         var request: Foshan_Subsidy_V1_ImportHistoryRequest
         // Each award's place in the file, as the clerk finds it again: its sheet row, or its index.
         var places: [String] = []
@@ -263,7 +263,7 @@ struct Import: AsyncParsableCommand {
             if isSheet {
                 (request, places) = try HistoryCSV.parse(rows: sheet)
             } else {
-                request = try Foshan_Subsidy_V1_ImportHistoryRequest(jsonText: text, path: "import")
+                request = try Foshan_Subsidy_V1_ImportHistoryRequest(json: json, path: "import")
                 places = request.awards.indices.map { "awards[\($0)]" }
             }
         } catch {

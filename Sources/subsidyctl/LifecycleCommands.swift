@@ -78,9 +78,9 @@ struct Submit: AsyncParsableCommand {
         var request = Foshan_Subsidy_V1_SubmitApplicationRequest()
         var application = Foshan_Subsidy_V1_Application()
         if let file {
-            let text = try readText(path: file)
+            let json = try readJSON(path: file)
             do throws(SubsidyError) {
-                application = try Foshan_Subsidy_V1_Application(jsonText: text, path: "application")
+                application = try Foshan_Subsidy_V1_Application(json: json, path: "application")
             } catch {
                 printError(error, json: global.json)
                 throw ExitCode(ExitStatus.of(error.code))
@@ -298,9 +298,9 @@ struct Amend: AsyncParsableCommand {
             }
         }
         // The starting point: the file, or the application as it stands.
-        let fileText = try file.map { try readText(path: $0) }
+        let fileJSON = try file.map { try readJSON(path: $0) }
         var current: JSONValue = .object([])
-        if fileText == nil {
+        if fileJSON == nil {
             var get = Foshan_Subsidy_V1_GetApplicationRequest()
             get.applicationId = applicationId
             let sent = get
@@ -310,8 +310,8 @@ struct Amend: AsyncParsableCommand {
         }
         do throws(SubsidyError) {
             var content = current
-            if let fileText {
-                content = try JSONValue.parse(fileText)
+            if let fileJSON {
+                content = fileJSON
                 // What `show --json` prints wraps the application in its record.
                 if let application = content["record"]?["application"] { content = application }
             }

@@ -18,7 +18,7 @@ struct SubsidyCtl: AsyncParsableCommand {
             `subsidyd --dev --data-dir DIR` (TENANT: chancheng, nanhai, shunde, gaoming, sanshui or city).
             The socket: --socket, else $SUBSIDY_SOCKET, else the dev layout under --data-dir.
             Exit status: 0 on success; 1 for a problem on this side (a file that cannot be read or
-            written); 2 when a batch had refused rows (the rest were done; see its results); 3 when
+            written, or a --file that is not JSON); 2 when a batch had refused rows (the rest were done; see its results); 3 when
             `audit verify` finds a broken chain; 10 + the status code when the daemon refused the call
             (13 INVALID_ARGUMENT, 15 NOT_FOUND, 16 ALREADY_EXISTS, 17 PERMISSION_DENIED, 18
             RESOURCE_EXHAUSTED, 19 FAILED_PRECONDITION, 24 UNAVAILABLE: not running or wrong socket, and so on);
@@ -329,6 +329,31 @@ func printError(_ error: SubsidyError, json: Bool = false) {
 func readText(path: String) throws -> String {
     guard let text = String(validating: try readBytes(path: path), as: UTF8.self) else { throw LocalError("\(path): not UTF-8") }
     return text
+}
+
+/// The JSON document in the file at `path` (standard input for "-"). Text that is not JSON is a
+/// problem of the file on this side, not a refusal: a ``LocalError`` (exit 1) naming the file,
+/// and the line and column where the parser stopped (its error counts bytes).
+func readJSON(path: String) throws -> JSONValue {
+    let text = try readText(path: path)
+    do throws(SubsidyError) {
+        return try JSONValue.parse(text)
+    } catch {
+        let name = path == "-" ? "standard input" : path
+        // The parser's problem, "expected a member name at byte 28": the byte becomes a line and
+        // a column (in characters, as an editor counts them).
+        let problem = error.details.lazy.compactMap { detail -> String? in
+            if case .field(_, let problem) = detail { problem } else { nil }
+        }.first ?? error.message
+        guard let at = problem.firstRange(of: " at byte "), let offset = Int(problem[at.upperBound...]) else {
+            throw LocalError("\(name): not JSON: \(problem)")
+        }
+        let before = Array(text.utf8.prefix(offset))
+        let lineStart = (before.lastIndex(of: 0x0A) ?? -1) + 1
+        let line = before.count { $0 == 0x0A } + 1
+        let column = String(decoding: before[lineStart...], as: UTF8.self).count + 1
+        throw LocalError("\(name) line \(line), column \(column): not JSON: \(problem[..<at.lowerBound])")
+    }
 }
 
 /// A fresh request id for a mutating call (retries of one invocation reuse it).

@@ -857,6 +857,30 @@ struct OutputTests {
         }
     }
 
+    @Test("a --file that is not JSON is a problem on this side: exit 1, the file named with the line and column, not a refusal by the daemon")
+    func malformedFile() async throws {
+        try await withDaemon { daemon in
+            let file = daemon.dataDirectory + "/app.json"
+            try "{\"measure\": \"CLOUD_VOUCHER\",\n  \"projectName\": \"设备上云\",\n  ,\"fundingYear\": 2022}\n".write(toFile: file, atomically: false, encoding: .utf8)
+            let commands: [(tenant: String, arguments: [String])] = [
+                ("nanhai", ["submit", "--file", file]), ("nanhai", ["quote", "--file", file]), ("nanhai", ["amend", "nanhai-000001", "--file", file]),
+                ("city", ["import", "--file", file]),
+            ]
+            for (tenant, arguments) in commands {
+                let result = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", tenant] + arguments)
+                #expect(result.status == 1 && result.error.contains("\(file) line 3, column 3: not JSON: expected a member name"), "\(arguments): \(result.status) \(result.error)")
+                #expect(!result.error.contains("INVALID_ARGUMENT"), "\(arguments): \(result.error)")
+            }
+            // JSON whose field the protocol does not allow is the refusal the daemon would give.
+            try "{\"fundingYear\": \"abc\"}".write(toFile: file, atomically: false, encoding: .utf8)
+            let field = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--file", file])
+            #expect(field.status == 13 && field.error.contains("application.funding_year"), "\(field.error)")
+            // A command line it cannot use.
+            let usage = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--no-such-option"])
+            #expect(usage.status == 64, "\(usage.error)")
+        }
+    }
+
     @Test("what a terminal would obey is refused in one-line texts (line breaks become spaces) and shown as \\uXXXX on a clerk's terminal; a change to nothing is refused")
     func terminalText() async throws {
         try await withDaemon { daemon in
