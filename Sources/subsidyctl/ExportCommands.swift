@@ -65,7 +65,7 @@ struct Export: AsyncParsableCommand {
                 case .applications, .report: [.unspecified]
                 }
             }
-        let (records, quota, calls) = try await global.withClient { client throws(SubsidyError) in
+        let (records, quota, calls, programmes) = try await global.withClient { client throws(SubsidyError) in
             let city = try await isCity(client)
             var records: [Foshan_Subsidy_V1_ApplicationRecord] = []
             for state in states {
@@ -94,14 +94,25 @@ struct Export: AsyncParsableCommand {
             if kind == .report {
                 calls = try await allCalls(client, programme: programme, timeout: global.timeout).calls.filter { year == 0 || $0.fundingYear == year }
             }
-            return (records, quota, calls)
+            // Who decides and pays each award: the city's lists carry a district's own
+            // programme's awards beside the city's, which the city's finance must not pay.
+            var programmes: [String: Foshan_Subsidy_V1_Programme] = [:]
+            if kind == .publicity || kind == .disbursement {
+                let listed = try await Foshan_Subsidy_V1_Programmes.Client(wrapping: client).listProgrammes(
+                    Foshan_Subsidy_V1_ListProgrammesRequest(), timeout: global.timeout)
+                for programme in listed.programmes {
+                    programmes[programme.name] = programme
+                    if programme.isDefault { programmes[""] = programme }
+                }
+            }
+            return (records, quota, calls, programmes)
         }
         let selected = records.filter { inRange(kind == .publicity ? $0.publicizedOn : $0.decisionDate) && inProgramme($0) }
             .sorted { ($0.district, $0.id) < ($1.district, $1.id) }
         let document =
             switch kind {
-            case .publicity: Self.publicity(selected)
-            case .disbursement: Self.disbursement(selected)
+            case .publicity: Self.publicity(selected, programmes: programmes)
+            case .disbursement: Self.disbursement(selected, programmes: programmes)
             case .applications: Self.applications(selected, time: global.time)
             case .report: Self.report(selected, quota: quota, calls: calls)
             }
@@ -142,25 +153,36 @@ struct Export: AsyncParsableCommand {
         ]
     }
 
-    static func publicity(_ records: [Foshan_Subsidy_V1_ApplicationRecord]) -> CSVDocument {
-        var document = CSVDocument(header: awardHeader + ["文号", "公示开始日期", "公示结束日期"])
+    /// The last columns of the award lists: the programme, and the bureau that decides and pays
+    /// its awards (its issuer: 佛山市工业和信息化局 for the city's, 佛山市顺德区经济促进局 for
+    /// Shunde's own), so a finance office pays only its own.
+    private static let programmeHeader = ["政策", "决定及拨付单位"]
+
+    private static func programmeCells(_ record: Foshan_Subsidy_V1_ApplicationRecord, _ programmes: [String: Foshan_Subsidy_V1_Programme]) -> [CSVDocument.CSVCell] {
+        let named = record.application?.programme ?? ""
+        let programme = programmes[named]
+        return [.text(programme?.name ?? (named.isEmpty ? "foshan-2020" : named)), .text(programme?.issuer ?? "")]
+    }
+
+    static func publicity(_ records: [Foshan_Subsidy_V1_ApplicationRecord], programmes: [String: Foshan_Subsidy_V1_Programme] = [:]) -> CSVDocument {
+        var document = CSVDocument(header: awardHeader + ["文号", "公示开始日期", "公示结束日期"] + programmeHeader)
         for (index, record) in records.enumerated() {
             document.rows.append(
                 awardCells(record, number: index + 1) + [
                     .text(record.decisionDocument), .text(record.publicizedOn), .text(record.publicityLastDay),
-                ])
+                ] + programmeCells(record, programmes))
         }
         return document
     }
 
-    static func disbursement(_ records: [Foshan_Subsidy_V1_ApplicationRecord]) -> CSVDocument {
-        var document = CSVDocument(header: awardHeader + ["审定日期", "文号", "公示结束日期", "拨付金额（元）", "状态", "拨付日期"])
+    static func disbursement(_ records: [Foshan_Subsidy_V1_ApplicationRecord], programmes: [String: Foshan_Subsidy_V1_Programme] = [:]) -> CSVDocument {
+        var document = CSVDocument(header: awardHeader + ["审定日期", "文号", "公示结束日期", "拨付金额（元）", "状态", "拨付日期"] + programmeHeader)
         for (index, record) in records.enumerated() {
             document.rows.append(
                 awardCells(record, number: index + 1) + [
                     .text(record.decisionDate), .text(record.decisionDocument), .text(record.publicityLastDay),
                     .number(Money(fen: record.awardedFen).plainText), .text(stateLabel(record.state, chinese: true)), .text(record.disbursedOn),
-                ])
+                ] + programmeCells(record, programmes))
         }
         return document
     }
@@ -226,6 +248,8 @@ struct Export: AsyncParsableCommand {
         }
         if let quota {
             document.rows.append([])
+            // The rows above are the applications; the caps below count imported history too.
+            document.rows.append([.text("以上为申报件；导入的历史奖补（ImportHistory）不在其中，以下额度已计入 (imported awards are not in the rows above; the caps below count them)")])
             document.rows.append(["额度", "范围", "资金年度", "单位", "上限", "已使用", "剩余"].map { .text($0) })
             for cap in quota.caps {
                 func amount(_ value: Int64) -> CSVDocument.CSVCell { .number(cap.unit == "count" ? String(value) : Money(fen: value).plainText) }

@@ -186,9 +186,38 @@ struct SheetCell: Hashable {
             }
             return text
         case .text:
+            let text = Self.unguarded(text)
             try Self.refuseScientific(text, at: place)
             return text
         }
+    }
+
+    /// A code as subsidyctl's own exports protect it (``CSVDocument/CSVCell``), read from the file
+    /// itself rather than through Excel (which shows the code): `="2022-10"`, the formula that
+    /// keeps a code Excel would convert as text, is `2022-10`; `'=HT-1`, the apostrophe before a
+    /// formula's first character, is `=HT-1`. Kept, a contract number would be another contract
+    /// to the duplicate check (`="2022-10"` is not `2022-10`), and funded again.
+    static func unguarded(_ text: String) -> String {
+        if text.hasPrefix("=\""), text.hasSuffix("\""), text.count >= 3 {
+            // A formula's string literal doubles its quotes; a lone quote means it is not one.
+            var (unescaped, quote, literal) = ("", false, true)
+            for character in text.dropFirst(2).dropLast() {
+                if character == "\"" {
+                    if quote { unescaped.append(character) }
+                    quote.toggle()
+                } else if quote {
+                    literal = false
+                    break
+                } else {
+                    unescaped.append(character)
+                }
+            }
+            if literal && !quote { return unescaped }
+        }
+        if text.hasPrefix("'"), let next = text.unicodeScalars.dropFirst().first, CSVDocument.startsFormula.contains(next) {
+            return String(text.dropFirst())
+        }
+        return text
     }
 
     /// Refuses `text` if it is a number in the notation Excel shows a long one in, `9.14406E+17`:

@@ -105,7 +105,9 @@ struct CSVDocument {
                 switch cell {
                 case .number(let value): value
                 case .text(let value): Self.quoted(Self.guarded(value))
-                case .identifier(let value) where Self.readAsNumberOrDate(value): Self.quoted("=\"" + value + "\"")
+                case .identifier(let value) where Self.readAsNumberOrDate(value):
+                    // A formula's string literal doubles its quotes (SheetCell.unguarded reads it back).
+                    Self.quoted("=\"" + value.reduce(into: "") { $0 += $1 == "\"" ? "\"\"" : String($1) } + "\"")
                 case .identifier(let value): Self.quoted(Self.guarded(value))
                 }
             }.joined(separator: ",") + "\r\n"

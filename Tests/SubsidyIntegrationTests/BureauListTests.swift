@@ -167,19 +167,22 @@ struct BureauListTests {
             #expect(Array(bytes.prefix(3)) == [0xEF, 0xBB, 0xBF], "UTF-8 with a byte-order mark")
             #expect(String(decoding: bytes, as: UTF8.self).contains("\r\n"))
             let rows = try await Self.readCSV(publicity)
-            #expect(rows.first == ["序号", "申请编号", "区", "企业名称", "统一社会信用代码", "项目名称", "支持方向", "资助金额（元）", "文号", "公示开始日期", "公示结束日期"])
+            #expect(rows.first == ["序号", "申请编号", "区", "企业名称", "统一社会信用代码", "项目名称", "支持方向", "资助金额（元）", "文号", "公示开始日期", "公示结束日期", "政策", "决定及拨付单位"])
             #expect(rows.dropFirst().map { Array($0.dropFirst()) } == [[
                 id, "南海区", "佛山市南海区铝型材制造有限公司", "91440605000000115C", "设备上云", "上云上平台服务券", "500000.00", "佛工信〔2022〕88号",
-                "2022-10-02", "2022-10-08",
+                "2022-10-02", "2022-10-08", "foshan-2020", "佛山市工业和信息化局",
             ]], "only the 公示 begun in the range: \(rows)")
 
             let disbursement = daemon.dataDirectory + "/拨付.csv"
             _ = try await Self.ctl(daemon, as: "city", ["export", "disbursement", "--out", disbursement])
             let paid = try await Self.readCSV(disbursement)
             let header = try #require(paid.first)
-            #expect(header.suffix(6) == ["审定日期", "文号", "公示结束日期", "拨付金额（元）", "状态", "拨付日期"])
+            #expect(header.suffix(8) == ["审定日期", "文号", "公示结束日期", "拨付金额（元）", "状态", "拨付日期", "政策", "决定及拨付单位"])
             let ours = try #require(paid.first { $0.count > 1 && $0[1] == id })
-            #expect(ours.suffix(6) == ["2022-10-01", "佛工信〔2022〕88号", "2022-10-08", "500000.00", "已拨付", "2022-10-09"])
+            #expect(ours.suffix(8) == ["2022-10-01", "佛工信〔2022〕88号", "2022-10-08", "500000.00", "已拨付", "2022-10-09", "foshan-2020", "佛山市工业和信息化局"])
+            // A district's own programme's awards say who pays them: Shunde, not the city.
+            let shundes = paid.filter { $0.count > 1 && $0[1].hasPrefix("shunde-") && $0.last == "佛山市顺德区经济促进局" }
+            #expect(shundes.allSatisfy { $0[$0.count - 2] == "shunde-dx-2021" } && !shundes.isEmpty, "\(paid)")
             #expect(Set(paid.dropFirst().map { $0[2] }).count > 1, "the city's list spans districts: \(paid)")
 
             // A district exports only its own.
@@ -771,7 +774,10 @@ struct OutputTests {
                 open(f"{out}/scientific.csv", "w", encoding="utf-8").write(
                     "measure,fundingYear,enterpriseUscc,providerUscc,contractNumber,contractAmount,paidAmount,projectName\n"
                     "CLOUD_VOUCHER,2022,91440605000000115C,9.14406E+17,HT-SCI-1,800000,800000,科学计数\n"
-                    "CLOUD_VOUCHER,2022,91440605000000115C,914406050000000193,2023E0015,800000,800000,带E合同\n")
+                    "CLOUD_VOUCHER,2022,91440605000000115C,914406050000000193,2023E0015,800000,800000,带E合同\n"
+                    # Codes as subsidyctl's own export protects them, read from the file itself.
+                    "CLOUD_VOUCHER,2022,91440605000000115C,914406050000000193,\"=\"\"2022-10\"\"\",800000,800000,公式合同\n"
+                    "CLOUD_VOUCHER,2022,91440605000000115C,914406050000000193,'=HT-EQ-1,800000,800000,撇号合同\n")
                 """#, [directory])
 
             let converted = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", directory + "/converted.xlsx"])
@@ -789,11 +795,15 @@ struct OutputTests {
             #expect(filed?["contractNumber"] == .string("20220304") && filed?["contractAmountFen"] == .string("100000000"), "\(String(describing: filed))")
 
             let scientific = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", directory + "/scientific.csv"])
-            #expect(scientific.output.contains("1 filed, 0 already filed, 1 refused of 2 rows"), "\(scientific.output) \(scientific.error)")
+            #expect(scientific.output.contains("3 filed, 0 already filed, 1 refused of 4 rows"), "\(scientific.output) \(scientific.error)")
             let sciResults = try await BureauListTests.readCSV(directory + "/scientific.results.csv")
             #expect(sciResults[1][3].contains("row 2 column providerUscc: 9.14406E+17 is how Excel shows a code it turned into a number") && sciResults[1][3].contains(retype),
                     "\(sciResults)")
             #expect(sciResults[2][1].hasPrefix("filed"), "2023E0015 is a contract number: \(sciResults)")
+            for (row, contract) in [(3, "2022-10"), (4, "=HT-EQ-1")] {
+                let application = try JSONValue.parse(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", sciResults[row][2]]))["record"]?["application"]
+                #expect(application?["contractNumber"] == .string(contract), "the export's protection is not part of the code: \(String(describing: application))")
+            }
 
             let imported = try await runCtl(["--data-dir", directory, "import", "--file", directory + "/import-converted.xlsx"])
             #expect(imported.status == 13 && imported.error.contains("row 2.contract: Excel stored this cell as a date (2022-03-04)"), "\(imported.output) \(imported.error)")
