@@ -316,53 +316,63 @@ struct BadInputTests {
 /// checks that every one of its calls succeeded, including one made after `body` on the same
 /// connection.
 func withBystander(_ daemon: DaemonProcess, _ body: () async throws -> Void) async throws {
-    // An open stream keeps the bystander's connection from ever counting as idle. Without it a
-    // test process stalled for a second on a loaded machine would see the suite's short idle
-    // timeouts close its connection — the daemon doing its job, not failing the bystander.
-    // Open before anything else happens: its first update has arrived. Until then the connection
-    // is idle, and a test process stalled past the idle timeout right after connecting (CI runs
-    // every suite at once on two cores) finds it closed: that is the daemon's job too, so the
-    // bystander connects again (a few times at most) rather than fail.
-    var connected: (ClientConnection, AsyncThrowingStream<Foshan_Subsidy_V1_HealthCheckResponse, any Error>.AsyncIterator)?
-    for attempt in 1...5 where connected == nil {
-        let candidate = try await daemon.client("nanhai")
-        var stream = candidate.stream(Foshan_Subsidy_V1_Health.Method.watch, Foshan_Subsidy_V1_HealthCheckRequest()).makeAsyncIterator()
-        do {
-            #expect(try await stream.next()?.status == .serving)
-            connected = (candidate, stream)
-        } catch let error as SubsidyError where error.code == .unavailable && attempt < 5 {
-            await candidate.close()
+    // An open stream keeps the bystander's connection from ever counting as idle. It is asked for
+    // in the same breath as the connection is made (a blocking connect, then a write, with no
+    // suspension between): a task that connected and then waited for the cooperative pool before
+    // sending its first call was seen idle-closed five times in a row on a loaded machine (the
+    // suites' idle timeouts are a second or two) — the daemon doing its job, failing the test.
+    let bystander = Bystander(try RawConnection(path: daemon.socketPath("nanhai")))
+    bystander.raw.send(RawConnection.request(callID: 1, method: Foshan_Subsidy_V1_Health.Method.watch.fullName, payload: []))
+    let first = try await bystander.raw.receiveFrame()
+    #expect(first?.callId == 1 && first?.kind == .message, "the bystander's stream: \(String(describing: first))")
+    /// One WhoAmI on the bystander's connection: its END, past the stream's updates.
+    @Sendable func whoAmI(_ callID: UInt64) async throws -> String {
+        let raw = bystander.raw
+        raw.send(RawConnection.request(callID: callID, method: Foshan_Subsidy_V1_Identity.Method.whoAmI.fullName, payload: [], timeoutMs: 5_000))
+        while let frame = try await raw.receiveFrame() {
+            guard frame.callId == callID else { continue }
+            guard frame.status?.code == .ok else { return "\(frame.status?.code ?? .unknown): \(frame.status?.message ?? "")" }
+            return try Foshan_Subsidy_V1_WhoAmIResponse(serializedBytes: frame.payload).tenant
         }
+        return "connection closed"
     }
-    guard let (client, watch) = connected else { throw SubsidyError(.unavailable, "the bystander could not open its stream") }
-    #expect(try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).tenant == "nanhai")
+    #expect(try await whoAmI(2) == "nanhai")
     let counts = Mutex((ok: 0, failed: [String]()))
     let stop = Atomic<Bool>(false)
     let task = Task {
+        var callID: UInt64 = 3
         while !stop.load(ordering: .relaxed) {
             do {
-                let me = try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest(), timeout: .seconds(5))
-                counts.withLock { $0.ok += me.tenant == "nanhai" ? 1 : 0 }
+                let tenant = try await whoAmI(callID)
+                counts.withLock {
+                    if tenant == "nanhai" { $0.ok += 1 } else { $0.failed.append(tenant) }
+                }
             } catch {
                 counts.withLock { $0.failed.append("\(error)") }
             }
+            callID += 1
             try? await Task.sleep(for: .milliseconds(20))
         }
+        return callID
     }
     do {
         try await body()
     } catch {
         stop.store(true, ordering: .relaxed)
-        await task.value
+        _ = await task.value
         throw error
     }
     stop.store(true, ordering: .relaxed)
-    await task.value
-    #expect(try await client.call(Foshan_Subsidy_V1_Identity.Method.whoAmI, Foshan_Subsidy_V1_WhoAmIRequest()).tenant == "nanhai")
+    let next = await task.value
+    #expect(try await whoAmI(next) == "nanhai")
     let (ok, failed) = counts.withLock { ($0.ok, $0.failed) }
     #expect(failed.isEmpty, "bystander calls failed (\(ok) succeeded): \(failed.prefix(5))")
-    withExtendedLifetime(watch) {}
-    await client.close()
+}
+
+/// The bystander's connection, used by one task at a time: its loop, then the test after it.
+private final class Bystander: @unchecked Sendable {
+    let raw: RawConnection
+    init(_ raw: RawConnection) { self.raw = raw }
 }
 
 /// The error of `body` as "CODE: message", or nil if it succeeded.
