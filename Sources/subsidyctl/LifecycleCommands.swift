@@ -524,8 +524,14 @@ struct Quota: AsyncParsableCommand {
 
     /// A spreadsheet is for every row; a screen for the first few.
     private var top: Int32 { topShown ?? (global.output == .csv ? 99 : 5) }
-    @Flag(help: "Follow the caps live (WatchQuota): the table, then a line for each cap that moves.") var watch = false
+    @Flag(help: "Follow the caps live (WatchQuota): the table (JSON with --json), then a line for each cap that moves (its JSON with --json); warnings on stderr.")
+    var watch = false
     @Option(help: "With --watch: warn when a cap's use reaches this percentage.") var warnAt: Int = 90
+
+    func validate() throws {
+        // A spreadsheet is one document; a watch goes on for ever.
+        if watch, global.output == .csv { throw ValidationError("--watch prints a table or JSON (--json), not CSV") }
+    }
 
     func run() async throws {
         if watch { return try await follow() }
@@ -537,9 +543,20 @@ struct Quota: AsyncParsableCommand {
             let quota = try await isCity(client)
                 ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).getQuota(request, timeout: global.timeout)
                 : Foshan_Subsidy_V1_DistrictProgrammes.Client(wrapping: client).getQuota(request, timeout: global.timeout)
-            let calls = try await allCalls(client, programme: programme, timeout: global.timeout).calls
-            return (quota, calls.filter { year == 0 || $0.fundingYear == year })
+            return (quota, try await calls(client))
         }
+        show(r, calls: calls)
+    }
+
+    /// The calls (申报批次) shown under the caps, with what was filed under each (a district: its
+    /// own filings): --programme's (every programme's), of --year.
+    private func calls(_ client: ClientConnection) async throws(SubsidyError) -> [Foshan_Subsidy_V1_Call] {
+        try await allCalls(client, programme: programme, timeout: global.timeout).calls.filter { year == 0 || $0.fundingYear == year }
+    }
+
+    /// Prints `r` as `quota` shows it: the caps (at most --top subjects of a per-subject cap), the
+    /// top consumers and the calls; or `r` as JSON.
+    private func show(_ r: Foshan_Subsidy_V1_GetQuotaResponse, calls: [Foshan_Subsidy_V1_Call]) {
         let chinese = prefersChinese()
         var table = TextTable(
             (chinese ? ["额度", "范围", "上限", "已使用", "剩余", "使用率"] : ["CAP", "SCOPE", "LIMIT", "COMMITTED", "REMAINING", "USED"]).enumerated().map {
@@ -583,27 +600,38 @@ struct Quota: AsyncParsableCommand {
 }
 
 extension Quota {
-    /// `quota --watch`: every change of a cap as it happens, with a warning the first time a cap
-    /// reaches --warn-at percent.
+    /// `quota --watch`: the caps as `quota` shows them, then every change of a cap as it happens,
+    /// with a warning (on stderr, out of a piped table) the first time a cap reaches --warn-at
+    /// percent.
     func follow() async throws {
         guard (1...100).contains(warnAt) else { throw ValidationError("--warn-at: a percentage from 1 to 100") }
         var request = Foshan_Subsidy_V1_GetQuotaRequest()
         request.fundingYear = year
-        request.top = 100  // every subject the daemon lists (its most)
+        request.top = 100  // every subject the daemon lists (its most): a move of any is seen
+        request.programme = programme
         try await global.withClient { client throws(SubsidyError) in
+            let calls = try await calls(client)
             var last: [String: Int64] = [:]
             var warned = Set<String>()
+            var first = true
             do {
                 for try await snapshot in Foshan_Subsidy_V1_CityService.Client(wrapping: client).watchQuota(request) {
+                    // The first snapshot is the table the moves that follow are read against.
+                    if first { show(snapshot, calls: calls) }
+                    first = false
                     for cap in snapshot.caps {
                         let key = cap.capId + " [" + cap.scope + "]"
                         let used = cap.limit > 0 ? cap.committed.multipliedReportingOverflow(by: 100).partialValue / cap.limit : 0
                         func amount(_ value: Int64) -> String { cap.unit == "count" ? "\(value)" : yuan(value) }
                         if last[key] != nil, last[key] != cap.committed {
-                            print("\(localTime(utcNow() + "Z"))  \(key)  \(amount(cap.committed)) of \(amount(cap.limit))  (\(percent(cap.committed, of: cap.limit)))")
+                            if global.json {
+                                global.emit(cap)
+                            } else {
+                                print("\(localTime(utcNow() + "Z"))  \(key)  \(amount(cap.committed)) of \(amount(cap.limit))  (\(percent(cap.committed, of: cap.limit)))")
+                            }
                         }
                         if used >= warnAt, warned.insert(key).inserted {
-                            print("warning: \(key) is at \(percent(cap.committed, of: cap.limit)) of its limit \(amount(cap.limit)); \(amount(cap.remaining)) remain")
+                            note("warning: \(key) is at \(percent(cap.committed, of: cap.limit)) of its limit \(amount(cap.limit)); \(amount(cap.remaining)) remain")
                         }
                         last[key] = cap.committed
                     }

@@ -1031,39 +1031,68 @@ struct OutputTests {
         }
     }
 
-    @Test("quota --watch prints each cap that moves and warns when one reaches the threshold")
+    @Test("quota --watch prints the table quota prints, then each cap that moves; warnings go to stderr; --json is JSON")
     func quotaWatch() async throws {
         try await withDaemon(demo: true) { daemon in
-            let out = Pipe()
+            let (out, err) = (Pipe(), Pipe())
             let watch = try ChildProcess(
                 executable: DaemonProcess.productsDirectory + "/subsidyctl",
                 arguments: ["--data-dir", daemon.dataDirectory, "quota", "--watch", "--year", "2022", "--warn-at", "95"],
-                standardOutput: out.fileHandleForWriting.fileDescriptor)
+                environment: ProcessInfo.processInfo.environment.merging(["LANG": "C.UTF-8", "LC_ALL": ""]) { $1 },
+                standardOutput: out.fileHandleForWriting.fileDescriptor, standardError: err.fileHandleForWriting.fileDescriptor)
             try out.fileHandleForWriting.close()
+            try err.fileHandleForWriting.close()
             defer {
                 kill(watch.processIdentifier, SIGTERM)
                 watch.waitUntilExit()
             }
-            // The demo's gaoming enterprise is already at 100% of its voucher cap: warned at once.
-            var text = ""
-            func read(until needle: String) async {
-                while !text.contains(needle), await descriptorReady(out.fileHandleForReading.fileDescriptor, timeout: .seconds(20)) {
-                    let chunk = out.fileHandleForReading.availableData
+            var (text, warnings) = ("", "")
+            func read(_ pipe: Pipe, into text: inout String, until needle: String) async {
+                while !text.contains(needle), await descriptorReady(pipe.fileHandleForReading.fileDescriptor, timeout: .seconds(20)) {
+                    let chunk = pipe.fileHandleForReading.availableData
                     if chunk.isEmpty { break }
                     text += String(decoding: chunk, as: UTF8.self)
                 }
             }
-            await read(until: "91440608400000122W")
-            #expect(text.contains("warning: CLOUD_VOUCHER.per_enterprise [2022/91440608400000122W] is at 100.0%"), "\(text)")
+            // First the table `quota` prints, the same rows: the caps, then the top consumers.
+            await read(out, into: &text, until: "DISTRICTS")
+            let table = try await BureauListTests.ctl(daemon, as: "city", ["quota", "--year", "2022"], environment: ["LANG": "C.UTF-8", "LC_ALL": ""])
+            let capRows = table.split(separator: "\n").prefix { !$0.hasPrefix("policy ") }
+            #expect(capRows.first?.hasPrefix("CAP") == true && capRows.count > 3, "\(table)")
+            #expect(text.hasPrefix(capRows.joined(separator: "\n") + "\n"), "the watch begins with quota's table: \(text)")
+            #expect(text.contains("TOP PROVIDERS"), "\(text)")
+            // The demo's gaoming enterprise is already at 100% of its voucher cap: warned at once, on stderr.
+            await read(err, into: &warnings, until: "91440608400000122W")
+            #expect(warnings.contains("warning: CLOUD_VOUCHER.per_enterprise [2022/91440608400000122W] is at 100.0%"), "\(warnings)")
+            #expect(!text.contains("warning:"), "warnings stay out of the table: \(text)")
             // An approval moves the annual budget: a line for it arrives while the watch goes on.
             let file = daemon.dataDirectory + "/voucher.json"
             try BureauListTests.voucher.write(toFile: file, atomically: false, encoding: .utf8)
             _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["--today", BureauListTests.filingDay, "submit", "--file", file])
             _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["review", "nanhai-000005", "--outcome", "recommend"])
             _ = try await BureauListTests.ctl(daemon, as: "city", ["approve", "nanhai-000005", "--decision-date", "2022-10-01"])
-            await read(until: "CLOUD_VOUCHER.annual_budget [2022]")
+            await read(out, into: &text, until: "CLOUD_VOUCHER.annual_budget [2022]")
             #expect(text.contains("CLOUD_VOUCHER.annual_budget [2022]  2,125,000.00 of 20,000,000.00"), "\(text)")
-            #expect(text.contains("warning: CLOUD_VOUCHER.per_enterprise [2022/91440605000000115C] is at 100.0%"), "\(text)")
+            await read(err, into: &warnings, until: "91440605000000115C")
+            #expect(warnings.contains("warning: CLOUD_VOUCHER.per_enterprise [2022/91440605000000115C] is at 100.0%"), "\(warnings)")
+
+            // With --json: the snapshot as JSON first, the same caps `quota --json` lists.
+            let (jsonOut, jsonErr) = (Pipe(), Pipe())
+            let jsonWatch = try ChildProcess(
+                executable: DaemonProcess.productsDirectory + "/subsidyctl",
+                arguments: ["--data-dir", daemon.dataDirectory, "--json", "quota", "--watch", "--year", "2022"],
+                standardOutput: jsonOut.fileHandleForWriting.fileDescriptor, standardError: jsonErr.fileHandleForWriting.fileDescriptor)
+            try jsonOut.fileHandleForWriting.close()
+            try jsonErr.fileHandleForWriting.close()
+            defer {
+                kill(jsonWatch.processIdentifier, SIGTERM)
+                jsonWatch.waitUntilExit()
+            }
+            var json = ""
+            await read(jsonOut, into: &json, until: "\n}\n")
+            let snapshot = try JSONValue.parse(json)
+            guard case .array(let caps)? = snapshot["caps"] else { Issue.record("no caps: \(json)"); return }
+            #expect(caps.contains { $0["capId"] == .string("CLOUD_VOUCHER.annual_budget") }, "\(json)")
         }
     }
 }
