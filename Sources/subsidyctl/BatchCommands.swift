@@ -36,6 +36,15 @@ enum ApplicationColumns {
         "试点编号": "pilotId", "服务企业": "servedEnterprises",
     ]
 
+    /// A field's Chinese name, as ``chinese`` has it (an amount's without its unit: 合同金额 for
+    /// `contractAmountFen`), or nil for a field a bureau's template does not name.
+    static func chineseName(of field: String) -> String? {
+        let name = field.hasSuffix("Fen") ? String(field.dropLast(3)) : field
+        // The shortest of several (统一社会信用代码, not 企业统一社会信用代码), as the exports name it.
+        guard let key = chinese.filter({ $0.value == name }).keys.min(by: { ($0.count, $0) < ($1.count, $1) }) else { return nil }
+        return key.hasSuffix("(元)") ? String(key.dropLast(3)) : key
+    }
+
     /// `column` as the JSON name it stands for: a Chinese name of ``chinese``, or itself.
     static func englishName(_ column: String) -> String {
         let key = String(column.unicodeScalars.filter { $0 != " " && $0 != "\u{3000}" }.map { $0 == "（" ? "(" : $0 == "）" ? ")" : Character($0) })
@@ -199,10 +208,14 @@ struct BatchSubmission {
         }
         try writeFile(results.bytes, to: out)
         if let outcome {
-            note("stopped after \(filed + again + failed) of \(sheet.rows.count) rows; results so far in \(out)")
+            let done = filed + again + failed
+            note(prefersChinese() ? "已处理 \(done) 行（共 \(sheet.rows.count) 行）后停止；已有结果见 \(out)" : "stopped after \(done) of \(sheet.rows.count) rows; results so far in \(out)")
             throw ExitCode(ExitStatus.of(outcome.code))
         }
-        let summary = "\(filed) filed, \(again) already filed, \(failed) refused of \(sheet.rows.count) rows; results in \(out)"
+        let summary =
+            prefersChinese()
+            ? "已提交 \(filed) 行，此前已提交 \(again) 行，未能提交 \(failed) 行，共 \(sheet.rows.count) 行；结果见 \(out)"
+            : "\(filed) filed, \(again) already filed, \(failed) refused of \(sheet.rows.count) rows; results in \(out)"
         if global.json {
             print(#"{"filed": \#(filed), "alreadyFiled": \#(again), "refused": \#(failed), "rows": \#(sheet.rows.count), "results": \#(JSONString.quoted(out))}"#)
         } else {
@@ -411,7 +424,10 @@ struct BatchReview {
                 }
             }
         }
-        let footer = "\(reviewed) reviewed, \(already) already reviewed, \(failed) refused"
+        let chinese = prefersChinese()
+        let footer =
+            chinese
+            ? "初审 \(reviewed) 项，此前已初审 \(already) 项，未能初审 \(failed) 项" : "\(reviewed) reviewed, \(already) already reviewed, \(failed) refused"
         if global.json {
             // No message of the protocol holds a batch's outcomes: the same counts and rows as
             // the table, as JSON.
@@ -420,8 +436,13 @@ struct BatchReview {
             }
             print(#"{"reviewed": \#(reviewed), "alreadyReviewed": \#(already), "refused": \#(failed), "results": [\#(rows.joined(separator: ", "))]}"#)
         } else {
-            var table = TextTable([.init(title: "APPLICATION"), .init(title: "STATE"), .init(title: "DETAIL")])
-            for result in results { table.append([result.id, result.state.map { stateLabel($0, chinese: prefersChinese()) } ?? "—", result.detail]) }
+            var table = TextTable((chinese ? ["申请编号", "状态", "说明"] : ["APPLICATION", "STATE", "DETAIL"]).map { TextTable.Column(title: $0) })
+            // The details this command writes itself, in Chinese; a refusal's is the daemon's own.
+            let chineseDetails = ["already reviewed": "此前已初审", "not SUBMITTED: nothing to review": "不是待初审状态，无需初审"]
+            for result in results {
+                let detail = chinese ? chineseDetails[result.detail] ?? result.detail : result.detail
+                table.append([result.id, result.state.map { stateLabel($0, chinese: chinese) } ?? "—", detail])
+            }
             global.emit(Foshan_Subsidy_V1_ListApplicationsResponse(), table: table, footer: footer)
         }
         if failed > 0 { throw ExitCode(ExitStatus.partialBatch) }

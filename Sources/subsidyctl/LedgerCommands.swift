@@ -112,8 +112,33 @@ struct ListApplicants: AsyncParsableCommand {
         let chinese = prefersChinese()
         var table = TextTable(
             (chinese ? ["统一社会信用代码", "企业名称", "主体类型", "属地"] : ["USCC", "NAME", "ROLE", "LOCALITY"]).map { TextTable.Column(title: $0) })
-        for applicant in r.applicants { table.append([applicant.uscc, applicant.name, applicant.role.description, applicant.locality.description]) }
+        for applicant in r.applicants {
+            table.append([applicant.uscc, applicant.name, roleLabel(applicant.role, chinese: chinese), localityLabel(applicant.locality, chinese: chinese)])
+        }
         global.emit(r, table: table, footer: r.nextPageToken.isEmpty ? "" : "(more: --page-token \(r.nextPageToken))", empty: "no applicants")
+    }
+}
+
+/// A role as the registry's Chinese names it (工业企业, …; ``ApplicantRole``), or its protocol name.
+func roleLabel(_ role: Foshan_Subsidy_V1_ApplicantRole, chinese: Bool) -> String {
+    guard chinese else { return role.description }
+    return switch role {
+    case .industrialEnterprise: "工业企业"
+    case .serviceProvider: "工业互联网服务商"
+    case .platform: "平台商"
+    case .institution: "机构单位"
+    default: role.description
+    }
+}
+
+/// A locality as the policy's Chinese names it (佛山本地, 落户, 外地; ``Locality``), or its protocol name.
+func localityLabel(_ locality: Foshan_Subsidy_V1_Locality, chinese: Bool) -> String {
+    guard chinese else { return locality.description }
+    return switch locality {
+    case .local: "佛山本地"
+    case .relocated: "落户"
+    case .nonLocal: "外地"
+    default: locality.description
     }
 }
 
@@ -163,8 +188,48 @@ struct Quote: AsyncParsableCommand {
                 ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).quote(request, timeout: global.timeout)
                 : Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).quote(request, timeout: global.timeout)
         }
-        global.emit(r, human: r.explanation?.rendered ?? "")
+        global.emit(r, human: r.explanation.map { prefersChinese() ? chineseExplanation($0) : $0.rendered } ?? "")
     }
+}
+
+/// `explanation` for a reader whose locale is Chinese, from its typed fields: the award and the
+/// limit that bound it, then one row per limit. Each limit's detail is the daemon's sentence, in
+/// English as the daemon wrote it.
+func chineseExplanation(_ explanation: Foshan_Subsidy_V1_AwardExplanation) -> String {
+    let labels = [
+        "formula": "公式测算", "per_project": "单项上限", "per_enterprise": "单个企业上限", "per_provider": "单个服务商上限", "annual_budget": "年度预算",
+        "annual_count": "年度数量", "combined_upper_level": "叠加上级资助上限", "one_time": "一次性支持", "follow_on_condition": "后续支持条件",
+        "validity_window": "政策有效期", "duplicate_content": "重复申报", "eligibility": "申报资格", "grade_ceiling": "等级上限", "difference": "差额奖励",
+        "stacking": "多级资助叠加上限",
+    ]
+    func named(_ limit: Foshan_Subsidy_V1_LimitTrace) -> String {
+        (labels[limit.kind] ?? limit.kind) + (limit.capId.isEmpty ? "" : " \(limit.capId)" + (limit.scope.isEmpty ? "" : " [\(limit.scope)]"))
+    }
+    var lines = ["资助金额：\(yuan(explanation.awardFen)) 元" + (explanation.limits.first(where: \.binding).map { "，受\(named($0)) 约束" } ?? "")]
+    if explanation.awardFen < explanation.formulaFen { lines.append("公式测算：\(yuan(explanation.formulaFen)) 元") }
+    lines.append("政策：\(explanation.policyVersion)")
+    lines.append("")
+    var table = TextTable([
+        .init(title: " "), .init(title: "限制"), .init(title: "上限", alignment: .right), .init(title: "已使用", alignment: .right),
+        .init(title: "剩余", alignment: .right), .init(title: "说明"),
+    ])
+    for limit in explanation.limits {
+        // A count limit counts awards; a condition (eligibility, the validity window, …) has no value.
+        let counts = limit.kind == "annual_count" || limit.kind == "one_time"
+        let isCondition = limit.kind != "formula" && limit.limit == 0 && limit.committed == 0 && limit.headroom == 0
+        let (value, committed, headroom) =
+            if isCondition {
+                ("—", "—", "—")
+            } else if counts {
+                ("\(limit.limit) 项", "\(limit.committed) 项", "\(max(0, limit.limit - limit.committed)) 项")
+            } else {
+                // The formula commits nothing of its own.
+                (yuan(limit.limit), limit.kind == "formula" ? "—" : yuan(limit.committed), yuan(limit.headroom))
+            }
+        table.append([limit.binding ? "*" : "", labels[limit.kind] ?? limit.kind, value, committed, headroom, limit.detail])
+    }
+    lines.append(table.rendered())
+    return lines.joined(separator: "\n")
 }
 
 struct Pool: AsyncParsableCommand {

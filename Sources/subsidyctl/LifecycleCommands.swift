@@ -543,14 +543,14 @@ struct Quota: AsyncParsableCommand {
             let quota = try await isCity(client)
                 ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).getQuota(request, timeout: global.timeout)
                 : Foshan_Subsidy_V1_DistrictProgrammes.Client(wrapping: client).getQuota(request, timeout: global.timeout)
-            return (quota, try await calls(client))
+            return (quota, try await callsShown(client))
         }
         show(r, calls: calls)
     }
 
     /// The calls (申报批次) shown under the caps, with what was filed under each (a district: its
     /// own filings): --programme's (every programme's), of --year.
-    private func calls(_ client: ClientConnection) async throws(SubsidyError) -> [Foshan_Subsidy_V1_Call] {
+    private func callsShown(_ client: ClientConnection) async throws(SubsidyError) -> [Foshan_Subsidy_V1_Call] {
         try await allCalls(client, programme: programme, timeout: global.timeout).calls.filter { year == 0 || $0.fundingYear == year }
     }
 
@@ -574,19 +574,29 @@ struct Quota: AsyncParsableCommand {
             func amount(_ value: Int64) -> String { cap.unit == "count" ? "\(value)" : yuan(value) }
             table.append([cap.capId, cap.scope, amount(cap.limit), amount(cap.committed), amount(cap.remaining), percent(cap.committed, of: cap.limit)])
         }
-        var footer = ["policy \(r.policyVersion)"]
+        var footer = [(chinese ? "政策 " : "policy ") + r.policyVersion]
         for (capID, count) in omitted.sorted(by: { $0.key < $1.key }) {
-            footer.append("(\(capID): \(count) more subject\(count == 1 ? "" : "s") not shown; --top \(min(100, Int(top) + count)))")
+            let more = min(100, Int(top) + count)
+            footer.append(
+                chinese ? "（\(capID)：另有 \(count) 个主体未列出；--top \(more)）" : "(\(capID): \(count) more subject\(count == 1 ? "" : "s") not shown; --top \(more))")
         }
-        for (title, consumers) in [("top providers", r.topProviders), ("top enterprises", r.topEnterprises), ("districts", r.districts)] where !consumers.isEmpty {
-            var consumerTable = TextTable([.init(title: title.uppercased()), .init(title: "COMMITTED (YUAN)", alignment: .right), .init(title: "AWARDS", alignment: .right)])
+        let sections = [
+            (title: "top providers", chineseTitle: "服务商", consumers: r.topProviders), ("top enterprises", "企业", r.topEnterprises), ("districts", "区", r.districts),
+        ]
+        for (title, chineseTitle, consumers) in sections where !consumers.isEmpty {
+            var consumerTable = TextTable([
+                .init(title: chinese ? chineseTitle : title.uppercased()), .init(title: chinese ? "已使用（元）" : "COMMITTED (YUAN)", alignment: .right),
+                .init(title: chinese ? "资助（件）" : "AWARDS", alignment: .right),
+            ])
             for c in consumers.prefix(title == "districts" ? consumers.count : Int(top)) {
                 consumerTable.append([title == "districts" && chinese ? districtName(c.id) : c.id, yuan(c.committedFen), "\(c.count)"])
             }
             footer.append("")
             footer.append(consumerTable.rendered())
             // One more than shown was asked for: say that the list goes on rather than cut it silently.
-            if title != "districts", consumers.count > Int(top) { footer.append("(more \(title): --top \(top * 2))") }
+            if title != "districts", consumers.count > Int(top) {
+                footer.append(chinese ? "（更多\(chineseTitle)：--top \(top * 2)）" : "(more \(title): --top \(top * 2))")
+            }
         }
         if !calls.isEmpty {
             // 申报批次: what was filed under each call (a district: its own filings).
@@ -610,7 +620,7 @@ extension Quota {
         request.top = 100  // every subject the daemon lists (its most): a move of any is seen
         request.programme = programme
         try await global.withClient { client throws(SubsidyError) in
-            let calls = try await calls(client)
+            let calls = try await callsShown(client)
             var last: [String: Int64] = [:]
             var warned = Set<String>()
             var first = true
@@ -684,14 +694,18 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> S
         let head = (chinese ? chineseLabels[label] ?? label : label) + ":"
         return head + String(repeating: " ", count: max(1, (chinese ? 13 : 11) - displayWidth(head))) + value
     }
-    var lines = ["\(record.id)  \(record.district)  \(record.state)"]
+    var lines = ["\(record.id)  \(chinese ? districtName(record.district) : record.district)  \(stateLabel(record.state, chinese: chinese))"]
     // The programme decides the rules and who decides (`--json` has it as application.programme);
     // the call (申报批次) it was filed under, and why it was filed outside one, if it was.
     if let programme = record.application?.programme, !programme.isEmpty { lines.append(field("programme", programme)) }
     if !record.callId.isEmpty { lines.append(field("call", record.callId)) }
     if !record.lateReason.isEmpty { lines.append(field("late", (chinese ? "" : "filed outside an open call: ") + record.lateReason)) }
     lines += [
-        field("measure", "\(record.application?.measure.description ?? "")  year \(record.application?.fundingYear ?? 0)"),
+        field(
+            "measure",
+            chinese
+                ? "\(measureName(record.application?.measure))  资金年度 \(record.application?.fundingYear ?? 0)"
+                : "\(record.application?.measure.description ?? "")  year \(record.application?.fundingYear ?? 0)"),
         field("applicant", "\(record.application?.enterpriseUscc ?? "")  \(record.enterpriseName)"),
         field("project", record.application?.projectName ?? ""),
     ]
@@ -700,24 +714,27 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> S
     if case .object(let members)? = record.application?.jsonValue {
         let amounts = members.compactMap { name, value -> String? in
             guard name.hasSuffix("Fen"), let fen = fenValue(value), fen != 0 else { return nil }
+            // 合同金额 1,200,000.00 元: each amount under the name a bureau's template gives it.
+            if chinese { return "\(ApplicationColumns.chineseName(of: name) ?? String(name.dropLast(3))) \(yuan(fen)) 元" }
             return "\(name.dropLast(3)) \(yuan(fen))"
         }
-        if !amounts.isEmpty { lines.append(field("amounts", amounts.joined(separator: ", ") + " yuan")) }
+        if !amounts.isEmpty { lines.append(field("amounts", chinese ? amounts.joined(separator: "，") : amounts.joined(separator: ", ") + " yuan")) }
     }
     if let application = record.application, !record.contentKey.isEmpty {
         let typed = application.contractNumber.isEmpty ? application.projectName : application.contractNumber
-        lines.append(field("content", "\(typed)  (compared as \(record.contentKey))"))
+        lines.append(field("content", chinese ? "\(typed)（按 \(record.contentKey) 比对）" : "\(typed)  (compared as \(record.contentKey))"))
     }
     // The day no decision on it may be dated before (its filing, or its last correction).
     if !record.filedOn.isEmpty { lines.append(field("filed", record.filedOn)) }
     if record.awardedFen > 0 {
-        lines.append(field("awarded", "\(yuan(record.awardedFen)) yuan on \(record.decisionDate)" + (record.decisionDocument.isEmpty ? "" : "  \(record.decisionDocument)")))
+        let decided = chinese ? "\(yuan(record.awardedFen)) 元，审定日期 \(record.decisionDate)" : "\(yuan(record.awardedFen)) yuan on \(record.decisionDate)"
+        lines.append(field("awarded", decided + (record.decisionDocument.isEmpty ? "" : "  \(record.decisionDocument)")))
         // A partial award says which cap cut it.
         if let explanation = record.explanation, explanation.awardFen < explanation.formulaFen,
             let binding = explanation.limits.first(where: \.binding)
         {
             let cap = binding.capId.isEmpty ? binding.kind : binding.capId + (binding.scope.isEmpty ? "" : " [\(binding.scope)]")
-            lines.append(field("cut", "from \(yuan(explanation.formulaFen)) by \(cap)"))
+            lines.append(field("cut", chinese ? "测算 \(yuan(explanation.formulaFen)) 元，受 \(cap) 限制" : "from \(yuan(explanation.formulaFen)) by \(cap)"))
         }
     }
     if !record.publicizedOn.isEmpty { lines.append(field("公示", "\(record.publicizedOn) – \(record.publicityLastDay)")) }
@@ -725,10 +742,12 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> S
     // Warnings do not refuse the call, but the clerk must see them: only one of the two can be funded.
     for warning in record.warnings { lines.append(field("warning", warning)) }
     for t in record.history {
-        var decision = t.decisionDate.isEmpty ? "" : "  dated \(t.decisionDate)"
+        var decision = t.decisionDate.isEmpty ? "" : chinese ? "  决定日期 \(t.decisionDate)" : "  dated \(t.decisionDate)"
         if !t.decisionDocument.isEmpty { decision += " \(t.decisionDocument)" }
         let reason = t.reason.isEmpty ? "" : "  \(t.reason)"
-        lines.append("  \(time(t.at))  \(t.fromState.rawValue == 0 ? "—" : t.fromState.description) → \(t.toState)  by \(t.tenant) (uid \(t.actorUid))\(decision)\(reason)")
+        let from = t.fromState.rawValue == 0 ? "—" : stateLabel(t.fromState, chinese: chinese)
+        let by = chinese ? "操作 \(tenantName(t.tenant))（uid \(t.actorUid)）" : "by \(t.tenant) (uid \(t.actorUid))"
+        lines.append("  \(time(t.at))  \(from) → \(stateLabel(t.toState, chinese: chinese))  \(by)\(decision)\(reason)")
         for change in t.changes {
             // An amount changed is shown in yuan, as it was typed (contractAmount, not contractAmountFen).
             let inYuan = change.field.hasSuffix("Fen")
@@ -736,7 +755,12 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> S
                 guard !text.isEmpty else { return "—" }
                 return inYuan ? Int64(text).map { yuan($0) } ?? text : text
             }
-            let name = inYuan ? String(change.field.dropLast(3)) + " (yuan)" : change.field
+            let name =
+                if chinese, let chineseName = ApplicationColumns.chineseName(of: change.field) {
+                    chineseName + (inYuan ? "（元）" : "")
+                } else {
+                    inYuan ? String(change.field.dropLast(3)) + " (yuan)" : change.field
+                }
             lines.append("      \(name): \(shown(change.before)) → \(shown(change.after))")
         }
     }

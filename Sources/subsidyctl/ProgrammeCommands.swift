@@ -24,13 +24,17 @@ struct Programmes: AsyncParsableCommand {
             : ["PROGRAMME", "STATE", "VALIDITY", "FUNDING YEARS", "LEVEL", "MEASURES", "TITLE"]
         var table = TextTable(titles.map { TextTable.Column(title: $0) })
         for p in r.programmes {
-            let state = p.retiredOn.isEmpty ? p.state : "\(p.state) (\(p.retiredOn))"
+            let shownState = chinese ? (p.state == "retired" ? "已废止" : callStateLabel(p.state)) : p.state
+            let state = p.retiredOn.isEmpty ? shownState : "\(shownState) (\(p.retiredOn))"
+            // A district's own programme is district:shunde on the wire: 顺德区 to a Chinese reader.
+            let level = !chinese ? p.level : p.level == "city" ? "市级" : p.level.hasPrefix("district:") ? districtName(String(p.level.dropFirst(9))) : p.level
             table.append([
-                p.name + (p.isDefault ? " *" : ""), state, "\(p.validFrom)..\(p.validThrough)", "\(p.firstFundingYear)–\(p.lastFundingYear)", p.level,
+                p.name + (p.isDefault ? " *" : ""), state, "\(p.validFrom)..\(p.validThrough)", "\(p.firstFundingYear)–\(p.lastFundingYear)", level,
                 p.measures.map(\.description).joined(separator: " "), p.title,
             ])
         }
-        global.emit(r, table: table, footer: "* the programme an application that names none is filed under", empty: "no programmes")
+        let footer = chinese ? "* 未指定政策的申请按此政策受理" : "* the programme an application that names none is filed under"
+        global.emit(r, table: table, footer: footer, empty: "no programmes")
     }
 }
 
@@ -162,7 +166,7 @@ struct CallList: AsyncParsableCommand {
         for call in r.calls {
             let c = call.counts ?? Foshan_Subsidy_V1_CallCounts()
             let window = "\(call.opensOn)..\(call.closedOn.isEmpty ? call.closesOn : call.closedOn)"
-            table.append([call.id, call.state, window, "\(c.received)", "\(c.returned)", "\(c.rejected)", "\(c.recommended)", "\(c.late)", "\(c.withdrawn)"])
+            table.append([call.id, chinese ? callStateLabel(call.state) : call.state, window, "\(c.received)", "\(c.returned)", "\(c.rejected)", "\(c.recommended)", "\(c.late)", "\(c.withdrawn)"])
         }
         global.emit(r, table: table, empty: "no calls")
     }

@@ -289,6 +289,9 @@ func districtID(_ text: String) -> DistrictID? {
     DistrictID(rawValue: text) ?? DistrictID.allCases.first { text == $0.displayName || text + "区" == $0.displayName }
 }
 
+/// A tenant as a Chinese table names it: a district's name (南海区), the city as 市局.
+func tenantName(_ tenant: String) -> String { tenant == "city" ? "市局" : districtName(tenant) }
+
 /// subsidyctl's exit statuses (`subsidyctl --help` lists them).
 enum ExitStatus {
     /// A batch with refused rows: the others were done.

@@ -1004,9 +1004,69 @@ struct OutputTests {
             #expect(quote.error.contains("上限 500,000.00 元，已使用 500,000.00 元") && quote.error.contains("剩余 0.00 元"), "\(quote.error)")
             // A record and the registry read in Chinese too, labels lined up by display width.
             let shown = try await BureauListTests.ctl(daemon, as: "nanhai", ["show", "nanhai-000003"], environment: chinese)
-            #expect(shown.contains("\n支持方向:    CLOUD_VOUCHER") && shown.contains("\n审定资助:    375,000.00"), "\(shown)")
+            #expect(shown.contains("\n支持方向:    上云上平台服务券  资金年度 2022") && shown.contains("\n审定资助:    375,000.00"), "\(shown)")
             let applicants = try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "list"], environment: chinese)
             #expect(applicants.hasPrefix("统一社会信用代码"), "\(applicants)")
+        }
+    }
+
+    @Test("in a Chinese locale every label is Chinese: a record, a quote, quota's consumers, the registry, programmes, calls, batches; English stays as it was")
+    func chineseLabels() async throws {
+        try await withDaemon(demo: true) { daemon in
+            let chinese = ["LANG": "zh_CN.UTF-8", "LC_ALL": ""]
+            let english = ["LANG": "C.UTF-8", "LC_ALL": ""]
+            let shown = try await BureauListTests.ctl(daemon, as: "nanhai", ["show", "nanhai-000003"], environment: chinese)
+            #expect(shown.hasPrefix("nanhai-000003  南海区  公示中\n"), "\(shown)")
+            for expected in [
+                "合同金额 750,000.00 元，实付金额 750,000.00 元", "HT-2022-nanhai-2（按 contract:ht-2022-nanhai-2 比对）", "375,000.00 元，审定日期 2022-06-11",
+                "  — → 待初审  操作 南海区（uid ", "  已推荐 → 已审定  操作 市局（uid ", "  决定日期 2022-06-11",
+            ] {
+                #expect(shown.contains(expected), "\(expected): \(shown)")
+            }
+            for english in ["PUBLICIZED", "CLOUD_VOUCHER", "yuan", "compared as", " by ", "dated", "contractAmount"] {
+                #expect(!shown.contains(english), "\(english) left in English: \(shown)")
+            }
+            let inEnglish = try await BureauListTests.ctl(daemon, as: "nanhai", ["show", "nanhai-000003"], environment: english)
+            #expect(inEnglish.hasPrefix("nanhai-000003  nanhai  PUBLICIZED\nmeasure:   CLOUD_VOUCHER  year 2022\n"), "\(inEnglish)")
+            #expect(inEnglish.contains("amounts:   contractAmount 750,000.00, paidAmount 750,000.00 yuan"), "\(inEnglish)")
+            #expect(inEnglish.contains("(compared as contract:ht-2022-nanhai-2)") && inEnglish.contains("→ APPROVED  by city (uid "), "\(inEnglish)")
+
+            let file = daemon.dataDirectory + "/voucher.json"
+            try BureauListTests.voucher.write(toFile: file, atomically: false, encoding: .utf8)
+            let quoteArguments = ["--today", BureauListTests.filingDay, "quote", "--file", file, "--decision-date", "2022-10-01"]
+            let quote = try await BureauListTests.ctl(daemon, as: "nanhai", quoteArguments, environment: chinese)
+            #expect(quote.hasPrefix("资助金额：500,000.00 元，受单个企业上限 CLOUD_VOUCHER.per_enterprise [2022/91440605000000115C] 约束\n公式测算：600,000.00 元\n政策：foshan-2020@"), "\(quote)")
+            #expect(quote.contains("*  单个企业上限") && quote.contains("   年度预算 ") && !quote.contains("Award:"), "\(quote)")
+            #expect(try await BureauListTests.ctl(daemon, as: "nanhai", quoteArguments, environment: english).hasPrefix("CLOUD_VOUCHER 上云上平台服务券 · applicant"))
+
+            let quota = try await BureauListTests.ctl(daemon, as: "city", ["quota", "--year", "2022"], environment: chinese)
+            let headers = quota.split(separator: "\n").map { String($0.prefix { $0 != " " }) }
+            #expect(headers.contains("服务商") && headers.contains("企业") && headers.contains("区") && quota.contains("已使用（元）  资助（件）"), "\(quota)")
+            #expect(!quota.contains("TOP ") && !quota.contains("DISTRICTS") && !quota.contains("AWARDS"), "\(quota)")
+
+            let applicants = try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "list"], environment: chinese)
+            #expect(applicants.contains("工业互联网服务商  佛山本地") && applicants.contains("工业企业") && !applicants.contains("LOCAL"), "\(applicants)")
+            #expect(try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "list"], environment: english).contains("SERVICE_PROVIDER       LOCAL"))
+
+            let programmes = try await BureauListTests.ctl(daemon, as: "city", ["--today", "2022-09-01", "programmes"], environment: chinese)
+            #expect(programmes.contains("foshan-2020 *   申报中  ") && programmes.contains("顺德区") && !programmes.contains(" open "), "\(programmes)")
+            _ = try await BureauListTests.ctl(
+                daemon, as: "city", ["--today", "2025-01-01", "call", "open", "--programme", "foshan-dx-2021", "--measure", "DIGITAL_WORKSHOP", "--year", "2025", "--to", "2025-03-31"])
+            let calls = try await BureauListTests.ctl(daemon, as: "city", ["--today", "2025-01-01", "call", "list"], environment: chinese)
+            #expect(calls.contains("foshan-dx-2021/DIGITAL_WORKSHOP/2025/1  申报中  2025-01-01..2025-03-31"), "\(calls)")
+            #expect(try await BureauListTests.ctl(daemon, as: "city", ["--today", "2025-01-01", "call", "list"], environment: english).contains("/2025/1  open   2025"))
+
+            let ids = daemon.dataDirectory + "/ids.txt"
+            try "nanhai-000001\n".write(toFile: ids, atomically: false, encoding: .utf8)
+            let review = ["review", "--batch", ids, "--outcome", "recommend"]
+            let reviewed = try await BureauListTests.ctl(daemon, as: "nanhai", review, environment: chinese)
+            #expect(reviewed.hasPrefix("申请编号       状态    说明\nnanhai-000001  已推荐") && reviewed.hasSuffix("初审 1 项，此前已初审 0 项，未能初审 0 项\n"), "\(reviewed)")
+            let again = try await BureauListTests.ctl(daemon, as: "nanhai", review, environment: english)
+            #expect(again.hasPrefix("APPLICATION    STATE        DETAIL\nnanhai-000001  RECOMMENDED  already reviewed") && again.hasSuffix("0 reviewed, 1 already reviewed, 0 refused\n"), "\(again)")
+            let sheet = daemon.dataDirectory + "/rows.csv"
+            try BatchTests.sheet(rows: 1, bad: false).write(toFile: sheet, atomically: false, encoding: .utf8)
+            let submitted = try await BureauListTests.ctl(daemon, as: "nanhai", ["--today", BureauListTests.filingDay, "submit", "--batch", sheet], environment: chinese)
+            #expect(submitted.hasPrefix("已提交 1 行，此前已提交 0 行，未能提交 0 行，共 1 行；结果见 "), "\(submitted)")
         }
     }
 
