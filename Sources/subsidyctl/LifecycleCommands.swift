@@ -539,13 +539,28 @@ struct Quota: AsyncParsableCommand {
         request.fundingYear = year
         request.top = top + 1
         request.programme = programme
-        let (r, calls) = try await global.withClient { client throws(SubsidyError) in
+        let (r, calls, programmes) = try await global.withClient { client throws(SubsidyError) in
             let quota = try await isCity(client)
                 ? Foshan_Subsidy_V1_CityService.Client(wrapping: client).getQuota(request, timeout: global.timeout)
                 : Foshan_Subsidy_V1_DistrictProgrammes.Client(wrapping: client).getQuota(request, timeout: global.timeout)
-            return (quota, try await callsShown(client))
+            return (quota, try await callsShown(client), try await programmesSeen(client))
         }
-        show(r, calls: calls)
+        show(r, calls: calls, programmes: programmes)
+    }
+
+    /// Every programme the caller sees, for the versions of those whose caps are shown.
+    private func programmesSeen(_ client: ClientConnection) async throws(SubsidyError) -> [Foshan_Subsidy_V1_Programme] {
+        try await Foshan_Subsidy_V1_Programmes.Client(wrapping: client).listProgrammes(Foshan_Subsidy_V1_ListProgrammesRequest(), timeout: global.timeout)
+            .programmes
+    }
+
+    /// The versions of the programmes whose caps `r` lists (`foshan-2020@…, foshan-dx-2021@…`): a
+    /// cap's id begins with its measure. The response's own policy_version names only the
+    /// default programme's unless --programme names one.
+    static func versions(of r: Foshan_Subsidy_V1_GetQuotaResponse, programmes: [Foshan_Subsidy_V1_Programme]) -> String {
+        let measures = Set(r.caps.map { String($0.capId.prefix { $0 != "." }) })
+        let shown = programmes.filter { $0.measures.contains { measures.contains($0.description) } }.map(\.version)
+        return shown.isEmpty ? r.policyVersion : shown.joined(separator: ", ")
     }
 
     /// The calls (申报批次) shown under the caps, with what was filed under each (a district: its
@@ -555,8 +570,10 @@ struct Quota: AsyncParsableCommand {
     }
 
     /// Prints `r` as `quota` shows it: the caps (at most --top subjects of a per-subject cap), the
-    /// top consumers and the calls; or `r` as JSON.
-    private func show(_ r: Foshan_Subsidy_V1_GetQuotaResponse, calls: [Foshan_Subsidy_V1_Call]) {
+    /// top consumers and the calls; or `r` as JSON. As CSV, each of those lists follows the caps
+    /// after a blank row, with its own header, as `export report` writes them; what is said about
+    /// the lists (the programmes' versions, subjects not shown) goes to stderr.
+    private func show(_ r: Foshan_Subsidy_V1_GetQuotaResponse, calls: [Foshan_Subsidy_V1_Call], programmes: [Foshan_Subsidy_V1_Programme]) {
         let chinese = prefersChinese()
         var table = TextTable(
             (chinese ? ["额度", "范围", "上限", "已使用", "剩余", "使用率"] : ["CAP", "SCOPE", "LIMIT", "COMMITTED", "REMAINING", "USED"]).enumerated().map {
@@ -574,7 +591,8 @@ struct Quota: AsyncParsableCommand {
             func amount(_ value: Int64) -> String { cap.unit == "count" ? "\(value)" : yuan(value) }
             table.append([cap.capId, cap.scope, amount(cap.limit), amount(cap.committed), amount(cap.remaining), percent(cap.committed, of: cap.limit)])
         }
-        var footer = [(chinese ? "政策 " : "policy ") + r.policyVersion]
+        var footer = [(chinese ? "政策 " : "policy ") + Self.versions(of: r, programmes: programmes)]
+        var sheets: [[[CSVDocument.CSVCell]]] = []
         for (capID, count) in omitted.sorted(by: { $0.key < $1.key }) {
             let more = min(100, Int(top) + count)
             footer.append(
@@ -593,6 +611,7 @@ struct Quota: AsyncParsableCommand {
             }
             footer.append("")
             footer.append(consumerTable.rendered())
+            sheets.append([consumerTable.columns.map { .text($0.title) }] + consumerTable.csvRows)
             // One more than shown was asked for: say that the list goes on rather than cut it silently.
             if title != "districts", consumers.count > Int(top) {
                 footer.append(chinese ? "（更多\(chineseTitle)：--top \(top * 2)）" : "(more \(title): --top \(top * 2))")
@@ -604,8 +623,21 @@ struct Quota: AsyncParsableCommand {
             for call in calls { callTable.append(CallCounts.cells(call)) }
             footer.append("")
             footer.append(callTable.rendered())
+            // The id, window and state are text; the year and the counts numbers, as in the report.
+            sheets.append(
+                [CallCounts.header.map { .text($0) }]
+                    + calls.map { CallCounts.cells($0).enumerated().map { [0, 2, 3].contains($0.offset) ? .text($0.element) : .number($0.element) } })
         }
-        global.emit(r, table: table, footer: footer.joined(separator: "\n"), empty: "no caps")
+        guard global.output == .csv else {
+            global.emit(r, table: table, footer: footer.joined(separator: "\n"), empty: "no caps")
+            return
+        }
+        var document = CSVDocument(header: table.columns.map(\.title))
+        document.rows = table.csvRows
+        for sheet in sheets { document.rows += [[]] + sheet }
+        try? writeFile(document.bytes, to: "-")
+        // Not in the file, but not lost: the versions, and the subjects and consumers not shown.
+        note(footer.filter { !$0.isEmpty && !$0.contains("\n") }.joined(separator: "\n"))
     }
 }
 
@@ -620,14 +652,14 @@ extension Quota {
         request.top = 100  // every subject the daemon lists (its most): a move of any is seen
         request.programme = programme
         try await global.withClient { client throws(SubsidyError) in
-            let calls = try await callsShown(client)
+            let (calls, programmes) = (try await callsShown(client), try await programmesSeen(client))
             var last: [String: Int64] = [:]
             var warned = Set<String>()
             var first = true
             do {
                 for try await snapshot in Foshan_Subsidy_V1_CityService.Client(wrapping: client).watchQuota(request) {
                     // The first snapshot is the table the moves that follow are read against.
-                    if first { show(snapshot, calls: calls) }
+                    if first { show(snapshot, calls: calls, programmes: programmes) }
                     first = false
                     for cap in snapshot.caps {
                         let key = cap.capId + " [" + cap.scope + "]"

@@ -262,13 +262,7 @@ struct GlobalOptions: ParsableArguments {
         case .json: print(message.jsonValue.serialized(pretty: true))
         case .csv:
             var document = CSVDocument(header: table.columns.map(\.title))
-            // Left-aligned columns hold codes and names (a USCC must not become 9.14406E+17);
-            // right-aligned ones amounts and counts, which stay what Excel reads them as.
-            document.rows = table.rows.map { row in
-                row.enumerated().map { index, cell in
-                    index < table.columns.count && table.columns[index].alignment == .right ? .text(cell) : .identifier(cell)
-                }
-            }
+            document.rows = table.csvRows
             try? writeFile(document.bytes, to: "-")
             // Not in the file, but not lost: "(more: --page-token …)" says the list goes on.
             if !footer.isEmpty { note(footer) }
@@ -280,6 +274,22 @@ struct GlobalOptions: ParsableArguments {
     /// A daemon time (RFC 3339 UTC) as a clerk reads it: in the time zone of TZ, else China
     /// Standard Time, `2026-12-04 13:39:23`; in UTC with --utc.
     func time(_ stamp: String) -> String { utc ? stamp : localTime(stamp) }
+}
+
+extension TextTable {
+    /// The rows as CSV cells. Left-aligned columns hold codes and names (a USCC must not become
+    /// 9.14406E+17); right-aligned ones amounts and counts, written as the plain numbers the
+    /// exports write (`375000.00`, not the `375,000.00` grouped for the eye, which Excel takes
+    /// for text), anything else in them (—, 46.7%) as text.
+    var csvRows: [[CSVDocument.CSVCell]] {
+        rows.map { row in
+            row.enumerated().map { index, cell in
+                guard index < columns.count, columns[index].alignment == .right else { return .identifier(cell) }
+                let plain = cell.filter { $0 != "," }
+                return plain.wholeMatch(of: /-?[0-9]+(\.[0-9]+)?/) != nil ? .number(plain) : .text(cell)
+            }
+        }
+    }
 }
 
 /// A district as a clerk types it, wherever subsidyctl takes one (`--as`, `--district`, an

@@ -213,6 +213,39 @@ struct BureauListTests {
         }
     }
 
+    @Test("list and quota as CSV write amounts as plain numbers; quota's consumers and calls follow its caps in the file; every programme's version is named")
+    func listingsAsCSV() async throws {
+        try await withDaemon(demo: true) { daemon in
+            let english = ["LANG": "C.UTF-8", "LC_ALL": ""]
+            let listed = daemon.dataDirectory + "/list.csv"
+            try (try await Self.ctl(daemon, as: "nanhai", ["list", "--output", "csv"], environment: english)).write(toFile: listed, atomically: false, encoding: .utf8)
+            let rows = try await Self.readCSV(listed)
+            #expect(rows.first?.last == "AWARDED (YUAN)" && rows.contains { $0.first == "nanhai-000003" && $0.last == "375000.00" }, "\(rows)")
+
+            let quota = try await runCtl(["--data-dir", daemon.dataDirectory, "quota", "--year", "2022", "--output", "csv"], environment: english)
+            #expect(quota.status == 0, "\(quota.error)")
+            let sheet = daemon.dataDirectory + "/quota.csv"
+            try quota.output.write(toFile: sheet, atomically: false, encoding: .utf8)
+            let table = try await Self.readCSV(sheet)
+            #expect(table.first == ["CAP", "SCOPE", "LIMIT", "COMMITTED", "REMAINING", "USED"], "\(table)")
+            // The scope is a code (2022, 2022/9144…), kept as text; the amounts are numbers.
+            #expect(table.contains { $0.prefix(3) == ["CLOUD_VOUCHER.annual_budget", "=\"2022\"", "20000000.00"] }, "\(table)")
+            // Each list after a blank row, with its own header, as `export report` writes them.
+            for header in [["TOP PROVIDERS", "COMMITTED (YUAN)", "AWARDS"], ["TOP ENTERPRISES", "COMMITTED (YUAN)", "AWARDS"], ["DISTRICTS", "COMMITTED (YUAN)", "AWARDS"]] {
+                let at = try #require(table.firstIndex(of: header), "\(header): \(table)")
+                #expect(table[at - 1].isEmpty && table[at + 1].count == 3 && table[at + 1][1].wholeMatch(of: /[0-9]+\.[0-9]{2}/) != nil, "\(table[at + 1])")
+            }
+            #expect(table.contains(["gaoming", "3500000.00", "2"]), "\(table)")
+            #expect(!quota.error.contains("TOP PROVIDERS") && !quota.error.contains("DISTRICTS"), "the lists are in the file, not on stderr: \(quota.error)")
+            // The caps of three programmes: each one's version, on stderr with CSV, under the table without.
+            #expect(quota.error.contains(/policy foshan-2020@[0-9a-f]+, foshan-dx-2021@[0-9a-f]+, shunde-dx-2021@[0-9a-f]+/), "\(quota.error)")
+            let text = try await Self.ctl(daemon, as: "city", ["quota", "--year", "2022"], environment: english)
+            #expect(text.contains(/\npolicy foshan-2020@[0-9a-f]+, foshan-dx-2021@[0-9a-f]+, shunde-dx-2021@[0-9a-f]+\n/), "\(text)")
+            let one = try await Self.ctl(daemon, as: "city", ["quota", "--year", "2022", "--programme", "foshan-dx-2021"], environment: english)
+            #expect(one.contains(/\npolicy foshan-dx-2021@[0-9a-f]+\n/), "\(one)")
+        }
+    }
+
     @Test("names with emoji, joined emoji and combining marks line up too")
     func tablesLineUpWithEmoji() async throws {
         try await withDaemon { daemon in
@@ -589,7 +622,7 @@ struct OutputTests {
 
             let csv = try await BureauListTests.ctl(daemon, as: "nanhai", ["--output", "csv", "list"])
             #expect(csv.hasPrefix("\u{FEFF}ID,DISTRICT,STATE,MEASURE,ENTERPRISE,AWARDED (YUAN)\r\n"), "\(csv.prefix(80))")
-            #expect(csv.contains("nanhai-000003,nanhai,PUBLICIZED,CLOUD_VOUCHER,佛山市南海区家具制造有限公司,\"375,000.00\"\r\n"), "\(csv)")
+            #expect(csv.contains("nanhai-000003,nanhai,PUBLICIZED,CLOUD_VOUCHER,佛山市南海区家具制造有限公司,375000.00\r\n"), "plain numbers, as the exports: \(csv)")
             // A list that goes on says so, on standard error, out of the CSV.
             let page = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "--output", "csv", "list", "--page-size", "2"])
             #expect(page.status == 0 && page.output.split(separator: "\r\n").count == 3, "\(page.output)")
