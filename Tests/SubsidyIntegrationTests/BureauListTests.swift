@@ -190,6 +190,12 @@ struct BureauListTests {
             _ = try await Self.ctl(daemon, as: "nanhai", ["export", "applications", "--out", own])
             let applications = try await Self.readCSV(own).dropFirst()
             #expect(!applications.isEmpty && applications.allSatisfy { $0[1] == "南海区" }, "\(applications)")
+            // A voucher's contract, payment and provider, after the columns that were there before.
+            let ownHeader = try #require(try await Self.readCSV(own).first)
+            #expect(ownHeader.count == 22 && ownHeader[18] == "受理日期", "\(ownHeader)")
+            #expect(ownHeader.suffix(3) == ["合同金额（元）", "实付金额（元）", "服务商统一社会信用代码"], "\(ownHeader)")
+            let voucherRow = try #require(applications.first { $0[0] == id })
+            #expect(voucherRow.suffix(3) == ["1200000.00", "1200000.00", "=\"914406050000000193\""], "\(voucherRow)")
 
             // The same list as an Excel workbook, read back by openpyxl: Chinese text, amounts as numbers.
             let workbook = daemon.dataDirectory + "/公示.xlsx"
