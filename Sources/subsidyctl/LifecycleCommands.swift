@@ -704,7 +704,9 @@ func isCity(_ client: ClientConnection) async throws(SubsidyError) -> Bool {
 
 func parseEnum<E: ProtoEnum>(_: E.Type, _ text: String, option: String) throws -> E {
     if let value = E(protoName: text.uppercased()) { return value }
-    throw ValidationError("\(option): unknown value \"\(text)\"; expected one of \(E.protoNames.values.sorted().joined(separator: ", "))")
+    // The zero value (ROLE_UNSPECIFIED, …) is the protocol's "not given", not a choice.
+    let choices = E.protoNames.values.filter { !$0.hasSuffix("_UNSPECIFIED") }.sorted()
+    throw ValidationError("\(option): unknown value \"\(text)\"; expected one of \(choices.joined(separator: ", "))")
 }
 
 func yuan(_ fen: Int64) -> String { Money(fen: fen).description }

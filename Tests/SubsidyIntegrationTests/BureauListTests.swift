@@ -252,6 +252,23 @@ struct BureauListTests {
         }
     }
 
+    @Test("an unknown --role, --measure or --state lists the choices, without the protocol's *_UNSPECIFIED")
+    func enumChoices() async throws {
+        try await withDaemon { daemon in
+            let cases: [(arguments: [String], choices: String)] = [
+                (["applicant", "register", "--uscc", TestData.uscc(9_100, area: 5), "--name", "x", "--role", "maker"],
+                 "--role: unknown value \"maker\"; expected one of INDUSTRIAL_ENTERPRISE, INSTITUTION, PLATFORM, SERVICE_PROVIDER"),
+                (["list", "--state", "done"], "--state: unknown value \"done\"; expected one of APPROVED, DISBURSED, PUBLICIZED, RECOMMENDED, REJECTED, RETURNED, REVOKED, SUBMITTED, WITHDRAWN"),
+                (["list", "--measure", "VOUCHER"], "expected one of BENCHMARK_MATCH, BENCHMARK_PROJECT, CLOUD_USE, "),
+            ]
+            for (arguments, choices) in cases {
+                let result = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai"] + arguments)
+                #expect(result.status == 64 && result.error.contains(choices), "\(arguments): \(result.error)")
+                #expect(!result.error.contains("UNSPECIFIED"), "\(arguments): \(result.error)")
+            }
+        }
+    }
+
     @Test("names with emoji, joined emoji and combining marks line up too")
     func tablesLineUpWithEmoji() async throws {
         try await withDaemon { daemon in
