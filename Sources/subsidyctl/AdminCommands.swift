@@ -31,12 +31,21 @@ struct AdminBackup: AsyncParsableCommand {
     var directory: String
 
     func run() async throws {
-        var path = directory.hasPrefix("/") ? directory : currentDirectory() + "/" + directory
-        if dated { path += "/" + utcStamp() }
+        let parent = directory.hasPrefix("/") ? directory : currentDirectory() + "/" + directory
+        let path = dated ? parent + "/" + utcStamp() : parent
         var request = Foshan_Subsidy_V1_BackupRequest()
         request.directory = path
         let r = try await global.withClient { client throws(SubsidyError) in
-            try await Foshan_Subsidy_V1_Admin.Client(wrapping: client).backup(request, timeout: global.timeout)
+            do throws(SubsidyError) {
+                return try await Foshan_Subsidy_V1_Admin.Client(wrapping: client).backup(request, timeout: global.timeout)
+            } catch where dated && error.message.contains("\(path): cannot create (No such file or directory)") {
+                // The daemon names the directory it could not make, DIR/<time>, which the operator
+                // never typed: what is missing is DIR. The daemon decides (it may see other
+                // directories than this user), so its refusal is what is reworded.
+                throw SubsidyError(
+                    error.code, "\(parent) does not exist: --dated makes each backup a new directory inside it; create it (writable by the daemon) — \(error.message)",
+                    details: error.details)
+            }
         }
         let lines =
             ["backup \(r.directory)", "taken at \(global.time(r.takenAt)); ledger \(r.ledgerIdentity) at audit row \(r.ledgerSequence)"]

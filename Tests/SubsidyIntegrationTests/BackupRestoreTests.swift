@@ -228,6 +228,10 @@ struct BackupRestoreTests {
                 let made = try FileManager.default.contentsOfDirectory(atPath: base).filter { $0.hasSuffix("Z") }
                 #expect(made.count == 1)
                 #expect(FileManager.default.fileExists(atPath: base + "/" + (made.first ?? "") + "/MANIFEST"))
+                // A --dated DIR that is not there is named, not the time-named directory inside it.
+                let absent = try await runCtl(["--data-dir", daemon.dataDirectory, "admin", "backup", "--dated", base + "/nightly"])
+                #expect(absent.status == 19 && absent.error.hasPrefix("error: FAILED_PRECONDITION: \(base)/nightly does not exist: --dated makes"), "\(absent.error)")
+                #expect(!FileManager.default.fileExists(atPath: base + "/nightly"), "nothing was created")
 
                 let city = try await daemon.client("city")
                 var request = Foshan_Subsidy_V1_BackupRequest()
