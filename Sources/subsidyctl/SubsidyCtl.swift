@@ -335,7 +335,35 @@ func printError(_ error: SubsidyError, json: Bool = false) {
         default: break
         }
     }
+    if let hint = flagHint(error) { text += "  (\(hint))\n" }
     standardErrorShown(text)
+}
+
+/// The daemon's fields a refusal may tell the caller to give or change, and the flag that gives
+/// each here: its message names the protocol's field (`request.late_reason`), which a clerk at
+/// this command line types as `--late-reason`.
+private let flagsOfFields: [(field: String, flag: String)] = [
+    ("late_reason", "--late-reason"), ("decision_date", "--decision-date"), ("case_amount_fen", "--case-amount (in yuan)"),
+    ("decision_document", "--document"), ("request_id", "--request-id"),
+]
+
+/// "with subsidyctl: --late-reason" for the fields `error` names whose flag is spelled otherwise.
+func flagHint(_ error: SubsidyError) -> String? {
+    var paths = [error.message]
+    for detail in error.details {
+        if case .field(let path, let problem) = detail { paths += [path, problem] }
+        if case .precondition(let subject, let problem) = detail { paths += [subject, problem] }
+    }
+    let flags = flagsOfFields.filter { field, _ in
+        paths.contains { text in
+            // The field as a word: `request.late_reason`, not `late_reasons`.
+            text.ranges(of: field).contains { range in
+                let after = text[range.upperBound...].first
+                return after.map { !($0.isLetter || $0.isNumber || $0 == "_") } ?? true
+            }
+        }
+    }.map(\.flag)
+    return flags.isEmpty ? nil : (prefersChinese() ? "命令行参数：" : "with subsidyctl: ") + flags.joined(separator: ", ")
 }
 
 /// Reads a whole file (a JSON request), or standard input for "-".
@@ -397,6 +425,7 @@ private func printErrorInChinese(_ error: SubsidyError) {
         }
     }
     text += "  \(error.message)\n"
+    if let hint = flagHint(error) { text += "  （\(hint)）\n" }
     standardErrorShown(text)
 }
 

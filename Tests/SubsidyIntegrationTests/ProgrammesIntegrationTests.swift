@@ -627,6 +627,20 @@ struct ProgrammesIntegrationTests {
                 if words.count > 1 { states[String(words[0])] = String(words[1]) }
             }
             #expect(states[workshop] == "open" && states[factory] == "closed", "\(listed)")
+
+            // Filing into the closed call is refused naming the protocol's field; subsidyctl
+            // names the flag a clerk types for it.
+            let owner = TestData.uscc(7_650, area: 5)
+            _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "register", "--uscc", owner, "--name", "佛山数字工厂有限公司", "--role", "industrial_enterprise"])
+            let filing = [
+                "--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--programme", "foshan-dx-2021", "--measure", "DIGITAL_FACTORY",
+                "--year", "2025", "--enterprise", owner, "--project-name", "数字化示范工厂", "--grade", "STANDARD",
+            ]
+            let late = try await runCtl(filing, environment: english)
+            #expect(late.status == 19 && late.error.contains("request.late_reason") && late.error.contains("(with subsidyctl: --late-reason)"), "\(late.error)")
+            let chinese = try await runCtl(filing, environment: ["LANG": "zh_CN.UTF-8", "LC_ALL": ""])
+            #expect(chinese.error.contains("（命令行参数：--late-reason）"), "\(chinese.error)")
+            #expect(try await runCtl(filing + ["--late-reason", "系统故障，经市局同意补报"], environment: english).status == 0)
         }
     }
 }
