@@ -407,6 +407,9 @@ public final class CityLedger: Sendable {
                     SELECT MIN(decision_date) FROM commitments WHERE measure = 'POOL_ENTRY' AND enterprise = pool_members.uscc AND state IN \(counted))
                 WHERE source = 'award';
                 """),
+        // Pilot keys under the form with tildes as separators, the once-per-pilot charges (and
+        // their totals) moved with them.
+        .rederivePilotKeys(version: 20),
     ]
 
     /// `record` with the explanation of its award, which only the ledger keeps; nil before an

@@ -9,8 +9,7 @@ extension SQLiteDatabase.Migration {
     /// Only the fingerprint can be derived again: the ledger keeps no project name beside a
     /// contract number (that key stays as it was stored), and a canonical key is not canonical
     /// text (`5g` is written `5-g`), so keys are derived from what was typed, never from keys.
-    /// Pilot keys are not re-derived either: the once-per-pilot charges and their maintained
-    /// totals are keyed on them, and moving a total is not a migration's to guess at.
+    /// Pilot keys are re-derived by their own migration (``rederivePilotKeys(version:)``).
     static func recanonicaliseFingerprints(version: Int) -> Self {
         Self(version: version, sql: "") { transaction throws(SQLiteError) in
             try inBatches("SELECT rowid AS id, application_id, enterprise, content_fingerprint, content_typed FROM commitments", in: transaction) {
@@ -48,6 +47,34 @@ extension SQLiteDatabase.Migration {
                     : Application.projectKey(projectName: typed, enterprise: try row.text("enterprise"))
                 guard !keys.contains(current) else { return }
                 try transaction.query("INSERT OR IGNORE INTO programme_content_keys (key, application_id) VALUES (?, ?)", [.text(current), .text(id)])
+            }
+        }
+    }
+
+    /// Each commitment's pilot key under this release's canonical form (from its typed `pilot_id`),
+    /// and its pilot caps' charges with it: a once-per-pilot cap is scoped `<period>/<pilot key>`,
+    /// so an award keyed under an older form (`粤工信～2021～7` when a tilde was a letter) would
+    /// not count against the cap a new filing of the same pilot computes, and the pilot could be
+    /// awarded twice. The charge's scope moves in SQL's `UPDATE`, and the maintained totals move
+    /// with it (the `cap_totals_charge_changed` trigger): no total is guessed at. Two awards of
+    /// one pilot under two old spellings then show as a cap used twice, which is what they are.
+    static func rederivePilotKeys(version: Int) -> Self {
+        Self(version: version, sql: "") { transaction throws(SQLiteError) in
+            try inBatches("SELECT rowid AS id, application_id, pilot_id, pilot_key FROM commitments", in: transaction) {
+                row throws(SQLiteError) in
+                let pilot = try row.text("pilot_id"), stored = try row.text("pilot_key")
+                let current = CanonicalText(pilot).key
+                guard !pilot.isEmpty, !stored.isEmpty, !current.isEmpty, current != stored else { return }
+                let id = try row.text("application_id")
+                // Rewritten here, not in SQL, whose length() counts characters where Swift counts bytes.
+                for charge in try transaction.query("SELECT cap_id, scope FROM charges WHERE application_id = ?", [.text(id)]) {
+                    let scope = try charge.text("scope")
+                    guard scope.hasSuffix("/" + stored) else { continue }
+                    try transaction.query(
+                        "UPDATE charges SET scope = ? WHERE application_id = ? AND cap_id = ? AND scope = ?",
+                        [.text(String(scope.dropLast(stored.count)) + current), .text(id), .text(try charge.text("cap_id")), .text(scope)])
+                }
+                try transaction.query("UPDATE commitments SET pilot_key = ? WHERE application_id = ?", [.text(current), .text(id)])
             }
         }
     }

@@ -71,6 +71,50 @@ struct ContentKeyMigrationTests {
         await harness.stores.close()
     }
 
+    @Test("a pilot awarded under a pilot id typed with tildes, keyed when a tilde was a letter, is not awarded again after the ledger migrates")
+    func pilotKeysRederived() async throws {
+        var harness = try StoreHarness()
+        let lead = StoreHarness.uscc(365)
+        func pilot(_ id: String, project: String) -> Application {
+            Application(
+                measure: .clusterPilot, fundingYear: FundingYear(2021)!, enterprise: lead, projectName: project,
+                selectionDate: CalendarDate(year: 2021, month: 3, day: 10), selectionLevel: .provincial, pilotID: id)
+        }
+        let first = try await harness.recommended(pilot("粤工信\u{FF5E}2021\u{FF5E}7", project: "陶瓷产业集群试点"), in: .shunde)
+        #expect(try await harness.approve(first) == .approved)
+        // As the release before stored it: the pilot key with its tildes, the charge and the
+        // maintained total under it, the ledger at schema 19.
+        let (olderKey, newKey) = ("粤工信~2021~-7", "粤工信-2021-7")
+        await harness.stores.close()
+        let ledger = try SQLiteConnection(path: harness.directory.path + "/city-ledger.sqlite")
+        try ledger.execute("BEGIN")
+        #expect(try ledger.query("SELECT pilot_key FROM commitments WHERE application_id = ?", [.text(first)]).first?.text("pilot_key") == newKey)
+        _ = try ledger.query("UPDATE commitments SET pilot_key = ? WHERE application_id = ?", [.text(olderKey), .text(first)])
+        _ = try ledger.query("UPDATE charges SET scope = ? WHERE application_id = ? AND scope = ?", [.text("foshan-2020/" + olderKey), .text(first), .text("foshan-2020/" + newKey)])
+        try ledger.execute("PRAGMA user_version = 19")
+        try ledger.execute("COMMIT")
+        ledger.close()
+
+        harness = try StoreHarness(directory: harness.directory)
+        let (key, totals) = try await harness.stores.ledger.database.read { transaction in
+            (
+                try transaction.query("SELECT pilot_key FROM commitments WHERE application_id = ?", [.text(first)]).first?.text("pilot_key"),
+                try transaction.query("SELECT scope, count FROM cap_totals WHERE cap_id = 'CLUSTER_PILOT.once_per_pilot' AND count != 0").map {
+                    "\(try $0.text("scope"))=\(try $0.int("count"))"
+                }
+            )
+        }
+        #expect(key == newKey)
+        #expect(totals == ["foshan-2020/\(newKey)=1"], "the total moved with the charge: \(totals)")
+        // The same pilot typed with dashes, another project: its one award is used (refused as
+        // it is filed, as what can never be funded is).
+        let refused = await #expect(throws: SubsidyError.self) {
+            try await harness.recommended(pilot("粤工信-2021-7", project: "陶瓷产业集群试点二期"), in: .shunde)
+        }
+        #expect(refused?.message.contains("one_time: pilot 粤工信-2021-7 already has 1 CLUSTER_PILOT award") == true, "\(String(describing: refused))")
+        await harness.stores.close()
+    }
+
     @Test("content stored before lookalike letters were refused is not approved until it is corrected")
     func storedLookalikesAreNotApproved() async throws {
         var harness = try StoreHarness()
