@@ -551,8 +551,13 @@ struct Events: AsyncParsableCommand {
         try await global.withClient { client throws(SubsidyError) in
             do {
                 var printed = 0
+                // Lines leave one at a time, so they line up by fixed widths, not by a table's.
+                if !global.json && isatty(1) != 0 {
+                    let titles = prefersChinese() ? ["序号", "时间", "申请编号", "状态", "金额（元）"] : ["SEQ", "TIME", "APPLICATION", "STATE", "AMOUNT"]
+                    print(Self.line(titles[0], titles[1], titles[2], titles[3], titles[4]))
+                }
                 for try await event in Foshan_Subsidy_V1_CityService.Client(wrapping: client).watchEvents(request) {
-                    global.emit(event, human: "#\(event.sequence)  \(global.time(event.at))  \(event.applicationId)  \(event.state)  \(yuan(event.amountFen))")
+                    global.emit(event, human: Self.line("#\(event.sequence)", global.time(event.at), event.applicationId, "\(event.state)", yuan(event.amountFen)))
                     // Each event leaves at once, even into a pipe or file (`events > file`,
                     // `events | grep`), where stdio would otherwise hold it until a block fills.
                     fflush(nil)
@@ -565,5 +570,14 @@ struct Events: AsyncParsableCommand {
                 throw SubsidyError(.unknown, "\(error)")
             }
         }
+    }
+
+    /// One event's columns at fixed display widths, two spaces apart, the amount right-aligned:
+    /// wide enough for a sequence of nine digits, a local time with its zone, an imported award's
+    /// id (`import-` and 20 hex digits) and every state.
+    static func line(_ sequence: String, _ time: String, _ id: String, _ state: String, _ amount: String) -> String {
+        func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - displayWidth(text))) }
+        let amountPad = String(repeating: " ", count: max(0, 16 - displayWidth(amount)))
+        return pad(sequence, 10) + "  " + pad(time, 25) + "  " + pad(id, 27) + "  " + pad(state, 10) + "  " + amountPad + amount
     }
 }

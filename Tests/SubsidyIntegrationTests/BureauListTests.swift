@@ -1235,6 +1235,30 @@ struct EventsPipeTests {
             #expect(events.isRunning)
         }
     }
+
+    @Test("on a terminal, subsidyctl events prints a header and lines its columns up under it; into a pipe, no header")
+    func eventsOnATerminal() async throws {
+        try await withDaemon(demo: true) { daemon in
+            let ctl = DaemonProcess.productsDirectory + "/subsidyctl"
+            // script(1) gives the command a terminal; its output is what the terminal showed.
+            let shown = try await run("/usr/bin/script", ["-qec", "\(ctl) --data-dir \(daemon.dataDirectory) events --from-start --count 3", "/dev/null"],
+                                      environment: ["LANG": "C.UTF-8", "LC_ALL": ""])
+            // A terminal's lines end in CR LF, one Character to Swift.
+            let lines = shown.output.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+            #expect(lines.count == 4 && lines[0].hasPrefix("SEQ "), "\(shown.output)")
+            // Each column starts where its title does, on every line.
+            let header = try #require(lines.first)
+            for title in ["TIME", "APPLICATION", "STATE"] {
+                let column = try #require(header.range(of: title)).lowerBound.utf16Offset(in: header)
+                for line in lines.dropFirst() {
+                    let index = line.utf16.index(line.utf16.startIndex, offsetBy: column)
+                    #expect(line.utf16[line.utf16.index(before: index)] == 0x20 && line.utf16[index] != 0x20, "\(title) in \(line)")
+                }
+            }
+            let piped = try await runCtl(["--data-dir", daemon.dataDirectory, "events", "--from-start", "--count", "1"])
+            #expect(piped.output.hasPrefix("#1  "), "no header into a pipe: \(piped.output)")
+        }
+    }
 }
 
 /// Columns a terminal gives `text` (CJK and fullwidth characters two, an emoji two however many
