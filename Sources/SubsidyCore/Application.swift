@@ -178,6 +178,18 @@ public struct Application: Hashable, Sendable {
         return project == fingerprint || CanonicalText(projectName).isEmpty ? [fingerprint] : [fingerprint, project]
     }
 
+    /// The keys to look for funded or pending content under: ``contentKeys``, and the keys the
+    /// same typed text had under earlier canonical forms (``CanonicalText/earlierForms(_:)``),
+    /// which an award stored then may still hold. Decisions lock and store ``contentKeys`` only.
+    public var lookupKeys: [String] {
+        contentKeys + Self.earlierContentKeys(contractNumber: contractNumber, projectName: projectName, enterprise: enterprise.rawValue)
+    }
+
+    /// The earlier forms' keys of a contract number and a project name (see ``lookupKeys``).
+    public static func earlierContentKeys(contractNumber: String, projectName: String, enterprise: String) -> [String] {
+        CanonicalText.earlierForms(contractNumber).map { "contract:" + $0 } + CanonicalText.earlierForms(projectName).map { "project:\(enterprise):" + $0 }
+    }
+
     /// Whether funding this application when `funded` already holds one of its keys would fund
     /// the same content twice (general rule 2). Not when the two are a pilot's selection award and
     /// its follow-on (one project by design), nor when two vouchers share only a project name

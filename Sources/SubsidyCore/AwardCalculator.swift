@@ -42,7 +42,7 @@ public enum AwardCalculator {
         // General rule 2: the same content is never funded twice.
         let fingerprint = application.contentFingerprint
         // Read once: the duplicate check and the stacking limits ask the same question of it.
-        let held = try usage.fundedContent(application.contentKeys)
+        let held = try usage.fundedContent(application.lookupKeys)
         if let conflict = duplicate(of: application, held: held, rule: rule, programme: policy.name, stackingElsewhere: policy.stackingElsewhere) { throw conflict }
         let across = rule.stackingRate == nil ? try stackingOnOtherLevels(application, policy: policy, held: held) : nil
         conditions.append(LimitTrace(
@@ -189,7 +189,7 @@ public enum AwardCalculator {
         of application: Application, usage: some UsageSnapshot, rule: MeasureRule? = nil, policy: Policy? = nil
     ) throws(SubsidyError) -> SubsidyError? {
         duplicate(
-            of: application, held: try usage.fundedContent(application.contentKeys), rule: rule, programme: policy?.name ?? "foshan-2020",
+            of: application, held: try usage.fundedContent(application.lookupKeys), rule: rule, programme: policy?.name ?? "foshan-2020",
             stackingElsewhere: policy?.stackingElsewhere ?? [:])
     }
 

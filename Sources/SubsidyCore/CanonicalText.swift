@@ -96,12 +96,27 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
     /// The memo's entry for exactly these bytes, for tests.
     static func remembered(_ text: String) -> String? { recent.withLock { $0.keys[Spelling(text)] } }
 
-    private static func computed(_ text: String) -> String {
+    /// The keys `text` had under earlier canonical forms, where they differ from today's: what
+    /// an award stored then may still be known by where no migration could derive its key again
+    /// (a project's key beside a contract number: the ledger keeps no project name there).
+    /// Lookups of funded content look for these too (``Application/lookupKeys``). One earlier form
+    /// so far: before stop 39 the tildes (``tildes``) were letters.
+    public static func earlierForms(_ text: String) -> [String] {
+        guard text.unicodeScalars.contains(where: { tildes.contains($0.value) || $0.value == 0xFF5E }) else { return [] }
+        let earlier = computed(text, tildesAsLetters: true)
+        return earlier.isEmpty || earlier == canonical(text) ? [] : [earlier]
+    }
+
+    /// The tildes that separate like dashes (after NFKC: FULLWIDTH TILDE is `~`).
+    static let tildes: Set<UInt32> = [0x007E, 0x2053, 0x223C]
+
+    private static func computed(_ text: String, tildesAsLetters: Bool = false) -> String {
         var tokens: [Token] = []
         // A separator (white space or a dash) was seen since the last kept character.
         var separated = false
         for scalar in nfkcCasefold(text).unicodeScalars {
-            switch scalar.isASCII ? asciiKinds[Int(scalar.value)] : ScalarKind(scalar) {
+            let kind = scalar.isASCII ? asciiKinds[Int(scalar.value)] : ScalarKind(scalar)
+            switch tildesAsLetters && tildes.contains(scalar.value) ? .other : kind {
             case .invisible:
                 continue  // as if it were not there, even inside a digit run
             case .separator:

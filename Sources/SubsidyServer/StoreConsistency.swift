@@ -57,6 +57,11 @@ public enum StoreConsistency {
                 "organisation code \(organisation) (USCC positions 9–17) under more than one USCC: registered by two districts (the city awards only "
                     + "one of them), or registered or awarded before such codes were refused (each then has caps of its own): \(usccs.joined(separator: ", "))")
         }
+        for (key, awards) in try await stores.sharedContentKeys() {
+            report.lines.append(
+                "content \(key) held by more than one award: funded twice under spellings an earlier canonical form kept apart, or awards "
+                    + "a programme's rules let share it (a difference award): \(awards.joined(separator: ", "))")
+        }
         // Reported, not refused: the bureau decides whether each is a second spelling of an
         // enterprise it already knows.
         for (file, usccs) in try await stores.nonASCIIUSCCs() {

@@ -87,7 +87,13 @@ extension CityLedger {
     /// award's row (`alongside`: the content fingerprints of the request's rows with this
     /// content-derived id). A row with neither contract nor project is its decision: any award
     /// under its id is the same one.
+    ///
+    /// A row imported before the canonical form last changed was given the id its texts had then
+    /// (``CommitmentFields/earlierApplicationID``): found there, it is that award.
     func importID(of fields: CommitmentFields, alongside: Set<String>, in transaction: Transaction) throws -> ImportPlace {
+        if let earlier = fields.earlierApplicationID, let award = try importedAward(earlier, in: transaction) {
+            return .id(earlier, stored: award)
+        }
         let first = try importedAward(fields.applicationID, in: transaction)
         guard let first, fields.namesItsContent, first.contentFingerprint != fields.contentFingerprint else {
             return .id(fields.applicationID, stored: first)

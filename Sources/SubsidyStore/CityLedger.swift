@@ -798,6 +798,13 @@ public final class CityLedger: Sendable {
         public var namesItsContent = true
         /// ``AwardDecision/stackingBase``; zero (unknown) for an import.
         public var stackingBase: Money = .zero
+        /// An import's content keys under earlier canonical forms (``Application/lookupKeys``):
+        /// looked for, not stored.
+        public var earlierKeys: [String] = []
+        /// An import's id as a release before the canonical form last changed derived it from the
+        /// same row (nil when its texts' keys did not change): a re-import of an old file finds
+        /// its awards already present there, not as new awards of content already funded.
+        public var earlierApplicationID: String?
         /// For an imported row with a contract number: the id the same row had without it. An
         /// award there is this one imported before without its contract, not another award.
         public var idWithoutContract: String?

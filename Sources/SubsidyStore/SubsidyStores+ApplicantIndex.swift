@@ -134,6 +134,30 @@ extension SubsidyStores {
         }
     }
 
+    /// Content keys held by more than one counted award of the ledger that general rule 2 would
+    /// not let share them (``Application/isDoubleFunding(_:_:sharing:)``), for `subsidyd --check`:
+    /// content funded twice under two spellings an earlier canonical form kept apart (the pairs a
+    /// change of the form merges), or awards a programme's own rules let share content (a
+    /// difference award). Reported, not refused: the city decides what each pair is.
+    public func sharedContentKeys() async throws -> [(key: String, awards: [String])] {
+        try await ledger.database.read { transaction in
+            try transaction.query(
+                """
+                SELECT k.key AS key, group_concat(c.application_id || ' ' || c.measure, ',') AS awards
+                FROM content_keys k JOIN commitments c ON c.application_id = k.application_id
+                WHERE c.state IN \(CityLedger.counted)
+                GROUP BY k.key HAVING COUNT(DISTINCT k.application_id) > 1 ORDER BY k.key
+                """
+            ).compactMap { row -> (key: String, awards: [String])? in
+                let key = try row.text("key")
+                let awards = try row.text("awards").split(separator: ",").map { $0.split(separator: " ").map(String.init) }
+                let measures = awards.compactMap { $0.count == 2 ? Measure(rawValue: $0[1]) : nil }
+                let doubled = measures.indices.contains { i in measures.indices.contains { j in i < j && Application.isDoubleFunding(measures[i], measures[j], sharing: key) } }
+                return doubled ? (key, awards.map { $0.joined(separator: " ") }.sorted()) : nil
+            }
+        }
+    }
+
     /// Every USCC the files hold that is not 18 ASCII code characters, by file (path), for
     /// `subsidyd --check`. Before 2707303 a code whose K was written as U+212A (KELVIN SIGN) was
     /// accepted as a second spelling of the same enterprise; such a record now reads as damaged.

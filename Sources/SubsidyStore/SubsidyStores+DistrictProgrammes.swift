@@ -27,9 +27,10 @@ extension SubsidyStores {
         // The organisation's lock too: it is awarded under one USCC, in the ledger or any district's programme.
         let enterprise = current.application.enterprise.rawValue
         return try await underDecisionLock(.keys(Self.contentLocks(keys).union([Self.organisationLock(enterprise)]))) {
-            // The other districts' files once, for both questions.
-            let others = try await self.districtProgrammeHoldings(keys, organisationsOf: [enterprise], except: district)
-            let elsewhere = try await self.fundedOutside(district, keys, districtContent: others.content)
+            // The other districts' files once, for both questions (under earlier forms' keys too).
+            let lookup = current.application.lookupKeys
+            let others = try await self.districtProgrammeHoldings(lookup, organisationsOf: [enterprise], except: district)
+            let elsewhere = try await self.fundedOutside(district, lookup, districtContent: others.content)
             let ledger = self.ledger
             let organisationAwards = try await ledger.database.lookup { try ledger.organisationAwards(of: enterprise, in: $0) } + others.awards
             return try await store.mutate(key) { transaction, now in

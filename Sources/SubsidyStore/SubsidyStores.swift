@@ -502,7 +502,7 @@ public final class SubsidyStores: Service, Sendable {
             }
         }
         let held = try await districtProgrammeHoldings(
-            candidates.flatMap(\.current.application.contentKeys), organisationsOf: candidates.map(\.current.application.enterprise.rawValue))
+            candidates.flatMap(\.current.application.lookupKeys), organisationsOf: candidates.map(\.current.application.enterprise.rawValue))
         let (elsewhere, organisationAwards) = (held.content, held.awards)
         // Step 1: the ledger, every candidate in the list's order, and the ledger's position after
         // each (read in the same transaction, so it is that decision's).
@@ -632,7 +632,7 @@ public final class SubsidyStores: Service, Sendable {
             }
         }
         var keys: [String] = []
-        for case .success(let candidate) in candidates { keys += candidate.application.contentKeys }
+        for case .success(let candidate) in candidates { keys += candidate.application.lookupKeys }
         var enterprises: [String] = []
         for case .success(let candidate) in candidates { enterprises.append(candidate.application.enterprise.rawValue) }
         let held = try await districtProgrammeHoldings(keys, organisationsOf: enterprises)
@@ -1096,8 +1096,9 @@ public final class SubsidyStores: Service, Sendable {
     /// transaction.
     public func contentNotices(for application: Application, excluding id: String, policy: Policy) async throws -> [String] {
         var warnings: [String] = []
-        // Computed once: each key is the canonical form of what the clerk typed.
-        let keys = application.contentKeys
+        // Computed once: each key is the canonical form of what the clerk typed (or an earlier
+        // form's, which an award or a pending application stored then may hold).
+        let keys = application.lookupKeys
         // Each district's file once for both questions asked of it: its programmes' awards of this
         // content (the usage below) and its applications pending with it (the warnings).
         let held = try await fromEveryDistrict { [try await $0.content(keys, excluding: id)] }
@@ -1158,7 +1159,7 @@ public final class SubsidyStores: Service, Sendable {
 
     /// `Quote`: the policy engine as a dry run against live city-wide usage. Nothing is written.
     public func quote(_ application: Application, policy: Policy, decision: DecisionInput) async throws -> AwardDecision {
-        try await withUsage(for: policy, contentKeys: application.contentKeys) { usage in
+        try await withUsage(for: policy, contentKeys: application.lookupKeys) { usage in
             try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
         }
     }
@@ -1318,7 +1319,7 @@ public final class SubsidyStores: Service, Sendable {
         respond: @escaping @Sendable (_ imported: Int, _ alreadyPresent: Int, _ ids: [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let ledger = self.ledger
-        let keys = Set(rows.flatMap { $0.0.contentKeys })
+        let keys = Set(rows.flatMap { $0.0.contentKeys + $0.0.earlierKeys })
         // The districts' programme awards are in their files: read under the content's locks, as
         // a city approval reads them (see `approve`), so none is made between the read and the
         // import's commit.
@@ -1387,7 +1388,8 @@ public final class SubsidyStores: Service, Sendable {
                     // file, or a district programme's award; and where a live decision would be
                     // bound by another programme's stacking limit instead, the decided amount
                     // must lie within it.
-                    let held = try ledger.usage(in: transaction).fundedContent(fields.contentKeys) + fields.contentKeys.flatMap { districts[$0] ?? [] }
+                    let lookup = fields.contentKeys + fields.earlierKeys
+                    let held = try ledger.usage(in: transaction).fundedContent(lookup) + lookup.flatMap { districts[$0] ?? [] }
                     let content = try AwardCalculator.importedContent(fields.measure, base: fields.stackingBase, policy: policy, held: held)
                     if let twin = content.forbidden {
                         throw SubsidyError.precondition(

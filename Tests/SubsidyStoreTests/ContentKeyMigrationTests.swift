@@ -115,6 +115,99 @@ struct ContentKeyMigrationTests {
         await harness.stores.close()
     }
 
+    @Test("a project beside a contract, keyed when a tilde was a letter (no migration can re-derive that key), is still the content funded")
+    func earlierFormsAreLookedUp() async throws {
+        var harness = try StoreHarness()
+        let enterprise = StoreHarness.uscc(366)
+        var funded = harness.benchmark(enterprise)
+        funded.contractNumber = "HT-P-1"
+        funded.projectName = "数字化~改造"
+        let first = try await harness.recommended(funded, in: .shunde)
+        #expect(try await harness.approve(first) == .approved)
+        // As the release before stored it: the project key beside the contract kept its tilde.
+        let (olderKey, newKey) = ("project:\(enterprise.rawValue):数字化~改造", "project:\(enterprise.rawValue):数字化改造")
+        await harness.stores.close()
+        let ledger = try SQLiteConnection(path: harness.directory.path + "/city-ledger.sqlite")
+        #expect(try ledger.query("UPDATE content_keys SET key = ? WHERE application_id = ? AND key = ? RETURNING key", [.text(olderKey), .text(first), .text(newKey)]).count == 1)
+        ledger.close()
+
+        harness = try StoreHarness(directory: harness.directory)
+        // The same project, typed the same way, without the contract: the content already funded.
+        var again = harness.benchmark(enterprise)
+        again.projectName = "数字化~改造"
+        let refused = await #expect(throws: SubsidyError.self) { try await harness.recommended(again, in: .shunde, copy: 1) }
+        #expect(refused?.message.contains("already funded as \(first)") == true, "\(String(describing: refused))")
+        await harness.stores.close()
+    }
+
+    @Test("a row imported before tildes separated is found again under the id it was given then: already present, not refused as funded")
+    func earlierImportIDs() async throws {
+        let harness = try StoreHarness()
+        let enterprise = StoreHarness.uscc(367)
+        func row(id: String, key: String) -> (CityLedger.CommitmentFields, [CapCharge]) {
+            var fields = CityLedger.CommitmentFields(
+                applicationID: id, district: "shunde", measure: .benchmarkProject, fundingYear: 2022, enterprise: enterprise.rawValue, provider: "",
+                pilotID: "", contentFingerprint: key, contentKeys: [key], contentTyped: "HT～OLD～1", amount: Money(fen: 100), decisionDate: CalendarDate(year: 2022, month: 3, day: 15)!,
+                decisionDocument: "佛工信〔2022〕1号", policyVersion: harness.policy.version, explanation: nil, source: .import, requestID: "r", inProvincialPool: false,
+                actor: StoreHarness.city, reason: "imported")
+            fields.namesItsContent = true
+            return (fields, [])
+        }
+        // As the release before imported it: under the id and the key its texts had then.
+        let old = try await harness.stores.importHistory([row(id: "import-00000000000000000001", key: "contract:ht~old~-1")], policy: harness.policy,
+                                                         request: RequestKey(id: "city:old", fingerprint: "f")) { imported, present, _ in [UInt8(imported), UInt8(present)] }
+        #expect(old == [1, 0])
+        // The same row now: another id and key, with the old id as its earlier one.
+        var now = row(id: "import-00000000000000000002", key: "contract:htold-1")
+        now.0.earlierApplicationID = "import-00000000000000000001"
+        now.0.earlierKeys = ["contract:ht~old~-1"]
+        let again = try await harness.stores.importHistory([now], policy: harness.policy, request: RequestKey(id: "city:again", fingerprint: "f")) { imported, present, ids in
+            [UInt8(imported), UInt8(present)] + Array(ids.joined().utf8)
+        }
+        #expect(again == [0, 1] + Array("import-00000000000000000001".utf8))
+        // Without the earlier id it would be new content already funded (the earlier key finds it).
+        now.0.earlierApplicationID = nil
+        let refused = await #expect(throws: SubsidyError.self) {
+            try await harness.stores.importHistory([now], policy: harness.policy, request: RequestKey(id: "city:third", fingerprint: "f")) { _, _, _ in [] }
+        }
+        #expect(refused?.message.contains("already funded as import-00000000000000000001") == true, "\(String(describing: refused))")
+        await harness.stores.close()
+    }
+
+    @Test("a contract funded twice under two spellings the earlier form kept apart is reported as a pair once the ledger migrates")
+    func mergedPairsReported() async throws {
+        var harness = try StoreHarness()
+        var tilde = harness.benchmark(StoreHarness.uscc(368))
+        tilde.contractNumber = "HT\u{FF5E}PAIR\u{FF5E}9"
+        let first = try await harness.recommended(tilde, in: .shunde)
+        #expect(try await harness.approve(first) == .approved)
+        // As the release before kept it: the key with its tildes.
+        await harness.stores.close()
+        func ledger(_ body: (SQLiteConnection) throws -> Void) throws {
+            let connection = try SQLiteConnection(path: harness.directory.path + "/city-ledger.sqlite")
+            try body(connection)
+            connection.close()
+        }
+        try ledger {
+            _ = try $0.query("UPDATE content_keys SET key = 'contract:ht~pair~-9' WHERE application_id = ? AND key = 'contract:htpair-9'", [.text(first)])
+            _ = try $0.query("UPDATE commitments SET content_fingerprint = 'contract:ht~pair~-9' WHERE application_id = ?", [.text(first)])
+        }
+        // That release funded the dashed spelling as other content.
+        harness = try StoreHarness(directory: harness.directory)
+        #expect(try await harness.stores.sharedContentKeys().isEmpty)
+        var dashed = harness.benchmark(StoreHarness.uscc(369))
+        dashed.contractNumber = "HT-PAIR-9"
+        let second = try await harness.recommended(dashed, in: .shunde)
+        #expect(try await harness.approve(second) == .approved)
+        await harness.stores.close()
+        try ledger { try $0.execute("PRAGMA user_version = 17") }
+        // Migrated, the two hold one key: --check lists them.
+        harness = try StoreHarness(directory: harness.directory)
+        let pairs = try await harness.stores.sharedContentKeys()
+        #expect(pairs.map(\.key) == ["contract:htpair-9"] && pairs.first?.awards == ["\(first) BENCHMARK_PROJECT", "\(second) BENCHMARK_PROJECT"].sorted(), "\(pairs)")
+        await harness.stores.close()
+    }
+
     @Test("content stored before lookalike letters were refused is not approved until it is corrected")
     func storedLookalikesAreNotApproved() async throws {
         var harness = try StoreHarness()

@@ -266,6 +266,11 @@ struct CityViews: Sendable {
             CityLedger.importPrefix + String(HexDigest.sha256(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
         }
         let id = importID(identity)
+        // The identity under the form before tildes separated (CanonicalText.earlierForms).
+        var earlierIdentity = identity
+        earlierIdentity[7] = CanonicalText.earlierForms(award.decisionDocument).first ?? identity[7]
+        earlierIdentity[8] = CanonicalText.earlierForms(award.contractNumber).first ?? identity[8]
+        earlierIdentity[9] = CanonicalText.earlierForms(award.pilotId).first ?? identity[9]
         var fields = CityLedger.CommitmentFields(
                 applicationID: id, district: district.rawValue, measure: measure, fundingYear: year.year, enterprise: enterprise.rawValue,
                 provider: provider?.rawValue ?? "", pilotID: award.pilotId, contentFingerprint: application.contentFingerprint,
@@ -275,6 +280,8 @@ struct CityViews: Sendable {
                 actor: actor, reason: "imported: \(award.decisionDocument)"
             )
         fields.namesItsContent = !CanonicalText(award.projectName).isEmpty || !CanonicalText(award.contractNumber).isEmpty
+        fields.earlierKeys = Array(application.lookupKeys.dropFirst(application.contentKeys.count))
+        fields.earlierApplicationID = earlierIdentity == identity ? nil : importID(earlierIdentity)
         fields.stackingBase = try Self.importedBase(award, measure: measure, path: path)
         if !CanonicalText(award.contractNumber).isEmpty {
             var bare = identity
