@@ -97,8 +97,9 @@ enum ApplicationColumns {
                     throw .invalidField(place, "must be a date YYYY-MM-DD (2021/3/15 and Excel date cells are read too; got \"\(value)\")")
                 }
                 encoded = JSONString.quoted(date)
-            case .text where name == "measure": encoded = JSONString.quoted(measureName(try cell.identifier(at: place, isCode: false)))
-            case .text: encoded = JSONString.quoted(try cell.identifier(at: place, isCode: codes.contains(name)))
+            // A value typed on the command line (`--set`, no row) is what was typed: no spreadsheet made it.
+            case .text where name == "measure": encoded = JSONString.quoted(measureName(row == nil ? value : try cell.identifier(at: place, isCode: false)))
+            case .text: encoded = JSONString.quoted(row == nil ? value : try cell.identifier(at: place, isCode: codes.contains(name)))
             case .integer:
                 guard let number = Int32(value) else { throw .invalidField(place, "must be a whole number (got \"\(value)\")") }
                 encoded = String(number)

@@ -19,8 +19,11 @@ struct Submit: AsyncParsableCommand {
             ("1,200,000" or "1200000.50"); use the JSON file for fields without a flag. \
             The request id of --file (and of each --batch row) comes from what the application is \
             (measure, year, enterprise, contract or project, programme): running the same file again, \
-            after a timeout say, gives back the application filed the first time and files nothing twice; \
-            a file edited since is refused (amend the application). Flags alone send a fresh id each run.
+            after a timeout say, gives back the application filed the first time, as it stands now, and \
+            files nothing twice (after a withdrawal too: pass --request-id to file it anew). A file whose \
+            other fields (amounts, late reason) were edited since is refused (amend the application); one \
+            whose measure, year, enterprise, contract or project changed is another application. Flags \
+            alone send a fresh id each run.
             """
     )
 
@@ -121,9 +124,21 @@ struct Submit: AsyncParsableCommand {
                     details: error.details)
             }
         }
-        // A replay answers with the record filed before this run began.
-        if derived, !global.json, let created = r.record?.createdAt, created < started {
-            note("already filed (\(global.time(created))): this is that application; nothing was filed again")
+        // A replay answers with the record as it was filed, before this run began: shown as it
+        // stands now (it may since have been reviewed, amended or withdrawn).
+        if derived, let record = r.record, record.createdAt < started {
+            var get = Foshan_Subsidy_V1_GetApplicationRequest()
+            get.applicationId = record.id
+            let current = try await global.withClient { client throws(SubsidyError) in
+                try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).getApplication(get, timeout: global.timeout).record
+            } ?? record
+            note(
+                "already filed (\(global.time(record.createdAt))) as \(record.id), now \(current.state): nothing was filed again; "
+                    + "to file this application anew (after a withdrawal, say), pass --request-id with a new id")
+            var now = r
+            now.record = current
+            global.emit(now, human: global.describe(current))
+            return
         }
         global.emit(r, human: r.record.map(global.describe) ?? "")
     }
@@ -721,7 +736,7 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> S
     // Chinese where the clerk's locale is.
     let chinese = prefersChinese()
     let chineseLabels = [
-        "programme": "政策", "call": "申报批次", "late": "逾期申报原因", "measure": "支持方向", "applicant": "申报主体", "project": "项目名称",
+        "programme": "政策", "call": "申报批次", "late": "逾期原因", "measure": "支持方向", "applicant": "申报主体", "project": "项目名称",
         "amounts": "金额", "content": "比对内容", "filed": "受理日期", "awarded": "审定资助", "cut": "核减", "paid": "拨付日期", "warning": "提示",
     ]
     func field(_ label: String, _ value: String) -> String {

@@ -186,9 +186,10 @@ struct SheetCell: Hashable {
             }
             return text
         case .text:
-            let text = Self.unguarded(text)
-            try Self.refuseScientific(text, at: place)
-            return text
+            let code = Self.unguarded(text)
+            // A code the export kept as text (`="9.1E+17"`) was never a number Excel made.
+            if code == text { try Self.refuseScientific(text, at: place) }
+            return code
         }
     }
 
@@ -223,8 +224,10 @@ struct SheetCell: Hashable {
     /// Refuses `text` if it is a number in the notation Excel shows a long one in, `9.14406E+17`:
     /// the form a code typed into a General cell takes in a CSV saved from it, its last digits lost.
     /// A code that merely has an E in it (`2023E0015`) is not that form.
+    /// Only the form a long number takes: a General cell shows 12 digits or more that way
+    /// (`E+11` and up); `5E-12` or `3E+05` is a code someone typed.
     static func refuseScientific(_ text: String, at place: String) throws(SubsidyError) {
-        guard text.wholeMatch(of: /-?[0-9](\.[0-9]+)?[Ee][+-][0-9]{2,3}/) != nil else { return }
+        guard let match = text.wholeMatch(of: /-?[0-9](\.[0-9]+)?[Ee]\+([0-9]{2,3})/), let exponent = Int(match.output.2), exponent >= 11 else { return }
         throw .invalidField(place, "\(text) is how Excel shows a code it turned into a number, its last digits lost; \(retype)")
     }
 

@@ -595,6 +595,9 @@ struct FindAndCorrectTests {
                 let bad = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "amend", "nanhai-000001", "--set", "contractAmount=\(typed)"])
                 #expect(bad.status == 64 && bad.error.contains("--set contractAmount") && !bad.error.contains("row 0"), "\(typed): \(bad.error)")
             }
+            // A code typed on the command line is what was typed: no spreadsheet's rules apply to it.
+            let typed = try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "amend", "nanhai-000001", "--set", "contractNumber=1E+15", "--reason", "合同号"])
+            #expect(try JSONValue.parse(typed)["record"]?["application"]?["contractNumber"] == .string("1E+15"), "\(typed)")
         }
     }
 
@@ -831,8 +834,10 @@ struct OutputTests {
                     "measure,fundingYear,enterpriseUscc,providerUscc,contractNumber,contractAmount,paidAmount,projectName\n"
                     "CLOUD_VOUCHER,2022,91440605000000115C,9.14406E+17,HT-SCI-1,800000,800000,科学计数\n"
                     "CLOUD_VOUCHER,2022,91440605000000115C,914406050000000193,2023E0015,800000,800000,带E合同\n"
-                    # Codes as subsidyctl's own export protects them, read from the file itself.
+                    # Codes as subsidyctl's own export protects them, read from the file itself;
+                    # a code with an E that is not how Excel shows a long number.
                     "CLOUD_VOUCHER,2022,91440605000000115C,914406050000000193,\"=\"\"2022-10\"\"\",800000,800000,公式合同\n"
+                    "CLOUD_VOUCHER,2022,91440605000000115C,914406050000000193,\"=\"\"5E-12\"\"\",800000,800000,指数合同\n"
                     "CLOUD_VOUCHER,2022,91440605000000115C,914406050000000193,'=HT-EQ-1,800000,800000,撇号合同\n")
                 """#, [directory])
 
@@ -851,12 +856,12 @@ struct OutputTests {
             #expect(filed?["contractNumber"] == .string("20220304") && filed?["contractAmountFen"] == .string("100000000"), "\(String(describing: filed))")
 
             let scientific = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", directory + "/scientific.csv"])
-            #expect(scientific.output.contains("3 filed, 0 already filed, 1 refused of 4 rows"), "\(scientific.output) \(scientific.error)")
+            #expect(scientific.output.contains("4 filed, 0 already filed, 1 refused of 5 rows"), "\(scientific.output) \(scientific.error)")
             let sciResults = try await BureauListTests.readCSV(directory + "/scientific.results.csv")
             #expect(sciResults[1][3].contains("row 2 column providerUscc: 9.14406E+17 is how Excel shows a code it turned into a number") && sciResults[1][3].contains(retype),
                     "\(sciResults)")
             #expect(sciResults[2][1].hasPrefix("filed"), "2023E0015 is a contract number: \(sciResults)")
-            for (row, contract) in [(3, "2022-10"), (4, "=HT-EQ-1")] {
+            for (row, contract) in [(3, "2022-10"), (4, "5E-12"), (5, "=HT-EQ-1")] {
                 let application = try JSONValue.parse(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", sciResults[row][2]]))["record"]?["application"]
                 #expect(application?["contractNumber"] == .string(contract), "the export's protection is not part of the code: \(String(describing: application))")
             }
@@ -883,6 +888,11 @@ struct OutputTests {
             #expect(again.status == 0 && again.output.hasPrefix(id + " ") && again.error.contains("already filed"), "\(again.output) \(again.error)")
             let listed = try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--text", "HT-2022-NH-9"])
             #expect(try FindAndCorrectTests.ids(listed) == [id], "filed once: \(listed)")
+            // Withdrawn since: the run again shows it as it stands, and says how to file it anew.
+            _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["withdraw", id, "--reason", "填错"])
+            let withdrawn = try await runCtl(submit)
+            #expect(withdrawn.status == 0 && withdrawn.output.hasPrefix("\(id)  nanhai  WITHDRAWN"), "\(withdrawn.output)")
+            #expect(withdrawn.error.contains("now WITHDRAWN") && withdrawn.error.contains("--request-id"), "\(withdrawn.error)")
 
             // The file edited since: not filed a second time; the clerk is told to amend.
             try BureauListTests.voucher.replacingOccurrences(of: "120000000", with: "110000000").write(toFile: file, atomically: false, encoding: .utf8)

@@ -603,7 +603,7 @@ struct ProgrammesIntegrationTests {
             #expect(shownLate.contains("\nlate:      filed outside an open call: 系统故障，经市局同意补报\n"), "\(shownLate)")
             let chinese = try await BureauListTests.ctl(daemon, as: "city", ["show", String(late)], environment: ["LANG": "zh_CN.UTF-8", "LC_ALL": ""])
             #expect(chinese.contains("\n政策:        foshan-dx-2021\n") && chinese.contains("\n申报批次:    \(call)\n"), "\(chinese)")
-            #expect(chinese.contains("\n逾期申报原因: 系统故障，经市局同意补报\n"), "\(chinese)")
+            #expect(chinese.contains("\n逾期原因:    系统故障，经市局同意补报\n"), "\(chinese)")
         }
     }
 
