@@ -331,7 +331,8 @@ SUBJECTS = {
                                          "USCC the city's index holds; or a USCC with its organisation code holds an award (the ledger's or a "
                                          "district programme's) while it holds none: one organisation has one USCC; the whole import is refused",
     "request.awards[i].base_fen": "row i is an award already imported with another base: a base once recorded is not changed "
-                                  "(revoke the row and import it corrected); the whole import is refused",
+                                  "(revoke the row and import it corrected); or row i's content is held by another programme's stacking "
+                                  "award and no base is known to bound it (declare base_fen); the whole import is refused",
     "request.awards[i].amount_fen": "row i's content is held by another programme's award under a measure with a stacking limit "
                                     "(Shunde's CLOUD_USE), and row i's amount exceeds what that limit leaves (the message gives it), "
                                     "as a live decision would be bound to it; the whole import is refused",

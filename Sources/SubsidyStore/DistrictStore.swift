@@ -936,8 +936,21 @@ public final class DistrictStore: Sendable {
 
     /// The field changes a history entry recorded ('' or `[]` for none: every read of an
     /// application decodes its whole history, and most entries change no field).
+    ///
+    /// A long list recorded whole before 69d1d43 (both 5,000-enterprise lists of every amendment)
+    /// is read as it is recorded now (``ApplicationContent/listChange(_:_:)``): the stored text
+    /// stays as the audit chain hashed it, but a record holding dozens of such amendments would
+    /// be more than one reply can carry, and the city's listing would stop at it for good.
     private static func changes(_ text: String) throws -> [FieldChange] {
-        text.isEmpty || text == "[]" ? [] : try StoredJSON.decode([FieldChange].self, Array(text.utf8), what: "field changes")
+        guard !text.isEmpty, text != "[]" else { return [] }
+        return try StoredJSON.decode([FieldChange].self, Array(text.utf8), what: "field changes").map { change in
+            guard ApplicationContent.listFields.contains(change.field) else { return change }
+            func entries(_ text: String) -> [String] { text.split(separator: ", ", omittingEmptySubsequences: true).map(String.init) }
+            let (old, new) = (entries(change.before), entries(change.after))
+            guard old.count > ApplicationContent.listRecordedWhole || new.count > ApplicationContent.listRecordedWhole else { return change }
+            let (before, after) = ApplicationContent.listChange(old, new)
+            return FieldChange(field: change.field, before: before, after: after)
+        }
     }
 
     /// `%text%` for LIKE, with LIKE's own wildcards in `text` matched literally.

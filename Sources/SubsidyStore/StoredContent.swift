@@ -25,6 +25,8 @@ extension ApplicationContent {
     /// get past it).
     static let listRecordedWhole = 20
     static let listEntriesNamed = 10
+    /// The list fields as a change names them.
+    static let listFields: Set<String> = ["servedEnterprises", "provincialVoucherEnterprises"]
 
     /// Every field that differs between `old` and `new`, in declaration order, as text.
     static func changes(from old: Application, to new: Application) -> [FieldChange] {

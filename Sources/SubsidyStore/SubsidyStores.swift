@@ -1390,7 +1390,13 @@ public final class SubsidyStores: Service, Sendable {
                     // must lie within it.
                     let lookup = fields.contentKeys + fields.earlierKeys
                     let held = try ledger.usage(in: transaction).fundedContent(lookup) + lookup.flatMap { districts[$0] ?? [] }
-                    let content = try AwardCalculator.importedContent(fields.measure, base: fields.stackingBase, policy: policy, held: held)
+                    let content: (forbidden: FundedContent?, stacking: LimitTrace?)
+                    do throws(SubsidyError) {
+                        content = try AwardCalculator.importedContent(fields.measure, base: fields.stackingBase, policy: policy, held: held)
+                    } catch {
+                        // No base is known to bound it (the row's, or the stacking award's): the row must declare one.
+                        throw SubsidyError.precondition("request.awards[\(i)].base_fen", "\(error.message); declare the base this award was computed from")
+                    }
                     if let twin = content.forbidden {
                         throw SubsidyError.precondition(
                             "request.awards[\(i)]",

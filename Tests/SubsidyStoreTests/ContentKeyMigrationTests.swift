@@ -208,6 +208,25 @@ struct ContentKeyMigrationTests {
         await harness.stores.close()
     }
 
+    @Test("an amendment that recorded two long lists whole (before 69d1d43) is read as its size and what was added and removed")
+    func longListsRecordedWhole() async throws {
+        var harness = try StoreHarness()
+        let id = try await harness.recommended(harness.benchmark(StoreHarness.uscc(370)), in: .shunde)
+        await harness.stores.close()
+        // As the release before recorded an amendment of the served list: both sides whole.
+        let (old, new) = ((0..<100).map { "old-\($0)" }, (0..<100).map { "new-\($0)" })
+        let recorded = #"[{"field":"servedEnterprises","before":"\#(old.joined(separator: ", "))","after":"\#(new.joined(separator: ", "))"},"#
+            + #"{"field":"projectName","before":"a","after":"b"}]"#
+        let file = try SQLiteConnection(path: harness.directory.path + "/districts/shunde.sqlite")
+        _ = try file.query("UPDATE transitions SET changes = ? WHERE application_id = ? AND action = 'submit'", [.text(recorded), .text(id)])
+        file.close()
+        harness = try StoreHarness(directory: harness.directory)
+        let changes = try await harness.application(id).history.first?.changes ?? []
+        #expect(changes.first?.before == "100 entries; removed 100: \(old.prefix(10).joined(separator: ", ")) and 90 more", "\(changes)")
+        #expect(changes.first?.after.hasPrefix("100 entries; added 100: new-0, ") == true && changes.last == FieldChange(field: "projectName", before: "a", after: "b"))
+        await harness.stores.close()
+    }
+
     @Test("content stored before lookalike letters were refused is not approved until it is corrected")
     func storedLookalikesAreNotApproved() async throws {
         var harness = try StoreHarness()
