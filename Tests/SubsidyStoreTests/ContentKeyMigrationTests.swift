@@ -6,6 +6,26 @@ import Testing
 
 @Suite("content keys of an older canonical form")
 struct ContentKeyMigrationTests {
+    /// `id`'s award as an earlier release stored it — `olderKey` its fingerprint and only content
+    /// key, the ledger at `schema` — then the stores opened again (which migrates the ledger), with
+    /// the award's content keys after.
+    static func storedAsBefore(_ harness: StoreHarness, _ id: String, key olderKey: String, schema: Int) async throws -> (StoreHarness, [String]) {
+        await harness.stores.close()
+        let ledger = try SQLiteConnection(path: harness.directory.path + "/city-ledger.sqlite")
+        try ledger.execute("BEGIN")
+        _ = try ledger.query("UPDATE commitments SET content_fingerprint = ? WHERE application_id = ?", [.text(olderKey), .text(id)])
+        _ = try ledger.query("DELETE FROM content_keys WHERE application_id = ?", [.text(id)])
+        _ = try ledger.query("INSERT INTO content_keys (key, application_id) VALUES (?, ?)", [.text(olderKey), .text(id)])
+        try ledger.execute("PRAGMA user_version = \(schema)")
+        try ledger.execute("COMMIT")
+        ledger.close()
+        let reopened = try StoreHarness(directory: harness.directory)
+        let keys = try await reopened.stores.ledger.database.read { transaction in
+            try transaction.query("SELECT key FROM content_keys WHERE application_id = ? ORDER BY key", [.text(id)]).map { try $0.text("key") }
+        }
+        return (reopened, keys)
+    }
+
     @Test("an award stored when U+2800 still counted keeps blocking its plain spelling after the ledger migrates")
     func olderKeysBlockTheirPlainSpelling() async throws {
         var harness = try StoreHarness()
@@ -16,20 +36,8 @@ struct ContentKeyMigrationTests {
         #expect(try await harness.approve(first) == .approved)
         // As an earlier release stored it: the blank kept in its key, the ledger at schema 16.
         let olderKey = "project:\(enterprise.rawValue):智能工厂二期\u{2800}"
-        await harness.stores.close()
-        let ledger = try SQLiteConnection(path: harness.directory.path + "/city-ledger.sqlite")
-        try ledger.execute("BEGIN")
-        _ = try ledger.query("UPDATE commitments SET content_fingerprint = ? WHERE application_id = ?", [.text(olderKey), .text(first)])
-        _ = try ledger.query("DELETE FROM content_keys WHERE application_id = ?", [.text(first)])
-        _ = try ledger.query("INSERT INTO content_keys (key, application_id) VALUES (?, ?)", [.text(olderKey), .text(first)])
-        try ledger.execute("PRAGMA user_version = 16")
-        try ledger.execute("COMMIT")
-        ledger.close()
-
-        harness = try StoreHarness(directory: harness.directory)
-        let keys = try await harness.stores.ledger.database.read { transaction in
-            try transaction.query("SELECT key FROM content_keys WHERE application_id = ? ORDER BY key", [.text(first)]).map { try $0.text("key") }
-        }
+        let keys: [String]
+        (harness, keys) = try await Self.storedAsBefore(harness, first, key: olderKey, schema: 16)
         #expect(keys == ["project:\(enterprise.rawValue):智能工厂二期", olderKey], "\(keys)")
         // The same project, typed plainly, is the content already funded.
         var plain = harness.benchmark(enterprise)
@@ -48,20 +56,8 @@ struct ContentKeyMigrationTests {
         #expect(try await harness.approve(first) == .approved)
         // As the release before stored it: the tildes kept in its key, the ledger at schema 17.
         let olderKey = "contract:ht~dup~-77"
-        await harness.stores.close()
-        let ledger = try SQLiteConnection(path: harness.directory.path + "/city-ledger.sqlite")
-        try ledger.execute("BEGIN")
-        _ = try ledger.query("UPDATE commitments SET content_fingerprint = ? WHERE application_id = ?", [.text(olderKey), .text(first)])
-        _ = try ledger.query("DELETE FROM content_keys WHERE application_id = ?", [.text(first)])
-        _ = try ledger.query("INSERT INTO content_keys (key, application_id) VALUES (?, ?)", [.text(olderKey), .text(first)])
-        try ledger.execute("PRAGMA user_version = 17")
-        try ledger.execute("COMMIT")
-        ledger.close()
-
-        harness = try StoreHarness(directory: harness.directory)
-        let keys = try await harness.stores.ledger.database.read { transaction in
-            try transaction.query("SELECT key FROM content_keys WHERE application_id = ? ORDER BY key", [.text(first)]).map { try $0.text("key") }
-        }
+        let keys: [String]
+        (harness, keys) = try await Self.storedAsBefore(harness, first, key: olderKey, schema: 17)
         #expect(keys == ["contract:htdup-77", olderKey], "\(keys)")
         // Another enterprise's application for contract HT-DUP-77 is the content already funded.
         var dashed = harness.benchmark(StoreHarness.uscc(364))
