@@ -181,12 +181,10 @@ public struct Application: Hashable, Sendable {
     /// The keys to look for funded or pending content under: ``contentKeys``, and the keys the
     /// same typed text had under earlier canonical forms (``CanonicalText/earlierForms(_:)``),
     /// which an award stored then may still hold. Decisions lock and store ``contentKeys`` only.
-    public var lookupKeys: [String] {
-        contentKeys + Self.earlierContentKeys(contractNumber: contractNumber, projectName: projectName, enterprise: enterprise.rawValue)
-    }
+    public var lookupKeys: [String] { contentKeys + earlierContentKeys }
 
-    /// The earlier forms' keys of a contract number and a project name (see ``lookupKeys``).
-    public static func earlierContentKeys(contractNumber: String, projectName: String, enterprise: String) -> [String] {
+    /// The keys of the contract number and the project name under earlier forms (see ``lookupKeys``).
+    public var earlierContentKeys: [String] {
         CanonicalText.earlierForms(contractNumber).map { "contract:" + $0 } + CanonicalText.earlierForms(projectName).map { "project:\(enterprise):" + $0 }
     }
 

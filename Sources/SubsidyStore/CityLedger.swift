@@ -463,19 +463,22 @@ public final class CityLedger: Sendable {
                 [.text(fingerprint), .text(typed), .text(pilotKey), .text(id)]
             )
             try transaction.query("INSERT OR IGNORE INTO content_keys (key, application_id) VALUES (?, ?)", [.text(fingerprint), .text(id)])
-            if !pilot.isEmpty && pilotKey != pilot {
-                // Once-per-pilot caps were keyed on the typed id: `<policy>/<pilot id>`. Rewritten
-                // here, not in SQL, whose length() counts characters where Swift counts bytes.
-                for charge in try transaction.query("SELECT cap_id, scope FROM charges WHERE application_id = ?", [.text(id)]) {
-                    let scope = try charge.text("scope")
-                    guard scope.hasSuffix("/" + pilot) else { continue }
-                    let rewritten = String(scope.dropLast(pilot.count)) + pilotKey
-                    try transaction.query(
-                        "UPDATE charges SET scope = ? WHERE application_id = ? AND cap_id = ? AND scope = ?",
-                        [.text(rewritten), .text(id), .text(try charge.text("cap_id")), .text(scope)]
-                    )
-                }
-            }
+            // Once-per-pilot caps were keyed on the typed id: `<policy>/<pilot id>`.
+            if !pilot.isEmpty && pilotKey != pilot { try movePilotCharges(of: id, from: pilot, to: pilotKey, in: transaction) }
+        }
+    }
+
+    /// Moves `id`'s pilot charges (scoped `<period>/<pilot key>`) from the key `old` to `new`; the
+    /// maintained totals follow through the `cap_totals_charge_changed` trigger. Rewritten here,
+    /// not in SQL, whose length() counts characters where Swift counts bytes.
+    static func movePilotCharges(of id: String, from old: String, to new: String, in transaction: Transaction) throws(SQLiteError) {
+        for charge in try transaction.query("SELECT cap_id, scope FROM charges WHERE application_id = ?", [.text(id)]) {
+            let scope = try charge.text("scope")
+            guard scope.hasSuffix("/" + old) else { continue }
+            try transaction.query(
+                "UPDATE charges SET scope = ? WHERE application_id = ? AND cap_id = ? AND scope = ?",
+                [.text(String(scope.dropLast(old.count)) + new), .text(id), .text(try charge.text("cap_id")), .text(scope)]
+            )
         }
     }
 

@@ -945,10 +945,9 @@ public final class DistrictStore: Sendable {
         guard !text.isEmpty, text != "[]" else { return [] }
         return try StoredJSON.decode([FieldChange].self, Array(text.utf8), what: "field changes").map { change in
             guard ApplicationContent.listFields.contains(change.field) else { return change }
+            // A short list comes back as it was recorded (listChange keeps it whole).
             func entries(_ text: String) -> [String] { text.split(separator: ", ", omittingEmptySubsequences: true).map(String.init) }
-            let (old, new) = (entries(change.before), entries(change.after))
-            guard old.count > ApplicationContent.listRecordedWhole || new.count > ApplicationContent.listRecordedWhole else { return change }
-            let (before, after) = ApplicationContent.listChange(old, new)
+            let (before, after) = ApplicationContent.listChange(entries(change.before), entries(change.after))
             return FieldChange(field: change.field, before: before, after: after)
         }
     }

@@ -66,14 +66,7 @@ extension SQLiteDatabase.Migration {
                 let current = CanonicalText(pilot).key
                 guard !pilot.isEmpty, !stored.isEmpty, !current.isEmpty, current != stored else { return }
                 let id = try row.text("application_id")
-                // Rewritten here, not in SQL, whose length() counts characters where Swift counts bytes.
-                for charge in try transaction.query("SELECT cap_id, scope FROM charges WHERE application_id = ?", [.text(id)]) {
-                    let scope = try charge.text("scope")
-                    guard scope.hasSuffix("/" + stored) else { continue }
-                    try transaction.query(
-                        "UPDATE charges SET scope = ? WHERE application_id = ? AND cap_id = ? AND scope = ?",
-                        [.text(String(scope.dropLast(stored.count)) + current), .text(id), .text(try charge.text("cap_id")), .text(scope)])
-                }
+                try CityLedger.movePilotCharges(of: id, from: stored, to: current, in: transaction)
                 try transaction.query("UPDATE commitments SET pilot_key = ? WHERE application_id = ?", [.text(current), .text(id)])
             }
         }

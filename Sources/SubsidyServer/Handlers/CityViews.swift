@@ -280,7 +280,7 @@ struct CityViews: Sendable {
                 actor: actor, reason: "imported: \(award.decisionDocument)"
             )
         fields.namesItsContent = !CanonicalText(award.projectName).isEmpty || !CanonicalText(award.contractNumber).isEmpty
-        fields.earlierKeys = Array(application.lookupKeys.dropFirst(application.contentKeys.count))
+        fields.earlierKeys = application.earlierContentKeys
         fields.earlierApplicationID = earlierIdentity == identity ? nil : importID(earlierIdentity)
         fields.stackingBase = try Self.importedBase(award, measure: measure, path: path)
         if !CanonicalText(award.contractNumber).isEmpty {
