@@ -238,13 +238,19 @@ struct SheetCell: Hashable {
         let day = Int(value.rounded(.down))
         let minutes = Int(((value - Double(day)) * 1_440).rounded())
         var shown: [String] = []
-        if day > 0, let date = CalendarDate(daysSinceEpoch: day - 25_569) { shown.append(date.description) }
+        if day > 0, let date = CalendarDate(excelSerial: day) { shown.append(date.description) }
         if minutes > 0 || shown.isEmpty {
             func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
             shown.append("\(twoDigits(minutes / 60)):\(twoDigits(minutes % 60))")
         }
         return shown.joined(separator: " ")
     }
+}
+
+extension CalendarDate {
+    /// The day of Excel's serial day number `serial` in its 1900 date system (days since
+    /// 1899-12-30; 25,569 is 1970-01-01).
+    init?(excelSerial serial: Int) { self.init(daysSinceEpoch: serial - 25_569) }
 }
 
 extension Character {
@@ -259,7 +265,7 @@ extension Character {
 func normalisedDate(_ value: String) -> String? {
     let text = value.trimmingSpaces
     if text.count == 5, text.allSatisfy(\.isASCII), let serial = Int(text) {
-        return CalendarDate(daysSinceEpoch: serial - 25_569)?.description
+        return CalendarDate(excelSerial: serial)?.description
     }
     let parts = text.filter { $0 != "日" }.split(whereSeparator: { "-/.年月".contains($0) })
     guard parts.count == 3, parts.allSatisfy({ $0.allSatisfy(\.isASCII) }), parts[0].count == 4, (1...2).contains(parts[1].count),

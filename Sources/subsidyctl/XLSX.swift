@@ -133,6 +133,9 @@ enum XLSX {
     /// Cells read into rows, blanks to the left of a row's last cell included: a few cells far to
     /// the right in many rows must not make billions of empty ones.
     static let maximumCells = 20_000_000
+    /// Days from 1899-12-30, where Excel's 1900 date system counts from, to 1904-01-01, where the
+    /// 1904 system does: a date cell of a 1904 workbook is this many days more in the 1900 system.
+    static let date1904Offset = 1_462
 
     /// The first sheet of the workbook at `path` as rows of cells (empty cells as ""), for a
     /// batch: shared strings, inline strings, numbers and booleans are read; formulas by their
@@ -168,9 +171,15 @@ enum XLSX {
         // The styles are the workbook's, whatever its relationships call them: Excel, WPS and
         // openpyxl all write xl/styles.xml. Without them no cell has a date format.
         let dateStyles = try part("xl/styles.xml").map { try SheetParser.dateStyles($0, part: "\(path): xl/styles.xml") } ?? []
-        let sheetPath = try firstSheetPath(workbook: part("xl/workbook.xml"), relationships: part("xl/_rels/workbook.xml.rels"), path: path)
+        let workbook = try part("xl/workbook.xml")
+        let sheetPath = try firstSheetPath(workbook: workbook, relationships: part("xl/_rels/workbook.xml.rels"), path: path)
         guard let sheet = try part(sheetPath) else { throw LocalError("\(path): the workbook has no worksheet \(sheetPath)") }
-        return try SheetParser.cells(sheet, shared: shared, dateStyles: dateStyles, part: "\(path): \(sheetPath)")
+        // A workbook begun in Mac Excel before 2011 may count its days from 1904 (工作簿选项 →
+        // 使用 1904 日期系统): the same day is 1,462 fewer, four years off if read as 1900's.
+        let date1904 = try workbook.flatMap { try SheetParser.firstAttribute(in: $0, element: "workbookPr", attribute: "date1904", part: "\(path): xl/workbook.xml") }
+        return try SheetParser.cells(
+            sheet, shared: shared, dateStyles: dateStyles, serialOffset: date1904 == "1" || date1904 == "true" ? XLSX.date1904Offset : 0,
+            part: "\(path): \(sheetPath)")
     }
 
     /// The number formats Excel has built in that show a date or a time: 14–22 and 45–47, and
@@ -232,6 +241,7 @@ private final class SheetParser: NSObject, XMLParserDelegate {
     /// format is a date or time.
     private var cellStyle = 0
     private var dateStyles: Set<Int> = []
+    private var serialOffset = 0
     /// Styles: each custom number format's code by id, the number format of each cellXfs entry,
     /// and whether the parser is inside cellXfs (cellStyleXfs holds `xf` elements too).
     private var formatCodes: [Int: String] = [:]
@@ -272,9 +282,12 @@ private final class SheetParser: NSObject, XMLParserDelegate {
         return parser.strings
     }
 
-    static func cells(_ data: Data, shared: [String], dateStyles: Set<Int>, part: String) throws -> [[SheetCell]] {
+    /// `serialOffset`: days added to a date cell's serial to count it from 1899-12-30, as
+    /// ``SheetCell/Stored/date`` does (``XLSX/date1904Offset`` in a 1904 workbook, else 0).
+    static func cells(_ data: Data, shared: [String], dateStyles: Set<Int>, serialOffset: Int = 0, part: String) throws -> [[SheetCell]] {
         let parser = SheetParser(.sheet, shared: shared)
         parser.dateStyles = dateStyles
+        parser.serialOffset = serialOffset
         try parser.run(data, part: part)
         return parser.rows
     }
@@ -390,7 +403,13 @@ private final class SheetParser: NSObject, XMLParserDelegate {
                 // An ISO 8601 date cell (strict Open XML): a date whatever its style.
                 case "d": row[cellColumn] = SheetCell(text: text, stored: .date)
                 default:
-                    row[cellColumn] = SheetCell(text: Self.plainNumber(text, type: cellType), stored: dateStyles.contains(cellStyle) ? .date : .number)
+                    let number = Self.plainNumber(text, type: cellType)
+                    if dateStyles.contains(cellStyle) {
+                        let serial = serialOffset == 0 ? nil : Decimal(string: number).map { "\($0 + Decimal(serialOffset))" }
+                        row[cellColumn] = SheetCell(text: serial ?? number, stored: .date)
+                    } else {
+                        row[cellColumn] = SheetCell(text: number, stored: .number)
+                    }
                 }
             case "row":
                 // The rows Excel left out stand where they were, so row numbers stay the sheet's.

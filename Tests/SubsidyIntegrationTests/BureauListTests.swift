@@ -728,13 +728,19 @@ struct OutputTests {
                 head = '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
                 def s(ref, text): return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'
                 def n(ref, value): return f'<c r="{ref}"><v>{value}</v></c>'
-                def sheet(name, rows):
+                def sheet(name, rows, parts={}):
                     with zipfile.ZipFile(f"{out}/{name}.xlsx", "w") as z:
                         z.writestr("xl/worksheets/sheet1.xml", head + ''.join(f'<row r="{i + 1}">{r}</row>' for i, r in enumerate(rows)) + '</sheetData></worksheet>')
+                        for part, text in parts.items(): z.writestr(part, text)
                 cols = ["measure", "year", "district", "enterprise", "provider", "amount", "decision_date", "document"]
                 header = ''.join(s(f"{chr(65 + i)}1", c) for i, c in enumerate(cols))
                 # An import whose decision date is an Excel date cell (44470 = 2021-10-01).
                 sheet("import-dates", [header, s("A2", "PUBLIC_SERVICE") + n("B2", 2021) + s("C2", "nanhai") + s("D2", enterprise) + n("F2", 120000) + n("G2", 44470) + s("H2", "佛工信〔2021〕20号")])
+                # The same row from a workbook in the 1904 date system, its date cell dated (43008 = 2021-10-01 there).
+                main = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+                sheet("import-dates-1904", [header, s("A2", "PUBLIC_SERVICE") + n("B2", 2021) + s("C2", "nanhai") + s("D2", enterprise) + n("F2", 120000) + '<c r="G2" s="1"><v>43008</v></c>' + s("H2", "佛工信〔2021〕20号")],
+                      {"xl/workbook.xml": f'<workbook {main}><workbookPr date1904="1"/></workbook>',
+                       "xl/styles.xml": f'<styleSheet {main}><cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="14"/></cellXfs></styleSheet>'})
                 # A batch: an _ and a CR escaped as Excel does, an amount with three decimals, a #N/A.
                 bcols = ["measure", "fundingYear", "enterpriseUscc", "providerUscc", "contractNumber", "contractAmount", "paidAmount", "projectName"]
                 bheader = ''.join(s(f"{chr(65 + i)}1", c) for i, c in enumerate(bcols))
@@ -763,6 +769,8 @@ struct OutputTests {
 
             let dates = try await runCtl(["--data-dir", directory, "import", "--file", directory + "/import-dates.xlsx"])
             #expect(dates.status == 0 && dates.output.contains("imported 1, already present 0"), "\(dates.output) \(dates.error)")
+            let dates1904 = try await runCtl(["--data-dir", directory, "import", "--file", directory + "/import-dates-1904.xlsx"])
+            #expect(dates1904.status == 0 && dates1904.output.contains("imported 0, already present 1"), "the same decision date: \(dates1904.output) \(dates1904.error)")
             let csv = try await runCtl(["--data-dir", directory, "import", "--file", directory + "/import.csv"])
             #expect(csv.status == 0 && csv.output.contains("imported 1, already present 0"), "\(csv.output) \(csv.error)")
             #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 17_000_000)
@@ -801,7 +809,7 @@ struct OutputTests {
             let directory = daemon.dataDirectory
             _ = try await BureauListTests.python(
                 #"""
-                import sys, datetime, openpyxl
+                import sys, datetime, openpyxl, openpyxl.utils.datetime
                 out = sys.argv[1]
                 wb = openpyxl.Workbook(); ws = wb.active
                 ws.append(["measure", "fundingYear", "enterpriseUscc", "providerUscc", "合同编号", "contractAmount", "paidAmount", "projectName"])
@@ -828,6 +836,11 @@ struct OutputTests {
                 wb = openpyxl.Workbook(); ws = wb.active
                 ws.append(["申请编号"]); ws.append([datetime.date(2022, 3, 4)])
                 wb.save(f"{out}/ids.xlsx")
+                # A workbook in the 1904 date system (Mac Excel before 2011): the same contract date.
+                wb = openpyxl.Workbook(); wb.epoch = openpyxl.utils.datetime.CALENDAR_MAC_1904; ws = wb.active
+                ws.append(["measure", "fundingYear", "enterpriseUscc", "providerUscc", "合同编号", "contractAmount", "paidAmount", "projectName"])
+                voucher("91440605000000107H", datetime.date(2022, 3, 4), "苹果日期")
+                wb.save(f"{out}/mac-1904.xlsx")
                 # A CSV saved from a sheet whose USCC column was General: Excel wrote 9.14406E+17.
                 # A contract number with an E in it is a contract number.
                 open(f"{out}/scientific.csv", "w", encoding="utf-8").write(
@@ -854,6 +867,11 @@ struct OutputTests {
                     "\(results[3])")
             let filed = try JSONValue.parse(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", results[2][2]]))["record"]?["application"]
             #expect(filed?["contractNumber"] == .string("20220304") && filed?["contractAmountFen"] == .string("100000000"), "\(String(describing: filed))")
+
+            let mac = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", directory + "/mac-1904.xlsx"])
+            let macResults = try await BureauListTests.readCSV(directory + "/mac-1904.xlsx.results.csv")
+            #expect(mac.output.contains("0 filed, 0 already filed, 1 refused of 1 rows") && macResults[1][3].contains("Excel stored this cell as a date (2022-03-04)"),
+                    "counted from 1904: \(mac.output) \(macResults)")
 
             let scientific = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", directory + "/scientific.csv"])
             #expect(scientific.output.contains("4 filed, 0 already filed, 1 refused of 5 rows"), "\(scientific.output) \(scientific.error)")
