@@ -115,7 +115,7 @@ struct ListApplicants: AsyncParsableCommand {
         for applicant in r.applicants {
             table.append([applicant.uscc, applicant.name, roleLabel(applicant.role, chinese: chinese), localityLabel(applicant.locality, chinese: chinese)])
         }
-        global.emit(r, table: table, footer: r.nextPageToken.isEmpty ? "" : "(more: --page-token \(r.nextPageToken))", empty: "no applicants")
+        global.emit(r, table: table, footer: global.morePages(r.nextPageToken), empty: chinese ? "没有申请人" : "no applicants")
     }
 }
 
@@ -283,11 +283,12 @@ struct PoolList: AsyncParsableCommand {
             } while !request.pageToken.isEmpty
             return all
         }
+        let chinese = prefersChinese()
         var table = TextTable(
-            (prefersChinese() ? ["统一社会信用代码", "入库日期", "省级资源池", "来源", "名称"] : ["USCC", "ENTRY DATE", "PROVINCIAL", "SOURCE", "NAME"])
+            (chinese ? ["统一社会信用代码", "入库日期", "省级资源池", "来源", "名称"] : ["USCC", "ENTRY DATE", "PROVINCIAL", "SOURCE", "NAME"])
                 .map { TextTable.Column(title: $0) })
-        for member in r.members { table.append([member.uscc, member.entryDate, member.provincial ? "yes" : "", member.source, member.name]) }
-        global.emit(r, table: table, footer: r.nextPageToken.isEmpty ? "" : "(more: --page-token \(r.nextPageToken))", empty: "no pool members")
+        for member in r.members { table.append([member.uscc, member.entryDate, member.provincial ? (chinese ? "是" : "yes") : "", member.source, member.name]) }
+        global.emit(r, table: table, empty: chinese ? "资源池中没有成员" : "no pool members")
     }
 }
 

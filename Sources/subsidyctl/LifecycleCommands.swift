@@ -265,7 +265,7 @@ func listApplications(_ request: Foshan_Subsidy_V1_ListApplicationsRequest, glob
             yuan(record.awardedFen),
         ])
     }
-    global.emit(r, table: table, footer: r.nextPageToken.isEmpty ? "" : "(more: --page-token \(r.nextPageToken))", empty: "no applications")
+    global.emit(r, table: table, footer: global.morePages(r.nextPageToken), empty: chinese ? "没有申请" : "no applications")
     if let failure {
         printError(failure, json: global.json)
         throw ExitCode(ExitStatus.of(failure.code))
@@ -644,7 +644,7 @@ struct Quota: AsyncParsableCommand {
                     + calls.map { CallCounts.cells($0).enumerated().map { [0, 2, 3].contains($0.offset) ? .text($0.element) : .number($0.element) } })
         }
         guard global.output == .csv else {
-            global.emit(r, table: table, footer: footer.joined(separator: "\n"), empty: "no caps")
+            global.emit(r, table: table, footer: footer.joined(separator: "\n"), empty: chinese ? "没有额度" : "no caps")
             return
         }
         var document = CSVDocument(header: table.columns.map(\.title))

@@ -34,7 +34,7 @@ struct Programmes: AsyncParsableCommand {
             ])
         }
         let footer = chinese ? "* 未指定政策的申请按此政策受理" : "* the programme an application that names none is filed under"
-        global.emit(r, table: table, footer: footer, empty: "no programmes")
+        global.emit(r, table: table, footer: footer, empty: chinese ? "没有政策" : "no programmes")
     }
 }
 
@@ -168,6 +168,6 @@ struct CallList: AsyncParsableCommand {
             let window = "\(call.opensOn)..\(call.closedOn.isEmpty ? call.closesOn : call.closedOn)"
             table.append([call.id, chinese ? callStateLabel(call.state) : call.state, window, "\(c.received)", "\(c.returned)", "\(c.rejected)", "\(c.recommended)", "\(c.late)", "\(c.withdrawn)"])
         }
-        global.emit(r, table: table, empty: "no calls")
+        global.emit(r, table: table, empty: chinese ? "没有申报批次" : "no calls")
     }
 }

@@ -257,7 +257,7 @@ struct GlobalOptions: ParsableArguments {
 
     /// Prints a listing: `table` aligned (with `footer` below it), as CSV for Excel with
     /// --output csv, or `message` as JSON.
-    func emit(_ message: some ProtoMessage, table: TextTable, footer: String = "", empty: String = "nothing to show") {
+    func emit(_ message: some ProtoMessage, table: TextTable, footer: String = "", empty: String = prefersChinese() ? "无" : "nothing to show") {
         switch output ?? (jsonFlag ? .json : .table) {
         case .json: print(message.jsonValue.serialized(pretty: true))
         case .csv:
@@ -269,6 +269,11 @@ struct GlobalOptions: ParsableArguments {
         case .table:
             print([table.rows.isEmpty ? empty : table.rendered(), footer].filter { !$0.isEmpty }.joined(separator: "\n"))
         }
+    }
+
+    /// The footer of a listing's page when more follow: how to read the next one ("" on the last).
+    func morePages(_ token: String) -> String {
+        token.isEmpty ? "" : prefersChinese() ? "（未完，下一页：--page-token \(token)）" : "(more: --page-token \(token))"
     }
 
     /// A daemon time (RFC 3339 UTC) as a clerk reads it: in the time zone of TZ, else China

@@ -1131,6 +1131,11 @@ struct OutputTests {
             let applicants = try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "list"], environment: chinese)
             #expect(applicants.contains("工业互联网服务商  佛山本地") && applicants.contains("工业企业") && !applicants.contains("LOCAL"), "\(applicants)")
             #expect(try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "list"], environment: english).contains("SERVICE_PROVIDER       LOCAL"))
+            // A page that goes on, and a list with nothing in it.
+            let paged = try await BureauListTests.ctl(daemon, as: "nanhai", ["list", "--page-size", "2"], environment: chinese)
+            #expect(paged.contains("\n（未完，下一页：--page-token ") && !paged.contains("more:"), "\(paged)")
+            #expect(try await BureauListTests.ctl(daemon, as: "nanhai", ["list", "--text", "没有这个项目"], environment: chinese) == "没有申请\n")
+            #expect(try await BureauListTests.ctl(daemon, as: "nanhai", ["list", "--text", "没有这个项目"], environment: english) == "no applications\n")
 
             let programmes = try await BureauListTests.ctl(daemon, as: "city", ["--today", "2022-09-01", "programmes"], environment: chinese)
             #expect(programmes.contains("foshan-2020 *   申报中  ") && programmes.contains("顺德区") && !programmes.contains(" open "), "\(programmes)")
