@@ -199,7 +199,7 @@ func chineseExplanation(_ explanation: Foshan_Subsidy_V1_AwardExplanation) -> St
     let labels = [
         "formula": "公式测算", "per_project": "单项上限", "per_enterprise": "单个企业上限", "per_provider": "单个服务商上限", "annual_budget": "年度预算",
         "annual_count": "年度数量", "combined_upper_level": "叠加上级资助上限", "one_time": "一次性支持", "follow_on_condition": "后续支持条件",
-        "validity_window": "政策有效期", "duplicate_content": "重复申报", "eligibility": "申报资格", "grade_ceiling": "等级上限", "difference": "差额奖励",
+        "validity_window": "政策有效期", "duplicate_content": "重复申报核查", "eligibility": "申报资格", "grade_ceiling": "等级上限", "difference": "差额奖励",
         "stacking": "多级资助叠加上限",
     ]
     func named(_ limit: Foshan_Subsidy_V1_LimitTrace) -> String {
