@@ -504,9 +504,11 @@ def render() -> str:
         w("A stacking limit binds whichever level decides second: content a live award under a measure with a stacking")
         w(f"limit holds ({', '.join(stacking)}) is not refused as a duplicate by another programme's measure;")
         w("that limit binds its award instead: every live award for the content (this programme's too) + this award +")
-        w("`upper_level_subsidy_fen` ≤ the limit's rate × the smallest of this application's base (a rate measure's) and")
-        w("the bases the stacking awards were computed from, whatever their kinds. A fixed or case-by-case award with")
-        w("no such base known is `FAILED_PRECONDITION` `stacking`.")
+        w("the upper-level funds declared for the content ≤ the limit's rate × the smallest of this application's base")
+        w("(a rate measure's) and the bases the stacking awards were computed from, whatever their kinds. The upper-level")
+        w("funds are the largest `upper_level_subsidy_fen` declared for the content, by this application or one an award")
+        w("of it was made on (the same funds declared twice count once; declared with one award, they bind the next).")
+        w("A fixed or case-by-case award with no such base known is `FAILED_PRECONDITION` `stacking`.")
     w("")
 
     for path in policy_files():
@@ -577,7 +579,7 @@ def render() -> str:
                   "those earlier awards are not a duplicate of it.")
             if m.get("stacking_base_rate_bp") and base:
                 w(f"- **Stacking across levels** (`stacking_base_rate_bp`): this award + the live awards for the same content under other programmes (city or district) "
-                  f"+ the declared `upper_level_subsidy_fen` ≤ {bp(m['stacking_base_rate_bp'])} × `{base}`, or × the base an earlier award for the content was "
+                  f"+ the largest `upper_level_subsidy_fen` declared for the content (this application's, or one an award of it was made on) ≤ {bp(m['stacking_base_rate_bp'])} × `{base}`, or × the base an earlier award for the content was "
                   "computed from, when that is smaller (each award keeps the base its rate applied to, so a later filing declaring a larger contract makes no "
                   "room the contract does not have; imported awards, and awards made before bases were kept, have none). Content funded under another programme is counted here "
                   "instead of refused as a duplicate (under this programme it still is one); nothing left is `FAILED_PRECONDITION` `stacking`.")

@@ -229,6 +229,8 @@ REACH: dict[str, list[Reach]] = {
     "SubsidyStores.swift:updateApplicant": [Reach([D + "UpdateApplicant"])],
     "DistrictStore.swift:requireRoleFitsPending": [Reach([D + "UpdateApplicant"])],
     "SubsidyStores.swift:amend": [Reach([D + "AmendApplication"])],
+    # A recommendation on a day past its programme's window.
+    "SubsidyStores.swift:review": [Reach([D + "ReviewApplication"])],
     "DistrictService.swift:withdrawApplication": [Reach([D + "WithdrawApplication"])],
     "DistrictStore.swift:applyReportingChanges": [Reach(TRANSITIONS, drop={"history"}),
                                   Reach([D + "AmendApplication", D + "ReviewApplication"], keep={"history"},
@@ -274,9 +276,10 @@ REACH: dict[str, list[Reach]] = {
     "SubsidyStores.swift:requireIndexed": [Reach([D + "SubmitApplication", D + "UpdateApplicant", D + "AmendApplication"])],
     "SubsidyStores.swift:requireRegistered": [Reach([D + "SubmitApplication", D + "AmendApplication"])],
     "SubsidyStores.swift:storedApplication": [Reach(QUOTES)],
-    # A decision dated before its application's filing: the city's approval and refusal (and the
-    # plans and lists of ApproveApplications, per outcome), a district's own, Quote of a stored one.
-    "StoredApplication.swift:requireFiled": [Reach([C + "ApproveApplication", C + "RejectApplication", DP + "ApproveApplication",
+    # A decision dated before its application's filing or its recommendation: the city's approval
+    # and refusal (and the plans and lists of ApproveApplications, per outcome), a district's own,
+    # Quote of a stored one.
+    "StoredApplication.swift:requireDecidable": [Reach([C + "ApproveApplication", C + "RejectApplication", DP + "ApproveApplication",
                                                     DP + "RejectApplication"] + QUOTES)],
     "ReplyPage.swift:add": [Reach(LISTS)],
     "BlockingWorkAdmission.swift:enter": [Reach(STORE_METHODS)],

@@ -169,6 +169,7 @@ public enum AwardCalculator {
         if measure == .clusterPilot || measure == .clusterPilotFollowOn { result.pilotKey = application.pilotKey }
         if measure == .clusterPilot { result.selectionDate = application.selectionDate }
         result.stackingBase = stackingBase(of: application)
+        result.upperLevel = application.upperLevelSubsidy
         return result
     }
 
@@ -234,7 +235,7 @@ public enum AwardCalculator {
         }
         guard rule?.stackingRate == nil else { return (nil, nil) }
         let own = base > .zero ? (amount: base, name: "the row's base_fen, \(base)") : nil
-        return (nil, try stackingOnOtherLevels(measure, base: own, upperLevel: .zero, policy: policy, held: held))
+        return (nil, try stackingOnOtherLevels(measure, base: own, upperLevel: declaredUpperLevel(.zero, held: held), policy: policy, held: held))
     }
 
     /// A cap as it applies to one application: its key, its usage and its limit (a revenue tier's).
@@ -313,17 +314,30 @@ public enum AwardCalculator {
                 (baseAmount, baseName) = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base) (less than this application's \(baseName))")
             }
         }
-        return try stackingTrace(upperLevel: application.upperLevelSubsidy, rate: rate, base: baseAmount, baseName: baseName, awarded: awarded, named: named)
+        return try stackingTrace(
+            upperLevel: declaredUpperLevel(application.upperLevelSubsidy, held: held), rate: rate, base: baseAmount, baseName: baseName, awarded: awarded,
+            named: named)
+    }
+
+    /// The upper-level (national, provincial) funds declared for the content: the most any
+    /// application for it declared, this one (`own`) or one an award in `held` was made on, with
+    /// that award's id. One content's upper-level funds are the same money however often they are
+    /// declared, so the largest declaration counts, once; forgotten, an award made after one that
+    /// declared them would fill the room they take.
+    private static func declaredUpperLevel(_ own: Money, held: [FundedContent]) -> (amount: Money, with: String?) {
+        var declared: (amount: Money, with: String?) = (own, nil)
+        for funded in held where funded.upperLevel > declared.amount { declared = (funded.upperLevel, funded.applicationID) }
+        return declared
     }
 
     /// The stacking limit's trace: `rate` × `base`, less `awarded` and the upper-level funds declared.
     private static func stackingTrace(
-        upperLevel: Money, rate: Rate, base: Money, baseName: String, awarded: Money, named: [String], rule: String = ""
+        upperLevel: (amount: Money, with: String?), rate: Rate, base: Money, baseName: String, awarded: Money, named: [String], rule: String = ""
     ) throws(SubsidyError) -> LimitTrace {
         var named = named
         let maximum = base.scaled(by: rate)
-        guard let committed = awarded.adding(upperLevel) else { throw SubsidyError(.internal, "stacked awards overflow") }
-        if upperLevel > .zero { named.append("declared upper-level funds \(upperLevel)") }
+        guard let committed = awarded.adding(upperLevel.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
+        if upperLevel.amount > .zero { named.append("declared upper-level funds \(upperLevel.amount)" + (upperLevel.with.map { " (declared with \($0))" } ?? "")) }
         let headroom = maximum.headroom(after: committed)
         let what = named.isEmpty ? "no other public money for this content" : named.joined(separator: " + ")
         return LimitTrace(
@@ -342,13 +356,14 @@ public enum AwardCalculator {
     /// With two such limits, the lower rate. Nil when no such award holds the content.
     private static func stackingOnOtherLevels(_ application: Application, policy: Policy, held: [FundedContent]) throws(SubsidyError) -> LimitTrace? {
         let base: (amount: Money, name: String)? = if case let .rate(kind) = application.measure.formulaShape { value(of: kind, in: application) } else { nil }
-        return try stackingOnOtherLevels(application.measure, base: base, upperLevel: application.upperLevelSubsidy, policy: policy, held: held)
+        return try stackingOnOtherLevels(
+            application.measure, base: base, upperLevel: declaredUpperLevel(application.upperLevelSubsidy, held: held), policy: policy, held: held)
     }
 
     /// ``stackingOnOtherLevels(_:policy:held:)`` for an award of `measure` whose own base (a rate
     /// measure's) is `base`, with `upperLevel` of upper-level funds declared.
     private static func stackingOnOtherLevels(
-        _ measure: Measure, base: (amount: Money, name: String)?, upperLevel: Money, policy: Policy, held: [FundedContent]
+        _ measure: Measure, base: (amount: Money, name: String)?, upperLevel: (amount: Money, with: String?), policy: Policy, held: [FundedContent]
     ) throws(SubsidyError) -> LimitTrace? {
         var limit: (rate: Rate, funded: FundedContent)?
         for funded in held where funded.programme != policy.name && Application.isDoubleFunding(measure, funded.measure, sharing: funded.key) {

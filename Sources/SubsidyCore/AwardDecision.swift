@@ -35,6 +35,10 @@ public struct AwardDecision: Hashable, Sendable {
     /// later award stacking on the same content under another programme is measured against the
     /// smallest base declared for it, not only the one its own application declares.
     public var stackingBase: Money = .zero
+    /// The upper-level (national, provincial) funds its application declared for the content
+    /// (``Application/upperLevelSubsidy``). Kept with the commitment: a later award for the same
+    /// content under another programme counts them too, though its own application declares none.
+    public var upperLevel: Money = .zero
 
     public init(
         measure: Measure, fundingYear: FundingYear, enterprise: USCC, contentFingerprint: String,

@@ -24,7 +24,7 @@ public struct PlannedUsage<Base: UsageSnapshot>: UsageSnapshot {
         for key in decision.contentKeys {
             content[key, default: []].append(FundedContent(
                 applicationID: id, measure: decision.measure, typed: decision.contentTyped, key: key, amount: decision.award,
-                programme: programmeName(ofVersion: decision.policyVersion), base: decision.stackingBase))
+                programme: programmeName(ofVersion: decision.policyVersion), base: decision.stackingBase, upperLevel: decision.upperLevel))
         }
         awards[decision.enterprise, default: []].append(
             EarlierAward(applicationID: id, measure: decision.measure, amount: decision.award, decisionDate: decision.decisionDate))

@@ -59,11 +59,15 @@ public struct FundedContent: Hashable, Sendable {
     /// The base that award's rate applied to (``AwardDecision/stackingBase``); zero when unknown
     /// (a fixed or case-by-case amount, an imported award, one recorded before bases were kept).
     public var base: Money = .zero
+    /// The upper-level funds that award's application declared (``AwardDecision/upperLevel``).
+    public var upperLevel: Money = .zero
 
     public init(
-        applicationID: String, measure: Measure, typed: String, key: String, amount: Money = .zero, programme: String = "foshan-2020", base: Money = .zero
+        applicationID: String, measure: Measure, typed: String, key: String, amount: Money = .zero, programme: String = "foshan-2020", base: Money = .zero,
+        upperLevel: Money = .zero
     ) {
         self.base = base
+        self.upperLevel = upperLevel
         self.applicationID = applicationID
         self.measure = measure
         self.typed = typed

@@ -410,6 +410,12 @@ public final class CityLedger: Sendable {
         // Pilot keys under the form with tildes as separators, the once-per-pilot charges (and
         // their totals) moved with them.
         .rederivePilotKeys(version: 20),
+        // The upper-level funds each award's application declared, for stacking on the same
+        // content later (``AwardDecision/upperLevel``): -1 for decisions recorded before (filled
+        // in at start-up from their applications), 0 for imports, which declare none.
+        .addColumn(
+            version: 21, table: "commitments", column: "upper_level_fen", definition: "INTEGER NOT NULL DEFAULT -1",
+            fill: "UPDATE commitments SET upper_level_fen = 0 WHERE source <> 'decision'"),
     ]
 
     /// `record` with the explanation of its award, which only the ledger keeps; nil before an
@@ -564,7 +570,8 @@ public final class CityLedger: Sendable {
                     try connection.query(
                         """
                         SELECT c.application_id AS application_id, c.measure AS measure, c.content_typed AS content_typed,
-                               c.amount_fen AS amount_fen, c.policy_version AS policy_version, c.stacking_base_fen AS base_fen FROM content_keys k
+                               c.amount_fen AS amount_fen, c.policy_version AS policy_version, c.stacking_base_fen AS base_fen,
+                               MAX(c.upper_level_fen, 0) AS upper_fen FROM content_keys k
                         JOIN commitments c ON c.application_id = k.application_id
                         WHERE k.key = ? AND c.state IN \(CityLedger.counted) ORDER BY k.application_id
                         """,
@@ -573,7 +580,8 @@ public final class CityLedger: Sendable {
                         FundedContent(
                             applicationID: try row.text("application_id"), measure: try row.decode(Measure.self, "measure"),
                             typed: try row.text("content_typed"), key: key, amount: Money(fen: try row.int("amount_fen")),
-                            programme: programmeName(ofVersion: try row.text("policy_version")), base: Money(fen: try row.int("base_fen")))
+                            programme: programmeName(ofVersion: try row.text("policy_version")), base: Money(fen: try row.int("base_fen")),
+                            upperLevel: Money(fen: try row.int("upper_fen")))
                     }
                 }
             }
@@ -660,27 +668,35 @@ public final class CityLedger: Sendable {
     }
 
     /// Awards decided before their base was kept (migration 15) under a measure whose rate has
-    /// one, at most `limit`: their district applications say what it was.
-    package func awardsWithoutStackingBase(limit: Int) async throws -> [(applicationID: String, district: String)] {
+    /// one, or before their declared upper-level funds were (migration 21), at most `limit`:
+    /// their district applications say what they were.
+    package func awardsWithoutStackingFacts(limit: Int) async throws -> [(applicationID: String, district: String)] {
         let measures = Measure.allCases.filter { if case .rate = $0.formulaShape { true } else { false } }.map { "'\($0.rawValue)'" }
         return try await database.read { transaction in
             try transaction.query(
                 """
                 SELECT application_id, district FROM commitments
-                WHERE stacking_base_fen = 0 AND source = 'decision' AND measure IN (\(measures.joined(separator: ", "))) ORDER BY application_id LIMIT ?
+                WHERE source = 'decision' AND ((stacking_base_fen = 0 AND measure IN (\(measures.joined(separator: ", ")))) OR upper_level_fen = -1)
+                ORDER BY application_id LIMIT ?
                 """,
                 [.integer(Int64(limit))]
             ).map { (applicationID: try $0.text("application_id"), district: try $0.text("district")) }
         }
     }
 
-    /// Records the bases ``awardsWithoutStackingBase(limit:)`` found; -1 for one whose
-    /// application could not say (unknown, as 0 is, but not looked for again).
-    package func recordStackingBases(_ bases: [(applicationID: String, fen: Int64)]) async throws {
+    /// Records what ``awardsWithoutStackingFacts(limit:)`` found, each where it is missing: the
+    /// base (-1 for one whose application could not say: unknown, as 0 is, but not looked for
+    /// again) and the upper-level funds declared (0 when it could not say).
+    package func recordStackingFacts(_ facts: [(applicationID: String, baseFen: Int64, upperLevelFen: Int64)]) async throws {
         try await database.write { transaction in
-            for base in bases {
+            for fact in facts {
                 try transaction.query(
-                    "UPDATE commitments SET stacking_base_fen = ? WHERE application_id = ? AND stacking_base_fen = 0", [.integer(base.fen), .text(base.applicationID)])
+                    """
+                    UPDATE commitments SET stacking_base_fen = CASE stacking_base_fen WHEN 0 THEN ? ELSE stacking_base_fen END,
+                        upper_level_fen = CASE upper_level_fen WHEN -1 THEN ? ELSE upper_level_fen END
+                    WHERE application_id = ?
+                    """,
+                    [.integer(fact.baseFen), .integer(fact.upperLevelFen), .text(fact.applicationID)])
             }
         }
     }
@@ -759,7 +775,7 @@ public final class CityLedger: Sendable {
                 selectionDate: decision.selectionDate, amount: decision.award, decisionDate: decision.decisionDate,
                 decisionDocument: decision.decisionDocument ?? "", policyVersion: decision.policyVersion, explanation: explanation,
                 source: .decision, requestID: requestID, inProvincialPool: application.inProvincialPool,
-                actor: actor, reason: reason, stackingBase: decision.stackingBase
+                actor: actor, reason: reason, stackingBase: decision.stackingBase, upperLevel: decision.upperLevel
             ),
             charges: decision.charges, at: time, in: transaction
         )
@@ -801,6 +817,8 @@ public final class CityLedger: Sendable {
         public var namesItsContent = true
         /// ``AwardDecision/stackingBase``; zero (unknown) for an import.
         public var stackingBase: Money = .zero
+        /// ``AwardDecision/upperLevel``; zero for an import.
+        public var upperLevel: Money = .zero
         /// An import's content keys under earlier canonical forms (``Application/lookupKeys``):
         /// looked for, not stored.
         public var earlierKeys: [String] = []
@@ -817,9 +835,10 @@ public final class CityLedger: Sendable {
             pilotID: String, contentFingerprint: String, contentKeys: [String] = [], contentTyped: String = "", pilotKey: String = "",
             selectionDate: CalendarDate? = nil, amount: Money, decisionDate: CalendarDate, decisionDocument: String,
             policyVersion: String, explanation: StoredExplanation?, source: Source, requestID: String, inProvincialPool: Bool,
-            actor: Actor, reason: String, stackingBase: Money = .zero
+            actor: Actor, reason: String, stackingBase: Money = .zero, upperLevel: Money = .zero
         ) {
             self.stackingBase = stackingBase
+            self.upperLevel = upperLevel
             self.actor = actor
             self.reason = reason
             self.applicationID = applicationID
@@ -854,15 +873,17 @@ public final class CityLedger: Sendable {
             """
             INSERT INTO commitments (application_id, district, measure, funding_year, enterprise, provider, pilot_id,
                 content_fingerprint, amount_fen, decision_date, decision_document, policy_version, explanation, state, source,
-                request_id, created_at, updated_at, actor_tenant, actor_uid, reason, content_typed, pilot_key, selection_date, stacking_base_fen)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'live', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                request_id, created_at, updated_at, actor_tenant, actor_uid, reason, content_typed, pilot_key, selection_date, stacking_base_fen,
+                upper_level_fen)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'live', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [.text(fields.applicationID), .text(fields.district), .text(fields.measure.rawValue), .integer(Int64(fields.fundingYear)),
              .text(fields.enterprise), .text(fields.provider), .text(fields.pilotID), .text(fields.contentFingerprint),
              .integer(fields.amount.fen), .text(fields.decisionDate.description), .text(fields.decisionDocument),
              .text(fields.policyVersion), .blob([]), .text(fields.source.rawValue), .text(fields.requestID), .text(time), .text(time),
              .text(fields.actor.tenant), .integer(Int64(fields.actor.uid)), .text(fields.reason),
-             .text(fields.contentTyped), .text(fields.pilotKey), .text(fields.selectionDate?.description ?? ""), .integer(fields.stackingBase > .zero ? fields.stackingBase.fen : -1)]
+             .text(fields.contentTyped), .text(fields.pilotKey), .text(fields.selectionDate?.description ?? ""), .integer(fields.stackingBase > .zero ? fields.stackingBase.fen : -1),
+             .integer(fields.upperLevel.fen)]
         )
         for key in fields.contentKeys.isEmpty ? [fields.contentFingerprint] : fields.contentKeys {
             try transaction.query("INSERT INTO content_keys (key, application_id) VALUES (?, ?)", [.text(key), .text(fields.applicationID)])
@@ -898,6 +919,7 @@ public final class CityLedger: Sendable {
               // The base binds later awards for the content (stacking): in the chain, not only
               // in a column that could be changed unseen.
               + (fields.stackingBase > .zero ? [.integer("base_fen", fields.stackingBase.fen)] : [])
+              + (fields.upperLevel > .zero ? [.integer("upper_level_fen", fields.upperLevel.fen)] : [])
               + AuditEvent.Field.actor(fields.actor) + [.text("reason", fields.reason)]
               + charges.map { .text("charge", "\($0.key)+\($0.amount.fen)/\($0.count)") }),
             at: time, in: transaction

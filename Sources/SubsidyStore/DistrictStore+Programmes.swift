@@ -26,7 +26,8 @@ extension DistrictStore {
                     try connection.query(
                         """
                         SELECT c.application_id AS application_id, c.measure AS measure, c.content_typed AS content_typed,
-                               c.amount_fen AS amount_fen, c.programme AS programme, c.stacking_base_fen AS base_fen FROM programme_content_keys k
+                               c.amount_fen AS amount_fen, c.programme AS programme, c.stacking_base_fen AS base_fen,
+                               MAX(c.upper_level_fen, 0) AS upper_fen FROM programme_content_keys k
                         JOIN programme_commitments c ON c.application_id = k.application_id
                         WHERE k.key = ? AND c.state IN ('live', 'disbursed') ORDER BY k.application_id
                         """,
@@ -35,7 +36,8 @@ extension DistrictStore {
                         FundedContent(
                             applicationID: try row.text("application_id"), measure: try row.decode(Measure.self, "measure"),
                             typed: try row.text("content_typed"), key: key, amount: Money(fen: try row.int("amount_fen")),
-                            programme: try row.text("programme"), base: Money(fen: try row.int("base_fen")))
+                            programme: try row.text("programme"), base: Money(fen: try row.int("base_fen")),
+                            upperLevel: Money(fen: try row.int("upper_fen")))
                     }
                 }
             }
@@ -79,13 +81,13 @@ extension DistrictStore {
         try transaction.query(
             """
             INSERT INTO programme_commitments (application_id, programme, measure, funding_year, enterprise, amount_fen, decision_date,
-                decision_document, policy_version, content_typed, state, request_id, created_at, updated_at, stacking_base_fen)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'live', ?, ?, ?, ?)
+                decision_document, policy_version, content_typed, state, request_id, created_at, updated_at, stacking_base_fen, upper_level_fen)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'live', ?, ?, ?, ?, ?)
             """,
             [.text(applicationID), .text(programme), .text(award.measure.rawValue), .integer(Int64(award.fundingYear.year)),
              .text(award.enterprise.rawValue), .integer(award.award.fen), .text(award.decisionDate.description),
              .text(award.decisionDocument ?? ""), .text(award.policyVersion), .text(award.contentTyped), .text(requestID), .text(time), .text(time),
-             .integer(award.stackingBase > .zero ? award.stackingBase.fen : -1)]
+             .integer(award.stackingBase > .zero ? award.stackingBase.fen : -1), .integer(award.upperLevel.fen)]
         )
         for key in award.contentKeys.isEmpty ? [award.contentFingerprint] : award.contentKeys {
             try transaction.query("INSERT INTO programme_content_keys (key, application_id) VALUES (?, ?)", [.text(key), .text(applicationID)])
@@ -111,6 +113,7 @@ extension DistrictStore {
             ]
               // The base binds later awards for the content, the city's and other districts' too.
               + (award.stackingBase > .zero ? [.integer("base_fen", award.stackingBase.fen)] : [])
+              + (award.upperLevel > .zero ? [.integer("upper_level_fen", award.upperLevel.fen)] : [])
               + AuditEvent.Field.actor(actor) + [.text("reason", reason)]
               + award.charges.map { .text("charge", "\($0.key)+\($0.amount.fen)/\($0.count)") }),
             at: time, in: transaction

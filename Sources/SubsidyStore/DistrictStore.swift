@@ -348,6 +348,19 @@ public final class DistrictStore: Sendable {
             version: 17, sql: "CREATE INDEX IF NOT EXISTS programme_commitments_organisation ON programme_commitments (substr(enterprise, 9, 9));"),
         // Tildes separate like dashes: a district programme's funded content under that form too.
         .recanonicaliseProgrammeKeys(version: 18),
+        // The day in Foshan the 初审 recommended it (``StoredApplication/recommendedOn``): the 复核
+        // that follows it may not be dated before it. Applications recommended before take the day
+        // of their last recommendation as recorded (UTC in the history), in Foshan's time.
+        .addColumn(
+            version: 19, table: "applications", column: "recommended_on", definition: "TEXT NOT NULL DEFAULT ''",
+            fill: """
+                UPDATE applications SET recommended_on = COALESCE(
+                    (SELECT date(MAX(at), '+8 hours') FROM transitions WHERE application_id = applications.id AND action = 'recommend'), '')
+                WHERE recommended_on = ''
+                """),
+        // The upper-level funds each award's application declared, as in the ledger (its
+        // migration 21): -1 for awards recorded before, filled in at start-up.
+        .addColumn(version: 20, table: "programme_commitments", column: "upper_level_fen", definition: "INTEGER NOT NULL DEFAULT -1"),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not
@@ -436,19 +449,26 @@ public final class DistrictStore: Sendable {
     }
 
     /// Fills in the base of this district's programme awards made before it was kept (migration
-    /// 14), from their applications (-1, unknown, for one that does not decode); returns how many.
+    /// 14), and the upper-level funds declared for those made before they were (migration 20),
+    /// from their applications (-1, unknown, for a base and 0 for funds, of one that does not
+    /// decode); returns how many.
     package func fillProgrammeStackingBases() async throws -> Int {
         try await database.write { transaction in
             let rows = try transaction.query(
                 """
                 SELECT c.application_id AS id, a.content AS content FROM programme_commitments c
-                LEFT JOIN applications a ON a.id = c.application_id WHERE c.stacking_base_fen = 0
+                LEFT JOIN applications a ON a.id = c.application_id WHERE c.stacking_base_fen = 0 OR c.upper_level_fen = -1
                 """)
             for row in rows {
                 let application = try? ApplicationContent.decode(try row.optionalBlob("content") ?? [])
                 let fen = application.map { AwardCalculator.stackingBase(of: $0).fen } ?? 0
                 try transaction.query(
-                    "UPDATE programme_commitments SET stacking_base_fen = ? WHERE application_id = ?", [.integer(fen > 0 ? fen : -1), .text(try row.text("id"))])
+                    """
+                    UPDATE programme_commitments SET stacking_base_fen = CASE stacking_base_fen WHEN 0 THEN ? ELSE stacking_base_fen END,
+                        upper_level_fen = CASE upper_level_fen WHEN -1 THEN ? ELSE upper_level_fen END
+                    WHERE application_id = ?
+                    """,
+                    [.integer(fen > 0 ? fen : -1), .integer(application?.upperLevelSubsidy.fen ?? 0), .text(try row.text("id"))])
             }
             return rows.count
         }
@@ -726,6 +746,10 @@ public final class DistrictStore: Sendable {
             assignments += ", filed_on = ?"
             values.append(.text(record.filedOn))
         }
+        if record.recommendedOn != before.recommendedOn {
+            assignments += ", recommended_on = ?"
+            values.append(.text(record.recommendedOn))
+        }
         try transaction.query("UPDATE applications SET \(assignments) WHERE id = ?", values + [.text(id)])
         try recordTransition(
             id: id, from: from, to: record.state, action: .transition(transition), actor: actor, reason: reason, request: request, decision: decision,
@@ -812,7 +836,7 @@ public final class DistrictStore: Sendable {
             """
             SELECT id, measure, funding_year, enterprise, state, content, awarded_fen, explanation, decision_date,
                    decision_document, publicized_on, created_at, updated_at, content_key, project_key, publicity_last_day, disbursed_on,
-                   call_id, late_reason, filed_on,
+                   call_id, late_reason, filed_on, recommended_on,
                    COALESCE((SELECT name FROM applicants WHERE uscc = applications.enterprise), '') AS enterprise_name
             FROM applications WHERE id = ?
             """,
@@ -848,7 +872,7 @@ public final class DistrictStore: Sendable {
             history: history, contentKey: try row.text("content_key"), projectKey: try row.text("project_key"),
             enterpriseName: try row.text("enterprise_name"), publicityLastDay: try row.text("publicity_last_day"),
             disbursedOn: try row.text("disbursed_on"), callID: try row.text("call_id"), lateReason: try row.text("late_reason"),
-            filedOn: try row.text("filed_on")
+            filedOn: try row.text("filed_on"), recommendedOn: try row.text("recommended_on")
         )
     }
 

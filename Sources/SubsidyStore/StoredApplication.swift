@@ -38,14 +38,24 @@ public struct StoredApplication: Sendable, Equatable {
     public var lateReason: String = ""
     /// The day in Foshan (YYYY-MM-DD) its content as it now stands was filed: the submission's,
     /// or the last amendment's. No decision on it may be dated before it
-    /// (``requireFiled(by:_:)``).
+    /// (``requireDecidable(on:_:)``).
     public var filedOn: String = ""
+    /// The day in Foshan (YYYY-MM-DD) the 初审 last recommended it ("" if it never did): the
+    /// decision that follows may not be dated before it (``requireDecidable(on:_:)``).
+    public var recommendedOn: String = ""
 
     /// Refuses a decision (`what`, e.g. "approval") dated `date` before the application it
-    /// decides was filed: a decision cannot answer content the bureau had not yet received.
-    public func requireFiled(by date: CalendarDate, _ what: String) throws(SubsidyError) {
-        guard let filed = try? CalendarDate(parsing: filedOn), date < filed else { return }
-        throw SubsidyError.invalidField("request.decision_date", "\(what) of \(id) on \(date) is before it was filed on \(filed)")
+    /// decides was filed, or before the district recommended it: a decision cannot answer content
+    /// the bureau had not yet received, nor a 复核 come before the 初审 it rests on — a 2020
+    /// application first recommended in 2024 cannot be approved under a date of 2023.
+    public func requireDecidable(on date: CalendarDate, _ what: String) throws(SubsidyError) {
+        if let filed = try? CalendarDate(parsing: filedOn), date < filed {
+            throw SubsidyError.invalidField("request.decision_date", "\(what) of \(id) on \(date) is before it was filed on \(filed)")
+        }
+        if let recommended = try? CalendarDate(parsing: recommendedOn), date < recommended {
+            throw SubsidyError.invalidField(
+                "request.decision_date", "\(what) of \(id) on \(date) is before the district recommended it (初审) on \(recommended)")
+        }
     }
 
     /// Refuses a revocation dated `date` before the award's last step: its approval, its 公示 or

@@ -44,7 +44,7 @@ extension SubsidyStores {
                     throw SubsidyError(.aborted, "application \(id) changed while its approval waited; send the approval again")
                 }
                 let policy = try Self.districtDecides(fresh, district: district, programmes: programmes)
-                try fresh.requireFiled(by: decision.decisionDate, "approval")
+                try fresh.requireDecidable(on: decision.decisionDate, "approval")
                 let application = try Self.checked(fresh.application, policy: policy)
                 let awards = try DistrictStore.programmeAwards(organisationsOf: [enterprise], district: district, in: transaction) + organisationAwards
                 if let refusal = CityLedger.twinRefusal(enterprise, awards: awards) { throw SubsidyError.precondition("applicant", refusal) }
@@ -120,7 +120,7 @@ extension SubsidyStores {
     ) async throws -> [UInt8] {
         try await decideOwn(.cityReject, id, as: district, programmes: programmes, request: key, actor: actor, reason: reason,
                             decision: DecisionNote(date: date?.description ?? "", document: document), respond: respond) { record, _, _ in
-            if let date { try record.requireFiled(by: date, "refusal") }
+            if let date { try record.requireDecidable(on: date, "refusal") }
         }
     }
 

@@ -532,7 +532,7 @@ public final class SubsidyStores: Service, Sendable {
                     }
                     _ = try current.state.applying(.approve, as: .city)
                     let approval = candidate.approval
-                    try current.requireFiled(by: approval.decision.decisionDate, "approval")
+                    try current.requireDecidable(on: approval.decision.decisionDate, "approval")
                     let application = try Self.checked(current.application, policy: candidate.policy)
                     let usage = WithFundedContent(ledger.usage(in: transaction), elsewhere: elsewhere)
                     let award = try AwardCalculator.compute(application: application, policy: candidate.policy, usage: usage, decision: approval.decision)
@@ -625,7 +625,7 @@ public final class SubsidyStores: Service, Sendable {
                 guard let stored = try await store.application(id) else { throw SubsidyError(.notFound, "application \(id) does not exist") }
                 let policy = try Self.cityDecides(stored, programmes: programmes)
                 _ = try stored.state.applying(.approve, as: .city)
-                try stored.requireFiled(by: decision.decisionDate, "approval")
+                try stored.requireDecidable(on: decision.decisionDate, "approval")
                 candidates.append(.success((id, try Self.checked(stored.application, policy: policy), policy)))
             } catch let error as SubsidyError {
                 candidates.append(.failure(error))
@@ -772,7 +772,7 @@ public final class SubsidyStores: Service, Sendable {
         let note = DecisionNote(date: date?.description ?? "", document: document)
         return try await decideInDistrict(.cityReject, id, request: key, actor: actor, reason: reason, decision: note, respond: respond) { record in
             _ = try Self.cityDecides(record, programmes: programmes)
-            if let date { try record.requireFiled(by: date, "refusal") }
+            if let date { try record.requireDecidable(on: date, "refusal") }
         }
     }
 
@@ -1056,11 +1056,14 @@ public final class SubsidyStores: Service, Sendable {
         }
     }
 
-    /// 初审: recommend, return or reject. A recommendation asks again what submit asked (content
-    /// already funded is refused; the rest are warnings for the clerk).
+    /// 初审 on `day` (Foshan's): recommend, return or reject. A recommendation asks again what
+    /// submit asked (content already funded is refused; the rest are warnings for the clerk), is
+    /// refused once the programme has ended (the approval it asks for would have to be dated
+    /// inside the programme's window, and not before the recommendation), and records its day
+    /// (``StoredApplication/recommendedOn``).
     public func review(
-        _ id: String, as district: DistrictID, _ transition: Transition, programmes: Programmes, request key: RequestKey, actor: Actor, reason: String,
-        respond: @escaping @Sendable (StoredApplication, [String]) throws -> [UInt8]
+        _ id: String, as district: DistrictID, _ transition: Transition, on day: CalendarDate, programmes: Programmes, request key: RequestKey,
+        actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication, [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let store = try owning(id, as: district)
         if let earlier = try await store.replay(key) { return earlier }
@@ -1070,12 +1073,21 @@ public final class SubsidyStores: Service, Sendable {
             // approved application's content is funded, by itself.
             _ = try current.state.applying(transition, as: .district)
             let policy = try programmes.programme(for: current.application)
+            guard day <= policy.validThrough else {
+                throw SubsidyError.precondition(
+                    "programme",
+                    "programme \(policy.name) ended on \(policy.validThrough): its decisions are dated inside \(policy.validityText) and not before "
+                        + "the recommendation, so \(id) recommended on \(day) could never be approved; reject it or let the applicant withdraw it")
+            }
             let application = try Self.checked(current.application, policy: policy)
             warnings = try await contentNotices(for: application, excluding: current.id, policy: policy)
         }
         let notices = warnings
         return try await store.mutate(key) { transaction, now in
-            try respond(try store.apply(transition, to: id, actor: actor, role: .district, reason: reason, request: key, at: now, in: transaction), notices)
+            let record = try store.apply(transition, to: id, actor: actor, role: .district, reason: reason, request: key, at: now, in: transaction) {
+                if transition == .recommend { $0.recommendedOn = day.description }
+            }
+            return try respond(record, notices)
         }
     }
 
@@ -1203,27 +1215,26 @@ public final class SubsidyStores: Service, Sendable {
     public func fillStackingBases() async throws -> Int {
         var looked = 0
         while true {
-            let batch = try await ledger.awardsWithoutStackingBase(limit: 500)
+            let batch = try await ledger.awardsWithoutStackingFacts(limit: 500)
             guard !batch.isEmpty else { break }
-            var bases: [(applicationID: String, fen: Int64)] = []
+            var facts: [(applicationID: String, baseFen: Int64, upperLevelFen: Int64)] = []
             for award in batch {
-                // Unknown (-1) only when the application is not there or does not decode; a read
-                // that fails otherwise stops start-up instead of losing the base for good.
-                var fen: Int64 = -1
+                // Unknown (-1, 0) only when the application is not there or does not decode; a
+                // read that fails otherwise stops start-up instead of losing them for good.
+                var (base, upper): (Int64, Int64) = (-1, 0)
                 if let district = DistrictID(rawValue: award.district) {
                     do {
                         if let stored = try await store(district).application(award.applicationID) {
-                            let base = AwardCalculator.stackingBase(of: stored.application).fen
-                            fen = base > 0 ? base : -1
+                            let fen = AwardCalculator.stackingBase(of: stored.application).fen
+                            (base, upper) = (fen > 0 ? fen : -1, stored.application.upperLevelSubsidy.fen)
                         }
                     } catch let error as SQLiteError where error.isDamaged {
                         // Damaged content: it will not say.
-                        fen = -1
                     }
                 }
-                bases.append((award.applicationID, fen))
+                facts.append((award.applicationID, base, upper))
             }
-            try await ledger.recordStackingBases(bases)
+            try await ledger.recordStackingFacts(facts)
             looked += batch.count
         }
         for district in DistrictID.allCases { looked += try await store(district).fillProgrammeStackingBases() }
@@ -1279,7 +1290,7 @@ public final class SubsidyStores: Service, Sendable {
                     + "decided; its award and why are in its record (subsidyctl show \(id))")
         }
         let policy = try programmes.programme(for: stored.application)
-        try stored.requireFiled(by: date ?? policy.validThrough, "approval")
+        try stored.requireDecidable(on: date ?? policy.validThrough, "approval")
         return (try Self.checked(stored.application, policy: policy), policy)
     }
 

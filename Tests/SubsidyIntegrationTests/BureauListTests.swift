@@ -55,7 +55,7 @@ struct BureauListTests {
         let submitted = try await ctl(daemon, as: "nanhai", ["--json", "--today", Self.filingDay, "submit", "--file", file])
         let object = try JSONSerialization.jsonObject(with: Data(submitted.utf8)) as? [String: Any]
         let id = try #require((object?["record"] as? [String: Any])?["id"] as? String, "\(submitted)")
-        _ = try await ctl(daemon, as: "nanhai", ["review", id, "--outcome", "recommend"])
+        _ = try await ctl(daemon, as: "nanhai", ["--today", Self.filingDay, "review", id, "--outcome", "recommend"])
         _ = try await ctl(daemon, as: "city", ["approve", id, "--decision-date", "2022-10-01", "--document", "佛工信〔2022〕88号"])
         _ = try await ctl(daemon, as: "city", ["publicize", id, "--decision-date", "2022-10-02", "--document", "佛工信公示〔2022〕5号"])
         let early = try await runCtl(["--data-dir", daemon.dataDirectory, "disburse", id, "--decision-date", "2022-10-08"])
@@ -442,7 +442,7 @@ struct BatchTests {
             try Self.sheet(rows: 6, bad: false).write(toFile: file, atomically: false, encoding: .utf8)
             _ = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "--today", BureauListTests.filingDay, "submit", "--batch", file])
             let results = daemon.dataDirectory + "/list.results.csv"
-            _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["review", "--batch", results, "--outcome", "recommend"])
+            _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["--today", BureauListTests.filingDay, "review", "--batch", results, "--outcome", "recommend"])
             let quotaBefore = try await BureauListTests.ctl(daemon, as: "city", ["--json", "quota", "--year", "2022"])
 
             let plan = try await BureauListTests.ctl(
@@ -1218,7 +1218,7 @@ struct OutputTests {
             let file = daemon.dataDirectory + "/voucher.json"
             try BureauListTests.voucher.write(toFile: file, atomically: false, encoding: .utf8)
             _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["--today", BureauListTests.filingDay, "submit", "--file", file])
-            _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["review", "nanhai-000005", "--outcome", "recommend"])
+            _ = try await BureauListTests.ctl(daemon, as: "nanhai", ["--today", BureauListTests.filingDay, "review", "nanhai-000005", "--outcome", "recommend"])
             _ = try await BureauListTests.ctl(daemon, as: "city", ["approve", "nanhai-000005", "--decision-date", "2022-10-01"])
             await read(out, into: &text, until: "CLOUD_VOUCHER.annual_budget [2022]")
             #expect(text.contains("CLOUD_VOUCHER.annual_budget [2022]  2,125,000.00 of 20,000,000.00"), "\(text)")

@@ -215,6 +215,54 @@ struct ProgrammesIntegrationTests {
         }
     }
 
+    @Test("upper-level funds declared with one award count for the content's next award too, whichever comes first, and count once")
+    func upperLevelFundsRemembered() async throws {
+        try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
+            let city = Bureau(try await daemon.client("city"))
+            let shunde = Bureau(try await daemon.client("shunde"), filingOn: Self.filed)
+            try await ProgrammeData.sellerInCatalogue(shunde)
+            // Shunde first, declaring 500,000 of provincial funds on a 2,000,000 spend: it pays its
+            // 1,000,000; the city's workshop on the contract gets 2,000,000 − 1,000,000 − 500,000.
+            let first = TestData.uscc(7_720, area: 6)
+            try await shunde.register(first)
+            var use = ProgrammeData.cloudUse(first, spendFen: 200_000_000, revenueFen: 8_000_000_000, contract: "UPPER-1")
+            use.upperLevelSubsidyFen = 50_000_000
+            let useID = try await shunde.file(use)
+            #expect(try await ProgrammeData.approveOwn(shunde, useID).awardedFen == 100_000_000)
+            var workshop = ProgrammeData.workshop(first, 1, year: 2024)
+            workshop.contractNumber = "UPPER-1"
+            let workshopID = try await shunde.file(workshop)
+            let bound = try await ProgrammeData.cityApprove(city, workshopID, date: "2024-06-01")
+            #expect(bound.awardedFen == 50_000_000, "\(bound.explanation?.rendered ?? "")")
+            #expect(bound.explanation?.rendered.contains("declared upper-level funds 500,000.00 (declared with \(useID))") == true, "\(bound.explanation?.rendered ?? "")")
+
+            // The city first, its workshop declaring the funds: Shunde's CLOUD_USE on a 3,000,000
+            // spend gets 3,000,000 − 2,000,000 − 500,000, though its own application declares none.
+            let second = TestData.uscc(7_721, area: 6)
+            try await shunde.register(second)
+            var declared = ProgrammeData.workshop(second, 2, year: 2024)
+            declared.contractNumber = "UPPER-2"
+            declared.upperLevelSubsidyFen = 50_000_000
+            let declaredID = try await shunde.file(declared)
+            #expect(try await ProgrammeData.cityApprove(city, declaredID, date: "2024-06-01").awardedFen == 200_000_000)
+            let laterUse = try await shunde.file(ProgrammeData.cloudUse(second, spendFen: 300_000_000, revenueFen: 8_000_000_000, contract: "UPPER-2"))
+            let stacked = try await ProgrammeData.approveOwn(shunde, laterUse)
+            #expect(stacked.awardedFen == 50_000_000, "\(stacked.explanation?.rendered ?? "")")
+            #expect(stacked.explanation?.rendered.contains("declared upper-level funds 500,000.00 (declared with \(declaredID))") == true, "\(stacked.explanation?.rendered ?? "")")
+            // Declared again, the same funds are counted once: 3,000,000 − 2,000,000 − 500,000.
+            let third = TestData.uscc(7_722, area: 6)
+            try await shunde.register(third)
+            var twice = ProgrammeData.workshop(third, 3, year: 2024)
+            twice.contractNumber = "UPPER-3"
+            twice.upperLevelSubsidyFen = 50_000_000
+            _ = try await ProgrammeData.cityApprove(city, try await shunde.file(twice), date: "2024-06-01")
+            var again = ProgrammeData.cloudUse(third, spendFen: 300_000_000, revenueFen: 8_000_000_000, contract: "UPPER-3")
+            again.upperLevelSubsidyFen = 50_000_000
+            #expect(try await ProgrammeData.approveOwn(shunde, try await shunde.file(again)).awardedFen == 50_000_000)
+            #expect(try DistrictProgrammeChecker.check(dataDirectory: daemon.dataDirectory).problems == [])
+        }
+    }
+
     @Test("an organisation is awarded under one USCC across the ledger and a district's programme: of twins registered by two districts, the first award wins")
     func organisationAcrossLevels() async throws {
         try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in

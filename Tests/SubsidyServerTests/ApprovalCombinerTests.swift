@@ -22,7 +22,7 @@ struct ApprovalCombinerTests {
             review.requestId = "review-\(n)"
             review.applicationId = id
             review.outcome = .recommend
-            _ = try await daemon.call(District.reviewApplication, review, as: "shunde")
+            _ = try await daemon.call(District.reviewApplication, review, as: "shunde", metadata: ["x-today": Bureau.filingDay])
             ids.append(id)
         }
         return ids

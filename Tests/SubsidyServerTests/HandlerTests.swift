@@ -51,7 +51,7 @@ struct HandlerTests {
         review.requestId = "review-1"
         review.applicationId = id
         review.outcome = .recommend
-        #expect(try await daemon.call(District.reviewApplication, review, as: "shunde").record?.state == .recommended)
+        #expect(try await daemon.call(District.reviewApplication, review, as: "shunde", metadata: ["x-today": Bureau.filingDay]).record?.state == .recommended)
 
         var approve = Foshan_Subsidy_V1_ApproveApplicationRequest()
         approve.requestId = "approve-1"

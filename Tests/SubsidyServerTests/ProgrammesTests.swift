@@ -286,6 +286,53 @@ struct ProgrammesTests {
         }
     }
 
+    @Test("the city's decision is not dated before the district's recommendation (初审, then 复核); once the programme has ended nothing is recommended under it, nor amended onto another enterprise")
+    func recommendationBeforeDecision() async throws {
+        try await withInProcessDaemon(today: "2023-12-20") { daemon in
+            let city = Bureau(daemon.tenant("city"))
+            let shunde = Bureau(daemon.tenant("shunde"))
+            try await ProgrammeData.sellerInCatalogue(shunde)
+            try await city.pool(ProgrammeData.seller)
+            let (buyer, other) = (TestData.uscc(7_810, area: 6), TestData.uscc(7_811, area: 6))
+            try await shunde.register(buyer)
+            try await shunde.register(other)
+            func voucher(_ contract: String, enterprise: String? = nil) -> Foshan_Subsidy_V1_Application {
+                TestData.voucher(enterprise: enterprise ?? buyer, provider: ProgrammeData.seller, contractFen: 100_000_000, year: 2023, contract: contract)
+            }
+            let id = try await shunde.on("2023-06-01").submit(voucher("REV-1")).id
+            let recommended = try await shunde.on("2023-12-20").recommend(id)
+            #expect(recommended.recommendedOn == "2023-12-20" && recommended.filedOn == "2023-06-01", "\(recommended)")
+            let early = await #expect(throws: SubsidyError.self) { try await city.approve(id, date: "2023-12-01") }
+            #expect(
+                early?.code == .invalidArgument
+                    && early?.message.contains("request.decision_date: approval of \(id) on 2023-12-01 is before the district recommended it (初审) on 2023-12-20") == true,
+                "\(early?.message ?? "")")
+            #expect(try await city.approve(id, date: "2023-12-20").state == .approved)
+
+            // Filed in the window, reviewed after it: a recommendation could only be followed by a
+            // 2023 decision dated before it. It is refused; the application is rejected instead.
+            let late = try await shunde.on("2023-12-28").submit(voucher("REV-2")).id
+            let ended = await #expect(throws: SubsidyError.self) { try await shunde.on("2024-01-02").recommend(late) }
+            #expect(ended?.code == .failedPrecondition, "\(String(describing: ended))")
+            #expect(
+                ended?.message.contains("programme foshan-2020 ended on 2023-12-31") == true && ended?.message.contains("\(late) recommended on 2024-01-02 could never be approved") == true,
+                "\(ended?.message ?? "")")
+            // Amended onto another enterprise it would be that enterprise's new filing, after the end.
+            var amend = Foshan_Subsidy_V1_AmendApplicationRequest()
+            (amend.requestId, amend.applicationId, amend.application, amend.reason) = ("onto-other", late, voucher("REV-2", enterprise: other), "换企业")
+            let moved = await #expect(throws: SubsidyError.self) {
+                try await shunde.on("2024-01-02").client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, amend)
+            }
+            #expect(
+                moved?.code == .failedPrecondition
+                    && moved?.message.contains("\(late) cannot be amended to enterprise \(other) (a new filing for it): programme foshan-2020 ended on 2023-12-31") == true,
+                "\(moved?.message ?? "")")
+            var reject = Foshan_Subsidy_V1_ReviewApplicationRequest()
+            (reject.requestId, reject.applicationId, reject.outcome, reject.reason) = ("reject-\(late)", late, .reject, "政策已到期")
+            #expect(try await shunde.on("2024-01-02").client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, reject).record?.state == .rejected)
+        }
+    }
+
     @Test("a programme takes applications only while in force: after its window, filing, amending onto it and quoting are refused; its awards are still paid and revoked")
     func filingWindow() async throws {
         try await withInProcessDaemon(today: "2023-12-31") { daemon in
@@ -325,6 +372,8 @@ struct ProgrammesTests {
             // Received after the end, it can no longer be approved: a decision inside the window
             // would be dated before the content it approves. The clerk is told so.
             #expect(correctedRecord.warnings.contains { $0.contains("ended on 2023-12-31") && $0.contains("only be refused or withdrawn") }, "\(correctedRecord.warnings)")
+            // (Recommended on the filing day of the bureau's 2020 filings: a recommendation today
+            // is refused, `recommendationBeforeDecision`; the filing day still stops the approval.)
             try await shunde.recommend(returned)
             let backDated = await #expect(throws: SubsidyError.self) { try await city.approve(returned, date: "2023-12-31") }
             #expect(

@@ -55,7 +55,7 @@ struct CallCountsTests {
 
         func review(_ index: Int, _ transition: Transition) async throws {
             _ = try await stores.review(
-                ids[index], as: .shunde, transition, programmes: harness.programmes, request: RequestKey(id: "shunde:\(transition)-\(index)", fingerprint: "f"),
+                ids[index], as: .shunde, transition, on: StoreHarness.filed, programmes: harness.programmes, request: RequestKey(id: "shunde:\(transition)-\(index)", fingerprint: "f"),
                 actor: actor, reason: "核查"
             ) { _, _ in [] }
         }

@@ -171,7 +171,7 @@ struct CommitProtocolTests {
         ) { record, _ in Array(record.id.utf8) }
         let id = String(decoding: bytes, as: UTF8.self)
         _ = try await harness.stores.review(
-            id, as: .nanhai, .return, programmes: harness.programmes, request: RequestKey(id: "nanhai:return-\(id)", fingerprint: "f"),
+            id, as: .nanhai, .return, on: StoreHarness.filed, programmes: harness.programmes, request: RequestKey(id: "nanhai:return-\(id)", fingerprint: "f"),
             actor: StoreHarness.actor(.nanhai), reason: "补充材料"
         ) { _, _ in [] }
         let named = Mutex("")
@@ -299,7 +299,7 @@ struct CommitProtocolTests {
             id, with: amended, applicant: applicant, policy: harness.policy, filedOn: StoreHarness.filed, request: RequestKey(id: "nanhai:amend-330", fingerprint: "f"), actor: actor, reason: "改名"
         ) { _, _ in [] }
         _ = try await stores.review(
-            id, as: .nanhai, .recommend, programmes: harness.programmes, request: RequestKey(id: "nanhai:review-330", fingerprint: "f"), actor: actor, reason: ""
+            id, as: .nanhai, .recommend, on: StoreHarness.filed, programmes: harness.programmes, request: RequestKey(id: "nanhai:review-330", fingerprint: "f"), actor: actor, reason: ""
         ) { _, _ in [] }
         release.yield()
         try await holder.value

@@ -37,7 +37,7 @@ struct DistrictProgrammeContentTests {
                 actor: StoreHarness.actor(district)
             ) { record, _ in Array(record.id.utf8) }, as: UTF8.self)
             _ = try await stores.review(
-                id, as: district, .recommend, programmes: programmes, request: RequestKey(id: "\(district):recommend", fingerprint: "f"),
+                id, as: district, .recommend, on: StoreHarness.filed, programmes: programmes, request: RequestKey(id: "\(district):recommend", fingerprint: "f"),
                 actor: StoreHarness.actor(district), reason: "") { _, _ in [] }
             return id
         }
@@ -88,21 +88,25 @@ struct DistrictProgrammeContentTests {
 
 @Suite("stacking bases kept with awards")
 struct StackingBaseTests {
-    @Test("an award made before bases were kept gets its base from its application at upgrade; one without an application is marked unknown")
+    @Test("an award made before bases and declared upper-level funds were kept gets them from its application at upgrade; one without an application is marked unknown")
     func filledAtUpgrade() async throws {
         let harness = try StoreHarness()
         let stores = harness.stores
-        let id = try await harness.recommended(harness.benchmark(StoreHarness.uscc(975), invested: 2_000_000), in: .nanhai)
+        var benchmark = harness.benchmark(StoreHarness.uscc(975), invested: 2_000_000)
+        benchmark.upperLevelSubsidy = Money(fen: 30_000_000)
+        let id = try await harness.recommended(benchmark, in: .nanhai)
         #expect(try await harness.approve(id) == .approved)
-        func base(_ id: String) async throws -> Int64? {
+        func column(_ name: String, _ id: String) async throws -> Int64? {
             try await stores.ledger.database.read {
-                try $0.query("SELECT stacking_base_fen AS b FROM commitments WHERE application_id = ?", [.text(id)]).first?.int("b")
+                try $0.query("SELECT \(name) AS b FROM commitments WHERE application_id = ?", [.text(id)]).first?.int("b")
             }
         }
+        func base(_ id: String) async throws -> Int64? { try await column("stacking_base_fen", id) }
         #expect(try await base(id) == 200_000_000, "a benchmark project's rate applies to the amount invested")
-        // As a file from before migration 15 holds it, beside an award whose application is gone.
+        #expect(try await column("upper_level_fen", id) == 30_000_000)
+        // As a file from before migrations 15 and 21 holds it, beside an award whose application is gone.
         _ = try await stores.ledger.database.write { transaction in
-            try transaction.query("UPDATE commitments SET stacking_base_fen = 0 WHERE application_id = ?", [.text(id)])
+            try transaction.query("UPDATE commitments SET stacking_base_fen = 0, upper_level_fen = -1 WHERE application_id = ?", [.text(id)])
             try transaction.query(
                 """
                 INSERT INTO commitments (application_id, district, measure, funding_year, enterprise, provider, pilot_id, content_fingerprint,
@@ -116,6 +120,8 @@ struct StackingBaseTests {
         #expect(try await stores.fillStackingBases() == 2)
         #expect(try await base(id) == 200_000_000)
         #expect(try await base("nanhai-999999") == -1)
+        #expect(try await column("upper_level_fen", id) == 30_000_000)
+        #expect(try await column("upper_level_fen", "nanhai-999999") == 0, "its application cannot say: none declared")
         #expect(try await stores.fillStackingBases() == 0, "each is looked up once")
         await stores.close()
     }

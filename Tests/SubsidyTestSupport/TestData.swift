@@ -149,19 +149,31 @@ public struct Bureau: Sendable {
             ?? Foshan_Subsidy_V1_ApplicationRecord()
     }
 
+    /// Recommends `id` on the day its application was filed by this bureau (``filing(_:)``): a
+    /// decision a test dates after the filing comes after the recommendation too.
     @discardableResult
     public func recommend(_ id: String) async throws -> Foshan_Subsidy_V1_ApplicationRecord {
+        var get = Foshan_Subsidy_V1_GetApplicationRequest()
+        get.applicationId = id
+        let application = try await client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, get).record?.application
+        return try await recommend(id, through: application.map(filing) ?? client)
+    }
+
+    /// Recommends `id` through `calls` (on their day: the 复核 is not dated before it).
+    @discardableResult
+    private func recommend(_ id: String, through calls: any TenantCalls) async throws -> Foshan_Subsidy_V1_ApplicationRecord {
         var request = Foshan_Subsidy_V1_ReviewApplicationRequest()
         request.requestId = Self.id()
         request.applicationId = id
         request.outcome = .recommend
-        return try await client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, request).record ?? Foshan_Subsidy_V1_ApplicationRecord()
+        return try await calls.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, request).record ?? Foshan_Subsidy_V1_ApplicationRecord()
     }
 
-    /// Submits and recommends; the id of the application, ready for the city.
+    /// Submits and recommends, both on the filing's day (so a decision a test dates after the
+    /// filing comes after the recommendation too); the id of the application, ready for the city.
     public func file(_ application: Foshan_Subsidy_V1_Application) async throws -> String {
         let id = try await submit(application).id
-        try await recommend(id)
+        try await recommend(id, through: filing(application))
         return id
     }
 

@@ -342,6 +342,7 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
         callId = stored.callID
         lateReason = stored.lateReason
         filedOn = stored.filedOn
+        recommendedOn = stored.recommendedOn
         history = stored.history.map { entry in
             var t = Foshan_Subsidy_V1_TransitionRecord()
             t.fromState = entry.from?.wire ?? .init(rawValue: 0)

@@ -108,15 +108,15 @@ public enum DemoData {
             let submitted = try await seeder.submit(district, id, voucher(0, 360_000), on: filed)
             _ = submitted
             let returned = try await seeder.submit(district, id, voucher(1, 280_000), on: filed)
-            try await seeder.review(district, id, returned, .return, "合同金额与发票不一致，请补正")
+            try await seeder.review(district, id, returned, .return, "合同金额与发票不一致，请补正", on: filed)
             let approved = try await seeder.submit(district, id, voucher(2, 600_000 + Int64(d) * 150_000), on: filed)
-            try await seeder.review(district, id, approved, .recommend, "")
+            try await seeder.review(district, id, approved, .recommend, "", on: filed)
             try await seeder.approve(city, approved, "2022-0\(5 + d % 3)-1\(d)")
             if d >= 1 { try await seeder.decide(city, Foshan_Subsidy_V1_CityService.Method.publicizeApplication, approved, "2022-08-01", "公示") }
             if d >= 2 { try await seeder.decide(city, Foshan_Subsidy_V1_CityService.Method.disburseApplication, approved, "2022-08-20", "已拨付") }
             if d == 4 { try await seeder.decide(city, Foshan_Subsidy_V1_CityService.Method.revokeApplication, approved, "2022-09-01", "项目未按合同实施，撤销奖补") }
             let recommended = try await seeder.submit(district, id, voucher(3, 420_000), on: filed)
-            try await seeder.review(district, id, recommended, .recommend, "")
+            try await seeder.review(district, id, recommended, .recommend, "", on: filed)
             if d == 0 {
                 try await seeder.decide(city, Foshan_Subsidy_V1_CityService.Method.rejectApplication, recommended, "", "服务商产品不属于资源池目录")
             }
@@ -135,7 +135,7 @@ public enum DemoData {
                 a.previousYearServiceSpendFen = 86_000_000
                 a.projectName = "2021年度工业互联网公共服务"
                 let ps = try await seeder.submit(district, id, a, on: filed)
-                try await seeder.review(district, id, ps, .recommend, "")
+                try await seeder.review(district, id, ps, .recommend, "", on: filed)
                 try await seeder.approve(city, ps, "2022-06-30")
             }
             if d == 3 {
@@ -147,7 +147,7 @@ public enum DemoData {
                 a.selectionLevel = .municipal
                 a.projectName = "5G+边缘计算智能工厂标杆示范"
                 let bp = try await seeder.submit(district, id, a, on: filed)
-                try await seeder.review(district, id, bp, .recommend, "")
+                try await seeder.review(district, id, bp, .recommend, "", on: filed)
                 try await seeder.approve(city, bp, "2022-07-15")
             }
         }
@@ -171,7 +171,7 @@ public enum DemoData {
             a.enterpriseUscc = owner
             a.projectName = "数字化车间（\(n)号）"
             let id = try await seeder.submit(district, chancheng, a, on: try CalendarDate(parsing: "2022-09-01"))
-            try await seeder.review(district, chancheng, id, .recommend, "")
+            try await seeder.review(district, chancheng, id, .recommend, "", on: try CalendarDate(parsing: "2022-09-01"))
             try await seeder.approve(city, id, "\(year)-10-15")
         }
         var factory = Foshan_Subsidy_V1_Application()
@@ -182,7 +182,7 @@ public enum DemoData {
         factory.grade = .standard
         factory.projectName = "数字化示范工厂"
         let factoryID = try await seeder.submit(district, chancheng, factory, on: try CalendarDate(parsing: "2024-09-02"))
-        try await seeder.review(district, chancheng, factoryID, .recommend, "")
+        try await seeder.review(district, chancheng, factoryID, .recommend, "", on: try CalendarDate(parsing: "2024-09-02"))
         var approval = Foshan_Subsidy_V1_ApproveApplicationRequest()
         approval.requestId = "demo-approve-\(factoryID)"
         approval.applicationId = factoryID
@@ -219,7 +219,7 @@ public enum DemoData {
             a.declaredRevenueFen = Int64([80_000_000, 40_000_000, 120_000_000][n]) * 100
             a.projectName = "工业软件上云用云"
             let id = try await seeder.submit(district, shunde, a, on: try CalendarDate(parsing: "2024-03-01"))
-            try await seeder.review(district, shunde, id, .recommend, "")
+            try await seeder.review(district, shunde, id, .recommend, "", on: try CalendarDate(parsing: "2024-03-01"))
             guard n < 2 else { continue }  // one still waits for the district's decision
             var r = Foshan_Subsidy_V1_ApproveApplicationRequest()
             r.requestId = "demo-approve-\(id)"
@@ -286,13 +286,18 @@ public enum DemoData {
             }
         }
 
-        func review(_ service: DistrictService, _ district: DistrictID, _ id: String, _ outcome: Foshan_Subsidy_V1_ReviewOutcome, _ reason: String) async throws {
+        /// Reviews `id` on `day` (the day it was filed: its decisions are dated after both).
+        func review(
+            _ service: DistrictService, _ district: DistrictID, _ id: String, _ outcome: Foshan_Subsidy_V1_ReviewOutcome, _ reason: String, on day: CalendarDate
+        ) async throws {
             var r = Foshan_Subsidy_V1_ReviewApplicationRequest()
             r.requestId = "demo-review-\(id)"
             r.applicationId = id
             r.outcome = outcome
             r.reason = reason
-            _ = try await service.reviewApplication(r, context: context(district, "ReviewApplication"))
+            _ = try await Clock.$pinned.withValue(day) {
+                try await service.reviewApplication(r, context: context(district, "ReviewApplication"))
+            }
         }
 
         func approve(_ service: CityService, _ id: String, _ date: String) async throws {

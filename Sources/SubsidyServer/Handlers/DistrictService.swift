@@ -173,6 +173,15 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         // enterprise that has moved away (its own enterprise's stays amendable here).
         if let filed, filed.enterprise != application.enterprise.rawValue {
             try requireNotRelocated(application.enterprise.rawValue, from: district)
+            // Nor for a programme that takes no new applications (retired, or outside its window):
+            // a returned placeholder must not carry another enterprise's filing past it.
+            do {
+                _ = try programmes.programmeForFiling(wire.programme, by: district, on: Clock.today())
+            } catch {
+                guard case .precondition(_, let problem)? = error.details.first else { throw error }
+                throw SubsidyError.precondition(
+                    "programme", "\(request.applicationId) cannot be amended to enterprise \(application.enterprise.rawValue) (a new filing for it): \(problem)")
+            }
         }
         try await requireSameCall(request.applicationId, amendedTo: application, programme: policy, district: district, context: context)
         let (stores, today) = (self.stores, Clock.today())
@@ -222,9 +231,12 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
             throw .invalidField("request.reason", "is required when returning or rejecting an application")
         }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
-        let (stores, programmes) = (self.stores, self.programmes)
+        let (stores, programmes, today) = (self.stores, self.programmes, Clock.today())
         let bytes = try await StoreCall.run(for: context) {
-            try await stores.review(request.applicationId, as: district, transition, programmes: programmes, request: key, actor: context.actor, reason: request.reason) {
+            try await stores.review(
+                request.applicationId, as: district, transition, on: today, programmes: programmes, request: key, actor: context.actor,
+                reason: request.reason
+            ) {
                 try Foshan_Subsidy_V1_ReviewApplicationResponse.encoding($0, warnings: $1)
             }
         }

@@ -726,6 +726,9 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
     /// The day in Foshan (YYYY-MM-DD) the content as it now stands was filed: the submission's, or the
     /// last amendment's. No decision on the application (approval, refusal) may be dated before it.
     public var filedOn: String = ""
+    /// The day in Foshan (YYYY-MM-DD) the district recommended it (初审), once it has: the city's
+    /// decision on it (approval, refusal) may not be dated before it either.
+    public var recommendedOn: String = ""
 
     public init() {}
 
@@ -755,6 +758,7 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         m.callId = ProtoC.string(c.call_id)
         m.lateReason = ProtoC.string(c.late_reason)
         m.filedOn = ProtoC.string(c.filed_on)
+        m.recommendedOn = ProtoC.string(c.recommended_on)
         return m
     }
 
@@ -781,6 +785,7 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         p.pointee.call_id = arena.string(self.callId)
         p.pointee.late_reason = arena.string(self.lateReason)
         p.pointee.filed_on = arena.string(self.filedOn)
+        p.pointee.recommended_on = arena.string(self.recommendedOn)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -808,6 +813,7 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
             case "callId", "call_id": self.callId = try value.string(at: path + ".call_id")
             case "lateReason", "late_reason": self.lateReason = try value.string(at: path + ".late_reason")
             case "filedOn", "filed_on": self.filedOn = try value.string(at: path + ".filed_on")
+            case "recommendedOn", "recommended_on": self.recommendedOn = try value.string(at: path + ".recommended_on")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -835,6 +841,7 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         if self.callId != "" { members.append(("callId", JSONValue.string(self.callId))) }
         if self.lateReason != "" { members.append(("lateReason", JSONValue.string(self.lateReason))) }
         if self.filedOn != "" { members.append(("filedOn", JSONValue.string(self.filedOn))) }
+        if self.recommendedOn != "" { members.append(("recommendedOn", JSONValue.string(self.recommendedOn))) }
         return .object(members)
     }
 }

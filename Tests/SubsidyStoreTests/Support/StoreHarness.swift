@@ -79,7 +79,7 @@ final class StoreHarness: Sendable {
         ) { record, _ in Array(record.id.utf8) }
         let id = String(decoding: bytes, as: UTF8.self)
         _ = try await stores.review(
-            id, as: district, .recommend, programmes: programmes, request: RequestKey(id: "\(district):review-\(id)", fingerprint: "f"),
+            id, as: district, .recommend, on: StoreHarness.filed, programmes: programmes, request: RequestKey(id: "\(district):review-\(id)", fingerprint: "f"),
             actor: Self.actor(district), reason: ""
         ) { _, _ in [] }
         return id

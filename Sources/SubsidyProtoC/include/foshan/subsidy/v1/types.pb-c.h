@@ -402,10 +402,15 @@ struct  Foshan__Subsidy__V1__ApplicationRecord
    * last amendment's. No decision on the application (approval, refusal) may be dated before it.
    */
   char *filed_on;
+  /*
+   * The day in Foshan (YYYY-MM-DD) the district recommended it (初审), once it has: the city's
+   * decision on it (approval, refusal) may not be dated before it either.
+   */
+  char *recommended_on;
 };
 #define FOSHAN__SUBSIDY__V1__APPLICATION_RECORD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__application_record__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
