@@ -54,6 +54,7 @@ struct OperationsService: Service, CustomStringConvertible {
             services.metrics.recordReload(accepted: false)
             return
         }
+        for warning in next.warnings { logger.warning("reload: configuration: \(warning)") }
         next.testHooks = started.testHooks
         next.pinnedToday = started.pinnedToday
         next.takesCallDates = started.takesCallDates

@@ -148,6 +148,10 @@ struct SubsidyDaemon: AsyncParsableCommand {
         if checkConfig {
             let configuration = try loadConfiguration()
             if let policyPath = configuration.policyPath { try checkPolicy(at: policyPath) }
+            for warning in configuration.warnings {
+                var text = Array("subsidyd: configuration warning: \(warning)\n".utf8)
+                _ = write(2, &text, text.count)
+            }
             let tenants = configuration.tenants.map { "\($0.id) \($0.socketPath)" }.joined(separator: ", ")
             print("\(config ?? Self.defaultConfigPath): OK (data_dir \(configuration.dataDirectory); \(tenants))")
             return
@@ -180,6 +184,7 @@ struct SubsidyDaemon: AsyncParsableCommand {
         let format = logFormat.flatMap(StructuredLogHandler.Format.init(rawValue:)) ?? configuration.logFormat
         LoggingSystem.bootstrap { _ in StructuredLogHandler(format: format, level: level) }
         let logger = Logger(label: "subsidyd")
+        for warning in configuration.warnings { logger.warning("configuration: \(warning)") }
         ResourceLimits.raiseFileDescriptorLimit(logger: logger)
         // A check or repair of a directory with no ledger would create empty stores and call them
         // consistent: a mistyped --data-dir must say so instead.

@@ -26,6 +26,26 @@ struct ConfigurationCheckTests {
         #expect(try Self.problem(ConfigurationSamples.valid) == nil)
     }
 
+    @Test("an account named in allowed_uids or allowed_gids that no longer exists is left out with a warning, not refused: one clerk's userdel must not stop six tenants")
+    func deletedAccounts() throws {
+        let directory = DaemonProcess.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/subsidyd.toml"
+        let text = ConfigurationSamples.valid.replacingOccurrences(of: "allowed_uids = [\"root\", 1001]", with: "allowed_uids = [\"root\", \"nh-clerk-left\", 1001]")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let configuration = try ServerConfiguration.load(path: path)
+        let nanhai = try #require(configuration.tenants.first { $0.id == "nanhai" })
+        #expect(nanhai.allowedUIDs == [0, 1001])
+        #expect(configuration.warnings == ["\(path):18: district.nanhai.allowed_uids: unknown user 'nh-clerk-left' left out (no such account)"], "\(configuration.warnings)")
+        // Every account it named gone: that tenant serves nobody, the others go on.
+        try ConfigurationSamples.valid.replacingOccurrences(of: "allowed_uids = [\"root\", 1001]", with: "allowed_uids = [\"nh-clerk-left\"]")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let alone = try ServerConfiguration.load(path: path)
+        #expect(alone.tenants.first { $0.id == "nanhai" }?.allowedUIDs.isEmpty == true && alone.tenants.count == 6)
+        #expect(alone.warnings.last?.hasSuffix("district.nanhai.allowed_uids: no account it names exists, so nobody can use [district.nanhai] until one does") == true, "\(alone.warnings)")
+        // A list that names nobody at all is still a mistake (ConfigurationSamples.mistakes: "nobody allowed").
+    }
+
     @Test("each kind of mistake is refused naming the key", arguments: ConfigurationSamples.mistakes)
     func mistake(name: String, text: String, expected: String) throws {
         let problem = try Self.problem(text)

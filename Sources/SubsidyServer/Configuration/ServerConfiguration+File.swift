@@ -176,12 +176,15 @@ private struct ConfigurationReader {
         }
         var tenants: [Tenant] = []
         var socketOwners: [String: String] = [:]
+        var warnings: [String] = []
         for (district, table) in districtTables {
-            tenants.append(try tenant(table, id: district.rawValue, role: .district, runtimeDirectory: runtimeDirectory, socketOwners: &socketOwners))
+            tenants.append(
+                try tenant(table, id: district.rawValue, role: .district, runtimeDirectory: runtimeDirectory, socketOwners: &socketOwners, warnings: &warnings))
         }
-        tenants.append(try tenant(cityTable, id: "city", role: .city, runtimeDirectory: runtimeDirectory, socketOwners: &socketOwners))
+        tenants.append(try tenant(cityTable, id: "city", role: .city, runtimeDirectory: runtimeDirectory, socketOwners: &socketOwners, warnings: &warnings))
 
         var configuration = ServerConfiguration(dataDirectory: dataDirectory, tenants: tenants, limits: limits)
+        configuration.warnings = warnings
         configuration.runtimeDirectory = runtimeDirectory
         configuration.runtimeDirectoryMode = runtimeMode
         configuration.policyPath = policyPath
@@ -328,7 +331,8 @@ private struct ConfigurationReader {
     }
 
     private func tenant(
-        _ table: PolicyDocument.Table, id: String, role: TenantRole, runtimeDirectory: String, socketOwners: inout [String: String]
+        _ table: PolicyDocument.Table, id: String, role: TenantRole, runtimeDirectory: String, socketOwners: inout [String: String],
+        warnings: inout [String]
     ) throws(ServerConfiguration.FileError) -> Tenant {
         try allowOnly(Self.tenantKeys, in: table)
         let displayName = try string("display_name", in: table, required: true)!
@@ -358,11 +362,15 @@ private struct ConfigurationReader {
         if let entry = table.entries["socket_group"] {
             socketGroup = try identity(entry.value, key: "socket_group", in: table, kind: "group", lookup: names.group)
         }
-        let uids = try identities("allowed_uids", in: table, kind: "user", lookup: names.user)
-        let gids = try identities("allowed_gids", in: table, kind: "group", lookup: names.group)
-        guard !uids.isEmpty || !gids.isEmpty else {
-            throw error(table, table.entries["allowed_uids"] != nil ? "allowed_uids" : (table.entries["allowed_gids"] != nil ? "allowed_gids" : nil),
-                        "at least one allowed uid or gid is required (allowed_uids / allowed_gids), or nobody could use [\(table.name)]")
+        let uids = try identities("allowed_uids", in: table, kind: "user", lookup: names.user, warnings: &warnings)
+        let gids = try identities("allowed_gids", in: table, kind: "group", lookup: names.group, warnings: &warnings)
+        let named = table.entries["allowed_uids"] != nil ? "allowed_uids" : (table.entries["allowed_gids"] != nil ? "allowed_gids" : nil)
+        if uids.isEmpty && gids.isEmpty {
+            let problem = "at least one allowed uid or gid is required (allowed_uids / allowed_gids), or nobody could use [\(table.name)]"
+            // Every one named is an account that no longer exists: this tenant serves nobody until
+            // the file names one that does, the others go on.
+            guard let named, warnings.contains(where: { $0.contains("\(table.name).allowed_") }) else { throw error(table, named, problem) }
+            warnings.append(error(table, named, "no account it names exists, so nobody can use [\(table.name)] until one does").description)
         }
         return Tenant(
             id: id, displayName: displayName, role: role, socketPath: socketPath, socketMode: socketMode,
@@ -370,15 +378,24 @@ private struct ConfigurationReader {
         )
     }
 
+    /// The ids `key` lists. A name no account has is left out with a warning, not refused: the
+    /// list names clerks, and a clerk's account deleted (`userdel`) must not stop the daemon at
+    /// its next start, nor every reload until then.
     private func identities(
-        _ key: String, in table: PolicyDocument.Table, kind: String, lookup: (String) -> UInt32?
+        _ key: String, in table: PolicyDocument.Table, kind: String, lookup: (String) -> UInt32?, warnings: inout [String]
     ) throws(ServerConfiguration.FileError) -> [UInt32] {
         guard let entry = table.entries[key] else { return [] }
         guard case .array(let items) = entry.value else {
             throw error(table, key, "must be an array of \(kind) names or numbers, e.g. [\"subsidy-nanhai\", 2101] (got \(entry.value.typeName))")
         }
         var result: [UInt32] = []
-        for item in items { result.append(try identity(item, key: key, in: table, kind: kind, lookup: lookup)) }
+        for item in items {
+            if case .string(let name) = item, lookup(name) == nil {
+                warnings.append(error(table, key, "unknown \(kind) '\(name)' left out (no such account)").description)
+                continue
+            }
+            result.append(try identity(item, key: key, in: table, kind: kind, lookup: lookup))
+        }
         return result
     }
 

@@ -42,6 +42,10 @@ public struct ServerConfiguration: Sendable {
     public var metricsIntervalMilliseconds: Int64 = 15_000
     /// `log_format`: one line per event, as logfmt or JSON.
     public var logFormat: StructuredLogHandler.Format = .logfmt
+    /// What the file names that does not exist but does not stop the daemon (`FILE:LINE: key:
+    /// problem`), logged at start-up and at a reload and printed by `--check-config`: a clerk's
+    /// account deleted while `allowed_uids` still names it must not take all six tenants down.
+    public var warnings: [String] = []
 
     /// Per-connection and per-process limits; exceeding one gets RESOURCE_EXHAUSTED or a closed
     /// connection, and a log line, while everyone else keeps being served.
