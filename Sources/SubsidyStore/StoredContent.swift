@@ -339,7 +339,9 @@ public struct StoredExplanation: Codable, Sendable, Equatable {
                 Limit(
                     kind: trace.kind.rawValue, capID: trace.capID ?? "", scope: trace.scope ?? "",
                     limit: trace.limit?.fen ?? Int64(trace.limitCount ?? 0), committed: trace.committed?.fen ?? Int64(trace.committedCount ?? 0),
-                    headroom: trace.headroom?.fen ?? 0, detail: trace.detail, binding: trace.binding
+                    // A count limit's headroom is the awards it still has room for, not none.
+                    headroom: trace.headroom?.fen ?? trace.limitCount.map { Int64(max(0, $0 - (trace.committedCount ?? 0))) } ?? 0,
+                    detail: trace.detail, binding: trace.binding
                 )
             }
         )

@@ -43,6 +43,35 @@ struct HandlerTests {
         return try #require(try await daemon.call(District.submitApplication, submit, as: "shunde", metadata: ["x-today": Bureau.filingDay]).record?.id)
     }
 
+    @Test("an enum number the contract does not define is refused naming the field, not read as unset or LOCAL; a count limit's headroom is the awards it has room for")
+    func unknownEnumsAndCountHeadroom() async throws {
+        let daemon = try await InProcessDaemon()
+        var application = Foshan_Subsidy_V1_Application()
+        application.measure = .benchmarkProject
+        application.fundingYear = 2022
+        application.enterpriseUscc = try Self.uscc(901)
+        application.investedAmountFen = 100_000_000
+        application.selectionLevel = .municipal
+        application.projectName = "智能工厂 901"
+        var quote = Foshan_Subsidy_V1_QuoteRequest()
+        quote.decisionDate = "2022-09-01"
+        for (field, change) in [
+            ("application.enterprise_locality", { (a: inout Foshan_Subsidy_V1_Application) in a.enterpriseLocality = .init(rawValue: 99) }),
+            ("application.selection_level", { (a: inout Foshan_Subsidy_V1_Application) in a.selectionLevel = .init(rawValue: 99) }),
+        ] {
+            var odd = application
+            change(&odd)
+            quote.application = odd
+            let refused = await #expect(throws: SubsidyError.self) { try await daemon.call(City.quote, quote, as: "city") }
+            #expect(refused?.code == .invalidArgument && refused?.message.hasPrefix("\(field): 99 is not a value of this contract") == true, "\(String(describing: refused))")
+        }
+        // Unset, the city's pre-check of an unregistered enterprise takes it as LOCAL, as documented.
+        quote.application = application
+        let explanation = try #require(try await daemon.call(City.quote, quote, as: "city").explanation)
+        let count = try #require(explanation.limits.first { $0.kind == "annual_count" })
+        #expect(count.limit == 30 && count.committed == 0 && count.headroom == 30, "\(count)")
+    }
+
     @Test("the lifecycle through the router: submit, review, approve, publicize, disburse, and a revocation not dated before the payment")
     func lifecycle() async throws {
         let daemon = try await InProcessDaemon()

@@ -56,6 +56,11 @@ extension Application {
         for (i, text) in wire.provincialVoucherEnterprises.enumerated() {
             provincial.append(try USCC.parse(text, field: "\(path).provincial_voucher_enterprises[\(i)]"))
         }
+        // Unset is "none" (no selection claimed) and, for an unregistered enterprise the city quotes,
+        // LOCAL; a number the contract does not define (a newer client's) is refused rather than
+        // read as either.
+        try requireKnown(wire.selectionLevel, field: "\(path).selection_level")
+        if locality == nil { try requireKnown(wire.enterpriseLocality, field: "\(path).enterprise_locality") }
         let level = SelectionLevel(wire: wire.selectionLevel)
         self.init(
             measure: measure, fundingYear: fundingYear, enterprise: enterprise,
@@ -428,6 +433,14 @@ extension Foshan_Subsidy_V1_AwardExplanation {
             return l
         }
     }
+}
+
+/// Refuses an enum number the contract does not define: unknown to this release, it must not be
+/// read as unset or as a value it is not.
+func requireKnown<E: ProtoEnum>(_ value: E, field: String) throws(SubsidyError) {
+    guard E.protoNames[value.rawValue] == nil else { return }
+    let names = E.protoNames.sorted { $0.key < $1.key }.map(\.value).filter { !$0.hasSuffix("_UNSPECIFIED") }
+    throw .invalidField(field, "\(value.rawValue) is not a value of this contract (one of \(names.joined(separator: ", ")))")
 }
 
 /// Parses a required date field.

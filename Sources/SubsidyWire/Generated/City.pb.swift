@@ -111,10 +111,6 @@ public struct Foshan_Subsidy_V1_ApproveApplicationResponse: ProtoMessage {
     }
 }
 
-/// Reject, publicize, disburse and revoke. The decision date is required to publicize and to
-/// disburse (the 公示's first day; the day of payment) and optional to reject and to revoke (empty:
-/// not recorded); a revocation's date may not precede the approval. Each is kept in the history
-/// entry of the change, with the decision's document number (文号), if given.
 /// 复核 of a committee's list, in its order. With `plan_only`, nothing is committed: each
 /// application is computed as if the ones before it in the list had been approved (cap totals,
 /// duplicate content, pilots, vouchers), so the committee sees which fit, for how much, and which
@@ -325,6 +321,12 @@ public struct Foshan_Subsidy_V1_ApproveApplicationsResponse: ProtoMessage {
     }
 }
 
+/// Reject, publicize, disburse and revoke. The decision date is required to publicize and to
+/// disburse (the 公示's first day; the day of payment) and optional to reject and to revoke (empty:
+/// not recorded). No decision is dated before the application's filing (`filed_on`) nor, for the
+/// city's, before its recommendation (`recommended_on`); a revocation's date may not precede the
+/// award's last step: its approval, its 公示 or its payment. Each is kept in the history entry of the
+/// change, with the decision's document number (文号), if given.
 public struct Foshan_Subsidy_V1_DecideApplicationRequest: ProtoMessage {
     public var requestId: String = ""
     public var applicationId: String = ""

@@ -554,7 +554,14 @@ public struct Foshan_Subsidy_V1_FieldChange: ProtoMessage {
     }
 }
 
-/// One limit the policy engine considered, and whether it bound the award.
+/// One limit the policy engine considered, and whether it bound the award. `kind` names the limit
+/// (`formula`, `per_project`, `per_enterprise`, `annual_budget`, `annual_count`, `one_time`,
+/// `stacking`, `eligibility`, …). `limit`, `committed` and `headroom` are fen for an amount limit and
+/// numbers of awards for a count limit (`annual_count`, `one_time` and other caps counted in awards);
+/// all three are 0 for a condition (eligibility, the validity window), which has no value.
+/// `cap_id`/`scope` name the cap a limit is one of (empty for the others). An explanation stored
+/// before count headroom was kept (2026-12) gives a count limit's headroom as 0: read it as
+/// `limit - committed`.
 public struct Foshan_Subsidy_V1_LimitTrace: ProtoMessage {
     public var kind: String = ""
     public var capId: String = ""
@@ -696,7 +703,9 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
     public var district: String = ""
     public var state: Foshan_Subsidy_V1_ApplicationState = .init(rawValue: 0)
     public var application: Foshan_Subsidy_V1_Application? = nil
-    /// Set once approved: the amount committed against the caps.
+    /// Set once approved: the amount awarded, committed against the caps. It stays on the record after
+    /// a revocation (state REVOKED), when nothing is committed any more: sum it over APPROVED,
+    /// PUBLICIZED and DISBURSED records only.
     public var awardedFen: Int64 = 0
     public var explanation: Foshan_Subsidy_V1_AwardExplanation? = nil
     public var decisionDate: String = ""
