@@ -190,17 +190,23 @@ public struct Application: Hashable, Sendable {
 
     /// Whether funding this application when `funded` already holds one of its keys would fund
     /// the same content twice (general rule 2). Not when the two are a pilot's selection award and
-    /// its follow-on (one project by design), nor when two vouchers share only a project name
-    /// (a voucher's content is its contract).
+    /// its follow-on (one project by design), nor when they share only a project name and each
+    /// pays for its own contract (``isSameContent(_:_:sharing:)``).
     public func isDoubleFunding(with funded: FundedContent) -> Bool {
         Self.isDoubleFunding(measure, funded.measure, sharing: funded.key)
     }
 
     /// ``isDoubleFunding(with:)`` for two measures sharing `key`.
     public static func isDoubleFunding(_ measure: Measure, _ other: Measure, sharing key: String) -> Bool {
-        if measure.sharesContent(with: other) { return false }
-        if measure == .cloudVoucher && other == .cloudVoucher && key.hasPrefix("project:") { return false }
-        return true
+        isSameContent(measure, other, sharing: key) && !measure.sharesContent(with: other)
+    }
+
+    /// Whether awards under `measure` and `other` that share `key` are for one content (the
+    /// public money stacking adds up): not when the key is only a project name and both pay for
+    /// a contract of it (``Measure/contentIsItsContract``) — a voucher and a 上云用云 award on two
+    /// contracts of one project are two contents, each with its own base.
+    public static func isSameContent(_ measure: Measure, _ other: Measure, sharing key: String) -> Bool {
+        !(measure.contentIsItsContract && other.contentIsItsContract && key.hasPrefix("project:"))
     }
 
     /// What the user typed for the content the fingerprint is keyed on: the contract number if

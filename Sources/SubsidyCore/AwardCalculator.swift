@@ -235,7 +235,7 @@ public enum AwardCalculator {
         }
         guard rule?.stackingRate == nil else { return (nil, nil) }
         let own = base > .zero ? (amount: base, name: "the row's base_fen, \(base)") : nil
-        return (nil, try stackingOnOtherLevels(measure, base: own, upperLevel: declaredUpperLevel(.zero, held: held), policy: policy, held: held))
+        return (nil, try stackingOnOtherLevels(measure, base: own, upperLevel: declaredUpperLevel(.zero, measure: measure, held: held), policy: policy, held: held))
     }
 
     /// A cap as it applies to one application: its key, its usage and its limit (a revenue tier's).
@@ -304,7 +304,10 @@ public enum AwardCalculator {
         var seen = Set<String>()
         var awarded = Money.zero
         var named: [String] = []
-        for funded in held where funded.programme != programme && seen.insert(funded.applicationID).inserted {
+        for funded in held
+        where funded.programme != programme && Application.isSameContent(application.measure, funded.measure, sharing: funded.key)
+            && seen.insert(funded.applicationID).inserted
+        {
             guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
             awarded = sum
             named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
@@ -315,7 +318,7 @@ public enum AwardCalculator {
             }
         }
         return try stackingTrace(
-            upperLevel: declaredUpperLevel(application.upperLevelSubsidy, held: held), rate: rate, base: baseAmount, baseName: baseName, awarded: awarded,
+            upperLevel: declaredUpperLevel(application.upperLevelSubsidy, measure: application.measure, held: held), rate: rate, base: baseAmount, baseName: baseName, awarded: awarded,
             named: named)
     }
 
@@ -324,9 +327,11 @@ public enum AwardCalculator {
     /// that award's id. One content's upper-level funds are the same money however often they are
     /// declared, so the largest declaration counts, once; forgotten, an award made after one that
     /// declared them would fill the room they take.
-    private static func declaredUpperLevel(_ own: Money, held: [FundedContent]) -> (amount: Money, with: String?) {
+    private static func declaredUpperLevel(_ own: Money, measure: Measure, held: [FundedContent]) -> (amount: Money, with: String?) {
         var declared: (amount: Money, with: String?) = (own, nil)
-        for funded in held where funded.upperLevel > declared.amount { declared = (funded.upperLevel, funded.applicationID) }
+        for funded in held where funded.upperLevel > declared.amount && Application.isSameContent(measure, funded.measure, sharing: funded.key) {
+            declared = (funded.upperLevel, funded.applicationID)
+        }
         return declared
     }
 
@@ -357,7 +362,8 @@ public enum AwardCalculator {
     private static func stackingOnOtherLevels(_ application: Application, policy: Policy, held: [FundedContent]) throws(SubsidyError) -> LimitTrace? {
         let base: (amount: Money, name: String)? = if case let .rate(kind) = application.measure.formulaShape { value(of: kind, in: application) } else { nil }
         return try stackingOnOtherLevels(
-            application.measure, base: base, upperLevel: declaredUpperLevel(application.upperLevelSubsidy, held: held), policy: policy, held: held)
+            application.measure, base: base, upperLevel: declaredUpperLevel(application.upperLevelSubsidy, measure: application.measure, held: held), policy: policy,
+            held: held)
     }
 
     /// ``stackingOnOtherLevels(_:policy:held:)`` for an award of `measure` whose own base (a rate
@@ -380,7 +386,7 @@ public enum AwardCalculator {
         var seen = Set<String>()
         var awarded = Money.zero
         var named: [String] = []
-        for funded in held where seen.insert(funded.applicationID).inserted {
+        for funded in held where Application.isSameContent(measure, funded.measure, sharing: funded.key) && seen.insert(funded.applicationID).inserted {
             guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
             awarded = sum
             named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")

@@ -48,6 +48,17 @@ public enum Measure: String, CaseIterable, Hashable, Sendable, CustomStringConve
         }
     }
 
+    /// Whether an award's content is the contract it pays a share of — the 2020 voucher (a share of
+    /// a service contract) and Shunde's 上云用云 (a share of the spend on catalogue products) — so
+    /// that several contracts of one project are several contents ("several services for one
+    /// project"), where every other measure's content is the project.
+    public var contentIsItsContract: Bool {
+        switch self {
+        case .cloudVoucher, .cloudUse: true
+        default: false
+        }
+    }
+
     /// How the text computes the amount; the policy file supplies the numbers.
     public enum FormulaShape: Hashable, Sendable {
         /// A fixed amount (`amount_yuan`).

@@ -333,6 +333,39 @@ struct ProgrammesTests {
         }
     }
 
+    @Test("several contracts of one project are several contents for the measures that pay a share of a contract: two 上云用云 awards and a voucher, each on its own contract's base")
+    func contractsOfOneProject() async throws {
+        try await withInProcessDaemon(today: "2023-06-01") { daemon in
+            let city = Bureau(daemon.tenant("city"))
+            let shunde = Bureau(daemon.tenant("shunde")).on("2023-06-01")
+            try await ProgrammeData.sellerInCatalogue(shunde)
+            try await city.pool(ProgrammeData.seller)
+            let buyer = TestData.uscc(7_820, area: 6)
+            try await shunde.register(buyer)
+            func onProject(_ application: Foshan_Subsidy_V1_Application) -> Foshan_Subsidy_V1_Application {
+                var application = application
+                application.projectName = "设备上云"
+                return application
+            }
+            func use(_ contract: String, spendFen: Int64) -> Foshan_Subsidy_V1_Application {
+                onProject(ProgrammeData.cloudUse(buyer, spendFen: spendFen, revenueFen: 8_000_000_000, contract: contract, year: 2023))
+            }
+            let first = try await shunde.file(use("HT-B1", spendFen: 10_000_000))
+            #expect(try await ProgrammeData.approveOwn(shunde, first, date: "2023-06-01").awardedFen == 5_000_000)
+            // Another product for the same project: its own contract, its own half.
+            let second = try await shunde.file(use("HT-B3", spendFen: 20_000_000))
+            #expect(try await ProgrammeData.approveOwn(shunde, second, date: "2023-06-01").awardedFen == 10_000_000)
+            // The city's voucher on a third contract of it is measured on that contract alone.
+            let voucher = try await shunde.file(onProject(TestData.voucher(enterprise: buyer, provider: ProgrammeData.seller, contractFen: 60_000_000, year: 2023, contract: "HT-B2")))
+            let approved = try await city.approve(voucher, date: "2023-06-01")
+            #expect(approved.awardedFen == 30_000_000, "\(approved.explanation?.rendered ?? "")")
+            #expect(approved.explanation?.limits.contains { $0.kind == "stacking" } != true, "\(approved.explanation?.rendered ?? "")")
+            // One contract is still one content: a second 上云用云 on HT-B1 is double funding.
+            let again = await #expect(throws: SubsidyError.self) { try await shunde.submit(use("HT-B1", spendFen: 10_000_000)) }
+            #expect(again?.code == .failedPrecondition && again?.message.contains("duplicate_content") == true && again?.message.contains(first) == true, "\(again?.message ?? "")")
+        }
+    }
+
     @Test("a programme takes applications only while in force: after its window, filing, amending onto it and quoting are refused; its awards are still paid and revoked")
     func filingWindow() async throws {
         try await withInProcessDaemon(today: "2023-12-31") { daemon in
