@@ -583,6 +583,11 @@ def render() -> str:
                   "computed from, when that is smaller (each award keeps the base its rate applied to, so a later filing declaring a larger contract makes no "
                   "room the contract does not have; imported awards, and awards made before bases were kept, have none). Content funded under another programme is counted here "
                   "instead of refused as a duplicate (under this programme it still is one); nothing left is `FAILED_PRECONDITION` `stacking`.")
+            elif m.get("stacking_base_rate_bp"):
+                w(f"- **Stacking across levels** (`stacking_base_rate_bp`): content an award under another programme (city or district) holds is not a duplicate "
+                  f"of this one; when one does, this award + those awards + the largest `upper_level_subsidy_fen` declared for the content ≤ "
+                  f"{bp(m['stacking_base_rate_bp'])} × the smallest base those awards were computed from (the amount decided is cut to it); with none of their "
+                  "bases known, `FAILED_PRECONDITION` `stacking`. Under this programme the same content is still a duplicate.")
             # Fields.
             req = dict(common)
             req.update(per[code])

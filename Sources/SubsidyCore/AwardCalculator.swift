@@ -112,8 +112,12 @@ public enum AwardCalculator {
         if !rule.differenceOf.isEmpty {
             limits.append(try difference(application, rule: rule, usage: usage, upTo: limits.compactMap(\.headroom).min() ?? .zero))
         }
-        if let stackingRate = rule.stackingRate, case let .rate(base) = measure.formulaShape {
-            limits.append(try stacking(application, rate: stackingRate, base: base, programme: policy.name, held: held))
+        if let stackingRate = rule.stackingRate {
+            if case let .rate(base) = measure.formulaShape {
+                limits.append(try stacking(application, rate: stackingRate, base: base, programme: policy.name, held: held))
+            } else if let trace = try stackingOnAwardedBases(application, rate: stackingRate, programme: policy.name, held: held) {
+                limits.append(trace)
+            }
         } else if let across {
             limits.append(across)
         }
@@ -320,6 +324,41 @@ public enum AwardCalculator {
         return try stackingTrace(
             upperLevel: declaredUpperLevel(application.upperLevelSubsidy, measure: application.measure, held: held), rate: rate, base: baseAmount, baseName: baseName, awarded: awarded,
             named: named)
+    }
+
+    /// Stacking for a measure whose amount has no base of its own (case by case: Shunde's 省市标杆配套,
+    /// matching the city's benchmark award for the same project): all public awards for the
+    /// content ≤ `rate` × the smallest base the other programmes' awards of it were computed from.
+    /// Nil when no other programme's award holds the content (nothing is stacked on);
+    /// `FAILED_PRECONDITION` `stacking` when some do and none has a known base.
+    private static func stackingOnAwardedBases(
+        _ application: Application, rate: Rate, programme: String, held: [FundedContent]
+    ) throws(SubsidyError) -> LimitTrace? {
+        var seen = Set<String>()
+        var awarded = Money.zero
+        var named: [String] = []
+        var base: (amount: Money, name: String)?
+        for funded in held
+        where funded.programme != programme && Application.isSameContent(application.measure, funded.measure, sharing: funded.key)
+            && seen.insert(funded.applicationID).inserted
+        {
+            guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
+            awarded = sum
+            named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
+            if funded.base > .zero, base.map({ funded.base < $0.amount }) ?? true {
+                base = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base)")
+            }
+        }
+        guard !named.isEmpty else { return nil }
+        guard let base else {
+            throw SubsidyError.precondition(
+                "stacking",
+                "all public awards for the content may not exceed \(rate) of the base they were computed from, and no base is known for "
+                    + "\(named.joined(separator: " + ")); the award cannot be bounded")
+        }
+        return try stackingTrace(
+            upperLevel: declaredUpperLevel(application.upperLevelSubsidy, measure: application.measure, held: held), rate: rate, base: base.amount,
+            baseName: base.name, awarded: awarded, named: named)
     }
 
     /// The upper-level (national, provincial) funds declared for the content: the most any

@@ -112,7 +112,11 @@ extension Policy {
         if measure == .clusterPilotFollowOn { allowed += ["min_served_enterprises", "window_years", "decision_within_window"] }
         if measure.formulaShape == .caseByCase { allowed += ["ceiling_yuan_standard", "ceiling_yuan_excellent"] }
         if measure.hasProvider { allowed.append("catalogue") }
-        if case .rate = measure.formulaShape { allowed.append("stacking_base_rate_bp") }
+        // A case-by-case amount stacks on the bases of the other programmes' awards it joins.
+        switch measure.formulaShape {
+        case .rate, .caseByCase: allowed.append("stacking_base_rate_bp")
+        default: break
+        }
         allowed.append("difference_of")
         try reader.allowOnly(allowed)
         let article = try reader.text("article")

@@ -110,17 +110,17 @@ struct ProgrammesIntegrationTests {
         try await withDaemon(extraArguments: ["--today", Self.today]) { daemon in
             let city = Bureau(try await daemon.client("city"))
             let shunde = Bureau(try await daemon.client("shunde"), filingOn: Self.filed)
-            // Each pair: the city's 数字化车间 and Shunde's 省市标杆配套 of one enterprise's one
+            // Each pair: the city's 数字化车间 and Shunde's 国家级项目配套 of one enterprise's one
             // project (the same content key); neither measure stacks on the other.
             var pairs: [(workshop: String, match: String)] = []
             for i in 0..<16 {
                 let buyer = TestData.uscc(7_600 + i, area: 6)
                 try await shunde.register(buyer)
                 let workshop = try await shunde.file(ProgrammeData.workshop(buyer, i, year: 2024))
-                let match = try await shunde.file(ProgrammeData.benchmarkMatch(buyer, projectName: "数字化车间 \(i)"))
+                let match = try await shunde.file(ProgrammeData.nationalMatch(buyer, projectName: "数字化车间 \(i)", nationalFen: 250_000_000))
                 pairs.append((workshop, match))
             }
-            let outcomes = await Self.approveTogether(pairs.map { ($0.workshop, $0.match) }, city: city, shunde: shunde, shundeCaseFen: 50_000_000)
+            let outcomes = await Self.approveTogether(pairs.map { ($0.workshop, $0.match) }, city: city, shunde: shunde)
             for i in pairs.indices {
                 let pair = outcomes.filter { $0.0 == i }
                 let paid = pair.filter { (try? $0.2.get()) != nil }.map(\.1)
@@ -325,8 +325,8 @@ struct ProgrammesIntegrationTests {
             let shunde = Bureau(try await daemon.client("shunde"), filingOn: Self.filed)
             let buyer = TestData.uscc(7_700, area: 6)
             try await shunde.register(buyer)
-            let match = try await shunde.file(ProgrammeData.benchmarkMatch(buyer, projectName: "智能产线改造", year: 2023))
-            #expect(try await ProgrammeData.approveOwn(shunde, match, date: "2023-06-01", caseFen: 50_000_000).state == .approved)
+            let match = try await shunde.file(ProgrammeData.nationalMatch(buyer, projectName: "智能产线改造", nationalFen: 250_000_000, year: 2023))
+            #expect(try await ProgrammeData.approveOwn(shunde, match, date: "2023-06-01").awardedFen == 50_000_000)
             var earlier = historical(.benchmarkProject, district: "shunde", enterprise: buyer, amountFen: 10_000_000, document: "佛工信〔2022〕7号")
             earlier.projectName = "智能产线改造 "
             let other = historical(.benchmarkProject, district: "shunde", enterprise: TestData.uscc(7_701, area: 6), amountFen: 10_000_000, document: "佛工信〔2022〕8号")

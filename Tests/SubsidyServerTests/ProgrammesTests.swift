@@ -366,6 +366,29 @@ struct ProgrammesTests {
         }
     }
 
+    @Test("Shunde's 省市标杆配套 matches the city's benchmark award for the same project it exists to match, all public money for it within the base the city's award was computed from")
+    func benchmarkMatchStacks() async throws {
+        try await withInProcessDaemon(today: "2023-06-01") { daemon in
+            let city = Bureau(daemon.tenant("city"))
+            let shunde = Bureau(daemon.tenant("shunde")).on("2023-06-01")
+            let enterprise = TestData.uscc(7_830, area: 6)
+            try await shunde.register(enterprise)
+            // The city's 30% of 4,000,000 invested: 1,200,000.
+            let benchmark = try await shunde.file(TestData.benchmark(enterprise: enterprise, investedFen: 400_000_000, year: 2023, name: "智能产线改造"))
+            #expect(try await city.approve(benchmark, date: "2023-06-01").awardedFen == 120_000_000)
+            // Shunde decides 4,000,000 to match it: all public money ≤ the 4,000,000 base leaves 2,800,000.
+            let match = try await shunde.file(ProgrammeData.benchmarkMatch(enterprise, projectName: "智能产线改造", year: 2023))
+            let matched = try await ProgrammeData.approveOwn(shunde, match, date: "2023-06-01", caseFen: 400_000_000)
+            #expect(matched.awardedFen == 280_000_000, "\(matched.explanation?.rendered ?? "")")
+            #expect(matched.explanation?.rendered.contains("the base \(benchmark) was awarded on, 4,000,000.00") == true, "\(matched.explanation?.rendered ?? "")")
+            // A second match of it under Shunde's own programme is still double funding.
+            let again = await #expect(throws: SubsidyError.self) {
+                try await shunde.submit(ProgrammeData.benchmarkMatch(enterprise, projectName: "智能产线改造 ", year: 2023))
+            }
+            #expect(again?.code == .failedPrecondition && again?.message.contains("duplicate_content") == true, "\(again?.message ?? "")")
+        }
+    }
+
     @Test("a programme takes applications only while in force: after its window, filing, amending onto it and quoting are refused; its awards are still paid and revoked")
     func filingWindow() async throws {
         try await withInProcessDaemon(today: "2023-12-31") { daemon in

@@ -55,6 +55,19 @@ public enum ProgrammeData {
         return a
     }
 
+    /// Shunde's 国家级项目配套 (20% of the national funding received, `nationalFen`) for
+    /// `enterprise`'s project `projectName`: a measure without a stacking limit.
+    public static func nationalMatch(_ enterprise: String, projectName: String, nationalFen: Int64, year: Int32 = 2024) -> Foshan_Subsidy_V1_Application {
+        var a = Foshan_Subsidy_V1_Application()
+        a.programme = "shunde-dx-2021"
+        a.measure = .nationalMatch
+        a.fundingYear = year
+        a.enterpriseUscc = enterprise
+        a.projectName = projectName
+        a.upperLevelAwardTotalFen = nationalFen
+        return a
+    }
+
     /// Shunde's own decision on `id` (approve with `caseFen` for case-by-case measures).
     public static func approveOwn(
         _ shunde: Bureau, _ id: String, date: String = "2024-06-01", caseFen: Int64 = 0, requestID: String = UUID().uuidString

@@ -342,7 +342,9 @@ limit_count = 5
 # Keys new with programmes (see also foshan-dx-2021.toml):
 #   catalogue               the seller must be in this district catalogue on the decision date
 #   stacking_base_rate_bp   every public award for one content (city + district + declared
-#                           upper-level funds) ≤ this rate of the formula's base (10000 = the base)
+#                           upper-level funds) ≤ this rate of the formula's base (10000 = the base);
+#                           on a case-by-case measure, of the smallest base the other
+#                           programmes' awards of the content were computed from
 #   revenue_tier_above_yuan / revenue_tier_limit_yuan (in a cap)
 #                           above that declared annual main-business revenue, that limit applies
 
@@ -401,6 +403,9 @@ limit_yuan = 10_000_000
 article = "省市标杆配套"
 localities = ["local"]
 applicant_roles = ["industrial_enterprise", "platform", "service_provider"]
+# It matches the city's (or the province's) benchmark award for the same project: that award
+# does not refuse it; all public money for the project ≤ the base that award was computed from.
+stacking_base_rate_bp = 10000
 
 [measure.BENCHMARK_MATCH.cap.per_enterprise]
 subject = "applicant"
