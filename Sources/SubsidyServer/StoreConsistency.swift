@@ -27,6 +27,8 @@ public enum StoreConsistency {
 
     private static func check(_ stores: SubsidyStores, dataDirectory: String) async throws -> Report {
         var report = Report()
+        let damaged = try await stores.integrityProblems()
+        report.lines += damaged.map { "DAMAGED \($0.file): SQLite's integrity_check: \($0.problems.joined(separator: "; "))" }
         let (chains, recovery) = try await stores.inspect(naming: { path, _ in path })
         report.lines += recovery.rolledForward.map { "recovery would roll forward: \($0) (the normal crash window; start-up completes it)" }
         report.lines += recovery.inconsistencies.map { "INCONSISTENT \($0)" }
@@ -76,10 +78,13 @@ public enum StoreConsistency {
                 : "differ from their records (caps are checked against them; `subsidyd --repair` rebuilds them)"
         }
         report.totalsDiffered = !totals.isEmpty
-        report.consistent = recovery.inconsistencies.isEmpty && chains.allSatisfy(\.ok)
+        report.consistent = recovery.inconsistencies.isEmpty && chains.allSatisfy(\.ok) && damaged.isEmpty
         report.lines.append(
             !recovery.inconsistencies.isEmpty
                 ? "NOT consistent: subsidyd will refuse to start on \(dataDirectory)"
+                : !damaged.isEmpty
+                    ? "NOT consistent: a file is damaged — subsidyd would start and serve from it until a read meets the damage, and every backup "
+                        + "refuses it; stop the daemon and restore the newest backup (`subsidyd restore`)"
                 : !report.consistent
                     ? "NOT consistent: an audit chain does not verify — subsidyd would start and serve, but the record of what was decided is broken "
                         + "and every backup refuses the file; restore the newest backup whose chains verify"

@@ -394,10 +394,12 @@ enum BackupFiles {
         unlink(directory + "/" + BackupManifest.fileName + ".partial")
         unlink(directory + "/" + BackupManifest.restoringMarker + ".partial")
         for name in BackupManifest.expectedNames {
-            unlink(directory + "/" + name)
-            unlink(directory + "/" + partialName(name))
-            // A copy's rollback journal, should one be left by a copy that failed.
-            unlink(directory + "/" + partialName(name) + "-journal")
+            for file in [name, partialName(name)] {
+                unlink(directory + "/" + file)
+                // What SQLite keeps beside a copy it was writing when it failed: its rollback
+                // journal, or (a copy still in the live file's WAL mode) its -wal and -shm.
+                for suffix in ["-journal", "-wal", "-shm"] { unlink(directory + "/" + file + suffix) }
+            }
         }
         rmdir(directory + "/districts")
         // Last: while anything of the restore is left, it says so.

@@ -163,8 +163,10 @@ final class SQLiteConnection {
 
     deinit { close() }
 
+    /// SQLite's error for `rc`, naming the file: of six files, the one that is damaged or full is
+    /// what an operator needs to know first.
     private func error(_ rc: Int32, _ sql: String?) -> SQLiteError {
-        SQLiteError(code: Self.normalised(rc, handle), message: handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed", sql: sql)
+        SQLiteError(code: Self.normalised(rc, handle), message: "\(path): " + (handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed"), sql: sql)
     }
 
     /// `rc`, with an I/O error of a write that the kernel reported as ENOSPC (SQLite says
@@ -191,7 +193,7 @@ final class SQLiteConnection {
         if rc != SQLITE_OK {
             let text = message.map { String(cString: $0) } ?? ""
             sqlite3_free(message)
-            throw SQLiteError(code: Self.normalised(rc, handle), message: text, sql: sql)
+            throw SQLiteError(code: Self.normalised(rc, handle), message: "\(path): \(text)", sql: sql)
         }
     }
 

@@ -162,6 +162,23 @@ extension SubsidyStores {
     /// `subsidyd --check`. Before 2707303 a code whose K was written as U+212A (KELVIN SIGN) was
     /// accepted as a second spelling of the same enterprise; such a record now reads as damaged.
     /// The bureau decides what each one is: nothing here changes it.
+    /// The files that fail SQLite's `integrity_check`, each with its first findings (at most 5):
+    /// a damaged page the daemon's own reads never reach still stops every backup of the file, and
+    /// `--check` says so before a backup is needed.
+    public func integrityProblems() async throws -> [(file: String, problems: [String])] {
+        var found: [(file: String, problems: [String])] = []
+        for database in [ledger.database] + DistrictID.allCases.sorted(by: { $0.rawValue < $1.rawValue }).map({ store($0).database }) {
+            let lines: [String]
+            do {
+                lines = try await database.read { transaction in try transaction.query("PRAGMA integrity_check(5)").map { try $0.text("integrity_check") } }
+            } catch let error as SQLiteError where error.isDamaged {
+                lines = [error.message]
+            }
+            if lines != ["ok"] { found.append((database.path, lines)) }
+        }
+        return found
+    }
+
     public func nonASCIIUSCCs() async throws -> [(file: String, usccs: [String])] {
         // GLOB's class is bytes: a multi-byte character is outside it.
         let outside = "GLOB '*[^0-9A-Z]*'"

@@ -249,6 +249,10 @@ extension SubsidyStores {
                             do {
                                 defer { snapshot.close() }
                                 try snapshot.copy(into: target, stop: stop)
+                            } catch let error as SQLiteError {
+                                // Writing the copy failed (its disk full, most likely): the
+                                // backup's problem, not the data directory's nor an internal one.
+                                throw BackupError.file(name: target, problem: "could not be written (\(error.message))")
                             }
                             return (index, try BackupFiles.check(target, name: names[index], stop: stop))
                         }

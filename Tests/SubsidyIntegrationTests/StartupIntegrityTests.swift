@@ -289,6 +289,29 @@ struct StartupIntegrityTests {
         #expect(!FileManager.default.fileExists(atPath: nowhere))
     }
 
+    @Test("a damaged page the daemon's reads have not met: --check names the file (DAMAGED, exit 3); a file too damaged to open stops the check naming it (exit 2)")
+    func damagedFile() async throws {
+        let (directory, _) = try await approvedAndPublicized()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let nanhai = directory + "/districts/nanhai.sqlite"
+        try ReadOnlyDatabase.execute(path: nanhai, "PRAGMA wal_checkpoint(TRUNCATE)")
+        let database = try ReadOnlyDatabase(path: nanhai)
+        let pageSize = try #require(Int(try database.rows("PRAGMA page_size")[0][0]))
+        let root = try #require(Int(try database.rows("SELECT rootpage FROM sqlite_master WHERE name = 'applications_measure_page'")[0][0]))
+        // The index's one leaf: its cells sit at the end of the page.
+        let handle = try #require(FileHandle(forWritingAtPath: nanhai))
+        try handle.seek(toOffset: UInt64(root * pageSize - 16))
+        try handle.write(contentsOf: Data(repeating: 0xFF, count: 16))
+        try handle.close()
+        let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
+        #expect(check.status == Self.inconsistent, "\(check.output)\(check.error)")
+        #expect(check.output.contains("DAMAGED \(nanhai): SQLite's integrity_check: ") && check.output.contains("NOT consistent: a file is damaged"), "\(check.output)")
+
+        truncate(nanhai, 3 * off_t(pageSize))
+        let unreadable = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
+        #expect(unreadable.status == Self.cannotStart && unreadable.error.contains(nanhai), "the file is named: \(unreadable.output)\(unreadable.error)")
+    }
+
     @Test("a broken audit chain: --check says start-up would still serve and what to do (exit 3), --repair cannot mend it (exit 3)")
     func brokenChain() async throws {
         let (directory, _) = try await approvedAndPublicized()

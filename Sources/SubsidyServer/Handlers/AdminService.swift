@@ -15,27 +15,14 @@ struct AdminService: Foshan_Subsidy_V1_Admin.ServiceProtocol {
         // The daemon's working directory is not the caller's: a relative path would land elsewhere.
         guard directory.hasPrefix("/") else { throw .invalidField("request.directory", "must be an absolute path (got \(directory))") }
         guard !directory.split(separator: "/").contains("..") else { throw .invalidField("request.directory", "must not contain `..`") }
-        let stores = self.stores
         let started = ContinuousClock.now
-        let manifest = try await StoreCall.run(for: context) {
-            do {
-                // A backup of gigabytes must not hold up a stop (systemd would kill the daemon
-                // mid-copy, leaving the copies behind): shutting down stops it.
-                return try await withGracefulShutdownHandler {
-                    try await stores.backup(into: directory, writtenBy: "subsidyd \(SubsidyVersion.current)")
-                } onGracefulShutdown: {
-                    stores.cancelBackup()
-                }
-            } catch BackupError.cancelled {
-                throw SubsidyError(.unavailable, "backup: \(BackupError.cancelled); take it again once subsidyd is serving")
-            } catch BackupError.alreadyRunning {
-                // A conflict with another backup, which ends: worth a retry (the nightly unit
-                // retries it), unlike the operator's problems below.
-                throw SubsidyError(.aborted, "backup: \(BackupError.alreadyRunning)")
-            } catch let error as BackupError {
-                // The operator's to fix (a directory in use, a disk problem), not an internal failure.
-                throw SubsidyError(.failedPrecondition, "backup: \(error)")
-            }
+        let manifest: BackupManifest
+        do {
+            manifest = try await takeBackup(into: directory, context: context)
+        } catch {
+            // The nightly unit's journal says it failed; the daemon's log must too, with why.
+            context.logger.error("backup failed", metadata: ["backup.directory": "\(directory)", "error": "\(error.message)"])
+            throw error
         }
         let elapsed = ContinuousClock.now - started
         metrics.recordBackup(seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
@@ -60,6 +47,31 @@ struct AdminService: Foshan_Subsidy_V1_Admin.ServiceProtocol {
             return entry
         }
         return response
+    }
+
+    /// The backup into `directory`, its failures as the statuses the contract gives them.
+    private func takeBackup(into directory: String, context: CallContext) async throws(SubsidyError) -> BackupManifest {
+        let stores = self.stores
+        return try await StoreCall.run(for: context) {
+            do {
+                // A backup of gigabytes must not hold up a stop (systemd would kill the daemon
+                // mid-copy, leaving the copies behind): shutting down stops it.
+                return try await withGracefulShutdownHandler {
+                    try await stores.backup(into: directory, writtenBy: "subsidyd \(SubsidyVersion.current)")
+                } onGracefulShutdown: {
+                    stores.cancelBackup()
+                }
+            } catch BackupError.cancelled {
+                throw SubsidyError(.unavailable, "backup: \(BackupError.cancelled); take it again once subsidyd is serving")
+            } catch BackupError.alreadyRunning {
+                // A conflict with another backup, which ends: worth a retry (the nightly unit
+                // retries it), unlike the operator's problems below.
+                throw SubsidyError(.aborted, "backup: \(BackupError.alreadyRunning)")
+            } catch let error as BackupError {
+                // The operator's to fix (a directory in use, a disk problem), not an internal failure.
+                throw SubsidyError(.failedPrecondition, "backup: \(error)")
+            }
+        }
     }
 
     func getMetrics(_ request: Foshan_Subsidy_V1_GetMetricsRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetMetricsResponse {
