@@ -146,6 +146,7 @@ class Reach:
 
 REACH: dict[str, list[Reach]] = {
     "AdminService.swift:backup": [Reach(["Admin.Backup"])],
+    "AdminService.swift:takeBackup": [Reach(["Admin.Backup"])],
     "Application+Validation.swift:checkBounds": [Reach(VALIDATED, drop={"application.decision_document"},
                                                        why="the core's decision document is never read from the wire Application")],
     "Application+Validation.swift:requirePositive": [Reach(VALIDATED)],
