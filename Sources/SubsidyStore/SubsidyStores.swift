@@ -1026,6 +1026,12 @@ public final class SubsidyStores: Service, Sendable {
             let record = try store.applyReportingChanges(.amend, to: id, actor: actor, role: .district, reason: reason, request: key, at: now, in: transaction) {
                 record in
                 let changes = ApplicationContent.changes(from: record.application, to: application)
+                // A resubmission after 退回补正 may change nothing (the papers came by hand); a
+                // SUBMITTED one amended to itself would only move its filing day, past which no
+                // decision may be dated.
+                if changes.isEmpty && current.state == .submitted {
+                    throw SubsidyError.precondition("application", "\(id) already holds this content: the amendment changes nothing")
+                }
                 record.application = application
                 record.measure = application.measure
                 record.fundingYear = application.fundingYear.year

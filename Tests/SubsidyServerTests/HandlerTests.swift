@@ -72,6 +72,28 @@ struct HandlerTests {
         #expect(count.limit == 30 && count.committed == 0 && count.headroom == 30, "\(count)")
     }
 
+    @Test("a reason of blanks and invisible characters is no reason; an amendment that changes nothing is refused while SUBMITTED, taken as the resubmission of a returned one")
+    func blankReasonsAndEmptyAmendments() async throws {
+        let daemon = try await InProcessDaemon()
+        let id = try await Self.file(daemon, 910)
+        var reject = Foshan_Subsidy_V1_ReviewApplicationRequest()
+        (reject.requestId, reject.applicationId, reject.outcome, reject.reason) = ("reject-blank", id, .reject, "\u{3000} \u{200B}")
+        let blank = await #expect(throws: SubsidyError.self) { try await daemon.call(District.reviewApplication, reject, as: "shunde") }
+        #expect(blank?.code == .invalidArgument && blank?.message.hasPrefix("request.reason: is required") == true, "\(String(describing: blank))")
+        var get = Foshan_Subsidy_V1_GetApplicationRequest()
+        get.applicationId = id
+        let filed = try #require(try await daemon.call(District.getApplication, get, as: "shunde").record?.application)
+        var amend = Foshan_Subsidy_V1_AmendApplicationRequest()
+        (amend.requestId, amend.applicationId, amend.application, amend.reason) = ("amend-same", id, filed, "再次提交")
+        let same = await #expect(throws: SubsidyError.self) { try await daemon.call(District.amendApplication, amend, as: "shunde") }
+        #expect(same?.code == .failedPrecondition && same?.message.contains("the amendment changes nothing") == true, "\(String(describing: same))")
+        var giveBack = reject
+        (giveBack.requestId, giveBack.outcome, giveBack.reason) = ("return-910", .return, "补充纸质材料")
+        _ = try await daemon.call(District.reviewApplication, giveBack, as: "shunde")
+        amend.requestId = "resubmit-same"
+        #expect(try await daemon.call(District.amendApplication, amend, as: "shunde").record?.state == .submitted)
+    }
+
     @Test("the lifecycle through the router: submit, review, approve, publicize, disburse, and a revocation not dated before the payment")
     func lifecycle() async throws {
         let daemon = try await InProcessDaemon()

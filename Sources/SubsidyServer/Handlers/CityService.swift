@@ -137,7 +137,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
     /// Revocation releases the commitment in the ledger first (a clawback after disbursement). An
     /// imported award (`import-…`) has only its commitment: that is released.
     func revokeApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
-        guard !request.reason.isEmpty else { throw .invalidField("request.reason", "is required to revoke an award") }
+        guard !CanonicalText(request.reason).isEmpty else { throw .invalidField("request.reason", "is required to revoke an award (blanks and invisible characters alone are not a reason)") }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let key = try requestKey(request.requestId, context: context, request)
         let date = try optionalDecisionDate(request.decisionDate, field: "request.decision_date")
@@ -201,7 +201,7 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
     func rejectApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
         let key = try requestKey(request.requestId, context: context, request)
         _ = try stores.owning(request.applicationId, as: nil)
-        guard !request.reason.isEmpty else { throw .invalidField("request.reason", "is required to reject an application") }
+        guard !CanonicalText(request.reason).isEmpty else { throw .invalidField("request.reason", "is required to reject an application (blanks and invisible characters alone are not a reason)") }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let date = try optionalDecisionDate(request.decisionDate, field: "request.decision_date")
         let document = try decisionDocument(request)

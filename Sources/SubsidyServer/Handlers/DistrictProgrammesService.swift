@@ -27,7 +27,7 @@ struct DistrictProgrammesService: Foshan_Subsidy_V1_DistrictProgrammes.ServicePr
     }
 
     func rejectApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
-        guard !request.reason.isEmpty else { throw .invalidField("request.reason", "is required to reject an application") }
+        guard !CanonicalText(request.reason).isEmpty else { throw .invalidField("request.reason", "is required to reject an application (blanks and invisible characters alone are not a reason)") }
         let (district, key, date, document) = try checked(request, context: context, dateRequired: false)
         let (stores, programmes) = (self.stores, self.programmes)
         return try await decided(context) {
@@ -58,7 +58,7 @@ struct DistrictProgrammesService: Foshan_Subsidy_V1_DistrictProgrammes.ServicePr
     }
 
     func revokeApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
-        guard !request.reason.isEmpty else { throw .invalidField("request.reason", "is required to revoke an award") }
+        guard !CanonicalText(request.reason).isEmpty else { throw .invalidField("request.reason", "is required to revoke an award (blanks and invisible characters alone are not a reason)") }
         let (district, key, date, document) = try checked(request, context: context, dateRequired: false)
         let (stores, programmes) = (self.stores, self.programmes)
         return try await decided(context) {

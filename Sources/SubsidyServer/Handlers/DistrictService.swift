@@ -227,8 +227,8 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
         case .reject: transition = .reject
         default: throw .invalidField("request.outcome", "is required: RECOMMEND, RETURN or REJECT")
         }
-        if transition != .recommend && request.reason.isEmpty {
-            throw .invalidField("request.reason", "is required when returning or rejecting an application")
+        if transition != .recommend && CanonicalText(request.reason).isEmpty {
+            throw .invalidField("request.reason", "is required when returning or rejecting an application (blanks and invisible characters alone are not a reason)")
         }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
         let (stores, programmes, today) = (self.stores, self.programmes, Clock.today())
