@@ -315,6 +315,7 @@ SUBJECTS = {
     "follow_on_condition": "the CLUSTER_PILOT_FOLLOW_ON condition does not hold (MEASURES.md)",
     "formula": "the formula gives nothing (e.g. a zero base)",
     "combined_upper_level": "the upper-level subsidy already uses the whole combined limit",
+    "application": "an AmendApplication of a SUBMITTED application that changes nothing (it would only move the filing day)",
     "applicant": "the enterprise_uscc is not registered in the caller's district; or (approvals) another USCC with its organisation code "
                  "(positions 9–17) holds an award, in the ledger or a district's programme, while it holds none: one organisation, one USCC",
     "applicant.role": "the registered role is not one the measure accepts",
