@@ -1326,31 +1326,46 @@ public final class SubsidyStores: Service, Sendable {
     /// id, ``CityLedger/importID(of:in:)``) is counted as already present, and content already
     /// funded — in the ledger, earlier in the import, or by a district's own programme — refuses
     /// the whole import, naming its row (`request.awards[i]`), as it would refuse a live decision
-    /// under `policy` (the programme the rows belong to): content a stacking measure of another
+    /// under its row's programme (``ImportRow/policy``): content a stacking measure of another
     /// programme holds is imported within that limit (``AwardCalculator/importedContent(_:base:policy:held:)``),
     /// and a row beyond it is refused (`request.awards[i].amount_fen`); so does a row whose award was
     /// revoked (``revokeImport(_:on:document:request:actor:reason:respond:)``): it was taken back
     /// on purpose, and importing it again would undo that unseen. `respond` gets each row's id.
+    /// One row of an import: its commitment, its charges, and the city programme it was decided
+    /// under (whose rules judge its content as a live decision's).
+    public struct ImportRow: Sendable {
+        public var fields: CityLedger.CommitmentFields
+        public var charges: [CapCharge]
+        public var policy: Policy
+
+        public init(fields: CityLedger.CommitmentFields, charges: [CapCharge], policy: Policy) {
+            self.fields = fields
+            self.charges = charges
+            self.policy = policy
+        }
+    }
+
     public func importHistory(
-        _ rows: [(CityLedger.CommitmentFields, [CapCharge])], policy: Policy, request key: RequestKey,
+        _ rows: [ImportRow], request key: RequestKey,
         respond: @escaping @Sendable (_ imported: Int, _ alreadyPresent: Int, _ ids: [String]) throws -> [UInt8]
     ) async throws -> [UInt8] {
         let ledger = self.ledger
-        let keys = Set(rows.flatMap { $0.0.contentKeys + $0.0.earlierKeys })
+        let keys = Set(rows.flatMap { $0.fields.contentKeys + $0.fields.earlierKeys })
         // The districts' programme awards are in their files: read under the content's locks, as
         // a city approval reads them (see `approve`), so none is made between the read and the
         // import's commit.
-        let enterprises = Set(rows.map(\.0.enterprise)).sorted()
+        let enterprises = Set(rows.map(\.fields.enterprise)).sorted()
         return try await underDecisionLock(.keys(Self.contentLocks(keys).union(enterprises.map(Self.organisationLock)))) {
             let held = try await self.districtProgrammeHoldings(keys.sorted(), organisationsOf: enterprises)
             let (districts, organisationAwards) = (Dictionary(grouping: held.content, by: \.key), held.awards)
             // The contents each content-derived id stands for in this request (see importID).
-            let contents = Dictionary(grouping: rows.map(\.0), by: \.applicationID).mapValues { Set($0.map(\.contentFingerprint)) }
+            let contents = Dictionary(grouping: rows.map(\.fields), by: \.applicationID).mapValues { Set($0.map(\.contentFingerprint)) }
             return try await ledger.mutate(key) { transaction, now in
                 var (imported, present, ids) = (0, 0, [String]())
                 ids.reserveCapacity(rows.count)
-                for (i, (fields, charges)) in rows.enumerated() {
-                    var fields = fields
+                for (i, row) in rows.enumerated() {
+                    var fields = row.fields
+                    let (charges, policy) = (row.charges, row.policy)
                     let stored: CityLedger.ImportedAward?
                     switch try ledger.importID(of: fields, alongside: contents[fields.applicationID] ?? [], in: transaction) {
                     case .id(let id, let award): (fields.applicationID, stored) = (id, award)

@@ -299,7 +299,8 @@ struct Import: AsyncParsableCommand {
         discussion: """
             JSON: {"awards": [HistoricalAward, ...]} in the protos' JSON mapping. CSV or .xlsx: a header \
             line naming the columns measure, year, district (sanshui, or 三水区, 三水), enterprise, provider, amount (yuan), \
-            decision_date, document, and optionally contract, project, pilot, selection_date and base (yuan: \
+            decision_date, document, and optionally contract, project, pilot, selection_date, programme (a city \
+            programme after 2020's, e.g. foshan-dx-2021), grade (STANDARD or EXCELLENT, for a graded recognition) and base (yuan: \
             what the award's rate applied to, so a later filing on the same contract or project under \
             another programme is measured on it). Every row \
             is validated like a live decision; re-importing the same file is idempotent: each row's ledger id \
@@ -397,7 +398,7 @@ enum HistoryCSV {
     /// what Excel made of a typed value is refused in them, not imported
     /// (``SheetCell/identifier(at:isCode:)``).
     static let codeColumns: Set<String> = ["enterprise", "provider"]
-    static let textColumns: Set<String> = ["measure", "district", "document", "contract", "project", "pilot"]
+    static let textColumns: Set<String> = ["measure", "district", "document", "contract", "project", "pilot", "programme", "grade"]
 
     static func parse(_ text: String) throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryRequest {
         try parse(rows: try records(text).map { $0.map { SheetCell(text: $0) } }).request
@@ -453,6 +454,13 @@ enum HistoryCSV {
             award.pilotId = field["pilot"] ?? ""
             award.projectName = field["project"] ?? ""
             award.selectionDate = field["selection_date"].map { $0.isEmpty ? "" : normalisedDate($0) ?? $0 } ?? ""
+            award.programme = field["programme"] ?? ""
+            if let grade = field["grade"], !grade.isEmpty {
+                guard let value = Foshan_Subsidy_V1_Grade(protoName: grade.uppercased()) else {
+                    throw .invalidField("\(line).grade", "unknown grade \"\(grade)\" (STANDARD or EXCELLENT)")
+                }
+                award.grade = value
+            }
             if let base = field["base"], !base.isEmpty {
                 do {
                     award.baseFen = try Money(parsing: base).fen

@@ -769,6 +769,14 @@ struct OutputTests {
 
             let dates = try await runCtl(["--data-dir", directory, "import", "--file", directory + "/import-dates.xlsx"])
             #expect(dates.status == 0 && dates.output.contains("imported 1, already present 0"), "\(dates.output) \(dates.error)")
+            // A successor programme's history: the programme and grade columns.
+            try """
+                measure,year,district,enterprise,provider,amount,decision_date,document,project,programme,grade
+                DIGITAL_FACTORY,2022,nanhai,\(enterprise),,"5,000,000",2022/12/1,佛工信〔2022〕90号,数字化示范工厂,foshan-dx-2021,standard
+
+                """.write(toFile: directory + "/import-successor.csv", atomically: false, encoding: .utf8)
+            let successor = try await runCtl(["--data-dir", directory, "import", "--file", directory + "/import-successor.csv"])
+            #expect(successor.status == 0 && successor.output.contains("imported 1, already present 0"), "\(successor.output) \(successor.error)")
             let dates1904 = try await runCtl(["--data-dir", directory, "import", "--file", directory + "/import-dates-1904.xlsx"])
             #expect(dates1904.status == 0 && dates1904.output.contains("imported 0, already present 1"), "the same decision date: \(dates1904.output) \(dates1904.error)")
             let csv = try await runCtl(["--data-dir", directory, "import", "--file", directory + "/import.csv"])

@@ -389,6 +389,48 @@ struct ProgrammesTests {
         }
     }
 
+    @Test("history decided under the city's successor programme is imported under it: its difference award subtracts the imported workshops, its caps count them; a district programme's is refused")
+    func importUnderSuccessor() async throws {
+        try await withInProcessDaemon(today: "2024-11-01") { daemon in
+            let city = Bureau(daemon.tenant("city"))
+            let chancheng = Bureau(daemon.tenant("chancheng")).on("2024-09-02")
+            let enterprise = TestData.uscc(7_840, area: 4)
+            try await chancheng.register(enterprise)
+            func imported(_ measure: Foshan_Subsidy_V1_Measure, year: Int32, amountFen: Int64, project: String, document: String) -> Foshan_Subsidy_V1_HistoricalAward {
+                var award = historical(measure, district: "chancheng", enterprise: enterprise, amountFen: amountFen, document: document, year: year)
+                award.programme = "foshan-dx-2021"
+                award.projectName = project
+                return award
+            }
+            // PROGRAMMES.md worked example 2, its workshops decided before the system.
+            let workshops = [
+                imported(.digitalWorkshop, year: 2022, amountFen: 200_000_000, project: "数字化车间（1号）", document: "佛工信〔2022〕31号"),
+                imported(.digitalWorkshop, year: 2023, amountFen: 200_000_000, project: "数字化车间（2号）", document: "佛工信〔2023〕31号"),
+            ]
+            #expect(try await city.importAwards(workshops).imported == 2)
+            #expect(try await city.importAwards(workshops).alreadyPresent == 2, "the same file again")
+            let factory = try await chancheng.file(ProgrammeData.factory(enterprise, grade: .standard, year: 2024))
+            let paid = try await ProgrammeData.cityApprove(city, factory, date: "2024-11-01", caseFen: 1_000_000_000, document: "佛工信〔2024〕88号")
+            #expect(paid.awardedFen == 600_000_000, "10,000,000 less the imported 4,000,000: \(paid.explanation?.rendered ?? "")")
+            // Its caps count them: the enterprise's workshops over the programme's life.
+            let quota = try await city.quota(year: 2022)
+            #expect(quota.caps.contains { $0.capId == "DIGITAL_WORKSHOP.annual_count" && $0.scope == "2022" && $0.count == 1 }, "\(quota.caps.filter { $0.capId.hasPrefix("DIGITAL") })")
+
+            // A graded recognition names its grade; a district programme's history is not the city's to import.
+            var ungraded = imported(.digitalFactory, year: 2023, amountFen: 500_000_000, project: "工厂", document: "佛工信〔2023〕40号")
+            let noGrade = await #expect(throws: SubsidyError.self) { try await city.importAwards([ungraded]) }
+            #expect(noGrade?.code == .invalidArgument && noGrade?.message.hasPrefix("request.awards[0].grade: is required for DIGITAL_FACTORY") == true, "\(String(describing: noGrade))")
+            ungraded.grade = .standard
+            ungraded.amountFen = 1_500_000_000
+            let tooMuch = await #expect(throws: SubsidyError.self) { try await city.importAwards([ungraded]) }
+            #expect(tooMuch?.message.hasPrefix("request.awards[0].amount_fen") == true, "\(String(describing: tooMuch))")
+            var district = imported(.cloudUse, year: 2023, amountFen: 10_000_000, project: "上云", document: "顺经促〔2023〕3号")
+            district.programme = "shunde-dx-2021"
+            let own = await #expect(throws: SubsidyError.self) { try await city.importAwards([district]) }
+            #expect(own?.code == .failedPrecondition && own?.message.contains("shunde-dx-2021 is a district's own programme") == true, "\(String(describing: own))")
+        }
+    }
+
     @Test("a programme takes applications only while in force: after its window, filing, amending onto it and quoting are refused; its awards are still paid and revoked")
     func filingWindow() async throws {
         try await withInProcessDaemon(today: "2023-12-31") { daemon in

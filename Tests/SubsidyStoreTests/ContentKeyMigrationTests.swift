@@ -140,31 +140,31 @@ struct ContentKeyMigrationTests {
     func earlierImportIDs() async throws {
         let harness = try StoreHarness()
         let enterprise = StoreHarness.uscc(367)
-        func row(id: String, key: String) -> (CityLedger.CommitmentFields, [CapCharge]) {
+        func row(id: String, key: String) -> SubsidyStores.ImportRow {
             var fields = CityLedger.CommitmentFields(
                 applicationID: id, district: "shunde", measure: .benchmarkProject, fundingYear: 2022, enterprise: enterprise.rawValue, provider: "",
                 pilotID: "", contentFingerprint: key, contentKeys: [key], contentTyped: "HT～OLD～1", amount: Money(fen: 100), decisionDate: CalendarDate(year: 2022, month: 3, day: 15)!,
                 decisionDocument: "佛工信〔2022〕1号", policyVersion: harness.policy.version, explanation: nil, source: .import, requestID: "r", inProvincialPool: false,
                 actor: StoreHarness.city, reason: "imported")
             fields.namesItsContent = true
-            return (fields, [])
+            return SubsidyStores.ImportRow(fields: fields, charges: [], policy: harness.policy)
         }
         // As the release before imported it: under the id and the key its texts had then.
-        let old = try await harness.stores.importHistory([row(id: "import-00000000000000000001", key: "contract:ht~old~-1")], policy: harness.policy,
+        let old = try await harness.stores.importHistory([row(id: "import-00000000000000000001", key: "contract:ht~old~-1")],
                                                          request: RequestKey(id: "city:old", fingerprint: "f")) { imported, present, _ in [UInt8(imported), UInt8(present)] }
         #expect(old == [1, 0])
         // The same row now: another id and key, with the old id as its earlier one.
         var now = row(id: "import-00000000000000000002", key: "contract:htold-1")
-        now.0.earlierApplicationID = "import-00000000000000000001"
-        now.0.earlierKeys = ["contract:ht~old~-1"]
-        let again = try await harness.stores.importHistory([now], policy: harness.policy, request: RequestKey(id: "city:again", fingerprint: "f")) { imported, present, ids in
+        now.fields.earlierApplicationID = "import-00000000000000000001"
+        now.fields.earlierKeys = ["contract:ht~old~-1"]
+        let again = try await harness.stores.importHistory([now], request: RequestKey(id: "city:again", fingerprint: "f")) { imported, present, ids in
             [UInt8(imported), UInt8(present)] + Array(ids.joined().utf8)
         }
         #expect(again == [0, 1] + Array("import-00000000000000000001".utf8))
         // Without the earlier id it would be new content already funded (the earlier key finds it).
-        now.0.earlierApplicationID = nil
+        now.fields.earlierApplicationID = nil
         let refused = await #expect(throws: SubsidyError.self) {
-            try await harness.stores.importHistory([now], policy: harness.policy, request: RequestKey(id: "city:third", fingerprint: "f")) { _, _, _ in [] }
+            try await harness.stores.importHistory([now], request: RequestKey(id: "city:third", fingerprint: "f")) { _, _, _ in [] }
         }
         #expect(refused?.message.contains("already funded as import-00000000000000000001") == true, "\(String(describing: refused))")
         await harness.stores.close()

@@ -180,15 +180,15 @@ struct CityViews: Sendable {
         let key = try requestKey(request.requestId, context: context, request)
         guard !request.awards.isEmpty else { throw .invalidField("request.awards", "is empty") }
         try InputLimits.check(count: request.awards.count, InputLimits.importRows, field: "request.awards")
-        var validated: [(CityLedger.CommitmentFields, [CapCharge])] = []
+        var validated: [SubsidyStores.ImportRow] = []
         for (i, award) in request.awards.enumerated() {
             validated.append(try importedCommitment(
                 award, path: "request.awards[\(i)]", requestID: key.id, actor: Actor(tenant: context.tenant.id, uid: context.peer.uid)
             ))
         }
-        let (rows, stores, policy) = (validated, self.stores, self.policy)
+        let (rows, stores) = (validated, self.stores)
         let bytes = try await StoreCall.run(for: context) {
-            try await stores.importHistory(rows, policy: policy, request: key) { imported, alreadyPresent, ids in
+            try await stores.importHistory(rows, request: key) { imported, alreadyPresent, ids in
                 var response = Foshan_Subsidy_V1_ImportHistoryResponse()
                 response.imported = Int32(imported)
                 response.alreadyPresent = Int32(alreadyPresent)
@@ -200,8 +200,25 @@ struct CityViews: Sendable {
         return try Foshan_Subsidy_V1_ImportHistoryResponse(serializedBytes: bytes, path: "stored")
     }
 
-    private func importedCommitment(_ award: Foshan_Subsidy_V1_HistoricalAward, path: String, requestID: String, actor: Actor) throws(SubsidyError) -> (CityLedger.CommitmentFields, [CapCharge]) {
+    private func importedCommitment(_ award: Foshan_Subsidy_V1_HistoricalAward, path: String, requestID: String, actor: Actor) throws(SubsidyError) -> SubsidyStores.ImportRow {
         guard let measure = Measure(wire: award.measure) else { throw .invalidField("\(path).measure", "is required") }
+        // The city programme it was decided under: its window, years, rules and caps.
+        let programmeName = try InputLimits.oneLine(award.programme, field: "\(path).programme")
+        let policy: Policy
+        if programmeName.isEmpty {
+            policy = self.policy
+        } else {
+            guard let named = programmes.programme(named: programmeName) else {
+                throw .invalidField("\(path).programme", "unknown programme '\(programmeName)' (programmes: \(programmes.all.map(\.name).joined(separator: ", ")))")
+            }
+            guard named.level == .city else {
+                throw SubsidyError.precondition(
+                    "programme",
+                    "\(path): \(named.name) is a district's own programme, whose awards live in that district's store: its history is not imported through the city's ledger")
+            }
+            policy = named
+        }
+        let grade = try Grade(wire: award.grade, path: "\(path).grade")
         let year: FundingYear
         guard award.fundingYear != 0 else { throw .invalidField("\(path).funding_year", "is required") }
         year = try policy.fundingYear(Int(award.fundingYear))
@@ -237,14 +254,24 @@ struct CityViews: Sendable {
             measure: measure, fundingYear: year, enterprise: enterprise,
             projectName: CanonicalText(award.projectName).isEmpty
                 ? "imported \(measure) \(award.decisionDocument) \(award.pilotId)" : award.projectName,
-            contractNumber: award.contractNumber, provider: provider, selectionDate: selectionDate, pilotID: award.pilotId
+            contractNumber: award.contractNumber, provider: provider, selectionDate: selectionDate, pilotID: award.pilotId,
+            programme: programmeName, grade: grade
         )
         let amount = Money(fen: award.amountFen)
         let rule = try policy.rule(for: measure)
+        // A graded recognition counts once per grade: without its grade the row could be counted
+        // as neither, or as both.
+        if !rule.gradeCeilings.isEmpty {
+            guard let ceiling = rule.gradeCeilings[grade] else {
+                let graded = Grade.allCases.filter { rule.gradeCeilings[$0] != nil }.map(\.rawValue).joined(separator: " or ")
+                throw .invalidField("\(path).grade", "is required for \(measure) of \(policy.name): \(graded)")
+            }
+            if amount > ceiling { throw .invalidField("\(path).amount_fen", "\(amount) exceeds the \(grade.rawValue) ceiling of \(measure) (\(ceiling))") }
+        }
         // An imported decision counts toward every cap of its measure: the import format carries
         // no selection level, and a decided award was within the city's quota when it was made.
         var charges: [CapCharge] = []
-        for cap in rule.caps {
+        for cap in rule.caps where cap.grades?.contains(grade) ?? true {
             guard let capKey = cap.key(for: application, policyName: policy.name) else {
                 // A cap whose subject the row does not name would silently not count it.
                 let field = cap.subject == .provider ? "provider_uscc" : cap.subject == .pilot ? "pilot_id" : "enterprise_uscc"
@@ -258,10 +285,12 @@ struct CityViews: Sendable {
         if let ceiling, amount > ceiling {
             throw .invalidField("\(path).amount_fen", "\(amount) exceeds what \(measure) can award (\(ceiling))")
         }
-        // Canonical texts, so a respelled re-import is recognised as already present.
+        // Canonical texts, so a respelled re-import is recognised as already present; a programme
+        // after the 2020 one and a grade extend it (a 2020 row's identity is as it always was).
         let identity = [measure.rawValue, String(year.year), district.rawValue, enterprise.rawValue, provider?.rawValue ?? "",
                         String(award.amountFen), date.description, CanonicalText(award.decisionDocument).key,
                         CanonicalText(award.contractNumber).key, application.pilotKey]
+            + (policy.name == self.policy.name && grade == .none ? [] : [policy.name, grade.rawValue])
         func importID(_ identity: [String]) -> String {
             CityLedger.importPrefix + String(HexDigest.sha256(Array(identity.joined(separator: "\u{1f}").utf8)).prefix(20))
         }
@@ -288,7 +317,7 @@ struct CityViews: Sendable {
             bare[8] = ""
             fields.idWithoutContract = importID(bare)
         }
-        return (fields, charges)
+        return SubsidyStores.ImportRow(fields: fields, charges: charges, policy: policy)
     }
 
     /// What an imported award's rate applied to (`base_fen`), zero when unknown: a rate measure's

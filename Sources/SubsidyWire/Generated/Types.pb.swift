@@ -1069,6 +1069,14 @@ public struct Foshan_Subsidy_V1_HistoricalAward: ProtoMessage {
     /// programme is measured on the smaller of its own base and this one (stacking). Only for a
     /// measure whose award is a rate of an amount, and at least amount_fen.
     public var baseFen: Int64 = 0
+    /// The city programme the decision was made under (empty: foshan-2020), e.g. foshan-dx-2021 for
+    /// workshops and factories recognised before the system: its caps count the row, and its
+    /// difference awards subtract it. A district programme's history is not imported through the
+    /// city's ledger (FAILED_PRECONDITION programme).
+    public var programme: String = ""
+    /// The grade of a recognition graded by its programme (DIGITAL_FACTORY: STANDARD or EXCELLENT,
+    /// required there): its once-per-grade cap counts it, and no grade's ceiling is exceeded.
+    public var grade: Foshan_Subsidy_V1_Grade = .init(rawValue: 0)
 
     public init() {}
 
@@ -1091,6 +1099,8 @@ public struct Foshan_Subsidy_V1_HistoricalAward: ProtoMessage {
         m.projectName = ProtoC.string(c.project_name)
         m.selectionDate = ProtoC.string(c.selection_date)
         m.baseFen = c.base_fen
+        m.programme = ProtoC.string(c.programme)
+        m.grade = .init(rawValue: Int32(truncatingIfNeeded: c.grade.rawValue))
         return m
     }
 
@@ -1110,6 +1120,8 @@ public struct Foshan_Subsidy_V1_HistoricalAward: ProtoMessage {
         p.pointee.project_name = arena.string(self.projectName)
         p.pointee.selection_date = arena.string(self.selectionDate)
         p.pointee.base_fen = self.baseFen
+        p.pointee.programme = arena.string(self.programme)
+        p.pointee.grade = Foshan__Subsidy__V1__Grade(rawValue: .init(truncatingIfNeeded: self.grade.rawValue))
         return UnsafeMutableRawPointer(p)
     }
 
@@ -1130,6 +1142,8 @@ public struct Foshan_Subsidy_V1_HistoricalAward: ProtoMessage {
             case "projectName", "project_name": self.projectName = try value.string(at: path + ".project_name")
             case "selectionDate", "selection_date": self.selectionDate = try value.string(at: path + ".selection_date")
             case "baseFen", "base_fen": self.baseFen = try value.int64(at: path + ".base_fen")
+            case "programme": self.programme = try value.string(at: path + ".programme")
+            case "grade": self.grade = try value.enumValue(Foshan_Subsidy_V1_Grade.self, at: path + ".grade")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -1150,6 +1164,8 @@ public struct Foshan_Subsidy_V1_HistoricalAward: ProtoMessage {
         if self.projectName != "" { members.append(("projectName", JSONValue.string(self.projectName))) }
         if self.selectionDate != "" { members.append(("selectionDate", JSONValue.string(self.selectionDate))) }
         if self.baseFen != 0 { members.append(("baseFen", JSONValue.int64String(self.baseFen))) }
+        if self.programme != "" { members.append(("programme", JSONValue.string(self.programme))) }
+        if self.grade.rawValue != 0 { members.append(("grade", JSONValue.enumValue(self.grade))) }
         return .object(members)
     }
 }

@@ -2103,7 +2103,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__pool_member__descriptor =
   (ProtobufCMessageInit) foshan__subsidy__v1__pool_member__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__historical_award__field_descriptors[13] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__historical_award__field_descriptors[15] =
 {
   {
     "measure",
@@ -2261,6 +2261,30 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__historical_award__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "programme",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__HistoricalAward, programme),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "grade",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__HistoricalAward, grade),
+    &foshan__subsidy__v1__grade__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__historical_award__field_indices_by_name[] = {
   5,   /* field[5] = amount_fen */
@@ -2271,8 +2295,10 @@ static const unsigned foshan__subsidy__v1__historical_award__field_indices_by_na
   2,   /* field[2] = district */
   3,   /* field[3] = enterprise_uscc */
   1,   /* field[1] = funding_year */
+  14,   /* field[14] = grade */
   0,   /* field[0] = measure */
   9,   /* field[9] = pilot_id */
+  13,   /* field[13] = programme */
   10,   /* field[10] = project_name */
   4,   /* field[4] = provider_uscc */
   11,   /* field[11] = selection_date */
@@ -2280,7 +2306,7 @@ static const unsigned foshan__subsidy__v1__historical_award__field_indices_by_na
 static const ProtobufCIntRange foshan__subsidy__v1__historical_award__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__historical_award__descriptor =
 {
@@ -2290,7 +2316,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__historical_award__descript
   "Foshan__Subsidy__V1__HistoricalAward",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__HistoricalAward),
-  13,
+  15,
   foshan__subsidy__v1__historical_award__field_descriptors,
   foshan__subsidy__v1__historical_award__field_indices_by_name,
   1,  foshan__subsidy__v1__historical_award__number_ranges,

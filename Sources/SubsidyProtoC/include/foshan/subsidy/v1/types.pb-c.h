@@ -511,10 +511,22 @@ struct  Foshan__Subsidy__V1__HistoricalAward
    * measure whose award is a rate of an amount, and at least amount_fen.
    */
   int64_t base_fen;
+  /*
+   * The city programme the decision was made under (empty: foshan-2020), e.g. foshan-dx-2021 for
+   * workshops and factories recognised before the system: its caps count the row, and its
+   * difference awards subtract it. A district programme's history is not imported through the
+   * city's ledger (FAILED_PRECONDITION programme).
+   */
+  char *programme;
+  /*
+   * The grade of a recognition graded by its programme (DIGITAL_FACTORY: STANDARD or EXCELLENT,
+   * required there): its once-per-grade cap counts it, and no grade's ceiling is exceeded.
+   */
+  Foshan__Subsidy__V1__Grade grade;
 };
 #define FOSHAN__SUBSIDY__V1__HISTORICAL_AWARD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__historical_award__descriptor) \
-    , FOSHAN__SUBSIDY__V1__MEASURE__MEASURE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , FOSHAN__SUBSIDY__V1__MEASURE__MEASURE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__GRADE__GRADE_UNSPECIFIED }
 
 
 /*
