@@ -188,25 +188,37 @@ public struct Application: Hashable, Sendable {
         CanonicalText.earlierForms(contractNumber).map { "contract:" + $0 } + CanonicalText.earlierForms(projectName).map { "project:\(enterprise):" + $0 }
     }
 
+    /// Whether it names a contract (its content is then that contract, for the measures whose
+    /// content is: ``Measure/contentIsItsContract``).
+    public var hasContract: Bool { !CanonicalText(contractNumber).isEmpty }
+
     /// Whether funding this application when `funded` already holds one of its keys would fund
     /// the same content twice (general rule 2). Not when the two are a pilot's selection award and
     /// its follow-on (one project by design), nor when they share only a project name and each
-    /// pays for its own contract (``isSameContent(_:_:sharing:)``).
+    /// pays for a contract of its own (``isSameContent(_:contract:as:)``).
     public func isDoubleFunding(with funded: FundedContent) -> Bool {
-        Self.isDoubleFunding(measure, funded.measure, sharing: funded.key)
+        Self.isDoubleFunding(measure, contract: hasContract, as: funded)
     }
 
-    /// ``isDoubleFunding(with:)`` for two measures sharing `key`.
+    /// ``isDoubleFunding(with:)`` for an award of `measure` (naming a contract: `contract`).
+    public static func isDoubleFunding(_ measure: Measure, contract: Bool, as funded: FundedContent) -> Bool {
+        isSameContent(measure, contract: contract, as: funded) && !measure.sharesContent(with: funded.measure)
+    }
+
+    /// Whether an award of `measure` (naming a contract: `contract`) and `funded` are for one
+    /// content (the public money stacking adds up): not when they share only a project name and
+    /// each pays for a contract of its own (``Measure/contentIsItsContract``) — a voucher and a
+    /// 上云用云 award on two contracts of one project are two contents, each with its own base. An
+    /// award naming no contract (an imported one) is its project's.
+    public static func isSameContent(_ measure: Measure, contract: Bool, as funded: FundedContent) -> Bool {
+        !(measure.contentIsItsContract && contract && funded.measure.contentIsItsContract && funded.hasContract && funded.key.hasPrefix("project:"))
+    }
+
+    /// ``isDoubleFunding(_:contract:as:)`` where only the two measures and the key they share are
+    /// known (notices of pending applications, `--check`'s report): two awards paying a share of
+    /// a contract are taken to name one each, as every live filing of them must.
     public static func isDoubleFunding(_ measure: Measure, _ other: Measure, sharing key: String) -> Bool {
-        isSameContent(measure, other, sharing: key) && !measure.sharesContent(with: other)
-    }
-
-    /// Whether awards under `measure` and `other` that share `key` are for one content (the
-    /// public money stacking adds up): not when the key is only a project name and both pay for
-    /// a contract of it (``Measure/contentIsItsContract``) — a voucher and a 上云用云 award on two
-    /// contracts of one project are two contents, each with its own base.
-    public static func isSameContent(_ measure: Measure, _ other: Measure, sharing key: String) -> Bool {
-        !(measure.contentIsItsContract && other.contentIsItsContract && key.hasPrefix("project:"))
+        isDoubleFunding(measure, contract: true, as: FundedContent(applicationID: "", measure: other, typed: "", key: key, hasContract: true))
     }
 
     /// What the user typed for the content the fingerprint is keyed on: the contract number if

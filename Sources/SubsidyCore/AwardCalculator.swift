@@ -95,11 +95,15 @@ public enum AwardCalculator {
         if let rate = rule.combinedUpperLevelRate, let base = measure.combinedUpperLevelBase {
             let (baseAmount, baseName) = value(of: base, in: application)
             let maximum = baseAmount.scaled(by: rate)
-            let upper = application.upperLevelSubsidy
+            // The upper-level funds of the project, declared with this application or with another
+            // award of it (Shunde's 省市标杆配套 may hold it): the same funds, counted once.
+            let declared = declaredUpperLevel(application.upperLevelSubsidy, measure: measure, contract: application.hasContract, held: held)
+            let upper = declared.amount
             let headroom = maximum.headroom(after: upper)
+            let with = declared.with.map { " (declared with \($0))" } ?? ""
             limits.append(LimitTrace(
                 kind: .combinedUpperLevel, limit: maximum, committed: upper, headroom: headroom,
-                detail: "upper-level + city ≤ \(rate) of \(baseName) = \(maximum); upper-level received \(upper) leaves \(headroom)"))
+                detail: "upper-level + city ≤ \(rate) of \(baseName) = \(maximum); upper-level received \(upper)\(with) leaves \(headroom)"))
         }
         if let ceiling = rule.gradeCeilings[application.grade] {
             limits.append(LimitTrace(
@@ -202,7 +206,9 @@ public enum AwardCalculator {
     private static func duplicate(
         of application: Application, held: [FundedContent], rule: MeasureRule?, programme: String, stackingElsewhere: [Measure: Rate]
     ) -> SubsidyError? {
-        let conflicts = held.filter { forbids($0, application.measure, rule: rule, programme: programme, stackingElsewhere: stackingElsewhere) }
+        let conflicts = held.filter {
+            forbids($0, application.measure, contract: application.hasContract, rule: rule, programme: programme, stackingElsewhere: stackingElsewhere)
+        }
         guard let first = conflicts.first else {
             return nil
         }
@@ -216,9 +222,9 @@ public enum AwardCalculator {
     /// Whether `funded` forbids an award of `measure` under `programme` (general rule 2, with the
     /// exceptions ``duplicate(of:usage:rule:policy:)`` lists).
     private static func forbids(
-        _ funded: FundedContent, _ measure: Measure, rule: MeasureRule?, programme: String, stackingElsewhere: [Measure: Rate]
+        _ funded: FundedContent, _ measure: Measure, contract: Bool, rule: MeasureRule?, programme: String, stackingElsewhere: [Measure: Rate]
     ) -> Bool {
-        guard Application.isDoubleFunding(measure, funded.measure, sharing: funded.key) else { return false }
+        guard Application.isDoubleFunding(measure, contract: contract, as: funded) else { return false }
         if funded.programme != programme && (rule?.stackingRate != nil || stackingElsewhere[funded.measure] != nil) { return false }
         if let rule, funded.programme == programme, rule.differenceOf.contains(funded.measure) { return false }
         return true
@@ -231,15 +237,17 @@ public enum AwardCalculator {
     /// trace. An imported amount is already decided: a caller refuses what exceeds the trace's
     /// headroom, as it cannot pay less. `base` is the row's declared base (zero: none).
     public static func importedContent(
-        _ measure: Measure, base: Money, policy: Policy, held: [FundedContent]
+        _ measure: Measure, contract: Bool, base: Money, policy: Policy, held: [FundedContent]
     ) throws(SubsidyError) -> (forbidden: FundedContent?, stacking: LimitTrace?) {
         let rule = policy.rules[measure]
-        if let first = held.first(where: { forbids($0, measure, rule: rule, programme: policy.name, stackingElsewhere: policy.stackingElsewhere) }) {
+        if let first = held.first(where: { forbids($0, measure, contract: contract, rule: rule, programme: policy.name, stackingElsewhere: policy.stackingElsewhere) }) {
             return (first, nil)
         }
         guard rule?.stackingRate == nil else { return (nil, nil) }
         let own = base > .zero ? (amount: base, name: "the row's base_fen, \(base)") : nil
-        return (nil, try stackingOnOtherLevels(measure, base: own, upperLevel: declaredUpperLevel(.zero, measure: measure, held: held), policy: policy, held: held))
+        return (nil, try stackingOnOtherLevels(
+            measure, contract: contract, base: own, upperLevel: declaredUpperLevel(.zero, measure: measure, contract: contract, held: held), policy: policy,
+            held: held))
     }
 
     /// A cap as it applies to one application: its key, its usage and its limit (a revenue tier's).
@@ -309,7 +317,7 @@ public enum AwardCalculator {
         var awarded = Money.zero
         var named: [String] = []
         for funded in held
-        where funded.programme != programme && Application.isSameContent(application.measure, funded.measure, sharing: funded.key)
+        where funded.programme != programme && Application.isSameContent(application.measure, contract: application.hasContract, as: funded)
             && seen.insert(funded.applicationID).inserted
         {
             guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
@@ -322,7 +330,7 @@ public enum AwardCalculator {
             }
         }
         return try stackingTrace(
-            upperLevel: declaredUpperLevel(application.upperLevelSubsidy, measure: application.measure, held: held), rate: rate, base: baseAmount, baseName: baseName, awarded: awarded,
+            upperLevel: declaredUpperLevel(application.upperLevelSubsidy, measure: application.measure, contract: application.hasContract, held: held), rate: rate, base: baseAmount, baseName: baseName, awarded: awarded,
             named: named)
     }
 
@@ -339,15 +347,18 @@ public enum AwardCalculator {
         var named: [String] = []
         var base: (amount: Money, name: String)?
         for funded in held
-        where funded.programme != programme && Application.isSameContent(application.measure, funded.measure, sharing: funded.key)
+        where funded.programme != programme && Application.isSameContent(application.measure, contract: application.hasContract, as: funded)
             && seen.insert(funded.applicationID).inserted
         {
             guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
             awarded = sum
             named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
-            if funded.base > .zero, base.map({ funded.base < $0.amount }) ?? true {
-                base = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base)")
-            }
+            // A project's amount (its investment, …), not one of its contracts': the match is
+            // of the project.
+            guard funded.base > .zero, funded.key.hasPrefix("project:"), case let .rate(kind) = funded.measure.formulaShape,
+                kind != .lowerOfContractAndPaid, base.map({ funded.base < $0.amount }) ?? true
+            else { continue }
+            base = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base)")
         }
         guard !named.isEmpty else { return nil }
         guard let base else {
@@ -357,7 +368,7 @@ public enum AwardCalculator {
                     + "\(named.joined(separator: " + ")); the award cannot be bounded")
         }
         return try stackingTrace(
-            upperLevel: declaredUpperLevel(application.upperLevelSubsidy, measure: application.measure, held: held), rate: rate, base: base.amount,
+            upperLevel: declaredUpperLevel(application.upperLevelSubsidy, measure: application.measure, contract: application.hasContract, held: held), rate: rate, base: base.amount,
             baseName: base.name, awarded: awarded, named: named)
     }
 
@@ -366,9 +377,9 @@ public enum AwardCalculator {
     /// that award's id. One content's upper-level funds are the same money however often they are
     /// declared, so the largest declaration counts, once; forgotten, an award made after one that
     /// declared them would fill the room they take.
-    private static func declaredUpperLevel(_ own: Money, measure: Measure, held: [FundedContent]) -> (amount: Money, with: String?) {
+    private static func declaredUpperLevel(_ own: Money, measure: Measure, contract: Bool, held: [FundedContent]) -> (amount: Money, with: String?) {
         var declared: (amount: Money, with: String?) = (own, nil)
-        for funded in held where funded.upperLevel > declared.amount && Application.isSameContent(measure, funded.measure, sharing: funded.key) {
+        for funded in held where funded.upperLevel > declared.amount && Application.isSameContent(measure, contract: contract, as: funded) {
             declared = (funded.upperLevel, funded.applicationID)
         }
         return declared
@@ -401,17 +412,18 @@ public enum AwardCalculator {
     private static func stackingOnOtherLevels(_ application: Application, policy: Policy, held: [FundedContent]) throws(SubsidyError) -> LimitTrace? {
         let base: (amount: Money, name: String)? = if case let .rate(kind) = application.measure.formulaShape { value(of: kind, in: application) } else { nil }
         return try stackingOnOtherLevels(
-            application.measure, base: base, upperLevel: declaredUpperLevel(application.upperLevelSubsidy, measure: application.measure, held: held), policy: policy,
-            held: held)
+            application.measure, contract: application.hasContract, base: base,
+            upperLevel: declaredUpperLevel(application.upperLevelSubsidy, measure: application.measure, contract: application.hasContract, held: held),
+            policy: policy, held: held)
     }
 
     /// ``stackingOnOtherLevels(_:policy:held:)`` for an award of `measure` whose own base (a rate
     /// measure's) is `base`, with `upperLevel` of upper-level funds declared.
     private static func stackingOnOtherLevels(
-        _ measure: Measure, base: (amount: Money, name: String)?, upperLevel: (amount: Money, with: String?), policy: Policy, held: [FundedContent]
+        _ measure: Measure, contract: Bool, base: (amount: Money, name: String)?, upperLevel: (amount: Money, with: String?), policy: Policy, held: [FundedContent]
     ) throws(SubsidyError) -> LimitTrace? {
         var limit: (rate: Rate, funded: FundedContent)?
-        for funded in held where funded.programme != policy.name && Application.isDoubleFunding(measure, funded.measure, sharing: funded.key) {
+        for funded in held where funded.programme != policy.name && Application.isDoubleFunding(measure, contract: contract, as: funded) {
             guard let rate = policy.stackingElsewhere[funded.measure] else { continue }
             // The lower of two rates: a/b < c/d ⇔ a·d < c·b, in 128 bits.
             if let current = limit?.rate {
@@ -425,7 +437,7 @@ public enum AwardCalculator {
         var seen = Set<String>()
         var awarded = Money.zero
         var named: [String] = []
-        for funded in held where Application.isSameContent(measure, funded.measure, sharing: funded.key) && seen.insert(funded.applicationID).inserted {
+        for funded in held where Application.isSameContent(measure, contract: contract, as: funded) && seen.insert(funded.applicationID).inserted {
             guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
             awarded = sum
             named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")

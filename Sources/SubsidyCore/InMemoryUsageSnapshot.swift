@@ -85,7 +85,8 @@ public struct InMemoryUsageSnapshot: UsageSnapshot, Sendable {
             fundedContent[key, default: []].append(
                 FundedContent(
                     applicationID: applicationID, measure: decision.measure, typed: decision.contentTyped, key: key, amount: decision.award,
-                    programme: programmeName(ofVersion: decision.policyVersion), base: decision.stackingBase, upperLevel: decision.upperLevel))
+                    programme: programmeName(ofVersion: decision.policyVersion), base: decision.stackingBase, upperLevel: decision.upperLevel,
+                    hasContract: decision.contentKeys.contains { $0.hasPrefix("contract:") }))
         }
         awards[decision.enterprise, default: []].append(
             EarlierAward(applicationID: applicationID, measure: decision.measure, amount: decision.award, decisionDate: decision.decisionDate))

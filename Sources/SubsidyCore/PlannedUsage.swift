@@ -24,7 +24,8 @@ public struct PlannedUsage<Base: UsageSnapshot>: UsageSnapshot {
         for key in decision.contentKeys {
             content[key, default: []].append(FundedContent(
                 applicationID: id, measure: decision.measure, typed: decision.contentTyped, key: key, amount: decision.award,
-                programme: programmeName(ofVersion: decision.policyVersion), base: decision.stackingBase, upperLevel: decision.upperLevel))
+                programme: programmeName(ofVersion: decision.policyVersion), base: decision.stackingBase, upperLevel: decision.upperLevel,
+                hasContract: decision.contentKeys.contains { $0.hasPrefix("contract:") }))
         }
         awards[decision.enterprise, default: []].append(
             EarlierAward(applicationID: id, measure: decision.measure, amount: decision.award, decisionDate: decision.decisionDate))

@@ -61,13 +61,18 @@ public struct FundedContent: Hashable, Sendable {
     public var base: Money = .zero
     /// The upper-level funds that award's application declared (``AwardDecision/upperLevel``).
     public var upperLevel: Money = .zero
+    /// Whether that award names a contract (an imported one may not): only two awards that each
+    /// pay for a contract of their own are two contents for sharing a project name
+    /// (``Application/isSameContent(_:contract:as:)``).
+    public var hasContract: Bool
 
     public init(
         applicationID: String, measure: Measure, typed: String, key: String, amount: Money = .zero, programme: String = "foshan-2020", base: Money = .zero,
-        upperLevel: Money = .zero
+        upperLevel: Money = .zero, hasContract: Bool = false
     ) {
         self.base = base
         self.upperLevel = upperLevel
+        self.hasContract = hasContract
         self.applicationID = applicationID
         self.measure = measure
         self.typed = typed

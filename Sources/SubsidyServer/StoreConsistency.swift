@@ -8,7 +8,9 @@ public enum StoreConsistency {
     /// The outcome of a check or repair, as lines for the operator.
     public struct Report: Sendable {
         public var lines: [String] = []
-        /// True when the daemon would start on these stores.
+        /// True when the daemon would start on these stores and nothing in them is broken: false
+        /// too for a damaged file or an audit chain that does not verify, which the daemon would
+        /// still start on (the report's last line says which).
         public var consistent = true
         /// True when a maintained total (a cap's, a consumer's, a call's counts) differs from the
         /// records it is kept from: the daemon would start, but would check caps against it.

@@ -411,11 +411,15 @@ public final class CityLedger: Sendable {
         // their totals) moved with them.
         .rederivePilotKeys(version: 20),
         // The upper-level funds each award's application declared, for stacking on the same
-        // content later (``AwardDecision/upperLevel``): -1 for decisions recorded before (filled
-        // in at start-up from their applications), 0 for imports, which declare none.
+        // content later (``AwardDecision/upperLevel``): 0 (none, as imports declare) until
+        // start-up reads, district by district as `upper_level_pending` lists them, the few
+        // decided applications that declared some (``SubsidyStores/fillStackingBases()``).
         .addColumn(
-            version: 21, table: "commitments", column: "upper_level_fen", definition: "INTEGER NOT NULL DEFAULT -1",
-            fill: "UPDATE commitments SET upper_level_fen = 0 WHERE source <> 'decision'"),
+            version: 21, table: "commitments", column: "upper_level_fen", definition: "INTEGER NOT NULL DEFAULT 0",
+            fill: """
+                CREATE TABLE IF NOT EXISTS upper_level_pending AS
+                SELECT 'chancheng' AS district UNION ALL SELECT 'nanhai' UNION ALL SELECT 'shunde' UNION ALL SELECT 'gaoming' UNION ALL SELECT 'sanshui'
+                """),
     ]
 
     /// `record` with the explanation of its award, which only the ledger keeps; nil before an
@@ -571,17 +575,17 @@ public final class CityLedger: Sendable {
                         """
                         SELECT c.application_id AS application_id, c.measure AS measure, c.content_typed AS content_typed,
                                c.amount_fen AS amount_fen, c.policy_version AS policy_version, c.stacking_base_fen AS base_fen,
-                               MAX(c.upper_level_fen, 0) AS upper_fen FROM content_keys k
+                               MAX(c.upper_level_fen, 0) AS upper_fen, c.content_fingerprint LIKE 'contract:%' AS has_contract FROM content_keys k
                         JOIN commitments c ON c.application_id = k.application_id
                         WHERE k.key = ? AND c.state IN \(CityLedger.counted) ORDER BY k.application_id
                         """,
                         [.text(key)]
-                    ).map { row in
+                    ).map { row -> FundedContent in
                         FundedContent(
                             applicationID: try row.text("application_id"), measure: try row.decode(Measure.self, "measure"),
                             typed: try row.text("content_typed"), key: key, amount: Money(fen: try row.int("amount_fen")),
                             programme: programmeName(ofVersion: try row.text("policy_version")), base: Money(fen: try row.int("base_fen")),
-                            upperLevel: Money(fen: try row.int("upper_fen")))
+                            upperLevel: Money(fen: try row.int("upper_fen")), hasContract: try row.int("has_contract") != 0)
                     }
                 }
             }
@@ -668,36 +672,51 @@ public final class CityLedger: Sendable {
     }
 
     /// Awards decided before their base was kept (migration 15) under a measure whose rate has
-    /// one, or before their declared upper-level funds were (migration 21), at most `limit`:
-    /// their district applications say what they were.
-    package func awardsWithoutStackingFacts(limit: Int) async throws -> [(applicationID: String, district: String)] {
+    /// one, after `after` in id order, at most `limit`: their district applications say what it
+    /// was. Paged by id, so a ledger of a million awards is read once, not once per page.
+    package func awardsWithoutStackingBase(after: String, limit: Int) async throws -> [(applicationID: String, district: String)] {
         let measures = Measure.allCases.filter { if case .rate = $0.formulaShape { true } else { false } }.map { "'\($0.rawValue)'" }
         return try await database.read { transaction in
             try transaction.query(
                 """
                 SELECT application_id, district FROM commitments
-                WHERE source = 'decision' AND ((stacking_base_fen = 0 AND measure IN (\(measures.joined(separator: ", ")))) OR upper_level_fen = -1)
+                WHERE application_id > ? AND stacking_base_fen = 0 AND source = 'decision' AND measure IN (\(measures.joined(separator: ", ")))
                 ORDER BY application_id LIMIT ?
                 """,
-                [.integer(Int64(limit))]
+                [.text(after), .integer(Int64(limit))]
             ).map { (applicationID: try $0.text("application_id"), district: try $0.text("district")) }
         }
     }
 
-    /// Records what ``awardsWithoutStackingFacts(limit:)`` found, each where it is missing: the
-    /// base (-1 for one whose application could not say: unknown, as 0 is, but not looked for
-    /// again) and the upper-level funds declared (0 when it could not say).
-    package func recordStackingFacts(_ facts: [(applicationID: String, baseFen: Int64, upperLevelFen: Int64)]) async throws {
+    /// Records the bases ``awardsWithoutStackingBase(after:limit:)`` found; -1 for one whose
+    /// application could not say (unknown, as 0 is, but not looked for again).
+    package func recordStackingBases(_ bases: [(applicationID: String, fen: Int64)]) async throws {
         try await database.write { transaction in
-            for fact in facts {
+            for base in bases {
                 try transaction.query(
-                    """
-                    UPDATE commitments SET stacking_base_fen = CASE stacking_base_fen WHEN 0 THEN ? ELSE stacking_base_fen END,
-                        upper_level_fen = CASE upper_level_fen WHEN -1 THEN ? ELSE upper_level_fen END
-                    WHERE application_id = ?
-                    """,
-                    [.integer(fact.baseFen), .integer(fact.upperLevelFen), .text(fact.applicationID)])
+                    "UPDATE commitments SET stacking_base_fen = ? WHERE application_id = ? AND stacking_base_fen = 0", [.integer(base.fen), .text(base.applicationID)])
             }
+        }
+    }
+
+    /// The districts whose decided applications' declared upper-level funds the ledger has not
+    /// read yet (migration 21).
+    package func upperLevelPendingDistricts() async throws -> [DistrictID] {
+        try await database.read { transaction in
+            try transaction.query("SELECT district FROM upper_level_pending").compactMap { DistrictID(rawValue: try $0.text("district")) }
+        }
+    }
+
+    /// Records `declared` (``DistrictStore/declaredUpperLevels()``) on `district`'s commitments,
+    /// and that the district is read, in one transaction.
+    package func recordUpperLevels(_ declared: [(applicationID: String, fen: Int64)], of district: DistrictID) async throws {
+        try await database.write { transaction in
+            for (id, fen) in declared {
+                try transaction.query(
+                    "UPDATE commitments SET upper_level_fen = ? WHERE application_id = ? AND district = ? AND upper_level_fen = 0",
+                    [.integer(fen), .text(id), .text(district.rawValue)])
+            }
+            try transaction.query("DELETE FROM upper_level_pending WHERE district = ?", [.text(district.rawValue)])
         }
     }
 

@@ -21,23 +21,25 @@ extension DistrictStore {
             // Ordered by the key table's id, which its primary key (key, application_id) already
             // holds in order: by the commitment's copy of it SQLite sorted in a temporary B-tree,
             // every filing's check and every approval.
-            let own = try wrap {
-                try keys.flatMap { key in
+            let own: [FundedContent] = try wrap {
+                try keys.flatMap { key -> [FundedContent] in
                     try connection.query(
                         """
                         SELECT c.application_id AS application_id, c.measure AS measure, c.content_typed AS content_typed,
                                c.amount_fen AS amount_fen, c.programme AS programme, c.stacking_base_fen AS base_fen,
-                               MAX(c.upper_level_fen, 0) AS upper_fen FROM programme_content_keys k
+                               MAX(c.upper_level_fen, 0) AS upper_fen,
+                               EXISTS (SELECT 1 FROM programme_content_keys o WHERE o.application_id = c.application_id AND o.key LIKE 'contract:%') AS has_contract
+                               FROM programme_content_keys k
                         JOIN programme_commitments c ON c.application_id = k.application_id
                         WHERE k.key = ? AND c.state IN ('live', 'disbursed') ORDER BY k.application_id
                         """,
                         [.text(key)]
-                    ).map { row in
+                    ).map { row -> FundedContent in
                         FundedContent(
                             applicationID: try row.text("application_id"), measure: try row.decode(Measure.self, "measure"),
                             typed: try row.text("content_typed"), key: key, amount: Money(fen: try row.int("amount_fen")),
                             programme: try row.text("programme"), base: Money(fen: try row.int("base_fen")),
-                            upperLevel: Money(fen: try row.int("upper_fen")))
+                            upperLevel: Money(fen: try row.int("upper_fen")), hasContract: try row.int("has_contract") != 0)
                     }
                 }
             }

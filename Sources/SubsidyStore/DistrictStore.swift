@@ -359,8 +359,14 @@ public final class DistrictStore: Sendable {
                 WHERE recommended_on = ''
                 """),
         // The upper-level funds each award's application declared, as in the ledger (its
-        // migration 21): -1 for awards recorded before, filled in at start-up.
-        .addColumn(version: 20, table: "programme_commitments", column: "upper_level_fen", definition: "INTEGER NOT NULL DEFAULT -1"),
+        // migration 21), from the applications in this file.
+        .addColumn(
+            version: 20, table: "programme_commitments", column: "upper_level_fen", definition: "INTEGER NOT NULL DEFAULT 0",
+            fill: """
+                UPDATE programme_commitments SET upper_level_fen = COALESCE((
+                    SELECT json_extract(CAST(a.content AS TEXT), '$.upperLevelSubsidyFen') FROM applications a
+                    WHERE a.id = programme_commitments.application_id AND json_valid(CAST(a.content AS TEXT))), 0)
+                """),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not
@@ -449,28 +455,35 @@ public final class DistrictStore: Sendable {
     }
 
     /// Fills in the base of this district's programme awards made before it was kept (migration
-    /// 14), and the upper-level funds declared for those made before they were (migration 20),
-    /// from their applications (-1, unknown, for a base and 0 for funds, of one that does not
-    /// decode); returns how many.
+    /// 14), from their applications (-1, unknown, for one that does not decode); returns how many.
     package func fillProgrammeStackingBases() async throws -> Int {
         try await database.write { transaction in
             let rows = try transaction.query(
                 """
                 SELECT c.application_id AS id, a.content AS content FROM programme_commitments c
-                LEFT JOIN applications a ON a.id = c.application_id WHERE c.stacking_base_fen = 0 OR c.upper_level_fen = -1
+                LEFT JOIN applications a ON a.id = c.application_id WHERE c.stacking_base_fen = 0
                 """)
             for row in rows {
                 let application = try? ApplicationContent.decode(try row.optionalBlob("content") ?? [])
                 let fen = application.map { AwardCalculator.stackingBase(of: $0).fen } ?? 0
                 try transaction.query(
-                    """
-                    UPDATE programme_commitments SET stacking_base_fen = CASE stacking_base_fen WHEN 0 THEN ? ELSE stacking_base_fen END,
-                        upper_level_fen = CASE upper_level_fen WHEN -1 THEN ? ELSE upper_level_fen END
-                    WHERE application_id = ?
-                    """,
-                    [.integer(fen > 0 ? fen : -1), .integer(application?.upperLevelSubsidy.fen ?? 0), .text(try row.text("id"))])
+                    "UPDATE programme_commitments SET stacking_base_fen = ? WHERE application_id = ?", [.integer(fen > 0 ? fen : -1), .text(try row.text("id"))])
             }
             return rows.count
+        }
+    }
+
+    /// The decided applications of this district that declared upper-level funds, with the
+    /// amount: one pass over the stored content, read where SQLite keeps it (the JSON the
+    /// content is stored as), for the ledger's awards made before it kept them.
+    package func declaredUpperLevels() async throws -> [(applicationID: String, fen: Int64)] {
+        try await database.read { transaction in
+            try transaction.query(
+                """
+                SELECT id, json_extract(CAST(content AS TEXT), '$.upperLevelSubsidyFen') AS fen FROM applications
+                WHERE state IN ('APPROVED', 'PUBLICIZED', 'DISBURSED', 'REVOKED') AND json_valid(CAST(content AS TEXT)) AND fen > 0
+                """
+            ).map { (applicationID: try $0.text("id"), fen: try $0.int("fen")) }
         }
     }
 

@@ -158,10 +158,6 @@ extension SubsidyStores {
         }
     }
 
-    /// Every USCC the files hold that is not 18 ASCII code characters, by file (path), for
-    /// `subsidyd --check`. Before 2707303 a code whose K was written as U+212A (KELVIN SIGN) was
-    /// accepted as a second spelling of the same enterprise; such a record now reads as damaged.
-    /// The bureau decides what each one is: nothing here changes it.
     /// The files that fail SQLite's `integrity_check`, each with its first findings (at most 5):
     /// a damaged page the daemon's own reads never reach still stops every backup of the file, and
     /// `--check` says so before a backup is needed.
@@ -179,6 +175,10 @@ extension SubsidyStores {
         return found
     }
 
+    /// Every USCC the files hold that is not 18 ASCII code characters, by file (path), for
+    /// `subsidyd --check`. Before 2707303 a code whose K was written as U+212A (KELVIN SIGN) was
+    /// accepted as a second spelling of the same enterprise; such a record now reads as damaged.
+    /// The bureau decides what each one is: nothing here changes it.
     public func nonASCIIUSCCs() async throws -> [(file: String, usccs: [String])] {
         // GLOB's class is bytes: a multi-byte character is outside it.
         let outside = "GLOB '*[^0-9A-Z]*'"

@@ -249,7 +249,7 @@ extension SubsidyStores {
                             do {
                                 defer { snapshot.close() }
                                 try snapshot.copy(into: target, stop: stop)
-                            } catch let error as SQLiteError {
+                            } catch let error as SQLiteError where error.isFull || error.code & 0xff == SQLITE_IOERR {
                                 // Writing the copy failed (its disk full, most likely): the
                                 // backup's problem, not the data directory's nor an internal one.
                                 throw BackupError.file(name: target, problem: "could not be written (\(error.message))")

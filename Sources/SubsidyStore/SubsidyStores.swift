@@ -1029,7 +1029,7 @@ public final class SubsidyStores: Service, Sendable {
                 // A resubmission after 退回补正 may change nothing (the papers came by hand); a
                 // SUBMITTED one amended to itself would only move its filing day, past which no
                 // decision may be dated.
-                if changes.isEmpty && current.state == .submitted {
+                if changes.isEmpty, try DistrictStore.application(id, in: transaction, district: applicant.district)?.state == .submitted {
                     throw SubsidyError.precondition("application", "\(id) already holds this content: the amendment changes nothing")
                 }
                 record.application = application
@@ -1079,6 +1079,9 @@ public final class SubsidyStores: Service, Sendable {
             // approved application's content is funded, by itself.
             _ = try current.state.applying(transition, as: .district)
             let policy = try programmes.programme(for: current.application)
+            if let filed = try? CalendarDate(parsing: current.filedOn), day < filed {
+                throw SubsidyError.invalidField("request.review_date", "\(day) is before \(id) was filed on \(filed)")
+            }
             guard day <= policy.validThrough else {
                 throw SubsidyError.precondition(
                     "programme",
@@ -1220,30 +1223,40 @@ public final class SubsidyStores: Service, Sendable {
     /// how many awards were looked at. Idempotent; run at start-up.
     public func fillStackingBases() async throws -> Int {
         var looked = 0
+        var after = ""
         while true {
-            let batch = try await ledger.awardsWithoutStackingFacts(limit: 500)
-            guard !batch.isEmpty else { break }
-            var facts: [(applicationID: String, baseFen: Int64, upperLevelFen: Int64)] = []
+            let batch = try await ledger.awardsWithoutStackingBase(after: after, limit: 500)
+            guard let last = batch.last else { break }
+            after = last.applicationID
+            var bases: [(applicationID: String, fen: Int64)] = []
             for award in batch {
-                // Unknown (-1, 0) only when the application is not there or does not decode; a
-                // read that fails otherwise stops start-up instead of losing them for good.
-                var (base, upper): (Int64, Int64) = (-1, 0)
+                // Unknown (-1) only when the application is not there or does not decode; a read
+                // that fails otherwise stops start-up instead of losing the base for good.
+                var fen: Int64 = -1
                 if let district = DistrictID(rawValue: award.district) {
                     do {
                         if let stored = try await store(district).application(award.applicationID) {
-                            let fen = AwardCalculator.stackingBase(of: stored.application).fen
-                            (base, upper) = (fen > 0 ? fen : -1, stored.application.upperLevelSubsidy.fen)
+                            let base = AwardCalculator.stackingBase(of: stored.application).fen
+                            fen = base > 0 ? base : -1
                         }
                     } catch let error as SQLiteError where error.isDamaged {
                         // Damaged content: it will not say.
+                        fen = -1
                     }
                 }
-                facts.append((award.applicationID, base, upper))
+                bases.append((award.applicationID, fen))
             }
-            try await ledger.recordStackingFacts(facts)
+            try await ledger.recordStackingBases(bases)
             looked += batch.count
         }
         for district in DistrictID.allCases { looked += try await store(district).fillProgrammeStackingBases() }
+        // The upper-level funds declared with awards made before they were kept (ledger
+        // migration 21): one query of each district's file finds the few that declared any.
+        for district in try await ledger.upperLevelPendingDistricts() {
+            let declared = try await store(district).declaredUpperLevels()
+            try await ledger.recordUpperLevels(declared, of: district)
+            looked += declared.count
+        }
         return looked
     }
 
@@ -1321,22 +1334,15 @@ public final class SubsidyStores: Service, Sendable {
         }
     }
 
-    /// Imports decisions made before the system existed, in one transaction: each row is charged
-    /// against the same caps as a live decision, a row already in the ledger (same content-derived
-    /// id, ``CityLedger/importID(of:in:)``) is counted as already present, and content already
-    /// funded — in the ledger, earlier in the import, or by a district's own programme — refuses
-    /// the whole import, naming its row (`request.awards[i]`), as it would refuse a live decision
-    /// under its row's programme (``ImportRow/policy``): content a stacking measure of another
-    /// programme holds is imported within that limit (``AwardCalculator/importedContent(_:base:policy:held:)``),
-    /// and a row beyond it is refused (`request.awards[i].amount_fen`); so does a row whose award was
-    /// revoked (``revokeImport(_:on:document:request:actor:reason:respond:)``): it was taken back
-    /// on purpose, and importing it again would undo that unseen. `respond` gets each row's id.
     /// One row of an import: its commitment, its charges, and the city programme it was decided
     /// under (whose rules judge its content as a live decision's).
     public struct ImportRow: Sendable {
         public var fields: CityLedger.CommitmentFields
         public var charges: [CapCharge]
         public var policy: Policy
+        /// For a difference award (差额奖励): what it and the earlier awards of the measures it
+        /// subtracts, to the same enterprise, may come to together (its grade's ceiling).
+        public var differenceCeiling: Money?
 
         public init(fields: CityLedger.CommitmentFields, charges: [CapCharge], policy: Policy) {
             self.fields = fields
@@ -1345,6 +1351,16 @@ public final class SubsidyStores: Service, Sendable {
         }
     }
 
+    /// Imports decisions made before the system existed, in one transaction: each row is charged
+    /// against the same caps as a live decision, a row already in the ledger (same content-derived
+    /// id, ``CityLedger/importID(of:in:)``) is counted as already present, and content already
+    /// funded — in the ledger, earlier in the import, or by a district's own programme — refuses
+    /// the whole import, naming its row (`request.awards[i]`), as it would refuse a live decision
+    /// under its row's programme (``ImportRow/policy``): content a stacking measure of another
+    /// programme holds is imported within that limit (``AwardCalculator/importedContent(_:contract:base:policy:held:)``),
+    /// and a row beyond it is refused (`request.awards[i].amount_fen`); so does a row whose award was
+    /// revoked (``revokeImport(_:on:document:request:actor:reason:respond:)``): it was taken back
+    /// on purpose, and importing it again would undo that unseen. `respond` gets each row's id.
     public func importHistory(
         _ rows: [ImportRow], request key: RequestKey,
         respond: @escaping @Sendable (_ imported: Int, _ alreadyPresent: Int, _ ids: [String]) throws -> [UInt8]
@@ -1366,6 +1382,20 @@ public final class SubsidyStores: Service, Sendable {
                 for (i, row) in rows.enumerated() {
                     var fields = row.fields
                     let (charges, policy) = (row.charges, row.policy)
+                    if let ceiling = row.differenceCeiling, let linked = policy.rules[fields.measure]?.differenceOf,
+                        let enterprise = try? USCC(validating: fields.enterprise)
+                    {
+                        // Earlier rows of this request are in the transaction already.
+                        let earlier = try ledger.usage(in: transaction).earlierAwards(to: enterprise, under: linked)
+                        let total = earlier.reduce(fields.amount.fen) { $0 + $1.amount.fen }
+                        if total > ceiling.fen {
+                            throw SubsidyError.precondition(
+                                "request.awards[\(i)].amount_fen",
+                                "\(fields.measure) is a difference award (差额奖励): with the earlier awards to \(fields.enterprise) it subtracts ("
+                                    + earlier.map { "\($0.applicationID) \($0.amount)" }.joined(separator: ", ")
+                                    + ") its \(fields.amount) would come to \(Money(fen: total)), above the ceiling of \(ceiling); import the difference that was paid")
+                        }
+                    }
                     let stored: CityLedger.ImportedAward?
                     switch try ledger.importID(of: fields, alongside: contents[fields.applicationID] ?? [], in: transaction) {
                     case .id(let id, let award): (fields.applicationID, stored) = (id, award)
@@ -1424,7 +1454,9 @@ public final class SubsidyStores: Service, Sendable {
                     let held = try ledger.usage(in: transaction).fundedContent(lookup) + lookup.flatMap { districts[$0] ?? [] }
                     let content: (forbidden: FundedContent?, stacking: LimitTrace?)
                     do throws(SubsidyError) {
-                        content = try AwardCalculator.importedContent(fields.measure, base: fields.stackingBase, policy: policy, held: held)
+                        content = try AwardCalculator.importedContent(
+                            fields.measure, contract: fields.contentKeys.contains { $0.hasPrefix("contract:") }, base: fields.stackingBase, policy: policy,
+                            held: held)
                     } catch {
                         // No base is known to bound it (the row's, or the stacking award's): the row must declare one.
                         throw SubsidyError.precondition("request.awards[\(i)].base_fen", "\(error.message); declare the base this award was computed from")

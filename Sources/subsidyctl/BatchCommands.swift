@@ -377,6 +377,7 @@ struct BatchReview {
     let ids: [String]
     let outcome: Foshan_Subsidy_V1_ReviewOutcome
     let reason: String
+    var reviewDate = ""
 
     func run() async throws {
         let progress = Progress(total: ids.count, label: "review")
@@ -414,6 +415,7 @@ struct BatchReview {
                     request.applicationId = id
                     request.outcome = outcome
                     request.reason = reason
+                    request.reviewDate = reviewDate
                     request.requestId = newRequestID()
                     let response = try await district.reviewApplication(request, timeout: global.timeout)
                     reviewed += 1

@@ -387,6 +387,8 @@ struct Review: AsyncParsableCommand {
     @Option(help: "A file of application ids (one a line, or a CSV with an id / 申请编号 column).") var batch: String?
     @Option(help: "recommend, return or reject.") var outcome: String
     @Option var reason: String = ""
+    @Option(help: "With --outcome recommend: the day (YYYY-MM-DD) the district recommended it, when entered afterwards (default: today).")
+    var reviewDate: String = ""
     @Option var requestId: String = newRequestID()
 
     func run() async throws {
@@ -394,7 +396,7 @@ struct Review: AsyncParsableCommand {
         guard !ids.isEmpty else { throw ValidationError("name an application id, or --batch FILE") }
         let outcome = try parseEnum(Foshan_Subsidy_V1_ReviewOutcome.self, outcome, option: "--outcome")
         if ids.count > 1 || batch != nil {
-            try await BatchReview(global: global, ids: ids, outcome: outcome, reason: reason).run()
+            try await BatchReview(global: global, ids: ids, outcome: outcome, reason: reason, reviewDate: reviewDate).run()
             return
         }
         var request = Foshan_Subsidy_V1_ReviewApplicationRequest()
@@ -402,6 +404,7 @@ struct Review: AsyncParsableCommand {
         request.applicationId = ids[0]
         request.outcome = outcome
         request.reason = reason
+        request.reviewDate = reviewDate
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).reviewApplication(request, timeout: global.timeout)
         }
@@ -737,7 +740,7 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> S
     let chinese = prefersChinese()
     let chineseLabels = [
         "programme": "政策", "call": "申报批次", "late": "逾期原因", "measure": "支持方向", "applicant": "申报主体", "project": "项目名称",
-        "amounts": "金额", "content": "比对内容", "filed": "受理日期", "awarded": "审定资助", "cut": "核减", "paid": "拨付日期", "warning": "提示",
+        "amounts": "金额", "content": "比对内容", "filed": "受理日期", "reviewed": "初审日期", "awarded": "审定资助", "cut": "核减", "paid": "拨付日期", "warning": "提示",
     ]
     func field(_ label: String, _ value: String) -> String {
         let head = (chinese ? chineseLabels[label] ?? label : label) + ":"
@@ -775,6 +778,8 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> S
     }
     // The day no decision on it may be dated before (its filing, or its last correction).
     if !record.filedOn.isEmpty { lines.append(field("filed", record.filedOn)) }
+    // Nor before the district's recommendation (初审), which the city's 复核 rests on.
+    if !record.recommendedOn.isEmpty { lines.append(field("reviewed", record.recommendedOn)) }
     if record.awardedFen > 0 {
         let decided = chinese ? "\(yuan(record.awardedFen)) 元，审定日期 \(record.decisionDate)" : "\(yuan(record.awardedFen)) yuan on \(record.decisionDate)"
         lines.append(field("awarded", decided + (record.decisionDocument.isEmpty ? "" : "  \(record.decisionDocument)")))

@@ -92,6 +92,14 @@ struct HandlerTests {
         _ = try await daemon.call(District.reviewApplication, giveBack, as: "shunde")
         amend.requestId = "resubmit-same"
         #expect(try await daemon.call(District.amendApplication, amend, as: "shunde").record?.state == .submitted)
+        // The city's refusal too.
+        var recommend = reject
+        (recommend.requestId, recommend.outcome, recommend.reason) = ("recommend-910", .recommend, "")
+        _ = try await daemon.call(District.reviewApplication, recommend, as: "shunde")
+        var cityReject = Foshan_Subsidy_V1_DecideApplicationRequest()
+        (cityReject.requestId, cityReject.applicationId, cityReject.reason) = ("city-reject-blank", id, " \u{200B}\u{3000}")
+        let cityBlank = await #expect(throws: SubsidyError.self) { try await daemon.call(City.rejectApplication, cityReject, as: "city") }
+        #expect(cityBlank?.code == .invalidArgument && cityBlank?.message.hasPrefix("request.reason: is required to reject") == true, "\(String(describing: cityBlank))")
     }
 
     @Test("the lifecycle through the router: submit, review, approve, publicize, disburse, and a revocation not dated before the payment")

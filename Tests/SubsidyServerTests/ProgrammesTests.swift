@@ -327,6 +327,22 @@ struct ProgrammesTests {
                 moved?.code == .failedPrecondition
                     && moved?.message.contains("\(late) cannot be amended to enterprise \(other) (a new filing for it): programme foshan-2020 ended on 2023-12-31") == true,
                 "\(moved?.message ?? "")")
+            // Recommended on paper on 2023-12-29 and entered after the end: the day it names is
+            // its recommendation's, not before its filing nor after today.
+            let paper = try await shunde.on("2023-12-28").submit(voucher("REV-3", enterprise: other)).id
+            var entered = Foshan_Subsidy_V1_ReviewApplicationRequest()
+            (entered.requestId, entered.applicationId, entered.outcome, entered.reviewDate) = ("paper-early", paper, .recommend, "2023-12-27")
+            let beforeFiling = await #expect(throws: SubsidyError.self) {
+                try await shunde.on("2024-01-03").client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, entered)
+            }
+            #expect(
+                beforeFiling?.code == .invalidArgument
+                    && beforeFiling?.message.hasPrefix("request.review_date: 2023-12-27 is before \(paper) was filed on 2023-12-28") == true,
+                "\(String(describing: beforeFiling))")
+            (entered.requestId, entered.reviewDate) = ("paper", "2023-12-29")
+            let onPaper = try #require(try await shunde.on("2024-01-03").client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, entered).record)
+            #expect(onPaper.recommendedOn == "2023-12-29", "\(onPaper)")
+            #expect(try await city.on("2024-01-03").approve(paper, date: "2023-12-30").state == .approved)
             var reject = Foshan_Subsidy_V1_ReviewApplicationRequest()
             (reject.requestId, reject.applicationId, reject.outcome, reject.reason) = ("reject-\(late)", late, .reject, "政策已到期")
             #expect(try await shunde.on("2024-01-02").client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, reject).record?.state == .rejected)
@@ -360,6 +376,17 @@ struct ProgrammesTests {
             let approved = try await city.approve(voucher, date: "2023-06-01")
             #expect(approved.awardedFen == 30_000_000, "\(approved.explanation?.rendered ?? "")")
             #expect(approved.explanation?.limits.contains { $0.kind == "stacking" } != true, "\(approved.explanation?.rendered ?? "")")
+            // An imported voucher that names no contract is its project's: a 上云用云 on a contract
+            // of that project counts it (100,000 − 80,000 left).
+            let other = TestData.uscc(7_821, area: 6)
+            try await shunde.register(other)
+            var imported = historical(.cloudVoucher, district: "shunde", enterprise: other, provider: ProgrammeData.seller, amountFen: 8_000_000, document: "佛工信〔2023〕50号", year: 2023)
+            imported.projectName = "设备上云"
+            #expect(try await city.importAwards([imported]).imported == 1)
+            var theirs = ProgrammeData.cloudUse(other, spendFen: 10_000_000, revenueFen: 8_000_000_000, contract: "HT-B9", year: 2023)
+            theirs.projectName = "设备上云"
+            let stacked = try await ProgrammeData.approveOwn(shunde, try await shunde.file(theirs), date: "2023-06-01")
+            #expect(stacked.awardedFen == 2_000_000, "\(stacked.explanation?.rendered ?? "")")
             // One contract is still one content: a second 上云用云 on HT-B1 is double funding.
             let again = await #expect(throws: SubsidyError.self) { try await shunde.submit(use("HT-B1", spendFen: 10_000_000)) }
             #expect(again?.code == .failedPrecondition && again?.message.contains("duplicate_content") == true && again?.message.contains(first) == true, "\(again?.message ?? "")")
@@ -381,6 +408,16 @@ struct ProgrammesTests {
             let matched = try await ProgrammeData.approveOwn(shunde, match, date: "2023-06-01", caseFen: 400_000_000)
             #expect(matched.awardedFen == 280_000_000, "\(matched.explanation?.rendered ?? "")")
             #expect(matched.explanation?.rendered.contains("the base \(benchmark) was awarded on, 4,000,000.00") == true, "\(matched.explanation?.rendered ?? "")")
+            // Declared with the match, 1,000,000 of provincial funds bind the city's combined limit
+            // (upper-level + city ≤ 50% of the investment) though the city's application declares none.
+            let second = TestData.uscc(7_831, area: 6)
+            try await shunde.register(second)
+            var declared = ProgrammeData.benchmarkMatch(second, projectName: "智能仓储", year: 2023)
+            declared.upperLevelSubsidyFen = 100_000_000
+            #expect(try await ProgrammeData.approveOwn(shunde, try await shunde.file(declared), date: "2023-06-01", caseFen: 50_000_000).awardedFen == 50_000_000)
+            let cityAward = try await city.approve(
+                try await shunde.file(TestData.benchmark(enterprise: second, investedFen: 400_000_000, year: 2023, name: "智能仓储")), date: "2023-06-01")
+            #expect(cityAward.awardedFen == 100_000_000, "2,000,000 − 1,000,000: \(cityAward.explanation?.rendered ?? "")")
             // A second match of it under Shunde's own programme is still double funding.
             let again = await #expect(throws: SubsidyError.self) {
                 try await shunde.submit(ProgrammeData.benchmarkMatch(enterprise, projectName: "智能产线改造 ", year: 2023))
@@ -415,6 +452,31 @@ struct ProgrammesTests {
             // Its caps count them: the enterprise's workshops over the programme's life.
             let quota = try await city.quota(year: 2022)
             #expect(quota.caps.contains { $0.capId == "DIGITAL_WORKSHOP.annual_count" && $0.scope == "2022" && $0.count == 1 }, "\(quota.caps.filter { $0.capId.hasPrefix("DIGITAL") })")
+            let life = try await city.quota()
+            #expect(life.caps.contains { $0.capId == "DIGITAL_WORKSHOP.per_enterprise_life" && $0.scope == "foshan-dx-2021/\(enterprise)" && $0.count == 2 },
+                    "\(life.caps.filter { $0.capId.hasPrefix("DIGITAL_WORKSHOP") })")
+            // A difference award imported is the difference paid: another enterprise's workshop
+            // and a factory of 10,000,000 at the STANDARD ceiling would come to 12,000,000.
+            let other = TestData.uscc(7_841, area: 4)
+            func otherAward(_ measure: Foshan_Subsidy_V1_Measure, amountFen: Int64, project: String, document: String) -> Foshan_Subsidy_V1_HistoricalAward {
+                var award = historical(measure, district: "chancheng", enterprise: other, amountFen: amountFen, document: document, year: 2023)
+                (award.programme, award.projectName) = ("foshan-dx-2021", project)
+                return award
+            }
+            var factoryRow = otherAward(.digitalFactory, amountFen: 1_000_000_000, project: "工厂", document: "佛工信〔2023〕41号")
+            factoryRow.grade = .standard
+            let beyond = await #expect(throws: SubsidyError.self) {
+                try await city.importAwards([otherAward(.digitalWorkshop, amountFen: 200_000_000, project: "车间", document: "佛工信〔2023〕42号"), factoryRow])
+            }
+            #expect(beyond?.code == .failedPrecondition && beyond?.message.contains("request.awards[1].amount_fen") == true && beyond?.message.contains("difference award") == true,
+                    "\(String(describing: beyond))")
+            factoryRow.amountFen = 800_000_000
+            #expect(try await city.importAwards([otherAward(.digitalWorkshop, amountFen: 200_000_000, project: "车间", document: "佛工信〔2023〕42号"), factoryRow]).imported == 2)
+            // A grade on a measure that has none is refused, not made part of the row's identity.
+            var gradedWorkshop = otherAward(.digitalWorkshop, amountFen: 200_000_000, project: "车间二", document: "佛工信〔2023〕43号")
+            gradedWorkshop.grade = .excellent
+            let notGraded = await #expect(throws: SubsidyError.self) { try await city.importAwards([gradedWorkshop]) }
+            #expect(notGraded?.message.hasPrefix("request.awards[0].grade: DIGITAL_WORKSHOP of foshan-dx-2021 is not graded") == true, "\(String(describing: notGraded))")
 
             // A graded recognition names its grade; a district programme's history is not the city's to import.
             var ungraded = imported(.digitalFactory, year: 2023, amountFen: 500_000_000, project: "工厂", document: "佛工信〔2023〕40号")
@@ -470,19 +532,26 @@ struct ProgrammesTests {
             // Received after the end, it can no longer be approved: a decision inside the window
             // would be dated before the content it approves. The clerk is told so.
             #expect(correctedRecord.warnings.contains { $0.contains("ended on 2023-12-31") && $0.contains("only be refused or withdrawn") }, "\(correctedRecord.warnings)")
-            // (Recommended on the filing day of the bureau's 2020 filings: a recommendation today
-            // is refused, `recommendationBeforeDecision`; the filing day still stops the approval.)
-            try await shunde.recommend(returned)
-            let backDated = await #expect(throws: SubsidyError.self) { try await city.approve(returned, date: "2023-12-31") }
+            // Nor can it be recommended for one: from the day it was filed the programme has ended,
+            // and a recommendation dated before would be before its filing.
+            let recommendedLate = await #expect(throws: SubsidyError.self) { try await shunde.on("2024-01-01").recommend(returned) }
+            #expect(recommendedLate?.code == .failedPrecondition && recommendedLate?.message.contains("ended on 2023-12-31") == true, "\(String(describing: recommendedLate))")
+            var backDated = Foshan_Subsidy_V1_ReviewApplicationRequest()
+            (backDated.requestId, backDated.applicationId, backDated.outcome, backDated.reviewDate) = ("back-dated", returned, .recommend, "2023-12-31")
+            let beforeFiling = await #expect(throws: SubsidyError.self) {
+                try await shunde.on("2024-01-01").client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, backDated)
+            }
             #expect(
-                backDated?.code == .invalidArgument && backDated?.message.contains("request.decision_date: approval of \(returned) on 2023-12-31 is before it was filed on 2024-01-01") == true,
-                "\(backDated?.message ?? "")")
+                beforeFiling?.code == .invalidArgument && beforeFiling?.message.contains("2023-12-31 is before \(returned) was filed on 2024-01-01") == true,
+                "\(beforeFiling?.message ?? "")")
             // Nor is it quoted as if it could be (undated: as of the programme's last day).
             var quoteStored = Foshan_Subsidy_V1_QuoteRequest()
             quoteStored.applicationId = returned
             let unquoted = await #expect(throws: SubsidyError.self) { try await city.client.call(Foshan_Subsidy_V1_CityService.Method.quote, quoteStored) }
             #expect(unquoted?.code == .invalidArgument && unquoted?.message.contains("on 2023-12-31 is before it was filed on 2024-01-01") == true, "\(unquoted?.message ?? "")")
-            #expect(try await city.decide(Foshan_Subsidy_V1_CityService.Method.rejectApplication, returned, date: "2024-01-01", reason: "逾期补正").state == .rejected)
+            var rejected = Foshan_Subsidy_V1_ReviewApplicationRequest()
+            (rejected.requestId, rejected.applicationId, rejected.outcome, rejected.reason) = ("reject-\(returned)", returned, .reject, "逾期补正")
+            #expect(try await shunde.on("2024-01-01").client.call(Foshan_Subsidy_V1_DistrictService.Method.reviewApplication, rejected).record?.state == .rejected)
             var quote = Foshan_Subsidy_V1_QuoteRequest()
             quote.application = late
             let quoted = await #expect(throws: SubsidyError.self) { try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.quote, quote) }

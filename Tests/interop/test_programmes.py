@@ -44,11 +44,12 @@ def test_shunde_decides_its_own_cloud_use_award_and_the_city_reads_it(own_daemon
             programme="shunde-dx-2021", measure=pb.types_pb2.CLOUD_USE, funding_year=2024, enterprise_uscc=buyer,
             project_name="上云用云", contract_number="PY-SD-1", contract_amount_fen=300_000_000, paid_amount_fen=300_000_000,
             provider_uscc=seller, declared_revenue_fen=4_000_000_000)
-        # Filed in the spring, decided in June: no decision may be dated before its filing.
+        # Filed and recommended in the spring, decided in June: no decision may be dated before
+        # its filing, nor before its recommendation.
         with Client(own_daemon.socket("shunde"), metadata={"x-today": "2024-03-01"}) as filing:
             record = filing.district.submit_application(request_id=str(uuid.uuid4()), application=application).record
+            filing.district.review_application(request_id=str(uuid.uuid4()), application_id=record.id, outcome=pb.district_pb2.RECOMMEND)
         assert record.filed_on == "2024-03-01"
-        shunde.district.review_application(request_id=str(uuid.uuid4()), application_id=record.id, outcome=pb.district_pb2.RECOMMEND)
         with pytest.raises(RpcError) as refused:
             city.city.approve_application(request_id=str(uuid.uuid4()), application_id=record.id, decision_date="2024-06-01")
         assert refused.value.code == StatusCode.PERMISSION_DENIED

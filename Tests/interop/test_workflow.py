@@ -49,8 +49,9 @@ class Tenant:
         return self.conn.unary(method, request, response_cls, timeout_ms=10_000, wait=WAIT, metadata=metadata)
 
     def district(self, name: str, request):
-        # Filings are made on FILED: the decisions these tests date in 2022 come after it.
-        metadata = {"x-today": FILED} if name in ("SubmitApplication", "AmendApplication") else None
+        # Filings and reviews are made on FILED: the decisions these tests date in 2022 come after
+        # them (none may be dated before its application's filing, nor before its recommendation).
+        metadata = {"x-today": FILED} if name in ("SubmitApplication", "AmendApplication", "ReviewApplication") else None
         return self.call(DISTRICT + name, request, getattr(self.pb.district_pb2, f"{name}Response"), metadata)
 
     def city(self, name: str, request, response=None, metadata=None):

@@ -25,7 +25,8 @@ extension Foshan_Subsidy_V1_Health {
         }
 
         /// Sends the current status at once, then again whenever it changes (e.g. NOT_SERVING while the
-        /// daemon drains for shutdown). Ends when the client cancels or the daemon stops.
+        /// daemon drains for shutdown, after which it ends OK; for an unknown service, one
+        /// SERVICE_UNKNOWN and OK). Otherwise ends when the client cancels or the daemon stops.
         /// `/foshan.subsidy.v1.Health/Watch`: the stream ends when the server ends the call, throwing its status if not
         /// OK. Cancelling the consuming task cancels the call.
         public func watch(

@@ -13,7 +13,8 @@ extension Foshan_Subsidy_V1_Health {
         /// `/foshan.subsidy.v1.Health/Check`
         func check(_ request: Foshan_Subsidy_V1_HealthCheckRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_HealthCheckResponse
         /// Sends the current status at once, then again whenever it changes (e.g. NOT_SERVING while the
-        /// daemon drains for shutdown). Ends when the client cancels or the daemon stops.
+        /// daemon drains for shutdown, after which it ends OK; for an unknown service, one
+        /// SERVICE_UNKNOWN and OK). Otherwise ends when the client cancels or the daemon stops.
         /// `/foshan.subsidy.v1.Health/Watch`: each message written to `writer` is one reply; returning ends the stream OK.
         func watch(_ request: Foshan_Subsidy_V1_HealthCheckRequest, writer: ResponseStreamWriter<Foshan_Subsidy_V1_HealthCheckResponse>, context: CallContext) async throws(SubsidyError)
     }

@@ -21,7 +21,9 @@ struct AdminService: Foshan_Subsidy_V1_Admin.ServiceProtocol {
             manifest = try await takeBackup(into: directory, context: context)
         } catch {
             // The nightly unit's journal says it failed; the daemon's log must too, with why.
-            context.logger.error("backup failed", metadata: ["backup.directory": "\(directory)", "error": "\(error.message)"])
+            // Another backup running, or the daemon stopping, is not a failure to act on.
+            let level: Logger.Level = error.code == .aborted || error.code == .unavailable ? .notice : .error
+            context.logger.log(level: level, "backup failed", metadata: ["backup.directory": "\(directory)", "error": "\(error.message)"])
             throw error
         }
         let elapsed = ContinuousClock.now - started

@@ -267,6 +267,9 @@ struct CityViews: Sendable {
                 throw .invalidField("\(path).grade", "is required for \(measure) of \(policy.name): \(graded)")
             }
             if amount > ceiling { throw .invalidField("\(path).amount_fen", "\(amount) exceeds the \(grade.rawValue) ceiling of \(measure) (\(ceiling))") }
+        } else if grade != .none {
+            // A grade the measure does not have would only change the row's identity.
+            throw .invalidField("\(path).grade", "\(measure) of \(policy.name) is not graded; leave grade empty")
         }
         // An imported decision counts toward every cap of its measure: the import format carries
         // no selection level, and a decided award was within the city's quota when it was made.
@@ -317,7 +320,11 @@ struct CityViews: Sendable {
             bare[8] = ""
             fields.idWithoutContract = importID(bare)
         }
-        return SubsidyStores.ImportRow(fields: fields, charges: charges, policy: policy)
+        var row = SubsidyStores.ImportRow(fields: fields, charges: charges, policy: policy)
+        // A difference award (差额奖励) was paid the difference: with the earlier awards it joins,
+        // no more than its grade's ceiling.
+        if !rule.differenceOf.isEmpty { row.differenceCeiling = rule.gradeCeilings[grade] }
+        return row
     }
 
     /// What an imported award's rate applied to (`base_fen`), zero when unknown: a rate measure's

@@ -231,10 +231,17 @@ struct DistrictService: Foshan_Subsidy_V1_DistrictService.ServiceProtocol {
             throw .invalidField("request.reason", "is required when returning or rejecting an application (blanks and invisible characters alone are not a reason)")
         }
         try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
-        let (stores, programmes, today) = (self.stores, self.programmes, Clock.today())
+        let today = Clock.today()
+        var day = today
+        if !request.reviewDate.isEmpty {
+            guard transition == .recommend else { throw .invalidField("request.review_date", "is for RECOMMEND only") }
+            day = try parseDate(request.reviewDate, field: "request.review_date")
+            guard day <= today else { throw .invalidField("request.review_date", "\(day) is after today (\(today))") }
+        }
+        let (stores, programmes, reviewedOn) = (self.stores, self.programmes, day)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.review(
-                request.applicationId, as: district, transition, on: today, programmes: programmes, request: key, actor: context.actor,
+                request.applicationId, as: district, transition, on: reviewedOn, programmes: programmes, request: key, actor: context.actor,
                 reason: request.reason
             ) {
                 try Foshan_Subsidy_V1_ReviewApplicationResponse.encoding($0, warnings: $1)

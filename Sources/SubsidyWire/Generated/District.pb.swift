@@ -761,7 +761,7 @@ public struct Foshan_Subsidy_V1_ListApplicationsResponse: ProtoMessage {
     }
 }
 
-/// Only while RETURNED: replaces the content and goes back to SUBMITTED.
+/// While SUBMITTED or RETURNED: replaces the content (a RETURNED one goes back to SUBMITTED).
 public struct Foshan_Subsidy_V1_AmendApplicationRequest: ProtoMessage {
     public var requestId: String = ""
     public var applicationId: String = ""
@@ -949,6 +949,11 @@ public struct Foshan_Subsidy_V1_ReviewApplicationRequest: ProtoMessage {
     public var applicationId: String = ""
     public var outcome: Foshan_Subsidy_V1_ReviewOutcome = .init(rawValue: 0)
     public var reason: String = ""
+    /// RECOMMEND only: the day (YYYY-MM-DD) the district recommended it, when that was before the
+    /// day it is entered (a paper list entered afterwards); empty: today in Foshan. Not before the
+    /// application's filed_on, not after today; it becomes recommended_on, and it must fall inside
+    /// the programme's window.
+    public var reviewDate: String = ""
 
     public init() {}
 
@@ -962,6 +967,7 @@ public struct Foshan_Subsidy_V1_ReviewApplicationRequest: ProtoMessage {
         m.applicationId = ProtoC.string(c.application_id)
         m.outcome = .init(rawValue: Int32(truncatingIfNeeded: c.outcome.rawValue))
         m.reason = ProtoC.string(c.reason)
+        m.reviewDate = ProtoC.string(c.review_date)
         return m
     }
 
@@ -972,6 +978,7 @@ public struct Foshan_Subsidy_V1_ReviewApplicationRequest: ProtoMessage {
         p.pointee.application_id = arena.string(self.applicationId)
         p.pointee.outcome = Foshan__Subsidy__V1__ReviewOutcome(rawValue: .init(truncatingIfNeeded: self.outcome.rawValue))
         p.pointee.reason = arena.string(self.reason)
+        p.pointee.review_date = arena.string(self.reviewDate)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -983,6 +990,7 @@ public struct Foshan_Subsidy_V1_ReviewApplicationRequest: ProtoMessage {
             case "applicationId", "application_id": self.applicationId = try value.string(at: path + ".application_id")
             case "outcome": self.outcome = try value.enumValue(Foshan_Subsidy_V1_ReviewOutcome.self, at: path + ".outcome")
             case "reason": self.reason = try value.string(at: path + ".reason")
+            case "reviewDate", "review_date": self.reviewDate = try value.string(at: path + ".review_date")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -994,6 +1002,7 @@ public struct Foshan_Subsidy_V1_ReviewApplicationRequest: ProtoMessage {
         if self.applicationId != "" { members.append(("applicationId", JSONValue.string(self.applicationId))) }
         if self.outcome.rawValue != 0 { members.append(("outcome", JSONValue.enumValue(self.outcome))) }
         if self.reason != "" { members.append(("reason", JSONValue.string(self.reason))) }
+        if self.reviewDate != "" { members.append(("reviewDate", JSONValue.string(self.reviewDate))) }
         return .object(members)
     }
 }

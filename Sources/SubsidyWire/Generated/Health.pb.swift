@@ -113,7 +113,8 @@ public enum Foshan_Subsidy_V1_Health: Sendable {
         /// `/foshan.subsidy.v1.Health/Check`
         public static let check = UnaryMethod<Foshan_Subsidy_V1_HealthCheckRequest, Foshan_Subsidy_V1_HealthCheckResponse>(fullName: "/foshan.subsidy.v1.Health/Check")
         /// Sends the current status at once, then again whenever it changes (e.g. NOT_SERVING while the
-        /// daemon drains for shutdown). Ends when the client cancels or the daemon stops.
+        /// daemon drains for shutdown, after which it ends OK; for an unknown service, one
+        /// SERVICE_UNKNOWN and OK). Otherwise ends when the client cancels or the daemon stops.
         /// `/foshan.subsidy.v1.Health/Watch`
         public static let watch = ServerStreamingMethod<Foshan_Subsidy_V1_HealthCheckRequest, Foshan_Subsidy_V1_HealthCheckResponse>(fullName: "/foshan.subsidy.v1.Health/Watch")
         /// Every method, in the order of the .proto, for routing and reflection.

@@ -94,7 +94,8 @@ public struct Foshan_Subsidy_V1_FieldViolation: ProtoMessage {
     }
 }
 
-/// A city-wide cap without enough headroom. Amounts in fen; for count caps, counts.
+/// A cap without enough headroom: a city-wide one, a per-enterprise or per-provider one, or a
+/// district programme's. Amounts in fen; for count caps, counts.
 public struct Foshan_Subsidy_V1_CapViolation: ProtoMessage {
     public var capId: String = ""
     public var scope: String = ""

@@ -5,7 +5,9 @@ import CProtobufC
 import SubsidyCore
 import SubsidyProtoC
 
-/// The eight support measures (some have two award kinds). Names match RULES.md.
+/// The support measures of every programme: the 2020 measures' eight articles (some with two
+/// award kinds; Deploy/policy/foshan-2020.toml), then the successor and district programmes'
+/// (Deploy/policy/*.toml; Protos/MEASURES.md describes each).
 public struct Foshan_Subsidy_V1_Measure: ProtoEnum {
     public var rawValue: Int32
     public init(rawValue: Int32) { self.rawValue = rawValue }
@@ -22,10 +24,10 @@ public struct Foshan_Subsidy_V1_Measure: ProtoEnum {
     public static let demoBase = Foshan_Subsidy_V1_Measure(rawValue: 9)
     public static let publicService = Foshan_Subsidy_V1_Measure(rawValue: 10)
     public static let innovationCarrier = Foshan_Subsidy_V1_Measure(rawValue: 11)
-    /// Programme foshan-dx-2021 (city), PROGRAMMES.md.
+    /// Programme foshan-dx-2021 (city), Deploy/policy/foshan-dx-2021.toml.
     public static let digitalFactory = Foshan_Subsidy_V1_Measure(rawValue: 12)
     public static let digitalWorkshop = Foshan_Subsidy_V1_Measure(rawValue: 13)
-    /// Programme shunde-dx-2021 (district:shunde), PROGRAMMES.md.
+    /// Programme shunde-dx-2021 (district:shunde), Deploy/policy/shunde-dx-2021.toml.
     public static let cloudUse = Foshan_Subsidy_V1_Measure(rawValue: 14)
     public static let nationalMatch = Foshan_Subsidy_V1_Measure(rawValue: 15)
     public static let benchmarkMatch = Foshan_Subsidy_V1_Measure(rawValue: 16)

@@ -2167,7 +2167,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__withdraw_application_respo
   (ProtobufCMessageInit) foshan__subsidy__v1__withdraw_application_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__review_application_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__review_application_request__field_descriptors[5] =
 {
   {
     "request_id",
@@ -2217,17 +2217,30 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__review_application_re
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "review_date",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ReviewApplicationRequest, review_date),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__review_application_request__field_indices_by_name[] = {
   1,   /* field[1] = application_id */
   2,   /* field[2] = outcome */
   3,   /* field[3] = reason */
   0,   /* field[0] = request_id */
+  4,   /* field[4] = review_date */
 };
 static const ProtobufCIntRange foshan__subsidy__v1__review_application_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__review_application_request__descriptor =
 {
@@ -2237,7 +2250,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__review_application_request
   "Foshan__Subsidy__V1__ReviewApplicationRequest",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__ReviewApplicationRequest),
-  4,
+  5,
   foshan__subsidy__v1__review_application_request__field_descriptors,
   foshan__subsidy__v1__review_application_request__field_indices_by_name,
   1,  foshan__subsidy__v1__review_application_request__number_ranges,

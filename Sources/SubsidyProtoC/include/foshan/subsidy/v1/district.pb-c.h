@@ -279,7 +279,7 @@ struct  Foshan__Subsidy__V1__ListApplicationsResponse
 
 
 /*
- * Only while RETURNED: replaces the content and goes back to SUBMITTED.
+ * While SUBMITTED or RETURNED: replaces the content (a RETURNED one goes back to SUBMITTED).
  */
 struct  Foshan__Subsidy__V1__AmendApplicationRequest
 {
@@ -336,10 +336,17 @@ struct  Foshan__Subsidy__V1__ReviewApplicationRequest
   char *application_id;
   Foshan__Subsidy__V1__ReviewOutcome outcome;
   char *reason;
+  /*
+   * RECOMMEND only: the day (YYYY-MM-DD) the district recommended it, when that was before the
+   * day it is entered (a paper list entered afterwards); empty: today in Foshan. Not before the
+   * application's filed_on, not after today; it becomes recommended_on, and it must fall inside
+   * the programme's window.
+   */
+  char *review_date;
 };
 #define FOSHAN__SUBSIDY__V1__REVIEW_APPLICATION_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__review_application_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__REVIEW_OUTCOME__REVIEW_OUTCOME_UNSPECIFIED, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__REVIEW_OUTCOME__REVIEW_OUTCOME_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Foshan__Subsidy__V1__ReviewApplicationResponse

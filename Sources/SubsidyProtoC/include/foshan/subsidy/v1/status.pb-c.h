@@ -64,7 +64,8 @@ struct  Foshan__Subsidy__V1__FieldViolation
 
 
 /*
- * A city-wide cap without enough headroom. Amounts in fen; for count caps, counts.
+ * A cap without enough headroom: a city-wide one, a per-enterprise or per-provider one, or a
+ * district programme's. Amounts in fen; for count caps, counts.
  */
 struct  Foshan__Subsidy__V1__CapViolation
 {

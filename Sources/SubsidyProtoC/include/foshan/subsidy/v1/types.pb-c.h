@@ -33,7 +33,9 @@ typedef struct Foshan__Subsidy__V1__AuditChainReport Foshan__Subsidy__V1__AuditC
 /* --- enums --- */
 
 /*
- * The eight support measures (some have two award kinds). Names match RULES.md.
+ * The support measures of every programme: the 2020 measures' eight articles (some with two
+ * award kinds; Deploy/policy/foshan-2020.toml), then the successor and district programmes'
+ * (Deploy/policy *.toml; Protos/MEASURES.md describes each).
  */
 typedef enum _Foshan__Subsidy__V1__Measure {
   FOSHAN__SUBSIDY__V1__MEASURE__MEASURE_UNSPECIFIED = 0,
@@ -82,7 +84,7 @@ typedef enum _Foshan__Subsidy__V1__Measure {
    */
   FOSHAN__SUBSIDY__V1__MEASURE__INNOVATION_CARRIER = 11,
   /*
-   * Programme foshan-dx-2021 (city), PROGRAMMES.md.
+   * Programme foshan-dx-2021 (city), Deploy/policy/foshan-dx-2021.toml.
    */
   /*
    * 数字化示范工厂: case by case up to a ceiling by grade, paid as a difference
@@ -93,7 +95,7 @@ typedef enum _Foshan__Subsidy__V1__Measure {
    */
   FOSHAN__SUBSIDY__V1__MEASURE__DIGITAL_WORKSHOP = 13,
   /*
-   * Programme shunde-dx-2021 (district:shunde), PROGRAMMES.md.
+   * Programme shunde-dx-2021 (district:shunde), Deploy/policy/shunde-dx-2021.toml.
    */
   /*
    * 上云用云: a rate of catalogue spend, revenue-tiered cap
