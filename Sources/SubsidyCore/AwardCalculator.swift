@@ -313,25 +313,34 @@ public enum AwardCalculator {
         // The key the base belongs to: a contract's amount to the contract, an investment (and
         // every other base) to the project — not whichever key a typed contract number put first.
         let baseKey = application.contentKeys.first { $0.hasPrefix(base == .lowerOfContractAndPaid ? "contract:" : "project:") }
-        var seen = Set<String>()
-        var awarded = Money.zero
-        var named: [String] = []
-        for funded in held
-        where funded.programme != programme && Application.isSameContent(application.measure, contract: application.hasContract, as: funded)
-            && seen.insert(funded.applicationID).inserted
-        {
-            guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
-            awarded = sum
-            named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
-            if funded.base > .zero && funded.base < baseAmount, funded.key == baseKey,
-                case let .rate(kind) = funded.measure.formulaShape, kind == base
-            {
-                (baseAmount, baseName) = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base) (less than this application's \(baseName))")
-            }
+        let (others, awarded, named) = try otherProgrammesAwards(of: application, programme: programme, held: held)
+        for funded in others
+        where funded.base > .zero && funded.base < baseAmount && funded.key == baseKey && funded.measure.formulaShape == .rate(base) {
+            (baseAmount, baseName) = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base) (less than this application's \(baseName))")
         }
         return try stackingTrace(
             upperLevel: declaredUpperLevel(application.upperLevelSubsidy, measure: application.measure, contract: application.hasContract, held: held), rate: rate, base: baseAmount, baseName: baseName, awarded: awarded,
             named: named)
+    }
+
+    /// The awards in `held` under another programme than `programme` for the same content as
+    /// `application` (``Application/isSameContent(_:contract:as:)``), each once: what stacking adds
+    /// to the public money for the content, their total and how its trace names them.
+    private static func otherProgrammesAwards(
+        of application: Application, programme: String, held: [FundedContent]
+    ) throws(SubsidyError) -> (awards: [FundedContent], total: Money, named: [String]) {
+        var seen = Set<String>()
+        var (awards, total, named) = ([FundedContent](), Money.zero, [String]())
+        for funded in held
+        where funded.programme != programme && Application.isSameContent(application.measure, contract: application.hasContract, as: funded)
+            && seen.insert(funded.applicationID).inserted
+        {
+            guard let sum = total.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
+            total = sum
+            awards.append(funded)
+            named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
+        }
+        return (awards, total, named)
     }
 
     /// Stacking for a measure whose amount has no base of its own (case by case: Shunde's 省市标杆配套,
@@ -342,17 +351,10 @@ public enum AwardCalculator {
     private static func stackingOnAwardedBases(
         _ application: Application, rate: Rate, programme: String, held: [FundedContent]
     ) throws(SubsidyError) -> LimitTrace? {
-        var seen = Set<String>()
-        var awarded = Money.zero
-        var named: [String] = []
+        let (others, awarded, named) = try otherProgrammesAwards(of: application, programme: programme, held: held)
+        guard !others.isEmpty else { return nil }
         var base: (amount: Money, name: String)?
-        for funded in held
-        where funded.programme != programme && Application.isSameContent(application.measure, contract: application.hasContract, as: funded)
-            && seen.insert(funded.applicationID).inserted
-        {
-            guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
-            awarded = sum
-            named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
+        for funded in others {
             // A project's amount (its investment, …), not one of its contracts': the match is
             // of the project.
             guard funded.base > .zero, funded.key.hasPrefix("project:"), case let .rate(kind) = funded.measure.formulaShape,
@@ -360,7 +362,6 @@ public enum AwardCalculator {
             else { continue }
             base = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base)")
         }
-        guard !named.isEmpty else { return nil }
         guard let base else {
             throw SubsidyError.precondition(
                 "stacking",
