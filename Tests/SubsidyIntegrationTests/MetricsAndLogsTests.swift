@@ -50,7 +50,10 @@ struct MetricsAndLogsTests {
         #expect(committed == Double(approved.awardedFen))
         #expect(Self.sample(text, #"subsidyd_cap_used_ratio{cap="CLOUD_VOUCHER.annual_budget",scope="2022"}"#) == committed / limit)
         #expect((Self.sample(text, #"subsidyd_cap_max_subject_used_ratio{cap="CLOUD_VOUCHER.per_enterprise",scope="2022"}"#) ?? 0) > 0)
-        #expect(text.contains("subsidyd_policy_info{version=\"foshan-2020@"))
+        // Every programme in force, not only the default one.
+        for programme in ["foshan-2020", "foshan-dx-2021", "shunde-dx-2021"] {
+            #expect(text.contains("subsidyd_policy_info{version=\"\(programme)@"), "\(programme)")
+        }
         // Each file's pages against its limit, and the disk's free space against its reserve.
         let nanhaiBytes = try #require(Self.sample(text, #"subsidyd_store_bytes{file="nanhai"}"#))
         #expect(nanhaiBytes > 0 && nanhaiBytes.truncatingRemainder(dividingBy: 4096) == 0)

@@ -21,7 +21,7 @@ public final class DaemonMetrics: Sendable {
     private let stores: SubsidyStores
     private let programmes: @Sendable () -> Programmes
     private let openConnections = Mutex<[String: Int]>([:])
-    private let lastPolicyVersion = Mutex<String?>(nil)
+    private let lastPolicyVersions = Mutex<Set<String>>([])
     /// Each (method, tenant, code)'s call counter and duration timer, made once: making them
     /// looks the labels up in the registry, which was a twentieth of a Health.Check's server time.
     /// Bounded as the labels are.
@@ -122,7 +122,7 @@ public final class DaemonMetrics: Sendable {
     public func exposition() async throws -> String {
         let programmes = self.programmes()
         let totals = try await stores.ledger.capTotals(scopePrefix: nil)
-        recordPolicy(programmes.defaultProgramme)
+        recordPolicies(programmes.all)
         // The city's programmes: a district's own keeps its caps in its own store.
         for policy in programmes.all where policy.level == .city {
             for cap in policy.caps {
@@ -173,14 +173,16 @@ public final class DaemonMetrics: Sendable {
         return registry.emitToString()
     }
 
-    /// `subsidyd_policy_info{version}` is 1 for the policy in force and 0 for the one it replaced.
-    private func recordPolicy(_ policy: Policy) {
-        let previous = lastPolicyVersion.withLock { last -> String? in
-            defer { last = policy.version }
-            return last == policy.version ? nil : last
+    /// `subsidyd_policy_info{version}` is 1 for every programme in force (the 2020 measures, the
+    /// successor and district programmes: one series each) and 0 for a version a reload replaced.
+    private func recordPolicies(_ programmes: [Policy]) {
+        let current = Set(programmes.map(\.version))
+        let replaced = lastPolicyVersions.withLock { last -> Set<String> in
+            defer { last = current }
+            return last.subtracting(current)
         }
-        if let previous { Gauge(label: "subsidyd_policy_info", dimensions: [("version", previous)], factory: factory).record(0) }
-        Gauge(label: "subsidyd_policy_info", dimensions: [("version", policy.version)], factory: factory).record(1)
+        for version in replaced.sorted() { Gauge(label: "subsidyd_policy_info", dimensions: [("version", version)], factory: factory).record(0) }
+        for version in current.sorted() { Gauge(label: "subsidyd_policy_info", dimensions: [("version", version)], factory: factory).record(1) }
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {
