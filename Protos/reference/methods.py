@@ -162,7 +162,7 @@ REACH: dict[str, list[Reach]] = {
     "AwardCalculator.swift:exhausted": [Reach(ENGINE + OWN_ENGINE)],
     "AwardCalculator.swift:formula": [Reach(ENGINE + OWN_ENGINE)],
     "AwardCalculator.swift:difference": [Reach(ENGINE + OWN_ENGINE)],
-    "AwardCalculator.swift:otherProgrammesAwards": [Reach(ENGINE + OWN_ENGINE)],
+    "AwardCalculator.swift:sameContentAwards": [Reach(ENGINE + OWN_ENGINE)],
     "AwardCalculator.swift:stackingOnAwardedBases": [Reach(ENGINE + OWN_ENGINE)],
     "AwardCalculator.swift:stackingTrace": [Reach(ENGINE + OWN_ENGINE)],
     # Another programme's stacking limit binding a measure without one: a city's, or a district's own.

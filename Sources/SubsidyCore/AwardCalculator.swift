@@ -313,7 +313,7 @@ public enum AwardCalculator {
         // The key the base belongs to: a contract's amount to the contract, an investment (and
         // every other base) to the project — not whichever key a typed contract number put first.
         let baseKey = application.contentKeys.first { $0.hasPrefix(base == .lowerOfContractAndPaid ? "contract:" : "project:") }
-        let (others, awarded, named) = try otherProgrammesAwards(of: application, programme: programme, held: held)
+        let (others, awarded, named) = try sameContentAwards(of: application.measure, contract: application.hasContract, except: programme, held: held)
         for funded in others
         where funded.base > .zero && funded.base < baseAmount && funded.key == baseKey && funded.measure.formulaShape == .rate(base) {
             (baseAmount, baseName) = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base) (less than this application's \(baseName))")
@@ -323,17 +323,17 @@ public enum AwardCalculator {
             named: named)
     }
 
-    /// The awards in `held` under another programme than `programme` for the same content as
-    /// `application` (``Application/isSameContent(_:contract:as:)``), each once: what stacking adds
-    /// to the public money for the content, their total and how its trace names them.
-    private static func otherProgrammesAwards(
-        of application: Application, programme: String, held: [FundedContent]
+    /// The awards in `held` for the same content as an award of `measure` (naming a contract:
+    /// `contract`; ``Application/isSameContent(_:contract:as:)``), except those of programme
+    /// `except`, each once: what stacking adds to the public money for the content, their total
+    /// and how its trace names them.
+    private static func sameContentAwards(
+        of measure: Measure, contract: Bool, except: String? = nil, held: [FundedContent]
     ) throws(SubsidyError) -> (awards: [FundedContent], total: Money, named: [String]) {
         var seen = Set<String>()
         var (awards, total, named) = ([FundedContent](), Money.zero, [String]())
         for funded in held
-        where funded.programme != programme && Application.isSameContent(application.measure, contract: application.hasContract, as: funded)
-            && seen.insert(funded.applicationID).inserted
+        where funded.programme != except && Application.isSameContent(measure, contract: contract, as: funded) && seen.insert(funded.applicationID).inserted
         {
             guard let sum = total.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
             total = sum
@@ -351,7 +351,7 @@ public enum AwardCalculator {
     private static func stackingOnAwardedBases(
         _ application: Application, rate: Rate, programme: String, held: [FundedContent]
     ) throws(SubsidyError) -> LimitTrace? {
-        let (others, awarded, named) = try otherProgrammesAwards(of: application, programme: programme, held: held)
+        let (others, awarded, named) = try sameContentAwards(of: application.measure, contract: application.hasContract, except: programme, held: held)
         guard !others.isEmpty else { return nil }
         var base: (amount: Money, name: String)?
         for funded in others {
@@ -435,13 +435,9 @@ public enum AwardCalculator {
         }
         guard let (rate, stacker) = limit else { return nil }
         var base = base
-        var seen = Set<String>()
-        var awarded = Money.zero
-        var named: [String] = []
-        for funded in held where Application.isSameContent(measure, contract: contract, as: funded) && seen.insert(funded.applicationID).inserted {
-            guard let sum = awarded.adding(funded.amount) else { throw SubsidyError(.internal, "stacked awards overflow") }
-            awarded = sum
-            named.append("\(funded.applicationID) (\(funded.programme) \(funded.measure)) \(funded.amount)")
+        // Every award of the content, this programme's too.
+        let (all, awarded, named) = try sameContentAwards(of: measure, contract: contract, held: held)
+        for funded in all {
             guard policy.stackingElsewhere[funded.measure] != nil, funded.base > .zero, base.map({ funded.base < $0.amount }) ?? true else { continue }
             let than = base.map { " (less than \($0.name))" } ?? ""
             base = (funded.base, "the base \(funded.applicationID) was awarded on, \(funded.base)\(than)")
