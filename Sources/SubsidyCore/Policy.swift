@@ -80,11 +80,13 @@ public struct Policy: Sendable {
     }
 
     /// `year` as a funding year open under this policy, or `FAILED_PRECONDITION` naming the window.
-    public func fundingYear(_ year: Int) throws(SubsidyError) -> FundingYear {
+    /// - Parameter row: the request field it came from, named in the refusal where one request
+    ///   carries many (an import's rows).
+    public func fundingYear(_ year: Int, row: String? = nil) throws(SubsidyError) -> FundingYear {
         guard fundingYears.contains(year), let fundingYear = FundingYear(year) else {
             throw SubsidyError.precondition(
                 "validity_window",
-                "funding year \(year) is outside policy \(name) (funding years \(fundingYears.lowerBound)–\(fundingYears.upperBound), in force \(validityText))")
+                "\(row.map { "\($0): " } ?? "")funding year \(year) is outside policy \(name) (funding years \(fundingYears.lowerBound)–\(fundingYears.upperBound), in force \(validityText))")
         }
         return fundingYear
     }

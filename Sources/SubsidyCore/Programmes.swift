@@ -60,12 +60,23 @@ public struct Programmes: Sendable {
 
     /// ``programme(for:)`` by name (empty: the default).
     public func programme(forName name: String) throws(SubsidyError) -> Policy {
-        if name.isEmpty { return defaultProgramme }
-        guard let programme = programme(named: name) else {
-            throw SubsidyError.invalidField(
-                "application.programme", "unknown programme '\(name)' (programmes: \(all.map(\.name).joined(separator: ", ")))")
-        }
+        try programme(name, visibleTo: nil, field: "application.programme")
+    }
+
+    /// The programme `name` as `district` sees it (nil: the city, which sees every one; empty:
+    /// the default). One it cannot see is `INVALID_ARGUMENT` on `field`, unknown programme, naming
+    /// the programmes it can: another district's programme does not exist for it, and every
+    /// request field that names a programme says so in the same words.
+    public func programme(_ name: String, visibleTo district: DistrictID?, field: String) throws(SubsidyError) -> Policy {
+        let visible = visible(to: district)
+        let wanted = name.isEmpty ? defaultProgramme.name : name
+        guard let programme = visible.first(where: { $0.name == wanted }) else { throw Self.unknown(name, field: field, among: visible.map(\.name)) }
         return programme
+    }
+
+    /// `INVALID_ARGUMENT` on `field`: `name` is none of the programmes `among` (those the caller can see).
+    public static func unknown(_ name: String, field: String, among names: [String]) -> SubsidyError {
+        SubsidyError.invalidField(field, "unknown programme '\(name)' (programmes: \(names.joined(separator: ", ")))")
     }
 
     /// The programmes `district` may see and file under: the city's and its own (nil: the city,
@@ -84,12 +95,7 @@ public struct Programmes: Sendable {
     ///   amendment corrects a filing made while the programme took them (补正 after 退回), and
     ///   neither the window nor retirement applies; onto another programme, it is a new filing.
     public func programmeForFiling(_ name: String, by district: DistrictID?, on date: CalendarDate, filedUnder: String? = nil) throws(SubsidyError) -> Policy {
-        let visible = visible(to: district)
-        let programme = name.isEmpty ? defaultProgramme : visible.first { $0.name == name }
-        guard let programme, visible.contains(where: { $0.name == programme.name }) else {
-            throw SubsidyError.invalidField(
-                "application.programme", "unknown programme '\(name)' (programmes: \(visible.map(\.name).joined(separator: ", ")))")
-        }
+        let programme = try programme(name, visibleTo: district, field: "application.programme")
         if let filedUnder, (filedUnder.isEmpty ? defaultProgramme.name : filedUnder) == programme.name { return programme }
         if let retired = programme.retiredOn, retired <= date {
             throw SubsidyError.precondition("programme", "programme \(programme.name) was retired on \(retired) and takes no new applications")

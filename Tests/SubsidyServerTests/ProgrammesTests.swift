@@ -490,6 +490,17 @@ struct ProgrammesTests {
             district.programme = "shunde-dx-2021"
             let own = await #expect(throws: SubsidyError.self) { try await city.importAwards([district]) }
             #expect(own?.code == .failedPrecondition && own?.message.contains("shunde-dx-2021 is a district's own programme") == true, "\(String(describing: own))")
+            // In a file of many rows, a refusal says which row: an unknown programme, a year outside the one named.
+            var unknown = district
+            unknown.programme = "foshan-dx-2031"
+            let notOne = await #expect(throws: SubsidyError.self) { try await city.importAwards([workshops[0], unknown]) }
+            #expect(notOne?.code == .invalidArgument && notOne?.message.hasPrefix("request.awards[1].programme: unknown programme 'foshan-dx-2031' (programmes: foshan-2020, foshan-dx-2021,") == true,
+                    "\(String(describing: notOne))")
+            var early = workshops[0]
+            early.fundingYear = 2020
+            let outside = await #expect(throws: SubsidyError.self) { try await city.importAwards([workshops[1], early]) }
+            #expect(outside?.code == .failedPrecondition && outside?.message.hasPrefix("validity_window: request.awards[1].funding_year: funding year 2020 is outside policy foshan-dx-2021") == true,
+                    "\(String(describing: outside))")
         }
     }
 

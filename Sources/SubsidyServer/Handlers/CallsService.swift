@@ -87,7 +87,7 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
         let district = context.tenant.district
         let visible = Set(programmes.visible(to: district).map(\.name))
         if !request.programme.isEmpty && !visible.contains(request.programme) {
-            throw .invalidField("request.programme", "unknown programme '\(request.programme)' (programmes: \(visible.sorted().joined(separator: ", ")))")
+            throw Programmes.unknown(request.programme, field: "request.programme", among: visible.sorted())
         }
         // Calls are few (at most 50 per programme, measure and year), so a page is cut from the
         // whole ordered list; 0 asks for the most, as clients written before paging expect all.
@@ -135,9 +135,7 @@ struct CallsService: Foshan_Subsidy_V1_Calls.ServiceProtocol {
     /// The programme `name`, which `tenant` must decide: the city its programmes, a district its own.
     static func decidedBy(tenant: Tenant, programme name: String, programmes: Programmes, field: String) throws(SubsidyError) -> Policy {
         let visible = programmes.visible(to: tenant.district)
-        guard let programme = visible.first(where: { $0.name == name }) else {
-            throw .invalidField(field, "unknown programme '\(name)' (programmes: \(visible.map(\.name).joined(separator: ", ")))")
-        }
+        guard let programme = visible.first(where: { $0.name == name }) else { throw Programmes.unknown(name, field: field, among: visible.map(\.name)) }
         let decides = switch programme.level {
         case .city: tenant.district == nil
         case .district(let district): tenant.district == district

@@ -204,24 +204,17 @@ struct CityViews: Sendable {
         guard let measure = Measure(wire: award.measure) else { throw .invalidField("\(path).measure", "is required") }
         // The city programme it was decided under: its window, years, rules and caps.
         let programmeName = try InputLimits.oneLine(award.programme, field: "\(path).programme")
-        let policy: Policy
-        if programmeName.isEmpty {
-            policy = self.policy
-        } else {
-            guard let named = programmes.programme(named: programmeName) else {
-                throw .invalidField("\(path).programme", "unknown programme '\(programmeName)' (programmes: \(programmes.all.map(\.name).joined(separator: ", ")))")
-            }
-            guard named.level == .city else {
-                throw SubsidyError.precondition(
-                    "programme",
-                    "\(path): \(named.name) is a district's own programme, whose awards live in that district's store: its history is not imported through the city's ledger")
-            }
-            policy = named
+        let policy = try programmes.programme(programmeName, visibleTo: nil, field: "\(path).programme")
+        guard policy.level == .city else {
+            throw SubsidyError.precondition(
+                "programme",
+                "\(path): \(policy.name) is a district's own programme, whose awards live in that district's store: its history is not imported through the city's ledger")
         }
         let grade = try Grade(wire: award.grade, path: "\(path).grade")
         let year: FundingYear
         guard award.fundingYear != 0 else { throw .invalidField("\(path).funding_year", "is required") }
-        year = try policy.fundingYear(Int(award.fundingYear))
+        // A file of thousands of rows: the refusal says which one.
+        year = try policy.fundingYear(Int(award.fundingYear), row: "\(path).funding_year")
         guard let district = DistrictID(rawValue: award.district) else {
             throw .invalidField("\(path).district", "unknown district \"\(award.district)\"")
         }
@@ -395,9 +388,7 @@ struct QuotaQuery {
         var shown = visible
         if !request.programme.isEmpty {
             shown = visible.filter { $0.name == request.programme }
-            guard !shown.isEmpty else {
-                throw .invalidField("request.programme", "unknown programme '\(request.programme)' (programmes: \(visible.map(\.name).joined(separator: ", ")))")
-            }
+            guard !shown.isEmpty else { throw Programmes.unknown(request.programme, field: "request.programme", among: visible.map(\.name)) }
         }
         let year: Int? = request.fundingYear == 0 ? nil : Int(request.fundingYear)
         if let year, !shown.contains(where: { $0.fundingYears.contains(year) }) {
