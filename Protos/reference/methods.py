@@ -199,6 +199,7 @@ REACH: dict[str, list[Reach]] = {
     "CityViews.swift:importedCommitment": [Reach([C + "ImportHistory"], prefix="request.awards[i].")],
     "CityViews.swift:importedBase": [Reach([C + "ImportHistory"], prefix="request.awards[i].")],
     "CityLedger+Imports.swift:addImportBase": [Reach([C + "ImportHistory"])],
+    "SubsidyStores.swift:contentLimits": [Reach([C + "ImportHistory"])],
     "CityViews.swift:registerPoolMember": [Reach([C + "RegisterPoolMember"])],
     "CityViews.swift:watchEvents": [Reach([C + "WatchEvents"])],
     "Conversions.swift:init": [Reach(APP_WIRE, prefix="application.", drop={"DATA_LOSS"},

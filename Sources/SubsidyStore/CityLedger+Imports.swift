@@ -63,7 +63,11 @@ extension CityLedger {
     /// without one, recorded as an `import-base` event; a base already recorded is not changed
     /// (FAILED_PRECONDITION on `request.awards[i].base_fen` if another is given). The row is
     /// otherwise the award as imported, so re-importing it with its base is how one is added.
-    func addImportBase(_ id: String, base: Money, row i: Int, actor: Actor, at time: String, in transaction: Transaction) throws {
+    /// - Parameter fits: throws when the base cannot be recorded: the awards already made on the
+    ///   content would lie beyond the limits it sets (called only when the base is new).
+    func addImportBase(
+        _ id: String, base: Money, row i: Int, actor: Actor, at time: String, in transaction: Transaction, fits: () throws -> Void
+    ) throws {
         guard let stored = try transaction.query("SELECT stacking_base_fen FROM commitments WHERE application_id = ?", [.text(id)]).first?.int("stacking_base_fen") else { return }
         if stored > 0 {
             guard stored == base.fen else {
@@ -73,6 +77,7 @@ extension CityLedger {
             }
             return
         }
+        try fits()
         try transaction.query("UPDATE commitments SET stacking_base_fen = ? WHERE application_id = ?", [.integer(base.fen), .text(id)])
         try AuditChain.append(
             AuditEvent("import-base", [.text("application_id", id), .integer("base_fen", base.fen)] + AuditEvent.Field.actor(actor)), at: time, in: transaction)

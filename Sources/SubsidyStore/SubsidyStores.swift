@@ -1377,6 +1377,21 @@ public final class SubsidyStores: Service, Sendable {
             // The contents each content-derived id stands for in this request (see importID).
             let contents = Dictionary(grouping: rows.map(\.fields), by: \.applicationID).mapValues { Set($0.map(\.contentFingerprint)) }
             return try await ledger.mutate(key) { transaction, now in
+                // What funds row `i`'s content already (the ledger's awards, this request's earlier rows
+                // among them, and the districts' programme awards, but not the award `except`), and
+                // the limits those awards set on it.
+                func contentLimits(_ fields: CityLedger.CommitmentFields, row i: Int, except: String?) throws -> (forbidden: FundedContent?, stacking: LimitTrace?) {
+                    let lookup = fields.contentKeys + fields.earlierKeys
+                    let held = (try ledger.usage(in: transaction).fundedContent(lookup) + lookup.flatMap { districts[$0] ?? [] }).filter { $0.applicationID != except }
+                    do throws(SubsidyError) {
+                        return try AwardCalculator.importedContent(
+                            fields.measure, contract: fields.contentKeys.contains { $0.hasPrefix("contract:") }, base: fields.stackingBase, policy: rows[i].policy,
+                            held: held)
+                    } catch {
+                        // No base is known to bound it (the row's, or the stacking award's): the row must declare one.
+                        throw SubsidyError.precondition("request.awards[\(i)].base_fen", "\(error.message); declare the base this award was computed from")
+                    }
+                }
                 var (imported, present, ids) = (0, 0, [String]())
                 ids.reserveCapacity(rows.count)
                 for (i, row) in rows.enumerated() {
@@ -1415,9 +1430,20 @@ public final class SubsidyStores: Service, Sendable {
                                     + "a revoked award is not imported again: correct the row (a corrected row is a new award) or leave it out"
                             )
                         }
-                        // The row again with its base: the base is the one thing it may add.
+                        // The row again with its base: the base is the one thing it may add, and
+                        // only a base the row could have been imported with. One below the awards
+                        // already made on the content would say they were over-paid (a base typed
+                        // wrong, or an over-payment to take back first), and would bind every later
+                        // award by a figure the earlier ones broke.
                         if fields.stackingBase > .zero {
-                            try ledger.addImportBase(stored.applicationID, base: fields.stackingBase, row: i, actor: fields.actor, at: now, in: transaction)
+                            try ledger.addImportBase(stored.applicationID, base: fields.stackingBase, row: i, actor: fields.actor, at: now, in: transaction) {
+                                let limit = try contentLimits(fields, row: i, except: stored.applicationID).stacking
+                                guard let limit, let headroom = limit.headroom, fields.amount > headroom else { return }
+                                throw SubsidyError.precondition(
+                                    "request.awards[\(i)].base_fen",
+                                    "\(stored.applicationID) (\(fields.amount)) would exceed the stacking limit on content \"\(fields.contentTyped)\" with the base \(fields.stackingBase): "
+                                        + "\(limit.detail). Check the base; if it is right, the content was over-funded: revoke the award paid beyond it, then add the base")
+                            }
                         }
                         present += 1
                         continue
@@ -1450,17 +1476,7 @@ public final class SubsidyStores: Service, Sendable {
                     // file, or a district programme's award; and where a live decision would be
                     // bound by another programme's stacking limit instead, the decided amount
                     // must lie within it.
-                    let lookup = fields.contentKeys + fields.earlierKeys
-                    let held = try ledger.usage(in: transaction).fundedContent(lookup) + lookup.flatMap { districts[$0] ?? [] }
-                    let content: (forbidden: FundedContent?, stacking: LimitTrace?)
-                    do throws(SubsidyError) {
-                        content = try AwardCalculator.importedContent(
-                            fields.measure, contract: fields.contentKeys.contains { $0.hasPrefix("contract:") }, base: fields.stackingBase, policy: policy,
-                            held: held)
-                    } catch {
-                        // No base is known to bound it (the row's, or the stacking award's): the row must declare one.
-                        throw SubsidyError.precondition("request.awards[\(i)].base_fen", "\(error.message); declare the base this award was computed from")
-                    }
+                    let content = try contentLimits(fields, row: i, except: nil)
                     if let twin = content.forbidden {
                         throw SubsidyError.precondition(
                             "request.awards[\(i)]",

@@ -110,7 +110,7 @@ struct ProgrammesTests {
         }
     }
 
-    @Test("stacking on an imported award: its base (base_fen) binds a later CLOUD_USE on the same contract; a base is a rate measure's, and no less than the award")
+    @Test("stacking on an imported award: its base (base_fen) binds a later CLOUD_USE on the same contract; a base is a rate measure's, no less than the award, nor below the awards already made on its content")
     func stackingOnImport() async throws {
         try await withInProcessDaemon(today: "2024-06-30") { daemon in
             let city = Bureau(daemon.tenant("city"))
@@ -155,8 +155,16 @@ struct ProgrammesTests {
             unknown.upperLevelSubsidyFen = 20_000_000
             let unbound = try await ProgrammeData.approveOwn(shunde, try await shunde.file(unknown), date: "2024-06-02")
             #expect(unbound.explanation?.limits.first { $0.kind == "stacking" }?.binding == false, "\(String(describing: unbound.explanation?.limits))")
-            // The row imported again with its base adds it, once (an import-base event); another base is refused.
-            let again = try await city.importAwards([voucher("SD-IMP-2", baseFen: 100_000_000, year: 2022)])
+            // The row imported again with its base adds it, once (an import-base event), but not a base
+            // below what the contract already holds: the CLOUD_USE paid beside it, the funds it declared
+            // and the voucher itself come to 1,700,000.00, over 100% of 1,000,000.00.
+            let unboundPaid = Money(fen: unbound.awardedFen)
+            #expect(unboundPaid == Money(fen: 100_000_000), "\(unboundPaid)")
+            let below = await #expect(throws: SubsidyError.self) { try await city.importAwards([voucher("SD-IMP-2", baseFen: 169_999_999, year: 2022)]) }
+            #expect(below?.code == .failedPrecondition && below?.message.hasPrefix("request.awards[0].base_fen: ") == true
+                    && below?.message.contains("would exceed the stacking limit on content \"SD-IMP-2\" with the base 1,699,999.99") == true
+                    && below?.message.contains("revoke the award paid beyond it") == true, "\(below?.message ?? "")")
+            let again = try await city.importAwards([voucher("SD-IMP-2", baseFen: 170_000_000, year: 2022)])
             #expect(again.imported == 0 && again.alreadyPresent == 1)
             let id = try #require(again.applicationIds.first)
             let recorded = try await daemon.services.stores.ledger.database.read { transaction in
@@ -165,9 +173,9 @@ struct ProgrammesTests {
                     try transaction.query("SELECT COUNT(*) AS n FROM audit WHERE event LIKE '%\"import-base\"%'").first?.int("n")
                 )
             }
-            #expect(recorded.0 == 100_000_000 && recorded.1 == 1, "\(recorded)")
-            #expect(try await city.importAwards([voucher("SD-IMP-2", baseFen: 100_000_000, year: 2022)]).alreadyPresent == 1)
-            let changed = await #expect(throws: SubsidyError.self) { try await city.importAwards([voucher("SD-IMP-2", baseFen: 120_000_000, year: 2022)]) }
+            #expect(recorded.0 == 170_000_000 && recorded.1 == 1, "\(recorded)")
+            #expect(try await city.importAwards([voucher("SD-IMP-2", baseFen: 170_000_000, year: 2022)]).alreadyPresent == 1)
+            let changed = await #expect(throws: SubsidyError.self) { try await city.importAwards([voucher("SD-IMP-2", baseFen: 200_000_000, year: 2022)]) }
             #expect(changed?.code == .failedPrecondition && changed?.message.contains("request.awards[0].base_fen") == true, "\(changed?.message ?? "")")
             // A voucher's base belongs to its contract: without one it would bind nothing.
             var bare = voucher("", baseFen: 100_000_000, year: 2021)

@@ -1069,7 +1069,9 @@ public struct Foshan_Subsidy_V1_HistoricalAward: ProtoMessage {
     /// What the award's rate applied to, in fen (a voucher's lower of contract and paid amount, a
     /// project's investment, …); 0 if unknown. A later filing for the same content under another
     /// programme is measured on the smaller of its own base and this one (stacking). Only for a
-    /// measure whose award is a rate of an amount, and at least amount_fen.
+    /// measure whose award is a rate of an amount, and at least amount_fen. Sent again with a row
+    /// imported without one, it is recorded, unless the awards already made on the content would
+    /// exceed the stacking limit it sets (FAILED_PRECONDITION request.awards[i].base_fen).
     public var baseFen: Int64 = 0
     /// The city programme the decision was made under (empty: foshan-2020), e.g. foshan-dx-2021 for
     /// workshops and factories recognised before the system: its caps count the row, and its
