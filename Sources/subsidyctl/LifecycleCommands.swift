@@ -635,6 +635,16 @@ struct Quota: AsyncParsableCommand {
                 footer.append(chinese ? "（更多\(chineseTitle)：--top \(top * 2)）" : "(more \(title): --top \(top * 2))")
             }
         }
+        // The lists come from the city's ledger: beside a district's own programme's caps (every
+        // programme shown), say so, or a clerk adds them up against caps they do not count toward.
+        let districtShown = programme.isEmpty ? programmes.filter { $0.level.hasPrefix("district") } : []
+        if !districtShown.isEmpty, sections.contains(where: { !$0.2.isEmpty }) {
+            let names = districtShown.map(\.name).joined(separator: ", ")
+            footer.append(
+                chinese
+                    ? "（以上服务商、企业、区的合计只含市级政策的资助，不含区级政策 \(names) 的资助，后者见其额度）"
+                    : "(the lists above count the city programmes' awards only, not those of \(names): see its caps)")
+        }
         if !calls.isEmpty {
             // 申报批次: what was filed under each call (a district: its own filings).
             var callTable = TextTable(CallCounts.header.enumerated().map { TextTable.Column(title: $0.element, alignment: $0.offset >= 4 ? .right : .left) })

@@ -1135,6 +1135,10 @@ struct OutputTests {
             let headers = quota.split(separator: "\n").map { String($0.prefix { $0 != " " }) }
             #expect(headers.contains("服务商") && headers.contains("企业") && headers.contains("区") && quota.contains("已使用（元）  资助（件）"), "\(quota)")
             #expect(!quota.contains("TOP ") && !quota.contains("DISTRICTS") && !quota.contains("AWARDS"), "\(quota)")
+            // Beside Shunde's own programme's caps, the lists say whose awards they count.
+            #expect(quota.contains("（以上服务商、企业、区的合计只含市级政策的资助，不含区级政策 shunde-dx-2021 的资助，后者见其额度）"), "\(quota)")
+            let cityOnly = try await BureauListTests.ctl(daemon, as: "city", ["quota", "--year", "2022", "--programme", "foshan-2020"], environment: english)
+            #expect(cityOnly.contains("TOP ENTERPRISES") && !cityOnly.contains("count the city programmes' awards only"), "\(cityOnly)")
 
             let applicants = try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "list"], environment: chinese)
             #expect(applicants.contains("工业互联网服务商  佛山本地") && applicants.contains("工业企业") && !applicants.contains("LOCAL"), "\(applicants)")

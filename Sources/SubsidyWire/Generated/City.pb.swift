@@ -481,6 +481,8 @@ public struct Foshan_Subsidy_V1_GetQuotaRequest: ProtoMessage {
 
 public struct Foshan_Subsidy_V1_GetQuotaResponse: ProtoMessage {
     public var caps: [Foshan_Subsidy_V1_CapStatus] = []
+    /// The largest consumers of the city's programmes (see Consumer), of funding_year; none when
+    /// `programme` names a district's own programme.
     public var topProviders: [Foshan_Subsidy_V1_Consumer] = []
     public var topEnterprises: [Foshan_Subsidy_V1_Consumer] = []
     public var districts: [Foshan_Subsidy_V1_Consumer] = []

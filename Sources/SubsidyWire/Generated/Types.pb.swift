@@ -933,7 +933,8 @@ public struct Foshan_Subsidy_V1_CapStatus: ProtoMessage {
     }
 }
 
-/// A total across districts for one enterprise, provider or district.
+/// A total across districts for one enterprise, provider or district: the awards of the city's
+/// programmes (the city ledger). A district's own programme's awards are not in it; its caps are.
 public struct Foshan_Subsidy_V1_Consumer: ProtoMessage {
     public var kind: String = ""
     public var id: String = ""

@@ -223,6 +223,10 @@ struct  Foshan__Subsidy__V1__GetQuotaResponse
   ProtobufCMessage base;
   size_t n_caps;
   Foshan__Subsidy__V1__CapStatus **caps;
+  /*
+   * The largest consumers of the city's programmes (see Consumer), of funding_year; none when
+   * `programme` names a district's own programme.
+   */
   size_t n_top_providers;
   Foshan__Subsidy__V1__Consumer **top_providers;
   size_t n_top_enterprises;

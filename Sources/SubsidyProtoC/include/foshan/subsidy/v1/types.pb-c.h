@@ -448,7 +448,8 @@ struct  Foshan__Subsidy__V1__CapStatus
 
 
 /*
- * A total across districts for one enterprise, provider or district.
+ * A total across districts for one enterprise, provider or district: the awards of the city's
+ * programmes (the city ledger). A district's own programme's awards are not in it; its caps are.
  */
 struct  Foshan__Subsidy__V1__Consumer
 {
