@@ -64,6 +64,15 @@ struct OperationsService: Service, CustomStringConvertible {
             next.dataDirectory = started.dataDirectory
             next.runtimeDirectory = started.runtimeDirectory
         }
+        // Set up once at start-up (the log handler, the metrics writer, the runtime directory):
+        // an operator who changed one and sent SIGHUP must not believe it applied.
+        let atRestart = [
+            ("runtime_dir_mode", next.runtimeDirectoryMode != started.runtimeDirectoryMode), ("metrics_textfile", next.metricsTextfile != started.metricsTextfile),
+            ("metrics_interval_ms", next.metricsIntervalMilliseconds != started.metricsIntervalMilliseconds), ("log_format", next.logFormat != started.logFormat),
+        ].filter(\.1).map(\.0)
+        if !atRestart.isEmpty {
+            logger.warning("reload: \(atRestart.joined(separator: ", ")) changed in the file; set up at start-up, kept as started until the next restart")
+        }
         let programmes: Programmes
         do {
             programmes = try await services.reload(configuration: next, logger: logger)

@@ -54,6 +54,8 @@ struct ReloadTests {
         let revised = try String(contentsOfFile: policyPath, encoding: .utf8) + "\n# revised for the reload test\n"
         try revised.write(toFile: policyPath, atomically: true, encoding: .utf8)
         configuration.limits = ["requests_per_second": 300]
+        // Keys set up once at start-up: the reload says it keeps them.
+        configuration.extraRootLines.append("metrics_interval_ms = 60000")
         _ = try configuration.write()
         kill(daemon.process.processIdentifier, SIGHUP)
         let changed = await eventually { (try? await Self.policyVersion(daemon)).map { $0 != original } ?? false }
@@ -61,6 +63,8 @@ struct ReloadTests {
         let current = try await Self.policyVersion(daemon)
         #expect(current.hasPrefix("foshan-2020@"))
         #expect(await eventually { daemon.log().contains("requests_per_second=300") })
+        #expect(daemon.log().contains("reload: metrics_interval_ms changed in the file; set up at start-up, kept as started until the next restart"), "\(daemon.log())")
+        configuration.extraRootLines.removeLast()
         #expect(Self.inode(socket) == socketInode, "a reload must not re-create the sockets")
 
         // A policy with a mistake: refused, logged, the revised policy still served.
