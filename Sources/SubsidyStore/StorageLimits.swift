@@ -24,6 +24,15 @@ public struct StorageLimits: Sendable, Equatable {
     public static let unlimited = StorageLimits(maximumDistrictFileBytes: 0, minimumFreeDiskBytes: 0)
 }
 
+/// Why a district's growth was refused by ``SubsidyStores/requireRoomToGrow(_:)``: the cause of
+/// its `RESOURCE_EXHAUSTED`, so the server can tell the operator (it is theirs to act on) where
+/// the caller only learns to retry later.
+public struct StorageRefusal: Error, CustomStringConvertible {
+    /// The limit reached (`min_free_disk_bytes`, `max_district_file_bytes:<district>`).
+    public var limit: String
+    public var description: String
+}
+
 extension SubsidyStores {
     /// Refuses (RESOURCE_EXHAUSTED) a district request that adds a record — an applicant or a
     /// change to one, an application or its amended content, a catalogue entry — once the
@@ -39,14 +48,20 @@ extension SubsidyStores {
             if bytes >= limits.maximumDistrictFileBytes {
                 throw SubsidyError(
                     .resourceExhausted,
-                    "\(district.rawValue)'s file holds \(Self.mebibytes(bytes)), at its limit of \(Self.mebibytes(limits.maximumDistrictFileBytes)) (limits.max_district_file_bytes): new applicants, applicant changes, applications, amendments and catalogue entries are refused until the city's operators raise it; reading, reviewing and withdrawing go on, and the city still decides"
+                    "\(district.rawValue)'s file holds \(Self.mebibytes(bytes)), at its limit of \(Self.mebibytes(limits.maximumDistrictFileBytes)) (limits.max_district_file_bytes): new applicants, applicant changes, applications, amendments and catalogue entries are refused until the city's operators raise it; reading, reviewing and withdrawing go on, and the city still decides",
+                    cause: StorageRefusal(
+                        limit: "max_district_file_bytes:\(district.rawValue)",
+                        description: "\(district.rawValue)'s file is at limits.max_district_file_bytes (\(Self.mebibytes(bytes)) of \(Self.mebibytes(limits.maximumDistrictFileBytes)))")
                 )
             }
         }
         if limits.minimumFreeDiskBytes > 0, let free = freeDiskBytes(), free < limits.minimumFreeDiskBytes {
             throw SubsidyError(
                 .resourceExhausted,
-                "the data directory's disk has \(Self.mebibytes(free)) free, below its reserve of \(Self.mebibytes(limits.minimumFreeDiskBytes)) (limits.min_free_disk_bytes), kept for decisions: new applicants, applicant changes, applications, amendments and catalogue entries are refused until space is freed; retry later with the same request id"
+                "the data directory's disk has \(Self.mebibytes(free)) free, below its reserve of \(Self.mebibytes(limits.minimumFreeDiskBytes)) (limits.min_free_disk_bytes), kept for decisions: new applicants, applicant changes, applications, amendments and catalogue entries are refused until space is freed; retry later with the same request id",
+                cause: StorageRefusal(
+                    limit: "min_free_disk_bytes",
+                    description: "the data directory's disk is below limits.min_free_disk_bytes (\(Self.mebibytes(free)) free of a \(Self.mebibytes(limits.minimumFreeDiskBytes)) reserve)")
             )
         }
     }

@@ -556,6 +556,8 @@ struct ResourceBoundsTests {
                 try await nanhai.client.call(Foshan_Subsidy_V1_DistrictService.Method.amendApplication, amend)
             }
             #expect(amending?.code == .resourceExhausted)
+            // The operator is told, once for the four refusals of the same limit.
+            #expect(ReloadTests.occurrences(of: "storage refusal: nanhai's file is at limits.max_district_file_bytes", in: daemon.log()) == 1, "\(daemon.log())")
 
             // What was made replays; reads, reviews and the city's decisions go on.
             let last = try #require(filed.last)
@@ -581,6 +583,7 @@ struct ResourceBoundsTests {
             }
             #expect(reserve?.code == .resourceExhausted)
             #expect(reserve?.message.contains("below its reserve") == true && reserve?.message.contains("(limits.min_free_disk_bytes)") == true, "\(String(describing: reserve))")
+            #expect(daemon.log().contains("storage refusal: the data directory's disk is below limits.min_free_disk_bytes"), "another limit has its own line: \(daemon.log())")
             try await nanhai.recommend(filed[1].id)
             #expect(try await city.approve(filed[1].id).state == .approved)
 
