@@ -25,27 +25,35 @@ struct AdminBackup: AsyncParsableCommand {
             """
     )
     @OptionGroup var global: GlobalOptions
-    @Flag(help: "DIR is a parent: the backup goes into a new DIR/<UTC time, e.g. 20261204T023000Z> (for timers).")
+    @Flag(help: "DIR is a parent: the backup goes into a new DIR/<UTC time, e.g. 20261204T023000Z> (for timers; a second one within the same second, into <time>-2).")
     var dated = false
     @Argument(help: "Backup directory (made absolute against the current directory).")
     var directory: String
 
     func run() async throws {
         let parent = directory.hasPrefix("/") ? directory : currentDirectory() + "/" + directory
-        let path = dated ? parent + "/" + utcStamp() : parent
+        let stamp = parent + "/" + utcStamp()
         var request = Foshan_Subsidy_V1_BackupRequest()
-        request.directory = path
         let r = try await global.withClient { client throws(SubsidyError) in
-            do throws(SubsidyError) {
-                return try await Foshan_Subsidy_V1_Admin.Client(wrapping: client).backup(request, timeout: global.timeout)
-            } catch where dated && error.message.contains("\(path): cannot create (No such file or directory)") {
-                // The daemon names the directory it could not make, DIR/<time>, which the operator
-                // never typed: what is missing is DIR. The daemon decides (it may see other
-                // directories than this user), so its refusal is what is reworded.
-                throw SubsidyError(
-                    error.code, "\(parent) does not exist: --dated makes each backup a new directory inside it; create it (writable by the daemon) — \(error.message)",
-                    details: error.details)
+            // A second backup within the same second (a script, a retry) finds the time's
+            // directory taken: it goes beside it as <time>-2, -3, …, never into it.
+            for attempt in 1...9 {
+                let path = !dated ? parent : attempt == 1 ? stamp : stamp + "-\(attempt)"
+                request.directory = path
+                do throws(SubsidyError) {
+                    return try await Foshan_Subsidy_V1_Admin.Client(wrapping: client).backup(request, timeout: global.timeout)
+                } catch where dated && error.message.contains("\(path): cannot create (No such file or directory)") {
+                    // The daemon names the directory it could not make, DIR/<time>, which the operator
+                    // never typed: what is missing is DIR. The daemon decides (it may see other
+                    // directories than this user), so its refusal is what is reworded.
+                    throw SubsidyError(
+                        error.code, "\(parent) does not exist: --dated makes each backup a new directory inside it; create it (writable by the daemon) — \(error.message)",
+                        details: error.details)
+                } catch where dated && attempt < 9 && error.message.contains("\(path): is not empty") {
+                    continue
+                }
             }
+            throw SubsidyError(.internal, "unreachable: the last attempt returns or throws")
         }
         let lines =
             ["backup \(r.directory)", "taken at \(global.time(r.takenAt)); ledger \(r.ledgerIdentity) at audit row \(r.ledgerSequence)"]

@@ -228,6 +228,20 @@ struct BackupRestoreTests {
                 let made = try FileManager.default.contentsOfDirectory(atPath: base).filter { $0.hasSuffix("Z") }
                 #expect(made.count == 1)
                 #expect(FileManager.default.fileExists(atPath: base + "/" + (made.first ?? "") + "/MANIFEST"))
+                // The time's directory already taken (two backups in one second): beside it, as <time>-2.
+                let formatter = DateFormatter()
+                (formatter.dateFormat, formatter.timeZone, formatter.locale) = ("yyyyMMdd'T'HHmmss'Z'", TimeZone(identifier: "UTC"), Locale(identifier: "en_US_POSIX"))
+                let now = Date()
+                let taken2 = (0...30).map { base + "/later/" + formatter.string(from: now.addingTimeInterval(Double($0))) }
+                for path in taken2 {
+                    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                    try "someone else's".write(toFile: path + "/note", atomically: false, encoding: .utf8)
+                }
+                let beside = try await runCtl(["--data-dir", daemon.dataDirectory, "admin", "backup", "--dated", base + "/later"])
+                #expect(beside.status == 0, "\(beside.error)")
+                let besides = try FileManager.default.contentsOfDirectory(atPath: base + "/later").filter { $0.hasSuffix("Z-2") }
+                #expect(besides.count == 1 && FileManager.default.fileExists(atPath: base + "/later/" + (besides.first ?? "") + "/MANIFEST"), "\(besides)")
+                #expect(taken2.allSatisfy { (try? FileManager.default.contentsOfDirectory(atPath: $0)) == ["note"] }, "nothing was written into another's directory")
                 // A --dated DIR that is not there is named, not the time-named directory inside it.
                 let absent = try await runCtl(["--data-dir", daemon.dataDirectory, "admin", "backup", "--dated", base + "/nightly"])
                 #expect(absent.status == 19 && absent.error.hasPrefix("error: FAILED_PRECONDITION: \(base)/nightly does not exist: --dated makes"), "\(absent.error)")
