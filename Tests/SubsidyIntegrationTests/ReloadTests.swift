@@ -147,6 +147,27 @@ struct ReloadTests {
         let daemon = try await DaemonProcess.start(configuration: configuration)
         #expect(try await Self.programmes(daemon) == ["foshan-2020", "foshan-dx-2021"])
 
+        // A programme without awards removed: served no more, and its caps leave the metrics
+        // rather than stay at their last values (an alert would go on firing on them).
+        func metrics() async throws -> String {
+            let shown = try await runCtl(["--socket", configuration.socketPath("city"), "admin", "metrics"])
+            #expect(shown.status == 0, "\(shown.error)")
+            return shown.output
+        }
+        #expect(try await metrics().contains(#"subsidyd_cap_limit{cap="DIGITAL_WORKSHOP."#))
+        let successor = try String(contentsOfFile: directory + "/foshan-dx-2021.toml", encoding: .utf8)
+        try FileManager.default.removeItem(atPath: directory + "/foshan-dx-2021.toml")
+        kill(daemon.process.processIdentifier, SIGHUP)
+        #expect(await eventually { (try? await Self.programmes(daemon)) == ["foshan-2020"] }, "\(daemon.log())")
+        let after = try await metrics()
+        #expect(!after.contains(#"cap="DIGITAL_"#) && after.contains(#"subsidyd_cap_limit{cap="CLOUD_VOUCHER.annual_budget",scope="2022",unit="fen"}"#), "\(after)")
+        let info = after.split(separator: "\n").filter { $0.hasPrefix(#"subsidyd_policy_info{version="foshan-dx-2021@"#) }
+        #expect(info.count == 1 && info.allSatisfy { Double($0.split(separator: " ").last ?? "") == 0 }, "its version says 0: \(info)")
+        try successor.write(toFile: directory + "/foshan-dx-2021.toml", atomically: true, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        #expect(await eventually { (try? await Self.programmes(daemon)) == ["foshan-2020", "foshan-dx-2021"] }, "\(daemon.log())")
+        #expect(try await metrics().contains(#"subsidyd_cap_limit{cap="DIGITAL_WORKSHOP."#), "back with the programme")
+
         // Without a rebuild: Shunde's programme dropped in, then SIGHUP.
         try FileManager.default.copyItem(atPath: shipped.appendingPathComponent("shunde-dx-2021.toml").path, toPath: directory + "/shunde-dx-2021.toml")
         kill(daemon.process.processIdentifier, SIGHUP)

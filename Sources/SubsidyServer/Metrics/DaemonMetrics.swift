@@ -22,6 +22,17 @@ public final class DaemonMetrics: Sendable {
     private let programmes: @Sendable () -> Programmes
     private let openConnections = Mutex<[String: Int]>([:])
     private let lastPolicyVersions = Mutex<Set<String>>([])
+    /// The cap series the last exposition wrote: one a reload took away (a programme removed, a
+    /// cap or funding year dropped) is removed from the registry, not left at its last value for
+    /// an alert to go on firing on.
+    private let lastCapSeries = Mutex<Set<CapSeries>>([])
+
+    private struct CapSeries: Hashable {
+        var label: String
+        var dimensions: [String]
+
+        var pairs: [(String, String)] { stride(from: 0, to: dimensions.count, by: 2).map { (dimensions[$0], dimensions[$0 + 1]) } }
+    }
     /// Each (method, tenant, code)'s call counter and duration timer, made once: making them
     /// looks the labels up in the registry, which was a twentieth of a Health.Check's server time.
     /// Bounded as the labels are.
@@ -123,6 +134,11 @@ public final class DaemonMetrics: Sendable {
         let programmes = self.programmes()
         let totals = try await stores.ledger.capTotals(scopePrefix: nil)
         recordPolicies(programmes.all)
+        var written = Set<CapSeries>()
+        func record(_ label: String, _ dimensions: [(String, String)], _ value: Double) {
+            Gauge(label: label, dimensions: dimensions, factory: factory).record(value)
+            written.insert(CapSeries(label: label, dimensions: dimensions.flatMap { [$0.0, $0.1] }))
+        }
         // The city's programmes: a district's own keeps its caps in its own store.
         for policy in programmes.all where policy.level == .city {
             for cap in policy.caps {
@@ -140,9 +156,9 @@ public final class DaemonMetrics: Sendable {
                     for scope in scopes {
                         let dimensions = [("cap", cap.id), ("scope", scope), ("unit", unit)]
                         let committed = used(totals.first { $0.capID == cap.id && $0.scope == scope })
-                        Gauge(label: "subsidyd_cap_limit", dimensions: dimensions, factory: factory).record(limit)
-                        Gauge(label: "subsidyd_cap_committed", dimensions: dimensions, factory: factory).record(committed)
-                        Gauge(label: "subsidyd_cap_used_ratio", dimensions: [("cap", cap.id), ("scope", scope)], factory: factory).record(committed / limit)
+                        record("subsidyd_cap_limit", dimensions, limit)
+                        record("subsidyd_cap_committed", dimensions, committed)
+                        record("subsidyd_cap_used_ratio", [("cap", cap.id), ("scope", scope)], committed / limit)
                     }
                 } else {
                     // Per-subject caps have one scope per subject ("2022/9144…"): one series per cap and
@@ -154,12 +170,16 @@ public final class DaemonMetrics: Sendable {
                     }
                     let years = cap.period == .fundingYear ? policy.fundingYears.map(String.init) : [policy.name]
                     for year in Set(years).union(highest.keys) {
-                        Gauge(label: "subsidyd_cap_max_subject_used_ratio", dimensions: [("cap", cap.id), ("scope", year)], factory: factory)
-                            .record(highest[year] ?? 0)
+                        record("subsidyd_cap_max_subject_used_ratio", [("cap", cap.id), ("scope", year)], highest[year] ?? 0)
                     }
                 }
             }
         }
+        let gone = lastCapSeries.withLock { last -> Set<CapSeries> in
+            defer { last = written }
+            return last.subtracting(written)
+        }
+        for series in gone { Gauge(label: series.label, dimensions: series.pairs, factory: factory).destroy() }
         // How close each file is to max_district_file_bytes, and the disk to min_free_disk_bytes.
         let limits = stores.storageLimits
         for (file, bytes) in try await stores.storedBytes() {
