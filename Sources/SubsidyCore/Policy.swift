@@ -67,10 +67,12 @@ public struct Policy: Sendable {
         return rule
     }
 
-    /// Open, closed (its window has passed) or retired, as of `date`.
+    /// Scheduled (its window has not begun), open, closed (its window has passed) or retired, as
+    /// of `date`: the words a call's state uses, so one label serves both.
     public func state(on date: CalendarDate) -> String {
         if let retiredOn, retiredOn <= date { return "retired" }
-        if date < validFrom || validThrough < date { return "closed" }
+        if date < validFrom { return "scheduled" }
+        if validThrough < date { return "closed" }
         return "open"
     }
 

@@ -74,9 +74,15 @@ public struct Programmes: Sendable {
         return programme
     }
 
-    /// `INVALID_ARGUMENT` on `field`: `name` is none of the programmes `among` (those the caller can see).
+    /// `INVALID_ARGUMENT` on `field`: `name` is none of the programmes `among` (those the caller
+    /// can see). A name longer than any programme's is said to be, not echoed back.
     public static func unknown(_ name: String, field: String, among names: [String]) -> SubsidyError {
-        SubsidyError.invalidField(field, "unknown programme '\(name)' (programmes: \(names.joined(separator: ", ")))")
+        do throws(SubsidyError) {
+            try InputLimits.check(name, InputLimits.programme, field: field)
+        } catch {
+            return error
+        }
+        return SubsidyError.invalidField(field, "unknown programme '\(name)' (programmes: \(names.joined(separator: ", ")))")
     }
 
     /// The programmes `district` may see and file under: the city's and its own (nil: the city,

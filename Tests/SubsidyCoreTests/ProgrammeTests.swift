@@ -66,12 +66,18 @@ struct ProgrammeTests {
         #expect(Set(shunde.rules.keys) == [.cloudUse, .nationalMatch, .benchmarkMatch])
         #expect(try Self.programme("foshan-2020").state(on: Fixtures.date("2026-12-04")) == "closed")
         #expect(shunde.state(on: Fixtures.date("2024-06-01")) == "open")
+        #expect(shunde.state(on: shunde.validFrom.adding(days: -1)!) == "scheduled", "not yet in force is not closed")
         // An application naming no programme is the 2020 policy's; an unknown one names the field.
         #expect(try set.programme(for: Fixtures.voucher(contract: "100000")).name == "foshan-2020")
         var unknown = Fixtures.voucher(contract: "100000")
         unknown.programme = "nanhai-2030"
         #expect(throws: SubsidyError.invalidField("application.programme", "unknown programme 'nanhai-2030' (programmes: foshan-2020, foshan-dx-2021, shunde-dx-2021)")) {
             try set.programme(for: unknown)
+        }
+        // Longer than any programme's name: said so, and not echoed (a request's name is bounded only here).
+        let long = String(repeating: "长", count: 100_000)
+        #expect(throws: SubsidyError.invalidField("request.programme", "must be at most 64 characters (got 100000)")) {
+            try set.programme(long, visibleTo: .nanhai, field: "request.programme")
         }
     }
 

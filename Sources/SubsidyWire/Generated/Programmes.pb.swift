@@ -41,8 +41,9 @@ public struct Foshan_Subsidy_V1_Programme: ProtoMessage {
     /// "city" (the city approves, caps in the city ledger) or "district:<id>" (that district's
     /// bureau decides, caps in its own store).
     public var level: String = ""
-    /// "open" (taking applications), "closed" (its validity window has passed) or "retired"
-    /// (closed to new applications by the bureau), as of today (China Standard Time).
+    /// "scheduled" (its validity window has not begun), "open" (taking applications), "closed" (its
+    /// validity window has passed) or "retired" (closed to new applications by the bureau), as of
+    /// today (China Standard Time).
     public var state: String = ""
     /// Validity window, both days inclusive (YYYY-MM-DD).
     public var validFrom: String = ""

@@ -64,8 +64,9 @@ struct  Foshan__Subsidy__V1__Programme
    */
   char *level;
   /*
-   * "open" (taking applications), "closed" (its validity window has passed) or "retired"
-   * (closed to new applications by the bureau), as of today (China Standard Time).
+   * "scheduled" (its validity window has not begun), "open" (taking applications), "closed" (its
+   * validity window has passed) or "retired" (closed to new applications by the bureau), as of
+   * today (China Standard Time).
    */
   char *state;
   /*
