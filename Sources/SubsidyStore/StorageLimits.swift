@@ -73,6 +73,17 @@ extension SubsidyStores {
         return sizes
     }
 
+    /// The length of every file's write-ahead log (`city-ledger` and each district by name): it
+    /// grows while a long read keeps checkpoints from resetting it, and is disk the pages above
+    /// do not count.
+    public func walBytes() -> [(file: String, bytes: Int64)] {
+        func length(_ database: SQLiteDatabase) -> Int64 {
+            var status = stat()
+            return stat(database.path + "-wal", &status) == 0 ? Int64(status.st_size) : 0
+        }
+        return [("city-ledger", length(ledger.database))] + DistrictID.allCases.map { ($0.rawValue, length(store($0).database)) }
+    }
+
     /// Bytes free to the daemon on the data directory's file system; nil if it cannot be read.
     public func freeDiskBytes() -> Int64? {
         Self.freeBytes(at: ledger.database.path)

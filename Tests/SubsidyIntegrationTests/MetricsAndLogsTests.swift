@@ -58,6 +58,11 @@ struct MetricsAndLogsTests {
         let nanhaiBytes = try #require(Self.sample(text, #"subsidyd_store_bytes{file="nanhai"}"#))
         #expect(nanhaiBytes > 0 && nanhaiBytes.truncatingRemainder(dividingBy: 4096) == 0)
         #expect((Self.sample(text, #"subsidyd_store_bytes{file="city-ledger"}"#) ?? 0) > 0)
+        // The ledger has just committed an approval: its WAL is on disk, as long as stat says.
+        var wal = stat()
+        #expect(stat(configuration.dataDirectory + "/city-ledger.sqlite-wal", &wal) == 0)
+        #expect((Self.sample(text, #"subsidyd_store_wal_bytes{file="city-ledger"}"#) ?? 0) > 0, "\(text)")
+        #expect(Self.sample(text, #"subsidyd_store_wal_bytes{file="gaoming"}"#) != nil)
         #expect(Self.sample(text, #"subsidyd_store_limit_bytes{file="nanhai"}"#) == 8_589_934_592)
         #expect(Self.sample(text, #"subsidyd_disk_reserve_bytes"#) == 0, "the test configuration sets no reserve")
         #expect((Self.sample(text, #"subsidyd_disk_free_bytes"#) ?? 0) > 0)

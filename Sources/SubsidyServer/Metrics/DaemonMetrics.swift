@@ -188,6 +188,9 @@ public final class DaemonMetrics: Sendable {
                 Gauge(label: "subsidyd_store_limit_bytes", dimensions: [("file", file)], factory: factory).record(Double(limits.maximumDistrictFileBytes))
             }
         }
+        for (file, bytes) in stores.walBytes() {
+            Gauge(label: "subsidyd_store_wal_bytes", dimensions: [("file", file)], factory: factory).record(Double(bytes))
+        }
         if let free = stores.freeDiskBytes() { Gauge(label: "subsidyd_disk_free_bytes", factory: factory).record(Double(free)) }
         Gauge(label: "subsidyd_disk_reserve_bytes", factory: factory).record(Double(limits.minimumFreeDiskBytes))
         return registry.emitToString()
