@@ -1,5 +1,9 @@
 import SubsidyStore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Process-level failures: the daemon cannot start or keep a listener. Per-request failures are
 /// `SubsidyError`s instead.
 public enum ServerError: Error, CustomStringConvertible, Equatable {
@@ -25,7 +29,7 @@ public enum ServerError: Error, CustomStringConvertible, Equatable {
         case .socketInUse(let path): "\(path): another process is serving on this socket; refusing to replace it"
         case .socketPathTooLong(let path): "\(path): a Unix socket path may be at most 107 bytes"
         case .dataDirectoryLocked(let path): "\(path): another subsidyd holds this data directory's lock"
-        case let .cannotCreate(path, errno): "\(path): cannot create (errno \(errno))"
+        case let .cannotCreate(path, errno): "\(path): cannot create (\(String(cString: strerror(errno))))"
         case .peerCredentialsUnavailable: "SO_PEERCRED unavailable on this channel"
         case let .configuration(key, problem): "configuration \(key): \(problem)"
         case let .unsafeDirectory(path, problem): "\(path): \(problem); refusing to use it"

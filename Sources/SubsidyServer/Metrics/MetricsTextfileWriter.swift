@@ -47,7 +47,8 @@ public struct MetricsTextfileWriter: Service, CustomStringConvertible {
     static func write(_ text: String, to path: String) throws {
         let temporary = path + ".\(getpid()).\(String(UInt64.random(in: 1...UInt64.max), radix: 36)).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        guard fd >= 0 else { throw ServerError.cannotCreate(path: temporary, errno: errno) }
+        // Named by the file the operator configured: the temporary name is ours, and changes.
+        guard fd >= 0 else { throw ServerError.cannotCreate(path: path, errno: errno) }
         var bytes = Array(text.utf8)
         var offset = 0
         var failure: Int32 = 0

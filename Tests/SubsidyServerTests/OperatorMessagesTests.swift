@@ -6,7 +6,7 @@ import Testing
 @testable import SubsidyServer
 @testable import SubsidyStore
 
-/// The lines a logger was given, for the one test that is about log lines.
+/// The lines a logger was given, for the tests that are about log lines.
 private final class Captured: Sendable {
     let lines = Mutex<[String]>([])
 
@@ -57,5 +57,15 @@ struct StorageRefusalLogTests {
                 "warning storage refusal: below the reserve", "warning storage refusal: nanhai at its limit",
                 "warning storage refusal: below the reserve (3 more since the last such line)",
             ], "\(lines)")
+    }
+}
+
+@Suite("the metrics textfile's failures name the file configured")
+struct MetricsTextfileFailureTests {
+    @Test("a textfile directory that is missing is named by the file configured and the reason in words, not a temporary name and an errno")
+    func missingDirectory() throws {
+        let path = "/tmp/subsidyd-no-such-directory-\(UInt64.random(in: 1...UInt64.max))/subsidyd.prom"
+        let error = #expect(throws: ServerError.self) { try MetricsTextfileWriter.write("subsidyd_up 1\n", to: path) }
+        #expect(error?.description == "\(path): cannot create (No such file or directory)", "\(String(describing: error))")
     }
 }
