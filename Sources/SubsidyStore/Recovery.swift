@@ -40,18 +40,37 @@ public enum Recovery {
         let current = try await ledger.position()
         let ordered = districts.sorted(by: { $0.key.rawValue < $1.key.rawValue })
         let heads = try await ledger.districtHeads()
+        // A district that saw this ledger vouches for it: then one that saw another ledger is the
+        // file out of place (another installation's), not the ledger.
+        var seen: [DistrictID: LedgerPosition] = [:]
+        for (district, store) in ordered { seen[district] = try await store.seenLedgerPosition() }
+        let vouched = seen.values.contains { $0.identity == current.identity }
         for (district, store) in ordered {
-            if let problem = try await positionProblem(ledger: ledger, current: current, store: store) {
-                report.inconsistencies.append(problem)
-            }
-            if let head = heads[district.rawValue], try await Self.lacks(head, store) {
+            let foreign = seen[district].map { $0.identity != current.identity && vouched } ?? false
+            if foreign, let seen = seen[district] {
                 report.inconsistencies.append(
                     Inconsistency(
                         file: store.database.path, applicationID: nil,
-                        problem: "lacks its audit row \(head.sequence) (hash \(head.hash.prefix(16))…), which the ledger \(ledger.database.path) recorded of it: "
-                            + "the file is older than the rest (put back alone from an older copy?) and lost the decisions since; restore the whole "
-                            + "backup, all six files; only to accept the loss, `subsidyd --repair --accept-ledger`",
+                        problem: "has seen ledger \(seen.identity), but \(ledger.database.path) is ledger \(current.identity), the one the other district files "
+                            + "saw: this district file is another installation's (or another data directory's); put back this district's file "
+                            + "from this installation's backup. Accepting the ledger would adopt the wrong district's data",
                         isLedgerPosition: false))
+            } else if let problem = try await positionProblem(ledger: ledger, current: current, store: store) {
+                report.inconsistencies.append(problem)
+            }
+            // Another installation's file lacks this one's rows too; it has been said what it is.
+            if !foreign, let head = heads[district.rawValue], let lack = try await Self.lack(head, store) {
+                let problem = switch lack {
+                case .older:
+                    "lacks its audit row \(head.sequence) (hash \(head.hash.prefix(16))…), which the ledger \(ledger.database.path) recorded of it: "
+                        + "the file is older than the rest (put back alone from an older copy?) and lost the decisions since; restore the whole "
+                        + "backup, all six files; only to accept the loss, `subsidyd --repair --accept-ledger`"
+                case .other:
+                    "is not the file the ledger \(ledger.database.path) recorded: its audit row \(head.sequence) differs from the one recorded of it "
+                        + "(hash \(head.hash.prefix(16))…), so it is another installation's file (or was rewritten), not an older copy of this one; "
+                        + "put back this district's file from this installation's backup (with the others, if they are as old)"
+                }
+                report.inconsistencies.append(Inconsistency(file: store.database.path, applicationID: nil, problem: problem, isLedgerPosition: false))
             }
         }
         let applying = apply && report.inconsistencies.isEmpty
@@ -124,11 +143,24 @@ public enum Recovery {
     /// missing under a head at or past it is a broken chain, which the chain's verification
     /// reports (the daemon serves with one, as documented), not an older file.
     static func lacks(_ recorded: (sequence: Int64, hash: String), _ store: DistrictStore) async throws -> Bool {
+        try await lack(recorded, store) != nil
+    }
+
+    /// How a district file lacks the audit head the ledger recorded of it (``lacks(_:_:)``).
+    enum Lack {
+        /// Its chain ends before the recorded row: an older copy (or a shorter foreign file).
+        case older
+        /// It holds the recorded row's position with another row: not this file at all.
+        case other
+    }
+
+    /// ``lacks(_:_:)``, saying how; nil when it does not.
+    static func lack(_ recorded: (sequence: Int64, hash: String), _ store: DistrictStore) async throws -> Lack? {
         let head = try await store.auditHead()
-        if head.sequence < recorded.sequence { return true }
-        if head.sequence == recorded.sequence { return head.hash != recorded.hash }
-        guard let hash = try await store.auditHash(at: recorded.sequence) else { return false }
-        return hash != recorded.hash
+        if head.sequence < recorded.sequence { return .older }
+        if head.sequence == recorded.sequence { return head.hash != recorded.hash ? .other : nil }
+        guard let hash = try await store.auditHash(at: recorded.sequence) else { return nil }
+        return hash != recorded.hash ? .other : nil
     }
 
     /// Records every district file's audit head in the ledger (``CityLedger/districtHeads()``):

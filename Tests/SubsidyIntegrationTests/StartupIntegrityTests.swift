@@ -18,8 +18,10 @@ struct StartupIntegrityTests {
     static let totalsDiffer: Int32 = 4
 
     /// A data directory with one Nanhai voucher approved and publicized; the daemon stopped.
-    private func approvedAndPublicized() async throws -> (directory: String, id: String) {
-        let daemon = try await DaemonProcess.start()
+    /// - Parameter ownInstallation: a data directory created by the daemon itself, with a ledger
+    ///   identity of its own (not a copy of the tests' template, which every other shares).
+    private func approvedAndPublicized(ownInstallation: Bool = false) async throws -> (directory: String, id: String) {
+        let daemon = try await ownInstallation ? DaemonProcess.start(dataDirectory: DaemonProcess.makeTemporaryDirectory()) : DaemonProcess.start()
         let city = Bureau(try await daemon.client("city"))
         try await city.pool(Self.provider)
         let nanhai = Bureau(try await daemon.client("nanhai"))
@@ -153,6 +155,32 @@ struct StartupIntegrityTests {
         get.applicationId = id
         #expect(try await Bureau(try await accepted.client("nanhai")).client.call(Foshan_Subsidy_V1_DistrictService.Method.getApplication, get).record?.state == .publicized)
         #expect(await accepted.terminate() == 0)
+    }
+
+    @Test("a district file from another installation is named as such, not blamed on the ledger the other four agree on, and accepting the ledger is not advised")
+    func foreignDistrictFile() async throws {
+        let (directory, _) = try await approvedAndPublicized()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Shunde decided here too, so it saw this installation's ledger, as every district in service has.
+        let daemon = try await DaemonProcess.start(dataDirectory: directory)
+        let (city, shunde) = (Bureau(try await daemon.client("city")), Bureau(try await daemon.client("shunde")))
+        let buyer = TestData.uscc(7_901, area: 6)
+        try await shunde.register(buyer)
+        _ = try await city.approve(try await shunde.file(TestData.voucher(enterprise: buyer, provider: Self.provider, contractFen: 20_000_000, contract: "S-SD")))
+        #expect(await daemon.terminate() == 0)
+        let (other, _) = try await approvedAndPublicized(ownInstallation: true)
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        let nanhaiFile = directory + "/districts/nanhai.sqlite"
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: nanhaiFile + suffix) }
+        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: other + "/districts/nanhai.sqlite" + suffix) {
+            try FileManager.default.copyItem(atPath: other + "/districts/nanhai.sqlite" + suffix, toPath: nanhaiFile + suffix)
+        }
+        let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
+        #expect(check.status == Self.inconsistent)
+        #expect(check.output.contains("\(nanhaiFile): has seen ledger") && check.output.contains("this district file is another installation's"), "\(check.output)")
+        #expect(!check.output.contains("the city ledger is behind") && !check.output.contains("older than the rest"), "\(check.output)")
+        let refused = try await refusedStart(directory)
+        #expect(refused.status == Self.inconsistent && refused.log.contains("another installation's"), "\(refused.log)")
     }
 
     @Test("a ledger replaced by another file, or rewritten, stops start-up", arguments: ["replaced", "rewritten"])
