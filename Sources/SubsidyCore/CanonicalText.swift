@@ -220,32 +220,84 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
     static let asciiKinds: [ScalarKind] = (0..<128).map { ScalarKind(Unicode.Scalar(UInt8($0))) }
 
     /// Refuses, with `INVALID_ARGUMENT` naming `field`, a text compared for duplicates that holds
-    /// a code point Unicode has not assigned (the canonical form drops it today; a later Unicode,
-    /// in a later toolchain, might keep it, and the key would change under the stored one) and,
-    /// with `lookalikeLetters` (contract numbers and pilot ids, city-wide identities), a letter
-    /// that is neither ASCII (after NFKC: full-width forms are) nor a Chinese character:
-    /// Cyrillic `Н`, Greek `Τ` and accented `Ó` look like `H`, `T` and `O` on a clerk's screen,
-    /// so a contract spelled with one would be the same contract under another key. The
-    /// canonical form cannot fold them (no normalisation maps one script to another); a clerk
-    /// types the number as the contract prints it. Project names keep their letters (α-烯烃,
-    /// 5 µm): a project key holds its applicant's USCC, and that enterprise's caps bound it.
+    /// what would let the same content pass under a second key:
+    /// - a code point Unicode has not assigned (the canonical form drops it today; a later
+    ///   Unicode, in a later toolchain, might keep it, and the key would change under the stored
+    ///   one);
+    /// - a symbol or a punctuation mark outside ASCII and the CJK marks a clerk types (、。《》
+    ///   〔〕 …): box-drawing `─`, the CJK stroke `㇐`, `⎯`, `≈`, `¬` pass for a dash; `⊤` for `T`;
+    ///   `○` for `0`. The canonical form folds the dashes Unicode calls dashes, not every line a
+    ///   font draws;
+    /// - a letter of another alphabet that passes for an ASCII one: Cyrillic `Н`, accented `Ó`,
+    ///   the small capital `ɢ`, the ideographic zero `〇` (no normalisation maps one script to
+    ///   another). With `lookalikeLetters` (contract numbers and pilot ids, city-wide identities)
+    ///   every letter that is neither ASCII (after NFKC: full-width forms are) nor a Chinese
+    ///   character, and a Chinese character drawn as a stroke (`一`, `丨`, `丅` …) standing among
+    ///   ASCII as a dash or a letter would (`HT一2022`); without (project names) Greek letters and
+    ///   the symbols of a technical name are kept (α-烯烃, 5 µm, 1000×600): Greek's lookalikes
+    ///   remain possible there (Deploy/policy/IDENTITY.md).
+    ///
+    /// A clerk types the number as the contract prints it.
     public static func requireComparable(_ text: String, field: String, lookalikeLetters: Bool = true) throws(SubsidyError) {
         guard !text.utf8.allSatisfy({ $0 < 0x80 }) else { return }
         for (offset, scalar) in text.unicodeScalars.enumerated() where scalar.properties.generalCategory == .unassigned {
             throw SubsidyError.invalidField(
                 field, "holds \(scalar.codePointText) at character \(offset + 1), a code point Unicode has not assigned")
         }
-        guard lookalikeLetters else { return }
-        for (offset, scalar) in nfkcCasefold(text).unicodeScalars.enumerated() where !scalar.isASCII && scalar.properties.isAlphabetic {
+        // What is compared, without what the comparison drops, so a stroke's neighbours are the
+        // characters a reader sees beside it.
+        let compared = Array(nfkcCasefold(text).unicodeScalars.filter { ($0.isASCII ? asciiKinds[Int($0.value)] : ScalarKind($0)) != .invisible })
+        for (offset, scalar) in compared.enumerated() where !scalar.isASCII {
+            let problem: String
+            switch ScalarKind(scalar) {
+            case .invisible, .separator, .digit: continue
+            case .other: break
+            }
             let category = scalar.properties.generalCategory
-            guard [.uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter].contains(category), !isChinese(scalar) else { continue }
-            throw SubsidyError.invalidField(
-                field,
-                "holds \(scalar) (\(scalar.codePointText), at character \(offset + 1) as compared), "
-                    + "a letter that is neither a Chinese character nor an ASCII letter: it could pass for a letter it looks like, and fund "
-                    + "the same content twice; write identifiers with Chinese characters, ASCII letters and digits")
+            if isChinese(scalar) {
+                guard lookalikeLetters, strokes.contains(scalar.value) else { continue }
+                let before = offset > 0 ? compared[offset - 1] : nil
+                let after = offset + 1 < compared.count ? compared[offset + 1] : nil
+                guard before.map({ !isChinese($0) }) ?? true, after.map({ !isChinese($0) }) ?? true else { continue }
+                problem = "a Chinese character drawn as a stroke, standing among letters, digits or dashes where it passes for a dash or a letter; "
+                    + "write a dash as '-' and letters as ASCII letters"
+            } else if [.uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter, .letterNumber].contains(category) {
+                guard lookalikeLetters || !(greek.contains(scalar.value) || scalar.value == 0x3007) else { continue }
+                problem = lookalikeLetters
+                    ? "a letter that is neither a Chinese character nor an ASCII letter: it could pass for a letter it looks like, and fund "
+                        + "the same content twice; write identifiers with Chinese characters, ASCII letters and digits"
+                    : "a letter of another alphabet that could pass for an ASCII letter it looks like, and fund the same project twice; "
+                        + "write the name with Chinese characters, ASCII letters and digits (Greek letters and 〇 are kept)"
+            } else {
+                guard !clerkPunctuation.contains(scalar.value), lookalikeLetters || !technicalSymbols.contains(scalar.value) else { continue }
+                problem = "a symbol that could pass for a dash, a letter or a digit it looks like, and fund the same content twice; "
+                    + "write dashes as '-' and use ASCII or Chinese punctuation"
+            }
+            throw SubsidyError.invalidField(field, "holds \(scalar) (\(scalar.codePointText), at character \(offset + 1) as compared), \(problem)")
         }
     }
+
+    /// The punctuation outside ASCII a clerk types in an identifier, which passes for nothing
+    /// else (after NFKC: full-width `（` `，` are ASCII already): 、。《》〈〉「」『』【】〔〕〖〗 and the
+    /// middle dots.
+    static let clerkPunctuation: Set<UInt32> = [
+        0x3001, 0x3002, 0x300A, 0x300B, 0x3008, 0x3009, 0x300C, 0x300D, 0x300E, 0x300F, 0x3010, 0x3011, 0x3014, 0x3015, 0x3016, 0x3017,
+        0x00B7, 0x30FB, 0x2018, 0x2019, 0x201C, 0x201D, 0x2026,
+    ]
+
+    /// Symbols a project's name holds (a size, a temperature, a mark), kept in project names
+    /// only: × ÷ ° ℃ ± ® © ™ ‰ № (NFKC makes ² a digit and µ Greek).
+    static let technicalSymbols: Set<UInt32> = [0x00D7, 0x00B0, 0x00B1, 0x00AE, 0x00A9, 0x2122, 0x2030, 0x2116, 0x2103, 0x00F7]
+
+    /// Greek (and the micro sign, which NFKC makes Greek mu): kept in project names, whose
+    /// chemicals and units are written with them.
+    static let greek: ClosedRange<UInt32> = 0x0370...0x03FF
+
+    /// Chinese characters drawn as one stroke or a letter's shape: among ASCII they pass for a
+    /// dash (一), `l` or `1` (丨), `T` (丅), `+` (十) … and are refused there in identifiers.
+    static let strokes: Set<UInt32> = [
+        0x4E00, 0x4E28, 0x4E36, 0x4E3F, 0x4E40, 0x4E41, 0x4E59, 0x4E5A, 0x4E85, 0x4E05, 0x4E04, 0x5341, 0x535C, 0x53E3, 0x5DE5,
+    ]
 
     /// CJK ideographs (the unified blocks and their extensions, and the compatibility block) and
     /// the iteration mark 々.

@@ -155,6 +155,66 @@ struct CanonicalTextTests {
         }
     }
 
+    @Test("symbols, strokes and letters that pass for a dash, a letter or a digit are refused in identifiers; the marks clerks type are taken")
+    func lookalikeSymbols() {
+        // Found by review: each gave the funded contract HT-2022-nanhai-2 a second key.
+        let dashes = ["\u{2500}", "\u{2501}", "\u{2574}", "\u{2576}", "\u{257C}", "\u{2504}", "\u{2508}", "\u{254C}", "\u{2550}", "\u{23AF}", "\u{23BC}", "\u{23BD}",
+                      "\u{23E4}", "\u{31D0}", "\u{268A}", "\u{00AC}", "\u{2248}", "\u{1B78}", "\u{4E00}", "\u{2F00}"]
+        for dash in dashes {
+            let text = "HT\(dash)2022\(dash)nanhai\(dash)2"
+            let error = #expect(throws: SubsidyError.self, "\(text)") { try CanonicalText.requireComparable(text, field: "application.contract_number") }
+            #expect(error?.code == .invalidArgument && error?.message.hasPrefix("application.contract_number: holds ") == true, "\(String(describing: error))")
+        }
+        for text in ["H\u{22A4}-2022-nanhai-2", "H\u{4E05}-2022-nanhai-2", "HT-2\u{3007}22-nanhai-2", "HT-2\u{25CB}22-nanhai-2", "HT-2022\u{4E28}", "pilot\u{00D7}1"] {
+            #expect(throws: SubsidyError.self, "\(text)") { try CanonicalText.requireComparable(text, field: "application.pilot_id") }
+        }
+        // A project name: the trailing box-drawing line and a small capital that passed, and the class around them.
+        for text in ["5G+边缘计算智能工厂标杆示范\u{2500}", "5\u{0262}+边缘计算智能工厂标杆示范", "5G+边缘计算\u{31D0}", "\u{0421}MT 车间", "数据\u{2588}平台", "5G\u{2795}工厂"] {
+            let error = #expect(throws: SubsidyError.self, "\(text)") { try CanonicalText.requireComparable(text, field: "application.project_name", lookalikeLetters: false) }
+            #expect(error?.message.hasPrefix("application.project_name: holds ") == true, "\(String(describing: error))")
+        }
+        // What clerks write is taken.
+        for text in ["HT-2022-483021", "佛工信〔2022〕99号", "合同（2022）第1号", "第一期", "HT-2022-1、2", "《采购合同》一期", "HT—2022—1", "HT－2022－1", "A·B-7", "一期-HT-7"] {
+            #expect(throws: Never.self, "\(text)") { try CanonicalText.requireComparable(text, field: "application.contract_number") }
+        }
+        for text in ["α-烯烃项目", "5 µm 精密加工", "β-胡萝卜素生产线", "二〇二二年度技改项目", "1000×600 产线", "5G+边缘计算智能工厂标杆示范", "“智造”一期", "−40℃ 冷链仓储", "第Ⅱ期"] {
+            #expect(throws: Never.self, "\(text)") { try CanonicalText.requireComparable(text, field: "application.project_name", lookalikeLetters: false) }
+        }
+    }
+
+    @Test("every symbol and punctuation mark of the BMP outside ASCII is refused in a contract number, or compared as a dash, a space, nothing or a digit, or is a mark clerks type")
+    func everySymbolIsDecided() {
+        var (refused, folded, kept) = (0, 0, [String]())
+        for value in UInt32(0x80)...0xFFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            switch scalar.properties.generalCategory {
+            case .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol, .otherPunctuation, .openPunctuation, .closePunctuation,
+                 .initialPunctuation, .finalPunctuation, .connectorPunctuation:
+                break
+            default:
+                continue
+            }
+            let text = "HT\(scalar)2022"
+            do throws(SubsidyError) {
+                try CanonicalText.requireComparable(text, field: "f")
+            } catch {
+                refused += 1
+                continue
+            }
+            // Taken: it must compare as what a clerk could have typed — ASCII, a Chinese character
+            // (a Kangxi radical is its ideograph) or one of the marks clerks type — never as a
+            // character of its own beside them.
+            let canonical = CanonicalText.canonical(text)
+            if canonical.unicodeScalars.allSatisfy({ $0.isASCII }) {
+                folded += 1
+            } else if !canonical.unicodeScalars.allSatisfy({ $0.isASCII || CanonicalText.isChinese($0) || CanonicalText.clerkPunctuation.contains($0.value) }) {
+                kept.append("\(scalar.codePointText) \(canonical)")
+            }
+        }
+        #expect(kept.isEmpty, "taken and kept as characters of their own: \(kept.prefix(40))")
+        #expect(refused > 3_000 && folded > 100, "\(refused) refused, \(folded) folded")
+    }
+
     @Test("only invisible characters, white space and punctuation is empty")
     func blank() {
         for text in ["", " ", "\u{200B}", "\u{3000}\u{FEFF}", "。", "-", " . ", "\u{00AD}\u{2060}"] {
