@@ -110,6 +110,8 @@ extension Money {
         case missingDigits
         /// Larger than 64 bits of fen can hold.
         case outOfRange
+        /// A Chinese unit of ten thousand (万) or a hundred million (亿): the amount is in yuan.
+        case chineseUnit(Character)
 
         public var description: String {
             switch self {
@@ -119,16 +121,25 @@ extension Money {
             case let .tooManyDecimals(count): "\(count) decimal places (at most 2: fen is the smallest unit)"
             case .missingDigits: "missing digits"
             case .outOfRange: "amount out of range"
+            case let .chineseUnit(unit): "'\(unit)' is not taken: write the amount in yuan (80\(unit) is \(unit == "万" ? "800,000" : "8,000,000,000"))"
             }
         }
     }
 
-    /// Reads yuan written as `1,200,000.00`, `1200000`, `0.05` or `-5.00`.
+    /// Reads yuan written as `1,200,000.00`, `1200000`, `0.05` or `-5.00`; full-width digits and
+    /// marks (`８００，０００．００`, as a Chinese input method types them) and a trailing `元` too.
     ///
     /// Thousands separators are optional but, when present, must group the integer part in threes;
-    /// at most two decimals are allowed, because anything finer would be silently rounded.
+    /// at most two decimals are allowed, because anything finer would be silently rounded. `万`
+    /// and `亿` are refused with what to write: read as yuan they would be off by 10,000.
     public init(parsing text: String) throws(ParseError) {
-        let characters = Array(text)
+        var characters = text.map { character -> Character in
+            guard let scalar = character.unicodeScalars.first, character.unicodeScalars.count == 1, (0xFF01...0xFF5E).contains(scalar.value) else { return character }
+            // Full-width forms are ASCII shifted by 0xFEE0 (U+FF10 is '0', U+FF0C ',').
+            return Character(Unicode.Scalar(scalar.value - 0xFEE0)!)
+        }
+        if characters.count > 1, characters.last == "元" { characters.removeLast() }
+        if let unit = characters.first(where: { $0 == "万" || $0 == "亿" }) { throw .chineseUnit(unit) }
         guard !characters.isEmpty else { throw .empty }
         var index = 0
         let negative = characters[0] == "-"

@@ -54,6 +54,10 @@ enum ApplicationColumns {
     /// Whether `column` is the late reason's.
     static func isLateReason(_ column: String) -> Bool { lateReason.contains(column) }
 
+    /// Columns a bureau's sheet carries for its reader — a row number, an enterprise's name beside
+    /// its code, a note — read by no one here, and so not refused as unknown.
+    static let informational: Set<String> = ["序号", "企业名称", "服务商名称", "备注", "enterpriseName", "enterprise_name", "providerName", "provider_name", "note", "remark"]
+
     /// A measure as the row gives it: its protocol name, or its Chinese name (上云上平台服务券).
     static func measureName(_ value: String) -> String {
         Measure.allCases.first { $0.displayName == value.trimmingSpaces }?.rawValue ?? value
@@ -145,11 +149,15 @@ struct BatchSubmission {
 
     func run() async throws {
         let sheet = try Spreadsheet.read(path: path, encoding: encoding)
-        let unknown = sheet.header.filter { !$0.isEmpty && ApplicationColumns.field($0) == nil && !ApplicationColumns.isLateReason($0) }
+        let unknown = sheet.header.filter {
+            !$0.isEmpty && ApplicationColumns.field($0) == nil && !ApplicationColumns.isLateReason($0)
+                && !ApplicationColumns.informational.contains($0.trimmingSpaces)
+        }
         guard unknown.isEmpty else {
             throw ValidationError(
                 "\(path): unknown column\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); the columns are the JSON field names "
-                    + "of Application (subsidyctl submit --help), or their Chinese names (支持方向, 资金年度, 统一社会信用代码, 项目名称, …)")
+                    + "of Application (subsidyctl submit --help), or their Chinese names (支持方向, 资金年度, 统一社会信用代码, 项目名称, …); "
+                    + "序号, 企业名称 and 备注 are read by people and skipped")
         }
         if sheet.encoding != .utf8 { note("\(path): read as GB18030") }
         let started = utcNow()

@@ -302,7 +302,9 @@ struct Import: AsyncParsableCommand {
             decision_date, document, and optionally contract, project, pilot, selection_date, programme (a city \
             programme after 2020's, e.g. foshan-dx-2021), grade (STANDARD or EXCELLENT, for a graded recognition) and base (yuan: \
             what the award's rate applied to, so a later filing on the same contract or project under \
-            another programme is measured on it). Every row \
+            another programme is measured on it) — or the HistoricalAward field names (contract_number, …), or the \
+            Chinese names (支持方向, 资金年度, 区, 统一社会信用代码, 资助金额（元）, 审定日期, 文号, 合同编号, 项目名称, …); \
+            a column it does not know refuses the file (企业名称 and 备注 are skipped). Every row \
             is validated like a live decision; re-importing the same file is idempotent: each row's ledger id \
             comes from its content, and a row already in the ledger is counted as already present (each run \
             is its own request; --request-id retries one whose answer was lost). Prints each row's \
@@ -398,6 +400,54 @@ enum HistoryCSV {
     /// what Excel made of a typed value is refused in them, not imported
     /// (``SheetCell/identifier(at:isCode:)``).
     static let codeColumns: Set<String> = ["enterprise", "provider"]
+
+    /// Every column the import reads, under the names a sheet may give it: its own, the
+    /// HistoricalAward field's (`contract_number`), or the Chinese a bureau's sheet (and
+    /// `export`) uses. A column it does not know refuses the file: read as nothing, a contract
+    /// number under an unexpected header would import the award without its contract, and the
+    /// same contract could then be funded again.
+    static let aliases: [String: String] = [
+        "funding_year": "year", "enterprise_uscc": "enterprise", "provider_uscc": "provider", "amount_yuan": "amount",
+        "decision_document": "document", "contract_number": "contract", "project_name": "project", "pilot_id": "pilot", "base_yuan": "base",
+    ]
+    static let chinese: [String: String] = [
+        "支持方向": "measure", "资金年度": "year", "区": "district", "统一社会信用代码": "enterprise", "企业统一社会信用代码": "enterprise",
+        "服务商统一社会信用代码": "provider", "资助金额(元)": "amount", "资助金额": "amount", "审定日期": "decision_date", "决定日期": "decision_date",
+        "文号": "document", "决定文号": "document", "合同编号": "contract", "项目名称": "project", "试点编号": "pilot", "入选日期": "selection_date",
+        "政策": "programme", "评定等级": "grade", "计算基数(元)": "base",
+    ]
+    /// Columns a sheet carries for its reader (an enterprise's name beside its code, a note): not sent.
+    static let informational: Set<String> = ["序号", "企业名称", "服务商名称", "备注", "enterprise_name", "provider_name", "name", "note", "remark"]
+    static let known: Set<String> = Set(required).union(["contract", "project", "pilot", "selection_date", "programme", "grade", "base"])
+
+    /// The header's columns as the names the parser reads (informational ones as ""), or the
+    /// columns it does not know, and any named twice, refused together.
+    static func columns(_ typed: [String]) throws(SubsidyError) -> [String] {
+        var (names, unknown, seen) = ([String](), [String](), [String: String]())
+        for text in typed {
+            let plain = text.trimmingSpaces
+            let key = String(plain.unicodeScalars.filter { $0 != " " && $0 != "\u{3000}" }.map { $0 == "（" ? "(" : $0 == "）" ? ")" : Character($0) })
+            let lower = key.lowercased()
+            let name = known.contains(lower) ? lower : aliases[lower] ?? chinese[key] ?? (informational.contains(lower) || informational.contains(key) ? "" : nil)
+            guard let name else {
+                if !plain.isEmpty { unknown.append(plain) }
+                names.append("")
+                continue
+            }
+            if !name.isEmpty, let first = seen.updateValue(plain, forKey: name) {
+                throw .invalidField("csv", "columns \"\(first)\" and \"\(plain)\" are both \(name)")
+            }
+            names.append(name)
+        }
+        guard unknown.isEmpty else {
+            throw .invalidField(
+                "csv",
+                "unknown column\(unknown.count == 1 ? "" : "s") \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")): the columns are "
+                    + (required + ["contract", "project", "pilot", "selection_date", "programme", "grade", "base"]).joined(separator: ", ")
+                    + " (or the HistoricalAward field names, or 支持方向, 资金年度, 合同编号, 项目名称, …); 序号, 企业名称 and 备注 are read by people and skipped")
+        }
+        return names
+    }
     static let textColumns: Set<String> = ["measure", "district", "document", "contract", "project", "pilot", "programme", "grade"]
 
     static func parse(_ text: String) throws(SubsidyError) -> Foshan_Subsidy_V1_ImportHistoryRequest {
@@ -410,9 +460,13 @@ enum HistoryCSV {
     static func parse(rows: [[SheetCell]]) throws(SubsidyError) -> (request: Foshan_Subsidy_V1_ImportHistoryRequest, rows: [String]) {
         var rows = rows
         guard !rows.isEmpty else { throw .invalidField("csv", "is empty") }
-        let header = rows.removeFirst().map { $0.text.trimmingSpaces.lowercased() }
+        let typed = rows.removeFirst().map(\.text)
+        let header = try columns(typed)
         for column in required where !header.contains(column) {
-            throw .invalidField("csv", "header lacks the column \"\(column)\" (needs \(required.joined(separator: ", ")))")
+            throw .invalidField(
+                "csv",
+                "header lacks the column \"\(column)\" (needs \(required.joined(separator: ", ")); in Chinese "
+                    + required.compactMap { name in chinese.first { $0.value == name }?.key }.joined(separator: ", ") + ")")
         }
         var request = Foshan_Subsidy_V1_ImportHistoryRequest()
         var lines: [String] = []
@@ -431,7 +485,7 @@ enum HistoryCSV {
                 field[column] = try cells[index].identifier(at: "\(line).\(column)", isCode: codeColumns.contains(column))
             }
             var award = Foshan_Subsidy_V1_HistoricalAward()
-            guard let measure = Foshan_Subsidy_V1_Measure(protoName: field["measure"] ?? "") else {
+            guard let measure = Foshan_Subsidy_V1_Measure(protoName: ApplicationColumns.measureName(field["measure"] ?? "")) else {
                 throw .invalidField("\(line).measure", "unknown measure \"\(field["measure"] ?? "")\"")
             }
             award.measure = measure

@@ -349,7 +349,9 @@ func printError(_ error: SubsidyError, json: Bool = false) {
 /// this command line types as `--late-reason`.
 private let flagsOfFields: [(field: String, flag: String)] = [
     ("late_reason", "--late-reason"), ("decision_date", "--decision-date"), ("case_amount_fen", "--case-amount (in yuan)"),
-    ("decision_document", "--document"), ("request_id", "--request-id"),
+    ("decision_document", "--document"), ("request_id", "--request-id"), ("review_date", "--review-date"),
+    ("contract_amount_fen", "--contract-amount (in yuan)"), ("paid_amount_fen", "--paid-amount (in yuan)"),
+    ("invested_amount_fen", "--invested-amount (in yuan)"), ("declared_revenue_fen", "--declared-revenue (in yuan)"),
 ]
 
 /// "with subsidyctl: --late-reason" for the fields `error` names whose flag is spelled otherwise.
@@ -361,10 +363,12 @@ func flagHint(_ error: SubsidyError) -> String? {
     }
     let flags = flagsOfFields.filter { field, _ in
         paths.contains { text in
-            // The field as a word: `request.late_reason`, not `late_reasons`.
+            // The field of a request, as a word: `request.late_reason` or `application.paid_amount_fen`,
+            // not `late_reasons`, nor a file's column of that name (`csv: … decision_date …`).
             text.ranges(of: field).contains { range in
                 let after = text[range.upperBound...].first
-                return after.map { !($0.isLetter || $0.isNumber || $0 == "_") } ?? true
+                let path = text[..<range.lowerBound]
+                return (after.map { !($0.isLetter || $0.isNumber || $0 == "_") } ?? true) && (path.hasSuffix("request.") || path.hasSuffix("application."))
             }
         }
     }.map(\.flag)
@@ -373,7 +377,10 @@ func flagHint(_ error: SubsidyError) -> String? {
 
 /// Reads a whole file (a JSON request), or standard input for "-".
 func readText(path: String) throws -> String {
-    guard let text = String(validating: try readBytes(path: path), as: UTF8.self) else { throw LocalError("\(path): not UTF-8") }
+    var bytes = try readBytes(path: path)
+    // Notepad's "UTF-8 with BOM": the mark is not part of the text (RFC 8259 lets a parser skip it).
+    if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+    guard let text = String(validating: bytes, as: UTF8.self) else { throw LocalError("\(path): not UTF-8") }
     return text
 }
 

@@ -7,6 +7,8 @@ struct MoneyTests {
         ("1,200,000.00", 120_000_000), ("1200000", 120_000_000), ("0.05", 5), ("0.5", 50), ("12", 1_200),
         ("-5.00", -500), ("999", 99_900), ("1,000", 100_000), ("12,345,678.9", 1_234_567_890), ("0", 0), (".5", 50),
         ("92,233,720,368,547,758.07", Int64.max), ("-92,233,720,368,547,758.08", Int64.min),
+        // As a Chinese input method types them: full-width digits and marks, a trailing 元.
+        ("１２", 1_200), ("８００，０００．００", 80_000_000), ("－５", -500), ("100元", 10_000), ("１，２００元", 120_000),
     ] as [(String, Int64)])
     func parses(_ text: String, _ fen: Int64) throws {
         #expect(try Money(parsing: text).fen == fen)
@@ -19,7 +21,7 @@ struct MoneyTests {
         (" 12", .unexpectedCharacter(" ", position: 1)),
         ("+12", .unexpectedCharacter("+", position: 1)),
         ("1.2.3", .unexpectedCharacter(".", position: 4)),
-        ("１２", .unexpectedCharacter("１", position: 1)),
+        ("80万", .chineseUnit("万")), ("1.5亿", .chineseUnit("亿")), ("元", .unexpectedCharacter("元", position: 1)),
         ("1,2345", .misplacedSeparator(position: 2)),
         ("1,23", .misplacedSeparator(position: 2)),
         ("1234,567", .misplacedSeparator(position: 5)),

@@ -1130,6 +1130,9 @@ struct OutputTests {
             #expect(quote.hasPrefix("资助金额：500,000.00 元，受单个企业上限 CLOUD_VOUCHER.per_enterprise [2022/91440605000000115C] 约束\n公式测算：600,000.00 元\n政策：foshan-2020@"), "\(quote)")
             #expect(quote.contains("*  单个企业上限") && quote.contains("   年度预算 ") && !quote.contains("Award:"), "\(quote)")
             #expect(try await BureauListTests.ctl(daemon, as: "nanhai", quoteArguments, environment: english).hasPrefix("CLOUD_VOUCHER 上云上平台服务券 · applicant"))
+            // Notepad's "UTF-8 with BOM" is the same file.
+            try ("\u{FEFF}" + BureauListTests.voucher).write(toFile: file, atomically: false, encoding: .utf8)
+            #expect(try await BureauListTests.ctl(daemon, as: "nanhai", quoteArguments, environment: chinese) == quote)
 
             let quota = try await BureauListTests.ctl(daemon, as: "city", ["quota", "--year", "2022"], environment: chinese)
             let headers = quota.split(separator: "\n").map { String($0.prefix { $0 != " " }) }

@@ -470,6 +470,30 @@ struct LedgerWorkflowTests {
             try (csv + "\nPUBLIC_SERVICE,2021,莲花区,\(TestData.uscc(962)),,120000,2021-05-01,佛工信〔2021〕12号\n").write(toFile: file, atomically: true, encoding: .utf8)
             let unknown = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
             #expect(unknown.status == 13 && unknown.error.contains("row 5.district") && !unknown.error.contains("awards["), "\(unknown.error)")
+
+            // A column the import does not know refuses the file: read as nothing, a contract under
+            // "contract_no" would import the award without its contract, and the contract could be funded again.
+            let typo = daemon.dataDirectory + "/typo.csv"
+            try "measure,year,district,enterprise,provider,amount,decision_date,document,contract_no\nCLOUD_VOUCHER,2021,nanhai,\(TestData.uscc(963)),\(Self.provider),1000,2021-04-01,佛工信〔2021〕13号,HT-LOST-1\n"
+                .write(toFile: typo, atomically: true, encoding: .utf8)
+            let refused = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", typo])
+            #expect(refused.status == 13 && refused.error.contains(#"unknown column "contract_no""#) && !refused.error.contains("--decision-date"), "\(refused.error)")
+            // The HistoricalAward field names, and a bureau's Chinese headers and measure names, are read (序号 and 企业名称 skipped).
+            let chinese = daemon.dataDirectory + "/chinese.csv"
+            try """
+                序号,支持方向,资金年度,区,统一社会信用代码,企业名称,服务商统一社会信用代码,资助金额（元）,审定日期,文号,合同编号
+                1,上云上平台服务券,2021,南海区,\(TestData.uscc(964)),某某陶瓷有限公司,\(Self.provider),"８０，０００",2021/4/2,佛工信〔2021〕14号,HT-CN-1
+
+                """.write(toFile: chinese, atomically: true, encoding: .utf8)
+            let read = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", chinese])
+            #expect(read.status == 0 && read.output.contains("imported 1, already present 0"), "\(read.output) \(read.error)")
+            let english = daemon.dataDirectory + "/fields.csv"
+            try "measure,funding_year,district,enterprise_uscc,provider_uscc,amount,decision_date,decision_document,contract_number\nCLOUD_VOUCHER,2021,nanhai,\(TestData.uscc(965)),\(Self.provider),1000,2021-04-03,佛工信〔2021〕15号,HT-EN-1\n"
+                .write(toFile: english, atomically: true, encoding: .utf8)
+            #expect(try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", english]).output.contains("imported 1"))
+            let kept = try ReadOnlyDatabase(path: daemon.dataDirectory + "/city-ledger.sqlite").rows(
+                "SELECT content_typed, amount_fen FROM commitments WHERE content_typed IN ('HT-CN-1', 'HT-EN-1') ORDER BY content_typed")
+            #expect(kept == [["HT-CN-1", "8000000"], ["HT-EN-1", "100000"]], "the contracts are kept with their awards: \(kept)")
         }
     }
 
