@@ -43,7 +43,7 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Grade of the recognition: STANDARD or EXCELLENT (DIGITAL_FACTORY).") var grade: String?
     @Option(help: "Declared annual main-business revenue (年主营业务收入) in yuan (CLOUD_USE's revenue tier).") var declaredRevenue: String?
     @Option(help: "File outside an open call for applications (申报批次) on purpose: the reason, recorded with it.") var lateReason: String = ""
-    @Option(help: "Request id, to retry an earlier submission safely (default: with --file, derived from the application; else a fresh one).")
+    @Option(help: "Request id (default: derived from the application's measure, year, enterprise and contract or project, so running the same submission again is a retry; give one to file such an application a second time).")
     var requestId: String?
     @Option(
         help: ArgumentHelp(
@@ -106,11 +106,12 @@ struct Submit: AsyncParsableCommand {
         if let declaredRevenue { application.declaredRevenueFen = try fen(declaredRevenue, option: "--declared-revenue") }
         request.application = application
         request.lateReason = lateReason
-        // A file is a document the clerk may send again (after a timeout, or not sure it went):
-        // its id comes from the application as a batch row's does, so the second run is a retry.
-        // Flags are typed afresh each time: a fresh id.
-        let derived = file != nil && requestId == nil
-        request.requestId = requestId ?? (file != nil ? BatchSubmission.requestID(identity: BatchSubmission.identity(of: application), occurrence: 1) : newRequestID())
+        // A file, or the same flags, is what a clerk sends again after a timeout (or not sure it
+        // went): the id comes from the application as a batch row's does, so the second run is a
+        // retry, answered with the application filed the first time — not a second filing of the
+        // same measure, year, enterprise and contract, of which only one could be funded.
+        let derived = requestId == nil
+        request.requestId = requestId ?? BatchSubmission.requestID(identity: BatchSubmission.identity(of: application), occurrence: 1)
         let sent = request
         let started = utcNow()
         let r = try await global.withClient(retrying: sent.requestId) { client throws(SubsidyError) in

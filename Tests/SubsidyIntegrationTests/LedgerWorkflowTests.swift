@@ -416,6 +416,16 @@ struct LedgerWorkflowTests {
             let record = try JSONValue.parse(result.output)["record"]
             #expect(record?["state"] == .string("SUBMITTED"))
             #expect(record?["application"]?["paidAmountFen"] == .string("119999999"))
+            // The same command again (a clerk retrying after a timeout) is a retry: the same
+            // application, not a second one of which only one could be funded.
+            let again = try await runCtl([
+                "--data-dir", daemon.dataDirectory, "--as", "sanshui", "--json", "submit", "--measure", "CLOUD_VOUCHER", "--year", "2022",
+                "--enterprise", buyers["sanshui"]![0], "--provider", Self.provider, "--contract-number", "F-1", "--project-name", "设备上云",
+                "--contract-amount", "1,200,000", "--paid-amount", "1199999.99",
+            ])
+            #expect(again.status == 0, "\(again.error)")
+            let replayed = try JSONValue.parse(again.output)["record"]
+            #expect(replayed?["id"] == record?["id"], "\(again.output)")
             let bad = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "sanshui", "submit", "--measure", "CLOUD_VOUCHER", "--year", "2022",
                                   "--enterprise", buyers["sanshui"]![0], "--contract-amount", "1.5e6"])
             #expect(bad.status != 0)
