@@ -734,8 +734,27 @@ func isCity(_ client: ClientConnection) async throws(SubsidyError) -> Bool {
 func parseEnum<E: ProtoEnum>(_: E.Type, _ text: String, option: String) throws -> E {
     if let value = E(protoName: text.uppercased()) { return value }
     // The zero value (ROLE_UNSPECIFIED, …) is the protocol's "not given", not a choice.
-    let choices = E.protoNames.values.filter { !$0.hasSuffix("_UNSPECIFIED") }.sorted()
-    throw ValidationError("\(option): unknown value \"\(text)\"; expected one of \(choices.joined(separator: ", "))")
+    let values = E.protoNames.keys.sorted().map(E.init(rawValue:)).filter { !$0.description.hasSuffix("_UNSPECIFIED") }
+    // As the tables print it (待初审, 上云上平台服务券, 工业企业): what a clerk copies into a filter.
+    if let value = values.first(where: { chineseLabel($0) == text.trimmingSpaces }) { return value }
+    let choices = values.map(\.description).sorted()
+    let labels = values.compactMap { chineseLabel($0) }
+    throw ValidationError(
+        "\(option): unknown value \"\(text)\"; expected one of \(choices.joined(separator: ", "))"
+            + (labels.isEmpty ? "" : " (or as the tables print them: \(labels.joined(separator: ", ")))"))
+}
+
+/// `value` as the Chinese tables name it, for the enums they name; nil for the others.
+private func chineseLabel(_ value: some ProtoEnum) -> String? {
+    let label: String? =
+        switch value {
+        case let state as Foshan_Subsidy_V1_ApplicationState: stateLabel(state, chinese: true)
+        case let measure as Foshan_Subsidy_V1_Measure: measureName(measure)
+        case let role as Foshan_Subsidy_V1_ApplicantRole: roleLabel(role, chinese: true)
+        case let locality as Foshan_Subsidy_V1_Locality: localityLabel(locality, chinese: true)
+        default: nil
+        }
+    return label == value.description ? nil : label
 }
 
 func yuan(_ fen: Int64) -> String { Money(fen: fen).description }

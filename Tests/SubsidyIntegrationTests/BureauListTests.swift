@@ -266,6 +266,11 @@ struct BureauListTests {
                 #expect(result.status == 64 && result.error.contains(choices), "\(arguments): \(result.error)")
                 #expect(!result.error.contains("UNSPECIFIED"), "\(arguments): \(result.error)")
             }
+            // What the Chinese tables print is taken back as a filter.
+            for arguments in [["list", "--state", "待初审"], ["list", "--measure", "上云上平台服务券"], ["applicant", "register", "--uscc", TestData.uscc(9_101, area: 5), "--name", "某企业", "--role", "工业企业"]] {
+                let result = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai"] + arguments)
+                #expect(result.status == 0, "\(arguments): \(result.error)")
+            }
         }
     }
 
