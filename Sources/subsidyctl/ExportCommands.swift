@@ -44,12 +44,19 @@ struct Export: AsyncParsableCommand {
     @Option(help: "State, e.g. PUBLICIZED (default: the kind's states).") var state: String?
     @Option(help: "City only: one district (nanhai, or 南海区, 南海).") var district: String = ""
     @Option(help: "Only applications under this programme (e.g. shunde-dx-2021; foshan-2020 includes those naming none).") var programme: String = ""
-    @Option(help: "First date (YYYY-MM-DD) of the range the kind selects by.") var from: String = ""
-    @Option(help: "Last date (YYYY-MM-DD) of the range, inclusive.") var to: String = ""
+    @Option(help: "First date (YYYY-MM-DD) of the range the kind selects by.", transform: dateFlag) var from: String = ""
+    @Option(help: "Last date (YYYY-MM-DD) of the range, inclusive.", transform: dateFlag) var to: String = ""
 
     func validate() throws {
         for (option, text) in [("--from", from), ("--to", to)] where !text.isEmpty {
             guard (try? CalendarDate(parsing: text)) != nil else { throw ValidationError("\(option): must be a date YYYY-MM-DD (got \"\(text)\")") }
+        }
+        // An empty list from a range typed backwards would read as "nothing happened then".
+        if !from.isEmpty, !to.isEmpty, to < from { throw ValidationError("--to \(to) is before --from \(from): the range is empty") }
+        // Excel opens an .xls holding CSV only after warning that its format does not match.
+        let lowered = out.lowercased()
+        if lowered.hasSuffix(".xls") || lowered.hasSuffix(".xlsm") || (lowered.hasSuffix(".csv") && format == .xlsx) || (lowered.hasSuffix(".xlsx") && format == .csv) {
+            throw ValidationError("--out \(out): the file's extension does not match what is written; use .csv (UTF-8 with a BOM) or .xlsx (a workbook)")
         }
     }
 

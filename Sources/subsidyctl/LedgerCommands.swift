@@ -152,7 +152,7 @@ struct Quote: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Application JSON file, or -.") var file: String?
     @Option(help: "A stored application's id.") var applicationId: String?
-    @Option(help: "Decision date YYYY-MM-DD (default: the last day of the policy).") var decisionDate: String = ""
+    @Option(help: "Decision date YYYY-MM-DD (default: the last day of the policy).", transform: dateFlag) var decisionDate: String = ""
     @Option(help: "Case-by-case measures: the amount in yuan, e.g. 8,000,000 or 8000000.00 (as approve takes it).") var caseAmount: String?
     /// Kept for scripts written before `--case-amount`: every other amount a clerk types is in
     /// yuan, and a pre-check in fen quoted a hundredth of what `approve` then committed.
@@ -245,7 +245,7 @@ struct PoolRegister: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option var uscc: String
     @Option var name: String = ""
-    @Option(help: "Entry date YYYY-MM-DD.") var entryDate: String
+    @Option(help: "Entry date YYYY-MM-DD.", transform: dateFlag) var entryDate: String
     @Flag(help: "Also in the Guangdong provincial pool.") var provincial = false
     @Option var requestId: String = newRequestID()
 

@@ -388,7 +388,7 @@ struct Review: AsyncParsableCommand {
     @Option(help: "A file of application ids (one a line, or a CSV with an id / 申请编号 column).") var batch: String?
     @Option(help: "recommend, return or reject.") var outcome: String
     @Option var reason: String = ""
-    @Option(help: "With --outcome recommend: the day (YYYY-MM-DD) the district recommended it, when entered afterwards (default: today).")
+    @Option(help: "With --outcome recommend: the day (YYYY-MM-DD) the district recommended it, when entered afterwards (default: today).", transform: dateFlag)
     var reviewDate: String = ""
     @Option var requestId: String = newRequestID()
 
@@ -427,7 +427,7 @@ struct Approve: AsyncParsableCommand {
     @Argument(help: "Application ids.") var applicationIds: [String] = []
     @Option(help: "A file of application ids (one a line, or a CSV with an id / 申请编号 column), in the committee's order.") var batch: String?
     @Flag(help: "Plan the list: what each approval would give; nothing is committed.") var plan = false
-    @Option(help: "Decision date YYYY-MM-DD, within the programme's validity window (2020-07-17..2023-12-31 for the 2020 policy).") var decisionDate: String
+    @Option(help: "Decision date YYYY-MM-DD, within the programme's validity window (2020-07-17..2023-12-31 for the 2020 policy).", transform: dateFlag) var decisionDate: String
     @Option(help: "Case-by-case measures: the decided amount in yuan, e.g. 8,000,000 or 8000000.00.") var caseAmount: String?
     @Option(help: "The decision's document number (文号), e.g. 佛工信〔2023〕12号.") var document: String = ""
     @Option var reason: String = ""
@@ -494,7 +494,7 @@ extension CityDecisionCommand {
 struct DecisionArguments: ParsableArguments {
     @Argument var applicationId: String
     @Option var reason: String = ""
-    @Option(help: "Decision date YYYY-MM-DD (default: today in China, or --today).") var decisionDate: String = ""
+    @Option(help: "Decision date YYYY-MM-DD (default: today in China, or --today).", transform: dateFlag) var decisionDate: String = ""
     @Option(help: "The decision's document number (文号).") var document: String = ""
     @Option var requestId: String = newRequestID()
 }

@@ -51,7 +51,7 @@ struct CatalogueAdd: AsyncParsableCommand {
     @Option(help: "The catalogue, as the programme file names it (e.g. shunde-cloud-products).") var catalogue: String
     @Option var uscc: String
     @Option var name: String = ""
-    @Option(help: "Entry date YYYY-MM-DD.") var entryDate: String
+    @Option(help: "Entry date YYYY-MM-DD.", transform: dateFlag) var entryDate: String
     @Option var requestId: String = newRequestID()
 
     func run() async throws {
@@ -85,8 +85,8 @@ struct CallOpen: AsyncParsableCommand {
     @Option var programme: String
     @Option(help: "Measure, e.g. DIGITAL_WORKSHOP.") var measure: String
     @Option(help: "Funding year.") var year: Int32
-    @Option(help: "First day of filing YYYY-MM-DD (default: today in China).") var from: String = ""
-    @Option(help: "Last day of filing YYYY-MM-DD.") var to: String
+    @Option(help: "First day of filing YYYY-MM-DD (default: today in China).", transform: dateFlag) var from: String = ""
+    @Option(help: "Last day of filing YYYY-MM-DD.", transform: dateFlag) var to: String
     @Option var title: String = ""
     @Option var requestId: String = newRequestID()
 
@@ -115,7 +115,7 @@ struct CallClose: AsyncParsableCommand {
             """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The call's id, e.g. foshan-dx-2021/DIGITAL_WORKSHOP/2025/1.") var callId: String
-    @Option(help: "Its last open day YYYY-MM-DD (default: today in China, or --today; yesterday closes it now).") var on: String = ""
+    @Option(help: "Its last open day YYYY-MM-DD (default: today in China, or --today; yesterday closes it now).", transform: dateFlag) var on: String = ""
     @Option var requestId: String = newRequestID()
 
     func run() async throws {

@@ -275,6 +275,13 @@ func normalisedDate(_ value: String) -> String? {
     return date.description
 }
 
+/// A date flag as typed: `2022/10/2`, `2022年10月2日` or an Excel serial read as YYYY-MM-DD, as
+/// a sheet's date cell is; anything else as typed, for the command or the daemon to refuse
+/// naming the flag's field.
+func dateFlag(_ value: String) -> String {
+    normalisedDate(value) ?? value
+}
+
 /// Reads a whole file, or standard input for "-".
 func readBytes(path: String) throws -> [UInt8] {
     let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)

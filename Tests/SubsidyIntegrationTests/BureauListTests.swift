@@ -57,7 +57,8 @@ struct BureauListTests {
         let id = try #require((object?["record"] as? [String: Any])?["id"] as? String, "\(submitted)")
         _ = try await ctl(daemon, as: "nanhai", ["--today", Self.filingDay, "review", id, "--outcome", "recommend"])
         _ = try await ctl(daemon, as: "city", ["approve", id, "--decision-date", "2022-10-01", "--document", "佛工信〔2022〕88号"])
-        _ = try await ctl(daemon, as: "city", ["publicize", id, "--decision-date", "2022-10-02", "--document", "佛工信公示〔2022〕5号"])
+        // A clerk's 2022/10/2 is the date, as in a sheet.
+        _ = try await ctl(daemon, as: "city", ["publicize", id, "--decision-date", "2022/10/2", "--document", "佛工信公示〔2022〕5号"])
         let early = try await runCtl(["--data-dir", daemon.dataDirectory, "disburse", id, "--decision-date", "2022-10-08"])
         #expect(early.status != 0 && early.error.contains("2022-10-09"), "payment inside the 公示 is refused: \(early.error)")
         #expect(early.error.split(separator: "\n").filter { $0.contains("2022-10-09") }.count == 1, "the refusal is said once: \(early.error)")
@@ -172,6 +173,16 @@ struct BureauListTests {
                 id, "南海区", "佛山市南海区铝型材制造有限公司", "91440605000000115C", "设备上云", "上云上平台服务券", "500000.00", "佛工信〔2022〕88号",
                 "2022-10-02", "2022-10-08", "foshan-2020", "佛山市工业和信息化局",
             ]], "only the 公示 begun in the range: \(rows)")
+
+            // A range typed backwards, or an extension that is not what is written, is refused rather than written.
+            for (arguments, problem) in [
+                (["--from", "2022-10-09", "--to", "2022-10-01", "--out", publicity], "--to 2022-10-01 is before --from 2022-10-09"),
+                (["--out", daemon.dataDirectory + "/公示.xls"], "the file's extension does not match"),
+            ] {
+                let refused = try await runCtl(["--data-dir", daemon.dataDirectory, "export", "publicity"] + arguments)
+                #expect(refused.status == 64 && refused.error.contains(problem), "\(refused.error)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: daemon.dataDirectory + "/公示.xls"))
 
             let disbursement = daemon.dataDirectory + "/拨付.csv"
             _ = try await Self.ctl(daemon, as: "city", ["export", "disbursement", "--out", disbursement])
