@@ -605,7 +605,7 @@ struct Events: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Start after this sequence number (0: only new events).") var after: UInt64 = 0
     @Flag(help: "Replay every event from the first, then follow.") var fromStart = false
-    @Option(help: "Stop after this many events (0: follow until interrupted).") var count: Int = 0
+    @Option(help: "Stop after this many events, waiting for them at most --timeout-ms (0: follow until interrupted, with no deadline).") var count: Int = 0
 
     func run() async throws {
         var request = Foshan_Subsidy_V1_WatchEventsRequest()
@@ -619,7 +619,9 @@ struct Events: AsyncParsableCommand {
                     let titles = prefersChinese() ? ["序号", "时间", "申请编号", "状态", "金额（元）"] : ["SEQ", "TIME", "APPLICATION", "STATE", "AMOUNT"]
                     print(Self.line(titles[0], titles[1], titles[2], titles[3], titles[4]))
                 }
-                for try await event in Foshan_Subsidy_V1_CityService.Client(wrapping: client).watchEvents(request) {
+                // A bounded wait is a call like any other, with its deadline; following is not.
+                let events = Foshan_Subsidy_V1_CityService.Client(wrapping: client).watchEvents(request, timeout: count > 0 ? global.timeout : nil)
+                for try await event in events {
                     global.emit(event, human: Self.line("#\(event.sequence)", global.time(event.at), event.applicationId, "\(event.state)", yuan(event.amountFen)))
                     // Each event leaves at once, even into a pipe or file (`events > file`,
                     // `events | grep`), where stdio would otherwise hold it until a block fills.

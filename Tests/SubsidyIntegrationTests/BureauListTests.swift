@@ -1321,6 +1321,9 @@ struct EventsPipeTests {
             }
             let piped = try await runCtl(["--data-dir", daemon.dataDirectory, "events", "--from-start", "--count", "1"])
             #expect(piped.output.hasPrefix("#1  "), "no header into a pipe: \(piped.output)")
+            // Waiting for more events than come ends at --timeout-ms, as a call does, not never.
+            let waited = try await runCtl(["--data-dir", daemon.dataDirectory, "--timeout-ms", "500", "events", "--count", "1"])
+            #expect(waited.status == 14 && waited.error.contains("DEADLINE_EXCEEDED"), "exit 10 + 4: \(waited.status) \(waited.error)")
         }
     }
 }
