@@ -38,8 +38,13 @@ struct RegisterApplicant: AsyncParsableCommand {
         let r = try await global.withClient(retrying: requestId) { client throws(SubsidyError) in
             try await Foshan_Subsidy_V1_DistrictService.Client(wrapping: client).registerApplicant(request, timeout: global.timeout)
         }
-        let registered = r.applicant.map { "registered \($0.uscc) \($0.name) (\($0.role), \($0.locality)) in \($0.district)" } ?? ""
-        global.emit(r, human: ([registered] + r.warnings.map { "warning: \($0)" }).joined(separator: "\n"))
+        let chinese = prefersChinese()
+        let registered = r.applicant.map {
+            chinese
+                ? "已登记 \($0.uscc) \($0.name)（\(roleLabel($0.role, chinese: true))，\(localityLabel($0.locality, chinese: true))），\(districtName($0.district))"
+                : "registered \($0.uscc) \($0.name) (\($0.role), \($0.locality)) in \($0.district)"
+        } ?? ""
+        global.emit(r, human: ([registered] + r.warnings.map { (chinese ? "提示：" : "warning: ") + $0 }).joined(separator: "\n"))
     }
 }
 
@@ -89,9 +94,14 @@ struct UpdateApplicant: AsyncParsableCommand {
 /// An applicant and the history of its entry.
 func applicantText(_ applicant: Foshan_Subsidy_V1_Applicant?, history: [Foshan_Subsidy_V1_ApplicantChange]) -> String {
     guard let applicant else { return "" }
-    var lines = ["\(applicant.uscc)  \(applicant.name)  \(applicant.role)  \(applicant.locality)  \(applicant.district)"]
+    let chinese = prefersChinese()
+    var lines = [
+        "\(applicant.uscc)  \(applicant.name)  \(roleLabel(applicant.role, chinese: chinese))  \(localityLabel(applicant.locality, chinese: chinese))  "
+            + (chinese ? districtName(applicant.district) : applicant.district)
+    ]
     for change in history {
-        lines.append("  \(localTime(change.at))  \(change.field): \(change.before) → \(change.after)  by \(change.tenant) (uid \(change.actorUid))  \(change.reason)")
+        let by = chinese ? "经办 \(change.tenant == "city" ? "市局" : districtName(change.tenant))（uid \(change.actorUid)）" : "by \(change.tenant) (uid \(change.actorUid))"
+        lines.append("  \(localTime(change.at))  \(change.field): \(change.before) → \(change.after)  \(by)  \(change.reason)")
     }
     return lines.joined(separator: "\n")
 }
@@ -287,7 +297,7 @@ struct PoolList: AsyncParsableCommand {
         var table = TextTable(
             (chinese ? ["统一社会信用代码", "入库日期", "省级资源池", "来源", "名称"] : ["USCC", "ENTRY DATE", "PROVINCIAL", "SOURCE", "NAME"])
                 .map { TextTable.Column(title: $0) })
-        for member in r.members { table.append([member.uscc, member.entryDate, member.provincial ? (chinese ? "是" : "yes") : "", member.source, member.name]) }
+        for member in r.members { table.append([member.uscc, member.entryDate, member.provincial ? (chinese ? "是" : "yes") : "", chinese ? (member.source == "award" ? "获奖认定" : member.source == "registration" ? "登记" : member.source) : member.source, member.name]) }
         global.emit(r, table: table, empty: chinese ? "资源池中没有成员" : "no pool members")
     }
 }
@@ -353,9 +363,11 @@ struct Import: AsyncParsableCommand {
                 throw isSheet ? error.naming(awards: places.map { "row \($0)" }) : error
             }
         }
-        var table = TextTable([.init(title: isSheet ? "ROW" : "AWARD"), .init(title: "LEDGER ID")])
+        let chinese = prefersChinese()
+        var table = TextTable([.init(title: chinese ? (isSheet ? "行号" : "序号") : isSheet ? "ROW" : "AWARD"), .init(title: chinese ? "台账编号" : "LEDGER ID")])
         for (place, id) in zip(places, r.applicationIds) { table.append([place, id]) }
-        global.emit(r, table: table, footer: "imported \(r.imported), already present \(r.alreadyPresent)", empty: "")
+        let footer = chinese ? "导入 \(r.imported) 条，已存在 \(r.alreadyPresent) 条" : "imported \(r.imported), already present \(r.alreadyPresent)"
+        global.emit(r, table: table, footer: footer, empty: "")
     }
 }
 
@@ -615,14 +627,15 @@ struct Events: AsyncParsableCommand {
             do {
                 var printed = 0
                 // Lines leave one at a time, so they line up by fixed widths, not by a table's.
+                let chinese = prefersChinese()
                 if !global.json && isatty(1) != 0 {
-                    let titles = prefersChinese() ? ["序号", "时间", "申请编号", "状态", "金额（元）"] : ["SEQ", "TIME", "APPLICATION", "STATE", "AMOUNT"]
+                    let titles = chinese ? ["序号", "时间", "申请编号", "状态", "金额（元）"] : ["SEQ", "TIME", "APPLICATION", "STATE", "AMOUNT"]
                     print(Self.line(titles[0], titles[1], titles[2], titles[3], titles[4]))
                 }
                 // A bounded wait is a call like any other, with its deadline; following is not.
                 let events = Foshan_Subsidy_V1_CityService.Client(wrapping: client).watchEvents(request, timeout: count > 0 ? global.timeout : nil)
                 for try await event in events {
-                    global.emit(event, human: Self.line("#\(event.sequence)", global.time(event.at), event.applicationId, "\(event.state)", yuan(event.amountFen)))
+                    global.emit(event, human: Self.line("#\(event.sequence)", global.time(event.at), event.applicationId, stateLabel(event.state, chinese: chinese), yuan(event.amountFen)))
                     // Each event leaves at once, even into a pipe or file (`events > file`,
                     // `events | grep`), where stdio would otherwise hold it until a block fills.
                     fflush(nil)

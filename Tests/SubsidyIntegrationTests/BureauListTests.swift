@@ -1161,6 +1161,8 @@ struct OutputTests {
 
             let applicants = try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "list"], environment: chinese)
             #expect(applicants.contains("工业互联网服务商  佛山本地") && applicants.contains("工业企业") && !applicants.contains("LOCAL"), "\(applicants)")
+            let applicantShown = try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "show", "91440605000000115C"], environment: chinese)
+            #expect(applicantShown.contains("工业企业  佛山本地  南海区") && !applicantShown.contains("INDUSTRIAL_ENTERPRISE"), "\(applicantShown)")
             #expect(try await BureauListTests.ctl(daemon, as: "nanhai", ["applicant", "list"], environment: english).contains("SERVICE_PROVIDER       LOCAL"))
             // A page that goes on, and a list with nothing in it.
             let paged = try await BureauListTests.ctl(daemon, as: "nanhai", ["list", "--page-size", "2"], environment: chinese)
