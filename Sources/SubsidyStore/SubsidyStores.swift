@@ -1489,7 +1489,13 @@ public final class SubsidyStores: Service, Sendable {
                             "request.awards[\(i)].amount_fen",
                             "\(fields.amount) exceeds the stacking limit on content \"\(fields.contentTyped)\": \(limit.detail)")
                     }
-                    try ledger.insertCommitment(fields, charges: charges, at: now, in: transaction)
+                    do {
+                        try ledger.insertCommitment(fields, charges: charges, at: now, in: transaction)
+                    } catch let error as SubsidyError where error.code == .resourceExhausted {
+                        // The cap names its award by the id the row would have had, which the
+                        // caller has not seen yet: say which row it is.
+                        throw SubsidyError(error.code, "request.awards[\(i)]: \(error.message)", details: error.details, cause: error.cause)
+                    }
                     imported += 1
                 }
                 return try respond(imported, present, ids)

@@ -483,59 +483,72 @@ enum HistoryCSV {
         var request = Foshan_Subsidy_V1_ImportHistoryRequest()
         var lines: [String] = []
         // Rows of empty cells (Excel writes them for a template's formatted rows) are skipped.
+        // Every row's problem at once (up to a screenful): a clerk fixes the sheet in one pass,
+        // not one error a run.
+        var problems: [SubsidyError] = []
         for (n, row) in rows.enumerated() where !row.allSatisfy(\.isBlank) {
-            let line = "row \(n + 2)"
-            var row = row
-            while row.count > header.count, row.last?.isBlank == true { row.removeLast() }
-            guard row.count <= header.count else { throw .invalidField(line, "has \(row.count) fields; the header has \(header.count)") }
-            // A spreadsheet leaves trailing empty cells out: they are empty fields.
-            let cells = row.map(\.trimmed) + Array(repeating: SheetCell(text: ""), count: header.count - row.count)
-            var field = Dictionary(zip(header, cells.map(\.text)), uniquingKeysWith: { first, _ in first })
-            // Codes and names as they were typed, or the row is refused naming its column.
-            for column in codeColumns.union(textColumns).sorted() {
-                guard let index = header.firstIndex(of: column), !cells[index].isBlank else { continue }
-                field[column] = try cells[index].identifier(at: "\(line).\(column)", isCode: codeColumns.contains(column))
-            }
-            var award = Foshan_Subsidy_V1_HistoricalAward()
-            guard let measure = Foshan_Subsidy_V1_Measure(protoName: ApplicationColumns.measureName(field["measure"] ?? "")) else {
-                throw .invalidField("\(line).measure", "unknown measure \"\(field["measure"] ?? "")\"")
-            }
-            award.measure = measure
-            guard let year = Int32(field["year"] ?? "") else { throw .invalidField("\(line).year", "must be a year") }
-            award.fundingYear = year
-            // 三水区 or 三水, as a bureau's sheet names it, is sanshui.
-            award.district = field["district"].map { districtID($0)?.rawValue ?? $0 } ?? ""
-            award.enterpriseUscc = field["enterprise"] ?? ""
-            award.providerUscc = field["provider"] ?? ""
-            do {
-                award.amountFen = try Money(parsing: field["amount"] ?? "").fen
-            } catch {
-                throw .invalidField("\(line).amount", "must be an amount in yuan (got \"\(field["amount"] ?? "")\"): \(error)")
-            }
-            // Excel's date cells and 2021/10/1 as YYYY-MM-DD; anything else goes as it is, and
-            // the daemon names the row's field.
-            award.decisionDate = field["decision_date"].map { normalisedDate($0) ?? $0 } ?? ""
-            award.decisionDocument = field["document"] ?? ""
-            award.contractNumber = field["contract"] ?? ""
-            award.pilotId = field["pilot"] ?? ""
-            award.projectName = field["project"] ?? ""
-            award.selectionDate = field["selection_date"].map { $0.isEmpty ? "" : normalisedDate($0) ?? $0 } ?? ""
-            award.programme = field["programme"] ?? ""
-            if let grade = field["grade"], !grade.isEmpty {
-                guard let value = Foshan_Subsidy_V1_Grade(protoName: grade.uppercased()) else {
-                    throw .invalidField("\(line).grade", "unknown grade \"\(grade)\" (STANDARD or EXCELLENT)")
+            do throws(SubsidyError) {
+                let line = "row \(n + 2)"
+                var row = row
+                while row.count > header.count, row.last?.isBlank == true { row.removeLast() }
+                guard row.count <= header.count else { throw .invalidField(line, "has \(row.count) fields; the header has \(header.count)") }
+                // A spreadsheet leaves trailing empty cells out: they are empty fields.
+                let cells = row.map(\.trimmed) + Array(repeating: SheetCell(text: ""), count: header.count - row.count)
+                var field = Dictionary(zip(header, cells.map(\.text)), uniquingKeysWith: { first, _ in first })
+                // Codes and names as they were typed, or the row is refused naming its column.
+                for column in codeColumns.union(textColumns).sorted() {
+                    guard let index = header.firstIndex(of: column), !cells[index].isBlank else { continue }
+                    field[column] = try cells[index].identifier(at: "\(line).\(column)", isCode: codeColumns.contains(column))
                 }
-                award.grade = value
-            }
-            if let base = field["base"], !base.isEmpty {
+                var award = Foshan_Subsidy_V1_HistoricalAward()
+                guard let measure = Foshan_Subsidy_V1_Measure(protoName: ApplicationColumns.measureName(field["measure"] ?? "")) else {
+                    throw .invalidField("\(line).measure", "unknown measure \"\(field["measure"] ?? "")\"")
+                }
+                award.measure = measure
+                guard let year = Int32(field["year"] ?? "") else { throw .invalidField("\(line).year", "must be a year") }
+                award.fundingYear = year
+                // 三水区 or 三水, as a bureau's sheet names it, is sanshui.
+                award.district = field["district"].map { districtID($0)?.rawValue ?? $0 } ?? ""
+                award.enterpriseUscc = field["enterprise"] ?? ""
+                award.providerUscc = field["provider"] ?? ""
                 do {
-                    award.baseFen = try Money(parsing: base).fen
+                    award.amountFen = try Money(parsing: field["amount"] ?? "").fen
                 } catch {
-                    throw .invalidField("\(line).base", "must be an amount in yuan (got \"\(base)\"): \(error)")
+                    throw .invalidField("\(line).amount", "must be an amount in yuan (got \"\(field["amount"] ?? "")\"): \(error)")
                 }
+                // Excel's date cells and 2021/10/1 as YYYY-MM-DD; anything else goes as it is, and
+                // the daemon names the row's field.
+                award.decisionDate = field["decision_date"].map { normalisedDate($0) ?? $0 } ?? ""
+                award.decisionDocument = field["document"] ?? ""
+                award.contractNumber = field["contract"] ?? ""
+                award.pilotId = field["pilot"] ?? ""
+                award.projectName = field["project"] ?? ""
+                award.selectionDate = field["selection_date"].map { $0.isEmpty ? "" : normalisedDate($0) ?? $0 } ?? ""
+                award.programme = field["programme"] ?? ""
+                if let grade = field["grade"], !grade.isEmpty {
+                    guard let value = Foshan_Subsidy_V1_Grade(protoName: grade.uppercased()) else {
+                        throw .invalidField("\(line).grade", "unknown grade \"\(grade)\" (STANDARD or EXCELLENT)")
+                    }
+                    award.grade = value
+                }
+                if let base = field["base"], !base.isEmpty {
+                    do {
+                        award.baseFen = try Money(parsing: base).fen
+                    } catch {
+                        throw .invalidField("\(line).base", "must be an amount in yuan (got \"\(base)\"): \(error)")
+                    }
+                }
+                request.awards.append(award)
+                lines.append(String(n + 2))
+            } catch {
+                problems.append(error)
+                if problems.count == 20 { break }
             }
-            request.awards.append(award)
-            lines.append(String(n + 2))
+        }
+        if problems.count == 1 { throw problems[0] }
+        guard problems.isEmpty else {
+            let more = problems.count == 20 ? "\n(the first 20 rows with a problem; there may be more)" : ""
+            throw SubsidyError(.invalidArgument, problems.map(\.message).joined(separator: "\n") + more, details: problems.flatMap(\.details))
         }
         return (request, lines)
     }

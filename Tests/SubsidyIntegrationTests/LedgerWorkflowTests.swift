@@ -471,10 +471,10 @@ struct LedgerWorkflowTests {
             // And in the audit chain, which the column alone is not.
             let audited = try ReadOnlyDatabase(path: daemon.dataDirectory + "/city-ledger.sqlite").rows(#"SELECT COUNT(*) FROM audit WHERE event LIKE '{"action":"commit"%"base_fen":60000000%'"#)
             #expect(audited == [["1"]], "\(audited)")
-            try (csv + "CLOUD_VOUCHER,2021,nanhai,x,y,abc,2021-04-01,d\n").write(toFile: file, atomically: true, encoding: .utf8)
+            try (csv + "CLOUD_VOUCHER,2021,nanhai,x,y,abc,2021-04-01,d\nCLOUD_VOUCHER,20x1,nanhai,x,y,1,2021-04-01,d\n").write(toFile: file, atomically: true, encoding: .utf8)
             let bad = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", file])
             #expect(bad.status == 13, "INVALID_ARGUMENT is exit 10 + 3")
-            #expect(bad.error.contains("row 4.amount"))
+            #expect(bad.error.contains("row 4.amount") && bad.error.contains("row 5.year"), "every bad row at once: \(bad.error)")
             // What the daemon refuses is named by the sheet's row too (past a blank row), not by
             // the award's index among those sent; the field's name is kept.
             try (csv + "\nPUBLIC_SERVICE,2021,莲花区,\(TestData.uscc(962)),,120000,2021-05-01,佛工信〔2021〕12号\n").write(toFile: file, atomically: true, encoding: .utf8)
@@ -504,6 +504,16 @@ struct LedgerWorkflowTests {
             let kept = try ReadOnlyDatabase(path: daemon.dataDirectory + "/city-ledger.sqlite").rows(
                 "SELECT content_typed, amount_fen FROM commitments WHERE content_typed IN ('HT-CN-1', 'HT-EN-1') ORDER BY content_typed")
             #expect(kept == [["HT-CN-1", "8000000"], ["HT-EN-1", "100000"]], "the contracts are kept with their awards: \(kept)")
+            // A cap refusal names the sheet's row, not only the id the row would have had.
+            let capped = daemon.dataDirectory + "/capped.csv"
+            try """
+                measure,year,district,enterprise,provider,amount,decision_date,document,contract
+                CLOUD_VOUCHER,2022,nanhai,\(TestData.uscc(966)),\(Self.provider),400000,2022-04-01,佛工信〔2022〕16号,HT-CAP-1
+                CLOUD_VOUCHER,2022,nanhai,\(TestData.uscc(966)),\(Self.provider),400000,2022-04-02,佛工信〔2022〕17号,HT-CAP-2
+
+                """.write(toFile: capped, atomically: true, encoding: .utf8)
+            let over = try await runCtl(["--data-dir", daemon.dataDirectory, "import", "--file", capped])
+            #expect(over.status == 18 && over.error.contains("row 3: CLOUD_VOUCHER.per_enterprise"), "RESOURCE_EXHAUSTED is exit 10 + 8: \(over.error)")
         }
     }
 
