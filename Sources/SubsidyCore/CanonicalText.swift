@@ -239,6 +239,12 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
     ///
     /// A clerk types the number as the contract prints it.
     public static func requireComparable(_ text: String, field: String, lookalikeLetters: Bool = true) throws(SubsidyError) {
+        // A spreadsheet's marks for "this cell is text" (`="HT-1"`, `'HT-1`), which subsidyctl
+        // strips and a client reading an export may not: kept, they would make a second key.
+        if let first = text.unicodeScalars.first(where: { !$0.properties.isWhitespace }), ["=", "'", "\u{FF1D}", "\u{FF07}"].contains(first) {
+            throw SubsidyError.invalidField(
+                field, "begins with \(first), a spreadsheet's mark that the cell is text, not part of the identifier: send the identifier itself")
+        }
         guard !text.utf8.allSatisfy({ $0 < 0x80 }) else { return }
         for (offset, scalar) in text.unicodeScalars.enumerated() where scalar.properties.generalCategory == .unassigned {
             throw SubsidyError.invalidField(
@@ -246,7 +252,21 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
         }
         // What is compared, without what the comparison drops, so a stroke's neighbours are the
         // characters a reader sees beside it.
-        let compared = Array(nfkcCasefold(text).unicodeScalars.filter { ($0.isASCII ? asciiKinds[Int($0.value)] : ScalarKind($0)) != .invisible })
+        let compared = Array(nfkcCasefold(text).unicodeScalars.filter { kind(of: $0) != .invisible })
+        // Whether a neighbour of `offset` is an ASCII letter or a digit (`digitsOnly`: a digit),
+        // or a dash or a space: what a stroke or 〇 beside it passes for the ASCII one.
+        func amongASCII(_ offset: Int, digitsOnly: Bool = false) -> Bool {
+            [offset - 1, offset + 1].contains { index in
+                guard compared.indices.contains(index) else { return false }
+                let neighbour = compared[index]
+                switch kind(of: neighbour) {
+                case .digit: return true
+                case .separator: return !digitsOnly
+                case .other: return !digitsOnly && neighbour.isASCII && neighbour.properties.isAlphabetic
+                case .invisible: return false
+                }
+            }
+        }
         for (offset, scalar) in compared.enumerated() where !scalar.isASCII {
             let problem: String
             switch ScalarKind(scalar) {
@@ -254,20 +274,21 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
             case .other: break
             }
             let category = scalar.properties.generalCategory
-            if isChinese(scalar) {
-                guard lookalikeLetters, strokes.contains(scalar.value) else { continue }
-                let before = offset > 0 ? compared[offset - 1] : nil
-                let after = offset + 1 < compared.count ? compared[offset + 1] : nil
-                guard before.map({ !isChinese($0) }) ?? true, after.map({ !isChinese($0) }) ?? true else { continue }
-                problem = "a Chinese character drawn as a stroke, standing among letters, digits or dashes where it passes for a dash or a letter; "
-                    + "write a dash as '-' and letters as ASCII letters"
+            if scalar.value == 0x3007 {
+                // 〇 is a Chinese numeral among Chinese (二〇二二年); beside a digit it is a zero.
+                guard amongASCII(offset, digitsOnly: !lookalikeLetters) else { continue }
+                problem = "the ideographic zero beside letters, digits or dashes, where it passes for the digit 0; write 0"
+            } else if isChinese(scalar) {
+                guard lookalikeLetters, strokes.contains(scalar.value), amongASCII(offset) else { continue }
+                problem = "a Chinese character drawn as a stroke or a letter's shape, beside letters, digits or dashes, where it passes for a dash "
+                    + "or a letter; write a dash as '-' and letters as ASCII letters"
             } else if [.uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter, .letterNumber].contains(category) {
-                guard lookalikeLetters || !(greek.contains(scalar.value) || scalar.value == 0x3007) else { continue }
+                guard lookalikeLetters || !greek.contains(scalar.value) else { continue }
                 problem = lookalikeLetters
                     ? "a letter that is neither a Chinese character nor an ASCII letter: it could pass for a letter it looks like, and fund "
                         + "the same content twice; write identifiers with Chinese characters, ASCII letters and digits"
                     : "a letter of another alphabet that could pass for an ASCII letter it looks like, and fund the same project twice; "
-                        + "write the name with Chinese characters, ASCII letters and digits (Greek letters and 〇 are kept)"
+                        + "write the name with Chinese characters, ASCII letters and digits (Greek letters are kept)"
             } else {
                 guard !clerkPunctuation.contains(scalar.value), lookalikeLetters || !technicalSymbols.contains(scalar.value) else { continue }
                 problem = "a symbol that could pass for a dash, a letter or a digit it looks like, and fund the same content twice; "
@@ -278,26 +299,36 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The punctuation outside ASCII a clerk types in an identifier, which passes for nothing
-    /// else (after NFKC: full-width `（` `，` are ASCII already): 、。《》〈〉「」『』【】〔〕〖〗 and the
-    /// middle dots.
+    /// else (after NFKC: full-width `（` `，` are ASCII already): 、。《》〈〉「」『』【】〔〕〖〗, the
+    /// middle dot `·` (not also the katakana `・`, which CJK fonts draw the same), curly quotes and
+    /// the ellipsis.
     static let clerkPunctuation: Set<UInt32> = [
         0x3001, 0x3002, 0x300A, 0x300B, 0x3008, 0x3009, 0x300C, 0x300D, 0x300E, 0x300F, 0x3010, 0x3011, 0x3014, 0x3015, 0x3016, 0x3017,
-        0x00B7, 0x30FB, 0x2018, 0x2019, 0x201C, 0x201D, 0x2026,
+        0x00B7, 0x2018, 0x2019, 0x201C, 0x201D, 0x2026,
     ]
 
-    /// Symbols a project's name holds (a size, a temperature, a mark), kept in project names
-    /// only: × ÷ ° ℃ ± ® © ™ ‰ № (NFKC makes ² a digit and µ Greek).
-    static let technicalSymbols: Set<UInt32> = [0x00D7, 0x00B0, 0x00B1, 0x00AE, 0x00A9, 0x2122, 0x2030, 0x2116, 0x2103, 0x00F7]
+    /// Symbols a project's name holds (a temperature, a tolerance, a mark), kept in project names
+    /// only: ° ± ® © ‰ (NFKC makes ℃ `°c`, ™ `tm`, № `no`, ² a digit and µ Greek). Not `×`, which
+    /// passes for `x` (`1000×600` and `1000x600` would be two projects).
+    static let technicalSymbols: Set<UInt32> = [0x00B0, 0x00B1, 0x00AE, 0x00A9, 0x2030]
 
     /// Greek (and the micro sign, which NFKC makes Greek mu): kept in project names, whose
     /// chemicals and units are written with them.
     static let greek: ClosedRange<UInt32> = 0x0370...0x03FF
 
-    /// Chinese characters drawn as one stroke or a letter's shape: among ASCII they pass for a
-    /// dash (一), `l` or `1` (丨), `T` (丅), `+` (十) … and are refused there in identifiers.
+    /// Chinese characters drawn as one stroke or a letter's shape: beside ASCII letters, digits or
+    /// dashes they pass for a dash (一), `l` or `1` (丨), `T` (丅 丁), `+` (十), `X` (乂), `Y` (丫),
+    /// `C` (匚), `U` (凵), `O` (囗 口) … and are refused there in identifiers. (乙, 甲乙丙's, numbers
+    /// sub-contracts: `HT-2022-乙`.)
     static let strokes: Set<UInt32> = [
-        0x4E00, 0x4E28, 0x4E36, 0x4E3F, 0x4E40, 0x4E41, 0x4E59, 0x4E5A, 0x4E85, 0x4E05, 0x4E04, 0x5341, 0x535C, 0x53E3, 0x5DE5,
+        0x4E00, 0x4E28, 0x4E36, 0x4E3F, 0x4E40, 0x4E41, 0x4E5A, 0x4E85, 0x4E05, 0x4E04, 0x5341, 0x535C, 0x53E3, 0x5DE5,
+        0x4E01, 0x4E42, 0x4E2B, 0x531A, 0x51F5, 0x56D7,
     ]
+
+    /// ``ScalarKind`` of `scalar`, from the table for ASCII.
+    static func kind(of scalar: Unicode.Scalar) -> ScalarKind {
+        scalar.isASCII ? asciiKinds[Int(scalar.value)] : ScalarKind(scalar)
+    }
 
     /// CJK ideographs (the unified blocks and their extensions, and the compatibility block) and
     /// the iteration mark 々.

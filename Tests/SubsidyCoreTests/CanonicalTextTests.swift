@@ -165,19 +165,29 @@ struct CanonicalTextTests {
             let error = #expect(throws: SubsidyError.self, "\(text)") { try CanonicalText.requireComparable(text, field: "application.contract_number") }
             #expect(error?.code == .invalidArgument && error?.message.hasPrefix("application.contract_number: holds ") == true, "\(String(describing: error))")
         }
-        for text in ["H\u{22A4}-2022-nanhai-2", "H\u{4E05}-2022-nanhai-2", "HT-2\u{3007}22-nanhai-2", "HT-2\u{25CB}22-nanhai-2", "HT-2022\u{4E28}", "pilot\u{00D7}1"] {
+        // Review of the above: a stroke beside one Chinese character, a pair of them, letter-shaped ideographs.
+        for text in ["H\u{22A4}-2022-nanhai-2", "H\u{4E05}-2022-nanhai-2", "HT-2\u{3007}22-nanhai-2", "HT-2\u{25CB}22-nanhai-2", "HT-2022\u{4E28}", "pilot\u{00D7}1",
+                     "佛工信一2022-99号", "HT一一2022一一1", "H丁-2022-nanhai-2", "A\u{30FB}B-7"] {
             #expect(throws: SubsidyError.self, "\(text)") { try CanonicalText.requireComparable(text, field: "application.pilot_id") }
         }
         // A project name: the trailing box-drawing line and a small capital that passed, and the class around them.
-        for text in ["5G+边缘计算智能工厂标杆示范\u{2500}", "5\u{0262}+边缘计算智能工厂标杆示范", "5G+边缘计算\u{31D0}", "\u{0421}MT 车间", "数据\u{2588}平台", "5G\u{2795}工厂"] {
+        for text in ["5G+边缘计算智能工厂标杆示范\u{2500}", "5\u{0262}+边缘计算智能工厂标杆示范", "5G+边缘计算\u{31D0}", "\u{0421}MT 车间", "数据\u{2588}平台", "5G\u{2795}工厂",
+                     "1000×600 产线", "2〇22年技改项目"] {
             let error = #expect(throws: SubsidyError.self, "\(text)") { try CanonicalText.requireComparable(text, field: "application.project_name", lookalikeLetters: false) }
             #expect(error?.message.hasPrefix("application.project_name: holds ") == true, "\(String(describing: error))")
         }
+        // A spreadsheet's text marks, as an export writes a code (="…") or a clerk types one ('…).
+        for text in ["=\"HT-2022-nanhai-2\"", "'HT-2022-nanhai-2", " =HT-1", "＝\"HT-1\""] {
+            let error = #expect(throws: SubsidyError.self, "\(text)") { try CanonicalText.requireComparable(text, field: "application.contract_number") }
+            #expect(error?.message.contains("a spreadsheet's mark that the cell is text") == true, "\(String(describing: error))")
+        }
         // What clerks write is taken.
-        for text in ["HT-2022-483021", "佛工信〔2022〕99号", "合同（2022）第1号", "第一期", "HT-2022-1、2", "《采购合同》一期", "HT—2022—1", "HT－2022－1", "A·B-7", "一期-HT-7"] {
+        for text in ["HT-2022-483021", "佛工信〔2022〕99号", "合同（2022）第1号", "第一期", "HT-2022-1、2", "《采购合同》一期", "HT—2022—1", "HT－2022－1", "A·B-7",
+                     "一期合同-7", "合同(一)", "合同（一）", "\u{3220}", "HT-2022-乙", "二〇二二年第3号"] {
             #expect(throws: Never.self, "\(text)") { try CanonicalText.requireComparable(text, field: "application.contract_number") }
         }
-        for text in ["α-烯烃项目", "5 µm 精密加工", "β-胡萝卜素生产线", "二〇二二年度技改项目", "1000×600 产线", "5G+边缘计算智能工厂标杆示范", "“智造”一期", "−40℃ 冷链仓储", "第Ⅱ期"] {
+        for text in ["α-烯烃项目", "5 µm 精密加工", "β-胡萝卜素生产线", "二〇二二年度技改项目", "1000x600 产线", "5G+边缘计算智能工厂标杆示范", "“智造”一期", "−40℃ 冷链仓储", "第Ⅱ期",
+                     "5G一体化平台"] {
             #expect(throws: Never.self, "\(text)") { try CanonicalText.requireComparable(text, field: "application.project_name", lookalikeLetters: false) }
         }
     }
