@@ -60,7 +60,9 @@ public enum Recovery {
             }
             // Another installation's file lacks this one's rows too; it has been said what it is.
             if !foreign, let head = heads[district.rawValue], let lack = try await Self.lack(head, store) {
-                let problem = switch lack {
+                // "Not this file" only against a ledger a district vouches for: a ledger from
+                // elsewhere recorded its own districts' rows, which every file here lacks.
+                let problem = switch vouched ? lack : .older {
                 case .older:
                     "lacks its audit row \(head.sequence) (hash \(head.hash.prefix(16))…), which the ledger \(ledger.database.path) recorded of it: "
                         + "the file is older than the rest (put back alone from an older copy?) and lost the decisions since; restore the whole "
