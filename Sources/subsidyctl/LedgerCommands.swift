@@ -630,7 +630,7 @@ struct Events: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Start after this sequence number (0: only new events).") var after: UInt64 = 0
     @Flag(help: "Replay every event from the first, then follow.") var fromStart = false
-    @Option(help: "Stop after this many events, waiting for them at most --timeout-ms (0: follow until interrupted, with no deadline).") var count: Int = 0
+    @Option(help: "Stop after this many events, waiting for them (a --from-start replay too) at most --timeout-ms (0: follow until interrupted, with no deadline).") var count: Int = 0
 
     func run() async throws {
         var request = Foshan_Subsidy_V1_WatchEventsRequest()

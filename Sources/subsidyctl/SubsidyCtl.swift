@@ -363,12 +363,14 @@ func flagHint(_ error: SubsidyError) -> String? {
     }
     let flags = flagsOfFields.filter { field, _ in
         paths.contains { text in
-            // The field of a request, as a word: `request.late_reason` or `application.paid_amount_fen`,
-            // not `late_reasons`, nor a file's column of that name (`csv: … decision_date …`).
+            // The field of a request, as a word: `request.late_reason`, `application.paid_amount_fen`
+            // or a bare subject (`case_amount_fen: …`), not `late_reasons`, nor a file's column of
+            // that name (`csv: … decision_date …`).
             text.ranges(of: field).contains { range in
                 let after = text[range.upperBound...].first
                 let path = text[..<range.lowerBound]
-                return (after.map { !($0.isLetter || $0.isNumber || $0 == "_") } ?? true) && (path.hasSuffix("request.") || path.hasSuffix("application."))
+                return (after.map { !($0.isLetter || $0.isNumber || $0 == "_") } ?? true)
+                    && (path.isEmpty || path.hasSuffix("request.") || path.hasSuffix("application."))
             }
         }
     }.map(\.flag)

@@ -407,22 +407,19 @@ struct LedgerWorkflowTests {
     @Test("subsidyctl submit from flags, amounts in yuan")
     func submitFromFlags() async throws {
         try await prepared(buyersPerDistrict: 1) { daemon, _, _, buyers in
-            let result = try await runCtl([
+            let submit = [
                 "--data-dir", daemon.dataDirectory, "--as", "sanshui", "--json", "submit", "--measure", "CLOUD_VOUCHER", "--year", "2022",
                 "--enterprise", buyers["sanshui"]![0], "--provider", Self.provider, "--contract-number", "F-1", "--project-name", "设备上云",
                 "--contract-amount", "1,200,000", "--paid-amount", "1199999.99",
-            ])
+            ]
+            let result = try await runCtl(submit)
             #expect(result.status == 0, "\(result.error)")
             let record = try JSONValue.parse(result.output)["record"]
             #expect(record?["state"] == .string("SUBMITTED"))
             #expect(record?["application"]?["paidAmountFen"] == .string("119999999"))
             // The same command again (a clerk retrying after a timeout) is a retry: the same
             // application, not a second one of which only one could be funded.
-            let again = try await runCtl([
-                "--data-dir", daemon.dataDirectory, "--as", "sanshui", "--json", "submit", "--measure", "CLOUD_VOUCHER", "--year", "2022",
-                "--enterprise", buyers["sanshui"]![0], "--provider", Self.provider, "--contract-number", "F-1", "--project-name", "设备上云",
-                "--contract-amount", "1,200,000", "--paid-amount", "1199999.99",
-            ])
+            let again = try await runCtl(submit)
             #expect(again.status == 0, "\(again.error)")
             let replayed = try JSONValue.parse(again.output)["record"]
             #expect(replayed?["id"] == record?["id"], "\(again.output)")
@@ -533,6 +530,9 @@ struct LedgerWorkflowTests {
             let quoteArguments = ["--data-dir", daemon.dataDirectory, "--as", "city", "quote", "--application-id", id, "--decision-date", "2022-06-01", "--document", "佛工信函〔2022〕15号"]
             let inYuan = try await runCtl(quoteArguments + ["--case-amount", "8,000,000"])
             #expect(inYuan.status == 0 && inYuan.output.contains("8,000,000.00"), "\(inYuan.output) \(inYuan.error)")
+            // Without it, the refusal names the flag that gives it.
+            let withoutAmount = try await runCtl(quoteArguments)
+            #expect(withoutAmount.status != 0 && withoutAmount.error.contains("--case-amount (in yuan)"), "\(withoutAmount.error)")
             let inFen = try await runCtl(quoteArguments + ["--case-amount-fen", "800000000"])
             #expect(inFen.status == 0 && inFen.output.contains("8,000,000.00"), "\(inFen.output) \(inFen.error)")
 
