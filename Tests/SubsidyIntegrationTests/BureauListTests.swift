@@ -875,7 +875,7 @@ struct OutputTests {
                     # a code with an E that is not how Excel shows a long number.
                     "CLOUD_VOUCHER,2022,91440605000000115C,914406050000000193,\"=\"\"2022-10\"\"\",800000,800000,公式合同\n"
                     "CLOUD_VOUCHER,2022,91440605000000115C,914406050000000193,\"=\"\"5E-12\"\"\",800000,800000,指数合同\n"
-                    "CLOUD_VOUCHER,2022,91440605000000115C,914406050000000193,'=HT-EQ-1,800000,800000,撇号合同\n")
+                    "CLOUD_VOUCHER,2022,91440605000000115C,914406050000000193,'+HT-EQ-1,800000,800000,撇号合同\n")
                 """#, [directory])
 
             let converted = try await runCtl(["--data-dir", directory, "--as", "nanhai", "submit", "--batch", directory + "/converted.xlsx"])
@@ -903,7 +903,7 @@ struct OutputTests {
             #expect(sciResults[1][3].contains("row 2 column providerUscc: 9.14406E+17 is how Excel shows a code it turned into a number") && sciResults[1][3].contains(retype),
                     "\(sciResults)")
             #expect(sciResults[2][1].hasPrefix("filed"), "2023E0015 is a contract number: \(sciResults)")
-            for (row, contract) in [(3, "2022-10"), (4, "5E-12"), (5, "=HT-EQ-1")] {
+            for (row, contract) in [(3, "2022-10"), (4, "5E-12"), (5, "+HT-EQ-1")] {
                 let application = try JSONValue.parse(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "show", sciResults[row][2]]))["record"]?["application"]
                 #expect(application?["contractNumber"] == .string(contract), "the export's protection is not part of the code: \(String(describing: application))")
             }
