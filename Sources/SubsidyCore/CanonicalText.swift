@@ -220,7 +220,8 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
     static let asciiKinds: [ScalarKind] = (0..<128).map { ScalarKind(Unicode.Scalar(UInt8($0))) }
 
     /// Refuses, with `INVALID_ARGUMENT` naming `field`, a text compared for duplicates that holds
-    /// what would let the same content pass under a second key:
+    /// what would let the same content pass under a second key (Deploy/policy/IDENTITY.md):
+    /// - a spreadsheet's mark that a cell is text at its start (`="HT-1"`, `'HT-1`);
     /// - a code point Unicode has not assigned (the canonical form drops it today; a later
     ///   Unicode, in a later toolchain, might keep it, and the key would change under the stored
     ///   one);
@@ -229,13 +230,17 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
     ///   `○` for `0`. The canonical form folds the dashes Unicode calls dashes, not every line a
     ///   font draws;
     /// - a letter of another alphabet that passes for an ASCII one: Cyrillic `Н`, accented `Ó`,
-    ///   the small capital `ɢ`, the ideographic zero `〇` (no normalisation maps one script to
-    ///   another). With `lookalikeLetters` (contract numbers and pilot ids, city-wide identities)
-    ///   every letter that is neither ASCII (after NFKC: full-width forms are) nor a Chinese
-    ///   character, and a Chinese character drawn as a stroke (`一`, `丨`, `丅` …) standing among
-    ///   ASCII as a dash or a letter would (`HT一2022`); without (project names) Greek letters and
-    ///   the symbols of a technical name are kept (α-烯烃, 5 µm, 1000×600): Greek's lookalikes
-    ///   remain possible there (Deploy/policy/IDENTITY.md).
+    ///   the small capital `ɢ` (no normalisation maps one script to another); and the
+    ///   ideographic zero `〇` beside a digit (`2〇22`; `二〇二二年` is Chinese).
+    ///
+    /// With `lookalikeLetters` (contract numbers and pilot ids, city-wide identities) every
+    /// letter that is neither ASCII (after NFKC: full-width forms are) nor a Chinese character,
+    /// and a Chinese character drawn as a stroke or a letter's shape (``strokes``: `一`, `丨`, `丅`
+    /// …) or `〇` beside an ASCII letter, a digit, a dash or a space (`HT一2022`, `佛工信一2022`),
+    /// where it passes for the ASCII one; among Chinese characters and brackets (`第一期`,
+    /// `合同(一)`) it is a character. Without (project names) Greek letters, the strokes and the
+    /// symbols of a technical name (``technicalSymbols``) are kept (α-烯烃, 5 µm, 5G一体化):
+    /// Greek's lookalikes remain possible there.
     ///
     /// A clerk types the number as the contract prints it.
     public static func requireComparable(_ text: String, field: String, lookalikeLetters: Bool = true) throws(SubsidyError) {

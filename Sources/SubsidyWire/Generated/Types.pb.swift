@@ -238,6 +238,11 @@ public struct Foshan_Subsidy_V1_Application: ProtoMessage {
     /// The applicant: buyer, lead unit, platform or institution.
     public var enterpriseUscc: String = ""
     public var enterpriseLocality: Foshan_Subsidy_V1_Locality = .init(rawValue: 0)
+    /// project_name, contract_number and pilot_id are compared for duplicates in one canonical form
+    /// (Deploy/policy/IDENTITY.md). A character that could pass for another — a symbol or punctuation
+    /// mark outside ASCII and the Chinese marks clerks type, a letter of another script, a one-stroke
+    /// Chinese character beside ASCII in a contract number, a leading =" or ' — is INVALID_ARGUMENT
+    /// naming the field and the character.
     public var projectName: String = ""
     public var contractNumber: String = ""
     public var contractAmountFen: Int64 = 0

@@ -205,6 +205,13 @@ struct  Foshan__Subsidy__V1__Application
    */
   char *enterprise_uscc;
   Foshan__Subsidy__V1__Locality enterprise_locality;
+  /*
+   * project_name, contract_number and pilot_id are compared for duplicates in one canonical form
+   * (Deploy/policy/IDENTITY.md). A character that could pass for another — a symbol or punctuation
+   * mark outside ASCII and the Chinese marks clerks type, a letter of another script, a one-stroke
+   * Chinese character beside ASCII in a contract number, a leading =" or ' — is INVALID_ARGUMENT
+   * naming the field and the character.
+   */
   char *project_name;
   char *contract_number;
   int64_t contract_amount_fen;
