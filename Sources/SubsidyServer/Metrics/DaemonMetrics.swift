@@ -26,6 +26,9 @@ public final class DaemonMetrics: Sendable {
     /// cap or funding year dropped) is removed from the registry, not left at its last value for
     /// an alert to go on firing on.
     private let lastCapSeries = Mutex<Set<CapSeries>>([])
+    /// One exposition at a time (the textfile writer's and `admin metrics`'): two overlapping a
+    /// reload could each take the other's programmes' cap series for removed ones.
+    private let expositions = AsyncSemaphore(permits: 1)
 
     private struct CapSeries: Hashable {
         var label: String
@@ -131,6 +134,8 @@ public final class DaemonMetrics: Sendable {
     /// counts per funding year) and `subsidyd_cap_max_subject_used_ratio` (the most-used
     /// enterprise, provider or pilot under each per-subject cap).
     public func exposition() async throws -> String {
+        try await expositions.wait()
+        defer { expositions.signal() }
         let programmes = self.programmes()
         let totals = try await stores.ledger.capTotals(scopePrefix: nil)
         recordPolicies(programmes.all)
