@@ -55,7 +55,7 @@ public enum Recovery {
                             + "saw: this district file is another installation's (or another data directory's); put back this district's file "
                             + "from this installation's backup. Accepting the ledger would adopt the wrong district's data",
                         isLedgerPosition: false))
-            } else if let problem = try await positionProblem(ledger: ledger, current: current, store: store) {
+            } else if let seen = seen[district], let problem = try await positionProblem(ledger: ledger, current: current, seen: seen, file: store.database.path) {
                 report.inconsistencies.append(problem)
             }
             // Another installation's file lacks this one's rows too; it has been said what it is.
@@ -95,9 +95,9 @@ public enum Recovery {
         return report
     }
 
-    /// Whether `store` has seen a ledger position that `current` does not continue.
-    static func positionProblem(ledger: CityLedger, current: LedgerPosition, store: DistrictStore) async throws -> Inconsistency? {
-        guard let seen = try await store.seenLedgerPosition() else { return nil }
+    /// Whether `seen`, the ledger position the district `file` has seen, is one that `current`
+    /// does not continue.
+    static func positionProblem(ledger: CityLedger, current: LedgerPosition, seen: LedgerPosition, file: String) async throws -> Inconsistency? {
         let problem: String
         if seen.identity != current.identity {
             problem = "has seen ledger \(seen.identity), but \(ledger.database.path) is ledger \(current.identity): a different ledger file was put in place"
@@ -110,7 +110,7 @@ public enum Recovery {
         } else {
             return nil
         }
-        return Inconsistency(file: store.database.path, applicationID: nil, problem: problem, isLedgerPosition: true)
+        return Inconsistency(file: file, applicationID: nil, problem: problem, isLedgerPosition: true)
     }
 
     /// Records the ledger's current position in every district, audited there: the operator's
