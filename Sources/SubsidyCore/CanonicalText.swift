@@ -115,8 +115,7 @@ public struct CanonicalText: Hashable, Sendable, CustomStringConvertible {
         // A separator (white space or a dash) was seen since the last kept character.
         var separated = false
         for scalar in nfkcCasefold(text).unicodeScalars {
-            let kind = scalar.isASCII ? asciiKinds[Int(scalar.value)] : ScalarKind(scalar)
-            switch tildesAsLetters && tildes.contains(scalar.value) ? .other : kind {
+            switch tildesAsLetters && tildes.contains(scalar.value) ? .other : kind(of: scalar) {
             case .invisible:
                 continue  // as if it were not there, even inside a digit run
             case .separator:

@@ -47,8 +47,13 @@ enum ApplicationColumns {
 
     /// `column` as the JSON name it stands for: a Chinese name of ``chinese``, or itself.
     static func englishName(_ column: String) -> String {
-        let key = String(column.unicodeScalars.filter { $0 != " " && $0 != "\u{3000}" }.map { $0 == "（" ? "(" : $0 == "）" ? ")" : Character($0) })
-        return chinese[key] ?? column
+        chinese[headerKey(column)] ?? column
+    }
+
+    /// A header as the Chinese column tables are keyed: without spaces (ASCII or ideographic),
+    /// full-width brackets as ASCII (`资助金额（元）` is `资助金额(元)`).
+    static func headerKey(_ column: String) -> String {
+        String(column.unicodeScalars.filter { $0 != " " && $0 != "\u{3000}" }.map { $0 == "（" ? "(" : $0 == "）" ? ")" : Character($0) })
     }
 
     /// Whether `column` is the late reason's.

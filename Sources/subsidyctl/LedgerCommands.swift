@@ -100,7 +100,7 @@ func applicantText(_ applicant: Foshan_Subsidy_V1_Applicant?, history: [Foshan_S
             + (chinese ? districtName(applicant.district) : applicant.district)
     ]
     for change in history {
-        let by = chinese ? "经办 \(change.tenant == "city" ? "市局" : districtName(change.tenant))（uid \(change.actorUid)）" : "by \(change.tenant) (uid \(change.actorUid))"
+        let by = chinese ? "经办 \(tenantName(change.tenant))（uid \(change.actorUid)）" : "by \(change.tenant) (uid \(change.actorUid))"
         lines.append("  \(localTime(change.at))  \(change.field): \(change.before) → \(change.after)  \(by)  \(change.reason)")
     }
     return lines.joined(separator: "\n")
@@ -438,7 +438,7 @@ enum HistoryCSV {
         var (names, unknown, seen) = ([String](), [String](), [String: String]())
         for text in typed {
             let plain = text.trimmingSpaces
-            let key = String(plain.unicodeScalars.filter { $0 != " " && $0 != "\u{3000}" }.map { $0 == "（" ? "(" : $0 == "）" ? ")" : Character($0) })
+            let key = ApplicationColumns.headerKey(plain)
             let lower = key.lowercased()
             let name = known.contains(lower) ? lower : aliases[lower] ?? chinese[key] ?? (informational.contains(lower) || informational.contains(key) ? "" : nil)
             guard let name else {
