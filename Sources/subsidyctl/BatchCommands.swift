@@ -173,9 +173,11 @@ struct BatchSubmission {
         // Where the results go is tried before anything is filed: a path that cannot be written
         // (a typo, a read-only share) is found now, not after every row was sent.
         if out != "-" { try writeFile(results.bytes, to: out) }
-        // Rows of this file with the same identity so far (the same content filed twice on purpose
-        // gets a second id, and keeps it whatever rows are added or removed around it).
-        var occurrences: [String: Int] = [:]
+        // The first row of this file with each identity. A second row with the same enterprise,
+        // measure, year and contract (or project) is a pasted copy or a contract typed twice,
+        // not a second application: only one could ever be funded, so it is refused here,
+        // naming the row it repeats, and nothing is filed for it.
+        var firstRow: [String: Int] = [:]
         let outcome: SubsidyError? = await global.connected { client throws(SubsidyError) in
             let district = Foshan_Subsidy_V1_DistrictService.Client(wrapping: client)
             for (index, row) in sheet.rows.enumerated() {
@@ -192,8 +194,17 @@ struct BatchSubmission {
                     // re-run after fixing, adding or deleting rows files only what was not filed,
                     // and a row edited since it was filed is refused (ALREADY_EXISTS), not filed again.
                     let identity = Self.identity(of: application)
-                    occurrences[identity, default: 0] += 1
-                    request.requestId = Self.requestID(identity: identity, occurrence: occurrences[identity]!)
+                    if let earlier = firstRow[identity] {
+                        failed += 1
+                        results.rows.append([
+                            .number(String(row.row)), .text("repeats row \(earlier) 与第\(earlier)行重复"), .text(""),
+                            .text("the same enterprise, measure, year and contract (or project) as row \(earlier): "
+                                + "one application per contract; delete this row, or correct its contract number or project name"),
+                        ])
+                        continue
+                    }
+                    firstRow[identity] = row.row
+                    request.requestId = Self.requestID(identity: identity)
                     let response = try await district.submitApplication(request, timeout: global.timeout)
                     let id = response.record?.id ?? ""
                     // A replay answers with the record filed before this run began.
@@ -250,11 +261,12 @@ struct BatchSubmission {
         ] + (application.programme.isEmpty ? [] : [application.programme])).joined(separator: "\u{0}")
     }
 
-    /// The request id of the `occurrence`-th filing (from 1) of the application `identity` names:
-    /// the same application filed again — a re-run of a batch, `submit --file` after a timeout —
-    /// is the same request, which the daemon answers with the application filed the first time.
-    static func requestID(identity: String, occurrence: Int) -> String {
-        "batch-" + String(HexDigest.sha256(Array("\(identity)\u{0}\(occurrence)".utf8)).prefix(32))
+    /// The request id of the application `identity` names: the same application filed again —
+    /// a re-run of a batch, `submit --file` after a timeout — is the same request, which the
+    /// daemon answers with the application filed the first time. (The `1` is the occurrence
+    /// count earlier releases hashed in, kept so the ids of rows they filed stay what they were.)
+    static func requestID(identity: String) -> String {
+        "batch-" + String(HexDigest.sha256(Array("\(identity)\u{0}1".utf8)).prefix(32))
     }
 
     /// `apps.csv` → `apps.results.csv` beside it; any other file keeps its extension

@@ -51,7 +51,7 @@ struct Submit: AsyncParsableCommand {
             discussion: "Columns: the JSON field names of Application (programme, measure, fundingYear, enterpriseUscc, projectName, contractNumber, "
                 + "contractAmount (yuan; contractAmountFen in fen), grade, declaredRevenue, …), and lateReason; or their Chinese names "
                 + "(政策, 支持方向 — its Chinese name too, 资金年度, 统一社会信用代码, 项目名称, 合同编号, 合同金额（元）, 逾期申报原因, …). "
-                + "--programme and --late-reason apply to rows that leave those columns empty. Re-running the file files nothing twice."))
+                + "--programme and --late-reason apply to rows that leave those columns empty. Re-running the file files nothing twice; a row with the same enterprise, measure, year and contract (or project) as an earlier row is refused, naming that row."))
     var batch: String?
     @Option(help: "The batch file's encoding (default: UTF-8 with or without a BOM, else GB18030/GBK).") var encoding: Spreadsheet.TextEncoding?
     @Option(help: "Where the batch's per-row results go (default: beside FILE, apps.csv → apps.results.csv, apps.xlsx → apps.xlsx.results.csv).")
@@ -111,7 +111,7 @@ struct Submit: AsyncParsableCommand {
         // retry, answered with the application filed the first time — not a second filing of the
         // same measure, year, enterprise and contract, of which only one could be funded.
         let derived = requestId == nil
-        request.requestId = requestId ?? BatchSubmission.requestID(identity: BatchSubmission.identity(of: application), occurrence: 1)
+        request.requestId = requestId ?? BatchSubmission.requestID(identity: BatchSubmission.identity(of: application))
         let sent = request
         let started = utcNow()
         let r = try await global.withClient(retrying: sent.requestId) { client throws(SubsidyError) in

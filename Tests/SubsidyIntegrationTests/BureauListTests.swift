@@ -389,6 +389,22 @@ struct BatchTests {
             #expect(try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--state", "SUBMITTED", "--page-size", "100"]) == listed,
                     "nothing was filed twice")
 
+            // A pasted copy of a row, and the same contract typed again with another amount: one
+            // application is filed, each repeat is refused naming the row it repeats.
+            let repeats = daemon.dataDirectory + "/repeats.csv"
+            let header = "measure,fundingYear,enterpriseUscc,providerUscc,contractNumber,contractAmount,paidAmount,projectName\n"
+            let row = "CLOUD_VOUCHER,2022,\(Self.enterprises[0]),914406050000000193,HT-REPEAT-1,100000,100000,重复项目\n"
+            try (header + row + row + row.replacingOccurrences(of: "100000,100000", with: "90000,90000"))
+                .write(toFile: repeats, atomically: false, encoding: .utf8)
+            let repeated = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", repeats])
+            #expect(repeated.status == 2 && repeated.output.contains("1 filed, 0 already filed, 2 refused of 3 rows"), "\(repeated.output) \(repeated.error)")
+            let repeatRows = try await BureauListTests.readCSV(daemon.dataDirectory + "/repeats.results.csv")
+            #expect(repeatRows[1][1].hasPrefix("filed"), "\(repeatRows)")
+            #expect(repeatRows[2][1] == "repeats row 2 与第2行重复" && repeatRows[3][1] == "repeats row 2 与第2行重复" && repeatRows[3][2].isEmpty,
+                    "\(repeatRows)")
+            let withRepeat = try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--text", "HT-REPEAT-1"])
+            #expect(withRepeat.components(separatedBy: "HT-REPEAT-1").count == 2, "one application for the repeated contract: \(withRepeat)")
+
             // The same rows saved as GBK by an older Excel, with new contracts: read as GB18030.
             let utf8 = daemon.dataDirectory + "/for-gbk.csv"
             let gbk = daemon.dataDirectory + "/gbk.csv"
