@@ -93,6 +93,20 @@ public struct SubsidyError: Error, Hashable, Sendable, CustomStringConvertible {
         SubsidyError(.invalidArgument, "\(path): \(problem)", details: [.field(path: path, problem: problem)])
     }
 
+    /// Most rows with a problem that one refusal of a file (an import, a batch) names: a
+    /// sheet of thousands of rows is corrected in one pass, and the reply stays small.
+    public static let rowsReported = 20
+
+    /// The refusals of several rows of one file as one error: the first's code, each message on
+    /// a line of its own, every detail. `more` says rows after the last may have problems too
+    /// (the caller stopped at ``rowsReported``).
+    public static func rows(_ problems: [SubsidyError], more: Bool) -> SubsidyError {
+        Swift.precondition(!problems.isEmpty, "a refusal names at least one row")
+        guard problems.count > 1 || more else { return problems[0] }
+        let tail = more ? "\n(the first \(problems.count) rows with a problem; there may be more)" : ""
+        return SubsidyError(problems[0].code, problems.map(\.message).joined(separator: "\n") + tail, details: problems.flatMap(\.details))
+    }
+
     /// `FAILED_PRECONDITION` naming the subject (e.g. `state`) and the rule.
     public static func precondition(_ subject: String, _ problem: String) -> SubsidyError {
         SubsidyError(.failedPrecondition, "\(subject): \(problem)", details: [.precondition(subject: subject, problem: problem)])

@@ -542,14 +542,10 @@ enum HistoryCSV {
                 lines.append(String(n + 2))
             } catch {
                 problems.append(error)
-                if problems.count == 20 { break }
+                if problems.count == SubsidyError.rowsReported { break }
             }
         }
-        if problems.count == 1 { throw problems[0] }
-        guard problems.isEmpty else {
-            let more = problems.count == 20 ? "\n(the first 20 rows with a problem; there may be more)" : ""
-            throw SubsidyError(.invalidArgument, problems.map(\.message).joined(separator: "\n") + more, details: problems.flatMap(\.details))
-        }
+        guard problems.isEmpty else { throw SubsidyError.rows(problems, more: problems.count == SubsidyError.rowsReported) }
         return (request, lines)
     }
 

@@ -271,6 +271,15 @@ struct LedgerWorkflowTests {
             let refused = await #expect(throws: SubsidyError.self) { try await city.importAwards([bad]) }
             #expect(refused?.code == .invalidArgument)
             #expect(refused?.message.hasPrefix("request.awards[0].enterprise_uscc") == true)
+            // Every bad row of a file is named in one refusal, each with its field; nothing is imported.
+            var late = awards[0]
+            late.decisionDocument = ""
+            let both = await #expect(throws: SubsidyError.self) { try await city.importAwards([bad, awards[1], late]) }
+            #expect(both?.code == .invalidArgument && both?.message.components(separatedBy: "\n").count == 2, "\(both?.message ?? "")")
+            #expect(both?.message.contains("request.awards[0].enterprise_uscc") == true && both?.message.contains("request.awards[2].decision_document") == true,
+                    "\(both?.message ?? "")")
+            #expect(both?.details.compactMap { if case .field(let path, _) = $0 { path } else { nil } }
+                    == ["request.awards[0].enterprise_uscc", "request.awards[2].decision_document"])
             let quota = try await city.quota(year: 2021)
             #expect(quota.committed("CLOUD_VOUCHER.annual_budget", "2021") == 25_000_000)
             #expect(quota.committed("POOL_ENTRY.annual_count", "2021") == 1)

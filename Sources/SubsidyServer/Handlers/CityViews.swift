@@ -181,11 +181,20 @@ struct CityViews: Sendable {
         guard !request.awards.isEmpty else { throw .invalidField("request.awards", "is empty") }
         try InputLimits.check(count: request.awards.count, InputLimits.importRows, field: "request.awards")
         var validated: [SubsidyStores.ImportRow] = []
+        // Every row is checked before the first refusal is sent: a file of thousands of rows
+        // is corrected in one pass (up to rowsReported rows), not one row per run.
+        var problems: [SubsidyError] = []
         for (i, award) in request.awards.enumerated() {
-            validated.append(try importedCommitment(
-                award, path: "request.awards[\(i)]", requestID: key.id, actor: Actor(tenant: context.tenant.id, uid: context.peer.uid)
-            ))
+            do throws(SubsidyError) {
+                validated.append(try importedCommitment(
+                    award, path: "request.awards[\(i)]", requestID: key.id, actor: Actor(tenant: context.tenant.id, uid: context.peer.uid)
+                ))
+            } catch {
+                problems.append(error)
+                if problems.count == SubsidyError.rowsReported { break }
+            }
         }
+        guard problems.isEmpty else { throw SubsidyError.rows(problems, more: problems.count == SubsidyError.rowsReported) }
         let (rows, stores) = (validated, self.stores)
         let bytes = try await StoreCall.run(for: context) {
             try await stores.importHistory(rows, request: key) { imported, alreadyPresent, ids in
