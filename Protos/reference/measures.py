@@ -643,7 +643,7 @@ def render() -> str:
                 w(f"  - `provider_uscc` is in the district catalogue `{m['catalogue']}` on the decision date ({where}); otherwise `FAILED_PRECONDITION` `eligibility`")
             if "min_served_enterprises" in m:
                 w(f"  - follow-on condition (`FAILED_PRECONDITION` `follow_on_condition`): the ledger holds a live `CLUSTER_PILOT` award for the same canonical `pilot_id` to the same applicant, with a selection date S; "
-                  f"at least {m['min_served_enterprises']} distinct Foshan enterprises among `served_enterprises` hold a `CLOUD_VOUCHER` decided in S..S + {m['window_years']} years or are listed in `provincial_voucher_enterprises` "
+                  f"at least {m['min_served_enterprises']} distinct Foshan enterprises among `served_enterprises` hold a `CLOUD_VOUCHER` decided from S to the earlier of S + {m['window_years']} years and the decision's own date, or are listed in `provincial_voucher_enterprises` "
                   f"(Foshan: a USCC whose positions 3–8 are 4406xx; USCCs sharing an organisation code, positions 9–17, count once)"
                   + (f"; the decision itself is dated within S + {m['window_years']} years" if m.get("decision_within_window") else ""))
             # Caps.

@@ -546,7 +546,11 @@ public enum AwardCalculator {
                 "decision date \(date) is more than \(followOn.windowYears) years after the pilot's selection on \(selected) (window \(window), from \(award.applicationID))")
         }
         let served = Set(application.servedEnterprises)
-        let foshan = try usage.voucherRecipients(among: served.sorted(), decidedFrom: selected, through: windowEnd)
+        // A voucher decided after this decision's own date did not exist when it was made: a
+        // follow-on decided inside the window (or dated back to a day inside it) counts only the
+        // vouchers decided by then.
+        let countedThrough = min(windowEnd, date)
+        let foshan = try usage.voucherRecipients(among: served.sorted(), decidedFrom: selected, through: countedThrough)
         let declared = Set(application.provincialVoucherEnterprises)  // ⊆ served, by validate()
         let holders = foshan.union(declared)
         // ≥ N distinct *Foshan* cluster enterprises: a code another city registered does not
@@ -557,7 +561,7 @@ public enum AwardCalculator {
         if local.count < holders.count { notCounted.append("\(holders.count - local.count) registered outside Foshan") }
         if organisations < local.count { notCounted.append("\(local.count - organisations) sharing another's organisation code") }
         let unlisted = notCounted.isEmpty ? "" : "; not counted: " + notCounted.joined(separator: ", ")
-        let summary = "pilot \(pilot.key) selected \(selected) (\(award.applicationID)); \(organisations) of \(served.count) served enterprises hold a voucher (\(foshan.count) Foshan vouchers decided \(window), \(declared.subtracting(foshan).count) more declared Guangdong vouchers\(unlisted)); need ≥ \(followOn.minServedEnterprises) distinct Foshan enterprises"
+        let summary = "pilot \(pilot.key) selected \(selected) (\(award.applicationID)); \(organisations) of \(served.count) served enterprises hold a voucher (\(foshan.count) Foshan vouchers decided \(selected)..\(countedThrough), \(declared.subtracting(foshan).count) more declared Guangdong vouchers\(unlisted)); need ≥ \(followOn.minServedEnterprises) distinct Foshan enterprises"
         guard organisations >= followOn.minServedEnterprises else {
             throw SubsidyError.precondition("follow_on_condition", summary)
         }

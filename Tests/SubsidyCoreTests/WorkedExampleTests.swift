@@ -91,7 +91,7 @@ struct WorkedExampleTests {
         fewer.provincialVoucherEnterprises.removeLast()
         #expect(throws: SubsidyError.precondition(
             "follow_on_condition",
-            "pilot 粤工信-2021-集群试点-7 selected 2021-03-10 (shunde-000001); 14 of 16 served enterprises hold a voucher (12 Foshan vouchers decided 2021-03-10..2023-03-10, 2 more declared Guangdong vouchers); need ≥ 15 distinct Foshan enterprises")) {
+            "pilot 粤工信-2021-集群试点-7 selected 2021-03-10 (shunde-000001); 14 of 16 served enterprises hold a voucher (12 Foshan vouchers decided 2021-03-10..2023-03-01, 2 more declared Guangdong vouchers); need ≥ 15 distinct Foshan enterprises")) {
             try AwardCalculator.compute(application: fewer, policy: policy, usage: e8.usage, decision: e8.decision)
         }
 
