@@ -1179,9 +1179,22 @@ public final class SubsidyStores: Service, Sendable {
     public static let pendingNamed = 10
 
     /// `Quote`: the policy engine as a dry run against live city-wide usage. Nothing is written.
+    /// A district programme's quote also holds the enterprise to the revenue tier of its earlier
+    /// awards, as that programme's approval does: a quote approval would refuse is no quote.
     public func quote(_ application: Application, policy: Policy, decision: DecisionInput) async throws -> AwardDecision {
-        try await withUsage(for: policy, contentKeys: application.lookupKeys) { usage in
-            try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
+        guard case .district(let district) = policy.level else {
+            return try await withUsage(for: policy, contentKeys: application.lookupKeys) { usage in
+                try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
+            }
+        }
+        let elsewhere = try await fundedOutside(district, application.lookupKeys)
+        let store = store(district)
+        return try await store.database.lookup { transaction in
+            let usage = DistrictStore.ProgrammeUsage(connection: transaction.connection, elsewhere: elsewhere)
+            let award = try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
+            // No id: the quote's own application holds no counted award to be set apart from.
+            try store.requireOneRevenueTier("", award, of: application, rule: try policy.rule(for: application.measure), programme: policy.name, in: transaction)
+            return award
         }
     }
 

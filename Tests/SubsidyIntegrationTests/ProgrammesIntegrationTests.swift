@@ -307,6 +307,12 @@ struct ProgrammesIntegrationTests {
             #expect(try await ProgrammeData.approveOwn(shunde, first).awardedFen == 50_000_000)
             // 80,000,000 declared for the same year: the 1,000,000 tier would leave room for another 500,000.
             let second = try await shunde.file(ProgrammeData.cloudUse(buyer, spendFen: 300_000_000, revenueFen: 8_000_000_000, contract: "TIER-2"))
+            // Its quote says what its approval will: a quote approval would refuse is no quote.
+            var quote = Foshan_Subsidy_V1_QuoteRequest()
+            quote.applicationId = second
+            let quoted = await #expect(throws: SubsidyError.self) { try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.quote, quote) }
+            #expect(quoted?.code == .failedPrecondition && quoted?.message.contains("declared_revenue") == true && quoted?.message.contains(first) == true,
+                    "\(quoted?.message ?? "")")
             let refused = await #expect(throws: SubsidyError.self) { try await ProgrammeData.approveOwn(shunde, second) }
             #expect(refused?.code == .failedPrecondition)
             #expect(refused?.message.contains("declared_revenue") == true && refused?.message.contains(first) == true, "\(refused?.message ?? "")")
