@@ -5,25 +5,22 @@ import Glibc
 // The clerk's clock: the daemon keeps UTC (RFC 3339 with a Z); people read China Standard Time
 // (UTC+8 all year, no daylight saving since 1991) unless TZ names another zone.
 
-/// The broken-down time of `seconds`: in China Standard Time, in TZ's zone when `zone` and TZ is
-/// set, or in UTC.
+/// The broken-down time of `seconds`: in UTC, in China Standard Time, or for reading (`local`)
+/// in TZ's zone when TZ is set and China's otherwise.
 private func civil(_ seconds: time_t, _ zone: Zone) -> tm {
     var seconds = seconds
     var parts = tm()
     switch zone {
     case .utc: gmtime_r(&seconds, &parts)
-    case .local:
-        if let tz = getenv("TZ"), tz.pointee != 0 {
-            localtime_r(&seconds, &parts)
-        } else {
-            seconds += 8 * 3600
-            gmtime_r(&seconds, &parts)
-        }
+    case .local where getenv("TZ").map({ $0.pointee != 0 }) ?? false: localtime_r(&seconds, &parts)
+    case .local, .china:
+        seconds += 8 * 3600
+        gmtime_r(&seconds, &parts)
     }
     return parts
 }
 
-private enum Zone { case utc, local }
+private enum Zone { case utc, china, local }
 
 /// `2026-12-04`, with ` 13:39:23` (or `T13:39:23`) when `time` says so.
 private func text(_ parts: tm, time separator: String?) -> String {
@@ -33,8 +30,10 @@ private func text(_ parts: tm, time separator: String?) -> String {
     return date + separator + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
 }
 
-/// Today's date in China (or TZ's zone), for a decision dated today.
-func todayInChina() -> String { text(civil(time(nil), .local), time: nil) }
+/// Today's date in China, for a decision dated today: whatever TZ the clerk's machine has, the
+/// daemon judges dates by Foshan's day (a laptop on UTC before 08:00 would otherwise date a
+/// decision the day before, and one on a zone ahead of China a day the daemon refuses).
+func todayInChina() -> String { text(civil(time(nil), .china), time: nil) }
 
 /// The current UTC time as the daemon writes it (`2026-12-04T05:16:20.079`), to the millisecond.
 func utcNow() -> String {

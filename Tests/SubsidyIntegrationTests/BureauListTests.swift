@@ -700,6 +700,22 @@ struct OutputTests {
             let hour = try #require(Int(at.dropFirst(11).prefix(2)))
             let local = String(format: "%02d", (hour + 8) % 24)
             #expect(times.first?.dropFirst(13).hasPrefix(local) == true, "\(at) → \(times.first ?? "")")
+
+            // A decision's default date is China's day whatever TZ the clerk's machine has (this
+            // daemon acts on 2023-12-31, so the real day is refused, naming the date sent).
+            func chinaDay() -> String {
+                let formatter = DateFormatter()
+                formatter.timeZone = TimeZone(secondsFromGMT: 8 * 3600)
+                formatter.dateFormat = "yyyy-MM-dd"
+                return formatter.string(from: Date())
+            }
+            for zone in ["Pacific/Kiritimati", "Etc/GMT+12", "UTC"] {
+                let before = chinaDay()
+                let dated = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "city", "revoke", "nanhai-000003", "--reason", "时区"],
+                                             environment: ["TZ": zone])
+                let sent = [before, chinaDay()]
+                #expect(dated.status != 0 && sent.contains { dated.error.contains("request.decision_date: \($0) is after") }, "TZ=\(zone): \(dated.error)")
+            }
         }
     }
 
