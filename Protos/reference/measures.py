@@ -221,7 +221,8 @@ def application_fields() -> list[tuple[str, str]]:
 #: each with a snippet that must still be in AwardCalculator.swift.
 CODE_ELIGIBILITY = {
     "CLOUD_VOUCHER": (
-        "`provider_uscc` is in the Foshan resource pool (资源池) on the decision date "
+        "`provider_uscc` was registered in Foshan (positions 3–8 are 4406xx: a local provider, 本地服务商) "
+        "and is in the Foshan resource pool (资源池) on the decision date "
         "(`CityService.RegisterPoolMember` with an `entry_date` on or before it, or an approved "
         "`POOL_ENTRY`); otherwise `FAILED_PRECONDITION` `eligibility`",
         "usage.isPoolMember(provider, on: date)",

@@ -493,6 +493,15 @@ public enum AwardCalculator {
         case .cloudVoucher:
             // validate() guarantees a provider for vouchers.
             guard let provider = application.provider else { break }
+            // 资源池本地服务商: the seller is a local provider. The pool holds providers from
+            // elsewhere too; one registered outside Foshan (positions 3–8 not 4406xx, the rule
+            // the registry's LOCAL follows) is not local, whatever the pool says.
+            guard provider.isRegisteredInFoshan else {
+                throw SubsidyError.precondition(
+                    "eligibility",
+                    "provider \(provider) was registered in area \(provider.rawValue.dropFirst(2).prefix(6)), outside Foshan (4406xx): "
+                        + "vouchers pay only for local providers' products (资源池本地服务商)")
+            }
             guard try usage.isPoolMember(provider, on: date) else {
                 throw SubsidyError.precondition(
                     "eligibility",

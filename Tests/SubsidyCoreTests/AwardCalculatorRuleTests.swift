@@ -133,6 +133,10 @@ struct AwardCalculatorRuleTests {
         otherFund.otherFundDeclared = true
         var otherFundWithReason = otherFund
         otherFundWithReason.otherFundReason = "市科技局研发补助资助的是不同的研发内容"
+        var guangzhouSeller = F.voucher(contract: "100,000.00")
+        guangzhouSeller.provider = guangzhou
+        var guangzhouInPool = F.usage()
+        guangzhouInPool.poolMembers[guangzhou] = F.date("2021-01-15")
         var selectedLater = F.crossIndustry()
         selectedLater.selectionDate = F.date("2022-09-02")
         return [
@@ -144,6 +148,8 @@ struct AwardCalculatorRuleTests {
                 expected: .refused(.failedPrecondition, "only for local, relocated applicants")),
             Row(name: "provider not in the pool", application: F.voucher(contract: "100,000.00"), usage: InMemoryUsageSnapshot(),
                 expected: .refused(.failedPrecondition, "provider 91440605MA51RCJ750 is not in the Foshan industrial-internet resource pool (资源池) on 2022-09-01")),
+            Row(name: "a pool provider registered in Guangzhou", application: guangzhouSeller, usage: guangzhouInPool,
+                expected: .refused(.failedPrecondition, "provider \(guangzhou) was registered in area 440106, outside Foshan (4406xx): vouchers pay only for local providers' products")),
             Row(name: "provider joins the pool after the decision date", application: F.voucher(contract: "100,000.00"), usage: lateMember,
                 expected: .refused(.failedPrecondition, "is not in the Foshan industrial-internet resource pool")),
             Row(name: "platform selected only at municipal level", application: F.crossIndustry(level: .municipal),
