@@ -32,7 +32,7 @@ public enum AwardCalculator {
 
         // General rule 1: funding year and decision date inside the policy.
         _ = try policy.fundingYear(application.fundingYear.year)
-        try policy.checkDecisionDate(date)
+        try policy.checkDecisionDate(date, fundingYear: application.fundingYear)
         conditions.append(LimitTrace(
             kind: .validityWindow,
             detail: "funding year \(application.fundingYear) in \(policy.fundingYears.lowerBound)–\(policy.fundingYears.upperBound); decision date \(date) in \(policy.validityText)"))

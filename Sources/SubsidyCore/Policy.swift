@@ -102,6 +102,19 @@ public struct Policy: Sendable {
         }
     }
 
+    /// ``checkDecisionDate(_:)``, and that `year`'s budget has begun by `date`: an award is
+    /// charged to its funding year, and a 2023 award decided in 2020 would spend a budget not yet
+    /// set — and let one enterprise draw four years' per-enterprise caps in one week. (A year
+    /// that has ended still takes late decisions: a call's review runs past the year end.)
+    public func checkDecisionDate(_ date: CalendarDate, fundingYear year: FundingYear) throws(SubsidyError) {
+        try checkDecisionDate(date)
+        guard date.year >= year.year else {
+            throw SubsidyError.precondition(
+                "validity_window",
+                "decision date \(date) is before funding year \(year.year) begins: an award is charged to a budget year that has begun")
+        }
+    }
+
     /// The first day an application publicised on `date` may be disbursed: after ``publicityDays``
     /// full days of 公示 (publicised 2022-09-01 with 7 days → 2022-09-08).
     public func publicityEnds(publicisedOn date: CalendarDate) -> CalendarDate? {

@@ -112,7 +112,7 @@ struct ProgrammesTests {
 
     @Test("stacking on an imported award: its base (base_fen) binds a later CLOUD_USE on the same contract; a base is a rate measure's, no less than the award, nor below the awards already made on its content")
     func stackingOnImport() async throws {
-        try await withInProcessDaemon(today: "2024-06-30") { daemon in
+        try await withInProcessDaemon(today: "2025-06-30") { daemon in
             let city = Bureau(daemon.tenant("city"))
             let shunde = Bureau(daemon.tenant("shunde"), filingOn: "2024-03-01")
             try await ProgrammeData.sellerInCatalogue(shunde)
@@ -153,7 +153,7 @@ struct ProgrammesTests {
             // Without a base, the later filing is measured on its own: the revenue tier binds, not stacking.
             var unknown = ProgrammeData.cloudUse(buyer, spendFen: 300_000_000, revenueFen: 8_000_000_000, contract: "sd imp 2", year: 2025)
             unknown.upperLevelSubsidyFen = 20_000_000
-            let unbound = try await ProgrammeData.approveOwn(shunde, try await shunde.file(unknown), date: "2024-06-02")
+            let unbound = try await ProgrammeData.approveOwn(shunde, try await shunde.file(unknown), date: "2025-06-02")
             #expect(unbound.explanation?.limits.first { $0.kind == "stacking" }?.binding == false, "\(String(describing: unbound.explanation?.limits))")
             // The row imported again with its base adds it, once (an import-base event), but not a base
             // below what the contract already holds: the CLOUD_USE paid beside it, the funds it declared

@@ -233,7 +233,7 @@ struct CityViews: Sendable {
             throw .invalidField("\(path).amount_fen", "must be between 1 and \(maximumAwardFen) fen (got \(award.amountFen))")
         }
         let date = try decisionDate(award.decisionDate, field: "\(path).decision_date")
-        do { try policy.checkDecisionDate(date) } catch { throw .invalidField("\(path).decision_date", error.message) }
+        do { try policy.checkDecisionDate(date, fundingYear: year) } catch { throw .invalidField("\(path).decision_date", error.message) }
         guard !award.decisionDocument.isEmpty else { throw .invalidField("\(path).decision_document", "is required for an imported decision") }
         var award = award
         award.decisionDocument = try InputLimits.oneLine(award.decisionDocument, InputLimits.decisionDocument, field: "\(path).decision_document")
