@@ -28,6 +28,9 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     /// A damaged row or file (``damaged(_:)``, or SQLite's own SQLITE_CORRUPT).
     public var isDamaged: Bool { code & 0xff == SQLITE_CORRUPT }
 
+    /// SQLITE_NOTADB: the file is not a database (overwritten, or its header damaged).
+    public var isNotADatabase: Bool { code & 0xff == SQLITE_NOTADB }
+
     /// The database was closed (the daemon is shutting down).
     static func closed(_ path: String) -> SQLiteError { SQLiteError(code: SQLITE_MISUSE, message: "\(path) is closed") }
 

@@ -90,7 +90,7 @@ extension SubsidyStores {
     }
 
     /// Bytes free to the daemon on the file system holding `path`; nil if it cannot be read.
-    static func freeBytes(at path: String) -> Int64? {
+    public static func freeBytes(at path: String) -> Int64? {
         var volume = statvfs()
         guard statvfs(path, &volume) == 0 else { return nil }
         let (bytes, overflow) = UInt64(volume.f_bavail).multipliedReportingOverflow(by: UInt64(volume.f_frsize))

@@ -217,7 +217,7 @@ struct SubsidyDaemon: AsyncParsableCommand {
             if case .storesInconsistent = error { throw ExitCode(Self.inconsistentExitCode) }
             throw ExitCode(2)
         } catch {
-            logger.critical("\(error)")
+            logger.critical("\(error)\(Self.advice(for: error, dataDirectory: configuration.dataDirectory))")
             throw ExitCode(2)
         }
         if demo {
@@ -272,6 +272,22 @@ struct SubsidyDaemon: AsyncParsableCommand {
 }
 
 extension SubsidyDaemon {
+    /// What the operator does about a store failure that stopped a start or a check, as a
+    /// sentence to append ("" when the error says it already): SQLite's own text names neither
+    /// a full disk (it reads as an I/O error) nor what to do with a damaged file.
+    static func advice(for error: any Error, dataDirectory: String) -> String {
+        guard let error = error as? SQLiteError else { return "" }
+        if error.isFull {
+            let free = SubsidyStores.freeBytes(at: dataDirectory).map { "\($0) bytes free" } ?? "free space unknown"
+            return "; the file system holding \(dataDirectory) is full (\(free)): free space there and start again (nothing acknowledged is lost)"
+        }
+        if error.isDamaged || error.isNotADatabase {
+            return "; a store file is damaged: keep a copy of the data directory as it is, then follow Deploy/README.md "
+                + "(\"Back up and restore\": restore the newest backup); subsidyd --check names each file it can read"
+        }
+        return ""
+    }
+
     /// Who ran a repair, for its audit events: the login uid (kept through `sudo -u subsidyd` and
     /// `runuser`), else sudo's `SUDO_UID`, else the process's own — StrictModes makes these
     /// commands run as the daemon's account, whose uid alone would name no one.
@@ -295,7 +311,7 @@ extension SubsidyDaemon {
             print((problems.map { "INCONSISTENT \($0)" } + ["NOT consistent: subsidyd will refuse to start on \(dataDirectory)"]).joined(separator: "\n"))
             throw ExitCode(Self.inconsistentExitCode)
         } catch {
-            var text = Array("subsidyd: \(check ? "check" : "repair") failed: \(error)\n".utf8)
+            var text = Array("subsidyd: \(check ? "check" : "repair") failed: \(error)\(Self.advice(for: error, dataDirectory: dataDirectory))\n".utf8)
             _ = write(2, &text, text.count)
             throw ExitCode(2)
         }

@@ -216,6 +216,7 @@ private struct ConfigurationReader {
     /// area (its USCC's positions 3–8) that now belongs to another.
     private func relocations(_ table: PolicyDocument.Table?) throws(ServerConfiguration.FileError) -> [String: DistrictID] {
         guard let table else { return [:] }
+        try refuseMisplacedTopLevelKeys(in: table)
         var result: [String: DistrictID] = [:]
         for key in table.order {
             do {
@@ -231,7 +232,15 @@ private struct ConfigurationReader {
         return result
     }
 
+    /// A key of the top level written below a `[table]` header: TOML reads it as that table's
+    /// (an operator appending `metrics_textfile = …` at the end of the file lands in its last table).
+    private func refuseMisplacedTopLevelKeys(in table: PolicyDocument.Table) throws(ServerConfiguration.FileError) {
+        guard !table.name.isEmpty, let key = table.order.first(where: Self.rootKeys.contains) else { return }
+        throw error(table, key, "\(key) is a top-level key, but it is written below the [\(table.name)] header, so TOML reads it as part of that table: move it above the first [table] of the file")
+    }
+
     private func allowOnly(_ keys: [String], in table: PolicyDocument.Table, hint: String? = nil) throws(ServerConfiguration.FileError) {
+        try refuseMisplacedTopLevelKeys(in: table)
         if let key = table.order.first(where: { !keys.contains($0) }) {
             throw error(table, key, "unknown key (allowed: \(keys.joined(separator: ", "))\(hint.map { "; " + $0 } ?? ""))")
         }

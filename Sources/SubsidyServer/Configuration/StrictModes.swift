@@ -35,7 +35,16 @@ public enum StrictModes {
         }
         let owner = geteuid()
         guard info.st_uid == owner || info.st_uid == 0 else {
-            throw ServerError.unsafeDirectory(path: path, problem: "is owned by uid \(info.st_uid), not by the daemon's user (uid \(owner)) or root")
+            // Root running `--check` on an installed directory is the usual way here: the
+            // directory is the daemon account's, and the answer is to run as that account.
+            let account = getpwuid(info.st_uid).map { String(cString: $0.pointee.pw_name) }
+            if owner == 0 {
+                throw ServerError.unsafeDirectory(
+                    path: path,
+                    problem: "is owned by uid \(info.st_uid)\(account.map { " (\($0))" } ?? ""), not root: run subsidyd as that account "
+                        + "(runuser -u \(account ?? "<account>") -- subsidyd …), so the files it writes stay the daemon's")
+            }
+            throw ServerError.unsafeDirectory(path: path, problem: "is owned by uid \(info.st_uid), not by this process's user (uid \(owner)) or root")
         }
         let writable = info.st_mode & 0o022
         guard writable == 0 else {
