@@ -48,6 +48,7 @@ public struct SubsidyServices: Sendable {
             // another application under an award's id, whose base would be kept for good.
             let based = try await stores.fillStackingBases()
             if based > 0 { logger.notice("the base each award's rate applied to is now kept for \(based) awards made before it was") }
+            await warnOfCapsOverLimit(programmes, stores: stores, logger: logger)
         } catch {
             await stores.close()
             throw error
@@ -97,7 +98,24 @@ public struct SubsidyServices: Sendable {
         servingPolicy.value.withLock { $0 = programmes }
         self.router.replace(with: router)
         stores.applyStorageLimits(configuration.limits.storage)
+        await Self.warnOfCapsOverLimit(programmes, stores: stores, logger: logger)
         return programmes
+    }
+
+    /// Logs each cap whose limit, as `programmes` set it, is below what is already committed
+    /// under it (a limit lowered by a missing zero is otherwise noticed only in the quota view).
+    static func warnOfCapsOverLimit(_ programmes: Programmes, stores: SubsidyStores, logger: Logger) async {
+        do {
+            for cap in try await QuotaQuery.capsOverLimit(programmes.all, stores: stores) {
+                let (limit, committed) = cap.unit == "count"
+                    ? ("\(cap.limit) awards", "\(cap.committed)") : ("\(Money(fen: cap.limit)) yuan", "\(Money(fen: cap.committed))")
+                logger.warning(
+                    "cap \(cap.capId) [\(cap.scope)]: its limit \(limit) is below the \(committed) already committed; nothing more is awarded under it (if the limit was lowered by mistake, correct the programme file and reload)"
+                )
+            }
+        } catch {
+            logger.warning("could not compare the caps' limits with what is committed: \(error)")
+        }
     }
 
     /// The programmes at `path` — every `*.toml` of a directory, or one file (one programme, as

@@ -86,6 +86,27 @@ struct ReloadTests {
         #expect(daemon.process.isRunning)
         #expect(Self.inode(socket) == socketInode)
 
+        // A limit lowered below what is already committed (a zero dropped): served, and the
+        // operator told which cap and by how much.
+        let city = Bureau(try await daemon.client("city"))
+        let entries = [950, 951].map { n in
+            var award = Foshan_Subsidy_V1_HistoricalAward()
+            award.measure = .poolEntry
+            award.fundingYear = 2021
+            award.district = "sanshui"
+            award.enterpriseUscc = TestData.uscc(n, area: 7)
+            award.amountFen = 10_000_000
+            award.decisionDate = "2021-03-15"
+            award.decisionDocument = "佛工信〔2021〕\(n)号"
+            return award
+        }
+        #expect(try await city.importAwards(entries).imported == 2)
+        _ = try configuration.write()
+        try revised.replacingOccurrences(of: "limit_count = 40", with: "limit_count = 1").write(toFile: policyPath, atomically: false, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        #expect(await eventually { daemon.log().contains("cap POOL_ENTRY.annual_count [2021]: its limit 1 awards is below the 2 already committed") },
+                "\(daemon.log())")
+
         let status = await daemon.terminate()
         #expect(status == 0, "\(daemon.log())")
     }

@@ -79,15 +79,8 @@ struct CityViews: Sendable {
         let query = try QuotaQuery(request, shown: programmes.visible(to: nil), fallback: policy)
         let (ledger, policy, stores, year, top) = (stores.ledger, self.policy, self.stores, query.year, query.top)
         let (totals, providers, enterprises, districts) = try await StoreCall.run(for: context) {
-            var totals: [String: [CityLedger.CapTotal]] = [:]
-            for programme in query.shown {
-                switch programme.level {
-                case .city: if totals["city"] == nil { totals["city"] = try await ledger.capTotals(scopePrefix: year.map(String.init)) }
-                case .district(let district): totals[district.rawValue] = try await stores.store(district).programmeTotals()
-                }
-            }
-            return (
-                totals,
+            (
+                try await query.totals(stores),
                 try await ledger.consumers(by: .provider, fundingYear: year, limit: top),
                 try await ledger.consumers(by: .enterprise, fundingYear: year, limit: top),
                 try await ledger.consumers(by: .district, fundingYear: year, limit: DistrictID.allCases.count)
@@ -95,12 +88,7 @@ struct CityViews: Sendable {
         }
         var response = Foshan_Subsidy_V1_GetQuotaResponse()
         response.policyVersion = request.programme.isEmpty ? policy.version : query.shown.map(\.version).joined(separator: ", ")
-        query.render(into: &response) { programme in
-            switch programme.level {
-            case .city: totals["city"] ?? []
-            case .district(let district): totals[district.rawValue] ?? []
-            }
-        }
+        query.render(into: &response, totals: totals)
         func consumer(_ kind: String) -> ((id: String, amountFen: Int64, count: Int64)) -> Foshan_Subsidy_V1_Consumer {
             { row in
                 var c = Foshan_Subsidy_V1_Consumer()
@@ -410,13 +398,44 @@ struct QuotaQuery {
         self.top = request.top == 0 ? 5 : min(Int(request.top), 100)
     }
 
-    /// Appends every shown programme's caps, in cap id order, with `totals` of the store that
-    /// keeps each programme's caps: city-wide caps once per year (or for the programme's life),
-    /// per-subject caps their `top` most used subjects and a count of the rest.
-    func render(into response: inout Foshan_Subsidy_V1_GetQuotaResponse, totals: (Policy) -> [CityLedger.CapTotal]) {
+    /// The cap totals of the stores that keep the shown programmes' caps: the ledger's ("city")
+    /// and each district programme's own file's (by district id).
+    func totals(_ stores: SubsidyStores) async throws -> [String: [CityLedger.CapTotal]] {
+        var totals: [String: [CityLedger.CapTotal]] = [:]
+        for programme in shown {
+            switch programme.level {
+            case .city: if totals["city"] == nil { totals["city"] = try await stores.ledger.capTotals(scopePrefix: year.map(String.init)) }
+            case .district(let district): totals[district.rawValue] = try await stores.store(district).programmeTotals()
+            }
+        }
+        return totals
+    }
+
+    /// Every cap of `programmes` whose committed total is above its limit as they set it now: a
+    /// limit lowered (by a reload, or an edit made while stopped) below what is already
+    /// committed. Nothing more is awarded under such a cap; the operator is told, since the
+    /// quota view alone would show it only to whoever looks.
+    static func capsOverLimit(_ programmes: [Policy], stores: SubsidyStores) async throws -> [Foshan_Subsidy_V1_CapStatus] {
+        var request = Foshan_Subsidy_V1_GetQuotaRequest()
+        request.top = 100
+        guard let first = programmes.first else { return [] }
+        let query = try QuotaQuery(request, shown: programmes, fallback: first)
+        var response = Foshan_Subsidy_V1_GetQuotaResponse()
+        query.render(into: &response, totals: try await query.totals(stores))
+        return response.caps.filter { $0.committed > $0.limit }
+    }
+
+    /// Appends every shown programme's caps, in cap id order, with `totals` (``totals(_:)``):
+    /// city-wide caps once per year (or for the programme's life), per-subject caps their `top`
+    /// most used subjects and a count of the rest.
+    func render(into response: inout Foshan_Subsidy_V1_GetQuotaResponse, totals byStore: [String: [CityLedger.CapTotal]]) {
         let caps = shown.flatMap { programme in programme.caps.map { (programme: programme, cap: $0) } }
         for (programme, cap) in caps.sorted(by: { $0.cap.id < $1.cap.id }) {
-            let totals = totals(programme).filter { total in year.map { total.scope == String($0) || total.scope.hasPrefix("\($0)/") } ?? true }
+            let store = switch programme.level {
+            case .city: "city"
+            case .district(let district): district.rawValue
+            }
+            let totals = (byStore[store] ?? []).filter { total in year.map { total.scope == String($0) || total.scope.hasPrefix("\($0)/") } ?? true }
             let years = year.map { programme.fundingYears.contains($0) ? [$0] : [] } ?? Array(programme.fundingYears)
             let unit = if case .count = cap.limit { "count" } else { "fen" }
             let limit: Int64 = switch cap.limit {

@@ -107,11 +107,11 @@ struct DistrictProgrammesService: Foshan_Subsidy_V1_DistrictProgrammes.ServicePr
             throw SubsidyError.precondition("programme", "\(district.rawValue) runs no programme of its own")
         }
         let query = try QuotaQuery(request, shown: own, fallback: own[0])
-        let store = stores.store(district)
-        let totals = try await StoreCall.run(for: context) { try await store.programmeTotals() }
+        let stores = self.stores
+        let totals = try await StoreCall.run(for: context) { try await query.totals(stores) }
         var response = Foshan_Subsidy_V1_GetQuotaResponse()
         response.policyVersion = own.map(\.version).joined(separator: ", ")
-        query.render(into: &response) { _ in totals }
+        query.render(into: &response, totals: totals)
         return response
     }
 
