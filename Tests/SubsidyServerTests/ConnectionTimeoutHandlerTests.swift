@@ -261,6 +261,22 @@ struct ConnectionTimeoutHandlerTests {
         #expect(!connection.isOpen)
     }
 
+    @Test("what the flush after the unwritable report moves to the socket is not the client reading: taking nothing after it, the client is closed at the stall, not a period later")
+    func stallTimedAfterTheFlush() throws {
+        let (connection, activity) = try connection()
+        activity.callStarted()
+        let reply = ByteBuffer(repeating: 7, count: 1_000)
+        connection.channel.write(reply, promise: nil)
+        connection.channel.write(reply, promise: nil)
+        // As NIO does: unwritable reported inside write(), then the flush in the same turn.
+        writable(false, connection)
+        connection.channel.flush()
+        connection.advance(by: Self.stall - .milliseconds(1))
+        #expect(connection.isOpen)
+        connection.advance(by: .milliseconds(1))
+        #expect(!connection.isOpen, "closed at the stall")
+    }
+
     @Test("one END however many limits are passed after the first")
     func closesOnce() throws {
         let (connection, _) = try connection(frameDeadline: .seconds(1), idleTimeout: .seconds(1))

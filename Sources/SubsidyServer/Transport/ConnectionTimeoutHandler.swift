@@ -42,6 +42,8 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
     private var idleTimer: Scheduled<Void>?
     /// Set while the channel is unwritable: fires when it has been so for the whole write stall.
     private var stallTimer: Scheduled<Void>?
+    /// The bytes the channel held for the socket when the current stall period began.
+    private var stallBaseline: Int?
     private var closing = false
 
     /// The connection's arrival gate, if any: while it holds a frame back, the daemon is not
@@ -88,7 +90,14 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
             stallTimer?.cancel()
             stallTimer = nil
         } else if stallTimer == nil && !closing {
-            scheduleStallCheck(context: context, buffered: Self.buffered(context))
+            scheduleStallCheck(context: context, buffered: nil)
+            // NIO reports unwritable inside write(), before the flush that follows moves what it
+            // can to the socket: measured now, that move would count as the client reading, and
+            // a client that takes nothing more would be closed a whole period late. The baseline
+            // is read once this turn of the loop (and its flush) is done.
+            context.eventLoop.assumeIsolated().execute { [self] in
+                if stallTimer != nil { stallBaseline = Self.buffered(context) }
+            }
         }
         context.fireChannelWritabilityChanged()
     }
@@ -99,13 +108,16 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
         try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)
     }
 
+    /// `before`: the buffered bytes at the period's start (nil: read by the turn that scheduled
+    /// it, into ``stallBaseline``).
     private func scheduleStallCheck(context: ChannelHandlerContext, buffered before: Int?) {
         let stall = writeStall
+        stallBaseline = before
         stallTimer = context.eventLoop.assumeIsolated().scheduleTask(in: stall) { [self] in
             stallTimer = nil
             guard !context.channel.isWritable else { return }
             let now = Self.buffered(context)
-            if let before, let now, now < before {
+            if let before = stallBaseline, let now, now < before {
                 // Slow, not stuck: the next period must show progress too.
                 return scheduleStallCheck(context: context, buffered: now)
             }
