@@ -441,10 +441,11 @@ IDEMPOTENCY_NOTES = {
 def idempotency(m: Method) -> str:
     if m.id == "CityService.ApproveApplications":
         base = ("`request_id` required (≤ 128 bytes). Each application of the list is approved as `ApproveApplication` would, keyed by "
-                "(`request_id`, its id): repeating the list approves nothing twice and answers with the approvals made; an application "
-                "refused before is tried again; a list with other ids under the same `request_id` approves the new ones. "
-                "With `plan_only`, nothing is committed. An application keyed before with other decision fields is refused in its "
-                "outcome (ALREADY_EXISTS), not the call.")
+                "(`request_id`, its id): repeating the identical list approves nothing twice and answers with the approvals made; an "
+                "application refused before is tried again. Once any application of the list was approved under it, the same "
+                "`request_id` with another list (more ids, fewer, others) or other date, document or reason is ALREADY_EXISTS "
+                "(`request.request_id`) for the whole call, and nothing is approved: send a new list under a new `request_id`. "
+                "A list all of whose applications were refused binds nothing. With `plan_only`, nothing is committed.")
     elif m.mutating:
         base = ("`request_id` required (≤ 128 bytes): the same id with the same request returns the first response and changes nothing "
                 "(also after a crash); the same id with other content or another method is ALREADY_EXISTS (`request.request_id`).")
