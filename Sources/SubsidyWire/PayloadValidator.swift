@@ -68,7 +68,12 @@ enum PayloadValidator {
                     }
                 }
                 func fieldPath() -> String {
-                    path + "." + String(cString: field.pointee.name) + (index.map { "[\($0)]" } ?? "")
+                    let name = String(cString: field.pointee.name)
+                    // A request's own singular message is named as the handlers name its fields:
+                    // `application.served_enterprises[2]`, not `request.application.…` (one field,
+                    // one path, whichever check refuses it).
+                    if depth == 0 && path == "request" && index == nil && field.pointee.type == PROTOBUF_C_TYPE_MESSAGE { return name }
+                    return path + "." + name + (index.map { "[\($0)]" } ?? "")
                 }
                 if field.pointee.type == PROTOBUF_C_TYPE_STRING {
                     if let problem = textProblem(payload) { throw .invalidField(fieldPath(), problem) }

@@ -130,7 +130,7 @@ struct ProtoBridgeTests {
         let nested = try #require(throws: SubsidyError.self) {
             try Foshan_Subsidy_V1_SubmitApplicationRequest(serializedBytes: bytes, maximumEntries: limit)
         }
-        #expect(nested.details == [.field(path: "request.application.provincial_voucher_enterprises", problem: "is past the \(limit) list entries one message may carry in all")])
+        #expect(nested.details == [.field(path: "application.provincial_voucher_enterprises", problem: "is past the \(limit) list entries one message may carry in all")])
         // What the daemon wrote itself (a stored reply, a page for a client) is not capped.
         #expect(try Foshan_Subsidy_V1_SubmitApplicationRequest(serializedBytes: bytes).application == application)
     }
