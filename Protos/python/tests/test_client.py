@@ -130,6 +130,18 @@ def test_errors_carry_their_details_and_are_not_retried(client, serial):
     assert city.retries == before
 
 
+def test_a_request_too_large_for_a_frame_is_refused_before_sending_and_not_retried(client, serial):
+    nanhai, _city, _buyer, _provider = prepare(client, serial)
+    before = nanhai.retries
+    with pytest.raises(RpcError) as oversized:
+        nanhai.district.get_applicant(uscc="X" * (5 * 1024 * 1024))
+    assert oversized.value.code == StatusCode.RESOURCE_EXHAUSTED and oversized.value.local
+    assert "exceeds the maximum 4194304" in oversized.value.message
+    assert nanhai.retries == before
+    # The connection is untouched: the next call goes through on it.
+    assert nanhai.health.check().status
+
+
 def test_same_request_id_with_other_content_is_refused(client, serial):
     nanhai, _city, buyer, provider = prepare(client, serial)
     request = d.SubmitApplicationRequest(application=voucher(buyer, provider, f"RID-{serial()}"))

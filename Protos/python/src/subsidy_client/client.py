@@ -74,8 +74,11 @@ class RetryPolicy:
     def retryable(self, error: RpcError) -> bool:
         if error.code not in self.codes:
             return False
-        # A cap without headroom will not gain it by asking again.
+        # A cap without headroom will not gain it by asking again, nor a request too large for a
+        # frame (refused here, before sending) by being sent again.
         if error.code == StatusCode.RESOURCE_EXHAUSTED and error.status is not None and len(error.status.cap_violations):
+            return False
+        if error.code == StatusCode.RESOURCE_EXHAUSTED and error.local:
             return False
         return True
 

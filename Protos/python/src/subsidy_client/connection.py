@@ -412,8 +412,17 @@ class Connection:
             items = metadata.items() if isinstance(metadata, Mapping) else metadata
             for key, value in items:
                 frame.metadata.add(key=key, value=value)
+        data = encode_frame(frame)
+        if len(data) - 4 > self.max_frame_length:
+            # The daemon would refuse it and close the connection while it is still being sent,
+            # leaving only a lost connection to report (and retry): say it here, before sending.
+            self._forget(call_id)
+            reason = (f"request frame of {len(data) - 4} bytes exceeds the maximum {self.max_frame_length} "
+                      f"(max_frame_length): send less per request")
+            raise RpcError(StatusCode.RESOURCE_EXHAUSTED, reason,
+                           self._local_status(StatusCode.RESOURCE_EXHAUSTED, reason), call_id=call_id, local=True)
         try:
-            self.send_frame(frame)
+            self.send_raw(data)
         except OSError as error:
             self._forget(call_id)
             raise RpcError(StatusCode.UNAVAILABLE, f"connection lost: {error}",
