@@ -120,7 +120,8 @@ extension Application {
 
     private static func requirePositive(_ amount: Money, _ name: String) throws(SubsidyError) {
         if amount <= .zero {
-            throw SubsidyError.invalidField("application.\(name)", "must be > 0 (got \(amount))")
+            // The field counts fen: the value is said in both units, so -10 fen does not read as -0.10 of something.
+            throw SubsidyError.invalidField("application.\(name)", "must be > 0 (got \(amount.fen) fen, \(amount) yuan)")
         }
     }
 }

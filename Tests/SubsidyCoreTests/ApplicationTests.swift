@@ -39,11 +39,11 @@ struct ApplicationTests {
         var otherFund = F.publicService(spend: "1.00")
         otherFund.otherFundDeclared = true
         return [
-            Row(name: "negative contract amount", application: negative, path: "application.contract_amount_fen", problem: "must be > 0 (got -5.00)"),
+            Row(name: "negative contract amount", application: negative, path: "application.contract_amount_fen", problem: "must be > 0 (got -500 fen, -5.00 yuan)"),
             Row(name: "voucher without provider", application: noProvider, path: "application.provider_uscc", problem: "required for CLOUD_VOUCHER"),
             Row(name: "voucher bought from oneself", application: selfDealing, path: "application.provider_uscc", problem: "must differ from the buying enterprise"),
             Row(name: "voucher without contract number", application: noContract, path: "application.contract_number", problem: "must not be empty"),
-            Row(name: "voucher not paid", application: unpaid, path: "application.paid_amount_fen", problem: "must be > 0 (got 0.00)"),
+            Row(name: "voucher not paid", application: unpaid, path: "application.paid_amount_fen", problem: "must be > 0 (got 0 fen, 0.00 yuan)"),
             Row(name: "blank project name", application: noName, path: "application.project_name", problem: "must not be empty"),
             Row(name: "benchmark without investment", application: F.benchmark(invested: "0"), path: "application.invested_amount_fen", problem: "must be > 0"),
             Row(name: "negative upper-level subsidy", application: negativeUpper, path: "application.upper_level_subsidy_fen", problem: "must be ≥ 0 (got -0.01)"),

@@ -140,7 +140,7 @@ struct ProgrammeTests {
         outside.provider = Fixtures.platform
         #expect(throws: SubsidyError.self) { try AwardCalculator.compute(application: outside, policy: shunde, usage: Self.usage(), decision: on) }
         // The revenue is declared, never assumed.
-        #expect(throws: SubsidyError.invalidField("application.declared_revenue_fen", "must be > 0 (got 0.00)")) {
+        #expect(throws: SubsidyError.invalidField("application.declared_revenue_fen", "must be > 0 (got 0 fen, 0.00 yuan)")) {
             try Self.cloudUse(spend: "3000000", revenue: "0").validate()
         }
     }

@@ -58,6 +58,7 @@ struct HandlerTests {
         for (field, change) in [
             ("application.enterprise_locality", { (a: inout Foshan_Subsidy_V1_Application) in a.enterpriseLocality = .init(rawValue: 99) }),
             ("application.selection_level", { (a: inout Foshan_Subsidy_V1_Application) in a.selectionLevel = .init(rawValue: 99) }),
+            ("application.measure", { (a: inout Foshan_Subsidy_V1_Application) in a.measure = .init(rawValue: 99) }),
         ] {
             var odd = application
             change(&odd)

@@ -198,7 +198,7 @@ struct CityViews: Sendable {
     }
 
     private func importedCommitment(_ award: Foshan_Subsidy_V1_HistoricalAward, path: String, requestID: String, actor: Actor) throws(SubsidyError) -> SubsidyStores.ImportRow {
-        guard let measure = Measure(wire: award.measure) else { throw .invalidField("\(path).measure", "is required") }
+        let measure = try Measure.required(award.measure, field: "\(path).measure")
         // The city programme it was decided under: its window, years, rules and caps.
         let programmeName = try InputLimits.oneLine(award.programme, field: "\(path).programme")
         let policy = try programmes.programme(programmeName, visibleTo: nil, field: "\(path).programme")

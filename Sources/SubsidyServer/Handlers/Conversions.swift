@@ -25,9 +25,7 @@ extension Application {
     /// - Parameter locality: the registry's locality for the enterprise, which overrides the
     ///   request's (a bureau's registry, not the form, says where an enterprise is registered).
     init(wire: Foshan_Subsidy_V1_Application, policy: Policy, locality: Locality?, path: String = "application") throws(SubsidyError) {
-        guard let measure = Measure(wire: wire.measure) else {
-            throw .invalidField("\(path).measure", "is required: one of \(Measure.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        let measure = try Measure.required(wire.measure, field: "\(path).measure")
         guard wire.fundingYear != 0 else {
             throw .invalidField("\(path).funding_year", "is required: one of \(policy.fundingYears.lowerBound)–\(policy.fundingYears.upperBound)")
         }
@@ -235,6 +233,14 @@ extension ApplicationState {
 }
 
 extension Measure {
+    /// The measure a request names in `field`, refusing its absence (0) as "is required" and a
+    /// number this protocol does not define as unknown, both listing the measures.
+    static func required(_ wire: Foshan_Subsidy_V1_Measure, field: String) throws(SubsidyError) -> Measure {
+        if let measure = Measure(wire: wire) { return measure }
+        let known = Measure.allCases.map(\.rawValue).joined(separator: ", ")
+        throw .invalidField(field, wire.rawValue == 0 ? "is required: one of \(known)" : "\(wire.rawValue) is not a value of this contract: one of \(known)")
+    }
+
     init?(wire: Foshan_Subsidy_V1_Measure) {
         switch wire {
         case .poolEntry: self = .poolEntry

@@ -385,8 +385,7 @@ enum ApplicationListing {
         let limit = try pageSize(request.pageSize)
         var filter = ApplicationFilter()
         if request.measure.rawValue != 0 {
-            guard let measure = Measure(wire: request.measure) else { throw .invalidField("request.measure", "unknown measure") }
-            filter.measure = measure
+            filter.measure = try Measure.required(request.measure, field: "request.measure")
         }
         if request.state.rawValue != 0 {
             guard let state = SubsidyCore.ApplicationState(wire: request.state) else { throw .invalidField("request.state", "unknown state") }
