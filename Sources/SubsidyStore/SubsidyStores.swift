@@ -58,7 +58,19 @@ public final class SubsidyStores: Service, Sendable {
     ///   (``pendingMigrations(ledgerPath:districtDirectory:)`` lists them first; this is the
     ///   backstop, file by file, for one it could not read).
     public init(ledgerPath: String, districtDirectory: String, faults: FaultPoints = FaultPoints(enabled: false), migrating: Bool = true) throws {
-        let missing = DistrictID.allCases.filter { access("\(districtDirectory)/\($0.rawValue).sqlite", F_OK) != 0 }
+        // A store file of 0 bytes was emptied (a truncation, a copy cut short): opened, it would be
+        // set up as a new store. A district's is judged as a missing one (a first start cut off
+        // while creating it leaves one too); an empty ledger beside districts that hold data is
+        // refused before anything is opened — set up anew, it would be a different ledger.
+        func size(_ path: String) -> Int64? {
+            var status = stat()
+            return stat(path, &status) == 0 ? Int64(status.st_size) : nil
+        }
+        let emptied = Set(DistrictID.allCases.filter { size("\(districtDirectory)/\($0.rawValue).sqlite") == 0 })
+        let missing = DistrictID.allCases.filter { emptied.contains($0) || size("\(districtDirectory)/\($0.rawValue).sqlite") == nil }
+        if size(ledgerPath) == 0, DistrictID.allCases.contains(where: { (size("\(districtDirectory)/\($0.rawValue).sqlite") ?? 0) > 0 }) {
+            throw MissingDistrictFiles(paths: [], emptyLedger: ledgerPath)
+        }
         ledger = try CityLedger(path: ledgerPath, migrating: migrating)
         if !missing.isEmpty {
             let ledger = self.ledger
@@ -73,7 +85,9 @@ public final class SubsidyStores: Service, Sendable {
                 }
             }
             // The ledger's threads end with the process, which refuses to start.
-            if !lost.isEmpty { throw MissingDistrictFiles(paths: lost.map { "\(districtDirectory)/\($0.rawValue).sqlite" }) }
+            if !lost.isEmpty {
+                throw MissingDistrictFiles(paths: lost.map { "\(districtDirectory)/\($0.rawValue).sqlite" }, emptied: Set(lost.filter(emptied.contains).map { "\(districtDirectory)/\($0.rawValue).sqlite" }))
+            }
         }
         var districts: [DistrictID: DistrictStore] = [:]
         for district in DistrictID.allCases {
@@ -87,11 +101,17 @@ public final class SubsidyStores: Service, Sendable {
     /// awards, or recorded changes in them: start-up refuses rather than create them empty.
     public struct MissingDistrictFiles: Error, CustomStringConvertible {
         public var paths: [String]
+        /// Those of ``paths`` that are there but hold 0 bytes.
+        public var emptied: Set<String> = []
+        /// The ledger, when it is the file of 0 bytes (beside district files that hold data).
+        public var emptyLedger: String?
         /// One line per missing file, with what to do.
         public var problems: [String] {
-            paths.map {
-                "\($0): missing, but the city ledger holds this district's applicants, awards or recorded changes (restore the whole data directory from its newest backup, never one file alone)"
-            }
+            let restore = "restore the whole data directory from its newest backup, never one file alone"
+            return emptyLedger.map { ["\($0): empty (0 bytes), beside district files that hold data: emptied or cut short by a copy (\(restore); no file was opened)"] } ?? []
+                + paths.map {
+                    "\($0): \(emptied.contains($0) ? "empty (0 bytes)" : "missing"), but the city ledger holds this district's applicants, awards or recorded changes (\(restore))"
+                }
         }
         public var description: String { problems.joined(separator: "; ") }
     }

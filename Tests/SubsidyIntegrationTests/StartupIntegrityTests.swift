@@ -288,6 +288,23 @@ struct StartupIntegrityTests {
         #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
     }
 
+    @Test("an emptied ledger beside districts that hold data is refused by start-up, --check and --repair before any file is opened: it is not set up as a new ledger")
+    func emptiedLedger() async throws {
+        let (directory, _) = try await approvedAndPublicized()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ledger = directory + "/city-ledger.sqlite"
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: ledger + suffix) }
+        truncate(ledger, 0)
+        for arguments in [["--check"], ["--repair", "--accept-ledger"]] {
+            let refused = try await Self.subsidyd(["--dev", "--data-dir", directory] + arguments)
+            #expect(refused.status == Self.inconsistent && refused.output.contains("\(ledger): empty (0 bytes), beside district files that hold data"),
+                    "\(arguments): \(refused.output)\(refused.error)")
+            #expect((try FileManager.default.attributesOfItem(atPath: ledger)[.size] as? Int) == 0, "\(arguments) wrote nothing into it")
+        }
+        let start = try await refusedStart(directory)
+        #expect(start.status == Self.inconsistent && start.log.contains("empty (0 bytes)"), "\(start.log)")
+    }
+
     @Test(
         "a district file lost while the ledger holds its applicants, or recorded a change in it, stops start-up instead of being created empty; a mistyped --data-dir is not 'consistent'"
     )
@@ -312,6 +329,13 @@ struct StartupIntegrityTests {
         #expect(!FileManager.default.fileExists(atPath: directory + "/districts/shunde.sqlite"), "not created empty")
         let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
         #expect(check.status == Self.inconsistent && check.output.contains("INCONSISTENT \(directory)/districts/nanhai.sqlite: missing"), "\(check.output)\(check.error)")
+
+        // Emptied (0 bytes) rather than gone: named as such, and left as it is by the check.
+        _ = FileManager.default.createFile(atPath: directory + "/districts/nanhai.sqlite", contents: nil)
+        let emptied = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
+        #expect(emptied.status == Self.inconsistent && emptied.output.contains("INCONSISTENT \(directory)/districts/nanhai.sqlite: empty (0 bytes), but the city ledger holds"),
+                "\(emptied.output)\(emptied.error)")
+        #expect((try FileManager.default.attributesOfItem(atPath: directory + "/districts/nanhai.sqlite")[.size] as? Int) == 0, "the check wrote nothing into it")
 
         let nowhere = directory + "-mistyped"
         let mistyped = try await Self.subsidyd(["--dev", "--data-dir", nowhere, "--check"])
