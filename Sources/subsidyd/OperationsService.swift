@@ -59,7 +59,15 @@ struct OperationsService: Service, CustomStringConvertible {
         next.pinnedToday = started.pinnedToday
         next.takesCallDates = started.takesCallDates
         if next.tenants != started.tenants || next.dataDirectory != started.dataDirectory || next.runtimeDirectory != started.runtimeDirectory {
-            logger.warning("reload: tenants, sockets and directories changed in the file take effect only at a restart; a reload never re-creates them")
+            // Named, so the operator knows which edit waits (an allowed_uids change is the usual one).
+            let tables = Set(started.tenants.map(\.id) + next.tenants.map(\.id)).sorted().filter { id in
+                started.tenants.first { $0.id == id } != next.tenants.first { $0.id == id }
+            }.map { $0 == "city" ? "[city]" : "[district.\($0)]" }
+            let keys = [("data_dir", next.dataDirectory != started.dataDirectory), ("runtime_dir", next.runtimeDirectory != started.runtimeDirectory)]
+                .filter(\.1).map(\.0)
+            logger.warning(
+                "reload: \((keys + tables).joined(separator: ", ")) changed in the file; tenants, their sockets and access lists and the directories take effect only at a restart (a reload never re-creates them), kept as started"
+            )
             next.tenants = started.tenants
             next.dataDirectory = started.dataDirectory
             next.runtimeDirectory = started.runtimeDirectory

@@ -101,11 +101,14 @@ struct ReloadTests {
             return award
         }
         #expect(try await city.importAwards(entries).imported == 2)
+        // And a tenant's access list edited: kept as started, the reload naming the table.
+        configuration.allowedGIDs["nanhai"] = [getgid()]
         _ = try configuration.write()
         try revised.replacingOccurrences(of: "limit_count = 40", with: "limit_count = 1").write(toFile: policyPath, atomically: false, encoding: .utf8)
         kill(daemon.process.processIdentifier, SIGHUP)
         #expect(await eventually { daemon.log().contains("cap POOL_ENTRY.annual_count [2021]: its limit 1 awards is below the 2 already committed") },
                 "\(daemon.log())")
+        #expect(daemon.log().contains("reload: [district.nanhai] changed in the file; tenants, their sockets and access lists"), "\(daemon.log())")
 
         let status = await daemon.terminate()
         #expect(status == 0, "\(daemon.log())")
