@@ -174,7 +174,11 @@ public final class SubsidyStores: Service, Sendable {
         if let work = backupWork.withLock({ $0 }) { _ = await work.result }
         // What every district file holds at a clean stop, for the next start to check.
         do {
-            try await Recovery.recordDistrictHeads(ledger: ledger, districts: districts)
+            // In a task of its own: a start that failed (a socket in use) cancels the service
+            // group, and the reads would end with CancellationError, leaving the stop unrecorded
+            // and an error in the log that is not the reason the start failed.
+            let (ledger, districts) = (ledger, districts)
+            try await Task { try await Recovery.recordDistrictHeads(ledger: ledger, districts: districts) }.value
         } catch {
             logger.error("could not record the district files' audit heads at the stop (the next start checks them against the last record): \(error)")
         }

@@ -124,6 +124,14 @@ struct TenancyTests {
             let second = try await run(DaemonProcess.productsDirectory + "/subsidyd", ["--config", configuration.path])
             #expect(second.status != 0)
             #expect(second.error.contains("lock"))
+            // Another data directory on the same sockets: refused by the live socket, after its
+            // stores were opened; the log says why, and not that the stop could not be recorded.
+            let other = configuration.baseDirectory + "/other.toml"
+            try configuration.rendered().replacingOccurrences(of: "data_dir = \"\(configuration.dataDirectory)\"", with: "data_dir = \"\(configuration.baseDirectory)/other-data\"")
+                .write(toFile: other, atomically: false, encoding: .utf8)
+            let third = try await run(DaemonProcess.productsDirectory + "/subsidyd", ["--config", other])
+            #expect(third.status != 0 && third.error.contains("another process is serving on this socket"), "\(third.error)")
+            #expect(!third.error.contains("CancellationError") && !third.error.contains("could not record"), "\(third.error)")
             let client = try await daemon.client("city")
             #expect(try await client.call(Foshan_Subsidy_V1_Health.Method.check, Foshan_Subsidy_V1_HealthCheckRequest()).status == .serving)
         }
