@@ -205,6 +205,11 @@ func (c *Conn) UnaryWithMetadata(ctx context.Context, method string, req, resp p
 		case <-ctx.Done():
 			_ = c.writeFrame(&pb.Frame{CallId: id, Kind: pb.FrameKind_FRAME_KIND_CANCEL})
 			forget()
+			// A deadline that passed is DEADLINE_EXCEEDED, as the daemon's own would be
+			// (INTEGRATORS.md §5 retries it with the same request_id); a cancel is CANCELLED.
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return localError(pb.StatusCode_DEADLINE_EXCEEDED, "%v", ctx.Err())
+			}
 			return localError(pb.StatusCode_CANCELLED, "%v", ctx.Err())
 		case end, ok := <-ch:
 			if !ok {
@@ -214,7 +219,12 @@ func (c *Conn) UnaryWithMetadata(ctx context.Context, method string, req, resp p
 				return localError(pb.StatusCode_UNAVAILABLE, "connection closed: %v", reason)
 			}
 			if end.GetKind() != pb.FrameKind_FRAME_KIND_END {
-				continue // no MESSAGE frames on a unary call; skip rather than guess
+				// A MESSAGE: the method streams its replies. This kit reads unary replies only;
+				// waiting for an END a stream may never send would hang the caller.
+				_ = c.writeFrame(&pb.Frame{CallId: id, Kind: pb.FrameKind_FRAME_KIND_CANCEL})
+				forget()
+				return localError(pb.StatusCode_UNIMPLEMENTED,
+					"%s streams its replies; this kit calls unary methods only (Protos/README.md §3 describes the frames of a stream)", method)
 			}
 			forget()
 			if st := end.GetStatus(); st.GetCode() != pb.StatusCode_OK {

@@ -181,6 +181,26 @@ func TestErrorsCarryStatusDetails(t *testing.T) {
 	}
 }
 
+// A streaming method called as unary is refused at its first MESSAGE, not waited on forever; a
+// context deadline is DEADLINE_EXCEEDED.
+func TestStreamingAndDeadlines(t *testing.T) {
+	nanhai := dial(t, "nanhai")
+	start := time.Now()
+	err := nanhai.Unary(context.Background(), "/foshan.subsidy.v1.Health/Watch", &pb.HealthCheckRequest{}, &pb.HealthCheckResponse{}, 0)
+	if Code(err) != pb.StatusCode_UNIMPLEMENTED || !strings.Contains(err.Error(), "streams its replies") || time.Since(start) > 10*time.Second {
+		t.Fatalf("a stream called as unary: %v after %v", err, time.Since(start))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	time.Sleep(time.Millisecond)
+	if _, err := nanhai.HealthCheck(ctx, &pb.HealthCheckRequest{}); Code(err) != pb.StatusCode_DEADLINE_EXCEEDED {
+		t.Fatalf("a passed deadline: %v", err)
+	}
+	if _, err := nanhai.HealthCheck(context.Background(), &pb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("the connection after both: %v", err)
+	}
+}
+
 // The round of issue 14: quote, then submit -> review -> approve, then 公示 and disbursement.
 func TestQuoteSubmitReviewApprove(t *testing.T) {
 	ctx := context.Background()
