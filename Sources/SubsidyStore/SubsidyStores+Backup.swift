@@ -202,6 +202,7 @@ extension SubsidyStores {
 
     private func backup(intoEmpty directory: String, writtenBy: String, stop: BackupStop) async throws -> BackupManifest {
         let databases = [ledger.database] + DistrictID.allCases.map { store($0).database }
+        let livePaths = databases.map(\.path)
         let names = BackupManifest.expectedNames
         let rendezvous = WriterRendezvous(parties: databases.count)
         // A stop asked while it waited for the lock pauses no writer.
@@ -254,7 +255,15 @@ extension SubsidyStores {
                                 // backup's problem, not the data directory's nor an internal one.
                                 throw BackupError.file(name: target, problem: "could not be written (\(error.message))")
                             }
-                            return (index, try BackupFiles.check(target, name: names[index], stop: stop))
+                            do {
+                                return (index, try BackupFiles.check(target, name: names[index], stop: stop))
+                            } catch BackupError.file(_, let problem) {
+                                // A page-for-page copy fails its check where the live file is
+                                // damaged: the live file is the operator's problem, not the copy.
+                                throw BackupError.file(
+                                    name: livePaths[index],
+                                    problem: "its copy fails SQLite's check (\(problem)): the live file is damaged; stop subsidyd and run subsidyd --check, which names what it finds (Deploy/README.md, \"Refusing to serve\")")
+                            }
                         }
                     }
                 }

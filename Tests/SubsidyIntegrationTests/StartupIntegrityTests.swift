@@ -360,6 +360,11 @@ struct StartupIntegrityTests {
         let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
         #expect(check.status == Self.inconsistent, "\(check.output)\(check.error)")
         #expect(check.output.contains("DAMAGED \(nanhai): SQLite's integrity_check: ") && check.output.contains("NOT consistent: a file is damaged"), "\(check.output)")
+        // A backup refuses it naming the live file, not the copy it was writing.
+        let backup = try await Self.subsidyd(["backup", "--data-dir", directory, directory + "-backup"])
+        defer { try? FileManager.default.removeItem(atPath: directory + "-backup") }
+        #expect(backup.status != 0 && backup.error.contains("\(nanhai): its copy fails SQLite's check") && !backup.error.contains(".partial"),
+                "\(backup.output)\(backup.error)")
 
         truncate(nanhai, 3 * off_t(pageSize))
         let unreadable = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
