@@ -194,6 +194,13 @@ enum BackupFiles {
     /// runs `integrity_check`, verifies its audit chain to its head, and hashes it. A file may be
     /// gigabytes: asked to `stop`, the check ends within some thousands of SQLite instructions
     /// or a MiB hashed (``BackupError/cancelled``).
+    /// Whether a problem ``check(_:name:stop:)`` found in a copy is the content's — SQLite's
+    /// integrity check, a malformed or foreign page, an audit chain — which a page-for-page copy
+    /// has from its live file, rather than the copy's own file failing to be read.
+    static func showsDamage(_ problem: String) -> Bool {
+        ["integrity_check", "malformed", "not a database", "audit chain", "audit head"].contains { problem.contains($0) }
+    }
+
     static func check(_ path: String, name: String, stop: BackupStop = BackupStop()) throws -> Checked {
         do {
             return try check(opening: path, name: name, stop: stop)

@@ -257,9 +257,11 @@ extension SubsidyStores {
                             }
                             do {
                                 return (index, try BackupFiles.check(target, name: names[index], stop: stop))
-                            } catch BackupError.file(_, let problem) {
+                            } catch BackupError.file(_, let problem) where BackupFiles.showsDamage(problem) {
                                 // A page-for-page copy fails its check where the live file is
                                 // damaged: the live file is the operator's problem, not the copy.
+                                // (A copy that cannot be read back at all — the backup disk — stays
+                                // named as the copy.)
                                 throw BackupError.file(
                                     name: livePaths[index],
                                     problem: "its copy fails SQLite's check (\(problem)): the live file is damaged; stop subsidyd and run subsidyd --check, which names what it finds (Deploy/README.md, \"Refusing to serve\")")

@@ -68,8 +68,11 @@ public final class SubsidyStores: Service, Sendable {
         }
         let emptied = Set(DistrictID.allCases.filter { size("\(districtDirectory)/\($0.rawValue).sqlite") == 0 })
         let missing = DistrictID.allCases.filter { emptied.contains($0) || size("\(districtDirectory)/\($0.rawValue).sqlite") == nil }
-        if size(ledgerPath) == 0, DistrictID.allCases.contains(where: { (size("\(districtDirectory)/\($0.rawValue).sqlite") ?? 0) > 0 }) {
-            throw MissingDistrictFiles(paths: [], emptyLedger: ledgerPath)
+        // A ledger missing or emptied beside district files that hold data was lost (district files
+        // are only ever created after the ledger): set up anew it would be another ledger, and an
+        // operator's --repair --accept-ledger would stamp every district with it.
+        if (size(ledgerPath) ?? 0) == 0, DistrictID.allCases.contains(where: { (size("\(districtDirectory)/\($0.rawValue).sqlite") ?? 0) > 0 }) {
+            throw MissingDistrictFiles(paths: [], emptyLedger: ledgerPath, ledgerMissing: size(ledgerPath) == nil)
         }
         ledger = try CityLedger(path: ledgerPath, migrating: migrating)
         if !missing.isEmpty {
@@ -103,12 +106,15 @@ public final class SubsidyStores: Service, Sendable {
         public var paths: [String]
         /// Those of ``paths`` that are there but hold 0 bytes.
         public var emptied: Set<String> = []
-        /// The ledger, when it is the file of 0 bytes (beside district files that hold data).
+        /// The ledger, when it is the file missing or of 0 bytes (beside district files that hold data).
         public var emptyLedger: String?
+        /// Whether ``emptyLedger`` is missing rather than of 0 bytes.
+        public var ledgerMissing = false
         /// One line per missing file, with what to do.
         public var problems: [String] {
             let restore = "restore the whole data directory from its newest backup, never one file alone"
-            return emptyLedger.map { ["\($0): empty (0 bytes), beside district files that hold data: emptied or cut short by a copy (\(restore); no file was opened)"] } ?? []
+            let lostLedger = ledgerMissing ? "missing, beside district files that hold data: deleted or left out of a copy" : "empty (0 bytes), beside district files that hold data: emptied or cut short by a copy"
+            return emptyLedger.map { ["\($0): \(lostLedger) (\(restore); no file was opened)"] } ?? []
                 + paths.map {
                     "\($0): \(emptied.contains($0) ? "empty (0 bytes)" : "missing"), but the city ledger holds this district's applicants, awards or recorded changes (\(restore))"
                 }
@@ -542,7 +548,9 @@ public final class SubsidyStores: Service, Sendable {
                     let unbound = try RequestLog.lookup(key.id, fingerprint: key.fingerprint, in: transaction) == nil
                     if let existing = try ledger.commitment(for: id, in: transaction), existing.state.isCounted {
                         guard existing.requestID == key.id || current.state == .recommended else {
-                            throw SubsidyError.precondition("state", "application \(id) is already \(current.state)")
+                            // As the state machine words it: the current state and the legal one.
+                            throw SubsidyError.precondition(
+                                "state", "cannot approve an application that is \(current.state) (only from RECOMMENDED): \(id) was approved by another request")
                         }
                         // Completed only onto the application it was made for (as recovery does).
                         if let differences = Recovery.differences(existing, current) {

@@ -45,6 +45,10 @@ struct ResourceBoundsTests {
         for directory in [configuration.dataDirectory, districts] where mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw CocoaError(.fileWriteUnknown)
         }
+        // The ledger first, as the daemon creates it: district files with data and no ledger are
+        // a lost ledger, which start-up refuses.
+        let ledger = try CityLedger(path: configuration.dataDirectory + "/city-ledger.sqlite")
+        await ledger.database.close()
         var all = Set<String>()
         for (d, district) in DistrictID.allCases.enumerated() where chosen.contains(district) {
             let store = try DistrictStore(path: "\(districts)/\(district.rawValue).sqlite", district: district)

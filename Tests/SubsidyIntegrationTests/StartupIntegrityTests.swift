@@ -288,7 +288,7 @@ struct StartupIntegrityTests {
         #expect(try LedgerChecker.violations(dataDirectory: directory, policy: LedgerWorkflowTests.policy) == [])
     }
 
-    @Test("an emptied ledger beside districts that hold data is refused by start-up, --check and --repair before any file is opened: it is not set up as a new ledger")
+    @Test("an emptied or deleted ledger beside districts that hold data is refused by start-up, --check and --repair before any file is opened: it is not set up as a new ledger")
     func emptiedLedger() async throws {
         let (directory, _) = try await approvedAndPublicized()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -303,6 +303,11 @@ struct StartupIntegrityTests {
         }
         let start = try await refusedStart(directory)
         #expect(start.status == Self.inconsistent && start.log.contains("empty (0 bytes)"), "\(start.log)")
+        // Deleted rather than emptied: the same, and no new ledger is left behind.
+        try FileManager.default.removeItem(atPath: ledger)
+        let deleted = try await refusedStart(directory)
+        #expect(deleted.status == Self.inconsistent && deleted.log.contains("\(ledger): missing, beside district files that hold data"), "\(deleted.log)")
+        #expect(!FileManager.default.fileExists(atPath: ledger), "not set up anew")
     }
 
     @Test(
