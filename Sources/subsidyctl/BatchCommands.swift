@@ -173,9 +173,9 @@ struct BatchSubmission {
         // Where the results go is tried before anything is filed: a path that cannot be written
         // (a typo, a read-only share) is found now, not after every row was sent.
         if out != "-" { try writeFile(results.bytes, to: out) }
-        // The first row of this file with each identity. A second row with the same enterprise,
-        // measure, year and contract (or project) is a pasted copy or a contract typed twice,
-        // not a second application: only one could ever be funded, so it is refused here,
+        // The first row of this file filed with each identity. A later row with the same
+        // enterprise, measure, year and contract (or project) is a pasted copy or a contract typed
+        // twice, not a second application: only one could ever be funded, so it is refused here,
         // naming the row it repeats, and nothing is filed for it.
         var firstRow: [String: Int] = [:]
         let outcome: SubsidyError? = await global.connected { client throws(SubsidyError) in
@@ -203,9 +203,11 @@ struct BatchSubmission {
                         ])
                         continue
                     }
-                    firstRow[identity] = row.row
                     request.requestId = Self.requestID(identity: identity)
                     let response = try await district.submitApplication(request, timeout: global.timeout)
+                    // Only a row that was filed (now or before) is one a later row repeats: a row
+                    // the daemon refused leaves its corrected copy below it to be filed.
+                    firstRow[identity] = row.row
                     let id = response.record?.id ?? ""
                     // A replay answers with the record filed before this run began.
                     if let created = response.record?.createdAt, created < started {

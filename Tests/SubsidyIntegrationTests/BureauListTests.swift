@@ -404,6 +404,11 @@ struct BatchTests {
                     "\(repeatRows)")
             let withRepeat = try await BureauListTests.ctl(daemon, as: "nanhai", ["--json", "list", "--text", "HT-REPEAT-1"])
             #expect(withRepeat.components(separatedBy: "HT-REPEAT-1").count == 2, "one application for the repeated contract: \(withRepeat)")
+            // A refused row is no row to repeat: its corrected copy below it is filed.
+            let corrected = "CLOUD_VOUCHER,2022,\(Self.enterprises[1]),914406050000000193,HT-REPEAT-2,100000,-5,改正前\n"
+            try (header + corrected + corrected.replacingOccurrences(of: ",-5,改正前", with: ",100000,改正后")).write(toFile: repeats, atomically: false, encoding: .utf8)
+            let fixed = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", repeats])
+            #expect(fixed.output.contains("1 filed, 0 already filed, 1 refused of 2 rows"), "\(fixed.output) \(fixed.error)")
 
             // The same rows saved as GBK by an older Excel, with new contracts: read as GB18030.
             let utf8 = daemon.dataDirectory + "/for-gbk.csv"
