@@ -13,11 +13,13 @@ import (
 	"io"
 	"net"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	pb "subsidyd.local/client/subsidypb"
 )
@@ -163,6 +165,12 @@ func (c *Conn) Unary(ctx context.Context, method string, req, resp proto.Message
 // UnaryWithMetadata is Unary sending metadata with the call (README §3), e.g. x-today to a
 // `subsidyd --dev` daemon, which acts on that day.
 func (c *Conn) UnaryWithMetadata(ctx context.Context, method string, req, resp proto.Message, timeout time.Duration, metadata map[string]string) error {
+	if streams(method) {
+		// Refused before sending: a stream that has nothing to send yet would otherwise leave the
+		// call waiting until its deadline, and DEADLINE_EXCEEDED invites a retry.
+		return localError(pb.StatusCode_UNIMPLEMENTED,
+			"%s streams its replies; this kit calls unary methods only (Protos/README.md §3 describes the frames of a stream)", method)
+	}
 	payload, err := proto.Marshal(req)
 	if err != nil {
 		return err
@@ -233,6 +241,18 @@ func (c *Conn) UnaryWithMetadata(ctx context.Context, method string, req, resp p
 			return proto.Unmarshal(end.GetPayload(), resp)
 		}
 	}
+}
+
+// streams reports whether method ("/foshan.subsidy.v1.CityService/WatchEvents") is a streaming
+// RPC of the protos this kit was generated from.
+func streams(method string) bool {
+	name := protoreflect.FullName(strings.ReplaceAll(strings.TrimPrefix(method, "/"), "/", "."))
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(name)
+	if err != nil {
+		return false
+	}
+	m, ok := d.(protoreflect.MethodDescriptor)
+	return ok && (m.IsStreamingServer() || m.IsStreamingClient())
 }
 
 // NewRequestID is a random UUID (version 4), for the request_id of a mutation. Keep it and send

@@ -190,6 +190,13 @@ func TestStreamingAndDeadlines(t *testing.T) {
 	if Code(err) != pb.StatusCode_UNIMPLEMENTED || !strings.Contains(err.Error(), "streams its replies") || time.Since(start) > 10*time.Second {
 		t.Fatalf("a stream called as unary: %v after %v", err, time.Since(start))
 	}
+	// One that has nothing to send yet is refused too, not waited on.
+	city := dial(t, "city")
+	start = time.Now()
+	err = city.Unary(context.Background(), "/foshan.subsidy.v1.CityService/WatchEvents", &pb.WatchEventsRequest{}, &pb.LedgerEvent{}, 0)
+	if Code(err) != pb.StatusCode_UNIMPLEMENTED || time.Since(start) > 10*time.Second {
+		t.Fatalf("a quiet stream called as unary: %v after %v", err, time.Since(start))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
 	defer cancel()
 	time.Sleep(time.Millisecond)

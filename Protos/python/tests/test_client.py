@@ -140,6 +140,11 @@ def test_a_request_too_large_for_a_frame_is_refused_before_sending_and_not_retri
     assert nanhai.retries == before
     # The connection is untouched: the next call goes through on it.
     assert nanhai.health.check().status
+    # A client told of a larger limit sends it, and the daemon (4 MiB) is the one to refuse it.
+    larger = Client(nanhai.socket_path, max_frame_length=8 * 1024 * 1024, retry=RetryPolicy(attempts=1))
+    with pytest.raises(RpcError) as refused:
+        larger.district.get_applicant(uscc="X" * (5 * 1024 * 1024))
+    assert not (refused.value.local and refused.value.code == StatusCode.RESOURCE_EXHAUSTED), "sent, not refused locally"
 
 
 def test_same_request_id_with_other_content_is_refused(client, serial):

@@ -33,7 +33,7 @@ from typing import FrozenSet, Mapping, Optional, Type, TypeVar
 
 from google.protobuf.message import Message
 
-from .connection import Connection, RpcError, StatusCode, StreamCall, load_generated
+from .connection import DEFAULT_MAX_FRAME_LENGTH, Connection, RpcError, StatusCode, StreamCall, load_generated
 
 pb = load_generated()
 from foshan.subsidy.v1 import (  # noqa: E402  (generated; installed with this package)
@@ -106,8 +106,12 @@ class Client:
         retry: RetryPolicy = RetryPolicy(),
         connect_timeout: float = 10.0,
         metadata: Optional[Mapping[str, str]] = None,
+        max_frame_length: int = DEFAULT_MAX_FRAME_LENGTH,
     ):
         self.socket_path = socket_path
+        #: The daemon's ``max_frame_bytes`` (4 MiB unless its configuration says otherwise): a
+        #: request whose frame is longer is refused here, before it is sent.
+        self.max_frame_length = max_frame_length
         #: Sent with every call; a call's own metadata wins key by key (e.g. ``{"x-today":
         #: "2023-06-01"}`` to a ``subsidyd --dev`` rehearsing a past day).
         self.metadata = dict(metadata or {})
@@ -148,7 +152,7 @@ class Client:
             if self._conn is None or self._conn.closed:
                 if self._conn is not None:
                     self._conn.close()
-                self._conn = Connection(self.socket_path, connect_timeout=self.connect_timeout)
+                self._conn = Connection(self.socket_path, connect_timeout=self.connect_timeout, max_frame_length=self.max_frame_length)
             return self._conn
 
     # -- generic calls -------------------------------------------------------------------------
