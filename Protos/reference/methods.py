@@ -246,7 +246,8 @@ REACH: dict[str, list[Reach]] = {
     "DistrictProgrammesService.swift:revokeApplication": [Reach([DP + "RevokeApplication"])],
     "DistrictStore+Programmes.swift:insertCatalogueMember": [Reach([DP + "RegisterCatalogueMember"])],
     "DistrictStore+Programmes.swift:moveProgrammeCommitment": [Reach([DP + "DisburseApplication", DP + "RevokeApplication"])],
-    "DistrictStore+Programmes.swift:requireOneRevenueTier": [Reach([DP + "ApproveApplication"])],
+    # Quote holds it too: a district quoting its own programme, the city quoting a stored application of one.
+    "DistrictStore+Programmes.swift:requireOneRevenueTier": [Reach([DP + "ApproveApplication"] + QUOTES)],
     # ProgrammeUsage: a district programme's usage, read by its decisions, quotes and the clerk's notices.
     # A decision's date is checked by the engine (approvals, quotes) against the application's programme.
     "Policy.swift:checkDecisionDate": [Reach(ENGINE + OWN_ENGINE)],
@@ -308,9 +309,9 @@ NOT_A_STATUS = {
 #: Every precondition subject, explained. A subject the code raises that is missing here fails --check.
 SUBJECTS = {
     "state": "the transition is not legal from the application's current state (the message names it and the legal ones)",
-    "validity_window": "a funding year the programme does not open, or a decision date outside its validity window",
+    "validity_window": "a funding year the programme does not open, a decision date outside its validity window, or (an approval or quote) a decision dated before its funding year begins",
     "measure": "the programme in force does not offer the measure",
-    "eligibility": "locality, selection level, the voucher provider's pool membership or the secondary-node recognition (MEASURES.md)",
+    "eligibility": "locality, selection level, the voucher provider's registration in Foshan and pool membership, or the secondary-node recognition (MEASURES.md)",
     "duplicate_content": "the same content (canonical contract, or applicant + project) is already funded (INTEGRATORS.md)",
     "one_time": "a one-time award (count cap per applicant or pilot) is already used",
     "follow_on_condition": "the CLUSTER_PILOT_FOLLOW_ON condition does not hold (MEASURES.md)",
@@ -327,7 +328,7 @@ SUBJECTS = {
             "(AmendApplication) a changed programme, measure or funding year would move it to another call, or out of or into one, or fall where no call is open: withdraw and file again; "
             "(OpenCall) the window overlaps another call of the same measure and year; (CloseCall) the call is already closed",
     "programme": "the programme named is not in force today (before `valid_from`, after `valid_through`) or was retired (`retired_on`), and takes no new applications (an amendment keeping the programme it was filed under is not one); or (`DistrictProgrammes.GetQuota`) the calling district runs no programme of its own",
-    "declared_revenue": "(a district programme's approval) the declared revenue puts the enterprise in another tier of a revenue-tiered cap than its earlier award of the same funding year: one revenue per enterprise and year",
+    "declared_revenue": "(a district programme's approval or quote) the declared revenue puts the enterprise in another tier of a revenue-tiered cap than its earlier award of the same funding year: one revenue per enterprise and year",
     "stacking": "every public award for the content (other programmes' awards and the upper-level funds declared) already reaches the measure's stacking limit, "
                 "or another programme's limit binding this award (MEASURES.md); or that limit binds it and no base is known to bound it by",
     "publicity": "disbursement before the publicity (公示) period has ended; the message names the first allowed day",

@@ -70,13 +70,13 @@ extension Application {
             ("declared_revenue_fen", declaredRevenue),
         ]
         for (name, amount) in amounts where amount < .zero {
-            throw SubsidyError.invalidField("application.\(name)", "must be ≥ 0 (got \(amount))")
+            throw SubsidyError.invalidField("application.\(name)", "must be ≥ 0 (got \(amount.inBothUnits))")
         }
         // Far above any real figure, and low enough that the sums the calculator forms (awards
         // plus declared funds, bases times rates) stay far inside Int64: an overflow would be an
         // INTERNAL error, logged with an id, on every call that sends it.
         for (name, amount) in amounts where amount.fen > Self.maximumAmountFen {
-            throw SubsidyError.invalidField("application.\(name)", "must be at most \(Money(fen: Self.maximumAmountFen)) (got \(amount))")
+            throw SubsidyError.invalidField("application.\(name)", "must be at most \(Money(fen: Self.maximumAmountFen).inBothUnits) (got \(amount.inBothUnits))")
         }
         try Self.requireText(projectName, "project_name")
         // General rule 2: content also filed with another city fund must say why (注明原因).
@@ -120,8 +120,7 @@ extension Application {
 
     private static func requirePositive(_ amount: Money, _ name: String) throws(SubsidyError) {
         if amount <= .zero {
-            // The field counts fen: the value is said in both units, so -10 fen does not read as -0.10 of something.
-            throw SubsidyError.invalidField("application.\(name)", "must be > 0 (got \(amount.fen) fen, \(amount) yuan)")
+            throw SubsidyError.invalidField("application.\(name)", "must be > 0 (got \(amount.inBothUnits))")
         }
     }
 }

@@ -66,6 +66,10 @@ public struct Money: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// The amount in yuan with thousands separators and two decimals: `12,000,000.00`, `-5.00`.
     public var description: String { yuan(grouped: true) }
 
+    /// `-10 fen, -0.10 yuan`: a `*_fen` field's value in a refusal, in the unit the field counts
+    /// and the one people read (a bare -0.10 reads as neither).
+    public var inBothUnits: String { "\(fen) fen, \(self) yuan" }
+
     /// The amount in yuan as a plain decimal, `12000000.00`: what a spreadsheet or CSV reads as a number.
     public var plainText: String { yuan(grouped: false) }
 

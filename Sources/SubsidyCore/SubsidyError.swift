@@ -97,14 +97,16 @@ public struct SubsidyError: Error, Hashable, Sendable, CustomStringConvertible {
     /// sheet of thousands of rows is corrected in one pass, and the reply stays small.
     public static let rowsReported = 20
 
-    /// The refusals of several rows of one file as one error: the first's code, each message on
-    /// a line of its own, every detail. `more` says rows after the last may have problems too
-    /// (the caller stopped at ``rowsReported``).
+    /// The refusals of several rows of one file as one error: INVALID_ARGUMENT when any row's
+    /// fields are wrong (a client branching on it must see every such row), else the first's
+    /// code; each message on a line of its own, every detail. `more` says rows after the last may
+    /// have problems too (the caller stopped at ``rowsReported``).
     public static func rows(_ problems: [SubsidyError], more: Bool) -> SubsidyError {
         Swift.precondition(!problems.isEmpty, "a refusal names at least one row")
         guard problems.count > 1 || more else { return problems[0] }
         let tail = more ? "\n(the first \(problems.count) rows with a problem; there may be more)" : ""
-        return SubsidyError(problems[0].code, problems.map(\.message).joined(separator: "\n") + tail, details: problems.flatMap(\.details))
+        let code = problems.contains { $0.code == .invalidArgument } ? .invalidArgument : problems[0].code
+        return SubsidyError(code, problems.map(\.message).joined(separator: "\n") + tail, details: problems.flatMap(\.details))
     }
 
     /// `FAILED_PRECONDITION` naming the subject (e.g. `state`) and the rule.

@@ -129,11 +129,20 @@ public struct SubsidyServices: Sendable {
         }
         let files = try programmeFiles(at: path)
         var loaded: [Policy] = []
+        // The file each programme name came from: two files declaring one name are named both.
+        var declaredIn: [String: String] = [:]
         for file in files {
             let name = String(file.split(separator: "/").last ?? "policy").replacingOccurrences(ofSuffix: ".toml")
             guard access(file, R_OK) == 0 else { throw ProgrammeFileError(description: "\(file): cannot open (\(String(cString: strerror(errno))))") }
             do {
-                loaded.append(try Policy.load(text: try readTextFile(file), name: name))
+                let programme = try Policy.load(text: try readTextFile(file), name: name)
+                if let earlier = declaredIn[programme.name] {
+                    throw PolicyError(
+                        policyName: file, line: nil, key: "policy.name",
+                        problem: "declares the name \(programme.name), as \(earlier) does: each programme file needs a name of its own")
+                }
+                declaredIn[programme.name] = file
+                loaded.append(programme)
             } catch let error as PolicyError {
                 // Among several files, the message names the file.
                 throw PolicyError(policyName: file, line: error.line, key: error.key, problem: error.problem)

@@ -25,7 +25,7 @@ enum RequestLog {
     static func reused(_ requestID: String) -> SubsidyError {
         SubsidyError(
             .alreadyExists,
-            "request_id \(Self.asSent(requestID)) was already used for a different request; use a new request id for new content",
+            "request.request_id: \(Self.asSent(requestID)) was already used for a different request; use a new request id for new content",
             details: [.field(path: "request.request_id", problem: "already used for different content")]
         )
     }

@@ -58,7 +58,8 @@ struct OperationsService: Service, CustomStringConvertible {
         next.testHooks = started.testHooks
         next.pinnedToday = started.pinnedToday
         next.takesCallDates = started.takesCallDates
-        if next.tenants != started.tenants || next.dataDirectory != started.dataDirectory || next.runtimeDirectory != started.runtimeDirectory {
+        // Tables only moved within the file are no change.
+        if Set(next.tenants) != Set(started.tenants) || next.dataDirectory != started.dataDirectory || next.runtimeDirectory != started.runtimeDirectory {
             // Named, so the operator knows which edit waits (an allowed_uids change is the usual one).
             let tables = Set(started.tenants.map(\.id) + next.tenants.map(\.id)).sorted().filter { id in
                 started.tenants.first { $0.id == id } != next.tenants.first { $0.id == id }

@@ -21,6 +21,18 @@ struct ConfigurationCheckTests {
         return nil
     }
 
+    @Test("two programme files declaring one name are refused naming both files")
+    func duplicateProgrammeName() throws {
+        let directory = DaemonProcess.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Deploy/policy/foshan-2020.toml").path
+        for name in ["a.toml", "b.toml"] { try FileManager.default.copyItem(atPath: shipped, toPath: directory + "/" + name) }
+        let refused = #expect(throws: (any Error).self) { try SubsidyServices.loadProgrammes(path: directory) }
+        #expect("\(refused.map { "\($0)" } ?? "")".contains("\(directory)/b.toml") && "\(refused.map { "\($0)" } ?? "")".contains("as \(directory)/a.toml does"),
+                "\(String(describing: refused))")
+    }
+
     @Test("the base configuration passes")
     func base() throws {
         #expect(try Self.problem(ConfigurationSamples.valid) == nil)

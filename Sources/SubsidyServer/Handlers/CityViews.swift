@@ -221,7 +221,10 @@ struct CityViews: Sendable {
             throw .invalidField("\(path).amount_fen", "must be between 1 and \(maximumAwardFen) fen (got \(award.amountFen))")
         }
         let date = try decisionDate(award.decisionDate, field: "\(path).decision_date")
-        do { try policy.checkDecisionDate(date, fundingYear: year) } catch { throw .invalidField("\(path).decision_date", error.message) }
+        // Only the programme's window: an imported row records a decision as it was made (an
+        // award dated in the December before its funding year, an advance allocation, included),
+        // and a file imported before must import again as already present.
+        do { try policy.checkDecisionDate(date) } catch { throw .invalidField("\(path).decision_date", error.message) }
         guard !award.decisionDocument.isEmpty else { throw .invalidField("\(path).decision_document", "is required for an imported decision") }
         var award = award
         award.decisionDocument = try InputLimits.oneLine(award.decisionDocument, InputLimits.decisionDocument, field: "\(path).decision_document")
@@ -381,6 +384,13 @@ struct QuotaQuery {
     let year: Int?
     let top: Int
 
+    /// `top`: the most used subjects of each per-subject cap to show (`.max`: all of them).
+    init(shown: [Policy], year: Int?, top: Int) {
+        self.shown = shown
+        self.year = year
+        self.top = top
+    }
+
     init(_ request: Foshan_Subsidy_V1_GetQuotaRequest, shown visible: [Policy], fallback: Policy) throws(SubsidyError) {
         var shown = visible
         if !request.programme.isEmpty {
@@ -415,11 +425,12 @@ struct QuotaQuery {
     /// limit lowered (by a reload, or an edit made while stopped) below what is already
     /// committed. Nothing more is awarded under such a cap; the operator is told, since the
     /// quota view alone would show it only to whoever looks.
+    /// Every subject of a per-subject cap is compared, not the quota view's top few. A
+    /// revenue-tiered cap is compared with the tier each subject's awards were charged under
+    /// (as the quota view shows it), not with a tier a reload lowered: that needs each subject's
+    /// declared revenue, which the totals do not keep.
     static func capsOverLimit(_ programmes: [Policy], stores: SubsidyStores) async throws -> [Foshan_Subsidy_V1_CapStatus] {
-        var request = Foshan_Subsidy_V1_GetQuotaRequest()
-        request.top = 100
-        guard let first = programmes.first else { return [] }
-        let query = try QuotaQuery(request, shown: programmes, fallback: first)
+        let query = QuotaQuery(shown: programmes, year: nil, top: .max)
         var response = Foshan_Subsidy_V1_GetQuotaResponse()
         query.render(into: &response, totals: try await query.totals(stores))
         return response.caps.filter { $0.committed > $0.limit }
