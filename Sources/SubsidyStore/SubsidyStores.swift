@@ -1155,17 +1155,30 @@ public final class SubsidyStores: Service, Sendable {
         // Each district's file once for both questions asked of it: its programmes' awards of this
         // content (the usage below) and its applications pending with it (the warnings).
         let held = try await fromEveryDistrict { [try await $0.content(keys, excluding: id)] }
-        let outcome = try await withUsage(for: policy, contentKeys: keys, districtContent: held.flatMap(\.funded)) { snapshot -> SubsidyError? in
+        let (computed, award) = try await withUsage(for: policy, contentKeys: keys, districtContent: held.flatMap(\.funded)) {
+            snapshot -> (SubsidyError?, AwardDecision?) in
             if let duplicate = try AwardCalculator.duplicate(
-                of: application, usage: snapshot, rule: policy.rules[application.measure], policy: policy) { return duplicate }
+                of: application, usage: snapshot, rule: policy.rules[application.measure], policy: policy) { return (duplicate, nil) }
             // A case-by-case amount is the city's to set; there is nothing to pre-compute.
-            guard application.measure.formulaShape != .caseByCase else { return nil }
+            guard application.measure.formulaShape != .caseByCase else { return (nil, nil) }
             do throws(SubsidyError) {
-                _ = try AwardCalculator.compute(
-                    application: application, policy: policy, usage: snapshot, decision: DecisionInput(decisionDate: policy.validThrough))
-                return nil
+                return (nil, try AwardCalculator.compute(
+                    application: application, policy: policy, usage: snapshot, decision: DecisionInput(decisionDate: policy.validThrough)))
             } catch {
-                return error
+                return (error, nil)
+            }
+        }
+        var outcome = computed
+        // A district programme's approval (and quote) also hold the enterprise to one declared
+        // revenue per year: told now, while the filing can still be amended.
+        if outcome == nil, let award, case .district(let district) = policy.level {
+            let store = store(district)
+            do {
+                try await store.database.lookup { transaction in
+                    try store.requireOneRevenueTier(id, award, of: application, rule: try policy.rule(for: application.measure), programme: policy.name, in: transaction)
+                }
+            } catch let error as SubsidyError {
+                outcome = error
             }
         }
         if let outcome {

@@ -306,7 +306,11 @@ struct ProgrammesIntegrationTests {
             let first = try await shunde.file(ProgrammeData.cloudUse(buyer, spendFen: 300_000_000, revenueFen: 4_000_000_000, contract: "TIER-1"))
             #expect(try await ProgrammeData.approveOwn(shunde, first).awardedFen == 50_000_000)
             // 80,000,000 declared for the same year: the 1,000,000 tier would leave room for another 500,000.
-            let second = try await shunde.file(ProgrammeData.cloudUse(buyer, spendFen: 300_000_000, revenueFen: 8_000_000_000, contract: "TIER-2"))
+            // Told at filing, while it can still be amended.
+            let filed = try await shunde.submit(ProgrammeData.cloudUse(buyer, spendFen: 300_000_000, revenueFen: 8_000_000_000, contract: "TIER-2"))
+            #expect(filed.warnings.contains { $0.contains("declared_revenue") && $0.contains(first) }, "\(filed.warnings)")
+            let second = filed.id
+            try await shunde.recommend(second)
             // Its quote says what its approval will: a quote approval would refuse is no quote.
             var quote = Foshan_Subsidy_V1_QuoteRequest()
             quote.applicationId = second
