@@ -68,6 +68,8 @@ package struct PolicyDocument {
             lineNumber += 1
             var line = Array(rawLine)
             if line.last == "\r" { line.removeLast() }
+            // A byte-order mark, as Notepad saves UTF-8: not part of the first key.
+            if lineNumber == 1 && line.first == "\u{FEFF}" { line.removeFirst() }
             var cursor = Cursor(scalars: line, line: lineNumber, policyName: policyName)
             cursor.skipSpace()
             if cursor.atEndOrComment { continue }
@@ -255,7 +257,7 @@ package struct PolicyDocument {
                 }
             }
             if token.contains(".") || token.contains("e") || token.contains("E") {
-                throw error(key: key, "'\(token)' is not an integer (amounts are whole yuan, rates are basis points)")
+                throw error(key: key, "'\(token)' is not an integer (no fractions: amounts are whole yuan, rates basis points, durations milliseconds)")
             }
             var digits = Substring(token)
             var negative = false
@@ -268,7 +270,7 @@ package struct PolicyDocument {
             guard valid else { throw error(key: key, "'\(token)' is not an integer, a date or a keyword") }
             let plain = digits.filter { $0 != "_" }
             if plain.count > 1 && plain.first == "0" {
-                throw error(key: key, "'\(token)': leading zeros are not allowed")
+                throw error(key: key, "'\(token)': leading zeros are not allowed (a mode or a code is a quoted string: \"0660\")")
             }
             guard let magnitude = Int64(negative ? "-" + plain : plain) else {
                 throw error(key: key, "'\(token)' is out of range for a 64-bit integer")

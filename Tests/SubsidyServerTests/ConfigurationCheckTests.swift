@@ -33,9 +33,10 @@ struct ConfigurationCheckTests {
                 "\(String(describing: refused))")
     }
 
-    @Test("the base configuration passes")
+    @Test("the base configuration passes, also as Notepad saves it (a byte-order mark, CRLF)")
     func base() throws {
         #expect(try Self.problem(ConfigurationSamples.valid) == nil)
+        #expect(try Self.problem("\u{FEFF}" + ConfigurationSamples.valid.replacingOccurrences(of: "\n", with: "\r\n")) == nil)
     }
 
     @Test("an account named in allowed_uids or allowed_gids that no longer exists is left out with a warning, not refused: one clerk's userdel must not stop six tenants")
