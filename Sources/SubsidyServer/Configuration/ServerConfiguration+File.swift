@@ -183,6 +183,7 @@ private struct ConfigurationReader {
         }
         tenants.append(try tenant(cityTable, id: "city", role: .city, runtimeDirectory: runtimeDirectory, socketOwners: &socketOwners, warnings: &warnings))
 
+        warnings += Self.accessWarnings(tenants)
         var configuration = ServerConfiguration(dataDirectory: dataDirectory, tenants: tenants, limits: limits)
         configuration.warnings = warnings
         configuration.runtimeDirectory = runtimeDirectory
@@ -210,6 +211,26 @@ private struct ConfigurationReader {
             configuration.logFormat = format
         }
         return configuration
+    }
+
+    /// Access lists that work but are seldom meant: one account or group allowed on several
+    /// tenants (its peers choose whose bureau they act as by the socket they open), and uid or gid
+    /// 0 (every root process, or every member of group root, acts as that tenant).
+    static func accessWarnings(_ tenants: [Tenant]) -> [String] {
+        func table(_ tenant: Tenant) -> String { tenant.id == "city" ? "[city]" : "[district.\(tenant.id)]" }
+        var warnings: [String] = []
+        for (kind, ids) in [("uid", { (t: Tenant) in t.allowedUIDs }), ("gid", { (t: Tenant) in t.allowedGIDs })] {
+            let all = Set(tenants.flatMap(ids)).sorted()
+            for id in all {
+                let holders = tenants.filter { ids($0).contains(id) }.map(table)
+                if id == 0 {
+                    warnings.append("\(kind) 0 (root) is allowed on \(holders.joined(separator: ", ")): do not allow it in production (Deploy/README.md)")
+                } else if holders.count > 1 {
+                    warnings.append("\(kind) \(id) is allowed on \(holders.joined(separator: ", ")): its peers act as whichever tenant's socket they open")
+                }
+            }
+        }
+        return warnings
     }
 
     /// `[relocations]`: `<USCC> = "<district>"` for an enterprise registered in one district's
