@@ -12,6 +12,21 @@ final class LogBudget: Sendable {
     /// The refusals counted, one budget each per tenant.
     enum Kind: String, Sendable {
         case peerNotAllowed, connectionLimit, callLimit, rate, backpressure, timeout, permissionDenied, deadline, protocolViolation
+
+        /// The words an operator reads in the log ("connection-limit refusals"), not the case name.
+        var label: String {
+            switch self {
+            case .peerNotAllowed: "peer-not-allowed"
+            case .connectionLimit: "connection-limit"
+            case .callLimit: "open-call-limit"
+            case .rate: "rate"
+            case .backpressure: "backpressure"
+            case .timeout: "timeout"
+            case .permissionDenied: "permission-denied"
+            case .deadline: "deadline"
+            case .protocolViolation: "protocol-violation"
+            }
+        }
     }
 
     private struct Key: Hashable {

@@ -135,7 +135,7 @@ public final class UnixSocketServer: Service, Sendable {
         @Sendable func report(all: Bool = false) {
             for (tenant, kind, count) in logBudget.endedWindows(all: all) {
                 logger.notice(
-                    "\(count) \(kind.rawValue) refusals of tenant \(tenant) were not logged in a \(seconds) s window (log budget: \(logBudget.linesPerWindow) lines each)",
+                    "\(count) \(kind.label) refusals of tenant \(tenant) were not logged in a \(seconds) s window (log budget: \(logBudget.linesPerWindow) lines each)",
                     metadata: ["tenant.id": "\(tenant)"])
             }
         }
