@@ -187,6 +187,7 @@ REACH: dict[str, list[Reach]] = {
                                                  why="a list carries no case amount (case by case is approved one at a time)")],
     "CityService.swift:approveApplications": [Reach([C + "ApproveApplications"])],
     "CityService.swift:getApplicant": [Reach([C + "GetApplicant"])],
+    "CityService.swift:getApplication": [Reach([C + "GetApplication"])],
     "CityService.swift:disburseApplication": [Reach([C + "DisburseApplication"])],
     "CityService.swift:listApplications": [Reach([C + "ListApplications"])],
     "CityService.swift:publicizeApplication": [Reach([C + "PublicizeApplication"])],

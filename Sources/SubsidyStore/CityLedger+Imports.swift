@@ -29,6 +29,11 @@ extension CityLedger {
         public var releaseReason: String
     }
 
+    /// The award imported as `id`, if there is one (`GetApplication` of an `import-…` id).
+    public func importedAward(_ id: String) async throws -> ImportedAward? {
+        try await database.lookup { [self] in try importedAward(id, in: $0) }
+    }
+
     /// The award imported as `id`, if there is one.
     func importedAward(_ id: String, in transaction: Transaction) throws -> ImportedAward? {
         try transaction.query(

@@ -339,6 +339,19 @@ struct LedgerWorkflowTests {
             let lone = await #expect(throws: SubsidyError.self) { try await city.importAwards([renamed]) }
             #expect(lone?.code == .failedPrecondition && lone?.message.contains("has the identity of \(first.applicationIds[0])") == true, "\(lone?.message ?? "")")
             #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 24_000_000)
+            // Shown by its id, as the ledger holds it (no district holds an imported award).
+            func shown(_ id: String) async throws -> Foshan_Subsidy_V1_ApplicationRecord? {
+                var get = Foshan_Subsidy_V1_GetApplicationRequest()
+                get.applicationId = id
+                return try await city.client.call(Foshan_Subsidy_V1_CityService.Method.getApplication, get).record
+            }
+            let imported = try #require(try await shown(first.applicationIds[0]))
+            #expect(imported.state == .approved && imported.awardedFen == 12_000_000 && imported.decisionDocument == "佛工信〔2021〕11号"
+                    && imported.application?.projectName == wrong.projectName && imported.district == "shunde", "\(imported)")
+            let missing = await #expect(throws: SubsidyError.self) { try await shown("import-00000000000000000000") }
+            #expect(missing?.code == .notFound)
+            let byCtl = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "city", "show", first.applicationIds[0]])
+            #expect(byCtl.status == 0 && byCtl.output.contains("IIoT 公共服务平台") && byCtl.output.contains("120,000.00"), "\(byCtl.output)\(byCtl.error)")
 
             // The first row's amount was mistyped: take it back.
             let revoked = try await city.decide(revokeMethod, first.applicationIds[0], date: "2023-12-01", reason: "amount mistyped")
@@ -346,6 +359,8 @@ struct LedgerWorkflowTests {
             #expect(revoked.awardedFen == 12_000_000 && revoked.application?.projectName == wrong.projectName)
             #expect(revoked.application?.measure == .publicService && revoked.application?.enterpriseUscc == wrong.enterpriseUscc)
             #expect(revoked.history.count == 1 && revoked.history[0].reason == "amount mistyped" && revoked.history[0].decisionDate == "2023-12-01")
+            let shownRevoked = try await shown(first.applicationIds[0])
+            #expect(shownRevoked?.state == .revoked && shownRevoked?.history.first?.reason == "amount mistyped", "\(String(describing: shownRevoked))")
             #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 12_000_000)
             let twice = await #expect(throws: SubsidyError.self) { try await city.decide(revokeMethod, first.applicationIds[0]) }
             #expect(twice?.code == .failedPrecondition)

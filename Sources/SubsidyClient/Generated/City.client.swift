@@ -17,6 +17,9 @@ extension Foshan_Subsidy_V1_CityService {
             self.connection = connection
         }
 
+        /// Also takes an `import-…` id (ImportHistoryResponse.application_ids): the imported award as the
+        /// ledger holds it — APPROVED, DISBURSED, or REVOKED with its reason — built from the ledger, as
+        /// RevokeApplication's record is.
         /// `/foshan.subsidy.v1.CityService/GetApplication`
         public func getApplication(
             _ request: Foshan_Subsidy_V1_GetApplicationRequest, timeout: Duration? = nil, metadata: [String: String] = [:]

@@ -10,6 +10,9 @@ extension Foshan_Subsidy_V1_CityService {
     /// method left out is a compile error, not an UNIMPLEMENTED at run time. Requests arrive
     /// decoded and checked (text is UTF-8 without NUL); a thrown ``SubsidyError`` is the status.
     public protocol ServiceProtocol: Sendable {
+        /// Also takes an `import-…` id (ImportHistoryResponse.application_ids): the imported award as the
+        /// ledger holds it — APPROVED, DISBURSED, or REVOKED with its reason — built from the ledger, as
+        /// RevokeApplication's record is.
         /// `/foshan.subsidy.v1.CityService/GetApplication`
         func getApplication(_ request: Foshan_Subsidy_V1_GetApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicationResponse
         /// The registry, read-only, across districts: an applicant by USCC, from whichever district

@@ -19,8 +19,19 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         approvals = ApprovalCombiner(stores: stores, programmes: programmes)
     }
 
+    /// Also an `import-…` id: the imported award, built from the ledger (ImportHistory's rows
+    /// are not any district's applications).
     func getApplication(_ request: Foshan_Subsidy_V1_GetApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_GetApplicationResponse {
-        try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: nil), stores: stores, context: context)
+        if request.applicationId.hasPrefix(CityLedger.importPrefix) {
+            let (ledger, id) = (stores.ledger, request.applicationId)
+            guard let award = try await StoreCall.run(for: context, { try await ledger.importedAward(id) }) else {
+                throw SubsidyError(.notFound, "imported award \(id) does not exist")
+            }
+            var response = Foshan_Subsidy_V1_GetApplicationResponse()
+            response.record = Foshan_Subsidy_V1_ApplicationRecord(imported: award)
+            return response
+        }
+        return try await ApplicationListing.get(request.applicationId, from: stores.owning(request.applicationId, as: nil), stores: stores, context: context)
     }
 
     /// The registry, read-only: the applicant from the district that registered it.

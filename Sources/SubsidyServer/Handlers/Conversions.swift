@@ -382,10 +382,34 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
     /// An imported award just revoked, as a record: read from the ledger (no district holds an
     /// imported award), with its revocation as its one history entry.
     init(revoked award: CityLedger.ImportedAward, on date: CalendarDate?, document: String, request: String, actor: Actor, reason: String) {
+        self.init(imported: award)
+        state = .revoked
+        var revocation = Foshan_Subsidy_V1_TransitionRecord()
+        revocation.fromState = .approved
+        revocation.toState = .revoked
+        revocation.action = Transition.revoke.rawValue
+        revocation.tenant = actor.tenant
+        revocation.actorUid = actor.uid
+        revocation.at = award.updatedAt
+        revocation.reason = reason
+        revocation.requestId = clientRequestID(request)
+        revocation.decisionDate = date?.description ?? ""
+        revocation.decisionDocument = document
+        history = [revocation]
+    }
+
+    /// An imported award as a record (no district holds one: it is built from the ledger's
+    /// commitment): APPROVED, DISBURSED as imported or paid since, REVOKED once taken back (its
+    /// reason and time in the history; who and the 文号 are in the ledger's audit chain).
+    init(imported award: CityLedger.ImportedAward) {
         self.init()
         id = award.applicationID
         district = award.district
-        state = .revoked
+        state = switch award.state {
+        case .live: .approved
+        case .disbursed: .disbursed
+        case .released, .clawback: .revoked
+        }
         var application = Foshan_Subsidy_V1_Application()
         application.measure = Measure(rawValue: award.measure)?.wire ?? .init(rawValue: 0)
         application.fundingYear = Int32(clamping: award.fundingYear)
@@ -400,18 +424,15 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
         createdAt = award.createdAt
         updatedAt = award.updatedAt
         contentKey = award.contentFingerprint
-        var revocation = Foshan_Subsidy_V1_TransitionRecord()
-        revocation.fromState = .approved
-        revocation.toState = .revoked
-        revocation.action = Transition.revoke.rawValue
-        revocation.tenant = actor.tenant
-        revocation.actorUid = actor.uid
-        revocation.at = award.updatedAt
-        revocation.reason = reason
-        revocation.requestId = clientRequestID(request)
-        revocation.decisionDate = date?.description ?? ""
-        revocation.decisionDocument = document
-        history = [revocation]
+        if state == .revoked {
+            var revocation = Foshan_Subsidy_V1_TransitionRecord()
+            revocation.fromState = .approved
+            revocation.toState = .revoked
+            revocation.action = Transition.revoke.rawValue
+            revocation.at = award.updatedAt
+            revocation.reason = award.releaseReason
+            history = [revocation]
+        }
     }
 }
 

@@ -982,6 +982,9 @@ public enum Foshan_Subsidy_V1_CityService: Sendable {
 
     /// The method descriptors, named after the RPCs.
     public enum Method: Sendable {
+        /// Also takes an `import-…` id (ImportHistoryResponse.application_ids): the imported award as the
+        /// ledger holds it — APPROVED, DISBURSED, or REVOKED with its reason — built from the ledger, as
+        /// RevokeApplication's record is.
         /// `/foshan.subsidy.v1.CityService/GetApplication`
         public static let getApplication = UnaryMethod<Foshan_Subsidy_V1_GetApplicationRequest, Foshan_Subsidy_V1_GetApplicationResponse>(fullName: "/foshan.subsidy.v1.CityService/GetApplication")
         /// The registry, read-only, across districts: an applicant by USCC, from whichever district
