@@ -236,7 +236,7 @@ CODE_ELIGIBILITY = {
 
 #: Optional fields that change a measure's award or checks (read in AwardCalculator), with why.
 OPTIONAL_EFFECTS = {
-    "POOL_ENTRY": {"in_provincial_pool": "`true` adds `provincial_pool_bonus_yuan` to the award"},
+    "POOL_ENTRY": {"in_provincial_pool": "`true` adds `provincial_pool_bonus_yuan` to the award — with the first entry only: POOL_ENTRY is once per enterprise, so one that joins the provincial pool later gets no second award (our reading of 条一; the bureaus may decide otherwise)"},
     "BENCHMARK_PROJECT": {
         "upper_level_subsidy_fen": "upper-level subsidy already received; city + upper-level ≤ the combined rate of the base",
         "contract_number": "if given, the content key is the contract (see INTEGRATORS.md, duplicates)",
