@@ -270,7 +270,9 @@ package struct PolicyDocument {
             guard valid else { throw error(key: key, "'\(token)' is not an integer, a date or a keyword") }
             let plain = digits.filter { $0 != "_" }
             if plain.count > 1 && plain.first == "0" {
-                throw error(key: key, "'\(token)': leading zeros are not allowed (a mode or a code is a quoted string: \"0660\")")
+                // A file mode is the usual reason (socket_mode = 0660): it is written as a string.
+                let hint = key.hasSuffix("_mode") ? " (a mode is a quoted string: \"\(token)\")" : ""
+                throw error(key: key, "'\(token)': leading zeros are not allowed\(hint)")
             }
             guard let magnitude = Int64(negative ? "-" + plain : plain) else {
                 throw error(key: key, "'\(token)' is out of range for a 64-bit integer")

@@ -190,17 +190,19 @@ enum BackupFiles {
         var ledgerIdentity: String?
     }
 
+    /// Whether a problem ``check(_:name:stop:)`` found in a copy is the content's — SQLite's
+    /// integrity check's findings, a malformed or foreign page, an audit chain — which a
+    /// page-for-page copy has from its live file, rather than the copy's own file failing to be
+    /// read (a disk I/O error while the check ran is the backup disk's).
+    static func showsDamage(_ problem: String) -> Bool {
+        problem.hasPrefix("integrity_check:") || problem.hasPrefix("audit chain") || problem.hasPrefix("audit head")
+            || problem.hasPrefix("database disk image is malformed") || problem.hasPrefix("file is not a database")
+    }
+
     /// Opens a copy read-only and immutable (nothing, not even a `-wal`, is written beside it),
     /// runs `integrity_check`, verifies its audit chain to its head, and hashes it. A file may be
     /// gigabytes: asked to `stop`, the check ends within some thousands of SQLite instructions
     /// or a MiB hashed (``BackupError/cancelled``).
-    /// Whether a problem ``check(_:name:stop:)`` found in a copy is the content's — SQLite's
-    /// integrity check, a malformed or foreign page, an audit chain — which a page-for-page copy
-    /// has from its live file, rather than the copy's own file failing to be read.
-    static func showsDamage(_ problem: String) -> Bool {
-        ["integrity_check", "malformed", "not a database", "audit chain", "audit head"].contains { problem.contains($0) }
-    }
-
     static func check(_ path: String, name: String, stop: BackupStop = BackupStop()) throws -> Checked {
         do {
             return try check(opening: path, name: name, stop: stop)

@@ -27,6 +27,10 @@ extension CityLedger {
         public var createdAt: String
         public var updatedAt: String
         public var releaseReason: String
+        /// Who revoked it (empty tenant while it stands).
+        public var releaseActor: Actor
+        /// The programme version it was imported under (``programmeName(ofVersion:)``).
+        public var policyVersion: String
     }
 
     /// The award imported as `id`, if there is one (`GetApplication` of an `import-…` id).
@@ -39,7 +43,8 @@ extension CityLedger {
         try transaction.query(
             """
             SELECT application_id, district, measure, funding_year, enterprise, provider, pilot_id, content_fingerprint, content_typed,
-                   amount_fen, decision_date, decision_document, state, created_at, updated_at, release_reason
+                   amount_fen, decision_date, decision_document, state, created_at, updated_at, release_reason,
+                   release_actor_tenant, release_actor_uid, policy_version
             FROM commitments WHERE application_id = ? AND source = 'import'
             """,
             [.text(id)]
@@ -50,7 +55,9 @@ extension CityLedger {
                 pilotID: try row.text("pilot_id"), contentFingerprint: try row.text("content_fingerprint"),
                 contentTyped: try row.text("content_typed"), amountFen: try row.int("amount_fen"), decisionDate: try row.text("decision_date"),
                 decisionDocument: try row.text("decision_document"), state: try row.decode(CommitmentState.self, "state"),
-                createdAt: try row.text("created_at"), updatedAt: try row.text("updated_at"), releaseReason: try row.text("release_reason"))
+                createdAt: try row.text("created_at"), updatedAt: try row.text("updated_at"), releaseReason: try row.text("release_reason"),
+                releaseActor: Actor(tenant: try row.text("release_actor_tenant"), uid: UInt32(truncatingIfNeeded: try row.int("release_actor_uid"))),
+                policyVersion: try row.text("policy_version"))
         }
     }
 

@@ -1187,7 +1187,8 @@ public final class SubsidyStores: Service, Sendable {
                 return false
             }
             if certain { throw outcome }
-            warnings.append("the city could not approve it as things stand: \(outcome.message)")
+            let decider = if case .district(let district) = policy.level { "\(district.rawValue) (its own programme)" } else { "the city" }
+            warnings.append("\(decider) could not approve it as things stand: \(outcome.message)")
         }
         // A twin of the applicant (its organisation code under another USCC) holding an award
         // (the ledger's or a district programme's): this one cannot be awarded while it stands.

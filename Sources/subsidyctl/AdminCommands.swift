@@ -56,7 +56,7 @@ struct AdminBackup: AsyncParsableCommand {
             throw SubsidyError(.internal, "unreachable: the last attempt returns or throws")
         }
         let lines =
-            ["backup \(r.directory)", "taken at \(global.time(r.takenAt)) (\(r.takenAt), the UTC time --dated names the directory by); ledger \(r.ledgerIdentity) at audit row \(r.ledgerSequence)"]
+            ["backup \(r.directory)", "taken at \(global.time(r.takenAt))\(global.utc ? "" : " (\(r.takenAt))"); ledger \(r.ledgerIdentity) at audit row \(r.ledgerSequence)"]
             + r.files.map { "  \($0.name)  \($0.bytes) bytes  sha256 \($0.sha256.prefix(16))…  audit row \($0.auditSequence)" }
         global.emit(r, human: lines.joined(separator: "\n"))
     }

@@ -178,11 +178,22 @@ struct BatchSubmission {
         // twice, not a second application: only one could ever be funded, so it is refused here,
         // naming the row it repeats, and nothing is filed for it.
         var firstRow: [String: Int] = [:]
+        // Every row of each identity, read before any is sent: a re-run refused for a request id
+        // another row's values hold must not advise amending that application to this row.
+        var rowsOf: [String: [Int]] = [:]
+        for row in sheet.rows {
+            guard let json = try? ApplicationColumns.json(row.fields, row: row.row),
+                var application = try? Foshan_Subsidy_V1_Application(jsonText: json, path: "row \(row.row)")
+            else { continue }
+            if application.programme.isEmpty { application.programme = programme }
+            rowsOf[Self.identity(of: application), default: []].append(row.row)
+        }
         let outcome: SubsidyError? = await global.connected { client throws(SubsidyError) in
             let district = Foshan_Subsidy_V1_DistrictService.Client(wrapping: client)
             for (index, row) in sheet.rows.enumerated() {
                 defer { progress.update(index + 1) }
                 var request = Foshan_Subsidy_V1_SubmitApplicationRequest()
+                var identity = ""
                 do throws(SubsidyError) {
                     let json = try ApplicationColumns.json(row.fields, row: row.row)
                     var application = try Foshan_Subsidy_V1_Application(jsonText: json, path: "row \(row.row)")
@@ -193,7 +204,7 @@ struct BatchSubmission {
                     // What the application is, not where its row stands, decides its id: a
                     // re-run after fixing, adding or deleting rows files only what was not filed,
                     // and a row edited since it was filed is refused (ALREADY_EXISTS), not filed again.
-                    let identity = Self.identity(of: application)
+                    identity = Self.identity(of: application)
                     if let earlier = firstRow[identity] {
                         failed += 1
                         results.rows.append([
@@ -220,9 +231,14 @@ struct BatchSubmission {
                     }
                 } catch where error.code == .alreadyExists && error.message.contains("request_id") {
                     failed += 1
+                    let others = (rowsOf[identity] ?? []).filter { $0 != row.row }
+                    let detail =
+                        others.isEmpty
+                        ? "this row's application was filed by an earlier run with other values: find it (subsidyctl search) and amend it"
+                        : "row \(others.map(String.init).joined(separator: ", ")) of this sheet describes the same application (enterprise, measure, year, "
+                            + "contract or project) and was filed with its values: keep one row per application and delete this one"
                     results.rows.append([
-                        .number(String(row.row)), .text("filed before with other values 已提交（内容不同）"), .text(""),
-                        .text("this row's application was filed by an earlier run with other values: find it (subsidyctl search) and amend it"),
+                        .number(String(row.row)), .text("filed before with other values 已提交（内容不同）"), .text(""), .text(detail),
                     ])
                 } catch {
                     // Problems of the connection or the caller fail every row after it: stop; the

@@ -188,11 +188,19 @@ struct SubsidyDaemon: AsyncParsableCommand {
         ResourceLimits.raiseFileDescriptorLimit(logger: logger)
         // A check or repair of a directory with no ledger would create empty stores and call them
         // consistent: a mistyped --data-dir must say so instead.
-        if (check || repair) && access(configuration.dataDirectory + "/city-ledger.sqlite", F_OK) != 0 {
-            let problem = errno == ENOENT
-                ? "holds no city-ledger.sqlite: nothing to \(check ? "check" : "repair") (is the data directory right?)"
-                : "cannot be read (\(String(cString: strerror(errno)))): run this as the daemon's account"
-            var text = Array("subsidyd: \(configuration.dataDirectory) \(problem)\n".utf8)
+        // District files without it are a lost ledger, not a mistyped directory: the stores' own
+        // check reports that (exit 3), as start-up does.
+        let hasDistrictFiles = DistrictID.allCases.contains { access(configuration.dataDirectory + "/districts/\($0.rawValue).sqlite", F_OK) == 0 }
+        if (check || repair) && access(configuration.dataDirectory + "/city-ledger.sqlite", F_OK) != 0 && !(errno == ENOENT && hasDistrictFiles) {
+            let problem =
+                if access(configuration.dataDirectory + "/" + BackupManifest.restoringMarker, F_OK) == 0 {
+                    "\(ServerError.unfinishedRestore(path: configuration.dataDirectory))"
+                } else if errno == ENOENT {
+                    "\(configuration.dataDirectory) holds no city-ledger.sqlite: nothing to \(check ? "check" : "repair") (is the data directory right?)"
+                } else {
+                    "\(configuration.dataDirectory) cannot be read (\(String(cString: strerror(errno)))): run this as the daemon's account"
+                }
+            var text = Array("subsidyd: \(problem)\n".utf8)
             _ = write(2, &text, text.count)
             throw ExitCode(2)
         }

@@ -409,6 +409,11 @@ struct BatchTests {
             try (header + corrected + corrected.replacingOccurrences(of: ",-5,改正前", with: ",100000,改正后")).write(toFile: repeats, atomically: false, encoding: .utf8)
             let fixed = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", repeats])
             #expect(fixed.output.contains("1 filed, 0 already filed, 1 refused of 2 rows"), "\(fixed.output) \(fixed.error)")
+            // Run again: the bad row is told to go, not to have the filed application amended to it.
+            let rerun = try await runCtl(["--data-dir", daemon.dataDirectory, "--as", "nanhai", "submit", "--batch", repeats])
+            let rerunRows = try await BureauListTests.readCSV(daemon.dataDirectory + "/repeats.results.csv")
+            #expect(rerun.output.contains("0 filed, 1 already filed, 1 refused"), "\(rerun.output)")
+            #expect(rerunRows[1][3].contains("row 3 of this sheet describes the same application") && rerunRows[1][3].contains("delete this one"), "\(rerunRows)")
 
             // The same rows saved as GBK by an older Excel, with new contracts: read as GB18030.
             let utf8 = daemon.dataDirectory + "/for-gbk.csv"

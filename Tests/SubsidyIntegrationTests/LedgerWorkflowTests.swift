@@ -360,7 +360,8 @@ struct LedgerWorkflowTests {
             #expect(revoked.application?.measure == .publicService && revoked.application?.enterpriseUscc == wrong.enterpriseUscc)
             #expect(revoked.history.count == 1 && revoked.history[0].reason == "amount mistyped" && revoked.history[0].decisionDate == "2023-12-01")
             let shownRevoked = try await shown(first.applicationIds[0])
-            #expect(shownRevoked?.state == .revoked && shownRevoked?.history.first?.reason == "amount mistyped", "\(String(describing: shownRevoked))")
+            #expect(shownRevoked?.state == .revoked && shownRevoked?.history.first?.reason == "amount mistyped"
+                    && shownRevoked?.history.first?.tenant == "city" && shownRevoked?.application?.programme == "foshan-2020", "\(String(describing: shownRevoked))")
             #expect(try await city.quota(year: 2021).committed("PUBLIC_SERVICE.annual_budget", "2021") == 12_000_000)
             let twice = await #expect(throws: SubsidyError.self) { try await city.decide(revokeMethod, first.applicationIds[0]) }
             #expect(twice?.code == .failedPrecondition)

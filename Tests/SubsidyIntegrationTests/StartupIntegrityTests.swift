@@ -308,6 +308,9 @@ struct StartupIntegrityTests {
         let deleted = try await refusedStart(directory)
         #expect(deleted.status == Self.inconsistent && deleted.log.contains("\(ledger): missing, beside district files that hold data"), "\(deleted.log)")
         #expect(!FileManager.default.fileExists(atPath: ledger), "not set up anew")
+        let check = try await Self.subsidyd(["--dev", "--data-dir", directory, "--check"])
+        #expect(check.status == Self.inconsistent && check.output.contains("\(ledger): missing, beside district files that hold data"), "\(check.output)\(check.error)")
+        #expect(!FileManager.default.fileExists(atPath: ledger), "the check set up nothing")
     }
 
     @Test(

@@ -64,7 +64,7 @@ public enum ConfigurationSamples {
         ("world-writable socket", replacing("socket_mode = \"0660\"", with: "socket_mode = \"0666\""), ":11: district.chancheng.socket_mode: must not be world-writable"),
         ("mode not octal", replacing("socket_mode = \"0600\"", with: "socket_mode = \"rw-------\""), "city.socket_mode: must be an octal mode"),
         ("mode as a decimal integer", replacing("socket_mode = \"0600\"", with: "socket_mode = 600"), "city.socket_mode: must be a string"),
-        ("mode unquoted", replacing("socket_mode = \"0600\"", with: "socket_mode = 0600"), "'0600': leading zeros are not allowed (a mode or a code is a quoted string"),
+        ("mode unquoted", replacing("socket_mode = \"0600\"", with: "socket_mode = 0600"), "'0600': leading zeros are not allowed (a mode is a quoted string: \"0600\")"),
         ("setuid bit", replacing("socket_mode = \"0600\"", with: "socket_mode = \"4600\""), "city.socket_mode: setuid"),
         ("nobody allowed", replacing("socket_mode = \"0600\"\nallowed_uids = [0]", with: "socket_mode = \"0600\"\nallowed_uids = []"), "city.allowed_uids: at least one allowed uid or gid"),
         ("unknown group", replacing("socket_group = 0", with: "socket_group = \"no-such-group-h4\""), "district.chancheng.socket_group: unknown group"),

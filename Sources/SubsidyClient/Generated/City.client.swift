@@ -18,8 +18,9 @@ extension Foshan_Subsidy_V1_CityService {
         }
 
         /// Also takes an `import-…` id (ImportHistoryResponse.application_ids): the imported award as the
-        /// ledger holds it — APPROVED, DISBURSED, or REVOKED with its reason — built from the ledger, as
-        /// RevokeApplication's record is.
+        /// ledger holds it — APPROVED, or REVOKED with who revoked it and why — built from the ledger's
+        /// commitment (its grade is not kept; the revocation's date and 文号 are in the audit chain). An
+        /// import is never publicized or disbursed through the system: that happened before it.
         /// `/foshan.subsidy.v1.CityService/GetApplication`
         public func getApplication(
             _ request: Foshan_Subsidy_V1_GetApplicationRequest, timeout: Duration? = nil, metadata: [String: String] = [:]

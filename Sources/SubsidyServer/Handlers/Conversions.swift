@@ -399,8 +399,9 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
     }
 
     /// An imported award as a record (no district holds one: it is built from the ledger's
-    /// commitment): APPROVED, DISBURSED as imported or paid since, REVOKED once taken back (its
-    /// reason and time in the history; who and the 文号 are in the ledger's audit chain).
+    /// commitment): APPROVED, or REVOKED once taken back — who, when and why in the history (the
+    /// revocation's date and 文号 are in the ledger's audit chain). An import is never publicized
+    /// or paid here: that happened before the system. Its grade is not kept.
     init(imported award: CityLedger.ImportedAward) {
         self.init()
         id = award.applicationID
@@ -416,6 +417,7 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
         application.enterpriseUscc = award.enterprise
         application.providerUscc = award.provider
         application.pilotId = award.pilotID
+        application.programme = programmeName(ofVersion: award.policyVersion)
         if award.contentFingerprint.hasPrefix("contract:") { application.contractNumber = award.contentTyped } else { application.projectName = award.contentTyped }
         self.application = application
         awardedFen = award.amountFen
@@ -429,6 +431,8 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
             revocation.fromState = .approved
             revocation.toState = .revoked
             revocation.action = Transition.revoke.rawValue
+            revocation.tenant = award.releaseActor.tenant
+            revocation.actorUid = award.releaseActor.uid
             revocation.at = award.updatedAt
             revocation.reason = award.releaseReason
             history = [revocation]
