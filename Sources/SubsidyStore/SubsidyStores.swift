@@ -66,13 +66,15 @@ public final class SubsidyStores: Service, Sendable {
             var status = stat()
             return stat(path, &status) == 0 ? Int64(status.st_size) : nil
         }
-        let emptied = Set(DistrictID.allCases.filter { size("\(districtDirectory)/\($0.rawValue).sqlite") == 0 })
-        let missing = DistrictID.allCases.filter { emptied.contains($0) || size("\(districtDirectory)/\($0.rawValue).sqlite") == nil }
+        let sizes = Dictionary(uniqueKeysWithValues: DistrictID.allCases.map { ($0, size("\(districtDirectory)/\($0.rawValue).sqlite")) })
+        let emptied = Set(DistrictID.allCases.filter { sizes[$0] == 0 })
+        let missing = DistrictID.allCases.filter { (sizes[$0] ?? nil) ?? 0 == 0 }
         // A ledger missing or emptied beside district files that hold data was lost (district files
         // are only ever created after the ledger): set up anew it would be another ledger, and an
         // operator's --repair --accept-ledger would stamp every district with it.
-        if (size(ledgerPath) ?? 0) == 0, DistrictID.allCases.contains(where: { (size("\(districtDirectory)/\($0.rawValue).sqlite") ?? 0) > 0 }) {
-            throw MissingDistrictFiles(paths: [], emptyLedger: ledgerPath, ledgerMissing: size(ledgerPath) == nil)
+        let ledgerSize = size(ledgerPath)
+        if ledgerSize ?? 0 == 0, sizes.values.contains(where: { $0 ?? 0 > 0 }) {
+            throw MissingDistrictFiles(paths: [], emptyLedger: ledgerPath, ledgerMissing: ledgerSize == nil)
         }
         ledger = try CityLedger(path: ledgerPath, migrating: migrating)
         if !missing.isEmpty {

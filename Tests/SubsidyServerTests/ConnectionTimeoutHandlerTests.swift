@@ -239,14 +239,21 @@ struct ConnectionTimeoutHandlerTests {
         #expect(!connection.isOpen)
     }
 
-    @Test("a client that reads slowly — some bytes leave the channel's buffer each period — is kept; stuck, it is closed")
-    func slowReaderKept() throws {
+    /// A busy connection holding two 1,000-byte replies, just reported unwritable (as NIO does,
+    /// inside the write, before any flush); the reply, to write more.
+    private func unwritableWithTwoReplies() throws -> (EmbeddedConnection, ByteBuffer) {
         let (connection, activity) = try connection()
         activity.callStarted()
         let reply = ByteBuffer(repeating: 7, count: 1_000)
         connection.channel.write(reply, promise: nil)
         connection.channel.write(reply, promise: nil)
         writable(false, connection)
+        return (connection, reply)
+    }
+
+    @Test("a client that reads slowly — some bytes leave the channel's buffer each period — is kept; stuck, it is closed")
+    func slowReaderKept() throws {
+        let (connection, reply) = try unwritableWithTwoReplies()
         // The socket takes the buffered 2,000 bytes; 1,000 more wait (written before the
         // channel turned unwritable). Less is buffered than a period ago: progress.
         connection.advance(by: Self.stall - .milliseconds(500))
@@ -263,13 +270,8 @@ struct ConnectionTimeoutHandlerTests {
 
     @Test("what the flush after the unwritable report moves to the socket is not the client reading: taking nothing after it, the client is closed at the stall, not a period later")
     func stallTimedAfterTheFlush() throws {
-        let (connection, activity) = try connection()
-        activity.callStarted()
-        let reply = ByteBuffer(repeating: 7, count: 1_000)
-        connection.channel.write(reply, promise: nil)
-        connection.channel.write(reply, promise: nil)
-        // As NIO does: unwritable reported inside write(), then the flush in the same turn.
-        writable(false, connection)
+        let (connection, _) = try unwritableWithTwoReplies()
+        // Then the flush in the same turn.
         connection.channel.flush()
         connection.advance(by: Self.stall - .milliseconds(1))
         #expect(connection.isOpen)
