@@ -63,7 +63,7 @@ struct OperationsService: Service, CustomStringConvertible {
             // Named, so the operator knows which edit waits (an allowed_uids change is the usual one).
             let tables = Set(started.tenants.map(\.id) + next.tenants.map(\.id)).sorted().filter { id in
                 started.tenants.first { $0.id == id } != next.tenants.first { $0.id == id }
-            }.map { $0 == "city" ? "[city]" : "[district.\($0)]" }
+            }.map(Tenant.tableName(of:))
             let keys = [("data_dir", next.dataDirectory != started.dataDirectory), ("runtime_dir", next.runtimeDirectory != started.runtimeDirectory)]
                 .filter(\.1).map(\.0)
             logger.warning(

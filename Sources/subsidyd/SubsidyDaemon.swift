@@ -191,14 +191,16 @@ struct SubsidyDaemon: AsyncParsableCommand {
         // District files without it are a lost ledger, not a mistyped directory: the stores' own
         // check reports that (exit 3), as start-up does.
         let hasDistrictFiles = DistrictID.allCases.contains { access(configuration.dataDirectory + "/districts/\($0.rawValue).sqlite", F_OK) == 0 }
-        if (check || repair) && access(configuration.dataDirectory + "/city-ledger.sqlite", F_OK) != 0 && !(errno == ENOENT && hasDistrictFiles) {
+        // The ledger's errno, taken before the marker's access below can overwrite it.
+        let ledgerError = access(configuration.dataDirectory + "/city-ledger.sqlite", F_OK) == 0 ? 0 : errno
+        if (check || repair) && ledgerError != 0 && !(ledgerError == ENOENT && hasDistrictFiles) {
             let problem =
                 if access(configuration.dataDirectory + "/" + BackupManifest.restoringMarker, F_OK) == 0 {
                     "\(ServerError.unfinishedRestore(path: configuration.dataDirectory))"
-                } else if errno == ENOENT {
+                } else if ledgerError == ENOENT {
                     "\(configuration.dataDirectory) holds no city-ledger.sqlite: nothing to \(check ? "check" : "repair") (is the data directory right?)"
                 } else {
-                    "\(configuration.dataDirectory) cannot be read (\(String(cString: strerror(errno)))): run this as the daemon's account"
+                    "\(configuration.dataDirectory) cannot be read (\(String(cString: strerror(ledgerError)))): run this as the daemon's account"
                 }
             var text = Array("subsidyd: \(problem)\n".utf8)
             _ = write(2, &text, text.count)

@@ -217,12 +217,11 @@ private struct ConfigurationReader {
     /// tenants (its peers choose whose bureau they act as by the socket they open), and uid or gid
     /// 0 (every root process, or every member of group root, acts as that tenant).
     static func accessWarnings(_ tenants: [Tenant]) -> [String] {
-        func table(_ tenant: Tenant) -> String { tenant.id == "city" ? "[city]" : "[district.\(tenant.id)]" }
         var warnings: [String] = []
         for (kind, ids) in [("uid", { (t: Tenant) in t.allowedUIDs }), ("gid", { (t: Tenant) in t.allowedGIDs })] {
             let all = Set(tenants.flatMap(ids)).sorted()
             for id in all {
-                let holders = tenants.filter { ids($0).contains(id) }.map(table)
+                let holders = tenants.filter { ids($0).contains(id) }.map { Tenant.tableName(of: $0.id) }
                 if id == 0 {
                     warnings.append("\(kind) 0 (root) is allowed on \(holders.joined(separator: ", ")): do not allow it in production (Deploy/README.md)")
                 } else if holders.count > 1 {

@@ -13,6 +13,9 @@ public enum TenantRole: String, Sendable, Hashable {
 public struct Tenant: Sendable, Hashable {
     /// `nanhai`, …, or `city`.
     public var id: String
+
+    /// Its table in the configuration file, `[district.nanhai]` or `[city]`, as warnings name it.
+    public static func tableName(of id: String) -> String { id == "city" ? "[city]" : "[district.\(id)]" }
     /// `南海区`, …, or `佛山市`.
     public var displayName: String
     public var role: TenantRole

@@ -412,13 +412,22 @@ struct QuotaQuery {
     /// and each district programme's own file's (by district id).
     func totals(_ stores: SubsidyStores) async throws -> [String: [CityLedger.CapTotal]] {
         var totals: [String: [CityLedger.CapTotal]] = [:]
-        for programme in shown {
-            switch programme.level {
-            case .city: if totals["city"] == nil { totals["city"] = try await stores.ledger.capTotals(scopePrefix: year.map(String.init)) }
-            case .district(let district): totals[district.rawValue] = try await stores.store(district).programmeTotals()
-            }
+        for programme in shown where totals[Self.store(of: programme)] == nil {
+            totals[Self.store(of: programme)] =
+                switch programme.level {
+                case .city: try await stores.ledger.capTotals(scopePrefix: year.map(String.init))
+                case .district(let district): try await stores.store(district).programmeTotals()
+                }
         }
         return totals
+    }
+
+    /// The key of ``totals(_:)`` a programme's caps are under: "city" (the ledger) or its district.
+    private static func store(of programme: Policy) -> String {
+        switch programme.level {
+        case .city: "city"
+        case .district(let district): district.rawValue
+        }
     }
 
     /// Every cap of `programmes` whose committed total is above its limit as they set it now: a
@@ -442,11 +451,7 @@ struct QuotaQuery {
     func render(into response: inout Foshan_Subsidy_V1_GetQuotaResponse, totals byStore: [String: [CityLedger.CapTotal]]) {
         let caps = shown.flatMap { programme in programme.caps.map { (programme: programme, cap: $0) } }
         for (programme, cap) in caps.sorted(by: { $0.cap.id < $1.cap.id }) {
-            let store = switch programme.level {
-            case .city: "city"
-            case .district(let district): district.rawValue
-            }
-            let totals = (byStore[store] ?? []).filter { total in year.map { total.scope == String($0) || total.scope.hasPrefix("\($0)/") } ?? true }
+            let totals = (byStore[Self.store(of: programme)] ?? []).filter { total in year.map { total.scope == String($0) || total.scope.hasPrefix("\($0)/") } ?? true }
             let years = year.map { programme.fundingYears.contains($0) ? [$0] : [] } ?? Array(programme.fundingYears)
             let unit = if case .count = cap.limit { "count" } else { "fen" }
             let limit: Int64 = switch cap.limit {

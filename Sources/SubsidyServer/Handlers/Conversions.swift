@@ -382,8 +382,17 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
     /// An imported award just revoked, as a record: read from the ledger (no district holds an
     /// imported award), with its revocation as its one history entry.
     init(revoked award: CityLedger.ImportedAward, on date: CalendarDate?, document: String, request: String, actor: Actor, reason: String) {
+        // The reply to the revocation itself: what the request carried (its id, date and 文号)
+        // besides who, when and why, which the ledger keeps too.
         self.init(imported: award)
         state = .revoked
+        history = [Self.revocation(of: award, actor: actor, reason: reason)]
+        history[0].requestId = clientRequestID(request)
+        history[0].decisionDate = date?.description ?? ""
+        history[0].decisionDocument = document
+    }
+
+    private static func revocation(of award: CityLedger.ImportedAward, actor: Actor, reason: String) -> Foshan_Subsidy_V1_TransitionRecord {
         var revocation = Foshan_Subsidy_V1_TransitionRecord()
         revocation.fromState = .approved
         revocation.toState = .revoked
@@ -392,10 +401,7 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
         revocation.actorUid = actor.uid
         revocation.at = award.updatedAt
         revocation.reason = reason
-        revocation.requestId = clientRequestID(request)
-        revocation.decisionDate = date?.description ?? ""
-        revocation.decisionDocument = document
-        history = [revocation]
+        return revocation
     }
 
     /// An imported award as a record (no district holds one: it is built from the ledger's
@@ -426,17 +432,7 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
         createdAt = award.createdAt
         updatedAt = award.updatedAt
         contentKey = award.contentFingerprint
-        if state == .revoked {
-            var revocation = Foshan_Subsidy_V1_TransitionRecord()
-            revocation.fromState = .approved
-            revocation.toState = .revoked
-            revocation.action = Transition.revoke.rawValue
-            revocation.tenant = award.releaseActor.tenant
-            revocation.actorUid = award.releaseActor.uid
-            revocation.at = award.updatedAt
-            revocation.reason = award.releaseReason
-            history = [revocation]
-        }
+        if state == .revoked { history = [Self.revocation(of: award, actor: award.releaseActor, reason: award.releaseReason)] }
     }
 }
 
