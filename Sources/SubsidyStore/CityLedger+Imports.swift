@@ -118,7 +118,7 @@ extension CityLedger {
         let second = Self.importPrefix
             + String(HexDigest.sha256(Array((fields.applicationID + "\u{1f}" + fields.contentFingerprint).utf8)).prefix(20))
         if let stored = try importedAward(second, in: transaction) { return .id(second, stored: stored) }
-        guard !first.state.isCounted || alongside.contains(first.contentFingerprint) else { return .conflicting(first) }
+        guard !first.state.isInForce || alongside.contains(first.contentFingerprint) else { return .conflicting(first) }
         return .id(second, stored: nil)
     }
 
@@ -132,7 +132,7 @@ extension CityLedger {
         guard let award = try importedAward(id, in: transaction) else {
             throw SubsidyError(.notFound, "imported award \(id) does not exist")
         }
-        guard award.state.isCounted else {
+        guard award.state.isInForce else {
             throw SubsidyError.precondition(
                 "commitment", "imported award \(id) was already revoked at \(award.updatedAt) (\(award.releaseReason))")
         }

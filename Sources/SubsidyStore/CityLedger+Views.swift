@@ -1,7 +1,7 @@
 import SubsidyCore
 
 extension CityLedger {
-    /// Committed totals per cap key (counted commitments only).
+    /// Committed totals per cap key (counted commitments only: in force, and clawbacks).
     public struct CapTotal: Sendable, Equatable {
         public var capID: String
         public var scope: String
@@ -255,14 +255,14 @@ extension CityLedger {
     }
 
     /// The first other USCC with the organisation code (positions 9–17) of `uscc` — holding a
-    /// counted award (``awardedTwin(of:in:)``), else registered in the index: the same
+    /// award in force (``awardedTwin(of:in:)``), else registered in the index: the same
     /// organisation under a second code (see ledger migration 13).
     func organisationTwin(of uscc: String, in transaction: Transaction) throws -> OrganisationTwin? {
         try organisationTwins(of: uscc, in: transaction).first
     }
 
     /// Every other USCC with the organisation code of `uscc` (a handful at most): those holding a
-    /// counted award (an import names enterprises no district registered) first, then those
+    /// award in force (an import names enterprises no district registered) first, then those
     /// registered in the index. Found through the `commitments_organisation` and
     /// `applicants_organisation` indexes, whose expressions these must match.
     func organisationTwins(of uscc: String, in transaction: Transaction) throws -> [OrganisationTwin] {
@@ -278,14 +278,14 @@ extension CityLedger {
         ).map { OrganisationTwin(uscc: try $0.text("uscc"), district: try $0.text("district"), how: .registered) }
     }
 
-    /// Another USCC with the organisation code of `uscc` holding a counted award in the ledger
+    /// Another USCC with the organisation code of `uscc` holding an award in force in the ledger
     /// (the first, by USCC).
     func awardedTwin(of uscc: String, in transaction: Transaction) throws -> OrganisationTwin? {
         try organisationAwards(of: uscc, in: transaction).first { $0.enterprise != uscc }
             .map { OrganisationTwin(uscc: $0.enterprise, district: $0.district, how: .awarded) }
     }
 
-    /// A counted award to a USCC of some organisation code: the ledger's, or a district programme's.
+    /// An award in force to a USCC of some organisation code: the ledger's, or a district programme's.
     package struct OrganisationAward: Sendable, Equatable {
         package var enterprise: String
         /// The district it was awarded in (a plan's own awards: "this list").
@@ -296,20 +296,20 @@ extension CityLedger {
     /// The organisation code of a USCC: positions 9–17.
     static func organisationCode(of uscc: String) -> Substring { uscc.dropFirst(8).prefix(9) }
 
-    /// One counted award of the ledger to each USCC with the organisation code of `uscc` (itself
+    /// One award in force of the ledger to each USCC with the organisation code of `uscc` (itself
     /// included), through the `commitments_organisation` index.
     func organisationAwards(of uscc: String, in transaction: Transaction) throws -> [OrganisationAward] {
         try transaction.query(
             // One row per USCC (a handful), however many awards each holds.
             """
             SELECT enterprise, MIN(district) AS district, MIN(application_id) AS application_id FROM commitments
-            WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND state IN \(CityLedger.counted) GROUP BY enterprise ORDER BY enterprise LIMIT 20
+            WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND state IN \(CityLedger.inForce) GROUP BY enterprise ORDER BY enterprise LIMIT 20
             """,
             [.text(uscc)]
         ).map { OrganisationAward(enterprise: try $0.text("enterprise"), district: try $0.text("district"), applicationID: try $0.text("application_id")) }
     }
 
-    /// Why `enterprise` may not be awarded, given the counted awards of its organisation code
+    /// Why `enterprise` may not be awarded, given the awards in force of its organisation code
     /// everywhere (`awards`: the ledger's and the districts' programmes'), or nil. An organisation
     /// is awarded under one USCC: twins may both be registered (by two districts), but an award to
     /// one while the other holds one would count against caps of its own, and its project (keyed
@@ -324,14 +324,14 @@ extension CityLedger {
             + "is not this enterprise, its awards must be revoked first"
     }
 
-    /// Whether `uscc` itself is known to the ledger: registered, or holding a counted award (a
+    /// Whether `uscc` itself is known to the ledger: registered, or holding an award in force (a
     /// revoked one does not make a twin's code known).
     func knowsEnterprise(_ uscc: String, in transaction: Transaction) throws -> Bool {
         try !transaction.query(
             """
             SELECT 1 FROM applicants WHERE uscc = ?1
             UNION ALL SELECT 1 FROM commitments
-            WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND enterprise = ?1 AND state IN \(CityLedger.counted) LIMIT 1
+            WHERE substr(enterprise, 9, 9) = substr(?1, 9, 9) AND enterprise = ?1 AND state IN \(CityLedger.inForce) LIMIT 1
             """,
             [.text(uscc)]
         ).isEmpty

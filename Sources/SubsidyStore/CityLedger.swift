@@ -160,8 +160,8 @@ public final class CityLedger: Sendable {
         ),
         // Each cap key's committed total (amount and count of its counted charges), kept by
         // triggers in the same transaction as every change to a charge or to a commitment's
-        // state, so a cap check reads one row however many awards exist. Counted means live or
-        // disbursed (CityLedger.counted). The triggers, not the code, keep it: a repair or any
+        // state, so a cap check reads one row however many awards exist. Counted means live,
+        // disbursed or clawback (CityLedger.counted). The triggers, not the code, keep it: a repair or any
         // other statement that touches charges or states cannot forget it. The independent
         // checker (Tests/SubsidyTestSupport/LedgerChecker.swift) recomputes it from the charges, and
         // so does `subsidyd --check` (MaintainedTotals).
@@ -395,16 +395,16 @@ public final class CityLedger: Sendable {
         .recanonicaliseFingerprints(version: 17),
         // Tildes (`~`, a GBK spreadsheet's wave dash as FULLWIDTH TILDE) separate like dashes.
         .recanonicaliseFingerprints(version: 18),
-        // A pool member a POOL_ENTRY award put in the pool stands on its counted awards (see
+        // A pool member a POOL_ENTRY award put in the pool stands on its awards in force (see
         // `reconsiderAwardedPoolMember`): members whose entry awards were all revoked before
-        // this release leave the pool, the others are in from their earliest counted award.
+        // this release leave the pool, the others are in from their earliest award in force.
         SQLiteDatabase.Migration(
             version: 19,
             sql: """
                 DELETE FROM pool_members WHERE source = 'award' AND NOT EXISTS (
-                    SELECT 1 FROM commitments WHERE measure = 'POOL_ENTRY' AND enterprise = pool_members.uscc AND state IN \(counted));
+                    SELECT 1 FROM commitments WHERE measure = 'POOL_ENTRY' AND enterprise = pool_members.uscc AND state IN \(inForce));
                 UPDATE pool_members SET entry_date = (
-                    SELECT MIN(decision_date) FROM commitments WHERE measure = 'POOL_ENTRY' AND enterprise = pool_members.uscc AND state IN \(counted))
+                    SELECT MIN(decision_date) FROM commitments WHERE measure = 'POOL_ENTRY' AND enterprise = pool_members.uscc AND state IN \(inForce))
                 WHERE source = 'award';
                 """),
         // Pilot keys under the form with tildes as separators, the once-per-pilot charges (and
@@ -420,6 +420,9 @@ public final class CityLedger: Sendable {
                 CREATE TABLE IF NOT EXISTS upper_level_pending AS
                 SELECT 'chancheng' AS district UNION ALL SELECT 'nanhai' UNION ALL SELECT 'shunde' UNION ALL SELECT 'gaoming' UNION ALL SELECT 'sanshui'
                 """),
+        // A clawback (revoked after payment) counts against its caps until its recovery is
+        // recorded (``CityLedger/counted``); it used to free them at once.
+        .countClawbacks(version: 22, triggers: ["cap_totals_", "consumer_totals_"], totals: MaintainedTotals.ledger),
     ]
 
     /// `record` with the explanation of its award, which only the ledger keeps; nil before an
@@ -499,8 +502,18 @@ public final class CityLedger: Sendable {
         database = try SQLiteDatabase(path: path, migrations: Self.migrations, cacheKiB: 32 * 1024, migrating: migrating)
     }
 
-    /// Commitment states that count against caps: approved (reserved) and disbursed.
-    static let counted = "('\(CommitmentState.live.rawValue)', '\(CommitmentState.disbursed.rawValue)')"
+    /// Commitment states in force: approved (reserved) and disbursed. An award in force funds its
+    /// content, keeps a POOL_ENTRY's provider in the pool, counts as a voucher received and as an
+    /// earlier award for one-time and stacking rules; a revoked one does none of these.
+    static let inForce = "('\(CommitmentState.live.rawValue)', '\(CommitmentState.disbursed.rawValue)')"
+
+    /// Commitment states that count against caps: in force, and clawbacks. RULES.md: committed =
+    /// approved + disbursed, and a revocation after disbursement *records a clawback* — it does
+    /// not release the reservation. The money left the programme when it was paid and is not back
+    /// until its recovery is recorded (`RecordRecovery`, a clawback → released); counting a
+    /// clawback as free would let a revoked-after-payment award and a new one both be paid out of
+    /// one cap (ledger migration 22, district migration 21).
+    static let counted = "('\(CommitmentState.live.rawValue)', '\(CommitmentState.disbursed.rawValue)', '\(CommitmentState.clawback.rawValue)')"
 
     /// Where a commitment stands in the ledger.
     public enum CommitmentState: String, Sendable, CaseIterable {
@@ -508,13 +521,17 @@ public final class CityLedger: Sendable {
         case live
         /// Paid: still counted against every cap.
         case disbursed
-        /// Released before payment (revoked, or rejected after approval): no longer counted.
+        /// Released before payment (revoked, or rejected after approval), or a clawback whose
+        /// recovery was recorded: no longer counted.
         case released
-        /// Revoked after payment: no longer counted; the money is to be recovered.
+        /// Revoked after payment: no longer in force, but still counted against its caps until
+        /// the money's recovery is recorded (see ``CityLedger/counted``).
         case clawback
 
-        /// Whether the commitment counts against its caps.
-        public var isCounted: Bool { self == .live || self == .disbursed }
+        /// Whether the award is in force (see ``CityLedger/inForce``).
+        public var isInForce: Bool { self == .live || self == .disbursed }
+        /// Whether the commitment counts against its caps (see ``CityLedger/counted``).
+        public var countsAgainstCaps: Bool { isInForce || self == .clawback }
     }
 
     /// How a commitment came into the ledger.
@@ -577,7 +594,7 @@ public final class CityLedger: Sendable {
                                c.amount_fen AS amount_fen, c.policy_version AS policy_version, c.stacking_base_fen AS base_fen,
                                MAX(c.upper_level_fen, 0) AS upper_fen, c.content_fingerprint LIKE 'contract:%' AS has_contract FROM content_keys k
                         JOIN commitments c ON c.application_id = k.application_id
-                        WHERE k.key = ? AND c.state IN \(CityLedger.counted) ORDER BY k.application_id
+                        WHERE k.key = ? AND c.state IN \(CityLedger.inForce) ORDER BY k.application_id
                         """,
                         [.text(key)]
                     ).map { row -> FundedContent in
@@ -597,7 +614,7 @@ public final class CityLedger: Sendable {
                 try connection.query(
                     """
                     SELECT application_id, enterprise, selection_date FROM commitments
-                    WHERE pilot_key = ? AND measure = 'CLUSTER_PILOT' AND state IN \(CityLedger.counted)
+                    WHERE pilot_key = ? AND measure = 'CLUSTER_PILOT' AND state IN \(CityLedger.inForce)
                     ORDER BY application_id LIMIT 1
                     """,
                     [.text(pilotKey)]
@@ -638,7 +655,7 @@ public final class CityLedger: Sendable {
                 try connection.query(
                     """
                     SELECT DISTINCT enterprise FROM commitments
-                    WHERE measure = 'CLOUD_VOUCHER' AND state IN \(CityLedger.counted) AND decision_date BETWEEN ? AND ?
+                    WHERE measure = 'CLOUD_VOUCHER' AND state IN \(CityLedger.inForce) AND decision_date BETWEEN ? AND ?
                     """,
                     [.text(from.description), .text(through.description)]
                 )
@@ -985,14 +1002,14 @@ public final class CityLedger: Sendable {
     }
 
     /// A pool member that a POOL_ENTRY award put in the pool (source `award`) stands on its
-    /// counted awards: once none is left it leaves the pool, else it is in from the earliest left.
+    /// awards in force: once none is left it leaves the pool, else it is in from the earliest left.
     /// Without this a revoked entry award (an import made in error, say) kept its provider in the
     /// pool, and vouchers for its products were still approved. A member the city registered
     /// itself (RegisterPoolMember) stands on that decision and is not touched. The release's own
     /// audit event records the change: the pool follows from the ledger's awards.
     private func reconsiderAwardedPoolMember(_ enterprise: String, in transaction: Transaction) throws {
         let first = try transaction.query(
-            "SELECT MIN(decision_date) AS first FROM commitments WHERE measure = 'POOL_ENTRY' AND enterprise = ? AND state IN \(Self.counted)",
+            "SELECT MIN(decision_date) AS first FROM commitments WHERE measure = 'POOL_ENTRY' AND enterprise = ? AND state IN \(Self.inForce)",
             [.text(enterprise)]
         ).first.flatMap { try? $0.text("first") }
         if let first {

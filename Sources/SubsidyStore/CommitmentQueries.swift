@@ -24,7 +24,7 @@ enum CommitmentQueries {
         }
     }
 
-    /// Every counted commitment in `table` to `enterprise` under one of `measures`, in decision
+    /// Every commitment in force in `table` to `enterprise` under one of `measures`, in decision
     /// order, through the (measure, enterprise) index.
     static func earlierAwards(table: String, enterprise: USCC, measures: Set<Measure>, in connection: SQLiteConnection) throws -> [EarlierAward] {
         guard !measures.isEmpty else { return [] }
@@ -32,7 +32,7 @@ enum CommitmentQueries {
         return try connection.query(
             """
             SELECT application_id, measure, amount_fen, decision_date FROM \(table)
-            WHERE measure IN (\(sorted.map { _ in "?" }.joined(separator: ", "))) AND enterprise = ? AND state IN ('live', 'disbursed')
+            WHERE measure IN (\(sorted.map { _ in "?" }.joined(separator: ", "))) AND enterprise = ? AND state IN \(CityLedger.inForce)
             ORDER BY decision_date, application_id
             """,
             sorted.map { .text($0) } + [.text(enterprise.rawValue)]

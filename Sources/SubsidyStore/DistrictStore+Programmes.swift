@@ -31,7 +31,7 @@ extension DistrictStore {
                                EXISTS (SELECT 1 FROM programme_content_keys o WHERE o.application_id = c.application_id AND o.key LIKE 'contract:%') AS has_contract
                                FROM programme_content_keys k
                         JOIN programme_commitments c ON c.application_id = k.application_id
-                        WHERE k.key = ? AND c.state IN ('live', 'disbursed') ORDER BY k.application_id
+                        WHERE k.key = ? AND c.state IN \(CityLedger.inForce) ORDER BY k.application_id
                         """,
                         [.text(key)]
                     ).map { row -> FundedContent in
@@ -124,7 +124,7 @@ extension DistrictStore {
 
     /// One enterprise has one declared revenue per scope of a revenue-tiered cap (per funding
     /// year in the programmes shipped): an award whose declared revenue falls in another tier than
-    /// an earlier counted award's in the same scope, under the same programme, is refused.
+    /// that of an earlier award in force in the same scope, under the same programme, is refused.
     /// Otherwise a first application declaring less and a second declaring more would each be
     /// checked against its own tier, and the enterprise would reach the upper tier's limit on a
     /// revenue its first declaration denies. Both are placed in `rule`'s tiers as they stand now,
@@ -139,7 +139,7 @@ extension DistrictStore {
                 """
                 SELECT DISTINCT c.application_id AS application_id FROM programme_charges c
                 JOIN programme_commitments m ON m.application_id = c.application_id
-                WHERE c.cap_id = ? AND c.scope = ? AND m.state IN \(CityLedger.counted) AND m.programme = ? AND c.application_id != ?
+                WHERE c.cap_id = ? AND c.scope = ? AND m.state IN \(CityLedger.inForce) AND m.programme = ? AND c.application_id != ?
                 """,
                 [.text(charge.key.capID), .text(charge.key.scope), .text(programme), .text(applicationID)]
             ).map { try $0.text("application_id") }
@@ -188,7 +188,7 @@ extension DistrictStore {
     }
 
     /// What another file's decision asks of this district's own programmes, in one read: their
-    /// live awards known by one of `keys`, and one counted award to each USCC with one of the
+    /// live awards known by one of `keys`, and one award in force to each USCC with one of the
     /// organisation codes of `usccs` (``programmeAwards(organisationsOf:district:in:)``).
     func programmeHoldings(_ keys: [String], organisationsOf usccs: [String]) async throws -> ProgrammeHoldings {
         guard !keys.isEmpty || !usccs.isEmpty else { return ProgrammeHoldings() }
@@ -206,7 +206,7 @@ extension DistrictStore {
         var awards: [CityLedger.OrganisationAward] = []
     }
 
-    /// One counted award of this district's own programmes to each USCC with one of the
+    /// One award in force of this district's own programmes to each USCC with one of the
     /// organisation codes (USCC positions 9–17) of `usccs`, through the
     /// `programme_commitments_organisation` index (migration 17).
     static func programmeAwards(organisationsOf usccs: some Sequence<String>, district: DistrictID, in transaction: Transaction) throws -> [CityLedger.OrganisationAward] {
@@ -214,7 +214,7 @@ extension DistrictStore {
             try transaction.query(
                 """
                 SELECT enterprise, MIN(application_id) AS application_id FROM programme_commitments
-                WHERE substr(enterprise, 9, 9) = ? AND state IN ('live', 'disbursed') GROUP BY enterprise ORDER BY enterprise LIMIT 20
+                WHERE substr(enterprise, 9, 9) = ? AND state IN \(CityLedger.inForce) GROUP BY enterprise ORDER BY enterprise LIMIT 20
                 """,
                 [.text(organisation)]
             ).map { CityLedger.OrganisationAward(enterprise: try $0.text("enterprise"), district: district.rawValue, applicationID: try $0.text("application_id")) }
@@ -235,7 +235,7 @@ extension DistrictStore {
                 """
                 SELECT t.cap_id, t.scope, t.amount_fen, t.count,
                     (SELECT MAX(c.limit_value) FROM programme_charges c JOIN programme_commitments m ON m.application_id = c.application_id
-                     WHERE c.cap_id = t.cap_id AND c.scope = t.scope AND m.state IN ('live', 'disbursed') AND c.limit_kind = 'amount') AS limit_fen
+                     WHERE c.cap_id = t.cap_id AND c.scope = t.scope AND m.state IN \(CityLedger.counted) AND c.limit_kind = 'amount') AS limit_fen
                 FROM programme_totals t WHERE t.amount_fen != 0 OR t.count != 0 ORDER BY t.cap_id, t.amount_fen DESC, t.scope
                 """
             ).map {

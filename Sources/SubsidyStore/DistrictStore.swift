@@ -367,6 +367,9 @@ public final class DistrictStore: Sendable {
                     SELECT json_extract(CAST(a.content AS TEXT), '$.upperLevelSubsidyFen') FROM applications a
                     WHERE a.id = programme_commitments.application_id AND json_valid(CAST(a.content AS TEXT))), 0)
                 """),
+        // As the ledger's migration 22: a clawback of the district's own programme counts against
+        // its caps until its recovery is recorded.
+        .countClawbacks(version: 21, triggers: ["programme_totals_"], totals: [MaintainedTotals.programmeTotals]),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not

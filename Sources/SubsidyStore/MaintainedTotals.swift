@@ -1,3 +1,4 @@
+import CSQLite
 import SubsidyCore
 
 /// A table the store keeps so that a check reads one row instead of every award — a cap's
@@ -36,7 +37,7 @@ public struct MaintainedTotals: Sendable {
             recompute: """
                 SELECT c.cap_id AS cap_id, c.scope AS scope, SUM(c.amount_fen) AS amount_fen, SUM(c.count) AS count FROM \(charges) c
                 JOIN \(commitments) m ON m.application_id = c.application_id
-                WHERE m.state IN ('live', 'disbursed') GROUP BY c.cap_id, c.scope
+                WHERE m.state IN \(CityLedger.counted) GROUP BY c.cap_id, c.scope
                 """
         )
     }
@@ -47,7 +48,7 @@ public struct MaintainedTotals: Sendable {
         recompute: ["enterprise", "provider", "district"].map { kind in
             """
             SELECT '\(kind)' AS kind, \(kind) AS id, funding_year, SUM(amount_fen) AS amount_fen, COUNT(*) AS count FROM commitments
-            WHERE state IN ('live', 'disbursed') AND \(kind) != '' GROUP BY \(kind), funding_year
+            WHERE state IN \(CityLedger.counted) AND \(kind) != '' GROUP BY \(kind), funding_year
             """
         }.joined(separator: "\nUNION ALL\n")
     )
@@ -124,4 +125,36 @@ public struct MaintainedTotals: Sendable {
     /// in at most how many bytes (a hand-edited key may be long).
     static let auditedDifferences = 50
     static let auditedBytes = 16_384
+}
+
+extension SQLiteDatabase.Migration {
+    /// Clawbacks count against caps (``CityLedger/counted``): every trigger named `prefixes`…
+    /// that kept `totals` over the commitments in force is recreated with the clawback state
+    /// among the counted ones, and each table whose rows then differ from its records is rebuilt,
+    /// recorded in the file's audit chain (`rebuild-totals`, by `migration`) — its committed
+    /// totals rise by the clawbacks made before this release. Written to be re-run: a trigger
+    /// already rewritten no longer holds the old list, and equal totals are left alone.
+    static func countClawbacks(version: Int, triggers prefixes: [String], totals: [MaintainedTotals]) -> Self {
+        Self(version: version, sql: "") { transaction throws(SQLiteError) in
+            for prefix in prefixes {
+                let rewritten = try transaction.query(
+                    """
+                    SELECT name, replace(sql, ?2, ?3) AS sql FROM sqlite_master
+                    WHERE type = 'trigger' AND substr(name, 1, length(?1)) = ?1 AND instr(sql, ?2) > 0 ORDER BY name
+                    """,
+                    [.text(prefix), .text(CityLedger.inForce), .text(CityLedger.counted)])
+                for trigger in rewritten {
+                    _ = try transaction.query("DROP TRIGGER \(try trigger.text("name"))")
+                    _ = try transaction.query(try trigger.text("sql"))
+                }
+            }
+            do {
+                for table in totals { _ = try table.rebuild(in: transaction, by: Actor(tenant: "migration", uid: 0), at: Timestamp.now()) }
+            } catch let error as SQLiteError {
+                throw error
+            } catch {
+                throw SQLiteError(code: SQLITE_ERROR, message: "rebuilding the totals: \(error)")
+            }
+        }
+    }
 }

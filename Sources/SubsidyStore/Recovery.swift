@@ -209,7 +209,7 @@ public enum Recovery {
         // The application the ledger committed for, not another that took its id since: a
         // district file put back from before the decision hands its ids out again, and rolling
         // forward would then award one enterprise's amount, charged to its caps, to another.
-        if commitment.state.isCounted || !pending.isEmpty, let differences = Self.differences(commitment, application) {
+        if commitment.state.isInForce || !pending.isEmpty, let differences = Self.differences(commitment, application) {
             report.inconsistencies.append(
                 Inconsistency(
                     file: store.database.path, applicationID: commitment.applicationID,
@@ -220,7 +220,7 @@ public enum Recovery {
             )
             return
         }
-        if pending.isEmpty, commitment.state.isCounted, !application.state.holdsCommitment {
+        if pending.isEmpty, commitment.state.isInForce, !application.state.holdsCommitment {
             report.inconsistencies.append(
                 Inconsistency(
                     file: store.database.path, applicationID: commitment.applicationID,

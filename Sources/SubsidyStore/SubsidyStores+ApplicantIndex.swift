@@ -127,14 +127,14 @@ extension SubsidyStores {
             try transaction.query(
                 """
                 SELECT substr(v, 9, 9) AS organisation, group_concat(v, ' ') AS usccs
-                FROM (SELECT uscc AS v FROM applicants UNION SELECT enterprise FROM commitments WHERE state IN \(CityLedger.counted))
+                FROM (SELECT uscc AS v FROM applicants UNION SELECT enterprise FROM commitments WHERE state IN \(CityLedger.inForce))
                 GROUP BY organisation HAVING COUNT(*) > 1 ORDER BY organisation
                 """
             ).map { (try $0.text("organisation"), try $0.text("usccs").split(separator: " ").map(String.init).sorted()) }
         }
     }
 
-    /// Content keys held by more than one counted award of the ledger that general rule 2 would
+    /// Content keys held by more than one award in force of the ledger that general rule 2 would
     /// not let share them (``Application/isDoubleFunding(_:_:sharing:)``), for `subsidyd --check`:
     /// content funded twice under two spellings an earlier canonical form kept apart (the pairs a
     /// change of the form merges), or awards a programme's own rules let share content (a
@@ -145,7 +145,7 @@ extension SubsidyStores {
                 """
                 SELECT k.key AS key, group_concat(c.application_id || ' ' || c.measure, ',') AS awards
                 FROM content_keys k JOIN commitments c ON c.application_id = k.application_id
-                WHERE c.state IN \(CityLedger.counted)
+                WHERE c.state IN \(CityLedger.inForce)
                 GROUP BY k.key HAVING COUNT(DISTINCT k.application_id) > 1 ORDER BY k.key
                 """
             ).compactMap { row -> (key: String, awards: [String])? in

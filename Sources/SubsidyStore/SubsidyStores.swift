@@ -390,7 +390,7 @@ public final class SubsidyStores: Service, Sendable {
     /// write, since it is awarded under one USCC only (``CityLedger/twinRefusal(_:awards:)``).
     static func organisationLock(_ uscc: String) -> String { "organisation " + CityLedger.organisationCode(of: uscc) }
 
-    /// The districts' own programmes' counted awards to every USCC with one of `usccs`'
+    /// The districts' own programmes' awards in force to every USCC with one of `usccs`'
     /// organisation codes, read from each district's file (`except` one the caller reads itself).
     func programmeAwards(organisationsOf usccs: [String], except: DistrictID? = nil) async throws -> [CityLedger.OrganisationAward] {
         try await districtProgrammeHoldings([], organisationsOf: usccs, except: except).awards
@@ -548,7 +548,7 @@ public final class SubsidyStores: Service, Sendable {
                     // The id bound to other content in the city's home log: refused before
                     // anything changes (a refusal that changed rows reruns the whole write).
                     let unbound = try RequestLog.lookup(key.id, fingerprint: key.fingerprint, in: transaction) == nil
-                    if let existing = try ledger.commitment(for: id, in: transaction), existing.state.isCounted {
+                    if let existing = try ledger.commitment(for: id, in: transaction), existing.state.isInForce {
                         guard existing.requestID == key.id || current.state == .recommended else {
                             // As the state machine words it: the current state and the legal one.
                             throw SubsidyError.precondition(
@@ -1240,7 +1240,7 @@ public final class SubsidyStores: Service, Sendable {
         return try await store.database.lookup { transaction in
             let usage = DistrictStore.ProgrammeUsage(connection: transaction.connection, elsewhere: elsewhere)
             let award = try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
-            // No id: the quote's own application holds no counted award to be set apart from.
+            // No id: the quote's own application holds no award in force to be set apart from.
             try store.requireOneRevenueTier("", award, of: application, rule: try policy.rule(for: application.measure), programme: policy.name, in: transaction)
             return award
         }
@@ -1484,7 +1484,7 @@ public final class SubsidyStores: Service, Sendable {
                     }
                     ids.append(fields.applicationID)
                     if let stored {
-                        guard stored.state.isCounted else {
+                        guard stored.state.isInForce else {
                             throw SubsidyError.precondition(
                                 "request.awards[\(i)]",
                                 "was imported as \(stored.applicationID) and revoked at \(stored.updatedAt) (\(stored.releaseReason)); "
@@ -1511,7 +1511,7 @@ public final class SubsidyStores: Service, Sendable {
                     }
                     // The same decision imported before without its contract number: adding the
                     // contract (to give it a base, say) would import it a second time.
-                    if let bare = fields.idWithoutContract, let earlier = try ledger.importedAward(bare, in: transaction), earlier.state.isCounted {
+                    if let bare = fields.idWithoutContract, let earlier = try ledger.importedAward(bare, in: transaction), earlier.state.isInForce {
                         throw SubsidyError.precondition(
                             "request.awards[\(i)]",
                             "is \(earlier.applicationID) (the same decision, enterprise and amount) imported without a contract number: "

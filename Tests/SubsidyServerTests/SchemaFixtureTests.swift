@@ -64,19 +64,19 @@ struct SchemaFixtureTests {
                 Issue.record("\(attempt) opened files it would have migrated")
             } catch let ServerError.wouldMigrate(files) {
                 #expect(files.count == 6, "\(files)")
-                #expect(files.first?.contains("city-ledger.sqlite is at schema \(before[0]!); this release's is 21") == true, "\(files)")
+                #expect(files.first?.contains("city-ledger.sqlite is at schema \(before[0]!); this release's is 22") == true, "\(files)")
             }
         }
         // The backstop, for a file the listing could not read: each store refuses on its own.
         let refused = #expect(throws: SQLiteError.self) {
             _ = try SubsidyStores(ledgerPath: directory + "/city-ledger.sqlite", districtDirectory: directory + "/districts", migrating: false)
         }
-        #expect(refused?.message.contains("city-ledger.sqlite is at schema \(before[0]!); this release's is 21: not migrated") == true, "\(String(describing: refused))")
+        #expect(refused?.message.contains("city-ledger.sqlite is at schema \(before[0]!); this release's is 22: not migrated") == true, "\(String(describing: refused))")
         #expect(versions() == before)
         // The daemon's own start migrates them; then --check reads them.
         let services = try await SubsidyServices.bootstrap(configuration: .development(dataDirectory: directory), logger: Logger(label: "test"))
         await services.stores.close()
-        #expect(versions() == [21, 20, 20, 20, 20, 20])
+        #expect(versions() == [22, 21, 21, 21, 21, 21])
         #expect(try await StoreConsistency.check(dataDirectory: directory).consistent)
     }
 
@@ -88,8 +88,8 @@ struct SchemaFixtureTests {
         let services = try await SubsidyServices.bootstrap(configuration: .development(dataDirectory: directory), logger: Logger(label: "test"))
         let stores = services.stores
         let ledger = stores.ledger
-        #expect(try ledger.database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 21)
-        #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 20)
+        #expect(try ledger.database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 22)
+        #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 21)
         // Each application takes as its filing day the day in Foshan (UTC+8) of its last
         // submission or amendment in its history.
         var filingDays = 0
@@ -147,6 +147,18 @@ struct SchemaFixtureTests {
         }
         #expect(explained > 0)
         #expect(states[.live, default: 0] > 0 && states[.disbursed, default: 0] > 0 && states[.clawback, default: 0] > 0)
+        // Migration 22: the first release freed a clawback's caps; its totals now count them, as
+        // their records give, and the audit chain says they were rebuilt and by whom.
+        try ledger.database.readNow { transaction in
+            for table in MaintainedTotals.ledger { #expect(try table.differences(in: transaction).isEmpty, "\(table.table)") }
+            let (districtTotals, counted, clawedBack) = (
+                try transaction.query("SELECT SUM(amount_fen) AS n FROM consumer_totals WHERE kind = 'district'").first!.int("n"),
+                try transaction.query("SELECT SUM(amount_fen) AS n FROM commitments WHERE state IN ('live', 'disbursed', 'clawback') AND district != ''").first!.int("n"),
+                try transaction.query("SELECT SUM(amount_fen) AS n FROM commitments WHERE state = 'clawback'").first!.int("n"))
+            #expect(clawedBack > 0 && districtTotals == counted)
+            let rebuilt = try transaction.query("SELECT event FROM audit WHERE event LIKE '%rebuild-totals%' ORDER BY seq").map { try $0.text("event") }
+            #expect(rebuilt.count == 2 && rebuilt.allSatisfy { $0.contains("migration") }, "\(rebuilt)")
+        }
         let (commitments, keyed, imported, pending) = try ledger.database.readNow { transaction in
             (try transaction.query("SELECT COUNT(*) AS n FROM commitments").first!.int("n"),
              try transaction.query("SELECT COUNT(DISTINCT application_id) AS n FROM content_keys").first!.int("n"),

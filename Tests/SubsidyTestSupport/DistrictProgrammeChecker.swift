@@ -12,7 +12,7 @@ import Foundation
 public enum DistrictProgrammeChecker {
     public struct Report: Sendable {
         public var problems: [String] = []
-        /// Commitments counted now, over every district.
+        /// Commitments in force now (approved or disbursed), over every district.
         public var commitments = 0
     }
 
@@ -22,7 +22,8 @@ public enum DistrictProgrammeChecker {
             let path = "\(dataDirectory)/districts/\(district).sqlite"
             guard FileManager.default.fileExists(atPath: path) else { continue }
             let db = try ReadOnlyDatabase(path: path)
-            let counted = "('live', 'disbursed')"
+            // Counted against caps: approved, disbursed, and clawed back until recovered.
+            let counted = "('live', 'disbursed', 'clawback')"
             var recomputed: [String: String] = [:]
             for row in try db.rows("""
                 SELECT c.cap_id, c.scope, SUM(c.amount_fen), SUM(c.count) FROM programme_charges c

@@ -24,14 +24,15 @@ public enum LedgerChecker {
         var problems: [String] = []
         let ledger = try ReadOnlyDatabase(path: dataDirectory + "/city-ledger.sqlite")
 
-        // 1. For every cap and scope: committed ≤ limit (amount and count).
+        // 1. For every cap and scope: committed ≤ limit (amount and count). Committed: approved,
+        //    disbursed, and clawed back (revoked after payment) until the recovery is recorded.
         // The caps of `policy` and of every other programme shipped beside it (their awards share
         // the ledger; cap ids are unique across programmes).
         let limits = Dictionary((policy.caps + shippedProgrammeCaps).map { ($0.id, $0.limit) }, uniquingKeysWith: { first, _ in first })
         for row in try ledger.rows("""
             SELECT c.cap_id, c.scope, SUM(c.amount_fen), SUM(c.count) FROM charges c
             JOIN commitments m ON m.application_id = c.application_id
-            WHERE m.state IN ('live', 'disbursed') GROUP BY c.cap_id, c.scope
+            WHERE m.state IN ('live', 'disbursed', 'clawback') GROUP BY c.cap_id, c.scope
             """)
         {
             guard let limit = limits[row[0]] else {
@@ -53,7 +54,7 @@ public enum LedgerChecker {
         for row in try ledger.rows("""
             SELECT c.cap_id, c.scope, SUM(c.amount_fen), SUM(c.count) FROM charges c
             JOIN commitments m ON m.application_id = c.application_id
-            WHERE m.state IN ('live', 'disbursed') GROUP BY c.cap_id, c.scope
+            WHERE m.state IN ('live', 'disbursed', 'clawback') GROUP BY c.cap_id, c.scope
             """)
         {
             recomputed[row[0] + "[" + row[1] + "]"] = (row[2], row[3])
@@ -70,7 +71,7 @@ public enum LedgerChecker {
         var consumersRecomputed: [String: String] = [:]
         for kind in ["enterprise", "provider", "district"] {
             for row in try ledger.rows(
-                "SELECT \(kind), funding_year, SUM(amount_fen), COUNT(*) FROM commitments WHERE state IN ('live', 'disbursed') AND \(kind) != '' GROUP BY \(kind), funding_year"
+                "SELECT \(kind), funding_year, SUM(amount_fen), COUNT(*) FROM commitments WHERE state IN ('live', 'disbursed', 'clawback') AND \(kind) != '' GROUP BY \(kind), funding_year"
             ) {
                 consumersRecomputed["\(kind) \(row[0]) \(row[1])"] = "\(row[2]) fen, \(row[3])"
             }

@@ -275,10 +275,11 @@ def test_lifecycle_rules(tenants, pb):
     assert "2022-06-09" in too_soon.value.message
     assert decide(city, pb, "DisburseApplication", app_id, "2022-06-09").state == t.DISBURSED
 
-    # Revocation needs a reason; a disbursed award can be revoked (a clawback) and is released.
+    # Revocation needs a reason; a disbursed award can be revoked: a clawback, which keeps counting
+    # against the caps until the money's recovery is recorded.
     with pytest.raises(RpcError) as unexplained:
         decide(city, pb, "RevokeApplication", app_id)
     assert unexplained.value.code == StatusCode.INVALID_ARGUMENT
     assert decide(city, pb, "RevokeApplication", app_id, reason="contract cancelled").state == t.REVOKED
     quota = city.city("GetQuota", c.GetQuotaRequest(funding_year=2022))
-    assert committed(quota, "CLOUD_VOUCHER.annual_budget", "2022") == 0
+    assert committed(quota, "CLOUD_VOUCHER.annual_budget", "2022") == 50_000_000
