@@ -111,13 +111,16 @@ CALLS = "Calls."
 DP_DECIDE = [DP + m for m in ("RejectApplication", "PublicizeApplication", "DisburseApplication", "RevokeApplication")]
 DP_DECISIONS = [DP + "ApproveApplication"] + DP_DECIDE
 #: The city's decisions on one application: each asks cityDecides for the application's programme.
-C_DECISIONS = [C + m for m in ("ApproveApplication", "RejectApplication", "PublicizeApplication", "DisburseApplication", "RevokeApplication")]
+C_DECISIONS = [C + m for m in ("ApproveApplication", "RejectApplication", "PublicizeApplication", "DisburseApplication", "RevokeApplication",
+                                "RecordRecovery")]
+#: A clawback's recovery recorded (the city's, a district's own programme's).
+RECOVERY = [C + "RecordRecovery", DP + "RecordRecovery"]
 STORE_METHODS = [D + m for m in ("RegisterApplicant", "GetApplicant", "ListApplicants", "UpdateApplicant", "SubmitApplication", "GetApplication",
                                  "ListApplications", "AmendApplication", "WithdrawApplication", "ReviewApplication", "Quote")] + \
                 [C + m for m in ("GetApplication", "GetApplicant", "ListApplications", "ApproveApplication", "ApproveApplications", "RejectApplication", "PublicizeApplication",
                                  "DisburseApplication", "RevokeApplication", "Quote", "GetQuota", "WatchQuota", "WatchEvents",
                                  "RegisterPoolMember", "ListPoolMembers", "ImportHistory", "VerifyAudit")] + \
-                DP_DECISIONS + [DP + "RegisterCatalogueMember", DP + "GetQuota"] + \
+                DP_DECISIONS + [DP + "RegisterCatalogueMember", DP + "GetQuota"] + RECOVERY + \
                 [CALLS + m for m in ("OpenCall", "CloseCall", "ListCalls")] + ["Admin.Backup", "Admin.GetMetrics"]
 QUOTES = [D + "Quote", C + "Quote"]
 APP_WIRE = [D + "SubmitApplication", D + "AmendApplication"] + QUOTES            # an Application from the wire
@@ -127,7 +130,7 @@ ENGINE = [C + "ApproveApplication"] + QUOTES                                    
 NOTICE = [D + "SubmitApplication", D + "AmendApplication", D + "ReviewApplication"]  # contentNotices: only the certain ones
 BY_ID = [D + m for m in ("GetApplication", "AmendApplication", "WithdrawApplication", "ReviewApplication", "Quote")] + \
         [C + m for m in ("GetApplication", "ApproveApplication", "RejectApplication", "PublicizeApplication", "DisburseApplication",
-                         "RevokeApplication", "Quote")] + DP_DECISIONS
+                         "RevokeApplication", "Quote")] + DP_DECISIONS + RECOVERY
 TRANSITIONS = [D + "AmendApplication", D + "WithdrawApplication", D + "ReviewApplication", C + "ApproveApplication",
                C + "RejectApplication", C + "PublicizeApplication", C + "DisburseApplication", C + "RevokeApplication"] + DP_DECISIONS
 QUOTAS = [C + "GetQuota", C + "WatchQuota", DP + "GetQuota"]
@@ -176,6 +179,11 @@ REACH: dict[str, list[Reach]] = {
     "CityLedger.swift:commit": [Reach([C + "ApproveApplication"])],
     "CityLedger.swift:markDisbursed": [Reach([C + "DisburseApplication"])],
     "CityLedger.swift:release": [Reach([C + "RevokeApplication"])],
+    "CityLedger.swift:recordRecovery": [Reach([C + "RecordRecovery"])],
+    "Conversions.swift:recoveryRequest": [Reach(RECOVERY)],
+    "DistrictStore.swift:recordRecovery": [Reach(RECOVERY)],
+    "StoredApplication.swift:requireRecoverable": [Reach(RECOVERY)],
+    "SubsidyStores+DistrictProgrammes.swift:recordRecoveryOwn": [Reach([DP + "RecordRecovery"])],
     # An imported award's revocation (an `import-…` id): the ledger only.
     "CityLedger+Imports.swift:revokeImport": [Reach([C + "RevokeApplication"])],
     "CityLedger.swift:pilotAward": [Reach(ENGINE)],
@@ -194,7 +202,7 @@ REACH: dict[str, list[Reach]] = {
     "CityService.swift:rejectApplication": [Reach([C + "RejectApplication"])],
     "CityService.swift:revokeApplication": [Reach([C + "RevokeApplication"])],
     "CityService.swift:decisionDocument": [Reach([C + "RejectApplication", C + "PublicizeApplication", C + "DisburseApplication",
-                                                  C + "RevokeApplication"] + DP_DECIDE)],
+                                                  C + "RevokeApplication"] + DP_DECIDE + RECOVERY)],
     "CityViews.swift:init": [Reach(QUOTAS)],  # QuotaQuery
     "CityViews.swift:importHistory": [Reach([C + "ImportHistory"])],
     "CityViews.swift:importedCommitment": [Reach([C + "ImportHistory"], prefix="request.awards[i].")],
@@ -246,7 +254,7 @@ REACH: dict[str, list[Reach]] = {
     "DistrictProgrammesService.swift:rejectApplication": [Reach([DP + "RejectApplication"])],
     "DistrictProgrammesService.swift:revokeApplication": [Reach([DP + "RevokeApplication"])],
     "DistrictStore+Programmes.swift:insertCatalogueMember": [Reach([DP + "RegisterCatalogueMember"])],
-    "DistrictStore+Programmes.swift:moveProgrammeCommitment": [Reach([DP + "DisburseApplication", DP + "RevokeApplication"])],
+    "DistrictStore+Programmes.swift:moveProgrammeCommitment": [Reach([DP + "DisburseApplication", DP + "RevokeApplication", DP + "RecordRecovery"])],
     # Quote holds it too: a district quoting its own programme, the city quoting a stored application of one.
     "DistrictStore+Programmes.swift:requireOneRevenueTier": [Reach([DP + "ApproveApplication"] + QUOTES)],
     # ProgrammeUsage: a district programme's usage, read by its decisions, quotes and the clerk's notices.
@@ -270,9 +278,9 @@ REACH: dict[str, list[Reach]] = {
     "SubsidyStores+DistrictProgrammes.swift:approveOwn": [Reach([DP + "ApproveApplication"])],
     "SubsidyStores+DistrictProgrammes.swift:decideOwn": [Reach(DP_DECIDE)],
     "SubsidyStores+DistrictProgrammes.swift:disburseOwn": [Reach([DP + "DisburseApplication"])],
-    "SubsidyStores+DistrictProgrammes.swift:districtDecides": [Reach(DP_DECISIONS)],
+    "SubsidyStores+DistrictProgrammes.swift:districtDecides": [Reach(DP_DECISIONS + [DP + "RecordRecovery"])],
     "SubsidyStores+DistrictProgrammes.swift:publicizeOwn": [Reach([DP + "PublicizeApplication"])],
-    "SubsidyStores.swift:decidingThroughLedger": [Reach([C + "DisburseApplication", C + "RevokeApplication"])],
+    "SubsidyStores.swift:decidingThroughLedger": [Reach([C + "DisburseApplication", C + "RevokeApplication", C + "RecordRecovery"])],
     "SubsidyStores.swift:disburse": [Reach([C + "DisburseApplication"])],
     "SubsidyStores.swift:importHistory": [Reach([C + "ImportHistory"])],
     "SubsidyStores.swift:owning": [Reach(BY_ID)],
@@ -333,6 +341,7 @@ SUBJECTS = {
     "stacking": "every public award for the content (other programmes' awards and the upper-level funds declared) already reaches the measure's stacking limit, "
                 "or another programme's limit binding this award (MEASURES.md); or that limit binds it and no base is known to bound it by",
     "publicity": "disbursement before the publicity (公示) period has ended; the message names the first allowed day",
+    "recovery": "the clawback's recovery was recorded already (the message names its date)",
     "commitment": "the ledger's commitment is not in a state that allows the step (already released, not live)",
     "request.awards[i]": "row i's content is already funded (live, imported earlier, earlier in the same request, or by a district's own programme), "
                          "or row i is an award that was revoked (import the corrected row instead); the whole import is refused",

@@ -423,6 +423,22 @@ public final class CityLedger: Sendable {
         // A clawback (revoked after payment) counts against its caps until its recovery is
         // recorded (``CityLedger/counted``); it used to free them at once.
         .countClawbacks(version: 22, triggers: ["cap_totals_", "consumer_totals_"], totals: MaintainedTotals.ledger),
+        // The recorded recovery of each clawback (``recordRecovery``), which moved it to
+        // released: what its district's record must show, should the district step be lost.
+        SQLiteDatabase.Migration(
+            version: 23,
+            sql: """
+                CREATE TABLE IF NOT EXISTS recoveries (
+                    application_id TEXT PRIMARY KEY REFERENCES commitments (application_id),
+                    recovered_on TEXT NOT NULL,
+                    document TEXT NOT NULL,
+                    request_id TEXT NOT NULL,
+                    actor_tenant TEXT NOT NULL,
+                    actor_uid INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    created_at TEXT NOT NULL
+                ) WITHOUT ROWID;
+                """),
     ]
 
     /// `record` with the explanation of its award, which only the ledger keeps; nil before an
@@ -999,6 +1015,58 @@ public final class CityLedger: Sendable {
             ] + note + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
             at: time, in: transaction
         )
+    }
+
+    /// A clawback's recovery as the ledger recorded it (``recordRecovery``).
+    struct Recovery: Sendable, Equatable {
+        var recoveredOn: String
+        var document: String
+        var requestID: String
+        var actor: Actor
+        var reason: String
+    }
+
+    /// Records that the money of a clawback came back on `date`: the commitment is released and
+    /// no longer counts against its caps (the triggers take its charges out). Only a clawback;
+    /// its recovery is kept for the district's record (``recovery(for:in:)``).
+    func recordRecovery(
+        applicationID: String, on date: CalendarDate, document: String, requestID: String, actor: Actor, reason: String, at time: String,
+        in transaction: Transaction
+    ) throws {
+        guard let commitment = try commitment(for: applicationID, in: transaction) else {
+            throw SubsidyError(.internal, "no commitment for \(applicationID) in the ledger")
+        }
+        guard commitment.state == .clawback else {
+            throw SubsidyError.precondition("commitment", "the commitment of \(applicationID) is \(commitment.state), not a clawback")
+        }
+        try transaction.query(
+            "UPDATE commitments SET state = ?, updated_at = ? WHERE application_id = ?",
+            [.text(CommitmentState.released.rawValue), .text(time), .text(applicationID)])
+        try transaction.query(
+            """
+            INSERT INTO recoveries (application_id, recovered_on, document, request_id, actor_tenant, actor_uid, reason, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [.text(applicationID), .text(date.description), .text(document), .text(requestID), .text(actor.tenant), .integer(Int64(actor.uid)),
+             .text(reason), .text(time)])
+        try AuditChain.append(
+            AuditEvent("recover", [
+                .text("application", applicationID), .integer("amount_fen", commitment.amountFen), .text("recovered_on", date.description),
+                .text("document", document), .text("request", requestID),
+            ] + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
+            at: time, in: transaction
+        )
+    }
+
+    /// The recorded recovery of `applicationID`'s clawback, if there is one.
+    func recovery(for applicationID: String, in transaction: Transaction) throws -> Recovery? {
+        try transaction.query(
+            "SELECT recovered_on, document, request_id, actor_tenant, actor_uid, reason FROM recoveries WHERE application_id = ?", [.text(applicationID)]
+        ).first.map {
+            Recovery(
+                recoveredOn: try $0.text("recovered_on"), document: try $0.text("document"), requestID: try $0.text("request_id"),
+                actor: Actor(tenant: try $0.text("actor_tenant"), uid: UInt32(truncatingIfNeeded: try $0.int("actor_uid"))), reason: try $0.text("reason"))
+        }
     }
 
     /// A pool member that a POOL_ENTRY award put in the pool (source `award`) stands on its

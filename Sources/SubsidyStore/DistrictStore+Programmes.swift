@@ -157,8 +157,9 @@ extension DistrictStore {
         }
     }
 
-    /// Moves the programme commitment of `applicationID` from `from` to `to` (disbursed; released
-    /// or clawback on revocation, which takes its charges out of the totals by trigger).
+    /// Moves the programme commitment of `applicationID` to `state`: disbursed; on revocation,
+    /// released (its charges leave the totals by trigger) or, after payment, a clawback (still
+    /// counted); a clawback to released once its money's recovery is recorded.
     func moveProgrammeCommitment(
         _ applicationID: String, to state: CityLedger.CommitmentState, requestID: String, actor: Actor, reason: String, at time: String,
         in transaction: Transaction
@@ -174,13 +175,14 @@ extension DistrictStore {
         case (.live, .disbursed): target = .disbursed
         case (.live, .released): target = .released
         case (.disbursed, .released): target = .clawback
+        case (.clawback, .released): target = .released
         default:
             throw SubsidyError.precondition("commitment", "the commitment of \(applicationID) is \(current) and cannot become \(state)")
         }
         try transaction.query(
             "UPDATE programme_commitments SET state = ?, updated_at = ? WHERE application_id = ?", [.text(target.rawValue), .text(time), .text(applicationID)])
         try AuditChain.append(
-            AuditEvent("programme_\(target.rawValue)", [
+            AuditEvent(current == .clawback ? "programme_recovered" : "programme_\(target.rawValue)", [
                 .text("application", applicationID), .integer("amount_fen", try row.int("amount_fen")), .text("request", requestID),
             ] + AuditEvent.Field.actor(actor) + [.text("reason", reason)]),
             at: time, in: transaction

@@ -784,6 +784,25 @@ public final class DistrictStore: Sendable {
         return record
     }
 
+    /// Records in the history of `id` (REVOKED, revoked after payment) that its money came back
+    /// (``HistoryAction/recover``), with the decision's date and document, and returns the record.
+    /// The caller has moved the commitment: the ledger's, or this file's own programme's.
+    func recordRecovery(
+        _ id: String, actor: Actor, reason: String, request: RequestKey, decision: DecisionNote, at time: String, in transaction: Transaction
+    ) throws -> StoredApplication {
+        guard var record = try Self.application(id, in: transaction, district: district) else {
+            throw SubsidyError(.notFound, "application \(id) does not exist in \(district.rawValue)")
+        }
+        try transaction.query("UPDATE applications SET updated_at = ? WHERE id = ?", [.text(time), .text(id)])
+        try recordTransition(id: id, from: record.state, to: record.state, action: .recover, actor: actor, reason: reason, request: request, decision: decision, at: time, in: transaction)
+        record.updatedAt = time
+        record.history.append(
+            TransitionEntry(
+                from: record.state, to: record.state, action: .recover, tenant: actor.tenant, actorUID: actor.uid, at: time, reason: reason,
+                requestID: request.id, decisionDate: decision.date, decisionDocument: decision.document))
+        return record
+    }
+
     private func recordTransition(
         id: String, from: ApplicationState?, to: ApplicationState, action: HistoryAction, actor: Actor, reason: String,
         request: RequestKey, decision: DecisionNote = .none, changes: [FieldChange] = [], at time: String, in transaction: Transaction

@@ -58,6 +58,31 @@ public struct StoredApplication: Sendable, Equatable {
         }
     }
 
+    /// The recording of this award's recovery (a clawback's money back), if there is one.
+    public var recovery: TransitionEntry? { history.last { $0.action == .recover } }
+
+    /// Refuses to record a recovery on `date` unless the award was revoked after payment (a
+    /// clawback), its recovery is not recorded yet, and `date` is not before the revocation
+    /// (its date, else the payment's).
+    public func requireRecoverable(on date: CalendarDate) throws(SubsidyError) {
+        guard state == .revoked else {
+            throw SubsidyError.precondition(
+                "state", "cannot record the recovery of \(id), which is \(state.rawValue): only an award revoked after payment (a clawback) has money to recover")
+        }
+        guard !disbursedOn.isEmpty else {
+            throw SubsidyError.precondition("state", "\(id) was revoked before payment: its commitment was released then, and no money was paid to recover")
+        }
+        if let recovery {
+            throw SubsidyError.precondition(
+                "recovery", "the recovery of \(id) was recorded already, on \(recovery.decisionDate); it is no longer counted against any cap")
+        }
+        let revoked = history.last { $0.action == .transition(.revoke) }?.decisionDate ?? ""
+        let (step, day) = revoked.isEmpty ? ("payment", disbursedOn) : ("revocation", revoked)
+        if let earliest = try? CalendarDate(parsing: day), date < earliest {
+            throw SubsidyError.invalidField("request.decision_date", "recovery on \(date) is before the \(step) of \(id) on \(earliest)")
+        }
+    }
+
     /// Refuses a revocation dated `date` before the award's last step: its approval, its 公示 or
     /// its payment. A clawback dated before the payment it claws back would make the record say
     /// the money was revoked while it was still to be paid.
@@ -112,11 +137,15 @@ public struct PendingContent: Sendable, Equatable {
 public enum HistoryAction: RawRepresentable, Sendable, Equatable, CustomStringConvertible {
     case submit
     case transition(Transition)
+    /// A clawback's money came back (REVOKED → REVOKED): not a move in the lifecycle, whose
+    /// REVOKED stays final, but a decision on the award the record keeps with the others.
+    case recover
 
-    /// The stored (and wire) spelling: `submit`, or the transition's name (`approve`, …).
+    /// The stored (and wire) spelling: `submit`, `recover`, or the transition's name (`approve`, …).
     public var rawValue: String {
         switch self {
         case .submit: "submit"
+        case .recover: "recover"
         case .transition(let transition): transition.rawValue
         }
     }
@@ -124,6 +153,8 @@ public enum HistoryAction: RawRepresentable, Sendable, Equatable, CustomStringCo
     public init?(rawValue: String) {
         if rawValue == "submit" {
             self = .submit
+        } else if rawValue == "recover" {
+            self = .recover
         } else if let transition = Transition(rawValue: rawValue) {
             self = .transition(transition)
         } else {

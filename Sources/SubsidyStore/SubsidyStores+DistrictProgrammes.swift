@@ -113,6 +113,29 @@ extension SubsidyStores {
         }
     }
 
+    /// Records that the money of a clawback of the district's own programme came back on `date`:
+    /// its commitment is released (its charges leave the totals) and the record gains a
+    /// `recover` entry, in one transaction of the district's file.
+    public func recordRecoveryOwn(
+        _ id: String, as district: DistrictID, on date: CalendarDate, document: String, programmes: Programmes, request key: RequestKey,
+        actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        let store = try owning(id, as: district)
+        if let earlier = try await store.replay(key) { return earlier }
+        return try await store.mutate(key) { transaction, now in
+            guard let current = try DistrictStore.application(id, in: transaction, district: district) else {
+                throw SubsidyError(.notFound, "application \(id) does not exist")
+            }
+            _ = try Self.districtDecides(current, district: district, programmes: programmes)
+            try current.requireRecoverable(on: date)
+            try store.moveProgrammeCommitment(id, to: .released, requestID: key.id, actor: actor, reason: reason, at: now, in: transaction)
+            return try respond(
+                try store.recordRecovery(
+                    id, actor: actor, reason: reason, request: key, decision: DecisionNote(date: date.description, document: document), at: now,
+                    in: transaction))
+        }
+    }
+
     /// Refusal at the second review of the district's own programme (before approval).
     public func rejectOwn(
         _ id: String, as district: DistrictID, on date: CalendarDate?, document: String, programmes: Programmes, request key: RequestKey,

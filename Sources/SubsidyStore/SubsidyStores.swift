@@ -741,6 +741,41 @@ public final class SubsidyStores: Service, Sendable {
         }
     }
 
+    /// Records that a clawback's money came back on `date`: the ledger releases the commitment
+    /// (its caps are free again) and records the recovery, then the district's record gains a
+    /// `recover` entry — ledger first, under the decision lock, like a revocation. A district
+    /// step lost to a crash is completed from the ledger (``Recovery``).
+    public func recordRecovery(
+        _ id: String, on date: CalendarDate, document: String, programmes: Programmes, request key: RequestKey, actor: Actor, reason: String,
+        respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        let (ledger, faults) = (self.ledger, self.faults)
+        let note = DecisionNote(date: date.description, document: document)
+        return try await decidingThroughLedger(id, request: key, respond: respond) { store, current, respond in
+            if let recovery = current.recovery, recovery.requestID == key.id {
+                // Completed from the ledger after a crash: answer the retry with it, if it is the
+                // same request (bound in the city's home log with the ledger step).
+                _ = try await ledger.database.read { try RequestLog.lookup(key.id, fingerprint: key.fingerprint, in: $0) }
+                return try await store.mutate(key) { _, _ in try respond(current) }
+            }
+            _ = try Self.cityDecides(current, programmes: programmes)
+            try current.requireRecoverable(on: date)
+            let position = try await ledger.database.write { transaction in
+                try RequestLog.claim(key, in: transaction)
+                try ledger.recordRecovery(
+                    applicationID: id, on: date, document: document, requestID: key.id, actor: actor, reason: reason, at: Timestamp.now(), in: transaction)
+                return try ledger.position(in: transaction)
+            }
+            faults.reach("recover.after-ledger")
+            try faults.failIfArmed("recover.after-ledger")
+            return try await store.mutate(key) { transaction, now in
+                let record = try store.recordRecovery(id, actor: actor, reason: reason, request: key, decision: note, at: now, in: transaction)
+                try store.recordLedgerPosition(position, at: now, in: transaction)
+                return try respond(record)
+            }
+        }
+    }
+
     /// A decision that changes the ledger: ledger first, then the district, under the decision lock.
     private func decideThroughLedger(
         _ transition: Transition, _ id: String, request key: RequestKey, actor: Actor, reason: String, decision: DecisionNote,

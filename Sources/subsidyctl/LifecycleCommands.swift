@@ -531,6 +531,16 @@ struct Revoke: CityDecisionCommand {
     @OptionGroup var decision: DecisionArguments
 }
 
+struct Recover: CityDecisionCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recover",
+        abstract: "City (a district: its own programme's): record that a clawback's money came back (--decision-date: the day it did; --document: the 缴款书 or 文号); the award stops counting against its caps.")
+    static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.recordRecovery }
+    static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.recordRecovery }
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var decision: DecisionArguments
+}
+
 struct Quota: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quota",
@@ -770,7 +780,7 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> S
     let chinese = prefersChinese()
     let chineseLabels = [
         "programme": "政策", "call": "申报批次", "late": "逾期原因", "measure": "支持方向", "applicant": "申报主体", "project": "项目名称",
-        "amounts": "金额", "content": "比对内容", "filed": "受理日期", "reviewed": "初审日期", "awarded": "审定资助", "cut": "核减", "paid": "拨付日期", "warning": "提示",
+        "amounts": "金额", "content": "比对内容", "filed": "受理日期", "reviewed": "初审日期", "awarded": "审定资助", "cut": "核减", "paid": "拨付日期", "recovered": "追回日期", "warning": "提示",
     ]
     func field(_ label: String, _ value: String) -> String {
         let head = (chinese ? chineseLabels[label] ?? label : label) + ":"
@@ -823,6 +833,9 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> S
     }
     if !record.publicizedOn.isEmpty { lines.append(field("公示", "\(record.publicizedOn) – \(record.publicityLastDay)")) }
     if !record.disbursedOn.isEmpty { lines.append(field("paid", record.disbursedOn)) }
+    if !record.recoveredOn.isEmpty {
+        lines.append(field("recovered", record.recoveredOn + (record.recoveryDocument.isEmpty ? "" : "  \(record.recoveryDocument)")))
+    }
     // Warnings do not refuse the call, but the clerk must see them: only one of the two can be funded.
     for warning in record.warnings { lines.append(field("warning", warning)) }
     for t in record.history {
@@ -831,7 +844,9 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> S
         let reason = t.reason.isEmpty ? "" : "  \(t.reason)"
         let from = t.fromState.rawValue == 0 ? "—" : stateLabel(t.fromState, chinese: chinese)
         let by = chinese ? "操作 \(tenantName(t.tenant))（uid \(t.actorUid)）" : "by \(t.tenant) (uid \(t.actorUid))"
-        lines.append("  \(time(t.at))  \(from) → \(stateLabel(t.toState, chinese: chinese))  \(by)\(decision)\(reason)")
+        // A recovery leaves the state as it was: the line says what it recorded.
+        let recovered = t.action == "recover" ? (chinese ? "（追回）" : " (recovered)") : ""
+        lines.append("  \(time(t.at))  \(from) → \(stateLabel(t.toState, chinese: chinese))\(recovered)  \(by)\(decision)\(reason)")
         for change in t.changes {
             // An amount changed is shown in yuan, as it was typed (contractAmount, not contractAmountFen).
             let inYuan = change.field.hasSuffix("Fen")

@@ -28,7 +28,7 @@ struct SubsidyCtl: AsyncParsableCommand {
         subcommands: [
             Health.self, WhoAmI.self, Services.self,
             ApplicantCommand.self, Submit.self, Show.self, List.self, Search.self, Amend.self, Withdraw.self, Review.self, Quote.self,
-            Approve.self, Reject.self, Publicize.self, Disburse.self, Revoke.self,
+            Approve.self, Reject.self, Publicize.self, Disburse.self, Revoke.self, Recover.self,
             Quota.self, Export.self, Events.self, Pool.self, Import.self, Audit.self, Admin.self, Programmes.self, Catalogue.self, CallCommand.self,
         ]
     )

@@ -96,6 +96,16 @@ struct ProgrammesIntegrationTests {
             let check = try DistrictProgrammeChecker.check(dataDirectory: daemon.dataDirectory)
             #expect(check.problems.isEmpty, "\(check.problems)")
             #expect(check.commitments == 0, "the revoked award is no longer in force")
+            // Its money back: recorded, and the caps are free again.
+            let undated = await #expect(throws: SubsidyError.self) {
+                try await decide(Foshan_Subsidy_V1_DistrictProgrammes.Method.recordRecovery, "2024-06-30")
+            }
+            #expect(undated?.code == .invalidArgument && undated?.message.contains("before the revocation") == true, "\(String(describing: undated))")
+            let recovered = try await decide(Foshan_Subsidy_V1_DistrictProgrammes.Method.recordRecovery, "2024-08-01")
+            #expect(recovered.state == .revoked && recovered.recoveredOn == "2024-08-01" && recovered.history.last?.action == "recover")
+            let freed = try await shunde.client.call(Foshan_Subsidy_V1_DistrictProgrammes.Method.getQuota, request)
+            #expect(freed.committed("CLOUD_USE.annual_budget", "2024") == 0)
+            #expect(try DistrictProgrammeChecker.check(dataDirectory: daemon.dataDirectory).problems.isEmpty)
             // Every decision is in Shunde's audit chain, which verifies.
             let audit = try await city.client.call(Foshan_Subsidy_V1_CityService.Method.verifyAudit, Foshan_Subsidy_V1_VerifyAuditRequest())
             #expect(audit.chains.count == 6 && audit.chains.allSatisfy(\.ok), "\(audit.chains)")

@@ -64,19 +64,19 @@ struct SchemaFixtureTests {
                 Issue.record("\(attempt) opened files it would have migrated")
             } catch let ServerError.wouldMigrate(files) {
                 #expect(files.count == 6, "\(files)")
-                #expect(files.first?.contains("city-ledger.sqlite is at schema \(before[0]!); this release's is 22") == true, "\(files)")
+                #expect(files.first?.contains("city-ledger.sqlite is at schema \(before[0]!); this release's is 23") == true, "\(files)")
             }
         }
         // The backstop, for a file the listing could not read: each store refuses on its own.
         let refused = #expect(throws: SQLiteError.self) {
             _ = try SubsidyStores(ledgerPath: directory + "/city-ledger.sqlite", districtDirectory: directory + "/districts", migrating: false)
         }
-        #expect(refused?.message.contains("city-ledger.sqlite is at schema \(before[0]!); this release's is 22: not migrated") == true, "\(String(describing: refused))")
+        #expect(refused?.message.contains("city-ledger.sqlite is at schema \(before[0]!); this release's is 23: not migrated") == true, "\(String(describing: refused))")
         #expect(versions() == before)
         // The daemon's own start migrates them; then --check reads them.
         let services = try await SubsidyServices.bootstrap(configuration: .development(dataDirectory: directory), logger: Logger(label: "test"))
         await services.stores.close()
-        #expect(versions() == [22, 21, 21, 21, 21, 21])
+        #expect(versions() == [23, 21, 21, 21, 21, 21])
         #expect(try await StoreConsistency.check(dataDirectory: directory).consistent)
     }
 
@@ -88,7 +88,7 @@ struct SchemaFixtureTests {
         let services = try await SubsidyServices.bootstrap(configuration: .development(dataDirectory: directory), logger: Logger(label: "test"))
         let stores = services.stores
         let ledger = stores.ledger
-        #expect(try ledger.database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 22)
+        #expect(try ledger.database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 23)
         #expect(try stores.store(.shunde).database.readNow { try $0.query("PRAGMA user_version").first?.int("user_version") } == 21)
         // Each application takes as its filing day the day in Foshan (UTC+8) of its last
         // submission or amendment in its history.

@@ -283,3 +283,25 @@ def test_lifecycle_rules(tenants, pb):
     assert decide(city, pb, "RevokeApplication", app_id, reason="contract cancelled").state == t.REVOKED
     quota = city.city("GetQuota", c.GetQuotaRequest(funding_year=2022))
     assert committed(quota, "CLOUD_VOUCHER.annual_budget", "2022") == 50_000_000
+    with pytest.raises(RpcError) as still_out:
+        city.city("ApproveApplication", c.ApproveApplicationRequest(request_id=rid(), application_id=second, decision_date="2022-06-01"))
+    assert still_out.value.code == StatusCode.RESOURCE_EXHAUSTED
+
+    # RecordRecovery: the money is back. A reason and the day it came back are required; then the
+    # record says when, its history has the entry, and the caps are free — once.
+    with pytest.raises(RpcError) as undated_recovery:
+        decide(city, pb, "RecordRecovery", app_id, reason="企业已退回")
+    assert undated_recovery.value.code == StatusCode.INVALID_ARGUMENT
+    assert undated_recovery.value.field_violations[0].field == "request.decision_date"
+    recovered = city.city("RecordRecovery", c.DecideApplicationRequest(
+        request_id=rid(), application_id=app_id, decision_date="2022-07-01", decision_document="缴款书 0001", reason="企业已退回",
+    ), c.DecideApplicationResponse).record
+    assert (recovered.state, recovered.recovered_on, recovered.recovery_document) == (t.REVOKED, "2022-07-01", "缴款书 0001")
+    assert recovered.history[-1].action == "recover"
+    with pytest.raises(RpcError) as twice:
+        decide(city, pb, "RecordRecovery", app_id, "2022-07-02", reason="again")
+    assert twice.value.code == StatusCode.FAILED_PRECONDITION
+    quota = city.city("GetQuota", c.GetQuotaRequest(funding_year=2022))
+    assert committed(quota, "CLOUD_VOUCHER.annual_budget", "2022") == 0
+    assert city.city("ApproveApplication", c.ApproveApplicationRequest(
+        request_id=rid(), application_id=second, decision_date="2022-06-01")).record.state == t.APPROVED

@@ -85,7 +85,7 @@ func (c *Client) ApproveApplication(ctx context.Context, req *pb.ApproveApplicat
 }
 
 // Decide calls one of RejectApplication, PublicizeApplication, DisburseApplication,
-// RevokeApplication (they share DecideApplicationRequest).
+// RevokeApplication, RecordRecovery (they share DecideApplicationRequest).
 func (c *Client) Decide(ctx context.Context, method string, req *pb.DecideApplicationRequest) (*pb.DecideApplicationResponse, error) {
 	resp := &pb.DecideApplicationResponse{}
 	return resp, c.Call(ctx, pkg+"CityService/"+method, req, resp)

@@ -90,6 +90,17 @@ extension Foshan_Subsidy_V1_CityService {
             try await connection.call(Foshan_Subsidy_V1_CityService.Method.revokeApplication, request, timeout: timeout, metadata: metadata)
         }
 
+        /// A clawback's money is back: records its recovery on `decision_date` (required: not before the
+        /// revocation, not after today) with `decision_document` (the 缴款书 or 文号) and `reason`, and
+        /// the award stops counting against its caps. Only an application REVOKED after payment, once
+        /// (FAILED_PRECONDITION otherwise); its state stays REVOKED, the record gains `recovered_on`.
+        /// `/foshan.subsidy.v1.CityService/RecordRecovery`
+        public func recordRecovery(
+            _ request: Foshan_Subsidy_V1_DecideApplicationRequest, timeout: Duration? = nil, metadata: [String: String] = [:]
+        ) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
+            try await connection.call(Foshan_Subsidy_V1_CityService.Method.recordRecovery, request, timeout: timeout, metadata: metadata)
+        }
+
         /// `/foshan.subsidy.v1.CityService/Quote`
         public func quote(
             _ request: Foshan_Subsidy_V1_QuoteRequest, timeout: Duration? = nil, metadata: [String: String] = [:]

@@ -75,6 +75,14 @@ extension Foshan_Subsidy_V1_DistrictProgrammes {
             try await connection.call(Foshan_Subsidy_V1_DistrictProgrammes.Method.revokeApplication, request, timeout: timeout, metadata: metadata)
         }
 
+        /// As CityService.RecordRecovery, for the district's own programme's clawbacks.
+        /// `/foshan.subsidy.v1.DistrictProgrammes/RecordRecovery`
+        public func recordRecovery(
+            _ request: Foshan_Subsidy_V1_DecideApplicationRequest, timeout: Duration? = nil, metadata: [String: String] = [:]
+        ) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
+            try await connection.call(Foshan_Subsidy_V1_DistrictProgrammes.Method.recordRecovery, request, timeout: timeout, metadata: metadata)
+        }
+
         /// `/foshan.subsidy.v1.DistrictProgrammes/RegisterCatalogueMember`
         public func registerCatalogueMember(
             _ request: Foshan_Subsidy_V1_RegisterCatalogueMemberRequest, timeout: Duration? = nil, metadata: [String: String] = [:]

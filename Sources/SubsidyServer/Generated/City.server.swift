@@ -38,6 +38,12 @@ extension Foshan_Subsidy_V1_CityService {
         /// imported again: ImportHistory refuses it.
         /// `/foshan.subsidy.v1.CityService/RevokeApplication`
         func revokeApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse
+        /// A clawback's money is back: records its recovery on `decision_date` (required: not before the
+        /// revocation, not after today) with `decision_document` (the 缴款书 or 文号) and `reason`, and
+        /// the award stops counting against its caps. Only an application REVOKED after payment, once
+        /// (FAILED_PRECONDITION otherwise); its state stays REVOKED, the record gains `recovered_on`.
+        /// `/foshan.subsidy.v1.CityService/RecordRecovery`
+        func recordRecovery(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse
         /// `/foshan.subsidy.v1.CityService/Quote`
         func quote(_ request: Foshan_Subsidy_V1_QuoteRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_QuoteResponse
         /// `/foshan.subsidy.v1.CityService/GetQuota`
@@ -86,6 +92,9 @@ extension Foshan_Subsidy_V1_CityService.ServiceProtocol {
         }
         router.register(Foshan_Subsidy_V1_CityService.Method.revokeApplication, roles: roles) { request, context throws(SubsidyError) in
             try await self.revokeApplication(request, context: context)
+        }
+        router.register(Foshan_Subsidy_V1_CityService.Method.recordRecovery, roles: roles) { request, context throws(SubsidyError) in
+            try await self.recordRecovery(request, context: context)
         }
         router.register(Foshan_Subsidy_V1_CityService.Method.quote, roles: roles) { request, context throws(SubsidyError) in
             try await self.quote(request, context: context)

@@ -41,6 +41,9 @@ extension Foshan_Subsidy_V1_DistrictProgrammes {
         func disburseApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse
         /// `/foshan.subsidy.v1.DistrictProgrammes/RevokeApplication`
         func revokeApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse
+        /// As CityService.RecordRecovery, for the district's own programme's clawbacks.
+        /// `/foshan.subsidy.v1.DistrictProgrammes/RecordRecovery`
+        func recordRecovery(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse
         /// `/foshan.subsidy.v1.DistrictProgrammes/RegisterCatalogueMember`
         func registerCatalogueMember(_ request: Foshan_Subsidy_V1_RegisterCatalogueMemberRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_RegisterCatalogueMemberResponse
         /// The caps of the district's own programmes.
@@ -66,6 +69,9 @@ extension Foshan_Subsidy_V1_DistrictProgrammes.ServiceProtocol {
         }
         router.register(Foshan_Subsidy_V1_DistrictProgrammes.Method.revokeApplication, roles: roles) { request, context throws(SubsidyError) in
             try await self.revokeApplication(request, context: context)
+        }
+        router.register(Foshan_Subsidy_V1_DistrictProgrammes.Method.recordRecovery, roles: roles) { request, context throws(SubsidyError) in
+            try await self.recordRecovery(request, context: context)
         }
         router.register(Foshan_Subsidy_V1_DistrictProgrammes.Method.registerCatalogueMember, roles: roles) { request, context throws(SubsidyError) in
             try await self.registerCatalogueMember(request, context: context)

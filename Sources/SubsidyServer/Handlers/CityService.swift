@@ -176,6 +176,20 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
         return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
     }
 
+    /// A clawback's money is back: the award stops counting against its caps (ledger first).
+    func recordRecovery(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
+        let (key, date, document) = try recoveryRequest(request, context: context)
+        _ = try stores.owning(request.applicationId, as: nil)
+        let (stores, programmes) = (self.stores, self.programmes)
+        let bytes = try await StoreCall.run(for: context) {
+            try await stores.recordRecovery(
+                request.applicationId, on: date, document: document, programmes: programmes, request: key, actor: context.actor, reason: request.reason,
+                respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
+        }
+        events.changed()
+        return try Foshan_Subsidy_V1_DecideApplicationResponse(serializedBytes: bytes, path: "stored")
+    }
+
     func disburseApplication(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
         // The validity window bounds approval, not payment: an award approved inside it may be
         // paid (or revoked) after it ends. The date must still be real and follow the approval.

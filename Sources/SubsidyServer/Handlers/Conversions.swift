@@ -354,6 +354,8 @@ extension Foshan_Subsidy_V1_ApplicationRecord {
         lateReason = stored.lateReason
         filedOn = stored.filedOn
         recommendedOn = stored.recommendedOn
+        recoveredOn = stored.recovery?.decisionDate ?? ""
+        recoveryDocument = stored.recovery?.decisionDocument ?? ""
         history = stored.history.map { entry in
             var t = Foshan_Subsidy_V1_TransitionRecord()
             t.fromState = entry.from?.wire ?? .init(rawValue: 0)
@@ -490,6 +492,18 @@ func decisionDate(_ text: String, field: String, planned: Bool = false) throws(S
     let date = try parseDate(text, field: field)
     try InputLimits.check(date, field: field, notAfter: planned ? nil : Clock.today(), latestName: "today in Foshan,")
     return date
+}
+
+/// A RecordRecovery request's id, date (the day the money came back: required, not after today)
+/// and document; its reason is required, as a revocation's is.
+func recoveryRequest(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) throws(SubsidyError) -> (RequestKey, CalendarDate, String) {
+    guard !CanonicalText(request.reason).isEmpty else {
+        throw .invalidField("request.reason", "is required to record a recovery (blanks and invisible characters alone are not a reason)")
+    }
+    try InputLimits.check(request.reason, InputLimits.reason, field: "request.reason")
+    guard !request.decisionDate.isEmpty else { throw .invalidField("request.decision_date", "is required: the day the money came back (YYYY-MM-DD)") }
+    let date = try decisionDate(request.decisionDate, field: "request.decision_date")
+    return (try requestKey(request.requestId, context: context, request), date, try decisionDocument(request))
 }
 
 /// ``decisionDate(_:field:)`` where the date may be left out (empty: none).

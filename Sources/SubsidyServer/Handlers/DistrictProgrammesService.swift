@@ -68,6 +68,20 @@ struct DistrictProgrammesService: Foshan_Subsidy_V1_DistrictProgrammes.ServicePr
         }
     }
 
+    /// A clawback's money is back: the award of the district's own programme stops counting
+    /// against its caps.
+    func recordRecovery(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
+        let district = try context.requireDistrict()
+        let (key, date, document) = try recoveryRequest(request, context: context)
+        _ = try stores.owning(request.applicationId, as: district)
+        let (stores, programmes) = (self.stores, self.programmes)
+        return try await decided(context) {
+            try await stores.recordRecoveryOwn(
+                request.applicationId, as: district, on: date, document: document, programmes: programmes, request: key, actor: context.actor,
+                reason: request.reason, respond: { try Foshan_Subsidy_V1_DecideApplicationResponse.encoding($0) })
+        }
+    }
+
     func registerCatalogueMember(
         _ request: Foshan_Subsidy_V1_RegisterCatalogueMemberRequest, context: CallContext
     ) async throws(SubsidyError) -> Foshan_Subsidy_V1_RegisterCatalogueMemberResponse {

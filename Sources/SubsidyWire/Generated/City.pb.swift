@@ -1010,6 +1010,12 @@ public enum Foshan_Subsidy_V1_CityService: Sendable {
         /// imported again: ImportHistory refuses it.
         /// `/foshan.subsidy.v1.CityService/RevokeApplication`
         public static let revokeApplication = UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse>(fullName: "/foshan.subsidy.v1.CityService/RevokeApplication")
+        /// A clawback's money is back: records its recovery on `decision_date` (required: not before the
+        /// revocation, not after today) with `decision_document` (the 缴款书 or 文号) and `reason`, and
+        /// the award stops counting against its caps. Only an application REVOKED after payment, once
+        /// (FAILED_PRECONDITION otherwise); its state stays REVOKED, the record gains `recovered_on`.
+        /// `/foshan.subsidy.v1.CityService/RecordRecovery`
+        public static let recordRecovery = UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse>(fullName: "/foshan.subsidy.v1.CityService/RecordRecovery")
         /// `/foshan.subsidy.v1.CityService/Quote`
         public static let quote = UnaryMethod<Foshan_Subsidy_V1_QuoteRequest, Foshan_Subsidy_V1_QuoteResponse>(fullName: "/foshan.subsidy.v1.CityService/Quote")
         /// `/foshan.subsidy.v1.CityService/GetQuota`
@@ -1027,6 +1033,6 @@ public enum Foshan_Subsidy_V1_CityService: Sendable {
         /// `/foshan.subsidy.v1.CityService/VerifyAudit`
         public static let verifyAudit = UnaryMethod<Foshan_Subsidy_V1_VerifyAuditRequest, Foshan_Subsidy_V1_VerifyAuditResponse>(fullName: "/foshan.subsidy.v1.CityService/VerifyAudit")
         /// Every method, in the order of the .proto, for routing and reflection.
-        public static let all: [any MethodDescriptor] = [getApplication, getApplicant, listApplications, approveApplication, approveApplications, rejectApplication, publicizeApplication, disburseApplication, revokeApplication, quote, getQuota, watchQuota, watchEvents, registerPoolMember, listPoolMembers, importHistory, verifyAudit]
+        public static let all: [any MethodDescriptor] = [getApplication, getApplicant, listApplications, approveApplication, approveApplications, rejectApplication, publicizeApplication, disburseApplication, revokeApplication, recordRecovery, quote, getQuota, watchQuota, watchEvents, registerPoolMember, listPoolMembers, importHistory, verifyAudit]
     }
 }

@@ -791,13 +791,16 @@ public enum Foshan_Subsidy_V1_DistrictProgrammes: Sendable {
         public static let disburseApplication = UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse>(fullName: "/foshan.subsidy.v1.DistrictProgrammes/DisburseApplication")
         /// `/foshan.subsidy.v1.DistrictProgrammes/RevokeApplication`
         public static let revokeApplication = UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse>(fullName: "/foshan.subsidy.v1.DistrictProgrammes/RevokeApplication")
+        /// As CityService.RecordRecovery, for the district's own programme's clawbacks.
+        /// `/foshan.subsidy.v1.DistrictProgrammes/RecordRecovery`
+        public static let recordRecovery = UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse>(fullName: "/foshan.subsidy.v1.DistrictProgrammes/RecordRecovery")
         /// `/foshan.subsidy.v1.DistrictProgrammes/RegisterCatalogueMember`
         public static let registerCatalogueMember = UnaryMethod<Foshan_Subsidy_V1_RegisterCatalogueMemberRequest, Foshan_Subsidy_V1_RegisterCatalogueMemberResponse>(fullName: "/foshan.subsidy.v1.DistrictProgrammes/RegisterCatalogueMember")
         /// The caps of the district's own programmes.
         /// `/foshan.subsidy.v1.DistrictProgrammes/GetQuota`
         public static let getQuota = UnaryMethod<Foshan_Subsidy_V1_GetQuotaRequest, Foshan_Subsidy_V1_GetQuotaResponse>(fullName: "/foshan.subsidy.v1.DistrictProgrammes/GetQuota")
         /// Every method, in the order of the .proto, for routing and reflection.
-        public static let all: [any MethodDescriptor] = [approveApplication, rejectApplication, publicizeApplication, disburseApplication, revokeApplication, registerCatalogueMember, getQuota]
+        public static let all: [any MethodDescriptor] = [approveApplication, rejectApplication, publicizeApplication, disburseApplication, revokeApplication, recordRecovery, registerCatalogueMember, getQuota]
     }
 }
 

@@ -745,6 +745,11 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
     /// The day in Foshan (YYYY-MM-DD) the district recommended it (初审), once it has: the city's
     /// decision on it (approval, refusal) may not be dated before it either.
     public var recommendedOn: String = ""
+    /// For an award revoked after payment (a clawback): the day in Foshan (YYYY-MM-DD) its money's
+    /// recovery was recorded (RecordRecovery), and the document that shows it (缴款书 or 文号). Until
+    /// then the clawback keeps counting against every cap; empty otherwise.
+    public var recoveredOn: String = ""
+    public var recoveryDocument: String = ""
 
     public init() {}
 
@@ -775,6 +780,8 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         m.lateReason = ProtoC.string(c.late_reason)
         m.filedOn = ProtoC.string(c.filed_on)
         m.recommendedOn = ProtoC.string(c.recommended_on)
+        m.recoveredOn = ProtoC.string(c.recovered_on)
+        m.recoveryDocument = ProtoC.string(c.recovery_document)
         return m
     }
 
@@ -802,6 +809,8 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         p.pointee.late_reason = arena.string(self.lateReason)
         p.pointee.filed_on = arena.string(self.filedOn)
         p.pointee.recommended_on = arena.string(self.recommendedOn)
+        p.pointee.recovered_on = arena.string(self.recoveredOn)
+        p.pointee.recovery_document = arena.string(self.recoveryDocument)
         return UnsafeMutableRawPointer(p)
     }
 
@@ -830,6 +839,8 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
             case "lateReason", "late_reason": self.lateReason = try value.string(at: path + ".late_reason")
             case "filedOn", "filed_on": self.filedOn = try value.string(at: path + ".filed_on")
             case "recommendedOn", "recommended_on": self.recommendedOn = try value.string(at: path + ".recommended_on")
+            case "recoveredOn", "recovered_on": self.recoveredOn = try value.string(at: path + ".recovered_on")
+            case "recoveryDocument", "recovery_document": self.recoveryDocument = try value.string(at: path + ".recovery_document")
             default: throw SubsidyError.invalidField(path + "." + key, "unknown field")
             }
         }
@@ -858,6 +869,8 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
         if self.lateReason != "" { members.append(("lateReason", JSONValue.string(self.lateReason))) }
         if self.filedOn != "" { members.append(("filedOn", JSONValue.string(self.filedOn))) }
         if self.recommendedOn != "" { members.append(("recommendedOn", JSONValue.string(self.recommendedOn))) }
+        if self.recoveredOn != "" { members.append(("recoveredOn", JSONValue.string(self.recoveredOn))) }
+        if self.recoveryDocument != "" { members.append(("recoveryDocument", JSONValue.string(self.recoveryDocument))) }
         return .object(members)
     }
 }

@@ -397,6 +397,12 @@ class CityClient(_Service):
         return self._unary("RevokeApplication", self.c.DecideApplicationRequest, request, fields,
                            self.c.DecideApplicationResponse, timeout_ms, retry)
 
+    def record_recovery(self, request: Optional[city_pb2.DecideApplicationRequest] = None, *,
+                        timeout_ms=None, retry=None, **fields) -> city_pb2.DecideApplicationResponse:
+        """A clawback's money is back (decision_date, reason required): its caps are free again."""
+        return self._unary("RecordRecovery", self.c.DecideApplicationRequest, request, fields,
+                           self.c.DecideApplicationResponse, timeout_ms, retry)
+
     def quote(self, request: Optional[district_pb2.QuoteRequest] = None, *, timeout_ms=None, retry=None,
               **fields) -> district_pb2.QuoteResponse:
         return self._unary("Quote", self.d.QuoteRequest, request, fields, self.d.QuoteResponse, timeout_ms, retry)
@@ -497,6 +503,12 @@ class DistrictProgrammesClient(_Service):
     def revoke_application(self, request: Optional[city_pb2.DecideApplicationRequest] = None, *,
                            timeout_ms=None, retry=None, **fields) -> city_pb2.DecideApplicationResponse:
         return self._unary("RevokeApplication", city_pb2.DecideApplicationRequest, request, fields,
+                           city_pb2.DecideApplicationResponse, timeout_ms, retry)
+
+    def record_recovery(self, request: Optional[city_pb2.DecideApplicationRequest] = None, *,
+                        timeout_ms=None, retry=None, **fields) -> city_pb2.DecideApplicationResponse:
+        """A clawback's money is back (decision_date, reason required): its caps are free again."""
+        return self._unary("RecordRecovery", city_pb2.DecideApplicationRequest, request, fields,
                            city_pb2.DecideApplicationResponse, timeout_ms, retry)
 
     def register_catalogue_member(self, request: Optional[programmes_pb2.RegisterCatalogueMemberRequest] = None, *,

@@ -2071,7 +2071,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__watch_events_request__desc
   (ProtobufCMessageInit) foshan__subsidy__v1__watch_events_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor foshan__subsidy__v1__city_service__method_descriptors[17] =
+static const ProtobufCMethodDescriptor foshan__subsidy__v1__city_service__method_descriptors[18] =
 {
   { "GetApplication", &foshan__subsidy__v1__get_application_request__descriptor, &foshan__subsidy__v1__get_application_response__descriptor },
   { "GetApplicant", &foshan__subsidy__v1__get_applicant_request__descriptor, &foshan__subsidy__v1__get_applicant_response__descriptor },
@@ -2082,6 +2082,7 @@ static const ProtobufCMethodDescriptor foshan__subsidy__v1__city_service__method
   { "PublicizeApplication", &foshan__subsidy__v1__decide_application_request__descriptor, &foshan__subsidy__v1__decide_application_response__descriptor },
   { "DisburseApplication", &foshan__subsidy__v1__decide_application_request__descriptor, &foshan__subsidy__v1__decide_application_response__descriptor },
   { "RevokeApplication", &foshan__subsidy__v1__decide_application_request__descriptor, &foshan__subsidy__v1__decide_application_response__descriptor },
+  { "RecordRecovery", &foshan__subsidy__v1__decide_application_request__descriptor, &foshan__subsidy__v1__decide_application_response__descriptor },
   { "Quote", &foshan__subsidy__v1__quote_request__descriptor, &foshan__subsidy__v1__quote_response__descriptor },
   { "GetQuota", &foshan__subsidy__v1__get_quota_request__descriptor, &foshan__subsidy__v1__get_quota_response__descriptor },
   { "WatchQuota", &foshan__subsidy__v1__get_quota_request__descriptor, &foshan__subsidy__v1__get_quota_response__descriptor },
@@ -2097,18 +2098,19 @@ const unsigned foshan__subsidy__v1__city_service__method_indices_by_name[] = {
   7,        /* DisburseApplication */
   1,        /* GetApplicant */
   0,        /* GetApplication */
-  10,        /* GetQuota */
-  15,        /* ImportHistory */
+  11,        /* GetQuota */
+  16,        /* ImportHistory */
   2,        /* ListApplications */
-  14,        /* ListPoolMembers */
+  15,        /* ListPoolMembers */
   6,        /* PublicizeApplication */
-  9,        /* Quote */
-  13,        /* RegisterPoolMember */
+  10,        /* Quote */
+  9,        /* RecordRecovery */
+  14,        /* RegisterPoolMember */
   5,        /* RejectApplication */
   8,        /* RevokeApplication */
-  16,        /* VerifyAudit */
-  12,        /* WatchEvents */
-  11         /* WatchQuota */
+  17,        /* VerifyAudit */
+  13,        /* WatchEvents */
+  12         /* WatchQuota */
 };
 const ProtobufCServiceDescriptor foshan__subsidy__v1__city_service__descriptor =
 {
@@ -2117,7 +2119,7 @@ const ProtobufCServiceDescriptor foshan__subsidy__v1__city_service__descriptor =
   "CityService",
   "Foshan__Subsidy__V1__CityService",
   "foshan.subsidy.v1",
-  17,
+  18,
   foshan__subsidy__v1__city_service__method_descriptors,
   foshan__subsidy__v1__city_service__method_indices_by_name
 };
@@ -2193,13 +2195,21 @@ void foshan__subsidy__v1__city_service__revoke_application(ProtobufCService *ser
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void foshan__subsidy__v1__city_service__record_recovery(ProtobufCService *service,
+                                                        const Foshan__Subsidy__V1__DecideApplicationRequest *input,
+                                                        Foshan__Subsidy__V1__DecideApplicationResponse_Closure closure,
+                                                        void *closure_data)
+{
+  assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void foshan__subsidy__v1__city_service__quote(ProtobufCService *service,
                                               const Foshan__Subsidy__V1__QuoteRequest *input,
                                               Foshan__Subsidy__V1__QuoteResponse_Closure closure,
                                               void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__get_quota(ProtobufCService *service,
                                                   const Foshan__Subsidy__V1__GetQuotaRequest *input,
@@ -2207,7 +2217,7 @@ void foshan__subsidy__v1__city_service__get_quota(ProtobufCService *service,
                                                   void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__watch_quota(ProtobufCService *service,
                                                     const Foshan__Subsidy__V1__GetQuotaRequest *input,
@@ -2215,7 +2225,7 @@ void foshan__subsidy__v1__city_service__watch_quota(ProtobufCService *service,
                                                     void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__watch_events(ProtobufCService *service,
                                                      const Foshan__Subsidy__V1__WatchEventsRequest *input,
@@ -2223,7 +2233,7 @@ void foshan__subsidy__v1__city_service__watch_events(ProtobufCService *service,
                                                      void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__register_pool_member(ProtobufCService *service,
                                                              const Foshan__Subsidy__V1__RegisterPoolMemberRequest *input,
@@ -2231,7 +2241,7 @@ void foshan__subsidy__v1__city_service__register_pool_member(ProtobufCService *s
                                                              void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__list_pool_members(ProtobufCService *service,
                                                           const Foshan__Subsidy__V1__ListPoolMembersRequest *input,
@@ -2239,7 +2249,7 @@ void foshan__subsidy__v1__city_service__list_pool_members(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__import_history(ProtobufCService *service,
                                                        const Foshan__Subsidy__V1__ImportHistoryRequest *input,
@@ -2247,7 +2257,7 @@ void foshan__subsidy__v1__city_service__import_history(ProtobufCService *service
                                                        void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__verify_audit(ProtobufCService *service,
                                                      const Foshan__Subsidy__V1__VerifyAuditRequest *input,
@@ -2255,7 +2265,7 @@ void foshan__subsidy__v1__city_service__verify_audit(ProtobufCService *service,
                                                      void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__city_service__descriptor);
-  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__city_service__init (Foshan__Subsidy__V1__CityService_Service *service,
                                               Foshan__Subsidy__V1__CityService_ServiceDestroy destroy)

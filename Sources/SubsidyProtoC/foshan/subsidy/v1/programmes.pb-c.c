@@ -1671,22 +1671,24 @@ void foshan__subsidy__v1__programmes__init (Foshan__Subsidy__V1__Programmes_Serv
                                      &foshan__subsidy__v1__programmes__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor foshan__subsidy__v1__district_programmes__method_descriptors[7] =
+static const ProtobufCMethodDescriptor foshan__subsidy__v1__district_programmes__method_descriptors[8] =
 {
   { "ApproveApplication", &foshan__subsidy__v1__approve_application_request__descriptor, &foshan__subsidy__v1__approve_application_response__descriptor },
   { "RejectApplication", &foshan__subsidy__v1__decide_application_request__descriptor, &foshan__subsidy__v1__decide_application_response__descriptor },
   { "PublicizeApplication", &foshan__subsidy__v1__decide_application_request__descriptor, &foshan__subsidy__v1__decide_application_response__descriptor },
   { "DisburseApplication", &foshan__subsidy__v1__decide_application_request__descriptor, &foshan__subsidy__v1__decide_application_response__descriptor },
   { "RevokeApplication", &foshan__subsidy__v1__decide_application_request__descriptor, &foshan__subsidy__v1__decide_application_response__descriptor },
+  { "RecordRecovery", &foshan__subsidy__v1__decide_application_request__descriptor, &foshan__subsidy__v1__decide_application_response__descriptor },
   { "RegisterCatalogueMember", &foshan__subsidy__v1__register_catalogue_member_request__descriptor, &foshan__subsidy__v1__register_catalogue_member_response__descriptor },
   { "GetQuota", &foshan__subsidy__v1__get_quota_request__descriptor, &foshan__subsidy__v1__get_quota_response__descriptor },
 };
 const unsigned foshan__subsidy__v1__district_programmes__method_indices_by_name[] = {
   0,        /* ApproveApplication */
   3,        /* DisburseApplication */
-  6,        /* GetQuota */
+  7,        /* GetQuota */
   2,        /* PublicizeApplication */
-  5,        /* RegisterCatalogueMember */
+  5,        /* RecordRecovery */
+  6,        /* RegisterCatalogueMember */
   1,        /* RejectApplication */
   4         /* RevokeApplication */
 };
@@ -1697,7 +1699,7 @@ const ProtobufCServiceDescriptor foshan__subsidy__v1__district_programmes__descr
   "DistrictProgrammes",
   "Foshan__Subsidy__V1__DistrictProgrammes",
   "foshan.subsidy.v1",
-  7,
+  8,
   foshan__subsidy__v1__district_programmes__method_descriptors,
   foshan__subsidy__v1__district_programmes__method_indices_by_name
 };
@@ -1741,13 +1743,21 @@ void foshan__subsidy__v1__district_programmes__revoke_application(ProtobufCServi
   assert(service->descriptor == &foshan__subsidy__v1__district_programmes__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void foshan__subsidy__v1__district_programmes__record_recovery(ProtobufCService *service,
+                                                               const Foshan__Subsidy__V1__DecideApplicationRequest *input,
+                                                               Foshan__Subsidy__V1__DecideApplicationResponse_Closure closure,
+                                                               void *closure_data)
+{
+  assert(service->descriptor == &foshan__subsidy__v1__district_programmes__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void foshan__subsidy__v1__district_programmes__register_catalogue_member(ProtobufCService *service,
                                                                          const Foshan__Subsidy__V1__RegisterCatalogueMemberRequest *input,
                                                                          Foshan__Subsidy__V1__RegisterCatalogueMemberResponse_Closure closure,
                                                                          void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__district_programmes__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__district_programmes__get_quota(ProtobufCService *service,
                                                          const Foshan__Subsidy__V1__GetQuotaRequest *input,
@@ -1755,7 +1765,7 @@ void foshan__subsidy__v1__district_programmes__get_quota(ProtobufCService *servi
                                                          void *closure_data)
 {
   assert(service->descriptor == &foshan__subsidy__v1__district_programmes__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void foshan__subsidy__v1__district_programmes__init (Foshan__Subsidy__V1__DistrictProgrammes_Service *service,
                                                      Foshan__Subsidy__V1__DistrictProgrammes_ServiceDestroy destroy)

@@ -1509,7 +1509,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__award_explanation__descrip
   (ProtobufCMessageInit) foshan__subsidy__v1__award_explanation__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__field_descriptors[21] =
+static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__field_descriptors[23] =
 {
   {
     "id",
@@ -1763,6 +1763,30 @@ static const ProtobufCFieldDescriptor foshan__subsidy__v1__application_record__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "recovered_on",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicationRecord, recovered_on),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recovery_document",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Foshan__Subsidy__V1__ApplicationRecord, recovery_document),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned foshan__subsidy__v1__application_record__field_indices_by_name[] = {
   3,   /* field[3] = application */
@@ -1783,6 +1807,8 @@ static const unsigned foshan__subsidy__v1__application_record__field_indices_by_
   15,   /* field[15] = publicity_last_day */
   14,   /* field[14] = publicized_on */
   20,   /* field[20] = recommended_on */
+  21,   /* field[21] = recovered_on */
+  22,   /* field[22] = recovery_document */
   2,   /* field[2] = state */
   10,   /* field[10] = updated_at */
   12,   /* field[12] = warnings */
@@ -1790,7 +1816,7 @@ static const unsigned foshan__subsidy__v1__application_record__field_indices_by_
 static const ProtobufCIntRange foshan__subsidy__v1__application_record__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 21 }
+  { 0, 23 }
 };
 const ProtobufCMessageDescriptor foshan__subsidy__v1__application_record__descriptor =
 {
@@ -1800,7 +1826,7 @@ const ProtobufCMessageDescriptor foshan__subsidy__v1__application_record__descri
   "Foshan__Subsidy__V1__ApplicationRecord",
   "foshan.subsidy.v1",
   sizeof(Foshan__Subsidy__V1__ApplicationRecord),
-  21,
+  23,
   foshan__subsidy__v1__application_record__field_descriptors,
   foshan__subsidy__v1__application_record__field_indices_by_name,
   1,  foshan__subsidy__v1__application_record__number_ranges,

@@ -841,6 +841,10 @@ struct Foshan__Subsidy__V1__CityService_Service
                              const Foshan__Subsidy__V1__DecideApplicationRequest *input,
                              Foshan__Subsidy__V1__DecideApplicationResponse_Closure closure,
                              void *closure_data);
+  void (*record_recovery)(Foshan__Subsidy__V1__CityService_Service *service,
+                          const Foshan__Subsidy__V1__DecideApplicationRequest *input,
+                          Foshan__Subsidy__V1__DecideApplicationResponse_Closure closure,
+                          void *closure_data);
   void (*quote)(Foshan__Subsidy__V1__CityService_Service *service,
                 const Foshan__Subsidy__V1__QuoteRequest *input,
                 Foshan__Subsidy__V1__QuoteResponse_Closure closure,
@@ -890,6 +894,7 @@ void foshan__subsidy__v1__city_service__init (Foshan__Subsidy__V1__CityService_S
       function_prefix__ ## publicize_application,\
       function_prefix__ ## disburse_application,\
       function_prefix__ ## revoke_application,\
+      function_prefix__ ## record_recovery,\
       function_prefix__ ## quote,\
       function_prefix__ ## get_quota,\
       function_prefix__ ## watch_quota,\
@@ -934,6 +939,10 @@ void foshan__subsidy__v1__city_service__revoke_application(ProtobufCService *ser
                                                            const Foshan__Subsidy__V1__DecideApplicationRequest *input,
                                                            Foshan__Subsidy__V1__DecideApplicationResponse_Closure closure,
                                                            void *closure_data);
+void foshan__subsidy__v1__city_service__record_recovery(ProtobufCService *service,
+                                                        const Foshan__Subsidy__V1__DecideApplicationRequest *input,
+                                                        Foshan__Subsidy__V1__DecideApplicationResponse_Closure closure,
+                                                        void *closure_data);
 void foshan__subsidy__v1__city_service__quote(ProtobufCService *service,
                                               const Foshan__Subsidy__V1__QuoteRequest *input,
                                               Foshan__Subsidy__V1__QuoteResponse_Closure closure,

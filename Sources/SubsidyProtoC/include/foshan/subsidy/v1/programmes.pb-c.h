@@ -635,6 +635,10 @@ struct Foshan__Subsidy__V1__DistrictProgrammes_Service
                              const Foshan__Subsidy__V1__DecideApplicationRequest *input,
                              Foshan__Subsidy__V1__DecideApplicationResponse_Closure closure,
                              void *closure_data);
+  void (*record_recovery)(Foshan__Subsidy__V1__DistrictProgrammes_Service *service,
+                          const Foshan__Subsidy__V1__DecideApplicationRequest *input,
+                          Foshan__Subsidy__V1__DecideApplicationResponse_Closure closure,
+                          void *closure_data);
   void (*register_catalogue_member)(Foshan__Subsidy__V1__DistrictProgrammes_Service *service,
                                     const Foshan__Subsidy__V1__RegisterCatalogueMemberRequest *input,
                                     Foshan__Subsidy__V1__RegisterCatalogueMemberResponse_Closure closure,
@@ -656,6 +660,7 @@ void foshan__subsidy__v1__district_programmes__init (Foshan__Subsidy__V1__Distri
       function_prefix__ ## publicize_application,\
       function_prefix__ ## disburse_application,\
       function_prefix__ ## revoke_application,\
+      function_prefix__ ## record_recovery,\
       function_prefix__ ## register_catalogue_member,\
       function_prefix__ ## get_quota  }
 void foshan__subsidy__v1__district_programmes__approve_application(ProtobufCService *service,
@@ -678,6 +683,10 @@ void foshan__subsidy__v1__district_programmes__revoke_application(ProtobufCServi
                                                                   const Foshan__Subsidy__V1__DecideApplicationRequest *input,
                                                                   Foshan__Subsidy__V1__DecideApplicationResponse_Closure closure,
                                                                   void *closure_data);
+void foshan__subsidy__v1__district_programmes__record_recovery(ProtobufCService *service,
+                                                               const Foshan__Subsidy__V1__DecideApplicationRequest *input,
+                                                               Foshan__Subsidy__V1__DecideApplicationResponse_Closure closure,
+                                                               void *closure_data);
 void foshan__subsidy__v1__district_programmes__register_catalogue_member(ProtobufCService *service,
                                                                          const Foshan__Subsidy__V1__RegisterCatalogueMemberRequest *input,
                                                                          Foshan__Subsidy__V1__RegisterCatalogueMemberResponse_Closure closure,

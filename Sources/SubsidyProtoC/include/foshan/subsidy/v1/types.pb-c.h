@@ -425,10 +425,17 @@ struct  Foshan__Subsidy__V1__ApplicationRecord
    * decision on it (approval, refusal) may not be dated before it either.
    */
   char *recommended_on;
+  /*
+   * For an award revoked after payment (a clawback): the day in Foshan (YYYY-MM-DD) its money's
+   * recovery was recorded (RecordRecovery), and the document that shows it (缴款书 or 文号). Until
+   * then the clawback keeps counting against every cap; empty otherwise.
+   */
+  char *recovered_on;
+  char *recovery_document;
 };
 #define FOSHAN__SUBSIDY__V1__APPLICATION_RECORD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&foshan__subsidy__v1__application_record__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, FOSHAN__SUBSIDY__V1__APPLICATION_STATE__APPLICATION_STATE_UNSPECIFIED, NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
