@@ -180,10 +180,11 @@ REACH: dict[str, list[Reach]] = {
     "CityLedger.swift:markDisbursed": [Reach([C + "DisburseApplication"])],
     "CityLedger.swift:release": [Reach([C + "RevokeApplication"])],
     "CityLedger.swift:recordRecovery": [Reach([C + "RecordRecovery"])],
+    "CityService.swift:recordRecovery": [Reach([C + "RecordRecovery"])],
     "Conversions.swift:recoveryRequest": [Reach(RECOVERY)],
     "DistrictStore.swift:recordRecovery": [Reach(RECOVERY)],
     "StoredApplication.swift:requireRecoverable": [Reach(RECOVERY)],
-    "SubsidyStores+DistrictProgrammes.swift:recordRecoveryOwn": [Reach([DP + "RecordRecovery"])],
+    "SubsidyStores+DistrictProgrammes.swift:decidingOwn": [Reach(DP_DECIDE + [DP + "RecordRecovery"])],
     # An imported award's revocation (an `import-…` id): the ledger only.
     "CityLedger+Imports.swift:revokeImport": [Reach([C + "RevokeApplication"])],
     "CityLedger.swift:pilotAward": [Reach(ENGINE)],
@@ -276,7 +277,6 @@ REACH: dict[str, list[Reach]] = {
     "SubsidyStores.swift:approveHoldingLocks": [Reach([C + "ApproveApplication"])],
     "SubsidyStores.swift:cityDecides": [Reach(C_DECISIONS)],
     "SubsidyStores+DistrictProgrammes.swift:approveOwn": [Reach([DP + "ApproveApplication"])],
-    "SubsidyStores+DistrictProgrammes.swift:decideOwn": [Reach(DP_DECIDE)],
     "SubsidyStores+DistrictProgrammes.swift:disburseOwn": [Reach([DP + "DisburseApplication"])],
     "SubsidyStores+DistrictProgrammes.swift:districtDecides": [Reach(DP_DECISIONS + [DP + "RecordRecovery"])],
     "SubsidyStores+DistrictProgrammes.swift:publicizeOwn": [Reach([DP + "PublicizeApplication"])],
@@ -285,6 +285,8 @@ REACH: dict[str, list[Reach]] = {
     "SubsidyStores.swift:importHistory": [Reach([C + "ImportHistory"])],
     "SubsidyStores.swift:owning": [Reach(BY_ID)],
     "SubsidyStores.swift:publicize": [Reach([C + "PublicizeApplication"])],
+    # A twin holding an award refuses the quote, as it refuses the approval.
+    "SubsidyStores.swift:quote": [Reach(QUOTES)],
     "StoredApplication.swift:requireRevocable": [Reach([C + "RevokeApplication", DP + "RevokeApplication"])],
     "SubsidyStores.swift:requireIndexed": [Reach([D + "SubmitApplication", D + "UpdateApplicant", D + "AmendApplication"])],
     "SubsidyStores.swift:requireRegistered": [Reach([D + "SubmitApplication", D + "AmendApplication"])],
@@ -342,7 +344,7 @@ SUBJECTS = {
                 "or another programme's limit binding this award (MEASURES.md); or that limit binds it and no base is known to bound it by",
     "publicity": "disbursement before the publicity (公示) period has ended; the message names the first allowed day",
     "recovery": "the clawback's recovery was recorded already (the message names its date)",
-    "commitment": "the ledger's commitment is not in a state that allows the step (already released, not live)",
+    "commitment": "the ledger's commitment is not in a state that allows the step (already released, not live, not a clawback)",
     "request.awards[i]": "row i's content is already funded (live, imported earlier, earlier in the same request, or by a district's own programme), "
                          "or row i is an award that was revoked (import the corrected row instead); the whole import is refused",
     "request.awards[i].enterprise_uscc": "row i's enterprise, unknown to the ledger, has the organisation code (USCC positions 9–17) of another "

@@ -110,7 +110,7 @@ public struct SubsidyServices: Sendable {
                 let (limit, committed) = cap.unit == "count"
                     ? ("\(cap.limit) awards", "\(cap.committed)") : ("\(Money(fen: cap.limit)) yuan", "\(Money(fen: cap.committed))")
                 logger.warning(
-                    "cap \(cap.capId) [\(cap.scope)]: its limit \(limit) is below the \(committed) already committed; nothing more is awarded under it (if the limit was lowered by mistake, correct the programme file and reload)"
+                    "cap \(cap.capId) [\(cap.scope)]: its limit \(limit) is below the \(committed) already committed; nothing more is awarded under it (a clawback counts until its recovery is recorded — `subsidyctl recover` those whose money came back; if the limit was lowered by mistake, correct the programme file and reload)"
                 )
             }
         } catch {

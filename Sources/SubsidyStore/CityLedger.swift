@@ -422,7 +422,7 @@ public final class CityLedger: Sendable {
                 """),
         // A clawback (revoked after payment) counts against its caps until its recovery is
         // recorded (``CityLedger/counted``); it used to free them at once.
-        .countClawbacks(version: 22, triggers: ["cap_totals_", "consumer_totals_"], totals: MaintainedTotals.ledger),
+        .countClawbacks(version: 22, triggers: ["cap_totals_": 6, "consumer_totals_": 5], totals: MaintainedTotals.ledger),
         // The recorded recovery of each clawback (``recordRecovery``), which moved it to
         // released: what its district's record must show, should the district step be lost.
         SQLiteDatabase.Migration(

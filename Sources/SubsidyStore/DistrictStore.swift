@@ -369,7 +369,7 @@ public final class DistrictStore: Sendable {
                 """),
         // As the ledger's migration 22: a clawback of the district's own programme counts against
         // its caps until its recovery is recorded.
-        .countClawbacks(version: 21, triggers: ["programme_totals_"], totals: [MaintainedTotals.programmeTotals]),
+        .countClawbacks(version: 21, triggers: ["programme_totals_": 2], totals: [MaintainedTotals.programmeTotals]),
     ]
 
     /// States in which an application still waits for a decision: its content is claimed but not

@@ -128,15 +128,18 @@ public struct MaintainedTotals: Sendable {
 }
 
 extension SQLiteDatabase.Migration {
-    /// Clawbacks count against caps (``CityLedger/counted``): every trigger named `prefixes`…
-    /// that kept `totals` over the commitments in force is recreated with the clawback state
-    /// among the counted ones, and each table whose rows then differ from its records is rebuilt,
-    /// recorded in the file's audit chain (`rebuild-totals`, by `migration`) — its committed
-    /// totals rise by the clawbacks made before this release. Written to be re-run: a trigger
-    /// already rewritten no longer holds the old list, and equal totals are left alone.
-    static func countClawbacks(version: Int, triggers prefixes: [String], totals: [MaintainedTotals]) -> Self {
+    /// Clawbacks count against caps (``CityLedger/counted``): every trigger named `prefix`… that
+    /// kept `totals` over the commitments in force is recreated with the clawback state among the
+    /// counted ones, and each table whose rows then differ from its records is rebuilt, recorded
+    /// in the file's audit chain (`rebuild-totals`, by `migration`) — its committed totals rise by
+    /// the clawbacks made before this release. `triggers` gives how many triggers of each prefix
+    /// this release's schema has: a file with another number, or one whose text no longer names
+    /// the states as the release wrote it, is refused as damaged (its totals would go on freeing
+    /// clawbacks, or drift) rather than migrated. Written to be re-run: a trigger already
+    /// rewritten no longer holds the old list, and equal totals are left alone.
+    static func countClawbacks(version: Int, triggers: KeyValuePairs<String, Int>, totals: [MaintainedTotals]) -> Self {
         Self(version: version, sql: "") { transaction throws(SQLiteError) in
-            for prefix in prefixes {
+            for (prefix, expected) in triggers {
                 let rewritten = try transaction.query(
                     """
                     SELECT name, replace(sql, ?2, ?3) AS sql FROM sqlite_master
@@ -146,6 +149,18 @@ extension SQLiteDatabase.Migration {
                 for trigger in rewritten {
                     _ = try transaction.query("DROP TRIGGER \(try trigger.text("name"))")
                     _ = try transaction.query(try trigger.text("sql"))
+                }
+                let counting = try transaction.query(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND substr(name, 1, length(?1)) = ?1 AND instr(sql, ?2) > 0",
+                    [.text(prefix), .text(CityLedger.counted)]
+                ).count
+                let all = try transaction.query(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND substr(name, 1, length(?1)) = ?1", [.text(prefix)]
+                ).count
+                guard counting == expected, all == expected else {
+                    throw SQLiteError.damaged(
+                        "its \(prefix)… triggers are not the ones subsidyd wrote (\(all), \(counting) of them counting clawbacks; this release's schema has "
+                            + "\(expected)): they were edited or dropped by hand, and cannot be migrated to count clawbacks")
                 }
             }
             do {

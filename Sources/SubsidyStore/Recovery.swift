@@ -230,9 +230,11 @@ public enum Recovery {
             )
         }
         // A clawback's recovery the ledger recorded, whose district step was lost: the record
-        // still lacks its `recover` entry (read only for such a record, which is rare).
+        // still lacks its `recover` entry (read only for such a record, which is rare) — also
+        // when the revocation itself is rolled forward first, just below.
         var recovery: CityLedger.Recovery?
-        if pending.isEmpty, commitment.state == .released, application.state == .revoked, !application.disbursedOn.isEmpty, application.recovery == nil {
+        let revoked = pending.isEmpty ? application.state == .revoked : pending.last == .revoke
+        if commitment.state == .released, revoked, application.wasPaid || pending.contains(.disburse), application.recovery == nil {
             recovery = try await ledger.database.read { try ledger.recovery(for: commitment.applicationID, in: $0) }
         }
         guard apply else {
@@ -241,18 +243,6 @@ public enum Recovery {
         }
         // Completing a ledger-first step is seeing the ledger where it now stands.
         let position = pending.isEmpty && recovery == nil ? nil : try await ledger.position()
-        if let recovery, let position {
-            try await store.database.write { transaction in
-                let now = Timestamp.now()
-                _ = try store.recordRecovery(
-                    commitment.applicationID, actor: recovery.actor.tenant.isEmpty ? actor : recovery.actor,
-                    reason: recovery.reason.isEmpty ? "completed from the city ledger" : recovery.reason + " (completed from the city ledger)",
-                    request: RequestKey(id: recovery.requestID, fingerprint: "recovery"),
-                    decision: DecisionNote(date: recovery.recoveredOn, document: recovery.document), at: now, in: transaction)
-                try store.recordLedgerPosition(position, at: now, in: transaction)
-            }
-            report.rolledForward.append("\(commitment.applicationID) recover")
-        }
         for transition in pending {
             let approving = transition == .approve
             let request = RequestKey(id: approving ? commitment.requestID : commitment.releaseRequestID, fingerprint: "recovery")
@@ -275,6 +265,19 @@ public enum Recovery {
                 if let position { try store.recordLedgerPosition(position, at: now, in: transaction) }
             }
             report.rolledForward.append("\(commitment.applicationID) \(transition)")
+        }
+        // After the revocation it follows, if that was rolled forward too.
+        if let recovery, let position {
+            try await store.database.write { transaction in
+                let now = Timestamp.now()
+                _ = try store.recordRecovery(
+                    commitment.applicationID, actor: recovery.actor.tenant.isEmpty ? actor : recovery.actor,
+                    reason: recovery.reason.isEmpty ? "completed from the city ledger" : recovery.reason + " (completed from the city ledger)",
+                    request: RequestKey(id: recovery.requestID, fingerprint: "recovery"),
+                    decision: DecisionNote(date: recovery.recoveredOn, document: recovery.document), at: now, in: transaction)
+                try store.recordLedgerPosition(position, at: now, in: transaction)
+            }
+            report.rolledForward.append("\(commitment.applicationID) recover")
         }
     }
 

@@ -61,6 +61,10 @@ public struct StoredApplication: Sendable, Equatable {
     /// The recording of this award's recovery (a clawback's money back), if there is one.
     public var recovery: TransitionEntry? { history.last { $0.action == .recover } }
 
+    /// Whether the award was paid: its payment day, or — for a payment recorded before the
+    /// record kept that day (district migration 6) — its history's `disburse`.
+    public var wasPaid: Bool { !disbursedOn.isEmpty || history.contains { $0.action == .transition(.disburse) } }
+
     /// Refuses to record a recovery on `date` unless the award was revoked after payment (a
     /// clawback), its recovery is not recorded yet, and `date` is not before the revocation
     /// (its date, else the payment's).
@@ -69,7 +73,7 @@ public struct StoredApplication: Sendable, Equatable {
             throw SubsidyError.precondition(
                 "state", "cannot record the recovery of \(id), which is \(state.rawValue): only an award revoked after payment (a clawback) has money to recover")
         }
-        guard !disbursedOn.isEmpty else {
+        guard wasPaid else {
             throw SubsidyError.precondition("state", "\(id) was revoked before payment: its commitment was released then, and no money was paid to recover")
         }
         if let recovery {

@@ -101,7 +101,7 @@ extension SubsidyStores {
     }
 
     /// Revocation of an award of the district's own programme: its charges leave the district's
-    /// totals (a clawback after payment).
+    /// totals — after payment, a clawback, only once its recovery is recorded.
     public func revokeOwn(
         _ id: String, as district: DistrictID, on date: CalendarDate?, document: String, programmes: Programmes, request key: RequestKey,
         actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
@@ -120,13 +120,7 @@ extension SubsidyStores {
         _ id: String, as district: DistrictID, on date: CalendarDate, document: String, programmes: Programmes, request key: RequestKey,
         actor: Actor, reason: String, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
-        let store = try owning(id, as: district)
-        if let earlier = try await store.replay(key) { return earlier }
-        return try await store.mutate(key) { transaction, now in
-            guard let current = try DistrictStore.application(id, in: transaction, district: district) else {
-                throw SubsidyError(.notFound, "application \(id) does not exist")
-            }
-            _ = try Self.districtDecides(current, district: district, programmes: programmes)
+        try await decidingOwn(id, as: district, programmes: programmes, request: key) { store, current, _, transaction, now in
             try current.requireRecoverable(on: date)
             try store.moveProgrammeCommitment(id, to: .released, requestID: key.id, actor: actor, reason: reason, at: now, in: transaction)
             return try respond(
@@ -180,18 +174,29 @@ extension SubsidyStores {
         reason: String, decision: DecisionNote, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8],
         update: @escaping @Sendable (inout StoredApplication, Policy, ProgrammeTransaction) throws -> Void
     ) async throws -> [UInt8] {
+        try await decidingOwn(id, as: district, programmes: programmes, request: key) { store, _, policy, transaction, now in
+            let programme = ProgrammeTransaction(store: store, transaction: transaction, requestID: key.id, actor: actor, reason: reason, time: now)
+            let record = try store.apply(transition, to: id, actor: actor, role: .city, reason: reason, request: key, decision: decision, at: now, in: transaction) {
+                try update(&$0, policy, programme)
+            }
+            return try respond(record)
+        }
+    }
+
+    /// One decision on an application of the district's own programme: a replay of `key`, or
+    /// `body` in one transaction of the district's file with the application read and its
+    /// programme checked (``districtDecides(_:district:programmes:)``).
+    private func decidingOwn(
+        _ id: String, as district: DistrictID, programmes: Programmes, request key: RequestKey,
+        _ body: @escaping @Sendable (DistrictStore, StoredApplication, Policy, Transaction, String) throws -> [UInt8]
+    ) async throws -> [UInt8] {
         let store = try owning(id, as: district)
         if let earlier = try await store.replay(key) { return earlier }
         return try await store.mutate(key) { transaction, now in
             guard let current = try DistrictStore.application(id, in: transaction, district: district) else {
                 throw SubsidyError(.notFound, "application \(id) does not exist")
             }
-            let policy = try Self.districtDecides(current, district: district, programmes: programmes)
-            let programme = ProgrammeTransaction(store: store, transaction: transaction, requestID: key.id, actor: actor, reason: reason, time: now)
-            let record = try store.apply(transition, to: id, actor: actor, role: .city, reason: reason, request: key, decision: decision, at: now, in: transaction) {
-                try update(&$0, policy, programme)
-            }
-            return try respond(record)
+            return try body(store, current, try Self.districtDecides(current, district: district, programmes: programmes), transaction, now)
         }
     }
 }

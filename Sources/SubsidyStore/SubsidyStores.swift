@@ -986,10 +986,12 @@ public final class SubsidyStores: Service, Sendable {
         return try await underDecisionLock(.keys(["applicant " + uscc, "request " + key.id])) {
             if let earlier = try await store.replay(key) { return earlier }
             try await self.requireRoomToGrow(district)
-            try await self.requireIndexed(uscc, in: district)
+            // Its own registry first: an enterprise it never registered is NOT_FOUND whether or
+            // not another district has (the index's answer would tell it which one has).
             guard var updated = try await store.applicant(uscc) else {
                 throw SubsidyError(.notFound, "applicant \(uscc) is not registered in \(district.rawValue)")
             }
+            try await self.requireIndexed(uscc, in: district)
             let current = updated
             if let name { updated.name = name }
             if let role { updated.role = role }
@@ -1265,6 +1267,12 @@ public final class SubsidyStores: Service, Sendable {
     /// A district programme's quote also holds the enterprise to the revenue tier of its earlier
     /// awards, as that programme's approval does: a quote approval would refuse is no quote.
     public func quote(_ application: Application, policy: Policy, decision: DecisionInput) async throws -> AwardDecision {
+        // A twin holding an award refuses the approval before any cap: so does the quote.
+        let enterprise = application.enterprise.rawValue
+        let twinAwards = try await ledger.database.lookup { [ledger] in try ledger.organisationAwards(of: enterprise, in: $0) }
+        if let refusal = CityLedger.twinRefusal(enterprise, awards: twinAwards + (try await programmeAwards(organisationsOf: [enterprise]))) {
+            throw SubsidyError.precondition("applicant", refusal)
+        }
         guard case .district(let district) = policy.level else {
             return try await withUsage(for: policy, contentKeys: application.lookupKeys) { usage in
                 try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)

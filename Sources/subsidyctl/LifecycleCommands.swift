@@ -539,6 +539,11 @@ struct Recover: CityDecisionCommand {
     static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.recordRecovery }
     @OptionGroup var global: GlobalOptions
     @OptionGroup var decision: DecisionArguments
+
+    /// The day the money came back is a fact to be typed, not today by default.
+    func validate() throws {
+        if decision.decisionDate.isEmpty { throw ValidationError("--decision-date is required: the day the money came back (YYYY-MM-DD)") }
+    }
 }
 
 struct Quota: AsyncParsableCommand {

@@ -97,10 +97,12 @@ struct ProgrammesIntegrationTests {
             #expect(check.problems.isEmpty, "\(check.problems)")
             #expect(check.commitments == 0, "the revoked award is no longer in force")
             // Its money back: recorded, and the caps are free again.
-            let undated = await #expect(throws: SubsidyError.self) {
+            let undated = await #expect(throws: SubsidyError.self) { try await decide(Foshan_Subsidy_V1_DistrictProgrammes.Method.recordRecovery, "") }
+            #expect(undated?.code == .invalidArgument && undated?.message.hasPrefix("request.decision_date: is required") == true, "\(String(describing: undated))")
+            let beforeRevocation = await #expect(throws: SubsidyError.self) {
                 try await decide(Foshan_Subsidy_V1_DistrictProgrammes.Method.recordRecovery, "2024-06-30")
             }
-            #expect(undated?.code == .invalidArgument && undated?.message.contains("before the revocation") == true, "\(String(describing: undated))")
+            #expect(beforeRevocation?.code == .invalidArgument && beforeRevocation?.message.contains("before the revocation") == true, "\(String(describing: beforeRevocation))")
             let recovered = try await decide(Foshan_Subsidy_V1_DistrictProgrammes.Method.recordRecovery, "2024-08-01")
             #expect(recovered.state == .revoked && recovered.recoveredOn == "2024-08-01" && recovered.history.last?.action == "recover")
             let freed = try await shunde.client.call(Foshan_Subsidy_V1_DistrictProgrammes.Method.getQuota, request)

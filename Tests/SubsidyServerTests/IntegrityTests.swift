@@ -341,6 +341,14 @@ struct IntegrityTests {
                     "\(reply.warnings)")
             // The retry answers the same, warning and all.
             #expect(try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.registerApplicant, request).warnings == reply.warnings)
+            // Another district's applicant is not found here, as one no district registered: the
+            // answer says nothing of who has it.
+            for (n, probed) in [squatted, try USCC.makeValid(prefix16: "91440605MAXHXL49").rawValue].enumerated() {
+                var probe = Foshan_Subsidy_V1_UpdateApplicantRequest()
+                (probe.requestId, probe.uscc, probe.name, probe.reason) = ("probe-\(n)", probed, "探测", "更名")
+                let unknown = await #expect(throws: SubsidyError.self) { try await shunde.client.call(Foshan_Subsidy_V1_DistrictService.Method.updateApplicant, probe) }
+                #expect(unknown?.code == .notFound && unknown?.message == "applicant \(probed) is not registered in shunde", "\(unknown?.message ?? "")")
+            }
             // A third code in Shunde is refused: Shunde has the organisation registered now.
             let third = try USCC.makeValid(prefix16: "92440606MAXHXL41").rawValue
             let refused = await #expect(throws: SubsidyError.self) { try await shunde.register(third) }
@@ -358,6 +366,11 @@ struct IntegrityTests {
             #expect(second?.code == .failedPrecondition)
             #expect(second?.message.hasPrefix("applicant: \(squatted) has the organisation code (主体标识码, positions 9–17) of \(real), already awarded in shunde") == true,
                     "\(second?.message ?? "")")
+            // The quote fails the way the approval does, not with an award the approval refuses.
+            var quote = Foshan_Subsidy_V1_QuoteRequest()
+            (quote.applicationId, quote.decisionDate) = (twin.id, "2022-06-01")
+            let quoted = await #expect(throws: SubsidyError.self) { try await city.client.call(Foshan_Subsidy_V1_CityService.Method.quote, quote) }
+            #expect(quoted?.code == .failedPrecondition && quoted?.message.contains("of \(real), already awarded in shunde") == true, "\(quoted?.message ?? "")")
             // A committee's plan says the same, of the ledger and of the list itself.
             func plan(_ ids: [String]) async throws -> [Foshan_Subsidy_V1_ApprovalOutcome] {
                 var list = Foshan_Subsidy_V1_ApproveApplicationsRequest()

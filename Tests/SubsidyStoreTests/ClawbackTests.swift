@@ -1,3 +1,4 @@
+import Foundation
 import SubsidyCore
 import Testing
 @testable import SubsidyStore
@@ -80,6 +81,24 @@ struct ClawbackTests {
         let audit = try harness.stores.ledger.database.readNow { try $0.query("SELECT event FROM audit WHERE event LIKE '%recover%'").map { try $0.text("event") } }
         #expect(audit.count == 1 && audit[0].contains(paid) && audit[0].contains("缴款书 0001"), "\(audit)")
         await harness.stores.close()
+    }
+
+    @Test("a file whose cap-total triggers were edited by hand is refused as damaged, not migrated to go on freeing clawbacks")
+    func editedTriggersRefused() async throws {
+        let harness = try StoreHarness()
+        await harness.stores.close()
+        // As a ledger of the release before, one trigger recreated by hand with other spacing.
+        let ledger = try SQLiteConnection(path: harness.directory.path + "/city-ledger.sqlite")
+        try ledger.execute("BEGIN")
+        let sql = try #require(try ledger.query("SELECT sql FROM sqlite_master WHERE name = 'cap_totals_uncounted'").first?.text("sql"))
+        _ = try ledger.query("DROP TRIGGER cap_totals_uncounted")
+        _ = try ledger.query(sql.replacingOccurrences(of: CityLedger.counted, with: "('live','disbursed')"))
+        try ledger.execute("PRAGMA user_version = 21")
+        try ledger.execute("COMMIT")
+        ledger.close()
+        let refused = #expect(throws: SQLiteError.self) { _ = try StoreHarness(directory: harness.directory) }
+        #expect(refused?.isDamaged == true && refused?.message.contains("cap_totals_… triggers are not the ones subsidyd wrote (6, 5 of them counting clawbacks") == true,
+                "\(String(describing: refused))")
     }
 
     @Test("a recovery whose district step was lost is completed from the ledger, as its author's, and its retry is answered")

@@ -301,6 +301,10 @@ def test_lifecycle_rules(tenants, pb):
     with pytest.raises(RpcError) as twice:
         decide(city, pb, "RecordRecovery", app_id, "2022-07-02", reason="again")
     assert twice.value.code == StatusCode.FAILED_PRECONDITION
+    with pytest.raises(RpcError) as imported:
+        decide(city, pb, "RecordRecovery", "import-0123456789abcdef", "2022-07-02", reason="imported")
+    assert imported.value.code == StatusCode.FAILED_PRECONDITION
+    assert "imported award" in imported.value.message
     quota = city.city("GetQuota", c.GetQuotaRequest(funding_year=2022))
     assert committed(quota, "CLOUD_VOUCHER.annual_budget", "2022") == 0
     assert city.city("ApproveApplication", c.ApproveApplicationRequest(

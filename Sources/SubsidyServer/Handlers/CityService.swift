@@ -179,6 +179,10 @@ struct CityService: Foshan_Subsidy_V1_CityService.ServiceProtocol {
     /// A clawback's money is back: the award stops counting against its caps (ledger first).
     func recordRecovery(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse {
         let (key, date, document) = try recoveryRequest(request, context: context)
+        if request.applicationId.hasPrefix(CityLedger.importPrefix) {
+            throw .precondition(
+                "state", "\(request.applicationId) is an imported award: it was paid before the system, and revoking it releases it, so it has no clawback to recover")
+        }
         _ = try stores.owning(request.applicationId, as: nil)
         let (stores, programmes) = (self.stores, self.programmes)
         let bytes = try await StoreCall.run(for: context) {

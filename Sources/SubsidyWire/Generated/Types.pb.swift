@@ -745,9 +745,9 @@ public struct Foshan_Subsidy_V1_ApplicationRecord: ProtoMessage {
     /// The day in Foshan (YYYY-MM-DD) the district recommended it (初审), once it has: the city's
     /// decision on it (approval, refusal) may not be dated before it either.
     public var recommendedOn: String = ""
-    /// For an award revoked after payment (a clawback): the day in Foshan (YYYY-MM-DD) its money's
-    /// recovery was recorded (RecordRecovery), and the document that shows it (缴款书 or 文号). Until
-    /// then the clawback keeps counting against every cap; empty otherwise.
+    /// For an award revoked after payment (a clawback) whose money came back: the day it came back
+    /// (YYYY-MM-DD, RecordRecovery's decision_date) and the document that shows it (缴款书 or 文号).
+    /// Until then the clawback keeps counting against every cap; empty otherwise.
     public var recoveredOn: String = ""
     public var recoveryDocument: String = ""
 

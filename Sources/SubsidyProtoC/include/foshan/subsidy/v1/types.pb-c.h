@@ -426,9 +426,9 @@ struct  Foshan__Subsidy__V1__ApplicationRecord
    */
   char *recommended_on;
   /*
-   * For an award revoked after payment (a clawback): the day in Foshan (YYYY-MM-DD) its money's
-   * recovery was recorded (RecordRecovery), and the document that shows it (缴款书 or 文号). Until
-   * then the clawback keeps counting against every cap; empty otherwise.
+   * For an award revoked after payment (a clawback) whose money came back: the day it came back
+   * (YYYY-MM-DD, RecordRecovery's decision_date) and the document that shows it (缴款书 or 文号).
+   * Until then the clawback keeps counting against every cap; empty otherwise.
    */
   char *recovered_on;
   char *recovery_document;
