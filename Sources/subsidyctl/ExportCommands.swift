@@ -199,11 +199,13 @@ struct Export: AsyncParsableCommand {
     static func applications(_ records: [Foshan_Subsidy_V1_ApplicationRecord], time: (String) -> String = localTime) -> CSVDocument {
         // 受理日期 is the filing day decisions count from (a correction moves it); 申报时间 the
         // moment the record was made. A voucher's contract, payment and provider come last:
-        // added after the others, whose columns sheets and scripts already read by position.
+        // added after the others, whose columns sheets and scripts already read by position; then
+        // a clawback's recovery (a revoked award with a 拨付日期 and no 追回日期 still counts
+        // against its caps: its money is to be recovered).
         var document = CSVDocument(header: [
             "申请编号", "区", "状态", "支持方向", "资金年度", "企业名称", "统一社会信用代码", "项目名称", "合同编号", "资助金额（元）",
             "审定日期", "文号", "公示开始日期", "拨付日期", "申报时间", "政策", "申报批次", "逾期申报原因", "受理日期",
-            "合同金额（元）", "实付金额（元）", "服务商统一社会信用代码",
+            "合同金额（元）", "实付金额（元）", "服务商统一社会信用代码", "追回日期", "追回凭证",
         ])
         // A measure without a contract (a benchmark project) leaves its amounts empty, not 0.00.
         func amount(_ fen: Int64?) -> CSVDocument.CSVCell { .number(fen.map { $0 == 0 ? "" : Money(fen: $0).plainText } ?? "") }
@@ -217,6 +219,7 @@ struct Export: AsyncParsableCommand {
                 .text(record.disbursedOn), .text(time(record.createdAt)), .text(application?.programme.isEmpty == false ? application!.programme : "foshan-2020"),
                 .text(record.callId), .text(record.lateReason), .text(record.filedOn),
                 amount(application?.contractAmountFen), amount(application?.paidAmountFen), .identifier(application?.providerUscc ?? ""),
+                .text(record.recoveredOn), .text(record.recoveryDocument),
             ])
         }
         return document

@@ -203,10 +203,21 @@ struct BureauListTests {
             #expect(!applications.isEmpty && applications.allSatisfy { $0[1] == "南海区" }, "\(applications)")
             // A voucher's contract, payment and provider, after the columns that were there before.
             let ownHeader = try #require(try await Self.readCSV(own).first)
-            #expect(ownHeader.count == 22 && ownHeader[18] == "受理日期", "\(ownHeader)")
-            #expect(ownHeader.suffix(3) == ["合同金额（元）", "实付金额（元）", "服务商统一社会信用代码"], "\(ownHeader)")
+            #expect(ownHeader.count == 24 && ownHeader[18] == "受理日期", "\(ownHeader)")
+            #expect(ownHeader.suffix(5) == ["合同金额（元）", "实付金额（元）", "服务商统一社会信用代码", "追回日期", "追回凭证"], "\(ownHeader)")
             let voucherRow = try #require(applications.first { $0[0] == id })
-            #expect(voucherRow.suffix(3) == ["1200000.00", "1200000.00", "=\"914406050000000193\""], "\(voucherRow)")
+            #expect(voucherRow.suffix(5) == ["1200000.00", "1200000.00", "=\"914406050000000193\"", "", ""], "\(voucherRow)")
+            // The demo's clawback: paid, revoked, its money not yet recovered — then recovered.
+            let sanshui = daemon.dataDirectory + "/sanshui.csv"
+            func clawback() async throws -> [String] {
+                _ = try await Self.ctl(daemon, as: "sanshui", ["export", "applications", "--out", sanshui])
+                return try #require(try await Self.readCSV(sanshui).first { $0[0] == "sanshui-000003" })
+            }
+            var row = try await clawback()
+            #expect(row[2] == "已撤销" && row[13] == "2022-08-20" && row.suffix(2) == ["", ""], "\(row)")
+            _ = try await Self.ctl(daemon, as: "city", ["recover", "sanshui-000003", "--decision-date", "2022-09-05", "--document", "缴款书 0001", "--reason", "企业已退回"])
+            row = try await clawback()
+            #expect(row.suffix(2) == ["2022-09-05", "缴款书 0001"], "\(row)")
 
             // The same list as an Excel workbook, read back by openpyxl: Chinese text, amounts as numbers.
             let workbook = daemon.dataDirectory + "/公示.xlsx"

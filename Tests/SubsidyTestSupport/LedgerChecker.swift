@@ -126,6 +126,13 @@ public enum LedgerChecker {
         for id in commitments.keys where !seen.contains(id) {
             problems.append("commitment \(id) has no application in any district")
         }
+        // A recorded recovery released its clawback: no recovery of a commitment in another state.
+        for row in try ledger.rows("""
+            SELECT r.application_id, m.state FROM recoveries r JOIN commitments m ON m.application_id = r.application_id WHERE m.state != 'released'
+            """)
+        {
+            problems.append("commitment \(row[0]) is \(row[1]) but its recovery is recorded")
+        }
 
         // 3. No content funded twice: a key two live commitments share is double funding unless
         //    the rule allows that pair (a pilot and its follow-on; two vouchers sharing only a
