@@ -66,6 +66,13 @@ public enum StoreConsistency {
                 "content \(key) held by more than one award: funded twice under spellings an earlier canonical form kept apart, or awards "
                     + "a programme's rules let share it (a difference award): \(awards.joined(separator: ", "))")
         }
+        // Reported, not refused: money paid out and not yet back, which the caps still count.
+        let clawbacks = try await stores.outstandingClawbacks()
+        if !clawbacks.isEmpty {
+            report.lines.append(
+                "clawbacks whose money's recovery is not recorded (each still counts against its caps; `subsidyctl recover ID` once it is back), "
+                    + "\(Money(fen: clawbacks.reduce(0) { $0 + $1.amountFen })) yuan in \(Self.listed(clawbacks.map(\.applicationID)))")
+        }
         // Reported, not refused: the bureau decides whether each is a second spelling of an
         // enterprise it already knows.
         for (file, usccs) in try await stores.nonASCIIUSCCs() {

@@ -182,6 +182,22 @@ public struct SubsidyServices: Sendable {
                 policyName: missing.joined(separator: ", "), line: nil, key: nil,
                 problem: "programme\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) \(missing.count == 1 ? "has" : "have") awards in the ledger and cannot be removed; retire it instead (retired_on = YYYY-MM-DD in its [policy] table)")
         }
+        // A cap that holds awards keeps its id (PROGRAMMES.md: a name once used keeps its awards
+        // counting): renamed or dropped with its measure, its awards would count under no cap,
+        // and the enterprise, provider or year it bounds could be paid past it.
+        let known = Set(programmes.all.flatMap { $0.caps.map(\.id) })
+        var dropped = try await stores.ledger.database.read { try CityLedger.capsHeld(in: "cap_totals", except: known, $0) }
+        for district in DistrictID.allCases {
+            dropped += try await stores.store(district).database.read { try CityLedger.capsHeld(in: "programme_totals", except: known, $0) }
+        }
+        if !dropped.isEmpty {
+            let listed = dropped.map { "\($0.capID) (\(Money(fen: $0.amountFen)) yuan, \($0.count) awarded)" }.joined(separator: ", ")
+            throw PolicyError(
+                policyName: dropped.map(\.capID).joined(separator: ", "), line: nil, key: nil,
+                problem: "no programme file defines cap\(dropped.count == 1 ? "" : "s") \(listed) any more, which hold\(dropped.count == 1 ? "s" : "") "
+                    + "awards: a cap that holds awards keeps its id (and its measure) so that they go on counting; restore it, and give a new "
+                    + "limit under the same id")
+        }
         for (name, levels) in deciders.sorted(by: { $0.key < $1.key }) {
             guard let programme = programmes.programme(named: name), !levels.allSatisfy({ $0 == programme.level }) else { continue }
             let held = levels.map(\.description).sorted().joined(separator: " and ")

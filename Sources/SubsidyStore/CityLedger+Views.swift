@@ -20,6 +20,29 @@ extension CityLedger {
         }
     }
 
+    /// The cap ids in `table` (`cap_totals`, a district file's `programme_totals`) that hold
+    /// usage and are not among `known`, each with its committed amount and count — the caps a
+    /// programme file may not drop. The distinct ids are found by skipping through the key's
+    /// index (one probe per cap id, however many subjects each has); only an id not in `known`
+    /// has its rows summed.
+    package static func capsHeld(in table: String, except known: Set<String>, _ transaction: Transaction) throws -> [CapTotal] {
+        let ids = try transaction.query(
+            """
+            WITH RECURSIVE ids(id) AS (
+                SELECT MIN(cap_id) FROM \(table)
+                UNION ALL SELECT (SELECT MIN(cap_id) FROM \(table) WHERE cap_id > ids.id) FROM ids WHERE ids.id IS NOT NULL)
+            SELECT id FROM ids WHERE id IS NOT NULL
+            """
+        ).map { try $0.text("id") }
+        return try ids.filter { !known.contains($0) }.compactMap { id in
+            let row = try transaction.query(
+                "SELECT COALESCE(SUM(amount_fen), 0) AS amount_fen, COALESCE(SUM(count), 0) AS count FROM \(table) WHERE cap_id = ?", [.text(id)]
+            ).first
+            let (amount, count) = (try row?.int("amount_fen") ?? 0, try row?.int("count") ?? 0)
+            return amount == 0 && count == 0 ? nil : CapTotal(capID: id, scope: "", amountFen: amount, count: count)
+        }
+    }
+
     /// Every cap key with usage; `scopePrefix` (e.g. "2022") narrows to one funding year.
     public func capTotals(scopePrefix: String?) async throws -> [CapTotal] {
         try await database.read { transaction in

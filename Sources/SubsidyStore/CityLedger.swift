@@ -518,9 +518,10 @@ public final class CityLedger: Sendable {
         database = try SQLiteDatabase(path: path, migrations: Self.migrations, cacheKiB: 32 * 1024, migrating: migrating)
     }
 
-    /// Commitment states in force: approved (reserved) and disbursed. An award in force funds its
-    /// content, keeps a POOL_ENTRY's provider in the pool, counts as a voucher received and as an
-    /// earlier award for one-time and stacking rules; a revoked one does none of these.
+    /// Commitment states in force: approved (reserved) and disbursed. An award in force keeps a
+    /// POOL_ENTRY's provider in the pool, counts as a voucher received, as an earlier award for
+    /// one-time rules and difference awards (which subtract awards "not revoked"), and makes its
+    /// enterprise's organisation code known; a revoked one does none of these.
     static let inForce = "('\(CommitmentState.live.rawValue)', '\(CommitmentState.disbursed.rawValue)')"
 
     /// Commitment states that count against caps: in force, and clawbacks. RULES.md: committed =
@@ -528,7 +529,9 @@ public final class CityLedger: Sendable {
     /// not release the reservation. The money left the programme when it was paid and is not back
     /// until its recovery is recorded (`RecordRecovery`, a clawback → released); counting a
     /// clawback as free would let a revoked-after-payment award and a new one both be paid out of
-    /// one cap (ledger migration 22, district migration 21).
+    /// one cap (ledger migration 22, district migration 21). For the same reason a clawback still
+    /// funds its content: a second award for it is double funding, and stacking counts its
+    /// amount against the content's base, until the money is back.
     static let counted = "('\(CommitmentState.live.rawValue)', '\(CommitmentState.disbursed.rawValue)', '\(CommitmentState.clawback.rawValue)')"
 
     /// Where a commitment stands in the ledger.
@@ -610,7 +613,7 @@ public final class CityLedger: Sendable {
                                c.amount_fen AS amount_fen, c.policy_version AS policy_version, c.stacking_base_fen AS base_fen,
                                MAX(c.upper_level_fen, 0) AS upper_fen, c.content_fingerprint LIKE 'contract:%' AS has_contract FROM content_keys k
                         JOIN commitments c ON c.application_id = k.application_id
-                        WHERE k.key = ? AND c.state IN \(CityLedger.inForce) ORDER BY k.application_id
+                        WHERE k.key = ? AND c.state IN \(CityLedger.counted) ORDER BY k.application_id
                         """,
                         [.text(key)]
                     ).map { row -> FundedContent in

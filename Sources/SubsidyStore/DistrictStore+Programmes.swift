@@ -31,7 +31,7 @@ extension DistrictStore {
                                EXISTS (SELECT 1 FROM programme_content_keys o WHERE o.application_id = c.application_id AND o.key LIKE 'contract:%') AS has_contract
                                FROM programme_content_keys k
                         JOIN programme_commitments c ON c.application_id = k.application_id
-                        WHERE k.key = ? AND c.state IN \(CityLedger.inForce) ORDER BY k.application_id
+                        WHERE k.key = ? AND c.state IN \(CityLedger.counted) ORDER BY k.application_id
                         """,
                         [.text(key)]
                     ).map { row -> FundedContent in

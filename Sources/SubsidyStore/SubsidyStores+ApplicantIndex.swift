@@ -134,6 +134,22 @@ extension SubsidyStores {
         }
     }
 
+    /// Awards revoked after payment whose money's recovery is not recorded — each still counts
+    /// against its caps — the ledger's and every district programme's, by application id, for
+    /// `subsidyd --check`: what the bureaus have to recover (or record as recovered). Reads every
+    /// award: a check for a stopped daemon.
+    public func outstandingClawbacks() async throws -> [(applicationID: String, amountFen: Int64)] {
+        func clawbacks(in database: SQLiteDatabase, table: String) async throws -> [(applicationID: String, amountFen: Int64)] {
+            try await database.read { transaction in
+                try transaction.query("SELECT application_id, amount_fen FROM \(table) WHERE state = 'clawback'")
+                    .map { (try $0.text("application_id"), try $0.int("amount_fen")) }
+            }
+        }
+        var found = try await clawbacks(in: ledger.database, table: "commitments")
+        for district in DistrictID.allCases { found += try await clawbacks(in: store(district).database, table: "programme_commitments") }
+        return found.sorted { $0.applicationID < $1.applicationID }
+    }
+
     /// Content keys held by more than one award in force of the ledger that general rule 2 would
     /// not let share them (``Application/isDoubleFunding(_:_:sharing:)``), for `subsidyd --check`:
     /// content funded twice under two spellings an earlier canonical form kept apart (the pairs a

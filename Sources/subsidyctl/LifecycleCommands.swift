@@ -825,7 +825,8 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> S
     if !record.filedOn.isEmpty { lines.append(field("filed", record.filedOn)) }
     // Nor before the district's recommendation (初审), which the city's 复核 rests on.
     if !record.recommendedOn.isEmpty { lines.append(field("reviewed", record.recommendedOn)) }
-    if record.awardedFen > 0 {
+    // A difference award (差额奖励) may be decided at 0.00: shown too, with the limit that made it so.
+    if record.awardedFen > 0 || (record.explanation != nil && !record.decisionDate.isEmpty) {
         let decided = chinese ? "\(yuan(record.awardedFen)) 元，审定日期 \(record.decisionDate)" : "\(yuan(record.awardedFen)) yuan on \(record.decisionDate)"
         lines.append(field("awarded", decided + (record.decisionDocument.isEmpty ? "" : "  \(record.decisionDocument)")))
         // A partial award says which cap cut it.

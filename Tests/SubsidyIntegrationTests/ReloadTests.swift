@@ -232,6 +232,14 @@ struct ReloadTests {
         #expect(daemon.log().contains("programme foshan-dx-2021 has awards decided by city; its level cannot become district:nanhai"), "\(daemon.log())")
         #expect(try await Self.programmes(daemon, tenant: "nanhai") == ["foshan-2020", "foshan-dx-2021"])
 
+        // Nor may a cap that holds its award be renamed (or dropped): the award would count under none.
+        let renamed = try String(contentsOfFile: shipped.appendingPathComponent("foshan-dx-2021.toml").path, encoding: .utf8)
+            .replacingOccurrences(of: "[measure.DIGITAL_WORKSHOP.cap.annual_count]", with: "[measure.DIGITAL_WORKSHOP.cap.annual_count_2024]")
+        try renamed.write(toFile: directory + "/foshan-dx-2021.toml", atomically: true, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        #expect(await eventually { Self.occurrences(of: "reload refused", in: daemon.log()) == 4 })
+        #expect(daemon.log().contains("no programme file defines cap DIGITAL_WORKSHOP.annual_count (") && daemon.log().contains(", 1 awarded) any more"), "\(daemon.log())")
+
         // Retired instead: still listed (its awards count), closed to new applications.
         let retired = try String(contentsOfFile: shipped.appendingPathComponent("foshan-dx-2021.toml").path, encoding: .utf8)
             .replacingOccurrences(of: "publicity_days = 7\n", with: "publicity_days = 7\nretired_on = 2023-12-01\n")

@@ -77,7 +77,10 @@ struct SchemaFixtureTests {
         let services = try await SubsidyServices.bootstrap(configuration: .development(dataDirectory: directory), logger: Logger(label: "test"))
         await services.stores.close()
         #expect(versions() == [23, 21, 21, 21, 21, 21])
-        #expect(try await StoreConsistency.check(dataDirectory: directory).consistent)
+        let checked = try await StoreConsistency.check(dataDirectory: directory)
+        #expect(checked.consistent)
+        // The first release's clawbacks, counted again, are listed for the bureaus to recover.
+        #expect(checked.lines.contains { $0.hasPrefix("clawbacks whose money's recovery is not recorded") && $0.contains(" yuan in ") }, "\(checked.lines)")
     }
 
     @Test("the first release's files migrate, are rewritten in the store's own form, read back whole, and agree with each other")

@@ -66,6 +66,11 @@ struct ClawbackTests {
         #expect(early?.code == .invalidArgument && early?.message.contains("before the revocation of \(paid) on 2022-10-08") == true, "\(String(describing: early))")
         #expect(try await harness.commitment(paid)?.state == .clawback, "a refused recovery changes nothing")
 
+        // Its content is still funded: the money is out, so a second award for it is double funding.
+        let paidApplication = try await harness.application(paid).application
+        let again = await #expect(throws: SubsidyError.self) { _ = try await harness.recommended(paidApplication, in: .nanhai, copy: 1) }
+        #expect(again?.details.contains { if case .precondition("duplicate_content", _) = $0 { true } else { false } } == true, "\(String(describing: again))")
+
         #expect(try await Self.recover(harness, paid, request: "city:recover-paid") == "2022-11-15 缴款书 0001")
         #expect(try await harness.commitment(paid)?.state == .released)
         (kept, summed) = try CapTotalsTests.totals(harness.stores.ledger)
@@ -75,11 +80,13 @@ struct ClawbackTests {
         #expect(record.state == .revoked && record.recovery?.requestID == "city:recover-paid" && record.recovery?.from == .revoked)
         // The same request answers again; another is refused, naming the first.
         #expect(try await Self.recover(harness, paid, request: "city:recover-paid") == "2022-11-15 缴款书 0001")
-        let again = await #expect(throws: SubsidyError.self) { try await Self.recover(harness, paid, request: "city:recover-again") }
-        #expect(again?.code == .failedPrecondition && again?.message.contains("recorded already, on 2022-11-15;") == true)
+        let second = await #expect(throws: SubsidyError.self) { try await Self.recover(harness, paid, request: "city:recover-again") }
+        #expect(second?.code == .failedPrecondition && second?.message.contains("recorded already, on 2022-11-15;") == true)
         #expect(try CapTotalsTests.totals(harness.stores.ledger).kept == kept, "released once")
         let audit = try harness.stores.ledger.database.readNow { try $0.query("SELECT event FROM audit WHERE event LIKE '%recover%'").map { try $0.text("event") } }
         #expect(audit.count == 1 && audit[0].contains(paid) && audit[0].contains("缴款书 0001"), "\(audit)")
+        // Once the money is back, the content may be funded again.
+        #expect(try await harness.approve(try await harness.recommended(paidApplication, in: .nanhai, copy: 1)) == .approved)
         await harness.stores.close()
     }
 
