@@ -216,7 +216,10 @@ public enum AwardCalculator {
         return SubsidyError.precondition(
             "duplicate_content",
             "the same implementation content \(application.contentText) is already funded as \(first.applicationID) under \(first.measure)\(typed); "
-                + "content \(first.key) may not be funded again by any measure or district")
+                + "content \(first.key) may not be funded again by any measure or district"
+                + (first.awaitingRecovery
+                    ? " (\(first.applicationID) was revoked after payment and the money is not back: once it is, its recovery recorded (RecordRecovery, "
+                        + "`subsidyctl recover`) frees the content)" : ""))
     }
 
     /// Whether `funded` forbids an award of `measure` under `programme` (general rule 2, with the

@@ -65,11 +65,15 @@ public struct FundedContent: Hashable, Sendable {
     /// pay for a contract of their own are two contents for sharing a project name
     /// (``Application/isSameContent(_:contract:as:)``).
     public var hasContract: Bool
+    /// Whether that award was revoked after payment and its money's recovery is not recorded (a
+    /// clawback): it still funds the content, and a refusal says what frees it.
+    public var awaitingRecovery: Bool = false
 
     public init(
         applicationID: String, measure: Measure, typed: String, key: String, amount: Money = .zero, programme: String = "foshan-2020", base: Money = .zero,
-        upperLevel: Money = .zero, hasContract: Bool = false
+        upperLevel: Money = .zero, hasContract: Bool = false, awaitingRecovery: Bool = false
     ) {
+        self.awaitingRecovery = awaitingRecovery
         self.base = base
         self.upperLevel = upperLevel
         self.hasContract = hasContract

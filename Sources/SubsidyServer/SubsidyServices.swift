@@ -193,7 +193,7 @@ public struct SubsidyServices: Sendable {
         if !dropped.isEmpty {
             let listed = dropped.map { "\($0.capID) (\(Money(fen: $0.amountFen)) yuan, \($0.count) awarded)" }.joined(separator: ", ")
             throw PolicyError(
-                policyName: dropped.map(\.capID).joined(separator: ", "), line: nil, key: nil,
+                policyName: "programmes", line: nil, key: nil,
                 problem: "no programme file defines cap\(dropped.count == 1 ? "" : "s") \(listed) any more, which hold\(dropped.count == 1 ? "s" : "") "
                     + "awards: a cap that holds awards keeps its id (and its measure) so that they go on counting; restore it, and give a new "
                     + "limit under the same id")

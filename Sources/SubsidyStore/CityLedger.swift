@@ -609,7 +609,7 @@ public final class CityLedger: Sendable {
                 try keys.flatMap { key in
                     try connection.query(
                         """
-                        SELECT c.application_id AS application_id, c.measure AS measure, c.content_typed AS content_typed,
+                        SELECT c.application_id AS application_id, c.state = 'clawback' AS clawback, c.measure AS measure, c.content_typed AS content_typed,
                                c.amount_fen AS amount_fen, c.policy_version AS policy_version, c.stacking_base_fen AS base_fen,
                                MAX(c.upper_level_fen, 0) AS upper_fen, c.content_fingerprint LIKE 'contract:%' AS has_contract FROM content_keys k
                         JOIN commitments c ON c.application_id = k.application_id
@@ -621,7 +621,8 @@ public final class CityLedger: Sendable {
                             applicationID: try row.text("application_id"), measure: try row.decode(Measure.self, "measure"),
                             typed: try row.text("content_typed"), key: key, amount: Money(fen: try row.int("amount_fen")),
                             programme: programmeName(ofVersion: try row.text("policy_version")), base: Money(fen: try row.int("base_fen")),
-                            upperLevel: Money(fen: try row.int("upper_fen")), hasContract: try row.int("has_contract") != 0)
+                            upperLevel: Money(fen: try row.int("upper_fen")), hasContract: try row.int("has_contract") != 0,
+                            awaitingRecovery: try row.int("clawback") != 0)
                     }
                 }
             }

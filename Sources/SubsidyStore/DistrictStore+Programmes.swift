@@ -25,7 +25,7 @@ extension DistrictStore {
                 try keys.flatMap { key -> [FundedContent] in
                     try connection.query(
                         """
-                        SELECT c.application_id AS application_id, c.measure AS measure, c.content_typed AS content_typed,
+                        SELECT c.application_id AS application_id, c.state = 'clawback' AS clawback, c.measure AS measure, c.content_typed AS content_typed,
                                c.amount_fen AS amount_fen, c.programme AS programme, c.stacking_base_fen AS base_fen,
                                MAX(c.upper_level_fen, 0) AS upper_fen,
                                EXISTS (SELECT 1 FROM programme_content_keys o WHERE o.application_id = c.application_id AND o.key LIKE 'contract:%') AS has_contract
@@ -39,7 +39,8 @@ extension DistrictStore {
                             applicationID: try row.text("application_id"), measure: try row.decode(Measure.self, "measure"),
                             typed: try row.text("content_typed"), key: key, amount: Money(fen: try row.int("amount_fen")),
                             programme: try row.text("programme"), base: Money(fen: try row.int("base_fen")),
-                            upperLevel: Money(fen: try row.int("upper_fen")), hasContract: try row.int("has_contract") != 0)
+                            upperLevel: Money(fen: try row.int("upper_fen")), hasContract: try row.int("has_contract") != 0,
+                            awaitingRecovery: try row.int("clawback") != 0)
                     }
                 }
             }

@@ -1267,18 +1267,20 @@ public final class SubsidyStores: Service, Sendable {
     /// A district programme's quote also holds the enterprise to the revenue tier of its earlier
     /// awards, as that programme's approval does: a quote approval would refuse is no quote.
     public func quote(_ application: Application, policy: Policy, decision: DecisionInput) async throws -> AwardDecision {
-        // A twin holding an award refuses the approval before any cap: so does the quote.
+        // A twin holding an award refuses the approval before any cap: so does the quote. The
+        // districts' files are read once, for the twins and the content, as an approval does.
         let enterprise = application.enterprise.rawValue
+        let held = try await districtProgrammeHoldings(application.lookupKeys, organisationsOf: [enterprise])
         let twinAwards = try await ledger.database.lookup { [ledger] in try ledger.organisationAwards(of: enterprise, in: $0) }
-        if let refusal = CityLedger.twinRefusal(enterprise, awards: twinAwards + (try await programmeAwards(organisationsOf: [enterprise]))) {
+        if let refusal = CityLedger.twinRefusal(enterprise, awards: twinAwards + held.awards) {
             throw SubsidyError.precondition("applicant", refusal)
         }
         guard case .district(let district) = policy.level else {
-            return try await withUsage(for: policy, contentKeys: application.lookupKeys) { usage in
+            return try await withUsage(for: policy, contentKeys: application.lookupKeys, districtContent: held.content) { usage in
                 try AwardCalculator.compute(application: application, policy: policy, usage: usage, decision: decision)
             }
         }
-        let elsewhere = try await fundedOutside(district, application.lookupKeys)
+        let elsewhere = try await fundedOutside(district, application.lookupKeys, districtContent: held.content)
         let store = store(district)
         return try await store.database.lookup { transaction in
             let usage = DistrictStore.ProgrammeUsage(connection: transaction.connection, elsewhere: elsewhere)
@@ -1586,6 +1588,7 @@ public final class SubsidyStores: Service, Sendable {
                             "request.awards[\(i)]",
                             "content \"\(fields.contentTyped)\" (\(fields.contentFingerprint)) is already funded as \(twin.applicationID) under \(twin.measure); "
                                 + "the same contract or project cannot be funded twice"
+                                + (twin.awaitingRecovery ? " (\(twin.applicationID) was revoked after payment and the money is not back: its recovery recorded frees it)" : "")
                         )
                     }
                     if let limit = content.stacking, let headroom = limit.headroom, fields.amount > headroom {

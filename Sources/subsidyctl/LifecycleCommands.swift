@@ -524,7 +524,7 @@ struct Disburse: CityDecisionCommand {
 }
 
 struct Revoke: CityDecisionCommand {
-    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "City (a district: its own programme's): revoke an award (releases it, or records a clawback after disbursement); an import-… id takes back an imported award.")
+    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "City (a district: its own programme's): revoke an award (releases it; after disbursement a clawback, which counts against the caps and funds its content until `recover`); an import-… id takes back an imported award.")
     static var method: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_CityService.Method.revokeApplication }
     static var districtMethod: UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse> { Foshan_Subsidy_V1_DistrictProgrammes.Method.revokeApplication }
     @OptionGroup var global: GlobalOptions

@@ -70,6 +70,7 @@ struct ClawbackTests {
         let paidApplication = try await harness.application(paid).application
         let again = await #expect(throws: SubsidyError.self) { _ = try await harness.recommended(paidApplication, in: .nanhai, copy: 1) }
         #expect(again?.details.contains { if case .precondition("duplicate_content", _) = $0 { true } else { false } } == true, "\(String(describing: again))")
+        #expect(again?.message.contains("\(paid) was revoked after payment and the money is not back: once it is, its recovery recorded") == true, "\(String(describing: again))")
 
         #expect(try await Self.recover(harness, paid, request: "city:recover-paid") == "2022-11-15 缴款书 0001")
         #expect(try await harness.commitment(paid)?.state == .released)

@@ -41,7 +41,8 @@ extension Foshan_Subsidy_V1_CityService {
         /// A clawback's money is back: records its recovery on `decision_date` (required: not before the
         /// revocation, not after today) with `decision_document` (the 缴款书 or 文号) and `reason`, and
         /// the award stops counting against its caps. Only an application REVOKED after payment, once
-        /// (FAILED_PRECONDITION otherwise); its state stays REVOKED, the record gains `recovered_on`.
+        /// (FAILED_PRECONDITION otherwise); its state stays REVOKED, the record gains `recovered_on`, and
+        /// its content may be funded again (a clawback still funds it: a second award would pay twice).
         /// `/foshan.subsidy.v1.CityService/RecordRecovery`
         func recordRecovery(_ request: Foshan_Subsidy_V1_DecideApplicationRequest, context: CallContext) async throws(SubsidyError) -> Foshan_Subsidy_V1_DecideApplicationResponse
         /// `/foshan.subsidy.v1.CityService/Quote`

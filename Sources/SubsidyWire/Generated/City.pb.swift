@@ -1013,7 +1013,8 @@ public enum Foshan_Subsidy_V1_CityService: Sendable {
         /// A clawback's money is back: records its recovery on `decision_date` (required: not before the
         /// revocation, not after today) with `decision_document` (the 缴款书 or 文号) and `reason`, and
         /// the award stops counting against its caps. Only an application REVOKED after payment, once
-        /// (FAILED_PRECONDITION otherwise); its state stays REVOKED, the record gains `recovered_on`.
+        /// (FAILED_PRECONDITION otherwise); its state stays REVOKED, the record gains `recovered_on`, and
+        /// its content may be funded again (a clawback still funds it: a second award would pay twice).
         /// `/foshan.subsidy.v1.CityService/RecordRecovery`
         public static let recordRecovery = UnaryMethod<Foshan_Subsidy_V1_DecideApplicationRequest, Foshan_Subsidy_V1_DecideApplicationResponse>(fullName: "/foshan.subsidy.v1.CityService/RecordRecovery")
         /// `/foshan.subsidy.v1.CityService/Quote`
