@@ -494,7 +494,8 @@ extension CityDecisionCommand {
 struct DecisionArguments: ParsableArguments {
     @Argument var applicationId: String
     @Option var reason: String = ""
-    @Option(help: "Decision date YYYY-MM-DD (default: today in China, or --today).", transform: dateFlag) var decisionDate: String = ""
+    @Option(help: "Decision date YYYY-MM-DD (default: today in China, or --today; recover: required, the day the money came back).", transform: dateFlag)
+    var decisionDate: String = ""
     @Option(help: "The decision's document number (文号).") var document: String = ""
     @Option var requestId: String = newRequestID()
 }
@@ -838,7 +839,12 @@ func describe(_ record: Foshan_Subsidy_V1_ApplicationRecord, time: (String) -> S
         }
     }
     if !record.publicizedOn.isEmpty { lines.append(field("公示", "\(record.publicizedOn) – \(record.publicityLastDay)")) }
-    if !record.disbursedOn.isEmpty { lines.append(field("paid", record.disbursedOn)) }
+    if !record.disbursedOn.isEmpty {
+        lines.append(field("paid", record.disbursedOn))
+    } else if let paid = record.history.last(where: { $0.action == "disburse" }) {
+        // A payment recorded before the record kept its day: the history's entry says when.
+        lines.append(field("paid", paid.decisionDate.isEmpty ? time(paid.at) : paid.decisionDate))
+    }
     if !record.recoveredOn.isEmpty {
         lines.append(field("recovered", record.recoveredOn + (record.recoveryDocument.isEmpty ? "" : "  \(record.recoveryDocument)")))
     }

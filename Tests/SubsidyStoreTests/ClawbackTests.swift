@@ -10,8 +10,8 @@ import Testing
 struct ClawbackTests {
     static func date(_ text: String) -> CalendarDate { try! CalendarDate(parsing: text) }
 
-    /// Publicizes, pays and revokes `id` (a clawback), each under its own request.
-    static func clawBack(_ harness: StoreHarness, _ id: String) async throws {
+    /// Publicizes and pays `id`, each under its own request.
+    static func pay(_ harness: StoreHarness, _ id: String) async throws {
         let (stores, programmes) = (harness.stores, harness.programmes)
         _ = try await stores.publicize(
             id, on: date("2022-09-02"), document: "", programmes: programmes, request: RequestKey(id: "city:publicize-\(id)", fingerprint: "f"),
@@ -19,6 +19,12 @@ struct ClawbackTests {
         _ = try await stores.disburse(
             id, on: date("2022-09-20"), document: "", programmes: programmes, request: RequestKey(id: "city:disburse-\(id)", fingerprint: "f"),
             actor: StoreHarness.city, reason: "") { _ in [] }
+    }
+
+    /// Publicizes, pays and revokes `id` (a clawback), each under its own request.
+    static func clawBack(_ harness: StoreHarness, _ id: String) async throws {
+        try await pay(harness, id)
+        let (stores, programmes) = (harness.stores, harness.programmes)
         _ = try await stores.revoke(
             id, on: date("2022-10-08"), document: "佛工信〔2022〕99号", programmes: programmes, request: RequestKey(id: "city:revoke-\(id)", fingerprint: "f"),
             actor: StoreHarness.city, reason: "项目未实施") { _ in [] }
@@ -131,5 +137,36 @@ struct ClawbackTests {
         let (kept, summed) = try CapTotalsTests.totals(harness.stores.ledger)
         #expect(kept == summed)
         await harness.stores.close()
+    }
+
+    @Test("a revocation and the recovery after it, both missing from the district, are completed in one pass, in their order")
+    func revocationAndRecoveryCompletedTogether() async throws {
+        let setup = try StoreHarness()
+        let id = try await setup.recommended(setup.benchmark(StoreHarness.uscc(720)), in: .gaoming)
+        try await setup.approve(id)
+        try await Self.pay(setup, id)
+        let failing = try await setup.reopened(faults: ["fail:revoke.after-ledger"])
+        await #expect(throws: (any Error).self) {
+            try await failing.stores.revoke(
+                id, on: Self.date("2022-10-08"), document: "", programmes: failing.programmes, request: RequestKey(id: "city:revoke-lost", fingerprint: "f"),
+                actor: StoreHarness.city, reason: "项目未实施") { _ in [] }
+        }
+        // The ledger then records the recovery too: the district holds neither (as a district file
+        // put back from before both would).
+        let ledger = failing.stores.ledger
+        try await ledger.database.write { transaction in
+            try ledger.recordRecovery(
+                applicationID: id, on: Self.date("2022-11-15"), document: "缴款书 0002", requestID: "city:recover-both", actor: StoreHarness.city,
+                reason: "企业已退回", at: Timestamp.now(), in: transaction)
+        }
+        #expect(try await failing.application(id).state == .disbursed)
+        let report = try await Recovery.reconcile(ledger: ledger, districts: failing.stores.districts, apply: false)
+        #expect(report.rolledForward == ["\(id) revoke", "\(id) recover"], "\(report.rolledForward)")
+        _ = try await Recovery.reconcile(ledger: ledger, districts: failing.stores.districts)
+        let record = try await failing.application(id)
+        #expect(record.state == .revoked && record.history.suffix(2).map(\.action) == [.transition(.revoke), .recover], "\(record.history)")
+        #expect(record.recovery?.requestID == "city:recover-both" && record.recovery?.decisionDocument == "缴款书 0002")
+        #expect(try await Recovery.reconcile(ledger: ledger, districts: failing.stores.districts, apply: false).rolledForward.isEmpty)
+        await failing.stores.close()
     }
 }
