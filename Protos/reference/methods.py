@@ -180,6 +180,7 @@ REACH: dict[str, list[Reach]] = {
     "CityLedger.swift:markDisbursed": [Reach([C + "DisburseApplication"])],
     "CityLedger.swift:release": [Reach([C + "RevokeApplication"])],
     "CityLedger.swift:recordRecovery": [Reach([C + "RecordRecovery"])],
+    "CityLedger.swift:existingCommitment": [Reach([C + "DisburseApplication", C + "RevokeApplication", C + "RecordRecovery"])],
     "CityService.swift:recordRecovery": [Reach([C + "RecordRecovery"])],
     "Conversions.swift:recoveryRequest": [Reach(RECOVERY)],
     "DistrictStore.swift:recordRecovery": [Reach(RECOVERY)],

@@ -989,9 +989,7 @@ public final class CityLedger: Sendable {
         applicationID: String, targetState: ApplicationState, requestID: String, actor: Actor, reason: String,
         note: [AuditEvent.Field] = [], at time: String, in transaction: Transaction
     ) throws {
-        guard let commitment = try commitment(for: applicationID, in: transaction) else {
-            throw SubsidyError(.internal, "no commitment for \(applicationID) in the ledger")
-        }
+        let commitment = try existingCommitment(for: applicationID, in: transaction)
         let newState: CommitmentState
         switch commitment.state {
         case .live: newState = .released
@@ -1037,9 +1035,7 @@ public final class CityLedger: Sendable {
         applicationID: String, on date: CalendarDate, document: String, requestID: String, actor: Actor, reason: String, at time: String,
         in transaction: Transaction
     ) throws {
-        guard let commitment = try commitment(for: applicationID, in: transaction) else {
-            throw SubsidyError(.internal, "no commitment for \(applicationID) in the ledger")
-        }
+        let commitment = try existingCommitment(for: applicationID, in: transaction)
         guard commitment.state == .clawback else {
             throw SubsidyError.precondition("commitment", "the commitment of \(applicationID) is \(commitment.state), not a clawback")
         }
@@ -1091,13 +1087,20 @@ public final class CityLedger: Sendable {
         }
     }
 
+    /// The commitment of `applicationID`, which a ledger step after approval changes: none is an
+    /// internal error (the district's state said there was one).
+    private func existingCommitment(for applicationID: String, in transaction: Transaction) throws -> Commitment {
+        guard let commitment = try commitment(for: applicationID, in: transaction) else {
+            throw SubsidyError(.internal, "no commitment for \(applicationID) in the ledger")
+        }
+        return commitment
+    }
+
     /// Marks a commitment disbursed (still counted against its caps).
     func markDisbursed(
         applicationID: String, requestID: String, actor: Actor, reason: String, at time: String, in transaction: Transaction
     ) throws {
-        guard let commitment = try commitment(for: applicationID, in: transaction) else {
-            throw SubsidyError(.internal, "no commitment for \(applicationID) in the ledger")
-        }
+        let commitment = try existingCommitment(for: applicationID, in: transaction)
         guard commitment.state == .live else {
             throw SubsidyError.precondition("commitment", "the commitment of \(applicationID) is \(commitment.state), not live")
         }

@@ -247,13 +247,12 @@ public enum Recovery {
             let approving = transition == .approve
             let request = RequestKey(id: approving ? commitment.requestID : commitment.releaseRequestID, fingerprint: "recovery")
             // The decision is its author's: the ledger kept who made it and why.
-            let author = approving ? commitment.actor : commitment.releaseActor
-            let reason = approving ? commitment.reason : commitment.releaseReason
+            let (author, reason) = completion(
+                by: approving ? commitment.actor : commitment.releaseActor, approving ? commitment.reason : commitment.releaseReason)
             try await store.database.write { transaction in
                 let now = Timestamp.now()
                 _ = try store.apply(
-                    transition, to: commitment.applicationID, actor: author.tenant.isEmpty ? actor : author, role: .city,
-                    reason: reason.isEmpty ? "completed from the city ledger" : reason + " (completed from the city ledger)",
+                    transition, to: commitment.applicationID, actor: author, role: .city, reason: reason,
                     request: request, at: now, in: transaction
                 ) { record in
                     if transition == .approve {
@@ -268,17 +267,23 @@ public enum Recovery {
         }
         // After the revocation it follows, if that was rolled forward too.
         if let recovery, let position {
+            let (author, reason) = completion(by: recovery.actor, recovery.reason)
             try await store.database.write { transaction in
                 let now = Timestamp.now()
                 _ = try store.recordRecovery(
-                    commitment.applicationID, actor: recovery.actor.tenant.isEmpty ? actor : recovery.actor,
-                    reason: recovery.reason.isEmpty ? "completed from the city ledger" : recovery.reason + " (completed from the city ledger)",
+                    commitment.applicationID, actor: author, reason: reason,
                     request: RequestKey(id: recovery.requestID, fingerprint: "recovery"),
                     decision: DecisionNote(date: recovery.recoveredOn, document: recovery.document), at: now, in: transaction)
                 try store.recordLedgerPosition(position, at: now, in: transaction)
             }
             report.rolledForward.append("\(commitment.applicationID) recover")
         }
+    }
+
+    /// Who a step completed from the ledger is recorded as made by, and why: its author, as the
+    /// ledger kept them (``actor`` when it kept none), and the reason said to be completed.
+    private static func completion(by author: Actor, _ reason: String) -> (Actor, String) {
+        (author.tenant.isEmpty ? actor : author, reason.isEmpty ? "completed from the city ledger" : reason + " (completed from the city ledger)")
     }
 
     /// How `application` differs from what `commitment` was made for (district, enterprise,

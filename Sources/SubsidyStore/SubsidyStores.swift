@@ -749,31 +749,21 @@ public final class SubsidyStores: Service, Sendable {
         _ id: String, on date: CalendarDate, document: String, programmes: Programmes, request key: RequestKey, actor: Actor, reason: String,
         respond: @escaping @Sendable (StoredApplication) throws -> [UInt8]
     ) async throws -> [UInt8] {
-        let (ledger, faults) = (self.ledger, self.faults)
         let note = DecisionNote(date: date.description, document: document)
-        return try await decidingThroughLedger(id, request: key, respond: respond) { store, current, respond in
-            if let recovery = current.recovery, recovery.requestID == key.id {
-                // Completed from the ledger after a crash: answer the retry with it, if it is the
-                // same request (bound in the city's home log with the ledger step).
-                _ = try await ledger.database.read { try RequestLog.lookup(key.id, fingerprint: key.fingerprint, in: $0) }
-                return try await store.mutate(key) { _, _ in try respond(current) }
-            }
-            _ = try Self.cityDecides(current, programmes: programmes)
-            try current.requireRecoverable(on: date)
-            let position = try await ledger.database.write { transaction in
-                try RequestLog.claim(key, in: transaction)
+        return try await throughLedger(
+            "recover", id, request: key, respond: respond,
+            completed: { $0.recovery?.requestID == key.id },
+            check: { current in
+                _ = try Self.cityDecides(current, programmes: programmes)
+                try current.requireRecoverable(on: date)
+            },
+            ledgerStep: { ledger, transaction, now in
                 try ledger.recordRecovery(
-                    applicationID: id, on: date, document: document, requestID: key.id, actor: actor, reason: reason, at: Timestamp.now(), in: transaction)
-                return try ledger.position(in: transaction)
-            }
-            faults.reach("recover.after-ledger")
-            try faults.failIfArmed("recover.after-ledger")
-            return try await store.mutate(key) { transaction, now in
-                let record = try store.recordRecovery(id, actor: actor, reason: reason, request: key, decision: note, at: now, in: transaction)
-                try store.recordLedgerPosition(position, at: now, in: transaction)
-                return try respond(record)
-            }
-        }
+                    applicationID: id, on: date, document: document, requestID: key.id, actor: actor, reason: reason, at: now, in: transaction)
+            },
+            districtStep: { store, transaction, now in
+                try store.recordRecovery(id, actor: actor, reason: reason, request: key, decision: note, at: now, in: transaction)
+            })
     }
 
     /// A decision that changes the ledger: ledger first, then the district, under the decision lock.
@@ -784,27 +774,49 @@ public final class SubsidyStores: Service, Sendable {
         check: @escaping @Sendable (StoredApplication) throws -> Void = { _ in },
         ledgerStep: @escaping @Sendable (CityLedger, Transaction, String) throws -> Void
     ) async throws -> [UInt8] {
+        try await throughLedger(
+            transition.rawValue, id, request: key, respond: respond,
+            completed: { $0.state == transition.to && $0.history.last?.requestID == key.id },
+            check: { current in
+                _ = try current.state.applying(transition, as: .city)
+                try check(current)
+            },
+            ledgerStep: ledgerStep,
+            districtStep: { store, transaction, now in
+                try store.apply(
+                    transition, to: id, actor: actor, role: .city, reason: reason, request: key, decision: decision, at: now, in: transaction, update: update)
+            })
+    }
+
+    /// The steps of every ledger-first decision (a transition, a recovery) under the decision lock:
+    /// `check` the application, then `ledgerStep` with the city's request id bound in its home log
+    /// (``RequestLog``), then `districtStep`, each in its file's transaction. The fault point
+    /// `<step>.after-ledger` lies between the two. An application that is already `completed` by
+    /// this very request — recovery finished it after a crash — answers the retry with the record,
+    /// if it is the same request, which the ledger step bound in the home log.
+    private func throughLedger(
+        _ step: String, _ id: String, request key: RequestKey, respond: @escaping @Sendable (StoredApplication) throws -> [UInt8],
+        completed: @escaping @Sendable (StoredApplication) -> Bool,
+        check: @escaping @Sendable (StoredApplication) throws -> Void,
+        ledgerStep: @escaping @Sendable (CityLedger, Transaction, String) throws -> Void,
+        districtStep: @escaping @Sendable (DistrictStore, Transaction, String) throws -> StoredApplication
+    ) async throws -> [UInt8] {
         let (ledger, faults) = (self.ledger, self.faults)
         return try await decidingThroughLedger(id, request: key, respond: respond) { store, current, respond in
-            if current.state == transition.to, current.history.last?.requestID == key.id {
-                // Recovery finished this very request after a crash: answer the retry with it —
-                // if it is the same request, which the ledger step bound in the home log.
+            if completed(current) {
                 _ = try await ledger.database.read { try RequestLog.lookup(key.id, fingerprint: key.fingerprint, in: $0) }
                 return try await store.mutate(key) { _, _ in try respond(current) }
             }
-            _ = try current.state.applying(transition, as: .city)
             try check(current)
             let position = try await ledger.database.write { transaction in
-                // The city's request id bound in its home log with the change (``RequestLog``).
                 try RequestLog.claim(key, in: transaction)
                 try ledgerStep(ledger, transaction, Timestamp.now())
                 return try ledger.position(in: transaction)
             }
-            faults.reach("\(transition).after-ledger")
-            try faults.failIfArmed("\(transition).after-ledger")
+            faults.reach("\(step).after-ledger")
+            try faults.failIfArmed("\(step).after-ledger")
             return try await store.mutate(key) { transaction, now in
-                let record = try store.apply(
-                    transition, to: id, actor: actor, role: .city, reason: reason, request: key, decision: decision, at: now, in: transaction, update: update)
+                let record = try districtStep(store, transaction, now)
                 try store.recordLedgerPosition(position, at: now, in: transaction)
                 return try respond(record)
             }
